@@ -1,0 +1,200 @@
+package record
+
+import (
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+// scanAll returns the records and the errors a scanner yields.
+func scanAll(t testing.TB, r io.Reader, max int) (recs []string, lines []int, errs []error) {
+	s := NewScanner(r, max)
+	for i := 0; i < 100000; i++ {
+		rec, err := s.Next()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			errs = append(errs, err)
+			var pe *PosError
+			if !errors.As(err, &pe) {
+				return // final
+			}
+			continue
+		}
+		recs = append(recs, string(rec.Data))
+		lines = append(lines, rec.Line)
+	}
+	t.Fatal("scanner did not terminate")
+	return
+}
+
+func TestScannerShapes(t *testing.T) {
+	tests := []struct {
+		name  string
+		in    string
+		want  []string
+		lines []int
+		errs  int
+	}{
+		{"delivery", `{"Records":[{"a":1},{"b":"x}"}]}`, []string{`{"a":1}`, `{"b":"x}"}`}, []int{1, 1}, 0},
+		{"delivery pretty", "{\n \"Records\": [\n  {\"a\": 1},\n  {\"b\": 2}\n ]\n}\n", []string{`{"a": 1}`, `{"b": 2}`}, []int{3, 4}, 0},
+		{"delivery keys after", `{"Records":[{"a":1}],"x":{"y":[1,2]}}`, []string{`{"a":1}`}, []int{1}, 0},
+		{"delivery keys before", `{"v":"1","Records":[{"a":1}]}`, []string{`{"a":1}`}, []int{1}, 0},
+		{"array", `[{"a":1}, {"b":[1,{"c":"]"}]}]`, []string{`{"a":1}`, `{"b":[1,{"c":"]"}]}`}, []int{1, 1}, 0},
+		{"empty array", `[]`, nil, nil, 0},
+		{"jsonl", "{\"a\":1}\n{\"b\":2}\n\n{\"c\":3}", []string{`{"a":1}`, `{"b":2}`, `{"c":3}`}, []int{1, 2, 4}, 0},
+		{"single", `{"eventName":"X","Recordsx":[1]}`, []string{`{"eventName":"X","Recordsx":[1]}`}, []int{1}, 0},
+		{"records not array", `{"Records":5}`, []string{`{"Records":5}`}, []int{1}, 0},
+		{"escaped quotes", `{"a":"x\"}\\"}` + "\n" + `{"b":"\\\\"}`, []string{`{"a":"x\"}\\"}`, `{"b":"\\\\"}`}, []int{1, 2}, 0},
+		{"garbage line", "{\"a\":1}\nnot json\n{\"b\":2}", []string{`{"a":1}`, `{"b":2}`}, []int{1, 3}, 1},
+		{"scalar element", `[1,{"a":1},"s"]`, []string{`{"a":1}`}, []int{1}, 2},
+		{"truncated array", `[{"a":1},{"b":`, []string{`{"a":1}`}, []int{1}, 1},
+		{"truncated object", `{"a":{"b":1}`, nil, nil, 1},
+		{"truncated string", `{"a":"abc`, nil, nil, 1},
+	}
+	for _, tt := range tests {
+		for _, chunk := range []int{0, 1, 3} {
+			t.Run(tt.name, func(t *testing.T) {
+				var r io.Reader = strings.NewReader(tt.in)
+				if chunk == 1 {
+					r = iotest.OneByteReader(r)
+				} else if chunk == 3 {
+					r = iotest.HalfReader(r)
+				}
+				got, lines, errs := scanAll(t, r, 0)
+				if strings.Join(got, "|") != strings.Join(tt.want, "|") {
+					t.Errorf("records = %q, want %q", got, tt.want)
+				}
+				if tt.lines != nil && !equalInts(lines, tt.lines) {
+					t.Errorf("lines = %v, want %v", lines, tt.lines)
+				}
+				if len(errs) != tt.errs {
+					t.Errorf("errors = %v, want %d", errs, tt.errs)
+				}
+			})
+		}
+	}
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestScannerSizeLimit(t *testing.T) {
+	big := `{"a":"` + strings.Repeat("x", 5000) + `"}`
+	in := `{"Records":[{"a":1},` + big + `,{"b":2}]}`
+	for _, r := range []io.Reader{strings.NewReader(in), iotest.OneByteReader(strings.NewReader(in))} {
+		got, _, errs := scanAll(t, r, 1000)
+		if strings.Join(got, "|") != `{"a":1}|{"b":2}` {
+			t.Errorf("records = %q", got)
+		}
+		if len(errs) != 1 || !errors.Is(errs[0], ErrTooLarge) {
+			t.Errorf("errors = %v, want one ErrTooLarge", errs)
+		}
+	}
+}
+
+func TestScannerDeepNesting(t *testing.T) {
+	deep := strings.Repeat("[", 100000) + strings.Repeat("]", 100000)
+	in := `{"a":1}` + "\n" + `{"d":` + deep + `}` + "\n" + `{"b":2}`
+	got, _, errs := scanAll(t, strings.NewReader(in), 0)
+	if len(got) != 3 || len(errs) != 0 {
+		t.Fatalf("got %d records, errs %v", len(got), errs)
+	}
+}
+
+func TestScannerLargeStream(t *testing.T) {
+	// Many records across several buffer refills keep their line numbers.
+	var b bytes.Buffer
+	b.WriteString("{\"Records\":[\n")
+	const n = 20000
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteString(",\n")
+		}
+		b.WriteString(`{"eventName":"GetObject","requestParameters":{"key":"` + strings.Repeat("k", i%97) + `"}}`)
+	}
+	b.WriteString("\n]}\n")
+	got, lines, errs := scanAll(t, &b, 0)
+	if len(got) != n || len(errs) != 0 {
+		t.Fatalf("got %d records, errs %v", len(got), errs)
+	}
+	for i, l := range lines {
+		if l != i+2 {
+			t.Fatalf("record %d on line %d, want %d", i, l, i+2)
+		}
+	}
+}
+
+func TestTruncatedGzip(t *testing.T) {
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	zw.Write([]byte(`{"Records":[`))
+	for i := 0; i < 2000; i++ {
+		zw.Write([]byte(`{"eventName":"ListBuckets","i":"` + strings.Repeat("z", 50) + `"},`))
+	}
+	zw.Write([]byte(`{"eventName":"last"}]}`))
+	zw.Close()
+	data := b.Bytes()[:b.Len()/2]
+	path := t.TempDir() + "/t.json.gz"
+	if err := writeFile(path, data); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	got, _, errs := scanAll(t, rc, 0)
+	if len(got) == 0 {
+		t.Fatal("no records before the truncation point")
+	}
+	if len(errs) != 1 || !errors.Is(errs[0], io.ErrUnexpectedEOF) {
+		t.Fatalf("errs = %v, want one unexpected EOF", errs)
+	}
+}
+
+func FuzzScanner(f *testing.F) {
+	for _, s := range []string{`{"Records":[{"a":1}]}`, `[{"a":"\"}"}]`, "{\"a\":1}\n{\"b\":2}", `{"Records":[{"a":[1,2,{"b":"\\"}]}],"z":1}`, `{"a":`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		s := NewScanner(bytes.NewReader(in), 64)
+		for i := 0; i < len(in)+10; i++ {
+			rec, err := s.Next()
+			if err == io.EOF {
+				return
+			}
+			if err != nil {
+				var pe *PosError
+				if !errors.As(err, &pe) {
+					return
+				}
+				continue
+			}
+			if len(rec.Data) == 0 || rec.Data[0] != '{' {
+				t.Fatalf("record %q does not start with '{'", rec.Data)
+			}
+			if !bytes.Contains(in, rec.Data) {
+				t.Fatalf("record %q not in input", rec.Data)
+			}
+		}
+		t.Fatalf("scanner did not terminate on %q", in)
+	})
+}
+
+func writeFile(path string, data []byte) error { return os.WriteFile(path, data, 0o644) }
