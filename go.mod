@@ -3,3 +3,5 @@ module github.com/trailhound/trailhound
 go 1.26.8
 
 require github.com/klauspost/compress v1.20.3
+
+require github.com/valyala/fastjson v1.6.10 // indirect

@@ -203,7 +203,12 @@ func (s *Scanner) Next() (Record, error) {
 				return s.value()
 			default:
 				err := s.posErr(s.pos, "array element is not a JSON object; skipped")
+				before := s.base + int64(s.pos)
 				s.skipValueDiscard()
+				if s.base+int64(s.pos) == before {
+					s.pos++ // a stray closing bracket: step over it
+					s.keep = s.pos
+				}
 				return Record{}, err
 			}
 		case stWrapTail:

@@ -1,0 +1,393 @@
+// Package event is trailhound's view of one log record: lazy access to raw
+// CloudTrail fields and the ECS view Elastic's aws integration computes from
+// them, through field getters resolved once, when a rule is compiled.
+package event
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/valyala/fastjson"
+)
+
+// Kind says what a record is.
+type Kind uint8
+
+// Record kinds.
+const (
+	KindCloudTrail Kind = iota + 1 // a raw CloudTrail record
+	KindECS                        // an ECS document (e.g. an Elasticsearch export)
+	KindDigest                     // a CloudTrail digest document (not an event)
+	KindOther                      // JSON that is neither
+)
+
+// Event is one parsed record. An Event and everything obtained from it
+// (Values included) is only valid until the Parser that produced it parses the
+// next record; copy what must outlive it (Clone does).
+type Event struct {
+	Raw    []byte
+	Kind   Kind
+	File   string
+	Line   int
+	Offset int64
+
+	src      *fastjson.Value // the CloudTrail record, or the ECS document
+	ecs      *fastjson.Value // computed ECS view (raw records), lazily
+	arena    *fastjson.Arena
+	provider string
+	action   string
+}
+
+// Parser parses records into Events. It is not safe for concurrent use: use
+// one per goroutine.
+type Parser struct {
+	p     fastjson.Parser
+	arena fastjson.Arena
+	ev    Event
+}
+
+// ErrInvalidUTF8 is wrapped by errors about records that are not UTF-8.
+var ErrInvalidUTF8 = errors.New("invalid UTF-8")
+
+// Parse parses one record. The returned Event is reused by the next call.
+func (p *Parser) Parse(data []byte) (*Event, error) {
+	if !utf8.Valid(data) {
+		i := 0
+		for i < len(data) {
+			r, n := utf8.DecodeRune(data[i:])
+			if r == utf8.RuneError && n <= 1 {
+				break
+			}
+			i += n
+		}
+		return nil, fmt.Errorf("%w at byte %d of the record", ErrInvalidUTF8, i)
+	}
+	v, err := p.p.ParseBytes(data)
+	if err != nil {
+		return nil, fmt.Errorf("malformed JSON: %w", err)
+	}
+	p.arena.Reset()
+	p.ev = Event{Raw: data, arena: &p.arena}
+	e := &p.ev
+	e.classify(v)
+	return e, nil
+}
+
+func (e *Event) classify(v *fastjson.Value) {
+	if v.Type() != fastjson.TypeObject {
+		e.Kind = KindOther
+		return
+	}
+	e.src = v
+	switch {
+	case v.Exists("eventSource") || v.Exists("eventName"):
+		e.Kind = KindCloudTrail
+		e.provider = b2s(v.GetStringBytes("eventSource"))
+		e.action = b2s(v.GetStringBytes("eventName"))
+		return
+	case v.Exists("digestStartTime") || v.Exists("digestSignatureAlgorithm"):
+		e.Kind = KindDigest
+		return
+	}
+	if s := v.Get("_source"); s != nil && s.Type() == fastjson.TypeObject {
+		v = s
+		e.src = s
+	}
+	if getString(v, ecsPath("event.provider")) != "" || getString(v, ecsPath("event.action")) != "" {
+		e.Kind = KindECS
+		e.provider = getString(v, ecsPath("event.provider"))
+		e.action = getString(v, ecsPath("event.action"))
+		return
+	}
+	e.Kind = KindOther
+}
+
+// Provider is the event source (eventSource / event.provider).
+func (e *Event) Provider() string { return e.provider }
+
+// Action is the event name (eventName / event.action).
+func (e *Event) Action() string { return e.action }
+
+// ID is the event's id (eventID / event.id), or "" when it has none.
+func (e *Event) ID() string {
+	if e.Kind == KindCloudTrail {
+		return b2s(e.src.GetStringBytes("eventID"))
+	}
+	return getString(e.src, ecsPath("event.id"))
+}
+
+// Time is the event time (eventTime / @timestamp); zero if absent or invalid.
+func (e *Event) Time() time.Time {
+	var s string
+	if e.Kind == KindCloudTrail {
+		s = b2s(e.src.GetStringBytes("eventTime"))
+	} else {
+		s = getString(e.src, ecsPath("@timestamp"))
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// Source returns the record (raw CloudTrail, or the ECS document's source).
+func (e *Event) Source() *fastjson.Value { return e.src }
+
+// ECS returns the ECS document of the event: computed as Elastic's ingest
+// pipeline does for raw CloudTrail, the document itself for ECS input.
+func (e *Event) ECS() *fastjson.Value {
+	if e.Kind != KindCloudTrail {
+		return e.src
+	}
+	if e.ecs == nil {
+		e.ecs = buildECS(e.arena, e.src)
+	}
+	return e.ecs
+}
+
+// ValueType is the JSON type of a field value.
+type ValueType uint8
+
+// Value types.
+const (
+	String ValueType = iota + 1
+	Number
+	Bool
+	Null
+	Object
+)
+
+// Value is one value of a field. Arrays yield one Value per element. S is
+// the keyword form Elasticsearch indexes: strings as is, numbers as written,
+// booleans as "true"/"false", objects as compact JSON.
+type Value struct {
+	S string
+	T ValueType
+}
+
+// Getter appends the values of one field of e to dst.
+type Getter func(e *Event, dst []Value) []Value
+
+// b2s converts without copying; the string lives as long as the parser's
+// buffers, which is the Event's lifetime.
+func b2s(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+// path is a dotted field name prepared for lookups that also find keys
+// containing dots ("event.action" stored flat).
+type path struct {
+	name  string
+	segs  []string
+	joins [][]string // joins[i][n-1] = segs[i..i+n] joined by "."
+}
+
+func newPath(name string) *path {
+	segs := strings.Split(name, ".")
+	p := &path{name: name, segs: segs, joins: make([][]string, len(segs))}
+	for i := range segs {
+		for n := 1; i+n <= len(segs); n++ {
+			p.joins[i] = append(p.joins[i], strings.Join(segs[i:i+n], "."))
+		}
+	}
+	return p
+}
+
+var ecsPaths = map[string]*path{}
+
+func ecsPath(name string) *path {
+	if p, ok := ecsPaths[name]; ok {
+		return p
+	}
+	return newPath(name)
+}
+
+func init() {
+	for _, n := range []string{"event.provider", "event.action", "event.id", "@timestamp"} {
+		ecsPaths[n] = newPath(n)
+	}
+}
+
+// walk appends the leaf values at path p (from segment i) under v.
+func walk(v *fastjson.Value, p *path, i int, dst []Value) []Value {
+	if i == len(p.segs) {
+		return leaf(v, dst)
+	}
+	switch v.Type() {
+	case fastjson.TypeArray:
+		for _, c := range v.GetArray() {
+			dst = walk(c, p, i, dst)
+		}
+	case fastjson.TypeObject:
+		o, _ := v.Object()
+		for n, key := range p.joins[i] {
+			if c := o.Get(key); c != nil {
+				dst = walk(c, p, i+n+1, dst)
+			}
+		}
+	}
+	return dst
+}
+
+func leaf(v *fastjson.Value, dst []Value) []Value {
+	switch v.Type() {
+	case fastjson.TypeString:
+		return append(dst, Value{b2s(v.GetStringBytes()), String})
+	case fastjson.TypeNumber:
+		return append(dst, Value{v.String(), Number})
+	case fastjson.TypeTrue:
+		return append(dst, Value{"true", Bool})
+	case fastjson.TypeFalse:
+		return append(dst, Value{"false", Bool})
+	case fastjson.TypeNull:
+		return append(dst, Value{"", Null})
+	case fastjson.TypeArray:
+		for _, c := range v.GetArray() {
+			dst = leaf(c, dst)
+		}
+		return dst
+	default:
+		return append(dst, Value{string(v.MarshalTo(nil)), Object})
+	}
+}
+
+func getString(v *fastjson.Value, p *path) string {
+	var buf [2]Value
+	vals := walk(v, p, 0, buf[:0])
+	for _, x := range vals {
+		if x.T == String {
+			return x.S
+		}
+	}
+	return ""
+}
+
+// ecsRoots are the first segments of ECS field names; any other name is a
+// raw CloudTrail field (eventName, userIdentity.arn, p_any_ip_addresses ...).
+var ecsRoots = map[string]bool{
+	"@timestamp": true, "event": true, "aws": true, "cloud": true, "source": true, "user": true,
+	"user_agent": true, "tls": true, "related": true, "group": true, "data_stream": true, "ecs": true,
+	"host": true, "entity": true, "actor": true, "target": true, "service": true, "file": true,
+	"kibana": true, "message": true, "tags": true, "destination": true, "url": true, "organization": true,
+	"error": true, "input": true, "agent": true, "log": true, "observer": true, "network": true,
+}
+
+// IsECSName reports whether a field name is in the ECS vocabulary.
+func IsECSName(name string) bool {
+	root, _, _ := strings.Cut(name, ".")
+	return ecsRoots[root]
+}
+
+// rawToECS maps raw CloudTrail names to their ECS names, to resolve raw
+// names against ECS documents.
+var rawToECS = map[string]string{
+	"eventSource":                         "event.provider",
+	"eventName":                           "event.action",
+	"eventID":                             "event.id",
+	"eventTime":                           "@timestamp",
+	"awsRegion":                           "cloud.region",
+	"sourceIPAddress":                     "source.address",
+	"userAgent":                           "user_agent.original",
+	"errorCode":                           "aws.cloudtrail.error_code",
+	"errorMessage":                        "aws.cloudtrail.error_message",
+	"eventType":                           "aws.cloudtrail.event_type",
+	"eventVersion":                        "aws.cloudtrail.event_version",
+	"eventCategory":                       "aws.cloudtrail.event_category",
+	"readOnly":                            "aws.cloudtrail.read_only",
+	"managementEvent":                     "aws.cloudtrail.management_event",
+	"requestID":                           "aws.cloudtrail.request_id",
+	"recipientAccountId":                  "aws.cloudtrail.recipient_account_id",
+	"vpcEndpointId":                       "aws.cloudtrail.vpc_endpoint_id",
+	"userIdentity.type":                   "aws.cloudtrail.user_identity.type",
+	"userIdentity.arn":                    "aws.cloudtrail.user_identity.arn",
+	"userIdentity.accessKeyId":            "aws.cloudtrail.user_identity.access_key_id",
+	"userIdentity.invokedBy":              "aws.cloudtrail.user_identity.invoked_by",
+	"userIdentity.principalId":            "user.id",
+	"userIdentity.userName":               "user.name",
+	"userIdentity.accountId":              "cloud.account.id",
+	"tlsDetails.clientProvidedHostHeader": "tls.client.server_name",
+	"tlsDetails.cipherSuite":              "tls.cipher",
+}
+
+var rawPrefixToECS = map[string]string{
+	"requestParameters":                         "aws.cloudtrail.flattened.request_parameters",
+	"responseElements":                          "aws.cloudtrail.flattened.response_elements",
+	"additionalEventData":                       "aws.cloudtrail.flattened.additional_eventdata",
+	"serviceEventDetails":                       "aws.cloudtrail.flattened.service_event_details",
+	"userIdentity.sessionContext.sessionIssuer": "aws.cloudtrail.user_identity.session_context.session_issuer",
+}
+
+// Resolve returns the getter of a field, in either vocabulary. It is called
+// once per field when a rule is compiled.
+func Resolve(name string) Getter {
+	p := newPath(name)
+	if IsECSName(name) {
+		if fast := fastECS(name); fast != nil {
+			return fast
+		}
+		return func(e *Event, dst []Value) []Value {
+			return walk(e.ECS(), p, 0, dst)
+		}
+	}
+	// raw name: direct on raw records, through the ECS mapping on ECS docs
+	var alt *path
+	if ecsName, ok := rawToECS[name]; ok {
+		alt = newPath(ecsName)
+	} else {
+		for raw, ecs := range rawPrefixToECS {
+			if strings.HasPrefix(name, raw+".") {
+				alt = newPath(ecs + name[len(raw):])
+			}
+		}
+	}
+	return func(e *Event, dst []Value) []Value {
+		if e.Kind == KindCloudTrail || alt == nil {
+			return walk(e.src, p, 0, dst)
+		}
+		return walk(e.src, alt, 0, dst)
+	}
+}
+
+// fastECS returns getters for hot ECS fields that need no full ECS view.
+func fastECS(name string) Getter {
+	rawKey := map[string]string{"event.provider": "eventSource", "event.action": "eventName", "event.id": "eventID", "cloud.region": "awsRegion"}[name]
+	p := newPath(name)
+	switch {
+	case rawKey != "":
+		return func(e *Event, dst []Value) []Value {
+			if e.Kind != KindCloudTrail {
+				return walk(e.src, p, 0, dst)
+			}
+			if v := e.src.Get(rawKey); v != nil && !isEmpty(v) {
+				return leaf(v, dst)
+			}
+			return dst
+		}
+	case name == "event.dataset" || name == "data_stream.dataset":
+		return func(e *Event, dst []Value) []Value {
+			if e.Kind != KindCloudTrail {
+				return walk(e.src, p, 0, dst)
+			}
+			return append(dst, Value{Dataset, String})
+		}
+	case name == "event.outcome":
+		return func(e *Event, dst []Value) []Value {
+			if e.Kind != KindCloudTrail || e.action == "ConsoleLogin" {
+				return walk(e.ECS(), p, 0, dst)
+			}
+			if present(e.src, "errorCode") != nil || present(e.src, "errorMessage") != nil {
+				return append(dst, Value{"failure", String})
+			}
+			return append(dst, Value{"success", String})
+		}
+	}
+	return nil
+}
