@@ -1,0 +1,350 @@
+// Package elastic loads Elastic detection rules (the TOML format of
+// elastic/detection-rules) into trailhound's rule IR, compiling KQL queries.
+package elastic
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/trailhound/trailhound/kql"
+	"github.com/trailhound/trailhound/rule"
+)
+
+// file mirrors the keys of an Elastic rule TOML file.
+type file struct {
+	Metadata struct {
+		CreationDate     string `toml:"creation_date"`
+		UpdatedDate      string `toml:"updated_date"`
+		DeprecationDate  string `toml:"deprecation_date"`
+		Maturity         string `toml:"maturity"`
+		Integration      any    `toml:"integration"` // a string or a list
+		MinStackVersion  string `toml:"min_stack_version"`
+		MinStackComments string `toml:"min_stack_comments"`
+		BypassBBRTiming  bool   `toml:"bypass_bbr_timing"`
+	} `toml:"metadata"`
+	Rule struct {
+		Author                []string `toml:"author"`
+		Description           string   `toml:"description"`
+		FalsePositives        []string `toml:"false_positives"`
+		From                  string   `toml:"from"`
+		Interval              string   `toml:"interval"`
+		Index                 []string `toml:"index"`
+		Language              string   `toml:"language"`
+		License               string   `toml:"license"`
+		Name                  string   `toml:"name"`
+		Note                  string   `toml:"note"`
+		Setup                 string   `toml:"setup"`
+		Query                 string   `toml:"query"`
+		References            []string `toml:"references"`
+		RiskScore             int      `toml:"risk_score"`
+		RuleID                string   `toml:"rule_id"`
+		Severity              string   `toml:"severity"`
+		Tags                  []string `toml:"tags"`
+		TimestampOverride     string   `toml:"timestamp_override"`
+		Type                  string   `toml:"type"`
+		Version               int      `toml:"version"`
+		MaxSignals            int      `toml:"max_signals"`
+		BuildingBlockType     string   `toml:"building_block_type"`
+		EventCategoryOverride string   `toml:"event_category_override"`
+		MachineLearningJobID  any      `toml:"machine_learning_job_id"`
+		AnomalyThreshold      int      `toml:"anomaly_threshold"`
+		Threat                []struct {
+			Framework string `toml:"framework"`
+			Tactic    ref    `toml:"tactic"`
+			Technique []struct {
+				ref
+				Subtechnique []ref `toml:"subtechnique"`
+			} `toml:"technique"`
+		} `toml:"threat"`
+		InvestigationFields struct {
+			FieldNames []string `toml:"field_names"`
+		} `toml:"investigation_fields"`
+		NewTerms *struct {
+			Field              string `toml:"field"`
+			Value              []string
+			HistoryWindowStart []struct {
+				Field string `toml:"field"`
+				Value string `toml:"value"`
+			} `toml:"history_window_start"`
+		} `toml:"new_terms"`
+		Threshold *struct {
+			Field       []string `toml:"field"`
+			Value       int      `toml:"value"`
+			Cardinality []struct {
+				Field string `toml:"field"`
+				Value int    `toml:"value"`
+			} `toml:"cardinality"`
+		} `toml:"threshold"`
+		AlertSuppression *struct {
+			GroupBy  []string `toml:"group_by"`
+			Duration *struct {
+				Value int    `toml:"value"`
+				Unit  string `toml:"unit"`
+			} `toml:"duration"`
+			MissingFieldsStrategy string `toml:"missing_fields_strategy"`
+		} `toml:"alert_suppression"`
+	} `toml:"rule"`
+}
+
+type ref struct {
+	ID        string `toml:"id"`
+	Name      string `toml:"name"`
+	Reference string `toml:"reference"`
+}
+
+// Error is a rule file that could not be loaded.
+type Error struct {
+	Path      string
+	Line, Col int // 0 when unknown
+	Err       error
+}
+
+func (e *Error) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d:%d: %v", e.Path, e.Line, e.Col, e.Err)
+	}
+	return fmt.Sprintf("%s: %v", e.Path, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Parse loads one rule from TOML text; path names it in messages.
+func Parse(path string, data []byte) (*rule.Rule, error) {
+	var f file
+	md, err := toml.Decode(string(data), &f)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, &Error{Path: path, Line: pe.Position.Line, Col: pe.Position.Col, Err: fmt.Errorf("TOML: %s", pe.Message)}
+		}
+		return nil, &Error{Path: path, Err: fmt.Errorf("TOML: %w", err)}
+	}
+	r := &rule.Rule{
+		ID:                  f.Rule.RuleID,
+		Name:                f.Rule.Name,
+		Description:         strings.TrimSpace(f.Rule.Description),
+		Format:              "elastic",
+		Path:                path,
+		Type:                f.Rule.Type,
+		Language:            f.Rule.Language,
+		Query:               strings.TrimSpace(f.Rule.Query),
+		Severity:            f.Rule.Severity,
+		RiskScore:           f.Rule.RiskScore,
+		Tags:                f.Rule.Tags,
+		References:          f.Rule.References,
+		Note:                f.Rule.Note,
+		Setup:               f.Rule.Setup,
+		Author:              f.Rule.Author,
+		License:             f.Rule.License,
+		Version:             f.Rule.Version,
+		Maturity:            f.Metadata.Maturity,
+		FalsePositives:      f.Rule.FalsePositives,
+		InvestigationFields: f.Rule.InvestigationFields.FieldNames,
+		Index:               f.Rule.Index,
+		BuildingBlock:       f.Rule.BuildingBlockType != "",
+
+		EventCategoryOverride: f.Rule.EventCategoryOverride,
+	}
+	for _, k := range md.Undecoded() {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("unknown key %s ignored", k))
+	}
+	for _, t := range f.Rule.Threat {
+		th := rule.Threat{Framework: t.Framework, Tactic: rule.Ref(t.Tactic)}
+		for _, tech := range t.Technique {
+			tt := rule.Technique{Ref: rule.Ref(tech.ref)}
+			for _, s := range tech.Subtechnique {
+				tt.Subtechniques = append(tt.Subtechniques, rule.Ref(s))
+			}
+			th.Techniques = append(th.Techniques, tt)
+		}
+		r.Threat = append(r.Threat, th)
+	}
+	if r.ID == "" {
+		return nil, &Error{Path: path, Err: errors.New("rule has no rule_id")}
+	}
+	if err := schedule(r, &f); err != nil {
+		return nil, &Error{Path: path, Err: fmt.Errorf("rule %s: %w", r.ID, err)}
+	}
+	if nt := f.Rule.NewTerms; nt != nil {
+		r.NewTerms = &rule.NewTerms{Fields: nt.Value}
+		for _, h := range nt.HistoryWindowStart {
+			r.NewTerms.HistoryWindowStart = h.Value
+		}
+	}
+	if th := f.Rule.Threshold; th != nil {
+		r.Threshold = &rule.Threshold{Fields: th.Field, Value: th.Value}
+		for _, c := range th.Cardinality {
+			r.Threshold.Cardinality = append(r.Threshold.Cardinality, rule.Cardinality{Field: c.Field, Value: c.Value})
+		}
+	}
+	if s := f.Rule.AlertSuppression; s != nil {
+		r.Suppression = &rule.Suppression{GroupBy: s.GroupBy, MissingFieldsStrategy: s.MissingFieldsStrategy}
+		if s.Duration != nil {
+			d, err := rule.ParseDuration(fmt.Sprintf("%d%s", s.Duration.Value, s.Duration.Unit))
+			if err != nil {
+				return nil, &Error{Path: path, Err: fmt.Errorf("rule %s: alert_suppression.duration: %w", r.ID, err)}
+			}
+			r.Suppression.Duration = d
+		}
+	}
+
+	// Compile the query of every KQL rule, so syntax errors surface even for
+	// types that cannot run yet.
+	if r.Language == "kuery" {
+		n, err := kql.Parse(r.Query)
+		if err != nil {
+			var ke *kql.Error
+			if errors.As(err, &ke) {
+				return nil, &Error{Path: path, Err: fmt.Errorf("rule %s (%s): query %w", r.ID, r.Name, err)}
+			}
+			return nil, &Error{Path: path, Err: err}
+		}
+		cond, err := Lower(n)
+		if err != nil {
+			r.Unsupported = err.Error()
+		} else {
+			r.Cond = rule.Simplify(cond)
+		}
+	}
+	if r.Unsupported == "" {
+		r.Unsupported = unsupported(r)
+	}
+	return r, nil
+}
+
+func schedule(r *rule.Rule, f *file) error {
+	s := rule.Schedule{From: f.Rule.From, MaxSignals: f.Rule.MaxSignals, TimestampOverride: f.Rule.TimestampOverride}
+	iv := f.Rule.Interval
+	if iv == "" {
+		iv = "5m"
+	}
+	d, err := rule.ParseDuration(iv)
+	if err != nil {
+		return fmt.Errorf("interval: %w", err)
+	}
+	s.Interval = d
+	if s.From == "" {
+		s.From = "now-6m"
+	}
+	if s.Lookback, err = rule.ParseDateMath(s.From); err != nil {
+		return fmt.Errorf("from: %w", err)
+	}
+	if s.MaxSignals == 0 {
+		s.MaxSignals = 100
+	}
+	r.Schedule = s
+	return nil
+}
+
+// unsupported says why a loaded rule cannot run yet ("" if it can).
+func unsupported(r *rule.Rule) string {
+	switch {
+	case r.Maturity == "deprecated":
+		return "deprecated rule (maturity = deprecated): not run"
+	case r.Type == "machine_learning":
+		return "type machine_learning needs Elastic's anomaly-detection jobs: not supported"
+	case r.Type != "query":
+		return fmt.Sprintf("type %s not supported yet", r.Type)
+	case r.Language != "kuery":
+		return fmt.Sprintf("query language %q not supported", r.Language)
+	}
+	return ""
+}
+
+// Lower translates a KQL expression into a rule condition.
+func Lower(n kql.Node) (rule.Cond, error) {
+	switch n := n.(type) {
+	case kql.And:
+		return lowerAll(n.Nodes, func(cs []rule.Cond) rule.Cond { return rule.And{Conds: cs} })
+	case kql.Or:
+		return lowerAll(n.Nodes, func(cs []rule.Cond) rule.Cond { return rule.Or{Conds: cs} })
+	case kql.Not:
+		c, err := Lower(n.Node)
+		if err != nil {
+			return nil, err
+		}
+		return rule.Not{Cond: c}, nil
+	case kql.Exists:
+		return rule.Cmp{Field: n.Field, Op: rule.OpExists}, nil
+	case kql.Match:
+		if n.Value.Wildcard {
+			return rule.Cmp{Field: n.Field, Op: rule.OpWildcard, Patterns: []rule.Pattern{{Parts: n.Value.Parts}}}, nil
+		}
+		return rule.Cmp{Field: n.Field, Op: rule.OpEq, Values: []string{n.Value.Parts[0]}}, nil
+	case kql.Range:
+		op := map[string]rule.Op{"<": rule.OpLT, "<=": rule.OpLTE, ">": rule.OpGT, ">=": rule.OpGTE}[n.Op]
+		return rule.Cmp{Field: n.Field, Op: op, Values: []string{n.Value.Parts[0]}}, nil
+	case kql.Nested:
+		return nil, fmt.Errorf("KQL nested field query %s:{...} not supported (CloudTrail ECS has no nested fields)", n.Field)
+	}
+	return nil, fmt.Errorf("unknown KQL node %T", n)
+}
+
+func lowerAll(nodes []kql.Node, mk func([]rule.Cond) rule.Cond) (rule.Cond, error) {
+	cs := make([]rule.Cond, len(nodes))
+	for i, x := range nodes {
+		c, err := Lower(x)
+		if err != nil {
+			return nil, err
+		}
+		cs[i] = c
+	}
+	return mk(cs), nil
+}
+
+// LoadFile loads one rule file.
+func LoadFile(path string) (*rule.Rule, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &Error{Path: path, Err: err}
+	}
+	return Parse(path, data)
+}
+
+// Load loads rule files and folders (recursively, *.toml). It returns every
+// rule it could load and one error per file it could not.
+func Load(paths []string) ([]*rule.Rule, []error) {
+	var rules []*rule.Rule
+	var errs []error
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			errs = append(errs, &Error{Path: p, Err: err})
+			continue
+		}
+		var files []string
+		if st.IsDir() {
+			err := filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+				if err != nil {
+					return err
+				}
+				if !d.IsDir() && strings.HasSuffix(d.Name(), ".toml") {
+					files = append(files, path)
+				}
+				return nil
+			})
+			if err != nil {
+				errs = append(errs, &Error{Path: p, Err: err})
+			}
+		} else {
+			files = []string{p}
+		}
+		sort.Strings(files)
+		for _, f := range files {
+			r, err := LoadFile(f)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			rules = append(rules, r)
+		}
+	}
+	return rules, errs
+}

@@ -1,0 +1,114 @@
+package elastic
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/trailhound/trailhound/rule"
+)
+
+const corpusRules = "../../shared/corpus/elastic-rules"
+
+func TestLoadCorpus(t *testing.T) {
+	if _, err := os.Stat(corpusRules); err != nil {
+		t.Skipf("shared corpus not found at %s: %v", corpusRules, err)
+	}
+	rules, errs := Load([]string{corpusRules})
+	for _, err := range errs {
+		t.Errorf("load: %v", err)
+	}
+	byType := map[string]int{}
+	runnable := map[string]int{}
+	for _, r := range rules {
+		if r.Maturity == "deprecated" {
+			byType["deprecated"]++
+			continue
+		}
+		byType[r.Type]++
+		if r.Runnable() {
+			runnable[r.Type]++
+		} else if r.Unsupported == "" {
+			t.Errorf("%s: not runnable and no reason given", r.Path)
+		}
+		for _, w := range r.Warnings {
+			t.Errorf("%s: %s", r.Path, w)
+		}
+	}
+	want := map[string]int{"query": 90, "new_terms": 49, "eql": 28, "esql": 26, "threshold": 5, "machine_learning": 5, "deprecated": 12}
+	for k, v := range want {
+		if byType[k] != v {
+			t.Errorf("%d rules of type %s, want %d", byType[k], k, v)
+		}
+	}
+	if runnable["query"] != 90 {
+		t.Errorf("%d runnable query rules, want 90", runnable["query"])
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name, toml, want string
+	}{
+		{"bad toml", "[rule]\nname = \n", "x.toml:2:"},
+		{"bad kql", "[rule]\nrule_id = \"r1\"\nname = \"n\"\ntype = \"query\"\nlanguage = \"kuery\"\nquery = \"a:(b or\"\n", "rule r1 (n): query KQL line 1 column 8"},
+		{"no id", "[rule]\nname = \"n\"\n", "no rule_id"},
+		{"bad from", "[rule]\nrule_id = \"r1\"\nfrom = \"yesterday\"\n", "from: unsupported date math"},
+	}
+	for _, tt := range tests {
+		_, err := Parse("x.toml", []byte(tt.toml))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: error %v, want it to contain %q", tt.name, err, tt.want)
+		}
+		var e *Error
+		if !errors.As(err, &e) || e.Path != "x.toml" {
+			t.Errorf("%s: error does not name the file: %v", tt.name, err)
+		}
+	}
+}
+
+func TestParseRule(t *testing.T) {
+	src := `
+[metadata]
+maturity = "production"
+[rule]
+rule_id = "r1"
+name = "Test"
+type = "query"
+language = "kuery"
+severity = "low"
+risk_score = 21
+interval = "10m"
+from = "now-60m"
+query = 'event.action: (A or B) and not user.name: x*'
+unknown_key = 1
+[[rule.threat]]
+framework = "MITRE ATT&CK"
+[rule.threat.tactic]
+id = "TA0002"
+name = "Execution"
+reference = "https://attack.mitre.org/tactics/TA0002/"
+[[rule.threat.technique]]
+id = "T1648"
+name = "Serverless Execution"
+reference = "https://attack.mitre.org/techniques/T1648/"
+`
+	r, err := Parse("r.toml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Runnable() || r.Schedule.Interval.Minutes() != 10 || r.Schedule.Lookback.Minutes() != 60 || r.Schedule.MaxSignals != 100 {
+		t.Errorf("rule = %+v", r)
+	}
+	if len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0], "unknown_key") {
+		t.Errorf("warnings = %v", r.Warnings)
+	}
+	if r.Threat[0].Techniques[0].ID != "T1648" {
+		t.Errorf("threat = %+v", r.Threat)
+	}
+	and := r.Cond.(rule.And)
+	if eq := and.Conds[0].(rule.Cmp); eq.Op != rule.OpEq || len(eq.Values) != 2 {
+		t.Errorf("merged eq = %+v", eq)
+	}
+}

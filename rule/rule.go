@@ -1,0 +1,153 @@
+// Package rule holds trailhound's internal representation of detection
+// rules: metadata every format shares and a detection the engine runs. Front
+// ends (Elastic TOML with KQL, later EQL, ES|QL, Sigma, Panther) only parse and
+// lower into these types; the engine knows no rule format.
+package rule
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Rule is one detection rule.
+type Rule struct {
+	ID          string
+	Name        string
+	Description string
+	Format      string // "elastic", later "sigma", "panther"
+	Path        string // file the rule came from ("builtin:<name>" for built-ins)
+	Type        string // query, eql, esql, new_terms, threshold, machine_learning
+	Language    string // kuery, eql, esql, ...
+	Query       string // source text of the query
+
+	Severity   string // low, medium, high, critical
+	RiskScore  int
+	Tags       []string
+	Threat     []Threat
+	References []string
+	Note       string // investigation guide (Markdown)
+	Setup      string
+	Author     []string
+	License    string
+	Version    int
+	Maturity   string
+
+	FalsePositives      []string
+	InvestigationFields []string
+	Index               []string
+
+	Schedule      Schedule
+	BuildingBlock bool
+
+	EventCategoryOverride string
+	NewTerms              *NewTerms
+	Threshold             *Threshold
+	Suppression           *Suppression
+
+	// Cond is the condition of query-type rules.
+	Cond Cond
+
+	// Unsupported, when set, says why the rule cannot run; such a rule is
+	// listed, never run as a weaker rule.
+	Unsupported string
+	// Warnings are non-fatal remarks from loading (unknown keys ...).
+	Warnings []string
+}
+
+// Runnable reports whether the engine can run the rule.
+func (r *Rule) Runnable() bool { return r.Unsupported == "" && r.Cond != nil }
+
+// Schedule is when a rule runs, in event time.
+type Schedule struct {
+	Interval          time.Duration // default 5m
+	From              string        // date math, e.g. now-6m
+	Lookback          time.Duration // now minus From
+	MaxSignals        int           // default 100
+	TimestampOverride string
+}
+
+// Threat is one ATT&CK mapping.
+type Threat struct {
+	Framework  string
+	Tactic     Ref
+	Techniques []Technique
+}
+
+// Technique is an ATT&CK technique with optional sub-techniques.
+type Technique struct {
+	Ref
+	Subtechniques []Ref
+}
+
+// Ref names an ATT&CK object.
+type Ref struct {
+	ID, Name, Reference string
+}
+
+// NewTerms configures a new_terms rule.
+type NewTerms struct {
+	Fields             []string
+	HistoryWindowStart string
+}
+
+// Threshold configures a threshold rule.
+type Threshold struct {
+	Fields      []string
+	Value       int
+	Cardinality []Cardinality
+}
+
+// Cardinality is a distinct-count condition of a threshold rule.
+type Cardinality struct {
+	Field string
+	Value int
+}
+
+// Suppression is Elastic's alert_suppression.
+type Suppression struct {
+	GroupBy               []string
+	Duration              time.Duration
+	MissingFieldsStrategy string
+}
+
+// ParseDateMath parses Elastic's relative date math of the form now-<n><unit>
+// (units s, m, h, d, w) and returns the duration back from now.
+func ParseDateMath(s string) (time.Duration, error) {
+	if s == "now" {
+		return 0, nil
+	}
+	rest, ok := strings.CutPrefix(s, "now-")
+	if !ok || len(rest) < 2 {
+		return 0, fmt.Errorf("unsupported date math %q (want now-<n><unit>)", s)
+	}
+	return ParseDuration(rest)
+}
+
+// ParseDuration parses Elastic durations such as 5m, 1h, 10d, 30s.
+func ParseDuration(s string) (time.Duration, error) {
+	if len(s) < 2 {
+		return 0, fmt.Errorf("invalid duration %q", s)
+	}
+	unit := s[len(s)-1]
+	var n int
+	if _, err := fmt.Sscanf(s[:len(s)-1], "%d", &n); err != nil || n < 0 || fmt.Sprint(n) != s[:len(s)-1] {
+		return 0, fmt.Errorf("invalid duration %q", s)
+	}
+	var d time.Duration
+	switch unit {
+	case 's':
+		d = time.Second
+	case 'm':
+		d = time.Minute
+	case 'h':
+		d = time.Hour
+	case 'd':
+		d = 24 * time.Hour
+	case 'w':
+		d = 7 * 24 * time.Hour
+	default:
+		return 0, fmt.Errorf("invalid duration unit in %q", s)
+	}
+	return time.Duration(n) * d, nil
+}
