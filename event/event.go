@@ -391,3 +391,95 @@ func fastECS(name string) Getter {
 	}
 	return nil
 }
+
+// ignoreAbove are keyword fields Elastic's integration maps with
+// ignore_above: longer values are stored but not indexed, so no query
+// (KQL, EQL) can match them.
+var ignoreAbove = map[string]int{
+	"aws.cloudtrail.request_parameters": 8191,
+	"aws.cloudtrail.response_elements":  8191,
+}
+
+// ResolveIndexed is Resolve for matching: it yields what a query over
+// Elastic's index sees (values over a field's ignore_above are not indexed),
+// and for the empty name every leaf of the event (free-text search).
+func ResolveIndexed(name string) Getter {
+	if name == "" {
+		return allLeaves
+	}
+	get := Resolve(name)
+	limit, ok := ignoreAbove[name]
+	if !ok {
+		return get
+	}
+	return func(e *Event, dst []Value) []Value {
+		n := len(dst)
+		dst = get(e, dst)
+		out := dst[:n]
+		for _, v := range dst[n:] {
+			if len(v.S) <= limit {
+				out = append(out, v)
+			}
+		}
+		return out
+	}
+}
+
+// allLeaves yields every leaf value of the event's ECS document.
+func allLeaves(e *Event, dst []Value) []Value {
+	var rec func(v *fastjson.Value)
+	rec = func(v *fastjson.Value) {
+		switch v.Type() {
+		case fastjson.TypeObject:
+			o, _ := v.Object()
+			o.Visit(func(_ []byte, c *fastjson.Value) { rec(c) })
+		case fastjson.TypeArray:
+			for _, c := range v.GetArray() {
+				rec(c)
+			}
+		default:
+			dst = leaf(v, dst)
+		}
+	}
+	rec(e.ECS())
+	return dst
+}
+
+// Lookup returns the values of a field for display, as JSON-compatible Go
+// values (string, json.Number-like string for numbers, bool, map, slice);
+// nil when the field is absent.
+func Lookup(e *Event, name string) any {
+	vals := Resolve(name)(e, nil)
+	out := make([]any, 0, len(vals))
+	for _, v := range vals {
+		switch v.T {
+		case String:
+			out = append(out, strings.Clone(v.S))
+		case Number:
+			out = append(out, NumberString(strings.Clone(v.S)))
+		case Bool:
+			out = append(out, v.S == "true")
+		case Object:
+			out = append(out, RawJSON(v.S))
+		}
+	}
+	switch len(out) {
+	case 0:
+		return nil
+	case 1:
+		return out[0]
+	}
+	return out
+}
+
+// NumberString is a JSON number kept as written.
+type NumberString string
+
+// MarshalJSON writes the number as is.
+func (n NumberString) MarshalJSON() ([]byte, error) { return []byte(n), nil }
+
+// RawJSON is a JSON value kept as written.
+type RawJSON string
+
+// MarshalJSON writes the value as is.
+func (r RawJSON) MarshalJSON() ([]byte, error) { return []byte(r), nil }

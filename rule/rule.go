@@ -69,20 +69,22 @@ type Schedule struct {
 
 // Threat is one ATT&CK mapping.
 type Threat struct {
-	Framework  string
-	Tactic     Ref
-	Techniques []Technique
+	Framework  string      `json:"framework"`
+	Tactic     Ref         `json:"tactic"`
+	Techniques []Technique `json:"techniques,omitempty"`
 }
 
 // Technique is an ATT&CK technique with optional sub-techniques.
 type Technique struct {
 	Ref
-	Subtechniques []Ref
+	Subtechniques []Ref `json:"subtechniques,omitempty"`
 }
 
 // Ref names an ATT&CK object.
 type Ref struct {
-	ID, Name, Reference string
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Reference string `json:"reference,omitempty"`
 }
 
 // NewTerms configures a new_terms rule.

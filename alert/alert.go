@@ -1,0 +1,213 @@
+// Package alert defines trailhound's alerts: what a rule declares, the
+// matched record and a stable id, and the ways to print them.
+package alert
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/trailhound/trailhound/event"
+	"github.com/trailhound/trailhound/rule"
+)
+
+// Alert is one rule match.
+type Alert struct {
+	ID     string          `json:"id"`
+	Time   time.Time       `json:"@timestamp"`
+	Rule   Rule            `json:"rule"`
+	Event  Event           `json:"event"`
+	Fields map[string]any  `json:"fields,omitempty"`
+	Record json.RawMessage `json:"record"`
+}
+
+// Rule is what the rule declares, carried by each alert.
+type Rule struct {
+	ID            string        `json:"id"`
+	Name          string        `json:"name"`
+	Type          string        `json:"type"`
+	Format        string        `json:"format"`
+	Severity      string        `json:"severity"`
+	RiskScore     int           `json:"risk_score"`
+	Tags          []string      `json:"tags,omitempty"`
+	Threat        []rule.Threat `json:"threat,omitempty"`
+	References    []string      `json:"references,omitempty"`
+	BuildingBlock bool          `json:"building_block,omitempty"`
+	Guide         string        `json:"guide,omitempty"`
+	Path          string        `json:"path"`
+}
+
+// Event locates the matched record.
+type Event struct {
+	ID       string `json:"id,omitempty"`
+	Provider string `json:"provider,omitempty"`
+	Action   string `json:"action,omitempty"`
+	File     string `json:"file"`
+	Line     int    `json:"line"`
+	Offset   int64  `json:"offset"`
+}
+
+// ID is the stable alert id for a record and a rule: SHA-256 of the
+// record's identity (its eventID, or its file and byte offset when it has
+// none) and the rule id. Rerunning a hunt gives the same ids.
+func ID(ev *event.Event, ruleID string) string {
+	h := sha256.New()
+	if id := ev.ID(); id != "" {
+		h.Write([]byte("event:" + id))
+	} else {
+		fmt.Fprintf(h, "pos:%s:%d", ev.File, ev.Offset)
+	}
+	h.Write([]byte{0})
+	h.Write([]byte(ruleID))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// DefaultFields are shown when a rule names no investigation fields.
+var DefaultFields = []string{"@timestamp", "event.action", "event.provider", "event.outcome", "aws.cloudtrail.user_identity.arn", "source.address", "user_agent.original", "cloud.account.id", "cloud.region"}
+
+// New builds the alert for ev matching r. It copies everything it keeps, so
+// the alert outlives the event.
+func New(ev *event.Event, r *rule.Rule) Alert {
+	fields := r.InvestigationFields
+	if len(fields) == 0 {
+		fields = DefaultFields
+	}
+	a := Alert{
+		ID:   ID(ev, r.ID),
+		Time: ev.Time(),
+		Rule: Rule{
+			ID: r.ID, Name: r.Name, Type: r.Type, Format: r.Format, Severity: r.Severity, RiskScore: r.RiskScore,
+			Tags: r.Tags, Threat: r.Threat, References: r.References, BuildingBlock: r.BuildingBlock,
+			Guide: r.Note, Path: r.Path,
+		},
+		Event: Event{
+			ID: strings.Clone(ev.ID()), Provider: strings.Clone(ev.Provider()), Action: strings.Clone(ev.Action()),
+			File: ev.File, Line: ev.Line, Offset: ev.Offset,
+		},
+		Fields: map[string]any{},
+		Record: json.RawMessage(append([]byte(nil), ev.Raw...)),
+	}
+	for _, f := range fields {
+		if v := event.Lookup(ev, f); v != nil {
+			a.Fields[f] = v
+		}
+	}
+	return a
+}
+
+// Sort orders alerts by event time, then rule name, then id.
+func Sort(as []Alert) {
+	sort.Slice(as, func(i, j int) bool {
+		a, b := as[i], as[j]
+		if !a.Time.Equal(b.Time) {
+			return a.Time.Before(b.Time)
+		}
+		if a.Rule.Name != b.Rule.Name {
+			return a.Rule.Name < b.Rule.Name
+		}
+		return a.ID < b.ID
+	})
+}
+
+// WriteJSONL writes one alert per line.
+func WriteJSONL(w io.Writer, as []Alert) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	for i := range as {
+		if err := enc.Encode(&as[i]); err != nil {
+			return fmt.Errorf("writing alert %s: %w", as[i].ID, err)
+		}
+	}
+	return nil
+}
+
+// WriteTable writes alerts as an aligned table for people.
+func WriteTable(w io.Writer, as []Alert) error {
+	rows := [][]string{{"TIME", "SEVERITY", "RISK", "RULE", "ACTION", "ACTOR", "SOURCE", "EVENT"}}
+	for _, a := range as {
+		rows = append(rows, []string{
+			a.Time.Format("2006-01-02 15:04:05"),
+			a.Rule.Severity,
+			strconv.Itoa(a.Rule.RiskScore),
+			clip(a.Rule.Name, 60),
+			clip(a.Event.Action, 40),
+			clip(actor(a), 50),
+			clip(str(a.Fields["source.address"]), 30),
+			fmt.Sprintf("%s:%d", shortPath(a.Event.File), a.Event.Line),
+		})
+	}
+	widths := make([]int, len(rows[0]))
+	for _, r := range rows {
+		for i, c := range r {
+			widths[i] = max(widths[i], utf8.RuneCountInString(c))
+		}
+	}
+	var b strings.Builder
+	for _, r := range rows {
+		for i, c := range r {
+			b.WriteString(c)
+			if i < len(r)-1 {
+				b.WriteString(strings.Repeat(" ", widths[i]-utf8.RuneCountInString(c)+2))
+			}
+		}
+		b.WriteByte('\n')
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func actor(a Alert) string {
+	for _, f := range []string{"aws.cloudtrail.user_identity.arn", "user.name"} {
+		if s := str(a.Fields[f]); s != "" {
+			return s
+		}
+	}
+	var raw struct {
+		UserIdentity struct{ Arn, Type string } `json:"userIdentity"`
+	}
+	if json.Unmarshal(a.Record, &raw) == nil {
+		if raw.UserIdentity.Arn != "" {
+			return raw.UserIdentity.Arn
+		}
+		return raw.UserIdentity.Type
+	}
+	return ""
+}
+
+func str(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case []any:
+		parts := make([]string, len(v))
+		for i, x := range v {
+			parts[i] = fmt.Sprint(x)
+		}
+		return strings.Join(parts, ",")
+	case nil:
+		return ""
+	}
+	return fmt.Sprint(v)
+}
+
+func clip(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}
+
+func shortPath(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[i+1:]
+	}
+	return p
+}

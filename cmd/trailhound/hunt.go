@@ -1,0 +1,213 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trailhound/trailhound/alert"
+	"github.com/trailhound/trailhound/builtin"
+	"github.com/trailhound/trailhound/elastic"
+	"github.com/trailhound/trailhound/engine"
+	"github.com/trailhound/trailhound/hunt"
+	"github.com/trailhound/trailhound/rule"
+)
+
+// loadRules loads rules from paths, or the built-in rules when none are given.
+// Rule files that fail to load are returned as errors (the rest still load).
+func loadRules(paths []string) ([]*rule.Rule, []error, error) {
+	if len(paths) == 0 {
+		rs, err := builtin.Rules()
+		return rs, nil, err
+	}
+	rs, errs := elastic.Load(paths)
+	return rs, errs, nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func newHunt() *cobra.Command {
+	var (
+		rulePaths   []string
+		format      string
+		workers     int
+		maxRecord   string
+		failOnAlert bool
+		quiet       bool
+	)
+	cmd := &cobra.Command{
+		Use:   "hunt [flags] PATH...",
+		Short: "Run rules over CloudTrail files, folders, .gz archives or stdin (-)",
+		Long: `Run rules over CloudTrail logs: S3 delivery files ({"Records":[...]}), JSON arrays,
+JSON Lines and Elasticsearch (ECS) exports, plain or gzip-compressed, in files,
+folders (recursively) or on standard input ("-"). Without --rules the built-in
+rules run. Alerts go to stdout (a table on a terminal, JSON Lines otherwise);
+the summary goes to stderr.
+
+Exit status: 0 when the hunt completed cleanly, 2 on usage errors or when any
+input or rule file could not be read (the rest is still processed), 1 when
+--fail-on-alert is set and alerts were found.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			out, errw := cmd.OutOrStdout(), cmd.ErrOrStderr()
+			maxBytes, err := parseSize(maxRecord)
+			if err != nil {
+				return &exitError{exitUsage, fmt.Errorf("--max-record-size: %w", err)}
+			}
+			if format == "" {
+				format = "jsonl"
+				if isTerminal(out) {
+					format = "table"
+				}
+			}
+			if format != "table" && format != "jsonl" {
+				return &exitError{exitUsage, fmt.Errorf("--format must be table or jsonl, not %q", format)}
+			}
+			rules, ruleErrs, err := loadRules(rulePaths)
+			if err != nil {
+				return err
+			}
+			eng, err := engine.Compile(rules)
+			if err != nil {
+				return err
+			}
+			alerts, sum, err := hunt.Run(cmd.Context(), eng, hunt.Options{Paths: args, Workers: workers, MaxRecord: maxBytes})
+			if err != nil && !errors.Is(err, cmd.Context().Err()) {
+				return &exitError{exitUsage, err}
+			}
+			switch format {
+			case "table":
+				if len(alerts) > 0 {
+					err = alert.WriteTable(out, alerts)
+				}
+			default:
+				err = alert.WriteJSONL(out, alerts)
+			}
+			if err != nil {
+				return err
+			}
+			if !quiet {
+				writeSummary(errw, rules, ruleErrs, eng, sum)
+			}
+			switch {
+			case cmd.Context().Err() != nil:
+				return &exitError{exitUsage, errors.New("interrupted")}
+			case sum.ErrorCount > 0 || len(ruleErrs) > 0:
+				return &exitError{exitUsage, fmt.Errorf("%d input error(s), %d rule file error(s)", sum.ErrorCount, len(ruleErrs))}
+			case failOnAlert && len(alerts) > 0:
+				return &exitError{exitAlerts, nil}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringSliceVarP(&rulePaths, "rules", "r", nil, "rule files or folders (repeatable; default: the built-in rules)")
+	f.StringVarP(&format, "format", "f", "", "output: table or jsonl (default: table on a terminal, jsonl otherwise)")
+	f.IntVarP(&workers, "workers", "w", 0, "files read in parallel (default: number of CPUs)")
+	f.StringVar(&maxRecord, "max-record-size", "16MB", "largest record accepted; larger ones are reported and skipped")
+	f.BoolVar(&failOnAlert, "fail-on-alert", false, "exit 1 when any alert was raised")
+	f.BoolVarP(&quiet, "quiet", "q", false, "no summary on stderr")
+	return cmd
+}
+
+// parseSize parses sizes like 16MB, 512KB, 1GB or a byte count.
+func parseSize(s string) (int, error) {
+	mult := 1
+	u := strings.ToUpper(strings.TrimSpace(s))
+	for _, x := range []struct {
+		suf string
+		m   int
+	}{{"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}, {"B", 1}} {
+		if strings.HasSuffix(u, x.suf) {
+			u, mult = strings.TrimSuffix(u, x.suf), x.m
+			break
+		}
+	}
+	var n int
+	if _, err := fmt.Sscanf(u, "%d", &n); err != nil || n <= 0 || fmt.Sprint(n) != u {
+		return 0, fmt.Errorf("invalid size %q", s)
+	}
+	return n * mult, nil
+}
+
+func writeSummary(w io.Writer, rules []*rule.Rule, ruleErrs []error, eng *engine.Engine, sum hunt.Summary) {
+	fmt.Fprintln(w, "── summary ──")
+	secs := sum.Elapsed.Seconds()
+	mbps := 0.0
+	if secs > 0 {
+		mbps = float64(sum.BytesRead) / 1e6 / secs
+	}
+	fmt.Fprintf(w, "files: %d (%.1f MB on disk, %.1f MB read)   records: %d   elapsed: %s   %.1f MB/s   %.0f records/s\n",
+		sum.Files, float64(sum.BytesOnDisk)/1e6, float64(sum.BytesRead)/1e6, sum.Records, sum.Elapsed.Round(1e6), mbps, float64(sum.Records)/max(secs, 1e-9))
+	if sum.Digests+int(sum.DigestRecords) > 0 {
+		fmt.Fprintf(w, "CloudTrail digest files skipped: %d (+%d digest documents inside other files)\n", sum.Digests, sum.DigestRecords)
+	}
+	if sum.NonCloudTrail > 0 {
+		fmt.Fprintf(w, "JSON documents that are not CloudTrail events (skipped): %d\n", sum.NonCloudTrail)
+	}
+	if len(sum.Ignored) > 0 {
+		fmt.Fprintf(w, "files in folders not read (not .json/.jsonl/.ndjson/.gz/.log/.cloudtrail): %d, e.g. %s\n", len(sum.Ignored), sum.Ignored[0])
+	}
+	var run, notRun []*rule.Rule
+	for _, r := range rules {
+		if r.Runnable() {
+			run = append(run, r)
+		} else {
+			notRun = append(notRun, r)
+		}
+	}
+	fmt.Fprintf(w, "rules: %d loaded, %d run, %d not run\n", len(rules), len(run), len(notRun))
+	total := 0
+	type row struct {
+		name string
+		n    int
+	}
+	var rows []row
+	for _, r := range run {
+		if n := sum.Alerts[r.ID]; n > 0 {
+			rows = append(rows, row{r.Name, n})
+			total += n
+		}
+	}
+	sort.Slice(rows, func(i, j int) bool {
+		return rows[i].n > rows[j].n || (rows[i].n == rows[j].n && rows[i].name < rows[j].name)
+	})
+	fmt.Fprintf(w, "alerts: %d", total)
+	if sum.Duplicates > 0 {
+		fmt.Fprintf(w, " (%d duplicates of already-seen records dropped)", sum.Duplicates)
+	}
+	fmt.Fprintln(w)
+	for _, r := range rows {
+		fmt.Fprintf(w, "  %5d  %s\n", r.n, r.name)
+	}
+	if len(notRun) > 0 {
+		fmt.Fprintln(w, "rules not run:")
+		for _, r := range notRun {
+			fmt.Fprintf(w, "  %s  %s: %s\n", r.ID, r.Name, r.Unsupported)
+		}
+	}
+	for _, err := range ruleErrs {
+		fmt.Fprintln(w, "rule error:", err)
+	}
+	if sum.ErrorCount > 0 {
+		fmt.Fprintf(w, "input errors: %d\n", sum.ErrorCount)
+		for _, e := range sum.Errors {
+			fmt.Fprintln(w, "  "+e.Error())
+		}
+		if sum.ErrorCount > len(sum.Errors) {
+			fmt.Fprintf(w, "  ... and %d more\n", sum.ErrorCount-len(sum.Errors))
+		}
+	}
+}

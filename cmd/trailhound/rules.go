@@ -1,0 +1,178 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trailhound/trailhound/alert"
+	"github.com/trailhound/trailhound/rule"
+)
+
+func newRules() *cobra.Command {
+	cmd := &cobra.Command{Use: "rules", Short: "List, check and explain rules"}
+	var listPaths, explainPaths []string
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List loaded rules with type, severity, risk, tactic and whether they run",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			rules, errs, err := loadRules(listPaths)
+			if err != nil {
+				return err
+			}
+			writeRuleList(cmd.OutOrStdout(), rules)
+			return reportRuleErrors(cmd.ErrOrStderr(), errs)
+		},
+	}
+	list.Flags().StringSliceVarP(&listPaths, "rules", "r", nil, "rule files or folders (default: the built-in rules)")
+	check := &cobra.Command{
+		Use:   "check PATH...",
+		Short: "Load rule files and report every error with file, line and column",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rules, errs, err := loadRules(args)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			runnable := 0
+			for _, r := range rules {
+				for _, warn := range r.Warnings {
+					fmt.Fprintf(w, "%s: warning: rule %s: %s\n", r.Path, r.ID, warn)
+				}
+				if r.Runnable() {
+					runnable++
+				}
+			}
+			for _, e := range errs {
+				fmt.Fprintln(w, e)
+			}
+			fmt.Fprintf(w, "%d rules loaded (%d runnable, %d not runnable), %d files with errors\n", len(rules), runnable, len(rules)-runnable, len(errs))
+			if len(errs) > 0 {
+				return &exitError{exitUsage, nil}
+			}
+			return nil
+		},
+	}
+	explain := &cobra.Command{
+		Use:   "explain ID|NAME",
+		Short: "Print a rule's compiled condition, exclusions, indicators and output fields",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rules, errs, err := loadRules(explainPaths)
+			if err != nil {
+				return err
+			}
+			var found []*rule.Rule
+			for _, r := range rules {
+				if r.ID == args[0] || strings.EqualFold(r.Name, args[0]) || strings.HasPrefix(r.ID, args[0]) {
+					found = append(found, r)
+				}
+			}
+			if len(found) == 0 {
+				return &exitError{exitUsage, fmt.Errorf("no rule with id or name %q", args[0])}
+			}
+			for _, r := range found {
+				explainRule(cmd.OutOrStdout(), r)
+			}
+			return reportRuleErrors(cmd.ErrOrStderr(), errs)
+		},
+	}
+	explain.Flags().StringSliceVarP(&explainPaths, "rules", "r", nil, "rule files or folders (default: the built-in rules)")
+	cmd.AddCommand(list, check, explain)
+	return cmd
+}
+
+func reportRuleErrors(w io.Writer, errs []error) error {
+	for _, e := range errs {
+		fmt.Fprintln(w, "rule error:", e)
+	}
+	if len(errs) > 0 {
+		return &exitError{exitUsage, fmt.Errorf("%d rule file(s) could not be loaded", len(errs))}
+	}
+	return nil
+}
+
+func tactics(r *rule.Rule) string {
+	var t []string
+	for _, th := range r.Threat {
+		t = append(t, th.Tactic.Name)
+	}
+	return strings.Join(t, ", ")
+}
+
+func writeRuleList(w io.Writer, rules []*rule.Rule) {
+	fmt.Fprintf(w, "%-36s  %-16s  %-8s  %4s  %-28s  %s\n", "ID", "TYPE", "SEVERITY", "RISK", "TACTIC", "NAME / STATUS")
+	for _, r := range rules {
+		status := "runs"
+		if !r.Runnable() {
+			status = "not run: " + r.Unsupported
+		}
+		typ := r.Type
+		if r.BuildingBlock {
+			typ += " (bb)"
+		}
+		fmt.Fprintf(w, "%-36s  %-16s  %-8s  %4d  %-28s  %s [%s]\n", r.ID, typ, r.Severity, r.RiskScore, clip(tactics(r), 28), r.Name, status)
+	}
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-1] + "…"
+}
+
+func explainRule(w io.Writer, r *rule.Rule) {
+	fmt.Fprintf(w, "%s\n%s\n", r.Name, strings.Repeat("=", len(r.Name)))
+	fmt.Fprintf(w, "id: %s\nfile: %s\ntype: %s (%s)   severity: %s   risk: %d\n", r.ID, r.Path, r.Type, r.Language, r.Severity, r.RiskScore)
+	fmt.Fprintf(w, "schedule: every %s over %s, at most %d alerts per run\n", r.Schedule.Interval, r.Schedule.From, r.Schedule.MaxSignals)
+	for _, th := range r.Threat {
+		fmt.Fprintf(w, "ATT&CK: %s %s", th.Tactic.ID, th.Tactic.Name)
+		for _, t := range th.Techniques {
+			fmt.Fprintf(w, "; %s %s", t.ID, t.Name)
+			for _, s := range t.Subtechniques {
+				fmt.Fprintf(w, "; %s %s", s.ID, s.Name)
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	if !r.Runnable() {
+		fmt.Fprintf(w, "status: not run: %s\n", r.Unsupported)
+	}
+	fmt.Fprintf(w, "\nQuery (%s):\n  %s\n", r.Language, strings.ReplaceAll(r.Query, "\n", "\n  "))
+	if r.Cond != nil {
+		fmt.Fprintf(w, "\nCondition:\n  %s\n", rule.Format(r.Cond))
+		exc, ind := rule.Explain(r.Cond)
+		fmt.Fprintln(w, "\nExclusions (top-level NOT conjuncts):")
+		writeIndicators(w, exc)
+		fmt.Fprintln(w, "\nIndicators:")
+		writeIndicators(w, ind)
+	}
+	fmt.Fprintln(w, "\nOutput fields:")
+	fields := r.InvestigationFields
+	if len(fields) == 0 {
+		fields = alert.DefaultFields
+	}
+	for _, f := range fields {
+		fmt.Fprintln(w, "  "+f)
+	}
+	fmt.Fprintln(w)
+}
+
+func writeIndicators(w io.Writer, ins []rule.Indicator) {
+	if len(ins) == 0 {
+		fmt.Fprintln(w, "  (none)")
+		return
+	}
+	fw := 5
+	for _, in := range ins {
+		fw = max(fw, len(in.Field))
+	}
+	for _, in := range ins {
+		fmt.Fprintf(w, "  %-*s  %-9s  %s\n", fw, in.Field, in.Op, strings.Join(in.Values, " | "))
+	}
+}

@@ -1,0 +1,292 @@
+// Package engine evaluates compiled rules against events. Rules are indexed
+// by the event source and name they pin, so an event costs two field reads
+// unless some rule could match it.
+package engine
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/trailhound/trailhound/event"
+	"github.com/trailhound/trailhound/rule"
+)
+
+// Engine holds compiled rules and their index. It is safe for concurrent use;
+// each goroutine needs its own Scratch.
+type Engine struct {
+	rules     []*compiled
+	byProvAct map[string][]*compiled
+	byProv    map[string][]*compiled
+	byAct     map[string][]*compiled
+	anyEvent  []*compiled
+}
+
+type compiled struct {
+	idx   int
+	rule  *rule.Rule
+	match matcher
+}
+
+type matcher func(e *event.Event, s *Scratch) bool
+
+// Scratch is per-goroutine working memory.
+type Scratch struct {
+	buf   []event.Value
+	cache map[string][]*compiled
+}
+
+// NewScratch returns working memory for one goroutine.
+func NewScratch() *Scratch {
+	return &Scratch{buf: make([]event.Value, 0, 16), cache: map[string][]*compiled{}}
+}
+
+// Compile compiles runnable rules. Rules that are not runnable are skipped
+// (callers list them with their reasons); a rule that fails to compile is an
+// error naming it.
+func Compile(rules []*rule.Rule) (*Engine, error) {
+	e := &Engine{byProvAct: map[string][]*compiled{}, byProv: map[string][]*compiled{}, byAct: map[string][]*compiled{}}
+	for _, r := range rules {
+		if !r.Runnable() {
+			continue
+		}
+		m, err := compile(r.Cond)
+		if err != nil {
+			return nil, fmt.Errorf("rule %s (%s): %w", r.ID, r.Name, err)
+		}
+		c := &compiled{idx: len(e.rules), rule: r, match: m}
+		e.rules = append(e.rules, c)
+		provs, acts := pins(r.Cond)
+		switch {
+		case provs != nil && acts != nil:
+			for _, p := range provs {
+				for _, a := range acts {
+					k := p + "\x00" + a
+					e.byProvAct[k] = append(e.byProvAct[k], c)
+				}
+			}
+		case provs != nil:
+			for _, p := range provs {
+				e.byProv[p] = append(e.byProv[p], c)
+			}
+		case acts != nil:
+			for _, a := range acts {
+				e.byAct[a] = append(e.byAct[a], c)
+			}
+		default:
+			e.anyEvent = append(e.anyEvent, c)
+		}
+	}
+	return e, nil
+}
+
+// Rules returns the compiled rules in order.
+func (e *Engine) Rules() []*rule.Rule {
+	out := make([]*rule.Rule, len(e.rules))
+	for i, c := range e.rules {
+		out[i] = c.rule
+	}
+	return out
+}
+
+var (
+	providerFields = map[string]bool{"event.provider": true, "eventSource": true}
+	actionFields   = map[string]bool{"event.action": true, "eventName": true}
+)
+
+// pins returns the exact event sources and names a condition requires
+// (nil when it does not pin them).
+func pins(c rule.Cond) (provs, acts []string) {
+	for _, x := range rule.Conjuncts(c) {
+		cmp, ok := x.(rule.Cmp)
+		if !ok || cmp.Op != rule.OpEq || cmp.CaseInsensitive {
+			continue
+		}
+		if providerFields[cmp.Field] && provs == nil {
+			provs = cmp.Values
+		}
+		if actionFields[cmp.Field] && acts == nil {
+			acts = cmp.Values
+		}
+	}
+	return provs, acts
+}
+
+// candidates returns the rules that could match an event with this source
+// and name, in rule order.
+func (e *Engine) candidates(s *Scratch, prov, act string) []*compiled {
+	k := prov + "\x00" + act
+	if c, ok := s.cache[k]; ok {
+		return c
+	}
+	var out []*compiled
+	out = append(out, e.byProvAct[k]...)
+	out = append(out, e.byProv[prov]...)
+	out = append(out, e.byAct[act]...)
+	out = append(out, e.anyEvent...)
+	sort.Slice(out, func(i, j int) bool { return out[i].idx < out[j].idx })
+	if len(s.cache) > 100000 {
+		clear(s.cache)
+	}
+	s.cache[k] = out
+	return out
+}
+
+// Match calls fn for every rule that matches ev.
+func (e *Engine) Match(ev *event.Event, s *Scratch, fn func(*rule.Rule)) {
+	for _, c := range e.candidates(s, ev.Provider(), ev.Action()) {
+		if c.match(ev, s) {
+			fn(c.rule)
+		}
+	}
+}
+
+// Eval reports whether a single condition matches an event (for tests and
+// ad hoc queries).
+func Eval(c rule.Cond, ev *event.Event) (bool, error) {
+	m, err := compile(c)
+	if err != nil {
+		return false, err
+	}
+	return m(ev, NewScratch()), nil
+}
+
+func compile(c rule.Cond) (matcher, error) {
+	switch c := c.(type) {
+	case rule.And:
+		ms, err := compileAll(c.Conds)
+		if err != nil {
+			return nil, err
+		}
+		return func(e *event.Event, s *Scratch) bool {
+			for _, m := range ms {
+				if !m(e, s) {
+					return false
+				}
+			}
+			return true
+		}, nil
+	case rule.Or:
+		ms, err := compileAll(c.Conds)
+		if err != nil {
+			return nil, err
+		}
+		return func(e *event.Event, s *Scratch) bool {
+			for _, m := range ms {
+				if m(e, s) {
+					return true
+				}
+			}
+			return false
+		}, nil
+	case rule.Not:
+		m, err := compile(c.Cond)
+		if err != nil {
+			return nil, err
+		}
+		return func(e *event.Event, s *Scratch) bool { return !m(e, s) }, nil
+	case rule.Cmp:
+		return compileCmp(c)
+	}
+	return nil, fmt.Errorf("unknown condition %T", c)
+}
+
+func compileAll(cs []rule.Cond) ([]matcher, error) {
+	ms := make([]matcher, len(cs))
+	for i, c := range cs {
+		m, err := compile(c)
+		if err != nil {
+			return nil, err
+		}
+		ms[i] = m
+	}
+	return ms, nil
+}
+
+// anyValue builds a matcher that is true when some non-null value of the
+// field satisfies ok.
+func anyValue(get event.Getter, ok func(string) bool) matcher {
+	return func(e *event.Event, s *Scratch) bool {
+		vals := get(e, s.buf[:0])
+		s.buf = vals[:0]
+		for _, v := range vals {
+			if v.T != event.Null && ok(v.S) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+func compileCmp(c rule.Cmp) (matcher, error) {
+	get := event.ResolveIndexed(c.Field)
+	fold := func(s string) string { return s }
+	if c.CaseInsensitive {
+		fold = strings.ToLower
+	}
+	switch c.Op {
+	case rule.OpExists:
+		return anyValue(get, func(string) bool { return true }), nil
+	case rule.OpEq:
+		if len(c.Values) == 0 {
+			return nil, fmt.Errorf("%s: no values", c.Field)
+		}
+		if len(c.Values) == 1 && !c.CaseInsensitive {
+			want := c.Values[0]
+			return anyValue(get, func(s string) bool { return s == want }), nil
+		}
+		set := make(map[string]bool, len(c.Values))
+		for _, v := range c.Values {
+			set[fold(v)] = true
+		}
+		return anyValue(get, func(s string) bool { return set[fold(s)] }), nil
+	case rule.OpWildcard:
+		pats := c.Patterns
+		if c.CaseInsensitive {
+			pats = make([]rule.Pattern, len(c.Patterns))
+			for i, p := range c.Patterns {
+				pats[i] = p.Lower()
+			}
+		}
+		return anyValue(get, func(s string) bool {
+			s = fold(s)
+			for _, p := range pats {
+				if p.Match(s) {
+					return true
+				}
+			}
+			return false
+		}), nil
+	case rule.OpLT, rule.OpLTE, rule.OpGT, rule.OpGTE:
+		if len(c.Values) != 1 {
+			return nil, fmt.Errorf("%s: a range needs one value", c.Field)
+		}
+		want := c.Values[0]
+		wantNum, numErr := strconv.ParseFloat(want, 64)
+		op := c.Op
+		return anyValue(get, func(s string) bool {
+			var cmp int
+			if n, err := strconv.ParseFloat(s, 64); err == nil && numErr == nil {
+				switch {
+				case n < wantNum:
+					cmp = -1
+				case n > wantNum:
+					cmp = 1
+				}
+			} else {
+				cmp = strings.Compare(s, want)
+			}
+			switch op {
+			case rule.OpLT:
+				return cmp < 0
+			case rule.OpLTE:
+				return cmp <= 0
+			case rule.OpGT:
+				return cmp > 0
+			}
+			return cmp >= 0
+		}), nil
+	}
+	return nil, fmt.Errorf("%s: unsupported operator %v", c.Field, c.Op)
+}

@@ -1,0 +1,216 @@
+// Package hunt runs compiled rules over files, folders, gzip archives and
+// standard input, in parallel, and collects alerts and a summary.
+package hunt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/trailhound/trailhound/alert"
+	"github.com/trailhound/trailhound/engine"
+	"github.com/trailhound/trailhound/event"
+	"github.com/trailhound/trailhound/record"
+	"github.com/trailhound/trailhound/rule"
+)
+
+// Options configure a hunt.
+type Options struct {
+	Paths     []string
+	Workers   int // default GOMAXPROCS
+	MaxRecord int // bytes; default record.DefaultMaxRecord
+}
+
+// InputError is a problem with the input, with its place.
+type InputError struct {
+	File   string
+	Line   int   // 0 when unknown
+	Offset int64 // -1 when unknown
+	Err    error
+}
+
+func (e InputError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d (byte %d): %v", e.File, e.Line, e.Offset, e.Err)
+	}
+	return fmt.Sprintf("%s: %v", e.File, e.Err)
+}
+
+// Summary describes a finished hunt.
+type Summary struct {
+	Files         int
+	Digests       int            // digest files recognised and skipped
+	Ignored       []string       // files in folders that are not logs
+	Records       int64          // CloudTrail / ECS events evaluated
+	NonCloudTrail int64          // JSON documents that are not CloudTrail events (skipped, counted)
+	DigestRecords int64          // digest documents found inside files
+	BytesRead     int64          // decompressed bytes scanned
+	BytesOnDisk   int64          // input size on disk
+	Errors        []InputError   // input errors (the rest of the input was still read)
+	ErrorCount    int            // all input errors (Errors keeps the first 1000)
+	Alerts        map[string]int // rule id -> alerts
+	Duplicates    int            // alerts with an id already emitted (same record seen twice)
+	Elapsed       time.Duration
+}
+
+const maxKeptErrors = 1000
+
+// Run hunts over the inputs with the engine's rules and returns the alerts,
+// de-duplicated by id and sorted by time.
+func Run(ctx context.Context, eng *engine.Engine, opts Options) ([]alert.Alert, Summary, error) {
+	start := time.Now()
+	walked, err := record.Walk(opts.Paths)
+	if err != nil {
+		return nil, Summary{}, err
+	}
+	sum := Summary{Files: len(walked.Inputs), Digests: len(walked.Digests), Ignored: walked.Ignored, Alerts: map[string]int{}}
+	for _, in := range walked.Inputs {
+		sum.BytesOnDisk += in.Size
+	}
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	workers = min(workers, max(1, len(walked.Inputs)))
+
+	var (
+		mu       sync.Mutex
+		alerts   []alert.Alert
+		seen     = map[string]bool{}
+		records  atomic.Int64
+		other    atomic.Int64
+		digests  atomic.Int64
+		bytes    atomic.Int64
+		inputErr = func(e InputError) {
+			mu.Lock()
+			sum.ErrorCount++
+			if len(sum.Errors) < maxKeptErrors {
+				sum.Errors = append(sum.Errors, e)
+			}
+			mu.Unlock()
+		}
+	)
+	files := make(chan record.Input)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var p event.Parser
+			s := engine.NewScratch()
+			var local []alert.Alert
+			for in := range files {
+				st := scanFile(ctx, in.Path, opts.MaxRecord, eng, &p, s, &local, inputErr)
+				records.Add(st.records)
+				other.Add(st.other)
+				digests.Add(st.digests)
+				bytes.Add(st.bytes)
+			}
+			mu.Lock()
+			for _, a := range local {
+				if seen[a.ID] {
+					sum.Duplicates++
+					continue
+				}
+				seen[a.ID] = true
+				alerts = append(alerts, a)
+				sum.Alerts[a.Rule.ID]++
+			}
+			mu.Unlock()
+		}()
+	}
+feed:
+	for _, in := range walked.Inputs {
+		select {
+		case files <- in:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(files)
+	wg.Wait()
+	sum.Records, sum.NonCloudTrail, sum.DigestRecords, sum.BytesRead = records.Load(), other.Load(), digests.Load(), bytes.Load()
+	sort.SliceStable(sum.Errors, func(i, j int) bool {
+		if sum.Errors[i].File != sum.Errors[j].File {
+			return sum.Errors[i].File < sum.Errors[j].File
+		}
+		return sum.Errors[i].Offset < sum.Errors[j].Offset
+	})
+	alert.Sort(alerts)
+	sum.Elapsed = time.Since(start)
+	return alerts, sum, ctx.Err()
+}
+
+type fileStats struct {
+	records, other, digests, bytes int64
+}
+
+// countingReader counts bytes read.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += int64(n)
+	return n, err
+}
+
+func scanFile(ctx context.Context, path string, maxRecord int, eng *engine.Engine, p *event.Parser, s *engine.Scratch,
+	out *[]alert.Alert, inputErr func(InputError)) fileStats {
+	var st fileStats
+	rc, err := record.Open(path)
+	if err != nil {
+		inputErr(InputError{File: path, Offset: -1, Err: err})
+		return st
+	}
+	defer rc.Close()
+	cr := &countingReader{r: rc}
+	sc := record.NewScanner(cr, maxRecord)
+	for n := 0; ; n++ {
+		if n&1023 == 0 && ctx.Err() != nil {
+			break
+		}
+		rec, err := sc.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			var pe *record.PosError
+			if errors.As(err, &pe) {
+				inputErr(InputError{File: path, Line: pe.Line, Offset: pe.Offset, Err: errors.New(pe.Msg)})
+				continue
+			}
+			inputErr(InputError{File: path, Offset: -1, Err: fmt.Errorf("after %d bytes: %w", cr.n, err)})
+			break
+		}
+		ev, err := p.Parse(rec.Data)
+		if err != nil {
+			inputErr(InputError{File: path, Line: rec.Line, Offset: rec.Offset, Err: err})
+			continue
+		}
+		ev.File, ev.Line, ev.Offset = path, rec.Line, rec.Offset
+		switch ev.Kind {
+		case event.KindCloudTrail, event.KindECS:
+			st.records++
+		case event.KindDigest:
+			st.digests++
+			continue
+		default:
+			st.other++
+			continue
+		}
+		eng.Match(ev, s, func(r *rule.Rule) {
+			*out = append(*out, alert.New(ev, r))
+		})
+	}
+	st.bytes = cr.n
+	return st
+}
