@@ -81,6 +81,9 @@ type Scanner struct {
 	lineOff int64
 
 	st state
+	// needComma is set after an array element; a '{' before the next ','
+	// is reported once (the record is still read).
+	needComma, commaReported bool
 }
 
 // NewScanner returns a scanner over r with the given record size limit
@@ -191,15 +194,22 @@ func (s *Scanner) Next() (Record, error) {
 		case stArray, stRecords:
 			switch c {
 			case ',':
+				s.needComma = false
 				s.pos++
 			case ']':
 				s.pos++
+				s.needComma = false
 				if s.st == stArray {
 					s.st = stTop
 				} else {
 					s.st = stWrapTail
 				}
 			case '{':
+				if s.needComma && !s.commaReported {
+					s.commaReported = true
+					return Record{}, s.posErr(s.pos, "missing ',' between array elements (the record is still read)")
+				}
+				s.needComma, s.commaReported = true, false
 				return s.value()
 			default:
 				err := s.posErr(s.pos, "array element is not a JSON object; skipped")

@@ -48,6 +48,7 @@ func TestScannerShapes(t *testing.T) {
 		{"delivery keys before", `{"v":"1","Records":[{"a":1}]}`, []string{`{"a":1}`}, []int{1}, 0},
 		{"array", `[{"a":1}, {"b":[1,{"c":"]"}]}]`, []string{`{"a":1}`, `{"b":[1,{"c":"]"}]}`}, []int{1, 1}, 0},
 		{"empty array", `[]`, nil, nil, 0},
+		{"missing comma", `{"Records":[{"a":1} {"b":2},{"c":3}]}`, []string{`{"a":1}`, `{"b":2}`, `{"c":3}`}, []int{1, 1, 1}, 1},
 		{"jsonl", "{\"a\":1}\n{\"b\":2}\n\n{\"c\":3}", []string{`{"a":1}`, `{"b":2}`, `{"c":3}`}, []int{1, 2, 4}, 0},
 		{"single", `{"eventName":"X","Recordsx":[1]}`, []string{`{"eventName":"X","Recordsx":[1]}`}, []int{1}, 0},
 		{"records not array", `{"Records":5}`, []string{`{"Records":5}`}, []int{1}, 0},
