@@ -34,12 +34,13 @@ type matcher func(e *event.Event, s *Scratch) bool
 // Scratch is per-goroutine working memory.
 type Scratch struct {
 	buf   []event.Value
-	cache map[string][]*compiled
+	cache map[string]map[string][]*compiled // provider -> action -> rules
+	n     int
 }
 
 // NewScratch returns working memory for one goroutine.
 func NewScratch() *Scratch {
-	return &Scratch{buf: make([]event.Value, 0, 16), cache: map[string][]*compiled{}}
+	return &Scratch{buf: make([]event.Value, 0, 16), cache: map[string]map[string][]*compiled{}}
 }
 
 // Compile compiles runnable rules. Rules that are not runnable are skipped
@@ -116,20 +117,27 @@ func pins(c rule.Cond) (provs, acts []string) {
 // candidates returns the rules that could match an event with this source
 // and name, in rule order.
 func (e *Engine) candidates(s *Scratch, prov, act string) []*compiled {
-	k := prov + "\x00" + act
-	if c, ok := s.cache[k]; ok {
+	byAct := s.cache[prov]
+	if c, ok := byAct[act]; ok {
 		return c
 	}
 	var out []*compiled
-	out = append(out, e.byProvAct[k]...)
+	out = append(out, e.byProvAct[prov+"\x00"+act]...)
 	out = append(out, e.byProv[prov]...)
 	out = append(out, e.byAct[act]...)
 	out = append(out, e.anyEvent...)
 	sort.Slice(out, func(i, j int) bool { return out[i].idx < out[j].idx })
-	if len(s.cache) > 100000 {
+	if s.n > 100000 { // bound the cache against hostile input
 		clear(s.cache)
+		s.n = 0
 	}
-	s.cache[k] = out
+	if byAct == nil {
+		byAct = map[string][]*compiled{}
+		// the event's strings live in its parser's buffer: copy the keys
+		s.cache[strings.Clone(prov)] = byAct
+	}
+	byAct[strings.Clone(act)] = out
+	s.n++
 	return out
 }
 

@@ -356,37 +356,151 @@ func Resolve(name string) Getter {
 	}
 }
 
-// fastECS returns getters for hot ECS fields that need no full ECS view.
+// renames are ECS fields the pipeline copies unchanged from one raw field
+// (after drop-empty); they are read straight from the raw record.
+var renames = map[string]string{
+	"event.provider":                                 "eventSource",
+	"event.action":                                   "eventName",
+	"event.id":                                       "eventID",
+	"cloud.region":                                   "awsRegion",
+	"source.address":                                 "sourceIPAddress",
+	"user_agent.original":                            "userAgent",
+	"user.id":                                        "userIdentity.principalId",
+	"aws.cloudtrail.event_version":                   "eventVersion",
+	"aws.cloudtrail.event_category":                  "eventCategory",
+	"aws.cloudtrail.event_type":                      "eventType",
+	"aws.cloudtrail.api_version":                     "apiVersion",
+	"aws.cloudtrail.management_event":                "managementEvent",
+	"aws.cloudtrail.read_only":                       "readOnly",
+	"aws.cloudtrail.request_id":                      "requestID",
+	"aws.cloudtrail.recipient_account_id":            "recipientAccountId",
+	"aws.cloudtrail.vpc_endpoint_id":                 "vpcEndpointId",
+	"aws.cloudtrail.error_code":                      "errorCode",
+	"aws.cloudtrail.error_message":                   "errorMessage",
+	"aws.cloudtrail.session_credential_from_console": "sessionCredentialFromConsole",
+	"aws.cloudtrail.user_identity.type":              "userIdentity.type",
+	"aws.cloudtrail.user_identity.arn":               "userIdentity.arn",
+	"aws.cloudtrail.user_identity.access_key_id":     "userIdentity.accessKeyId",
+	"aws.cloudtrail.user_identity.invoked_by":        "userIdentity.invokedBy",
+	"aws.cloudtrail.user_identity.session_context.mfa_authenticated":           "userIdentity.sessionContext.attributes.mfaAuthenticated",
+	"aws.cloudtrail.user_identity.session_context.session_issuer.type":         "userIdentity.sessionContext.sessionIssuer.type",
+	"aws.cloudtrail.user_identity.session_context.session_issuer.principal_id": "userIdentity.sessionContext.sessionIssuer.principalId",
+	"aws.cloudtrail.user_identity.session_context.session_issuer.arn":          "userIdentity.sessionContext.sessionIssuer.arn",
+	"aws.cloudtrail.user_identity.session_context.session_issuer.account_id":   "userIdentity.sessionContext.sessionIssuer.accountId",
+	"tls.cipher":             "tlsDetails.cipherSuite",
+	"tls.client.server_name": "tlsDetails.clientProvidedHostHeader",
+}
+
+// flattenedRaw maps the flattened objects to their raw fields. Their leaves
+// are read from the raw record while the object is small enough for the
+// pipeline to keep it (its Java string under 32766 characters; we use the
+// raw JSON size, with margin, and fall back to the full ECS view above it).
+var flattenedRaw = map[string]string{
+	"aws.cloudtrail.flattened.request_parameters":    "requestParameters",
+	"aws.cloudtrail.flattened.response_elements":     "responseElements",
+	"aws.cloudtrail.flattened.additional_eventdata":  "additionalEventData",
+	"aws.cloudtrail.flattened.service_event_details": "serviceEventDetails",
+}
+
+const flattenedFastLimit = 16000
+
+// rawScalars walks path p in the raw record and appends its scalar leaves,
+// dropping what the pipeline's drop-empty removes. ok is false when it met
+// an object leaf (whose rendering needs the ECS view).
+func rawScalars(v *fastjson.Value, p *path, dst []Value) (_ []Value, ok bool) {
+	n := len(dst)
+	dst = walk(v, p, 0, dst)
+	out := dst[:n]
+	for _, x := range dst[n:] {
+		switch {
+		case x.T == Object:
+			return dst[:n], false
+		case x.T == Null, x.T == String && x.S == "":
+		default:
+			out = append(out, x)
+		}
+	}
+	return out, true
+}
+
+// fastECS returns getters for ECS fields that need no full ECS view of a raw
+// record (nil for the others).
 func fastECS(name string) Getter {
-	rawKey := map[string]string{"event.provider": "eventSource", "event.action": "eventName", "event.id": "eventID", "cloud.region": "awsRegion"}[name]
 	p := newPath(name)
-	switch {
-	case rawKey != "":
+	viaDoc := func(e *Event, dst []Value) []Value { return walk(e.ECS(), p, 0, dst) }
+	if raw, ok := renames[name]; ok {
+		rp := newPath(raw)
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
 				return walk(e.src, p, 0, dst)
 			}
-			if v := e.src.Get(rawKey); v != nil && !isEmpty(v) {
-				return leaf(v, dst)
+			if out, ok := rawScalars(e.src, rp, dst); ok {
+				return out
 			}
-			return dst
+			return viaDoc(e, dst)
 		}
-	case name == "event.dataset" || name == "data_stream.dataset":
+	}
+	for obj, raw := range flattenedRaw {
+		if rest, ok := strings.CutPrefix(name, obj+"."); ok {
+			rp := newPath(raw + "." + rest)
+			return func(e *Event, dst []Value) []Value {
+				if e.Kind != KindCloudTrail {
+					return walk(e.src, p, 0, dst)
+				}
+				if v := e.src.Get(raw); v != nil && len(v.MarshalTo(nil)) < flattenedFastLimit {
+					if out, ok := rawScalars(e.src, rp, dst); ok {
+						return out
+					}
+				}
+				return viaDoc(e, dst)
+			}
+		}
+	}
+	switch name {
+	case "event.dataset", "data_stream.dataset":
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
 				return walk(e.src, p, 0, dst)
 			}
 			return append(dst, Value{Dataset, String})
 		}
-	case name == "event.outcome":
+	case "event.outcome":
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail || e.action == "ConsoleLogin" {
-				return walk(e.ECS(), p, 0, dst)
+				return viaDoc(e, dst)
 			}
 			if present(e.src, "errorCode") != nil || present(e.src, "errorMessage") != nil {
 				return append(dst, Value{"failure", String})
 			}
 			return append(dst, Value{"success", String})
+		}
+	case "cloud.account.id":
+		return func(e *Event, dst []Value) []Value {
+			if e.Kind != KindCloudTrail {
+				return walk(e.src, p, 0, dst)
+			}
+			for _, k := range [][]string{{"userIdentity", "accountId"}, {"recipientAccountId"}} {
+				if v := present(e.src, k...); v != nil {
+					return leaf(v, dst)
+				}
+			}
+			return dst
+		}
+	case "user.name":
+		return func(e *Event, dst []Value) []Value {
+			if e.Kind != KindCloudTrail {
+				return walk(e.src, p, 0, dst)
+			}
+			switch b2s(e.src.GetStringBytes("userIdentity", "type")) {
+			case "AssumedRole", "FederatedUser":
+				if v := present(e.src, "userIdentity", "sessionContext", "sessionIssuer", "userName"); v != nil {
+					return leaf(v, dst)
+				}
+			}
+			if v := present(e.src, "userIdentity", "userName"); v != nil {
+				return leaf(v, dst)
+			}
+			return dst
 		}
 	}
 	return nil

@@ -1,5 +1,63 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"fmt"
+	"time"
 
-func newGen() *cobra.Command { return &cobra.Command{Use: "gen", Hidden: true} }
+	"github.com/spf13/cobra"
+
+	"github.com/trailhound/trailhound/synth"
+)
+
+func newGen() *cobra.Command {
+	var (
+		size, fileSize, out string
+		gz                  bool
+		period              time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "gen --size 1GB --out DIR SOURCE...",
+		Short: "Multiply real CloudTrail logs into N bytes of realistic records (for benchmarks)",
+		Long: `Reads the CloudTrail records in SOURCE files and folders and writes copies of them
+as delivery files until --size bytes are written. Copy k of a record is shifted
+k periods later in time and gets new, deterministic eventID and requestID values:
+the same inputs and flags always produce the same bytes.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			total, err := parseSize64(size)
+			if err != nil {
+				return &exitError{exitUsage, fmt.Errorf("--size: %w", err)}
+			}
+			per, err := parseSize64(fileSize)
+			if err != nil {
+				return &exitError{exitUsage, fmt.Errorf("--file-size: %w", err)}
+			}
+			if out == "" {
+				return &exitError{exitUsage, fmt.Errorf("--out is required")}
+			}
+			recs, err := synth.Load(args)
+			if err != nil {
+				return err
+			}
+			res, err := synth.Generate(cmd.Context(), recs, synth.Options{Size: total, OutDir: out, Gzip: gz, FileSize: per, Period: period})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %d records, %.1f MB (uncompressed) in %d files under %s from %d source records\n",
+				res.Records, float64(res.Bytes)/1e6, len(res.Files), out, len(recs))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&size, "size", "1GB", "uncompressed bytes to write")
+	f.StringVar(&fileSize, "file-size", "64MB", "uncompressed bytes per output file")
+	f.StringVarP(&out, "out", "o", "", "output folder")
+	f.BoolVar(&gz, "gzip", false, "gzip the output files (.json.gz)")
+	f.DurationVar(&period, "period", 30*24*time.Hour, "time shift between copies")
+	return cmd
+}
+
+func parseSize64(s string) (int64, error) {
+	n, err := parseSize(s)
+	return int64(n), err
+}

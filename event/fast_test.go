@@ -1,0 +1,78 @@
+package event
+
+import (
+	"errors"
+	"io"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/valyala/fastjson"
+
+	"github.com/trailhound/trailhound/record"
+)
+
+func valuesString(vs []Value) string {
+	s := make([]string, len(vs))
+	for i, v := range vs {
+		s[i] = v.S
+	}
+	sort.Strings(s)
+	return strings.Join(s, "|")
+}
+
+// The direct raw accessors give exactly what the full ECS view gives, on
+// every record of the real corpus.
+func TestFastGettersAgreeWithECS(t *testing.T) {
+	dir := corpus(t, "cloudtrail-logs")
+	walked, err := record.Walk([]string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"event.dataset", "data_stream.dataset", "event.outcome", "cloud.account.id", "user.name"}
+	for n := range renames {
+		names = append(names, n)
+	}
+	var p Parser
+	checked := 0
+	for _, in := range walked.Inputs {
+		rc, err := record.Open(in.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := record.NewScanner(rc, 0)
+		for {
+			rec, err := sc.Next()
+			if err == io.EOF {
+				break
+			}
+			var pe *record.PosError
+			if errors.As(err, &pe) {
+				continue
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			ev, err := p.Parse(rec.Data)
+			if err != nil || ev.Kind != KindCloudTrail {
+				continue
+			}
+			fields := append([]string(nil), names...)
+			if rp := ev.Source().Get("requestParameters"); rp != nil && rp.Type() == fastjson.TypeObject {
+				o, _ := rp.Object()
+				o.Visit(func(k []byte, _ *fastjson.Value) {
+					fields = append(fields, "aws.cloudtrail.flattened.request_parameters."+string(k))
+				})
+			}
+			for _, f := range fields {
+				fast := Resolve(f)(ev, nil)
+				slow := walk(ev.ECS(), newPath(f), 0, nil)
+				if a, b := valuesString(fast), valuesString(slow); a != b {
+					t.Fatalf("%s:%d %s: fast %q, ECS view %q", in.Path, rec.Line, f, a, b)
+				}
+				checked++
+			}
+		}
+		rc.Close()
+	}
+	t.Logf("%d field reads compared", checked)
+}

@@ -1,0 +1,222 @@
+// Package synth multiplies real CloudTrail records into as much realistic
+// data as a benchmark needs: copy k of every source record has its event time
+// shifted by k periods and fresh, deterministic eventID and requestID values,
+// so the output is reproducible and contains no duplicate events.
+package synth
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/valyala/fastjson"
+
+	"github.com/trailhound/trailhound/event"
+	"github.com/trailhound/trailhound/record"
+)
+
+// Options configure a generation.
+type Options struct {
+	Sources  []string // files or folders of real CloudTrail logs
+	Size     int64    // stop after writing this many (uncompressed) bytes
+	OutDir   string
+	Gzip     bool
+	FileSize int64         // uncompressed bytes per output file (default 64 MiB)
+	Period   time.Duration // time shift between copies (default 30 days)
+}
+
+// Result says what was written.
+type Result struct {
+	Files   []string
+	Records int64
+	Bytes   int64 // uncompressed
+}
+
+// Load reads the CloudTrail records of the sources (other documents and bad
+// records are left out).
+func Load(sources []string) ([][]byte, error) {
+	walked, err := record.Walk(sources)
+	if err != nil {
+		return nil, err
+	}
+	var out [][]byte
+	var p event.Parser
+	for _, in := range walked.Inputs {
+		rc, err := record.Open(in.Path)
+		if err != nil {
+			return nil, err
+		}
+		sc := record.NewScanner(rc, 0)
+		for {
+			rec, err := sc.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				var pe *record.PosError
+				if errors.As(err, &pe) {
+					continue
+				}
+				break
+			}
+			ev, err := p.Parse(rec.Data)
+			if err != nil || ev.Kind != event.KindCloudTrail {
+				continue
+			}
+			out = append(out, append([]byte(nil), rec.Data...))
+		}
+		rc.Close()
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no CloudTrail records in %v", sources)
+	}
+	return out, nil
+}
+
+// uuidFrom derives a UUID-shaped id from a seed.
+func uuidFrom(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	s := hex.EncodeToString(h.Sum(nil))
+	return s[0:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:32]
+}
+
+// Generate writes delivery files ({"Records":[...]}, one record per line)
+// until opts.Size bytes are written.
+func Generate(ctx context.Context, recs [][]byte, opts Options) (Result, error) {
+	if opts.FileSize <= 0 {
+		opts.FileSize = 64 << 20
+	}
+	if opts.Period <= 0 {
+		opts.Period = 30 * 24 * time.Hour
+	}
+	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
+		return Result{}, err
+	}
+	var res Result
+	var p fastjson.Parser
+	var arena fastjson.Arena
+	var line []byte
+	var w *writer
+	defer func() {
+		if w != nil {
+			w.close()
+		}
+	}()
+	for k := 0; res.Bytes < opts.Size; k++ {
+		shift := time.Duration(k) * opts.Period
+		for i, raw := range recs {
+			if res.Bytes >= opts.Size {
+				break
+			}
+			if ctx.Err() != nil {
+				return res, ctx.Err()
+			}
+			v, err := p.ParseBytes(raw)
+			if err != nil {
+				return res, fmt.Errorf("source record %d: %w", i, err)
+			}
+			arena.Reset()
+			if k > 0 {
+				if t, err := time.Parse(time.RFC3339, string(v.GetStringBytes("eventTime"))); err == nil {
+					v.Set("eventTime", arena.NewString(t.Add(shift).UTC().Format(time.RFC3339)))
+				}
+				seed := fmt.Sprint(k, "/", i)
+				v.Set("eventID", arena.NewString(uuidFrom("event", seed, string(v.GetStringBytes("eventID")))))
+				if v.Exists("requestID") {
+					v.Set("requestID", arena.NewString(uuidFrom("request", seed, string(v.GetStringBytes("requestID")))))
+				}
+			}
+			line = v.MarshalTo(line[:0])
+			if w == nil || w.n >= opts.FileSize {
+				if w != nil {
+					if err := w.close(); err != nil {
+						return res, err
+					}
+				}
+				name := fmt.Sprintf("synthetic_%05d.json", len(res.Files))
+				if opts.Gzip {
+					name += ".gz"
+				}
+				path := filepath.Join(opts.OutDir, name)
+				if w, err = newWriter(path, opts.Gzip); err != nil {
+					return res, err
+				}
+				res.Files = append(res.Files, path)
+			}
+			n, err := w.record(line)
+			if err != nil {
+				return res, err
+			}
+			res.Bytes += int64(n)
+			res.Records++
+		}
+	}
+	if w != nil {
+		err := w.close()
+		w = nil
+		if err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+type writer struct {
+	f     *os.File
+	zw    *gzip.Writer
+	bw    *bufio.Writer
+	n     int64
+	first bool
+}
+
+func newWriter(path string, gz bool) (*writer, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	w := &writer{f: f, first: true}
+	var dst io.Writer = f
+	if gz {
+		w.zw = gzip.NewWriter(f)
+		dst = w.zw
+	}
+	w.bw = bufio.NewWriterSize(dst, 1<<20)
+	_, err = w.bw.WriteString("{\"Records\":[\n")
+	return w, err
+}
+
+func (w *writer) record(b []byte) (int, error) {
+	if !w.first {
+		w.bw.WriteString(",\n")
+	}
+	w.first = false
+	n, err := w.bw.Write(b)
+	w.n += int64(n) + 2
+	return n + 2, err
+}
+
+func (w *writer) close() error {
+	w.bw.WriteString("\n]}\n")
+	err := w.bw.Flush()
+	if w.zw != nil {
+		if e := w.zw.Close(); err == nil {
+			err = e
+		}
+	}
+	if e := w.f.Close(); err == nil {
+		err = e
+	}
+	return err
+}
