@@ -247,7 +247,7 @@ func schedule(r *rule.Rule, f *file) error {
 func unsupported(r *rule.Rule) string {
 	switch {
 	case r.Maturity == "deprecated":
-		return "deprecated rule (maturity = deprecated): not run"
+		return "deprecated (maturity = deprecated)"
 	case r.Type == "machine_learning":
 		return "type machine_learning needs Elastic's anomaly-detection jobs: not supported"
 	case r.Type != "query":

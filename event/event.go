@@ -78,11 +78,11 @@ func (p *Parser) Parse(data []byte) (*Event, error) {
 }
 
 func (e *Event) classify(v *fastjson.Value) {
+	e.src = v
 	if v.Type() != fastjson.TypeObject {
 		e.Kind = KindOther
 		return
 	}
-	e.src = v
 	switch {
 	case v.Exists("eventSource") || v.Exists("eventName"):
 		e.Kind = KindCloudTrail

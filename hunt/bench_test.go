@@ -2,6 +2,7 @@ package hunt
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/trailhound/trailhound/elastic"
 	"github.com/trailhound/trailhound/engine"
+	"github.com/trailhound/trailhound/record"
 	"github.com/trailhound/trailhound/synth"
 )
 
@@ -77,3 +79,36 @@ func benchHunt(b *testing.B, gz bool, workers int) {
 // records multiplied from the real logs, on one worker (per-core figures).
 func BenchmarkHunt(b *testing.B)     { benchHunt(b, false, 1) }
 func BenchmarkHuntGzip(b *testing.B) { benchHunt(b, true, 1) }
+
+// BenchmarkSplitGzip decompresses and splits the gzip benchmark data into
+// records without evaluating anything: the baseline the gzip hunt is
+// compared with.
+func BenchmarkSplitGzip(b *testing.B) {
+	dir, size := benchData(b, true)
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json.gz"))
+	b.SetBytes(size)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		n := 0
+		for _, f := range files {
+			rc, err := record.Open(f)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sc := record.NewScanner(rc, 0)
+			for {
+				if _, err := sc.Next(); err != nil {
+					if err != io.EOF {
+						b.Fatal(err)
+					}
+					break
+				}
+				n++
+			}
+			rc.Close()
+		}
+		if n == 0 {
+			b.Fatal("no records")
+		}
+	}
+}

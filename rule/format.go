@@ -1,9 +1,6 @@
 package rule
 
-import (
-	"strconv"
-	"strings"
-)
+import "strings"
 
 // Format renders a condition in a neutral, readable syntax:
 // field == "v", field in ("a", "b"), field like "x*", field exists,
@@ -45,10 +42,14 @@ func fieldName(f string) string {
 	return f
 }
 
+// quote writes s in double quotes, escaping only quotes and backslashes
+// that precede a quote, so patterns read as written.
+func quote(s string) string { return `"` + strings.ReplaceAll(s, `"`, `\"`) + `"` }
+
 func quoteAll(vs []string) string {
 	q := make([]string, len(vs))
 	for i, v := range vs {
-		q[i] = strconv.Quote(v)
+		q[i] = quote(v)
 	}
 	return strings.Join(q, ", ")
 }
@@ -64,7 +65,7 @@ func formatCmp(c Cmp) string {
 		return f + " exists"
 	case OpEq:
 		if len(c.Values) == 1 {
-			return f + " ==" + ci + " " + strconv.Quote(c.Values[0])
+			return f + " ==" + ci + " " + quote(c.Values[0])
 		}
 		return f + " in" + ci + " (" + quoteAll(c.Values) + ")"
 	case OpWildcard:
@@ -73,17 +74,17 @@ func formatCmp(c Cmp) string {
 			ps[i] = p.String()
 		}
 		if len(ps) == 1 {
-			return f + " like" + ci + " " + strconv.Quote(ps[0])
+			return f + " like" + ci + " " + quote(ps[0])
 		}
 		return f + " like" + ci + " (" + quoteAll(ps) + ")"
 	case OpLT:
-		return f + " < " + strconv.Quote(c.Values[0])
+		return f + " < " + quote(c.Values[0])
 	case OpLTE:
-		return f + " <= " + strconv.Quote(c.Values[0])
+		return f + " <= " + quote(c.Values[0])
 	case OpGT:
-		return f + " > " + strconv.Quote(c.Values[0])
+		return f + " > " + quote(c.Values[0])
 	case OpGTE:
-		return f + " >= " + strconv.Quote(c.Values[0])
+		return f + " >= " + quote(c.Values[0])
 	}
 	return f + " ?"
 }

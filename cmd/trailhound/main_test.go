@@ -1,0 +1,120 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestHuntSamples(t *testing.T) {
+	code, out, errs := runCmd(t, "hunt", "--format", "jsonl", "../../testdata/samples")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("%d alerts, want 3:\n%s", len(lines), out)
+	}
+	var a struct {
+		ID   string `json:"id"`
+		Rule struct {
+			Name      string `json:"name"`
+			RiskScore int    `json:"risk_score"`
+		} `json:"rule"`
+		Fields map[string]any  `json:"fields"`
+		Record json.RawMessage `json:"record"`
+	}
+	if err := json.Unmarshal([]byte(lines[0]), &a); err != nil {
+		t.Fatal(err)
+	}
+	if a.Rule.RiskScore != 47 || len(a.ID) != 64 || a.Fields["user.name"] != "mallory.ops" || len(a.Record) == 0 {
+		t.Errorf("alert = %+v", a)
+	}
+	for _, want := range []string{"records: 18", "rules: 4 loaded, 2 run, 2 not run", "alerts: 3", "type new_terms not supported yet", "MB/s"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("summary lacks %q:\n%s", want, errs)
+		}
+	}
+	code, out, _ = runCmd(t, "hunt", "--format", "table", "--fail-on-alert", "-q", "../../testdata/samples")
+	if code != exitAlerts || !strings.Contains(out, "AWS Lambda Layer Added to Existing Function") {
+		t.Errorf("table/fail-on-alert: exit %d\n%s", code, out)
+	}
+}
+
+func TestHuntErrors(t *testing.T) {
+	if code, _, errs := runCmd(t, "hunt", "/no/such/path"); code != exitUsage || !strings.Contains(errs, "/no/such/path") {
+		t.Errorf("missing path: exit %d, %s", code, errs)
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "bad.jsonl"), []byte("{\"eventName\":\"x\"}\n{oops}\n"), 0o644)
+	code, _, errs := runCmd(t, "hunt", "-f", "jsonl", dir)
+	if code != exitUsage || !strings.Contains(errs, "bad.jsonl:2") || !strings.Contains(errs, "records: 1") {
+		t.Errorf("bad input: exit %d\n%s", code, errs)
+	}
+	if code, _, _ := runCmd(t, "hunt", "--format", "xml", dir); code != exitUsage {
+		t.Errorf("bad format: exit %d", code)
+	}
+}
+
+func TestRulesCommands(t *testing.T) {
+	code, out, _ := runCmd(t, "rules", "list")
+	if code != 0 || !strings.Contains(out, "AWS EC2 EBS Snapshot Shared with Another Account") || !strings.Contains(out, "not run: type esql not supported yet") {
+		t.Errorf("rules list: exit %d\n%s", code, out)
+	}
+	code, out, _ = runCmd(t, "rules", "explain", "151d8f72")
+	for _, want := range []string{"Condition:", "Exclusions (top-level NOT conjuncts):", "Indicators:", `aws.cloudtrail.request_parameters  wildcard   *lambda:InvokeFunction*`, `aws.cloudtrail.request_parameters  wildcard   *principal=\**`, "event.action", "Output fields:", "TA0003 Persistence"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("explain lacks %q (exit %d):\n%s", want, code, out)
+		}
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "bad_toml.toml"), []byte("[rule]\nname = \"x\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "bad_kql.toml"), []byte("[rule]\nrule_id = \"r2\"\nname = \"Bad\"\ntype = \"query\"\nlanguage = \"kuery\"\nquery = \"event.action:(A or\"\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "ok.toml"), []byte("[rule]\nrule_id = \"r3\"\nname = \"Ok\"\ntype = \"query\"\nlanguage = \"kuery\"\nquery = \"event.action:A\"\n"), 0o644)
+	code, out, _ = runCmd(t, "rules", "check", dir)
+	for _, want := range []string{"bad_toml.toml:2:", "bad_kql.toml: rule r2 (Bad): query KQL line 1 column 19", "1 rules loaded (1 runnable, 0 not runnable), 2 files with errors"} {
+		if code != exitUsage || !strings.Contains(out, want) {
+			t.Errorf("check lacks %q (exit %d):\n%s", want, code, out)
+		}
+	}
+}
+
+func TestGen(t *testing.T) {
+	dir := t.TempDir()
+	code, _, errs := runCmd(t, "gen", "--size", "200KB", "--file-size", "64KB", "--out", dir, "../../testdata/samples")
+	if code != 0 {
+		t.Fatalf("gen: exit %d %s", code, errs)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	if len(files) < 3 {
+		t.Fatalf("gen wrote %d files", len(files))
+	}
+	code, out, errs := runCmd(t, "hunt", "-f", "jsonl", dir)
+	if code != 0 {
+		t.Fatalf("hunt over generated data: exit %d %s", code, errs)
+	}
+	// every copy of each positive record alerts once, with distinct ids
+	ids := map[string]bool{}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var a struct{ ID string }
+		json.Unmarshal([]byte(l), &a)
+		if ids[a.ID] {
+			t.Fatalf("duplicate alert id %s", a.ID)
+		}
+		ids[a.ID] = true
+	}
+	if len(ids) < 9 || len(ids)%3 != 0 {
+		t.Errorf("%d alerts over the generated copies", len(ids))
+	}
+}

@@ -1,0 +1,138 @@
+package engine
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/trailhound/trailhound/elastic"
+	"github.com/trailhound/trailhound/event"
+	"github.com/trailhound/trailhound/kql"
+	"github.com/trailhound/trailhound/rule"
+)
+
+const rec = `{
+  "eventVersion": "1.10", "eventTime": "2026-11-03T13:52:07Z",
+  "eventSource": "lambda.amazonaws.com", "eventName": "AddPermission20150331v2",
+  "awsRegion": "eu-west-1", "sourceIPAddress": "192.0.2.45", "userAgent": "Boto3/1.34.11",
+  "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::210987654321:user/mallory", "accountId": "210987654321",
+                   "userName": "mallory", "principalId": "AIDAEXAMPLE", "invokedBy": ""},
+  "requestParameters": {"functionName": "billing", "action": "lambda:InvokeFunction", "principal": "*",
+                        "ipPermissions": {"items": [{"fromPort": 22, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}, {"cidrIp": "10.0.0.0/8"}]}}]},
+                        "enable": false, "tags": ["a", "b"], "empty": null},
+  "responseElements": null, "readOnly": false, "eventID": "e1", "recipientAccountId": "210987654321"
+}`
+
+func eval(t *testing.T, q string, js string) bool {
+	t.Helper()
+	n, err := kql.Parse(q)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	c, err := elastic.Lower(n)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	var p event.Parser
+	ev, err := p.Parse([]byte(js))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok, err := Eval(rule.Simplify(c), ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
+func TestKQLSemantics(t *testing.T) {
+	tests := []struct {
+		q    string
+		want bool
+	}{
+		{`event.action: AddPermission20150331v2`, true},
+		{`event.action: addpermission20150331v2`, false}, // keyword: case-sensitive
+		{`event.action: AddPermission*`, true},
+		{`event.action: *Permission*`, true},
+		{`event.action: "AddPermission*"`, false}, // no wildcards inside quotes
+		{`eventName: AddPermission20150331v2`, true}, // raw names resolve too
+		{`data_stream.dataset: aws.cloudtrail and event.dataset: "aws.cloudtrail"`, true},
+		{`event.outcome: success`, true},
+		{`aws.cloudtrail.request_parameters: (*lambda\:InvokeFunction* and *principal=\**)`, true},
+		{`aws.cloudtrail.request_parameters: *principal=\*x*`, false},
+		{`aws.cloudtrail.flattened.request_parameters.fromPort: 22`, false}, // not at that path
+		{`aws.cloudtrail.flattened.request_parameters.ipPermissions.items.fromPort: 22`, true},
+		{`aws.cloudtrail.flattened.request_parameters.ipPermissions.items.ipRanges.items.cidrIp: "0.0.0.0/0"`, true}, // through arrays
+		{`aws.cloudtrail.flattened.request_parameters.enable: (false or "false")`, true},                            // booleans by string form
+		{`aws.cloudtrail.flattened.request_parameters.tags: b`, true},                                               // any array element
+		{`aws.cloudtrail.flattened.request_parameters.empty: *`, false},                                             // null is dropped
+		{`aws.cloudtrail.user_identity.invoked_by: *`, false},                                                      // "" is dropped
+		{`not aws.cloudtrail.user_identity.invoked_by: *`, true},
+		{`not aws.cloudtrail.error_code: AccessDenied`, true}, // not on a missing field is true
+		{`source.ip: *`, true},
+		{`source.address: 192.0.2.45`, true},
+		{`user.name: mallory and cloud.account.id: 210987654321`, true},
+		{`aws.cloudtrail.read_only: false`, true},
+		{`aws.cloudtrail.user_identity.type: (AssumedRole or IAMUser)`, true},
+		{`user_agent.original: (*S3 Browser* or *Boto3*)`, true},
+		{`mallory`, true},          // free text: any field
+		{`"not-anywhere"`, false},
+		{`aws.cloudtrail.flattened.request_parameters.ipPermissions.items.fromPort >= 22 and aws.cloudtrail.flattened.request_parameters.ipPermissions.items.fromPort < 23`, true},
+		{`event.id > "e0"`, true},
+	}
+	for _, tt := range tests {
+		if got := eval(t, tt.q, rec); got != tt.want {
+			t.Errorf("%s = %v, want %v", tt.q, got, tt.want)
+		}
+	}
+}
+
+// Elastic does not index request_parameters longer than ignore_above (8191):
+// queries cannot match such values.
+func TestIgnoreAbove(t *testing.T) {
+	long := strings.Repeat("x", 9000)
+	js := `{"eventSource":"s3.amazonaws.com","eventName":"PutBucketPolicy","requestParameters":{"policy":"` + long + `"}}`
+	if eval(t, `aws.cloudtrail.request_parameters: *xxx*`, js) {
+		t.Error("matched a request_parameters value above ignore_above")
+	}
+	if !eval(t, `aws.cloudtrail.flattened.request_parameters.policy: *xxx*`, js) {
+		t.Error("flattened leaf should still match")
+	}
+}
+
+func TestIndex(t *testing.T) {
+	mk := func(id, q string) *rule.Rule {
+		n, err := kql.Parse(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := elastic.Lower(n)
+		return &rule.Rule{ID: id, Name: id, Type: "query", Cond: rule.Simplify(c)}
+	}
+	rules := []*rule.Rule{
+		mk("both", `event.provider: lambda.amazonaws.com and event.action: (A or B)`),
+		mk("prov", `event.provider: lambda.amazonaws.com and event.action: A*`),
+		mk("act", `event.action: B and not user.name: x`),
+		mk("any", `user.name: mallory`),
+		mk("other", `event.provider: s3.amazonaws.com and event.action: A`),
+	}
+	eng, err := Compile(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewScratch()
+	for _, tt := range []struct{ prov, act, want string }{
+		{"lambda.amazonaws.com", "A", "both,prov,any"},
+		{"lambda.amazonaws.com", "B", "both,act,any"},
+		{"s3.amazonaws.com", "A", "any,other"},
+		{"iam.amazonaws.com", "Z", "any"},
+	} {
+		js := `{"eventSource":"` + tt.prov + `","eventName":"` + tt.act + `","userIdentity":{"userName":"mallory"}}`
+		var p event.Parser
+		ev, _ := p.Parse([]byte(js))
+		var got []string
+		eng.Match(ev, s, func(r *rule.Rule) { got = append(got, r.ID) })
+		if strings.Join(got, ",") != tt.want {
+			t.Errorf("%s/%s matched %v, want %s", tt.prov, tt.act, got, tt.want)
+		}
+	}
+}
