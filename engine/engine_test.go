@@ -53,7 +53,7 @@ func TestKQLSemantics(t *testing.T) {
 		{`event.action: addpermission20150331v2`, false}, // keyword: case-sensitive
 		{`event.action: AddPermission*`, true},
 		{`event.action: *Permission*`, true},
-		{`event.action: "AddPermission*"`, false}, // no wildcards inside quotes
+		{`event.action: "AddPermission*"`, false},    // no wildcards inside quotes
 		{`eventName: AddPermission20150331v2`, true}, // raw names resolve too
 		{`data_stream.dataset: aws.cloudtrail and event.dataset: "aws.cloudtrail"`, true},
 		{`event.outcome: success`, true},
@@ -62,10 +62,10 @@ func TestKQLSemantics(t *testing.T) {
 		{`aws.cloudtrail.flattened.request_parameters.fromPort: 22`, false}, // not at that path
 		{`aws.cloudtrail.flattened.request_parameters.ipPermissions.items.fromPort: 22`, true},
 		{`aws.cloudtrail.flattened.request_parameters.ipPermissions.items.ipRanges.items.cidrIp: "0.0.0.0/0"`, true}, // through arrays
-		{`aws.cloudtrail.flattened.request_parameters.enable: (false or "false")`, true},                            // booleans by string form
-		{`aws.cloudtrail.flattened.request_parameters.tags: b`, true},                                               // any array element
-		{`aws.cloudtrail.flattened.request_parameters.empty: *`, false},                                             // null is dropped
-		{`aws.cloudtrail.user_identity.invoked_by: *`, false},                                                      // "" is dropped
+		{`aws.cloudtrail.flattened.request_parameters.enable: (false or "false")`, true},                             // booleans by string form
+		{`aws.cloudtrail.flattened.request_parameters.tags: b`, true},                                                // any array element
+		{`aws.cloudtrail.flattened.request_parameters.empty: *`, false},                                              // null is dropped
+		{`aws.cloudtrail.user_identity.invoked_by: *`, false},                                                        // "" is dropped
 		{`not aws.cloudtrail.user_identity.invoked_by: *`, true},
 		{`not aws.cloudtrail.error_code: AccessDenied`, true}, // not on a missing field is true
 		{`source.ip: *`, true},
@@ -74,7 +74,7 @@ func TestKQLSemantics(t *testing.T) {
 		{`aws.cloudtrail.read_only: false`, true},
 		{`aws.cloudtrail.user_identity.type: (AssumedRole or IAMUser)`, true},
 		{`user_agent.original: (*S3 Browser* or *Boto3*)`, true},
-		{`mallory`, true},          // free text: any field
+		{`mallory`, true}, // free text: any field
 		{`"not-anywhere"`, false},
 		{`aws.cloudtrail.flattened.request_parameters.ipPermissions.items.fromPort >= 22 and aws.cloudtrail.flattened.request_parameters.ipPermissions.items.fromPort < 23`, true},
 		{`event.id > "e0"`, true},
