@@ -200,11 +200,12 @@ func Parse(path string, data []byte) (*rule.Rule, error) {
 	if r.Language == "kuery" {
 		n, err := kql.Parse(r.Query)
 		if err != nil {
+			e := &Error{Path: path, Err: fmt.Errorf("rule %s (%s): query %w", r.ID, r.Name, err)}
 			var ke *kql.Error
 			if errors.As(err, &ke) {
-				return nil, &Error{Path: path, Err: fmt.Errorf("rule %s (%s): query %w", r.ID, r.Name, err)}
+				e.Line, e.Col = fileLineCol(data, r.Query, ke)
 			}
-			return nil, &Error{Path: path, Err: err}
+			return nil, e
 		}
 		cond, err := Lower(n)
 		if err != nil {
@@ -217,6 +218,19 @@ func Parse(path string, data []byte) (*rule.Rule, error) {
 		r.Unsupported = unsupported(r)
 	}
 	return r, nil
+}
+
+// fileLineCol maps a position in the query to the rule file, when the query
+// text appears verbatim in it (literal strings); 0, 0 otherwise.
+func fileLineCol(data []byte, query string, ke *kql.Error) (int, int) {
+	at := strings.Index(string(data), query)
+	if at < 0 {
+		return 0, 0
+	}
+	off := at + ke.Offset
+	line := 1 + strings.Count(string(data[:off]), "\n")
+	start := strings.LastIndexByte(string(data[:off]), '\n') + 1
+	return line, 1 + len([]rune(string(data[start:off])))
 }
 
 func schedule(r *rule.Rule, f *file) error {

@@ -54,6 +54,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad toml", "[rule]\nname = \n", "x.toml:2:"},
 		{"bad kql", "[rule]\nrule_id = \"r1\"\nname = \"n\"\ntype = \"query\"\nlanguage = \"kuery\"\nquery = \"a:(b or\"\n", "rule r1 (n): query KQL line 1 column 8"},
 		{"no id", "[rule]\nname = \"n\"\n", "no rule_id"},
+		{"bad kql in file", "[rule]\nrule_id = \"r1\"\nname = \"n\"\nlanguage = \"kuery\"\nquery = '''\nevent.action: A and\n  user.name: (x or\n'''\n", "x.toml:7:19: rule r1 (n): query KQL line 2 column 19: expected `)`"},
 		{"bad from", "[rule]\nrule_id = \"r1\"\nfrom = \"yesterday\"\n", "from: unsupported date math"},
 	}
 	for _, tt := range tests {

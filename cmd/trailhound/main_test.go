@@ -83,7 +83,7 @@ func TestRulesCommands(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "bad_kql.toml"), []byte("[rule]\nrule_id = \"r2\"\nname = \"Bad\"\ntype = \"query\"\nlanguage = \"kuery\"\nquery = \"event.action:(A or\"\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "ok.toml"), []byte("[rule]\nrule_id = \"r3\"\nname = \"Ok\"\ntype = \"query\"\nlanguage = \"kuery\"\nquery = \"event.action:A\"\n"), 0o644)
 	code, out, _ = runCmd(t, "rules", "check", dir)
-	for _, want := range []string{"bad_toml.toml:2:", "bad_kql.toml: rule r2 (Bad): query KQL line 1 column 19", "1 rules loaded (1 runnable, 0 not runnable), 2 files with errors"} {
+	for _, want := range []string{"bad_toml.toml:2:", "bad_kql.toml:6:28: rule r2 (Bad): query KQL line 1 column 19", "1 rules loaded (1 runnable, 0 not runnable), 2 files with errors"} {
 		if code != exitUsage || !strings.Contains(out, want) {
 			t.Errorf("check lacks %q (exit %d):\n%s", want, code, out)
 		}
