@@ -173,28 +173,15 @@ func scanFile(ctx context.Context, path string, maxRecord int, eng *engine.Engin
 	}
 	defer rc.Close()
 	cr := &countingReader{r: rc}
-	sc := record.NewScanner(cr, maxRecord)
-	for n := 0; ; n++ {
-		if n&1023 == 0 && ctx.Err() != nil {
-			break
-		}
-		rec, err := sc.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			var pe *record.PosError
-			if errors.As(err, &pe) {
-				inputErr(InputError{File: path, Line: pe.Line, Offset: pe.Offset, Err: errors.New(pe.Msg)})
-				continue
-			}
-			inputErr(InputError{File: path, Offset: -1, Err: fmt.Errorf("after %d bytes: %w", cr.n, err)})
-			break
+	n := 0
+	err = record.ForEach(cr, maxRecord, func(rec record.Record) error {
+		if n++; n&1023 == 0 && ctx.Err() != nil {
+			return ctx.Err()
 		}
 		ev, err := p.Parse(rec.Data)
 		if err != nil {
 			inputErr(InputError{File: path, Line: rec.Line, Offset: rec.Offset, Err: err})
-			continue
+			return nil
 		}
 		ev.File, ev.Line, ev.Offset = path, rec.Line, rec.Offset
 		switch ev.Kind {
@@ -202,14 +189,20 @@ func scanFile(ctx context.Context, path string, maxRecord int, eng *engine.Engin
 			st.records++
 		case event.KindDigest:
 			st.digests++
-			continue
+			return nil
 		default:
 			st.other++
-			continue
+			return nil
 		}
 		eng.Match(ev, s, func(r *rule.Rule) {
 			*out = append(*out, alert.New(ev, r))
 		})
+		return nil
+	}, func(pe *record.PosError) {
+		inputErr(InputError{File: path, Line: pe.Line, Offset: pe.Offset, Err: errors.New(pe.Msg)})
+	})
+	if err != nil && !errors.Is(err, ctx.Err()) {
+		inputErr(InputError{File: path, Offset: -1, Err: fmt.Errorf("after %d bytes: %w", cr.n, err)})
 	}
 	st.bytes = cr.n
 	return st

@@ -574,3 +574,28 @@ scan:
 		}
 	}
 }
+
+// ForEach calls fn for every record of r, and bad for every error that
+// concerns one record or region (scanning then goes on). It returns nil at
+// the end of the stream, fn's error if fn fails, or a final read error (such
+// as a truncated gzip stream) after everything before it was delivered.
+func ForEach(r io.Reader, max int, fn func(Record) error, bad func(*PosError)) error {
+	s := NewScanner(r, max)
+	for {
+		rec, err := s.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			var pe *PosError
+			if errors.As(err, &pe) {
+				bad(pe)
+				continue
+			}
+			return err
+		}
+		if err := fn(rec); err != nil {
+			return err
+		}
+	}
+}

@@ -172,27 +172,28 @@ func Conjuncts(c Cond) []Cond {
 	return []Cond{c}
 }
 
+// Walk calls fn for every comparison in c, negated or not.
+func Walk(c Cond, fn func(Cmp)) {
+	switch c := c.(type) {
+	case And:
+		for _, x := range c.Conds {
+			Walk(x, fn)
+		}
+	case Or:
+		for _, x := range c.Conds {
+			Walk(x, fn)
+		}
+	case Not:
+		Walk(c.Cond, fn)
+	case Cmp:
+		fn(c)
+	}
+}
+
 // Fields returns the sorted set of field names c reads.
 func Fields(c Cond) []string {
 	set := map[string]bool{}
-	var walk func(Cond)
-	walk = func(c Cond) {
-		switch c := c.(type) {
-		case And:
-			for _, x := range c.Conds {
-				walk(x)
-			}
-		case Or:
-			for _, x := range c.Conds {
-				walk(x)
-			}
-		case Not:
-			walk(c.Cond)
-		case Cmp:
-			set[c.Field] = true
-		}
-	}
-	walk(c)
+	Walk(c, func(c Cmp) { set[c.Field] = true })
 	out := make([]string, 0, len(set))
 	for f := range set {
 		out = append(out, f)

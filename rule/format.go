@@ -113,24 +113,7 @@ func Explain(c Cond) (exclusions, indicators []Indicator) {
 // indicatorsOf lists every comparison under c.
 func indicatorsOf(c Cond) []Indicator {
 	var out []Indicator
-	var walk func(Cond)
-	walk = func(c Cond) {
-		switch c := c.(type) {
-		case And:
-			for _, x := range c.Conds {
-				walk(x)
-			}
-		case Or:
-			for _, x := range c.Conds {
-				walk(x)
-			}
-		case Not:
-			walk(c.Cond)
-		case Cmp:
-			out = append(out, indicator(c))
-		}
-	}
-	walk(c)
+	Walk(c, func(c Cmp) { out = append(out, indicator(c)) })
 	return out
 }
 

@@ -9,9 +9,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -40,8 +40,9 @@ type Result struct {
 	Bytes   int64 // uncompressed
 }
 
-// Load reads the CloudTrail records of the sources (other documents and bad
-// records are left out).
+// Load reads the CloudTrail records of the sources. Other documents are left
+// out; bad records are logged as warnings and left out; a file that cannot be
+// read is an error.
 func Load(sources []string) ([][]byte, error) {
 	walked, err := record.Walk(sources)
 	if err != nil {
@@ -54,26 +55,20 @@ func Load(sources []string) ([][]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		sc := record.NewScanner(rc, 0)
-		for {
-			rec, err := sc.Next()
-			if err == io.EOF {
-				break
+		var bad []string
+		err = record.ForEach(rc, 0, func(rec record.Record) error {
+			if ev, err := p.Parse(rec.Data); err == nil && ev.Kind == event.KindCloudTrail {
+				out = append(out, append([]byte(nil), rec.Data...))
 			}
-			if err != nil {
-				var pe *record.PosError
-				if errors.As(err, &pe) {
-					continue
-				}
-				break
-			}
-			ev, err := p.Parse(rec.Data)
-			if err != nil || ev.Kind != event.KindCloudTrail {
-				continue
-			}
-			out = append(out, append([]byte(nil), rec.Data...))
-		}
+			return nil
+		}, func(pe *record.PosError) { bad = append(bad, pe.Error()) })
 		rc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", in.Path, err)
+		}
+		for _, b := range bad {
+			slog.Warn("source record skipped", "file", in.Path, "error", b)
+		}
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("no CloudTrail records in %v", sources)
