@@ -118,3 +118,18 @@ func TestGen(t *testing.T) {
 		t.Errorf("%d alerts over the generated copies", len(ids))
 	}
 }
+
+func TestHuntStdin(t *testing.T) {
+	f, err := os.Open("../../testdata/samples/snapshot-sharing.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	old := os.Stdin
+	os.Stdin = f
+	defer func() { os.Stdin = old }()
+	code, _, errs := runCmd(t, "hunt", "-f", "jsonl", "-")
+	if code != 0 || !strings.Contains(errs, "records: 5") {
+		t.Errorf("stdin: exit %d\n%s", code, errs)
+	}
+}
