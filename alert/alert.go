@@ -20,12 +20,41 @@ import (
 
 // Alert is one rule match.
 type Alert struct {
-	ID     string          `json:"id"`
-	Time   time.Time       `json:"@timestamp"`
-	Rule   Rule            `json:"rule"`
-	Event  Event           `json:"event"`
-	Fields map[string]any  `json:"fields,omitempty"`
-	Record json.RawMessage `json:"record"`
+	ID          string           `json:"id"`
+	Time        time.Time        `json:"@timestamp"`
+	Rule        Rule             `json:"rule"`
+	Event       Event            `json:"event"`
+	Fields      map[string]any   `json:"fields,omitempty"`
+	NewTerms    []string         `json:"new_terms,omitempty"`
+	Threshold   *ThresholdResult `json:"threshold_result,omitempty"`
+	Suppression *Suppression     `json:"suppression,omitempty"`
+	Record      json.RawMessage  `json:"record"`
+}
+
+// Term is a field and one of its values.
+type Term struct {
+	Field string `json:"field"`
+	Value string `json:"value"`
+}
+
+// ThresholdResult describes the group a threshold alert counted: its terms,
+// the number of events, the distinct count of the cardinality field, and
+// the first and last event times.
+type ThresholdResult struct {
+	Terms       []Term    `json:"terms,omitempty"`
+	Count       int       `json:"count"`
+	Cardinality []Term    `json:"cardinality,omitempty"`
+	From        time.Time `json:"from"`
+	To          time.Time `json:"to"`
+}
+
+// Suppression tells how many later alerts of the same group were folded into
+// this one, and over which time span.
+type Suppression struct {
+	Terms     map[string]any `json:"terms"`
+	DocsCount int            `json:"docs_count"`
+	Start     time.Time      `json:"start"`
+	End       time.Time      `json:"end"`
 }
 
 // Rule is what the rule declares, carried by each alert.
@@ -57,7 +86,11 @@ type Event struct {
 // ID is the stable alert id for a record and a rule: SHA-256 of the
 // record's identity (its eventID, or its file and byte offset when it has
 // none) and the rule id. Rerunning a hunt gives the same ids.
-func ID(ev *event.Event, ruleID string) string {
+func ID(ev *event.Event, ruleID string) string { return IDWith(ev, ruleID, "") }
+
+// IDWith is ID with extra identity (new_terms: the new terms), so one record
+// can raise one alert per distinct extra.
+func IDWith(ev *event.Event, ruleID, extra string) string {
 	h := sha256.New()
 	if id := ev.ID(); id != "" {
 		h.Write([]byte("event:" + id))
@@ -66,6 +99,10 @@ func ID(ev *event.Event, ruleID string) string {
 	}
 	h.Write([]byte{0})
 	h.Write([]byte(ruleID))
+	if extra != "" {
+		h.Write([]byte{0})
+		h.Write([]byte(extra))
+	}
 	return hex.EncodeToString(h.Sum(nil))
 }
 
@@ -79,27 +116,30 @@ func New(ev *event.Event, r *rule.Rule) Alert {
 	if len(fields) == 0 {
 		fields = DefaultFields
 	}
-	a := Alert{
-		ID:   ID(ev, r.ID),
-		Time: ev.Time(),
-		Rule: Rule{
-			ID: r.ID, Name: r.Name, Type: r.Type, Format: r.Format, Severity: r.Severity, RiskScore: r.RiskScore,
-			Tags: r.Tags, Threat: r.Threat, References: r.References, BuildingBlock: r.BuildingBlock,
-			Guide: r.Note, Path: r.Path,
-		},
-		Event: Event{
-			ID: strings.Clone(ev.ID()), Provider: strings.Clone(ev.Provider()), Action: strings.Clone(ev.Action()),
-			File: ev.File, Line: ev.Line, Offset: ev.Offset,
-		},
-		Fields: map[string]any{},
-		Record: json.RawMessage(append([]byte(nil), ev.Raw...)),
+	a := FromRule(r)
+	a.ID = ID(ev, r.ID)
+	a.Time = ev.Time()
+	a.Event = Event{
+		ID: strings.Clone(ev.ID()), Provider: strings.Clone(ev.Provider()), Action: strings.Clone(ev.Action()),
+		File: ev.File, Line: ev.Line, Offset: ev.Offset,
 	}
+	a.Fields = map[string]any{}
+	a.Record = json.RawMessage(append([]byte(nil), ev.Raw...))
 	for _, f := range fields {
 		if v := event.Lookup(ev, f); v != nil {
 			a.Fields[f] = v
 		}
 	}
 	return a
+}
+
+// FromRule returns an alert carrying r's metadata and nothing else.
+func FromRule(r *rule.Rule) Alert {
+	return Alert{Rule: Rule{
+		ID: r.ID, Name: r.Name, Type: r.Type, Format: r.Format, Severity: r.Severity, RiskScore: r.RiskScore,
+		Tags: r.Tags, Threat: r.Threat, References: r.References, BuildingBlock: r.BuildingBlock,
+		Guide: r.Note, Path: r.Path,
+	}}
 }
 
 // Sort orders alerts by event time, then rule name, then id.

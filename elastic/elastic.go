@@ -264,10 +264,20 @@ func unsupported(r *rule.Rule) string {
 		return "deprecated (maturity = deprecated)"
 	case r.Type == "machine_learning":
 		return "type machine_learning needs Elastic's anomaly-detection jobs: not supported"
-	case r.Type != "query":
+	case r.Type != "query" && r.Type != "new_terms" && r.Type != "threshold":
 		return fmt.Sprintf("type %s not supported yet", r.Type)
 	case r.Language != "kuery":
 		return fmt.Sprintf("query language %q not supported", r.Language)
+	case r.Type == "new_terms" && (r.NewTerms == nil || len(r.NewTerms.Fields) < 1 || len(r.NewTerms.Fields) > 3):
+		return "new_terms needs 1 to 3 new_terms_fields"
+	case r.Type == "new_terms":
+		if _, err := rule.ParseDateMath(r.NewTerms.HistoryWindowStart); err != nil {
+			return "new_terms history_window_start: " + err.Error()
+		}
+	case r.Type == "threshold" && (r.Threshold == nil || len(r.Threshold.Fields) > 3 || r.Threshold.Value < 1):
+		return "threshold needs 0 to 3 fields and a value of at least 1"
+	case r.Type == "threshold" && len(r.Threshold.Cardinality) > 1:
+		return "threshold with more than one cardinality field not supported"
 	}
 	return ""
 }

@@ -66,7 +66,8 @@ func benchHunt(b *testing.B, gz bool, workers int) {
 	b.ResetTimer()
 	var records int64
 	for i := 0; i < b.N; i++ {
-		_, sum, err := Run(context.Background(), eng, Options{Paths: []string{dir}, Workers: workers})
+		res, err := Run(context.Background(), eng, Options{Paths: []string{dir}, Workers: workers})
+		sum := res.Summary
 		if err != nil || sum.ErrorCount > 0 {
 			b.Fatal(err, sum.Errors)
 		}

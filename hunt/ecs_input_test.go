@@ -84,7 +84,8 @@ func TestECSInputAgreesWithRaw(t *testing.T) {
 		os.WriteFile(filepath.Join(ecsDir, base+".jsonl"), []byte(strings.Join(docs, "\n")), 0o644)
 	}
 	verdicts := func(dir string) map[string]bool {
-		alerts, sum, err := Run(context.Background(), eng, Options{Paths: []string{dir}})
+		res, err := Run(context.Background(), eng, Options{Paths: []string{dir}})
+		alerts, sum := resultParts(res)
 		if err != nil || sum.ErrorCount > 0 || int(sum.Records) != n {
 			t.Fatalf("%s: %v %+v", dir, err, sum)
 		}

@@ -14,17 +14,21 @@ import (
 	"time"
 
 	"github.com/trailhound/trailhound/alert"
+	"github.com/trailhound/trailhound/detect"
 	"github.com/trailhound/trailhound/engine"
 	"github.com/trailhound/trailhound/event"
 	"github.com/trailhound/trailhound/record"
 	"github.com/trailhound/trailhound/rule"
+	"github.com/trailhound/trailhound/state"
 )
 
 // Options configure a hunt.
 type Options struct {
 	Paths     []string
-	Workers   int // default GOMAXPROCS
-	MaxRecord int // bytes; default record.DefaultMaxRecord
+	Workers   int         // default GOMAXPROCS
+	MaxRecord int         // bytes; default record.DefaultMaxRecord
+	Store     state.Store // rule state; default: in memory, forgotten after the hunt
+	From, To  time.Time   // only events in [From, To) (zero: unbounded)
 }
 
 // InputError is a problem with the input, with its place.
@@ -55,19 +59,42 @@ type Summary struct {
 	Errors        []InputError   // input errors (the rest of the input was still read)
 	ErrorCount    int            // all input errors (Errors keeps the first 1000)
 	Alerts        map[string]int // rule id -> alerts
-	Duplicates    int            // alerts with an id already emitted (same record seen twice)
+	Rules         map[string]detect.RuleStats
+	Duplicates    int // matches of a record already seen (the same event delivered twice)
+	Withheld      int // alerts over max_signals in every run that could have raised them
+	Suppressed    int // alerts folded into an earlier one by alert_suppression
+	Known         int // alerts an earlier hunt raised already (state)
 	Elapsed       time.Duration
 }
+
+// Result is a finished hunt: its alerts and summary. Commit saves the rule
+// state; call it once the alerts are delivered.
+type Result struct {
+	Alerts  []alert.Alert
+	Summary Summary
+	proc    *detect.Processor
+}
+
+// Commit saves the state the hunt changed.
+func (r *Result) Commit() error { return r.proc.Commit() }
 
 const maxKeptErrors = 1000
 
 // Run hunts over the inputs with the engine's rules and returns the alerts,
-// de-duplicated by id and sorted by time.
-func Run(ctx context.Context, eng *engine.Engine, opts Options) ([]alert.Alert, Summary, error) {
+// sorted by time.
+func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error) {
 	start := time.Now()
 	walked, err := record.Walk(opts.Paths)
 	if err != nil {
-		return nil, Summary{}, err
+		return nil, err
+	}
+	store := opts.Store
+	if store == nil {
+		store = state.NewMemory()
+	}
+	proc, err := detect.New(eng.Rules(), store, detect.Options{From: opts.From, To: opts.To})
+	if err != nil {
+		return nil, err
 	}
 	sum := Summary{Files: len(walked.Inputs), Digests: len(walked.Digests), Ignored: walked.Ignored, Alerts: map[string]int{}}
 	for _, in := range walked.Inputs {
@@ -80,14 +107,13 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) ([]alert.Alert, 
 	workers = min(workers, max(1, len(walked.Inputs)))
 
 	var (
-		mu       sync.Mutex
-		alerts   []alert.Alert
-		seen     = map[string]bool{}
-		records  atomic.Int64
-		other    atomic.Int64
-		digests  atomic.Int64
-		bytes    atomic.Int64
-		inputErr = func(e InputError) {
+		mu         sync.Mutex
+		collectors []*detect.Collector
+		records    atomic.Int64
+		other      atomic.Int64
+		digests    atomic.Int64
+		bytes      atomic.Int64
+		inputErr   = func(e InputError) {
 			mu.Lock()
 			sum.ErrorCount++
 			if len(sum.Errors) < maxKeptErrors {
@@ -104,25 +130,17 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) ([]alert.Alert, 
 			defer wg.Done()
 			var p event.Parser
 			s := engine.NewScratch()
-			var local []alert.Alert
+			col := proc.NewCollector()
+			mu.Lock()
+			collectors = append(collectors, col)
+			mu.Unlock()
 			for in := range files {
-				st := scanFile(ctx, in.Path, opts.MaxRecord, eng, &p, s, &local, inputErr)
+				st := scanFile(ctx, in.Path, opts.MaxRecord, eng, &p, s, col, inputErr)
 				records.Add(st.records)
 				other.Add(st.other)
 				digests.Add(st.digests)
 				bytes.Add(st.bytes)
 			}
-			mu.Lock()
-			for _, a := range local {
-				if seen[a.ID] {
-					sum.Duplicates++
-					continue
-				}
-				seen[a.ID] = true
-				alerts = append(alerts, a)
-				sum.Alerts[a.Rule.ID]++
-			}
-			mu.Unlock()
 		}()
 	}
 feed:
@@ -142,9 +160,20 @@ feed:
 		}
 		return sum.Errors[i].Offset < sum.Errors[j].Offset
 	})
-	alert.Sort(alerts)
+	alerts, stats, err := proc.Finish(collectors)
+	if err != nil {
+		return nil, err
+	}
+	sum.Rules = stats
+	for id, rs := range stats {
+		sum.Alerts[id] = rs.Alerts
+		sum.Duplicates += rs.Duplicates
+		sum.Withheld += rs.Withheld
+		sum.Suppressed += rs.Suppressed
+		sum.Known += rs.Known
+	}
 	sum.Elapsed = time.Since(start)
-	return alerts, sum, ctx.Err()
+	return &Result{Alerts: alerts, Summary: sum, proc: proc}, ctx.Err()
 }
 
 type fileStats struct {
@@ -164,7 +193,7 @@ func (c *countingReader) Read(b []byte) (int, error) {
 }
 
 func scanFile(ctx context.Context, path string, maxRecord int, eng *engine.Engine, p *event.Parser, s *engine.Scratch,
-	out *[]alert.Alert, inputErr func(InputError)) fileStats {
+	col *detect.Collector, inputErr func(InputError)) fileStats {
 	var st fileStats
 	rc, err := record.Open(path)
 	if err != nil {
@@ -194,9 +223,7 @@ func scanFile(ctx context.Context, path string, maxRecord int, eng *engine.Engin
 			st.other++
 			return nil
 		}
-		eng.Match(ev, s, func(r *rule.Rule) {
-			*out = append(*out, alert.New(ev, r))
-		})
+		eng.Match(ev, s, func(r *rule.Rule) { col.Add(r, ev) })
 		return nil
 	}, func(pe *record.PosError) {
 		inputErr(InputError{File: path, Line: pe.Line, Offset: pe.Offset, Err: errors.New(pe.Msg)})

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trailhound/trailhound/alert"
 	"github.com/trailhound/trailhound/builtin"
 	"github.com/trailhound/trailhound/elastic"
 	"github.com/trailhound/trailhound/engine"
@@ -33,7 +34,8 @@ func builtinEngine(t testing.TB) *engine.Engine {
 // The shipped samples fire the two runnable built-in rules on their positive
 // records and on nothing else.
 func TestSamples(t *testing.T) {
-	alerts, sum, err := Run(context.Background(), builtinEngine(t), Options{Paths: []string{"../testdata/samples"}})
+	res, err := Run(context.Background(), builtinEngine(t), Options{Paths: []string{"../testdata/samples"}})
+	alerts, sum := resultParts(res)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,6 +47,7 @@ func TestSamples(t *testing.T) {
 		got = append(got, a.Rule.Name+" @ "+a.Event.Action+" "+a.Time.Format("15:04:05"))
 	}
 	want := []string{
+		"AWS STS GetCallerIdentity API Called for the First Time @ GetCallerIdentity 13:30:02",
 		"AWS Lambda Function Policy Updated to Allow Public Invocation @ AddPermission20150331v2 13:52:07",
 		"AWS Lambda Layer Added to Existing Function @ PublishLayerVersion20181031 13:55:31",
 		"AWS Lambda Layer Added to Existing Function @ UpdateFunctionConfiguration20150331v2 13:56:02",
@@ -53,13 +56,14 @@ func TestSamples(t *testing.T) {
 		t.Errorf("alerts:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	// Stable ids: a second run yields the same ids.
-	again, _, _ := Run(context.Background(), builtinEngine(t), Options{Paths: []string{"../testdata/samples"}, Workers: 1})
+	againRes, _ := Run(context.Background(), builtinEngine(t), Options{Paths: []string{"../testdata/samples"}, Workers: 1})
+	again := againRes.Alerts
 	for i := range alerts {
 		if alerts[i].ID != again[i].ID {
 			t.Errorf("alert %d id changed between runs", i)
 		}
 	}
-	a := alerts[0]
+	a := alerts[1]
 	if a.Fields["source.address"] != "192.0.2.45" || a.Rule.RiskScore != 47 || a.Rule.Threat[0].Tactic.ID != "TA0003" || len(a.Record) == 0 {
 		t.Errorf("alert content: %+v", a)
 	}
@@ -82,7 +86,8 @@ func TestBadInput(t *testing.T) {
 	rec := func(id string) string { return strings.Replace(good, `"ID"`, `"`+id+`"`, 1) }
 	var pad strings.Builder
 	for i := 0; i < 300; i++ { // varied ids so that half the compressed stream holds many records
-		fmt.Fprintf(&pad, "%s,", rec(fmt.Sprintf("pad-%x", sha256.Sum256([]byte{byte(i), byte(i >> 8)}))))
+		r := rec(fmt.Sprintf("pad-%x", sha256.Sum256([]byte{byte(i), byte(i >> 8)})))
+		fmt.Fprintf(&pad, "%s,", strings.Replace(r, "2026-01-01", "2026-01-05", 1)) // other runs than the records checked
 	}
 	truncated := gz([]byte(`{"Records":[` + rec("gz1") + `,` + pad.String() + rec("gzlast") + `]}`))
 	files := map[string][]byte{
@@ -99,7 +104,8 @@ func TestBadInput(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	alerts, sum, err := Run(context.Background(), builtinEngine(t), Options{Paths: []string{dir}, MaxRecord: 2048})
+	res, err := Run(context.Background(), builtinEngine(t), Options{Paths: []string{dir}, MaxRecord: 2048})
+	alerts, sum := resultParts(res)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +148,7 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-// All of Elastic's query rules run over every real CloudTrail log in the
+// All of Elastic's query, new_terms and threshold rules run over every real CloudTrail log in the
 // corpus; the only input errors are the two missing commas of the one
 // malformed file the corpus ships (its records are still read).
 func TestCorpusQueryRules(t *testing.T) {
@@ -160,10 +166,15 @@ func TestCorpusQueryRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(eng.Rules()); n != 90 {
-		t.Errorf("%d rules compiled, want the 90 active query rules", n)
+	byType := map[string]int{}
+	for _, r := range eng.Rules() {
+		byType[r.Type]++
 	}
-	alerts, sum, err := Run(context.Background(), eng, Options{Paths: []string{logsDir}})
+	if byType["query"] != 90 || byType["new_terms"] != 49 || byType["threshold"] != 5 || len(eng.Rules()) != 144 {
+		t.Errorf("compiled %v, want the 90 query, 49 new_terms and 5 threshold rules", byType)
+	}
+	res, err := Run(context.Background(), eng, Options{Paths: []string{logsDir}})
+	alerts, sum := resultParts(res)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,4 +190,12 @@ func TestCorpusQueryRules(t *testing.T) {
 		t.Errorf("only %d records read", sum.Records)
 	}
 	t.Logf("%d files, %d records, %d alerts from %d rules", sum.Files, sum.Records, len(alerts), len(sum.Alerts))
+}
+
+// resultParts returns a result's alerts and summary (nil-safe for failed runs).
+func resultParts(r *Result) ([]alert.Alert, Summary) {
+	if r == nil {
+		return nil, Summary{}
+	}
+	return r.Alerts, r.Summary
 }

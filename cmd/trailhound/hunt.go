@@ -7,6 +7,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/trailhound/trailhound/engine"
 	"github.com/trailhound/trailhound/hunt"
 	"github.com/trailhound/trailhound/rule"
+	"github.com/trailhound/trailhound/state"
 )
 
 // loadRules loads rules from paths, or the built-in rules when none are given.
@@ -46,6 +48,8 @@ func newHunt() *cobra.Command {
 		maxRecord   string
 		failOnAlert bool
 		quiet       bool
+		statePath   string
+		from, to    string
 	)
 	cmd := &cobra.Command{
 		Use:   "hunt [flags] PATH...",
@@ -83,10 +87,29 @@ input or rule file could not be read (the rest is still processed), 1 when
 			if err != nil {
 				return err
 			}
-			alerts, sum, err := hunt.Run(cmd.Context(), eng, hunt.Options{Paths: args, Workers: workers, MaxRecord: maxBytes})
+			opts := hunt.Options{Paths: args, Workers: workers, MaxRecord: maxBytes}
+			if opts.From, err = parseTime(from); err != nil {
+				return &exitError{exitUsage, fmt.Errorf("--from: %w", err)}
+			}
+			if opts.To, err = parseTime(to); err != nil {
+				return &exitError{exitUsage, fmt.Errorf("--to: %w", err)}
+			}
+			if statePath != "" {
+				st, err := state.OpenBolt(statePath)
+				if err != nil {
+					return &exitError{exitUsage, err}
+				}
+				defer st.Close()
+				opts.Store = st
+			}
+			res, err := hunt.Run(cmd.Context(), eng, opts)
 			if err != nil && !errors.Is(err, cmd.Context().Err()) {
 				return &exitError{exitUsage, err}
 			}
+			if res == nil {
+				return &exitError{exitUsage, errors.New("interrupted")}
+			}
+			alerts, sum := res.Alerts, res.Summary
 			switch format {
 			case "table":
 				if len(alerts) > 0 {
@@ -97,6 +120,14 @@ input or rule file could not be read (the rest is still processed), 1 when
 			}
 			if err != nil {
 				return err
+			}
+			if f, ok := out.(*os.File); ok {
+				f.Sync() // delivered before the state says so (not all outputs can sync)
+			}
+			if cmd.Context().Err() == nil {
+				if err := res.Commit(); err != nil {
+					return &exitError{exitUsage, err}
+				}
 			}
 			if !quiet {
 				writeSummary(errw, rules, ruleErrs, eng, sum)
@@ -119,7 +150,23 @@ input or rule file could not be read (the rest is still processed), 1 when
 	f.StringVar(&maxRecord, "max-record-size", "16MB", "largest record accepted; larger ones are reported and skipped")
 	f.BoolVar(&failOnAlert, "fail-on-alert", false, "exit 1 when any alert was raised")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no summary on stderr")
+	f.StringVar(&statePath, "state", "", "keep rule state (new terms, thresholds, suppression, raised alerts) in this file across hunts; --state alone uses "+state.DefaultPath())
+	f.Lookup("state").NoOptDefVal = state.DefaultPath()
+	f.StringVar(&from, "from", "", "only events at or after this time (RFC 3339 or YYYY-MM-DD)")
+	f.StringVar(&to, "to", "", "only events before this time (RFC 3339 or YYYY-MM-DD)")
 	return cmd
+}
+
+func parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("invalid time %q (want RFC 3339 or YYYY-MM-DD)", s)
 }
 
 // parseSize parses sizes like 16MB, 512KB, 1GB or a byte count.
@@ -185,12 +232,22 @@ func writeSummary(w io.Writer, rules []*rule.Rule, ruleErrs []error, eng *engine
 		return rows[i].n > rows[j].n || (rows[i].n == rows[j].n && rows[i].name < rows[j].name)
 	})
 	fmt.Fprintf(w, "alerts: %d", total)
-	if sum.Duplicates > 0 {
-		fmt.Fprintf(w, " (%d duplicates of already-seen records dropped)", sum.Duplicates)
+	for _, x := range []struct {
+		n    int
+		what string
+	}{{sum.Withheld, "withheld by max_signals"}, {sum.Suppressed, "suppressed"}, {sum.Known, "raised by an earlier hunt (state)"}, {sum.Duplicates, "duplicate records"}} {
+		if x.n > 0 {
+			fmt.Fprintf(w, ", %d %s", x.n, x.what)
+		}
 	}
 	fmt.Fprintln(w)
 	for _, r := range rows {
 		fmt.Fprintf(w, "  %5d  %s\n", r.n, r.name)
+	}
+	for _, r := range run {
+		if rs := sum.Rules[r.ID]; rs.Withheld > 0 {
+			fmt.Fprintf(w, "  max_signals (%d per run) withheld %d alerts of %s\n", r.Schedule.MaxSignals, rs.Withheld, r.Name)
+		}
 	}
 	if len(notRun) > 0 {
 		fmt.Fprintln(w, "rules not run:")

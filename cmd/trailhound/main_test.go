@@ -23,8 +23,8 @@ func TestHuntSamples(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 3 {
-		t.Fatalf("%d alerts, want 3:\n%s", len(lines), out)
+	if len(lines) != 4 {
+		t.Fatalf("%d alerts, want 4", len(lines))
 	}
 	var a struct {
 		ID   string `json:"id"`
@@ -41,7 +41,7 @@ func TestHuntSamples(t *testing.T) {
 	if a.Rule.RiskScore != 47 || len(a.ID) != 64 || a.Fields["user.name"] != "mallory.ops" || len(a.Record) == 0 {
 		t.Errorf("alert = %+v", a)
 	}
-	for _, want := range []string{"records: 18", "rules: 4 loaded, 2 run, 2 not run", "alerts: 3", "type new_terms not supported yet", "MB/s"} {
+	for _, want := range []string{"records: 18", "rules: 4 loaded, 3 run, 1 not run", "alerts: 4", "type esql not supported yet", "MB/s"} {
 		if !strings.Contains(errs, want) {
 			t.Errorf("summary lacks %q:\n%s", want, errs)
 		}

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trailhound/trailhound/state"
+)
+
+func newState() *cobra.Command {
+	cmd := &cobra.Command{Use: "state", Short: "Inspect the rule state kept across hunts"}
+	var path string
+	stats := &cobra.Command{
+		Use:   "stats",
+		Short: "Show, per rule, how many terms, groups, suppression windows and raised alert ids the state holds",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := state.OpenBolt(path)
+			if err != nil {
+				return &exitError{exitUsage, err}
+			}
+			defer st.Close()
+			rows, err := st.Stats()
+			if err != nil {
+				return err
+			}
+			sort.Slice(rows, func(i, j int) bool { return rows[i].RuleID < rows[j].RuleID })
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "state: %s\n%-36s  %8s  %8s  %8s  %8s  %s\n", path, "RULE", "TERMS", "GROUPS", "SUPPRESS", "ALERTED", "WATERMARK")
+			var t state.RuleStats
+			for _, r := range rows {
+				fmt.Fprintf(w, "%-36s  %8d  %8d  %8d  %8d  %s\n", r.RuleID, r.Terms, r.Groups, r.Suppress, r.Alerted, r.Watermark.Format("2006-01-02T15:04:05Z"))
+				t.Terms += r.Terms
+				t.Groups += r.Groups
+				t.Suppress += r.Suppress
+				t.Alerted += r.Alerted
+			}
+			fmt.Fprintf(w, "%-36s  %8d  %8d  %8d  %8d\n", fmt.Sprintf("total (%d rules)", len(rows)), t.Terms, t.Groups, t.Suppress, t.Alerted)
+			return nil
+		},
+	}
+	stats.Flags().StringVar(&path, "state", state.DefaultPath(), "state file")
+	cmd.AddCommand(stats)
+	return cmd
+}

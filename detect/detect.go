@@ -1,0 +1,526 @@
+// Package detect turns rule matches into alerts the way Elastic's detection
+// engine does, in event time: scheduled runs over look-back windows with
+// max_signals per run, de-duplication across overlapping windows and across
+// hunts, new_terms with a history window, threshold with cardinality, and
+// alert suppression. State that must outlive a hunt lives in a state.Store.
+//
+// Matching runs in parallel (a Collector per worker); Finish then processes
+// each rule's matches in time order, so the result does not depend on the
+// order in which files were read.
+package detect
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/trailhound/trailhound/alert"
+	"github.com/trailhound/trailhound/event"
+	"github.com/trailhound/trailhound/rule"
+	"github.com/trailhound/trailhound/state"
+)
+
+// maxTermCombinations caps the cross product of array values one event
+// contributes to a new_terms or threshold rule, as Elastic does.
+const maxTermCombinations = 100
+
+// Options restrict what is considered.
+type Options struct {
+	From, To time.Time // event-time range; zero means unbounded
+}
+
+// Processor holds the rules and their state for one hunt.
+type Processor struct {
+	rules []*ruleInfo
+	index map[*rule.Rule]int
+	store state.Store
+	opts  Options
+	dirty map[string]*state.Rule
+}
+
+type ruleInfo struct {
+	r           *rule.Rule
+	interval    int64
+	lookback    int64
+	history     int64 // new_terms history window
+	termGetters []event.Getter
+	groupGetter []event.Getter
+	cardGetter  []event.Getter
+	suppGetter  []event.Getter
+}
+
+// New prepares a processor for rules (the engine's runnable rules).
+func New(rules []*rule.Rule, store state.Store, opts Options) (*Processor, error) {
+	p := &Processor{index: map[*rule.Rule]int{}, store: store, opts: opts, dirty: map[string]*state.Rule{}}
+	for i, r := range rules {
+		ri := &ruleInfo{r: r, interval: int64(r.Schedule.Interval), lookback: int64(r.Schedule.Lookback)}
+		if ri.interval <= 0 {
+			ri.interval = int64(5 * time.Minute)
+		}
+		if ri.lookback <= 0 {
+			ri.lookback = ri.interval
+		}
+		if nt := r.NewTerms; nt != nil && r.Type == "new_terms" {
+			h, err := rule.ParseDateMath(nt.HistoryWindowStart)
+			if err != nil {
+				return nil, fmt.Errorf("rule %s: history_window_start: %w", r.ID, err)
+			}
+			ri.history = int64(h)
+			for _, f := range nt.Fields {
+				ri.termGetters = append(ri.termGetters, event.ResolveIndexed(f))
+			}
+		}
+		if th := r.Threshold; th != nil && r.Type == "threshold" {
+			for _, f := range th.Fields {
+				ri.groupGetter = append(ri.groupGetter, event.ResolveIndexed(f))
+			}
+			for _, c := range th.Cardinality {
+				ri.cardGetter = append(ri.cardGetter, event.ResolveIndexed(c.Field))
+			}
+		}
+		if s := r.Suppression; s != nil {
+			for _, f := range s.GroupBy {
+				ri.suppGetter = append(ri.suppGetter, event.ResolveIndexed(f))
+			}
+		}
+		p.index[r] = i
+		p.rules = append(p.rules, ri)
+	}
+	return p, nil
+}
+
+// candidate is one match prepared for its rule's type.
+type candidate struct {
+	t     int64
+	alert *alert.Alert // query, new_terms
+	term  string       // new_terms: the term (values joined by \x1f)
+	group []string     // threshold: group values
+	card  []string     // threshold: values of the (first) cardinality field
+	supp  string       // suppression key; "" when the event is not suppressed
+	sv    []any        // suppression terms, for the alert
+}
+
+// Collector gathers one worker's matches.
+type Collector struct {
+	p     *Processor
+	cands [][]candidate
+	buf   []event.Value
+}
+
+// NewCollector returns a collector for one goroutine.
+func (p *Processor) NewCollector() *Collector {
+	return &Collector{p: p, cands: make([][]candidate, len(p.rules))}
+}
+
+// eventTime is the rule's time for an event: event.ingested when the rule
+// overrides its timestamp and the event has one (ECS input), else the event
+// time (raw CloudTrail has no ingest time, so Elastic's fallback applies).
+func eventTime(r *rule.Rule, ev *event.Event) time.Time {
+	if r.Schedule.TimestampOverride != "" && ev.Kind == event.KindECS {
+		if s, ok := event.Lookup(ev, r.Schedule.TimestampOverride).(string); ok {
+			if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+				return t.UTC()
+			}
+		}
+	}
+	return ev.Time()
+}
+
+// values returns the string values of a field, de-duplicated.
+func (c *Collector) values(g event.Getter, ev *event.Event) []string {
+	c.buf = g(ev, c.buf[:0])
+	var out []string
+	for _, v := range c.buf {
+		if v.T == event.Null {
+			continue
+		}
+		dup := false
+		for _, o := range out {
+			if o == v.S {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			out = append(out, strings.Clone(v.S))
+		}
+	}
+	return out
+}
+
+// cross returns the cross product of value lists (nil if any list is empty).
+func cross(lists [][]string) [][]string {
+	out := [][]string{nil}
+	for _, l := range lists {
+		if len(l) == 0 {
+			return nil
+		}
+		var next [][]string
+		for _, prefix := range out {
+			for _, v := range l {
+				if len(next) >= maxTermCombinations {
+					break
+				}
+				next = append(next[:len(next):len(next)], append(append([]string(nil), prefix...), v))
+			}
+		}
+		out = next
+	}
+	return out
+}
+
+// Add records that ev matched r.
+func (c *Collector) Add(r *rule.Rule, ev *event.Event) {
+	i := c.p.index[r]
+	ri := c.p.rules[i]
+	t := eventTime(r, ev)
+	if (!c.p.opts.From.IsZero() && t.Before(c.p.opts.From)) || (!c.p.opts.To.IsZero() && !t.Before(c.p.opts.To)) {
+		return
+	}
+	cd := candidate{t: t.UnixNano()}
+	if ri.suppGetter != nil {
+		var parts []string
+		missing := false
+		for j, g := range ri.suppGetter {
+			vals := c.values(g, ev)
+			if len(vals) == 0 {
+				missing = true
+				cd.sv = append(cd.sv, nil)
+			} else {
+				cd.sv = append(cd.sv, vals)
+			}
+			b, _ := json.Marshal(vals)
+			parts = append(parts, r.Suppression.GroupBy[j]+"="+string(b))
+		}
+		if !missing || r.Suppression.MissingFieldsStrategy != "doNotSuppress" {
+			cd.supp = strings.Join(parts, "\x1f")
+		}
+	}
+	switch r.Type {
+	case "new_terms":
+		lists := make([][]string, len(ri.termGetters))
+		for j, g := range ri.termGetters {
+			lists[j] = c.values(g, ev)
+		}
+		for _, combo := range cross(lists) {
+			x := cd
+			x.term = strings.Join(combo, "\x1f")
+			a := alert.New(ev, r)
+			a.ID = alert.IDWith(ev, r.ID, x.term)
+			a.NewTerms = combo
+			a.Time = time.Unix(0, x.t).UTC()
+			x.alert = &a
+			c.cands[i] = append(c.cands[i], x)
+		}
+	case "threshold":
+		lists := make([][]string, len(ri.groupGetter))
+		for j, g := range ri.groupGetter {
+			lists[j] = c.values(g, ev)
+		}
+		var card []string
+		if len(ri.cardGetter) > 0 {
+			card = c.values(ri.cardGetter[0], ev)
+		}
+		for _, combo := range cross(lists) {
+			x := cd
+			x.group, x.card = combo, card
+			c.cands[i] = append(c.cands[i], x)
+		}
+	default:
+		a := alert.New(ev, r)
+		a.Time = time.Unix(0, cd.t).UTC()
+		cd.alert = &a
+		c.cands[i] = append(c.cands[i], cd)
+	}
+}
+
+// RuleStats reports what Finish did with one rule's matches.
+type RuleStats struct {
+	Matches    int // matching events (threshold: group memberships)
+	Alerts     int
+	Withheld   int // over max_signals in every run that could have raised them
+	Suppressed int // folded into an earlier alert by alert_suppression
+	Known      int // raised by an earlier hunt already (state)
+	Duplicates int // the same record seen twice (delivered twice)
+}
+
+// Finish processes all matches rule by rule and returns the alerts, sorted
+// by time, and per-rule statistics. The new state is kept until Commit.
+func (p *Processor) Finish(collectors []*Collector) ([]alert.Alert, map[string]RuleStats, error) {
+	var all []alert.Alert
+	stats := map[string]RuleStats{}
+	for i, ri := range p.rules {
+		var cands []candidate
+		for _, c := range collectors {
+			cands = append(cands, c.cands[i]...)
+		}
+		st, err := p.store.Load(ri.r.ID)
+		if err != nil {
+			return nil, nil, err
+		}
+		sort.SliceStable(cands, func(a, b int) bool {
+			if cands[a].t != cands[b].t {
+				return cands[a].t < cands[b].t
+			}
+			if cands[a].alert != nil && cands[b].alert != nil {
+				return cands[a].alert.ID < cands[b].alert.ID
+			}
+			return false
+		})
+		var alerts []alert.Alert
+		var rs RuleStats
+		rs.Matches = len(cands)
+		switch ri.r.Type {
+		case "new_terms":
+			alerts, rs = p.newTerms(ri, cands, st, rs)
+		case "threshold":
+			alerts, rs = p.threshold(ri, cands, st, rs)
+		default:
+			alerts, rs = p.capped(ri, cands, st, rs)
+		}
+		if len(cands) > 0 && cands[len(cands)-1].t > st.Watermark {
+			st.Watermark = cands[len(cands)-1].t
+		}
+		st.Expire(state.Retention{Terms: time.Duration(ri.history), Groups: time.Duration(ri.lookback), Alerted: time.Duration(ri.lookback + ri.interval)})
+		if len(cands) > 0 {
+			p.dirty[ri.r.ID] = st
+		}
+		rs.Alerts = len(alerts)
+		if rs != (RuleStats{}) {
+			stats[ri.r.ID] = rs
+		}
+		all = append(all, alerts...)
+	}
+	alert.Sort(all)
+	return all, stats, nil
+}
+
+// Commit saves the state changed by Finish. Call it after the alerts have
+// been delivered: a hunt killed before then is replayed in full next time,
+// with the same alert ids.
+func (p *Processor) Commit() error {
+	if len(p.dirty) == 0 {
+		return nil
+	}
+	if err := p.store.Save(p.dirty); err != nil {
+		return fmt.Errorf("saving state: %w", err)
+	}
+	p.dirty = map[string]*state.Rule{}
+	return nil
+}
+
+// capped applies max_signals per run, cross-hunt de-duplication and
+// suppression to candidates that each carry an alert.
+func (p *Processor) capped(ri *ruleInfo, cands []candidate, st *state.Rule, rs RuleStats) ([]alert.Alert, RuleStats) {
+	// the same record can match twice (delivered twice): keep one
+	uniq := cands[:0]
+	seen := map[string]bool{}
+	for _, c := range cands {
+		if seen[c.alert.ID] {
+			rs.Duplicates++
+			continue
+		}
+		seen[c.alert.ID] = true
+		uniq = append(uniq, c)
+	}
+	cands = uniq
+	times := make([]int64, len(cands))
+	pre := make([]bool, len(cands))
+	for i, c := range cands {
+		times[i] = c.t
+		if _, ok := st.Alerted[c.alert.ID]; ok {
+			pre[i] = true
+			rs.Known++
+		}
+	}
+	raised := capRuns(times, ri.interval, ri.lookback, ri.r.Schedule.MaxSignals, pre)
+	var out []candidate
+	for i, c := range cands {
+		switch {
+		case raised[i]:
+			out = append(out, c)
+		case !pre[i]:
+			rs.Withheld++
+		}
+	}
+	return p.suppress(ri, out, st, rs)
+}
+
+// suppress folds alerts of the same suppression group within the window
+// into the first one, and records raised alerts in the state.
+func (p *Processor) suppress(ri *ruleInfo, cands []candidate, st *state.Rule, rs RuleStats) ([]alert.Alert, RuleStats) {
+	var out []alert.Alert
+	pos := map[string]int{} // alert id -> index in out
+	for _, c := range cands {
+		if s := ri.r.Suppression; s != nil && c.supp != "" {
+			w, ok := st.Suppress[c.supp]
+			if ok && c.t >= w.Start && c.t < w.End {
+				rs.Suppressed++
+				if i, ok := pos[w.AlertID]; ok {
+					sp := out[i].Suppression
+					sp.DocsCount++
+					sp.End = time.Unix(0, c.t).UTC()
+				}
+				continue
+			}
+			end := c.t + int64(s.Duration)
+			if s.Duration == 0 { // per rule execution: the run that raised it
+				end = (floorDiv(c.t, ri.interval) + 1) * ri.interval
+			}
+			st.Suppress[c.supp] = state.Window{AlertID: c.alert.ID, Start: c.t, End: end}
+			terms := map[string]any{}
+			for j, f := range s.GroupBy {
+				terms[f] = c.sv[j]
+			}
+			c.alert.Suppression = &alert.Suppression{Terms: terms, DocsCount: 0, Start: time.Unix(0, c.t).UTC(), End: time.Unix(0, c.t).UTC()}
+		}
+		st.Alerted[c.alert.ID] = c.t
+		pos[c.alert.ID] = len(out)
+		out = append(out, *c.alert)
+	}
+	return out, rs
+}
+
+// newTerms raises, for every term, its sightings that have no earlier
+// sighting within the history window (in this hunt or, through the state,
+// in earlier ones).
+func (p *Processor) newTerms(ri *ruleInfo, cands []candidate, st *state.Rule, rs RuleStats) ([]alert.Alert, RuleStats) {
+	last := map[string]int64{}
+	var firsts []candidate
+	for _, c := range cands { // in time order
+		prev, ok := last[c.term]
+		if !ok {
+			prev, ok = st.Terms[c.term]
+		}
+		if !ok || c.t-prev > ri.history {
+			firsts = append(firsts, c)
+		}
+		if !ok || c.t > prev {
+			last[c.term] = c.t
+		}
+	}
+	for k, t := range last {
+		if t > st.Terms[k] {
+			st.Terms[k] = t
+		}
+	}
+	return p.capped(ri, firsts, st, rs)
+}
+
+// threshold counts, run by run, the events of each group not already
+// counted into an alert, and raises the groups that reach the threshold
+// (and cardinality).
+func (p *Processor) threshold(ri *ruleInfo, cands []candidate, st *state.Rule, rs RuleStats) ([]alert.Alert, RuleStats) {
+	th := ri.r.Threshold
+	times := make([]int64, len(cands))
+	for i, c := range cands {
+		times[i] = c.t
+	}
+	var raised []candidate
+	forEachRun(times, ri.interval, ri.lookback, func(end int64, lo, hi int) {
+		type acc struct {
+			vals        []string
+			count       int
+			first, last int64
+			distinct    map[string]bool
+		}
+		groups := map[string]*acc{}
+		var order []string
+		for _, c := range cands[lo:hi] {
+			key := strings.Join(c.group, "\x1f")
+			if done, ok := st.Groups[key]; ok && c.t <= done {
+				continue // already counted into an alert (signal history)
+			}
+			g := groups[key]
+			if g == nil {
+				g = &acc{vals: c.group, first: c.t, distinct: map[string]bool{}}
+				groups[key] = g
+				order = append(order, key)
+			}
+			g.count++
+			g.last = c.t
+			for _, v := range c.card {
+				g.distinct[v] = true
+			}
+		}
+		n := 0
+		for _, key := range order {
+			g := groups[key]
+			if g.count < th.Value || (len(th.Cardinality) > 0 && len(g.distinct) < th.Cardinality[0].Value) {
+				continue
+			}
+			if n >= ri.r.Schedule.MaxSignals {
+				rs.Withheld++
+				continue
+			}
+			n++
+			st.Groups[key] = g.last
+			a := thresholdAlert(ri.r, g.vals, g.count, len(g.distinct), g.first, g.last)
+			raised = append(raised, candidate{t: g.last, alert: &a, supp: suppKeyFromGroup(ri.r, g.vals), sv: suppValsFromGroup(ri.r, g.vals)})
+		}
+	})
+	return p.suppress(ri, raised, st, rs)
+}
+
+// Threshold suppression groups by threshold fields only (Elastic allows
+// nothing else), so their values come from the group.
+func suppKeyFromGroup(r *rule.Rule, vals []string) string {
+	if r.Suppression == nil {
+		return ""
+	}
+	var parts []string
+	for _, f := range r.Suppression.GroupBy {
+		v := ""
+		for i, tf := range r.Threshold.Fields {
+			if tf == f {
+				v = vals[i]
+			}
+		}
+		b, _ := json.Marshal([]string{v})
+		parts = append(parts, f+"="+string(b))
+	}
+	return strings.Join(parts, "\x1f")
+}
+
+func suppValsFromGroup(r *rule.Rule, vals []string) []any {
+	if r.Suppression == nil {
+		return nil
+	}
+	var out []any
+	for _, f := range r.Suppression.GroupBy {
+		var v any
+		for i, tf := range r.Threshold.Fields {
+			if tf == f {
+				v = vals[i]
+			}
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func thresholdAlert(r *rule.Rule, vals []string, count, distinct int, first, last int64) alert.Alert {
+	h := sha256.New()
+	fmt.Fprintf(h, "threshold\x00%s\x00%s\x00%d\x00%d", r.ID, strings.Join(vals, "\x1f"), first, last)
+	terms := make([]alert.Term, len(vals))
+	fields := map[string]any{}
+	for i, v := range vals {
+		terms[i] = alert.Term{Field: r.Threshold.Fields[i], Value: v}
+		fields[r.Threshold.Fields[i]] = v
+	}
+	res := &alert.ThresholdResult{Terms: terms, Count: count, From: time.Unix(0, first).UTC(), To: time.Unix(0, last).UTC()}
+	if len(r.Threshold.Cardinality) > 0 {
+		res.Cardinality = []alert.Term{{Field: r.Threshold.Cardinality[0].Field, Value: fmt.Sprint(distinct)}}
+	}
+	a := alert.FromRule(r)
+	a.ID = hex.EncodeToString(h.Sum(nil))
+	a.Time = time.Unix(0, last).UTC()
+	a.Fields = fields
+	a.Threshold = res
+	a.Record, _ = json.Marshal(map[string]any{"threshold_result": res})
+	return a
+}

@@ -1,0 +1,304 @@
+// Package state keeps what rules must remember between runs: new_terms
+// history, threshold signal history, suppression windows and the ids of
+// alerts already raised. Every entry expires with its rule's window, so the
+// store's size is bounded by the windows, not by the input.
+package state
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Rule is the remembered state of one rule. Times are Unix nanoseconds of
+// event time.
+type Rule struct {
+	Terms     map[string]int64  // new_terms: term -> last sighting
+	Groups    map[string]int64  // threshold: group -> last event time already counted into an alert
+	Suppress  map[string]Window // alert suppression: group key -> open window
+	Alerted   map[string]int64  // alert id -> event time (cross-hunt de-duplication)
+	Watermark int64             // latest event time processed
+}
+
+// Window is an open suppression window.
+type Window struct {
+	AlertID string
+	Start   int64
+	End     int64 // start + duration (0 for per-run suppression)
+}
+
+// NewRule returns empty state.
+func NewRule() *Rule {
+	return &Rule{Terms: map[string]int64{}, Groups: map[string]int64{}, Suppress: map[string]Window{}, Alerted: map[string]int64{}}
+}
+
+// Retention says how long each kind of entry of a rule is kept, back from
+// its watermark.
+type Retention struct {
+	Terms, Groups, Alerted time.Duration
+}
+
+// Expire drops entries older than the retention allows.
+func (r *Rule) Expire(ret Retention) {
+	for k, t := range r.Terms {
+		if t < r.Watermark-int64(ret.Terms) {
+			delete(r.Terms, k)
+		}
+	}
+	for k, t := range r.Groups {
+		if t < r.Watermark-int64(ret.Groups) {
+			delete(r.Groups, k)
+		}
+	}
+	for k, w := range r.Suppress {
+		if w.End < r.Watermark {
+			delete(r.Suppress, k)
+		}
+	}
+	for k, t := range r.Alerted {
+		if t < r.Watermark-int64(ret.Alerted) {
+			delete(r.Alerted, k)
+		}
+	}
+}
+
+// Store is durable rule state.
+type Store interface {
+	// Load returns the state of a rule (empty when none).
+	Load(ruleID string) (*Rule, error)
+	// Save writes the state of several rules atomically.
+	Save(rules map[string]*Rule) error
+	// Stats describes what the store holds.
+	Stats() ([]RuleStats, error)
+	Close() error
+}
+
+// RuleStats counts a rule's entries.
+type RuleStats struct {
+	RuleID                           string
+	Terms, Groups, Suppress, Alerted int
+	Watermark                        time.Time
+}
+
+// DefaultPath is where hunts keep state unless told otherwise:
+// $XDG_STATE_HOME/trailhound/state.db, or ~/.local/state/trailhound/state.db.
+func DefaultPath() string {
+	dir := os.Getenv("XDG_STATE_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			home = "."
+		}
+		dir = filepath.Join(home, ".local", "state")
+	}
+	return filepath.Join(dir, "trailhound", "state.db")
+}
+
+// Bolt is a Store in one bbolt file. bbolt commits are atomic and durable, so
+// a process killed at any point leaves either the old or the new state.
+type Bolt struct{ db *bolt.DB }
+
+// OpenBolt opens (creating it if needed) a state file.
+func OpenBolt(path string) (*Bolt, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("state %s: %w", path, err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("state %s: %w", path, err)
+	}
+	return &Bolt{db: db}, nil
+}
+
+// Close closes the file.
+func (b *Bolt) Close() error { return b.db.Close() }
+
+var (
+	kTerms     = []byte("terms")
+	kGroups    = []byte("groups")
+	kSuppress  = []byte("suppress")
+	kAlerted   = []byte("alerted")
+	kWatermark = []byte("watermark")
+)
+
+func i64(b []byte) int64 {
+	if len(b) != 8 {
+		return 0
+	}
+	return int64(binary.BigEndian.Uint64(b))
+}
+
+func b64(v int64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, uint64(v))
+	return b
+}
+
+func loadTimes(rb *bolt.Bucket, name []byte, m map[string]int64) {
+	if sub := rb.Bucket(name); sub != nil {
+		sub.ForEach(func(k, v []byte) error {
+			m[string(k)] = i64(v)
+			return nil
+		})
+	}
+}
+
+// Load implements Store.
+func (b *Bolt) Load(ruleID string) (*Rule, error) {
+	r := NewRule()
+	err := b.db.View(func(tx *bolt.Tx) error {
+		rb := tx.Bucket([]byte(ruleID))
+		if rb == nil {
+			return nil
+		}
+		r.Watermark = i64(rb.Get(kWatermark))
+		loadTimes(rb, kTerms, r.Terms)
+		loadTimes(rb, kGroups, r.Groups)
+		loadTimes(rb, kAlerted, r.Alerted)
+		if sub := rb.Bucket(kSuppress); sub != nil {
+			return sub.ForEach(func(k, v []byte) error {
+				if len(v) < 16 {
+					return fmt.Errorf("corrupt suppression entry %q", k)
+				}
+				r.Suppress[string(k)] = Window{Start: i64(v[:8]), End: i64(v[8:16]), AlertID: string(v[16:])}
+				return nil
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("loading state of rule %s: %w", ruleID, err)
+	}
+	return r, nil
+}
+
+func putTimes(rb *bolt.Bucket, name []byte, m map[string]int64) error {
+	if rb.Bucket(name) != nil {
+		if err := rb.DeleteBucket(name); err != nil {
+			return err
+		}
+	}
+	if len(m) == 0 {
+		return nil
+	}
+	sub, err := rb.CreateBucket(name)
+	if err != nil {
+		return err
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys) // sequential inserts fill bbolt pages best
+	sub.FillPercent = 0.9
+	for _, k := range keys {
+		if err := sub.Put([]byte(k), b64(m[k])); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Save implements Store: all rules in one transaction.
+func (b *Bolt) Save(rules map[string]*Rule) error {
+	return b.db.Update(func(tx *bolt.Tx) error {
+		for id, r := range rules {
+			rb, err := tx.CreateBucketIfNotExists([]byte(id))
+			if err != nil {
+				return fmt.Errorf("rule %s: %w", id, err)
+			}
+			if err := rb.Put(kWatermark, b64(r.Watermark)); err != nil {
+				return err
+			}
+			for _, x := range []struct {
+				name []byte
+				m    map[string]int64
+			}{{kTerms, r.Terms}, {kGroups, r.Groups}, {kAlerted, r.Alerted}} {
+				if err := putTimes(rb, x.name, x.m); err != nil {
+					return fmt.Errorf("rule %s: %w", id, err)
+				}
+			}
+			if rb.Bucket(kSuppress) != nil {
+				if err := rb.DeleteBucket(kSuppress); err != nil {
+					return err
+				}
+			}
+			if len(r.Suppress) > 0 {
+				sub, err := rb.CreateBucket(kSuppress)
+				if err != nil {
+					return err
+				}
+				for k, w := range r.Suppress {
+					v := append(append(b64(w.Start), b64(w.End)...), w.AlertID...)
+					if err := sub.Put([]byte(k), v); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// Stats implements Store.
+func (b *Bolt) Stats() ([]RuleStats, error) {
+	var out []RuleStats
+	err := b.db.View(func(tx *bolt.Tx) error {
+		return tx.ForEach(func(name []byte, rb *bolt.Bucket) error {
+			s := RuleStats{RuleID: string(name), Watermark: time.Unix(0, i64(rb.Get(kWatermark))).UTC()}
+			count := func(n []byte) int {
+				if sub := rb.Bucket(n); sub != nil {
+					return sub.Stats().KeyN
+				}
+				return 0
+			}
+			s.Terms, s.Groups, s.Suppress, s.Alerted = count(kTerms), count(kGroups), count(kSuppress), count(kAlerted)
+			out = append(out, s)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Memory is a Store in memory (hunts without --state).
+type Memory struct{ rules map[string]*Rule }
+
+// NewMemory returns an empty in-memory store.
+func NewMemory() *Memory { return &Memory{rules: map[string]*Rule{}} }
+
+// Load implements Store.
+func (m *Memory) Load(id string) (*Rule, error) {
+	if r, ok := m.rules[id]; ok {
+		return r, nil
+	}
+	return NewRule(), nil
+}
+
+// Save implements Store.
+func (m *Memory) Save(rules map[string]*Rule) error {
+	for id, r := range rules {
+		m.rules[id] = r
+	}
+	return nil
+}
+
+// Stats implements Store.
+func (m *Memory) Stats() ([]RuleStats, error) {
+	var out []RuleStats
+	for id, r := range m.rules {
+		out = append(out, RuleStats{RuleID: id, Terms: len(r.Terms), Groups: len(r.Groups), Suppress: len(r.Suppress), Alerted: len(r.Alerted), Watermark: time.Unix(0, r.Watermark).UTC()})
+	}
+	return out, nil
+}
+
+// Close implements Store.
+func (m *Memory) Close() error { return nil }
+
+// ErrLocked is returned when another process holds the state file.
+var ErrLocked = errors.New("state file is in use by another trailhound process")
