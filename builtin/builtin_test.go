@@ -51,8 +51,8 @@ func TestBuiltinMetadata(t *testing.T) {
 			if r.NewTerms == nil || r.NewTerms.HistoryWindowStart != "now-15d" || r.NewTerms.Fields[0] != "aws.cloudtrail.user_identity.arn" {
 				t.Errorf("new terms = %+v", r.NewTerms)
 			}
-			if r.Schedule.MaxSignals != 100 || r.Unsupported == "" {
-				t.Errorf("GetCallerIdentity rule should be listed as not runnable yet")
+			if r.Schedule.MaxSignals != 100 || !r.Runnable() {
+				t.Errorf("GetCallerIdentity rule should run: %s", r.Unsupported)
 			}
 		}
 	}
