@@ -1,0 +1,238 @@
+package detect
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/trailhound/trailhound/alert"
+	"github.com/trailhound/trailhound/elastic"
+	"github.com/trailhound/trailhound/event"
+	"github.com/trailhound/trailhound/kql"
+	"github.com/trailhound/trailhound/rule"
+	"github.com/trailhound/trailhound/state"
+)
+
+var t0 = time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
+
+// ev is a CloudTrail record at t0+offset.
+type ev struct {
+	at                 time.Duration
+	id, user, ip, name string
+	param              string
+}
+
+func (e ev) json() string {
+	name := e.name
+	if name == "" {
+		name = "GetSecretValue"
+	}
+	return fmt.Sprintf(`{"eventSource":"secretsmanager.amazonaws.com","eventName":%q,"eventID":%q,"eventTime":%q,
+		"userIdentity":{"type":"IAMUser","principalId":%q,"userName":%q,"arn":"arn:aws:iam::1:user/%s"},
+		"sourceIPAddress":%q,"requestParameters":{"secretId":%q}}`,
+		name, e.id, t0.Add(e.at).Format(time.RFC3339), e.user, e.user, e.user, e.ip, e.param)
+}
+
+func mkRule(t *testing.T, mod func(r *rule.Rule)) *rule.Rule {
+	t.Helper()
+	n, err := kql.Parse(`event.provider: secretsmanager.amazonaws.com and event.action: GetSecretValue`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := elastic.Lower(n)
+	r := &rule.Rule{ID: "r", Name: "R", Type: "query", Cond: rule.Simplify(c),
+		Schedule: rule.Schedule{Interval: 5 * time.Minute, Lookback: 6 * time.Minute, From: "now-6m", MaxSignals: 100}}
+	if mod != nil {
+		mod(r)
+	}
+	return r
+}
+
+// hunt feeds events matching r through a processor over store.
+func hunt(t *testing.T, r *rule.Rule, store state.Store, evs ...ev) ([]alert.Alert, RuleStats) {
+	t.Helper()
+	p, err := New([]*rule.Rule{r}, store, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := p.NewCollector()
+	for _, e := range evs {
+		var ps event.Parser
+		x, err := ps.Parse([]byte(e.json()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Add(r, x)
+	}
+	alerts, stats, err := p.Finish([]*Collector{c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	return alerts, stats[r.ID]
+}
+
+func ids(as []alert.Alert) string {
+	s := ""
+	for _, a := range as {
+		if s != "" {
+			s += ","
+		}
+		s += a.Event.ID
+	}
+	return s
+}
+
+func TestMaxSignalsWithheld(t *testing.T) {
+	r := mkRule(t, func(r *rule.Rule) { r.Schedule.MaxSignals = 2 })
+	// five events in the first minute: only run 10:05 [09:59, 10:05) holds them
+	var evs []ev
+	for i := 1; i <= 5; i++ {
+		evs = append(evs, ev{at: time.Duration(i) * time.Second, id: fmt.Sprint("e", i)})
+	}
+	// at 10:04:30 an event is in runs 10:05 and 10:10; run 10:05 is full, so
+	// run 10:10 raises it.
+	evs = append(evs, ev{at: 4*time.Minute + 30*time.Second, id: "late"})
+	alerts, st := hunt(t, r, state.NewMemory(), evs...)
+	if got := ids(alerts); got != "e1,e2,late" {
+		t.Errorf("alerts %s, want e1,e2,late", got)
+	}
+	if st.Withheld != 3 {
+		t.Errorf("withheld %d, want 3", st.Withheld)
+	}
+}
+
+func TestOverlappingWindowsNoDuplicates(t *testing.T) {
+	r := mkRule(t, func(r *rule.Rule) { r.Schedule.Lookback = 60 * time.Minute }) // every 5m over 60m: 12 overlapping runs
+	alerts, _ := hunt(t, r, state.NewMemory(), ev{at: 7 * time.Minute, id: "a"}, ev{at: 7 * time.Minute, id: "a"}, ev{at: 31 * time.Minute, id: "b"})
+	if got := ids(alerts); got != "a,b" {
+		t.Errorf("alerts %s, want a,b", got)
+	}
+}
+
+func TestNewTermsAcrossHunts(t *testing.T) {
+	r := mkRule(t, func(r *rule.Rule) {
+		r.Type = "new_terms"
+		r.NewTerms = &rule.NewTerms{Fields: []string{"user.name"}, HistoryWindowStart: "now-10d"}
+	})
+	store, err := state.OpenBolt(filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	day := 24 * time.Hour
+	// hunt 1: alice twice, bob once: two new terms, at their first sightings
+	a1, _ := hunt(t, r, store, ev{at: 0, id: "a1", user: "alice"}, ev{at: time.Hour, id: "a2", user: "alice"}, ev{at: 2 * time.Hour, id: "b1", user: "bob"})
+	if got := ids(a1); got != "a1,b1" {
+		t.Errorf("hunt 1: %s, want a1,b1", got)
+	}
+	if a1[0].NewTerms[0] != "alice" {
+		t.Errorf("new terms = %v", a1[0].NewTerms)
+	}
+	// hunt 2, newer files: alice again (seen 3 days ago: not new), carol new
+	a2, _ := hunt(t, r, store, ev{at: 3 * day, id: "a3", user: "alice"}, ev{at: 3 * day, id: "c1", user: "carol"})
+	if got := ids(a2); got != "c1" {
+		t.Errorf("hunt 2: %s, want c1", got)
+	}
+	// hunt 3: bob after 12 days of silence is new again; alice after 9 days is not
+	a3, _ := hunt(t, r, store, ev{at: 12 * day, id: "a4", user: "alice"}, ev{at: 14 * day, id: "b2", user: "bob"})
+	if got := ids(a3); got != "b2" {
+		t.Errorf("hunt 3: %s, want b2", got)
+	}
+	// re-hunting hunt 1's files raises nothing new
+	a4, _ := hunt(t, r, store, ev{at: 0, id: "a1", user: "alice"}, ev{at: 2 * time.Hour, id: "b1", user: "bob"})
+	if len(a4) != 0 {
+		t.Errorf("re-hunt raised %s", ids(a4))
+	}
+	stats, _ := store.Stats()
+	// carol, last seen on day 3, expired with the 10-day window (watermark day 14)
+	if len(stats) != 1 || stats[0].Terms != 2 {
+		t.Errorf("state = %+v", stats)
+	}
+}
+
+func TestThresholdCardinality(t *testing.T) {
+	r := mkRule(t, func(r *rule.Rule) {
+		r.Type = "threshold"
+		r.Threshold = &rule.Threshold{Fields: []string{"user.id"}, Value: 1, Cardinality: []rule.Cardinality{{Field: "aws.cloudtrail.request_parameters", Value: 3}}}
+	})
+	var evs []ev
+	for i := 0; i < 4; i++ { // x reads 4 different secrets within two minutes
+		evs = append(evs, ev{at: time.Duration(i) * 30 * time.Second, id: fmt.Sprint("x", i), user: "x", param: fmt.Sprint("s", i)})
+	}
+	for i := 0; i < 6; i++ { // y reads one secret six times
+		evs = append(evs, ev{at: time.Duration(i) * 20 * time.Second, id: fmt.Sprint("y", i), user: "y", param: "s0"})
+	}
+	alerts, _ := hunt(t, r, state.NewMemory(), evs...)
+	if len(alerts) != 1 {
+		t.Fatalf("%d alerts, want 1 (x only, once although two runs see its events)", len(alerts))
+	}
+	th := alerts[0].Threshold
+	if th.Terms[0].Value != "x" || th.Count != 4 || th.Cardinality[0].Value != "4" || !th.From.Equal(t0) || !th.To.Equal(t0.Add(90*time.Second)) {
+		t.Errorf("threshold result = %+v", th)
+	}
+}
+
+func TestThresholdCount(t *testing.T) {
+	r := mkRule(t, func(r *rule.Rule) {
+		r.Type = "threshold"
+		r.Threshold = &rule.Threshold{Fields: []string{"source.address"}, Value: 3}
+	})
+	var evs []ev
+	for i := 0; i < 5; i++ { // 5 from one address in one run: one alert counting 5
+		evs = append(evs, ev{at: time.Duration(i) * time.Second, id: fmt.Sprint("a", i), ip: "192.0.2.1"})
+	}
+	for i := 0; i < 2; i++ { // two more in the next run: not enough on their own
+		evs = append(evs, ev{at: 5*time.Minute + time.Duration(i)*time.Second, id: fmt.Sprint("b", i), ip: "192.0.2.1"})
+	}
+	evs = append(evs, ev{at: 0, id: "c", ip: "198.51.100.1"})
+	alerts, _ := hunt(t, r, state.NewMemory(), evs...)
+	if len(alerts) != 1 || alerts[0].Threshold.Count != 5 {
+		t.Fatalf("alerts = %+v", alerts)
+	}
+}
+
+func TestSuppression(t *testing.T) {
+	r := mkRule(t, func(r *rule.Rule) {
+		r.Schedule.Lookback = 60 * time.Minute
+		r.Suppression = &rule.Suppression{GroupBy: []string{"source.address"}, Duration: 10 * time.Minute, MissingFieldsStrategy: "suppress"}
+	})
+	alerts, st := hunt(t, r, state.NewMemory(),
+		ev{at: 0, id: "a", ip: "192.0.2.1"},
+		ev{at: 3 * time.Minute, id: "b", ip: "192.0.2.1"},
+		ev{at: 9 * time.Minute, id: "c", ip: "192.0.2.1"},
+		ev{at: 4 * time.Minute, id: "d", ip: "198.51.100.7"},
+		ev{at: 11 * time.Minute, id: "e", ip: "192.0.2.1"}, // window of a is over
+		ev{at: 12 * time.Minute, id: "f"},                  // no address: suppressed as a group of its own
+		ev{at: 13 * time.Minute, id: "g"},
+	)
+	if got := ids(alerts); got != "a,d,e,f" {
+		t.Errorf("alerts %s, want a,d,e,f", got)
+	}
+	if s := alerts[0].Suppression; s == nil || s.DocsCount != 2 || !s.End.Equal(t0.Add(9*time.Minute)) {
+		t.Errorf("suppression of a = %+v", s)
+	}
+	if st.Suppressed != 3 {
+		t.Errorf("suppressed %d, want 3", st.Suppressed)
+	}
+	// doNotSuppress: events missing the field each alert
+	r.Suppression.MissingFieldsStrategy = "doNotSuppress"
+	alerts, _ = hunt(t, r, state.NewMemory(), ev{at: 0, id: "f"}, ev{at: time.Minute, id: "g"})
+	if got := ids(alerts); got != "f,g" {
+		t.Errorf("doNotSuppress: %s", got)
+	}
+}
+
+func TestForEachRun(t *testing.T) {
+	min := int64(time.Minute)
+	times := []int64{1 * min, 2 * min, 30 * min, 31 * min, 200 * min}
+	var got []string
+	forEachRun(times, 5*min, 6*min, func(end int64, lo, hi int) { got = append(got, fmt.Sprintf("%d:%d-%d", end/min, lo, hi)) })
+	want := "[5:0-2 35:2-4 205:4-5]" // run 10 covers [4m, 10m): empty, skipped
+	if fmt.Sprint(got) != want {
+		t.Errorf("runs %v, want %s", got, want)
+	}
+}
