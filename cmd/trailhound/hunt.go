@@ -94,6 +94,9 @@ input or rule file could not be read (the rest is still processed), 1 when
 			if opts.To, err = parseTime(to); err != nil {
 				return &exitError{exitUsage, fmt.Errorf("--to: %w", err)}
 			}
+			if statePath == "auto" {
+				statePath = state.DefaultPath()
+			}
 			if statePath != "" {
 				st, err := state.OpenBolt(statePath)
 				if err != nil {
@@ -150,8 +153,7 @@ input or rule file could not be read (the rest is still processed), 1 when
 	f.StringVar(&maxRecord, "max-record-size", "16MB", "largest record accepted; larger ones are reported and skipped")
 	f.BoolVar(&failOnAlert, "fail-on-alert", false, "exit 1 when any alert was raised")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no summary on stderr")
-	f.StringVar(&statePath, "state", "", "keep rule state (new terms, thresholds, suppression, raised alerts) in this file across hunts; --state alone uses "+state.DefaultPath())
-	f.Lookup("state").NoOptDefVal = state.DefaultPath()
+	f.StringVar(&statePath, "state", "", "keep rule state (new terms, thresholds, suppression, raised alerts) in this file across hunts; 'auto' means "+state.DefaultPath())
 	f.StringVar(&from, "from", "", "only events at or after this time (RFC 3339 or YYYY-MM-DD)")
 	f.StringVar(&to, "to", "", "only events before this time (RFC 3339 or YYYY-MM-DD)")
 	return cmd

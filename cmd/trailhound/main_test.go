@@ -133,3 +133,52 @@ func TestHuntStdin(t *testing.T) {
 		t.Errorf("stdin: exit %d\n%s", code, errs)
 	}
 }
+
+// The seed rule "AWS STS GetCallerIdentity API Called for the First Time"
+// fires once per new identity on the shipped samples, and not again on a
+// second hunt of newer files from the same identity.
+func TestGetCallerIdentityAcrossHunts(t *testing.T) {
+	dir := t.TempDir()
+	stateFile := filepath.Join(dir, "state.db")
+	count := func(out string) (n int, terms []string) {
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			var a struct {
+				Rule     struct{ ID string }
+				NewTerms []string `json:"new_terms"`
+			}
+			json.Unmarshal([]byte(l), &a)
+			if a.Rule.ID == "30fbf4db-c502-4e68-a239-2e99af0f70da" {
+				n++
+				terms = append(terms, a.NewTerms...)
+			}
+		}
+		return n, terms
+	}
+	code, out, errs := runCmd(t, "hunt", "-f", "jsonl", "--state", stateFile, "../../testdata/samples")
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	// mallory's IAM user is new; the ci-deploy assumed role is excluded by the query
+	if n, terms := count(out); n != 1 || terms[0] != "arn:aws:iam::210987654321:user/mallory.ops" {
+		t.Fatalf("first hunt: %d alerts %v", n, terms)
+	}
+	// newer files: the same activity two days later, with new event ids
+	newer := filepath.Join(dir, "newer")
+	if code, _, errs := runCmd(t, "gen", "--size", "40KB", "--period", "48h", "--out", newer, "../../testdata/samples"); code != 0 {
+		t.Fatal(errs)
+	}
+	code, out, errs = runCmd(t, "hunt", "-f", "jsonl", "--state", stateFile, newer)
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	if n, _ := count(out); n != 0 {
+		t.Errorf("second hunt raised %d GetCallerIdentity alerts for an identity seen two days before", n)
+	}
+	if !strings.Contains(errs, "raised by an earlier hunt") {
+		t.Errorf("summary does not mention alerts known from the state:\n%s", errs)
+	}
+	code, out, _ = runCmd(t, "state", "stats", "--state", stateFile)
+	if code != 0 || !strings.Contains(out, "30fbf4db-c502-4e68-a239-2e99af0f70da") {
+		t.Errorf("state stats: %s", out)
+	}
+}
