@@ -53,8 +53,8 @@ func alertIDs(t *testing.T, path string, ids map[string]string) {
 	sc.Buffer(nil, 16<<20)
 	for sc.Scan() {
 		var a struct {
-			ID   string
-			Rule struct{ ID string }
+			ID       string
+			Rule     struct{ ID string }
 			NewTerms []string `json:"new_terms"`
 		}
 		if json.Unmarshal(sc.Bytes(), &a) != nil {
