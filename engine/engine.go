@@ -5,6 +5,7 @@ package engine
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,11 +17,12 @@ import (
 // Engine holds compiled rules and their index. It is safe for concurrent use;
 // each goroutine needs its own Scratch.
 type Engine struct {
-	rules     []*compiled
-	byProvAct map[string][]*compiled
-	byProv    map[string][]*compiled
-	byAct     map[string][]*compiled
-	anyEvent  []*compiled
+	exceptions []matcher // an event matching any of them raises nothing
+	rules      []*compiled
+	byProvAct  map[string][]*compiled
+	byProv     map[string][]*compiled
+	byAct      map[string][]*compiled
+	anyEvent   []*compiled
 }
 
 type compiled struct {
@@ -141,10 +143,34 @@ func (e *Engine) candidates(s *Scratch, prov, act string) []*compiled {
 	return out
 }
 
+// AddExceptions makes every rule skip events that match any of conds
+// (Elastic's exception items, shared by all rules).
+func (e *Engine) AddExceptions(conds []rule.Cond) error {
+	ms, err := compileAll(conds)
+	if err != nil {
+		return fmt.Errorf("exceptions: %w", err)
+	}
+	e.exceptions = append(e.exceptions, ms...)
+	return nil
+}
+
 // Match calls fn for every rule that matches ev.
 func (e *Engine) Match(ev *event.Event, s *Scratch, fn func(*rule.Rule)) {
+	excluded := -1 // unknown until a rule matches
 	for _, c := range e.candidates(s, ev.Provider(), ev.Action()) {
-		if c.match(ev, s) {
+		if !c.match(ev, s) {
+			continue
+		}
+		if excluded < 0 {
+			excluded = 0
+			for _, x := range e.exceptions {
+				if x(ev, s) {
+					excluded = 1
+					break
+				}
+			}
+		}
+		if excluded == 0 {
 			fn(c.rule)
 		}
 	}
@@ -266,6 +292,19 @@ func compileCmp(c rule.Cmp) (matcher, error) {
 			}
 			return false
 		}), nil
+	case rule.OpRegex:
+		if len(c.Values) != 1 {
+			return nil, fmt.Errorf("%s: a regex needs one pattern", c.Field)
+		}
+		expr := "^(?:" + c.Values[0] + ")$"
+		if c.CaseInsensitive {
+			expr = "(?i)" + expr
+		}
+		re, err := regexp.Compile(expr)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", c.Field, err)
+		}
+		return anyValue(get, re.MatchString), nil
 	case rule.OpLT, rule.OpLTE, rule.OpGT, rule.OpGTE:
 		if len(c.Values) != 1 {
 			return nil, fmt.Errorf("%s: a range needs one value", c.Field)

@@ -31,9 +31,10 @@ const (
 	OpLTE
 	OpGT
 	OpGTE
+	OpRegex // matches the anchored regular expression Values[0] (RE2 syntax)
 )
 
-var opNames = map[Op]string{OpEq: "eq", OpWildcard: "wildcard", OpExists: "exists", OpLT: "lt", OpLTE: "lte", OpGT: "gt", OpGTE: "gte"}
+var opNames = map[Op]string{OpEq: "eq", OpWildcard: "wildcard", OpExists: "exists", OpLT: "lt", OpLTE: "lte", OpGT: "gt", OpGTE: "gte", OpRegex: "regex"}
 
 func (o Op) String() string { return opNames[o] }
 

@@ -77,6 +77,8 @@ func formatCmp(c Cmp) string {
 			return f + " like" + ci + " " + quote(ps[0])
 		}
 		return f + " like" + ci + " (" + quoteAll(ps) + ")"
+	case OpRegex:
+		return f + " regex" + ci + " " + quote(c.Values[0])
 	case OpLT:
 		return f + " < " + quote(c.Values[0])
 	case OpLTE:

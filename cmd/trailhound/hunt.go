@@ -50,6 +50,7 @@ func newHunt() *cobra.Command {
 		quiet       bool
 		statePath   string
 		from, to    string
+		exceptions  []string
 	)
 	cmd := &cobra.Command{
 		Use:   "hunt [flags] PATH...",
@@ -86,6 +87,15 @@ input or rule file could not be read (the rest is still processed), 1 when
 			eng, err := engine.Compile(rules)
 			if err != nil {
 				return err
+			}
+			for _, path := range exceptions {
+				conds, err := elastic.LoadExceptions(path)
+				if err != nil {
+					return &exitError{exitUsage, fmt.Errorf("--exceptions: %w", err)}
+				}
+				if err := eng.AddExceptions(conds); err != nil {
+					return &exitError{exitUsage, fmt.Errorf("--exceptions %s: %w", path, err)}
+				}
 			}
 			opts := hunt.Options{Paths: args, Workers: workers, MaxRecord: maxBytes}
 			if opts.From, err = parseTime(from); err != nil {
@@ -154,6 +164,7 @@ input or rule file could not be read (the rest is still processed), 1 when
 	f.BoolVar(&failOnAlert, "fail-on-alert", false, "exit 1 when any alert was raised")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no summary on stderr")
 	f.StringVar(&statePath, "state", "", "keep rule state (new terms, thresholds, suppression, raised alerts) in this file across hunts; 'auto' means "+state.DefaultPath())
+	f.StringSliceVar(&exceptions, "exceptions", nil, "exception items exported from Kibana (NDJSON), applied to every rule (repeatable)")
 	f.StringVar(&from, "from", "", "only events at or after this time (RFC 3339 or YYYY-MM-DD)")
 	f.StringVar(&to, "to", "", "only events before this time (RFC 3339 or YYYY-MM-DD)")
 	return cmd

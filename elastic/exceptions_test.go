@@ -1,0 +1,88 @@
+package elastic
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/trailhound/trailhound/engine"
+	"github.com/trailhound/trailhound/event"
+	"github.com/trailhound/trailhound/rule"
+)
+
+const exportNDJSON = `{"list_id":"trusted-automation","name":"Trusted automation","type":"detection","namespace_type":"single"}
+{"item_id":"1","list_id":"trusted-automation","name":"terraform role","type":"simple","namespace_type":"single","entries":[{"field":"aws.cloudtrail.user_identity.arn","operator":"included","type":"wildcard","value":"arn:aws:sts::*:assumed-role/terraform-?/*"},{"field":"source.address","operator":"included","type":"match_any","value":["198.51.100.20","198.51.100.21"]}]}
+{"item_id":"2","list_id":"trusted-automation","name":"break-glass user not from the office","type":"simple","namespace_type":"single","entries":[{"field":"user.name","operator":"included","type":"match","value":"breakglass"},{"field":"source.address","operator":"excluded","type":"match","value":"203.0.113.9"}]}
+{"item_id":"3","list_id":"trusted-automation","name":"console","type":"simple","namespace_type":"single","entries":[{"field":"aws.cloudtrail.user_identity.invoked_by","operator":"included","type":"exists"}]}
+{"exported_exception_list_count":1,"exported_exception_list_item_count":3}
+`
+
+func TestExceptions(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "exceptions.ndjson")
+	os.WriteFile(path, []byte(exportNDJSON), 0o644)
+	conds, err := LoadExceptions(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(conds) != 3 {
+		t.Fatalf("%d items, want 3", len(conds))
+	}
+	r, err := Parse("r.toml", []byte("[rule]\nrule_id = \"r\"\nname = \"R\"\ntype = \"query\"\nlanguage = \"kuery\"\nquery = \"event.action: PutBucketPolicy\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.Compile([]*rule.Rule{r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.AddExceptions(conds); err != nil {
+		t.Fatal(err)
+	}
+	rec := func(arn, user, ip, invokedBy string) string {
+		return `{"eventSource":"s3.amazonaws.com","eventName":"PutBucketPolicy","sourceIPAddress":"` + ip + `",
+			"userIdentity":{"arn":"` + arn + `","userName":"` + user + `","invokedBy":"` + invokedBy + `"}}`
+	}
+	tests := []struct {
+		name, rec string
+		alert     bool
+	}{
+		{"terraform from the runner", rec("arn:aws:sts::1:assumed-role/terraform-a/s", "", "198.51.100.21", ""), false},
+		{"terraform from elsewhere", rec("arn:aws:sts::1:assumed-role/terraform-a/s", "", "192.0.2.1", ""), true},
+		{"? is one character", rec("arn:aws:sts::1:assumed-role/terraform-ab/s", "", "198.51.100.20", ""), true},
+		{"case-sensitive", rec("arn:aws:sts::1:assumed-role/Terraform-a/s", "", "198.51.100.20", ""), true},
+		{"break-glass elsewhere", rec("", "breakglass", "192.0.2.1", ""), false},
+		{"break-glass from the office", rec("", "breakglass", "203.0.113.9", ""), true},
+		{"invoked by a service", rec("", "", "192.0.2.1", "cloudformation.amazonaws.com"), false},
+		{"nothing excepted", rec("", "alice", "192.0.2.1", ""), true},
+	}
+	s := engine.NewScratch()
+	for _, tt := range tests {
+		var p event.Parser
+		ev, err := p.Parse([]byte(tt.rec))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := false
+		eng.Match(ev, s, func(*rule.Rule) { got = true })
+		if got != tt.alert {
+			t.Errorf("%s: alert %v, want %v", tt.name, got, tt.alert)
+		}
+	}
+}
+
+func TestExceptionErrors(t *testing.T) {
+	for _, bad := range []string{
+		`{"name":"x","entries":[{"field":"a","operator":"included","type":"list","value":{"id":"ips","type":"ip"}}]}`,
+		`{"name":"x","entries":[{"field":"a","operator":"sometimes","type":"match","value":"v"}]}`,
+		`{"name":"x","entries":[{"field":"a","type":"match_any","value":"v"}]}`,
+		`not json`,
+	} {
+		path := filepath.Join(t.TempDir(), "e.ndjson")
+		os.WriteFile(path, []byte("\n"+bad+"\n"), 0o644)
+		_, err := LoadExceptions(path)
+		if err == nil || !strings.Contains(err.Error(), path+":2:") {
+			t.Errorf("%s: error %v does not name file and line", bad, err)
+		}
+	}
+}
