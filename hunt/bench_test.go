@@ -5,12 +5,15 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 
 	"github.com/trailhound/trailhound/elastic"
 	"github.com/trailhound/trailhound/engine"
 	"github.com/trailhound/trailhound/record"
+	"github.com/trailhound/trailhound/rule"
+	"github.com/trailhound/trailhound/state"
 	"github.com/trailhound/trailhound/synth"
 )
 
@@ -47,10 +50,19 @@ func benchData(b *testing.B, gz bool) (dir string, size int64) {
 	return dir, 128 << 20
 }
 
-func corpusEngine(b *testing.B) *engine.Engine {
+func corpusEngine(b *testing.B, types ...string) *engine.Engine {
 	rules, errs := elastic.Load([]string{benchRules})
 	if len(errs) > 0 {
 		b.Fatal(errs)
+	}
+	if len(types) > 0 {
+		var keep []*rule.Rule
+		for _, r := range rules {
+			if slices.Contains(types, r.Type) {
+				keep = append(keep, r)
+			}
+		}
+		rules = keep
 	}
 	eng, err := engine.Compile(rules)
 	if err != nil {
@@ -59,14 +71,26 @@ func corpusEngine(b *testing.B) *engine.Engine {
 	return eng
 }
 
-func benchHunt(b *testing.B, gz bool, workers int) {
+func benchHunt(b *testing.B, gz bool, workers int, bolt bool, types ...string) {
 	dir, size := benchData(b, gz)
-	eng := corpusEngine(b)
+	eng := corpusEngine(b, types...)
 	b.SetBytes(size)
 	b.ResetTimer()
 	var records int64
 	for i := 0; i < b.N; i++ {
-		res, err := Run(context.Background(), eng, Options{Paths: []string{dir}, Workers: workers})
+		opts := Options{Paths: []string{dir}, Workers: workers}
+		if bolt {
+			st, err := state.OpenBolt(filepath.Join(b.TempDir(), "state.db"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			opts.Store = st
+			defer st.Close()
+		}
+		res, err := Run(context.Background(), eng, opts)
+		if err == nil && bolt {
+			err = res.Commit()
+		}
 		sum := res.Summary
 		if err != nil || sum.ErrorCount > 0 {
 			b.Fatal(err, sum.Errors)
@@ -76,10 +100,18 @@ func benchHunt(b *testing.B, gz bool, workers int) {
 	b.ReportMetric(float64(records)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
 
-// BenchmarkHunt runs the 90 query rules of Elastic's corpus over 128 MB of
-// records multiplied from the real logs, on one worker (per-core figures).
-func BenchmarkHunt(b *testing.B)     { benchHunt(b, false, 1) }
-func BenchmarkHuntGzip(b *testing.B) { benchHunt(b, true, 1) }
+// BenchmarkHunt runs the 144 query, new_terms and threshold rules of
+// Elastic's corpus over 128 MB of records multiplied from the real logs, on
+// one worker (per-core figures), with state in memory.
+func BenchmarkHunt(b *testing.B)     { benchHunt(b, false, 1, false) }
+func BenchmarkHuntGzip(b *testing.B) { benchHunt(b, true, 1, false) }
+
+// BenchmarkHuntQueryOnly runs the 90 query rules only.
+func BenchmarkHuntQueryOnly(b *testing.B) { benchHunt(b, false, 1, false, "query") }
+
+// BenchmarkHuntBoltState is BenchmarkHunt with a fresh bbolt state file,
+// committed at the end of every hunt: the cost of durable state.
+func BenchmarkHuntBoltState(b *testing.B) { benchHunt(b, false, 1, true) }
 
 // BenchmarkSplitGzip decompresses and splits the gzip benchmark data into
 // records without evaluating anything: the baseline the gzip hunt is
