@@ -106,14 +106,22 @@ type candidate struct {
 
 // Collector gathers one worker's matches.
 type Collector struct {
-	p     *Processor
-	cands [][]candidate
-	buf   []event.Value
+	p         *Processor
+	cands     [][]candidate
+	buf       []event.Value
+	firstSeen map[termKey]int // new_terms: index of the candidate holding the bucket's alert
+}
+
+// termKey is a new_terms term in one history-window-long bucket of time.
+type termKey struct {
+	rule   int
+	term   string
+	bucket int64
 }
 
 // NewCollector returns a collector for one goroutine.
 func (p *Processor) NewCollector() *Collector {
-	return &Collector{p: p, cands: make([][]candidate, len(p.rules))}
+	return &Collector{p: p, cands: make([][]candidate, len(p.rules)), firstSeen: map[termKey]int{}}
 }
 
 // eventTime is the rule's time for an event: event.ingested when the rule
@@ -209,11 +217,26 @@ func (c *Collector) Add(r *rule.Rule, ev *event.Event) {
 		for _, combo := range cross(lists) {
 			x := cd
 			x.term = strings.Join(combo, "\x1f")
-			a := alert.New(ev, r)
-			a.ID = alert.IDWith(ev, r.ID, x.term)
-			a.NewTerms = combo
-			a.Time = time.Unix(0, x.t).UTC()
-			x.alert = &a
+			// Only the earliest sighting of a term in each history-window
+			// bucket can be new (any other has one less than a window
+			// before it), so only it carries an alert; the rest are times.
+			key := termKey{i, x.term, x.t / max(ri.history, 1)}
+			j, held := c.firstSeen[key]
+			id := ""
+			if held && x.t == c.cands[i][j].t {
+				id = alert.IDWith(ev, r.ID, x.term)
+			}
+			if !held || x.t < c.cands[i][j].t || (id != "" && id < c.cands[i][j].alert.ID) {
+				a := alert.New(ev, r)
+				a.ID = alert.IDWith(ev, r.ID, x.term)
+				a.NewTerms = combo
+				a.Time = time.Unix(0, x.t).UTC()
+				x.alert = &a
+				if held {
+					c.cands[i][j].alert = nil
+				}
+				c.firstSeen[key] = len(c.cands[i])
+			}
 			c.cands[i] = append(c.cands[i], x)
 		}
 	case "threshold":
@@ -266,10 +289,11 @@ func (p *Processor) Finish(collectors []*Collector) ([]alert.Alert, map[string]R
 			if cands[a].t != cands[b].t {
 				return cands[a].t < cands[b].t
 			}
-			if cands[a].alert != nil && cands[b].alert != nil {
-				return cands[a].alert.ID < cands[b].alert.ID
+			x, y := cands[a].alert, cands[b].alert
+			if x != nil && y != nil {
+				return x.ID < y.ID
 			}
-			return false
+			return x != nil && y == nil // new_terms: the sighting that carries the alert first
 		})
 		var alerts []alert.Alert
 		var rs RuleStats

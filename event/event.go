@@ -6,6 +6,7 @@ package event
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -456,7 +457,54 @@ func fastECS(name string) Getter {
 			}
 		}
 	}
+	if notComputed(name) {
+		return func(e *Event, dst []Value) []Value {
+			if e.Kind != KindCloudTrail {
+				return walk(e.src, p, 0, dst)
+			}
+			return dst
+		}
+	}
+	if raw, ok := resourceKeys[name]; ok {
+		rp := newPath("resources." + raw)
+		return func(e *Event, dst []Value) []Value {
+			if e.Kind != KindCloudTrail {
+				return walk(e.src, p, 0, dst)
+			}
+			if out, ok := rawScalars(e.src, rp, dst); ok {
+				return out
+			}
+			return viaDoc(e, dst)
+		}
+	}
+	if raw, ok := javaStrings[name]; ok {
+		return func(e *Event, dst []Value) []Value {
+			if e.Kind != KindCloudTrail {
+				return walk(e.src, p, 0, dst)
+			}
+			v := present(e.src, raw)
+			if v == nil {
+				return dst
+			}
+			return append(dst, Value{JavaString(v), String})
+		}
+	}
 	switch name {
+	case "source.ip":
+		return func(e *Event, dst []Value) []Value {
+			if e.Kind != KindCloudTrail {
+				return walk(e.src, p, 0, dst)
+			}
+			b := e.src.GetStringBytes("sourceIPAddress")
+			if len(b) == 0 {
+				return dst
+			}
+			ip, err := netip.ParseAddr(b2s(b))
+			if err != nil || ip.Zone() != "" {
+				return dst
+			}
+			return append(dst, Value{ip.String(), String})
+		}
 	case "event.dataset", "data_stream.dataset":
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
@@ -504,6 +552,42 @@ func fastECS(name string) Getter {
 		}
 	}
 	return nil
+}
+
+// javaStrings are the ECS fields holding a raw object as Java's
+// HashMap.toString() renders it.
+var javaStrings = map[string]string{
+	"aws.cloudtrail.request_parameters":    "requestParameters",
+	"aws.cloudtrail.response_elements":     "responseElements",
+	"aws.cloudtrail.additional_eventdata":  "additionalEventData",
+	"aws.cloudtrail.service_event_details": "serviceEventDetails",
+}
+
+// resourceKeys are the leaves of aws.cloudtrail.resources, renamed from the
+// raw resources list (the pipeline's de-duplication changes only how often a
+// value repeats, never which values are present).
+var resourceKeys = map[string]string{
+	"aws.cloudtrail.resources.arn":        "ARN",
+	"aws.cloudtrail.resources.account_id": "accountId",
+	"aws.cloudtrail.resources.type":       "type",
+}
+
+// enrichment names the ECS fields (and objects) that only enrichment sets:
+// GeoIP, ASN, user-agent parsing and the optional entity mapping. The ECS
+// view of a raw record never has them.
+var enrichment = []string{
+	"source.as", "source.geo", "user_agent.name", "user_agent.version", "user_agent.os", "user_agent.device",
+	"entity", "actor", "target", "related.entity", "user.entity",
+}
+
+// notComputed reports whether name is, or is inside, an enrichment field.
+func notComputed(name string) bool {
+	for _, p := range enrichment {
+		if name == p || strings.HasPrefix(name, p+".") {
+			return true
+		}
+	}
+	return false
 }
 
 // ignoreAbove are keyword fields Elastic's integration maps with
