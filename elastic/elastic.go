@@ -63,6 +63,12 @@ type file struct {
 				Subtechnique []ref `toml:"subtechnique"`
 			} `toml:"technique"`
 		} `toml:"threat"`
+		ExceptionsList []struct {
+			ID            string `toml:"id"`
+			ListID        string `toml:"list_id"`
+			NamespaceType string `toml:"namespace_type"`
+			Type          string `toml:"type"`
+		} `toml:"exceptions_list"`
 		InvestigationFields struct {
 			FieldNames []string `toml:"field_names"`
 		} `toml:"investigation_fields"`
@@ -151,6 +157,9 @@ func Parse(path string, data []byte) (*rule.Rule, error) {
 		BuildingBlock:       f.Rule.BuildingBlockType != "",
 
 		EventCategoryOverride: f.Rule.EventCategoryOverride,
+	}
+	for _, l := range f.Rule.ExceptionsList {
+		r.ExceptionLists = append(r.ExceptionLists, l.ListID)
 	}
 	for _, k := range md.Undecoded() {
 		r.Warnings = append(r.Warnings, fmt.Sprintf("unknown key %s ignored", k))

@@ -33,13 +33,13 @@ type exceptionEntry struct {
 // per line: list headers, items with entries, and an export summary). Each
 // item becomes a condition: an event matching all of an item's entries is an
 // exception. Values are case-sensitive, as in Elastic.
-func LoadExceptions(path string) ([]rule.Cond, error) {
+func LoadExceptions(path string) ([]rule.Exception, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	var out []rule.Cond
+	var out []rule.Exception
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 16<<20)
 	for line := 1; sc.Scan(); line++ {
@@ -62,7 +62,7 @@ func LoadExceptions(path string) ([]rule.Cond, error) {
 			}
 			conds = append(conds, c)
 		}
-		out = append(out, rule.Simplify(rule.And{Conds: conds}))
+		out = append(out, rule.Exception{ListID: it.ListID, Name: it.Name, Cond: rule.Simplify(rule.And{Conds: conds})})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)

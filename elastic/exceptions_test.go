@@ -3,6 +3,7 @@ package elastic
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -83,6 +84,59 @@ func TestExceptionErrors(t *testing.T) {
 		_, err := LoadExceptions(path)
 		if err == nil || !strings.Contains(err.Error(), path+":2:") {
 			t.Errorf("%s: error %v does not name file and line", bad, err)
+		}
+	}
+}
+
+// Items of a list that rules reference apply to those rules only; items of a
+// list no rule references apply to every rule.
+func TestExceptionListsPerRule(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "exceptions.ndjson")
+	os.WriteFile(path, []byte(`{"item_id":"1","list_id":"ci-runners","name":"ci","type":"simple","entries":[{"field":"source.address","operator":"included","type":"match","value":"198.51.100.7"}]}
+{"item_id":"2","list_id":"everyone","name":"scanner","type":"simple","entries":[{"field":"source.address","operator":"included","type":"match","value":"192.0.2.99"}]}
+`), 0o644)
+	items, err := LoadExceptions(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(id, lists string) *rule.Rule {
+		r, err := Parse(id+".toml", []byte("[rule]\nrule_id = \""+id+"\"\nname = \""+id+"\"\ntype = \"query\"\nlanguage = \"kuery\"\nquery = \"event.action: PutBucketPolicy\"\n"+lists))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Warnings) > 0 {
+			t.Fatal(r.Warnings)
+		}
+		return r
+	}
+	withList := mk("with", "[[rule.exceptions_list]]\nid = \"x\"\nlist_id = \"ci-runners\"\nnamespace_type = \"single\"\ntype = \"detection\"\n")
+	without := mk("without", "")
+	eng, err := engine.Compile([]*rule.Rule{withList, without})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.AddExceptions(items); err != nil {
+		t.Fatal(err)
+	}
+	s := engine.NewScratch()
+	for _, tt := range []struct {
+		ip   string
+		want string
+	}{
+		{"198.51.100.7", "without"}, // the CI item applies to the rule that references its list
+		{"192.0.2.99", ""},          // the unreferenced list applies to all
+		{"203.0.113.1", "with,without"},
+	} {
+		var p event.Parser
+		ev, err := p.Parse([]byte(`{"eventSource":"s3.amazonaws.com","eventName":"PutBucketPolicy","sourceIPAddress":"` + tt.ip + `"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		eng.Match(ev, s, func(r *rule.Rule) { got = append(got, r.ID) })
+		slices.Sort(got)
+		if strings.Join(got, ",") != tt.want {
+			t.Errorf("%s: rules %v, want %s", tt.ip, got, tt.want)
 		}
 	}
 }

@@ -6,6 +6,7 @@ package engine
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,12 +18,19 @@ import (
 // Engine holds compiled rules and their index. It is safe for concurrent use;
 // each goroutine needs its own Scratch.
 type Engine struct {
-	exceptions []matcher // an event matching any of them raises nothing
+	exceptions []exception
 	rules      []*compiled
 	byProvAct  map[string][]*compiled
 	byProv     map[string][]*compiled
 	byAct      map[string][]*compiled
 	anyEvent   []*compiled
+}
+
+// exception is a compiled exception item and the rules it applies to (nil:
+// every rule).
+type exception struct {
+	match matcher
+	rules map[*rule.Rule]bool
 }
 
 type compiled struct {
@@ -35,9 +43,10 @@ type matcher func(e *event.Event, s *Scratch) bool
 
 // Scratch is per-goroutine working memory.
 type Scratch struct {
-	buf   []event.Value
-	cache map[string]map[string][]*compiled // provider -> action -> rules
-	n     int
+	buf      []event.Value
+	excepted []uint8
+	cache    map[string]map[string][]*compiled // provider -> action -> rules
+	n        int
 }
 
 // NewScratch returns working memory for one goroutine.
@@ -144,36 +153,64 @@ func (e *Engine) candidates(s *Scratch, prov, act string) []*compiled {
 }
 
 // AddExceptions makes every rule skip events that match any of conds
-// (Elastic's exception items, shared by all rules).
-func (e *Engine) AddExceptions(conds []rule.Cond) error {
-	ms, err := compileAll(conds)
-	if err != nil {
-		return fmt.Errorf("exceptions: %w", err)
+// AddExceptions adds exception items. An item applies to the rules that
+// reference its list (rule.ExceptionLists) or, when no rule does, to all.
+func (e *Engine) AddExceptions(items []rule.Exception) error {
+	for _, it := range items {
+		m, err := compile(it.Cond)
+		if err != nil {
+			return fmt.Errorf("exception %q: %w", it.Name, err)
+		}
+		x := exception{match: m}
+		for _, c := range e.rules {
+			if it.ListID != "" && slices.Contains(c.rule.ExceptionLists, it.ListID) {
+				if x.rules == nil {
+					x.rules = map[*rule.Rule]bool{}
+				}
+				x.rules[c.rule] = true
+			}
+		}
+		e.exceptions = append(e.exceptions, x)
 	}
-	e.exceptions = append(e.exceptions, ms...)
 	return nil
 }
 
-// Match calls fn for every rule that matches ev.
+// Match calls fn for every rule that matches ev and no exception of the rule
+// excludes.
 func (e *Engine) Match(ev *event.Event, s *Scratch, fn func(*rule.Rule)) {
-	excluded := -1 // unknown until a rule matches
+	s.excepted = s.excepted[:0] // per item: 0 unknown, 1 no match, 2 match
 	for _, c := range e.candidates(s, ev.Provider(), ev.Action()) {
-		if !c.match(ev, s) {
+		if !c.match(ev, s) || e.excepted(c.rule, ev, s) {
 			continue
 		}
-		if excluded < 0 {
-			excluded = 0
-			for _, x := range e.exceptions {
-				if x(ev, s) {
-					excluded = 1
-					break
-				}
+		fn(c.rule)
+	}
+}
+
+// excepted reports whether an exception item that applies to r matches ev,
+// evaluating each item at most once per event.
+func (e *Engine) excepted(r *rule.Rule, ev *event.Event, s *Scratch) bool {
+	if len(e.exceptions) == 0 {
+		return false
+	}
+	if len(s.excepted) == 0 {
+		s.excepted = append(s.excepted, make([]uint8, len(e.exceptions))...)
+	}
+	for i, x := range e.exceptions {
+		if x.rules != nil && !x.rules[r] {
+			continue
+		}
+		if s.excepted[i] == 0 {
+			s.excepted[i] = 1
+			if x.match(ev, s) {
+				s.excepted[i] = 2
 			}
 		}
-		if excluded == 0 {
-			fn(c.rule)
+		if s.excepted[i] == 2 {
+			return true
 		}
 	}
+	return false
 }
 
 // Eval reports whether a single condition matches an event (for tests and

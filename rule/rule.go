@@ -35,6 +35,10 @@ type Rule struct {
 
 	FalsePositives      []string
 	InvestigationFields []string
+	// ExceptionLists are the list_ids of the exception lists the rule
+	// references (Elastic's exceptions_list); their items come from
+	// exception files given at run time.
+	ExceptionLists []string
 	Index               []string
 
 	Schedule      Schedule
@@ -152,4 +156,14 @@ func ParseDuration(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("invalid duration unit in %q", s)
 	}
 	return time.Duration(n) * d, nil
+}
+
+// Exception is one exception item: an event matching Cond raises no alert
+// from the rules it applies to. An item applies to the rules whose
+// ExceptionLists name its ListID or, when no loaded rule names that list, to
+// every rule (a shared exceptions file).
+type Exception struct {
+	ListID string
+	Name   string
+	Cond   Cond
 }

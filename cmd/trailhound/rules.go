@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -130,6 +131,19 @@ func explainRule(w io.Writer, r *rule.Rule) {
 	fmt.Fprintf(w, "%s\n%s\n", r.Name, strings.Repeat("=", len(r.Name)))
 	fmt.Fprintf(w, "id: %s\nfile: %s\ntype: %s (%s)   severity: %s   risk: %d\n", r.ID, r.Path, r.Type, r.Language, r.Severity, r.RiskScore)
 	fmt.Fprintf(w, "schedule: every %s over %s, at most %d alerts per run\n", r.Schedule.Interval, r.Schedule.From, r.Schedule.MaxSignals)
+	if nt := r.NewTerms; nt != nil {
+		fmt.Fprintf(w, "new terms: %s, history from %s\n", strings.Join(nt.Fields, ", "), nt.HistoryWindowStart)
+	}
+	if th := r.Threshold; th != nil {
+		fmt.Fprintf(w, "threshold: count >= %d by [%s]", th.Value, strings.Join(th.Fields, ", "))
+		for _, c := range th.Cardinality {
+			fmt.Fprintf(w, ", distinct %s >= %d", c.Field, c.Value)
+		}
+		fmt.Fprintln(w)
+	}
+	if s := r.Suppression; s != nil {
+		fmt.Fprintf(w, "suppression: by [%s] %s, missing fields: %s\n", strings.Join(s.GroupBy, ", "), suppressionSpan(s.Duration), s.MissingFieldsStrategy)
+	}
 	for _, th := range r.Threat {
 		fmt.Fprintf(w, "ATT&CK: %s %s", th.Tactic.ID, th.Tactic.Name)
 		for _, t := range th.Techniques {
@@ -175,4 +189,13 @@ func writeIndicators(w io.Writer, ins []rule.Indicator) {
 	for _, in := range ins {
 		fmt.Fprintf(w, "  %-*s  %-9s  %s\n", fw, in.Field, in.Op, strings.Join(in.Values, " | "))
 	}
+}
+
+// suppressionSpan describes a suppression window: a duration, or (zero)
+// Elastic's per-rule-execution suppression.
+func suppressionSpan(d time.Duration) string {
+	if d == 0 {
+		return "per rule execution"
+	}
+	return "for " + d.String()
 }
