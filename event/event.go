@@ -429,8 +429,9 @@ func rawScalars(v *fastjson.Value, p *path, dst []Value) (_ []Value, ok bool) {
 func fastECS(name string) Getter {
 	p := newPath(name)
 	viaDoc := func(e *Event, dst []Value) []Value { return walk(e.ECS(), p, 0, dst) }
-	if raw, ok := renames[name]; ok {
-		rp := newPath(raw)
+	// fromRaw reads the raw path rp, falling back to the ECS view when it
+	// meets an object
+	fromRaw := func(rp *path) Getter {
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
 				return walk(e.src, p, 0, dst)
@@ -440,6 +441,12 @@ func fastECS(name string) Getter {
 			}
 			return viaDoc(e, dst)
 		}
+	}
+	if raw, ok := renames[name]; ok {
+		return fromRaw(newPath(raw))
+	}
+	if raw, ok := resourceKeys[name]; ok {
+		return fromRaw(newPath("resources." + raw))
 	}
 	for obj, raw := range flattenedRaw {
 		if rest, ok := strings.CutPrefix(name, obj+"."); ok {
@@ -463,18 +470,6 @@ func fastECS(name string) Getter {
 				return walk(e.src, p, 0, dst)
 			}
 			return dst
-		}
-	}
-	if raw, ok := resourceKeys[name]; ok {
-		rp := newPath("resources." + raw)
-		return func(e *Event, dst []Value) []Value {
-			if e.Kind != KindCloudTrail {
-				return walk(e.src, p, 0, dst)
-			}
-			if out, ok := rawScalars(e.src, rp, dst); ok {
-				return out
-			}
-			return viaDoc(e, dst)
 		}
 	}
 	if raw, ok := javaStrings[name]; ok {

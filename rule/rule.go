@@ -39,7 +39,7 @@ type Rule struct {
 	// references (Elastic's exceptions_list); their items come from
 	// exception files given at run time.
 	ExceptionLists []string
-	Index               []string
+	Index          []string
 
 	Schedule      Schedule
 	BuildingBlock bool

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // Rule is the remembered state of one rule. Times are Unix nanoseconds of
@@ -110,6 +111,9 @@ func OpenBolt(path string) (*Bolt, error) {
 		return nil, fmt.Errorf("state %s: %w", path, err)
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("state %s: %w", path, ErrLocked)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("state %s: %w", path, err)
 	}
