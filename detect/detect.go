@@ -14,7 +14,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/trailhound/trailhound/esql"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -102,6 +104,7 @@ type candidate struct {
 	card  []string     // threshold: values of the (first) cardinality field
 	supp  string       // suppression key; "" when the event is not suppressed
 	sv    []any        // suppression terms, for the alert
+	row   esql.Row     // aggregating ES|QL: the head row for the tail
 }
 
 // Collector gathers one worker's matches.
@@ -253,6 +256,24 @@ func (c *Collector) Add(r *rule.Rule, ev *event.Event) {
 			x.group, x.card = combo, card
 			c.cands[i] = append(c.cands[i], x)
 		}
+	case "esql":
+		n := 0
+		r.ESQL.Head(ev, t, func(row esql.Row) {
+			x := cd
+			if r.ESQL.Aggregating {
+				x.row = row
+			} else {
+				a := alert.New(ev, r)
+				if n > 0 { // MV_EXPAND: one alert per row
+					a.ID = alert.IDWith(ev, r.ID, strconv.Itoa(n))
+				}
+				a.Time = time.Unix(0, x.t).UTC()
+				a.Fields = rowFields(row)
+				x.alert = &a
+			}
+			n++
+			c.cands[i] = append(c.cands[i], x)
+		})
 	default:
 		a := alert.New(ev, r)
 		a.Time = time.Unix(0, cd.t).UTC()
@@ -303,6 +324,12 @@ func (p *Processor) Finish(collectors []*Collector) ([]alert.Alert, map[string]R
 			alerts, rs = p.newTerms(ri, cands, st, rs)
 		case "threshold":
 			alerts, rs = p.threshold(ri, cands, st, rs)
+		case "esql":
+			if ri.r.ESQL.Aggregating {
+				alerts, rs = p.esqlRuns(ri, cands, st, rs)
+			} else {
+				alerts, rs = p.capped(ri, cands, st, rs)
+			}
 		default:
 			alerts, rs = p.capped(ri, cands, st, rs)
 		}
@@ -547,4 +574,58 @@ func thresholdAlert(r *rule.Rule, vals []string, count, distinct int, first, las
 	a.Threshold = res
 	a.Record, _ = json.Marshal(map[string]any{"threshold_result": res})
 	return a
+}
+
+// rowFields turns an ES|QL row into alert fields.
+func rowFields(row esql.Row) map[string]any {
+	out := make(map[string]any, len(row.Names))
+	for i, n := range row.Names {
+		if v := row.Values[i]; v != nil {
+			out[n] = esql.JSON(v)
+		}
+	}
+	return out
+}
+
+// esqlRuns runs an aggregating ES|QL rule's tail over the rows of each run
+// and raises one alert per result row, at most max_signals per run. The id
+// hashes the rule and the row, so an overlapping run producing the same row
+// raises nothing new.
+func (p *Processor) esqlRuns(ri *ruleInfo, cands []candidate, st *state.Rule, rs RuleStats) ([]alert.Alert, RuleStats) {
+	times := make([]int64, len(cands))
+	rows := make([]esql.Row, len(cands))
+	for i, c := range cands {
+		times[i], rows[i] = c.t, c.row
+	}
+	var raised []candidate
+	seen := map[string]bool{}
+	forEachRun(times, ri.interval, ri.lookback, func(end int64, lo, hi int) {
+		table := ri.r.ESQL.Tail(rows[lo:hi], time.Unix(0, end).UTC())
+		n := 0
+		for _, vals := range table.Rows {
+			row := esql.Row{Names: table.Columns, Values: vals}
+			fields := rowFields(row)
+			b, _ := json.Marshal(fields)
+			h := sha256.New()
+			fmt.Fprintf(h, "esql\x00%s\x00%s", ri.r.ID, b)
+			id := hex.EncodeToString(h.Sum(nil))
+			if seen[id] {
+				continue
+			}
+			if _, ok := st.Alerted[id]; ok {
+				rs.Known++
+				continue
+			}
+			if n >= ri.r.Schedule.MaxSignals {
+				rs.Withheld++
+				continue
+			}
+			n++
+			seen[id] = true
+			a := alert.FromRule(ri.r)
+			a.ID, a.Time, a.Fields = id, time.Unix(0, end).UTC(), fields
+			raised = append(raised, candidate{t: end, alert: &a})
+		}
+	})
+	return p.suppress(ri, raised, st, rs)
 }

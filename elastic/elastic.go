@@ -5,6 +5,7 @@ package elastic
 import (
 	"errors"
 	"fmt"
+	"github.com/trailhound/trailhound/esql"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -212,7 +213,7 @@ func Parse(path string, data []byte) (*rule.Rule, error) {
 			e := &Error{Path: path, Err: fmt.Errorf("rule %s (%s): query %w", r.ID, r.Name, err)}
 			var ke *kql.Error
 			if errors.As(err, &ke) {
-				e.Line, e.Col = fileLineCol(data, r.Query, ke)
+				e.Line, e.Col = fileLineCol(data, r.Query, ke.Offset)
 			}
 			return nil, e
 		}
@@ -223,20 +224,106 @@ func Parse(path string, data []byte) (*rule.Rule, error) {
 			r.Cond = rule.Simplify(cond)
 		}
 	}
+	if r.Language == "esql" {
+		q, err := esql.Parse(r.Query)
+		var qe *esql.Error
+		if errors.As(err, &qe) && qe.Unsupported {
+			r.Unsupported = "ES|QL " + qe.Error()
+			err = nil
+		}
+		if q != nil && r.Unsupported == "" {
+			if bad := esqlSources(q.Indexes); bad != "" {
+				r.Unsupported = bad
+			}
+		}
+		if err != nil {
+			e := &Error{Path: path, Err: fmt.Errorf("rule %s (%s): query %w", r.ID, r.Name, err)}
+			var qe *esql.Error
+			if errors.As(err, &qe) {
+				e.Line, e.Col = fileLineCol(data, r.Query, qe.Pos)
+			}
+			return nil, e
+		}
+		if q == nil {
+			// unsupported, reported
+		} else if r.ESQL, err = esql.Compile(q); err != nil {
+			r.Unsupported = err.Error()
+		} else {
+			r.Cond = esqlPrefilter(q)
+		}
+	}
 	if r.Unsupported == "" {
 		r.Unsupported = unsupported(r)
 	}
 	return r, nil
 }
 
+// esqlSources says why a query's FROM is not CloudTrail ("" when it is):
+// trailhound runs queries over CloudTrail events, not over Elastic's alert
+// indices (higher-order rules) or other data.
+func esqlSources(indexes []string) string {
+	for _, ix := range indexes {
+		if strings.HasPrefix(ix, "logs-aws.cloudtrail") || ix == "logs-*" || ix == "logs-aws*" || ix == "logs-aws.*" || strings.HasPrefix(ix, "filebeat-") {
+			return ""
+		}
+	}
+	return fmt.Sprintf("ES|QL FROM %s: not CloudTrail data (a higher-order rule over alert indices, or another source)", strings.Join(indexes, ", "))
+}
+
+// esqlPrefilter is a condition every event the query's first WHERE keeps
+// satisfies: its top-level `field == "value"` and `field IN (...)`
+// conjuncts. It lets the engine's event-source index route events; the
+// query itself then decides.
+func esqlPrefilter(q *esql.Query) rule.Cond {
+	var conds []rule.Cond
+	if len(q.Commands) > 0 {
+		if w, ok := q.Commands[0].(esql.Where); ok {
+			var walk func(e esql.Expr)
+			walk = func(e esql.Expr) {
+				switch e := e.(type) {
+				case esql.Binary:
+					switch e.Op {
+					case "AND":
+						walk(e.L)
+						walk(e.R)
+					case "==":
+						f, ok1 := e.L.(esql.Field)
+						l, ok2 := e.R.(esql.Lit)
+						if s, isStr := l.V.(string); ok1 && ok2 && isStr {
+							conds = append(conds, rule.Cmp{Field: f.Name, Op: rule.OpEq, Values: []string{s}})
+						}
+					}
+				case esql.In:
+					f, ok := e.X.(esql.Field)
+					if !ok || e.Not {
+						return
+					}
+					var vals []string
+					for _, x := range e.List {
+						l, ok := x.(esql.Lit)
+						s, isStr := l.V.(string)
+						if !ok || !isStr {
+							return
+						}
+						vals = append(vals, s)
+					}
+					conds = append(conds, rule.Cmp{Field: f.Name, Op: rule.OpEq, Values: vals})
+				}
+			}
+			walk(w.Cond)
+		}
+	}
+	return rule.And{Conds: conds}
+}
+
 // fileLineCol maps a position in the query to the rule file, when the query
 // text appears verbatim in it (literal strings); 0, 0 otherwise.
-func fileLineCol(data []byte, query string, ke *kql.Error) (int, int) {
+func fileLineCol(data []byte, query string, offset int) (int, int) {
 	at := strings.Index(string(data), query)
 	if at < 0 {
 		return 0, 0
 	}
-	off := at + ke.Offset
+	off := at + offset
 	line := 1 + strings.Count(string(data[:off]), "\n")
 	start := strings.LastIndexByte(string(data[:off]), '\n') + 1
 	return line, 1 + len([]rune(string(data[start:off])))
@@ -273,6 +360,8 @@ func unsupported(r *rule.Rule) string {
 		return "deprecated (maturity = deprecated)"
 	case r.Type == "machine_learning":
 		return "type machine_learning needs Elastic's anomaly-detection jobs: not supported"
+	case r.Type == "esql" && r.Language == "esql":
+		return ""
 	case r.Type != "query" && r.Type != "new_terms" && r.Type != "threshold":
 		return fmt.Sprintf("type %s not supported yet", r.Type)
 	case r.Language != "kuery":

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -676,3 +677,43 @@ type RawJSON string
 
 // MarshalJSON writes the value as is.
 func (r RawJSON) MarshalJSON() ([]byte, error) { return []byte(r), nil }
+
+// FieldNames returns the dotted names of every leaf field of the event's ECS
+// document (objects inside arrays contribute their leaves' names), sorted.
+// The flattened objects are left out: their leaves are reachable by name but
+// are not columns of Elastic's index mapping.
+func FieldNames(e *Event) []string {
+	set := map[string]bool{}
+	var rec func(prefix string, v *fastjson.Value)
+	rec = func(prefix string, v *fastjson.Value) {
+		switch v.Type() {
+		case fastjson.TypeObject:
+			o, _ := v.Object()
+			o.Visit(func(k []byte, c *fastjson.Value) {
+				name := string(k)
+				if prefix != "" {
+					name = prefix + "." + name
+				}
+				if name == "aws.cloudtrail.flattened" {
+					return
+				}
+				rec(name, c)
+			})
+		case fastjson.TypeArray:
+			for _, c := range v.GetArray() {
+				rec(prefix, c)
+			}
+		default:
+			if prefix != "" {
+				set[prefix] = true
+			}
+		}
+	}
+	rec("", e.ECS())
+	out := make([]string, 0, len(set))
+	for n := range set {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}

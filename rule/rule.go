@@ -6,6 +6,7 @@ package rule
 
 import (
 	"fmt"
+	"github.com/trailhound/trailhound/esql"
 	"strings"
 	"time"
 )
@@ -39,7 +40,9 @@ type Rule struct {
 	// references (Elastic's exceptions_list); their items come from
 	// exception files given at run time.
 	ExceptionLists []string
-	Index          []string
+	// ESQL is the compiled query of an ES|QL rule.
+	ESQL  *esql.Program
+	Index []string
 
 	Schedule      Schedule
 	BuildingBlock bool

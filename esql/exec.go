@@ -1,0 +1,742 @@
+package esql
+
+import (
+	"fmt"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/trailhound/trailhound/event"
+)
+
+// Program is a query compiled to run over events: Head evaluates the
+// row-wise commands up to the first STATS, SORT or LIMIT on one event;
+// Tail evaluates the rest over the rows of a rule run.
+type Program struct {
+	Query       *Query
+	head, tail  []Command
+	getters     map[string]event.Getter
+	needed      []string // columns the tail reads from head rows
+	Aggregating bool     // the tail has STATS: result rows are not events
+}
+
+// Row is one result row.
+type Row struct {
+	Names  []string
+	Values []Value
+}
+
+// Get returns the value of a column (nil when absent).
+func (r Row) Get(name string) Value {
+	for i, n := range r.Names {
+		if n == name {
+			return r.Values[i]
+		}
+	}
+	return nil
+}
+
+// Table is a query result.
+type Table struct {
+	Columns []string
+	Rows    [][]Value
+}
+
+// dateFields are the date-typed fields of the CloudTrail mapping.
+var dateFields = map[string]bool{"@timestamp": true, "event.ingested": true, "event.created": true, "event.start": true, "event.end": true}
+
+// Compile prepares a parsed query.
+func Compile(q *Query) (*Program, error) {
+	p := &Program{Query: q, getters: map[string]event.Getter{}}
+	split := len(q.Commands)
+	for i, c := range q.Commands {
+		switch c.(type) {
+		case Stats, Sort, Limit:
+			split = i
+		}
+		if split == i {
+			break
+		}
+	}
+	p.head, p.tail = q.Commands[:split], q.Commands[split:]
+	for _, c := range q.Commands {
+		if _, ok := c.(Stats); ok {
+			p.Aggregating = true
+		}
+	}
+	names := map[string]bool{}
+	for _, c := range p.head {
+		walkCommand(c, func(f string) { names[f] = true })
+	}
+	if len(p.tail) > 0 {
+		if st, ok := p.tail[0].(Stats); ok {
+			set := map[string]bool{}
+			walkCommand(st, func(f string) { set[f] = true })
+			for n := range set {
+				if n != "*" {
+					p.needed = append(p.needed, n)
+				}
+			}
+			sort.Strings(p.needed)
+			for _, n := range p.needed {
+				names[n] = true
+			}
+		}
+	}
+	for n := range names {
+		if n != "*" && !strings.HasPrefix(n, "_") {
+			p.getters[n] = event.ResolveIndexed(n)
+		}
+	}
+	return p, nil
+}
+
+// walkCommand calls fn with every field name an expression of c reads.
+func walkCommand(c Command, fn func(string)) {
+	var w func(e Expr)
+	w = func(e Expr) {
+		switch e := e.(type) {
+		case Field:
+			fn(e.Name)
+		case Call:
+			for _, a := range e.Args {
+				w(a)
+			}
+		case Binary:
+			w(e.L)
+			w(e.R)
+		case Not:
+			w(e.X)
+		case Neg:
+			w(e.X)
+		case IsNull:
+			w(e.X)
+		case In:
+			w(e.X)
+			for _, x := range e.List {
+				w(x)
+			}
+		case *Like:
+			w(e.X)
+		case Cast:
+			w(e.X)
+		}
+	}
+	switch c := c.(type) {
+	case Where:
+		w(c.Cond)
+	case Eval:
+		for _, a := range c.Fields {
+			w(a.Expr)
+		}
+	case Stats:
+		for _, a := range c.Aggs {
+			if a.Arg != nil {
+				w(a.Arg)
+			}
+			for _, x := range a.Args {
+				w(x)
+			}
+			if a.Filter != nil {
+				w(a.Filter)
+			}
+		}
+		for _, b := range c.By {
+			w(b.Expr)
+		}
+	case Sort:
+		for _, k := range c.Keys {
+			w(k.Expr)
+		}
+	case Dissect:
+		w(c.Input)
+	case Grok:
+		w(c.Input)
+	case MvExpand:
+		fn(c.Field)
+	}
+}
+
+// eventRow is a head row: computed columns over an event's fields.
+type eventRow struct {
+	p     *Program
+	ev    *event.Event
+	t     time.Time
+	cols  map[string]Value
+	order []string // computed columns, in order
+	full  bool     // materialized: only cols exist
+	buf   []event.Value
+}
+
+func (r *eventRow) now() time.Time { return r.t }
+
+func (r *eventRow) set(name string, v Value) {
+	if _, ok := r.cols[name]; !ok {
+		r.order = append(r.order, name)
+	}
+	r.cols[name] = v
+}
+
+func (r *eventRow) get(name string) Value {
+	if v, ok := r.cols[name]; ok {
+		return v
+	}
+	if r.full {
+		return nil
+	}
+	switch name {
+	case "_id":
+		return r.ev.ID()
+	case "_index":
+		return ".ds-logs-aws.cloudtrail-default"
+	case "_version":
+		return int64(1)
+	}
+	g, ok := r.p.getters[name]
+	if !ok {
+		g = event.ResolveIndexed(name)
+	}
+	r.buf = g(r.ev, r.buf[:0])
+	return fieldValue(name, r.buf)
+}
+
+// fieldValue converts an event field's values to an ES|QL value.
+func fieldValue(name string, vs []event.Value) Value {
+	var out []Value
+	for _, v := range vs {
+		var x Value
+		switch v.T {
+		case event.String:
+			if dateFields[name] {
+				t, err := parseTime(v.S)
+				if err != nil {
+					continue
+				}
+				x = t
+			} else {
+				x = strings.Clone(v.S)
+			}
+		case event.Number:
+			if i, err := strconv.ParseInt(v.S, 10, 64); err == nil {
+				x = i
+			} else if f, err := strconv.ParseFloat(v.S, 64); err == nil {
+				x = f
+			} else {
+				continue
+			}
+		case event.Bool:
+			x = v.S == "true"
+		default:
+			continue
+		}
+		out = append(out, x)
+	}
+	return multi(out)
+}
+
+// materialize turns the row into plain columns: the event's fields (sorted),
+// then the computed columns.
+func (r *eventRow) materialize() {
+	if r.full {
+		return
+	}
+	var order []string
+	for _, n := range event.FieldNames(r.ev) {
+		if _, ok := r.cols[n]; ok {
+			continue
+		}
+		r.cols[n] = r.get(n)
+		order = append(order, n)
+	}
+	for _, m := range r.p.Query.Metadata {
+		if _, ok := r.cols[m]; !ok {
+			r.cols[m] = r.get(m)
+			order = append(order, m)
+		}
+	}
+	r.order = append(order, r.order...)
+	r.full = true
+}
+
+func (r *eventRow) clone() *eventRow {
+	c := *r
+	c.cols = make(map[string]Value, len(r.cols))
+	for k, v := range r.cols {
+		c.cols[k] = v
+	}
+	c.order = append([]string(nil), r.order...)
+	c.buf = nil
+	return &c
+}
+
+// Head runs the row-wise commands on one event (NOW() is the event's time)
+// and calls emit with each resulting row: for aggregating queries the
+// columns the tail reads, else every column.
+func (p *Program) Head(ev *event.Event, t time.Time, emit func(Row)) {
+	rows := []*eventRow{{p: p, ev: ev, t: t, cols: map[string]Value{}}}
+	for _, c := range p.head {
+		var next []*eventRow
+		for _, r := range rows {
+			next = applyRow(c, r, next)
+		}
+		rows = next
+		if len(rows) == 0 {
+			return
+		}
+	}
+	for _, r := range rows {
+		if p.Aggregating {
+			vals := make([]Value, len(p.needed))
+			for i, n := range p.needed {
+				vals[i] = r.get(n)
+			}
+			emit(Row{Names: p.needed, Values: vals})
+			continue
+		}
+		r.materialize()
+		vals := make([]Value, len(r.order))
+		for i, n := range r.order {
+			vals[i] = r.cols[n]
+		}
+		row := Row{Names: r.order, Values: vals}
+		if len(p.tail) == 0 {
+			emit(row)
+			continue
+		}
+		// a non-aggregating tail (SORT, LIMIT, KEEP ...) on the event's row:
+		// ordering and limits across rows are the run's max_signals
+		out := p.Tail([]Row{row}, t)
+		for _, vs := range out.Rows {
+			emit(Row{Names: out.Columns, Values: vs})
+		}
+	}
+}
+
+// applyRow runs one row-wise command on a head row.
+func applyRow(c Command, r *eventRow, out []*eventRow) []*eventRow {
+	switch c := c.(type) {
+	case Where:
+		if b, ok := eval(c.Cond, r).(bool); ok && b {
+			out = append(out, r)
+		}
+		return out
+	case Eval:
+		for _, a := range c.Fields {
+			r.set(a.Name, eval(a.Expr, r))
+		}
+	case Dissect:
+		s, ok := str(eval(c.Input, r))
+		var m map[string]string
+		if ok {
+			m, ok = c.Pattern.match(s, c.Separator)
+		}
+		for _, n := range c.Pattern.names {
+			if v, has := m[n]; ok && has {
+				r.set(n, v)
+			} else {
+				r.set(n, nil)
+			}
+		}
+	case Grok:
+		s, ok := str(eval(c.Input, r))
+		var m map[string]Value
+		if ok {
+			m, ok = c.Pattern.match(s)
+		}
+		for _, n := range c.Pattern.columns() {
+			if ok {
+				r.set(n, m[n])
+			} else {
+				r.set(n, nil)
+			}
+		}
+	case MvExpand:
+		vs := values(r.get(c.Field))
+		if len(vs) <= 1 {
+			return append(out, r)
+		}
+		for _, v := range vs {
+			x := r.clone()
+			x.set(c.Field, v)
+			out = append(out, x)
+		}
+		return out
+	case Keep, Drop, Rename:
+		r.materialize()
+		t := Table{Columns: r.order, Rows: [][]Value{nil}}
+		for _, n := range r.order {
+			t.Rows[0] = append(t.Rows[0], r.cols[n])
+		}
+		t = applyTable(c, t, time.Time{})
+		r.cols = map[string]Value{}
+		r.order = t.Columns
+		for i, n := range t.Columns {
+			r.cols[n] = t.Rows[0][i]
+		}
+	}
+	return append(out, r)
+}
+
+// tableRow is a tail row.
+type tableRow struct {
+	t   *Table
+	idx map[string]int
+	row []Value
+	at  time.Time
+}
+
+func (r *tableRow) get(name string) Value {
+	if i, ok := r.idx[name]; ok && i < len(r.row) {
+		return r.row[i]
+	}
+	return nil
+}
+func (r *tableRow) now() time.Time { return r.at }
+
+// Tail runs the remaining commands over the head rows of one run; now is the
+// run's time (NOW()).
+func (p *Program) Tail(rows []Row, now time.Time) Table {
+	t := Table{}
+	idx := map[string]int{}
+	for _, r := range rows {
+		for _, n := range r.Names {
+			if _, ok := idx[n]; !ok {
+				idx[n] = len(t.Columns)
+				t.Columns = append(t.Columns, n)
+			}
+		}
+	}
+	for _, r := range rows {
+		row := make([]Value, len(t.Columns))
+		for i, n := range r.Names {
+			row[idx[n]] = r.Values[i]
+		}
+		t.Rows = append(t.Rows, row)
+	}
+	for _, c := range p.tail {
+		t = applyTable(c, t, now)
+	}
+	return t
+}
+
+func indexOf(cols []string) map[string]int {
+	m := make(map[string]int, len(cols))
+	for i, c := range cols {
+		m[c] = i
+	}
+	return m
+}
+
+// matchCols returns the columns matching a KEEP/DROP pattern, in order.
+func matchCols(cols []string, pat string) []string {
+	var out []string
+	for _, c := range cols {
+		if ok, _ := path.Match(strings.ReplaceAll(pat, "[", `\[`), c); ok || c == pat {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func applyTable(c Command, t Table, now time.Time) Table {
+	idx := indexOf(t.Columns)
+	env := func(row []Value) *tableRow { return &tableRow{t: &t, idx: idx, row: row, at: now} }
+	switch c := c.(type) {
+	case Where:
+		var rows [][]Value
+		for _, r := range t.Rows {
+			if b, ok := eval(c.Cond, env(r)).(bool); ok && b {
+				rows = append(rows, r)
+			}
+		}
+		t.Rows = rows
+	case Eval:
+		for _, a := range c.Fields {
+			i, ok := idx[a.Name]
+			if !ok {
+				i = len(t.Columns)
+				t.Columns = append(t.Columns, a.Name)
+				idx[a.Name] = i
+			}
+			for k, r := range t.Rows {
+				v := eval(a.Expr, env(r))
+				for len(r) <= i {
+					r = append(r, nil)
+				}
+				r[i] = v
+				t.Rows[k] = r
+			}
+		}
+	case Dissect, Grok, MvExpand:
+		var rows [][]Value
+		cols := t.Columns
+		for _, r := range t.Rows {
+			er := &eventRow{cols: map[string]Value{}, full: true}
+			for i, n := range t.Columns {
+				er.cols[n] = r[i]
+			}
+			er.order = append([]string(nil), t.Columns...)
+			for _, x := range applyRow(c, er, nil) {
+				cols = x.order
+				row := make([]Value, len(x.order))
+				for i, n := range x.order {
+					row[i] = x.cols[n]
+				}
+				rows = append(rows, row)
+			}
+		}
+		t.Columns, t.Rows = cols, rows
+	case Keep:
+		var keep []string
+		seen := map[string]bool{}
+		for _, p := range c.Patterns {
+			for _, m := range matchCols(t.Columns, p) {
+				if !seen[m] {
+					seen[m] = true
+					keep = append(keep, m)
+				}
+			}
+		}
+		t = project(t, idx, keep)
+	case Drop:
+		drop := map[string]bool{}
+		for _, p := range c.Patterns {
+			for _, m := range matchCols(t.Columns, p) {
+				drop[m] = true
+			}
+		}
+		var keep []string
+		for _, n := range t.Columns {
+			if !drop[n] {
+				keep = append(keep, n)
+			}
+		}
+		t = project(t, idx, keep)
+	case Rename:
+		cols := append([]string(nil), t.Columns...)
+		for i, from := range c.From {
+			if j, ok := idx[from]; ok {
+				cols[j] = c.To[i]
+			}
+		}
+		t.Columns = cols
+	case Sort:
+		sort.SliceStable(t.Rows, func(a, b int) bool {
+			for _, k := range c.Keys {
+				va, _ := single(eval(k.Expr, env(t.Rows[a])))
+				vb, _ := single(eval(k.Expr, env(t.Rows[b])))
+				if va == nil || vb == nil {
+					if (va == nil) == (vb == nil) {
+						continue
+					}
+					return (va == nil) == k.NullsFirst
+				}
+				cmp, ok := compare(va, vb)
+				if !ok || cmp == 0 {
+					continue
+				}
+				return (cmp < 0) != k.Desc
+			}
+			return false
+		})
+	case Limit:
+		if len(t.Rows) > c.N {
+			t.Rows = t.Rows[:c.N]
+		}
+	case Stats:
+		return stats(c, t, idx, now)
+	}
+	return t
+}
+
+func project(t Table, idx map[string]int, keep []string) Table {
+	out := Table{Columns: keep}
+	for _, r := range t.Rows {
+		row := make([]Value, len(keep))
+		for i, n := range keep {
+			if j := idx[n]; j < len(r) {
+				row[i] = r[j]
+			}
+		}
+		out.Rows = append(out.Rows, row)
+	}
+	return out
+}
+
+type group struct {
+	by   []Value
+	accs []*acc
+}
+
+type acc struct {
+	count    int64
+	distinct map[string]bool
+	vals     []Value
+	min, max Value
+	sum      Value
+	nums     []float64 // MEDIAN: every value
+}
+
+func stats(c Stats, t Table, idx map[string]int, now time.Time) Table {
+	groups := map[string]*group{}
+	var order []string
+	for _, r := range t.Rows {
+		en := &tableRow{t: &t, idx: idx, row: r, at: now}
+		// BY on a multi-valued column puts the row in each value's group
+		combos := [][]Value{nil}
+		for _, b := range c.By {
+			vs := values(eval(b.Expr, en))
+			if len(vs) == 0 {
+				vs = []Value{nil}
+			}
+			var next [][]Value
+			for _, combo := range combos {
+				for _, v := range vs {
+					next = append(next, append(append([]Value(nil), combo...), v))
+				}
+			}
+			combos = next
+		}
+		for _, combo := range combos {
+			k := key(combo)
+			g, ok := groups[k]
+			if !ok {
+				g = &group{by: combo, accs: make([]*acc, len(c.Aggs))}
+				for i := range g.accs {
+					g.accs[i] = &acc{distinct: map[string]bool{}}
+				}
+				groups[k] = g
+				order = append(order, k)
+			}
+			for i, a := range c.Aggs {
+				if a.Filter != nil {
+					if b, ok := eval(a.Filter, en).(bool); !ok || !b {
+						continue
+					}
+				}
+				ac := g.accs[i]
+				if a.Arg == nil { // COUNT(*)
+					ac.count++
+					continue
+				}
+				for _, v := range values(eval(a.Arg, en)) {
+					ac.add(v)
+					if f, ok := toFloat(v); ok && a.Func == "MEDIAN" {
+						ac.nums = append(ac.nums, f)
+					}
+				}
+			}
+		}
+	}
+	if len(c.By) == 0 && len(groups) == 0 {
+		g := &group{accs: make([]*acc, len(c.Aggs))}
+		for i := range g.accs {
+			g.accs[i] = &acc{distinct: map[string]bool{}}
+		}
+		groups[""] = g
+		order = append(order, "")
+	}
+	out := Table{}
+	for _, a := range c.Aggs {
+		out.Columns = append(out.Columns, a.Name)
+	}
+	for _, b := range c.By {
+		out.Columns = append(out.Columns, b.Name)
+	}
+	for _, k := range order {
+		g := groups[k]
+		row := make([]Value, 0, len(out.Columns))
+		for i, a := range c.Aggs {
+			row = append(row, g.accs[i].result(a))
+		}
+		row = append(row, g.by...)
+		out.Rows = append(out.Rows, row)
+	}
+	return out
+}
+
+func (a *acc) add(v Value) {
+	a.count++
+	k := key(v)
+	if !a.distinct[k] {
+		a.distinct[k] = true
+		a.vals = append(a.vals, v)
+	}
+	if a.min == nil {
+		a.min, a.max = v, v
+	} else {
+		if c, ok := compare(v, a.min); ok && c < 0 {
+			a.min = v
+		}
+		if c, ok := compare(v, a.max); ok && c > 0 {
+			a.max = v
+		}
+	}
+	if a.sum == nil {
+		a.sum = v
+	} else {
+		a.sum = arith("+", a.sum, v)
+	}
+}
+
+func (a *acc) result(ag Agg) Value {
+	switch ag.Func {
+	case "COUNT":
+		return a.count
+	case "COUNT_DISTINCT":
+		return int64(len(a.distinct))
+	case "VALUES":
+		vs := append([]Value(nil), a.vals...)
+		sortValues(vs)
+		return multi(vs)
+	case "MIN":
+		return a.min
+	case "MAX":
+		return a.max
+	case "SUM":
+		return a.sum
+	case "AVG":
+		f, ok := toFloat(a.sum)
+		if !ok || a.count == 0 {
+			return nil
+		}
+		return f / float64(a.count)
+	case "MEDIAN":
+		return median(a)
+	case "TOP":
+		vs := append([]Value(nil), a.vals...)
+		sortValues(vs)
+		n := len(vs)
+		if len(ag.Args) > 0 {
+			if l, ok := ag.Args[0].(Lit); ok {
+				if k, ok := l.V.(int64); ok {
+					n = int(k)
+				}
+			}
+		}
+		if len(ag.Args) > 1 {
+			if l, ok := ag.Args[1].(Lit); ok && strings.EqualFold(fmt.Sprint(l.V), "desc") {
+				for i, j := 0, len(vs)-1; i < j; i, j = i+1, j-1 {
+					vs[i], vs[j] = vs[j], vs[i]
+				}
+			}
+		}
+		return multi(vs[:min(n, len(vs))])
+	}
+	return nil
+}
+
+func median(a *acc) Value {
+	if len(a.nums) == 0 {
+		return nil
+	}
+	fs := append([]float64(nil), a.nums...)
+	sort.Float64s(fs)
+	m := len(fs) / 2
+	if len(fs)%2 == 1 {
+		return fs[m]
+	}
+	return (fs[m-1] + fs[m]) / 2
+}

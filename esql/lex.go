@@ -1,0 +1,166 @@
+// Package esql parses and runs Elasticsearch's ES|QL queries over CloudTrail
+// events: a row-wise head (WHERE, EVAL, DISSECT, GROK, ...) evaluated as each
+// event is read, and a tail (STATS, SORT, LIMIT, ...) evaluated over the rows
+// of a rule run.
+package esql
+
+import (
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+type tokKind uint8
+
+const (
+	tEOF tokKind = iota
+	tIdent
+	tString
+	tNumber
+	tOp // punctuation and operators
+)
+
+type token struct {
+	kind   tokKind
+	text   string // identifiers unquoted, strings unescaped
+	pos    int
+	quoted bool // a back-quoted identifier (never a keyword)
+}
+
+// Error is a syntax or semantic error at a byte offset of the query.
+type Error struct {
+	Pos       int
+	Line, Col int
+	Msg       string
+	// Unsupported marks valid ES|QL that trailhound does not run (a
+	// command, function or source), as opposed to a syntax error.
+	Unsupported bool
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%d:%d: %s", e.Line, e.Col, e.Msg) }
+
+func errAt(src string, pos int, format string, args ...any) *Error {
+	if pos > len(src) {
+		pos = len(src)
+	}
+	line := 1 + strings.Count(src[:pos], "\n")
+	col := pos - strings.LastIndexByte(src[:pos], '\n')
+	return &Error{Pos: pos, Line: line, Col: col, Msg: fmt.Sprintf(format, args...)}
+}
+
+func lex(src string) ([]token, error) {
+	var out []token
+	i := 0
+	for i < len(src) {
+		c := src[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			i++
+		case strings.HasPrefix(src[i:], "//"):
+			for i < len(src) && src[i] != '\n' {
+				i++
+			}
+		case strings.HasPrefix(src[i:], "/*"):
+			end := strings.Index(src[i+2:], "*/")
+			if end < 0 {
+				return nil, errAt(src, i, "unterminated comment")
+			}
+			i += end + 4
+		case strings.HasPrefix(src[i:], `"""`):
+			end := strings.Index(src[i+3:], `"""`)
+			if end < 0 {
+				return nil, errAt(src, i, "unterminated triple-quoted string")
+			}
+			// a closing run of more than three quotes ends with the last three
+			for i+3+end+3 < len(src) && src[i+3+end+3] == '"' {
+				end++
+			}
+			out = append(out, token{tString, src[i+3 : i+3+end], i, false})
+			i += end + 6
+		case c == '"':
+			var b strings.Builder
+			j := i + 1
+			for ; j < len(src) && src[j] != '"'; j++ {
+				if src[j] == '\n' {
+					return nil, errAt(src, i, "unterminated string")
+				}
+				if src[j] == '\\' && j+1 < len(src) {
+					j++
+					switch src[j] {
+					case 'n':
+						b.WriteByte('\n')
+					case 't':
+						b.WriteByte('\t')
+					case 'r':
+						b.WriteByte('\r')
+					case '"', '\\':
+						b.WriteByte(src[j])
+					default:
+						return nil, errAt(src, j-1, "invalid escape \\%c (use a triple-quoted string for regular expressions)", src[j])
+					}
+					continue
+				}
+				b.WriteByte(src[j])
+			}
+			if j >= len(src) {
+				return nil, errAt(src, i, "unterminated string")
+			}
+			out = append(out, token{tString, b.String(), i, false})
+			i = j + 1
+		case c == '`':
+			end := strings.IndexByte(src[i+1:], '`')
+			if end < 0 {
+				return nil, errAt(src, i, "unterminated quoted identifier")
+			}
+			out = append(out, token{tIdent, src[i+1 : i+1+end], i, true})
+			i += end + 2
+		case c >= '0' && c <= '9':
+			j := i
+			for j < len(src) && (src[j] >= '0' && src[j] <= '9' || src[j] == '.' && j+1 < len(src) && src[j+1] >= '0' && src[j+1] <= '9') {
+				j++
+			}
+			if j < len(src) && (src[j] == 'e' || src[j] == 'E') {
+				k := j + 1
+				if k < len(src) && (src[k] == '+' || src[k] == '-') {
+					k++
+				}
+				if k < len(src) && src[k] >= '0' && src[k] <= '9' {
+					for j = k; j < len(src) && src[j] >= '0' && src[j] <= '9'; j++ {
+					}
+				}
+			}
+			out = append(out, token{tNumber, src[i:j], i, false})
+			i = j
+		case isIdentStart(src[i:]) || c == '.' && i+1 < len(src) && isIdentStart(src[i+1:]):
+			j := i
+			for j < len(src) {
+				r, n := utf8.DecodeRuneInString(src[j:])
+				// `*` belongs to a name pattern only after a dot (KEEP aws.*)
+				star := r == '*' && src[j-1] == '.'
+				if !(unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' || r == '.' || r == '@' || star) {
+					break
+				}
+				j += n
+			}
+			out = append(out, token{tIdent, src[i:j], i, false})
+			i = j
+		default:
+			for _, op := range []string{"==", "!=", "<=", ">=", "=~", "::", "|", "(", ")", ",", "=", "<", ">", "+", "-", "*", "/", "%", "[", "]", "?"} {
+				if strings.HasPrefix(src[i:], op) {
+					out = append(out, token{tOp, op, i, false})
+					i += len(op)
+					goto next
+				}
+			}
+			return nil, errAt(src, i, "unexpected character %q", src[i])
+		next:
+		}
+	}
+	return append(out, token{tEOF, "", len(src), false}), nil
+}
+
+func isIdentStart(s string) bool {
+	r, _ := utf8.DecodeRuneInString(s)
+	return unicode.IsLetter(r) || r == '_' || r == '@'
+}
