@@ -23,8 +23,8 @@ func TestHuntSamples(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 4 {
-		t.Fatalf("%d alerts, want 4", len(lines))
+	if len(lines) != 6 {
+		t.Fatalf("%d alerts, want 6", len(lines))
 	}
 	var a struct {
 		ID   string `json:"id"`
@@ -41,7 +41,7 @@ func TestHuntSamples(t *testing.T) {
 	if a.Rule.RiskScore != 47 || len(a.ID) != 64 || a.Fields["user.name"] != "mallory.ops" || len(a.Record) == 0 {
 		t.Errorf("alert = %+v", a)
 	}
-	for _, want := range []string{"records: 18", "rules: 4 loaded, 3 run, 1 not run", "alerts: 4", "type esql not supported yet", "MB/s"} {
+	for _, want := range []string{"records: 18", "rules: 4 loaded, 4 run, 0 not run", "alerts: 6", "2  AWS EC2 EBS Snapshot Shared with Another Account", "MB/s"} {
 		if !strings.Contains(errs, want) {
 			t.Errorf("summary lacks %q:\n%s", want, errs)
 		}
@@ -69,7 +69,7 @@ func TestHuntErrors(t *testing.T) {
 
 func TestRulesCommands(t *testing.T) {
 	code, out, _ := runCmd(t, "rules", "list")
-	if code != 0 || !strings.Contains(out, "AWS EC2 EBS Snapshot Shared with Another Account") || !strings.Contains(out, "not run: type esql not supported yet") {
+	if code != 0 || !strings.Contains(out, "AWS EC2 EBS Snapshot Shared with Another Account") || strings.Contains(out, "not run") {
 		t.Errorf("rules list: exit %d\n%s", code, out)
 	}
 	code, out, _ = runCmd(t, "rules", "explain", "151d8f72")
