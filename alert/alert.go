@@ -28,6 +28,7 @@ type Alert struct {
 	NewTerms    []string         `json:"new_terms,omitempty"`
 	Threshold   *ThresholdResult `json:"threshold_result,omitempty"`
 	Suppression *Suppression     `json:"suppression,omitempty"`
+	Sequence    *Sequence        `json:"sequence,omitempty"`
 	Record      json.RawMessage  `json:"record"`
 }
 
@@ -250,4 +251,13 @@ func shortPath(p string) string {
 		return p[i+1:]
 	}
 	return p
+}
+
+// Sequence links the alerts of an EQL sequence: the sequence alert lists
+// its events; each building-block alert names the sequence alert and its
+// step (from 1).
+type Sequence struct {
+	ID     string  `json:"id,omitempty"`
+	Step   int     `json:"step,omitempty"`
+	Events []Event `json:"events,omitempty"`
 }

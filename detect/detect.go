@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/trailhound/trailhound/engine"
 	"github.com/trailhound/trailhound/esql"
 	"sort"
 	"strconv"
@@ -53,6 +54,8 @@ type ruleInfo struct {
 	groupGetter []event.Getter
 	cardGetter  []event.Getter
 	suppGetter  []event.Getter
+	steps       []engine.Matcher // EQL sequence steps; the until step last
+	stepBy      [][]event.Getter // join fields per step (sequence by + step by)
 }
 
 // New prepares a processor for rules (the engine's runnable rules).
@@ -84,6 +87,24 @@ func New(rules []*rule.Rule, store state.Store, opts Options) (*Processor, error
 				ri.cardGetter = append(ri.cardGetter, event.ResolveIndexed(c.Field))
 			}
 		}
+		if sq := r.Sequence; sq != nil {
+			steps := sq.Steps
+			if sq.Until != nil {
+				steps = append(steps[:len(steps):len(steps)], *sq.Until)
+			}
+			for _, st := range steps {
+				m, err := engine.CompileCond(st.Cond)
+				if err != nil {
+					return nil, fmt.Errorf("rule %s: sequence step: %w", r.ID, err)
+				}
+				var gs []event.Getter
+				for _, f := range append(append([]string(nil), sq.By...), st.By...) {
+					gs = append(gs, event.ResolveIndexed(f))
+				}
+				ri.steps = append(ri.steps, m)
+				ri.stepBy = append(ri.stepBy, gs)
+			}
+		}
 		if s := r.Suppression; s != nil {
 			for _, f := range s.GroupBy {
 				ri.suppGetter = append(ri.suppGetter, event.ResolveIndexed(f))
@@ -105,6 +126,8 @@ type candidate struct {
 	supp  string       // suppression key; "" when the event is not suppressed
 	sv    []any        // suppression terms, for the alert
 	row   esql.Row     // aggregating ES|QL: the head row for the tail
+	step  int          // EQL sequence: the step matched (len(Steps) = until)
+	join  string       // EQL sequence: the join key
 }
 
 // Collector gathers one worker's matches.
@@ -113,6 +136,7 @@ type Collector struct {
 	cands     [][]candidate
 	buf       []event.Value
 	firstSeen map[termKey]int // new_terms: index of the candidate holding the bucket's alert
+	scratch   *engine.Scratch
 }
 
 // termKey is a new_terms term in one history-window-long bucket of time.
@@ -124,7 +148,7 @@ type termKey struct {
 
 // NewCollector returns a collector for one goroutine.
 func (p *Processor) NewCollector() *Collector {
-	return &Collector{p: p, cands: make([][]candidate, len(p.rules)), firstSeen: map[termKey]int{}}
+	return &Collector{p: p, cands: make([][]candidate, len(p.rules)), firstSeen: map[termKey]int{}, scratch: engine.NewScratch()}
 }
 
 // eventTime is the rule's time for an event: event.ingested when the rule
@@ -256,6 +280,39 @@ func (c *Collector) Add(r *rule.Rule, ev *event.Event) {
 			x.group, x.card = combo, card
 			c.cands[i] = append(c.cands[i], x)
 		}
+	case "eql":
+		if ri.steps == nil {
+			a := alert.New(ev, r)
+			a.Time = time.Unix(0, cd.t).UTC()
+			cd.alert = &a
+			c.cands[i] = append(c.cands[i], cd)
+			return
+		}
+		for j, m := range ri.steps {
+			if !m(ev, c.scratch) {
+				continue
+			}
+			var parts []string
+			missing := false
+			for _, g := range ri.stepBy[j] {
+				vals := c.values(g, ev)
+				if len(vals) == 0 {
+					missing = true // EQL joins only events that have the key
+				}
+				parts = append(parts, strings.Join(vals, "\x1e"))
+			}
+			if missing {
+				continue
+			}
+			x := cd
+			x.step, x.join = j, strings.Join(parts, "\x1f")
+			if j < len(r.Sequence.Steps) {
+				a := alert.New(ev, r)
+				a.Time = time.Unix(0, x.t).UTC()
+				x.alert = &a
+			}
+			c.cands[i] = append(c.cands[i], x)
+		}
 	case "esql":
 		n := 0
 		r.ESQL.Head(ev, t, func(row esql.Row) {
@@ -324,6 +381,12 @@ func (p *Processor) Finish(collectors []*Collector) ([]alert.Alert, map[string]R
 			alerts, rs = p.newTerms(ri, cands, st, rs)
 		case "threshold":
 			alerts, rs = p.threshold(ri, cands, st, rs)
+		case "eql":
+			if ri.r.Sequence != nil {
+				alerts, rs = p.sequences(ri, cands, st, rs)
+			} else {
+				alerts, rs = p.capped(ri, cands, st, rs)
+			}
 		case "esql":
 			if ri.r.ESQL.Aggregating {
 				alerts, rs = p.esqlRuns(ri, cands, st, rs)
@@ -336,7 +399,11 @@ func (p *Processor) Finish(collectors []*Collector) ([]alert.Alert, map[string]R
 		if len(cands) > 0 && cands[len(cands)-1].t > st.Watermark {
 			st.Watermark = cands[len(cands)-1].t
 		}
-		st.Expire(state.Retention{Terms: time.Duration(ri.history), Groups: time.Duration(ri.lookback), Alerted: time.Duration(ri.lookback + ri.interval)})
+		keep := time.Duration(ri.lookback + ri.interval)
+		if sq := ri.r.Sequence; sq != nil {
+			keep += sq.MaxSpan // a sequence alert's events span up to maxspan
+		}
+		st.Expire(state.Retention{Terms: time.Duration(ri.history), Groups: time.Duration(ri.lookback), Alerted: keep})
 		if len(cands) > 0 {
 			p.dirty[ri.r.ID] = st
 		}
@@ -555,8 +622,7 @@ func suppValsFromGroup(r *rule.Rule, vals []string) []any {
 }
 
 func thresholdAlert(r *rule.Rule, vals []string, count, distinct int, first, last int64) alert.Alert {
-	h := sha256.New()
-	fmt.Fprintf(h, "threshold\x00%s\x00%s\x00%d\x00%d", r.ID, strings.Join(vals, "\x1f"), first, last)
+	id := hashID("threshold", r.ID, strings.Join(vals, "\x1f"), strconv.FormatInt(first, 10), strconv.FormatInt(last, 10))
 	terms := make([]alert.Term, len(vals))
 	fields := map[string]any{}
 	for i, v := range vals {
@@ -568,7 +634,7 @@ func thresholdAlert(r *rule.Rule, vals []string, count, distinct int, first, las
 		res.Cardinality = []alert.Term{{Field: r.Threshold.Cardinality[0].Field, Value: fmt.Sprint(distinct)}}
 	}
 	a := alert.FromRule(r)
-	a.ID = hex.EncodeToString(h.Sum(nil))
+	a.ID = id
 	a.Time = time.Unix(0, last).UTC()
 	a.Fields = fields
 	a.Threshold = res
@@ -606,9 +672,7 @@ func (p *Processor) esqlRuns(ri *ruleInfo, cands []candidate, st *state.Rule, rs
 			row := esql.Row{Names: table.Columns, Values: vals}
 			fields := rowFields(row)
 			b, _ := json.Marshal(fields)
-			h := sha256.New()
-			fmt.Fprintf(h, "esql\x00%s\x00%s", ri.r.ID, b)
-			id := hex.EncodeToString(h.Sum(nil))
+			id := hashID("esql", ri.r.ID, string(b))
 			if seen[id] {
 				continue
 			}
@@ -628,4 +692,89 @@ func (p *Processor) esqlRuns(ri *ruleInfo, cands []candidate, st *state.Rule, rs
 		}
 	})
 	return p.suppress(ri, raised, st, rs)
+}
+
+// sequences finds the completed EQL sequences, in event time: per join key,
+// each step's most recent partial sequence advances when an event of the
+// next step arrives within maxspan of its first event; an until event drops
+// the key's partial sequences. Each completed sequence raises one alert,
+// followed by a building-block alert per event in it (Elastic's shell and
+// building-block alerts).
+func (p *Processor) sequences(ri *ruleInfo, cands []candidate, st *state.Rule, rs RuleStats) ([]alert.Alert, RuleStats) {
+	sq := ri.r.Sequence
+	n := len(sq.Steps)
+	partial := map[string][][]candidate{} // join key -> stage -> events so far
+	var shells []candidate
+	members := map[string][]candidate{}
+	for start := 0; start < len(cands); {
+		// events at the same instant: later steps first, so one event does
+		// not advance a sequence twice
+		end := start
+		for end < len(cands) && cands[end].t == cands[start].t {
+			end++
+		}
+		group := append([]candidate(nil), cands[start:end]...)
+		sort.SliceStable(group, func(a, b int) bool { return group[a].step > group[b].step })
+		for _, c := range group {
+			stages := partial[c.join]
+			if stages == nil {
+				stages = make([][]candidate, n)
+				partial[c.join] = stages
+			}
+			switch {
+			case c.step == n: // until
+				delete(partial, c.join)
+			case c.step == 0:
+				stages[0] = []candidate{c}
+			default:
+				prev := stages[c.step-1]
+				if prev == nil || (sq.MaxSpan > 0 && c.t-prev[0].t > int64(sq.MaxSpan)) {
+					continue
+				}
+				seq := append(append([]candidate(nil), prev...), c)
+				stages[c.step-1] = nil
+				if c.step < n-1 {
+					stages[c.step] = seq
+					continue
+				}
+				parts := []string{"sequence", ri.r.ID}
+				var evs []alert.Event
+				for _, m := range seq {
+					parts = append(parts, m.alert.ID)
+					evs = append(evs, m.alert.Event)
+				}
+				id := hashID(parts...)
+				a := alert.FromRule(ri.r)
+				a.ID, a.Time = id, time.Unix(0, c.t).UTC()
+				a.Sequence = &alert.Sequence{Events: evs}
+				a.Fields = map[string]any{}
+				for k, f := range sq.By {
+					a.Fields[f] = strings.Split(c.join, "\x1f")[k]
+				}
+				shells = append(shells, candidate{t: c.t, alert: &a})
+				members[id] = seq
+			}
+		}
+		start = end
+	}
+	raised, rs := p.capped(ri, shells, st, rs)
+	var out []alert.Alert
+	for _, shell := range raised {
+		out = append(out, shell)
+		for k, m := range members[shell.ID] {
+			bb := *m.alert
+			bb.ID = hashID("building-block", shell.ID, m.alert.ID)
+			bb.Rule.BuildingBlock = true
+			bb.Sequence = &alert.Sequence{ID: shell.ID, Step: k + 1}
+			out = append(out, bb)
+		}
+	}
+	return out, rs
+}
+
+// hashID is the hex SHA-256 of parts joined by NUL: the id of an alert that
+// is not one event's (sequences, aggregates, thresholds).
+func hashID(parts ...string) string {
+	h := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	return hex.EncodeToString(h[:])
 }

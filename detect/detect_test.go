@@ -236,3 +236,85 @@ func TestForEachRun(t *testing.T) {
 		t.Errorf("runs %v, want %s", got, want)
 	}
 }
+
+func parseRule(t *testing.T, typ, lang, query string, extra string) *rule.Rule {
+	t.Helper()
+	r, err := elastic.Parse("r.toml", []byte(fmt.Sprintf("[rule]\nrule_id = \"r\"\nname = \"R\"\ntype = %q\nlanguage = %q\nfrom = \"now-6m\"\ninterval = \"5m\"\nquery = '''\n%s\n'''\n%s", typ, lang, query, extra)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Runnable() {
+		t.Fatalf("not runnable: %s", r.Unsupported)
+	}
+	return r
+}
+
+// An EQL sequence alerts once per completed sequence, with a
+// building-block alert per step; out of order, beyond maxspan or broken by
+// the until step, nothing.
+func TestSequence(t *testing.T) {
+	r := parseRule(t, "eql", "eql", `sequence by user.name with maxspan=10m
+  [any where event.action == "ListSecrets"]
+  [any where event.action == "GetSecretValue"]
+until [any where event.action == "DeleteAccessKey"]`, "")
+	evs := []ev{
+		{at: 0, id: "a1", user: "alice", name: "ListSecrets"},
+		{at: 2 * time.Minute, id: "a2", user: "alice", name: "GetSecretValue"},
+		{at: 0, id: "b1", user: "bob", name: "ListSecrets"},
+		{at: 12 * time.Minute, id: "b2", user: "bob", name: "GetSecretValue"}, // beyond maxspan
+		{at: time.Minute, id: "c1", user: "carol", name: "GetSecretValue"},  // wrong order
+		{at: 3 * time.Minute, id: "c2", user: "carol", name: "ListSecrets"},
+		{at: 0, id: "d1", user: "dave", name: "ListSecrets"},
+		{at: time.Minute, id: "d2", user: "dave", name: "DeleteAccessKey"}, // until
+		{at: 2 * time.Minute, id: "d3", user: "dave", name: "GetSecretValue"},
+	}
+	st := state.NewMemory()
+	alerts, _ := hunt(t, r, st, evs...)
+	if len(alerts) != 3 {
+		t.Fatalf("%d alerts, want the sequence and its 2 building blocks: %+v", len(alerts), alerts)
+	}
+	var shell alert.Alert
+	var bbs []alert.Alert
+	for _, a := range alerts {
+		if a.Rule.BuildingBlock {
+			bbs = append(bbs, a)
+		} else {
+			shell = a
+		}
+	}
+	if shell.Sequence == nil || len(shell.Sequence.Events) != 2 || shell.Fields["user.name"] != "alice" || shell.Rule.BuildingBlock {
+		t.Errorf("sequence alert %+v", shell)
+	}
+	for k, bb := range bbs {
+		if !bb.Rule.BuildingBlock || bb.Sequence.ID != shell.ID || bb.Sequence.Step != k+1 || bb.Event.ID != []string{"a1", "a2"}[k] {
+			t.Errorf("building block %d: %+v %+v", k, bb.Rule, bb.Sequence)
+		}
+	}
+	if again, rs := hunt(t, r, st, evs...); len(again) != 0 || rs.Known != 1 {
+		t.Errorf("second hunt over the same events: %d alerts, %d known", len(again), rs.Known)
+	}
+}
+
+// An aggregating ES|QL rule raises one alert per result row and run; the
+// same row from an overlapping run is the same alert.
+func TestESQLAggregate(t *testing.T) {
+	r := parseRule(t, "esql", "esql", `FROM logs-aws.cloudtrail-*
+| WHERE event.action == "GetSecretValue"
+| STATS Esql.count = COUNT(*), Esql.secrets = COUNT_DISTINCT(aws.cloudtrail.flattened.request_parameters.secretId) BY user.name
+| WHERE Esql.secrets >= 3`, "")
+	var evs []ev
+	for i := range 4 {
+		evs = append(evs, ev{at: time.Duration(i) * 10 * time.Second, id: fmt.Sprint("m", i), user: "mallory", param: fmt.Sprint("secret-", i)})
+	}
+	evs = append(evs, ev{at: 0, id: "x", user: "alice", param: "secret-0"})
+	alerts, _ := hunt(t, r, state.NewMemory(), evs...)
+	// runs end every 5m over 6m: the events (in the first minute) fall in two
+	// runs, which produce the same row
+	if len(alerts) != 1 {
+		t.Fatalf("%d alerts, want 1: %+v", len(alerts), alerts)
+	}
+	f := alerts[0].Fields
+	if f["user.name"] != "mallory" || f["Esql.count"] != int64(4) || f["Esql.secrets"] != int64(4) {
+		t.Errorf("fields %v", f)
+	}
+}

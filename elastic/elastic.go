@@ -5,6 +5,7 @@ package elastic
 import (
 	"errors"
 	"fmt"
+	"github.com/trailhound/trailhound/eql"
 	"github.com/trailhound/trailhound/esql"
 	"io/fs"
 	"os"
@@ -224,6 +225,16 @@ func Parse(path string, data []byte) (*rule.Rule, error) {
 			r.Cond = rule.Simplify(cond)
 		}
 	}
+	if r.Language == "eql" {
+		if err := lowerEQL(r, f.Rule.EventCategoryOverride); err != nil {
+			e := &Error{Path: path, Err: fmt.Errorf("rule %s (%s): query %w", r.ID, r.Name, err)}
+			var qe *eql.Error
+			if errors.As(err, &qe) {
+				e.Line, e.Col = fileLineCol(data, r.Query, qe.Pos)
+			}
+			return nil, e
+		}
+	}
 	if r.Language == "esql" {
 		q, err := esql.Parse(r.Query)
 		var qe *esql.Error
@@ -256,6 +267,75 @@ func Parse(path string, data []byte) (*rule.Rule, error) {
 		r.Unsupported = unsupported(r)
 	}
 	return r, nil
+}
+
+// lowerEQL parses an EQL rule's query into its condition (and sequence).
+func lowerEQL(r *rule.Rule, categoryOverride string) error {
+	q, err := eql.Parse(r.Query)
+	if err != nil {
+		return err
+	}
+	catField := "event.category"
+	if categoryOverride != "" {
+		catField = categoryOverride
+	}
+	if q.Sequence == nil {
+		c, err := eql.Lower(q.Category, q.Where, catField)
+		if err != nil {
+			return err
+		}
+		r.Cond = c
+		return nil
+	}
+	fields := func(es []eql.Expr) ([]string, bool) {
+		var out []string
+		for _, e := range es {
+			f, ok := e.(eql.Field)
+			if !ok {
+				return nil, false
+			}
+			out = append(out, f.Name)
+		}
+		return out, true
+	}
+	by, ok := fields(q.Sequence.By)
+	if !ok {
+		r.Unsupported = "EQL sequence joined on an expression (only fields are supported)"
+		return nil
+	}
+	seq := &rule.Sequence{By: by, MaxSpan: q.Sequence.MaxSpan}
+	var anyStep []rule.Cond
+	step := func(s eql.Step) (rule.SeqStep, error) {
+		c, err := eql.Lower(s.Category, s.Where, catField)
+		if err != nil {
+			return rule.SeqStep{}, err
+		}
+		stepBy, ok := fields(s.By)
+		if !ok {
+			return rule.SeqStep{}, fmt.Errorf("sequence step joined on an expression (only fields are supported)")
+		}
+		anyStep = append(anyStep, c)
+		return rule.SeqStep{Cond: c, By: stepBy}, nil
+	}
+	for _, s := range q.Sequence.Steps {
+		st, err := step(s)
+		if err != nil {
+			return err
+		}
+		for range max(s.Runs, 1) { // [step] with runs=N is N steps
+			seq.Steps = append(seq.Steps, st)
+		}
+	}
+	if u := q.Sequence.Until; u != nil {
+		st, err := step(*u)
+		if err != nil {
+			return err
+		}
+		seq.Until = &st
+	}
+	r.Sequence = seq
+	r.Cond = rule.Or{Conds: anyStep}
+	return nil
 }
 
 // esqlSources says why a query's FROM is not CloudTrail ("" when it is):
@@ -360,7 +440,7 @@ func unsupported(r *rule.Rule) string {
 		return "deprecated (maturity = deprecated)"
 	case r.Type == "machine_learning":
 		return "type machine_learning needs Elastic's anomaly-detection jobs: not supported"
-	case r.Type == "esql" && r.Language == "esql":
+	case r.Type == "esql" && r.Language == "esql", r.Type == "eql" && r.Language == "eql":
 		return ""
 	case r.Type != "query" && r.Type != "new_terms" && r.Type != "threshold":
 		return fmt.Sprintf("type %s not supported yet", r.Type)

@@ -259,6 +259,8 @@ func compile(c rule.Cond) (matcher, error) {
 		return func(e *event.Event, s *Scratch) bool { return !m(e, s) }, nil
 	case rule.Cmp:
 		return compileCmp(c)
+	case rule.Pred:
+		return func(e *event.Event, _ *Scratch) bool { return c.Match(e) }, nil
 	}
 	return nil, fmt.Errorf("unknown condition %T", c)
 }
@@ -373,4 +375,16 @@ func compileCmp(c rule.Cmp) (matcher, error) {
 		}), nil
 	}
 	return nil, fmt.Errorf("%s: unsupported operator %v", c.Field, c.Op)
+}
+
+// Matcher is a compiled condition.
+type Matcher func(*event.Event, *Scratch) bool
+
+// CompileCond compiles one condition (a sequence step, say).
+func CompileCond(c rule.Cond) (Matcher, error) {
+	m, err := compile(c)
+	if err != nil {
+		return nil, err
+	}
+	return Matcher(m), nil
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/trailhound/trailhound/event"
-	"github.com/trailhound/trailhound/record"
 )
 
 // run evaluates q over the records (one run, NOW() = now).
@@ -206,11 +205,26 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
-// Every ES|QL query of Elastic's corpus parses and runs over the real logs.
-func TestCorpusQueries(t *testing.T) {
-	dir := filepath.Join("..", "..", "shared", "corpus")
-	if _, err := os.Stat(dir); err != nil {
-		t.Skip("../shared/corpus is absent: corpus test skipped")
-	}
-	_ = record.Open
+func FuzzParse(f *testing.F) {
+	f.Add(seedEBS)
+	f.Add(`FROM x | STATS c = COUNT(*) WHERE a > 1 BY b = DATE_TRUNC(5 minute, @timestamp) | SORT c DESC NULLS LAST | LIMIT 3`)
+	f.Add(`FROM x | GROK m """(?<a>[0-9]+) %{WORD:w}""" | EVAL y = CASE(a IS NULL, "n", a RLIKE "1.*", "one", "x") | KEEP y, w*`)
+	f.Fuzz(func(t *testing.T, s string) {
+		q, err := Parse(s)
+		if err != nil {
+			return
+		}
+		prog, err := Compile(q)
+		if err != nil {
+			return
+		}
+		var p event.Parser
+		ev, err := p.Parse([]byte(`{"eventTime":"2026-11-01T10:00:00Z","eventName":"A","requestParameters":{"a":"1 b"},"userIdentity":{"userName":"u"}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rows []Row
+		prog.Head(ev, ev.Time(), func(r Row) { rows = append(rows, r) })
+		prog.Tail(rows, ev.Time())
+	})
 }

@@ -587,6 +587,16 @@ func likePattern(pat string) (func(string) bool, error) {
 // as an anchored RE2 expression. Lucene's syntax is a subset of RE2's for
 // what rules use; `"` and `@` are literal.
 func luceneRegexp(pat string) (func(string) bool, error) {
+	re, err := regexp.Compile(LuceneToRE2(pat))
+	if err != nil {
+		return nil, err
+	}
+	return re.MatchString, nil
+}
+
+// LuceneToRE2 translates a Lucene regular expression into an anchored RE2
+// expression.
+func LuceneToRE2(pat string) string {
 	var b strings.Builder
 	for i := 0; i < len(pat); i++ {
 		c := pat[i]
@@ -606,9 +616,5 @@ func luceneRegexp(pat string) (func(string) bool, error) {
 			b.WriteByte(c)
 		}
 	}
-	re, err := regexp.Compile(`^(?s:` + b.String() + `)$`)
-	if err != nil {
-		return nil, err
-	}
-	return re.MatchString, nil
+	return `^(?s:` + b.String() + `)$`
 }

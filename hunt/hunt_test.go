@@ -177,7 +177,7 @@ func TestCorpusQueryRules(t *testing.T) {
 	}
 	// every active rule except 5 machine-learning rules and the one ES|QL
 	// rule over Elastic's alert indices (with the KQL() function)
-	want := map[string]int{"query": 90, "new_terms": 49, "threshold": 5, "esql": 25}
+	want := map[string]int{"query": 90, "new_terms": 49, "threshold": 5, "esql": 25, "eql": 28}
 	if !maps.Equal(byType, want) {
 		t.Errorf("compiled %v, want %v", byType, want)
 	}

@@ -1,6 +1,7 @@
 package rule
 
 import (
+	"github.com/trailhound/trailhound/event"
 	"sort"
 	"strconv"
 	"strings"
@@ -48,10 +49,19 @@ type Cmp struct {
 	CaseInsensitive bool
 }
 
-func (And) cond() {}
-func (Or) cond()  {}
-func (Not) cond() {}
-func (Cmp) cond() {}
+// Pred is a condition the comparisons above cannot express (an EQL function
+// over two fields, arithmetic): Text is its source, Fields what it reads.
+type Pred struct {
+	Text   string
+	Fields []string
+	Match  func(*event.Event) bool
+}
+
+func (Pred) cond() {}
+func (And) cond()  {}
+func (Or) cond()   {}
+func (Not) cond()  {}
+func (Cmp) cond()  {}
 
 // Pattern is a wildcard pattern: literal Parts joined by `*` (any run of
 // characters). It has at least one part.
@@ -188,6 +198,10 @@ func Walk(c Cond, fn func(Cmp)) {
 		Walk(c.Cond, fn)
 	case Cmp:
 		fn(c)
+	case Pred:
+		for _, f := range c.Fields {
+			fn(Cmp{Field: f, Op: OpExists})
+		}
 	}
 }
 

@@ -15,6 +15,8 @@ func Format(c Cond) string {
 		return "not " + paren(c.Cond)
 	case Cmp:
 		return formatCmp(c)
+	case Pred:
+		return c.Text
 	}
 	return "?"
 }

@@ -41,8 +41,10 @@ type Rule struct {
 	// exception files given at run time.
 	ExceptionLists []string
 	// ESQL is the compiled query of an ES|QL rule.
-	ESQL  *esql.Program
-	Index []string
+	ESQL *esql.Program
+	// Sequence is set for EQL sequence rules; Cond is then any step.
+	Sequence *Sequence
+	Index    []string
 
 	Schedule      Schedule
 	BuildingBlock bool
@@ -169,4 +171,19 @@ type Exception struct {
 	ListID string
 	Name   string
 	Cond   Cond
+}
+
+// Sequence is an EQL sequence: steps in time order, joined on fields, all
+// within MaxSpan of the first, broken off by Until.
+type Sequence struct {
+	By      []string // join fields common to every step
+	MaxSpan time.Duration
+	Steps   []SeqStep
+	Until   *SeqStep
+}
+
+// SeqStep is one step of a sequence, with its own extra join fields.
+type SeqStep struct {
+	Cond Cond
+	By   []string
 }
