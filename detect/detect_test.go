@@ -262,7 +262,7 @@ until [any where event.action == "DeleteAccessKey"]`, "")
 		{at: 2 * time.Minute, id: "a2", user: "alice", name: "GetSecretValue"},
 		{at: 0, id: "b1", user: "bob", name: "ListSecrets"},
 		{at: 12 * time.Minute, id: "b2", user: "bob", name: "GetSecretValue"}, // beyond maxspan
-		{at: time.Minute, id: "c1", user: "carol", name: "GetSecretValue"},  // wrong order
+		{at: time.Minute, id: "c1", user: "carol", name: "GetSecretValue"},    // wrong order
 		{at: 3 * time.Minute, id: "c2", user: "carol", name: "ListSecrets"},
 		{at: 0, id: "d1", user: "dave", name: "ListSecrets"},
 		{at: time.Minute, id: "d2", user: "dave", name: "DeleteAccessKey"}, // until

@@ -351,49 +351,95 @@ func esqlSources(indexes []string) string {
 }
 
 // esqlPrefilter is a condition every event the query's first WHERE keeps
-// satisfies: its top-level `field == "value"` and `field IN (...)`
-// conjuncts. It lets the engine's event-source index route events; the
-// query itself then decides.
+// satisfies (an over-approximation: what it cannot translate counts as
+// true). The engine evaluates it, and routes events by its event source and
+// name, before the query itself runs on an event.
 func esqlPrefilter(q *esql.Query) rule.Cond {
+	computed := map[string]bool{} // columns the query sets before a WHERE
 	var conds []rule.Cond
-	if len(q.Commands) > 0 {
-		if w, ok := q.Commands[0].(esql.Where); ok {
-			var walk func(e esql.Expr)
-			walk = func(e esql.Expr) {
-				switch e := e.(type) {
-				case esql.Binary:
-					switch e.Op {
-					case "AND":
-						walk(e.L)
-						walk(e.R)
-					case "==":
-						f, ok1 := e.L.(esql.Field)
-						l, ok2 := e.R.(esql.Lit)
-						if s, isStr := l.V.(string); ok1 && ok2 && isStr {
-							conds = append(conds, rule.Cmp{Field: f.Name, Op: rule.OpEq, Values: []string{s}})
-						}
-					}
-				case esql.In:
-					f, ok := e.X.(esql.Field)
-					if !ok || e.Not {
-						return
-					}
-					var vals []string
-					for _, x := range e.List {
-						l, ok := x.(esql.Lit)
-						s, isStr := l.V.(string)
-						if !ok || !isStr {
-							return
-						}
-						vals = append(vals, s)
-					}
-					conds = append(conds, rule.Cmp{Field: f.Name, Op: rule.OpEq, Values: vals})
-				}
+scan:
+	for _, c := range q.Commands {
+		switch c := c.(type) {
+		case esql.Where:
+			if x := esqlApprox(c.Cond, computed); x != nil {
+				conds = append(conds, x)
 			}
-			walk(w.Cond)
+		case esql.Eval:
+			for _, a := range c.Fields {
+				computed[a.Name] = true
+			}
+		case esql.Dissect, esql.Grok:
+			for _, n := range esql.Outputs(c) {
+				computed[n] = true
+			}
+		default:
+			break scan
 		}
 	}
-	return rule.And{Conds: conds}
+	return rule.Simplify(rule.And{Conds: conds})
+}
+
+// esqlApprox translates e into a condition implied by it, or nil (true).
+func esqlApprox(e esql.Expr, computed map[string]bool) rule.Cond {
+	field := func(x esql.Expr) (string, bool) {
+		f, ok := x.(esql.Field)
+		return f.Name, ok && !strings.HasPrefix(f.Name, "_") && !computed[f.Name]
+	}
+	switch e := e.(type) {
+	case esql.Binary:
+		switch e.Op {
+		case "AND":
+			l, r := esqlApprox(e.L, computed), esqlApprox(e.R, computed)
+			switch {
+			case l == nil:
+				return r
+			case r == nil:
+				return l
+			}
+			return rule.And{Conds: []rule.Cond{l, r}}
+		case "OR":
+			l, r := esqlApprox(e.L, computed), esqlApprox(e.R, computed)
+			if l == nil || r == nil {
+				return nil
+			}
+			return rule.Or{Conds: []rule.Cond{l, r}}
+		case "==":
+			f, ok1 := field(e.L)
+			l, ok2 := e.R.(esql.Lit)
+			if s, isStr := l.V.(string); ok1 && ok2 && isStr {
+				return rule.Cmp{Field: f, Op: rule.OpEq, Values: []string{s}}
+			}
+		}
+	case esql.In:
+		f, ok := field(e.X)
+		if !ok || e.Not {
+			return nil
+		}
+		var vals []string
+		for _, x := range e.List {
+			l, ok := x.(esql.Lit)
+			s, isStr := l.V.(string)
+			if !ok || !isStr {
+				return nil
+			}
+			vals = append(vals, s)
+		}
+		return rule.Cmp{Field: f, Op: rule.OpEq, Values: vals}
+	case *esql.Like:
+		f, ok := field(e.X)
+		if !ok || e.Not {
+			return nil
+		}
+		if e.Regex {
+			return rule.Cmp{Field: f, Op: rule.OpRegex, Values: []string{esql.LuceneToRE2(e.Pattern)}}
+		}
+		return eql.Wildcard(f, e.Pattern, false)
+	case esql.IsNull:
+		if f, ok := field(e.X); ok && e.Not {
+			return rule.Cmp{Field: f, Op: rule.OpExists}
+		}
+	}
+	return nil
 }
 
 // fileLineCol maps a position in the query to the rule file, when the query

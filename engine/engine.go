@@ -6,6 +6,7 @@ package engine
 import (
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"slices"
 	"sort"
 	"strconv"
@@ -339,6 +340,11 @@ func compileCmp(c rule.Cmp) (matcher, error) {
 		if c.CaseInsensitive {
 			expr = "(?i)" + expr
 		}
+		// a pattern wrapped in .* on both sides is an unanchored search,
+		// which Go runs without backtracking over the wrappers
+		if core, ok := containsCore(c.Values[0]); ok && !c.CaseInsensitive {
+			expr = core
+		}
 		re, err := regexp.Compile(expr)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", c.Field, err)
@@ -387,4 +393,26 @@ func CompileCond(c rule.Cond) (Matcher, error) {
 		return nil, err
 	}
 	return Matcher(m), nil
+}
+
+// containsCore returns, for an anchored pattern of the form ^.*X.*$ (any
+// character, dot matching newlines), the unanchored pattern X.
+func containsCore(pat string) (string, bool) {
+	re, err := syntax.Parse(pat, syntax.Perl)
+	if err != nil {
+		return "", false
+	}
+	re = re.Simplify()
+	if re.Op != syntax.OpConcat || len(re.Sub) < 4 {
+		return "", false
+	}
+	s := re.Sub
+	anyStar := func(r *syntax.Regexp) bool {
+		return r.Op == syntax.OpStar && r.Sub[0].Op == syntax.OpAnyChar
+	}
+	if s[0].Op != syntax.OpBeginText || s[len(s)-1].Op != syntax.OpEndText || !anyStar(s[1]) || !anyStar(s[len(s)-2]) {
+		return "", false
+	}
+	core := &syntax.Regexp{Op: syntax.OpConcat, Sub: s[2 : len(s)-2]}
+	return core.String(), true
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 
@@ -133,6 +134,21 @@ func TestIndex(t *testing.T) {
 		eng.Match(ev, s, func(r *rule.Rule) { got = append(got, r.ID) })
 		if strings.Join(got, ",") != tt.want {
 			t.Errorf("%s/%s matched %v, want %s", tt.prov, tt.act, got, tt.want)
+		}
+	}
+}
+
+func TestContainsCore(t *testing.T) {
+	for _, tt := range []struct{ in, core string }{
+		{`^(?s:.*Effect.*)$`, "Effect"},
+		{`^(?s:.*"Principal": *"\*".*)$`, `"Principal": *"\*"`},
+		{`^(?s:.*a|b.*)$`, ""}, // alternation: not a contains test
+		{`^(?s:abc.*)$`, ""},
+		{`^(?:.*abc.*)$`, ""}, // . without s does not match newlines
+	} {
+		core, ok := containsCore(tt.in)
+		if ok != (tt.core != "") || (ok && regexp.MustCompile(core).String() != regexp.MustCompile(tt.core).String() && core != tt.core) {
+			t.Errorf("%s: %q %v, want %q", tt.in, core, ok, tt.core)
 		}
 	}
 }

@@ -48,7 +48,7 @@ func TestSingleEvent(t *testing.T) {
 		{`any where stringContains(aws.cloudtrail.request_parameters, "LAMBDA:INVOKEFUNCTION")`, false},
 		{`any where stringContains~(aws.cloudtrail.request_parameters, "LAMBDA:INVOKEFUNCTION")`, true},
 		{`any where event.action == "addpermission20150331v2"`, false}, // == is case-sensitive
-		{`any where event.action : "addpermission*"`, true},             // : is not
+		{`any where event.action : "addpermission*"`, true},            // : is not
 		{`any where event.action like "AddPermission????????v2"`, true},
 		{`any where event.action like~ "addpermission*"`, true},
 		{`any where event.action in ("X", "AddPermission20150331v2")`, true},

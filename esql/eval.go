@@ -85,7 +85,7 @@ func binary(e Binary, en env) Value {
 	case "AND":
 		lv, lok := eval(e.L, en).(bool)
 		if lok && !lv {
-			return false
+			return false // false AND anything, null included, is false
 		}
 		rv, rok := eval(e.R, en).(bool)
 		if rok && !rv {

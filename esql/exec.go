@@ -93,6 +93,17 @@ func Compile(q *Query) (*Program, error) {
 	return p, nil
 }
 
+// Outputs returns the columns a DISSECT or GROK command sets.
+func Outputs(c Command) []string {
+	switch c := c.(type) {
+	case Dissect:
+		return c.Pattern.names
+	case Grok:
+		return c.Pattern.columns()
+	}
+	return nil
+}
+
 // walkCommand calls fn with every field name an expression of c reads.
 func walkCommand(c Command, fn func(string)) {
 	var w func(e Expr)

@@ -556,6 +556,9 @@ func (p *parser) primary() Expr {
 // likePattern compiles an ES|QL LIKE pattern: `*` any run, `?` one
 // character, `\` escapes; the whole value must match; case-sensitive.
 func likePattern(pat string) (func(string) bool, error) {
+	if parts, ok := globParts(pat); ok {
+		return func(s string) bool { return globMatch(parts, s) }, nil
+	}
 	var b strings.Builder
 	b.WriteString(`^(?s:`)
 	for i := 0; i < len(pat); i++ {
@@ -617,4 +620,46 @@ func LuceneToRE2(pat string) string {
 		}
 	}
 	return `^(?s:` + b.String() + `)$`
+}
+
+// globParts splits a LIKE pattern without `?` into the literal parts between
+// its `*`s; ok is false when it has a `?`.
+func globParts(pat string) ([]string, bool) {
+	var parts []string
+	var cur strings.Builder
+	for i := 0; i < len(pat); i++ {
+		switch c := pat[i]; {
+		case c == '\\' && i+1 < len(pat):
+			i++
+			cur.WriteByte(pat[i])
+		case c == '?':
+			return nil, false
+		case c == '*':
+			parts = append(parts, cur.String())
+			cur.Reset()
+		default:
+			cur.WriteByte(c)
+		}
+	}
+	return append(parts, cur.String()), true
+}
+
+// globMatch matches s against literal parts joined by `*`.
+func globMatch(parts []string, s string) bool {
+	if len(parts) == 1 {
+		return s == parts[0]
+	}
+	if !strings.HasPrefix(s, parts[0]) {
+		return false
+	}
+	s = s[len(parts[0]):]
+	last := parts[len(parts)-1]
+	for _, m := range parts[1 : len(parts)-1] {
+		i := strings.Index(s, m)
+		if i < 0 {
+			return false
+		}
+		s = s[i+len(m):]
+	}
+	return len(s) >= len(last) && strings.HasSuffix(s, last)
 }

@@ -473,6 +473,21 @@ func fastECS(name string) Getter {
 			return dst
 		}
 	}
+	if keys, ok := fromFlattened[name]; ok {
+		return func(e *Event, dst []Value) []Value {
+			if e.Kind != KindCloudTrail {
+				return walk(e.src, p, 0, dst)
+			}
+			obj := e.src.Get(keys[0])
+			if obj == nil || len(obj.MarshalTo(nil)) >= flattenedFastLimit {
+				return viaDoc(e, dst)
+			}
+			if s := str(e.src, keys...); s != "" {
+				return append(dst, Value{s, String})
+			}
+			return dst
+		}
+	}
 	if raw, ok := javaStrings[name]; ok {
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
@@ -486,6 +501,43 @@ func fastECS(name string) Getter {
 		}
 	}
 	switch name {
+	case "event.ingested", "data_stream.namespace":
+		// set when Elasticsearch indexes the document; a raw record has none
+		return func(e *Event, dst []Value) []Value {
+			if e.Kind != KindCloudTrail {
+				return walk(e.src, p, 0, dst)
+			}
+			return dst
+		}
+	case "event.kind":
+		return func(e *Event, dst []Value) []Value {
+			if e.Kind != KindCloudTrail {
+				return walk(e.src, p, 0, dst)
+			}
+			return append(dst, Value{"event", String})
+		}
+	case "event.type", "event.category":
+		// the pipeline's per-action table; event.type defaults to info
+		return func(e *Event, dst []Value) []Value {
+			if e.Kind != KindCloudTrail {
+				return walk(e.src, p, 0, dst)
+			}
+			c, ok := categories[e.action]
+			if !ok || e.action == "" {
+				if name == "event.type" {
+					dst = append(dst, Value{"info", String})
+				}
+				return dst
+			}
+			vs := c.cat
+			if name == "event.type" {
+				vs = c.typ
+			}
+			for _, v := range vs {
+				dst = append(dst, Value{v, String})
+			}
+			return dst
+		}
 	case "source.ip":
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
@@ -557,6 +609,17 @@ var javaStrings = map[string]string{
 	"aws.cloudtrail.response_elements":     "responseElements",
 	"aws.cloudtrail.additional_eventdata":  "additionalEventData",
 	"aws.cloudtrail.service_event_details": "serviceEventDetails",
+}
+
+// fromFlattened are ECS fields the pipeline copies from a string inside the
+// flattened request or response (present while the object is small enough
+// to be kept flattened).
+var fromFlattened = map[string][]string{
+	"user.target.name":  {"requestParameters", "userName"},
+	"user.changes.name": {"requestParameters", "newUserName"},
+	"group.name":        {"requestParameters", "groupName"},
+	"group.id":          {"responseElements", "group", "groupId"},
+	"user.target.id":    {"responseElements", "user", "userId"},
 }
 
 // resourceKeys are the leaves of aws.cloudtrail.resources, renamed from the

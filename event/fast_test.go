@@ -31,7 +31,10 @@ func TestFastGettersAgreeWithECS(t *testing.T) {
 		t.Fatal(err)
 	}
 	names := []string{"event.dataset", "data_stream.dataset", "event.outcome", "cloud.account.id", "user.name",
-		"source.ip", "source.as.number", "source.geo.country_iso_code", "user_agent.name", "related.entity", "entity.target.id"}
+		"source.ip", "event.ingested", "data_stream.namespace", "event.kind", "event.type", "event.category", "source.as.number", "source.geo.country_iso_code", "user_agent.name", "related.entity", "entity.target.id"}
+	for n := range fromFlattened {
+		names = append(names, n)
+	}
 	for n := range javaStrings {
 		names = append(names, n)
 	}

@@ -182,3 +182,31 @@ func TestGetCallerIdentityAcrossHunts(t *testing.T) {
 		t.Errorf("state stats: %s", out)
 	}
 }
+
+func TestQuery(t *testing.T) {
+	tests := []struct {
+		args []string
+		code int
+		want []string
+	}{
+		{[]string{"query", `FROM logs-aws.cloudtrail-* | STATS n = COUNT(*) BY event.action | WHERE n >= 4 | SORT n DESC, event.action`, "../../testdata/samples"},
+			0, []string{"n  event.action", "4  ModifySnapshotAttribute", "(1 rows)"}},
+		{[]string{"query", "-f", "jsonl", `any where event.action : "getcalleridentity"`, "../../testdata/samples"},
+			0, []string{`"event.action":"GetCallerIdentity"`, `"user.name":"mallory.ops"`}},
+		{[]string{"query", "-c", "user.name", "--lang", "kql", `event.action: PublishLayerVersion*`, "../../testdata/samples"},
+			0, []string{"user.name\nmallory.ops\n(1 rows)"}},
+		{[]string{"query", `FROM x | WHERE a ==`, "../../testdata/samples"}, exitUsage, nil},
+		{[]string{"query", `sequence [any where true] [any where true]`, "../../testdata/samples"}, exitUsage, nil},
+	}
+	for _, tt := range tests {
+		code, out, errs := runCmd(t, tt.args...)
+		if code != tt.code {
+			t.Errorf("%v: exit %d, want %d: %s", tt.args, code, tt.code, errs)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%v: output lacks %q:\n%s", tt.args, w, out)
+			}
+		}
+	}
+}

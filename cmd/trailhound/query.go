@@ -1,0 +1,262 @@
+package main
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trailhound/trailhound/elastic"
+	"github.com/trailhound/trailhound/engine"
+	"github.com/trailhound/trailhound/eql"
+	"github.com/trailhound/trailhound/esql"
+	"github.com/trailhound/trailhound/event"
+	"github.com/trailhound/trailhound/kql"
+	"github.com/trailhound/trailhound/record"
+	"github.com/trailhound/trailhound/rule"
+)
+
+// defaultColumns are shown for KQL and EQL matches.
+var defaultColumns = []string{"@timestamp", "event.provider", "event.action", "event.outcome", "user.name", "source.address", "aws.cloudtrail.user_identity.arn"}
+
+func newQuery() *cobra.Command {
+	var (
+		lang, format string
+		columns      []string
+		maxRecord    string
+	)
+	cmd := &cobra.Command{
+		Use:   "query QUERY PATH...",
+		Short: "Run an ad hoc ES|QL, EQL or KQL query over CloudTrail logs and print the result table",
+		Long: `Run one query over files, folders or stdin ("-") and print the result.
+
+ES|QL (a query starting with FROM) prints its result table: WHERE, EVAL, STATS ... BY,
+DISSECT, GROK, KEEP, SORT, LIMIT and the rest run over every record; NOW() is the
+current time. EQL ("<category> where ...") and KQL print the matching records
+with --columns (default: time, source, action, outcome, user, address, ARN).
+EQL sequences run as rules (trailhound hunt --rules).`,
+		Example: `  trailhound query 'FROM logs-aws.cloudtrail-* | STATS n = COUNT(*) BY event.provider | SORT n DESC | LIMIT 10' logs/
+  trailhound query 'any where event.action : "Delete*"' logs/
+  trailhound query --lang kql 'event.action: GetSecretValue and not user.name: svc-*' logs/`,
+		Args: cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			q, paths := args[0], args[1:]
+			if lang == "" {
+				lang = detectLanguage(q)
+			}
+			maxBytes, err := parseSize(maxRecord)
+			if err != nil {
+				return &exitError{exitUsage, fmt.Errorf("--max-record-size: %w", err)}
+			}
+			var t esql.Table
+			switch lang {
+			case "esql":
+				t, err = runESQL(q, paths, maxBytes, cmd.ErrOrStderr())
+			case "eql", "kql":
+				t, err = runFilter(lang, q, paths, columns, maxBytes, cmd.ErrOrStderr())
+			default:
+				return &exitError{exitUsage, fmt.Errorf("--lang must be esql, eql or kql, not %q", lang)}
+			}
+			var xe *exitError
+			if err != nil && !(errors.As(err, &xe) && len(t.Columns) > 0) {
+				return err
+			}
+			// input errors were reported; the table of what was read still prints
+			if perr := printTable(cmd.OutOrStdout(), t, format); perr != nil {
+				return perr
+			}
+			return err
+		},
+	}
+	cmd.Flags().StringVarP(&lang, "lang", "l", "", "query language: esql, eql or kql (default: guessed from the query)")
+	cmd.Flags().StringVarP(&format, "format", "f", "table", "output: table, jsonl or csv")
+	cmd.Flags().StringSliceVarP(&columns, "columns", "c", defaultColumns, "fields to show for EQL and KQL matches")
+	cmd.Flags().StringVar(&maxRecord, "max-record-size", "16MB", "largest record accepted")
+	return cmd
+}
+
+// detectLanguage guesses a query's language: FROM starts ES|QL, a category
+// followed by where (or sequence) is EQL, anything else KQL.
+func detectLanguage(q string) string {
+	fields := strings.Fields(strings.ToLower(q))
+	switch {
+	case len(fields) > 0 && fields[0] == "from":
+		return "esql"
+	case len(fields) > 0 && fields[0] == "sequence", len(fields) > 1 && fields[1] == "where":
+		return "eql"
+	}
+	return "kql"
+}
+
+// eachEvent calls fn with every CloudTrail (or ECS) event of paths and
+// reports input errors on stderr.
+func eachEvent(paths []string, maxBytes int, stderr io.Writer, fn func(*event.Event)) error {
+	w, err := record.Walk(paths)
+	if err != nil {
+		return &exitError{exitUsage, err}
+	}
+	var p event.Parser
+	bad := 0
+	for _, in := range w.Inputs {
+		rc, err := record.Open(in.Path)
+		if err != nil {
+			fmt.Fprintf(stderr, "trailhound: %v\n", err)
+			bad++
+			continue
+		}
+		err = record.ForEach(rc, maxBytes, func(rec record.Record) error {
+			ev, err := p.Parse(rec.Data)
+			if err != nil {
+				fmt.Fprintf(stderr, "trailhound: %s:%d: %v\n", in.Path, rec.Line, err)
+				bad++
+				return nil
+			}
+			if ev.Kind == event.KindCloudTrail || ev.Kind == event.KindECS {
+				ev.File, ev.Line, ev.Offset = in.Path, rec.Line, rec.Offset
+				fn(ev)
+			}
+			return nil
+		}, func(e *record.PosError) {
+			fmt.Fprintf(stderr, "trailhound: %s: %v\n", in.Path, e)
+			bad++
+		})
+		rc.Close()
+		if err != nil {
+			fmt.Fprintf(stderr, "trailhound: %s: %v\n", in.Path, err)
+			bad++
+		}
+	}
+	if bad > 0 {
+		return &exitError{exitUsage, fmt.Errorf("%d input error(s); the rest was read", bad)}
+	}
+	return nil
+}
+
+func runESQL(q string, paths []string, maxBytes int, stderr io.Writer) (esql.Table, error) {
+	pq, err := esql.Parse(q)
+	if err != nil {
+		return esql.Table{}, &exitError{exitUsage, fmt.Errorf("ES|QL %w", err)}
+	}
+	prog, err := esql.Compile(pq)
+	if err != nil {
+		return esql.Table{}, &exitError{exitUsage, err}
+	}
+	var rows []esql.Row
+	inErr := eachEvent(paths, maxBytes, stderr, func(ev *event.Event) {
+		prog.Head(ev, ev.Time(), func(r esql.Row) { rows = append(rows, r) })
+	})
+	return prog.Tail(rows, time.Now().UTC()), inErr
+}
+
+func runFilter(lang, q string, paths, columns []string, maxBytes int, stderr io.Writer) (esql.Table, error) {
+	var cond rule.Cond
+	switch lang {
+	case "kql":
+		n, err := kql.Parse(q)
+		if err != nil {
+			return esql.Table{}, &exitError{exitUsage, fmt.Errorf("KQL %w", err)}
+		}
+		if cond, err = elastic.Lower(n); err != nil {
+			return esql.Table{}, &exitError{exitUsage, err}
+		}
+	default:
+		pq, err := eql.Parse(q)
+		if err != nil {
+			return esql.Table{}, &exitError{exitUsage, fmt.Errorf("EQL %w", err)}
+		}
+		if pq.Sequence != nil {
+			return esql.Table{}, &exitError{exitUsage, fmt.Errorf("EQL sequences run as rules: put the query in a rule file and use trailhound hunt --rules")}
+		}
+		if cond, err = eql.Lower(pq.Category, pq.Where, "event.category"); err != nil {
+			return esql.Table{}, &exitError{exitUsage, err}
+		}
+	}
+	m, err := engine.CompileCond(rule.Simplify(cond))
+	if err != nil {
+		return esql.Table{}, &exitError{exitUsage, err}
+	}
+	s := engine.NewScratch()
+	t := esql.Table{Columns: columns}
+	inErr := eachEvent(paths, maxBytes, stderr, func(ev *event.Event) {
+		if !m(ev, s) {
+			return
+		}
+		row := make([]esql.Value, len(columns))
+		for i, c := range columns {
+			if v := event.Lookup(ev, c); v != nil {
+				row[i] = v
+			}
+		}
+		t.Rows = append(t.Rows, row)
+	})
+	return t, inErr
+}
+
+func cell(v esql.Value) string {
+	switch x := esql.JSON(v).(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case []any:
+		parts := make([]string, len(x))
+		for i, e := range x {
+			parts[i] = cell(e)
+		}
+		return strings.Join(parts, ", ")
+	default:
+		b, _ := json.Marshal(x)
+		return strings.Trim(string(b), `"`)
+	}
+}
+
+func printTable(w io.Writer, t esql.Table, format string) error {
+	switch format {
+	case "jsonl":
+		enc := json.NewEncoder(w)
+		for _, r := range t.Rows {
+			obj := map[string]any{}
+			for i, c := range t.Columns {
+				obj[c] = esql.JSON(r[i])
+			}
+			if err := enc.Encode(obj); err != nil {
+				return err
+			}
+		}
+	case "csv":
+		cw := csv.NewWriter(w)
+		cw.Write(t.Columns)
+		for _, r := range t.Rows {
+			rec := make([]string, len(r))
+			for i, v := range r {
+				rec[i] = cell(v)
+			}
+			cw.Write(rec)
+		}
+		cw.Flush()
+		return cw.Error()
+	case "table":
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, strings.Join(t.Columns, "\t"))
+		for _, r := range t.Rows {
+			cells := make([]string, len(r))
+			for i, v := range r {
+				cells[i] = strings.ReplaceAll(cell(v), "\t", " ")
+			}
+			fmt.Fprintln(tw, strings.Join(cells, "\t"))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "(%d rows)\n", len(t.Rows))
+	default:
+		return &exitError{exitUsage, fmt.Errorf("--format must be table, jsonl or csv, not %q", format)}
+	}
+	return nil
+}
