@@ -14,12 +14,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/trailhound/trailhound/engine"
-	"github.com/trailhound/trailhound/esql"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/trailhound/trailhound/engine"
+	"github.com/trailhound/trailhound/esql"
 
 	"github.com/trailhound/trailhound/alert"
 	"github.com/trailhound/trailhound/event"

@@ -5,13 +5,14 @@ package elastic
 import (
 	"errors"
 	"fmt"
-	"github.com/trailhound/trailhound/eql"
-	"github.com/trailhound/trailhound/esql"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/trailhound/trailhound/eql"
+	"github.com/trailhound/trailhound/esql"
 
 	"github.com/BurntSushi/toml"
 

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/trailhound/trailhound/glob"
 )
 
 // Parse parses an ES|QL query. Errors carry the line and column.
@@ -557,7 +559,7 @@ func (p *parser) primary() Expr {
 // character, `\` escapes; the whole value must match; case-sensitive.
 func likePattern(pat string) (func(string) bool, error) {
 	if parts, ok := globParts(pat); ok {
-		return func(s string) bool { return globMatch(parts, s) }, nil
+		return func(s string) bool { return glob.Match(parts, s) }, nil
 	}
 	var b strings.Builder
 	b.WriteString(`^(?s:`)
@@ -642,24 +644,4 @@ func globParts(pat string) ([]string, bool) {
 		}
 	}
 	return append(parts, cur.String()), true
-}
-
-// globMatch matches s against literal parts joined by `*`.
-func globMatch(parts []string, s string) bool {
-	if len(parts) == 1 {
-		return s == parts[0]
-	}
-	if !strings.HasPrefix(s, parts[0]) {
-		return false
-	}
-	s = s[len(parts[0]):]
-	last := parts[len(parts)-1]
-	for _, m := range parts[1 : len(parts)-1] {
-		i := strings.Index(s, m)
-		if i < 0 {
-			return false
-		}
-		s = s[i+len(m):]
-	}
-	return len(s) >= len(last) && strings.HasSuffix(s, last)
 }

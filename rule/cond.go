@@ -1,10 +1,12 @@
 package rule
 
 import (
-	"github.com/trailhound/trailhound/event"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/trailhound/trailhound/event"
+	"github.com/trailhound/trailhound/glob"
 )
 
 // Cond is a condition over one event.
@@ -77,26 +79,7 @@ func (p Pattern) String() string {
 }
 
 // Match reports whether s matches the pattern.
-func (p Pattern) Match(s string) bool {
-	parts := p.Parts
-	if len(parts) == 1 {
-		return s == parts[0]
-	}
-	if !strings.HasPrefix(s, parts[0]) {
-		return false
-	}
-	s = s[len(parts[0]):]
-	last := parts[len(parts)-1]
-	mid := parts[1 : len(parts)-1]
-	for _, m := range mid {
-		i := strings.Index(s, m)
-		if i < 0 {
-			return false
-		}
-		s = s[i+len(m):]
-	}
-	return len(s) >= len(last) && strings.HasSuffix(s, last)
-}
+func (p Pattern) Match(s string) bool { return glob.Match(p.Parts, s) }
 
 // Lower returns the pattern in lower case (for case-insensitive matching).
 func (p Pattern) Lower() Pattern {

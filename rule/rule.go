@@ -6,9 +6,10 @@ package rule
 
 import (
 	"fmt"
-	"github.com/trailhound/trailhound/esql"
 	"strings"
 	"time"
+
+	"github.com/trailhound/trailhound/esql"
 )
 
 // Rule is one detection rule.
