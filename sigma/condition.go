@@ -1,0 +1,187 @@
+package sigma
+
+import (
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/trailhound/trailhound/rule"
+)
+
+// ErrLegacy marks Sigma 1 aggregations (`| count()`, `near`), which are
+// reported as unsupported, not run.
+type ErrLegacy struct{ Cond string }
+
+func (e ErrLegacy) Error() string {
+	return fmt.Sprintf("legacy aggregation in condition %q (use a correlation rule): not supported", e.Cond)
+}
+
+// condition parses a Sigma condition over the compiled search identifiers.
+// Precedence, loosest first: or, and, not, x of, parentheses.
+func condition(text string, searches map[string]rule.Cond) (rule.Cond, error) {
+	if strings.Contains(text, "|") || containsWord(text, "near") {
+		return nil, ErrLegacy{text}
+	}
+	p := &condParser{toks: tokenize(text), searches: searches}
+	c, err := p.or()
+	if err != nil {
+		return nil, err
+	}
+	if p.i < len(p.toks) {
+		return nil, fmt.Errorf("condition %q: unexpected %q", text, p.toks[p.i])
+	}
+	return c, nil
+}
+
+func containsWord(s, w string) bool {
+	for _, f := range tokenize(s) {
+		if strings.EqualFold(f, w) {
+			return true
+		}
+	}
+	return false
+}
+
+func tokenize(s string) []string {
+	var out []string
+	cur := ""
+	flush := func() {
+		if cur != "" {
+			out = append(out, cur)
+			cur = ""
+		}
+	}
+	for _, r := range s {
+		switch r {
+		case ' ', '\t', '\n', '\r':
+			flush()
+		case '(', ')':
+			flush()
+			out = append(out, string(r))
+		default:
+			cur += string(r)
+		}
+	}
+	flush()
+	return out
+}
+
+type condParser struct {
+	toks     []string
+	i        int
+	searches map[string]rule.Cond
+}
+
+func (p *condParser) peek() string {
+	if p.i < len(p.toks) {
+		return p.toks[p.i]
+	}
+	return ""
+}
+
+func (p *condParser) or() (rule.Cond, error) {
+	l, err := p.and()
+	if err != nil {
+		return nil, err
+	}
+	for strings.EqualFold(p.peek(), "or") {
+		p.i++
+		r, err := p.and()
+		if err != nil {
+			return nil, err
+		}
+		l = rule.Or{Conds: []rule.Cond{l, r}}
+	}
+	return l, nil
+}
+
+func (p *condParser) and() (rule.Cond, error) {
+	l, err := p.not()
+	if err != nil {
+		return nil, err
+	}
+	for strings.EqualFold(p.peek(), "and") {
+		p.i++
+		r, err := p.not()
+		if err != nil {
+			return nil, err
+		}
+		l = rule.And{Conds: []rule.Cond{l, r}}
+	}
+	return l, nil
+}
+
+func (p *condParser) not() (rule.Cond, error) {
+	if strings.EqualFold(p.peek(), "not") {
+		p.i++
+		x, err := p.not()
+		if err != nil {
+			return nil, err
+		}
+		return rule.Not{Cond: x}, nil
+	}
+	return p.primary()
+}
+
+func (p *condParser) primary() (rule.Cond, error) {
+	t := p.peek()
+	switch {
+	case t == "":
+		return nil, fmt.Errorf("condition ends early")
+	case t == "(":
+		p.i++
+		c, err := p.or()
+		if err != nil {
+			return nil, err
+		}
+		if p.peek() != ")" {
+			return nil, fmt.Errorf("missing )")
+		}
+		p.i++
+		return c, nil
+	case t == "1" || strings.EqualFold(t, "all") || strings.EqualFold(t, "any"):
+		if p.i+2 >= len(p.toks) || !strings.EqualFold(p.toks[p.i+1], "of") {
+			break
+		}
+		pattern := p.toks[p.i+2]
+		p.i += 3
+		names := p.match(pattern)
+		if len(names) == 0 {
+			return nil, fmt.Errorf("%s of %s: no search identifier matches", t, pattern)
+		}
+		var conds []rule.Cond
+		for _, n := range names {
+			conds = append(conds, p.searches[n])
+		}
+		if t == "1" || strings.EqualFold(t, "any") {
+			return rule.Or{Conds: conds}, nil
+		}
+		return rule.And{Conds: conds}, nil
+	}
+	p.i++
+	c, ok := p.searches[t]
+	if !ok {
+		return nil, fmt.Errorf("unknown search identifier %q", t)
+	}
+	return c, nil
+}
+
+// match returns the search identifiers a `x of` pattern names, sorted;
+// `them` is all of them except those starting with `_`.
+func (p *condParser) match(pattern string) []string {
+	var out []string
+	for n := range p.searches {
+		if pattern == "them" {
+			if !strings.HasPrefix(n, "_") {
+				out = append(out, n)
+			}
+			continue
+		}
+		if ok, _ := path.Match(pattern, n); ok {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
