@@ -24,7 +24,9 @@ type Alert struct {
 	Time        time.Time        `json:"@timestamp"`
 	Rule        Rule             `json:"rule"`
 	Event       Event            `json:"event"`
+	Title       string           `json:"title,omitempty"`
 	Fields      map[string]any   `json:"fields,omitempty"`
+	Context     map[string]any   `json:"context,omitempty"`
 	NewTerms    []string         `json:"new_terms,omitempty"`
 	Threshold   *ThresholdResult `json:"threshold_result,omitempty"`
 	Suppression *Suppression     `json:"suppression,omitempty"`

@@ -1,38 +1,30 @@
 // Package builtin holds the rules trailhound ships, embedded in the binary
-// and used when no --rules are given.
+// and used when no --rules are given, with their tests.
 package builtin
 
 import (
 	"embed"
+	"errors"
 	"fmt"
-	"io/fs"
-	"sort"
 
-	"github.com/trailhound/trailhound/elastic"
+	"github.com/trailhound/trailhound/catalog"
 	"github.com/trailhound/trailhound/rule"
 )
 
-//go:embed rules/*.toml
+//go:embed rules
 var files embed.FS
 
 // Rules parses the built-in rules. An error means a broken build.
 func Rules() ([]*rule.Rule, error) {
-	names, err := fs.Glob(files, "rules/*.toml")
-	if err != nil {
-		return nil, err
+	rules, errs := catalog.LoadFS(files, []string{"rules"}, catalog.Options{})
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("built-in rules: %w", errors.Join(errs...))
 	}
-	sort.Strings(names)
-	var out []*rule.Rule
-	for _, n := range names {
-		data, err := files.ReadFile(n)
-		if err != nil {
-			return nil, err
+	for _, r := range rules {
+		r.Path = "builtin:" + r.Path
+		for i := range r.Tests {
+			r.Tests[i].Path = "builtin:" + r.Tests[i].Path
 		}
-		r, err := elastic.Parse("builtin:"+n, data)
-		if err != nil {
-			return nil, fmt.Errorf("built-in rule: %w", err)
-		}
-		out = append(out, r)
 	}
-	return out, nil
+	return rules, nil
 }

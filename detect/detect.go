@@ -335,6 +335,25 @@ func (c *Collector) Add(r *rule.Rule, ev *event.Event) {
 	default:
 		a := alert.New(ev, r)
 		a.Time = time.Unix(0, cd.t).UTC()
+		if o := r.Output; o != nil {
+			if o.Title != nil {
+				a.Title = o.Title(ev)
+			}
+			if o.Context != nil {
+				a.Context = o.Context(ev)
+			}
+			if o.Severity != nil {
+				if s := o.Severity(ev); s != "" {
+					a.Rule.Severity = s
+				}
+			}
+		}
+		if d := r.Dedup; d != nil {
+			cd.term = a.Title
+			if d.Key != nil {
+				cd.term = d.Key(ev)
+			}
+		}
 		cd.alert = &a
 		c.cands[i] = append(c.cands[i], cd)
 	}
@@ -348,6 +367,7 @@ type RuleStats struct {
 	Suppressed int // folded into an earlier alert by alert_suppression
 	Known      int // raised by an earlier hunt already (state)
 	Duplicates int // the same record seen twice (delivered twice)
+	Signals    int // Panther CreateAlert: false: matches that would have alerted
 }
 
 // Finish processes all matches rule by rule and returns the alerts, sorted
@@ -388,6 +408,8 @@ func (p *Processor) Finish(collectors []*Collector) ([]alert.Alert, map[string]R
 			} else {
 				alerts, rs = p.capped(ri, cands, st, rs)
 			}
+		case "panther":
+			alerts, rs = p.dedup(ri, cands, st, rs)
 		case "esql":
 			if ri.r.ESQL.Aggregating {
 				alerts, rs = p.esqlRuns(ri, cands, st, rs)
@@ -778,4 +800,52 @@ func (p *Processor) sequences(ri *ruleInfo, cands []candidate, st *state.Rule, r
 func hashID(parts ...string) string {
 	h := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
 	return hex.EncodeToString(h[:])
+}
+
+// dedup groups Panther matches as Panther does: the first match with a dedup
+// key opens a window of the dedup period; the window's alert is raised when
+// its Threshold-th match arrives, and later matches in the window are
+// counted into it. Signal rules (CreateAlert: false) raise no alert.
+func (p *Processor) dedup(ri *ruleInfo, cands []candidate, st *state.Rule, rs RuleStats) ([]alert.Alert, RuleStats) {
+	d := ri.r.Dedup
+	type window struct {
+		start, end int64
+		count      int
+		out        int // index of the raised alert in out, or -1
+	}
+	open := map[string]*window{}
+	var out []alert.Alert
+	for _, c := range cands {
+		key := "dedup\x1f" + c.term
+		w := open[key]
+		if w == nil || c.t >= w.end {
+			w = &window{start: c.t, end: c.t + int64(d.Period), out: -1}
+			if prev, ok := st.Suppress[key]; ok && c.t >= prev.Start && c.t < prev.End {
+				// a window opened by an earlier hunt: its alert is out already
+				w.start, w.end, w.count = prev.Start, prev.End, d.Threshold
+			}
+			open[key] = w
+		}
+		w.count++
+		switch {
+		case w.out >= 0:
+			sp := out[w.out].Suppression
+			sp.DocsCount++
+			sp.End = time.Unix(0, c.t).UTC()
+		case w.count > d.Threshold:
+			rs.Known++ // counted into an alert raised by an earlier hunt
+		case w.count == d.Threshold && d.Signal:
+			rs.Signals++
+		case w.count == d.Threshold:
+			a := *c.alert
+			a.ID = hashID("dedup", ri.r.ID, c.term, strconv.FormatInt(w.start, 10))
+			a.Suppression = &alert.Suppression{Terms: map[string]any{"dedup": c.term}, DocsCount: d.Threshold - 1,
+				Start: time.Unix(0, w.start).UTC(), End: time.Unix(0, c.t).UTC()}
+			st.Suppress[key] = state.Window{AlertID: a.ID, Start: w.start, End: w.end}
+			st.Alerted[a.ID] = c.t
+			w.out = len(out)
+			out = append(out, a)
+		}
+	}
+	return out, rs
 }

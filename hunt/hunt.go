@@ -64,6 +64,7 @@ type Summary struct {
 	Withheld      int // alerts over max_signals in every run that could have raised them
 	Suppressed    int // alerts folded into an earlier one by alert_suppression
 	Known         int // alerts an earlier hunt raised already (state)
+	Signals       int // Panther signal rules' matches (CreateAlert: false)
 	Elapsed       time.Duration
 }
 
@@ -171,6 +172,7 @@ feed:
 		sum.Withheld += rs.Withheld
 		sum.Suppressed += rs.Suppressed
 		sum.Known += rs.Known
+		sum.Signals += rs.Signals
 	}
 	sum.Elapsed = time.Since(start)
 	return &Result{Alerts: alerts, Summary: sum, proc: proc}, ctx.Err()

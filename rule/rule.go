@@ -5,11 +5,13 @@
 package rule
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/trailhound/trailhound/esql"
+	"github.com/trailhound/trailhound/event"
 )
 
 // Rule is one detection rule.
@@ -51,6 +53,9 @@ type Rule struct {
 	BuildingBlock bool
 
 	EventCategoryOverride string
+	Output                *Output
+	Dedup                 *Dedup
+	Tests                 []Test
 	NewTerms              *NewTerms
 	Threshold             *Threshold
 	Suppression           *Suppression
@@ -187,4 +192,36 @@ type Sequence struct {
 type SeqStep struct {
 	Cond Cond
 	By   []string
+}
+
+// Output customises a rule's alerts per event (Panther's AlertTitle,
+// AlertContext and DynamicSeverities). Nil functions keep the defaults.
+type Output struct {
+	Title    func(*event.Event) string
+	Context  func(*event.Event) map[string]any
+	Severity func(*event.Event) string
+}
+
+// Dedup groups a rule's matches into alerts as Panther does: matches with
+// the same key within Period of the first form one alert, raised once
+// Threshold of them have arrived. Signal rules (CreateAlert: false) raise
+// none.
+type Dedup struct {
+	Period    time.Duration
+	Threshold int
+	Key       func(*event.Event) string // nil: the alert title
+	Signal    bool
+}
+
+// Test is a rule unit test: whether the rule raises an alert on Logs (in
+// order, as one hunt), and optionally what the alert says.
+type Test struct {
+	Name             string
+	Expected         bool
+	Logs             []json.RawMessage
+	ExpectedTitle    string
+	ExpectedSeverity string
+	ExpectedContext  map[string]any
+	HasMocks         bool
+	Path             string // file the test came from
 }

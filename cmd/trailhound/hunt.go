@@ -13,22 +13,40 @@ import (
 
 	"github.com/trailhound/trailhound/alert"
 	"github.com/trailhound/trailhound/builtin"
+	"github.com/trailhound/trailhound/catalog"
 	"github.com/trailhound/trailhound/elastic"
 	"github.com/trailhound/trailhound/engine"
 	"github.com/trailhound/trailhound/hunt"
 	"github.com/trailhound/trailhound/rule"
+	"github.com/trailhound/trailhound/sigma"
 	"github.com/trailhound/trailhound/state"
 )
 
-// loadRules loads rules from paths, or the built-in rules when none are given.
-// Rule files that fail to load are returned as errors (the rest still load).
-func loadRules(paths []string) ([]*rule.Rule, []error, error) {
+// loadRules loads rules (Elastic, Sigma, Panther) from paths, or the
+// built-in rules when none are given. placeholders are NAME=V1,V2 values for
+// Sigma's %NAME% placeholders.
+func loadRules(paths, placeholders []string) ([]*rule.Rule, []error, error) {
 	if len(paths) == 0 {
 		rs, err := builtin.Rules()
 		return rs, nil, err
 	}
-	rs, errs := elastic.Load(paths)
+	opts := catalog.Options{Sigma: sigma.Options{Placeholders: map[string][]string{}}}
+	for _, p := range placeholders {
+		name, vals, ok := strings.Cut(p, "=")
+		if !ok || name == "" {
+			return nil, nil, &exitError{exitUsage, fmt.Errorf("--placeholder %q: want NAME=VALUE[,VALUE...]", p)}
+		}
+		opts.Sigma.Placeholders[name] = append(opts.Sigma.Placeholders[name], strings.Split(vals, ",")...)
+	}
+	rs, errs := catalog.Load(paths, opts)
 	return rs, errs, nil
+}
+
+// placeholderFlag adds --placeholder to a command that loads rules.
+func placeholderFlag(cmd *cobra.Command) *[]string {
+	var p []string
+	cmd.Flags().StringArrayVar(&p, "placeholder", nil, "values for a Sigma %NAME% placeholder: NAME=VALUE[,VALUE...] (repeatable)")
+	return &p
 }
 
 func isTerminal(w io.Writer) bool {
@@ -42,15 +60,16 @@ func isTerminal(w io.Writer) bool {
 
 func newHunt() *cobra.Command {
 	var (
-		rulePaths   []string
-		format      string
-		workers     int
-		maxRecord   string
-		failOnAlert bool
-		quiet       bool
-		statePath   string
-		from, to    string
-		exceptions  []string
+		rulePaths    []string
+		format       string
+		workers      int
+		maxRecord    string
+		failOnAlert  bool
+		quiet        bool
+		statePath    string
+		from, to     string
+		exceptions   []string
+		placeholders *[]string
 	)
 	cmd := &cobra.Command{
 		Use:   "hunt [flags] PATH...",
@@ -80,7 +99,7 @@ input or rule file could not be read (the rest is still processed), 1 when
 			if format != "table" && format != "jsonl" {
 				return &exitError{exitUsage, fmt.Errorf("--format must be table or jsonl, not %q", format)}
 			}
-			rules, ruleErrs, err := loadRules(rulePaths)
+			rules, ruleErrs, err := loadRules(rulePaths, *placeholders)
 			if err != nil {
 				return err
 			}
@@ -156,6 +175,7 @@ input or rule file could not be read (the rest is still processed), 1 when
 			return nil
 		},
 	}
+	placeholders = placeholderFlag(cmd)
 	f := cmd.Flags()
 	f.StringSliceVarP(&rulePaths, "rules", "r", nil, "rule files or folders (repeatable; default: the built-in rules)")
 	f.StringVarP(&format, "format", "f", "", "output: table or jsonl (default: table on a terminal, jsonl otherwise)")
@@ -248,7 +268,7 @@ func writeSummary(w io.Writer, rules []*rule.Rule, ruleErrs []error, eng *engine
 	for _, x := range []struct {
 		n    int
 		what string
-	}{{sum.Withheld, "withheld by max_signals"}, {sum.Suppressed, "suppressed"}, {sum.Known, "raised by an earlier hunt (state)"}, {sum.Duplicates, "duplicate records"}} {
+	}{{sum.Withheld, "withheld by max_signals"}, {sum.Suppressed, "suppressed"}, {sum.Known, "raised by an earlier hunt (state)"}, {sum.Duplicates, "duplicate records"}, {sum.Signals, "signals (rules with CreateAlert: false)"}} {
 		if x.n > 0 {
 			fmt.Fprintf(w, ", %d %s", x.n, x.what)
 		}

@@ -15,12 +15,13 @@ import (
 func newRules() *cobra.Command {
 	cmd := &cobra.Command{Use: "rules", Short: "List, check and explain rules"}
 	var listPaths, explainPaths []string
+	var listPH, checkPH, explainPH *[]string
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List loaded rules with type, severity, risk, tactic and whether they run",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			rules, errs, err := loadRules(listPaths)
+			rules, errs, err := loadRules(listPaths, *listPH)
 			if err != nil {
 				return err
 			}
@@ -28,13 +29,14 @@ func newRules() *cobra.Command {
 			return reportRuleErrors(cmd.ErrOrStderr(), errs)
 		},
 	}
+	listPH = placeholderFlag(list)
 	list.Flags().StringSliceVarP(&listPaths, "rules", "r", nil, "rule files or folders (default: the built-in rules)")
 	check := &cobra.Command{
 		Use:   "check PATH...",
 		Short: "Load rule files and report every error with file, line and column",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rules, errs, err := loadRules(args)
+			rules, errs, err := loadRules(args, *checkPH)
 			if err != nil {
 				return err
 			}
@@ -63,7 +65,7 @@ func newRules() *cobra.Command {
 		Short: "Print a rule's compiled condition, exclusions, indicators and output fields",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rules, errs, err := loadRules(explainPaths)
+			rules, errs, err := loadRules(explainPaths, *explainPH)
 			if err != nil {
 				return err
 			}
@@ -82,6 +84,8 @@ func newRules() *cobra.Command {
 			return reportRuleErrors(cmd.ErrOrStderr(), errs)
 		},
 	}
+	checkPH = placeholderFlag(check)
+	explainPH = placeholderFlag(explain)
 	explain.Flags().StringSliceVarP(&explainPaths, "rules", "r", nil, "rule files or folders (default: the built-in rules)")
 	cmd.AddCommand(list, check, explain)
 	return cmd

@@ -1,0 +1,122 @@
+// Package catalog loads rules in every format trailhound reads: Elastic
+// TOML, Sigma YAML and Panther YAML, with their sidecar tests
+// (`<rule file>.tests.yaml`).
+package catalog
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/trailhound/trailhound/elastic"
+	"github.com/trailhound/trailhound/panther"
+	"github.com/trailhound/trailhound/rule"
+	"github.com/trailhound/trailhound/sigma"
+)
+
+// Options are loading options.
+type Options struct {
+	Sigma sigma.Options
+}
+
+// IsRuleFile reports whether a file name is a rule file of some format.
+func IsRuleFile(name string) bool {
+	if strings.HasSuffix(name, ".tests.yaml") || strings.HasSuffix(name, ".tests.yml") {
+		return false
+	}
+	switch filepath.Ext(name) {
+	case ".toml", ".yml", ".yaml":
+		return true
+	}
+	return false
+}
+
+// Parse loads the rules of one file, choosing the format by extension and
+// content.
+func Parse(path string, data []byte, opts Options) ([]*rule.Rule, error) {
+	switch {
+	case strings.HasSuffix(path, ".toml"):
+		r, err := elastic.Parse(path, data)
+		if err != nil {
+			return nil, err
+		}
+		return []*rule.Rule{r}, nil
+	case panther.IsPanther(data):
+		r, err := panther.Parse(path, data)
+		if err != nil {
+			return nil, err
+		}
+		return []*rule.Rule{r}, nil
+	}
+	return sigma.Parse(path, data, opts.Sigma)
+}
+
+// sidecars are the test files that may sit next to a rule file.
+func sidecars(path string) []string {
+	base := strings.TrimSuffix(path, filepath.Ext(path))
+	return []string{path + ".tests.yaml", base + ".tests.yaml"}
+}
+
+// LoadFS loads rule files from a file system (files and folders,
+// recursively), with their sidecar tests. It returns every rule it could
+// load and one error per file it could not.
+func LoadFS(fsys fs.FS, paths []string, opts Options) ([]*rule.Rule, []error) {
+	return load(paths, func(root string, fn fs.WalkDirFunc) error { return fs.WalkDir(fsys, root, fn) },
+		func(name string) ([]byte, error) { return fs.ReadFile(fsys, name) }, opts)
+}
+
+// Load loads rule files and folders from disk.
+func Load(paths []string, opts Options) ([]*rule.Rule, []error) {
+	return load(paths, filepath.WalkDir, os.ReadFile, opts)
+}
+
+func load(paths []string, walk func(string, fs.WalkDirFunc) error, read func(string) ([]byte, error), opts Options) ([]*rule.Rule, []error) {
+	var rules []*rule.Rule
+	var errs []error
+	for _, p := range paths {
+		var files []string
+		err := walk(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if !d.IsDir() && (IsRuleFile(path) || path == p) {
+				files = append(files, path)
+			}
+			return nil
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("rules %s: %w", p, err))
+			continue
+		}
+		sort.Strings(files)
+		for _, f := range files {
+			data, err := read(f)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			rs, err := Parse(f, data, opts)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			for _, sc := range sidecars(f) {
+				data, err := read(sc)
+				if err != nil {
+					continue // no sidecar under this name
+				}
+				for _, r := range rs {
+					if err := panther.LoadTests(r, sc, data); err != nil {
+						errs = append(errs, err)
+					}
+				}
+				break
+			}
+			rules = append(rules, rs...)
+		}
+	}
+	return rules, errs
+}

@@ -1,0 +1,397 @@
+// Package panther loads Panther analysis YAML: rule metadata, simple
+// detections (Detection, InlineFilters, AlertTitle, AlertContext, GroupBy,
+// DynamicSeverities), dedup and threshold settings, and unit tests. Rules
+// whose logic lives in a Python file are loaded (metadata and tests) and
+// reported as unsupported.
+package panther
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/valyala/fastjson"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/trailhound/trailhound/event"
+	"github.com/trailhound/trailhound/rule"
+)
+
+type document struct {
+	AnalysisType       string              `yaml:"AnalysisType"`
+	QueryName          string              `yaml:"QueryName"`
+	DataModelID        string              `yaml:"DataModelID"`
+	Filename           string              `yaml:"Filename"`
+	RuleID             string              `yaml:"RuleID"`
+	DisplayName        string              `yaml:"DisplayName"`
+	Enabled            *bool               `yaml:"Enabled"`
+	LogTypes           []string            `yaml:"LogTypes"`
+	Severity           string              `yaml:"Severity"`
+	Status             string              `yaml:"Status"`
+	Description        string              `yaml:"Description"`
+	Runbook            string              `yaml:"Runbook"`
+	Reference          string              `yaml:"Reference"`
+	Reports            map[string][]string `yaml:"Reports"`
+	Tags               []string            `yaml:"Tags"`
+	SummaryAttributes  []string            `yaml:"SummaryAttributes"`
+	DedupPeriodMinutes int                 `yaml:"DedupPeriodMinutes"`
+	Threshold          int                 `yaml:"Threshold"`
+	CreateAlert        *bool               `yaml:"CreateAlert"`
+	Detection          yaml.Node           `yaml:"Detection"`
+	InlineFilters      yaml.Node           `yaml:"InlineFilters"`
+	AlertTitle         string              `yaml:"AlertTitle"`
+	AlertContext       []struct {
+		KeyName  string    `yaml:"KeyName"`
+		KeyValue yaml.Node `yaml:"KeyValue"`
+	} `yaml:"AlertContext"`
+	GroupBy           []yaml.Node `yaml:"GroupBy"`
+	DynamicSeverities []struct {
+		ChangeTo   string    `yaml:"ChangeTo"`
+		Conditions yaml.Node `yaml:"Conditions"`
+	} `yaml:"DynamicSeverities"`
+	Tests []testDoc `yaml:"Tests"`
+}
+
+type testDoc struct {
+	Name                 string         `yaml:"Name"`
+	ExpectedResult       bool           `yaml:"ExpectedResult"`
+	Log                  yaml.Node      `yaml:"Log"`
+	Logs                 []yaml.Node    `yaml:"Logs"`
+	Mocks                []any          `yaml:"Mocks"`
+	ExpectedTitle        string         `yaml:"ExpectedTitle"`
+	ExpectedSeverity     string         `yaml:"ExpectedSeverity"`
+	ExpectedAlertContext map[string]any `yaml:"ExpectedAlertContext"`
+}
+
+// IsPanther reports whether YAML data is a Panther analysis file.
+func IsPanther(data []byte) bool {
+	return regexp.MustCompile(`(?m)^AnalysisType:`).Match(data)
+}
+
+// severities maps Panther severities to trailhound's, with a risk score.
+var severities = map[string]struct {
+	Severity string
+	Risk     int
+}{
+	"info": {"low", 1}, "low": {"low", 21}, "medium": {"medium", 47}, "high": {"high", 73}, "critical": {"critical", 99},
+}
+
+// Parse loads one Panther YAML file.
+func Parse(path string, data []byte) (*rule.Rule, error) {
+	var d document
+	if err := yaml.Unmarshal(data, &d); err != nil {
+		return nil, fmt.Errorf("%s: YAML: %w", path, err)
+	}
+	r := &rule.Rule{
+		ID: d.RuleID, Name: d.DisplayName, Description: strings.TrimSpace(d.Description), Format: "panther", Path: path,
+		Type: "panther", Language: "panther", Tags: d.Tags, Note: strings.TrimSpace(d.Runbook), Maturity: d.Status,
+		InvestigationFields: summaryFields(d.SummaryAttributes),
+		Schedule:            rule.Schedule{Interval: 5 * time.Minute, Lookback: 5 * time.Minute, From: "now-5m", MaxSignals: 1 << 30},
+	}
+	if d.Reference != "" {
+		r.References = []string{d.Reference}
+	}
+	for _, id := range []string{d.QueryName, d.DataModelID} {
+		if r.ID == "" {
+			r.ID = id
+		}
+	}
+	if r.Name == "" {
+		r.Name = r.ID
+	}
+	isRule := d.AnalysisType == "rule" || d.AnalysisType == "scheduled_rule" || d.AnalysisType == "correlation_rule"
+	sev, ok := severities[strings.ToLower(d.Severity)]
+	if !ok && isRule {
+		return nil, fmt.Errorf("%s: rule %s: Severity %q is not Info, Low, Medium, High or Critical", path, d.RuleID, d.Severity)
+	}
+	r.Severity, r.RiskScore = sev.Severity, sev.Risk
+	r.Threat = threats(d.Reports["MITRE ATT&CK"])
+	for fw, items := range d.Reports {
+		for _, it := range items {
+			r.Tags = append(r.Tags, fw+": "+it)
+		}
+	}
+	if err := tests(r, d.Tests, d.AnalysisType == "rule"); err != nil {
+		return nil, fmt.Errorf("%s: rule %s: %w", path, d.RuleID, err)
+	}
+	switch {
+	case d.AnalysisType != "rule":
+		r.Type = d.AnalysisType
+		r.Unsupported = fmt.Sprintf("Panther %s: only streaming rules (AnalysisType: rule) are supported", d.AnalysisType)
+		return r, nil
+	case d.RuleID == "":
+		return nil, fmt.Errorf("%s: rule has no RuleID", path)
+	case d.Enabled != nil && !*d.Enabled:
+		r.Unsupported = "disabled (Enabled: false)"
+	case !cloudTrail(d.LogTypes):
+		r.Unsupported = fmt.Sprintf("LogTypes %v do not include AWS.CloudTrail", d.LogTypes)
+	}
+	if d.Detection.Kind == 0 {
+		why := "no Detection"
+		if d.Filename != "" {
+			why = fmt.Sprintf("logic is in the Python file %s: not supported (trailhound runs simple detections)", d.Filename)
+		}
+		if r.Unsupported != "" {
+			why += "; also " + r.Unsupported
+		}
+		r.Unsupported = why
+		return r, nil
+	}
+	det, err := compileList(&d.Detection)
+	if err != nil {
+		return nil, fmt.Errorf("%s: rule %s: Detection: %w", path, d.RuleID, err)
+	}
+	if d.InlineFilters.Kind != 0 {
+		f, err := compileList(&d.InlineFilters)
+		if err != nil {
+			return nil, fmt.Errorf("%s: rule %s: InlineFilters: %w", path, d.RuleID, err)
+		}
+		inner := det
+		det = func(v *fastjson.Value) bool { return f(v) && inner(v) }
+	}
+	r.Cond = rule.Pred{Text: "Panther detection", Match: func(ev *event.Event) bool { return det(ev.Source()) }}
+	r.Output = &rule.Output{}
+	title := d.AlertTitle
+	if title == "" {
+		title = r.Name
+	}
+	r.Output.Title = func(ev *event.Event) string { return interpolate(title, ev.Source()) }
+	if len(d.AlertContext) > 0 {
+		type ctxKey struct {
+			name string
+			k    key
+		}
+		var keys []ctxKey
+		for _, c := range d.AlertContext {
+			m, err := mapping(&c.KeyValue)
+			if err != nil {
+				return nil, fmt.Errorf("%s: rule %s: AlertContext %s: %w", path, d.RuleID, c.KeyName, err)
+			}
+			k, ok, err := keySpec(m)
+			if err != nil || !ok {
+				return nil, fmt.Errorf("%s: rule %s: AlertContext %s needs Key, DeepKey or KeyPath", path, d.RuleID, c.KeyName)
+			}
+			keys = append(keys, ctxKey{c.KeyName, k})
+		}
+		r.Output.Context = func(ev *event.Event) map[string]any {
+			out := map[string]any{}
+			for _, c := range keys {
+				vals, multi := c.k.get(ev.Source())
+				switch {
+				case len(vals) == 0:
+					out[c.name] = nil
+				case multi:
+					var list []any
+					for _, v := range vals {
+						list = append(list, json.RawMessage(v.MarshalTo(nil)))
+					}
+					out[c.name] = list
+				default:
+					out[c.name] = json.RawMessage(vals[0].MarshalTo(nil))
+				}
+			}
+			return out
+		}
+	}
+	if len(d.DynamicSeverities) > 0 {
+		type dyn struct {
+			sev string
+			e   expr
+		}
+		var ds []dyn
+		for _, s := range d.DynamicSeverities {
+			e, err := compileList(&s.Conditions)
+			if err != nil {
+				return nil, fmt.Errorf("%s: rule %s: DynamicSeverities: %w", path, d.RuleID, err)
+			}
+			sv, ok := severities[strings.ToLower(s.ChangeTo)]
+			if !ok {
+				return nil, fmt.Errorf("%s: rule %s: DynamicSeverities: ChangeTo %q", path, d.RuleID, s.ChangeTo)
+			}
+			ds = append(ds, dyn{sv.Severity, e})
+		}
+		r.Output.Severity = func(ev *event.Event) string {
+			for _, x := range ds {
+				if x.e(ev.Source()) {
+					return x.sev
+				}
+			}
+			return ""
+		}
+	}
+	dd := &rule.Dedup{Period: time.Duration(d.DedupPeriodMinutes) * time.Minute, Threshold: d.Threshold, Signal: d.CreateAlert != nil && !*d.CreateAlert}
+	if dd.Period == 0 {
+		dd.Period = time.Hour
+	}
+	if dd.Threshold == 0 {
+		dd.Threshold = 1
+	}
+	if len(d.GroupBy) > 0 {
+		var keys []key
+		for _, g := range d.GroupBy {
+			m, err := mapping(&g)
+			if err != nil {
+				return nil, err
+			}
+			k, ok, err := keySpec(m)
+			if err != nil || !ok {
+				return nil, fmt.Errorf("%s: rule %s: GroupBy needs Key, DeepKey or KeyPath", path, d.RuleID)
+			}
+			keys = append(keys, k)
+		}
+		dd.Key = func(ev *event.Event) string {
+			var parts []string
+			for _, k := range keys {
+				vals, _ := k.get(ev.Source())
+				s := ""
+				if len(vals) > 0 {
+					s = string(vals[0].MarshalTo(nil))
+				}
+				parts = append(parts, s)
+			}
+			return strings.Join(parts, "\x1f")
+		}
+	}
+	r.Dedup = dd
+	return r, nil
+}
+
+func cloudTrail(types []string) bool {
+	for _, t := range types {
+		if t == "AWS.CloudTrail" {
+			return true
+		}
+	}
+	return false
+}
+
+// summaryFields turns SummaryAttributes (nested paths use ':') into field
+// names; p_any_* fields are Panther's indicators, which trailhound does not
+// compute.
+func summaryFields(attrs []string) []string {
+	var out []string
+	for _, a := range attrs {
+		if strings.HasPrefix(a, "p_") {
+			continue
+		}
+		out = append(out, strings.ReplaceAll(a, ":", "."))
+	}
+	if len(out) == 0 {
+		out = []string{"eventTime", "eventSource", "eventName", "userIdentity.arn", "sourceIPAddress", "userAgent", "recipientAccountId"}
+	}
+	return out
+}
+
+var titleRef = regexp.MustCompile(`\{([^{}]+)\}`)
+
+// interpolate fills {dot.path} references from the event; a missing value
+// renders as the empty string.
+func interpolate(s string, root *fastjson.Value) string {
+	return titleRef.ReplaceAllStringFunc(s, func(m string) string {
+		k, err := parseKeyPath(m[1 : len(m)-1])
+		if err != nil {
+			return m
+		}
+		vals, _ := k.get(root)
+		if len(vals) == 0 {
+			return ""
+		}
+		if vals[0].Type() == fastjson.TypeString {
+			return string(vals[0].GetStringBytes())
+		}
+		return string(vals[0].MarshalTo(nil))
+	})
+}
+
+func tests(r *rule.Rule, ts []testDoc, needLog bool) error {
+	for _, t := range ts {
+		tt := rule.Test{Name: t.Name, Expected: t.ExpectedResult, ExpectedTitle: t.ExpectedTitle,
+			ExpectedSeverity: t.ExpectedSeverity, ExpectedContext: t.ExpectedAlertContext, HasMocks: len(t.Mocks) > 0, Path: r.Path}
+		logs := t.Logs
+		if t.Log.Kind != 0 {
+			logs = append([]yaml.Node{t.Log}, logs...)
+		}
+		if len(logs) == 0 && needLog {
+			return fmt.Errorf("test %q has no Log", t.Name)
+		}
+		for _, l := range logs {
+			var v any
+			if err := l.Decode(&v); err != nil {
+				return fmt.Errorf("test %q: Log: %w", t.Name, err)
+			}
+			b, err := json.Marshal(jsonable(v))
+			if err != nil {
+				return fmt.Errorf("test %q: Log: %w", t.Name, err)
+			}
+			tt.Logs = append(tt.Logs, b)
+		}
+		r.Tests = append(r.Tests, tt)
+	}
+	return nil
+}
+
+// jsonable converts YAML-decoded maps to JSON-encodable ones.
+func jsonable(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = jsonable(e)
+		}
+		return x
+	case map[any]any:
+		m := map[string]any{}
+		for k, e := range x {
+			m[fmt.Sprint(k)] = jsonable(e)
+		}
+		return m
+	case []any:
+		for i, e := range x {
+			x[i] = jsonable(e)
+		}
+		return x
+	case time.Time:
+		return x.Format(time.RFC3339Nano)
+	}
+	return v
+}
+
+// LoadTests reads a sidecar test file (`<rule>.tests.yaml`, a `Tests:` list
+// in Panther's syntax) into tests for r.
+func LoadTests(r *rule.Rule, path string, data []byte) error {
+	var d struct {
+		Tests []testDoc `yaml:"Tests"`
+	}
+	if err := yaml.Unmarshal(data, &d); err != nil {
+		return fmt.Errorf("%s: YAML: %w", path, err)
+	}
+	save := r.Path
+	r.Path = path
+	err := tests(r, d.Tests, true)
+	r.Path = save
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+var mitre = regexp.MustCompile(`^(TA\d{4}):(T\d{4}(?:\.\d{3})?)$`)
+
+// threats turns "TA0006:T1110" report entries into ATT&CK entries.
+func threats(items []string) []rule.Threat {
+	var out []rule.Threat
+	for _, it := range items {
+		m := mitre.FindStringSubmatch(strings.TrimSpace(it))
+		if m == nil {
+			continue
+		}
+		tech := rule.Technique{Ref: rule.Ref{ID: m[2], Reference: "https://attack.mitre.org/techniques/" + strings.ReplaceAll(m[2], ".", "/") + "/"}}
+		if parent, _, sub := strings.Cut(m[2], "."); sub {
+			tech = rule.Technique{Ref: rule.Ref{ID: parent, Reference: "https://attack.mitre.org/techniques/" + parent + "/"},
+				Subtechniques: []rule.Ref{tech.Ref}}
+		}
+		out = append(out, rule.Threat{Framework: "MITRE ATT&CK", Tactic: rule.Ref{ID: m[1], Reference: "https://attack.mitre.org/tactics/" + m[1] + "/"}, Techniques: []rule.Technique{tech}})
+	}
+	return out
+}

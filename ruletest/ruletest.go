@@ -1,0 +1,173 @@
+// Package ruletest runs rule unit tests: each test's logs go through the
+// rule as one hunt, and the test passes when the rule raises an alert
+// exactly when it is expected to, with the expected title, severity and
+// context when the test names them.
+package ruletest
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"time"
+
+	"github.com/trailhound/trailhound/alert"
+	"github.com/trailhound/trailhound/detect"
+	"github.com/trailhound/trailhound/engine"
+	"github.com/trailhound/trailhound/event"
+	"github.com/trailhound/trailhound/rule"
+	"github.com/trailhound/trailhound/state"
+)
+
+// Result is the outcome of one test.
+type Result struct {
+	Rule   *rule.Rule
+	Test   rule.Test
+	Pass   bool
+	NotRun string // why the test could not run (rule unsupported, mocks)
+	Msg    string // what differed
+}
+
+// Run runs every test of the rules.
+func Run(rules []*rule.Rule) []Result {
+	var out []Result
+	for _, r := range rules {
+		for _, t := range r.Tests {
+			res := Result{Rule: r, Test: t}
+			switch {
+			case !r.Runnable():
+				res.NotRun = "rule not run: " + r.Unsupported
+			case t.HasMocks:
+				res.NotRun = "Mocks replace Python helpers, which trailhound does not run"
+			default:
+				res.Pass, res.Msg = runOne(r, t)
+			}
+			out = append(out, res)
+		}
+	}
+	return out
+}
+
+func runOne(r *rule.Rule, t rule.Test) (bool, string) {
+	// Panther tests check whether the rule matches: dedup thresholds and
+	// signal-only rules do not change that
+	if r.Dedup != nil {
+		cp, d := *r, *r.Dedup
+		d.Threshold, d.Signal = 1, false
+		cp.Dedup = &d
+		r = &cp
+	}
+	eng, err := engine.Compile([]*rule.Rule{r})
+	if err != nil {
+		return false, err.Error()
+	}
+	proc, err := detect.New([]*rule.Rule{r}, state.NewMemory(), detect.Options{})
+	if err != nil {
+		return false, err.Error()
+	}
+	col := proc.NewCollector()
+	s := engine.NewScratch()
+	var p event.Parser
+	for i, log := range t.Logs {
+		log = withTime(log, i)
+		ev, err := p.Parse(log)
+		if err != nil {
+			return false, fmt.Sprintf("log %d: %v", i+1, err)
+		}
+		if ev.Kind != event.KindCloudTrail && ev.Kind != event.KindECS {
+			return false, fmt.Sprintf("log %d is not a CloudTrail event", i+1)
+		}
+		eng.Match(ev, s, func(rr *rule.Rule) { col.Add(rr, ev) })
+	}
+	alerts, _, err := proc.Finish([]*detect.Collector{col})
+	if err != nil {
+		return false, err.Error()
+	}
+	var raised []alert.Alert
+	for _, a := range alerts {
+		if a.Sequence != nil && a.Sequence.ID != "" {
+			continue // a sequence's building blocks
+		}
+		raised = append(raised, a)
+	}
+	got := len(raised) > 0
+	if got != t.Expected {
+		if t.Expected {
+			return false, "expected an alert, got none"
+		}
+		return false, fmt.Sprintf("expected no alert, got %d (%s)", len(raised), raised[0].Rule.Name)
+	}
+	if !got {
+		return true, ""
+	}
+	a := raised[0]
+	if t.ExpectedTitle != "" && a.Title != t.ExpectedTitle {
+		return false, fmt.Sprintf("title %q, expected %q", a.Title, t.ExpectedTitle)
+	}
+	if t.ExpectedSeverity != "" && !sameSeverity(a.Rule.Severity, t.ExpectedSeverity) {
+		return false, fmt.Sprintf("severity %q, expected %q", a.Rule.Severity, t.ExpectedSeverity)
+	}
+	if t.ExpectedContext != nil {
+		gotCtx := normalize(a.Context)
+		wantCtx := normalize(t.ExpectedContext)
+		if !reflect.DeepEqual(gotCtx, wantCtx) {
+			g, _ := json.Marshal(gotCtx)
+			w, _ := json.Marshal(wantCtx)
+			return false, fmt.Sprintf("alert context %s, expected %s", g, w)
+		}
+	}
+	return true, ""
+}
+
+// sameSeverity compares trailhound's severity with a test's, which may use
+// Panther's names (Info is low).
+func sameSeverity(got, want string) bool {
+	m := map[string]string{"info": "low", "informational": "low"}
+	w := want
+	if x, ok := m[lower(want)]; ok {
+		w = x
+	}
+	return lower(got) == lower(w)
+}
+
+func lower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 32
+		}
+	}
+	return string(b)
+}
+
+// normalize round-trips a value through JSON so that YAML- and
+// JSON-decoded values compare equal.
+func normalize(v any) any {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return v
+	}
+	var out any
+	json.Unmarshal(b, &out)
+	return out
+}
+
+// withTime gives a raw log without eventTime one (test logs are often
+// trimmed): the i-th log at i seconds past 2020-01-01, in order.
+func withTime(log json.RawMessage, i int) json.RawMessage {
+	var m map[string]any
+	if json.Unmarshal(log, &m) != nil {
+		return log
+	}
+	if _, ok := m["eventTime"]; ok {
+		return log
+	}
+	if _, ok := m["@timestamp"]; ok {
+		return log
+	}
+	m["eventTime"] = time.Date(2020, 1, 1, 0, 0, i, 0, time.UTC).Format(time.RFC3339)
+	b, err := json.Marshal(m)
+	if err != nil {
+		return log
+	}
+	return b
+}
