@@ -86,7 +86,11 @@ func (e *Event) classify(v *fastjson.Value) {
 		return
 	}
 	switch {
-	case v.Exists("eventSource") || v.Exists("eventName"):
+	case (v.Exists("eventSource") || v.Exists("eventName")) &&
+		(v.Exists("eventTime") || v.Exists("eventVersion") || v.Exists("eventID") || v.Exists("userIdentity") ||
+			v.Exists("sourceIPAddress") || v.Exists("awsRegion") || v.Exists("requestParameters") || v.Exists("responseElements") || v.Exists("errorCode")):
+		// a record, not a document about an API call (TrailDiscover's
+		// metadata has eventName and eventSource too)
 		e.Kind = KindCloudTrail
 		e.provider = b2s(v.GetStringBytes("eventSource"))
 		e.action = b2s(v.GetStringBytes("eventName"))

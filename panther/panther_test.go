@@ -1,0 +1,115 @@
+package panther
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/valyala/fastjson"
+	"go.yaml.in/yaml/v3"
+)
+
+const sample = `{"eventName":"RunInstances","eventSource":"ec2.amazonaws.com","sourceIPAddress":"203.0.113.9","errorCode":"",
+ "userIdentity":{"type":"IAMUser","userName":"Bob"},"count":3,"flag":true,
+ "requestParameters":{"instancesSet":{"items":[{"imageId":"ami-1","tags":["a","b"]},{"imageId":"ami-2"}]},"cidr":"10.0.0.0/8"},
+ "items":[{"granted":true,"permission":"p1"},{"granted":false,"permission":"p2"}]}`
+
+func eval(t *testing.T, y string) (bool, error) {
+	t.Helper()
+	var n yaml.Node
+	if err := yaml.Unmarshal([]byte(y), &n); err != nil {
+		t.Fatal(err)
+	}
+	e, err := compileList(n.Content[0])
+	if err != nil {
+		return false, err
+	}
+	return e(fastjson.MustParse(sample)), nil
+}
+
+func TestConditions(t *testing.T) {
+	tests := []struct {
+		name, expr string
+		want       bool
+	}{
+		{"Equals", "- {Key: eventName, Condition: Equals, Value: RunInstances}", true},
+		{"Equals is case-sensitive", "- {Key: eventName, Condition: Equals, Value: runinstances}", false},
+		{"IEquals", "- {Key: eventName, Condition: IEquals, Value: runinstances}", true},
+		{"DoesNotEqual on a missing key", "- {Key: nope, Condition: DoesNotEqual, Value: x}", true},
+		{"number is not its string", "- {Key: count, Condition: Equals, Value: '3'}", false},
+		{"number", "- {Key: count, Condition: Equals, Value: 3}", true},
+		{"bool", "- {Key: flag, Condition: Equals, Value: true}", true},
+		{"KeyPath", "- {KeyPath: userIdentity.userName, Condition: StartsWith, Value: B}", true},
+		{"DeepKey", "- {DeepKey: [userIdentity, type], Condition: EndsWith, Value: User}", true},
+		{"index", "- {KeyPath: 'requestParameters.instancesSet.items[1].imageId', Condition: Equals, Value: ami-2}", true},
+		{"wildcard list contains", "- {KeyPath: 'requestParameters.instancesSet.items[*].imageId', Condition: Contains, Value: ami-1}", true},
+		{"IContains", "- {Key: eventSource, Condition: IContains, Value: EC2}", true},
+		{"DoesNotContain", "- {Key: eventSource, Condition: DoesNotContain, Value: ec2}", false},
+		{"IsIn", "- {Key: eventName, Condition: IsIn, Values: [A, RunInstances]}", true},
+		{"IsNotIn", "- {Key: eventName, Condition: IsNotIn, Values: [A, B]}", true},
+		{"IsNullOrEmpty empty string", "- {Key: errorCode, Condition: IsNullOrEmpty}", true},
+		{"IsNullOrEmpty missing", "- {Key: errorMessage, Condition: IsNullOrEmpty}", true},
+		{"Exists", "- {Key: errorCode, Condition: Exists}", true},
+		{"DoesNotExist", "- {Key: errorMessage, Condition: DoesNotExist}", true},
+		{"greater", "- {Key: count, Condition: IsGreaterThan, Value: 2}", true},
+		{"less or equal", "- {Key: count, Condition: IsLessThanOrEqual, Value: 2}", false},
+		{"public IP", "- {Key: sourceIPAddress, Condition: IsIPAddressPublic}", true},
+		{"private IP", "- {Key: sourceIPAddress, Condition: IsIPAddressPrivate}", false},
+		{"in CIDR", "- {Key: sourceIPAddress, Condition: IsIPAddressInCIDR, Value: 203.0.113.0/24}", true},
+		{"CIDR contains", "- {KeyPath: requestParameters.cidr, Condition: CIDRContainsIPAddresses, Value: 10.1.2.3}", true},
+		{"AnyElement", "- {Key: items, Condition: AnyElement, Expressions: [{Key: granted, Condition: Equals, Value: true}, {Key: permission, Condition: Equals, Value: p1}]}", true},
+		{"AllElements", "- {Key: items, Condition: AllElements, Expressions: [{Key: granted, Condition: Equals, Value: true}]}", false},
+		{"OnlyOneElement", "- {Key: items, Condition: OnlyOneElement, Expressions: [{Key: granted, Condition: Equals, Value: false}]}", true},
+		{"NoElement", "- {Key: items, Condition: NoElement, Expressions: [{Key: permission, Condition: Equals, Value: p3}]}", true},
+		{"Any", "- Any: [{Key: eventName, Condition: Equals, Value: X}, {Key: eventName, Condition: Equals, Value: RunInstances}]", true},
+		{"OnlyOne", "- OnlyOne: [{Key: eventName, Condition: Equals, Value: RunInstances}, {Key: flag, Condition: Equals, Value: true}]", false},
+		{"None", "- None: [{Key: eventName, Condition: Equals, Value: X}]", true},
+		{"top-level list is AND", "- {Key: eventName, Condition: Equals, Value: RunInstances}\n- {Key: flag, Condition: Equals, Value: false}", false},
+		{"multi-key", "- {Condition: IsGreaterThan, Values: [{Key: count}, {KeyPath: requestParameters.nope}]}", false},
+		{"AlwaysTrue", "- {Condition: AlwaysTrue}", true},
+	}
+	for _, tt := range tests {
+		got, err := eval(t, tt.expr)
+		if err != nil || got != tt.want {
+			t.Errorf("%s: %v %v, want %v", tt.name, got, err, tt.want)
+		}
+	}
+	for _, bad := range []string{"- {Key: a, Condition: Sometimes, Value: x}", "- {Condition: Equals, Value: x}", "- {Key: a, Condition: Equals}", "- {Enrichment: {Table: t}, Condition: Equals, Value: x}"} {
+		if _, err := eval(t, bad); err == nil {
+			t.Errorf("%s: no error", bad)
+		}
+	}
+}
+
+// The Panther corpus loads: every file, metadata and tests; the CloudTrail
+// rules are reported as Python-backed.
+func TestCorpus(t *testing.T) {
+	dir := filepath.Join("..", "..", "shared", "corpus", "panther-rules")
+	if _, err := os.Stat(dir); err != nil {
+		t.Skip("../shared/corpus is absent: Panther corpus test skipped")
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.yml"))
+	python, tests, rules := 0, 0, 0
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := Parse(f, data)
+		if err != nil {
+			t.Errorf("%v", err)
+			continue
+		}
+		if r.Type == "panther" {
+			rules++
+		}
+		if strings.Contains(r.Unsupported, "Python file") {
+			python++
+		}
+		tests += len(r.Tests)
+	}
+	if len(files) != 168 || rules != 144 || python != 144 || tests < 537 {
+		t.Errorf("%d files, %d streaming rules, %d Python-backed, %d tests", len(files), rules, python, tests)
+	}
+}
