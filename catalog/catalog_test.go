@@ -1,0 +1,42 @@
+package catalog
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestLoadEveryFormat(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"e.toml": "[rule]\nrule_id = \"e1\"\nname = \"E\"\ntype = \"query\"\nlanguage = \"kuery\"\nquery = \"event.action: StopLogging\"\n",
+		"e.tests.yaml": "Tests:\n  - Name: stop\n    ExpectedResult: true\n    Log: {eventSource: cloudtrail.amazonaws.com, eventName: StopLogging}\n",
+		"s.yml":        "title: S\nid: s1\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel: {eventName: StopLogging}\n  condition: sel\n",
+		"p.yaml":       "AnalysisType: rule\nRuleID: p1\nDisplayName: P\nSeverity: High\nLogTypes: [AWS.CloudTrail]\nDetection:\n  - {Key: eventName, Condition: Equals, Value: StopLogging}\n",
+		"notes.txt":    "not a rule",
+	}
+	for n, c := range files {
+		os.WriteFile(filepath.Join(dir, n), []byte(c), 0o644)
+	}
+	rules, errs := Load([]string{dir}, Options{})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	got := map[string]string{}
+	for _, r := range rules {
+		got[r.ID] = r.Format
+		if !r.Runnable() {
+			t.Errorf("%s: %s", r.ID, r.Unsupported)
+		}
+		if r.ID == "e1" && (len(r.Tests) != 1 || r.Tests[0].Path != filepath.Join(dir, "e.tests.yaml")) {
+			t.Errorf("sidecar tests: %+v", r.Tests)
+		}
+	}
+	if got["e1"] != "elastic" || got["s1"] != "sigma" || got["p1"] != "panther" || len(rules) != 3 {
+		t.Errorf("formats: %v", got)
+	}
+	os.WriteFile(filepath.Join(dir, "bad.yml"), []byte("title: [unclosed"), 0o644)
+	if _, errs := Load([]string{dir}, Options{}); len(errs) != 1 {
+		t.Errorf("broken file: %v", errs)
+	}
+}
