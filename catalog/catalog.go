@@ -118,5 +118,6 @@ func load(paths []string, walk func(string, fs.WalkDirFunc) error, read func(str
 			rules = append(rules, rs...)
 		}
 	}
+	errs = append(errs, sigma.ApplyFilters(rules)...)
 	return rules, errs
 }

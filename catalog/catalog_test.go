@@ -9,7 +9,7 @@ import (
 func TestLoadEveryFormat(t *testing.T) {
 	dir := t.TempDir()
 	files := map[string]string{
-		"e.toml": "[rule]\nrule_id = \"e1\"\nname = \"E\"\ntype = \"query\"\nlanguage = \"kuery\"\nquery = \"event.action: StopLogging\"\n",
+		"e.toml":       "[rule]\nrule_id = \"e1\"\nname = \"E\"\ntype = \"query\"\nlanguage = \"kuery\"\nquery = \"event.action: StopLogging\"\n",
 		"e.tests.yaml": "Tests:\n  - Name: stop\n    ExpectedResult: true\n    Log: {eventSource: cloudtrail.amazonaws.com, eventName: StopLogging}\n",
 		"s.yml":        "title: S\nid: s1\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel: {eventName: StopLogging}\n  condition: sel\n",
 		"p.yaml":       "AnalysisType: rule\nRuleID: p1\nDisplayName: P\nSeverity: High\nLogTypes: [AWS.CloudTrail]\nDetection:\n  - {Key: eventName, Condition: Equals, Value: StopLogging}\n",

@@ -39,11 +39,12 @@ type Options struct {
 
 // Processor holds the rules and their state for one hunt.
 type Processor struct {
-	rules []*ruleInfo
-	index map[*rule.Rule]int
-	store state.Store
-	opts  Options
-	dirty map[string]*state.Rule
+	rules   []*ruleInfo
+	index   map[*rule.Rule]int
+	store   state.Store
+	opts    Options
+	dirty   map[string]*state.Rule
+	pending [][]candidate // correlations: alerts of the correlations they read
 }
 
 type ruleInfo struct {
@@ -55,6 +56,10 @@ type ruleInfo struct {
 	groupGetter []event.Getter
 	cardGetter  []event.Getter
 	suppGetter  []event.Getter
+	feeds       []feed // correlations reading this rule's matches
+	chained     []feed // correlations reading this correlation's alerts
+	silent      bool   // only correlations use the matches (Sigma generate: false)
+	corr        *corrInfo
 	steps       []engine.Matcher // EQL sequence steps; the until step last
 	stepBy      [][]event.Getter // join fields per step (sequence by + step by)
 }
@@ -114,7 +119,47 @@ func New(rules []*rule.Rule, store state.Store, opts Options) (*Processor, error
 		p.index[r] = i
 		p.rules = append(p.rules, ri)
 	}
+	p.pending = make([][]candidate, len(p.rules))
+	if err := p.linkCorrelations(); err != nil {
+		return nil, err
+	}
 	return p, nil
+}
+
+// finishOrder is the order rules are finished in: plain rules first, then
+// each correlation after the correlations it reads.
+func (p *Processor) finishOrder() ([]int, error) {
+	var order []int
+	done := map[int]bool{}
+	var corrs []int
+	for i, ri := range p.rules {
+		if ri.corr == nil {
+			order = append(order, i)
+			done[i] = true
+		} else {
+			corrs = append(corrs, i)
+		}
+	}
+	for len(corrs) > 0 {
+		var rest []int
+		for _, i := range corrs {
+			ready := true
+			for _, w := range p.rules[i].corr.waits {
+				ready = ready && done[w]
+			}
+			if ready {
+				order = append(order, i)
+				done[i] = true
+			} else {
+				rest = append(rest, i)
+			}
+		}
+		if len(rest) == len(corrs) {
+			return nil, fmt.Errorf("correlations reference each other in a cycle: %s", p.rules[rest[0]].r.Name)
+		}
+		corrs = rest
+	}
+	return order, nil
 }
 
 // candidate is one match prepared for its rule's type.
@@ -218,6 +263,7 @@ func (c *Collector) Add(r *rule.Rule, ev *event.Event) {
 		return
 	}
 	cd := candidate{t: t.UnixNano()}
+	c.feedCorrelations(ri, ev, cd.t)
 	if ri.suppGetter != nil {
 		var parts []string
 		missing := false
@@ -375,8 +421,13 @@ type RuleStats struct {
 func (p *Processor) Finish(collectors []*Collector) ([]alert.Alert, map[string]RuleStats, error) {
 	var all []alert.Alert
 	stats := map[string]RuleStats{}
-	for i, ri := range p.rules {
-		var cands []candidate
+	order, err := p.finishOrder()
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, i := range order {
+		ri := p.rules[i]
+		cands := p.pending[i]
 		for _, c := range collectors {
 			cands = append(cands, c.cands[i]...)
 		}
@@ -416,8 +467,21 @@ func (p *Processor) Finish(collectors []*Collector) ([]alert.Alert, map[string]R
 			} else {
 				alerts, rs = p.capped(ri, cands, st, rs)
 			}
+		case "sigma_correlation":
+			var raised []alert.Alert
+			raised, rs = p.correlate(ri, cands, rs)
+			wrapped := make([]candidate, len(raised))
+			for k := range raised {
+				wrapped[k] = candidate{t: raised[k].Time.UnixNano(), alert: &raised[k]}
+			}
+			alerts, rs = p.capped(ri, wrapped, st, rs)
+			p.chain(ri, alerts)
 		default:
 			alerts, rs = p.capped(ri, cands, st, rs)
+		}
+		if ri.silent { // only correlations use these matches
+			rs.Signals += len(alerts)
+			alerts = nil
 		}
 		if len(cands) > 0 && cands[len(cands)-1].t > st.Watermark {
 			st.Watermark = cands[len(cands)-1].t
@@ -425,6 +489,9 @@ func (p *Processor) Finish(collectors []*Collector) ([]alert.Alert, map[string]R
 		keep := time.Duration(ri.lookback + ri.interval)
 		if sq := ri.r.Sequence; sq != nil {
 			keep += sq.MaxSpan // a sequence alert's events span up to maxspan
+		}
+		if c := ri.r.Correlation; c != nil {
+			keep += c.Timespan
 		}
 		st.Expire(state.Retention{Terms: time.Duration(ri.history), Groups: time.Duration(ri.lookback), Alerted: keep})
 		if len(cands) > 0 {

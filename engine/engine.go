@@ -20,6 +20,7 @@ import (
 // each goroutine needs its own Scratch.
 type Engine struct {
 	exceptions []exception
+	derived    []*rule.Rule // runnable rules without a condition (correlations)
 	rules      []*compiled
 	byProvAct  map[string][]*compiled
 	byProv     map[string][]*compiled
@@ -64,6 +65,10 @@ func Compile(rules []*rule.Rule) (*Engine, error) {
 		if !r.Runnable() {
 			continue
 		}
+		if r.Cond == nil { // a correlation: it reads other rules' matches
+			e.derived = append(e.derived, r)
+			continue
+		}
 		m, err := compile(r.Cond)
 		if err != nil {
 			return nil, fmt.Errorf("rule %s (%s): %w", r.ID, r.Name, err)
@@ -96,11 +101,11 @@ func Compile(rules []*rule.Rule) (*Engine, error) {
 
 // Rules returns the compiled rules in order.
 func (e *Engine) Rules() []*rule.Rule {
-	out := make([]*rule.Rule, len(e.rules))
+	out := make([]*rule.Rule, len(e.rules), len(e.rules)+len(e.derived))
 	for i, c := range e.rules {
 		out[i] = c.rule
 	}
-	return out
+	return append(out, e.derived...)
 }
 
 var (

@@ -56,9 +56,15 @@ type Rule struct {
 	Output                *Output
 	Dedup                 *Dedup
 	Tests                 []Test
-	NewTerms              *NewTerms
-	Threshold             *Threshold
-	Suppression           *Suppression
+	Correlation           *Correlation
+	// Alias is another name rules may reference this one by (Sigma's name).
+	Alias string
+	// FilterOf lists the rules a Sigma filter document applies to (ids or
+	// names; empty: every Sigma CloudTrail rule); Cond is its condition.
+	FilterOf    []string
+	NewTerms    *NewTerms
+	Threshold   *Threshold
+	Suppression *Suppression
 
 	// Cond is the condition of query-type rules.
 	Cond Cond
@@ -71,7 +77,9 @@ type Rule struct {
 }
 
 // Runnable reports whether the engine can run the rule.
-func (r *Rule) Runnable() bool { return r.Unsupported == "" && r.Cond != nil }
+func (r *Rule) Runnable() bool {
+	return r.Unsupported == "" && (r.Cond != nil || r.Correlation != nil)
+}
 
 // Schedule is when a rule runs, in event time.
 type Schedule struct {
@@ -224,4 +232,19 @@ type Test struct {
 	ExpectedContext  map[string]any
 	HasMocks         bool
 	Path             string // file the test came from
+}
+
+// Correlation is a rule over other rules' matches (Sigma correlation
+// rules): counts, distinct values or the order of matches per group within
+// a timespan.
+type Correlation struct {
+	Type     string   // event_count, value_count, temporal, temporal_ordered
+	Rules    []string // ids or names of the correlated rules (rules or correlations)
+	GroupBy  []string
+	Aliases  map[string]map[string]string // group-by alias -> rule id or name -> field
+	Timespan time.Duration
+	Op       string // gt, gte, lt, lte, eq, neq (counting types)
+	Value    int
+	Field    string // value_count: the field whose distinct values count
+	Generate bool   // the correlated rules raise their own alerts too
 }

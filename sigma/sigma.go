@@ -124,6 +124,7 @@ func build(path string, d *document, opts Options) (*rule.Rule, error) {
 	if r.Name == "" {
 		r.Name = d.Name
 	}
+	r.Alias = d.Name
 	if d.Author != "" {
 		r.Author = []string{d.Author}
 	}
@@ -145,11 +146,17 @@ func build(path string, d *document, opts Options) (*rule.Rule, error) {
 		return r, nil
 	case d.Correlation.Kind != 0:
 		r.Type = "sigma_correlation"
-		r.Unsupported = "Sigma correlation rules are not supported yet"
+		c, err := correlation(&d.Correlation)
+		if err != nil {
+			return nil, &Error{Path: path, Line: d.Correlation.Line, Err: fmt.Errorf("correlation %q: %w", r.Name, err)}
+		}
+		r.Correlation = c
 		return r, nil
 	case d.Filter.Kind != 0:
 		r.Type = "sigma_filter"
-		r.Unsupported = "Sigma filter documents are not supported yet"
+		if err := filter(r, &d.Filter, opts); err != nil {
+			return nil, &Error{Path: path, Line: d.Filter.Line, Err: fmt.Errorf("filter %q: %w", r.Name, err)}
+		}
 		return r, nil
 	case d.Detection.Kind == 0:
 		return nil, &Error{Path: path, Err: fmt.Errorf("rule %q has no detection", r.Name)}
@@ -269,6 +276,7 @@ func Load(paths []string, opts Options) ([]*rule.Rule, []error) {
 			rules = append(rules, rs...)
 		}
 	}
+	errs = append(errs, ApplyFilters(rules)...)
 	return rules, errs
 }
 

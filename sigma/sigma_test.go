@@ -252,3 +252,19 @@ func FuzzParse(f *testing.F) {
 		engine.Eval(rs[0].Cond, ev)
 	})
 }
+
+func TestCorrelationErrors(t *testing.T) {
+	base := "title: C\nid: c\ncorrelation:\n"
+	for _, tt := range []struct{ body, want string }{
+		{"  type: event_count\n  rules: [a]\n  timespan: 5x\n  condition: {gte: 2}\n", "timespan"},
+		{"  type: event_count\n  rules: [a]\n  timespan: 5m\n", "needs a condition"},
+		{"  type: value_count\n  rules: [a]\n  timespan: 5m\n  condition: {gte: 2}\n", "condition.field"},
+		{"  type: temporal\n  rules: [a]\n  timespan: 5m\n", "at least two rules"},
+		{"  type: value_sum\n  rules: [a]\n  timespan: 5m\n", "not supported"},
+	} {
+		_, err := Parse("c.yml", []byte(base+tt.body), Options{})
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: %v, want %q", tt.body, err, tt.want)
+		}
+	}
+}
