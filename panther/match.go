@@ -108,7 +108,7 @@ func keySpec(m map[string]*yaml.Node) (key, bool, error) {
 }
 
 func mapping(n *yaml.Node) (map[string]*yaml.Node, error) {
-	if n.Kind != yaml.MappingNode {
+	if n == nil || n.Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("line %d: expected a mapping", n.Line)
 	}
 	m := map[string]*yaml.Node{}
@@ -205,7 +205,11 @@ func compileExpr(n *yaml.Node) (expr, error) {
 	}
 	switch cond {
 	case "AnyElement", "AllElements", "OnlyOneElement", "NoElement":
-		inner, err := compileList(m["Expressions"])
+		exprs, ok := m["Expressions"]
+		if !ok {
+			return nil, fmt.Errorf("line %d: %s needs Expressions", n.Line, cond)
+		}
+		inner, err := compileList(exprs)
 		if err != nil {
 			return nil, err
 		}
@@ -251,8 +255,12 @@ func compileExpr(n *yaml.Node) (expr, error) {
 			return empty == want
 		}, nil
 	case "IsIn", "IsNotIn":
+		vs, ok := m["Values"]
+		if !ok || vs.Kind != yaml.SequenceNode {
+			return nil, fmt.Errorf("line %d: %s needs a list of Values", n.Line, cond)
+		}
 		var set []scalar
-		for _, c := range m["Values"].Content {
+		for _, c := range vs.Content {
 			set = append(set, yamlScalar(c))
 		}
 		in := cond == "IsIn"

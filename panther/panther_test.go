@@ -7,7 +7,11 @@ import (
 	"testing"
 
 	"github.com/valyala/fastjson"
+
 	"go.yaml.in/yaml/v3"
+
+	"github.com/trailhound/trailhound/engine"
+	"github.com/trailhound/trailhound/event"
 )
 
 const sample = `{"eventName":"RunInstances","eventSource":"ec2.amazonaws.com","sourceIPAddress":"203.0.113.9","errorCode":"",
@@ -112,4 +116,21 @@ func TestCorpus(t *testing.T) {
 	if len(files) != 168 || rules != 144 || python != 144 || tests < 537 {
 		t.Errorf("%d files, %d streaming rules, %d Python-backed, %d tests", len(files), rules, python, tests)
 	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add("AnalysisType: rule\nRuleID: x\nSeverity: Low\nLogTypes: [AWS.CloudTrail]\nDetection:\n  - {KeyPath: 'a[*].b', Condition: Contains, Value: c}\nAlertTitle: '{a.b}'\n")
+	f.Add("AnalysisType: rule\nRuleID: x\nSeverity: High\nLogTypes: [AWS.CloudTrail]\nDetection:\n  - Any: [{Key: a, Condition: IsIn, Values: [1, '2']}, {Key: l, Condition: AnyElement, Expressions: [{Key: k, Condition: Exists}]}]\n")
+	f.Fuzz(func(t *testing.T, doc string) {
+		r, err := Parse("f.yml", []byte(doc))
+		if err != nil || !r.Runnable() {
+			return
+		}
+		var p event.Parser
+		ev, _ := p.Parse([]byte(sample))
+		engine.Eval(r.Cond, ev)
+		if r.Output != nil && r.Output.Title != nil {
+			r.Output.Title(ev)
+		}
+	})
 }

@@ -160,6 +160,13 @@ var knownModifiers = map[string]bool{
 	"minute": true, "hour": true, "day": true, "week": true, "month": true, "year": true,
 }
 
+// maxWindash and maxAlternatives bound what encoding modifiers expand a
+// value into (|windash gives 5 variants per dash).
+const (
+	maxWindash      = 4
+	maxAlternatives = 1024
+)
+
 var placeholderRE = regexp.MustCompile(`%([A-Za-z0-9_.-]+)%`)
 
 // item compiles `field|modifiers: value(s)`.
@@ -279,10 +286,16 @@ func (c *compiler) item(key string, n *yaml.Node) (rule.Cond, error) {
 			case "base64", "base64offset", "utf16le", "utf16be", "utf16", "wide", "windash":
 				var next []string
 				for _, a := range alts {
+					if m == "windash" && strings.Count(a, "-")+strings.Count(a, "/") > maxWindash {
+						return nil, fmt.Errorf("|windash: more than %d dashes in %q (5 variants each)", maxWindash, a)
+					}
 					if !literal {
 						a = unescape(a)
 					}
 					next = append(next, transforms[m](a)...)
+					if len(next) > maxAlternatives {
+						return nil, fmt.Errorf("|%s: more than %d alternatives", m, maxAlternatives)
+					}
 				}
 				alts, literal = next, true
 			case "contains", "startswith", "endswith":
