@@ -151,7 +151,10 @@ func Parse(path string, data []byte) (*rule.Rule, error) {
 		inner := det
 		det = func(v *fastjson.Value) bool { return f(v) && inner(v) }
 	}
-	r.Cond = rule.Pred{Text: "Panther detection", Match: func(ev *event.Event) bool { return det(ev.Source()) }}
+	r.Cond = rule.Pred{Text: "the Detection above", Match: func(ev *event.Event) bool { return det(ev.Source()) }}
+	if b, err := yaml.Marshal(&d.Detection); err == nil {
+		r.Query = strings.TrimSpace(string(b))
+	}
 	r.Output = &rule.Output{}
 	title := d.AlertTitle
 	if title == "" {

@@ -116,8 +116,22 @@ func Explain(c Cond) (exclusions, indicators []Indicator) {
 
 // indicatorsOf lists every comparison under c.
 func indicatorsOf(c Cond) []Indicator {
+	switch c := c.(type) {
+	case And:
+		return indicatorsAll(c.Conds)
+	case Or:
+		return indicatorsAll(c.Conds)
+	case Not:
+		return indicatorsOf(c.Cond)
+	}
+	return positive(c)
+}
+
+func indicatorsAll(cs []Cond) []Indicator {
 	var out []Indicator
-	Walk(c, func(c Cmp) { out = append(out, indicator(c)) })
+	for _, x := range cs {
+		out = append(out, indicatorsOf(x)...)
+	}
 	return out
 }
 
@@ -138,6 +152,12 @@ func positive(c Cond) []Indicator {
 		return out
 	case Cmp:
 		return []Indicator{indicator(c)}
+	case Pred:
+		field := strings.Join(c.Fields, ", ")
+		if field == "" {
+			field = "event"
+		}
+		return []Indicator{{Field: field, Op: "matches", Values: []string{c.Text}}}
 	}
 	return nil
 }

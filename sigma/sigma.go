@@ -178,7 +178,7 @@ func build(path string, d *document, opts Options) (*rule.Rule, error) {
 	case errors.As(err, &legacy):
 		r.Unsupported = legacy.Error()
 	case err != nil && strings.Contains(err.Error(), "placeholder"):
-		r.Unsupported = err.Error()
+		r.Unsupported = strings.ReplaceAll(err.Error(), "\n", "; ")
 	case err != nil:
 		return nil, &Error{Path: path, Line: d.Detection.Line, Err: fmt.Errorf("rule %s (%s): %w", r.ID, r.Name, err)}
 	default:

@@ -134,7 +134,26 @@ func clip(s string, n int) string {
 func explainRule(w io.Writer, r *rule.Rule) {
 	fmt.Fprintf(w, "%s\n%s\n", r.Name, strings.Repeat("=", len(r.Name)))
 	fmt.Fprintf(w, "id: %s\nfile: %s\ntype: %s (%s)   severity: %s   risk: %d\n", r.ID, r.Path, r.Type, r.Language, r.Severity, r.RiskScore)
-	fmt.Fprintf(w, "schedule: every %s over %s, at most %d alerts per run\n", r.Schedule.Interval, r.Schedule.From, r.Schedule.MaxSignals)
+	switch {
+	case r.Format != "elastic":
+		fmt.Fprintln(w, "schedule: every matching record alerts (no per-run cap)")
+	default:
+		fmt.Fprintf(w, "schedule: every %s over %s, at most %d alerts per run\n", r.Schedule.Interval, r.Schedule.From, r.Schedule.MaxSignals)
+	}
+	if d := r.Dedup; d != nil {
+		fmt.Fprintf(w, "dedup: %s by %s, alert at %d match(es)", d.Period, map[bool]string{true: "GroupBy", false: "title"}[d.Key != nil], d.Threshold)
+		if d.Signal {
+			fmt.Fprint(w, ", signal only (CreateAlert: false)")
+		}
+		fmt.Fprintln(w)
+	}
+	if c := r.Correlation; c != nil {
+		fmt.Fprintf(w, "correlation: %s of [%s] by [%s] within %s", c.Type, strings.Join(c.Rules, ", "), strings.Join(c.GroupBy, ", "), c.Timespan)
+		if c.Op != "" {
+			fmt.Fprintf(w, ", %s %s %d", c.Field, c.Op, c.Value)
+		}
+		fmt.Fprintf(w, ", generate: %v\n", c.Generate)
+	}
 	if nt := r.NewTerms; nt != nil {
 		fmt.Fprintf(w, "new terms: %s, history from %s\n", strings.Join(nt.Fields, ", "), nt.HistoryWindowStart)
 	}
