@@ -22,7 +22,6 @@ type feed struct {
 
 // corrInfo is a correlation's resolved references.
 type corrInfo struct {
-	parents []feed // correlations that reference this one (chaining)
 	waits   []int  // correlations whose output this one reads
 }
 
