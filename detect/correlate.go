@@ -22,7 +22,7 @@ type feed struct {
 
 // corrInfo is a correlation's resolved references.
 type corrInfo struct {
-	waits   []int  // correlations whose output this one reads
+	waits []int // correlations whose output this one reads
 }
 
 // refers reports whether ref names r (by id, Sigma name or title).
