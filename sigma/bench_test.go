@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	sigmago "github.com/bradleyjkemp/sigma-go"
 	"github.com/bradleyjkemp/sigma-go/evaluator"
 
 	"github.com/trailhound/trailhound/engine"
@@ -83,19 +82,11 @@ func BenchmarkSigmaGo(b *testing.B) {
 			continue
 		}
 		data, _ := os.ReadFile(r.Path)
-		sr, err := sigmago.ParseRule(data)
+		e, err := sigmaGo(data)
 		if err != nil {
 			b.Fatal(err)
 		}
-		cfg := sigmago.Config{FieldMappings: map[string]sigmago.FieldMapping{}}
-		for _, s := range sr.Detection.Searches {
-			for _, em := range s.EventMatchers {
-				for _, fm := range em {
-					cfg.FieldMappings[fm.Field] = sigmago.FieldMapping{TargetNames: []string{"$." + fm.Field}}
-				}
-			}
-		}
-		evs = append(evs, evaluator.ForRule(sr, evaluator.WithConfig(cfg)))
+		evs = append(evs, e)
 	}
 	ctx := context.Background()
 	b.SetBytes(size)

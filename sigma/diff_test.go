@@ -65,25 +65,16 @@ func TestDifferentialSigmaGo(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sr, err := sigmago.ParseRule(data)
+		theirs, err := sigmaGo(data)
 		if err != nil {
 			t.Errorf("sigma-go cannot parse %s: %v", r.Path, err)
 			continue
-		}
-		// sigma-go reads nested fields through JSONPath field mappings
-		cfg := sigmago.Config{FieldMappings: map[string]sigmago.FieldMapping{}}
-		for _, s := range sr.Detection.Searches {
-			for _, em := range s.EventMatchers {
-				for _, fm := range em {
-					cfg.FieldMappings[fm.Field] = sigmago.FieldMapping{TargetNames: []string{"$." + fm.Field}}
-				}
-			}
 		}
 		m, err := engine.CompileCond(r.Cond)
 		if err != nil {
 			t.Fatal(err)
 		}
-		pairs = append(pairs, pair{r.Name, m, evaluator.ForRule(sr, evaluator.WithConfig(cfg))})
+		pairs = append(pairs, pair{r.Name, m, theirs})
 	}
 	walked, err := record.Walk([]string{filepath.Join(corpus, "cloudtrail-logs")})
 	if err != nil {
@@ -162,4 +153,22 @@ func TestDifferentialSigmaGo(t *testing.T) {
 		}
 	}
 	t.Logf("%d rules over %d records: %d agree on every record, %d differ (explained)", len(pairs), records, agree, len(pairs)-agree)
+}
+
+// sigmaGo compiles a rule with sigma-go, which reads nested fields through
+// JSONPath field mappings.
+func sigmaGo(data []byte) (*evaluator.RuleEvaluator, error) {
+	sr, err := sigmago.ParseRule(data)
+	if err != nil {
+		return nil, err
+	}
+	cfg := sigmago.Config{FieldMappings: map[string]sigmago.FieldMapping{}}
+	for _, s := range sr.Detection.Searches {
+		for _, em := range s.EventMatchers {
+			for _, fm := range em {
+				cfg.FieldMappings[fm.Field] = sigmago.FieldMapping{TargetNames: []string{"$." + fm.Field}}
+			}
+		}
+	}
+	return evaluator.ForRule(sr, evaluator.WithConfig(cfg)), nil
 }
