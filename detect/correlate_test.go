@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/trailhound/trailhound/alert"
 	"github.com/trailhound/trailhound/engine"
 	"github.com/trailhound/trailhound/event"
+	"github.com/trailhound/trailhound/panther"
 	"github.com/trailhound/trailhound/rule"
 	"github.com/trailhound/trailhound/sigma"
 	"github.com/trailhound/trailhound/state"
@@ -204,5 +206,54 @@ filter:
 		ev{at: time.Second, id: "b", user: "mallory", name: "GetSecretValue"})
 	if len(alerts) != 1 || alerts[0].Event.ID != "b" {
 		t.Errorf("alerts %v", ids(alerts))
+	}
+}
+
+// Panther dedup: matches with the same key within the period form one alert,
+// raised at the Threshold-th match; a match after the period opens a new one.
+func TestPantherDedup(t *testing.T) {
+	mk := func(extra string) *rule.Rule {
+		r, err := panther.Parse("p.yml", []byte(`AnalysisType: rule
+RuleID: Secrets.Read
+DisplayName: Secrets read
+Severity: Medium
+LogTypes: [AWS.CloudTrail]
+DedupPeriodMinutes: 10
+Detection:
+  - {Key: eventName, Condition: Equals, Value: GetSecretValue}
+AlertTitle: "{userIdentity.userName} read secrets"
+`+extra))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	evs := []ev{
+		{at: 0, id: "m1", user: "mallory"}, {at: time.Minute, id: "m2", user: "mallory"}, {at: 2 * time.Minute, id: "m3", user: "mallory"},
+		{at: 15 * time.Minute, id: "m4", user: "mallory"}, // a new period
+		{at: 0, id: "a1", user: "alice"},
+	}
+	count := func(r *rule.Rule) ([]alert.Alert, RuleStats) { return hunt(t, r, state.NewMemory(), evs...) }
+
+	alerts, _ := count(mk(""))
+	got := map[string]int{}
+	for _, a := range alerts {
+		got[a.Title+"@"+a.Event.ID] = a.Suppression.DocsCount
+	}
+	want := map[string]int{"mallory read secrets@m1": 2, "mallory read secrets@m4": 0, "alice read secrets@a1": 0}
+	if !maps.Equal(got, want) {
+		t.Errorf("dedup by title: %v, want %v", got, want)
+	}
+	alerts, _ = count(mk("Threshold: 3\n"))
+	if len(alerts) != 1 || alerts[0].Event.ID != "m3" || alerts[0].Suppression.DocsCount != 2 {
+		t.Errorf("threshold 3: %d alerts %v", len(alerts), ids(alerts))
+	}
+	alerts, rs := count(mk("CreateAlert: false\n"))
+	if len(alerts) != 0 || rs.Signals != 3 {
+		t.Errorf("signal rule: %d alerts, %d signals", len(alerts), rs.Signals)
+	}
+	alerts, _ = count(mk("GroupBy:\n  - {Key: eventSource}\n"))
+	if len(alerts) != 2 { // one key for everyone: m1 (with a1, m2, m3) and m4
+		t.Errorf("GroupBy: %d alerts %v", len(alerts), ids(alerts))
 	}
 }
