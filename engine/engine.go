@@ -75,7 +75,15 @@ func Compile(rules []*rule.Rule) (*Engine, error) {
 		}
 		c := &compiled{idx: len(e.rules), rule: r, match: m}
 		e.rules = append(e.rules, c)
-		provs, acts := pins(r.Cond)
+		provs, acts, folded := pins(r.Cond)
+		if folded { // indexed under lower-case keys, looked up likewise
+			for i := range provs {
+				provs[i] = foldKey + provs[i]
+			}
+			for i := range acts {
+				acts[i] = foldKey + acts[i]
+			}
+		}
 		switch {
 		case provs != nil && acts != nil:
 			for _, p := range provs {
@@ -113,23 +121,41 @@ var (
 	actionFields   = map[string]bool{"event.action": true, "eventName": true}
 )
 
-// pins returns the exact event sources and names a condition requires
-// (nil when it does not pin them).
-func pins(c rule.Cond) (provs, acts []string) {
+// pins returns the event sources and names a condition requires (nil when
+// it does not pin them); folded is true when a pin is case-insensitive (Sigma),
+// and then both are returned in lower case.
+func pins(c rule.Cond) (provs, acts []string, folded bool) {
 	for _, x := range rule.Conjuncts(c) {
 		cmp, ok := x.(rule.Cmp)
-		if !ok || cmp.Op != rule.OpEq || cmp.CaseInsensitive {
+		if !ok || cmp.Op != rule.OpEq {
 			continue
 		}
 		if providerFields[cmp.Field] && provs == nil {
-			provs = cmp.Values
+			provs, folded = cmp.Values, folded || cmp.CaseInsensitive
 		}
 		if actionFields[cmp.Field] && acts == nil {
-			acts = cmp.Values
+			acts, folded = cmp.Values, folded || cmp.CaseInsensitive
 		}
 	}
-	return provs, acts
+	if folded {
+		provs, acts = lowerAll(provs), lowerAll(acts)
+	}
+	return provs, acts, folded
 }
+
+func lowerAll(vs []string) []string {
+	if vs == nil {
+		return nil
+	}
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = strings.ToLower(v)
+	}
+	return out
+}
+
+// foldKey marks the index keys of case-insensitive pins.
+const foldKey = "\x01"
 
 // candidates returns the rules that could match an event with this source
 // and name, in rule order.
@@ -142,6 +168,10 @@ func (e *Engine) candidates(s *Scratch, prov, act string) []*compiled {
 	out = append(out, e.byProvAct[prov+"\x00"+act]...)
 	out = append(out, e.byProv[prov]...)
 	out = append(out, e.byAct[act]...)
+	lp, la := foldKey+strings.ToLower(prov), foldKey+strings.ToLower(act)
+	out = append(out, e.byProvAct[lp+"\x00"+la]...)
+	out = append(out, e.byProv[lp]...)
+	out = append(out, e.byAct[la]...)
 	out = append(out, e.anyEvent...)
 	sort.Slice(out, func(i, j int) bool { return out[i].idx < out[j].idx })
 	if s.n > 100000 { // bound the cache against hostile input
@@ -158,7 +188,6 @@ func (e *Engine) candidates(s *Scratch, prov, act string) []*compiled {
 	return out
 }
 
-// AddExceptions makes every rule skip events that match any of conds
 // AddExceptions adds exception items. An item applies to the rules that
 // reference its list (rule.ExceptionLists) or, when no rule does, to all.
 func (e *Engine) AddExceptions(items []rule.Exception) error {

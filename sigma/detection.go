@@ -199,6 +199,9 @@ func (c *compiler) item(key string, n *yaml.Node) (rule.Cond, error) {
 			return len(get(ev, nil)) > 0 == want
 		}}, nil
 	}
+	if c := plainEq(field, mods, vals); c != nil {
+		return *c, nil
+	}
 	if has["all"] && len(vals) < 2 {
 		return nil, fmt.Errorf("|all needs more than one value")
 	}
@@ -381,4 +384,41 @@ func (c *compiler) item(key string, n *yaml.Node) (rule.Cond, error) {
 		}
 		return result != neq
 	}}, nil
+}
+
+// plainEq returns a plain comparison for the commonest item, an event source
+// or name equal to one of some literal values: the engine indexes rules by
+// those (nil for anything else).
+func plainEq(field string, mods []string, vals []*string) *rule.Cmp {
+	if field != "eventSource" && field != "eventName" {
+		return nil
+	}
+	cased := false
+	for _, m := range mods {
+		if m != "cased" {
+			return nil
+		}
+		cased = true
+	}
+	c := &rule.Cmp{Field: field, Op: rule.OpEq, CaseInsensitive: !cased}
+	for _, v := range vals {
+		if v == nil || hasWildcard(*v) {
+			return nil
+		}
+		c.Values = append(c.Values, unescape(*v))
+	}
+	return c
+}
+
+// hasWildcard reports whether a Sigma value has an unescaped * or ?.
+func hasWildcard(v string) bool {
+	for i := 0; i < len(v); i++ {
+		switch v[i] {
+		case '\\':
+			i++
+		case '*', '?':
+			return true
+		}
+	}
+	return false
 }
