@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unique"
 
 	"github.com/trailhound/trailhound/event"
 )
@@ -227,7 +228,7 @@ func fieldValue(name string, vs []event.Value) Value {
 				}
 				x = t
 			} else {
-				x = strings.Clone(v.S)
+				x = unique.Make(v.S).Value() // rows repeat values: keep one copy
 			}
 		case event.Number:
 			if i, err := strconv.ParseInt(v.S, 10, 64); err == nil {
