@@ -134,3 +134,53 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestRuleOutputs(t *testing.T) {
+	r, err := Parse("r.yml", []byte(`AnalysisType: rule
+RuleID: EC2.Run
+DisplayName: Instances run
+Severity: Low
+LogTypes: [AWS.CloudTrail]
+Reports: {MITRE ATT&CK: ["TA0002:T1204.003"]}
+InlineFilters:
+  - All:
+      - {KeyPath: userIdentity.type, Condition: Equals, Value: IAMUser}
+Detection:
+  - {Key: eventName, Condition: Equals, Value: RunInstances}
+AlertTitle: "{userIdentity.userName} ran {requestParameters.instancesSet.items[0].imageId} ({nope})"
+DynamicSeverities:
+  - ChangeTo: High
+    Conditions:
+      - {Key: count, Condition: IsGreaterThan, Value: 2}
+GroupBy:
+  - {KeyPath: userIdentity.userName}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p event.Parser
+	ev, err := p.Parse([]byte(sample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := engine.Eval(r.Cond, ev); !ok {
+		t.Error("detection should match")
+	}
+	if got := r.Output.Title(ev); got != "Bob ran ami-1 ()" {
+		t.Errorf("title %q", got)
+	}
+	if got := r.Output.Severity(ev); got != "high" {
+		t.Errorf("dynamic severity %q", got)
+	}
+	if got := r.Dedup.Key(ev); got != `"Bob"` {
+		t.Errorf("group key %q", got)
+	}
+	if r.Threat[0].Tactic.ID != "TA0002" || r.Threat[0].Techniques[0].Subtechniques[0].ID != "T1204.003" {
+		t.Errorf("threat %+v", r.Threat)
+	}
+	// the inline filter runs first: an assumed role never matches
+	ev2, _ := p.Parse([]byte(strings.Replace(sample, `"type":"IAMUser"`, `"type":"AssumedRole"`, 1)))
+	if ok, _ := engine.Eval(r.Cond, ev2); ok {
+		t.Error("inline filter ignored")
+	}
+}
