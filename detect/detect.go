@@ -14,6 +14,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -61,6 +64,7 @@ type ruleInfo struct {
 	silent      bool   // only correlations use the matches (Sigma generate: false)
 	corr        *corrInfo
 	steps       []engine.Matcher // EQL sequence steps; the until step last
+	slice       int64            // aggregating ES|QL: length of the time slices aggregated as records arrive
 	stepBy      [][]event.Getter // join fields per step (sequence by + step by)
 }
 
@@ -92,6 +96,10 @@ func New(rules []*rule.Rule, store state.Store, opts Options) (*Processor, error
 			for _, c := range th.Cardinality {
 				ri.cardGetter = append(ri.cardGetter, event.ResolveIndexed(c.Field))
 			}
+		}
+		if r.ESQL != nil && r.ESQL.Aggregating && r.ESQL.Partials() {
+			// run windows [k*interval - lookback, k*interval) hold whole slices
+			ri.slice = gcd(ri.interval, ri.lookback)
 		}
 		if sq := r.Sequence; sq != nil {
 			steps := sq.Steps
@@ -181,7 +189,9 @@ type Collector struct {
 	p         *Processor
 	cands     [][]candidate
 	buf       []event.Value
-	firstSeen map[termKey]int // new_terms: index of the candidate holding the bucket's alert
+	firstSeen map[termKey]int                 // new_terms: index of the candidate holding the bucket's alert
+	slices    map[int]map[int64]*esql.Partial // aggregating ES|QL: rule -> slice start -> aggregation
+	sliceRows map[int]int
 	scratch   *engine.Scratch
 }
 
@@ -194,7 +204,8 @@ type termKey struct {
 
 // NewCollector returns a collector for one goroutine.
 func (p *Processor) NewCollector() *Collector {
-	return &Collector{p: p, cands: make([][]candidate, len(p.rules)), firstSeen: map[termKey]int{}, scratch: engine.NewScratch()}
+	return &Collector{p: p, cands: make([][]candidate, len(p.rules)), firstSeen: map[termKey]int{}, scratch: engine.NewScratch(),
+		slices: map[int]map[int64]*esql.Partial{}, sliceRows: map[int]int{}}
 }
 
 // eventTime is the rule's time for an event: event.ingested when the rule
@@ -363,6 +374,20 @@ func (c *Collector) Add(r *rule.Rule, ev *event.Event) {
 	case "esql":
 		n := 0
 		r.ESQL.Head(ev, t, func(row esql.Row) {
+			if ri.slice > 0 { // aggregate as records arrive, per slice of time
+				start := floorDiv(cd.t, ri.slice) * ri.slice
+				if c.slices[i] == nil {
+					c.slices[i] = map[int64]*esql.Partial{}
+				}
+				pt := c.slices[i][start]
+				if pt == nil {
+					pt = r.ESQL.NewPartial()
+					c.slices[i][start] = pt
+				}
+				r.ESQL.Accumulate(pt, row, cd.t)
+				c.sliceRows[i]++
+				return
+			}
 			x := cd
 			if r.ESQL.Aggregating {
 				x.row = row
@@ -448,6 +473,7 @@ func (p *Processor) Finish(collectors []*Collector) ([]alert.Alert, map[string]R
 		var alerts []alert.Alert
 		var rs RuleStats
 		rs.Matches = len(cands)
+		lastSlice := int64(math.MinInt64) // aggregating ES|QL: the latest slice
 		switch ri.r.Type {
 		case "new_terms":
 			alerts, rs = p.newTerms(ri, cands, st, rs)
@@ -462,7 +488,28 @@ func (p *Processor) Finish(collectors []*Collector) ([]alert.Alert, map[string]R
 		case "panther":
 			alerts, rs = p.dedup(ri, cands, st, rs)
 		case "esql":
-			if ri.r.ESQL.Aggregating {
+			if ri.slice > 0 {
+				merged := map[int64]*esql.Partial{}
+				for _, c := range collectors {
+					rs.Matches += c.sliceRows[i]
+					for start, pt := range c.slices[i] {
+						if m := merged[start]; m != nil {
+							ri.r.ESQL.Merge(m, pt)
+						} else {
+							merged[start] = pt
+						}
+					}
+				}
+				starts := slices.Sorted(maps.Keys(merged))
+				parts := make([]*esql.Partial, len(starts))
+				for k, s := range starts {
+					parts[k] = merged[s]
+				}
+				if len(starts) > 0 {
+					lastSlice = starts[len(starts)-1]
+				}
+				alerts, rs = p.esqlSlices(ri, starts, parts, st, rs)
+			} else if ri.r.ESQL.Aggregating {
 				alerts, rs = p.esqlRuns(ri, cands, st, rs)
 			} else {
 				alerts, rs = p.capped(ri, cands, st, rs)
@@ -486,6 +533,9 @@ func (p *Processor) Finish(collectors []*Collector) ([]alert.Alert, map[string]R
 		if len(cands) > 0 && cands[len(cands)-1].t > st.Watermark {
 			st.Watermark = cands[len(cands)-1].t
 		}
+		if lastSlice > st.Watermark {
+			st.Watermark = lastSlice
+		}
 		keep := time.Duration(ri.lookback + ri.interval)
 		if sq := ri.r.Sequence; sq != nil {
 			keep += sq.MaxSpan // a sequence alert's events span up to maxspan
@@ -494,7 +544,7 @@ func (p *Processor) Finish(collectors []*Collector) ([]alert.Alert, map[string]R
 			keep += c.Timespan
 		}
 		st.Expire(state.Retention{Terms: time.Duration(ri.history), Groups: time.Duration(ri.lookback), Alerted: keep})
-		if len(cands) > 0 {
+		if len(cands) > 0 || lastSlice != math.MinInt64 {
 			p.dirty[ri.r.ID] = st
 		}
 		rs.Alerts = len(alerts)
@@ -753,10 +803,26 @@ func (p *Processor) esqlRuns(ri *ruleInfo, cands []candidate, st *state.Rule, rs
 	for i, c := range cands {
 		times[i], rows[i] = c.t, c.row
 	}
+	return p.esqlWindows(ri, times, func(end int64, lo, hi int) esql.Table {
+		return ri.r.ESQL.Tail(rows[lo:hi], time.Unix(0, end).UTC())
+	}, st, rs)
+}
+
+// esqlSlices is esqlRuns over aggregations kept per slice of time (slices
+// sorted by start; every run window holds whole slices).
+func (p *Processor) esqlSlices(ri *ruleInfo, starts []int64, parts []*esql.Partial, st *state.Rule, rs RuleStats) ([]alert.Alert, RuleStats) {
+	return p.esqlWindows(ri, starts, func(end int64, lo, hi int) esql.Table {
+		return ri.r.ESQL.TailPartials(parts[lo:hi], time.Unix(0, end).UTC())
+	}, st, rs)
+}
+
+// esqlWindows raises the result rows of every run window; table computes a
+// window's result from the index range of its times.
+func (p *Processor) esqlWindows(ri *ruleInfo, times []int64, table func(end int64, lo, hi int) esql.Table, st *state.Rule, rs RuleStats) ([]alert.Alert, RuleStats) {
 	var raised []candidate
 	seen := map[string]bool{}
 	forEachRun(times, ri.interval, ri.lookback, func(end int64, lo, hi int) {
-		table := ri.r.ESQL.Tail(rows[lo:hi], time.Unix(0, end).UTC())
+		table := table(end, lo, hi)
 		n := 0
 		for _, vals := range table.Rows {
 			row := esql.Row{Names: table.Columns, Values: vals}
@@ -915,4 +981,11 @@ func (p *Processor) dedup(ri *ruleInfo, cands []candidate, st *state.Rule, rs Ru
 		}
 	}
 	return out, rs
+}
+
+func gcd(a, b int64) int64 {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
 }

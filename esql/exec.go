@@ -20,7 +20,8 @@ type Program struct {
 	head, tail  []Command
 	getters     map[string]event.Getter
 	needed      []string // columns the tail reads from head rows
-	Aggregating bool     // the tail has STATS: result rows are not events
+	neededIdx   map[string]int
+	Aggregating bool // the tail has STATS: result rows are not events
 }
 
 // Row is one result row.
@@ -81,6 +82,7 @@ func Compile(q *Query) (*Program, error) {
 				}
 			}
 			sort.Strings(p.needed)
+			p.neededIdx = indexOf(p.needed)
 			for _, n := range p.needed {
 				names[n] = true
 			}
@@ -578,8 +580,9 @@ func project(t Table, idx map[string]int, keep []string) Table {
 }
 
 type group struct {
-	by   []Value
-	accs []*acc
+	by    []Value
+	accs  []*acc
+	first int64 // the earliest row (time or position) in the group
 }
 
 type acc struct {
@@ -592,64 +595,109 @@ type acc struct {
 }
 
 func stats(c Stats, t Table, idx map[string]int, now time.Time) Table {
-	groups := map[string]*group{}
-	var order []string
-	for _, r := range t.Rows {
-		en := &tableRow{t: &t, idx: idx, row: r, at: now}
-		// BY on a multi-valued column puts the row in each value's group
-		combos := [][]Value{nil}
-		for _, b := range c.By {
-			vs := values(eval(b.Expr, en))
-			if len(vs) == 0 {
-				vs = []Value{nil}
-			}
-			var next [][]Value
-			for _, combo := range combos {
-				for _, v := range vs {
-					next = append(next, append(append([]Value(nil), combo...), v))
-				}
-			}
-			combos = next
+	pt := newPartial()
+	for i, r := range t.Rows {
+		accumulate(c, pt, &tableRow{t: &t, idx: idx, row: r, at: now}, int64(i))
+	}
+	return finish(c, pt)
+}
+
+// Partial is a STATS aggregation in progress: accumulators per group. Rules
+// aggregate each slice of time into one as records arrive, and merge the
+// slices of a run window, instead of keeping every row.
+type Partial struct {
+	groups map[string]*group
+}
+
+func newPartial() *Partial { return &Partial{groups: map[string]*group{}} }
+
+func newGroup(by []Value, n int, first int64) *group {
+	g := &group{by: by, accs: make([]*acc, n), first: first}
+	for i := range g.accs {
+		g.accs[i] = &acc{distinct: map[string]bool{}}
+	}
+	return g
+}
+
+// accumulate adds one row, at position or time `at` (which orders the
+// groups: first seen, first out).
+func accumulate(c Stats, pt *Partial, en *tableRow, at int64) {
+	// BY on a multi-valued column puts the row in each value's group
+	combos := [][]Value{nil}
+	for _, b := range c.By {
+		vs := values(eval(b.Expr, en))
+		if len(vs) == 0 {
+			vs = []Value{nil}
 		}
+		var next [][]Value
 		for _, combo := range combos {
-			k := key(combo)
-			g, ok := groups[k]
-			if !ok {
-				g = &group{by: combo, accs: make([]*acc, len(c.Aggs))}
-				for i := range g.accs {
-					g.accs[i] = &acc{distinct: map[string]bool{}}
-				}
-				groups[k] = g
-				order = append(order, k)
+			for _, v := range vs {
+				next = append(next, append(append([]Value(nil), combo...), v))
 			}
-			for i, a := range c.Aggs {
-				if a.Filter != nil {
-					if b, ok := eval(a.Filter, en).(bool); !ok || !b {
-						continue
-					}
-				}
-				ac := g.accs[i]
-				if a.Arg == nil { // COUNT(*)
-					ac.count++
+		}
+		combos = next
+	}
+	for _, combo := range combos {
+		k := key(combo)
+		g, ok := pt.groups[k]
+		if !ok {
+			g = newGroup(combo, len(c.Aggs), at)
+			pt.groups[k] = g
+		}
+		g.first = min(g.first, at)
+		for i, a := range c.Aggs {
+			if a.Filter != nil {
+				if b, ok := eval(a.Filter, en).(bool); !ok || !b {
 					continue
 				}
-				for _, v := range values(eval(a.Arg, en)) {
-					ac.add(v)
-					if f, ok := toFloat(v); ok && a.Func == "MEDIAN" {
-						ac.nums = append(ac.nums, f)
-					}
+			}
+			ac := g.accs[i]
+			if a.Arg == nil { // COUNT(*)
+				ac.count++
+				continue
+			}
+			for _, v := range values(eval(a.Arg, en)) {
+				ac.add(v)
+				if f, ok := toFloat(v); ok && a.Func == "MEDIAN" {
+					ac.nums = append(ac.nums, f)
 				}
 			}
 		}
 	}
-	if len(c.By) == 0 && len(groups) == 0 {
-		g := &group{accs: make([]*acc, len(c.Aggs))}
-		for i := range g.accs {
-			g.accs[i] = &acc{distinct: map[string]bool{}}
+}
+
+// merge adds src's groups into dst.
+func merge(dst, src *Partial) {
+	for k, sg := range src.groups {
+		dg, ok := dst.groups[k]
+		if !ok {
+			dg = newGroup(sg.by, len(sg.accs), sg.first)
+			dst.groups[k] = dg
 		}
-		groups[""] = g
-		order = append(order, "")
+		dg.first = min(dg.first, sg.first)
+		for i, a := range sg.accs {
+			dg.accs[i].merge(a)
+		}
 	}
+}
+
+// finish turns the groups into the STATS table, groups in order of their
+// first row (ties by key).
+func finish(c Stats, pt *Partial) Table {
+	if len(c.By) == 0 && len(pt.groups) == 0 {
+		pt.groups[""] = newGroup(nil, len(c.Aggs), 0)
+	}
+	order := make([]string, 0, len(pt.groups))
+	for k := range pt.groups {
+		order = append(order, k)
+	}
+	sort.Slice(order, func(i, j int) bool {
+		a, b := pt.groups[order[i]], pt.groups[order[j]]
+		if a.first != b.first {
+			return a.first < b.first
+		}
+		return order[i] < order[j]
+	})
 	out := Table{}
 	for _, a := range c.Aggs {
 		out.Columns = append(out.Columns, a.Name)
@@ -658,7 +706,7 @@ func stats(c Stats, t Table, idx map[string]int, now time.Time) Table {
 		out.Columns = append(out.Columns, b.Name)
 	}
 	for _, k := range order {
-		g := groups[k]
+		g := pt.groups[k]
 		row := make([]Value, 0, len(out.Columns))
 		for i, a := range c.Aggs {
 			row = append(row, g.accs[i].result(a))
@@ -667,6 +715,81 @@ func stats(c Stats, t Table, idx map[string]int, now time.Time) Table {
 		out.Rows = append(out.Rows, row)
 	}
 	return out
+}
+
+// Partials reports whether the rule can aggregate as records arrive: its
+// tail starts with STATS that does not read NOW().
+func (p *Program) Partials() bool {
+	if len(p.tail) == 0 {
+		return false
+	}
+	st, ok := p.tail[0].(Stats)
+	if !ok {
+		return false
+	}
+	usesNow := false
+	var w func(e Expr)
+	w = func(e Expr) {
+		switch e := e.(type) {
+		case Call:
+			usesNow = usesNow || e.Name == "NOW"
+			for _, a := range e.Args {
+				w(a)
+			}
+		case Binary:
+			w(e.L)
+			w(e.R)
+		case Not:
+			w(e.X)
+		case Neg:
+			w(e.X)
+		case IsNull:
+			w(e.X)
+		case In:
+			w(e.X)
+		case *Like:
+			w(e.X)
+		case Cast:
+			w(e.X)
+		}
+	}
+	for _, a := range st.Aggs {
+		if a.Arg != nil {
+			w(a.Arg)
+		}
+		if a.Filter != nil {
+			w(a.Filter)
+		}
+	}
+	for _, b := range st.By {
+		w(b.Expr)
+	}
+	return !usesNow
+}
+
+// NewPartial starts an aggregation.
+func (p *Program) NewPartial() *Partial { return newPartial() }
+
+// Accumulate adds a head row of event time t (Unix nanoseconds) to pt. Call
+// it only when Partials is true.
+func (p *Program) Accumulate(pt *Partial, row Row, t int64) {
+	accumulate(p.tail[0].(Stats), pt, &tableRow{idx: p.neededIdx, row: row.Values}, t)
+}
+
+// Merge adds src into dst.
+func (p *Program) Merge(dst, src *Partial) { merge(dst, src) }
+
+// TailPartials runs the tail over the merged aggregations of a run window.
+func (p *Program) TailPartials(parts []*Partial, now time.Time) Table {
+	all := newPartial()
+	for _, pt := range parts {
+		merge(all, pt)
+	}
+	t := finish(p.tail[0].(Stats), all)
+	for _, c := range p.tail[1:] {
+		t = applyTable(c, t, now)
+	}
+	return t
 }
 
 func (a *acc) add(v Value) {
@@ -691,6 +814,38 @@ func (a *acc) add(v Value) {
 	} else {
 		a.sum = arith("+", a.sum, v)
 	}
+}
+
+// merge adds another accumulator's values.
+func (a *acc) merge(o *acc) {
+	a.count += o.count
+	for _, v := range o.vals {
+		k := key(v)
+		if !a.distinct[k] {
+			a.distinct[k] = true
+			a.vals = append(a.vals, v)
+		}
+	}
+	if o.min != nil {
+		if a.min == nil {
+			a.min, a.max = o.min, o.max
+		} else {
+			if c, ok := compare(o.min, a.min); ok && c < 0 {
+				a.min = o.min
+			}
+			if c, ok := compare(o.max, a.max); ok && c > 0 {
+				a.max = o.max
+			}
+		}
+	}
+	if o.sum != nil {
+		if a.sum == nil {
+			a.sum = o.sum
+		} else {
+			a.sum = arith("+", a.sum, o.sum)
+		}
+	}
+	a.nums = append(a.nums, o.nums...)
 }
 
 func (a *acc) result(ag Agg) Value {
