@@ -228,3 +228,47 @@ func FuzzParse(f *testing.F) {
 		prog.Tail(rows, ev.Time())
 	})
 }
+
+// Aggregating slice by slice and merging gives the table aggregating all
+// rows at once gives.
+func TestPartialsMatchRows(t *testing.T) {
+	q, err := Parse(`FROM x | WHERE event.provider == "ec2.amazonaws.com"
+| STATS n = COUNT(*), d = COUNT_DISTINCT(event.action), v = VALUES(event.action), lo = MIN(@timestamp), hi = MAX(@timestamp),
+        s = SUM(requestParameters.n), a = AVG(requestParameters.n), m = MEDIAN(requestParameters.n),
+        starts = COUNT(*) WHERE event.action == "StartInstances", top = TOP(event.action, 2, "desc")
+  BY user.name, b = DATE_TRUNC(1 minute, @timestamp)
+| WHERE n >= 1 | SORT n DESC, user.name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog, _ := Compile(q)
+	if !prog.Partials() {
+		t.Fatal("not aggregated by parts")
+	}
+	var rows []Row
+	var times []int64
+	actions := []string{"StartInstances", "StopInstances", "DescribeInstances"}
+	for i := range 40 {
+		rec := fmt.Sprintf(`{"eventTime":"2026-11-01T10:%02d:%02dZ","eventSource":"ec2.amazonaws.com","eventName":%q,"userIdentity":{"type":"IAMUser","userName":"u%d"},"requestParameters":{"n":%d}}`,
+			i/10, (i*7)%60, actions[i%3], i%4, i)
+		var p event.Parser
+		ev, err := p.Parse([]byte(rec))
+		if err != nil {
+			t.Fatal(err)
+		}
+		prog.Head(ev, ev.Time(), func(r Row) { rows = append(rows, r); times = append(times, ev.Time().UnixNano()) })
+	}
+	want := prog.Tail(rows, time.Now())
+	var parts []*Partial
+	for start := 0; start < len(rows); start += 7 {
+		pt := prog.NewPartial()
+		for i := start; i < min(start+7, len(rows)); i++ {
+			prog.Accumulate(pt, rows[i], times[i])
+		}
+		parts = append(parts, pt)
+	}
+	got := prog.TailPartials(parts, time.Now())
+	if fmt.Sprint(got) != fmt.Sprint(want) || len(got.Rows) == 0 {
+		t.Errorf("by parts:\n%v\nall rows:\n%v", got, want)
+	}
+}
