@@ -107,36 +107,43 @@ func Outputs(c Command) []string {
 	return nil
 }
 
+// walkExpr calls visit on e and every expression inside it.
+func walkExpr(e Expr, visit func(Expr)) {
+	visit(e)
+	switch e := e.(type) {
+	case Call:
+		for _, a := range e.Args {
+			walkExpr(a, visit)
+		}
+	case Binary:
+		walkExpr(e.L, visit)
+		walkExpr(e.R, visit)
+	case Not:
+		walkExpr(e.X, visit)
+	case Neg:
+		walkExpr(e.X, visit)
+	case IsNull:
+		walkExpr(e.X, visit)
+	case In:
+		walkExpr(e.X, visit)
+		for _, x := range e.List {
+			walkExpr(x, visit)
+		}
+	case *Like:
+		walkExpr(e.X, visit)
+	case Cast:
+		walkExpr(e.X, visit)
+	}
+}
+
 // walkCommand calls fn with every field name an expression of c reads.
 func walkCommand(c Command, fn func(string)) {
-	var w func(e Expr)
-	w = func(e Expr) {
-		switch e := e.(type) {
-		case Field:
-			fn(e.Name)
-		case Call:
-			for _, a := range e.Args {
-				w(a)
+	w := func(e Expr) {
+		walkExpr(e, func(x Expr) {
+			if f, ok := x.(Field); ok {
+				fn(f.Name)
 			}
-		case Binary:
-			w(e.L)
-			w(e.R)
-		case Not:
-			w(e.X)
-		case Neg:
-			w(e.X)
-		case IsNull:
-			w(e.X)
-		case In:
-			w(e.X)
-			for _, x := range e.List {
-				w(x)
-			}
-		case *Like:
-			w(e.X)
-		case Cast:
-			w(e.X)
-		}
+		})
 	}
 	switch c := c.(type) {
 	case Where:
@@ -728,30 +735,12 @@ func (p *Program) Partials() bool {
 		return false
 	}
 	usesNow := false
-	var w func(e Expr)
-	w = func(e Expr) {
-		switch e := e.(type) {
-		case Call:
-			usesNow = usesNow || e.Name == "NOW"
-			for _, a := range e.Args {
-				w(a)
+	w := func(e Expr) {
+		walkExpr(e, func(x Expr) {
+			if c, ok := x.(Call); ok && c.Name == "NOW" {
+				usesNow = true
 			}
-		case Binary:
-			w(e.L)
-			w(e.R)
-		case Not:
-			w(e.X)
-		case Neg:
-			w(e.X)
-		case IsNull:
-			w(e.X)
-		case In:
-			w(e.X)
-		case *Like:
-			w(e.X)
-		case Cast:
-			w(e.X)
-		}
+		})
 	}
 	for _, a := range st.Aggs {
 		if a.Arg != nil {
