@@ -543,7 +543,11 @@ func (p *Processor) Finish(collectors []*Collector) ([]alert.Alert, map[string]R
 		if c := ri.r.Correlation; c != nil {
 			keep += c.Timespan
 		}
-		st.Expire(state.Retention{Terms: time.Duration(ri.history), Groups: time.Duration(ri.lookback), Alerted: keep})
+		pending := time.Duration(ri.lookback + ri.interval)
+		if sq := ri.r.Sequence; sq != nil {
+			pending += sq.MaxSpan
+		}
+		st.Expire(state.Retention{Terms: time.Duration(ri.history), Groups: time.Duration(ri.lookback), Alerted: keep, Pending: pending})
 		if len(cands) > 0 || lastSlice != math.MinInt64 {
 			p.dirty[ri.r.ID] = st
 		}
@@ -859,7 +863,7 @@ func (p *Processor) esqlWindows(ri *ruleInfo, times []int64, table func(end int6
 func (p *Processor) sequences(ri *ruleInfo, cands []candidate, st *state.Rule, rs RuleStats) ([]alert.Alert, RuleStats) {
 	sq := ri.r.Sequence
 	n := len(sq.Steps)
-	partial := map[string][][]candidate{} // join key -> stage -> events so far
+	partial := loadPending(st, n) // join key -> stage -> events so far
 	var shells []candidate
 	members := map[string][]candidate{}
 	for start := 0; start < len(cands); {
@@ -884,7 +888,9 @@ func (p *Processor) sequences(ri *ruleInfo, cands []candidate, st *state.Rule, r
 				stages[0] = []candidate{c}
 			default:
 				prev := stages[c.step-1]
-				if prev == nil || (sq.MaxSpan > 0 && c.t-prev[0].t > int64(sq.MaxSpan)) {
+				// (a partial sequence from an earlier hunt may be later than
+				// a replayed event: steps follow in time)
+				if prev == nil || c.t < prev[len(prev)-1].t || (sq.MaxSpan > 0 && c.t-prev[0].t > int64(sq.MaxSpan)) {
 					continue
 				}
 				seq := append(append([]candidate(nil), prev...), c)
@@ -913,6 +919,7 @@ func (p *Processor) sequences(ri *ruleInfo, cands []candidate, st *state.Rule, r
 		}
 		start = end
 	}
+	savePending(st, partial)
 	raised, rs := p.capped(ri, shells, st, rs)
 	var out []alert.Alert
 	for _, shell := range raised {
@@ -988,4 +995,54 @@ func gcd(a, b int64) int64 {
 		a, b = b, a%b
 	}
 	return a
+}
+
+// pendingEvent is one event of a partial sequence, as the state keeps it.
+type pendingEvent struct {
+	T     int64       `json:"t"`
+	Step  int         `json:"step"`
+	Alert alert.Alert `json:"alert"`
+}
+
+// loadPending restores the partial sequences an earlier hunt left open,
+// so a sequence may span hunts.
+func loadPending(st *state.Rule, steps int) map[string][][]candidate {
+	out := map[string][][]candidate{}
+	for k, p := range st.Pending {
+		join, stage, ok := strings.Cut(k, "\x1d")
+		i, err := strconv.Atoi(stage)
+		var evs []pendingEvent
+		if !ok || err != nil || i >= steps || json.Unmarshal(p.Data, &evs) != nil {
+			continue // written by another version of the rule: dropped
+		}
+		if out[join] == nil {
+			out[join] = make([][]candidate, steps)
+		}
+		for _, e := range evs {
+			a := e.Alert
+			out[join][i] = append(out[join][i], candidate{t: e.T, step: e.Step, join: join, alert: &a})
+		}
+	}
+	return out
+}
+
+// savePending keeps the partial sequences still open for the next hunt.
+func savePending(st *state.Rule, partial map[string][][]candidate) {
+	clear(st.Pending)
+	for join, stages := range partial {
+		for i, seq := range stages {
+			if len(seq) == 0 {
+				continue
+			}
+			evs := make([]pendingEvent, len(seq))
+			for k, c := range seq {
+				evs[k] = pendingEvent{T: c.t, Step: c.step, Alert: *c.alert}
+			}
+			b, err := json.Marshal(evs)
+			if err != nil {
+				continue
+			}
+			st.Pending[join+"\x1d"+strconv.Itoa(i)] = state.Pending{Start: seq[0].t, Data: b}
+		}
+	}
 }

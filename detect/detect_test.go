@@ -3,6 +3,7 @@ package detect
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -316,5 +317,37 @@ func TestESQLAggregate(t *testing.T) {
 	f := alerts[0].Fields
 	if f["user.name"] != "mallory" || f["Esql.count"] != int64(4) || f["Esql.secrets"] != int64(4) {
 		t.Errorf("fields %v", f)
+	}
+}
+
+// A sequence may span hunts: the partial sequence is kept in the state
+// file and completed by the next hunt's events.
+func TestSequenceAcrossHunts(t *testing.T) {
+	r := parseRule(t, "eql", "eql", `sequence by user.name with maxspan=10m
+  [any where event.action == "ListSecrets"]
+  [any where event.action == "GetSecretValue"]`, "")
+	path := filepath.Join(t.TempDir(), "state.db")
+	run := func(evs ...ev) []alert.Alert {
+		st, err := state.OpenBolt(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		alerts, _ := hunt(t, r, st, evs...)
+		return alerts
+	}
+	if a := run(ev{at: 0, id: "e1", user: "erin", name: "ListSecrets"}); len(a) != 0 {
+		t.Fatalf("first hunt: %d alerts", len(a))
+	}
+	alerts := run(ev{at: 2 * time.Minute, id: "e2", user: "erin", name: "GetSecretValue"},
+		ev{at: 30 * time.Minute, id: "e3", user: "erin", name: "GetSecretValue"}) // beyond maxspan of e1
+	var steps []string
+	for _, a := range alerts {
+		if a.Rule.BuildingBlock {
+			steps = append(steps, a.Event.ID)
+		}
+	}
+	if len(alerts) != 3 || strings.Join(steps, ",") != "e1,e2" {
+		t.Errorf("second hunt: %d alerts, building blocks %v", len(alerts), steps)
 	}
 }

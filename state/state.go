@@ -20,11 +20,19 @@ import (
 // Rule is the remembered state of one rule. Times are Unix nanoseconds of
 // event time.
 type Rule struct {
-	Terms     map[string]int64  // new_terms: term -> last sighting
-	Groups    map[string]int64  // threshold: group -> last event time already counted into an alert
-	Suppress  map[string]Window // alert suppression: group key -> open window
-	Alerted   map[string]int64  // alert id -> event time (cross-hunt de-duplication)
-	Watermark int64             // latest event time processed
+	Terms     map[string]int64   // new_terms: term -> last sighting
+	Groups    map[string]int64   // threshold: group -> last event time already counted into an alert
+	Suppress  map[string]Window  // alert suppression: group key -> open window
+	Alerted   map[string]int64   // alert id -> event time (cross-hunt de-duplication)
+	Pending   map[string]Pending // EQL sequences: partial sequences still open
+	Watermark int64              // latest event time processed
+}
+
+// Pending is a partial sequence: the time of its first event and its
+// events, encoded by the rule engine.
+type Pending struct {
+	Start int64
+	Data  []byte
 }
 
 // Window is an open suppression window.
@@ -36,17 +44,22 @@ type Window struct {
 
 // NewRule returns empty state.
 func NewRule() *Rule {
-	return &Rule{Terms: map[string]int64{}, Groups: map[string]int64{}, Suppress: map[string]Window{}, Alerted: map[string]int64{}}
+	return &Rule{Terms: map[string]int64{}, Groups: map[string]int64{}, Suppress: map[string]Window{}, Alerted: map[string]int64{}, Pending: map[string]Pending{}}
 }
 
 // Retention says how long each kind of entry of a rule is kept, back from
 // its watermark.
 type Retention struct {
-	Terms, Groups, Alerted time.Duration
+	Terms, Groups, Alerted, Pending time.Duration
 }
 
 // Expire drops entries older than the retention allows.
 func (r *Rule) Expire(ret Retention) {
+	for k, p := range r.Pending {
+		if p.Start < r.Watermark-int64(ret.Pending) {
+			delete(r.Pending, k)
+		}
+	}
 	for k, t := range r.Terms {
 		if t < r.Watermark-int64(ret.Terms) {
 			delete(r.Terms, k)
@@ -82,9 +95,9 @@ type Store interface {
 
 // RuleStats counts a rule's entries.
 type RuleStats struct {
-	RuleID                           string
-	Terms, Groups, Suppress, Alerted int
-	Watermark                        time.Time
+	RuleID                                    string
+	Terms, Groups, Suppress, Alerted, Pending int
+	Watermark                                 time.Time
 }
 
 // DefaultPath is where hunts keep state unless told otherwise:
@@ -127,6 +140,7 @@ var (
 	kTerms     = []byte("terms")
 	kGroups    = []byte("groups")
 	kSuppress  = []byte("suppress")
+	kPending   = []byte("pending")
 	kAlerted   = []byte("alerted")
 	kWatermark = []byte("watermark")
 )
@@ -165,6 +179,18 @@ func (b *Bolt) Load(ruleID string) (*Rule, error) {
 		loadTimes(rb, kTerms, r.Terms)
 		loadTimes(rb, kGroups, r.Groups)
 		loadTimes(rb, kAlerted, r.Alerted)
+		if sub := rb.Bucket(kPending); sub != nil {
+			err := sub.ForEach(func(k, v []byte) error {
+				if len(v) < 8 {
+					return fmt.Errorf("corrupt pending entry %q", k)
+				}
+				r.Pending[string(k)] = Pending{Start: i64(v[:8]), Data: append([]byte(nil), v[8:]...)}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
 		if sub := rb.Bucket(kSuppress); sub != nil {
 			return sub.ForEach(func(k, v []byte) error {
 				if len(v) < 16 {
@@ -228,6 +254,22 @@ func (b *Bolt) Save(rules map[string]*Rule) error {
 					return fmt.Errorf("rule %s: %w", id, err)
 				}
 			}
+			if rb.Bucket(kPending) != nil {
+				if err := rb.DeleteBucket(kPending); err != nil {
+					return err
+				}
+			}
+			if len(r.Pending) > 0 {
+				sub, err := rb.CreateBucket(kPending)
+				if err != nil {
+					return err
+				}
+				for k, p := range r.Pending {
+					if err := sub.Put([]byte(k), append(b64(p.Start), p.Data...)); err != nil {
+						return err
+					}
+				}
+			}
 			if rb.Bucket(kSuppress) != nil {
 				if err := rb.DeleteBucket(kSuppress); err != nil {
 					return err
@@ -262,7 +304,7 @@ func (b *Bolt) Stats() ([]RuleStats, error) {
 				}
 				return 0
 			}
-			s.Terms, s.Groups, s.Suppress, s.Alerted = count(kTerms), count(kGroups), count(kSuppress), count(kAlerted)
+			s.Terms, s.Groups, s.Suppress, s.Alerted, s.Pending = count(kTerms), count(kGroups), count(kSuppress), count(kAlerted), count(kPending)
 			out = append(out, s)
 			return nil
 		})
@@ -296,7 +338,7 @@ func (m *Memory) Save(rules map[string]*Rule) error {
 func (m *Memory) Stats() ([]RuleStats, error) {
 	var out []RuleStats
 	for id, r := range m.rules {
-		out = append(out, RuleStats{RuleID: id, Terms: len(r.Terms), Groups: len(r.Groups), Suppress: len(r.Suppress), Alerted: len(r.Alerted), Watermark: time.Unix(0, r.Watermark).UTC()})
+		out = append(out, RuleStats{RuleID: id, Terms: len(r.Terms), Groups: len(r.Groups), Suppress: len(r.Suppress), Alerted: len(r.Alerted), Pending: len(r.Pending), Watermark: time.Unix(0, r.Watermark).UTC()})
 	}
 	return out, nil
 }

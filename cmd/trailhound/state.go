@@ -28,16 +28,17 @@ func newState() *cobra.Command {
 			}
 			sort.Slice(rows, func(i, j int) bool { return rows[i].RuleID < rows[j].RuleID })
 			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "state: %s\n%-36s  %8s  %8s  %8s  %8s  %s\n", path, "RULE", "TERMS", "GROUPS", "SUPPRESS", "ALERTED", "WATERMARK")
+			fmt.Fprintf(w, "state: %s\n%-36s  %8s  %8s  %8s  %8s  %8s  %s\n", path, "RULE", "TERMS", "GROUPS", "SUPPRESS", "ALERTED", "PENDING", "WATERMARK")
 			var t state.RuleStats
 			for _, r := range rows {
-				fmt.Fprintf(w, "%-36s  %8d  %8d  %8d  %8d  %s\n", r.RuleID, r.Terms, r.Groups, r.Suppress, r.Alerted, r.Watermark.Format("2006-01-02T15:04:05Z"))
+				fmt.Fprintf(w, "%-36s  %8d  %8d  %8d  %8d  %8d  %s\n", r.RuleID, r.Terms, r.Groups, r.Suppress, r.Alerted, r.Pending, r.Watermark.Format("2006-01-02T15:04:05Z"))
 				t.Terms += r.Terms
 				t.Groups += r.Groups
 				t.Suppress += r.Suppress
 				t.Alerted += r.Alerted
+				t.Pending += r.Pending
 			}
-			fmt.Fprintf(w, "%-36s  %8d  %8d  %8d  %8d\n", fmt.Sprintf("total (%d rules)", len(rows)), t.Terms, t.Groups, t.Suppress, t.Alerted)
+			fmt.Fprintf(w, "%-36s  %8d  %8d  %8d  %8d  %8d\n", fmt.Sprintf("total (%d rules)", len(rows)), t.Terms, t.Groups, t.Suppress, t.Alerted, t.Pending)
 			return nil
 		},
 	}
