@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"github.com/trailhound/trailhound/alert"
 	"github.com/trailhound/trailhound/event"
 	"github.com/trailhound/trailhound/rule"
+	"github.com/trailhound/trailhound/state"
 )
 
 // feed sends a rule's matches to a correlation that references it.
@@ -89,7 +91,7 @@ func (c *Collector) feedCorrelations(ri *ruleInfo, ev *event.Event, t int64) {
 			vals := c.values(g, ev)
 			parts = append(parts, strings.Join(vals, "\x1e"))
 		}
-		x := candidate{t: t, step: f.step, join: strings.Join(parts, "\x1f")}
+		x := candidate{t: t, step: f.step, join: strings.Join(parts, "\x1f"), term: eventKey(ev)}
 		if f.field != nil {
 			x.card = c.values(f.field, ev)
 		}
@@ -240,5 +242,69 @@ func (p *Processor) chain(ri *ruleInfo, alerts []alert.Alert) {
 			}
 			p.pending[f.corr] = append(p.pending[f.corr], candidate{t: a.Time.UnixNano(), step: f.step, join: strings.Join(parts, "\x1f")})
 		}
+	}
+}
+
+// eventKey identifies an event across hunts: its eventID, else its place.
+func eventKey(ev *event.Event) string {
+	if id := ev.ID(); id != "" {
+		return strings.Clone(id)
+	}
+	return fmt.Sprintf("%s:%d", ev.File, ev.Offset)
+}
+
+// corrInput is a correlation input kept in the state between hunts.
+type corrInput struct {
+	T     int64    `json:"t"`
+	Step  int      `json:"step"`
+	Join  string   `json:"join"`
+	Event string   `json:"event,omitempty"`
+	Vals  []string `json:"vals,omitempty"`
+}
+
+const corrInputs = "inputs"
+
+// withKeptInputs adds the inputs an earlier hunt kept and drops repeats
+// (the same event seen again when a hunt reads the same files).
+func withKeptInputs(st *state.Rule, cands []candidate) []candidate {
+	var kept []corrInput
+	if p, ok := st.Pending[corrInputs]; ok {
+		json.Unmarshal(p.Data, &kept)
+	}
+	out := make([]candidate, 0, len(kept)+len(cands))
+	for _, k := range kept {
+		out = append(out, candidate{t: k.T, step: k.Step, join: k.Join, term: k.Event, card: k.Vals})
+	}
+	out = append(out, cands...)
+	seen := map[string]bool{}
+	uniq := out[:0]
+	for _, c := range out {
+		id := strconv.Itoa(c.step) + "\x00" + c.term
+		if c.term != "" && seen[id] {
+			continue
+		}
+		seen[id] = true
+		uniq = append(uniq, c)
+	}
+	sort.SliceStable(uniq, func(a, b int) bool { return uniq[a].t < uniq[b].t })
+	return uniq
+}
+
+// keepInputs saves the inputs a later hunt may still need: those within the
+// timespan of the latest one.
+func keepInputs(st *state.Rule, cands []candidate, span int64) {
+	delete(st.Pending, corrInputs)
+	if len(cands) == 0 {
+		return
+	}
+	last := cands[len(cands)-1].t
+	var kept []corrInput
+	for _, c := range cands {
+		if c.t >= last-span {
+			kept = append(kept, corrInput{T: c.t, Step: c.step, Join: c.join, Event: c.term, Vals: c.card})
+		}
+	}
+	if b, err := json.Marshal(kept); err == nil && len(kept) > 0 {
+		st.Pending[corrInputs] = state.Pending{Start: kept[0].T, Data: b}
 	}
 }

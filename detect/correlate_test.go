@@ -257,3 +257,65 @@ AlertTitle: "{userIdentity.userName} read secrets"
 		t.Errorf("GroupBy: %d alerts %v", len(alerts), ids(alerts))
 	}
 }
+
+// A correlation's window spans hunts through the state; reading the same
+// events again raises nothing new.
+func TestCorrelationAcrossHunts(t *testing.T) {
+	var rules []*rule.Rule
+	for _, d := range strings.Split(baseRules+`---
+title: Many
+id: many
+correlation:
+  type: event_count
+  rules: [secret_read]
+  group-by: [userIdentity.userName]
+  timespan: 30m
+  condition: {gte: 3}
+`, "\n===\n") {
+		rs, err := sigma.Parse("c.yml", []byte(d), sigma.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rules = append(rules, rs...)
+	}
+	eng, err := engine.Compile(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := state.NewMemory()
+	run := func(evs ...ev) int {
+		p, err := New(eng.Rules(), st, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := p.NewCollector()
+		s := engine.NewScratch()
+		for _, e := range evs {
+			var ps event.Parser
+			x, _ := ps.Parse([]byte(e.json()))
+			eng.Match(x, s, func(r *rule.Rule) { c.Add(r, x) })
+		}
+		alerts, _, err := p.Finish([]*Collector{c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Commit()
+		n := 0
+		for _, a := range alerts {
+			if a.Rule.ID == "many" {
+				n++
+			}
+		}
+		return n
+	}
+	if n := run(ev{at: 0, id: "x1", user: "mallory"}, ev{at: time.Minute, id: "x2", user: "mallory"}); n != 0 {
+		t.Fatalf("first hunt: %d", n)
+	}
+	third := ev{at: 5 * time.Minute, id: "x3", user: "mallory"}
+	if n := run(third); n != 1 {
+		t.Errorf("second hunt: %d alerts, want 1", n)
+	}
+	if n := run(third); n != 0 {
+		t.Errorf("same events again: %d alerts, want 0", n)
+	}
+}

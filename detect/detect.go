@@ -516,7 +516,9 @@ func (p *Processor) Finish(collectors []*Collector) ([]alert.Alert, map[string]R
 			}
 		case "sigma_correlation":
 			var raised []alert.Alert
+			cands = withKeptInputs(st, cands)
 			raised, rs = p.correlate(ri, cands, rs)
+			keepInputs(st, cands, int64(ri.r.Correlation.Timespan))
 			wrapped := make([]candidate, len(raised))
 			for k := range raised {
 				wrapped[k] = candidate{t: raised[k].Time.UnixNano(), alert: &raised[k]}
@@ -546,6 +548,9 @@ func (p *Processor) Finish(collectors []*Collector) ([]alert.Alert, map[string]R
 		pending := time.Duration(ri.lookback + ri.interval)
 		if sq := ri.r.Sequence; sq != nil {
 			pending += sq.MaxSpan
+		}
+		if c := ri.r.Correlation; c != nil {
+			pending += c.Timespan
 		}
 		st.Expire(state.Retention{Terms: time.Duration(ri.history), Groups: time.Duration(ri.lookback), Alerted: keep, Pending: pending})
 		if len(cands) > 0 || lastSlice != math.MinInt64 {
