@@ -107,6 +107,19 @@ func keySpec(m map[string]*yaml.Node) (key, bool, error) {
 	return key{}, false, nil
 }
 
+// keyOf reads a key specifier given on its own (AlertContext, GroupBy).
+func keyOf(n *yaml.Node) (key, error) {
+	m, err := mapping(n)
+	if err != nil {
+		return key{}, err
+	}
+	k, ok, err := keySpec(m)
+	if err == nil && !ok {
+		err = fmt.Errorf("line %d: needs Key, DeepKey or KeyPath", n.Line)
+	}
+	return k, err
+}
+
 func mapping(n *yaml.Node) (map[string]*yaml.Node, error) {
 	if n == nil || n.Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("line %d: expected a mapping", n.Line)

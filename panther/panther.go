@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -125,7 +126,7 @@ func Parse(path string, data []byte) (*rule.Rule, error) {
 		return nil, fmt.Errorf("%s: rule has no RuleID", path)
 	case d.Enabled != nil && !*d.Enabled:
 		r.Unsupported = "disabled (Enabled: false)"
-	case !cloudTrail(d.LogTypes):
+	case !slices.Contains(d.LogTypes, "AWS.CloudTrail"):
 		r.Unsupported = fmt.Sprintf("LogTypes %v do not include AWS.CloudTrail", d.LogTypes)
 	}
 	if d.Detection.Kind == 0 {
@@ -168,13 +169,9 @@ func Parse(path string, data []byte) (*rule.Rule, error) {
 		}
 		var keys []ctxKey
 		for _, c := range d.AlertContext {
-			m, err := mapping(&c.KeyValue)
+			k, err := keyOf(&c.KeyValue)
 			if err != nil {
 				return nil, fmt.Errorf("%s: rule %s: AlertContext %s: %w", path, d.RuleID, c.KeyName, err)
-			}
-			k, ok, err := keySpec(m)
-			if err != nil || !ok {
-				return nil, fmt.Errorf("%s: rule %s: AlertContext %s needs Key, DeepKey or KeyPath", path, d.RuleID, c.KeyName)
 			}
 			keys = append(keys, ctxKey{c.KeyName, k})
 		}
@@ -234,13 +231,9 @@ func Parse(path string, data []byte) (*rule.Rule, error) {
 	if len(d.GroupBy) > 0 {
 		var keys []key
 		for _, g := range d.GroupBy {
-			m, err := mapping(&g)
+			k, err := keyOf(&g)
 			if err != nil {
-				return nil, err
-			}
-			k, ok, err := keySpec(m)
-			if err != nil || !ok {
-				return nil, fmt.Errorf("%s: rule %s: GroupBy needs Key, DeepKey or KeyPath", path, d.RuleID)
+				return nil, fmt.Errorf("%s: rule %s: GroupBy: %w", path, d.RuleID, err)
 			}
 			keys = append(keys, k)
 		}
@@ -259,15 +252,6 @@ func Parse(path string, data []byte) (*rule.Rule, error) {
 	}
 	r.Dedup = dd
 	return r, nil
-}
-
-func cloudTrail(types []string) bool {
-	for _, t := range types {
-		if t == "AWS.CloudTrail" {
-			return true
-		}
-	}
-	return false
 }
 
 // summaryFields turns SummaryAttributes (nested paths use ':') into field

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strings"
 	"time"
 
 	"github.com/trailhound/trailhound/alert"
@@ -123,20 +124,10 @@ func runOne(r *rule.Rule, t rule.Test) (bool, string) {
 func sameSeverity(got, want string) bool {
 	m := map[string]string{"info": "low", "informational": "low"}
 	w := want
-	if x, ok := m[lower(want)]; ok {
+	if x, ok := m[strings.ToLower(want)]; ok {
 		w = x
 	}
-	return lower(got) == lower(w)
-}
-
-func lower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c >= 'A' && c <= 'Z' {
-			b[i] = c + 32
-		}
-	}
-	return string(b)
+	return strings.EqualFold(got, w)
 }
 
 // normalize round-trips a value through JSON so that YAML- and

@@ -244,8 +244,17 @@ func (c *compiler) item(key string, n *yaml.Node) (rule.Cond, error) {
 			}
 			others = append(others, event.Resolve(*v))
 		}
-		start, end := has["contains"] || has["endswith"], has["contains"] || has["startswith"]
-		cased := has["cased"]
+		// the other field's value is literal text: compare strings directly
+		cmp := func(s, t string) bool { return s == t }
+		switch {
+		case has["contains"]:
+			cmp = strings.Contains
+		case has["startswith"]:
+			cmp = strings.HasPrefix
+		case has["endswith"]:
+			cmp = strings.HasSuffix
+		}
+		fold := !has["cased"]
 		neq := has["neq"]
 		return rule.Pred{Text: text, Fields: []string{field}, Match: func(ev *event.Event) bool {
 			mine, _, _ := values(get, ev, nil)
@@ -253,14 +262,11 @@ func (c *compiler) item(key string, n *yaml.Node) (rule.Cond, error) {
 			for _, o := range others {
 				theirs, _, _ := values(o, ev, nil)
 				for _, t := range theirs {
-					m, err := wildcard(wrap(escapeLiteral(t), start, end), cased)
-					if err != nil {
-						continue
-					}
 					for _, s := range mine {
-						if m(s) {
-							hit = true
+						if fold {
+							s, t = strings.ToLower(s), strings.ToLower(t)
 						}
+						hit = hit || cmp(s, t)
 					}
 				}
 			}
