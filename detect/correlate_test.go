@@ -37,6 +37,13 @@ detection:
 // whose condition matches, as a hunt does.
 func huntSigma(t *testing.T, docs string, evs ...ev) ([]alert.Alert, map[string]RuleStats) {
 	t.Helper()
+	return huntEngine(t, sigmaEngine(t, docs), state.NewMemory(), evs...)
+}
+
+// sigmaEngine compiles Sigma documents (separated by "\n===\n" when they
+// are separate files).
+func sigmaEngine(t *testing.T, docs string) *engine.Engine {
+	t.Helper()
 	var rules []*rule.Rule
 	for _, d := range strings.Split(docs, "\n===\n") {
 		rs, err := sigma.Parse("c.yml", []byte(d), sigma.Options{})
@@ -52,7 +59,13 @@ func huntSigma(t *testing.T, docs string, evs ...ev) ([]alert.Alert, map[string]
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := New(eng.Rules(), state.NewMemory(), Options{})
+	return eng
+}
+
+// huntEngine runs one hunt of the events over store and commits it.
+func huntEngine(t *testing.T, eng *engine.Engine, store state.Store, evs ...ev) ([]alert.Alert, map[string]RuleStats) {
+	t.Helper()
+	p, err := New(eng.Rules(), store, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,6 +81,9 @@ func huntSigma(t *testing.T, docs string, evs ...ev) ([]alert.Alert, map[string]
 	}
 	alerts, stats, err := p.Finish([]*Collector{c})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Commit(); err != nil {
 		t.Fatal(err)
 	}
 	return alerts, stats
@@ -261,8 +277,7 @@ AlertTitle: "{userIdentity.userName} read secrets"
 // A correlation's window spans hunts through the state; reading the same
 // events again raises nothing new.
 func TestCorrelationAcrossHunts(t *testing.T) {
-	var rules []*rule.Rule
-	for _, d := range strings.Split(baseRules+`---
+	eng := sigmaEngine(t, baseRules+`---
 title: Many
 id: many
 correlation:
@@ -271,35 +286,10 @@ correlation:
   group-by: [userIdentity.userName]
   timespan: 30m
   condition: {gte: 3}
-`, "\n===\n") {
-		rs, err := sigma.Parse("c.yml", []byte(d), sigma.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		rules = append(rules, rs...)
-	}
-	eng, err := engine.Compile(rules)
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	st := state.NewMemory()
 	run := func(evs ...ev) int {
-		p, err := New(eng.Rules(), st, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c := p.NewCollector()
-		s := engine.NewScratch()
-		for _, e := range evs {
-			var ps event.Parser
-			x, _ := ps.Parse([]byte(e.json()))
-			eng.Match(x, s, func(r *rule.Rule) { c.Add(r, x) })
-		}
-		alerts, _, err := p.Finish([]*Collector{c})
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.Commit()
+		alerts, _ := huntEngine(t, eng, st, evs...)
 		n := 0
 		for _, a := range alerts {
 			if a.Rule.ID == "many" {
