@@ -3,6 +3,7 @@
 package alert
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -175,14 +176,15 @@ func WriteJSONL(w io.Writer, as []Alert) error {
 func WriteTable(w io.Writer, as []Alert) error {
 	rows := [][]string{{"TIME", "SEVERITY", "RISK", "RULE", "ACTION", "ACTOR", "SOURCE", "EVENT"}}
 	for _, a := range as {
+		who, source := actorAndSource(a)
 		rows = append(rows, []string{
 			a.Time.Format("2006-01-02 15:04:05"),
 			a.Rule.Severity,
 			strconv.Itoa(a.Rule.RiskScore),
 			clip(a.Rule.Name, 60),
 			clip(a.Event.Action, 40),
-			clip(actor(a), 50),
-			clip(str(a.Fields["source.address"]), 30),
+			clip(who, 50),
+			clip(source, 30),
 			fmt.Sprintf("%s:%d", shortPath(a.Event.File), a.Event.Line),
 		})
 	}
@@ -206,22 +208,30 @@ func WriteTable(w io.Writer, as []Alert) error {
 	return err
 }
 
-func actor(a Alert) string {
+// actorAndSource are the ACTOR and SOURCE columns: from the alert's output
+// fields when the rule names them, else from the raw record (Panther, Sigma
+// and ES|QL alerts name other fields).
+func actorAndSource(a Alert) (who, source string) {
 	for _, f := range []string{"aws.cloudtrail.user_identity.arn", "user.name"} {
-		if s := str(a.Fields[f]); s != "" {
-			return s
+		if who = str(a.Fields[f]); who != "" {
+			break
 		}
+	}
+	source = str(a.Fields["source.address"])
+	if who != "" && source != "" {
+		return who, source
 	}
 	var raw struct {
-		UserIdentity struct{ Arn, Type string } `json:"userIdentity"`
+		UserIdentity    struct{ Arn, Type string } `json:"userIdentity"`
+		SourceIPAddress string                     `json:"sourceIPAddress"`
 	}
 	if json.Unmarshal(a.Record, &raw) == nil {
-		if raw.UserIdentity.Arn != "" {
-			return raw.UserIdentity.Arn
+		if who == "" {
+			who = cmp.Or(raw.UserIdentity.Arn, raw.UserIdentity.Type)
 		}
-		return raw.UserIdentity.Type
+		source = cmp.Or(source, raw.SourceIPAddress)
 	}
-	return ""
+	return who, source
 }
 
 func str(v any) string {

@@ -29,6 +29,18 @@ type Options struct {
 	MaxRecord int         // bytes; default record.DefaultMaxRecord
 	Store     state.Store // rule state; default: in memory, forgotten after the hunt
 	From, To  time.Time   // only events in [From, To) (zero: unbounded)
+	Progress  *Progress   // when not nil, updated as the hunt reads
+}
+
+// Progress is what a running hunt has done so far, for a progress display.
+// Run sets the totals before it reads; the counters grow as it reads.
+type Progress struct {
+	FilesTotal  int
+	BytesTotal  int64        // on disk; 0 when unknown (stdin, FIFOs)
+	FilesDone   atomic.Int64 // files finished
+	BytesOnDisk atomic.Int64 // bytes read from the files (compressed, for .gz)
+	Records     atomic.Int64 // records read
+	Matches     atomic.Int64 // rule matches so far (alerts are decided when the hunt ends)
 }
 
 // InputError is a problem with the input, with its place.
@@ -40,6 +52,9 @@ type InputError struct {
 }
 
 func (e InputError) Error() string {
+	if e.File == "" {
+		return e.Err.Error()
+	}
 	if e.Line > 0 {
 		return fmt.Sprintf("%s:%d (byte %d): %v", e.File, e.Line, e.Offset, e.Err)
 	}
@@ -50,7 +65,7 @@ func (e InputError) Error() string {
 type Summary struct {
 	Files         int
 	Digests       int            // digest files recognised and skipped
-	Ignored       []string       // files in folders that are not logs
+	Skipped       []record.Skip  // files and folders inside walked folders not read, and why
 	Records       int64          // CloudTrail / ECS events evaluated
 	NonCloudTrail int64          // JSON documents that are not CloudTrail events (skipped, counted)
 	DigestRecords int64          // digest documents found inside files
@@ -85,10 +100,7 @@ const maxKeptErrors = 1000
 // sorted by time.
 func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error) {
 	start := time.Now()
-	walked, err := record.Walk(opts.Paths)
-	if err != nil {
-		return nil, err
-	}
+	walked := record.Walk(opts.Paths)
 	store := opts.Store
 	if store == nil {
 		store = state.NewMemory()
@@ -97,10 +109,15 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 	if err != nil {
 		return nil, err
 	}
-	sum := Summary{Files: len(walked.Inputs), Digests: len(walked.Digests), Ignored: walked.Ignored, Alerts: map[string]int{}}
+	sum := Summary{Files: len(walked.Inputs), Digests: len(walked.Digests), Skipped: walked.Skipped, Alerts: map[string]int{}}
 	for _, in := range walked.Inputs {
 		sum.BytesOnDisk += in.Size
 	}
+	prog := opts.Progress
+	if prog == nil {
+		prog = &Progress{}
+	}
+	prog.FilesTotal, prog.BytesTotal = len(walked.Inputs), sum.BytesOnDisk
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -123,6 +140,9 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 			mu.Unlock()
 		}
 	)
+	for _, err := range walked.Errors {
+		inputErr(InputError{Offset: -1, Err: err})
+	}
 	files := make(chan record.Input)
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
@@ -136,7 +156,8 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 			collectors = append(collectors, col)
 			mu.Unlock()
 			for in := range files {
-				st := scanFile(ctx, in.Path, opts.MaxRecord, eng, &p, s, col, inputErr)
+				st := scanFile(ctx, in.Path, opts.MaxRecord, eng, &p, s, col, inputErr, prog)
+				prog.FilesDone.Add(1)
 				records.Add(st.records)
 				other.Add(st.other)
 				digests.Add(st.digests)
@@ -195,9 +216,9 @@ func (c *countingReader) Read(b []byte) (int, error) {
 }
 
 func scanFile(ctx context.Context, path string, maxRecord int, eng *engine.Engine, p *event.Parser, s *engine.Scratch,
-	col *detect.Collector, inputErr func(InputError)) fileStats {
+	col *detect.Collector, inputErr func(InputError), prog *Progress) fileStats {
 	var st fileStats
-	rc, err := record.Open(path)
+	rc, err := record.OpenContext(ctx, path, &prog.BytesOnDisk)
 	if err != nil {
 		inputErr(InputError{File: path, Offset: -1, Err: err})
 		return st
@@ -206,8 +227,11 @@ func scanFile(ctx context.Context, path string, maxRecord int, eng *engine.Engin
 	cr := &countingReader{r: rc}
 	n := 0
 	err = record.ForEach(cr, maxRecord, func(rec record.Record) error {
-		if n++; n&1023 == 0 && ctx.Err() != nil {
-			return ctx.Err()
+		if n++; n&1023 == 0 {
+			prog.Records.Add(1024)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 		}
 		ev, err := p.Parse(rec.Data)
 		if err != nil {
@@ -225,11 +249,15 @@ func scanFile(ctx context.Context, path string, maxRecord int, eng *engine.Engin
 			st.other++
 			return nil
 		}
-		eng.Match(ev, s, func(r *rule.Rule) { col.Add(r, ev) })
+		eng.Match(ev, s, func(r *rule.Rule) {
+			prog.Matches.Add(1)
+			col.Add(r, ev)
+		})
 		return nil
 	}, func(pe *record.PosError) {
 		inputErr(InputError{File: path, Line: pe.Line, Offset: pe.Offset, Err: errors.New(pe.Msg)})
 	})
+	prog.Records.Add(int64(n & 1023))
 	if err != nil && !errors.Is(err, ctx.Err()) {
 		inputErr(InputError{File: path, Offset: -1, Err: fmt.Errorf("after %d bytes: %w", cr.n, err)})
 	}

@@ -2,6 +2,7 @@ package record
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"io/fs"
@@ -9,6 +10,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
+	"syscall"
 
 	"github.com/klauspost/compress/gzip"
 )
@@ -22,13 +25,6 @@ type Input struct {
 	Size int64 // on disk (compressed) size; 0 for stdin
 }
 
-// Walked is the result of expanding the paths a user named.
-type Walked struct {
-	Inputs  []Input
-	Digests []string // CloudTrail digest files, recognised by name and not read
-	Ignored []string // files inside folders that are not JSON logs (by name)
-}
-
 // logSuffixes are the file name endings read when walking a folder.
 var logSuffixes = []string{".json", ".json.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".gz", ".cloudtrail", ".log"}
 
@@ -38,12 +34,40 @@ func IsDigestName(path string) bool {
 	return strings.Contains(path, "CloudTrail-Digest") || strings.Contains(filepath.Base(path), "_CloudTrail-Digest_")
 }
 
-// Walk expands files and folders (recursively) into inputs. A file named
-// explicitly is always read; inside folders only files whose names look like
-// logs are read and the rest are listed as ignored. Hidden files and folders
-// (starting with '.') inside folders are skipped.
-func Walk(paths []string) (Walked, error) {
+// Walked is the result of expanding the paths a user named.
+type Walked struct {
+	Inputs  []Input
+	Digests []string // CloudTrail digest files, recognised by name and not read
+	Skipped []Skip   // files and folders inside walked folders that were not read, and why
+	Errors  []error  // paths that could not be read (missing, unreadable); the rest was walked
+}
+
+// Skip is a file or folder found while walking a folder and not read.
+type Skip struct {
+	Path   string
+	Reason string // one of the Skip* reasons
+}
+
+// Reasons for skipping a path found inside a folder. A path named on the
+// command line is always read.
+const (
+	SkipNotLog     = "not a log file name (.json, .jsonl, .ndjson, .gz, .log, .cloudtrail)"
+	SkipHidden     = "hidden (name starts with '.')"
+	SkipNotRegular = "not a regular file (FIFO, device or socket)"
+	SkipSeen       = "already read through another path (symbolic link)"
+)
+
+// Walk expands files and folders into inputs. Folders are walked
+// recursively, following symbolic links (a link back to a folder being
+// walked, or a second path to a file already listed, is skipped and
+// listed). A path named explicitly is always read, whatever its name or
+// kind (a FIFO or device too); inside folders only regular files whose
+// names look like logs are read, hidden files and folders are not, and every
+// path passed over is listed in Skipped with the reason. A path that cannot
+// be read is an error in Errors; the other paths are still walked.
+func Walk(paths []string) Walked {
 	var w Walked
+	seen := map[fileID]string{}
 	for _, p := range paths {
 		if p == Stdin {
 			w.Inputs = append(w.Inputs, Input{Path: Stdin})
@@ -51,53 +75,92 @@ func Walk(paths []string) (Walked, error) {
 		}
 		st, err := os.Stat(p)
 		if err != nil {
-			return w, fmt.Errorf("input %s: %w", p, err)
-		}
-		if !st.IsDir() {
-			if IsDigestName(p) {
-				w.Digests = append(w.Digests, p)
-				continue
-			}
-			w.Inputs = append(w.Inputs, Input{Path: p, Size: st.Size()})
+			w.Errors = append(w.Errors, fmt.Errorf("input %s: %w", p, err))
 			continue
 		}
-		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return fmt.Errorf("walking %s: %w", path, err)
-			}
-			name := d.Name()
-			if path != p && strings.HasPrefix(name, ".") {
-				if d.IsDir() {
-					return filepath.SkipDir
-				}
-				return nil
-			}
-			if d.IsDir() {
-				return nil
-			}
-			if !d.Type().IsRegular() {
-				return nil
-			}
+		if !st.IsDir() {
 			switch {
-			case IsDigestName(path):
-				w.Digests = append(w.Digests, path)
-			case hasLogSuffix(name):
-				info, err := d.Info()
-				if err != nil {
-					return fmt.Errorf("stat %s: %w", path, err)
-				}
-				w.Inputs = append(w.Inputs, Input{Path: path, Size: info.Size()})
+			case IsDigestName(p):
+				w.Digests = append(w.Digests, p)
+			case st.Mode().IsRegular() && !w.first(seen, st, p):
 			default:
-				w.Ignored = append(w.Ignored, path)
+				w.Inputs = append(w.Inputs, Input{Path: p, Size: regularSize(st)})
 			}
-			return nil
-		})
-		if err != nil {
-			return w, err
+			continue
 		}
+		w.walkDir(p, st, seen)
 	}
 	sort.SliceStable(w.Inputs, func(i, j int) bool { return w.Inputs[i].Size > w.Inputs[j].Size })
-	return w, nil
+	return w
+}
+
+// fileID identifies a file or folder whatever path leads to it.
+type fileID struct{ dev, ino uint64 }
+
+func idOf(st fs.FileInfo) (fileID, bool) {
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileID{}, false
+	}
+	return fileID{uint64(sys.Dev), uint64(sys.Ino)}, true
+}
+
+// first records a file or folder as seen and reports whether it is the first
+// path to it; a later one is listed as skipped.
+func (w *Walked) first(seen map[fileID]string, st fs.FileInfo, path string) bool {
+	id, ok := idOf(st)
+	if !ok {
+		return true
+	}
+	if prev, dup := seen[id]; dup {
+		w.Skipped = append(w.Skipped, Skip{Path: path, Reason: SkipSeen + ": " + prev})
+		return false
+	}
+	seen[id] = path
+	return true
+}
+
+func regularSize(st fs.FileInfo) int64 {
+	if st.Mode().IsRegular() {
+		return st.Size()
+	}
+	return 0
+}
+
+// walkDir lists the folder dir (whose stat is st) and what is below it.
+func (w *Walked) walkDir(dir string, st fs.FileInfo, seen map[fileID]string) {
+	if !w.first(seen, st, dir) {
+		return
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		w.Errors = append(w.Errors, fmt.Errorf("walking %s: %w", dir, err))
+		// ReadDir returns the entries it read before the error: walk them.
+	}
+	for _, d := range entries {
+		path := filepath.Join(dir, d.Name())
+		if strings.HasPrefix(d.Name(), ".") {
+			w.Skipped = append(w.Skipped, Skip{Path: path, Reason: SkipHidden})
+			continue
+		}
+		info, err := os.Stat(path) // follows symbolic links
+		if err != nil {
+			w.Errors = append(w.Errors, fmt.Errorf("walking %s: %w", path, err))
+			continue
+		}
+		switch {
+		case info.IsDir():
+			w.walkDir(path, info, seen)
+		case !info.Mode().IsRegular():
+			w.Skipped = append(w.Skipped, Skip{Path: path, Reason: SkipNotRegular})
+		case IsDigestName(path):
+			w.Digests = append(w.Digests, path)
+		case !hasLogSuffix(d.Name()):
+			w.Skipped = append(w.Skipped, Skip{Path: path, Reason: SkipNotLog})
+		case w.first(seen, info, path):
+			w.Inputs = append(w.Inputs, Input{Path: path, Size: info.Size()})
+		}
+	}
 }
 
 func hasLogSuffix(name string) bool {
@@ -113,45 +176,42 @@ func hasLogSuffix(name string) bool {
 // Open opens an input for reading, decompressing gzip transparently (detected
 // by its magic bytes, not its name). Stdin is read for "-".
 func Open(path string) (io.ReadCloser, error) {
-	var f *os.File
 	if path == Stdin {
-		f = os.Stdin
-	} else {
-		var err error
-		f, err = os.Open(path)
-		if err != nil {
-			return nil, err
-		}
+		return open(os.Stdin, io.NopCloser(nil))
 	}
-	br := bufio.NewReaderSize(f, 256<<10)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	return open(f, f)
+}
+
+// open reads r, decompressing gzip, and closes c when done.
+func open(r io.Reader, c io.Closer) (io.ReadCloser, error) {
+	br := bufio.NewReaderSize(r, 256<<10)
 	magic, _ := br.Peek(2)
 	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			f.Close()
+			c.Close()
 			return nil, fmt.Errorf("gzip header: %w", err)
 		}
-		return &gzipFile{zr: zr, f: f}, nil
+		return &gzipFile{zr: zr, c: c}, nil
 	}
-	return &plainFile{r: br, f: f}, nil
+	return &plainFile{r: br, c: c}, nil
 }
 
 type plainFile struct {
 	r *bufio.Reader
-	f *os.File
+	c io.Closer
 }
 
 func (p *plainFile) Read(b []byte) (int, error) { return p.r.Read(b) }
-func (p *plainFile) Close() error {
-	if p.f == os.Stdin {
-		return nil
-	}
-	return p.f.Close()
-}
+func (p *plainFile) Close() error               { return p.c.Close() }
 
 type gzipFile struct {
 	zr *gzip.Reader
-	f  *os.File
+	c  io.Closer
 }
 
 func (g *gzipFile) Read(b []byte) (int, error) {
@@ -164,8 +224,152 @@ func (g *gzipFile) Read(b []byte) (int, error) {
 
 func (g *gzipFile) Close() error {
 	g.zr.Close()
-	if g.f == os.Stdin {
+	return g.c.Close()
+}
+
+// OpenContext is Open for a read that ctx may cancel. Every read checks ctx,
+// so a cancelled hunt stops within one buffer even on an endless or
+// decompressing input. Inputs that can block (standard input, FIFOs, devices)
+// are opened and read on a goroutine of their own, so that cancelling works
+// while they have nothing to say (a FIFO without a writer blocks even in
+// open); such a goroutine, still blocked when ctx ends, ends with the process.
+// raw, when not nil, counts the bytes read from the file (compressed bytes
+// for a .gz), for progress reports.
+func OpenContext(ctx context.Context, path string, raw *atomic.Int64) (io.ReadCloser, error) {
+	var src io.ReadCloser
+	if path != Stdin {
+		st, err := os.Stat(path)
+		if err != nil {
+			return nil, err
+		}
+		if st.Mode().IsRegular() {
+			if src, err = os.Open(path); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if src == nil {
+		src = newAsyncReader(ctx, path)
+	}
+	rc, err := open(&ctxReader{ctx: ctx, r: src, n: raw}, src)
+	if err != nil {
+		return nil, err
+	}
+	return &ctxReadCloser{ctxReader{ctx: ctx, r: rc}, rc}, nil
+}
+
+// ctxReader stops reading once ctx is done, and counts what it read in n
+// (when not nil).
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+	n   *atomic.Int64
+}
+
+func (c *ctxReader) Read(b []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := c.r.Read(b)
+	if c.n != nil {
+		c.n.Add(int64(n))
+	}
+	return n, err
+}
+
+type ctxReadCloser struct {
+	ctxReader
+	c io.Closer
+}
+
+func (c *ctxReadCloser) Close() error { return c.c.Close() }
+
+// asyncReader opens and reads a file that may block on a goroutine and hands
+// its bytes over through two alternating buffers.
+type asyncReader struct {
+	ctx   context.Context
+	full  chan chunk
+	free  chan []byte
+	cur   chunk
+	off   int
+	close func() error
+}
+
+type chunk struct {
+	b   []byte
+	err error
+}
+
+func newAsyncReader(ctx context.Context, path string) *asyncReader {
+	a := &asyncReader{ctx: ctx, full: make(chan chunk, 1), free: make(chan []byte, 2)}
+	a.free <- make([]byte, 64<<10)
+	a.free <- make([]byte, 64<<10)
+	opened := make(chan *os.File, 1)
+	a.close = func() error {
+		select {
+		case f := <-opened:
+			if f != nil && f != os.Stdin {
+				return f.Close()
+			}
+		default: // still opening: the goroutine ends with the process
+		}
 		return nil
 	}
-	return g.f.Close()
+	go func() {
+		f := os.Stdin
+		if path != Stdin {
+			var err error
+			if f, err = os.Open(path); err != nil {
+				opened <- nil
+				a.send(chunk{err: err})
+				return
+			}
+		}
+		opened <- f
+		for {
+			var buf []byte
+			select {
+			case buf = <-a.free:
+			case <-ctx.Done():
+				return
+			}
+			n, err := f.Read(buf)
+			if !a.send(chunk{b: buf[:n], err: err}) || err != nil {
+				return
+			}
+		}
+	}()
+	return a
 }
+
+func (a *asyncReader) send(c chunk) bool {
+	select {
+	case a.full <- c:
+		return true
+	case <-a.ctx.Done():
+		return false
+	}
+}
+
+func (a *asyncReader) Read(b []byte) (int, error) {
+	for a.off == len(a.cur.b) {
+		if a.cur.err != nil {
+			return 0, a.cur.err
+		}
+		if a.cur.b != nil {
+			a.free <- a.cur.b[:cap(a.cur.b)]
+		}
+		select {
+		case a.cur = <-a.full:
+			a.off = 0
+		case <-a.ctx.Done():
+			a.cur = chunk{}
+			return 0, a.ctx.Err()
+		}
+	}
+	n := copy(b, a.cur.b[a.off:])
+	a.off += n
+	return n, nil
+}
+
+func (a *asyncReader) Close() error { return a.close() }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -44,8 +45,8 @@ type Result struct {
 // out; bad records are logged as warnings and left out; a file that cannot be
 // read is an error.
 func Load(sources []string) ([][]byte, error) {
-	walked, err := record.Walk(sources)
-	if err != nil {
+	walked := record.Walk(sources)
+	if err := errors.Join(walked.Errors...); err != nil {
 		return nil, err
 	}
 	var out [][]byte
@@ -67,7 +68,7 @@ func Load(sources []string) ([][]byte, error) {
 			return nil, fmt.Errorf("%s: %w", in.Path, err)
 		}
 		for _, b := range bad {
-			slog.Warn("source record skipped", "file", in.Path, "error", b)
+			slog.Warn("problem in a source file (as hunt reports it)", "file", in.Path, "problem", b)
 		}
 	}
 	if len(out) == 0 {
@@ -98,6 +99,17 @@ func Generate(ctx context.Context, recs [][]byte, opts Options) (Result, error) 
 	}
 	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
 		return Result{}, err
+	}
+	// Earlier output in the folder goes first, so that it holds exactly what
+	// this run writes; other files are left alone.
+	old, err := filepath.Glob(filepath.Join(opts.OutDir, "synthetic_*.json*"))
+	if err != nil {
+		return Result{}, err
+	}
+	for _, f := range old {
+		if err := os.Remove(f); err != nil {
+			return Result{}, fmt.Errorf("removing earlier output: %w", err)
+		}
 	}
 	var res Result
 	var p fastjson.Parser

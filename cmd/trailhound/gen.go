@@ -21,27 +21,28 @@ func newGen() *cobra.Command {
 		Long: `Reads the CloudTrail records in SOURCE files and folders and writes copies of them
 as delivery files until --size bytes are written. Copy k of a record is shifted
 k periods later in time and gets new, deterministic eventID and requestID values:
-the same inputs and flags always produce the same bytes.`,
-		Args: cobra.MinimumNArgs(1),
+the same inputs and flags always produce the same bytes. Files an earlier gen wrote
+into DIR (synthetic_*.json[.gz]) are removed first, so DIR holds exactly this output.`,
+		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			total, err := parseSize64(size)
 			if err != nil {
-				return &exitError{exitUsage, fmt.Errorf("--size: %w", err)}
+				return &exitError{exitBadUsage, fmt.Errorf("--size: %w", err)}
 			}
 			per, err := parseSize64(fileSize)
 			if err != nil {
-				return &exitError{exitUsage, fmt.Errorf("--file-size: %w", err)}
+				return &exitError{exitBadUsage, fmt.Errorf("--file-size: %w", err)}
 			}
 			if out == "" {
-				return &exitError{exitUsage, fmt.Errorf("--out is required")}
+				return &exitError{exitBadUsage, fmt.Errorf("--out is required")}
 			}
 			recs, err := synth.Load(args)
 			if err != nil {
-				return err
+				return &exitError{exitErrors, err}
 			}
 			res, err := synth.Generate(cmd.Context(), recs, synth.Options{Size: total, OutDir: out, Gzip: gz, FileSize: per, Period: period})
 			if err != nil {
-				return err
+				return &exitError{exitErrors, err}
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %d records, %.1f MB (uncompressed) in %d files under %s from %d source records\n",
 				res.Records, float64(res.Bytes)/1e6, len(res.Files), out, len(recs))

@@ -17,6 +17,7 @@ import (
 	"github.com/trailhound/trailhound/elastic"
 	"github.com/trailhound/trailhound/engine"
 	"github.com/trailhound/trailhound/hunt"
+	"github.com/trailhound/trailhound/record"
 	"github.com/trailhound/trailhound/rule"
 	"github.com/trailhound/trailhound/sigma"
 	"github.com/trailhound/trailhound/state"
@@ -34,7 +35,7 @@ func loadRules(paths, placeholders []string) ([]*rule.Rule, []error, error) {
 	for _, p := range placeholders {
 		name, vals, ok := strings.Cut(p, "=")
 		if !ok || name == "" {
-			return nil, nil, &exitError{exitUsage, fmt.Errorf("--placeholder %q: want NAME=VALUE[,VALUE...]", p)}
+			return nil, nil, &exitError{exitBadUsage, fmt.Errorf("--placeholder %q: want NAME=VALUE[,VALUE...]", p)}
 		}
 		opts.Sigma.Placeholders[name] = append(opts.Sigma.Placeholders[name], strings.Split(vals, ",")...)
 	}
@@ -66,6 +67,7 @@ func newHunt() *cobra.Command {
 		maxRecord    string
 		failOnAlert  bool
 		quiet        bool
+		verbose      bool
 		statePath    string
 		from, to     string
 		exceptions   []string
@@ -76,28 +78,52 @@ func newHunt() *cobra.Command {
 		Short: "Run rules over CloudTrail files, folders, .gz archives or stdin (-)",
 		Long: `Run rules over CloudTrail logs: S3 delivery files ({"Records":[...]}), JSON arrays,
 JSON Lines and Elasticsearch (ECS) exports, plain or gzip-compressed, in files,
-folders (recursively) or on standard input ("-"). Without --rules the built-in
+folders (recursively, following symbolic links; hidden files and folders are
+skipped and counted) or on standard input ("-"). Without --rules the built-in
 rules run. Alerts go to stdout (a table on a terminal, JSON Lines otherwise);
-the summary goes to stderr.
+the summary, and progress on a terminal, go to stderr.
 
-Exit status: 0 when the hunt completed cleanly, 2 on usage errors or when any
-input or rule file could not be read (the rest is still processed), 1 when
---fail-on-alert is set and alerts were found.`,
-		Args: cobra.MinimumNArgs(1),
+Exit status: 0 clean (warnings may have been printed); 1 alerts found with
+--fail-on-alert (whatever else happened); 2 input, rule or state errors (the
+rest was still processed); 3 usage errors; 130 interrupted (SIGINT/SIGTERM:
+the alerts found so far are written, the state is not committed).`,
+		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out, errw := cmd.OutOrStdout(), cmd.ErrOrStderr()
+			ctx := cmd.Context()
 			maxBytes, err := parseSize(maxRecord)
 			if err != nil {
-				return &exitError{exitUsage, fmt.Errorf("--max-record-size: %w", err)}
+				return usageError(fmt.Errorf("--max-record-size: %w", err))
 			}
-			if format == "" {
+			switch format {
+			case "":
 				format = "jsonl"
 				if isTerminal(out) {
 					format = "table"
 				}
+			case "json", "ndjson":
+				format = "jsonl"
+			case "table", "jsonl":
+			default:
+				return usageError(fmt.Errorf("--format must be table or jsonl (json and ndjson mean jsonl), not %q", format))
 			}
-			if format != "table" && format != "jsonl" {
-				return &exitError{exitUsage, fmt.Errorf("--format must be table or jsonl, not %q", format)}
+			if workers < 0 {
+				return usageError(fmt.Errorf("--workers must be 0 (one per CPU) or more, not %d", workers))
+			}
+			for _, a := range args {
+				if scheme, _, ok := strings.Cut(a, "://"); ok && !strings.ContainsAny(scheme, "/.") {
+					return usageError(fmt.Errorf("%s: %s input is not supported by hunt yet; copy the objects locally (aws s3 sync) and hunt the folder", a, strings.ToUpper(scheme)))
+				}
+			}
+			opts := hunt.Options{Paths: args, Workers: workers, MaxRecord: maxBytes}
+			if opts.From, err = parseTime(from); err != nil {
+				return usageError(fmt.Errorf("--from: %w", err))
+			}
+			if opts.To, err = parseTime(to); err != nil {
+				return usageError(fmt.Errorf("--to: %w", err))
+			}
+			if !opts.From.IsZero() && !opts.To.IsZero() && !opts.From.Before(opts.To) {
+				return usageError(fmt.Errorf("--from %s is not before --to %s", from, to))
 			}
 			rules, ruleErrs, err := loadRules(rulePaths, *placeholders)
 			if err != nil {
@@ -105,23 +131,16 @@ input or rule file could not be read (the rest is still processed), 1 when
 			}
 			eng, err := engine.Compile(rules)
 			if err != nil {
-				return err
+				return &exitError{exitErrors, err}
 			}
 			for _, path := range exceptions {
 				conds, err := elastic.LoadExceptions(path)
 				if err != nil {
-					return &exitError{exitUsage, fmt.Errorf("--exceptions: %w", err)}
+					return &exitError{exitErrors, fmt.Errorf("--exceptions: %w", err)}
 				}
 				if err := eng.AddExceptions(conds); err != nil {
-					return &exitError{exitUsage, fmt.Errorf("--exceptions %s: %w", path, err)}
+					return &exitError{exitErrors, fmt.Errorf("--exceptions %s: %w", path, err)}
 				}
-			}
-			opts := hunt.Options{Paths: args, Workers: workers, MaxRecord: maxBytes}
-			if opts.From, err = parseTime(from); err != nil {
-				return &exitError{exitUsage, fmt.Errorf("--from: %w", err)}
-			}
-			if opts.To, err = parseTime(to); err != nil {
-				return &exitError{exitUsage, fmt.Errorf("--to: %w", err)}
 			}
 			if statePath == "auto" {
 				statePath = state.DefaultPath()
@@ -129,17 +148,24 @@ input or rule file could not be read (the rest is still processed), 1 when
 			if statePath != "" {
 				st, err := state.OpenBolt(statePath)
 				if err != nil {
-					return &exitError{exitUsage, err}
+					return &exitError{exitErrors, err}
 				}
 				defer st.Close()
 				opts.Store = st
 			}
-			res, err := hunt.Run(cmd.Context(), eng, opts)
-			if err != nil && !errors.Is(err, cmd.Context().Err()) {
-				return &exitError{exitUsage, err}
+			stopProgress := func() {}
+			if !quiet && isTerminal(errw) {
+				opts.Progress = &hunt.Progress{}
+				stopProgress = showProgress(errw, opts.Progress)
+				defer stopProgress()
+			}
+			res, err := hunt.Run(ctx, eng, opts)
+			stopProgress() // the line is cleared before anything else is written
+			if err != nil && !errors.Is(err, ctx.Err()) {
+				return &exitError{exitErrors, err}
 			}
 			if res == nil {
-				return &exitError{exitUsage, errors.New("interrupted")}
+				return &exitError{exitInterrupted, errors.New("interrupted")}
 			}
 			alerts, sum := res.Alerts, res.Summary
 			switch format {
@@ -151,26 +177,26 @@ input or rule file could not be read (the rest is still processed), 1 when
 				err = alert.WriteJSONL(out, alerts)
 			}
 			if err != nil {
-				return err
+				return &exitError{exitErrors, fmt.Errorf("writing alerts: %w", err)}
 			}
 			if f, ok := out.(*os.File); ok {
 				f.Sync() // delivered before the state says so (not all outputs can sync)
 			}
-			if cmd.Context().Err() == nil {
+			if ctx.Err() == nil {
 				if err := res.Commit(); err != nil {
-					return &exitError{exitUsage, err}
+					return &exitError{exitErrors, err}
 				}
 			}
 			if !quiet {
-				writeSummary(errw, rules, ruleErrs, eng, sum)
+				writeSummary(errw, rules, ruleErrs, eng, sum, verbose)
 			}
 			switch {
-			case cmd.Context().Err() != nil:
-				return &exitError{exitUsage, errors.New("interrupted")}
-			case sum.ErrorCount > 0 || len(ruleErrs) > 0:
-				return &exitError{exitUsage, fmt.Errorf("%d input error(s), %d rule file error(s)", sum.ErrorCount, len(ruleErrs))}
+			case ctx.Err() != nil:
+				return &exitError{exitInterrupted, errors.New("interrupted: the alerts found so far were written; the state was not saved")}
 			case failOnAlert && len(alerts) > 0:
 				return &exitError{exitAlerts, nil}
+			case sum.ErrorCount > 0 || len(ruleErrs) > 0:
+				return &exitError{exitErrors, fmt.Errorf("%d input error(s), %d rule file error(s)", sum.ErrorCount, len(ruleErrs))}
 			}
 			return nil
 		},
@@ -179,12 +205,13 @@ input or rule file could not be read (the rest is still processed), 1 when
 	f := cmd.Flags()
 	f.StringSliceVarP(&rulePaths, "rules", "r", nil, "rule files or folders (repeatable; default: the built-in rules)")
 	f.StringVarP(&format, "format", "f", "", "output: table or jsonl (default: table on a terminal, jsonl otherwise)")
-	f.IntVarP(&workers, "workers", "w", 0, "files read in parallel (default: number of CPUs)")
+	f.IntVarP(&workers, "workers", "w", 0, "files read in parallel (default 0: one per CPU)")
 	f.StringVar(&maxRecord, "max-record-size", "16MB", "largest record accepted; larger ones are reported and skipped")
 	f.BoolVar(&failOnAlert, "fail-on-alert", false, "exit 1 when any alert was raised")
-	f.BoolVarP(&quiet, "quiet", "q", false, "no summary on stderr")
+	f.BoolVarP(&quiet, "quiet", "q", false, "no summary or progress on stderr")
+	f.BoolVarP(&verbose, "verbose", "v", false, "list every rule that does not run, not only the count per reason")
 	f.StringVar(&statePath, "state", "", "keep rule state (new terms, thresholds, suppression, raised alerts) in this file across hunts; 'auto' means "+state.DefaultPath())
-	f.StringSliceVar(&exceptions, "exceptions", nil, "exception items exported from Kibana (NDJSON), applied to every rule (repeatable)")
+	f.StringSliceVar(&exceptions, "exceptions", nil, "Kibana exception-list export (NDJSON); items apply to the rules whose exceptions_list names their list (repeatable)")
 	f.StringVar(&from, "from", "", "only events at or after this time (RFC 3339 or YYYY-MM-DD)")
 	f.StringVar(&to, "to", "", "only events before this time (RFC 3339 or YYYY-MM-DD)")
 	return cmd
@@ -222,24 +249,22 @@ func parseSize(s string) (int, error) {
 	return n * mult, nil
 }
 
-func writeSummary(w io.Writer, rules []*rule.Rule, ruleErrs []error, eng *engine.Engine, sum hunt.Summary) {
+func writeSummary(w io.Writer, rules []*rule.Rule, ruleErrs []error, eng *engine.Engine, sum hunt.Summary, verbose bool) {
 	fmt.Fprintln(w, "── summary ──")
 	secs := sum.Elapsed.Seconds()
-	mbps := 0.0
+	rate := 0.0
 	if secs > 0 {
-		mbps = float64(sum.BytesRead) / 1e6 / secs
+		rate = float64(sum.BytesRead) / secs
 	}
-	fmt.Fprintf(w, "files: %d (%.1f MB on disk, %.1f MB read)   records: %d   elapsed: %s   %.1f MB/s   %.0f records/s\n",
-		sum.Files, float64(sum.BytesOnDisk)/1e6, float64(sum.BytesRead)/1e6, sum.Records, sum.Elapsed.Round(1e6), mbps, float64(sum.Records)/max(secs, 1e-9))
+	fmt.Fprintf(w, "files: %d (%s on disk, %s read)   records: %d   elapsed: %s   %s/s   %.0f records/s\n",
+		sum.Files, humanBytes(sum.BytesOnDisk), humanBytes(sum.BytesRead), sum.Records, sum.Elapsed.Round(1e6), humanBytes(int64(rate)), float64(sum.Records)/max(secs, 1e-9))
 	if sum.Digests+int(sum.DigestRecords) > 0 {
 		fmt.Fprintf(w, "CloudTrail digest files skipped: %d (+%d digest documents inside other files)\n", sum.Digests, sum.DigestRecords)
 	}
 	if sum.NonCloudTrail > 0 {
 		fmt.Fprintf(w, "JSON documents that are not CloudTrail events (skipped): %d\n", sum.NonCloudTrail)
 	}
-	if len(sum.Ignored) > 0 {
-		fmt.Fprintf(w, "files in folders not read (not .json/.jsonl/.ndjson/.gz/.log/.cloudtrail): %d, e.g. %s\n", len(sum.Ignored), sum.Ignored[0])
-	}
+	writeSkipped(w, sum.Skipped, verbose)
 	var run, notRun []*rule.Rule
 	for _, r := range rules {
 		if r.Runnable() {
@@ -268,7 +293,8 @@ func writeSummary(w io.Writer, rules []*rule.Rule, ruleErrs []error, eng *engine
 	for _, x := range []struct {
 		n    int
 		what string
-	}{{sum.Withheld, "withheld by max_signals"}, {sum.Suppressed, "suppressed"}, {sum.Known, "raised by an earlier hunt (state)"}, {sum.Duplicates, "duplicate records"}, {sum.Signals, "signals (rules with CreateAlert: false)"}} {
+	}{{sum.Withheld, "withheld by max_signals"}, {sum.Suppressed, "suppressed"}, {sum.Known, "raised by an earlier hunt (state)"},
+		{sum.Duplicates, "matches of an event already seen (same eventID delivered twice)"}, {sum.Signals, "signals (rules with CreateAlert: false)"}} {
 		if x.n > 0 {
 			fmt.Fprintf(w, ", %d %s", x.n, x.what)
 		}
@@ -282,12 +308,7 @@ func writeSummary(w io.Writer, rules []*rule.Rule, ruleErrs []error, eng *engine
 			fmt.Fprintf(w, "  max_signals (%d per run) withheld %d alerts of %s\n", r.Schedule.MaxSignals, rs.Withheld, r.Name)
 		}
 	}
-	if len(notRun) > 0 {
-		fmt.Fprintln(w, "rules not run:")
-		for _, r := range notRun {
-			fmt.Fprintf(w, "  %s  %s: %s\n", r.ID, r.Name, r.Unsupported)
-		}
-	}
+	writeNotRun(w, notRun, verbose)
 	for _, err := range ruleErrs {
 		fmt.Fprintln(w, "rule error:", err)
 	}
@@ -300,4 +321,60 @@ func writeSummary(w io.Writer, rules []*rule.Rule, ruleErrs []error, eng *engine
 			fmt.Fprintf(w, "  ... and %d more\n", sum.ErrorCount-len(sum.Errors))
 		}
 	}
+}
+
+// writeNotRun lists the rules that do not run: every rule with verbose,
+// else a count per reason.
+func writeNotRun(w io.Writer, notRun []*rule.Rule, verbose bool) {
+	if len(notRun) == 0 {
+		return
+	}
+	if verbose {
+		fmt.Fprintln(w, "rules not run:")
+		for _, r := range notRun {
+			fmt.Fprintf(w, "  %s  %s: %s\n", r.ID, r.Name, r.Unsupported)
+		}
+		return
+	}
+	fmt.Fprintln(w, "rules not run, by reason (-v or 'trailhound rules list' names them):")
+	for _, g := range countBy(notRun, func(r *rule.Rule) string { return r.Unsupported }) {
+		fmt.Fprintf(w, "  %5d  %s\n", g.n, g.key)
+	}
+}
+
+// writeSkipped reports the paths a walk passed over, per reason (with
+// verbose, every path).
+func writeSkipped(w io.Writer, skipped []record.Skip, verbose bool) {
+	for _, g := range countBy(skipped, func(s record.Skip) string { return s.Reason }) {
+		fmt.Fprintf(w, "not read, %s: %d, e.g. %s\n", g.key, g.n, g.first.Path)
+	}
+	if verbose {
+		for _, s := range skipped {
+			fmt.Fprintf(w, "  not read: %s (%s)\n", s.Path, s.Reason)
+		}
+	}
+}
+
+// group is a count of items sharing a key, with the first of them.
+type group[T any] struct {
+	key   string
+	n     int
+	first T
+}
+
+// countBy counts items per key, most frequent first, then by key.
+func countBy[T any](items []T, key func(T) string) []group[T] {
+	idx := map[string]int{}
+	var gs []group[T]
+	for _, it := range items {
+		k := key(it)
+		if i, ok := idx[k]; ok {
+			gs[i].n++
+			continue
+		}
+		idx[k] = len(gs)
+		gs = append(gs, group[T]{key: k, n: 1, first: it})
+	}
+	sort.SliceStable(gs, func(i, j int) bool { return gs[i].n > gs[j].n || (gs[i].n == gs[j].n && gs[i].key < gs[j].key) })
+	return gs
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -26,16 +27,34 @@ type exitError struct {
 
 func (e *exitError) Error() string { return e.err.Error() }
 
-// Exit codes.
+// Exit codes, as the README documents them.
 const (
-	exitAlerts = 1 // alerts found, with --fail-on-alert
-	exitUsage  = 2 // usage or input errors
+	exitAlerts      = 1   // alerts found with --fail-on-alert (tests failed, for test)
+	exitErrors      = 2   // input, rule or state errors (the rest was still processed)
+	exitBadUsage    = 3   // the command line is wrong
+	exitInterrupted = 130 // SIGINT or SIGTERM: what was found is written, state is not committed
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal ends the process at once
+	}()
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// usageError marks err as a usage error (exit 3).
+func usageError(err error) error { return &exitError{exitBadUsage, err} }
+
+// usageArgs turns cobra's argument-count errors into usage errors.
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return usageError(fmt.Errorf("%w\nusage: %s", err, cmd.UseLine()))
+		}
+		return nil
+	}
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -54,7 +73,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return ee.code
 	}
 	fmt.Fprintln(stderr, "trailhound:", err)
-	return exitUsage
+	if strings.HasPrefix(err.Error(), "unknown command") {
+		return exitBadUsage
+	}
+	return exitErrors
 }
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
@@ -63,7 +85,11 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		Short:         "Run Elastic, Sigma and Panther detection rules over AWS CloudTrail logs",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version,
 	}
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return usageError(fmt.Errorf("%w\nusage: %s", err, cmd.UseLine()))
+	})
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newHunt(), newQuery(), newTest(), newRules(), newGen(), newState(), &cobra.Command{

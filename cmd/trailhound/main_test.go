@@ -53,16 +53,16 @@ func TestHuntSamples(t *testing.T) {
 }
 
 func TestHuntErrors(t *testing.T) {
-	if code, _, errs := runCmd(t, "hunt", "/no/such/path"); code != exitUsage || !strings.Contains(errs, "/no/such/path") {
+	if code, _, errs := runCmd(t, "hunt", "/no/such/path"); code != exitErrors || !strings.Contains(errs, "/no/such/path") {
 		t.Errorf("missing path: exit %d, %s", code, errs)
 	}
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "bad.jsonl"), []byte("{\"eventName\":\"x\",\"eventTime\":\"2026-01-01T00:00:00Z\"}\n{oops}\n"), 0o644)
 	code, _, errs := runCmd(t, "hunt", "-f", "jsonl", dir)
-	if code != exitUsage || !strings.Contains(errs, "bad.jsonl:2") || !strings.Contains(errs, "records: 1") {
+	if code != exitErrors || !strings.Contains(errs, "bad.jsonl:2") || !strings.Contains(errs, "records: 1") {
 		t.Errorf("bad input: exit %d\n%s", code, errs)
 	}
-	if code, _, _ := runCmd(t, "hunt", "--format", "xml", dir); code != exitUsage {
+	if code, _, _ := runCmd(t, "hunt", "--format", "xml", dir); code != exitBadUsage {
 		t.Errorf("bad format: exit %d", code)
 	}
 }
@@ -84,7 +84,7 @@ func TestRulesCommands(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "ok.toml"), []byte("[rule]\nrule_id = \"r3\"\nname = \"Ok\"\ntype = \"query\"\nlanguage = \"kuery\"\nquery = \"event.action:A\"\n"), 0o644)
 	code, out, _ = runCmd(t, "rules", "check", dir)
 	for _, want := range []string{"bad_toml.toml:2:", "bad_kql.toml:6:28: rule r2 (Bad): query KQL line 1 column 19", "1 rules loaded (1 runnable, 0 not runnable), 2 files with errors"} {
-		if code != exitUsage || !strings.Contains(out, want) {
+		if code != exitErrors || !strings.Contains(out, want) {
 			t.Errorf("check lacks %q (exit %d):\n%s", want, code, out)
 		}
 	}
@@ -201,8 +201,8 @@ func TestQuery(t *testing.T) {
 			0, []string{`"event.action":"GetCallerIdentity"`, `"user.name":"mallory.ops"`}},
 		{[]string{"query", "-c", "user.name", "--lang", "kql", `event.action: PublishLayerVersion*`, "../../testdata/samples"},
 			0, []string{"user.name\nmallory.ops\n(1 rows)"}},
-		{[]string{"query", `FROM x | WHERE a ==`, "../../testdata/samples"}, exitUsage, nil},
-		{[]string{"query", `sequence [any where true] [any where true]`, "../../testdata/samples"}, exitUsage, nil},
+		{[]string{"query", `FROM x | WHERE a ==`, "../../testdata/samples"}, exitErrors, nil},
+		{[]string{"query", `sequence [any where true] [any where true]`, "../../testdata/samples"}, exitErrors, nil},
 	}
 	for _, tt := range tests {
 		code, out, errs := runCmd(t, tt.args...)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -44,7 +45,7 @@ EQL sequences run as rules (trailhound hunt --rules).`,
 		Example: `  trailhound query 'FROM logs-aws.cloudtrail-* | STATS n = COUNT(*) BY event.provider | SORT n DESC | LIMIT 10' logs/
   trailhound query 'any where event.action : "Delete*"' logs/
   trailhound query --lang kql 'event.action: GetSecretValue and not user.name: svc-*' logs/`,
-		Args: cobra.MinimumNArgs(2),
+		Args: usageArgs(cobra.MinimumNArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			q, paths := args[0], args[1:]
 			if lang == "" {
@@ -52,16 +53,16 @@ EQL sequences run as rules (trailhound hunt --rules).`,
 			}
 			maxBytes, err := parseSize(maxRecord)
 			if err != nil {
-				return &exitError{exitUsage, fmt.Errorf("--max-record-size: %w", err)}
+				return &exitError{exitBadUsage, fmt.Errorf("--max-record-size: %w", err)}
 			}
 			var t esql.Table
 			switch lang {
 			case "esql":
-				t, err = runESQL(q, paths, maxBytes, cmd.ErrOrStderr())
+				t, err = runESQL(cmd.Context(), q, paths, maxBytes, cmd.ErrOrStderr())
 			case "eql", "kql":
-				t, err = runFilter(lang, q, paths, columns, maxBytes, cmd.ErrOrStderr())
+				t, err = runFilter(cmd.Context(), lang, q, paths, columns, maxBytes, cmd.ErrOrStderr())
 			default:
-				return &exitError{exitUsage, fmt.Errorf("--lang must be esql, eql or kql, not %q", lang)}
+				return &exitError{exitBadUsage, fmt.Errorf("--lang must be esql, eql or kql, not %q", lang)}
 			}
 			var xe *exitError
 			if err != nil && !(errors.As(err, &xe) && len(t.Columns) > 0) {
@@ -96,15 +97,18 @@ func detectLanguage(q string) string {
 
 // eachEvent calls fn with every CloudTrail (or ECS) event of paths and
 // reports input errors on stderr.
-func eachEvent(paths []string, maxBytes int, stderr io.Writer, fn func(*event.Event)) error {
-	w, err := record.Walk(paths)
-	if err != nil {
-		return &exitError{exitUsage, err}
-	}
+func eachEvent(ctx context.Context, paths []string, maxBytes int, stderr io.Writer, fn func(*event.Event)) error {
+	w := record.Walk(paths)
 	var p event.Parser
-	bad := 0
+	bad := len(w.Errors)
+	for _, err := range w.Errors {
+		fmt.Fprintf(stderr, "trailhound: %v\n", err)
+	}
 	for _, in := range w.Inputs {
-		rc, err := record.Open(in.Path)
+		if ctx.Err() != nil {
+			break
+		}
+		rc, err := record.OpenContext(ctx, in.Path, nil)
 		if err != nil {
 			fmt.Fprintf(stderr, "trailhound: %v\n", err)
 			bad++
@@ -127,63 +131,63 @@ func eachEvent(paths []string, maxBytes int, stderr io.Writer, fn func(*event.Ev
 			bad++
 		})
 		rc.Close()
-		if err != nil {
+		if err != nil && !errors.Is(err, ctx.Err()) {
 			fmt.Fprintf(stderr, "trailhound: %s: %v\n", in.Path, err)
 			bad++
 		}
 	}
 	if bad > 0 {
-		return &exitError{exitUsage, fmt.Errorf("%d input error(s); the rest was read", bad)}
+		return &exitError{exitErrors, fmt.Errorf("%d input error(s); the rest was read", bad)}
 	}
 	return nil
 }
 
-func runESQL(q string, paths []string, maxBytes int, stderr io.Writer) (esql.Table, error) {
+func runESQL(ctx context.Context, q string, paths []string, maxBytes int, stderr io.Writer) (esql.Table, error) {
 	pq, err := esql.Parse(q)
 	if err != nil {
-		return esql.Table{}, &exitError{exitUsage, fmt.Errorf("ES|QL %w", err)}
+		return esql.Table{}, &exitError{exitErrors, fmt.Errorf("ES|QL %w", err)}
 	}
 	prog, err := esql.Compile(pq)
 	if err != nil {
-		return esql.Table{}, &exitError{exitUsage, err}
+		return esql.Table{}, &exitError{exitErrors, err}
 	}
 	var rows []esql.Row
-	inErr := eachEvent(paths, maxBytes, stderr, func(ev *event.Event) {
+	inErr := eachEvent(ctx, paths, maxBytes, stderr, func(ev *event.Event) {
 		prog.Head(ev, ev.Time(), func(r esql.Row) { rows = append(rows, r) })
 	})
 	return prog.Tail(rows, time.Now().UTC()), inErr
 }
 
-func runFilter(lang, q string, paths, columns []string, maxBytes int, stderr io.Writer) (esql.Table, error) {
+func runFilter(ctx context.Context, lang, q string, paths, columns []string, maxBytes int, stderr io.Writer) (esql.Table, error) {
 	var cond rule.Cond
 	switch lang {
 	case "kql":
 		n, err := kql.Parse(q)
 		if err != nil {
-			return esql.Table{}, &exitError{exitUsage, fmt.Errorf("KQL %w", err)}
+			return esql.Table{}, &exitError{exitErrors, fmt.Errorf("KQL %w", err)}
 		}
 		if cond, err = elastic.Lower(n); err != nil {
-			return esql.Table{}, &exitError{exitUsage, err}
+			return esql.Table{}, &exitError{exitErrors, err}
 		}
 	default:
 		pq, err := eql.Parse(q)
 		if err != nil {
-			return esql.Table{}, &exitError{exitUsage, fmt.Errorf("EQL %w", err)}
+			return esql.Table{}, &exitError{exitErrors, fmt.Errorf("EQL %w", err)}
 		}
 		if pq.Sequence != nil {
-			return esql.Table{}, &exitError{exitUsage, fmt.Errorf("EQL sequences run as rules: put the query in a rule file and use trailhound hunt --rules")}
+			return esql.Table{}, &exitError{exitErrors, fmt.Errorf("EQL sequences run as rules: put the query in a rule file and use trailhound hunt --rules")}
 		}
 		if cond, err = eql.Lower(pq.Category, pq.Where, "event.category"); err != nil {
-			return esql.Table{}, &exitError{exitUsage, err}
+			return esql.Table{}, &exitError{exitErrors, err}
 		}
 	}
 	m, err := engine.CompileCond(rule.Simplify(cond))
 	if err != nil {
-		return esql.Table{}, &exitError{exitUsage, err}
+		return esql.Table{}, &exitError{exitErrors, err}
 	}
 	s := engine.NewScratch()
 	t := esql.Table{Columns: columns}
-	inErr := eachEvent(paths, maxBytes, stderr, func(ev *event.Event) {
+	inErr := eachEvent(ctx, paths, maxBytes, stderr, func(ev *event.Event) {
 		if !m(ev, s) {
 			return
 		}
@@ -256,7 +260,7 @@ func printTable(w io.Writer, t esql.Table, format string) error {
 		}
 		fmt.Fprintf(w, "(%d rows)\n", len(t.Rows))
 	default:
-		return &exitError{exitUsage, fmt.Errorf("--format must be table, jsonl or csv, not %q", format)}
+		return &exitError{exitBadUsage, fmt.Errorf("--format must be table, jsonl or csv, not %q", format)}
 	}
 	return nil
 }

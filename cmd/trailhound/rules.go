@@ -1,8 +1,11 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -14,14 +17,14 @@ import (
 
 func newRules() *cobra.Command {
 	cmd := &cobra.Command{Use: "rules", Short: "List, check and explain rules"}
-	var listPaths, explainPaths []string
+	var listPaths, checkPaths, explainPaths []string
 	var listPH, checkPH, explainPH *[]string
 	list := &cobra.Command{
-		Use:   "list",
+		Use:   "list [PATH...]",
 		Short: "List loaded rules with type, severity, risk, tactic and whether they run",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			rules, errs, err := loadRules(listPaths, *listPH)
+		Long:  "List the rules in PATH files and folders (or --rules; default: the built-in rules).",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rules, errs, err := loadRules(append(listPaths, args...), *listPH)
 			if err != nil {
 				return err
 			}
@@ -29,14 +32,16 @@ func newRules() *cobra.Command {
 			return reportRuleErrors(cmd.ErrOrStderr(), errs)
 		},
 	}
-	listPH = placeholderFlag(list)
-	list.Flags().StringSliceVarP(&listPaths, "rules", "r", nil, "rule files or folders (default: the built-in rules)")
 	check := &cobra.Command{
 		Use:   "check PATH...",
 		Short: "Load rule files and report every error with file, line and column",
-		Args:  cobra.MinimumNArgs(1),
+		Long:  "Load the rules in PATH files and folders (or --rules) and report every error and warning.",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rules, errs, err := loadRules(args, *checkPH)
+			paths := append(checkPaths, args...)
+			if len(paths) == 0 {
+				return usageError(fmt.Errorf("rules check needs a rule file or folder\nusage: %s", cmd.UseLine()))
+			}
+			rules, errs, err := loadRules(paths, *checkPH)
 			if err != nil {
 				return err
 			}
@@ -55,28 +60,33 @@ func newRules() *cobra.Command {
 			}
 			fmt.Fprintf(w, "%d rules loaded (%d runnable, %d not runnable), %d files with errors\n", len(rules), runnable, len(rules)-runnable, len(errs))
 			if len(errs) > 0 {
-				return &exitError{exitUsage, nil}
+				return &exitError{exitErrors, nil}
 			}
 			return nil
 		},
 	}
 	explain := &cobra.Command{
-		Use:   "explain ID|NAME",
+		Use:   "explain ID|NAME|FILE [PATH...]",
 		Short: "Print a rule's compiled condition, exclusions, indicators and output fields",
-		Args:  cobra.ExactArgs(1),
+		Long: `Explain the rule named by its id (or a unique prefix of it), its name, or its
+rule file, among the rules in PATH (or --rules; default: the built-in rules).`,
+		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rules, errs, err := loadRules(explainPaths, *explainPH)
+			want := strings.TrimSpace(args[0])
+			if want == "" {
+				return usageError(fmt.Errorf("rules explain needs a rule id, name or file, not an empty string\nusage: %s", cmd.UseLine()))
+			}
+			paths := append(explainPaths, args[1:]...)
+			if len(paths) == 0 && isFile(want) {
+				paths = []string{want}
+			}
+			rules, errs, err := loadRules(paths, *explainPH)
 			if err != nil {
 				return err
 			}
-			var found []*rule.Rule
-			for _, r := range rules {
-				if r.ID == args[0] || strings.EqualFold(r.Name, args[0]) || strings.HasPrefix(r.ID, args[0]) {
-					found = append(found, r)
-				}
-			}
-			if len(found) == 0 {
-				return &exitError{exitUsage, fmt.Errorf("no rule with id or name %q", args[0])}
+			found, err := findRule(rules, want)
+			if err != nil {
+				return &exitError{exitErrors, err}
 			}
 			for _, r := range found {
 				explainRule(cmd.OutOrStdout(), r)
@@ -84,11 +94,53 @@ func newRules() *cobra.Command {
 			return reportRuleErrors(cmd.ErrOrStderr(), errs)
 		},
 	}
+	listPH = placeholderFlag(list)
 	checkPH = placeholderFlag(check)
 	explainPH = placeholderFlag(explain)
+	list.Flags().StringSliceVarP(&listPaths, "rules", "r", nil, "rule files or folders (default: the built-in rules)")
+	check.Flags().StringSliceVarP(&checkPaths, "rules", "r", nil, "rule files or folders")
 	explain.Flags().StringSliceVarP(&explainPaths, "rules", "r", nil, "rule files or folders (default: the built-in rules)")
 	cmd.AddCommand(list, check, explain)
 	return cmd
+}
+
+func isFile(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular()
+}
+
+// findRule finds the rules that want names: every rule of that id (formats
+// may share one) or of that name (case-insensitive), every rule of that rule
+// file, else the rules whose id starts with want, when that prefix names one
+// id. An ambiguous prefix is an error listing the candidates.
+func findRule(rules []*rule.Rule, want string) ([]*rule.Rule, error) {
+	var exact, prefix []*rule.Rule
+	ids := map[string]bool{}
+	abs, _ := filepath.Abs(want)
+	for _, r := range rules {
+		rp, _ := filepath.Abs(r.Path)
+		switch {
+		case r.ID == want || strings.EqualFold(r.Name, want) || (r.Path != "" && rp == abs):
+			exact = append(exact, r)
+		case strings.HasPrefix(r.ID, want):
+			prefix = append(prefix, r)
+			ids[r.ID] = true
+		}
+	}
+	switch {
+	case len(exact) > 0:
+		return exact, nil
+	case len(ids) == 1:
+		return prefix, nil
+	case len(ids) > 1:
+		var b strings.Builder
+		fmt.Fprintf(&b, "%q is the start of %d rule ids; give more of the id:", want, len(ids))
+		for _, r := range prefix {
+			fmt.Fprintf(&b, "\n  %s  %s", r.ID, r.Name)
+		}
+		return nil, errors.New(b.String())
+	}
+	return nil, fmt.Errorf("no rule with id, id prefix, name or file %q", want)
 }
 
 func reportRuleErrors(w io.Writer, errs []error) error {
@@ -96,7 +148,7 @@ func reportRuleErrors(w io.Writer, errs []error) error {
 		fmt.Fprintln(w, "rule error:", e)
 	}
 	if len(errs) > 0 {
-		return &exitError{exitUsage, fmt.Errorf("%d rule file(s) could not be loaded", len(errs))}
+		return &exitError{exitErrors, fmt.Errorf("%d rule file(s) could not be loaded", len(errs))}
 	}
 	return nil
 }

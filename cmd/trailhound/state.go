@@ -15,11 +15,11 @@ func newState() *cobra.Command {
 	stats := &cobra.Command{
 		Use:   "stats",
 		Short: "Show, per rule, how many terms, groups, suppression windows and raised alert ids the state holds",
-		Args:  cobra.NoArgs,
+		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			st, err := state.OpenBolt(path)
 			if err != nil {
-				return &exitError{exitUsage, err}
+				return &exitError{exitErrors, err}
 			}
 			defer st.Close()
 			rows, err := st.Stats()

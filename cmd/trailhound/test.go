@@ -58,7 +58,7 @@ not be loaded.`,
 			fmt.Fprintln(w, summary)
 			switch {
 			case len(errs) > 0:
-				return &exitError{exitUsage, fmt.Errorf("%d rule file(s) could not be loaded", len(errs))}
+				return &exitError{exitErrors, fmt.Errorf("%d rule file(s) could not be loaded", len(errs))}
 			case fail > 0:
 				return &exitError{exitAlerts, nil}
 			}
