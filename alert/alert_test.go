@@ -73,3 +73,31 @@ func TestNewAndWrite(t *testing.T) {
 		t.Errorf("table = %s", buf.String())
 	}
 }
+
+// TestTableActorAndSource checks the ACTOR and SOURCE columns: from the
+// rule's output fields when it names them, else from the raw record (Panther,
+// Sigma and ES|QL alerts name other fields).
+func TestTableActorAndSource(t *testing.T) {
+	rec := json.RawMessage(`{"sourceIPAddress":"203.0.113.9","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::1:user/eve"}}`)
+	tests := []struct {
+		name   string
+		fields map[string]any
+		record json.RawMessage
+		want   []string
+	}{
+		{"from the record", nil, rec, []string{"arn:aws:iam::1:user/eve", "203.0.113.9"}},
+		{"fields first", map[string]any{"source.address": "192.0.2.1", "user.name": "bob"}, rec, []string{"bob", "192.0.2.1"}},
+		{"type when no ARN", nil, json.RawMessage(`{"userIdentity":{"type":"AWSService"}}`), []string{"AWSService"}},
+	}
+	for _, tc := range tests {
+		var buf bytes.Buffer
+		if err := WriteTable(&buf, []Alert{{Fields: tc.fields, Record: tc.record}}); err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(buf.String(), w) {
+				t.Errorf("%s: table lacks %q:\n%s", tc.name, w, buf.String())
+			}
+		}
+	}
+}
