@@ -383,6 +383,9 @@ func compileCmp(c rule.Cmp) (matcher, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", c.Field, err)
 		}
+		if pass := literalFilter(expr); pass != nil {
+			return anyValue(get, func(s string) bool { return pass(s) && re.MatchString(s) }), nil
+		}
 		return anyValue(get, re.MatchString), nil
 	case rule.OpLT, rule.OpLTE, rule.OpGT, rule.OpGTE:
 		if len(c.Values) != 1 {

@@ -1,0 +1,63 @@
+package engine
+
+import (
+	"regexp"
+	"testing"
+)
+
+func TestLiteralFilter(t *testing.T) {
+	ransom := `(?i)^(?:arn:aws:s3:::[^/]+/.*?(how|decrypt|restor|help|instruct|read|get|recov|save|encrypt|delet|info|ransom).*)$`
+	tests := []struct {
+		expr   string
+		in     string
+		pass   bool // the filter lets it through
+		filter bool // a filter exists
+	}{
+		{ransom, "arn:aws:s3:::bucket/photos/cat.jpg", false, true},
+		{ransom, "arn:aws:s3:::bucket/HOW_TO_DECRYPT.txt", true, true},
+		{ransom, "ARN:AWS:S3:::b/x/Ransom.txt", true, true},
+		{ransom, "arn:aws:s3:::bucket/\u212aey.txt", true, true}, // non-ASCII: always through
+		{`^(?:abc.*def)$`, "abcxxdef", true, true},
+		{`^(?:abc.*def)$`, "abcxxDEF", false, true},
+		{`^(?:.*(AWSLogs|CloudTrail).*)$`, "x/cloudtrail/y", false, true}, // case-sensitive
+		{`^(?:a*)$`, "", true, false},
+		{`^(?:(ab|)c)$`, "c", true, true}, // only c is required
+	}
+	for _, tc := range tests {
+		f := literalFilter(tc.expr)
+		if (f != nil) != tc.filter {
+			t.Errorf("%s: filter %v, want %v", tc.expr, f != nil, tc.filter)
+			continue
+		}
+		if f != nil && f(tc.in) != tc.pass {
+			t.Errorf("%s on %q: %v, want %v", tc.expr, tc.in, f(tc.in), tc.pass)
+		}
+		if re := regexp.MustCompile(tc.expr); re.MatchString(tc.in) && f != nil && !f(tc.in) {
+			t.Errorf("%s rejects %q, which the regex matches", tc.expr, tc.in)
+		}
+	}
+}
+
+// FuzzLiteralFilter: the filter never rejects a string its regex matches.
+func FuzzLiteralFilter(f *testing.F) {
+	for _, seed := range [][2]string{
+		{`(?i).*?(how|decrypt|ransom).*`, "arn:aws:s3:::b/HOW.txt"},
+		{`ab+c|d(e|f)g`, "xdfgx"},
+		{`(?i)k`, "\u212a"},
+		{`(?i)s.t`, "\u017fxt"},
+		{`a{2,}b`, "aab"},
+	} {
+		f.Add(seed[0], seed[1])
+	}
+	f.Fuzz(func(t *testing.T, pat, s string) {
+		for _, expr := range []string{pat, "(?i)" + pat, "^(?:" + pat + ")$"} {
+			re, err := regexp.Compile(expr)
+			if err != nil {
+				return
+			}
+			if pass := literalFilter(expr); pass != nil && re.MatchString(s) && !pass(s) {
+				t.Fatalf("%q rejects %q, which the regex matches", expr, s)
+			}
+		}
+	})
+}
