@@ -194,3 +194,29 @@ func TestProgressLine(t *testing.T) {
 		}
 	}
 }
+
+// TestQueryWorkersAgree runs queries over the real logs with one and two
+// workers: the output is the same, byte for byte.
+func TestQueryWorkersAgree(t *testing.T) {
+	logs := "../../../shared/corpus/cloudtrail-logs"
+	if _, err := os.Stat(logs); err != nil {
+		t.Skipf("shared corpus not found at %s: %v", logs, err)
+	}
+	for _, q := range []string{
+		`FROM logs-aws.cloudtrail-* | WHERE event.outcome == "failure" | STATS n = COUNT(*), users = COUNT_DISTINCT(user.name) BY event.provider`,
+		`FROM logs-aws.cloudtrail-* | WHERE event.action LIKE "Delete*" | KEEP @timestamp, event.action, source.address`,
+		`any where event.action : "Delete*"`,
+	} {
+		var outs []string
+		for _, w := range []string{"1", "2"} {
+			code, out, errs := runCmd(t, "query", "-f", "jsonl", "-w", w, q, logs)
+			if code != 0 && code != exitErrors { // the corpus has two known input errors
+				t.Fatalf("%s: exit %d %s", q, code, errs)
+			}
+			outs = append(outs, out)
+		}
+		if outs[0] != outs[1] || len(outs[0]) == 0 {
+			t.Errorf("%s: -w 1 and -w 2 differ (%d and %d bytes)", q, len(outs[0]), len(outs[1]))
+		}
+	}
+}

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -31,6 +33,7 @@ func newQuery() *cobra.Command {
 		lang, format string
 		columns      []string
 		maxRecord    string
+		workers      int
 	)
 	cmd := &cobra.Command{
 		Use:   "query QUERY PATH...",
@@ -58,9 +61,9 @@ EQL sequences run as rules (trailhound hunt --rules).`,
 			var t esql.Table
 			switch lang {
 			case "esql":
-				t, err = runESQL(cmd.Context(), q, paths, maxBytes, cmd.ErrOrStderr())
+				t, err = runESQL(cmd.Context(), q, paths, maxBytes, workers, cmd.ErrOrStderr())
 			case "eql", "kql":
-				t, err = runFilter(cmd.Context(), lang, q, paths, columns, maxBytes, cmd.ErrOrStderr())
+				t, err = runFilter(cmd.Context(), lang, q, paths, columns, maxBytes, workers, cmd.ErrOrStderr())
 			default:
 				return &exitError{exitBadUsage, fmt.Errorf("--lang must be esql, eql or kql, not %q", lang)}
 			}
@@ -79,6 +82,7 @@ EQL sequences run as rules (trailhound hunt --rules).`,
 	cmd.Flags().StringVarP(&format, "format", "f", "table", "output: table, jsonl or csv")
 	cmd.Flags().StringSliceVarP(&columns, "columns", "c", defaultColumns, "fields to show for EQL and KQL matches")
 	cmd.Flags().StringVar(&maxRecord, "max-record-size", "16MB", "largest record accepted")
+	cmd.Flags().IntVarP(&workers, "workers", "w", runtime.GOMAXPROCS(0), "files read in parallel")
 	return cmd
 }
 
@@ -95,45 +99,45 @@ func detectLanguage(q string) string {
 	return "kql"
 }
 
-// eachEvent calls fn with every CloudTrail (or ECS) event of paths and
-// reports input errors on stderr.
-func eachEvent(ctx context.Context, paths []string, maxBytes int, stderr io.Writer, fn func(*event.Event)) error {
+// eachEvent reads the CloudTrail (or ECS) events of paths, workers inputs
+// at a time. For input i, open(i) returns the function that gets its events
+// and the one called when it is finished; both run on the goroutine reading
+// it (inputs are read concurrently). Input errors are reported on stderr, in
+// input order.
+func eachEvent(ctx context.Context, paths []string, maxBytes, workers int, stderr io.Writer,
+	open func(i int) (visit func(*event.Event), done func())) error {
 	w := record.Walk(paths)
-	var p event.Parser
 	bad := len(w.Errors)
 	for _, err := range w.Errors {
 		fmt.Fprintf(stderr, "trailhound: %v\n", err)
 	}
-	for _, in := range w.Inputs {
+	msgs := make([][]string, len(w.Inputs)) // input errors, per input
+	inputs := make(chan int)
+	var wg sync.WaitGroup
+	for range max(1, min(workers, len(w.Inputs))) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var p event.Parser
+			for i := range inputs {
+				visit, done := open(i)
+				msgs[i] = readEvents(ctx, w.Inputs[i].Path, maxBytes, &p, visit)
+				done()
+			}
+		}()
+	}
+	for i := range w.Inputs {
 		if ctx.Err() != nil {
 			break
 		}
-		rc, err := record.OpenContext(ctx, in.Path, nil)
-		if err != nil {
-			fmt.Fprintf(stderr, "trailhound: %v\n", err)
-			bad++
-			continue
-		}
-		err = record.ForEach(rc, maxBytes, func(rec record.Record) error {
-			ev, err := p.Parse(rec.Data)
-			if err != nil {
-				fmt.Fprintf(stderr, "trailhound: %s:%d: %v\n", in.Path, rec.Line, err)
-				bad++
-				return nil
-			}
-			if ev.Kind == event.KindCloudTrail || ev.Kind == event.KindECS {
-				ev.File, ev.Line, ev.Offset = in.Path, rec.Line, rec.Offset
-				fn(ev)
-			}
-			return nil
-		}, func(e *record.PosError) {
-			fmt.Fprintf(stderr, "trailhound: %s: %v\n", in.Path, e)
-			bad++
-		})
-		rc.Close()
-		if err != nil && !errors.Is(err, ctx.Err()) {
-			fmt.Fprintf(stderr, "trailhound: %s: %v\n", in.Path, err)
-			bad++
+		inputs <- i
+	}
+	close(inputs)
+	wg.Wait()
+	for _, m := range msgs {
+		bad += len(m)
+		for _, line := range m {
+			fmt.Fprintln(stderr, "trailhound: "+line)
 		}
 	}
 	if bad > 0 {
@@ -142,7 +146,59 @@ func eachEvent(ctx context.Context, paths []string, maxBytes int, stderr io.Writ
 	return nil
 }
 
-func runESQL(ctx context.Context, q string, paths []string, maxBytes int, stderr io.Writer) (esql.Table, error) {
+// readEvents calls fn with every CloudTrail (or ECS) event of one input and
+// returns its input errors.
+func readEvents(ctx context.Context, path string, maxBytes int, p *event.Parser, fn func(*event.Event)) (errs []string) {
+	rc, err := record.OpenContext(ctx, path, nil)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	defer rc.Close()
+	err = record.ForEach(rc, maxBytes, func(rec record.Record) error {
+		ev, err := p.Parse(rec.Data)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s:%d: %v", path, rec.Line, err))
+			return nil
+		}
+		if ev.Kind == event.KindCloudTrail || ev.Kind == event.KindECS {
+			ev.File, ev.Line, ev.Offset = path, rec.Line, rec.Offset
+			fn(ev)
+		}
+		return nil
+	}, func(e *record.PosError) {
+		errs = append(errs, fmt.Sprintf("%s: %v", path, e))
+	})
+	if err != nil && !errors.Is(err, ctx.Err()) {
+		errs = append(errs, fmt.Sprintf("%s: %v", path, err))
+	}
+	return errs
+}
+
+// inOrder hands per-input results to take in input order, as inputs finish
+// in any order, keeping only those that wait for an earlier one.
+type inOrder[T any] struct {
+	mu    sync.Mutex
+	ready map[int]T
+	next  int
+	take  func(T)
+}
+
+func (o *inOrder[T]) done(i int, v T) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.ready[i] = v
+	for {
+		v, ok := o.ready[o.next]
+		if !ok {
+			return
+		}
+		delete(o.ready, o.next)
+		o.next++
+		o.take(v)
+	}
+}
+
+func runESQL(ctx context.Context, q string, paths []string, maxBytes, workers int, stderr io.Writer) (esql.Table, error) {
 	pq, err := esql.Parse(q)
 	if err != nil {
 		return esql.Table{}, &exitError{exitErrors, fmt.Errorf("ES|QL %w", err)}
@@ -151,14 +207,44 @@ func runESQL(ctx context.Context, q string, paths []string, maxBytes int, stderr
 	if err != nil {
 		return esql.Table{}, &exitError{exitErrors, err}
 	}
-	var rows []esql.Row
-	inErr := eachEvent(ctx, paths, maxBytes, stderr, func(ev *event.Event) {
-		prog.Head(ev, ev.Time(), func(r esql.Row) { rows = append(rows, r) })
+	// Each input aggregates on its own (or collects its rows); the results
+	// join in input order, so the output does not depend on the workers.
+	type result struct {
+		part *esql.Partial
+		rows []esql.Row
+	}
+	partial := prog.Partials()
+	all := result{part: prog.NewPartial()}
+	order := &inOrder[*result]{ready: map[int]*result{}, take: func(r *result) {
+		if partial {
+			prog.Merge(all.part, r.part)
+		} else {
+			all.rows = append(all.rows, r.rows...)
+		}
+	}}
+	inErr := eachEvent(ctx, paths, maxBytes, workers, stderr, func(i int) (func(*event.Event), func()) {
+		r := &result{}
+		if partial {
+			r.part = prog.NewPartial()
+		}
+		return func(ev *event.Event) {
+			t := ev.Time()
+			prog.Head(ev, t, func(row esql.Row) {
+				if partial {
+					prog.Accumulate(r.part, row, t.UnixNano())
+				} else {
+					r.rows = append(r.rows, row)
+				}
+			})
+		}, func() { order.done(i, r) }
 	})
-	return prog.Tail(rows, time.Now().UTC()), inErr
+	if partial {
+		return prog.TailPartials([]*esql.Partial{all.part}, time.Now().UTC()), inErr
+	}
+	return prog.Tail(all.rows, time.Now().UTC()), inErr
 }
 
-func runFilter(ctx context.Context, lang, q string, paths, columns []string, maxBytes int, stderr io.Writer) (esql.Table, error) {
+func runFilter(ctx context.Context, lang, q string, paths, columns []string, maxBytes, workers int, stderr io.Writer) (esql.Table, error) {
 	var cond rule.Cond
 	switch lang {
 	case "kql":
@@ -185,19 +271,23 @@ func runFilter(ctx context.Context, lang, q string, paths, columns []string, max
 	if err != nil {
 		return esql.Table{}, &exitError{exitErrors, err}
 	}
-	s := engine.NewScratch()
 	t := esql.Table{Columns: columns}
-	inErr := eachEvent(ctx, paths, maxBytes, stderr, func(ev *event.Event) {
-		if !m(ev, s) {
-			return
-		}
-		row := make([]esql.Value, len(columns))
-		for i, c := range columns {
-			if v := event.Lookup(ev, c); v != nil {
-				row[i] = v
+	order := &inOrder[[][]esql.Value]{ready: map[int][][]esql.Value{}, take: func(rows [][]esql.Value) { t.Rows = append(t.Rows, rows...) }}
+	inErr := eachEvent(ctx, paths, maxBytes, workers, stderr, func(i int) (func(*event.Event), func()) {
+		s := engine.NewScratch()
+		var rows [][]esql.Value
+		return func(ev *event.Event) {
+			if !m(ev, s) {
+				return
 			}
-		}
-		t.Rows = append(t.Rows, row)
+			row := make([]esql.Value, len(columns))
+			for k, c := range columns {
+				if v := event.Lookup(ev, c); v != nil {
+					row[k] = v
+				}
+			}
+			rows = append(rows, row)
+		}, func() { order.done(i, rows) }
 	})
 	return t, inErr
 }
