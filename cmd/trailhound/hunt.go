@@ -67,6 +67,7 @@ func newHunt() *cobra.Command {
 		failOnAlert  bool
 		quiet        bool
 		statePath    string
+		stateReset   bool
 		from, to     string
 		exceptions   []string
 		placeholders *[]string
@@ -126,10 +127,22 @@ input or rule file could not be read (the rest is still processed), 1 when
 			if statePath == "auto" {
 				statePath = state.DefaultPath()
 			}
+			if stateReset && statePath == "" {
+				return &exitError{exitUsage, errors.New("--state-reset needs --state")}
+			}
 			if statePath != "" {
+				if stateReset {
+					aside, err := state.Reset(statePath, time.Now())
+					if err != nil {
+						return &exitError{exitUsage, err}
+					}
+					if aside != "" {
+						fmt.Fprintf(errw, "state: moved %s aside to %s; starting empty\n", statePath, aside)
+					}
+				}
 				st, err := state.OpenBolt(statePath)
 				if err != nil {
-					return &exitError{exitUsage, err}
+					return &exitError{exitUsage, stateError(err)}
 				}
 				defer st.Close()
 				opts.Store = st
@@ -184,6 +197,7 @@ input or rule file could not be read (the rest is still processed), 1 when
 	f.BoolVar(&failOnAlert, "fail-on-alert", false, "exit 1 when any alert was raised")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no summary on stderr")
 	f.StringVar(&statePath, "state", "", "keep rule state (new terms, thresholds, suppression, raised alerts) in this file across hunts; 'auto' means "+state.DefaultPath())
+	f.BoolVar(&stateReset, "state-reset", false, "start the --state file over: the old file is moved aside to FILE.reset-<UTC time> (not deleted)")
 	f.StringSliceVar(&exceptions, "exceptions", nil, "exception items exported from Kibana (NDJSON), applied to every rule (repeatable)")
 	f.StringVar(&from, "from", "", "only events at or after this time (RFC 3339 or YYYY-MM-DD)")
 	f.StringVar(&to, "to", "", "only events before this time (RFC 3339 or YYYY-MM-DD)")

@@ -270,3 +270,56 @@ detection:
 		t.Errorf("with --placeholder: exit %d, %d alerts\n%s", code, strings.Count(out, "\n"), errs)
 	}
 }
+
+// A damaged or missing state file is an error naming it (exit 2), never a
+// panic or a new empty file; --state-reset moves a file aside and starts over.
+func TestStateFileErrors(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("XDG_STATE_HOME", filepath.Join(dir, "xdg"))
+	corrupt := filepath.Join(dir, "corrupt.db")
+	os.WriteFile(corrupt, []byte(strings.Repeat("not a bbolt file ", 1000)), 0o600)
+	missing := filepath.Join(dir, "typo", "state.db")
+	good := filepath.Join(dir, "good.db")
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"stats auto is the hunt's default file", []string{"state", "stats", "--state", "auto"}, exitUsage,
+			[]string{filepath.Join(dir, "xdg", "trailhound", "state.db"), "does not exist"}},
+		{"stats of a mistyped path", []string{"state", "stats", "--state", missing}, exitUsage, []string{missing, "does not exist"}},
+		{"stats of a corrupt file", []string{"state", "stats", "--state", corrupt}, exitUsage,
+			[]string{"state file " + corrupt + " is corrupt", "move it aside, or start over with hunt --state-reset"}},
+		{"hunt with a corrupt file", []string{"hunt", "-q", "--state", corrupt, "../../testdata/samples"}, exitUsage,
+			[]string{"state file " + corrupt + " is corrupt", "--state-reset"}},
+		{"--state-reset without --state", []string{"hunt", "-q", "--state-reset", "../../testdata/samples"}, exitUsage, []string{"--state-reset needs --state"}},
+		{"hunt --state-reset over a corrupt file", []string{"hunt", "-q", "--state-reset", "--state", corrupt, "../../testdata/samples"}, 0,
+			[]string{"moved " + corrupt + " aside to " + corrupt + ".reset-"}},
+		{"stats after the reset", []string{"state", "stats", "--state", corrupt}, 0, nil},
+		{"hunt creates a new file", []string{"hunt", "-q", "--state", good, "../../testdata/samples"}, 0, nil},
+		{"stats of it", []string{"state", "stats", "--state", good}, 0, nil},
+	}
+	for _, tt := range tests {
+		code, out, errs := runCmd(t, tt.args...)
+		if code != tt.code {
+			t.Errorf("%s: exit %d, want %d\n%s", tt.name, code, tt.code, errs)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(errs, w) {
+				t.Errorf("%s: stderr lacks %q:\n%s", tt.name, w, errs)
+			}
+		}
+		if strings.HasPrefix(tt.name, "stats of it") && !strings.Contains(out, "total (5 rules)") {
+			t.Errorf("%s:\n%s", tt.name, out)
+		}
+	}
+	for _, p := range []string{"auto", filepath.Join(dir, "xdg"), filepath.Dir(missing)} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("state stats created %s", p)
+		}
+	}
+	if aside, _ := filepath.Glob(corrupt + ".reset-*"); len(aside) != 1 {
+		t.Errorf("moved aside: %v", aside)
+	}
+}
