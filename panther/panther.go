@@ -18,6 +18,7 @@ import (
 
 	"github.com/trailhound/trailhound/event"
 	"github.com/trailhound/trailhound/rule"
+	"github.com/trailhound/trailhound/yamlexpand"
 )
 
 type document struct {
@@ -82,7 +83,7 @@ var severities = map[string]struct {
 // Parse loads one Panther YAML file.
 func Parse(path string, data []byte) (*rule.Rule, error) {
 	var d document
-	if err := yaml.Unmarshal(data, &d); err != nil {
+	if err := decodeYAML(data, &d); err != nil {
 		return nil, fmt.Errorf("%s: YAML: %w", path, err)
 	}
 	r := &rule.Rule{
@@ -344,13 +345,30 @@ func jsonable(v any) any {
 	return v
 }
 
+// decodeYAML decodes a YAML document into v with its anchors, aliases and
+// merge keys resolved, also inside yaml.Node fields.
+func decodeYAML(data []byte, v any) error {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return err
+	}
+	x, err := yamlexpand.Expand(&root)
+	if err != nil {
+		return err
+	}
+	if x.Kind == 0 { // an empty document
+		return nil
+	}
+	return x.Decode(v)
+}
+
 // LoadTests reads a sidecar test file (`<rule>.tests.yaml`, a `Tests:` list
 // in Panther's syntax) into tests for r.
 func LoadTests(r *rule.Rule, path string, data []byte) error {
 	var d struct {
 		Tests []testDoc `yaml:"Tests"`
 	}
-	if err := yaml.Unmarshal(data, &d); err != nil {
+	if err := decodeYAML(data, &d); err != nil {
 		return fmt.Errorf("%s: YAML: %w", path, err)
 	}
 	save := r.Path

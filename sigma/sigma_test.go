@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/trailhound/trailhound/engine"
 	"github.com/trailhound/trailhound/event"
@@ -241,6 +242,7 @@ func TestCorpus(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add("detection:\n  sel:\n    eventName|contains|all: [a, b]\n  condition: sel and not 1 of f*\n  f1: {x: null}\n")
 	f.Add("detection:\n  k: [a, 'b*']\n  condition: k or (k and not k)\n")
+	f.Add("detection:\n  b: &b {eventSource: x}\n  s: {<<: *b, eventName: &n [a]}\n  t: {eventName: *n}\n  condition: s or t\n")
 	f.Fuzz(func(t *testing.T, body string) {
 		doc := "title: t\nid: x\nlogsource: {product: aws, service: cloudtrail}\n" + body
 		rs, err := Parse("f.yml", []byte(doc), Options{})
@@ -265,6 +267,56 @@ func TestCorrelationErrors(t *testing.T) {
 		_, err := Parse("c.yml", []byte(base+tt.body), Options{})
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%q: %v, want %q", tt.body, err, tt.want)
+		}
+	}
+}
+
+// billionLaughs is a YAML fragment whose aliases expand to 9^9 scalars.
+func billionLaughs(key string) string {
+	var b strings.Builder
+	b.WriteString(key + ":\n  l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n")
+	for i := 1; i <= 9; i++ {
+		p := fmt.Sprintf("*l%d", i-1)
+		fmt.Fprintf(&b, "  l%d: &l%d [%s%s]\n", i, i, strings.Repeat(p+", ", 8), p)
+	}
+	return b.String()
+}
+
+// Anchors, aliases and merge keys are resolved before the detection is
+// compiled: an alias is its anchor's value, not the anchor's name.
+func TestAnchors(t *testing.T) {
+	head := "title: t\nid: 11111111-1111-1111-1111-111111111111\nlogsource: {product: aws, service: cloudtrail}\nlevel: high\n"
+	tests := []struct {
+		name, doc string
+		want      bool
+		err       string
+	}{
+		{"alias of a value list", head + "x-names: &names [CreateUser, PutUserPolicy]\ndetection:\n  selection:\n    eventName: *names\n  condition: selection\n", true, ""},
+		{"alias of a list that does not hold the value", head + "x-names: &names [CreateUser]\ndetection:\n  selection:\n    eventName: *names\n  condition: selection\n", false, ""},
+		{"merge key", head + "detection:\n  base: &base\n    eventSource: iam.amazonaws.com\n  selection:\n    <<: *base\n    eventName: PutUserPolicy\n  condition: selection\n", true, ""},
+		{"merged field that does not match", head + "detection:\n  base: &base\n    eventSource: s3.amazonaws.com\n  selection:\n    <<: *base\n    eventName: PutUserPolicy\n  condition: selection\n", false, ""},
+		{"billion laughs", head + billionLaughs("x-lol") + "detection:\n  selection:\n    eventName: x\n  condition: selection\n", false, "laughs.yml: line 6: YAML aliases expand to more than 100000 nodes"},
+	}
+	var p event.Parser
+	ev, err := p.Parse([]byte(testRecord))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		start := time.Now()
+		rs, err := Parse("laughs.yml", []byte(tt.doc), Options{})
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) || time.Since(start) > 2*time.Second {
+				t.Errorf("%s: %v after %s, want %q", tt.name, err, time.Since(start), tt.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+			continue
+		}
+		if got, err := engine.Eval(rs[0].Cond, ev); got != tt.want || err != nil {
+			t.Errorf("%s: match %v (%v), want %v", tt.name, got, err, tt.want)
 		}
 	}
 }
