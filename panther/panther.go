@@ -8,6 +8,7 @@ package panther
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strings"
@@ -221,6 +222,12 @@ func Parse(path string, data []byte) (*rule.Rule, error) {
 			}
 			return ""
 		}
+	}
+	switch {
+	case d.DedupPeriodMinutes < 0 || d.DedupPeriodMinutes > math.MaxInt64/int(time.Minute):
+		return nil, fmt.Errorf("%s: rule %s: DedupPeriodMinutes %d: want 0 (the default, 60) or more minutes", path, d.RuleID, d.DedupPeriodMinutes)
+	case d.Threshold < 0:
+		return nil, fmt.Errorf("%s: rule %s: Threshold %d: want 0 (the default, 1) or more", path, d.RuleID, d.Threshold)
 	}
 	dd := &rule.Dedup{Period: time.Duration(d.DedupPeriodMinutes) * time.Minute, Threshold: d.Threshold, Signal: d.CreateAlert != nil && !*d.CreateAlert}
 	if dd.Period == 0 {

@@ -238,3 +238,21 @@ const lol = `Lol:
   l7: &l7 [*l6, *l6, *l6, *l6, *l6, *l6, *l6, *l6, *l6]
   l8: &l8 [*l7, *l7, *l7, *l7, *l7, *l7, *l7, *l7, *l7]
 `
+
+// Dedup settings with which a rule would never alert are errors naming the
+// file and the key.
+func TestDedupErrors(t *testing.T) {
+	head := "AnalysisType: rule\nRuleID: R\nSeverity: Low\nDetection:\n  - {Key: eventName, Condition: Equals, Value: RunInstances}\n"
+	for _, tt := range []struct{ doc, want string }{
+		{head + "DedupPeriodMinutes: -5\n", "d.yml: rule R: DedupPeriodMinutes -5"},
+		{head + "DedupPeriodMinutes: 9223372036854775807\n", "d.yml: rule R: DedupPeriodMinutes 9223372036854775807"},
+		{head + "Threshold: -1\n", "d.yml: rule R: Threshold -1"},
+	} {
+		if _, err := Parse("d.yml", []byte(tt.doc)); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: %v, want %q", tt.doc, err, tt.want)
+		}
+	}
+	if r, err := Parse("d.yml", []byte(head+"DedupPeriodMinutes: 0\nThreshold: 0\n")); err != nil || r.Dedup.Period != time.Hour || r.Dedup.Threshold != 1 {
+		t.Errorf("defaults: %v", err)
+	}
+}

@@ -7,6 +7,7 @@ package rule
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -173,6 +174,9 @@ func ParseDuration(s string) (time.Duration, error) {
 		d = 7 * 24 * time.Hour
 	default:
 		return 0, fmt.Errorf("invalid duration unit in %q", s)
+	}
+	if n > int(math.MaxInt64/d) {
+		return 0, fmt.Errorf("duration %q is too long", s)
 	}
 	return time.Duration(n) * d, nil
 }

@@ -263,6 +263,9 @@ func TestCorrelationErrors(t *testing.T) {
 		{"  type: value_count\n  rules: [a]\n  timespan: 5m\n  condition: {gte: 2}\n", "condition.field"},
 		{"  type: temporal\n  rules: [a]\n  timespan: 5m\n", "at least two rules"},
 		{"  type: value_sum\n  rules: [a]\n  timespan: 5m\n", "not supported"},
+		{"  type: event_count\n  rules: [a]\n  timespan: -5m\n  condition: {gte: 2}\n", `c.yml:4: correlation "C": timespan "-5m"`},
+		{"  type: event_count\n  rules: [a]\n  timespan: 0s\n  condition: {gte: 2}\n", `timespan "0s"`},
+		{"  type: event_count\n  rules: [a]\n  timespan: 999999999999d\n  condition: {gte: 2}\n", `timespan "999999999999d"`},
 	} {
 		_, err := Parse("c.yml", []byte(base+tt.body), Options{})
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
