@@ -186,6 +186,7 @@ func ParseDuration(s string) (time.Duration, error) {
 // ExceptionLists name its ListID or, when no loaded rule names that list, to
 // every rule (a shared exceptions file).
 type Exception struct {
+	ItemID string // Kibana's item_id, which names the item in messages
 	ListID string
 	Name   string
 	Cond   Cond

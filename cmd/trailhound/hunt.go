@@ -39,6 +39,11 @@ func loadRules(paths, placeholders []string) ([]*rule.Rule, []error, error) {
 		opts.Sigma.Placeholders[name] = append(opts.Sigma.Placeholders[name], strings.Split(vals, ",")...)
 	}
 	rs, errs := catalog.Load(paths, opts)
+	for _, err := range errs {
+		if errors.Is(err, catalog.ErrNoRules) {
+			return nil, nil, &exitError{exitUsage, err}
+		}
+	}
 	return rs, errs, nil
 }
 

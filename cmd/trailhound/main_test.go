@@ -323,3 +323,56 @@ func TestStateFileErrors(t *testing.T) {
 		t.Errorf("moved aside: %v", aside)
 	}
 }
+
+// Rule paths that hold nothing stop a hunt before it reads any input;
+// a misnamed sidecar is named; `test` with no test that could run fails.
+func TestRulePathErrors(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty")
+	os.Mkdir(empty, 0o755)
+	pyOnly := filepath.Join(dir, "python")
+	os.Mkdir(pyOnly, 0o755)
+	os.WriteFile(filepath.Join(pyOnly, "p.yml"), []byte(`AnalysisType: rule
+Filename: p.py
+RuleID: Py.Only
+DisplayName: Logic in Python
+Severity: Low
+LogTypes: [AWS.CloudTrail]
+Tests:
+  - Name: t
+    ExpectedResult: true
+    Log: {eventName: x}
+`), 0o644)
+	noTests := filepath.Join(dir, "notests")
+	os.Mkdir(noTests, 0o755)
+	os.WriteFile(filepath.Join(noTests, "s.yml"), []byte("title: S\nid: s1\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel: {eventName: StopLogging}\n  condition: sel\n"), 0o644)
+	os.WriteFile(filepath.Join(noTests, "s.test.yaml"), []byte("Tests: []\n"), 0o644)
+	// an input that is never read: the rule error comes first
+	never := filepath.Join(dir, "no-such-input")
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"hunt, missing rules path", []string{"hunt", "-r", filepath.Join(dir, "nope"), never}, exitUsage, []string{"rules " + filepath.Join(dir, "nope") + ": no rule files: the path does not exist"}},
+		{"hunt, empty rules folder", []string{"hunt", "-r", empty, never}, exitUsage, []string{"rules " + empty + ": no rule files (.toml, .yml, .yaml) in it"}},
+		{"rules check, empty folder", []string{"rules", "check", empty}, exitUsage, []string{"no rule files"}},
+		{"test, misnamed sidecar", []string{"test", noTests}, exitUsage, []string{"s.test.yaml: not a rule file; did you mean .tests.yaml?"}},
+		{"test, no test could run", []string{"test", pyOnly}, exitUsage, []string{"no test ran: the rules of all 1 tests cannot run"}},
+	}
+	for _, tt := range tests {
+		code, out, errs := runCmd(t, tt.args...)
+		if code != tt.code {
+			t.Errorf("%s: exit %d, want %d\n%s%s", tt.name, code, tt.code, out, errs)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(out+errs, w) {
+				t.Errorf("%s: output lacks %q:\n%s%s", tt.name, w, out, errs)
+			}
+		}
+		if strings.Contains(errs, "summary") || strings.Contains(errs, "no-such-input") {
+			t.Errorf("%s: input was read:\n%s", tt.name, errs)
+		}
+	}
+}
