@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/trailhound/trailhound/rule"
 )
 
 func TestLoadEveryFormat(t *testing.T) {
@@ -73,5 +75,40 @@ func TestLoadErrors(t *testing.T) {
 				t.Errorf("%s: error %q, want %q", tt.path, err, tt.want[i])
 			}
 		}
+	}
+}
+
+// Every ATT&CK id of the corpus rules gets a name, whatever the rule's
+// format gives (Sigma and Panther give ids only).
+func TestCorpusAttackNames(t *testing.T) {
+	const corpus = "../../shared/corpus"
+	if _, err := os.Stat(corpus); err != nil {
+		t.Skipf("shared corpus not found at %s: %v", corpus, err)
+	}
+	// Newer than our table (ATT&CK's defense-impairment techniques) or not
+	// Enterprise (ICS): left without a name rather than guessed.
+	unknown := map[string]bool{"T1685": true, "T1685.002": true, "T1686": true, "T1686.001": true, "T0024": true, "T0024.000": true, "T0054": true}
+	rules, _ := Load([]string{corpus + "/elastic-rules", corpus + "/sigma-rules", corpus + "/panther-rules"}, Options{})
+	checked := 0
+	for _, r := range rules {
+		for _, th := range r.Threat {
+			refs := []rule.Ref{th.Tactic}
+			for _, tech := range th.Techniques {
+				refs = append(refs, tech.Ref)
+				refs = append(refs, tech.Subtechniques...)
+			}
+			for _, ref := range refs {
+				if ref.ID == "" || unknown[ref.ID] {
+					continue
+				}
+				checked++
+				if ref.Name == "" {
+					t.Errorf("%s: %s has no name", r.Path, ref.ID)
+				}
+			}
+		}
+	}
+	if checked < 500 {
+		t.Errorf("only %d ATT&CK references checked", checked)
 	}
 }

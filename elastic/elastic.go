@@ -178,6 +178,7 @@ func Parse(path string, data []byte) (*rule.Rule, error) {
 		}
 		r.Threat = append(r.Threat, th)
 	}
+	rule.FillAttackNames(r.Threat)
 	if r.ID == "" {
 		return nil, &Error{Path: path, Err: errors.New("rule has no rule_id")}
 	}

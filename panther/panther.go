@@ -111,6 +111,7 @@ func Parse(path string, data []byte) (*rule.Rule, error) {
 	}
 	r.Severity, r.RiskScore = sev.Severity, sev.Risk
 	r.Threat = threats(d.Reports["MITRE ATT&CK"])
+	rule.FillAttackNames(r.Threat)
 	for fw, items := range d.Reports {
 		for _, it := range items {
 			r.Tags = append(r.Tags, fw+": "+it)

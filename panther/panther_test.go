@@ -177,7 +177,8 @@ GroupBy:
 	if got := r.Dedup.Key(ev); got != `"Bob"` {
 		t.Errorf("group key %q", got)
 	}
-	if r.Threat[0].Tactic.ID != "TA0002" || r.Threat[0].Techniques[0].Subtechniques[0].ID != "T1204.003" {
+	if th := r.Threat[0]; th.Tactic.ID != "TA0002" || th.Tactic.Name != "Execution" || th.Techniques[0].Name != "User Execution" ||
+		th.Techniques[0].Subtechniques[0].ID != "T1204.003" || th.Techniques[0].Subtechniques[0].Name != "Malicious Image" {
 		t.Errorf("threat %+v", r.Threat)
 	}
 	// the inline filter runs first: an assumed role never matches

@@ -145,6 +145,7 @@ func build(path string, d *document, opts Options) (*rule.Rule, error) {
 	}
 	r.Severity, r.RiskScore = lv.Severity, lv.Risk
 	r.Threat = threats(d.Tags)
+	rule.FillAttackNames(r.Threat)
 	switch {
 	case d.Action != "":
 		r.Unsupported = fmt.Sprintf("Sigma 1 rule collection (action: %s): not supported", d.Action)

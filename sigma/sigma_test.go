@@ -200,6 +200,9 @@ detection:
 		len(r.Threat[0].Techniques) != 2 || r.Threat[0].Techniques[0].Subtechniques[0].ID != "T1098.001" {
 		t.Errorf("metadata: %s %d %+v", r.Severity, r.RiskScore, r.Threat)
 	}
+	if tech := r.Threat[0].Techniques; tech[0].Name != "Account Manipulation" || tech[0].Subtechniques[0].Name != "Additional Cloud Credentials" || tech[1].Name != "Create Account" {
+		t.Errorf("technique names: %+v", tech)
+	}
 	rs, _ = Parse("w.yml", []byte(strings.Replace(doc, "service: cloudtrail", "service: guardduty", 1)), Options{})
 	if rs[0].Runnable() || !strings.Contains(rs[0].Unsupported, "not AWS CloudTrail") {
 		t.Errorf("other logsource: %q", rs[0].Unsupported)

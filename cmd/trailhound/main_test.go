@@ -376,3 +376,11 @@ Tests:
 		}
 	}
 }
+
+// Panther rules give ATT&CK ids only: explain names them from our table.
+func TestExplainAttackNames(t *testing.T) {
+	code, out, errs := runCmd(t, "rules", "explain", "AWS.Potential.Backdoor.Lambda")
+	if code != 0 || !strings.Contains(out, "ATT&CK: TA0007 Discovery; T1078 Valid Accounts") {
+		t.Errorf("exit %d\n%s%s", code, out, errs)
+	}
+}
