@@ -78,6 +78,7 @@ type boltMeta struct {
 	root, freelist, hwm uint64
 	txid                uint64
 	valid               bool
+	both                bool // both meta pages are valid (set by readMeta)
 }
 
 // parseMeta reads a meta page from b (the page, header first).
@@ -98,12 +99,14 @@ func parseMeta(b []byte) boltMeta {
 		freelist: ne.Uint64(m[32:]),
 		hwm:      ne.Uint64(m[40:]),
 		txid:     ne.Uint64(m[48:]),
-		valid:    ps >= 512 && ps <= 1<<24 && ps&(ps-1) == 0,
+		valid:    true,
 	}
 }
 
-// readMeta finds the meta page bbolt will use: of the valid ones, the one
-// with the highest transaction id.
+// readMeta finds the meta page bbolt will use: of the valid ones (magic,
+// version and checksum), the one with the highest transaction id. As bbolt,
+// it takes the page size from the first meta page, or else from the second
+// one found at one of the offsets bbolt tries.
 func readMeta(f io.ReaderAt, size int64) (boltMeta, error) {
 	buf := make([]byte, pageHeaderSize+metaSize)
 	var metas []boltMeta
@@ -112,14 +115,15 @@ func readMeta(f io.ReaderAt, size int64) (boltMeta, error) {
 			metas = append(metas, m)
 		}
 	}
-	// The second meta page is one page in; without a valid first one the
-	// page size is unknown, so try each one bbolt would.
 	for ps := int64(512); ps <= 1<<24 && ps+int64(len(buf)) <= size; ps <<= 1 {
 		if len(metas) > 0 && int64(metas[0].pageSize) != ps {
-			continue
+			continue // the second meta page is where the first one says
 		}
 		if _, err := f.ReadAt(buf, ps); err == nil {
-			if m := parseMeta(buf); m.valid && int64(m.pageSize) == ps {
+			if m := parseMeta(buf); m.valid {
+				if int64(m.pageSize) != ps {
+					return m, fmt.Errorf("the meta page at offset %d says pages of %d bytes", ps, m.pageSize)
+				}
 				metas = append(metas, m)
 				break
 			}
@@ -128,10 +132,16 @@ func readMeta(f io.ReaderAt, size int64) (boltMeta, error) {
 	if len(metas) == 0 {
 		return boltMeta{}, errors.New("no valid meta page: not a bbolt file, or both meta pages damaged")
 	}
+	for _, m := range metas {
+		if m.pageSize < 512 || m.pageSize > 1<<24 || m.pageSize&(m.pageSize-1) != 0 {
+			return m, fmt.Errorf("page size %d", m.pageSize)
+		}
+	}
 	m := metas[0]
 	if len(metas) == 2 && metas[1].txid > m.txid {
 		m = metas[1]
 	}
+	m.both = len(metas) == 2
 	switch {
 	case m.hwm < 2 || m.hwm > uint64(size)/uint64(m.pageSize):
 		return m, fmt.Errorf("the meta page says %d pages of %d bytes, the file has %d bytes", m.hwm, m.pageSize, size)
@@ -155,19 +165,20 @@ type checker struct {
 	free map[uint64]bool
 }
 
-// checkFile checks the structure of a bbolt file.
-func checkFile(f io.ReaderAt, size int64) error {
+// checkFile checks the structure of a bbolt file and returns the meta
+// page it checked it from.
+func checkFile(f io.ReaderAt, size int64) (boltMeta, error) {
 	m, err := readMeta(f, size)
 	if err != nil {
-		return err
+		return m, err
 	}
 	c := &checker{f: f, m: m, seen: map[uint64]bool{}, free: map[uint64]bool{}}
 	if m.freelist != noFreelist {
 		if err := c.freelist(); err != nil {
-			return err
+			return m, err
 		}
 	}
-	return c.tree(m.root, 0)
+	return m, c.tree(m.root, 0)
 }
 
 // page reads page id and its overflow pages, marking them seen.

@@ -51,10 +51,10 @@ func validStateFile(t testing.TB) []byte {
 	return b
 }
 
-// setMeta rewrites a field of both meta pages (offset within the meta) and
-// their checksums: a hostile file, not an accident.
-func setMeta(b []byte, pageSize int, off int, v uint64) {
-	for _, p := range []int{0, pageSize} {
+// setMeta rewrites a field of the meta pages at offsets pages (offset
+// within the meta) and their checksums: a hostile file, not an accident.
+func setMeta(b []byte, pages []int, off int, v uint64) {
+	for _, p := range pages {
 		m := b[p+pageHeaderSize : p+pageHeaderSize+metaSize]
 		if off == 8 {
 			ne.PutUint32(m[off:], uint32(v))
@@ -120,6 +120,7 @@ func TestCorruptStateFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	ps := m.pageSize
+	both := []int{0, ps}
 	tests := []struct {
 		name    string
 		corrupt func([]byte) []byte
@@ -128,13 +129,17 @@ func TestCorruptStateFile(t *testing.T) {
 		{"intact", func(b []byte) []byte { return b }, ""},
 		{"truncated to half its pages", func(b []byte) []byte { return b[:int(m.hwm)*ps/2] }, "pages of"},
 		{"truncated inside the meta pages", func(b []byte) []byte { return b[:100] }, "pages of"},
+		{"first meta page zeroed: bbolt uses the other", func(b []byte) []byte { clear(b[:ps]); return b }, ""},
+		{"second meta page zeroed: bbolt uses the other", func(b []byte) []byte { clear(b[ps : 2*ps]); return b }, ""},
 		{"both meta pages zeroed", func(b []byte) []byte { clear(b[:2*ps]); return b }, "no valid meta page"},
 		{"not a state file", func([]byte) []byte { return []byte(`{"Records":[]}` + strings.Repeat(" ", 9000)) }, "no valid meta page"},
 		{"empty", func([]byte) []byte { return nil }, "empty"},
 		{"freelist page id flipped", func(b []byte) []byte { b[int(m.freelist)*ps] ^= 0x40; return b }, "identifies itself"},
-		{"meta points the freelist at the root page", func(b []byte) []byte { setMeta(b, ps, 32, m.root); return b }, "page type"},
-		{"meta claims pages past the end of the file", func(b []byte) []byte { setMeta(b, ps, 40, m.hwm*64); return b }, "pages of"},
-		{"meta page size 0", func(b []byte) []byte { setMeta(b, ps, 8, 0); return b }, "no valid meta page"},
+		{"meta points the freelist at the root page", func(b []byte) []byte { setMeta(b, both, 32, m.root); return b }, "page type"},
+		{"meta claims pages past the end of the file", func(b []byte) []byte { setMeta(b, both, 40, m.hwm*64); return b }, "pages of"},
+		{"meta page size 0", func(b []byte) []byte { setMeta(b, both, 8, 0); return b }, "page size 0"},
+		{"second meta page with another page size", func(b []byte) []byte { setMeta(b, []int{ps}, 8, uint64(2*ps)); return b }, "says pages of"},
+		{"meta page size not a power of two", func(b []byte) []byte { setMeta(b, both, 8, 3000); return b }, "page size 3000"},
 		{"root page's middle flipped", func(b []byte) []byte {
 			for i := int(m.root)*ps + 16; i < int(m.root)*ps+ps/2; i++ {
 				b[i] ^= 0xA5

@@ -190,8 +190,15 @@ func OpenBoltReadOnly(path string) (*Bolt, error) {
 				return err
 			}
 			defer f.Close()
-			if err := checkFile(f, size); err != nil {
+			m, err := checkFile(f, size)
+			if err != nil {
 				return &CorruptError{Path: path, Reason: err.Error()}
+			}
+			if !m.both {
+				// One meta page is damaged (a torn write): bbolt uses the
+				// other one, and rewrites this one on the next commit. Its
+				// own check would take the damaged page for corruption.
+				return nil
 			}
 			var first error
 			for err := range tx.Check() { // drained: it reads the map until it closes the channel
