@@ -300,42 +300,49 @@ func loadTimes(rb *bolt.Bucket, name []byte, m map[string]int64) {
 	}
 }
 
+// view and update run a bbolt transaction under protect.
+func (b *Bolt) view(fn func(*bolt.Tx) error) error {
+	return protect(b.path, func() error { return b.db.View(fn) })
+}
+
+func (b *Bolt) update(fn func(*bolt.Tx) error) error {
+	return protect(b.path, func() error { return b.db.Update(fn) })
+}
+
 // Load implements Store.
 func (b *Bolt) Load(ruleID string) (*Rule, error) {
 	r := NewRule()
-	err := protect(b.path, func() error {
-		return b.db.View(func(tx *bolt.Tx) error {
-			rb := tx.Bucket([]byte(ruleID))
-			if rb == nil {
-				return nil
-			}
-			r.Watermark = i64(rb.Get(kWatermark))
-			loadTimes(rb, kTerms, r.Terms)
-			loadTimes(rb, kGroups, r.Groups)
-			loadTimes(rb, kAlerted, r.Alerted)
-			if sub := rb.Bucket(kPending); sub != nil {
-				err := sub.ForEach(func(k, v []byte) error {
-					if len(v) < 8 {
-						return &CorruptError{Path: b.path, Reason: fmt.Sprintf("rule %s: pending entry %q is %d bytes", ruleID, k, len(v))}
-					}
-					r.Pending[string(k)] = Pending{Start: i64(v[:8]), Data: append([]byte(nil), v[8:]...)}
-					return nil
-				})
-				if err != nil {
-					return err
-				}
-			}
-			if sub := rb.Bucket(kSuppress); sub != nil {
-				return sub.ForEach(func(k, v []byte) error {
-					if len(v) < 16 {
-						return &CorruptError{Path: b.path, Reason: fmt.Sprintf("rule %s: suppression entry %q is %d bytes", ruleID, k, len(v))}
-					}
-					r.Suppress[string(k)] = Window{Start: i64(v[:8]), End: i64(v[8:16]), AlertID: string(v[16:])}
-					return nil
-				})
-			}
+	err := b.view(func(tx *bolt.Tx) error {
+		rb := tx.Bucket([]byte(ruleID))
+		if rb == nil {
 			return nil
-		})
+		}
+		r.Watermark = i64(rb.Get(kWatermark))
+		loadTimes(rb, kTerms, r.Terms)
+		loadTimes(rb, kGroups, r.Groups)
+		loadTimes(rb, kAlerted, r.Alerted)
+		if sub := rb.Bucket(kPending); sub != nil {
+			err := sub.ForEach(func(k, v []byte) error {
+				if len(v) < 8 {
+					return &CorruptError{Path: b.path, Reason: fmt.Sprintf("rule %s: pending entry %q is %d bytes", ruleID, k, len(v))}
+				}
+				r.Pending[string(k)] = Pending{Start: i64(v[:8]), Data: append([]byte(nil), v[8:]...)}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		if sub := rb.Bucket(kSuppress); sub != nil {
+			return sub.ForEach(func(k, v []byte) error {
+				if len(v) < 16 {
+					return &CorruptError{Path: b.path, Reason: fmt.Sprintf("rule %s: suppression entry %q is %d bytes", ruleID, k, len(v))}
+				}
+				r.Suppress[string(k)] = Window{Start: i64(v[:8]), End: i64(v[8:16]), AlertID: string(v[16:])}
+				return nil
+			})
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("loading state of rule %s: %w", ruleID, err)
@@ -372,80 +379,76 @@ func putTimes(rb *bolt.Bucket, name []byte, m map[string]int64) error {
 
 // Save implements Store: all rules in one transaction.
 func (b *Bolt) Save(rules map[string]*Rule) error {
-	return protect(b.path, func() error {
-		return b.db.Update(func(tx *bolt.Tx) error {
-			for id, r := range rules {
-				rb, err := tx.CreateBucketIfNotExists([]byte(id))
-				if err != nil {
+	return b.update(func(tx *bolt.Tx) error {
+		for id, r := range rules {
+			rb, err := tx.CreateBucketIfNotExists([]byte(id))
+			if err != nil {
+				return fmt.Errorf("rule %s: %w", id, err)
+			}
+			if err := rb.Put(kWatermark, b64(r.Watermark)); err != nil {
+				return err
+			}
+			for _, x := range []struct {
+				name []byte
+				m    map[string]int64
+			}{{kTerms, r.Terms}, {kGroups, r.Groups}, {kAlerted, r.Alerted}} {
+				if err := putTimes(rb, x.name, x.m); err != nil {
 					return fmt.Errorf("rule %s: %w", id, err)
 				}
-				if err := rb.Put(kWatermark, b64(r.Watermark)); err != nil {
+			}
+			if rb.Bucket(kPending) != nil {
+				if err := rb.DeleteBucket(kPending); err != nil {
 					return err
 				}
-				for _, x := range []struct {
-					name []byte
-					m    map[string]int64
-				}{{kTerms, r.Terms}, {kGroups, r.Groups}, {kAlerted, r.Alerted}} {
-					if err := putTimes(rb, x.name, x.m); err != nil {
-						return fmt.Errorf("rule %s: %w", id, err)
-					}
+			}
+			if len(r.Pending) > 0 {
+				sub, err := rb.CreateBucket(kPending)
+				if err != nil {
+					return err
 				}
-				if rb.Bucket(kPending) != nil {
-					if err := rb.DeleteBucket(kPending); err != nil {
+				for k, p := range r.Pending {
+					if err := sub.Put([]byte(k), append(b64(p.Start), p.Data...)); err != nil {
 						return err
-					}
-				}
-				if len(r.Pending) > 0 {
-					sub, err := rb.CreateBucket(kPending)
-					if err != nil {
-						return err
-					}
-					for k, p := range r.Pending {
-						if err := sub.Put([]byte(k), append(b64(p.Start), p.Data...)); err != nil {
-							return err
-						}
-					}
-				}
-				if rb.Bucket(kSuppress) != nil {
-					if err := rb.DeleteBucket(kSuppress); err != nil {
-						return err
-					}
-				}
-				if len(r.Suppress) > 0 {
-					sub, err := rb.CreateBucket(kSuppress)
-					if err != nil {
-						return err
-					}
-					for k, w := range r.Suppress {
-						v := append(append(b64(w.Start), b64(w.End)...), w.AlertID...)
-						if err := sub.Put([]byte(k), v); err != nil {
-							return err
-						}
 					}
 				}
 			}
-			return nil
-		})
+			if rb.Bucket(kSuppress) != nil {
+				if err := rb.DeleteBucket(kSuppress); err != nil {
+					return err
+				}
+			}
+			if len(r.Suppress) > 0 {
+				sub, err := rb.CreateBucket(kSuppress)
+				if err != nil {
+					return err
+				}
+				for k, w := range r.Suppress {
+					v := append(append(b64(w.Start), b64(w.End)...), w.AlertID...)
+					if err := sub.Put([]byte(k), v); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		return nil
 	})
 }
 
 // Stats implements Store.
 func (b *Bolt) Stats() ([]RuleStats, error) {
 	var out []RuleStats
-	err := protect(b.path, func() error {
-		return b.db.View(func(tx *bolt.Tx) error {
-			return tx.ForEach(func(name []byte, rb *bolt.Bucket) error {
-				s := RuleStats{RuleID: string(name), Watermark: time.Unix(0, i64(rb.Get(kWatermark))).UTC()}
-				count := func(n []byte) int {
-					if sub := rb.Bucket(n); sub != nil {
-						return sub.Stats().KeyN
-					}
-					return 0
+	err := b.view(func(tx *bolt.Tx) error {
+		return tx.ForEach(func(name []byte, rb *bolt.Bucket) error {
+			s := RuleStats{RuleID: string(name), Watermark: time.Unix(0, i64(rb.Get(kWatermark))).UTC()}
+			count := func(n []byte) int {
+				if sub := rb.Bucket(n); sub != nil {
+					return sub.Stats().KeyN
 				}
-				s.Terms, s.Groups, s.Suppress, s.Alerted, s.Pending = count(kTerms), count(kGroups), count(kSuppress), count(kAlerted), count(kPending)
-				out = append(out, s)
-				return nil
-			})
+				return 0
+			}
+			s.Terms, s.Groups, s.Suppress, s.Alerted, s.Pending = count(kTerms), count(kGroups), count(kSuppress), count(kAlerted), count(kPending)
+			out = append(out, s)
+			return nil
 		})
 	})
 	return out, err
