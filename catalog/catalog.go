@@ -4,6 +4,7 @@
 package catalog
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -22,9 +23,20 @@ type Options struct {
 	Sigma sigma.Options
 }
 
+// ErrNoRules is wrapped by the error for a rule path that does not exist or
+// holds no rule file: a mistyped --rules, which should stop a hunt before
+// it reads any input.
+var ErrNoRules = errors.New("no rule files")
+
+// isMisnamedSidecar reports a test file named like a sidecar but for the
+// "s" (x.test.yaml for x.tests.yaml).
+func isMisnamedSidecar(name string) bool {
+	return strings.HasSuffix(name, ".test.yaml") || strings.HasSuffix(name, ".test.yml")
+}
+
 // IsRuleFile reports whether a file name is a rule file of some format.
 func IsRuleFile(name string) bool {
-	if strings.HasSuffix(name, ".tests.yaml") || strings.HasSuffix(name, ".tests.yml") {
+	if strings.HasSuffix(name, ".tests.yaml") || strings.HasSuffix(name, ".tests.yml") || isMisnamedSidecar(name) {
 		return false
 	}
 	switch filepath.Ext(name) {
@@ -78,17 +90,30 @@ func load(paths []string, walk func(string, fs.WalkDirFunc) error, read func(str
 	var errs []error
 	for _, p := range paths {
 		var files []string
+		var misnamed []error
 		err := walk(p, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
 			}
-			if !d.IsDir() && (IsRuleFile(path) || path == p) {
+			switch {
+			case d.IsDir():
+			case isMisnamedSidecar(path):
+				misnamed = append(misnamed, fmt.Errorf("%s: not a rule file; did you mean .tests.yaml?", path))
+			case IsRuleFile(path) || path == p:
 				files = append(files, path)
 			}
 			return nil
 		})
+		errs = append(errs, misnamed...)
+		if errors.Is(err, fs.ErrNotExist) {
+			err = fmt.Errorf("%w: the path does not exist", ErrNoRules)
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("rules %s: %w", p, err))
+			continue
+		}
+		if len(files) == 0 {
+			errs = append(errs, fmt.Errorf("rules %s: %w (.toml, .yml, .yaml) in it", p, ErrNoRules))
 			continue
 		}
 		sort.Strings(files)

@@ -1,9 +1,12 @@
 package catalog
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/trailhound/trailhound/rule"
 )
 
 func TestLoadEveryFormat(t *testing.T) {
@@ -38,5 +41,74 @@ func TestLoadEveryFormat(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "bad.yml"), []byte("title: [unclosed"), 0o644)
 	if _, errs := Load([]string{dir}, Options{}); len(errs) != 1 {
 		t.Errorf("broken file: %v", errs)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty")
+	os.Mkdir(empty, 0o755)
+	os.WriteFile(filepath.Join(empty, "notes.txt"), []byte("x"), 0o644)
+	misnamed := filepath.Join(dir, "misnamed")
+	os.Mkdir(misnamed, 0o755)
+	os.WriteFile(filepath.Join(misnamed, "s.yml"), []byte("title: S\nid: s1\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel: {eventName: StopLogging}\n  condition: sel\n"), 0o644)
+	os.WriteFile(filepath.Join(misnamed, "s.test.yaml"), []byte("Tests: []\n"), 0o644)
+	os.WriteFile(filepath.Join(misnamed, "t.test.yml"), []byte("Tests: []\n"), 0o644)
+	tests := []struct {
+		path    string
+		rules   int
+		want    []string
+		noRules bool
+	}{
+		{filepath.Join(dir, "nope"), 0, []string{"rules " + filepath.Join(dir, "nope") + ": no rule files: the path does not exist"}, true},
+		{empty, 0, []string{"rules " + empty + ": no rule files (.toml, .yml, .yaml) in it"}, true},
+		{misnamed, 1, []string{filepath.Join(misnamed, "s.test.yaml") + ": not a rule file; did you mean .tests.yaml?", filepath.Join(misnamed, "t.test.yml") + ": not a rule file; did you mean .tests.yaml?"}, false},
+	}
+	for _, tt := range tests {
+		rules, errs := Load([]string{tt.path}, Options{})
+		if len(rules) != tt.rules || len(errs) != len(tt.want) {
+			t.Errorf("%s: %d rules, errors %v", tt.path, len(rules), errs)
+			continue
+		}
+		for i, err := range errs {
+			if err.Error() != tt.want[i] || errors.Is(err, ErrNoRules) != tt.noRules {
+				t.Errorf("%s: error %q, want %q", tt.path, err, tt.want[i])
+			}
+		}
+	}
+}
+
+// Every ATT&CK id of the corpus rules gets a name, whatever the rule's
+// format gives (Sigma and Panther give ids only).
+func TestCorpusAttackNames(t *testing.T) {
+	const corpus = "../../shared/corpus"
+	if _, err := os.Stat(corpus); err != nil {
+		t.Skipf("shared corpus not found at %s: %v", corpus, err)
+	}
+	// Newer than our table (ATT&CK's defense-impairment techniques) or not
+	// Enterprise (ICS): left without a name rather than guessed.
+	unknown := map[string]bool{"T1685": true, "T1685.002": true, "T1686": true, "T1686.001": true, "T0024": true, "T0024.000": true, "T0054": true}
+	rules, _ := Load([]string{corpus + "/elastic-rules", corpus + "/sigma-rules", corpus + "/panther-rules"}, Options{})
+	checked := 0
+	for _, r := range rules {
+		for _, th := range r.Threat {
+			refs := []rule.Ref{th.Tactic}
+			for _, tech := range th.Techniques {
+				refs = append(refs, tech.Ref)
+				refs = append(refs, tech.Subtechniques...)
+			}
+			for _, ref := range refs {
+				if ref.ID == "" || unknown[ref.ID] {
+					continue
+				}
+				checked++
+				if ref.Name == "" {
+					t.Errorf("%s: %s has no name", r.Path, ref.ID)
+				}
+			}
+		}
+	}
+	if checked < 500 {
+		t.Errorf("only %d ATT&CK references checked", checked)
 	}
 }

@@ -1017,7 +1017,7 @@ func loadPending(st *state.Rule, steps int) map[string][][]candidate {
 		join, stage, ok := strings.Cut(k, "\x1d")
 		i, err := strconv.Atoi(stage)
 		var evs []pendingEvent
-		if !ok || err != nil || i >= steps || json.Unmarshal(p.Data, &evs) != nil {
+		if !ok || err != nil || i < 0 || i >= steps || json.Unmarshal(p.Data, &evs) != nil {
 			continue // written by another version of the rule: dropped
 		}
 		if out[join] == nil {

@@ -178,16 +178,26 @@ func Parse(path string, data []byte) (*rule.Rule, error) {
 		}
 		r.Threat = append(r.Threat, th)
 	}
+	rule.FillAttackNames(r.Threat)
 	if r.ID == "" {
 		return nil, &Error{Path: path, Err: errors.New("rule has no rule_id")}
 	}
-	if err := schedule(r, &f); err != nil {
+	if err := schedule(r, &f, md.IsDefined("rule", "max_signals")); err != nil {
 		return nil, &Error{Path: path, Err: fmt.Errorf("rule %s: %w", r.ID, err)}
 	}
 	if nt := f.Rule.NewTerms; nt != nil {
 		r.NewTerms = &rule.NewTerms{Fields: nt.Value}
 		for _, h := range nt.HistoryWindowStart {
 			r.NewTerms.HistoryWindowStart = h.Value
+		}
+		if h := r.NewTerms.HistoryWindowStart; h != "" {
+			d, err := rule.ParseDateMath(h)
+			if err == nil && d <= 0 {
+				err = fmt.Errorf("%q must look back more than 0", h)
+			}
+			if err != nil {
+				return nil, &Error{Path: path, Err: fmt.Errorf("rule %s: new_terms history_window_start: %w", r.ID, err)}
+			}
 		}
 	}
 	if th := f.Rule.Threshold; th != nil {
@@ -200,6 +210,9 @@ func Parse(path string, data []byte) (*rule.Rule, error) {
 		r.Suppression = &rule.Suppression{GroupBy: s.GroupBy, MissingFieldsStrategy: s.MissingFieldsStrategy}
 		if s.Duration != nil {
 			d, err := rule.ParseDuration(fmt.Sprintf("%d%s", s.Duration.Value, s.Duration.Unit))
+			if err == nil && d <= 0 {
+				err = fmt.Errorf("value %d: must be at least 1", s.Duration.Value)
+			}
 			if err != nil {
 				return nil, &Error{Path: path, Err: fmt.Errorf("rule %s: alert_suppression.duration: %w", r.ID, err)}
 			}
@@ -456,7 +469,10 @@ func fileLineCol(data []byte, query string, offset int) (int, int) {
 	return line, 1 + len([]rune(string(data[start:off])))
 }
 
-func schedule(r *rule.Rule, f *file) error {
+// schedule reads interval, from and max_signals. Values with which the
+// rule could never alert (a zero interval or look-back, max_signals below
+// 1) are errors, not a rule that runs silently.
+func schedule(r *rule.Rule, f *file, maxSignalsSet bool) error {
 	s := rule.Schedule{From: f.Rule.From, MaxSignals: f.Rule.MaxSignals, TimestampOverride: f.Rule.TimestampOverride}
 	iv := f.Rule.Interval
 	if iv == "" {
@@ -466,6 +482,9 @@ func schedule(r *rule.Rule, f *file) error {
 	if err != nil {
 		return fmt.Errorf("interval: %w", err)
 	}
+	if d <= 0 {
+		return fmt.Errorf("interval %q: must be longer than 0", iv)
+	}
 	s.Interval = d
 	if s.From == "" {
 		s.From = "now-6m"
@@ -473,7 +492,13 @@ func schedule(r *rule.Rule, f *file) error {
 	if s.Lookback, err = rule.ParseDateMath(s.From); err != nil {
 		return fmt.Errorf("from: %w", err)
 	}
-	if s.MaxSignals == 0 {
+	if s.Lookback <= 0 {
+		return fmt.Errorf("from %q: must look back more than 0", s.From)
+	}
+	switch {
+	case maxSignalsSet && s.MaxSignals < 1:
+		return fmt.Errorf("max_signals = %d: must be at least 1", s.MaxSignals)
+	case s.MaxSignals == 0:
 		s.MaxSignals = 100
 	}
 	r.Schedule = s

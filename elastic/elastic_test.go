@@ -56,6 +56,18 @@ func TestParseErrors(t *testing.T) {
 		{"no id", "[rule]\nname = \"n\"\n", "no rule_id"},
 		{"bad kql in file", "[rule]\nrule_id = \"r1\"\nname = \"n\"\nlanguage = \"kuery\"\nquery = '''\nevent.action: A and\n  user.name: (x or\n'''\n", "x.toml:7:19: rule r1 (n): query KQL line 2 column 19: expected `)`"},
 		{"bad from", "[rule]\nrule_id = \"r1\"\nfrom = \"yesterday\"\n", "from: unsupported date math"},
+		// values with which a rule would silently never alert
+		{"max_signals -1", "[rule]\nrule_id = \"r1\"\nmax_signals = -1\n", "x.toml: rule r1: max_signals = -1: must be at least 1"},
+		{"max_signals 0", "[rule]\nrule_id = \"r1\"\nmax_signals = 0\n", "max_signals = 0: must be at least 1"},
+		{"interval 0s", "[rule]\nrule_id = \"r1\"\ninterval = \"0s\"\n", `rule r1: interval "0s": must be longer than 0`},
+		{"negative interval", "[rule]\nrule_id = \"r1\"\ninterval = \"-5m\"\n", `rule r1: interval: invalid duration "-5m"`},
+		{"interval overflowing", "[rule]\nrule_id = \"r1\"\ninterval = \"9999999999999d\"\n", "interval: duration \"9999999999999d\" is too long"},
+		{"negative look-back", "[rule]\nrule_id = \"r1\"\nfrom = \"now--6m\"\n", `rule r1: from: invalid duration "-6m"`},
+		{"zero look-back", "[rule]\nrule_id = \"r1\"\nfrom = \"now-0m\"\n", `rule r1: from "now-0m": must look back more than 0`},
+		{"negative suppression duration", "[rule]\nrule_id = \"r1\"\n[rule.alert_suppression]\ngroup_by = [\"a\"]\n[rule.alert_suppression.duration]\nunit = \"m\"\nvalue = -5\n", "rule r1: alert_suppression.duration: invalid duration"},
+		{"zero suppression duration", "[rule]\nrule_id = \"r1\"\n[rule.alert_suppression]\ngroup_by = [\"a\"]\n[rule.alert_suppression.duration]\nunit = \"m\"\nvalue = 0\n", "rule r1: alert_suppression.duration: value 0: must be at least 1"},
+		{"negative history window", "[rule]\nrule_id = \"r1\"\ntype = \"new_terms\"\n[rule.new_terms]\nfield = \"new_terms_fields\"\nvalue = [\"a\"]\n[[rule.new_terms.history_window_start]]\nfield = \"history_window_start\"\nvalue = \"now--7d\"\n", "rule r1: new_terms history_window_start: invalid duration \"-7d\""},
+		{"zero history window", "[rule]\nrule_id = \"r1\"\ntype = \"new_terms\"\n[rule.new_terms]\nfield = \"new_terms_fields\"\nvalue = [\"a\"]\n[[rule.new_terms.history_window_start]]\nfield = \"history_window_start\"\nvalue = \"now\"\n", "rule r1: new_terms history_window_start: \"now\" must look back more than 0"},
 	}
 	for _, tt := range tests {
 		_, err := Parse("x.toml", []byte(tt.toml))

@@ -58,11 +58,11 @@ func LoadExceptions(path string) ([]rule.Exception, error) {
 		for i, e := range it.Entries {
 			c, err := exceptionCond(e)
 			if err != nil {
-				return nil, fmt.Errorf("%s:%d: item %q entry %d: %w", path, line, it.Name, i+1, err)
+				return nil, fmt.Errorf("%s:%d: item_id %s (%q) entry %d: %w", path, line, it.ItemID, it.Name, i+1, err)
 			}
 			conds = append(conds, c)
 		}
-		out = append(out, rule.Exception{ListID: it.ListID, Name: it.Name, Cond: rule.Simplify(rule.And{Conds: conds})})
+		out = append(out, rule.Exception{ItemID: it.ItemID, ListID: it.ListID, Name: it.Name, Cond: rule.Simplify(rule.And{Conds: conds})})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)

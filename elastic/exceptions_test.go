@@ -140,3 +140,21 @@ func TestExceptionListsPerRule(t *testing.T) {
 		}
 	}
 }
+
+// An item that cannot be read is an error naming the file, line and item_id.
+func TestExceptionErrorsNameItem(t *testing.T) {
+	tests := []struct{ entry, want string }{
+		{`{"field":"user.name","operator":"sometimes","type":"match","value":"x"}`, `x.ndjson:2: item_id it-7 ("bad") entry 1: unknown operator "sometimes"`},
+		{`{"field":"user.name","operator":"included","type":"list","list":{"id":"l"}}`, `item_id it-7 ("bad") entry 1: value lists (type list) are not supported`},
+		{`{"operator":"included","type":"match","value":"x"}`, `item_id it-7 ("bad") entry 1: no field`},
+		{`{"field":"user.name","operator":"included","type":"match","value":7}`, `item_id it-7 ("bad") entry 1: match needs a string value`},
+	}
+	for _, tt := range tests {
+		path := filepath.Join(t.TempDir(), "x.ndjson")
+		os.WriteFile(path, []byte(`{"list_id":"l","type":"detection"}`+"\n"+`{"item_id":"it-7","list_id":"l","name":"bad","type":"simple","entries":[`+tt.entry+`]}`+"\n"), 0o644)
+		_, err := LoadExceptions(path)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v, want %q", tt.entry, err, tt.want)
+		}
+	}
+}

@@ -194,7 +194,7 @@ func (e *Engine) AddExceptions(items []rule.Exception) error {
 	for _, it := range items {
 		m, err := compile(it.Cond)
 		if err != nil {
-			return fmt.Errorf("exception %q: %w", it.Name, err)
+			return fmt.Errorf("exception item_id %s (%q): %w", it.ItemID, it.Name, err)
 		}
 		x := exception{match: m}
 		for _, c := range e.rules {

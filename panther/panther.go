@@ -8,6 +8,7 @@ package panther
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strings"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/trailhound/trailhound/event"
 	"github.com/trailhound/trailhound/rule"
+	"github.com/trailhound/trailhound/yamlexpand"
 )
 
 type document struct {
@@ -82,7 +84,7 @@ var severities = map[string]struct {
 // Parse loads one Panther YAML file.
 func Parse(path string, data []byte) (*rule.Rule, error) {
 	var d document
-	if err := yaml.Unmarshal(data, &d); err != nil {
+	if err := decodeYAML(data, &d); err != nil {
 		return nil, fmt.Errorf("%s: YAML: %w", path, err)
 	}
 	r := &rule.Rule{
@@ -109,6 +111,7 @@ func Parse(path string, data []byte) (*rule.Rule, error) {
 	}
 	r.Severity, r.RiskScore = sev.Severity, sev.Risk
 	r.Threat = threats(d.Reports["MITRE ATT&CK"])
+	rule.FillAttackNames(r.Threat)
 	for fw, items := range d.Reports {
 		for _, it := range items {
 			r.Tags = append(r.Tags, fw+": "+it)
@@ -220,6 +223,12 @@ func Parse(path string, data []byte) (*rule.Rule, error) {
 			}
 			return ""
 		}
+	}
+	switch {
+	case d.DedupPeriodMinutes < 0 || d.DedupPeriodMinutes > math.MaxInt64/int(time.Minute):
+		return nil, fmt.Errorf("%s: rule %s: DedupPeriodMinutes %d: want 0 (the default, 60) or more minutes", path, d.RuleID, d.DedupPeriodMinutes)
+	case d.Threshold < 0:
+		return nil, fmt.Errorf("%s: rule %s: Threshold %d: want 0 (the default, 1) or more", path, d.RuleID, d.Threshold)
 	}
 	dd := &rule.Dedup{Period: time.Duration(d.DedupPeriodMinutes) * time.Minute, Threshold: d.Threshold, Signal: d.CreateAlert != nil && !*d.CreateAlert}
 	if dd.Period == 0 {
@@ -344,13 +353,30 @@ func jsonable(v any) any {
 	return v
 }
 
+// decodeYAML decodes a YAML document into v with its anchors, aliases and
+// merge keys resolved, also inside yaml.Node fields.
+func decodeYAML(data []byte, v any) error {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return err
+	}
+	x, err := yamlexpand.Expand(&root)
+	if err != nil {
+		return err
+	}
+	if x.Kind == 0 { // an empty document
+		return nil
+	}
+	return x.Decode(v)
+}
+
 // LoadTests reads a sidecar test file (`<rule>.tests.yaml`, a `Tests:` list
 // in Panther's syntax) into tests for r.
 func LoadTests(r *rule.Rule, path string, data []byte) error {
 	var d struct {
 		Tests []testDoc `yaml:"Tests"`
 	}
-	if err := yaml.Unmarshal(data, &d); err != nil {
+	if err := decodeYAML(data, &d); err != nil {
 		return fmt.Errorf("%s: YAML: %w", path, err)
 	}
 	save := r.Path

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/valyala/fastjson"
 
@@ -121,6 +122,7 @@ func TestCorpus(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add("AnalysisType: rule\nRuleID: x\nSeverity: Low\nLogTypes: [AWS.CloudTrail]\nDetection:\n  - {KeyPath: 'a[*].b', Condition: Contains, Value: c}\nAlertTitle: '{a.b}'\n")
 	f.Add("AnalysisType: rule\nRuleID: x\nSeverity: High\nLogTypes: [AWS.CloudTrail]\nDetection:\n  - Any: [{Key: a, Condition: IsIn, Values: [1, '2']}, {Key: l, Condition: AnyElement, Expressions: [{Key: k, Condition: Exists}]}]\n")
+	f.Add("AnalysisType: rule\nRuleID: x\nSeverity: Low\nB: &b {Key: a, Condition: Equals}\nDetection:\n  - {<<: *b, Value: &v c}\n  - {Key: d, Condition: Equals, Value: *v}\n")
 	f.Fuzz(func(t *testing.T, doc string) {
 		r, err := Parse("f.yml", []byte(doc))
 		if err != nil || !r.Runnable() {
@@ -175,12 +177,83 @@ GroupBy:
 	if got := r.Dedup.Key(ev); got != `"Bob"` {
 		t.Errorf("group key %q", got)
 	}
-	if r.Threat[0].Tactic.ID != "TA0002" || r.Threat[0].Techniques[0].Subtechniques[0].ID != "T1204.003" {
+	if th := r.Threat[0]; th.Tactic.ID != "TA0002" || th.Tactic.Name != "Execution" || th.Techniques[0].Name != "User Execution" ||
+		th.Techniques[0].Subtechniques[0].ID != "T1204.003" || th.Techniques[0].Subtechniques[0].Name != "Malicious Image" {
 		t.Errorf("threat %+v", r.Threat)
 	}
 	// the inline filter runs first: an assumed role never matches
 	ev2, _ := p.Parse([]byte(strings.Replace(sample, `"type":"IAMUser"`, `"type":"AssumedRole"`, 1)))
 	if ok, _ := engine.Eval(r.Cond, ev2); ok {
 		t.Error("inline filter ignored")
+	}
+}
+
+// Anchors, aliases and merge keys in a Panther file are resolved: the
+// detection matches, and a "billion laughs" file is an error naming it.
+func TestAnchors(t *testing.T) {
+	head := "AnalysisType: rule\nRuleID: Anchored\nDisplayName: Anchored\nSeverity: Low\nLogTypes: [AWS.CloudTrail]\n"
+	tests := []struct {
+		name, doc string
+		want      bool
+		err       string
+	}{
+		{"alias of a value list", head + "Names: &names [StopInstances, RunInstances]\nDetection:\n  - {Key: eventName, Condition: IsIn, Values: *names}\n", true, ""},
+		{"merge key", head + "Base: &base {Key: eventName, Condition: Equals}\nDetection:\n  - <<: *base\n    Value: RunInstances\n", true, ""},
+		{"merge key, other value", head + "Base: &base {Key: eventName, Condition: Equals}\nDetection:\n  - <<: *base\n    Value: StopInstances\n", false, ""},
+		{"anchored condition reused", head + "Detection:\n  - All:\n    - &run {Key: eventName, Condition: Equals, Value: RunInstances}\n    - *run\n", true, ""},
+		{"billion laughs", head + lol + "Detection:\n  - {Key: eventName, Condition: Equals, Value: RunInstances}\n", false, "lol.yml: YAML: line 7: YAML aliases expand to more than"},
+	}
+	var p event.Parser
+	ev, err := p.Parse([]byte(sample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		start := time.Now()
+		r, err := Parse("lol.yml", []byte(tt.doc))
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) || time.Since(start) > 2*time.Second {
+				t.Errorf("%s: %v after %s, want %q", tt.name, err, time.Since(start), tt.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+			continue
+		}
+		if got, err := engine.Eval(r.Cond, ev); got != tt.want || err != nil {
+			t.Errorf("%s: match %v (%v), want %v", tt.name, got, err, tt.want)
+		}
+	}
+}
+
+// lol is a YAML fragment whose aliases expand to 9^9 scalars.
+const lol = `Lol:
+  l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]
+  l1: &l1 [*l0, *l0, *l0, *l0, *l0, *l0, *l0, *l0, *l0]
+  l2: &l2 [*l1, *l1, *l1, *l1, *l1, *l1, *l1, *l1, *l1]
+  l3: &l3 [*l2, *l2, *l2, *l2, *l2, *l2, *l2, *l2, *l2]
+  l4: &l4 [*l3, *l3, *l3, *l3, *l3, *l3, *l3, *l3, *l3]
+  l5: &l5 [*l4, *l4, *l4, *l4, *l4, *l4, *l4, *l4, *l4]
+  l6: &l6 [*l5, *l5, *l5, *l5, *l5, *l5, *l5, *l5, *l5]
+  l7: &l7 [*l6, *l6, *l6, *l6, *l6, *l6, *l6, *l6, *l6]
+  l8: &l8 [*l7, *l7, *l7, *l7, *l7, *l7, *l7, *l7, *l7]
+`
+
+// Dedup settings with which a rule would never alert are errors naming the
+// file and the key.
+func TestDedupErrors(t *testing.T) {
+	head := "AnalysisType: rule\nRuleID: R\nSeverity: Low\nDetection:\n  - {Key: eventName, Condition: Equals, Value: RunInstances}\n"
+	for _, tt := range []struct{ doc, want string }{
+		{head + "DedupPeriodMinutes: -5\n", "d.yml: rule R: DedupPeriodMinutes -5"},
+		{head + "DedupPeriodMinutes: 9223372036854775807\n", "d.yml: rule R: DedupPeriodMinutes 9223372036854775807"},
+		{head + "Threshold: -1\n", "d.yml: rule R: Threshold -1"},
+	} {
+		if _, err := Parse("d.yml", []byte(tt.doc)); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: %v, want %q", tt.doc, err, tt.want)
+		}
+	}
+	if r, err := Parse("d.yml", []byte(head+"DedupPeriodMinutes: 0\nThreshold: 0\n")); err != nil || r.Dedup.Period != time.Hour || r.Dedup.Threshold != 1 {
+		t.Errorf("defaults: %v", err)
 	}
 }

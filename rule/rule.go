@@ -7,6 +7,7 @@ package rule
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -174,6 +175,9 @@ func ParseDuration(s string) (time.Duration, error) {
 	default:
 		return 0, fmt.Errorf("invalid duration unit in %q", s)
 	}
+	if n > int(math.MaxInt64/d) {
+		return 0, fmt.Errorf("duration %q is too long", s)
+	}
 	return time.Duration(n) * d, nil
 }
 
@@ -182,6 +186,7 @@ func ParseDuration(s string) (time.Duration, error) {
 // ExceptionLists name its ListID or, when no loaded rule names that list, to
 // every rule (a shared exceptions file).
 type Exception struct {
+	ItemID string // Kibana's item_id, which names the item in messages
 	ListID string
 	Name   string
 	Cond   Cond

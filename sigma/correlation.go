@@ -2,6 +2,7 @@ package sigma
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -76,7 +77,7 @@ func timespan(s string) (time.Duration, error) {
 	}
 	n, err := strconv.Atoi(s[:len(s)-1])
 	unit := map[byte]time.Duration{'s': time.Second, 'm': time.Minute, 'h': time.Hour, 'd': 24 * time.Hour}[s[len(s)-1]]
-	if err != nil || unit == 0 || n <= 0 {
+	if err != nil || unit == 0 || n <= 0 || n > int(math.MaxInt64/unit) {
 		return 0, fmt.Errorf("timespan %q: want a number and s, m, h or d", s)
 	}
 	return time.Duration(n) * unit, nil

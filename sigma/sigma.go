@@ -19,6 +19,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/trailhound/trailhound/rule"
+	"github.com/trailhound/trailhound/yamlexpand"
 )
 
 // Options are what loading needs besides the files.
@@ -96,8 +97,12 @@ func Parse(path string, data []byte, opts Options) ([]*rule.Rule, error) {
 		if err != nil {
 			return nil, &Error{Path: path, Err: fmt.Errorf("YAML: %w", err)}
 		}
+		x, err := yamlexpand.Expand(&root)
+		if err != nil {
+			return nil, &Error{Path: path, Err: err}
+		}
 		var d document
-		if err := root.Decode(&d); err != nil {
+		if err := x.Decode(&d); err != nil {
 			return nil, &Error{Path: path, Line: root.Line, Err: err}
 		}
 		r, err := build(path, &d, opts)
@@ -140,6 +145,7 @@ func build(path string, d *document, opts Options) (*rule.Rule, error) {
 	}
 	r.Severity, r.RiskScore = lv.Severity, lv.Risk
 	r.Threat = threats(d.Tags)
+	rule.FillAttackNames(r.Threat)
 	switch {
 	case d.Action != "":
 		r.Unsupported = fmt.Sprintf("Sigma 1 rule collection (action: %s): not supported", d.Action)

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/trailhound/trailhound/engine"
 	"github.com/trailhound/trailhound/event"
@@ -199,6 +200,9 @@ detection:
 		len(r.Threat[0].Techniques) != 2 || r.Threat[0].Techniques[0].Subtechniques[0].ID != "T1098.001" {
 		t.Errorf("metadata: %s %d %+v", r.Severity, r.RiskScore, r.Threat)
 	}
+	if tech := r.Threat[0].Techniques; tech[0].Name != "Account Manipulation" || tech[0].Subtechniques[0].Name != "Additional Cloud Credentials" || tech[1].Name != "Create Account" {
+		t.Errorf("technique names: %+v", tech)
+	}
 	rs, _ = Parse("w.yml", []byte(strings.Replace(doc, "service: cloudtrail", "service: guardduty", 1)), Options{})
 	if rs[0].Runnable() || !strings.Contains(rs[0].Unsupported, "not AWS CloudTrail") {
 		t.Errorf("other logsource: %q", rs[0].Unsupported)
@@ -241,6 +245,7 @@ func TestCorpus(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add("detection:\n  sel:\n    eventName|contains|all: [a, b]\n  condition: sel and not 1 of f*\n  f1: {x: null}\n")
 	f.Add("detection:\n  k: [a, 'b*']\n  condition: k or (k and not k)\n")
+	f.Add("detection:\n  b: &b {eventSource: x}\n  s: {<<: *b, eventName: &n [a]}\n  t: {eventName: *n}\n  condition: s or t\n")
 	f.Fuzz(func(t *testing.T, body string) {
 		doc := "title: t\nid: x\nlogsource: {product: aws, service: cloudtrail}\n" + body
 		rs, err := Parse("f.yml", []byte(doc), Options{})
@@ -261,10 +266,63 @@ func TestCorrelationErrors(t *testing.T) {
 		{"  type: value_count\n  rules: [a]\n  timespan: 5m\n  condition: {gte: 2}\n", "condition.field"},
 		{"  type: temporal\n  rules: [a]\n  timespan: 5m\n", "at least two rules"},
 		{"  type: value_sum\n  rules: [a]\n  timespan: 5m\n", "not supported"},
+		{"  type: event_count\n  rules: [a]\n  timespan: -5m\n  condition: {gte: 2}\n", `c.yml:4: correlation "C": timespan "-5m"`},
+		{"  type: event_count\n  rules: [a]\n  timespan: 0s\n  condition: {gte: 2}\n", `timespan "0s"`},
+		{"  type: event_count\n  rules: [a]\n  timespan: 999999999999d\n  condition: {gte: 2}\n", `timespan "999999999999d"`},
 	} {
 		_, err := Parse("c.yml", []byte(base+tt.body), Options{})
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%q: %v, want %q", tt.body, err, tt.want)
+		}
+	}
+}
+
+// billionLaughs is a YAML fragment whose aliases expand to 9^9 scalars.
+func billionLaughs(key string) string {
+	var b strings.Builder
+	b.WriteString(key + ":\n  l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n")
+	for i := 1; i <= 9; i++ {
+		p := fmt.Sprintf("*l%d", i-1)
+		fmt.Fprintf(&b, "  l%d: &l%d [%s%s]\n", i, i, strings.Repeat(p+", ", 8), p)
+	}
+	return b.String()
+}
+
+// Anchors, aliases and merge keys are resolved before the detection is
+// compiled: an alias is its anchor's value, not the anchor's name.
+func TestAnchors(t *testing.T) {
+	head := "title: t\nid: 11111111-1111-1111-1111-111111111111\nlogsource: {product: aws, service: cloudtrail}\nlevel: high\n"
+	tests := []struct {
+		name, doc string
+		want      bool
+		err       string
+	}{
+		{"alias of a value list", head + "x-names: &names [CreateUser, PutUserPolicy]\ndetection:\n  selection:\n    eventName: *names\n  condition: selection\n", true, ""},
+		{"alias of a list that does not hold the value", head + "x-names: &names [CreateUser]\ndetection:\n  selection:\n    eventName: *names\n  condition: selection\n", false, ""},
+		{"merge key", head + "detection:\n  base: &base\n    eventSource: iam.amazonaws.com\n  selection:\n    <<: *base\n    eventName: PutUserPolicy\n  condition: selection\n", true, ""},
+		{"merged field that does not match", head + "detection:\n  base: &base\n    eventSource: s3.amazonaws.com\n  selection:\n    <<: *base\n    eventName: PutUserPolicy\n  condition: selection\n", false, ""},
+		{"billion laughs", head + billionLaughs("x-lol") + "detection:\n  selection:\n    eventName: x\n  condition: selection\n", false, "laughs.yml: line 6: YAML aliases expand to more than 100000 nodes"},
+	}
+	var p event.Parser
+	ev, err := p.Parse([]byte(testRecord))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		start := time.Now()
+		rs, err := Parse("laughs.yml", []byte(tt.doc), Options{})
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) || time.Since(start) > 2*time.Second {
+				t.Errorf("%s: %v after %s, want %q", tt.name, err, time.Since(start), tt.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+			continue
+		}
+		if got, err := engine.Eval(rs[0].Cond, ev); got != tt.want || err != nil {
+			t.Errorf("%s: match %v (%v), want %v", tt.name, got, err, tt.want)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -116,21 +117,153 @@ func DefaultPath() string {
 
 // Bolt is a Store in one bbolt file. bbolt commits are atomic and durable, so
 // a process killed at any point leaves either the old or the new state.
-type Bolt struct{ db *bolt.DB }
+type Bolt struct {
+	db   *bolt.DB
+	path string
+}
 
-// OpenBolt opens (creating it if needed) a state file.
+// OpenBolt opens (creating it if needed) a state file for a hunt. An
+// existing file is checked first (see OpenBoltReadOnly); damage is an error
+// wrapping ErrCorrupt.
 func OpenBolt(path string) (*Bolt, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("state %s: %w", path, err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
-	if errors.Is(err, bolterrors.ErrTimeout) {
-		return nil, fmt.Errorf("state %s: %w", path, ErrLocked)
+	size, err := statFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		// a new file: bbolt writes its first pages
+	case err != nil:
+		return nil, fmt.Errorf("state %s: %w", path, err)
+	case size > 0:
+		ro, err := OpenBoltReadOnly(path)
+		if err != nil {
+			return nil, err
+		}
+		if err := ro.Close(); err != nil {
+			return nil, fmt.Errorf("state %s: %w", path, err)
+		}
+	}
+	return open(path, false)
+}
+
+// OpenBoltReadOnly opens an existing state file without writing to it (a
+// missing file is an error wrapping os.ErrNotExist). Before use the whole
+// file is checked: the meta pages' checksums, that the pages they count fit
+// in the file, that every page reachable from them lies inside the file and
+// keeps its elements inside itself, and then bbolt's own consistency check.
+// A damaged file is an error wrapping ErrCorrupt, never a panic.
+func OpenBoltReadOnly(path string) (*Bolt, error) {
+	size, err := statFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, &fs.PathError{Op: "state file", Path: path, Err: fs.ErrNotExist}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("state %s: %w", path, err)
 	}
-	return &Bolt{db: db}, nil
+	if size == 0 {
+		return nil, &CorruptError{Path: path, Reason: "the file is empty"}
+	}
+	// The meta pages first: bbolt takes its page size from them, unchecked.
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("state %s: %w", path, err)
+	}
+	_, err = readMeta(f, size)
+	f.Close()
+	if err != nil {
+		return nil, &CorruptError{Path: path, Reason: err.Error()}
+	}
+	b, err := open(path, true)
+	if err != nil {
+		return nil, err
+	}
+	// Under bbolt's (shared) lock no hunt writes the file while it is read.
+	err = protect(path, func() error {
+		return b.db.View(func(tx *bolt.Tx) error {
+			size, err := statFile(path)
+			if err != nil {
+				return err
+			}
+			f, err := os.Open(path)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			m, err := checkFile(f, size)
+			if err != nil {
+				return &CorruptError{Path: path, Reason: err.Error()}
+			}
+			if !m.both {
+				// One meta page is damaged (a torn write): bbolt uses the
+				// other one, and rewrites this one on the next commit. Its
+				// own check would take the damaged page for corruption.
+				return nil
+			}
+			var first error
+			for err := range tx.Check() { // drained: it reads the map until it closes the channel
+				if first == nil {
+					first = &CorruptError{Path: path, Reason: err.Error()}
+				}
+			}
+			return first
+		})
+	})
+	if err != nil {
+		b.db.Close()
+		if errors.Is(err, ErrCorrupt) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("state %s: %w", path, err)
+	}
+	return b, nil
+}
+
+// open opens a state file with bbolt; a file bbolt rejects (bad magic,
+// version or checksums) is corrupt.
+func open(path string, readOnly bool) (*Bolt, error) {
+	var file *os.File
+	opts := &bolt.Options{Timeout: 5 * time.Second, ReadOnly: readOnly, OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
+		f, err := os.OpenFile(name, flag, perm)
+		file = f
+		return f, err
+	}}
+	var db *bolt.DB
+	err := protect(path, func() error {
+		var err error
+		db, err = bolt.Open(path, 0o600, opts)
+		return err
+	})
+	var pe *fs.PathError
+	switch {
+	case err == nil:
+		return &Bolt{db: db, path: path}, nil
+	case errors.Is(err, ErrCorrupt):
+		if file != nil { // bbolt panicked before it could close its file
+			file.Close()
+		}
+		return nil, err
+	case errors.Is(err, bolterrors.ErrTimeout):
+		return nil, fmt.Errorf("state %s: %w", path, ErrLocked)
+	case errors.As(err, &pe):
+		return nil, fmt.Errorf("state %s: %w", path, err)
+	default:
+		return nil, &CorruptError{Path: path, Reason: err.Error()}
+	}
+}
+
+// Reset moves a state file aside, to path.reset-YYYYMMDDTHHMMSSZ beside it,
+// so that the next open starts empty, and returns the new name ("" when
+// there was no file).
+func Reset(path string, now time.Time) (string, error) {
+	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	aside := path + ".reset-" + now.UTC().Format("20060102T150405Z")
+	if err := os.Rename(path, aside); err != nil {
+		return "", fmt.Errorf("state %s: %w", path, err)
+	}
+	return aside, nil
 }
 
 // Close closes the file.
@@ -167,10 +300,19 @@ func loadTimes(rb *bolt.Bucket, name []byte, m map[string]int64) {
 	}
 }
 
+// view and update run a bbolt transaction under protect.
+func (b *Bolt) view(fn func(*bolt.Tx) error) error {
+	return protect(b.path, func() error { return b.db.View(fn) })
+}
+
+func (b *Bolt) update(fn func(*bolt.Tx) error) error {
+	return protect(b.path, func() error { return b.db.Update(fn) })
+}
+
 // Load implements Store.
 func (b *Bolt) Load(ruleID string) (*Rule, error) {
 	r := NewRule()
-	err := b.db.View(func(tx *bolt.Tx) error {
+	err := b.view(func(tx *bolt.Tx) error {
 		rb := tx.Bucket([]byte(ruleID))
 		if rb == nil {
 			return nil
@@ -182,7 +324,7 @@ func (b *Bolt) Load(ruleID string) (*Rule, error) {
 		if sub := rb.Bucket(kPending); sub != nil {
 			err := sub.ForEach(func(k, v []byte) error {
 				if len(v) < 8 {
-					return fmt.Errorf("corrupt pending entry %q", k)
+					return &CorruptError{Path: b.path, Reason: fmt.Sprintf("rule %s: pending entry %q is %d bytes", ruleID, k, len(v))}
 				}
 				r.Pending[string(k)] = Pending{Start: i64(v[:8]), Data: append([]byte(nil), v[8:]...)}
 				return nil
@@ -194,7 +336,7 @@ func (b *Bolt) Load(ruleID string) (*Rule, error) {
 		if sub := rb.Bucket(kSuppress); sub != nil {
 			return sub.ForEach(func(k, v []byte) error {
 				if len(v) < 16 {
-					return fmt.Errorf("corrupt suppression entry %q", k)
+					return &CorruptError{Path: b.path, Reason: fmt.Sprintf("rule %s: suppression entry %q is %d bytes", ruleID, k, len(v))}
 				}
 				r.Suppress[string(k)] = Window{Start: i64(v[:8]), End: i64(v[8:16]), AlertID: string(v[16:])}
 				return nil
@@ -237,7 +379,7 @@ func putTimes(rb *bolt.Bucket, name []byte, m map[string]int64) error {
 
 // Save implements Store: all rules in one transaction.
 func (b *Bolt) Save(rules map[string]*Rule) error {
-	return b.db.Update(func(tx *bolt.Tx) error {
+	return b.update(func(tx *bolt.Tx) error {
 		for id, r := range rules {
 			rb, err := tx.CreateBucketIfNotExists([]byte(id))
 			if err != nil {
@@ -295,7 +437,7 @@ func (b *Bolt) Save(rules map[string]*Rule) error {
 // Stats implements Store.
 func (b *Bolt) Stats() ([]RuleStats, error) {
 	var out []RuleStats
-	err := b.db.View(func(tx *bolt.Tx) error {
+	err := b.view(func(tx *bolt.Tx) error {
 		return tx.ForEach(func(name []byte, rb *bolt.Bucket) error {
 			s := RuleStats{RuleID: string(name), Watermark: time.Unix(0, i64(rb.Get(kWatermark))).UTC()}
 			count := func(n []byte) int {

@@ -40,6 +40,11 @@ func loadRules(paths, placeholders []string) ([]*rule.Rule, []error, error) {
 		opts.Sigma.Placeholders[name] = append(opts.Sigma.Placeholders[name], strings.Split(vals, ",")...)
 	}
 	rs, errs := catalog.Load(paths, opts)
+	for _, err := range errs {
+		if errors.Is(err, catalog.ErrNoRules) {
+			return nil, nil, &exitError{exitErrors, err}
+		}
+	}
 	return rs, errs, nil
 }
 
@@ -69,6 +74,7 @@ func newHunt() *cobra.Command {
 		quiet        bool
 		verbose      bool
 		statePath    string
+		stateReset   bool
 		from, to     string
 		exceptions   []string
 		placeholders *[]string
@@ -145,10 +151,22 @@ the alerts found so far are written, the state is not committed).`,
 			if statePath == "auto" {
 				statePath = state.DefaultPath()
 			}
+			if stateReset && statePath == "" {
+				return usageError(errors.New("--state-reset needs --state"))
+			}
 			if statePath != "" {
+				if stateReset {
+					aside, err := state.Reset(statePath, time.Now())
+					if err != nil {
+						return &exitError{exitErrors, err}
+					}
+					if aside != "" {
+						fmt.Fprintf(errw, "state: moved %s aside to %s; starting empty\n", statePath, aside)
+					}
+				}
 				st, err := state.OpenBolt(statePath)
 				if err != nil {
-					return &exitError{exitErrors, err}
+					return &exitError{exitErrors, stateError(err)}
 				}
 				defer st.Close()
 				opts.Store = st
@@ -211,6 +229,7 @@ the alerts found so far are written, the state is not committed).`,
 	f.BoolVarP(&quiet, "quiet", "q", false, "no summary or progress on stderr")
 	f.BoolVarP(&verbose, "verbose", "v", false, "list every rule that does not run, not only the count per reason")
 	f.StringVar(&statePath, "state", "", "keep rule state (new terms, thresholds, suppression, raised alerts) in this file across hunts; 'auto' means "+state.DefaultPath())
+	f.BoolVar(&stateReset, "state-reset", false, "start the --state file over: the old file is moved aside to FILE.reset-<UTC time> (not deleted)")
 	f.StringSliceVar(&exceptions, "exceptions", nil, "Kibana exception-list export (NDJSON); items apply to the rules whose exceptions_list names their list (repeatable)")
 	f.StringVar(&from, "from", "", "only events at or after this time (RFC 3339 or YYYY-MM-DD)")
 	f.StringVar(&to, "to", "", "only events before this time (RFC 3339 or YYYY-MM-DD)")

@@ -270,3 +270,117 @@ detection:
 		t.Errorf("with --placeholder: exit %d, %d alerts\n%s", code, strings.Count(out, "\n"), errs)
 	}
 }
+
+// A damaged or missing state file is an error naming it (exit 2), never a
+// panic or a new empty file; --state-reset moves a file aside and starts over.
+func TestStateFileErrors(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("XDG_STATE_HOME", filepath.Join(dir, "xdg"))
+	corrupt := filepath.Join(dir, "corrupt.db")
+	os.WriteFile(corrupt, []byte(strings.Repeat("not a bbolt file ", 1000)), 0o600)
+	missing := filepath.Join(dir, "typo", "state.db")
+	good := filepath.Join(dir, "good.db")
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"stats auto is the hunt's default file", []string{"state", "stats", "--state", "auto"}, exitErrors,
+			[]string{filepath.Join(dir, "xdg", "trailhound", "state.db"), "does not exist"}},
+		{"stats of a mistyped path", []string{"state", "stats", "--state", missing}, exitErrors, []string{missing, "does not exist"}},
+		{"stats of a corrupt file", []string{"state", "stats", "--state", corrupt}, exitErrors,
+			[]string{"state file " + corrupt + " is corrupt", "move it aside, or start over with hunt --state-reset"}},
+		{"hunt with a corrupt file", []string{"hunt", "-q", "--state", corrupt, "../../testdata/samples"}, exitErrors,
+			[]string{"state file " + corrupt + " is corrupt", "--state-reset"}},
+		{"--state-reset without --state", []string{"hunt", "-q", "--state-reset", "../../testdata/samples"}, exitBadUsage, []string{"--state-reset needs --state"}},
+		{"hunt --state-reset over a corrupt file", []string{"hunt", "-q", "--state-reset", "--state", corrupt, "../../testdata/samples"}, 0,
+			[]string{"moved " + corrupt + " aside to " + corrupt + ".reset-"}},
+		{"stats after the reset", []string{"state", "stats", "--state", corrupt}, 0, nil},
+		{"hunt creates a new file", []string{"hunt", "-q", "--state", good, "../../testdata/samples"}, 0, nil},
+		{"stats of it", []string{"state", "stats", "--state", good}, 0, nil},
+	}
+	for _, tt := range tests {
+		code, out, errs := runCmd(t, tt.args...)
+		if code != tt.code {
+			t.Errorf("%s: exit %d, want %d\n%s", tt.name, code, tt.code, errs)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(errs, w) {
+				t.Errorf("%s: stderr lacks %q:\n%s", tt.name, w, errs)
+			}
+		}
+		if strings.HasPrefix(tt.name, "stats of it") && !strings.Contains(out, "total (5 rules)") {
+			t.Errorf("%s:\n%s", tt.name, out)
+		}
+	}
+	for _, p := range []string{"auto", filepath.Join(dir, "xdg"), filepath.Dir(missing)} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("state stats created %s", p)
+		}
+	}
+	if aside, _ := filepath.Glob(corrupt + ".reset-*"); len(aside) != 1 {
+		t.Errorf("moved aside: %v", aside)
+	}
+}
+
+// Rule paths that hold nothing stop a hunt before it reads any input;
+// a misnamed sidecar is named; `test` with no test that could run fails.
+func TestRulePathErrors(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty")
+	os.Mkdir(empty, 0o755)
+	pyOnly := filepath.Join(dir, "python")
+	os.Mkdir(pyOnly, 0o755)
+	os.WriteFile(filepath.Join(pyOnly, "p.yml"), []byte(`AnalysisType: rule
+Filename: p.py
+RuleID: Py.Only
+DisplayName: Logic in Python
+Severity: Low
+LogTypes: [AWS.CloudTrail]
+Tests:
+  - Name: t
+    ExpectedResult: true
+    Log: {eventName: x}
+`), 0o644)
+	noTests := filepath.Join(dir, "notests")
+	os.Mkdir(noTests, 0o755)
+	os.WriteFile(filepath.Join(noTests, "s.yml"), []byte("title: S\nid: s1\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel: {eventName: StopLogging}\n  condition: sel\n"), 0o644)
+	os.WriteFile(filepath.Join(noTests, "s.test.yaml"), []byte("Tests: []\n"), 0o644)
+	// an input that is never read: the rule error comes first
+	never := filepath.Join(dir, "no-such-input")
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"hunt, missing rules path", []string{"hunt", "-r", filepath.Join(dir, "nope"), never}, exitErrors, []string{"rules " + filepath.Join(dir, "nope") + ": no rule files: the path does not exist"}},
+		{"hunt, empty rules folder", []string{"hunt", "-r", empty, never}, exitErrors, []string{"rules " + empty + ": no rule files (.toml, .yml, .yaml) in it"}},
+		{"rules check, empty folder", []string{"rules", "check", empty}, exitErrors, []string{"no rule files"}},
+		{"test, misnamed sidecar", []string{"test", noTests}, exitErrors, []string{"s.test.yaml: not a rule file; did you mean .tests.yaml?"}},
+		{"test, no test could run", []string{"test", pyOnly}, exitErrors, []string{"no test ran: the rules of all 1 tests cannot run"}},
+	}
+	for _, tt := range tests {
+		code, out, errs := runCmd(t, tt.args...)
+		if code != tt.code {
+			t.Errorf("%s: exit %d, want %d\n%s%s", tt.name, code, tt.code, out, errs)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(out+errs, w) {
+				t.Errorf("%s: output lacks %q:\n%s%s", tt.name, w, out, errs)
+			}
+		}
+		if strings.Contains(errs, "summary") || strings.Contains(errs, "no-such-input") {
+			t.Errorf("%s: input was read:\n%s", tt.name, errs)
+		}
+	}
+}
+
+// Panther rules give ATT&CK ids only: explain names them from our table.
+func TestExplainAttackNames(t *testing.T) {
+	code, out, errs := runCmd(t, "rules", "explain", "AWS.Potential.Backdoor.Lambda")
+	if code != 0 || !strings.Contains(out, "ATT&CK: TA0007 Discovery; T1078 Valid Accounts") {
+		t.Errorf("exit %d\n%s%s", code, out, errs)
+	}
+}

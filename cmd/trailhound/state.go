@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"sort"
 
 	"github.com/spf13/cobra"
@@ -17,14 +19,17 @@ func newState() *cobra.Command {
 		Short: "Show, per rule, how many terms, groups, suppression windows and raised alert ids the state holds",
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := state.OpenBolt(path)
+			if path == "auto" {
+				path = state.DefaultPath()
+			}
+			st, err := state.OpenBoltReadOnly(path)
 			if err != nil {
-				return &exitError{exitErrors, err}
+				return &exitError{exitErrors, stateError(err)}
 			}
 			defer st.Close()
 			rows, err := st.Stats()
 			if err != nil {
-				return err
+				return &exitError{exitErrors, stateError(err)}
 			}
 			sort.Slice(rows, func(i, j int) bool { return rows[i].RuleID < rows[j].RuleID })
 			w := cmd.OutOrStdout()
@@ -42,7 +47,18 @@ func newState() *cobra.Command {
 			return nil
 		},
 	}
-	stats.Flags().StringVar(&path, "state", state.DefaultPath(), "state file")
+	stats.Flags().StringVar(&path, "state", state.DefaultPath(), "state file (read only; 'auto' means the default)")
 	cmd.AddCommand(stats)
 	return cmd
+}
+
+// stateError adds to a state file error what the user can do about it.
+func stateError(err error) error {
+	switch {
+	case errors.Is(err, state.ErrCorrupt):
+		return fmt.Errorf("%w: move it aside, or start over with hunt --state-reset", err)
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("%w (no hunt has written it: hunt --state FILE creates it)", err)
+	}
+	return err
 }

@@ -22,7 +22,7 @@ on its logs (run in order, as one hunt) exactly when ExpectedResult says so.
 Without PATH the built-in rules are tested.
 
 Exit status: 0 when every test passed, 1 when any failed, 2 when rule files could
-not be loaded.`,
+not be loaded or no test ran (none found, or none of their rules can run).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rules, errs, err := loadRules(args, *placeholders)
 			if err != nil {
@@ -61,6 +61,10 @@ not be loaded.`,
 				return &exitError{exitErrors, fmt.Errorf("%d rule file(s) could not be loaded", len(errs))}
 			case fail > 0:
 				return &exitError{exitAlerts, nil}
+			case pass == 0 && notRun > 0:
+				return &exitError{exitErrors, fmt.Errorf("no test ran: the rules of all %d tests cannot run (-v lists why)", notRun)}
+			case pass == 0:
+				return &exitError{exitErrors, fmt.Errorf("no tests found (Panther Tests:, or a <rule file>.tests.yaml beside the rule)")}
 			}
 			return nil
 		},
