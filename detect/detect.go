@@ -466,7 +466,10 @@ func (p *Processor) Finish(collectors []*Collector) ([]alert.Alert, map[string]R
 			}
 			x, y := cands[a].alert, cands[b].alert
 			if x != nil && y != nil {
-				return x.ID < y.ID
+				// the same record in two files (delivered twice): keep the
+				// first by place, whatever order the workers read them in
+				return x.ID < y.ID || x.ID == y.ID && (x.Event.File < y.Event.File ||
+					x.Event.File == y.Event.File && x.Event.Offset < y.Event.Offset)
 			}
 			return x != nil && y == nil // new_terms: the sighting that carries the alert first
 		})

@@ -272,3 +272,49 @@ func TestPartialsMatchRows(t *testing.T) {
 		t.Errorf("by parts:\n%v\nall rows:\n%v", got, want)
 	}
 }
+
+// Rows outlive the record they came from: with one parser reused for every
+// record (as a hunt's worker does), a row's values still hold its own
+// record's strings (issue 9, item 22: _id aliased the parser's buffer).
+func TestRowsOutliveTheirRecord(t *testing.T) {
+	for _, tt := range []struct{ name, q, col string }{
+		{"metadata _id", `FROM x METADATA _id | KEEP _id`, "_id"},
+		{"eval of _id", `FROM x METADATA _id | EVAL i = CONCAT("", _id) | KEEP i`, "i"},
+		{"field", `FROM x | KEEP event.id`, "event.id"},
+		{"dissect", `FROM x | DISSECT event.id "%{i}" | KEEP i`, "i"},
+		{"stats by _id", `FROM x METADATA _id | STATS n = COUNT(*) BY _id | SORT _id`, "_id"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			pq, err := Parse(tt.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			prog, err := Compile(pq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var p event.Parser // one parser: its buffers are reused
+			var rows []Row
+			var want []string
+			for i := range 5 {
+				id := fmt.Sprintf("id-%d-%s", i, strings.Repeat("x", 3*i))
+				want = append(want, id)
+				rec := fmt.Sprintf(`{"eventTime":"2026-11-01T10:00:0%dZ","eventSource":"s3.amazonaws.com","eventName":"GetObject","eventID":%q,"awsRegion":"us-east-1"}`, i, id)
+				ev, err := p.Parse([]byte(rec))
+				if err != nil {
+					t.Fatal(err)
+				}
+				prog.Head(ev, ev.Time(), func(r Row) { rows = append(rows, r) })
+			}
+			tb := prog.Tail(rows, time.Now())
+			if len(tb.Rows) != len(want) {
+				t.Fatalf("%d rows, want %d", len(tb.Rows), len(want))
+			}
+			for i, w := range want {
+				if got := col(tb, i, tt.col); got != w {
+					t.Errorf("row %d: %s = %v, want %q", i, tt.col, got, w)
+				}
+			}
+		})
+	}
+}
