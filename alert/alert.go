@@ -88,12 +88,13 @@ type Event struct {
 
 // ID is the stable alert id for a record and a rule: SHA-256 of the
 // record's identity (its eventID, or its file and byte offset when it has
-// none) and the rule id. Rerunning a hunt gives the same ids.
-func ID(ev *event.Event, ruleID string) string { return IDWith(ev, ruleID, "") }
+// none) and the rule's identity, rule.Rule.Key (the id for Elastic rules,
+// format and id for the others). Rerunning a hunt gives the same ids.
+func ID(ev *event.Event, ruleKey string) string { return IDWith(ev, ruleKey, "") }
 
 // IDWith is ID with extra identity (new_terms: the new terms), so one record
 // can raise one alert per distinct extra.
-func IDWith(ev *event.Event, ruleID, extra string) string {
+func IDWith(ev *event.Event, ruleKey, extra string) string {
 	h := sha256.New()
 	if id := ev.ID(); id != "" {
 		h.Write([]byte("event:" + id))
@@ -101,7 +102,7 @@ func IDWith(ev *event.Event, ruleID, extra string) string {
 		fmt.Fprintf(h, "pos:%s:%d", ev.File, ev.Offset)
 	}
 	h.Write([]byte{0})
-	h.Write([]byte(ruleID))
+	h.Write([]byte(ruleKey))
 	if extra != "" {
 		h.Write([]byte{0})
 		h.Write([]byte(extra))
@@ -120,7 +121,7 @@ func New(ev *event.Event, r *rule.Rule) Alert {
 		fields = DefaultFields
 	}
 	a := FromRule(r)
-	a.ID = ID(ev, r.ID)
+	a.ID = ID(ev, r.Key())
 	a.Time = ev.Time()
 	a.Event = Event{
 		ID: strings.Clone(ev.ID()), Provider: strings.Clone(ev.Provider()), Action: strings.Clone(ev.Action()),

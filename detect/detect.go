@@ -71,6 +71,7 @@ type ruleInfo struct {
 // New prepares a processor for rules (the engine's runnable rules).
 func New(rules []*rule.Rule, store state.Store, opts Options) (*Processor, error) {
 	p := &Processor{index: map[*rule.Rule]int{}, store: store, opts: opts, dirty: map[string]*state.Rule{}}
+	rule.MarkDuplicateIDs(rules) // rules sharing an id get keys of their own (catalog.Load did it already)
 	for i, r := range rules {
 		ri := &ruleInfo{r: r, interval: int64(r.Schedule.Interval), lookback: int64(r.Schedule.Lookback)}
 		if ri.interval <= 0 {
@@ -309,11 +310,11 @@ func (c *Collector) Add(r *rule.Rule, ev *event.Event) {
 			j, held := c.firstSeen[key]
 			id := ""
 			if held && x.t == c.cands[i][j].t {
-				id = alert.IDWith(ev, r.ID, x.term)
+				id = alert.IDWith(ev, r.Key(), x.term)
 			}
 			if !held || x.t < c.cands[i][j].t || (id != "" && id < c.cands[i][j].alert.ID) {
 				a := alert.New(ev, r)
-				a.ID = alert.IDWith(ev, r.ID, x.term)
+				a.ID = alert.IDWith(ev, r.Key(), x.term)
 				a.NewTerms = combo
 				a.Time = time.Unix(0, x.t).UTC()
 				x.alert = &a
@@ -394,7 +395,7 @@ func (c *Collector) Add(r *rule.Rule, ev *event.Event) {
 			} else {
 				a := alert.New(ev, r)
 				if n > 0 { // MV_EXPAND: one alert per row
-					a.ID = alert.IDWith(ev, r.ID, strconv.Itoa(n))
+					a.ID = alert.IDWith(ev, r.Key(), strconv.Itoa(n))
 				}
 				a.Time = time.Unix(0, x.t).UTC()
 				a.Fields = rowFields(row)
@@ -442,7 +443,7 @@ type RuleStats struct {
 }
 
 // Finish processes all matches rule by rule and returns the alerts, sorted
-// by time, and per-rule statistics. The new state is kept until Commit.
+// by time, and per-rule statistics (by rule.Rule.Key). The new state is kept until Commit.
 func (p *Processor) Finish(collectors []*Collector) ([]alert.Alert, map[string]RuleStats, error) {
 	var all []alert.Alert
 	stats := map[string]RuleStats{}
@@ -456,7 +457,7 @@ func (p *Processor) Finish(collectors []*Collector) ([]alert.Alert, map[string]R
 		for _, c := range collectors {
 			cands = append(cands, c.cands[i]...)
 		}
-		st, err := p.store.Load(ri.r.ID)
+		st, err := p.store.Load(ri.r.Key())
 		if err != nil {
 			return nil, nil, err
 		}
@@ -557,11 +558,11 @@ func (p *Processor) Finish(collectors []*Collector) ([]alert.Alert, map[string]R
 		}
 		st.Expire(state.Retention{Terms: time.Duration(ri.history), Groups: time.Duration(ri.lookback), Alerted: keep, Pending: pending})
 		if len(cands) > 0 || lastSlice != math.MinInt64 {
-			p.dirty[ri.r.ID] = st
+			p.dirty[ri.r.Key()] = st
 		}
 		rs.Alerts = len(alerts)
 		if rs != (RuleStats{}) {
-			stats[ri.r.ID] = rs
+			stats[ri.r.Key()] = rs
 		}
 		all = append(all, alerts...)
 	}
@@ -774,7 +775,7 @@ func suppValsFromGroup(r *rule.Rule, vals []string) []any {
 }
 
 func thresholdAlert(r *rule.Rule, vals []string, count, distinct int, first, last int64) alert.Alert {
-	id := hashID("threshold", r.ID, strings.Join(vals, "\x1f"), strconv.FormatInt(first, 10), strconv.FormatInt(last, 10))
+	id := hashID("threshold", r.Key(), strings.Join(vals, "\x1f"), strconv.FormatInt(first, 10), strconv.FormatInt(last, 10))
 	terms := make([]alert.Term, len(vals))
 	fields := map[string]any{}
 	for i, v := range vals {
@@ -840,7 +841,7 @@ func (p *Processor) esqlWindows(ri *ruleInfo, times []int64, table func(end int6
 			row := esql.Row{Names: table.Columns, Values: vals}
 			fields := rowFields(row)
 			b, _ := json.Marshal(fields)
-			id := hashID("esql", ri.r.ID, string(b))
+			id := hashID("esql", ri.r.Key(), string(b))
 			if seen[id] {
 				continue
 			}
@@ -907,7 +908,7 @@ func (p *Processor) sequences(ri *ruleInfo, cands []candidate, st *state.Rule, r
 					stages[c.step] = seq
 					continue
 				}
-				parts := []string{"sequence", ri.r.ID}
+				parts := []string{"sequence", ri.r.Key()}
 				var evs []alert.Event
 				for _, m := range seq {
 					parts = append(parts, m.alert.ID)
@@ -986,7 +987,7 @@ func (p *Processor) dedup(ri *ruleInfo, cands []candidate, st *state.Rule, rs Ru
 			rs.Signals++
 		case w.count == d.Threshold:
 			a := *c.alert
-			a.ID = hashID("dedup", ri.r.ID, c.term, strconv.FormatInt(w.start, 10))
+			a.ID = hashID("dedup", ri.r.Key(), c.term, strconv.FormatInt(w.start, 10))
 			a.Suppression = &alert.Suppression{Terms: map[string]any{"dedup": c.term}, DocsCount: d.Threshold - 1,
 				Start: time.Unix(0, w.start).UTC(), End: time.Unix(0, c.t).UTC()}
 			st.Suppress[key] = state.Window{AlertID: a.ID, Start: w.start, End: w.end}

@@ -73,7 +73,7 @@ func hunt(t *testing.T, r *rule.Rule, store state.Store, evs ...ev) ([]alert.Ale
 	if err := p.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	return alerts, stats[r.ID]
+	return alerts, stats[r.Key()]
 }
 
 func ids(as []alert.Alert) string {

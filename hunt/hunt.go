@@ -58,7 +58,7 @@ type Summary struct {
 	BytesOnDisk   int64          // input size on disk
 	Errors        []InputError   // input errors (the rest of the input was still read)
 	ErrorCount    int            // all input errors (Errors keeps the first 1000)
-	Alerts        map[string]int // rule id -> alerts
+	Alerts        map[string]int // rule.Rule.Key -> alerts (Rules is keyed so too)
 	Rules         map[string]detect.RuleStats
 	Duplicates    int // matches of a record already seen (the same event delivered twice)
 	Withheld      int // alerts over max_signals in every run that could have raised them

@@ -103,6 +103,7 @@ input or rule file could not be read (the rest is still processed), 1 when
 			if err != nil {
 				return err
 			}
+			ruleWarnings := rule.MarkDuplicateIDs(rules)
 			eng, err := engine.Compile(rules)
 			if err != nil {
 				return err
@@ -162,7 +163,7 @@ input or rule file could not be read (the rest is still processed), 1 when
 				}
 			}
 			if !quiet {
-				writeSummary(errw, rules, ruleErrs, eng, sum)
+				writeSummary(errw, rules, ruleErrs, ruleWarnings, eng, sum)
 			}
 			switch {
 			case cmd.Context().Err() != nil:
@@ -222,7 +223,7 @@ func parseSize(s string) (int, error) {
 	return n * mult, nil
 }
 
-func writeSummary(w io.Writer, rules []*rule.Rule, ruleErrs []error, eng *engine.Engine, sum hunt.Summary) {
+func writeSummary(w io.Writer, rules []*rule.Rule, ruleErrs []error, ruleWarnings []string, eng *engine.Engine, sum hunt.Summary) {
 	fmt.Fprintln(w, "── summary ──")
 	secs := sum.Elapsed.Seconds()
 	mbps := 0.0
@@ -256,7 +257,7 @@ func writeSummary(w io.Writer, rules []*rule.Rule, ruleErrs []error, eng *engine
 	}
 	var rows []row
 	for _, r := range run {
-		if n := sum.Alerts[r.ID]; n > 0 {
+		if n := sum.Alerts[r.Key()]; n > 0 {
 			rows = append(rows, row{r.Name, n})
 			total += n
 		}
@@ -278,7 +279,7 @@ func writeSummary(w io.Writer, rules []*rule.Rule, ruleErrs []error, eng *engine
 		fmt.Fprintf(w, "  %5d  %s\n", r.n, r.name)
 	}
 	for _, r := range run {
-		if rs := sum.Rules[r.ID]; rs.Withheld > 0 {
+		if rs := sum.Rules[r.Key()]; rs.Withheld > 0 {
 			fmt.Fprintf(w, "  max_signals (%d per run) withheld %d alerts of %s\n", r.Schedule.MaxSignals, rs.Withheld, r.Name)
 		}
 	}
@@ -290,6 +291,9 @@ func writeSummary(w io.Writer, rules []*rule.Rule, ruleErrs []error, eng *engine
 	}
 	for _, err := range ruleErrs {
 		fmt.Fprintln(w, "rule error:", err)
+	}
+	for _, warn := range ruleWarnings {
+		fmt.Fprintln(w, "rule warning:", warn)
 	}
 	if sum.ErrorCount > 0 {
 		fmt.Fprintf(w, "input errors: %d\n", sum.ErrorCount)
