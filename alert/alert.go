@@ -123,10 +123,7 @@ func New(ev *event.Event, r *rule.Rule) Alert {
 	a := FromRule(r)
 	a.ID = ID(ev, r.Key())
 	a.Time = ev.Time()
-	a.Event = Event{
-		ID: strings.Clone(ev.ID()), Provider: strings.Clone(ev.Provider()), Action: strings.Clone(ev.Action()),
-		File: ev.File, Line: ev.Line, Offset: ev.Offset,
-	}
+	a.Event = Locate(ev)
 	a.Fields = map[string]any{}
 	a.Record = json.RawMessage(append([]byte(nil), ev.Raw...))
 	for _, f := range fields {
@@ -135,6 +132,15 @@ func New(ev *event.Event, r *rule.Rule) Alert {
 		}
 	}
 	return a
+}
+
+// Locate returns the alert's Event for ev: its id, provider, action and
+// place, copied so they outlive ev.
+func Locate(ev *event.Event) Event {
+	return Event{
+		ID: strings.Clone(ev.ID()), Provider: strings.Clone(ev.Provider()), Action: strings.Clone(ev.Action()),
+		File: ev.File, Line: ev.Line, Offset: ev.Offset,
+	}
 }
 
 // FromRule returns an alert carrying r's metadata and nothing else.

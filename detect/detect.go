@@ -183,6 +183,25 @@ type candidate struct {
 	row   esql.Row     // aggregating ES|QL: the head row for the tail
 	step  int          // EQL sequence: the step matched (len(Steps) = until)
 	join  string       // EQL sequence: the join key
+	src   *source      // threshold: the event (an alert carries its group's first)
+}
+
+// source is a matched event kept without an alert: where it is, and the
+// record.
+type source struct {
+	ev  alert.Event
+	rec json.RawMessage
+}
+
+// place is where a candidate's event is in the input ("" when it has none).
+func (c *candidate) place() (string, int64) {
+	switch {
+	case c.alert != nil:
+		return c.alert.Event.File, c.alert.Event.Offset
+	case c.src != nil:
+		return c.src.ev.File, c.src.ev.Offset
+	}
+	return "", 0
 }
 
 // Collector gathers one worker's matches.
@@ -334,9 +353,10 @@ func (c *Collector) Add(r *rule.Rule, ev *event.Event) {
 		if len(ri.cardGetter) > 0 {
 			card = c.values(ri.cardGetter[0], ev)
 		}
+		src := &source{ev: alert.Locate(ev), rec: json.RawMessage(append([]byte(nil), ev.Raw...))}
 		for _, combo := range cross(lists) {
 			x := cd
-			x.group, x.card = combo, card
+			x.group, x.card, x.src = combo, card, src
 			c.cands[i] = append(c.cands[i], x)
 		}
 	case "eql":
@@ -466,13 +486,18 @@ func (p *Processor) Finish(collectors []*Collector) ([]alert.Alert, map[string]R
 				return cands[a].t < cands[b].t
 			}
 			x, y := cands[a].alert, cands[b].alert
-			if x != nil && y != nil {
-				// the same record in two files (delivered twice): keep the
-				// first by place, whatever order the workers read them in
-				return x.ID < y.ID || x.ID == y.ID && (x.Event.File < y.Event.File ||
-					x.Event.File == y.Event.File && x.Event.Offset < y.Event.Offset)
+			if x != nil && y != nil && x.ID != y.ID {
+				return x.ID < y.ID
 			}
-			return x != nil && y == nil // new_terms: the sighting that carries the alert first
+			if (x == nil) != (y == nil) {
+				return x != nil // new_terms: the sighting that carries the alert first
+			}
+			// the same record in two files (delivered twice), or threshold
+			// events at one instant: by place, whatever order the workers
+			// read them in
+			fa, oa := cands[a].place()
+			fb, ob := cands[b].place()
+			return fa < fb || fa == fb && oa < ob
 		})
 		var alerts []alert.Alert
 		var rs RuleStats
@@ -698,6 +723,7 @@ func (p *Processor) threshold(ri *ruleInfo, cands []candidate, st *state.Rule, r
 			count       int
 			first, last int64
 			distinct    map[string]bool
+			src         *source // the first event counted
 		}
 		groups := map[string]*acc{}
 		var order []string
@@ -708,7 +734,7 @@ func (p *Processor) threshold(ri *ruleInfo, cands []candidate, st *state.Rule, r
 			}
 			g := groups[key]
 			if g == nil {
-				g = &acc{vals: c.group, first: c.t, distinct: map[string]bool{}}
+				g = &acc{vals: c.group, first: c.t, distinct: map[string]bool{}, src: c.src}
 				groups[key] = g
 				order = append(order, key)
 			}
@@ -730,7 +756,7 @@ func (p *Processor) threshold(ri *ruleInfo, cands []candidate, st *state.Rule, r
 			}
 			n++
 			st.Groups[key] = g.last
-			a := thresholdAlert(ri.r, g.vals, g.count, len(g.distinct), g.first, g.last)
+			a := thresholdAlert(ri.r, g.vals, g.count, len(g.distinct), g.first, g.last, g.src)
 			raised = append(raised, candidate{t: g.last, alert: &a, supp: suppKeyFromGroup(ri.r, g.vals), sv: suppValsFromGroup(ri.r, g.vals)})
 		}
 	})
@@ -774,7 +800,9 @@ func suppValsFromGroup(r *rule.Rule, vals []string) []any {
 	return out
 }
 
-func thresholdAlert(r *rule.Rule, vals []string, count, distinct int, first, last int64) alert.Alert {
+// thresholdAlert is the alert of a group that reached the threshold: its
+// event and record are the first event counted (src).
+func thresholdAlert(r *rule.Rule, vals []string, count, distinct int, first, last int64, src *source) alert.Alert {
 	id := hashID("threshold", r.Key(), strings.Join(vals, "\x1f"), strconv.FormatInt(first, 10), strconv.FormatInt(last, 10))
 	terms := make([]alert.Term, len(vals))
 	fields := map[string]any{}
@@ -791,7 +819,7 @@ func thresholdAlert(r *rule.Rule, vals []string, count, distinct int, first, las
 	a.Time = time.Unix(0, last).UTC()
 	a.Fields = fields
 	a.Threshold = res
-	a.Record, _ = json.Marshal(map[string]any{"threshold_result": res})
+	a.Event, a.Record = src.ev, src.rec
 	return a
 }
 
