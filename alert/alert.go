@@ -31,7 +31,20 @@ type Alert struct {
 	Threshold   *ThresholdResult `json:"threshold_result,omitempty"`
 	Suppression *Suppression     `json:"suppression,omitempty"`
 	Sequence    *Sequence        `json:"sequence,omitempty"`
-	Record      json.RawMessage  `json:"record"`
+	// TimeSubstitute is set when @timestamp is not the event's time: the
+	// record had no usable event time, and @timestamp is its file's.
+	TimeSubstitute *TimeSubstitute `json:"time_substitute,omitempty"`
+	Record         json.RawMessage `json:"record"`
+}
+
+// TimeSubstitute says where an alert's @timestamp comes from when the
+// record has no usable event time: From is "file_name" (the time in a
+// CloudTrail delivery file's name), "file_modified" (the file's
+// modification time) or "read" (standard input: when it was read); Reason
+// says what was wrong with the record's time.
+type TimeSubstitute struct {
+	From   string `json:"from"`
+	Reason string `json:"reason"`
 }
 
 // Term is a field and one of its values.
@@ -182,8 +195,12 @@ func WriteJSONL(w io.Writer, as []Alert) error {
 func WriteTable(w io.Writer, as []Alert) error {
 	rows := [][]string{{"TIME", "SEVERITY", "RISK", "RULE", "ACTION", "ACTOR", "SOURCE", "EVENT"}}
 	for _, a := range as {
+		when := a.Time.Format("2006-01-02 15:04:05")
+		if a.TimeSubstitute != nil {
+			when = "~" + when // the file's time, not the event's
+		}
 		rows = append(rows, []string{
-			a.Time.Format("2006-01-02 15:04:05"),
+			when,
 			a.Rule.Severity,
 			strconv.Itoa(a.Rule.RiskScore),
 			clip(a.Rule.Name, 60),

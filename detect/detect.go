@@ -213,6 +213,8 @@ type Collector struct {
 	slices    map[int]map[int64]*esql.Partial // aggregating ES|QL: rule -> slice start -> aggregation
 	sliceRows map[int]int
 	scratch   *engine.Scratch
+	untimed   [][]candidate // alerts on records without a usable event time, at their file's time
+	noTime    []int         // matches of such records a rule skipped (it needs event time)
 }
 
 // termKey is a new_terms term in one history-window-long bucket of time.
@@ -225,7 +227,8 @@ type termKey struct {
 // NewCollector returns a collector for one goroutine.
 func (p *Processor) NewCollector() *Collector {
 	return &Collector{p: p, cands: make([][]candidate, len(p.rules)), firstSeen: map[termKey]int{}, scratch: engine.NewScratch(),
-		slices: map[int]map[int64]*esql.Partial{}, sliceRows: map[int]int{}}
+		slices: map[int]map[int64]*esql.Partial{}, sliceRows: map[int]int{},
+		untimed: make([][]candidate, len(p.rules)), noTime: make([]int, len(p.rules))}
 }
 
 // eventTime is the rule's time for an event: event.ingested when the rule
@@ -290,6 +293,10 @@ func (c *Collector) Add(r *rule.Rule, ev *event.Event) {
 	i := c.p.index[r]
 	ri := c.p.rules[i]
 	t := eventTime(r, ev)
+	if t.IsZero() {
+		c.addUntimed(i, ev)
+		return
+	}
 	if (!c.p.opts.From.IsZero() && t.Before(c.p.opts.From)) || (!c.p.opts.To.IsZero() && !t.Before(c.p.opts.To)) {
 		return
 	}
@@ -425,21 +432,8 @@ func (c *Collector) Add(r *rule.Rule, ev *event.Event) {
 			c.cands[i] = append(c.cands[i], x)
 		})
 	default:
-		a := alert.New(ev, r)
+		a := matchAlert(r, ev)
 		a.Time = time.Unix(0, cd.t).UTC()
-		if o := r.Output; o != nil {
-			if o.Title != nil {
-				a.Title = o.Title(ev)
-			}
-			if o.Context != nil {
-				a.Context = o.Context(ev)
-			}
-			if o.Severity != nil {
-				if s := o.Severity(ev); s != "" {
-					a.Rule.Severity = s
-				}
-			}
-		}
 		if d := r.Dedup; d != nil {
 			cd.term = a.Title
 			if d.Key != nil {
@@ -451,6 +445,98 @@ func (c *Collector) Add(r *rule.Rule, ev *event.Event) {
 	}
 }
 
+// matchAlert is the alert of a single-event rule on ev, with the rule's
+// output (Panther: title, context, dynamic severity).
+func matchAlert(r *rule.Rule, ev *event.Event) alert.Alert {
+	a := alert.New(ev, r)
+	if o := r.Output; o != nil {
+		if o.Title != nil {
+			a.Title = o.Title(ev)
+		}
+		if o.Context != nil {
+			a.Context = o.Context(ev)
+		}
+		if o.Severity != nil {
+			if s := o.Severity(ev); s != "" {
+				a.Rule.Severity = s
+			}
+		}
+	}
+	return a
+}
+
+// needsNoTime reports whether a rule judges each event on its own, without
+// its time: single-event Elastic query and EQL rules, Sigma rules, and
+// Panther rules that alert on one match. Every other rule keeps state in
+// event time (new_terms, threshold, sequences, ES|QL, correlations, dedup
+// thresholds).
+func needsNoTime(r *rule.Rule) bool {
+	switch r.Type {
+	case "query", "sigma":
+		return true
+	case "eql":
+		return r.Sequence == nil
+	case "panther":
+		return r.Dedup == nil || r.Dedup.Threshold <= 1
+	}
+	return false
+}
+
+// addUntimed takes a match of a record without a usable event time. Rules
+// that need no event time raise their alert at the file's time
+// (ev.FileTime), marked as not the event's time; the others, and the
+// correlations reading the rule, skip it and count it: a made-up time must
+// not enter windows, histories or the state.
+func (c *Collector) addUntimed(i int, ev *event.Event) {
+	ri := c.p.rules[i]
+	for _, f := range ri.feeds {
+		c.noTime[f.corr]++
+	}
+	_, why := ev.EventTime()
+	if ev.FileTime.IsZero() || why == nil || !needsNoTime(ri.r) {
+		c.noTime[i]++
+		return
+	}
+	a := matchAlert(ri.r, ev)
+	a.Time = ev.FileTime.UTC()
+	a.TimeSubstitute = &alert.TimeSubstitute{From: ev.FileTimeFrom, Reason: why.Error()}
+	c.untimed[i] = append(c.untimed[i], candidate{t: a.Time.UnixNano(), alert: &a})
+}
+
+// raiseUntimed raises the alerts on records without event time, after the
+// rule's other alerts: once per record (a record delivered twice alerts
+// once), not again when an earlier hunt raised it (the state keeps its id
+// at the rule's watermark, so it expires with the rule's window), outside
+// max_signals runs and suppression, which need event time.
+func (p *Processor) raiseUntimed(ri *ruleInfo, cands []candidate, st *state.Rule, alerts []alert.Alert, rs RuleStats) ([]alert.Alert, RuleStats) {
+	sort.Slice(cands, func(a, b int) bool {
+		x, y := cands[a].alert, cands[b].alert
+		if x.ID != y.ID {
+			return x.ID < y.ID
+		}
+		return x.Event.File < y.Event.File || x.Event.File == y.Event.File && x.Event.Offset < y.Event.Offset
+	})
+	for k, c := range cands {
+		switch {
+		case k > 0 && cands[k-1].alert.ID == c.alert.ID:
+			rs.Duplicates++
+		case hasKey(st.Alerted, c.alert.ID):
+			rs.Known++
+		case ri.r.Dedup != nil && ri.r.Dedup.Signal:
+			rs.Signals++
+		default:
+			st.Alerted[c.alert.ID] = st.Watermark
+			alerts = append(alerts, *c.alert)
+		}
+	}
+	return alerts, rs
+}
+
+func hasKey[V any](m map[string]V, k string) bool {
+	_, ok := m[k]
+	return ok
+}
+
 // RuleStats reports what Finish did with one rule's matches.
 type RuleStats struct {
 	Matches    int // matching events (threshold: group memberships)
@@ -460,6 +546,7 @@ type RuleStats struct {
 	Known      int // raised by an earlier hunt already (state)
 	Duplicates int // the same record seen twice (delivered twice)
 	Signals    int // Panther CreateAlert: false: matches that would have alerted
+	NoTime     int // matches of records without a usable event time, skipped: the rule needs event time
 }
 
 // Finish processes all matches rule by rule and returns the alerts, sorted
@@ -557,15 +644,25 @@ func (p *Processor) Finish(collectors []*Collector) ([]alert.Alert, map[string]R
 		default:
 			alerts, rs = p.capped(ri, cands, st, rs)
 		}
-		if ri.silent { // only correlations use these matches
-			rs.Signals += len(alerts)
-			alerts = nil
-		}
 		if len(cands) > 0 && cands[len(cands)-1].t > st.Watermark {
 			st.Watermark = cands[len(cands)-1].t
 		}
 		if lastSlice > st.Watermark {
 			st.Watermark = lastSlice
+		}
+		var untimed []candidate
+		for _, c := range collectors {
+			untimed = append(untimed, c.untimed[i]...)
+			rs.NoTime += c.noTime[i]
+		}
+		if len(untimed) > 0 {
+			rs.Matches += len(untimed)
+			alerts, rs = p.raiseUntimed(ri, untimed, st, alerts, rs)
+			p.dirty[ri.r.Key()] = st
+		}
+		if ri.silent { // only correlations use these matches
+			rs.Signals += len(alerts)
+			alerts = nil
 		}
 		keep := time.Duration(ri.lookback + ri.interval)
 		if sq := ri.r.Sequence; sq != nil {

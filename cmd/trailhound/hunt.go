@@ -269,7 +269,7 @@ func writeSummary(w io.Writer, rules []*rule.Rule, ruleErrs []error, ruleWarning
 	for _, x := range []struct {
 		n    int
 		what string
-	}{{sum.Withheld, "withheld by max_signals"}, {sum.Suppressed, "suppressed"}, {sum.Known, "raised by an earlier hunt (state)"}, {sum.Duplicates, "duplicate records"}, {sum.Signals, "signals (rules with CreateAlert: false)"}} {
+	}{{sum.Withheld, "withheld by max_signals"}, {sum.Suppressed, "suppressed"}, {sum.Known, "raised by an earlier hunt (state)"}, {sum.Duplicates, "duplicate records"}, {sum.Signals, "signals (rules with CreateAlert: false)"}, {sum.NoTime, "matches skipped for want of event time (stateful rules)"}} {
 		if x.n > 0 {
 			fmt.Fprintf(w, ", %d %s", x.n, x.what)
 		}
