@@ -337,6 +337,24 @@ var ecsRoots = map[string]bool{
 	"error": true, "input": true, "agent": true, "log": true, "observer": true, "network": true,
 }
 
+// rawRoots are the top-level fields of a CloudTrail record.
+var rawRoots = map[string]bool{
+	"eventVersion": true, "userIdentity": true, "eventTime": true, "eventSource": true, "eventName": true,
+	"awsRegion": true, "sourceIPAddress": true, "userAgent": true, "errorCode": true, "errorMessage": true,
+	"requestParameters": true, "responseElements": true, "additionalEventData": true, "requestID": true,
+	"eventID": true, "eventType": true, "apiVersion": true, "managementEvent": true, "readOnly": true,
+	"resources": true, "recipientAccountId": true, "serviceEventDetails": true, "sharedEventID": true,
+	"vpcEndpointId": true, "vpcEndpointAccountId": true, "eventCategory": true, "addendum": true,
+	"sessionCredentialFromConsole": true, "edgeDeviceDetails": true, "tlsDetails": true, "insightDetails": true,
+}
+
+// IsRawName reports whether a field name is in the raw CloudTrail record's
+// vocabulary (eventName, userIdentity.arn, requestParameters.x ...).
+func IsRawName(name string) bool {
+	root, _, _ := strings.Cut(name, ".")
+	return rawRoots[root]
+}
+
 // IsECSName reports whether a field name is in the ECS vocabulary.
 func IsECSName(name string) bool {
 	root, _, _ := strings.Cut(name, ".")
