@@ -97,10 +97,11 @@ func (r *Rule) Key() string {
 }
 
 // MarkDuplicateIDs finds rules that share an id, within a format or across
-// formats, and returns one warning per shared id naming every file. Rules
-// sharing an id within one format get their file (and, when one file holds
-// several, their position in it) into their Key, so their alerts and state
-// stay apart. Calling it again is harmless.
+// formats, and returns one warning per shared id naming every file.
+// Runnable rules sharing an id within one format get their file (and, when
+// one file holds several, their position in it) into their Key, so their
+// alerts and state stay apart; a rule that cannot run (a deprecated copy)
+// changes no key. Calling it again is harmless.
 func MarkDuplicateIDs(rules []*Rule) []string {
 	byID := map[string][]*Rule{}
 	var ids []string
@@ -120,16 +121,18 @@ func MarkDuplicateIDs(rules []*Rule) []string {
 			continue
 		}
 		var where []string
-		perFormat := map[string]int{}
+		perFormat := map[string]int{} // runnable rules
 		for _, r := range rs {
 			where = append(where, fmt.Sprintf("%s rule %q (%s)", r.Format, r.Name, r.Path))
-			perFormat[r.Format]++
+			if r.Runnable() {
+				perFormat[r.Format]++
+			}
 		}
 		warnings = append(warnings, fmt.Sprintf("rule id %s is shared by %s: their alerts and state are kept apart, but rules should have their own ids",
 			id, strings.Join(where, " and ")))
 		seen := map[string]int{}
 		for _, r := range rs {
-			if perFormat[r.Format] < 2 {
+			if perFormat[r.Format] < 2 || !r.Runnable() {
 				continue
 			}
 			r.key = ""

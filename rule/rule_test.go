@@ -82,11 +82,19 @@ func TestMarkDuplicateIDs(t *testing.T) {
 			[]string{"x\x001.toml", "x\x002.toml", "sigma:x"}, 1},
 		{"one file twice", []in{{"sigma", "x", "m.yml"}, {"sigma", "x", "m.yml"}},
 			[]string{"sigma:x\x00m.yml", "sigma:x\x00m.yml#1"}, 1},
+		// a copy that cannot run (deprecated) is warned about, and changes
+		// no key: it raises no alert to collide with
+		{"deprecated copy", []in{{"elastic", "x", "x.toml"}, {"elastic", "x", "_deprecated/x.toml"}},
+			[]string{"x", "x"}, 1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var rs []*Rule
 			for _, r := range tt.rules {
-				rs = append(rs, &Rule{Format: r.format, ID: r.id, Name: "n-" + r.path, Path: r.path})
+				x := &Rule{Format: r.format, ID: r.id, Name: "n-" + r.path, Path: r.path, Cond: And{}}
+				if strings.HasPrefix(r.path, "_deprecated/") {
+					x.Unsupported = "deprecated"
+				}
+				rs = append(rs, x)
 			}
 			for range 2 { // idempotent
 				warnings := MarkDuplicateIDs(rs)
