@@ -136,7 +136,7 @@ func MarkDuplicateIDs(rules []*Rule) []string {
 				continue
 			}
 			r.key = ""
-			k := r.Key() + "\x00" + r.Path
+			k := r.Key() + " " + r.Path // readable in state stats
 			if n := seen[k]; n > 0 {
 				seen[k]++
 				k += "#" + strconv.Itoa(n)

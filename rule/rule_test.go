@@ -77,11 +77,11 @@ func TestMarkDuplicateIDs(t *testing.T) {
 		{"across formats", []in{{"elastic", "x", "e.toml"}, {"sigma", "x", "s.yml"}},
 			[]string{"x", "sigma:x"}, 1},
 		{"within a format", []in{{"sigma", "x", "1.yml"}, {"sigma", "x", "2.yml"}, {"elastic", "y", "y.toml"}},
-			[]string{"sigma:x\x001.yml", "sigma:x\x002.yml", "y"}, 1},
+			[]string{"sigma:x 1.yml", "sigma:x 2.yml", "y"}, 1},
 		{"elastic within its format", []in{{"elastic", "x", "1.toml"}, {"elastic", "x", "2.toml"}, {"sigma", "x", "s.yml"}},
-			[]string{"x\x001.toml", "x\x002.toml", "sigma:x"}, 1},
+			[]string{"x 1.toml", "x 2.toml", "sigma:x"}, 1},
 		{"one file twice", []in{{"sigma", "x", "m.yml"}, {"sigma", "x", "m.yml"}},
-			[]string{"sigma:x\x00m.yml", "sigma:x\x00m.yml#1"}, 1},
+			[]string{"sigma:x m.yml", "sigma:x m.yml#1"}, 1},
 		// a copy that cannot run (deprecated) is warned about, and changes
 		// no key: it raises no alert to collide with
 		{"deprecated copy", []in{{"elastic", "x", "x.toml"}, {"elastic", "x", "_deprecated/x.toml"}},
