@@ -32,7 +32,20 @@ type Alert struct {
 	Threshold   *ThresholdResult `json:"threshold_result,omitempty"`
 	Suppression *Suppression     `json:"suppression,omitempty"`
 	Sequence    *Sequence        `json:"sequence,omitempty"`
-	Record      json.RawMessage  `json:"record"`
+	// TimeSubstitute is set when @timestamp is not the event's time: the
+	// record had no usable event time, and @timestamp is its file's.
+	TimeSubstitute *TimeSubstitute `json:"time_substitute,omitempty"`
+	Record         json.RawMessage `json:"record"`
+}
+
+// TimeSubstitute says where an alert's @timestamp comes from when the
+// record has no usable event time: From is "file_name" (the time in a
+// CloudTrail delivery file's name), "file_modified" (the file's
+// modification time) or "read" (standard input: when it was read); Reason
+// says what was wrong with the record's time.
+type TimeSubstitute struct {
+	From   string `json:"from"`
+	Reason string `json:"reason"`
 }
 
 // Term is a field and one of its values.
@@ -89,12 +102,13 @@ type Event struct {
 
 // ID is the stable alert id for a record and a rule: SHA-256 of the
 // record's identity (its eventID, or its file and byte offset when it has
-// none) and the rule id. Rerunning a hunt gives the same ids.
-func ID(ev *event.Event, ruleID string) string { return IDWith(ev, ruleID, "") }
+// none) and the rule's identity, rule.Rule.Key (the id for Elastic rules,
+// format and id for the others). Rerunning a hunt gives the same ids.
+func ID(ev *event.Event, ruleKey string) string { return IDWith(ev, ruleKey, "") }
 
 // IDWith is ID with extra identity (new_terms: the new terms), so one record
 // can raise one alert per distinct extra.
-func IDWith(ev *event.Event, ruleID, extra string) string {
+func IDWith(ev *event.Event, ruleKey, extra string) string {
 	h := sha256.New()
 	if id := ev.ID(); id != "" {
 		h.Write([]byte("event:" + id))
@@ -102,7 +116,7 @@ func IDWith(ev *event.Event, ruleID, extra string) string {
 		fmt.Fprintf(h, "pos:%s:%d", ev.File, ev.Offset)
 	}
 	h.Write([]byte{0})
-	h.Write([]byte(ruleID))
+	h.Write([]byte(ruleKey))
 	if extra != "" {
 		h.Write([]byte{0})
 		h.Write([]byte(extra))
@@ -121,12 +135,9 @@ func New(ev *event.Event, r *rule.Rule) Alert {
 		fields = DefaultFields
 	}
 	a := FromRule(r)
-	a.ID = ID(ev, r.ID)
+	a.ID = ID(ev, r.Key())
 	a.Time = ev.Time()
-	a.Event = Event{
-		ID: strings.Clone(ev.ID()), Provider: strings.Clone(ev.Provider()), Action: strings.Clone(ev.Action()),
-		File: ev.File, Line: ev.Line, Offset: ev.Offset,
-	}
+	a.Event = Locate(ev)
 	a.Fields = map[string]any{}
 	a.Record = json.RawMessage(append([]byte(nil), ev.Raw...))
 	for _, f := range fields {
@@ -135,6 +146,15 @@ func New(ev *event.Event, r *rule.Rule) Alert {
 		}
 	}
 	return a
+}
+
+// Locate returns the alert's Event for ev: its id, provider, action and
+// place, copied so they outlive ev.
+func Locate(ev *event.Event) Event {
+	return Event{
+		ID: strings.Clone(ev.ID()), Provider: strings.Clone(ev.Provider()), Action: strings.Clone(ev.Action()),
+		File: ev.File, Line: ev.Line, Offset: ev.Offset,
+	}
 }
 
 // FromRule returns an alert carrying r's metadata and nothing else.
@@ -177,8 +197,12 @@ func WriteTable(w io.Writer, as []Alert) error {
 	rows := [][]string{{"TIME", "SEVERITY", "RISK", "RULE", "ACTION", "ACTOR", "SOURCE", "EVENT"}}
 	for _, a := range as {
 		who, source := actorAndSource(a)
+		when := a.Time.Format("2006-01-02 15:04:05")
+		if a.TimeSubstitute != nil {
+			when = "~" + when // the file's time, not the event's
+		}
 		rows = append(rows, []string{
-			a.Time.Format("2006-01-02 15:04:05"),
+			when,
 			a.Rule.Severity,
 			strconv.Itoa(a.Rule.RiskScore),
 			clip(a.Rule.Name, 60),

@@ -144,5 +144,6 @@ func load(paths []string, walk func(string, fs.WalkDirFunc) error, read func(str
 		}
 	}
 	errs = append(errs, sigma.ApplyFilters(rules)...)
+	rule.MarkDuplicateIDs(rules) // keys for rules sharing an id; the callers print the warnings
 	return rules, errs
 }

@@ -120,7 +120,7 @@ func (p *Processor) correlate(ri *ruleInfo, cands []candidate, rs RuleStats) ([]
 	raise := func(key string, win []candidate, n int) {
 		first, last := win[0].t, win[len(win)-1].t
 		a := alert.FromRule(ri.r)
-		a.ID = hashID("correlation", ri.r.ID, key, strconv.FormatInt(first, 10))
+		a.ID = hashID("correlation", ri.r.Key(), key, strconv.FormatInt(first, 10))
 		a.Time = time.Unix(0, last).UTC()
 		a.Fields = map[string]any{"correlation.type": c.Type, "correlation.events": len(win)}
 		if c.Type == "value_count" {

@@ -157,8 +157,8 @@ func TestCorrelations(t *testing.T) {
 			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
 		}
 		// generate defaults to false: the base rules raise no alerts of their own
-		if stats["secret-read"].Signals == 0 || stats["secret-read"].Alerts != 0 {
-			t.Errorf("%s: base rule stats %+v", tt.name, stats["secret-read"])
+		if stats["sigma:secret-read"].Signals == 0 || stats["sigma:secret-read"].Alerts != 0 {
+			t.Errorf("%s: base rule stats %+v", tt.name, stats["sigma:secret-read"])
 		}
 	}
 }

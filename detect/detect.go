@@ -71,6 +71,7 @@ type ruleInfo struct {
 // New prepares a processor for rules (the engine's runnable rules).
 func New(rules []*rule.Rule, store state.Store, opts Options) (*Processor, error) {
 	p := &Processor{index: map[*rule.Rule]int{}, store: store, opts: opts, dirty: map[string]*state.Rule{}}
+	rule.MarkDuplicateIDs(rules) // rules sharing an id get keys of their own (catalog.Load did it already)
 	for i, r := range rules {
 		ri := &ruleInfo{r: r, interval: int64(r.Schedule.Interval), lookback: int64(r.Schedule.Lookback)}
 		if ri.interval <= 0 {
@@ -182,6 +183,25 @@ type candidate struct {
 	row   esql.Row     // aggregating ES|QL: the head row for the tail
 	step  int          // EQL sequence: the step matched (len(Steps) = until)
 	join  string       // EQL sequence: the join key
+	src   *source      // threshold: the event (an alert carries its group's first)
+}
+
+// source is a matched event kept without an alert: where it is, and the
+// record.
+type source struct {
+	ev  alert.Event
+	rec json.RawMessage
+}
+
+// place is where a candidate's event is in the input ("" when it has none).
+func (c *candidate) place() (string, int64) {
+	switch {
+	case c.alert != nil:
+		return c.alert.Event.File, c.alert.Event.Offset
+	case c.src != nil:
+		return c.src.ev.File, c.src.ev.Offset
+	}
+	return "", 0
 }
 
 // Collector gathers one worker's matches.
@@ -193,6 +213,8 @@ type Collector struct {
 	slices    map[int]map[int64]*esql.Partial // aggregating ES|QL: rule -> slice start -> aggregation
 	sliceRows map[int]int
 	scratch   *engine.Scratch
+	untimed   [][]candidate // alerts on records without a usable event time, at their file's time
+	noTime    []int         // matches of such records a rule skipped (it needs event time)
 }
 
 // termKey is a new_terms term in one history-window-long bucket of time.
@@ -205,7 +227,8 @@ type termKey struct {
 // NewCollector returns a collector for one goroutine.
 func (p *Processor) NewCollector() *Collector {
 	return &Collector{p: p, cands: make([][]candidate, len(p.rules)), firstSeen: map[termKey]int{}, scratch: engine.NewScratch(),
-		slices: map[int]map[int64]*esql.Partial{}, sliceRows: map[int]int{}}
+		slices: map[int]map[int64]*esql.Partial{}, sliceRows: map[int]int{},
+		untimed: make([][]candidate, len(p.rules)), noTime: make([]int, len(p.rules))}
 }
 
 // eventTime is the rule's time for an event: event.ingested when the rule
@@ -270,6 +293,10 @@ func (c *Collector) Add(r *rule.Rule, ev *event.Event) {
 	i := c.p.index[r]
 	ri := c.p.rules[i]
 	t := eventTime(r, ev)
+	if t.IsZero() {
+		c.addUntimed(i, ev)
+		return
+	}
 	if (!c.p.opts.From.IsZero() && t.Before(c.p.opts.From)) || (!c.p.opts.To.IsZero() && !t.Before(c.p.opts.To)) {
 		return
 	}
@@ -309,11 +336,11 @@ func (c *Collector) Add(r *rule.Rule, ev *event.Event) {
 			j, held := c.firstSeen[key]
 			id := ""
 			if held && x.t == c.cands[i][j].t {
-				id = alert.IDWith(ev, r.ID, x.term)
+				id = alert.IDWith(ev, r.Key(), x.term)
 			}
 			if !held || x.t < c.cands[i][j].t || (id != "" && id < c.cands[i][j].alert.ID) {
 				a := alert.New(ev, r)
-				a.ID = alert.IDWith(ev, r.ID, x.term)
+				a.ID = alert.IDWith(ev, r.Key(), x.term)
 				a.NewTerms = combo
 				a.Time = time.Unix(0, x.t).UTC()
 				x.alert = &a
@@ -333,9 +360,10 @@ func (c *Collector) Add(r *rule.Rule, ev *event.Event) {
 		if len(ri.cardGetter) > 0 {
 			card = c.values(ri.cardGetter[0], ev)
 		}
+		src := &source{ev: alert.Locate(ev), rec: json.RawMessage(append([]byte(nil), ev.Raw...))}
 		for _, combo := range cross(lists) {
 			x := cd
-			x.group, x.card = combo, card
+			x.group, x.card, x.src = combo, card, src
 			c.cands[i] = append(c.cands[i], x)
 		}
 	case "eql":
@@ -394,7 +422,7 @@ func (c *Collector) Add(r *rule.Rule, ev *event.Event) {
 			} else {
 				a := alert.New(ev, r)
 				if n > 0 { // MV_EXPAND: one alert per row
-					a.ID = alert.IDWith(ev, r.ID, strconv.Itoa(n))
+					a.ID = alert.IDWith(ev, r.Key(), strconv.Itoa(n))
 				}
 				a.Time = time.Unix(0, x.t).UTC()
 				a.Fields = rowFields(row)
@@ -404,21 +432,8 @@ func (c *Collector) Add(r *rule.Rule, ev *event.Event) {
 			c.cands[i] = append(c.cands[i], x)
 		})
 	default:
-		a := alert.New(ev, r)
+		a := matchAlert(r, ev)
 		a.Time = time.Unix(0, cd.t).UTC()
-		if o := r.Output; o != nil {
-			if o.Title != nil {
-				a.Title = o.Title(ev)
-			}
-			if o.Context != nil {
-				a.Context = o.Context(ev)
-			}
-			if o.Severity != nil {
-				if s := o.Severity(ev); s != "" {
-					a.Rule.Severity = s
-				}
-			}
-		}
 		if d := r.Dedup; d != nil {
 			cd.term = a.Title
 			if d.Key != nil {
@@ -430,6 +445,98 @@ func (c *Collector) Add(r *rule.Rule, ev *event.Event) {
 	}
 }
 
+// matchAlert is the alert of a single-event rule on ev, with the rule's
+// output (Panther: title, context, dynamic severity).
+func matchAlert(r *rule.Rule, ev *event.Event) alert.Alert {
+	a := alert.New(ev, r)
+	if o := r.Output; o != nil {
+		if o.Title != nil {
+			a.Title = o.Title(ev)
+		}
+		if o.Context != nil {
+			a.Context = o.Context(ev)
+		}
+		if o.Severity != nil {
+			if s := o.Severity(ev); s != "" {
+				a.Rule.Severity = s
+			}
+		}
+	}
+	return a
+}
+
+// needsNoTime reports whether a rule judges each event on its own, without
+// its time: single-event Elastic query and EQL rules, Sigma rules, and
+// Panther rules that alert on one match. Every other rule keeps state in
+// event time (new_terms, threshold, sequences, ES|QL, correlations, dedup
+// thresholds).
+func needsNoTime(r *rule.Rule) bool {
+	switch r.Type {
+	case "query", "sigma":
+		return true
+	case "eql":
+		return r.Sequence == nil
+	case "panther":
+		return r.Dedup == nil || r.Dedup.Threshold <= 1
+	}
+	return false
+}
+
+// addUntimed takes a match of a record without a usable event time. Rules
+// that need no event time raise their alert at the file's time
+// (ev.FileTime), marked as not the event's time; the others, and the
+// correlations reading the rule, skip it and count it: a made-up time must
+// not enter windows, histories or the state.
+func (c *Collector) addUntimed(i int, ev *event.Event) {
+	ri := c.p.rules[i]
+	for _, f := range ri.feeds {
+		c.noTime[f.corr]++
+	}
+	_, why := ev.EventTime()
+	if ev.FileTime.IsZero() || why == nil || !needsNoTime(ri.r) {
+		c.noTime[i]++
+		return
+	}
+	a := matchAlert(ri.r, ev)
+	a.Time = ev.FileTime.UTC()
+	a.TimeSubstitute = &alert.TimeSubstitute{From: ev.FileTimeFrom, Reason: why.Error()}
+	c.untimed[i] = append(c.untimed[i], candidate{t: a.Time.UnixNano(), alert: &a})
+}
+
+// raiseUntimed raises the alerts on records without event time, after the
+// rule's other alerts: once per record (a record delivered twice alerts
+// once), not again when an earlier hunt raised it (the state keeps its id
+// at the rule's watermark, so it expires with the rule's window), outside
+// max_signals runs and suppression, which need event time.
+func (p *Processor) raiseUntimed(ri *ruleInfo, cands []candidate, st *state.Rule, alerts []alert.Alert, rs RuleStats) ([]alert.Alert, RuleStats) {
+	sort.Slice(cands, func(a, b int) bool {
+		x, y := cands[a].alert, cands[b].alert
+		if x.ID != y.ID {
+			return x.ID < y.ID
+		}
+		return x.Event.File < y.Event.File || x.Event.File == y.Event.File && x.Event.Offset < y.Event.Offset
+	})
+	for k, c := range cands {
+		switch {
+		case k > 0 && cands[k-1].alert.ID == c.alert.ID:
+			rs.Duplicates++
+		case hasKey(st.Alerted, c.alert.ID):
+			rs.Known++
+		case ri.r.Dedup != nil && ri.r.Dedup.Signal:
+			rs.Signals++
+		default:
+			st.Alerted[c.alert.ID] = st.Watermark
+			alerts = append(alerts, *c.alert)
+		}
+	}
+	return alerts, rs
+}
+
+func hasKey[V any](m map[string]V, k string) bool {
+	_, ok := m[k]
+	return ok
+}
+
 // RuleStats reports what Finish did with one rule's matches.
 type RuleStats struct {
 	Matches    int // matching events (threshold: group memberships)
@@ -439,10 +546,11 @@ type RuleStats struct {
 	Known      int // raised by an earlier hunt already (state)
 	Duplicates int // the same record seen twice (delivered twice)
 	Signals    int // Panther CreateAlert: false: matches that would have alerted
+	NoTime     int // matches of records without a usable event time, skipped: the rule needs event time
 }
 
 // Finish processes all matches rule by rule and returns the alerts, sorted
-// by time, and per-rule statistics. The new state is kept until Commit.
+// by time, and per-rule statistics (by rule.Rule.Key). The new state is kept until Commit.
 func (p *Processor) Finish(collectors []*Collector) ([]alert.Alert, map[string]RuleStats, error) {
 	var all []alert.Alert
 	stats := map[string]RuleStats{}
@@ -456,7 +564,7 @@ func (p *Processor) Finish(collectors []*Collector) ([]alert.Alert, map[string]R
 		for _, c := range collectors {
 			cands = append(cands, c.cands[i]...)
 		}
-		st, err := p.store.Load(ri.r.ID)
+		st, err := p.store.Load(ri.r.Key())
 		if err != nil {
 			return nil, nil, err
 		}
@@ -465,10 +573,18 @@ func (p *Processor) Finish(collectors []*Collector) ([]alert.Alert, map[string]R
 				return cands[a].t < cands[b].t
 			}
 			x, y := cands[a].alert, cands[b].alert
-			if x != nil && y != nil {
+			if x != nil && y != nil && x.ID != y.ID {
 				return x.ID < y.ID
 			}
-			return x != nil && y == nil // new_terms: the sighting that carries the alert first
+			if (x == nil) != (y == nil) {
+				return x != nil // new_terms: the sighting that carries the alert first
+			}
+			// the same record in two files (delivered twice), or threshold
+			// events at one instant: by place, whatever order the workers
+			// read them in
+			fa, oa := cands[a].place()
+			fb, ob := cands[b].place()
+			return fa < fb || fa == fb && oa < ob
 		})
 		var alerts []alert.Alert
 		var rs RuleStats
@@ -528,15 +644,25 @@ func (p *Processor) Finish(collectors []*Collector) ([]alert.Alert, map[string]R
 		default:
 			alerts, rs = p.capped(ri, cands, st, rs)
 		}
-		if ri.silent { // only correlations use these matches
-			rs.Signals += len(alerts)
-			alerts = nil
-		}
 		if len(cands) > 0 && cands[len(cands)-1].t > st.Watermark {
 			st.Watermark = cands[len(cands)-1].t
 		}
 		if lastSlice > st.Watermark {
 			st.Watermark = lastSlice
+		}
+		var untimed []candidate
+		for _, c := range collectors {
+			untimed = append(untimed, c.untimed[i]...)
+			rs.NoTime += c.noTime[i]
+		}
+		if len(untimed) > 0 {
+			rs.Matches += len(untimed)
+			alerts, rs = p.raiseUntimed(ri, untimed, st, alerts, rs)
+			p.dirty[ri.r.Key()] = st
+		}
+		if ri.silent { // only correlations use these matches
+			rs.Signals += len(alerts)
+			alerts = nil
 		}
 		keep := time.Duration(ri.lookback + ri.interval)
 		if sq := ri.r.Sequence; sq != nil {
@@ -554,11 +680,11 @@ func (p *Processor) Finish(collectors []*Collector) ([]alert.Alert, map[string]R
 		}
 		st.Expire(state.Retention{Terms: time.Duration(ri.history), Groups: time.Duration(ri.lookback), Alerted: keep, Pending: pending})
 		if len(cands) > 0 || lastSlice != math.MinInt64 {
-			p.dirty[ri.r.ID] = st
+			p.dirty[ri.r.Key()] = st
 		}
 		rs.Alerts = len(alerts)
 		if rs != (RuleStats{}) {
-			stats[ri.r.ID] = rs
+			stats[ri.r.Key()] = rs
 		}
 		all = append(all, alerts...)
 	}
@@ -694,6 +820,7 @@ func (p *Processor) threshold(ri *ruleInfo, cands []candidate, st *state.Rule, r
 			count       int
 			first, last int64
 			distinct    map[string]bool
+			src         *source // the first event counted
 		}
 		groups := map[string]*acc{}
 		var order []string
@@ -704,7 +831,7 @@ func (p *Processor) threshold(ri *ruleInfo, cands []candidate, st *state.Rule, r
 			}
 			g := groups[key]
 			if g == nil {
-				g = &acc{vals: c.group, first: c.t, distinct: map[string]bool{}}
+				g = &acc{vals: c.group, first: c.t, distinct: map[string]bool{}, src: c.src}
 				groups[key] = g
 				order = append(order, key)
 			}
@@ -726,7 +853,7 @@ func (p *Processor) threshold(ri *ruleInfo, cands []candidate, st *state.Rule, r
 			}
 			n++
 			st.Groups[key] = g.last
-			a := thresholdAlert(ri.r, g.vals, g.count, len(g.distinct), g.first, g.last)
+			a := thresholdAlert(ri.r, g.vals, g.count, len(g.distinct), g.first, g.last, g.src)
 			raised = append(raised, candidate{t: g.last, alert: &a, supp: suppKeyFromGroup(ri.r, g.vals), sv: suppValsFromGroup(ri.r, g.vals)})
 		}
 	})
@@ -770,8 +897,10 @@ func suppValsFromGroup(r *rule.Rule, vals []string) []any {
 	return out
 }
 
-func thresholdAlert(r *rule.Rule, vals []string, count, distinct int, first, last int64) alert.Alert {
-	id := hashID("threshold", r.ID, strings.Join(vals, "\x1f"), strconv.FormatInt(first, 10), strconv.FormatInt(last, 10))
+// thresholdAlert is the alert of a group that reached the threshold: its
+// event and record are the first event counted (src).
+func thresholdAlert(r *rule.Rule, vals []string, count, distinct int, first, last int64, src *source) alert.Alert {
+	id := hashID("threshold", r.Key(), strings.Join(vals, "\x1f"), strconv.FormatInt(first, 10), strconv.FormatInt(last, 10))
 	terms := make([]alert.Term, len(vals))
 	fields := map[string]any{}
 	for i, v := range vals {
@@ -787,7 +916,7 @@ func thresholdAlert(r *rule.Rule, vals []string, count, distinct int, first, las
 	a.Time = time.Unix(0, last).UTC()
 	a.Fields = fields
 	a.Threshold = res
-	a.Record, _ = json.Marshal(map[string]any{"threshold_result": res})
+	a.Event, a.Record = src.ev, src.rec
 	return a
 }
 
@@ -837,7 +966,7 @@ func (p *Processor) esqlWindows(ri *ruleInfo, times []int64, table func(end int6
 			row := esql.Row{Names: table.Columns, Values: vals}
 			fields := rowFields(row)
 			b, _ := json.Marshal(fields)
-			id := hashID("esql", ri.r.ID, string(b))
+			id := hashID("esql", ri.r.Key(), string(b))
 			if seen[id] {
 				continue
 			}
@@ -904,7 +1033,7 @@ func (p *Processor) sequences(ri *ruleInfo, cands []candidate, st *state.Rule, r
 					stages[c.step] = seq
 					continue
 				}
-				parts := []string{"sequence", ri.r.ID}
+				parts := []string{"sequence", ri.r.Key()}
 				var evs []alert.Event
 				for _, m := range seq {
 					parts = append(parts, m.alert.ID)
@@ -983,7 +1112,7 @@ func (p *Processor) dedup(ri *ruleInfo, cands []candidate, st *state.Rule, rs Ru
 			rs.Signals++
 		case w.count == d.Threshold:
 			a := *c.alert
-			a.ID = hashID("dedup", ri.r.ID, c.term, strconv.FormatInt(w.start, 10))
+			a.ID = hashID("dedup", ri.r.Key(), c.term, strconv.FormatInt(w.start, 10))
 			a.Suppression = &alert.Suppression{Terms: map[string]any{"dedup": c.term}, DocsCount: d.Threshold - 1,
 				Start: time.Unix(0, w.start).UTC(), End: time.Unix(0, c.t).UTC()}
 			st.Suppress[key] = state.Window{AlertID: a.ID, Start: w.start, End: w.end}

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -73,7 +74,7 @@ func hunt(t *testing.T, r *rule.Rule, store state.Store, evs ...ev) ([]alert.Ale
 	if err := p.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	return alerts, stats[r.ID]
+	return alerts, stats[r.Key()]
 }
 
 func ids(as []alert.Alert) string {
@@ -349,5 +350,46 @@ func TestSequenceAcrossHunts(t *testing.T) {
 	}
 	if len(alerts) != 3 || strings.Join(steps, ",") != "e1,e2" {
 		t.Errorf("second hunt: %d alerts, building blocks %v", len(alerts), steps)
+	}
+}
+
+// A threshold alert carries the first event it counted: its id, provider,
+// action and place, and its record (issue 9, item 9: event.id was null and
+// record held the threshold result).
+func TestThresholdAlertCarriesFirstEvent(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		evs   []ev
+		first []string // event ids of the alerts' first events
+	}{
+		{"one run", []ev{{at: 3 * time.Second, id: "b", ip: "192.0.2.1"}, {at: time.Second, id: "a", ip: "192.0.2.1"}, {at: 2 * time.Second, id: "c", ip: "192.0.2.1"}},
+			[]string{"a"}},
+		{"two groups", []ev{{at: time.Second, id: "a", ip: "192.0.2.1"}, {at: 2 * time.Second, id: "x", ip: "192.0.2.9"}, {at: 3 * time.Second, id: "b", ip: "192.0.2.1"},
+			{at: 4 * time.Second, id: "y", ip: "192.0.2.9"}, {at: 5 * time.Second, id: "c", ip: "192.0.2.1"}, {at: 6 * time.Second, id: "z", ip: "192.0.2.9"}},
+			[]string{"a", "x"}},
+		// the second run counts only events after those of the first alert
+		{"after signal history", []ev{{at: time.Second, id: "a", ip: "192.0.2.1"}, {at: 2 * time.Second, id: "b", ip: "192.0.2.1"}, {at: 3 * time.Second, id: "c", ip: "192.0.2.1"},
+			{at: 5*time.Minute + time.Second, id: "d", ip: "192.0.2.1"}, {at: 5*time.Minute + 2*time.Second, id: "e", ip: "192.0.2.1"}, {at: 5*time.Minute + 3*time.Second, id: "f", ip: "192.0.2.1"}},
+			[]string{"a", "d"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := mkRule(t, func(r *rule.Rule) {
+				r.Type = "threshold"
+				r.Threshold = &rule.Threshold{Fields: []string{"source.address"}, Value: 3}
+			})
+			alerts, _ := hunt(t, r, state.NewMemory(), tt.evs...)
+			if got := ids(alerts); got != strings.Join(tt.first, ",") {
+				t.Fatalf("alerts' events %q, want %q", got, strings.Join(tt.first, ","))
+			}
+			for _, a := range alerts {
+				var rec struct{ EventID, EventName string }
+				if err := json.Unmarshal(a.Record, &rec); err != nil || rec.EventID != a.Event.ID {
+					t.Errorf("record %s (%v), want the event %s", a.Record, err, a.Event.ID)
+				}
+				if a.Event.Provider != "secretsmanager.amazonaws.com" || a.Event.Action != "GetSecretValue" || a.Threshold == nil || a.Threshold.Count != 3 {
+					t.Errorf("alert event %+v, threshold %+v", a.Event, a.Threshold)
+				}
+			}
+		})
 	}
 }

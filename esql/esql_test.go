@@ -124,11 +124,11 @@ func TestExpressions(t *testing.T) {
 		{`TO_LOWER(user.name)`, "alice"},
 		{`CONCAT(user.name, "-", event.action)`, "Alice-CreateAccessKey"},
 		{`CASE(user.name == "x", 1, user.name LIKE "Al*", 2, 3)`, "2"},
-		{`COALESCE(nothing.here, "fallback")`, "fallback"},
+		{`COALESCE(aws.cloudtrail.error_code, "fallback")`, "fallback"},
 		{`user.name RLIKE """[Aa]l.*"""`, "true"},
 		{`user.name NOT IN ("bob", "carol")`, "true"},
-		{`nothing.here IS NULL`, "true"},
-		{`nothing.here == "x"`, "<nil>"},
+		{`aws.cloudtrail.error_code IS NULL`, "true"},
+		{`aws.cloudtrail.error_code == "x"`, "<nil>"},
 		{`STARTS_WITH(event.action, "Create")`, "true"},
 		{`LENGTH(event.action) * 2 + 1`, "31"},
 		{`10 / 4`, "2"},
@@ -208,11 +208,31 @@ func TestParseErrors(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add(seedEBS)
 	f.Add(`FROM x | STATS c = COUNT(*) WHERE a > 1 BY b = DATE_TRUNC(5 minute, @timestamp) | SORT c DESC NULLS LAST | LIMIT 3`)
-	f.Add(`FROM x | GROK m """(?<a>[0-9]+) %{WORD:w}""" | EVAL y = CASE(a IS NULL, "n", a RLIKE "1.*", "one", "x") | KEEP y, w*`)
+	f.Add(`FROM x | GROK event.action """(?<a>[0-9]+) %{WORD:w}""" | EVAL y = CASE(a IS NULL, "n", a RLIKE "1.*", "one", "x") | KEEP y, w*`)
+	f.Add("FROM x | STATS COUNT(*) BY user.name // c\n| KEEP user.name /* d */")
 	f.Fuzz(func(t *testing.T, s string) {
 		q, err := Parse(s)
 		if err != nil {
 			return
+		}
+		// an unnamed column is named by its expression's text, not by the
+		// blanks or comments after it: a field by its name
+		for _, c := range q.Commands {
+			var as []Assign
+			switch c := c.(type) {
+			case Eval:
+				as = c.Fields
+			case Stats:
+				as = c.By
+			}
+			for _, a := range as {
+				if a.Name == "" || strings.TrimSpace(a.Name) != a.Name {
+					t.Errorf("column name %q in %q", a.Name, s)
+				}
+				if _, ok := a.Expr.(Field); ok && (strings.Contains(a.Name, "//") || strings.Contains(a.Name, "/*")) {
+					t.Errorf("column %q named with a comment in %q", a.Name, s)
+				}
+			}
 		}
 		prog, err := Compile(q)
 		if err != nil {
@@ -270,5 +290,105 @@ func TestPartialsMatchRows(t *testing.T) {
 	got := prog.TailPartials(parts, time.Now())
 	if fmt.Sprint(got) != fmt.Sprint(want) || len(got.Rows) == 0 {
 		t.Errorf("by parts:\n%v\nall rows:\n%v", got, want)
+	}
+}
+
+// Rows outlive the record they came from: with one parser reused for every
+// record (as a hunt's worker does), a row's values still hold its own
+// record's strings (issue 9, item 22: _id aliased the parser's buffer).
+func TestRowsOutliveTheirRecord(t *testing.T) {
+	for _, tt := range []struct{ name, q, col string }{
+		{"metadata _id", `FROM x METADATA _id | KEEP _id`, "_id"},
+		{"eval of _id", `FROM x METADATA _id | EVAL i = CONCAT("", _id) | KEEP i`, "i"},
+		{"field", `FROM x | KEEP event.id`, "event.id"},
+		{"dissect", `FROM x | DISSECT event.id "%{i}" | KEEP i`, "i"},
+		{"stats by _id", `FROM x METADATA _id | STATS n = COUNT(*) BY _id | SORT _id`, "_id"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			pq, err := Parse(tt.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			prog, err := Compile(pq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var p event.Parser // one parser: its buffers are reused
+			var rows []Row
+			var want []string
+			for i := range 5 {
+				id := fmt.Sprintf("id-%d-%s", i, strings.Repeat("x", 3*i))
+				want = append(want, id)
+				rec := fmt.Sprintf(`{"eventTime":"2026-11-01T10:00:0%dZ","eventSource":"s3.amazonaws.com","eventName":"GetObject","eventID":%q,"awsRegion":"us-east-1"}`, i, id)
+				ev, err := p.Parse([]byte(rec))
+				if err != nil {
+					t.Fatal(err)
+				}
+				prog.Head(ev, ev.Time(), func(r Row) { rows = append(rows, r) })
+			}
+			tb := prog.Tail(rows, time.Now())
+			if len(tb.Rows) != len(want) {
+				t.Fatalf("%d rows, want %d", len(tb.Rows), len(want))
+			}
+			for i, w := range want {
+				if got := col(tb, i, tt.col); got != w {
+					t.Errorf("row %d: %s = %v, want %q", i, tt.col, got, w)
+				}
+			}
+		})
+	}
+}
+
+// A column that does not exist where a command reads it is a query error,
+// as in ES|QL ("Unknown column [x]"), not a column of nulls (issue 9, item
+// 21). Fields of the index (ECS and raw CloudTrail names) exist even where
+// a record lacks them; KEEP, DROP, RENAME and STATS take columns away.
+func TestUnknownColumns(t *testing.T) {
+	const from = "FROM logs-aws.cloudtrail-* "
+	for _, tt := range []struct{ q, err string }{
+		{from + "| STATS n = COUNT(*) BY nosuchfield", "1:52: Unknown column [nosuchfield] in STATS"},
+		{from + "| STATS n = COUNT(nosuch)", "Unknown column [nosuch] in STATS"},
+		{from + "| STATS n = COUNT(*) WHERE nosuch > 1", "Unknown column [nosuch] in STATS"},
+		{from + "| STATS n = COUNT(*) BY user.name | WHERE event.action == \"x\"", "Unknown column [event.action] in WHERE"},
+		{from + "| STATS n = COUNT(*) BY user.name | SORT event.action", "Unknown column [event.action] in SORT"},
+		{from + "| KEEP user.name | WHERE event.action == \"x\"", "Unknown column [event.action] in WHERE"},
+		{from + "| KEEP user.* | EVAL a = event.action", "Unknown column [event.action] in EVAL"},
+		{from + "| KEEP nosuch", "Unknown column [nosuch] in KEEP"},
+		{from + "| DROP user.name | STATS c = COUNT(*) BY user.name", "Unknown column [user.name] in STATS"},
+		{from + "| DROP nosuch", "Unknown column [nosuch] in DROP"},
+		{from + "| RENAME user.name AS u | KEEP user.name", "Unknown column [user.name] in KEEP"},
+		{from + "| RENAME nosuch AS u", "Unknown column [nosuch] in RENAME"},
+		{from + "| KEEP _id", "Unknown column [_id] in KEEP"}, // without METADATA _id
+		{from + "| EVAL x = TO_LOWER(nosuch)", "Unknown column [nosuch] in EVAL"},
+		{from + "| MV_EXPAND nosuch", "Unknown column [nosuch] in MV_EXPAND"},
+		{from + "| DISSECT nosuch \"%{a}\"", "Unknown column [nosuch] in DISSECT"},
+		{from + "| EVAL y = x, x = 1", "Unknown column [x] in EVAL"},
+		{from + "| STATS c = COUNT(*) BY b = DATE_TRUNC(1 hour, @timestamp) | KEEP @timestamp", "Unknown column [@timestamp] in KEEP"},
+		// fine: mapped but absent fields, raw names, columns made earlier
+		{from + "| STATS n = COUNT(*) BY aws.cloudtrail.error_code", ""},
+		{from + "| STATS n = COUNT(*) BY userIdentity.arn, requestParameters.bucketName", ""},
+		{from + "| EVAL u = TO_LOWER(user.name), v = CONCAT(u, \"x\") | STATS n = COUNT(*) BY u, v | SORT n DESC, u | KEEP n, u", ""},
+		{from + "| DISSECT event.action \"%{verb}Access%{noun}\" | GROK user.name \"%{WORD:w}\" | KEEP verb, noun, w", ""},
+		{from + "| KEEP user.*, event.action | WHERE user.name == \"a\" AND event.action == \"b\"", ""},
+		{from + "| RENAME user.name AS u | WHERE u == \"a\" | DROP u | KEEP event.action", ""},
+		{from + "METADATA _id, _index | KEEP _id, _index", ""},
+		{from + "| STATS c = COUNT(*) BY b = DATE_TRUNC(1 hour, @timestamp) | WHERE c > 1 | SORT b | KEEP b, c", ""},
+		{"FROM logs-aws.cloudtrail-*, logs-endpoint.events.process-* | WHERE process.command_line == \"x\"", ""},
+		// an unnamed BY expression is named by its text, not the comment after it
+		{from + "| STATS c = COUNT(*) BY user.name\n// the threshold\n| WHERE c > 0 | KEEP user.name, c", ""},
+	} {
+		_, err := Parse(tt.q)
+		switch {
+		case tt.err == "" && err != nil:
+			t.Errorf("%q: %v", tt.q, err)
+		case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+			t.Errorf("%q: error %v, want %q", tt.q, err, tt.err)
+		}
+	}
+	// the unnamed BY column holds the values
+	rec := `{"eventTime":"2026-11-01T10:00:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","userIdentity":{"type":"IAMUser","userName":"alice"}}`
+	tb := run(t, from+"| STATS c = COUNT(*) BY user.name // a comment\n| KEEP user.name, c", []string{rec}, time.Now())
+	if len(tb.Rows) != 1 || col(tb, 0, "user.name") != "alice" {
+		t.Errorf("columns %v rows %v", tb.Columns, tb.Rows)
 	}
 }

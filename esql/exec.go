@@ -209,7 +209,9 @@ func (r *eventRow) get(name string) Value {
 	}
 	switch name {
 	case "_id":
-		return r.ev.ID()
+		// a copy: the event's strings alias the parser's buffer, which the
+		// next record overwrites, and rows outlive the event
+		return strings.Clone(r.ev.ID())
 	case "_index":
 		return ".ds-logs-aws.cloudtrail-default"
 	case "_version":

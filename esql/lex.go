@@ -26,6 +26,7 @@ type token struct {
 	text   string // identifiers unquoted, strings unescaped
 	pos    int
 	quoted bool // a back-quoted identifier (never a keyword)
+	end    int  // the offset after the token
 }
 
 // Error is a syntax or semantic error at a byte offset of the query.
@@ -53,6 +54,9 @@ func lex(src string) ([]token, error) {
 	var out []token
 	i := 0
 	for i < len(src) {
+		if n := len(out); n > 0 && out[n-1].end == 0 {
+			out[n-1].end = i // each token ends where the next iteration starts
+		}
 		c := src[i]
 		switch {
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
@@ -76,7 +80,7 @@ func lex(src string) ([]token, error) {
 			for i+3+end+3 < len(src) && src[i+3+end+3] == '"' {
 				end++
 			}
-			out = append(out, token{tString, src[i+3 : i+3+end], i, false})
+			out = append(out, token{tString, src[i+3 : i+3+end], i, false, 0})
 			i += end + 6
 		case c == '"':
 			var b strings.Builder
@@ -106,14 +110,14 @@ func lex(src string) ([]token, error) {
 			if j >= len(src) {
 				return nil, errAt(src, i, "unterminated string")
 			}
-			out = append(out, token{tString, b.String(), i, false})
+			out = append(out, token{tString, b.String(), i, false, 0})
 			i = j + 1
 		case c == '`':
 			end := strings.IndexByte(src[i+1:], '`')
 			if end < 0 {
 				return nil, errAt(src, i, "unterminated quoted identifier")
 			}
-			out = append(out, token{tIdent, src[i+1 : i+1+end], i, true})
+			out = append(out, token{tIdent, src[i+1 : i+1+end], i, true, 0})
 			i += end + 2
 		case c >= '0' && c <= '9':
 			j := i
@@ -130,7 +134,7 @@ func lex(src string) ([]token, error) {
 					}
 				}
 			}
-			out = append(out, token{tNumber, src[i:j], i, false})
+			out = append(out, token{tNumber, src[i:j], i, false, 0})
 			i = j
 		case isIdentStart(src[i:]) || c == '.' && i+1 < len(src) && isIdentStart(src[i+1:]):
 			j := i
@@ -143,12 +147,12 @@ func lex(src string) ([]token, error) {
 				}
 				j += n
 			}
-			out = append(out, token{tIdent, src[i:j], i, false})
+			out = append(out, token{tIdent, src[i:j], i, false, 0})
 			i = j
 		default:
 			for _, op := range []string{"==", "!=", "<=", ">=", "=~", "::", "|", "(", ")", ",", "=", "<", ">", "+", "-", "*", "/", "%", "[", "]", "?"} {
 				if strings.HasPrefix(src[i:], op) {
-					out = append(out, token{tOp, op, i, false})
+					out = append(out, token{tOp, op, i, false, 0})
 					i += len(op)
 					goto next
 				}
@@ -157,7 +161,10 @@ func lex(src string) ([]token, error) {
 		next:
 		}
 	}
-	return append(out, token{tEOF, "", len(src), false}), nil
+	if n := len(out); n > 0 && out[n-1].end == 0 {
+		out[n-1].end = len(src)
+	}
+	return append(out, token{tEOF, "", len(src), false, len(src)}), nil
 }
 
 func isIdentStart(s string) bool {

@@ -145,11 +145,16 @@ func (p *parser) query() (q *Query, err error) {
 	default:
 		p.fail(p.peek().pos, "a query starts with FROM, found %s", p.describe())
 	}
+	var starts []int // where each command starts, for errors
 	for p.acceptOp("|") {
+		starts = append(starts, p.peek().pos)
 		q.Commands = append(q.Commands, p.command())
 	}
 	if p.peek().kind != tEOF {
 		p.fail(p.peek().pos, "expected | or end of query, found %s", p.describe())
+	}
+	if err := checkColumns(q, p.src, starts); err != nil {
+		return nil, err
 	}
 	return q, nil
 }
@@ -299,7 +304,14 @@ func (p *parser) assign() Assign {
 		return Assign{Name: t.text, Expr: p.expr()}
 	}
 	e := p.expr()
-	return Assign{Name: strings.TrimSpace(p.src[start:p.peek().pos]), Expr: e}
+	return Assign{Name: p.textFrom(start), Expr: e}
+}
+
+// textFrom is the query text from start to the end of the last token read
+// (not the comments or blanks before the next one): the name ES|QL gives an
+// unnamed expression.
+func (p *parser) textFrom(start int) string {
+	return p.src[start:max(start, p.toks[p.i-1].end)]
 }
 
 // knownCommands are ES|QL processing commands trailhound does not run.
@@ -337,7 +349,7 @@ func (p *parser) stats() Stats {
 				a.Filter = p.expr()
 			}
 			if a.Name == "" {
-				a.Name = strings.TrimSpace(p.src[start:p.peek().pos])
+				a.Name = p.textFrom(start)
 			}
 			s.Aggs = append(s.Aggs, a)
 			if !p.acceptOp(",") {

@@ -37,11 +37,21 @@ type Event struct {
 	Line   int
 	Offset int64
 
+	// FileTime stands in for the event time of a record that has no usable
+	// one, for the rules that need no event time; FileTimeFrom says where it
+	// comes from ("file_name", "file_modified", "read"). The reader sets
+	// them (zero: no stand-in, the record is not evaluated).
+	FileTime     time.Time
+	FileTimeFrom string
+
 	src      *fastjson.Value // the CloudTrail record, or the ECS document
 	ecs      *fastjson.Value // computed ECS view (raw records), lazily
 	arena    *fastjson.Arena
 	provider string
 	action   string
+	time     time.Time // EventTime, once computed
+	timeErr  error
+	timeDone bool
 }
 
 // Parser parses records into Events. It is not safe for concurrent use: use
@@ -126,19 +136,60 @@ func (e *Event) ID() string {
 	return getString(e.src, ecsPath("event.id"))
 }
 
-// Time is the event time (eventTime / @timestamp); zero if absent or invalid.
+// Time is the event time (EventTime), or the zero time when the event has
+// no usable one.
 func (e *Event) Time() time.Time {
-	var s string
-	if e.Kind == KindCloudTrail {
-		s = b2s(e.src.GetStringBytes("eventTime"))
-	} else {
-		s = getString(e.src, ecsPath("@timestamp"))
+	t, _ := e.EventTime()
+	return t
+}
+
+// EventTime returns the event time: eventTime of a raw CloudTrail record
+// (its @timestamp when it has no eventTime, as records shipped by Logstash
+// carry), @timestamp of an ECS document. The error says why a record has no
+// usable time: the field is missing, not an RFC 3339 string, or outside the
+// years 1678-2262 that Unix nanoseconds hold (year 0001, 9999).
+func (e *Event) EventTime() (time.Time, error) {
+	if !e.timeDone {
+		e.time, e.timeErr = e.eventTime()
+		e.timeDone = true
 	}
+	return e.time, e.timeErr
+}
+
+func (e *Event) eventTime() (time.Time, error) {
+	name, v := "@timestamp", (*fastjson.Value)(nil)
+	if e.Kind == KindCloudTrail {
+		name, v = "eventTime", e.src.Get("eventTime")
+		if v == nil {
+			if ts := e.src.Get("@timestamp"); ts != nil {
+				name, v = "eventTime missing, @timestamp", ts
+			}
+		}
+	} else if vals := walk(e.src, ecsPath("@timestamp"), 0, nil); len(vals) > 0 {
+		if vals[0].T != String {
+			return time.Time{}, fmt.Errorf("@timestamp %.40s is not an RFC 3339 time", vals[0].S)
+		}
+		return parseEventTime(name, vals[0].S)
+	}
+	switch {
+	case v == nil:
+		return time.Time{}, fmt.Errorf("%s missing", name)
+	case v.Type() != fastjson.TypeString:
+		return time.Time{}, fmt.Errorf("%s %.40s is not an RFC 3339 time", name, v.MarshalTo(nil))
+	}
+	return parseEventTime(name, b2s(v.GetStringBytes()))
+}
+
+func parseEventTime(name, s string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return time.Time{}
+		return time.Time{}, fmt.Errorf("%s %.40q is not an RFC 3339 time", name, s)
 	}
-	return t.UTC()
+	t = t.UTC()
+	if !time.Unix(0, t.UnixNano()).Equal(t) {
+		return time.Time{}, fmt.Errorf("%s %.40q is out of range (years 1678-2262)", name, s)
+	}
+	return t, nil
 }
 
 // Source returns the record (raw CloudTrail, or the ECS document's source).
@@ -284,6 +335,24 @@ var ecsRoots = map[string]bool{
 	"host": true, "entity": true, "actor": true, "target": true, "service": true, "file": true,
 	"kibana": true, "message": true, "tags": true, "destination": true, "url": true, "organization": true,
 	"error": true, "input": true, "agent": true, "log": true, "observer": true, "network": true,
+}
+
+// rawRoots are the top-level fields of a CloudTrail record.
+var rawRoots = map[string]bool{
+	"eventVersion": true, "userIdentity": true, "eventTime": true, "eventSource": true, "eventName": true,
+	"awsRegion": true, "sourceIPAddress": true, "userAgent": true, "errorCode": true, "errorMessage": true,
+	"requestParameters": true, "responseElements": true, "additionalEventData": true, "requestID": true,
+	"eventID": true, "eventType": true, "apiVersion": true, "managementEvent": true, "readOnly": true,
+	"resources": true, "recipientAccountId": true, "serviceEventDetails": true, "sharedEventID": true,
+	"vpcEndpointId": true, "vpcEndpointAccountId": true, "eventCategory": true, "addendum": true,
+	"sessionCredentialFromConsole": true, "edgeDeviceDetails": true, "tlsDetails": true, "insightDetails": true,
+}
+
+// IsRawName reports whether a field name is in the raw CloudTrail record's
+// vocabulary (eventName, userIdentity.arn, requestParameters.x ...).
+func IsRawName(name string) bool {
+	root, _, _ := strings.Cut(name, ".")
+	return rawRoots[root]
 }
 
 // IsECSName reports whether a field name is in the ECS vocabulary.

@@ -2,6 +2,7 @@ package event
 
 import (
 	"testing"
+	"time"
 )
 
 // FuzzEvent: any input either fails to parse with an error or yields an
@@ -13,6 +14,9 @@ func FuzzEvent(f *testing.F) {
 		`{"_source":{"event":{"action":"X","provider":"y"},"@timestamp":"2024-01-01T00:00:00Z"}}`,
 		`{"eventName":"X","resources":[{"ARN":"a","accountId":"1"},{"ARN":"a","accountId":"1"}],"tlsDetails":{"tlsVersion":"TLSv1.2"}}`,
 		`{"eventName":"X","requestParameters":{"n":1e400,"m":-0.0,"big":123456789012345678901234567890}}`,
+		`{"eventSource":"s","eventName":"X","eventTime":"0001-01-01T00:00:00Z"}`,
+		`{"eventSource":"s","eventName":"X","eventTime":1700000000,"@timestamp":"2024-01-01T00:00:00+05:00"}`,
+		`{"eventSource":"s","eventName":"X","eventVersion":"1","@timestamp":"2262-04-11T23:47:16.854775807Z"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -32,7 +36,15 @@ func FuzzEvent(f *testing.F) {
 		for _, g := range getters {
 			g(ev, nil)
 		}
-		_ = ev.Time()
+		// an event time is usable (UTC, within Unix nanoseconds) or absent
+		// with a reason; never a time that overflows (year 1754)
+		et, terr := ev.EventTime()
+		switch {
+		case terr != nil && (!et.IsZero() || !ev.Time().IsZero() || terr.Error() == ""):
+			t.Errorf("EventTime = %v, %v", et, terr)
+		case terr == nil && (et.Location() != time.UTC || !time.Unix(0, et.UnixNano()).Equal(et) || !ev.Time().Equal(et)):
+			t.Errorf("EventTime = %v: not a usable time", et)
+		}
 		_ = ev.ID()
 	})
 }

@@ -86,8 +86,15 @@ func TestECSInputAgreesWithRaw(t *testing.T) {
 	verdicts := func(dir string) map[string]bool {
 		res, err := Run(context.Background(), eng, Options{Paths: []string{dir}})
 		alerts, sum := resultParts(res)
-		if err != nil || sum.ErrorCount > 0 || int(sum.Records) != n {
+		if err != nil || int(sum.Records) != n {
 			t.Fatalf("%s: %v %+v", dir, err, sum)
+		}
+		for _, e := range sum.Errors {
+			// one pair's raw record has no eventTime (its ECS document has
+			// the ingest time): the rules that need none still run on it
+			if !strings.Contains(e.Error(), "no event time (eventTime missing)") {
+				t.Errorf("%s: %v", dir, e)
+			}
 		}
 		out := map[string]bool{}
 		for _, a := range alerts {

@@ -7,6 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"regexp"
 	"runtime"
 	"sort"
 	"sync"
@@ -73,13 +76,14 @@ type Summary struct {
 	BytesOnDisk   int64          // input size on disk
 	Errors        []InputError   // input errors (the rest of the input was still read)
 	ErrorCount    int            // all input errors (Errors keeps the first 1000)
-	Alerts        map[string]int // rule id -> alerts
+	Alerts        map[string]int // rule.Rule.Key -> alerts (Rules is keyed so too)
 	Rules         map[string]detect.RuleStats
 	Duplicates    int // matches of a record already seen (the same event delivered twice)
 	Withheld      int // alerts over max_signals in every run that could have raised them
 	Suppressed    int // alerts folded into an earlier one by alert_suppression
 	Known         int // alerts an earlier hunt raised already (state)
 	Signals       int // Panther signal rules' matches (CreateAlert: false)
+	NoTime        int // matches of records without event time that rules needing it skipped
 	Elapsed       time.Duration
 }
 
@@ -194,6 +198,7 @@ feed:
 		sum.Suppressed += rs.Suppressed
 		sum.Known += rs.Known
 		sum.Signals += rs.Signals
+		sum.NoTime += rs.NoTime
 	}
 	sum.Elapsed = time.Since(start)
 	return &Result{Alerts: alerts, Summary: sum, proc: proc}, ctx.Err()
@@ -226,6 +231,7 @@ func scanFile(ctx context.Context, path string, maxRecord int, eng *engine.Engin
 	defer rc.Close()
 	cr := &countingReader{r: rc}
 	n := 0
+	var ft stampedTime // the file's time, for records without event time
 	err = record.ForEach(cr, maxRecord, func(rec record.Record) error {
 		if n++; n&1023 == 0 {
 			prog.Records.Add(1024)
@@ -242,6 +248,15 @@ func scanFile(ctx context.Context, path string, maxRecord int, eng *engine.Engin
 		switch ev.Kind {
 		case event.KindCloudTrail, event.KindECS:
 			st.records++
+			if _, err := ev.EventTime(); err != nil {
+				if ft.from == "" {
+					ft = fileTime(path)
+				}
+				ev.FileTime, ev.FileTimeFrom = ft.t, ft.from
+				inputErr(InputError{File: path, Line: rec.Line, Offset: rec.Offset, Err: fmt.Errorf(
+					"no event time (%w): rules that need none ran on it with %s, %s; rules that keep state in event time skipped it",
+					err, ft.what, ft.t.Format(time.RFC3339))})
+			}
 		case event.KindDigest:
 			st.digests++
 			return nil
@@ -263,4 +278,33 @@ func scanFile(ctx context.Context, path string, maxRecord int, eng *engine.Engin
 	}
 	st.bytes = cr.n
 	return st
+}
+
+// stampedTime is the time that stands in for the event time of a file's
+// records that have none, and where it comes from.
+type stampedTime struct {
+	t    time.Time
+	from string // event.Event.FileTimeFrom
+	what string // for messages
+}
+
+// cloudTrailName matches the time in a CloudTrail delivery file's name:
+// <account>_CloudTrail_<region>_<YYYYMMDDTHHmmZ>_<random>.json.gz.
+var cloudTrailName = regexp.MustCompile(`_CloudTrail(?:-Insight)?_[a-z0-9-]+_(\d{8}T\d{4}Z)_`)
+
+// fileTime is the time of a file: the time in its name when it is a
+// CloudTrail delivery file, else its modification time, else (standard
+// input) now, when it is read.
+func fileTime(path string) stampedTime {
+	if m := cloudTrailName.FindStringSubmatch(filepath.Base(path)); m != nil {
+		if t, err := time.Parse("20060102T1504Z", m[1]); err == nil {
+			return stampedTime{t, "file_name", "the time in the file name"}
+		}
+	}
+	if path != record.Stdin {
+		if fi, err := os.Stat(path); err == nil {
+			return stampedTime{fi.ModTime().UTC().Truncate(time.Second), "file_modified", "the file's modification time"}
+		}
+	}
+	return stampedTime{time.Now().UTC().Truncate(time.Second), "read", "the time it was read"}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -75,6 +76,78 @@ type Rule struct {
 	Unsupported string
 	// Warnings are non-fatal remarks from loading (unknown keys ...).
 	Warnings []string
+
+	key string // identity when the id is not unique in its format (MarkDuplicateIDs)
+}
+
+// Key is the rule's identity, hashed into its alert ids and naming its
+// state: the id for Elastic rules (their alert ids are as before), the
+// format and the id for the other formats (a Sigma rule may reuse an
+// Elastic rule's id, and is still another rule), and for a rule whose id
+// another rule of its format has too, its file as well (MarkDuplicateIDs).
+// It does not depend on which other rules are loaded, except for such
+// duplicates.
+func (r *Rule) Key() string {
+	switch {
+	case r.key != "":
+		return r.key
+	case r.Format == "elastic" || r.Format == "":
+		return r.ID
+	}
+	return r.Format + ":" + r.ID
+}
+
+// MarkDuplicateIDs finds rules that share an id, within a format or across
+// formats, and returns one warning per shared id naming every file.
+// Runnable rules sharing an id within one format get their file (and, when
+// one file holds several, their position in it) into their Key, so their
+// alerts and state stay apart; a rule that cannot run (a deprecated copy)
+// changes no key. Calling it again is harmless.
+func MarkDuplicateIDs(rules []*Rule) []string {
+	byID := map[string][]*Rule{}
+	var ids []string
+	for _, r := range rules {
+		if r.ID == "" {
+			continue
+		}
+		if byID[r.ID] == nil {
+			ids = append(ids, r.ID)
+		}
+		byID[r.ID] = append(byID[r.ID], r)
+	}
+	var warnings []string
+	for _, id := range ids {
+		rs := byID[id]
+		if len(rs) < 2 {
+			continue
+		}
+		var where []string
+		perFormat := map[string]int{} // runnable rules
+		for _, r := range rs {
+			where = append(where, fmt.Sprintf("%s rule %q (%s)", r.Format, r.Name, r.Path))
+			if r.Runnable() {
+				perFormat[r.Format]++
+			}
+		}
+		warnings = append(warnings, fmt.Sprintf("rule id %s is shared by %s: their alerts and state are kept apart, but rules should have their own ids",
+			id, strings.Join(where, " and ")))
+		seen := map[string]int{}
+		for _, r := range rs {
+			if perFormat[r.Format] < 2 || !r.Runnable() {
+				continue
+			}
+			r.key = ""
+			k := r.Key() + " " + r.Path // readable in state stats
+			if n := seen[k]; n > 0 {
+				seen[k]++
+				k += "#" + strconv.Itoa(n)
+			} else {
+				seen[k] = 1
+			}
+			r.key = k
+		}
+	}
+	return warnings
 }
 
 // Runnable reports whether the engine can run the rule.

@@ -1,6 +1,7 @@
 package rule
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -57,5 +58,62 @@ func TestDurations(t *testing.T) {
 		if _, err := ParseDateMath(bad); err == nil {
 			t.Errorf("ParseDateMath(%q) accepted", bad)
 		}
+	}
+}
+
+// Rules sharing an id get distinct keys: across formats by the format
+// (always, so a key does not change when another rule is loaded), within
+// one format by the file (only for the duplicates, which are warned about).
+func TestMarkDuplicateIDs(t *testing.T) {
+	type in struct{ format, id, path string }
+	for _, tt := range []struct {
+		name     string
+		rules    []in
+		keys     []string
+		warnings int
+	}{
+		{"unique", []in{{"elastic", "a", "a.toml"}, {"sigma", "b", "b.yml"}, {"panther", "c", "c.yml"}},
+			[]string{"a", "sigma:b", "panther:c"}, 0},
+		{"across formats", []in{{"elastic", "x", "e.toml"}, {"sigma", "x", "s.yml"}},
+			[]string{"x", "sigma:x"}, 1},
+		{"within a format", []in{{"sigma", "x", "1.yml"}, {"sigma", "x", "2.yml"}, {"elastic", "y", "y.toml"}},
+			[]string{"sigma:x 1.yml", "sigma:x 2.yml", "y"}, 1},
+		{"elastic within its format", []in{{"elastic", "x", "1.toml"}, {"elastic", "x", "2.toml"}, {"sigma", "x", "s.yml"}},
+			[]string{"x 1.toml", "x 2.toml", "sigma:x"}, 1},
+		{"one file twice", []in{{"sigma", "x", "m.yml"}, {"sigma", "x", "m.yml"}},
+			[]string{"sigma:x m.yml", "sigma:x m.yml#1"}, 1},
+		// a copy that cannot run (deprecated) is warned about, and changes
+		// no key: it raises no alert to collide with
+		{"deprecated copy", []in{{"elastic", "x", "x.toml"}, {"elastic", "x", "_deprecated/x.toml"}},
+			[]string{"x", "x"}, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var rs []*Rule
+			for _, r := range tt.rules {
+				x := &Rule{Format: r.format, ID: r.id, Name: "n-" + r.path, Path: r.path, Cond: And{}}
+				if strings.HasPrefix(r.path, "_deprecated/") {
+					x.Unsupported = "deprecated"
+				}
+				rs = append(rs, x)
+			}
+			for range 2 { // idempotent
+				warnings := MarkDuplicateIDs(rs)
+				if len(warnings) != tt.warnings {
+					t.Fatalf("warnings %q, want %d", warnings, tt.warnings)
+				}
+				for _, w := range warnings {
+					for _, r := range rs {
+						if r.ID == rs[0].ID && !strings.Contains(w, r.Path) {
+							t.Errorf("warning %q does not name %s", w, r.Path)
+						}
+					}
+				}
+				for i, r := range rs {
+					if r.Key() != tt.keys[i] {
+						t.Errorf("rule %d: key %q, want %q", i, r.Key(), tt.keys[i])
+					}
+				}
+			}
+		})
 	}
 }

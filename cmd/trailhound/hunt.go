@@ -135,6 +135,7 @@ the alerts found so far are written, the state is not committed).`,
 			if err != nil {
 				return err
 			}
+			ruleWarnings := rule.MarkDuplicateIDs(rules)
 			eng, err := engine.Compile(rules)
 			if err != nil {
 				return &exitError{exitErrors, err}
@@ -206,7 +207,7 @@ the alerts found so far are written, the state is not committed).`,
 				}
 			}
 			if !quiet {
-				writeSummary(errw, rules, ruleErrs, eng, sum, verbose)
+				writeSummary(errw, rules, ruleErrs, ruleWarnings, eng, sum, verbose)
 			}
 			switch {
 			case ctx.Err() != nil:
@@ -268,7 +269,7 @@ func parseSize(s string) (int, error) {
 	return n * mult, nil
 }
 
-func writeSummary(w io.Writer, rules []*rule.Rule, ruleErrs []error, eng *engine.Engine, sum hunt.Summary, verbose bool) {
+func writeSummary(w io.Writer, rules []*rule.Rule, ruleErrs []error, ruleWarnings []string, eng *engine.Engine, sum hunt.Summary, verbose bool) {
 	fmt.Fprintln(w, "── summary ──")
 	secs := sum.Elapsed.Seconds()
 	rate := 0.0
@@ -300,7 +301,7 @@ func writeSummary(w io.Writer, rules []*rule.Rule, ruleErrs []error, eng *engine
 	}
 	var rows []row
 	for _, r := range run {
-		if n := sum.Alerts[r.ID]; n > 0 {
+		if n := sum.Alerts[r.Key()]; n > 0 {
 			rows = append(rows, row{r.Name, n})
 			total += n
 		}
@@ -313,7 +314,8 @@ func writeSummary(w io.Writer, rules []*rule.Rule, ruleErrs []error, eng *engine
 		n    int
 		what string
 	}{{sum.Withheld, "withheld by max_signals"}, {sum.Suppressed, "suppressed"}, {sum.Known, "raised by an earlier hunt (state)"},
-		{sum.Duplicates, "matches of an event already seen (same eventID delivered twice)"}, {sum.Signals, "signals (rules with CreateAlert: false)"}} {
+		{sum.Duplicates, "matches of an event already seen (same eventID delivered twice)"}, {sum.Signals, "signals (rules with CreateAlert: false)"},
+		{sum.NoTime, "matches skipped for want of event time (stateful rules)"}} {
 		if x.n > 0 {
 			fmt.Fprintf(w, ", %d %s", x.n, x.what)
 		}
@@ -323,13 +325,16 @@ func writeSummary(w io.Writer, rules []*rule.Rule, ruleErrs []error, eng *engine
 		fmt.Fprintf(w, "  %5d  %s\n", r.n, r.name)
 	}
 	for _, r := range run {
-		if rs := sum.Rules[r.ID]; rs.Withheld > 0 {
+		if rs := sum.Rules[r.Key()]; rs.Withheld > 0 {
 			fmt.Fprintf(w, "  max_signals (%d per run) withheld %d alerts of %s\n", r.Schedule.MaxSignals, rs.Withheld, r.Name)
 		}
 	}
 	writeNotRun(w, notRun, verbose)
 	for _, err := range ruleErrs {
 		fmt.Fprintln(w, "rule error:", err)
+	}
+	for _, warn := range ruleWarnings {
+		fmt.Fprintln(w, "rule warning:", warn)
 	}
 	if sum.ErrorCount > 0 {
 		fmt.Fprintf(w, "input errors: %d\n", sum.ErrorCount)

@@ -55,6 +55,9 @@ func newRules() *cobra.Command {
 					runnable++
 				}
 			}
+			for _, warn := range rule.MarkDuplicateIDs(rules) {
+				fmt.Fprintln(w, "warning:", warn)
+			}
 			for _, e := range errs {
 				fmt.Fprintln(w, e)
 			}
