@@ -29,7 +29,58 @@ type hostileCase struct {
 	alerts int      // alerts of the built-in layer rule expected on stdout
 	stderr []string // substrings of stderr
 	maxRSS int64    // peak RSS bound in MB (0: not checked)
+	// interrupt sends SIGINT once the hunt has run a second
+	interrupt bool
 }
+
+// Rules of our own for the battery: a Sigma rule written with YAML anchors,
+// an Elastic and a Sigma rule sharing one id, and a "billion laughs" file.
+const (
+	anchoredSigma = `title: Lambda Layer via anchors
+id: 0c9b7a51-7d1e-4d0a-9a43-7b2f1b1f2a01
+logsource: {product: aws, service: cloudtrail}
+detection:
+  src: &src lambda.amazonaws.com
+  selection:
+    eventSource: *src
+    eventName|startswith: &names [PublishLayerVersion]
+  condition: selection
+level: low
+`
+	sharedElastic = `[rule]
+rule_id = "5d5e0c1a-0000-4000-8000-00000000aaaa"
+name = "Lambda Layer (elastic)"
+type = "query"
+language = "kuery"
+risk_score = 21
+severity = "low"
+query = "event.action:PublishLayerVersion*"
+`
+	sharedSigma = `title: Lambda Layer (sigma)
+id: 5d5e0c1a-0000-4000-8000-00000000aaaa
+logsource: {product: aws, service: cloudtrail}
+detection:
+  selection:
+    eventName|startswith: PublishLayerVersion
+  condition: selection
+level: low
+`
+	laughs = `title: laughs
+id: 11111111-2222-3333-4444-555555555555
+logsource: {product: aws, service: cloudtrail}
+a: &a [x, x, x, x, x, x, x, x, x, x]
+b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]
+c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]
+d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]
+e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]
+f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]
+g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]
+detection:
+  selection:
+    eventName: *g
+  condition: selection
+`
+)
 
 // layer is a record of the built-in "Lambda Layer Added" rule with the given
 // eventID, so that records in one case stay distinct.
@@ -98,12 +149,32 @@ func TestHostileInputs(t *testing.T) {
 		{name: "giant record over the limit", code: exitErrors, alerts: 1, maxRSS: 200,
 			args: []string{"--max-record-size", "1MB", "{dir}"}, stderr: []string{"big.jsonl:1"}},
 		{name: "random binary", code: exitErrors, alerts: 1, maxRSS: 200, stderr: []string{"rand.json"}},
+		{name: "deeply nested record", files: map[string][]byte{"a.jsonl": lines(
+			`{"eventName":"x","requestParameters":`+strings.Repeat("[", 200000)+strings.Repeat("]", 200000)+"}", layer("ok-6"))},
+			code: exitErrors, alerts: 1, maxRSS: 300, stderr: []string{"a.jsonl:1"}},
+		{name: "corrupt state file", files: map[string][]byte{"a.jsonl": lines(layer("ok-7")), "state.db": bytes.Repeat([]byte{0xde, 0xad, 0xbe, 0xef}, 16384)},
+			args: []string{"--state", "{dir}/state.db", "{dir}/a.jsonl"}, code: exitErrors, stderr: []string{"is corrupt", "--state-reset"}},
+		{name: "YAML anchors in a rule", files: map[string][]byte{"a.jsonl": lines(layer("ok-8")), "rules/anchored.yml": []byte(anchoredSigma)},
+			args: []string{"-r", "{dir}/rules", "{dir}/a.jsonl"}, code: 0, alerts: 1},
+		{name: "billion laughs beside a valid rule", files: map[string][]byte{"a.jsonl": lines(layer("ok-9")),
+			"rules/anchored.yml": []byte(anchoredSigma), "rules/laughs.yml": []byte(laughs)},
+			args: []string{"-r", "{dir}/rules", "{dir}/a.jsonl"}, code: exitErrors, alerts: 1, maxRSS: 300, stderr: []string{"laughs.yml"}},
+		{name: "two formats share a rule id", files: map[string][]byte{"a.jsonl": lines(layer("ok-10")),
+			"rules/e.toml": []byte(sharedElastic), "rules/s.yml": []byte(sharedSigma)},
+			args: []string{"-r", "{dir}/rules", "{dir}/a.jsonl"}, code: 0, alerts: 2, stderr: []string{"is shared by"}},
+		{name: "/dev/zero named, then SIGINT", files: map[string][]byte{"a.jsonl": lines(layer("ok-11"))},
+			args: []string{"-w", "1", "{dir}/a.jsonl", "/dev/zero"}, code: exitInterrupted, alerts: 1, maxRSS: 200, interrupt: true,
+			stderr: []string{"interrupted"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			for name, b := range tc.files {
-				if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+				path := filepath.Join(dir, name)
+				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, b, 0o644); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -134,7 +205,14 @@ func runHostile(t *testing.T, dir string, tc hostileCase, args []string) {
 	cmd.Env = append(os.Environ(), "TRAILHOUND_AS_MAIN=1")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.Run()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if tc.interrupt {
+		time.Sleep(time.Second)
+		cmd.Process.Signal(os.Interrupt)
+	}
+	cmd.Wait()
 	if ctx.Err() != nil {
 		t.Fatalf("hung: killed after the time bound\n%s", stderr.String())
 	}
