@@ -123,6 +123,10 @@ func eachEvent(paths []string, maxBytes int, stderr io.Writer, fn func(*event.Ev
 			}
 			return nil
 		}, func(e *record.PosError) {
+			if e.Warning {
+				fmt.Fprintf(stderr, "trailhound: warning: %s: %v\n", in.Path, e)
+				return
+			}
 			fmt.Fprintf(stderr, "trailhound: %s: %v\n", in.Path, e)
 			bad++
 		})
