@@ -100,6 +100,8 @@ type Scanner struct {
 	// is reported once (the record is still read).
 	needComma, commaReported bool
 
+	nl bool // the last byte skipSpace skipped was '\n'
+
 	pending    Record // returned by the next call when hasPending
 	hasPending bool
 	norm       []byte // a record re-encoded without duplicate keys
@@ -181,11 +183,17 @@ func (s *Scanner) posErr(at int, format string, args ...any) *PosError {
 }
 
 // skipSpace advances pos past white space; it returns false at end of input.
+// It sets nl when the white space ends with a line break.
 func (s *Scanner) skipSpace() bool {
+	s.nl = false
 	for {
 		for s.pos < s.end {
 			switch s.buf[s.pos] {
-			case ' ', '\t', '\n', '\r':
+			case '\n':
+				s.nl = true
+				s.pos++
+			case ' ', '\t', '\r':
+				s.nl = false
 				s.pos++
 			default:
 				return true
@@ -285,6 +293,7 @@ func (s *Scanner) Next() (Record, error) {
 			s.v.reset(false, false)
 			s.v.push('{')
 			s.v.state = vNext
+			s.v.prevNL = s.nl
 			s.st = stTop
 			if bad := s.run(); bad != nil {
 				bad.Msg = "after the Records array: " + bad.Msg

@@ -169,33 +169,4 @@ func TestTruncatedGzip(t *testing.T) {
 	}
 }
 
-func FuzzScanner(f *testing.F) {
-	for _, s := range []string{`{"Records":[{"a":1}]}`, `[{"a":"\"}"}]`, "{\"a\":1}\n{\"b\":2}", `{"Records":[{"a":[1,2,{"b":"\\"}]}],"z":1}`, `{"a":`} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, in []byte) {
-		s := NewScanner(bytes.NewReader(in), 64)
-		for i := 0; i < len(in)+10; i++ {
-			rec, err := s.Next()
-			if err == io.EOF {
-				return
-			}
-			if err != nil {
-				var pe *PosError
-				if !errors.As(err, &pe) {
-					return
-				}
-				continue
-			}
-			if len(rec.Data) == 0 || rec.Data[0] != '{' {
-				t.Fatalf("record %q does not start with '{'", rec.Data)
-			}
-			if !bytes.Contains(in, rec.Data) {
-				t.Fatalf("record %q not in input", rec.Data)
-			}
-		}
-		t.Fatalf("scanner did not terminate on %q", in)
-	})
-}
-
 func writeFile(path string, data []byte) error { return os.WriteFile(path, data, 0o644) }
