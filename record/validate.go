@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/maphash"
+	"math/bits"
 )
 
 // The validator checks JSON (RFC 8259) in the scanner's buffer as it finds
@@ -47,11 +48,27 @@ const (
 )
 
 // keyRef is an object key: its content bytes in the stream (at stream
-// offset off), or, when canon, its decoded form in validator.canon.
+// offset off), or, when canon (it has escapes), its decoded form in
+// validator.canon. Keys are compared byte by byte otherwise: two keys
+// that differ only in invalid UTF-8 bytes (both U+FFFD to encoding/json)
+// are not found equal, but such records are refused by the event parser.
 type keyRef struct {
 	off   int64
 	n     int32
 	canon bool
+	sig   uint64 // from the key's length and first and last bytes: equal keys have equal sigs
+}
+
+// keySig returns a key's signature.
+func keySig(k []byte) uint64 {
+	if len(k) >= 8 {
+		return binary.LittleEndian.Uint64(k) ^ bits.RotateLeft64(binary.LittleEndian.Uint64(k[len(k)-8:]), 29) ^ uint64(len(k))
+	}
+	var sig uint64
+	for _, c := range k {
+		sig = sig<<8 | uint64(c)
+	}
+	return sig ^ uint64(len(k))<<59
 }
 
 type validator struct {
@@ -68,7 +85,7 @@ type validator struct {
 	keyEsc   bool  // the current key has an escape
 	objKeys  []int // per open object (when tracking): index in keys of its first key
 	keys     []keyRef
-	canon    []byte // decoded keys (those with escapes or non-ASCII bytes)
+	canon    []byte // decoded keys (those with escapes)
 	table    []int32
 	dups     int    // duplicate keys found
 	dupKey   string // the first one
@@ -133,12 +150,35 @@ const (
 	hi8 = 0x8080808080808080
 )
 
-// special reports whether any of the 8 bytes in x is '"', '\\' or a control
-// character.
-func special(x uint64) bool {
+// special returns a mask with the high bit set in the bytes of x (8 bytes,
+// little endian) that are '"', '\\' or a control character. False positives
+// can only follow a true one, so the lowest set bit marks the first.
+func special(x uint64) uint64 {
 	q := x ^ (lo8 * '"')
 	b := x ^ (lo8 * '\\')
-	return ((x-lo8*0x20)&^x|(q-lo8)&^q|(b-lo8)&^b)&hi8 != 0
+	return ((x - lo8*0x20) &^ x | (q-lo8)&^q | (b-lo8)&^b) & hi8
+}
+
+// skipPlain returns the index of the first byte from i that is '"', '\\' or
+// a control character (len(buf) if none).
+func skipPlain(buf []byte, i int) int {
+	for i+8 <= len(buf) {
+		if m := special(binary.LittleEndian.Uint64(buf[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+		i += 8
+	}
+	for i < len(buf) && strPlain[buf[i]] {
+		i++
+	}
+	return i
+}
+
+// plainString returns the index of the closing quote of a string whose
+// content starts at i, when the string has no escapes and ends in buf.
+func plainString(buf []byte, i int) (int, bool) {
+	i = skipPlain(buf, i)
+	return i, i < len(buf) && buf[i] == '"'
 }
 
 func (s *Scanner) verr(i int, format string, args ...any) vstatus {
@@ -157,12 +197,7 @@ func (s *Scanner) validate() vstatus {
 	for i < len(buf) {
 		switch v.state {
 		case vStr:
-			for i+8 <= len(buf) && !special(binary.LittleEndian.Uint64(buf[i:])) {
-				i += 8
-			}
-			for i < len(buf) && strPlain[buf[i]] {
-				i++
-			}
+			i = skipPlain(buf, i)
 			if i == len(buf) {
 				continue
 			}
@@ -331,6 +366,16 @@ func (s *Scanner) validate() vstatus {
 					v.push('[')
 					v.state = vValOrClose
 				case c == '"':
+					if j, ok := plainString(buf, i+1); ok {
+						// fast path: a string without escapes, whole in the buffer
+						i = j + 1
+						s.endValue()
+						if v.state == vEnd {
+							s.pos = i
+							return vDone
+						}
+						continue
+					}
 					v.state, v.isKey = vStr, false
 				case c == '-':
 					v.state = vMinus
@@ -352,8 +397,20 @@ func (s *Scanner) validate() vstatus {
 			case vKeyOrClose, vKey:
 				switch {
 				case c == '"':
-					v.state, v.isKey = vStr, true
 					v.keyStart, v.keyEsc = s.base+int64(i)+1, false
+					if j, ok := plainString(buf, i+1); ok {
+						s.endKey(j)
+						i = j + 1
+						// and the ':' right after it
+						if i < len(buf) && buf[i] == ':' {
+							v.state = vVal
+							i++
+						} else {
+							v.state = vColon
+						}
+						continue
+					}
+					v.state, v.isKey = vStr, true
 				case c == '}' && v.state == vKeyOrClose:
 					s.close(i, c)
 				default:
@@ -431,22 +488,13 @@ func (s *Scanner) endKey(i int) {
 		return
 	}
 	raw := s.buf[from:i]
-	if v.keyEsc || !isASCII(raw) {
+	if v.keyEsc {
 		off := len(v.canon)
 		v.canon = appendCanonical(v.canon, raw)
-		v.keys = append(v.keys, keyRef{off: int64(off), n: int32(len(v.canon) - off), canon: true})
+		v.keys = append(v.keys, keyRef{off: int64(off), n: int32(len(v.canon) - off), canon: true, sig: keySig(v.canon[off:])})
 		return
 	}
-	v.keys = append(v.keys, keyRef{off: v.keyStart, n: int32(i - from)})
-}
-
-func isASCII(b []byte) bool {
-	for _, c := range b {
-		if c >= 0x80 {
-			return false
-		}
-	}
-	return true
+	v.keys = append(v.keys, keyRef{off: v.keyStart, n: int32(i - from), sig: keySig(raw)})
 }
 
 func (s *Scanner) keyBytes(k keyRef) []byte {
@@ -468,12 +516,12 @@ func (s *Scanner) checkDups(keys []keyRef) {
 		}
 		v.dups++
 	}
-	if len(keys) <= 16 {
+	if len(keys) <= 32 {
 		for j := 1; j < len(keys); j++ {
-			kj := s.keyBytes(keys[j])
+			sig := keys[j].sig
 			for i := 0; i < j; i++ {
-				if keys[i].n == keys[j].n && bytes.Equal(s.keyBytes(keys[i]), kj) {
-					found(kj)
+				if keys[i].sig == sig && bytes.Equal(s.keyBytes(keys[i]), s.keyBytes(keys[j])) {
+					found(s.keyBytes(keys[j]))
 					break
 				}
 			}
@@ -491,7 +539,7 @@ func (s *Scanner) checkDups(keys []keyRef) {
 	clear(t)
 	for j := range keys {
 		kj := s.keyBytes(keys[j])
-		h := int(maphash.Bytes(dupSeed, kj) & uint64(size-1))
+		h := int(maphash.Comparable(dupSeed, keys[j].sig) & uint64(size-1))
 		for {
 			if t[h] == 0 {
 				t[h] = int32(j + 1)
