@@ -377,7 +377,9 @@ func (s *Scanner) value(wrapper bool) (rec Record, isWrapper bool, err error) {
 	s.keep = s.pos
 	s.countLines(s.base + int64(s.pos))
 	start, line := s.base+int64(s.pos), s.line
-	s.v.reset(true, wrapper)
+	// duplicate keys are tracked by their offsets in the record (uint32)
+	s.v.reset(s.max < canonKey, wrapper)
+	s.v.recStart = start
 	tooLarge := false
 	for {
 		switch s.validate() {

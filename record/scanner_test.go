@@ -109,11 +109,13 @@ func TestScannerSizeLimit(t *testing.T) {
 	}
 }
 
+// Nesting up to MaxDepth is read; deeper is an error (the validator's
+// memory is bounded) and the records around it are read.
 func TestScannerDeepNesting(t *testing.T) {
-	deep := strings.Repeat("[", 100000) + strings.Repeat("]", 100000)
-	in := `{"a":1}` + "\n" + `{"d":` + deep + `}` + "\n" + `{"b":2}`
+	deep := func(n int) string { return `{"d":` + strings.Repeat("[", n) + strings.Repeat("]", n) + `}` }
+	in := `{"a":1}` + "\n" + deep(MaxDepth-1) + "\n" + `{"b":2}` + "\n" + deep(100000) + "\n" + `{"c":3}`
 	got, _, errs := scanAll(t, strings.NewReader(in), 0)
-	if len(got) != 3 || len(errs) != 0 {
+	if len(got) != 4 || len(errs) != 1 || !strings.Contains(errs[0].Error(), "line 4") || !strings.Contains(errs[0].Error(), "nested deeper") {
 		t.Fatalf("got %d records, errs %v", len(got), errs)
 	}
 }

@@ -14,6 +14,10 @@ import (
 // object keys, while the record is kept), so an oversized record can be
 // validated and skipped without keeping it.
 
+// MaxDepth is the deepest nesting of objects and arrays accepted in a
+// record (as in encoding/json; the event parser accepts less).
+const MaxDepth = 10000
+
 type vstate uint8
 
 const (
@@ -47,17 +51,18 @@ const (
 	vErr                 // not valid JSON at errAt
 )
 
-// keyRef is an object key: its content bytes in the stream (at stream
-// offset off), or, when canon (it has escapes), its decoded form in
-// validator.canon. Keys are compared byte by byte otherwise: two keys
-// that differ only in invalid UTF-8 bytes (both U+FFFD to encoding/json)
-// are not found equal, but such records are refused by the event parser.
+// keyRef is an object key: its content bytes in the record (at off from
+// the record's start), or, when n has canonKey set (the key has escapes), its
+// decoded form in validator.canon. Keys are compared byte by byte
+// otherwise: two keys that differ only in invalid UTF-8 bytes (both U+FFFD
+// to encoding/json) are not found equal, but such records are refused by
+// the event parser.
 type keyRef struct {
-	off   int64
-	n     int32
-	canon bool
-	sig   uint64 // from the key's length and first and last bytes: equal keys have equal sigs
+	off, n uint32
+	sig    uint64 // from the key's length and first and last bytes: equal keys have equal sigs
 }
+
+const canonKey = 1 << 31
 
 // keySig returns a key's signature.
 func keySig(k []byte) uint64 {
@@ -81,6 +86,7 @@ type validator struct {
 	// track: the value is kept in the buffer, and object keys are checked
 	// for duplicates.
 	track    bool
+	recStart int64 // stream offset of the record (when tracking)
 	keyStart int64 // stream offset of the current key's first content byte
 	keyEsc   bool  // the current key has an escape
 	objKeys  []int // per open object (when tracking): index in keys of its first key
@@ -354,6 +360,9 @@ func (s *Scanner) validate() vstatus {
 			v.prevNL = false
 			switch v.state {
 			case vVal, vValOrClose:
+				if (c == '{' || c == '[') && len(v.stack) >= MaxDepth {
+					return s.verr(i, "nested deeper than %d levels", MaxDepth)
+				}
 				switch {
 				case c == '{':
 					v.push('{')
@@ -487,21 +496,28 @@ func (s *Scanner) endKey(i int) {
 	if !v.track {
 		return
 	}
+	if v.keyStart-v.recStart > int64(s.max) {
+		v.track = false // the record is over the limit: it will not be returned
+		return
+	}
+	if len(v.keys) == cap(v.keys) { // grow by doubling: less garbage than append's 1.25 on large objects
+		v.keys = append(make([]keyRef, 0, 2*cap(v.keys)+64), v.keys...)
+	}
 	raw := s.buf[from:i]
 	if v.keyEsc {
 		off := len(v.canon)
 		v.canon = appendCanonical(v.canon, raw)
-		v.keys = append(v.keys, keyRef{off: int64(off), n: int32(len(v.canon) - off), canon: true, sig: keySig(v.canon[off:])})
+		v.keys = append(v.keys, keyRef{off: uint32(off), n: uint32(len(v.canon)-off) | canonKey, sig: keySig(v.canon[off:])})
 		return
 	}
-	v.keys = append(v.keys, keyRef{off: v.keyStart, n: int32(i - from), sig: keySig(raw)})
+	v.keys = append(v.keys, keyRef{off: uint32(v.keyStart - v.recStart), n: uint32(i - from), sig: keySig(raw)})
 }
 
 func (s *Scanner) keyBytes(k keyRef) []byte {
-	if k.canon {
-		return s.v.canon[k.off : k.off+int64(k.n)]
+	if k.n&canonKey != 0 {
+		return s.v.canon[k.off : k.off+k.n&^canonKey]
 	}
-	from := k.off - s.base
+	from := s.v.recStart - s.base + int64(k.off)
 	return s.buf[from : from+int64(k.n)]
 }
 
