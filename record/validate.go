@@ -162,7 +162,7 @@ const (
 func special(x uint64) uint64 {
 	q := x ^ (lo8 * '"')
 	b := x ^ (lo8 * '\\')
-	return ((x - lo8*0x20) &^ x | (q-lo8)&^q | (b-lo8)&^b) & hi8
+	return ((x-lo8*0x20)&^x | (q-lo8)&^q | (b-lo8)&^b) & hi8
 }
 
 // skipPlain returns the index of the first byte from i that is '"', '\\' or
