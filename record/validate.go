@@ -533,8 +533,16 @@ func (s *Scanner) checkDups(keys []keyRef) {
 		v.dups++
 	}
 	if len(keys) <= 32 {
-		for j := 1; j < len(keys); j++ {
+		// a 256-bit filter on the signatures; only a key whose bit is
+		// already set is compared with the keys before it
+		var seen [4]uint64
+		for j := range keys {
 			sig := keys[j].sig
+			h := (sig * 0x9E3779B97F4A7C15) >> 56
+			if seen[h>>6]&(1<<(h&63)) == 0 {
+				seen[h>>6] |= 1 << (h & 63)
+				continue
+			}
 			for i := 0; i < j; i++ {
 				if keys[i].sig == sig && bytes.Equal(s.keyBytes(keys[i]), s.keyBytes(keys[j])) {
 					found(s.keyBytes(keys[j]))
