@@ -289,8 +289,9 @@ func (s *Scanner) Next() (Record, error) {
 			}
 		case stWrapTail:
 			// the rest of the delivery object: `, "key": value ... }`
+			// (another "Records" array is read too)
 			s.keep = s.pos
-			s.v.reset(false, false)
+			s.v.reset(false, true)
 			s.v.push('{')
 			s.v.state = vNext
 			s.v.prevNL = s.nl
@@ -298,6 +299,9 @@ func (s *Scanner) Next() (Record, error) {
 			if bad := s.run(); bad != nil {
 				bad.Msg = "after the Records array: " + bad.Msg
 				return Record{}, bad
+			}
+			if s.v.wrapped {
+				s.st = stRecords
 			}
 		}
 	}
@@ -419,10 +423,7 @@ func (s *Scanner) value(wrapper bool) (rec Record, isWrapper bool, err error) {
 			s.v.track = false
 		}
 		if tooLarge {
-			s.keep = s.pos
-			if s.v.isKey && s.v.inString() && s.v.keyStart-1 >= s.base && s.base+int64(s.pos)-s.v.keyStart < 64 {
-				s.keep = int(s.v.keyStart - 1 - s.base) // a short key: it may be "Records"
-			}
+			s.release()
 		}
 		if !s.fill() {
 			s.st = stTop // the input ended inside the value: nothing more to report
@@ -457,14 +458,15 @@ func (s *Scanner) run() *PosError {
 
 func (s *Scanner) runFrom(line int) *PosError {
 	for {
-		switch s.validate() {
+		switch st := s.validate(); st {
 		case vDone, vWrap:
 			s.keep = s.pos
+			s.v.wrapped = st == vWrap
 			return nil
 		case vErr:
 			return s.invalid(line)
 		}
-		s.keep = s.pos
+		s.release()
 		if !s.fill() {
 			if s.v.atNumberEnd() {
 				return nil
@@ -475,6 +477,15 @@ func (s *Scanner) runFrom(line int) *PosError {
 			}
 			return s.posErr(s.end, "unexpected end of input inside a JSON value (truncated)")
 		}
+	}
+}
+
+// release lets the next fill drop what was validated, except the start of
+// a short key being read (it may be "Records").
+func (s *Scanner) release() {
+	s.keep = s.pos
+	if s.v.isKey && s.v.inString() && s.v.keyStart-1 >= s.base && s.base+int64(s.pos)-s.v.keyStart < 64 {
+		s.keep = int(s.v.keyStart - 1 - s.base)
 	}
 }
 

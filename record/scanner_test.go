@@ -45,6 +45,7 @@ func TestScannerShapes(t *testing.T) {
 		{"delivery", `{"Records":[{"a":1},{"b":"x}"}]}`, []string{`{"a":1}`, `{"b":"x}"}`}, []int{1, 1}, 0},
 		{"delivery pretty", "{\n \"Records\": [\n  {\"a\": 1},\n  {\"b\": 2}\n ]\n}\n", []string{`{"a": 1}`, `{"b": 2}`}, []int{3, 4}, 0},
 		{"delivery keys after", `{"Records":[{"a":1}],"x":{"y":[1,2]}}`, []string{`{"a":1}`}, []int{1}, 0},
+		{"delivery, Records twice", `{"Records":[{"a":1}],"x":[1],"Records":[{"b":2}]}`, []string{`{"a":1}`, `{"b":2}`}, []int{1, 1}, 0},
 		{"delivery keys before", `{"v":"1","Records":[{"a":1}]}`, []string{`{"a":1}`}, []int{1}, 0},
 		{"array", `[{"a":1}, {"b":[1,{"c":"]"}]}]`, []string{`{"a":1}`, `{"b":[1,{"c":"]"}]}`}, []int{1, 1}, 0},
 		{"empty array", `[]`, nil, nil, 0},

@@ -99,6 +99,7 @@ type validator struct {
 	// wrapper: the value is a top-level object that may be a delivery file;
 	// recordsKey: the last key of the top-level object was "Records".
 	wrapper, recordsKey bool
+	wrapped             bool // a run ended at a "Records" array
 	prevNL              bool // the last byte consumed between tokens was '\n'
 
 	errAt        int    // buffer index of the offending byte
@@ -114,7 +115,7 @@ func (v *validator) reset(track, wrapper bool) {
 	v.keys = v.keys[:0]
 	v.canon = v.canon[:0]
 	v.track, v.wrapper, v.recordsKey, v.prevNL = track, wrapper, false, false
-	v.dups, v.dupKey = 0, ""
+	v.dups, v.dupKey, v.wrapped = 0, "", false
 	v.errNewline, v.errNewRecord = false, false
 }
 
