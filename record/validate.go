@@ -181,6 +181,33 @@ func skipPlain(buf []byte, i int) int {
 	return i
 }
 
+// member reads, from the quote at i, a key without escapes, the ':' right
+// after it and a string value without escapes right after that, as far as
+// it can; it returns where it stopped and false if the key is not plain (the
+// caller then reads it byte by byte).
+func (s *Scanner) member(buf []byte, i int) (int, bool) {
+	v := &s.v
+	v.keyStart, v.keyEsc = s.base+int64(i)+1, false
+	j, ok := plainString(buf, i+1)
+	if !ok {
+		return i, false
+	}
+	s.endKey(j)
+	i = j + 1
+	v.state = vColon
+	if i < len(buf) && buf[i] == ':' {
+		v.state = vVal
+		i++
+		if i < len(buf) && buf[i] == '"' {
+			if j, ok := plainString(buf, i+1); ok {
+				v.state = vNext // inside an object: the value does not end the record
+				i = j + 1
+			}
+		}
+	}
+	return i, true
+}
+
 // plainString returns the index of the closing quote of a string whose
 // content starts at i, when the string has no escapes and ends in buf.
 func plainString(buf []byte, i int) (int, bool) {
@@ -407,17 +434,8 @@ func (s *Scanner) validate() vstatus {
 			case vKeyOrClose, vKey:
 				switch {
 				case c == '"':
-					v.keyStart, v.keyEsc = s.base+int64(i)+1, false
-					if j, ok := plainString(buf, i+1); ok {
-						s.endKey(j)
-						i = j + 1
-						// and the ':' right after it
-						if i < len(buf) && buf[i] == ':' {
-							v.state = vVal
-							i++
-						} else {
-							v.state = vColon
-						}
+					if j, ok := s.member(buf, i); ok {
+						i = j
 						continue
 					}
 					v.state, v.isKey = vStr, true
@@ -441,6 +459,12 @@ func (s *Scanner) validate() vstatus {
 					v.state = vVal
 					if top == '{' {
 						v.state = vKey
+						if i+1 < len(buf) && buf[i+1] == '"' {
+							if j, ok := s.member(buf, i+1); ok { // compact `,"key":`
+								i = j
+								continue
+							}
+						}
 					}
 				case c == '}' && top == '{', c == ']' && top == '[':
 					s.close(i, c)
