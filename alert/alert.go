@@ -36,6 +36,9 @@ type Alert struct {
 	// record had no usable event time, and @timestamp is its file's.
 	TimeSubstitute *TimeSubstitute `json:"time_substitute,omitempty"`
 	Record         json.RawMessage `json:"record"`
+	// RecordError is set when the record (or a field taken from it) could
+	// not be written as JSON: Record then holds it as a JSON string.
+	RecordError string `json:"record_error,omitempty"`
 }
 
 // TimeSubstitute says where an alert's @timestamp comes from when the
@@ -180,16 +183,64 @@ func Sort(as []Alert) {
 	})
 }
 
-// WriteJSONL writes one alert per line.
+// WriteJSONL writes one alert per line. A record's bytes cannot make it
+// fail: an alert that does not encode (its record, or a value taken from it,
+// is not valid JSON) is written with the record as a JSON string, those
+// values as strings, and the reason in record_error.
 func WriteJSONL(w io.Writer, as []Alert) error {
-	enc := json.NewEncoder(w)
+	ew := &errWriter{w: w}
+	enc := json.NewEncoder(ew)
 	enc.SetEscapeHTML(false)
 	for i := range as {
-		if err := enc.Encode(&as[i]); err != nil {
+		err := enc.Encode(&as[i])
+		if err != nil && ew.err == nil { // not written: it does not encode
+			a := sanitized(as[i], err)
+			err = enc.Encode(&a)
+		}
+		if err != nil {
 			return fmt.Errorf("writing alert %s: %w", as[i].ID, err)
 		}
 	}
 	return nil
+}
+
+// errWriter remembers its writer's error, to tell it from encoding errors.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(b []byte) (int, error) {
+	n, err := e.w.Write(b)
+	if err != nil {
+		e.err = err
+	}
+	return n, err
+}
+
+// sanitized returns a copy of a that encodes: the record as a string if it
+// is not valid JSON, and fields and context values that do not encode as
+// strings.
+func sanitized(a Alert, cause error) Alert {
+	a.RecordError = cause.Error()
+	if !json.Valid(a.Record) {
+		a.Record, _ = json.Marshal(strings.ToValidUTF8(string(a.Record), "\uFFFD"))
+		a.RecordError = "the record is not valid JSON; written as a string"
+	}
+	for _, m := range []*map[string]any{&a.Fields, &a.Context} {
+		if *m == nil {
+			continue
+		}
+		c := make(map[string]any, len(*m))
+		for k, v := range *m {
+			if _, err := json.Marshal(v); err != nil {
+				v = fmt.Sprint(v)
+			}
+			c[k] = v
+		}
+		*m = c
+	}
+	return a
 }
 
 // WriteTable writes alerts as an aligned table for people.

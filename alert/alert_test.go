@@ -3,6 +3,7 @@ package alert
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -99,5 +100,81 @@ func TestTableActorAndSource(t *testing.T) {
 				t.Errorf("%s: table lacks %q:\n%s", tc.name, w, buf.String())
 			}
 		}
+	}
+}
+
+// A record's bytes cannot make the JSON Lines writer fail: an alert whose
+// record (or a value taken from it) is not valid JSON is written with the
+// record as a string and the reason, and the alerts after it are written.
+func TestWriteJSONLInvalidRecord(t *testing.T) {
+	tests := []struct {
+		name   string
+		record string
+		fields map[string]any
+	}{
+		{"NaN", `{"a":NaN}`, nil},
+		{"control character", "{\"a\":\"x\ny\"}", nil},
+		{"bad escape", `{"a":"\q"}`, nil},
+		{"short unicode escape", `{"a":"\u12"}`, nil},
+		{"leading plus", `{"a":+1}`, nil},
+		{"leading zero", `{"a":0123}`, nil},
+		{"bare fraction", `{"a":.5}`, nil},
+		{"trailing dot", `{"a":5.}`, nil},
+		{"empty exponent", `{"a":1e}`, nil},
+		{"field value", `{"a":1}`, map[string]any{"n": event.NumberString("NaN"), "o": event.RawJSON("{x}"), "ok": "v"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bad := Alert{ID: "bad", Record: json.RawMessage(tt.record), Fields: tt.fields}
+			good := Alert{ID: "good", Record: json.RawMessage(`{"b":2}`)}
+			var out bytes.Buffer
+			if err := WriteJSONL(&out, []Alert{bad, good}); err != nil {
+				t.Fatalf("WriteJSONL: %v", err)
+			}
+			lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+			if len(lines) != 2 {
+				t.Fatalf("%d lines, want 2:\n%s", len(lines), out.String())
+			}
+			for _, l := range lines {
+				if !json.Valid([]byte(l)) {
+					t.Errorf("line is not valid JSON: %s", l)
+				}
+			}
+			var got struct {
+				ID          string         `json:"id"`
+				Record      any            `json:"record"`
+				RecordError string         `json:"record_error"`
+				Fields      map[string]any `json:"fields"`
+			}
+			if err := json.Unmarshal([]byte(lines[0]), &got); err != nil {
+				t.Fatal(err)
+			}
+			if got.ID != "bad" || got.RecordError == "" {
+				t.Errorf("first alert = %s, want id bad with a record_error", lines[0])
+			}
+			if tt.fields == nil && !json.Valid([]byte(tt.record)) {
+				if s, ok := got.Record.(string); !ok || s != strings.ToValidUTF8(tt.record, "\uFFFD") {
+					t.Errorf("record = %#v, want the record as a string", got.Record)
+				}
+			}
+			if tt.fields != nil && got.Fields["ok"] != "v" {
+				t.Errorf("fields = %v", got.Fields)
+			}
+			if !strings.Contains(lines[1], `"id":"good"`) || strings.Contains(lines[1], "record_error") {
+				t.Errorf("second alert = %s", lines[1])
+			}
+		})
+	}
+}
+
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
+
+// A failing output is still an error.
+func TestWriteJSONLWriteError(t *testing.T) {
+	err := WriteJSONL(failWriter{}, []Alert{{ID: "a", Record: json.RawMessage(`{}`)}})
+	if err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Errorf("err = %v, want the write error", err)
 	}
 }

@@ -46,12 +46,16 @@ type Progress struct {
 	Matches     atomic.Int64 // rule matches so far (alerts are decided when the hunt ends)
 }
 
-// InputError is a problem with the input, with its place.
+// InputError is a problem with the input, with its place. An error means
+// input was lost (a record or region not evaluated); a warning (Warning set)
+// means the record was still read and evaluated (a missing ',' between
+// array elements, duplicate keys).
 type InputError struct {
-	File   string
-	Line   int   // 0 when unknown
-	Offset int64 // -1 when unknown
-	Err    error
+	File    string
+	Line    int   // 0 when unknown
+	Offset  int64 // -1 when unknown
+	Err     error
+	Warning bool
 }
 
 func (e InputError) Error() string {
@@ -74,8 +78,10 @@ type Summary struct {
 	DigestRecords int64          // digest documents found inside files
 	BytesRead     int64          // decompressed bytes scanned
 	BytesOnDisk   int64          // input size on disk
-	Errors        []InputError   // input errors (the rest of the input was still read)
+	Errors        []InputError   // input errors: input not evaluated (the rest of the input was still read)
 	ErrorCount    int            // all input errors (Errors keeps the first 1000)
+	Warnings      []InputError   // input warnings: records still read and evaluated
+	WarningCount  int            // all input warnings (Warnings keeps the first 1000)
 	Alerts        map[string]int // rule.Rule.Key -> alerts (Rules is keyed so too)
 	Rules         map[string]detect.RuleStats
 	Duplicates    int // matches of a record already seen (the same event delivered twice)
@@ -137,9 +143,16 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 		bytes      atomic.Int64
 		inputErr   = func(e InputError) {
 			mu.Lock()
-			sum.ErrorCount++
-			if len(sum.Errors) < maxKeptErrors {
-				sum.Errors = append(sum.Errors, e)
+			if e.Warning {
+				sum.WarningCount++
+				if len(sum.Warnings) < maxKeptErrors {
+					sum.Warnings = append(sum.Warnings, e)
+				}
+			} else {
+				sum.ErrorCount++
+				if len(sum.Errors) < maxKeptErrors {
+					sum.Errors = append(sum.Errors, e)
+				}
 			}
 			mu.Unlock()
 		}
@@ -180,12 +193,14 @@ feed:
 	close(files)
 	wg.Wait()
 	sum.Records, sum.NonCloudTrail, sum.DigestRecords, sum.BytesRead = records.Load(), other.Load(), digests.Load(), bytes.Load()
-	sort.SliceStable(sum.Errors, func(i, j int) bool {
-		if sum.Errors[i].File != sum.Errors[j].File {
-			return sum.Errors[i].File < sum.Errors[j].File
-		}
-		return sum.Errors[i].Offset < sum.Errors[j].Offset
-	})
+	for _, es := range [][]InputError{sum.Errors, sum.Warnings} {
+		sort.SliceStable(es, func(i, j int) bool {
+			if es[i].File != es[j].File {
+				return es[i].File < es[j].File
+			}
+			return es[i].Offset < es[j].Offset
+		})
+	}
 	alerts, stats, err := proc.Finish(collectors)
 	if err != nil {
 		return nil, err
@@ -270,7 +285,7 @@ func scanFile(ctx context.Context, path string, maxRecord int, eng *engine.Engin
 		})
 		return nil
 	}, func(pe *record.PosError) {
-		inputErr(InputError{File: path, Line: pe.Line, Offset: pe.Offset, Err: errors.New(pe.Msg)})
+		inputErr(InputError{File: path, Line: pe.Line, Offset: pe.Offset, Err: errors.New(pe.Msg), Warning: pe.Warning})
 	})
 	prog.Records.Add(int64(n & 1023))
 	if err != nil && !errors.Is(err, ctx.Err()) {

@@ -4,11 +4,15 @@
 // ({"Records":[...]}), JSON arrays of records, JSON Lines, a single object, and
 // Elasticsearch exports (one document per line). The scanner is streaming: it
 // holds at most one record (bounded by a size limit) in memory, so a 2 GB
-// delivery file needs no more memory than its largest record.
+// delivery file needs no more memory than its largest record, and a record
+// over the limit is skipped by scanning it, without buffering it.
 //
-// The scanner only tracks strings and nesting; it does not validate JSON.
-// Validation is the job of the parser that consumes each record, which can then
-// report malformed records precisely and carry on with the next one.
+// The scanner validates every record against RFC 8259 in the same pass that
+// finds its end: a record that is not valid JSON is reported with its
+// position and never returned, and scanning resumes after it (in JSON Lines
+// input, at the next line). Duplicate object keys are reported as a warning
+// and the record is returned with the last occurrence of each key, as jq,
+// Python and Go's encoding/json read it.
 package record
 
 import (
@@ -23,8 +27,9 @@ const DefaultMaxRecord = 16 << 20
 
 // Record is one JSON record found in an input stream.
 type Record struct {
-	// Data holds the record's bytes. It is only valid until the next call to
-	// Scanner.Next.
+	// Data holds the record's bytes: valid JSON (RFC 8259), with duplicate
+	// keys resolved to their last occurrence. It is only valid until the
+	// next call to Scanner.Next.
 	Data []byte
 	// Line is the 1-based line on which the record starts.
 	Line int
@@ -39,6 +44,10 @@ type PosError struct {
 	Offset int64
 	Msg    string
 	Err    error // optional cause, for errors.Is
+	// Warning is set when no record was lost: the record at this position
+	// is still returned (a missing ',' between array elements, duplicate
+	// keys).
+	Warning bool
 }
 
 // Unwrap returns the cause.
@@ -51,6 +60,9 @@ func (e *PosError) Error() string {
 // ErrTooLarge is wrapped by errors about records over the size limit.
 var ErrTooLarge = errors.New("record exceeds size limit")
 
+// ErrUTF16 is wrapped by the error about a UTF-16 encoded stream.
+var ErrUTF16 = errors.New("UTF-16 encoded; convert to UTF-8")
+
 type state int
 
 const (
@@ -61,9 +73,10 @@ const (
 )
 
 // Scanner reads records from a stream. Next returns records one by one; a
-// non-nil error that is a *PosError describes one bad record or region and
-// scanning can continue; io.EOF ends the stream; any other error (for example
-// a truncated gzip stream) is final.
+// non-nil error that is a *PosError describes one bad record or region (or,
+// with Warning set, a record that is still returned by the following call)
+// and scanning can continue; io.EOF ends the stream; any other error (for
+// example a truncated gzip stream) is final.
 type Scanner struct {
 	r    io.Reader
 	buf  []byte
@@ -80,10 +93,20 @@ type Scanner struct {
 	line    int
 	lineOff int64
 
-	st state
+	st      state
+	started bool // the stream's first bytes (BOM, UTF-16) were checked
+	stopped bool // nothing more is read (UTF-16 input)
 	// needComma is set after an array element; a '{' before the next ','
 	// is reported once (the record is still read).
 	needComma, commaReported bool
+
+	nl bool // the last byte skipSpace skipped was '\n'
+
+	pending    Record // returned by the next call when hasPending
+	hasPending bool
+	norm       []byte // a record re-encoded without duplicate keys
+
+	v validator
 }
 
 // NewScanner returns a scanner over r with the given record size limit
@@ -92,7 +115,7 @@ func NewScanner(r io.Reader, max int) *Scanner {
 	if max <= 0 {
 		max = DefaultMaxRecord
 	}
-	return &Scanner{r: r, buf: make([]byte, 256<<10), max: max, line: 1}
+	return &Scanner{r: r, buf: make([]byte, min(256<<10, max+1024)), max: max, line: 1}
 }
 
 // fill reads more data, compacting buf[keep:] to the front. It returns false
@@ -130,6 +153,16 @@ func (s *Scanner) fill() bool {
 	}
 }
 
+// ensure makes n bytes from pos available, if the input has them.
+func (s *Scanner) ensure(n int) bool {
+	for s.end-s.pos < n {
+		if !s.fill() {
+			return false
+		}
+	}
+	return true
+}
+
 // countLines advances the line counter to stream offset off (which must be
 // within the buffer).
 func (s *Scanner) countLines(off int64) {
@@ -150,11 +183,17 @@ func (s *Scanner) posErr(at int, format string, args ...any) *PosError {
 }
 
 // skipSpace advances pos past white space; it returns false at end of input.
+// It sets nl when the white space ends with a line break.
 func (s *Scanner) skipSpace() bool {
+	s.nl = false
 	for {
 		for s.pos < s.end {
 			switch s.buf[s.pos] {
-			case ' ', '\t', '\n', '\r':
+			case '\n':
+				s.nl = true
+				s.pos++
+			case ' ', '\t', '\r':
+				s.nl = false
 				s.pos++
 			default:
 				return true
@@ -169,6 +208,19 @@ func (s *Scanner) skipSpace() bool {
 
 // Next returns the next record.
 func (s *Scanner) Next() (Record, error) {
+	if s.hasPending {
+		s.hasPending = false
+		return s.pending, nil
+	}
+	if s.stopped {
+		return Record{}, io.EOF
+	}
+	if !s.started {
+		s.started = true
+		if err := s.checkStart(); err != nil {
+			return Record{}, err
+		}
+	}
 	for {
 		if !s.skipSpace() {
 			return Record{}, s.finalErr()
@@ -178,17 +230,25 @@ func (s *Scanner) Next() (Record, error) {
 		case stTop:
 			switch c {
 			case '{':
-				rec, isWrapper, err := s.topObject()
+				rec, isWrapper, err := s.value(true)
 				if err != nil || !isWrapper {
 					return rec, err
 				}
 				s.st = stRecords
+				s.needComma = false
 			case '[':
 				s.pos++
+				s.keep = s.pos
 				s.st = stArray
+				s.needComma = false
 			default:
-				err := s.posErr(s.pos, "unexpected %q outside any JSON value; skipping to the next line", c)
-				s.skipLine()
+				if s.isBOM() { // a BOM between concatenated files or gzip members
+					s.pos += 3
+					s.keep = s.pos
+					continue
+				}
+				err := s.posErr(s.pos, "unexpected %q outside any JSON value; skipped up to the next line that starts with '{' or '['", c)
+				s.skipGarbage()
 				return Record{}, err
 			}
 		case stArray, stRecords:
@@ -207,39 +267,69 @@ func (s *Scanner) Next() (Record, error) {
 			case '{':
 				if s.needComma && !s.commaReported {
 					s.commaReported = true
-					return Record{}, s.posErr(s.pos, "missing ',' between array elements (the record is still read)")
+					err := s.posErr(s.pos, "missing ',' between array elements (the record is still read)")
+					err.Warning = true
+					return Record{}, err
 				}
 				s.needComma, s.commaReported = true, false
-				return s.value()
+				rec, _, err := s.value(false)
+				return rec, err
+			case '}':
+				err := s.posErr(s.pos, "unexpected '}' in an array; skipped")
+				s.pos++
+				s.keep = s.pos
+				return Record{}, err
 			default:
 				err := s.posErr(s.pos, "array element is not a JSON object; skipped")
-				before := s.base + int64(s.pos)
-				s.skipValueDiscard()
-				if s.base+int64(s.pos) == before {
-					s.pos++ // a stray closing bracket: step over it
-					s.keep = s.pos
+				if bad := s.discardValue(); bad != nil {
+					err.Msg += " (" + bad.Msg + ")"
 				}
+				s.needComma = true
 				return Record{}, err
 			}
 		case stWrapTail:
-			switch c {
-			case ',':
-				s.pos++
-				// another key of the delivery object: skip "key": value
-				if err := s.skipMember(); err != nil {
-					return Record{}, err
-				}
-			case '}':
-				s.pos++
-				s.st = stTop
-			default:
-				err := s.posErr(s.pos, "unexpected %q after the Records array", c)
-				s.skipLine()
-				s.st = stTop
-				return Record{}, err
+			// the rest of the delivery object: `, "key": value ... }`
+			// (another "Records" array is read too)
+			s.keep = s.pos
+			s.v.reset(false, true)
+			s.v.push('{')
+			s.v.state = vNext
+			s.v.prevNL = s.nl
+			s.st = stTop
+			if bad := s.run(); bad != nil {
+				bad.Msg = "after the Records array: " + bad.Msg
+				return Record{}, bad
+			}
+			if s.v.wrapped {
+				s.st = stRecords
 			}
 		}
 	}
+}
+
+// checkStart skips a UTF-8 byte order mark at the start of the stream and
+// stops at a UTF-16 one (or UTF-16 text without one).
+func (s *Scanner) checkStart() error {
+	s.ensure(3)
+	b := s.buf[s.pos:s.end]
+	switch {
+	case s.isBOM():
+		s.pos += 3
+		s.keep = s.pos
+	case len(b) >= 2 && (b[0] == 0xFF && b[1] == 0xFE || b[0] == 0xFE && b[1] == 0xFF ||
+		b[1] == 0 && (b[0] == '{' || b[0] == '[') || b[0] == 0 && (b[1] == '{' || b[1] == '[')):
+		s.stopped = true
+		return &PosError{Line: 1, Offset: 0, Msg: ErrUTF16.Error(), Err: ErrUTF16}
+	}
+	return nil
+}
+
+// isBOM reports whether a UTF-8 byte order mark is at pos.
+func (s *Scanner) isBOM() bool {
+	if s.buf[s.pos] != 0xEF || !s.ensure(3) {
+		return false
+	}
+	return s.buf[s.pos+1] == 0xBB && s.buf[s.pos+2] == 0xBF
 }
 
 func (s *Scanner) finalErr() error {
@@ -252,6 +342,21 @@ func (s *Scanner) finalErr() error {
 		return s.posErr(s.end, "unexpected end of input inside a JSON array (truncated file?)")
 	}
 	return io.EOF
+}
+
+// skipGarbage skips text outside any JSON value: lines up to the next one
+// whose first non-blank byte may start a value ('{', '[' or a BOM).
+func (s *Scanner) skipGarbage() {
+	for {
+		s.skipLine()
+		if !s.skipSpace() {
+			return
+		}
+		switch s.buf[s.pos] {
+		case '{', '[', 0xEF:
+			return
+		}
+	}
 }
 
 func (s *Scanner) skipLine() {
@@ -269,316 +374,214 @@ func (s *Scanner) skipLine() {
 	}
 }
 
-// topObject handles a top-level object: either a delivery file wrapper
-// ({"Records": [...]}) or a record on its own. On return with isWrapper,
-// pos is just inside the Records array.
-func (s *Scanner) topObject() (rec Record, isWrapper bool, err error) {
+// value scans, validates and returns the JSON object at pos. With wrapper,
+// a top-level object is checked for being a delivery file: on return with
+// isWrapper, pos is just inside its Records array.
+func (s *Scanner) value(wrapper bool) (rec Record, isWrapper bool, err error) {
 	s.keep = s.pos
-	s.pos++ // '{'
+	s.countLines(s.base + int64(s.pos))
+	start, line := s.base+int64(s.pos), s.line
+	// duplicate keys are tracked by their offsets in the record (uint32)
+	s.v.reset(s.max < canonKey, wrapper)
+	s.v.recStart = start
+	tooLarge := false
 	for {
-		if !s.skipWS() {
-			return Record{}, false, s.truncErr(s.keep)
-		}
-		switch s.buf[s.pos] {
-		case '}':
-			s.pos++
-			return s.emit(s.keep), false, nil
-		case ',':
-			s.pos++
-			continue
-		case '"':
-		default:
-			// Not an object shape we understand: let the record parser report it.
-			s.pos = s.keep
-			r, err := s.value()
-			return r, false, err
-		}
-		kStart := s.pos - s.keep
-		if !s.skipString() {
-			return Record{}, false, s.truncErr(s.keep)
-		}
-		isRecords := string(s.buf[s.keep+kStart:s.pos]) == `"Records"`
-		if !s.skipWS() {
-			return Record{}, false, s.truncErr(s.keep)
-		}
-		if s.buf[s.pos] == ':' {
-			s.pos++
-		}
-		if !s.skipWS() {
-			return Record{}, false, s.truncErr(s.keep)
-		}
-		if isRecords && s.buf[s.pos] == '[' {
-			s.pos++
+		switch s.validate() {
+		case vDone:
+			if tooLarge || s.base+int64(s.pos)-start > int64(s.max) {
+				return Record{}, false, &PosError{Line: line, Offset: start, Err: ErrTooLarge,
+					Msg: fmt.Sprintf("%v (%d bytes, limit %d); record skipped", ErrTooLarge, s.base+int64(s.pos)-start, s.max)}
+			}
+			rec = Record{Data: s.buf[s.keep:s.pos], Line: line, Offset: start}
+			s.keep = s.pos
+			if s.v.dups == 0 {
+				return rec, false, nil
+			}
+			s.norm = lastWins(s.norm[:0], rec.Data)
+			rec.Data = s.norm
+			s.pending, s.hasPending = rec, true
+			msg := fmt.Sprintf("duplicate key %s in the record: the last occurrence is used", quoteKey(s.v.dupKey))
+			if s.v.dups > 1 {
+				msg = fmt.Sprintf("duplicate keys %s and %d more in the record: the last occurrence of each is used", quoteKey(s.v.dupKey), s.v.dups-1)
+			}
+			return Record{}, false, &PosError{Line: line, Offset: start, Msg: msg, Warning: true}
+		case vWrap:
 			s.keep = s.pos
 			return Record{}, true, nil
-		}
-		if !s.skipValue() {
-			if s.pos-s.keep > s.max {
-				return Record{}, false, s.skipTooLarge()
+		case vErr:
+			if s.v.errNewRecord {
+				// report the cut record where it starts
+				s.pos, s.keep, s.needComma = s.v.errAt, s.v.errAt, false
+				return Record{}, false, &PosError{Line: line, Offset: start, Msg: "invalid JSON: " + s.v.errMsg + "; record skipped"}
 			}
-			return Record{}, false, s.truncErr(s.keep)
+			return Record{}, false, s.invalid(line)
 		}
-		if s.pos-s.keep > s.max {
-			return Record{}, false, s.skipTooLarge()
+		// more input needed
+		if !tooLarge && s.base+int64(s.pos)-start > int64(s.max) {
+			// over the limit: scan on without keeping the record
+			tooLarge = true
+			s.v.track = false
 		}
-	}
-}
-
-// skipMember skips `"key": value` inside the delivery object's tail.
-func (s *Scanner) skipMember() error {
-	if !s.skipSpace() {
-		return nil
-	}
-	s.keep = s.pos
-	if s.buf[s.pos] == '"' && !s.skipString() {
-		return s.truncErr(s.keep)
-	}
-	if !s.skipWS() {
-		return s.truncErr(s.keep)
-	}
-	if s.buf[s.pos] == ':' {
-		s.pos++
-	}
-	if !s.skipWS() {
-		return s.truncErr(s.keep)
-	}
-	if !s.skipValueDiscard() {
-		return s.truncErr(s.keep)
-	}
-	return nil
-}
-
-// skipWS advances pos past white space without releasing retained data.
-func (s *Scanner) skipWS() bool {
-	for {
-		for s.pos < s.end {
-			switch s.buf[s.pos] {
-			case ' ', '\t', '\n', '\r':
-				s.pos++
-			default:
-				return true
-			}
+		if tooLarge {
+			s.release()
 		}
 		if !s.fill() {
-			return false
+			s.st = stTop // the input ended inside the value: nothing more to report
+			if s.rerr != nil {
+				return Record{}, false, s.rerr
+			}
+			if tooLarge || s.base+int64(s.end)-start > int64(s.max) {
+				return Record{}, false, &PosError{Line: line, Offset: start, Err: ErrTooLarge,
+					Msg: fmt.Sprintf("%v (limit %d bytes) and truncated at the end of the input; record skipped", ErrTooLarge, s.max)}
+			}
+			return Record{}, false, &PosError{Line: line, Offset: start, Msg: "unexpected end of input inside a JSON value (truncated record)"}
 		}
 	}
 }
 
-func (s *Scanner) truncErr(start int) error {
-	s.st = stTop
-	if s.rerr != nil {
-		return s.rerr
-	}
-	return s.posErr(start, "unexpected end of input inside a JSON value (truncated record)")
+// discardValue validates the value at pos without keeping it; it returns the
+// reason when it is not valid JSON.
+func (s *Scanner) discardValue() *PosError {
+	s.keep = s.pos
+	s.countLines(s.base + int64(s.pos))
+	line := s.line
+	s.v.reset(false, false)
+	return s.runFrom(line)
 }
 
-// value scans one JSON value at pos and returns it as a record.
-func (s *Scanner) value() (Record, error) {
-	s.keep = s.pos
-	if !s.skipValue() {
-		if s.pos-s.keep > s.max {
-			return Record{}, s.skipTooLarge()
+// run validates, without keeping it, the rest of a value whose state is set
+// up in s.v.
+func (s *Scanner) run() *PosError {
+	s.countLines(s.base + int64(s.pos))
+	return s.runFrom(s.line)
+}
+
+func (s *Scanner) runFrom(line int) *PosError {
+	for {
+		switch st := s.validate(); st {
+		case vDone, vWrap:
+			s.keep = s.pos
+			s.v.wrapped = st == vWrap
+			return nil
+		case vErr:
+			return s.invalid(line)
 		}
-		return Record{}, s.truncErr(s.keep)
+		s.release()
+		if !s.fill() {
+			if s.v.atNumberEnd() {
+				return nil
+			}
+			s.st = stTop
+			if s.rerr != nil {
+				return nil // reported by finalErr
+			}
+			return s.posErr(s.end, "unexpected end of input inside a JSON value (truncated)")
+		}
 	}
-	if s.pos-s.keep > s.max {
-		err := s.posErr(s.keep, "%v (%d bytes, limit %d); record skipped", ErrTooLarge, s.pos-s.keep, s.max)
-		err.Err = ErrTooLarge
-		s.keep = s.pos
-		return Record{}, err
-	}
-	return s.emit(s.keep), nil
 }
 
-func (s *Scanner) emit(start int) Record {
-	s.countLines(s.base + int64(start))
-	r := Record{Data: s.buf[start:s.pos], Line: s.line, Offset: s.base + int64(start)}
+// release lets the next fill drop what was validated, except the start of
+// a short key being read (it may be "Records").
+func (s *Scanner) release() {
 	s.keep = s.pos
-	return r
+	if s.v.isKey && s.v.inString() && s.v.keyStart-1 >= s.base && s.base+int64(s.pos)-s.v.keyStart < 64 {
+		s.keep = int(s.v.keyStart - 1 - s.base)
+	}
 }
 
-// skipTooLarge is called when a value being scanned (starting at keep) grew
-// past the limit: it discards the rest of the value and reports it.
-func (s *Scanner) skipTooLarge() error {
-	err := s.posErr(s.keep, "%v (limit %d bytes); record skipped", ErrTooLarge, s.max)
-	err.Err = ErrTooLarge
-	s.skipValueDiscardFrom()
+// invalid reports the validation error the validator stopped at and skips
+// the rest of the broken value. line is the line the value starts on.
+func (s *Scanner) invalid(line int) *PosError {
+	v := &s.v
+	at := v.errAt
+	err := s.posErr(at, "invalid JSON: %s", v.errMsg)
+	if err.Line != line {
+		err.Msg += fmt.Sprintf(" (in the record from line %d)", line)
+	}
+	err.Msg += "; record skipped"
+	switch {
+	case v.errNewline:
+		// a line break inside a string: the line was cut; the record ends here
+		s.pos = at + 1
+		s.needComma = false
+	case v.errNewRecord:
+		// a line starting with `{"` inside the value: the previous line
+		// was cut; a new record starts here
+		s.pos = at
+		s.needComma = false
+	default:
+		s.pos = at
+		s.skipBroken(len(v.stack), v.inString())
+	}
+	s.keep = s.pos
 	return err
 }
 
-// skipString advances pos past the string starting at pos ('"').
-func (s *Scanner) skipString() bool {
-	s.pos++
-	odd := false // a backslash run carried over a buffer refill
-	for {
-		b := s.buf[s.pos:s.end]
-		k := bytes.IndexByte(b, '"')
-		if k < 0 {
-			n := trailingBackslashes(b)
-			if n == len(b) {
-				odd = odd != (n%2 == 1)
-			} else {
-				odd = n%2 == 1
-			}
-			s.pos = s.end
-			if !s.fill() {
-				return false
-			}
-			continue
-		}
-		n := trailingBackslashes(b[:k])
-		escaped := n%2 == 1
-		if n == k && odd {
-			escaped = !escaped
-		}
-		odd = false
-		s.pos += k + 1
-		if !escaped {
-			return true
-		}
-	}
-}
-
-func trailingBackslashes(b []byte) int {
-	n := 0
-	for i := len(b) - 1; i >= 0 && b[i] == '\\'; i-- {
-		n++
-	}
-	return n
-}
-
-// skipValue advances pos past one JSON value, retaining data from keep. It
-// stops early (returning false) when the value grows beyond the size limit or
-// the input ends.
-func (s *Scanner) skipValue() bool {
-	depth := 0
+// skipBroken skips the rest of an invalid value, from pos, where depth
+// containers are open and a string may be open, by counting brackets. A
+// line break inside a string, or a '{' at the start of a line, ends it (the
+// JSON Lines record was cut).
+func (s *Scanner) skipBroken(depth int, inStr bool) {
+	esc, nl := false, false
 	for {
 		for s.pos < s.end {
-			switch s.buf[s.pos] {
-			case '"':
-				if !s.skipString() {
-					return false
+			c := s.buf[s.pos]
+			if inStr {
+				switch {
+				case c == '\n':
+					s.pos++
+					return
+				case esc:
+					esc = false
+				case c == '\\':
+					esc = true
+				case c == '"':
+					inStr = false
 				}
-				if depth == 0 {
-					return true
-				}
+				s.pos++
 				continue
-			case '{', '[':
+			}
+			wasNL := nl
+			nl = c == '\n'
+			switch c {
+			case '"':
+				inStr = true
+			case '{':
+				if wasNL {
+					return
+				}
+				depth++
+			case '[':
 				depth++
 			case '}', ']':
 				if depth == 0 {
-					return true
+					return
 				}
 				depth--
 				if depth == 0 {
 					s.pos++
-					return true
+					return
 				}
-			case ',', ' ', '\n', '\t', '\r', ':':
+			case ',', ' ', '\t', '\r', '\n':
 				if depth == 0 {
-					return true
-				}
-			}
-			s.pos++
-		}
-		if s.pos-s.keep > s.max {
-			return false
-		}
-		if !s.fill() {
-			return depth == 0 && s.pos > s.keep
-		}
-	}
-}
-
-// skipValueDiscard skips a value without retaining it.
-func (s *Scanner) skipValueDiscard() bool {
-	s.keep = s.pos
-	return s.skipValueDiscardFrom()
-}
-
-// skipValueDiscardFrom continues skipping a value whose beginning may already
-// have been consumed, dropping data as it goes. It tracks depth from the
-// already-consumed part by rescanning nothing: callers use it right after a
-// size-limit stop, where the value's structure is resumed by depth counting
-// from the retained start.
-func (s *Scanner) skipValueDiscardFrom() bool {
-	// Recount depth over the retained part, then keep scanning.
-	depth := 0
-	i := s.keep
-	for i < s.pos {
-		switch s.buf[i] {
-		case '"':
-			// strings are balanced inside the retained part except possibly
-			// the last one; skipString handles the resume below
-			j := i + 1
-			for j < s.pos {
-				if s.buf[j] == '\\' {
-					j += 2
-					continue
-				}
-				if s.buf[j] == '"' {
-					break
-				}
-				j++
-			}
-			if j >= s.pos { // inside an unterminated string
-				s.pos = i
-				goto scan
-			}
-			i = j
-		case '{', '[':
-			depth++
-		case '}', ']':
-			depth--
-		}
-		i++
-	}
-scan:
-	for {
-		for s.pos < s.end {
-			switch s.buf[s.pos] {
-			case '"':
-				if !s.skipString() {
-					return false
-				}
-				if depth == 0 {
-					s.keep = s.pos
-					return true
-				}
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth == 0 {
-					s.keep = s.pos
-					return true
-				}
-				depth--
-				if depth == 0 {
-					s.pos++
-					s.keep = s.pos
-					return true
-				}
-			case ',', ' ', '\n', '\t', '\r', ':':
-				if depth == 0 {
-					s.keep = s.pos
-					return true
+					return
 				}
 			}
 			s.pos++
 		}
 		s.keep = s.pos
 		if !s.fill() {
-			return false
+			return
 		}
 	}
 }
 
 // ForEach calls fn for every record of r, and bad for every error that
-// concerns one record or region (scanning then goes on). It returns nil at
-// the end of the stream, fn's error if fn fails, or a final read error (such
-// as a truncated gzip stream) after everything before it was delivered.
+// concerns one record or region (scanning then goes on) and for every
+// warning (PosError.Warning; the record is then passed to fn). It returns
+// nil at the end of the stream, fn's error if fn fails, or a final read
+// error (such as a truncated gzip stream) after everything before it was
+// delivered.
 func ForEach(r io.Reader, max int, fn func(Record) error, bad func(*PosError)) error {
 	s := NewScanner(r, max)
 	for {

@@ -345,6 +345,15 @@ func writeSummary(w io.Writer, rules []*rule.Rule, ruleErrs []error, ruleWarning
 			fmt.Fprintf(w, "  ... and %d more\n", sum.ErrorCount-len(sum.Errors))
 		}
 	}
+	if sum.WarningCount > 0 {
+		fmt.Fprintf(w, "input warnings (the records were still read): %d\n", sum.WarningCount)
+		for _, e := range sum.Warnings {
+			fmt.Fprintln(w, "  warning: "+e.Error())
+		}
+		if sum.WarningCount > len(sum.Warnings) {
+			fmt.Fprintf(w, "  ... and %d more\n", sum.WarningCount-len(sum.Warnings))
+		}
+	}
 }
 
 // writeNotRun lists the rules that do not run: every rule with verbose,

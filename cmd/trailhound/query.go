@@ -111,7 +111,7 @@ func eachEvent(ctx context.Context, paths []string, maxBytes, workers int, stder
 	for _, err := range w.Errors {
 		fmt.Fprintf(stderr, "trailhound: %v\n", err)
 	}
-	msgs := make([][]string, len(w.Inputs)) // input errors, per input
+	msgs := make([][]inputMsg, len(w.Inputs)) // input errors and warnings, per input
 	inputs := make(chan int)
 	var wg sync.WaitGroup
 	for range max(1, min(workers, len(w.Inputs))) {
@@ -135,9 +135,13 @@ func eachEvent(ctx context.Context, paths []string, maxBytes, workers int, stder
 	close(inputs)
 	wg.Wait()
 	for _, m := range msgs {
-		bad += len(m)
-		for _, line := range m {
-			fmt.Fprintln(stderr, "trailhound: "+line)
+		for _, msg := range m {
+			if msg.warning {
+				fmt.Fprintln(stderr, "trailhound: warning: "+msg.text)
+				continue
+			}
+			bad++
+			fmt.Fprintln(stderr, "trailhound: "+msg.text)
 		}
 	}
 	if bad > 0 {
@@ -146,18 +150,28 @@ func eachEvent(ctx context.Context, paths []string, maxBytes, workers int, stder
 	return nil
 }
 
+// inputMsg is an input error, or a warning (the record was still read).
+type inputMsg struct {
+	text    string
+	warning bool
+}
+
 // readEvents calls fn with every CloudTrail (or ECS) event of one input and
-// returns its input errors.
-func readEvents(ctx context.Context, path string, maxBytes int, p *event.Parser, fn func(*event.Event)) (errs []string) {
+// returns its input errors and warnings.
+func readEvents(ctx context.Context, path string, maxBytes int, p *event.Parser, fn func(*event.Event)) (msgs []inputMsg) {
+	add := func(warning bool, format string, args ...any) {
+		msgs = append(msgs, inputMsg{fmt.Sprintf(format, args...), warning})
+	}
 	rc, err := record.OpenContext(ctx, path, nil)
 	if err != nil {
-		return []string{err.Error()}
+		add(false, "%v", err)
+		return msgs
 	}
 	defer rc.Close()
 	err = record.ForEach(rc, maxBytes, func(rec record.Record) error {
 		ev, err := p.Parse(rec.Data)
 		if err != nil {
-			errs = append(errs, fmt.Sprintf("%s:%d: %v", path, rec.Line, err))
+			add(false, "%s:%d: %v", path, rec.Line, err)
 			return nil
 		}
 		if ev.Kind == event.KindCloudTrail || ev.Kind == event.KindECS {
@@ -166,12 +180,12 @@ func readEvents(ctx context.Context, path string, maxBytes int, p *event.Parser,
 		}
 		return nil
 	}, func(e *record.PosError) {
-		errs = append(errs, fmt.Sprintf("%s: %v", path, e))
+		add(e.Warning, "%s: %v", path, e)
 	})
 	if err != nil && !errors.Is(err, ctx.Err()) {
-		errs = append(errs, fmt.Sprintf("%s: %v", path, err))
+		add(false, "%s: %v", path, err)
 	}
-	return errs
+	return msgs
 }
 
 // inOrder hands per-input results to take in input order, as inputs finish

@@ -1,0 +1,194 @@
+package record
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"reflect"
+	"strings"
+	"testing"
+	"testing/iotest"
+	"unicode/utf8"
+)
+
+// scanEvent is one thing a scanner yields, for comparing runs.
+type scanEvent struct {
+	Data    string
+	Line    int
+	Offset  int64
+	Msg     string
+	Warning bool
+	Final   string
+}
+
+func scanEvents(t *testing.T, r io.Reader, max int, limit int) []scanEvent {
+	t.Helper()
+	var out []scanEvent
+	s := NewScanner(r, max)
+	for i := 0; i < limit; i++ {
+		rec, err := s.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			var pe *PosError
+			if !errors.As(err, &pe) {
+				return append(out, scanEvent{Final: err.Error()})
+			}
+			out = append(out, scanEvent{Line: pe.Line, Offset: pe.Offset, Msg: pe.Msg, Warning: pe.Warning})
+			continue
+		}
+		out = append(out, scanEvent{Data: string(rec.Data), Line: rec.Line, Offset: rec.Offset})
+	}
+	t.Fatalf("scanner did not terminate")
+	return nil
+}
+
+var fuzzSeeds = []string{
+	`{"Records":[{"a":1}]}`, `[{"a":"\"}"}]`, "{\"a\":1}\n{\"b\":2}", `{"Records":[{"a":[1,2,{"b":"\\"}]}],"z":1}`, `{"a":`,
+	"\xEF\xBB\xBF{\"a\":1}\n", "\xFF\xFE{\x00}\x00", "{\"a\":\"x\ny\"}\n{\"b\":2}", "{\"a\":\"\x01\"}", `{"a":NaN}`, `{"a":"\q"}`,
+	`{"a":1,"a":2}`, `{"a":{"b":1,"b":[1,{"c":1,"\u0063":2}]}}`, "{\"a\":1,\n{\"b\":2}", `{"a":0123}`, `{"a":1e}`,
+	"{\n  \"a\": [\n    1\n  ]\n}", `[1,"s",{"a":1} {"b":2},]`, `{"Records":[]}garbage`,
+}
+
+// FuzzScanner: every record emitted is valid JSON and decodes to what
+// encoding/json decodes from the input at its offset (duplicate keys: the
+// last wins); line numbers match offsets; a region that holds anything but
+// records and array/delivery punctuation is reported by an error inside it;
+// the result does not depend on how the input is read.
+func FuzzScanner(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		const max = 64
+		whole := scanEvents(t, bytes.NewReader(in), max, 4*len(in)+10)
+		// (d) independent of the read sizes
+		for name, r := range map[string]io.Reader{
+			"onebyte": iotest.OneByteReader(bytes.NewReader(in)),
+			"half":    iotest.HalfReader(bytes.NewReader(in)),
+		} {
+			if got := scanEvents(t, r, max, 4*len(in)+10); !reflect.DeepEqual(got, whole) {
+				t.Fatalf("%s reader: %+v\nwhole reader: %+v", name, got, whole)
+			}
+		}
+		var covered []span // records, and errors' positions
+		for _, e := range whole {
+			if e.Final != "" {
+				t.Fatalf("final error on an in-memory input: %s", e.Final)
+			}
+			if e.Offset < 0 || e.Offset > int64(len(in)) || e.Line != 1+bytes.Count(in[:e.Offset], []byte{'\n'}) {
+				t.Fatalf("bad position: %+v", e)
+			}
+			if e.Msg != "" {
+				continue
+			}
+			// (a) valid, and what encoding/json reads there
+			if !json.Valid([]byte(e.Data)) {
+				t.Fatalf("record %q is not valid JSON", e.Data)
+			}
+			if len(e.Data) > max {
+				t.Fatalf("record %q over the limit", e.Data)
+			}
+			// (keys that differ only in invalid UTF-8 are the same to
+			// encoding/json; the event parser refuses such records)
+			got, want := decode(t, []byte(e.Data)), decode(t, in[e.Offset:])
+			if utf8.ValidString(e.Data) && !reflect.DeepEqual(got, want) {
+				t.Fatalf("record %q decodes to %v, the input at %d to %v", e.Data, got, e.Offset, want)
+			}
+			end := e.Offset + int64(len(e.Data))
+			if bytes.Equal(in[e.Offset:end], []byte(e.Data)) {
+				covered = append(covered, span{e.Offset, end})
+			} else { // re-encoded: covers the value
+				d := json.NewDecoder(bytes.NewReader(in[e.Offset:]))
+				var v json.RawMessage
+				d.Decode(&v)
+				covered = append(covered, span{e.Offset, e.Offset + d.InputOffset()})
+			}
+		}
+		// (c) text outside records is reported (a delivery file's other
+		// members are not records and need no report)
+		if bytes.Contains(in, []byte(`"Records"`)) {
+			return
+		}
+		for _, gap := range gaps(in, covered) {
+			if !suspicious(in[gap.from:gap.to]) {
+				continue
+			}
+			reported := false
+			for _, e := range whole {
+				if e.Msg != "" && !e.Warning && e.Offset >= gap.from && e.Offset <= gap.to {
+					reported = true
+				}
+			}
+			if !reported {
+				t.Fatalf("bytes %d-%d %q neither read nor reported: %+v", gap.from, gap.to, in[gap.from:gap.to], whole)
+			}
+		}
+	})
+}
+
+type span struct{ from, to int64 }
+
+// gaps returns the regions of in between the covered spans (in order).
+func gaps(in []byte, covered []span) []span {
+	var out []span
+	at := int64(0)
+	for _, c := range covered {
+		if c.from > at {
+			out = append(out, span{at, c.from})
+		}
+		at = max(at, c.to)
+	}
+	if at < int64(len(in)) {
+		out = append(out, span{at, int64(len(in))})
+	}
+	return out
+}
+
+// suspicious reports whether a region between records holds more than
+// white space, a BOM and the punctuation of arrays and delivery files.
+func suspicious(b []byte) bool {
+	b = bytes.ReplaceAll(b, []byte("\xEF\xBB\xBF"), nil)
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\r', '\n', '[', ']', ',', '{', '}', ':':
+		default:
+			return true
+		}
+	}
+	return false
+}
+
+func decode(t *testing.T, b []byte) any {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		t.Fatalf("encoding/json cannot decode %q: %v", b, err)
+	}
+	return v
+}
+
+// FuzzScannerResync: a valid JSON Lines record after any garbage line is
+// still read (unless the garbage makes the whole input UTF-16).
+func FuzzScannerResync(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add([]byte(s))
+	}
+	const v = `{"eventName":"Valid","n":[1,{"k":"v"}]}`
+	f.Fuzz(func(t *testing.T, garbage []byte) {
+		in := append(append(append([]byte(nil), garbage...), '\n'), v...)
+		events := scanEvents(t, bytes.NewReader(in), 0, 4*len(in)+10)
+		if len(events) == 1 && strings.Contains(events[0].Msg, "UTF-16") {
+			return
+		}
+		for _, e := range events {
+			if e.Data == v && e.Offset == int64(len(garbage)+1) {
+				return
+			}
+		}
+		t.Fatalf("the valid record after %q was not read: %+v", garbage, events)
+	})
+}

@@ -1,0 +1,604 @@
+package record
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"hash/maphash"
+	"math/bits"
+)
+
+// The validator checks JSON (RFC 8259) in the scanner's buffer as it finds
+// the end of a value. It is resumable at any byte, so a value may span any
+// number of reads, and it never looks back at bytes it has passed (except
+// object keys, while the record is kept), so an oversized record can be
+// validated and skipped without keeping it.
+
+// MaxDepth is the deepest nesting of objects and arrays accepted in a
+// record (as in encoding/json; the event parser accepts less).
+const MaxDepth = 10000
+
+type vstate uint8
+
+const (
+	vVal        vstate = iota // a value is expected
+	vValOrClose               // after '[': a value or ']'
+	vKeyOrClose               // after '{': a key or '}'
+	vKey                      // after ',' in an object: a key
+	vColon                    // after a key: ':'
+	vNext                     // after a value in a container: ',' or its closing bracket
+	vStr                      // inside a string
+	vEsc                      // after '\' in a string
+	vHex                      // in the hex digits of a \u escape
+	vLit                      // inside true, false or null
+	vMinus                    // after a number's '-'
+	vZero                     // after a number's leading 0 (may end)
+	vInt                      // in the integer digits (may end)
+	vDot                      // after '.'
+	vFrac                     // in the fraction digits (may end)
+	vE                        // after 'e'
+	vESign                    // after the exponent's sign
+	vExp                      // in the exponent digits (may end)
+	vEnd                      // the value is complete
+)
+
+type vstatus uint8
+
+const (
+	vMore vstatus = iota // the buffer ended inside the value
+	vDone                // the value ended at pos
+	vWrap                // a delivery file's "Records": [ was found; pos is past '['
+	vErr                 // not valid JSON at errAt
+)
+
+// keyRef is an object key: its content bytes in the record (at off from
+// the record's start), or, when n has canonKey set (the key has escapes), its
+// decoded form in validator.canon. Keys are compared byte by byte
+// otherwise: two keys that differ only in invalid UTF-8 bytes (both U+FFFD
+// to encoding/json) are not found equal, but such records are refused by
+// the event parser.
+type keyRef struct {
+	off, n uint32
+	sig    uint64 // from the key's length and first and last bytes: equal keys have equal sigs
+}
+
+const canonKey = 1 << 31
+
+// keySig returns a key's signature.
+func keySig(k []byte) uint64 {
+	if len(k) >= 8 {
+		return binary.LittleEndian.Uint64(k) ^ bits.RotateLeft64(binary.LittleEndian.Uint64(k[len(k)-8:]), 29) ^ uint64(len(k))
+	}
+	var sig uint64
+	for _, c := range k {
+		sig = sig<<8 | uint64(c)
+	}
+	return sig ^ uint64(len(k))<<59
+}
+
+type validator struct {
+	state vstate
+	stack []byte // open containers: '{' or '['
+	lit   string // the rest of the literal being matched
+	hex   int    // hex digits left in a \u escape
+	isKey bool   // the string being scanned is an object key
+
+	// track: the value is kept in the buffer, and object keys are checked
+	// for duplicates.
+	track    bool
+	recStart int64 // stream offset of the record (when tracking)
+	keyStart int64 // stream offset of the current key's first content byte
+	keyEsc   bool  // the current key has an escape
+	objKeys  []int // per open object (when tracking): index in keys of its first key
+	keys     []keyRef
+	canon    []byte // decoded keys (those with escapes)
+	table    []int32
+	dups     int    // duplicate keys found
+	dupKey   string // the first one
+
+	// wrapper: the value is a top-level object that may be a delivery file;
+	// recordsKey: the last key of the top-level object was "Records".
+	wrapper, recordsKey bool
+	wrapped             bool // a run ended at a "Records" array
+	prevNL              bool // the last byte consumed between tokens was '\n'
+
+	errAt        int    // buffer index of the offending byte
+	errMsg       string // what is wrong
+	errNewline   bool   // the error is a line break inside a string
+	errNewRecord bool   // the error is a line starting with `{"` inside the value
+}
+
+func (v *validator) reset(track, wrapper bool) {
+	v.state = vVal
+	v.stack = v.stack[:0]
+	v.objKeys = v.objKeys[:0]
+	v.keys = v.keys[:0]
+	v.canon = v.canon[:0]
+	v.track, v.wrapper, v.recordsKey, v.prevNL = track, wrapper, false, false
+	v.dups, v.dupKey, v.wrapped = 0, "", false
+	v.errNewline, v.errNewRecord = false, false
+}
+
+func (v *validator) push(c byte) {
+	v.stack = append(v.stack, c)
+	if c == '{' && v.track {
+		v.objKeys = append(v.objKeys, len(v.keys))
+	}
+}
+
+// inString reports whether the validator stopped inside a string.
+func (v *validator) inString() bool {
+	return v.state == vStr || v.state == vEsc || v.state == vHex
+}
+
+// atNumberEnd reports whether the input may end here: a top-level number is
+// complete.
+func (v *validator) atNumberEnd() bool {
+	if len(v.stack) > 0 {
+		return false
+	}
+	switch v.state {
+	case vZero, vInt, vFrac, vExp, vEnd:
+		return true
+	}
+	return false
+}
+
+// strPlain marks the bytes that need no attention inside a string.
+var strPlain = func() (t [256]bool) {
+	for i := range t {
+		t[i] = i >= 0x20 && i != '"' && i != '\\'
+	}
+	return
+}()
+
+const (
+	lo8 = 0x0101010101010101
+	hi8 = 0x8080808080808080
+)
+
+// special returns a mask with the high bit set in the bytes of x (8 bytes,
+// little endian) that are '"', '\\' or a control character. False positives
+// can only follow a true one, so the lowest set bit marks the first.
+func special(x uint64) uint64 {
+	q := x ^ (lo8 * '"')
+	b := x ^ (lo8 * '\\')
+	return ((x-lo8*0x20)&^x | (q-lo8)&^q | (b-lo8)&^b) & hi8
+}
+
+// skipPlain returns the index of the first byte from i that is '"', '\\' or
+// a control character (len(buf) if none).
+func skipPlain(buf []byte, i int) int {
+	for i+8 <= len(buf) {
+		if m := special(binary.LittleEndian.Uint64(buf[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+		i += 8
+	}
+	for i < len(buf) && strPlain[buf[i]] {
+		i++
+	}
+	return i
+}
+
+// member reads, from the quote at i, a key without escapes, the ':' right
+// after it and a string value without escapes right after that, as far as
+// it can; it returns where it stopped and false if the key is not plain (the
+// caller then reads it byte by byte).
+func (s *Scanner) member(buf []byte, i int) (int, bool) {
+	v := &s.v
+	v.keyStart, v.keyEsc = s.base+int64(i)+1, false
+	j, ok := plainString(buf, i+1)
+	if !ok {
+		return i, false
+	}
+	s.endKey(j)
+	i = j + 1
+	v.state = vColon
+	if i < len(buf) && buf[i] == ':' {
+		v.state = vVal
+		i++
+		if i < len(buf) && buf[i] == '"' {
+			if j, ok := plainString(buf, i+1); ok {
+				v.state = vNext // inside an object: the value does not end the record
+				i = j + 1
+			}
+		}
+	}
+	return i, true
+}
+
+// plainString returns the index of the closing quote of a string whose
+// content starts at i, when the string has no escapes and ends in buf.
+func plainString(buf []byte, i int) (int, bool) {
+	i = skipPlain(buf, i)
+	return i, i < len(buf) && buf[i] == '"'
+}
+
+func (s *Scanner) verr(i int, format string, args ...any) vstatus {
+	s.v.errAt = i
+	s.v.errMsg = fmt.Sprintf(format, args...)
+	s.pos = i
+	return vErr
+}
+
+// validate advances pos through the value being validated until it ends,
+// the buffer ends, or it is found invalid.
+func (s *Scanner) validate() vstatus {
+	v := &s.v
+	buf := s.buf[:s.end]
+	i := s.pos
+	for i < len(buf) {
+		switch v.state {
+		case vStr:
+			i = skipPlain(buf, i)
+			if i == len(buf) {
+				continue
+			}
+			switch c := buf[i]; c {
+			case '"':
+				if v.isKey {
+					v.state = vColon
+					s.endKey(i)
+				} else {
+					s.endValue()
+				}
+				i++
+			case '\\':
+				v.keyEsc = v.keyEsc || v.isKey
+				v.state = vEsc
+				i++
+			case '\n':
+				v.errNewline = true
+				return s.verr(i, "line break inside a string (a cut line?)")
+			default:
+				return s.verr(i, "control character %q inside a string", c)
+			}
+		case vEsc:
+			switch c := buf[i]; c {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				v.state = vStr
+			case 'u':
+				v.state, v.hex = vHex, 4
+			case '\n':
+				v.errNewline = true
+				return s.verr(i, "line break inside a string (a cut line?)")
+			default:
+				return s.verr(i, "invalid escape '\\%c' in a string", c)
+			}
+			i++
+		case vHex:
+			c := buf[i]
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				if c == '\n' {
+					v.errNewline = true
+				}
+				return s.verr(i, "invalid \\u escape: %q is not a hex digit", c)
+			}
+			i++
+			if v.hex--; v.hex == 0 {
+				v.state = vStr
+			}
+		case vLit:
+			if buf[i] != v.lit[0] {
+				return s.verr(i, "invalid literal (true, false or null expected)")
+			}
+			i++
+			if v.lit = v.lit[1:]; v.lit == "" {
+				s.endValue()
+			}
+		case vMinus, vZero, vInt, vDot, vFrac, vE, vESign, vExp:
+			c := buf[i]
+			digit := '0' <= c && c <= '9'
+			switch v.state {
+			case vMinus:
+				switch {
+				case c == '0':
+					v.state = vZero
+				case digit:
+					v.state = vInt
+				default:
+					return s.verr(i, "invalid number: a digit must follow '-'")
+				}
+			case vZero:
+				switch {
+				case c == '.':
+					v.state = vDot
+				case c == 'e' || c == 'E':
+					v.state = vE
+				case digit:
+					return s.verr(i, "invalid number: leading zero")
+				default:
+					s.endValue()
+					continue // c is not part of the number
+				}
+			case vInt:
+				switch {
+				case digit:
+				case c == '.':
+					v.state = vDot
+				case c == 'e' || c == 'E':
+					v.state = vE
+				default:
+					s.endValue()
+					continue
+				}
+			case vDot:
+				if !digit {
+					return s.verr(i, "invalid number: a digit must follow '.'")
+				}
+				v.state = vFrac
+			case vFrac:
+				switch {
+				case digit:
+				case c == 'e' || c == 'E':
+					v.state = vE
+				default:
+					s.endValue()
+					continue
+				}
+			case vE:
+				switch {
+				case c == '+' || c == '-':
+					v.state = vESign
+				case digit:
+					v.state = vExp
+				default:
+					return s.verr(i, "invalid number: exponent without digits")
+				}
+			case vESign:
+				if !digit {
+					return s.verr(i, "invalid number: exponent without digits")
+				}
+				v.state = vExp
+			case vExp:
+				if !digit {
+					s.endValue()
+					continue
+				}
+			}
+			i++
+		case vEnd:
+			s.pos = i
+			return vDone
+		default:
+			c := buf[i]
+			switch c {
+			case ' ', '\t', '\r':
+				v.prevNL = false
+				i++
+				continue
+			case '\n':
+				v.prevNL = true
+				i++
+				continue
+			}
+			if c == '{' && v.prevNL && len(v.stack) > 0 {
+				// a line that starts with `{"` inside a value: in JSON
+				// Lines, the previous line was cut and a record starts here
+				if i+1 == len(buf) {
+					s.pos = i // look at the next byte when there is one
+					return vMore
+				}
+				if buf[i+1] == '"' {
+					v.errNewRecord = true
+					return s.verr(i, "incomplete record (a cut line?): the next line starts a new record")
+				}
+			}
+			v.prevNL = false
+			switch v.state {
+			case vVal, vValOrClose:
+				if (c == '{' || c == '[') && len(v.stack) >= MaxDepth {
+					return s.verr(i, "nested deeper than %d levels", MaxDepth)
+				}
+				switch {
+				case c == '{':
+					v.push('{')
+					v.state = vKeyOrClose
+				case c == '[':
+					if v.wrapper && v.recordsKey && len(v.stack) == 1 {
+						s.pos = i + 1
+						return vWrap
+					}
+					v.push('[')
+					v.state = vValOrClose
+				case c == '"':
+					if j, ok := plainString(buf, i+1); ok {
+						// fast path: a string without escapes, whole in the buffer
+						i = j + 1
+						s.endValue()
+						if v.state == vEnd {
+							s.pos = i
+							return vDone
+						}
+						continue
+					}
+					v.state, v.isKey = vStr, false
+				case c == '-':
+					v.state = vMinus
+				case c == '0':
+					v.state = vZero
+				case '1' <= c && c <= '9':
+					v.state = vInt
+				case c == 't':
+					v.state, v.lit = vLit, "rue"
+				case c == 'f':
+					v.state, v.lit = vLit, "alse"
+				case c == 'n':
+					v.state, v.lit = vLit, "ull"
+				case c == ']' && v.state == vValOrClose:
+					s.close(i, c)
+				default:
+					return s.verr(i, "unexpected %q where a value is expected", c)
+				}
+			case vKeyOrClose, vKey:
+				switch {
+				case c == '"':
+					if j, ok := s.member(buf, i); ok {
+						i = j
+						continue
+					}
+					v.state, v.isKey = vStr, true
+				case c == '}' && v.state == vKeyOrClose:
+					s.close(i, c)
+				default:
+					if v.state == vKey {
+						return s.verr(i, "unexpected %q where a key is expected after ','", c)
+					}
+					return s.verr(i, "unexpected %q where a key or '}' is expected", c)
+				}
+			case vColon:
+				if c != ':' {
+					return s.verr(i, "unexpected %q where ':' is expected after a key", c)
+				}
+				v.state = vVal
+			case vNext:
+				top := v.stack[len(v.stack)-1]
+				switch {
+				case c == ',':
+					v.state = vVal
+					if top == '{' {
+						v.state = vKey
+						if i+1 < len(buf) && buf[i+1] == '"' {
+							if j, ok := s.member(buf, i+1); ok { // compact `,"key":`
+								i = j
+								continue
+							}
+						}
+					}
+				case c == '}' && top == '{', c == ']' && top == '[':
+					s.close(i, c)
+				default:
+					want := "'}'"
+					if top == '[' {
+						want = "']'"
+					}
+					return s.verr(i, "unexpected %q where ',' or %s is expected", c, want)
+				}
+			}
+			i++
+		}
+		if v.state == vEnd {
+			s.pos = i
+			return vDone
+		}
+	}
+	s.pos = i
+	return vMore
+}
+
+// endValue moves on after a complete value.
+func (s *Scanner) endValue() {
+	if len(s.v.stack) == 0 {
+		s.v.state = vEnd
+	} else {
+		s.v.state = vNext
+	}
+}
+
+// close pops the container closed by c at buffer index i.
+func (s *Scanner) close(i int, c byte) {
+	v := &s.v
+	v.stack = v.stack[:len(v.stack)-1]
+	if c == '}' && v.track {
+		first := v.objKeys[len(v.objKeys)-1]
+		v.objKeys = v.objKeys[:len(v.objKeys)-1]
+		if len(v.keys)-first > 1 {
+			s.checkDups(v.keys[first:])
+		}
+		v.keys = v.keys[:first]
+	}
+	s.endValue()
+}
+
+// endKey records the key that ends at buffer index i (its closing quote).
+func (s *Scanner) endKey(i int) {
+	v := &s.v
+	from := int(v.keyStart - s.base)
+	if v.wrapper && len(v.stack) == 1 {
+		v.recordsKey = !v.keyEsc && from >= 0 && string(s.buf[from:i]) == "Records"
+	}
+	if !v.track {
+		return
+	}
+	if v.keyStart-v.recStart > int64(s.max) {
+		v.track = false // the record is over the limit: it will not be returned
+		return
+	}
+	if len(v.keys) == cap(v.keys) { // grow by doubling: less garbage than append's 1.25 on large objects
+		v.keys = append(make([]keyRef, 0, 2*cap(v.keys)+64), v.keys...)
+	}
+	raw := s.buf[from:i]
+	if v.keyEsc {
+		off := len(v.canon)
+		v.canon = appendCanonical(v.canon, raw)
+		v.keys = append(v.keys, keyRef{off: uint32(off), n: uint32(len(v.canon)-off) | canonKey, sig: keySig(v.canon[off:])})
+		return
+	}
+	v.keys = append(v.keys, keyRef{off: uint32(v.keyStart - v.recStart), n: uint32(i - from), sig: keySig(raw)})
+}
+
+func (s *Scanner) keyBytes(k keyRef) []byte {
+	if k.n&canonKey != 0 {
+		return s.v.canon[k.off : k.off+k.n&^canonKey]
+	}
+	from := s.v.recStart - s.base + int64(k.off)
+	return s.buf[from : from+int64(k.n)]
+}
+
+var dupSeed = maphash.MakeSeed()
+
+// checkDups looks for a key that occurs twice among the keys of one object.
+func (s *Scanner) checkDups(keys []keyRef) {
+	v := &s.v
+	found := func(k []byte) {
+		if v.dups == 0 {
+			v.dupKey = string(k)
+		}
+		v.dups++
+	}
+	if len(keys) <= 32 {
+		// a 256-bit filter on the signatures; only a key whose bit is
+		// already set is compared with the keys before it
+		var seen [4]uint64
+		for j := range keys {
+			sig := keys[j].sig
+			h := (sig * 0x9E3779B97F4A7C15) >> 56
+			if seen[h>>6]&(1<<(h&63)) == 0 {
+				seen[h>>6] |= 1 << (h & 63)
+				continue
+			}
+			for i := 0; i < j; i++ {
+				if keys[i].sig == sig && bytes.Equal(s.keyBytes(keys[i]), s.keyBytes(keys[j])) {
+					found(s.keyBytes(keys[j]))
+					break
+				}
+			}
+		}
+		return
+	}
+	size := 32
+	for size < 2*len(keys) {
+		size *= 2
+	}
+	if cap(v.table) < size {
+		v.table = make([]int32, size)
+	}
+	t := v.table[:size]
+	clear(t)
+	for j := range keys {
+		kj := s.keyBytes(keys[j])
+		h := int(maphash.Comparable(dupSeed, keys[j].sig) & uint64(size-1))
+		for {
+			if t[h] == 0 {
+				t[h] = int32(j + 1)
+				break
+			}
+			if bytes.Equal(s.keyBytes(keys[t[h]-1]), kj) {
+				found(kj)
+				break
+			}
+			h = (h + 1) & (size - 1)
+		}
+	}
+}
