@@ -305,10 +305,11 @@ func newAsyncReader(ctx context.Context, path string) *asyncReader {
 	a.free <- make([]byte, 64<<10)
 	a.free <- make([]byte, 64<<10)
 	opened := make(chan *os.File, 1)
+	stdin := os.Stdin // standard input is not ours to close
 	a.close = func() error {
 		select {
 		case f := <-opened:
-			if f != nil && f != os.Stdin {
+			if f != nil && f != stdin {
 				return f.Close()
 			}
 		default: // still opening: the goroutine ends with the process
@@ -316,7 +317,7 @@ func newAsyncReader(ctx context.Context, path string) *asyncReader {
 		return nil
 	}
 	go func() {
-		f := os.Stdin
+		f := stdin
 		if path != Stdin {
 			var err error
 			if f, err = os.Open(path); err != nil {

@@ -288,7 +288,11 @@ func (g *giantRecord) Read(p []byte) (int, error) {
 // The record size limit bounds memory: a record over it is skipped by
 // scanning, without buffering it, and the next record is read.
 func TestScannerSizeLimitBoundsMemory(t *testing.T) {
-	const size, limit = 256 << 20, 1 << 20
+	const limit = 1 << 20
+	size := 256 << 20
+	if testing.Short() { // CI's race run: still 16 times the limit
+		size = 16 << 20
+	}
 	next := "\n" + `{"eventName":"next"}` + "\n"
 	tests := []struct {
 		name       string
@@ -329,7 +333,11 @@ func TestScannerSizeLimitBoundsMemory(t *testing.T) {
 
 // Random binary data: memory stays bounded and scanning ends.
 func TestScannerBinaryBoundsMemory(t *testing.T) {
-	const size, limit = 64 << 20, 1 << 20
+	const limit = 1 << 20
+	size := 64 << 20
+	if testing.Short() { // CI's race run
+		size = 8 << 20
+	}
 	data := make([]byte, size)
 	x := uint64(0x9E3779B97F4A7C15)
 	for i := range data {
