@@ -896,3 +896,13 @@ func median(a *acc) Value {
 	}
 	return (fs[m-1] + fs[m]) / 2
 }
+
+// Fields returns the sorted names of the event fields the query reads.
+func (p *Program) Fields() []string {
+	out := make([]string, 0, len(p.getters))
+	for n := range p.getters {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -159,11 +159,12 @@ func isoTime(s string) (string, bool) {
 }
 
 // buildECS computes the ECS document Elastic's aws.cloudtrail ingest
-// pipeline produces for a raw CloudTrail record (less GeoIP, ASN and
-// user-agent parsing, and the optional actor/target entity mapping).
-func buildECS(a *fastjson.Arena, raw *fastjson.Value) *fastjson.Value {
+// pipeline produces for a raw CloudTrail record (GeoIP and ASN when the
+// Event has databases; less the optional actor/target entity mapping).
+func buildECS(e *Event) *fastjson.Value {
+	a := e.arena
 	b := &ecsBuilder{a: a, doc: a.NewObject()}
-	j := raw
+	j := e.src
 
 	if t, ok := isoTime(str(j, "eventTime")); ok {
 		b.setStr("@timestamp", t)
@@ -232,6 +233,7 @@ func buildECS(a *fastjson.Arena, raw *fastjson.Value) *fastjson.Value {
 		}
 	}
 	copyTo("user_agent.original", "userAgent")
+	b.setEnrichment(e)
 	copyTo("aws.cloudtrail.error_code", "errorCode")
 	copyTo("aws.cloudtrail.error_message", "errorMessage")
 

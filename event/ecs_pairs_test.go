@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/trailhound/trailhound/geoip"
 )
 
 // corpusDir is the shared test corpus, beside the repository.
@@ -23,13 +26,53 @@ func corpus(t testing.TB, sub string) string {
 	return p
 }
 
-// notComputedFields are the ECS fields of Elastic's expected documents that
-// trailhound does not compute: shipper metadata, and the enrichment (GeoIP,
-// ASN, user-agent parsing, the optional actor/target entity mapping, tag
-// actor_target_mapping).
-var notComputedFields = append([]string{
-	"event.created", "event.original", "tags", "host", "service.target", "related.ip",
-}, enrichment...)
+// bookkeeping are the fields of Elastic's expected documents that the
+// pipeline test harness or Elasticsearch set, not the pipeline's mapping of
+// the record: the ECS version stamp, the ingest time, the harness's tags;
+// event.created is the shipper's @timestamp (the harness's fixed time) and
+// event.original the input line (checked separately below).
+var bookkeeping = []string{"ecs.version", "event.ingested", "tags", "event.created", "event.original"}
+
+// notComputedFields are fields trailhound does not compute yet: the
+// actor/target entity mapping and what it derives.
+var notComputedFields = append(append(bookkeeping, enrichment...), "host", "service.target", "related.ip")
+
+// olderGeoIP explains why two expected documents have other GeoIP values.
+const olderGeoIP = "this expected document (integrations commit 0f775e78) was made with a newer revision of " +
+	"MaxMind's test databases than the one in corpus/geoip-test, where 216.160.83.56 is Milton, AS 209 without " +
+	"an organisation name, as in the other expected documents"
+
+// knownDiffs are fields of particular expected documents that differ for a
+// reason outside trailhound: file -> field -> why.
+var knownDiffs = map[string]map[string]string{
+	"test-add-permission-json.log": {
+		"source.geo.city_name": olderGeoIP, "source.geo.location.lat": olderGeoIP,
+		"source.geo.location.lon": olderGeoIP, "source.as.organization.name": olderGeoIP,
+	},
+	"test-modify-image-attribute-json.log": {
+		"source.geo.city_name": olderGeoIP, "source.geo.location.lat": olderGeoIP,
+		"source.geo.location.lon": olderGeoIP, "source.as.organization.name": olderGeoIP,
+	},
+}
+
+// dynamicFields are compared by pattern, as the pipeline tests' config
+// says: Elasticsearch before 8.16.2 left a trailing dot on some versions
+// ("24.0."), later ones do not ("24.0").
+var dynamicFields = map[string]*regexp.Regexp{
+	"user_agent.version": regexp.MustCompile(`^"\d+\.\d+(\.|\..*)?"$`),
+}
+
+// testGeoIP opens MaxMind's test databases, the ones Elastic's expected
+// documents were made with.
+func testGeoIP(t *testing.T) *geoip.DB {
+	dir := corpus(t, "geoip-test")
+	db, err := geoip.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
 
 // extraAllowed are fields trailhound adds that Elastic sets at index time or
 // in newer pipeline versions.
@@ -69,6 +112,7 @@ func TestECSPipelinePairs(t *testing.T) {
 	if len(logs) == 0 {
 		t.Fatal("no pipeline test inputs")
 	}
+	db := testGeoIP(t)
 	fields := 0
 	for _, logFile := range logs {
 		name := filepath.Base(logFile)
@@ -89,7 +133,7 @@ func TestECSPipelinePairs(t *testing.T) {
 			sc := bufio.NewScanner(f)
 			sc.Buffer(nil, 1<<20)
 			i := 0
-			var p Parser
+			p := Parser{GeoIP: db}
 			for sc.Scan() {
 				line := sc.Bytes()
 				if i >= len(expected.Expected) {
@@ -116,6 +160,9 @@ func TestECSPipelinePairs(t *testing.T) {
 					// the entity enrichment also adds the principal to related.user
 					skip = append(skip[:len(skip):len(skip)], "related.user")
 				}
+				if orig, ok := want["event"].(map[string]any)["original"]; ok && orig != string(line) {
+					t.Errorf("record %d: the harness's event.original is not the input line", i)
+				}
 				var diffs []string
 				for k, w := range wf {
 					if hasPrefixIn(k, skip) {
@@ -124,9 +171,17 @@ func TestECSPipelinePairs(t *testing.T) {
 					if k == "@timestamp" && ev.Source().Get("eventTime") == nil {
 						continue // shipper time when the record has none
 					}
+					if why, ok := knownDiffs[name][k]; ok {
+						t.Logf("record %d: %s not compared: %s", i, k, why)
+						continue
+					}
 					fields++
 					if g, ok := gf[k]; !ok {
 						diffs = append(diffs, fmt.Sprintf("missing %s = %s", k, w))
+					} else if re, ok := dynamicFields[k]; ok {
+						if !re.MatchString(g) || !re.MatchString(w) {
+							diffs = append(diffs, fmt.Sprintf("%s:\n  got  %s\n  want %s (pattern %s)", k, g, w, re))
+						}
 					} else if g != w {
 						diffs = append(diffs, fmt.Sprintf("%s:\n  got  %s\n  want %s", k, g, w))
 					}

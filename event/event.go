@@ -14,6 +14,8 @@ import (
 	"unsafe"
 
 	"github.com/valyala/fastjson"
+
+	"github.com/trailhound/trailhound/geoip"
 )
 
 // Kind says what a record is.
@@ -42,11 +44,19 @@ type Event struct {
 	arena    *fastjson.Arena
 	provider string
 	action   string
+
+	geoDB   *geoip.DB   // the Parser's databases (nil: none)
+	geo     *geoip.Info // the lookup of source.ip, once geoDone
+	geoDone bool
 }
 
 // Parser parses records into Events. It is not safe for concurrent use: use
 // one per goroutine.
 type Parser struct {
+	// GeoIP, when set, fills source.geo and source.as as Elastic's geoip
+	// processor does; it may be shared by Parsers.
+	GeoIP *geoip.DB
+
 	p     fastjson.Parser
 	arena fastjson.Arena
 	ev    Event
@@ -73,7 +83,7 @@ func (p *Parser) Parse(data []byte) (*Event, error) {
 		return nil, fmt.Errorf("malformed JSON: %w", err)
 	}
 	p.arena.Reset()
-	p.ev = Event{Raw: data, arena: &p.arena}
+	p.ev = Event{Raw: data, arena: &p.arena, geoDB: p.GeoIP}
 	e := &p.ev
 	e.classify(v)
 	return e, nil
@@ -151,7 +161,7 @@ func (e *Event) ECS() *fastjson.Value {
 		return e.src
 	}
 	if e.ecs == nil {
-		e.ecs = buildECS(e.arena, e.src)
+		e.ecs = buildECS(e)
 	}
 	return e.ecs
 }
@@ -450,6 +460,9 @@ func fastECS(name string) Getter {
 	if raw, ok := renames[name]; ok {
 		return fromRaw(newPath(raw))
 	}
+	if get := enrichGetter(name); get != nil {
+		return get
+	}
 	if raw, ok := resourceKeys[name]; ok {
 		return fromRaw(newPath("resources." + raw))
 	}
@@ -635,11 +648,9 @@ var resourceKeys = map[string]string{
 	"aws.cloudtrail.resources.type":       "type",
 }
 
-// enrichment names the ECS fields (and objects) that only enrichment sets:
-// GeoIP, ASN, user-agent parsing and the optional entity mapping. The ECS
-// view of a raw record never has them.
+// enrichment names the ECS fields (and objects) that only the optional
+// entity mapping sets. The ECS view of a raw record never has them.
 var enrichment = []string{
-	"source.as", "source.geo", "user_agent.name", "user_agent.version", "user_agent.os", "user_agent.device",
 	"entity", "actor", "target", "related.entity", "user.entity",
 }
 

@@ -72,6 +72,7 @@ func newHunt() *cobra.Command {
 		from, to     string
 		exceptions   []string
 		placeholders *[]string
+		geo          *geoFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "hunt [flags] PATH...",
@@ -129,6 +130,10 @@ the alerts found so far are written, the state is not committed).`,
 			if err != nil {
 				return err
 			}
+			if opts.GeoIP, err = geo.open(); err != nil {
+				return err
+			}
+			requireEnrichment(rules, opts.GeoIP)
 			eng, err := engine.Compile(rules)
 			if err != nil {
 				return &exitError{exitErrors, err}
@@ -214,6 +219,7 @@ the alerts found so far are written, the state is not committed).`,
 	f.StringSliceVar(&exceptions, "exceptions", nil, "Kibana exception-list export (NDJSON); items apply to the rules whose exceptions_list names their list (repeatable)")
 	f.StringVar(&from, "from", "", "only events at or after this time (RFC 3339 or YYYY-MM-DD)")
 	f.StringVar(&to, "to", "", "only events before this time (RFC 3339 or YYYY-MM-DD)")
+	geo = addGeoFlags(f)
 	return cmd
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/trailhound/trailhound/eql"
 	"github.com/trailhound/trailhound/esql"
 	"github.com/trailhound/trailhound/event"
+	"github.com/trailhound/trailhound/geoip"
 	"github.com/trailhound/trailhound/kql"
 	"github.com/trailhound/trailhound/record"
 	"github.com/trailhound/trailhound/rule"
@@ -31,6 +32,7 @@ func newQuery() *cobra.Command {
 		lang, format string
 		columns      []string
 		maxRecord    string
+		geo          *geoFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "query QUERY PATH...",
@@ -55,12 +57,16 @@ EQL sequences run as rules (trailhound hunt --rules).`,
 			if err != nil {
 				return &exitError{exitBadUsage, fmt.Errorf("--max-record-size: %w", err)}
 			}
+			db, err := geo.open()
+			if err != nil {
+				return err
+			}
 			var t esql.Table
 			switch lang {
 			case "esql":
-				t, err = runESQL(cmd.Context(), q, paths, maxBytes, cmd.ErrOrStderr())
+				t, err = runESQL(cmd.Context(), q, paths, maxBytes, db, cmd.ErrOrStderr())
 			case "eql", "kql":
-				t, err = runFilter(cmd.Context(), lang, q, paths, columns, maxBytes, cmd.ErrOrStderr())
+				t, err = runFilter(cmd.Context(), lang, q, paths, columns, maxBytes, db, cmd.ErrOrStderr())
 			default:
 				return &exitError{exitBadUsage, fmt.Errorf("--lang must be esql, eql or kql, not %q", lang)}
 			}
@@ -79,6 +85,7 @@ EQL sequences run as rules (trailhound hunt --rules).`,
 	cmd.Flags().StringVarP(&format, "format", "f", "table", "output: table, jsonl or csv")
 	cmd.Flags().StringSliceVarP(&columns, "columns", "c", defaultColumns, "fields to show for EQL and KQL matches")
 	cmd.Flags().StringVar(&maxRecord, "max-record-size", "16MB", "largest record accepted")
+	geo = addGeoFlags(cmd.Flags())
 	return cmd
 }
 
@@ -97,9 +104,9 @@ func detectLanguage(q string) string {
 
 // eachEvent calls fn with every CloudTrail (or ECS) event of paths and
 // reports input errors on stderr.
-func eachEvent(ctx context.Context, paths []string, maxBytes int, stderr io.Writer, fn func(*event.Event)) error {
+func eachEvent(ctx context.Context, paths []string, maxBytes int, geo *geoip.DB, stderr io.Writer, fn func(*event.Event)) error {
 	w := record.Walk(paths)
-	var p event.Parser
+	p := event.Parser{GeoIP: geo}
 	bad := len(w.Errors)
 	for _, err := range w.Errors {
 		fmt.Fprintf(stderr, "trailhound: %v\n", err)
@@ -142,7 +149,7 @@ func eachEvent(ctx context.Context, paths []string, maxBytes int, stderr io.Writ
 	return nil
 }
 
-func runESQL(ctx context.Context, q string, paths []string, maxBytes int, stderr io.Writer) (esql.Table, error) {
+func runESQL(ctx context.Context, q string, paths []string, maxBytes int, geo *geoip.DB, stderr io.Writer) (esql.Table, error) {
 	pq, err := esql.Parse(q)
 	if err != nil {
 		return esql.Table{}, &exitError{exitErrors, fmt.Errorf("ES|QL %w", err)}
@@ -151,14 +158,17 @@ func runESQL(ctx context.Context, q string, paths []string, maxBytes int, stderr
 	if err != nil {
 		return esql.Table{}, &exitError{exitErrors, err}
 	}
+	if err := checkEnrichment(prog.Fields(), geo); err != nil {
+		return esql.Table{}, err
+	}
 	var rows []esql.Row
-	inErr := eachEvent(ctx, paths, maxBytes, stderr, func(ev *event.Event) {
+	inErr := eachEvent(ctx, paths, maxBytes, geo, stderr, func(ev *event.Event) {
 		prog.Head(ev, ev.Time(), func(r esql.Row) { rows = append(rows, r) })
 	})
 	return prog.Tail(rows, time.Now().UTC()), inErr
 }
 
-func runFilter(ctx context.Context, lang, q string, paths, columns []string, maxBytes int, stderr io.Writer) (esql.Table, error) {
+func runFilter(ctx context.Context, lang, q string, paths, columns []string, maxBytes int, geo *geoip.DB, stderr io.Writer) (esql.Table, error) {
 	var cond rule.Cond
 	switch lang {
 	case "kql":
@@ -185,9 +195,12 @@ func runFilter(ctx context.Context, lang, q string, paths, columns []string, max
 	if err != nil {
 		return esql.Table{}, &exitError{exitErrors, err}
 	}
+	if err := checkEnrichment(rule.Fields(cond), geo); err != nil {
+		return esql.Table{}, err
+	}
 	s := engine.NewScratch()
 	t := esql.Table{Columns: columns}
-	inErr := eachEvent(ctx, paths, maxBytes, stderr, func(ev *event.Event) {
+	inErr := eachEvent(ctx, paths, maxBytes, geo, stderr, func(ev *event.Event) {
 		if !m(ev, s) {
 			return
 		}
