@@ -159,8 +159,9 @@ func isoTime(s string) (string, bool) {
 }
 
 // buildECS computes the ECS document Elastic's aws.cloudtrail ingest
-// pipeline produces for a raw CloudTrail record (GeoIP and ASN when the
-// Event has databases; less the optional actor/target entity mapping).
+// pipeline produces for a raw CloudTrail record, less the GeoIP/ASN and
+// user-agent enrichment (Event.ECS adds it) and the optional actor/target
+// entity mapping.
 func buildECS(e *Event) *fastjson.Value {
 	a := e.arena
 	b := &ecsBuilder{a: a, doc: a.NewObject()}
@@ -233,7 +234,6 @@ func buildECS(e *Event) *fastjson.Value {
 		}
 	}
 	copyTo("user_agent.original", "userAgent")
-	b.setEnrichment(e)
 	copyTo("aws.cloudtrail.error_code", "errorCode")
 	copyTo("aws.cloudtrail.error_message", "errorMessage")
 

@@ -77,12 +77,12 @@ var geoFields = map[string]func(i *geoip.Info, dst []Value) []Value{
 
 // agentFields are the user_agent leaves the user_agent processor writes.
 var agentFields = map[string]func(a *useragent.Agent) string{
-	"user_agent.name":        func(a *useragent.Agent) string { return a.Name },
-	"user_agent.version":     func(a *useragent.Agent) string { return a.Version },
-	"user_agent.os.name":     func(a *useragent.Agent) string { return a.OSName },
-	"user_agent.os.version":  func(a *useragent.Agent) string { return a.OSVersion },
-	"user_agent.os.full":     func(a *useragent.Agent) string { return a.OSFull },
-	"user_agent.device.name": func(a *useragent.Agent) string { return a.DeviceName },
+	"user_agent.name":        func(a *useragent.Agent) string { return a.Name() },
+	"user_agent.version":     func(a *useragent.Agent) string { return a.Version() },
+	"user_agent.os.name":     func(a *useragent.Agent) string { return a.OSName() },
+	"user_agent.os.version":  func(a *useragent.Agent) string { return a.OSVersion() },
+	"user_agent.os.full":     func(a *useragent.Agent) string { return a.OSFull() },
+	"user_agent.device.name": func(a *useragent.Agent) string { return a.DeviceName() },
 }
 
 func appendStr(dst []Value, s string) []Value {

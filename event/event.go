@@ -48,6 +48,8 @@ type Event struct {
 	geoDB   *geoip.DB   // the Parser's databases (nil: none)
 	geo     *geoip.Info // the lookup of source.ip, once geoDone
 	geoDone bool
+	// enriched: ecs has the enrichment fields
+	enriched bool
 }
 
 // Parser parses records into Events. It is not safe for concurrent use: use
@@ -155,8 +157,21 @@ func (e *Event) Time() time.Time {
 func (e *Event) Source() *fastjson.Value { return e.src }
 
 // ECS returns the ECS document of the event: computed as Elastic's ingest
-// pipeline does for raw CloudTrail, the document itself for ECS input.
+// pipeline does for raw CloudTrail (with the GeoIP/ASN and user-agent
+// enrichment), the document itself for ECS input.
 func (e *Event) ECS() *fastjson.Value {
+	doc := e.doc()
+	if e.Kind == KindCloudTrail && !e.enriched {
+		e.enriched = true
+		(&ecsBuilder{a: e.arena, doc: doc}).setEnrichment(e)
+	}
+	return doc
+}
+
+// doc is ECS without the enrichment, which getters of other fields never
+// need: parsing user agents and looking addresses up is left to the rules
+// (and outputs) that read those fields.
+func (e *Event) doc() *fastjson.Value {
 	if e.Kind != KindCloudTrail {
 		return e.src
 	}
@@ -349,6 +364,9 @@ func Resolve(name string) Getter {
 		if fast := fastECS(name); fast != nil {
 			return fast
 		}
+		if root, _, _ := strings.Cut(name, "."); root != "source" && root != "user_agent" {
+			return func(e *Event, dst []Value) []Value { return walk(e.doc(), p, 0, dst) }
+		}
 		return func(e *Event, dst []Value) []Value {
 			return walk(e.ECS(), p, 0, dst)
 		}
@@ -443,7 +461,7 @@ func rawScalars(v *fastjson.Value, p *path, dst []Value) (_ []Value, ok bool) {
 // record (nil for the others).
 func fastECS(name string) Getter {
 	p := newPath(name)
-	viaDoc := func(e *Event, dst []Value) []Value { return walk(e.ECS(), p, 0, dst) }
+	viaDoc := func(e *Event, dst []Value) []Value { return walk(e.doc(), p, 0, dst) }
 	// fromRaw reads the raw path rp, falling back to the ECS view when it
 	// meets an object
 	fromRaw := func(rp *path) Getter {

@@ -11,16 +11,35 @@ import (
 	"github.com/ua-parser/uap-go/uaparser"
 )
 
-// Agent is a parsed User-Agent. Empty strings mean the processor leaves the
-// field out; Name and DeviceName are never empty ("Other" when unknown).
+// Agent is a User-Agent string whose parts are parsed when first asked
+// for (the device regexes alone cost twice the rest). Empty strings mean the
+// processor leaves the field out; Name and DeviceName are never empty
+// ("Other" when unknown). An Agent is safe for concurrent use.
 type Agent struct {
-	Name       string
-	Version    string
-	OSName     string
-	OSVersion  string
-	OSFull     string
-	DeviceName string
+	s                          string
+	uaOnce, osOnce, deviceOnce sync.Once
+	name, version              string
+	osName, osVersion, osFull  string
+	deviceName                 string
 }
+
+// Name is user_agent.name.
+func (a *Agent) Name() string { a.uaOnce.Do(a.parseUA); return a.name }
+
+// Version is user_agent.version.
+func (a *Agent) Version() string { a.uaOnce.Do(a.parseUA); return a.version }
+
+// OSName is user_agent.os.name.
+func (a *Agent) OSName() string { a.osOnce.Do(a.parseOS); return a.osName }
+
+// OSVersion is user_agent.os.version.
+func (a *Agent) OSVersion() string { a.osOnce.Do(a.parseOS); return a.osVersion }
+
+// OSFull is user_agent.os.full.
+func (a *Agent) OSFull() string { a.osOnce.Do(a.parseOS); return a.osFull }
+
+// DeviceName is user_agent.device.name.
+func (a *Agent) DeviceName() string { a.deviceOnce.Do(a.parseDevice); return a.deviceName }
 
 // cacheSize bounds the cache of parsed agents; CloudTrail logs hold few
 // distinct agents, and when the cache fills it is emptied.
@@ -34,26 +53,24 @@ var (
 	cache = map[string]*Agent{}
 )
 
-// Parse parses s, once per distinct string (the regexes compile on first
-// use). The result is shared: do not modify it.
+// Parse returns the Agent of s, the same one for the same string while it
+// stays in the bounded cache, so each part is parsed once per distinct
+// string.
 func Parse(s string) *Agent {
 	mu.Lock()
-	a, ok := cache[s]
-	mu.Unlock()
-	if ok {
+	defer mu.Unlock()
+	if a, ok := cache[s]; ok {
 		return a
 	}
-	a = parse(s)
-	mu.Lock()
 	if len(cache) >= cacheSize {
 		clear(cache)
 	}
-	cache[strings.Clone(s)] = a
-	mu.Unlock()
+	a := &Agent{s: strings.Clone(s)}
+	cache[a.s] = a
 	return a
 }
 
-func parse(s string) *Agent {
+func compiled() *uaparser.Parser {
 	parserOnce.Do(func() {
 		// the embedded regexes are part of the module: an error here
 		// cannot depend on input
@@ -62,22 +79,32 @@ func parse(s string) *Agent {
 			panic(fmt.Sprintf("useragent: the embedded uap-core regexes: %v", err))
 		}
 	})
-	a := &Agent{Name: "Other", DeviceName: "Other"}
-	if ua := parser.ParseUserAgent(s); ua != nil && ua.Family != "" && ua.Family != "Other" {
-		a.Name = ua.Family
-		a.Version = joinVersion(ua.Major, ua.Minor, ua.Patch)
+	return parser
+}
+
+func (a *Agent) parseUA() {
+	a.name = "Other"
+	if ua := compiled().ParseUserAgent(a.s); ua != nil && ua.Family != "" && ua.Family != "Other" {
+		a.name = ua.Family
+		a.version = joinVersion(ua.Major, ua.Minor, ua.Patch)
 	}
-	if os := parser.ParseOs(s); os != nil && os.Family != "" && os.Family != "Other" {
-		a.OSName = os.Family
+}
+
+func (a *Agent) parseOS() {
+	if os := compiled().ParseOs(a.s); os != nil && os.Family != "" && os.Family != "Other" {
+		a.osName = os.Family
 		if v := joinVersion(os.Major, os.Minor, os.Patch, os.PatchMinor); v != "" {
-			a.OSVersion = v
-			a.OSFull = os.Family + " " + v
+			a.osVersion = v
+			a.osFull = os.Family + " " + v
 		}
 	}
-	if d := parser.ParseDevice(s); d != nil && d.Family != "" {
-		a.DeviceName = d.Family
+}
+
+func (a *Agent) parseDevice() {
+	a.deviceName = "Other"
+	if d := compiled().ParseDevice(a.s); d != nil && d.Family != "" {
+		a.deviceName = d.Family
 	}
-	return a
 }
 
 // joinVersion joins the version parts up to the first missing one, as the
