@@ -130,6 +130,19 @@ func enrichGetter(name string) Getter {
 			return dst
 		}
 	}
+	if get, ok := entityFields[name]; ok {
+		return func(e *Event, dst []Value) []Value {
+			if e.Kind != KindCloudTrail {
+				return walk(e.src, p, 0, dst)
+			}
+			if x := e.entities(); x != nil {
+				for _, v := range get(x) {
+					dst = append(dst, Value{v, String})
+				}
+			}
+			return dst
+		}
+	}
 	if NeedsGeoIP(name) || name == "user_agent.os" || name == "user_agent.device" || name == "source.geo.location" {
 		// objects and unknown leaves: from the whole document
 		return func(e *Event, dst []Value) []Value { return walk(e.ECS(), p, 0, dst) }
@@ -160,6 +173,25 @@ func (b *ecsBuilder) setEnrichment(e *Event) {
 			b.setStr(name, get(a))
 		}
 	}
+	if x := e.entities(); x != nil {
+		for name, get := range entityFields {
+			if vs := get(x); len(vs) > 0 {
+				b.set(name, b.strArray(vs))
+			}
+		}
+	}
+}
+
+// entities returns the actor/target entity mapping of the event, computed
+// at most once (nil when the mapping is off or the event is not raw).
+func (e *Event) entities() *entities {
+	if e.noEntities || e.Kind != KindCloudTrail {
+		return nil
+	}
+	if e.ents == nil {
+		e.ents = buildEntities(e.src)
+	}
+	return e.ents
 }
 
 func formatFloat(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }

@@ -50,6 +50,9 @@ type Event struct {
 	geoDone bool
 	// enriched: ecs has the enrichment fields
 	enriched bool
+	// noEntities turns the actor/target entity mapping off
+	noEntities bool
+	ents       *entities
 }
 
 // Parser parses records into Events. It is not safe for concurrent use: use
@@ -58,6 +61,10 @@ type Parser struct {
 	// GeoIP, when set, fills source.geo and source.as as Elastic's geoip
 	// processor does; it may be shared by Parsers.
 	GeoIP *geoip.DB
+	// NoEntityMapping turns off the actor/target entity mapping
+	// (related.entity, actor.*, target.*, entity.*), which Elastic's
+	// integration applies to documents tagged actor_target_mapping.
+	NoEntityMapping bool
 
 	p     fastjson.Parser
 	arena fastjson.Arena
@@ -85,7 +92,7 @@ func (p *Parser) Parse(data []byte) (*Event, error) {
 		return nil, fmt.Errorf("malformed JSON: %w", err)
 	}
 	p.arena.Reset()
-	p.ev = Event{Raw: data, arena: &p.arena, geoDB: p.GeoIP}
+	p.ev = Event{Raw: data, arena: &p.arena, geoDB: p.GeoIP, noEntities: p.NoEntityMapping}
 	e := &p.ev
 	e.classify(v)
 	return e, nil
@@ -399,12 +406,10 @@ var renames = map[string]string{
 	"cloud.region":                                   "awsRegion",
 	"source.address":                                 "sourceIPAddress",
 	"user_agent.original":                            "userAgent",
-	"user.id":                                        "userIdentity.principalId",
 	"aws.cloudtrail.event_version":                   "eventVersion",
 	"aws.cloudtrail.event_category":                  "eventCategory",
 	"aws.cloudtrail.event_type":                      "eventType",
 	"aws.cloudtrail.api_version":                     "apiVersion",
-	"aws.cloudtrail.management_event":                "managementEvent",
 	"aws.cloudtrail.read_only":                       "readOnly",
 	"aws.cloudtrail.request_id":                      "requestID",
 	"aws.cloudtrail.recipient_account_id":            "recipientAccountId",
@@ -421,8 +426,6 @@ var renames = map[string]string{
 	"aws.cloudtrail.user_identity.session_context.session_issuer.principal_id": "userIdentity.sessionContext.sessionIssuer.principalId",
 	"aws.cloudtrail.user_identity.session_context.session_issuer.arn":          "userIdentity.sessionContext.sessionIssuer.arn",
 	"aws.cloudtrail.user_identity.session_context.session_issuer.account_id":   "userIdentity.sessionContext.sessionIssuer.accountId",
-	"tls.cipher":             "tlsDetails.cipherSuite",
-	"tls.client.server_name": "tlsDetails.clientProvidedHostHeader",
 }
 
 // flattenedRaw maps the flattened objects to their raw fields. Their leaves
@@ -631,6 +634,36 @@ func fastECS(name string) Getter {
 			if v := present(e.src, "userIdentity", "userName"); v != nil {
 				return leaf(v, dst)
 			}
+			if e.action == "UserAuthentication" {
+				if v := present(e.src, "additionalEventData", "UserName"); v != nil {
+					return leaf(v, dst)
+				}
+			}
+			return dst
+		}
+	case "user.id":
+		return func(e *Event, dst []Value) []Value {
+			if e.Kind != KindCloudTrail {
+				return walk(e.src, p, 0, dst)
+			}
+			if v := present(e.src, "userIdentity", "principalId"); v != nil {
+				return leaf(v, dst)
+			}
+			if b2s(e.src.GetStringBytes("userIdentity", "type")) == "IdentityCenterUser" {
+				if v := present(e.src, "userIdentity", "onBehalfOf", "userId"); v != nil {
+					return leaf(v, dst)
+				}
+			}
+			return dst
+		}
+	case "aws.cloudtrail.management_event":
+		return func(e *Event, dst []Value) []Value {
+			if e.Kind != KindCloudTrail {
+				return walk(e.src, p, 0, dst)
+			}
+			if v := present(e.src, "managementEvent"); v != nil {
+				return append(dst, Value{javaValueOf(v), String})
+			}
 			return dst
 		}
 	}
@@ -666,11 +699,10 @@ var resourceKeys = map[string]string{
 	"aws.cloudtrail.resources.type":       "type",
 }
 
-// enrichment names the ECS fields (and objects) that only the optional
-// entity mapping sets. The ECS view of a raw record never has them.
-var enrichment = []string{
-	"entity", "actor", "target", "related.entity", "user.entity",
-}
+// enrichment names the ECS fields (and objects) that only enrichment sets
+// and that no trailhound enrichment computes. The ECS view of a raw record
+// never has them.
+var enrichment = []string{}
 
 // notComputed reports whether name is, or is inside, an enrichment field.
 func notComputed(name string) bool {
