@@ -32,6 +32,8 @@ type Options struct {
 	From, To  time.Time   // only events in [From, To) (zero: unbounded)
 	Progress  *Progress   // when not nil, updated as the hunt reads
 	GeoIP     *geoip.DB   // when not nil, fills source.geo and source.as
+	// NoEntityMapping turns off the actor/target entity fields.
+	NoEntityMapping bool
 }
 
 // Progress is what a running hunt has done so far, for a progress display.
@@ -151,7 +153,7 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p := event.Parser{GeoIP: opts.GeoIP}
+			p := event.Parser{GeoIP: opts.GeoIP, NoEntityMapping: opts.NoEntityMapping}
 			s := engine.NewScratch()
 			col := proc.NewCollector()
 			mu.Lock()

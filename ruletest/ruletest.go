@@ -31,7 +31,8 @@ type Result struct {
 
 // Options configure Run.
 type Options struct {
-	GeoIP *geoip.DB // when not nil, events get source.geo and source.as
+	GeoIP           *geoip.DB // when not nil, events get source.geo and source.as
+	NoEntityMapping bool      // no actor/target entity fields
 }
 
 // Run runs every test of the rules.
@@ -73,7 +74,7 @@ func runOne(r *rule.Rule, t rule.Test, opts Options) (bool, string) {
 	}
 	col := proc.NewCollector()
 	s := engine.NewScratch()
-	p := event.Parser{GeoIP: opts.GeoIP}
+	p := event.Parser{GeoIP: opts.GeoIP, NoEntityMapping: opts.NoEntityMapping}
 	for i, log := range t.Logs {
 		log = withTime(log, i)
 		ev, err := p.Parse(log)

@@ -10,14 +10,18 @@ import (
 	"github.com/trailhound/trailhound/rule"
 )
 
-// geoFlags are the options naming the GeoIP/ASN databases.
+// geoFlags are the enrichment options: the GeoIP/ASN databases and the
+// entity mapping switch.
 type geoFlags struct {
-	dir, city, asn string
+	dir, city, asn  string
+	noEntityMapping bool
 }
 
-// addGeoFlags adds --geoip-dir, --geoip-city and --geoip-asn to fs.
+// addGeoFlags adds --geoip-dir, --geoip-city, --geoip-asn and
+// --no-entity-mapping to fs.
 func addGeoFlags(fs *pflag.FlagSet) *geoFlags {
 	g := &geoFlags{}
+	fs.BoolVar(&g.noEntityMapping, "no-entity-mapping", false, "do not compute the actor/target entity fields (related.entity, actor.*, target.*, entity.*), as Elastic's integration without its actor_target_mapping option")
 	fs.StringVar(&g.dir, "geoip-dir", "", "folder of MaxMind GeoLite2/GeoIP2 City and ASN .mmdb files: fills source.geo.* and source.as.* as Elastic's geoip processor does (rules reading them do not run without)")
 	fs.StringVar(&g.city, "geoip-city", "", "MaxMind City database (.mmdb); overrides the one in --geoip-dir")
 	fs.StringVar(&g.asn, "geoip-asn", "", "MaxMind ASN database (.mmdb); overrides the one in --geoip-dir")
@@ -82,4 +86,10 @@ func applyGeo(rules []*rule.Rule, g *geoFlags) error {
 		return db.Close()
 	}
 	return nil
+}
+
+// enrichment is what the enrichment flags set for reading events.
+type enrichment struct {
+	geo             *geoip.DB
+	noEntityMapping bool
 }

@@ -58,6 +58,10 @@ func TestGeoIPFlags(t *testing.T) {
 			"source.as.number:16509", logs}, 0, `{"source.as.number":16509,"source.as.organization.name":"AMAZON-02","user_agent.name":"aws-cli"}`, nil, "", 1},
 		{"query without databases", []string{"query", "source.geo.country_iso_code:US", logs}, exitBadUsage, "", nil, needs, 0},
 		{"test with databases", []string{"test", "--geoip-dir", geoDir, rules}, 0, "0 passed, 0 failed", nil, "", 0},
+		{"entity fields by default", []string{"query", "-f", "jsonl", "-c", "actor.entity.id,user.entity.id,target.entity.id",
+			"event.action:GetSecretValue", logs}, 0, `{"actor.entity.id":"arn:aws:iam::111122223333:user/eve","target.entity.id":null,"user.entity.id":"arn:aws:iam::111122223333:user/eve"}`, nil, "", 1},
+		{"no entity mapping", []string{"query", "-f", "jsonl", "--no-entity-mapping", "-c", "actor.entity.id,user.name",
+			"event.action:GetSecretValue", logs}, 0, `{"actor.entity.id":null,"user.name":"eve"}`, nil, "", 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errs := runCmd(t, tc.args...)

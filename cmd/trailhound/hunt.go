@@ -134,6 +134,7 @@ the alerts found so far are written, the state is not committed).`,
 				return err
 			}
 			requireEnrichment(rules, opts.GeoIP)
+			opts.NoEntityMapping = geo.noEntityMapping
 			eng, err := engine.Compile(rules)
 			if err != nil {
 				return &exitError{exitErrors, err}

@@ -18,7 +18,6 @@ import (
 	"github.com/trailhound/trailhound/eql"
 	"github.com/trailhound/trailhound/esql"
 	"github.com/trailhound/trailhound/event"
-	"github.com/trailhound/trailhound/geoip"
 	"github.com/trailhound/trailhound/kql"
 	"github.com/trailhound/trailhound/record"
 	"github.com/trailhound/trailhound/rule"
@@ -64,9 +63,9 @@ EQL sequences run as rules (trailhound hunt --rules).`,
 			var t esql.Table
 			switch lang {
 			case "esql":
-				t, err = runESQL(cmd.Context(), q, paths, maxBytes, db, cmd.ErrOrStderr())
+				t, err = runESQL(cmd.Context(), q, paths, maxBytes, enrichment{db, geo.noEntityMapping}, cmd.ErrOrStderr())
 			case "eql", "kql":
-				t, err = runFilter(cmd.Context(), lang, q, paths, columns, maxBytes, db, cmd.ErrOrStderr())
+				t, err = runFilter(cmd.Context(), lang, q, paths, columns, maxBytes, enrichment{db, geo.noEntityMapping}, cmd.ErrOrStderr())
 			default:
 				return &exitError{exitBadUsage, fmt.Errorf("--lang must be esql, eql or kql, not %q", lang)}
 			}
@@ -104,9 +103,9 @@ func detectLanguage(q string) string {
 
 // eachEvent calls fn with every CloudTrail (or ECS) event of paths and
 // reports input errors on stderr.
-func eachEvent(ctx context.Context, paths []string, maxBytes int, geo *geoip.DB, stderr io.Writer, fn func(*event.Event)) error {
+func eachEvent(ctx context.Context, paths []string, maxBytes int, en enrichment, stderr io.Writer, fn func(*event.Event)) error {
 	w := record.Walk(paths)
-	p := event.Parser{GeoIP: geo}
+	p := event.Parser{GeoIP: en.geo, NoEntityMapping: en.noEntityMapping}
 	bad := len(w.Errors)
 	for _, err := range w.Errors {
 		fmt.Fprintf(stderr, "trailhound: %v\n", err)
@@ -149,7 +148,7 @@ func eachEvent(ctx context.Context, paths []string, maxBytes int, geo *geoip.DB,
 	return nil
 }
 
-func runESQL(ctx context.Context, q string, paths []string, maxBytes int, geo *geoip.DB, stderr io.Writer) (esql.Table, error) {
+func runESQL(ctx context.Context, q string, paths []string, maxBytes int, en enrichment, stderr io.Writer) (esql.Table, error) {
 	pq, err := esql.Parse(q)
 	if err != nil {
 		return esql.Table{}, &exitError{exitErrors, fmt.Errorf("ES|QL %w", err)}
@@ -158,17 +157,17 @@ func runESQL(ctx context.Context, q string, paths []string, maxBytes int, geo *g
 	if err != nil {
 		return esql.Table{}, &exitError{exitErrors, err}
 	}
-	if err := checkEnrichment(prog.Fields(), geo); err != nil {
+	if err := checkEnrichment(prog.Fields(), en.geo); err != nil {
 		return esql.Table{}, err
 	}
 	var rows []esql.Row
-	inErr := eachEvent(ctx, paths, maxBytes, geo, stderr, func(ev *event.Event) {
+	inErr := eachEvent(ctx, paths, maxBytes, en, stderr, func(ev *event.Event) {
 		prog.Head(ev, ev.Time(), func(r esql.Row) { rows = append(rows, r) })
 	})
 	return prog.Tail(rows, time.Now().UTC()), inErr
 }
 
-func runFilter(ctx context.Context, lang, q string, paths, columns []string, maxBytes int, geo *geoip.DB, stderr io.Writer) (esql.Table, error) {
+func runFilter(ctx context.Context, lang, q string, paths, columns []string, maxBytes int, en enrichment, stderr io.Writer) (esql.Table, error) {
 	var cond rule.Cond
 	switch lang {
 	case "kql":
@@ -195,12 +194,12 @@ func runFilter(ctx context.Context, lang, q string, paths, columns []string, max
 	if err != nil {
 		return esql.Table{}, &exitError{exitErrors, err}
 	}
-	if err := checkEnrichment(rule.Fields(cond), geo); err != nil {
+	if err := checkEnrichment(rule.Fields(cond), en.geo); err != nil {
 		return esql.Table{}, err
 	}
 	s := engine.NewScratch()
 	t := esql.Table{Columns: columns}
-	inErr := eachEvent(ctx, paths, maxBytes, geo, stderr, func(ev *event.Event) {
+	inErr := eachEvent(ctx, paths, maxBytes, en, stderr, func(ev *event.Event) {
 		if !m(ev, s) {
 			return
 		}

@@ -36,7 +36,7 @@ not be loaded.`,
 			requireEnrichment(rules, db)
 			w := cmd.OutOrStdout()
 			pass, fail, notRun := 0, 0, 0
-			for _, res := range ruletest.Run(rules, ruletest.Options{GeoIP: db}) {
+			for _, res := range ruletest.Run(rules, ruletest.Options{GeoIP: db, NoEntityMapping: geo.noEntityMapping}) {
 				name := fmt.Sprintf("%s (%s) / %s", res.Rule.Name, res.Rule.ID, res.Test.Name)
 				switch {
 				case res.NotRun != "":
