@@ -96,6 +96,27 @@ func Compile(q *Query) (*Program, error) {
 	return p, nil
 }
 
+// columnsSet returns the columns a command computes.
+func columnsSet(c Command) []string {
+	var out []string
+	switch c := c.(type) {
+	case Eval:
+		for _, a := range c.Fields {
+			out = append(out, a.Name)
+		}
+	case Stats:
+		for _, a := range c.Aggs {
+			out = append(out, a.Name)
+		}
+		for _, b := range c.By {
+			out = append(out, b.Name)
+		}
+	case Rename:
+		out = append(out, c.To...)
+	}
+	return append(out, Outputs(c)...)
+}
+
 // Outputs returns the columns a DISSECT or GROK command sets.
 func Outputs(c Command) []string {
 	switch c := c.(type) {
@@ -901,6 +922,59 @@ func median(a *acc) Value {
 func (p *Program) Fields() []string {
 	out := make([]string, 0, len(p.getters))
 	for n := range p.getters {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// DecisionFields returns the sorted names of the event fields that can
+// change which rows the query yields: all it reads except those only listed
+// by a STATS VALUES() whose result no later command tests. A field missing
+// from every event then only leaves a column empty.
+func (p *Program) DecisionFields() []string {
+	cmds := p.Query.Commands
+	set := map[string]bool{}
+	defined := map[string]bool{} // columns earlier commands computed
+	add := func(f string) {
+		if f != "*" && !strings.HasPrefix(f, "_") && !defined[f] {
+			set[f] = true
+		}
+	}
+	for i, c := range cmds {
+		st, ok := c.(Stats)
+		if !ok {
+			switch c.(type) {
+			case Keep, Drop, Rename:
+			default:
+				walkCommand(c, add)
+			}
+			for _, n := range columnsSet(c) {
+				defined[n] = true
+			}
+			continue
+		}
+		used := map[string]bool{}
+		for _, later := range cmds[i+1:] {
+			switch later.(type) {
+			case Keep, Drop, Rename:
+			default:
+				walkCommand(later, func(f string) { used[f] = true })
+			}
+		}
+		for _, a := range st.Aggs {
+			if a.Func == "VALUES" && !used[a.Name] && a.Filter == nil {
+				continue
+			}
+			walkCommand(Stats{Aggs: []Agg{a}}, add)
+		}
+		walkCommand(Stats{By: st.By}, add)
+		for _, n := range columnsSet(c) {
+			defined[n] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for n := range set {
 		out = append(out, n)
 	}
 	sort.Strings(out)

@@ -2,16 +2,11 @@ package rule
 
 import "sort"
 
-// FieldReader is implemented by compiled queries (ES|QL programs) that can
-// say which event fields they read.
-type FieldReader interface {
-	Fields() []string
-}
-
 // Fields returns the sorted set of event fields the rule reads to decide
 // whether and how it fires: its condition, sequence steps and join keys,
 // new_terms and threshold fields, suppression and correlation group-by
-// fields, and the fields of an ES|QL query.
+// fields, and the fields that decide an ES|QL query's rows (not those it
+// only lists with VALUES()).
 func (r *Rule) Fields() []string {
 	set := map[string]bool{}
 	add := func(fs ...string) {
@@ -59,7 +54,7 @@ func (r *Rule) Fields() []string {
 		}
 	}
 	if r.ESQL != nil {
-		add(r.ESQL.Fields()...)
+		add(r.ESQL.DecisionFields()...)
 	}
 	out := make([]string, 0, len(set))
 	for f := range set {

@@ -157,7 +157,7 @@ func runESQL(ctx context.Context, q string, paths []string, maxBytes int, en enr
 	if err != nil {
 		return esql.Table{}, &exitError{exitErrors, err}
 	}
-	if err := checkEnrichment(prog.Fields(), en.geo); err != nil {
+	if err := checkEnrichment(prog.DecisionFields(), en.geo); err != nil {
 		return esql.Table{}, err
 	}
 	var rows []esql.Row
