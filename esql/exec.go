@@ -302,6 +302,37 @@ func (r *eventRow) materialize() {
 	r.full = true
 }
 
+// keepNamed applies a KEEP whose patterns are all plain field names to a
+// raw CloudTrail row without materializing every field of the event (whose
+// ECS view has no null leaves, so a field is present exactly when it has a
+// value). It reports false, doing nothing, for other KEEPs.
+func (r *eventRow) keepNamed(k Keep) bool {
+	if r.full || r.ev.Kind != event.KindCloudTrail {
+		return false
+	}
+	for _, p := range k.Patterns {
+		if strings.ContainsAny(p, "*?[\\") || strings.HasPrefix(p, "_") {
+			return false
+		}
+	}
+	cols := make(map[string]Value, len(k.Patterns))
+	var order []string
+	for _, p := range k.Patterns {
+		if _, dup := cols[p]; dup {
+			continue
+		}
+		_, computed := r.cols[p]
+		v := r.get(p)
+		if v == nil && !computed {
+			continue // absent: KEEP drops it, as over the materialized row
+		}
+		cols[p] = v
+		order = append(order, p)
+	}
+	r.cols, r.order, r.full = cols, order, true
+	return true
+}
+
 func (r *eventRow) clone() *eventRow {
 	c := *r
 	c.cols = make(map[string]Value, len(r.cols))
@@ -406,6 +437,9 @@ func applyRow(c Command, r *eventRow, out []*eventRow) []*eventRow {
 		}
 		return out
 	case Keep, Drop, Rename:
+		if k, ok := c.(Keep); ok && r.keepNamed(k) {
+			return append(out, r)
+		}
 		r.materialize()
 		t := Table{Columns: r.order, Rows: [][]Value{nil}}
 		for _, n := range r.order {

@@ -656,6 +656,21 @@ func fastECS(name string) Getter {
 			}
 			return dst
 		}
+	case "tls.cipher", "tls.client.server_name":
+		raw := map[string]string{"tls.cipher": "cipherSuite", "tls.client.server_name": "clientProvidedHostHeader"}[name]
+		return func(e *Event, dst []Value) []Value {
+			if e.Kind != KindCloudTrail {
+				return walk(e.src, p, 0, dst)
+			}
+			tls := e.src.Get("tlsDetails")
+			if tls == nil || str(tls, "tlsVersion") == "tlsVersion" {
+				return dst // absent, or a placeholder the pipeline drops
+			}
+			if v := present(tls, raw); v != nil {
+				return leaf(v, dst)
+			}
+			return dst
+		}
 	case "aws.cloudtrail.management_event":
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
