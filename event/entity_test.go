@@ -158,3 +158,35 @@ func TestNewestPipelineFields(t *testing.T) {
 		})
 	}
 }
+
+// CloudTrail Insights records (eventSource and eventName only inside
+// insightDetails) are records, mapped as the pipeline maps any record.
+func TestInsightRecord(t *testing.T) {
+	rec := `{"eventVersion":"1.08","eventTime":"2025-03-01T10:00:00Z","awsRegion":"us-east-1","eventID":"ins-1","eventType":"AwsCloudTrailInsight","recipientAccountId":"111122223333","sharedEventID":"s-1","insightDetails":{"state":"Start","eventSource":"ec2.amazonaws.com","eventName":"RunInstances","insightType":"ApiCallRateInsight","insightContext":{"statistics":{"baseline":{"average":0.01},"insight":{"average":1.5}}}},"eventCategory":"Insight"}`
+	var p Parser
+	ev, err := p.Parse([]byte(rec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Kind != KindCloudTrail {
+		t.Fatalf("kind %v, want a CloudTrail record", ev.Kind)
+	}
+	for field, want := range map[string]string{
+		"aws.cloudtrail.event_type":                            "AwsCloudTrailInsight",
+		"aws.cloudtrail.event_category":                        "Insight",
+		"aws.cloudtrail.flattened.insight_details.insightType": "ApiCallRateInsight",
+		"aws.cloudtrail.flattened.insight_details.eventName":   "RunInstances",
+		"aws.cloudtrail.flattened.insight_details.state":       "Start",
+		"event.id":         "ins-1",
+		"cloud.account.id": "111122223333",
+		"event.kind":       "event",
+		"event.outcome":    "success",
+		"@timestamp":       "2025-03-01T10:00:00.000Z",
+		"event.action":     "",
+		"aws.cloudtrail.flattened.insight_details.insightContext.statistics.insight.average": "1.5",
+	} {
+		if got := valuesString(Resolve(field)(ev, nil)); got != want {
+			t.Errorf("%s = %q, want %q", field, got, want)
+		}
+	}
+}

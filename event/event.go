@@ -114,6 +114,11 @@ func (e *Event) classify(v *fastjson.Value) {
 		e.provider = b2s(v.GetStringBytes("eventSource"))
 		e.action = b2s(v.GetStringBytes("eventName"))
 		return
+	case v.Exists("insightDetails") && (v.Exists("eventTime") || v.Exists("eventID")):
+		// a CloudTrail Insights record: its source and name are inside
+		// insightDetails, and the pipeline maps it like any record
+		e.Kind = KindCloudTrail
+		return
 	case v.Exists("digestStartTime") || v.Exists("digestSignatureAlgorithm"):
 		e.Kind = KindDigest
 		return
