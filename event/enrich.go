@@ -199,10 +199,16 @@ func formatFloat(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) 
 func formatUint(n uint) string { return strconv.FormatUint(uint64(n), 10) }
 
 // Unavailable says why a field cannot be computed with the given GeoIP
-// databases (nil: none), or "" when it can. Use it with rule.RequireFields.
+// databases (nil: none), or "" when it can: GeoIP/ASN fields need the
+// databases, Panther's p_enrichment fields are never available. Use it with
+// rule.RequireFields.
 func Unavailable(db *geoip.DB) func(field string) string {
 	return func(name string) string {
 		switch {
+		case name == "p_enrichment" || strings.HasPrefix(name, "p_enrichment."):
+			// Panther's lookup-table enrichment (ipinfo, GreyNoise, ...) is
+			// never in CloudTrail logs
+			return "needs Panther's p_enrichment lookup tables, which trailhound does not provide"
 		case !NeedsGeoIP(name):
 			return ""
 		case db == nil:

@@ -101,6 +101,9 @@ func TestUnavailable(t *testing.T) {
 		{"source.geo.city_name", cityOnly, ""},
 		{"source.geo.city_name", asnOnly, "City database"},
 		{"source.as.organization.name", asnOnly, ""},
+		{"p_enrichment.ipinfo_location.sourceIPAddress.country", both, "p_enrichment lookup tables"},
+		{"p_enrichment", nil, "p_enrichment"},
+		{"p_enrichments_other", nil, ""},
 	} {
 		got := Unavailable(tc.db)(tc.field)
 		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
