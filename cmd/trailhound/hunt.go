@@ -133,6 +133,9 @@ the alerts found so far are written, the state is not committed).`,
 			if opts.GeoIP, err = geo.open(); err != nil {
 				return err
 			}
+			if opts.GeoIP != nil {
+				defer opts.GeoIP.Close()
+			}
 			requireEnrichment(rules, opts.GeoIP)
 			opts.NoEntityMapping = geo.noEntityMapping
 			eng, err := engine.Compile(rules)

@@ -60,6 +60,9 @@ EQL sequences run as rules (trailhound hunt --rules).`,
 			if err != nil {
 				return err
 			}
+			if db != nil {
+				defer db.Close()
+			}
 			var t esql.Table
 			switch lang {
 			case "esql":

@@ -33,6 +33,9 @@ not be loaded.`,
 			if err != nil {
 				return err
 			}
+			if db != nil {
+				defer db.Close()
+			}
 			requireEnrichment(rules, db)
 			w := cmd.OutOrStdout()
 			pass, fail, notRun := 0, 0, 0
