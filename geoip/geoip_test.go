@@ -160,3 +160,26 @@ func TestMaxMindTestDatabases(t *testing.T) {
 		}
 	}
 }
+
+// One DB serves every hunt worker.
+func TestConcurrentLookups(t *testing.T) {
+	db, err := geoip.Open(geoiptest.Dir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	done := make(chan bool)
+	for g := 0; g < 4; g++ {
+		go func() {
+			for i := 0; i < 200; i++ {
+				if got := db.Lookup(netip.AddrFrom4([4]byte{198, 51, 100, byte(i)})); got == nil || got.ASNumber != 64500 {
+					t.Errorf("got %+v", got)
+				}
+			}
+			done <- true
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		<-done
+	}
+}

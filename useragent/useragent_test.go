@@ -67,3 +67,22 @@ func TestCacheBounded(t *testing.T) {
 		t.Errorf("cache holds %d agents, bound %d", n, cacheSize)
 	}
 }
+
+// Agents are shared between goroutines (hunt workers).
+func TestConcurrent(t *testing.T) {
+	done := make(chan bool)
+	for g := 0; g < 4; g++ {
+		go func() {
+			for i := 0; i < 50; i++ {
+				a := Parse("aws-cli/2.15.3 md/awscrt#0.19.17 ua/2.0 os/linux#5.15.0")
+				if a.Name() != "aws-cli" || a.OSName() != "Linux" || a.DeviceName() != "Other" {
+					t.Errorf("got %s %s %s", a.Name(), a.OSName(), a.DeviceName())
+				}
+			}
+			done <- true
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		<-done
+	}
+}
