@@ -183,3 +183,32 @@ func TestConcurrentLookups(t *testing.T) {
 		<-done
 	}
 }
+
+// A database damaged after its header (flipped bytes anywhere) either fails
+// to open, naming the file, or answers lookups without panicking.
+func TestDamagedDatabase(t *testing.T) {
+	dir := geoiptest.Dir(t)
+	data, err := os.ReadFile(filepath.Join(dir, "GeoLite2-City.mmdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < len(data); i += 7 {
+		bad := append([]byte(nil), data...)
+		bad[i] ^= 0xA5
+		path := filepath.Join(t.TempDir(), "damaged.mmdb")
+		if err := os.WriteFile(path, bad, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		db, err := geoip.OpenFiles(path, "")
+		if err != nil {
+			if !strings.Contains(err.Error(), path) {
+				t.Fatalf("byte %d: error %q does not name the file", i, err)
+			}
+			continue
+		}
+		for _, ip := range []string{"198.51.100.7", "203.0.113.9", "2001:db8::1", "8.8.8.8"} {
+			db.Lookup(netip.MustParseAddr(ip))
+		}
+		db.Close()
+	}
+}
