@@ -138,10 +138,11 @@ func present(v *fastjson.Value, keys ...string) *fastjson.Value {
 	return c
 }
 
-// str returns the string at keys, or "" (also for non-strings).
+// str returns the string at keys, or "" (also for non-strings and for the
+// strings drop-empty removes).
 func str(v *fastjson.Value, keys ...string) string {
 	c := v.Get(keys...)
-	if c == nil || c.Type() != fastjson.TypeString {
+	if c == nil || c.Type() != fastjson.TypeString || droppedString(b2s(c.GetStringBytes())) {
 		return ""
 	}
 	return string(c.GetStringBytes())

@@ -138,6 +138,11 @@ func TestNewestPipelineFields(t *testing.T) {
 			map[string]string{"event.category": "session", "event.type": "end"}},
 		{"categorisation: Publish has no type", rec(`"eventName":"Publish"`),
 			map[string]string{"event.category": "api", "event.type": ""}},
+		{"placeholders - and none are dropped like empty values",
+			rec(`"eventName":"X","userAgent":"-","userIdentity":{"type":"IAMUser","userName":"none","arn":"-"},"requestParameters":{"a":"-","b":"x","c":{"d":"none"}},"errorCode":"none"`),
+			map[string]string{"user_agent.original": "", "user_agent.name": "", "user.name": "", "related.user": "",
+				"aws.cloudtrail.request_parameters": "{b=x}", "aws.cloudtrail.flattened.request_parameters.b": "x",
+				"aws.cloudtrail.flattened.request_parameters.a": "", "event.outcome": "success", "actor.entity.id": ""}},
 		{"related.user: request names and the new user id", rec(`"eventName":"CreateUser","userIdentity":{"type":"IAMUser","principalId":"AIDA1","userName":"root-ish"},"requestParameters":{"userName":"eve"},"responseElements":{"user":{"userId":"AIDA2","userName":"eve"}}`),
 			map[string]string{"related.user": "AIDA1|AIDA2|eve|root-ish", "user.target.id": "AIDA2"}},
 	} {

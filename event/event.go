@@ -457,7 +457,7 @@ func rawScalars(v *fastjson.Value, p *path, dst []Value) (_ []Value, ok bool) {
 		switch {
 		case x.T == Object:
 			return dst[:n], false
-		case x.T == Null, x.T == String && x.S == "":
+		case x.T == Null, x.T == String && droppedString(x.S):
 		default:
 			out = append(out, x)
 		}
