@@ -96,6 +96,27 @@ func Compile(q *Query) (*Program, error) {
 	return p, nil
 }
 
+// columnsSet returns the columns a command computes.
+func columnsSet(c Command) []string {
+	var out []string
+	switch c := c.(type) {
+	case Eval:
+		for _, a := range c.Fields {
+			out = append(out, a.Name)
+		}
+	case Stats:
+		for _, a := range c.Aggs {
+			out = append(out, a.Name)
+		}
+		for _, b := range c.By {
+			out = append(out, b.Name)
+		}
+	case Rename:
+		out = append(out, c.To...)
+	}
+	return append(out, Outputs(c)...)
+}
+
 // Outputs returns the columns a DISSECT or GROK command sets.
 func Outputs(c Command) []string {
 	switch c := c.(type) {
@@ -283,6 +304,37 @@ func (r *eventRow) materialize() {
 	r.full = true
 }
 
+// keepNamed applies a KEEP whose patterns are all plain field names to a
+// raw CloudTrail row without materializing every field of the event (whose
+// ECS view has no null leaves, so a field is present exactly when it has a
+// value). It reports false, doing nothing, for other KEEPs.
+func (r *eventRow) keepNamed(k Keep) bool {
+	if r.full || r.ev.Kind != event.KindCloudTrail {
+		return false
+	}
+	for _, p := range k.Patterns {
+		if strings.ContainsAny(p, "*?[\\") || strings.HasPrefix(p, "_") {
+			return false
+		}
+	}
+	cols := make(map[string]Value, len(k.Patterns))
+	var order []string
+	for _, p := range k.Patterns {
+		if _, dup := cols[p]; dup {
+			continue
+		}
+		_, computed := r.cols[p]
+		v := r.get(p)
+		if v == nil && !computed {
+			continue // absent: KEEP drops it, as over the materialized row
+		}
+		cols[p] = v
+		order = append(order, p)
+	}
+	r.cols, r.order, r.full = cols, order, true
+	return true
+}
+
 func (r *eventRow) clone() *eventRow {
 	c := *r
 	c.cols = make(map[string]Value, len(r.cols))
@@ -387,6 +439,9 @@ func applyRow(c Command, r *eventRow, out []*eventRow) []*eventRow {
 		}
 		return out
 	case Keep, Drop, Rename:
+		if k, ok := c.(Keep); ok && r.keepNamed(k) {
+			return append(out, r)
+		}
 		r.materialize()
 		t := Table{Columns: r.order, Rows: [][]Value{nil}}
 		for _, n := range r.order {
@@ -897,4 +952,67 @@ func median(a *acc) Value {
 		return fs[m]
 	}
 	return (fs[m-1] + fs[m]) / 2
+}
+
+// Fields returns the sorted names of the event fields the query reads.
+func (p *Program) Fields() []string {
+	out := make([]string, 0, len(p.getters))
+	for n := range p.getters {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// DecisionFields returns the sorted names of the event fields that can
+// change which rows the query yields: all it reads except those only listed
+// by a STATS VALUES() whose result no later command tests. A field missing
+// from every event then only leaves a column empty.
+func (p *Program) DecisionFields() []string {
+	cmds := p.Query.Commands
+	set := map[string]bool{}
+	defined := map[string]bool{} // columns earlier commands computed
+	add := func(f string) {
+		if f != "*" && !strings.HasPrefix(f, "_") && !defined[f] {
+			set[f] = true
+		}
+	}
+	for i, c := range cmds {
+		st, ok := c.(Stats)
+		if !ok {
+			switch c.(type) {
+			case Keep, Drop, Rename:
+			default:
+				walkCommand(c, add)
+			}
+			for _, n := range columnsSet(c) {
+				defined[n] = true
+			}
+			continue
+		}
+		used := map[string]bool{}
+		for _, later := range cmds[i+1:] {
+			switch later.(type) {
+			case Keep, Drop, Rename:
+			default:
+				walkCommand(later, func(f string) { used[f] = true })
+			}
+		}
+		for _, a := range st.Aggs {
+			if a.Func == "VALUES" && !used[a.Name] && a.Filter == nil {
+				continue
+			}
+			walkCommand(Stats{Aggs: []Agg{a}}, add)
+		}
+		walkCommand(Stats{By: st.By}, add)
+		for _, n := range columnsSet(c) {
+			defined[n] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for n := range set {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
 }

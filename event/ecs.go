@@ -23,45 +23,109 @@ type category struct {
 }
 
 // categories is the ECS categorisation the integration applies per
-// eventName (overwriting the default event.type ["info"]).
+// eventName (overwriting the default event.type ["info"]); an empty type
+// list (nil here) leaves no event.type.
 var categories = func() map[string]category {
-	m := map[string]category{
-		"AssumeRole":                         {[]string{"authentication"}, []string{"info"}},
-		"ConsoleLogin":                       {[]string{"authentication"}, []string{"info"}},
-		"CreateBucket":                       {[]string{"file"}, []string{"creation"}},
-		"DeleteBucket":                       {[]string{"file"}, []string{"deletion"}},
-		"CreateKeyPair":                      {[]string{"iam"}, []string{"admin", "creation"}},
-		"SetDefaultPolicyVersion":            {[]string{"iam"}, []string{"admin", "change"}},
-		"SetSecurityTokenServicePreferences": {[]string{"iam"}, []string{"admin", "change"}},
-		"UpdateAccountPasswordPolicy":        {[]string{"iam"}, []string{"admin", "change"}},
-		"UpdateRole":                         {[]string{"iam"}, []string{"admin", "change"}},
-		"AttachRolePolicy":                   {[]string{"iam"}, []string{"change"}},
-		"AuthorizeSecurityGroupIngress":      {[]string{"network"}, []string{"access"}},
-		"PutObject":                          {[]string{"file"}, []string{"change"}},
-		"SendCommand":                        {[]string{"process"}, nil},
+	m := map[string]category{}
+	for _, a := range []string{"Converse", "Publish"} {
+		m[a] = category{[]string{"api"}, nil}
 	}
-	for _, a := range []string{"AddUserToGroup", "AttachGroupPolicy", "DeleteGroupPolicy", "DetachGroupPolicy",
-		"PutGroupPolicy", "RemoveUserFromGroup", "UpdateGroup"} {
+	for _, a := range []string{"DescribeRegions"} {
+		m[a] = category{[]string{"api"}, []string{"info"}}
+	}
+	for _, a := range []string{"AssumeRole", "ConsoleLogin", "GetCallerIdentity"} {
+		m[a] = category{[]string{"authentication"}, []string{"info"}}
+	}
+	for _, a := range []string{"Subscribe"} {
+		m[a] = category{[]string{"configuration"}, []string{"change"}}
+	}
+	for _, a := range []string{"CreateTopic"} {
+		m[a] = category{[]string{"configuration"}, []string{"creation"}}
+	}
+	for _, a := range []string{"DeleteTrail"} {
+		m[a] = category{[]string{"configuration"}, []string{"deletion"}}
+	}
+	for _, a := range []string{"DescribeTrails"} {
+		m[a] = category{[]string{"configuration"}, []string{"info"}}
+	}
+	for _, a := range []string{"DescribeDBInstances", "ListTables"} {
+		m[a] = category{[]string{"database"}, []string{"info"}}
+	}
+	for _, a := range []string{"PutObject"} {
+		m[a] = category{[]string{"file"}, []string{"change"}}
+	}
+	for _, a := range []string{"CreateBucket", "CreateDocument"} {
+		m[a] = category{[]string{"file"}, []string{"creation"}}
+	}
+	for _, a := range []string{"DeleteObject"} {
+		m[a] = category{[]string{"file"}, []string{"delete"}}
+	}
+	for _, a := range []string{"DeleteBucket"} {
+		m[a] = category{[]string{"file"}, []string{"deletion"}}
+	}
+	for _, a := range []string{"GetObject", "HeadObject", "ListBuckets", "ListObjects"} {
+		m[a] = category{[]string{"file"}, []string{"info"}}
+	}
+	for _, a := range []string{"DescribeInstances", "DescribeVolumes", "ListInstanceAssociations"} {
+		m[a] = category{[]string{"host"}, []string{"info"}}
+	}
+	for _, a := range []string{"SetDefaultPolicyVersion", "SetSecurityTokenServicePreferences", "UpdateAccountPasswordPolicy", "UpdateRole"} {
+		m[a] = category{[]string{"iam"}, []string{"admin", "change"}}
+	}
+	for _, a := range []string{"CreateKeyPair"} {
+		m[a] = category{[]string{"iam"}, []string{"admin", "creation"}}
+	}
+	for _, a := range []string{"AttachRolePolicy"} {
+		m[a] = category{[]string{"iam"}, []string{"change"}}
+	}
+	for _, a := range []string{"CreatePolicy"} {
+		m[a] = category{[]string{"iam"}, []string{"creation"}}
+	}
+	for _, a := range []string{"AddUserToGroup", "AttachGroupPolicy", "DeleteGroupPolicy", "DetachGroupPolicy", "PutGroupPolicy", "RemoveUserFromGroup", "UpdateGroup"} {
 		m[a] = category{[]string{"iam"}, []string{"group", "change"}}
+	}
+	for _, a := range []string{"CreateGroup"} {
+		m[a] = category{[]string{"iam"}, []string{"group", "creation"}}
+	}
+	for _, a := range []string{"DeleteGroup"} {
+		m[a] = category{[]string{"iam"}, []string{"group", "deletion"}}
 	}
 	for _, a := range []string{"GetGroup", "GetGroupPolicy", "ListAttachedGroupPolicies", "ListGroupPolicies", "ListGroups"} {
 		m[a] = category{[]string{"iam"}, []string{"group", "info"}}
 	}
-	m["CreateGroup"] = category{[]string{"iam"}, []string{"group", "creation"}}
-	m["DeleteGroup"] = category{[]string{"iam"}, []string{"group", "deletion"}}
-	for _, a := range []string{"AttachUserPolicy", "ChangePassword", "CreateAccessKey", "CreateVirtualMFADevice",
-		"DeactivateMFADevice", "DeleteAccessKey", "DeleteSSHPublicKey", "DeleteUserPermissionsBoundary",
-		"DeleteUserPolicy", "DeleteVirtualMFADevice", "DetachUserPolicy", "EnableMFADevice",
-		"PutUserPermissionsBoundary", "PutUserPolicy", "TagUser", "UntagUser", "UpdateAccessKey",
-		"UpdateLoginProfile", "UpdateSSHPublicKey", "UpdateUser"} {
+	for _, a := range []string{"GetPolicy", "ListAttachedRolePolicies", "ListRoles"} {
+		m[a] = category{[]string{"iam"}, []string{"info"}}
+	}
+	for _, a := range []string{"AttachUserPolicy", "ChangePassword", "CreateAccessKey", "CreateVirtualMFADevice", "DeactivateMFADevice", "DeleteAccessKey", "DeleteSSHPublicKey", "DeleteUserPermissionsBoundary", "DeleteUserPolicy", "DeleteVirtualMFADevice", "DetachUserPolicy", "EnableMFADevice", "PutUserPermissionsBoundary", "PutUserPolicy", "TagUser", "UntagUser", "UpdateAccessKey", "UpdateLoginProfile", "UpdateSSHPublicKey", "UpdateUser"} {
 		m[a] = category{[]string{"iam"}, []string{"user", "change"}}
 	}
-	for _, a := range []string{"GetUser", "GetUserPolicy", "ListAttachedUserPolicies", "ListGroupsForUser",
-		"ListUserPolicies", "ListUsers", "ListUserTags"} {
+	for _, a := range []string{"CreateUser"} {
+		m[a] = category{[]string{"iam"}, []string{"user", "creation"}}
+	}
+	for _, a := range []string{"DeleteUser"} {
+		m[a] = category{[]string{"iam"}, []string{"user", "deletion"}}
+	}
+	for _, a := range []string{"GetUser", "GetUserPolicy", "ListAttachedUserPolicies", "ListGroupsForUser", "ListUserPolicies", "ListUserTags", "ListUsers"} {
 		m[a] = category{[]string{"iam"}, []string{"user", "info"}}
 	}
-	m["CreateUser"] = category{[]string{"iam"}, []string{"user", "creation"}}
-	m["DeleteUser"] = category{[]string{"iam"}, []string{"user", "deletion"}}
+	for _, a := range []string{"AuthorizeSecurityGroupIngress"} {
+		m[a] = category{[]string{"network"}, []string{"access"}}
+	}
+	for _, a := range []string{"DescribeLoadBalancers", "DescribeNetworkAcls", "DescribeNetworkInterfaces", "DescribeSecurityGroups", "DescribeVpcs"} {
+		m[a] = category{[]string{"network"}, []string{"info"}}
+	}
+	for _, a := range []string{"ListFunctions"} {
+		m[a] = category{[]string{"package"}, []string{"info"}}
+	}
+	for _, a := range []string{"SendCommand"} {
+		m[a] = category{[]string{"process"}, nil}
+	}
+	for _, a := range []string{"TerminateSession"} {
+		m[a] = category{[]string{"session"}, []string{"end"}}
+	}
+	for _, a := range []string{"CreateControlChannel", "CreateDataChannel", "OpenControlChannel", "OpenDataChannel", "StartSession"} {
+		m[a] = category{[]string{"session"}, []string{"start"}}
+	}
 	return m
 }()
 
@@ -74,10 +138,11 @@ func present(v *fastjson.Value, keys ...string) *fastjson.Value {
 	return c
 }
 
-// str returns the string at keys, or "" (also for non-strings).
+// str returns the string at keys, or "" (also for non-strings and for the
+// strings drop-empty removes).
 func str(v *fastjson.Value, keys ...string) string {
 	c := v.Get(keys...)
-	if c == nil || c.Type() != fastjson.TypeString {
+	if c == nil || c.Type() != fastjson.TypeString || droppedString(b2s(c.GetStringBytes())) {
 		return ""
 	}
 	return string(c.GetStringBytes())
@@ -159,11 +224,13 @@ func isoTime(s string) (string, bool) {
 }
 
 // buildECS computes the ECS document Elastic's aws.cloudtrail ingest
-// pipeline produces for a raw CloudTrail record (less GeoIP, ASN and
-// user-agent parsing, and the optional actor/target entity mapping).
-func buildECS(a *fastjson.Arena, raw *fastjson.Value) *fastjson.Value {
+// pipeline produces for a raw CloudTrail record, less the GeoIP/ASN and
+// user-agent enrichment (Event.ECS adds it) and the optional actor/target
+// entity mapping.
+func buildECS(e *Event) *fastjson.Value {
+	a := e.arena
 	b := &ecsBuilder{a: a, doc: a.NewObject()}
-	j := raw
+	j := e.src
 
 	if t, ok := isoTime(str(j, "eventTime")); ok {
 		b.setStr("@timestamp", t)
@@ -199,7 +266,6 @@ func buildECS(a *fastjson.Arena, raw *fastjson.Value) *fastjson.Value {
 
 	copyTo("aws.cloudtrail.event_version", "eventVersion")
 	copyTo("aws.cloudtrail.user_identity.type", "userIdentity", "type")
-	addRelatedUser(str(j, "userIdentity", "userName"))
 	copyTo("user.name", "userIdentity", "userName")
 	copyTo("user.id", "userIdentity", "principalId")
 	copyTo("aws.cloudtrail.user_identity.arn", "userIdentity", "arn")
@@ -210,9 +276,23 @@ func buildECS(a *fastjson.Arena, raw *fastjson.Value) *fastjson.Value {
 		b.setStr("aws.cloudtrail.user_identity.session_context.creation_date", t)
 	}
 	copyTo("aws.cloudtrail.user_identity.session_context.session_issuer.type", "userIdentity", "sessionContext", "sessionIssuer", "type")
-	switch str(j, "userIdentity", "type") {
+	userType := str(j, "userIdentity", "type")
+	var email string
+	switch userType {
 	case "AssumedRole", "FederatedUser":
 		copyTo("user.name", "userIdentity", "sessionContext", "sessionIssuer", "userName")
+		// the session name (an e-mail address for SSO sessions) is a user too
+		if session := sessionName(str(j, "userIdentity", "arn")); session != "" {
+			addRelatedUser(session)
+			if prefix, _, ok := strings.Cut(session, "@"); ok && prefix != "" {
+				addRelatedUser(prefix)
+				email = session
+			}
+		}
+	case "IdentityCenterUser":
+		if b.doc.Get("user", "id") == nil {
+			copyTo("user.id", "userIdentity", "onBehalfOf", "userId")
+		}
 	}
 	copyTo("aws.cloudtrail.user_identity.session_context.session_issuer.principal_id", "userIdentity", "sessionContext", "sessionIssuer", "principalId")
 	copyTo("aws.cloudtrail.user_identity.session_context.session_issuer.arn", "userIdentity", "sessionContext", "sessionIssuer", "arn")
@@ -221,6 +301,9 @@ func buildECS(a *fastjson.Arena, raw *fastjson.Value) *fastjson.Value {
 	copyTo("aws.cloudtrail.session_credential_from_console", "sessionCredentialFromConsole")
 	copyTo("event.provider", "eventSource")
 	copyTo("event.action", "eventName")
+	if str(j, "eventName") == "UserAuthentication" && b.doc.Get("user", "name") == nil {
+		copyTo("user.name", "additionalEventData", "UserName")
+	}
 	copyTo("aws.cloudtrail.event_category", "eventCategory")
 	copyTo("cloud.region", "awsRegion")
 	if addr := present(j, "sourceIPAddress"); addr != nil {
@@ -261,7 +344,9 @@ func buildECS(a *fastjson.Arena, raw *fastjson.Value) *fastjson.Value {
 	copyTo("event.id", "eventID")
 	copyTo("aws.cloudtrail.event_type", "eventType")
 	copyTo("aws.cloudtrail.api_version", "apiVersion")
-	copyTo("aws.cloudtrail.management_event", "managementEvent")
+	if v := present(j, "managementEvent"); v != nil {
+		b.setStr("aws.cloudtrail.management_event", javaValueOf(v))
+	}
 	copyTo("aws.cloudtrail.read_only", "readOnly")
 	if res := present(j, "resources"); res != nil && res.Type() == fastjson.TypeArray {
 		b.set("aws.cloudtrail.resources", b.resources(res))
@@ -273,8 +358,9 @@ func buildECS(a *fastjson.Arena, raw *fastjson.Value) *fastjson.Value {
 	copyTo("aws.cloudtrail.vpc_endpoint_id", "vpcEndpointId")
 
 	fl := func(keys ...string) string { return str(flattened, keys...) }
-	addRelatedUser(fl("request_parameters", "userName"))
-	addRelatedUser(fl("request_parameters", "newUserName"))
+	addRelatedUser(str(j, "requestParameters", "userName"))
+	addRelatedUser(str(j, "requestParameters", "newUserName"))
+	addRelatedUser(str(j, "responseElements", "user", "userId"))
 
 	action := str(j, "eventName")
 	if action == "ConsoleLogin" {
@@ -329,27 +415,62 @@ func buildECS(a *fastjson.Arena, raw *fastjson.Value) *fastjson.Value {
 	b.setStr("group.name", fl("request_parameters", "groupName"))
 	b.setStr("user.target.name", fl("request_parameters", "userName"))
 
-	if tv := str(j, "tlsDetails", "tlsVersion"); tv != "" {
-		if proto, ver, ok := strings.Cut(tv, "v"); ok {
-			b.setStr("tls.version_protocol", strings.ToLower(proto))
-			b.setStr("tls.version", ver)
-		}
+	tls := j.Get("tlsDetails")
+	if str(tls, "tlsVersion") == "tlsVersion" {
+		tls = nil // a placeholder CloudTrail wrote: the pipeline drops tlsDetails
 	}
-	copyTo("tls.cipher", "tlsDetails", "cipherSuite")
-	copyTo("tls.client.server_name", "tlsDetails", "clientProvidedHostHeader")
+	if tls != nil {
+		if tv := str(tls, "tlsVersion"); tv != "" {
+			if proto, ver, ok := strings.Cut(tv, "v"); ok {
+				b.setStr("tls.version_protocol", strings.ToLower(proto))
+				b.setStr("tls.version", ver)
+			} else {
+				b.setStr("tls.version", tv) // no "v": kept whole
+			}
+		}
+		copyTo("tls.cipher", "tlsDetails", "cipherSuite")
+		copyTo("tls.client.server_name", "tlsDetails", "clientProvidedHostHeader")
+	}
 
-	if name := str(b.doc, "user", "name"); strings.Contains(name, "@") {
+	if email != "" {
+		b.setStr("user.email", email)
+	} else if name := str(b.doc, "user", "name"); strings.IndexByte(name, '@') > 0 {
 		b.setStr("user.email", name)
-	} else if str(j, "userIdentity", "type") == "AssumedRole" {
-		arn := str(j, "userIdentity", "arn")
-		if i := strings.LastIndexByte(arn, '/'); i >= 0 && strings.Contains(arn[i+1:], "@") {
-			b.setStr("user.email", arn[i+1:])
-		}
 	}
+	addRelatedUser(str(b.doc, "user", "id"))
+	addRelatedUser(str(b.doc, "user", "name"))
+	addRelatedUser(str(b.doc, "user", "changes", "name"))
 	if len(relatedUser) > 0 {
 		b.set("related.user", b.strArray(relatedUser))
 	}
 	return b.doc
+}
+
+// sessionName is the session part of an assumed-role (or federated-user)
+// STS ARN: what follows its last slash.
+func sessionName(arn string) string {
+	for _, p := range []string{"arn:aws:sts:", "arn:aws-us-gov:sts:"} {
+		if _, rest, ok := strings.Cut(arn, p); ok {
+			if i := strings.LastIndexByte(rest, '/'); i >= 0 {
+				return rest[i+1:]
+			}
+		}
+	}
+	return ""
+}
+
+// javaValueOf is Java's String.valueOf of a JSON scalar as the json
+// processor parsed it.
+func javaValueOf(v *fastjson.Value) string {
+	switch v.Type() {
+	case fastjson.TypeString:
+		return string(v.GetStringBytes())
+	case fastjson.TypeTrue:
+		return "true"
+	case fastjson.TypeFalse:
+		return "false"
+	}
+	return JavaString(v)
 }
 
 // resources de-duplicates the resources list on ARN, account and type with

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/trailhound/trailhound/geoip"
 )
 
 // corpusDir is the shared test corpus, beside the repository.
@@ -23,13 +26,106 @@ func corpus(t testing.TB, sub string) string {
 	return p
 }
 
-// notComputedFields are the ECS fields of Elastic's expected documents that
-// trailhound does not compute: shipper metadata, and the enrichment (GeoIP,
-// ASN, user-agent parsing, the optional actor/target entity mapping, tag
-// actor_target_mapping).
-var notComputedFields = append([]string{
-	"event.created", "event.original", "tags", "host", "service.target", "related.ip",
-}, enrichment...)
+// bookkeeping are the fields of Elastic's expected documents that the
+// pipeline test harness or Elasticsearch set, not the pipeline's mapping of
+// the record: the ECS version stamp, the ingest time, the harness's tags;
+// event.created is the shipper's @timestamp (the harness's fixed time) and
+// event.original the input line (checked separately below).
+var bookkeeping = []string{"ecs.version", "event.ingested", "tags", "event.created", "event.original"}
+
+// notComputedFields are fields trailhound does not compute yet: the
+// actor/target entity mapping and what it derives.
+var notComputedFields = append(bookkeeping, enrichment...)
+
+// olderGeoIP explains why two expected documents have other GeoIP values.
+const olderGeoIP = "this expected document (integrations commit 0f775e78) was made with a newer revision of " +
+	"MaxMind's test databases than the one in corpus/geoip-test, where 216.160.83.56 is Milton, AS 209 without " +
+	"an organisation name, as in the other expected documents"
+
+// Reasons why fields of some expected documents differ from the revision
+// of the pipeline we follow (see the README's "ECS mapping" note). The
+// expected documents were copied from different commits of elastic/integrations
+// (corpus SOURCES.md), each made by the pipeline of its time.
+const (
+	hostTargets = "made by a pipeline revision (integrations 17c5e852/0f775e78) that counted snap- and ami- ids as " +
+		"hosts and copied host targets to host.id; the revision we follow classifies only i- ids as hosts, puts other " +
+		"ids in entity.target.id and sets no host.id"
+	relatedIP = "made by a pipeline revision (integrations 2385fda0) that copied source.ip to related.ip; the " +
+		"revision we follow does not set related.ip"
+	oldEntityYML = "made by a pipeline revision (integrations 0046748f) whose entity sub-pipeline filled related.entity " +
+		"for every document with the principal id and no targets, and appended only userName and request userName " +
+		"to related.user; the revision we follow maps entities only with the actor_target_mapping tag (as this " +
+		"document lacks) and adds user.id and the session name to related.user"
+	untaggedMapping = "made by a pipeline revision (integrations 01b6652f) that mapped actor and targets without " +
+		"the actor_target_mapping tag, before the per-kind user/host/service fields, and without user.id in " +
+		"related.user; the revision we follow maps only tagged documents"
+)
+
+// knownDiffs are fields of particular expected documents that differ, or
+// that trailhound adds, for a reason outside trailhound: file -> field ->
+// why.
+var knownDiffs = map[string]map[string]string{
+	"test-add-permission-json.log": {
+		"source.geo.city_name": olderGeoIP, "source.geo.location.lat": olderGeoIP,
+		"source.geo.location.lon": olderGeoIP, "source.as.organization.name": olderGeoIP,
+	},
+	"test-modify-image-attribute-json.log": {
+		"source.geo.city_name": olderGeoIP, "source.geo.location.lat": olderGeoIP,
+		"source.geo.location.lon": olderGeoIP, "source.as.organization.name": olderGeoIP,
+		"host.target.entity.id": hostTargets, "entity.target.id": hostTargets,
+	},
+	"test-modify-snapshot-attribute-json.log": {
+		"host.target.entity.id": hostTargets, "entity.target.id": hostTargets, "host.id": hostTargets,
+	},
+	"test-get-password-data-json.log":    {"host.id": hostTargets},
+	"test-send-command-targets-json.log": {"host.id": hostTargets},
+	"test-copy-object-json-minimal.log":  {"related.ip": relatedIP},
+	"test-console-login-json.log":        {"related.entity": oldEntityYML, "related.user": oldEntityYML},
+	"test-get-caller-identity-json.log": {
+		"actor.entity.id": untaggedMapping, "related.entity": untaggedMapping, "target.entity.id": untaggedMapping,
+		"related.user": untaggedMapping,
+		"event.category": "made by a pipeline revision (integrations 01b6652f) whose categorisation table had no " +
+			"GetCallerIdentity entry; the revision we follow categorises it as authentication/info",
+	},
+}
+
+// dynamicFields are compared by pattern, as the pipeline tests' config
+// says: Elasticsearch before 8.16.2 left a trailing dot on some versions
+// ("24.0."), later ones do not ("24.0").
+var dynamicFields = map[string]*regexp.Regexp{
+	"user_agent.version": regexp.MustCompile(`^"\d+\.\d+(\.|\..*)?"$`),
+}
+
+// setValued are the entity fields the pipeline builds as sets: the current
+// pipeline sorts them (a TreeSet), the revisions the expected documents come
+// from iterated a HashSet, so they compare as sets.
+var setValued = map[string]bool{
+	"related.entity": true, "target.entity.id": true, "user.target.entity.id": true, "host.target.entity.id": true,
+	"service.target.entity.id": true, "entity.target.id": true,
+}
+
+// sortedJSON sorts a JSON array of strings.
+func sortedJSON(s string) string {
+	var vs []string
+	if json.Unmarshal([]byte(s), &vs) != nil {
+		return s
+	}
+	sort.Strings(vs)
+	b, _ := json.Marshal(vs)
+	return string(b)
+}
+
+// testGeoIP opens MaxMind's test databases, the ones Elastic's expected
+// documents were made with.
+func testGeoIP(t *testing.T) *geoip.DB {
+	dir := corpus(t, "geoip-test")
+	db, err := geoip.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
 
 // extraAllowed are fields trailhound adds that Elastic sets at index time or
 // in newer pipeline versions.
@@ -69,6 +165,7 @@ func TestECSPipelinePairs(t *testing.T) {
 	if len(logs) == 0 {
 		t.Fatal("no pipeline test inputs")
 	}
+	db := testGeoIP(t)
 	fields := 0
 	for _, logFile := range logs {
 		name := filepath.Base(logFile)
@@ -89,7 +186,7 @@ func TestECSPipelinePairs(t *testing.T) {
 			sc := bufio.NewScanner(f)
 			sc.Buffer(nil, 1<<20)
 			i := 0
-			var p Parser
+			p := Parser{GeoIP: db}
 			for sc.Scan() {
 				line := sc.Bytes()
 				if i >= len(expected.Expected) {
@@ -100,6 +197,10 @@ func TestECSPipelinePairs(t *testing.T) {
 				if len(strings.TrimSpace(string(line))) == 0 {
 					continue // the shipper's empty event; nothing to compute
 				}
+				// Elastic maps actors and targets only for documents tagged
+				// actor_target_mapping (the integration's option)
+				tags, _ := json.Marshal(want["tags"])
+				p.NoEntityMapping = !strings.Contains(string(tags), "actor_target_mapping")
 				ev, err := p.Parse(line)
 				if err != nil {
 					t.Fatalf("line %d: %v", i, err)
@@ -112,9 +213,8 @@ func TestECSPipelinePairs(t *testing.T) {
 				flatten("", want, wf)
 				flatten("", got, gf)
 				skip := notComputedFields
-				if strings.Contains(wf["tags"], "actor_target_mapping") {
-					// the entity enrichment also adds the principal to related.user
-					skip = append(skip[:len(skip):len(skip)], "related.user")
+				if orig, ok := want["event"].(map[string]any)["original"]; ok && orig != string(line) {
+					t.Errorf("record %d: the harness's event.original is not the input line", i)
 				}
 				var diffs []string
 				for k, w := range wf {
@@ -124,14 +224,29 @@ func TestECSPipelinePairs(t *testing.T) {
 					if k == "@timestamp" && ev.Source().Get("eventTime") == nil {
 						continue // shipper time when the record has none
 					}
+					if why, ok := knownDiffs[name][k]; ok {
+						t.Logf("record %d: %s not compared: %s", i, k, why)
+						continue
+					}
 					fields++
 					if g, ok := gf[k]; !ok {
 						diffs = append(diffs, fmt.Sprintf("missing %s = %s", k, w))
+					} else if re, ok := dynamicFields[k]; ok {
+						if !re.MatchString(g) || !re.MatchString(w) {
+							diffs = append(diffs, fmt.Sprintf("%s:\n  got  %s\n  want %s (pattern %s)", k, g, w, re))
+						}
+					} else if setValued[k] {
+						if sortedJSON(g) != sortedJSON(w) {
+							diffs = append(diffs, fmt.Sprintf("%s (as sets):\n  got  %s\n  want %s", k, g, w))
+						}
 					} else if g != w {
 						diffs = append(diffs, fmt.Sprintf("%s:\n  got  %s\n  want %s", k, g, w))
 					}
 				}
 				for k, g := range gf {
+					if _, known := knownDiffs[name][k]; known {
+						continue
+					}
 					if _, ok := wf[k]; !ok && !hasPrefixIn(k, extraAllowed) && !hasPrefixIn(k, skip) {
 						diffs = append(diffs, fmt.Sprintf("extra %s = %s", k, g))
 					}

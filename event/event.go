@@ -14,6 +14,8 @@ import (
 	"unsafe"
 
 	"github.com/valyala/fastjson"
+
+	"github.com/trailhound/trailhound/geoip"
 )
 
 // Kind says what a record is.
@@ -52,11 +54,28 @@ type Event struct {
 	time     time.Time // EventTime, once computed
 	timeErr  error
 	timeDone bool
+
+	geoDB   *geoip.DB   // the Parser's databases (nil: none)
+	geo     *geoip.Info // the lookup of source.ip, once geoDone
+	geoDone bool
+	// enriched: ecs has the enrichment fields
+	enriched bool
+	// noEntities turns the actor/target entity mapping off
+	noEntities bool
+	ents       *entities
 }
 
 // Parser parses records into Events. It is not safe for concurrent use: use
 // one per goroutine.
 type Parser struct {
+	// GeoIP, when set, fills source.geo and source.as as Elastic's geoip
+	// processor does; it may be shared by Parsers.
+	GeoIP *geoip.DB
+	// NoEntityMapping turns off the actor/target entity mapping
+	// (related.entity, actor.*, target.*, entity.*), which Elastic's
+	// integration applies to documents tagged actor_target_mapping.
+	NoEntityMapping bool
+
 	p     fastjson.Parser
 	arena fastjson.Arena
 	ev    Event
@@ -83,7 +102,7 @@ func (p *Parser) Parse(data []byte) (*Event, error) {
 		return nil, fmt.Errorf("malformed JSON: %w", err)
 	}
 	p.arena.Reset()
-	p.ev = Event{Raw: data, arena: &p.arena}
+	p.ev = Event{Raw: data, arena: &p.arena, geoDB: p.GeoIP, noEntities: p.NoEntityMapping}
 	e := &p.ev
 	e.classify(v)
 	return e, nil
@@ -104,6 +123,11 @@ func (e *Event) classify(v *fastjson.Value) {
 		e.Kind = KindCloudTrail
 		e.provider = b2s(v.GetStringBytes("eventSource"))
 		e.action = b2s(v.GetStringBytes("eventName"))
+		return
+	case v.Exists("insightDetails") && (v.Exists("eventTime") || v.Exists("eventID")):
+		// a CloudTrail Insights record: its source and name are inside
+		// insightDetails, and the pipeline maps it like any record
+		e.Kind = KindCloudTrail
 		return
 	case v.Exists("digestStartTime") || v.Exists("digestSignatureAlgorithm"):
 		e.Kind = KindDigest
@@ -196,13 +220,26 @@ func parseEventTime(name, s string) (time.Time, error) {
 func (e *Event) Source() *fastjson.Value { return e.src }
 
 // ECS returns the ECS document of the event: computed as Elastic's ingest
-// pipeline does for raw CloudTrail, the document itself for ECS input.
+// pipeline does for raw CloudTrail (with the GeoIP/ASN and user-agent
+// enrichment), the document itself for ECS input.
 func (e *Event) ECS() *fastjson.Value {
+	doc := e.doc()
+	if e.Kind == KindCloudTrail && !e.enriched {
+		e.enriched = true
+		(&ecsBuilder{a: e.arena, doc: doc}).setEnrichment(e)
+	}
+	return doc
+}
+
+// doc is ECS without the enrichment, which getters of other fields never
+// need: parsing user agents and looking addresses up is left to the rules
+// (and outputs) that read those fields.
+func (e *Event) doc() *fastjson.Value {
 	if e.Kind != KindCloudTrail {
 		return e.src
 	}
 	if e.ecs == nil {
-		e.ecs = buildECS(e.arena, e.src)
+		e.ecs = buildECS(e)
 	}
 	return e.ecs
 }
@@ -408,6 +445,9 @@ func Resolve(name string) Getter {
 		if fast := fastECS(name); fast != nil {
 			return fast
 		}
+		if root, _, _ := strings.Cut(name, "."); root != "source" && root != "user_agent" {
+			return func(e *Event, dst []Value) []Value { return walk(e.doc(), p, 0, dst) }
+		}
 		return func(e *Event, dst []Value) []Value {
 			return walk(e.ECS(), p, 0, dst)
 		}
@@ -434,36 +474,32 @@ func Resolve(name string) Getter {
 // renames are ECS fields the pipeline copies unchanged from one raw field
 // (after drop-empty); they are read straight from the raw record.
 var renames = map[string]string{
-	"event.provider":                                 "eventSource",
-	"event.action":                                   "eventName",
-	"event.id":                                       "eventID",
-	"cloud.region":                                   "awsRegion",
-	"source.address":                                 "sourceIPAddress",
-	"user_agent.original":                            "userAgent",
-	"user.id":                                        "userIdentity.principalId",
-	"aws.cloudtrail.event_version":                   "eventVersion",
-	"aws.cloudtrail.event_category":                  "eventCategory",
-	"aws.cloudtrail.event_type":                      "eventType",
-	"aws.cloudtrail.api_version":                     "apiVersion",
-	"aws.cloudtrail.management_event":                "managementEvent",
-	"aws.cloudtrail.read_only":                       "readOnly",
-	"aws.cloudtrail.request_id":                      "requestID",
-	"aws.cloudtrail.recipient_account_id":            "recipientAccountId",
-	"aws.cloudtrail.vpc_endpoint_id":                 "vpcEndpointId",
-	"aws.cloudtrail.error_code":                      "errorCode",
-	"aws.cloudtrail.error_message":                   "errorMessage",
-	"aws.cloudtrail.session_credential_from_console": "sessionCredentialFromConsole",
-	"aws.cloudtrail.user_identity.type":              "userIdentity.type",
-	"aws.cloudtrail.user_identity.arn":               "userIdentity.arn",
-	"aws.cloudtrail.user_identity.access_key_id":     "userIdentity.accessKeyId",
-	"aws.cloudtrail.user_identity.invoked_by":        "userIdentity.invokedBy",
-	"aws.cloudtrail.user_identity.session_context.mfa_authenticated":           "userIdentity.sessionContext.attributes.mfaAuthenticated",
-	"aws.cloudtrail.user_identity.session_context.session_issuer.type":         "userIdentity.sessionContext.sessionIssuer.type",
+	"event.provider":                                                   "eventSource",
+	"event.action":                                                     "eventName",
+	"event.id":                                                         "eventID",
+	"cloud.region":                                                     "awsRegion",
+	"source.address":                                                   "sourceIPAddress",
+	"user_agent.original":                                              "userAgent",
+	"aws.cloudtrail.event_version":                                     "eventVersion",
+	"aws.cloudtrail.event_category":                                    "eventCategory",
+	"aws.cloudtrail.event_type":                                        "eventType",
+	"aws.cloudtrail.api_version":                                       "apiVersion",
+	"aws.cloudtrail.read_only":                                         "readOnly",
+	"aws.cloudtrail.request_id":                                        "requestID",
+	"aws.cloudtrail.recipient_account_id":                              "recipientAccountId",
+	"aws.cloudtrail.vpc_endpoint_id":                                   "vpcEndpointId",
+	"aws.cloudtrail.error_code":                                        "errorCode",
+	"aws.cloudtrail.error_message":                                     "errorMessage",
+	"aws.cloudtrail.session_credential_from_console":                   "sessionCredentialFromConsole",
+	"aws.cloudtrail.user_identity.type":                                "userIdentity.type",
+	"aws.cloudtrail.user_identity.arn":                                 "userIdentity.arn",
+	"aws.cloudtrail.user_identity.access_key_id":                       "userIdentity.accessKeyId",
+	"aws.cloudtrail.user_identity.invoked_by":                          "userIdentity.invokedBy",
+	"aws.cloudtrail.user_identity.session_context.mfa_authenticated":   "userIdentity.sessionContext.attributes.mfaAuthenticated",
+	"aws.cloudtrail.user_identity.session_context.session_issuer.type": "userIdentity.sessionContext.sessionIssuer.type",
 	"aws.cloudtrail.user_identity.session_context.session_issuer.principal_id": "userIdentity.sessionContext.sessionIssuer.principalId",
 	"aws.cloudtrail.user_identity.session_context.session_issuer.arn":          "userIdentity.sessionContext.sessionIssuer.arn",
 	"aws.cloudtrail.user_identity.session_context.session_issuer.account_id":   "userIdentity.sessionContext.sessionIssuer.accountId",
-	"tls.cipher":             "tlsDetails.cipherSuite",
-	"tls.client.server_name": "tlsDetails.clientProvidedHostHeader",
 }
 
 // flattenedRaw maps the flattened objects to their raw fields. Their leaves
@@ -490,7 +526,7 @@ func rawScalars(v *fastjson.Value, p *path, dst []Value) (_ []Value, ok bool) {
 		switch {
 		case x.T == Object:
 			return dst[:n], false
-		case x.T == Null, x.T == String && x.S == "":
+		case x.T == Null, x.T == String && droppedString(x.S):
 		default:
 			out = append(out, x)
 		}
@@ -502,7 +538,7 @@ func rawScalars(v *fastjson.Value, p *path, dst []Value) (_ []Value, ok bool) {
 // record (nil for the others).
 func fastECS(name string) Getter {
 	p := newPath(name)
-	viaDoc := func(e *Event, dst []Value) []Value { return walk(e.ECS(), p, 0, dst) }
+	viaDoc := func(e *Event, dst []Value) []Value { return walk(e.doc(), p, 0, dst) }
 	// fromRaw reads the raw path rp, falling back to the ECS view when it
 	// meets an object
 	fromRaw := func(rp *path) Getter {
@@ -518,6 +554,9 @@ func fastECS(name string) Getter {
 	}
 	if raw, ok := renames[name]; ok {
 		return fromRaw(newPath(raw))
+	}
+	if get := enrichGetter(name); get != nil {
+		return get
 	}
 	if raw, ok := resourceKeys[name]; ok {
 		return fromRaw(newPath("resources." + raw))
@@ -669,6 +708,51 @@ func fastECS(name string) Getter {
 			if v := present(e.src, "userIdentity", "userName"); v != nil {
 				return leaf(v, dst)
 			}
+			if e.action == "UserAuthentication" {
+				if v := present(e.src, "additionalEventData", "UserName"); v != nil {
+					return leaf(v, dst)
+				}
+			}
+			return dst
+		}
+	case "user.id":
+		return func(e *Event, dst []Value) []Value {
+			if e.Kind != KindCloudTrail {
+				return walk(e.src, p, 0, dst)
+			}
+			if v := present(e.src, "userIdentity", "principalId"); v != nil {
+				return leaf(v, dst)
+			}
+			if b2s(e.src.GetStringBytes("userIdentity", "type")) == "IdentityCenterUser" {
+				if v := present(e.src, "userIdentity", "onBehalfOf", "userId"); v != nil {
+					return leaf(v, dst)
+				}
+			}
+			return dst
+		}
+	case "tls.cipher", "tls.client.server_name":
+		raw := map[string]string{"tls.cipher": "cipherSuite", "tls.client.server_name": "clientProvidedHostHeader"}[name]
+		return func(e *Event, dst []Value) []Value {
+			if e.Kind != KindCloudTrail {
+				return walk(e.src, p, 0, dst)
+			}
+			tls := e.src.Get("tlsDetails")
+			if tls == nil || str(tls, "tlsVersion") == "tlsVersion" {
+				return dst // absent, or a placeholder the pipeline drops
+			}
+			if v := present(tls, raw); v != nil {
+				return leaf(v, dst)
+			}
+			return dst
+		}
+	case "aws.cloudtrail.management_event":
+		return func(e *Event, dst []Value) []Value {
+			if e.Kind != KindCloudTrail {
+				return walk(e.src, p, 0, dst)
+			}
+			if v := present(e.src, "managementEvent"); v != nil {
+				return append(dst, Value{javaValueOf(v), String})
+			}
 			return dst
 		}
 	}
@@ -704,13 +788,10 @@ var resourceKeys = map[string]string{
 	"aws.cloudtrail.resources.type":       "type",
 }
 
-// enrichment names the ECS fields (and objects) that only enrichment sets:
-// GeoIP, ASN, user-agent parsing and the optional entity mapping. The ECS
-// view of a raw record never has them.
-var enrichment = []string{
-	"source.as", "source.geo", "user_agent.name", "user_agent.version", "user_agent.os", "user_agent.device",
-	"entity", "actor", "target", "related.entity", "user.entity",
-}
+// enrichment names the ECS fields (and objects) that only enrichment sets
+// and that no trailhound enrichment computes. The ECS view of a raw record
+// never has them.
+var enrichment = []string{}
 
 // notComputed reports whether name is, or is inside, an enrichment field.
 func notComputed(name string) bool {

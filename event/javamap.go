@@ -18,8 +18,13 @@ import (
 // maps. Rules match on that exact text, so we reproduce it byte for byte,
 // including HashMap iteration order.
 
+// droppedString reports whether the pipeline's first drop-empty step removes
+// a string: "", and since the 2025 revisions the placeholders "-" and "none".
+func droppedString(s string) bool { return s == "" || s == "-" || s == "none" }
+
 // isEmpty reports whether the pipeline's drop-empty step removes v: null,
-// "", and maps or lists that are empty once their own empty values are gone.
+// dropped strings (droppedString), and maps or lists that are empty once
+// their own empty values are gone.
 func isEmpty(v *fastjson.Value) bool {
 	if v == nil {
 		return true
@@ -28,7 +33,7 @@ func isEmpty(v *fastjson.Value) bool {
 	case fastjson.TypeNull:
 		return true
 	case fastjson.TypeString:
-		return len(v.GetStringBytes()) == 0
+		return droppedString(b2s(v.GetStringBytes()))
 	case fastjson.TypeObject:
 		o, _ := v.Object()
 		empty := true

@@ -11,6 +11,7 @@ import (
 
 	"github.com/trailhound/trailhound/elastic"
 	"github.com/trailhound/trailhound/engine"
+	"github.com/trailhound/trailhound/geoip"
 	"github.com/trailhound/trailhound/record"
 	"github.com/trailhound/trailhound/rule"
 	"github.com/trailhound/trailhound/state"
@@ -72,13 +73,17 @@ func corpusEngine(b *testing.B, types ...string) *engine.Engine {
 }
 
 func benchHunt(b *testing.B, gz bool, workers int, bolt bool, types ...string) {
+	benchHuntGeo(b, gz, workers, bolt, nil, types...)
+}
+
+func benchHuntGeo(b *testing.B, gz bool, workers int, bolt bool, geo *geoip.DB, types ...string) {
 	dir, size := benchData(b, gz)
 	eng := corpusEngine(b, types...)
 	b.SetBytes(size)
 	b.ResetTimer()
 	var records int64
 	for i := 0; i < b.N; i++ {
-		opts := Options{Paths: []string{dir}, Workers: workers}
+		opts := Options{Paths: []string{dir}, Workers: workers, GeoIP: geo}
 		if bolt {
 			st, err := state.OpenBolt(filepath.Join(b.TempDir(), "state.db"))
 			if err != nil {
@@ -105,6 +110,22 @@ func benchHunt(b *testing.B, gz bool, workers int, bolt bool, types ...string) {
 // one worker (per-core figures), with state in memory.
 func BenchmarkHunt(b *testing.B)     { benchHunt(b, false, 1, false) }
 func BenchmarkHuntGzip(b *testing.B) { benchHunt(b, true, 1, false) }
+
+// BenchmarkHuntGeoIP is BenchmarkHunt with MaxMind's test databases
+// loaded: GeoIP/ASN lookups (cached per address) for the rules that read
+// source.geo/source.as, besides the user-agent parsing and entity mapping
+// every hunt does for the rules that read those fields.
+func BenchmarkHuntGeoIP(b *testing.B) {
+	if _, err := os.Stat(corpusGeoIP); err != nil {
+		b.Skipf("MaxMind test databases not found at %s: %v", corpusGeoIP, err)
+	}
+	db, err := geoip.Open(corpusGeoIP)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	benchHuntGeo(b, false, 1, false, db)
+}
 
 // BenchmarkHuntQueryOnly runs the 90 query rules only.
 func BenchmarkHuntQueryOnly(b *testing.B) { benchHunt(b, false, 1, false, "query") }

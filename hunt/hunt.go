@@ -20,6 +20,7 @@ import (
 	"github.com/trailhound/trailhound/detect"
 	"github.com/trailhound/trailhound/engine"
 	"github.com/trailhound/trailhound/event"
+	"github.com/trailhound/trailhound/geoip"
 	"github.com/trailhound/trailhound/record"
 	"github.com/trailhound/trailhound/rule"
 	"github.com/trailhound/trailhound/state"
@@ -33,6 +34,9 @@ type Options struct {
 	Store     state.Store // rule state; default: in memory, forgotten after the hunt
 	From, To  time.Time   // only events in [From, To) (zero: unbounded)
 	Progress  *Progress   // when not nil, updated as the hunt reads
+	GeoIP     *geoip.DB   // when not nil, fills source.geo and source.as
+	// NoEntityMapping turns off the actor/target entity fields.
+	NoEntityMapping bool
 }
 
 // Progress is what a running hunt has done so far, for a progress display.
@@ -166,7 +170,7 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var p event.Parser
+			p := event.Parser{GeoIP: opts.GeoIP, NoEntityMapping: opts.NoEntityMapping}
 			s := engine.NewScratch()
 			col := proc.NewCollector()
 			mu.Lock()

@@ -15,6 +15,7 @@ import (
 	"github.com/trailhound/trailhound/detect"
 	"github.com/trailhound/trailhound/engine"
 	"github.com/trailhound/trailhound/event"
+	"github.com/trailhound/trailhound/geoip"
 	"github.com/trailhound/trailhound/rule"
 	"github.com/trailhound/trailhound/state"
 )
@@ -28,8 +29,14 @@ type Result struct {
 	Msg    string // what differed
 }
 
+// Options configure Run.
+type Options struct {
+	GeoIP           *geoip.DB // when not nil, events get source.geo and source.as
+	NoEntityMapping bool      // no actor/target entity fields
+}
+
 // Run runs every test of the rules.
-func Run(rules []*rule.Rule) []Result {
+func Run(rules []*rule.Rule, opts Options) []Result {
 	var out []Result
 	for _, r := range rules {
 		for _, t := range r.Tests {
@@ -40,7 +47,7 @@ func Run(rules []*rule.Rule) []Result {
 			case t.HasMocks:
 				res.NotRun = "Mocks replace Python helpers, which trailhound does not run"
 			default:
-				res.Pass, res.Msg = runOne(r, t)
+				res.Pass, res.Msg = runOne(r, t, opts)
 			}
 			out = append(out, res)
 		}
@@ -48,7 +55,7 @@ func Run(rules []*rule.Rule) []Result {
 	return out
 }
 
-func runOne(r *rule.Rule, t rule.Test) (bool, string) {
+func runOne(r *rule.Rule, t rule.Test, opts Options) (bool, string) {
 	// Panther tests check whether the rule matches: dedup thresholds and
 	// signal-only rules do not change that
 	if r.Dedup != nil {
@@ -67,7 +74,7 @@ func runOne(r *rule.Rule, t rule.Test) (bool, string) {
 	}
 	col := proc.NewCollector()
 	s := engine.NewScratch()
-	var p event.Parser
+	p := event.Parser{GeoIP: opts.GeoIP, NoEntityMapping: opts.NoEntityMapping}
 	for i, log := range t.Logs {
 		log = withTime(log, i)
 		ev, err := p.Parse(log)

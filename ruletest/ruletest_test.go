@@ -41,7 +41,7 @@ Tests:
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := Run([]*rule.Rule{r})
+	res := Run([]*rule.Rule{r}, Options{})
 	var got []string
 	for _, x := range res {
 		switch {

@@ -78,6 +78,7 @@ func newHunt() *cobra.Command {
 		from, to     string
 		exceptions   []string
 		placeholders *[]string
+		geo          *geoFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "hunt [flags] PATH...",
@@ -136,6 +137,14 @@ the alerts found so far are written, the state is not committed).`,
 				return err
 			}
 			ruleWarnings := rule.MarkDuplicateIDs(rules)
+			if opts.GeoIP, err = geo.open(); err != nil {
+				return err
+			}
+			if opts.GeoIP != nil {
+				defer opts.GeoIP.Close()
+			}
+			requireEnrichment(rules, opts.GeoIP)
+			opts.NoEntityMapping = geo.noEntityMapping
 			eng, err := engine.Compile(rules)
 			if err != nil {
 				return &exitError{exitErrors, err}
@@ -234,6 +243,7 @@ the alerts found so far are written, the state is not committed).`,
 	f.StringSliceVar(&exceptions, "exceptions", nil, "Kibana exception-list export (NDJSON); items apply to the rules whose exceptions_list names their list (repeatable)")
 	f.StringVar(&from, "from", "", "only events at or after this time (RFC 3339 or YYYY-MM-DD)")
 	f.StringVar(&to, "to", "", "only events before this time (RFC 3339 or YYYY-MM-DD)")
+	geo = addGeoFlags(f)
 	return cmd
 }
 

@@ -34,6 +34,7 @@ func newQuery() *cobra.Command {
 		columns      []string
 		maxRecord    string
 		workers      int
+		geo          *geoFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "query QUERY PATH...",
@@ -58,12 +59,20 @@ EQL sequences run as rules (trailhound hunt --rules).`,
 			if err != nil {
 				return &exitError{exitBadUsage, fmt.Errorf("--max-record-size: %w", err)}
 			}
+			db, err := geo.open()
+			if err != nil {
+				return err
+			}
+			if db != nil {
+				defer db.Close()
+			}
+			en := enrichment{db, geo.noEntityMapping}
 			var t esql.Table
 			switch lang {
 			case "esql":
-				t, err = runESQL(cmd.Context(), q, paths, maxBytes, workers, cmd.ErrOrStderr())
+				t, err = runESQL(cmd.Context(), q, paths, maxBytes, workers, en, cmd.ErrOrStderr())
 			case "eql", "kql":
-				t, err = runFilter(cmd.Context(), lang, q, paths, columns, maxBytes, workers, cmd.ErrOrStderr())
+				t, err = runFilter(cmd.Context(), lang, q, paths, columns, maxBytes, workers, en, cmd.ErrOrStderr())
 			default:
 				return &exitError{exitBadUsage, fmt.Errorf("--lang must be esql, eql or kql, not %q", lang)}
 			}
@@ -83,6 +92,7 @@ EQL sequences run as rules (trailhound hunt --rules).`,
 	cmd.Flags().StringSliceVarP(&columns, "columns", "c", defaultColumns, "fields to show for EQL and KQL matches")
 	cmd.Flags().StringVar(&maxRecord, "max-record-size", "16MB", "largest record accepted")
 	cmd.Flags().IntVarP(&workers, "workers", "w", runtime.GOMAXPROCS(0), "files read in parallel")
+	geo = addGeoFlags(cmd.Flags())
 	return cmd
 }
 
@@ -104,7 +114,7 @@ func detectLanguage(q string) string {
 // and the one called when it is finished; both run on the goroutine reading
 // it (inputs are read concurrently). Input errors are reported on stderr, in
 // input order.
-func eachEvent(ctx context.Context, paths []string, maxBytes, workers int, stderr io.Writer,
+func eachEvent(ctx context.Context, paths []string, maxBytes, workers int, en enrichment, stderr io.Writer,
 	open func(i int) (visit func(*event.Event), done func())) error {
 	w := record.Walk(paths)
 	bad := len(w.Errors)
@@ -118,7 +128,7 @@ func eachEvent(ctx context.Context, paths []string, maxBytes, workers int, stder
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var p event.Parser
+			p := event.Parser{GeoIP: en.geo, NoEntityMapping: en.noEntityMapping}
 			for i := range inputs {
 				visit, done := open(i)
 				msgs[i] = readEvents(ctx, w.Inputs[i].Path, maxBytes, &p, visit)
@@ -212,7 +222,7 @@ func (o *inOrder[T]) done(i int, v T) {
 	}
 }
 
-func runESQL(ctx context.Context, q string, paths []string, maxBytes, workers int, stderr io.Writer) (esql.Table, error) {
+func runESQL(ctx context.Context, q string, paths []string, maxBytes, workers int, en enrichment, stderr io.Writer) (esql.Table, error) {
 	pq, err := esql.Parse(q)
 	if err != nil {
 		return esql.Table{}, &exitError{exitErrors, fmt.Errorf("ES|QL %w", err)}
@@ -220,6 +230,9 @@ func runESQL(ctx context.Context, q string, paths []string, maxBytes, workers in
 	prog, err := esql.Compile(pq)
 	if err != nil {
 		return esql.Table{}, &exitError{exitErrors, err}
+	}
+	if err := checkEnrichment(prog.DecisionFields(), en.geo); err != nil {
+		return esql.Table{}, err
 	}
 	// Each input aggregates on its own (or collects its rows); the results
 	// join in input order, so the output does not depend on the workers.
@@ -236,7 +249,7 @@ func runESQL(ctx context.Context, q string, paths []string, maxBytes, workers in
 			all.rows = append(all.rows, r.rows...)
 		}
 	}}
-	inErr := eachEvent(ctx, paths, maxBytes, workers, stderr, func(i int) (func(*event.Event), func()) {
+	inErr := eachEvent(ctx, paths, maxBytes, workers, en, stderr, func(i int) (func(*event.Event), func()) {
 		r := &result{}
 		if partial {
 			r.part = prog.NewPartial()
@@ -258,7 +271,7 @@ func runESQL(ctx context.Context, q string, paths []string, maxBytes, workers in
 	return prog.Tail(all.rows, time.Now().UTC()), inErr
 }
 
-func runFilter(ctx context.Context, lang, q string, paths, columns []string, maxBytes, workers int, stderr io.Writer) (esql.Table, error) {
+func runFilter(ctx context.Context, lang, q string, paths, columns []string, maxBytes, workers int, en enrichment, stderr io.Writer) (esql.Table, error) {
 	var cond rule.Cond
 	switch lang {
 	case "kql":
@@ -285,9 +298,12 @@ func runFilter(ctx context.Context, lang, q string, paths, columns []string, max
 	if err != nil {
 		return esql.Table{}, &exitError{exitErrors, err}
 	}
+	if err := checkEnrichment(rule.Fields(cond), en.geo); err != nil {
+		return esql.Table{}, err
+	}
 	t := esql.Table{Columns: columns}
 	order := &inOrder[[][]esql.Value]{ready: map[int][][]esql.Value{}, take: func(rows [][]esql.Value) { t.Rows = append(t.Rows, rows...) }}
-	inErr := eachEvent(ctx, paths, maxBytes, workers, stderr, func(i int) (func(*event.Event), func()) {
+	inErr := eachEvent(ctx, paths, maxBytes, workers, en, stderr, func(i int) (func(*event.Event), func()) {
 		s := engine.NewScratch()
 		var rows [][]esql.Value
 		return func(ev *event.Event) {

@@ -17,6 +17,7 @@ import (
 
 func newRules() *cobra.Command {
 	cmd := &cobra.Command{Use: "rules", Short: "List, check and explain rules"}
+	geo := addGeoFlags(cmd.PersistentFlags())
 	var listPaths, checkPaths, explainPaths []string
 	var listPH, checkPH, explainPH *[]string
 	list := &cobra.Command{
@@ -26,6 +27,9 @@ func newRules() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rules, errs, err := loadRules(append(listPaths, args...), *listPH)
 			if err != nil {
+				return err
+			}
+			if err := applyGeo(rules, geo); err != nil {
 				return err
 			}
 			writeRuleList(cmd.OutOrStdout(), rules)
@@ -43,6 +47,9 @@ func newRules() *cobra.Command {
 			}
 			rules, errs, err := loadRules(paths, *checkPH)
 			if err != nil {
+				return err
+			}
+			if err := applyGeo(rules, geo); err != nil {
 				return err
 			}
 			w := cmd.OutOrStdout()
@@ -85,6 +92,9 @@ rule file, among the rules in PATH (or --rules; default: the built-in rules).`,
 			}
 			rules, errs, err := loadRules(paths, *explainPH)
 			if err != nil {
+				return err
+			}
+			if err := applyGeo(rules, geo); err != nil {
 				return err
 			}
 			found, err := findRule(rules, want)

@@ -11,6 +11,7 @@ import (
 func newTest() *cobra.Command {
 	var verbose bool
 	var placeholders *[]string
+	var geo *geoFlags
 	cmd := &cobra.Command{
 		Use:   "test [PATH...]",
 		Short: "Run rule unit tests (Panther Tests, and <rule file>.tests.yaml beside Elastic and Sigma rules)",
@@ -28,9 +29,17 @@ not be loaded or no test ran (none found, or none of their rules can run).`,
 			if err != nil {
 				return err
 			}
+			db, err := geo.open()
+			if err != nil {
+				return err
+			}
+			if db != nil {
+				defer db.Close()
+			}
+			requireEnrichment(rules, db)
 			w := cmd.OutOrStdout()
 			pass, fail, notRun := 0, 0, 0
-			for _, res := range ruletest.Run(rules) {
+			for _, res := range ruletest.Run(rules, ruletest.Options{GeoIP: db, NoEntityMapping: geo.noEntityMapping}) {
 				name := fmt.Sprintf("%s (%s) / %s", res.Rule.Name, res.Rule.ID, res.Test.Name)
 				switch {
 				case res.NotRun != "":
@@ -71,5 +80,6 @@ not be loaded or no test ran (none found, or none of their rules can run).`,
 	}
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "list passing and skipped tests too")
 	placeholders = placeholderFlag(cmd)
+	geo = addGeoFlags(cmd.Flags())
 	return cmd
 }

@@ -1,0 +1,106 @@
+package esql
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/trailhound/trailhound/event"
+	"slices"
+	"testing"
+)
+
+func TestProgramFields(t *testing.T) {
+	q, err := Parse(`FROM logs-aws.cloudtrail-* | WHERE event.provider == "sts.amazonaws.com" AND source.as.organization.name != "AMAZON-02" | STATS n = COUNT(*) BY user.name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Compile(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"event.provider", "source.as.organization.name", "user.name"}
+	if got := p.Fields(); !slices.Equal(got, want) {
+		t.Errorf("Fields() = %q, want %q", got, want)
+	}
+}
+
+func TestDecisionFields(t *testing.T) {
+	for _, tc := range []struct {
+		q    string
+		want []string
+	}{
+		{`FROM logs-* | WHERE event.action == "A" | STATS n = COUNT(*), orgs = VALUES(source.as.organization.name) BY user.name | KEEP n, orgs`,
+			[]string{"event.action", "user.name"}},
+		{`FROM logs-* | STATS orgs = VALUES(source.as.organization.name) BY user.name | WHERE MV_COUNT(orgs) > 1`,
+			[]string{"source.as.organization.name", "user.name"}},
+		{`FROM logs-* | STATS n = COUNT_DISTINCT(source.geo.country_iso_code) BY user.name | WHERE n > 2`,
+			[]string{"source.geo.country_iso_code", "user.name"}},
+		{`FROM logs-* | KEEP source.geo.city_name, event.action | SORT event.action`, []string{"event.action"}},
+	} {
+		q, err := Parse(tc.q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := Compile(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p.DecisionFields(); !slices.Equal(got, tc.want) {
+			t.Errorf("%s:\n DecisionFields() = %q, want %q", tc.q, got, tc.want)
+		}
+	}
+}
+
+// A KEEP of plain names on a raw record gives what the materialized row
+// gives.
+func TestKeepNamedAsMaterialized(t *testing.T) {
+	rec := `{"eventVersion":"1.09","eventTime":"2025-02-01T08:00:00Z","eventSource":"iam.amazonaws.com","eventName":"ListUsers","awsRegion":"us-east-1","sourceIPAddress":"198.51.100.7","userAgent":"aws-cli/2.15.3 md/awscrt#0.19.17 ua/2.0 os/linux#5.15.0","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/alice","userName":"alice","accessKeyId":"AKIAEXAMPLEKEY000001"},"resources":[{"ARN":"arn:aws:iam::111122223333:user/a"},{"ARN":"arn:aws:iam::111122223333:user/b"}]}`
+	q, err := Parse(`FROM logs-* | EVAL w = DATE_TRUNC(10 seconds, @timestamp), nothing = null | KEEP @timestamp, w, nothing, event.action, user_agent.name, aws.cloudtrail.resources.arn, source.geo.city_name, no.such.field, user.name, event.action`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Compile(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ps event.Parser
+	ev, err := ps.Parse([]byte(rec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(fast bool) ([]string, []Value) {
+		r := &eventRow{p: p, ev: ev, t: ev.Time(), cols: map[string]Value{}}
+		rows := []*eventRow{r}
+		for _, c := range q.Commands {
+			if k, ok := c.(Keep); ok && !fast {
+				r := rows[0]
+				r.materialize()
+				tb := Table{Columns: r.order, Rows: [][]Value{nil}}
+				for _, n := range r.order {
+					tb.Rows[0] = append(tb.Rows[0], r.cols[n])
+				}
+				tb = applyTable(k, tb, time.Time{})
+				return tb.Columns, tb.Rows[0]
+			}
+			var next []*eventRow
+			for _, r := range rows {
+				next = applyRow(c, r, next)
+			}
+			rows = next
+		}
+		r = rows[0]
+		vals := make([]Value, len(r.order))
+		for i, n := range r.order {
+			vals[i] = r.cols[n]
+		}
+		return r.order, vals
+	}
+	fc, fv := run(true)
+	sc, sv := run(false)
+	if !slices.Equal(fc, sc) || fmt.Sprint(fv) != fmt.Sprint(sv) {
+		t.Errorf("fast KEEP %q %v\nmaterialized %q %v", fc, fv, sc, sv)
+	}
+	if len(fc) != 7 {
+		t.Errorf("columns %q, want the 7 present ones", fc)
+	}
+}
