@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
@@ -32,6 +33,54 @@ type Options struct {
 	Gzip     bool
 	FileSize int64         // uncompressed bytes per output file (default 64 MiB)
 	Period   time.Duration // time shift between copies (default 30 days)
+	// Ordered writes a stream in event-time order, as CloudTrail delivers
+	// it: the records sorted by time on a compacted timeline (a gap between
+	// consecutive records longer than MaxGap shrinks to MaxGap), copy k
+	// after copy k-1, in files named like CloudTrail delivery files after
+	// the time of their last record. Period is then unused.
+	Ordered bool
+	MaxGap  time.Duration // ordered: the longest gap kept (default 1 minute)
+}
+
+// orderedName is the CloudTrail-style name of an ordered output file.
+func orderedName(last time.Time, seq int) string {
+	return fmt.Sprintf("000000000000_CloudTrail_us-east-1_%s_synthetic%05d.json", last.UTC().Add(time.Minute-1).Truncate(time.Minute).Format("20060102T1504Z"), seq)
+}
+
+// compactTimes sorts recs by event time and returns each record's time on a
+// timeline where no gap exceeds maxGap, starting at the first record's time,
+// and the timeline's length. Records without a usable time keep the time
+// of the record before them.
+func compactTimes(p *fastjson.Parser, recs [][]byte, maxGap time.Duration) ([]time.Time, time.Duration) {
+	orig := make([]time.Time, len(recs))
+	for i, r := range recs {
+		if v, err := p.ParseBytes(r); err == nil {
+			orig[i], _ = time.Parse(time.RFC3339, string(v.GetStringBytes("eventTime")))
+		}
+	}
+	idx := make([]int, len(recs))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return orig[idx[a]].Before(orig[idx[b]]) })
+	sorted := make([][]byte, len(recs))
+	times := make([]time.Time, len(recs))
+	var at time.Time
+	for n, i := range idx {
+		sorted[n] = recs[i]
+		switch {
+		case n == 0:
+			at = orig[i]
+		case !orig[i].IsZero() && !orig[idx[n-1]].IsZero():
+			at = at.Add(min(orig[i].Sub(orig[idx[n-1]]), maxGap))
+		}
+		times[n] = at
+	}
+	copy(recs, sorted)
+	if len(times) == 0 {
+		return nil, 0
+	}
+	return times, times[len(times)-1].Sub(times[0]) + maxGap
 }
 
 // Result says what was written.
@@ -106,6 +155,8 @@ func Generate(ctx context.Context, recs [][]byte, opts Options) (Result, error) 
 	if err != nil {
 		return Result{}, err
 	}
+	olderOrdered, _ := filepath.Glob(filepath.Join(opts.OutDir, "*_CloudTrail_*_synthetic*.json*"))
+	old = append(old, olderOrdered...)
 	for _, f := range old {
 		if err := os.Remove(f); err != nil {
 			return Result{}, fmt.Errorf("removing earlier output: %w", err)
@@ -113,6 +164,16 @@ func Generate(ctx context.Context, recs [][]byte, opts Options) (Result, error) 
 	}
 	var res Result
 	var p fastjson.Parser
+	var times []time.Time // ordered: each record's time on the compacted timeline
+	var span time.Duration
+	if opts.Ordered {
+		if opts.MaxGap <= 0 {
+			opts.MaxGap = time.Minute
+		}
+		recs = append([][]byte(nil), recs...)
+		times, span = compactTimes(&p, recs, opts.MaxGap)
+	}
+	var last time.Time // ordered: the time of the last record written
 	var arena fastjson.Arena
 	var line []byte
 	var w *writer
@@ -123,6 +184,9 @@ func Generate(ctx context.Context, recs [][]byte, opts Options) (Result, error) 
 	}()
 	for k := 0; res.Bytes < opts.Size; k++ {
 		shift := time.Duration(k) * opts.Period
+		if opts.Ordered {
+			shift = time.Duration(k) * span
+		}
 		for i, raw := range recs {
 			if res.Bytes >= opts.Size {
 				break
@@ -135,8 +199,12 @@ func Generate(ctx context.Context, recs [][]byte, opts Options) (Result, error) 
 				return res, fmt.Errorf("source record %d: %w", i, err)
 			}
 			arena.Reset()
+			if opts.Ordered && !times[i].IsZero() {
+				last = times[i].Add(shift).UTC()
+				v.Set("eventTime", arena.NewString(last.Format(time.RFC3339)))
+			}
 			if k > 0 {
-				if t, err := time.Parse(time.RFC3339, string(v.GetStringBytes("eventTime"))); err == nil {
+				if t, err := time.Parse(time.RFC3339, string(v.GetStringBytes("eventTime"))); err == nil && !opts.Ordered {
 					v.Set("eventTime", arena.NewString(t.Add(shift).UTC().Format(time.RFC3339)))
 				}
 				seed := fmt.Sprint(k, "/", i)
@@ -151,6 +219,11 @@ func Generate(ctx context.Context, recs [][]byte, opts Options) (Result, error) 
 					if err := w.close(); err != nil {
 						return res, err
 					}
+					if opts.Ordered {
+						if err := w.rename(&res, orderedName(w.last, len(res.Files)-1), opts.Gzip); err != nil {
+							return res, err
+						}
+					}
 				}
 				name := fmt.Sprintf("synthetic_%05d.json", len(res.Files))
 				if opts.Gzip {
@@ -162,6 +235,7 @@ func Generate(ctx context.Context, recs [][]byte, opts Options) (Result, error) 
 				}
 				res.Files = append(res.Files, path)
 			}
+			w.last = last
 			n, err := w.record(line)
 			if err != nil {
 				return res, err
@@ -172,6 +246,9 @@ func Generate(ctx context.Context, recs [][]byte, opts Options) (Result, error) 
 	}
 	if w != nil {
 		err := w.close()
+		if err == nil && opts.Ordered {
+			err = w.rename(&res, orderedName(w.last, len(res.Files)-1), opts.Gzip)
+		}
 		w = nil
 		if err != nil {
 			return res, err
@@ -181,6 +258,7 @@ func Generate(ctx context.Context, recs [][]byte, opts Options) (Result, error) 
 }
 
 type writer struct {
+	last  time.Time // ordered: the time of the last record written
 	f     *os.File
 	zw    *gzip.Writer
 	bw    *bufio.Writer
@@ -212,6 +290,20 @@ func (w *writer) record(b []byte) (int, error) {
 	n, err := w.bw.Write(b)
 	w.n += int64(n) + 2
 	return n + 2, err
+}
+
+// rename gives the closed file written last its final name.
+func (w *writer) rename(res *Result, name string, gz bool) error {
+	if gz {
+		name += ".gz"
+	}
+	i := len(res.Files) - 1
+	to := filepath.Join(filepath.Dir(res.Files[i]), name)
+	if err := os.Rename(res.Files[i], to); err != nil {
+		return err
+	}
+	res.Files[i] = to
+	return nil
 }
 
 func (w *writer) close() error {

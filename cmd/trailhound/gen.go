@@ -12,7 +12,7 @@ import (
 func newGen() *cobra.Command {
 	var (
 		size, fileSize, out string
-		gz                  bool
+		gz, ordered         bool
 		period              time.Duration
 	)
 	cmd := &cobra.Command{
@@ -40,7 +40,7 @@ into DIR (synthetic_*.json[.gz]) are removed first, so DIR holds exactly this ou
 			if err != nil {
 				return &exitError{exitErrors, err}
 			}
-			res, err := synth.Generate(cmd.Context(), recs, synth.Options{Size: total, OutDir: out, Gzip: gz, FileSize: per, Period: period})
+			res, err := synth.Generate(cmd.Context(), recs, synth.Options{Size: total, OutDir: out, Gzip: gz, FileSize: per, Period: period, Ordered: ordered})
 			if err != nil {
 				return &exitError{exitErrors, err}
 			}
@@ -55,6 +55,7 @@ into DIR (synthetic_*.json[.gz]) are removed first, so DIR holds exactly this ou
 	f.StringVarP(&out, "out", "o", "", "output folder")
 	f.BoolVar(&gz, "gzip", false, "gzip the output files (.json.gz)")
 	f.DurationVar(&period, "period", 30*24*time.Hour, "time shift between copies")
+	f.BoolVar(&ordered, "ordered", false, "write one stream in event-time order, copy after copy on a compacted timeline (gaps over a minute shrink to a minute), in files named like CloudTrail delivery files after their last record's time")
 	return cmd
 }
 
