@@ -79,7 +79,7 @@ func huntEngine(t *testing.T, eng *engine.Engine, store state.Store, evs ...ev) 
 		}
 		eng.Match(x, s, func(r *rule.Rule) { c.Add(r, x) })
 	}
-	alerts, stats, err := p.Finish([]*Collector{c})
+	alerts, stats, err := p.Finish()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,7 +67,7 @@ func hunt(t *testing.T, r *rule.Rule, store state.Store, evs ...ev) ([]alert.Ale
 		}
 		c.Add(r, x)
 	}
-	alerts, stats, err := p.Finish([]*Collector{c})
+	alerts, stats, err := p.Finish()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -129,13 +129,12 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 	workers = min(workers, max(1, len(walked.Inputs)))
 
 	var (
-		mu         sync.Mutex
-		collectors []*detect.Collector
-		records    atomic.Int64
-		other      atomic.Int64
-		digests    atomic.Int64
-		bytes      atomic.Int64
-		inputErr   = func(e InputError) {
+		mu       sync.Mutex
+		records  atomic.Int64
+		other    atomic.Int64
+		digests  atomic.Int64
+		bytes    atomic.Int64
+		inputErr = func(e InputError) {
 			mu.Lock()
 			sum.ErrorCount++
 			if len(sum.Errors) < maxKeptErrors {
@@ -156,9 +155,6 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 			var p event.Parser
 			s := engine.NewScratch()
 			col := proc.NewCollector()
-			mu.Lock()
-			collectors = append(collectors, col)
-			mu.Unlock()
 			for in := range files {
 				st := scanFile(ctx, in.Path, opts.MaxRecord, eng, &p, s, col, inputErr, prog)
 				prog.FilesDone.Add(1)
@@ -186,7 +182,7 @@ feed:
 		}
 		return sum.Errors[i].Offset < sum.Errors[j].Offset
 	})
-	alerts, stats, err := proc.Finish(collectors)
+	alerts, stats, err := proc.Finish()
 	if err != nil {
 		return nil, err
 	}
