@@ -56,7 +56,13 @@ func (p *Processor) Finish() ([]alert.Alert, map[string]RuleStats, error) {
 
 // Commit saves the state as of the last Advance or Finish. Call it after
 // the alerts returned so far have been delivered: a hunt killed before then
-// is replayed from the last commit, with the same alert ids.
+// is replayed from the last commit, with the same alert ids. After Finish
+// nothing is held back, so a replay neither loses nor doubles an alert.
+// Mid-stream the state also holds what the processor did for alerts it has
+// not returned yet (a new term's sighting whose run is open, a suppression
+// or dedup window whose alert may still grow): a replay from such a commit
+// would lose those alerts (a follow-up: commit a copy rolled back to what
+// was returned).
 func (p *Processor) Commit() error {
 	if len(p.dirty) == 0 {
 		return nil

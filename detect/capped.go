@@ -69,16 +69,20 @@ func (c *capper) advance(h int64, in []candidate, st *state.Rule, rs *RuleStats)
 	return out, low
 }
 
-// dedup keeps one candidate per alert id (the one runs have seen, else the
-// first), counts the others, and marks the new ones an earlier hunt raised.
+// dedup keeps one candidate per alert id (the one a run raised, else the
+// first in order, as a batch does), counts the others, and marks the new
+// ones an earlier hunt raised.
 func (c *capper) dedup(st *state.Rule, rs *RuleStats) {
 	kept := c.held[:0]
 	at := map[string]int{}
 	for _, x := range c.held {
 		if j, ok := at[x.alert.ID]; ok {
 			rs.Duplicates++
-			if x.seen && !kept[j].seen {
+			switch {
+			case x.raised && !kept[j].raised: // a run raised it: it stays
 				kept[j] = x
+			case x.seen && !kept[j].seen: // counted against the state already
+				kept[j].seen, kept[j].pre = true, x.pre
 			}
 			continue
 		}

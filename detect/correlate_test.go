@@ -42,7 +42,7 @@ func huntSigma(t *testing.T, docs string, evs ...ev) ([]alert.Alert, map[string]
 
 // sigmaEngine compiles Sigma documents (separated by "\n===\n" when they
 // are separate files).
-func sigmaEngine(t *testing.T, docs string) *engine.Engine {
+func sigmaEngine(t testing.TB, docs string) *engine.Engine {
 	t.Helper()
 	var rules []*rule.Rule
 	for _, d := range strings.Split(docs, "\n===\n") {

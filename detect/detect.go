@@ -37,21 +37,21 @@ type Options struct {
 	From, To time.Time // event-time range; zero means unbounded
 }
 
-// Processor holds the rules and their state for one hunt.
+// Processor holds the rules and their state for one hunt or stream.
 type Processor struct {
-	rules   []*ruleInfo
-	index   map[*rule.Rule]int
-	store   state.Store
-	opts    Options
-	dirty   map[string]*state.Rule
-	pending [][]candidate // correlations: alerts of the correlations they read
-	order   []int         // the order rules advance in (finishOrder)
-	runs    []*ruleRun    // per rule: what advancing keeps
+	rules    []*ruleInfo
+	index    map[*rule.Rule]int
+	store    state.Store
+	opts     Options
+	dirty    map[string]*state.Rule
+	pending  [][]candidate // correlations: alerts of the correlations they read
+	order    []int         // the order rules advance in (finishOrder)
+	orderErr error         // correlations that read each other in a cycle
+	runs     []*ruleRun    // per rule: what advancing keeps
 
 	mu         sync.Mutex
 	collectors []*Collector
 	watermark  atomic.Int64 // the last watermark passed to Advance
-	orderErr   error        // correlations that read each other in a cycle
 }
 
 type ruleInfo struct {

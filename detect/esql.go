@@ -75,7 +75,7 @@ func (d *esqlRowsDetector) advance(w int64, in []candidate, st *state.Rule, rs *
 	return raised, d.horizon(w)
 }
 
-func (d *esqlRowsDetector) held() int { return len(d.rows) + len(d.seen) }
+func (d *esqlRowsDetector) held() int { return len(d.rows) }
 
 // esqlSlicesDetector keeps, per slice of time, the aggregation of the rows
 // in it, while a run not yet decided may read it.
@@ -124,30 +124,28 @@ func (d *esqlSlicesDetector) advance(w int64, in []candidate, st *state.Rule, rs
 	return raised, d.horizon(w)
 }
 
-func (d *esqlSlicesDetector) held() int { return len(d.parts) + len(d.seen) }
+func (d *esqlSlicesDetector) held() int { return len(d.parts) }
 
 // esqlWindows raises the result rows of an aggregating rule's run windows.
 type esqlWindows struct {
 	ri    *ruleInfo
 	sched schedule
-	seen  map[string]int64 // alert ids raised -> run end, while a window or the state remembers them
+	seen  map[string]bool // alert ids raised (see decide)
 }
 
 func newESQLWindows(ri *ruleInfo) esqlWindows {
-	return esqlWindows{ri: ri, sched: newSchedule(ri), seen: map[string]int64{}}
+	return esqlWindows{ri: ri, sched: newSchedule(ri), seen: map[string]bool{}}
 }
 
 // decide raises the result rows of every run window up to w, at most
 // max_signals per run; table computes a window's result from the index
 // range of its times. The id hashes the rule and the row, so an overlapping
-// run producing the same row raises nothing new.
+// run producing the same row raises nothing new; nor does a later run,
+// however much later, in the same hunt or stream: seen keeps the ids raised
+// for as long as the processor lives (one id per alert raised, not per
+// record), so that a stream raises what a batch does.
 func (e *esqlWindows) decide(times []int64, w int64, table func(end int64, lo, hi int) esql.Table, st *state.Rule, rs *RuleStats) []candidate {
 	var raised []candidate
-	for id, end := range e.seen {
-		if end < e.sched.next-e.sched.lookback-e.sched.interval && !hasKey(st.Alerted, id) {
-			delete(e.seen, id) // expired with the rule's window
-		}
-	}
 	e.sched.decide(times, w, func(end int64, lo, hi int) {
 		table := table(end, lo, hi)
 		n := 0
@@ -156,7 +154,7 @@ func (e *esqlWindows) decide(times []int64, w int64, table func(end int64, lo, h
 			fields := rowFields(row)
 			b, _ := json.Marshal(fields)
 			id := hashID("esql", e.ri.r.Key(), string(b))
-			if _, ok := e.seen[id]; ok {
+			if e.seen[id] {
 				continue
 			}
 			if _, ok := st.Alerted[id]; ok {
@@ -168,7 +166,7 @@ func (e *esqlWindows) decide(times []int64, w int64, table func(end int64, lo, h
 				continue
 			}
 			n++
-			e.seen[id] = end
+			e.seen[id] = true
 			a := alert.FromRule(e.ri.r)
 			a.ID, a.Time, a.Fields = id, time.Unix(0, end).UTC(), fields
 			raised = append(raised, candidate{t: end, alert: &a})
