@@ -2,8 +2,10 @@ package detect
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
+	"sort"
 	"time"
 
 	"github.com/trailhound/trailhound/alert"
@@ -58,20 +60,57 @@ func (p *Processor) Finish() ([]alert.Alert, map[string]RuleStats, error) {
 // the alerts returned so far have been delivered: a hunt killed before then
 // is replayed from the last commit, with the same alert ids. After Finish
 // nothing is held back, so a replay neither loses nor doubles an alert.
-// Mid-stream the state also holds what the processor did for alerts it has
-// not returned yet (a new term's sighting whose run is open, a suppression
-// or dedup window whose alert may still grow): a replay from such a commit
-// would lose those alerts (a follow-up: commit a copy rolled back to what
-// was returned).
+// Mid-stream, what the processor did for alerts it has not returned yet (a
+// new term's sighting whose run is open, a threshold group or suppression
+// window whose alert may still grow, a dedup window) is left out of what is
+// saved, so a replay raises those alerts again.
 func (p *Processor) Commit() error {
 	if len(p.dirty) == 0 {
 		return nil
 	}
-	if err := p.store.Save(p.dirty); err != nil {
+	save := make(map[string]*state.Rule, len(p.dirty))
+	for i := range p.dirty {
+		save[p.rules[i].r.Key()] = p.returned(i)
+	}
+	if err := p.store.Save(save); err != nil {
 		return fmt.Errorf("saving state: %w", err)
 	}
-	p.dirty = map[string]*state.Rule{}
+	p.dirty = map[int]bool{}
 	return nil
+}
+
+// undo reverts, in a copy of a rule's state, what the processor did for an
+// alert it has not returned yet (event time t).
+type undo struct {
+	t  int64
+	fn func(*state.Rule)
+}
+
+// rollbacker is a detector that changed the state for alerts it has not
+// passed on yet.
+type rollbacker interface {
+	rollback(undos []undo) []undo
+}
+
+// returned is a copy of rule i's state without what was done for the alerts
+// not returned yet (the latest first), so that a replay from it raises them.
+func (p *Processor) returned(i int) *state.Rule {
+	run := p.runs[i]
+	undos := run.sup.rollback(nil)
+	if r, ok := p.rules[i].det.(rollbacker); ok {
+		undos = r.rollback(undos)
+	}
+	if len(undos) == 0 {
+		return run.st
+	}
+	st := run.st
+	cp := &state.Rule{Terms: maps.Clone(st.Terms), Groups: maps.Clone(st.Groups), Suppress: maps.Clone(st.Suppress),
+		Alerted: maps.Clone(st.Alerted), Pending: maps.Clone(st.Pending), Watermark: st.Watermark}
+	sort.SliceStable(undos, func(a, b int) bool { return undos[a].t > undos[b].t })
+	for _, u := range undos {
+		u.fn(cp)
+	}
+	return cp
 }
 
 var (
@@ -168,7 +207,7 @@ func (p *Processor) advanceRule(i int, w int64, got []*Collector) ([]alert.Alert
 	rs.Alerts += len(alerts)
 	p.expire(ri, run, h)
 	if touched {
-		p.dirty[ri.r.Key()] = st
+		p.dirty[i] = true
 	}
 	return alerts, nil
 }

@@ -101,3 +101,13 @@ func (c *capper) dedup(st *state.Rule, rs *RuleStats) {
 	clear(c.held[len(kept):])
 	c.held = kept
 }
+
+// rollback adds the undos of the candidates not passed on yet.
+func (c *capper) rollback(undos []undo) []undo {
+	for _, x := range c.held {
+		if !x.passed && x.undo != nil {
+			undos = append(undos, undo{x.t, x.undo})
+		}
+	}
+	return undos
+}

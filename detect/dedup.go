@@ -96,4 +96,19 @@ func (d *dedupDetector) advance(w int64, in []candidate, st *state.Rule, rs *Rul
 	return out, w
 }
 
+// rollback forgets the windows whose alerts are not passed on yet.
+func (d *dedupDetector) rollback(undos []undo) []undo {
+	for key, win := range d.open {
+		if win.alert != nil {
+			id := win.alert.ID
+			undos = append(undos, undo{win.start, func(st *state.Rule) {
+				if st.Suppress[key].AlertID == id {
+					delete(st.Suppress, key)
+				}
+			}})
+		}
+	}
+	return undos
+}
+
 func (d *dedupDetector) held() int { return len(d.pending) + len(d.open) }

@@ -43,7 +43,7 @@ type Processor struct {
 	index    map[*rule.Rule]int
 	store    state.Store
 	opts     Options
-	dirty    map[string]*state.Rule
+	dirty    map[int]bool  // rules whose state changed since the last Commit
 	pending  [][]candidate // correlations: alerts of the correlations they read
 	order    []int         // the order rules advance in (finishOrder)
 	orderErr error         // correlations that read each other in a cycle
@@ -75,7 +75,7 @@ type ruleInfo struct {
 
 // New prepares a processor for rules (the engine's runnable rules).
 func New(rules []*rule.Rule, store state.Store, opts Options) (*Processor, error) {
-	p := &Processor{index: map[*rule.Rule]int{}, store: store, opts: opts, dirty: map[string]*state.Rule{}}
+	p := &Processor{index: map[*rule.Rule]int{}, store: store, opts: opts, dirty: map[int]bool{}}
 	rule.MarkDuplicateIDs(rules) // rules sharing an id get keys of their own (catalog.Load did it already)
 	for i, r := range rules {
 		ri := &ruleInfo{r: r, interval: int64(r.Schedule.Interval), lookback: int64(r.Schedule.Lookback)}

@@ -72,6 +72,13 @@ func (d *newTermsDetector) advance(w int64, in []candidate, st *state.Rule, rs *
 	for _, c := range d.pending[:n] { // in time order
 		prev, ok := st.Terms[c.term]
 		if !ok || c.t-prev > d.ri.history {
+			c.undo = func(st *state.Rule) { // until its alert is returned
+				if ok {
+					st.Terms[c.term] = prev
+				} else {
+					delete(st.Terms, c.term)
+				}
+			}
 			firsts = append(firsts, c)
 		}
 		if !ok || c.t > prev {
@@ -82,5 +89,7 @@ func (d *newTermsDetector) advance(w int64, in []candidate, st *state.Rule, rs *
 	d.pending = d.pending[n:]
 	return d.cap.advance(w, firsts, st, rs)
 }
+
+func (d *newTermsDetector) rollback(undos []undo) []undo { return d.cap.rollback(undos) }
 
 func (d *newTermsDetector) held() int { return len(d.pending) + len(d.cap.held) }

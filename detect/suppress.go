@@ -19,8 +19,11 @@ type suppressor struct {
 }
 
 type heldAlert struct {
-	a   alert.Alert
-	end int64 // the suppression window's end: released once nothing earlier can come
+	a    alert.Alert
+	end  int64             // the suppression window's end: released once nothing earlier can come
+	t    int64             // the candidate's time
+	supp string            // the suppression window it opened
+	undo func(*state.Rule) // the detector's undo
 }
 
 func newSuppressor(ri *ruleInfo) *suppressor {
@@ -59,9 +62,9 @@ func (s *suppressor) add(cands []candidate, st *state.Rule, rs *RuleStats) []ale
 		st.Alerted[c.alert.ID] = c.t
 		out = append(out, *c.alert)
 		s.pos[c.alert.ID] = len(s.held)
-		s.held = append(s.held, heldAlert{a: *c.alert, end: end})
+		s.held = append(s.held, heldAlert{a: *c.alert, end: end, t: c.t, supp: c.supp, undo: c.undo})
 		for _, b := range c.blocks {
-			s.held = append(s.held, heldAlert{a: b})
+			s.held = append(s.held, heldAlert{a: b, end: end, t: c.t})
 		}
 	}
 	return out
@@ -88,4 +91,22 @@ func (s *suppressor) release(h int64) []alert.Alert {
 		}
 	}
 	return out
+}
+
+// rollback adds the undos of the alerts held: the state must not say they
+// were raised.
+func (s *suppressor) rollback(undos []undo) []undo {
+	for _, x := range s.held {
+		id, supp, then := x.a.ID, x.supp, x.undo
+		undos = append(undos, undo{x.t, func(st *state.Rule) {
+			delete(st.Alerted, id)
+			if w, ok := st.Suppress[supp]; ok && w.AlertID == id {
+				delete(st.Suppress, supp)
+			}
+			if then != nil {
+				then(st)
+			}
+		}})
+	}
+	return undos
 }

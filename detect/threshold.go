@@ -87,9 +87,17 @@ func (d *thresholdDetector) advance(w int64, in []candidate, st *state.Rule, rs 
 				continue
 			}
 			n++
+			prev, had := st.Groups[key]
 			st.Groups[key] = g.last
 			a := thresholdAlert(d.ri.r, g.vals, g.count, len(g.distinct), g.first, g.last, g.src)
-			raised = append(raised, candidate{t: g.last, alert: &a, supp: suppKeyFromGroup(d.ri.r, g.vals), sv: suppValsFromGroup(d.ri.r, g.vals)})
+			raised = append(raised, candidate{t: g.last, alert: &a, supp: suppKeyFromGroup(d.ri.r, g.vals), sv: suppValsFromGroup(d.ri.r, g.vals),
+				undo: func(st *state.Rule) {
+					if had {
+						st.Groups[key] = prev
+					} else {
+						delete(st.Groups, key)
+					}
+				}})
 		}
 	})
 	keep := d.sched.open(times(d.cands))
