@@ -3,6 +3,7 @@ package detect
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -99,28 +100,74 @@ func (c *Collector) feedCorrelations(ri *ruleInfo, ev *event.Event, t int64) {
 	}
 }
 
-// correlate evaluates a correlation over its inputs, group by group, in
-// time order. Counting types with gt/gte use a sliding window and start
-// over after an alert; the other comparisons are evaluated on windows of
-// the timespan starting at a group's first event. temporal needs every
-// rule within the timespan, temporal_ordered in the rules' order.
-func (p *Processor) correlate(ri *ruleInfo, cands []candidate, rs RuleStats) ([]alert.Alert, RuleStats) {
-	c := ri.r.Correlation
+// correlationDetector evaluates a Sigma correlation over its inputs (the
+// matches of the rules it reads, or the alerts of the correlations it
+// reads), group by group, in time order. Counting types with gt/gte use a
+// sliding window and start over after an alert; the other comparisons are
+// evaluated on windows of the timespan starting at a group's first event.
+// temporal needs every rule within the timespan, temporal_ordered in the
+// rules' order. Inputs are decided in time order once the watermark passes
+// them; a group keeps only the events a later one may still be counted
+// with (within the timespan), and the inputs within the timespan of the
+// latest are saved in the state for the next hunt.
+type correlationDetector struct {
+	ri      *ruleInfo
+	pending []candidate      // inputs not yet decided, by time
+	recent  []candidate      // inputs a later hunt may need, by time
+	seen    map[string]int64 // step and event of the inputs in recent -> time
+	groups  map[string]*corrGroup
+	maxT    int64
+	loaded  bool
+	cap     capper
+}
+
+// corrGroup is what a group keeps of its inputs.
+type corrGroup struct {
+	win  []candidate // the window (temporal: the events since the earliest latest one)
+	last map[int]int // temporal: rule position -> index in win of its latest event
+}
+
+func newCorrelationDetector(ri *ruleInfo) *correlationDetector {
+	return &correlationDetector{ri: ri, seen: map[string]int64{}, groups: map[string]*corrGroup{}, maxT: math.MinInt64, cap: newCapper(ri)}
+}
+
+// collect is never called: correlations take their inputs from the rules
+// they read (feedCorrelations, chain).
+func (d *correlationDetector) collect(*Collector, int, *event.Event, candidate) {}
+
+func (d *correlationDetector) advance(w int64, in []candidate, st *state.Rule, rs *RuleStats) ([]candidate, int64) {
+	c := d.ri.r.Correlation
 	span := int64(c.Timespan)
-	byGroup := map[string][]candidate{}
-	var order []string
-	for _, x := range cands {
-		if _, ok := byGroup[x.join]; !ok {
-			order = append(order, x.join)
-		}
-		byGroup[x.join] = append(byGroup[x.join], x)
+	if !d.loaded { // the inputs an earlier hunt kept
+		d.loaded = true
+		kept := keptInputs(st)
+		rs.Matches += len(kept)
+		in = append(kept, in...)
 	}
-	sort.Strings(order)
-	var out []alert.Alert
+	for _, x := range in {
+		if x.term != "" {
+			id := strconv.Itoa(x.step) + "\x00" + x.term
+			if _, ok := d.seen[id]; ok {
+				rs.Matches-- // the same event seen again (a hunt reads the same files)
+				continue
+			}
+			d.seen[id] = x.t
+		}
+		d.pending = append(d.pending, x)
+		d.recent = append(d.recent, x)
+		d.maxT = max(d.maxT, x.t)
+	}
+	byTime := func(xs []candidate) {
+		sort.SliceStable(xs, func(a, b int) bool { return xs[a].t < xs[b].t })
+	}
+	byTime(d.pending)
+	byTime(d.recent)
+	n := before(d.pending, w)
+	var raised []candidate
 	raise := func(key string, win []candidate, n int) {
 		first, last := win[0].t, win[len(win)-1].t
-		a := alert.FromRule(ri.r)
-		a.ID = hashID("correlation", ri.r.Key(), key, strconv.FormatInt(first, 10))
+		a := alert.FromRule(d.ri.r)
+		a.ID = hashID("correlation", d.ri.r.Key(), key, strconv.FormatInt(first, 10))
 		a.Time = time.Unix(0, last).UTC()
 		a.Fields = map[string]any{"correlation.type": c.Type, "correlation.events": len(win)}
 		if c.Type == "value_count" {
@@ -133,87 +180,159 @@ func (p *Processor) correlate(ri *ruleInfo, cands []candidate, rs RuleStats) ([]
 			}
 		}
 		a.Threshold = &alert.ThresholdResult{Count: len(win), From: time.Unix(0, first).UTC(), To: time.Unix(0, last).UTC()}
-		out = append(out, a)
+		raised = append(raised, candidate{t: last, alert: &a})
 	}
-	measure := func(win []candidate) int {
-		if c.Type == "event_count" {
-			return len(win)
+	sliding := (c.Type == "event_count" || c.Type == "value_count") && (c.Op == "gt" || c.Op == "gte")
+	for _, x := range d.pending[:n] {
+		key := x.join
+		g := d.groups[key]
+		if g == nil {
+			g = &corrGroup{}
+			d.groups[key] = g
 		}
-		set := map[string]bool{}
-		for _, x := range win {
-			for _, v := range x.card {
-				set[v] = true
-			}
-		}
-		return len(set)
-	}
-	for _, key := range order {
-		xs := byGroup[key]
 		switch c.Type {
 		case "event_count", "value_count":
-			if c.Op == "gt" || c.Op == "gte" {
-				var win []candidate
-				for _, x := range xs {
-					win = append(win, x)
-					for len(win) > 0 && x.t-win[0].t > span {
-						win = win[1:]
-					}
-					if n := measure(win); compare(c.Op, n, c.Value) {
-						raise(key, win, n)
-						win = nil
-					}
+			if sliding {
+				g.win = append(g.win, x)
+				for len(g.win) > 0 && x.t-g.win[0].t > span {
+					g.win = g.win[1:]
+				}
+				if n := d.measure(g.win); compare(c.Op, n, c.Value) {
+					raise(key, g.win, n)
+					g.win = nil
 				}
 				continue
 			}
-			for start := 0; start < len(xs); {
-				end := start
-				for end < len(xs) && xs[end].t-xs[start].t <= span {
-					end++
+			if len(g.win) > 0 && x.t-g.win[0].t > span {
+				if n := d.measure(g.win); compare(c.Op, n, c.Value) {
+					raise(key, g.win, n)
 				}
-				if n := measure(xs[start:end]); compare(c.Op, n, c.Value) {
-					raise(key, xs[start:end], n)
-				}
-				start = end
+				g.win = nil
 			}
+			g.win = append(g.win, x)
 		case "temporal":
-			last := map[int]int{} // rule position -> index of its latest event
-			for i, x := range xs {
-				last[x.step] = i
-				earliest := i
-				complete := len(last) == len(c.Rules)
-				for _, j := range last {
-					if x.t-xs[j].t > span {
-						complete = false
-					}
-					earliest = min(earliest, j)
+			if g.last == nil {
+				g.last = map[int]int{}
+			}
+			g.win = append(g.win, x)
+			i := len(g.win) - 1
+			g.last[x.step] = i
+			earliest := i
+			complete := len(g.last) == len(c.Rules)
+			for _, j := range g.last {
+				if x.t-g.win[j].t > span {
+					complete = false
 				}
-				if complete {
-					raise(key, xs[earliest:i+1], len(c.Rules))
-					clear(last)
-				}
+				earliest = min(earliest, j)
+			}
+			if complete {
+				raise(key, g.win[earliest:i+1], len(c.Rules))
+				clear(g.last)
 			}
 		case "temporal_ordered":
-			var seq []candidate
-			for _, x := range xs {
-				switch {
-				case x.step == 0:
-					seq = []candidate{x}
-				case len(seq) == x.step && x.t-seq[0].t <= span:
-					seq = append(seq, x)
-				default:
-					continue
-				}
-				if len(seq) == len(c.Rules) {
-					raise(key, seq, len(c.Rules))
-					seq = nil
-				}
+			switch {
+			case x.step == 0:
+				g.win = []candidate{x}
+			case len(g.win) == x.step && x.t-g.win[0].t <= span:
+				g.win = append(g.win, x)
+			default:
+				continue
+			}
+			if len(g.win) == len(c.Rules) {
+				raise(key, g.win, len(c.Rules))
+				g.win = nil
 			}
 		}
 	}
-	rs.Matches = len(cands)
-	return out, rs
+	clear(d.pending[:n])
+	d.pending = d.pending[n:]
+	h := d.forget(w, span, sliding, raise)
+	keepInputs(st, d.recent, span)
+	// the alerts of one advance come group by group: in time order for the runs
+	sortCandidates(raised)
+	return d.cap.advance(h, raised, st, rs)
 }
 
+// measure is what a window counts: events, or distinct values.
+func (d *correlationDetector) measure(win []candidate) int {
+	if d.ri.r.Correlation.Type == "event_count" {
+		return len(win)
+	}
+	set := map[string]bool{}
+	for _, x := range win {
+		for _, v := range x.card {
+			set[v] = true
+		}
+	}
+	return len(set)
+}
+
+func (d *correlationDetector) held() int {
+	n := len(d.pending) + len(d.recent) + len(d.cap.held)
+	for _, g := range d.groups {
+		n += len(g.win)
+	}
+	return n
+}
+
+// forget closes the windows no input can reach any more (none earlier than
+// w will come) and drops what no window can count; it returns the lowest
+// time of an alert a window still open may raise.
+func (d *correlationDetector) forget(w, span int64, sliding bool, raise func(string, []candidate, int)) int64 {
+	c := d.ri.r.Correlation
+	h := w
+	for key, g := range d.groups {
+		stale := func(t int64) bool { return w == never || t < w-span }
+		switch {
+		case c.Type == "temporal":
+			low := len(g.win)
+			for step, j := range g.last {
+				if stale(g.win[j].t) {
+					delete(g.last, step) // too old to complete a set
+				} else {
+					low = min(low, j)
+				}
+			}
+			g.win = g.win[low:]
+			for step := range g.last {
+				g.last[step] -= low
+			}
+		case sliding || c.Type == "temporal_ordered":
+			for len(g.win) > 0 && stale(g.win[0].t) {
+				g.win = g.win[1:]
+			}
+		default: // a window of the timespan from the group's first event
+			if len(g.win) > 0 && (w == never || w-g.win[0].t > span) {
+				if n := d.measure(g.win); compare(c.Op, n, c.Value) {
+					raise(key, g.win, n)
+				}
+				g.win = nil
+			}
+			if len(g.win) > 0 {
+				h = min(h, g.win[len(g.win)-1].t)
+			}
+		}
+		if len(g.win) == 0 {
+			delete(d.groups, key)
+		}
+	}
+	if d.maxT == math.MinInt64 {
+		return h
+	}
+	low := min(d.maxT, w)
+	if low != never {
+		low -= span
+	}
+	k := before(d.recent, low)
+	for _, x := range d.recent[:k] {
+		if x.term != "" {
+			delete(d.seen, strconv.Itoa(x.step)+"\x00"+x.term)
+		}
+	}
+	clear(d.recent[:k])
+	d.recent = d.recent[k:]
+	return h
+}
 func compare(op string, n, v int) bool {
 	switch op {
 	case "gt":
@@ -264,30 +383,17 @@ type corrInput struct {
 
 const corrInputs = "inputs"
 
-// withKeptInputs adds the inputs an earlier hunt kept and drops repeats
-// (the same event seen again when a hunt reads the same files).
-func withKeptInputs(st *state.Rule, cands []candidate) []candidate {
+// keptInputs returns the inputs an earlier hunt kept.
+func keptInputs(st *state.Rule) []candidate {
 	var kept []corrInput
 	if p, ok := st.Pending[corrInputs]; ok {
 		json.Unmarshal(p.Data, &kept)
 	}
-	out := make([]candidate, 0, len(kept)+len(cands))
+	out := make([]candidate, 0, len(kept))
 	for _, k := range kept {
 		out = append(out, candidate{t: k.T, step: k.Step, join: k.Join, term: k.Event, card: k.Vals})
 	}
-	out = append(out, cands...)
-	seen := map[string]bool{}
-	uniq := out[:0]
-	for _, c := range out {
-		id := strconv.Itoa(c.step) + "\x00" + c.term
-		if c.term != "" && seen[id] {
-			continue
-		}
-		seen[id] = true
-		uniq = append(uniq, c)
-	}
-	sort.SliceStable(uniq, func(a, b int) bool { return uniq[a].t < uniq[b].t })
-	return uniq
+	return out
 }
 
 // keepInputs saves the inputs a later hunt may still need: those within the

@@ -42,7 +42,7 @@ func huntSigma(t *testing.T, docs string, evs ...ev) ([]alert.Alert, map[string]
 
 // sigmaEngine compiles Sigma documents (separated by "\n===\n" when they
 // are separate files).
-func sigmaEngine(t *testing.T, docs string) *engine.Engine {
+func sigmaEngine(t testing.TB, docs string) *engine.Engine {
 	t.Helper()
 	var rules []*rule.Rule
 	for _, d := range strings.Split(docs, "\n===\n") {
@@ -79,7 +79,7 @@ func huntEngine(t *testing.T, eng *engine.Engine, store state.Store, evs ...ev) 
 		}
 		eng.Match(x, s, func(r *rule.Rule) { c.Add(r, x) })
 	}
-	alerts, stats, err := p.Finish([]*Collector{c})
+	alerts, stats, err := p.Finish()
 	if err != nil {
 		t.Fatal(err)
 	}

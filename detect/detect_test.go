@@ -36,7 +36,7 @@ func (e ev) json() string {
 		name, e.id, t0.Add(e.at).Format(time.RFC3339), e.user, e.user, e.user, e.ip, e.param)
 }
 
-func mkRule(t *testing.T, mod func(r *rule.Rule)) *rule.Rule {
+func mkRule(t testing.TB, mod func(r *rule.Rule)) *rule.Rule {
 	t.Helper()
 	n, err := kql.Parse(`event.provider: secretsmanager.amazonaws.com and event.action: GetSecretValue`)
 	if err != nil {
@@ -67,7 +67,7 @@ func hunt(t *testing.T, r *rule.Rule, store state.Store, evs ...ev) ([]alert.Ale
 		}
 		c.Add(r, x)
 	}
-	alerts, stats, err := p.Finish([]*Collector{c})
+	alerts, stats, err := p.Finish()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +239,7 @@ func TestForEachRun(t *testing.T) {
 	}
 }
 
-func parseRule(t *testing.T, typ, lang, query string, extra string) *rule.Rule {
+func parseRule(t testing.TB, typ, lang, query string, extra string) *rule.Rule {
 	t.Helper()
 	r, err := elastic.Parse("r.toml", []byte(fmt.Sprintf("[rule]\nrule_id = \"r\"\nname = \"R\"\ntype = %q\nlanguage = %q\nfrom = \"now-6m\"\ninterval = \"5m\"\nquery = '''\n%s\n'''\n%s", typ, lang, query, extra)))
 	if err != nil {

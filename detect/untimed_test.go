@@ -65,7 +65,7 @@ func TestUntimedRecords(t *testing.T) {
 					x.File, x.FileTime, x.FileTimeFrom = "f.json", fileT, "file_name"
 					c.Add(r, x)
 				}
-				alerts, stats, err := p.Finish([]*Collector{c})
+				alerts, stats, err := p.Finish()
 				if err != nil {
 					t.Fatal(err)
 				}

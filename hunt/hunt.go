@@ -139,13 +139,12 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 	workers = min(workers, max(1, len(walked.Inputs)))
 
 	var (
-		mu         sync.Mutex
-		collectors []*detect.Collector
-		records    atomic.Int64
-		other      atomic.Int64
-		digests    atomic.Int64
-		bytes      atomic.Int64
-		inputErr   = func(e InputError) {
+		mu       sync.Mutex
+		records  atomic.Int64
+		other    atomic.Int64
+		digests  atomic.Int64
+		bytes    atomic.Int64
+		inputErr = func(e InputError) {
 			mu.Lock()
 			if e.Warning {
 				sum.WarningCount++
@@ -173,9 +172,6 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 			p := event.Parser{GeoIP: opts.GeoIP, NoEntityMapping: opts.NoEntityMapping}
 			s := engine.NewScratch()
 			col := proc.NewCollector()
-			mu.Lock()
-			collectors = append(collectors, col)
-			mu.Unlock()
 			for in := range files {
 				st := scanFile(ctx, in.Path, opts.MaxRecord, eng, &p, s, col, inputErr, prog)
 				prog.FilesDone.Add(1)
@@ -205,7 +201,7 @@ feed:
 			return es[i].Offset < es[j].Offset
 		})
 	}
-	alerts, stats, err := proc.Finish(collectors)
+	alerts, stats, err := proc.Finish()
 	if err != nil {
 		return nil, err
 	}

@@ -86,7 +86,7 @@ func runOne(r *rule.Rule, t rule.Test, opts Options) (bool, string) {
 		}
 		eng.Match(ev, s, func(rr *rule.Rule) { col.Add(rr, ev) })
 	}
-	alerts, _, err := proc.Finish([]*detect.Collector{col})
+	alerts, _, err := proc.Finish()
 	if err != nil {
 		return false, err.Error()
 	}

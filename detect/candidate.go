@@ -1,0 +1,88 @@
+package detect
+
+import (
+	"encoding/json"
+	"sort"
+
+	"github.com/trailhound/trailhound/alert"
+	"github.com/trailhound/trailhound/esql"
+	"github.com/trailhound/trailhound/state"
+)
+
+// candidate is one match prepared for its rule's kind.
+type candidate struct {
+	t      int64
+	alert  *alert.Alert      // query, new_terms
+	term   string            // new_terms: the term (values joined by \x1f)
+	group  []string          // threshold: group values
+	card   []string          // threshold: values of the (first) cardinality field
+	supp   string            // suppression key; "" when the event is not suppressed
+	sv     []any             // suppression terms, for the alert
+	row    esql.Row          // aggregating ES|QL: the head row for the tail
+	part   *esql.Partial     // aggregating ES|QL by slices: the slice starting at t
+	step   int               // EQL sequence: the step matched (len(Steps) = until)
+	join   string            // EQL sequence: the join key
+	src    *source           // threshold: the event (an alert carries its group's first)
+	blocks []alert.Alert     // EQL sequence: the building-block alerts that follow the shell
+	seen   bool              // max_signals: de-duplicated and checked against the state
+	pre    bool              // max_signals: raised by an earlier hunt (state)
+	raised bool              // max_signals: raised by a run
+	passed bool              // max_signals: raised and passed on
+	alone  bool              // max_signals: late, after every run that could raise it
+	undo   func(*state.Rule) // reverts what raising it did to the state (new_terms, threshold)
+}
+
+// source is a matched event kept without an alert: where it is, and the
+// record.
+type source struct {
+	ev  alert.Event
+	rec json.RawMessage
+}
+
+// place is where a candidate's event is in the input ("" when it has none).
+func (c *candidate) place() (string, int64) {
+	switch {
+	case c.alert != nil:
+		return c.alert.Event.File, c.alert.Event.Offset
+	case c.src != nil:
+		return c.src.ev.File, c.src.ev.Offset
+	}
+	return "", 0
+}
+
+// sortCandidates sorts a rule's candidates in time order, so that the
+// result does not depend on the order in which the input was read.
+func sortCandidates(cands []candidate) {
+	sort.SliceStable(cands, func(a, b int) bool {
+		if cands[a].t != cands[b].t {
+			return cands[a].t < cands[b].t
+		}
+		x, y := cands[a].alert, cands[b].alert
+		if x != nil && y != nil && x.ID != y.ID {
+			return x.ID < y.ID
+		}
+		if (x == nil) != (y == nil) {
+			return x != nil // new_terms: the sighting that carries the alert first
+		}
+		// the same record in two files (delivered twice), or threshold
+		// events at one instant: by place, whatever order the workers
+		// read them in
+		fa, oa := cands[a].place()
+		fb, ob := cands[b].place()
+		return fa < fb || fa == fb && oa < ob
+	})
+}
+
+// before returns the number of sorted candidates earlier than w.
+func before(cands []candidate, w int64) int {
+	return sort.Search(len(cands), func(i int) bool { return cands[i].t >= w })
+}
+
+// times returns the candidates' times.
+func times(cands []candidate) []int64 {
+	out := make([]int64, len(cands))
+	for i, c := range cands {
+		out[i] = c.t
+	}
+	return out
+}

@@ -1,0 +1,161 @@
+package detect
+
+import (
+	"encoding/json"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/trailhound/trailhound/engine"
+	"github.com/trailhound/trailhound/esql"
+	"github.com/trailhound/trailhound/event"
+	"github.com/trailhound/trailhound/rule"
+)
+
+// Collector gathers one worker's matches until the processor takes them
+// (Advance, Finish). Add may run while the processor advances on another
+// goroutine.
+type Collector struct {
+	p       *Processor
+	buf     []event.Value
+	scratch *engine.Scratch
+
+	mu        sync.Mutex // guards what follows: Advance takes it
+	cands     [][]candidate
+	firstSeen map[termKey]int                 // new_terms: index of the candidate holding the bucket's alert
+	slices    map[int]map[int64]*esql.Partial // aggregating ES|QL: rule -> slice start -> aggregation
+	sliceRows map[int]int
+	untimed   [][]candidate // alerts on records without a usable event time, at their file's time
+	noTime    []int         // matches of such records a rule skipped (it needs event time)
+	late      []int         // matches earlier than the watermark when they came
+}
+
+// NewCollector returns a collector for one goroutine.
+func (p *Processor) NewCollector() *Collector {
+	c := &Collector{p: p, scratch: engine.NewScratch()}
+	c.reset()
+	p.mu.Lock()
+	p.collectors = append(p.collectors, c)
+	p.mu.Unlock()
+	return c
+}
+
+// reset starts empty buffers.
+func (c *Collector) reset() {
+	n := len(c.p.rules)
+	c.cands = make([][]candidate, n)
+	c.firstSeen = map[termKey]int{}
+	c.slices = map[int]map[int64]*esql.Partial{}
+	c.sliceRows = map[int]int{}
+	c.untimed = make([][]candidate, n)
+	c.noTime = make([]int, n)
+	c.late = make([]int, n)
+}
+
+// take returns what the collector gathered and starts over.
+func (c *Collector) take() *Collector {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	got := &Collector{cands: c.cands, slices: c.slices, sliceRows: c.sliceRows, untimed: c.untimed, noTime: c.noTime, late: c.late}
+	c.reset()
+	return got
+}
+
+// eventTime is the rule's time for an event: event.ingested when the rule
+// overrides its timestamp and the event has one (ECS input), else the event
+// time (raw CloudTrail has no ingest time, so Elastic's fallback applies).
+func eventTime(r *rule.Rule, ev *event.Event) time.Time {
+	if r.Schedule.TimestampOverride != "" && ev.Kind == event.KindECS {
+		if s, ok := event.Lookup(ev, r.Schedule.TimestampOverride).(string); ok {
+			if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+				return t.UTC()
+			}
+		}
+	}
+	return ev.Time()
+}
+
+// values returns the string values of a field, de-duplicated.
+func (c *Collector) values(g event.Getter, ev *event.Event) []string {
+	c.buf = g(ev, c.buf[:0])
+	var out []string
+	for _, v := range c.buf {
+		if v.T == event.Null {
+			continue
+		}
+		dup := false
+		for _, o := range out {
+			if o == v.S {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			out = append(out, strings.Clone(v.S))
+		}
+	}
+	return out
+}
+
+// cross returns the cross product of value lists (nil if any list is empty).
+func cross(lists [][]string) [][]string {
+	out := [][]string{nil}
+	for _, l := range lists {
+		if len(l) == 0 {
+			return nil
+		}
+		var next [][]string
+		for _, prefix := range out {
+			for _, v := range l {
+				if len(next) >= maxTermCombinations {
+					break
+				}
+				next = append(next[:len(next):len(next)], append(append([]string(nil), prefix...), v))
+			}
+		}
+		out = next
+	}
+	return out
+}
+
+// Add records that ev matched r. A match earlier than the last watermark
+// passed to Advance is late: counted, and still used where the rule's
+// window survives.
+func (c *Collector) Add(r *rule.Rule, ev *event.Event) {
+	i := c.p.index[r]
+	ri := c.p.rules[i]
+	t := eventTime(r, ev)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t.IsZero() {
+		c.addUntimed(i, ev)
+		return
+	}
+	if (!c.p.opts.From.IsZero() && t.Before(c.p.opts.From)) || (!c.p.opts.To.IsZero() && !t.Before(c.p.opts.To)) {
+		return
+	}
+	cd := candidate{t: t.UnixNano()}
+	if cd.t < c.p.watermark.Load() {
+		c.late[i]++
+	}
+	c.feedCorrelations(ri, ev, cd.t)
+	if ri.suppGetter != nil {
+		var parts []string
+		missing := false
+		for j, g := range ri.suppGetter {
+			vals := c.values(g, ev)
+			if len(vals) == 0 {
+				missing = true
+				cd.sv = append(cd.sv, nil)
+			} else {
+				cd.sv = append(cd.sv, vals)
+			}
+			b, _ := json.Marshal(vals)
+			parts = append(parts, r.Suppression.GroupBy[j]+"="+string(b))
+		}
+		if !missing || r.Suppression.MissingFieldsStrategy != "doNotSuppress" {
+			cd.supp = strings.Join(parts, "\x1f")
+		}
+	}
+	ri.det.collect(c, i, ev, cd)
+}

@@ -1,0 +1,193 @@
+package detect
+
+import (
+	"encoding/json"
+	"maps"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/trailhound/trailhound/alert"
+	"github.com/trailhound/trailhound/esql"
+	"github.com/trailhound/trailhound/event"
+	"github.com/trailhound/trailhound/state"
+)
+
+// ES|QL rules run their head (FROM ... WHERE, EVAL, ...) row by row as
+// records arrive. A non-aggregating rule raises an alert per row, as a
+// single-event rule does; an aggregating one runs its tail (STATS ...)
+// over the rows of each run window, or, when its STATS can, over
+// aggregations kept per slice of time that run windows hold whole.
+
+// esqlMatchDetector raises an alert per row of a non-aggregating rule.
+type esqlMatchDetector struct {
+	matchDetector
+}
+
+func (d *esqlMatchDetector) collect(c *Collector, i int, ev *event.Event, cd candidate) {
+	r := c.p.rules[i].r
+	n := 0
+	r.ESQL.Head(ev, time.Unix(0, cd.t).UTC(), func(row esql.Row) {
+		x := cd
+		a := alert.New(ev, r)
+		if n > 0 { // MV_EXPAND: one alert per row
+			a.ID = alert.IDWith(ev, r.Key(), strconv.Itoa(n))
+		}
+		a.Time = time.Unix(0, x.t).UTC()
+		a.Fields = rowFields(row)
+		x.alert = &a
+		n++
+		c.cands[i] = append(c.cands[i], x)
+	})
+}
+
+// esqlRowsDetector keeps the head rows of an aggregating rule while a run
+// not yet decided may read them.
+type esqlRowsDetector struct {
+	esqlWindows
+	rows []candidate // sorted
+}
+
+func (d *esqlRowsDetector) collect(c *Collector, i int, ev *event.Event, cd candidate) {
+	c.p.rules[i].r.ESQL.Head(ev, time.Unix(0, cd.t).UTC(), func(row esql.Row) {
+		x := cd
+		x.row = row
+		c.cands[i] = append(c.cands[i], x)
+	})
+}
+
+func (d *esqlRowsDetector) advance(w int64, in []candidate, st *state.Rule, rs *RuleStats) ([]candidate, int64) {
+	if len(in) > 0 {
+		d.rows = append(d.rows, in...)
+		sortCandidates(d.rows)
+	}
+	ts := times(d.rows)
+	raised := d.decide(ts, w, func(end int64, lo, hi int) esql.Table {
+		rows := make([]esql.Row, hi-lo)
+		for k, c := range d.rows[lo:hi] {
+			rows[k] = c.row
+		}
+		return d.ri.r.ESQL.Tail(rows, time.Unix(0, end).UTC())
+	}, st, rs)
+	keep := d.sched.open(ts)
+	clear(d.rows[:keep])
+	d.rows = d.rows[keep:]
+	return raised, d.horizon(w)
+}
+
+func (d *esqlRowsDetector) held() int { return len(d.rows) }
+
+// esqlSlicesDetector keeps, per slice of time, the aggregation of the rows
+// in it, while a run not yet decided may read it.
+type esqlSlicesDetector struct {
+	esqlWindows
+	parts map[int64]*esql.Partial // slice start -> aggregation
+}
+
+func (d *esqlSlicesDetector) collect(c *Collector, i int, ev *event.Event, cd candidate) {
+	ri := c.p.rules[i]
+	ri.r.ESQL.Head(ev, time.Unix(0, cd.t).UTC(), func(row esql.Row) {
+		start := floorDiv(cd.t, ri.slice) * ri.slice
+		if c.slices[i] == nil {
+			c.slices[i] = map[int64]*esql.Partial{}
+		}
+		pt := c.slices[i][start]
+		if pt == nil {
+			pt = ri.r.ESQL.NewPartial()
+			c.slices[i][start] = pt
+		}
+		ri.r.ESQL.Accumulate(pt, row, cd.t)
+		c.sliceRows[i]++
+	})
+}
+
+// advance takes slices (candidates with part set, at their start).
+func (d *esqlSlicesDetector) advance(w int64, in []candidate, st *state.Rule, rs *RuleStats) ([]candidate, int64) {
+	for _, c := range in {
+		if m := d.parts[c.t]; m != nil {
+			d.ri.r.ESQL.Merge(m, c.part)
+		} else {
+			d.parts[c.t] = c.part
+		}
+	}
+	starts := slices.Sorted(maps.Keys(d.parts))
+	raised := d.decide(starts, w, func(end int64, lo, hi int) esql.Table {
+		parts := make([]*esql.Partial, hi-lo)
+		for k, s := range starts[lo:hi] {
+			parts[k] = d.parts[s]
+		}
+		return d.ri.r.ESQL.TailPartials(parts, time.Unix(0, end).UTC())
+	}, st, rs)
+	for _, s := range starts[:d.sched.open(starts)] {
+		delete(d.parts, s)
+	}
+	return raised, d.horizon(w)
+}
+
+func (d *esqlSlicesDetector) held() int { return len(d.parts) }
+
+// esqlWindows raises the result rows of an aggregating rule's run windows.
+type esqlWindows struct {
+	ri    *ruleInfo
+	sched schedule
+	seen  map[string]bool // alert ids raised (see decide)
+}
+
+func newESQLWindows(ri *ruleInfo) esqlWindows {
+	return esqlWindows{ri: ri, sched: newSchedule(ri), seen: map[string]bool{}}
+}
+
+// decide raises the result rows of every run window up to w, at most
+// max_signals per run; table computes a window's result from the index
+// range of its times. The id hashes the rule and the row, so an overlapping
+// run producing the same row raises nothing new; nor does a later run,
+// however much later, in the same hunt or stream: seen keeps the ids raised
+// for as long as the processor lives (one id per alert raised, not per
+// record), so that a stream raises what a batch does.
+func (e *esqlWindows) decide(times []int64, w int64, table func(end int64, lo, hi int) esql.Table, st *state.Rule, rs *RuleStats) []candidate {
+	var raised []candidate
+	e.sched.decide(times, w, func(end int64, lo, hi int) {
+		table := table(end, lo, hi)
+		n := 0
+		for _, vals := range table.Rows {
+			row := esql.Row{Names: table.Columns, Values: vals}
+			fields := rowFields(row)
+			b, _ := json.Marshal(fields)
+			id := hashID("esql", e.ri.r.Key(), string(b))
+			if e.seen[id] {
+				continue
+			}
+			if _, ok := st.Alerted[id]; ok {
+				rs.Known++
+				continue
+			}
+			if n >= e.ri.r.Schedule.MaxSignals {
+				rs.Withheld++
+				continue
+			}
+			n++
+			e.seen[id] = true
+			a := alert.FromRule(e.ri.r)
+			a.ID, a.Time, a.Fields = id, time.Unix(0, end).UTC(), fields
+			raised = append(raised, candidate{t: end, alert: &a})
+		}
+	})
+	return raised
+}
+
+// horizon is the lowest time of an alert a run not yet decided may raise:
+// its end.
+func (e *esqlWindows) horizon(w int64) int64 {
+	return min(w, e.sched.next)
+}
+
+// rowFields turns an ES|QL row into alert fields.
+func rowFields(row esql.Row) map[string]any {
+	out := make(map[string]any, len(row.Names))
+	for i, n := range row.Names {
+		if v := row.Values[i]; v != nil {
+			out[n] = esql.JSON(v)
+		}
+	}
+	return out
+}

@@ -1,0 +1,51 @@
+package detect
+
+import (
+	"time"
+
+	"github.com/trailhound/trailhound/alert"
+	"github.com/trailhound/trailhound/event"
+	"github.com/trailhound/trailhound/rule"
+	"github.com/trailhound/trailhound/state"
+)
+
+// matchDetector raises an alert per matching event, at most max_signals
+// per run: Elastic query and single-event EQL rules, Sigma rules.
+type matchDetector struct {
+	cap capper
+}
+
+func (d *matchDetector) collect(c *Collector, i int, ev *event.Event, cd candidate) {
+	a := matchAlert(c.p.rules[i].r, ev)
+	a.Time = time.Unix(0, cd.t).UTC()
+	cd.alert = &a
+	c.cands[i] = append(c.cands[i], cd)
+}
+
+// advance decides the runs up to w: a candidate is decided once every run
+// whose window holds it is.
+func (d *matchDetector) advance(w int64, in []candidate, st *state.Rule, rs *RuleStats) ([]candidate, int64) {
+	return d.cap.advance(w, in, st, rs)
+}
+
+func (d *matchDetector) held() int { return len(d.cap.held) }
+
+// matchAlert is the alert of a single-event rule on ev, with the rule's
+// output (Panther: title, context, dynamic severity).
+func matchAlert(r *rule.Rule, ev *event.Event) alert.Alert {
+	a := alert.New(ev, r)
+	if o := r.Output; o != nil {
+		if o.Title != nil {
+			a.Title = o.Title(ev)
+		}
+		if o.Context != nil {
+			a.Context = o.Context(ev)
+		}
+		if o.Severity != nil {
+			if s := o.Severity(ev); s != "" {
+				a.Rule.Severity = s
+			}
+		}
+	}
+	return a
+}

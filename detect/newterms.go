@@ -1,0 +1,95 @@
+package detect
+
+import (
+	"strings"
+	"time"
+
+	"github.com/trailhound/trailhound/alert"
+	"github.com/trailhound/trailhound/event"
+	"github.com/trailhound/trailhound/state"
+)
+
+// newTermsDetector raises, for every term, its sightings that have no
+// earlier sighting within the history window (in this hunt or, through the
+// state, in earlier ones), at most max_signals per run. Sightings are
+// decided in time order once the watermark passes them; the state's Terms
+// (last sighting per term, expiring with the history window) is all it
+// remembers of them.
+type newTermsDetector struct {
+	ri      *ruleInfo
+	pending []candidate // sightings not yet decided, sorted
+	cap     capper
+}
+
+// termKey is a new_terms term in one history-window-long bucket of time.
+type termKey struct {
+	rule   int
+	term   string
+	bucket int64
+}
+
+func (d *newTermsDetector) collect(c *Collector, i int, ev *event.Event, cd candidate) {
+	ri := c.p.rules[i]
+	r := ri.r
+	lists := make([][]string, len(ri.termGetters))
+	for j, g := range ri.termGetters {
+		lists[j] = c.values(g, ev)
+	}
+	for _, combo := range cross(lists) {
+		x := cd
+		x.term = strings.Join(combo, "\x1f")
+		// Only the earliest sighting of a term in each history-window
+		// bucket can be new (any other has one less than a window
+		// before it), so only it carries an alert; the rest are times.
+		key := termKey{i, x.term, x.t / max(ri.history, 1)}
+		j, held := c.firstSeen[key]
+		id := ""
+		if held && x.t == c.cands[i][j].t {
+			id = alert.IDWith(ev, r.Key(), x.term)
+		}
+		if !held || x.t < c.cands[i][j].t || (id != "" && id < c.cands[i][j].alert.ID) {
+			a := alert.New(ev, r)
+			a.ID = alert.IDWith(ev, r.Key(), x.term)
+			a.NewTerms = combo
+			a.Time = time.Unix(0, x.t).UTC()
+			x.alert = &a
+			if held {
+				c.cands[i][j].alert = nil
+			}
+			c.firstSeen[key] = len(c.cands[i])
+		}
+		c.cands[i] = append(c.cands[i], x)
+	}
+}
+
+func (d *newTermsDetector) advance(w int64, in []candidate, st *state.Rule, rs *RuleStats) ([]candidate, int64) {
+	if len(in) > 0 {
+		d.pending = append(d.pending, in...)
+		sortCandidates(d.pending)
+	}
+	n := before(d.pending, w)
+	var firsts []candidate
+	for _, c := range d.pending[:n] { // in time order
+		prev, ok := st.Terms[c.term]
+		if !ok || c.t-prev > d.ri.history {
+			c.undo = func(st *state.Rule) { // until its alert is returned
+				if ok {
+					st.Terms[c.term] = prev
+				} else {
+					delete(st.Terms, c.term)
+				}
+			}
+			firsts = append(firsts, c)
+		}
+		if !ok || c.t > prev {
+			st.Terms[c.term] = c.t
+		}
+	}
+	clear(d.pending[:n])
+	d.pending = d.pending[n:]
+	return d.cap.advance(w, firsts, st, rs)
+}
+
+func (d *newTermsDetector) rollback(undos []undo) []undo { return d.cap.rollback(undos) }
+
+func (d *newTermsDetector) held() int { return len(d.pending) + len(d.cap.held) }

@@ -1,0 +1,197 @@
+package hunt
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"math/rand"
+	"os"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/trailhound/trailhound/alert"
+	"github.com/trailhound/trailhound/catalog"
+	"github.com/trailhound/trailhound/detect"
+	"github.com/trailhound/trailhound/engine"
+	"github.com/trailhound/trailhound/event"
+	"github.com/trailhound/trailhound/record"
+	"github.com/trailhound/trailhound/rule"
+	"github.com/trailhound/trailhound/state"
+)
+
+// lateness is how far out of order the stream tests deliver records.
+const lateness = 20 * time.Minute
+
+// timedRecord is a record of the corpus with its place and event time.
+type timedRecord struct {
+	path   string
+	line   int
+	offset int64
+	data   []byte
+	t      time.Time // zero when the record has none
+}
+
+// readTimed reads every CloudTrail/ECS record under dir, as a hunt does.
+func readTimed(t *testing.T, dir string) []timedRecord {
+	t.Helper()
+	var out []timedRecord
+	var p event.Parser
+	for _, in := range record.Walk([]string{dir}).Inputs {
+		rc, err := record.OpenContext(context.Background(), in.Path, nil)
+		if err != nil {
+			continue
+		}
+		record.ForEach(rc, 0, func(rec record.Record) error {
+			ev, err := p.Parse(rec.Data)
+			if err != nil || (ev.Kind != event.KindCloudTrail && ev.Kind != event.KindECS) {
+				return nil
+			}
+			out = append(out, timedRecord{path: in.Path, line: rec.Line, offset: rec.Offset, data: bytes.Clone(rec.Data), t: ev.Time()})
+			return nil
+		}, func(*record.PosError) {})
+		rc.Close()
+	}
+	return out
+}
+
+// streamHunt feeds records, in the order given, to a processor through
+// two collectors, advancing after each chunk to the chunk's latest event
+// time minus the lateness; it returns every alert and the statistics.
+func streamHunt(t *testing.T, eng *engine.Engine, recs []timedRecord, chunks int) ([]alert.Alert, map[string]detect.RuleStats) {
+	t.Helper()
+	proc, err := detect.New(eng.Rules(), state.NewMemory(), detect.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols := []*detect.Collector{proc.NewCollector(), proc.NewCollector()}
+	s := engine.NewScratch()
+	var p event.Parser
+	var all []alert.Alert
+	size := (len(recs) + chunks - 1) / chunks
+	var latest time.Time
+	for k, rec := range recs {
+		ev, err := p.Parse(rec.data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev.File, ev.Line, ev.Offset = rec.path, rec.line, rec.offset
+		if _, err := ev.EventTime(); err != nil {
+			ft := fileTime(rec.path)
+			ev.FileTime, ev.FileTimeFrom = ft.t, ft.from
+		}
+		col := cols[k%len(cols)]
+		eng.Match(ev, s, func(r *rule.Rule) { col.Add(r, ev) })
+		if rec.t.After(latest) {
+			latest = rec.t
+		}
+		if (k+1)%size == 0 && k+1 < len(recs) {
+			as, err := proc.Advance(latest.Add(-lateness))
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, as...)
+		}
+	}
+	rest, stats, err := proc.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	all = append(all, rest...)
+	alert.Sort(all)
+	return all, stats
+}
+
+// TestStreamEqualsBatch runs the Elastic and Sigma corpora over the real
+// logs as one batch hunt and as a stream: records in time order, in
+// chunks with a watermark after each, and shuffled within the lateness.
+// The alerts (ids and JSON bytes) and the statistics must be the same.
+func TestStreamEqualsBatch(t *testing.T) {
+	const logsDir = "../../shared/corpus/cloudtrail-logs"
+	ruleDirs := []string{"../../shared/corpus/elastic-rules", "../../shared/corpus/sigma-rules"}
+	for _, d := range append([]string{logsDir}, ruleDirs...) {
+		if _, err := os.Stat(d); err != nil {
+			t.Skipf("shared corpus not found at %s: %v", d, err)
+		}
+	}
+	rules, _ := catalog.Load(ruleDirs, catalog.Options{})
+	eng, err := engine.Compile(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := Run(context.Background(), eng, Options{Paths: []string{logsDir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := alertJSON(t, batch.Alerts)
+	recs := readTimed(t, logsDir)
+	sort.SliceStable(recs, func(i, j int) bool { return recs[i].t.Before(recs[j].t) })
+	// shuffled: each record arrives up to the lateness after its time
+	rnd := rand.New(rand.NewSource(1))
+	arrival := make([]time.Time, len(recs))
+	order := make([]int, len(recs))
+	for i := range recs {
+		arrival[i], order[i] = recs[i].t.Add(time.Duration(rnd.Int63n(int64(lateness)))), i
+	}
+	sort.SliceStable(order, func(i, j int) bool { return arrival[order[i]].Before(arrival[order[j]]) })
+	shuffled := make([]timedRecord, len(recs))
+	for i, k := range order {
+		shuffled[i] = recs[k]
+	}
+	for _, tc := range []struct {
+		name   string
+		recs   []timedRecord
+		chunks int
+	}{
+		{"one chunk", recs, 1},
+		{"8 chunks in time order", recs, 8},
+		{"50 chunks in time order", recs, 50},
+		{"50 chunks shuffled within the lateness", shuffled, 50},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			alerts, stats := streamHunt(t, eng, tc.recs, tc.chunks)
+			got := alertJSON(t, alerts)
+			if len(got) != len(want) {
+				t.Errorf("%d alerts, batch %d", len(got), len(want))
+			}
+			for i := range min(len(got), len(want)) {
+				if !bytes.Equal(got[i], want[i]) {
+					at := 0
+					for at < min(len(got[i]), len(want[i])) && got[i][at] == want[i][at] {
+						at++
+					}
+					from := max(0, at-200)
+					t.Fatalf("alert %d differs at byte %d:\nstream %.400s\nbatch  %.400s", i, at, got[i][from:], want[i][from:])
+				}
+			}
+			late := 0
+			for id, rs := range stats {
+				late += rs.Late
+				rs.Late = 0
+				if rs != batch.Summary.Rules[id] {
+					t.Errorf("rule %s: stream %+v, batch %+v", id, rs, batch.Summary.Rules[id])
+				}
+			}
+			if len(stats) != len(batch.Summary.Rules) {
+				t.Errorf("stats of %d rules, batch %d", len(stats), len(batch.Summary.Rules))
+			}
+			if late != 0 {
+				t.Errorf("%d late matches, want none (the shuffle stays within the lateness)", late)
+			}
+		})
+	}
+}
+
+// alertJSON is each alert's JSON, in order.
+func alertJSON(t *testing.T, as []alert.Alert) [][]byte {
+	t.Helper()
+	out := make([][]byte, len(as))
+	for i := range as {
+		b, err := json.Marshal(&as[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = b
+	}
+	return out
+}
