@@ -243,44 +243,85 @@ func sanitized(a Alert, cause error) Alert {
 	return a
 }
 
-// WriteTable writes alerts as an aligned table for people.
-func WriteTable(w io.Writer, as []Alert) error {
-	rows := [][]string{{"TIME", "SEVERITY", "RISK", "RULE", "ACTION", "ACTOR", "SOURCE", "EVENT"}}
-	for _, a := range as {
-		who, source := actorAndSource(a)
-		when := a.Time.Format("2006-01-02 15:04:05")
-		if a.TimeSubstitute != nil {
-			when = "~" + when // the file's time, not the event's
-		}
-		rows = append(rows, []string{
-			when,
-			a.Rule.Severity,
-			strconv.Itoa(a.Rule.RiskScore),
-			clip(a.Rule.Name, 60),
-			clip(a.Event.Action, 40),
-			clip(who, 50),
-			clip(source, 30),
-			fmt.Sprintf("%s:%d", shortPath(a.Event.File), a.Event.Line),
-		})
+// tableHeader and tableWidths are the table's columns and, for a table
+// written as alerts come, their widths (the longest a cell may be).
+var (
+	tableHeader = []string{"TIME", "SEVERITY", "RISK", "RULE", "ACTION", "ACTOR", "SOURCE", "EVENT"}
+	tableWidths = []int{20, 8, 4, 60, 40, 50, 30, 0}
+)
+
+// tableRow is an alert's table row.
+func tableRow(a Alert) []string {
+	who, source := actorAndSource(a)
+	when := a.Time.Format("2006-01-02 15:04:05")
+	if a.TimeSubstitute != nil {
+		when = "~" + when // the file's time, not the event's
 	}
-	widths := make([]int, len(rows[0]))
-	for _, r := range rows {
-		for i, c := range r {
-			widths[i] = max(widths[i], utf8.RuneCountInString(c))
-		}
+	return []string{
+		when,
+		a.Rule.Severity,
+		strconv.Itoa(a.Rule.RiskScore),
+		clip(a.Rule.Name, tableWidths[3]),
+		clip(a.Event.Action, tableWidths[4]),
+		clip(who, tableWidths[5]),
+		clip(source, tableWidths[6]),
+		fmt.Sprintf("%s:%d", shortPath(a.Event.File), a.Event.Line),
 	}
+}
+
+// writeRows writes rows padded to widths.
+func writeRows(w io.Writer, rows [][]string, widths []int) error {
 	var b strings.Builder
 	for _, r := range rows {
 		for i, c := range r {
 			b.WriteString(c)
 			if i < len(r)-1 {
-				b.WriteString(strings.Repeat(" ", widths[i]-utf8.RuneCountInString(c)+2))
+				b.WriteString(strings.Repeat(" ", max(0, widths[i]-utf8.RuneCountInString(c))+2))
 			}
 		}
 		b.WriteByte('\n')
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// WriteTable writes alerts as an aligned table for people, its columns as
+// wide as their longest cell.
+func WriteTable(w io.Writer, as []Alert) error {
+	rows := [][]string{tableHeader}
+	for _, a := range as {
+		rows = append(rows, tableRow(a))
+	}
+	widths := make([]int, len(tableHeader))
+	for _, r := range rows {
+		for i, c := range r {
+			widths[i] = max(widths[i], utf8.RuneCountInString(c))
+		}
+	}
+	return writeRows(w, rows, widths)
+}
+
+// TableWriter writes alerts as table rows as they come: the header before
+// the first, columns of fixed widths.
+type TableWriter struct {
+	w       io.Writer
+	started bool
+}
+
+// NewTableWriter returns a TableWriter writing to w.
+func NewTableWriter(w io.Writer) *TableWriter { return &TableWriter{w: w} }
+
+// Write writes the rows of as.
+func (t *TableWriter) Write(as []Alert) error {
+	var rows [][]string
+	if !t.started {
+		rows = append(rows, tableHeader)
+		t.started = true
+	}
+	for _, a := range as {
+		rows = append(rows, tableRow(a))
+	}
+	return writeRows(t.w, rows, tableWidths)
 }
 
 // actorAndSource are the ACTOR and SOURCE columns: from the alert's output

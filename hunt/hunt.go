@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -37,6 +38,13 @@ type Options struct {
 	GeoIP     *geoip.DB   // when not nil, fills source.geo and source.as
 	// NoEntityMapping turns off the actor/target entity fields.
 	NoEntityMapping bool
+	// Lateness is how much older than the watermark a record may be and
+	// still be on time (default DefaultLateness).
+	Lateness time.Duration
+	// Emit, when set, receives the alerts while the hunt reads, a batch at
+	// a time in event-time order, as the watermark decides them; an error
+	// stops the hunt. Without it the alerts are in Result.Alerts.
+	Emit func([]alert.Alert) error
 }
 
 // Progress is what a running hunt has done so far, for a progress display.
@@ -47,7 +55,8 @@ type Progress struct {
 	FilesDone   atomic.Int64 // files finished
 	BytesOnDisk atomic.Int64 // bytes read from the files (compressed, for .gz)
 	Records     atomic.Int64 // records read
-	Matches     atomic.Int64 // rule matches so far (alerts are decided when the hunt ends)
+	Matches     atomic.Int64 // rule matches so far
+	Alerts      atomic.Int64 // alerts decided so far
 }
 
 // InputError is a problem with the input, with its place. An error means
@@ -94,6 +103,7 @@ type Summary struct {
 	Known         int // alerts an earlier hunt raised already (state)
 	Signals       int // Panther signal rules' matches (CreateAlert: false)
 	NoTime        int // matches of records without event time that rules needing it skipped
+	Late          int // matches older than the watermark by more than the lateness (still used where their window survives)
 	Elapsed       time.Duration
 }
 
@@ -114,7 +124,14 @@ const maxKeptErrors = 1000
 // sorted by time.
 func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error) {
 	start := time.Now()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	walked := record.Walk(opts.Paths)
+	lateness := opts.Lateness
+	if lateness <= 0 {
+		lateness = DefaultLateness
+	}
+	wm := newWatermark(orderInputs(walked.Inputs), lateness)
 	store := opts.Store
 	if store == nil {
 		store = state.NewMemory()
@@ -163,7 +180,48 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 	for _, err := range walked.Errors {
 		inputErr(InputError{Offset: -1, Err: err})
 	}
-	files := make(chan record.Input)
+	// Alerts go out as the watermark passes them: whichever worker finds
+	// it moved advances the processor (one at a time) and emits.
+	var (
+		advMu     sync.Mutex
+		lastW     = int64(math.MinInt64)
+		collected []alert.Alert
+		failed    error // writing alerts or advancing failed: the hunt stops
+	)
+	emit := func(as []alert.Alert) {
+		prog.Alerts.Add(int64(len(as)))
+		if opts.Emit == nil {
+			collected = append(collected, as...)
+			return
+		}
+		if len(as) > 0 && failed == nil { // interrupted: what was found is still written
+			if err := opts.Emit(as); err != nil {
+				failed = fmt.Errorf("writing alerts: %w", err)
+				cancel(failed)
+			}
+		}
+	}
+	advance := func(wait bool) {
+		if wait {
+			advMu.Lock()
+		} else if !advMu.TryLock() {
+			return
+		}
+		defer advMu.Unlock()
+		w := wm.current()
+		if w <= lastW || w == math.MaxInt64 { // the end is Finish's
+			return
+		}
+		lastW = w
+		as, err := proc.Advance(time.Unix(0, w))
+		if err != nil {
+			failed = err
+			cancel(err)
+			return
+		}
+		emit(as)
+	}
+	files := make(chan int)
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
@@ -172,8 +230,14 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 			p := event.Parser{GeoIP: opts.GeoIP, NoEntityMapping: opts.NoEntityMapping}
 			s := engine.NewScratch()
 			col := proc.NewCollector()
-			for in := range files {
-				st := scanFile(ctx, in.Path, opts.MaxRecord, eng, &p, s, col, inputErr, prog)
+			for i := range files {
+				bound := wm.start(i)
+				st := scanFile(ctx, walked.Inputs[i].Path, opts.MaxRecord, eng, &p, s, col, inputErr, prog, func(latest int64) {
+					wm.seen(i, bound, latest)
+					advance(false)
+				})
+				wm.finish(i)
+				advance(true)
 				prog.FilesDone.Add(1)
 				records.Add(st.records)
 				other.Add(st.other)
@@ -183,9 +247,9 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 		}()
 	}
 feed:
-	for _, in := range walked.Inputs {
+	for i := range walked.Inputs {
 		select {
-		case files <- in:
+		case files <- i:
 		case <-ctx.Done():
 			break feed
 		}
@@ -201,10 +265,18 @@ feed:
 			return es[i].Offset < es[j].Offset
 		})
 	}
-	alerts, stats, err := proc.Finish()
+	if failed != nil {
+		return nil, failed
+	}
+	final, stats, err := proc.Finish()
 	if err != nil {
 		return nil, err
 	}
+	emit(final)
+	if failed != nil {
+		return nil, failed
+	}
+	alert.Sort(collected)
 	sum.Rules = stats
 	for id, rs := range stats {
 		sum.Alerts[id] = rs.Alerts
@@ -214,9 +286,10 @@ feed:
 		sum.Known += rs.Known
 		sum.Signals += rs.Signals
 		sum.NoTime += rs.NoTime
+		sum.Late += rs.Late
 	}
 	sum.Elapsed = time.Since(start)
-	return &Result{Alerts: alerts, Summary: sum, proc: proc}, ctx.Err()
+	return &Result{Alerts: collected, Summary: sum, proc: proc}, ctx.Err()
 }
 
 type fileStats struct {
@@ -236,7 +309,7 @@ func (c *countingReader) Read(b []byte) (int, error) {
 }
 
 func scanFile(ctx context.Context, path string, maxRecord int, eng *engine.Engine, p *event.Parser, s *engine.Scratch,
-	col *detect.Collector, inputErr func(InputError), prog *Progress) fileStats {
+	col *detect.Collector, inputErr func(InputError), prog *Progress, progress func(latest int64)) fileStats {
 	var st fileStats
 	rc, err := record.OpenContext(ctx, path, &prog.BytesOnDisk)
 	if err != nil {
@@ -247,11 +320,15 @@ func scanFile(ctx context.Context, path string, maxRecord int, eng *engine.Engin
 	cr := &countingReader{r: rc}
 	n := 0
 	var ft stampedTime // the file's time, for records without event time
+	latest := int64(math.MinInt64)
 	err = record.ForEach(cr, maxRecord, func(rec record.Record) error {
 		if n++; n&1023 == 0 {
 			prog.Records.Add(1024)
 			if ctx.Err() != nil {
 				return ctx.Err()
+			}
+			if n&16383 == 0 {
+				progress(latest)
 			}
 		}
 		ev, err := p.Parse(rec.Data)
@@ -263,7 +340,9 @@ func scanFile(ctx context.Context, path string, maxRecord int, eng *engine.Engin
 		switch ev.Kind {
 		case event.KindCloudTrail, event.KindECS:
 			st.records++
-			if _, err := ev.EventTime(); err != nil {
+			if t, err := ev.EventTime(); err == nil {
+				latest = max(latest, t.UnixNano())
+			} else {
 				if ft.from == "" {
 					ft = fileTime(path)
 				}
@@ -307,14 +386,22 @@ type stampedTime struct {
 // <account>_CloudTrail_<region>_<YYYYMMDDTHHmmZ>_<random>.json.gz.
 var cloudTrailName = regexp.MustCompile(`_CloudTrail(?:-Insight)?_[a-z0-9-]+_(\d{8}T\d{4}Z)_`)
 
+// nameTime is the time in a CloudTrail delivery file's name.
+func nameTime(path string) (time.Time, bool) {
+	if m := cloudTrailName.FindStringSubmatch(filepath.Base(path)); m != nil {
+		if t, err := time.Parse("20060102T1504Z", m[1]); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
 // fileTime is the time of a file: the time in its name when it is a
 // CloudTrail delivery file, else its modification time, else (standard
 // input) now, when it is read.
 func fileTime(path string) stampedTime {
-	if m := cloudTrailName.FindStringSubmatch(filepath.Base(path)); m != nil {
-		if t, err := time.Parse("20060102T1504Z", m[1]); err == nil {
-			return stampedTime{t, "file_name", "the time in the file name"}
-		}
+	if t, ok := nameTime(path); ok {
+		return stampedTime{t, "file_name", "the time in the file name"}
 	}
 	if path != record.Stdin {
 		if fi, err := os.Stat(path); err == nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"math/rand"
 	"os"
 	"sort"
@@ -119,7 +120,7 @@ func TestStreamEqualsBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	batch, err := Run(context.Background(), eng, Options{Paths: []string{logsDir}})
+	batch, err := Run(context.Background(), eng, Options{Paths: []string{logsDir}, Lateness: math.MaxInt64} /* nothing decided before the end: the batch */)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,11 +40,14 @@ type Options struct {
 	// the time of their last record. Period is then unused.
 	Ordered bool
 	MaxGap  time.Duration // ordered: the longest gap kept (default 1 minute)
+	// FilePeriod (ordered) is the event time one file spans at most, as a
+	// CloudTrail delivery file spans about 5 minutes (default 5 minutes).
+	FilePeriod time.Duration
 }
 
 // orderedName is the CloudTrail-style name of an ordered output file.
 func orderedName(last time.Time, seq int) string {
-	return fmt.Sprintf("000000000000_CloudTrail_us-east-1_%s_synthetic%05d.json", last.UTC().Add(time.Minute-1).Truncate(time.Minute).Format("20060102T1504Z"), seq)
+	return fmt.Sprintf("000000000000_CloudTrail_us-east-1_%s_synthetic%07d.json", last.UTC().Add(time.Minute-1).Truncate(time.Minute).Format("20060102T1504Z"), seq)
 }
 
 // compactTimes sorts recs by event time and returns each record's time on a
@@ -65,22 +68,30 @@ func compactTimes(p *fastjson.Parser, recs [][]byte, maxGap time.Duration) ([]ti
 	sort.SliceStable(idx, func(a, b int) bool { return orig[idx[a]].Before(orig[idx[b]]) })
 	sorted := make([][]byte, len(recs))
 	times := make([]time.Time, len(recs))
-	var at time.Time
+	var at, prev time.Time // the compacted and the original time of the last timed record
 	for n, i := range idx {
 		sorted[n] = recs[i]
+		t := orig[i]
 		switch {
-		case n == 0:
-			at = orig[i]
-		case !orig[i].IsZero() && !orig[idx[n-1]].IsZero():
-			at = at.Add(min(orig[i].Sub(orig[idx[n-1]]), maxGap))
+		case t.IsZero(): // no usable time: it keeps its own
+			continue
+		case prev.IsZero():
+			at = t
+		default:
+			at = at.Add(min(t.Sub(prev), maxGap))
 		}
+		prev = t
 		times[n] = at
 	}
 	copy(recs, sorted)
-	if len(times) == 0 {
-		return nil, 0
+	var first time.Time
+	for _, t := range times {
+		if !t.IsZero() {
+			first = t
+			break
+		}
 	}
-	return times, times[len(times)-1].Sub(times[0]) + maxGap
+	return times, at.Sub(first) + maxGap
 }
 
 // Result says what was written.
@@ -170,6 +181,9 @@ func Generate(ctx context.Context, recs [][]byte, opts Options) (Result, error) 
 		if opts.MaxGap <= 0 {
 			opts.MaxGap = time.Minute
 		}
+		if opts.FilePeriod <= 0 {
+			opts.FilePeriod = 5 * time.Minute
+		}
 		recs = append([][]byte(nil), recs...)
 		times, span = compactTimes(&p, recs, opts.MaxGap)
 	}
@@ -214,7 +228,7 @@ func Generate(ctx context.Context, recs [][]byte, opts Options) (Result, error) 
 				}
 			}
 			line = v.MarshalTo(line[:0])
-			if w == nil || w.n >= opts.FileSize {
+			if w == nil || w.n >= opts.FileSize || (opts.Ordered && !w.first && last.Sub(w.start) >= opts.FilePeriod) {
 				if w != nil {
 					if err := w.close(); err != nil {
 						return res, err
@@ -234,6 +248,9 @@ func Generate(ctx context.Context, recs [][]byte, opts Options) (Result, error) 
 					return res, err
 				}
 				res.Files = append(res.Files, path)
+			}
+			if w.first {
+				w.start = last
 			}
 			w.last = last
 			n, err := w.record(line)
@@ -258,6 +275,7 @@ func Generate(ctx context.Context, recs [][]byte, opts Options) (Result, error) 
 }
 
 type writer struct {
+	start time.Time // ordered: the time of the first record written
 	last  time.Time // ordered: the time of the last record written
 	f     *os.File
 	zw    *gzip.Writer

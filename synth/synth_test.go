@@ -69,7 +69,7 @@ func TestGenerateOrdered(t *testing.T) {
 	if !slices.Equal(names, res.Files) {
 		t.Errorf("file names do not sort in writing order: %v", res.Files)
 	}
-	nameTime := regexp.MustCompile(`^000000000000_CloudTrail_us-east-1_(\d{8}T\d{4}Z)_synthetic\d{5}\.json$`)
+	nameTime := regexp.MustCompile(`^000000000000_CloudTrail_us-east-1_(\d{8}T\d{4}Z)_synthetic\d{7}\.json$`)
 	var prev time.Time
 	ids := map[string]bool{}
 	for _, f := range res.Files {
@@ -97,6 +97,9 @@ func TestGenerateOrdered(t *testing.T) {
 			}
 			ids[r.EventID] = true
 			prev = r.EventTime
+		}
+		if span := doc.Records[len(doc.Records)-1].EventTime.Sub(doc.Records[0].EventTime); span >= 5*time.Minute {
+			t.Errorf("%s spans %s of event time, more than a delivery file's 5 minutes", filepath.Base(f), span)
 		}
 		if last := doc.Records[len(doc.Records)-1].EventTime; named.Before(last) || named.Sub(last) >= time.Minute {
 			t.Errorf("%s is named %s for a last record at %s", filepath.Base(f), named, last)

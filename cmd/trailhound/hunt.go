@@ -75,6 +75,7 @@ func newHunt() *cobra.Command {
 		verbose      bool
 		statePath    string
 		stateReset   bool
+		lateness     time.Duration
 		from, to     string
 		exceptions   []string
 		placeholders *[]string
@@ -122,7 +123,10 @@ the alerts found so far are written, the state is not committed).`,
 					return usageError(fmt.Errorf("%s: %s input is not supported by hunt yet; copy the objects locally (aws s3 sync) and hunt the folder", a, strings.ToUpper(scheme)))
 				}
 			}
-			opts := hunt.Options{Paths: args, Workers: workers, MaxRecord: maxBytes}
+			if lateness < 0 {
+				return usageError(fmt.Errorf("--lateness must not be negative, not %s", lateness))
+			}
+			opts := hunt.Options{Paths: args, Workers: workers, MaxRecord: maxBytes, Lateness: lateness}
 			if opts.From, err = parseTime(from); err != nil {
 				return usageError(fmt.Errorf("--from: %w", err))
 			}
@@ -181,11 +185,29 @@ the alerts found so far are written, the state is not committed).`,
 				defer st.Close()
 				opts.Store = st
 			}
-			stopProgress := func() {}
+			// Alerts are written as the hunt decides them, a batch at a
+			// time (the progress line is cleared for them).
+			stopProgress, around := func() {}, func(fn func()) { fn() }
 			if !quiet && isTerminal(errw) {
 				opts.Progress = &hunt.Progress{}
-				stopProgress = showProgress(errw, opts.Progress)
+				stopProgress, around = showProgress(errw, opts.Progress)
 				defer stopProgress()
+			}
+			var table *alert.TableWriter
+			if format == "table" {
+				table = alert.NewTableWriter(out)
+			}
+			written := 0
+			opts.Emit = func(as []alert.Alert) (err error) {
+				around(func() {
+					if table != nil {
+						err = table.Write(as)
+					} else {
+						err = alert.WriteJSONL(out, as)
+					}
+				})
+				written += len(as)
+				return err
 			}
 			res, err := hunt.Run(ctx, eng, opts)
 			stopProgress() // the line is cleared before anything else is written
@@ -195,18 +217,7 @@ the alerts found so far are written, the state is not committed).`,
 			if res == nil {
 				return &exitError{exitInterrupted, errors.New("interrupted")}
 			}
-			alerts, sum := res.Alerts, res.Summary
-			switch format {
-			case "table":
-				if len(alerts) > 0 {
-					err = alert.WriteTable(out, alerts)
-				}
-			default:
-				err = alert.WriteJSONL(out, alerts)
-			}
-			if err != nil {
-				return &exitError{exitErrors, fmt.Errorf("writing alerts: %w", err)}
-			}
+			sum := res.Summary
 			if f, ok := out.(*os.File); ok {
 				f.Sync() // delivered before the state says so (not all outputs can sync)
 			}
@@ -221,7 +232,7 @@ the alerts found so far are written, the state is not committed).`,
 			switch {
 			case ctx.Err() != nil:
 				return &exitError{exitInterrupted, errors.New("interrupted: the alerts found so far were written; the state was not saved")}
-			case failOnAlert && len(alerts) > 0:
+			case failOnAlert && written > 0:
 				return &exitError{exitAlerts, nil}
 			case sum.ErrorCount > 0 || len(ruleErrs) > 0:
 				return &exitError{exitErrors, fmt.Errorf("%d input error(s), %d rule file error(s)", sum.ErrorCount, len(ruleErrs))}
@@ -237,6 +248,7 @@ the alerts found so far are written, the state is not committed).`,
 	f.StringVar(&maxRecord, "max-record-size", "16MB", "largest record accepted; larger ones are reported and skipped")
 	f.BoolVar(&failOnAlert, "fail-on-alert", false, "exit 1 when any alert was raised")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no summary or progress on stderr")
+	f.DurationVar(&lateness, "lateness", hunt.DefaultLateness, "how much older than the watermark a record may be and still be on time (records of files named like CloudTrail's are read in time order)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "list every rule that does not run, not only the count per reason")
 	f.StringVar(&statePath, "state", "", "keep rule state (new terms, thresholds, suppression, raised alerts) in this file across hunts; 'auto' means "+state.DefaultPath())
 	f.BoolVar(&stateReset, "state-reset", false, "start the --state file over: the old file is moved aside to FILE.reset-<UTC time> (not deleted)")
@@ -325,7 +337,8 @@ func writeSummary(w io.Writer, rules []*rule.Rule, ruleErrs []error, ruleWarning
 		what string
 	}{{sum.Withheld, "withheld by max_signals"}, {sum.Suppressed, "suppressed"}, {sum.Known, "raised by an earlier hunt (state)"},
 		{sum.Duplicates, "matches of an event already seen (same eventID delivered twice)"}, {sum.Signals, "signals (rules with CreateAlert: false)"},
-		{sum.NoTime, "matches skipped for want of event time (stateful rules)"}} {
+		{sum.NoTime, "matches skipped for want of event time (stateful rules)"},
+		{sum.Late, "late matches (older than the watermark by more than --lateness; used where their window was still open)"}} {
 		if x.n > 0 {
 			fmt.Fprintf(w, ", %d %s", x.n, x.what)
 		}

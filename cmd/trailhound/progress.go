@@ -11,9 +11,11 @@ import (
 )
 
 // showProgress redraws one line on w (a terminal) with what the hunt has
-// read, until the returned function is called; that function clears the
-// line and may be called more than once.
-func showProgress(w io.Writer, p *hunt.Progress) (stop func()) {
+// read, until stop is called (stop clears the line and may be called more
+// than once). around runs fn, which writes to the terminal, with the line
+// cleared; the next tick draws it again.
+func showProgress(w io.Writer, p *hunt.Progress) (stop func(), around func(fn func())) {
+	var mu sync.Mutex
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	start := time.Now()
@@ -24,20 +26,31 @@ func showProgress(w io.Writer, p *hunt.Progress) (stop func()) {
 		for {
 			select {
 			case <-done:
+				mu.Lock()
 				fmt.Fprint(w, "\r\033[K")
+				mu.Unlock()
 				return
 			case <-t.C:
+				mu.Lock()
 				fmt.Fprint(w, "\r\033[K"+progressLine(p, time.Since(start)))
+				mu.Unlock()
 			}
 		}
 	}()
 	var once sync.Once
-	return func() {
+	stop = func() {
 		once.Do(func() {
 			close(done)
 			<-finished
 		})
 	}
+	around = func(fn func()) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprint(w, "\r\033[K")
+		fn()
+	}
+	return stop, around
 }
 
 // progressLine is the progress display after elapsed: files, bytes, records,
@@ -50,7 +63,7 @@ func progressLine(p *hunt.Progress, elapsed time.Duration) string {
 		fmt.Fprintf(&b, " of %s (%.0f%%)", humanBytes(p.BytesTotal), 100*float64(read)/float64(p.BytesTotal))
 	}
 	secs := elapsed.Seconds()
-	fmt.Fprintf(&b, "  %d records  %d matches", p.Records.Load(), p.Matches.Load())
+	fmt.Fprintf(&b, "  %d records  %d matches  %d alerts", p.Records.Load(), p.Matches.Load(), p.Alerts.Load())
 	if secs > 0 && read > 0 {
 		rate := float64(read) / secs
 		fmt.Fprintf(&b, "  %s/s", humanBytes(int64(rate)))
