@@ -699,14 +699,16 @@ func fastECS(name string) Getter {
 			if e.Kind != KindCloudTrail {
 				return walk(e.src, p, 0, dst)
 			}
-			switch b2s(e.src.GetStringBytes("userIdentity", "type")) {
-			case "AssumedRole", "FederatedUser":
-				if v := present(e.src, "userIdentity", "sessionContext", "sessionIssuer", "userName"); v != nil {
+			if awsServiceActor(e.src) == "" {
+				switch b2s(e.src.GetStringBytes("userIdentity", "type")) {
+				case "AssumedRole", "FederatedUser":
+					if v := present(e.src, "userIdentity", "sessionContext", "sessionIssuer", "userName"); v != nil {
+						return leaf(v, dst)
+					}
+				}
+				if v := present(e.src, "userIdentity", "userName"); v != nil {
 					return leaf(v, dst)
 				}
-			}
-			if v := present(e.src, "userIdentity", "userName"); v != nil {
-				return leaf(v, dst)
 			}
 			if e.action == "UserAuthentication" {
 				if v := present(e.src, "additionalEventData", "UserName"); v != nil {
@@ -720,7 +722,7 @@ func fastECS(name string) Getter {
 			if e.Kind != KindCloudTrail {
 				return walk(e.src, p, 0, dst)
 			}
-			if v := present(e.src, "userIdentity", "principalId"); v != nil {
+			if v := present(e.src, "userIdentity", "principalId"); v != nil && awsServiceActor(e.src) == "" {
 				return leaf(v, dst)
 			}
 			if b2s(e.src.GetStringBytes("userIdentity", "type")) == "IdentityCenterUser" {
