@@ -236,10 +236,11 @@ func buildECS(e *Event) *fastjson.Value {
 	b.setStr("event.dataset", Dataset)
 	b.setStr("event.module", "aws")
 	b.setStr("cloud.provider", "aws")
-	if src := str(j, "eventSource"); src != "" {
-		if svc, _, ok := strings.Cut(src, "."); ok {
-			b.setStr("cloud.service.name", svc)
-		}
+	// what precedes the first ".amazonaws.com" of an AWS endpoint
+	// (ec2-instance-connect, data.iot); other sources name no service
+	if src := str(j, "eventSource"); strings.HasSuffix(src, ".amazonaws.com") {
+		svc, _, _ := strings.Cut(src, ".amazonaws.com")
+		b.setStr("cloud.service.name", svc)
 	}
 
 	copyTo := func(dst string, keys ...string) {

@@ -129,6 +129,13 @@ func TestCurrentPipelineFields(t *testing.T) {
 			map[string]string{"service.name": "autoscaling.amazonaws.com", "user.name": ""}},
 		{"invokedBy alone makes no service", rec(`"eventSource":"signin.amazonaws.com","eventName":"ConsoleLogin","userIdentity":{"type":"IAMUser","principalId":"AIDA1","userName":"alice","invokedBy":"signin.amazonaws.com"}`),
 			map[string]string{"service.name": "", "user.name": "alice", "user.id": "AIDA1"}},
+		// cloud.service.name
+		{"the service of an AWS endpoint", rec(`"eventSource":"ec2-instance-connect.amazonaws.com","eventName":"SendSSHPublicKey"`),
+			map[string]string{"cloud.service.name": "ec2-instance-connect", "cloud.provider": "aws"}},
+		{"a dotted service name", rec(`"eventSource":"data.iot.amazonaws.com","eventName":"Publish"`),
+			map[string]string{"cloud.service.name": "data.iot"}},
+		{"no service outside amazonaws.com", rec(`"eventSource":"signin.aws.example","eventName":"X"`),
+			map[string]string{"cloud.service.name": ""}},
 		// categorisation fixed by integrations PR 20403
 		{"DeleteObject is a deletion", rec(`"eventSource":"s3.amazonaws.com","eventName":"DeleteObject"`),
 			map[string]string{"event.category": "file", "event.type": "deletion"}},
