@@ -539,6 +539,14 @@ func rawScalars(v *fastjson.Value, p *path, dst []Value) (_ []Value, ok bool) {
 func fastECS(name string) Getter {
 	p := newPath(name)
 	viaDoc := func(e *Event, dst []Value) []Value { return walk(e.doc(), p, 0, dst) }
+	// rawLeaf is the leaf of a raw scalar; a list or object (which the
+	// pipeline's drop-empty step may have changed) is read from the ECS view
+	rawLeaf := func(e *Event, v *fastjson.Value, dst []Value) []Value {
+		if t := v.Type(); t == fastjson.TypeArray || t == fastjson.TypeObject {
+			return viaDoc(e, dst)
+		}
+		return leaf(v, dst)
+	}
 	// fromRaw reads the raw path rp, falling back to the ECS view when it
 	// meets an object
 	fromRaw := func(rp *path) Getter {
@@ -689,7 +697,7 @@ func fastECS(name string) Getter {
 			}
 			for _, k := range [][]string{{"userIdentity", "accountId"}, {"recipientAccountId"}} {
 				if v := present(e.src, k...); v != nil {
-					return leaf(v, dst)
+					return rawLeaf(e, v, dst)
 				}
 			}
 			return dst
@@ -703,16 +711,16 @@ func fastECS(name string) Getter {
 				switch b2s(e.src.GetStringBytes("userIdentity", "type")) {
 				case "AssumedRole", "FederatedUser":
 					if v := present(e.src, "userIdentity", "sessionContext", "sessionIssuer", "userName"); v != nil {
-						return leaf(v, dst)
+						return rawLeaf(e, v, dst)
 					}
 				}
 				if v := present(e.src, "userIdentity", "userName"); v != nil {
-					return leaf(v, dst)
+					return rawLeaf(e, v, dst)
 				}
 			}
 			if e.action == "UserAuthentication" {
 				if v := present(e.src, "additionalEventData", "UserName"); v != nil {
-					return leaf(v, dst)
+					return rawLeaf(e, v, dst)
 				}
 			}
 			return dst
@@ -723,11 +731,11 @@ func fastECS(name string) Getter {
 				return walk(e.src, p, 0, dst)
 			}
 			if v := present(e.src, "userIdentity", "principalId"); v != nil && awsServiceActor(e.src) == "" {
-				return leaf(v, dst)
+				return rawLeaf(e, v, dst)
 			}
 			if b2s(e.src.GetStringBytes("userIdentity", "type")) == "IdentityCenterUser" {
 				if v := present(e.src, "userIdentity", "onBehalfOf", "userId"); v != nil {
-					return leaf(v, dst)
+					return rawLeaf(e, v, dst)
 				}
 			}
 			return dst
@@ -743,7 +751,7 @@ func fastECS(name string) Getter {
 				return dst // absent, or a placeholder the pipeline drops
 			}
 			if v := present(tls, raw); v != nil {
-				return leaf(v, dst)
+				return rawLeaf(e, v, dst)
 			}
 			return dst
 		}
