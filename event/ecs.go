@@ -209,6 +209,21 @@ func (b *ecsBuilder) copyValue(v *fastjson.Value) *fastjson.Value {
 	return v
 }
 
+// without returns a shallow copy of object o whose member key is null, so
+// that drop-empty removes it while the Java HashMap built from the record
+// keeps the capacity (and so the iteration order) the key gave it.
+func (b *ecsBuilder) without(o *fastjson.Value, key string) *fastjson.Value {
+	c := b.a.NewObject()
+	obj, _ := o.Object()
+	obj.Visit(func(k []byte, v *fastjson.Value) {
+		if string(k) == key {
+			v = b.a.NewNull()
+		}
+		c.Set(string(k), v)
+	})
+	return c
+}
+
 // isoTime normalises an ISO 8601 time as Elasticsearch's date processor
 // prints it (UTC, milliseconds).
 func isoTime(s string) (string, bool) {
@@ -311,7 +326,11 @@ func buildECS(e *Event) *fastjson.Value {
 	copyTo("aws.cloudtrail.session_credential_from_console", "sessionCredentialFromConsole")
 	copyTo("event.provider", "eventSource")
 	copyTo("event.action", "eventName")
-	if str(j, "eventName") == "UserAuthentication" && b.doc.Get("user", "name") == nil {
+	// the pipeline moves (renames) additionalEventData.UserName to user.name,
+	// so the additional_eventdata fields lack it
+	movedUserName := str(j, "eventName") == "UserAuthentication" && b.doc.Get("user", "name") == nil &&
+		present(j, "additionalEventData", "UserName") != nil
+	if movedUserName {
 		copyTo("user.name", "additionalEventData", "UserName")
 	}
 	copyTo("aws.cloudtrail.event_category", "eventCategory")
@@ -338,6 +357,11 @@ func buildECS(e *Event) *fastjson.Value {
 		v := present(j, f.raw)
 		if v == nil {
 			continue
+		}
+		if f.raw == "additionalEventData" && movedUserName {
+			if v = b.without(v, "UserName"); isEmpty(v) {
+				continue
+			}
 		}
 		s := JavaString(v)
 		b.setStr("aws.cloudtrail."+f.ecs, s)

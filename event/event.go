@@ -576,6 +576,9 @@ func fastECS(name string) Getter {
 				if e.Kind != KindCloudTrail {
 					return walk(e.src, p, 0, dst)
 				}
+				if raw == "additionalEventData" && e.action == "UserAuthentication" {
+					return viaDoc(e, dst) // UserName may have moved to user.name
+				}
 				if v := e.src.Get(raw); v != nil && len(v.MarshalTo(nil)) < flattenedFastLimit {
 					if out, ok := rawScalars(e.src, rp, dst); ok {
 						return out
@@ -612,6 +615,9 @@ func fastECS(name string) Getter {
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
 				return walk(e.src, p, 0, dst)
+			}
+			if raw == "additionalEventData" && e.action == "UserAuthentication" {
+				return viaDoc(e, dst) // UserName may have moved to user.name
 			}
 			v := present(e.src, raw)
 			if v == nil {
