@@ -209,6 +209,21 @@ func (b *ecsBuilder) copyValue(v *fastjson.Value) *fastjson.Value {
 	return v
 }
 
+// creationTime parses a session's creationDate as the pipeline's date
+// processor does: ISO 8601, or the basic forms 20250601T110000Z and
+// 20250601T110000.000Z.
+func creationTime(s string) (string, bool) {
+	if t, ok := isoTime(s); ok {
+		return t, true
+	}
+	for _, layout := range []string{"20060102T150405Z0700", "20060102T150405.000Z0700"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC().Format("2006-01-02T15:04:05.000Z"), true
+		}
+	}
+	return "", false
+}
+
 // without returns a shallow copy of object o whose member key is null, so
 // that drop-empty removes it while the Java HashMap built from the record
 // keeps the capacity (and so the iteration order) the key gave it.
@@ -290,7 +305,7 @@ func buildECS(e *Event) *fastjson.Value {
 	copyTo("cloud.account.id", "userIdentity", "accountId")
 	copyTo("aws.cloudtrail.user_identity.access_key_id", "userIdentity", "accessKeyId")
 	copyTo("aws.cloudtrail.user_identity.session_context.mfa_authenticated", "userIdentity", "sessionContext", "attributes", "mfaAuthenticated")
-	if t, ok := isoTime(str(j, "userIdentity", "sessionContext", "attributes", "creationDate")); ok {
+	if t, ok := creationTime(str(j, "userIdentity", "sessionContext", "attributes", "creationDate")); ok {
 		b.setStr("aws.cloudtrail.user_identity.session_context.creation_date", t)
 	}
 	copyTo("aws.cloudtrail.user_identity.session_context.session_issuer.type", "userIdentity", "sessionContext", "sessionIssuer", "type")
@@ -384,6 +399,8 @@ func buildECS(e *Event) *fastjson.Value {
 	copyTo("aws.cloudtrail.read_only", "readOnly")
 	if res := present(j, "resources"); res != nil && res.Type() == fastjson.TypeArray {
 		b.set("aws.cloudtrail.resources", b.resources(res))
+	} else if res != nil {
+		b.set("aws.cloudtrail.resources", b.copyValue(res)) // not a list: moved as it is
 	}
 	copyTo("aws.cloudtrail.recipient_account_id", "recipientAccountId")
 	if b.doc.Get("cloud", "account", "id") == nil {

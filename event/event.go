@@ -567,7 +567,13 @@ func fastECS(name string) Getter {
 		return get
 	}
 	if raw, ok := resourceKeys[name]; ok {
-		return fromRaw(newPath("resources." + raw))
+		get := fromRaw(newPath("resources." + raw))
+		return func(e *Event, dst []Value) []Value {
+			if r := e.src.Get("resources"); e.Kind == KindCloudTrail && r != nil && r.Type() != fastjson.TypeArray {
+				return viaDoc(e, dst) // not a list: the pipeline keeps it unrenamed
+			}
+			return get(e, dst)
+		}
 	}
 	for obj, raw := range flattenedRaw {
 		if rest, ok := strings.CutPrefix(name, obj+"."); ok {

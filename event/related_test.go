@@ -102,6 +102,10 @@ func TestCurrentPipelineFields(t *testing.T) {
 				"aws.cloudtrail.tls_details.key_exchange":                                                "x25519",
 				"related.user": "app",
 			}},
+		{"a basic-format session creation date", rec(`"eventSource":"s3.amazonaws.com","eventName":"X","userIdentity":{"type":"AssumedRole","sessionContext":{"attributes":{"creationDate":"20250601T110000Z"}}}`),
+			map[string]string{"aws.cloudtrail.user_identity.session_context.creation_date": "2025-06-01T11:00:00.000Z"}},
+		{"resources that are not a list are kept as they are", rec(`"eventSource":"s3.amazonaws.com","eventName":"X","resources":{"ARN":"arn:aws:s3:::b","type":"AWS::S3::Bucket"}`),
+			map[string]string{"aws.cloudtrail.resources.ARN": "arn:aws:s3:::b", "aws.cloudtrail.resources.arn": "", "aws.cloudtrail.resources.type": "AWS::S3::Bucket"}},
 		// e-mail shaped names
 		{"an SSO session named by e-mail", rec(`"eventSource":"s3.amazonaws.com","eventName":"ListBuckets","userIdentity":{"type":"AssumedRole","principalId":"AROASSO:jane.doe@example.com",` +
 			`"arn":"arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_Admin_0123/jane.doe@example.com","sessionContext":{"sessionIssuer":{"type":"Role","arn":"arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_0123","userName":"AWSReservedSSO_Admin_0123"}}}`),
