@@ -2,6 +2,7 @@ package event
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,19 +19,17 @@ const flattenedLimit = 32766
 
 // category is one entry of the pipeline's per-action categorisation table.
 type category struct {
-	cat []string
-	typ []string // nil: event.type is removed
+	cat, typ []string
 }
 
 // categories is the ECS categorisation the integration applies per
-// eventName (overwriting the default event.type ["info"]); an empty type
-// list (nil here) leaves no event.type.
+// eventName (overwriting the default event.type ["info"]). Since
+// integrations PR 20403 (aws 7.1.3/7.4.0) every entry has a type: Publish
+// and Converse are api/info, SendCommand process/start, DeleteObject
+// file/deletion.
 var categories = func() map[string]category {
 	m := map[string]category{}
-	for _, a := range []string{"Converse", "Publish"} {
-		m[a] = category{[]string{"api"}, nil}
-	}
-	for _, a := range []string{"DescribeRegions"} {
+	for _, a := range []string{"Converse", "DescribeRegions", "Publish"} {
 		m[a] = category{[]string{"api"}, []string{"info"}}
 	}
 	for _, a := range []string{"AssumeRole", "ConsoleLogin", "GetCallerIdentity"} {
@@ -57,10 +56,7 @@ var categories = func() map[string]category {
 	for _, a := range []string{"CreateBucket", "CreateDocument"} {
 		m[a] = category{[]string{"file"}, []string{"creation"}}
 	}
-	for _, a := range []string{"DeleteObject"} {
-		m[a] = category{[]string{"file"}, []string{"delete"}}
-	}
-	for _, a := range []string{"DeleteBucket"} {
+	for _, a := range []string{"DeleteBucket", "DeleteObject"} {
 		m[a] = category{[]string{"file"}, []string{"deletion"}}
 	}
 	for _, a := range []string{"GetObject", "HeadObject", "ListBuckets", "ListObjects"} {
@@ -118,7 +114,7 @@ var categories = func() map[string]category {
 		m[a] = category{[]string{"package"}, []string{"info"}}
 	}
 	for _, a := range []string{"SendCommand"} {
-		m[a] = category{[]string{"process"}, nil}
+		m[a] = category{[]string{"process"}, []string{"start"}}
 	}
 	for _, a := range []string{"TerminateSession"} {
 		m[a] = category{[]string{"session"}, []string{"end"}}
@@ -213,6 +209,36 @@ func (b *ecsBuilder) copyValue(v *fastjson.Value) *fastjson.Value {
 	return v
 }
 
+// creationTime parses a session's creationDate as the pipeline's date
+// processor does: ISO 8601, or the basic forms 20250601T110000Z and
+// 20250601T110000.000Z.
+func creationTime(s string) (string, bool) {
+	if t, ok := isoTime(s); ok {
+		return t, true
+	}
+	for _, layout := range []string{"20060102T150405Z0700", "20060102T150405.000Z0700"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC().Format("2006-01-02T15:04:05.000Z"), true
+		}
+	}
+	return "", false
+}
+
+// without returns a shallow copy of object o whose member key is null, so
+// that drop-empty removes it while the Java HashMap built from the record
+// keeps the capacity (and so the iteration order) the key gave it.
+func (b *ecsBuilder) without(o *fastjson.Value, key string) *fastjson.Value {
+	c := b.a.NewObject()
+	obj, _ := o.Object()
+	obj.Visit(func(k []byte, v *fastjson.Value) {
+		if string(k) == key {
+			v = b.a.NewNull()
+		}
+		c.Set(string(k), v)
+	})
+	return c
+}
+
 // isoTime normalises an ISO 8601 time as Elasticsearch's date processor
 // prints it (UTC, milliseconds).
 func isoTime(s string) (string, bool) {
@@ -240,10 +266,11 @@ func buildECS(e *Event) *fastjson.Value {
 	b.setStr("event.dataset", Dataset)
 	b.setStr("event.module", "aws")
 	b.setStr("cloud.provider", "aws")
-	if src := str(j, "eventSource"); src != "" {
-		if svc, _, ok := strings.Cut(src, "."); ok {
-			b.setStr("cloud.service.name", svc)
-		}
+	// what precedes the first ".amazonaws.com" of an AWS endpoint
+	// (ec2-instance-connect, data.iot); other sources name no service
+	if src := str(j, "eventSource"); strings.HasSuffix(src, ".amazonaws.com") {
+		svc, _, _ := strings.Cut(src, ".amazonaws.com")
+		b.setStr("cloud.service.name", svc)
 	}
 
 	copyTo := func(dst string, keys ...string) {
@@ -266,42 +293,59 @@ func buildECS(e *Event) *fastjson.Value {
 
 	copyTo("aws.cloudtrail.event_version", "eventVersion")
 	copyTo("aws.cloudtrail.user_identity.type", "userIdentity", "type")
-	copyTo("user.name", "userIdentity", "userName")
-	copyTo("user.id", "userIdentity", "principalId")
+	// an AWS service acting is a service, not a user: it gets service.name
+	// and no user.name or user.id
+	service := awsServiceActor(j)
+	b.setStr("service.name", service)
+	if service == "" {
+		copyTo("user.name", "userIdentity", "userName")
+		copyTo("user.id", "userIdentity", "principalId")
+	}
 	copyTo("aws.cloudtrail.user_identity.arn", "userIdentity", "arn")
 	copyTo("cloud.account.id", "userIdentity", "accountId")
 	copyTo("aws.cloudtrail.user_identity.access_key_id", "userIdentity", "accessKeyId")
 	copyTo("aws.cloudtrail.user_identity.session_context.mfa_authenticated", "userIdentity", "sessionContext", "attributes", "mfaAuthenticated")
-	if t, ok := isoTime(str(j, "userIdentity", "sessionContext", "attributes", "creationDate")); ok {
+	if t, ok := creationTime(str(j, "userIdentity", "sessionContext", "attributes", "creationDate")); ok {
 		b.setStr("aws.cloudtrail.user_identity.session_context.creation_date", t)
 	}
 	copyTo("aws.cloudtrail.user_identity.session_context.session_issuer.type", "userIdentity", "sessionContext", "sessionIssuer", "type")
 	userType := str(j, "userIdentity", "type")
+	if (userType == "AssumedRole" || userType == "FederatedUser") && service == "" {
+		copyTo("user.name", "userIdentity", "sessionContext", "sessionIssuer", "userName")
+	}
+	copyTo("aws.cloudtrail.user_identity.session_context.session_issuer.principal_id", "userIdentity", "sessionContext", "sessionIssuer", "principalId")
+	// The session name (an e-mail address for SSO sessions, the instance id
+	// for EC2 roles) is a user too; an e-mail is also the user's address.
 	var email string
 	switch userType {
-	case "AssumedRole", "FederatedUser":
-		copyTo("user.name", "userIdentity", "sessionContext", "sessionIssuer", "userName")
-		// the session name (an e-mail address for SSO sessions) is a user too
-		if session := sessionName(str(j, "userIdentity", "arn")); session != "" {
+	case "AssumedRole", "FederatedUser", "IdentityCenterUser":
+		if session, ok := sessionName(str(j, "userIdentity", "arn")); ok {
 			addRelatedUser(session)
 			if prefix, _, ok := strings.Cut(session, "@"); ok && prefix != "" {
 				addRelatedUser(prefix)
 				email = session
 			}
 		}
-	case "IdentityCenterUser":
-		if b.doc.Get("user", "id") == nil {
-			copyTo("user.id", "userIdentity", "onBehalfOf", "userId")
-		}
 	}
-	copyTo("aws.cloudtrail.user_identity.session_context.session_issuer.principal_id", "userIdentity", "sessionContext", "sessionIssuer", "principalId")
+	copyTo("aws.cloudtrail.user_identity.on_behalf_of.user_id", "userIdentity", "onBehalfOf", "userId")
+	copyTo("aws.cloudtrail.user_identity.on_behalf_of.identity_store_arn", "userIdentity", "onBehalfOf", "identityStoreArn")
+	if userType == "IdentityCenterUser" && b.doc.Get("user", "id") == nil {
+		copyTo("user.id", "userIdentity", "onBehalfOf", "userId")
+	}
 	copyTo("aws.cloudtrail.user_identity.session_context.session_issuer.arn", "userIdentity", "sessionContext", "sessionIssuer", "arn")
 	copyTo("aws.cloudtrail.user_identity.session_context.session_issuer.account_id", "userIdentity", "sessionContext", "sessionIssuer", "accountId")
 	copyTo("aws.cloudtrail.user_identity.invoked_by", "userIdentity", "invokedBy")
+	for _, r := range userIdentityRenames {
+		copyTo(r.ecs, r.raw...)
+	}
 	copyTo("aws.cloudtrail.session_credential_from_console", "sessionCredentialFromConsole")
 	copyTo("event.provider", "eventSource")
 	copyTo("event.action", "eventName")
-	if str(j, "eventName") == "UserAuthentication" && b.doc.Get("user", "name") == nil {
+	// the pipeline moves (renames) additionalEventData.UserName to user.name,
+	// so the additional_eventdata fields lack it
+	movedUserName := str(j, "eventName") == "UserAuthentication" && b.doc.Get("user", "name") == nil &&
+		present(j, "additionalEventData", "UserName") != nil
+	if movedUserName {
 		copyTo("user.name", "additionalEventData", "UserName")
 	}
 	copyTo("aws.cloudtrail.event_category", "eventCategory")
@@ -329,6 +373,11 @@ func buildECS(e *Event) *fastjson.Value {
 		if v == nil {
 			continue
 		}
+		if f.raw == "additionalEventData" && movedUserName {
+			if v = b.without(v, "UserName"); isEmpty(v) {
+				continue
+			}
+		}
 		s := JavaString(v)
 		b.setStr("aws.cloudtrail."+f.ecs, s)
 		if len(s) < flattenedLimit {
@@ -350,12 +399,23 @@ func buildECS(e *Event) *fastjson.Value {
 	copyTo("aws.cloudtrail.read_only", "readOnly")
 	if res := present(j, "resources"); res != nil && res.Type() == fastjson.TypeArray {
 		b.set("aws.cloudtrail.resources", b.resources(res))
+	} else if res != nil {
+		b.set("aws.cloudtrail.resources", b.copyValue(res)) // not a list: moved as it is
 	}
 	copyTo("aws.cloudtrail.recipient_account_id", "recipientAccountId")
 	if b.doc.Get("cloud", "account", "id") == nil {
 		copyTo("cloud.account.id", "recipientAccountId")
 	}
+	copyTo("aws.cloudtrail.shared_event_id", "sharedEventID")
+	if b.doc.Get("aws", "cloudtrail", "shared_event_id") == nil {
+		copyTo("aws.cloudtrail.shared_event_id", "sharedEventId")
+	}
 	copyTo("aws.cloudtrail.vpc_endpoint_id", "vpcEndpointId")
+	copyTo("aws.cloudtrail.vpc_endpoint_account_id", "vpcEndpointAccountId")
+	copyTo("aws.cloudtrail.addendum.reason", "addendum", "reason")
+	copyTo("aws.cloudtrail.addendum.updated_fields", "addendum", "updatedFields")
+	copyTo("aws.cloudtrail.addendum.original_request_id", "addendum", "originalRequestID")
+	copyTo("aws.cloudtrail.addendum.original_event_id", "addendum", "originalEventID")
 
 	fl := func(keys ...string) string { return str(flattened, keys...) }
 	addRelatedUser(str(j, "requestParameters", "userName"))
@@ -402,11 +462,7 @@ func buildECS(e *Event) *fastjson.Value {
 	b.setStr("event.outcome", outcome)
 	if c, ok := categories[action]; ok && action != "" {
 		b.set("event.category", b.strArray(c.cat))
-		if c.typ == nil {
-			b.doc.Get("event").Del("type")
-		} else {
-			b.set("event.type", b.strArray(c.typ))
-		}
+		b.set("event.type", b.strArray(c.typ))
 	}
 
 	b.setStr("group.id", fl("response_elements", "group", "groupId"))
@@ -430,6 +486,7 @@ func buildECS(e *Event) *fastjson.Value {
 		}
 		copyTo("tls.cipher", "tlsDetails", "cipherSuite")
 		copyTo("tls.client.server_name", "tlsDetails", "clientProvidedHostHeader")
+		copyTo("aws.cloudtrail.tls_details.key_exchange", "tlsDetails", "keyExchange")
 	}
 
 	if email != "" {
@@ -440,23 +497,157 @@ func buildECS(e *Event) *fastjson.Value {
 	addRelatedUser(str(b.doc, "user", "id"))
 	addRelatedUser(str(b.doc, "user", "name"))
 	addRelatedUser(str(b.doc, "user", "changes", "name"))
+	addRelatedUser(str(b.doc, "aws", "cloudtrail", "user_identity", "on_behalf_of", "user_id"))
 	if len(relatedUser) > 0 {
 		b.set("related.user", b.strArray(relatedUser))
+	}
+	if ips := relatedIPs(j, str(b.doc, "source", "ip")); len(ips) > 0 {
+		b.set("related.ip", b.strArray(ips))
+	}
+	if hosts := relatedHosts(j, b.doc); len(hosts) > 0 {
+		b.set("related.hosts", b.strArray(hosts))
 	}
 	return b.doc
 }
 
-// sessionName is the session part of an assumed-role (or federated-user)
-// STS ARN: what follows its last slash.
-func sessionName(arn string) string {
-	for _, p := range []string{"arn:aws:sts:", "arn:aws-us-gov:sts:"} {
-		if _, rest, ok := strings.Cut(arn, p); ok {
-			if i := strings.LastIndexByte(rest, '/'); i >= 0 {
-				return rest[i+1:]
-			}
+// awsServiceActor returns the AWS service that made the call, or "" when a
+// user did: the invokedBy of an AWSService identity, or for an assumed
+// service-linked role (issuer arn:aws:iam::<account>:role/aws-service-role/<service>/<role>)
+// its invokedBy or else the service in the role's path. invokedBy alone
+// decides nothing: console sign-ins carry it too.
+func awsServiceActor(j *fastjson.Value) string {
+	if present(j, "userIdentity") == nil {
+		return ""
+	}
+	invokedBy := str(j, "userIdentity", "invokedBy")
+	switch str(j, "userIdentity", "type") {
+	case "AWSService":
+		return invokedBy
+	case "AssumedRole":
+		const marker = ":role/aws-service-role/"
+		issuer := str(j, "userIdentity", "sessionContext", "sessionIssuer", "arn")
+		i := strings.Index(issuer, marker)
+		if i < 0 {
+			return ""
+		}
+		if invokedBy != "" {
+			return invokedBy
+		}
+		if svc, _, ok := strings.Cut(issuer[i+len(marker):], "/"); ok {
+			return svc
 		}
 	}
 	return ""
+}
+
+// userIdentityRenames are the userIdentity fields the pipeline moves under
+// aws.cloudtrail.user_identity as they are (CloudTrail fields it dropped
+// before integrations PR 20403).
+var userIdentityRenames = [...]struct {
+	ecs string
+	raw []string
+}{
+	{"aws.cloudtrail.user_identity.invoked_by_delegate.account_id", []string{"userIdentity", "invokedByDelegate", "accountId"}},
+	{"aws.cloudtrail.user_identity.credential_id", []string{"userIdentity", "credentialId"}},
+	{"aws.cloudtrail.user_identity.identity_provider", []string{"userIdentity", "identityProvider"}},
+	{"aws.cloudtrail.user_identity.in_scope_of.issuer_type", []string{"userIdentity", "inScopeOf", "issuerType"}},
+	{"aws.cloudtrail.user_identity.in_scope_of.credentials_issued_to", []string{"userIdentity", "inScopeOf", "credentialsIssuedTo"}},
+	{"aws.cloudtrail.user_identity.in_scope_of.source_arn", []string{"userIdentity", "inScopeOf", "sourceArn"}},
+	{"aws.cloudtrail.user_identity.in_scope_of.source_account", []string{"userIdentity", "inScopeOf", "sourceAccount"}},
+	{"aws.cloudtrail.user_identity.session_context.ec2_role_delivery", []string{"userIdentity", "sessionContext", "ec2RoleDelivery"}},
+	{"aws.cloudtrail.user_identity.session_context.source_identity", []string{"userIdentity", "sessionContext", "sourceIdentity"}},
+	{"aws.cloudtrail.user_identity.session_context.web_id_federation_data.federated_provider", []string{"userIdentity", "sessionContext", "webIdFederationData", "federatedProvider"}},
+	{"aws.cloudtrail.user_identity.session_context.web_id_federation_data.attributes", []string{"userIdentity", "sessionContext", "webIdFederationData", "attributes"}},
+	{"aws.cloudtrail.user_identity.session_context.assumed_root", []string{"userIdentity", "sessionContext", "assumedRoot"}},
+	{"aws.cloudtrail.user_identity.session_context.sign_in_session_arn", []string{"userIdentity", "sessionContext", "signInSessionArn"}},
+}
+
+// relatedIPs is related.ip: source.ip, then the address in
+// serviceEventDetails.sourceIpAddress when it is one.
+func relatedIPs(j *fastjson.Value, sourceIP string) []string {
+	var ips []string
+	if sourceIP != "" {
+		ips = append(ips, sourceIP)
+	}
+	if s := str(j, "serviceEventDetails", "sourceIpAddress"); s != "" && s != sourceIP {
+		if _, err := netip.ParseAddr(s); err == nil {
+			ips = append(ips, s)
+		}
+	}
+	return ips
+}
+
+// relatedHosts is related.hosts: the TLS host header and a source address
+// that is a host name (neither an AWS service endpoint, *.amazonaws.com, nor
+// "AWS Internal"), the request's computerName, and every EC2 instance id the
+// record names (instance ARNs in resources; instanceId, target, resourceId,
+// instanceIds and instancesSet items of the request and the response).
+func relatedHosts(j, doc *fastjson.Value) []string {
+	var hosts []string
+	add := func(h string) {
+		if h != "" && !slices.Contains(hosts, h) {
+			hosts = append(hosts, h)
+		}
+	}
+	if h := str(doc, "tls", "client", "server_name"); !strings.HasSuffix(h, ".amazonaws.com") {
+		add(h)
+	}
+	if addr := str(doc, "source", "address"); str(doc, "source", "ip") == "" && strings.Contains(addr, ".") &&
+		!strings.Contains(addr, " ") && !strings.HasSuffix(addr, ".amazonaws.com") {
+		add(addr)
+	}
+	add(str(j, "requestParameters", "computerName"))
+	addID := func(s string) {
+		if len(s) >= 10 && strings.HasPrefix(s, "i-") {
+			add(s)
+		}
+	}
+	addInstance := func(v *fastjson.Value) {
+		if v != nil && v.Type() == fastjson.TypeString {
+			addID(string(v.GetStringBytes()))
+		}
+	}
+	each(j, "resources", func(r *fastjson.Value) {
+		if arn := strAt(r, "ARN"); strings.Contains(arn, ":instance/") {
+			addID(arn[strings.LastIndexByte(arn, '/')+1:])
+		}
+	})
+	for _, container := range []string{"requestParameters", "responseElements"} {
+		c := present(j, container)
+		if c == nil || c.Type() != fastjson.TypeObject {
+			continue
+		}
+		for _, k := range []string{"instanceId", "target", "resourceId"} {
+			addInstance(c.Get(k))
+		}
+		for _, id := range listAt(c, "instanceIds") {
+			addInstance(id)
+		}
+		each(c, "instancesSet.items", func(it *fastjson.Value) { addInstance(it.Get("instanceId")) })
+	}
+	return hosts
+}
+
+// sessionName is the session part of an STS ARN (an assumed role's or
+// federated user's, in any partition): what follows its last slash, ok
+// false for other ARNs.
+func sessionName(arn string) (string, bool) {
+	rest, ok := strings.CutPrefix(arn, "arn:")
+	if !ok {
+		return "", false
+	}
+	partition, rest, ok := strings.Cut(rest, ":")
+	if !ok || partition == "" || strings.Trim(partition, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
+		return "", false
+	}
+	if rest, ok = strings.CutPrefix(rest, "sts:"); !ok {
+		return "", false
+	}
+	i := strings.LastIndexByte(rest, '/')
+	if i < 0 {
+		return "", false
+	}
+	return rest[i+1:], true
 }
 
 // javaValueOf is Java's String.valueOf of a JSON scalar as the json

@@ -22,8 +22,12 @@ type entities struct {
 	target  []string // sorted, de-duplicated
 	// the targets by kind
 	userTargets, hostTargets, serviceTargets, genericTargets []string
+	hostTargetIDs                                            []string // host.target.id: bare EC2 instance ids
 	actor                                                    string
 	actorField                                               string // user/host/service.entity.id or entity.id
+	// userEntity is user.entity.id when the actor is a user: the actor,
+	// except for assumed roles, whose role ARN stands for all its sessions
+	userEntity string
 }
 
 // entityFields are the fields the mapping writes.
@@ -32,13 +36,19 @@ var entityFields = map[string]func(x *entities) []string{
 	"target.entity.id":         func(x *entities) []string { return x.target },
 	"user.target.entity.id":    func(x *entities) []string { return x.userTargets },
 	"host.target.entity.id":    func(x *entities) []string { return x.hostTargets },
+	"host.target.id":           func(x *entities) []string { return x.hostTargetIDs },
 	"service.target.entity.id": func(x *entities) []string { return x.serviceTargets },
 	"entity.target.id":         func(x *entities) []string { return x.genericTargets },
 	"actor.entity.id":          func(x *entities) []string { return actorIf(x, "") },
-	"user.entity.id":           func(x *entities) []string { return actorIf(x, "user.entity.id") },
-	"host.entity.id":           func(x *entities) []string { return actorIf(x, "host.entity.id") },
-	"service.entity.id":        func(x *entities) []string { return actorIf(x, "service.entity.id") },
-	"entity.id":                func(x *entities) []string { return actorIf(x, "entity.id") },
+	"user.entity.id": func(x *entities) []string {
+		if x.actorField != "user.entity.id" {
+			return nil
+		}
+		return []string{x.userEntity}
+	},
+	"host.entity.id":    func(x *entities) []string { return actorIf(x, "host.entity.id") },
+	"service.entity.id": func(x *entities) []string { return actorIf(x, "service.entity.id") },
+	"entity.id":         func(x *entities) []string { return actorIf(x, "entity.id") },
 }
 
 func actorIf(x *entities, field string) []string {
@@ -462,6 +472,9 @@ func buildEntities(j *fastjson.Value) *entities {
 			x.userTargets = append(x.userTargets, t)
 		case "host":
 			x.hostTargets = append(x.hostTargets, t)
+			if id := instanceID(t); id != "" {
+				x.hostTargetIDs = append(x.hostTargetIDs, id)
+			}
 		case "service":
 			x.serviceTargets = append(x.serviceTargets, t)
 		default:
@@ -472,8 +485,30 @@ func buildEntities(j *fastjson.Value) *entities {
 	x.related = related.sorted()
 	if actor != "" {
 		x.actorField = classifyActor(actor, userType)
+		x.userEntity = actor
+		if role := strAt(j, "userIdentity", "sessionContext", "sessionIssuer", "arn"); userType == "AssumedRole" && role != "" {
+			x.userEntity = role
+		}
 	}
+	slices.Sort(x.hostTargetIDs)
+	x.hostTargetIDs = slices.Compact(x.hostTargetIDs)
 	return x
+}
+
+// instanceID is the bare EC2 instance id of a host target (an i- id, or an
+// ec2 ARN of resource type instance), or "" for other hosts.
+func instanceID(t string) string {
+	if strings.HasPrefix(t, "arn:") {
+		parts := strings.Split(t, ":")
+		if len(parts) < 6 || parts[2] != "ec2" || !strings.HasPrefix(parts[5], "instance/") {
+			return ""
+		}
+		t = parts[5][len("instance/"):]
+	}
+	if !strings.HasPrefix(t, "i-") {
+		return ""
+	}
+	return t
 }
 
 // ec2Entities is the mapping for ec2.amazonaws.com.

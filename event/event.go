@@ -539,6 +539,14 @@ func rawScalars(v *fastjson.Value, p *path, dst []Value) (_ []Value, ok bool) {
 func fastECS(name string) Getter {
 	p := newPath(name)
 	viaDoc := func(e *Event, dst []Value) []Value { return walk(e.doc(), p, 0, dst) }
+	// rawLeaf is the leaf of a raw scalar; a list or object (which the
+	// pipeline's drop-empty step may have changed) is read from the ECS view
+	rawLeaf := func(e *Event, v *fastjson.Value, dst []Value) []Value {
+		if t := v.Type(); t == fastjson.TypeArray || t == fastjson.TypeObject {
+			return viaDoc(e, dst)
+		}
+		return leaf(v, dst)
+	}
 	// fromRaw reads the raw path rp, falling back to the ECS view when it
 	// meets an object
 	fromRaw := func(rp *path) Getter {
@@ -559,7 +567,13 @@ func fastECS(name string) Getter {
 		return get
 	}
 	if raw, ok := resourceKeys[name]; ok {
-		return fromRaw(newPath("resources." + raw))
+		get := fromRaw(newPath("resources." + raw))
+		return func(e *Event, dst []Value) []Value {
+			if r := e.src.Get("resources"); e.Kind == KindCloudTrail && r != nil && r.Type() != fastjson.TypeArray {
+				return viaDoc(e, dst) // not a list: the pipeline keeps it unrenamed
+			}
+			return get(e, dst)
+		}
 	}
 	for obj, raw := range flattenedRaw {
 		if rest, ok := strings.CutPrefix(name, obj+"."); ok {
@@ -567,6 +581,9 @@ func fastECS(name string) Getter {
 			return func(e *Event, dst []Value) []Value {
 				if e.Kind != KindCloudTrail {
 					return walk(e.src, p, 0, dst)
+				}
+				if raw == "additionalEventData" && e.action == "UserAuthentication" {
+					return viaDoc(e, dst) // UserName may have moved to user.name
 				}
 				if v := e.src.Get(raw); v != nil && len(v.MarshalTo(nil)) < flattenedFastLimit {
 					if out, ok := rawScalars(e.src, rp, dst); ok {
@@ -604,6 +621,9 @@ func fastECS(name string) Getter {
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
 				return walk(e.src, p, 0, dst)
+			}
+			if raw == "additionalEventData" && e.action == "UserAuthentication" {
+				return viaDoc(e, dst) // UserName may have moved to user.name
 			}
 			v := present(e.src, raw)
 			if v == nil {
@@ -689,7 +709,7 @@ func fastECS(name string) Getter {
 			}
 			for _, k := range [][]string{{"userIdentity", "accountId"}, {"recipientAccountId"}} {
 				if v := present(e.src, k...); v != nil {
-					return leaf(v, dst)
+					return rawLeaf(e, v, dst)
 				}
 			}
 			return dst
@@ -699,18 +719,20 @@ func fastECS(name string) Getter {
 			if e.Kind != KindCloudTrail {
 				return walk(e.src, p, 0, dst)
 			}
-			switch b2s(e.src.GetStringBytes("userIdentity", "type")) {
-			case "AssumedRole", "FederatedUser":
-				if v := present(e.src, "userIdentity", "sessionContext", "sessionIssuer", "userName"); v != nil {
-					return leaf(v, dst)
+			if awsServiceActor(e.src) == "" {
+				switch b2s(e.src.GetStringBytes("userIdentity", "type")) {
+				case "AssumedRole", "FederatedUser":
+					if v := present(e.src, "userIdentity", "sessionContext", "sessionIssuer", "userName"); v != nil {
+						return rawLeaf(e, v, dst)
+					}
 				}
-			}
-			if v := present(e.src, "userIdentity", "userName"); v != nil {
-				return leaf(v, dst)
+				if v := present(e.src, "userIdentity", "userName"); v != nil {
+					return rawLeaf(e, v, dst)
+				}
 			}
 			if e.action == "UserAuthentication" {
 				if v := present(e.src, "additionalEventData", "UserName"); v != nil {
-					return leaf(v, dst)
+					return rawLeaf(e, v, dst)
 				}
 			}
 			return dst
@@ -720,12 +742,12 @@ func fastECS(name string) Getter {
 			if e.Kind != KindCloudTrail {
 				return walk(e.src, p, 0, dst)
 			}
-			if v := present(e.src, "userIdentity", "principalId"); v != nil {
-				return leaf(v, dst)
+			if v := present(e.src, "userIdentity", "principalId"); v != nil && awsServiceActor(e.src) == "" {
+				return rawLeaf(e, v, dst)
 			}
 			if b2s(e.src.GetStringBytes("userIdentity", "type")) == "IdentityCenterUser" {
 				if v := present(e.src, "userIdentity", "onBehalfOf", "userId"); v != nil {
-					return leaf(v, dst)
+					return rawLeaf(e, v, dst)
 				}
 			}
 			return dst
@@ -741,7 +763,7 @@ func fastECS(name string) Getter {
 				return dst // absent, or a placeholder the pipeline drops
 			}
 			if v := present(tls, raw); v != nil {
-				return leaf(v, dst)
+				return rawLeaf(e, v, dst)
 			}
 			return dst
 		}

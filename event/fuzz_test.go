@@ -17,6 +17,7 @@ func FuzzEvent(f *testing.F) {
 		`{"eventSource":"s","eventName":"X","eventTime":"0001-01-01T00:00:00Z"}`,
 		`{"eventSource":"s","eventName":"X","eventTime":1700000000,"@timestamp":"2024-01-01T00:00:00+05:00"}`,
 		`{"eventSource":"s","eventName":"X","eventVersion":"1","@timestamp":"2262-04-11T23:47:16.854775807Z"}`,
+		`{"eventSource":"ec2.amazonaws.com","eventName":"X","sourceIPAddress":"h.example","userIdentity":{"type":"AssumedRole","principalId":"P:s","invokedBy":"","arn":"arn:aws:sts::1:assumed-role/AWSServiceRoleForX/s","sessionContext":{"sessionIssuer":{"arn":"arn:aws:iam::1:role/aws-service-role/x.amazonaws.com/AWSServiceRoleForX","userName":"AWSServiceRoleForX"}}},"requestParameters":{"instanceIds":["i-0123456789",1]},"resources":[{"ARN":"arn:aws:ec2:r:1:instance/i-0123456789a"}]}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -46,5 +47,19 @@ func FuzzEvent(f *testing.F) {
 			t.Errorf("EventTime = %v: not a usable time", et)
 		}
 		_ = ev.ID()
+		// the direct user getters agree with the ECS view (service actors
+		// have neither), and related.hosts holds no empty host
+		if ev.Kind == KindCloudTrail {
+			for _, name := range []string{"user.name", "user.id", "service.name"} {
+				if g, w := valuesString(Resolve(name)(ev, nil)), valuesString(walk(ev.ECS(), newPath(name), 0, nil)); g != w {
+					t.Errorf("%s: getter %q, ECS view %q", name, g, w)
+				}
+			}
+			for _, h := range walk(ev.ECS(), newPath("related.hosts"), 0, nil) {
+				if h.S == "" {
+					t.Errorf("empty related host")
+				}
+			}
+		}
 	})
 }
