@@ -52,19 +52,7 @@ func TestEnrichmentFields(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := Parser{GeoIP: tc.geo}
-			ev, err := p.Parse([]byte(tc.record))
-			if err != nil {
-				t.Fatal(err)
-			}
-			for field, want := range tc.want {
-				if got := valuesString(Resolve(field)(ev, nil)); got != want {
-					t.Errorf("%s: getter gives %q, want %q", field, got, want)
-				}
-				if got := valuesString(walk(ev.ECS(), newPath(field), 0, nil)); got != want {
-					t.Errorf("%s: ECS view has %q, want %q", field, got, want)
-				}
-			}
+			checkFields(t, Parser{GeoIP: tc.geo}, tc.record, tc.want)
 		})
 	}
 }

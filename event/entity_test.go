@@ -83,22 +83,10 @@ func TestEntityMapping(t *testing.T) {
 				"related.entity": "111122223333|arn:aws:identitystore::111122223333:identitystore/d-1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var p Parser
-			ev, err := p.Parse([]byte(tc.record))
-			if err != nil {
-				t.Fatal(err)
-			}
-			for field, want := range tc.want {
-				if got := valuesString(Resolve(field)(ev, nil)); got != want {
-					t.Errorf("%s: getter gives %q, want %q", field, got, want)
-				}
-				if got := valuesString(walk(ev.ECS(), newPath(field), 0, nil)); got != want {
-					t.Errorf("%s: ECS view has %q, want %q", field, got, want)
-				}
-			}
+			checkFields(t, Parser{}, tc.record, tc.want)
 			// the option turns the mapping off
 			off := Parser{NoEntityMapping: true}
-			ev, _ = off.Parse([]byte(tc.record))
+			ev, _ := off.Parse([]byte(tc.record))
 			for field := range entityFields {
 				if got := Resolve(field)(ev, nil); len(got) > 0 {
 					t.Errorf("mapping off: %s = %v", field, got)
@@ -157,19 +145,7 @@ func TestNewestPipelineFields(t *testing.T) {
 			map[string]string{"related.user": "AIDA1|AIDA2|eve|root-ish", "user.target.id": "AIDA2"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var p Parser
-			ev, err := p.Parse([]byte(tc.record))
-			if err != nil {
-				t.Fatal(err)
-			}
-			for field, want := range tc.want {
-				if got := valuesString(Resolve(field)(ev, nil)); got != want {
-					t.Errorf("%s: getter gives %q, want %q", field, got, want)
-				}
-				if got := valuesString(walk(ev.ECS(), newPath(field), 0, nil)); got != want {
-					t.Errorf("%s: ECS view has %q, want %q", field, got, want)
-				}
-			}
+			checkFields(t, Parser{}, tc.record, tc.want)
 		})
 	}
 }

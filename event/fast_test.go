@@ -12,6 +12,25 @@ import (
 	"github.com/trailhound/trailhound/record"
 )
 
+// checkFields parses record with p and checks that each field has its
+// wanted value, both through the field's getter and in the ECS view.
+func checkFields(t *testing.T, p Parser, record string, want map[string]string) *Event {
+	t.Helper()
+	ev, err := p.Parse([]byte(record))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for field, w := range want {
+		if got := valuesString(Resolve(field)(ev, nil)); got != w {
+			t.Errorf("%s: getter gives %q, want %q", field, got, w)
+		}
+		if got := valuesString(walk(ev.ECS(), newPath(field), 0, nil)); got != w {
+			t.Errorf("%s: ECS view has %q, want %q", field, got, w)
+		}
+	}
+	return ev
+}
+
 func valuesString(vs []Value) string {
 	s := make([]string, len(vs))
 	for i, v := range vs {

@@ -6,14 +6,12 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand"
-	"os"
 	"path/filepath"
 	"sort"
 	"testing"
 	"time"
 
 	"github.com/trailhound/trailhound/alert"
-	"github.com/trailhound/trailhound/catalog"
 	"github.com/trailhound/trailhound/detect"
 	"github.com/trailhound/trailhound/engine"
 	"github.com/trailhound/trailhound/event"
@@ -110,18 +108,7 @@ func streamHunt(t *testing.T, eng *engine.Engine, recs []timedRecord, chunks int
 // chunks with a watermark after each, and shuffled within the lateness.
 // The alerts (ids and JSON bytes) and the statistics must be the same.
 func TestStreamEqualsBatch(t *testing.T) {
-	const logsDir = "../../shared/corpus/cloudtrail-logs"
-	ruleDirs := []string{"../../shared/corpus/elastic-rules", "../../shared/corpus/sigma-rules"}
-	for _, d := range append([]string{logsDir}, ruleDirs...) {
-		if _, err := os.Stat(d); err != nil {
-			t.Skipf("shared corpus not found at %s: %v", d, err)
-		}
-	}
-	rules, _ := catalog.Load(ruleDirs, catalog.Options{})
-	eng, err := engine.Compile(rules)
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng, logsDir := elasticSigmaEngine(t)
 	batch, err := Run(context.Background(), eng, Options{Paths: []string{logsDir}, Lateness: math.MaxInt64} /* nothing decided before the end: the batch */)
 	if err != nil {
 		t.Fatal(err)
@@ -209,24 +196,13 @@ func alertJSON(t *testing.T, as []alert.Alert) [][]byte {
 // keeps a hunt from counting the same events twice, so the next hunt does
 // not see the whole window either. The differences are logged per rule.
 func TestConsecutiveHunts(t *testing.T) {
-	const logsDir = "../../shared/corpus/cloudtrail-logs"
-	ruleDirs := []string{"../../shared/corpus/elastic-rules", "../../shared/corpus/sigma-rules"}
-	for _, d := range append([]string{logsDir}, ruleDirs...) {
-		if _, err := os.Stat(d); err != nil {
-			t.Skipf("shared corpus not found at %s: %v", d, err)
-		}
-	}
+	eng, logsDir := elasticSigmaEngine(t)
 	recs, err := synth.Load([]string{logsDir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	gen, err := synth.Generate(context.Background(), recs, synth.Options{Size: 24 << 20, OutDir: dir, Ordered: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rules, _ := catalog.Load(ruleDirs, catalog.Options{})
-	eng, err := engine.Compile(rules)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,18 +19,7 @@ import (
 // e.g. `2","eventID":"9f2f...`). The inputs: the real corpus logs, and a
 // set generated from them (more files, so workers interleave more).
 func TestWorkersAgree(t *testing.T) {
-	const logsDir = "../../shared/corpus/cloudtrail-logs"
-	ruleDirs := []string{"../../shared/corpus/elastic-rules", "../../shared/corpus/sigma-rules"}
-	for _, d := range append([]string{logsDir}, ruleDirs...) {
-		if _, err := os.Stat(d); err != nil {
-			t.Skipf("shared corpus not found at %s: %v", d, err)
-		}
-	}
-	rules, _ := catalog.Load(ruleDirs, catalog.Options{})
-	eng, err := engine.Compile(rules)
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng, logsDir := elasticSigmaEngine(t)
 	synthDir := t.TempDir()
 	recs, err := synth.Load([]string{logsDir})
 	if err != nil {
@@ -74,6 +63,26 @@ func TestWorkersAgree(t *testing.T) {
 			}
 		})
 	}
+}
+
+// elasticSigmaEngine compiles the Elastic and Sigma corpus rules and
+// returns them with the real logs' folder; it skips the test without the
+// corpus.
+func elasticSigmaEngine(t *testing.T) (*engine.Engine, string) {
+	t.Helper()
+	const logsDir = "../../shared/corpus/cloudtrail-logs"
+	ruleDirs := []string{"../../shared/corpus/elastic-rules", "../../shared/corpus/sigma-rules"}
+	for _, d := range append([]string{logsDir}, ruleDirs...) {
+		if _, err := os.Stat(d); err != nil {
+			t.Skipf("shared corpus not found at %s: %v", d, err)
+		}
+	}
+	rules, _ := catalog.Load(ruleDirs, catalog.Options{})
+	eng, err := engine.Compile(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eng, logsDir
 }
 
 // checkMetadataID checks that ES|QL's _id column is the record's event id.
