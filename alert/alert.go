@@ -247,7 +247,7 @@ func sanitized(a Alert, cause error) Alert {
 // written as alerts come, their widths (the longest a cell may be).
 var (
 	tableHeader = []string{"TIME", "SEVERITY", "RISK", "RULE", "ACTION", "ACTOR", "SOURCE", "EVENT"}
-	tableWidths = []int{20, 8, 4, 60, 40, 50, 30, 0}
+	tableWidths = []int{20, 8, 4, 48, 30, 45, 24, 0}
 )
 
 // tableRow is an alert's table row.

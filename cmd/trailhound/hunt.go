@@ -88,8 +88,11 @@ func newHunt() *cobra.Command {
 JSON Lines and Elasticsearch (ECS) exports, plain or gzip-compressed, in files,
 folders (recursively, following symbolic links; hidden files and folders are
 skipped and counted) or on standard input ("-"). Without --rules the built-in
-rules run. Alerts go to stdout (a table on a terminal, JSON Lines otherwise);
-the summary, and progress on a terminal, go to stderr.
+rules run. Alerts go to stdout (a table on a terminal, JSON Lines otherwise) as
+the hunt reads: inputs are read in event-time order where CloudTrail file names
+tell it, and each alert is written once a watermark (the inputs' lowest time to
+come, less --lateness) decides it. The summary, and progress on a terminal, go
+to stderr.
 
 Exit status: 0 clean (warnings may have been printed); 1 alerts found with
 --fail-on-alert (whatever else happened); 2 input, rule or state errors (the
@@ -123,8 +126,8 @@ the alerts found so far are written, the state is not committed).`,
 					return usageError(fmt.Errorf("%s: %s input is not supported by hunt yet; copy the objects locally (aws s3 sync) and hunt the folder", a, strings.ToUpper(scheme)))
 				}
 			}
-			if lateness < 0 {
-				return usageError(fmt.Errorf("--lateness must not be negative, not %s", lateness))
+			if lateness <= 0 {
+				return usageError(fmt.Errorf("--lateness must be positive, not %s", lateness))
 			}
 			opts := hunt.Options{Paths: args, Workers: workers, MaxRecord: maxBytes, Lateness: lateness}
 			if opts.From, err = parseTime(from); err != nil {
