@@ -4,6 +4,7 @@
 package engine
 
 import (
+	"cmp"
 	"fmt"
 	"regexp"
 	"regexp/syntax"
@@ -11,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/trailhound/trailhound/event"
 	"github.com/trailhound/trailhound/rule"
@@ -49,6 +51,39 @@ type Scratch struct {
 	excepted []uint8
 	cache    map[string]map[string][]*compiled // provider -> action -> rules
 	n        int
+	prof     []RuleProfile // per compiled rule, when profiling
+}
+
+// RuleProfile is what one rule cost: events it was evaluated on (those its
+// provider/action pins let through), events it matched, and the time spent
+// evaluating it and handling its matches.
+type RuleProfile struct {
+	Rule    *rule.Rule
+	Evals   int64
+	Matches int64
+	Time    time.Duration
+}
+
+// Profile makes Match time each rule evaluated with this scratch; Profiles
+// adds the results up.
+func (s *Scratch) Profile(e *Engine) { s.prof = make([]RuleProfile, len(e.rules)) }
+
+// Profiles adds up the profiles of scratches (each made a profiling one with
+// Profile), most costly rule first.
+func (e *Engine) Profiles(scratches ...*Scratch) []RuleProfile {
+	out := make([]RuleProfile, len(e.rules))
+	for i, c := range e.rules {
+		out[i].Rule = c.rule
+	}
+	for _, s := range scratches {
+		for i, p := range s.prof {
+			out[i].Evals += p.Evals
+			out[i].Matches += p.Matches
+			out[i].Time += p.Time
+		}
+	}
+	slices.SortStableFunc(out, func(a, b RuleProfile) int { return cmp.Compare(b.Time, a.Time) })
+	return out
 }
 
 // NewScratch returns working memory for one goroutine.
@@ -214,11 +249,30 @@ func (e *Engine) AddExceptions(items []rule.Exception) error {
 // excludes.
 func (e *Engine) Match(ev *event.Event, s *Scratch, fn func(*rule.Rule)) {
 	s.excepted = s.excepted[:0] // per item: 0 unknown, 1 no match, 2 match
+	if s.prof != nil {
+		e.matchProfiled(ev, s, fn)
+		return
+	}
 	for _, c := range e.candidates(s, ev.Provider(), ev.Action()) {
 		if !c.match(ev, s) || e.excepted(c.rule, ev, s) {
 			continue
 		}
 		fn(c.rule)
+	}
+}
+
+// matchProfiled is Match timing each rule, its matches' handling (fn)
+// included.
+func (e *Engine) matchProfiled(ev *event.Event, s *Scratch, fn func(*rule.Rule)) {
+	for _, c := range e.candidates(s, ev.Provider(), ev.Action()) {
+		start := time.Now()
+		p := &s.prof[c.idx]
+		p.Evals++
+		if c.match(ev, s) && !e.excepted(c.rule, ev, s) {
+			p.Matches++
+			fn(c.rule)
+		}
+		p.Time += time.Since(start)
 	}
 }
 

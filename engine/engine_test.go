@@ -152,3 +152,38 @@ func TestContainsCore(t *testing.T) {
 		}
 	}
 }
+
+// Profiles count, per rule, the events evaluated and matched with a
+// profiling scratch, and add up several scratches.
+func TestProfiles(t *testing.T) {
+	rules := []*rule.Rule{
+		{ID: "a", Name: "A", Type: "query", Cond: rule.Cmp{Field: "eventName", Op: rule.OpEq, Values: []string{"X"}}},
+		{ID: "b", Name: "B", Type: "query", Cond: rule.Cmp{Field: "eventName", Op: rule.OpEq, Values: []string{"Y"}}},
+	}
+	eng, err := Compile(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p event.Parser
+	s1, s2 := NewScratch(), NewScratch()
+	s1.Profile(eng)
+	s2.Profile(eng)
+	for i, rec := range []string{`{"eventSource":"s3.amazonaws.com","eventName":"X","eventTime":"2026-01-01T00:00:00Z"}`, `{"eventSource":"s3.amazonaws.com","eventName":"X","eventTime":"2026-01-01T00:00:01Z"}`, `{"eventSource":"s3.amazonaws.com","eventName":"Y","eventTime":"2026-01-01T00:00:02Z"}`} {
+		ev, err := p.Parse([]byte(rec))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := s1
+		if i == 2 {
+			s = s2
+		}
+		eng.Match(ev, s, func(*rule.Rule) {})
+	}
+	got := map[string][2]int64{}
+	for _, pr := range eng.Profiles(s1, s2) {
+		got[pr.Rule.ID] = [2]int64{pr.Evals, pr.Matches}
+	}
+	if got["a"] != [2]int64{2, 2} || got["b"] != [2]int64{1, 1} {
+		t.Errorf("profiles %v, want a evaluated and matched twice, b once (the index lets only its events through)", got)
+	}
+}

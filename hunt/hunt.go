@@ -45,6 +45,8 @@ type Options struct {
 	// a time in event-time order, as the watermark decides them; an error
 	// stops the hunt. Without it the alerts are in Result.Alerts.
 	Emit func([]alert.Alert) error
+	// ProfileRules times every rule's evaluation (Summary.Profile).
+	ProfileRules bool
 }
 
 // Progress is what a running hunt has done so far, for a progress display.
@@ -97,13 +99,14 @@ type Summary struct {
 	WarningCount  int            // all input warnings (Warnings keeps the first 1000)
 	Alerts        map[string]int // rule.Rule.Key -> alerts (Rules is keyed so too)
 	Rules         map[string]detect.RuleStats
-	Duplicates    int // matches of a record already seen (the same event delivered twice)
-	Withheld      int // alerts over max_signals in every run that could have raised them
-	Suppressed    int // alerts folded into an earlier one by alert_suppression
-	Known         int // alerts an earlier hunt raised already (state)
-	Signals       int // Panther signal rules' matches (CreateAlert: false)
-	NoTime        int // matches of records without event time that rules needing it skipped
-	Late          int // matches older than the watermark by more than the lateness (still used where their window survives)
+	Duplicates    int                  // matches of a record already seen (the same event delivered twice)
+	Withheld      int                  // alerts over max_signals in every run that could have raised them
+	Suppressed    int                  // alerts folded into an earlier one by alert_suppression
+	Known         int                  // alerts an earlier hunt raised already (state)
+	Signals       int                  // Panther signal rules' matches (CreateAlert: false)
+	NoTime        int                  // matches of records without event time that rules needing it skipped
+	Profile       []engine.RuleProfile // with ProfileRules: per rule, most costly first
+	Late          int                  // matches older than the watermark by more than the lateness (still used where their window survives)
 	Elapsed       time.Duration
 }
 
@@ -186,7 +189,8 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 		advMu     sync.Mutex
 		lastW     = int64(math.MinInt64)
 		collected []alert.Alert
-		failed    error // writing alerts or advancing failed: the hunt stops
+		failed    error             // writing alerts or advancing failed: the hunt stops
+		scratches []*engine.Scratch // profiling ones
 	)
 	emit := func(as []alert.Alert) {
 		prog.Alerts.Add(int64(len(as)))
@@ -229,6 +233,12 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 			defer wg.Done()
 			p := event.Parser{GeoIP: opts.GeoIP, NoEntityMapping: opts.NoEntityMapping}
 			s := engine.NewScratch()
+			if opts.ProfileRules {
+				s.Profile(eng)
+				mu.Lock()
+				scratches = append(scratches, s)
+				mu.Unlock()
+			}
 			col := proc.NewCollector()
 			for i := range files {
 				bound := wm.start(i)
@@ -278,6 +288,9 @@ feed:
 	}
 	alert.Sort(collected)
 	sum.Rules = stats
+	if opts.ProfileRules {
+		sum.Profile = eng.Profiles(scratches...)
+	}
 	for id, rs := range stats {
 		sum.Alerts[id] = rs.Alerts
 		sum.Duplicates += rs.Duplicates

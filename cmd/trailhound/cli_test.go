@@ -220,3 +220,13 @@ func TestQueryWorkersAgree(t *testing.T) {
 		}
 	}
 }
+
+// --profile-rules prints, after the summary, what each rule cost.
+func TestProfileRules(t *testing.T) {
+	code, _, errs := runCmd(t, "hunt", "-q", "-f", "jsonl", "--profile-rules", samples)
+	for _, want := range []string{"── rule profile", "EVALUATED", "AWS Lambda Layer Added to Existing Function (elastic)"} {
+		if code != 0 || !strings.Contains(errs, want) {
+			t.Errorf("exit %d, profile lacks %q:\n%s", code, want, errs)
+		}
+	}
+}

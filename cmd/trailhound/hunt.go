@@ -76,6 +76,7 @@ func newHunt() *cobra.Command {
 		statePath    string
 		stateReset   bool
 		lateness     time.Duration
+		profile      bool
 		from, to     string
 		exceptions   []string
 		placeholders *[]string
@@ -129,7 +130,7 @@ the alerts found so far are written, the state is not committed).`,
 			if lateness <= 0 {
 				return usageError(fmt.Errorf("--lateness must be positive, not %s", lateness))
 			}
-			opts := hunt.Options{Paths: args, Workers: workers, MaxRecord: maxBytes, Lateness: lateness}
+			opts := hunt.Options{Paths: args, Workers: workers, MaxRecord: maxBytes, Lateness: lateness, ProfileRules: profile}
 			if opts.From, err = parseTime(from); err != nil {
 				return usageError(fmt.Errorf("--from: %w", err))
 			}
@@ -232,6 +233,9 @@ the alerts found so far are written, the state is not committed).`,
 			if !quiet {
 				writeSummary(errw, rules, ruleErrs, ruleWarnings, eng, sum, verbose)
 			}
+			if profile {
+				writeProfile(errw, sum.Profile, verbose)
+			}
 			switch {
 			case ctx.Err() != nil:
 				return &exitError{exitInterrupted, errors.New("interrupted: the alerts found so far were written; the state was not saved")}
@@ -252,6 +256,7 @@ the alerts found so far are written, the state is not committed).`,
 	f.BoolVar(&failOnAlert, "fail-on-alert", false, "exit 1 when any alert was raised")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no summary or progress on stderr")
 	f.DurationVar(&lateness, "lateness", hunt.DefaultLateness, "how much older than the watermark a record may be and still be on time (records of files named like CloudTrail's are read in time order)")
+	f.BoolVar(&profile, "profile-rules", false, "time every rule's evaluation and print the most costly (all with -v) after the summary")
 	f.BoolVarP(&verbose, "verbose", "v", false, "list every rule that does not run, not only the count per reason")
 	f.StringVar(&statePath, "state", "", "keep rule state (new terms, thresholds, suppression, raised alerts) in this file across hunts; 'auto' means "+state.DefaultPath())
 	f.BoolVar(&stateReset, "state-reset", false, "start the --state file over: the old file is moved aside to FILE.reset-<UTC time> (not deleted)")
@@ -436,4 +441,26 @@ func countBy[T any](items []T, key func(T) string) []group[T] {
 	}
 	sort.SliceStable(gs, func(i, j int) bool { return gs[i].n > gs[j].n || (gs[i].n == gs[j].n && gs[i].key < gs[j].key) })
 	return gs
+}
+
+// writeProfile prints what each rule cost, most costly first: the 25 first,
+// or all with verbose.
+func writeProfile(w io.Writer, prof []engine.RuleProfile, verbose bool) {
+	var total time.Duration
+	for _, p := range prof {
+		total += p.Time
+	}
+	fmt.Fprintf(w, "── rule profile (evaluation and match handling: %s in all) ──\n", total.Round(time.Millisecond))
+	fmt.Fprintf(w, "%8s  %6s  %12s  %9s  %-10s  %s\n", "TIME", "SHARE", "EVALUATED", "MATCHED", "TYPE", "RULE")
+	for i, p := range prof {
+		if i == 25 && !verbose {
+			fmt.Fprintf(w, "  ... %d more rules (-v lists them)\n", len(prof)-i)
+			break
+		}
+		share := 0.0
+		if total > 0 {
+			share = 100 * float64(p.Time) / float64(total)
+		}
+		fmt.Fprintf(w, "%8s  %5.1f%%  %12d  %9d  %-10s  %s (%s)\n", p.Time.Round(time.Millisecond), share, p.Evals, p.Matches, p.Rule.Type, p.Rule.Name, p.Rule.Format)
+	}
 }
