@@ -243,8 +243,8 @@ func sanitized(a Alert, cause error) Alert {
 	return a
 }
 
-// tableHeader and tableWidths are the table's columns and, for a table
-// written as alerts come, their widths (the longest a cell may be).
+// tableHeader and tableWidths are the table's columns and their widths
+// (the longest a cell may be; the table is written as alerts come).
 var (
 	tableHeader = []string{"TIME", "SEVERITY", "RISK", "RULE", "ACTION", "ACTOR", "SOURCE", "EVENT"}
 	tableWidths = []int{20, 8, 4, 48, 30, 45, 24, 0}
@@ -283,22 +283,6 @@ func writeRows(w io.Writer, rows [][]string, widths []int) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
-}
-
-// WriteTable writes alerts as an aligned table for people, its columns as
-// wide as their longest cell.
-func WriteTable(w io.Writer, as []Alert) error {
-	rows := [][]string{tableHeader}
-	for _, a := range as {
-		rows = append(rows, tableRow(a))
-	}
-	widths := make([]int, len(tableHeader))
-	for _, r := range rows {
-		for i, c := range r {
-			widths[i] = max(widths[i], utf8.RuneCountInString(c))
-		}
-	}
-	return writeRows(w, rows, widths)
 }
 
 // TableWriter writes alerts as table rows as they come: the header before

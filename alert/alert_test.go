@@ -69,7 +69,7 @@ func TestNewAndWrite(t *testing.T) {
 		t.Errorf("threat not in JSON: %s", lines[0])
 	}
 	buf.Reset()
-	WriteTable(&buf, []Alert{a})
+	NewTableWriter(&buf).Write([]Alert{a})
 	if !strings.Contains(buf.String(), "arn:aws:iam::1:user/u") || !strings.Contains(buf.String(), "f.json:3") {
 		t.Errorf("table = %s", buf.String())
 	}
@@ -92,7 +92,7 @@ func TestTableActorAndSource(t *testing.T) {
 	}
 	for _, tc := range tests {
 		var buf bytes.Buffer
-		if err := WriteTable(&buf, []Alert{{Fields: tc.fields, Record: tc.record}}); err != nil {
+		if err := NewTableWriter(&buf).Write([]Alert{{Fields: tc.fields, Record: tc.record}}); err != nil {
 			t.Fatal(err)
 		}
 		for _, w := range tc.want {

@@ -174,16 +174,10 @@ func hasLogSuffix(name string) bool {
 }
 
 // Open opens an input for reading, decompressing gzip transparently (detected
-// by its magic bytes, not its name). Stdin is read for "-".
+// by its magic bytes, not its name). Stdin is read for "-". It is
+// OpenContext without cancellation.
 func Open(path string) (io.ReadCloser, error) {
-	if path == Stdin {
-		return open(os.Stdin, io.NopCloser(nil))
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	return open(f, f)
+	return OpenContext(context.Background(), path, nil)
 }
 
 // open reads r, decompressing gzip, and closes c when done.
