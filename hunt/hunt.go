@@ -225,7 +225,11 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 		}
 		emit(as)
 	}
-	files := make(chan int)
+	type file struct {
+		i     int
+		bound *atomic.Int64
+	}
+	files := make(chan file)
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
@@ -240,8 +244,8 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 				mu.Unlock()
 			}
 			col := proc.NewCollector()
-			for i := range files {
-				bound := wm.start(i)
+			for f := range files {
+				i, bound := f.i, f.bound
 				st := scanFile(ctx, walked.Inputs[i].Path, opts.MaxRecord, eng, &p, s, col, inputErr, prog, func(latest int64) {
 					wm.seen(i, bound, latest)
 					advance(false)
@@ -258,9 +262,14 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 	}
 feed:
 	for i := range walked.Inputs {
+		// Started here, in order, before a worker takes it: an input
+		// handed out but not yet opened still holds the watermark back
+		// (else another worker could advance past all its records).
+		f := file{i, wm.start(i)}
 		select {
-		case files <- i:
+		case files <- f:
 		case <-ctx.Done():
+			wm.finish(i)
 			break feed
 		}
 	}
