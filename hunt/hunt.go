@@ -47,6 +47,17 @@ type Options struct {
 	Emit func([]alert.Alert) error
 	// ProfileRules times every rule's evaluation (Summary.Profile).
 	ProfileRules bool
+	// Checkpoint, when positive and Store is set, commits the state while
+	// the hunt runs, at most this often, right after a batch of alerts was
+	// emitted and Flush returned: a hunt killed at any point and run again
+	// over the same input loses and doubles no alert, and the rerun finds
+	// the alerts already delivered known. Zero commits only through
+	// Result.Commit.
+	Checkpoint time.Duration
+	// Flush, when set, is called before each checkpoint and returns once
+	// every alert passed to Emit so far is delivered (the acknowledgement
+	// the checkpoint waits for).
+	Flush func() error
 }
 
 // Progress is what a running hunt has done so far, for a progress display.
@@ -188,6 +199,7 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 	var (
 		advMu     sync.Mutex
 		lastW     = int64(math.MinInt64)
+		lastCkpt  = time.Now()
 		collected []alert.Alert
 		failed    error             // writing alerts or advancing failed: the hunt stops
 		scratches []*engine.Scratch // profiling ones
@@ -224,6 +236,13 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 			return
 		}
 		emit(as)
+		if opts.Checkpoint > 0 && opts.Store != nil && failed == nil && time.Since(lastCkpt) >= opts.Checkpoint {
+			if err := checkpoint(opts.Flush, proc); err != nil {
+				failed = err
+				cancel(err)
+			}
+			lastCkpt = time.Now()
+		}
 	}
 	type file struct {
 		i     int
@@ -328,6 +347,19 @@ func (c *countingReader) Read(b []byte) (int, error) {
 	n, err := c.r.Read(b)
 	c.n += int64(n)
 	return n, err
+}
+
+// checkpoint commits the state once the alerts emitted so far are delivered.
+func checkpoint(flush func() error, proc *detect.Processor) error {
+	if flush != nil {
+		if err := flush(); err != nil {
+			return fmt.Errorf("checkpoint: delivering alerts: %w", err)
+		}
+	}
+	if err := proc.Commit(); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	return nil
 }
 
 func scanFile(ctx context.Context, path string, maxRecord int, eng *engine.Engine, p *event.Parser, s *engine.Scratch,

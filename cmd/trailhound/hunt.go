@@ -76,6 +76,7 @@ func newHunt() *cobra.Command {
 		statePath    string
 		stateReset   bool
 		lateness     time.Duration
+		checkpoint   time.Duration
 		profile      bool
 		from, to     string
 		exceptions   []string
@@ -130,7 +131,10 @@ the alerts found so far are written, the state is not committed).`,
 			if lateness <= 0 {
 				return usageError(fmt.Errorf("--lateness must be positive, not %s", lateness))
 			}
-			opts := hunt.Options{Paths: args, Workers: workers, MaxRecord: maxBytes, Lateness: lateness, ProfileRules: profile}
+			if checkpoint < 0 {
+				return usageError(fmt.Errorf("--checkpoint must be 0 (only at the end) or positive, not %s", checkpoint))
+			}
+			opts := hunt.Options{Paths: args, Workers: workers, MaxRecord: maxBytes, Lateness: lateness, ProfileRules: profile, Checkpoint: checkpoint}
 			if opts.From, err = parseTime(from); err != nil {
 				return usageError(fmt.Errorf("--from: %w", err))
 			}
@@ -213,6 +217,12 @@ the alerts found so far are written, the state is not committed).`,
 				written += len(as)
 				return err
 			}
+			opts.Flush = func() error {
+				if f, ok := out.(*os.File); ok {
+					f.Sync() // not all outputs can sync (pipes, terminals): written is delivered there
+				}
+				return nil
+			}
 			res, err := hunt.Run(ctx, eng, opts)
 			stopProgress() // the line is cleared before anything else is written
 			if err != nil && !errors.Is(err, ctx.Err()) {
@@ -259,6 +269,7 @@ the alerts found so far are written, the state is not committed).`,
 	f.BoolVar(&profile, "profile-rules", false, "time every rule's evaluation and print the most costly (all with -v) after the summary")
 	f.BoolVarP(&verbose, "verbose", "v", false, "list every rule that does not run, not only the count per reason")
 	f.StringVar(&statePath, "state", "", "keep rule state (new terms, thresholds, suppression, raised alerts) in this file across hunts; 'auto' means "+state.DefaultPath())
+	f.DurationVar(&checkpoint, "checkpoint", 10*time.Second, "with --state, commit the state this often while the hunt runs, after the alerts so far are written (0: only at the end); a killed hunt rerun loses and doubles nothing")
 	f.BoolVar(&stateReset, "state-reset", false, "start the --state file over: the old file is moved aside to FILE.reset-<UTC time> (not deleted)")
 	f.StringSliceVar(&exceptions, "exceptions", nil, "Kibana exception-list export (NDJSON); items apply to the rules whose exceptions_list names their list (repeatable)")
 	f.StringVar(&from, "from", "", "only events at or after this time (RFC 3339 or YYYY-MM-DD)")

@@ -77,7 +77,7 @@ func TestKilledHuntReplays(t *testing.T) {
 		t.Fatal(errs)
 	}
 	args := func(stateFile string) []string {
-		return []string{"hunt", "-q", "-f", "jsonl", "--state", stateFile, data}
+		return []string{"hunt", "-q", "-f", "jsonl", "--state", stateFile, "--checkpoint", "50ms", data}
 	}
 	// the clean run
 	clean := map[string]string{}
