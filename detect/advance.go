@@ -65,7 +65,9 @@ func (p *Processor) Finish() ([]alert.Alert, map[string]RuleStats, error) {
 // window whose alert may still grow, a dedup window) is left out of what is
 // saved, so a replay raises those alerts again.
 func (p *Processor) Commit() error {
+	horizon := p.horizonNow()
 	if len(p.dirty) == 0 {
+		p.horizon.Store(horizon)
 		return nil
 	}
 	save := make(map[string]*state.Rule, len(p.dirty))
@@ -76,6 +78,7 @@ func (p *Processor) Commit() error {
 		return fmt.Errorf("saving state: %w", err)
 	}
 	p.dirty = map[int]bool{}
+	p.horizon.Store(horizon)
 	return nil
 }
 

@@ -52,6 +52,7 @@ type Processor struct {
 	mu         sync.Mutex
 	collectors []*Collector
 	watermark  atomic.Int64 // the last watermark passed to Advance
+	horizon    atomic.Int64 // Horizon as of the last Commit
 }
 
 type ruleInfo struct {
@@ -143,6 +144,7 @@ func New(rules []*rule.Rule, store state.Store, opts Options) (*Processor, error
 		p.runs = append(p.runs, &ruleRun{sup: newSuppressor(ri), untimed: map[string]bool{}, outH: math.MinInt64})
 	}
 	p.watermark.Store(math.MinInt64)
+	p.horizon.Store(math.MinInt64)
 	return p, nil
 }
 

@@ -4,9 +4,7 @@ package hunt
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -23,7 +21,6 @@ import (
 	"github.com/trailhound/trailhound/event"
 	"github.com/trailhound/trailhound/geoip"
 	"github.com/trailhound/trailhound/record"
-	"github.com/trailhound/trailhound/rule"
 	"github.com/trailhound/trailhound/state"
 )
 
@@ -262,20 +259,20 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 				scratches = append(scratches, s)
 				mu.Unlock()
 			}
-			col := proc.NewCollector()
+			sc := &Scanner{Engine: eng, Parser: &p, Scratch: s, Collector: proc.NewCollector(), MaxRecord: opts.MaxRecord, Errors: inputErr, Progress: prog}
 			for f := range files {
 				i, bound := f.i, f.bound
-				st := scanFile(ctx, walked.Inputs[i].Path, opts.MaxRecord, eng, &p, s, col, inputErr, prog, func(latest int64) {
+				st := scanFile(ctx, sc, walked.Inputs[i].Path, func(latest int64) {
 					wm.seen(i, bound, latest)
 					advance(false)
 				})
 				wm.finish(i)
 				advance(true)
 				prog.FilesDone.Add(1)
-				records.Add(st.records)
-				other.Add(st.other)
-				digests.Add(st.digests)
-				bytes.Add(st.bytes)
+				records.Add(st.Records)
+				other.Add(st.Other)
+				digests.Add(st.Digests)
+				bytes.Add(st.Bytes)
 			}
 		}()
 	}
@@ -333,22 +330,6 @@ feed:
 	return &Result{Alerts: collected, Summary: sum, proc: proc}, ctx.Err()
 }
 
-type fileStats struct {
-	records, other, digests, bytes int64
-}
-
-// countingReader counts bytes read.
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(b []byte) (int, error) {
-	n, err := c.r.Read(b)
-	c.n += int64(n)
-	return n, err
-}
-
 // checkpoint commits the state once the alerts emitted so far are delivered.
 func checkpoint(flush func() error, proc *detect.Processor) error {
 	if flush != nil {
@@ -360,80 +341,6 @@ func checkpoint(flush func() error, proc *detect.Processor) error {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	return nil
-}
-
-func scanFile(ctx context.Context, path string, maxRecord int, eng *engine.Engine, p *event.Parser, s *engine.Scratch,
-	col *detect.Collector, inputErr func(InputError), prog *Progress, progress func(latest int64)) fileStats {
-	var st fileStats
-	rc, err := record.OpenContext(ctx, path, &prog.BytesOnDisk)
-	if err != nil {
-		inputErr(InputError{File: path, Offset: -1, Err: err})
-		return st
-	}
-	defer rc.Close()
-	cr := &countingReader{r: rc}
-	n := 0
-	var ft stampedTime // the file's time, for records without event time
-	latest := int64(math.MinInt64)
-	err = record.ForEach(cr, maxRecord, func(rec record.Record) error {
-		if n++; n&1023 == 0 {
-			prog.Records.Add(1024)
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if n&16383 == 0 {
-				progress(latest)
-			}
-		}
-		ev, err := p.Parse(rec.Data)
-		if err != nil {
-			inputErr(InputError{File: path, Line: rec.Line, Offset: rec.Offset, Err: err})
-			return nil
-		}
-		ev.File, ev.Line, ev.Offset = path, rec.Line, rec.Offset
-		switch ev.Kind {
-		case event.KindCloudTrail, event.KindECS:
-			st.records++
-			if t, err := ev.EventTime(); err == nil {
-				latest = max(latest, t.UnixNano())
-			} else {
-				if ft.from == "" {
-					ft = fileTime(path)
-				}
-				ev.FileTime, ev.FileTimeFrom = ft.t, ft.from
-				inputErr(InputError{File: path, Line: rec.Line, Offset: rec.Offset, Err: fmt.Errorf(
-					"no event time (%w): rules that need none ran on it with %s, %s; rules that keep state in event time skipped it",
-					err, ft.what, ft.t.Format(time.RFC3339))})
-			}
-		case event.KindDigest:
-			st.digests++
-			return nil
-		default:
-			st.other++
-			return nil
-		}
-		eng.Match(ev, s, func(r *rule.Rule) {
-			prog.Matches.Add(1)
-			col.Add(r, ev)
-		})
-		return nil
-	}, func(pe *record.PosError) {
-		inputErr(InputError{File: path, Line: pe.Line, Offset: pe.Offset, Err: errors.New(pe.Msg), Warning: pe.Warning})
-	})
-	prog.Records.Add(int64(n & 1023))
-	if err != nil && !errors.Is(err, ctx.Err()) {
-		inputErr(InputError{File: path, Offset: -1, Err: fmt.Errorf("after %d bytes: %w", cr.n, err)})
-	}
-	st.bytes = cr.n
-	return st
-}
-
-// stampedTime is the time that stands in for the event time of a file's
-// records that have none, and where it comes from.
-type stampedTime struct {
-	t    time.Time
-	from string // event.Event.FileTimeFrom
-	what string // for messages
 }
 
 // cloudTrailName matches the time in a CloudTrail delivery file's name:
@@ -453,14 +360,14 @@ func nameTime(path string) (time.Time, bool) {
 // fileTime is the time of a file: the time in its name when it is a
 // CloudTrail delivery file, else its modification time, else (standard
 // input) now, when it is read.
-func fileTime(path string) stampedTime {
+func fileTime(path string) Stamp {
 	if t, ok := nameTime(path); ok {
-		return stampedTime{t, "file_name", "the time in the file name"}
+		return Stamp{t, "file_name", "the time in the file name"}
 	}
 	if path != record.Stdin {
 		if fi, err := os.Stat(path); err == nil {
-			return stampedTime{fi.ModTime().UTC().Truncate(time.Second), "file_modified", "the file's modification time"}
+			return Stamp{fi.ModTime().UTC().Truncate(time.Second), "file_modified", "the file's modification time"}
 		}
 	}
-	return stampedTime{time.Now().UTC().Truncate(time.Second), "read", "the time it was read"}
+	return Stamp{time.Now().UTC().Truncate(time.Second), "read", "the time it was read"}
 }

@@ -79,7 +79,7 @@ func streamHunt(t *testing.T, eng *engine.Engine, recs []timedRecord, chunks int
 		ev.File, ev.Line, ev.Offset = rec.path, rec.line, rec.offset
 		if _, err := ev.EventTime(); err != nil {
 			ft := fileTime(rec.path)
-			ev.FileTime, ev.FileTimeFrom = ft.t, ft.from
+			ev.FileTime, ev.FileTimeFrom = ft.Time, ft.From
 		}
 		col := cols[k%len(cols)]
 		eng.Match(ev, s, func(r *rule.Rule) { col.Add(r, ev) })
