@@ -1,0 +1,411 @@
+package serve
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/trailhound/trailhound/alert"
+	"github.com/trailhound/trailhound/detect"
+	"github.com/trailhound/trailhound/engine"
+	"github.com/trailhound/trailhound/event"
+	"github.com/trailhound/trailhound/geoip"
+	"github.com/trailhound/trailhound/hunt"
+	"github.com/trailhound/trailhound/state"
+)
+
+// Options configure a service.
+type Options struct {
+	Engine  *engine.Engine
+	Store   state.Store // rule state, committed at checkpoints (default: memory)
+	Inputs  []Input
+	Outputs []*Output
+	// Lateness is how much older than an input's latest event time a
+	// record may be and still be on time (default hunt.DefaultLateness).
+	Lateness time.Duration
+	// Interval is how often the watermark advances, alerts go to the
+	// outputs, the state is committed and inputs are acknowledged
+	// (default 1s).
+	Interval  time.Duration
+	Workers   int // batches scanned in parallel (default GOMAXPROCS)
+	MaxRecord int // bytes; default record.DefaultMaxRecord
+	GeoIP     *geoip.DB
+	// NoEntityMapping turns off the actor/target entity fields.
+	NoEntityMapping bool
+	// Grace bounds how long a stop waits for outboxes to drain (default
+	// 10s); what is left stays on disk and is sent at the next start.
+	Grace   time.Duration
+	Metrics *Metrics     // default: new
+	Log     *slog.Logger // default: slog.Default()
+	// Ready, when not nil, is called once the service has started its
+	// inputs (state loaded, outputs open).
+	Ready func()
+}
+
+// Closer is an input whose acknowledgements need it after Run returned
+// (a Kafka client commits offsets); the service closes it after its last
+// checkpoint.
+type Closer interface {
+	Close() error
+}
+
+// inputState is what the service tracks of one input.
+type inputState struct {
+	in     Input
+	name   string
+	latest int64 // latest event time delivered, Unix ns
+}
+
+// mark is the input's watermark: what it says, or its latest event time
+// less the lateness; ok is false when it holds nothing back.
+func (st *inputState) mark(lateness int64) (int64, bool) {
+	if wm, ok := st.in.(Watermarker); ok {
+		t, ok := wm.LowWatermark()
+		if !ok {
+			return 0, false
+		}
+		return t.UnixNano(), true
+	}
+	if st.latest == math.MinInt64 {
+		return 0, false
+	}
+	return st.latest - lateness, true
+}
+
+// service is one run of Run.
+type service struct {
+	o        Options
+	proc     *detect.Processor
+	m        *Metrics
+	log      *slog.Logger
+	lateness int64
+
+	mu       sync.Mutex
+	inputs   []*inputState
+	inFlight map[*Batch]bool
+	done     []*Batch // scanned, since the last checkpoint
+
+	lastW   int64
+	pending []*Batch // scanned before a checkpoint, not acknowledged yet
+}
+
+// Run serves until ctx ends, then drains: it stops the inputs, finishes the
+// batches in flight, advances the watermark as far as the inputs allow,
+// delivers, commits the state and acknowledges what may be, waits up to
+// Grace for the outboxes, and returns nil. It does not finish the stream:
+// alerts whose windows are still open stay undecided, and the batches
+// holding their records stay unacknowledged, so the next start replays
+// them onto the committed state (nothing lost, nothing doubled beyond
+// at-least-once delivery with stable ids).
+func Run(ctx context.Context, o Options) error {
+	if o.Engine == nil {
+		return errors.New("serve: no engine")
+	}
+	if o.Store == nil {
+		o.Store = state.NewMemory()
+	}
+	if o.Lateness <= 0 {
+		o.Lateness = hunt.DefaultLateness
+	}
+	if o.Interval <= 0 {
+		o.Interval = time.Second
+	}
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	if o.Grace <= 0 {
+		o.Grace = 10 * time.Second
+	}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics()
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	proc, err := detect.New(o.Engine.Rules(), o.Store, detect.Options{})
+	if err != nil {
+		return err
+	}
+	s := &service{o: o, proc: proc, m: o.Metrics, log: o.Log, lateness: int64(o.Lateness), inFlight: map[*Batch]bool{}, lastW: math.MinInt64}
+	for _, in := range o.Inputs {
+		s.inputs = append(s.inputs, &inputState{in: in, name: in.Name(), latest: math.MinInt64})
+	}
+
+	// Inputs stop receiving when ctx ends, or when one of them fails.
+	inCtx, stopInputs := context.WithCancelCause(context.Background())
+	defer stopInputs(nil)
+	stopWatch := context.AfterFunc(ctx, func() { stopInputs(nil) })
+	defer stopWatch()
+
+	batches := make(chan *Batch, o.Workers)
+	var inWG sync.WaitGroup
+	for _, st := range s.inputs {
+		inWG.Add(1)
+		go func() {
+			defer inWG.Done()
+			if err := st.in.Run(inCtx, s.deliverer(inCtx, st, batches)); err != nil {
+				stopInputs(fmt.Errorf("input %s: %w", st.name, err))
+			}
+		}()
+	}
+	go func() {
+		inWG.Wait()
+		close(batches)
+	}()
+
+	var wg sync.WaitGroup
+	for range o.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.work(batches)
+		}()
+	}
+	workersDone := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(workersDone)
+	}()
+	if o.Ready != nil {
+		o.Ready()
+	}
+
+	// Checkpoints: every Interval while serving, and a last one after the
+	// workers finished.
+	var failed error
+	tick := time.NewTicker(o.Interval)
+	defer tick.Stop()
+loop:
+	for {
+		select {
+		case <-tick.C:
+			if err := s.checkpoint(ctx); err != nil {
+				failed = err
+				stopInputs(err)
+				<-workersDone
+				break loop
+			}
+		case <-workersDone:
+			if err := s.checkpoint(context.Background()); err != nil {
+				failed = err
+			}
+			break loop
+		}
+	}
+	if failed == nil {
+		failed = context.Cause(inCtx)
+		if errors.Is(failed, context.Canceled) {
+			failed = nil
+		}
+	}
+	for _, st := range s.inputs {
+		if c, ok := st.in.(Closer); ok {
+			if err := c.Close(); err != nil {
+				failed = errors.Join(failed, fmt.Errorf("closing input %s: %w", st.name, err))
+			}
+		}
+	}
+	gctx, cancel := context.WithTimeout(context.Background(), o.Grace)
+	defer cancel()
+	for _, out := range o.Outputs {
+		if err := out.Deliverer.Close(gctx); err != nil {
+			failed = errors.Join(failed, fmt.Errorf("sink %s: %w", out.Name, err))
+		}
+	}
+	s.log.Info("serve stopped", "pending_batches", len(s.pending), "watermark", time.Unix(0, s.lastW).UTC())
+	return failed
+}
+
+// deliverer is the deliver function an input's Run gets.
+func (s *service) deliverer(ctx context.Context, st *inputState, batches chan<- *Batch) func(*Batch) error {
+	return func(b *Batch) error {
+		b.input = st
+		s.mu.Lock()
+		b.bound = math.MinInt64
+		if m, ok := st.mark(s.lateness); ok {
+			b.bound = m
+		}
+		s.inFlight[b] = true
+		s.mu.Unlock()
+		select {
+		case batches <- b:
+			s.m.Batches.WithLabelValues(st.name).Inc()
+			return nil
+		case <-ctx.Done():
+			s.mu.Lock()
+			delete(s.inFlight, b)
+			s.mu.Unlock()
+			return ErrStopping
+		}
+	}
+}
+
+// work scans batches: records are parsed and matched into the worker's
+// collector, and the batch is done.
+func (s *service) work(batches <-chan *Batch) {
+	p := event.Parser{GeoIP: s.o.GeoIP, NoEntityMapping: s.o.NoEntityMapping}
+	sc := &hunt.Scanner{Engine: s.o.Engine, Parser: &p, Scratch: engine.NewScratch(), Collector: s.proc.NewCollector(), MaxRecord: s.o.MaxRecord}
+	for b := range batches {
+		name := b.input.name
+		sc.Errors = func(e hunt.InputError) {
+			if e.Warning {
+				s.m.InputWarnings.WithLabelValues(name).Inc()
+				s.log.Debug("input warning", "input", name, "error", e.Error())
+				return
+			}
+			s.m.InputErrors.WithLabelValues(name).Inc()
+			s.log.Warn("input error", "input", name, "error", e.Error())
+		}
+		var r io.Reader = bytes.NewReader(b.Data)
+		if len(b.Data) >= 2 && b.Data[0] == 0x1f && b.Data[1] == 0x8b {
+			zr, err := gzip.NewReader(r)
+			if err != nil {
+				sc.Errors(hunt.InputError{File: b.Name, Offset: -1, Err: fmt.Errorf("gzip header: %w", err)})
+				r = bytes.NewReader(nil)
+			} else {
+				r = &gzipErrReader{zr}
+			}
+		}
+		received := time.Now().UTC().Truncate(time.Second)
+		st := sc.Scan(context.Background(), r, b.Name, func() hunt.Stamp {
+			return hunt.Stamp{Time: received, From: "read", What: "the time it was received"}
+		}, nil)
+		s.m.Records.WithLabelValues(name).Add(float64(st.Records))
+		s.m.Bytes.WithLabelValues(name).Add(float64(st.Bytes))
+		s.mu.Lock()
+		b.latest = st.Latest
+		b.input.latest = max(b.input.latest, st.Latest)
+		delete(s.inFlight, b)
+		s.done = append(s.done, b)
+		s.mu.Unlock()
+	}
+}
+
+// gzipErrReader says where gzip errors come from.
+type gzipErrReader struct{ zr *gzip.Reader }
+
+func (g *gzipErrReader) Read(b []byte) (int, error) {
+	n, err := g.zr.Read(b)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("gzip: %w", err)
+	}
+	return n, err
+}
+
+// watermark is the lowest event time the inputs may still deliver: the
+// least of the inputs' marks and of the marks their batches in flight had
+// when they came (their records are judged as of then). Called with s.mu.
+func (s *service) watermark() (int64, bool) {
+	lo, any := int64(math.MaxInt64), false
+	for b := range s.inFlight {
+		lo, any = min(lo, b.bound), true
+	}
+	for _, st := range s.inputs {
+		if m, ok := st.mark(s.lateness); ok {
+			lo, any = min(lo, m), true
+		}
+	}
+	return lo, any
+}
+
+// checkpoint advances the processor to the watermark, delivers the alerts
+// it decides to every output (each returns once they are durable: written,
+// or in its outbox), commits the state, and acknowledges the batches whose
+// records the committed state accounts for (all earlier than the
+// processor's horizon). Only batches scanned before the advance count: an
+// advance takes every match gathered so far.
+func (s *service) checkpoint(ctx context.Context) error {
+	start := time.Now()
+	s.mu.Lock()
+	ready := s.done
+	s.done = nil
+	if w, ok := s.watermark(); ok && w > s.lastW {
+		s.lastW = w
+	}
+	s.mu.Unlock()
+	as, err := s.proc.Advance(time.Unix(0, s.lastW))
+	if err != nil {
+		return fmt.Errorf("advancing to %s: %w", time.Unix(0, s.lastW).UTC(), err)
+	}
+	if len(as) > 0 {
+		for _, out := range s.o.Outputs {
+			if err := out.deliver(ctx, as); err != nil {
+				return fmt.Errorf("sink %s: %w", out.Name, err)
+			}
+		}
+		now := time.Now()
+		for i := range as {
+			s.m.Alerts.WithLabelValues(as[i].Rule.Name).Inc()
+			if !as[i].Time.IsZero() {
+				s.m.Latency.Observe(now.Sub(as[i].Time).Seconds())
+			}
+		}
+	}
+	if err := s.proc.Commit(); err != nil {
+		return err
+	}
+	h := s.proc.Horizon().UnixNano()
+	s.pending = append(s.pending, ready...)
+	kept := s.pending[:0]
+	for _, b := range s.pending {
+		if b.latest >= h {
+			kept = append(kept, b)
+			continue
+		}
+		if b.Ack != nil {
+			b.Ack()
+		}
+		s.m.Acked.WithLabelValues(b.input.name).Inc()
+	}
+	clear(s.pending[len(kept):])
+	s.pending = kept
+	s.m.Checkpoints.Inc()
+	s.m.CheckpointDur.Observe(time.Since(start).Seconds())
+	s.m.Pending.Set(float64(len(s.pending)))
+	if s.lastW != math.MinInt64 {
+		s.m.Watermark.Set(float64(s.lastW) / 1e9)
+		s.m.WatermarkLag.Set(time.Since(time.Unix(0, s.lastW)).Seconds())
+	}
+	if h != math.MinInt64 {
+		s.m.Horizon.Set(float64(h) / 1e9)
+	}
+	return nil
+}
+
+// Output is one sink with its filter.
+type Output struct {
+	Name      string
+	Filter    Filter
+	Deliverer Deliverer
+}
+
+// Deliverer takes alerts for a sink.
+type Deliverer interface {
+	// Deliver returns once the alerts are durable: at their destination,
+	// or in an on-disk outbox that will get them there.
+	Deliver(ctx context.Context, as []alert.Alert) error
+	// Close stops, waiting until ctx ends for what is under way.
+	Close(ctx context.Context) error
+}
+
+func (o *Output) deliver(ctx context.Context, as []alert.Alert) error {
+	var keep []alert.Alert
+	for _, a := range as {
+		if o.Filter.Match(a) {
+			keep = append(keep, a)
+		}
+	}
+	if len(keep) == 0 {
+		return nil
+	}
+	return o.Deliverer.Deliver(ctx, keep)
+}

@@ -1,0 +1,82 @@
+package serve
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics are the service's Prometheus metrics, in a registry of their own
+// (so that tests may run several services in one process).
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	Batches       *prometheus.CounterVec // per input
+	Records       *prometheus.CounterVec // per input
+	Bytes         *prometheus.CounterVec // per input: decompressed bytes scanned
+	InputErrors   *prometheus.CounterVec // per input: records or regions not evaluated
+	InputWarnings *prometheus.CounterVec // per input: records read despite a problem
+	Rejected      *prometheus.CounterVec // HTTP ingest answers other than 202, per status
+	Pending       prometheus.Gauge       // batches scanned, not yet acknowledged
+	Watermark     prometheus.Gauge       // the watermark, Unix seconds
+	WatermarkLag  prometheus.Gauge       // wall time minus the watermark, seconds
+	Horizon       prometheus.Gauge       // the earliest record time not yet acknowledgeable, Unix seconds
+	Alerts        *prometheus.CounterVec // per rule
+	Latency       prometheus.Histogram   // event time to alert delivery, seconds
+	Checkpoints   prometheus.Counter
+	CheckpointDur prometheus.Histogram
+	Acked         *prometheus.CounterVec // batches acknowledged, per input
+	SinkAlerts    *prometheus.CounterVec // alerts delivered, per sink
+	SinkRetries   *prometheus.CounterVec // failed attempts retried, per sink
+	SinkDropped   *prometheus.CounterVec // alerts the sink refused for good (mapping errors), per sink
+	OutboxDepth   *prometheus.GaugeVec   // alerts waiting in the outbox, per sink
+	OutboxBytes   *prometheus.GaugeVec   // bytes waiting in the outbox, per sink
+}
+
+// NewMetrics registers the service's metrics (and Go and process metrics)
+// in a new registry.
+func NewMetrics() *Metrics {
+	r := prometheus.NewRegistry()
+	f := func(name, help string, labels ...string) *prometheus.CounterVec {
+		c := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "trailhound", Name: name, Help: help}, labels)
+		r.MustRegister(c)
+		return c
+	}
+	g := func(name, help string) prometheus.Gauge {
+		x := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "trailhound", Name: name, Help: help})
+		r.MustRegister(x)
+		return x
+	}
+	gv := func(name, help string, labels ...string) *prometheus.GaugeVec {
+		x := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "trailhound", Name: name, Help: help}, labels)
+		r.MustRegister(x)
+		return x
+	}
+	m := &Metrics{
+		Registry:      r,
+		Batches:       f("input_batches_total", "Batches (bodies, messages, objects) received, per input.", "input"),
+		Records:       f("input_records_total", "CloudTrail records evaluated, per input.", "input"),
+		Bytes:         f("input_bytes_total", "Decompressed bytes scanned, per input.", "input"),
+		InputErrors:   f("input_errors_total", "Input errors (a record or region not evaluated), per input.", "input"),
+		InputWarnings: f("input_warnings_total", "Input warnings (the record was still evaluated), per input.", "input"),
+		Rejected:      f("http_rejected_total", "HTTP ingest requests refused, per status code.", "code"),
+		Pending:       g("pending_batches", "Batches evaluated and not yet acknowledged to their input (their records' windows are still open)."),
+		Watermark:     g("watermark_seconds", "The watermark: the event time up to which alerts are decided (Unix seconds)."),
+		WatermarkLag:  g("watermark_lag_seconds", "Wall-clock time minus the watermark."),
+		Horizon:       g("horizon_seconds", "The earliest event time the committed state may not hold (Unix seconds); batches all earlier are acknowledged."),
+		Alerts:        f("alerts_total", "Alerts raised, per rule.", "rule"),
+		Latency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "trailhound", Name: "alert_latency_seconds",
+			Help: "Event time to alert decision (wall clock).", Buckets: prometheus.ExponentialBuckets(1, 4, 12)}),
+		Checkpoints: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "trailhound", Name: "checkpoints_total", Help: "State commits."}),
+		CheckpointDur: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "trailhound", Name: "checkpoint_seconds",
+			Help: "Advance, delivery to the sinks' outboxes and state commit, per checkpoint.", Buckets: prometheus.DefBuckets}),
+		Acked:       f("input_acked_total", "Batches acknowledged to their input (alerts delivered, state committed), per input.", "input"),
+		SinkAlerts:  f("sink_alerts_total", "Alerts delivered, per sink.", "sink"),
+		SinkRetries: f("sink_retries_total", "Failed delivery attempts that were retried, per sink.", "sink"),
+		SinkDropped: f("sink_dropped_total", "Alerts a sink refused for good (e.g. Elasticsearch mapping errors), per sink; each is logged.", "sink"),
+		OutboxDepth: gv("outbox_alerts", "Alerts in a sink's on-disk outbox, not yet delivered.", "sink"),
+		OutboxBytes: gv("outbox_bytes", "Bytes in a sink's on-disk outbox.", "sink"),
+	}
+	r.MustRegister(m.Latency, m.Checkpoints, m.CheckpointDur,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}

@@ -1,0 +1,82 @@
+package serve
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/trailhound/trailhound/alert"
+)
+
+// SignatureHeader carries a webhook body's HMAC-SHA256 when a secret is
+// set: "sha256=" and the hex digest of the body.
+const SignatureHeader = "X-Trailhound-Signature-256"
+
+// Webhook posts alerts as a JSON array of trailhound alerts. 2xx is
+// delivered; 408, 429 and server errors are retried; other answers refuse
+// the batch for good (reported).
+type Webhook struct {
+	URL     string
+	Secret  string            // when set, the body is signed (SignatureHeader)
+	Headers map[string]string // extra headers (e.g. Authorization)
+	Client  *http.Client
+}
+
+// Encode is trailhound's alert JSON.
+func (w *Webhook) Encode(a alert.Alert) (Item, error) {
+	b, err := encodeAlert(a)
+	return Item{ID: a.ID, Doc: b}, err
+}
+
+// Send posts the items in one request.
+func (w *Webhook) Send(ctx context.Context, items []Item) error {
+	var body bytes.Buffer
+	body.WriteByte('[')
+	for i, it := range items {
+		if i > 0 {
+			body.WriteByte(',')
+		}
+		body.Write(it.Doc)
+	}
+	body.WriteByte(']')
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body.Bytes()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range w.Headers {
+		req.Header.Set(k, v)
+	}
+	if w.Secret != "" {
+		mac := hmac.New(sha256.New, []byte(w.Secret))
+		mac.Write(body.Bytes())
+		req.Header.Set(SignatureHeader, "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	}
+	client := w.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("webhook: %w", err)
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	switch c := resp.StatusCode; {
+	case c/100 == 2:
+		return nil
+	case c == http.StatusRequestTimeout || c == http.StatusTooManyRequests || c >= 500:
+		return fmt.Errorf("webhook: %s: %s", resp.Status, clip(string(msg), 300))
+	default:
+		pe := &PartialError{}
+		for _, it := range items {
+			pe.Refused = append(pe.Refused, Refusal{ID: it.ID, Reason: fmt.Sprintf("webhook: %s: %s", resp.Status, clip(string(msg), 300))})
+		}
+		return pe
+	}
+}
