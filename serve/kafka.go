@@ -225,4 +225,3 @@ func (k *KafkaInput) Close() error {
 	k.cl.Close()
 	return nil
 }
-
