@@ -1,0 +1,179 @@
+package serve
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func gz(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write(b)
+	zw.Close()
+	return buf.Bytes()
+}
+
+// Every answer of POST /v1/records: status, JSON error body, and whether
+// the body was spooled.
+func TestHTTPIngestAnswers(t *testing.T) {
+	m := NewMetrics()
+	dir := t.TempDir()
+	h := &HTTPInput{Tokens: []string{"tok-a", "tok-b"}, MaxBody: 200, SpoolDir: dir, Metrics: m, Log: testLog(t)}
+	h.queue = make(chan spooled, 100)
+	h.MaxBody = 200
+	for _, tk := range h.Tokens {
+		h.tokens = append(h.tokens, sha(tk))
+	}
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+	rec := []byte(`{"eventTime":"2026-11-03T10:00:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject"}`)
+	for _, tc := range []struct {
+		name    string
+		auth    string
+		enc     string
+		body    []byte
+		code    int
+		errPart string
+	}{
+		{"json lines", "Bearer tok-a", "", rec, 202, ""},
+		{"second token, lower-case scheme", "bearer tok-b", "", rec, 202, ""},
+		{"gzip by header", "Bearer tok-a", "gzip", gz(t, rec), 202, ""},
+		{"gzip by magic", "Bearer tok-a", "", gz(t, rec), 202, ""},
+		{"array", "Bearer tok-a", "", []byte("[" + string(rec) + "]"), 202, ""},
+		{"no token", "", "", rec, 401, "missing bearer token"},
+		{"basic auth", "Basic dG9rLWE6", "", rec, 401, "missing bearer token"},
+		{"wrong token", "Bearer tok-c", "", rec, 403, "token not accepted"},
+		{"prefix of a token", "Bearer tok", "", rec, 403, "token not accepted"},
+		{"too large", "Bearer tok-a", "", bytes.Repeat([]byte(" "), 201), 413, "over the limit"},
+		{"empty", "Bearer tok-a", "", nil, 400, "empty body"},
+		{"not json", "Bearer tok-a", "", []byte("hello"), 400, "does not start like JSON"},
+		{"gzip header, plain body", "Bearer tok-a", "gzip", rec, 400, "not"},
+		{"broken gzip", "Bearer tok-a", "", []byte{0x1f, 0x8b, 1, 2, 3}, 400, "gzip"},
+		{"other encoding", "Bearer tok-a", "br", rec, 400, "not supported"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(spoolFiles(t, dir))
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/records", bytes.NewReader(tc.body))
+			if tc.auth != "" {
+				req.Header.Set("Authorization", tc.auth)
+			}
+			if tc.enc != "" {
+				req.Header.Set("Content-Encoding", tc.enc)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.code {
+				t.Fatalf("status %d, want %d (%s)", resp.StatusCode, tc.code, body)
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+				t.Errorf("Content-Type %q", ct)
+			}
+			var got map[string]any
+			if err := json.Unmarshal(body, &got); err != nil {
+				t.Fatalf("answer is not JSON: %s", body)
+			}
+			after := len(spoolFiles(t, dir))
+			if tc.code == 202 {
+				if after != before+1 || got["status"] != "queued" {
+					t.Errorf("accepted but spool %d -> %d, answer %s", before, after, body)
+				}
+				s := <-h.queue
+				disk, _ := os.ReadFile(filepath.Join(dir, s.name))
+				if !bytes.Equal(disk, tc.body) || !bytes.Equal(s.data, tc.body) {
+					t.Errorf("spooled body differs from the one posted")
+				}
+				return
+			}
+			if msg, _ := got["error"].(string); !strings.Contains(msg, tc.errPart) {
+				t.Errorf("error %q, want it to contain %q", msg, tc.errPart)
+			}
+			if after != before {
+				t.Errorf("refused but spooled")
+			}
+			if tc.code == 401 && resp.Header.Get("WWW-Authenticate") == "" {
+				t.Errorf("401 without WWW-Authenticate")
+			}
+		})
+	}
+	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("%s: %d %s", path, resp.StatusCode, body)
+		}
+		if path == "/metrics" && !bytes.Contains(body, []byte(`trailhound_http_rejected_total{code="403"} 2`)) {
+			t.Errorf("metrics do not count the refusals:\n%.2000s", body)
+		}
+	}
+}
+
+func spoolFiles(t *testing.T, dir string) []string {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+// Bodies spooled and not acknowledged when the service stops are read
+// again at the next start (and a half-written .tmp is dropped).
+func TestHTTPSpoolReplay(t *testing.T) {
+	dir := t.TempDir()
+	rec := `{"eventTime":"2026-11-03T10:00:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","eventID":"e1"}`
+	os.WriteFile(filepath.Join(dir, "00000000000000000007-1.body"), []byte(rec), 0o644)
+	os.WriteFile(filepath.Join(dir, "00000000000000000009-1.body.tmp"), []byte("{"), 0o644)
+	h := &HTTPInput{Addr: "127.0.0.1:0", SpoolDir: dir, Log: testLog(t)}
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make(chan *Batch, 1)
+	done := make(chan error)
+	go func() { done <- h.Run(ctx, func(b *Batch) error { got <- b; return nil }) }()
+	var b *Batch
+	select {
+	case b = <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("spool not replayed")
+	}
+	if b.Name != "http:00000000000000000007-1.body" || string(b.Data) != rec {
+		t.Errorf("replayed %q %q", b.Name, b.Data)
+	}
+	if n := spoolFiles(t, dir); len(n) != 1 {
+		t.Errorf("spool after start: %v", n)
+	}
+	b.Ack()
+	if n := spoolFiles(t, dir); len(n) != 0 {
+		t.Errorf("spool after ack: %v", n)
+	}
+	if next := h.seq.Add(1); next != 8 {
+		t.Errorf("next spool number %d, want 8 (after the highest body kept)", next)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func sha(s string) [32]byte { return sha256.Sum256([]byte(s)) }
