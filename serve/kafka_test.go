@@ -1,0 +1,132 @@
+package serve
+
+import (
+	"context"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+const testTopic = "cloudtrail"
+
+// newKafka starts a kfake cluster with the test topic in parts partitions.
+func newKafka(t *testing.T, parts int32) *kfake.Cluster {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(parts, testTopic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// produce writes values to the topic, value i to partition i%parts.
+func produce(t *testing.T, c *kfake.Cluster, parts int32, values ...[]byte) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchMaxBytes(16<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var recs []*kgo.Record
+	for i, v := range values {
+		recs = append(recs, &kgo.Record{Topic: testTopic, Partition: int32(i) % parts, Value: v})
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// committed is the group's committed offset per partition.
+func committed(t *testing.T, c *kfake.Cluster, group string) map[int32]int64 {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.Group = group
+	rt := kmsg.NewOffsetFetchRequestTopic()
+	rt.Topic = testTopic
+	rt.Partitions = []int32{0, 1}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(context.Background(), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int32]int64{}
+	for _, tp := range resp.Topics {
+		for _, p := range tp.Partitions {
+			out[p.Partition] = p.Offset
+		}
+	}
+	return out
+}
+
+// The samples consumed from Kafka (one message per file, over two
+// partitions) give hunt's alerts; offsets are committed past the messages
+// whose records are decided, not past the one whose window is open; a
+// restart consumes from there and indexes nothing twice.
+func TestKafkaServeMatchesHunt(t *testing.T) {
+	eng := builtinEngine(t)
+	want := huntIDs(t, eng, samples)
+	c := newKafka(t, 2)
+	var values [][]byte
+	for _, f := range sampleFiles(t) {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		values = append(values, data)
+	}
+	values = append(values, []byte(sentinel)) // the 4th: partition 1, offset 1
+	produce(t, c, 2, values...)
+
+	dir := t.TempDir()
+	es := newFakeES(t)
+	k := &KafkaInput{Brokers: c.ListenAddrs(), Topic: testTopic, Group: "th", Log: testLog(t)}
+	h := startHTTP(t, dir, es, k)
+	waitFor(t, 20*time.Second, "hunt's alerts in Elasticsearch", func() bool { return slices.Equal(es.ids(), want) })
+	waitFor(t, 10*time.Second, "the offsets of the decided messages", func() bool {
+		return committed(t, c, "th")[0] == 2
+	})
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := committed(t, c, "th"); got[0] != 2 || got[1] != 1 {
+		t.Errorf("committed offsets %v, want partition 0 at 2 and 1 at 1 (the sentinel's window is open)", got)
+	}
+	if got := jsonlIDs(t, h.out); !slices.Equal(got, want) {
+		t.Errorf("JSON Lines ids\n got %v\nwant %v", got, want)
+	}
+	k2 := &KafkaInput{Brokers: c.ListenAddrs(), Topic: testTopic, Group: "th", Log: testLog(t)}
+	h = startHTTP(t, dir, es, k2)
+	waitFor(t, 10*time.Second, "the sentinel consumed again", func() bool {
+		mfs, _ := h.m.Registry.Gather()
+		for _, mf := range mfs {
+			if mf.GetName() == "trailhound_input_batches_total" {
+				for _, m := range mf.GetMetric() {
+					if m.GetLabel()[0].GetValue() == "kafka" && m.GetCounter().GetValue() >= 1 {
+						return true
+					}
+				}
+			}
+		}
+		return false
+	})
+	time.Sleep(200 * time.Millisecond)
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	for id, n := range es.writes {
+		if n != 1 {
+			t.Errorf("alert %s indexed %d times", id, n)
+		}
+	}
+}
