@@ -1,0 +1,282 @@
+package serve
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/trailhound/trailhound/alert"
+)
+
+func testAlerts(prefix string, n int) []alert.Alert {
+	var as []alert.Alert
+	for i := range n {
+		a := alert.Alert{ID: fmt.Sprintf("%s-%03d", prefix, i), Time: time.Date(2026, 11, 3, 10, 0, i, 0, time.UTC)}
+		a.Rule.Name, a.Rule.Severity = "test rule", "high"
+		a.Record = json.RawMessage(`{"eventName":"X"}`)
+		as = append(as, a)
+	}
+	return as
+}
+
+// restartable serves h on one address that can go down and come back.
+type restartable struct {
+	t    *testing.T
+	addr string
+	h    http.Handler
+	mu   sync.Mutex
+	srv  *http.Server
+}
+
+func newRestartable(t *testing.T, h http.Handler) *restartable {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &restartable{t: t, addr: ln.Addr().String(), h: h}
+	r.serve(ln)
+	t.Cleanup(r.down)
+	return r
+}
+
+func (r *restartable) serve(ln net.Listener) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.srv = &http.Server{Handler: r.h}
+	go r.srv.Serve(ln)
+}
+
+func (r *restartable) down() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.srv != nil {
+		r.srv.Close()
+		r.srv = nil
+	}
+}
+
+func (r *restartable) up() {
+	ln, err := net.Listen("tcp", r.addr)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.serve(ln)
+}
+
+// The bulk endpoint fails (500s, then 429s for whole requests, then 429s
+// and a mapping error for single items), then is down, then recovers:
+// every alert arrives exactly once except the one refused for its mapping,
+// which is reported; retries are bounded by the backoff and counted.
+func TestOutboxSurvivesOutage(t *testing.T) {
+	es := &fakeES{t: t, docs: map[string]json.RawMessage{}, writes: map[string]int{}}
+	es.status = func(n int) int {
+		switch {
+		case n <= 3:
+			return 500
+		case n <= 5:
+			return 429
+		}
+		return 0
+	}
+	es.item = func(n int, id string) int {
+		switch {
+		case id == "a-007":
+			return 400 // a mapping error: refused for good
+		case n == 6 && id >= "a-010":
+			return 429
+		case n == 7 && id >= "a-015":
+			return 503
+		}
+		return 0
+	}
+	srv := newRestartable(t, http.HandlerFunc(es.serve))
+	m := NewMetrics()
+	dir := t.TempDir()
+	ob, err := OpenOutbox("es", dir, &Elasticsearch{URL: "http://" + srv.addr}, 0, m, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ob.MinBackoff, ob.MaxBackoff = 5*time.Millisecond, 40*time.Millisecond
+	ctx := context.Background()
+	if err := ob.Deliver(ctx, testAlerts("a", 20)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the failing phases", func() bool { es.mu.Lock(); defer es.mu.Unlock(); return es.requests >= 8 })
+	srv.down()
+	if err := ob.Deliver(ctx, testAlerts("b", 5)); err != nil { // durable while the sink is down
+		t.Fatal(err)
+	}
+	time.Sleep(150 * time.Millisecond)
+	if d := testutil.ToFloat64(m.OutboxDepth.WithLabelValues("es")); d < 5 {
+		t.Errorf("outbox depth %v while down, want at least 5", d)
+	}
+	srv.up()
+	var want []string
+	for _, a := range append(testAlerts("a", 20), testAlerts("b", 5)...) {
+		if a.ID != "a-007" {
+			want = append(want, a.ID)
+		}
+	}
+	waitFor(t, 10*time.Second, "every alert in the index", func() bool { return slices.Equal(es.ids(), want) })
+	if err := ob.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for id, n := range es.writes {
+		if n != 1 {
+			t.Errorf("%s indexed %d times", id, n)
+		}
+	}
+	retries := testutil.ToFloat64(m.SinkRetries.WithLabelValues("es"))
+	if retries < 6 || retries > 100 {
+		t.Errorf("%v retries counted, want the 7 failed requests and the time down (bounded)", retries)
+	}
+	if d := testutil.ToFloat64(m.SinkDropped.WithLabelValues("es")); d != 1 {
+		t.Errorf("%v alerts dropped, want 1 (the mapping error)", d)
+	}
+	if d := testutil.ToFloat64(m.SinkAlerts.WithLabelValues("es")); d != 24 {
+		t.Errorf("%v alerts counted delivered, want 24", d)
+	}
+	if d := testutil.ToFloat64(m.OutboxDepth.WithLabelValues("es")); d != 0 {
+		t.Errorf("outbox depth %v at the end", d)
+	}
+}
+
+// An outbox closed while its sink is down keeps the alerts on disk and a
+// new one sends them; a full outbox makes Deliver wait.
+func TestOutboxKeepsAcrossRestartAndBounds(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	up := false
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !up {
+			w.WriteHeader(503)
+			return
+		}
+		var docs []struct{ ID string }
+		body, _ := io.ReadAll(r.Body)
+		if err := json.Unmarshal(body, &docs); err != nil {
+			t.Errorf("webhook body: %v", err)
+		}
+		for _, d := range docs {
+			got = append(got, d.ID)
+		}
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	m := NewMetrics()
+	ob, err := OpenOutbox("hook", dir, &Webhook{URL: srv.URL}, 3000, m, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ob.MinBackoff, ob.MaxBackoff = 5*time.Millisecond, 20*time.Millisecond
+	if err := ob.Deliver(context.Background(), testAlerts("x", 3)); err != nil {
+		t.Fatal(err)
+	}
+	// over the bound: waits, and gives up with the context
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	err = ob.Deliver(ctx, testAlerts("y", 30))
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Deliver to a full outbox: %v, want a deadline error", err)
+	}
+	cctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	ob.Close(cctx)
+	cancel()
+	mu.Lock()
+	up = true
+	mu.Unlock()
+	ob, err = OpenOutbox("hook", dir, &Webhook{URL: srv.URL}, 3000, m, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the alerts left at the stop", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 3 })
+	ob.Close(context.Background())
+	if !slices.Equal(got, []string{"x-000", "x-001", "x-002"}) {
+		t.Errorf("got %v", got)
+	}
+}
+
+// The webhook signs its body with HMAC-SHA256 and refuses for good on a
+// client error.
+func TestWebhookSignature(t *testing.T) {
+	var sig, body string
+	code := 200
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		sig, body = r.Header.Get(SignatureHeader), string(b)
+		if r.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("Content-Type %q", r.Header.Get("Content-Type"))
+		}
+		w.WriteHeader(code)
+	}))
+	defer srv.Close()
+	wh := &Webhook{URL: srv.URL, Secret: "k3y"}
+	it, err := wh.Encode(testAlerts("s", 1)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wh.Send(context.Background(), []Item{it}); err != nil {
+		t.Fatal(err)
+	}
+	mac := hmac.New(sha256.New, []byte("k3y"))
+	mac.Write([]byte(body))
+	if want := "sha256=" + hex.EncodeToString(mac.Sum(nil)); sig != want {
+		t.Errorf("signature %q, want %q", sig, want)
+	}
+	var arr []map[string]any
+	if err := json.Unmarshal([]byte(body), &arr); err != nil || len(arr) != 1 || arr[0]["id"] != "s-000" {
+		t.Errorf("body %s: %v", body, err)
+	}
+	for _, tc := range []struct {
+		code    int
+		refused bool
+	}{{400, true}, {404, true}, {429, false}, {500, false}, {408, false}} {
+		code = tc.code
+		err := wh.Send(context.Background(), []Item{it})
+		var pe *PartialError
+		if errors.As(err, &pe) != tc.refused || err == nil {
+			t.Errorf("status %d: %v, want refused=%v", tc.code, err, tc.refused)
+		}
+	}
+}
+
+// Filters pick alerts by severity and tags.
+func TestFilter(t *testing.T) {
+	a := alert.Alert{}
+	a.Rule.Severity, a.Rule.Tags = "medium", []string{"Domain: Cloud", "Tactic: Persistence"}
+	for _, tc := range []struct {
+		f    Filter
+		want bool
+	}{
+		{Filter{}, true},
+		{Filter{MinSeverity: "low"}, true},
+		{Filter{MinSeverity: "medium"}, true},
+		{Filter{MinSeverity: "high"}, false},
+		{Filter{Tags: []string{"Tactic: Persistence"}}, true},
+		{Filter{Tags: []string{"Tactic: Discovery"}}, false},
+		{Filter{MinSeverity: "low", Tags: []string{"x", "Domain: Cloud"}}, true},
+	} {
+		if got := tc.f.Match(a); got != tc.want {
+			t.Errorf("%+v: %v", tc.f, got)
+		}
+	}
+	if _, err := ParseSeverity("urgent"); err == nil {
+		t.Error("urgent accepted as a severity")
+	}
+}
