@@ -98,7 +98,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	})
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newHunt(), newQuery(), newTest(), newRules(), newGen(), newState(), &cobra.Command{
+	root.AddCommand(newHunt(), newQuery(), newTest(), newRules(), newGen(), newState(), newServe(), &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), "trailhound", version) },

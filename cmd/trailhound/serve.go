@@ -1,0 +1,263 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trailhound/trailhound/elastic"
+	"github.com/trailhound/trailhound/engine"
+	"github.com/trailhound/trailhound/hunt"
+	"github.com/trailhound/trailhound/serve"
+	"github.com/trailhound/trailhound/state"
+)
+
+func newServe() *cobra.Command {
+	var (
+		configPath string
+		listen     string
+		tokenFile  string
+		outPath    string
+		statePath  string
+		rulePaths  []string
+		lateness   time.Duration
+		interval   time.Duration
+		workers    int
+		maxBody    string
+		tlsCert    string
+		tlsKey     string
+		brokers    []string
+		topic      string
+		group      string
+		logLevel   string
+		geo        *geoFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "serve [flags]",
+		Short: "Run rules continuously over CloudTrail as it arrives (HTTP ingest, Kafka) and deliver alerts to sinks",
+		Long: `Run rules continuously: inputs (HTTP ingest POST /v1/records, Kafka) deliver
+CloudTrail records; alerts are decided as event time passes (the inputs'
+latest event time less --lateness) and delivered to the sinks (JSON Lines
+file, Elasticsearch bulk, webhook); then the state is committed and only then
+are inputs acknowledged (spool file deleted, Kafka offset committed). A
+crash replays what was not acknowledged: alerts are delivered at least once,
+with stable ids. SIGTERM/SIGINT drain: stop receiving, finish what is in
+flight, deliver, checkpoint, exit 0. Alerts whose windows are still open
+wait for later records (the input holding them is not acknowledged).
+
+The config file (--config serve.yaml, see testdata/serve.yaml) holds inputs,
+rules, state and sinks; flags override it. /metrics, /healthz and /readyz are
+served on --listen.`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			cfg := &serve.Config{}
+			if configPath != "" {
+				var err error
+				if cfg, err = serve.LoadConfig(configPath); err != nil {
+					return usageError(err)
+				}
+			}
+			f := cmd.Flags()
+			if f.Changed("state") || cfg.State == "" {
+				cfg.State = statePath
+			}
+			if cfg.State == "" {
+				return usageError(errors.New("serve needs --state FILE (or state: in the config): the rule state and what was delivered live there"))
+			}
+			if cfg.Spool == "" {
+				cfg.Spool = cfg.State + ".spool"
+			}
+			if cfg.Outbox == "" {
+				cfg.Outbox = cfg.State + ".outbox"
+			}
+			if f.Changed("rules") {
+				cfg.Rules = rulePaths
+			}
+			if f.Changed("lateness") || cfg.Lateness == 0 {
+				cfg.Lateness = lateness
+			}
+			if cfg.Lateness <= 0 {
+				return usageError(fmt.Errorf("--lateness must be positive, not %s", cfg.Lateness))
+			}
+			if f.Changed("checkpoint-interval") || cfg.Interval == 0 {
+				cfg.Interval = interval
+			}
+			if f.Changed("workers") {
+				cfg.Workers = workers
+			}
+			if geo.dir == "" {
+				geo.dir = cfg.GeoIPDir
+			}
+			if listen != "" || tokenFile != "" || maxBody != "" || tlsCert != "" {
+				if cfg.HTTP == nil {
+					cfg.HTTP = &serve.HTTPConfig{}
+				}
+				if listen != "" {
+					cfg.HTTP.Listen = listen
+				}
+				if tokenFile != "" {
+					cfg.HTTP.TokenFile = tokenFile
+				}
+				if maxBody != "" {
+					cfg.HTTP.MaxBody = maxBody
+				}
+				if tlsCert != "" {
+					cfg.HTTP.TLSCert, cfg.HTTP.TLSKey = tlsCert, tlsKey
+				}
+			}
+			if len(brokers) > 0 || topic != "" {
+				if cfg.Kafka == nil {
+					cfg.Kafka = &serve.KafkaConfig{}
+				}
+				if len(brokers) > 0 {
+					cfg.Kafka.Brokers = brokers
+				}
+				if topic != "" {
+					cfg.Kafka.Topic = topic
+				}
+			}
+			if group != "" && cfg.Kafka != nil {
+				cfg.Kafka.Group = group
+			}
+			if outPath != "" {
+				cfg.Sinks = append([]serve.SinkConfig{{Type: "jsonl", Name: "out", Path: outPath}}, cfg.Sinks...)
+			}
+			if len(cfg.Sinks) == 0 {
+				cfg.Sinks = []serve.SinkConfig{{Type: "jsonl", Name: "stdout", Path: "-"}}
+			}
+			if cfg.HTTP == nil && cfg.Kafka == nil {
+				return usageError(errors.New("no input: give --listen (HTTP ingest) or --kafka-brokers and --kafka-topic, or a config with http: or kafka:"))
+			}
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return usageError(fmt.Errorf("--log-level: %w", err))
+			}
+			log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+
+			rules, ruleErrs, err := loadRules(cfg.Rules, nil)
+			if err != nil {
+				return err
+			}
+			for _, e := range ruleErrs {
+				log.Warn("rule error", "error", e.Error())
+			}
+			db, err := geo.open()
+			if err != nil {
+				return err
+			}
+			if db != nil {
+				defer db.Close()
+			}
+			requireEnrichment(rules, db)
+			eng, err := engine.Compile(rules)
+			if err != nil {
+				return &exitError{exitErrors, err}
+			}
+			for _, path := range cfg.Exceptions {
+				conds, err := elastic.LoadExceptions(path)
+				if err != nil {
+					return &exitError{exitErrors, fmt.Errorf("exceptions: %w", err)}
+				}
+				if err := eng.AddExceptions(conds); err != nil {
+					return &exitError{exitErrors, fmt.Errorf("exceptions %s: %w", path, err)}
+				}
+			}
+			st, err := state.OpenBolt(cfg.State)
+			if err != nil {
+				return &exitError{exitErrors, stateError(err)}
+			}
+			defer st.Close()
+			m := serve.NewMetrics()
+			outs, err := cfg.OpenOutputs(cmd.OutOrStdout(), m, log)
+			if err != nil {
+				return &exitError{exitErrors, err}
+			}
+			var ready atomic.Bool
+			var inputs []serve.Input
+			if h := cfg.HTTP; h != nil {
+				in := &serve.HTTPInput{Addr: h.Listen, Tokens: h.Tokens, CertFile: h.TLSCert, KeyFile: h.TLSKey, SpoolDir: cfg.Spool, Metrics: m, Log: log,
+					Ready: func() error {
+						if !ready.Load() {
+							return errors.New("starting")
+						}
+						return nil
+					}}
+				if in.Addr == "" {
+					return usageError(errors.New("http: listen is needed"))
+				}
+				if h.TokenFile != "" {
+					toks, err := serve.ReadTokens(h.TokenFile)
+					if err != nil {
+						return usageError(err)
+					}
+					in.Tokens = append(in.Tokens, toks...)
+				}
+				if h.MaxBody != "" {
+					if in.MaxBody, err = serve.ParseBytes(h.MaxBody); err != nil {
+						return usageError(fmt.Errorf("max body: %w", err))
+					}
+				}
+				if (h.TLSCert == "") != (h.TLSKey == "") {
+					return usageError(errors.New("TLS needs both a certificate and a key file"))
+				}
+				if len(in.Tokens) == 0 {
+					log.Warn("no ingest token configured: POST /v1/records refuses every request (403); /metrics and health are served")
+				}
+				if err := in.Listen(); err != nil {
+					return &exitError{exitErrors, err}
+				}
+				log.Info("listening", "addr", in.ListenAddr(), "tls", h.TLSCert != "")
+				inputs = append(inputs, in)
+			}
+			if k := cfg.Kafka; k != nil {
+				if len(k.Brokers) == 0 || k.Topic == "" {
+					return usageError(errors.New("kafka needs brokers and a topic"))
+				}
+				in := &serve.KafkaInput{Brokers: k.Brokers, Topic: k.Topic, Group: k.Group, Log: log}
+				if err := in.Open(); err != nil {
+					return &exitError{exitErrors, err}
+				}
+				inputs = append(inputs, in)
+			}
+			var names []string
+			for _, o := range outs {
+				names = append(names, o.Name)
+			}
+			log.Info("serving", "rules", len(eng.Rules()), "state", cfg.State, "sinks", strings.Join(names, ","), "lateness", cfg.Lateness.String())
+			err = serve.Run(ctx, serve.Options{
+				Engine: eng, Store: st, Inputs: inputs, Outputs: outs, Lateness: cfg.Lateness, Interval: cfg.Interval,
+				Workers: cfg.Workers, GeoIP: db, NoEntityMapping: geo.noEntityMapping, Metrics: m, Log: log,
+				Ready: func() { ready.Store(true) },
+			})
+			if err != nil {
+				return &exitError{exitErrors, err}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&configPath, "config", "", "YAML config (see testdata/serve.yaml); flags override it")
+	f.StringVar(&listen, "listen", "", "HTTP address for ingest (POST /v1/records), /metrics, /healthz and /readyz, e.g. 127.0.0.1:8080")
+	f.StringVar(&tokenFile, "token-file", "", "bearer tokens accepted by HTTP ingest, one a line")
+	f.StringVar(&maxBody, "max-body", "", "largest HTTP ingest body (default 64MB); larger ones get 413")
+	f.StringVar(&tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM; with --tls-key)")
+	f.StringVar(&tlsKey, "tls-key", "", "the --tls-cert key (PEM)")
+	f.StringVar(&outPath, "out", "", "append alerts as JSON Lines to this file ('-': stdout; the default when no sink is configured)")
+	f.StringVar(&statePath, "state", "", "the state file (bbolt); the HTTP spool and sink outboxes go beside it (FILE.spool, FILE.outbox)")
+	f.StringSliceVarP(&rulePaths, "rules", "r", nil, "rule files or folders (repeatable; default: the built-in rules)")
+	f.DurationVar(&lateness, "lateness", hunt.DefaultLateness, "how much older than an input's latest event time a record may be and still be on time")
+	f.DurationVar(&interval, "checkpoint-interval", time.Second, "how often alerts are decided and delivered, the state committed and inputs acknowledged")
+	f.IntVarP(&workers, "workers", "w", 0, "batches evaluated in parallel (default 0: one per CPU)")
+	f.StringSliceVar(&brokers, "kafka-brokers", nil, "Kafka seed brokers (host:port, comma-separated)")
+	f.StringVar(&topic, "kafka-topic", "", "Kafka topic of CloudTrail records or delivery files")
+	f.StringVar(&group, "kafka-group", "", "Kafka consumer group (default trailhound)")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error (JSON logs on stderr)")
+	geo = addGeoFlags(f)
+	return cmd
+}

@@ -1,0 +1,226 @@
+package serve
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is serve.yaml: inputs, rules, state and sinks. Values may name
+// environment variables as ${NAME} (for secrets); a variable that is not
+// set is an error.
+type Config struct {
+	State      string        `yaml:"state"`               // the state file (bbolt)
+	Spool      string        `yaml:"spool"`               // HTTP ingest spool folder (default STATE.spool)
+	Outbox     string        `yaml:"outbox"`              // sinks' outbox folders go in it (default STATE.outbox)
+	Lateness   time.Duration `yaml:"lateness"`            // default 20m
+	Interval   time.Duration `yaml:"checkpoint_interval"` // default 1s
+	Workers    int           `yaml:"workers"`
+	Rules      []string      `yaml:"rules"`      // rule files and folders (default: the built-in rules)
+	Exceptions []string      `yaml:"exceptions"` // Kibana exception-list exports
+	GeoIPDir   string        `yaml:"geoip_dir"`
+	HTTP       *HTTPConfig   `yaml:"http"`
+	Kafka      *KafkaConfig  `yaml:"kafka"`
+	Sinks      []SinkConfig  `yaml:"sinks"`
+}
+
+// HTTPConfig is the HTTP listener: ingest, metrics and health.
+type HTTPConfig struct {
+	Listen    string   `yaml:"listen"`
+	Tokens    []string `yaml:"tokens"`
+	TokenFile string   `yaml:"token_file"` // one token a line; # starts a comment
+	MaxBody   string   `yaml:"max_body"`   // e.g. 64MB
+	TLSCert   string   `yaml:"tls_cert"`
+	TLSKey    string   `yaml:"tls_key"`
+}
+
+// KafkaConfig is the Kafka input.
+type KafkaConfig struct {
+	Brokers []string `yaml:"brokers"`
+	Topic   string   `yaml:"topic"`
+	Group   string   `yaml:"group"`
+}
+
+// SinkConfig is one sink.
+type SinkConfig struct {
+	Type        string            `yaml:"type"` // jsonl, elasticsearch, webhook
+	Name        string            `yaml:"name"` // default: the type (and a number when repeated)
+	Path        string            `yaml:"path"` // jsonl: the file ("-": standard output)
+	URL         string            `yaml:"url"`
+	Index       string            `yaml:"index"`
+	APIKey      string            `yaml:"api_key"`
+	Username    string            `yaml:"username"`
+	Password    string            `yaml:"password"`
+	Secret      string            `yaml:"secret"` // webhook: HMAC-SHA256 key
+	Headers     map[string]string `yaml:"headers"`
+	MinSeverity string            `yaml:"min_severity"`
+	Tags        []string          `yaml:"tags"`
+	OutboxMax   string            `yaml:"outbox_max"` // e.g. 1GB (default)
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// LoadConfig reads a config file, substituting ${NAME} references.
+func LoadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return ParseConfig(path, data, os.LookupEnv)
+}
+
+// ParseConfig parses a config, substituting ${NAME} from lookup. Errors
+// name the file and line.
+func ParseConfig(path string, data []byte, lookup func(string) (string, bool)) (*Config, error) {
+	var missing []string
+	for i, line := range bytes.Split(data, []byte("\n")) {
+		if t := bytes.TrimSpace(line); bytes.HasPrefix(t, []byte("#")) {
+			continue
+		}
+		for _, m := range envRef.FindAllSubmatch(line, -1) {
+			if _, ok := lookup(string(m[1])); !ok {
+				missing = append(missing, fmt.Sprintf("%s:%d: environment variable %s is not set", path, i+1, m[1]))
+			}
+		}
+	}
+	if len(missing) > 0 {
+		return nil, errors.New(strings.Join(missing, "\n"))
+	}
+	data = envRef.ReplaceAllFunc(data, func(m []byte) []byte {
+		v, _ := lookup(string(m[2 : len(m)-1]))
+		return []byte(v)
+	})
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	names := map[string]bool{}
+	for i := range c.Sinks {
+		s := &c.Sinks[i]
+		where := fmt.Sprintf("%s: sinks[%d]", path, i)
+		switch s.Type {
+		case "jsonl":
+			if s.Path == "" {
+				return nil, fmt.Errorf("%s: jsonl needs path (a file, or - for standard output)", where)
+			}
+		case "elasticsearch", "webhook":
+			if s.URL == "" {
+				return nil, fmt.Errorf("%s: %s needs url", where, s.Type)
+			}
+		default:
+			return nil, fmt.Errorf("%s: type %q: want jsonl, elasticsearch or webhook", where, s.Type)
+		}
+		sev, err := ParseSeverity(s.MinSeverity)
+		if err != nil {
+			return nil, fmt.Errorf("%s: min_severity: %w", where, err)
+		}
+		s.MinSeverity = sev
+		if s.Name == "" {
+			s.Name = s.Type
+			for n := 2; names[s.Name]; n++ {
+				s.Name = s.Type + strconv.Itoa(n)
+			}
+		}
+		if names[s.Name] {
+			return nil, fmt.Errorf("%s: name %q used twice", where, s.Name)
+		}
+		names[s.Name] = true
+		if _, err := ParseBytes(s.OutboxMax); s.OutboxMax != "" && err != nil {
+			return nil, fmt.Errorf("%s: outbox_max: %w", where, err)
+		}
+	}
+	if c.HTTP != nil {
+		if _, err := ParseBytes(c.HTTP.MaxBody); c.HTTP.MaxBody != "" && err != nil {
+			return nil, fmt.Errorf("%s: http.max_body: %w", path, err)
+		}
+	}
+	return &c, nil
+}
+
+// ParseBytes parses sizes like 64MB, 512KB, 1GB or a byte count.
+func ParseBytes(s string) (int64, error) {
+	u := strings.ToUpper(strings.TrimSpace(s))
+	mult := int64(1)
+	for _, x := range []struct {
+		suf string
+		m   int64
+	}{{"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}, {"B", 1}} {
+		if strings.HasSuffix(u, x.suf) {
+			u, mult = strings.TrimSuffix(u, x.suf), x.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(u), 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("invalid size %q", s)
+	}
+	return n * mult, nil
+}
+
+// ReadTokens reads a token file: one token a line, blank lines and lines
+// starting with # ignored.
+func ReadTokens(path string) ([]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("token file: %w", err)
+	}
+	var toks []string
+	for line := range strings.Lines(string(data)) {
+		t := strings.TrimSpace(line)
+		if t == "" || strings.HasPrefix(t, "#") {
+			continue
+		}
+		toks = append(toks, t)
+	}
+	if len(toks) == 0 {
+		return nil, fmt.Errorf("token file %s holds no token", path)
+	}
+	return toks, nil
+}
+
+// OpenOutputs opens the configured sinks: JSON Lines files directly, the
+// others behind an outbox in the Outbox folder.
+func (c *Config) OpenOutputs(stdout io.Writer, m *Metrics, log *slog.Logger) ([]*Output, error) {
+	var outs []*Output
+	for _, s := range c.Sinks {
+		out := &Output{Name: s.Name, Filter: Filter{MinSeverity: s.MinSeverity, Tags: s.Tags}}
+		var sender Sender
+		switch s.Type {
+		case "jsonl":
+			fs, err := OpenFileSink(s.Name, s.Path, stdout, m)
+			if err != nil {
+				return nil, err
+			}
+			out.Deliverer = fs
+		case "elasticsearch":
+			sender = &Elasticsearch{URL: s.URL, Index: s.Index, APIKey: s.APIKey, Username: s.Username, Password: s.Password}
+		case "webhook":
+			sender = &Webhook{URL: s.URL, Secret: s.Secret, Headers: s.Headers}
+		}
+		if sender != nil {
+			maxBytes := int64(0)
+			if s.OutboxMax != "" {
+				maxBytes, _ = ParseBytes(s.OutboxMax)
+			}
+			ob, err := OpenOutbox(s.Name, filepath.Join(c.Outbox, s.Name), sender, maxBytes, m, log)
+			if err != nil {
+				return nil, err
+			}
+			out.Deliverer = ob
+		}
+		outs = append(outs, out)
+	}
+	return outs, nil
+}
