@@ -1,0 +1,67 @@
+package serve
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+// The shipped example config parses, with its ${ENV} references filled.
+func TestExampleConfig(t *testing.T) {
+	data, err := os.ReadFile("../testdata/serve.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := ParseConfig("serve.yaml", data, env(map[string]string{"TRAILHOUND_TOKEN": "t0k", "ES_API_KEY": "k3y", "WEBHOOK_SECRET": "s"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.State != "serve.db" || c.Lateness != 20*time.Minute || c.Interval != time.Second {
+		t.Errorf("state %q lateness %v interval %v", c.State, c.Lateness, c.Interval)
+	}
+	if c.HTTP == nil || c.HTTP.Listen != "127.0.0.1:8080" || len(c.HTTP.Tokens) != 1 || c.HTTP.Tokens[0] != "t0k" {
+		t.Errorf("http %+v", c.HTTP)
+	}
+	if len(c.Sinks) != 3 {
+		t.Fatalf("sinks %+v", c.Sinks)
+	}
+	es, hook := c.Sinks[1], c.Sinks[2]
+	if es.Name != "elasticsearch" || es.APIKey != "k3y" || es.MinSeverity != "medium" {
+		t.Errorf("elasticsearch sink %+v", es)
+	}
+	if hook.Name != "soc-hook" || hook.Secret != "s" || len(hook.Tags) != 2 || hook.OutboxMax != "256MB" {
+		t.Errorf("webhook sink %+v", hook)
+	}
+}
+
+// Bad configs are refused with the file, line or sink named.
+func TestConfigErrors(t *testing.T) {
+	for _, tc := range []struct{ yaml, want string }{
+		{"state: x\nhttp:\n  tokens: [\"${NOPE}\"]\n", "c.yaml:3: environment variable NOPE is not set"},
+		{"state: x\nlatenes: 5m\n", "line 2: field latenes not found"},
+		{"sinks:\n  - type: splunk\n", "sinks[0]: type \"splunk\""},
+		{"sinks:\n  - type: jsonl\n", "sinks[0]: jsonl needs path"},
+		{"sinks:\n  - type: webhook\n    url: http://x\n    min_severity: urgent\n", "min_severity"},
+		{"sinks:\n  - {type: jsonl, path: a, name: n}\n  - {type: jsonl, path: b, name: n}\n", "name \"n\" used twice"},
+		{"lateness: soon\n", "c.yaml"},
+		{"http:\n  max_body: lots\n", "http.max_body"},
+	} {
+		_, err := ParseConfig("c.yaml", []byte(tc.yaml), env(nil))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want %q", tc.yaml, err, tc.want)
+		}
+	}
+	// a ${} in a comment is not a reference
+	if _, err := ParseConfig("c.yaml", []byte("# ${NOPE}\nstate: x\n"), env(nil)); err != nil {
+		t.Error(err)
+	}
+	c, err := ParseConfig("c.yaml", []byte("sinks:\n  - {type: jsonl, path: a}\n  - {type: jsonl, path: b}\n"), env(nil))
+	if err != nil || c.Sinks[1].Name != "jsonl2" {
+		t.Errorf("default names: %v %+v", err, c)
+	}
+}
