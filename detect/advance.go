@@ -35,7 +35,11 @@ type forgetter interface {
 // forgets every entry that can no longer matter, so what it keeps is
 // bounded by the rules' windows. Collectors may keep adding while it runs.
 func (p *Processor) Advance(w time.Time) ([]alert.Alert, error) {
-	return p.advance(nanos(w))
+	n := nanos(w)
+	if n == math.MinInt64 { // nothing can be decided yet: the matches wait in the collectors
+		return nil, nil
+	}
+	return p.advance(n)
 }
 
 // Finish takes the remaining matches as the end of the input (Advance to
@@ -221,7 +225,7 @@ func (p *Processor) advanceRule(i int, w int64, got []*Collector) ([]alert.Alert
 // it does so at most once per interval.
 func (p *Processor) expire(ri *ruleInfo, run *ruleRun, h int64) {
 	st := run.st
-	at := min(st.Watermark, h)
+	at := min(st.Watermark, h, p.hold.Load())
 	if h != never && at < run.expired+ri.interval {
 		return
 	}

@@ -25,7 +25,8 @@ type dedupDetector struct {
 type dedupWindow struct {
 	start, end int64
 	count      int
-	alert      *alert.Alert // the raised alert, or nil
+	alert      *alert.Alert  // the raised alert, or nil
+	replaced   *state.Window // the key's window in the state before this one's (rollback restores it)
 }
 
 func (d *dedupDetector) collect(c *Collector, i int, ev *event.Event, cd candidate) {
@@ -57,6 +58,13 @@ func (d *dedupDetector) advance(w int64, in []candidate, st *state.Rule, rs *Rul
 		key := "dedup\x1f" + c.term
 		win := d.open[key]
 		if win == nil || c.t >= win.end {
+			if prev, ok := st.Suppress[key]; ok && c.t < prev.Start {
+				// older than the key's latest window: a replay of a record
+				// decided before, or a late one; its window closed (and its
+				// alert went out) before that one opened
+				rs.Known++
+				continue
+			}
 			win = &dedupWindow{start: c.t, end: c.t + int64(dd.Period)}
 			if prev, ok := st.Suppress[key]; ok && c.t >= prev.Start && c.t < prev.End {
 				// a window opened by an earlier hunt: its alert is out already
@@ -80,6 +88,9 @@ func (d *dedupDetector) advance(w int64, in []candidate, st *state.Rule, rs *Rul
 			a.ID = hashID("dedup", d.ri.r.Key(), c.term, strconv.FormatInt(win.start, 10))
 			a.Suppression = &alert.Suppression{Terms: map[string]any{"dedup": c.term}, DocsCount: dd.Threshold - 1,
 				Start: time.Unix(0, win.start).UTC(), End: time.Unix(0, c.t).UTC()}
+			if prev, ok := st.Suppress[key]; ok {
+				win.replaced = &prev
+			}
 			st.Suppress[key] = state.Window{AlertID: a.ID, Start: win.start, End: win.end}
 			win.alert = &a
 		}
@@ -100,10 +111,13 @@ func (d *dedupDetector) advance(w int64, in []candidate, st *state.Rule, rs *Rul
 func (d *dedupDetector) rollback(undos []undo) []undo {
 	for key, win := range d.open {
 		if win.alert != nil {
-			id := win.alert.ID
+			id, replaced := win.alert.ID, win.replaced
 			undos = append(undos, undo{win.start, func(st *state.Rule) {
 				if st.Suppress[key].AlertID == id {
 					delete(st.Suppress, key)
+					if replaced != nil { // the window before it, closed: a replay must find it
+						st.Suppress[key] = *replaced
+					}
 				}
 			}})
 		}

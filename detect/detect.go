@@ -53,6 +53,7 @@ type Processor struct {
 	collectors []*Collector
 	watermark  atomic.Int64 // the last watermark passed to Advance
 	horizon    atomic.Int64 // Horizon as of the last Commit
+	hold       atomic.Int64 // Hold: state entries a record at or after it may need are kept
 }
 
 type ruleInfo struct {
@@ -145,6 +146,7 @@ func New(rules []*rule.Rule, store state.Store, opts Options) (*Processor, error
 	}
 	p.watermark.Store(math.MinInt64)
 	p.horizon.Store(math.MinInt64)
+	p.hold.Store(never)
 	return p, nil
 }
 

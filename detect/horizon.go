@@ -73,3 +73,18 @@ func sub(a, b int64) int64 {
 	}
 	return a - b
 }
+
+// Hold keeps, from the next Advance on, every state entry a record at or
+// after t may need (suppression and dedup windows, threshold groups, terms,
+// raised alert ids, partial sequences): a live input that will replay its
+// unacknowledged records, the earliest at t, after a crash needs the state
+// to remember what those records met the first time, or a replayed record
+// would open a window of its own and raise an alert under another id. The
+// zero time holds nothing back.
+func (p *Processor) Hold(t time.Time) {
+	if t.IsZero() {
+		p.hold.Store(never)
+		return
+	}
+	p.hold.Store(nanos(t))
+}

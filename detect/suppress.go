@@ -24,6 +24,9 @@ type heldAlert struct {
 	t    int64             // the candidate's time
 	supp string            // the suppression window it opened
 	undo func(*state.Rule) // the detector's undo
+	// replaced is the group's window in the state before the one it
+	// opened (rollback restores it)
+	replaced *state.Window
 }
 
 func newSuppressor(ri *ruleInfo) *suppressor {
@@ -37,8 +40,16 @@ func (s *suppressor) add(cands []candidate, st *state.Rule, rs *RuleStats) []ale
 	var out []alert.Alert
 	for _, c := range cands {
 		end := int64(0) // nothing can be folded into it
+		var replaced *state.Window
 		if sp := s.ri.r.Suppression; sp != nil && c.supp != "" {
 			w, ok := st.Suppress[c.supp]
+			if ok && c.t < w.Start {
+				// older than the group's latest window: a replay of a
+				// record decided before, or a late one; its window closed
+				// before that one opened
+				rs.Suppressed++
+				continue
+			}
 			if ok && c.t >= w.Start && c.t < w.End {
 				rs.Suppressed++
 				if i, ok := s.pos[w.AlertID]; ok {
@@ -52,6 +63,9 @@ func (s *suppressor) add(cands []candidate, st *state.Rule, rs *RuleStats) []ale
 			if sp.Duration == 0 { // per rule execution: the run that raised it
 				end = (floorDiv(c.t, s.ri.interval) + 1) * s.ri.interval
 			}
+			if ok {
+				replaced = &w
+			}
 			st.Suppress[c.supp] = state.Window{AlertID: c.alert.ID, Start: c.t, End: end}
 			terms := map[string]any{}
 			for j, f := range sp.GroupBy {
@@ -62,7 +76,7 @@ func (s *suppressor) add(cands []candidate, st *state.Rule, rs *RuleStats) []ale
 		st.Alerted[c.alert.ID] = c.t
 		out = append(out, *c.alert)
 		s.pos[c.alert.ID] = len(s.held)
-		s.held = append(s.held, heldAlert{a: *c.alert, end: end, t: c.t, supp: c.supp, undo: c.undo})
+		s.held = append(s.held, heldAlert{a: *c.alert, end: end, t: c.t, supp: c.supp, undo: c.undo, replaced: replaced})
 		for _, b := range c.blocks {
 			s.held = append(s.held, heldAlert{a: b, end: end, t: c.t})
 		}
@@ -97,11 +111,14 @@ func (s *suppressor) release(h int64) []alert.Alert {
 // were raised.
 func (s *suppressor) rollback(undos []undo) []undo {
 	for _, x := range s.held {
-		id, supp, then := x.a.ID, x.supp, x.undo
+		id, supp, then, replaced := x.a.ID, x.supp, x.undo, x.replaced
 		undos = append(undos, undo{x.t, func(st *state.Rule) {
 			delete(st.Alerted, id)
 			if w, ok := st.Suppress[supp]; ok && w.AlertID == id {
 				delete(st.Suppress, supp)
+				if replaced != nil { // the window before it, closed: a replay must find it
+					st.Suppress[supp] = *replaced
+				}
 			}
 			if then != nil {
 				then(st)

@@ -32,9 +32,9 @@ type Scanner struct {
 // ScanStats is what a scan read.
 type ScanStats struct {
 	Records, Other, Digests, Bytes int64
-	// Latest is the latest event time read (Unix ns; math.MinInt64 when no
-	// record had one).
-	Latest int64
+	// Latest and Earliest are the latest and earliest event times read
+	// (Unix ns; math.MinInt64 and math.MaxInt64 when no record had one).
+	Latest, Earliest int64
 }
 
 // Stamp is the time that stands in for the event time of an input's
@@ -50,7 +50,7 @@ type Stamp struct {
 // time (called at most once, at the first); every, when not nil, is called
 // every 16,384 records with the latest event time so far.
 func (s *Scanner) Scan(ctx context.Context, r io.Reader, name string, stamp func() Stamp, every func(latest int64)) ScanStats {
-	st := ScanStats{Latest: math.MinInt64}
+	st := ScanStats{Latest: math.MinInt64, Earliest: math.MaxInt64}
 	prog := s.Progress
 	if prog == nil {
 		prog = &Progress{}
@@ -82,7 +82,7 @@ func (s *Scanner) Scan(ctx context.Context, r io.Reader, name string, stamp func
 		case event.KindCloudTrail, event.KindECS:
 			st.Records++
 			if t, err := ev.EventTime(); err == nil {
-				st.Latest = max(st.Latest, t.UnixNano())
+				st.Latest, st.Earliest = max(st.Latest, t.UnixNano()), min(st.Earliest, t.UnixNano())
 			} else {
 				if ft.From == "" {
 					ft = stamp()
@@ -120,7 +120,7 @@ func scanFile(ctx context.Context, s *Scanner, path string, progress func(latest
 	rc, err := record.OpenContext(ctx, path, &s.Progress.BytesOnDisk)
 	if err != nil {
 		s.Errors(InputError{File: path, Offset: -1, Err: err})
-		return ScanStats{Latest: math.MinInt64}
+		return ScanStats{Latest: math.MinInt64, Earliest: math.MaxInt64}
 	}
 	defer rc.Close()
 	return s.Scan(ctx, rc, path, func() Stamp { return fileTime(path) }, progress)

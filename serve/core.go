@@ -282,7 +282,7 @@ func (s *service) work(batches <-chan *Batch) {
 		s.m.Records.WithLabelValues(name).Add(float64(st.Records))
 		s.m.Bytes.WithLabelValues(name).Add(float64(st.Bytes))
 		s.mu.Lock()
-		b.latest = st.Latest
+		b.latest, b.early = st.Latest, st.Earliest
 		b.input.latest = max(b.input.latest, st.Latest)
 		delete(s.inFlight, b)
 		s.done = append(s.done, b)
@@ -332,6 +332,26 @@ func (s *service) checkpoint(ctx context.Context) error {
 		s.lastW = w
 	}
 	s.mu.Unlock()
+	if s.lastW == math.MinInt64 {
+		// no watermark yet (no input has said where it is): nothing can be
+		// decided or acknowledged; the matches wait in the collectors
+		s.pending = append(s.pending, ready...)
+		return nil
+	}
+	// What a replay of the batches not acknowledged would meet must stay
+	// in the state (their earliest records may be older than the windows
+	// the processor would otherwise forget).
+	hold := int64(math.MaxInt64)
+	for _, bs := range [][]*Batch{s.pending, ready} {
+		for _, b := range bs {
+			hold = min(hold, b.early)
+		}
+	}
+	if hold == math.MaxInt64 {
+		s.proc.Hold(time.Time{})
+	} else {
+		s.proc.Hold(time.Unix(0, hold))
+	}
 	as, err := s.proc.Advance(time.Unix(0, s.lastW))
 	if err != nil {
 		return fmt.Errorf("advancing to %s: %w", time.Unix(0, s.lastW).UTC(), err)

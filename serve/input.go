@@ -32,6 +32,7 @@ type Batch struct {
 	input  *inputState
 	bound  int64 // the input's watermark when the batch arrived
 	latest int64 // the latest event time in it, once scanned
+	early  int64 // the earliest
 }
 
 // Input delivers batches until ctx ends.

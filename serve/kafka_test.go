@@ -28,7 +28,7 @@ func newKafka(t *testing.T, parts int32) *kfake.Cluster {
 // produce writes values to the topic, value i to partition i%parts.
 func produce(t *testing.T, c *kfake.Cluster, parts int32, values ...[]byte) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchMaxBytes(16<<20))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchMaxBytes(900<<10))
 	if err != nil {
 		t.Fatal(err)
 	}

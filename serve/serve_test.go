@@ -29,6 +29,8 @@ type harness struct {
 const testToken = "s3cret-token"
 
 // startHTTP starts a service over state dir (kept across restarts).
+var lateness = 24 * time.Hour
+
 func startHTTP(t *testing.T, dir string, es *fakeES, extra ...Input) *harness {
 	t.Helper()
 	h := &harness{t: t, dir: dir, es: es, out: filepath.Join(dir, "alerts.jsonl"), done: make(chan error, 1), m: NewMetrics()}
@@ -56,7 +58,7 @@ func startHTTP(t *testing.T, dir string, es *fakeES, extra ...Input) *harness {
 		err := Run(ctx, Options{
 			Engine: builtinEngine(t), Store: st, Inputs: append([]Input{h.http}, extra...),
 			Outputs:  []*Output{{Name: "jsonl", Deliverer: file}, {Name: "es", Deliverer: ob}},
-			Lateness: 24 * time.Hour, Interval: 20 * time.Millisecond, Workers: 2, Metrics: h.m, Log: log, Grace: 5 * time.Second,
+			Lateness: lateness, Interval: 20 * time.Millisecond, Workers: 2, Metrics: h.m, Log: log, Grace: 5 * time.Second,
 		})
 		st.Close()
 		h.done <- err
