@@ -49,6 +49,10 @@ type KafkaConfig struct {
 	Brokers []string `yaml:"brokers"`
 	Topic   string   `yaml:"topic"`
 	Group   string   `yaml:"group"`
+	// SessionTimeout is the consumer group session timeout (default
+	// 45s): after a crash, the partitions come back to a restarted
+	// process once the old session has timed out.
+	SessionTimeout time.Duration `yaml:"session_timeout"`
 }
 
 // SinkConfig is one sink.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/trailhound/trailhound/elastic"
 	"github.com/trailhound/trailhound/engine"
@@ -220,6 +221,9 @@ served on --listen.`,
 					return usageError(errors.New("kafka needs brokers and a topic"))
 				}
 				in := &serve.KafkaInput{Brokers: k.Brokers, Topic: k.Topic, Group: k.Group, Log: log}
+				if k.SessionTimeout > 0 {
+					in.Opts = append(in.Opts, kgo.SessionTimeout(k.SessionTimeout))
+				}
 				if err := in.Open(); err != nil {
 					return &exitError{exitErrors, err}
 				}

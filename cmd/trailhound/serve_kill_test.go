@@ -1,0 +1,243 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// bulkIndex is an Elasticsearch bulk endpoint keyed by _id: it holds one
+// document per id and counts how often each was written.
+type bulkIndex struct {
+	mu     sync.Mutex
+	writes map[string]int
+}
+
+func (b *bulkIndex) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	sc.Buffer(nil, 64<<20)
+	var items []map[string]any
+	b.mu.Lock()
+	for sc.Scan() {
+		var action struct {
+			Index struct {
+				ID string `json:"_id"`
+			} `json:"index"`
+		}
+		if json.Unmarshal(sc.Bytes(), &action) != nil || action.Index.ID == "" || !sc.Scan() {
+			b.mu.Unlock()
+			http.Error(w, "bad bulk body", http.StatusBadRequest)
+			return
+		}
+		b.writes[action.Index.ID]++
+		items = append(items, map[string]any{"index": map[string]any{"_id": action.Index.ID, "status": 201}})
+	}
+	b.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"errors": false, "items": items})
+}
+
+// total counts the writes, a rewrite of an id included.
+func (b *bulkIndex) total() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for _, w := range b.writes {
+		n += w
+	}
+	return n
+}
+
+func (b *bulkIndex) count() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.writes)
+}
+
+// serve killed with SIGKILL at spread-out points while it works through
+// generated CloudTrail consumed from Kafka, and restarted each time, ends
+// with exactly hunt's alerts in the Elasticsearch index (keyed by _id, so
+// each once) and in the union of its JSON Lines outputs: none lost, none
+// extra. A last SIGTERM drains and exits 0.
+func TestKilledServeReplays(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if code, _, errs := runCmd(t, "gen", "--size", "12MB", "--file-size", "192KB", "--period", "3h", "--ordered", "--gzip", "--out", data, "../../testdata/samples"); code != 0 {
+		t.Fatal(errs)
+	}
+	files, _ := filepath.Glob(filepath.Join(data, "*"))
+	sort.Strings(files) // CloudTrail names: time order
+	// what hunt raises over the same files
+	code, out, errs := runCmd(t, "hunt", "-q", "-f", "jsonl", data)
+	if code != 0 {
+		t.Fatalf("hunt: exit %d: %s", code, errs)
+	}
+	want := map[string]bool{}
+	for line := range bytes.Lines([]byte(out)) {
+		var a struct{ ID string }
+		if json.Unmarshal(line, &a) == nil {
+			want[a.ID] = true
+		}
+	}
+	if len(want) < 300 {
+		t.Fatalf("hunt raised only %d alerts", len(want))
+	}
+
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "trail"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ProducerBatchMaxBytes(900<<10), kgo.ProducerLinger(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []*kgo.Record
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, &kgo.Record{Topic: "trail", Value: b})
+	}
+	// a record far in event time, so every window of the data closes
+	sentinel := `{"eventVersion":"1.08","eventTime":"2099-01-01T00:00:00Z","eventSource":"sentinel.trailhound.test","eventName":"Sentinel","eventID":"sentinel","awsRegion":"us-east-1"}`
+	recs = append(recs, &kgo.Record{Topic: "trail", Value: []byte(sentinel)})
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+
+	idx := &bulkIndex{writes: map[string]int{}}
+	es := httptest.NewServer(idx)
+	defer es.Close()
+	cfg := filepath.Join(dir, "serve.yaml")
+	os.WriteFile(cfg, fmt.Appendf(nil, "state: %s\ncheckpoint_interval: 50ms\nkafka:\n  session_timeout: 6s\nsinks:\n  - type: elasticsearch\n    url: %s\n", filepath.Join(dir, "serve.db"), es.URL), 0o644)
+	args := func(out string) []string {
+		return []string{"serve", "--config", cfg, "--kafka-brokers", c.ListenAddrs()[0], "--kafka-topic", "trail", "--out", out, "--log-level", "warn"}
+	}
+	var outs []string
+	start := func() *exitWatch {
+		out := filepath.Join(dir, fmt.Sprintf("run%d.jsonl", len(outs)))
+		outs = append(outs, out)
+		return watch(trailhound(t, filepath.Join(dir, "stdout"), args(out)...))
+	}
+	// kills: one during start-up, then as the index fills
+	kills := 0
+	for _, frac := range []float64{0, 0.15, 0.35, 0.55, 0.75, 0.9} {
+		cmd := start()
+		target := int(frac * float64(len(want)))
+		if frac == 0 || idx.count() >= target {
+			// during start-up, or the last run went past this point:
+			// once this one has written something, or a moment after
+			w0, deadline := idx.total(), time.Now().Add(time.Duration(200+100*kills)*time.Millisecond)
+			for idx.total() == w0 && time.Now().Before(deadline) {
+				time.Sleep(2 * time.Millisecond)
+			}
+		} else {
+			deadline := time.Now().Add(60 * time.Second)
+			for idx.count() < target && time.Now().Before(deadline) && !cmd.exited() {
+				time.Sleep(2 * time.Millisecond)
+			}
+		}
+		if cmd.exited() {
+			t.Fatalf("serve exited by itself: %v", cmd.err)
+		}
+		cmd.cmd.Process.Signal(syscall.SIGKILL)
+		cmd.wait()
+		kills++
+		t.Logf("kill %d (aimed at %.0f%% of the alerts): %d ids in the index, %d writes", kills, frac*100, idx.count(), idx.total())
+	}
+	final := start()
+	deadline := time.Now().Add(90 * time.Second)
+	for idx.count() < len(want) && time.Now().Before(deadline) && !final.exited() {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // anything extra would show
+	final.cmd.Process.Signal(syscall.SIGTERM)
+	if err := final.wait(); err != nil {
+		t.Errorf("serve after SIGTERM: %v (want exit 0)", err)
+	}
+
+	idx.mu.Lock()
+	defer idx.mu.Unlock()
+	var lost, extra []string
+	rewrites := 0
+	for id := range want {
+		if idx.writes[id] == 0 {
+			lost = append(lost, id)
+		}
+	}
+	for id, n := range idx.writes {
+		if !want[id] {
+			extra = append(extra, id)
+		}
+		rewrites += n - 1
+	}
+	if len(lost) > 0 || len(extra) > 0 {
+		t.Errorf("index: %d alerts lost (e.g. %v), %d extra (e.g. %v)", len(lost), first(lost), len(extra), first(extra))
+	}
+	got := map[string]string{}
+	for _, o := range outs {
+		alertIDs(t, o, got)
+	}
+	lost, extra = nil, nil
+	for id := range want {
+		if _, ok := got[id]; !ok {
+			lost = append(lost, id)
+		}
+	}
+	for id := range got {
+		if !want[id] {
+			extra = append(extra, id)
+		}
+	}
+	if len(lost) > 0 || len(extra) > 0 {
+		t.Errorf("JSON Lines: %d alerts lost (e.g. %v), %d extra (e.g. %v)", len(lost), first(lost), len(extra), first(extra))
+	}
+	t.Logf("%d kills; hunt's %d alerts each in the index once (%d redelivered writes of the same _id, at-least-once)", kills, len(want), rewrites)
+}
+
+// exitWatch waits for a process in the background.
+type exitWatch struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+}
+
+func watch(cmd *exec.Cmd) *exitWatch {
+	w := &exitWatch{cmd: cmd, done: make(chan struct{})}
+	go func() { w.err = cmd.Wait(); close(w.done) }()
+	return w
+}
+
+func (w *exitWatch) exited() bool {
+	select {
+	case <-w.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (w *exitWatch) wait() error { <-w.done; return w.err }
