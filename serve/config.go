@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -166,8 +167,8 @@ func ParseBytes(s string) (int64, error) {
 			break
 		}
 	}
-	n, err := strconv.ParseInt(strings.TrimSpace(u), 10, 64)
-	if err != nil || n <= 0 {
+	n, err := strconv.ParseInt(u, 10, 64)
+	if err != nil || n <= 0 || strconv.FormatInt(n, 10) != u || n > math.MaxInt64/mult {
 		return 0, fmt.Errorf("invalid size %q", s)
 	}
 	return n * mult, nil

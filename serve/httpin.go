@@ -17,7 +17,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -47,7 +46,6 @@ type HTTPInput struct {
 	ln     net.Listener
 	queue  chan spooled
 	seq    atomic.Uint64
-	mu     sync.Mutex
 	tokens [][32]byte
 }
 

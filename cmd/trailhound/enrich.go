@@ -55,6 +55,17 @@ func (g *geoFlags) open() (*geoip.DB, error) {
 	return db, nil
 }
 
+// openFor opens the databases the flags name (nil when none) and
+// marks the rules that need others as not run.
+func (g *geoFlags) openFor(rules []*rule.Rule) (*geoip.DB, error) {
+	db, err := g.open()
+	if err != nil {
+		return nil, err
+	}
+	requireEnrichment(rules, db)
+	return db, nil
+}
+
 // requireEnrichment marks the rules that read enrichment fields the
 // databases cannot provide (all GeoIP/ASN fields when db is nil) as not run,
 // with the reason.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sort"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/trailhound/trailhound/hunt"
 	"github.com/trailhound/trailhound/record"
 	"github.com/trailhound/trailhound/rule"
+	"github.com/trailhound/trailhound/serve"
 	"github.com/trailhound/trailhound/sigma"
 	"github.com/trailhound/trailhound/state"
 )
@@ -292,22 +294,11 @@ func parseTime(s string) (time.Time, error) {
 
 // parseSize parses sizes like 16MB, 512KB, 1GB or a byte count.
 func parseSize(s string) (int, error) {
-	mult := 1
-	u := strings.ToUpper(strings.TrimSpace(s))
-	for _, x := range []struct {
-		suf string
-		m   int
-	}{{"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}, {"B", 1}} {
-		if strings.HasSuffix(u, x.suf) {
-			u, mult = strings.TrimSuffix(u, x.suf), x.m
-			break
-		}
-	}
-	var n int
-	if _, err := fmt.Sscanf(u, "%d", &n); err != nil || n <= 0 || fmt.Sprint(n) != u {
+	n, err := serve.ParseBytes(s)
+	if err != nil || n > math.MaxInt {
 		return 0, fmt.Errorf("invalid size %q", s)
 	}
-	return n * mult, nil
+	return int(n), nil
 }
 
 func writeSummary(w io.Writer, rules []*rule.Rule, ruleErrs []error, ruleWarnings []string, eng *engine.Engine, sum hunt.Summary, verbose bool) {

@@ -133,7 +133,7 @@ served on --listen.`,
 				cfg.Sinks = []serve.SinkConfig{{Type: "jsonl", Name: "stdout", Path: "-"}}
 			}
 			if cfg.HTTP == nil && cfg.Kafka == nil {
-				return usageError(errors.New("no input: give --listen (HTTP ingest) or --kafka-brokers and --kafka-topic, or a config with http: or kafka:"))
+				return usageError(errors.New("no input: give --listen (HTTP ingest) or --kafka-brokers and --kafka-topic, or a config with an http or kafka section"))
 			}
 			var level slog.Level
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
@@ -148,14 +148,13 @@ served on --listen.`,
 			for _, e := range ruleErrs {
 				log.Warn("rule error", "error", e.Error())
 			}
-			db, err := geo.open()
+			db, err := geo.openFor(rules)
 			if err != nil {
 				return err
 			}
 			if db != nil {
 				defer db.Close()
 			}
-			requireEnrichment(rules, db)
 			eng, err := engine.Compile(rules)
 			if err != nil {
 				return &exitError{exitErrors, err}

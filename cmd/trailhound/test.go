@@ -29,14 +29,13 @@ not be loaded or no test ran (none found, or none of their rules can run).`,
 			if err != nil {
 				return err
 			}
-			db, err := geo.open()
+			db, err := geo.openFor(rules)
 			if err != nil {
 				return err
 			}
 			if db != nil {
 				defer db.Close()
 			}
-			requireEnrichment(rules, db)
 			w := cmd.OutOrStdout()
 			pass, fail, notRun := 0, 0, 0
 			for _, res := range ruletest.Run(rules, ruletest.Options{GeoIP: db, NoEntityMapping: geo.noEntityMapping}) {
