@@ -195,9 +195,13 @@ loop:
 				break loop
 			}
 		case <-workersDone:
-			if err := s.checkpoint(context.Background()); err != nil {
-				failed = err
+			// the last one: bounded, as a full outbox would wait for ever
+			// (then nothing more is acknowledged, and it is replayed)
+			fctx, cancel := context.WithTimeout(context.Background(), o.Grace)
+			if err := s.checkpoint(fctx); err != nil {
+				failed = fmt.Errorf("last checkpoint (what it had is replayed at the next start): %w", err)
 			}
+			cancel()
 			break loop
 		}
 	}
