@@ -71,6 +71,11 @@ type Rule struct {
 	// Cond is the condition of query-type rules.
 	Cond Cond
 
+	// Script is the file holding the rule's logic in a language run outside
+	// the engine (a Panther rule's Python file); a runtime for it (package
+	// pyrule) sets Cond and Output when it can run it.
+	Script string
+
 	// Unsupported, when set, says why the rule cannot run; such a rule is
 	// listed, never run as a weaker rule.
 	Unsupported string
@@ -309,7 +314,21 @@ type Test struct {
 	ExpectedSeverity string
 	ExpectedContext  map[string]any
 	HasMocks         bool
-	Path             string // file the test came from
+	// Mocks are Panther's: names in the rule's module replaced for the
+	// test (functions return ReturnValue).
+	Mocks []Mock
+	// LogType is the test's log type (Panther's LogType; empty: the
+	// rule's first).
+	LogType string
+	// ExpectedDedup is the dedup string the test expects (Panther's).
+	ExpectedDedup string
+	Path          string // file the test came from
+}
+
+// Mock replaces a name in a rule's module for a test.
+type Mock struct {
+	ObjectName  string
+	ReturnValue any
 }
 
 // Correlation is a rule over other rules' matches (Sigma correlation
