@@ -33,6 +33,17 @@ type Result struct {
 type Options struct {
 	GeoIP           *geoip.DB // when not nil, events get source.geo and source.as
 	NoEntityMapping bool      // no actor/target entity fields
+	// Script, when set, runs the tests of the rules whose logic is in a
+	// script it runs (Panther's Python rules, package pyrule), its own way.
+	Script ScriptRunner
+}
+
+// ScriptRunner runs the tests of script-backed rules.
+type ScriptRunner interface {
+	// Runs reports whether it runs r's tests.
+	Runs(r *rule.Rule) bool
+	// Test runs one test and says whether it passed and, if not, why.
+	Test(r *rule.Rule, t rule.Test) (bool, string)
 }
 
 // Run runs every test of the rules.
@@ -42,6 +53,8 @@ func Run(rules []*rule.Rule, opts Options) []Result {
 		for _, t := range r.Tests {
 			res := Result{Rule: r, Test: t}
 			switch {
+			case opts.Script != nil && opts.Script.Runs(r):
+				res.Pass, res.Msg = opts.Script.Test(r, t)
 			case !r.Runnable():
 				res.NotRun = "rule not run: " + r.Unsupported
 			case t.HasMocks:

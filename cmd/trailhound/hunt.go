@@ -82,6 +82,7 @@ func newHunt() *cobra.Command {
 		exceptions   []string
 		placeholders *[]string
 		geo          *geoFlags
+		pyf          *pyFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "hunt [flags] PATH...",
@@ -157,6 +158,11 @@ the alerts found so far are written, the state is not committed).`,
 			}
 			requireEnrichment(rules, opts.GeoIP)
 			opts.NoEntityMapping = geo.noEntityMapping
+			py, err := pyf.attach(ctx, rules, workers, false, errw)
+			if err != nil {
+				return err
+			}
+			defer py.Close()
 			eng, err := engine.Compile(rules)
 			if err != nil {
 				return &exitError{exitErrors, err}
@@ -246,6 +252,7 @@ the alerts found so far are written, the state is not committed).`,
 			if profile {
 				writeProfile(errw, sum.Profile, verbose)
 			}
+			pyErrs := writePythonErrors(errw, py)
 			switch {
 			case ctx.Err() != nil:
 				return &exitError{exitInterrupted, errors.New("interrupted: the alerts found so far were written; the state was not saved")}
@@ -253,6 +260,8 @@ the alerts found so far are written, the state is not committed).`,
 				return &exitError{exitAlerts, nil}
 			case sum.ErrorCount > 0 || len(ruleErrs) > 0:
 				return &exitError{exitErrors, fmt.Errorf("%d input error(s), %d rule file error(s)", sum.ErrorCount, len(ruleErrs))}
+			case pyErrs > 0:
+				return &exitError{exitErrors, fmt.Errorf("%d Python rule error(s)", pyErrs)}
 			}
 			return nil
 		},
@@ -275,6 +284,7 @@ the alerts found so far are written, the state is not committed).`,
 	f.StringVar(&from, "from", "", "only events at or after this time (RFC 3339 or YYYY-MM-DD)")
 	f.StringVar(&to, "to", "", "only events before this time (RFC 3339 or YYYY-MM-DD)")
 	geo = addGeoFlags(f)
+	pyf = addPyFlags(f)
 	return cmd
 }
 

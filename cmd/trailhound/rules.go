@@ -18,6 +18,7 @@ import (
 func newRules() *cobra.Command {
 	cmd := &cobra.Command{Use: "rules", Short: "List, check and explain rules"}
 	geo := addGeoFlags(cmd.PersistentFlags())
+	pyf := addPyFlags(cmd.PersistentFlags())
 	var listPaths, checkPaths, explainPaths []string
 	var listPH, checkPH, explainPH *[]string
 	list := &cobra.Command{
@@ -32,6 +33,11 @@ func newRules() *cobra.Command {
 			if err := applyGeo(rules, geo); err != nil {
 				return err
 			}
+			py, err := pyf.attach(cmd.Context(), rules, 1, false, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			defer py.Close()
 			writeRuleList(cmd.OutOrStdout(), rules)
 			return reportRuleErrors(cmd.ErrOrStderr(), errs)
 		},
@@ -52,6 +58,11 @@ func newRules() *cobra.Command {
 			if err := applyGeo(rules, geo); err != nil {
 				return err
 			}
+			py, err := pyf.attach(cmd.Context(), rules, 1, false, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			defer py.Close()
 			w := cmd.OutOrStdout()
 			runnable := 0
 			for _, r := range rules {
@@ -101,6 +112,11 @@ rule file, among the rules in PATH (or --rules; default: the built-in rules).`,
 			if err != nil {
 				return &exitError{exitErrors, err}
 			}
+			py, err := pyf.attach(cmd.Context(), found, 1, false, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			defer py.Close()
 			for _, r := range found {
 				explainRule(cmd.OutOrStdout(), r)
 			}
@@ -178,6 +194,14 @@ func writeRuleList(w io.Writer, rules []*rule.Rule) {
 	fmt.Fprintf(w, "%-36s  %-16s  %-8s  %4s  %-28s  %s\n", "ID", "TYPE", "SEVERITY", "RISK", "TACTIC", "NAME / STATUS")
 	for _, r := range rules {
 		status := "runs"
+		if r.Script != "" && r.Runnable() {
+			status = "runs in Python"
+			if strings.Contains(r.Query, "prefilter: none proven") {
+				status += ", every event (no prefilter)"
+			} else if strings.Contains(r.Query, "prefilter: ") {
+				status += ", prefiltered"
+			}
+		}
 		if !r.Runnable() {
 			status = "not run: " + r.Unsupported
 		}

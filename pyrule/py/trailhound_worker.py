@@ -394,7 +394,7 @@ class PantherEvent(ImmutableCaseInsensitiveDict):
             return None
         kind, how = m.mappings[key]
         if kind != "path":
-            return None
+            return how.__name__  # enrichment is keyed by the method's name
         return how.replace("$.", "", 1) if how.startswith("$.") else how
 
     def event_time_epoch(self):
@@ -1269,8 +1269,8 @@ class Worker:
         r = self.rules[t["rule"]]
         if r.module is None:
             return {"e": r.error}
-        log_type = t.get("log_type") or "AWS.CloudTrail"
         rec = t["log"]
+        log_type = t.get("log_type") or (isinstance(rec, dict) and rec.get("p_log_type")) or "AWS.CloudTrail"
         if isinstance(rec, dict) and "p_log_type" not in rec:
             rec = dict(rec)
             rec["p_log_type"] = log_type
@@ -1281,15 +1281,15 @@ class Worker:
         try:
             for m in t.get("mocks") or []:
                 name, value = m.get("objectName"), m.get("returnValue")
-                cur = getattr(r.module, name, None)
-                if cur is None or callable(cur):
-                    new = mock.MagicMock(return_value=value)
-                else:
-                    new = value
-                p = mock.patch.object(r.module, name, new, create=True)
+                # as Panther's test runner: a MagicMock returning the value,
+                # whatever the name held (rules test isinstance(x, MagicMock))
+                p = mock.patch.object(r.module, name, mock.MagicMock(return_value=value), create=True)
                 p.start()
                 patches.append(p)
-            return self.run(r, event)
+            res = self.run(r, event)
+            if log_type not in self.models:
+                res["nomodel"] = log_type
+            return res
         finally:
             for p in reversed(patches):
                 p.stop()
