@@ -29,6 +29,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -83,6 +84,41 @@ type Runtime struct {
 	indexN  int64
 	indexMu sync.Mutex
 	mu      sync.Mutex // errors and deaths
+	events  atomic.Int64
+	calls   atomic.Int64
+}
+
+// Stats are what a runtime did: events sent to Python, rule functions
+// run there (rule() on an event), worker restarts.
+type Stats struct {
+	Events, RuleCalls int64
+}
+
+// RuleCalls returns how many events reached each rule's rule(), most
+// first.
+func (rt *Runtime) RuleCalls() []RuleCount {
+	var out []RuleCount
+	for _, pr := range rt.rules {
+		if n := pr.calls.Load(); n > 0 {
+			out = append(out, RuleCount{pr.r, n})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].N > out[j].N })
+	return out
+}
+
+// RuleCount is a number for a rule.
+type RuleCount struct {
+	Rule *rule.Rule
+	N    int64
+}
+
+// Stats returns what the runtime did so far.
+func (rt *Runtime) Stats() Stats {
+	if rt == nil {
+		return Stats{}
+	}
+	return Stats{Events: rt.events.Load(), RuleCalls: rt.calls.Load()}
 }
 
 // pyRule is one Python rule and what is known of it.
@@ -96,11 +132,15 @@ type pyRule struct {
 	errs      ErrorCount
 	deaths    int
 	off       string // why it was turned off mid-hunt
+	calls     atomic.Int64
 }
 
+// fieldFilter is what a prefilter requires of a field: one of the values
+// Eq, or a start in Prefix ("": any value), or a substring in Contains.
 type fieldFilter struct {
-	Eq     []string `json:"eq"`
-	Prefix []string `json:"prefix"`
+	Eq       []string `json:"eq"`
+	Prefix   []string `json:"prefix"`
+	Contains []string `json:"contains"`
 }
 
 // ErrorCount is what went wrong in one rule: errors of rule() (and of
@@ -141,6 +181,9 @@ type loadAnswer struct {
 		Error     string                 `json:"error"`
 		Functions []string               `json:"functions"`
 		Prefilter map[string]fieldFilter `json:"prefilter"`
+		// PrefilterError is why the analysis failed (the rule then gets
+		// every event).
+		PrefilterError string `json:"prefilter_error"`
 	} `json:"rules"`
 }
 
@@ -564,6 +607,9 @@ func (rt *Runtime) Prefilter(r *rule.Rule) string {
 				alts = append(alts, fmt.Sprintf("%s starts with %q", f, p))
 			}
 		}
+		for _, c := range ff.Contains {
+			alts = append(alts, fmt.Sprintf("%s contains %q", f, c))
+		}
 		parts = append(parts, strings.Join(alts, " or "))
 	}
 	return strings.Join(parts, "; ")
@@ -602,6 +648,9 @@ func fieldCond(pf map[string]fieldFilter) []rule.Cond {
 				continue
 			}
 			pats = append(pats, rule.Pattern{Parts: []string{p, ""}})
+		}
+		for _, c := range ff.Contains {
+			pats = append(pats, rule.Pattern{Parts: []string{"", c, ""}})
 		}
 		if len(pats) > 0 {
 			alts = append(alts, rule.Cmp{Field: f, Op: rule.OpWildcard, Patterns: pats})
@@ -744,8 +793,13 @@ func (rt *Runtime) candidates(ev *event.Event) []*pyRule {
 }
 
 func admits(ff fieldFilter, v string) bool {
-	if ff.Eq == nil && ff.Prefix == nil {
+	if ff.Eq == nil && ff.Prefix == nil && ff.Contains == nil {
 		return true
+	}
+	for _, c := range ff.Contains {
+		if strings.Contains(v, c) {
+			return true
+		}
 	}
 	for _, x := range ff.Eq {
 		if x == v {
@@ -821,6 +875,11 @@ func (rt *Runtime) evaluate(ev *event.Event, batch []*pyRule, m *memo) {
 	if !t.IsZero() {
 		hdr.T = t.UTC().Format("2006-01-02 15:04:05.000000000")
 		hdr.Now = float64(t.UnixNano()) / 1e9
+	}
+	rt.events.Add(1)
+	rt.calls.Add(int64(len(live)))
+	for _, pr := range live {
+		pr.calls.Add(1)
 	}
 	res, err := rt.call(hdr, ev.Raw, len(live))
 	if err != nil {

@@ -57,7 +57,19 @@ func (p *pyFlags) attach(ctx context.Context, rules []*rule.Rule, workers int, t
 
 // writePythonErrors reports the Python rules' errors; it returns how many
 // rule() errors there were.
-func writePythonErrors(w io.Writer, rt *pyrule.Runtime) int {
+func writePythonErrors(w io.Writer, rt *pyrule.Runtime, verbose bool) int {
+	if rt == nil {
+		return 0
+	}
+	st := rt.Stats()
+	py, v := rt.Python()
+	fmt.Fprintf(w, "Python rules: %d run by %s (%s); %d events reached Python (%d rule() calls), the rest were prefiltered out\n",
+		len(rt.Loaded()), py, v, st.Events, st.RuleCalls)
+	if verbose {
+		for _, c := range rt.RuleCalls() {
+			fmt.Fprintf(w, "  %8d events reached %s (%s)\n", c.N, c.Rule.ID, rt.Prefilter(c.Rule))
+		}
+	}
 	errs := rt.Errors()
 	if len(errs) == 0 {
 		return 0

@@ -629,7 +629,8 @@ def _install_modules():
 
 # Fields a prefilter may test, spelled exactly as CloudTrail spells them
 # (the event's key lookup falls back to lower case; trailhound's does not,
-# so a rule spelling a field otherwise is not prefiltered on it).
+# so a rule spelling a field otherwise is not prefiltered on it), and the
+# p_ fields trailhound never adds (a raw record rarely has them).
 _FIELDS = {
     "eventSource", "eventName", "eventType", "eventCategory", "errorCode", "errorMessage", "awsRegion",
     "sourceIPAddress", "userAgent", "recipientAccountId", "eventVersion", "vpcEndpointId", "managementEvent",
@@ -637,14 +638,23 @@ _FIELDS = {
     "userIdentity.accessKeyId", "userIdentity.userName", "userIdentity.invokedBy",
     "userIdentity.sessionContext.sessionIssuer.type", "userIdentity.sessionContext.sessionIssuer.userName",
     "userIdentity.sessionContext.sessionIssuer.arn", "responseElements.ConsoleLogin", "additionalEventData.MFAUsed",
+    "p_enrichment", "p_udm",
 }
 _WRITES = re.compile(r"^(put_|add_to_|remove_from_|increment_|reset_|set_key_|evaluate_threshold)")
 _MUTATORS = ("add", "update", "append", "extend", "remove", "discard", "clear", "pop", "insert", "setdefault", "popitem")
+_EMPTY = object()  # a field read with an empty container as its default
+_MAX_DEPTH = 4  # calls followed into other functions
 
 # A constraint is None (bottom: the code is never reached) or a dict from a
-# field to (exact values, prefixes): the field's value is one of the exact
-# values or starts with one of the prefixes (a prefix "" means the field
-# has a value). A field not in the dict may have any value.
+# field to (exact values, patterns): the field's value is one of the exact
+# values or matches one of the patterns, ("p", s): starts with s, ("c", s):
+# contains s; ("p", "") means the field has a value. A field not in the
+# dict may have any value.
+_HAS = frozenset([("p", "")])
+
+
+def _pmatch(x, pats):
+    return any(x.startswith(s) if k == "p" else s in x for k, s in pats)
 
 
 def _fmeet(a, b):
@@ -653,9 +663,11 @@ def _fmeet(a, b):
     if not pa and not pb:
         return (ea & eb, frozenset())
     if not pa:
-        return (frozenset(x for x in ea if x in eb or any(x.startswith(p) for p in pb)), frozenset())
+        return (frozenset(x for x in ea if x in eb or _pmatch(x, pb)), frozenset())
     if not pb:
         return _fmeet(b, a)
+    if pa == _HAS:
+        return b
     return a  # either is implied; keep one
 
 
@@ -688,6 +700,61 @@ def _strs(v):
     return None
 
 
+def _literal_run(pattern):
+    """The longest run of literal characters every match of a regular
+    expression contains ("" when none is certain)."""
+    try:
+        import re._parser as sre_parse  # Python 3.11+
+    except ImportError:  # pragma: no cover - older Pythons
+        import sre_parse  # noqa: F401
+    try:
+        flags = pattern.flags if isinstance(pattern, re.Pattern) else 0
+        src = pattern.pattern if isinstance(pattern, re.Pattern) else pattern
+        if flags & re.IGNORECASE or not isinstance(src, str):
+            return ""
+        items = sre_parse.parse(src, flags)
+    except Exception:  # noqa: BLE001 - no literal then
+        return ""
+    if items.state.flags & re.IGNORECASE:
+        return ""
+    best, cur = "", []
+    for op, av in items:
+        if op is sre_parse.LITERAL:
+            cur.append(chr(av))
+            continue
+        if len(cur) > len(best):
+            best = "".join(cur)
+        cur = []
+    if len(cur) > len(best):
+        best = "".join(cur)
+    return best
+
+
+_module_pfs = {}
+
+
+def _function_pf(fn):
+    """The analyser of the module a function object comes from, and its
+    FunctionDef (None when its source is not at hand)."""
+    import inspect
+
+    mod = sys.modules.get(getattr(fn, "__module__", None) or "")
+    if mod is None or not isinstance(fn, types.FunctionType) or "." in fn.__qualname__:
+        return None, None
+    key = mod.__name__
+    if key not in _module_pfs:
+        try:
+            path = inspect.getsourcefile(mod)
+            with open(path, "rb") as f:
+                _module_pfs[key] = _Prefilter(ast.parse(f.read()), mod)
+        except Exception:  # noqa: BLE001 - not analysable
+            _module_pfs[key] = None
+    pf = _module_pfs[key]
+    if pf is None:
+        return None, None
+    return pf, pf.funcs.get(fn.__name__)
+
+
 class _Prefilter:
     """Finds what a rule's event must hold for rule() to return a true value
     or write to the cache: a necessary condition on CloudTrail fields. Only
@@ -696,6 +763,8 @@ class _Prefilter:
     def __init__(self, tree, module, model_fns=None):
         self.module = module
         self.model_fns = model_fns or {}  # udm name -> ("path", field) or ("fn", FunctionDef, _Prefilter)
+        self.depth = 0
+        self.busy = set()
         assigned = {}
         self.mutated = set()
         for node in ast.walk(tree):
@@ -720,6 +789,11 @@ class _Prefilter:
         self.twice = {n for n, c in assigned.items() if c > 1}
         self.shadowed = {n for n in assigned if n in ("all", "any")}
         self.funcs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+        self.globals_written = set()
+        for fn in self.funcs.values():
+            for x in ast.walk(fn):
+                if isinstance(x, ast.Global):
+                    self.globals_written.update(x.names)
         self.writers = {name for name, fn in self.funcs.items() if any(self._writes_direct(x) for x in ast.walk(fn))}
         changed = True
         while changed:  # functions calling writers write
@@ -731,22 +805,18 @@ class _Prefilter:
                 ):
                     self.writers.add(name)
                     changed = True
-        self.globals_written = set()
-        for fn in self.funcs.values():
-            for x in ast.walk(fn):
-                if isinstance(x, ast.Global):
-                    self.globals_written.update(x.names)
 
     def _writes_direct(self, node):
+        """Whether node writes state that outlives the event: the cache, or a
+        module-level object mutated from a function."""
         if isinstance(node, ast.Call):
             f = node.func
             name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
             if _WRITES.match(name):
                 return True
-            # a module-level object mutated from a function persists across events
-            if isinstance(f, ast.Attribute) and f.attr in _MUTATORS and isinstance(f.value, ast.Name) and f.value.id in getattr(self, "globals_written", ()):
+            if isinstance(f, ast.Attribute) and f.attr in _MUTATORS and isinstance(f.value, ast.Name) and f.value.id in self.globals_written:
                 return True
-        if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name) and node.target.id in getattr(self, "globals_written", ()):
+        if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name) and node.target.id in self.globals_written:
             return True
         return False
 
@@ -754,17 +824,21 @@ class _Prefilter:
         for x in ast.walk(node):
             if self._writes_direct(x):
                 return True
-            if isinstance(x, ast.Call) and isinstance(x.func, ast.Name) and x.func.id in self.writers:
-                return True
-            if isinstance(x, ast.Assign) and any(isinstance(t, ast.Name) and t.id in self.globals_written for t in x.targets):
-                # a global reassigned from its own value accumulates across events
-                targets = {t.id for t in x.targets if isinstance(t, ast.Name)}
-                if any(isinstance(y, ast.Name) and y.id in targets for y in ast.walk(x.value)):
+            if isinstance(x, ast.Call) and isinstance(x.func, ast.Name):
+                if x.func.id in self.writers:
                     return True
+                obj = self._object(x.func)
+                if isinstance(obj, types.FunctionType) and obj.__module__ != getattr(self.module, "__name__", None):
+                    pf, _ = _function_pf(obj)
+                    if pf is None or obj.__name__ in pf.writers:
+                        return True
         return False
 
     def _const(self, node):
-        """The string or strings a module-level constant expression holds."""
+        """The string or strings a constant expression holds (literals,
+        module-level constants, locals assigned a literal once)."""
+        if isinstance(node, ast.Name) and node.id in getattr(self, "local_consts", {}):
+            return self.local_consts[node.id]
         if isinstance(node, ast.Constant):
             return _strs(node.value) if isinstance(node.value, str) else None
         if isinstance(node, (ast.Set, ast.List, ast.Tuple)):
@@ -785,12 +859,13 @@ class _Prefilter:
                     return frozenset(obj)
             return None
         obj = self._object(node)
-        return _strs(obj) if obj is not None else None
+        return _strs(obj) if obj is not None and not isinstance(obj, types.ModuleType) else None
 
     def _object(self, node):
+        """The module-level object a name (or module attribute) holds."""
         if isinstance(node, ast.Name):
             n = node.id
-            if n in self.twice or n in self.mutated or n in self.locals or self.module is None:
+            if n in self.twice or n in self.mutated or n in getattr(self, "locals", ()) or self.module is None:
                 return None
             return getattr(self.module, n, None)
         if isinstance(node, ast.Attribute):
@@ -799,9 +874,19 @@ class _Prefilter:
                 return getattr(base, node.attr, None)
         return None
 
+    def _default(self, node):
+        if node is None:
+            return True, None
+        if isinstance(node, ast.Constant):
+            return True, node.value
+        if isinstance(node, (ast.Dict, ast.List, ast.Tuple, ast.Set)) and not getattr(node, "elts", None) and not getattr(node, "keys", None):
+            return True, _EMPTY
+        return False, None
+
     def _field(self, node, aliases):
         """The field an expression reads, and the value it yields when the
-        field is absent."""
+        field is absent; a pseudo-field ("fn", ...) for the result of a
+        function of the event (a data model method, a helper)."""
         if isinstance(node, ast.Name):
             return aliases.get(node.id)
         ev = self.event
@@ -824,30 +909,47 @@ class _Prefilter:
                     return None
                 if m[0] == "path":
                     return m[1], None
-                return ("udm:" + args[0].value, m), None
+                return ("fn", m[1], m[2]), None
             if kw or not 1 <= len(args) <= 2:
                 return None
             dnode = args[1] if len(args) == 2 else None
             keys = args[:1]
-        else:
-            if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == ev and f.attr == "deep_get":
-                pass
-            elif isinstance(f, ast.Name) and f.id == "deep_get" and args and isinstance(args[0], ast.Name) and args[0].id == ev:
-                args = args[1:]
-            else:
-                return None
+        elif isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == ev and f.attr == "deep_get":
             if not args or set(kw) - {"default"}:
                 return None
-            dnode = kw.get("default")
-            keys = args
+            dnode, keys = kw.get("default"), args
+        elif isinstance(f, ast.Name) and f.id == "deep_get" and args and isinstance(args[0], ast.Name) and args[0].id == ev:
+            if len(args) < 2 or set(kw) - {"default"}:
+                return None
+            dnode, keys = kw.get("default"), args[1:]
+        else:
+            return self._call(node)
         if not all(isinstance(k, ast.Constant) and isinstance(k.value, str) for k in keys):
             return None
         field = ".".join(k.value for k in keys)
-        if field not in _FIELDS:
+        ok, default = self._default(dnode)
+        if field not in _FIELDS or not ok:
             return None
-        if dnode is not None and not isinstance(dnode, ast.Constant):
+        return field, default
+
+    def _call(self, node):
+        """A call of a module-level function with the event as its first
+        argument: a pseudo-field whose truth the function's analysis gives."""
+        if self.depth >= _MAX_DEPTH:
             return None
-        return field, (dnode.value if dnode is not None else None)
+        ev = self.event
+        first = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "event"), None)
+        if not (isinstance(first, ast.Name) and first.id == ev):
+            return None
+        fn = self._object(node.func)
+        if not isinstance(fn, types.FunctionType):
+            return None
+        pf, fdef = _function_pf(fn)
+        if fdef is None or fn.__name__ in pf.writers or not fdef.args.args:
+            return None
+        if node.keywords and not (len(node.args) == 0 and fdef.args.args[0].arg == "event"):
+            return None
+        return ("fn", fdef, pf), None
 
     def cond(self, node, positive, aliases):
         """The constraint under which node is truthy (positive) or falsy."""
@@ -869,58 +971,103 @@ class _Prefilter:
             return self.cond(node.operand, not positive, aliases)
         if isinstance(node, ast.Constant):
             return {} if bool(node.value) == positive else None
-        if positive and isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "startswith" and len(node.args) == 1 and not node.keywords:
-            fd = self._field(node.func.value, aliases)
-            pre = self._const(node.args[0])
-            if fd is not None and pre is not None and isinstance(fd[0], str) and not (isinstance(fd[1], str) and any(fd[1].startswith(p) for p in pre)):
-                return {fd[0]: (frozenset(), pre)}
+        if not positive:
+            if isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], (ast.NotEq, ast.NotIn, ast.IsNot)):
+                neg = {ast.NotEq: ast.Eq, ast.NotIn: ast.In, ast.IsNot: ast.Is}[type(node.ops[0])]()
+                return self.cond(ast.Compare(left=node.left, ops=[neg], comparators=node.comparators), True, aliases)
             return {}
-        if positive:  # a field's value is truthy: it has one
-            fd = self._field(node, aliases)
-            if fd is not None and not fd[1]:
+        # positive from here on
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and len(node.args) == 1 and not node.keywords:
+            attr = node.func.attr
+            if attr in ("startswith", "endswith"):
+                fd = self._field(node.func.value, aliases)
+                pre = self._const(node.args[0])
+                if fd is None or pre is None or not isinstance(fd[0], str):
+                    return {}
+                kind = "p" if attr == "startswith" else "c"
+                d = fd[1]
+                if isinstance(d, str) and (any(d.startswith(p) for p in pre) if kind == "p" else any(d.endswith(p) for p in pre)):
+                    return {}
+                return {fd[0]: (frozenset(), frozenset((kind, p) for p in pre))}
+            if attr in ("search", "match", "fullmatch"):
+                pat = self._object(node.func.value)
+                return self._regex(pat, node.args[0], aliases)
+        if isinstance(node, ast.Call) and len(node.args) == 2 and not node.keywords:
+            fn = self._object(node.func)
+            if fn in (re.search, re.match, re.fullmatch):
+                pat = self._const(node.args[0])
+                if pat is not None and len(pat) == 1:
+                    return self._regex(next(iter(pat)), node.args[1], aliases)
+                return {}
+        fd = self._field(node, aliases)
+        if fd is not None:  # a value that is truthy: the field has one
+            if fd[1] is None or fd[1] is _EMPTY or not fd[1]:
                 return self._has(fd[0])
+            return {}
         if isinstance(node, ast.Compare) and len(node.ops) == 1:
             op, left, right = node.ops[0], node.left, node.comparators[0]
-            if not isinstance(op, (ast.Eq, ast.In, ast.NotEq, ast.NotIn, ast.Is, ast.IsNot)):
+            if isinstance(op, (ast.Is, ast.IsNot)):
+                fd = self._field(left, aliases)
+                if fd is not None and isinstance(right, ast.Constant) and right.value is None and isinstance(op, ast.IsNot) and fd[1] is None:
+                    if isinstance(fd[0], str):
+                        return self._has(fd[0])  # "is not None": the field has a value
+                return {}
+            if not isinstance(op, (ast.Eq, ast.In)):
                 return {}
             fd, vals = self._field(left, aliases), None
             if fd is not None:
                 vals = self._const(right)
-                if isinstance(op, (ast.Is, ast.IsNot)):
-                    vals = None
-                    if isinstance(right, ast.Constant) and right.value is None and isinstance(op, ast.IsNot) == positive and fd[1] is None:
-                        return self._has(fd[0])  # "is not None": the field has a value
-            elif isinstance(op, (ast.Eq, ast.NotEq)):
+            elif isinstance(op, ast.Eq):
                 fd = self._field(right, aliases)
                 if fd is not None:
                     vals = self._const(left)
+            elif isinstance(op, ast.In):  # "literal" in field: a substring
+                fd = self._field(right, aliases)
+                sub = self._const(left)
+                if fd is not None and sub is not None and len(sub) == 1 and isinstance(fd[0], str) and fd[1] in (None, "", _EMPTY):
+                    return {fd[0]: (frozenset(), frozenset([("c", next(iter(sub)))]))}
+                return {}
             if fd is None or vals is None:
                 return {}
-            if isinstance(op, (ast.Eq, ast.NotEq)) and len(vals) != 1:
+            if isinstance(op, ast.Eq) and len(vals) != 1:
                 return {}  # a string against a collection
-            eq = isinstance(op, (ast.Eq, ast.In))
-            if eq != positive:
-                return {}  # "is not one of" constrains nothing we use
             field, default = fd
-            if default is not None and default in vals:
+            if default is not None and default is not _EMPTY and default in vals:
                 return {}  # an absent field passes too
-            if isinstance(field, tuple):  # udm through a data model method
+            if isinstance(field, tuple):  # a function's result
                 return self._has(field) if all(vals) else {}
             return {field: (vals, frozenset())}
         return {}
 
-    def _has(self, field):
-        if isinstance(field, tuple):  # a data model method returning a value
-            _, (_, fn, pf) = field
-            return pf.truthy(fn)
-        return {field: (frozenset(), frozenset([""]))}
+    def _regex(self, pat, arg, aliases):
+        fd = self._field(arg, aliases)
+        if fd is None or not isinstance(fd[0], str) or not isinstance(pat, (str, re.Pattern)):
+            return {}
+        lit = _literal_run(pat)
+        if not lit or (isinstance(fd[1], str) and lit in fd[1]):
+            return {}
+        return {fd[0]: (frozenset(), frozenset([("c", lit)]))}
 
-    def truthy(self, fn):
+    def _has(self, field):
+        if isinstance(field, tuple):  # a function of the event returning a value
+            _, fn, pf = field
+            return pf.truthy(fn, self.depth + 1)
+        return {field: (frozenset(), _HAS)}
+
+    def truthy(self, fn, depth=0):
         """The constraint under which fn(event) returns a true value."""
-        saved = (getattr(self, "event", None), getattr(self, "results", None), getattr(self, "locals", set()), getattr(self, "fn_node", None))
-        c = self.analyze(fn)
-        self.event, self.results, self.locals, self.fn_node = saved
-        return {} if c is None else c  # "never" from a data model is not trusted
+        if fn.name in self.busy or depth > _MAX_DEPTH:
+            return {}
+        saved = (getattr(self, "event", None), getattr(self, "results", None), getattr(self, "locals", set()),
+                 getattr(self, "fn_node", None), self.depth, getattr(self, "local_consts", {}))
+        self.busy.add(fn.name)
+        self.depth = depth
+        try:
+            c = self.analyze(fn)
+        finally:
+            self.busy.discard(fn.name)
+            self.event, self.results, self.locals, self.fn_node, self.depth, self.local_consts = saved
+        return {} if c is None else c  # "never" through a call is not trusted
 
     def analyze(self, fn):
         self.event = fn.args.args[0].arg if fn.args.args else "event"
@@ -928,12 +1075,26 @@ class _Prefilter:
         self.locals = {x.id for x in ast.walk(fn) if isinstance(x, ast.Name) and isinstance(x.ctx, ast.Store)}
         self.locals |= {a.arg for a in fn.args.args + fn.args.kwonlyargs}
         self.results = None  # join of the constraints that need the event
+        self.local_consts = {}
+        for st in ast.walk(fn):
+            if isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name):
+                name = st.targets[0].id
+                if self._assigned_once(name) and name not in self.mutated_locals(fn):
+                    v = self._const(st.value) if isinstance(st.value, (ast.Constant, ast.List, ast.Set, ast.Tuple)) else None
+                    if v is not None:
+                        self.local_consts[name] = v
         self._block(fn.body, {}, {})
         return self.results
 
     def _need(self, c):
         if c is not None:
             self.results = c if self.results is None else _join(self.results, c)
+
+    def _forget(self, stmts, aliases):
+        for st in stmts:
+            for t in ast.walk(st):
+                if isinstance(t, ast.Name) and isinstance(t.ctx, ast.Store):
+                    aliases.pop(t.id, None)
 
     def _block(self, stmts, path, aliases):
         """Walks statements under path; returns the path after them (None:
@@ -956,9 +1117,11 @@ class _Prefilter:
                     self._need(path)
                 p1 = _meet(path, self.cond(st.test, True, aliases))
                 p2 = _meet(path, self.cond(st.test, False, aliases))
-                e1 = self._block(st.body, p1, dict(aliases)) if p1 is not None else None
-                e2 = self._block(st.orelse, p2, dict(aliases)) if p2 is not None else None
+                a1, a2 = dict(aliases), dict(aliases)
+                e1 = self._block(st.body, p1, a1) if p1 is not None else None
+                e2 = self._block(st.orelse, p2, a2) if p2 is not None else None
                 path = _join(e1, e2)
+                self._forget(st.body + st.orelse, aliases)
                 continue
             if isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name):
                 name = st.targets[0].id
@@ -973,24 +1136,61 @@ class _Prefilter:
                                ast.Import, ast.ImportFrom, ast.Global, ast.Nonlocal)):
                 if self._writes(st):
                     self._need(path)
-                for t in ast.walk(st):
-                    if isinstance(t, ast.Name) and isinstance(t.ctx, ast.Store):
-                        aliases.pop(t.id, None)
+                self._forget([st], aliases)
                 continue
-            # loops, with, try, match, nested definitions: a return inside
-            # counts under the current path; nothing is learnt
+            if isinstance(st, (ast.For, ast.AsyncFor)):
+                if self._writes(st.iter):
+                    self._need(path)
+                inner = path
+                it = st.iter
+                if isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and it.func.attr in ("keys", "values", "items") and not it.args:
+                    it = it.func.value
+                fd = self._field(it, aliases)
+                if fd is not None and isinstance(fd[0], str) and (fd[1] is None or fd[1] is _EMPTY):
+                    inner = _meet(path, self._has(fd[0]))  # the body runs only over a value
+                self._forget([st], aliases)
+                if inner is not None:
+                    self._block(st.body, inner, dict(aliases))
+                self._block(st.orelse, path, dict(aliases))
+                continue
+            if isinstance(st, ast.Try):
+                self._forget([st], aliases)
+                ends = [self._block(st.body + st.orelse, path, dict(aliases))]
+                for h in st.handlers:
+                    ends.append(self._block(h.body, path, dict(aliases)))
+                end = None
+                for e in ends:
+                    end = _join(end, e)
+                if st.finalbody:
+                    self._block(st.finalbody, path, dict(aliases))
+                path = end
+                continue
+            if isinstance(st, (ast.With, ast.AsyncWith)):
+                if any(self._writes(i) for i in st.items):
+                    self._need(path)
+                self._forget([st], aliases)
+                path = self._block(st.body, path, dict(aliases))
+                continue
+            # while, match, nested definitions: a return inside counts
+            # under the current path; nothing is learnt
+            self._forget([st], aliases)
             for sub in ast.walk(st):
                 if isinstance(sub, ast.Return) and sub.value is not None:
-                    self._need(_meet(path, self.cond(sub.value, True, {})))
-                    if self._writes(sub.value):
-                        self._need(path)
-                elif isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
-                    aliases.pop(sub.id, None)
+                    self._need(path if self._writes(sub.value) else _meet(path, self.cond(sub.value, True, {})))
             if self._writes(st):
                 self._need(path)
-            if isinstance(st, ast.Try):
-                pass  # an exception handler may return: covered by the walk above
         return path
+
+    def mutated_locals(self, fn):
+        out = set()
+        for x in ast.walk(fn):
+            if isinstance(x, ast.Attribute) and isinstance(x.value, ast.Name) and x.attr in _MUTATORS:
+                out.add(x.value.id)
+            elif isinstance(x, ast.AugAssign) and isinstance(x.target, ast.Name):
+                out.add(x.target.id)
+            elif isinstance(x, ast.Subscript) and isinstance(x.ctx, (ast.Store, ast.Del)) and isinstance(x.value, ast.Name):
+                out.add(x.value.id)
+        return out
 
     def _assigned_once(self, name):
         return sum(1 for x in ast.walk(self.fn_node) if isinstance(x, ast.Name) and x.id == name and isinstance(x.ctx, ast.Store)) == 1
@@ -999,16 +1199,15 @@ class _Prefilter:
 def _model_fns(model_src, model_module, mappings):
     """The data model's mappings as the prefilter reads them."""
     out = {}
-    tree = None
+    pf = None
     for name, (kind, how) in mappings.items():
         if kind == "path":
             p = how[2:] if how.startswith("$.") else how
             if p in _FIELDS:
                 out[name] = ("path", p)
         elif model_src is not None:
-            if tree is None:
-                tree = ast.parse(model_src)
-                pf = _Prefilter(tree, model_module)
+            if pf is None:
+                pf = _Prefilter(ast.parse(model_src), model_module)
             fn = pf.funcs.get(how)
             if fn is not None and how not in pf.writers:
                 out[name] = ("fn", fn, pf)
@@ -1017,8 +1216,8 @@ def _model_fns(model_src, model_module, mappings):
 
 def prefilter(source, module=None, model_fns=None):
     """The fields and values an event needs to matter to the rule:
-    {field: {"eq": [...], "prefix": [...]}}, None for "never", or {} when
-    nothing is proven."""
+    {field: {"eq": [...], "prefix": [...], "contains": [...]}}, None for
+    "never", or {} when nothing is proven."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
@@ -1032,7 +1231,10 @@ def prefilter(source, module=None, model_fns=None):
     c = pf.analyze(fn)
     if c is None:
         return None
-    return {f: {"eq": sorted(e), "prefix": sorted(p)} for f, (e, p) in sorted(c.items())}
+    out = {}
+    for f, (e, p) in sorted(c.items()):
+        out[f] = {"eq": sorted(e), "prefix": sorted(s for k, s in p if k == "p"), "contains": sorted(s for k, s in p if k == "c")}
+    return out
 
 
 # ---------------------------------------------------------------- rules
@@ -1119,9 +1321,12 @@ class Worker:
                     try:
                         r.prefilter = prefilter(src, r.module, model_fns)
                     except Exception as e:  # noqa: BLE001 - an analysis failure costs only speed
-                        r.prefilter = {"_error": {"eq": [], "prefix": [_last_line(e)]}}
+                        r.prefilter = {}
+                        r.prefilter_error = _last_line(e)
                 ans["functions"] = sorted(r.fns)
                 ans["prefilter"] = r.prefilter
+                if getattr(r, "prefilter_error", None):
+                    ans["prefilter_error"] = r.prefilter_error
             except BaseException as e:  # noqa: BLE001 - a rule that cannot load is reported
                 r.error = _last_line(e)
                 r.module = None
