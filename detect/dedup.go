@@ -71,6 +71,7 @@ func (d *dedupDetector) advance(w int64, in []candidate, st *state.Rule, rs *Rul
 			sp := win.alert.Suppression
 			sp.DocsCount++
 			sp.End = time.Unix(0, c.t).UTC()
+		case win.count > dd.Threshold && dd.Signal: // folded into the window's signal
 		case win.count > dd.Threshold:
 			rs.Known++ // counted into an alert raised by an earlier hunt
 		case win.count == dd.Threshold && dd.Signal:
