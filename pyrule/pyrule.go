@@ -683,8 +683,8 @@ func (rt *Runtime) wire(pr *pyRule) error {
 		return res != nil && res.M
 	}}
 	switch {
-	case pr.never: // pinned to no event name: the engine never offers it an event
-		r.Cond = rule.Cmp{Field: "eventName", Op: rule.OpEq, Values: []string{}}
+	case pr.never: // pinned to an event name no event has: the engine never offers it one
+		r.Cond = rule.Cmp{Field: "eventName", Op: rule.OpEq, Values: []string{"\x00rule() is never true"}}
 	case len(conds) > 0:
 		r.Cond = rule.And{Conds: append(conds, pred)}
 	default:
@@ -948,7 +948,7 @@ func (rt *Runtime) call(hdr evalHeader, raw []byte, n int) ([]*result, error) {
 			return nil, err
 		}
 	}
-	limit := time.Duration(n)*rt.opts.Timeout + 10*time.Second
+	limit := time.Duration(n+2) * rt.opts.Timeout // the worker's own limit is per rule
 	ans, err := w.call('E', [][]byte{h, []byte("\n"), raw}, limit)
 	if err != nil {
 		w.stop()

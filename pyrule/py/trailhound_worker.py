@@ -1338,7 +1338,6 @@ class Worker:
         spec = importlib.util.spec_from_file_location(name, path)
         mod = importlib.util.module_from_spec(spec)
         sys.modules[name] = mod
-        old = signal.signal(signal.SIGALRM, _alarm)
         signal.setitimer(signal.ITIMER_REAL, max(self.timeout, 10.0))
         try:
             spec.loader.exec_module(mod)
@@ -1347,7 +1346,6 @@ class Worker:
             raise
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, old)
         return mod
 
     def run(self, r, event, full=True):
@@ -1524,6 +1522,7 @@ def _last_line(e):
 
 
 def main():
+    signal.signal(signal.SIGALRM, _alarm)
     w = Worker()
     while True:
         f = _read_frame()
