@@ -26,6 +26,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -721,6 +722,14 @@ func (rt *Runtime) wire(pr *pyRule) error {
 				return res.Dedup
 			}
 			return "defaultDedupString:" + r.ID
+		}
+		if slices.Contains(pr.functions, "unique") {
+			r.Dedup.Unique = func(ev *event.Event) (string, bool) {
+				if res := rt.result(ev, pr); res != nil && res.Uniq != nil {
+					return *res.Uniq, true
+				}
+				return "", false
+			}
 		}
 	}
 	return nil

@@ -262,3 +262,25 @@ func TestNoPython(t *testing.T) {
 		}
 	}
 }
+
+// unique(): a Threshold of distinct values, not of matches.
+func TestUnique(t *testing.T) {
+	needPython(t)
+	rules, _ := load(t, "testdata/unique", Options{})
+	login := func(minute int, ip string) string {
+		return fmt.Sprintf(`{"eventVersion":"1.08","eventTime":"2024-05-01T10:%02d:00Z","eventSource":"signin.amazonaws.com","eventName":"ConsoleLogin",`+
+			`"sourceIPAddress":%q,"userIdentity":{"type":"IAMUser","userName":"alice"},"responseElements":{"ConsoleLogin":"Failure"},"eventID":"u%d"}`, minute, ip, minute)
+	}
+	// four failures from two addresses: no alert; a third address: one
+	alerts := huntLines(t, rules, login(0, "192.0.2.1"), login(1, "192.0.2.1"), login(2, "192.0.2.2"), login(3, "192.0.2.2"))
+	if len(alerts) != 0 {
+		t.Errorf("two addresses: %d alerts", len(alerts))
+	}
+	alerts = huntLines(t, rules, login(0, "192.0.2.1"), login(1, "192.0.2.1"), login(2, "192.0.2.2"), login(3, "192.0.2.3"), login(4, "192.0.2.3"))
+	if len(alerts) != 1 || alerts[0].Event.ID != "u3" || alerts[0].Title != "failed logins of alice" || alerts[0].Suppression.DocsCount != 4 {
+		for _, a := range alerts {
+			t.Logf("%s %s %+v", a.Event.ID, a.Title, a.Suppression)
+		}
+		t.Errorf("three addresses: %d alerts, want one at u3 counting the window's 5 matches", len(alerts))
+	}
+}

@@ -302,6 +302,10 @@ type Dedup struct {
 	Threshold int
 	Key       func(*event.Event) string // nil: the alert title
 	Signal    bool
+	// Unique, when set, makes Threshold count distinct values of it (a
+	// Panther rule's unique()) instead of matches; ok is false for a match
+	// without a value, which counts for nothing.
+	Unique func(*event.Event) (v string, ok bool)
 }
 
 // Test is a rule unit test: whether the rule raises an alert on Logs (in

@@ -1,0 +1,10 @@
+def rule(event):
+    return event.get("eventName") == "ConsoleLogin" and event.deep_get("responseElements", "ConsoleLogin") == "Failure"
+
+
+def title(event):
+    return f"failed logins of {event.deep_get('userIdentity', 'userName')}"
+
+
+def unique(event):
+    return event.get("sourceIPAddress")
