@@ -715,6 +715,18 @@ func (rt *Runtime) wire(pr *pyRule) error {
 			}
 			return ""
 		},
+		Reference: func(ev *event.Event) string {
+			if res := rt.result(ev, pr); res != nil {
+				return res.Ref
+			}
+			return ""
+		},
+		Runbook: func(ev *event.Event) string {
+			if res := rt.result(ev, pr); res != nil {
+				return res.Runbook
+			}
+			return ""
+		},
 	}
 	if r.Dedup != nil {
 		r.Dedup.Key = func(ev *event.Event) string {

@@ -283,4 +283,7 @@ func TestUnique(t *testing.T) {
 		}
 		t.Errorf("three addresses: %d alerts, want one at u3 counting the window's 5 matches", len(alerts))
 	}
+	if a := alerts[0]; a.Rule.Guide != "Ask alice whether these were their attempts." || len(a.Rule.References) != 1 || a.Rule.References[0] != "https://example.com/spray" {
+		t.Errorf("runbook() and reference(): %q %q", a.Rule.Guide, a.Rule.References)
+	}
 }

@@ -291,6 +291,11 @@ type Output struct {
 	Title    func(*event.Event) string
 	Context  func(*event.Event) map[string]any
 	Severity func(*event.Event) string
+	// Reference and Runbook replace the rule's references and guide for
+	// one alert when they return non-empty (a Panther rule's reference()
+	// and runbook()).
+	Reference func(*event.Event) string
+	Runbook   func(*event.Event) string
 }
 
 // Dedup groups a rule's matches into alerts as Panther does: matches with

@@ -8,3 +8,11 @@ def title(event):
 
 def unique(event):
     return event.get("sourceIPAddress")
+
+
+def runbook(event):
+    return f"Ask {event.deep_get('userIdentity', 'userName')} whether these were their attempts."
+
+
+def reference(event):
+    return "https://example.com/spray"
