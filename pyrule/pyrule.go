@@ -177,8 +177,9 @@ type modelSpec struct {
 }
 
 type loadAnswer struct {
-	Models []*string `json:"models"`
-	Rules  []struct {
+	Analysed bool      `json:"analysed"` // the prefilter analysis ran
+	Models   []*string `json:"models"`
+	Rules    []struct {
 		Error     string                 `json:"error"`
 		Functions []string               `json:"functions"`
 		Prefilter map[string]fieldFilter `json:"prefilter"`
@@ -311,10 +312,12 @@ func New(ctx context.Context, rules []*rule.Rule, opts Options) (*Runtime, error
 		ans *loadAnswer
 		err error
 	}
+	// the first worker analyses the rules for the prefilter and says how
+	// each loaded; the others only load them (the analysis is the same)
 	ch := make(chan started, opts.Workers)
-	for range opts.Workers {
+	for i := range opts.Workers {
 		go func() {
-			w, ans, err := rt.start()
+			w, ans, err := rt.start(i == 0 && !opts.NoPrefilter)
 			ch <- started{w, ans, err}
 		}()
 	}
@@ -326,13 +329,17 @@ func New(ctx context.Context, rules []*rule.Rule, opts Options) (*Runtime, error
 			firstErr = s.err
 			continue
 		}
-		if first == nil {
+		if s.ans.Analysed || opts.NoPrefilter && first == nil {
 			first = s.ans
 		}
 		rt.idle <- s.w
 		rt.n++
 	}
-	if rt.n == 0 {
+	if first == nil {
+		rt.Close()
+		if firstErr == nil {
+			firstErr = errors.New("the worker analysing the rules failed")
+		}
 		return nil, firstErr
 	}
 	if len(first.Rules) != len(rt.rules) {
@@ -535,14 +542,16 @@ func readModel(path string) (modelSpec, bool, error) {
 }
 
 // start starts a worker and loads the rules into it.
-func (rt *Runtime) start() (*worker, *loadAnswer, error) {
+func (rt *Runtime) start(analyse bool) (*worker, *loadAnswer, error) {
 	w, err := startWorker(rt.python, rt.script, rt.kv)
 	if err != nil {
 		return nil, nil, err
 	}
 	var ans loadAnswer
 	limit := 60*time.Second + time.Duration(len(rt.rules))*rt.opts.Timeout
-	if err := w.callJSON('L', rt.load, &ans, limit); err != nil {
+	req := rt.load
+	req.Prefilter = analyse
+	if err := w.callJSON('L', req, &ans, limit); err != nil {
 		w.stop()
 		return nil, nil, fmt.Errorf("loading the Python rules: %w", err)
 	}
@@ -964,7 +973,7 @@ func (rt *Runtime) call(hdr evalHeader, raw []byte, n int) ([]*result, error) {
 	w := <-rt.idle
 	if w == nil {
 		var err error
-		if w, _, err = rt.start(); err != nil {
+		if w, _, err = rt.start(false); err != nil {
 			rt.idle <- nil
 			return nil, err
 		}

@@ -106,7 +106,7 @@ func (rt *Runtime) testCall(req testReq, out *result) error {
 	w := <-rt.idle
 	if w == nil {
 		var err error
-		if w, _, err = rt.start(); err != nil {
+		if w, _, err = rt.start(false); err != nil {
 			rt.idle <- nil
 			return err
 		}

@@ -1280,7 +1280,7 @@ class Worker:
         _install_modules()
         self.timeout = cfg.get("timeout") or 5.0
         self.extra = {"p_parse_time": cfg.get("parse_time"), "p_log_type": "AWS.CloudTrail"}
-        out = {"rules": [], "models": []}
+        out = {"rules": [], "models": [], "analysed": bool(cfg.get("prefilter", True))}
         for i, m in enumerate(cfg.get("models") or []):
             err = None
             try:
