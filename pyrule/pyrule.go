@@ -70,23 +70,33 @@ type Options struct {
 
 // Runtime runs the Python rules of a rule set. Close it when done.
 type Runtime struct {
-	opts    Options
-	python  string
-	version string
-	script  string
-	load    loadReq
-	rules   []*pyRule
-	byRule  map[*rule.Rule]*pyRule
-	kv      *kvStore
-	idle    chan *worker
-	n       int
-	parse   string // p_parse_time
-	index   sync.Map
-	indexN  int64
-	indexMu sync.Mutex
-	mu      sync.Mutex // errors and deaths
-	events  atomic.Int64
-	calls   atomic.Int64
+	opts     Options
+	python   string
+	version  string
+	script   string
+	load     loadReq
+	rules    []*pyRule
+	byRule   map[*rule.Rule]*pyRule
+	kv       *kvStore
+	idle     chan *worker
+	n        int
+	parse    string // p_parse_time
+	index    sync.Map
+	indexN   int64
+	indexMu  sync.Mutex
+	mu       sync.Mutex // errors and deaths
+	events   atomic.Int64
+	calls    atomic.Int64
+	warnings []string
+}
+
+// Warnings are problems found when loading that do not stop the rules
+// (a data model that did not load).
+func (rt *Runtime) Warnings() []string {
+	if rt == nil {
+		return nil
+	}
+	return rt.warnings
 }
 
 // Stats are what a runtime did: events sent to Python, rule functions
@@ -264,6 +274,10 @@ func New(ctx context.Context, rules []*rule.Rule, opts Options) (*Runtime, error
 		case r.Format == "panther" && r.Type == "datamodel":
 			datamodels = append(datamodels, r)
 		case !IsPython(r):
+		case !isFile(r.Script):
+			if strings.HasPrefix(r.Unsupported, panther.NeedsPython) {
+				r.Unsupported = fmt.Sprintf("its Python file %s is missing", r.Script)
+			}
 		case strings.HasPrefix(r.Unsupported, panther.NeedsPython):
 			take = append(take, r)
 		case opts.Tests && r.Unsupported != "":
@@ -348,7 +362,8 @@ func New(ctx context.Context, rules []*rule.Rule, opts Options) (*Runtime, error
 	}
 	for i, m := range first.Models {
 		if m != nil {
-			return nil, fmt.Errorf("data model %s: %s", models[i].Path, *m)
+			rt.warnings = append(rt.warnings, fmt.Sprintf("data model %s did not load (rules calling udm() on %s events get an error): %s",
+				models[i].Path, strings.Join(models[i].LogTypes, ", "), *m))
 		}
 	}
 	for i, pr := range rt.rules {
@@ -489,6 +504,11 @@ func checkouts(rules, datamodels []*rule.Rule, extra []string) ([]string, []mode
 		}
 	}
 	return helpers, models, nil
+}
+
+func isFile(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
 }
 
 func isDir(p string) bool {

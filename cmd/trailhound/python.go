@@ -52,6 +52,9 @@ func (p *pyFlags) attach(ctx context.Context, rules []*rule.Rule, workers int, t
 	case err != nil:
 		return nil, &exitError{exitErrors, fmt.Errorf("python rules: %w", err)}
 	}
+	for _, w := range rt.Warnings() {
+		fmt.Fprintln(errw, "warning:", w)
+	}
 	return rt, nil
 }
 

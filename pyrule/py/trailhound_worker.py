@@ -444,6 +444,25 @@ def _json_path(event, path):
     return list(cur) if multi else cur[0]
 
 
+class _Broken:
+    """The mappings of a data model that failed to load: using them raises."""
+
+    def __init__(self, err):
+        self.err = err
+
+    def __contains__(self, key):
+        raise RuntimeError(f"the data model did not load: {self.err}")
+
+    def __getitem__(self, key):
+        raise RuntimeError(f"the data model did not load: {self.err}")
+
+
+class BrokenModel:
+    def __init__(self, err):
+        self.mappings = _Broken(err)
+        self.raw, self.module, self.src = {}, None, None
+
+
 class DataModel:
     def __init__(self, mappings, module, src=None):
         self.raw, self.module, self.src = mappings, module, src
@@ -1294,10 +1313,12 @@ class Worker:
                     self.models.setdefault(lt, model)
             except BaseException as e:  # noqa: BLE001 - reported, not fatal
                 err = _last_line(e)
+                for lt in m.get("log_types") or []:
+                    self.models.setdefault(lt, BrokenModel(err))
             out["models"].append(err)
         model_fns = {}
         ct = self.models.get("AWS.CloudTrail")
-        if ct is not None and cfg.get("prefilter", True):
+        if isinstance(ct, DataModel) and cfg.get("prefilter", True):
             try:
                 model_fns = _model_fns(ct.src, ct.module, ct.raw)
             except Exception:  # noqa: BLE001 - no prefilter through the data model
