@@ -1,16 +1,20 @@
 package pyrule
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"sort"
 	"sync"
+
+	"github.com/trailhound/trailhound/state"
 )
 
 // kvStore is the key-value cache behind panther_detection_helpers.caching:
 // string sets, counters and dictionaries with an expiry, shared by every
 // rule and worker of a runtime (one rule writes what another reads), in
-// memory for the life of the runtime.
+// memory for the life of the runtime; with a state file, saved when a hunt
+// commits and read by the next (LoadCache, SaveCache).
 //
 // As with Panther's DynamoDB table, reads return an expired entry unless
 // the rule forces the TTL check (expired entries are deleted lazily); time
@@ -166,4 +170,87 @@ func stringSet(list []any) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// CacheStateID names the key-value cache in a state store (as a rule whose
+// pending entries are the cache's keys).
+const CacheStateID = "panther:kv-cache"
+
+// LoadCache reads the key-value cache a former hunt saved in st.
+func (rt *Runtime) LoadCache(st state.Store) error {
+	if rt == nil {
+		return nil
+	}
+	r, err := st.Load(CacheStateID)
+	if err != nil {
+		return fmt.Errorf("Panther KV cache: %w", err)
+	}
+	s := rt.kv
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, p := range r.Pending {
+		d := json.NewDecoder(bytes.NewReader(p.Data))
+		d.UseNumber()
+		var v any
+		if err := d.Decode(&v); err != nil {
+			return fmt.Errorf("Panther KV cache: entry %q: %w", k, err)
+		}
+		e := &kvEntry{val: fromJSON(v), exp: float64(p.Start) / 1e9}
+		s.m[k] = e
+	}
+	if w := float64(r.Watermark) / 1e9; w > s.latest {
+		s.latest = w
+	}
+	return nil
+}
+
+// SaveCache writes the key-value cache into st, less the entries expired
+// a day before the latest event time, for the next hunt.
+func (rt *Runtime) SaveCache(st state.Store) error {
+	if rt == nil {
+		return nil
+	}
+	s := rt.kv
+	s.mu.Lock()
+	r := state.NewRule()
+	r.Watermark = int64(s.latest * 1e9)
+	for k, e := range s.m {
+		if e.exp > 0 && e.exp < s.latest-86400 {
+			continue
+		}
+		b, err := json.Marshal(e.val)
+		if err != nil {
+			s.mu.Unlock()
+			return fmt.Errorf("Panther KV cache: entry %q: %w", k, err)
+		}
+		r.Pending[k] = state.Pending{Start: int64(e.exp * 1e9), Data: b}
+	}
+	s.mu.Unlock()
+	if err := st.Save(map[string]*state.Rule{CacheStateID: r}); err != nil {
+		return fmt.Errorf("Panther KV cache: %w", err)
+	}
+	return nil
+}
+
+// fromJSON turns a decoded value back into the cache's types: string sets,
+// integer counters, dictionaries.
+func fromJSON(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if n, err := x.Int64(); err == nil {
+			return n
+		}
+		f, _ := x.Float64()
+		return f
+	case []any:
+		return stringSet(x)
+	case map[string]any:
+		for k, e := range x {
+			if n, ok := e.(json.Number); ok {
+				x[k] = fromJSON(n)
+			}
+		}
+		return x
+	}
+	return v
 }

@@ -229,6 +229,11 @@ the alerts found so far are written, the state is not committed).`,
 				}
 				return nil
 			}
+			if opts.Store != nil {
+				if err := py.LoadCache(opts.Store); err != nil {
+					return &exitError{exitErrors, stateError(err)}
+				}
+			}
 			res, err := hunt.Run(ctx, eng, opts)
 			stopProgress() // the line is cleared before anything else is written
 			if err != nil && !errors.Is(err, ctx.Err()) {
@@ -244,6 +249,11 @@ the alerts found so far are written, the state is not committed).`,
 			if ctx.Err() == nil {
 				if err := res.Commit(); err != nil {
 					return &exitError{exitErrors, err}
+				}
+				if opts.Store != nil {
+					if err := py.SaveCache(opts.Store); err != nil {
+						return &exitError{exitErrors, err}
+					}
 				}
 			}
 			if !quiet {

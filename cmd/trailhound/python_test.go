@@ -48,3 +48,28 @@ func TestPythonCommands(t *testing.T) {
 		t.Errorf("test: exit %d\n%s%s", code, out, errs)
 	}
 }
+
+// The KV cache outlives a hunt in the state file: a user recorded as new
+// by one hunt is new to the next.
+func TestPythonCacheState(t *testing.T) {
+	if _, _, err := pyrule.FindPython(""); err != nil {
+		t.Skipf("no usable python3 (%v)", err)
+	}
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	dir := t.TempDir()
+	st := filepath.Join(dir, "state.db")
+	day1, day2 := filepath.Join(dir, "day1.jsonl"), filepath.Join(dir, "day2.jsonl")
+	os.WriteFile(day1, []byte(`{"eventVersion":"1.08","eventTime":"2024-05-01T10:00:00Z","eventSource":"iam.amazonaws.com","eventName":"CreateUser","userIdentity":{"type":"IAMUser","userName":"alice"},"requestParameters":{"userName":"carol"},"eventID":"c1"}`+"\n"), 0o644)
+	os.WriteFile(day2, []byte(`{"eventVersion":"1.08","eventTime":"2024-05-02T10:00:00Z","eventSource":"signin.amazonaws.com","eventName":"ConsoleLogin","userIdentity":{"type":"IAMUser","userName":"carol"},"eventID":"l1"}`+"\n"), 0o644)
+	if code, out, errs := runCmd(t, "hunt", "-f", "jsonl", "--state", st, "-r", pyRules, day1); code != 0 || out != "" {
+		t.Fatalf("day 1: exit %d\n%s%s", code, out, errs)
+	}
+	code, out, errs := runCmd(t, "hunt", "-f", "jsonl", "--state", st, "-r", pyRules, day2)
+	if code != 0 || !strings.Contains(out, `"title":"New user carol logged in (login 1)"`) {
+		t.Errorf("day 2: exit %d\n%s%s", code, out, errs)
+	}
+	// without the state the login is not known to be new
+	if code, out, errs := runCmd(t, "hunt", "-f", "jsonl", "-r", pyRules, day2); code != 0 || out != "" {
+		t.Errorf("day 2 without state: exit %d\n%s%s", code, out, errs)
+	}
+}
