@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"sort"
@@ -152,7 +153,15 @@ type fieldFilter struct {
 	Eq       []string `json:"eq"`
 	Prefix   []string `json:"prefix"`
 	Contains []string `json:"contains"`
+	IP       bool     `json:"ip"`    // or an IP address
+	Empty    bool     `json:"empty"` // or missing, null or ""
 }
+
+// ipShape matches every string Python's ipaddress.ip_address accepts (and
+// more): hex digits, colons and dots, with an IPv6 scope.
+const ipShape = `[0-9A-Fa-f:.]+(%.*)?`
+
+var ipShapeRE = regexp.MustCompile(`^(?:` + ipShape + `)$`)
 
 // ErrorCount is what went wrong in one rule: errors of rule() (and of
 // the worker running it), errors of its alert functions (title, dedup,
@@ -640,6 +649,12 @@ func (rt *Runtime) Prefilter(r *rule.Rule) string {
 		for _, c := range ff.Contains {
 			alts = append(alts, fmt.Sprintf("%s contains %q", f, c))
 		}
+		if ff.IP {
+			alts = append(alts, f+" is an IP address")
+		}
+		if ff.Empty {
+			alts = append(alts, f+" is empty or missing")
+		}
 		parts = append(parts, strings.Join(alts, " or "))
 	}
 	return strings.Join(parts, "; ")
@@ -684,6 +699,12 @@ func fieldCond(pf map[string]fieldFilter) []rule.Cond {
 		}
 		if len(pats) > 0 {
 			alts = append(alts, rule.Cmp{Field: f, Op: rule.OpWildcard, Patterns: pats})
+		}
+		if ff.IP {
+			alts = append(alts, rule.Cmp{Field: f, Op: rule.OpRegex, Values: []string{ipShape}})
+		}
+		if ff.Empty {
+			alts = append(alts, rule.Not{Cond: rule.Cmp{Field: f, Op: rule.OpRegex, Values: []string{`(?s).+`}}})
 		}
 		switch len(alts) {
 		case 0:
@@ -843,7 +864,13 @@ func (rt *Runtime) candidates(ev *event.Event) []*pyRule {
 }
 
 func admits(ff fieldFilter, v string) bool {
-	if ff.Eq == nil && ff.Prefix == nil && ff.Contains == nil {
+	if ff.Eq == nil && ff.Prefix == nil && ff.Contains == nil && !ff.IP && !ff.Empty {
+		return true
+	}
+	if ff.Empty && v == "" {
+		return true
+	}
+	if ff.IP && ipShapeRE.MatchString(v) {
 		return true
 	}
 	for _, c := range ff.Contains {

@@ -97,7 +97,7 @@ func TestHunt(t *testing.T) {
 			t.Fatalf("%s: not runnable: %+v", id, r)
 		}
 	}
-	if pf := rt.Prefilter(ids["Test.KeyCreated"]); pf != `eventName in "CreateAccessKey", "UpdateAccessKey"; eventSource in "iam.amazonaws.com"` {
+	if pf := rt.Prefilter(ids["Test.KeyCreated"]); pf != `errorCode is empty or missing; errorMessage is empty or missing; eventName in "CreateAccessKey", "UpdateAccessKey"; eventSource in "iam.amazonaws.com"` {
 		t.Errorf("KeyCreated prefilter: %s", pf)
 	}
 	if pf := rt.Prefilter(ids["Test.NewUserLogin"]); pf != `eventName in "ConsoleLogin"` {

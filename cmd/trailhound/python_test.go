@@ -36,7 +36,7 @@ func TestPythonCommands(t *testing.T) {
 		t.Errorf("hunt: exit %d\n%s\n%s", code, out, errs)
 	}
 	code, out, errs = runCmd(t, "rules", "explain", "Test.KeyCreated", pyRules)
-	if code != 0 || !strings.Contains(out, `prefilter: eventName in "CreateAccessKey", "UpdateAccessKey"; eventSource in "iam.amazonaws.com"`) {
+	if code != 0 || !strings.Contains(out, `prefilter: errorCode is empty or missing; errorMessage is empty or missing; eventName in "CreateAccessKey", "UpdateAccessKey"; eventSource in "iam.amazonaws.com"`) {
 		t.Errorf("explain: exit %d\n%s%s", code, out, errs)
 	}
 	code, out, errs = runCmd(t, "rules", "list", pyRules)

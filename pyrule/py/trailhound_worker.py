@@ -672,13 +672,36 @@ _MAX_DEPTH = 4  # calls followed into other functions
 _HAS = frozenset([("p", "")])
 
 
+def _is_ip(x):
+    try:
+        ipaddress.ip_address(x)
+        return True
+    except ValueError:
+        return False
+
+
 def _pmatch(x, pats):
-    return any(x.startswith(s) if k == "p" else s in x for k, s in pats)
+    return any(x.startswith(s) if k == "p" else s in x if k == "c" else _is_ip(x) if k == "i" else x == "" for k, s in pats)
+
+
+_IP = frozenset([("i", "")])  # the field's value is an IP address
+_NONE = frozenset([("n", "")])  # the field is missing, null or empty
+# fields CloudTrail gives as strings only: falsy means missing, null or ""
+_STRING_FIELDS = {"errorCode", "errorMessage"}
 
 
 def _fmeet(a, b):
     ea, pa = a
     eb, pb = b
+    if pa == _NONE or pb == _NONE:
+        if a == b:
+            return a
+        other = b if pa == _NONE else a
+        if not other[1]:
+            return (frozenset(x for x in other[0] if x == ""), frozenset())
+        if ("n", "") in other[1]:
+            return (frozenset(), _NONE)
+        return (frozenset(), frozenset())  # empty and a value: never
     if not pa and not pb:
         return (ea & eb, frozenset())
     if not pa:
@@ -687,6 +710,8 @@ def _fmeet(a, b):
         return _fmeet(b, a)
     if pa == _HAS:
         return b
+    if pb == _HAS:
+        return a
     return a  # either is implied; keep one
 
 
@@ -806,6 +831,7 @@ class _Prefilter:
             for n in names:
                 assigned[n] = assigned.get(n, 0) + 1
         self.twice = {n for n, c in assigned.items() if c > 1}
+        self.module_names = set(assigned)
         self.shadowed = {n for n in assigned if n in ("all", "any")}
         self.funcs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
         self.globals_written = set()
@@ -833,10 +859,16 @@ class _Prefilter:
             name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
             if _WRITES.match(name):
                 return True
-            if isinstance(f, ast.Attribute) and f.attr in _MUTATORS and isinstance(f.value, ast.Name) and f.value.id in self.globals_written:
+            if isinstance(f, ast.Attribute) and f.attr in _MUTATORS and isinstance(f.value, ast.Name) and \
+                    f.value.id in self.globals_written | self.module_names:
                 return True
         if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name) and node.target.id in self.globals_written:
             return True
+        if isinstance(node, (ast.Assign, ast.AugAssign)):  # X[k] = v on a module-level X
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for t in targets:
+                if isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name) and t.value.id in self.module_names:
+                    return True
         return False
 
     def _writes(self, node):
@@ -991,6 +1023,9 @@ class _Prefilter:
         if isinstance(node, ast.Constant):
             return {} if bool(node.value) == positive else None
         if not positive:
+            fd = self._field(node, aliases)
+            if fd is not None and fd[0] in _STRING_FIELDS and (fd[1] is None or fd[1] is _EMPTY or not fd[1]):
+                return {fd[0]: (frozenset(), _NONE)}  # a falsy string field: missing, null or ""
             if isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], (ast.NotEq, ast.NotIn, ast.IsNot)):
                 neg = {ast.NotEq: ast.Eq, ast.NotIn: ast.In, ast.IsNot: ast.Is}[type(node.ops[0])]()
                 return self.cond(ast.Compare(left=node.left, ops=[neg], comparators=node.comparators), True, aliases)
@@ -1174,7 +1209,17 @@ class _Prefilter:
                 continue
             if isinstance(st, ast.Try):
                 self._forget([st], aliases)
-                ends = [self._block(st.body + st.orelse, path, dict(aliases))]
+                body = st.body
+                inner = path
+                first = body[0].value if body and isinstance(body[0], (ast.Expr, ast.Assign)) else None
+                if isinstance(first, ast.Call) and len(first.args) == 1 and not first.keywords and \
+                        self._object(first.func) in (ipaddress.ip_address, ipaddress.IPv4Address, ipaddress.IPv6Address):
+                    fd = self._field(first.args[0], aliases)
+                    if fd is not None and isinstance(fd[0], str):
+                        # past the call, the field holds an IP address (else it raised)
+                        inner = _meet(path, {fd[0]: (frozenset(), _IP)})
+                        body = body[1:]
+                ends = [self._block(body + st.orelse, inner, dict(aliases)) if inner is not None else None]
                 for h in st.handlers:
                     ends.append(self._block(h.body, path, dict(aliases)))
                 end = None
@@ -1252,7 +1297,8 @@ def prefilter(source, module=None, model_fns=None):
         return None
     out = {}
     for f, (e, p) in sorted(c.items()):
-        out[f] = {"eq": sorted(e), "prefix": sorted(s for k, s in p if k == "p"), "contains": sorted(s for k, s in p if k == "c")}
+        out[f] = {"eq": sorted(e), "prefix": sorted(s for k, s in p if k == "p"), "contains": sorted(s for k, s in p if k == "c"),
+                  "ip": any(k == "i" for k, _ in p), "empty": any(k == "n" for k, _ in p)}
     return out
 
 
