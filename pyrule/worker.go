@@ -25,16 +25,17 @@ var errWorker = errors.New("python worker")
 // worker is one python3 process running our worker module, spoken to in
 // frames over its stdin and stdout.
 type worker struct {
-	cmd    *exec.Cmd
-	in     *bufio.Writer
-	inPipe io.WriteCloser
-	out    *bufio.Reader
-	stderr *tail
-	done   chan struct{} // closed when the process has exited
-	err    error         // Wait's error, once done
-	kv     *kvStore
-	buf    []byte
-	killed bool // killed for running past its time
+	cmd     *exec.Cmd
+	in      *bufio.Writer
+	inPipe  io.WriteCloser
+	outPipe io.Closer
+	out     *bufio.Reader
+	stderr  *tail
+	done    chan struct{} // closed when the process has exited
+	err     error         // Wait's error, once done
+	kv      *kvStore
+	buf     []byte
+	killed  bool // killed for running past its time
 }
 
 // tail keeps the last bytes written to it (a worker's stderr, for the
@@ -67,20 +68,32 @@ func startWorker(python, script string, kv *kvStore) (*worker, error) {
 	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1", "PYTHONHASHSEED=0", "PYTHONUNBUFFERED=1")
 	w := &worker{cmd: cmd, stderr: &tail{}, done: make(chan struct{}), kv: kv}
 	cmd.Stderr = w.stderr
-	in, err := cmd.StdinPipe()
+	// blocking pipes: a call waits in read(2) on its own thread, without
+	// the poller's round of wake-ups (cheaper for one small frame each way)
+	childIn, in, err := blockingPipe()
 	if err != nil {
 		return nil, err
 	}
-	out, err := cmd.StdoutPipe()
+	out, childOut, err := blockingPipe()
 	if err != nil {
+		childIn.Close()
+		in.Close()
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
+	cmd.Stdin, cmd.Stdout = childIn, childOut
+	err = cmd.Start()
+	childIn.Close()
+	childOut.Close()
+	if err != nil {
+		in.Close()
+		out.Close()
 		return nil, fmt.Errorf("starting %s: %w", python, err)
 	}
 	w.inPipe, w.in, w.out = in, bufio.NewWriterSize(in, 64<<10), bufio.NewReaderSize(out, 64<<10)
+	w.outPipe = out
 	go func() {
 		w.err = cmd.Wait()
+		w.outPipe.Close()
 		close(w.done)
 	}()
 	return w, nil
