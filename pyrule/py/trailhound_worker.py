@@ -1598,9 +1598,16 @@ def main():
         op, body = f[:1], f[1:]
         if op == b"E":
             nl = body.index(b"\n")
-            ans = w.evaluate(json.loads(body[:nl]), body[nl + 1:])
+            hdr = json.loads(body[:nl])
+            try:
+                ans = w.evaluate(hdr, body[nl + 1:])
+            except Exception as e:  # noqa: BLE001 - the event, not a rule, failed: say so for each rule
+                ans = [{"e": "the event could not be given to the rule: " + _last_line(e)} for _ in hdr["r"]]
         elif op == b"T":
-            ans = w.test(json.loads(body))
+            try:
+                ans = w.test(json.loads(body))
+            except Exception as e:  # noqa: BLE001 - a test that cannot be set up
+                ans = {"e": "the test could not run: " + _last_line(e)}
         elif op == b"L":
             ans = w.load(json.loads(body))
         elif op == b"P":
