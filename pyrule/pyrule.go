@@ -89,6 +89,16 @@ type Runtime struct {
 	events   atomic.Int64
 	calls    atomic.Int64
 	warnings []string
+	loadErrs []error
+}
+
+// LoadErrors are the Python rules that did not load, each with its file
+// and the Python error.
+func (rt *Runtime) LoadErrors() []error {
+	if rt == nil {
+		return nil
+	}
+	return rt.loadErrs
 }
 
 // Warnings are problems found when loading that do not stop the rules
@@ -380,6 +390,7 @@ func New(ctx context.Context, rules []*rule.Rule, opts Options) (*Runtime, error
 		r := pr.r
 		if a.Error != "" {
 			r.Unsupported = fmt.Sprintf("Python error loading %s: %s", filepath.Base(r.Script), a.Error)
+			rt.loadErrs = append(rt.loadErrs, fmt.Errorf("%s: rule %s: %s", r.Script, r.ID, a.Error))
 			continue
 		}
 		pr.functions = a.Functions

@@ -73,3 +73,17 @@ func TestPythonCacheState(t *testing.T) {
 		t.Errorf("day 2 without state: exit %d\n%s%s", code, out, errs)
 	}
 }
+
+// rules check reports Python that does not load, with file and error.
+func TestPythonCheck(t *testing.T) {
+	if _, _, err := pyrule.FindPython(""); err != nil {
+		t.Skipf("no usable python3 (%v)", err)
+	}
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	code, out, errs := runCmd(t, "rules", "check", "../../pyrule/testdata/bad")
+	if code != exitErrors || !strings.Contains(out, "syntax.py: rule Bad.Syntax: SyntaxError: expected ':' (syntax.py:1)") ||
+		!strings.Contains(out, "missing.py: rule Bad.MissingModule: ModuleNotFoundError: No module named 'trailhound_no_such_module'") ||
+		!strings.Contains(out, "2 files with errors") {
+		t.Errorf("exit %d\n%s%s", code, out, errs)
+	}
+}

@@ -76,6 +76,7 @@ func newRules() *cobra.Command {
 			for _, warn := range rule.MarkDuplicateIDs(rules) {
 				fmt.Fprintln(w, "warning:", warn)
 			}
+			errs = append(errs, py.LoadErrors()...) // Python that does not load
 			for _, e := range errs {
 				fmt.Fprintln(w, e)
 			}
