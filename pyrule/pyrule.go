@@ -338,7 +338,6 @@ func New(ctx context.Context, rules []*rule.Rule, opts Options) (*Runtime, error
 		rt.rules = append(rt.rules, pr)
 		rt.byRule[r] = pr
 	}
-	// the first worker says how each rule loaded; the others start meanwhile
 	rt.idle = make(chan *worker, opts.Workers)
 	type started struct {
 		w   *worker

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -35,7 +36,7 @@ type worker struct {
 	err     error         // Wait's error, once done
 	kv      *kvStore
 	buf     []byte
-	killed  bool // killed for running past its time
+	killed  atomic.Bool // killed for running past its time
 }
 
 // tail keeps the last bytes written to it (a worker's stderr, for the
@@ -118,7 +119,7 @@ func (w *worker) call(op byte, parts [][]byte, limit time.Duration) ([]byte, err
 		return nil, w.dead(err)
 	}
 	timer := time.AfterFunc(limit, func() {
-		w.killed = true
+		w.killed.Store(true)
 		w.cmd.Process.Kill()
 	})
 	defer timer.Stop()
@@ -172,7 +173,7 @@ func (w *worker) dead(cause error) error {
 	case <-w.done:
 	case <-time.After(5 * time.Second):
 	}
-	if w.killed {
+	if w.killed.Load() {
 		return fmt.Errorf("%w: no answer in time, killed", errWorker)
 	}
 	msg := ""
