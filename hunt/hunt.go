@@ -29,7 +29,10 @@ import (
 
 // Options configure a hunt.
 type Options struct {
-	Paths     []string
+	Paths []string
+	// Inputs are read besides the Paths: inputs that are no local files
+	// (objects in S3), each with its Open function.
+	Inputs    []record.Input
 	Workers   int         // default GOMAXPROCS
 	MaxRecord int         // bytes; default record.DefaultMaxRecord
 	Store     state.Store // rule state; default: in memory, forgotten after the hunt
@@ -141,6 +144,7 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	walked := record.Walk(opts.Paths)
+	walked.Inputs = append(walked.Inputs, opts.Inputs...)
 	lateness := opts.Lateness
 	if lateness <= 0 {
 		lateness = DefaultLateness
@@ -265,7 +269,7 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 			col := proc.NewCollector()
 			for f := range files {
 				i, bound := f.i, f.bound
-				st := scanFile(ctx, walked.Inputs[i].Path, opts.MaxRecord, eng, &p, s, col, inputErr, prog, func(latest int64) {
+				st := scanFile(ctx, walked.Inputs[i], opts.MaxRecord, eng, &p, s, col, inputErr, prog, func(latest int64) {
 					wm.seen(i, bound, latest)
 					advance(false)
 				})
@@ -362,10 +366,11 @@ func checkpoint(flush func() error, proc *detect.Processor) error {
 	return nil
 }
 
-func scanFile(ctx context.Context, path string, maxRecord int, eng *engine.Engine, p *event.Parser, s *engine.Scratch,
+func scanFile(ctx context.Context, in record.Input, maxRecord int, eng *engine.Engine, p *event.Parser, s *engine.Scratch,
 	col *detect.Collector, inputErr func(InputError), prog *Progress, progress func(latest int64)) fileStats {
 	var st fileStats
-	rc, err := record.OpenContext(ctx, path, &prog.BytesOnDisk)
+	path := in.Path
+	rc, err := record.OpenInput(ctx, in, &prog.BytesOnDisk)
 	if err != nil {
 		inputErr(InputError{File: path, Offset: -1, Err: err})
 		return st
@@ -398,7 +403,7 @@ func scanFile(ctx context.Context, path string, maxRecord int, eng *engine.Engin
 				latest = max(latest, t.UnixNano())
 			} else {
 				if ft.from == "" {
-					ft = fileTime(path)
+					ft = fileTime(in)
 				}
 				ev.FileTime, ev.FileTimeFrom = ft.t, ft.from
 				inputErr(InputError{File: path, Line: rec.Line, Offset: rec.Offset, Err: fmt.Errorf(
@@ -453,11 +458,15 @@ func nameTime(path string) (time.Time, bool) {
 // fileTime is the time of a file: the time in its name when it is a
 // CloudTrail delivery file, else its modification time, else (standard
 // input) now, when it is read.
-func fileTime(path string) stampedTime {
+func fileTime(in record.Input) stampedTime {
+	path := in.Path
 	if t, ok := nameTime(path); ok {
 		return stampedTime{t, "file_name", "the time in the file name"}
 	}
-	if path != record.Stdin {
+	if !in.ModTime.IsZero() {
+		return stampedTime{in.ModTime.UTC().Truncate(time.Second), "file_modified", "the file's modification time"}
+	}
+	if path != record.Stdin && in.Open == nil {
 		if fi, err := os.Stat(path); err == nil {
 			return stampedTime{fi.ModTime().UTC().Truncate(time.Second), "file_modified", "the file's modification time"}
 		}
