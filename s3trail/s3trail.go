@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/trailhound/trailhound/record"
 )
@@ -31,7 +32,7 @@ import (
 // there, with path-style addressing. Without a configured region,
 // us-east-1 is used.
 func NewClient(ctx context.Context, endpoint string) (*s3.Client, error) {
-	cfg, err := config.LoadDefaultConfig(ctx)
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithLogger(SDKLogger()))
 	if err != nil {
 		return nil, fmt.Errorf("AWS configuration: %w", err)
 	}
@@ -44,6 +45,14 @@ func NewClient(ctx context.Context, endpoint string) (*s3.Client, error) {
 			o.UsePathStyle = true
 		}
 	}), nil
+}
+
+// SDKLogger sends the AWS SDK's log lines to slog at debug level (it logs,
+// for instance, each response without a checksum to validate).
+func SDKLogger() logging.Logger {
+	return logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
+		slog.Debug("aws sdk: "+fmt.Sprintf(format, v...), "class", string(c))
+	})
 }
 
 // ParseURL splits s3://bucket/prefix.
