@@ -11,10 +11,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,15 +46,49 @@ func Config() aws.Config {
 type Server struct {
 	URL    string
 	Client *s3.Client
+
+	mu       sync.Mutex
+	requests []*url.URL
 }
 
 // New starts an S3 server for the test, stopped when it ends.
 func New(t testing.TB) *Server {
 	t.Helper()
 	faker := gofakes3.New(s3mem.New())
-	ts := httptest.NewServer(faker.Server())
+	s := &Server{}
+	h := faker.Server()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			s.mu.Lock()
+			s.requests = append(s.requests, r.URL)
+			s.mu.Unlock()
+		}
+		h.ServeHTTP(w, r)
+	}))
 	t.Cleanup(ts.Close)
-	return &Server{URL: ts.URL, Client: NewClient(ts.URL)}
+	s.URL, s.Client = ts.URL, NewClient(ts.URL)
+	return s
+}
+
+// Listings are the query parameters of the listing requests (GET of a
+// bucket) served so far, and Reset forgets them.
+func (s *Server) Listings() []url.Values {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []url.Values
+	for _, u := range s.requests {
+		if strings.Count(strings.Trim(u.Path, "/"), "/") == 0 { // /bucket: a listing
+			out = append(out, u.Query())
+		}
+	}
+	return out
+}
+
+// Reset forgets the requests served so far.
+func (s *Server) Reset() {
+	s.mu.Lock()
+	s.requests = nil
+	s.mu.Unlock()
 }
 
 // NewClient is an S3 client of the test configuration for endpoint, with
