@@ -23,6 +23,7 @@ package sqsinput
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -525,4 +526,48 @@ func (c *Consumer) Close(ctx context.Context) error {
 		c.finished(ctx, b, func(s *Stats) { s.Released++ })
 	}
 	return errors.Join(errs...)
+}
+
+// QueueInfo is what Check learned of the queue.
+type QueueInfo struct {
+	Visibility time.Duration // the queue's default visibility timeout
+	Messages   int           // approximate number of messages waiting
+	InFlight   int           // approximate number of messages received and not deleted
+	// RedriveMaxReceive is the maxReceiveCount of the queue's own redrive
+	// policy (0: none): SQS moves a message to its DLQ after that many
+	// receipts, whatever MaxReceive says.
+	RedriveMaxReceive int
+}
+
+// Check reads the queue's attributes (GetQueueAttributes), so that a queue
+// that does not exist or may not be read is reported at start, and warns
+// when the queue's own redrive policy moves messages away before MaxReceive.
+func (c *Consumer) Check(ctx context.Context) (QueueInfo, error) {
+	out, err := c.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(c.cfg.QueueURL),
+		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameVisibilityTimeout, types.QueueAttributeNameApproximateNumberOfMessages,
+			types.QueueAttributeNameApproximateNumberOfMessagesNotVisible, types.QueueAttributeNameRedrivePolicy}})
+	if err != nil {
+		return QueueInfo{}, fmt.Errorf("sqs: queue %s: %w", c.cfg.QueueURL, err)
+	}
+	var info QueueInfo
+	a := out.Attributes
+	if v, err := strconv.Atoi(a[string(types.QueueAttributeNameVisibilityTimeout)]); err == nil {
+		info.Visibility = time.Duration(v) * time.Second
+	}
+	info.Messages, _ = strconv.Atoi(a[string(types.QueueAttributeNameApproximateNumberOfMessages)])
+	info.InFlight, _ = strconv.Atoi(a[string(types.QueueAttributeNameApproximateNumberOfMessagesNotVisible)])
+	if rp := a[string(types.QueueAttributeNameRedrivePolicy)]; rp != "" {
+		var p struct {
+			MaxReceiveCount json.Number `json:"maxReceiveCount"`
+		}
+		if err := json.Unmarshal([]byte(rp), &p); err == nil {
+			n, _ := p.MaxReceiveCount.Int64()
+			info.RedriveMaxReceive = int(n)
+		}
+	}
+	if info.RedriveMaxReceive > 0 && c.cfg.MaxReceive > 0 && info.RedriveMaxReceive <= c.cfg.MaxReceive {
+		c.log.Warn("sqs: the queue's redrive policy moves a message to its DLQ after fewer receipts than max_receive; trailhound will not see it as poison",
+			"redrive_max_receive", info.RedriveMaxReceive, "max_receive", c.cfg.MaxReceive)
+	}
+	return info, nil
 }

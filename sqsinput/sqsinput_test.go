@@ -452,3 +452,26 @@ func TestConfig(t *testing.T) {
 		t.Errorf("defaults: %+v %v", c, err)
 	}
 }
+
+func TestCheck(t *testing.T) {
+	w := newWorld(t)
+	w.sqs.SetVisibility("trail", 45*time.Second)
+	w.sqs.SetRedrive("trail", `{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:123456789012:dlq","maxReceiveCount":"3"}`)
+	w.sqs.Send("trail", "x", 0)
+	w.sqs.Send("trail", "y", 0)
+	c := w.consumer(t, nil, Config{})
+	info, err := c.Check(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info != (QueueInfo{Visibility: 45 * time.Second, Messages: 2, RedriveMaxReceive: 3}) {
+		t.Errorf("info %+v", info)
+	}
+	if !strings.Contains(w.logs.String(), "redrive policy moves a message to its DLQ after fewer receipts than max_receive") {
+		t.Error("no warning of a redrive policy below max_receive")
+	}
+	missing := w.consumer(t, nil, Config{QueueURL: w.sqs.QueueURL("nope")})
+	if _, err := missing.Check(context.Background()); err == nil || !strings.Contains(err.Error(), "QueueDoesNotExist") || !strings.Contains(err.Error(), "/nope") {
+		t.Errorf("missing queue: %v", err)
+	}
+}

@@ -48,6 +48,7 @@ type Change struct {
 }
 
 type queue struct {
+	redrive    string        // RedrivePolicy attribute
 	visibility time.Duration // the queue's default
 	msgs       []*message
 	deleted    []string
@@ -92,6 +93,14 @@ func (s *Server) SetVisibility(queueName string, d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.queues[s.QueueURL(queueName)].visibility = d
+}
+
+// SetRedrive sets a queue's RedrivePolicy attribute (SQS's own DLQ), e.g.
+// {"deadLetterTargetArn":"arn:aws:sqs:us-east-1:123456789012:dlq","maxReceiveCount":"3"}.
+func (s *Server) SetRedrive(queueName, policy string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.queues[s.QueueURL(queueName)].redrive = policy
 }
 
 // Send puts a message on a queue, visible after delay, and returns its id.
@@ -248,10 +257,21 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		s.mu.Lock()
-		out = map[string]any{"Attributes": map[string]string{
-			"VisibilityTimeout":           strconv.Itoa(int(q.visibility / time.Second)),
-			"ApproximateNumberOfMessages": strconv.Itoa(len(q.msgs)),
-		}}
+		now, visible := time.Now(), 0
+		for _, m := range q.msgs {
+			if !now.Before(m.visibleAt) {
+				visible++
+			}
+		}
+		attrs := map[string]string{
+			"VisibilityTimeout":                     strconv.Itoa(int(q.visibility / time.Second)),
+			"ApproximateNumberOfMessages":           strconv.Itoa(visible),
+			"ApproximateNumberOfMessagesNotVisible": strconv.Itoa(len(q.msgs) - visible),
+		}
+		if q.redrive != "" {
+			attrs["RedrivePolicy"] = q.redrive
+		}
+		out = map[string]any{"Attributes": attrs}
 		s.mu.Unlock()
 	default:
 		aerr = &apiError{400, "InvalidAction", "operation " + op + " is not served by this test server"}
