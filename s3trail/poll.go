@@ -237,8 +237,9 @@ func (p *Poller) list(ctx context.Context, pr Prefix) (*PollBatch, error) {
 }
 
 // Ack records the batch's objects as read and moves its prefix's position
-// past them (no further than Settle behind now), in one ledger commit.
-func (b *PollBatch) Ack() error {
+// past them (no further than Settle behind now), in one ledger commit. Its
+// signature is sqsinput.Batch's, so that a caller treats both alike.
+func (b *PollBatch) Ack(context.Context) error {
 	if b.done {
 		return errors.New("s3 poll: batch acked or released already")
 	}
@@ -264,14 +265,15 @@ func (b *PollBatch) Ack() error {
 }
 
 // Release gives the batch up: its objects are listed again.
-func (b *PollBatch) Release() {
+func (b *PollBatch) Release(context.Context) error {
 	if b.done {
-		return
+		return errors.New("s3 poll: batch acked or released already")
 	}
 	b.done = true
 	b.p.mu.Lock()
 	delete(b.p.out, positionName(b.Prefix))
 	b.p.mu.Unlock()
+	return nil
 }
 
 // Stats returns what the poller did so far.

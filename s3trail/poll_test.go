@@ -30,7 +30,7 @@ func pollAll(t *testing.T, p *Poller) []string {
 		for _, o := range b.Objects {
 			keys = append(keys, o.Key)
 		}
-		if err := b.Ack(); err != nil {
+		if err := b.Ack(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -128,8 +128,10 @@ func TestPollerRelease(t *testing.T) {
 	if b2, _ := p.Poll(context.Background()); b2 != nil {
 		t.Errorf("a second batch of the prefix while one is out: %v", b2.Objects)
 	}
-	b.Release()
-	if err := b.Ack(); err == nil {
+	if err := b.Release(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Ack(context.Background()); err == nil {
 		t.Error("Ack after Release: no error")
 	}
 	b, err = p.Poll(context.Background())

@@ -475,3 +475,15 @@ func TestCheck(t *testing.T) {
 		t.Errorf("missing queue: %v", err)
 	}
 }
+
+// A caller (serve) treats SQS batches and S3 polling batches alike.
+type batch interface {
+	Inputs() []record.Input
+	Ack(context.Context) error
+	Release(context.Context) error
+}
+
+var (
+	_ batch = (*Batch)(nil)
+	_ batch = (*s3trail.PollBatch)(nil)
+)
