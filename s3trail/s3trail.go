@@ -291,90 +291,164 @@ func (r *Reader) List(ctx context.Context, p Prefix, startAfter string, fn func(
 // long after --to are read.
 const DeliverySlack = time.Hour
 
+// directDays is the longest range whose day folders are listed without
+// looking first which exist.
+const directDays = 7
+
 // ListRange lists the objects of the prefixes that can hold events in
-// [from, to): the day folders from from's day to (to + DeliverySlack)'s day,
-// and in them the files whose names carry a delivery time in [from, to +
-// DeliverySlack) (a file holds events from before its delivery time only),
-// or no time. Digest files are left out. Prefixes and days are listed in
-// parallel; the result is in key order.
+// [from, to): those of the day folders from from's day to (to +
+// DeliverySlack)'s day whose names carry a delivery time in [from, to +
+// DeliverySlack) (a file holds events from before its delivery time), or no
+// time. Digest files are left out. For a range of more than a week the day
+// folders that exist are found first (delimited listings of years, months
+// and days), so a long range over sparse logs costs no listing per empty
+// day. Prefixes and days are listed in parallel; the result is in key order.
 func (r *Reader) ListRange(ctx context.Context, prefixes []Prefix, from, to time.Time) ([]Object, error) {
 	if from.IsZero() || to.IsZero() || !from.Before(to) {
 		return nil, fmt.Errorf("listing S3 needs a time range, not [%v, %v)", from, to)
 	}
 	until := to.Add(DeliverySlack)
+	firstDay := from.UTC().Truncate(24 * time.Hour)
+	lastDay := until.UTC().Add(-1).Truncate(24 * time.Hour)
+	days := make([][]string, len(prefixes))
+	err := r.parallel(ctx, len(prefixes), func(ctx context.Context, i int) error {
+		if lastDay.Sub(firstDay) < directDays*24*time.Hour {
+			for d := firstDay; !d.After(lastDay); d = d.Add(24 * time.Hour) {
+				days[i] = append(days[i], d.Format("2006/01/02/"))
+			}
+			return nil
+		}
+		var err error
+		days[i], err = r.dayFolders(ctx, prefixes[i], firstDay, lastDay)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
 	type job struct {
 		p   Prefix
 		day string
 	}
 	var jobs []job
-	for _, p := range prefixes {
-		for d := from.UTC().Truncate(24 * time.Hour); d.Before(until); d = d.Add(24 * time.Hour) {
-			jobs = append(jobs, job{p, d.Format("2006/01/02/")})
+	for i, p := range prefixes {
+		for _, d := range days[i] {
+			jobs = append(jobs, job{p, d})
 		}
-	}
-	par := r.Parallel
-	if par <= 0 {
-		par = 8
 	}
 	var (
-		mu      sync.Mutex
-		out     []Object
-		first   error
-		wg      sync.WaitGroup
-		next    = make(chan job)
-		ctx2, c = context.WithCancel(ctx)
+		mu  sync.Mutex
+		out []Object
 	)
-	defer c()
-	for range min(par, len(jobs)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range next {
-				dp := j.p
-				dp.Prefix += j.day
-				var objs []Object
-				err := r.List(ctx2, dp, "", func(o Object) error {
-					if record.IsDigestName(o.Key) {
-						return nil
-					}
-					if t, ok := NameTime(o.Key); ok && (t.Before(from.Truncate(time.Minute)) || !t.Before(until)) {
-						return nil
-					}
-					objs = append(objs, o)
-					return nil
-				})
-				mu.Lock()
-				out = append(out, objs...)
-				if err != nil && first == nil {
-					first = err
-					c()
-				}
-				mu.Unlock()
+	err = r.parallel(ctx, len(jobs), func(ctx context.Context, i int) error {
+		dp := jobs[i].p
+		dp.Prefix += jobs[i].day
+		var objs []Object
+		err := r.List(ctx, dp, "", func(o Object) error {
+			if record.IsDigestName(o.Key) {
+				return nil
 			}
-		}()
-	}
-	for _, j := range jobs {
-		select {
-		case next <- j:
-		case <-ctx2.Done():
-		}
-		if ctx2.Err() != nil {
-			break
-		}
-	}
-	close(next)
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if first != nil {
-		return nil, first
-	}
-	if err := ctx.Err(); err != nil {
+			if t, ok := NameTime(o.Key); ok && (t.Before(from.Truncate(time.Minute)) || !t.Before(until)) {
+				return nil
+			}
+			objs = append(objs, o)
+			return nil
+		})
+		mu.Lock()
+		out = append(out, objs...)
+		mu.Unlock()
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out, nil
+}
+
+// dayFolders finds the day folders (YYYY/MM/DD/, relative to the prefix)
+// that exist under a region prefix between two days, inclusive.
+func (r *Reader) dayFolders(ctx context.Context, p Prefix, first, last time.Time) ([]string, error) {
+	var days []string
+	years, err := r.folders(ctx, p.Bucket, p.Prefix)
+	if err != nil {
+		return nil, err
+	}
+	for _, y := range years {
+		yt, err := time.Parse("2006/", strings.TrimPrefix(y, p.Prefix))
+		if err != nil || yt.Year() < first.Year() || yt.Year() > last.Year() {
+			continue
+		}
+		months, err := r.folders(ctx, p.Bucket, y)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range months {
+			mt, err := time.Parse("2006/01/", strings.TrimPrefix(m, p.Prefix))
+			if err != nil || mt.AddDate(0, 1, 0).Before(first.AddDate(0, 0, 1)) || mt.After(last) {
+				continue
+			}
+			ds, err := r.folders(ctx, p.Bucket, m)
+			if err != nil {
+				return nil, err
+			}
+			for _, d := range ds {
+				rel := strings.TrimPrefix(d, p.Prefix)
+				dt, err := time.Parse("2006/01/02/", rel)
+				if err != nil || dt.Before(first) || dt.After(last) {
+					continue
+				}
+				days = append(days, rel)
+			}
+		}
+	}
+	return days, nil
+}
+
+// parallel calls fn for 0..n-1, Parallel (default 8) at a time; the first
+// error cancels the rest and is returned.
+func (r *Reader) parallel(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
+	par := r.Parallel
+	if par <= 0 {
+		par = 8
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu    sync.Mutex
+		first error
+		wg    sync.WaitGroup
+		next  = make(chan int)
+	)
+	for range min(par, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if err := fn(ctx, i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+						cancel()
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+feed:
+	for i := range n {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return ctx.Err()
 }
 
 // cloudTrailName matches the delivery time in a CloudTrail file's name:

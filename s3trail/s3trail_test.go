@@ -152,6 +152,19 @@ func TestListRange(t *testing.T) {
 	if len(objs) != 4*3*4+1 {
 		t.Errorf("%d objects over all days, want %d", len(objs), 4*3*4+1)
 	}
+	// A year: the day folders that exist are found first, not listed per day.
+	srv.Reset()
+	year, err := (&Reader{S3: srv.Client}).ListRange(ctx, all, at("2026-01-01T00:00:00Z"), at("2027-01-01T00:00:00Z"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.EqualFunc(year, objs, func(a, b Object) bool { return a.Key == b.Key }) {
+		t.Errorf("a year's range lists %d objects, want the %d of the days that exist", len(year), len(objs))
+	}
+	// Per prefix: years, months, days, then the 4 days' objects.
+	if n := len(srv.Listings()); n != len(all)*(3+4) {
+		t.Errorf("%d listings for a year, want %d", n, len(all)*(3+4))
+	}
 	for _, o := range objs {
 		if record.IsDigestName(o.Key) {
 			t.Errorf("digest listed: %s", o.Key)

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/trailhound/trailhound/s3trail/s3test"
 )
@@ -133,3 +134,80 @@ func folders(ds []s3test.Delivery) int {
 }
 
 var regionFolder = regexp.MustCompile(`^.*/CloudTrail/[^/]+/`)
+
+// The corpus's CloudTrail delivery files, laid out in S3 as CloudTrail
+// delivers them, hunted with the corpus's Sigma and Elastic rules through
+// s3:// raise the alerts that hunting the same files locally raises.
+func TestHuntS3Corpus(t *testing.T) {
+	const corpus = "../../../shared/corpus"
+	logs := filepath.Join(corpus, "cloudtrail-logs")
+	if _, err := os.Stat(logs); err != nil {
+		t.Skipf("%s is absent: the S3 corpus test is skipped", logs)
+	}
+	if testing.Short() {
+		t.Skip("-short: the S3 corpus test uploads thousands of objects")
+	}
+	awsTestEnv(t)
+	srv := s3test.New(t)
+	name := regexp.MustCompile(`^(\d{12})_CloudTrail_([a-z0-9-]+)_(\d{8}T\d{4}Z)_[^/]*$`)
+	var paths []string
+	var first, last time.Time
+	err := filepath.WalkDir(logs, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		m := name.FindStringSubmatch(d.Name())
+		if m == nil {
+			return nil
+		}
+		at, err := time.Parse("20060102T1504Z", m[3])
+		if err != nil {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		key := d.Name()
+		if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+			b, key = s3test.Gzip(b), key+".gz"
+		}
+		srv.Put(t, "corpus", "AWSLogs/"+m[1]+"/CloudTrail/"+m[2]+"/"+at.Format("2006/01/02")+"/"+key, b)
+		paths = append(paths, path)
+		if first.IsZero() || at.Before(first) {
+			first = at
+		}
+		if at.After(last) {
+			last = at
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) < 1000 {
+		t.Fatalf("%d CloudTrail delivery files in the corpus, want 1000 or more", len(paths))
+	}
+	from, to := first.Add(-24*time.Hour).Format("2006-01-02"), last.Add(24*time.Hour).Format("2006-01-02")
+	rules := []string{"-r", filepath.Join(corpus, "sigma-rules"), "-r", filepath.Join(corpus, "elastic-rules")}
+	args := append([]string{"hunt", "-f", "jsonl", "--from", from, "--to", to, "--s3-endpoint", srv.URL}, rules...)
+	code, out, errs := runCmd(t, append(args, "s3://corpus")...)
+	if code != 0 && code != exitErrors {
+		t.Fatalf("hunt s3://: exit %d\n%s", code, errs)
+	}
+	s3IDs := jsonlIDs(t, out)
+	args = append([]string{"hunt", "-f", "jsonl", "--from", from, "--to", to}, rules...)
+	code, out, errs2 := runCmd(t, append(args, paths...)...)
+	if code != 0 && code != exitErrors {
+		t.Fatalf("hunt files: exit %d\n%s", code, errs2)
+	}
+	localIDs := jsonlIDs(t, out)
+	if len(localIDs) < 100 || !slices.Equal(s3IDs, localIDs) {
+		t.Errorf("%d alerts through s3://, %d from the files; want the same, 100 or more", len(s3IDs), len(localIDs))
+	}
+	want := "files: " + itoa(len(paths)) + " "
+	if !strings.Contains(errs, want) || !strings.Contains(errs2, want) {
+		t.Errorf("summaries lack %q:\n%s\n%s", want, errs, errs2)
+	}
+	t.Logf("%d objects, %d alerts; s3:// summary:\n%s\nfiles:\n%s", len(paths), len(s3IDs), errs[:min(len(errs), 400)], errs2[:min(len(errs2), 300)])
+}
