@@ -9,6 +9,7 @@ package s3trail
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go/logging"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/trailhound/trailhound/record"
 )
@@ -463,4 +465,29 @@ func NameTime(key string) (time.Time, bool) {
 	}
 	t, err := time.Parse("20060102T1504Z", m[1])
 	return t, err == nil
+}
+
+// ForBucket returns a client for the bucket's region: S3 answers a request
+// sent to another region with a redirect that names the bucket's region
+// (X-Amz-Bucket-Region), which the SDK does not follow. The client is
+// returned as it is when its region is the bucket's, or when the answer
+// names none (an S3-compatible store, a missing bucket: the listing will
+// say).
+func ForBucket(ctx context.Context, client *s3.Client, bucket string) *s3.Client {
+	out, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)})
+	region := ""
+	if err == nil {
+		region = aws.ToString(out.BucketRegion)
+	} else {
+		var re *smithyhttp.ResponseError
+		if errors.As(err, &re) && re.Response != nil {
+			region = re.Response.Header.Get("X-Amz-Bucket-Region")
+		}
+	}
+	opts := client.Options()
+	if region == "" || region == opts.Region {
+		return client
+	}
+	slog.Debug("s3: bucket in another region", "bucket", bucket, "region", region, "configured", opts.Region)
+	return s3.New(opts, func(o *s3.Options) { o.Region = region })
 }

@@ -4,10 +4,15 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/trailhound/trailhound/record"
 	"github.com/trailhound/trailhound/s3trail/s3test"
@@ -229,5 +234,43 @@ func TestParseURLAndNameTime(t *testing.T) {
 	}
 	if _, ok := NameTime("a_CloudTrail_us-east-1_20261103T1335Z_/b.json"); ok {
 		t.Error("NameTime read a folder's name")
+	}
+}
+
+// A bucket in another region: S3 redirects with X-Amz-Bucket-Region, and the
+// client for the bucket uses that region (SigV4 signs with it).
+func TestForBucket(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/eu-bucket":
+			if !strings.Contains(r.Header.Get("Authorization"), "/eu-west-1/s3/") {
+				w.Header().Set("X-Amz-Bucket-Region", "eu-west-1")
+				w.WriteHeader(http.StatusMovedPermanently)
+				return
+			}
+			w.Header().Set("X-Amz-Bucket-Region", "eu-west-1")
+		case "/us-bucket":
+			w.Header().Set("X-Amz-Bucket-Region", "us-east-1")
+		default:
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer ts.Close()
+	client := s3test.NewClient(ts.URL)
+	ctx := context.Background()
+	eu := ForBucket(ctx, client, "eu-bucket")
+	if eu.Options().Region != "eu-west-1" {
+		t.Errorf("region %q, want eu-west-1", eu.Options().Region)
+	}
+	if _, err := eu.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String("eu-bucket")}); err != nil {
+		t.Errorf("HeadBucket with the bucket's region: %v", err)
+	}
+	if c := ForBucket(ctx, client, "us-bucket"); c != client {
+		t.Error("a bucket in the client's region got another client")
+	}
+	if c := ForBucket(ctx, client, "missing"); c != client {
+		t.Error("a missing bucket got another client")
 	}
 }

@@ -43,12 +43,15 @@ func s3Inputs(ctx context.Context, urls []string, endpoint string, from, to time
 	if err != nil {
 		return nil, &exitError{exitErrors, err}
 	}
-	r := &s3trail.Reader{S3: client}
 	var ins []record.Input
 	for _, u := range urls {
 		bucket, prefix, err := s3trail.ParseURL(u)
 		if err != nil {
 			return nil, usageError(err)
+		}
+		r := &s3trail.Reader{S3: client}
+		if endpoint == "" {
+			r.S3 = s3trail.ForBucket(ctx, client, bucket) // the bucket's region, whatever the configuration says
 		}
 		ps, err := r.Discover(ctx, bucket, prefix)
 		if err != nil {
