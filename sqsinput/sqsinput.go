@@ -109,7 +109,7 @@ func NewClient(ctx context.Context, endpoint string) (*sqs.Client, error) {
 type Consumer struct {
 	sqs    *sqs.Client
 	s3     *s3trail.Reader
-	ledger *ledger.Ledger // nil: no memory across restarts
+	ledger *ledger.Ledger // nil: only the last recentSize objects acked in this process are known
 	cfg    Config
 	log    *slog.Logger
 
@@ -118,7 +118,7 @@ type Consumer struct {
 	ready    []*Batch        // to hand out
 	waiting  []*Batch        // naming objects another batch reads
 	reading  map[string]*Batch
-	acked    map[string]bool // objects acked in this process (without a ledger)
+	acked    recent // objects acked lately in this process (all of them without a ledger, within its size)
 	stop     chan struct{}
 	stopped  sync.WaitGroup
 	closed   bool
@@ -149,7 +149,7 @@ func New(client *sqs.Client, s3 *s3trail.Reader, l *ledger.Ledger, cfg Config, l
 		log = slog.Default()
 	}
 	c := &Consumer{sqs: client, s3: s3, ledger: l, cfg: cfg, log: log.With("queue", cfg.QueueURL),
-		out: map[*Batch]bool{}, reading: map[string]*Batch{}, acked: map[string]bool{}, stop: make(chan struct{})}
+		out: map[*Batch]bool{}, reading: map[string]*Batch{}, acked: recent{m: map[string]bool{}}, stop: make(chan struct{})}
 	c.stopped.Add(1)
 	go c.extendLoop()
 	return c, nil
@@ -281,27 +281,29 @@ func (c *Consumer) count(fn func(*Stats)) {
 // its objects read already are dropped; when another batch reads one of the
 // rest it waits; when none is left it is deleted; else it is ready.
 func (c *Consumer) settle(ctx context.Context, b *Batch) {
-	var todo []notify.Object
-	for _, o := range b.all {
-		seen := false
-		if c.ledger != nil {
+	inLedger := make([]bool, len(b.all))
+	if c.ledger != nil {
+		for i, o := range b.all {
 			s, err := c.ledger.Seen(ledger.Ref{Bucket: o.Bucket, Key: o.Key, ETag: o.ETag})
 			if err != nil {
 				c.log.Error("sqs: ledger", "err", err) // read it again rather than lose it
 			}
-			seen = s
+			inLedger[i] = s
 		}
-		c.mu.Lock()
-		seen = seen || c.acked[objKey(o)]
-		c.mu.Unlock()
-		if seen {
+	}
+	// One critical section from here to the decision: an Ack records its
+	// objects as acked before it stops reading them, so an object is
+	// always either acked or being read, never neither in between.
+	c.mu.Lock()
+	var todo []notify.Object
+	for i, o := range b.all {
+		if inLedger[i] || c.acked.has(objKey(o)) {
 			c.log.Debug("sqs: object read already", "message_id", b.MessageID, "object", "s3://"+objKey(o))
-			c.count(func(s *Stats) { s.Skipped++ })
+			c.stats.Skipped++
 			continue
 		}
 		todo = append(todo, o)
 	}
-	c.mu.Lock()
 	for _, o := range todo {
 		if other := c.reading[objKey(o)]; other != nil && other != b {
 			c.waiting = append(c.waiting, b)
@@ -383,14 +385,12 @@ func (b *Batch) Ack(ctx context.Context) error {
 		err = c.ledger.Done(refs...)
 	}
 	if err == nil {
-		err = c.delete(ctx, b)
-	}
-	if c.ledger == nil { // remembered in this process only
 		c.mu.Lock()
 		for _, o := range b.Objects {
-			c.acked[objKey(o)] = true
+			c.acked.add(objKey(o))
 		}
 		c.mu.Unlock()
+		err = c.delete(ctx, b)
 	}
 	c.finished(ctx, b, func(s *Stats) { s.Acked++ })
 	return err
@@ -489,6 +489,32 @@ func (c *Consumer) extend() {
 		}
 		c.mu.Unlock()
 	}
+}
+
+// recentSize is how many acked objects a consumer remembers in memory.
+const recentSize = 10000
+
+// recent is a set that keeps the last recentSize keys added.
+type recent struct {
+	m     map[string]bool
+	order []string
+	next  int
+}
+
+func (r *recent) has(k string) bool { return r.m[k] }
+
+func (r *recent) add(k string) {
+	if r.m[k] {
+		return
+	}
+	if len(r.order) < recentSize {
+		r.order = append(r.order, k)
+	} else {
+		delete(r.m, r.order[r.next])
+		r.order[r.next] = k
+		r.next = (r.next + 1) % recentSize
+	}
+	r.m[k] = true
 }
 
 // Stats returns what the consumer did so far.

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -487,3 +488,14 @@ var (
 	_ batch = (*Batch)(nil)
 	_ batch = (*s3trail.PollBatch)(nil)
 )
+
+func TestRecent(t *testing.T) {
+	r := recent{m: map[string]bool{}}
+	for i := range recentSize + 10 {
+		r.add(strconv.Itoa(i))
+	}
+	r.add("15") // present: not added twice
+	if len(r.m) != recentSize || r.has("9") || !r.has("10") || !r.has(strconv.Itoa(recentSize+9)) {
+		t.Errorf("%d kept; has 9 %v, 10 %v", len(r.m), r.has("9"), r.has("10"))
+	}
+}
