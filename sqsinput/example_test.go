@@ -3,7 +3,6 @@ package sqsinput_test
 import (
 	"context"
 	"log/slog"
-	"time"
 
 	"github.com/trailhound/trailhound/ledger"
 	"github.com/trailhound/trailhound/record"
@@ -48,6 +47,5 @@ func Example() {
 		if err := b.Ack(ctx); err != nil {
 			slog.Warn("ack", "err", err) // the message comes back; the ledger makes it a no-op
 		}
-		_ = time.Second
 	}
 }
