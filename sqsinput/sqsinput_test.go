@@ -499,3 +499,42 @@ func TestRecent(t *testing.T) {
 		t.Errorf("%d kept; has 9 %v, 10 %v", len(r.m), r.has("9"), r.has("10"))
 	}
 }
+
+// A failed delete after the ledger recorded the objects (as a crash between
+// the two would leave it): the message comes back after its visibility
+// timeout and is a no-op. A failed visibility extension is counted and
+// logged.
+func TestAckFailureThenRedeliveryIsNoOp(t *testing.T) {
+	w := newWorld(t)
+	w.sqs.Send("trail", s3Notification(w.ds[0].Key, w.etags[w.ds[0].Key], 1), 0)
+	c := w.consumer(t, w.openLedger(t), Config{Visibility: time.Second})
+	b := w.next(t, c, 3*time.Second)
+	if b == nil {
+		t.Fatal("no batch")
+	}
+	if _, err := read(t, b); err != nil {
+		t.Fatal(err)
+	}
+	w.sqs.Fail("ChangeMessageVisibility", "AccessDenied")
+	time.Sleep(500 * time.Millisecond) // one extension, failed
+	w.sqs.Fail("DeleteMessage", "AccessDenied")
+	if err := b.Ack(context.Background()); err == nil || !strings.Contains(err.Error(), "AccessDenied") {
+		t.Fatalf("Ack with a failing delete: %v", err)
+	}
+	if st := c.Stats(); st.ExtendErr != 1 {
+		t.Errorf("stats %+v, want 1 failed extension", st)
+	}
+	if !strings.Contains(w.logs.String(), "extending a message's visibility failed") {
+		t.Error("the failed extension was not logged")
+	}
+	// Redelivered after its visibility timeout: the ledger knows its object.
+	if b := w.next(t, c, 3*time.Second); b != nil {
+		t.Fatalf("redelivered message handed out again: %+v", b.Objects)
+	}
+	if st := c.Stats(); st.NoOps != 1 || st.Received != 2 {
+		t.Errorf("stats %+v, want the redelivery received and deleted as a no-op", st)
+	}
+	if vis, inflight, deleted := w.sqs.Counts("trail"); vis+inflight != 0 || deleted != 1 {
+		t.Errorf("queue: %d visible, %d in flight, %d deleted", vis, inflight, deleted)
+	}
+}

@@ -36,8 +36,9 @@ type Server struct {
 	cond    chan struct{} // closed and replaced when a message may have become visible
 	queues  map[string]*queue
 	nextID  int
-	calls   map[string]int // operation -> calls
-	polling int            // receives in progress
+	calls   map[string]int      // operation -> calls
+	polling int                 // receives in progress
+	fail    map[string][]string // operation -> error codes to answer its next calls with
 	changes []Change
 }
 
@@ -66,7 +67,7 @@ type message struct {
 // visibility timeout 30 s), stopped when the test ends.
 func New(t testing.TB, queues ...string) *Server {
 	t.Helper()
-	s := &Server{queues: map[string]*queue{}, calls: map[string]int{}, cond: make(chan struct{})}
+	s := &Server{queues: map[string]*queue{}, calls: map[string]int{}, fail: map[string][]string{}, cond: make(chan struct{})}
 	s.ts = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.ts.Close)
 	s.URL = s.ts.URL
@@ -101,6 +102,15 @@ func (s *Server) SetRedrive(queueName, policy string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.queues[s.QueueURL(queueName)].redrive = policy
+}
+
+// Fail makes the next calls of an operation fail, one per code given, with
+// HTTP 400 and that error code (e.g. AccessDenied, which the SDK does not
+// retry).
+func (s *Server) Fail(op string, codes ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fail[op] = append(s.fail[op], codes...)
 }
 
 // Send puts a message on a queue, visible after delay, and returns its id.
@@ -212,7 +222,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.calls[op]++
+	var failCode string
+	if f := s.fail[op]; len(f) > 0 {
+		failCode, s.fail[op] = f[0], f[1:]
+	}
 	s.mu.Unlock()
+	if failCode != "" {
+		writeErr(w, apiError{400, failCode, "failure injected by the test"})
+		return
+	}
 	var out any
 	var aerr *apiError
 	switch op {
