@@ -6,8 +6,8 @@
 // An object is known by bucket, key and ETag: the same key written again
 // with other content (another ETag) is a new object. Entries are kept for
 // the retention (by default 14 days, the longest SQS keeps a message) and
-// then forgotten, so the file's size follows the rate of new objects, not
-// their history.
+// then forgotten (Done does it by itself once an hour), so the file's size
+// follows the rate of new objects, not their history.
 package ledger
 
 import (
@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -44,7 +45,13 @@ type Ledger struct {
 	retention time.Duration
 	// Now is the clock (tests set it).
 	Now func() time.Time
+
+	mu         sync.Mutex
+	lastExpire time.Time
 }
+
+// expireEvery is how often Done forgets expired entries by itself.
+const expireEvery = time.Hour
 
 // Open opens (creating it if needed) a ledger file. A file another process
 // holds open is an error after a second, not a wait.
@@ -115,13 +122,26 @@ func (l *Ledger) Seen(r Ref) (bool, error) {
 	return seen, nil
 }
 
-// Done records objects as read, in one durable commit.
+// Done records objects as read, in one durable commit. At most once an
+// hour it also forgets the entries past the retention (Expire), so the file
+// stays bounded without anyone calling Expire.
 func (l *Ledger) Done(refs ...Ref) error {
 	if len(refs) == 0 {
 		return nil
 	}
 	if err := l.db.Update(func(tx *bolt.Tx) error { return l.done(tx, refs) }); err != nil {
 		return fmt.Errorf("ledger: recording %d object(s): %w", len(refs), err)
+	}
+	l.mu.Lock()
+	due := l.Now().Sub(l.lastExpire) >= expireEvery
+	if due {
+		l.lastExpire = l.Now()
+	}
+	l.mu.Unlock()
+	if due {
+		if _, err := l.Expire(); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -94,3 +94,28 @@ func TestOpenHeld(t *testing.T) {
 		t.Errorf("second Open of a held file: %v, want an error naming it", err)
 	}
 }
+
+// Done forgets expired entries by itself, at most once an hour.
+func TestDoneExpires(t *testing.T) {
+	l, err := Open(filepath.Join(t.TempDir(), "ledger.db"), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	now := time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC)
+	l.Now = func() time.Time { return now }
+	old := Ref{"b", "old", ""}
+	if err := l.Done(old); err != nil { // expires (nothing) and remembers when
+		t.Fatal(err)
+	}
+	now = now.Add(59 * time.Minute)
+	l.Done(Ref{"b", "a", ""})
+	now = now.Add(30 * time.Minute) // old is 89 min old, past the retention; the last expiry 89 min ago
+	l.Done(Ref{"b", "c", ""})
+	if seen, _ := l.Seen(old); seen {
+		t.Error("an entry past the retention survived Done an hour after the last expiry")
+	}
+	if n, _ := l.Len(); n != 2 {
+		t.Errorf("%d entries, want 2", n)
+	}
+}
