@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -281,4 +283,59 @@ func (p *Poller) Stats() PollStats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.stats
+}
+
+// Fetch reads the batch's objects whole.
+func (b *PollBatch) Fetch(ctx context.Context) ([]Fetched, error) {
+	return b.p.Reader.Fetch(ctx, b.Objects)
+}
+
+// NotBefore is a time before which no object the poller has yet to hand out
+// (or hands out again after a Release) was delivered: the lowest delivery
+// time of the prefixes' positions (the Start day for a prefix without one).
+// A file holds events from before its delivery time, so a caller's
+// watermark is this less CloudTrail's delivery delay. ok is false before
+// the first Poll found the prefixes.
+func (p *Poller) NotBefore() (t time.Time, ok bool, err error) {
+	p.mu.Lock()
+	prefixes := append([]Prefix(nil), p.prefixes...)
+	p.mu.Unlock()
+	if len(prefixes) == 0 {
+		return time.Time{}, false, nil
+	}
+	for _, pr := range prefixes {
+		pos, err := p.Ledger.Position(positionName(pr))
+		if err != nil {
+			return time.Time{}, false, err
+		}
+		pt := p.Start.UTC().Truncate(24 * time.Hour)
+		if pos != "" {
+			if kt, ok := keyTime(pr, pos); ok {
+				pt = kt
+			}
+		}
+		if !ok || pt.Before(t) {
+			t, ok = pt, true
+		}
+	}
+	return t, ok, nil
+}
+
+var positionTime = regexp.MustCompile(`_(\d{8}T\d{4}Z)(?:_[^/]*)?$`)
+
+// keyTime is the delivery time a key (or position) under a prefix stands
+// for: the time in a CloudTrail file name, else its day folder.
+func keyTime(pr Prefix, key string) (time.Time, bool) {
+	if m := positionTime.FindStringSubmatch(key); m != nil {
+		if t, err := time.Parse("20060102T1504Z", m[1]); err == nil {
+			return t, true
+		}
+	}
+	rest := strings.TrimPrefix(key, pr.Prefix)
+	if len(rest) >= 10 {
+		if t, err := time.Parse("2006/01/02", rest[:10]); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
 }

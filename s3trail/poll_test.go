@@ -54,7 +54,14 @@ func TestPoller(t *testing.T) {
 		return &Poller{Reader: &Reader{S3: srv.Client, PageSize: 4}, Ledger: l, Bucket: "trail", Start: start, BatchSize: 5, Now: func() time.Time { return now }}
 	}
 	p := newPoller(l)
+	if _, ok, err := p.NotBefore(); ok || err != nil {
+		t.Errorf("NotBefore before the first poll: ok %v, %v", ok, err)
+	}
 	got := pollAll(t, p)
+	// Every prefix's position is held 15 minutes before now (the 23:55 files are within).
+	if nb, ok, err := p.NotBefore(); !ok || err != nil || !nb.Equal(time.Date(2026, 11, 5, 23, 50, 0, 0, time.UTC)) {
+		t.Errorf("NotBefore = %v %v %v, want 2026-11-05T23:50Z", nb, ok, err)
+	}
 	var want []string
 	fromStart := regexp.MustCompile(`^AWSLogs/(o-[a-z0-9]+/)?\d{12}/CloudTrail/[^/]+/2026/11/0[3-9]/`)
 	for _, k := range all {
@@ -125,6 +132,13 @@ func TestPollerRelease(t *testing.T) {
 		t.Fatal(b, err)
 	}
 	first := b.Objects
+	if nb, ok, _ := p.NotBefore(); !ok || !nb.Equal(p.Start) {
+		t.Errorf("NotBefore with a batch out of a prefix without position = %v %v, want the start day", nb, ok)
+	}
+	fs, err := b.Fetch(context.Background())
+	if err != nil || len(fs) != len(first) || fs[0].Name != first[0].URL() || string(fs[0].Data) != string(s3test.Gzip([]byte(`{"Records":[]}`))) {
+		t.Errorf("Fetch: %d objects, %v", len(fs), err)
+	}
 	if b2, _ := p.Poll(context.Background()); b2 != nil {
 		t.Errorf("a second batch of the prefix while one is out: %v", b2.Objects)
 	}

@@ -124,6 +124,32 @@ func (r *Reader) Input(o Object) record.Input {
 	}}
 }
 
+// Fetched is an object's content as stored (gzip or plain), named by its
+// s3:// URL, which stays the same when the object is delivered again.
+type Fetched struct {
+	Name string
+	Data []byte
+}
+
+// Fetch reads the whole of each object (for a caller that takes bytes rather
+// than readers).
+func (r *Reader) Fetch(ctx context.Context, objs []Object) ([]Fetched, error) {
+	out := make([]Fetched, len(objs))
+	for i, o := range objs {
+		rc, _, err := r.Open(ctx, o.Bucket, o.Key)
+		if err != nil {
+			return nil, err
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", o.URL(), err)
+		}
+		out[i] = Fetched{Name: o.URL(), Data: b}
+	}
+	return out, nil
+}
+
 // Prefix is one account's CloudTrail logs in one region:
 // [<trail prefix>/]AWSLogs/[<org-id>/]<account>/CloudTrail/<region>/.
 type Prefix struct {

@@ -190,6 +190,30 @@ func (b *Batch) Inputs() []record.Input {
 	return ins
 }
 
+// Fetch reads the batch's objects whole, as stored (gzip or plain), each
+// named by its s3:// URL (the same when the message is delivered again),
+// for a caller that takes bytes rather than readers.
+func (b *Batch) Fetch(ctx context.Context) ([]s3trail.Fetched, error) {
+	out := make([]s3trail.Fetched, len(b.Objects))
+	for i, o := range b.Objects {
+		name := "s3://" + o.Bucket + "/" + o.Key
+		rc, etag, err := b.c.s3.Open(ctx, o.Bucket, o.Key)
+		if err != nil {
+			return nil, err
+		}
+		data, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		b.mu.Lock()
+		b.etags[i] = etag
+		b.mu.Unlock()
+		out[i] = s3trail.Fetched{Name: name, Data: data}
+	}
+	return out, nil
+}
+
 func objKey(o notify.Object) string { return o.Bucket + "/" + o.Key }
 
 // Next returns the next batch to read, receiving messages as needed; it

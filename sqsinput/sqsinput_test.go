@@ -301,6 +301,10 @@ func TestVisibilityExtendedAndReleased(t *testing.T) {
 	if ext < 3 || c.Stats().Extended < 3 {
 		t.Errorf("%d visibility extensions (stats %+v), want 3 or more in 3 s", ext, c.Stats())
 	}
+	fs, err := b.Fetch(context.Background())
+	if err != nil || len(fs) != 1 || fs[0].Name != "s3://"+bucket+"/"+w.ds[0].Key || !bytes.Equal(fs[0].Data, w.ds[0].Body) {
+		t.Errorf("Fetch: %d objects, %v", len(fs), err)
+	}
 	if err := b.Release(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -480,6 +484,7 @@ func TestCheck(t *testing.T) {
 // A caller (serve) treats SQS batches and S3 polling batches alike.
 type batch interface {
 	Inputs() []record.Input
+	Fetch(context.Context) ([]s3trail.Fetched, error)
 	Ack(context.Context) error
 	Release(context.Context) error
 }
