@@ -57,6 +57,9 @@ func s3Inputs(ctx context.Context, urls []string, endpoint string, from, to time
 		if err != nil {
 			return nil, &exitError{exitErrors, err}
 		}
+		if !quiet && isTerminal(errw) {
+			fmt.Fprintf(errw, "%s: listing %d account/region folders...\r", u, len(ps))
+		}
 		objs, err := r.ListRange(ctx, ps, from, to)
 		if err != nil {
 			return nil, &exitError{exitErrors, err}
