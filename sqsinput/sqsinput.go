@@ -281,7 +281,12 @@ func (c *Consumer) accept(ctx context.Context, m types.Message) {
 	for _, why := range msg.Ignored {
 		c.log.Info("sqs: message announces nothing to read", "message_id", id, "what", why)
 	}
+	named := map[string]bool{}
 	for _, o := range msg.Objects {
+		if named[objKey(o)] { // named twice in one message
+			continue
+		}
+		named[objKey(o)] = true
 		if record.IsDigestName(o.Key) {
 			c.log.Debug("sqs: CloudTrail digest file not read", "message_id", id, "object", "s3://"+objKey(o))
 			c.count(func(s *Stats) { s.Skipped++ })

@@ -187,7 +187,7 @@ func TestEveryObjectReadOnce(t *testing.T) {
 	}
 	// i%4 == 3 named ds[i+1] too; its own message (i%4 == 0) duplicates it.
 	dupNow := s3Notification(ds[1].Key, w.etags[ds[1].Key], len(ds[1].Body)) // while the first may be out
-	dupLate := cloudTrailSNS(ds[2].Key)                                      // after the first is acked
+	dupLate := cloudTrailSNS(ds[2].Key, ds[2].Key)                           // after the first is acked; the key twice
 	testEvent := `{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2026-11-03T13:00:00.000Z","Bucket":"` + bucket + `"}`
 	digest := s3Notification("AWSLogs/210987654321/CloudTrail-Digest/us-east-1/2026/11/03/210987654321_CloudTrail-Digest_us-east-1_t_us-east-1_20261103T140000Z.json.gz", "d", 10)
 	poison := `{"not":"a notification"}`
@@ -542,4 +542,16 @@ func TestAckFailureThenRedeliveryIsNoOp(t *testing.T) {
 	if vis, inflight, deleted := w.sqs.Counts("trail"); vis+inflight != 0 || deleted != 1 {
 		t.Errorf("queue: %d visible, %d in flight, %d deleted", vis, inflight, deleted)
 	}
+}
+
+// An object named twice in one message is read once.
+func TestKeyTwiceInOneMessage(t *testing.T) {
+	w := newWorld(t)
+	w.sqs.Send("trail", cloudTrailSNS(w.ds[0].Key, w.ds[0].Key, w.ds[1].Key), 0)
+	c := w.consumer(t, nil, Config{})
+	b := w.next(t, c, 3*time.Second)
+	if b == nil || len(b.Objects) != 2 || b.Objects[0].Key != w.ds[0].Key || b.Objects[1].Key != w.ds[1].Key {
+		t.Fatalf("batch %+v, want the two objects once each", b)
+	}
+	b.Ack(context.Background())
 }
