@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -83,14 +84,17 @@ func newHunt() *cobra.Command {
 		placeholders *[]string
 		geo          *geoFlags
 		pyf          *pyFlags
+		s3Endpoint   string
 	)
 	cmd := &cobra.Command{
-		Use:   "hunt [flags] PATH...",
-		Short: "Run rules over CloudTrail files, folders, .gz archives or stdin (-)",
+		Use:   "hunt [flags] PATH|s3://BUCKET[/PREFIX]...",
+		Short: "Run rules over CloudTrail files, folders, .gz archives, stdin (-) or S3",
 		Long: `Run rules over CloudTrail logs: S3 delivery files ({"Records":[...]}), JSON arrays,
 JSON Lines and Elasticsearch (ECS) exports, plain or gzip-compressed, in files,
 folders (recursively, following symbolic links; hidden files and folders are
-skipped and counted) or on standard input ("-"). Without --rules the built-in
+skipped and counted), on standard input ("-"), or in S3 where CloudTrail
+delivers them (s3://bucket[/trail-prefix], with --from: only the day folders
+of --from..--to are listed, in every account and region). Without --rules the built-in
 rules run. Alerts go to stdout (a table on a terminal, JSON Lines otherwise) as
 the hunt reads: inputs are read in event-time order where CloudTrail file names
 tell it, and each alert is written once a watermark (the inputs' lowest time to
@@ -124,10 +128,9 @@ the alerts found so far are written, the state is not committed).`,
 			if workers < 0 {
 				return usageError(fmt.Errorf("--workers must be 0 (one per CPU) or more, not %d", workers))
 			}
-			for _, a := range args {
-				if scheme, _, ok := strings.Cut(a, "://"); ok && !strings.ContainsAny(scheme, "/.") {
-					return usageError(fmt.Errorf("%s: %s input is not supported by hunt yet; copy the objects locally (aws s3 sync) and hunt the folder", a, strings.ToUpper(scheme)))
-				}
+			paths, urls, err := splitURLs(args)
+			if err != nil {
+				return err
 			}
 			if lateness <= 0 {
 				return usageError(fmt.Errorf("--lateness must be positive, not %s", lateness))
@@ -135,7 +138,7 @@ the alerts found so far are written, the state is not committed).`,
 			if checkpoint < 0 {
 				return usageError(fmt.Errorf("--checkpoint must be 0 (only at the end) or positive, not %s", checkpoint))
 			}
-			opts := hunt.Options{Paths: args, Workers: workers, MaxRecord: maxBytes, Lateness: lateness, ProfileRules: profile, Checkpoint: checkpoint}
+			opts := hunt.Options{Paths: paths, Workers: workers, MaxRecord: maxBytes, Lateness: lateness, ProfileRules: profile, Checkpoint: checkpoint}
 			if opts.From, err = parseTime(from); err != nil {
 				return usageError(fmt.Errorf("--from: %w", err))
 			}
@@ -144,6 +147,14 @@ the alerts found so far are written, the state is not committed).`,
 			}
 			if !opts.From.IsZero() && !opts.To.IsZero() && !opts.From.Before(opts.To) {
 				return usageError(fmt.Errorf("--from %s is not before --to %s", from, to))
+			}
+			if len(urls) > 0 {
+				if opts.Inputs, err = s3Inputs(ctx, urls, s3Endpoint, opts.From, opts.To, errw, quiet); err != nil {
+					return err
+				}
+				if workers == 0 { // objects are read over the network: more at once than cores
+					opts.Workers = max(8, 4*runtime.GOMAXPROCS(0))
+				}
 			}
 			rules, ruleErrs, err := loadRules(rulePaths, *placeholders)
 			if err != nil {
@@ -280,7 +291,7 @@ the alerts found so far are written, the state is not committed).`,
 	f := cmd.Flags()
 	f.StringSliceVarP(&rulePaths, "rules", "r", nil, "rule files or folders (repeatable; default: the built-in rules)")
 	f.StringVarP(&format, "format", "f", "", "output: table or jsonl (default: table on a terminal, jsonl otherwise)")
-	f.IntVarP(&workers, "workers", "w", 0, "files read in parallel (default 0: one per CPU)")
+	f.IntVarP(&workers, "workers", "w", 0, "records parsed and matched in parallel, in batches of any file (default 0: one per CPU)")
 	f.StringVar(&maxRecord, "max-record-size", "16MB", "largest record accepted; larger ones are reported and skipped")
 	f.BoolVar(&failOnAlert, "fail-on-alert", false, "exit 1 when any alert was raised")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no summary or progress on stderr")
@@ -293,6 +304,7 @@ the alerts found so far are written, the state is not committed).`,
 	f.StringSliceVar(&exceptions, "exceptions", nil, "Kibana exception-list export (NDJSON); items apply to the rules whose exceptions_list names their list (repeatable)")
 	f.StringVar(&from, "from", "", "only events at or after this time (RFC 3339 or YYYY-MM-DD)")
 	f.StringVar(&to, "to", "", "only events before this time (RFC 3339 or YYYY-MM-DD)")
+	f.StringVar(&s3Endpoint, "s3-endpoint", "", "URL of an S3-compatible store for s3:// inputs (path-style; default: AWS, or $AWS_ENDPOINT_URL_S3)")
 	geo = addGeoFlags(f)
 	pyf = addPyFlags(f)
 	return cmd
@@ -383,6 +395,9 @@ func writeSummary(w io.Writer, rules []*rule.Rule, ruleErrs []error, ruleWarning
 		}
 	}
 	fmt.Fprintln(w)
+	if sum.Unordered > 0 {
+		fmt.Fprintf(w, "  %d input(s) out of time order by more than --lateness: decided when each ended (memory follows such a file's size)\n", sum.Unordered)
+	}
 	for _, r := range rows {
 		fmt.Fprintf(w, "  %5d  %s\n", r.n, r.name)
 	}
