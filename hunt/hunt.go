@@ -59,6 +59,21 @@ type Options struct {
 	// every alert passed to Emit so far is delivered (the acknowledgement
 	// the checkpoint waits for).
 	Flush func() error
+	// Prepare, when set, is given each batch of records before they are
+	// matched and returns a function called with each record's parsed
+	// event, by index, just before the rules see it: a rule runtime
+	// evaluates a batch in one go (pyrule sends its Python rules' events
+	// to a worker in one call) and attaches the results to the events.
+	Prepare func(recs []Record) func(i int, ev *event.Event)
+}
+
+// Record is a record of a batch, for Options.Prepare: its bytes (valid
+// until the batch is matched) and place.
+type Record struct {
+	Data   []byte
+	File   string
+	Line   int
+	Offset int64
 }
 
 // Progress is what a running hunt has done so far, for a progress display.
@@ -243,7 +258,7 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 		}
 	}
 	var unordered atomic.Int64 // inputs without a time in their name, found out of order
-	pl := &pipeline{ctx: ctx, eng: eng, maxRecord: opts.MaxRecord, lateness: int64(lateness), prog: prog, inputErr: inputErr,
+	pl := &pipeline{ctx: ctx, eng: eng, maxRecord: opts.MaxRecord, lateness: int64(lateness), prog: prog, inputErr: inputErr, prepare: opts.Prepare,
 		progress: func(in *inputRun, latest int64) {
 			wm.seen(in.i, in.bound, latest)
 			advance(false)

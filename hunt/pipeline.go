@@ -124,6 +124,7 @@ type pipeline struct {
 	// progressEvery records matched; finished when all of an input is.
 	progress func(in *inputRun, latest int64)
 	finished func(in *inputRun)
+	prepare  func(recs []Record) func(i int, ev *event.Event) // Options.Prepare
 
 	records, other, digests, bytes atomic.Int64
 }
@@ -206,8 +207,18 @@ func (pl *pipeline) match(m *matcher, b *batch) {
 	in := b.in
 	mb := matchedBatch{n: len(b.recs), earliest: math.MaxInt64, latest: math.MinInt64}
 	var st fileStats
+	var attach func(int, *event.Event)
+	if pl.prepare != nil {
+		recs := make([]Record, len(b.recs))
+		start := 0
+		for i, r := range b.recs {
+			recs[i] = Record{Data: b.data[start:r.end], File: in.path, Line: r.line, Offset: r.offset}
+			start = r.end
+		}
+		attach = pl.prepare(recs)
+	}
 	start := 0
-	for _, r := range b.recs {
+	for i, r := range b.recs {
 		data := b.data[start:r.end]
 		start = r.end
 		ev, err := m.p.Parse(data)
@@ -238,6 +249,9 @@ func (pl *pipeline) match(m *matcher, b *batch) {
 		default:
 			st.other++
 			continue
+		}
+		if attach != nil {
+			attach(i, ev)
 		}
 		pl.eng.Match(ev, m.s, func(r *rule.Rule) {
 			pl.prog.Matches.Add(1)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/trailhound/trailhound/catalog"
 	"github.com/trailhound/trailhound/engine"
+	"github.com/trailhound/trailhound/event"
 	"github.com/trailhound/trailhound/hunt"
 )
 
@@ -99,12 +100,33 @@ func TestCorpusHunt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := hunt.Run(context.Background(), eng, hunt.Options{Paths: []string{filepath.Join(corpus, "cloudtrail-logs")}})
-	if err != nil {
-		t.Fatal(err)
+	ids := func(batches bool) []string {
+		opts := hunt.Options{Paths: []string{filepath.Join(corpus, "cloudtrail-logs")}}
+		if batches {
+			opts.Prepare = func(recs []hunt.Record) func(int, *event.Event) {
+				rs := make([]Record, len(recs))
+				for i, r := range recs {
+					rs[i] = Record(r)
+				}
+				return rt.Prepare(rs)
+			}
+		}
+		res, err := hunt.Run(context.Background(), eng, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, a := range res.Alerts {
+			out = append(out, a.ID+" "+a.Title)
+		}
+		return out
 	}
-	if len(res.Alerts) == 0 {
+	batched, single := ids(true), ids(false)
+	if len(batched) == 0 {
 		t.Error("no alerts on the real logs")
+	}
+	if strings.Join(batched, "\n") != strings.Join(single, "\n") {
+		t.Errorf("%d alerts with batches, %d one event at a time, or they differ", len(batched), len(single))
 	}
 	for _, e := range rt.Errors() {
 		if e.Errors > 0 || e.Rule.ID != "AWS.Console.RootLogin" {
@@ -112,5 +134,5 @@ func TestCorpusHunt(t *testing.T) {
 		}
 	}
 	st := rt.Stats()
-	t.Logf("%d records, %d alerts; %d events reached Python (%d rule() calls)", res.Summary.Records, len(res.Alerts), st.Events, st.RuleCalls)
+	t.Logf("%d alerts; %d events reached Python (%d rule() calls), in two hunts", len(batched), st.Events, st.RuleCalls)
 }

@@ -1056,6 +1056,10 @@ func (rt *Runtime) call(hdr evalHeader, raw []byte, n int) ([]*result, error) {
 
 // recordErr counts a rule error and keeps the first few messages.
 func (rt *Runtime) recordErr(pr *pyRule, ev *event.Event, msg string, aux bool) {
+	rt.recordErrAt(pr, place(ev), msg, aux)
+}
+
+func (rt *Runtime) recordErrAt(pr *pyRule, where, msg string, aux bool) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	if aux {
@@ -1064,10 +1068,6 @@ func (rt *Runtime) recordErr(pr *pyRule, ev *event.Event, msg string, aux bool) 
 		pr.errs.Errors++
 	}
 	if len(pr.errs.First) < 3 {
-		where := ev.File
-		if ev.Line > 0 {
-			where = fmt.Sprintf("%s:%d", ev.File, ev.Line)
-		}
 		pr.errs.First = append(pr.errs.First, fmt.Sprintf("%s (event at %s)", msg, where))
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/trailhound/trailhound/alert"
 	"github.com/trailhound/trailhound/catalog"
 	"github.com/trailhound/trailhound/engine"
+	"github.com/trailhound/trailhound/event"
 	"github.com/trailhound/trailhound/hunt"
 	"github.com/trailhound/trailhound/rule"
 )
@@ -43,7 +44,24 @@ func load(t *testing.T, dir string, opts Options) ([]*rule.Rule, *Runtime) {
 		t.Fatal(err)
 	}
 	t.Cleanup(rt.Close)
+	if rt != nil {
+		for _, r := range rules {
+			runtimes[r] = rt
+		}
+	}
 	return rules, rt
+}
+
+// runtimes are the runtimes load made, by their rules.
+var runtimes = map[*rule.Rule]*Runtime{}
+
+func runtimeOf(rules []*rule.Rule) *Runtime {
+	for _, r := range rules {
+		if rt := runtimes[r]; rt != nil {
+			return rt
+		}
+	}
+	return nil
 }
 
 func byID(rules []*rule.Rule) map[string]*rule.Rule {
@@ -55,8 +73,14 @@ func byID(rules []*rule.Rule) map[string]*rule.Rule {
 }
 
 // huntLines runs the rules over CloudTrail records (one JSON object a
-// line) and returns the alerts.
+// line) and returns the alerts; the Python events go to the workers a
+// batch at a time.
 func huntLines(t *testing.T, rules []*rule.Rule, lines ...string) []alert.Alert {
+	return huntWith(t, rules, true, lines...)
+}
+
+// huntWith is huntLines, with batches or an event at a time.
+func huntWith(t *testing.T, rules []*rule.Rule, batches bool, lines ...string) []alert.Alert {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "events.jsonl")
 	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
@@ -66,7 +90,17 @@ func huntLines(t *testing.T, rules []*rule.Rule, lines ...string) []alert.Alert 
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := hunt.Run(context.Background(), eng, hunt.Options{Paths: []string{path}, Workers: 1})
+	opts := hunt.Options{Paths: []string{path}, Workers: 1}
+	if rt := runtimeOf(rules); rt != nil && batches {
+		opts.Prepare = func(recs []hunt.Record) func(int, *event.Event) {
+			rs := make([]Record, len(recs))
+			for i, r := range recs {
+				rs[i] = Record(r)
+			}
+			return rt.Prepare(rs)
+		}
+	}
+	res, err := hunt.Run(context.Background(), eng, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,20 +190,20 @@ func TestHunt(t *testing.T) {
 func TestPrefilterSameAlerts(t *testing.T) {
 	needPython(t)
 	lines := []string{rec("CreateAccessKey", 0, ""), rec("ListUsers", 1, ""), rec("UpdateAccessKey", 2, `,"userIdentity":{"userName":"bob"}`)}
-	var titles [2][]string
-	var events [2]int64
-	for i, off := range []bool{false, true} {
-		rules, rt := load(t, "testdata/checkout", Options{NoPrefilter: off})
-		for _, a := range huntLines(t, rules, lines...) {
+	var titles [3][]string
+	var events [3]int64
+	for i, mode := range []struct{ off, batches bool }{{false, true}, {false, false}, {true, true}} {
+		rules, rt := load(t, "testdata/checkout", Options{NoPrefilter: mode.off})
+		for _, a := range huntWith(t, rules, mode.batches, lines...) {
 			titles[i] = append(titles[i], a.Rule.ID+": "+a.Title)
 		}
 		events[i] = rt.Stats().Events
 	}
-	if strings.Join(titles[0], "|") != strings.Join(titles[1], "|") || len(titles[0]) != 2 {
-		t.Errorf("alerts with prefilter %q, without %q", titles[0], titles[1])
+	if strings.Join(titles[0], "|") != strings.Join(titles[1], "|") || strings.Join(titles[0], "|") != strings.Join(titles[2], "|") || len(titles[0]) != 2 {
+		t.Errorf("alerts with prefilter, in batches %q, one at a time %q; without prefilter %q", titles[0], titles[1], titles[2])
 	}
-	if events[0] != 2 || events[1] != 3 {
-		t.Errorf("events reaching Python: %d with the prefilter (want 2), %d without (want 3)", events[0], events[1])
+	if events[0] != 2 || events[1] != 2 || events[2] != 3 {
+		t.Errorf("events reaching Python: %d and %d with the prefilter (want 2), %d without (want 3)", events[0], events[1], events[2])
 	}
 }
 

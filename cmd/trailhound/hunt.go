@@ -17,7 +17,9 @@ import (
 	"github.com/trailhound/trailhound/catalog"
 	"github.com/trailhound/trailhound/elastic"
 	"github.com/trailhound/trailhound/engine"
+	"github.com/trailhound/trailhound/event"
 	"github.com/trailhound/trailhound/hunt"
+	"github.com/trailhound/trailhound/pyrule"
 	"github.com/trailhound/trailhound/record"
 	"github.com/trailhound/trailhound/rule"
 	"github.com/trailhound/trailhound/sigma"
@@ -239,6 +241,15 @@ the alerts found so far are written, the state is not committed).`,
 					f.Sync() // not all outputs can sync (pipes, terminals): written is delivered there
 				}
 				return nil
+			}
+			if py != nil { // a batch's events go to Python in one call
+				opts.Prepare = func(recs []hunt.Record) func(int, *event.Event) {
+					rs := make([]pyrule.Record, len(recs))
+					for i, r := range recs {
+						rs[i] = pyrule.Record(r)
+					}
+					return py.Prepare(rs)
+				}
 			}
 			if opts.Store != nil {
 				if err := py.LoadCache(opts.Store); err != nil {

@@ -1603,6 +1603,18 @@ def main():
                 ans = w.evaluate(hdr, body[nl + 1:])
             except Exception as e:  # noqa: BLE001 - the event, not a rule, failed: say so for each rule
                 ans = [{"e": "the event could not be given to the rule: " + _last_line(e)} for _ in hdr["r"]]
+        elif op == b"B":  # a batch: a header, a newline, the events one after another
+            nl = body.index(b"\n")
+            hdr = json.loads(body[:nl])
+            pos = nl + 1
+            ans = []
+            for h, n in zip(hdr["events"], hdr["n"]):
+                raw = body[pos:pos + n]
+                pos += n
+                try:
+                    ans.append(w.evaluate(h, raw))
+                except Exception as e:  # noqa: BLE001 - the event, not a rule, failed
+                    ans.append([{"e": "the event could not be given to the rule: " + _last_line(e)} for _ in h["r"]])
         elif op == b"T":
             try:
                 ans = w.test(json.loads(body))
