@@ -60,6 +60,7 @@ type document struct {
 	FalsePositives []string  `yaml:"falsepositives"`
 	Fields         []string  `yaml:"fields"`
 	License        string    `yaml:"license"`
+	Note           string    `yaml:"note"` // investigation guide (Markdown), a custom attribute as in Elastic rules
 	Logsource      logsource `yaml:"logsource"`
 	Detection      yaml.Node `yaml:"detection"`
 	Correlation    yaml.Node `yaml:"correlation"`
@@ -123,7 +124,7 @@ func build(path string, d *document, opts Options) (*rule.Rule, error) {
 	r := &rule.Rule{
 		ID: d.ID, Name: d.Title, Description: strings.TrimSpace(d.Description), Format: "sigma", Path: path,
 		Type: "sigma", Language: "sigma", References: d.References, Tags: d.Tags, Maturity: d.Status,
-		FalsePositives: d.FalsePositives, InvestigationFields: d.Fields, License: d.License,
+		FalsePositives: d.FalsePositives, InvestigationFields: d.Fields, License: d.License, Note: strings.TrimSpace(d.Note),
 		Schedule: rule.Schedule{Interval: 5 * time.Minute, Lookback: 5 * time.Minute, From: "now-5m", MaxSignals: 1 << 30},
 	}
 	if r.Name == "" {

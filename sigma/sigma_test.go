@@ -326,3 +326,17 @@ func TestAnchors(t *testing.T) {
 		}
 	}
 }
+
+// `note`, a custom attribute, carries the rule's investigation guide (as the
+// Elastic key of the same name does).
+func TestNoteIsTheGuide(t *testing.T) {
+	doc := "title: t\nid: n1\nlevel: low\nlogsource: {product: aws, service: cloudtrail}\n" +
+		"detection: {sel: {eventName: X}, condition: sel}\nnote: |\n  ## Triage\n\n  Look.\n"
+	rs, err := Parse("n.yml", []byte(doc), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs[0].Note != "## Triage\n\nLook." {
+		t.Errorf("note = %q", rs[0].Note)
+	}
+}
