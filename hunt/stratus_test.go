@@ -27,8 +27,8 @@ import (
 // catalogue is listed, and the two EKS ones; a technique with no rule says
 // why in stratusNoRule.
 var stratusRules = map[string][]string{
-	"aws.credential-access.ec2-get-password-data":                {"ec2_password_data_burst"},
-	"aws.credential-access.ec2-steal-instance-credentials":       {"ec2_instance_credentials_getcalleridentity", "ssm_shell_command_new_identity"},
+	"aws.credential-access.ec2-get-password-data":                 {"ec2_password_data_burst"},
+	"aws.credential-access.ec2-steal-instance-credentials":        {"ec2_instance_credentials_getcalleridentity", "ssm_shell_command_new_identity"},
 	"aws.credential-access.secretsmanager-batch-retrieve-secrets": {"secretsmanager_batch_retrieval_by_filter"},
 	"aws.credential-access.secretsmanager-retrieve-secrets":       {"secretsmanager_many_secrets_retrieved"},
 	"aws.credential-access.ssm-retrieve-securestring-parameters":  {"ssm_many_decrypted_parameters"},
