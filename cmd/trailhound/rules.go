@@ -218,6 +218,9 @@ func explainRule(w io.Writer, r *rule.Rule) {
 			fmt.Fprintf(w, ", %s %s %d", c.Field, c.Op, c.Value)
 		}
 		fmt.Fprintf(w, ", generate: %v\n", c.Generate)
+		if c.Legacy != "" {
+			fmt.Fprintf(w, "  (Sigma 1 aggregation %q, run as this correlation)\n", c.Legacy)
+		}
 	}
 	if nt := r.NewTerms; nt != nil {
 		fmt.Fprintf(w, "new terms: %s, history from %s\n", strings.Join(nt.Fields, ", "), nt.HistoryWindowStart)
