@@ -170,3 +170,28 @@ func TestBuiltinRulesPassTheirTests(t *testing.T) {
 	}
 	t.Logf("%d rules, %d tests passed", len(rules), ran)
 }
+
+// The built-in pack's ATT&CK coverage: every entry names a known tactic and
+// technique, and its Navigator layer is valid.
+func TestBuiltinCoverage(t *testing.T) {
+	rules, err := Rules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cov := rule.Coverage(rules)
+	if len(cov) < 30 {
+		t.Errorf("%d tactic/technique pairs covered", len(cov))
+	}
+	for _, c := range cov {
+		if c.Tactic.Name == "" || (c.Technique.ID != "" && c.Technique.Name == "") {
+			t.Errorf("unknown ATT&CK id in %s %s (%v)", c.Tactic.ID, c.Technique.ID, c.Rules[0].Name)
+		}
+	}
+	var b bytes.Buffer
+	if err := rule.WriteNavigator(&b, rule.Navigator("built-in", cov)); err != nil {
+		t.Fatal(err)
+	}
+	if err := rule.ValidateNavigatorJSON(b.Bytes()); err != nil {
+		t.Error(err)
+	}
+}

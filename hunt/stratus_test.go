@@ -338,6 +338,11 @@ func TestStratusCoverage(t *testing.T) {
 
 	doc := "\n" + table.String() + "\n" + noise + "\n"
 	checkDocSection(t, filepath.Join("..", "docs", "coverage.md"), "stratus", doc)
+	var att strings.Builder
+	if err := rule.WriteCoverageTable(&att, rule.Coverage(rules)); err != nil {
+		t.Fatal(err)
+	}
+	checkDocSection(t, filepath.Join("..", "docs", "coverage.md"), "attack", "\n"+att.String()+"\n")
 }
 
 // benignNoise hunts the benign sets and returns the per-rule table of alerts

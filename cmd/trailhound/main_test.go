@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/trailhound/trailhound/rule"
 )
 
 func runCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -390,5 +392,22 @@ func TestExplainAttackNames(t *testing.T) {
 	code, out, errs := runCmd(t, "rules", "explain", "AWS.Potential.Backdoor.Lambda")
 	if code != 0 || !strings.Contains(out, "ATT&CK: TA0007 Discovery; T1078 Valid Accounts") {
 		t.Errorf("exit %d\n%s%s", code, out, errs)
+	}
+}
+
+func TestRulesCoverage(t *testing.T) {
+	code, out, errs := runCmd(t, "rules", "coverage")
+	if code != 0 || !strings.Contains(out, "| TA0005 Defense Evasion | T1562.008 Disable or Modify Cloud Logs |") {
+		t.Errorf("table: exit %d %s\n%s", code, errs, out)
+	}
+	code, out, errs = runCmd(t, "rules", "coverage", "--format", "navigator", "--name", "pack")
+	if code != 0 {
+		t.Fatalf("navigator: exit %d %s", code, errs)
+	}
+	if err := rule.ValidateNavigatorJSON([]byte(out)); err != nil || !strings.Contains(out, `"name": "pack"`) {
+		t.Errorf("navigator layer: %v\n%s", err, out)
+	}
+	if code, _, _ := runCmd(t, "rules", "coverage", "--format", "csv"); code != exitBadUsage {
+		t.Errorf("bad format: exit %d", code)
 	}
 }
