@@ -411,3 +411,29 @@ func TestRulesCoverage(t *testing.T) {
 		t.Errorf("bad format: exit %d", code)
 	}
 }
+
+// A Sigma 1 aggregation runs as a correlation, and explain says which.
+func TestExplainLegacyAggregation(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "userdata.yml")
+	os.WriteFile(path, []byte(`title: User data downloaded in bulk
+id: 6d0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b
+status: unsupported
+level: medium
+logsource: {product: aws, service: cloudtrail}
+detection:
+  sel: {eventName: DescribeInstanceAttribute, requestParameters.attribute: userData}
+  timeframe: 30m
+  condition: sel | count() by userIdentity.arn > 10
+`), 0o644)
+	code, out, errs := runCmd(t, "rules", "explain", path)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, want := range []string{"type: sigma_correlation", "correlation: event_count of [6d0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b/search] by [userIdentity.arn] within 30m0s",
+		"gt 10", `(Sigma 1 aggregation "sel | count() by userIdentity.arn > 10", run as this correlation)`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("explain lacks %q:\n%s", want, out)
+		}
+	}
+}

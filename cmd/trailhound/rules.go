@@ -253,7 +253,7 @@ func explainRule(w io.Writer, r *rule.Rule) {
 	if c := r.Correlation; c != nil {
 		fmt.Fprintf(w, "correlation: %s of [%s] by [%s] within %s", c.Type, strings.Join(c.Rules, ", "), strings.Join(c.GroupBy, ", "), c.Timespan)
 		if c.Op != "" {
-			fmt.Fprintf(w, ", %s %s %d", c.Field, c.Op, c.Value)
+			fmt.Fprintf(w, ", %s %d", strings.TrimSpace(c.Field+" "+c.Op), c.Value)
 		}
 		fmt.Fprintf(w, ", generate: %v\n", c.Generate)
 		if c.Legacy != "" {
