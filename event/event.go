@@ -641,6 +641,21 @@ func fastECS(name string) Getter {
 			}
 			return dst
 		}
+	case "@timestamp":
+		// the pipeline's date processor on eventTime: UTC, milliseconds
+		return func(e *Event, dst []Value) []Value {
+			if e.Kind != KindCloudTrail {
+				return walk(e.src, p, 0, dst)
+			}
+			if v := e.src.Get("eventTime"); v == nil || v.Type() != fastjson.TypeString {
+				return dst
+			}
+			t, err := e.EventTime()
+			if err != nil {
+				return viaDoc(e, dst) // the view has what isoTime made of it
+			}
+			return append(dst, Value{t.Format("2006-01-02T15:04:05.000Z"), String})
+		}
 	case "event.kind":
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {

@@ -4,7 +4,6 @@ package hunt
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -23,7 +22,6 @@ import (
 	"github.com/trailhound/trailhound/event"
 	"github.com/trailhound/trailhound/geoip"
 	"github.com/trailhound/trailhound/record"
-	"github.com/trailhound/trailhound/rule"
 	"github.com/trailhound/trailhound/state"
 )
 
@@ -118,6 +116,7 @@ type Summary struct {
 	NoTime        int                  // matches of records without event time that rules needing it skipped
 	Profile       []engine.RuleProfile // with ProfileRules: per rule, most costly first
 	Late          int                  // matches older than the watermark by more than the lateness (still used where their window survives)
+	Unordered     int                  // inputs without a time in their name whose records were out of time order by more than the lateness: decided when they ended
 	Elapsed       time.Duration
 }
 
@@ -167,14 +166,9 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	workers = min(workers, max(1, len(walked.Inputs)))
 
 	var (
 		mu       sync.Mutex
-		records  atomic.Int64
-		other    atomic.Int64
-		digests  atomic.Int64
-		bytes    atomic.Int64
 		inputErr = func(e InputError) {
 			mu.Lock()
 			if e.Warning {
@@ -244,56 +238,87 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 			lastCkpt = time.Now()
 		}
 	}
-	type file struct {
-		i     int
-		bound *atomic.Int64
+	var unordered atomic.Int64 // inputs without a time in their name, found out of order
+	pl := &pipeline{ctx: ctx, eng: eng, maxRecord: opts.MaxRecord, lateness: int64(lateness), prog: prog, inputErr: inputErr,
+		progress: func(in *inputRun, latest int64) {
+			wm.seen(in.i, in.bound, latest)
+			advance(false)
+		},
+		finished: func(in *inputRun) {
+			if in.unordered && wm.times[in.i].IsZero() {
+				unordered.Add(1)
+			}
+			wm.finish(in.i)
+			advance(true)
+			prog.FilesDone.Add(1)
+		},
 	}
-	files := make(chan file)
+	newMatcher := func() *matcher {
+		m := &matcher{p: event.Parser{GeoIP: opts.GeoIP, NoEntityMapping: opts.NoEntityMapping}, s: engine.NewScratch(), col: proc.NewCollector()}
+		if opts.ProfileRules {
+			m.s.Profile(eng)
+			mu.Lock()
+			scratches = append(scratches, m.s)
+			mu.Unlock()
+		}
+		return m
+	}
+	inputs := make(chan *inputRun)
 	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
+	if workers == 1 { // one goroutine reads and matches in turn
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p := event.Parser{GeoIP: opts.GeoIP, NoEntityMapping: opts.NoEntityMapping}
-			s := engine.NewScratch()
-			if opts.ProfileRules {
-				s.Profile(eng)
-				mu.Lock()
-				scratches = append(scratches, s)
-				mu.Unlock()
+			m := newMatcher()
+			for in := range inputs {
+				pl.read(in, func(b *batch) { pl.match(m, b) })
 			}
-			col := proc.NewCollector()
-			for f := range files {
-				i, bound := f.i, f.bound
-				st := scanFile(ctx, walked.Inputs[i].Path, opts.MaxRecord, eng, &p, s, col, inputErr, prog, func(latest int64) {
-					wm.seen(i, bound, latest)
-					advance(false)
-				})
-				wm.finish(i)
-				advance(true)
-				prog.FilesDone.Add(1)
-				records.Add(st.records)
-				other.Add(st.other)
-				digests.Add(st.digests)
-				bytes.Add(st.bytes)
-			}
+		}()
+	} else { // readers split, matchers match batches of any input
+		batches := make(chan *batch, 2*workers)
+		var readers, matchers sync.WaitGroup
+		for range workers {
+			readers.Add(1)
+			go func() {
+				defer readers.Done()
+				for in := range inputs {
+					pl.read(in, func(b *batch) { batches <- b })
+				}
+			}()
+			matchers.Add(1)
+			go func() {
+				defer matchers.Done()
+				m := newMatcher()
+				for b := range batches {
+					pl.match(m, b)
+				}
+			}()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			readers.Wait()
+			close(batches)
+			matchers.Wait()
 		}()
 	}
 feed:
 	for i := range walked.Inputs {
-		// Started here, in order, before a worker takes it: an input
+		// Started here, in order, before a reader takes it: an input
 		// handed out but not yet opened still holds the watermark back
 		// (else another worker could advance past all its records).
-		f := file{i, wm.start(i)}
+		in := &inputRun{i: i, path: walked.Inputs[i].Path, bound: wm.start(i)}
 		select {
-		case files <- f:
+		case inputs <- in:
 		case <-ctx.Done():
 			wm.finish(i)
 			break feed
 		}
 	}
-	close(files)
+	close(inputs)
 	wg.Wait()
+	records, other, digests, bytes := &pl.records, &pl.other, &pl.digests, &pl.bytes
+	sum.Unordered = int(unordered.Load())
 	sum.Records, sum.NonCloudTrail, sum.DigestRecords, sum.BytesRead = records.Load(), other.Load(), digests.Load(), bytes.Load()
 	for _, es := range [][]InputError{sum.Errors, sum.Warnings} {
 		sort.SliceStable(es, func(i, j int) bool {
@@ -360,72 +385,6 @@ func checkpoint(flush func() error, proc *detect.Processor) error {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	return nil
-}
-
-func scanFile(ctx context.Context, path string, maxRecord int, eng *engine.Engine, p *event.Parser, s *engine.Scratch,
-	col *detect.Collector, inputErr func(InputError), prog *Progress, progress func(latest int64)) fileStats {
-	var st fileStats
-	rc, err := record.OpenContext(ctx, path, &prog.BytesOnDisk)
-	if err != nil {
-		inputErr(InputError{File: path, Offset: -1, Err: err})
-		return st
-	}
-	defer rc.Close()
-	cr := &countingReader{r: rc}
-	n := 0
-	var ft stampedTime // the file's time, for records without event time
-	latest := int64(math.MinInt64)
-	err = record.ForEach(cr, maxRecord, func(rec record.Record) error {
-		if n++; n&1023 == 0 {
-			prog.Records.Add(1024)
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if n&16383 == 0 {
-				progress(latest)
-			}
-		}
-		ev, err := p.Parse(rec.Data)
-		if err != nil {
-			inputErr(InputError{File: path, Line: rec.Line, Offset: rec.Offset, Err: err})
-			return nil
-		}
-		ev.File, ev.Line, ev.Offset = path, rec.Line, rec.Offset
-		switch ev.Kind {
-		case event.KindCloudTrail, event.KindECS:
-			st.records++
-			if t, err := ev.EventTime(); err == nil {
-				latest = max(latest, t.UnixNano())
-			} else {
-				if ft.from == "" {
-					ft = fileTime(path)
-				}
-				ev.FileTime, ev.FileTimeFrom = ft.t, ft.from
-				inputErr(InputError{File: path, Line: rec.Line, Offset: rec.Offset, Err: fmt.Errorf(
-					"no event time (%w): rules that need none ran on it with %s, %s; rules that keep state in event time skipped it",
-					err, ft.what, ft.t.Format(time.RFC3339))})
-			}
-		case event.KindDigest:
-			st.digests++
-			return nil
-		default:
-			st.other++
-			return nil
-		}
-		eng.Match(ev, s, func(r *rule.Rule) {
-			prog.Matches.Add(1)
-			col.Add(r, ev)
-		})
-		return nil
-	}, func(pe *record.PosError) {
-		inputErr(InputError{File: path, Line: pe.Line, Offset: pe.Offset, Err: errors.New(pe.Msg), Warning: pe.Warning})
-	})
-	prog.Records.Add(int64(n & 1023))
-	if err != nil && !errors.Is(err, ctx.Err()) {
-		inputErr(InputError{File: path, Offset: -1, Err: fmt.Errorf("after %d bytes: %w", cr.n, err)})
-	}
-	st.bytes = cr.n
-	return st
 }
 
 // stampedTime is the time that stands in for the event time of a file's

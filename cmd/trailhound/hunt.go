@@ -261,7 +261,7 @@ the alerts found so far are written, the state is not committed).`,
 	f := cmd.Flags()
 	f.StringSliceVarP(&rulePaths, "rules", "r", nil, "rule files or folders (repeatable; default: the built-in rules)")
 	f.StringVarP(&format, "format", "f", "", "output: table or jsonl (default: table on a terminal, jsonl otherwise)")
-	f.IntVarP(&workers, "workers", "w", 0, "files read in parallel (default 0: one per CPU)")
+	f.IntVarP(&workers, "workers", "w", 0, "records parsed and matched in parallel, in batches of any file (default 0: one per CPU)")
 	f.StringVar(&maxRecord, "max-record-size", "16MB", "largest record accepted; larger ones are reported and skipped")
 	f.BoolVar(&failOnAlert, "fail-on-alert", false, "exit 1 when any alert was raised")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no summary or progress on stderr")
@@ -363,6 +363,9 @@ func writeSummary(w io.Writer, rules []*rule.Rule, ruleErrs []error, ruleWarning
 		}
 	}
 	fmt.Fprintln(w)
+	if sum.Unordered > 0 {
+		fmt.Fprintf(w, "  %d input(s) out of time order by more than --lateness: decided when each ended (memory follows such a file's size)\n", sum.Unordered)
+	}
 	for _, r := range rows {
 		fmt.Fprintf(w, "  %5d  %s\n", r.n, r.name)
 	}
