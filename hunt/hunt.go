@@ -27,7 +27,10 @@ import (
 
 // Options configure a hunt.
 type Options struct {
-	Paths     []string
+	Paths []string
+	// Inputs are read besides the Paths: inputs that are no local files
+	// (objects in S3), each with its Open function.
+	Inputs    []record.Input
 	Workers   int         // default GOMAXPROCS
 	MaxRecord int         // bytes; default record.DefaultMaxRecord
 	Store     state.Store // rule state; default: in memory, forgotten after the hunt
@@ -140,6 +143,7 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	walked := record.Walk(opts.Paths)
+	walked.Inputs = append(walked.Inputs, opts.Inputs...)
 	lateness := opts.Lateness
 	if lateness <= 0 {
 		lateness = DefaultLateness
@@ -307,7 +311,7 @@ feed:
 		// Started here, in order, before a reader takes it: an input
 		// handed out but not yet opened still holds the watermark back
 		// (else another worker could advance past all its records).
-		in := &inputRun{i: i, path: walked.Inputs[i].Path, bound: wm.start(i)}
+		in := &inputRun{i: i, path: walked.Inputs[i].Path, src: walked.Inputs[i], bound: wm.start(i)}
 		select {
 		case inputs <- in:
 		case <-ctx.Done():
@@ -359,7 +363,7 @@ feed:
 }
 
 type fileStats struct {
-	records, other, digests, bytes int64
+	records, other, digests int64
 }
 
 // countingReader counts bytes read.
@@ -412,11 +416,15 @@ func nameTime(path string) (time.Time, bool) {
 // fileTime is the time of a file: the time in its name when it is a
 // CloudTrail delivery file, else its modification time, else (standard
 // input) now, when it is read.
-func fileTime(path string) stampedTime {
+func fileTime(in record.Input) stampedTime {
+	path := in.Path
 	if t, ok := nameTime(path); ok {
 		return stampedTime{t, "file_name", "the time in the file name"}
 	}
-	if path != record.Stdin {
+	if !in.ModTime.IsZero() {
+		return stampedTime{in.ModTime.UTC().Truncate(time.Second), "file_modified", "the file's modification time"}
+	}
+	if path != record.Stdin && in.Open == nil {
 		if fi, err := os.Stat(path); err == nil {
 			return stampedTime{fi.ModTime().UTC().Truncate(time.Second), "file_modified", "the file's modification time"}
 		}

@@ -48,6 +48,7 @@ var batchPool = sync.Pool{New: func() any { return &batch{data: make([]byte, 0, 
 type inputRun struct {
 	i     int
 	path  string
+	src   record.Input  // what to open (path names it)
 	bound *atomic.Int64 // its watermark bound (see watermark)
 
 	pending atomic.Int32 // batches not matched yet, plus one while reading
@@ -65,7 +66,7 @@ type inputRun struct {
 
 // fileTime is the input's time, worked out once.
 func (in *inputRun) fileTime() stampedTime {
-	in.ftOnce.Do(func() { in.ft = fileTime(in.path) })
+	in.ftOnce.Do(func() { in.ft = fileTime(in.src) })
 	return in.ft
 }
 
@@ -139,7 +140,7 @@ func (pl *pipeline) read(in *inputRun, out func(*batch)) {
 	in.latest = math.MinInt64
 	in.pending.Store(1)
 	defer pl.done(in)
-	rc, err := record.OpenContext(pl.ctx, in.path, &pl.prog.BytesOnDisk)
+	rc, err := record.OpenInput(pl.ctx, in.src, &pl.prog.BytesOnDisk)
 	if err != nil {
 		pl.inputErr(InputError{File: in.path, Offset: -1, Err: err})
 		return

@@ -78,7 +78,7 @@ func streamHunt(t *testing.T, eng *engine.Engine, recs []timedRecord, chunks int
 		}
 		ev.File, ev.Line, ev.Offset = rec.path, rec.line, rec.offset
 		if _, err := ev.EventTime(); err != nil {
-			ft := fileTime(rec.path)
+			ft := fileTime(record.Input{Path: rec.path})
 			ev.FileTime, ev.FileTimeFrom = ft.t, ft.from
 		}
 		col := cols[k%len(cols)]

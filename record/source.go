@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/klauspost/compress/gzip"
 )
@@ -20,10 +21,18 @@ import (
 // Stdin is the path that names standard input.
 const Stdin = "-"
 
-// Input is one file (or standard input) to read.
+// Input is one file (or standard input) to read, or, with Open, any other
+// source of records (an object in S3).
 type Input struct {
 	Path string
 	Size int64 // on disk (compressed) size; 0 for stdin
+	// Open, when set, opens the input instead of the file at Path (which
+	// then only names it, in messages and alerts); OpenInput decompresses
+	// what it returns.
+	Open func(context.Context) (io.ReadCloser, error)
+	// ModTime, when set, is the input's modification time, for an input
+	// that is no local file.
+	ModTime time.Time
 }
 
 // logSuffixes are the file name endings read when walking a folder.
@@ -288,6 +297,23 @@ func OpenContext(ctx context.Context, path string, raw *atomic.Int64) (io.ReadCl
 	}
 	if src == nil {
 		src = newAsyncReader(ctx, path)
+	}
+	rc, err := open(&ctxReader{ctx: ctx, r: src, n: raw}, src)
+	if err != nil {
+		return nil, err
+	}
+	return &ctxReadCloser{ctxReader{ctx: ctx, r: rc}, rc}, nil
+}
+
+// OpenInput opens an input for reading as OpenContext does: with its Open
+// function when it has one, else the file at its Path.
+func OpenInput(ctx context.Context, in Input, raw *atomic.Int64) (io.ReadCloser, error) {
+	if in.Open == nil {
+		return OpenContext(ctx, in.Path, raw)
+	}
+	src, err := in.Open(ctx)
+	if err != nil {
+		return nil, err
 	}
 	rc, err := open(&ctxReader{ctx: ctx, r: src, n: raw}, src)
 	if err != nil {

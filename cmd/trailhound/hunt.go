@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -82,14 +83,17 @@ func newHunt() *cobra.Command {
 		exceptions   []string
 		placeholders *[]string
 		geo          *geoFlags
+		s3Endpoint   string
 	)
 	cmd := &cobra.Command{
-		Use:   "hunt [flags] PATH...",
-		Short: "Run rules over CloudTrail files, folders, .gz archives or stdin (-)",
+		Use:   "hunt [flags] PATH|s3://BUCKET[/PREFIX]...",
+		Short: "Run rules over CloudTrail files, folders, .gz archives, stdin (-) or S3",
 		Long: `Run rules over CloudTrail logs: S3 delivery files ({"Records":[...]}), JSON arrays,
 JSON Lines and Elasticsearch (ECS) exports, plain or gzip-compressed, in files,
 folders (recursively, following symbolic links; hidden files and folders are
-skipped and counted) or on standard input ("-"). Without --rules the built-in
+skipped and counted), on standard input ("-"), or in S3 where CloudTrail
+delivers them (s3://bucket[/trail-prefix], with --from: only the day folders
+of --from..--to are listed, in every account and region). Without --rules the built-in
 rules run. Alerts go to stdout (a table on a terminal, JSON Lines otherwise) as
 the hunt reads: inputs are read in event-time order where CloudTrail file names
 tell it, and each alert is written once a watermark (the inputs' lowest time to
@@ -123,10 +127,9 @@ the alerts found so far are written, the state is not committed).`,
 			if workers < 0 {
 				return usageError(fmt.Errorf("--workers must be 0 (one per CPU) or more, not %d", workers))
 			}
-			for _, a := range args {
-				if scheme, _, ok := strings.Cut(a, "://"); ok && !strings.ContainsAny(scheme, "/.") {
-					return usageError(fmt.Errorf("%s: %s input is not supported by hunt yet; copy the objects locally (aws s3 sync) and hunt the folder", a, strings.ToUpper(scheme)))
-				}
+			paths, urls, err := splitURLs(args)
+			if err != nil {
+				return err
 			}
 			if lateness <= 0 {
 				return usageError(fmt.Errorf("--lateness must be positive, not %s", lateness))
@@ -134,7 +137,7 @@ the alerts found so far are written, the state is not committed).`,
 			if checkpoint < 0 {
 				return usageError(fmt.Errorf("--checkpoint must be 0 (only at the end) or positive, not %s", checkpoint))
 			}
-			opts := hunt.Options{Paths: args, Workers: workers, MaxRecord: maxBytes, Lateness: lateness, ProfileRules: profile, Checkpoint: checkpoint}
+			opts := hunt.Options{Paths: paths, Workers: workers, MaxRecord: maxBytes, Lateness: lateness, ProfileRules: profile, Checkpoint: checkpoint}
 			if opts.From, err = parseTime(from); err != nil {
 				return usageError(fmt.Errorf("--from: %w", err))
 			}
@@ -143,6 +146,14 @@ the alerts found so far are written, the state is not committed).`,
 			}
 			if !opts.From.IsZero() && !opts.To.IsZero() && !opts.From.Before(opts.To) {
 				return usageError(fmt.Errorf("--from %s is not before --to %s", from, to))
+			}
+			if len(urls) > 0 {
+				if opts.Inputs, err = s3Inputs(ctx, urls, s3Endpoint, opts.From, opts.To, errw, quiet); err != nil {
+					return err
+				}
+				if workers == 0 { // objects are read over the network: more at once than cores
+					opts.Workers = max(8, 4*runtime.GOMAXPROCS(0))
+				}
 			}
 			rules, ruleErrs, err := loadRules(rulePaths, *placeholders)
 			if err != nil {
@@ -274,6 +285,7 @@ the alerts found so far are written, the state is not committed).`,
 	f.StringSliceVar(&exceptions, "exceptions", nil, "Kibana exception-list export (NDJSON); items apply to the rules whose exceptions_list names their list (repeatable)")
 	f.StringVar(&from, "from", "", "only events at or after this time (RFC 3339 or YYYY-MM-DD)")
 	f.StringVar(&to, "to", "", "only events before this time (RFC 3339 or YYYY-MM-DD)")
+	f.StringVar(&s3Endpoint, "s3-endpoint", "", "URL of an S3-compatible store for s3:// inputs (path-style; default: AWS, or $AWS_ENDPOINT_URL_S3)")
 	geo = addGeoFlags(f)
 	return cmd
 }
