@@ -353,4 +353,7 @@ type Correlation struct {
 	Value    int
 	Field    string // value_count: the field whose distinct values count
 	Generate bool   // the correlated rules raise their own alerts too
+	// Legacy is the Sigma 1 aggregation condition (`sel | count() > 5`,
+	// `a near b`) the correlation was made from, when it was.
+	Legacy string
 }

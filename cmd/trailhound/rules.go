@@ -124,13 +124,51 @@ rule file, among the rules in PATH (or --rules; default: the built-in rules).`,
 			return reportRuleErrors(cmd.ErrOrStderr(), errs)
 		},
 	}
+	var covPaths []string
+	var covFormat, covName string
+	var covPH *[]string
+	coverage := &cobra.Command{
+		Use:   "coverage [PATH...]",
+		Short: "Show which ATT&CK tactics and techniques the loaded rules cover",
+		Long: `Print, per ATT&CK tactic and technique, the rules that cover it (by format) among the rules in
+PATH (or --rules; default: the built-in rules). Only rules that run and raise alerts count: rules
+that do not run, and the searches a correlation reads silently, are left out. --format navigator
+writes an ATT&CK Navigator layer (JSON; score = number of rules, comment = their names).`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if covFormat != "table" && covFormat != "navigator" {
+				return usageError(fmt.Errorf("--format %q: want table or navigator", covFormat))
+			}
+			rules, errs, err := loadRules(append(covPaths, args...), *covPH)
+			if err != nil {
+				return err
+			}
+			if err := applyGeo(rules, geo); err != nil {
+				return err
+			}
+			cov := rule.Coverage(rules)
+			w := cmd.OutOrStdout()
+			if covFormat == "navigator" {
+				err = rule.WriteNavigator(w, rule.Navigator(covName, cov))
+			} else {
+				err = rule.WriteCoverageTable(w, cov)
+			}
+			if err != nil {
+				return err
+			}
+			return reportRuleErrors(cmd.ErrOrStderr(), errs)
+		},
+	}
+	coverage.Flags().StringSliceVarP(&covPaths, "rules", "r", nil, "rule files or folders (default: the built-in rules)")
+	coverage.Flags().StringVarP(&covFormat, "format", "f", "table", "table (Markdown) or navigator (ATT&CK Navigator layer JSON)")
+	coverage.Flags().StringVar(&covName, "name", "trailhound coverage", "the Navigator layer's name")
+	covPH = placeholderFlag(coverage)
 	listPH = placeholderFlag(list)
 	checkPH = placeholderFlag(check)
 	explainPH = placeholderFlag(explain)
 	list.Flags().StringSliceVarP(&listPaths, "rules", "r", nil, "rule files or folders (default: the built-in rules)")
 	check.Flags().StringSliceVarP(&checkPaths, "rules", "r", nil, "rule files or folders")
 	explain.Flags().StringSliceVarP(&explainPaths, "rules", "r", nil, "rule files or folders (default: the built-in rules)")
-	cmd.AddCommand(list, check, explain)
+	cmd.AddCommand(list, check, explain, coverage)
 	return cmd
 }
 
@@ -240,9 +278,12 @@ func explainRule(w io.Writer, r *rule.Rule) {
 	if c := r.Correlation; c != nil {
 		fmt.Fprintf(w, "correlation: %s of [%s] by [%s] within %s", c.Type, strings.Join(c.Rules, ", "), strings.Join(c.GroupBy, ", "), c.Timespan)
 		if c.Op != "" {
-			fmt.Fprintf(w, ", %s %s %d", c.Field, c.Op, c.Value)
+			fmt.Fprintf(w, ", %s %d", strings.TrimSpace(c.Field+" "+c.Op), c.Value)
 		}
 		fmt.Fprintf(w, ", generate: %v\n", c.Generate)
+		if c.Legacy != "" {
+			fmt.Fprintf(w, "  (Sigma 1 aggregation %q, run as this correlation)\n", c.Legacy)
+		}
 	}
 	if nt := r.NewTerms; nt != nil {
 		fmt.Fprintf(w, "new terms: %s, history from %s\n", strings.Join(nt.Fields, ", "), nt.HistoryWindowStart)

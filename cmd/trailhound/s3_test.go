@@ -79,10 +79,10 @@ func TestHuntS3(t *testing.T) {
 	localIDs := jsonlIDs(t, out)
 	_, out, _ = runCmd(t, "hunt", "-f", "jsonl", "../../testdata/samples")
 	sampleIDs := jsonlIDs(t, out)
-	if len(s3IDs) != 8 || !slices.Equal(s3IDs, localIDs) || !slices.Equal(s3IDs, sampleIDs) {
+	if len(s3IDs) != 9 || !slices.Equal(s3IDs, localIDs) || !slices.Equal(s3IDs, sampleIDs) {
 		t.Errorf("alert ids\n s3:      %v\n folder:  %v\n samples: %v", s3IDs, localIDs, sampleIDs)
 	}
-	for _, want := range []string{"s3://logs/trail: " + itoa(len(ds)) + " objects in " + itoa(folders(ds)) + " account/region folders", "files: " + itoa(len(ds)) + " ", "records: 18", "alerts: 8"} {
+	for _, want := range []string{"s3://logs/trail: " + itoa(len(ds)) + " objects in " + itoa(folders(ds)) + " account/region folders", "files: " + itoa(len(ds)) + " ", "records: 18", "alerts: 9"} {
 		if !strings.Contains(errs, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errs)
 		}
