@@ -183,7 +183,7 @@ func (rt *Runtime) LoadCache(st state.Store) error {
 	}
 	r, err := st.Load(CacheStateID)
 	if err != nil {
-		return fmt.Errorf("Panther KV cache: %w", err)
+		return fmt.Errorf("the Panther KV cache: %w", err)
 	}
 	s := rt.kv
 	s.mu.Lock()
@@ -193,7 +193,7 @@ func (rt *Runtime) LoadCache(st state.Store) error {
 		d.UseNumber()
 		var v any
 		if err := d.Decode(&v); err != nil {
-			return fmt.Errorf("Panther KV cache: entry %q: %w", k, err)
+			return fmt.Errorf("the Panther KV cache: entry %q: %w", k, err)
 		}
 		e := &kvEntry{val: fromJSON(v), exp: float64(p.Start) / 1e9}
 		s.m[k] = e
@@ -221,13 +221,13 @@ func (rt *Runtime) SaveCache(st state.Store) error {
 		b, err := json.Marshal(e.val)
 		if err != nil {
 			s.mu.Unlock()
-			return fmt.Errorf("Panther KV cache: entry %q: %w", k, err)
+			return fmt.Errorf("the Panther KV cache: entry %q: %w", k, err)
 		}
 		r.Pending[k] = state.Pending{Start: int64(e.exp * 1e9), Data: b}
 	}
 	s.mu.Unlock()
 	if err := st.Save(map[string]*state.Rule{CacheStateID: r}); err != nil {
-		return fmt.Errorf("Panther KV cache: %w", err)
+		return fmt.Errorf("the Panther KV cache: %w", err)
 	}
 	return nil
 }
