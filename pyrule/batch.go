@@ -126,22 +126,18 @@ func (rt *Runtime) callBatch(items []batchItem, raws [][]byte, calls int) ([][]*
 		return nil, err
 	}
 	parts := append([][]byte{hb, []byte("\n")}, raws...)
-	w := <-rt.idle
-	if w == nil {
-		if w, _, err = rt.start(false); err != nil {
-			rt.idle <- nil
-			return nil, err
-		}
+	w, err := rt.get()
+	if err != nil {
+		return nil, err
 	}
 	ans, err := w.call('B', parts, time.Duration(calls+2)*rt.opts.Timeout)
 	if err != nil {
-		w.stop()
-		rt.idle <- nil // restarted by the next call
+		rt.drop(w) // a new one starts when needed
 		return nil, err
 	}
 	var out [][]*result
 	err = json.Unmarshal(ans, &out)
-	rt.idle <- w
+	rt.put(w)
 	if err != nil {
 		return nil, fmt.Errorf("python worker answer: %w", err)
 	}

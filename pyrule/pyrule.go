@@ -79,7 +79,8 @@ type Runtime struct {
 	rules    []*pyRule
 	byRule   map[*rule.Rule]*pyRule
 	kv       *kvStore
-	idle     chan *worker
+	live     chan *worker  // idle workers
+	spare    chan struct{} // slots without a worker: started when needed
 	n        int
 	parse    string // p_parse_time
 	index    sync.Map
@@ -338,41 +339,18 @@ func New(ctx context.Context, rules []*rule.Rule, opts Options) (*Runtime, error
 		rt.rules = append(rt.rules, pr)
 		rt.byRule[r] = pr
 	}
-	rt.idle = make(chan *worker, opts.Workers)
-	type started struct {
-		w   *worker
-		ans *loadAnswer
-		err error
-	}
+	rt.live, rt.spare = make(chan *worker, opts.Workers), make(chan struct{}, opts.Workers)
 	// the first worker analyses the rules for the prefilter and says how
-	// each loaded; the others only load them (the analysis is the same)
-	ch := make(chan started, opts.Workers)
-	for i := range opts.Workers {
-		go func() {
-			w, ans, err := rt.start(i == 0 && !opts.NoPrefilter)
-			ch <- started{w, ans, err}
-		}()
+	// each loaded; the others start when a call finds none idle (each
+	// costs a second or so of CPU, which a small hunt need not pay)
+	w, first, err := rt.start(!opts.NoPrefilter)
+	if err != nil {
+		return nil, err
 	}
-	var first *loadAnswer
-	var firstErr error
-	for range opts.Workers {
-		s := <-ch
-		if s.err != nil {
-			firstErr = s.err
-			continue
-		}
-		if s.ans.Analysed || opts.NoPrefilter && first == nil {
-			first = s.ans
-		}
-		rt.idle <- s.w
-		rt.n++
-	}
-	if first == nil {
-		rt.Close()
-		if firstErr == nil {
-			firstErr = errors.New("the worker analysing the rules failed")
-		}
-		return nil, firstErr
+	rt.live <- w
+	rt.n = opts.Workers
+	for range opts.Workers - 1 {
+		rt.spare <- struct{}{}
 	}
 	if len(first.Rules) != len(rt.rules) {
 		rt.Close()
@@ -603,12 +581,43 @@ func (rt *Runtime) Close() {
 		return
 	}
 	for range rt.n {
-		w := <-rt.idle
-		if w != nil {
+		select {
+		case w := <-rt.live:
 			w.stop()
+		case <-rt.spare:
 		}
 	}
 	rt.n = 0
+}
+
+// get returns an idle worker, starting one in a spare slot only when none
+// is idle.
+func (rt *Runtime) get() (*worker, error) {
+	select {
+	case w := <-rt.live:
+		return w, nil
+	default:
+	}
+	select {
+	case w := <-rt.live:
+		return w, nil
+	case <-rt.spare:
+		w, _, err := rt.start(false)
+		if err != nil {
+			rt.spare <- struct{}{}
+			return nil, err
+		}
+		return w, nil
+	}
+}
+
+// put returns a worker to the pool.
+func (rt *Runtime) put(w *worker) { rt.live <- w }
+
+// drop ends a worker that failed; its slot is spare again.
+func (rt *Runtime) drop(w *worker) {
+	w.stop()
+	rt.spare <- struct{}{}
 }
 
 // Python is the interpreter the runtime runs, and its version.
@@ -1027,27 +1036,22 @@ func (rt *Runtime) call(hdr evalHeader, raw []byte, n int) ([]*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := <-rt.idle
-	if w == nil {
-		var err error
-		if w, _, err = rt.start(false); err != nil {
-			rt.idle <- nil
-			return nil, err
-		}
+	w, err := rt.get()
+	if err != nil {
+		return nil, err
 	}
 	limit := time.Duration(n+2) * rt.opts.Timeout // the worker's own limit is per rule
 	ans, err := w.call('E', [][]byte{h, []byte("\n"), raw}, limit)
 	if err != nil {
-		w.stop()
-		rt.idle <- nil // restarted by the next call
+		rt.drop(w) // a new one starts when needed
 		return nil, err
 	}
 	var out []*result
 	if err := json.Unmarshal(ans, &out); err != nil {
-		rt.idle <- w
+		rt.put(w)
 		return nil, fmt.Errorf("python worker answer: %w", err)
 	}
-	rt.idle <- w
+	rt.put(w)
 	if len(out) != n {
 		return nil, fmt.Errorf("python worker answered for %d rules of %d", len(out), n)
 	}

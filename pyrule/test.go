@@ -2,6 +2,7 @@ package pyrule
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -103,21 +104,16 @@ func judge(r *rule.Rule, t rule.Test, res *result) (bool, string) {
 }
 
 func (rt *Runtime) testCall(req testReq, out *result) error {
-	w := <-rt.idle
-	if w == nil {
-		var err error
-		if w, _, err = rt.start(false); err != nil {
-			rt.idle <- nil
-			return err
-		}
-	}
-	err := w.callJSON('T', req, out, rt.opts.Timeout*2+10e9)
-	if err != nil && strings.Contains(err.Error(), errWorker.Error()) {
-		w.stop()
-		rt.idle <- nil
+	w, err := rt.get()
+	if err != nil {
 		return err
 	}
-	rt.idle <- w
+	err = w.callJSON('T', req, out, rt.opts.Timeout*2+10e9)
+	if errors.Is(err, errWorker) {
+		rt.drop(w)
+		return err
+	}
+	rt.put(w)
 	return err
 }
 
