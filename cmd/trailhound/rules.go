@@ -269,7 +269,14 @@ func explainRule(w io.Writer, r *rule.Rule) {
 		fmt.Fprintf(w, "schedule: every %s over %s, at most %d alerts per run\n", r.Schedule.Interval, r.Schedule.From, r.Schedule.MaxSignals)
 	}
 	if d := r.Dedup; d != nil {
-		fmt.Fprintf(w, "dedup: %s by %s, alert at %d match(es)", d.Period, map[bool]string{true: "GroupBy", false: "title"}[d.Key != nil], d.Threshold)
+		by := map[bool]string{true: "GroupBy", false: "title"}[d.Key != nil]
+		if r.Script != "" {
+			by = "dedup() (without one, the title)"
+		}
+		fmt.Fprintf(w, "dedup: %s by %s, alert at %d match(es)", d.Period, by, d.Threshold)
+		if d.Unique != nil {
+			fmt.Fprint(w, " (distinct unique() values)")
+		}
 		if d.Signal {
 			fmt.Fprint(w, ", signal only (CreateAlert: false)")
 		}
