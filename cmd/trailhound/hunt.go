@@ -284,7 +284,11 @@ the alerts found so far are written, the state is not committed).`,
 			if profile {
 				writeProfile(errw, sum.Profile, verbose)
 			}
-			pyErrs := writePythonErrors(errw, py, verbose)
+			pyOut := errw
+			if quiet {
+				pyOut = io.Discard
+			}
+			pyErrs := writePythonErrors(pyOut, py, verbose)
 			switch {
 			case ctx.Err() != nil:
 				return &exitError{exitInterrupted, errors.New("interrupted: the alerts found so far were written; the state was not saved")}

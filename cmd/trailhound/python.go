@@ -58,11 +58,19 @@ func (p *pyFlags) attach(ctx context.Context, rules []*rule.Rule, workers int, t
 	return rt, nil
 }
 
-// writePythonErrors reports the Python rules' errors; it returns how many
-// rule() errors there were.
+// writePythonErrors reports how many events reached the Python rules and
+// their errors (nothing when w is io.Discard); it returns how many rule()
+// errors there were.
 func writePythonErrors(w io.Writer, rt *pyrule.Runtime, verbose bool) int {
 	if rt == nil {
 		return 0
+	}
+	if w == io.Discard {
+		n := 0
+		for _, e := range rt.Errors() {
+			n += e.Errors
+		}
+		return n
 	}
 	st := rt.Stats()
 	py, v := rt.Python()
