@@ -1,6 +1,9 @@
 package builtin
 
 import (
+	"bytes"
+	"io/fs"
+	"strings"
 	"testing"
 
 	"github.com/trailhound/trailhound/elastic"
@@ -8,6 +11,7 @@ import (
 	"github.com/trailhound/trailhound/event"
 	"github.com/trailhound/trailhound/kql"
 	"github.com/trailhound/trailhound/rule"
+	"github.com/trailhound/trailhound/ruletest"
 )
 
 func TestBuiltinMetadata(t *testing.T) {
@@ -29,24 +33,25 @@ func TestBuiltinMetadata(t *testing.T) {
 		"4182e486-fc61-11ee-a05d-f661ea17fbce": {"esql", "low", 21, "5m0s", "now-9m", "TA0010", "T1537"},
 		"AWS.Potential.Backdoor.Lambda":        {"panther", "low", 1, "5m0s", "now-5m", "TA0007", "T1078"},
 	}
-	if len(rules) != len(want) {
-		t.Fatalf("%d built-in rules, want %d", len(rules), len(want))
-	}
+	seen := 0
 	for _, r := range rules {
+		if r.Note == "" || r.Description == "" || len(r.InvestigationFields) == 0 || len(r.Threat) == 0 || len(r.Tests) == 0 {
+			t.Errorf("%s: missing guide, description, investigation fields, ATT&CK or tests", r.Name)
+		}
 		w, ok := want[r.ID]
 		if !ok {
-			t.Errorf("unexpected rule %s", r.ID)
 			continue
 		}
+		seen++
 		got := r.Threat[0]
 		if r.Type != w.typ || r.Severity != w.sev || r.RiskScore != w.risk || r.Schedule.Interval.String() != w.interval ||
 			r.Schedule.From != w.from || (r.Format == "elastic" && r.Schedule.MaxSignals != 100) || got.Tactic.ID != w.tactic || got.Techniques[0].ID != w.tech {
 			t.Errorf("%s (%s): metadata differs from the seed: type %s severity %s risk %d schedule %+v threat %+v",
 				r.ID, r.Name, r.Type, r.Severity, r.RiskScore, r.Schedule, r.Threat)
 		}
-		if r.Note == "" || r.Description == "" || len(r.InvestigationFields) == 0 {
-			t.Errorf("%s: missing guide, description or investigation fields", r.Name)
-		}
+	}
+	if seen != len(want) {
+		t.Errorf("%d of the %d seed rules found", seen, len(want))
 	}
 	for _, r := range rules {
 		if r.ID == "30fbf4db-c502-4e68-a239-2e99af0f70da" {
@@ -120,5 +125,73 @@ func TestLayerRuleVersionedEventName(t *testing.T) {
 		if seed != tt.seed || got != tt.ourss {
 			t.Errorf("%s: seed query %v (want %v), built-in %v (want %v)", tt.action, seed, tt.seed, got, tt.ourss)
 		}
+	}
+}
+
+// Every built-in rule runs, has tests, and passes them (what `trailhound
+// test` checks), and none keys on Stratus Red Team's markers: real intruders
+// do not carry its user agent or resource names.
+func TestBuiltinRulesPassTheirTests(t *testing.T) {
+	rules, err := Rules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := fs.Glob(files, "rules/*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range names {
+		b, err := fs.ReadFile(files, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasSuffix(f, ".tests.yaml") {
+			continue
+		}
+		if bytes.Contains(bytes.ToLower(b), []byte("stratus-red-team")) || bytes.Contains(bytes.ToLower(b), []byte("stratusredteam")) {
+			t.Errorf("%s names a Stratus Red Team marker", f)
+		}
+	}
+	var ran int
+	for _, res := range ruletest.Run(rules, ruletest.Options{}) {
+		if res.NotRun != "" {
+			t.Errorf("%s / %s: not run: %s", res.Rule.Name, res.Test.Name, res.NotRun)
+			continue
+		}
+		ran++
+		if !res.Pass {
+			t.Errorf("%s / %s: %s", res.Rule.Name, res.Test.Name, res.Msg)
+		}
+	}
+	for _, r := range rules {
+		if !r.Runnable() {
+			t.Errorf("%s does not run: %s", r.Name, r.Unsupported)
+		}
+	}
+	t.Logf("%d rules, %d tests passed", len(rules), ran)
+}
+
+// The built-in pack's ATT&CK coverage: every entry names a known tactic and
+// technique, and its Navigator layer is valid.
+func TestBuiltinCoverage(t *testing.T) {
+	rules, err := Rules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cov := rule.Coverage(rules)
+	if len(cov) < 30 {
+		t.Errorf("%d tactic/technique pairs covered", len(cov))
+	}
+	for _, c := range cov {
+		if c.Tactic.Name == "" || (c.Technique.ID != "" && c.Technique.Name == "") {
+			t.Errorf("unknown ATT&CK id in %s %s (%v)", c.Tactic.ID, c.Technique.ID, c.Rules[0].Name)
+		}
+	}
+	var b bytes.Buffer
+	if err := rule.WriteNavigator(&b, rule.Navigator("built-in", cov)); err != nil {
+		t.Fatal(err)
+	}
+	if err := rule.ValidateNavigatorJSON(b.Bytes()); err != nil {
+		t.Error(err)
 	}
 }

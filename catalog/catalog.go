@@ -72,6 +72,22 @@ func sidecars(path string) []string {
 	return []string{path + ".tests.yaml", base + ".tests.yaml"}
 }
 
+// testedRules are the rules of one file that its sidecar tests apply to:
+// in a file with Sigma correlations (or legacy aggregations, which become
+// one), the correlations, whose alerts the tests expect; else every rule.
+func testedRules(rs []*rule.Rule) []*rule.Rule {
+	var corr []*rule.Rule
+	for _, r := range rs {
+		if r.Correlation != nil {
+			corr = append(corr, r)
+		}
+	}
+	if len(corr) > 0 {
+		return corr
+	}
+	return rs
+}
+
 // LoadFS loads rule files from a file system (files and folders,
 // recursively), with their sidecar tests. It returns every rule it could
 // load and one error per file it could not.
@@ -133,7 +149,7 @@ func load(paths []string, walk func(string, fs.WalkDirFunc) error, read func(str
 				if err != nil {
 					continue // no sidecar under this name
 				}
-				for _, r := range rs {
+				for _, r := range testedRules(rs) {
 					if err := panther.LoadTests(r, sc, data); err != nil {
 						errs = append(errs, err)
 					}

@@ -11,8 +11,9 @@ import (
 
 // dedupDetector groups Panther matches as Panther does: the first match
 // with a dedup key opens a window of the dedup period; the window's alert
-// is raised when its Threshold-th match arrives, and later matches in the
-// window are counted into it. Signal rules (CreateAlert: false) raise no
+// is raised when its Threshold-th match arrives (with Unique, its
+// Threshold-th distinct value), and later matches in the window are
+// counted into it. Signal rules (CreateAlert: false) raise no
 // alert. Matches are decided in time order once the watermark passes them;
 // an alert is held until its window closes (its docs_count may still
 // grow), and a window is forgotten then.
@@ -24,9 +25,11 @@ type dedupDetector struct {
 
 type dedupWindow struct {
 	start, end int64
-	count      int
-	alert      *alert.Alert  // the raised alert, or nil
-	replaced   *state.Window // the key's window in the state before this one's (rollback restores it)
+	count      int             // matches (with Unique: distinct values) toward the threshold
+	matches    int             // matches in the window (this hunt's)
+	alert      *alert.Alert    // the raised alert, or nil
+	uniq       map[string]bool // with Unique: the values counted
+	replaced   *state.Window   // the key's window in the state before this one's (rollback restores it)
 }
 
 func (d *dedupDetector) collect(c *Collector, i int, ev *event.Event, cd candidate) {
@@ -36,6 +39,12 @@ func (d *dedupDetector) collect(c *Collector, i int, ev *event.Event, cd candida
 	cd.term = a.Title
 	if r.Dedup.Key != nil {
 		cd.term = r.Dedup.Key(ev)
+	}
+	if r.Dedup.Unique != nil {
+		cd.card = []string{}
+		if v, ok := r.Dedup.Unique(ev); ok {
+			cd.card = []string{v}
+		}
 	}
 	cd.alert = &a
 	c.cands[i] = append(c.cands[i], cd)
@@ -73,12 +82,26 @@ func (d *dedupDetector) advance(w int64, in []candidate, st *state.Rule, rs *Rul
 			pass(d.open[key]) // closed: no later match falls in it
 			d.open[key] = win
 		}
-		win.count++
+		dup := false // with Unique: a value counted already, or none
+		if dd.Unique != nil {
+			if win.uniq == nil {
+				win.uniq = map[string]bool{}
+			}
+			if dup = len(c.card) == 0 || win.uniq[c.card[0]]; !dup {
+				win.uniq[c.card[0]] = true
+			}
+		}
+		if !dup {
+			win.count++
+		}
+		win.matches++
 		switch {
 		case win.alert != nil:
 			sp := win.alert.Suppression
 			sp.DocsCount++
 			sp.End = time.Unix(0, c.t).UTC()
+		case dup: // counts for nothing until the window's alert is raised
+		case win.count > dd.Threshold && dd.Signal: // folded into the window's signal
 		case win.count > dd.Threshold:
 			rs.Known++ // counted into an alert raised by an earlier hunt
 		case win.count == dd.Threshold && dd.Signal:
@@ -86,7 +109,7 @@ func (d *dedupDetector) advance(w int64, in []candidate, st *state.Rule, rs *Rul
 		case win.count == dd.Threshold:
 			a := *c.alert
 			a.ID = hashID("dedup", d.ri.r.Key(), c.term, strconv.FormatInt(win.start, 10))
-			a.Suppression = &alert.Suppression{Terms: map[string]any{"dedup": c.term}, DocsCount: dd.Threshold - 1,
+			a.Suppression = &alert.Suppression{Terms: map[string]any{"dedup": c.term}, DocsCount: win.matches - 1,
 				Start: time.Unix(0, win.start).UTC(), End: time.Unix(0, c.t).UTC()}
 			if prev, ok := st.Suppress[key]; ok {
 				win.replaced = &prev

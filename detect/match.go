@@ -46,6 +46,16 @@ func matchAlert(r *rule.Rule, ev *event.Event) alert.Alert {
 				a.Rule.Severity = s
 			}
 		}
+		if o.Reference != nil {
+			if s := o.Reference(ev); s != "" {
+				a.Rule.References = []string{s}
+			}
+		}
+		if o.Runbook != nil {
+			if s := o.Runbook(ev); s != "" {
+				a.Rule.Guide = s
+			}
+		}
 	}
 	return a
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/trailhound/trailhound/event"
+	"github.com/trailhound/trailhound/regexlit"
 	"github.com/trailhound/trailhound/rule"
 )
 
@@ -437,7 +438,7 @@ func compileCmp(c rule.Cmp) (matcher, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", c.Field, err)
 		}
-		if pass := literalFilter(expr); pass != nil {
+		if pass := regexlit.Filter(expr); pass != nil {
 			return anyValue(get, func(s string) bool { return pass(s) && re.MatchString(s) }), nil
 		}
 		return anyValue(get, re.MatchString), nil

@@ -210,6 +210,15 @@ type eventRow struct {
 	order []string // computed columns, in order
 	full  bool     // materialized: only cols exist
 	buf   []event.Value
+	// fields caches the event fields read so far (a query reads some many
+	// times). Their strings may alias the parser's buffer: Head interns
+	// what it emits, the only way values outlive the event.
+	fields []rowField
+}
+
+type rowField struct {
+	name string
+	v    Value
 }
 
 func (r *eventRow) now() time.Time { return r.t }
@@ -238,12 +247,43 @@ func (r *eventRow) get(name string) Value {
 	case "_version":
 		return int64(1)
 	}
+	for _, f := range r.fields {
+		if f.name == name {
+			return f.v
+		}
+	}
 	g, ok := r.p.getters[name]
 	if !ok {
 		g = event.ResolveIndexed(name)
 	}
 	r.buf = g(r.ev, r.buf[:0])
-	return fieldValue(name, r.buf)
+	v := fieldValue(name, r.buf)
+	r.fields = append(r.fields, rowField{name, v})
+	return v
+}
+
+// intern returns v with its strings copied, one copy per distinct string:
+// emitted rows outlive the event whose buffer their strings may alias, and
+// repeat values.
+func intern(v Value) Value {
+	switch x := v.(type) {
+	case string:
+		return unique.Make(x).Value()
+	case []Value:
+		out := make([]Value, len(x))
+		for i, e := range x {
+			out[i] = intern(e)
+		}
+		return out
+	}
+	return v
+}
+
+// internAll interns every value of a row.
+func internAll(vs []Value) {
+	for i, v := range vs {
+		vs[i] = intern(v)
+	}
 }
 
 // fieldValue converts an event field's values to an ES|QL value.
@@ -260,7 +300,7 @@ func fieldValue(name string, vs []event.Value) Value {
 				}
 				x = t
 			} else {
-				x = unique.Make(v.S).Value() // rows repeat values: keep one copy
+				x = v.S
 			}
 		case event.Number:
 			if i, err := strconv.ParseInt(v.S, 10, 64); err == nil {
@@ -343,6 +383,7 @@ func (r *eventRow) clone() *eventRow {
 	}
 	c.order = append([]string(nil), r.order...)
 	c.buf = nil
+	c.fields = r.fields[:len(r.fields):len(r.fields)] // appends copy
 	return &c
 }
 
@@ -367,6 +408,7 @@ func (p *Program) Head(ev *event.Event, t time.Time, emit func(Row)) {
 			for i, n := range p.needed {
 				vals[i] = r.get(n)
 			}
+			internAll(vals)
 			emit(Row{Names: p.needed, Values: vals})
 			continue
 		}
@@ -375,6 +417,7 @@ func (p *Program) Head(ev *event.Event, t time.Time, emit func(Row)) {
 		for i, n := range r.order {
 			vals[i] = r.cols[n]
 		}
+		internAll(vals)
 		row := Row{Names: r.order, Values: vals}
 		if len(p.tail) == 0 {
 			emit(row)

@@ -3,7 +3,10 @@ package esql
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
+
+	"github.com/trailhound/trailhound/regexlit"
 )
 
 var compileRegexp = regexp.Compile
@@ -11,9 +14,14 @@ var compileRegexp = regexp.Compile
 // grokPattern is a grok expression compiled to an RE2 regular expression.
 type grokPattern struct {
 	re    *regexp.Regexp
-	names []string // output column per capture group gN
-	types []string // "" (string), "int", "float"
+	pass  func(string) bool // literals a match needs (nil: none known)
+	names []string          // output column per capture group gN
+	types []string          // "" (string), "int", "float"
+	subs  []grokSub         // the regexp's groups that are gN, in order
 }
+
+// grokSub ties a submatch of the regexp to its output (names[idx]).
+type grokSub struct{ sub, idx int }
 
 // grokLibrary holds the standard grok patterns rules use, written for RE2
 // (no atomic groups or look-around).
@@ -126,6 +134,14 @@ func parseGrok(pat string) (*grokPattern, error) {
 	if len(g.names) == 0 {
 		return nil, fmt.Errorf("pattern extracts nothing")
 	}
+	g.pass = regexlit.Filter(expanded)
+	for i, name := range re.SubexpNames() {
+		idx, err := strconv.Atoi(strings.TrimPrefix(name, "g"))
+		if !strings.HasPrefix(name, "g") || err != nil || idx >= len(g.names) || re.SubexpIndex(name) != i {
+			continue
+		}
+		g.subs = append(g.subs, grokSub{i, idx})
+	}
 	return g, nil
 }
 
@@ -144,23 +160,16 @@ func (g *grokPattern) columns() []string {
 
 // match returns the captured values (typed), or ok=false.
 func (g *grokPattern) match(s string) (map[string]Value, bool) {
+	if g.pass != nil && !g.pass(s) {
+		return nil, false
+	}
 	loc := g.re.FindStringSubmatchIndex(s)
 	if loc == nil {
 		return nil, false
 	}
-	out := map[string]Value{}
-	for i, name := range g.re.SubexpNames() {
-		if !strings.HasPrefix(name, "g") || 2*i+1 >= len(loc) {
-			continue
-		}
-		var idx int
-		fmt.Sscanf(name[1:], "%d", &idx)
-		if idx >= len(g.names) {
-			continue
-		}
-		if g.re.SubexpIndex(name) != i {
-			continue
-		}
+	out := make(map[string]Value, len(g.subs))
+	for _, gs := range g.subs {
+		i, idx := gs.sub, gs.idx
 		var v Value // an optional group that took no part stays null
 		if loc[2*i] >= 0 {
 			text := s[loc[2*i]:loc[2*i+1]]

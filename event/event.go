@@ -63,6 +63,32 @@ type Event struct {
 	// noEntities turns the actor/target entity mapping off
 	noEntities bool
 	ents       *entities
+	memo       []memo
+}
+
+type memo struct{ key, val any }
+
+// Memo returns what SetMemo stored under key for this event (nil when
+// nothing): work a rule runtime does once per event and reads for several
+// rules (the results of Python rules).
+func (e *Event) Memo(key any) any {
+	for _, m := range e.memo {
+		if m.key == key {
+			return m.val
+		}
+	}
+	return nil
+}
+
+// SetMemo stores val under key for this event; the next Parse forgets it.
+func (e *Event) SetMemo(key, val any) {
+	for i := range e.memo {
+		if e.memo[i].key == key {
+			e.memo[i].val = val
+			return
+		}
+	}
+	e.memo = append(e.memo, memo{key, val})
 }
 
 // Parser parses records into Events. It is not safe for concurrent use: use
@@ -640,6 +666,21 @@ func fastECS(name string) Getter {
 				return walk(e.src, p, 0, dst)
 			}
 			return dst
+		}
+	case "@timestamp":
+		// the pipeline's date processor on eventTime: UTC, milliseconds
+		return func(e *Event, dst []Value) []Value {
+			if e.Kind != KindCloudTrail {
+				return walk(e.src, p, 0, dst)
+			}
+			if v := e.src.Get("eventTime"); v == nil || v.Type() != fastjson.TypeString {
+				return dst
+			}
+			t, err := e.EventTime()
+			if err != nil {
+				return viaDoc(e, dst) // the view has what isoTime made of it
+			}
+			return append(dst, Value{t.Format("2006-01-02T15:04:05.000Z"), String})
 		}
 	case "event.kind":
 		return func(e *Event, dst []Value) []Value {

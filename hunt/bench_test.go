@@ -166,3 +166,23 @@ func BenchmarkSplitGzip(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkHuntRealFiles runs all runnable Elastic corpus rules over the real
+// logs as they are: 5,372 mostly small files (CloudTrail's S3 layout), where
+// what each file costs to open and buffer shows.
+func BenchmarkHuntRealFiles(b *testing.B) {
+	if _, err := os.Stat(benchLogs); err != nil {
+		b.Skipf("shared corpus not found at %s: %v", benchLogs, err)
+	}
+	eng := corpusEngine(b)
+	var records, bytes int64
+	for b.Loop() {
+		res, err := Run(context.Background(), eng, Options{Paths: []string{benchLogs}, Workers: 1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		records, bytes = res.Summary.Records, res.Summary.BytesRead
+	}
+	b.SetBytes(bytes)
+	b.ReportMetric(float64(records)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}

@@ -5,6 +5,7 @@ package hunt
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -26,7 +27,10 @@ import (
 
 // Options configure a hunt.
 type Options struct {
-	Paths     []string
+	Paths []string
+	// Inputs are read besides the Paths: inputs that are no local files
+	// (objects in S3), each with its Open function.
+	Inputs    []record.Input
 	Workers   int         // default GOMAXPROCS
 	MaxRecord int         // bytes; default record.DefaultMaxRecord
 	Store     state.Store // rule state; default: in memory, forgotten after the hunt
@@ -55,6 +59,21 @@ type Options struct {
 	// every alert passed to Emit so far is delivered (the acknowledgement
 	// the checkpoint waits for).
 	Flush func() error
+	// Prepare, when set, is given each batch of records before they are
+	// matched and returns a function called with each record's parsed
+	// event, by index, just before the rules see it: a rule runtime
+	// evaluates a batch in one go (pyrule sends its Python rules' events
+	// to a worker in one call) and attaches the results to the events.
+	Prepare func(recs []Record) func(i int, ev *event.Event)
+}
+
+// Record is a record of a batch, for Options.Prepare: its bytes (valid
+// until the batch is matched) and place.
+type Record struct {
+	Data   []byte
+	File   string
+	Line   int
+	Offset int64
 }
 
 // Progress is what a running hunt has done so far, for a progress display.
@@ -115,6 +134,7 @@ type Summary struct {
 	NoTime        int                  // matches of records without event time that rules needing it skipped
 	Profile       []engine.RuleProfile // with ProfileRules: per rule, most costly first
 	Late          int                  // matches older than the watermark by more than the lateness (still used where their window survives)
+	Unordered     int                  // inputs without a time in their name whose records were out of time order by more than the lateness: decided when they ended
 	Elapsed       time.Duration
 }
 
@@ -138,6 +158,7 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	walked := record.Walk(opts.Paths)
+	walked.Inputs = append(walked.Inputs, opts.Inputs...)
 	lateness := opts.Lateness
 	if lateness <= 0 {
 		lateness = DefaultLateness
@@ -164,14 +185,9 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	workers = min(workers, max(1, len(walked.Inputs)))
 
 	var (
 		mu       sync.Mutex
-		records  atomic.Int64
-		other    atomic.Int64
-		digests  atomic.Int64
-		bytes    atomic.Int64
 		inputErr = func(e InputError) {
 			mu.Lock()
 			if e.Warning {
@@ -241,56 +257,87 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 			lastCkpt = time.Now()
 		}
 	}
-	type file struct {
-		i     int
-		bound *atomic.Int64
+	var unordered atomic.Int64 // inputs without a time in their name, found out of order
+	pl := &pipeline{ctx: ctx, eng: eng, maxRecord: opts.MaxRecord, lateness: int64(lateness), prog: prog, inputErr: inputErr, prepare: opts.Prepare,
+		progress: func(in *inputRun, latest int64) {
+			wm.seen(in.i, in.bound, latest)
+			advance(false)
+		},
+		finished: func(in *inputRun) {
+			if in.unordered && wm.times[in.i].IsZero() {
+				unordered.Add(1)
+			}
+			wm.finish(in.i)
+			advance(true)
+			prog.FilesDone.Add(1)
+		},
 	}
-	files := make(chan file)
+	newMatcher := func() *matcher {
+		m := &matcher{p: event.Parser{GeoIP: opts.GeoIP, NoEntityMapping: opts.NoEntityMapping}, s: engine.NewScratch(), col: proc.NewCollector()}
+		if opts.ProfileRules {
+			m.s.Profile(eng)
+			mu.Lock()
+			scratches = append(scratches, m.s)
+			mu.Unlock()
+		}
+		return m
+	}
+	inputs := make(chan *inputRun)
 	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
+	if workers == 1 { // one goroutine reads and matches in turn
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p := event.Parser{GeoIP: opts.GeoIP, NoEntityMapping: opts.NoEntityMapping}
-			s := engine.NewScratch()
-			if opts.ProfileRules {
-				s.Profile(eng)
-				mu.Lock()
-				scratches = append(scratches, s)
-				mu.Unlock()
+			m := newMatcher()
+			for in := range inputs {
+				pl.read(in, func(b *batch) { pl.match(m, b) })
 			}
-			sc := &Scanner{Engine: eng, Parser: &p, Scratch: s, Collector: proc.NewCollector(), MaxRecord: opts.MaxRecord, Errors: inputErr, Progress: prog}
-			for f := range files {
-				i, bound := f.i, f.bound
-				st := scanFile(ctx, sc, walked.Inputs[i].Path, func(latest int64) {
-					wm.seen(i, bound, latest)
-					advance(false)
-				})
-				wm.finish(i)
-				advance(true)
-				prog.FilesDone.Add(1)
-				records.Add(st.Records)
-				other.Add(st.Other)
-				digests.Add(st.Digests)
-				bytes.Add(st.Bytes)
-			}
+		}()
+	} else { // readers split, matchers match batches of any input
+		batches := make(chan *batch, 2*workers)
+		var readers, matchers sync.WaitGroup
+		for range workers {
+			readers.Add(1)
+			go func() {
+				defer readers.Done()
+				for in := range inputs {
+					pl.read(in, func(b *batch) { batches <- b })
+				}
+			}()
+			matchers.Add(1)
+			go func() {
+				defer matchers.Done()
+				m := newMatcher()
+				for b := range batches {
+					pl.match(m, b)
+				}
+			}()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			readers.Wait()
+			close(batches)
+			matchers.Wait()
 		}()
 	}
 feed:
 	for i := range walked.Inputs {
-		// Started here, in order, before a worker takes it: an input
+		// Started here, in order, before a reader takes it: an input
 		// handed out but not yet opened still holds the watermark back
 		// (else another worker could advance past all its records).
-		f := file{i, wm.start(i)}
+		in := &inputRun{i: i, path: walked.Inputs[i].Path, src: walked.Inputs[i], bound: wm.start(i)}
 		select {
-		case files <- f:
+		case inputs <- in:
 		case <-ctx.Done():
 			wm.finish(i)
 			break feed
 		}
 	}
-	close(files)
+	close(inputs)
 	wg.Wait()
+	records, other, digests, bytes := &pl.records, &pl.other, &pl.digests, &pl.bytes
+	sum.Unordered = int(unordered.Load())
 	sum.Records, sum.NonCloudTrail, sum.DigestRecords, sum.BytesRead = records.Load(), other.Load(), digests.Load(), bytes.Load()
 	for _, es := range [][]InputError{sum.Errors, sum.Warnings} {
 		sort.SliceStable(es, func(i, j int) bool {
@@ -330,6 +377,22 @@ feed:
 	return &Result{Alerts: collected, Summary: sum, proc: proc}, ctx.Err()
 }
 
+type fileStats struct {
+	records, other, digests int64
+}
+
+// countingReader counts bytes read.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += int64(n)
+	return n, err
+}
+
 // checkpoint commits the state once the alerts emitted so far are delivered.
 func checkpoint(flush func() error, proc *detect.Processor) error {
 	if flush != nil {
@@ -341,6 +404,14 @@ func checkpoint(flush func() error, proc *detect.Processor) error {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	return nil
+}
+
+// stampedTime is the time that stands in for the event time of a file's
+// records that have none, and where it comes from.
+type stampedTime struct {
+	t    time.Time
+	from string // event.Event.FileTimeFrom
+	what string // for messages
 }
 
 // cloudTrailName matches the time in a CloudTrail delivery file's name:
@@ -360,14 +431,18 @@ func nameTime(path string) (time.Time, bool) {
 // fileTime is the time of a file: the time in its name when it is a
 // CloudTrail delivery file, else its modification time, else (standard
 // input) now, when it is read.
-func fileTime(path string) Stamp {
+func fileTime(in record.Input) stampedTime {
+	path := in.Path
 	if t, ok := nameTime(path); ok {
-		return Stamp{t, "file_name", "the time in the file name"}
+		return stampedTime{t, "file_name", "the time in the file name"}
 	}
-	if path != record.Stdin {
+	if !in.ModTime.IsZero() {
+		return stampedTime{in.ModTime.UTC().Truncate(time.Second), "file_modified", "the file's modification time"}
+	}
+	if path != record.Stdin && in.Open == nil {
 		if fi, err := os.Stat(path); err == nil {
-			return Stamp{fi.ModTime().UTC().Truncate(time.Second), "file_modified", "the file's modification time"}
+			return stampedTime{fi.ModTime().UTC().Truncate(time.Second), "file_modified", "the file's modification time"}
 		}
 	}
-	return Stamp{time.Now().UTC().Truncate(time.Second), "read", "the time it was read"}
+	return stampedTime{time.Now().UTC().Truncate(time.Second), "read", "the time it was read"}
 }

@@ -114,26 +114,3 @@ func (s *Scanner) Scan(ctx context.Context, r io.Reader, name string, stamp func
 	st.Bytes = cr.n
 	return st
 }
-
-// scanFile opens a file (gzip or not) and scans it.
-func scanFile(ctx context.Context, s *Scanner, path string, progress func(latest int64)) ScanStats {
-	rc, err := record.OpenContext(ctx, path, &s.Progress.BytesOnDisk)
-	if err != nil {
-		s.Errors(InputError{File: path, Offset: -1, Err: err})
-		return ScanStats{Latest: math.MinInt64, Earliest: math.MaxInt64}
-	}
-	defer rc.Close()
-	return s.Scan(ctx, rc, path, func() Stamp { return fileTime(path) }, progress)
-}
-
-// countingReader counts bytes read.
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(b []byte) (int, error) {
-	n, err := c.r.Read(b)
-	c.n += int64(n)
-	return n, err
-}

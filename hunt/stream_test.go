@@ -78,8 +78,8 @@ func streamHunt(t *testing.T, eng *engine.Engine, recs []timedRecord, chunks int
 		}
 		ev.File, ev.Line, ev.Offset = rec.path, rec.line, rec.offset
 		if _, err := ev.EventTime(); err != nil {
-			ft := fileTime(rec.path)
-			ev.FileTime, ev.FileTimeFrom = ft.Time, ft.From
+			ft := fileTime(record.Input{Path: rec.path})
+			ev.FileTime, ev.FileTimeFrom = ft.t, ft.from
 		}
 		col := cols[k%len(cols)]
 		eng.Match(ev, s, func(r *rule.Rule) { col.Add(r, ev) })

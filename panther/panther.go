@@ -1,14 +1,15 @@
 // Package panther loads Panther analysis YAML: rule metadata, simple
 // detections (Detection, InlineFilters, AlertTitle, AlertContext, GroupBy,
 // DynamicSeverities), dedup and threshold settings, and unit tests. Rules
-// whose logic lives in a Python file are loaded (metadata and tests) and
-// reported as unsupported.
+// whose logic lives in a Python file are loaded (metadata, dedup and tests)
+// with Script naming the file; package pyrule runs them.
 package panther
 
 import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -58,11 +59,16 @@ type document struct {
 }
 
 type testDoc struct {
-	Name                 string         `yaml:"Name"`
-	ExpectedResult       bool           `yaml:"ExpectedResult"`
-	Log                  yaml.Node      `yaml:"Log"`
-	Logs                 []yaml.Node    `yaml:"Logs"`
-	Mocks                []any          `yaml:"Mocks"`
+	Name           string      `yaml:"Name"`
+	ExpectedResult bool        `yaml:"ExpectedResult"`
+	Log            yaml.Node   `yaml:"Log"`
+	Logs           []yaml.Node `yaml:"Logs"`
+	Mocks          []struct {
+		ObjectName  string `yaml:"objectName"`
+		ReturnValue any    `yaml:"returnValue"`
+	} `yaml:"Mocks"`
+	LogType              string         `yaml:"LogType"`
+	ExpectedDedup        string         `yaml:"ExpectedDedup"`
 	ExpectedTitle        string         `yaml:"ExpectedTitle"`
 	ExpectedSeverity     string         `yaml:"ExpectedSeverity"`
 	ExpectedAlertContext map[string]any `yaml:"ExpectedAlertContext"`
@@ -132,11 +138,20 @@ func Parse(path string, data []byte) (*rule.Rule, error) {
 	case !slices.Contains(d.LogTypes, "AWS.CloudTrail"):
 		r.Unsupported = fmt.Sprintf("LogTypes %v do not include AWS.CloudTrail", d.LogTypes)
 	}
+	if d.Detection.Kind == 0 && d.Filename != "" {
+		// Python-backed: package pyrule runs it when python3 is there
+		r.Script = filepath.Join(filepath.Dir(path), d.Filename)
+		r.Language = "python"
+		if r.Unsupported == "" {
+			r.Unsupported = NeedsPython + fmt.Sprintf(" (its logic is in %s)", d.Filename)
+		}
+		if err := dedupOf(r, &d, path); err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
 	if d.Detection.Kind == 0 {
 		why := "no Detection"
-		if d.Filename != "" {
-			why = fmt.Sprintf("logic is in the Python file %s: not supported (trailhound runs simple detections)", d.Filename)
-		}
 		if r.Unsupported != "" {
 			why += "; also " + r.Unsupported
 		}
@@ -224,18 +239,8 @@ func Parse(path string, data []byte) (*rule.Rule, error) {
 			return ""
 		}
 	}
-	switch {
-	case d.DedupPeriodMinutes < 0 || d.DedupPeriodMinutes > math.MaxInt64/int(time.Minute):
-		return nil, fmt.Errorf("%s: rule %s: DedupPeriodMinutes %d: want 0 (the default, 60) or more minutes", path, d.RuleID, d.DedupPeriodMinutes)
-	case d.Threshold < 0:
-		return nil, fmt.Errorf("%s: rule %s: Threshold %d: want 0 (the default, 1) or more", path, d.RuleID, d.Threshold)
-	}
-	dd := &rule.Dedup{Period: time.Duration(d.DedupPeriodMinutes) * time.Minute, Threshold: d.Threshold, Signal: d.CreateAlert != nil && !*d.CreateAlert}
-	if dd.Period == 0 {
-		dd.Period = time.Hour
-	}
-	if dd.Threshold == 0 {
-		dd.Threshold = 1
+	if err := dedupOf(r, &d, path); err != nil {
+		return nil, err
 	}
 	if len(d.GroupBy) > 0 {
 		var keys []key
@@ -246,7 +251,7 @@ func Parse(path string, data []byte) (*rule.Rule, error) {
 			}
 			keys = append(keys, k)
 		}
-		dd.Key = func(ev *event.Event) string {
+		r.Dedup.Key = func(ev *event.Event) string {
 			var parts []string
 			for _, k := range keys {
 				vals, _ := k.get(ev.Source())
@@ -259,8 +264,30 @@ func Parse(path string, data []byte) (*rule.Rule, error) {
 			return strings.Join(parts, "\x1f")
 		}
 	}
-	r.Dedup = dd
 	return r, nil
+}
+
+// NeedsPython begins the reason a Python-backed rule does not run until a
+// Python runtime (package pyrule) takes it.
+const NeedsPython = "needs python3"
+
+// dedupOf sets the rule's Panther dedup period, threshold and signal flag.
+func dedupOf(r *rule.Rule, d *document, path string) error {
+	switch {
+	case d.DedupPeriodMinutes < 0 || d.DedupPeriodMinutes > math.MaxInt64/int(time.Minute):
+		return fmt.Errorf("%s: rule %s: DedupPeriodMinutes %d: want 0 (the default, 60) or more minutes", path, d.RuleID, d.DedupPeriodMinutes)
+	case d.Threshold < 0:
+		return fmt.Errorf("%s: rule %s: Threshold %d: want 0 (the default, 1) or more", path, d.RuleID, d.Threshold)
+	}
+	dd := &rule.Dedup{Period: time.Duration(d.DedupPeriodMinutes) * time.Minute, Threshold: d.Threshold, Signal: d.CreateAlert != nil && !*d.CreateAlert}
+	if dd.Period == 0 {
+		dd.Period = time.Hour
+	}
+	if dd.Threshold == 0 {
+		dd.Threshold = 1
+	}
+	r.Dedup = dd
+	return nil
 }
 
 // summaryFields turns SummaryAttributes (nested paths use ':') into field
@@ -304,7 +331,14 @@ func interpolate(s string, root *fastjson.Value) string {
 func tests(r *rule.Rule, ts []testDoc, needLog bool) error {
 	for _, t := range ts {
 		tt := rule.Test{Name: t.Name, Expected: t.ExpectedResult, ExpectedTitle: t.ExpectedTitle,
-			ExpectedSeverity: t.ExpectedSeverity, ExpectedContext: t.ExpectedAlertContext, HasMocks: len(t.Mocks) > 0, Path: r.Path}
+			ExpectedSeverity: t.ExpectedSeverity, ExpectedContext: t.ExpectedAlertContext, HasMocks: len(t.Mocks) > 0, Path: r.Path,
+			LogType: t.LogType, ExpectedDedup: t.ExpectedDedup}
+		for i, m := range t.Mocks {
+			if m.ObjectName == "" {
+				return fmt.Errorf("test %q: Mocks[%d] has no objectName", t.Name, i)
+			}
+			tt.Mocks = append(tt.Mocks, rule.Mock{ObjectName: m.ObjectName, ReturnValue: jsonable(m.ReturnValue)})
+		}
 		logs := t.Logs
 		if t.Log.Kind != 0 {
 			logs = append([]yaml.Node{t.Log}, logs...)

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // DefaultMaxRecord is the default size limit of one record (16 MiB).
@@ -115,8 +116,21 @@ func NewScanner(r io.Reader, max int) *Scanner {
 	if max <= 0 {
 		max = DefaultMaxRecord
 	}
-	return &Scanner{r: r, buf: make([]byte, min(256<<10, max+1024)), max: max, line: 1}
+	n := min(pooledBuf, max+1024)
+	if n == pooledBuf {
+		if b, ok := bufPool.Get().(*[]byte); ok {
+			return &Scanner{r: r, buf: *b, max: max, line: 1}
+		}
+	}
+	return &Scanner{r: r, buf: make([]byte, n), max: max, line: 1}
 }
+
+// pooledBuf is the size of the scanner buffers ForEach reuses.
+const pooledBuf = 256 << 10
+
+// bufPool holds scanner buffers (*[]byte of pooledBuf bytes) that ForEach
+// is done with; NewScanner takes from it.
+var bufPool sync.Pool
 
 // fill reads more data, compacting buf[keep:] to the front. It returns false
 // when no more data can be read.
@@ -584,6 +598,13 @@ func (s *Scanner) skipBroken(depth int, inStr bool) {
 // delivered.
 func ForEach(r io.Reader, max int, fn func(Record) error, bad func(*PosError)) error {
 	s := NewScanner(r, max)
+	defer func() { // reused: inputs are often many small files
+		if len(s.buf) == pooledBuf {
+			b := s.buf
+			s.buf = nil
+			bufPool.Put(&b)
+		}
+	}()
 	for {
 		rec, err := s.Next()
 		if err == io.EOF {

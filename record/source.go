@@ -10,8 +10,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/klauspost/compress/gzip"
 )
@@ -19,10 +21,18 @@ import (
 // Stdin is the path that names standard input.
 const Stdin = "-"
 
-// Input is one file (or standard input) to read.
+// Input is one file (or standard input) to read, or, with Open, any other
+// source of records (an object in S3).
 type Input struct {
 	Path string
 	Size int64 // on disk (compressed) size; 0 for stdin
+	// Open, when set, opens the input instead of the file at Path (which
+	// then only names it, in messages and alerts); OpenInput decompresses
+	// what it returns.
+	Open func(context.Context) (io.ReadCloser, error)
+	// ModTime, when set, is the input's modification time, for an input
+	// that is no local file.
+	ModTime time.Time
 }
 
 // logSuffixes are the file name endings read when walking a folder.
@@ -180,19 +190,41 @@ func Open(path string) (io.ReadCloser, error) {
 	return OpenContext(context.Background(), path, nil)
 }
 
-// open reads r, decompressing gzip, and closes c when done.
+// open reads r, decompressing gzip, and closes c when done. The buffers and
+// decompressors are reused across inputs (returned on Close): a hunt over
+// thousands of small delivery files would otherwise spend most of its time
+// allocating and clearing them.
 func open(r io.Reader, c io.Closer) (io.ReadCloser, error) {
-	br := bufio.NewReaderSize(r, 256<<10)
+	br, _ := readerPool.Get().(*bufio.Reader)
+	if br == nil {
+		br = bufio.NewReaderSize(r, 256<<10)
+	} else {
+		br.Reset(r)
+	}
 	magic, _ := br.Peek(2)
 	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
+		zr, _ := gzipPool.Get().(*gzip.Reader)
+		var err error
+		if zr == nil {
+			zr, err = gzip.NewReader(br)
+		} else {
+			err = zr.Reset(br)
+		}
 		if err != nil {
+			putReader(br)
 			c.Close()
 			return nil, fmt.Errorf("gzip header: %w", err)
 		}
-		return &gzipFile{zr: zr, c: c}, nil
+		return &gzipFile{zr: zr, br: br, c: c}, nil
 	}
 	return &plainFile{r: br, c: c}, nil
+}
+
+var readerPool, gzipPool sync.Pool // *bufio.Reader, *gzip.Reader
+
+func putReader(br *bufio.Reader) {
+	br.Reset(nil) // drop the input
+	readerPool.Put(br)
 }
 
 type plainFile struct {
@@ -200,15 +232,31 @@ type plainFile struct {
 	c io.Closer
 }
 
-func (p *plainFile) Read(b []byte) (int, error) { return p.r.Read(b) }
-func (p *plainFile) Close() error               { return p.c.Close() }
+func (p *plainFile) Read(b []byte) (int, error) {
+	if p.r == nil {
+		return 0, os.ErrClosed
+	}
+	return p.r.Read(b)
+}
+
+func (p *plainFile) Close() error {
+	if p.r != nil {
+		putReader(p.r)
+		p.r = nil
+	}
+	return p.c.Close()
+}
 
 type gzipFile struct {
 	zr *gzip.Reader
+	br *bufio.Reader
 	c  io.Closer
 }
 
 func (g *gzipFile) Read(b []byte) (int, error) {
+	if g.zr == nil {
+		return 0, os.ErrClosed
+	}
 	n, err := g.zr.Read(b)
 	if err != nil && err != io.EOF {
 		err = fmt.Errorf("gzip: %w", err)
@@ -217,7 +265,12 @@ func (g *gzipFile) Read(b []byte) (int, error) {
 }
 
 func (g *gzipFile) Close() error {
-	g.zr.Close()
+	if g.zr != nil {
+		g.zr.Close()
+		gzipPool.Put(g.zr)
+		putReader(g.br)
+		g.zr, g.br = nil, nil
+	}
 	return g.c.Close()
 }
 
@@ -244,6 +297,23 @@ func OpenContext(ctx context.Context, path string, raw *atomic.Int64) (io.ReadCl
 	}
 	if src == nil {
 		src = newAsyncReader(ctx, path)
+	}
+	rc, err := open(&ctxReader{ctx: ctx, r: src, n: raw}, src)
+	if err != nil {
+		return nil, err
+	}
+	return &ctxReadCloser{ctxReader{ctx: ctx, r: rc}, rc}, nil
+}
+
+// OpenInput opens an input for reading as OpenContext does: with its Open
+// function when it has one, else the file at its Path.
+func OpenInput(ctx context.Context, in Input, raw *atomic.Int64) (io.ReadCloser, error) {
+	if in.Open == nil {
+		return OpenContext(ctx, in.Path, raw)
+	}
+	src, err := in.Open(ctx)
+	if err != nil {
+		return nil, err
 	}
 	rc, err := open(&ctxReader{ctx: ctx, r: src, n: raw}, src)
 	if err != nil {

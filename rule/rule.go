@@ -71,6 +71,11 @@ type Rule struct {
 	// Cond is the condition of query-type rules.
 	Cond Cond
 
+	// Script is the file holding the rule's logic in a language run outside
+	// the engine (a Panther rule's Python file); a runtime for it (package
+	// pyrule) sets Cond and Output when it can run it.
+	Script string
+
 	// Unsupported, when set, says why the rule cannot run; such a rule is
 	// listed, never run as a weaker rule.
 	Unsupported string
@@ -286,6 +291,11 @@ type Output struct {
 	Title    func(*event.Event) string
 	Context  func(*event.Event) map[string]any
 	Severity func(*event.Event) string
+	// Reference and Runbook replace the rule's references and guide for
+	// one alert when they return non-empty (a Panther rule's reference()
+	// and runbook()).
+	Reference func(*event.Event) string
+	Runbook   func(*event.Event) string
 }
 
 // Dedup groups a rule's matches into alerts as Panther does: matches with
@@ -297,6 +307,10 @@ type Dedup struct {
 	Threshold int
 	Key       func(*event.Event) string // nil: the alert title
 	Signal    bool
+	// Unique, when set, makes Threshold count distinct values of it (a
+	// Panther rule's unique()) instead of matches; ok is false for a match
+	// without a value, which counts for nothing.
+	Unique func(*event.Event) (v string, ok bool)
 }
 
 // Test is a rule unit test: whether the rule raises an alert on Logs (in
@@ -309,7 +323,21 @@ type Test struct {
 	ExpectedSeverity string
 	ExpectedContext  map[string]any
 	HasMocks         bool
-	Path             string // file the test came from
+	// Mocks are Panther's: names in the rule's module replaced for the
+	// test (functions return ReturnValue).
+	Mocks []Mock
+	// LogType is the test's log type (Panther's LogType; empty: the
+	// rule's first).
+	LogType string
+	// ExpectedDedup is the dedup string the test expects (Panther's).
+	ExpectedDedup string
+	Path          string // file the test came from
+}
+
+// Mock replaces a name in a rule's module for a test.
+type Mock struct {
+	ObjectName  string
+	ReturnValue any
 }
 
 // Correlation is a rule over other rules' matches (Sigma correlation
@@ -325,4 +353,7 @@ type Correlation struct {
 	Value    int
 	Field    string // value_count: the field whose distinct values count
 	Generate bool   // the correlated rules raise their own alerts too
+	// Legacy is the Sigma 1 aggregation condition (`sel | count() > 5`,
+	// `a near b`) the correlation was made from, when it was.
+	Legacy string
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,6 +34,17 @@ type Result struct {
 type Options struct {
 	GeoIP           *geoip.DB // when not nil, events get source.geo and source.as
 	NoEntityMapping bool      // no actor/target entity fields
+	// Script, when set, runs the tests of the rules whose logic is in a
+	// script it runs (Panther's Python rules, package pyrule), its own way.
+	Script ScriptRunner
+}
+
+// ScriptRunner runs the tests of script-backed rules.
+type ScriptRunner interface {
+	// Runs reports whether it runs r's tests.
+	Runs(r *rule.Rule) bool
+	// Test runs one test and says whether it passed and, if not, why.
+	Test(r *rule.Rule, t rule.Test) (bool, string)
 }
 
 // Run runs every test of the rules.
@@ -42,12 +54,14 @@ func Run(rules []*rule.Rule, opts Options) []Result {
 		for _, t := range r.Tests {
 			res := Result{Rule: r, Test: t}
 			switch {
+			case opts.Script != nil && opts.Script.Runs(r):
+				res.Pass, res.Msg = opts.Script.Test(r, t)
 			case !r.Runnable():
 				res.NotRun = "rule not run: " + r.Unsupported
 			case t.HasMocks:
 				res.NotRun = "Mocks replace Python helpers, which trailhound does not run"
 			default:
-				res.Pass, res.Msg = runOne(r, t, opts)
+				res.Pass, res.Msg = runOne(withInputs(r, rules), t, opts)
 			}
 			out = append(out, res)
 		}
@@ -55,7 +69,30 @@ func Run(rules []*rule.Rule, opts Options) []Result {
 	return out
 }
 
-func runOne(r *rule.Rule, t rule.Test, opts Options) (bool, string) {
+// withInputs is r and, for a correlation, the rules it reads (recursively),
+// which must run with it for it to see their matches.
+func withInputs(r *rule.Rule, all []*rule.Rule) []*rule.Rule {
+	out := []*rule.Rule{r}
+	for i := 0; i < len(out); i++ {
+		c := out[i].Correlation
+		if c == nil {
+			continue
+		}
+		for _, ref := range c.Rules {
+			for _, x := range all {
+				if x != out[i] && !slices.Contains(out, x) && (x.ID == ref || x.Alias == ref || x.Name == ref) {
+					out = append(out, x)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// runOne runs one test; rules[0] is the rule under test, the others the
+// rules a correlation reads.
+func runOne(rules []*rule.Rule, t rule.Test, opts Options) (bool, string) {
+	r := rules[0]
 	// Panther tests check whether the rule matches: dedup thresholds and
 	// signal-only rules do not change that
 	if r.Dedup != nil {
@@ -64,11 +101,12 @@ func runOne(r *rule.Rule, t rule.Test, opts Options) (bool, string) {
 		cp.Dedup = &d
 		r = &cp
 	}
-	eng, err := engine.Compile([]*rule.Rule{r})
+	rules = append([]*rule.Rule{r}, rules[1:]...)
+	eng, err := engine.Compile(rules)
 	if err != nil {
 		return false, err.Error()
 	}
-	proc, err := detect.New([]*rule.Rule{r}, state.NewMemory(), detect.Options{})
+	proc, err := detect.New(rules, state.NewMemory(), detect.Options{})
 	if err != nil {
 		return false, err.Error()
 	}
@@ -84,6 +122,9 @@ func runOne(r *rule.Rule, t rule.Test, opts Options) (bool, string) {
 		if ev.Kind != event.KindCloudTrail && ev.Kind != event.KindECS {
 			return false, fmt.Sprintf("log %d is not a CloudTrail event", i+1)
 		}
+		// each log is its own event, also without an eventID (correlations
+		// count an event once, by its id or else its place)
+		ev.File, ev.Line, ev.Offset = t.Path, i+1, int64(i)
 		eng.Match(ev, s, func(rr *rule.Rule) { col.Add(rr, ev) })
 	}
 	alerts, _, err := proc.Finish()
@@ -94,6 +135,9 @@ func runOne(r *rule.Rule, t rule.Test, opts Options) (bool, string) {
 	for _, a := range alerts {
 		if a.Sequence != nil && a.Sequence.ID != "" {
 			continue // a sequence's building blocks
+		}
+		if a.Rule.ID != r.ID {
+			continue // a rule a correlation reads, with generate: true
 		}
 		raised = append(raised, a)
 	}

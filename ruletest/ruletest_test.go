@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"testing/fstest"
 
+	"github.com/trailhound/trailhound/catalog"
 	"github.com/trailhound/trailhound/panther"
 	"github.com/trailhound/trailhound/rule"
 )
@@ -67,5 +69,54 @@ func TestWithTime(t *testing.T) {
 	}
 	if got := string(withTime(json.RawMessage(`{"eventTime":"2026-01-01T00:00:00Z"}`), 3)); got != `{"eventTime":"2026-01-01T00:00:00Z"}` {
 		t.Errorf("kept %s", got)
+	}
+}
+
+// A correlation's tests run with the rules it reads: here a Sigma 1
+// aggregation, which becomes a correlation over a hidden search rule, with
+// the tests of its sidecar file.
+func TestCorrelationTestsRunWithTheirInputs(t *testing.T) {
+	fsys := fstest.MapFS{
+		"rules/userdata.yml": {Data: []byte(`title: User data downloaded in bulk
+id: 0b5a7c1e-1111-4222-8333-944455556666
+level: medium
+logsource: {product: aws, service: cloudtrail}
+detection:
+  sel: {eventSource: ec2.amazonaws.com, eventName: DescribeInstanceAttribute, requestParameters.attribute: userData}
+  timeframe: 30m
+  condition: sel | count() > 2
+`)},
+		"rules/userdata.tests.yaml": {Data: []byte(`Tests:
+  - Name: three reads in a minute
+    ExpectedResult: true
+    Logs:
+      - &r {eventTime: "2026-11-20T10:00:00Z", eventSource: ec2.amazonaws.com, eventName: DescribeInstanceAttribute, requestParameters: {attribute: userData}}
+      - {<<: *r, eventTime: "2026-11-20T10:00:20Z"}
+      - {<<: *r, eventTime: "2026-11-20T10:00:40Z"}
+  - Name: two reads are not more than two
+    ExpectedResult: false
+    Logs:
+      - *r
+      - {<<: *r, eventTime: "2026-11-20T10:00:20Z"}
+  - Name: three reads over two hours
+    ExpectedResult: false
+    Logs:
+      - *r
+      - {<<: *r, eventTime: "2026-11-20T11:00:00Z"}
+      - {<<: *r, eventTime: "2026-11-20T12:00:00Z"}
+`)},
+	}
+	rules, errs := catalog.LoadFS(fsys, []string{"rules"}, catalog.Options{})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	res := Run(rules, Options{})
+	if len(res) != 3 {
+		t.Fatalf("%d results, want the 3 tests of the correlation only", len(res))
+	}
+	for _, r := range res {
+		if !r.Pass || r.NotRun != "" {
+			t.Errorf("%s: %s%s", r.Test.Name, r.Msg, r.NotRun)
+		}
 	}
 }

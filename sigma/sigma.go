@@ -60,6 +60,7 @@ type document struct {
 	FalsePositives []string  `yaml:"falsepositives"`
 	Fields         []string  `yaml:"fields"`
 	License        string    `yaml:"license"`
+	Note           string    `yaml:"note"` // investigation guide (Markdown), a custom attribute as in Elastic rules
 	Logsource      logsource `yaml:"logsource"`
 	Detection      yaml.Node `yaml:"detection"`
 	Correlation    yaml.Node `yaml:"correlation"`
@@ -105,13 +106,11 @@ func Parse(path string, data []byte, opts Options) ([]*rule.Rule, error) {
 		if err := x.Decode(&d); err != nil {
 			return nil, &Error{Path: path, Line: root.Line, Err: err}
 		}
-		r, err := build(path, &d, opts)
+		rs, err := build(path, &d, opts)
 		if err != nil {
 			return nil, err
 		}
-		if r != nil {
-			out = append(out, r)
-		}
+		out = append(out, rs...)
 	}
 	if len(out) == 0 {
 		return nil, &Error{Path: path, Err: fmt.Errorf("no Sigma rule in the file")}
@@ -119,11 +118,11 @@ func Parse(path string, data []byte, opts Options) ([]*rule.Rule, error) {
 	return out, nil
 }
 
-func build(path string, d *document, opts Options) (*rule.Rule, error) {
+func build(path string, d *document, opts Options) ([]*rule.Rule, error) {
 	r := &rule.Rule{
 		ID: d.ID, Name: d.Title, Description: strings.TrimSpace(d.Description), Format: "sigma", Path: path,
 		Type: "sigma", Language: "sigma", References: d.References, Tags: d.Tags, Maturity: d.Status,
-		FalsePositives: d.FalsePositives, InvestigationFields: d.Fields, License: d.License,
+		FalsePositives: d.FalsePositives, InvestigationFields: d.Fields, License: d.License, Note: strings.TrimSpace(d.Note),
 		Schedule: rule.Schedule{Interval: 5 * time.Minute, Lookback: 5 * time.Minute, From: "now-5m", MaxSignals: 1 << 30},
 	}
 	if r.Name == "" {
@@ -149,7 +148,7 @@ func build(path string, d *document, opts Options) (*rule.Rule, error) {
 	switch {
 	case d.Action != "":
 		r.Unsupported = fmt.Sprintf("Sigma 1 rule collection (action: %s): not supported", d.Action)
-		return r, nil
+		return []*rule.Rule{r}, nil
 	case d.Correlation.Kind != 0:
 		r.Type = "sigma_correlation"
 		c, err := correlation(&d.Correlation)
@@ -157,13 +156,13 @@ func build(path string, d *document, opts Options) (*rule.Rule, error) {
 			return nil, &Error{Path: path, Line: d.Correlation.Line, Err: fmt.Errorf("correlation %q: %w", r.Name, err)}
 		}
 		r.Correlation = c
-		return r, nil
+		return []*rule.Rule{r}, nil
 	case d.Filter.Kind != 0:
 		r.Type = "sigma_filter"
 		if err := filter(r, &d.Filter, opts); err != nil {
 			return nil, &Error{Path: path, Line: d.Filter.Line, Err: fmt.Errorf("filter %q: %w", r.Name, err)}
 		}
-		return r, nil
+		return []*rule.Rule{r}, nil
 	case d.Detection.Kind == 0:
 		return nil, &Error{Path: path, Err: fmt.Errorf("rule %q has no detection", r.Name)}
 	}
@@ -172,17 +171,28 @@ func build(path string, d *document, opts Options) (*rule.Rule, error) {
 	}
 	if !strings.EqualFold(d.Logsource.Product, "aws") || !strings.EqualFold(d.Logsource.Service, "cloudtrail") {
 		r.Unsupported = fmt.Sprintf("logsource product %q service %q is not AWS CloudTrail", d.Logsource.Product, d.Logsource.Service)
-		return r, nil
-	}
-	if d.Status == "deprecated" || d.Status == "unsupported" {
-		r.Unsupported = "status " + d.Status
+		return []*rule.Rule{r}, nil
 	}
 	cond, condText, err := detection(&d.Detection, opts)
 	r.Query = condText
-	var legacy ErrLegacy
+	var legacyErr ErrLegacy
 	switch {
-	case errors.As(err, &legacy):
-		r.Unsupported = legacy.Error()
+	case errors.As(err, &legacyErr):
+		rs, lerr := legacy(r, &d.Detection, opts)
+		if lerr != nil {
+			r.Unsupported = fmt.Sprintf("legacy aggregation in condition %q: %v", legacyErr.Cond, lerr)
+			break
+		}
+		// SigmaHQ marks its Sigma 1 aggregation rules "unsupported" for the
+		// aggregation alone, which now runs: only deprecated stays out.
+		if d.Status == "deprecated" {
+			for _, x := range rs {
+				x.Unsupported = "status deprecated"
+			}
+		} else if d.Status == "unsupported" {
+			r.Warnings = append(r.Warnings, "status unsupported (SigmaHQ's mark for Sigma 1 aggregations): run as a "+r.Correlation.Type+" correlation")
+		}
+		return rs, nil
 	case err != nil && strings.Contains(err.Error(), "placeholder"):
 		r.Unsupported = strings.ReplaceAll(err.Error(), "\n", "; ")
 	case err != nil:
@@ -190,7 +200,10 @@ func build(path string, d *document, opts Options) (*rule.Rule, error) {
 	default:
 		r.Cond = rule.Simplify(cond)
 	}
-	return r, nil
+	if (d.Status == "deprecated" || d.Status == "unsupported") && r.Unsupported == "" {
+		r.Unsupported = "status " + d.Status
+	}
+	return []*rule.Rule{r}, nil
 }
 
 // detection compiles the detection block; it returns the condition text too.

@@ -209,8 +209,10 @@ detection:
 	}
 }
 
-// All 57 production CloudTrail rules of the corpus load and run; the 8
-// legacy aggregations and the placeholder rule are listed with reasons.
+// All 57 production CloudTrail rules of the corpus load and run, and 6 of
+// the 8 legacy aggregations run as correlations (each with its hidden search
+// rule); the other 2 (a near without timeframe, a timeframe without an
+// aggregation) and the placeholder rule are listed with reasons.
 func TestCorpus(t *testing.T) {
 	dir := filepath.Join("..", "..", "shared", "corpus", "sigma-rules")
 	if _, err := os.Stat(dir); err != nil {
@@ -220,9 +222,16 @@ func TestCorpus(t *testing.T) {
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	runnable, legacy, placeholder := 0, 0, 0
+	runnable, legacy, placeholder, corr := 0, 0, 0, 0
 	for _, r := range rules {
 		switch {
+		case r.Correlation != nil && r.Runnable():
+			corr++
+			if r.Correlation.Legacy == "" || len(r.Warnings) == 0 {
+				t.Errorf("%s: correlation without its legacy condition or status warning", r.Name)
+			}
+		case strings.Contains(r.ID, "/search") && r.Runnable():
+			corr++
 		case r.Runnable():
 			runnable++
 		case strings.Contains(r.Unsupported, "legacy aggregation"):
@@ -233,8 +242,8 @@ func TestCorpus(t *testing.T) {
 			t.Errorf("%s: unexpected reason %q", r.Name, r.Unsupported)
 		}
 	}
-	if runnable != 57 || legacy != 8 || placeholder != 1 {
-		t.Errorf("%d runnable, %d legacy, %d placeholder; want 57, 8, 1", runnable, legacy, placeholder)
+	if runnable != 57 || legacy != 2 || placeholder != 1 || corr != 12 {
+		t.Errorf("%d runnable, %d legacy, %d placeholder, %d correlation parts; want 57, 2, 1, 12", runnable, legacy, placeholder, corr)
 	}
 	if _, err := engine.Compile(rules); err != nil {
 		t.Fatal(err)
@@ -324,5 +333,19 @@ func TestAnchors(t *testing.T) {
 		if got, err := engine.Eval(rs[0].Cond, ev); got != tt.want || err != nil {
 			t.Errorf("%s: match %v (%v), want %v", tt.name, got, err, tt.want)
 		}
+	}
+}
+
+// `note`, a custom attribute, carries the rule's investigation guide (as the
+// Elastic key of the same name does).
+func TestNoteIsTheGuide(t *testing.T) {
+	doc := "title: t\nid: n1\nlevel: low\nlogsource: {product: aws, service: cloudtrail}\n" +
+		"detection: {sel: {eventName: X}, condition: sel}\nnote: |\n  ## Triage\n\n  Look.\n"
+	rs, err := Parse("n.yml", []byte(doc), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs[0].Note != "## Triage\n\nLook." {
+		t.Errorf("note = %q", rs[0].Note)
 	}
 }

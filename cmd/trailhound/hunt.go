@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -17,7 +18,9 @@ import (
 	"github.com/trailhound/trailhound/catalog"
 	"github.com/trailhound/trailhound/elastic"
 	"github.com/trailhound/trailhound/engine"
+	"github.com/trailhound/trailhound/event"
 	"github.com/trailhound/trailhound/hunt"
+	"github.com/trailhound/trailhound/pyrule"
 	"github.com/trailhound/trailhound/record"
 	"github.com/trailhound/trailhound/rule"
 	"github.com/trailhound/trailhound/serve"
@@ -84,14 +87,18 @@ func newHunt() *cobra.Command {
 		exceptions   []string
 		placeholders *[]string
 		geo          *geoFlags
+		pyf          *pyFlags
+		s3Endpoint   string
 	)
 	cmd := &cobra.Command{
-		Use:   "hunt [flags] PATH...",
-		Short: "Run rules over CloudTrail files, folders, .gz archives or stdin (-)",
+		Use:   "hunt [flags] PATH|s3://BUCKET[/PREFIX]...",
+		Short: "Run rules over CloudTrail files, folders, .gz archives, stdin (-) or S3",
 		Long: `Run rules over CloudTrail logs: S3 delivery files ({"Records":[...]}), JSON arrays,
 JSON Lines and Elasticsearch (ECS) exports, plain or gzip-compressed, in files,
 folders (recursively, following symbolic links; hidden files and folders are
-skipped and counted) or on standard input ("-"). Without --rules the built-in
+skipped and counted), on standard input ("-"), or in S3 where CloudTrail
+delivers them (s3://bucket[/trail-prefix], with --from: only the day folders
+of --from..--to are listed, in every account and region). Without --rules the built-in
 rules run. Alerts go to stdout (a table on a terminal, JSON Lines otherwise) as
 the hunt reads: inputs are read in event-time order where CloudTrail file names
 tell it, and each alert is written once a watermark (the inputs' lowest time to
@@ -125,10 +132,9 @@ the alerts found so far are written, the state is not committed).`,
 			if workers < 0 {
 				return usageError(fmt.Errorf("--workers must be 0 (one per CPU) or more, not %d", workers))
 			}
-			for _, a := range args {
-				if scheme, _, ok := strings.Cut(a, "://"); ok && !strings.ContainsAny(scheme, "/.") {
-					return usageError(fmt.Errorf("%s: %s input is not supported by hunt yet; copy the objects locally (aws s3 sync) and hunt the folder", a, strings.ToUpper(scheme)))
-				}
+			paths, urls, err := splitURLs(args)
+			if err != nil {
+				return err
 			}
 			if lateness <= 0 {
 				return usageError(fmt.Errorf("--lateness must be positive, not %s", lateness))
@@ -136,7 +142,7 @@ the alerts found so far are written, the state is not committed).`,
 			if checkpoint < 0 {
 				return usageError(fmt.Errorf("--checkpoint must be 0 (only at the end) or positive, not %s", checkpoint))
 			}
-			opts := hunt.Options{Paths: args, Workers: workers, MaxRecord: maxBytes, Lateness: lateness, ProfileRules: profile, Checkpoint: checkpoint}
+			opts := hunt.Options{Paths: paths, Workers: workers, MaxRecord: maxBytes, Lateness: lateness, ProfileRules: profile, Checkpoint: checkpoint}
 			if opts.From, err = parseTime(from); err != nil {
 				return usageError(fmt.Errorf("--from: %w", err))
 			}
@@ -145,6 +151,14 @@ the alerts found so far are written, the state is not committed).`,
 			}
 			if !opts.From.IsZero() && !opts.To.IsZero() && !opts.From.Before(opts.To) {
 				return usageError(fmt.Errorf("--from %s is not before --to %s", from, to))
+			}
+			if len(urls) > 0 {
+				if opts.Inputs, err = s3Inputs(ctx, urls, s3Endpoint, opts.From, opts.To, errw, quiet); err != nil {
+					return err
+				}
+				if workers == 0 { // objects are read over the network: more at once than cores
+					opts.Workers = max(8, 4*runtime.GOMAXPROCS(0))
+				}
 			}
 			rules, ruleErrs, err := loadRules(rulePaths, *placeholders)
 			if err != nil {
@@ -159,6 +173,11 @@ the alerts found so far are written, the state is not committed).`,
 			}
 			requireEnrichment(rules, opts.GeoIP)
 			opts.NoEntityMapping = geo.noEntityMapping
+			py, err := pyf.attach(ctx, rules, workers, false, errw)
+			if err != nil {
+				return err
+			}
+			defer py.Close()
 			eng, err := engine.Compile(rules)
 			if err != nil {
 				return &exitError{exitErrors, err}
@@ -225,6 +244,20 @@ the alerts found so far are written, the state is not committed).`,
 				}
 				return nil
 			}
+			if py != nil { // a batch's events go to Python in one call
+				opts.Prepare = func(recs []hunt.Record) func(int, *event.Event) {
+					rs := make([]pyrule.Record, len(recs))
+					for i, r := range recs {
+						rs[i] = pyrule.Record(r)
+					}
+					return py.Prepare(rs)
+				}
+			}
+			if opts.Store != nil {
+				if err := py.LoadCache(opts.Store); err != nil {
+					return &exitError{exitErrors, stateError(err)}
+				}
+			}
 			res, err := hunt.Run(ctx, eng, opts)
 			stopProgress() // the line is cleared before anything else is written
 			if err != nil && !errors.Is(err, ctx.Err()) {
@@ -241,6 +274,11 @@ the alerts found so far are written, the state is not committed).`,
 				if err := res.Commit(); err != nil {
 					return &exitError{exitErrors, err}
 				}
+				if opts.Store != nil {
+					if err := py.SaveCache(opts.Store); err != nil {
+						return &exitError{exitErrors, err}
+					}
+				}
 			}
 			if !quiet {
 				writeSummary(errw, rules, ruleErrs, ruleWarnings, eng, sum, verbose)
@@ -248,6 +286,11 @@ the alerts found so far are written, the state is not committed).`,
 			if profile {
 				writeProfile(errw, sum.Profile, verbose)
 			}
+			pyOut := errw
+			if quiet {
+				pyOut = io.Discard
+			}
+			pyErrs := writePythonErrors(pyOut, py, verbose)
 			switch {
 			case ctx.Err() != nil:
 				return &exitError{exitInterrupted, errors.New("interrupted: the alerts found so far were written; the state was not saved")}
@@ -255,6 +298,8 @@ the alerts found so far are written, the state is not committed).`,
 				return &exitError{exitAlerts, nil}
 			case sum.ErrorCount > 0 || len(ruleErrs) > 0:
 				return &exitError{exitErrors, fmt.Errorf("%d input error(s), %d rule file error(s)", sum.ErrorCount, len(ruleErrs))}
+			case pyErrs > 0:
+				return &exitError{exitErrors, fmt.Errorf("%d Python rule error(s)", pyErrs)}
 			}
 			return nil
 		},
@@ -263,7 +308,7 @@ the alerts found so far are written, the state is not committed).`,
 	f := cmd.Flags()
 	f.StringSliceVarP(&rulePaths, "rules", "r", nil, "rule files or folders (repeatable; default: the built-in rules)")
 	f.StringVarP(&format, "format", "f", "", "output: table or jsonl (default: table on a terminal, jsonl otherwise)")
-	f.IntVarP(&workers, "workers", "w", 0, "files read in parallel (default 0: one per CPU)")
+	f.IntVarP(&workers, "workers", "w", 0, "records parsed and matched in parallel, in batches of any file (default 0: one per CPU)")
 	f.StringVar(&maxRecord, "max-record-size", "16MB", "largest record accepted; larger ones are reported and skipped")
 	f.BoolVar(&failOnAlert, "fail-on-alert", false, "exit 1 when any alert was raised")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no summary or progress on stderr")
@@ -276,7 +321,9 @@ the alerts found so far are written, the state is not committed).`,
 	f.StringSliceVar(&exceptions, "exceptions", nil, "Kibana exception-list export (NDJSON); items apply to the rules whose exceptions_list names their list (repeatable)")
 	f.StringVar(&from, "from", "", "only events at or after this time (RFC 3339 or YYYY-MM-DD)")
 	f.StringVar(&to, "to", "", "only events before this time (RFC 3339 or YYYY-MM-DD)")
+	f.StringVar(&s3Endpoint, "s3-endpoint", "", "URL of an S3-compatible store for s3:// inputs (path-style; default: AWS, or $AWS_ENDPOINT_URL_S3)")
 	geo = addGeoFlags(f)
+	pyf = addPyFlags(f)
 	return cmd
 }
 
@@ -354,6 +401,9 @@ func writeSummary(w io.Writer, rules []*rule.Rule, ruleErrs []error, ruleWarning
 		}
 	}
 	fmt.Fprintln(w)
+	if sum.Unordered > 0 {
+		fmt.Fprintf(w, "  %d input(s) out of time order by more than --lateness: decided when each ended (memory follows such a file's size)\n", sum.Unordered)
+	}
 	for _, r := range rows {
 		fmt.Fprintf(w, "  %5d  %s\n", r.n, r.name)
 	}

@@ -18,6 +18,7 @@ import (
 func newRules() *cobra.Command {
 	cmd := &cobra.Command{Use: "rules", Short: "List, check and explain rules"}
 	geo := addGeoFlags(cmd.PersistentFlags())
+	pyf := addPyFlags(cmd.PersistentFlags())
 	var listPaths, checkPaths, explainPaths []string
 	var listPH, checkPH, explainPH *[]string
 	list := &cobra.Command{
@@ -32,6 +33,11 @@ func newRules() *cobra.Command {
 			if err := applyGeo(rules, geo); err != nil {
 				return err
 			}
+			py, err := pyf.attach(cmd.Context(), rules, 1, false, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			defer py.Close()
 			writeRuleList(cmd.OutOrStdout(), rules)
 			return reportRuleErrors(cmd.ErrOrStderr(), errs)
 		},
@@ -52,6 +58,11 @@ func newRules() *cobra.Command {
 			if err := applyGeo(rules, geo); err != nil {
 				return err
 			}
+			py, err := pyf.attach(cmd.Context(), rules, 1, false, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			defer py.Close()
 			w := cmd.OutOrStdout()
 			runnable := 0
 			for _, r := range rules {
@@ -65,6 +76,7 @@ func newRules() *cobra.Command {
 			for _, warn := range rule.MarkDuplicateIDs(rules) {
 				fmt.Fprintln(w, "warning:", warn)
 			}
+			errs = append(errs, py.LoadErrors()...) // Python that does not load
 			for _, e := range errs {
 				fmt.Fprintln(w, e)
 			}
@@ -101,19 +113,62 @@ rule file, among the rules in PATH (or --rules; default: the built-in rules).`,
 			if err != nil {
 				return &exitError{exitErrors, err}
 			}
+			py, err := pyf.attach(cmd.Context(), found, 1, false, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			defer py.Close()
 			for _, r := range found {
 				explainRule(cmd.OutOrStdout(), r)
 			}
 			return reportRuleErrors(cmd.ErrOrStderr(), errs)
 		},
 	}
+	var covPaths []string
+	var covFormat, covName string
+	var covPH *[]string
+	coverage := &cobra.Command{
+		Use:   "coverage [PATH...]",
+		Short: "Show which ATT&CK tactics and techniques the loaded rules cover",
+		Long: `Print, per ATT&CK tactic and technique, the rules that cover it (by format) among the rules in
+PATH (or --rules; default: the built-in rules). Only rules that run and raise alerts count: rules
+that do not run, and the searches a correlation reads silently, are left out. --format navigator
+writes an ATT&CK Navigator layer (JSON; score = number of rules, comment = their names).`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if covFormat != "table" && covFormat != "navigator" {
+				return usageError(fmt.Errorf("--format %q: want table or navigator", covFormat))
+			}
+			rules, errs, err := loadRules(append(covPaths, args...), *covPH)
+			if err != nil {
+				return err
+			}
+			if err := applyGeo(rules, geo); err != nil {
+				return err
+			}
+			cov := rule.Coverage(rules)
+			w := cmd.OutOrStdout()
+			if covFormat == "navigator" {
+				err = rule.WriteNavigator(w, rule.Navigator(covName, cov))
+			} else {
+				err = rule.WriteCoverageTable(w, cov)
+			}
+			if err != nil {
+				return err
+			}
+			return reportRuleErrors(cmd.ErrOrStderr(), errs)
+		},
+	}
+	coverage.Flags().StringSliceVarP(&covPaths, "rules", "r", nil, "rule files or folders (default: the built-in rules)")
+	coverage.Flags().StringVarP(&covFormat, "format", "f", "table", "table (Markdown) or navigator (ATT&CK Navigator layer JSON)")
+	coverage.Flags().StringVar(&covName, "name", "trailhound coverage", "the Navigator layer's name")
+	covPH = placeholderFlag(coverage)
 	listPH = placeholderFlag(list)
 	checkPH = placeholderFlag(check)
 	explainPH = placeholderFlag(explain)
 	list.Flags().StringSliceVarP(&listPaths, "rules", "r", nil, "rule files or folders (default: the built-in rules)")
 	check.Flags().StringSliceVarP(&checkPaths, "rules", "r", nil, "rule files or folders")
 	explain.Flags().StringSliceVarP(&explainPaths, "rules", "r", nil, "rule files or folders (default: the built-in rules)")
-	cmd.AddCommand(list, check, explain)
+	cmd.AddCommand(list, check, explain, coverage)
 	return cmd
 }
 
@@ -178,6 +233,14 @@ func writeRuleList(w io.Writer, rules []*rule.Rule) {
 	fmt.Fprintf(w, "%-36s  %-16s  %-8s  %4s  %-28s  %s\n", "ID", "TYPE", "SEVERITY", "RISK", "TACTIC", "NAME / STATUS")
 	for _, r := range rules {
 		status := "runs"
+		if r.Script != "" && r.Runnable() {
+			status = "runs in Python"
+			if strings.Contains(r.Query, "prefilter: none proven") {
+				status += ", every event (no prefilter)"
+			} else if strings.Contains(r.Query, "prefilter: ") {
+				status += ", prefiltered"
+			}
+		}
 		if !r.Runnable() {
 			status = "not run: " + r.Unsupported
 		}
@@ -206,7 +269,14 @@ func explainRule(w io.Writer, r *rule.Rule) {
 		fmt.Fprintf(w, "schedule: every %s over %s, at most %d alerts per run\n", r.Schedule.Interval, r.Schedule.From, r.Schedule.MaxSignals)
 	}
 	if d := r.Dedup; d != nil {
-		fmt.Fprintf(w, "dedup: %s by %s, alert at %d match(es)", d.Period, map[bool]string{true: "GroupBy", false: "title"}[d.Key != nil], d.Threshold)
+		by := map[bool]string{true: "GroupBy", false: "title"}[d.Key != nil]
+		if r.Script != "" {
+			by = "dedup() (without one, the title)"
+		}
+		fmt.Fprintf(w, "dedup: %s by %s, alert at %d match(es)", d.Period, by, d.Threshold)
+		if d.Unique != nil {
+			fmt.Fprint(w, " (distinct unique() values)")
+		}
 		if d.Signal {
 			fmt.Fprint(w, ", signal only (CreateAlert: false)")
 		}
@@ -215,9 +285,12 @@ func explainRule(w io.Writer, r *rule.Rule) {
 	if c := r.Correlation; c != nil {
 		fmt.Fprintf(w, "correlation: %s of [%s] by [%s] within %s", c.Type, strings.Join(c.Rules, ", "), strings.Join(c.GroupBy, ", "), c.Timespan)
 		if c.Op != "" {
-			fmt.Fprintf(w, ", %s %s %d", c.Field, c.Op, c.Value)
+			fmt.Fprintf(w, ", %s %d", strings.TrimSpace(c.Field+" "+c.Op), c.Value)
 		}
 		fmt.Fprintf(w, ", generate: %v\n", c.Generate)
+		if c.Legacy != "" {
+			fmt.Fprintf(w, "  (Sigma 1 aggregation %q, run as this correlation)\n", c.Legacy)
+		}
 	}
 	if nt := r.NewTerms; nt != nil {
 		fmt.Fprintf(w, "new terms: %s, history from %s\n", strings.Join(nt.Fields, ", "), nt.HistoryWindowStart)

@@ -12,6 +12,7 @@ func newTest() *cobra.Command {
 	var verbose bool
 	var placeholders *[]string
 	var geo *geoFlags
+	var pyf *pyFlags
 	cmd := &cobra.Command{
 		Use:   "test [PATH...]",
 		Short: "Run rule unit tests (Panther Tests, and <rule file>.tests.yaml beside Elastic and Sigma rules)",
@@ -36,9 +37,18 @@ not be loaded or no test ran (none found, or none of their rules can run).`,
 			if db != nil {
 				defer db.Close()
 			}
+			py, err := pyf.attach(cmd.Context(), rules, 0, true, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			defer py.Close()
+			opts := ruletest.Options{GeoIP: db, NoEntityMapping: geo.noEntityMapping}
+			if py != nil {
+				opts.Script = py
+			}
 			w := cmd.OutOrStdout()
 			pass, fail, notRun := 0, 0, 0
-			for _, res := range ruletest.Run(rules, ruletest.Options{GeoIP: db, NoEntityMapping: geo.noEntityMapping}) {
+			for _, res := range ruletest.Run(rules, opts) {
 				name := fmt.Sprintf("%s (%s) / %s", res.Rule.Name, res.Rule.ID, res.Test.Name)
 				switch {
 				case res.NotRun != "":
@@ -80,5 +90,6 @@ not be loaded or no test ran (none found, or none of their rules can run).`,
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "list passing and skipped tests too")
 	placeholders = placeholderFlag(cmd)
 	geo = addGeoFlags(cmd.Flags())
+	pyf = addPyFlags(cmd.Flags())
 	return cmd
 }

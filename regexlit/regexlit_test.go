@@ -1,4 +1,4 @@
-package engine
+package regexlit
 
 import (
 	"regexp"
@@ -24,7 +24,7 @@ func TestLiteralFilter(t *testing.T) {
 		{`^(?:(ab|)c)$`, "c", true, true}, // only c is required
 	}
 	for _, tc := range tests {
-		f := literalFilter(tc.expr)
+		f := Filter(tc.expr)
 		if (f != nil) != tc.filter {
 			t.Errorf("%s: filter %v, want %v", tc.expr, f != nil, tc.filter)
 			continue
@@ -55,7 +55,7 @@ func FuzzLiteralFilter(f *testing.F) {
 			if err != nil {
 				return
 			}
-			if pass := literalFilter(expr); pass != nil && re.MatchString(s) && !pass(s) {
+			if pass := Filter(expr); pass != nil && re.MatchString(s) && !pass(s) {
 				t.Fatalf("%q rejects %q, which the regex matches", expr, s)
 			}
 		}

@@ -1,4 +1,7 @@
-package engine
+// Package regexlit finds the literals every match of a regular expression
+// must contain, so that a substring search can rule out most strings
+// before the regex engine runs.
+package regexlit
 
 import (
 	"regexp/syntax"
@@ -8,7 +11,7 @@ import (
 // maxAlternatives bounds the literals one required set may hold.
 const maxAlternatives = 32
 
-// literalFilter returns a test that every string the regular expression expr
+// Filter returns a test that every string the regular expression expr
 // matches passes, built from the literals a match must contain (for
 // `.*?(how|decrypt|...).*`: one of how, decrypt, ...), or nil when expr
 // requires no literal. Checking literals with a substring search first
@@ -16,7 +19,7 @@ const maxAlternatives = 32
 // all. Case-insensitive literals are compared ASCII-case-folded; a string
 // with non-ASCII bytes always passes, since Unicode folding maps some of
 // those onto ASCII letters (K, ſ).
-func literalFilter(expr string) func(string) bool {
+func Filter(expr string) func(string) bool {
 	re, err := syntax.Parse(expr, syntax.Perl)
 	if err != nil {
 		return nil

@@ -1,0 +1,271 @@
+package hunt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/trailhound/trailhound/detect"
+	"github.com/trailhound/trailhound/engine"
+	"github.com/trailhound/trailhound/event"
+	"github.com/trailhound/trailhound/record"
+	"github.com/trailhound/trailhound/rule"
+)
+
+// Inputs go through two stages: a reader opens an input and splits it into
+// batches of records; a matcher parses a batch's records and runs the rules
+// on them. With more than one worker the stages run on different
+// goroutines, so that one large input keeps every core busy (splitting is
+// a fraction of the cost of matching); with one they run in line.
+
+const (
+	batchRecords = 512     // records per batch, at most
+	batchBytes   = 1 << 20 // bytes of records per batch, about
+)
+
+// batch is consecutive records of one input, copied out of the reader's
+// buffer.
+type batch struct {
+	in   *inputRun
+	seq  int // the batch's place in its input
+	data []byte
+	recs []batchRecord
+}
+
+type batchRecord struct {
+	end    int // in data, after the previous record's end
+	line   int
+	offset int64
+}
+
+var batchPool = sync.Pool{New: func() any { return &batch{data: make([]byte, 0, batchBytes+64<<10)} }}
+
+// inputRun is an input being read and matched.
+type inputRun struct {
+	i     int
+	path  string
+	src   record.Input  // what to open (path names it)
+	bound *atomic.Int64 // its watermark bound (see watermark)
+
+	pending atomic.Int32 // batches not matched yet, plus one while reading
+
+	mu        sync.Mutex
+	next      int                  // the first batch not matched yet
+	done      map[int]matchedBatch // batches matched out of order
+	inOrder   int                  // records of the batches before next
+	latest    int64                // latest event time of the batches before next
+	unordered bool                 // out of time order by more than the lateness
+
+	ftOnce sync.Once
+	ft     stampedTime // the input's time, for records without event time
+}
+
+// fileTime is the input's time, worked out once.
+func (in *inputRun) fileTime() stampedTime {
+	in.ftOnce.Do(func() { in.ft = fileTime(in.src) })
+	return in.ft
+}
+
+// progressEvery is how many records of an input, matched in order, raise
+// its watermark bound: often enough to bound memory on one large input,
+// seldom enough that records a little out of order within it are not late.
+const progressEvery = 16384
+
+// matched records that batch seq is matched. Each time the batches matched
+// in order (up to the first one still being matched) reach another
+// progressEvery records, it returns their latest event time and true: a
+// bound on what the input delivered in order, which its watermark may
+// follow. An input found out of time order by more than the lateness stops
+// there: what its records may still be is unknown until it ends.
+func (in *inputRun) matched(seq int, d matchedBatch, lateness int64) (int64, bool) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.done == nil {
+		in.done = map[int]matchedBatch{}
+	}
+	in.done[seq] = d
+	before := in.inOrder / progressEvery
+	for {
+		d, ok := in.done[in.next]
+		if !ok {
+			break
+		}
+		delete(in.done, in.next)
+		if d.disordered || in.inOrder > 0 && d.earliest < in.latest-lateness {
+			in.unordered = true
+		}
+		in.latest = max(in.latest, d.latest)
+		in.inOrder += d.n
+		in.next++
+	}
+	return in.latest, !in.unordered && in.inOrder/progressEvery > before
+}
+
+// matchedBatch is what the watermark needs of a batch.
+type matchedBatch struct {
+	n                int   // records
+	earliest, latest int64 // event times
+	disordered       bool  // a record older than one before it by more than the lateness
+}
+
+// pipeline runs the two stages over the inputs it is given.
+type pipeline struct {
+	ctx       context.Context
+	eng       *engine.Engine
+	maxRecord int
+	lateness  int64
+	prog      *Progress
+	inputErr  func(InputError)
+	// progress is called with an input's in-order latest event time every
+	// progressEvery records matched; finished when all of an input is.
+	progress func(in *inputRun, latest int64)
+	finished func(in *inputRun)
+	prepare  func(recs []Record) func(i int, ev *event.Event) // Options.Prepare
+
+	records, other, digests, bytes atomic.Int64
+}
+
+// matcher is one goroutine's parsing and matching state.
+type matcher struct {
+	p   event.Parser
+	s   *engine.Scratch
+	col *detect.Collector
+}
+
+// read splits input in into batches and passes each to out.
+func (pl *pipeline) read(in *inputRun, out func(*batch)) {
+	in.latest = math.MinInt64
+	in.pending.Store(1)
+	defer pl.done(in)
+	rc, err := record.OpenInput(pl.ctx, in.src, &pl.prog.BytesOnDisk)
+	if err != nil {
+		pl.inputErr(InputError{File: in.path, Offset: -1, Err: err})
+		return
+	}
+	defer rc.Close()
+	cr := &countingReader{r: rc}
+	seq := 0
+	b := pl.newBatch(in, seq)
+	send := func() {
+		in.pending.Add(1)
+		out(b)
+		seq++
+		b = pl.newBatch(in, seq)
+	}
+	err = record.ForEach(cr, pl.maxRecord, func(rec record.Record) error {
+		b.data = append(b.data, rec.Data...)
+		b.recs = append(b.recs, batchRecord{end: len(b.data), line: rec.Line, offset: rec.Offset})
+		if len(b.recs) >= batchRecords || len(b.data) >= batchBytes {
+			if err := pl.ctx.Err(); err != nil {
+				return err
+			}
+			send()
+		}
+		return nil
+	}, func(pe *record.PosError) {
+		pl.inputErr(InputError{File: in.path, Line: pe.Line, Offset: pe.Offset, Err: errors.New(pe.Msg), Warning: pe.Warning})
+	})
+	if len(b.recs) > 0 {
+		send()
+	} else {
+		recycle(b)
+	}
+	if err != nil && !errors.Is(err, pl.ctx.Err()) {
+		pl.inputErr(InputError{File: in.path, Offset: -1, Err: fmt.Errorf("after %d bytes: %w", cr.n, err)})
+	}
+	pl.bytes.Add(cr.n)
+}
+
+// recycle returns a batch to the pool, unless a huge record grew it.
+func recycle(b *batch) {
+	b.in = nil
+	if cap(b.data) <= 4*batchBytes {
+		batchPool.Put(b)
+	}
+}
+
+func (pl *pipeline) newBatch(in *inputRun, seq int) *batch {
+	b := batchPool.Get().(*batch)
+	b.in, b.seq, b.data, b.recs = in, seq, b.data[:0], b.recs[:0]
+	return b
+}
+
+// done counts down an input's outstanding work (a batch, or the reading);
+// the last one finishes the input.
+func (pl *pipeline) done(in *inputRun) {
+	if in.pending.Add(-1) == 0 {
+		pl.finished(in)
+	}
+}
+
+// match parses and matches a batch's records, then recycles the batch.
+func (pl *pipeline) match(m *matcher, b *batch) {
+	in := b.in
+	mb := matchedBatch{n: len(b.recs), earliest: math.MaxInt64, latest: math.MinInt64}
+	var st fileStats
+	var attach func(int, *event.Event)
+	if pl.prepare != nil {
+		recs := make([]Record, len(b.recs))
+		start := 0
+		for i, r := range b.recs {
+			recs[i] = Record{Data: b.data[start:r.end], File: in.path, Line: r.line, Offset: r.offset}
+			start = r.end
+		}
+		attach = pl.prepare(recs)
+	}
+	start := 0
+	for i, r := range b.recs {
+		data := b.data[start:r.end]
+		start = r.end
+		ev, err := m.p.Parse(data)
+		if err != nil {
+			pl.inputErr(InputError{File: in.path, Line: r.line, Offset: r.offset, Err: err})
+			continue
+		}
+		ev.File, ev.Line, ev.Offset = in.path, r.line, r.offset
+		switch ev.Kind {
+		case event.KindCloudTrail, event.KindECS:
+			st.records++
+			if t, err := ev.EventTime(); err == nil {
+				ns := t.UnixNano()
+				if mb.latest != math.MinInt64 && ns < mb.latest-pl.lateness {
+					mb.disordered = true
+				}
+				mb.earliest, mb.latest = min(mb.earliest, ns), max(mb.latest, ns)
+			} else {
+				ft := in.fileTime()
+				ev.FileTime, ev.FileTimeFrom = ft.t, ft.from
+				pl.inputErr(InputError{File: in.path, Line: r.line, Offset: r.offset, Err: fmt.Errorf(
+					"no event time (%w): rules that need none ran on it with %s, %s; rules that keep state in event time skipped it",
+					err, ft.what, ft.t.Format(time.RFC3339))})
+			}
+		case event.KindDigest:
+			st.digests++
+			continue
+		default:
+			st.other++
+			continue
+		}
+		if attach != nil {
+			attach(i, ev)
+		}
+		pl.eng.Match(ev, m.s, func(r *rule.Rule) {
+			pl.prog.Matches.Add(1)
+			m.col.Add(r, ev)
+		})
+	}
+	pl.prog.Records.Add(int64(len(b.recs)))
+	pl.records.Add(st.records)
+	pl.other.Add(st.other)
+	pl.digests.Add(st.digests)
+	seq := b.seq
+	recycle(b)
+	if t, ok := in.matched(seq, mb, pl.lateness); ok {
+		pl.progress(in, t)
+	}
+	pl.done(in)
+}

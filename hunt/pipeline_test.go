@@ -1,0 +1,96 @@
+package hunt
+
+import (
+	"context"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/trailhound/trailhound/alert"
+	"github.com/trailhound/trailhound/synth"
+)
+
+// One input whose name says nothing streams when its records are in time
+// order, and is decided when it ends when they are not; either way, with
+// one worker or two (readers and matchers apart), the alerts are those of
+// deciding everything at the end, and none is late.
+func TestUnnamedInputOrder(t *testing.T) {
+	if testing.Short() {
+		t.Skip("generates 64 MB and hunts it six times; not in -short")
+	}
+	eng := builtinEngine(t)
+	recs, err := synth.Load([]string{"../testdata/samples"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen := t.TempDir()
+	if _, err := synth.Generate(context.Background(), recs, synth.Options{Size: 64 << 20, OutDir: gen, Ordered: true}); err != nil {
+		t.Fatal(err)
+	}
+	timed := readTimed(t, gen)
+	slices.SortStableFunc(timed, func(a, b timedRecord) int { return a.t.Compare(b.t) })
+	if len(timed) < 3*progressEvery {
+		t.Fatalf("only %d records; want several progress points", len(timed))
+	}
+	write := func(name string, rs []timedRecord) string {
+		var b []byte
+		for _, r := range rs {
+			b = append(append(b, r.data...), '\n')
+		}
+		path := filepath.Join(t.TempDir(), name)
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	ordered := write("export.jsonl", timed)
+	shuffled := slices.Clone(timed)
+	rand.New(rand.NewPCG(1, 2)).Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+	unordered := write("shuffled.jsonl", shuffled)
+
+	ids := func(as []alert.Alert) []string {
+		var out []string
+		for _, a := range as {
+			out = append(out, a.ID)
+		}
+		slices.Sort(out)
+		return out
+	}
+	for _, tc := range []struct {
+		name      string
+		path      string
+		unordered int
+	}{{"ordered", ordered, 0}, {"shuffled", unordered, 1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			whole, err := Run(context.Background(), eng, Options{Paths: []string{tc.path}, Lateness: 1_000_000 * time.Hour, Workers: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := ids(whole.Alerts)
+			if len(want) == 0 {
+				t.Fatal("no alerts")
+			}
+			for _, w := range []int{1, 2} {
+				var got []alert.Alert
+				batches := 0
+				res, err := Run(context.Background(), eng, Options{Paths: []string{tc.path}, Workers: w,
+					Emit: func(as []alert.Alert) error { got = append(got, as...); batches++; return nil }})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Summary.Unordered != tc.unordered || res.Summary.Late != 0 {
+					t.Errorf("-w %d: %d unordered inputs, %d late matches; want %d and 0", w, res.Summary.Unordered, res.Summary.Late, tc.unordered)
+				}
+				if tc.unordered == 0 && batches < 2 {
+					t.Errorf("-w %d: alerts came in %d batch(es); an ordered input should stream", w, batches)
+				}
+				if g := ids(got); !slices.Equal(g, want) {
+					t.Errorf("-w %d: %d alerts, deciding at the end %d", w, len(g), len(want))
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,138 @@
+package pyrule
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/trailhound/trailhound/catalog"
+	"github.com/trailhound/trailhound/engine"
+	"github.com/trailhound/trailhound/event"
+	"github.com/trailhound/trailhound/hunt"
+)
+
+const corpus = "../../shared/corpus"
+
+// needCorpusPython skips unless the corpus is there and python3 has the
+// modules Panther's rules import (Debian: python3-dateutil,
+// python3-pycountry).
+func needCorpusPython(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(corpus, "panther-analysis")
+	if _, err := os.Stat(dir); err != nil {
+		t.Skip("../shared/corpus is absent: Panther Python corpus test skipped")
+	}
+	py, _, err := FindPython("")
+	if err != nil {
+		t.Skipf("no usable python3 (%v): Panther Python corpus test skipped", err)
+	}
+	if exec.Command(py, "-c", "import dateutil, pycountry").Run() != nil {
+		t.Skipf("%s lacks dateutil or pycountry (Debian: apt-get install python3-dateutil python3-pycountry): Panther Python corpus test skipped", py)
+	}
+	return dir
+}
+
+// Panther's unit tests of the 144 CloudTrail rules: all pass but those
+// that need a data model of another log type (not in the corpus; a full
+// checkout's data_models/, given in TRAILHOUND_PANTHER_DATA_MODELS, has
+// them) or policyuniverse (not packaged by Debian).
+func TestCorpusUnitTests(t *testing.T) {
+	dir := needCorpusPython(t)
+	opts := Options{Tests: true}
+	if dm := os.Getenv("TRAILHOUND_PANTHER_DATA_MODELS"); dm != "" {
+		opts.Helpers = []string{dm}
+	}
+	rules, rt := load(t, dir, opts)
+	pass, fail, notRun := 0, 0, 0
+	for _, r := range rules {
+		if r.Type != "panther" {
+			continue
+		}
+		for _, tt := range r.Tests {
+			switch {
+			case !rt.Runs(r):
+				notRun++
+				if !strings.Contains(r.Unsupported, "No module named 'policyuniverse'") {
+					t.Errorf("%s / %s not run: %s", r.ID, tt.Name, r.Unsupported)
+				}
+			default:
+				ok, msg := rt.Test(r, tt)
+				if ok {
+					pass++
+					continue
+				}
+				fail++
+				if !strings.Contains(msg, "no data model for log type") || opts.Helpers != nil {
+					t.Errorf("%s / %s: %s", r.ID, tt.Name, msg)
+				}
+			}
+		}
+	}
+	t.Logf("%d passed, %d failed (no data model for their log type), %d not run (policyuniverse)", pass, fail, notRun)
+	if pass+fail+notRun != 537 || notRun != 17 || (opts.Helpers == nil && pass < 490) || (opts.Helpers != nil && pass != 520) {
+		t.Errorf("%d passed, %d failed, %d not run", pass, fail, notRun)
+	}
+}
+
+// The rules over the real logs: no rule() error; the alert function
+// errors are those of the rule whose title needs IPinfo enrichment.
+func TestCorpusHunt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the Panther Python hunt over the real logs skipped")
+	}
+	dir := needCorpusPython(t)
+	rules, errs := catalog.Load([]string{dir}, catalog.Options{})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	rt, err := New(context.Background(), rules, Options{CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	if n := len(rt.Loaded()); n != 127 {
+		t.Errorf("%d Python rules loaded, want 127 (144 less 15 disabled and 2 needing policyuniverse)", n)
+	}
+	eng, err := engine.Compile(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := func(batches bool) []string {
+		opts := hunt.Options{Paths: []string{filepath.Join(corpus, "cloudtrail-logs")}}
+		if batches {
+			opts.Prepare = func(recs []hunt.Record) func(int, *event.Event) {
+				rs := make([]Record, len(recs))
+				for i, r := range recs {
+					rs[i] = Record(r)
+				}
+				return rt.Prepare(rs)
+			}
+		}
+		res, err := hunt.Run(context.Background(), eng, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, a := range res.Alerts {
+			out = append(out, a.ID+" "+a.Title)
+		}
+		return out
+	}
+	batched, single := ids(true), ids(false)
+	if len(batched) == 0 {
+		t.Error("no alerts on the real logs")
+	}
+	if strings.Join(batched, "\n") != strings.Join(single, "\n") {
+		t.Errorf("%d alerts with batches, %d one event at a time, or they differ", len(batched), len(single))
+	}
+	for _, e := range rt.Errors() {
+		if e.Errors > 0 || e.Rule.ID != "AWS.Console.RootLogin" {
+			t.Errorf("%s: %d rule() errors, %d alert function errors: %q", e.Rule.ID, e.Errors, e.AuxErrors, e.First)
+		}
+	}
+	st := rt.Stats()
+	t.Logf("%d alerts; %d events reached Python (%d rule() calls), in two hunts", len(batched), st.Events, st.RuleCalls)
+}

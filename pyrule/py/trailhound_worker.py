@@ -1,0 +1,1635 @@
+# trailhound's Python worker: runs Panther Python rules for trailhound.
+#
+# Written for trailhound from Panther's public documentation of the rule
+# API (event.get, deep_get, deep_walk, udm, udm_path, the p_ fields, the KV
+# cache helpers); it contains no code of Panther's runtime packages.
+#
+# Protocol: frames of a 4-byte big-endian length and a payload whose first
+# byte is the operation. trailhound -> worker: L (load, JSON), E (evaluate
+# an event: JSON header, newline, the raw event), T (run a unit test,
+# JSON), R (reply to a cache request, JSON), P (ping). worker -> trailhound:
+# D (done: JSON answer), C (cache request, JSON).
+
+import ast
+import datetime as _dt
+import importlib.util
+import ipaddress
+import json
+import os
+import re
+import signal
+import struct
+import sys
+import traceback
+import types
+from collections.abc import Mapping, Sequence
+
+# The protocol owns the original stdin and stdout; whatever rules print
+# goes to stderr, and they read nothing.
+_IN = os.fdopen(os.dup(0), "rb", buffering=1 << 16)
+_OUT = os.fdopen(os.dup(1), "wb", buffering=0)
+os.dup2(2, 1)
+_devnull = os.open(os.devnull, os.O_RDONLY)
+os.dup2(_devnull, 0)
+sys.stdout = sys.stderr
+
+
+def _read_frame():
+    hdr = _IN.read(4)
+    if len(hdr) < 4:
+        return None
+    (n,) = struct.unpack(">I", hdr)
+    data = _IN.read(n)
+    if len(data) < n:
+        return None
+    return data
+
+
+def _write_frame(op, payload):
+    _OUT.write(struct.pack(">I", len(payload) + 1) + op + payload)
+
+
+# ---------------------------------------------------------------- values
+
+
+class ImmutableCaseInsensitiveDict(Mapping):
+    """A read-only mapping; a key not found as given is looked up in lower case."""
+
+    __slots__ = ("_d", "_lower")
+
+    def __init__(self, d):
+        self._d = d
+        self._lower = None
+
+    def _find(self, key):
+        d = self._d
+        if key in d:
+            return True, d[key]
+        if isinstance(key, str):
+            if self._lower is None:
+                self._lower = {}
+                for k in d:
+                    if isinstance(k, str):
+                        self._lower.setdefault(k.lower(), k)
+            k = self._lower.get(key.lower())
+            if k is not None:
+                return True, d[k]
+        return False, None
+
+    def __getitem__(self, key):
+        ok, v = self._find(key)
+        if not ok:
+            raise KeyError(key)
+        return _wrap(v)
+
+    def get(self, key, default=None):
+        ok, v = self._find(key)
+        return _wrap(v) if ok else default
+
+    def __contains__(self, key):
+        return self._find(key)[0]
+
+    def __iter__(self):
+        return iter(self._d)
+
+    def __len__(self):
+        return len(self._d)
+
+    def __repr__(self):
+        return repr(self._d)
+
+    def __eq__(self, other):
+        if isinstance(other, ImmutableCaseInsensitiveDict):
+            return self._d == other._d
+        if isinstance(other, Mapping):
+            return self._d == dict(other)
+        return NotImplemented
+
+    __hash__ = None
+
+    def copy(self):
+        return _unwrap(self._d)
+
+    def to_dict(self):
+        return _unwrap(self._d)
+
+    def __setitem__(self, key, value):
+        raise TypeError("the event is immutable")
+
+    def __delitem__(self, key):
+        raise TypeError("the event is immutable")
+
+
+class ImmutableList(Sequence):
+    """A read-only list."""
+
+    __slots__ = ("_l",)
+
+    def __init__(self, items):
+        self._l = items
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return ImmutableList(self._l[i])
+        return _wrap(self._l[i])
+
+    def __len__(self):
+        return len(self._l)
+
+    def __iter__(self):
+        return (_wrap(x) for x in self._l)
+
+    def __contains__(self, x):
+        return x in self._l
+
+    def __repr__(self):
+        return repr(self._l)
+
+    def __eq__(self, other):
+        if isinstance(other, ImmutableList):
+            return self._l == other._l
+        if isinstance(other, (list, tuple)):
+            return self._l == list(other)
+        return NotImplemented
+
+    __hash__ = None
+
+    def copy(self):
+        return _unwrap(self._l)
+
+    def __add__(self, other):
+        return list(self) + list(other)
+
+    def __radd__(self, other):
+        return list(other) + list(self)
+
+
+def _wrap(v):
+    if isinstance(v, dict):
+        return ImmutableCaseInsensitiveDict(v)
+    if isinstance(v, list):
+        return ImmutableList(v)
+    return v
+
+
+def _unwrap(v):
+    if isinstance(v, ImmutableCaseInsensitiveDict):
+        v = v._d
+    elif isinstance(v, ImmutableList):
+        v = v._l
+    if isinstance(v, Mapping):
+        return {k: _unwrap(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_unwrap(x) for x in v]
+    return v
+
+
+def _json_default(o):
+    if isinstance(o, (ImmutableCaseInsensitiveDict, ImmutableList)):
+        return _unwrap(o)
+    if isinstance(o, Mapping):
+        return dict(o)
+    if isinstance(o, (set, frozenset, tuple)) or (isinstance(o, Sequence) and not isinstance(o, str)):
+        return list(o)
+    if isinstance(o, (_dt.datetime, _dt.date)):
+        return o.isoformat()
+    return str(o)
+
+
+def _dumps(o):
+    return json.dumps(o, default=_json_default, separators=(",", ":"))
+
+
+def _deep_get(obj, keys, default):
+    for k in keys:
+        if not isinstance(obj, Mapping):
+            return default
+        obj = obj.get(k)
+        if obj is None:
+            return default
+    return default if obj is None else obj
+
+
+def _is_list(x):
+    return isinstance(x, Sequence) and not isinstance(x, (str, bytes))
+
+
+def _deep_walk(obj, keys, default, return_val):
+    # Follows keys through mappings; at a list, follows every element;
+    # gathers distinct leaves in order.
+    found = []
+
+    def walk(o, ks):
+        if o is None:
+            return
+        if _is_list(o):
+            for x in o:
+                walk(x, ks)
+            return
+        if not ks:
+            if o not in found:
+                found.append(o)
+            return
+        if isinstance(o, Mapping):
+            walk(o.get(ks[0]), ks[1:])
+
+    walk(obj, list(keys))
+    if not found:
+        return default
+    if return_val == "first":
+        return found[0]
+    if return_val == "last":
+        return found[-1]
+    return found[0] if len(found) == 1 else found
+
+
+# ------------------------------------------------------------- p_ fields
+
+_ARN = re.compile(r"^arn:aws[a-zA-Z-]*:")
+
+
+def _indicators(rec):
+    """Panther's indicator fields (p_any_*) for a CloudTrail record."""
+    out = {}
+
+    def add(name, v):
+        if v is None or v == "" or not isinstance(v, (str, int)):
+            return
+        v = str(v)
+        lst = out.setdefault(name, [])
+        if v not in lst:
+            lst.append(v)
+
+    def ip(v):
+        if not isinstance(v, str):
+            return
+        try:
+            ipaddress.ip_address(v)
+            add("p_any_ip_addresses", v)
+        except ValueError:
+            if "." in v and not v.endswith("amazonaws.com") and " " not in v:
+                add("p_any_domain_names", v)
+
+    ip(rec.get("sourceIPAddress"))
+    uid = rec.get("userIdentity")
+    if isinstance(uid, dict):
+        add("p_any_aws_account_ids", uid.get("accountId"))
+        add("p_any_aws_arns", uid.get("arn"))
+        add("p_any_trace_ids", uid.get("accessKeyId"))
+        add("p_any_actor_ids", uid.get("principalId"))
+        add("p_any_usernames", uid.get("userName"))
+        issuer = _deep_get(uid, ("sessionContext", "sessionIssuer"), None)
+        if isinstance(issuer, dict):
+            add("p_any_aws_account_ids", issuer.get("accountId"))
+            add("p_any_aws_arns", issuer.get("arn"))
+            add("p_any_actor_ids", issuer.get("principalId"))
+            add("p_any_usernames", issuer.get("userName"))
+    add("p_any_aws_account_ids", rec.get("recipientAccountId"))
+    for r in rec.get("resources") or []:
+        if isinstance(r, dict):
+            add("p_any_aws_arns", r.get("ARN"))
+            add("p_any_aws_account_ids", r.get("accountId"))
+
+    def scan(o, depth):
+        if depth > 20:
+            return
+        if isinstance(o, dict):
+            for k, v in o.items():
+                if isinstance(v, (dict, list)):
+                    if k == "tags" and isinstance(v, list):
+                        for t in v:
+                            if isinstance(t, dict) and "key" in t:
+                                add("p_any_aws_tags", f"{t.get('key')}:{t.get('value')}")
+                    scan(v, depth + 1)
+                    continue
+                if not isinstance(v, str):
+                    continue
+                lk = k.lower()
+                if lk in ("arn", "aws:sourcearn") or _ARN.match(v):
+                    add("p_any_aws_arns", v)
+                elif lk in ("instanceid", "instance-id") or lk.endswith("instanceid"):
+                    if v.startswith("i-"):
+                        add("p_any_aws_instance_ids", v)
+                elif lk in ("accountid", "account") or lk.endswith("accountid"):
+                    add("p_any_aws_account_ids", v)
+                elif lk in ("publicip", "privateipaddress", "ipaddressv4", "ipaddress"):
+                    ip(v)
+                elif lk in ("publicdnsname", "privatednsname", "domain"):
+                    add("p_any_domain_names", v)
+        elif isinstance(o, list):
+            for v in o:
+                scan(v, depth + 1)
+
+    for k in ("requestParameters", "responseElements", "additionalEventData", "serviceEventDetails"):
+        scan(rec.get(k), 0)
+    return out
+
+
+class PantherEvent(ImmutableCaseInsensitiveDict):
+    """The event a rule gets: an immutable, case-insensitive mapping with
+    Panther's methods and p_ fields."""
+
+    __slots__ = ("_model", "_extra", "_done")
+
+    def __init__(self, rec, extra=None, model=None):
+        ImmutableCaseInsensitiveDict.__init__(self, rec)
+        self._model = model
+        self._extra = extra  # lazily added p_ fields, applied when asked
+        self._done = extra is None
+
+    def _complete(self):
+        if self._done:
+            return
+        self._done = True
+        d = dict(self._d)
+        for k, v in self._extra.items():
+            if k not in d:
+                d[k] = v
+        if d.get("p_log_type") == "AWS.CloudTrail":
+            for k, v in _indicators(self._d).items():
+                if k not in d:
+                    d[k] = v
+        self._d = d
+        self._lower = None
+
+    def _find(self, key):
+        if not self._done and isinstance(key, str) and key[:2].lower() == "p_":
+            self._complete()
+        return ImmutableCaseInsensitiveDict._find(self, key)
+
+    def __iter__(self):
+        self._complete()
+        return iter(self._d)
+
+    def __len__(self):
+        self._complete()
+        return len(self._d)
+
+    def to_dict(self):
+        self._complete()
+        return _unwrap(self._d)
+
+    copy = to_dict
+
+    def deep_get(self, *keys, default=None):
+        return _deep_get(self, keys, default)
+
+    def deep_walk(self, *keys, default=None, return_val="all"):
+        return _deep_walk(self, keys, default, return_val)
+
+    def udm(self, *keys, default=None):
+        m = self._model
+        if len(keys) == 1 and m is not None and keys[0] in m.mappings:
+            kind, how = m.mappings[keys[0]]
+            if kind == "method":
+                v = how(self)
+            else:
+                v = _json_path(self, how)
+            return default if v is None else v
+        return _deep_get(self.get("p_udm"), keys, default)
+
+    def udm_path(self, key):
+        m = self._model
+        if m is None or key not in m.mappings:
+            return None
+        kind, how = m.mappings[key]
+        if kind != "path":
+            return how.__name__  # enrichment is keyed by the method's name
+        return how.replace("$.", "", 1) if how.startswith("$.") else how
+
+    def event_time_epoch(self):
+        t = _parse_time(self.get("p_event_time"))
+        return int(t.timestamp()) if t else None
+
+
+def _parse_time(s):
+    if not isinstance(s, str) or not s:
+        return None
+    s = s.replace("T", " ").rstrip("Z")
+    head, _, frac = s.partition(".")
+    try:
+        t = _dt.datetime.strptime(head, "%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return None
+    if frac:
+        t = t.replace(microsecond=int((frac + "000000")[:6]))
+    return t.replace(tzinfo=_dt.timezone.utc)
+
+
+_PATH_STEP = re.compile(r"([^.\[\]]+)|\[(\d+|\*)\]")
+
+
+def _json_path(event, path):
+    p = path[2:] if path.startswith("$.") else path
+    cur = [event]
+    multi = False
+    for m in _PATH_STEP.finditer(p):
+        name, idx = m.group(1), m.group(2)
+        nxt = []
+        for c in cur:
+            if name is not None:
+                if isinstance(c, Mapping):
+                    v = c.get(name)
+                    if v is not None:
+                        nxt.append(v)
+            elif idx == "*":
+                multi = True
+                if _is_list(c):
+                    nxt.extend(c)
+            elif _is_list(c) and int(idx) < len(c):
+                nxt.append(c[int(idx)])
+        cur = nxt
+    if not cur:
+        return None
+    return list(cur) if multi else cur[0]
+
+
+class _Broken:
+    """The mappings of a data model that failed to load: using them raises."""
+
+    def __init__(self, err):
+        self.err = err
+
+    def __contains__(self, key):
+        raise RuntimeError(f"the data model did not load: {self.err}")
+
+    def __getitem__(self, key):
+        raise RuntimeError(f"the data model did not load: {self.err}")
+
+
+class BrokenModel:
+    def __init__(self, err):
+        self.mappings = _Broken(err)
+        self.raw, self.module, self.src = {}, None, None
+
+
+class DataModel:
+    def __init__(self, mappings, module, src=None):
+        self.raw, self.module, self.src = mappings, module, src
+        self.mappings = {}
+        for name, (kind, how) in mappings.items():
+            if kind == "method":
+                fn = getattr(module, how, None) if module else None
+                if fn is None:
+                    raise ValueError(f"data model method {how} not found")
+                self.mappings[name] = ("method", fn)
+            else:
+                self.mappings[name] = ("path", how)
+
+
+# ----------------------------------------------------------------- cache
+
+_cache_local = None  # a dict when the cache is local (tests), else the Go side answers
+_now = [0.0]  # the current event's time (epoch seconds), for TTL checks
+
+
+def _cache_call(op, key, val=None, exp=None):
+    if _cache_local is not None:
+        return _local_cache(op, key, val, exp)
+    msg = {"op": op, "k": str(key), "now": _now[0]}
+    if val is not None:
+        msg["v"] = val
+    if exp is not None:
+        msg["exp"] = exp
+    _write_frame(b"C", _dumps(msg).encode())
+    while True:
+        f = _read_frame()
+        if f is None:
+            os._exit(3)
+        if f[:1] == b"R":
+            ans = json.loads(f[1:])
+            if "err" in ans:
+                raise RuntimeError(ans["err"])
+            return ans.get("v")
+
+
+def _local_cache(op, key, val, exp):
+    c = _cache_local
+    e = c.get(key)
+    if e is not None and op.endswith("_ttl") and e[1] and e[1] < _now[0]:
+        e = None
+    op = op.replace("_ttl", "")
+    if op == "get":
+        return None if e is None else e[0]
+    if op == "put":
+        c[key] = [val, exp]
+    elif op == "incr":
+        n = (e[0] if e and isinstance(e[0], int) else 0) + val
+        c[key] = [n, e[1] if e else None]
+        return n
+    elif op in ("sadd", "srem"):
+        s = set(e[0]) if e and isinstance(e[0], list) else set()
+        s = s | set(val) if op == "sadd" else s - set(val)
+        c[key] = [sorted(s), e[1] if e else None]
+        return len(s)
+    elif op == "exp":
+        if e:
+            e[1] = exp
+    elif op == "del":
+        c.pop(key, None)
+    return None
+
+
+def _epoch(v):
+    if v is None:
+        return None
+    if isinstance(v, _dt.datetime):
+        return v.timestamp()
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        raise ValueError(f"epoch_seconds {v!r} is not a number")
+
+
+def _make_caching():
+    m = types.ModuleType("panther_detection_helpers.caching")
+    m.__doc__ = "trailhound's key-value cache, shared by all rules of a hunt (in memory)."
+
+    def _ttl(force):
+        return "get_ttl" if force else "get"
+
+    def get_string_set(key, force_ttl_check=False):
+        v = _cache_call(_ttl(force_ttl_check), key)
+        return set(v) if isinstance(v, list) else set()
+
+    def put_string_set(key, val, epoch_seconds=None):
+        if isinstance(val, str):
+            val = [val]
+        _cache_call("put", key, sorted({str(x) for x in val}), _epoch(epoch_seconds))
+
+    def add_to_string_set(key, val):
+        if isinstance(val, str):
+            val = [val]
+        return _cache_call("sadd", key, [str(x) for x in val])
+
+    def remove_from_string_set(key, val):
+        if isinstance(val, str):
+            val = [val]
+        return _cache_call("srem", key, [str(x) for x in val])
+
+    def get_counter(key, force_ttl_check=False):
+        v = _cache_call(_ttl(force_ttl_check), key)
+        return v if isinstance(v, int) else 0
+
+    def increment_counter(key, val=1):
+        return _cache_call("incr", key, int(val))
+
+    def reset_counter(key):
+        _cache_call("del", key)
+
+    def set_key_expiration(key, epoch_seconds):
+        _cache_call("exp", key, None, _epoch(epoch_seconds))
+
+    def get_dictionary(key, force_ttl_check=False):
+        v = _cache_call(_ttl(force_ttl_check), key)
+        return v if isinstance(v, dict) else {}
+
+    def put_dictionary(key, val, epoch_seconds=None):
+        if not isinstance(val, Mapping):
+            raise TypeError("put_dictionary needs a mapping")
+        _cache_call("put", key, json.loads(_dumps(val)), _epoch(epoch_seconds))
+
+    def check_account_age(key):
+        # true when the key names an account recorded as new (see
+        # put_string_set in the account-creation rules)
+        if isinstance(key, str) and key:
+            return bool(get_string_set(key))
+        return False
+
+    def evaluate_threshold(key, threshold=10, expiry_seconds=3600):
+        n = increment_counter(key)
+        if n == 1:
+            set_key_expiration(key, _now[0] + expiry_seconds)
+        if n >= threshold:
+            reset_counter(key)
+            return True
+        return False
+
+    for f in (get_string_set, put_string_set, add_to_string_set, remove_from_string_set, get_counter,
+              increment_counter, reset_counter, set_key_expiration, get_dictionary, put_dictionary,
+              check_account_age, evaluate_threshold):
+        setattr(m, f.__name__, f)
+    return m
+
+
+def _install_modules():
+    pkg = types.ModuleType("panther_detection_helpers")
+    pkg.__path__ = []
+    caching = _make_caching()
+    pkg.caching = caching
+    sys.modules["panther_detection_helpers"] = pkg
+    sys.modules["panther_detection_helpers.caching"] = caching
+    try:
+        import panther_core  # noqa: F401  (a real one, when installed, serves the type hints)
+    except ImportError:
+        core = types.ModuleType("panther_core")
+        core.__path__ = []
+        core.PantherEvent = PantherEvent
+        imm = types.ModuleType("panther_core.immutable")
+        imm.ImmutableCaseInsensitiveDict = ImmutableCaseInsensitiveDict
+        imm.ImmutableList = ImmutableList
+        enr = types.ModuleType("panther_core.enriched_event")
+        enr.PantherEvent = PantherEvent
+        core.immutable, core.enriched_event = imm, enr
+        sys.modules.update({"panther_core": core, "panther_core.immutable": imm, "panther_core.enriched_event": enr})
+    try:
+        import boto3  # noqa: F401
+    except ImportError:
+        b = types.ModuleType("boto3")
+
+        def _no_aws(*_a, **_k):
+            raise RuntimeError("trailhound runs rules without AWS access (boto3 is not available)")
+
+        b.resource = b.client = b.Session = _no_aws
+        sys.modules["boto3"] = b
+
+
+# ------------------------------------------------------------ prefilter
+
+# Fields a prefilter may test, spelled exactly as CloudTrail spells them
+# (the event's key lookup falls back to lower case; trailhound's does not,
+# so a rule spelling a field otherwise is not prefiltered on it), and the
+# p_ fields trailhound never adds (a raw record rarely has them).
+_FIELDS = {
+    "eventSource", "eventName", "eventType", "eventCategory", "errorCode", "errorMessage", "awsRegion",
+    "sourceIPAddress", "userAgent", "recipientAccountId", "eventVersion", "vpcEndpointId", "managementEvent",
+    "userIdentity.type", "userIdentity.arn", "userIdentity.accountId", "userIdentity.principalId",
+    "userIdentity.accessKeyId", "userIdentity.userName", "userIdentity.invokedBy",
+    "userIdentity.sessionContext.sessionIssuer.type", "userIdentity.sessionContext.sessionIssuer.userName",
+    "userIdentity.sessionContext.sessionIssuer.arn", "responseElements.ConsoleLogin", "additionalEventData.MFAUsed",
+    "p_enrichment", "p_udm",
+}
+_WRITES = re.compile(r"^(put_|add_to_|remove_from_|increment_|reset_|set_key_|evaluate_threshold)")
+_MUTATORS = ("add", "update", "append", "extend", "remove", "discard", "clear", "pop", "insert", "setdefault", "popitem")
+_EMPTY = object()  # a field read with an empty container as its default
+_MAX_DEPTH = 4  # calls followed into other functions
+
+# A constraint is None (bottom: the code is never reached) or a dict from a
+# field to (exact values, patterns): the field's value is one of the exact
+# values or matches one of the patterns, ("p", s): starts with s, ("c", s):
+# contains s; ("p", "") means the field has a value. A field not in the
+# dict may have any value.
+_HAS = frozenset([("p", "")])
+
+
+def _is_ip(x):
+    try:
+        ipaddress.ip_address(x)
+        return True
+    except ValueError:
+        return False
+
+
+def _pmatch(x, pats):
+    return any(x.startswith(s) if k == "p" else s in x if k == "c" else _is_ip(x) if k == "i" else x == "" for k, s in pats)
+
+
+_IP = frozenset([("i", "")])  # the field's value is an IP address
+_NONE = frozenset([("n", "")])  # the field is missing, null or empty
+# fields CloudTrail gives as strings only: falsy means missing, null or ""
+_STRING_FIELDS = {"errorCode", "errorMessage"}
+
+
+def _fmeet(a, b):
+    ea, pa = a
+    eb, pb = b
+    if pa == _NONE or pb == _NONE:
+        if a == b:
+            return a
+        other = b if pa == _NONE else a
+        if not other[1]:
+            return (frozenset(x for x in other[0] if x == ""), frozenset())
+        if ("n", "") in other[1]:
+            return (frozenset(), _NONE)
+        return (frozenset(), frozenset())  # empty and a value: never
+    if not pa and not pb:
+        return (ea & eb, frozenset())
+    if not pa:
+        return (frozenset(x for x in ea if x in eb or _pmatch(x, pb)), frozenset())
+    if not pb:
+        return _fmeet(b, a)
+    if pa == _HAS:
+        return b
+    if pb == _HAS:
+        return a
+    return a  # either is implied; keep one
+
+
+def _meet(a, b):
+    if a is None or b is None:
+        return None
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _fmeet(out[k], v) if k in out else v
+        if not out[k][0] and not out[k][1]:
+            return None
+    return out
+
+
+def _join(a, b):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return {k: (a[k][0] | b[k][0], a[k][1] | b[k][1]) for k in a.keys() & b.keys()}
+
+
+def _strs(v):
+    if isinstance(v, str):
+        return frozenset([v])
+    if isinstance(v, (set, frozenset, list, tuple)) and all(isinstance(x, str) for x in v):
+        return frozenset(v)
+    if isinstance(v, type({}.keys())) and all(isinstance(x, str) for x in v):
+        return frozenset(v)
+    return None
+
+
+def _literal_run(pattern):
+    """The longest run of literal characters every match of a regular
+    expression contains ("" when none is certain)."""
+    try:
+        import re._parser as sre_parse  # Python 3.11+
+    except ImportError:  # pragma: no cover - older Pythons
+        import sre_parse  # noqa: F401
+    try:
+        flags = pattern.flags if isinstance(pattern, re.Pattern) else 0
+        src = pattern.pattern if isinstance(pattern, re.Pattern) else pattern
+        if flags & re.IGNORECASE or not isinstance(src, str):
+            return ""
+        items = sre_parse.parse(src, flags)
+    except Exception:  # noqa: BLE001 - no literal then
+        return ""
+    if items.state.flags & re.IGNORECASE:
+        return ""
+    best, cur = "", []
+    for op, av in items:
+        if op is sre_parse.LITERAL:
+            cur.append(chr(av))
+            continue
+        if len(cur) > len(best):
+            best = "".join(cur)
+        cur = []
+    if len(cur) > len(best):
+        best = "".join(cur)
+    return best
+
+
+_module_pfs = {}
+
+
+def _function_pf(fn):
+    """The analyser of the module a function object comes from, and its
+    FunctionDef (None when its source is not at hand)."""
+    import inspect
+
+    mod = sys.modules.get(getattr(fn, "__module__", None) or "")
+    if mod is None or not isinstance(fn, types.FunctionType) or "." in fn.__qualname__:
+        return None, None
+    key = mod.__name__
+    if key not in _module_pfs:
+        try:
+            path = inspect.getsourcefile(mod)
+            with open(path, "rb") as f:
+                _module_pfs[key] = _Prefilter(ast.parse(f.read()), mod)
+        except Exception:  # noqa: BLE001 - not analysable
+            _module_pfs[key] = None
+    pf = _module_pfs[key]
+    if pf is None:
+        return None, None
+    return pf, pf.funcs.get(fn.__name__)
+
+
+class _Prefilter:
+    """Finds what a rule's event must hold for rule() to return a true value
+    or write to the cache: a necessary condition on CloudTrail fields. Only
+    proven facts are used; anything not understood constrains nothing."""
+
+    def __init__(self, tree, module, model_fns=None):
+        self.module = module
+        self.model_fns = model_fns or {}  # udm name -> ("path", field) or ("fn", FunctionDef, _Prefilter)
+        self.depth = 0
+        self.busy = set()
+        assigned = {}
+        self.mutated = set()
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Global, ast.Nonlocal)):
+                self.mutated.update(node.names)
+            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.attr in _MUTATORS:
+                self.mutated.add(node.value.id)
+            elif isinstance(node, (ast.AugAssign, ast.AnnAssign)) and isinstance(node.target, ast.Name):
+                self.mutated.add(node.target.id)
+            elif isinstance(node, ast.Subscript) and isinstance(node.ctx, (ast.Store, ast.Del)) and isinstance(node.value, ast.Name):
+                self.mutated.add(node.value.id)
+        for node in tree.body:
+            names = []
+            if isinstance(node, ast.Assign):
+                names = [t.id for t in node.targets if isinstance(t, ast.Name)]
+            elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                names = [node.name]
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [(a.asname or a.name).split(".")[0] for a in node.names]
+            for n in names:
+                assigned[n] = assigned.get(n, 0) + 1
+        self.twice = {n for n, c in assigned.items() if c > 1}
+        self.module_names = set(assigned)
+        self.shadowed = {n for n in assigned if n in ("all", "any")}
+        self.funcs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+        self.globals_written = set()
+        for fn in self.funcs.values():
+            for x in ast.walk(fn):
+                if isinstance(x, ast.Global):
+                    self.globals_written.update(x.names)
+        self.writers = {name for name, fn in self.funcs.items() if any(self._writes_direct(x) for x in ast.walk(fn))}
+        changed = True
+        while changed:  # functions calling writers write
+            changed = False
+            for name, fn in self.funcs.items():
+                if name not in self.writers and any(
+                    isinstance(x, ast.Call) and isinstance(x.func, ast.Name) and x.func.id in self.writers
+                    for x in ast.walk(fn)
+                ):
+                    self.writers.add(name)
+                    changed = True
+
+    def _writes_direct(self, node):
+        """Whether node writes state that outlives the event: the cache, or a
+        module-level object mutated from a function."""
+        if isinstance(node, ast.Call):
+            f = node.func
+            name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+            if _WRITES.match(name):
+                return True
+            if isinstance(f, ast.Attribute) and f.attr in _MUTATORS and isinstance(f.value, ast.Name) and \
+                    f.value.id in self.globals_written | self.module_names:
+                return True
+        if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name) and node.target.id in self.globals_written:
+            return True
+        if isinstance(node, (ast.Assign, ast.AugAssign)):  # X[k] = v on a module-level X
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for t in targets:
+                if isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name) and t.value.id in self.module_names:
+                    return True
+        return False
+
+    def _writes(self, node):
+        for x in ast.walk(node):
+            if self._writes_direct(x):
+                return True
+            if isinstance(x, ast.Call) and isinstance(x.func, ast.Name):
+                if x.func.id in self.writers:
+                    return True
+                obj = self._object(x.func)
+                if isinstance(obj, types.FunctionType) and obj.__module__ != getattr(self.module, "__name__", None):
+                    pf, _ = _function_pf(obj)
+                    if pf is None or obj.__name__ in pf.writers:
+                        return True
+        return False
+
+    def _const(self, node):
+        """The string or strings a constant expression holds (literals,
+        module-level constants, locals assigned a literal once)."""
+        if isinstance(node, ast.Name) and node.id in getattr(self, "local_consts", {}):
+            return self.local_consts[node.id]
+        if isinstance(node, ast.Constant):
+            return _strs(node.value) if isinstance(node.value, str) else None
+        if isinstance(node, (ast.Set, ast.List, ast.Tuple)):
+            out = set()
+            for e in node.elts:
+                v = self._const(e)
+                if v is None:
+                    return None
+                out |= v
+            return frozenset(out)
+        if isinstance(node, ast.Call) and not node.keywords:
+            f = node.func
+            if isinstance(f, ast.Name) and f.id in ("set", "frozenset", "list", "tuple") and len(node.args) == 1 and f.id not in self.twice:
+                return self._const(node.args[0])
+            if isinstance(f, ast.Attribute) and f.attr == "keys" and not node.args:
+                obj = self._object(f.value)
+                if isinstance(obj, dict) and all(isinstance(k, str) for k in obj):
+                    return frozenset(obj)
+            return None
+        obj = self._object(node)
+        return _strs(obj) if obj is not None and not isinstance(obj, types.ModuleType) else None
+
+    def _object(self, node):
+        """The module-level object a name (or module attribute) holds."""
+        if isinstance(node, ast.Name):
+            n = node.id
+            if n in self.twice or n in self.mutated or n in getattr(self, "locals", ()) or self.module is None:
+                return None
+            return getattr(self.module, n, None)
+        if isinstance(node, ast.Attribute):
+            base = self._object(node.value)
+            if isinstance(base, types.ModuleType):
+                return getattr(base, node.attr, None)
+        return None
+
+    def _default(self, node):
+        if node is None:
+            return True, None
+        if isinstance(node, ast.Constant):
+            return True, node.value
+        if isinstance(node, (ast.Dict, ast.List, ast.Tuple, ast.Set)) and not getattr(node, "elts", None) and not getattr(node, "keys", None):
+            return True, _EMPTY
+        return False, None
+
+    def _field(self, node, aliases):
+        """The field an expression reads, and the value it yields when the
+        field is absent; a pseudo-field ("fn", ...) for the result of a
+        function of the event (a data model method, a helper)."""
+        if isinstance(node, ast.Name):
+            return aliases.get(node.id)
+        ev = self.event
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == ev:
+            s = node.slice
+            if isinstance(s, ast.Constant) and s.value in _FIELDS:
+                return s.value, None  # a missing key raises: no match
+            return None
+        if not isinstance(node, ast.Call):
+            return None
+        f, args = node.func, list(node.args)
+        kw = {k.arg: k.value for k in node.keywords}
+        dnode = None
+        if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == ev and f.attr in ("get", "udm"):
+            if f.attr == "udm":
+                if len(args) != 1 or kw or not isinstance(args[0], ast.Constant):
+                    return None
+                m = self.model_fns.get(args[0].value)
+                if m is None:
+                    return None
+                if m[0] == "path":
+                    return m[1], None
+                return ("fn", m[1], m[2]), None
+            if kw or not 1 <= len(args) <= 2:
+                return None
+            dnode = args[1] if len(args) == 2 else None
+            keys = args[:1]
+        elif isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == ev and f.attr == "deep_get":
+            if not args or set(kw) - {"default"}:
+                return None
+            dnode, keys = kw.get("default"), args
+        elif isinstance(f, ast.Name) and f.id == "deep_get" and args and isinstance(args[0], ast.Name) and args[0].id == ev:
+            if len(args) < 2 or set(kw) - {"default"}:
+                return None
+            dnode, keys = kw.get("default"), args[1:]
+        else:
+            return self._call(node)
+        if not all(isinstance(k, ast.Constant) and isinstance(k.value, str) for k in keys):
+            return None
+        field = ".".join(k.value for k in keys)
+        ok, default = self._default(dnode)
+        if field not in _FIELDS or not ok:
+            return None
+        return field, default
+
+    def _call(self, node):
+        """A call of a module-level function with the event as its first
+        argument: a pseudo-field whose truth the function's analysis gives."""
+        if self.depth >= _MAX_DEPTH:
+            return None
+        ev = self.event
+        first = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "event"), None)
+        if not (isinstance(first, ast.Name) and first.id == ev):
+            return None
+        fn = self._object(node.func)
+        if not isinstance(fn, types.FunctionType):
+            return None
+        pf, fdef = _function_pf(fn)
+        if fdef is None or fn.__name__ in pf.writers or not fdef.args.args:
+            return None
+        if node.keywords and not (len(node.args) == 0 and fdef.args.args[0].arg == "event"):
+            return None
+        return ("fn", fdef, pf), None
+
+    def cond(self, node, positive, aliases):
+        """The constraint under which node is truthy (positive) or falsy."""
+        if isinstance(node, ast.BoolOp):
+            parts = [self.cond(v, positive, aliases) for v in node.values]
+            conj = isinstance(node.op, ast.And) == positive
+            out = parts[0]
+            for p in parts[1:]:
+                out = _meet(out, p) if conj else _join(out, p)
+            return out
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("all", "any")
+                and node.func.id not in self.shadowed and len(node.args) == 1 and not node.keywords
+                and isinstance(node.args[0], (ast.List, ast.Tuple))
+                and not any(isinstance(e, ast.Starred) for e in node.args[0].elts) and node.args[0].elts):
+            # all([a, b]) is a and b; any([a, b]) is a or b
+            op = ast.And() if node.func.id == "all" else ast.Or()
+            return self.cond(ast.BoolOp(op=op, values=node.args[0].elts), positive, aliases)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            return self.cond(node.operand, not positive, aliases)
+        if isinstance(node, ast.Constant):
+            return {} if bool(node.value) == positive else None
+        if not positive:
+            fd = self._field(node, aliases)
+            if fd is not None and fd[0] in _STRING_FIELDS and (fd[1] is None or fd[1] is _EMPTY or not fd[1]):
+                return {fd[0]: (frozenset(), _NONE)}  # a falsy string field: missing, null or ""
+            if isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], (ast.NotEq, ast.NotIn, ast.IsNot)):
+                neg = {ast.NotEq: ast.Eq, ast.NotIn: ast.In, ast.IsNot: ast.Is}[type(node.ops[0])]()
+                return self.cond(ast.Compare(left=node.left, ops=[neg], comparators=node.comparators), True, aliases)
+            return {}
+        # positive from here on
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and len(node.args) == 1 and not node.keywords:
+            attr = node.func.attr
+            if attr in ("startswith", "endswith"):
+                fd = self._field(node.func.value, aliases)
+                pre = self._const(node.args[0])
+                if fd is None or pre is None or not isinstance(fd[0], str):
+                    return {}
+                kind = "p" if attr == "startswith" else "c"
+                d = fd[1]
+                if isinstance(d, str) and (any(d.startswith(p) for p in pre) if kind == "p" else any(d.endswith(p) for p in pre)):
+                    return {}
+                return {fd[0]: (frozenset(), frozenset((kind, p) for p in pre))}
+            if attr in ("search", "match", "fullmatch"):
+                pat = self._object(node.func.value)
+                return self._regex(pat, node.args[0], aliases)
+        if isinstance(node, ast.Call) and len(node.args) == 2 and not node.keywords:
+            fn = self._object(node.func)
+            if fn in (re.search, re.match, re.fullmatch):
+                pat = self._const(node.args[0])
+                if pat is not None and len(pat) == 1:
+                    return self._regex(next(iter(pat)), node.args[1], aliases)
+                return {}
+        fd = self._field(node, aliases)
+        if fd is not None:  # a value that is truthy: the field has one
+            if fd[1] is None or fd[1] is _EMPTY or not fd[1]:
+                return self._has(fd[0])
+            return {}
+        if isinstance(node, ast.Compare) and len(node.ops) == 1:
+            op, left, right = node.ops[0], node.left, node.comparators[0]
+            if isinstance(op, (ast.Is, ast.IsNot)):
+                fd = self._field(left, aliases)
+                if fd is not None and isinstance(right, ast.Constant) and right.value is None and isinstance(op, ast.IsNot) and fd[1] is None:
+                    if isinstance(fd[0], str):
+                        return self._has(fd[0])  # "is not None": the field has a value
+                return {}
+            if not isinstance(op, (ast.Eq, ast.In)):
+                return {}
+            fd, vals = self._field(left, aliases), None
+            if fd is not None:
+                vals = self._const(right)
+            elif isinstance(op, ast.Eq):
+                fd = self._field(right, aliases)
+                if fd is not None:
+                    vals = self._const(left)
+            elif isinstance(op, ast.In):  # "literal" in field: a substring
+                fd = self._field(right, aliases)
+                sub = self._const(left)
+                if fd is not None and sub is not None and len(sub) == 1 and isinstance(fd[0], str) and fd[1] in (None, "", _EMPTY):
+                    return {fd[0]: (frozenset(), frozenset([("c", next(iter(sub)))]))}
+                return {}
+            if fd is None or vals is None:
+                return {}
+            if isinstance(op, ast.Eq) and len(vals) != 1:
+                return {}  # a string against a collection
+            field, default = fd
+            if default is not None and default is not _EMPTY and default in vals:
+                return {}  # an absent field passes too
+            if isinstance(field, tuple):  # a function's result
+                return self._has(field) if all(vals) else {}
+            return {field: (vals, frozenset())}
+        return {}
+
+    def _regex(self, pat, arg, aliases):
+        fd = self._field(arg, aliases)
+        if fd is None or not isinstance(fd[0], str) or not isinstance(pat, (str, re.Pattern)):
+            return {}
+        lit = _literal_run(pat)
+        if not lit or (isinstance(fd[1], str) and lit in fd[1]):
+            return {}
+        return {fd[0]: (frozenset(), frozenset([("c", lit)]))}
+
+    def _has(self, field):
+        if isinstance(field, tuple):  # a function of the event returning a value
+            _, fn, pf = field
+            return pf.truthy(fn, self.depth + 1)
+        return {field: (frozenset(), _HAS)}
+
+    def truthy(self, fn, depth=0):
+        """The constraint under which fn(event) returns a true value."""
+        if fn.name in self.busy or depth > _MAX_DEPTH:
+            return {}
+        saved = (getattr(self, "event", None), getattr(self, "results", None), getattr(self, "locals", set()),
+                 getattr(self, "fn_node", None), self.depth, getattr(self, "local_consts", {}))
+        self.busy.add(fn.name)
+        self.depth = depth
+        try:
+            c = self.analyze(fn)
+        finally:
+            self.busy.discard(fn.name)
+            self.event, self.results, self.locals, self.fn_node, self.depth, self.local_consts = saved
+        return {} if c is None else c  # "never" through a call is not trusted
+
+    def analyze(self, fn):
+        self.event = fn.args.args[0].arg if fn.args.args else "event"
+        self.fn_node = fn
+        self.locals = {x.id for x in ast.walk(fn) if isinstance(x, ast.Name) and isinstance(x.ctx, ast.Store)}
+        self.locals |= {a.arg for a in fn.args.args + fn.args.kwonlyargs}
+        self.results = None  # join of the constraints that need the event
+        self.local_consts = {}
+        for st in ast.walk(fn):
+            if isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name):
+                name = st.targets[0].id
+                if self._assigned_once(name) and name not in self.mutated_locals(fn):
+                    v = self._const(st.value) if isinstance(st.value, (ast.Constant, ast.List, ast.Set, ast.Tuple)) else None
+                    if v is not None:
+                        self.local_consts[name] = v
+        self._block(fn.body, {}, {})
+        return self.results
+
+    def _need(self, c):
+        if c is not None:
+            self.results = c if self.results is None else _join(self.results, c)
+
+    def _forget(self, stmts, aliases):
+        for st in stmts:
+            for t in ast.walk(st):
+                if isinstance(t, ast.Name) and isinstance(t.ctx, ast.Store):
+                    aliases.pop(t.id, None)
+
+    def _block(self, stmts, path, aliases):
+        """Walks statements under path; returns the path after them (None:
+        they always return)."""
+        for st in stmts:
+            if path is None:
+                return None
+            if isinstance(st, ast.Return):
+                if st.value is None:
+                    return None
+                if self._writes(st.value):
+                    self._need(path)
+                else:
+                    self._need(_meet(path, self.cond(st.value, True, aliases)))
+                return None
+            if isinstance(st, ast.Raise):
+                return None
+            if isinstance(st, ast.If):
+                if self._writes(st.test):
+                    self._need(path)
+                p1 = _meet(path, self.cond(st.test, True, aliases))
+                p2 = _meet(path, self.cond(st.test, False, aliases))
+                a1, a2 = dict(aliases), dict(aliases)
+                e1 = self._block(st.body, p1, a1) if p1 is not None else None
+                e2 = self._block(st.orelse, p2, a2) if p2 is not None else None
+                path = _join(e1, e2)
+                self._forget(st.body + st.orelse, aliases)
+                continue
+            if isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name):
+                name = st.targets[0].id
+                aliases.pop(name, None)
+                if self._writes(st):
+                    self._need(path)
+                fd = self._field(st.value, aliases)
+                if fd is not None and self._assigned_once(name):
+                    aliases[name] = fd
+                continue
+            if isinstance(st, (ast.Expr, ast.Pass, ast.Assert, ast.AnnAssign, ast.AugAssign, ast.Assign, ast.Delete,
+                               ast.Import, ast.ImportFrom, ast.Global, ast.Nonlocal)):
+                if self._writes(st):
+                    self._need(path)
+                self._forget([st], aliases)
+                continue
+            if isinstance(st, (ast.For, ast.AsyncFor)):
+                if self._writes(st.iter):
+                    self._need(path)
+                inner = path
+                it = st.iter
+                if isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and it.func.attr in ("keys", "values", "items") and not it.args:
+                    it = it.func.value
+                fd = self._field(it, aliases)
+                if fd is not None and isinstance(fd[0], str) and (fd[1] is None or fd[1] is _EMPTY):
+                    inner = _meet(path, self._has(fd[0]))  # the body runs only over a value
+                self._forget([st], aliases)
+                if inner is not None:
+                    self._block(st.body, inner, dict(aliases))
+                self._block(st.orelse, path, dict(aliases))
+                continue
+            if isinstance(st, ast.Try):
+                self._forget([st], aliases)
+                body = st.body
+                inner = path
+                first = body[0].value if body and isinstance(body[0], (ast.Expr, ast.Assign)) else None
+                if isinstance(first, ast.Call) and len(first.args) == 1 and not first.keywords and \
+                        self._object(first.func) in (ipaddress.ip_address, ipaddress.IPv4Address, ipaddress.IPv6Address):
+                    fd = self._field(first.args[0], aliases)
+                    if fd is not None and isinstance(fd[0], str):
+                        # past the call, the field holds an IP address (else it raised)
+                        inner = _meet(path, {fd[0]: (frozenset(), _IP)})
+                        body = body[1:]
+                ends = [self._block(body + st.orelse, inner, dict(aliases)) if inner is not None else None]
+                for h in st.handlers:
+                    ends.append(self._block(h.body, path, dict(aliases)))
+                end = None
+                for e in ends:
+                    end = _join(end, e)
+                if st.finalbody:
+                    self._block(st.finalbody, path, dict(aliases))
+                path = end
+                continue
+            if isinstance(st, (ast.With, ast.AsyncWith)):
+                if any(self._writes(i) for i in st.items):
+                    self._need(path)
+                self._forget([st], aliases)
+                path = self._block(st.body, path, dict(aliases))
+                continue
+            # while, match, nested definitions: a return inside counts
+            # under the current path; nothing is learnt
+            self._forget([st], aliases)
+            for sub in ast.walk(st):
+                if isinstance(sub, ast.Return) and sub.value is not None:
+                    self._need(path if self._writes(sub.value) else _meet(path, self.cond(sub.value, True, {})))
+            if self._writes(st):
+                self._need(path)
+        return path
+
+    def mutated_locals(self, fn):
+        out = set()
+        for x in ast.walk(fn):
+            if isinstance(x, ast.Attribute) and isinstance(x.value, ast.Name) and x.attr in _MUTATORS:
+                out.add(x.value.id)
+            elif isinstance(x, ast.AugAssign) and isinstance(x.target, ast.Name):
+                out.add(x.target.id)
+            elif isinstance(x, ast.Subscript) and isinstance(x.ctx, (ast.Store, ast.Del)) and isinstance(x.value, ast.Name):
+                out.add(x.value.id)
+        return out
+
+    def _assigned_once(self, name):
+        return sum(1 for x in ast.walk(self.fn_node) if isinstance(x, ast.Name) and x.id == name and isinstance(x.ctx, ast.Store)) == 1
+
+
+def _model_fns(model_src, model_module, mappings):
+    """The data model's mappings as the prefilter reads them."""
+    out = {}
+    pf = None
+    for name, (kind, how) in mappings.items():
+        if kind == "path":
+            p = how[2:] if how.startswith("$.") else how
+            if p in _FIELDS:
+                out[name] = ("path", p)
+        elif model_src is not None:
+            if pf is None:
+                pf = _Prefilter(ast.parse(model_src), model_module)
+            fn = pf.funcs.get(how)
+            if fn is not None and how not in pf.writers:
+                out[name] = ("fn", fn, pf)
+    return out
+
+
+def prefilter(source, module=None, model_fns=None):
+    """The fields and values an event needs to matter to the rule:
+    {field: {"eq": [...], "prefix": [...], "contains": [...]}}, None for
+    "never", or {} when nothing is proven."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return {}
+    pf = _Prefilter(tree, module, model_fns)
+    fn = pf.funcs.get("rule")
+    if fn is None or any(isinstance(x, (ast.Lambda, ast.Yield, ast.YieldFrom, ast.Await)) for x in ast.walk(fn)):
+        return {}
+    if sum(1 for d in ast.walk(tree) if isinstance(d, ast.FunctionDef) and d.name == "rule") != 1:
+        return {}
+    c = pf.analyze(fn)
+    if c is None:
+        return None
+    out = {}
+    for f, (e, p) in sorted(c.items()):
+        out[f] = {"eq": sorted(e), "prefix": sorted(s for k, s in p if k == "p"), "contains": sorted(s for k, s in p if k == "c"),
+                  "ip": any(k == "i" for k, _ in p), "empty": any(k == "n" for k, _ in p)}
+    return out
+
+
+# ---------------------------------------------------------------- rules
+
+_SEVERITIES = ("INFO", "LOW", "MEDIUM", "HIGH", "CRITICAL")
+
+
+class RuleTimeout(BaseException):
+    """Raised in a rule that ran past its time limit (a BaseException, so
+    that a rule's own `except Exception` does not swallow it)."""
+
+
+def _alarm(_sig, _frame):
+    raise RuleTimeout()
+
+
+class Rule:
+    def __init__(self, spec):
+        self.id = spec["id"]
+        self.path = spec["path"]
+        self.name = spec.get("name") or self.id
+        self.log_types = spec.get("log_types") or []
+        self.module = None
+        self.error = None
+        self.prefilter = {}
+        self.fns = {}
+
+
+class Worker:
+    def __init__(self):
+        self.rules = []
+        self.models = {}  # log type -> DataModel
+        self.timeout = 5.0
+        self.extra = {}
+
+    def load(self, cfg):
+        for d in reversed(cfg.get("helpers") or []):
+            if d not in sys.path:
+                sys.path.insert(0, d)
+        for d in cfg.get("path_after") or []:
+            if d not in sys.path:
+                sys.path.append(d)
+        _install_modules()
+        self.timeout = cfg.get("timeout") or 5.0
+        self.extra = {"p_parse_time": cfg.get("parse_time"), "p_log_type": "AWS.CloudTrail"}
+        out = {"rules": [], "models": [], "analysed": bool(cfg.get("prefilter", True))}
+        for i, m in enumerate(cfg.get("models") or []):
+            err = None
+            try:
+                mod, src = None, None
+                if m.get("path"):
+                    mod = self._import(m["path"], f"_th_model_{i}")
+                    with open(m["path"], "rb") as f:
+                        src = f.read()
+                model = DataModel({k: tuple(v) for k, v in m["mappings"].items()}, mod, src)
+                for lt in m.get("log_types") or []:
+                    self.models.setdefault(lt, model)
+            except BaseException as e:  # noqa: BLE001 - reported, not fatal
+                err = _last_line(e)
+                for lt in m.get("log_types") or []:
+                    self.models.setdefault(lt, BrokenModel(err))
+            out["models"].append(err)
+        model_fns = {}
+        ct = self.models.get("AWS.CloudTrail")
+        if isinstance(ct, DataModel) and cfg.get("prefilter", True):
+            try:
+                model_fns = _model_fns(ct.src, ct.module, ct.raw)
+            except Exception:  # noqa: BLE001 - no prefilter through the data model
+                model_fns = {}
+        for i, spec in enumerate(cfg.get("rules") or []):
+            r = Rule(spec)
+            self.rules.append(r)
+            ans = {}
+            try:
+                with open(r.path, "rb") as f:
+                    src = f.read()
+                r.module = self._import(r.path, f"_th_rule_{i}")
+                for n in ("rule", "title", "dedup", "alert_context", "severity", "description", "reference",
+                          "runbook", "destinations", "unique"):
+                    fn = getattr(r.module, n, None)
+                    if callable(fn):
+                        r.fns[n] = fn
+                if "rule" not in r.fns:
+                    raise AttributeError(f"{os.path.basename(r.path)} defines no rule() function")
+                if cfg.get("prefilter", True):
+                    try:
+                        r.prefilter = prefilter(src, r.module, model_fns)
+                    except Exception as e:  # noqa: BLE001 - an analysis failure costs only speed
+                        r.prefilter = {}
+                        r.prefilter_error = _last_line(e)
+                ans["functions"] = sorted(r.fns)
+                ans["prefilter"] = r.prefilter
+                if getattr(r, "prefilter_error", None):
+                    ans["prefilter_error"] = r.prefilter_error
+            except BaseException as e:  # noqa: BLE001 - a rule that cannot load is reported
+                r.error = _last_line(e)
+                r.module = None
+                ans["error"] = r.error
+            out["rules"].append(ans)
+        return out
+
+    def _import(self, path, name):
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        signal.setitimer(signal.ITIMER_REAL, max(self.timeout, 10.0))
+        try:
+            spec.loader.exec_module(mod)
+        except BaseException:
+            del sys.modules[name]
+            raise
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        return mod
+
+    def run(self, r, event, full=True):
+        """Runs a rule on an event as Panther does: rule(), then, when it
+        is true, the alert functions. Returns the result dict."""
+        res = {}
+        fns = r.fns
+        try:
+            signal.setitimer(signal.ITIMER_REAL, self.timeout)
+            try:
+                m = fns["rule"](event)
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+        except RuleTimeout:
+            res["e"] = f"rule() ran past the time limit of {self.timeout:g}s"
+            res["timeout"] = True
+            return res
+        except BaseException as e:  # noqa: BLE001 - a rule error
+            res["e"] = _last_line(e)
+            return res
+        if not isinstance(m, bool):
+            res["e"] = f"rule() returned {type(m).__name__} {_short(m)}, not a bool"
+            return res
+        res["m"] = m
+        if not m or not full:
+            return res
+        aux = []
+        try:
+            signal.setitimer(signal.ITIMER_REAL, self.timeout)
+            self._aux(r, event, res, aux)
+        except RuleTimeout:
+            aux.append(f"alert functions ran past the time limit of {self.timeout:g}s")
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        if aux:
+            res["ae"] = aux
+        return res
+
+    def _aux(self, r, event, res, aux):
+        fns = r.fns
+
+        def call(name):
+            try:
+                return True, fns[name](event)
+            except RuleTimeout:
+                raise
+            except BaseException as e:  # noqa: BLE001
+                aux.append(f"{name}(): {_last_line(e)}")
+                return False, None
+
+        title = None
+        if "title" in fns:
+            ok, v = call("title")
+            title = _trunc(str(v)) if ok else r.id
+            res["title"] = title
+        for name in ("description", "reference", "runbook"):
+            if name in fns:
+                ok, v = call(name)
+                if ok and v:
+                    res[name] = _trunc(str(v))
+        if "severity" in fns:
+            ok, v = call("severity")
+            if ok:
+                s = str(v).upper()
+                if s == "DEFAULT":
+                    pass
+                elif s in _SEVERITIES:
+                    res["sev"] = s
+                else:
+                    aux.append(f"severity(): {v!r} is not one of {', '.join(_SEVERITIES)} or DEFAULT")
+        if "destinations" in fns:
+            ok, v = call("destinations")
+            if ok and v is not None:
+                res["dest"] = [str(x) for x in v][:10]
+        default = "defaultDedupString:" + r.id
+        if "dedup" in fns:
+            ok, v = call("dedup")
+            res["dedup"] = _trunc(str(v)) if ok and v else default
+        else:
+            res["dedup"] = title if title else default
+        if "alert_context" in fns:
+            ok, v = call("alert_context")
+            if ok:
+                if not isinstance(v, Mapping):
+                    aux.append(f"alert_context(): returned {type(v).__name__}, not a mapping")
+                else:
+                    try:
+                        s = _dumps(v)
+                    except (TypeError, ValueError) as e:
+                        s = _dumps({"_error": f"alert_context not serialisable: {e}"})
+                    if len(s) > 200 * 1024:
+                        s = _dumps({"_error": "alert_context is larger than 200 KB"})
+                    res["ctx"] = json.loads(s)
+        if "unique" in fns:
+            ok, v = call("unique")
+            if ok and v is not None:
+                res["uniq"] = str(v)
+
+    def evaluate(self, hdr, raw):
+        rec = json.loads(raw)
+        extra = dict(self.extra)
+        if "t" in hdr:
+            extra["p_event_time"] = hdr["t"]
+        if "id" in hdr:
+            extra["p_row_id"] = hdr["id"]
+        _now[0] = hdr.get("now", 0)
+        event = PantherEvent(rec if isinstance(rec, dict) else {}, extra, self.models.get("AWS.CloudTrail"))
+        out = []
+        for i in hdr["r"]:
+            r = self.rules[i]
+            if r.module is None:
+                out.append({"e": r.error or "not loaded"})
+                continue
+            out.append(self.run(r, event))
+        return out
+
+    def test(self, t):
+        """Runs one unit test as Panther's test runner does: the log as the
+        event, Mocks patched into the rule module, rule() compared with the
+        expected result and, for a match, every alert function run."""
+        global _cache_local
+        from unittest import mock
+
+        r = self.rules[t["rule"]]
+        if r.module is None:
+            return {"e": r.error}
+        rec = t["log"]
+        log_type = t.get("log_type") or (isinstance(rec, dict) and rec.get("p_log_type")) or "AWS.CloudTrail"
+        if isinstance(rec, dict) and "p_log_type" not in rec:
+            rec = dict(rec)
+            rec["p_log_type"] = log_type
+        event = PantherEvent(rec if isinstance(rec, dict) else {}, None, self.models.get(log_type))
+        _cache_local = {}
+        _now[0] = 0
+        patches = []
+        try:
+            for m in t.get("mocks") or []:
+                name, value = m.get("objectName"), m.get("returnValue")
+                # as Panther's test runner: a MagicMock returning the value,
+                # whatever the name held (rules test isinstance(x, MagicMock))
+                p = mock.patch.object(r.module, name, mock.MagicMock(return_value=value), create=True)
+                p.start()
+                patches.append(p)
+            res = self.run(r, event)
+            if log_type not in self.models:
+                res["nomodel"] = log_type
+            return res
+        finally:
+            for p in reversed(patches):
+                p.stop()
+            _cache_local = None
+
+
+def _short(v):
+    s = repr(v)
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
+def _trunc(s):
+    return s if len(s) <= 1000 else s[:1000] + "... (truncated)"
+
+
+def _last_line(e):
+    """The last line of the traceback, with the innermost frame."""
+    tb = traceback.extract_tb(e.__traceback__)
+    where = f" ({os.path.basename(tb[-1].filename)}:{tb[-1].lineno})" if tb else ""
+    if isinstance(e, SyntaxError):
+        where = f" ({os.path.basename(e.filename or '?')}:{e.lineno})"
+        return f"SyntaxError: {e.msg}{where}"
+    if isinstance(e, RuleTimeout):
+        return "ran past the time limit" + where
+    msg = str(e)
+    return f"{type(e).__name__}: {msg}{where}" if msg else f"{type(e).__name__}{where}"
+
+
+def main():
+    signal.signal(signal.SIGALRM, _alarm)
+    w = Worker()
+    while True:
+        f = _read_frame()
+        if f is None:
+            return
+        op, body = f[:1], f[1:]
+        if op == b"E":
+            nl = body.index(b"\n")
+            hdr = json.loads(body[:nl])
+            try:
+                ans = w.evaluate(hdr, body[nl + 1:])
+            except Exception as e:  # noqa: BLE001 - the event, not a rule, failed: say so for each rule
+                ans = [{"e": "the event could not be given to the rule: " + _last_line(e)} for _ in hdr["r"]]
+        elif op == b"B":  # a batch: a header, a newline, the events one after another
+            nl = body.index(b"\n")
+            hdr = json.loads(body[:nl])
+            pos = nl + 1
+            ans = []
+            for h, n in zip(hdr["events"], hdr["n"]):
+                raw = body[pos:pos + n]
+                pos += n
+                try:
+                    ans.append(w.evaluate(h, raw))
+                except Exception as e:  # noqa: BLE001 - the event, not a rule, failed
+                    ans.append([{"e": "the event could not be given to the rule: " + _last_line(e)} for _ in h["r"]])
+        elif op == b"T":
+            try:
+                ans = w.test(json.loads(body))
+            except Exception as e:  # noqa: BLE001 - a test that cannot be set up
+                ans = {"e": "the test could not run: " + _last_line(e)}
+        elif op == b"L":
+            ans = w.load(json.loads(body))
+        elif op == b"P":
+            ans = {"pid": os.getpid(), "version": sys.version.split()[0]}
+        elif op == b"R":
+            continue  # a late cache reply: nothing waits for it
+        else:
+            ans = {"err": f"unknown operation {op!r}"}
+        _write_frame(b"D", _dumps(ans).encode())
+
+
+if __name__ == "__main__":
+    main()

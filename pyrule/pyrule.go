@@ -1,0 +1,1098 @@
+// Package pyrule runs Panther's Python rules as they are: each rule's
+// Python file, unmodified, in a pool of python3 worker processes that run a
+// module of ours (embedded here) providing Panther's event API (get,
+// deep_get, deep_walk, udm, udm_path, the p_ fields), the
+// panther_detection_helpers.caching key-value cache (served by the Go
+// side, shared by every worker) and the panther_core names rules import.
+// Workers speak length-prefixed frames over their stdin and stdout.
+//
+// A rule's Python is analysed when it loads (Python's ast): the
+// eventSource, eventName and other CloudTrail field values an event must
+// have for rule() to be true (or to write to the cache) become a condition
+// the engine checks in Go, so most events never reach Python.
+package pyrule
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	_ "embed" // the worker module
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/trailhound/trailhound/engine"
+	"github.com/trailhound/trailhound/event"
+	"github.com/trailhound/trailhound/panther"
+	"github.com/trailhound/trailhound/rule"
+)
+
+//go:embed py/trailhound_worker.py
+var workerSource []byte
+
+// Options configure a Runtime.
+type Options struct {
+	// Python is the interpreter; empty: FindPython's choice.
+	Python string
+	// Helpers are folders of Panther global helpers (and data models) to
+	// put on the rules' import path, besides the global_helpers/ and
+	// data_models/ of the checkout each rule sits in.
+	Helpers []string
+	// Workers is the number of python3 processes (default GOMAXPROCS).
+	Workers int
+	// Timeout is the time a rule may take on one event (default 5 s);
+	// past it the rule is interrupted, and a worker that does not come
+	// back is killed and restarted.
+	Timeout time.Duration
+	// NoPrefilter sends every event to every rule (to measure the
+	// prefilter).
+	NoPrefilter bool
+	// Tests also loads disabled rules, whose tests still run.
+	Tests bool
+	// CacheDir is where the worker module is written (default: the
+	// user's cache directory, trailhound/).
+	CacheDir string
+}
+
+// Runtime runs the Python rules of a rule set. Close it when done.
+type Runtime struct {
+	opts     Options
+	python   string
+	version  string
+	script   string
+	load     loadReq
+	rules    []*pyRule
+	byRule   map[*rule.Rule]*pyRule
+	kv       *kvStore
+	live     chan *worker  // idle workers
+	spare    chan struct{} // slots without a worker: started when needed
+	n        int
+	parse    string // p_parse_time
+	index    sync.Map
+	indexN   int64
+	indexMu  sync.Mutex
+	mu       sync.Mutex // errors and deaths
+	events   atomic.Int64
+	calls    atomic.Int64
+	warnings []string
+	loadErrs []error
+}
+
+// LoadErrors are the Python rules that did not load, each with its file
+// and the Python error.
+func (rt *Runtime) LoadErrors() []error {
+	if rt == nil {
+		return nil
+	}
+	return rt.loadErrs
+}
+
+// Warnings are problems found when loading that do not stop the rules
+// (a data model that did not load).
+func (rt *Runtime) Warnings() []string {
+	if rt == nil {
+		return nil
+	}
+	return rt.warnings
+}
+
+// Stats are what a runtime did: events sent to Python, rule functions
+// run there (rule() on an event), worker restarts.
+type Stats struct {
+	Events, RuleCalls int64
+}
+
+// RuleCalls returns how many events reached each rule's rule(), most
+// first.
+func (rt *Runtime) RuleCalls() []RuleCount {
+	var out []RuleCount
+	for _, pr := range rt.rules {
+		if n := pr.calls.Load(); n > 0 {
+			out = append(out, RuleCount{pr.r, n})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].N > out[j].N })
+	return out
+}
+
+// RuleCount is a number for a rule.
+type RuleCount struct {
+	Rule *rule.Rule
+	N    int64
+}
+
+// Stats returns what the runtime did so far.
+func (rt *Runtime) Stats() Stats {
+	if rt == nil {
+		return Stats{}
+	}
+	return Stats{Events: rt.events.Load(), RuleCalls: rt.calls.Load()}
+}
+
+// pyRule is one Python rule and what is known of it.
+type pyRule struct {
+	idx       int
+	r         *rule.Rule
+	functions []string
+	prefilter map[string]fieldFilter // nil: every event
+	never     bool                   // rule() is never true
+	match     engine.Matcher         // the prefilter's remaining fields
+	errs      ErrorCount
+	deaths    int
+	off       string // why it was turned off mid-hunt
+	calls     atomic.Int64
+}
+
+// fieldFilter is what a prefilter requires of a field: one of the values
+// Eq, or a start in Prefix ("": any value), or a substring in Contains.
+type fieldFilter struct {
+	Eq       []string `json:"eq"`
+	Prefix   []string `json:"prefix"`
+	Contains []string `json:"contains"`
+	IP       bool     `json:"ip"`    // or an IP address
+	Empty    bool     `json:"empty"` // or missing, null or ""
+}
+
+// ipShape matches every string Python's ipaddress.ip_address accepts (and
+// more): hex digits, colons and dots, with an IPv6 scope.
+const ipShape = `[0-9A-Fa-f:.]+(%.*)?`
+
+var ipShapeRE = regexp.MustCompile(`^(?:` + ipShape + `)$`)
+
+// ErrorCount is what went wrong in one rule: errors of rule() (and of
+// the worker running it), errors of its alert functions (title, dedup,
+// alert_context...), and the first messages, with where.
+type ErrorCount struct {
+	Rule      *rule.Rule
+	Errors    int
+	AuxErrors int
+	First     []string
+}
+
+type loadReq struct {
+	Helpers   []string    `json:"helpers"`
+	Models    []modelSpec `json:"models"`
+	Rules     []ruleSpec  `json:"rules"`
+	Timeout   float64     `json:"timeout"`
+	ParseTime string      `json:"parse_time"`
+	Prefilter bool        `json:"prefilter"`
+}
+
+type ruleSpec struct {
+	ID       string   `json:"id"`
+	Path     string   `json:"path"`
+	Name     string   `json:"name"`
+	LogTypes []string `json:"log_types"`
+}
+
+type modelSpec struct {
+	Path     string               `json:"path,omitempty"`
+	LogTypes []string             `json:"log_types"`
+	Mappings map[string][2]string `json:"mappings"`
+}
+
+type loadAnswer struct {
+	Analysed bool      `json:"analysed"` // the prefilter analysis ran
+	Models   []*string `json:"models"`
+	Rules    []struct {
+		Error     string                 `json:"error"`
+		Functions []string               `json:"functions"`
+		Prefilter map[string]fieldFilter `json:"prefilter"`
+		// PrefilterError is why the analysis failed (the rule then gets
+		// every event).
+		PrefilterError string `json:"prefilter_error"`
+	} `json:"rules"`
+}
+
+// ErrNoPython is wrapped by the error of New when no usable python3 is
+// found.
+var ErrNoPython = errors.New("no python3")
+
+// FindPython returns the interpreter to use: the given one; else, of
+// python3 on PATH and /usr/bin/python3, the one that has more of the
+// third-party modules Panther's helpers and rules import (dateutil,
+// pycountry), the first on a tie. It returns the interpreter's version
+// too.
+func FindPython(given string) (path, version string, err error) {
+	cands := []string{given}
+	if given == "" {
+		cands = nil
+		if p, err := exec.LookPath("python3"); err == nil {
+			cands = append(cands, p)
+		}
+		if p := "/usr/bin/python3"; len(cands) == 0 || !sameFile(cands[0], p) {
+			if _, err := os.Stat(p); err == nil {
+				cands = append(cands, p)
+			}
+		}
+		if len(cands) == 0 {
+			return "", "", fmt.Errorf("%w: python3 is not on PATH (--python names one)", ErrNoPython)
+		}
+	}
+	best, bestV, bestN := "", "", -1
+	var firstErr error
+	for _, c := range cands {
+		out, err := exec.Command(c, "-c", probe).Output()
+		f := strings.Fields(string(out))
+		if err != nil || len(f) != 2 {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("%w: %s does not run as Python 3.8 or later (%v)", ErrNoPython, c, err)
+			}
+			continue
+		}
+		if n := strings.Count(f[1], "+"); n > bestN {
+			best, bestV, bestN = c, f[0], n
+		}
+	}
+	if best == "" {
+		return "", "", firstErr
+	}
+	return best, bestV, nil
+}
+
+// probe prints the interpreter's version and a + per module it has.
+const probe = `import sys, importlib.util
+assert sys.version_info >= (3, 8)
+print(sys.version.split()[0], "." + "".join("+" for m in ("dateutil", "pycountry") if importlib.util.find_spec(m)))`
+
+func sameFile(a, b string) bool {
+	ra, err1 := filepath.EvalSymlinks(a)
+	rb, err2 := filepath.EvalSymlinks(b)
+	return err1 == nil && err2 == nil && ra == rb
+}
+
+// IsPython reports whether r is a Python-backed Panther rule.
+func IsPython(r *rule.Rule) bool { return r.Format == "panther" && r.Script != "" }
+
+// New loads the Python rules among rules into a pool of workers and makes
+// them runnable: Cond (the prefilter and rule()), Output (title, alert
+// context, severity) and the dedup key. A rule whose Python does not load
+// is left not runnable with the Python error. Without Python rules New
+// returns nil. Without a usable python3 it returns an error wrapping
+// ErrNoPython and leaves the rules as they were (listed as needing
+// python3).
+func New(ctx context.Context, rules []*rule.Rule, opts Options) (*Runtime, error) {
+	var take []*rule.Rule
+	var datamodels []*rule.Rule
+	for _, r := range rules {
+		switch {
+		case r.Format == "panther" && r.Type == "datamodel":
+			datamodels = append(datamodels, r)
+		case !IsPython(r):
+		case !isFile(r.Script):
+			if strings.HasPrefix(r.Unsupported, panther.NeedsPython) {
+				r.Unsupported = fmt.Sprintf("its Python file %s is missing", r.Script)
+			}
+		case strings.HasPrefix(r.Unsupported, panther.NeedsPython):
+			take = append(take, r)
+		case opts.Tests && r.Unsupported != "":
+			take = append(take, r) // disabled: its tests still run
+		}
+	}
+	if len(take) == 0 {
+		return nil, nil
+	}
+	python, version, err := FindPython(opts.Python)
+	if err != nil {
+		for _, r := range take {
+			if strings.HasPrefix(r.Unsupported, panther.NeedsPython) {
+				r.Unsupported = fmt.Sprintf("%s (%s): %v", panther.NeedsPython, filepath.Base(r.Script), err)
+			}
+		}
+		return nil, err
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 5 * time.Second
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.GOMAXPROCS(0)
+	}
+	script, err := writeScript(opts.CacheDir)
+	if err != nil {
+		return nil, err
+	}
+	rt := &Runtime{opts: opts, python: python, version: version, script: script, kv: newKV(), byRule: map[*rule.Rule]*pyRule{},
+		parse: time.Now().UTC().Format("2006-01-02 15:04:05.000000000")}
+	helpers, models, err := checkouts(take, datamodels, opts.Helpers)
+	if err != nil {
+		return nil, err
+	}
+	rt.load = loadReq{Helpers: helpers, Models: models, Timeout: opts.Timeout.Seconds(), ParseTime: rt.parse, Prefilter: !opts.NoPrefilter}
+	for i, r := range take {
+		rt.load.Rules = append(rt.load.Rules, ruleSpec{ID: r.ID, Path: r.Script, Name: r.Name})
+		pr := &pyRule{idx: i, r: r, errs: ErrorCount{Rule: r}}
+		rt.rules = append(rt.rules, pr)
+		rt.byRule[r] = pr
+	}
+	rt.live, rt.spare = make(chan *worker, opts.Workers), make(chan struct{}, opts.Workers)
+	// the first worker analyses the rules for the prefilter and says how
+	// each loaded; the others start when a call finds none idle (each
+	// costs a second or so of CPU, which a small hunt need not pay)
+	w, first, err := rt.start(!opts.NoPrefilter)
+	if err != nil {
+		return nil, err
+	}
+	rt.live <- w
+	rt.n = opts.Workers
+	for range opts.Workers - 1 {
+		rt.spare <- struct{}{}
+	}
+	if len(first.Rules) != len(rt.rules) {
+		rt.Close()
+		return nil, fmt.Errorf("python worker answered for %d rules of %d", len(first.Rules), len(rt.rules))
+	}
+	for i, m := range first.Models {
+		if m != nil {
+			rt.warnings = append(rt.warnings, fmt.Sprintf("data model %s did not load (rules calling udm() on %s events get an error): %s",
+				models[i].Path, strings.Join(models[i].LogTypes, ", "), *m))
+		}
+	}
+	for i, pr := range rt.rules {
+		a := first.Rules[i]
+		r := pr.r
+		if a.Error != "" {
+			r.Unsupported = fmt.Sprintf("Python error loading %s: %s", filepath.Base(r.Script), a.Error)
+			rt.loadErrs = append(rt.loadErrs, fmt.Errorf("%s: rule %s: %s", r.Script, r.ID, a.Error))
+			continue
+		}
+		pr.functions = a.Functions
+		if a.Prefilter == nil && !opts.NoPrefilter {
+			pr.never = true
+		} else if len(a.Prefilter) > 0 {
+			pr.prefilter = a.Prefilter
+		}
+		if err := rt.wire(pr); err != nil {
+			r.Unsupported = err.Error()
+			continue
+		}
+		if strings.HasPrefix(r.Unsupported, panther.NeedsPython) {
+			r.Unsupported = ""
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		rt.Close()
+		return nil, err
+	}
+	return rt, nil
+}
+
+// writeScript writes the worker module to the cache directory, named by
+// its hash (so that binaries of several versions share the directory).
+func writeScript(dir string) (string, error) {
+	if dir == "" {
+		d, err := os.UserCacheDir()
+		if err != nil {
+			d = os.TempDir()
+		}
+		dir = filepath.Join(d, "trailhound")
+	}
+	sum := sha256.Sum256(workerSource)
+	path := filepath.Join(dir, "pyworker-"+hex.EncodeToString(sum[:6]), "trailhound_worker.py")
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, workerSource) {
+		return path, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", fmt.Errorf("python worker module: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return "", fmt.Errorf("python worker module: %w", err)
+	}
+	tmp.Write(workerSource)
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return "", fmt.Errorf("python worker module: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return "", fmt.Errorf("python worker module: %w", err)
+	}
+	return path, nil
+}
+
+// checkouts finds the helper folders and data models for the rules: for
+// each rule, the nearest folder above it holding global_helpers/ or
+// data_models/ (a panther-analysis checkout), and the extra folders.
+func checkouts(rules, datamodels []*rule.Rule, extra []string) ([]string, []modelSpec, error) {
+	var helpers []string
+	seen := map[string]bool{}
+	addHelpers := func(d string) {
+		if abs, err := filepath.Abs(d); err == nil && !seen[abs] {
+			seen[abs] = true
+			helpers = append(helpers, abs)
+		}
+	}
+	var modelFiles []string
+	seenModel := map[string]bool{}
+	addModels := func(d string) {
+		ms, _ := filepath.Glob(filepath.Join(d, "*.yml"))
+		ms2, _ := filepath.Glob(filepath.Join(d, "*.yaml"))
+		for _, m := range append(ms, ms2...) {
+			if abs, err := filepath.Abs(m); err == nil && !seenModel[abs] {
+				seenModel[abs] = true
+				modelFiles = append(modelFiles, abs)
+			}
+		}
+	}
+	for _, d := range extra {
+		st, err := os.Stat(d)
+		if err != nil || !st.IsDir() {
+			return nil, nil, fmt.Errorf("--panther-helpers %s: not a folder", d)
+		}
+		addHelpers(d)
+		addModels(d)
+	}
+	roots := map[string]bool{}
+	for _, r := range rules {
+		dir, err := filepath.Abs(filepath.Dir(r.Script))
+		if err != nil {
+			continue
+		}
+		for d := dir; ; d = filepath.Dir(d) {
+			if roots[d] {
+				break
+			}
+			gh, dm := isDir(filepath.Join(d, "global_helpers")), isDir(filepath.Join(d, "data_models"))
+			if gh || dm {
+				roots[d] = true
+				if gh {
+					addHelpers(filepath.Join(d, "global_helpers"))
+				}
+				if dm {
+					addHelpers(filepath.Join(d, "data_models"))
+					addModels(filepath.Join(d, "data_models"))
+				}
+				break
+			}
+			if filepath.Dir(d) == d {
+				break
+			}
+		}
+	}
+	for _, r := range datamodels {
+		if abs, err := filepath.Abs(r.Path); err == nil && !seenModel[abs] {
+			seenModel[abs] = true
+			modelFiles = append(modelFiles, abs)
+		}
+	}
+	var models []modelSpec
+	for _, f := range modelFiles {
+		m, ok, err := readModel(f)
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok {
+			models = append(models, m)
+		}
+	}
+	return helpers, models, nil
+}
+
+func isFile(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
+}
+
+func isDir(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
+}
+
+// readModel reads a Panther data model file (AnalysisType: datamodel).
+func readModel(path string) (modelSpec, bool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return modelSpec{}, false, err
+	}
+	var d struct {
+		AnalysisType string   `yaml:"AnalysisType"`
+		LogTypes     []string `yaml:"LogTypes"`
+		Filename     string   `yaml:"Filename"`
+		Enabled      *bool    `yaml:"Enabled"`
+		Mappings     []struct {
+			Name   string `yaml:"Name"`
+			Path   string `yaml:"Path"`
+			Method string `yaml:"Method"`
+		} `yaml:"Mappings"`
+	}
+	if err := yaml.Unmarshal(data, &d); err != nil {
+		if !bytes.Contains(data, []byte("datamodel")) {
+			return modelSpec{}, false, nil
+		}
+		return modelSpec{}, false, fmt.Errorf("%s: data model: %w", path, err)
+	}
+	if d.AnalysisType != "datamodel" || (d.Enabled != nil && !*d.Enabled) {
+		return modelSpec{}, false, nil
+	}
+	m := modelSpec{LogTypes: d.LogTypes, Mappings: map[string][2]string{}}
+	if d.Filename != "" {
+		m.Path = filepath.Join(filepath.Dir(path), d.Filename)
+	}
+	for _, mp := range d.Mappings {
+		switch {
+		case mp.Name == "":
+			return m, false, fmt.Errorf("%s: data model mapping without a Name", path)
+		case mp.Method != "":
+			m.Mappings[mp.Name] = [2]string{"method", mp.Method}
+		case mp.Path != "":
+			m.Mappings[mp.Name] = [2]string{"path", mp.Path}
+		default:
+			return m, false, fmt.Errorf("%s: data model mapping %s has neither Path nor Method", path, mp.Name)
+		}
+	}
+	return m, true, nil
+}
+
+// start starts a worker and loads the rules into it.
+func (rt *Runtime) start(analyse bool) (*worker, *loadAnswer, error) {
+	w, err := startWorker(rt.python, rt.script, rt.kv)
+	if err != nil {
+		return nil, nil, err
+	}
+	var ans loadAnswer
+	limit := 60*time.Second + time.Duration(len(rt.rules))*rt.opts.Timeout
+	req := rt.load
+	req.Prefilter = analyse
+	if err := w.callJSON('L', req, &ans, limit); err != nil {
+		w.stop()
+		return nil, nil, fmt.Errorf("loading the Python rules: %w", err)
+	}
+	return w, &ans, nil
+}
+
+// Close stops the workers.
+func (rt *Runtime) Close() {
+	if rt == nil {
+		return
+	}
+	for range rt.n {
+		select {
+		case w := <-rt.live:
+			w.stop()
+		case <-rt.spare:
+		}
+	}
+	rt.n = 0
+}
+
+// get returns an idle worker, starting one in a spare slot only when none
+// is idle.
+func (rt *Runtime) get() (*worker, error) {
+	select {
+	case w := <-rt.live:
+		return w, nil
+	default:
+	}
+	select {
+	case w := <-rt.live:
+		return w, nil
+	case <-rt.spare:
+		w, _, err := rt.start(false)
+		if err != nil {
+			rt.spare <- struct{}{}
+			return nil, err
+		}
+		return w, nil
+	}
+}
+
+// put returns a worker to the pool.
+func (rt *Runtime) put(w *worker) { rt.live <- w }
+
+// drop ends a worker that failed; its slot is spare again.
+func (rt *Runtime) drop(w *worker) {
+	w.stop()
+	rt.spare <- struct{}{}
+}
+
+// Python is the interpreter the runtime runs, and its version.
+func (rt *Runtime) Python() (path, version string) { return rt.python, rt.version }
+
+// Loaded returns the rules the runtime runs.
+func (rt *Runtime) Loaded() []*rule.Rule {
+	var out []*rule.Rule
+	for _, pr := range rt.rules {
+		if pr.functions != nil {
+			out = append(out, pr.r)
+		}
+	}
+	return out
+}
+
+// Prefilter describes a rule's prefilter: the fields and values an event
+// needs to reach the rule's Python, or why every event does.
+func (rt *Runtime) Prefilter(r *rule.Rule) string {
+	if rt == nil {
+		return ""
+	}
+	pr := rt.byRule[r]
+	switch {
+	case pr == nil || pr.functions == nil:
+		return ""
+	case rt.opts.NoPrefilter:
+		return "off (--no-python-prefilter): every CloudTrail event reaches rule()"
+	case pr.never:
+		return "rule() can never be true: no event reaches it"
+	case len(pr.prefilter) == 0:
+		return "none proven: every CloudTrail event reaches rule()"
+	}
+	var parts []string
+	for _, f := range sortedKeys(pr.prefilter) {
+		ff := pr.prefilter[f]
+		var alts []string
+		if len(ff.Eq) > 0 {
+			alts = append(alts, fmt.Sprintf("%s in %s", f, strings.Join(quoteAll(ff.Eq), ", ")))
+		}
+		for _, p := range ff.Prefix {
+			if p == "" {
+				alts = append(alts, f+" has a value")
+			} else {
+				alts = append(alts, fmt.Sprintf("%s starts with %q", f, p))
+			}
+		}
+		for _, c := range ff.Contains {
+			alts = append(alts, fmt.Sprintf("%s contains %q", f, c))
+		}
+		if ff.IP {
+			alts = append(alts, f+" is an IP address")
+		}
+		if ff.Empty {
+			alts = append(alts, f+" is empty or missing")
+		}
+		parts = append(parts, strings.Join(alts, " or "))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func quoteAll(vs []string) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = fmt.Sprintf("%q", v)
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// fieldCond turns a prefilter into a condition the engine checks in Go.
+func fieldCond(pf map[string]fieldFilter) []rule.Cond {
+	var out []rule.Cond
+	for _, f := range sortedKeys(pf) {
+		ff := pf[f]
+		var alts []rule.Cond
+		if len(ff.Eq) > 0 {
+			alts = append(alts, rule.Cmp{Field: f, Op: rule.OpEq, Values: ff.Eq})
+		}
+		var pats []rule.Pattern
+		for _, p := range ff.Prefix {
+			if p == "" {
+				alts = append(alts, rule.Cmp{Field: f, Op: rule.OpExists})
+				continue
+			}
+			pats = append(pats, rule.Pattern{Parts: []string{p, ""}})
+		}
+		for _, c := range ff.Contains {
+			pats = append(pats, rule.Pattern{Parts: []string{"", c, ""}})
+		}
+		if len(pats) > 0 {
+			alts = append(alts, rule.Cmp{Field: f, Op: rule.OpWildcard, Patterns: pats})
+		}
+		if ff.IP {
+			alts = append(alts, rule.Cmp{Field: f, Op: rule.OpRegex, Values: []string{ipShape}})
+		}
+		if ff.Empty {
+			alts = append(alts, rule.Not{Cond: rule.Cmp{Field: f, Op: rule.OpRegex, Values: []string{`(?s).+`}}})
+		}
+		switch len(alts) {
+		case 0:
+		case 1:
+			out = append(out, alts[0])
+		default:
+			out = append(out, rule.Or{Conds: alts})
+		}
+	}
+	return out
+}
+
+// wire makes a loaded rule runnable.
+func (rt *Runtime) wire(pr *pyRule) error {
+	r := pr.r
+	conds := fieldCond(pr.prefilter)
+	if len(conds) > 0 {
+		m, err := engine.CompileCond(rule.And{Conds: conds})
+		if err != nil {
+			return fmt.Errorf("prefilter of %s: %w", filepath.Base(r.Script), err)
+		}
+		pr.match = m
+	}
+	text := fmt.Sprintf("rule() of %s (Python)", filepath.Base(r.Script))
+	pred := rule.Pred{Text: text, Match: func(ev *event.Event) bool {
+		res := rt.result(ev, pr)
+		return res != nil && res.M
+	}}
+	switch {
+	case pr.never: // pinned to an event name no event has: the engine never offers it one
+		r.Cond = rule.Cmp{Field: "eventName", Op: rule.OpEq, Values: []string{"\x00rule() is never true"}}
+	case len(conds) > 0:
+		r.Cond = rule.And{Conds: append(conds, pred)}
+	default:
+		r.Cond = pred
+	}
+	r.Query = text
+	if pf := rt.Prefilter(r); pf != "" {
+		r.Query += "; prefilter: " + pf
+	}
+	name := r.Name
+	r.Output = &rule.Output{
+		Title: func(ev *event.Event) string {
+			if res := rt.result(ev, pr); res != nil && res.Title != nil {
+				return *res.Title
+			}
+			return name
+		},
+		Context: func(ev *event.Event) map[string]any {
+			if res := rt.result(ev, pr); res != nil {
+				return res.Ctx
+			}
+			return nil
+		},
+		Severity: func(ev *event.Event) string {
+			if res := rt.result(ev, pr); res != nil && res.Sev != "" {
+				return severityOf(res.Sev)
+			}
+			return ""
+		},
+		Reference: func(ev *event.Event) string {
+			if res := rt.result(ev, pr); res != nil {
+				return res.Ref
+			}
+			return ""
+		},
+		Runbook: func(ev *event.Event) string {
+			if res := rt.result(ev, pr); res != nil {
+				return res.Runbook
+			}
+			return ""
+		},
+	}
+	if r.Dedup != nil {
+		r.Dedup.Key = func(ev *event.Event) string {
+			if res := rt.result(ev, pr); res != nil && res.Dedup != "" {
+				return res.Dedup
+			}
+			return "defaultDedupString:" + r.ID
+		}
+		if slices.Contains(pr.functions, "unique") {
+			r.Dedup.Unique = func(ev *event.Event) (string, bool) {
+				if res := rt.result(ev, pr); res != nil && res.Uniq != nil {
+					return *res.Uniq, true
+				}
+				return "", false
+			}
+		}
+	}
+	return nil
+}
+
+// severityOf maps Panther's severities to trailhound's (Info is low).
+func severityOf(s string) string {
+	switch strings.ToUpper(s) {
+	case "INFO", "LOW":
+		return "low"
+	case "MEDIUM":
+		return "medium"
+	case "HIGH":
+		return "high"
+	case "CRITICAL":
+		return "critical"
+	}
+	return ""
+}
+
+// result is what a worker answers for one rule on one event.
+type result struct {
+	M       bool           `json:"m"`
+	E       string         `json:"e"`
+	Timeout bool           `json:"timeout"`
+	AE      []string       `json:"ae"`
+	Title   *string        `json:"title"`
+	Dedup   string         `json:"dedup"`
+	Ctx     map[string]any `json:"ctx"`
+	Sev     string         `json:"sev"`
+	Desc    string         `json:"description"`
+	Ref     string         `json:"reference"`
+	Runbook string         `json:"runbook"`
+	Dest    []string       `json:"dest"`
+	Uniq    *string        `json:"uniq"`
+	NoModel string         `json:"nomodel"` // tests: the log type has no data model
+}
+
+// memo is the results of the Python rules for one event.
+type memo struct {
+	res []*result // by rule index; nil: not evaluated
+}
+
+// candidates returns the rules an event can reach: those whose
+// eventSource/eventName prefilter admits it (cached per pair), whose other
+// prefilter fields match are checked per event.
+func (rt *Runtime) candidates(ev *event.Event) []*pyRule {
+	key := ev.Provider() + "\x00" + ev.Action()
+	if v, ok := rt.index.Load(key); ok {
+		return v.([]*pyRule)
+	}
+	var out []*pyRule
+	for _, pr := range rt.rules {
+		if pr.functions == nil || pr.never {
+			continue
+		}
+		if ok := admits(pr.prefilter["eventSource"], ev.Provider()) && admits(pr.prefilter["eventName"], ev.Action()); ok {
+			out = append(out, pr)
+		}
+	}
+	rt.indexMu.Lock()
+	if rt.indexN > 100000 { // bound it against hostile input
+		rt.index.Clear()
+		rt.indexN = 0
+	}
+	rt.indexN++
+	rt.indexMu.Unlock()
+	rt.index.Store(strings.Clone(key), out)
+	return out
+}
+
+func admits(ff fieldFilter, v string) bool {
+	if ff.Eq == nil && ff.Prefix == nil && ff.Contains == nil && !ff.IP && !ff.Empty {
+		return true
+	}
+	if ff.Empty && v == "" {
+		return true
+	}
+	if ff.IP && ipShapeRE.MatchString(v) {
+		return true
+	}
+	for _, c := range ff.Contains {
+		if strings.Contains(v, c) {
+			return true
+		}
+	}
+	for _, x := range ff.Eq {
+		if x == v {
+			return true
+		}
+	}
+	for _, p := range ff.Prefix {
+		if strings.HasPrefix(v, p) && (p != "" || v != "") {
+			return true
+		}
+	}
+	return false
+}
+
+// result returns the rule's result on the event, evaluating, on the
+// first call for the event, every Python rule the event can reach in one
+// call to a worker. It returns nil for events that are not CloudTrail
+// records or a rule turned off.
+func (rt *Runtime) result(ev *event.Event, pr *pyRule) *result {
+	if ev.Kind != event.KindCloudTrail {
+		return nil
+	}
+	m, _ := ev.Memo(rt).(*memo)
+	if m == nil {
+		m = &memo{res: make([]*result, len(rt.rules))}
+		ev.SetMemo(rt, m)
+		var batch []*pyRule
+		s := scratches.Get().(*engine.Scratch)
+		for _, c := range rt.candidates(ev) {
+			if c.match == nil || c.match(ev, s) {
+				batch = append(batch, c)
+			}
+		}
+		scratches.Put(s)
+		rt.evaluate(ev, batch, m)
+	}
+	if m.res[pr.idx] == nil {
+		rt.evaluate(ev, []*pyRule{pr}, m)
+	}
+	return m.res[pr.idx]
+}
+
+var (
+	noResult  = &result{}
+	scratches = sync.Pool{New: func() any { return engine.NewScratch() }}
+)
+
+// evaluate runs the rules on the event in a worker and records the
+// results and errors.
+func (rt *Runtime) evaluate(ev *event.Event, batch []*pyRule, m *memo) {
+	var live []*pyRule
+	for _, pr := range batch {
+		rt.mu.Lock()
+		off := pr.off
+		rt.mu.Unlock()
+		if off != "" {
+			m.res[pr.idx] = noResult
+			continue
+		}
+		live = append(live, pr)
+	}
+	if len(live) == 0 {
+		return
+	}
+	hdr := evalHeader{R: make([]int, len(live)), ID: rowID(ev)}
+	for i, pr := range live {
+		hdr.R[i] = pr.idx
+	}
+	t := ev.Time()
+	if t.IsZero() {
+		t = ev.FileTime
+	}
+	if !t.IsZero() {
+		hdr.T = t.UTC().Format("2006-01-02 15:04:05.000000000")
+		hdr.Now = float64(t.UnixNano()) / 1e9
+	}
+	rt.events.Add(1)
+	rt.calls.Add(int64(len(live)))
+	for _, pr := range live {
+		pr.calls.Add(1)
+	}
+	res, err := rt.call(hdr, ev.Raw, len(live))
+	if err != nil {
+		// a worker died or hung: find the rule, one at a time
+		if len(live) > 1 {
+			for _, pr := range live {
+				rt.evaluate(ev, []*pyRule{pr}, m)
+			}
+			return
+		}
+		pr := live[0]
+		rt.mu.Lock()
+		pr.deaths++
+		msg := err.Error()
+		if pr.deaths >= 3 {
+			pr.off = fmt.Sprintf("turned off after %d worker failures", pr.deaths)
+			msg += "; " + pr.off
+		}
+		rt.mu.Unlock()
+		rt.recordErr(pr, ev, msg, false)
+		m.res[pr.idx] = noResult
+		return
+	}
+	for i, pr := range live {
+		r := res[i]
+		m.res[pr.idx] = r
+		if r.E != "" {
+			rt.recordErr(pr, ev, r.E, false)
+		}
+		for _, e := range r.AE {
+			rt.recordErr(pr, ev, e, true)
+		}
+	}
+}
+
+type evalHeader struct {
+	R   []int   `json:"r"`
+	T   string  `json:"t,omitempty"`
+	ID  string  `json:"id"`
+	Now float64 `json:"now"`
+}
+
+// rowID is the event's p_row_id: a hash of its eventID (or place), stable
+// across hunts.
+func rowID(ev *event.Event) string {
+	h := fnv.New128a()
+	if id := ev.ID(); id != "" {
+		h.Write([]byte(id))
+	} else {
+		fmt.Fprintf(h, "%s\x00%d", ev.File, ev.Offset)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// call evaluates on an idle worker, restarting it when it died.
+func (rt *Runtime) call(hdr evalHeader, raw []byte, n int) ([]*result, error) {
+	h, err := json.Marshal(hdr)
+	if err != nil {
+		return nil, err
+	}
+	w, err := rt.get()
+	if err != nil {
+		return nil, err
+	}
+	limit := time.Duration(n+2) * rt.opts.Timeout // the worker's own limit is per rule
+	ans, err := w.call('E', [][]byte{h, []byte("\n"), raw}, limit)
+	if err != nil {
+		rt.drop(w) // a new one starts when needed
+		return nil, err
+	}
+	var out []*result
+	if err := json.Unmarshal(ans, &out); err != nil {
+		rt.put(w)
+		return nil, fmt.Errorf("python worker answer: %w", err)
+	}
+	rt.put(w)
+	if len(out) != n {
+		return nil, fmt.Errorf("python worker answered for %d rules of %d", len(out), n)
+	}
+	return out, nil
+}
+
+// recordErr counts a rule error and keeps the first few messages.
+func (rt *Runtime) recordErr(pr *pyRule, ev *event.Event, msg string, aux bool) {
+	rt.recordErrAt(pr, place(ev), msg, aux)
+}
+
+func (rt *Runtime) recordErrAt(pr *pyRule, where, msg string, aux bool) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if aux {
+		pr.errs.AuxErrors++
+	} else {
+		pr.errs.Errors++
+	}
+	if len(pr.errs.First) < 3 {
+		pr.errs.First = append(pr.errs.First, fmt.Sprintf("%s (event at %s)", msg, where))
+	}
+}
+
+// Errors returns the rules that had errors, most errors first.
+func (rt *Runtime) Errors() []ErrorCount {
+	if rt == nil {
+		return nil
+	}
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	var out []ErrorCount
+	for _, pr := range rt.rules {
+		if pr.errs.Errors+pr.errs.AuxErrors > 0 {
+			e := pr.errs
+			e.First = append([]string(nil), e.First...)
+			out = append(out, e)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		return out[i].Errors+out[i].AuxErrors > out[j].Errors+out[j].AuxErrors
+	})
+	return out
+}

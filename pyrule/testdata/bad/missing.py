@@ -1,0 +1,5 @@
+import trailhound_no_such_module
+
+
+def rule(event):
+    return True

@@ -1,0 +1,2 @@
+def rule(event)
+    return True
