@@ -7,13 +7,11 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/trailhound/trailhound/detect"
 	"github.com/trailhound/trailhound/engine"
 	"github.com/trailhound/trailhound/event"
 	"github.com/trailhound/trailhound/record"
-	"github.com/trailhound/trailhound/rule"
 )
 
 // Inputs go through two stages: a reader opens an input and splits it into
@@ -221,42 +219,17 @@ func (pl *pipeline) match(m *matcher, b *batch) {
 	for i, r := range b.recs {
 		data := b.data[start:r.end]
 		start = r.end
-		ev, err := m.p.Parse(data)
-		if err != nil {
-			pl.inputErr(InputError{File: in.path, Line: r.line, Offset: r.offset, Err: err})
-			continue
-		}
-		ev.File, ev.Line, ev.Offset = in.path, r.line, r.offset
-		switch ev.Kind {
-		case event.KindCloudTrail, event.KindECS:
-			st.records++
-			if t, err := ev.EventTime(); err == nil {
-				ns := t.UnixNano()
-				if mb.latest != math.MinInt64 && ns < mb.latest-pl.lateness {
-					mb.disordered = true
-				}
-				mb.earliest, mb.latest = min(mb.earliest, ns), max(mb.latest, ns)
-			} else {
-				ft := in.fileTime()
-				ev.FileTime, ev.FileTimeFrom = ft.t, ft.from
-				pl.inputErr(InputError{File: in.path, Line: r.line, Offset: r.offset, Err: fmt.Errorf(
-					"no event time (%w): rules that need none ran on it with %s, %s; rules that keep state in event time skipped it",
-					err, ft.what, ft.t.Format(time.RFC3339))})
-			}
-		case event.KindDigest:
-			st.digests++
-			continue
-		default:
-			st.other++
-			continue
-		}
+		var at func(*event.Event)
 		if attach != nil {
-			attach(i, ev)
+			at = func(ev *event.Event) { attach(i, ev) }
 		}
-		pl.eng.Match(ev, m.s, func(r *rule.Rule) {
-			pl.prog.Matches.Add(1)
-			m.col.Add(r, ev)
-		})
+		ns, ok := matchOne(pl.eng, &m.p, m.s, m.col, pl.prog, pl.inputErr, data, in.path, r.line, r.offset, in.fileTime, at, &st)
+		if ok {
+			if mb.latest != math.MinInt64 && ns < mb.latest-pl.lateness {
+				mb.disordered = true
+			}
+			mb.earliest, mb.latest = min(mb.earliest, ns), max(mb.latest, ns)
+		}
 	}
 	pl.prog.Records.Add(int64(len(b.recs)))
 	pl.records.Add(st.records)

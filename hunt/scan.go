@@ -15,10 +15,10 @@ import (
 	"github.com/trailhound/trailhound/rule"
 )
 
-// Scanner is one goroutine's way from an input's bytes to rule matches:
+// Scanner is one goroutine's way from a batch of bytes to rule matches:
 // records are split, parsed and matched, and the matches go to its
-// collector. hunt reads files with it; serve, the bodies and messages its
-// inputs deliver.
+// collector. serve scans the bodies and messages its inputs deliver with
+// it; hunt's pipeline shares its per-record step (matchOne).
 type Scanner struct {
 	Engine    *engine.Engine
 	Parser    *event.Parser
@@ -47,9 +47,8 @@ type Stamp struct {
 
 // Scan reads the records of r (already decompressed), named name in errors
 // and alerts (event.File). stamp gives the time of records without event
-// time (called at most once, at the first); every, when not nil, is called
-// every 16,384 records with the latest event time so far.
-func (s *Scanner) Scan(ctx context.Context, r io.Reader, name string, stamp func() Stamp, every func(latest int64)) ScanStats {
+// time (called at most once, at the first).
+func (s *Scanner) Scan(ctx context.Context, r io.Reader, name string, stamp func() Stamp) ScanStats {
 	st := ScanStats{Latest: math.MinInt64, Earliest: math.MaxInt64}
 	prog := s.Progress
 	if prog == nil {
@@ -61,56 +60,78 @@ func (s *Scanner) Scan(ctx context.Context, r io.Reader, name string, stamp func
 	}
 	cr := &countingReader{r: r}
 	n := 0
-	var ft Stamp // the input's time, for records without event time
+	var ft *stampedTime // the input's time, for records without event time
+	stampOnce := func() stampedTime {
+		if ft == nil {
+			x := stamp()
+			ft = &stampedTime{x.Time, x.From, x.What}
+		}
+		return *ft
+	}
+	var fs fileStats
 	err := record.ForEach(cr, maxRecord, func(rec record.Record) error {
 		if n++; n&1023 == 0 {
 			prog.Records.Add(1024)
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if n&16383 == 0 && every != nil {
-				every(st.Latest)
-			}
 		}
-		ev, err := s.Parser.Parse(rec.Data)
-		if err != nil {
-			s.Errors(InputError{File: name, Line: rec.Line, Offset: rec.Offset, Err: err})
-			return nil
+		ns, ok := matchOne(s.Engine, s.Parser, s.Scratch, s.Collector, prog, s.Errors, rec.Data, name, rec.Line, rec.Offset, stampOnce, nil, &fs)
+		if ok {
+			st.Latest, st.Earliest = max(st.Latest, ns), min(st.Earliest, ns)
 		}
-		ev.File, ev.Line, ev.Offset = name, rec.Line, rec.Offset
-		switch ev.Kind {
-		case event.KindCloudTrail, event.KindECS:
-			st.Records++
-			if t, err := ev.EventTime(); err == nil {
-				st.Latest, st.Earliest = max(st.Latest, t.UnixNano()), min(st.Earliest, t.UnixNano())
-			} else {
-				if ft.From == "" {
-					ft = stamp()
-				}
-				ev.FileTime, ev.FileTimeFrom = ft.Time, ft.From
-				s.Errors(InputError{File: name, Line: rec.Line, Offset: rec.Offset, Err: fmt.Errorf(
-					"no event time (%w): rules that need none ran on it with %s, %s; rules that keep state in event time skipped it",
-					err, ft.What, ft.Time.Format(time.RFC3339))})
-			}
-		case event.KindDigest:
-			st.Digests++
-			return nil
-		default:
-			st.Other++
-			return nil
-		}
-		s.Engine.Match(ev, s.Scratch, func(r *rule.Rule) {
-			prog.Matches.Add(1)
-			s.Collector.Add(r, ev)
-		})
 		return nil
 	}, func(pe *record.PosError) {
 		s.Errors(InputError{File: name, Line: pe.Line, Offset: pe.Offset, Err: errors.New(pe.Msg), Warning: pe.Warning})
 	})
 	prog.Records.Add(int64(n & 1023))
+	st.Records, st.Other, st.Digests = fs.records, fs.other, fs.digests
 	if err != nil && !errors.Is(err, ctx.Err()) {
 		s.Errors(InputError{File: name, Offset: -1, Err: fmt.Errorf("after %d bytes: %w", cr.n, err)})
 	}
 	st.Bytes = cr.n
 	return st
+}
+
+// matchOne parses one record and runs the rules on it, its matches going to
+// col: the step hunt's pipeline and Scanner share. It counts the record in
+// st, reports a parse error or a missing event time (the record then runs,
+// for the rules that need none, at stamp's time) and returns its event time
+// (ok false when it has none or is not an event). attach, when not nil,
+// sees the event before the rules do.
+func matchOne(eng *engine.Engine, p *event.Parser, s *engine.Scratch, col *detect.Collector, prog *Progress, inputErr func(InputError),
+	data []byte, file string, line int, offset int64, stamp func() stampedTime, attach func(*event.Event), st *fileStats) (ns int64, ok bool) {
+	ev, err := p.Parse(data)
+	if err != nil {
+		inputErr(InputError{File: file, Line: line, Offset: offset, Err: err})
+		return 0, false
+	}
+	ev.File, ev.Line, ev.Offset = file, line, offset
+	switch ev.Kind {
+	case event.KindCloudTrail, event.KindECS:
+		st.records++
+		if t, err := ev.EventTime(); err == nil {
+			ns, ok = t.UnixNano(), true
+		} else {
+			ft := stamp()
+			ev.FileTime, ev.FileTimeFrom = ft.t, ft.from
+			inputErr(InputError{File: file, Line: line, Offset: offset, Err: fmt.Errorf(
+				"no event time (%w): rules that need none ran on it with %s, %s; rules that keep state in event time skipped it",
+				err, ft.what, ft.t.Format(time.RFC3339))})
+		}
+	case event.KindDigest:
+		st.digests++
+		return 0, false
+	default:
+		st.other++
+		return 0, false
+	}
+	if attach != nil {
+		attach(ev)
+	}
+	eng.Match(ev, s, func(r *rule.Rule) {
+		prog.Matches.Add(1)
+		col.Add(r, ev)
+	})
+	return ns, ok
 }

@@ -282,7 +282,7 @@ func (s *service) work(batches <-chan *Batch) {
 		received := time.Now().UTC().Truncate(time.Second)
 		st := sc.Scan(context.Background(), r, b.Name, func() hunt.Stamp {
 			return hunt.Stamp{Time: received, From: "read", What: "the time it was received"}
-		}, nil)
+		})
 		s.m.Records.WithLabelValues(name).Add(float64(st.Records))
 		s.m.Bytes.WithLabelValues(name).Add(float64(st.Bytes))
 		s.mu.Lock()
