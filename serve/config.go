@@ -58,11 +58,13 @@ type KafkaConfig struct {
 
 // SinkConfig is one sink.
 type SinkConfig struct {
-	Type        string            `yaml:"type"` // jsonl, elasticsearch, webhook
+	Type        string            `yaml:"type"` // jsonl, elasticsearch, webhook, splunk
 	Name        string            `yaml:"name"` // default: the type (and a number when repeated)
 	Path        string            `yaml:"path"` // jsonl: the file ("-": standard output)
 	URL         string            `yaml:"url"`
-	Index       string            `yaml:"index"`
+	Index       string            `yaml:"index"` // elasticsearch, splunk
+	Token       string            `yaml:"token"` // splunk: the HEC token
+	SourceType  string            `yaml:"sourcetype"`
 	APIKey      string            `yaml:"api_key"`
 	Username    string            `yaml:"username"`
 	Password    string            `yaml:"password"`
@@ -120,12 +122,15 @@ func ParseConfig(path string, data []byte, lookup func(string) (string, bool)) (
 			if s.Path == "" {
 				return nil, fmt.Errorf("%s: jsonl needs path (a file, or - for standard output)", where)
 			}
-		case "elasticsearch", "webhook":
+		case "elasticsearch", "webhook", "splunk":
 			if s.URL == "" {
 				return nil, fmt.Errorf("%s: %s needs url", where, s.Type)
 			}
+			if s.Type == "splunk" && s.Token == "" {
+				return nil, fmt.Errorf("%s: splunk needs token (the HEC token)", where)
+			}
 		default:
-			return nil, fmt.Errorf("%s: type %q: want jsonl, elasticsearch or webhook", where, s.Type)
+			return nil, fmt.Errorf("%s: type %q: want jsonl, elasticsearch, webhook or splunk", where, s.Type)
 		}
 		sev, err := ParseSeverity(s.MinSeverity)
 		if err != nil {
@@ -213,6 +218,8 @@ func (c *Config) OpenOutputs(stdout io.Writer, m *Metrics, log *slog.Logger) ([]
 			sender = &Elasticsearch{URL: s.URL, Index: s.Index, APIKey: s.APIKey, Username: s.Username, Password: s.Password}
 		case "webhook":
 			sender = &Webhook{URL: s.URL, Secret: s.Secret, Headers: s.Headers}
+		case "splunk":
+			sender = &SplunkHEC{URL: s.URL, Token: s.Token, Index: s.Index, SourceType: s.SourceType}
 		}
 		if sender != nil {
 			maxBytes := int64(0)

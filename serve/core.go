@@ -287,6 +287,7 @@ func (s *service) work(batches <-chan *Batch) {
 		s.m.Bytes.WithLabelValues(name).Add(float64(st.Bytes))
 		s.mu.Lock()
 		b.latest, b.early = st.Latest, st.Earliest
+		b.Data = nil // read: what waits for the acknowledgement is its place, not its bytes
 		b.input.latest = max(b.input.latest, st.Latest)
 		delete(s.inFlight, b)
 		s.done = append(s.done, b)

@@ -20,7 +20,7 @@ type Batch struct {
 	// (a spool file, a topic/partition/offset): the ids of alerts on
 	// records without an eventID are made from it.
 	Name string
-	Data []byte
+	Data []byte // released once read (the service keeps only the batch's place until it acknowledges it)
 	// Ack, when not nil, is called once every alert the batch's records
 	// can raise is delivered to the sinks and the state that holds the
 	// rest is committed: the input may forget the batch (delete a spool

@@ -280,3 +280,58 @@ func TestFilter(t *testing.T) {
 		t.Error("urgent accepted as a severity")
 	}
 }
+
+// Splunk HEC: the documented endpoint and header, one event object per
+// alert with its time, sourcetype and the alert; 503 retried, 403 refused.
+func TestSplunkHEC(t *testing.T) {
+	var got []map[string]any
+	code := 200
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/services/collector/event" || r.Header.Get("Authorization") != "Splunk t0k" {
+			t.Errorf("%s %s Authorization %q", r.Method, r.URL.Path, r.Header.Get("Authorization"))
+		}
+		dec := json.NewDecoder(r.Body)
+		for dec.More() {
+			var ev map[string]any
+			if err := dec.Decode(&ev); err != nil {
+				t.Errorf("HEC body: %v", err)
+				break
+			}
+			got = append(got, ev)
+		}
+		w.WriteHeader(code)
+		fmt.Fprint(w, `{"text":"Success","code":0}`)
+	}))
+	defer srv.Close()
+	hec := &SplunkHEC{URL: srv.URL, Token: "t0k", Index: "sec"}
+	var items []Item
+	for _, a := range testAlerts("h", 2) {
+		it, err := hec.Encode(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		items = append(items, it)
+	}
+	if err := hec.Send(context.Background(), items); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("%d events", len(got))
+	}
+	ev := got[1]
+	inner, _ := ev["event"].(map[string]any)
+	if ev["sourcetype"] != "trailhound:alert" || ev["index"] != "sec" || ev["time"] != float64(time.Date(2026, 11, 3, 10, 0, 1, 0, time.UTC).Unix()) || inner["id"] != "h-001" {
+		t.Errorf("event %v", ev)
+	}
+	code = 503
+	if err := hec.Send(context.Background(), items); err == nil {
+		t.Error("503 delivered")
+	} else if _, ok := err.(*PartialError); ok {
+		t.Error("503 refused for good, want a retry")
+	}
+	code = 403
+	var pe *PartialError
+	if err := hec.Send(context.Background(), items); !errors.As(err, &pe) || len(pe.Refused) != 2 {
+		t.Errorf("403: %v, want both refused", err)
+	}
+}
