@@ -252,7 +252,7 @@ var (
 
 // tableRow is an alert's table row.
 func tableRow(a Alert) []string {
-	who, source := actorAndSource(a)
+	who, source := ActorAndSource(a)
 	when := a.Time.Format("2006-01-02 15:04:05")
 	if a.TimeSubstitute != nil {
 		when = "~" + when // the file's time, not the event's
@@ -308,10 +308,10 @@ func (t *TableWriter) Write(as []Alert) error {
 	return writeRows(t.w, rows, tableWidths)
 }
 
-// actorAndSource are the ACTOR and SOURCE columns: from the alert's output
+// ActorAndSource are who acted and from where (the table's ACTOR and SOURCE columns): from the alert's output
 // fields when the rule names them, else from the raw record (Panther, Sigma
 // and ES|QL alerts name other fields).
-func actorAndSource(a Alert) (who, source string) {
+func ActorAndSource(a Alert) (who, source string) {
 	for _, f := range []string{"aws.cloudtrail.user_identity.arn", "user.name"} {
 		if who = str(a.Fields[f]); who != "" {
 			break

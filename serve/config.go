@@ -58,7 +58,7 @@ type KafkaConfig struct {
 
 // SinkConfig is one sink.
 type SinkConfig struct {
-	Type        string            `yaml:"type"` // jsonl, elasticsearch, webhook, splunk
+	Type        string            `yaml:"type"` // jsonl, elasticsearch, webhook, splunk, slack
 	Name        string            `yaml:"name"` // default: the type (and a number when repeated)
 	Path        string            `yaml:"path"` // jsonl: the file ("-": standard output)
 	URL         string            `yaml:"url"`
@@ -122,7 +122,7 @@ func ParseConfig(path string, data []byte, lookup func(string) (string, bool)) (
 			if s.Path == "" {
 				return nil, fmt.Errorf("%s: jsonl needs path (a file, or - for standard output)", where)
 			}
-		case "elasticsearch", "webhook", "splunk":
+		case "elasticsearch", "webhook", "splunk", "slack":
 			if s.URL == "" {
 				return nil, fmt.Errorf("%s: %s needs url", where, s.Type)
 			}
@@ -130,7 +130,7 @@ func ParseConfig(path string, data []byte, lookup func(string) (string, bool)) (
 				return nil, fmt.Errorf("%s: splunk needs token (the HEC token)", where)
 			}
 		default:
-			return nil, fmt.Errorf("%s: type %q: want jsonl, elasticsearch, webhook or splunk", where, s.Type)
+			return nil, fmt.Errorf("%s: type %q: want jsonl, elasticsearch, webhook, splunk or slack", where, s.Type)
 		}
 		sev, err := ParseSeverity(s.MinSeverity)
 		if err != nil {
@@ -218,6 +218,8 @@ func (c *Config) OpenOutputs(stdout io.Writer, m *Metrics, log *slog.Logger) ([]
 			sender = &Elasticsearch{URL: s.URL, Index: s.Index, APIKey: s.APIKey, Username: s.Username, Password: s.Password}
 		case "webhook":
 			sender = &Webhook{URL: s.URL, Secret: s.Secret, Headers: s.Headers}
+		case "slack":
+			sender = &Slack{URL: s.URL}
 		case "splunk":
 			sender = &SplunkHEC{URL: s.URL, Token: s.Token, Index: s.Index, SourceType: s.SourceType}
 		}

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/trailhound/trailhound/alert"
+	"github.com/trailhound/trailhound/rule"
 )
 
 func testAlerts(prefix string, n int) []alert.Alert {
@@ -333,5 +335,62 @@ func TestSplunkHEC(t *testing.T) {
 	var pe *PartialError
 	if err := hec.Send(context.Background(), items); !errors.As(err, &pe) || len(pe.Refused) != 2 {
 		t.Errorf("403: %v, want both refused", err)
+	}
+}
+
+// Slack: one incoming-webhook message per alert with the rule, severity,
+// ATT&CK, actor and source, no links; after a 429 only the messages not
+// posted are retried; a 400 refuses that one alert.
+func TestSlack(t *testing.T) {
+	var texts []string
+	codes := []int{200, 429, 200, 400}
+	n := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m struct {
+			Text        string `json:"text"`
+			UnfurlLinks *bool  `json:"unfurl_links"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&m); err != nil || m.UnfurlLinks == nil || *m.UnfurlLinks {
+			t.Errorf("message: %v %+v", err, m)
+		}
+		c := 200
+		if n < len(codes) {
+			c = codes[n]
+		}
+		n++
+		if c == 200 {
+			texts = append(texts, m.Text)
+		}
+		w.WriteHeader(c)
+	}))
+	defer srv.Close()
+	sl := &Slack{URL: srv.URL}
+	as := testAlerts("k", 3)
+	as[0].Rule.Threat = []rule.Threat{{Framework: "MITRE ATT&CK", Tactic: rule.Ref{ID: "TA0003", Name: "Persistence"}, Techniques: []rule.Technique{{Ref: rule.Ref{ID: "T1098", Name: "Account Manipulation"}}}}}
+	as[0].Record = json.RawMessage(`{"userIdentity":{"arn":"arn:aws:iam::1:user/<mallory>"},"sourceIPAddress":"203.0.113.9"}`)
+	var items []Item
+	for _, a := range as {
+		it, err := sl.Encode(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		items = append(items, it)
+	}
+	err := sl.Send(context.Background(), items)
+	var pe *PartialError
+	if !errors.As(err, &pe) || len(pe.Retry) != 2 || pe.Retry[0].ID != "k-001" {
+		t.Fatalf("after a 429: %v, want k-001 and k-002 to retry", err)
+	}
+	err = sl.Send(context.Background(), pe.Retry)
+	if !errors.As(err, &pe) || len(pe.Retry) != 0 || len(pe.Refused) != 1 || pe.Refused[0].ID != "k-002" {
+		t.Fatalf("after a 400: %v, want k-002 refused", err)
+	}
+	if len(texts) != 2 {
+		t.Fatalf("%d messages posted", len(texts))
+	}
+	for _, want := range []string{"*test rule* (high)", "ATT&CK: Persistence, T1098 Account Manipulation", "Actor: arn:aws:iam::1:user/&lt;mallory&gt;", "Source: 203.0.113.9", "Alert id: k-000"} {
+		if !strings.Contains(texts[0], want) {
+			t.Errorf("message %q lacks %q", texts[0], want)
+		}
 	}
 }
