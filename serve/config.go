@@ -73,6 +73,7 @@ type SinkConfig struct {
 	MinSeverity string            `yaml:"min_severity"`
 	Tags        []string          `yaml:"tags"`
 	OutboxMax   string            `yaml:"outbox_max"` // e.g. 1GB (default)
+	Format      string            `yaml:"format"`     // alert (default) or ocsf (not for slack)
 }
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
@@ -143,6 +144,12 @@ func ParseConfig(path string, data []byte, lookup func(string) (string, bool)) (
 				s.Name = s.Type + strconv.Itoa(n)
 			}
 		}
+		if _, err := ParseFormat(s.Format); err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
+		if s.Type == "slack" && s.Format != "" {
+			return nil, fmt.Errorf("%s: slack sends messages; format does not apply", where)
+		}
 		if names[s.Name] {
 			return nil, fmt.Errorf("%s: name %q used twice", where, s.Name)
 		}
@@ -207,21 +214,23 @@ func (c *Config) OpenOutputs(stdout io.Writer, m *Metrics, log *slog.Logger) ([]
 	for _, s := range c.Sinks {
 		out := &Output{Name: s.Name, Filter: Filter{MinSeverity: s.MinSeverity, Tags: s.Tags}}
 		var sender Sender
+		format, _ := ParseFormat(s.Format) // checked by ParseConfig; nil: the sink's default
 		switch s.Type {
 		case "jsonl":
 			fs, err := OpenFileSink(s.Name, s.Path, stdout, m)
 			if err != nil {
 				return nil, err
 			}
+			fs.Format = format
 			out.Deliverer = fs
 		case "elasticsearch":
-			sender = &Elasticsearch{URL: s.URL, Index: s.Index, APIKey: s.APIKey, Username: s.Username, Password: s.Password}
+			sender = &Elasticsearch{URL: s.URL, Index: s.Index, APIKey: s.APIKey, Username: s.Username, Password: s.Password, Format: format}
 		case "webhook":
-			sender = &Webhook{URL: s.URL, Secret: s.Secret, Headers: s.Headers}
+			sender = &Webhook{URL: s.URL, Secret: s.Secret, Headers: s.Headers, Format: format}
 		case "slack":
 			sender = &Slack{URL: s.URL}
 		case "splunk":
-			sender = &SplunkHEC{URL: s.URL, Token: s.Token, Index: s.Index, SourceType: s.SourceType}
+			sender = &SplunkHEC{URL: s.URL, Token: s.Token, Index: s.Index, SourceType: s.SourceType, Format: format}
 		}
 		if sender != nil {
 			maxBytes := int64(0)

@@ -22,12 +22,17 @@ type Elasticsearch struct {
 	APIKey   string // Authorization: ApiKey ...
 	Username string // basic authentication
 	Password string
+	Format   Format // default: the alert JSON with event.kind: alert
 	Client   *http.Client
 }
 
 // Encode is the alert's document: trailhound's alert JSON with
-// event.kind: alert, as ECS marks alert documents.
+// event.kind: alert, as ECS marks alert documents (or the Format's).
 func (e *Elasticsearch) Encode(a alert.Alert) (Item, error) {
+	if e.Format != nil {
+		b, err := e.Format(a)
+		return Item{ID: a.ID, Doc: b}, err
+	}
 	b, err := encodeAlert(a)
 	if err != nil {
 		return Item{}, err

@@ -12,6 +12,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -392,5 +394,87 @@ func TestSlack(t *testing.T) {
 		if !strings.Contains(texts[0], want) {
 			t.Errorf("message %q lacks %q", texts[0], want)
 		}
+	}
+}
+
+// OCSF Detection Finding: class, ids, analytic, ATT&CK, evidences and the
+// events' span; the format option reaches the sinks.
+func TestOCSF(t *testing.T) {
+	a := testAlerts("o", 1)[0]
+	a.Rule.ID, a.Rule.Format, a.Rule.Type = "r-1", "elastic", "threshold"
+	a.Rule.Threat = []rule.Threat{{Tactic: rule.Ref{ID: "TA0007", Name: "Discovery"}, Techniques: []rule.Technique{{Ref: rule.Ref{ID: "T1580", Name: "Cloud Infrastructure Discovery"}}}}}
+	a.Threshold = &alert.ThresholdResult{Count: 5, From: time.Date(2026, 11, 3, 9, 0, 0, 0, time.UTC), To: time.Date(2026, 11, 3, 9, 30, 0, 0, time.UTC)}
+	a.Record = json.RawMessage(`{"eventSource":"ec2.amazonaws.com","eventName":"DescribeInstances","awsRegion":"eu-west-1","sourceIPAddress":"198.51.100.7","recipientAccountId":"123456789012","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::123456789012:user/bob","userName":"bob"},"resources":[{"ARN":"arn:aws:ec2:eu-west-1:123456789012:instance/i-1","type":"AWS::EC2::Instance"}]}`)
+	b, err := OCSF(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		ClassUID    int   `json:"class_uid"`
+		TypeUID     int   `json:"type_uid"`
+		SeverityID  int   `json:"severity_id"`
+		StartTime   int64 `json:"start_time"`
+		EndTime     int64 `json:"end_time"`
+		FindingInfo struct {
+			UID      string `json:"uid"`
+			Analytic struct{ UID, Name string }
+			Attacks  []struct {
+				Tactic, Technique struct{ UID, Name string }
+			}
+		} `json:"finding_info"`
+		Evidences []struct {
+			Actor struct{ User struct{ UID, Name string } }
+			API   struct {
+				Operation string
+				Service   struct{ Name string }
+			}
+			SrcEndpoint struct{ IP string } `json:"src_endpoint"`
+			Resources   []struct{ UID string }
+		}
+		Cloud struct {
+			Region  string
+			Account struct{ UID string }
+		}
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.ClassUID != 2004 || d.TypeUID != 200401 || d.SeverityID != 4 || d.FindingInfo.UID != "o-000" || d.FindingInfo.Analytic.UID != "r-1" {
+		t.Errorf("finding %s", b)
+	}
+	if d.StartTime != a.Threshold.From.UnixMilli() || d.EndTime != a.Threshold.To.UnixMilli() {
+		t.Errorf("span %d-%d", d.StartTime, d.EndTime)
+	}
+	if len(d.FindingInfo.Attacks) != 1 || d.FindingInfo.Attacks[0].Technique.UID != "T1580" || d.FindingInfo.Attacks[0].Tactic.Name != "Discovery" {
+		t.Errorf("attacks %+v", d.FindingInfo.Attacks)
+	}
+	if len(d.Evidences) != 1 {
+		t.Fatalf("evidences %s", b)
+	}
+	e := d.Evidences[0]
+	if e.Actor.User.UID != "arn:aws:iam::123456789012:user/bob" || e.Actor.User.Name != "bob" || e.API.Operation != "DescribeInstances" ||
+		e.API.Service.Name != "ec2.amazonaws.com" || e.SrcEndpoint.IP != "198.51.100.7" || len(e.Resources) != 1 || d.Cloud.Account.UID != "123456789012" || d.Cloud.Region != "eu-west-1" {
+		t.Errorf("evidence %+v cloud %+v", e, d.Cloud)
+	}
+	// the format reaches a sink
+	c, err := ParseConfig("c.yaml", []byte("sinks:\n  - {type: jsonl, path: "+filepath.Join(t.TempDir(), "o.jsonl")+", format: ocsf}\n"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewMetrics()
+	outs, err := c.OpenOutputs(nil, m, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := outs[0].Deliverer.Deliver(context.Background(), []alert.Alert{a}); err != nil {
+		t.Fatal(err)
+	}
+	outs[0].Deliverer.Close(context.Background())
+	data, _ := os.ReadFile(c.Sinks[0].Path)
+	if !strings.Contains(string(data), `"class_uid":2004`) {
+		t.Errorf("file sink wrote %s", data)
+	}
+	if _, err := ParseConfig("c.yaml", []byte("sinks:\n  - {type: jsonl, path: x, format: cef}\n"), env(nil)); err == nil || !strings.Contains(err.Error(), `format "cef"`) {
+		t.Errorf("format cef: %v", err)
 	}
 }

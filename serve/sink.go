@@ -101,12 +101,14 @@ func encodeAlert(a alert.Alert) ([]byte, error) {
 // FileSink writes alerts as JSON Lines to a file (appended to, synced
 // before Deliver returns) or to standard output.
 type FileSink struct {
-	mu   sync.Mutex
-	f    *os.File
-	w    *bufio.Writer
-	sync bool
-	m    *Metrics
-	name string
+	// Format, when set, writes each alert in it (default: alert.WriteJSONL).
+	Format Format
+	mu     sync.Mutex
+	f      *os.File
+	w      *bufio.Writer
+	sync   bool
+	m      *Metrics
+	name   string
 }
 
 // OpenFileSink opens path for appending ("-": standard output, w).
@@ -128,8 +130,21 @@ func OpenFileSink(name, path string, stdout io.Writer, m *Metrics) (*FileSink, e
 func (s *FileSink) Deliver(_ context.Context, as []alert.Alert) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := alert.WriteJSONL(s.w, as); err != nil {
-		return err
+	if s.Format == nil {
+		if err := alert.WriteJSONL(s.w, as); err != nil {
+			return err
+		}
+	} else {
+		for _, a := range as {
+			b, err := s.Format(a)
+			if err != nil {
+				return fmt.Errorf("encoding alert %s: %w", a.ID, err)
+			}
+			s.w.Write(b)
+			if err := s.w.WriteByte('\n'); err != nil {
+				return fmt.Errorf("writing alerts: %w", err)
+			}
+		}
 	}
 	if err := s.w.Flush(); err != nil {
 		return fmt.Errorf("writing alerts: %w", err)

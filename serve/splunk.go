@@ -24,12 +24,13 @@ type SplunkHEC struct {
 	Token      string
 	Index      string // default: the token's
 	SourceType string // default trailhound:alert
+	Format     Format // the event; default trailhound's alert JSON
 	Client     *http.Client
 }
 
 // Encode is the HEC event object for an alert.
 func (s *SplunkHEC) Encode(a alert.Alert) (Item, error) {
-	doc, err := encodeAlert(a)
+	doc, err := orAlert(s.Format)(a)
 	if err != nil {
 		return Item{}, err
 	}

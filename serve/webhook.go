@@ -24,12 +24,13 @@ type Webhook struct {
 	URL     string
 	Secret  string            // when set, the body is signed (SignatureHeader)
 	Headers map[string]string // extra headers (e.g. Authorization)
+	Format  Format            // default: trailhound's alert JSON
 	Client  *http.Client
 }
 
-// Encode is trailhound's alert JSON.
+// Encode is the alert in the webhook's format.
 func (w *Webhook) Encode(a alert.Alert) (Item, error) {
-	b, err := encodeAlert(a)
+	b, err := orAlert(w.Format)(a)
 	return Item{ID: a.ID, Doc: b}, err
 }
 
@@ -79,4 +80,12 @@ func (w *Webhook) Send(ctx context.Context, items []Item) error {
 		}
 		return pe
 	}
+}
+
+// orAlert is f, or trailhound's alert JSON when f is nil.
+func orAlert(f Format) Format {
+	if f == nil {
+		return encodeAlert
+	}
+	return f
 }
