@@ -43,9 +43,14 @@ type Options struct {
 	NoEntityMapping bool
 	// Grace bounds how long a stop waits for outboxes to drain (default
 	// 10s); what is left stays on disk and is sent at the next start.
-	Grace   time.Duration
-	Metrics *Metrics     // default: new
-	Log     *slog.Logger // default: slog.Default()
+	Grace time.Duration
+	// MaxUnchecked bounds the bytes of batches read since the last
+	// checkpoint (default 256 MiB): while a checkpoint waits (a sink's
+	// outbox is full) the workers stop there, and so do the inputs,
+	// instead of piling matches up in memory.
+	MaxUnchecked int64
+	Metrics      *Metrics     // default: new
+	Log          *slog.Logger // default: slog.Default()
 	// Ready, when not nil, is called once the service has started its
 	// inputs (state loaded, outputs open).
 	Ready func()
@@ -93,6 +98,9 @@ type service struct {
 	inputs   []*inputState
 	inFlight map[*Batch]bool
 	done     []*Batch // scanned, since the last checkpoint
+	doneSize int64    // their bytes
+	room     *sync.Cond
+	failed   bool // checkpoints stopped: workers do not wait for room
 
 	lastW   int64
 	pending []*Batch // scanned before a checkpoint, not acknowledged yet
@@ -125,6 +133,9 @@ func Run(ctx context.Context, o Options) error {
 	if o.Grace <= 0 {
 		o.Grace = 10 * time.Second
 	}
+	if o.MaxUnchecked <= 0 {
+		o.MaxUnchecked = 256 << 20
+	}
 	if o.Metrics == nil {
 		o.Metrics = NewMetrics()
 	}
@@ -136,6 +147,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	s := &service{o: o, proc: proc, m: o.Metrics, log: o.Log, lateness: int64(o.Lateness), inFlight: map[*Batch]bool{}, lastW: math.MinInt64}
+	s.room = sync.NewCond(&s.mu)
 	for _, in := range o.Inputs {
 		s.inputs = append(s.inputs, &inputState{in: in, name: in.Name(), latest: math.MinInt64})
 	}
@@ -191,6 +203,10 @@ loop:
 			if err := s.checkpoint(ctx); err != nil {
 				failed = err
 				stopInputs(err)
+				s.mu.Lock()
+				s.failed = true
+				s.room.Broadcast()
+				s.mu.Unlock()
 				<-workersDone
 				break loop
 			}
@@ -286,6 +302,10 @@ func (s *service) work(batches <-chan *Batch) {
 		s.m.Records.WithLabelValues(name).Add(float64(st.Records))
 		s.m.Bytes.WithLabelValues(name).Add(float64(st.Bytes))
 		s.mu.Lock()
+		for s.doneSize > 0 && s.doneSize+int64(len(b.Data)) > s.o.MaxUnchecked && !s.failed {
+			s.room.Wait() // the checkpoint is behind: wait for it
+		}
+		s.doneSize += int64(len(b.Data))
 		b.latest, b.early = st.Latest, st.Earliest
 		b.Data = nil // read: what waits for the acknowledgement is its place, not its bytes
 		b.input.latest = max(b.input.latest, st.Latest)
@@ -332,7 +352,8 @@ func (s *service) checkpoint(ctx context.Context) error {
 	start := time.Now()
 	s.mu.Lock()
 	ready := s.done
-	s.done = nil
+	s.done, s.doneSize = nil, 0
+	s.room.Broadcast()
 	if w, ok := s.watermark(); ok && w > s.lastW {
 		s.lastW = w
 	}

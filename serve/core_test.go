@@ -1,0 +1,97 @@
+package serve
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/trailhound/trailhound/alert"
+)
+
+// sliceInput delivers its batches, then waits for the end.
+type sliceInput struct {
+	batches   []*Batch
+	delivered atomic.Int64
+	acked     atomic.Int64
+}
+
+func (s *sliceInput) Name() string { return "slice" }
+
+func (s *sliceInput) Run(ctx context.Context, deliver func(*Batch) error) error {
+	for _, b := range s.batches {
+		b.Ack = func() { s.acked.Add(1) }
+		if err := deliver(b); err != nil {
+			return nil
+		}
+		s.delivered.Add(1)
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// gate is a sink that holds Deliver until it is opened.
+type gate struct {
+	mu   sync.Mutex
+	open chan struct{}
+	got  []alert.Alert
+}
+
+func (g *gate) Deliver(ctx context.Context, as []alert.Alert) error {
+	select {
+	case <-g.open:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	g.mu.Lock()
+	g.got = append(g.got, as...)
+	g.mu.Unlock()
+	return nil
+}
+
+func (g *gate) Close(context.Context) error { return nil }
+
+// A sink that does not take alerts (its outbox full) stops the workers
+// once the bytes read since the last checkpoint reach MaxUnchecked, and so
+// the input; when it takes them again everything goes through, and
+// nothing is acknowledged before its alerts are delivered.
+func TestBackPressure(t *testing.T) {
+	in := &sliceInput{}
+	for i := range 200 {
+		// GetCallerIdentity by a user not seen before: the built-in
+		// new-terms rule raises each; an hour apart, they move the watermark
+		rec := fmt.Sprintf(`{"eventVersion":"1.08","eventTime":"2026-11-%02dT%02d:00:00Z","eventSource":"sts.amazonaws.com","eventName":"GetCallerIdentity","eventID":"e%d","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::1:user/u%d","accountId":"1"},"sourceIPAddress":"198.51.100.%d","awsRegion":"us-east-1","recipientAccountId":"1"}`,
+			1+i/24, i%24, i, i, i%200)
+		in.batches = append(in.batches, &Batch{Name: fmt.Sprint("b", i), Data: []byte(rec)})
+	}
+	g := &gate{open: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Options{Engine: builtinEngine(t), Inputs: []Input{in}, Outputs: []*Output{{Name: "gate", Deliverer: g}},
+			Lateness: time.Minute, Interval: 5 * time.Millisecond, Workers: 2, MaxUnchecked: 2000, Log: testLog(t)})
+	}()
+	time.Sleep(300 * time.Millisecond)
+	stalled := in.delivered.Load()
+	if stalled >= int64(len(in.batches)) || stalled > 40 {
+		t.Errorf("%d of %d batches taken while the sink held its alerts", stalled, len(in.batches))
+	}
+	if in.acked.Load() != 0 {
+		t.Errorf("%d batches acknowledged before their alerts were delivered", in.acked.Load())
+	}
+	close(g.open)
+	waitFor(t, 10*time.Second, "every batch", func() bool { return in.delivered.Load() == int64(len(in.batches)) })
+	waitFor(t, 10*time.Second, "acknowledgements", func() bool { return in.acked.Load() > 100 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.got) == 0 {
+		t.Error("no alert delivered")
+	}
+	t.Logf("%d batches taken while held; %d alerts, %d batches acknowledged", stalled, len(g.got), in.acked.Load())
+}
