@@ -58,12 +58,14 @@ type KafkaConfig struct {
 
 // SinkConfig is one sink.
 type SinkConfig struct {
-	Type        string            `yaml:"type"` // jsonl, elasticsearch, webhook, splunk, slack
+	Type        string            `yaml:"type"` // jsonl, elasticsearch, webhook, splunk, slack, kafka
 	Name        string            `yaml:"name"` // default: the type (and a number when repeated)
 	Path        string            `yaml:"path"` // jsonl: the file ("-": standard output)
 	URL         string            `yaml:"url"`
-	Index       string            `yaml:"index"` // elasticsearch, splunk
-	Token       string            `yaml:"token"` // splunk: the HEC token
+	Index       string            `yaml:"index"`   // elasticsearch, splunk
+	Token       string            `yaml:"token"`   // splunk: the HEC token
+	Brokers     []string          `yaml:"brokers"` // kafka
+	Topic       string            `yaml:"topic"`   // kafka
 	SourceType  string            `yaml:"sourcetype"`
 	APIKey      string            `yaml:"api_key"`
 	Username    string            `yaml:"username"`
@@ -130,8 +132,12 @@ func ParseConfig(path string, data []byte, lookup func(string) (string, bool)) (
 			if s.Type == "splunk" && s.Token == "" {
 				return nil, fmt.Errorf("%s: splunk needs token (the HEC token)", where)
 			}
+		case "kafka":
+			if len(s.Brokers) == 0 || s.Topic == "" {
+				return nil, fmt.Errorf("%s: kafka needs brokers and topic", where)
+			}
 		default:
-			return nil, fmt.Errorf("%s: type %q: want jsonl, elasticsearch, webhook, splunk or slack", where, s.Type)
+			return nil, fmt.Errorf("%s: type %q: want jsonl, elasticsearch, webhook, splunk, slack or kafka", where, s.Type)
 		}
 		sev, err := ParseSeverity(s.MinSeverity)
 		if err != nil {
@@ -229,6 +235,12 @@ func (c *Config) OpenOutputs(stdout io.Writer, m *Metrics, log *slog.Logger) ([]
 			sender = &Webhook{URL: s.URL, Secret: s.Secret, Headers: s.Headers, Format: format}
 		case "slack":
 			sender = &Slack{URL: s.URL}
+		case "kafka":
+			ks, err := NewKafkaSink(s.Brokers, s.Topic, format)
+			if err != nil {
+				return nil, err
+			}
+			sender = ks
 		case "splunk":
 			sender = &SplunkHEC{URL: s.URL, Token: s.Token, Index: s.Index, SourceType: s.SourceType, Format: format}
 		}

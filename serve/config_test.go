@@ -44,7 +44,7 @@ func TestConfigErrors(t *testing.T) {
 	for _, tc := range []struct{ yaml, want string }{
 		{"state: x\nhttp:\n  tokens: [\"${NOPE}\"]\n", "c.yaml:3: environment variable NOPE is not set"},
 		{"state: x\nlatenes: 5m\n", "line 2: field latenes not found"},
-		{"sinks:\n  - type: kafka\n", "sinks[0]: type \"kafka\""},
+		{"sinks:\n  - type: syslog\n", "sinks[0]: type \"syslog\""},
 		{"sinks:\n  - type: splunk\n    url: https://s:8088\n", "splunk needs token"},
 		{"sinks:\n  - type: jsonl\n", "sinks[0]: jsonl needs path"},
 		{"sinks:\n  - type: webhook\n    url: http://x\n    min_severity: urgent\n", "min_severity"},

@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"slices"
 	"testing"
@@ -129,4 +130,47 @@ func TestKafkaServeMatchesHunt(t *testing.T) {
 			t.Errorf("alert %s indexed %d times", id, n)
 		}
 	}
+}
+
+// The Kafka sink, behind its outbox, produces each alert keyed by its id.
+func TestKafkaSink(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "alerts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cfg, err := ParseConfig("c.yaml", []byte("sinks:\n  - {type: kafka, brokers: ["+c.ListenAddrs()[0]+"], topic: alerts}\n"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Outbox = t.TempDir()
+	outs, err := cfg.OpenOutputs(nil, NewMetrics(), testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	as := testAlerts("q", 5)
+	if err := outs[0].Deliverer.Deliver(context.Background(), as); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics("alerts"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var got []string
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for len(got) < len(as) && ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			var a struct{ ID string }
+			if err := json.Unmarshal(r.Value, &a); err != nil || a.ID != string(r.Key) {
+				t.Errorf("record key %q value %.100s: %v", r.Key, r.Value, err)
+			}
+			got = append(got, string(r.Key))
+		})
+	}
+	if !slices.Equal(got, []string{"q-000", "q-001", "q-002", "q-003", "q-004"}) {
+		t.Errorf("produced %v", got)
+	}
+	outs[0].Deliverer.Close(context.Background())
 }

@@ -324,6 +324,9 @@ func (o *Outbox) Close(ctx context.Context) error {
 		<-o.done
 	}
 	o.cancel()
+	if c, ok := o.sender.(interface{ Close() }); ok {
+		c.Close()
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if n := len(o.files); n > 0 {

@@ -11,7 +11,7 @@ import (
 func TestServeUsage(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.yaml")
-	os.WriteFile(bad, []byte("state: x\nsinks:\n  - type: kafka\n"), 0o644)
+	os.WriteFile(bad, []byte("state: x\nsinks:\n  - type: syslog\n"), 0o644)
 	empty := filepath.Join(dir, "tokens.txt")
 	os.WriteFile(empty, []byte("# none\n"), 0o644)
 	st := filepath.Join(dir, "s.db")
@@ -21,7 +21,7 @@ func TestServeUsage(t *testing.T) {
 	}{
 		{[]string{"serve", "--listen", "127.0.0.1:0"}, "serve needs --state"},
 		{[]string{"serve", "--state", st}, "no input"},
-		{[]string{"serve", "--state", st, "--config", bad}, `type "kafka"`},
+		{[]string{"serve", "--state", st, "--config", bad}, `type "syslog"`},
 		{[]string{"serve", "--state", st, "--config", filepath.Join(dir, "none.yaml")}, "no such file"},
 		{[]string{"serve", "--state", st, "--listen", "127.0.0.1:0", "--token-file", empty}, "holds no token"},
 		{[]string{"serve", "--state", st, "--listen", "127.0.0.1:0", "--lateness", "-1m"}, "--lateness must be positive"},
