@@ -111,18 +111,29 @@ func (h *harness) spool() []string {
 
 // The shipped samples posted over HTTP (a gzip delivery file, a JSON
 // array, JSON Lines) give hunt's alerts, in the JSON Lines file and in
-// Elasticsearch; the bodies whose records are decided leave the spool;
-// after a drain and a restart nothing is delivered twice to the index.
+// Elasticsearch, in order or not (within the lateness); the bodies whose
+// records are decided leave the spool; after a drain and a restart nothing
+// is delivered twice to the index.
 func TestHTTPServeMatchesHunt(t *testing.T) {
 	eng := builtinEngine(t)
 	want := huntIDs(t, eng, samples)
 	if len(want) == 0 {
 		t.Fatal("hunt raised no alert over the samples")
 	}
+	for _, order := range []string{"in name order", "reversed"} {
+		t.Run(order, func(t *testing.T) { httpMatchesHunt(t, want, order == "reversed") })
+	}
+}
+
+func httpMatchesHunt(t *testing.T, want []string, reversed bool) {
 	dir := t.TempDir()
 	es := newFakeES(t)
 	h := startHTTP(t, dir, es)
-	for _, f := range sampleFiles(t) {
+	files := sampleFiles(t)
+	if reversed { // out of order, within the lateness
+		slices.Reverse(files)
+	}
+	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
