@@ -26,6 +26,7 @@ type Config struct {
 	Outbox     string        `yaml:"outbox"`              // sinks' outbox folders go in it (default STATE.outbox)
 	Lateness   time.Duration `yaml:"lateness"`            // default 20m
 	Interval   time.Duration `yaml:"checkpoint_interval"` // default 1s
+	Idle       time.Duration `yaml:"idle"`                // a quiet input's event time follows the wall clock after this (0: off)
 	Workers    int           `yaml:"workers"`
 	Rules      []string      `yaml:"rules"`      // rule files and folders (default: the built-in rules)
 	Exceptions []string      `yaml:"exceptions"` // Kibana exception-list exports

@@ -49,8 +49,16 @@ type Options struct {
 	// outbox is full) the workers stop there, and so do the inputs,
 	// instead of piling matches up in memory.
 	MaxUnchecked int64
-	Metrics      *Metrics     // default: new
-	Log          *slog.Logger // default: slog.Default()
+	// Idle, when positive, lets event time pass with the wall clock for an
+	// input quiet that long: its watermark moves on from its latest event
+	// time by the wall time since its last batch (records older than that,
+	// when they come, are late). Without it a quiet input's open windows
+	// wait for its next records.
+	Idle time.Duration
+	// Now is the wall clock (default time.Now).
+	Now     func() time.Time
+	Metrics *Metrics     // default: new
+	Log     *slog.Logger // default: slog.Default()
 	// Ready, when not nil, is called once the service has started its
 	// inputs (state loaded, outputs open).
 	Ready func()
@@ -67,12 +75,14 @@ type Closer interface {
 type inputState struct {
 	in     Input
 	name   string
-	latest int64 // latest event time delivered, Unix ns
+	latest int64     // latest event time delivered, Unix ns
+	last   time.Time // wall time of its last batch
 }
 
 // mark is the input's watermark: what it says, or its latest event time
-// less the lateness; ok is false when it holds nothing back.
-func (st *inputState) mark(lateness int64) (int64, bool) {
+// less the lateness (moved on by the wall time since its last batch when
+// it has been quiet for idle); ok is false when it holds nothing back.
+func (st *inputState) mark(lateness int64, idle time.Duration, now time.Time) (int64, bool) {
 	if wm, ok := st.in.(Watermarker); ok {
 		t, ok := wm.LowWatermark()
 		if !ok {
@@ -83,7 +93,11 @@ func (st *inputState) mark(lateness int64) (int64, bool) {
 	if st.latest == math.MinInt64 {
 		return 0, false
 	}
-	return st.latest - lateness, true
+	m := st.latest - lateness
+	if quiet := now.Sub(st.last); idle > 0 && quiet >= idle {
+		m += int64(quiet)
+	}
+	return m, true
 }
 
 // service is one run of Run.
@@ -132,6 +146,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if o.Grace <= 0 {
 		o.Grace = 10 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	if o.MaxUnchecked <= 0 {
 		o.MaxUnchecked = 256 << 20
@@ -251,7 +268,8 @@ func (s *service) deliverer(ctx context.Context, st *inputState, batches chan<- 
 		b.input = st
 		s.mu.Lock()
 		b.bound = math.MinInt64
-		if m, ok := st.mark(s.lateness); ok {
+		st.last = s.o.Now()
+		if m, ok := st.mark(s.lateness, s.o.Idle, st.last); ok {
 			b.bound = m
 		}
 		s.inFlight[b] = true
@@ -334,8 +352,9 @@ func (s *service) watermark() (int64, bool) {
 	for b := range s.inFlight {
 		lo, any = min(lo, b.bound), true
 	}
+	now := s.o.Now()
 	for _, st := range s.inputs {
-		if m, ok := st.mark(s.lateness); ok {
+		if m, ok := st.mark(s.lateness, s.o.Idle, now); ok {
 			lo, any = min(lo, m), true
 		}
 	}

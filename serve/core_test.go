@@ -3,6 +3,8 @@ package serve
 import (
 	"context"
 	"fmt"
+	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -94,4 +96,59 @@ func TestBackPressure(t *testing.T) {
 		t.Error("no alert delivered")
 	}
 	t.Logf("%d batches taken while held; %d alerts, %d batches acknowledged", stalled, len(g.got), in.acked.Load())
+}
+
+// With Idle, a quiet input's watermark moves on with the wall clock: the
+// samples' last windows close without a later record, and the alerts are
+// hunt's. Without it they wait.
+func TestIdleAdvance(t *testing.T) {
+	eng := builtinEngine(t)
+	want := huntIDs(t, eng, samples)
+	for _, idle := range []time.Duration{0, time.Minute} {
+		in := &sliceInput{}
+		for _, f := range sampleFiles(t) {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in.batches = append(in.batches, &Batch{Name: f, Data: data})
+		}
+		var clock atomic.Int64
+		clock.Store(time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC).UnixNano())
+		g := &gate{open: make(chan struct{})}
+		close(g.open)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			done <- Run(ctx, Options{Engine: eng, Inputs: []Input{in}, Outputs: []*Output{{Name: "gate", Deliverer: g}},
+				Lateness: time.Hour, Interval: 5 * time.Millisecond, Idle: idle, Log: testLog(t),
+				Now: func() time.Time { return time.Unix(0, clock.Load()) }})
+		}()
+		waitFor(t, 5*time.Second, "the samples read", func() bool { return in.delivered.Load() == int64(len(in.batches)) })
+		time.Sleep(100 * time.Millisecond)
+		clock.Add(int64(48 * time.Hour)) // two quiet days
+		ids := func() []string {
+			g.mu.Lock()
+			defer g.mu.Unlock()
+			var ids []string
+			for _, a := range g.got {
+				ids = append(ids, a.ID)
+			}
+			slices.Sort(ids)
+			return slices.Compact(ids)
+		}
+		if idle > 0 {
+			waitFor(t, 5*time.Second, "hunt's alerts", func() bool { return slices.Equal(ids(), want) })
+			waitFor(t, 5*time.Second, "every batch acknowledged", func() bool { return in.acked.Load() == int64(len(in.batches)) })
+		} else {
+			time.Sleep(200 * time.Millisecond)
+			if got := ids(); len(got) >= len(want) {
+				t.Errorf("without Idle: %d alerts of %d decided with no later record", len(got), len(want))
+			}
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -28,6 +28,7 @@ func newServe() *cobra.Command {
 		rulePaths  []string
 		lateness   time.Duration
 		interval   time.Duration
+		idle       time.Duration
 		workers    int
 		maxBody    string
 		tlsCert    string
@@ -49,7 +50,8 @@ are inputs acknowledged (spool file deleted, Kafka offset committed). A
 crash replays what was not acknowledged: alerts are delivered at least once,
 with stable ids. SIGTERM/SIGINT drain: stop receiving, finish what is in
 flight, deliver, checkpoint, exit 0. Alerts whose windows are still open
-wait for later records (the input holding them is not acknowledged).
+wait for later records (the input holding them is not acknowledged), or with
+--idle for the wall clock.
 
 The config file (--config serve.yaml, see testdata/serve.yaml) holds inputs,
 rules, state and sinks; flags override it. /metrics, /healthz and /readyz are
@@ -88,6 +90,12 @@ served on --listen.`,
 			}
 			if f.Changed("checkpoint-interval") || cfg.Interval == 0 {
 				cfg.Interval = interval
+			}
+			if f.Changed("idle") {
+				cfg.Idle = idle
+			}
+			if cfg.Idle < 0 {
+				return usageError(fmt.Errorf("--idle must be 0 (off) or positive, not %s", cfg.Idle))
 			}
 			if f.Changed("workers") {
 				cfg.Workers = workers
@@ -235,7 +243,7 @@ served on --listen.`,
 			log.Info("serving", "rules", len(eng.Rules()), "state", cfg.State, "sinks", strings.Join(names, ","), "lateness", cfg.Lateness.String())
 			err = serve.Run(ctx, serve.Options{
 				Engine: eng, Store: st, Inputs: inputs, Outputs: outs, Lateness: cfg.Lateness, Interval: cfg.Interval,
-				Workers: cfg.Workers, GeoIP: db, NoEntityMapping: geo.noEntityMapping, Metrics: m, Log: log,
+				Workers: cfg.Workers, Idle: cfg.Idle, GeoIP: db, NoEntityMapping: geo.noEntityMapping, Metrics: m, Log: log,
 				Ready: func() { ready.Store(true) },
 			})
 			if err != nil {
@@ -256,6 +264,7 @@ served on --listen.`,
 	f.StringSliceVarP(&rulePaths, "rules", "r", nil, "rule files or folders (repeatable; default: the built-in rules)")
 	f.DurationVar(&lateness, "lateness", hunt.DefaultLateness, "how much older than an input's latest event time a record may be and still be on time")
 	f.DurationVar(&interval, "checkpoint-interval", time.Second, "how often alerts are decided and delivered, the state committed and inputs acknowledged")
+	f.DurationVar(&idle, "idle", 0, "after an input has been quiet this long, let its event time follow the wall clock so open windows close (0: off; later records older than that are late)")
 	f.IntVarP(&workers, "workers", "w", 0, "batches evaluated in parallel (default 0: one per CPU)")
 	f.StringSliceVar(&brokers, "kafka-brokers", nil, "Kafka seed brokers (host:port, comma-separated)")
 	f.StringVar(&topic, "kafka-topic", "", "Kafka topic of CloudTrail records or delivery files")
