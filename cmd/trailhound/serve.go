@@ -1,11 +1,17 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
+	"os/signal"
+	"slices"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -49,7 +55,8 @@ file, Elasticsearch bulk, webhook); then the state is committed and only then
 are inputs acknowledged (spool file deleted, Kafka offset committed). A
 crash replays what was not acknowledged: alerts are delivered at least once,
 with stable ids. SIGTERM/SIGINT drain: stop receiving, finish what is in
-flight, deliver, checkpoint, exit 0. Alerts whose windows are still open
+flight, deliver, checkpoint, exit 0. SIGHUP reloads the rules (a drain and a
+start with the rules read anew). Alerts whose windows are still open
 wait for later records (the input holding them is not acknowledged), or with
 --idle for the wall clock.
 
@@ -149,107 +156,43 @@ served on --listen.`,
 			}
 			log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 
-			rules, ruleErrs, err := loadRules(cfg.Rules, nil)
-			if err != nil {
-				return err
-			}
-			for _, e := range ruleErrs {
-				log.Warn("rule error", "error", e.Error())
-			}
-			db, err := geo.openFor(rules)
-			if err != nil {
-				return err
-			}
-			if db != nil {
-				defer db.Close()
-			}
-			eng, err := engine.Compile(rules)
-			if err != nil {
-				return &exitError{exitErrors, err}
-			}
-			for _, path := range cfg.Exceptions {
-				conds, err := elastic.LoadExceptions(path)
-				if err != nil {
-					return &exitError{exitErrors, fmt.Errorf("exceptions: %w", err)}
-				}
-				if err := eng.AddExceptions(conds); err != nil {
-					return &exitError{exitErrors, fmt.Errorf("exceptions %s: %w", path, err)}
-				}
-			}
-			st, err := state.OpenBolt(cfg.State)
-			if err != nil {
-				return &exitError{exitErrors, stateError(err)}
-			}
-			defer st.Close()
 			m := serve.NewMetrics()
-			outs, err := cfg.OpenOutputs(cmd.OutOrStdout(), m, log)
-			if err != nil {
-				return &exitError{exitErrors, err}
-			}
-			var ready atomic.Bool
-			var inputs []serve.Input
-			if h := cfg.HTTP; h != nil {
-				in := &serve.HTTPInput{Addr: h.Listen, Tokens: h.Tokens, CertFile: h.TLSCert, KeyFile: h.TLSKey, SpoolDir: cfg.Spool, Metrics: m, Log: log,
-					Ready: func() error {
-						if !ready.Load() {
-							return errors.New("starting")
+			var prev map[string]bool
+			for {
+				// SIGHUP: drain, then start again with the rules read anew; the
+				// inputs deliver again what was not acknowledged
+				hup := make(chan os.Signal, 1)
+				signal.Notify(hup, syscall.SIGHUP)
+				runCtx, stop := context.WithCancel(ctx)
+				var reload atomic.Bool
+				go func() {
+					for {
+						select {
+						case <-hup:
+							// rules that do not load keep the service as it is
+							if _, _, err := loadRules(cfg.Rules, nil); err != nil {
+								log.Error("SIGHUP: the rules do not load; serving on with the ones running", "error", err.Error())
+								continue
+							}
+							reload.Store(true)
+							stop()
+						case <-runCtx.Done():
 						}
-						return nil
-					}}
-				if in.Addr == "" {
-					return usageError(errors.New("http: listen is needed"))
-				}
-				if h.TokenFile != "" {
-					toks, err := serve.ReadTokens(h.TokenFile)
-					if err != nil {
-						return usageError(err)
+						return
 					}
-					in.Tokens = append(in.Tokens, toks...)
+				}()
+				keys, err := serveOnce(runCtx, cfg, geo, cmd.OutOrStdout(), log, m, prev)
+				signal.Stop(hup)
+				stop()
+				if err != nil {
+					return err
 				}
-				if h.MaxBody != "" {
-					if in.MaxBody, err = serve.ParseBytes(h.MaxBody); err != nil {
-						return usageError(fmt.Errorf("max body: %w", err))
-					}
+				if !reload.Load() || ctx.Err() != nil {
+					return nil
 				}
-				if (h.TLSCert == "") != (h.TLSKey == "") {
-					return usageError(errors.New("TLS needs both a certificate and a key file"))
-				}
-				if len(in.Tokens) == 0 {
-					log.Warn("no ingest token configured: POST /v1/records refuses every request (403); /metrics and health are served")
-				}
-				if err := in.Listen(); err != nil {
-					return &exitError{exitErrors, err}
-				}
-				log.Info("listening", "addr", in.ListenAddr(), "tls", h.TLSCert != "")
-				inputs = append(inputs, in)
+				log.Info("SIGHUP: reloading the rules")
+				prev = keys
 			}
-			if k := cfg.Kafka; k != nil {
-				if len(k.Brokers) == 0 || k.Topic == "" {
-					return usageError(errors.New("kafka needs brokers and a topic"))
-				}
-				in := &serve.KafkaInput{Brokers: k.Brokers, Topic: k.Topic, Group: k.Group, Log: log}
-				if k.SessionTimeout > 0 {
-					in.Opts = append(in.Opts, kgo.SessionTimeout(k.SessionTimeout))
-				}
-				if err := in.Open(); err != nil {
-					return &exitError{exitErrors, err}
-				}
-				inputs = append(inputs, in)
-			}
-			var names []string
-			for _, o := range outs {
-				names = append(names, o.Name)
-			}
-			log.Info("serving", "rules", len(eng.Rules()), "state", cfg.State, "sinks", strings.Join(names, ","), "lateness", cfg.Lateness.String())
-			err = serve.Run(ctx, serve.Options{
-				Engine: eng, Store: st, Inputs: inputs, Outputs: outs, Lateness: cfg.Lateness, Interval: cfg.Interval,
-				Workers: cfg.Workers, Idle: cfg.Idle, GeoIP: db, NoEntityMapping: geo.noEntityMapping, Metrics: m, Log: log,
-				Ready: func() { ready.Store(true) },
-			})
-			if err != nil {
-				return &exitError{exitErrors, err}
-			}
-			return nil
 		},
 	}
 	f := cmd.Flags()
@@ -272,4 +215,132 @@ served on --listen.`,
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error (JSON logs on stderr)")
 	geo = addGeoFlags(f)
 	return cmd
+}
+
+// serveOnce loads the rules, opens the state, sinks and inputs, and serves
+// until ctx ends. It returns the rule keys loaded (reported against prev,
+// those of the run before a reload).
+func serveOnce(ctx context.Context, cfg *serve.Config, geo *geoFlags, stdout io.Writer, log *slog.Logger, m *serve.Metrics, prev map[string]bool) (map[string]bool, error) {
+	rules, ruleErrs, err := loadRules(cfg.Rules, nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range ruleErrs {
+		log.Warn("rule error", "error", e.Error())
+	}
+	db, err := geo.openFor(rules)
+	if err != nil {
+		return nil, err
+	}
+	if db != nil {
+		defer db.Close()
+	}
+	keys := map[string]bool{}
+	for _, r := range rules {
+		if r.Runnable() {
+			keys[r.Key()] = true
+		}
+	}
+	if prev != nil {
+		var added, removed []string
+		for k := range keys {
+			if !prev[k] {
+				added = append(added, k)
+			}
+		}
+		for k := range prev {
+			if !keys[k] {
+				removed = append(removed, k)
+			}
+		}
+		slices.Sort(added)
+		slices.Sort(removed)
+		log.Info("rules reloaded", "running", len(keys), "added", added, "removed", removed, "errors", len(ruleErrs))
+	}
+	eng, err := engine.Compile(rules)
+	if err != nil {
+		return nil, &exitError{exitErrors, err}
+	}
+	for _, path := range cfg.Exceptions {
+		conds, err := elastic.LoadExceptions(path)
+		if err != nil {
+			return nil, &exitError{exitErrors, fmt.Errorf("exceptions: %w", err)}
+		}
+		if err := eng.AddExceptions(conds); err != nil {
+			return nil, &exitError{exitErrors, fmt.Errorf("exceptions %s: %w", path, err)}
+		}
+	}
+	st, err := state.OpenBolt(cfg.State)
+	if err != nil {
+		return nil, &exitError{exitErrors, stateError(err)}
+	}
+	defer st.Close()
+	outs, err := cfg.OpenOutputs(stdout, m, log)
+	if err != nil {
+		return nil, &exitError{exitErrors, err}
+	}
+	var ready atomic.Bool
+	var inputs []serve.Input
+	if h := cfg.HTTP; h != nil {
+		in := &serve.HTTPInput{Addr: h.Listen, Tokens: h.Tokens, CertFile: h.TLSCert, KeyFile: h.TLSKey, SpoolDir: cfg.Spool, Metrics: m, Log: log,
+			Ready: func() error {
+				if !ready.Load() {
+					return errors.New("starting")
+				}
+				return nil
+			}}
+		if in.Addr == "" {
+			return nil, usageError(errors.New("http: listen is needed"))
+		}
+		if h.TokenFile != "" {
+			toks, err := serve.ReadTokens(h.TokenFile)
+			if err != nil {
+				return nil, usageError(err)
+			}
+			in.Tokens = append(in.Tokens, toks...)
+		}
+		if h.MaxBody != "" {
+			if in.MaxBody, err = serve.ParseBytes(h.MaxBody); err != nil {
+				return nil, usageError(fmt.Errorf("max body: %w", err))
+			}
+		}
+		if (h.TLSCert == "") != (h.TLSKey == "") {
+			return nil, usageError(errors.New("TLS needs both a certificate and a key file"))
+		}
+		if len(in.Tokens) == 0 {
+			log.Warn("no ingest token configured: POST /v1/records refuses every request (403); /metrics and health are served")
+		}
+		if err := in.Listen(); err != nil {
+			return nil, &exitError{exitErrors, err}
+		}
+		log.Info("listening", "addr", in.ListenAddr(), "tls", h.TLSCert != "")
+		inputs = append(inputs, in)
+	}
+	if k := cfg.Kafka; k != nil {
+		if len(k.Brokers) == 0 || k.Topic == "" {
+			return nil, usageError(errors.New("kafka needs brokers and a topic"))
+		}
+		in := &serve.KafkaInput{Brokers: k.Brokers, Topic: k.Topic, Group: k.Group, Log: log}
+		if k.SessionTimeout > 0 {
+			in.Opts = append(in.Opts, kgo.SessionTimeout(k.SessionTimeout))
+		}
+		if err := in.Open(); err != nil {
+			return nil, &exitError{exitErrors, err}
+		}
+		inputs = append(inputs, in)
+	}
+	var names []string
+	for _, o := range outs {
+		names = append(names, o.Name)
+	}
+	log.Info("serving", "rules", len(eng.Rules()), "state", cfg.State, "sinks", strings.Join(names, ","), "lateness", cfg.Lateness.String())
+	err = serve.Run(ctx, serve.Options{
+		Engine: eng, Store: st, Inputs: inputs, Outputs: outs, Lateness: cfg.Lateness, Interval: cfg.Interval,
+		Workers: cfg.Workers, Idle: cfg.Idle, GeoIP: db, NoEntityMapping: geo.noEntityMapping, Metrics: m, Log: log,
+		Ready: func() { ready.Store(true) },
+	})
+	if err != nil {
+		return nil, &exitError{exitErrors, err}
+	}
+	return keys, nil
 }

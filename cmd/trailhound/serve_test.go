@@ -1,10 +1,20 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // serve refuses what it cannot run with a usage error (exit 3) that says why.
@@ -34,4 +44,121 @@ func TestServeUsage(t *testing.T) {
 			t.Errorf("%v: exit %d, %q; want exit 3 and %q", tc.args, code, errs, tc.want)
 		}
 	}
+}
+
+// SIGHUP reloads the rules: serve drains and starts again with the rules
+// read anew; what it had acknowledged stays done, new records meet the new
+// rules, and it reports what changed.
+func TestServeReloadsOnSIGHUP(t *testing.T) {
+	dir := t.TempDir()
+	rules := filepath.Join(dir, "rules")
+	os.MkdirAll(rules, 0o755)
+	copyFile := func(name string) {
+		b, err := os.ReadFile(filepath.Join("../../builtin/rules", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(rules, name), b, 0o644)
+	}
+	copyFile("lambda_layer_added.toml")
+	os.WriteFile(filepath.Join(dir, "tokens"), []byte("tk\n"), 0o644)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	out := filepath.Join(dir, "alerts.jsonl")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--listen", addr, "--token-file", filepath.Join(dir, "tokens"), "--out", out,
+			"--state", filepath.Join(dir, "s.db"), "--rules", rules, "--lateness", "24h", "--checkpoint-interval", "20ms"}, io.Discard, &stderr)
+	}()
+	ready := func() bool {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}
+	post := func(body []byte) {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/records", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer tk")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 202 {
+			t.Fatalf("post: %d", resp.StatusCode)
+		}
+	}
+	postSamples := func(year int) {
+		files, _ := filepath.Glob("../../testdata/samples/*")
+		for _, f := range files {
+			b, _ := os.ReadFile(f)
+			post(b)
+		}
+		post(fmt.Appendf(nil, `{"eventVersion":"1.08","eventTime":"%d-01-01T00:00:00Z","eventSource":"x.test","eventName":"Tick","eventID":"tick-%d","awsRegion":"us-east-1"}`, year, year))
+	}
+	rulesIn := func() map[string]int {
+		data, _ := os.ReadFile(out)
+		n := map[string]int{}
+		for line := range bytes.Lines(data) {
+			var a struct{ Rule struct{ Name string } }
+			if json.Unmarshal(line, &a) == nil {
+				n[a.Rule.Name]++
+			}
+		}
+		return n
+	}
+	wait := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(15 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s; stderr:\n%s", what, stderr.String())
+			}
+		}
+	}
+	wait("ready", ready)
+	postSamples(2098)
+	wait("the lambda layer alerts", func() bool { return rulesIn()["AWS Lambda Layer Added to Existing Function"] == 2 })
+	copyFile("ec2_ebs_snapshot_shared.toml")
+	syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	wait("the reload", func() bool { return strings.Contains(stderr.String(), "rules reloaded") })
+	wait("ready again", ready)
+	postSamples(2099)
+	wait("the new rule's alerts", func() bool { return rulesIn()["AWS EC2 EBS Snapshot Shared with Another Account"] == 2 })
+	if n := rulesIn()["AWS Lambda Layer Added to Existing Function"]; n != 2 {
+		t.Errorf("lambda layer alerts after the reload and the same records again: %d, want 2 (known)", n)
+	}
+	if !strings.Contains(stderr.String(), `"added":["4182e486-fc61-11ee-a05d-f661ea17fbce"]`) {
+		t.Errorf("the reload does not report the added rule:\n%s", stderr.String())
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("exit %d:\n%s", code, stderr.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and one reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
