@@ -24,6 +24,9 @@ var update = flag.Bool("update", false, "rewrite testdata/golden from this run")
 // here as the rule and ids that differ. After a change that means to alter
 // alerts, rerun with -update and say why in the commit.
 func TestGoldenAlertIDs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("hunts the whole corpus; run without -short (CI does, before the race pass)")
+	}
 	const corpus = "../../shared/corpus"
 	if _, err := os.Stat(filepath.Join(corpus, "cloudtrail-logs")); err != nil {
 		t.Skipf("shared corpus not found at %s: %v", corpus, err)

@@ -165,6 +165,9 @@ func TestBadInput(t *testing.T) {
 // two missing commas of the one malformed file the corpus ships (its records
 // are still read).
 func TestCorpusQueryRules(t *testing.T) {
+	if testing.Short() {
+		t.Skip("hunts the whole corpus; run without -short (CI does, before the race pass)")
+	}
 	const rulesDir, logsDir = "../../shared/corpus/elastic-rules", "../../shared/corpus/cloudtrail-logs"
 	for _, d := range []string{rulesDir, logsDir} {
 		if _, err := os.Stat(d); err != nil {

@@ -186,6 +186,9 @@ func (c caught) add(tech, rf string) {
 // 10,000 records; and that every step of the SANS lab attack raises an alert.
 // With -update it rewrites the tables of docs/coverage.md from what it saw.
 func TestStratusCoverage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("hunts the whole corpus; run without -short (CI does, before the race pass)")
+	}
 	const logs = "../../shared/corpus/cloudtrail-logs"
 	if _, err := os.Stat(logs); err != nil {
 		t.Skipf("shared corpus not found at %s: %v", logs, err)

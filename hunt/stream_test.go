@@ -196,6 +196,9 @@ func alertJSON(t *testing.T, as []alert.Alert) [][]byte {
 // keeps a hunt from counting the same events twice, so the next hunt does
 // not see the whole window either. The differences are logged per rule.
 func TestConsecutiveHunts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("hunts the whole corpus; run without -short (CI does, before the race pass)")
+	}
 	eng, logsDir := elasticSigmaEngine(t)
 	recs, err := synth.Load([]string{logsDir})
 	if err != nil {
