@@ -51,13 +51,7 @@ func (p *Processor) Finish() ([]alert.Alert, map[string]RuleStats, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	stats := map[string]RuleStats{}
-	for i, run := range p.runs {
-		if run.rs != (RuleStats{}) {
-			stats[p.rules[i].r.Key()] = run.rs
-		}
-	}
-	return alerts, stats, nil
+	return alerts, p.Stats(), nil
 }
 
 // Commit saves the state as of the last Advance or Finish. Call it after

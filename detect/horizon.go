@@ -88,3 +88,15 @@ func (p *Processor) Hold(t time.Time) {
 	}
 	p.hold.Store(nanos(t))
 }
+
+// Stats is per-rule statistics so far (by rule.Rule.Key), for a stream
+// that never finishes. Call it where Advance is called, not beside it.
+func (p *Processor) Stats() map[string]RuleStats {
+	stats := map[string]RuleStats{}
+	for i, run := range p.runs {
+		if run.rs != (RuleStats{}) {
+			stats[p.rules[i].r.Key()] = run.rs
+		}
+	}
+	return stats
+}

@@ -433,6 +433,13 @@ func (s *service) checkpoint(ctx context.Context) error {
 	}
 	clear(s.pending[len(kept):])
 	s.pending = kept
+	var late, dup, known int
+	for _, rs := range s.proc.Stats() {
+		late, dup, known = late+rs.Late, dup+rs.Duplicates, known+rs.Known
+	}
+	s.m.Late.Set(float64(late))
+	s.m.Duplicates.Set(float64(dup))
+	s.m.Known.Set(float64(known))
 	s.m.Checkpoints.Inc()
 	s.m.CheckpointDur.Observe(time.Since(start).Seconds())
 	s.m.Pending.Set(float64(len(s.pending)))

@@ -21,6 +21,9 @@ type Metrics struct {
 	WatermarkLag  prometheus.Gauge       // wall time minus the watermark, seconds
 	Horizon       prometheus.Gauge       // the earliest record time not yet acknowledgeable, Unix seconds
 	Alerts        *prometheus.CounterVec // per rule
+	Late          prometheus.Gauge       // matches that came after the watermark had passed them
+	Duplicates    prometheus.Gauge       // matches of a record seen before (delivered twice, or replayed)
+	Known         prometheus.Gauge       // alerts raised before (state): replays after a restart
 	Latency       prometheus.Histogram   // event time to alert delivery, seconds
 	Checkpoints   prometheus.Counter
 	CheckpointDur prometheus.Histogram
@@ -64,6 +67,9 @@ func NewMetrics() *Metrics {
 		WatermarkLag:  g("watermark_lag_seconds", "Wall-clock time minus the watermark."),
 		Horizon:       g("horizon_seconds", "The earliest event time the committed state may not hold (Unix seconds); batches all earlier are acknowledged."),
 		Alerts:        f("alerts_total", "Alerts raised, per rule.", "rule"),
+		Late:          g("late_matches", "Rule matches of records older than the watermark when they came (used where their window was still open), since the start."),
+		Duplicates:    g("duplicate_matches", "Rule matches of a record already seen (delivered twice, or replayed), since the start."),
+		Known:         g("known_alerts", "Alerts found raised already (replays after a restart), since the start."),
 		Latency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "trailhound", Name: "alert_latency_seconds",
 			Help: "Event time to alert decision (wall clock).", Buckets: prometheus.ExponentialBuckets(1, 4, 12)}),
 		Checkpoints: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "trailhound", Name: "checkpoints_total", Help: "State commits."}),

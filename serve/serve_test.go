@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/trailhound/trailhound/state"
 )
 
@@ -142,10 +144,17 @@ func httpMatchesHunt(t *testing.T, want []string, reversed bool) {
 			t.Fatalf("%s: status %d", f, resp.StatusCode)
 		}
 	}
+	again, _ := os.ReadFile(filepath.Join(samples, "lambda-backdoor.json")) // delivered twice: the same alerts
+	if resp := h.post(again, nil); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("again: status %d", resp.StatusCode)
+	}
 	if resp := h.post([]byte(sentinel), nil); resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("sentinel: status %d", resp.StatusCode)
 	}
 	waitFor(t, 10*time.Second, "hunt's alerts in Elasticsearch", func() bool { return slices.Equal(es.ids(), want) })
+	waitFor(t, 5*time.Second, "the second delivery counted", func() bool {
+		return testutil.ToFloat64(h.m.Duplicates)+testutil.ToFloat64(h.m.Known) > 0
+	})
 	waitFor(t, 10*time.Second, "the decided bodies to leave the spool", func() bool { return len(h.spool()) == 1 })
 	if err := h.stop(); err != nil {
 		t.Fatal(err)
