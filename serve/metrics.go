@@ -1,6 +1,8 @@
 package serve
 
 import (
+	"os"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -85,4 +87,16 @@ func NewMetrics() *Metrics {
 	r.MustRegister(m.Latency, m.Checkpoints, m.CheckpointDur,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// StateFile adds trailhound_state_bytes, the size of the state file at path.
+func (m *Metrics) StateFile(path string) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "trailhound", Name: "state_bytes",
+		Help: "Size of the state file (bbolt) on disk."}, func() float64 {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return 0
+		}
+		return float64(fi.Size())
+	}))
 }

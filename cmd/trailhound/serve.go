@@ -157,6 +157,7 @@ served on --listen.`,
 			log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 
 			m := serve.NewMetrics()
+			m.StateFile(cfg.State)
 			var prev map[string]bool
 			for {
 				// SIGHUP: drain, then start again with the rules read anew; the
