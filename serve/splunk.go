@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
 	"net/http"
 	"strings"
 
@@ -62,26 +60,5 @@ func (s *SplunkHEC) Send(ctx context.Context, items []Item) error {
 	}
 	req.Header.Set("Authorization", "Splunk "+s.Token)
 	req.Header.Set("Content-Type", "application/json")
-	client := s.Client
-	if client == nil {
-		client = http.DefaultClient
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("splunk hec: %w", err)
-	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	switch c := resp.StatusCode; {
-	case c/100 == 2:
-		return nil
-	case c == http.StatusTooManyRequests || c >= 500:
-		return fmt.Errorf("splunk hec: %s: %s", resp.Status, clip(string(msg), 300))
-	default:
-		pe := &PartialError{}
-		for _, it := range items {
-			pe.Refused = append(pe.Refused, Refusal{ID: it.ID, Reason: fmt.Sprintf("splunk hec: %s: %s", resp.Status, clip(string(msg), 300))})
-		}
-		return pe
-	}
+	return post(s.Client, req, "splunk hec", items)
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 
 	"github.com/trailhound/trailhound/alert"
 )
@@ -58,28 +59,7 @@ func (w *Webhook) Send(ctx context.Context, items []Item) error {
 		mac.Write(body.Bytes())
 		req.Header.Set(SignatureHeader, "sha256="+hex.EncodeToString(mac.Sum(nil)))
 	}
-	client := w.Client
-	if client == nil {
-		client = http.DefaultClient
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("webhook: %w", err)
-	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	switch c := resp.StatusCode; {
-	case c/100 == 2:
-		return nil
-	case c == http.StatusRequestTimeout || c == http.StatusTooManyRequests || c >= 500:
-		return fmt.Errorf("webhook: %s: %s", resp.Status, clip(string(msg), 300))
-	default:
-		pe := &PartialError{}
-		for _, it := range items {
-			pe.Refused = append(pe.Refused, Refusal{ID: it.ID, Reason: fmt.Sprintf("webhook: %s: %s", resp.Status, clip(string(msg), 300))})
-		}
-		return pe
-	}
+	return post(w.Client, req, "webhook", items, http.StatusRequestTimeout)
 }
 
 // orAlert is f, or trailhound's alert JSON when f is nil.
@@ -88,4 +68,31 @@ func orAlert(f Format) Format {
 		return encodeAlert
 	}
 	return f
+}
+
+// post sends req and sorts the answer for an outbox: 2xx delivered; 429,
+// server errors and the retry codes given: an error (all retried); other
+// answers: every item refused for good, with the answer as the reason.
+func post(client *http.Client, req *http.Request, name string, items []Item, retry ...int) error {
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	c := resp.StatusCode
+	switch {
+	case c/100 == 2:
+		return nil
+	case c == http.StatusTooManyRequests || c >= 500 || slices.Contains(retry, c):
+		return fmt.Errorf("%s: %s: %s", name, resp.Status, clip(string(msg), 300))
+	}
+	pe := &PartialError{}
+	for _, it := range items {
+		pe.Refused = append(pe.Refused, Refusal{ID: it.ID, Reason: fmt.Sprintf("%s: %s: %s", name, resp.Status, clip(string(msg), 300))})
+	}
+	return pe
 }
