@@ -308,9 +308,9 @@ func (t *TableWriter) Write(as []Alert) error {
 	return writeRows(t.w, rows, tableWidths)
 }
 
-// ActorAndSource are who acted and from where (the table's ACTOR and SOURCE columns): from the alert's output
-// fields when the rule names them, else from the raw record (Panther, Sigma
-// and ES|QL alerts name other fields).
+// ActorAndSource are who acted and from where (the table's ACTOR and SOURCE
+// columns): from the alert's output fields when the rule names them, else
+// from the raw record (Panther, Sigma and ES|QL alerts name other fields).
 func ActorAndSource(a Alert) (who, source string) {
 	for _, f := range []string{"aws.cloudtrail.user_identity.arn", "user.name"} {
 		if who = str(a.Fields[f]); who != "" {
