@@ -188,16 +188,8 @@ func (r *Reader) Discover(ctx context.Context, bucket, prefix string) ([]Prefix,
 	level := levelRoot
 	if found {
 		for _, seg := range rest {
-			switch {
-			case level == levelRoot && orgRE.MatchString(seg):
-				p.Org, level = seg, levelOrg
-			case (level == levelRoot || level == levelOrg) && accountRE.MatchString(seg):
-				p.Account, level = seg, levelAccount
-			case level == levelAccount && seg == "CloudTrail":
-				level = levelService
-			case level == levelService:
-				p.Region, level = seg, levelRegion
-			default:
+			var ok bool
+			if p, level, ok = step(p, level, seg); !ok {
 				return nil, fmt.Errorf("s3://%s/%s: %q is not where the CloudTrail layout (AWSLogs/[<org-id>/]<account>/CloudTrail/<region>/) has it; name the bucket, the trail's prefix, or a folder of that layout down to a region (--from and --to choose the days)", bucket, prefix, seg)
 			}
 			start += seg + "/"
@@ -240,6 +232,26 @@ func cutAWSLogs(prefix string) (base string, rest []string, found bool) {
 	return base, nil, false
 }
 
+// step goes down one folder of the AWSLogs layout, from level: the prefix
+// with the folder's part set and the next level, or false when name is not a
+// folder of the layout there.
+func step(p Prefix, level int, name string) (Prefix, int, bool) {
+	switch {
+	case level == levelRoot && orgRE.MatchString(name):
+		p.Org = name
+		return p, levelOrg, true
+	case (level == levelRoot || level == levelOrg) && accountRE.MatchString(name):
+		p.Account = name
+		return p, levelAccount, true
+	case level == levelAccount && name == "CloudTrail":
+		return p, levelService, true
+	case level == levelService:
+		p.Region = name
+		return p, levelRegion, true
+	}
+	return p, level, false
+}
+
 func (r *Reader) descend(ctx context.Context, p Prefix, prefix string, level int, found func(Prefix)) error {
 	if level == levelRegion {
 		p.Prefix = prefix
@@ -252,18 +264,8 @@ func (r *Reader) descend(ctx context.Context, p Prefix, prefix string, level int
 	}
 	for _, sub := range subs {
 		name := strings.TrimSuffix(strings.TrimPrefix(sub, prefix), "/")
-		q, next := p, -1
-		switch {
-		case level == levelRoot && orgRE.MatchString(name):
-			q.Org, next = name, levelOrg
-		case (level == levelRoot || level == levelOrg) && accountRE.MatchString(name):
-			q.Account, next = name, levelAccount
-		case level == levelAccount && name == "CloudTrail":
-			next = levelService
-		case level == levelService:
-			q.Region, next = name, levelRegion
-		}
-		if next < 0 {
+		q, next, ok := step(p, level, name)
+		if !ok {
 			r.log().Debug("s3: not a folder of the CloudTrail layout, not read", "url", "s3://"+p.Bucket+"/"+sub)
 			continue
 		}

@@ -41,13 +41,7 @@ func legacy(r *rule.Rule, n *yaml.Node, opts Options) ([]*rule.Rule, error) {
 		k, v := n.Content[i].Value, n.Content[i+1]
 		switch k {
 		case "condition":
-			if v.Kind == yaml.SequenceNode {
-				for _, e := range v.Content {
-					conds = append(conds, e.Value)
-				}
-			} else {
-				conds = append(conds, v.Value)
-			}
+			conds = append(conds, conditions(v)...)
 		case "timeframe":
 			timeframe = v.Value
 		default:

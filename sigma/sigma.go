@@ -219,13 +219,7 @@ func detection(n *yaml.Node, opts Options) (rule.Cond, string, error) {
 		k, v := n.Content[i].Value, n.Content[i+1]
 		switch k {
 		case "condition":
-			if v.Kind == yaml.SequenceNode {
-				for _, e := range v.Content {
-					conds = append(conds, e.Value)
-				}
-			} else {
-				conds = append(conds, v.Value)
-			}
+			conds = append(conds, conditions(v)...)
 		case "timeframe":
 			return nil, "", ErrLegacy{"timeframe: " + v.Value}
 		default:
@@ -357,4 +351,16 @@ func titleCase(s string) string {
 		words[i] = strings.ToUpper(w[:1]) + w[1:]
 	}
 	return strings.Join(words, " ")
+}
+
+// conditions returns a detection's condition: one, or a list.
+func conditions(v *yaml.Node) []string {
+	if v.Kind != yaml.SequenceNode {
+		return []string{v.Value}
+	}
+	var out []string
+	for _, e := range v.Content {
+		out = append(out, e.Value)
+	}
+	return out
 }
