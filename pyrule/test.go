@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"strings"
 
 	"github.com/trailhound/trailhound/rule"
@@ -93,11 +92,8 @@ func judge(r *rule.Rule, t rule.Test, res *result) (bool, string) {
 		}
 	}
 	if t.ExpectedContext != nil {
-		g, w := normalize(res.Ctx), normalize(t.ExpectedContext)
-		if !reflect.DeepEqual(g, w) {
-			gb, _ := json.Marshal(g)
-			wb, _ := json.Marshal(w)
-			return false, fmt.Sprintf("alert context %s, expected %s", gb, wb)
+		if ok, msg := t.CheckContext(res.Ctx); !ok {
+			return false, msg
 		}
 	}
 	return true, ""
@@ -117,12 +113,3 @@ func (rt *Runtime) testCall(req testReq, out *result) error {
 	return err
 }
 
-func normalize(v any) any {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return v
-	}
-	var out any
-	json.Unmarshal(b, &out)
-	return out
-}

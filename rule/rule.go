@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -356,4 +357,28 @@ type Correlation struct {
 	// Legacy is the Sigma 1 aggregation condition (`sel | count() > 5`,
 	// `a near b`) the correlation was made from, when it was.
 	Legacy string
+}
+
+// CheckContext compares an alert's context with a test's ExpectedContext,
+// as JSON (so YAML- and JSON-decoded values compare equal); the message
+// says what differed.
+func (t Test) CheckContext(got any) (ok bool, msg string) {
+	g, w := jsonValue(got), jsonValue(t.ExpectedContext)
+	if reflect.DeepEqual(g, w) {
+		return true, ""
+	}
+	gb, _ := json.Marshal(g)
+	wb, _ := json.Marshal(w)
+	return false, fmt.Sprintf("alert context %s, expected %s", gb, wb)
+}
+
+// jsonValue round-trips a value through JSON.
+func jsonValue(v any) any {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return v
+	}
+	var out any
+	json.Unmarshal(b, &out)
+	return out
 }
