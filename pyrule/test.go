@@ -112,4 +112,3 @@ func (rt *Runtime) testCall(req testReq, out *result) error {
 	rt.put(w)
 	return err
 }
-

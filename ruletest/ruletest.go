@@ -176,7 +176,6 @@ func sameSeverity(got, want string) bool {
 	return strings.EqualFold(got, w)
 }
 
-
 // withTime gives a raw log without eventTime one (test logs are often
 // trimmed): the i-th log at i seconds past 2020-01-01, in order.
 func withTime(log json.RawMessage, i int) json.RawMessage {
