@@ -31,10 +31,16 @@ type SQSInput struct {
 	MinBackoff, MaxBackoff time.Duration
 
 	acks    sync.WaitGroup // acknowledgements under way
-	lastErr atomic.Pointer[error]
+	lastErr atomic.Pointer[failure]
 	readyMu sync.Mutex
 	readyAt time.Time
 	ready   error
+}
+
+// failure is the last receive or read failure and when it happened.
+type failure struct {
+	err error
+	at  time.Time
 }
 
 // Name is "sqs".
@@ -61,7 +67,7 @@ func (q *SQSInput) Run(ctx context.Context, deliver func(*Batch) error) error {
 	}
 	backoff := time.Duration(0)
 	wait := func(err error) bool {
-		q.lastErr.Store(&err)
+		q.lastErr.Store(&failure{err, time.Now()})
 		backoff = min(max(2*backoff, minB), maxB)
 		select {
 		case <-time.After(backoff):
@@ -149,15 +155,16 @@ func (q *SQSInput) Close() error {
 	return q.Consumer.Close(ctx)
 }
 
-// Ready reports the last receive or read failure while it lasts, else
-// whether the queue can be read (GetQueueAttributes, at most every 10 s).
+// Ready reports a receive or read failure of the last minute (failures
+// that follow each other keep it fresh), else whether the queue can be
+// read (GetQueueAttributes, at most once a minute).
 func (q *SQSInput) Ready() error {
-	if p := q.lastErr.Load(); p != nil {
-		return fmt.Errorf("sqs: %w", *p)
+	if p := q.lastErr.Load(); p != nil && time.Since(p.at) < time.Minute {
+		return fmt.Errorf("sqs: %w", p.err)
 	}
 	q.readyMu.Lock()
 	defer q.readyMu.Unlock()
-	if time.Since(q.readyAt) < 10*time.Second {
+	if !q.readyAt.IsZero() && time.Since(q.readyAt) < time.Minute {
 		return q.ready
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
