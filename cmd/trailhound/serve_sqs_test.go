@@ -103,3 +103,15 @@ func TestServeSQS(t *testing.T) {
 		t.Errorf("ledger beside the state: %v", err)
 	}
 }
+
+// A queue that does not exist stops serve at the start (exit 2), naming it.
+func TestServeSQSMissingQueue(t *testing.T) {
+	awsTestEnv(t)
+	q := sqstest.New(t, "trail")
+	dir := t.TempDir()
+	code, _, errs := runCmd(t, "serve", "--sqs-queue-url", q.QueueURL("nope"), "--sqs-endpoint", q.URL,
+		"--state", filepath.Join(dir, "s.db"), "--out", filepath.Join(dir, "a.jsonl"))
+	if code != exitErrors || !strings.Contains(errs, "nope") || !strings.Contains(errs, "QueueDoesNotExist") {
+		t.Errorf("exit %d, %s; want exit 2 naming the queue", code, errs)
+	}
+}
