@@ -33,6 +33,7 @@ type Config struct {
 	GeoIPDir   string        `yaml:"geoip_dir"`
 	HTTP       *HTTPConfig   `yaml:"http"`
 	Kafka      *KafkaConfig  `yaml:"kafka"`
+	SQS        *SQSConfig    `yaml:"sqs"`
 	Sinks      []SinkConfig  `yaml:"sinks"`
 }
 
@@ -55,6 +56,19 @@ type KafkaConfig struct {
 	// 45s): after a crash, the partitions come back to a restarted
 	// process once the old session has timed out.
 	SessionTimeout time.Duration `yaml:"session_timeout"`
+}
+
+// SQSConfig is the SQS input: S3 notifications of new CloudTrail objects.
+// AWS credentials and region come from the default chain (environment,
+// shared files, SSO, instance or task role).
+type SQSConfig struct {
+	QueueURL   string        `yaml:"queue_url"`
+	DLQURL     string        `yaml:"dlq_url"`     // poison messages go there too (default: only the log)
+	MaxReceive int           `yaml:"max_receive"` // received more often: poison (default 5; negative: never)
+	Visibility time.Duration `yaml:"visibility"`  // extended while a message is out (default 5m)
+	Endpoint   string        `yaml:"endpoint"`    // an SQS-compatible server (default: AWS)
+	S3Endpoint string        `yaml:"s3_endpoint"` // an S3-compatible store, path-style (default: AWS)
+	Ledger     string        `yaml:"ledger"`      // the objects read (default STATE.ledger)
 }
 
 // SinkConfig is one sink.
@@ -164,6 +178,9 @@ func ParseConfig(path string, data []byte, lookup func(string) (string, bool)) (
 		if _, err := ParseBytes(s.OutboxMax); s.OutboxMax != "" && err != nil {
 			return nil, fmt.Errorf("%s: outbox_max: %w", where, err)
 		}
+	}
+	if c.SQS != nil && c.SQS.QueueURL == "" {
+		return nil, fmt.Errorf("%s: sqs needs queue_url", path)
 	}
 	if c.HTTP != nil {
 		if _, err := ParseBytes(c.HTTP.MaxBody); c.HTTP.MaxBody != "" && err != nil {

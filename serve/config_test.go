@@ -66,3 +66,18 @@ func TestConfigErrors(t *testing.T) {
 		t.Errorf("default names: %v %+v", err, c)
 	}
 }
+
+// The sqs section parses; without queue_url it is an error.
+func TestSQSConfig(t *testing.T) {
+	c, err := ParseConfig("c.yaml", []byte("sqs:\n  queue_url: https://q/1/trail\n  dlq_url: https://q/1/dlq\n  max_receive: -1\n  visibility: 2m\n  endpoint: http://sqs\n  s3_endpoint: http://s3\n  ledger: /var/l.db\n"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := SQSConfig{QueueURL: "https://q/1/trail", DLQURL: "https://q/1/dlq", MaxReceive: -1, Visibility: 2 * time.Minute, Endpoint: "http://sqs", S3Endpoint: "http://s3", Ledger: "/var/l.db"}
+	if c.SQS == nil || *c.SQS != want {
+		t.Errorf("sqs %+v, want %+v", c.SQS, want)
+	}
+	if _, err := ParseConfig("c.yaml", []byte("sqs:\n  dlq_url: x\n"), env(nil)); err == nil || !strings.Contains(err.Error(), "queue_url") {
+		t.Errorf("no queue_url: %v", err)
+	}
+}

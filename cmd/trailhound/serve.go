@@ -20,7 +20,10 @@ import (
 	"github.com/trailhound/trailhound/elastic"
 	"github.com/trailhound/trailhound/engine"
 	"github.com/trailhound/trailhound/hunt"
+	"github.com/trailhound/trailhound/ledger"
+	"github.com/trailhound/trailhound/s3trail"
 	"github.com/trailhound/trailhound/serve"
+	"github.com/trailhound/trailhound/sqsinput"
 	"github.com/trailhound/trailhound/state"
 )
 
@@ -42,19 +45,23 @@ func newServe() *cobra.Command {
 		brokers    []string
 		topic      string
 		group      string
+		sqsURL     string
+		dlqURL     string
+		sqsEnd     string
+		s3End      string
 		logLevel   string
 		geo        *geoFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "serve [flags]",
-		Short: "Run rules continuously over CloudTrail as it arrives (HTTP ingest, Kafka) and deliver alerts to sinks",
-		Long: `Run rules continuously: inputs (HTTP ingest POST /v1/records, Kafka) deliver
+		Short: "Run rules continuously over CloudTrail as it arrives (HTTP ingest, Kafka, S3 notifications on SQS) and deliver alerts to sinks",
+		Long: `Run rules continuously: inputs (HTTP ingest POST /v1/records, Kafka, SQS) deliver
 CloudTrail records; alerts are decided as event time passes (the inputs'
 latest event time less --lateness) and delivered to the sinks (JSON Lines
 file, Elasticsearch bulk, webhook); then the state is committed and only then
-are inputs acknowledged (spool file deleted, Kafka offset committed). A
-crash replays what was not acknowledged: alerts are delivered at least once,
-with stable ids. SIGTERM/SIGINT drain: stop receiving, finish what is in
+are inputs acknowledged (spool file deleted, Kafka offset committed, SQS
+message deleted). A crash replays what was not acknowledged: alerts are
+delivered at least once, with stable ids. SIGTERM/SIGINT drain: stop receiving, finish what is in
 flight, deliver, checkpoint, exit 0. SIGHUP reloads the rules (a drain and a
 start with the rules read anew). Alerts whose windows are still open
 wait for later records (the input holding them is not acknowledged), or with
@@ -141,14 +148,36 @@ served on --listen.`,
 			if group != "" && cfg.Kafka != nil {
 				cfg.Kafka.Group = group
 			}
+			if sqsURL != "" {
+				if cfg.SQS == nil {
+					cfg.SQS = &serve.SQSConfig{}
+				}
+				cfg.SQS.QueueURL = sqsURL
+			}
+			if q := cfg.SQS; q != nil {
+				if dlqURL != "" {
+					q.DLQURL = dlqURL
+				}
+				if sqsEnd != "" {
+					q.Endpoint = sqsEnd
+				}
+				if s3End != "" {
+					q.S3Endpoint = s3End
+				}
+				if q.Ledger == "" {
+					q.Ledger = cfg.State + ".ledger"
+				}
+			} else if dlqURL != "" || sqsEnd != "" || s3End != "" {
+				return usageError(errors.New("--sqs-dlq-url, --sqs-endpoint and --s3-endpoint go with --sqs-queue-url (or an sqs section in the config)"))
+			}
 			if outPath != "" {
 				cfg.Sinks = append([]serve.SinkConfig{{Type: "jsonl", Name: "out", Path: outPath}}, cfg.Sinks...)
 			}
 			if len(cfg.Sinks) == 0 {
 				cfg.Sinks = []serve.SinkConfig{{Type: "jsonl", Name: "stdout", Path: "-"}}
 			}
-			if cfg.HTTP == nil && cfg.Kafka == nil {
-				return usageError(errors.New("no input: give --listen (HTTP ingest) or --kafka-brokers and --kafka-topic, or a config with an http or kafka section"))
+			if cfg.HTTP == nil && cfg.Kafka == nil && cfg.SQS == nil {
+				return usageError(errors.New("no input: give --listen (HTTP ingest), --kafka-brokers and --kafka-topic, or --sqs-queue-url, or a config with an http, kafka or sqs section"))
 			}
 			var level slog.Level
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
@@ -213,6 +242,10 @@ served on --listen.`,
 	f.StringSliceVar(&brokers, "kafka-brokers", nil, "Kafka seed brokers (host:port, comma-separated)")
 	f.StringVar(&topic, "kafka-topic", "", "Kafka topic of CloudTrail records or delivery files")
 	f.StringVar(&group, "kafka-group", "", "Kafka consumer group (default trailhound)")
+	f.StringVar(&sqsURL, "sqs-queue-url", "", "SQS queue of S3 notifications of new CloudTrail objects (AWS credentials and region from the default chain)")
+	f.StringVar(&dlqURL, "sqs-dlq-url", "", "SQS queue that receives poison messages (default: they are only logged)")
+	f.StringVar(&sqsEnd, "sqs-endpoint", "", "URL of an SQS-compatible server (default: AWS)")
+	f.StringVar(&s3End, "s3-endpoint", "", "URL of an S3-compatible store the SQS input reads objects from (path-style; default: AWS)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error (JSON logs on stderr)")
 	geo = addGeoFlags(f)
 	return cmd
@@ -288,6 +321,13 @@ func serveOnce(ctx context.Context, cfg *serve.Config, geo *geoFlags, stdout io.
 				if !ready.Load() {
 					return errors.New("starting")
 				}
+				for _, in := range inputs {
+					if r, ok := in.(serve.Readier); ok {
+						if err := r.Ready(); err != nil {
+							return fmt.Errorf("%s: %w", in.Name(), err)
+						}
+					}
+				}
 				return nil
 			}}
 		if in.Addr == "" {
@@ -330,6 +370,15 @@ func serveOnce(ctx context.Context, cfg *serve.Config, geo *geoFlags, stdout io.
 		}
 		inputs = append(inputs, in)
 	}
+	if q := cfg.SQS; q != nil {
+		in, closeLedger, err := openSQS(ctx, q, log)
+		if err != nil {
+			return nil, &exitError{exitErrors, err}
+		}
+		defer closeLedger()
+		defer in.Close() // serve.Run closes it; this is for a failed start
+		inputs = append(inputs, in)
+	}
 	var names []string
 	for _, o := range outs {
 		names = append(names, o.Name)
@@ -344,4 +393,39 @@ func serveOnce(ctx context.Context, cfg *serve.Config, geo *geoFlags, stdout io.
 		return nil, &exitError{exitErrors, err}
 	}
 	return keys, nil
+}
+
+// openSQS opens the SQS input: its ledger, the SQS and S3 clients and the
+// consumer; a queue that cannot be read is an error here, at the start.
+func openSQS(ctx context.Context, q *serve.SQSConfig, log *slog.Logger) (*serve.SQSInput, func(), error) {
+	l, err := ledger.Open(q.Ledger, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sqs: %w", err)
+	}
+	fail := func(err error) (*serve.SQSInput, func(), error) {
+		l.Close()
+		return nil, nil, fmt.Errorf("sqs: %w", err)
+	}
+	sc, err := sqsinput.NewClient(ctx, q.Endpoint)
+	if err != nil {
+		return fail(err)
+	}
+	s3c, err := s3trail.NewClient(ctx, q.S3Endpoint)
+	if err != nil {
+		return fail(err)
+	}
+	c, err := sqsinput.New(sc, &s3trail.Reader{S3: s3c, Log: log}, l,
+		sqsinput.Config{QueueURL: q.QueueURL, DLQURL: q.DLQURL, MaxReceive: q.MaxReceive, Visibility: q.Visibility}, log)
+	if err != nil {
+		return fail(err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	info, err := c.Check(cctx)
+	cancel()
+	if err != nil {
+		c.Close(context.Background())
+		return fail(err)
+	}
+	log.Info("sqs: reading", "queue", q.QueueURL, "messages", info.Messages, "in_flight", info.InFlight, "ledger", q.Ledger)
+	return &serve.SQSInput{Consumer: c, Log: log}, func() { l.Close() }, nil
 }

@@ -24,6 +24,8 @@ func TestServeUsage(t *testing.T) {
 	os.WriteFile(bad, []byte("state: x\nsinks:\n  - type: syslog\n"), 0o644)
 	empty := filepath.Join(dir, "tokens.txt")
 	os.WriteFile(empty, []byte("# none\n"), 0o644)
+	noQueue := filepath.Join(dir, "noqueue.yaml")
+	os.WriteFile(noQueue, []byte("sqs:\n  dlq_url: https://q\n"), 0o644)
 	st := filepath.Join(dir, "s.db")
 	for _, tc := range []struct {
 		args []string
@@ -37,6 +39,8 @@ func TestServeUsage(t *testing.T) {
 		{[]string{"serve", "--state", st, "--listen", "127.0.0.1:0", "--lateness", "-1m"}, "--lateness must be positive"},
 		{[]string{"serve", "--state", st, "--kafka-topic", "t"}, "kafka needs brokers"},
 		{[]string{"serve", "--state", st, "--listen", "127.0.0.1:0", "--tls-cert", "c.pem"}, "both a certificate and a key"},
+		{[]string{"serve", "--state", st, "--sqs-dlq-url", "https://q"}, "go with --sqs-queue-url"},
+		{[]string{"serve", "--state", st, "--config", noQueue}, "sqs needs queue_url"},
 		{[]string{"serve", "extra"}, "unknown command"},
 	} {
 		code, _, errs := runCmd(t, tc.args...)

@@ -1,0 +1,175 @@
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/trailhound/trailhound/sqsinput"
+)
+
+// SQSInput reads the CloudTrail objects an SQS queue announces (S3 event
+// notifications, direct, through SNS or EventBridge, or CloudTrail's own
+// SNS message). Each object of a message is one batch, named by its s3://
+// URL; the message is acknowledged (objects into the ledger, then the
+// message deleted) once every one of its objects is, and released (visible
+// again at once) when an object cannot be read, or at shutdown when it is
+// not acknowledged yet. A notification redelivered after its objects were
+// read is a no-op (the consumer's ledger).
+type SQSInput struct {
+	// Consumer is the queue's consumer; Close closes it.
+	Consumer *sqsinput.Consumer
+	Log      *slog.Logger // nil: slog.Default()
+	// MinBackoff and MaxBackoff bound the wait after a failed receive or
+	// object read, doubling while failures follow each other (default 1s
+	// and 30s), so an S3 or SQS outage is not a busy loop and does not
+	// turn every message into poison at once.
+	MinBackoff, MaxBackoff time.Duration
+
+	acks    sync.WaitGroup // acknowledgements under way
+	lastErr atomic.Pointer[failure]
+	readyMu sync.Mutex
+	readyAt time.Time
+	ready   error
+}
+
+// failure is the last receive or read failure and when it happened.
+type failure struct {
+	err error
+	at  time.Time
+}
+
+// Name is "sqs".
+func (q *SQSInput) Name() string { return "sqs" }
+
+func (q *SQSInput) log() *slog.Logger {
+	if q.Log == nil {
+		return slog.Default()
+	}
+	return q.Log
+}
+
+// Run receives messages and delivers their objects until ctx ends.
+func (q *SQSInput) Run(ctx context.Context, deliver func(*Batch) error) error {
+	if q.Consumer == nil {
+		return errors.New("sqs input: no consumer")
+	}
+	minB, maxB := q.MinBackoff, q.MaxBackoff
+	if minB <= 0 {
+		minB = time.Second
+	}
+	if maxB < minB {
+		maxB = max(30*time.Second, minB)
+	}
+	backoff := time.Duration(0)
+	wait := func(err error) bool {
+		q.lastErr.Store(&failure{err, time.Now()})
+		backoff = min(max(2*backoff, minB), maxB)
+		select {
+		case <-time.After(backoff):
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	for {
+		b, err := q.Consumer.Next(ctx)
+		if ctx.Err() != nil {
+			return nil // Close releases what is out
+		}
+		if err != nil {
+			q.log().Warn("sqs: receiving", "error", err, "retry_in", min(max(2*backoff, minB), maxB).String())
+			if !wait(err) {
+				return nil
+			}
+			continue
+		}
+		objs, err := b.Fetch(ctx)
+		if err != nil {
+			// The message comes back at once; after max_receive failed
+			// tries it is poison (logged, to the DLQ).
+			if rerr := b.Release(context.WithoutCancel(ctx)); rerr != nil {
+				q.log().Warn("sqs: releasing a message", "message_id", b.MessageID, "error", rerr)
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			q.log().Warn("sqs: reading the objects of a message; released for another try", "message_id", b.MessageID,
+				"receive_count", b.ReceiveCount, "error", err)
+			if !wait(fmt.Errorf("message %s: %w", b.MessageID, err)) {
+				return nil
+			}
+			continue
+		}
+		backoff = 0
+		q.lastErr.Store(nil)
+		if len(objs) == 0 { // not handed out by the consumer; kept safe
+			q.ack(b)
+			continue
+		}
+		left := new(atomic.Int32)
+		left.Store(int32(len(objs)))
+		for _, o := range objs {
+			err := deliver(&Batch{Name: o.Name, Data: o.Data, Ack: func() {
+				if left.Add(-1) == 0 {
+					q.ack(b)
+				}
+			}})
+			if err != nil {
+				return nil // stopping: not acknowledged, released by Close and received again
+			}
+		}
+	}
+}
+
+// ack acknowledges a message in the background: the service calls Ack from
+// its checkpoint loop, which should not wait on SQS.
+func (q *SQSInput) ack(b *sqsinput.Batch) {
+	q.acks.Add(1)
+	go func() {
+		defer q.acks.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := b.Ack(ctx); err != nil {
+			// Received again later: the ledger makes it a no-op when its
+			// objects were recorded.
+			q.log().Warn("sqs: acknowledging a message", "message_id", b.MessageID, "error", err)
+		}
+	}()
+}
+
+// Close waits for the acknowledgements under way, then closes the consumer,
+// releasing the messages not acknowledged so they are received again at
+// once (here after a restart, or by another consumer).
+func (q *SQSInput) Close() error {
+	q.acks.Wait()
+	if q.Consumer == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return q.Consumer.Close(ctx)
+}
+
+// Ready reports a receive or read failure of the last minute (failures
+// that follow each other keep it fresh), else whether the queue can be
+// read (GetQueueAttributes, at most once a minute).
+func (q *SQSInput) Ready() error {
+	if p := q.lastErr.Load(); p != nil && time.Since(p.at) < time.Minute {
+		return fmt.Errorf("sqs: %w", p.err)
+	}
+	q.readyMu.Lock()
+	defer q.readyMu.Unlock()
+	if !q.readyAt.IsZero() && time.Since(q.readyAt) < time.Minute {
+		return q.ready
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := q.Consumer.Check(ctx)
+	q.ready, q.readyAt = err, time.Now()
+	return err
+}

@@ -1,0 +1,209 @@
+package serve
+
+import (
+	"encoding/json"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/trailhound/trailhound/ledger"
+	"github.com/trailhound/trailhound/s3trail"
+	"github.com/trailhound/trailhound/s3trail/s3test"
+	"github.com/trailhound/trailhound/sqsinput"
+	"github.com/trailhound/trailhound/sqsinput/sqstest"
+)
+
+const trailBucket = "trail-bucket"
+
+// s3Event is an S3 event notification of one object, as S3 sends it to SQS
+// (the key URL-encoded).
+func s3Event(key, etag string, size int) string {
+	b, _ := json.Marshal(map[string]any{"Records": []any{map[string]any{
+		"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1", "eventTime": "2026-11-03T14:00:00.000Z",
+		"eventName": "ObjectCreated:Put",
+		"s3": map[string]any{"s3SchemaVersion": "1.0", "bucket": map[string]any{"name": trailBucket, "arn": "arn:aws:s3:::" + trailBucket},
+			"object": map[string]any{"key": strings.ReplaceAll(url.QueryEscape(key), "%2F", "/"), "size": size, "eTag": etag, "sequencer": "0A1B2C"}},
+	}}})
+	return string(b)
+}
+
+// snsWrap wraps a message as SNS delivers it to an SQS subscription.
+func snsWrap(msg string) string {
+	b, _ := json.Marshal(map[string]string{"Type": "Notification", "MessageId": "sns-1", "TopicArn": "arn:aws:sns:us-east-1:210987654321:trail", "Message": msg})
+	return string(b)
+}
+
+// cloudTrailSNS is the message CloudTrail publishes to its SNS topic for
+// the objects it delivered, as an SQS subscription receives it.
+func cloudTrailSNS(keys ...string) string {
+	b, _ := json.Marshal(map[string]any{"s3Bucket": trailBucket, "s3ObjectKey": keys})
+	return snsWrap(string(b))
+}
+
+// sqsWorld is S3 holding the samples as CloudTrail delivers them, and an
+// SQS queue.
+type sqsWorld struct {
+	s3    *s3test.Server
+	sqs   *sqstest.Server
+	ds    []s3test.Delivery
+	etags map[string]string
+}
+
+func newSQSWorld(t *testing.T) *sqsWorld {
+	w := &sqsWorld{s3: s3test.New(t), sqs: sqstest.New(t, "trail"), etags: map[string]string{}}
+	w.ds = s3test.Deliveries(t, samples, "")
+	for _, d := range w.ds {
+		w.etags[d.Key] = strings.Trim(w.s3.Put(t, trailBucket, d.Key, d.Body), `"`)
+	}
+	return w
+}
+
+// input is an SQS input over the world with a ledger at path (closed when
+// the test ends; the returned func closes it earlier, for a restart).
+func (w *sqsWorld) input(t *testing.T, ledgerPath string, maxReceive int) (*SQSInput, func()) {
+	t.Helper()
+	l, err := ledger.Open(ledgerPath, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := testLog(t)
+	c, err := sqsinput.New(w.sqs.Client(), &s3trail.Reader{S3: w.s3.Client, Log: log}, l,
+		sqsinput.Config{QueueURL: w.sqs.QueueURL("trail"), Wait: time.Second, Visibility: 3 * time.Second, MaxReceive: maxReceive}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := false
+	closeLedger := func() {
+		if !closed {
+			closed = true
+			l.Close()
+		}
+	}
+	t.Cleanup(closeLedger)
+	return &SQSInput{Consumer: c, Log: log, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond}, closeLedger
+}
+
+func sqsBatches(h *harness) float64 {
+	return testutil.ToFloat64(h.m.Batches.WithLabelValues("sqs"))
+}
+
+// The samples, delivered to S3 as CloudTrail lays them out and announced on
+// SQS (direct S3 events and SNS-wrapped ones, newest first, one announced
+// twice; the last with the sentinel in one CloudTrail SNS message), give
+// hunt's alerts; every object is read once; every message is deleted but the
+// sentinel's, whose window is still open: though its other object is
+// acknowledged, the message is not deleted; released at the stop, it is
+// received again after a restart, both its objects are read again, and
+// nothing is indexed twice.
+func TestSQSServeMatchesHunt(t *testing.T) {
+	eng := builtinEngine(t)
+	want := huntIDs(t, eng, samples)
+	w := newSQSWorld(t)
+	if len(w.ds) < 4 {
+		t.Fatalf("%d deliveries from the samples, want 4 or more", len(w.ds))
+	}
+	last := w.ds[len(w.ds)-1] // announced with the sentinel
+	var msgs []string
+	for i, d := range w.ds[:len(w.ds)-1] {
+		m := s3Event(d.Key, w.etags[d.Key], len(d.Body))
+		if i%2 == 1 {
+			m = snsWrap(m)
+		}
+		msgs = append(msgs, m)
+	}
+	slices.Reverse(msgs) // newest first: out of order, within the lateness
+	dup := w.ds[0]
+	msgs = append(msgs, snsWrap(s3Event(dup.Key, w.etags[dup.Key], len(dup.Body)))) // announced twice
+	for _, m := range msgs {
+		w.sqs.Send("trail", m, 0)
+	}
+
+	dir := t.TempDir()
+	ledgerPath := filepath.Join(dir, "ledger.db")
+	es := newFakeES(t)
+	in, closeLedger := w.input(t, ledgerPath, 0)
+	h := startHTTP(t, dir, es, in)
+	waitFor(t, 20*time.Second, "every object delivered", func() bool { return sqsBatches(h) >= float64(len(w.ds)-1) })
+
+	// The sentinel moves event time past every window of the samples; sent
+	// once they are all read, so none of them is late.
+	const sentinelKey = "AWSLogs/210987654321/CloudTrail/us-east-1/2099/01/01/210987654321_CloudTrail_us-east-1_20990101T0005Z_sentinel.json"
+	w.s3.Put(t, trailBucket, sentinelKey, []byte(sentinel))
+	w.sqs.Send("trail", cloudTrailSNS(last.Key, sentinelKey), 0)
+
+	waitFor(t, 20*time.Second, "hunt's alerts in Elasticsearch", func() bool { return slices.Equal(es.ids(), want) })
+	waitFor(t, 10*time.Second, "every message but the sentinel's deleted", func() bool {
+		_, _, deleted := w.sqs.Counts("trail")
+		return deleted >= len(msgs)
+	})
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := sqsBatches(h), float64(len(w.ds)+1); got != want {
+		t.Errorf("%v objects delivered, want %v: the duplicate announcement was read again", got, want)
+	}
+	if got := jsonlIDs(t, h.out); !slices.Equal(got, want) {
+		t.Errorf("JSON Lines ids\n got %v\nwant %v", got, want)
+	}
+	// Released; a receive given up at the stop may still take it on the
+	// server, for the visibility timeout, as SQS may.
+	visible, inFlight, deleted := w.sqs.Counts("trail")
+	if visible+inFlight != 1 || deleted != len(msgs) || in.Consumer.Stats().Released != 1 {
+		t.Errorf("queue: %d visible, %d in flight, %d deleted; want the sentinel's message released and the %d others deleted",
+			visible, inFlight, deleted, len(msgs))
+	}
+
+	// Restart: the sentinel's message, never acknowledged, comes back with
+	// both its objects.
+	closeLedger()
+	in2, _ := w.input(t, ledgerPath, 0)
+	h = startHTTP(t, dir, es, in2)
+	waitFor(t, 20*time.Second, "the sentinel's message received again", func() bool { return sqsBatches(h) >= 2 })
+	time.Sleep(200 * time.Millisecond)
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := sqsBatches(h); got != 2 {
+		t.Errorf("%v objects delivered after the restart, want 2 (the sentinel's message's)", got)
+	}
+	if !slices.Equal(es.ids(), want) {
+		t.Errorf("Elasticsearch ids after the restart\n got %v\nwant %v", es.ids(), want)
+	}
+	for id, n := range es.writes {
+		if n != 1 {
+			t.Errorf("alert %s indexed %d times", id, n)
+		}
+	}
+	if visible, inFlight, _ := w.sqs.Counts("trail"); visible+inFlight != 1 || in2.Consumer.Stats().Released != 1 {
+		t.Errorf("queue after the restart: %d visible, %d in flight; want the sentinel's message released", visible, inFlight)
+	}
+}
+
+// An object that cannot be read releases its message, which comes back and
+// is read once the object is there; the service does not stop.
+func TestSQSFetchErrorReleases(t *testing.T) {
+	w := newSQSWorld(t)
+	d := w.ds[0]
+	const missing = "AWSLogs/210987654321/CloudTrail/us-east-1/2026/11/03/missing.json.gz"
+	w.sqs.Send("trail", s3Event(missing, "x", 10), 0)
+	dir := t.TempDir()
+	in, _ := w.input(t, filepath.Join(dir, "ledger.db"), -1) // never poison
+	h := startHTTP(t, dir, newFakeES(t), in)
+	waitFor(t, 10*time.Second, "the message released twice", func() bool { return in.Consumer.Stats().Released >= 2 })
+	if err := in.Ready(); err == nil || !strings.Contains(err.Error(), "missing.json.gz") {
+		t.Errorf("Ready while the object is missing: %v", err)
+	}
+	w.s3.Put(t, trailBucket, missing, d.Body)
+	waitFor(t, 10*time.Second, "the object delivered", func() bool { return sqsBatches(h) == 1 })
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Ready(); err != nil {
+		t.Errorf("Ready after the object was read: %v", err)
+	}
+}
