@@ -1,8 +1,6 @@
 package serve
 
 import (
-	"encoding/json"
-	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -19,31 +17,6 @@ import (
 )
 
 const trailBucket = "trail-bucket"
-
-// s3Event is an S3 event notification of one object, as S3 sends it to SQS
-// (the key URL-encoded).
-func s3Event(key, etag string, size int) string {
-	b, _ := json.Marshal(map[string]any{"Records": []any{map[string]any{
-		"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1", "eventTime": "2026-11-03T14:00:00.000Z",
-		"eventName": "ObjectCreated:Put",
-		"s3": map[string]any{"s3SchemaVersion": "1.0", "bucket": map[string]any{"name": trailBucket, "arn": "arn:aws:s3:::" + trailBucket},
-			"object": map[string]any{"key": strings.ReplaceAll(url.QueryEscape(key), "%2F", "/"), "size": size, "eTag": etag, "sequencer": "0A1B2C"}},
-	}}})
-	return string(b)
-}
-
-// snsWrap wraps a message as SNS delivers it to an SQS subscription.
-func snsWrap(msg string) string {
-	b, _ := json.Marshal(map[string]string{"Type": "Notification", "MessageId": "sns-1", "TopicArn": "arn:aws:sns:us-east-1:210987654321:trail", "Message": msg})
-	return string(b)
-}
-
-// cloudTrailSNS is the message CloudTrail publishes to its SNS topic for
-// the objects it delivered, as an SQS subscription receives it.
-func cloudTrailSNS(keys ...string) string {
-	b, _ := json.Marshal(map[string]any{"s3Bucket": trailBucket, "s3ObjectKey": keys})
-	return snsWrap(string(b))
-}
 
 // sqsWorld is S3 holding the samples as CloudTrail delivers them, and an
 // SQS queue.
@@ -110,15 +83,15 @@ func TestSQSServeMatchesHunt(t *testing.T) {
 	last := w.ds[len(w.ds)-1] // announced with the sentinel
 	var msgs []string
 	for i, d := range w.ds[:len(w.ds)-1] {
-		m := s3Event(d.Key, w.etags[d.Key], len(d.Body))
+		m := sqstest.S3Event(trailBucket, d.Key, w.etags[d.Key], len(d.Body))
 		if i%2 == 1 {
-			m = snsWrap(m)
+			m = sqstest.SNS(m)
 		}
 		msgs = append(msgs, m)
 	}
 	slices.Reverse(msgs) // newest first: out of order, within the lateness
 	dup := w.ds[0]
-	msgs = append(msgs, snsWrap(s3Event(dup.Key, w.etags[dup.Key], len(dup.Body)))) // announced twice
+	msgs = append(msgs, sqstest.SNS(sqstest.S3Event(trailBucket, dup.Key, w.etags[dup.Key], len(dup.Body)))) // announced twice
 	for _, m := range msgs {
 		w.sqs.Send("trail", m, 0)
 	}
@@ -134,7 +107,7 @@ func TestSQSServeMatchesHunt(t *testing.T) {
 	// once they are all read, so none of them is late.
 	const sentinelKey = "AWSLogs/210987654321/CloudTrail/us-east-1/2099/01/01/210987654321_CloudTrail_us-east-1_20990101T0005Z_sentinel.json"
 	w.s3.Put(t, trailBucket, sentinelKey, []byte(sentinel))
-	w.sqs.Send("trail", cloudTrailSNS(last.Key, sentinelKey), 0)
+	w.sqs.Send("trail", sqstest.CloudTrailSNS(trailBucket, last.Key, sentinelKey), 0)
 
 	waitFor(t, 20*time.Second, "hunt's alerts in Elasticsearch", func() bool { return slices.Equal(es.ids(), want) })
 	waitFor(t, 10*time.Second, "every message but the sentinel's deleted", func() bool {
@@ -190,7 +163,7 @@ func TestSQSFetchErrorReleases(t *testing.T) {
 	w := newSQSWorld(t)
 	d := w.ds[0]
 	const missing = "AWSLogs/210987654321/CloudTrail/us-east-1/2026/11/03/missing.json.gz"
-	w.sqs.Send("trail", s3Event(missing, "x", 10), 0)
+	w.sqs.Send("trail", sqstest.S3Event(trailBucket, missing, "x", 10), 0)
 	dir := t.TempDir()
 	in, _ := w.input(t, filepath.Join(dir, "ledger.db"), -1) // never poison
 	h := startHTTP(t, dir, newFakeES(t), in)

@@ -3,10 +3,8 @@ package sqsinput
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
-	"net/url"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -27,35 +25,14 @@ import (
 
 const bucket = "trail-bucket"
 
-// Notifications, as S3, SNS, EventBridge and CloudTrail write them.
-
 func s3Notification(key, etag string, size int) string {
-	b, _ := json.Marshal(map[string]any{"Records": []any{map[string]any{
-		"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1", "eventTime": "2026-11-03T14:00:00.000Z",
-		"eventName": "ObjectCreated:Put",
-		"s3": map[string]any{"s3SchemaVersion": "1.0", "bucket": map[string]any{"name": bucket, "arn": "arn:aws:s3:::" + bucket},
-			"object": map[string]any{"key": strings.ReplaceAll(url.QueryEscape(key), "%2F", "/"), "size": size, "eTag": etag, "sequencer": "0A1B2C"}},
-	}}})
-	return string(b)
+	return sqstest.S3Event(bucket, key, etag, size)
 }
-
-func sns(msg string) string {
-	b, _ := json.Marshal(map[string]string{"Type": "Notification", "MessageId": "sns-1", "TopicArn": "arn:aws:sns:us-east-1:210987654321:trail", "Message": msg})
-	return string(b)
-}
-
+func sns(msg string) string { return sqstest.SNS(msg) }
 func eventBridge(key, etag string, size int) string {
-	b, _ := json.Marshal(map[string]any{"version": "0", "id": "eb-1", "detail-type": "Object Created", "source": "aws.s3",
-		"account": "210987654321", "time": "2026-11-03T14:00:00Z", "region": "us-east-1", "resources": []string{"arn:aws:s3:::" + bucket},
-		"detail": map[string]any{"version": "0", "bucket": map[string]any{"name": bucket},
-			"object": map[string]any{"key": key, "size": size, "etag": etag}, "reason": "PutObject"}})
-	return string(b)
+	return sqstest.EventBridge(bucket, key, etag, size)
 }
-
-func cloudTrailSNS(keys ...string) string {
-	b, _ := json.Marshal(map[string]any{"s3Bucket": bucket, "s3ObjectKey": keys})
-	return sns(string(b))
-}
+func cloudTrailSNS(keys ...string) string { return sqstest.CloudTrailSNS(bucket, keys...) }
 
 // world is S3 with the samples delivered as CloudTrail does, an SQS server
 // with a queue and a DLQ, and a ledger.
