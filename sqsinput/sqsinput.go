@@ -602,7 +602,7 @@ func (c *Consumer) Check(ctx context.Context) (QueueInfo, error) {
 		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameVisibilityTimeout, types.QueueAttributeNameApproximateNumberOfMessages,
 			types.QueueAttributeNameApproximateNumberOfMessagesNotVisible, types.QueueAttributeNameRedrivePolicy}})
 	if err != nil {
-		return QueueInfo{}, fmt.Errorf("sqs: queue %s: %w", c.cfg.QueueURL, err)
+		return QueueInfo{}, fmt.Errorf("queue %s: %w", c.cfg.QueueURL, err)
 	}
 	var info QueueInfo
 	a := out.Attributes
