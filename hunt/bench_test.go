@@ -130,6 +130,11 @@ func BenchmarkHuntGeoIP(b *testing.B) {
 // BenchmarkHuntQueryOnly runs the 90 query rules only.
 func BenchmarkHuntQueryOnly(b *testing.B) { benchHunt(b, false, 1, false, "query") }
 
+// BenchmarkHuntGzipQueryOnly is BenchmarkHuntQueryOnly on the gzip data: set
+// against BenchmarkSplitGzip, what matching adds to decompressing and
+// splitting.
+func BenchmarkHuntGzipQueryOnly(b *testing.B) { benchHunt(b, true, 1, false, "query") }
+
 // BenchmarkHuntBoltState is BenchmarkHunt with a fresh bbolt state file,
 // committed at the end of every hunt: the cost of durable state.
 func BenchmarkHuntBoltState(b *testing.B) { benchHunt(b, false, 1, true) }
