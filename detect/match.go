@@ -16,7 +16,19 @@ type matchDetector struct {
 }
 
 func (d *matchDetector) collect(c *Collector, i int, ev *event.Event, cd candidate) {
-	a := matchAlert(c.p.rules[i].r, ev)
+	ri := c.p.rules[i]
+	var a alert.Alert
+	if ri.silent {
+		// only correlations read its matches and its alerts are never
+		// written: the id and place are all the runs need, not a copy of
+		// the record and its fields (which made every match of a broad
+		// search rule build the ECS view)
+		a = alert.FromRule(ri.r)
+		a.ID = alert.ID(ev, ri.r.Key())
+		a.Event = alert.Locate(ev)
+	} else {
+		a = matchAlert(ri.r, ev)
+	}
 	a.Time = time.Unix(0, cd.t).UTC()
 	cd.alert = &a
 	c.cands[i] = append(c.cands[i], cd)
