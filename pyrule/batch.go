@@ -8,16 +8,8 @@ import (
 
 	"github.com/trailhound/trailhound/engine"
 	"github.com/trailhound/trailhound/event"
+	"github.com/trailhound/trailhound/hunt"
 )
-
-// Record is one record of a batch to evaluate ahead (Prepare): its bytes
-// and place.
-type Record struct {
-	Data   []byte
-	File   string
-	Line   int
-	Offset int64
-}
 
 var parsers = sync.Pool{New: func() any { return &event.Parser{} }}
 
@@ -36,7 +28,7 @@ type batchItem struct {
 // (no event time, a worker that failed) are evaluated one at a time when
 // the engine asks. It returns nil when no record of the batch reaches
 // Python.
-func (rt *Runtime) Prepare(recs []Record) func(int, *event.Event) {
+func (rt *Runtime) Prepare(recs []hunt.Record) func(int, *event.Event) {
 	p := parsers.Get().(*event.Parser)
 	s := scratches.Get().(*engine.Scratch)
 	var items []batchItem

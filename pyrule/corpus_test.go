@@ -10,7 +10,6 @@ import (
 
 	"github.com/trailhound/trailhound/catalog"
 	"github.com/trailhound/trailhound/engine"
-	"github.com/trailhound/trailhound/event"
 	"github.com/trailhound/trailhound/hunt"
 )
 
@@ -103,13 +102,7 @@ func TestCorpusHunt(t *testing.T) {
 	ids := func(batches bool) []string {
 		opts := hunt.Options{Paths: []string{filepath.Join(corpus, "cloudtrail-logs")}}
 		if batches {
-			opts.Prepare = func(recs []hunt.Record) func(int, *event.Event) {
-				rs := make([]Record, len(recs))
-				for i, r := range recs {
-					rs[i] = Record(r)
-				}
-				return rt.Prepare(rs)
-			}
+			opts.Prepare = rt.Prepare
 		}
 		res, err := hunt.Run(context.Background(), eng, opts)
 		if err != nil {

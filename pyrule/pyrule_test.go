@@ -14,7 +14,6 @@ import (
 	"github.com/trailhound/trailhound/alert"
 	"github.com/trailhound/trailhound/catalog"
 	"github.com/trailhound/trailhound/engine"
-	"github.com/trailhound/trailhound/event"
 	"github.com/trailhound/trailhound/hunt"
 	"github.com/trailhound/trailhound/rule"
 )
@@ -92,13 +91,7 @@ func huntWith(t *testing.T, rules []*rule.Rule, batches bool, lines ...string) [
 	}
 	opts := hunt.Options{Paths: []string{path}, Workers: 1}
 	if rt := runtimeOf(rules); rt != nil && batches {
-		opts.Prepare = func(recs []hunt.Record) func(int, *event.Event) {
-			rs := make([]Record, len(recs))
-			for i, r := range recs {
-				rs[i] = Record(r)
-			}
-			return rt.Prepare(rs)
-		}
+		opts.Prepare = rt.Prepare
 	}
 	res, err := hunt.Run(context.Background(), eng, opts)
 	if err != nil {

@@ -18,9 +18,7 @@ import (
 	"github.com/trailhound/trailhound/catalog"
 	"github.com/trailhound/trailhound/elastic"
 	"github.com/trailhound/trailhound/engine"
-	"github.com/trailhound/trailhound/event"
 	"github.com/trailhound/trailhound/hunt"
-	"github.com/trailhound/trailhound/pyrule"
 	"github.com/trailhound/trailhound/record"
 	"github.com/trailhound/trailhound/rule"
 	"github.com/trailhound/trailhound/serve"
@@ -245,13 +243,7 @@ the alerts found so far are written, the state is not committed).`,
 				return nil
 			}
 			if py != nil { // a batch's events go to Python in one call
-				opts.Prepare = func(recs []hunt.Record) func(int, *event.Event) {
-					rs := make([]pyrule.Record, len(recs))
-					for i, r := range recs {
-						rs[i] = pyrule.Record(r)
-					}
-					return py.Prepare(rs)
-				}
+				opts.Prepare = py.Prepare
 			}
 			if opts.Store != nil {
 				if err := py.LoadCache(opts.Store); err != nil {
