@@ -264,7 +264,7 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 			advance(false)
 		},
 		finished: func(in *inputRun) {
-			if in.unordered && wm.times[in.i].IsZero() {
+			if in.unordered && wm.times[in.i] == unnamed {
 				unordered.Add(1)
 			}
 			wm.finish(in.i)
@@ -327,6 +327,7 @@ feed:
 		// handed out but not yet opened still holds the watermark back
 		// (else another worker could advance past all its records).
 		in := &inputRun{i: i, path: walked.Inputs[i].Path, src: walked.Inputs[i], bound: wm.start(i)}
+		walked.Inputs[i] = record.Input{} // the run holds it now: a hunt over a million files lets their names go as it reads them
 		select {
 		case inputs <- in:
 		case <-ctx.Done():

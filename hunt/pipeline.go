@@ -21,8 +21,8 @@ import (
 // a fraction of the cost of matching); with one they run in line.
 
 const (
-	batchRecords = 512     // records per batch, at most
-	batchBytes   = 1 << 20 // bytes of records per batch, about
+	batchRecords = 512       // records per batch, at most
+	batchBytes   = 256 << 10 // bytes of records per batch, at most unless one record is larger
 )
 
 // batch is consecutive records of one input, copied out of the reader's
@@ -40,7 +40,9 @@ type batchRecord struct {
 	offset int64
 }
 
-var batchPool = sync.Pool{New: func() any { return &batch{data: make([]byte, 0, batchBytes+64<<10)} }}
+// batchPool keeps batches of batchBytes: a batch is never grown past it but
+// for one record larger than that, and such a batch is not kept.
+var batchPool = sync.Pool{New: func() any { return &batch{data: make([]byte, 0, batchBytes)} }}
 
 // inputRun is an input being read and matched.
 type inputRun struct {
@@ -155,14 +157,14 @@ func (pl *pipeline) read(in *inputRun, out func(*batch)) {
 		b = pl.newBatch(in, seq)
 	}
 	err = record.ForEach(cr, pl.maxRecord, func(rec record.Record) error {
-		b.data = append(b.data, rec.Data...)
-		b.recs = append(b.recs, batchRecord{end: len(b.data), line: rec.Line, offset: rec.Offset})
-		if len(b.recs) >= batchRecords || len(b.data) >= batchBytes {
+		if len(b.recs) >= batchRecords || len(b.recs) > 0 && len(b.data)+len(rec.Data) > cap(b.data) {
 			if err := pl.ctx.Err(); err != nil {
 				return err
 			}
 			send()
 		}
+		b.data = append(b.data, rec.Data...)
+		b.recs = append(b.recs, batchRecord{end: len(b.data), line: rec.Line, offset: rec.Offset})
 		return nil
 	}, func(pe *record.PosError) {
 		pl.inputErr(InputError{File: in.path, Line: pe.Line, Offset: pe.Offset, Err: errors.New(pe.Msg), Warning: pe.Warning})
@@ -178,10 +180,11 @@ func (pl *pipeline) read(in *inputRun, out func(*batch)) {
 	pl.bytes.Add(cr.n)
 }
 
-// recycle returns a batch to the pool, unless a huge record grew it.
+// recycle returns a batch to the pool, unless a record larger than a batch
+// grew it.
 func recycle(b *batch) {
 	b.in = nil
-	if cap(b.data) <= 4*batchBytes {
+	if cap(b.data) <= batchBytes {
 		batchPool.Put(b)
 	}
 }

@@ -20,28 +20,25 @@ const DefaultLateness = 20 * time.Minute
 // delivery files carry their time (..._CloudTrail_<region>_<YYYYMMDDTHHmmZ>_...),
 // and are read oldest first, after the files whose names say nothing
 // (largest first, to balance the workers).
-func orderInputs(ins []record.Input) []time.Time {
-	times := make([]time.Time, len(ins))
+func orderInputs(ins []record.Input) []int64 {
+	times := make([]int64, len(ins))
 	idx := make([]int, len(ins))
 	for i, in := range ins {
 		idx[i] = i
-		times[i], _ = nameTime(in.Path)
+		times[i] = unnamed
+		if t, ok := nameTime(in.Path); ok && t.Year() > 1677 && t.Year() < 2262 { // else no int64 of nanoseconds holds it
+			times[i] = t.UnixNano()
+		}
 	}
 	slices.SortStableFunc(idx, func(a, b int) int {
 		ta, tb := times[a], times[b]
-		switch {
-		case ta.IsZero() != tb.IsZero():
-			if ta.IsZero() {
-				return -1
-			}
-			return 1
-		case ta.IsZero():
+		if ta == unnamed && tb == unnamed {
 			return cmp.Compare(ins[b].Size, ins[a].Size)
 		}
-		return ta.Compare(tb)
+		return cmp.Compare(ta, tb) // unnamed is the lowest
 	})
 	sorted := make([]record.Input, len(ins))
-	sortedTimes := make([]time.Time, len(ins))
+	sortedTimes := make([]int64, len(ins))
 	for k, i := range idx {
 		sorted[k], sortedTimes[k] = ins[i], times[i]
 	}
@@ -56,14 +53,17 @@ func orderInputs(ins []record.Input) []time.Time {
 // event time read in it, less the lateness.
 type watermark struct {
 	lateness int64
-	times    []time.Time // per input, from its name (zero: none)
+	times    []int64 // per input, from its name in Unix nanoseconds (unnamed: none)
 
 	mu       sync.Mutex
 	next     int                   // the first input not started
 	inFlight map[int]*atomic.Int64 // started, not finished: the input's bound
 }
 
-func newWatermark(times []time.Time, lateness time.Duration) *watermark {
+// unnamed is the time of an input whose name tells none.
+const unnamed = math.MinInt64
+
+func newWatermark(times []int64, lateness time.Duration) *watermark {
 	return &watermark{lateness: int64(lateness), times: times, inFlight: map[int]*atomic.Int64{}}
 }
 
@@ -81,16 +81,16 @@ func (w *watermark) start(i int) *atomic.Int64 {
 
 // initial is input i's bound before any of it is read.
 func (w *watermark) initial(i int) int64 {
-	if t := w.times[i]; !t.IsZero() {
-		return t.UnixNano() - w.lateness
+	if t := w.times[i]; t != unnamed {
+		return t - w.lateness
 	}
-	return math.MinInt64
+	return unnamed
 }
 
 // seen raises an unnamed input's bound to the latest event time read in it,
 // less the lateness (a named input keeps the bound of its name).
 func (w *watermark) seen(i int, b *atomic.Int64, latest int64) {
-	if w.times[i].IsZero() && latest-w.lateness > b.Load() {
+	if w.times[i] == unnamed && latest-w.lateness > b.Load() {
 		b.Store(latest - w.lateness)
 	}
 }
