@@ -150,11 +150,10 @@ func (pl *pipeline) read(in *inputRun, out func(*batch)) {
 	cr := &countingReader{r: rc}
 	seq := 0
 	b := pl.newBatch(in, seq)
-	send := func() {
+	send := func() { // b belongs to its matcher from now on
 		in.pending.Add(1)
 		out(b)
 		seq++
-		b = pl.newBatch(in, seq)
 	}
 	err = record.ForEach(cr, pl.maxRecord, func(rec record.Record) error {
 		if len(b.recs) >= batchRecords || len(b.recs) > 0 && len(b.data)+len(rec.Data) > cap(b.data) {
@@ -162,6 +161,7 @@ func (pl *pipeline) read(in *inputRun, out func(*batch)) {
 				return err
 			}
 			send()
+			b = pl.newBatch(in, seq)
 		}
 		b.data = append(b.data, rec.Data...)
 		b.recs = append(b.recs, batchRecord{end: len(b.data), line: rec.Line, offset: rec.Offset})

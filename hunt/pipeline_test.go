@@ -5,11 +5,13 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/trailhound/trailhound/alert"
+	"github.com/trailhound/trailhound/record"
 	"github.com/trailhound/trailhound/synth"
 )
 
@@ -92,5 +94,46 @@ func TestUnnamedInputOrder(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestBatchesReused reads many small inputs one after another and checks
+// that their batches come back from the pool: a batch is 256 KB, and a
+// hunt over 200,000 delivery files once allocated (and cleared) one per
+// file, because the batch opened after an input's last one was never
+// returned.
+func TestBatchesReused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "one.json")
+	rec := `{"eventVersion":"1.08","eventTime":"2024-01-01T00:00:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","eventID":"e1"}`
+	if err := os.WriteFile(path, []byte(`{"Records":[`+rec+","+rec+`]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var finished int
+	pl := &pipeline{ctx: context.Background(), maxRecord: 1 << 20, prog: &Progress{},
+		inputErr: func(e InputError) { t.Errorf("input error: %v", e.Err) },
+		finished: func(*inputRun) { finished++ }}
+	var batches int
+	read := func() {
+		in := &inputRun{path: path, src: record.Input{Path: path}}
+		pl.read(in, func(b *batch) {
+			batches++
+			recycle(b)
+			pl.done(in)
+		})
+	}
+	read() // the pool's first batch
+	const n = 50
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range n {
+		read()
+	}
+	runtime.ReadMemStats(&after)
+	if finished != n+1 || batches != n+1 {
+		t.Fatalf("%d inputs finished and %d batches matched, want %d each", finished, batches, n+1)
+	}
+	// A GC may empty the pool once or twice; a batch per input is n of them.
+	if got := after.TotalAlloc - before.TotalAlloc; got > n*batchBytes/5 {
+		t.Errorf("%d inputs allocated %d KB: %.1f batches of %d KB each", n, got>>10, float64(got)/batchBytes, batchBytes>>10)
 	}
 }
