@@ -64,6 +64,10 @@ type Event struct {
 	noEntities bool
 	ents       *entities
 	memo       []memo
+	// flatFast says, per object of flatObjects, whether it is present and
+	// small enough to read its leaves from the raw record (0: not known
+	// yet, 1: yes, 2: no)
+	flatFast [len(flatObjects)]uint8
 }
 
 type memo struct{ key, val any }
@@ -541,6 +545,32 @@ var flattenedRaw = map[string]string{
 
 const flattenedFastLimit = 16000
 
+// flatObjects are the raw objects behind the flattened ECS objects, in the
+// order of Event.flatFast.
+var flatObjects = [...]string{"requestParameters", "responseElements", "additionalEventData", "serviceEventDetails"}
+
+func flatIndex(raw string) int {
+	for i, o := range flatObjects {
+		if o == raw {
+			return i
+		}
+	}
+	panic("event: " + raw + " is not one of flatObjects")
+}
+
+// flatSmall reports whether raw object i of flatObjects is present in the
+// record and under flattenedFastLimit encoded: worked out once per event,
+// as encoding it is the costly part.
+func (e *Event) flatSmall(i int) bool {
+	if e.flatFast[i] == 0 {
+		e.flatFast[i] = 2
+		if v := e.src.Get(flatObjects[i]); v != nil && len(v.MarshalTo(nil)) < flattenedFastLimit {
+			e.flatFast[i] = 1
+		}
+	}
+	return e.flatFast[i] == 1
+}
+
 // rawScalars walks path p in the raw record and appends its scalar leaves,
 // dropping what the pipeline's drop-empty removes. ok is false when it met
 // an object leaf (whose rendering needs the ECS view).
@@ -604,6 +634,7 @@ func fastECS(name string) Getter {
 	for obj, raw := range flattenedRaw {
 		if rest, ok := strings.CutPrefix(name, obj+"."); ok {
 			rp := newPath(raw + "." + rest)
+			k := flatIndex(raw)
 			return func(e *Event, dst []Value) []Value {
 				if e.Kind != KindCloudTrail {
 					return walk(e.src, p, 0, dst)
@@ -611,7 +642,7 @@ func fastECS(name string) Getter {
 				if raw == "additionalEventData" && e.action == "UserAuthentication" {
 					return viaDoc(e, dst) // UserName may have moved to user.name
 				}
-				if v := e.src.Get(raw); v != nil && len(v.MarshalTo(nil)) < flattenedFastLimit {
+				if e.flatSmall(k) {
 					if out, ok := rawScalars(e.src, rp, dst); ok {
 						return out
 					}
@@ -629,12 +660,12 @@ func fastECS(name string) Getter {
 		}
 	}
 	if keys, ok := fromFlattened[name]; ok {
+		k := flatIndex(keys[0])
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
 				return walk(e.src, p, 0, dst)
 			}
-			obj := e.src.Get(keys[0])
-			if obj == nil || len(obj.MarshalTo(nil)) >= flattenedFastLimit {
+			if !e.flatSmall(k) {
 				return viaDoc(e, dst)
 			}
 			if s := str(e.src, keys...); s != "" {
