@@ -29,6 +29,19 @@ func IsRedisURL(s string) bool {
 	return strings.HasPrefix(s, "redis://") || strings.HasPrefix(s, "rediss://")
 }
 
+// Redact is a --state value fit for logs: a Redis URL without its
+// password; a file path as it is.
+func Redact(spec string) string {
+	if !IsRedisURL(spec) {
+		return spec
+	}
+	u, err := url.Parse(spec)
+	if err != nil {
+		return "(a Redis URL that does not parse)"
+	}
+	return u.Redacted()
+}
+
 // Redis is a Store in a Redis server, shared by several processes. Each
 // rule's entries live in hashes, one per kind, under the key prefix:
 //
