@@ -59,12 +59,19 @@ func Redact(spec string) string {
 //
 // Save merges rather than overwrites, in one MULTI/EXEC of one Lua script
 // per rule: the latest time wins for terms, groups and alert ids, the window
-// that ends last for suppression, the partial sequence that started last
-// for pending entries (ties: the greater value), the highest watermark.
-// Entries the saver's Expire dropped go from Redis by time, whoever wrote
-// them; a pending entry the saver removed goes unless another process wrote
-// a later one. Only what changed since the store last read or wrote a rule
-// is sent.
+// that ends last for suppression (ties: the greater value), the highest
+// watermark; a partial sequence (pending) is the saver's own: the last save
+// of a key wins. Entries the saver's Expire dropped go from Redis by time,
+// whoever wrote them; a pending entry the saver removed goes unless another
+// process wrote it since. Only what changed since the store last read or
+// wrote a rule is sent, so the store keeps a copy of what it knows Redis
+// holds for each rule it loaded.
+//
+// MULTI/EXEC keeps other clients from seeing half a save, but Redis does not
+// roll back: a save that fails part way (a key of the wrong type, the
+// server's memory limit) can leave some rules saved. Merging is
+// idempotent, so the next save (or the replay after a restart) completes
+// it.
 type Redis struct {
 	client   *redis.Client
 	addr     string // the URL without its password, for errors
