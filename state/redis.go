@@ -116,17 +116,22 @@ func OpenRedis(ctx context.Context, rawURL string) (*Redis, error) {
 	}
 	redisLogOnce.Do(func() { redis.SetLogger(redisLog{}) })
 	r := &Redis{client: redis.NewClient(opts), addr: addr, prefix: prefix, instance: hex.EncodeToString(id[:]), known: map[string]*Rule{}}
-	if err := r.client.Ping(ctx).Err(); err != nil {
+	info, err := r.client.Info(ctx, "server").Result()
+	if err != nil {
 		r.client.Close()
 		return nil, fmt.Errorf("state %s: %w", addr, err)
+	}
+	if v := serverVersion(info); v < 7 {
+		r.client.Close()
+		return nil, fmt.Errorf("state %s: Redis 7.0 or later is needed (the change stream's entries-added), the server says %q", addr, infoField(info, "redis_version"))
 	}
 	// changes saved from now on are news to this process; what came before,
 	// Load reads
 	r.lastID = "0-0"
-	info, err := r.client.XInfoStream(ctx, r.stream()).Result()
+	stream, err := r.client.XInfoStream(ctx, r.stream()).Result()
 	switch {
 	case err == nil:
-		r.lastID, r.read = info.LastGeneratedID, info.EntriesAdded
+		r.lastID, r.read = stream.LastGeneratedID, stream.EntriesAdded
 	case !strings.Contains(err.Error(), "no such key"):
 		r.client.Close()
 		return nil, fmt.Errorf("state %s: reading the change stream: %w", addr, err)
@@ -136,6 +141,23 @@ func OpenRedis(ctx context.Context, rawURL string) (*Redis, error) {
 		return nil, fmt.Errorf("state %s: loading the save script: %w", addr, err)
 	}
 	return r, nil
+}
+
+// infoField is a field of INFO's answer ("" when absent).
+func infoField(info, name string) string {
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+":"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// serverVersion is the major version INFO reports (0 when it says none).
+func serverVersion(info string) int {
+	major, _, _ := strings.Cut(infoField(info, "redis_version"), ".")
+	v, _ := strconv.Atoi(major)
+	return v
 }
 
 var redisLogOnce sync.Once
