@@ -55,7 +55,8 @@ func Redact(spec string) string {
 // each hash with a sorted set beside it (the same name with ":t") of its
 // fields by time, so that expiry finds old entries without reading the
 // rest. PREFIXrules is the set of rule keys, PREFIXchanges a stream of what
-// each save changed (read by Changes).
+// each save changed (read by Changes), PREFIXepoch a key whose absence at a
+// save says the server lost its data (then the state goes back whole).
 //
 // Save merges rather than overwrites, in one MULTI/EXEC of one Lua script
 // per rule: the latest time wins for terms, groups and alert ids, the window
@@ -135,6 +136,11 @@ func OpenRedis(ctx context.Context, rawURL string) (*Redis, error) {
 	case !strings.Contains(err.Error(), "no such key"):
 		r.client.Close()
 		return nil, fmt.Errorf("state %s: reading the change stream: %w", addr, err)
+	}
+	// the epoch key tells a server that kept its data from one that lost it
+	if err := r.client.SetNX(ctx, r.prefix+"epoch", r.instance, 0).Err(); err != nil {
+		r.client.Close()
+		return nil, fmt.Errorf("state %s: %w", addr, err)
 	}
 	if r.saveSHA, err = r.client.ScriptLoad(ctx, saveScript).Result(); err != nil {
 		r.client.Close()
@@ -301,14 +307,28 @@ func (r *Redis) Save(rules map[string]*Rule) error {
 	r.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), redisTimeout)
 	defer cancel()
-	err := r.save(ctx, ids, args)
+	lost, err := r.save(ctx, ids, args)
 	if err != nil && strings.Contains(err.Error(), "NOSCRIPT") { // the server lost its script cache (restarted)
 		var sha string
 		if sha, err = r.client.ScriptLoad(ctx, saveScript).Result(); err == nil {
 			r.mu.Lock()
 			r.saveSHA = sha
 			r.mu.Unlock()
-			err = r.save(ctx, ids, args)
+			lost, err = r.save(ctx, ids, args)
+		}
+	}
+	if err == nil && lost {
+		// the server lost its data (restarted without persistence): what
+		// this process holds goes back whole, now for these rules and for
+		// the others at their next save
+		r.mu.Lock()
+		clear(r.known)
+		for i, id := range ids {
+			args[i] = r.saveArgs(id, rules[id], nil)
+		}
+		r.mu.Unlock()
+		if err = r.client.SetNX(ctx, r.prefix+"epoch", r.instance, 0).Err(); err == nil {
+			_, err = r.save(ctx, ids, args)
 		}
 	}
 	if err != nil {
@@ -342,11 +362,15 @@ func (r *Redis) Save(rules map[string]*Rule) error {
 	return nil
 }
 
-func (r *Redis) save(ctx context.Context, ids []string, args [][]any) error {
+// save runs the save script for each rule in one MULTI/EXEC, and says
+// whether the epoch key was missing: the server has lost what it held.
+func (r *Redis) save(ctx context.Context, ids []string, args [][]any) (lost bool, err error) {
 	r.mu.Lock()
 	sha := r.saveSHA
 	r.mu.Unlock()
-	_, err := r.client.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+	var epoch *redis.IntCmd
+	_, err = r.client.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+		epoch = pipe.Exists(ctx, r.prefix+"epoch")
 		for i, id := range ids {
 			keys := []string{r.prefix + "rules", r.key(id, "wm"), r.prefix + "changes"}
 			for _, k := range redisKinds {
@@ -356,7 +380,7 @@ func (r *Redis) save(ctx context.Context, ids []string, args [][]any) error {
 		}
 		return nil
 	})
-	return err
+	return err == nil && epoch.Val() == 0, err
 }
 
 func mergeTimes(into, from map[string]int64) {

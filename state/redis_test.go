@@ -324,3 +324,23 @@ func TestRedisErrors(t *testing.T) {
 		t.Error("changes from a stopped server: no error")
 	}
 }
+
+// A server that restarts without its data (FLUSHALL here) gets each rule's
+// state back whole at the rule's next save, not only what changed.
+func TestRedisServerLostData(t *testing.T) {
+	srv := redistest.Start(t)
+	st := openRedis(t, srv.URL(0))
+	r := rule(2*h, map[string]int64{"x": 1 * h, "y": 2 * h}, nil, map[string]int64{"id": 2 * h}, nil, nil)
+	save(t, st, "r", r)
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer c.Close()
+	if err := c.FlushAll(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	r.Terms["z"] = 3 * h
+	r.Watermark = 3 * h
+	save(t, st, "r", r)
+	if got := load(t, openRedis(t, srv.URL(0)), "r"); !equal(got, r) {
+		t.Errorf("after the server lost its data: %+v, want %+v", got, r)
+	}
+}
