@@ -319,16 +319,22 @@ func (r *Redis) Save(rules map[string]*Rule) error {
 	}
 	if err == nil && lost {
 		// the server lost its data (restarted without persistence): what
-		// this process holds goes back whole, now for these rules and for
-		// the others at their next save
+		// this process knows goes back whole, these rules as they are now,
+		// the others as they were last read or written
 		r.mu.Lock()
-		clear(r.known)
+		all := slices.Clone(ids)
 		for i, id := range ids {
 			args[i] = r.saveArgs(id, rules[id], nil)
 		}
+		for id, k := range r.known {
+			if rules[id] == nil {
+				all = append(all, id)
+				args = append(args, r.saveArgs(id, k, nil))
+			}
+		}
 		r.mu.Unlock()
 		if err = r.client.SetNX(ctx, r.prefix+"epoch", r.instance, 0).Err(); err == nil {
-			_, err = r.save(ctx, ids, args)
+			_, err = r.save(ctx, all, args)
 		}
 	}
 	if err != nil {

@@ -325,13 +325,17 @@ func TestRedisErrors(t *testing.T) {
 	}
 }
 
-// A server that restarts without its data (FLUSHALL here) gets each rule's
-// state back whole at the rule's next save, not only what changed.
+// A server that restarts without its data (FLUSHALL here) gets back, at
+// the next save, the saved rules whole (not only what changed) and the
+// other rules the process knows as they were.
 func TestRedisServerLostData(t *testing.T) {
 	srv := redistest.Start(t)
 	st := openRedis(t, srv.URL(0))
 	r := rule(2*h, map[string]int64{"x": 1 * h, "y": 2 * h}, nil, map[string]int64{"id": 2 * h}, nil, nil)
-	save(t, st, "r", r)
+	quiet := rule(1*h, map[string]int64{"q": 1 * h}, nil, nil, nil, map[string]state.Pending{"p": {Start: h, Data: []byte("d")}})
+	if err := st.Save(map[string]*state.Rule{"r": r, "quiet": quiet}); err != nil {
+		t.Fatal(err)
+	}
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	defer c.Close()
 	if err := c.FlushAll(context.Background()).Err(); err != nil {
@@ -340,7 +344,11 @@ func TestRedisServerLostData(t *testing.T) {
 	r.Terms["z"] = 3 * h
 	r.Watermark = 3 * h
 	save(t, st, "r", r)
-	if got := load(t, openRedis(t, srv.URL(0)), "r"); !equal(got, r) {
+	fresh := openRedis(t, srv.URL(0))
+	if got := load(t, fresh, "r"); !equal(got, r) {
 		t.Errorf("after the server lost its data: %+v, want %+v", got, r)
+	}
+	if got := load(t, fresh, "quiet"); !equal(got, quiet) {
+		t.Errorf("the rule not saved since: %+v, want %+v", got, quiet)
 	}
 }
