@@ -122,6 +122,15 @@ type Store interface {
 	Close() error
 }
 
+// Shared is a Store that several processes write at once: Changes returns,
+// per rule, what the others saved since the last call (terms, groups, alert
+// ids and suppression windows; partial sequences are not shared), for the
+// caller to merge into its own state.
+type Shared interface {
+	Store
+	Changes() (map[string]*Rule, error)
+}
+
 // RuleStats counts a rule's entries.
 type RuleStats struct {
 	RuleID                                    string
