@@ -62,11 +62,14 @@ func (p *Processor) Finish() ([]alert.Alert, map[string]RuleStats, error) {
 // new term's sighting whose run is open, a threshold group or suppression
 // window whose alert may still grow, a dedup window) is left out of what is
 // saved, so a replay raises those alerts again.
+//
+// With a store several processes share (state.Shared), Commit then merges
+// in what the others saved since the last Commit (see learn).
 func (p *Processor) Commit() error {
 	horizon := p.horizonNow()
 	if len(p.dirty) == 0 {
 		p.horizon.Store(horizon)
-		return nil
+		return learned(p.learn())
 	}
 	save := make(map[string]*state.Rule, len(p.dirty))
 	for i := range p.dirty {
@@ -77,7 +80,7 @@ func (p *Processor) Commit() error {
 	}
 	p.dirty = map[int]bool{}
 	p.horizon.Store(horizon)
-	return nil
+	return learned(p.learn())
 }
 
 // undo reverts, in a copy of a rule's state, what the processor did for an
@@ -106,7 +109,7 @@ func (p *Processor) returned(i int) *state.Rule {
 	}
 	st := run.st
 	cp := &state.Rule{Terms: maps.Clone(st.Terms), Groups: maps.Clone(st.Groups), Suppress: maps.Clone(st.Suppress),
-		Alerted: maps.Clone(st.Alerted), Pending: maps.Clone(st.Pending), Watermark: st.Watermark}
+		Alerted: maps.Clone(st.Alerted), Pending: maps.Clone(st.Pending), Watermark: st.Watermark, Expired: st.Expired}
 	sort.SliceStable(undos, func(a, b int) bool { return undos[a].t > undos[b].t })
 	for _, u := range undos {
 		u.fn(cp)

@@ -21,7 +21,7 @@ import (
 // environment variables as ${NAME} (for secrets); a variable that is not
 // set is an error.
 type Config struct {
-	State      string        `yaml:"state"`               // the state file (bbolt)
+	State      string        `yaml:"state"`               // the state file (bbolt) or a redis:// URL (rediss:// for TLS)
 	Spool      string        `yaml:"spool"`               // HTTP ingest spool folder (default STATE.spool)
 	Outbox     string        `yaml:"outbox"`              // sinks' outbox folders go in it (default STATE.outbox)
 	Lateness   time.Duration `yaml:"lateness"`            // default 20m

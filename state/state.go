@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -27,6 +28,15 @@ type Rule struct {
 	Alerted   map[string]int64   // alert id -> event time (cross-hunt de-duplication)
 	Pending   map[string]Pending // EQL sequences: partial sequences still open
 	Watermark int64              // latest event time processed
+	Expired   Cutoffs            // what Expire dropped: stores shared by several processes drop the same from what others wrote
+}
+
+// Cutoffs are the times before which Expire dropped each kind of entry: a
+// term, group or alert id last seen before them, a partial sequence that
+// started before them, a suppression window that ended before them (as of
+// the last Expire).
+type Cutoffs struct {
+	Terms, Groups, Suppress, Alerted, Pending int64
 }
 
 // Pending is a partial sequence: the time of its first event and its
@@ -54,31 +64,49 @@ type Retention struct {
 	Terms, Groups, Alerted, Pending time.Duration
 }
 
-// Expire drops entries older than the retention allows.
+// Expire drops entries older than the retention allows, and records in
+// r.Expired the cutoffs it applied.
 func (r *Rule) Expire(ret Retention) {
+	c := Cutoffs{
+		Terms:    back(r.Watermark, ret.Terms),
+		Groups:   back(r.Watermark, ret.Groups),
+		Suppress: r.Watermark,
+		Alerted:  back(r.Watermark, ret.Alerted),
+		Pending:  back(r.Watermark, ret.Pending),
+	}
+	r.Expired = c
+	r.drop(c)
+}
+
+// drop deletes the entries the cutoffs say are expired.
+func (r *Rule) drop(c Cutoffs) {
 	for k, p := range r.Pending {
-		if p.Start < r.Watermark-int64(ret.Pending) {
+		if p.Start < c.Pending {
 			delete(r.Pending, k)
 		}
 	}
-	for k, t := range r.Terms {
-		if t < r.Watermark-int64(ret.Terms) {
-			delete(r.Terms, k)
-		}
-	}
-	for k, t := range r.Groups {
-		if t < r.Watermark-int64(ret.Groups) {
-			delete(r.Groups, k)
-		}
-	}
+	dropBefore(r.Terms, c.Terms)
+	dropBefore(r.Groups, c.Groups)
 	for k, w := range r.Suppress {
-		if w.End < r.Watermark {
+		if w.End < c.Suppress {
 			delete(r.Suppress, k)
 		}
 	}
-	for k, t := range r.Alerted {
-		if t < r.Watermark-int64(ret.Alerted) {
-			delete(r.Alerted, k)
+	dropBefore(r.Alerted, c.Alerted)
+}
+
+// back is t-d, saturated at the lowest time.
+func back(t int64, d time.Duration) int64 {
+	if t < math.MinInt64+int64(d) {
+		return math.MinInt64
+	}
+	return t - int64(d)
+}
+
+func dropBefore(m map[string]int64, cutoff int64) {
+	for k, t := range m {
+		if t < cutoff {
+			delete(m, k)
 		}
 	}
 }
@@ -92,6 +120,15 @@ type Store interface {
 	// Stats describes what the store holds.
 	Stats() ([]RuleStats, error)
 	Close() error
+}
+
+// Shared is a Store that several processes write at once: Changes returns,
+// per rule, what the others saved since the last call (terms, groups, alert
+// ids and suppression windows; partial sequences are not shared), for the
+// caller to merge into its own state.
+type Shared interface {
+	Store
+	Changes() (map[string]*Rule, error)
 }
 
 // RuleStats counts a rule's entries.

@@ -195,6 +195,9 @@ the alerts found so far are written, the state is not committed).`,
 			if stateReset && statePath == "" {
 				return usageError(errors.New("--state-reset needs --state"))
 			}
+			if stateReset && state.IsRedisURL(statePath) {
+				return usageError(errors.New("--state-reset moves a state file aside; a Redis state is emptied by deleting its keys (redis-cli --scan --pattern 'trailhound:*' | xargs redis-cli del)"))
+			}
 			if statePath != "" {
 				if stateReset {
 					aside, err := state.Reset(statePath, time.Now())
@@ -205,7 +208,7 @@ the alerts found so far are written, the state is not committed).`,
 						fmt.Fprintf(errw, "state: moved %s aside to %s; starting empty\n", statePath, aside)
 					}
 				}
-				st, err := state.OpenBolt(statePath)
+				st, err := openState(cmd.Context(), statePath)
 				if err != nil {
 					return &exitError{exitErrors, stateError(err)}
 				}
@@ -307,7 +310,7 @@ the alerts found so far are written, the state is not committed).`,
 	f.DurationVar(&lateness, "lateness", hunt.DefaultLateness, "how much older than the watermark a record may be and still be on time (records of files named like CloudTrail's are read in time order)")
 	f.BoolVar(&profile, "profile-rules", false, "time every rule's evaluation and print the most costly (all with -v) after the summary")
 	f.BoolVarP(&verbose, "verbose", "v", false, "list every rule that does not run, not only the count per reason")
-	f.StringVar(&statePath, "state", "", "keep rule state (new terms, thresholds, suppression, raised alerts) in this file across hunts; 'auto' means "+state.DefaultPath())
+	f.StringVar(&statePath, "state", "", "keep rule state (new terms, thresholds, suppression, raised alerts) in this file across hunts ('auto' means "+state.DefaultPath()+"), or in Redis: redis://[user:password@]host:port/db")
 	f.DurationVar(&checkpoint, "checkpoint", 10*time.Second, "with --state, commit the state this often while the hunt runs, after the alerts so far are written (0: only at the end); a killed hunt rerun loses and doubles nothing")
 	f.BoolVar(&stateReset, "state-reset", false, "start the --state file over: the old file is moved aside to FILE.reset-<UTC time> (not deleted)")
 	f.StringSliceVar(&exceptions, "exceptions", nil, "Kibana exception-list export (NDJSON); items apply to the rules whose exceptions_list names their list (repeatable)")

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/trailhound/trailhound/rule"
+	"github.com/trailhound/trailhound/state/redistest"
 )
 
 func runCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -152,10 +153,15 @@ func TestHuntStdin(t *testing.T) {
 
 // The seed rule "AWS STS GetCallerIdentity API Called for the First Time"
 // fires once per new identity on the shipped samples, and not again on a
-// second hunt of newer files from the same identity.
+// second hunt of newer files from the same identity, with the state in a
+// file or in Redis.
 func TestGetCallerIdentityAcrossHunts(t *testing.T) {
+	t.Run("file", func(t *testing.T) { getCallerIdentityAcrossHunts(t, filepath.Join(t.TempDir(), "state.db")) })
+	t.Run("redis", func(t *testing.T) { getCallerIdentityAcrossHunts(t, redistest.Start(t).URL(0)) })
+}
+
+func getCallerIdentityAcrossHunts(t *testing.T, stateFile string) {
 	dir := t.TempDir()
-	stateFile := filepath.Join(dir, "state.db")
 	count := func(out string) (n int, terms []string) {
 		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
 			var a struct {
@@ -309,6 +315,12 @@ func TestStateFileErrors(t *testing.T) {
 		{"stats after the reset", []string{"state", "stats", "--state", corrupt}, 0, nil},
 		{"hunt creates a new file", []string{"hunt", "-q", "--state", good, "../../testdata/samples"}, 0, nil},
 		{"stats of it", []string{"state", "stats", "--state", good}, 0, nil},
+		{"a Redis server not there", []string{"hunt", "-q", "--state", "redis://u:secret@127.0.0.1:1/0?max_retries=-1", "../../testdata/samples"}, exitErrors,
+			[]string{"state redis://u:xxxxx@127.0.0.1:1/0", "connection refused"}},
+		{"--state-reset of Redis", []string{"hunt", "-q", "--state-reset", "--state", "redis://127.0.0.1:1/0", "../../testdata/samples"}, exitBadUsage,
+			[]string{"a Redis state is emptied by deleting its keys"}},
+		{"serve on Redis without a spool", []string{"serve", "--listen", "127.0.0.1:0", "--state", "redis://127.0.0.1:1/0"}, exitBadUsage,
+			[]string{"local spool folder (spool: in the config)"}},
 	}
 	for _, tt := range tests {
 		code, out, errs := runCmd(t, tt.args...)

@@ -85,13 +85,7 @@ served on --listen.`,
 				cfg.State = statePath
 			}
 			if cfg.State == "" {
-				return usageError(errors.New("serve needs --state FILE (or state: in the config): the rule state and what was delivered live there"))
-			}
-			if cfg.Spool == "" {
-				cfg.Spool = cfg.State + ".spool"
-			}
-			if cfg.Outbox == "" {
-				cfg.Outbox = cfg.State + ".outbox"
+				return usageError(errors.New("serve needs --state FILE or redis://HOST:PORT/DB (or state: in the config): the rule state and what was delivered live there"))
 			}
 			if f.Changed("rules") {
 				cfg.Rules = rulePaths
@@ -164,7 +158,7 @@ served on --listen.`,
 				if s3End != "" {
 					q.S3Endpoint = s3End
 				}
-				if q.Ledger == "" {
+				if q.Ledger == "" && !state.IsRedisURL(cfg.State) {
 					q.Ledger = cfg.State + ".ledger"
 				}
 			} else if dlqURL != "" || sqsEnd != "" || s3End != "" {
@@ -179,6 +173,9 @@ served on --listen.`,
 			if cfg.HTTP == nil && cfg.Kafka == nil && cfg.SQS == nil {
 				return usageError(errors.New("no input: give --listen (HTTP ingest), --kafka-brokers and --kafka-topic, or --sqs-queue-url, or a config with an http, kafka or sqs section"))
 			}
+			if err := localPaths(cfg); err != nil {
+				return usageError(err)
+			}
 			var level slog.Level
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 				return usageError(fmt.Errorf("--log-level: %w", err))
@@ -186,7 +183,9 @@ served on --listen.`,
 			log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 
 			m := serve.NewMetrics()
-			m.StateFile(cfg.State)
+			if !state.IsRedisURL(cfg.State) {
+				m.StateFile(cfg.State)
+			}
 			var prev map[string]bool
 			for {
 				// SIGHUP: drain, then start again with the rules read anew; the
@@ -233,7 +232,7 @@ served on --listen.`,
 	f.StringVar(&tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM; with --tls-key)")
 	f.StringVar(&tlsKey, "tls-key", "", "the --tls-cert key (PEM)")
 	f.StringVar(&outPath, "out", "", "append alerts as JSON Lines to this file ('-': stdout; the default when no sink is configured)")
-	f.StringVar(&statePath, "state", "", "the state file (bbolt); the HTTP spool and sink outboxes go beside it (FILE.spool, FILE.outbox)")
+	f.StringVar(&statePath, "state", "", "the state file (bbolt; the HTTP spool, sink outboxes and SQS ledger go beside it: FILE.spool, FILE.outbox, FILE.ledger), or redis://[user:password@]host:port/db (rediss:// for TLS) shared by several instances (the spool, outbox and ledger are then given in the config)")
 	f.StringSliceVarP(&rulePaths, "rules", "r", nil, "rule files or folders (repeatable; default: the built-in rules)")
 	f.DurationVar(&lateness, "lateness", hunt.DefaultLateness, "how much older than an input's latest event time a record may be and still be on time")
 	f.DurationVar(&interval, "checkpoint-interval", time.Second, "how often alerts are decided and delivered, the state committed and inputs acknowledged")
@@ -304,7 +303,7 @@ func serveOnce(ctx context.Context, cfg *serve.Config, geo *geoFlags, stdout io.
 			return nil, &exitError{exitErrors, fmt.Errorf("exceptions %s: %w", path, err)}
 		}
 	}
-	st, err := state.OpenBolt(cfg.State)
+	st, err := openState(ctx, cfg.State)
 	if err != nil {
 		return nil, &exitError{exitErrors, stateError(err)}
 	}
@@ -383,7 +382,7 @@ func serveOnce(ctx context.Context, cfg *serve.Config, geo *geoFlags, stdout io.
 	for _, o := range outs {
 		names = append(names, o.Name)
 	}
-	log.Info("serving", "rules", len(eng.Rules()), "state", cfg.State, "sinks", strings.Join(names, ","), "lateness", cfg.Lateness.String())
+	log.Info("serving", "rules", len(eng.Rules()), "state", state.Redact(cfg.State), "sinks", strings.Join(names, ","), "lateness", cfg.Lateness.String())
 	err = serve.Run(ctx, serve.Options{
 		Engine: eng, Store: st, Inputs: inputs, Outputs: outs, Lateness: cfg.Lateness, Interval: cfg.Interval,
 		Workers: cfg.Workers, Idle: cfg.Idle, GeoIP: db, NoEntityMapping: geo.noEntityMapping, Metrics: m, Log: log,
@@ -393,6 +392,33 @@ func serveOnce(ctx context.Context, cfg *serve.Config, geo *geoFlags, stdout io.
 		return nil, &exitError{exitErrors, err}
 	}
 	return keys, nil
+}
+
+// localPaths fills in the spool and outbox folders beside a state file.
+// With the state in Redis they are this instance's own: the config must
+// name the ones its inputs and sinks use.
+func localPaths(cfg *serve.Config) error {
+	if !state.IsRedisURL(cfg.State) {
+		if cfg.Spool == "" {
+			cfg.Spool = cfg.State + ".spool"
+		}
+		if cfg.Outbox == "" {
+			cfg.Outbox = cfg.State + ".outbox"
+		}
+		return nil
+	}
+	if cfg.Spool == "" && cfg.HTTP != nil {
+		return errors.New("with the state in Redis, give HTTP ingest a local spool folder (spool: in the config)")
+	}
+	for _, s := range cfg.Sinks {
+		if cfg.Outbox == "" && s.Type != "jsonl" {
+			return fmt.Errorf("with the state in Redis, give the %s sink's outbox a local folder (outbox: in the config)", s.Type)
+		}
+	}
+	if q := cfg.SQS; q != nil && q.Ledger == "" {
+		return errors.New("with the state in Redis, give the SQS object ledger a local file (sqs: ledger: in the config)")
+	}
+	return nil
 }
 
 // openSQS opens the SQS input: its ledger, the SQS and S3 clients and the

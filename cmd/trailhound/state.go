@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -22,7 +23,13 @@ func newState() *cobra.Command {
 			if path == "auto" {
 				path = state.DefaultPath()
 			}
-			st, err := state.OpenBoltReadOnly(path)
+			var st state.Store
+			var err error
+			if state.IsRedisURL(path) {
+				st, err = state.OpenRedis(cmd.Context(), path)
+			} else {
+				st, err = state.OpenBoltReadOnly(path)
+			}
 			if err != nil {
 				return &exitError{exitErrors, stateError(err)}
 			}
@@ -33,7 +40,7 @@ func newState() *cobra.Command {
 			}
 			sort.Slice(rows, func(i, j int) bool { return rows[i].RuleID < rows[j].RuleID })
 			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "state: %s\n%-36s  %8s  %8s  %8s  %8s  %8s  %s\n", path, "RULE", "TERMS", "GROUPS", "SUPPRESS", "ALERTED", "PENDING", "WATERMARK")
+			fmt.Fprintf(w, "state: %s\n%-36s  %8s  %8s  %8s  %8s  %8s  %s\n", state.Redact(path), "RULE", "TERMS", "GROUPS", "SUPPRESS", "ALERTED", "PENDING", "WATERMARK")
 			var t state.RuleStats
 			for _, r := range rows {
 				fmt.Fprintf(w, "%-36s  %8d  %8d  %8d  %8d  %8d  %s\n", r.RuleID, r.Terms, r.Groups, r.Suppress, r.Alerted, r.Pending, r.Watermark.Format("2006-01-02T15:04:05Z"))
@@ -47,9 +54,26 @@ func newState() *cobra.Command {
 			return nil
 		},
 	}
-	stats.Flags().StringVar(&path, "state", state.DefaultPath(), "state file (read only; 'auto' means the default)")
+	stats.Flags().StringVar(&path, "state", state.DefaultPath(), "state file (read only; 'auto' means the default) or redis:// URL")
 	cmd.AddCommand(stats)
 	return cmd
+}
+
+// openState opens the rule state a --state flag or state: key names: a
+// Redis server (redis://, rediss://) or a bbolt file.
+func openState(ctx context.Context, spec string) (state.Store, error) {
+	if state.IsRedisURL(spec) {
+		st, err := state.OpenRedis(ctx, spec)
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
+	}
+	st, err := state.OpenBolt(spec)
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
 }
 
 // stateError adds to a state file error what the user can do about it.

@@ -1,0 +1,501 @@
+package state
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// DefaultRedisPrefix starts every key a Redis store writes, unless the URL
+// says otherwise (?prefix=).
+const DefaultRedisPrefix = "trailhound:"
+
+// IsRedisURL says whether a --state value names a Redis server rather than a
+// file: redis://... or rediss://... (TLS).
+func IsRedisURL(s string) bool {
+	return strings.HasPrefix(s, "redis://") || strings.HasPrefix(s, "rediss://")
+}
+
+// Redact is a --state value fit for logs: a Redis URL without its
+// password; a file path as it is.
+func Redact(spec string) string {
+	if !IsRedisURL(spec) {
+		return spec
+	}
+	u, err := url.Parse(spec)
+	if err != nil {
+		return "(a Redis URL that does not parse)"
+	}
+	return u.Redacted()
+}
+
+// Redis is a Store in a Redis server, shared by several processes. Each
+// rule's entries live in hashes, one per kind, under the key prefix:
+//
+//	PREFIX{RULE}:terms     term -> last sighting (Unix ns, decimal)
+//	PREFIX{RULE}:groups    threshold group -> last event counted into an alert
+//	PREFIX{RULE}:alerted   alert id -> event time
+//	PREFIX{RULE}:suppress  group key -> "END START ALERTID"
+//	PREFIX{RULE}:pending   partial sequence key -> "START DATA"
+//	PREFIX{RULE}:wm        watermark
+//
+// each hash with a sorted set beside it (the same name with ":t") of its
+// fields by time, so that expiry finds old entries without reading the
+// rest. PREFIXrules is the set of rule keys, PREFIXchanges a stream of what
+// each save changed (read by Changes), PREFIXepoch a key whose absence at a
+// save says the server lost its data (then the state goes back whole).
+//
+// Save merges rather than overwrites, in one MULTI/EXEC of one Lua script
+// per rule: the latest time wins for terms, groups and alert ids, the window
+// that ends last for suppression (ties: the greater value), the highest
+// watermark; a partial sequence (pending) is the saver's own: the last save
+// of a key wins. Entries the saver's Expire dropped go from Redis by time,
+// whoever wrote them; a pending entry the saver removed goes unless another
+// process wrote it since. Only what changed since the store last read or
+// wrote a rule is sent, so the store keeps a copy of what it knows Redis
+// holds for each rule it loaded.
+//
+// MULTI/EXEC keeps other clients from seeing half a save, but Redis does not
+// roll back: a save that fails part way (a key of the wrong type, the
+// server's memory limit) can leave some rules saved. Merging is
+// idempotent, so the next save (or the replay after a restart) completes
+// it.
+type Redis struct {
+	client   *redis.Client
+	addr     string // the URL without its password, for errors
+	prefix   string
+	instance string // tells this process's entries in the change stream from the others'
+
+	mu      sync.Mutex
+	known   map[string]*Rule // per rule: what Redis holds at least, as last read or written
+	lastID  string           // the last change stream entry read
+	read    int64            // how many entries the stream had had up to lastID (its entries-added then)
+	saveSHA string
+}
+
+// OpenRedis connects to the Redis server a URL names:
+// redis://[user:password@]host:port/db or rediss://... for TLS, with an
+// optional ?prefix=KEYPREFIX (default "trailhound:") and go-redis's own
+// options (dial_timeout=5s, ...). The server is asked for PING first.
+func OpenRedis(ctx context.Context, rawURL string) (*Redis, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // without the URL: it may hold a password
+		}
+		return nil, fmt.Errorf("state: bad Redis URL: %w", err)
+	}
+	addr := u.Redacted()
+	q := u.Query()
+	prefix := DefaultRedisPrefix
+	if q.Has("prefix") {
+		prefix = q.Get("prefix")
+		q.Del("prefix")
+		u.RawQuery = q.Encode()
+	}
+	opts, err := redis.ParseURL(u.String())
+	if err != nil {
+		return nil, fmt.Errorf("state %s: %w", addr, err)
+	}
+	var id [8]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return nil, fmt.Errorf("state %s: %w", addr, err)
+	}
+	redisLogOnce.Do(func() { redis.SetLogger(redisLog{}) })
+	r := &Redis{client: redis.NewClient(opts), addr: addr, prefix: prefix, instance: hex.EncodeToString(id[:]), known: map[string]*Rule{}}
+	info, err := r.client.Info(ctx, "server").Result()
+	if err != nil {
+		r.client.Close()
+		return nil, fmt.Errorf("state %s: %w", addr, err)
+	}
+	if v := serverVersion(info); v < 7 {
+		r.client.Close()
+		return nil, fmt.Errorf("state %s: Redis 7.0 or later is needed (the change stream's entries-added), the server says %q", addr, infoField(info, "redis_version"))
+	}
+	// changes saved from now on are news to this process; what came before,
+	// Load reads
+	r.lastID = "0-0"
+	stream, err := r.client.XInfoStream(ctx, r.stream()).Result()
+	switch {
+	case err == nil:
+		r.lastID, r.read = stream.LastGeneratedID, stream.EntriesAdded
+	case !strings.Contains(err.Error(), "no such key"):
+		r.client.Close()
+		return nil, fmt.Errorf("state %s: reading the change stream: %w", addr, err)
+	}
+	// the epoch key tells a server that kept its data from one that lost it
+	if err := r.client.SetNX(ctx, r.prefix+"epoch", r.instance, 0).Err(); err != nil {
+		r.client.Close()
+		return nil, fmt.Errorf("state %s: %w", addr, err)
+	}
+	if r.saveSHA, err = r.client.ScriptLoad(ctx, saveScript).Result(); err != nil {
+		r.client.Close()
+		return nil, fmt.Errorf("state %s: loading the save script: %w", addr, err)
+	}
+	return r, nil
+}
+
+// infoField is a field of INFO's answer ("" when absent).
+func infoField(info, name string) string {
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+":"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// serverVersion is the major version INFO reports (0 when it says none).
+func serverVersion(info string) int {
+	major, _, _ := strings.Cut(infoField(info, "redis_version"), ".")
+	v, _ := strconv.Atoi(major)
+	return v
+}
+
+var redisLogOnce sync.Once
+
+// redisLog sends go-redis's messages (dial failures it retries) to slog.
+type redisLog struct{}
+
+func (redisLog) Printf(_ context.Context, format string, v ...any) {
+	slog.Warn(fmt.Sprintf(format, v...))
+}
+
+// String is the server's URL without its password.
+func (r *Redis) String() string { return r.addr }
+
+// Close implements Store.
+func (r *Redis) Close() error { return r.client.Close() }
+
+func (r *Redis) key(ruleID, kind string) string {
+	return r.prefix + "{" + ruleID + "}:" + kind
+}
+
+// the kinds of entry, in the order of the Lua script's keys
+var redisKinds = []string{"terms", "groups", "alerted", "suppress", "pending"}
+
+// timeout bounds one command round (the Store interface has no context).
+const redisTimeout = 30 * time.Second
+
+// Load implements Store.
+func (r *Redis) Load(ruleID string) (*Rule, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), redisTimeout)
+	defer cancel()
+	rule, err := r.load(ctx, ruleID)
+	if err != nil {
+		return nil, fmt.Errorf("state %s: loading rule %s: %w", r.addr, ruleID, err)
+	}
+	r.mu.Lock()
+	r.known[ruleID] = clone(rule)
+	r.mu.Unlock()
+	return rule, nil
+}
+
+func (r *Redis) load(ctx context.Context, ruleID string) (*Rule, error) {
+	pipe := r.client.Pipeline()
+	hashes := make([]*redis.MapStringStringCmd, len(redisKinds))
+	for i, k := range redisKinds {
+		hashes[i] = pipe.HGetAll(ctx, r.key(ruleID, k))
+	}
+	wm := pipe.Get(ctx, r.key(ruleID, "wm"))
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	rule := NewRule()
+	if s, err := wm.Result(); err == nil {
+		if rule.Watermark, err = strconv.ParseInt(s, 10, 64); err != nil {
+			return nil, r.corrupt(ruleID, "wm", "", s)
+		}
+	}
+	for i, m := range []map[string]int64{rule.Terms, rule.Groups, rule.Alerted} {
+		for f, v := range hashes[i].Val() {
+			t, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return nil, r.corrupt(ruleID, redisKinds[i], f, v)
+			}
+			m[f] = t
+		}
+	}
+	for f, v := range hashes[3].Val() {
+		w, err := parseWindow(v)
+		if err != nil {
+			return nil, r.corrupt(ruleID, "suppress", f, v)
+		}
+		rule.Suppress[f] = w
+	}
+	for f, v := range hashes[4].Val() {
+		start, data, ok := strings.Cut(v, " ")
+		t, err := strconv.ParseInt(start, 10, 64)
+		if !ok || err != nil {
+			return nil, r.corrupt(ruleID, "pending", f, v)
+		}
+		rule.Pending[f] = Pending{Start: t, Data: []byte(data)}
+	}
+	return rule, nil
+}
+
+func (r *Redis) corrupt(ruleID, kind, field, value string) error {
+	if len(value) > 40 {
+		value = value[:40] + "..."
+	}
+	return &CorruptError{Path: r.addr, Reason: fmt.Sprintf("rule %s: %s entry %q holds %q", ruleID, kind, field, value)}
+}
+
+func windowValue(w Window) string {
+	return strconv.FormatInt(w.End, 10) + " " + strconv.FormatInt(w.Start, 10) + " " + w.AlertID
+}
+
+func parseWindow(v string) (Window, error) {
+	end, rest, ok1 := strings.Cut(v, " ")
+	start, id, ok2 := strings.Cut(rest, " ")
+	e, err1 := strconv.ParseInt(end, 10, 64)
+	s, err2 := strconv.ParseInt(start, 10, 64)
+	if !ok1 || !ok2 || err1 != nil || err2 != nil {
+		return Window{}, errors.New("not END START ALERTID")
+	}
+	return Window{AlertID: id, Start: s, End: e}, nil
+}
+
+func pendingValue(p Pending) string {
+	return strconv.FormatInt(p.Start, 10) + " " + string(p.Data)
+}
+
+// clone is a deep copy of a rule's state.
+func clone(r *Rule) *Rule {
+	c := &Rule{Terms: maps.Clone(r.Terms), Groups: maps.Clone(r.Groups), Alerted: maps.Clone(r.Alerted),
+		Suppress: maps.Clone(r.Suppress), Pending: make(map[string]Pending, len(r.Pending)), Watermark: r.Watermark, Expired: r.Expired}
+	for k, p := range r.Pending {
+		c.Pending[k] = Pending{Start: p.Start, Data: slices.Clone(p.Data)}
+	}
+	for _, m := range []*map[string]int64{&c.Terms, &c.Groups, &c.Alerted} {
+		if *m == nil {
+			*m = map[string]int64{}
+		}
+	}
+	if c.Suppress == nil {
+		c.Suppress = map[string]Window{}
+	}
+	return c
+}
+
+// Save implements Store: every rule's changes in one MULTI/EXEC, merged
+// into what Redis holds (see Redis).
+func (r *Redis) Save(rules map[string]*Rule) error {
+	if len(rules) == 0 {
+		return nil
+	}
+	ids := slices.Sorted(maps.Keys(rules))
+	r.mu.Lock()
+	args := make([][]any, len(ids))
+	for i, id := range ids {
+		args[i] = r.saveArgs(id, rules[id], r.known[id])
+	}
+	r.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), redisTimeout)
+	defer cancel()
+	lost, err := r.save(ctx, ids, args)
+	if err != nil && strings.Contains(err.Error(), "NOSCRIPT") { // the server lost its script cache (restarted)
+		var sha string
+		if sha, err = r.client.ScriptLoad(ctx, saveScript).Result(); err == nil {
+			r.mu.Lock()
+			r.saveSHA = sha
+			r.mu.Unlock()
+			lost, err = r.save(ctx, ids, args)
+		}
+	}
+	if err == nil && lost {
+		// the server lost its data (restarted without persistence): what
+		// this process knows goes back whole, these rules as they are now,
+		// the others as they were last read or written
+		r.mu.Lock()
+		all := slices.Clone(ids)
+		for i, id := range ids {
+			args[i] = r.saveArgs(id, rules[id], nil)
+		}
+		for id, k := range r.known {
+			if rules[id] == nil {
+				all = append(all, id)
+				args = append(args, r.saveArgs(id, k, nil))
+			}
+		}
+		r.mu.Unlock()
+		if err = r.client.SetNX(ctx, r.prefix+"epoch", r.instance, 0).Err(); err == nil {
+			_, err = r.save(ctx, all, args)
+		}
+	}
+	if err != nil {
+		if len(ids) > 5 {
+			ids = append(ids[:5:5], fmt.Sprintf("and %d more", len(ids)-5))
+		}
+		return fmt.Errorf("state %s: saving rules %s: %w", r.addr, strings.Join(ids, ", "), err)
+	}
+	r.mu.Lock()
+	for _, id := range ids {
+		k := r.known[id]
+		if k == nil {
+			r.known[id] = clone(rules[id])
+			continue
+		}
+		// what Redis holds now: at least the merge of both
+		n := rules[id]
+		mergeTimes(k.Terms, n.Terms)
+		mergeTimes(k.Groups, n.Groups)
+		mergeTimes(k.Alerted, n.Alerted)
+		mergeWindows(k.Suppress, n.Suppress)
+		clear(k.Pending)
+		for f, p := range n.Pending {
+			k.Pending[f] = Pending{Start: p.Start, Data: slices.Clone(p.Data)}
+		}
+		k.Watermark = max(k.Watermark, n.Watermark)
+		k.Expired = n.Expired
+		k.drop(n.Expired) // what the cutoffs dropped in Redis
+	}
+	r.mu.Unlock()
+	return nil
+}
+
+// save runs the save script for each rule in one MULTI/EXEC, and says
+// whether the epoch key was missing: the server has lost what it held.
+func (r *Redis) save(ctx context.Context, ids []string, args [][]any) (lost bool, err error) {
+	r.mu.Lock()
+	sha := r.saveSHA
+	r.mu.Unlock()
+	var epoch *redis.IntCmd
+	_, err = r.client.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+		epoch = pipe.Exists(ctx, r.prefix+"epoch")
+		for i, id := range ids {
+			keys := []string{r.prefix + "rules", r.key(id, "wm"), r.prefix + "changes"}
+			for _, k := range redisKinds {
+				keys = append(keys, r.key(id, k), r.key(id, k+":t"))
+			}
+			pipe.EvalSha(ctx, sha, keys, args[i]...)
+		}
+		return nil
+	})
+	return err == nil && epoch.Val() == 0, err
+}
+
+func mergeTimes(into, from map[string]int64) {
+	for f, t := range from {
+		if old, ok := into[f]; !ok || t > old {
+			into[f] = t
+		}
+	}
+}
+
+func laterWindow(a, b Window) bool {
+	if a.End != b.End {
+		return a.End > b.End
+	}
+	return windowValue(a) > windowValue(b)
+}
+
+func mergeWindows(into, from map[string]Window) {
+	for f, w := range from {
+		if old, ok := into[f]; !ok || laterWindow(w, old) {
+			into[f] = w
+		}
+	}
+}
+
+// saveArgs are the Lua script's arguments for one rule: what changed since
+// known (nil: everything), the cutoffs, and the change record for the
+// stream.
+func (r *Redis) saveArgs(id string, n, known *Rule) []any {
+	if known == nil {
+		known = NewRule()
+	}
+	c := n.Expired
+	args := []any{id, r.instance, strconv.FormatInt(n.Watermark, 10),
+		strconv.FormatInt(c.Terms, 10), strconv.FormatInt(c.Groups, 10), strconv.FormatInt(c.Alerted, 10),
+		strconv.FormatInt(c.Suppress, 10), strconv.FormatInt(c.Pending, 10)}
+	var change []byte
+	counts := len(args)
+	args = append(args, 0, 0, 0, 0, 0, 0) // the counts of each list, filled in below
+	for i, m := range []struct{ now, was map[string]int64 }{{n.Terms, known.Terms}, {n.Groups, known.Groups}, {n.Alerted, known.Alerted}} {
+		k := 0
+		for f, t := range m.now {
+			if old, ok := m.was[f]; ok && old >= t {
+				continue
+			}
+			s := strconv.FormatInt(t, 10)
+			args = append(args, f, s, s)
+			change = appendChange(change, byte(i), f, t, 0, "")
+			k++
+		}
+		args[counts+i] = k
+	}
+	k := 0
+	for f, w := range n.Suppress {
+		if old, ok := known.Suppress[f]; ok && !laterWindow(w, old) {
+			continue
+		}
+		args = append(args, f, strconv.FormatInt(w.End, 10), windowValue(w))
+		change = appendChange(change, 3, f, w.End, w.Start, w.AlertID)
+		k++
+	}
+	args[counts+3] = k
+	k = 0
+	for f, p := range n.Pending {
+		if old, ok := known.Pending[f]; ok && old.Start == p.Start && string(old.Data) == string(p.Data) {
+			continue
+		}
+		args = append(args, f, strconv.FormatInt(p.Start, 10), pendingValue(p))
+		k++
+	}
+	args[counts+4] = k
+	k = 0
+	for f, p := range known.Pending { // removed (a sequence went on or ended): gone unless another process wrote it since
+		if _, ok := n.Pending[f]; !ok {
+			args = append(args, f, strconv.FormatInt(p.Start, 10), pendingValue(p))
+			k++
+		}
+	}
+	args[counts+5] = k
+	args = append(args, string(change))
+	return args
+}
+
+// Stats implements Store.
+func (r *Redis) Stats() ([]RuleStats, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), redisTimeout)
+	defer cancel()
+	ids, err := r.client.SMembers(ctx, r.prefix+"rules").Result()
+	if err != nil {
+		return nil, fmt.Errorf("state %s: listing rules: %w", r.addr, err)
+	}
+	slices.Sort(ids)
+	pipe := r.client.Pipeline()
+	lens := make([][]*redis.IntCmd, len(ids))
+	wms := make([]*redis.StringCmd, len(ids))
+	for i, id := range ids {
+		for _, k := range redisKinds {
+			lens[i] = append(lens[i], pipe.HLen(ctx, r.key(id, k)))
+		}
+		wms[i] = pipe.Get(ctx, r.key(id, "wm"))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("state %s: counting entries: %w", r.addr, err)
+	}
+	out := make([]RuleStats, len(ids))
+	for i, id := range ids {
+		wm, _ := strconv.ParseInt(wms[i].Val(), 10, 64)
+		l := lens[i]
+		out[i] = RuleStats{RuleID: id, Terms: int(l[0].Val()), Groups: int(l[1].Val()), Alerted: int(l[2].Val()),
+			Suppress: int(l[3].Val()), Pending: int(l[4].Val()), Watermark: time.Unix(0, wm).UTC()}
+	}
+	return out, nil
+}

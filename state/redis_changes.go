@@ -1,0 +1,171 @@
+package state
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// The change stream (PREFIXchanges): each save adds what it changed of one
+// rule, so that the other processes learn it (Changes) without reading the
+// rule whole.
+
+// appendChange adds one entry to a change record: kind (0 terms, 1 groups,
+// 2 alerted, 3 suppress), field, time (suppress: end), and for suppress the
+// start and alert id.
+func appendChange(b []byte, kind byte, field string, t, start int64, id string) []byte {
+	b = append(b, kind)
+	b = binary.AppendUvarint(b, uint64(len(field)))
+	b = append(b, field...)
+	b = binary.AppendVarint(b, t)
+	if kind == 3 {
+		b = binary.AppendVarint(b, start)
+		b = binary.AppendUvarint(b, uint64(len(id)))
+		b = append(b, id...)
+	}
+	return b
+}
+
+// decodeChange merges a change record into rule.
+func decodeChange(b []byte, rule *Rule) error {
+	bad := errors.New("truncated change record")
+	str := func() (string, bool) {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || uint64(len(b)-k) < n {
+			return "", false
+		}
+		s := string(b[k : k+int(n)])
+		b = b[k+int(n):]
+		return s, true
+	}
+	num := func() (int64, bool) {
+		v, k := binary.Varint(b)
+		if k <= 0 {
+			return 0, false
+		}
+		b = b[k:]
+		return v, true
+	}
+	for len(b) > 0 {
+		kind := b[0]
+		b = b[1:]
+		f, ok1 := str()
+		t, ok2 := num()
+		if !ok1 || !ok2 || kind > 3 {
+			return bad
+		}
+		switch kind {
+		case 0, 1, 2:
+			m := []map[string]int64{rule.Terms, rule.Groups, rule.Alerted}[kind]
+			mergeTimes(m, map[string]int64{f: t})
+		case 3:
+			start, ok1 := num()
+			id, ok2 := str()
+			if !ok1 || !ok2 {
+				return bad
+			}
+			mergeWindows(rule.Suppress, map[string]Window{f: {AlertID: id, Start: start, End: t}})
+		}
+	}
+	return nil
+}
+
+// Changes implements Shared: the terms, groups, alert ids and suppression
+// windows other processes saved since the last call, for the rules this
+// store has loaded. When the change stream was trimmed past what this
+// process had read, those rules are read again whole.
+func (r *Redis) Changes() (map[string]*Rule, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), redisTimeout)
+	defer cancel()
+	out, err := r.changes(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("state %s: reading other processes' changes: %w", r.addr, err)
+	}
+	return out, nil
+}
+
+func (r *Redis) changes(ctx context.Context) (map[string]*Rule, error) {
+	out := map[string]*Rule{}
+	r.mu.Lock()
+	last, read := r.lastID, r.read
+	r.mu.Unlock()
+	for {
+		// the stream's counters and the entries after last, as of one moment
+		var info *redis.XInfoStreamCmd
+		var page *redis.XMessageSliceCmd
+		_, err := r.client.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+			info = pipe.XInfoStream(ctx, r.stream())
+			page = pipe.XRangeN(ctx, r.stream(), "("+last, "+", 1000)
+			return nil
+		})
+		if err != nil && strings.Contains(err.Error(), "no such key") {
+			break // nothing saved yet
+		}
+		if err != nil {
+			return nil, err
+		}
+		in := info.Val()
+		if in.EntriesAdded-in.Length > read {
+			// trimmed past what was read (the oldest entries go first): read
+			// every loaded rule again
+			r.mu.Lock()
+			ids := slices.Collect(maps.Keys(r.known))
+			r.mu.Unlock()
+			clear(out)
+			for _, id := range ids {
+				rule, err := r.load(ctx, id)
+				if err != nil {
+					return nil, fmt.Errorf("rule %s: %w", id, err)
+				}
+				out[id] = rule
+			}
+			last, read = in.LastGeneratedID, in.EntriesAdded
+			break
+		}
+		res := page.Val()
+		for _, m := range res {
+			last = m.ID
+			read++
+			id, _ := m.Values["r"].(string)
+			by, _ := m.Values["i"].(string)
+			d, _ := m.Values["d"].(string)
+			if by == r.instance {
+				continue
+			}
+			rule := out[id]
+			if rule == nil {
+				rule = NewRule()
+				out[id] = rule
+			}
+			if err := decodeChange([]byte(d), rule); err != nil {
+				return nil, fmt.Errorf("change %s of rule %s: %w", m.ID, id, err)
+			}
+		}
+		if len(res) < 1000 {
+			break
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lastID, r.read = last, read
+	for id, rule := range out {
+		k := r.known[id]
+		if k == nil {
+			delete(out, id) // not loaded here: Load will read it
+			continue
+		}
+		mergeTimes(k.Terms, rule.Terms)
+		mergeTimes(k.Groups, rule.Groups)
+		mergeTimes(k.Alerted, rule.Alerted)
+		mergeWindows(k.Suppress, rule.Suppress)
+	}
+	return out, nil
+}
+
+func (r *Redis) stream() string { return r.prefix + "changes" }

@@ -1,0 +1,354 @@
+package state_test
+
+import (
+	"context"
+	"maps"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/trailhound/trailhound/state"
+	"github.com/trailhound/trailhound/state/redistest"
+)
+
+const h = int64(time.Hour)
+
+// openRedis opens a store on the server; it is closed when the test ends.
+func openRedis(t *testing.T, url string) *state.Redis {
+	t.Helper()
+	st, err := state.OpenRedis(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// rule builds a rule's state from entries: terms, groups and alerted map to
+// times.
+func rule(wm int64, terms, groups, alerted map[string]int64, supp map[string]state.Window, pend map[string]state.Pending) *state.Rule {
+	r := state.NewRule()
+	r.Watermark = wm
+	maps.Copy(r.Terms, terms)
+	maps.Copy(r.Groups, groups)
+	maps.Copy(r.Alerted, alerted)
+	maps.Copy(r.Suppress, supp)
+	maps.Copy(r.Pending, pend)
+	return r
+}
+
+func load(t *testing.T, st state.Store, id string) *state.Rule {
+	t.Helper()
+	r, err := st.Load(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func save(t *testing.T, st state.Store, id string, r *state.Rule) {
+	t.Helper()
+	if err := st.Save(map[string]*state.Rule{id: r}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// equal compares what a store gave back (cutoffs are not stored).
+func equal(a, b *state.Rule) bool {
+	a2, b2 := *a, *b
+	a2.Expired, b2.Expired = state.Cutoffs{}, state.Cutoffs{}
+	return reflect.DeepEqual(&a2, &b2)
+}
+
+// The contract every store keeps: what is saved loads back, entries
+// Expire dropped are gone after the next save, rules save together, Stats
+// counts them.
+func TestStoreContract(t *testing.T) {
+	stores := []struct {
+		name string
+		open func(t *testing.T) state.Store
+	}{
+		{"memory", func(*testing.T) state.Store { return state.NewMemory() }},
+		{"bolt", func(t *testing.T) state.Store {
+			st, err := state.OpenBolt(filepath.Join(t.TempDir(), "state.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
+		}},
+		{"redis", func(t *testing.T) state.Store { return openRedis(t, redistest.Start(t).URL(0)) }},
+	}
+	for _, s := range stores {
+		t.Run(s.name, func(t *testing.T) {
+			st := s.open(t)
+			r := rule(10*h,
+				map[string]int64{"arn:aws:iam::1:user/a": 10 * h, "arn:aws:iam::1:user/old": 1 * h, "with space and \x00 byte": 9 * h},
+				map[string]int64{"acct": 9 * h},
+				map[string]int64{"a1": 9 * h},
+				map[string]state.Window{"k": {AlertID: "a1", Start: 9 * h, End: 11 * h}, "gone": {AlertID: "a0", Start: 1 * h, End: 2 * h}},
+				map[string]state.Pending{"join\x1d0": {Start: 9 * h, Data: []byte(`[{"t": 1} ]` + "\x00\xff")}})
+			before := rule(r.Watermark, r.Terms, r.Groups, r.Alerted, r.Suppress, r.Pending)
+			save(t, st, "rule-1", before)
+			if got := load(t, st, "rule-1"); !equal(got, r) {
+				t.Errorf("loaded %+v\nsaved %+v", got, r)
+			}
+			r.Expire(state.Retention{Terms: 5 * time.Hour, Groups: time.Hour, Alerted: time.Hour, Pending: time.Hour})
+			if _, ok := r.Terms["arn:aws:iam::1:user/old"]; ok {
+				t.Fatal("Expire kept a term older than its window")
+			}
+			other := rule(5*h, map[string]int64{"t": 5 * h}, nil, nil, nil, nil)
+			if err := st.Save(map[string]*state.Rule{"rule-1": r, "rule-2": other}); err != nil {
+				t.Fatal(err)
+			}
+			if got := load(t, st, "rule-1"); !equal(got, r) || len(got.Terms) != 2 || len(got.Suppress) != 1 {
+				t.Errorf("after expiry loaded %+v\nsaved %+v", got, r)
+			}
+			if got := load(t, st, "rule-2"); !equal(got, other) {
+				t.Errorf("rule-2 loaded %+v, saved %+v", got, other)
+			}
+			stats, err := st.Stats()
+			if err != nil {
+				t.Fatal(err)
+			}
+			byID := map[string]state.RuleStats{}
+			for _, s := range stats {
+				byID[s.RuleID] = s
+			}
+			if s := byID["rule-1"]; len(stats) != 2 || s.Terms != 2 || s.Groups != 1 || s.Alerted != 1 || s.Suppress != 1 || s.Pending != 1 ||
+				!s.Watermark.Equal(time.Unix(0, 10*h)) {
+				t.Errorf("stats %+v", stats)
+			}
+			if empty := load(t, st, "unknown"); len(empty.Terms)+len(empty.Pending)+len(empty.Suppress) != 0 || empty.Watermark != 0 {
+				t.Errorf("unknown rule: %+v", empty)
+			}
+		})
+	}
+}
+
+// Two processes save the same rule, each with what it saw: the entries
+// merge field by field.
+func TestRedisMerge(t *testing.T) {
+	srv := redistest.Start(t)
+	w := func(id string, s, e int64) state.Window { return state.Window{AlertID: id, Start: s, End: e} }
+	p := func(s int64, d string) state.Pending { return state.Pending{Start: s, Data: []byte(d)} }
+	tests := []struct {
+		name string
+		a, b *state.Rule
+		want *state.Rule
+	}{
+		{"latest time wins, union",
+			rule(10*h, map[string]int64{"x": 10 * h, "y": 5 * h}, map[string]int64{"g": 3 * h}, map[string]int64{"id1": 2 * h}, nil, nil),
+			rule(7*h, map[string]int64{"x": 7 * h, "z": 3 * h}, map[string]int64{"g": 4 * h}, map[string]int64{"id2": 6 * h}, nil, nil),
+			rule(10*h, map[string]int64{"x": 10 * h, "y": 5 * h, "z": 3 * h}, map[string]int64{"g": 4 * h}, map[string]int64{"id1": 2 * h, "id2": 6 * h}, nil, nil)},
+		{"the suppression window that ends last",
+			rule(1*h, nil, nil, nil, map[string]state.Window{"k": w("b1", 2*h, 12*h), "j": w("a2", 1*h, 3*h)}, nil),
+			rule(2*h, nil, nil, nil, map[string]state.Window{"k": w("a1", 1*h, 10*h), "j": w("b2", 2*h, 4*h)}, nil),
+			rule(2*h, nil, nil, nil, map[string]state.Window{"k": w("b1", 2*h, 12*h), "j": w("b2", 2*h, 4*h)}, nil)},
+		{"pending: the last save",
+			rule(1*h, nil, nil, nil, nil, map[string]state.Pending{"s\x1d0": p(5*h, "a"), "only-a": p(1*h, "a")}),
+			rule(1*h, nil, nil, nil, nil, map[string]state.Pending{"s\x1d0": p(2*h, "b")}),
+			rule(1*h, nil, nil, nil, nil, map[string]state.Pending{"s\x1d0": p(2*h, "b"), "only-a": p(1*h, "a")})},
+	}
+	for db, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := openRedis(t, srv.URL(db)), openRedis(t, srv.URL(db))
+			load(t, a, "r")
+			load(t, b, "r")
+			save(t, a, "r", tc.a)
+			save(t, b, "r", tc.b)
+			if got := load(t, openRedis(t, srv.URL(db)), "r"); !equal(got, tc.want) {
+				t.Errorf("merged %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+// Entries expire from Redis with their window whoever wrote them, but an
+// entry another process wrote since is not taken for the expired one.
+func TestRedisExpiry(t *testing.T) {
+	srv := redistest.Start(t)
+	ret := state.Retention{Terms: 5 * time.Hour, Groups: time.Hour, Alerted: time.Hour, Pending: time.Hour}
+	t.Run("what another process wrote expires by time", func(t *testing.T) {
+		a, b := openRedis(t, srv.URL(1)), openRedis(t, srv.URL(1))
+		save(t, a, "r", rule(2*h, map[string]int64{"old": 1 * h, "new": 9 * h}, map[string]int64{"g": 1 * h},
+			map[string]int64{"id": 1 * h}, map[string]state.Window{"k": {AlertID: "id", Start: 1 * h, End: 2 * h}},
+			map[string]state.Pending{"p": {Start: 1 * h, Data: []byte("x")}}))
+		rb := load(t, b, "r")
+		clear(rb.Terms) // b never saw them
+		rb.Watermark = 10 * h
+		rb.Expire(ret)
+		save(t, b, "r", rb)
+		got := load(t, openRedis(t, srv.URL(1)), "r")
+		want := rule(10*h, map[string]int64{"new": 9 * h}, nil, nil, nil, nil)
+		if !equal(got, want) {
+			t.Errorf("after expiry %+v, want %+v", got, want)
+		}
+		stats, err := a.Stats()
+		if err != nil || len(stats) != 1 || stats[0].Terms != 1 || stats[0].Groups+stats[0].Alerted+stats[0].Suppress+stats[0].Pending != 0 {
+			t.Errorf("stats %+v, %v", stats, err)
+		}
+	})
+	t.Run("a newer value survives", func(t *testing.T) {
+		a, b := openRedis(t, srv.URL(2)), openRedis(t, srv.URL(2))
+		save(t, a, "r", rule(1*h, map[string]int64{"x": 1 * h}, nil, nil, nil, map[string]state.Pending{"p": {Start: 1 * h, Data: []byte("a")}}))
+		rb := load(t, b, "r") // x at 1h, p from a
+		save(t, a, "r", rule(9*h, map[string]int64{"x": 9 * h}, nil, nil, nil, map[string]state.Pending{"p": {Start: 9 * h, Data: []byte("a2")}}))
+		rb.Watermark = 10 * h
+		rb.Expire(ret) // drops x (1h) and p
+		if len(rb.Terms)+len(rb.Pending) != 0 {
+			t.Fatalf("Expire kept %+v", rb)
+		}
+		save(t, b, "r", rb)
+		got := load(t, openRedis(t, srv.URL(2)), "r")
+		if got.Terms["x"] != 9*h || string(got.Pending["p"].Data) != "a2" {
+			t.Errorf("a's later entries went with b's expired ones: %+v", got)
+		}
+	})
+	t.Run("a removed partial sequence goes", func(t *testing.T) {
+		a := openRedis(t, srv.URL(3))
+		r := load(t, a, "r")
+		r.Pending["p"] = state.Pending{Start: 5 * h, Data: []byte("a")}
+		r.Watermark = 5 * h
+		save(t, a, "r", r)
+		delete(r.Pending, "p") // the sequence completed
+		save(t, a, "r", r)
+		if got := load(t, openRedis(t, srv.URL(3)), "r"); len(got.Pending) != 0 {
+			t.Errorf("pending %+v after it was removed", got.Pending)
+		}
+	})
+}
+
+// A process learns what the others saved (Changes), not what it saved
+// itself; when the stream was trimmed past it, it reads its rules again.
+func TestRedisChanges(t *testing.T) {
+	srv := redistest.Start(t)
+	a, b := openRedis(t, srv.URL(0)), openRedis(t, srv.URL(0))
+	load(t, a, "r")
+	load(t, b, "r")
+	save(t, a, "r", rule(5*h, map[string]int64{"x": 5 * h}, nil, map[string]int64{"id": 5 * h},
+		map[string]state.Window{"k": {AlertID: "id", Start: 5 * h, End: 6 * h}}, nil))
+	save(t, a, "other", rule(5*h, map[string]int64{"y": 5 * h}, nil, nil, nil, nil)) // b has not loaded it
+	save(t, b, "r", rule(4*h, map[string]int64{"z": 4 * h}, nil, nil, nil, nil))
+	got, err := b.Changes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]*state.Rule{"r": rule(0, map[string]int64{"x": 5 * h}, nil, map[string]int64{"id": 5 * h},
+		map[string]state.Window{"k": {AlertID: "id", Start: 5 * h, End: 6 * h}}, nil)}
+	if len(got) != 1 || !equal(got["r"], want["r"]) {
+		t.Errorf("b learned %+v, want %+v", got["r"], want["r"])
+	}
+	if again, err := b.Changes(); err != nil || len(again) != 0 {
+		t.Errorf("second call: %+v, %v", again, err)
+	}
+	if mine, err := a.Changes(); err != nil || len(mine["r"].Terms) != 1 || mine["r"].Terms["z"] != 4*h {
+		t.Errorf("a learned %+v, %v; want b's z only", mine, err)
+	}
+
+	// the stream trimmed past what b read: b reads its rules whole
+	save(t, a, "r", rule(6*h, map[string]int64{"w": 6 * h}, nil, nil, nil, nil))
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer c.Close()
+	if err := c.XTrimMaxLen(context.Background(), "trailhound:changes", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	got, err = b.Changes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := got["r"]; r == nil || r.Terms["w"] != 6*h || r.Terms["x"] != 5*h || r.Terms["z"] != 4*h {
+		t.Errorf("after trimming b learned %+v", got)
+	}
+}
+
+// Bad URLs, a server that is not there or goes away, a save that fails:
+// errors naming the server (without its password) and the rule, no panic;
+// a save retried after a failure completes (saves are idempotent).
+func TestRedisErrors(t *testing.T) {
+	ctx := context.Background()
+	for _, u := range []string{"redis://127.0.0.1:notaport/0", "redis://127.0.0.1:6379/notadb", "redis://127.0.0.1:6379/0?bogus=1", "redis://user:hunter2@127.0.0.1:1/0"} {
+		_, err := state.OpenRedis(ctx, u)
+		if err == nil {
+			t.Errorf("%s: no error", u)
+			continue
+		}
+		if strings.Contains(err.Error(), "hunter2") || !strings.HasPrefix(err.Error(), "state") {
+			t.Errorf("%s: %v", u, err)
+		}
+	}
+	if state.IsRedisURL("state.db") || !state.IsRedisURL("rediss://h:6380/0") {
+		t.Error("IsRedisURL")
+	}
+
+	srv := redistest.Start(t)
+	st := openRedis(t, srv.URL(0)+"?max_retries=-1")
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer c.Close()
+	// a key of the wrong type makes rule b's part of the save fail
+	if err := c.Set(ctx, "trailhound:{b}:terms", "x", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	ra := rule(1*h, map[string]int64{"x": 1 * h}, nil, nil, nil, nil)
+	rb := rule(1*h, map[string]int64{"y": 1 * h}, nil, nil, nil, nil)
+	err := st.Save(map[string]*state.Rule{"a": ra, "b": rb})
+	if err == nil || !strings.Contains(err.Error(), "saving rules a, b") || !strings.Contains(err.Error(), srv.Addr) {
+		t.Errorf("save over a wrong key type: %v", err)
+	}
+	if _, err := st.Load("b"); err == nil || !strings.Contains(err.Error(), "rule b") {
+		t.Errorf("load of a wrong key type: %v", err)
+	}
+	c.Del(ctx, "trailhound:{b}:terms")
+	if err := c.ScriptFlush(ctx).Err(); err != nil { // as after a server restart
+		t.Fatal(err)
+	}
+	if err := st.Save(map[string]*state.Rule{"a": ra, "b": rb}); err != nil {
+		t.Fatal(err)
+	}
+	if got := load(t, openRedis(t, srv.URL(0)), "b"); !equal(got, rb) {
+		t.Errorf("after the retry b is %+v", got)
+	}
+
+	srv.Stop()
+	if err := st.Save(map[string]*state.Rule{"a": ra}); err == nil || !strings.Contains(err.Error(), "saving rules a") {
+		t.Errorf("save to a stopped server: %v", err)
+	}
+	if _, err := st.Load("a"); err == nil || !strings.Contains(err.Error(), "loading rule a") {
+		t.Errorf("load from a stopped server: %v", err)
+	}
+	if _, err := st.Changes(); err == nil {
+		t.Error("changes from a stopped server: no error")
+	}
+}
+
+// A server that restarts without its data (FLUSHALL here) gets back, at
+// the next save, the saved rules whole (not only what changed) and the
+// other rules the process knows as they were.
+func TestRedisServerLostData(t *testing.T) {
+	srv := redistest.Start(t)
+	st := openRedis(t, srv.URL(0))
+	r := rule(2*h, map[string]int64{"x": 1 * h, "y": 2 * h}, nil, map[string]int64{"id": 2 * h}, nil, nil)
+	quiet := rule(1*h, map[string]int64{"q": 1 * h}, nil, nil, nil, map[string]state.Pending{"p": {Start: h, Data: []byte("d")}})
+	if err := st.Save(map[string]*state.Rule{"r": r, "quiet": quiet}); err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer c.Close()
+	if err := c.FlushAll(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	r.Terms["z"] = 3 * h
+	r.Watermark = 3 * h
+	save(t, st, "r", r)
+	fresh := openRedis(t, srv.URL(0))
+	if got := load(t, fresh, "r"); !equal(got, r) {
+		t.Errorf("after the server lost its data: %+v, want %+v", got, r)
+	}
+	if got := load(t, fresh, "quiet"); !equal(got, quiet) {
+		t.Errorf("the rule not saved since: %+v, want %+v", got, quiet)
+	}
+}

@@ -1,0 +1,103 @@
+// Package redistest starts a real redis-server (Debian's redis-server
+// package) for tests, on a free port in the test's temporary folder.
+package redistest
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// Server is a redis-server a test started.
+type Server struct {
+	Addr string // host:port
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the process has exited
+}
+
+// URL is the server's redis:// URL for database db.
+func (s *Server) URL(db int) string { return fmt.Sprintf("redis://%s/%d", s.Addr, db) }
+
+// Stop ends the server (the test's cleanup does it too).
+func (s *Server) Stop() {
+	s.cmd.Process.Kill() // an error when it has exited already
+	<-s.done
+}
+
+// Start starts redis-server without persistence on a free port, waits until
+// it answers PING, and stops it when the test ends. Without redis-server on
+// PATH the test is skipped, saying what to install.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Skip("redis-server is not on PATH: install it (apt-get install redis-server) to run the Redis state tests")
+	}
+	dir := t.TempDir()
+	for attempt := 0; ; attempt++ {
+		port, err := freePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), done: make(chan struct{})}
+		var out bytes.Buffer
+		s.cmd = exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+			"--dir", dir, "--logfile", filepath.Join(dir, "redis.log"))
+		s.cmd.Stdout, s.cmd.Stderr = &out, &out
+		if err := s.cmd.Start(); err != nil {
+			t.Fatalf("starting redis-server: %v", err)
+		}
+		go func() { s.cmd.Wait(); close(s.done) }()
+		if ping(s.Addr, s.done) {
+			t.Cleanup(s.Stop)
+			return s
+		}
+		s.Stop()
+		if attempt == 2 { // the port taken between asking and binding, three times
+			log, _ := os.ReadFile(filepath.Join(dir, "redis.log"))
+			t.Fatalf("redis-server on port %d did not answer PING: %s%s", port, out.String(), log)
+		}
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("finding a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// ping sends PING until +PONG comes back, the server exits (done) or 10 s
+// pass.
+func ping(addr string, done chan struct{}) bool {
+	for range 200 {
+		select {
+		case <-done:
+			return false
+		default:
+		}
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.SetDeadline(time.Now().Add(time.Second))
+			buf := make([]byte, 7)
+			_, err = c.Write([]byte("PING\r\n"))
+			if err == nil {
+				_, err = c.Read(buf)
+			}
+			c.Close()
+			if err == nil && string(buf) == "+PONG\r\n" {
+				return true
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false
+}
