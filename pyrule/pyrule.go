@@ -796,6 +796,18 @@ func (rt *Runtime) wire(pr *pyRule) error {
 			}
 			return ""
 		},
+		Description: func(ev *event.Event) string {
+			if res := rt.result(ev, pr); res != nil {
+				return res.Desc
+			}
+			return ""
+		},
+		Destinations: func(ev *event.Event) []string {
+			if res := rt.result(ev, pr); res != nil {
+				return res.Dest
+			}
+			return nil
+		},
 	}
 	if r.Dedup != nil {
 		r.Dedup.Key = func(ev *event.Event) string {
