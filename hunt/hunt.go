@@ -59,6 +59,10 @@ type Options struct {
 	// every alert passed to Emit so far is delivered (the acknowledgement
 	// the checkpoint waits for).
 	Flush func() error
+	// Commit, when set, is called each time the rules' state is committed
+	// (each checkpoint, after Flush, and Result.Commit) to save, in the
+	// same store, state kept outside the rules (pyrule's Panther KV cache).
+	Commit func() error
 	// Prepare, when set, is given each batch of records before they are
 	// matched and returns a function called with each record's parsed
 	// event, by index, just before the rules see it: a rule runtime
@@ -144,10 +148,19 @@ type Result struct {
 	Alerts  []alert.Alert
 	Summary Summary
 	proc    *detect.Processor
+	commit  func() error // Options.Commit
 }
 
-// Commit saves the state the hunt changed.
-func (r *Result) Commit() error { return r.proc.Commit() }
+// Commit saves the state the hunt changed, and calls Options.Commit.
+func (r *Result) Commit() error {
+	if err := r.proc.Commit(); err != nil {
+		return err
+	}
+	if r.commit != nil {
+		return r.commit()
+	}
+	return nil
+}
 
 const maxKeptErrors = 1000
 
@@ -250,7 +263,7 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 		}
 		emit(as)
 		if opts.Checkpoint > 0 && opts.Store != nil && failed == nil && time.Since(lastCkpt) >= opts.Checkpoint {
-			if err := checkpoint(opts.Flush, proc); err != nil {
+			if err := checkpoint(opts.Flush, proc, opts.Commit); err != nil {
 				failed = err
 				cancel(err)
 			}
@@ -374,7 +387,7 @@ feed:
 		sum.Late += rs.Late
 	}
 	sum.Elapsed = time.Since(start)
-	return &Result{Alerts: collected, Summary: sum, proc: proc}, ctx.Err()
+	return &Result{Alerts: collected, Summary: sum, proc: proc, commit: opts.Commit}, ctx.Err()
 }
 
 type fileStats struct {
@@ -393,8 +406,9 @@ func (c *countingReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// checkpoint commits the state once the alerts emitted so far are delivered.
-func checkpoint(flush func() error, proc *detect.Processor) error {
+// checkpoint commits the state once the alerts emitted so far are
+// delivered, then calls commit (Options.Commit).
+func checkpoint(flush func() error, proc *detect.Processor, commit func() error) error {
 	if flush != nil {
 		if err := flush(); err != nil {
 			return fmt.Errorf("checkpoint: delivering alerts: %w", err)
@@ -402,6 +416,11 @@ func checkpoint(flush func() error, proc *detect.Processor) error {
 	}
 	if err := proc.Commit(); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
+	}
+	if commit != nil {
+		if err := commit(); err != nil {
+			return fmt.Errorf("checkpoint: %w", err)
+		}
 	}
 	return nil
 }
