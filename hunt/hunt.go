@@ -63,21 +63,13 @@ type Options struct {
 	// (each checkpoint, after Flush, and Result.Commit) to save, in the
 	// same store, state kept outside the rules (pyrule's Panther KV cache).
 	Commit func() error
-	// Prepare, when set, is given each batch of records before they are
-	// matched and returns a function called with each record's parsed
-	// event, by index, just before the rules see it: a rule runtime
-	// evaluates a batch in one go (pyrule sends its Python rules' events
-	// to a worker in one call) and attaches the results to the events.
-	Prepare func(recs []Record) func(i int, ev *event.Event)
-}
-
-// Record is a record of a batch, for Options.Prepare: its bytes (valid
-// until the batch is matched) and place.
-type Record struct {
-	Data   []byte
-	File   string
-	Line   int
-	Offset int64
+	// Prepare, when set, is given each batch's records parsed, the events
+	// (CloudTrail or ECS; with their place and, when they have none, their
+	// file's time) before the rules see them, so that a rule runtime
+	// evaluates a batch in one go and attaches its results to the events
+	// (pyrule sends its Python rules' events to a worker in one call).
+	// The events are valid until Prepare's batch is matched.
+	Prepare func(evs []*event.Event)
 }
 
 // Progress is what a running hunt has done so far, for a progress display.
