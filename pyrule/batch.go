@@ -108,18 +108,22 @@ func (rt *Runtime) callBatch(items []batchItem, raws [][]byte, calls int) ([][]*
 		rt.drop(w) // a new one starts when needed
 		return nil, err
 	}
-	var out [][]*result
-	err = json.Unmarshal(ans, &out)
+	var answers [][]json.RawMessage
+	err = json.Unmarshal(ans, &answers)
 	rt.put(w)
 	if err != nil {
 		return nil, fmt.Errorf("python worker answer: %w", err)
 	}
-	if len(out) != len(items) {
-		return nil, fmt.Errorf("python worker answered for %d events of %d", len(out), len(items))
+	if len(answers) != len(items) {
+		return nil, fmt.Errorf("python worker answered for %d events of %d", len(answers), len(items))
 	}
+	out := make([][]*result, len(items))
 	for k, it := range items {
-		if len(out[k]) != len(it.rules) {
-			return nil, fmt.Errorf("python worker answered for %d rules of %d", len(out[k]), len(it.rules))
+		if len(answers[k]) != len(it.rules) {
+			return nil, fmt.Errorf("python worker answered for %d rules of %d", len(answers[k]), len(it.rules))
+		}
+		if out[k], err = decodeResults(answers[k]); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil

@@ -1006,8 +1006,26 @@ next:
 	return out
 }
 
+// decodeResults decodes a worker's answer for one event: each rule's
+// result, 0 for rule() false.
+func decodeResults(raws []json.RawMessage) ([]*result, error) {
+	out := make([]*result, len(raws))
+	for i, raw := range raws {
+		if len(raw) == 1 && raw[0] == '0' {
+			out[i] = falseResult
+			continue
+		}
+		out[i] = &result{}
+		if err := json.Unmarshal(raw, out[i]); err != nil {
+			return nil, fmt.Errorf("python worker answer: %w", err)
+		}
+	}
+	return out, nil
+}
+
 var (
-	noResult = &result{}
+	noResult    = &result{}
+	falseResult = &result{} // rule() false, without error (shared: never changed)
 	// noRule is the memo of an event that no rule's prefilter admits
 	noRule    = &memo{}
 	scratches = sync.Pool{New: func() any { return engine.NewScratch() }}
@@ -1116,12 +1134,16 @@ func (rt *Runtime) call(hdr evalHeader, raw []byte, n int) ([]*result, error) {
 		rt.drop(w) // a new one starts when needed
 		return nil, err
 	}
-	var out []*result
-	if err := json.Unmarshal(ans, &out); err != nil {
-		rt.put(w)
+	var raws []json.RawMessage
+	err = json.Unmarshal(ans, &raws)
+	rt.put(w)
+	if err != nil {
 		return nil, fmt.Errorf("python worker answer: %w", err)
 	}
-	rt.put(w)
+	out, err := decodeResults(raws)
+	if err != nil {
+		return nil, err
+	}
 	if len(out) != n {
 		return nil, fmt.Errorf("python worker answered for %d rules of %d", len(out), n)
 	}

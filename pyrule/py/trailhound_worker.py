@@ -8,7 +8,10 @@
 # byte is the operation. trailhound -> worker: L (load, JSON), E (evaluate
 # an event: JSON header, newline, the raw event), T (run a unit test,
 # JSON), R (reply to a cache request, JSON), P (ping). worker -> trailhound:
-# D (done: JSON answer), C (cache request, JSON).
+# D (done: JSON answer), C (cache request, JSON). B evaluates a batch: a JSON
+# header (each event's header and length), a newline, the raw events one
+# after another. An event's answer is a list with each rule's result: 0 for
+# rule() false, else a JSON object.
 
 import ast
 import datetime as _dt
@@ -1526,7 +1529,9 @@ class Worker:
             if r.module is None:
                 out.append({"e": r.error or "not loaded"})
                 continue
-            out.append(self.run(r, event))
+            res = self.run(r, event)
+            # the usual answer, rule() false, is sent as 0
+            out.append(0 if len(res) == 1 and res.get("m") is False else res)
         return out
 
     def test(self, t):
