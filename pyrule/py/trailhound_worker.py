@@ -58,39 +58,57 @@ def _write_frame(op, payload):
 class ImmutableCaseInsensitiveDict(Mapping):
     """A read-only mapping; a key not found as given is looked up in lower case."""
 
-    __slots__ = ("_d", "_lower")
+    __slots__ = ("_d", "_lower", "_kids")
 
     def __init__(self, d):
         self._d = d
         self._lower = None
+        self._kids = None  # the wrappers of the values that are containers, by key
+
+    def _real(self, key):
+        """The key as the mapping spells it, or _MISSING."""
+        if key in self._d:
+            return key
+        if not isinstance(key, str):
+            return _MISSING
+        lower = self._lower
+        if lower is None:
+            lower = self._lower = _lower_map(self._d)
+        return lower.get(key.lower(), _MISSING)
 
     def _find(self, key):
-        d = self._d
-        if key in d:
-            return True, d[key]
-        if isinstance(key, str):
-            if self._lower is None:
-                self._lower = {}
-                for k in d:
-                    if isinstance(k, str):
-                        self._lower.setdefault(k.lower(), k)
-            k = self._lower.get(key.lower())
-            if k is not None:
-                return True, d[k]
-        return False, None
+        k = self._real(key)
+        if k is _MISSING:
+            return False, None
+        return True, self._d[k]
+
+    def _value(self, k):
+        """The value of real key k, a container wrapped (once: rules read
+        the same ones again and again, and the values never change)."""
+        v = self._d[k]
+        t = type(v)
+        if t is not dict and t is not list:
+            return _wrap(v) if isinstance(v, (dict, list)) else v
+        kids = self._kids
+        if kids is None:
+            kids = self._kids = {}
+        w = kids.get(k)
+        if w is None:
+            w = kids[k] = ImmutableCaseInsensitiveDict(v) if t is dict else ImmutableList(v)
+        return w
 
     def __getitem__(self, key):
-        ok, v = self._find(key)
-        if not ok:
+        k = self._real(key)
+        if k is _MISSING:
             raise KeyError(key)
-        return _wrap(v)
+        return self._value(k)
 
     def get(self, key, default=None):
-        ok, v = self._find(key)
-        return _wrap(v) if ok else default
+        k = self._real(key)
+        return default if k is _MISSING else self._value(k)
 
     def __contains__(self, key):
-        return self._find(key)[0]
+        return self._real(key) is not _MISSING
 
     def __iter__(self):
         return iter(self._d)
@@ -167,7 +185,31 @@ class ImmutableList(Sequence):
         return list(other) + list(self)
 
 
+_MISSING = object()
+_LOWER = {}  # the keys of a dict, by their lower case, by the dict's keys
+
+
+def _lower_map(d):
+    """The keys of d by their lower case (the first of keys that differ
+    only in case): shared by dicts with the same keys, as records of one
+    kind are (most rules look up a field the event lacks, errorCode)."""
+    shape = tuple(d)
+    m = _LOWER.get(shape)
+    if m is None:
+        m = {}
+        for k in shape:
+            if isinstance(k, str):
+                m.setdefault(k.lower(), k)
+        if len(_LOWER) >= 4096:
+            _LOWER.clear()
+        _LOWER[shape] = m
+    return m
+
+
 def _wrap(v):
+    t = type(v)
+    if t is str or t is int or t is bool or v is None:
+        return v
     if isinstance(v, dict):
         return ImmutableCaseInsensitiveDict(v)
     if isinstance(v, list):
@@ -205,7 +247,7 @@ def _dumps(o):
 
 def _deep_get(obj, keys, default):
     for k in keys:
-        if not isinstance(obj, Mapping):
+        if type(obj) not in _OURS and not isinstance(obj, Mapping):
             return default
         obj = obj.get(k)
         if obj is None:
@@ -355,10 +397,12 @@ class PantherEvent(ImmutableCaseInsensitiveDict):
         self._d = d
         self._lower = None
 
-    def _find(self, key):
+    def _real(self, key):
+        if key in self._d:  # _complete adds keys, never changes one
+            return key
         if not self._done and isinstance(key, str) and key[:2].lower() == "p_":
             self._complete()
-        return ImmutableCaseInsensitiveDict._find(self, key)
+        return ImmutableCaseInsensitiveDict._real(self, key)
 
     def __iter__(self):
         self._complete()
@@ -403,6 +447,9 @@ class PantherEvent(ImmutableCaseInsensitiveDict):
     def event_time_epoch(self):
         t = _parse_time(self.get("p_event_time"))
         return int(t.timestamp()) if t else None
+
+
+_OURS = (ImmutableCaseInsensitiveDict, PantherEvent)  # mappings _deep_get need not ask Mapping about
 
 
 def _parse_time(s):
