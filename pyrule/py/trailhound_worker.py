@@ -662,6 +662,19 @@ def _make_caching():
     return m
 
 
+class _LazyModule(types.ModuleType):
+    """A module imported when one of its attributes is first read."""
+
+    def __getattr__(self, name):
+        real = self.__dict__.get("_real")
+        if real is None:
+            if sys.modules.get(self.__name__) is self:
+                del sys.modules[self.__name__]
+            real = importlib.import_module(self.__name__)
+            self.__dict__["_real"] = real
+        return getattr(real, name)
+
+
 def _install_modules():
     pkg = types.ModuleType("panther_detection_helpers")
     pkg.__path__ = []
@@ -682,9 +695,11 @@ def _install_modules():
         enr.PantherEvent = PantherEvent
         core.immutable, core.enriched_event = imm, enr
         sys.modules.update({"panther_core": core, "panther_core.immutable": imm, "panther_core.enriched_event": enr})
-    try:
-        import boto3  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("boto3") is not None:
+        # the real one, imported when first used (a third of a second: the
+        # helpers import it, and use it only in functions few rules call)
+        sys.modules["boto3"] = _LazyModule("boto3")
+    else:
         b = types.ModuleType("boto3")
 
         def _no_aws(*_a, **_k):
