@@ -864,6 +864,18 @@ def _function_pf(fn):
     return pf, pf.funcs.get(fn.__name__)
 
 
+def _walk(node):
+    """ast.walk(node) as a list, made once per node: the analysis walks the
+    same functions again and again (cleared after loading)."""
+    out = _WALKED.get(node)
+    if out is None:
+        out = _WALKED[node] = list(ast.walk(node))
+    return out
+
+
+_WALKED = {}
+
+
 class _Prefilter:
     """Finds what a rule's event must hold for rule() to return a true value
     or write to the cache: a necessary condition on CloudTrail fields. Only
@@ -876,7 +888,7 @@ class _Prefilter:
         self.busy = set()
         assigned = {}
         self.mutated = set()
-        for node in ast.walk(tree):
+        for node in _walk(tree):
             if isinstance(node, (ast.Global, ast.Nonlocal)):
                 self.mutated.update(node.names)
             elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.attr in _MUTATORS:
@@ -901,17 +913,17 @@ class _Prefilter:
         self.funcs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
         self.globals_written = set()
         for fn in self.funcs.values():
-            for x in ast.walk(fn):
+            for x in _walk(fn):
                 if isinstance(x, ast.Global):
                     self.globals_written.update(x.names)
-        self.writers = {name for name, fn in self.funcs.items() if any(self._writes_direct(x) for x in ast.walk(fn))}
+        self.writers = {name for name, fn in self.funcs.items() if any(self._writes_direct(x) for x in _walk(fn))}
         changed = True
         while changed:  # functions calling writers write
             changed = False
             for name, fn in self.funcs.items():
                 if name not in self.writers and any(
                     isinstance(x, ast.Call) and isinstance(x.func, ast.Name) and x.func.id in self.writers
-                    for x in ast.walk(fn)
+                    for x in _walk(fn)
                 ):
                     self.writers.add(name)
                     changed = True
@@ -937,7 +949,7 @@ class _Prefilter:
         return False
 
     def _writes(self, node):
-        for x in ast.walk(node):
+        for x in _walk(node):
             if self._writes_direct(x):
                 return True
             if isinstance(x, ast.Call) and isinstance(x.func, ast.Name):
@@ -1191,11 +1203,11 @@ class _Prefilter:
     def analyze(self, fn):
         self.event = fn.args.args[0].arg if fn.args.args else "event"
         self.fn_node = fn
-        self.locals = {x.id for x in ast.walk(fn) if isinstance(x, ast.Name) and isinstance(x.ctx, ast.Store)}
+        self.locals = {x.id for x in _walk(fn) if isinstance(x, ast.Name) and isinstance(x.ctx, ast.Store)}
         self.locals |= {a.arg for a in fn.args.args + fn.args.kwonlyargs}
         self.results = None  # join of the constraints that need the event
         self.local_consts = {}
-        for st in ast.walk(fn):
+        for st in _walk(fn):
             if isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name):
                 name = st.targets[0].id
                 if self._assigned_once(name) and name not in self.mutated_locals(fn):
@@ -1211,7 +1223,7 @@ class _Prefilter:
 
     def _forget(self, stmts, aliases):
         for st in stmts:
-            for t in ast.walk(st):
+            for t in _walk(st):
                 if isinstance(t, ast.Name) and isinstance(t.ctx, ast.Store):
                     aliases.pop(t.id, None)
 
@@ -1303,7 +1315,7 @@ class _Prefilter:
             # while, match, nested definitions: a return inside counts
             # under the current path; nothing is learnt
             self._forget([st], aliases)
-            for sub in ast.walk(st):
+            for sub in _walk(st):
                 if isinstance(sub, ast.Return) and sub.value is not None:
                     self._need(path if self._writes(sub.value) else _meet(path, self.cond(sub.value, True, {})))
             if self._writes(st):
@@ -1311,8 +1323,11 @@ class _Prefilter:
         return path
 
     def mutated_locals(self, fn):
-        out = set()
-        for x in ast.walk(fn):
+        out = _MUTATED.get(fn)
+        if out is not None:
+            return out
+        out = _MUTATED[fn] = set()
+        for x in _walk(fn):
             if isinstance(x, ast.Attribute) and isinstance(x.value, ast.Name) and x.attr in _MUTATORS:
                 out.add(x.value.id)
             elif isinstance(x, ast.AugAssign) and isinstance(x.target, ast.Name):
@@ -1322,7 +1337,19 @@ class _Prefilter:
         return out
 
     def _assigned_once(self, name):
-        return sum(1 for x in ast.walk(self.fn_node) if isinstance(x, ast.Name) and x.id == name and isinstance(x.ctx, ast.Store)) == 1
+        counts = _STORES.get(self.fn_node)
+        if counts is None:
+            counts = _STORES[self.fn_node] = {}
+            for x in _walk(self.fn_node):
+                if isinstance(x, ast.Name) and isinstance(x.ctx, ast.Store):
+                    counts[x.id] = counts.get(x.id, 0) + 1
+        return counts.get(name, 0) == 1
+
+
+# per function node: the names a function assigns, with how often, and the
+# locals it mutates (asked again and again while analysing)
+_STORES = {}
+_MUTATED = {}
 
 
 def _model_fns(model_src, model_module, mappings):
@@ -1353,9 +1380,9 @@ def prefilter(source, module=None, model_fns=None):
         return {}
     pf = _Prefilter(tree, module, model_fns)
     fn = pf.funcs.get("rule")
-    if fn is None or any(isinstance(x, (ast.Lambda, ast.Yield, ast.YieldFrom, ast.Await)) for x in ast.walk(fn)):
+    if fn is None or any(isinstance(x, (ast.Lambda, ast.Yield, ast.YieldFrom, ast.Await)) for x in _walk(fn)):
         return {}
-    if sum(1 for d in ast.walk(tree) if isinstance(d, ast.FunctionDef) and d.name == "rule") != 1:
+    if sum(1 for d in _walk(tree) if isinstance(d, ast.FunctionDef) and d.name == "rule") != 1:
         return {}
     c = pf.analyze(fn)
     if c is None:
@@ -1464,6 +1491,9 @@ class Worker:
                 r.module = None
                 ans["error"] = r.error
             out["rules"].append(ans)
+        _WALKED.clear()
+        _STORES.clear()
+        _MUTATED.clear()
         return out
 
     def _import(self, path, name):
