@@ -23,6 +23,9 @@ import (
 const (
 	batchRecords = 512     // records per batch, at most
 	batchBytes   = 1 << 20 // bytes of records per batch, about
+	// largeRecord is the size past which a record's parser (one per record
+	// of a batch, with Options.Prepare) is not kept for the next batch
+	largeRecord = 256 << 10
 )
 
 // batch is consecutive records of one input, copied out of the reader's
@@ -240,6 +243,13 @@ func (pl *pipeline) match(m *matcher, b *batch) {
 			matchEvent(pl.eng, m.s, m.col, pl.prog, ev)
 		}
 		clear(m.evs)
+		start = 0
+		for i, r := range b.recs { // a parser keeps its largest record's buffers: let a large one go
+			if r.end-start > largeRecord {
+				m.ps[i] = &event.Parser{GeoIP: m.p.GeoIP, NoEntityMapping: m.p.NoEntityMapping}
+			}
+			start = r.end
+		}
 	} else {
 		for _, r := range b.recs {
 			ns, ok := matchOne(pl.eng, &m.p, m.s, m.col, pl.prog, pl.inputErr, b.data[start:r.end], in.path, r.line, r.offset, in.fileTime, &st)
