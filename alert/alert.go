@@ -21,17 +21,21 @@ import (
 
 // Alert is one rule match.
 type Alert struct {
-	ID          string           `json:"id"`
-	Time        time.Time        `json:"@timestamp"`
-	Rule        Rule             `json:"rule"`
-	Event       Event            `json:"event"`
-	Title       string           `json:"title,omitempty"`
-	Fields      map[string]any   `json:"fields,omitempty"`
-	Context     map[string]any   `json:"context,omitempty"`
-	NewTerms    []string         `json:"new_terms,omitempty"`
-	Threshold   *ThresholdResult `json:"threshold_result,omitempty"`
-	Suppression *Suppression     `json:"suppression,omitempty"`
-	Sequence    *Sequence        `json:"sequence,omitempty"`
+	ID    string    `json:"id"`
+	Time  time.Time `json:"@timestamp"`
+	Rule  Rule      `json:"rule"`
+	Event Event     `json:"event"`
+	Title string    `json:"title,omitempty"`
+	// Description and Destinations are what a Panther rule's description()
+	// and destinations() returned for this alert.
+	Description  string           `json:"description,omitempty"`
+	Destinations []string         `json:"destinations,omitempty"`
+	Fields       map[string]any   `json:"fields,omitempty"`
+	Context      map[string]any   `json:"context,omitempty"`
+	NewTerms     []string         `json:"new_terms,omitempty"`
+	Threshold    *ThresholdResult `json:"threshold_result,omitempty"`
+	Suppression  *Suppression     `json:"suppression,omitempty"`
+	Sequence     *Sequence        `json:"sequence,omitempty"`
 	// TimeSubstitute is set when @timestamp is not the event's time: the
 	// record had no usable event time, and @timestamp is its file's.
 	TimeSubstitute *TimeSubstitute `json:"time_substitute,omitempty"`

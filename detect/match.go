@@ -68,6 +68,12 @@ func matchAlert(r *rule.Rule, ev *event.Event) alert.Alert {
 				a.Rule.Guide = s
 			}
 		}
+		if o.Description != nil {
+			a.Description = o.Description(ev)
+		}
+		if o.Destinations != nil {
+			a.Destinations = o.Destinations(ev)
+		}
 	}
 	return a
 }

@@ -59,21 +59,17 @@ type Options struct {
 	// every alert passed to Emit so far is delivered (the acknowledgement
 	// the checkpoint waits for).
 	Flush func() error
-	// Prepare, when set, is given each batch of records before they are
-	// matched and returns a function called with each record's parsed
-	// event, by index, just before the rules see it: a rule runtime
-	// evaluates a batch in one go (pyrule sends its Python rules' events
-	// to a worker in one call) and attaches the results to the events.
-	Prepare func(recs []Record) func(i int, ev *event.Event)
-}
-
-// Record is a record of a batch, for Options.Prepare: its bytes (valid
-// until the batch is matched) and place.
-type Record struct {
-	Data   []byte
-	File   string
-	Line   int
-	Offset int64
+	// Commit, when set, is called each time the rules' state is committed
+	// (each checkpoint, after Flush, and Result.Commit) to save, in the
+	// same store, state kept outside the rules (pyrule's Panther KV cache).
+	Commit func() error
+	// Prepare, when set, is given each batch's records parsed, the events
+	// (CloudTrail or ECS; with their place and, when they have none, their
+	// file's time) before the rules see them, so that a rule runtime
+	// evaluates a batch in one go and attaches its results to the events
+	// (pyrule sends its Python rules' events to a worker in one call).
+	// The events are valid until Prepare's batch is matched.
+	Prepare func(evs []*event.Event)
 }
 
 // Progress is what a running hunt has done so far, for a progress display.
@@ -144,10 +140,19 @@ type Result struct {
 	Alerts  []alert.Alert
 	Summary Summary
 	proc    *detect.Processor
+	commit  func() error // Options.Commit
 }
 
-// Commit saves the state the hunt changed.
-func (r *Result) Commit() error { return r.proc.Commit() }
+// Commit saves the state the hunt changed, and calls Options.Commit.
+func (r *Result) Commit() error {
+	if err := r.proc.Commit(); err != nil {
+		return err
+	}
+	if r.commit != nil {
+		return r.commit()
+	}
+	return nil
+}
 
 const maxKeptErrors = 1000
 
@@ -250,7 +255,7 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 		}
 		emit(as)
 		if opts.Checkpoint > 0 && opts.Store != nil && failed == nil && time.Since(lastCkpt) >= opts.Checkpoint {
-			if err := checkpoint(opts.Flush, proc); err != nil {
+			if err := checkpoint(opts.Flush, proc, opts.Commit); err != nil {
 				failed = err
 				cancel(err)
 			}
@@ -375,7 +380,7 @@ feed:
 		sum.Late += rs.Late
 	}
 	sum.Elapsed = time.Since(start)
-	return &Result{Alerts: collected, Summary: sum, proc: proc}, ctx.Err()
+	return &Result{Alerts: collected, Summary: sum, proc: proc, commit: opts.Commit}, ctx.Err()
 }
 
 type fileStats struct {
@@ -394,8 +399,9 @@ func (c *countingReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// checkpoint commits the state once the alerts emitted so far are delivered.
-func checkpoint(flush func() error, proc *detect.Processor) error {
+// checkpoint commits the state once the alerts emitted so far are
+// delivered, then calls commit (Options.Commit).
+func checkpoint(flush func() error, proc *detect.Processor, commit func() error) error {
 	if flush != nil {
 		if err := flush(); err != nil {
 			return fmt.Errorf("checkpoint: delivering alerts: %w", err)
@@ -403,6 +409,11 @@ func checkpoint(flush func() error, proc *detect.Processor) error {
 	}
 	if err := proc.Commit(); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
+	}
+	if commit != nil {
+		if err := commit(); err != nil {
+			return fmt.Errorf("checkpoint: %w", err)
+		}
 	}
 	return nil
 }

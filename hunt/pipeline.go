@@ -23,6 +23,9 @@ import (
 const (
 	batchRecords = 512       // records per batch, at most
 	batchBytes   = 256 << 10 // bytes of records per batch, at most unless one record is larger
+	// largeRecord is the size past which a record's parser (one per record
+	// of a batch, with Options.Prepare) is not kept for the next batch
+	largeRecord = 256 << 10
 )
 
 // batch is consecutive records of one input, copied out of the reader's
@@ -124,7 +127,7 @@ type pipeline struct {
 	// progressEvery records matched; finished when all of an input is.
 	progress func(in *inputRun, latest int64)
 	finished func(in *inputRun)
-	prepare  func(recs []Record) func(i int, ev *event.Event) // Options.Prepare
+	prepare  func(evs []*event.Event) // Options.Prepare
 
 	records, other, digests, bytes atomic.Int64
 }
@@ -134,6 +137,10 @@ type matcher struct {
 	p   event.Parser
 	s   *engine.Scratch
 	col *detect.Collector
+	// with Options.Prepare, a batch's records are all parsed before any is
+	// matched: a parser per record, and the events
+	ps  []*event.Parser
+	evs []*event.Event
 }
 
 // read splits input in into batches and passes each to out.
@@ -208,30 +215,47 @@ func (pl *pipeline) match(m *matcher, b *batch) {
 	in := b.in
 	mb := matchedBatch{n: len(b.recs), earliest: math.MaxInt64, latest: math.MinInt64}
 	var st fileStats
-	var attach func(int, *event.Event)
-	if pl.prepare != nil {
-		recs := make([]Record, len(b.recs))
-		start := 0
-		for i, r := range b.recs {
-			recs[i] = Record{Data: b.data[start:r.end], File: in.path, Line: r.line, Offset: r.offset}
-			start = r.end
+	seen := func(ns int64) {
+		if mb.latest != math.MinInt64 && ns < mb.latest-pl.lateness {
+			mb.disordered = true
 		}
-		attach = pl.prepare(recs)
+		mb.earliest, mb.latest = min(mb.earliest, ns), max(mb.latest, ns)
 	}
 	start := 0
-	for i, r := range b.recs {
-		data := b.data[start:r.end]
-		start = r.end
-		var at func(*event.Event)
-		if attach != nil {
-			at = func(ev *event.Event) { attach(i, ev) }
+	if pl.prepare != nil {
+		for len(m.ps) < len(b.recs) {
+			m.ps = append(m.ps, &event.Parser{GeoIP: m.p.GeoIP, NoEntityMapping: m.p.NoEntityMapping})
 		}
-		ns, ok := matchOne(pl.eng, &m.p, m.s, m.col, pl.prog, pl.inputErr, data, in.path, r.line, r.offset, in.fileTime, at, &st)
-		if ok {
-			if mb.latest != math.MinInt64 && ns < mb.latest-pl.lateness {
-				mb.disordered = true
+		m.evs = m.evs[:0]
+		for i, r := range b.recs {
+			ev, ns, ok := parseOne(m.ps[i], pl.inputErr, b.data[start:r.end], in.path, r.line, r.offset, in.fileTime, &st)
+			start = r.end
+			if ok {
+				seen(ns)
 			}
-			mb.earliest, mb.latest = min(mb.earliest, ns), max(mb.latest, ns)
+			if ev != nil {
+				m.evs = append(m.evs, ev)
+			}
+		}
+		pl.prepare(m.evs)
+		for _, ev := range m.evs {
+			matchEvent(pl.eng, m.s, m.col, pl.prog, ev)
+		}
+		clear(m.evs)
+		start = 0
+		for i, r := range b.recs { // a parser keeps its largest record's buffers: let a large one go
+			if r.end-start > largeRecord {
+				m.ps[i] = &event.Parser{GeoIP: m.p.GeoIP, NoEntityMapping: m.p.NoEntityMapping}
+			}
+			start = r.end
+		}
+	} else {
+		for _, r := range b.recs {
+			ns, ok := matchOne(pl.eng, &m.p, m.s, m.col, pl.prog, pl.inputErr, b.data[start:r.end], in.path, r.line, r.offset, in.fileTime, &st)
+			start = r.end
+			if ok {
+				seen(ns)
+			}
 		}
 	}
 	pl.prog.Records.Add(int64(len(b.recs)))

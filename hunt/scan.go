@@ -76,7 +76,7 @@ func (s *Scanner) Scan(ctx context.Context, r io.Reader, name string, stamp func
 				return ctx.Err()
 			}
 		}
-		ns, ok := matchOne(s.Engine, s.Parser, s.Scratch, s.Collector, prog, s.Errors, rec.Data, name, rec.Line, rec.Offset, stampOnce, nil, &fs)
+		ns, ok := matchOne(s.Engine, s.Parser, s.Scratch, s.Collector, prog, s.Errors, rec.Data, name, rec.Line, rec.Offset, stampOnce, &fs)
 		if ok {
 			st.Latest, st.Earliest = max(st.Latest, ns), min(st.Earliest, ns)
 		}
@@ -97,14 +97,23 @@ func (s *Scanner) Scan(ctx context.Context, r io.Reader, name string, stamp func
 // col: the step hunt's pipeline and Scanner share. It counts the record in
 // st, reports a parse error or a missing event time (the record then runs,
 // for the rules that need none, at stamp's time) and returns its event time
-// (ok false when it has none or is not an event). attach, when not nil,
-// sees the event before the rules do.
+// (ok false when it has none or is not an event).
 func matchOne(eng *engine.Engine, p *event.Parser, s *engine.Scratch, col *detect.Collector, prog *Progress, inputErr func(InputError),
-	data []byte, file string, line int, offset int64, stamp func() stampedTime, attach func(*event.Event), st *fileStats) (ns int64, ok bool) {
+	data []byte, file string, line int, offset int64, stamp func() stampedTime, st *fileStats) (ns int64, ok bool) {
+	ev, ns, ok := parseOne(p, inputErr, data, file, line, offset, stamp, st)
+	if ev != nil {
+		matchEvent(eng, s, col, prog, ev)
+	}
+	return ns, ok
+}
+
+// parseOne is matchOne's first half: it returns the record's event (nil
+// when it is not one the rules see: an error, a digest, another kind).
+func parseOne(p *event.Parser, inputErr func(InputError), data []byte, file string, line int, offset int64, stamp func() stampedTime, st *fileStats) (ev *event.Event, ns int64, ok bool) {
 	ev, err := p.Parse(data)
 	if err != nil {
 		inputErr(InputError{File: file, Line: line, Offset: offset, Err: err})
-		return 0, false
+		return nil, 0, false
 	}
 	ev.File, ev.Line, ev.Offset = file, line, offset
 	switch ev.Kind {
@@ -121,17 +130,18 @@ func matchOne(eng *engine.Engine, p *event.Parser, s *engine.Scratch, col *detec
 		}
 	case event.KindDigest:
 		st.digests++
-		return 0, false
+		return nil, 0, false
 	default:
 		st.other++
-		return 0, false
+		return nil, 0, false
 	}
-	if attach != nil {
-		attach(ev)
-	}
+	return ev, ns, ok
+}
+
+// matchEvent is matchOne's second half: the rules on an event.
+func matchEvent(eng *engine.Engine, s *engine.Scratch, col *detect.Collector, prog *Progress, ev *event.Event) {
 	eng.Match(ev, s, func(r *rule.Rule) {
 		prog.Matches.Add(1)
 		col.Add(r, ev)
 	})
-	return ns, ok
 }

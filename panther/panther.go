@@ -8,6 +8,7 @@ package panther
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"path/filepath"
 	"regexp"
@@ -118,8 +119,8 @@ func Parse(path string, data []byte) (*rule.Rule, error) {
 	r.Severity, r.RiskScore = sev.Severity, sev.Risk
 	r.Threat = threats(d.Reports["MITRE ATT&CK"])
 	rule.FillAttackNames(r.Threat)
-	for fw, items := range d.Reports {
-		for _, it := range items {
+	for _, fw := range slices.Sorted(maps.Keys(d.Reports)) { // the same tags, in the same order, every run
+		for _, it := range d.Reports[fw] {
 			r.Tags = append(r.Tags, fw+": "+it)
 		}
 	}

@@ -3,96 +3,77 @@ package pyrule
 import (
 	"encoding/json"
 	"fmt"
-	"sync"
+	"slices"
 	"time"
 
 	"github.com/trailhound/trailhound/engine"
 	"github.com/trailhound/trailhound/event"
-	"github.com/trailhound/trailhound/hunt"
 )
 
-var parsers = sync.Pool{New: func() any { return &event.Parser{} }}
-
-// batchItem is a record of a batch that reaches Python rules.
+// batchItem is an event of a batch that reaches Python rules.
 type batchItem struct {
-	i     int
+	ev    *event.Event
 	rules []*pyRule
 	hdr   evalHeader
-	place string
 }
 
-// Prepare evaluates the Python rules on a batch of records in one call to
-// a worker, rather than one call per record: it returns the function to
-// call with each record's parsed event (by index) before the engine
-// matches it, which gives the event its results. Records it leaves out
-// (no event time, a worker that failed) are evaluated one at a time when
-// the engine asks. It returns nil when no record of the batch reaches
-// Python.
-func (rt *Runtime) Prepare(recs []hunt.Record) func(int, *event.Event) {
-	p := parsers.Get().(*event.Parser)
+// Prepare evaluates the Python rules on a batch of events in one call to
+// a worker, rather than one call per event, and gives each event its
+// results before the engine matches it (hunt.Options.Prepare). Events it
+// leaves out (no event time, a worker that failed) are evaluated one at a
+// time when the engine asks.
+func (rt *Runtime) Prepare(evs []*event.Event) {
 	s := scratches.Get().(*engine.Scratch)
+	seen := make([]int8, len(rt.conds))
 	var items []batchItem
 	var raws [][]byte
 	n := 0
-	for i, rc := range recs {
-		ev, err := p.Parse(rc.Data)
-		if err != nil || ev.Kind != event.KindCloudTrail {
+	for _, ev := range evs {
+		if ev.Kind != event.KindCloudTrail {
 			continue
 		}
-		ev.File, ev.Line, ev.Offset = rc.File, rc.Line, rc.Offset
 		t := ev.Time()
 		if t.IsZero() {
 			continue // the engine evaluates it with its file's time
 		}
-		var batch []*pyRule
-		for _, c := range rt.candidates(ev) {
-			if (c.match == nil || c.match(ev, s)) && !rt.isOff(c) {
-				batch = append(batch, c)
-			}
-		}
+		clear(seen)
+		batch := slices.DeleteFunc(rt.admitted(ev, s, seen), rt.isOff)
 		if len(batch) == 0 {
+			ev.SetMemo(rt, noRule)
 			continue
 		}
-		it := batchItem{i: i, rules: batch, place: place(ev),
+		it := batchItem{ev: ev, rules: batch,
 			hdr: evalHeader{R: make([]int, len(batch)), ID: rowID(ev), T: t.UTC().Format("2006-01-02 15:04:05.000000000"), Now: float64(t.UnixNano()) / 1e9}}
 		for j, pr := range batch {
 			it.hdr.R[j] = pr.idx
 		}
 		items = append(items, it)
-		raws = append(raws, rc.Data)
+		raws = append(raws, ev.Raw)
 		n += len(batch)
 	}
 	scratches.Put(s)
-	parsers.Put(p)
 	if len(items) == 0 {
-		return nil
+		return
 	}
 	results, err := rt.callBatch(items, raws, n)
 	if err != nil {
-		return nil // one at a time, which finds a rule at fault
+		return // one at a time, which finds a rule at fault
 	}
-	memos := make([]*memo, len(recs))
 	rt.events.Add(int64(len(items)))
 	rt.calls.Add(int64(n))
 	for k, it := range items {
-		m := &memo{res: make([]*result, len(rt.rules))}
+		m := &memo{idx: it.hdr.R, res: results[k]}
 		for j, pr := range it.rules {
 			r := results[k][j]
-			m.res[pr.idx] = r
 			pr.calls.Add(1)
 			if r.E != "" {
-				rt.recordErrAt(pr, it.place, r.E, false)
+				rt.recordErr(pr, it.ev, r.E, false)
 			}
 			for _, e := range r.AE {
-				rt.recordErrAt(pr, it.place, e, true)
+				rt.recordErr(pr, it.ev, e, true)
 			}
 		}
-		memos[it.i] = m
-	}
-	return func(i int, ev *event.Event) {
-		if m := memos[i]; m != nil {
-			ev.SetMemo(rt, m)
-		}
+		it.ev.SetMemo(rt, m)
 	}
 }
 
@@ -127,18 +108,22 @@ func (rt *Runtime) callBatch(items []batchItem, raws [][]byte, calls int) ([][]*
 		rt.drop(w) // a new one starts when needed
 		return nil, err
 	}
-	var out [][]*result
-	err = json.Unmarshal(ans, &out)
+	var answers [][]json.RawMessage
+	err = json.Unmarshal(ans, &answers)
 	rt.put(w)
 	if err != nil {
 		return nil, fmt.Errorf("python worker answer: %w", err)
 	}
-	if len(out) != len(items) {
-		return nil, fmt.Errorf("python worker answered for %d events of %d", len(out), len(items))
+	if len(answers) != len(items) {
+		return nil, fmt.Errorf("python worker answered for %d events of %d", len(answers), len(items))
 	}
+	out := make([][]*result, len(items))
 	for k, it := range items {
-		if len(out[k]) != len(it.rules) {
-			return nil, fmt.Errorf("python worker answered for %d rules of %d", len(out[k]), len(it.rules))
+		if len(answers[k]) != len(it.rules) {
+			return nil, fmt.Errorf("python worker answered for %d rules of %d", len(answers[k]), len(it.rules))
+		}
+		if out[k], err = decodeResults(answers[k]); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil

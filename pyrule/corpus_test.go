@@ -2,9 +2,11 @@ package pyrule
 
 import (
 	"context"
+	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,6 +16,43 @@ import (
 )
 
 const corpus = "../../shared/corpus"
+
+var update = flag.Bool("update", false, "rewrite testdata/golden from this run")
+
+// compareGolden compares the lines of a hunt's alerts (rule id, alert id,
+// title) with those recorded in path: a faster path must not change an
+// alert. After a change meant to alter alerts, rerun with -update and say
+// why in the commit.
+func compareGolden(t *testing.T, path string, got []string) {
+	t.Helper()
+	if *update {
+		os.MkdirAll(filepath.Dir(path), 0o755)
+		if err := os.WriteFile(path, []byte(strings.Join(got, "\n")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (create it with go test ./pyrule -run CorpusHunt -update)", err)
+	}
+	want := strings.Split(strings.TrimSpace(string(b)), "\n")
+	have := map[string]bool{}
+	for _, l := range got {
+		have[l] = true
+	}
+	for _, l := range want {
+		if !have[l] {
+			t.Errorf("alert lost: %s", l)
+		}
+		delete(have, l)
+	}
+	for _, l := range got {
+		if have[l] {
+			t.Errorf("new alert: %s", l)
+		}
+	}
+}
 
 // needCorpusPython skips unless the corpus is there and python3 has the
 // modules Panther's rules import (Debian: python3-dateutil,
@@ -110,14 +149,16 @@ func TestCorpusHunt(t *testing.T) {
 		}
 		var out []string
 		for _, a := range res.Alerts {
-			out = append(out, a.ID+" "+a.Title)
+			out = append(out, a.Rule.ID+"\t"+a.ID+"\t"+a.Title)
 		}
+		slices.Sort(out)
 		return out
 	}
 	batched, single := ids(true), ids(false)
 	if len(batched) == 0 {
 		t.Error("no alerts on the real logs")
 	}
+	compareGolden(t, filepath.Join("testdata", "golden", "panther-python.ids"), batched)
 	if strings.Join(batched, "\n") != strings.Join(single, "\n") {
 		t.Errorf("%d alerts with batches, %d one event at a time, or they differ", len(batched), len(single))
 	}

@@ -13,8 +13,9 @@ import (
 // kvStore is the key-value cache behind panther_detection_helpers.caching:
 // string sets, counters and dictionaries with an expiry, shared by every
 // rule and worker of a runtime (one rule writes what another reads), in
-// memory for the life of the runtime; with a state file, saved when a hunt
-// commits and read by the next (LoadCache, SaveCache).
+// memory for the life of the runtime; with a state file, saved with the
+// rules' state at each checkpoint and when a hunt ends, and read by the
+// next hunt (LoadCache, SaveCache).
 //
 // As with Panther's DynamoDB table, reads return an expired entry unless
 // the rule forces the TTL check (expired entries are deleted lazily); time
@@ -25,6 +26,8 @@ type kvStore struct {
 	latest  float64 // the latest event time seen (epoch seconds)
 	puts    int
 	maxSize int
+	changes int // writes so far
+	saved   int // changes when last saved (or loaded)
 }
 
 type kvEntry struct {
@@ -71,6 +74,9 @@ func (s *kvStore) do(q kvReq) (any, error) {
 		s.latest = q.Now
 	}
 	e := s.m[q.Key]
+	if q.Op != "get" && q.Op != "get_ttl" {
+		s.changes++
+	}
 	switch q.Op {
 	case "get", "get_ttl":
 		if e == nil || (q.Op == "get_ttl" && e.exp > 0 && e.exp < q.Now) {
@@ -205,13 +211,21 @@ func (rt *Runtime) LoadCache(st state.Store) error {
 }
 
 // SaveCache writes the key-value cache into st, less the entries expired
-// a day before the latest event time, for the next hunt.
+// a day before the latest event time, for the next hunt; it writes nothing
+// when the cache did not change since it was last saved or loaded. A hunt
+// calls it at each commit of its state (hunt.Options.Commit): the cache
+// then holds the writes of every event read so far.
 func (rt *Runtime) SaveCache(st state.Store) error {
 	if rt == nil {
 		return nil
 	}
 	s := rt.kv
 	s.mu.Lock()
+	if s.changes == s.saved {
+		s.mu.Unlock()
+		return nil
+	}
+	changes := s.changes
 	r := state.NewRule()
 	r.Watermark = int64(s.latest * 1e9)
 	for k, e := range s.m {
@@ -229,6 +243,9 @@ func (rt *Runtime) SaveCache(st state.Store) error {
 	if err := st.Save(map[string]*state.Rule{CacheStateID: r}); err != nil {
 		return fmt.Errorf("the Panther KV cache: %w", err)
 	}
+	s.mu.Lock()
+	s.saved = changes
+	s.mu.Unlock()
 	return nil
 }
 

@@ -71,26 +71,32 @@ type Options struct {
 
 // Runtime runs the Python rules of a rule set. Close it when done.
 type Runtime struct {
-	opts     Options
-	python   string
-	version  string
-	script   string
-	load     loadReq
-	rules    []*pyRule
-	byRule   map[*rule.Rule]*pyRule
-	kv       *kvStore
-	live     chan *worker  // idle workers
-	spare    chan struct{} // slots without a worker: started when needed
-	n        int
-	parse    string // p_parse_time
-	index    sync.Map
-	indexN   int64
-	indexMu  sync.Mutex
-	mu       sync.Mutex // errors and deaths
-	events   atomic.Int64
-	calls    atomic.Int64
-	warnings []string
-	loadErrs []error
+	opts    Options
+	python  string
+	version string
+	script  string
+	load    loadReq
+	rules   []*pyRule
+	byRule  map[*rule.Rule]*pyRule
+	kv      *kvStore
+	live    chan *worker  // idle workers
+	spare   chan struct{} // slots without a worker: started when needed
+	n       int
+	parse   string // p_parse_time
+	index   sync.Map
+	indexN  int64
+	indexMu sync.Mutex
+	// conds are the prefilters' conditions on fields other than
+	// eventSource and eventName, each once (rules share many: an empty
+	// errorCode), so an event is checked against each at most once
+	conds     []engine.Matcher
+	condEmpty []bool // the condition admits an empty field
+	condKeys  map[string]int
+	mu        sync.Mutex // errors and deaths
+	events    atomic.Int64
+	calls     atomic.Int64
+	warnings  []string
+	loadErrs  []error
 }
 
 // LoadErrors are the Python rules that did not load, each with its file
@@ -151,7 +157,7 @@ type pyRule struct {
 	functions []string
 	prefilter map[string]fieldFilter // nil: every event
 	never     bool                   // rule() is never true
-	match     engine.Matcher         // the prefilter's remaining fields
+	conds     []int                  // the prefilter's other fields: indexes in Runtime.conds
 	errs      ErrorCount
 	deaths    int
 	off       string // why it was turned off mid-hunt
@@ -326,7 +332,7 @@ func New(ctx context.Context, rules []*rule.Rule, opts Options) (*Runtime, error
 	if err != nil {
 		return nil, err
 	}
-	rt := &Runtime{opts: opts, python: python, version: version, script: script, kv: newKV(), byRule: map[*rule.Rule]*pyRule{},
+	rt := &Runtime{opts: opts, python: python, version: version, script: script, kv: newKV(), byRule: map[*rule.Rule]*pyRule{}, condKeys: map[string]int{},
 		parse: time.Now().UTC().Format("2006-01-02 15:04:05.000000000")}
 	helpers, models, err := checkouts(take, datamodels, opts.Helpers)
 	if err != nil {
@@ -696,9 +702,9 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-// fieldCond turns a prefilter into a condition the engine checks in Go.
-func fieldCond(pf map[string]fieldFilter) []rule.Cond {
-	var out []rule.Cond
+// fieldCond turns a prefilter into conditions checked in Go, one per
+// field (fields is the field of each).
+func fieldCond(pf map[string]fieldFilter) (conds []rule.Cond, fields []string) {
 	for _, f := range sortedKeys(pf) {
 		ff := pf[f]
 		var alts []rule.Cond
@@ -727,26 +733,50 @@ func fieldCond(pf map[string]fieldFilter) []rule.Cond {
 		}
 		switch len(alts) {
 		case 0:
+			continue
 		case 1:
-			out = append(out, alts[0])
+			conds = append(conds, alts[0])
 		default:
-			out = append(out, rule.Or{Conds: alts})
+			conds = append(conds, rule.Or{Conds: alts})
 		}
+		fields = append(fields, f)
 	}
-	return out
+	return conds, fields
 }
 
 // wire makes a loaded rule runnable.
 func (rt *Runtime) wire(pr *pyRule) error {
 	r := pr.r
-	conds := fieldCond(pr.prefilter)
-	if len(conds) > 0 {
-		m, err := engine.CompileCond(rule.And{Conds: conds})
-		if err != nil {
-			return fmt.Errorf("prefilter of %s: %w", filepath.Base(r.Script), err)
+	conds, fields := fieldCond(pr.prefilter)
+	// the engine indexes the rule by eventSource and eventName; the other
+	// fields are checked once per event and field condition (admitted),
+	// before Python is asked
+	var index []rule.Cond
+	for i, c := range conds {
+		if fields[i] == "eventSource" || fields[i] == "eventName" {
+			index = append(index, c)
+			continue
 		}
-		pr.match = m
+		b, _ := json.Marshal(pr.prefilter[fields[i]])
+		key := fields[i] + "\x00" + string(b)
+		k, ok := rt.condKeys[key]
+		if !ok {
+			m, err := engine.CompileCond(c)
+			if err != nil {
+				return fmt.Errorf("prefilter of %s: %w", filepath.Base(r.Script), err)
+			}
+			k = len(rt.conds)
+			rt.conds = append(rt.conds, m)
+			rt.condEmpty = append(rt.condEmpty, pr.prefilter[fields[i]].Empty)
+			rt.condKeys[key] = k
+		}
+		pr.conds = append(pr.conds, k)
 	}
+	// a field required empty (errorCode: the call succeeded) is so on most
+	// events: the other fields first, which turn most events away sooner
+	slices.SortStableFunc(pr.conds, func(a, b int) int {
+		return cmpBool(rt.condEmpty[a], rt.condEmpty[b])
+	})
 	text := fmt.Sprintf("rule() of %s (Python)", filepath.Base(r.Script))
 	pred := rule.Pred{Text: text, Match: func(ev *event.Event) bool {
 		res := rt.result(ev, pr)
@@ -755,8 +785,8 @@ func (rt *Runtime) wire(pr *pyRule) error {
 	switch {
 	case pr.never: // pinned to an event name no event has: the engine never offers it one
 		r.Cond = rule.Cmp{Field: "eventName", Op: rule.OpEq, Values: []string{"\x00rule() is never true"}}
-	case len(conds) > 0:
-		r.Cond = rule.And{Conds: append(conds, pred)}
+	case len(index) > 0:
+		r.Cond = rule.And{Conds: append(index, pred)}
 	default:
 		r.Cond = pred
 	}
@@ -796,6 +826,18 @@ func (rt *Runtime) wire(pr *pyRule) error {
 			}
 			return ""
 		},
+		Description: func(ev *event.Event) string {
+			if res := rt.result(ev, pr); res != nil {
+				return res.Desc
+			}
+			return ""
+		},
+		Destinations: func(ev *event.Event) []string {
+			if res := rt.result(ev, pr); res != nil {
+				return res.Dest
+			}
+			return nil
+		},
 	}
 	if r.Dedup != nil {
 		r.Dedup.Key = func(ev *event.Event) string {
@@ -814,6 +856,17 @@ func (rt *Runtime) wire(pr *pyRule) error {
 		}
 	}
 	return nil
+}
+
+// cmpBool orders false before true.
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
 }
 
 // severityOf maps Panther's severities to trailhound's (Info is low).
@@ -849,9 +902,26 @@ type result struct {
 	NoModel string         `json:"nomodel"` // tests: the log type has no data model
 }
 
-// memo is the results of the Python rules for one event.
+// memo is the results of the Python rules for one event: few, so a list
+// (a slice by rule index would be larger than the results).
 type memo struct {
-	res []*result // by rule index; nil: not evaluated
+	idx []int
+	res []*result
+}
+
+// get returns the result of rule i, nil when it was not evaluated.
+func (m *memo) get(i int) *result {
+	for k, x := range m.idx {
+		if x == i {
+			return m.res[k]
+		}
+	}
+	return nil
+}
+
+func (m *memo) set(i int, r *result) {
+	m.idx = append(m.idx, i)
+	m.res = append(m.res, r)
 }
 
 // candidates returns the rules an event can reach: those whose
@@ -911,35 +981,71 @@ func admits(ff fieldFilter, v string) bool {
 }
 
 // result returns the rule's result on the event, evaluating, on the
-// first call for the event, every Python rule the event can reach in one
-// call to a worker. It returns nil for events that are not CloudTrail
-// records or a rule turned off.
+// first call for the event (unless Prepare did), every Python rule whose
+// prefilter admits the event in one call to a worker. It returns nil for
+// events that are not CloudTrail records, that the rule's prefilter does
+// not admit, or a rule turned off.
 func (rt *Runtime) result(ev *event.Event, pr *pyRule) *result {
 	if ev.Kind != event.KindCloudTrail {
 		return nil
 	}
 	m, _ := ev.Memo(rt).(*memo)
 	if m == nil {
-		m = &memo{res: make([]*result, len(rt.rules))}
+		m = &memo{}
 		ev.SetMemo(rt, m)
-		var batch []*pyRule
 		s := scratches.Get().(*engine.Scratch)
-		for _, c := range rt.candidates(ev) {
-			if c.match == nil || c.match(ev, s) {
-				batch = append(batch, c)
-			}
-		}
+		batch := rt.admitted(ev, s, make([]int8, len(rt.conds)))
 		scratches.Put(s)
 		rt.evaluate(ev, batch, m)
 	}
-	if m.res[pr.idx] == nil {
-		rt.evaluate(ev, []*pyRule{pr}, m)
+	return m.get(pr.idx)
+}
+
+// admitted returns the rules whose prefilter admits the event. seen holds
+// what is known of the event's field conditions (0 unknown, 1 true, 2
+// false), as long as rt.conds, zero at first.
+func (rt *Runtime) admitted(ev *event.Event, s *engine.Scratch, seen []int8) []*pyRule {
+	var out []*pyRule
+next:
+	for _, c := range rt.candidates(ev) {
+		for _, i := range c.conds {
+			if seen[i] == 0 {
+				seen[i] = 2
+				if rt.conds[i](ev, s) {
+					seen[i] = 1
+				}
+			}
+			if seen[i] == 2 {
+				continue next
+			}
+		}
+		out = append(out, c)
 	}
-	return m.res[pr.idx]
+	return out
+}
+
+// decodeResults decodes a worker's answer for one event: each rule's
+// result, 0 for rule() false.
+func decodeResults(raws []json.RawMessage) ([]*result, error) {
+	out := make([]*result, len(raws))
+	for i, raw := range raws {
+		if len(raw) == 1 && raw[0] == '0' {
+			out[i] = falseResult
+			continue
+		}
+		out[i] = &result{}
+		if err := json.Unmarshal(raw, out[i]); err != nil {
+			return nil, fmt.Errorf("python worker answer: %w", err)
+		}
+	}
+	return out, nil
 }
 
 var (
-	noResult  = &result{}
+	noResult    = &result{}
+	falseResult = &result{} // rule() false, without error (shared: never changed)
+	// noRule is the memo of an event that no rule's prefilter admits
+	noRule    = &memo{}
 	scratches = sync.Pool{New: func() any { return engine.NewScratch() }}
 )
 
@@ -952,7 +1058,7 @@ func (rt *Runtime) evaluate(ev *event.Event, batch []*pyRule, m *memo) {
 		off := pr.off
 		rt.mu.Unlock()
 		if off != "" {
-			m.res[pr.idx] = noResult
+			m.set(pr.idx, noResult)
 			continue
 		}
 		live = append(live, pr)
@@ -996,12 +1102,12 @@ func (rt *Runtime) evaluate(ev *event.Event, batch []*pyRule, m *memo) {
 		}
 		rt.mu.Unlock()
 		rt.recordErr(pr, ev, msg, false)
-		m.res[pr.idx] = noResult
+		m.set(pr.idx, noResult)
 		return
 	}
 	for i, pr := range live {
 		r := res[i]
-		m.res[pr.idx] = r
+		m.set(pr.idx, r)
 		if r.E != "" {
 			rt.recordErr(pr, ev, r.E, false)
 		}
@@ -1046,12 +1152,16 @@ func (rt *Runtime) call(hdr evalHeader, raw []byte, n int) ([]*result, error) {
 		rt.drop(w) // a new one starts when needed
 		return nil, err
 	}
-	var out []*result
-	if err := json.Unmarshal(ans, &out); err != nil {
-		rt.put(w)
+	var raws []json.RawMessage
+	err = json.Unmarshal(ans, &raws)
+	rt.put(w)
+	if err != nil {
 		return nil, fmt.Errorf("python worker answer: %w", err)
 	}
-	rt.put(w)
+	out, err := decodeResults(raws)
+	if err != nil {
+		return nil, err
+	}
 	if len(out) != n {
 		return nil, fmt.Errorf("python worker answered for %d rules of %d", len(out), n)
 	}

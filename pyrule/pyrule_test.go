@@ -290,7 +290,8 @@ func TestNoPython(t *testing.T) {
 	}
 }
 
-// unique(): a Threshold of distinct values, not of matches.
+// unique(): a Threshold of distinct values, not of matches; the alert
+// functions' results in the alert.
 func TestUnique(t *testing.T) {
 	needPython(t)
 	rules, _ := load(t, "testdata/unique", Options{})
@@ -312,5 +313,8 @@ func TestUnique(t *testing.T) {
 	}
 	if a := alerts[0]; a.Rule.Guide != "Ask alice whether these were their attempts." || len(a.Rule.References) != 1 || a.Rule.References[0] != "https://example.com/spray" {
 		t.Errorf("runbook() and reference(): %q %q", a.Rule.Guide, a.Rule.References)
+	}
+	if a := alerts[0]; a.Description != "alice failed to sign in from several addresses." || strings.Join(a.Destinations, ",") != "security-slack,pagerduty" {
+		t.Errorf("description() and destinations(): %q %q", a.Description, a.Destinations)
 	}
 }

@@ -297,6 +297,11 @@ type Output struct {
 	// and runbook()).
 	Reference func(*event.Event) string
 	Runbook   func(*event.Event) string
+	// Description and Destinations, when set, give one alert a
+	// description and the names of the places it should go (a Panther
+	// rule's description() and destinations()).
+	Description  func(*event.Event) string
+	Destinations func(*event.Event) []string
 }
 
 // Dedup groups a rule's matches into alerts as Panther does: matches with

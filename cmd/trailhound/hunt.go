@@ -252,6 +252,9 @@ the alerts found so far are written, the state is not committed).`,
 				if err := py.LoadCache(opts.Store); err != nil {
 					return &exitError{exitErrors, stateError(err)}
 				}
+				if py != nil { // the KV cache is saved with the rules' state
+					opts.Commit = func() error { return py.SaveCache(opts.Store) }
+				}
 			}
 			res, err := hunt.Run(ctx, eng, opts)
 			stopProgress() // the line is cleared before anything else is written
@@ -268,11 +271,6 @@ the alerts found so far are written, the state is not committed).`,
 			if ctx.Err() == nil {
 				if err := res.Commit(); err != nil {
 					return &exitError{exitErrors, err}
-				}
-				if opts.Store != nil {
-					if err := py.SaveCache(opts.Store); err != nil {
-						return &exitError{exitErrors, err}
-					}
 				}
 			}
 			if !quiet {

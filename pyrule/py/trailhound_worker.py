@@ -8,7 +8,10 @@
 # byte is the operation. trailhound -> worker: L (load, JSON), E (evaluate
 # an event: JSON header, newline, the raw event), T (run a unit test,
 # JSON), R (reply to a cache request, JSON), P (ping). worker -> trailhound:
-# D (done: JSON answer), C (cache request, JSON).
+# D (done: JSON answer), C (cache request, JSON). B evaluates a batch: a JSON
+# header (each event's header and length), a newline, the raw events one
+# after another. An event's answer is a list with each rule's result: 0 for
+# rule() false, else a JSON object.
 
 import ast
 import datetime as _dt
@@ -55,39 +58,57 @@ def _write_frame(op, payload):
 class ImmutableCaseInsensitiveDict(Mapping):
     """A read-only mapping; a key not found as given is looked up in lower case."""
 
-    __slots__ = ("_d", "_lower")
+    __slots__ = ("_d", "_lower", "_kids")
 
     def __init__(self, d):
         self._d = d
         self._lower = None
+        self._kids = None  # the wrappers of the values that are containers, by key
+
+    def _real(self, key):
+        """The key as the mapping spells it, or _MISSING."""
+        if key in self._d:
+            return key
+        if not isinstance(key, str):
+            return _MISSING
+        lower = self._lower
+        if lower is None:
+            lower = self._lower = _lower_map(self._d)
+        return lower.get(key.lower(), _MISSING)
 
     def _find(self, key):
-        d = self._d
-        if key in d:
-            return True, d[key]
-        if isinstance(key, str):
-            if self._lower is None:
-                self._lower = {}
-                for k in d:
-                    if isinstance(k, str):
-                        self._lower.setdefault(k.lower(), k)
-            k = self._lower.get(key.lower())
-            if k is not None:
-                return True, d[k]
-        return False, None
+        k = self._real(key)
+        if k is _MISSING:
+            return False, None
+        return True, self._d[k]
+
+    def _value(self, k):
+        """The value of real key k, a container wrapped (once: rules read
+        the same ones again and again, and the values never change)."""
+        v = self._d[k]
+        t = type(v)
+        if t is not dict and t is not list:
+            return _wrap(v) if isinstance(v, (dict, list)) else v
+        kids = self._kids
+        if kids is None:
+            kids = self._kids = {}
+        w = kids.get(k)
+        if w is None:
+            w = kids[k] = ImmutableCaseInsensitiveDict(v) if t is dict else ImmutableList(v)
+        return w
 
     def __getitem__(self, key):
-        ok, v = self._find(key)
-        if not ok:
+        k = self._real(key)
+        if k is _MISSING:
             raise KeyError(key)
-        return _wrap(v)
+        return self._value(k)
 
     def get(self, key, default=None):
-        ok, v = self._find(key)
-        return _wrap(v) if ok else default
+        k = self._real(key)
+        return default if k is _MISSING else self._value(k)
 
     def __contains__(self, key):
-        return self._find(key)[0]
+        return self._real(key) is not _MISSING
 
     def __iter__(self):
         return iter(self._d)
@@ -164,7 +185,31 @@ class ImmutableList(Sequence):
         return list(other) + list(self)
 
 
+_MISSING = object()
+_LOWER = {}  # the keys of a dict, by their lower case, by the dict's keys
+
+
+def _lower_map(d):
+    """The keys of d by their lower case (the first of keys that differ
+    only in case): shared by dicts with the same keys, as records of one
+    kind are (most rules look up a field the event lacks, errorCode)."""
+    shape = tuple(d)
+    m = _LOWER.get(shape)
+    if m is None:
+        m = {}
+        for k in shape:
+            if isinstance(k, str):
+                m.setdefault(k.lower(), k)
+        if len(_LOWER) >= 4096:
+            _LOWER.clear()
+        _LOWER[shape] = m
+    return m
+
+
 def _wrap(v):
+    t = type(v)
+    if t is str or t is int or t is bool or v is None:
+        return v
     if isinstance(v, dict):
         return ImmutableCaseInsensitiveDict(v)
     if isinstance(v, list):
@@ -202,7 +247,7 @@ def _dumps(o):
 
 def _deep_get(obj, keys, default):
     for k in keys:
-        if not isinstance(obj, Mapping):
+        if type(obj) not in _OURS and not isinstance(obj, Mapping):
             return default
         obj = obj.get(k)
         if obj is None:
@@ -352,10 +397,12 @@ class PantherEvent(ImmutableCaseInsensitiveDict):
         self._d = d
         self._lower = None
 
-    def _find(self, key):
+    def _real(self, key):
+        if key in self._d:  # _complete adds keys, never changes one
+            return key
         if not self._done and isinstance(key, str) and key[:2].lower() == "p_":
             self._complete()
-        return ImmutableCaseInsensitiveDict._find(self, key)
+        return ImmutableCaseInsensitiveDict._real(self, key)
 
     def __iter__(self):
         self._complete()
@@ -400,6 +447,9 @@ class PantherEvent(ImmutableCaseInsensitiveDict):
     def event_time_epoch(self):
         t = _parse_time(self.get("p_event_time"))
         return int(t.timestamp()) if t else None
+
+
+_OURS = (ImmutableCaseInsensitiveDict, PantherEvent)  # mappings _deep_get need not ask Mapping about
 
 
 def _parse_time(s):
@@ -612,6 +662,19 @@ def _make_caching():
     return m
 
 
+class _LazyModule(types.ModuleType):
+    """A module imported when one of its attributes is first read."""
+
+    def __getattr__(self, name):
+        real = self.__dict__.get("_real")
+        if real is None:
+            if sys.modules.get(self.__name__) is self:
+                del sys.modules[self.__name__]
+            real = importlib.import_module(self.__name__)
+            self.__dict__["_real"] = real
+        return getattr(real, name)
+
+
 def _install_modules():
     pkg = types.ModuleType("panther_detection_helpers")
     pkg.__path__ = []
@@ -632,9 +695,11 @@ def _install_modules():
         enr.PantherEvent = PantherEvent
         core.immutable, core.enriched_event = imm, enr
         sys.modules.update({"panther_core": core, "panther_core.immutable": imm, "panther_core.enriched_event": enr})
-    try:
-        import boto3  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("boto3") is not None:
+        # the real one, imported when first used (a third of a second: the
+        # helpers import it, and use it only in functions few rules call)
+        sys.modules["boto3"] = _LazyModule("boto3")
+    else:
         b = types.ModuleType("boto3")
 
         def _no_aws(*_a, **_k):
@@ -799,6 +864,18 @@ def _function_pf(fn):
     return pf, pf.funcs.get(fn.__name__)
 
 
+def _walk(node):
+    """ast.walk(node) as a list, made once per node: the analysis walks the
+    same functions again and again (cleared after loading)."""
+    out = _WALKED.get(node)
+    if out is None:
+        out = _WALKED[node] = list(ast.walk(node))
+    return out
+
+
+_WALKED = {}
+
+
 class _Prefilter:
     """Finds what a rule's event must hold for rule() to return a true value
     or write to the cache: a necessary condition on CloudTrail fields. Only
@@ -811,7 +888,7 @@ class _Prefilter:
         self.busy = set()
         assigned = {}
         self.mutated = set()
-        for node in ast.walk(tree):
+        for node in _walk(tree):
             if isinstance(node, (ast.Global, ast.Nonlocal)):
                 self.mutated.update(node.names)
             elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.attr in _MUTATORS:
@@ -836,17 +913,17 @@ class _Prefilter:
         self.funcs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
         self.globals_written = set()
         for fn in self.funcs.values():
-            for x in ast.walk(fn):
+            for x in _walk(fn):
                 if isinstance(x, ast.Global):
                     self.globals_written.update(x.names)
-        self.writers = {name for name, fn in self.funcs.items() if any(self._writes_direct(x) for x in ast.walk(fn))}
+        self.writers = {name for name, fn in self.funcs.items() if any(self._writes_direct(x) for x in _walk(fn))}
         changed = True
         while changed:  # functions calling writers write
             changed = False
             for name, fn in self.funcs.items():
                 if name not in self.writers and any(
                     isinstance(x, ast.Call) and isinstance(x.func, ast.Name) and x.func.id in self.writers
-                    for x in ast.walk(fn)
+                    for x in _walk(fn)
                 ):
                     self.writers.add(name)
                     changed = True
@@ -872,7 +949,7 @@ class _Prefilter:
         return False
 
     def _writes(self, node):
-        for x in ast.walk(node):
+        for x in _walk(node):
             if self._writes_direct(x):
                 return True
             if isinstance(x, ast.Call) and isinstance(x.func, ast.Name):
@@ -1126,11 +1203,11 @@ class _Prefilter:
     def analyze(self, fn):
         self.event = fn.args.args[0].arg if fn.args.args else "event"
         self.fn_node = fn
-        self.locals = {x.id for x in ast.walk(fn) if isinstance(x, ast.Name) and isinstance(x.ctx, ast.Store)}
+        self.locals = {x.id for x in _walk(fn) if isinstance(x, ast.Name) and isinstance(x.ctx, ast.Store)}
         self.locals |= {a.arg for a in fn.args.args + fn.args.kwonlyargs}
         self.results = None  # join of the constraints that need the event
         self.local_consts = {}
-        for st in ast.walk(fn):
+        for st in _walk(fn):
             if isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name):
                 name = st.targets[0].id
                 if self._assigned_once(name) and name not in self.mutated_locals(fn):
@@ -1146,7 +1223,7 @@ class _Prefilter:
 
     def _forget(self, stmts, aliases):
         for st in stmts:
-            for t in ast.walk(st):
+            for t in _walk(st):
                 if isinstance(t, ast.Name) and isinstance(t.ctx, ast.Store):
                     aliases.pop(t.id, None)
 
@@ -1238,7 +1315,7 @@ class _Prefilter:
             # while, match, nested definitions: a return inside counts
             # under the current path; nothing is learnt
             self._forget([st], aliases)
-            for sub in ast.walk(st):
+            for sub in _walk(st):
                 if isinstance(sub, ast.Return) and sub.value is not None:
                     self._need(path if self._writes(sub.value) else _meet(path, self.cond(sub.value, True, {})))
             if self._writes(st):
@@ -1246,8 +1323,11 @@ class _Prefilter:
         return path
 
     def mutated_locals(self, fn):
-        out = set()
-        for x in ast.walk(fn):
+        out = _MUTATED.get(fn)
+        if out is not None:
+            return out
+        out = _MUTATED[fn] = set()
+        for x in _walk(fn):
             if isinstance(x, ast.Attribute) and isinstance(x.value, ast.Name) and x.attr in _MUTATORS:
                 out.add(x.value.id)
             elif isinstance(x, ast.AugAssign) and isinstance(x.target, ast.Name):
@@ -1257,7 +1337,19 @@ class _Prefilter:
         return out
 
     def _assigned_once(self, name):
-        return sum(1 for x in ast.walk(self.fn_node) if isinstance(x, ast.Name) and x.id == name and isinstance(x.ctx, ast.Store)) == 1
+        counts = _STORES.get(self.fn_node)
+        if counts is None:
+            counts = _STORES[self.fn_node] = {}
+            for x in _walk(self.fn_node):
+                if isinstance(x, ast.Name) and isinstance(x.ctx, ast.Store):
+                    counts[x.id] = counts.get(x.id, 0) + 1
+        return counts.get(name, 0) == 1
+
+
+# per function node: the names a function assigns, with how often, and the
+# locals it mutates (asked again and again while analysing)
+_STORES = {}
+_MUTATED = {}
 
 
 def _model_fns(model_src, model_module, mappings):
@@ -1288,9 +1380,9 @@ def prefilter(source, module=None, model_fns=None):
         return {}
     pf = _Prefilter(tree, module, model_fns)
     fn = pf.funcs.get("rule")
-    if fn is None or any(isinstance(x, (ast.Lambda, ast.Yield, ast.YieldFrom, ast.Await)) for x in ast.walk(fn)):
+    if fn is None or any(isinstance(x, (ast.Lambda, ast.Yield, ast.YieldFrom, ast.Await)) for x in _walk(fn)):
         return {}
-    if sum(1 for d in ast.walk(tree) if isinstance(d, ast.FunctionDef) and d.name == "rule") != 1:
+    if sum(1 for d in _walk(tree) if isinstance(d, ast.FunctionDef) and d.name == "rule") != 1:
         return {}
     c = pf.analyze(fn)
     if c is None:
@@ -1399,6 +1491,9 @@ class Worker:
                 r.module = None
                 ans["error"] = r.error
             out["rules"].append(ans)
+        _WALKED.clear()
+        _STORES.clear()
+        _MUTATED.clear()
         return out
 
     def _import(self, path, name):
@@ -1526,7 +1621,9 @@ class Worker:
             if r.module is None:
                 out.append({"e": r.error or "not loaded"})
                 continue
-            out.append(self.run(r, event))
+            res = self.run(r, event)
+            # the usual answer, rule() false, is sent as 0
+            out.append(0 if len(res) == 1 and res.get("m") is False else res)
         return out
 
     def test(self, t):

@@ -16,3 +16,11 @@ def runbook(event):
 
 def reference(event):
     return "https://example.com/spray"
+
+
+def description(event):
+    return f"{event.deep_get('userIdentity', 'userName')} failed to sign in from several addresses."
+
+
+def destinations(event):
+    return ["security-slack", "pagerduty"]
