@@ -84,8 +84,8 @@ func TestBackPressure(t *testing.T) {
 		t.Errorf("%d batches acknowledged before their alerts were delivered", in.acked.Load())
 	}
 	close(g.open)
-	waitFor(t, 10*time.Second, "every batch", func() bool { return in.delivered.Load() == int64(len(in.batches)) })
-	waitFor(t, 10*time.Second, "acknowledgements", func() bool { return in.acked.Load() > 100 })
+	waitFor(t, 30*time.Second, "every batch", func() bool { return in.delivered.Load() == int64(len(in.batches)) })
+	waitFor(t, 30*time.Second, "acknowledgements", func() bool { return in.acked.Load() > 100 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -124,7 +124,7 @@ func TestIdleAdvance(t *testing.T) {
 				Lateness: time.Hour, Interval: 5 * time.Millisecond, Idle: idle, Log: testLog(t),
 				Now: func() time.Time { return time.Unix(0, clock.Load()) }})
 		}()
-		waitFor(t, 5*time.Second, "the samples read", func() bool { return in.delivered.Load() == int64(len(in.batches)) })
+		waitFor(t, 30*time.Second, "the samples read", func() bool { return in.delivered.Load() == int64(len(in.batches)) })
 		time.Sleep(100 * time.Millisecond)
 		clock.Add(int64(48 * time.Hour)) // two quiet days
 		ids := func() []string {
@@ -138,8 +138,8 @@ func TestIdleAdvance(t *testing.T) {
 			return slices.Compact(ids)
 		}
 		if idle > 0 {
-			waitFor(t, 5*time.Second, "hunt's alerts", func() bool { return slices.Equal(ids(), want) })
-			waitFor(t, 5*time.Second, "every batch acknowledged", func() bool { return in.acked.Load() == int64(len(in.batches)) })
+			waitFor(t, 30*time.Second, "hunt's alerts", func() bool { return slices.Equal(ids(), want) })
+			waitFor(t, 30*time.Second, "every batch acknowledged", func() bool { return in.acked.Load() == int64(len(in.batches)) })
 		} else {
 			time.Sleep(200 * time.Millisecond)
 			if got := ids(); len(got) >= len(want) {

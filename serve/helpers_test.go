@@ -189,9 +189,9 @@ func (f *fakeES) ids() []string {
 	return ids
 }
 
-// jsonlIDs reads the alert ids of a JSON Lines file (complete lines),
-// sorted and de-duplicated.
-func jsonlIDs(t *testing.T, path string) []string {
+// linesIDs is the id of every alert line of a JSON Lines file (complete
+// lines), in file order, repeats kept.
+func linesIDs(t *testing.T, path string) []string {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil && !os.IsNotExist(err) {
@@ -199,11 +199,22 @@ func jsonlIDs(t *testing.T, path string) []string {
 	}
 	var ids []string
 	for line := range bytes.Lines(data) {
-		var a struct{ ID string }
-		if json.Unmarshal(line, &a) == nil && a.ID != "" {
-			ids = append(ids, a.ID)
+		if !bytes.HasSuffix(line, []byte("\n")) {
+			break // being written
 		}
+		var a struct{ ID string }
+		if err := json.Unmarshal(line, &a); err != nil || a.ID == "" {
+			t.Fatalf("%s: not an alert line: %.100s", path, line)
+		}
+		ids = append(ids, a.ID)
 	}
+	return ids
+}
+
+// jsonlIDs is linesIDs sorted and de-duplicated.
+func jsonlIDs(t *testing.T, path string) []string {
+	t.Helper()
+	ids := linesIDs(t, path)
 	sort.Strings(ids)
 	return slices.Compact(ids)
 }

@@ -94,7 +94,7 @@ func TestKafkaServeMatchesHunt(t *testing.T) {
 	k := &KafkaInput{Brokers: c.ListenAddrs(), Topic: testTopic, Group: "th", Log: testLog(t)}
 	h := startHTTP(t, dir, es, k)
 	waitFor(t, 20*time.Second, "hunt's alerts in Elasticsearch", func() bool { return slices.Equal(es.ids(), want) })
-	waitFor(t, 10*time.Second, "the offsets of the decided messages", func() bool {
+	waitFor(t, 30*time.Second, "the offsets of the decided messages", func() bool {
 		return committed(t, c, "th")[0] == 2
 	})
 	if err := h.stop(); err != nil {
@@ -108,7 +108,7 @@ func TestKafkaServeMatchesHunt(t *testing.T) {
 	}
 	k2 := &KafkaInput{Brokers: c.ListenAddrs(), Topic: testTopic, Group: "th", Log: testLog(t)}
 	h = startHTTP(t, dir, es, k2)
-	waitFor(t, 10*time.Second, "the sentinel consumed again", func() bool {
+	waitFor(t, 30*time.Second, "the sentinel consumed again", func() bool {
 		mfs, _ := h.m.Registry.Gather()
 		for _, mf := range mfs {
 			if mf.GetName() == "trailhound_input_batches_total" {

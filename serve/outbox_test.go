@@ -119,7 +119,7 @@ func TestOutboxSurvivesOutage(t *testing.T) {
 	if err := ob.Deliver(ctx, testAlerts("a", 20)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the failing phases", func() bool { es.mu.Lock(); defer es.mu.Unlock(); return es.requests >= 8 })
+	waitFor(t, 30*time.Second, "the failing phases", func() bool { es.mu.Lock(); defer es.mu.Unlock(); return es.requests >= 8 })
 	srv.down()
 	if err := ob.Deliver(ctx, testAlerts("b", 5)); err != nil { // durable while the sink is down
 		t.Fatal(err)
@@ -135,7 +135,7 @@ func TestOutboxSurvivesOutage(t *testing.T) {
 			want = append(want, a.ID)
 		}
 	}
-	waitFor(t, 10*time.Second, "every alert in the index", func() bool { return slices.Equal(es.ids(), want) })
+	waitFor(t, 30*time.Second, "every alert in the index", func() bool { return slices.Equal(es.ids(), want) })
 	if err := ob.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +209,7 @@ func TestOutboxKeepsAcrossRestartAndBounds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the alerts left at the stop", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 3 })
+	waitFor(t, 30*time.Second, "the alerts left at the stop", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 3 })
 	ob.Close(context.Background())
 	if !slices.Equal(got, []string{"x-000", "x-001", "x-002"}) {
 		t.Errorf("got %v", got)

@@ -112,27 +112,6 @@ func sampleRecords(t *testing.T) []json.RawMessage {
 	return out
 }
 
-// linesIDs is the id of every alert line of a JSON Lines file.
-func linesIDs(t *testing.T, path string) []string {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil && !os.IsNotExist(err) {
-		t.Fatal(err)
-	}
-	var ids []string
-	for line := range bytes.Lines(data) {
-		if !bytes.HasSuffix(line, []byte("\n")) {
-			break // being written
-		}
-		var a struct{ ID string }
-		if err := json.Unmarshal(line, &a); err != nil || a.ID == "" {
-			t.Fatalf("%s: not an alert line: %.100s", path, line)
-		}
-		ids = append(ids, a.ID)
-	}
-	return ids
-}
-
 // principal is the key the docs advise: the identity that made the call.
 func principal(rec json.RawMessage) string {
 	var r struct {
@@ -241,7 +220,7 @@ func TestScaleOutKafkaRedis(t *testing.T) {
 		return testutil.ToFloat64(a.m.Watermark) > 0 && testutil.ToFloat64(b.m.Watermark) > 0
 	})
 	ca, cb := a.checkpoints(), b.checkpoints()
-	waitFor(t, 10*time.Second, "a checkpoint on each instance", func() bool { return a.checkpoints() > ca && b.checkpoints() > cb })
+	waitFor(t, 30*time.Second, "a checkpoint on each instance", func() bool { return a.checkpoints() > ca && b.checkpoints() > cb })
 
 	var msgs []*kgo.Record
 	for _, r := range recs {
@@ -291,12 +270,12 @@ func TestScaleOutKafkaRedis(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer reader.Close()
-	waitFor(t, 10*time.Second, "mallory's term in Redis", func() bool {
+	waitFor(t, 30*time.Second, "mallory's term in Redis", func() bool {
 		r, err := reader.Load(ruleID)
 		return err == nil && r.Terms[mallory] != 0
 	})
 	ca, cb = a.checkpoints(), b.checkpoints()
-	waitFor(t, 10*time.Second, "two more checkpoints on each instance", func() bool { return a.checkpoints() >= ca+2 && b.checkpoints() >= cb+2 })
+	waitFor(t, 30*time.Second, "two more checkpoints on each instance", func() bool { return a.checkpoints() >= ca+2 && b.checkpoints() >= cb+2 })
 	if got := testutil.ToFloat64(a.m.Records.WithLabelValues("kafka")); got < parts {
 		t.Errorf("instance a read %v records, none of the samples: the principals did not split", got)
 	}
@@ -327,7 +306,7 @@ func TestScaleOutKafkaRedis(t *testing.T) {
 		return testutil.ToFloat64(a.m.Watermark) >= passed && testutil.ToFloat64(b.m.Watermark) >= passed
 	})
 	ca, cb = a.checkpoints(), b.checkpoints()
-	waitFor(t, 10*time.Second, "one more checkpoint on each instance", func() bool { return a.checkpoints() > ca && b.checkpoints() > cb })
+	waitFor(t, 30*time.Second, "one more checkpoint on each instance", func() bool { return a.checkpoints() > ca && b.checkpoints() > cb })
 	a.stop(t)
 	b.stop(t)
 

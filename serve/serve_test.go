@@ -151,11 +151,11 @@ func httpMatchesHunt(t *testing.T, want []string, reversed bool) {
 	if resp := h.post([]byte(sentinel), nil); resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("sentinel: status %d", resp.StatusCode)
 	}
-	waitFor(t, 10*time.Second, "hunt's alerts in Elasticsearch", func() bool { return slices.Equal(es.ids(), want) })
-	waitFor(t, 5*time.Second, "the second delivery counted", func() bool {
+	waitFor(t, 30*time.Second, "hunt's alerts in Elasticsearch", func() bool { return slices.Equal(es.ids(), want) })
+	waitFor(t, 30*time.Second, "the second delivery counted", func() bool {
 		return testutil.ToFloat64(h.m.Duplicates)+testutil.ToFloat64(h.m.Known) > 0
 	})
-	waitFor(t, 10*time.Second, "the decided bodies to leave the spool", func() bool { return len(h.spool()) == 1 })
+	waitFor(t, 30*time.Second, "the decided bodies to leave the spool", func() bool { return len(h.spool()) == 1 })
 	if err := h.stop(); err != nil {
 		t.Fatal(err)
 	}

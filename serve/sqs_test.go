@@ -110,7 +110,7 @@ func TestSQSServeMatchesHunt(t *testing.T) {
 	w.sqs.Send("trail", sqstest.CloudTrailSNS(trailBucket, last.Key, sentinelKey), 0)
 
 	waitFor(t, 20*time.Second, "hunt's alerts in Elasticsearch", func() bool { return slices.Equal(es.ids(), want) })
-	waitFor(t, 10*time.Second, "every message but the sentinel's deleted", func() bool {
+	waitFor(t, 30*time.Second, "every message but the sentinel's deleted", func() bool {
 		_, _, deleted := w.sqs.Counts("trail")
 		return deleted >= len(msgs)
 	})
@@ -167,12 +167,12 @@ func TestSQSFetchErrorReleases(t *testing.T) {
 	dir := t.TempDir()
 	in, _ := w.input(t, filepath.Join(dir, "ledger.db"), -1) // never poison
 	h := startHTTP(t, dir, newFakeES(t), in)
-	waitFor(t, 10*time.Second, "the message released twice", func() bool { return in.Consumer.Stats().Released >= 2 })
+	waitFor(t, 30*time.Second, "the message released twice", func() bool { return in.Consumer.Stats().Released >= 2 })
 	if err := in.Ready(); err == nil || !strings.Contains(err.Error(), "missing.json.gz") {
 		t.Errorf("Ready while the object is missing: %v", err)
 	}
 	w.s3.Put(t, trailBucket, missing, d.Body)
-	waitFor(t, 10*time.Second, "the object delivered", func() bool { return sqsBatches(h) == 1 })
+	waitFor(t, 30*time.Second, "the object delivered", func() bool { return sqsBatches(h) == 1 })
 	if err := h.stop(); err != nil {
 		t.Fatal(err)
 	}
