@@ -223,14 +223,33 @@ func (l *Ledger) SetPosition(name, lastKey string, read ...Ref) error {
 	if name == "" {
 		return errors.New("ledger: a listing position needs a name")
 	}
+	return l.SetPositions(map[string]string{name: lastKey}, read...)
+}
+
+// SetPositions records where several listings stopped (by name), with the
+// objects read (Done), in one commit.
+func (l *Ledger) SetPositions(positions map[string]string, read ...Ref) error {
+	if len(positions) == 0 && len(read) == 0 {
+		return nil
+	}
+	for name := range positions {
+		if name == "" {
+			return errors.New("ledger: a listing position needs a name")
+		}
+	}
 	err := l.db.Update(func(tx *bolt.Tx) error {
 		if err := l.done(tx, read); err != nil {
 			return err
 		}
-		return tx.Bucket(listingBucket).Put([]byte(name), []byte(lastKey))
+		for name, lastKey := range positions {
+			if err := tx.Bucket(listingBucket).Put([]byte(name), []byte(lastKey)); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("ledger: position of %s: %w", name, err)
+		return fmt.Errorf("ledger: recording %d position(s) and %d object(s): %w", len(positions), len(read), err)
 	}
 	return nil
 }
