@@ -34,6 +34,7 @@ type Config struct {
 	HTTP       *HTTPConfig   `yaml:"http"`
 	Kafka      *KafkaConfig  `yaml:"kafka"`
 	SQS        *SQSConfig    `yaml:"sqs"`
+	S3Poll     *S3PollConfig `yaml:"s3_poll"`
 	Sinks      []SinkConfig  `yaml:"sinks"`
 }
 
@@ -181,6 +182,9 @@ func ParseConfig(path string, data []byte, lookup func(string) (string, bool)) (
 	}
 	if c.SQS != nil && c.SQS.QueueURL == "" {
 		return nil, fmt.Errorf("%s: sqs needs queue_url", path)
+	}
+	if err := c.S3Poll.Check(); err != nil {
+		return nil, fmt.Errorf("%s: s3_poll: %w", path, err)
 	}
 	if c.HTTP != nil {
 		if _, err := ParseBytes(c.HTTP.MaxBody); c.HTTP.MaxBody != "" && err != nil {

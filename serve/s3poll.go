@@ -14,6 +14,50 @@ import (
 	"github.com/trailhound/trailhound/s3trail"
 )
 
+// S3PollConfig is the S3 polling input: new CloudTrail objects found by
+// listing the bucket where CloudTrail delivers them. AWS credentials and
+// region come from the default chain.
+type S3PollConfig struct {
+	URL      string        `yaml:"url"`      // s3://bucket[/trail-prefix or a folder of the AWSLogs layout]
+	From     string        `yaml:"from"`     // YYYY-MM-DD: the first day read of an account/region never read (default: today)
+	Interval time.Duration `yaml:"interval"` // pause between listings that found nothing (default 1m)
+	Settle   time.Duration `yaml:"settle"`   // how late S3 may show a file after the time in its name (default 15m)
+	Endpoint string        `yaml:"endpoint"` // an S3-compatible store, path-style (default: AWS)
+	Ledger   string        `yaml:"ledger"`   // objects read and listing positions (default STATE.ledger)
+}
+
+// Check checks the section (nil is fine: no S3 polling).
+func (c *S3PollConfig) Check() error {
+	if c == nil {
+		return nil
+	}
+	if c.URL == "" {
+		return errors.New("url is needed (s3://bucket[/prefix])")
+	}
+	if _, _, err := s3trail.ParseURL(c.URL); err != nil {
+		return fmt.Errorf("url: %w", err)
+	}
+	if _, err := c.FromDay(); err != nil {
+		return err
+	}
+	if c.Interval < 0 || c.Settle < 0 {
+		return errors.New("interval and settle cannot be negative")
+	}
+	return nil
+}
+
+// FromDay is From as a time (zero when not set).
+func (c *S3PollConfig) FromDay() (time.Time, error) {
+	if c.From == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse("2006-01-02", c.From)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("from %q: want YYYY-MM-DD", c.From)
+	}
+	return t, nil
+}
+
 // S3PollInput reads new CloudTrail objects by listing S3 (s3trail.Poller):
 // each object is one batch, named by its s3:// URL. Several objects of a
 // prefix are out at once; an acknowledged object goes into the ledger at
