@@ -117,7 +117,6 @@ func TestPoller(t *testing.T) {
 	}
 }
 
-
 // Several batches of a prefix are out at once; acknowledged out of order,
 // the position waits for the first; a restart meanwhile hands out only what
 // was not acknowledged; Release hands objects out again; NotBefore counts
