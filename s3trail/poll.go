@@ -517,11 +517,15 @@ func (b *PollBatch) Fetch(ctx context.Context) ([]Fetched, error) {
 // listing reached the end, that listing's time less Settle (files show
 // within Settle); the least of them. A file holds events from before its
 // delivery time, so a caller's watermark is this less CloudTrail's
-// delivery delay. ok is false before the first Poll found the prefixes.
+// delivery delay. Before the first Poll found the prefixes it is the Start
+// day (ok is false without one).
 func (p *Poller) NotBefore() (t time.Time, ok bool) {
 	now := p.now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if len(p.order) == 0 {
+		return p.Start.UTC().Truncate(24 * time.Hour), !p.Start.IsZero()
+	}
 	for _, ps := range p.order {
 		pt, known := keyTime(ps.pr, p.cursor(ps, now))
 		if !known {

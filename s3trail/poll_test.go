@@ -54,8 +54,8 @@ func TestPoller(t *testing.T) {
 		return &Poller{Reader: &Reader{S3: srv.Client, PageSize: 4}, Ledger: l, Bucket: "trail", Start: start, BatchSize: 5, Now: func() time.Time { return now }}
 	}
 	p := newPoller(l)
-	if _, ok := p.NotBefore(); ok {
-		t.Error("NotBefore before the first poll: ok")
+	if nb, ok := p.NotBefore(); !ok || !nb.Equal(start) {
+		t.Errorf("NotBefore before the first poll = %v %v, want the start day", nb, ok)
 	}
 	got := pollAll(t, p)
 	// Every prefix's position is held 15 minutes before now (the 23:55 files are within).
