@@ -268,8 +268,18 @@ func (c *Consumer) accept(ctx context.Context, m types.Message) {
 	c.stats.Received++
 	c.mu.Unlock()
 	b := &Batch{MessageID: id, ReceiveCount: count, Sent: sent, c: c, receipt: aws.ToString(m.ReceiptHandle)}
-	if c.cfg.MaxReceive > 0 && count > c.cfg.MaxReceive {
-		c.poison(ctx, b, aws.ToString(m.Body), fmt.Errorf("received %d times, more than max_receive (%d): its objects failed to be read every time", count, c.cfg.MaxReceive))
+	// Receipts that ended in a clean stop's release are not held against
+	// the message: only failed reads and crashes count.
+	tries := count
+	if c.ledger != nil && c.cfg.MaxReceive > 0 && count > c.cfg.MaxReceive {
+		n, err := c.ledger.Releases(id)
+		if err != nil {
+			c.log.Error("sqs: ledger", "err", err)
+		}
+		tries -= n
+	}
+	if c.cfg.MaxReceive > 0 && tries > c.cfg.MaxReceive {
+		c.poison(ctx, b, aws.ToString(m.Body), fmt.Errorf("received %d times (%d of them released by a stop), more than max_receive (%d): its objects failed to be read every time, or the process died while reading them", count, count-tries, c.cfg.MaxReceive))
 		return
 	}
 	msg, err := notify.Parse([]byte(aws.ToString(m.Body)))
@@ -555,7 +565,11 @@ func (c *Consumer) Stats() Stats {
 
 // Close stops extending visibility and releases every message still out
 // (handed out and not acked, ready, or waiting), so that they are delivered
-// again at once, here after a restart or to another consumer.
+// again at once, here after a restart or to another consumer. With a
+// ledger, the releases are recorded first: the receipts they cause do not
+// count toward MaxReceive (a message whose window stays open across many
+// restarts is not poison; one that failed to be read, or was out when the
+// process died, is counted).
 func (c *Consumer) Close(ctx context.Context) error {
 	c.mu.Lock()
 	if c.closed {
@@ -571,6 +585,16 @@ func (c *Consumer) Close(ctx context.Context) error {
 	close(c.stop)
 	c.stopped.Wait()
 	var errs []error
+	if c.ledger != nil {
+		ids := make([]string, len(bs))
+		for i, b := range bs {
+			ids[i] = b.MessageID
+		}
+		if err := c.ledger.Released(ids...); err != nil {
+			// then these receipts count toward max_receive
+			c.log.Warn("sqs: recording the messages released at the stop", "err", err)
+		}
+	}
 	for _, b := range bs {
 		if !b.finish() {
 			continue
