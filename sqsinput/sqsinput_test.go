@@ -384,6 +384,30 @@ func TestStopReleasesAreNotPoison(t *testing.T) {
 	}
 }
 
+// Start tells whether the consumer before stopped cleanly: the first with
+// a ledger did (none ran), one not closed did not, one closed did.
+func TestStartTellsACrash(t *testing.T) {
+	w := newWorld(t)
+	l := w.openLedger(t)
+	for i, want := range []bool{true, false} {
+		c := w.consumer(t, l, Config{})
+		if clean, err := c.Start(); clean != want || err != nil {
+			t.Errorf("start %d: clean %v (%v), want %v", i, clean, err, want)
+		}
+	}
+	c := w.consumer(t, l, Config{})
+	c.Start()
+	if err := c.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if clean, _ := w.consumer(t, l, Config{}).Start(); !clean {
+		t.Error("after a Close: not clean")
+	}
+	if clean, _ := w.consumer(t, nil, Config{}).Start(); clean {
+		t.Error("without a ledger: clean")
+	}
+}
+
 // A notification delivered again after a restart finds its object in the
 // ledger: the message is deleted, nothing is read.
 func TestRedeliveryAfterRestartIsNoOp(t *testing.T) {
