@@ -2,8 +2,6 @@ package hunt
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -145,7 +143,6 @@ func (pl *pipeline) read(in *inputRun, out func(*batch)) {
 		return
 	}
 	defer rc.Close()
-	cr := &countingReader{r: rc}
 	seq := 0
 	b := pl.newBatch(in, seq)
 	send := func() {
@@ -154,7 +151,7 @@ func (pl *pipeline) read(in *inputRun, out func(*batch)) {
 		seq++
 		b = pl.newBatch(in, seq)
 	}
-	err = record.ForEach(cr, pl.maxRecord, func(rec record.Record) error {
+	n := splitRecords(pl.ctx, rc, in.path, pl.maxRecord, pl.inputErr, func(rec record.Record) error {
 		b.data = append(b.data, rec.Data...)
 		b.recs = append(b.recs, batchRecord{end: len(b.data), line: rec.Line, offset: rec.Offset})
 		if len(b.recs) >= batchRecords || len(b.data) >= batchBytes {
@@ -164,18 +161,13 @@ func (pl *pipeline) read(in *inputRun, out func(*batch)) {
 			send()
 		}
 		return nil
-	}, func(pe *record.PosError) {
-		pl.inputErr(InputError{File: in.path, Line: pe.Line, Offset: pe.Offset, Err: errors.New(pe.Msg), Warning: pe.Warning})
 	})
 	if len(b.recs) > 0 {
 		send()
 	} else {
 		recycle(b)
 	}
-	if err != nil && !errors.Is(err, pl.ctx.Err()) {
-		pl.inputErr(InputError{File: in.path, Offset: -1, Err: fmt.Errorf("after %d bytes: %w", cr.n, err)})
-	}
-	pl.bytes.Add(cr.n)
+	pl.bytes.Add(n)
 }
 
 // recycle returns a batch to the pool, unless a huge record grew it.

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trailhound/trailhound/record"
 	"github.com/trailhound/trailhound/s3trail"
 	"github.com/trailhound/trailhound/s3trail/s3test"
 	"github.com/trailhound/trailhound/sqsinput/sqstest"
@@ -79,6 +80,21 @@ func benchServe(b *testing.B, mode string) {
 		if !ok {
 			b.Fatalf("%s: not named like a CloudTrail file", name)
 		}
+		if at.Year() < 2000 {
+			// gen's file of the records without event time: left out
+			// (S3 polling starts at a day), its records not counted
+			rc, err := record.Open(f)
+			if err != nil {
+				b.Fatal(err)
+			}
+			record.ForEach(rc, 1<<20, func(r record.Record) error {
+				records--
+				mb -= float64(len(r.Data)) / 1e6
+				return nil
+			}, func(*record.PosError) {})
+			rc.Close()
+			continue
+		}
 		account, _, _ := strings.Cut(name, "_")
 		key := fmt.Sprintf("AWSLogs/%s/CloudTrail/us-east-1/%s/%s", account, at.Format("2006/01/02"), name)
 		etag := strings.Trim(s3srv.Put(b, bucket, key, body), `"`)
@@ -104,7 +120,7 @@ func benchServe(b *testing.B, mode string) {
 		args = append(args, "--config", cfg)
 	} else {
 		input = "s3poll"
-		args = append(args, "--s3-poll", "s3://"+bucket, "--from", "0001-01-01", "--poll-interval", "100ms")
+		args = append(args, "--s3-poll", "s3://"+bucket, "--from", "2000-01-01", "--poll-interval", "100ms")
 	}
 	b.ResetTimer()
 	start := time.Now()
@@ -166,7 +182,8 @@ func benchServe(b *testing.B, mode string) {
 	b.StopTimer()
 	cmd.Process.Signal(syscall.SIGTERM)
 	if err := cmd.Wait(); err != nil {
-		b.Fatalf("serve: %v", err)
+		data, _ := os.ReadFile(logs.Name())
+		b.Fatalf("serve: %v; its log:\n%s", err, data)
 	}
 	cpu := (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
 	b.ReportMetric(float64(records)/wall.Seconds(), "records/s")
