@@ -2,8 +2,6 @@ package hunt
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -154,7 +152,6 @@ func (pl *pipeline) read(in *inputRun, out func(*batch)) {
 		return
 	}
 	defer rc.Close()
-	cr := &countingReader{r: rc}
 	seq := 0
 	b := pl.newBatch(in, seq)
 	send := func() { // b belongs to its matcher from now on
@@ -162,7 +159,7 @@ func (pl *pipeline) read(in *inputRun, out func(*batch)) {
 		out(b)
 		seq++
 	}
-	err = record.ForEach(cr, pl.maxRecord, func(rec record.Record) error {
+	n := splitRecords(pl.ctx, rc, in.path, pl.maxRecord, pl.inputErr, func(rec record.Record) error {
 		if len(b.recs) >= batchRecords || len(b.recs) > 0 && len(b.data)+len(rec.Data) > cap(b.data) {
 			if err := pl.ctx.Err(); err != nil {
 				return err
@@ -173,18 +170,13 @@ func (pl *pipeline) read(in *inputRun, out func(*batch)) {
 		b.data = append(b.data, rec.Data...)
 		b.recs = append(b.recs, batchRecord{end: len(b.data), line: rec.Line, offset: rec.Offset})
 		return nil
-	}, func(pe *record.PosError) {
-		pl.inputErr(InputError{File: in.path, Line: pe.Line, Offset: pe.Offset, Err: errors.New(pe.Msg), Warning: pe.Warning})
 	})
 	if len(b.recs) > 0 {
 		send()
 	} else {
 		recycle(b)
 	}
-	if err != nil && !errors.Is(err, pl.ctx.Err()) {
-		pl.inputErr(InputError{File: in.path, Offset: -1, Err: fmt.Errorf("after %d bytes: %w", cr.n, err)})
-	}
-	pl.bytes.Add(cr.n)
+	pl.bytes.Add(n)
 }
 
 // recycle returns a batch to the pool, unless a record larger than a batch

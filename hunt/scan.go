@@ -58,7 +58,6 @@ func (s *Scanner) Scan(ctx context.Context, r io.Reader, name string, stamp func
 	if maxRecord <= 0 {
 		maxRecord = record.DefaultMaxRecord
 	}
-	cr := &countingReader{r: r}
 	n := 0
 	var ft *stampedTime // the input's time, for records without event time
 	stampOnce := func() stampedTime {
@@ -69,7 +68,7 @@ func (s *Scanner) Scan(ctx context.Context, r io.Reader, name string, stamp func
 		return *ft
 	}
 	var fs fileStats
-	err := record.ForEach(cr, maxRecord, func(rec record.Record) error {
+	st.Bytes = splitRecords(ctx, r, name, maxRecord, s.Errors, func(rec record.Record) error {
 		if n++; n&1023 == 0 {
 			prog.Records.Add(1024)
 			if ctx.Err() != nil {
@@ -81,16 +80,25 @@ func (s *Scanner) Scan(ctx context.Context, r io.Reader, name string, stamp func
 			st.Latest, st.Earliest = max(st.Latest, ns), min(st.Earliest, ns)
 		}
 		return nil
-	}, func(pe *record.PosError) {
-		s.Errors(InputError{File: name, Line: pe.Line, Offset: pe.Offset, Err: errors.New(pe.Msg), Warning: pe.Warning})
 	})
 	prog.Records.Add(int64(n & 1023))
 	st.Records, st.Other, st.Digests = fs.records, fs.other, fs.digests
-	if err != nil && !errors.Is(err, ctx.Err()) {
-		s.Errors(InputError{File: name, Offset: -1, Err: fmt.Errorf("after %d bytes: %w", cr.n, err)})
-	}
-	st.Bytes = cr.n
 	return st
+}
+
+// splitRecords calls fn with each record of r (record.ForEach), reports
+// what the splitter finds wrong, and a read error with how far it got, as
+// input errors of name (not the end of ctx: the caller stopped), and
+// returns the bytes read: the splitting hunt's pipeline and Scanner share.
+func splitRecords(ctx context.Context, r io.Reader, name string, maxRecord int, inputErr func(InputError), fn func(record.Record) error) int64 {
+	cr := &countingReader{r: r}
+	err := record.ForEach(cr, maxRecord, fn, func(pe *record.PosError) {
+		inputErr(InputError{File: name, Line: pe.Line, Offset: pe.Offset, Err: errors.New(pe.Msg), Warning: pe.Warning})
+	})
+	if err != nil && !errors.Is(err, ctx.Err()) {
+		inputErr(InputError{File: name, Offset: -1, Err: fmt.Errorf("after %d bytes: %w", cr.n, err)})
+	}
+	return cr.n
 }
 
 // matchOne parses one record and runs the rules on it, its matches going to

@@ -31,6 +31,7 @@ var (
 	objectsBucket = []byte("ledger.objects")  // bucket "/" key -> time (8 bytes, Unix ns) + ETag
 	byTimeBucket  = []byte("ledger.bytime")   // time (8 bytes) + bucket "/" key -> nil, for expiry
 	listingBucket = []byte("ledger.listings") // listing prefix -> the last key read (StartAfter)
+	releaseBucket = []byte("ledger.releases") // SQS message id -> time (8 bytes, Unix ns) + clean releases (4 bytes)
 )
 
 // Ref names an object.
@@ -80,7 +81,7 @@ func New(db *bolt.DB, retention time.Duration) (*Ledger, error) {
 		retention = DefaultRetention
 	}
 	err := db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{objectsBucket, byTimeBucket, listingBucket} {
+		for _, b := range [][]byte{objectsBucket, byTimeBucket, listingBucket, releaseBucket} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -184,6 +185,17 @@ func (l *Ledger) Expire() (int, error) {
 			}
 			n++
 		}
+		rc := tx.Bucket(releaseBucket).Cursor()
+		for k, v := rc.First(); k != nil; {
+			if len(v) >= 8 && bytes.Compare(v[:8], cutoff) < 0 {
+				if err := rc.Delete(); err != nil {
+					return err
+				}
+				k, v = rc.Seek(k)
+				continue
+			}
+			k, v = rc.Next()
+		}
 		return nil
 	})
 	if err != nil {
@@ -200,6 +212,49 @@ func (l *Ledger) Len() (int, error) {
 		return nil
 	})
 	return n, err
+}
+
+// Released counts one clean release of each message (given up by a
+// stopping consumer, not for a failure), in one commit: Releases gives the
+// count, so that receipts a stop caused are not held against a message
+// (SQS counts every receipt). Counts are forgotten after the retention.
+func (l *Ledger) Released(messageIDs ...string) error {
+	if len(messageIDs) == 0 {
+		return nil
+	}
+	now := binary.BigEndian.AppendUint64(nil, uint64(l.Now().UnixNano()))
+	err := l.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(releaseBucket)
+		for _, id := range messageIDs {
+			n := uint32(0)
+			if v := b.Get([]byte(id)); len(v) == 12 {
+				n = binary.BigEndian.Uint32(v[8:])
+			}
+			if err := b.Put([]byte(id), binary.BigEndian.AppendUint32(bytes.Clone(now), n+1)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("ledger: recording %d release(s): %w", len(messageIDs), err)
+	}
+	return nil
+}
+
+// Releases is how many clean releases of a message were recorded.
+func (l *Ledger) Releases(messageID string) (int, error) {
+	n := 0
+	err := l.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(releaseBucket).Get([]byte(messageID)); len(v) == 12 {
+			n = int(binary.BigEndian.Uint32(v[8:]))
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("ledger: releases of %s: %w", messageID, err)
+	}
+	return n, nil
 }
 
 // Position is where the listing named name stopped: the last key read, to
@@ -223,14 +278,33 @@ func (l *Ledger) SetPosition(name, lastKey string, read ...Ref) error {
 	if name == "" {
 		return errors.New("ledger: a listing position needs a name")
 	}
+	return l.SetPositions(map[string]string{name: lastKey}, read...)
+}
+
+// SetPositions records where several listings stopped (by name), with the
+// objects read (Done), in one commit.
+func (l *Ledger) SetPositions(positions map[string]string, read ...Ref) error {
+	if len(positions) == 0 && len(read) == 0 {
+		return nil
+	}
+	for name := range positions {
+		if name == "" {
+			return errors.New("ledger: a listing position needs a name")
+		}
+	}
 	err := l.db.Update(func(tx *bolt.Tx) error {
 		if err := l.done(tx, read); err != nil {
 			return err
 		}
-		return tx.Bucket(listingBucket).Put([]byte(name), []byte(lastKey))
+		for name, lastKey := range positions {
+			if err := tx.Bucket(listingBucket).Put([]byte(name), []byte(lastKey)); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("ledger: position of %s: %w", name, err)
+		return fmt.Errorf("ledger: recording %d position(s) and %d object(s): %w", len(positions), len(read), err)
 	}
 	return nil
 }

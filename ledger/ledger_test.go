@@ -119,3 +119,50 @@ func TestDoneExpires(t *testing.T) {
 		t.Errorf("%d entries, want 2", n)
 	}
 }
+
+// Clean releases are counted per message and forgotten after the
+// retention; several positions go in one commit.
+func TestReleasesAndPositions(t *testing.T) {
+	l, err := Open(filepath.Join(t.TempDir(), "ledger.db"), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	now := time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC)
+	l.Now = func() time.Time { return now }
+	l.Released("m-1", "m-2")
+	now = now.Add(50 * time.Minute)
+	l.Released("m-1")
+	if n, err := l.Releases("m-1"); n != 2 || err != nil {
+		t.Errorf("m-1 released %d times (%v), want 2", n, err)
+	}
+	if n, _ := l.Releases("m-3"); n != 0 {
+		t.Errorf("m-3 released %d times, want 0", n)
+	}
+	now = now.Add(20 * time.Minute) // m-2's last release 70 min ago, m-1's 20
+	if _, err := l.Expire(); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := must(l.Releases("m-1")), must(l.Releases("m-2")); a != 2 || b != 0 {
+		t.Errorf("after expiry: m-1 %d, m-2 %d; want 2 and 0", a, b)
+	}
+	if err := l.SetPositions(map[string]string{"p1": "k1", "p2": "k2"}, Ref{"b", "k1", "e"}); err != nil {
+		t.Fatal(err)
+	}
+	if p1, p2 := must(l.Position("p1")), must(l.Position("p2")); p1 != "k1" || p2 != "k2" {
+		t.Errorf("positions %q %q", p1, p2)
+	}
+	if seen, _ := l.Seen(Ref{"b", "k1", "e"}); !seen {
+		t.Error("object recorded with the positions not seen")
+	}
+	if err := l.SetPositions(map[string]string{"": "x"}); err == nil {
+		t.Error("a position without a name: no error")
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}

@@ -54,13 +54,13 @@ func TestPoller(t *testing.T) {
 		return &Poller{Reader: &Reader{S3: srv.Client, PageSize: 4}, Ledger: l, Bucket: "trail", Start: start, BatchSize: 5, Now: func() time.Time { return now }}
 	}
 	p := newPoller(l)
-	if _, ok, err := p.NotBefore(); ok || err != nil {
-		t.Errorf("NotBefore before the first poll: ok %v, %v", ok, err)
+	if nb, ok := p.NotBefore(); !ok || !nb.Equal(start) {
+		t.Errorf("NotBefore before the first poll = %v %v, want the start day", nb, ok)
 	}
 	got := pollAll(t, p)
 	// Every prefix's position is held 15 minutes before now (the 23:55 files are within).
-	if nb, ok, err := p.NotBefore(); !ok || err != nil || !nb.Equal(time.Date(2026, 11, 5, 23, 50, 0, 0, time.UTC)) {
-		t.Errorf("NotBefore = %v %v %v, want 2026-11-05T23:50Z", nb, ok, err)
+	if nb, ok := p.NotBefore(); !ok || !nb.Equal(time.Date(2026, 11, 5, 23, 50, 0, 0, time.UTC)) {
+		t.Errorf("NotBefore = %v %v, want 2026-11-05T23:50Z", nb, ok)
 	}
 	var want []string
 	fromStart := regexp.MustCompile(`^AWSLogs/(o-[a-z0-9]+/)?\d{12}/CloudTrail/[^/]+/2026/11/0[3-9]/`)
@@ -117,44 +117,130 @@ func TestPoller(t *testing.T) {
 	}
 }
 
-// Release leaves the position: the objects are handed out again.
-func TestPollerRelease(t *testing.T) {
+// Several batches of a prefix are out at once; acknowledged out of order,
+// the position waits for the first; a restart meanwhile hands out only what
+// was not acknowledged; Release hands objects out again; NotBefore counts
+// the objects handed out until they are Started.
+func TestPollerOutOfOrder(t *testing.T) {
 	srv := s3test.New(t)
 	layout(t, srv)
-	l, err := ledger.Open(filepath.Join(t.TempDir(), "ledger.db"), 0)
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	l, err := ledger.Open(path, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	p := &Poller{Reader: &Reader{S3: srv.Client}, Ledger: l, Bucket: "trail", Prefix: "AWSLogs/444455556666/", Start: time.Date(2026, 11, 5, 0, 0, 0, 0, time.UTC), BatchSize: 2}
-	b, err := p.Poll(context.Background())
-	if err != nil || b == nil {
-		t.Fatal(b, err)
+	now := time.Date(2026, 11, 6, 0, 5, 0, 0, time.UTC)
+	newPoller := func(l *ledger.Ledger) *Poller {
+		return &Poller{Reader: &Reader{S3: srv.Client}, Ledger: l, Bucket: "trail", Prefix: "AWSLogs/444455556666/",
+			Start: time.Date(2026, 11, 5, 0, 0, 0, 0, time.UTC), BatchSize: 1, Now: func() time.Time { return now }}
 	}
-	first := b.Objects
-	if nb, ok, _ := p.NotBefore(); !ok || !nb.Equal(p.Start) {
-		t.Errorf("NotBefore with a batch out of a prefix without position = %v %v, want the start day", nb, ok)
+	p := newPoller(l)
+	ctx := context.Background()
+	var bs []*PollBatch
+	for {
+		b, err := p.Poll(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b == nil {
+			break
+		}
+		bs = append(bs, b)
 	}
-	fs, err := b.Fetch(context.Background())
-	if err != nil || len(fs) != len(first) || fs[0].Name != first[0].URL() || string(fs[0].Data) != string(s3test.Gzip([]byte(`{"Records":[]}`))) {
-		t.Errorf("Fetch: %d objects, %v", len(fs), err)
+	day := time.Date(2026, 11, 5, 0, 0, 0, 0, time.UTC)
+	want := []string{
+		ctName("", "444455556666", "us-east-1", day.Add(5*time.Minute), "c"),
+		ctName("", "444455556666", "us-east-1", day.Add(12*time.Hour), "c"),
+		ctName("", "444455556666", "us-east-1", day.Add(23*time.Hour+55*time.Minute), "c"),
 	}
-	if b2, _ := p.Poll(context.Background()); b2 != nil {
-		t.Errorf("a second batch of the prefix while one is out: %v", b2.Objects)
+	var got []string
+	for _, b := range bs {
+		for _, o := range b.Objects {
+			got = append(got, o.Key)
+		}
 	}
-	if err := b.Release(context.Background()); err != nil {
+	if !slices.Equal(got, want) {
+		t.Fatalf("batches out at once: %v, want %v", got, want)
+	}
+	if nb, ok := p.NotBefore(); !ok || !nb.Equal(day.Add(5*time.Minute)) {
+		t.Errorf("NotBefore with the batches not started = %v %v, want the first file's time", nb, ok)
+	}
+	for _, b := range bs {
+		p.Started(b.Objects...)
+	}
+	if nb, ok := p.NotBefore(); !ok || !nb.Equal(now.Add(-15*time.Minute)) {
+		t.Errorf("NotBefore once started, the prefix listed to its end = %v %v, want now less Settle", nb, ok)
+	}
+	// Out of order: the last two are acknowledged, the position stays.
+	for _, b := range []*PollBatch{bs[2], bs[1]} {
+		if err := b.Ack(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := bs[1].Ack(ctx); err == nil {
+		t.Error("a batch acknowledged twice: no error")
+	}
+	if pos, _ := l.Position("s3://trail/AWSLogs/444455556666/CloudTrail/us-east-1/"); pos != "" {
+		t.Errorf("position %q moved past an object not acknowledged", pos)
+	}
+	if b, err := p.Poll(ctx); b != nil || err != nil {
+		t.Errorf("polled again: %v %v, want nothing new", b, err)
+	}
+
+	// A restart hands out only the first.
+	l.Close()
+	if l, err = ledger.Open(path, 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Ack(context.Background()); err == nil {
+	defer l.Close()
+	srv.Reset()
+	p2 := newPoller(l)
+	if again := pollAll(t, p2); !slices.Equal(again, want[:1]) {
+		t.Errorf("after a restart: %v, want %v", again, want[:1])
+	}
+	for _, q := range srv.Listings() {
+		if q.Get("delimiter") == "" && q.Get("start-after") == "" && q.Get("continuation-token") == "" {
+			t.Errorf("object listing %v: not after a position", q)
+		}
+	}
+	if pos, _ := l.Position("s3://trail/AWSLogs/444455556666/CloudTrail/us-east-1/"); !strings.HasSuffix(pos, "_20261105T2350Z") {
+		t.Errorf("position %q, want Settle before now once all are acknowledged", pos)
+	}
+
+	// Release (a new ledger): handed out again, alone (the other is out).
+	l2, err := ledger.Open(filepath.Join(t.TempDir(), "ledger2.db"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	p3 := newPoller(l2)
+	b1, err := p3.Poll(ctx)
+	if err != nil || b1 == nil {
+		t.Fatal(b1, err)
+	}
+	b2, err := p3.Poll(ctx)
+	if err != nil || b2 == nil {
+		t.Fatal(b2, err)
+	}
+	if err := b1.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b1.Ack(ctx); err == nil {
 		t.Error("Ack after Release: no error")
 	}
-	b, err = p.Poll(context.Background())
-	if err != nil || b == nil || !slices.Equal(b.Objects, first) {
-		t.Errorf("after Release: %v %v, want %v again", b, err, first)
+	b, err := p3.Poll(ctx)
+	if err != nil || b == nil || !slices.Equal(b.Objects, b1.Objects) {
+		t.Errorf("after Release: %v %v, want %v again", b, err, b1.Objects)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	fs, err := b.Fetch(ctx)
+	if err != nil || len(fs) != 1 || fs[0].Name != b1.Objects[0].URL() || string(fs[0].Data) != string(s3test.Gzip([]byte(`{"Records":[]}`))) {
+		t.Errorf("Fetch: %d objects, %v", len(fs), err)
+	}
+	tctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
-	if _, err := p.Next(ctx); err == nil {
-		t.Error("Next with nothing new did not wait for ctx")
+	for {
+		if _, err := p3.Next(tctx); err != nil {
+			break // nothing new: Next waited for ctx
+		}
 	}
 }

@@ -34,6 +34,7 @@ type Config struct {
 	HTTP       *HTTPConfig   `yaml:"http"`
 	Kafka      *KafkaConfig  `yaml:"kafka"`
 	SQS        *SQSConfig    `yaml:"sqs"`
+	S3Poll     *S3PollConfig `yaml:"s3_poll"`
 	Sinks      []SinkConfig  `yaml:"sinks"`
 }
 
@@ -91,6 +92,8 @@ type SinkConfig struct {
 	Tags        []string          `yaml:"tags"`
 	OutboxMax   string            `yaml:"outbox_max"` // e.g. 1GB (default)
 	Format      string            `yaml:"format"`     // alert (default) or ocsf (not for slack)
+	MaxSize     string            `yaml:"max_size"`   // jsonl: rotate the file past this size (e.g. 100MB)
+	MaxFiles    int               `yaml:"max_files"`  // jsonl: rotated files kept (default 5)
 }
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
@@ -154,6 +157,9 @@ func ParseConfig(path string, data []byte, lookup func(string) (string, bool)) (
 		default:
 			return nil, fmt.Errorf("%s: type %q: want jsonl, elasticsearch, webhook, splunk, slack or kafka", where, s.Type)
 		}
+		if err := checkRotation(s); err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
 		sev, err := ParseSeverity(s.MinSeverity)
 		if err != nil {
 			return nil, fmt.Errorf("%s: min_severity: %w", where, err)
@@ -181,6 +187,9 @@ func ParseConfig(path string, data []byte, lookup func(string) (string, bool)) (
 	}
 	if c.SQS != nil && c.SQS.QueueURL == "" {
 		return nil, fmt.Errorf("%s: sqs needs queue_url", path)
+	}
+	if err := c.S3Poll.Check(); err != nil {
+		return nil, fmt.Errorf("%s: s3_poll: %w", path, err)
 	}
 	if c.HTTP != nil {
 		if _, err := ParseBytes(c.HTTP.MaxBody); c.HTTP.MaxBody != "" && err != nil {
@@ -246,6 +255,10 @@ func (c *Config) OpenOutputs(stdout io.Writer, m *Metrics, log *slog.Logger) ([]
 				return nil, err
 			}
 			fs.Format = format
+			fs.Rotate.MaxFiles = s.MaxFiles
+			if s.MaxSize != "" {
+				fs.Rotate.MaxSize, _ = ParseBytes(s.MaxSize) // checked by ParseConfig
+			}
 			out.Deliverer = fs
 		case "elasticsearch":
 			sender = &Elasticsearch{URL: s.URL, Index: s.Index, APIKey: s.APIKey, Username: s.Username, Password: s.Password, Format: format}

@@ -83,6 +83,9 @@ type inputState struct {
 // less the lateness (moved on by the wall time since its last batch when
 // it has been quiet for idle); ok is false when it holds nothing back.
 func (st *inputState) mark(lateness int64, idle time.Duration, now time.Time) (int64, bool) {
+	if h, ok := st.in.(Holder); ok && h.Holding() {
+		return math.MinInt64, true
+	}
 	if wm, ok := st.in.(Watermarker); ok {
 		t, ok := wm.LowWatermark()
 		if !ok {

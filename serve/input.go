@@ -55,6 +55,14 @@ type Watermarker interface {
 	LowWatermark() (t time.Time, ok bool)
 }
 
+// Holder is an input that may, for a while, deliver records of any age
+// (an SQS input started after a crash, until the messages the crashed
+// process had out come back): while it is Holding, the service's watermark
+// does not move, so nothing is decided before those records are in.
+type Holder interface {
+	Holding() bool
+}
+
 // Readier is an input that can say whether it is ready (for /readyz).
 type Readier interface {
 	Ready() error

@@ -2,12 +2,17 @@ package serve
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -99,52 +104,91 @@ func encodeAlert(a alert.Alert) ([]byte, error) {
 }
 
 // FileSink writes alerts as JSON Lines to a file (appended to, synced
-// before Deliver returns) or to standard output.
+// before Deliver returns) or to standard output. With MaxSize the file is
+// rotated (see Rotate).
 type FileSink struct {
 	// Format, when set, writes each alert in it (default: alert.WriteJSONL).
 	Format Format
+	// Rotate, when its MaxSize is set, rotates the file by size.
+	Rotate Rotation
 	mu     sync.Mutex
+	path   string
 	f      *os.File
 	w      *bufio.Writer
+	size   int64 // bytes in the file
 	sync   bool
 	m      *Metrics
 	name   string
+	line   bytes.Buffer
 }
+
+// Rotation is how a JSON Lines file is rotated: once the next alert would
+// take it past MaxSize, it is synced and renamed PATH.1 (PATH.1 becomes
+// PATH.2, and so on; the one past MaxFiles is deleted) and a new PATH is
+// started. A line is never split: an alert larger than MaxSize has a file
+// to itself.
+type Rotation struct {
+	MaxSize  int64 // bytes; 0: no rotation
+	MaxFiles int   // old files kept (default 5)
+}
+
+// DefaultMaxFiles is how many rotated files are kept by default.
+const DefaultMaxFiles = 5
 
 // OpenFileSink opens path for appending ("-": standard output, w).
 func OpenFileSink(name, path string, stdout io.Writer, m *Metrics) (*FileSink, error) {
-	s := &FileSink{m: m, name: name}
+	s := &FileSink{m: m, name: name, path: path}
 	if path == "-" {
 		s.w = bufio.NewWriter(stdout)
 		return s, nil
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("alerts file: %w", err)
+	if err := s.open(); err != nil {
+		return nil, err
 	}
-	s.f, s.w, s.sync = f, bufio.NewWriterSize(f, 256<<10), true
 	return s, nil
+}
+
+func (s *FileSink) open() error {
+	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("alerts file: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("alerts file: %w", err)
+	}
+	s.f, s.w, s.sync, s.size = f, bufio.NewWriterSize(f, 256<<10), true, fi.Size()
+	return nil
 }
 
 // Deliver writes the alerts and syncs the file.
 func (s *FileSink) Deliver(_ context.Context, as []alert.Alert) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.Format == nil {
-		if err := alert.WriteJSONL(s.w, as); err != nil {
-			return err
-		}
-	} else {
-		for _, a := range as {
+	for _, a := range as {
+		s.line.Reset()
+		if s.Format == nil {
+			if err := alert.WriteJSONL(&s.line, []alert.Alert{a}); err != nil {
+				return fmt.Errorf("encoding alert %s: %w", a.ID, err)
+			}
+		} else {
 			b, err := s.Format(a)
 			if err != nil {
 				return fmt.Errorf("encoding alert %s: %w", a.ID, err)
 			}
-			s.w.Write(b)
-			if err := s.w.WriteByte('\n'); err != nil {
-				return fmt.Errorf("writing alerts: %w", err)
+			s.line.Write(b)
+			s.line.WriteByte('\n')
+		}
+		if s.f != nil && s.Rotate.MaxSize > 0 && s.size > 0 && s.size+int64(s.line.Len()) > s.Rotate.MaxSize {
+			if err := s.rotate(); err != nil {
+				return err
 			}
 		}
+		if _, err := s.w.Write(s.line.Bytes()); err != nil {
+			return fmt.Errorf("writing alerts: %w", err)
+		}
+		s.size += int64(s.line.Len())
 	}
 	if err := s.w.Flush(); err != nil {
 		return fmt.Errorf("writing alerts: %w", err)
@@ -155,6 +199,73 @@ func (s *FileSink) Deliver(_ context.Context, as []alert.Alert) error {
 		}
 	}
 	s.m.SinkAlerts.WithLabelValues(s.name).Add(float64(len(as)))
+	return nil
+}
+
+// rotate syncs and closes the file, shifts the old ones (PATH.N-1 to
+// PATH.N, ..., PATH to PATH.1, the oldest past MaxFiles deleted), syncs the
+// folder and opens a new PATH. A crash in between leaves every line in one
+// of the files.
+func (s *FileSink) rotate() error {
+	if err := s.w.Flush(); err != nil {
+		return fmt.Errorf("writing alerts: %w", err)
+	}
+	if err := s.f.Sync(); err != nil {
+		return fmt.Errorf("syncing alerts file: %w", err)
+	}
+	if err := s.f.Close(); err != nil {
+		return fmt.Errorf("closing alerts file: %w", err)
+	}
+	s.f = nil
+	n := s.Rotate.MaxFiles
+	if n <= 0 {
+		n = DefaultMaxFiles
+	}
+	old := func(i int) string { return s.path + "." + strconv.Itoa(i) }
+	if err := os.Remove(old(n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("rotating alerts file: %w", err)
+	}
+	for i := n - 1; i >= 1; i-- {
+		if err := os.Rename(old(i), old(i+1)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("rotating alerts file: %w", err)
+		}
+	}
+	if err := os.Rename(s.path, old(1)); err != nil {
+		return fmt.Errorf("rotating alerts file: %w", err)
+	}
+	if err := s.open(); err != nil {
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(s.path)); err == nil {
+		err = d.Sync()
+		d.Close()
+		if err != nil {
+			return fmt.Errorf("syncing the alerts folder: %w", err)
+		}
+	}
+	return nil
+}
+
+// checkRotation checks a jsonl sink's max_size and max_files.
+func checkRotation(s *SinkConfig) error {
+	if s.Type != "jsonl" && (s.MaxSize != "" || s.MaxFiles != 0) {
+		return fmt.Errorf("max_size and max_files are for jsonl sinks, not %s", s.Type)
+	}
+	if s.MaxSize == "" {
+		if s.MaxFiles != 0 {
+			return errors.New("max_files goes with max_size")
+		}
+		return nil
+	}
+	if s.Path == "-" {
+		return errors.New("standard output is not rotated: max_size needs a file")
+	}
+	if _, err := ParseBytes(s.MaxSize); err != nil {
+		return fmt.Errorf("max_size: %w", err)
+	}
+	if s.MaxFiles < 0 {
+		return fmt.Errorf("max_files %d: want 1 or more (default %d)", s.MaxFiles, DefaultMaxFiles)
+	}
 	return nil
 }
 

@@ -31,10 +31,38 @@ type SQSInput struct {
 	MinBackoff, MaxBackoff time.Duration
 
 	acks    sync.WaitGroup // acknowledgements under way
+	hold    atomic.Pointer[hold]
 	lastErr atomic.Pointer[failure]
 	readyMu sync.Mutex
 	readyAt time.Time
 	ready   error
+}
+
+// hold is the wait after a start that followed a crash: until the
+// messages the crashed process had out are visible again (the visibility
+// timeout) and received.
+type hold struct {
+	until time.Time // they are visible again by then
+	limit time.Time // the hold ends then whatever comes
+}
+
+// Holding is true after a start that followed a crash (or without a
+// ledger to tell), until the messages the crashed process had out, visible
+// again after the visibility timeout, are received: a receive after it
+// brought a message received for the first time (the queue hands out the
+// older ones first) or nothing. Meanwhile the service's watermark waits,
+// so those records are not late.
+func (q *SQSInput) Holding() bool {
+	h := q.hold.Load()
+	if h == nil {
+		return false
+	}
+	now := time.Now()
+	if now.After(h.limit) || q.Consumer.LastEmptyReceive().After(h.until) {
+		q.hold.CompareAndSwap(h, nil)
+		return false
+	}
+	return true
 }
 
 // failure is the last receive or read failure and when it happened.
@@ -64,6 +92,16 @@ func (q *SQSInput) Run(ctx context.Context, deliver func(*Batch) error) error {
 	}
 	if maxB < minB {
 		maxB = max(30*time.Second, minB)
+	}
+	clean, err := q.Consumer.Start()
+	if err != nil {
+		q.log().Warn("sqs: ledger", "error", err)
+	}
+	if !clean {
+		v := q.Consumer.Visibility()
+		until := time.Now().Add(v + time.Second)
+		q.hold.Store(&hold{until: until, limit: until.Add(max(v, time.Minute))})
+		q.log().Info("sqs: the last run did not stop cleanly: decisions wait until the messages it had out are visible again and received", "visibility", v.String())
 	}
 	backoff := time.Duration(0)
 	wait := func(err error) bool {
@@ -107,6 +145,13 @@ func (q *SQSInput) Run(ctx context.Context, deliver func(*Batch) error) error {
 		}
 		backoff = 0
 		q.lastErr.Store(nil)
+		// A message received for the first time after the hold's wait: the
+		// ones the crashed process had out came before it. The hold ends
+		// once its objects are delivered.
+		var ends *hold
+		if h := q.hold.Load(); h != nil && b.ReceiveCount == 1 && b.Received.After(h.until) {
+			ends = h
+		}
 		if len(objs) == 0 { // not handed out by the consumer; kept safe
 			q.ack(b)
 			continue
@@ -122,6 +167,9 @@ func (q *SQSInput) Run(ctx context.Context, deliver func(*Batch) error) error {
 			if err != nil {
 				return nil // stopping: not acknowledged, released by Close and received again
 			}
+		}
+		if ends != nil {
+			q.hold.CompareAndSwap(ends, nil)
 		}
 	}
 }

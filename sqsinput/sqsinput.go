@@ -124,6 +124,7 @@ type Consumer struct {
 	closed   bool
 	stats    Stats
 	extendMu sync.Mutex // one extension round at a time
+	empty    time.Time  // when the last receive that brought no message returned
 }
 
 // Stats counts what a consumer did.
@@ -161,6 +162,7 @@ type Batch struct {
 	Kind         string    // the notification's form (notify.Kind*)
 	ReceiveCount int       // ApproximateReceiveCount
 	Sent         time.Time // when the message was sent (its age is now - Sent)
+	Received     time.Time // when the receive that brought it returned
 	Objects      []notify.Object
 
 	c       *Consumer
@@ -250,14 +252,20 @@ func (c *Consumer) Next(ctx context.Context) (*Batch, error) {
 			}
 			return nil, fmt.Errorf("sqs: receiving from %s: %w", c.cfg.QueueURL, err)
 		}
+		now := time.Now()
+		if len(out.Messages) == 0 {
+			c.mu.Lock()
+			c.empty = now
+			c.mu.Unlock()
+		}
 		for _, m := range out.Messages {
-			c.accept(ctx, m)
+			c.accept(ctx, m, now)
 		}
 	}
 }
 
 // accept sorts a received message: poison, a no-op, waiting, or ready.
-func (c *Consumer) accept(ctx context.Context, m types.Message) {
+func (c *Consumer) accept(ctx context.Context, m types.Message, received time.Time) {
 	id := aws.ToString(m.MessageId)
 	count, _ := strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
 	var sent time.Time
@@ -267,9 +275,19 @@ func (c *Consumer) accept(ctx context.Context, m types.Message) {
 	c.mu.Lock()
 	c.stats.Received++
 	c.mu.Unlock()
-	b := &Batch{MessageID: id, ReceiveCount: count, Sent: sent, c: c, receipt: aws.ToString(m.ReceiptHandle)}
-	if c.cfg.MaxReceive > 0 && count > c.cfg.MaxReceive {
-		c.poison(ctx, b, aws.ToString(m.Body), fmt.Errorf("received %d times, more than max_receive (%d): its objects failed to be read every time", count, c.cfg.MaxReceive))
+	b := &Batch{MessageID: id, ReceiveCount: count, Sent: sent, Received: received, c: c, receipt: aws.ToString(m.ReceiptHandle)}
+	// Receipts that ended in a clean stop's release are not held against
+	// the message: only failed reads and crashes count.
+	tries := count
+	if c.ledger != nil && c.cfg.MaxReceive > 0 && count > c.cfg.MaxReceive {
+		n, err := c.ledger.Releases(id)
+		if err != nil {
+			c.log.Error("sqs: ledger", "err", err)
+		}
+		tries -= n
+	}
+	if c.cfg.MaxReceive > 0 && tries > c.cfg.MaxReceive {
+		c.poison(ctx, b, aws.ToString(m.Body), fmt.Errorf("received %d times (%d of them released by a stop), more than max_receive (%d): its objects failed to be read every time, or the process died while reading them", count, count-tries, c.cfg.MaxReceive))
 		return
 	}
 	msg, err := notify.Parse([]byte(aws.ToString(m.Body)))
@@ -553,9 +571,42 @@ func (c *Consumer) Stats() Stats {
 	return c.stats
 }
 
+// LastEmptyReceive is when the last receive that brought no message
+// returned (zero: none yet).
+func (c *Consumer) LastEmptyReceive() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.empty
+}
+
+// Visibility is the visibility timeout the consumer receives with.
+func (c *Consumer) Visibility() time.Duration { return c.cfg.Visibility }
+
+func (c *Consumer) runName() string { return "sqs-consumer:" + c.cfg.QueueURL }
+
+// Start records in the ledger that a consumer of the queue runs, and
+// reports whether the one before stopped cleanly (Close), or none ran
+// with this ledger: when one did not (a crash; or there is no ledger to
+// tell), the messages it had out come back only after the visibility
+// timeout, after newer ones.
+func (c *Consumer) Start() (cleanBefore bool, err error) {
+	if c.ledger == nil {
+		return false, nil
+	}
+	last, err := c.ledger.Position(c.runName())
+	if err != nil {
+		return false, err
+	}
+	return last != "running", c.ledger.SetPosition(c.runName(), "running")
+}
+
 // Close stops extending visibility and releases every message still out
 // (handed out and not acked, ready, or waiting), so that they are delivered
-// again at once, here after a restart or to another consumer.
+// again at once, here after a restart or to another consumer. With a
+// ledger, the releases are recorded first: the receipts they cause do not
+// count toward MaxReceive (a message whose window stays open across many
+// restarts is not poison; one that failed to be read, or was out when the
+// process died, is counted).
 func (c *Consumer) Close(ctx context.Context) error {
 	c.mu.Lock()
 	if c.closed {
@@ -571,6 +622,16 @@ func (c *Consumer) Close(ctx context.Context) error {
 	close(c.stop)
 	c.stopped.Wait()
 	var errs []error
+	if c.ledger != nil {
+		ids := make([]string, len(bs))
+		for i, b := range bs {
+			ids[i] = b.MessageID
+		}
+		if err := c.ledger.Released(ids...); err != nil {
+			// then these receipts count toward max_receive
+			c.log.Warn("sqs: recording the messages released at the stop", "err", err)
+		}
+	}
 	for _, b := range bs {
 		if !b.finish() {
 			continue
@@ -579,6 +640,11 @@ func (c *Consumer) Close(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 		c.finished(ctx, b, func(s *Stats) { s.Released++ })
+	}
+	if c.ledger != nil && len(errs) == 0 {
+		if err := c.ledger.SetPosition(c.runName(), "stopped"); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }

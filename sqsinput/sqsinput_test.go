@@ -339,8 +339,72 @@ func TestPoisonAfterMaxReceive(t *testing.T) {
 	if vis, inflight, deleted := w.sqs.Counts("trail"); vis+inflight != 0 || deleted != 1 {
 		t.Errorf("queue: %d visible, %d in flight, %d deleted", vis, inflight, deleted)
 	}
-	if logs := w.logs.String(); !strings.Contains(logs, "received 3 times, more than max_receive (2)") {
+	if logs := w.logs.String(); !strings.Contains(logs, "received 3 times (0 of them released by a stop), more than max_receive (2)") {
 		t.Errorf("log lacks the poison reason:\n%s", logs)
+	}
+}
+
+// A message out at every stop (its window still open) is released by each
+// and received again by the next consumer more than MaxReceive times: the
+// releases are in the ledger, so it is not poison, and it is read and
+// acknowledged in the end. A receipt that ends in a crash (no Close) still
+// counts.
+func TestStopReleasesAreNotPoison(t *testing.T) {
+	w := newWorld(t)
+	d := w.ds[0]
+	id := w.sqs.Send("trail", s3Notification(d.Key, w.etags[d.Key], len(d.Body)), 0)
+	l := w.openLedger(t)
+	const maxReceive = 2
+	for i := range maxReceive + 2 {
+		c := w.consumer(t, l, Config{MaxReceive: maxReceive, DLQURL: w.sqs.QueueURL("dlq")})
+		b := w.next(t, c, 5*time.Second)
+		if b == nil || b.ReceiveCount != i+1 {
+			t.Fatalf("stop %d: batch %v, want the message received for the %d. time", i, b, i+1)
+		}
+		if err := c.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := l.Releases(id); n != maxReceive+2 || err != nil {
+		t.Errorf("releases recorded: %d, %v", n, err)
+	}
+	c := w.consumer(t, l, Config{MaxReceive: maxReceive, DLQURL: w.sqs.QueueURL("dlq")})
+	b := w.next(t, c, 5*time.Second)
+	if b == nil {
+		t.Fatal("the message released at each stop became poison")
+	}
+	if err := b.Ack(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.sqs.Bodies("dlq"); len(got) != 0 {
+		t.Errorf("DLQ holds %q", got)
+	}
+	if c.Stats().Poison != 0 {
+		t.Errorf("stats: %+v", c.Stats())
+	}
+}
+
+// Start tells whether the consumer before stopped cleanly: the first with
+// a ledger did (none ran), one not closed did not, one closed did.
+func TestStartTellsACrash(t *testing.T) {
+	w := newWorld(t)
+	l := w.openLedger(t)
+	for i, want := range []bool{true, false} {
+		c := w.consumer(t, l, Config{})
+		if clean, err := c.Start(); clean != want || err != nil {
+			t.Errorf("start %d: clean %v (%v), want %v", i, clean, err, want)
+		}
+	}
+	c := w.consumer(t, l, Config{})
+	c.Start()
+	if err := c.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if clean, _ := w.consumer(t, l, Config{}).Start(); !clean {
+		t.Error("after a Close: not clean")
+	}
+	if clean, _ := w.consumer(t, nil, Config{}).Start(); clean {
+		t.Error("without a ledger: clean")
 	}
 }
 

@@ -23,7 +23,7 @@ func TestMain(m *testing.M) {
 
 // trailhound starts the test binary as trailhound with args, its stdout going
 // to outFile.
-func trailhound(t *testing.T, outFile string, args ...string) *exec.Cmd {
+func trailhound(t testing.TB, outFile string, args ...string) *exec.Cmd {
 	t.Helper()
 	out, err := os.Create(outFile)
 	if err != nil {

@@ -49,13 +49,16 @@ func newServe() *cobra.Command {
 		dlqURL     string
 		sqsEnd     string
 		s3End      string
+		pollURL    string
+		pollFrom   string
+		pollEvery  time.Duration
 		logLevel   string
 		geo        *geoFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "serve [flags]",
-		Short: "Run rules continuously over CloudTrail as it arrives (HTTP ingest, Kafka, S3 notifications on SQS) and deliver alerts to sinks",
-		Long: `Run rules continuously: inputs (HTTP ingest POST /v1/records, Kafka, SQS) deliver
+		Short: "Run rules continuously over CloudTrail as it arrives (HTTP ingest, Kafka, S3 notifications on SQS, S3 polling) and deliver alerts to sinks",
+		Long: `Run rules continuously: inputs (HTTP ingest POST /v1/records, Kafka, SQS, S3 polling) deliver
 CloudTrail records; alerts are decided as event time passes (the inputs'
 latest event time less --lateness) and delivered to the sinks (JSON Lines
 file, Elasticsearch bulk, webhook); then the state is committed and only then
@@ -161,8 +164,36 @@ served on --listen.`,
 				if q.Ledger == "" && !state.IsRedisURL(cfg.State) {
 					q.Ledger = cfg.State + ".ledger"
 				}
-			} else if dlqURL != "" || sqsEnd != "" || s3End != "" {
-				return usageError(errors.New("--sqs-dlq-url, --sqs-endpoint and --s3-endpoint go with --sqs-queue-url (or an sqs section in the config)"))
+			} else if dlqURL != "" || sqsEnd != "" {
+				return usageError(errors.New("--sqs-dlq-url and --sqs-endpoint go with --sqs-queue-url (or an sqs section in the config)"))
+			}
+			if pollURL != "" {
+				if cfg.S3Poll == nil {
+					cfg.S3Poll = &serve.S3PollConfig{}
+				}
+				cfg.S3Poll.URL = pollURL
+			}
+			if sp := cfg.S3Poll; sp != nil {
+				if pollFrom != "" {
+					sp.From = pollFrom
+				}
+				if f.Changed("poll-interval") {
+					sp.Interval = pollEvery
+				}
+				if s3End != "" {
+					sp.Endpoint = s3End
+				}
+				if sp.Ledger == "" {
+					sp.Ledger = cfg.State + ".ledger"
+				}
+				if err := sp.Check(); err != nil {
+					return usageError(fmt.Errorf("s3 polling: %w", err))
+				}
+			} else if pollFrom != "" || f.Changed("poll-interval") {
+				return usageError(errors.New("--from and --poll-interval go with --s3-poll (or an s3_poll section in the config)"))
+			}
+			if s3End != "" && cfg.SQS == nil && cfg.S3Poll == nil {
+				return usageError(errors.New("--s3-endpoint goes with --sqs-queue-url or --s3-poll"))
 			}
 			if outPath != "" {
 				cfg.Sinks = append([]serve.SinkConfig{{Type: "jsonl", Name: "out", Path: outPath}}, cfg.Sinks...)
@@ -170,8 +201,8 @@ served on --listen.`,
 			if len(cfg.Sinks) == 0 {
 				cfg.Sinks = []serve.SinkConfig{{Type: "jsonl", Name: "stdout", Path: "-"}}
 			}
-			if cfg.HTTP == nil && cfg.Kafka == nil && cfg.SQS == nil {
-				return usageError(errors.New("no input: give --listen (HTTP ingest), --kafka-brokers and --kafka-topic, or --sqs-queue-url, or a config with an http, kafka or sqs section"))
+			if cfg.HTTP == nil && cfg.Kafka == nil && cfg.SQS == nil && cfg.S3Poll == nil {
+				return usageError(errors.New("no input: give --listen (HTTP ingest), --kafka-brokers and --kafka-topic, --sqs-queue-url or --s3-poll, or a config with an http, kafka, sqs or s3_poll section"))
 			}
 			if err := localPaths(cfg); err != nil {
 				return usageError(err)
@@ -244,7 +275,10 @@ served on --listen.`,
 	f.StringVar(&sqsURL, "sqs-queue-url", "", "SQS queue of S3 notifications of new CloudTrail objects (AWS credentials and region from the default chain)")
 	f.StringVar(&dlqURL, "sqs-dlq-url", "", "SQS queue that receives poison messages (default: they are only logged)")
 	f.StringVar(&sqsEnd, "sqs-endpoint", "", "URL of an SQS-compatible server (default: AWS)")
-	f.StringVar(&s3End, "s3-endpoint", "", "URL of an S3-compatible store the SQS input reads objects from (path-style; default: AWS)")
+	f.StringVar(&s3End, "s3-endpoint", "", "URL of an S3-compatible store the SQS and S3 polling inputs read (path-style; default: AWS)")
+	f.StringVar(&pollURL, "s3-poll", "", "poll s3://bucket[/trail-prefix] where CloudTrail delivers, listing each account/region after its last position (AWS credentials and region from the default chain)")
+	f.StringVar(&pollFrom, "from", "", "with --s3-poll: the first day (YYYY-MM-DD) read of an account/region never read before (default: today)")
+	f.DurationVar(&pollEvery, "poll-interval", time.Minute, "with --s3-poll: the pause between listings that found nothing new")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error (JSON logs on stderr)")
 	geo = addGeoFlags(f)
 	return cmd
@@ -369,12 +403,44 @@ func serveOnce(ctx context.Context, cfg *serve.Config, geo *geoFlags, stdout io.
 		}
 		inputs = append(inputs, in)
 	}
+	ledgers := map[string]*ledger.Ledger{} // one per file: the SQS and polling inputs may share one
+	defer func() {
+		for _, l := range ledgers {
+			l.Close()
+		}
+	}()
+	openLedger := func(path string) (*ledger.Ledger, error) {
+		if l := ledgers[path]; l != nil {
+			return l, nil
+		}
+		l, err := ledger.Open(path, 0)
+		if err != nil {
+			return nil, err
+		}
+		ledgers[path] = l
+		return l, nil
+	}
 	if q := cfg.SQS; q != nil {
-		in, closeLedger, err := openSQS(ctx, q, log)
+		l, err := openLedger(q.Ledger)
+		if err != nil {
+			return nil, &exitError{exitErrors, fmt.Errorf("sqs: %w", err)}
+		}
+		in, err := openSQS(ctx, q, l, log)
 		if err != nil {
 			return nil, &exitError{exitErrors, err}
 		}
-		defer closeLedger()
+		defer in.Close() // serve.Run closes it; this is for a failed start
+		inputs = append(inputs, in)
+	}
+	if sp := cfg.S3Poll; sp != nil {
+		l, err := openLedger(sp.Ledger)
+		if err != nil {
+			return nil, &exitError{exitErrors, fmt.Errorf("s3 polling: %w", err)}
+		}
+		in, err := openS3Poll(ctx, sp, l, cfg.Lateness, log)
+		if err != nil {
+			return nil, &exitError{exitErrors, err}
+		}
 		defer in.Close() // serve.Run closes it; this is for a failed start
 		inputs = append(inputs, in)
 	}
@@ -423,14 +489,9 @@ func localPaths(cfg *serve.Config) error {
 
 // openSQS opens the SQS input: its ledger, the SQS and S3 clients and the
 // consumer; a queue that cannot be read is an error here, at the start.
-func openSQS(ctx context.Context, q *serve.SQSConfig, log *slog.Logger) (*serve.SQSInput, func(), error) {
-	l, err := ledger.Open(q.Ledger, 0)
-	if err != nil {
-		return nil, nil, fmt.Errorf("sqs: %w", err)
-	}
-	fail := func(err error) (*serve.SQSInput, func(), error) {
-		l.Close()
-		return nil, nil, fmt.Errorf("sqs: %w", err)
+func openSQS(ctx context.Context, q *serve.SQSConfig, l *ledger.Ledger, log *slog.Logger) (*serve.SQSInput, error) {
+	fail := func(err error) (*serve.SQSInput, error) {
+		return nil, fmt.Errorf("sqs: %w", err)
 	}
 	sc, err := sqsinput.NewClient(ctx, q.Endpoint)
 	if err != nil {
@@ -453,5 +514,35 @@ func openSQS(ctx context.Context, q *serve.SQSConfig, log *slog.Logger) (*serve.
 		return fail(err)
 	}
 	log.Info("sqs: reading", "queue", q.QueueURL, "messages", info.Messages, "in_flight", info.InFlight, "ledger", q.Ledger)
-	return &serve.SQSInput{Consumer: c, Log: log}, func() { l.Close() }, nil
+	return &serve.SQSInput{Consumer: c, Log: log}, nil
+}
+
+// openS3Poll opens the S3 polling input; a bucket without CloudTrail's
+// layout, or that cannot be listed, is an error here, at the start.
+func openS3Poll(ctx context.Context, sp *serve.S3PollConfig, l *ledger.Ledger, lateness time.Duration, log *slog.Logger) (*serve.S3PollInput, error) {
+	bucket, prefix, err := s3trail.ParseURL(sp.URL)
+	if err != nil {
+		return nil, fmt.Errorf("s3 polling: %w", err)
+	}
+	client, err := s3trail.NewClient(ctx, sp.Endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("s3 polling: %w", err)
+	}
+	r := &s3trail.Reader{S3: client, Log: log}
+	if sp.Endpoint == "" {
+		r.S3 = s3trail.ForBucket(ctx, client, bucket)
+	}
+	start, _ := sp.FromDay() // checked with the flags
+	if start.IsZero() {
+		start = time.Now().UTC().Truncate(24 * time.Hour)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	prs, err := r.Discover(cctx, bucket, prefix)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("s3 polling: %w", err)
+	}
+	log.Info("s3 poll: reading", "url", sp.URL, "prefixes", len(prs), "from", start.Format("2006-01-02"), "ledger", sp.Ledger)
+	p := &s3trail.Poller{Reader: r, Ledger: l, Bucket: bucket, Prefix: prefix, Start: start, Settle: sp.Settle, Interval: sp.Interval, Log: log}
+	return &serve.S3PollInput{Poller: p, Lateness: lateness, Log: log}, nil
 }

@@ -26,6 +26,8 @@ func TestServeUsage(t *testing.T) {
 	os.WriteFile(empty, []byte("# none\n"), 0o644)
 	noQueue := filepath.Join(dir, "noqueue.yaml")
 	os.WriteFile(noQueue, []byte("sqs:\n  dlq_url: https://q\n"), 0o644)
+	noURL := filepath.Join(dir, "nourl.yaml")
+	os.WriteFile(noURL, []byte("s3_poll:\n  from: 2026-11-03\n"), 0o644)
 	st := filepath.Join(dir, "s.db")
 	for _, tc := range []struct {
 		args []string
@@ -41,6 +43,11 @@ func TestServeUsage(t *testing.T) {
 		{[]string{"serve", "--state", st, "--listen", "127.0.0.1:0", "--tls-cert", "c.pem"}, "both a certificate and a key"},
 		{[]string{"serve", "--state", st, "--sqs-dlq-url", "https://q"}, "go with --sqs-queue-url"},
 		{[]string{"serve", "--state", st, "--config", noQueue}, "sqs needs queue_url"},
+		{[]string{"serve", "--state", st, "--config", noURL}, "s3_poll: url is needed"},
+		{[]string{"serve", "--state", st, "--listen", "127.0.0.1:0", "--from", "2026-11-03"}, "go with --s3-poll"},
+		{[]string{"serve", "--state", st, "--s3-poll", "s3://b", "--from", "yesterday"}, "want YYYY-MM-DD"},
+		{[]string{"serve", "--state", st, "--s3-poll", "b/logs"}, "not an s3:// URL"},
+		{[]string{"serve", "--state", st, "--listen", "127.0.0.1:0", "--s3-endpoint", "http://x"}, "goes with --sqs-queue-url or --s3-poll"},
 		{[]string{"serve", "extra"}, "unknown command"},
 	} {
 		code, _, errs := runCmd(t, tc.args...)
