@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,25 +21,6 @@ import (
 // DefaultRedisPrefix starts every key a Redis store writes, unless the URL
 // says otherwise (?prefix=).
 const DefaultRedisPrefix = "trailhound:"
-
-// IsRedisURL says whether a --state value names a Redis server rather than a
-// file: redis://... or rediss://... (TLS).
-func IsRedisURL(s string) bool {
-	return strings.HasPrefix(s, "redis://") || strings.HasPrefix(s, "rediss://")
-}
-
-// Redact is a --state value fit for logs: a Redis URL without its
-// password; a file path as it is.
-func Redact(spec string) string {
-	if !IsRedisURL(spec) {
-		return spec
-	}
-	u, err := url.Parse(spec)
-	if err != nil {
-		return "(a Redis URL that does not parse)"
-	}
-	return u.Redacted()
-}
 
 // Redis is a Store in a Redis server, shared by several processes. Each
 // rule's entries live in hashes, one per kind, under the key prefix:
@@ -54,8 +35,9 @@ func Redact(spec string) string {
 // each hash with a sorted set beside it (the same name with ":t") of its
 // fields by time, so that expiry finds old entries without reading the
 // rest. PREFIXrules is the set of rule keys, PREFIXchanges a stream of what
-// each save changed (read by Changes), PREFIXepoch a key whose absence at a
-// save says the server lost its data (then the state goes back whole).
+// each save changed (read by Changes), PREFIXepoch a key whose absence, or
+// another value than the process read at its start, at a save says the
+// server lost its data (then the state goes back whole).
 //
 // Save merges rather than overwrites, in one MULTI/EXEC of one Lua script
 // per rule: the latest time wins for terms, groups and alert ids, the window
@@ -78,52 +60,64 @@ type Redis struct {
 	prefix   string
 	instance string // tells this process's entries in the change stream from the others'
 
-	mu      sync.Mutex
-	known   map[string]*Rule // per rule: what Redis holds at least, as last read or written
-	lastID  string           // the last change stream entry read
-	read    int64            // how many entries the stream had had up to lastID (its entries-added then)
-	saveSHA string
+	mu     sync.Mutex
+	known  map[string]*Rule // per rule: what Redis holds at least, as last read or written
+	lastID string           // the last change stream entry read
+	read   int64            // how many entries the stream had had up to lastID (its entries-added then)
+	epoch  string           // the epoch key's value as this process last wrote or read it
+	// the epoch key's value when lastID was read: another says the stream
+	// is a new one
+	streamEpoch string
+	saveSHA     string
+
+	readOnly bool
 }
 
 // OpenRedis connects to the Redis server a URL names:
 // redis://[user:password@]host:port/db or rediss://... for TLS, with an
 // optional ?prefix=KEYPREFIX (default "trailhound:") and go-redis's own
-// options (dial_timeout=5s, ...). The server is asked for PING first.
+// options (dial_timeout=5s, ...). The server is asked for INFO first; a
+// server that may evict keys (maxmemory with an allkeys-* policy) is
+// warned about, since eviction would drop state without a word.
 func OpenRedis(ctx context.Context, rawURL string) (*Redis, error) {
-	u, err := url.Parse(rawURL)
+	return openRedis(ctx, rawURL, false)
+}
+
+// OpenRedisReadOnly is OpenRedis for reading only (state stats): it writes
+// nothing to the server, and Save fails.
+func OpenRedisReadOnly(ctx context.Context, rawURL string) (*Redis, error) {
+	return openRedis(ctx, rawURL, true)
+}
+
+func openRedis(ctx context.Context, rawURL string, readOnly bool) (*Redis, error) {
+	pu, err := parseRedisURL(rawURL)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // without the URL: it may hold a password
-		}
-		return nil, fmt.Errorf("state: bad Redis URL: %w", err)
+		return nil, err
 	}
-	addr := u.Redacted()
-	q := u.Query()
-	prefix := DefaultRedisPrefix
-	if q.Has("prefix") {
-		prefix = q.Get("prefix")
-		q.Del("prefix")
-		u.RawQuery = q.Encode()
-	}
-	opts, err := redis.ParseURL(u.String())
-	if err != nil {
-		return nil, fmt.Errorf("state %s: %w", addr, err)
-	}
+	addr := pu.redacted
 	var id [8]byte
 	if _, err := rand.Read(id[:]); err != nil {
 		return nil, fmt.Errorf("state %s: %w", addr, err)
 	}
 	redisLogOnce.Do(func() { redis.SetLogger(redisLog{}) })
-	r := &Redis{client: redis.NewClient(opts), addr: addr, prefix: prefix, instance: hex.EncodeToString(id[:]), known: map[string]*Rule{}}
-	info, err := r.client.Info(ctx, "server").Result()
-	if err != nil {
+	r := &Redis{client: redis.NewClient(pu.opts), addr: addr, prefix: pu.prefix, instance: hex.EncodeToString(id[:]), known: map[string]*Rule{}, readOnly: readOnly}
+	fail := func(what string, err error) (*Redis, error) {
 		r.client.Close()
-		return nil, fmt.Errorf("state %s: %w", addr, err)
+		if pu.opts.TLSConfig != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded)) {
+			what += "(no TLS handshake: rediss:// is for a server that serves TLS, redis:// for one that does not) "
+		}
+		return nil, fmt.Errorf("state %s: %s%w", addr, what, err)
+	}
+	info, err := r.client.Info(ctx, "server", "memory").Result()
+	if err != nil {
+		return fail("", err)
 	}
 	if v := serverVersion(info); v < 7 {
 		r.client.Close()
-		return nil, fmt.Errorf("state %s: Redis 7.0 or later is needed (the change stream's entries-added), the server says %q", addr, infoField(info, "redis_version"))
+		return nil, fmt.Errorf("state %s: Redis 7.0 or later is needed (XINFO STREAM's max-deleted-entry-id), the server says %q", addr, infoField(info, "redis_version"))
+	}
+	if p := infoField(info, "maxmemory_policy"); strings.HasPrefix(p, "allkeys-") && infoField(info, "maxmemory") != "0" {
+		slog.Warn("the Redis server may evict the rule state when it is full (maxmemory with maxmemory-policy "+p+"): evicted entries are forgotten without a word (new terms, alerts raised again); use noeviction or a volatile-* policy (trailhound's keys have no TTL), or a server of its own", "state", addr)
 	}
 	// changes saved from now on are news to this process; what came before,
 	// Load reads
@@ -133,17 +127,23 @@ func OpenRedis(ctx context.Context, rawURL string) (*Redis, error) {
 	case err == nil:
 		r.lastID, r.read = stream.LastGeneratedID, stream.EntriesAdded
 	case !strings.Contains(err.Error(), "no such key"):
-		r.client.Close()
-		return nil, fmt.Errorf("state %s: reading the change stream: %w", addr, err)
+		return fail("reading the change stream: ", err)
 	}
-	// the epoch key tells a server that kept its data from one that lost it
+	if readOnly {
+		return r, nil
+	}
+	// the epoch key tells a server that kept its data from one that lost it:
+	// a save that finds another value than the one read here (or none) knows
+	// the server lost what it held since
 	if err := r.client.SetNX(ctx, r.prefix+"epoch", r.instance, 0).Err(); err != nil {
-		r.client.Close()
-		return nil, fmt.Errorf("state %s: %w", addr, err)
+		return fail("", err)
 	}
+	if r.epoch, err = r.client.Get(ctx, r.prefix+"epoch").Result(); err != nil {
+		return fail("reading the epoch: ", err)
+	}
+	r.streamEpoch = r.epoch
 	if r.saveSHA, err = r.client.ScriptLoad(ctx, saveScript).Result(); err != nil {
-		r.client.Close()
-		return nil, fmt.Errorf("state %s: loading the save script: %w", addr, err)
+		return fail("loading the save script: ", err)
 	}
 	return r, nil
 }
@@ -211,7 +211,7 @@ func (r *Redis) load(ctx context.Context, ruleID string) (*Rule, error) {
 		hashes[i] = pipe.HGetAll(ctx, r.key(ruleID, k))
 	}
 	wm := pipe.Get(ctx, r.key(ruleID, "wm"))
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+	if err := firstErr(pipe.Exec(ctx)); err != nil {
 		return nil, err
 	}
 	rule := NewRule()
@@ -297,6 +297,9 @@ func (r *Redis) Save(rules map[string]*Rule) error {
 	if len(rules) == 0 {
 		return nil
 	}
+	if r.readOnly {
+		return fmt.Errorf("state %s: opened read only", r.addr)
+	}
 	ids := slices.Sorted(maps.Keys(rules))
 	r.mu.Lock()
 	args := make([][]any, len(ids))
@@ -333,7 +336,13 @@ func (r *Redis) Save(rules map[string]*Rule) error {
 		}
 		r.mu.Unlock()
 		if err = r.client.SetNX(ctx, r.prefix+"epoch", r.instance, 0).Err(); err == nil {
-			_, err = r.save(ctx, all, args)
+			var epoch string
+			if epoch, err = r.client.Get(ctx, r.prefix+"epoch").Result(); err == nil {
+				r.mu.Lock()
+				r.epoch = epoch
+				r.mu.Unlock()
+				_, err = r.save(ctx, all, args)
+			}
 		}
 	}
 	if err != nil {
@@ -368,14 +377,16 @@ func (r *Redis) Save(rules map[string]*Rule) error {
 }
 
 // save runs the save script for each rule in one MULTI/EXEC, and says
-// whether the epoch key was missing: the server has lost what it held.
+// whether the epoch key was missing or another than this process knew: the
+// server has lost what it held (and another process may have set the key
+// again since).
 func (r *Redis) save(ctx context.Context, ids []string, args [][]any) (lost bool, err error) {
 	r.mu.Lock()
-	sha := r.saveSHA
+	sha, known := r.saveSHA, r.epoch
 	r.mu.Unlock()
-	var epoch *redis.IntCmd
-	_, err = r.client.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
-		epoch = pipe.Exists(ctx, r.prefix+"epoch")
+	var epoch *redis.StringCmd
+	cmds, err := r.client.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+		epoch = pipe.Get(ctx, r.prefix+"epoch")
 		for i, id := range ids {
 			keys := []string{r.prefix + "rules", r.key(id, "wm"), r.prefix + "changes"}
 			for _, k := range redisKinds {
@@ -385,7 +396,25 @@ func (r *Redis) save(ctx context.Context, ids []string, args [][]any) (lost bool
 		}
 		return nil
 	})
-	return err == nil && epoch.Val() == 0, err
+	if err := firstErr(cmds, err); err != nil {
+		return false, err
+	}
+	return epoch.Val() != known, nil
+}
+
+// firstErr is the first error of a pipeline's commands, or the pipeline's
+// own (err), a missing key (redis.Nil) not counted: a GET of a missing key
+// must not hide another command's error.
+func firstErr(cmds []redis.Cmder, err error) error {
+	for _, c := range cmds {
+		if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+	}
+	if errors.Is(err, redis.Nil) {
+		return nil
+	}
+	return err
 }
 
 func mergeTimes(into, from map[string]int64) {
@@ -487,7 +516,7 @@ func (r *Redis) Stats() ([]RuleStats, error) {
 		}
 		wms[i] = pipe.Get(ctx, r.key(id, "wm"))
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+	if err := firstErr(pipe.Exec(ctx)); err != nil {
 		return nil, fmt.Errorf("state %s: counting entries: %w", r.addr, err)
 	}
 	out := make([]RuleStats, len(ids))

@@ -26,7 +26,7 @@ func newState() *cobra.Command {
 			var st state.Store
 			var err error
 			if state.IsRedisURL(path) {
-				st, err = state.OpenRedis(cmd.Context(), path)
+				st, err = state.OpenRedisReadOnly(cmd.Context(), path)
 			} else {
 				st, err = state.OpenBoltReadOnly(path)
 			}
