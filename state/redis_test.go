@@ -1,10 +1,13 @@
 package state_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"maps"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -350,5 +353,175 @@ func TestRedisServerLostData(t *testing.T) {
 	}
 	if got := load(t, fresh, "quiet"); !equal(got, quiet) {
 		t.Errorf("the rule not saved since: %+v, want %+v", got, quiet)
+	}
+}
+
+// A server that lost its data is noticed at the next save whoever set the
+// epoch key again first: the process itself, another one started since,
+// or nobody; state stats (read only) sets nothing.
+func TestRedisLostDataNoticed(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name  string
+		after func(t *testing.T, url string) // what happens after the loss, before the save
+	}{
+		{"nobody", func(*testing.T, string) {}},
+		{"another process started", func(t *testing.T, url string) { openRedis(t, url) }},
+		{"state stats", func(t *testing.T, url string) {
+			st, err := state.OpenRedisReadOnly(ctx, url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			if _, err := st.Stats(); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := redistest.Start(t)
+			st := openRedis(t, srv.URL(0))
+			r := rule(2*h, map[string]int64{"x": 1 * h}, nil, nil, nil, nil)
+			quiet := rule(1*h, map[string]int64{"q": 1 * h}, nil, nil, nil, nil)
+			if err := st.Save(map[string]*state.Rule{"r": r, "quiet": quiet}); err != nil {
+				t.Fatal(err)
+			}
+			cl := redis.NewClient(&redis.Options{Addr: srv.Addr})
+			defer cl.Close()
+			if err := cl.FlushAll(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+			c.after(t, srv.URL(0))
+			r.Terms["y"] = 2 * h
+			save(t, st, "r", r)
+			fresh := openRedis(t, srv.URL(0))
+			if got := load(t, fresh, "r"); !equal(got, r) {
+				t.Errorf("r: %+v, want %+v", got, r)
+			}
+			if got := load(t, fresh, "quiet"); !equal(got, quiet) {
+				t.Errorf("quiet: %+v, want %+v", got, quiet)
+			}
+		})
+	}
+}
+
+// state stats writes nothing to the server, and a read-only store does not
+// save.
+func TestRedisReadOnly(t *testing.T) {
+	srv := redistest.Start(t)
+	st, err := state.OpenRedisReadOnly(context.Background(), srv.URL(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if rows, err := st.Stats(); err != nil || len(rows) != 0 {
+		t.Errorf("stats of an empty server: %v, %v", rows, err)
+	}
+	cl := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer cl.Close()
+	if n, err := cl.DBSize(context.Background()).Result(); err != nil || n != 0 {
+		t.Errorf("the server holds %d keys (%v) after a read-only open", n, err)
+	}
+	if err := st.Save(map[string]*state.Rule{"r": state.NewRule()}); err == nil || !strings.Contains(err.Error(), "read only") {
+		t.Errorf("save on a read-only store: %v", err)
+	}
+}
+
+// A server that lost its data and whose new change stream was trimmed
+// before another process read it: that process reads its rules whole
+// rather than missing what the stream no longer holds.
+func TestRedisChangesAfterLoss(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name   string
+		before int // saves b reads before the loss
+	}{
+		{"b read little", 1},
+		{"b read more than the new stream holds", 8},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := redistest.Start(t)
+			a, b := openRedis(t, srv.URL(0)), openRedis(t, srv.URL(0))
+			load(t, a, "r")
+			load(t, b, "r")
+			for i := range c.before {
+				save(t, a, "r", rule(h, map[string]int64{"old" + strconv.Itoa(i): h}, nil, nil, nil, nil))
+			}
+			if _, err := b.Changes(); err != nil {
+				t.Fatal(err)
+			}
+			cl := redis.NewClient(&redis.Options{Addr: srv.Addr})
+			defer cl.Close()
+			if err := cl.FlushAll(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+			save(t, a, "r", rule(2*h, map[string]int64{"new": 2 * h}, nil, nil, nil, nil))
+			save(t, a, "r", rule(2*h, map[string]int64{"new2": 2 * h}, nil, nil, nil, nil))
+			if err := cl.XTrimMaxLen(ctx, "trailhound:changes", 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+			got, err := b.Changes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r := got["r"]; r == nil || r.Terms["new"] != 2*h || r.Terms["new2"] != 2*h {
+				t.Errorf("b learned %+v", got["r"])
+			}
+		})
+	}
+}
+
+// A server that may evict keys when full is warned about at open: evicted
+// state is forgotten without a word.
+func TestRedisEvictionWarning(t *testing.T) {
+	srv := redistest.Start(t)
+	cl := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer cl.Close()
+	ctx := context.Background()
+	for _, c := range []struct {
+		maxmemory, policy string
+		warn              bool
+	}{
+		{"0", "allkeys-lru", false},
+		{"100mb", "noeviction", false},
+		{"100mb", "volatile-lru", false},
+		{"100mb", "allkeys-lru", true},
+		{"100mb", "allkeys-random", true},
+	} {
+		t.Run(c.maxmemory+" "+c.policy, func(t *testing.T) {
+			if err := cl.ConfigSet(ctx, "maxmemory", c.maxmemory).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if err := cl.ConfigSet(ctx, "maxmemory-policy", c.policy).Err(); err != nil {
+				t.Fatal(err)
+			}
+			var log bytes.Buffer
+			old := slog.Default()
+			slog.SetDefault(slog.New(slog.NewTextHandler(&log, nil)))
+			defer slog.SetDefault(old)
+			openRedis(t, srv.URL(0))
+			if warned := strings.Contains(log.String(), "evict"); warned != c.warn {
+				t.Errorf("warned %v, want %v: %s", warned, c.warn, log.String())
+			}
+		})
+	}
+}
+
+// A rule without a watermark key (a missing GET in the pipeline) does not
+// hide another rule's error: Stats fails rather than count it 0.
+func TestRedisStatsError(t *testing.T) {
+	srv := redistest.Start(t)
+	cl := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer cl.Close()
+	ctx := context.Background()
+	if err := cl.SAdd(ctx, "trailhound:rules", "a", "b").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Set(ctx, "trailhound:{b}:terms", "not a hash", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	st := openRedis(t, srv.URL(0))
+	if rows, err := st.Stats(); err == nil || !strings.Contains(err.Error(), "WRONGTYPE") {
+		t.Errorf("stats over a key of the wrong type: %+v, %v", rows, err)
 	}
 }
