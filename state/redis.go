@@ -302,21 +302,20 @@ func (r *Redis) Save(rules map[string]*Rule) error {
 	}
 	ids := slices.Sorted(maps.Keys(rules))
 	r.mu.Lock()
-	args := make([][]any, len(ids))
-	for i, id := range ids {
-		args[i] = r.saveArgs(id, rules[id], r.known[id])
+	var calls []saveCall
+	for _, id := range ids {
+		calls = append(calls, r.saveArgs(id, rules[id], r.known[id])...)
 	}
 	r.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), redisTimeout)
-	defer cancel()
-	lost, err := r.save(ctx, ids, args)
+	ctx := context.Background() // each transaction has its timeout (save), the other commands go-redis's
+	lost, err := r.save(ctx, calls)
 	if err != nil && strings.Contains(err.Error(), "NOSCRIPT") { // the server lost its script cache (restarted)
 		var sha string
 		if sha, err = r.client.ScriptLoad(ctx, saveScript).Result(); err == nil {
 			r.mu.Lock()
 			r.saveSHA = sha
 			r.mu.Unlock()
-			lost, err = r.save(ctx, ids, args)
+			lost, err = r.save(ctx, calls)
 		}
 	}
 	if err == nil && lost {
@@ -324,14 +323,13 @@ func (r *Redis) Save(rules map[string]*Rule) error {
 		// this process knows goes back whole, these rules as they are now,
 		// the others as they were last read or written
 		r.mu.Lock()
-		all := slices.Clone(ids)
-		for i, id := range ids {
-			args[i] = r.saveArgs(id, rules[id], nil)
+		calls = calls[:0]
+		for _, id := range ids {
+			calls = append(calls, r.saveArgs(id, rules[id], nil)...)
 		}
 		for id, k := range r.known {
 			if rules[id] == nil {
-				all = append(all, id)
-				args = append(args, r.saveArgs(id, k, nil))
+				calls = append(calls, r.saveArgs(id, k, nil)...)
 			}
 		}
 		r.mu.Unlock()
@@ -341,7 +339,7 @@ func (r *Redis) Save(rules map[string]*Rule) error {
 				r.mu.Lock()
 				r.epoch = epoch
 				r.mu.Unlock()
-				_, err = r.save(ctx, all, args)
+				_, err = r.save(ctx, calls)
 			}
 		}
 	}
@@ -376,30 +374,67 @@ func (r *Redis) Save(rules map[string]*Rule) error {
 	return nil
 }
 
-// save runs the save script for each rule in one MULTI/EXEC, and says
+// saveChunk bounds the entries one call of the save script merges (and
+// the expired entries it drops of each kind: the script's loop; save calls
+// it again while some are left), and about how many go in one MULTI/EXEC: a save of a million new terms in one
+// script kept the server busy for seconds, past go-redis's read timeout (3
+// s: the save failed) and Redis's busy-script threshold (5 s: the other
+// clients' commands fail with BUSY).
+const saveChunk = 20000
+
+// saveCall is one call of the save script: a rule's id and its arguments
+// (see saveArgs), with how many entries they carry.
+type saveCall struct {
+	id      string
+	args    []any
+	entries int
+}
+
+// save runs the save script calls in transactions of about saveChunk
+// entries (a rule's calls are its entries in saveChunk parts), and says
 // whether the epoch key was missing or another than this process knew: the
 // server has lost what it held (and another process may have set the key
-// again since).
-func (r *Redis) save(ctx context.Context, ids []string, args [][]any) (lost bool, err error) {
+// again since). Merging is idempotent, so that a save split in parts is
+// the same as one, but for what others read in between.
+func (r *Redis) save(ctx context.Context, calls []saveCall) (lost bool, err error) {
 	r.mu.Lock()
 	sha, known := r.saveSHA, r.epoch
 	r.mu.Unlock()
-	var epoch *redis.StringCmd
-	cmds, err := r.client.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
-		epoch = pipe.Get(ctx, r.prefix+"epoch")
-		for i, id := range ids {
-			keys := []string{r.prefix + "rules", r.key(id, "wm"), r.prefix + "changes"}
-			for _, k := range redisKinds {
-				keys = append(keys, r.key(id, k), r.key(id, k+":t"))
-			}
-			pipe.EvalSha(ctx, sha, keys, args[i]...)
+	for len(calls) > 0 {
+		n, entries := 0, 0
+		for n < len(calls) && (n == 0 || entries+calls[n].entries <= saveChunk) {
+			entries += calls[n].entries
+			n++
 		}
-		return nil
-	})
-	if err := firstErr(cmds, err); err != nil {
-		return false, err
+		var epoch *redis.StringCmd
+		evals := make([]*redis.Cmd, n)
+		ctx, cancel := context.WithTimeout(ctx, redisTimeout) // a transaction's, not the whole save's (that may take many)
+		cmds, err := r.client.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+			epoch = pipe.Get(ctx, r.prefix+"epoch")
+			for i, c := range calls[:n] {
+				keys := []string{r.prefix + "rules", r.key(c.id, "wm"), r.prefix + "changes"}
+				for _, k := range redisKinds {
+					keys = append(keys, r.key(c.id, k), r.key(c.id, k+":t"))
+				}
+				evals[i] = pipe.EvalSha(ctx, sha, keys, c.args...)
+			}
+			return nil
+		})
+		cancel()
+		if err := firstErr(cmds, err); err != nil {
+			return false, err
+		}
+		lost = lost || epoch.Val() != known
+		for i, c := range calls[:n] {
+			if more, _ := evals[i].Int(); more == 1 && (i == n-1 || calls[i+1].id != c.id) {
+				// expired entries left: the rule's cutoffs again, nothing else
+				args := append(slices.Clone(c.args[:8]), 0, 0, 0, 0, 0, 0, "")
+				calls = append(calls, saveCall{id: c.id, args: args, entries: saveChunk})
+			}
+		}
+		calls = calls[n:]
 	}
-	return epoch.Val() != known, nil
+	return lost, nil
 }
 
 // firstErr is the first error of a pipeline's commands, or the pipeline's
@@ -440,62 +475,74 @@ func mergeWindows(into, from map[string]Window) {
 	}
 }
 
-// saveArgs are the Lua script's arguments for one rule: what changed since
-// known (nil: everything), the cutoffs, and the change record for the
-// stream.
-func (r *Redis) saveArgs(id string, n, known *Rule) []any {
+// saveArgs are the Lua script's calls for one rule: what changed since
+// known (nil: everything), in parts of at most saveChunk entries, each with
+// the watermark, the cutoffs, and its change record for the stream.
+func (r *Redis) saveArgs(id string, n, known *Rule) []saveCall {
 	if known == nil {
 		known = NewRule()
 	}
-	c := n.Expired
-	args := []any{id, r.instance, strconv.FormatInt(n.Watermark, 10),
-		strconv.FormatInt(c.Terms, 10), strconv.FormatInt(c.Groups, 10), strconv.FormatInt(c.Alerted, 10),
-		strconv.FormatInt(c.Suppress, 10), strconv.FormatInt(c.Pending, 10)}
-	var change []byte
-	counts := len(args)
-	args = append(args, 0, 0, 0, 0, 0, 0) // the counts of each list, filled in below
+	type item struct {
+		f, t, v string
+		change  []byte // the entry's change record (not for pending)
+	}
+	var lists [6][]item // terms, groups, alerted, suppress, pending, pending removals
 	for i, m := range []struct{ now, was map[string]int64 }{{n.Terms, known.Terms}, {n.Groups, known.Groups}, {n.Alerted, known.Alerted}} {
-		k := 0
 		for f, t := range m.now {
 			if old, ok := m.was[f]; ok && old >= t {
 				continue
 			}
 			s := strconv.FormatInt(t, 10)
-			args = append(args, f, s, s)
-			change = appendChange(change, byte(i), f, t, 0, "")
-			k++
+			lists[i] = append(lists[i], item{f, s, s, appendChange(nil, byte(i), f, t, 0, "")})
 		}
-		args[counts+i] = k
 	}
-	k := 0
 	for f, w := range n.Suppress {
 		if old, ok := known.Suppress[f]; ok && !laterWindow(w, old) {
 			continue
 		}
-		args = append(args, f, strconv.FormatInt(w.End, 10), windowValue(w))
-		change = appendChange(change, 3, f, w.End, w.Start, w.AlertID)
-		k++
+		lists[3] = append(lists[3], item{f, strconv.FormatInt(w.End, 10), windowValue(w), appendChange(nil, 3, f, w.End, w.Start, w.AlertID)})
 	}
-	args[counts+3] = k
-	k = 0
 	for f, p := range n.Pending {
 		if old, ok := known.Pending[f]; ok && old.Start == p.Start && string(old.Data) == string(p.Data) {
 			continue
 		}
-		args = append(args, f, strconv.FormatInt(p.Start, 10), pendingValue(p))
-		k++
+		lists[4] = append(lists[4], item{f, strconv.FormatInt(p.Start, 10), pendingValue(p), nil})
 	}
-	args[counts+4] = k
-	k = 0
 	for f, p := range known.Pending { // removed (a sequence went on or ended): gone unless another process wrote it since
 		if _, ok := n.Pending[f]; !ok {
-			args = append(args, f, strconv.FormatInt(p.Start, 10), pendingValue(p))
-			k++
+			lists[5] = append(lists[5], item{f, strconv.FormatInt(p.Start, 10), pendingValue(p), nil})
 		}
 	}
-	args[counts+5] = k
-	args = append(args, string(change))
-	return args
+	c := n.Expired
+	header := []any{id, r.instance, strconv.FormatInt(n.Watermark, 10),
+		strconv.FormatInt(c.Terms, 10), strconv.FormatInt(c.Groups, 10), strconv.FormatInt(c.Alerted, 10),
+		strconv.FormatInt(c.Suppress, 10), strconv.FormatInt(c.Pending, 10)}
+	var calls []saveCall
+	kind, next := 0, 0 // the next entry to send: lists[kind][next]
+	for {
+		args := append(slices.Clone(header), 0, 0, 0, 0, 0, 0) // the counts of each list, filled in below
+		var change []byte
+		k := 0
+		for ; kind < len(lists) && k < saveChunk; kind, next = kind+1, 0 {
+			m := min(len(lists[kind])-next, saveChunk-k)
+			for _, it := range lists[kind][next : next+m] {
+				args = append(args, it.f, it.t, it.v)
+				change = append(change, it.change...)
+			}
+			args[len(header)+kind] = m
+			k += m
+			if next += m; next < len(lists[kind]) {
+				break // this kind goes on in the next call
+			}
+		}
+		calls = append(calls, saveCall{id: id, args: append(args, string(change)), entries: k})
+		for kind < len(lists) && next == len(lists[kind]) {
+			kind, next = kind+1, 0
+		}
+		if kind == len(lists) {
+			return calls
+		}
+	}
 }
 
 // Stats implements Store.

@@ -3,6 +3,7 @@ package state_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"maps"
 	"path/filepath"
@@ -523,5 +524,75 @@ func TestRedisStatsError(t *testing.T) {
 	st := openRedis(t, srv.URL(0))
 	if rows, err := st.Stats(); err == nil || !strings.Contains(err.Error(), "WRONGTYPE") {
 		t.Errorf("stats over a key of the wrong type: %+v, %v", rows, err)
+	}
+}
+
+// evalCalls is how many save script calls the server has run.
+func evalCalls(t *testing.T, cl *redis.Client) int {
+	t.Helper()
+	info, err := cl.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(info) {
+		if rest, ok := strings.CutPrefix(line, "cmdstat_evalsha:calls="); ok {
+			n, _ := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
+			return n
+		}
+	}
+	return 0
+}
+
+// A save of many entries goes in script calls of at most 20,000 entries
+// (one call of a million kept the server busy past go-redis's read timeout
+// and Redis's busy-script threshold), and so does the expiry of many; what
+// is saved is the same, and another process learns all of it.
+func TestRedisBigSave(t *testing.T) {
+	srv := redistest.Start(t)
+	cl := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer cl.Close()
+	for i, c := range []struct {
+		terms, alerted int
+		calls          int // script calls of the save
+	}{
+		{1, 0, 1},
+		{20000, 0, 1},
+		{20001, 0, 2},
+		{30000, 15000, 3},
+	} {
+		t.Run(fmt.Sprintf("%d terms %d alert ids", c.terms, c.alerted), func(t *testing.T) {
+			a, b := openRedis(t, srv.URL(i)), openRedis(t, srv.URL(i))
+			load(t, b, "r")
+			r := state.NewRule()
+			r.Watermark = 10 * h
+			for k := range c.terms {
+				r.Terms["term "+strconv.Itoa(k)] = 9 * h
+			}
+			for k := range c.alerted {
+				r.Alerted["id "+strconv.Itoa(k)] = 9 * h
+			}
+			before := evalCalls(t, cl)
+			save(t, a, "r", r)
+			if n := evalCalls(t, cl) - before; n != c.calls {
+				t.Errorf("%d script calls, want %d", n, c.calls)
+			}
+			if got := load(t, openRedis(t, srv.URL(i)), "r"); !equal(got, r) {
+				t.Errorf("loaded %d terms %d ids, saved %d %d", len(got.Terms), len(got.Alerted), len(r.Terms), len(r.Alerted))
+			}
+			learned, err := b.Changes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l := learned["r"]; l == nil || len(l.Terms) != c.terms || len(l.Alerted) != c.alerted {
+				t.Errorf("b learned %d terms", len(learned["r"].Terms))
+			}
+			// all of it expires, in as many calls as it takes, at one save
+			r.Watermark = 100 * h
+			r.Expire(state.Retention{Terms: time.Hour, Alerted: time.Hour})
+			save(t, a, "r", r)
+			if got := load(t, openRedis(t, srv.URL(i)), "r"); len(got.Terms)+len(got.Alerted) != 0 {
+				t.Errorf("after expiry %d terms %d ids are left", len(got.Terms), len(got.Alerted))
+			}
+		})
 	}
 }
