@@ -92,7 +92,7 @@ func OpenRedisReadOnly(ctx context.Context, rawURL string) (*Redis, error) {
 func openRedis(ctx context.Context, rawURL string, readOnly bool) (*Redis, error) {
 	pu, err := parseRedisURL(rawURL)
 	if err != nil {
-		return nil, err
+		return nil, &badURLError{err}
 	}
 	addr := pu.redacted
 	var id [8]byte

@@ -30,6 +30,17 @@ func Redact(spec string) string {
 	return "(a Redis URL that does not parse)"
 }
 
+// ErrBadRedisURL is wrapped by the errors of a Redis URL that is wrong in
+// itself (before any connection): a usage error.
+var ErrBadRedisURL = errors.New("bad Redis URL")
+
+// badURLError is an error of parseRedisURL, as it says, that is also
+// ErrBadRedisURL.
+type badURLError struct{ err error }
+
+func (e *badURLError) Error() string   { return e.err.Error() }
+func (e *badURLError) Unwrap() []error { return []error{e.err, ErrBadRedisURL} }
+
 // redisURL is a --state Redis URL taken apart.
 type redisURL struct {
 	opts     *redis.Options

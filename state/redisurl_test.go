@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"strconv"
 	"strings"
@@ -43,6 +44,9 @@ func TestRedisURLErrors(t *testing.T) {
 			if err == nil {
 				st.Close()
 				t.Fatal("no error")
+			}
+			if !errors.Is(err, ErrBadRedisURL) {
+				t.Errorf("%v is not ErrBadRedisURL", err)
 			}
 			if msg := err.Error(); !strings.Contains(msg, c.want) || strings.Contains(msg, "hunter2") || !strings.HasPrefix(msg, "state") {
 				t.Errorf("error %q: want one with %q, without the password", msg, c.want)
