@@ -1,6 +1,7 @@
 package state
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -439,12 +440,22 @@ func (r *Redis) save(ctx context.Context, calls []saveCall) (lost bool, err erro
 
 // firstErr is the first error of a pipeline's commands, or the pipeline's
 // own (err), a missing key (redis.Nil) not counted: a GET of a missing key
-// must not hide another command's error.
+// must not hide another command's error. In a transaction the commands
+// queued before one the server refused get EXECABORT: the refusal (OOM,
+// ...) is what to say.
 func firstErr(cmds []redis.Cmder, err error) error {
+	var abort error
 	for _, c := range cmds {
-		if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
+		switch err := c.Err(); {
+		case err == nil || errors.Is(err, redis.Nil):
+		case strings.HasPrefix(err.Error(), "EXECABORT"):
+			abort = cmp.Or(abort, err)
+		default:
 			return err
 		}
+	}
+	if abort != nil {
+		return abort
 	}
 	if errors.Is(err, redis.Nil) {
 		return nil

@@ -596,3 +596,49 @@ func TestRedisBigSave(t *testing.T) {
 		})
 	}
 }
+
+// A server at its memory limit (noeviction) refuses the save whole; the
+// error says why, not only that the transaction was discarded.
+func TestRedisOutOfMemory(t *testing.T) {
+	srv := redistest.Start(t)
+	st := openRedis(t, srv.URL(0))
+	cl := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer cl.Close()
+	ctx := context.Background()
+	info, err := cl.Info(ctx, "memory").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var used int
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+			used, _ = strconv.Atoi(v)
+		}
+	}
+	for _, c := range []struct {
+		name      string
+		maxmemory int
+	}{
+		{"full before the save", 1},
+		{"full as the save is queued", used + 300<<10}, // the first commands are queued, later ones refused: EXECABORT
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if err := cl.ConfigSet(ctx, "maxmemory", strconv.Itoa(c.maxmemory)).Err(); err != nil {
+				t.Fatal(err)
+			}
+			defer cl.ConfigSet(ctx, "maxmemory", "0")
+			rules := map[string]*state.Rule{}
+			for i := range 10 {
+				r := state.NewRule()
+				for k := range 1500 {
+					r.Terms["a term long enough to fill the query buffer "+strconv.Itoa(k)] = h
+				}
+				rules[string(rune('a'+i))] = r
+			}
+			err := st.Save(rules)
+			if err == nil || !strings.Contains(err.Error(), "OOM") || !strings.Contains(err.Error(), "saving rules a, b, c, d, e, and 5 more") {
+				t.Errorf("save to a full server: %v", err)
+			}
+		})
+	}
+}
