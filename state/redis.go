@@ -359,10 +359,7 @@ func (r *Redis) Save(rules map[string]*Rule) error {
 		}
 		// what Redis holds now: at least the merge of both
 		n := rules[id]
-		mergeTimes(k.Terms, n.Terms)
-		mergeTimes(k.Groups, n.Groups)
-		mergeTimes(k.Alerted, n.Alerted)
-		mergeWindows(k.Suppress, n.Suppress)
+		k.Merge(n)
 		clear(k.Pending)
 		for f, p := range n.Pending {
 			k.Pending[f] = Pending{Start: p.Start, Data: slices.Clone(p.Data)}
@@ -461,6 +458,18 @@ func firstErr(cmds []redis.Cmder, err error) error {
 		return nil
 	}
 	return err
+}
+
+// Merge merges into r what another process saved of the rule (as
+// Changes returns it), as Redis merges saves: the latest time wins for
+// terms, groups and alert ids, the window that ends last for suppression
+// (ties: the greater END START ALERTID). Partial sequences and the
+// watermark are r's own.
+func (r *Rule) Merge(from *Rule) {
+	mergeTimes(r.Terms, from.Terms)
+	mergeTimes(r.Groups, from.Groups)
+	mergeTimes(r.Alerted, from.Alerted)
+	mergeWindows(r.Suppress, from.Suppress)
 }
 
 func mergeTimes(into, from map[string]int64) {

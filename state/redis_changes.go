@@ -172,10 +172,7 @@ func (r *Redis) changes(ctx context.Context) (map[string]*Rule, error) {
 			delete(out, id) // not loaded here: Load will read it
 			continue
 		}
-		mergeTimes(k.Terms, rule.Terms)
-		mergeTimes(k.Groups, rule.Groups)
-		mergeTimes(k.Alerted, rule.Alerted)
-		mergeWindows(k.Suppress, rule.Suppress)
+		k.Merge(rule)
 	}
 	return out, nil
 }
