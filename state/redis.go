@@ -40,8 +40,9 @@ const DefaultRedisPrefix = "trailhound:"
 // another value than the process read at its start, at a save says the
 // server lost its data (then the state goes back whole).
 //
-// Save merges rather than overwrites, in one MULTI/EXEC of one Lua script
-// per rule: the latest time wins for terms, groups and alert ids, the window
+// Save merges rather than overwrites, by a Lua script per rule (per
+// saveChunk entries of a rule), in MULTI/EXEC transactions of about
+// saveChunk entries: the latest time wins for terms, groups and alert ids, the window
 // that ends last for suppression (ties: the greater value), the highest
 // watermark; a partial sequence (pending) is the saver's own: the last save
 // of a key wins. Entries the saver's Expire dropped go from Redis by time,
@@ -50,9 +51,10 @@ const DefaultRedisPrefix = "trailhound:"
 // wrote a rule is sent, so the store keeps a copy of what it knows Redis
 // holds for each rule it loaded.
 //
-// MULTI/EXEC keeps other clients from seeing half a save, but Redis does not
-// roll back: a save that fails part way (a key of the wrong type, the
-// server's memory limit) can leave some rules saved. Merging is
+// MULTI/EXEC keeps other clients from seeing half a transaction (a large
+// save is several), but Redis does not roll back: a save that fails part
+// way (a key of the wrong type, the server's memory limit) can leave some
+// rules saved. Merging is
 // idempotent, so the next save (or the replay after a restart) completes
 // it.
 type Redis struct {
@@ -115,7 +117,7 @@ func openRedis(ctx context.Context, rawURL string, readOnly bool) (*Redis, error
 	}
 	if v := serverVersion(info); v < 7 {
 		r.client.Close()
-		return nil, fmt.Errorf("state %s: Redis 7.0 or later is needed (XINFO STREAM's max-deleted-entry-id), the server says %q", addr, infoField(info, "redis_version"))
+		return nil, fmt.Errorf("state %s: Redis 7.0 or later is needed (XINFO STREAM's entries-added), the server says %q", addr, infoField(info, "redis_version"))
 	}
 	if p := infoField(info, "maxmemory_policy"); strings.HasPrefix(p, "allkeys-") && infoField(info, "maxmemory") != "0" {
 		slog.Warn("the Redis server may evict the rule state when it is full (maxmemory with maxmemory-policy "+p+"): evicted entries are forgotten without a word (new terms, alerts raised again); use noeviction or a volatile-* policy (trailhound's keys have no TTL), or a server of its own", "state", addr)
