@@ -105,7 +105,7 @@ func parseRedisURL(raw string) (redisURL, error) {
 		case len(p) > 1:
 			return out, fmt.Errorf("state %s: prefix= given %d times", out.redacted, len(p))
 		case p[0] == "":
-			return out, fmt.Errorf("state %s: prefix= is empty: the keys would mix with others' (rules, changes, epoch); give one, e.g. prefix=prod:", out.redacted)
+			return out, fmt.Errorf("state %s: prefix= is empty: the keys would mix with others' (rules, changes, epoch); give one (prefix=prod: for example)", out.redacted)
 		}
 		out.prefix = p[0]
 		delete(q, "prefix")
