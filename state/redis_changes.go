@@ -105,7 +105,7 @@ func (r *Redis) changes(ctx context.Context) (map[string]*Rule, error) {
 		cmds, err := r.client.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
 			ep = pipe.Get(ctx, r.prefix+"epoch")
 			info = pipe.XInfoStream(ctx, r.stream())
-			page = pipe.XRangeN(ctx, r.stream(), "("+last, "+", 1000)
+			page = pipe.XRangeN(ctx, r.stream(), "("+last, "+", changesPage)
 			return nil
 		})
 		err = firstErr(cmds, err)
@@ -159,7 +159,7 @@ func (r *Redis) changes(ctx context.Context) (map[string]*Rule, error) {
 				return nil, fmt.Errorf("change %s of rule %s: %w", m.ID, id, err)
 			}
 		}
-		if len(res) < 1000 {
+		if len(res) < changesPage {
 			break
 		}
 	}
@@ -178,6 +178,11 @@ func (r *Redis) changes(ctx context.Context) (map[string]*Rule, error) {
 }
 
 func (r *Redis) stream() string { return r.prefix + "changes" }
+
+// changesPage is how many change stream entries one read takes: an entry
+// holds up to saveChunk changes (a megabyte or so), so a page stays about
+// 100 MB at most.
+const changesPage = 100
 
 // laterID says whether stream entry id a comes after b (MS-SEQ, both
 // decimal; false when either is malformed).

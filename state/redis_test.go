@@ -642,3 +642,14 @@ func TestRedisOutOfMemory(t *testing.T) {
 		})
 	}
 }
+
+// rediss:// to a server without TLS: the handshake never completes; the
+// error says what that likely means rather than only "context deadline
+// exceeded".
+func TestRedisTLSToPlainServer(t *testing.T) {
+	srv := redistest.Start(t)
+	_, err := state.OpenRedis(context.Background(), "rediss://"+srv.Addr+"/0?dial_timeout=200ms&max_retries=-1")
+	if err == nil || !strings.Contains(err.Error(), "no TLS handshake") || !strings.Contains(err.Error(), "rediss://"+srv.Addr) {
+		t.Errorf("rediss:// to a plain server: %v", err)
+	}
+}
