@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"maps"
 	"path/filepath"
 	"reflect"
@@ -651,5 +652,45 @@ func TestRedisTLSToPlainServer(t *testing.T) {
 	_, err := state.OpenRedis(context.Background(), "rediss://"+srv.Addr+"/0?dial_timeout=200ms&max_retries=-1")
 	if err == nil || !strings.Contains(err.Error(), "no TLS handshake") || !strings.Contains(err.Error(), "rediss://"+srv.Addr) {
 		t.Errorf("rediss:// to a plain server: %v", err)
+	}
+}
+
+// Times at the edges of what event times can be (years 1678 and 2262, the
+// int64 nanosecond range; event times outside it are refused when read):
+// Redis compares them as decimal strings, signs and lengths included.
+func TestRedisEdgeTimes(t *testing.T) {
+	srv := redistest.Start(t)
+	const lo, hi = math.MinInt64 + 1, math.MaxInt64
+	for i, c := range []struct {
+		name        string
+		first, then int64 // two processes' sightings of one term
+		want        int64
+	}{
+		{"lowest then highest", lo, hi, hi},
+		{"highest then lowest", hi, lo, hi},
+		{"negative then shorter negative", -1000, -999, -999},
+		{"shorter negative then negative", -999, -1000, -999},
+		{"negative then zero", -1, 0, 0},
+		{"9 then 10", 9, 10, 10},
+		{"10 then 9", 10, 9, 10},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a, b := openRedis(t, srv.URL(i)), openRedis(t, srv.URL(i))
+			save(t, a, "r", rule(c.first, map[string]int64{"x": c.first}, nil, nil,
+				map[string]state.Window{"k": {AlertID: "a", Start: c.first, End: c.first}}, nil))
+			save(t, b, "r", rule(c.then, map[string]int64{"x": c.then}, nil, nil,
+				map[string]state.Window{"k": {AlertID: "b", Start: c.then, End: c.then}}, nil))
+			got := load(t, openRedis(t, srv.URL(i)), "r")
+			if got.Terms["x"] != c.want || got.Watermark != c.want || got.Suppress["k"].End != c.want {
+				t.Errorf("term %d, watermark %d, window %+v; want %d", got.Terms["x"], got.Watermark, got.Suppress["k"], c.want)
+			}
+			// an expiry back to the lowest time keeps everything
+			r := load(t, b, "r")
+			r.Expire(state.Retention{Terms: time.Duration(math.MaxInt64)})
+			save(t, b, "r", r)
+			if got := load(t, openRedis(t, srv.URL(i)), "r"); got.Terms["x"] != c.want {
+				t.Errorf("after an expiry from the lowest time: %+v", got.Terms)
+			}
+		})
 	}
 }
