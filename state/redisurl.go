@@ -75,7 +75,7 @@ func parseRedisURL(raw string) (redisURL, error) {
 	case u.Scheme != "redis" && u.Scheme != "rediss":
 		return redisURL{}, fmt.Errorf("state: bad Redis URL: the scheme is %q, not redis or rediss", u.Scheme)
 	case u.Host == "" || u.Hostname() == "":
-		return redisURL{}, errors.New("state: bad Redis URL: it names no host (redis://HOST:PORT/DB)")
+		return redisURL{}, errors.New("state: bad Redis URL: it names no host (redis://HOST:PORT/DB; a state file of such a name is ./redis:NAME)")
 	case strings.Contains(u.Hostname(), ":") && !strings.HasPrefix(u.Host, "["):
 		return redisURL{}, errors.New("state: bad Redis URL: an IPv6 address goes in brackets (redis://[::1]:6379/0)")
 	}
