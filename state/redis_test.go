@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"math"
+	"net/url"
 	"path/filepath"
 	"reflect"
 	"strconv"
@@ -692,5 +693,47 @@ func TestRedisEdgeTimes(t *testing.T) {
 				t.Errorf("after an expiry from the lowest time: %+v", got.Terms)
 			}
 		})
+	}
+}
+
+// A server that requires a password (one with the characters a URL must
+// encode): without it or with a wrong one the error names the server and
+// what Redis said, never the password; with it (percent-encoded) the store
+// works.
+func TestRedisAuth(t *testing.T) {
+	const pw = "s3cr/t@#:?pw"
+	srv := redistest.StartWithPassword(t, pw)
+	for _, c := range []struct {
+		name, url, want string
+	}{
+		{"no password", "redis://" + srv.Addr + "/0", "NOAUTH"},
+		{"a wrong one", "redis://:wrong-" + url.PathEscape(pw) + "@" + srv.Addr + "/0", "WRONGPASS"},
+		{"a wrong user", "redis://nobody:" + url.QueryEscape(pw) + "@" + srv.Addr + "/0", "WRONGPASS"},
+		{"the right one", srv.URL(0), ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			st, err := state.OpenRedis(context.Background(), c.url)
+			if c.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer st.Close()
+				save(t, st, "r", rule(h, map[string]int64{"x": h}, nil, nil, nil, nil))
+				if s := st.String(); strings.Contains(s, "s3cr") || !strings.Contains(s, ":xxxxx@") {
+					t.Errorf("the store names itself %q", s)
+				}
+				return
+			}
+			if err == nil {
+				st.Close()
+				t.Fatal("no error")
+			}
+			if msg := err.Error(); !strings.Contains(msg, c.want) || !strings.Contains(msg, srv.Addr) || strings.Contains(msg, "s3cr") {
+				t.Errorf("error %q: want %s, the server, not the password", msg, c.want)
+			}
+		})
+	}
+	if r := state.Redact(srv.URL(0)); strings.Contains(r, "s3cr") || strings.Contains(r, url.QueryEscape(pw)[:6]) {
+		t.Errorf("Redact: %q", r)
 	}
 }
