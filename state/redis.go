@@ -111,13 +111,16 @@ func openRedis(ctx context.Context, rawURL string, readOnly bool) (*Redis, error
 		}
 		return nil, fmt.Errorf("state %s: %s%w", addr, what, err)
 	}
-	info, err := r.client.Info(ctx, "server", "memory").Result()
+	info, err := r.client.Info(ctx, "server").Result() // one section: older servers take no more
 	if err != nil {
 		return fail("", err)
 	}
 	if v := serverVersion(info); v < 7 {
 		r.client.Close()
 		return nil, fmt.Errorf("state %s: Redis 7.0 or later is needed (XINFO STREAM's entries-added), the server says %q", addr, infoField(info, "redis_version"))
+	}
+	if info, err = r.client.Info(ctx, "memory").Result(); err != nil {
+		return fail("", err)
 	}
 	if p := infoField(info, "maxmemory_policy"); strings.HasPrefix(p, "allkeys-") && infoField(info, "maxmemory") != "0" {
 		slog.Warn("the Redis server may evict the rule state when it is full (maxmemory with maxmemory-policy "+p+"): evicted entries are forgotten without a word (new terms, alerts raised again); use noeviction or a volatile-* policy (trailhound's keys have no TTL), or a server of its own", "state", addr)
