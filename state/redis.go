@@ -257,7 +257,11 @@ func (r *Redis) corrupt(ruleID, kind, field, value string) error {
 	if len(value) > 40 {
 		value = value[:40] + "..."
 	}
-	return &CorruptError{Path: r.addr, Reason: fmt.Sprintf("rule %s: %s entry %q holds %q", ruleID, kind, field, value)}
+	where := r.key(ruleID, kind)
+	if kind != "wm" {
+		where += fmt.Sprintf(" field %q", field)
+	}
+	return &CorruptError{Path: r.addr, Reason: fmt.Sprintf("rule %s: %s holds %q", ruleID, where, value)}
 }
 
 func windowValue(w Window) string {

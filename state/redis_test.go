@@ -3,6 +3,7 @@ package state_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -735,5 +736,40 @@ func TestRedisAuth(t *testing.T) {
 	}
 	if r := state.Redact(srv.URL(0)); strings.Contains(r, "s3cr") || strings.Contains(r, url.QueryEscape(pw)[:6]) {
 		t.Errorf("Redact: %q", r)
+	}
+}
+
+// An entry trailhound did not write (another program on the same keys):
+// loading the rule fails, naming the key and field, as a Redis entry (not
+// a "state file").
+func TestRedisMalformedEntry(t *testing.T) {
+	srv := redistest.Start(t)
+	cl := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer cl.Close()
+	ctx := context.Background()
+	for _, c := range []struct {
+		key, field, value, want string
+	}{
+		{"trailhound:{r}:terms", "t", "soon", `trailhound:{r}:terms field "t" holds "soon"`},
+		{"trailhound:{r}:suppress", "k", "5 x", `trailhound:{r}:suppress field "k" holds "5 x"`},
+		{"trailhound:{r}:pending", "p", "nospace", `trailhound:{r}:pending field "p" holds "nospace"`},
+		{"trailhound:{r}:wm", "", "yesterday", `trailhound:{r}:wm holds "yesterday"`},
+	} {
+		t.Run(c.key, func(t *testing.T) {
+			var err error
+			if c.field == "" {
+				err = cl.Set(ctx, c.key, c.value, 0).Err()
+			} else {
+				err = cl.HSet(ctx, c.key, c.field, c.value).Err()
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Del(ctx, c.key)
+			_, err = openRedis(t, srv.URL(0)).Load("r")
+			if err == nil || !errors.Is(err, state.ErrCorrupt) || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "state file") {
+				t.Errorf("load: %v", err)
+			}
+		})
 	}
 }
