@@ -10,9 +10,10 @@ import (
 // processes sharing the store (state.Shared: Redis) saved since the last
 // call: a term, threshold group, alert id or suppression window another
 // instance committed then counts here too, so the same new term, group or
-// alert is not raised again by this one. The latest time wins, and for
-// suppression the window that ends last, as in the store. Partial
-// sequences are not shared (each process completes its own).
+// alert is not raised again by this one. They merge as in the store
+// (state.Rule.Merge: the latest time wins, for suppression the window that
+// ends last, ties to the same window as Redis keeps). Partial sequences
+// are not shared (each process completes its own).
 func (p *Processor) learn() error {
 	sh, ok := p.store.(state.Shared)
 	if !ok {
@@ -30,18 +31,7 @@ func (p *Processor) learn() error {
 		if c == nil || st == nil {
 			continue
 		}
-		for _, m := range []struct{ into, from map[string]int64 }{{st.Terms, c.Terms}, {st.Groups, c.Groups}, {st.Alerted, c.Alerted}} {
-			for k, t := range m.from {
-				if old, ok := m.into[k]; !ok || t > old {
-					m.into[k] = t
-				}
-			}
-		}
-		for k, w := range c.Suppress {
-			if old, ok := st.Suppress[k]; !ok || w.End > old.End {
-				st.Suppress[k] = w
-			}
-		}
+		st.Merge(c)
 	}
 	return nil
 }

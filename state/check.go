@@ -14,13 +14,17 @@ import (
 // (or is not a state file at all).
 var ErrCorrupt = errors.New("state file is corrupt")
 
-// CorruptError says which state file is damaged and how.
+// CorruptError says which state file (or Redis server, its URL without
+// the password) is damaged and how.
 type CorruptError struct {
 	Path   string
 	Reason string
 }
 
 func (e *CorruptError) Error() string {
+	if IsRedisURL(e.Path) {
+		return fmt.Sprintf("a malformed entry in Redis (%s): not one trailhound wrote; delete it (HDEL), or the rule's keys", e.Reason)
+	}
 	return fmt.Sprintf("state file %s is corrupt (%s)", e.Path, e.Reason)
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -93,24 +94,35 @@ func (r *Redis) Changes() (map[string]*Rule, error) {
 func (r *Redis) changes(ctx context.Context) (map[string]*Rule, error) {
 	out := map[string]*Rule{}
 	r.mu.Lock()
-	last, read := r.lastID, r.read
+	last, read, epoch := r.lastID, r.read, r.streamEpoch
 	r.mu.Unlock()
 	for {
-		// the stream's counters and the entries after last, as of one moment
+		// the stream's counters, the entries after last and the epoch, as
+		// of one moment
 		var info *redis.XInfoStreamCmd
 		var page *redis.XMessageSliceCmd
-		_, err := r.client.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+		var ep *redis.StringCmd
+		cmds, err := r.client.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+			ep = pipe.Get(ctx, r.prefix+"epoch")
 			info = pipe.XInfoStream(ctx, r.stream())
-			page = pipe.XRangeN(ctx, r.stream(), "("+last, "+", 1000)
+			page = pipe.XRangeN(ctx, r.stream(), "("+last, "+", changesPage)
 			return nil
 		})
-		if err != nil && strings.Contains(err.Error(), "no such key") {
-			break // nothing saved yet
-		}
-		if err != nil {
+		err = firstErr(cmds, err)
+		noStream := err != nil && strings.Contains(err.Error(), "no such key")
+		if err != nil && !noStream {
 			return nil, err
 		}
 		in := info.Val()
+		if ep.Val() != epoch || !noStream && (in.EntriesAdded < read || laterID(last, in.LastGeneratedID)) {
+			// the server lost its data (or the stream was deleted): the
+			// stream, if any, is a new one, all of it news here
+			last, read, epoch = "0-0", 0, ep.Val()
+			continue
+		}
+		if noStream {
+			break // nothing saved yet
+		}
 		if in.EntriesAdded-in.Length > read {
 			// trimmed past what was read (the oldest entries go first): read
 			// every loaded rule again
@@ -147,25 +159,42 @@ func (r *Redis) changes(ctx context.Context) (map[string]*Rule, error) {
 				return nil, fmt.Errorf("change %s of rule %s: %w", m.ID, id, err)
 			}
 		}
-		if len(res) < 1000 {
+		if len(res) < changesPage {
 			break
 		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.lastID, r.read = last, read
+	r.lastID, r.read, r.streamEpoch = last, read, epoch
 	for id, rule := range out {
 		k := r.known[id]
 		if k == nil {
 			delete(out, id) // not loaded here: Load will read it
 			continue
 		}
-		mergeTimes(k.Terms, rule.Terms)
-		mergeTimes(k.Groups, rule.Groups)
-		mergeTimes(k.Alerted, rule.Alerted)
-		mergeWindows(k.Suppress, rule.Suppress)
+		k.Merge(rule)
 	}
 	return out, nil
 }
 
 func (r *Redis) stream() string { return r.prefix + "changes" }
+
+// changesPage is how many change stream entries one read takes: an entry
+// holds up to saveChunk changes (a megabyte or so), so a page stays about
+// 100 MB at most.
+const changesPage = 100
+
+// laterID says whether stream entry id a comes after b (MS-SEQ, both
+// decimal; false when either is malformed).
+func laterID(a, b string) bool {
+	am, as, aok := parseID(a)
+	bm, bs, bok := parseID(b)
+	return aok && bok && (am > bm || am == bm && as > bs)
+}
+
+func parseID(id string) (ms, seq uint64, ok bool) {
+	m, s, found := strings.Cut(id, "-")
+	ms, err1 := strconv.ParseUint(m, 10, 64)
+	seq, err2 := strconv.ParseUint(s, 10, 64)
+	return ms, seq, found && err1 == nil && err2 == nil
+}

@@ -6,7 +6,9 @@ package state
 // watermark, the cutoffs (terms, groups, alerted, suppress, pending), the
 // number of entries of each list (terms, groups, alerted, suppress,
 // pending, pending removals), the lists as (field, time, value) triples,
-// and the change record for the stream. Times are decimal Unix ns,
+// and the change record for the stream. It returns 1 when expired entries
+// are left (it drops at most 20,000 of a kind a call), else 0. Times are
+// decimal Unix ns,
 // compared as decimal strings (Lua's numbers are doubles); the sorted sets'
 // double scores are only used to find entries before a cutoff, where a
 // rounding can only keep an entry a little longer.
@@ -47,6 +49,7 @@ for kind = 1, 5 do
     end
   end
 end
+local more = 0
 local hp, zp = KEYS[12], KEYS[13]
 for _ = 1, n[6] do
   local f, v = ARGV[a], ARGV[a + 2]
@@ -60,16 +63,17 @@ end
 for kind = 1, 5 do
   local h, z = KEYS[2 + 2 * kind], KEYS[3 + 2 * kind]
   local cutoff = '(' .. ARGV[3 + kind]
-  while true do
+  for _ = 1, 20 do -- at most 20,000 a call (saveChunk): the caller calls again for the rest
     local old = redis.call('ZRANGEBYSCORE', z, '-inf', cutoff, 'LIMIT', 0, 1000)
     if #old == 0 then break end
     redis.call('HDEL', h, unpack(old))
     redis.call('ZREM', z, unpack(old))
   end
+  if #redis.call('ZRANGEBYSCORE', z, '-inf', cutoff, 'LIMIT', 0, 1) > 0 then more = 1 end
 end
 local change = ARGV[a]
 if #change > 0 then
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', '10000', '*', 'r', id, 'i', inst, 'd', change)
 end
-return 1
+return more
 `

@@ -1,10 +1,17 @@
 package state_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"maps"
+	"math"
+	"net/url"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -350,5 +357,419 @@ func TestRedisServerLostData(t *testing.T) {
 	}
 	if got := load(t, fresh, "quiet"); !equal(got, quiet) {
 		t.Errorf("the rule not saved since: %+v, want %+v", got, quiet)
+	}
+}
+
+// A server that lost its data is noticed at the next save whoever set the
+// epoch key again first: the process itself, another one started since,
+// or nobody; state stats (read only) sets nothing.
+func TestRedisLostDataNoticed(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name  string
+		after func(t *testing.T, url string) // what happens after the loss, before the save
+	}{
+		{"nobody", func(*testing.T, string) {}},
+		{"another process started", func(t *testing.T, url string) { openRedis(t, url) }},
+		{"state stats", func(t *testing.T, url string) {
+			st, err := state.OpenRedisReadOnly(ctx, url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			if _, err := st.Stats(); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := redistest.Start(t)
+			st := openRedis(t, srv.URL(0))
+			r := rule(2*h, map[string]int64{"x": 1 * h}, nil, nil, nil, nil)
+			quiet := rule(1*h, map[string]int64{"q": 1 * h}, nil, nil, nil, nil)
+			if err := st.Save(map[string]*state.Rule{"r": r, "quiet": quiet}); err != nil {
+				t.Fatal(err)
+			}
+			cl := redis.NewClient(&redis.Options{Addr: srv.Addr})
+			defer cl.Close()
+			if err := cl.FlushAll(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+			c.after(t, srv.URL(0))
+			r.Terms["y"] = 2 * h
+			save(t, st, "r", r)
+			fresh := openRedis(t, srv.URL(0))
+			if got := load(t, fresh, "r"); !equal(got, r) {
+				t.Errorf("r: %+v, want %+v", got, r)
+			}
+			if got := load(t, fresh, "quiet"); !equal(got, quiet) {
+				t.Errorf("quiet: %+v, want %+v", got, quiet)
+			}
+		})
+	}
+}
+
+// state stats writes nothing to the server, and a read-only store does not
+// save.
+func TestRedisReadOnly(t *testing.T) {
+	srv := redistest.Start(t)
+	st, err := state.OpenRedisReadOnly(context.Background(), srv.URL(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if rows, err := st.Stats(); err != nil || len(rows) != 0 {
+		t.Errorf("stats of an empty server: %v, %v", rows, err)
+	}
+	cl := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer cl.Close()
+	if n, err := cl.DBSize(context.Background()).Result(); err != nil || n != 0 {
+		t.Errorf("the server holds %d keys (%v) after a read-only open", n, err)
+	}
+	if err := st.Save(map[string]*state.Rule{"r": state.NewRule()}); err == nil || !strings.Contains(err.Error(), "read only") {
+		t.Errorf("save on a read-only store: %v", err)
+	}
+}
+
+// A server that lost its data and whose new change stream was trimmed
+// before another process read it: that process reads its rules whole
+// rather than missing what the stream no longer holds.
+func TestRedisChangesAfterLoss(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name   string
+		before int // saves b reads before the loss
+	}{
+		{"b read little", 1},
+		{"b read more than the new stream holds", 8},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := redistest.Start(t)
+			a, b := openRedis(t, srv.URL(0)), openRedis(t, srv.URL(0))
+			load(t, a, "r")
+			load(t, b, "r")
+			for i := range c.before {
+				save(t, a, "r", rule(h, map[string]int64{"old" + strconv.Itoa(i): h}, nil, nil, nil, nil))
+			}
+			if _, err := b.Changes(); err != nil {
+				t.Fatal(err)
+			}
+			cl := redis.NewClient(&redis.Options{Addr: srv.Addr})
+			defer cl.Close()
+			if err := cl.FlushAll(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+			save(t, a, "r", rule(2*h, map[string]int64{"new": 2 * h}, nil, nil, nil, nil))
+			save(t, a, "r", rule(2*h, map[string]int64{"new2": 2 * h}, nil, nil, nil, nil))
+			if err := cl.XTrimMaxLen(ctx, "trailhound:changes", 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+			got, err := b.Changes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r := got["r"]; r == nil || r.Terms["new"] != 2*h || r.Terms["new2"] != 2*h {
+				t.Errorf("b learned %+v", got["r"])
+			}
+		})
+	}
+}
+
+// A server that may evict keys when full is warned about at open: evicted
+// state is forgotten without a word.
+func TestRedisEvictionWarning(t *testing.T) {
+	srv := redistest.Start(t)
+	cl := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer cl.Close()
+	ctx := context.Background()
+	for _, c := range []struct {
+		maxmemory, policy string
+		warn              bool
+	}{
+		{"0", "allkeys-lru", false},
+		{"100mb", "noeviction", false},
+		{"100mb", "volatile-lru", false},
+		{"100mb", "allkeys-lru", true},
+		{"100mb", "allkeys-random", true},
+	} {
+		t.Run(c.maxmemory+" "+c.policy, func(t *testing.T) {
+			if err := cl.ConfigSet(ctx, "maxmemory", c.maxmemory).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if err := cl.ConfigSet(ctx, "maxmemory-policy", c.policy).Err(); err != nil {
+				t.Fatal(err)
+			}
+			var log bytes.Buffer
+			old := slog.Default()
+			slog.SetDefault(slog.New(slog.NewTextHandler(&log, nil)))
+			defer slog.SetDefault(old)
+			openRedis(t, srv.URL(0))
+			if warned := strings.Contains(log.String(), "evict"); warned != c.warn {
+				t.Errorf("warned %v, want %v: %s", warned, c.warn, log.String())
+			}
+		})
+	}
+}
+
+// A rule without a watermark key (a missing GET in the pipeline) does not
+// hide another rule's error: Stats fails rather than count it 0.
+func TestRedisStatsError(t *testing.T) {
+	srv := redistest.Start(t)
+	cl := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer cl.Close()
+	ctx := context.Background()
+	if err := cl.SAdd(ctx, "trailhound:rules", "a", "b").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Set(ctx, "trailhound:{b}:terms", "not a hash", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	st := openRedis(t, srv.URL(0))
+	if rows, err := st.Stats(); err == nil || !strings.Contains(err.Error(), "WRONGTYPE") {
+		t.Errorf("stats over a key of the wrong type: %+v, %v", rows, err)
+	}
+}
+
+// evalCalls is how many save script calls the server has run.
+func evalCalls(t *testing.T, cl *redis.Client) int {
+	t.Helper()
+	info, err := cl.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(info) {
+		if rest, ok := strings.CutPrefix(line, "cmdstat_evalsha:calls="); ok {
+			n, _ := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
+			return n
+		}
+	}
+	return 0
+}
+
+// A save of many entries goes in script calls of at most 20,000 entries
+// (one call of a million kept the server busy past go-redis's read timeout
+// and Redis's busy-script threshold), and so does the expiry of many; what
+// is saved is the same, and another process learns all of it.
+func TestRedisBigSave(t *testing.T) {
+	srv := redistest.Start(t)
+	cl := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer cl.Close()
+	for i, c := range []struct {
+		terms, alerted int
+		calls          int // script calls of the save
+	}{
+		{1, 0, 1},
+		{20000, 0, 1},
+		{20001, 0, 2},
+		{30000, 15000, 3},
+	} {
+		t.Run(fmt.Sprintf("%d terms %d alert ids", c.terms, c.alerted), func(t *testing.T) {
+			a, b := openRedis(t, srv.URL(i)), openRedis(t, srv.URL(i))
+			load(t, b, "r")
+			r := state.NewRule()
+			r.Watermark = 10 * h
+			for k := range c.terms {
+				r.Terms["term "+strconv.Itoa(k)] = 9 * h
+			}
+			for k := range c.alerted {
+				r.Alerted["id "+strconv.Itoa(k)] = 9 * h
+			}
+			before := evalCalls(t, cl)
+			save(t, a, "r", r)
+			if n := evalCalls(t, cl) - before; n != c.calls {
+				t.Errorf("%d script calls, want %d", n, c.calls)
+			}
+			if got := load(t, openRedis(t, srv.URL(i)), "r"); !equal(got, r) {
+				t.Errorf("loaded %d terms %d ids, saved %d %d", len(got.Terms), len(got.Alerted), len(r.Terms), len(r.Alerted))
+			}
+			learned, err := b.Changes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l := learned["r"]; l == nil || len(l.Terms) != c.terms || len(l.Alerted) != c.alerted {
+				t.Errorf("b learned %d terms", len(learned["r"].Terms))
+			}
+			// all of it expires, in as many calls as it takes, at one save
+			r.Watermark = 100 * h
+			r.Expire(state.Retention{Terms: time.Hour, Alerted: time.Hour})
+			save(t, a, "r", r)
+			if got := load(t, openRedis(t, srv.URL(i)), "r"); len(got.Terms)+len(got.Alerted) != 0 {
+				t.Errorf("after expiry %d terms %d ids are left", len(got.Terms), len(got.Alerted))
+			}
+		})
+	}
+}
+
+// A server at its memory limit (noeviction) refuses the save whole; the
+// error says why, not only that the transaction was discarded.
+func TestRedisOutOfMemory(t *testing.T) {
+	srv := redistest.Start(t)
+	st := openRedis(t, srv.URL(0))
+	cl := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer cl.Close()
+	ctx := context.Background()
+	info, err := cl.Info(ctx, "memory").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var used int
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+			used, _ = strconv.Atoi(v)
+		}
+	}
+	for _, c := range []struct {
+		name      string
+		maxmemory int
+	}{
+		{"full before the save", 1},
+		{"full as the save is queued", used + 300<<10}, // the first commands are queued, later ones refused: EXECABORT
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if err := cl.ConfigSet(ctx, "maxmemory", strconv.Itoa(c.maxmemory)).Err(); err != nil {
+				t.Fatal(err)
+			}
+			defer cl.ConfigSet(ctx, "maxmemory", "0")
+			rules := map[string]*state.Rule{}
+			for i := range 10 {
+				r := state.NewRule()
+				for k := range 1500 {
+					r.Terms["a term long enough to fill the query buffer "+strconv.Itoa(k)] = h
+				}
+				rules[string(rune('a'+i))] = r
+			}
+			err := st.Save(rules)
+			if err == nil || !strings.Contains(err.Error(), "OOM") || !strings.Contains(err.Error(), "saving rules a, b, c, d, e, and 5 more") {
+				t.Errorf("save to a full server: %v", err)
+			}
+		})
+	}
+}
+
+// rediss:// to a server without TLS: the handshake never completes; the
+// error says what that likely means rather than only "context deadline
+// exceeded".
+func TestRedisTLSToPlainServer(t *testing.T) {
+	srv := redistest.Start(t)
+	_, err := state.OpenRedis(context.Background(), "rediss://"+srv.Addr+"/0?dial_timeout=200ms&max_retries=-1")
+	if err == nil || !strings.Contains(err.Error(), "no TLS handshake") || !strings.Contains(err.Error(), "rediss://"+srv.Addr) {
+		t.Errorf("rediss:// to a plain server: %v", err)
+	}
+}
+
+// Times at the edges of what event times can be (years 1678 and 2262, the
+// int64 nanosecond range; event times outside it are refused when read):
+// Redis compares them as decimal strings, signs and lengths included.
+func TestRedisEdgeTimes(t *testing.T) {
+	srv := redistest.Start(t)
+	const lo, hi = math.MinInt64 + 1, math.MaxInt64
+	for i, c := range []struct {
+		name        string
+		first, then int64 // two processes' sightings of one term
+		want        int64
+	}{
+		{"lowest then highest", lo, hi, hi},
+		{"highest then lowest", hi, lo, hi},
+		{"negative then shorter negative", -1000, -999, -999},
+		{"shorter negative then negative", -999, -1000, -999},
+		{"negative then zero", -1, 0, 0},
+		{"9 then 10", 9, 10, 10},
+		{"10 then 9", 10, 9, 10},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a, b := openRedis(t, srv.URL(i)), openRedis(t, srv.URL(i))
+			save(t, a, "r", rule(c.first, map[string]int64{"x": c.first}, nil, nil,
+				map[string]state.Window{"k": {AlertID: "a", Start: c.first, End: c.first}}, nil))
+			save(t, b, "r", rule(c.then, map[string]int64{"x": c.then}, nil, nil,
+				map[string]state.Window{"k": {AlertID: "b", Start: c.then, End: c.then}}, nil))
+			got := load(t, openRedis(t, srv.URL(i)), "r")
+			if got.Terms["x"] != c.want || got.Watermark != c.want || got.Suppress["k"].End != c.want {
+				t.Errorf("term %d, watermark %d, window %+v; want %d", got.Terms["x"], got.Watermark, got.Suppress["k"], c.want)
+			}
+			// an expiry back to the lowest time keeps everything
+			r := load(t, b, "r")
+			r.Expire(state.Retention{Terms: time.Duration(math.MaxInt64)})
+			save(t, b, "r", r)
+			if got := load(t, openRedis(t, srv.URL(i)), "r"); got.Terms["x"] != c.want {
+				t.Errorf("after an expiry from the lowest time: %+v", got.Terms)
+			}
+		})
+	}
+}
+
+// A server that requires a password (one with the characters a URL must
+// encode): without it or with a wrong one the error names the server and
+// what Redis said, never the password; with it (percent-encoded) the store
+// works.
+func TestRedisAuth(t *testing.T) {
+	const pw = "s3cr/t@#:?pw"
+	srv := redistest.StartWithPassword(t, pw)
+	for _, c := range []struct {
+		name, url, want string
+	}{
+		{"no password", "redis://" + srv.Addr + "/0", "NOAUTH"},
+		{"a wrong one", "redis://:wrong-" + url.PathEscape(pw) + "@" + srv.Addr + "/0", "WRONGPASS"},
+		{"a wrong user", "redis://nobody:" + url.QueryEscape(pw) + "@" + srv.Addr + "/0", "WRONGPASS"},
+		{"the right one", srv.URL(0), ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			st, err := state.OpenRedis(context.Background(), c.url)
+			if c.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer st.Close()
+				save(t, st, "r", rule(h, map[string]int64{"x": h}, nil, nil, nil, nil))
+				if s := st.String(); strings.Contains(s, "s3cr") || !strings.Contains(s, ":xxxxx@") {
+					t.Errorf("the store names itself %q", s)
+				}
+				return
+			}
+			if err == nil {
+				st.Close()
+				t.Fatal("no error")
+			}
+			if msg := err.Error(); !strings.Contains(msg, c.want) || !strings.Contains(msg, srv.Addr) || strings.Contains(msg, "s3cr") {
+				t.Errorf("error %q: want %s, the server, not the password", msg, c.want)
+			}
+		})
+	}
+	if r := state.Redact(srv.URL(0)); strings.Contains(r, "s3cr") || strings.Contains(r, url.QueryEscape(pw)[:6]) {
+		t.Errorf("Redact: %q", r)
+	}
+}
+
+// An entry trailhound did not write (another program on the same keys):
+// loading the rule fails, naming the key and field, as a Redis entry (not
+// a "state file").
+func TestRedisMalformedEntry(t *testing.T) {
+	srv := redistest.Start(t)
+	cl := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer cl.Close()
+	ctx := context.Background()
+	for _, c := range []struct {
+		key, field, value, want string
+	}{
+		{"trailhound:{r}:terms", "t", "soon", `trailhound:{r}:terms field "t" holds "soon"`},
+		{"trailhound:{r}:suppress", "k", "5 x", `trailhound:{r}:suppress field "k" holds "5 x"`},
+		{"trailhound:{r}:pending", "p", "nospace", `trailhound:{r}:pending field "p" holds "nospace"`},
+		{"trailhound:{r}:wm", "", "yesterday", `trailhound:{r}:wm holds "yesterday"`},
+	} {
+		t.Run(c.key, func(t *testing.T) {
+			var err error
+			if c.field == "" {
+				err = cl.Set(ctx, c.key, c.value, 0).Err()
+			} else {
+				err = cl.HSet(ctx, c.key, c.field, c.value).Err()
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Del(ctx, c.key)
+			_, err = openRedis(t, srv.URL(0)).Load("r")
+			if err == nil || !errors.Is(err, state.ErrCorrupt) || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "state file") {
+				t.Errorf("load: %v", err)
+			}
+		})
 	}
 }

@@ -53,9 +53,12 @@ type Window struct {
 	End     int64 // start + duration (0 for per-run suppression)
 }
 
-// NewRule returns empty state.
+// NewRule returns empty state, with cutoffs that drop nothing (the lowest
+// time: the zero Cutoffs would drop what is before 1970 from a shared
+// store at the next save).
 func NewRule() *Rule {
-	return &Rule{Terms: map[string]int64{}, Groups: map[string]int64{}, Suppress: map[string]Window{}, Alerted: map[string]int64{}, Pending: map[string]Pending{}}
+	return &Rule{Terms: map[string]int64{}, Groups: map[string]int64{}, Suppress: map[string]Window{}, Alerted: map[string]int64{}, Pending: map[string]Pending{},
+		Expired: Cutoffs{Terms: math.MinInt64, Groups: math.MinInt64, Suppress: math.MinInt64, Alerted: math.MinInt64, Pending: math.MinInt64}}
 }
 
 // Retention says how long each kind of entry of a rule is kept, back from

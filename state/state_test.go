@@ -55,3 +55,34 @@ func TestBoltRoundTripAndExpiry(t *testing.T) {
 		t.Errorf("unknown rule: %+v, %v", empty, err)
 	}
 }
+
+// Merge keeps what Redis keeps of two processes' saves, ties included: the
+// processes then agree on which suppression window (and alert id) holds.
+func TestRuleMerge(t *testing.T) {
+	for _, c := range []struct {
+		name         string
+		mine, theirs Window
+		want         Window
+	}{
+		{"theirs ends later", Window{"a", 1, 5}, Window{"b", 2, 6}, Window{"b", 2, 6}},
+		{"mine ends later", Window{"a", 1, 7}, Window{"b", 2, 6}, Window{"a", 1, 7}},
+		{"same end, theirs greater", Window{"a", 1, 5}, Window{"b", 1, 5}, Window{"b", 1, 5}},
+		{"same end, mine greater", Window{"b", 1, 5}, Window{"a", 1, 5}, Window{"b", 1, 5}},
+		{"same end, later start", Window{"z", 1, 5}, Window{"a", 2, 5}, Window{"a", 2, 5}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r, from := NewRule(), NewRule()
+			r.Suppress["k"], from.Suppress["k"] = c.mine, c.theirs
+			r.Terms["t"], from.Terms["t"] = 5, 4
+			from.Terms["u"], from.Alerted["id"], from.Groups["g"] = 3, 2, 1
+			r.Merge(from)
+			if r.Suppress["k"] != c.want || r.Terms["t"] != 5 || r.Terms["u"] != 3 || r.Alerted["id"] != 2 || r.Groups["g"] != 1 {
+				t.Errorf("merged %+v", r)
+			}
+			// Redis's tie-break (the Lua script's) as the store applies it
+			if laterWindow(c.theirs, c.mine) != (c.want == c.theirs && c.theirs != c.mine) {
+				t.Errorf("laterWindow disagrees")
+			}
+		})
+	}
+}

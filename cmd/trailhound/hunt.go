@@ -210,7 +210,7 @@ the alerts found so far are written, the state is not committed).`,
 				}
 				st, err := openState(cmd.Context(), statePath)
 				if err != nil {
-					return &exitError{exitErrors, stateError(err)}
+					return stateOpenError(err)
 				}
 				defer st.Close()
 				opts.Store = st

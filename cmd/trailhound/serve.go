@@ -339,7 +339,7 @@ func serveOnce(ctx context.Context, cfg *serve.Config, geo *geoFlags, stdout io.
 	}
 	st, err := openState(ctx, cfg.State)
 	if err != nil {
-		return nil, &exitError{exitErrors, stateError(err)}
+		return nil, stateOpenError(err)
 	}
 	defer st.Close()
 	outs, err := cfg.OpenOutputs(stdout, m, log)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,12 +20,14 @@ import (
 )
 
 // serve with its state in Redis, from a config whose state: names the
-// server through ${ENV}: it raises the samples' alerts; started again over
-// the same Redis, the same records raise no new alert id; state stats reads
+// server and its password through ${ENV}: it raises the samples' alerts,
+// its log names the server without the password; started again over the
+// same Redis, the same records raise no new alert id; state stats reads
 // the server.
 func TestServeConfigRedisState(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := redistest.StartWithPassword(t, "s3cr/t@#")
 	t.Setenv("TH_TEST_REDIS", srv.Addr)
+	t.Setenv("TH_TEST_REDIS_PW", url.QueryEscape(srv.Password))
 	dir := t.TempDir()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -33,7 +36,7 @@ func TestServeConfigRedisState(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	cfg := filepath.Join(dir, "serve.yaml")
-	yaml := fmt.Sprintf("state: 'redis://${TH_TEST_REDIS}/0?prefix=test:'\nspool: %s\nlateness: 24h\ncheckpoint_interval: 20ms\nhttp:\n  listen: %s\n  tokens: [tk]\n",
+	yaml := fmt.Sprintf("state: 'redis://:${TH_TEST_REDIS_PW}@${TH_TEST_REDIS}/0?prefix=test:'\nspool: %s\nlateness: 24h\ncheckpoint_interval: 20ms\nhttp:\n  listen: %s\n  tokens: [tk]\n",
 		filepath.Join(dir, "spool"), addr)
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
@@ -108,8 +111,8 @@ func TestServeConfigRedisState(t *testing.T) {
 	if n != 9 || len(first) != 9 {
 		t.Fatalf("%d alerts (%d ids), want the samples' 9", n, len(first))
 	}
-	if want := `"state":"redis://` + srv.Addr + `/0?prefix=test:"`; !strings.Contains(logs, want) {
-		t.Errorf("the log does not name the state %s:\n%s", want, logs)
+	if want := `"state":"redis://:xxxxx@` + srv.Addr + `/0?prefix=test:"`; !strings.Contains(logs, want) || strings.Contains(logs, "s3cr") {
+		t.Errorf("the log does not name the state %s, or names its password:\n%s", want, logs)
 	}
 	once(2099)
 	// the same records again, late: no new id (one whose dedup window has
@@ -117,8 +120,8 @@ func TestServeConfigRedisState(t *testing.T) {
 	if _, again := ids(); !slices.Equal(again, first) {
 		t.Errorf("alert ids after the same records again:\n%v\nwant\n%v", again, first)
 	}
-	code, stats, errs := runCmd(t, "state", "stats", "--state", "redis://"+srv.Addr+"/0?prefix=test:")
-	if code != 0 || !strings.Contains(stats, "30fbf4db-c502-4e68-a239-2e99af0f70da") {
+	code, stats, errs := runCmd(t, "state", "stats", "--state", srv.URL(0)+"?prefix=test:")
+	if code != 0 || !strings.Contains(stats, "30fbf4db-c502-4e68-a239-2e99af0f70da") || strings.Contains(stats+errs, "s3cr") {
 		t.Errorf("state stats: exit %d\n%s%s", code, stats, errs)
 	}
 }

@@ -26,12 +26,12 @@ func newState() *cobra.Command {
 			var st state.Store
 			var err error
 			if state.IsRedisURL(path) {
-				st, err = state.OpenRedis(cmd.Context(), path)
+				st, err = state.OpenRedisReadOnly(cmd.Context(), path)
 			} else {
 				st, err = state.OpenBoltReadOnly(path)
 			}
 			if err != nil {
-				return &exitError{exitErrors, stateError(err)}
+				return stateOpenError(err)
 			}
 			defer st.Close()
 			rows, err := st.Stats()
@@ -74,6 +74,15 @@ func openState(ctx context.Context, spec string) (state.Store, error) {
 		return nil, err
 	}
 	return st, nil
+}
+
+// stateOpenError is the exit of a state that would not open: a malformed
+// Redis URL is a usage error (exit 3), the rest state errors (exit 2).
+func stateOpenError(err error) error {
+	if errors.Is(err, state.ErrBadRedisURL) {
+		return usageError(err)
+	}
+	return &exitError{exitErrors, stateError(err)}
 }
 
 // stateError adds to a state file error what the user can do about it.

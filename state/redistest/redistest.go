@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,13 +17,20 @@ import (
 
 // Server is a redis-server a test started.
 type Server struct {
-	Addr string // host:port
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited
+	Addr     string // host:port
+	Password string // what AUTH needs ("" for none)
+	cmd      *exec.Cmd
+	done     chan struct{} // closed when the process has exited
 }
 
-// URL is the server's redis:// URL for database db.
-func (s *Server) URL(db int) string { return fmt.Sprintf("redis://%s/%d", s.Addr, db) }
+// URL is the server's redis:// URL for database db, with its password
+// (percent-encoded) when it has one.
+func (s *Server) URL(db int) string {
+	if s.Password != "" {
+		return fmt.Sprintf("redis://%s@%s/%d", url.UserPassword("", s.Password), s.Addr, db)
+	}
+	return fmt.Sprintf("redis://%s/%d", s.Addr, db)
+}
 
 // Stop ends the server (the test's cleanup does it too).
 func (s *Server) Stop() {
@@ -35,6 +43,13 @@ func (s *Server) Stop() {
 // PATH the test is skipped, saying what to install.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return StartWithPassword(t, "")
+}
+
+// StartWithPassword is Start for a server that requires a password
+// (requirepass; none when "").
+func StartWithPassword(t testing.TB, password string) *Server {
+	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		t.Skip("redis-server is not on PATH: install it (apt-get install redis-server) to run the Redis state tests")
@@ -45,10 +60,14 @@ func Start(t testing.TB) *Server {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), done: make(chan struct{})}
+		s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), Password: password, done: make(chan struct{})}
 		var out bytes.Buffer
-		s.cmd = exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-			"--dir", dir, "--logfile", filepath.Join(dir, "redis.log"))
+		args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+			"--dir", dir, "--logfile", filepath.Join(dir, "redis.log")}
+		if password != "" {
+			args = append(args, "--requirepass", password)
+		}
+		s.cmd = exec.Command(bin, args...)
 		s.cmd.Stdout, s.cmd.Stderr = &out, &out
 		if err := s.cmd.Start(); err != nil {
 			t.Fatalf("starting redis-server: %v", err)
@@ -75,8 +94,8 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// ping sends PING until +PONG comes back, the server exits (done) or 10 s
-// pass.
+// ping sends PING until +PONG (or -NOAUTH) comes back, the server exits
+// (done) or 10 s pass.
 func ping(addr string, done chan struct{}) bool {
 	for range 200 {
 		select {
@@ -93,7 +112,7 @@ func ping(addr string, done chan struct{}) bool {
 				_, err = c.Read(buf)
 			}
 			c.Close()
-			if err == nil && string(buf) == "+PONG\r\n" {
+			if err == nil && (string(buf) == "+PONG\r\n" || string(buf) == "-NOAUTH") { // up, wanting the password
 				return true
 			}
 		}
