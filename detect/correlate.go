@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/trailhound/trailhound/alert"
@@ -115,10 +116,19 @@ type correlationDetector struct {
 	pending []candidate      // inputs not yet decided, by time
 	recent  []candidate      // inputs a later hunt may need, by time
 	seen    map[string]int64 // step and event of the inputs in recent -> time
-	groups  map[string]*corrGroup
-	maxT    int64
-	loaded  bool
-	cap     capper
+	// done holds the inputs in recent (step and event) that a decided
+	// window counted (raised, or closed below its condition): kept with
+	// them, so that a replay onto the saved state (after a crash, or the
+	// next hunt) does not count them into a window again, which could
+	// raise one the first run had decided otherwise, under another id
+	done map[string]bool
+	// hold is the processor's Hold: inputs a replay from it may bring
+	// again are kept (as known) until the window before it closes
+	hold   *atomic.Int64
+	groups map[string]*corrGroup
+	maxT   int64
+	loaded bool
+	cap    capper
 }
 
 // corrGroup is what a group keeps of its inputs.
@@ -128,7 +138,7 @@ type corrGroup struct {
 }
 
 func newCorrelationDetector(ri *ruleInfo) *correlationDetector {
-	return &correlationDetector{ri: ri, seen: map[string]int64{}, groups: map[string]*corrGroup{}, maxT: math.MinInt64, cap: newCapper(ri)}
+	return &correlationDetector{ri: ri, seen: map[string]int64{}, done: map[string]bool{}, groups: map[string]*corrGroup{}, maxT: math.MinInt64, cap: newCapper(ri)}
 }
 
 // collect is never called: correlations take their inputs from the rules
@@ -140,13 +150,18 @@ func (d *correlationDetector) advance(w int64, in []candidate, st *state.Rule, r
 	span := int64(c.Timespan)
 	if !d.loaded { // the inputs an earlier hunt kept
 		d.loaded = true
-		kept := keptInputs(st)
+		kept, done := keptInputs(st)
 		rs.Matches += len(kept)
+		for _, x := range done { // decided already: known, not counted again
+			id := inputKey(x)
+			d.seen[id], d.done[id] = x.t, true
+			d.recent = append(d.recent, x)
+		}
 		in = append(kept, in...)
 	}
 	for _, x := range in {
 		if x.term != "" {
-			id := strconv.Itoa(x.step) + "\x00" + x.term
+			id := inputKey(x)
 			if _, ok := d.seen[id]; ok {
 				rs.Matches-- // the same event seen again (a hunt reads the same files)
 				continue
@@ -165,6 +180,7 @@ func (d *correlationDetector) advance(w int64, in []candidate, st *state.Rule, r
 	n := before(d.pending, w)
 	var raised []candidate
 	raise := func(key string, win []candidate, n int) {
+		d.decided(win)
 		first, last := win[0].t, win[len(win)-1].t
 		a := alert.FromRule(d.ri.r)
 		a.ID = hashID("correlation", d.ri.r.Key(), key, strconv.FormatInt(first, 10))
@@ -180,7 +196,14 @@ func (d *correlationDetector) advance(w int64, in []candidate, st *state.Rule, r
 			}
 		}
 		a.Threshold = &alert.ThresholdResult{Count: len(win), From: time.Unix(0, first).UTC(), To: time.Unix(0, last).UTC()}
-		raised = append(raised, candidate{t: last, alert: &a})
+		var keys []string
+		for _, x := range win {
+			if x.term != "" {
+				keys = append(keys, inputKey(x))
+			}
+		}
+		// until the alert is passed on, a state saved must let a replay count its inputs again
+		raised = append(raised, candidate{t: last, alert: &a, undo: func(st *state.Rule) { undecide(st, keys) }})
 	}
 	sliding := (c.Type == "event_count" || c.Type == "value_count") && (c.Op == "gt" || c.Op == "gte")
 	for _, x := range d.pending[:n] {
@@ -207,6 +230,7 @@ func (d *correlationDetector) advance(w int64, in []candidate, st *state.Rule, r
 				if n := d.measure(g.win); compare(c.Op, n, c.Value) {
 					raise(key, g.win, n)
 				}
+				d.decided(g.win)
 				g.win = nil
 			}
 			g.win = append(g.win, x)
@@ -227,11 +251,13 @@ func (d *correlationDetector) advance(w int64, in []candidate, st *state.Rule, r
 			}
 			if complete {
 				raise(key, g.win[earliest:i+1], len(c.Rules))
+				d.decided(g.win[:earliest]) // superseded: no set can use them any more
 				clear(g.last)
 			}
 		case "temporal_ordered":
 			switch {
 			case x.step == 0:
+				d.decided(g.win) // a sequence begun earlier is given up
 				g.win = []candidate{x}
 			case len(g.win) == x.step && x.t-g.win[0].t <= span:
 				g.win = append(g.win, x)
@@ -247,7 +273,7 @@ func (d *correlationDetector) advance(w int64, in []candidate, st *state.Rule, r
 	clear(d.pending[:n])
 	d.pending = d.pending[n:]
 	h := d.forget(w, span, sliding, raise)
-	keepInputs(st, d.recent, span)
+	keepInputs(st, d.recent, d.done, span, d.holdAt())
 	// the alerts of one advance come group by group: in time order for the runs
 	sortCandidates(raised)
 	return d.cap.advance(h, raised, st, rs)
@@ -306,6 +332,7 @@ func (d *correlationDetector) forget(w, span int64, sliding bool, raise func(str
 				if n := d.measure(g.win); compare(c.Op, n, c.Value) {
 					raise(key, g.win, n)
 				}
+				d.decided(g.win)
 				g.win = nil
 			}
 			if len(g.win) > 0 {
@@ -319,20 +346,71 @@ func (d *correlationDetector) forget(w, span int64, sliding bool, raise func(str
 	if d.maxT == math.MinInt64 {
 		return h
 	}
-	low := min(d.maxT, w)
+	low := min(d.maxT, w, d.holdAt())
 	if low != never {
 		low -= span
 	}
 	k := before(d.recent, low)
 	for _, x := range d.recent[:k] {
 		if x.term != "" {
-			delete(d.seen, strconv.Itoa(x.step)+"\x00"+x.term)
+			delete(d.seen, inputKey(x))
+			delete(d.done, inputKey(x))
 		}
 	}
 	clear(d.recent[:k])
 	d.recent = d.recent[k:]
 	return h
 }
+
+// rollback adds the undos of the alerts not passed on yet.
+func (d *correlationDetector) rollback(undos []undo) []undo { return d.cap.rollback(undos) }
+
+// undecide marks the saved inputs keys (see inputKey) as not decided, in a
+// copy of the state.
+func undecide(st *state.Rule, keys []string) {
+	p, ok := st.Pending[corrInputs]
+	if !ok {
+		return
+	}
+	var kept []corrInput
+	if json.Unmarshal(p.Data, &kept) != nil {
+		return
+	}
+	undo := map[string]bool{}
+	for _, k := range keys {
+		undo[k] = true
+	}
+	for i, k := range kept {
+		if k.Done && undo[inputKey(candidate{step: k.Step, term: k.Event})] {
+			kept[i].Done = false
+		}
+	}
+	if b, err := json.Marshal(kept); err == nil {
+		st.Pending[corrInputs] = state.Pending{Start: p.Start, Data: b} // p.Data may be the live state's
+	}
+}
+
+// holdAt is the processor's Hold (never when there is none).
+func (d *correlationDetector) holdAt() int64 {
+	if d.hold == nil {
+		return never
+	}
+	return d.hold.Load()
+}
+
+// decided marks the inputs of a window decided (see done).
+func (d *correlationDetector) decided(win []candidate) {
+	for _, x := range win {
+		if x.term != "" {
+			d.done[inputKey(x)] = true
+		}
+	}
+}
+
+// inputKey identifies an input of a correlation: the step (rule) it
+// matched and its event.
+func inputKey(x candidate) string { return strconv.Itoa(x.step) + "\x00" + x.term }
+
 func compare(op string, n, v int) bool {
 	switch op {
 	case "gt":
@@ -379,35 +457,41 @@ type corrInput struct {
 	Join  string   `json:"join"`
 	Event string   `json:"event,omitempty"`
 	Vals  []string `json:"vals,omitempty"`
+	Done  bool     `json:"done,omitempty"` // counted by a decided window
 }
 
 const corrInputs = "inputs"
 
-// keptInputs returns the inputs an earlier hunt kept.
-func keptInputs(st *state.Rule) []candidate {
+// keptInputs returns the inputs an earlier hunt kept: those still to be
+// counted, and those a decided window counted.
+func keptInputs(st *state.Rule) (todo, done []candidate) {
 	var kept []corrInput
 	if p, ok := st.Pending[corrInputs]; ok {
 		json.Unmarshal(p.Data, &kept)
 	}
-	out := make([]candidate, 0, len(kept))
 	for _, k := range kept {
-		out = append(out, candidate{t: k.T, step: k.Step, join: k.Join, term: k.Event, card: k.Vals})
+		x := candidate{t: k.T, step: k.Step, join: k.Join, term: k.Event, card: k.Vals}
+		if k.Done && k.Event != "" {
+			done = append(done, x)
+		} else {
+			todo = append(todo, x)
+		}
 	}
-	return out
+	return todo, done
 }
 
 // keepInputs saves the inputs a later hunt may still need: those within the
 // timespan of the latest one.
-func keepInputs(st *state.Rule, cands []candidate, span int64) {
+func keepInputs(st *state.Rule, cands []candidate, done map[string]bool, span, hold int64) {
 	delete(st.Pending, corrInputs)
 	if len(cands) == 0 {
 		return
 	}
-	last := cands[len(cands)-1].t
+	from := min(cands[len(cands)-1].t, hold) - span
 	var kept []corrInput
 	for _, c := range cands {
-		if c.t >= last-span {
-			kept = append(kept, corrInput{T: c.t, Step: c.step, Join: c.join, Event: c.term, Vals: c.card})
+		if c.t >= from {
+			kept = append(kept, corrInput{T: c.t, Step: c.step, Join: c.join, Event: c.term, Vals: c.card, Done: c.term != "" && done[inputKey(c)]})
 		}
 	}
 	if b, err := json.Marshal(kept); err == nil && len(kept) > 0 {

@@ -142,6 +142,9 @@ func New(rules []*rule.Rule, store state.Store, opts Options) (*Processor, error
 	p.order, p.orderErr = p.finishOrder()
 	for _, ri := range p.rules {
 		ri.det = newDetector(ri)
+		if cd, ok := ri.det.(*correlationDetector); ok {
+			cd.hold = &p.hold
+		}
 		p.runs = append(p.runs, &ruleRun{sup: newSuppressor(ri), untimed: map[string]bool{}, outH: math.MinInt64})
 	}
 	p.watermark.Store(math.MinInt64)
