@@ -103,6 +103,9 @@ func TestUnnamedInputOrder(t *testing.T) {
 // file, because the batch opened after an input's last one was never
 // returned.
 func TestBatchesReused(t *testing.T) {
+	if raceEnabled {
+		t.Skip("under the race detector sync.Pool drops some of what is put back, on purpose")
+	}
 	path := filepath.Join(t.TempDir(), "one.json")
 	rec := `{"eventVersion":"1.08","eventTime":"2024-01-01T00:00:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","eventID":"e1"}`
 	if err := os.WriteFile(path, []byte(`{"Records":[`+rec+","+rec+`]}`), 0o600); err != nil {
