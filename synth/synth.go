@@ -50,6 +50,31 @@ func orderedName(last time.Time, seq int) string {
 	return fmt.Sprintf("000000000000_CloudTrail_us-east-1_%s_synthetic%07d.json", last.UTC().Add(time.Minute-1).Truncate(time.Minute).Format("20060102T1504Z"), seq)
 }
 
+// recordTime is a record's event time: a CloudTrail record's eventTime, or
+// an ECS document's @timestamp (Elasticsearch exports).
+func recordTime(v *fastjson.Value) (time.Time, bool) {
+	for _, f := range timeFields {
+		if s := v.GetStringBytes(f); s != nil {
+			t, err := time.Parse(time.RFC3339, string(s))
+			return t, err == nil
+		}
+	}
+	return time.Time{}, false
+}
+
+// timeFields are where records keep their event time, CloudTrail's first.
+var timeFields = []string{"eventTime", "@timestamp"}
+
+// setRecordTime sets the record's event time in the field it keeps it in
+// (eventTime when it has none).
+func setRecordTime(v *fastjson.Value, arena *fastjson.Arena, t time.Time) {
+	if v.Exists("@timestamp") && !v.Exists("eventTime") {
+		v.Set("@timestamp", arena.NewString(t.Format("2006-01-02T15:04:05.000Z07:00")))
+		return
+	}
+	v.Set("eventTime", arena.NewString(t.Format(time.RFC3339)))
+}
+
 // compactTimes sorts recs by event time and returns each record's time on a
 // timeline where no gap exceeds maxGap, starting at the first record's time,
 // and the timeline's length. Records without a usable time keep the time
@@ -58,7 +83,7 @@ func compactTimes(p *fastjson.Parser, recs [][]byte, maxGap time.Duration) ([]ti
 	orig := make([]time.Time, len(recs))
 	for i, r := range recs {
 		if v, err := p.ParseBytes(r); err == nil {
-			orig[i], _ = time.Parse(time.RFC3339, string(v.GetStringBytes("eventTime")))
+			orig[i], _ = recordTime(v)
 		}
 	}
 	idx := make([]int, len(recs))
@@ -215,11 +240,11 @@ func Generate(ctx context.Context, recs [][]byte, opts Options) (Result, error) 
 			arena.Reset()
 			if opts.Ordered && !times[i].IsZero() {
 				last = times[i].Add(shift).UTC()
-				v.Set("eventTime", arena.NewString(last.Format(time.RFC3339)))
+				setRecordTime(v, &arena, last)
 			}
 			if k > 0 {
-				if t, err := time.Parse(time.RFC3339, string(v.GetStringBytes("eventTime"))); err == nil && !opts.Ordered {
-					v.Set("eventTime", arena.NewString(t.Add(shift).UTC().Format(time.RFC3339)))
+				if t, ok := recordTime(v); ok && !opts.Ordered {
+					setRecordTime(v, &arena, t.Add(shift).UTC())
 				}
 				seed := fmt.Sprint(k, "/", i)
 				v.Set("eventID", arena.NewString(uuidFrom("event", seed, string(v.GetStringBytes("eventID")))))
