@@ -179,6 +179,39 @@ func TestKilledServeReplays(t *testing.T) {
 		t.Errorf("serve after SIGTERM: %v (want exit 0)", err)
 	}
 
+	rewrites := checkDelivered(t, idx, outs, want)
+	t.Logf("%d kills; hunt's %d alerts each in the index once (%d redelivered writes of the same _id, at-least-once)", kills, len(want), rewrites)
+}
+
+// exitWatch waits for a process in the background.
+type exitWatch struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+}
+
+func watch(cmd *exec.Cmd) *exitWatch {
+	w := &exitWatch{cmd: cmd, done: make(chan struct{})}
+	go func() { w.err = cmd.Wait(); close(w.done) }()
+	return w
+}
+
+func (w *exitWatch) exited() bool {
+	select {
+	case <-w.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (w *exitWatch) wait() error { <-w.done; return w.err }
+
+// checkDelivered checks that every alert of want, and no other, reached both
+// the bulk index and the JSON Lines files outs (at least once across
+// restarts), and returns how many index writes repeated an _id.
+func checkDelivered(t *testing.T, idx *bulkIndex, outs []string, want map[string]bool) int {
+	t.Helper()
 	idx.mu.Lock()
 	defer idx.mu.Unlock()
 	var lost, extra []string
@@ -215,29 +248,5 @@ func TestKilledServeReplays(t *testing.T) {
 	if len(lost) > 0 || len(extra) > 0 {
 		t.Errorf("JSON Lines: %d alerts lost (e.g. %v), %d extra (e.g. %v)", len(lost), first(lost), len(extra), first(extra))
 	}
-	t.Logf("%d kills; hunt's %d alerts each in the index once (%d redelivered writes of the same _id, at-least-once)", kills, len(want), rewrites)
+	return rewrites
 }
-
-// exitWatch waits for a process in the background.
-type exitWatch struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
-}
-
-func watch(cmd *exec.Cmd) *exitWatch {
-	w := &exitWatch{cmd: cmd, done: make(chan struct{})}
-	go func() { w.err = cmd.Wait(); close(w.done) }()
-	return w
-}
-
-func (w *exitWatch) exited() bool {
-	select {
-	case <-w.done:
-		return true
-	default:
-		return false
-	}
-}
-
-func (w *exitWatch) wait() error { <-w.done; return w.err }

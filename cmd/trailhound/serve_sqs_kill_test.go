@@ -149,42 +149,7 @@ sinks:
 		t.Errorf("serve after SIGTERM: %v (want exit 0)", err)
 	}
 
-	idx.mu.Lock()
-	defer idx.mu.Unlock()
-	var lost, extra []string
-	rewrites := 0
-	for id := range want {
-		if idx.writes[id] == 0 {
-			lost = append(lost, id)
-		}
-	}
-	for id, n := range idx.writes {
-		if !want[id] {
-			extra = append(extra, id)
-		}
-		rewrites += n - 1
-	}
-	if len(lost) > 0 || len(extra) > 0 {
-		t.Errorf("index: %d alerts lost (e.g. %v), %d extra (e.g. %v)", len(lost), first(lost), len(extra), first(extra))
-	}
-	got := map[string]string{}
-	for _, o := range outs {
-		alertIDs(t, o, got)
-	}
-	lost, extra = nil, nil
-	for id := range want {
-		if _, ok := got[id]; !ok {
-			lost = append(lost, id)
-		}
-	}
-	for id := range got {
-		if !want[id] {
-			extra = append(extra, id)
-		}
-	}
-	if len(lost) > 0 || len(extra) > 0 {
-		t.Errorf("JSON Lines: %d alerts lost (e.g. %v), %d extra (e.g. %v)", len(lost), first(lost), len(extra), first(extra))
-	}
+	rewrites := checkDelivered(t, idx, outs, want)
 	if v, f, deleted := q.Counts("trail"); v+f != 1 || deleted != len(keys) {
 		t.Errorf("queue: %d visible, %d in flight, %d deleted; want every data message deleted, the sentinel's left", v, f, deleted)
 	}
