@@ -191,24 +191,10 @@ func (q *S3PollInput) Run(ctx context.Context, deliver func(*Batch) error) error
 		return errors.New("s3 poll input: no poller, reader or ledger")
 	}
 	q.start()
-	minB, maxB := q.MinBackoff, q.MaxBackoff
-	if minB <= 0 {
-		minB = time.Second
-	}
-	if maxB < minB {
-		maxB = max(30*time.Second, minB)
-	}
-	backoff := time.Duration(0)
+	rt := newRetry(q.MinBackoff, q.MaxBackoff, &q.lastErr)
 	wait := func(err error) bool {
-		q.lastErr.Store(&failure{err, time.Now()})
-		backoff = min(max(2*backoff, minB), maxB)
-		q.log().Warn("s3 poll: failed; trying again", "error", err, "retry_in", backoff.String())
-		select {
-		case <-time.After(backoff):
-			return true
-		case <-ctx.Done():
-			return false
-		}
+		q.log().Warn("s3 poll: failed; trying again", "error", err, "retry_in", rt.delay().String())
+		return rt.wait(ctx, err)
 	}
 	for {
 		b, err := q.Poller.Next(ctx)
@@ -231,8 +217,7 @@ func (q *S3PollInput) Run(ctx context.Context, deliver func(*Batch) error) error
 			}
 			continue
 		}
-		backoff = 0
-		q.lastErr.Store(nil)
+		rt.ok()
 	}
 }
 

@@ -71,6 +71,45 @@ type failure struct {
 	at  time.Time
 }
 
+// retry paces an input's retries after failures: waits doubling from min
+// (default 1 s) to max (default 30 s, at least min), back to min after a
+// success; the last failure is kept for /readyz.
+type retry struct {
+	min, max, next time.Duration
+	last           *atomic.Pointer[failure]
+}
+
+func newRetry(minB, maxB time.Duration, last *atomic.Pointer[failure]) *retry {
+	if minB <= 0 {
+		minB = time.Second
+	}
+	if maxB < minB {
+		maxB = max(30*time.Second, minB)
+	}
+	return &retry{min: minB, max: maxB, last: last}
+}
+
+// delay is how long the next wait lasts.
+func (r *retry) delay() time.Duration { return min(max(2*r.next, r.min), r.max) }
+
+// wait records err and waits before the next try; false when ctx ended.
+func (r *retry) wait(ctx context.Context, err error) bool {
+	r.last.Store(&failure{err, time.Now()})
+	r.next = r.delay()
+	select {
+	case <-time.After(r.next):
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// ok records a success.
+func (r *retry) ok() {
+	r.next = 0
+	r.last.Store(nil)
+}
+
 // Name is "sqs".
 func (q *SQSInput) Name() string { return "sqs" }
 
@@ -86,13 +125,7 @@ func (q *SQSInput) Run(ctx context.Context, deliver func(*Batch) error) error {
 	if q.Consumer == nil {
 		return errors.New("sqs input: no consumer")
 	}
-	minB, maxB := q.MinBackoff, q.MaxBackoff
-	if minB <= 0 {
-		minB = time.Second
-	}
-	if maxB < minB {
-		maxB = max(30*time.Second, minB)
-	}
+	rt := newRetry(q.MinBackoff, q.MaxBackoff, &q.lastErr)
 	clean, err := q.Consumer.Start()
 	if err != nil {
 		q.log().Warn("sqs: ledger", "error", err)
@@ -103,25 +136,14 @@ func (q *SQSInput) Run(ctx context.Context, deliver func(*Batch) error) error {
 		q.hold.Store(&hold{until: until, limit: until.Add(max(v, time.Minute))})
 		q.log().Info("sqs: the last run did not stop cleanly: decisions wait until the messages it had out are visible again and received", "visibility", v.String())
 	}
-	backoff := time.Duration(0)
-	wait := func(err error) bool {
-		q.lastErr.Store(&failure{err, time.Now()})
-		backoff = min(max(2*backoff, minB), maxB)
-		select {
-		case <-time.After(backoff):
-			return true
-		case <-ctx.Done():
-			return false
-		}
-	}
 	for {
 		b, err := q.Consumer.Next(ctx)
 		if ctx.Err() != nil {
 			return nil // Close releases what is out
 		}
 		if err != nil {
-			q.log().Warn("sqs: receiving", "error", err, "retry_in", min(max(2*backoff, minB), maxB).String())
-			if !wait(err) {
+			q.log().Warn("sqs: receiving", "error", err, "retry_in", rt.delay().String())
+			if !rt.wait(ctx, err) {
 				return nil
 			}
 			continue
@@ -138,13 +160,12 @@ func (q *SQSInput) Run(ctx context.Context, deliver func(*Batch) error) error {
 			}
 			q.log().Warn("sqs: reading the objects of a message; released for another try", "message_id", b.MessageID,
 				"receive_count", b.ReceiveCount, "error", err)
-			if !wait(fmt.Errorf("message %s: %w", b.MessageID, err)) {
+			if !rt.wait(ctx, fmt.Errorf("message %s: %w", b.MessageID, err)) {
 				return nil
 			}
 			continue
 		}
-		backoff = 0
-		q.lastErr.Store(nil)
+		rt.ok()
 		// A message received for the first time after the hold's wait: the
 		// ones the crashed process had out came before it. The hold ends
 		// once its objects are delivered.
