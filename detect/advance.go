@@ -96,10 +96,19 @@ type rollbacker interface {
 	rollback(undos []undo) []undo
 }
 
+// stateSaver is a detector that writes what it keeps into the rule's state
+// only when the state is saved.
+type stateSaver interface {
+	saveState(st *state.Rule)
+}
+
 // returned is a copy of rule i's state without what was done for the alerts
 // not returned yet (the latest first), so that a replay from it raises them.
 func (p *Processor) returned(i int) *state.Rule {
 	run := p.runs[i]
+	if s, ok := p.rules[i].det.(stateSaver); ok {
+		s.saveState(run.st)
+	}
 	undos := run.sup.rollback(nil)
 	if r, ok := p.rules[i].det.(rollbacker); ok {
 		undos = r.rollback(undos)

@@ -125,6 +125,7 @@ type correlationDetector struct {
 	// hold is the processor's Hold: inputs a replay from it may bring
 	// again are kept (as known) until the window before it closes
 	hold   *atomic.Int64
+	span   int64 // the timespan, once advanced
 	groups map[string]*corrGroup
 	maxT   int64
 	loaded bool
@@ -273,7 +274,7 @@ func (d *correlationDetector) advance(w int64, in []candidate, st *state.Rule, r
 	clear(d.pending[:n])
 	d.pending = d.pending[n:]
 	h := d.forget(w, span, sliding, raise)
-	keepInputs(st, d.recent, d.done, span, d.holdAt())
+	d.span = span
 	// the alerts of one advance come group by group: in time order for the runs
 	sortCandidates(raised)
 	return d.cap.advance(h, raised, st, rs)
@@ -388,6 +389,13 @@ func undecide(st *state.Rule, keys []string) {
 	if b, err := json.Marshal(kept); err == nil {
 		st.Pending[corrInputs] = state.Pending{Start: p.Start, Data: b} // p.Data may be the live state's
 	}
+}
+
+// saveState writes the inputs a replay may need into the rule's state; it
+// is called when the state is saved (encoding them at every advance cost
+// more than the correlation itself).
+func (d *correlationDetector) saveState(st *state.Rule) {
+	keepInputs(st, d.recent, d.done, d.span, d.holdAt())
 }
 
 // holdAt is the processor's Hold (never when there is none).
