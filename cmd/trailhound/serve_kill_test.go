@@ -83,27 +83,7 @@ func TestKilledServeReplays(t *testing.T) {
 		t.Skip("starts processes")
 	}
 	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	if code, _, errs := runCmd(t, "gen", "--size", "12MB", "--file-size", "192KB", "--period", "3h", "--ordered", "--gzip", "--out", data, "../../testdata/samples"); code != 0 {
-		t.Fatal(errs)
-	}
-	files, _ := filepath.Glob(filepath.Join(data, "*"))
-	sort.Strings(files) // CloudTrail names: time order
-	// what hunt raises over the same files
-	code, out, errs := runCmd(t, "hunt", "-q", "-f", "jsonl", data)
-	if code != 0 {
-		t.Fatalf("hunt: exit %d: %s", code, errs)
-	}
-	want := map[string]bool{}
-	for line := range bytes.Lines([]byte(out)) {
-		var a struct{ ID string }
-		if json.Unmarshal(line, &a) == nil {
-			want[a.ID] = true
-		}
-	}
-	if len(want) < 300 {
-		t.Fatalf("hunt raised only %d alerts", len(want))
-	}
+	files, want := genHunted(t, dir, "12MB", 300)
 
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "trail"))
 	if err != nil {
@@ -254,4 +234,33 @@ func checkDelivered(t *testing.T, idx *bulkIndex, outs []string, want map[string
 		t.Errorf("JSON Lines: %d alerts lost (e.g. %v), %d extra (e.g. %v)", len(lost), first(lost), len(extra), first(extra))
 	}
 	return rewrites
+}
+
+// genHunted generates size of time-ordered CloudTrail delivery files (gzip,
+// 192 KB, from the samples) into dir/data and returns the files
+// in time order, and the ids of the alerts hunt raises over them (at least
+// minimum).
+func genHunted(t *testing.T, dir, size string, minimum int) (files []string, want map[string]bool) {
+	t.Helper()
+	data := filepath.Join(dir, "data")
+	if code, _, errs := runCmd(t, "gen", "--size", size, "--file-size", "192KB", "--period", "3h", "--ordered", "--gzip", "--out", data, "../../testdata/samples"); code != 0 {
+		t.Fatal(errs)
+	}
+	files, _ = filepath.Glob(filepath.Join(data, "*"))
+	sort.Strings(files) // CloudTrail names: time order
+	code, out, errs := runCmd(t, "hunt", "-q", "-f", "jsonl", data)
+	if code != 0 {
+		t.Fatalf("hunt: exit %d: %s", code, errs)
+	}
+	want = map[string]bool{}
+	for line := range bytes.Lines([]byte(out)) {
+		var a struct{ ID string }
+		if json.Unmarshal(line, &a) == nil {
+			want[a.ID] = true
+		}
+	}
+	if len(want) < minimum {
+		t.Fatalf("hunt raised only %d alerts", len(want))
+	}
+	return files, want
 }

@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -36,26 +33,7 @@ func TestKilledServeSQSReplays(t *testing.T) {
 	}
 	awsTestEnv(t)
 	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	if code, _, errs := runCmd(t, "gen", "--size", "4MB", "--file-size", "192KB", "--period", "3h", "--ordered", "--gzip", "--out", data, "../../testdata/samples"); code != 0 {
-		t.Fatal(errs)
-	}
-	files, _ := filepath.Glob(filepath.Join(data, "*"))
-	sort.Strings(files) // CloudTrail names: time order
-	code, out, errs := runCmd(t, "hunt", "-q", "-f", "jsonl", data)
-	if code != 0 {
-		t.Fatalf("hunt: exit %d: %s", code, errs)
-	}
-	want := map[string]bool{}
-	for line := range bytes.Lines([]byte(out)) {
-		var a struct{ ID string }
-		if json.Unmarshal(line, &a) == nil {
-			want[a.ID] = true
-		}
-	}
-	if len(want) < 100 {
-		t.Fatalf("hunt raised only %d alerts", len(want))
-	}
+	files, want := genHunted(t, dir, "4MB", 100)
 
 	const bucket = "trail-bucket"
 	s3srv := s3test.New(t)
