@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -83,10 +84,19 @@ sinks:
 		return watch(trailhound(t, filepath.Join(dir, "stdout"), "serve", "--config", cfg, "--out", out, "--log-level", "warn"))
 	}
 	seed := time.Now().UnixNano()
+	if s, err := strconv.ParseInt(os.Getenv("TRAILHOUND_KILL_SEED"), 10, 64); err == nil {
+		seed = s // to replay the kill points of a failed run
+	}
 	rng := rand.New(rand.NewPCG(uint64(seed), 0))
 	t.Logf("kill points from seed %d", seed)
 	for kills := 1; kills <= 6; kills++ {
+		receives := q.Calls("ReceiveMessage")
 		cmd := start()
+		// the random point counts from its first receive: on a loaded
+		// machine starting can take longer than the whole range
+		for wait := time.Now().Add(30 * time.Second); q.Calls("ReceiveMessage") == receives && time.Now().Before(wait) && !cmd.exited(); {
+			time.Sleep(10 * time.Millisecond)
+		}
 		time.Sleep(time.Duration(300+rng.IntN(2700)) * time.Millisecond)
 		if cmd.exited() {
 			t.Fatalf("serve exited by itself: %v", cmd.err)
@@ -122,6 +132,12 @@ sinks:
 		time.Sleep(20 * time.Millisecond)
 	}
 	time.Sleep(300 * time.Millisecond) // anything extra would show
+	// and every data message is acknowledged (deleted) once its alerts are
+	for wait := time.Now().Add(15 * time.Second); time.Now().Before(wait); time.Sleep(20 * time.Millisecond) {
+		if v, f, deleted := q.Counts("trail"); v+f == 1 && deleted == len(keys) {
+			break
+		}
+	}
 	final.cmd.Process.Signal(syscall.SIGTERM)
 	if err := final.wait(); err != nil {
 		t.Errorf("serve after SIGTERM: %v (want exit 0)", err)
