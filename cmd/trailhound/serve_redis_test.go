@@ -84,16 +84,7 @@ func TestServeConfigRedisState(t *testing.T) {
 		}
 		bodies = append(bodies, fmt.Appendf(nil, `{"eventTime":"%d-01-01T00:00:00Z","eventSource":"x.test","eventName":"Tick","eventID":"tick-%d"}`, year, year))
 		for _, b := range bodies {
-			req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/records", bytes.NewReader(b))
-			req.Header.Set("Authorization", "Bearer tk")
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != 202 {
-				t.Fatalf("post: %d", resp.StatusCode)
-			}
+			postRecords(t, addr, b)
 		}
 		// every body acknowledged (its records decided) but the tick's
 		wait("the samples acknowledged", func() bool {

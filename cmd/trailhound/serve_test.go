@@ -96,18 +96,7 @@ func TestServeReloadsOnSIGHUP(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == 200
 	}
-	post := func(body []byte) {
-		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/records", bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer tk")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 202 {
-			t.Fatalf("post: %d", resp.StatusCode)
-		}
-	}
+	post := func(body []byte) { postRecords(t, addr, body) }
 	postSamples := func(year int) {
 		files, _ := filepath.Glob("../../testdata/samples/*")
 		for _, f := range files {
@@ -172,4 +161,20 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// postRecords posts body to serve's HTTP ingest at addr with the token "tk"
+// and fails the test unless it is accepted (202).
+func postRecords(t *testing.T, addr string, body []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/records", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer tk")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 202 {
+		t.Fatalf("post: %d", resp.StatusCode)
+	}
 }
