@@ -67,6 +67,11 @@ var kinds = []kind{
 		r.Type = "threshold"
 		r.Threshold = &rule.Threshold{Fields: []string{"source.address"}, Value: 3}
 	})},
+	{"threshold max_signals", oneRule(func(r *rule.Rule) {
+		r.Type = "threshold"
+		r.Threshold = &rule.Threshold{Fields: []string{"user.name"}, Value: 2}
+		r.Schedule.MaxSignals = 1
+	})},
 	{"threshold cardinality", oneRule(func(r *rule.Rule) {
 		r.Type = "threshold"
 		r.Threshold = &rule.Threshold{Fields: []string{"user.name"}, Value: 2, Cardinality: []rule.Cardinality{{Field: "aws.cloudtrail.request_parameters", Value: 2}}}

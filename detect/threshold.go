@@ -59,8 +59,21 @@ func (d *thresholdDetector) advance(w int64, in []candidate, st *state.Rule, rs 
 		}
 		groups := map[string]*acc{}
 		var order []string
+		n := 0 // the run's budget used: by groups it raised before a crash, then by new ones
+		marked := map[string]bool{}
 		for _, c := range d.cands[lo:hi] {
 			key := strings.Join(c.group, "\x1f")
+			if _, ok := marked[key]; !ok {
+				_, raisedHere := st.Alerted[runMark(end, key)]
+				marked[key] = raisedHere
+				if raisedHere {
+					n++ // raised by this very run before: a replay counts it, as the batch run did
+					rs.Known++
+				}
+			}
+			if marked[key] {
+				continue
+			}
 			if done, ok := st.Groups[key]; ok && c.t <= done {
 				continue // already counted into an alert (signal history)
 			}
@@ -76,7 +89,6 @@ func (d *thresholdDetector) advance(w int64, in []candidate, st *state.Rule, rs 
 				g.distinct[v] = true
 			}
 		}
-		n := 0
 		for _, key := range order {
 			g := groups[key]
 			if g.count < th.Value || (len(th.Cardinality) > 0 && len(g.distinct) < th.Cardinality[0].Value) {
@@ -89,9 +101,12 @@ func (d *thresholdDetector) advance(w int64, in []candidate, st *state.Rule, rs 
 			n++
 			prev, had := st.Groups[key]
 			st.Groups[key] = g.last
+			mark := runMark(end, key)
+			st.Alerted[mark] = g.last
 			a := thresholdAlert(d.ri.r, g.vals, g.count, len(g.distinct), g.first, g.last, g.src)
 			raised = append(raised, candidate{t: g.last, alert: &a, supp: suppKeyFromGroup(d.ri.r, g.vals), sv: suppValsFromGroup(d.ri.r, g.vals),
 				undo: func(st *state.Rule) {
+					delete(st.Alerted, mark)
 					if had {
 						st.Groups[key] = prev
 					} else {
@@ -111,6 +126,16 @@ func (d *thresholdDetector) advance(w int64, in []candidate, st *state.Rule, rs 
 }
 
 func (d *thresholdDetector) held() int { return len(d.cands) }
+
+// runMark is the state entry (among the alert ids, which are hex and never
+// hold a colon) saying that the run ending at end raised the group key. The
+// group's time in state.Rule.Groups is overwritten by later alerts, so a
+// replay of that run after a crash could not tell on its own that the group
+// used up part of the run's max_signals budget; without it, the budget
+// would go to a group the run withheld, an alert the batch run never raises.
+func runMark(end int64, key string) string {
+	return "threshold-run:" + strconv.FormatInt(end, 10) + ":" + key
+}
 
 // Threshold suppression groups by threshold fields only (Elastic allows
 // nothing else), so their values come from the group.
