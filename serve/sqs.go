@@ -38,17 +38,27 @@ type SQSInput struct {
 	ready   error
 }
 
-// hold is the wait after a start that followed a crash: until the
-// messages the crashed process had out are visible again (the visibility
-// timeout) and received.
+// hold is the wait after a start that followed a crash, or after a failed
+// receive: until the messages the crashed process or the lost answer had
+// out are visible again (the visibility timeout) and received.
 type hold struct {
 	until time.Time // they are visible again by then
 	limit time.Time // the hold ends then whatever comes
 }
 
+// holdOut starts a hold: messages may be out of sight (taken by a process
+// that crashed, or by a receive whose answer was lost) until the visibility
+// timeout from now.
+func (q *SQSInput) holdOut() {
+	v := q.Consumer.Visibility()
+	until := time.Now().Add(v + time.Second)
+	q.hold.Store(&hold{until: until, limit: until.Add(max(v, time.Minute))})
+}
+
 // Holding is true after a start that followed a crash (or without a
-// ledger to tell), until the messages the crashed process had out, visible
-// again after the visibility timeout, are received: a receive after it
+// ledger to tell) or after a failed receive, until the messages the crashed
+// process or the lost answer had out, visible again after the visibility
+// timeout, are received: a receive after it
 // brought a message received for the first time (the queue hands out the
 // older ones first) or nothing. Meanwhile the service's watermark waits,
 // so those records are not late.
@@ -131,10 +141,8 @@ func (q *SQSInput) Run(ctx context.Context, deliver func(*Batch) error) error {
 		q.log().Warn("sqs: ledger", "error", err)
 	}
 	if !clean {
-		v := q.Consumer.Visibility()
-		until := time.Now().Add(v + time.Second)
-		q.hold.Store(&hold{until: until, limit: until.Add(max(v, time.Minute))})
-		q.log().Info("sqs: the last run did not stop cleanly: decisions wait until the messages it had out are visible again and received", "visibility", v.String())
+		q.holdOut()
+		q.log().Info("sqs: the last run did not stop cleanly: decisions wait until the messages it had out are visible again and received", "visibility", q.Consumer.Visibility().String())
 	}
 	for {
 		b, err := q.Consumer.Next(ctx)
@@ -142,6 +150,9 @@ func (q *SQSInput) Run(ctx context.Context, deliver func(*Batch) error) error {
 			return nil // Close releases what is out
 		}
 		if err != nil {
+			// The answer may be lost with messages in it, out of sight
+			// until the visibility timeout: their records must not be late.
+			q.holdOut()
 			q.log().Warn("sqs: receiving", "error", err, "retry_in", rt.delay().String())
 			if !rt.wait(ctx, err) {
 				return nil

@@ -245,7 +245,7 @@ func (c *Consumer) Next(ctx context.Context) (*Batch, error) {
 			WaitTimeSeconds:             int32(c.cfg.Wait / time.Second),
 			VisibilityTimeout:           int32(c.cfg.Visibility / time.Second),
 			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameApproximateReceiveCount, types.MessageSystemAttributeNameSentTimestamp},
-		})
+		}, noRetry)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -263,6 +263,13 @@ func (c *Consumer) Next(ctx context.Context) (*Batch, error) {
 		}
 	}
 }
+
+// noRetry turns off the SDK's retries of a receive. A receive whose answer
+// is lost (the connection fails while the answer is read) has still taken
+// its messages out of sight for the visibility timeout; a retry the caller
+// never hears of would hide that, and those messages would come back late.
+// The error goes to the caller instead, which retries knowing it.
+func noRetry(o *sqs.Options) { o.RetryMaxAttempts = 1 }
 
 // accept sorts a received message: poison, a no-op, waiting, or ready.
 func (c *Consumer) accept(ctx context.Context, m types.Message, received time.Time) {

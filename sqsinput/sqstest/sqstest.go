@@ -39,6 +39,7 @@ type Server struct {
 	calls   map[string]int      // operation -> calls
 	polling int                 // receives in progress
 	fail    map[string][]string // operation -> error codes to answer its next calls with
+	lose    map[string]int      // operation -> next calls carried out whose answer is lost
 	changes []Change
 }
 
@@ -67,7 +68,7 @@ type message struct {
 // visibility timeout 30 s), stopped when the test ends.
 func New(t testing.TB, queues ...string) *Server {
 	t.Helper()
-	s := &Server{queues: map[string]*queue{}, calls: map[string]int{}, fail: map[string][]string{}, cond: make(chan struct{})}
+	s := &Server{queues: map[string]*queue{}, calls: map[string]int{}, fail: map[string][]string{}, lose: map[string]int{}, cond: make(chan struct{})}
 	s.ts = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.ts.Close)
 	s.URL = s.ts.URL
@@ -111,6 +112,16 @@ func (s *Server) Fail(op string, codes ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fail[op] = append(s.fail[op], codes...)
+}
+
+// LoseAnswers makes the next n calls of an operation take effect (a
+// receive takes its messages out of sight for the visibility timeout) and
+// then close the connection without an answer, as a network failure
+// between the service and the client does.
+func (s *Server) LoseAnswers(op string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lose[op] += n
 }
 
 // Send puts a message on a queue, visible after delay, and returns its id.
@@ -226,6 +237,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if f := s.fail[op]; len(f) > 0 {
 		failCode, s.fail[op] = f[0], f[1:]
 	}
+	lose := s.lose[op] > 0
+	if lose {
+		s.lose[op]-- // the operation is carried out, its answer dropped
+	}
 	s.mu.Unlock()
 	if failCode != "" {
 		writeErr(w, apiError{400, failCode, "failure injected by the test"})
@@ -294,6 +309,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	default:
 		aerr = &apiError{400, "InvalidAction", "operation " + op + " is not served by this test server"}
 	}
+	if lose {
+		loseAnswer(w)
+		return
+	}
 	if aerr != nil {
 		writeErr(w, *aerr)
 		return
@@ -343,6 +362,18 @@ func (s *Server) withMessage(in map[string]json.RawMessage, fn func(q *queue, i 
 		}
 	}
 	return nil, &apiError{400, "ReceiptHandleIsInvalid", "The input receipt handle \"" + handle + "\" is not a valid receipt handle (deleted, or received again since)."}
+}
+
+// loseAnswer closes the connection of w before anything is written
+// (http.ErrAbortHandler where it cannot be taken over).
+func loseAnswer(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			conn.Close()
+			return
+		}
+	}
+	panic(http.ErrAbortHandler)
 }
 
 func (s *Server) receive(ctx context.Context, in map[string]json.RawMessage) (any, *apiError) {
