@@ -197,3 +197,45 @@ func BenchmarkHuntRealFiles(b *testing.B) {
 	b.SetBytes(bytes)
 	b.ReportMetric(float64(records)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
+
+// neverRule is an Elastic query rule no record matches.
+const neverRule = `[metadata]
+creation_date = "2026/11/30"
+
+[rule]
+author = ["trailhound"]
+description = "Matches nothing: the parse floor benchmark's rule."
+name = "Never"
+risk_score = 21
+rule_id = "00000000-0000-4000-8000-0000000000aa"
+severity = "low"
+type = "query"
+language = "kuery"
+index = ["logs-aws.cloudtrail-*"]
+query = 'event.dataset:aws.cloudtrail and event.action:"TrailhoundNeverCalledThis"'
+`
+
+// BenchmarkHuntParseFloor is a hunt with one rule that never matches: the
+// cost of reading, splitting and parsing records, the floor
+// BenchmarkHuntQueryOnly is set against.
+func BenchmarkHuntParseFloor(b *testing.B) {
+	dir, size := benchData(b, false)
+	r, err := elastic.Parse("never.toml", []byte(neverRule))
+	if err != nil {
+		b.Fatal(err)
+	}
+	eng, err := engine.Compile([]*rule.Rule{r})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(size)
+	var records int64
+	for b.Loop() {
+		res, err := Run(context.Background(), eng, Options{Paths: []string{dir}, Workers: 1})
+		if err != nil || res.Summary.Alerts["00000000-0000-4000-8000-0000000000aa"] > 0 {
+			b.Fatal(err, res.Summary.Alerts)
+		}
+		records = res.Summary.Records
+	}
+	b.ReportMetric(float64(records)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}
