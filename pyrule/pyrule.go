@@ -99,6 +99,7 @@ type Runtime struct {
 	loadErrs  []error
 	// modelSources say which data model serves each log type
 	modelSources []ModelSource
+	analysed     int // rules whose prefilter was analysed (not cached)
 }
 
 // LoadErrors are the Python rules that did not load, each with its file
@@ -199,6 +200,8 @@ type loadReq struct {
 	Timeout   float64     `json:"timeout"`
 	ParseTime string      `json:"parse_time"`
 	Prefilter bool        `json:"prefilter"`
+	// CodeCache is the folder of the compiled rules, helpers and models
+	CodeCache string `json:"code_cache,omitempty"`
 }
 
 type ruleSpec struct {
@@ -206,6 +209,8 @@ type ruleSpec struct {
 	Path     string   `json:"path"`
 	Name     string   `json:"name"`
 	LogTypes []string `json:"log_types"`
+	// Cached: the prefilter analysis is cached, the worker need not run it
+	Cached bool `json:"cached,omitempty"`
 }
 
 type modelSpec struct {
@@ -346,9 +351,18 @@ func New(ctx context.Context, rules []*rule.Rule, opts Options) (*Runtime, error
 	if err != nil {
 		return nil, err
 	}
-	rt.load = loadReq{Helpers: helpers, Models: models, Timeout: opts.Timeout.Seconds(), ParseTime: rt.parse, Prefilter: !opts.NoPrefilter}
+	rt.load = loadReq{Helpers: helpers, Models: models, Timeout: opts.Timeout.Seconds(), ParseTime: rt.parse, Prefilter: !opts.NoPrefilter,
+		CodeCache: filepath.Join(cacheRoot(opts.CacheDir), "pycode")}
+	var pfc *prefilterCache
+	if !opts.NoPrefilter {
+		pfc = newPrefilterCache(opts.CacheDir, python, version, helpers, models)
+	}
+	keys := make([]string, len(take))
+	cached := make([]*cachedPrefilter, len(take))
 	for i, r := range take {
-		rt.load.Rules = append(rt.load.Rules, ruleSpec{ID: r.ID, Path: r.Script, Name: r.Name})
+		keys[i] = pfc.key(r.Script)
+		cached[i], _ = pfc.get(keys[i])
+		rt.load.Rules = append(rt.load.Rules, ruleSpec{ID: r.ID, Path: r.Script, Name: r.Name, Cached: cached[i] != nil})
 		pr := &pyRule{idx: i, r: r, errs: ErrorCount{Rule: r}}
 		rt.rules = append(rt.rules, pr)
 		rt.byRule[r] = pr
@@ -385,6 +399,16 @@ func New(ctx context.Context, rules []*rule.Rule, opts Options) (*Runtime, error
 			continue
 		}
 		pr.functions = a.Functions
+		switch c := cached[i]; {
+		case c != nil:
+			a.Prefilter = nil
+			if err := json.Unmarshal(c.Prefilter, &a.Prefilter); err != nil {
+				a.Prefilter = map[string]fieldFilter{} // nothing proven
+			}
+		case !opts.NoPrefilter:
+			pfc.put(keys[i], a.Prefilter, a.PrefilterError)
+			rt.analysed++
+		}
 		if a.Prefilter == nil && !opts.NoPrefilter {
 			pr.never = true
 		} else if len(a.Prefilter) > 0 {
