@@ -86,8 +86,11 @@ func addBuiltinModels(cacheDir string, models []modelSpec) ([]modelSpec, []Model
 	sort.Strings(names)
 	for _, name := range names {
 		m, ok, err := readModel(filepath.Join(dir, name))
-		if err != nil || !ok {
-			return nil, nil, fmt.Errorf("built-in data model %s: %v", name, err)
+		if err != nil {
+			return nil, nil, fmt.Errorf("built-in data model %s: %w", name, err)
+		}
+		if !ok {
+			return nil, nil, fmt.Errorf("built-in data model %s: not an enabled data model", name)
 		}
 		m.builtin = name
 		use := true
