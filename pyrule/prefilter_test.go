@@ -163,5 +163,10 @@ func TestPrefilterCache(t *testing.T) {
 	}
 	write("global_helpers/th_ok.py", "def ok(event):\n    return True\n")
 	want["C.a"] = `eventName in "A"`
-	check("helper changed", 3)
+	ids = check("helper changed", 3)
+	// the changed helper runs, not its compiled code of before
+	tt := rule.Test{Name: "failed call", Logs: []json.RawMessage{json.RawMessage(`{"eventName":"A","errorCode":"AccessDenied"}`)}, Expected: true}
+	if ok, msg := runtimes[ids["C.a"]].Test(ids["C.a"], tt); !ok {
+		t.Errorf("helper changed: %s", msg)
+	}
 }

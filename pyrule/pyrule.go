@@ -4,7 +4,9 @@
 // deep_get, deep_walk, udm, udm_path, the p_ fields), the
 // panther_detection_helpers.caching key-value cache (served by the Go
 // side, shared by every worker) and the panther_core names rules import.
-// Workers speak length-prefixed frames over their stdin and stdout.
+// Workers speak length-prefixed frames over their stdin and stdout. Data
+// models come from the checkouts, else from trailhound's built-in ones
+// (datamodels/) for the log types of Panther's standard rules' tests.
 //
 // A rule's Python is analysed when it loads (Python's ast): the
 // eventSource, eventName and other CloudTrail field values an event must
