@@ -92,7 +92,7 @@ not be loaded or no test ran (none found, or none of their rules can run).`,
 			return nil
 		},
 	}
-	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "list passing and skipped tests too")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "list passing and skipped tests too, and the data model serving each log type (Panther Python rules)")
 	placeholders = placeholderFlag(cmd)
 	geo = addGeoFlags(cmd.Flags())
 	pyf = addPyFlags(cmd.Flags())
