@@ -1,10 +1,13 @@
 package pyrule
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/trailhound/trailhound/rule"
 )
 
 // The prefilter proves only what rule() needs; what it does not
@@ -101,5 +104,69 @@ def rule(event):
 		if got := rt.Prefilter(r); got != c.want {
 			t.Errorf("%s: %s, want %s (%s)", c.name, got, c.want, r.Unsupported)
 		}
+	}
+}
+
+// A rule's prefilter analysis is kept in the cache directory and not run
+// again on the next load; a changed rule file is analysed again (and runs
+// as changed), and a changed helper has every rule analysed again.
+func TestPrefilterCache(t *testing.T) {
+	needPython(t)
+	dir, cache := t.TempDir(), t.TempDir()
+	write := func(name, text string) {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("global_helpers/th_ok.py", "def ok(event):\n    return not event.get(\"errorCode\")\n")
+	for _, id := range []string{"a", "b", "c"} {
+		write("rules/"+id+".yml", fmt.Sprintf("AnalysisType: rule\nFilename: %s.py\nRuleID: C.%s\nEnabled: true\nLogTypes: [AWS.CloudTrail]\nSeverity: Low\n", id, id))
+	}
+	write("rules/a.py", "from th_ok import ok\n\n\ndef rule(event):\n    return event.get(\"eventName\") == \"A\" and ok(event)\n")
+	write("rules/b.py", "def rule(event):\n    return event.get(\"eventName\") == \"B\"\n")
+	write("rules/c.py", "def rule(event):\n    return False\n")
+	want := map[string]string{
+		"C.a": `errorCode is empty or missing; eventName in "A"`,
+		"C.b": `eventName in "B"`,
+		"C.c": "rule() can never be true: no event reaches it",
+	}
+	check := func(step string, analysed int) map[string]*rule.Rule {
+		t.Helper()
+		rules, rt := load(t, dir, Options{Workers: 1, CacheDir: cache})
+		if rt.analysed != analysed {
+			t.Errorf("%s: %d rules analysed, want %d", step, rt.analysed, analysed)
+		}
+		ids := byID(rules)
+		for id, w := range want {
+			if got := rt.Prefilter(ids[id]); got != w {
+				t.Errorf("%s: %s: prefilter %s, want %s", step, id, got, w)
+			}
+		}
+		return ids
+	}
+	check("first load", 3)
+	check("second load", 0)
+	write("rules/b.py", "def rule(event):\n    return event.get(\"eventName\") == \"Changed\"\n")
+	want["C.b"] = `eventName in "Changed"`
+	ids := check("b.py changed", 1)
+	rt := runtimes[ids["C.b"]]
+	for name, exp := range map[string]bool{"Changed": true, "B": false} {
+		tt := rule.Test{Name: name, Logs: []json.RawMessage{json.RawMessage(`{"eventName":"` + name + `"}`)}, Expected: exp}
+		if ok, msg := rt.Test(ids["C.b"], tt); !ok {
+			t.Errorf("b.py changed, event %s: %s", name, msg)
+		}
+	}
+	write("global_helpers/th_ok.py", "def ok(event):\n    return True\n")
+	want["C.a"] = `eventName in "A"`
+	ids = check("helper changed", 3)
+	// the changed helper runs, not its compiled code of before
+	tt := rule.Test{Name: "failed call", Logs: []json.RawMessage{json.RawMessage(`{"eventName":"A","errorCode":"AccessDenied"}`)}, Expected: true}
+	if ok, msg := runtimes[ids["C.a"]].Test(ids["C.a"], tt); !ok {
+		t.Errorf("helper changed: %s", msg)
 	}
 }

@@ -4,7 +4,9 @@
 // deep_get, deep_walk, udm, udm_path, the p_ fields), the
 // panther_detection_helpers.caching key-value cache (served by the Go
 // side, shared by every worker) and the panther_core names rules import.
-// Workers speak length-prefixed frames over their stdin and stdout.
+// Workers speak length-prefixed frames over their stdin and stdout. Data
+// models come from the checkouts, else from trailhound's built-in ones
+// (datamodels/) for the log types of Panther's standard rules' tests.
 //
 // A rule's Python is analysed when it loads (Python's ast): the
 // eventSource, eventName and other CloudTrail field values an event must
@@ -97,6 +99,9 @@ type Runtime struct {
 	calls     atomic.Int64
 	warnings  []string
 	loadErrs  []error
+	// modelSources say which data model serves each log type
+	modelSources []ModelSource
+	analysed     int // rules whose prefilter was analysed (not cached)
 }
 
 // LoadErrors are the Python rules that did not load, each with its file
@@ -197,6 +202,8 @@ type loadReq struct {
 	Timeout   float64     `json:"timeout"`
 	ParseTime string      `json:"parse_time"`
 	Prefilter bool        `json:"prefilter"`
+	// CodeCache is the folder of the compiled rules, helpers and models
+	CodeCache string `json:"code_cache,omitempty"`
 }
 
 type ruleSpec struct {
@@ -204,12 +211,16 @@ type ruleSpec struct {
 	Path     string   `json:"path"`
 	Name     string   `json:"name"`
 	LogTypes []string `json:"log_types"`
+	// Cached: the prefilter analysis is cached, the worker need not run it
+	Cached bool `json:"cached,omitempty"`
 }
 
 type modelSpec struct {
 	Path     string               `json:"path,omitempty"`
 	LogTypes []string             `json:"log_types"`
 	Mappings map[string][2]string `json:"mappings"`
+	yml      string               // the YAML file
+	builtin  string               // the built-in model's name
 }
 
 type loadAnswer struct {
@@ -338,9 +349,22 @@ func New(ctx context.Context, rules []*rule.Rule, opts Options) (*Runtime, error
 	if err != nil {
 		return nil, err
 	}
-	rt.load = loadReq{Helpers: helpers, Models: models, Timeout: opts.Timeout.Seconds(), ParseTime: rt.parse, Prefilter: !opts.NoPrefilter}
+	models, rt.modelSources, err = addBuiltinModels(opts.CacheDir, models)
+	if err != nil {
+		return nil, err
+	}
+	rt.load = loadReq{Helpers: helpers, Models: models, Timeout: opts.Timeout.Seconds(), ParseTime: rt.parse, Prefilter: !opts.NoPrefilter,
+		CodeCache: filepath.Join(cacheRoot(opts.CacheDir), "pycode")}
+	var pfc *prefilterCache
+	if !opts.NoPrefilter {
+		pfc = newPrefilterCache(opts.CacheDir, python, version, helpers, models)
+	}
+	keys := make([]string, len(take))
+	cached := make([]*cachedPrefilter, len(take))
 	for i, r := range take {
-		rt.load.Rules = append(rt.load.Rules, ruleSpec{ID: r.ID, Path: r.Script, Name: r.Name})
+		keys[i] = pfc.key(r.Script)
+		cached[i], _ = pfc.get(keys[i])
+		rt.load.Rules = append(rt.load.Rules, ruleSpec{ID: r.ID, Path: r.Script, Name: r.Name, Cached: cached[i] != nil})
 		pr := &pyRule{idx: i, r: r, errs: ErrorCount{Rule: r}}
 		rt.rules = append(rt.rules, pr)
 		rt.byRule[r] = pr
@@ -377,6 +401,16 @@ func New(ctx context.Context, rules []*rule.Rule, opts Options) (*Runtime, error
 			continue
 		}
 		pr.functions = a.Functions
+		switch c := cached[i]; {
+		case c != nil:
+			a.Prefilter = nil
+			if err := json.Unmarshal(c.Prefilter, &a.Prefilter); err != nil {
+				a.Prefilter = map[string]fieldFilter{} // nothing proven
+			}
+		case !opts.NoPrefilter:
+			pfc.put(keys[i], a.Prefilter, a.PrefilterError)
+			rt.analysed++
+		}
 		if a.Prefilter == nil && !opts.NoPrefilter {
 			pr.never = true
 		} else if len(a.Prefilter) > 0 {
@@ -397,38 +431,63 @@ func New(ctx context.Context, rules []*rule.Rule, opts Options) (*Runtime, error
 	return rt, nil
 }
 
-// writeScript writes the worker module to the cache directory, named by
-// its hash (so that binaries of several versions share the directory).
-func writeScript(dir string) (string, error) {
-	if dir == "" {
-		d, err := os.UserCacheDir()
-		if err != nil {
-			d = os.TempDir()
-		}
-		dir = filepath.Join(d, "trailhound")
+// cacheRoot returns trailhound's cache directory: dir, or the user's cache
+// directory's trailhound/.
+func cacheRoot(dir string) string {
+	if dir != "" {
+		return dir
 	}
-	sum := sha256.Sum256(workerSource)
-	path := filepath.Join(dir, "pyworker-"+hex.EncodeToString(sum[:6]), "trailhound_worker.py")
-	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, workerSource) {
-		return path, nil
+	d, err := os.UserCacheDir()
+	if err != nil {
+		d = os.TempDir()
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return "", fmt.Errorf("python worker module: %w", err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	return filepath.Join(d, "trailhound")
+}
+
+// writeScript writes the worker module to the cache directory.
+func writeScript(cacheDir string) (string, error) {
+	dir, err := writeCache(cacheDir, "pyworker", map[string][]byte{"trailhound_worker.py": workerSource})
 	if err != nil {
 		return "", fmt.Errorf("python worker module: %w", err)
 	}
-	tmp.Write(workerSource)
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return "", fmt.Errorf("python worker module: %w", err)
+	return filepath.Join(dir, "trailhound_worker.py"), nil
+}
+
+// writeCache writes files to a folder of the cache directory named by
+// prefix and their hash (so that binaries of several versions share the
+// cache directory), unless they are there already, and returns the folder.
+func writeCache(cacheDir, prefix string, files map[string][]byte) (string, error) {
+	names := sortedKeys(files)
+	h := sha256.New()
+	for _, n := range names {
+		fmt.Fprintf(h, "%s\x00%d\x00", n, len(files[n]))
+		h.Write(files[n])
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		return "", fmt.Errorf("python worker module: %w", err)
+	sum := h.Sum(nil)
+	dir := filepath.Join(cacheRoot(cacheDir), prefix+"-"+hex.EncodeToString(sum[:6]))
+	for _, n := range names {
+		path := filepath.Join(dir, n)
+		if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, files[n]) {
+			continue
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return "", err
+		}
+		tmp, err := os.CreateTemp(dir, ".tmp-*")
+		if err != nil {
+			return "", err
+		}
+		tmp.Write(files[n])
+		if err := tmp.Close(); err != nil {
+			os.Remove(tmp.Name())
+			return "", err
+		}
+		if err := os.Rename(tmp.Name(), path); err != nil {
+			os.Remove(tmp.Name())
+			return "", err
+		}
 	}
-	return path, nil
+	return dir, nil
 }
 
 // checkouts finds the helper folders and data models for the rules: for
@@ -545,7 +604,7 @@ func readModel(path string) (modelSpec, bool, error) {
 	if d.AnalysisType != "datamodel" || (d.Enabled != nil && !*d.Enabled) {
 		return modelSpec{}, false, nil
 	}
-	m := modelSpec{LogTypes: d.LogTypes, Mappings: map[string][2]string{}}
+	m := modelSpec{LogTypes: d.LogTypes, Mappings: map[string][2]string{}, yml: path}
 	if d.Filename != "" {
 		m.Path = filepath.Join(filepath.Dir(path), d.Filename)
 	}

@@ -54,10 +54,33 @@ func (rt *Runtime) Test(r *rule.Rule, t rule.Test) (bool, string) {
 		return false, err.Error()
 	}
 	pass, msg := judge(r, t, &res)
-	if !pass && res.NoModel != "" {
+	switch {
+	case pass:
+	case res.NoModel != "":
 		msg += fmt.Sprintf(" (no data model for log type %s was found: the checkout's data_models/ has none; --panther-helpers DIR adds a folder holding one)", res.NoModel)
+	default:
+		if m, ok := rt.modelOf(testLogType(t)); ok && m.Builtin {
+			msg += fmt.Sprintf(" (log type %s read through trailhound's built-in data model %s; a checkout's data_models/ or --panther-helpers DIR holding one for it replaces it)", m.LogType, m.File)
+		}
 	}
 	return pass, msg
+}
+
+// testLogType is the log type of a test's event: its LogType, else the
+// log's p_log_type, else AWS.CloudTrail (as the worker decides it).
+func testLogType(t rule.Test) string {
+	if t.LogType != "" {
+		return t.LogType
+	}
+	if len(t.Logs) == 1 {
+		var l struct {
+			LogType string `json:"p_log_type"`
+		}
+		if json.Unmarshal(t.Logs[0], &l) == nil && l.LogType != "" {
+			return l.LogType
+		}
+	}
+	return "AWS.CloudTrail"
 }
 
 // judge compares a test's result with what it expects.

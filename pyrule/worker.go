@@ -63,9 +63,36 @@ func (t *tail) lastLine() string {
 	return strings.TrimSpace(lines[len(lines)-1])
 }
 
+// bootWorker runs the worker script (its path the first argument) as
+// __main__ with its compiled code kept beside it in the cache directory
+// (a script's code is otherwise compiled on every start), named by
+// Python's bytecode magic number.
+const bootWorker = `import sys
+from importlib.util import MAGIC_NUMBER as _m
+_s = sys.argv[1]
+sys.argv = sys.argv[1:]
+sys.path[0] = _s.rpartition("/")[0]
+_c = _s + "." + _m.hex() + ".code"
+try:
+    import marshal
+    with open(_c, "rb") as _f:
+        _code = marshal.load(_f)
+except Exception:
+    import os
+    with open(_s, "rb") as _f:
+        _code = compile(_f.read(), _s, "exec")
+    try:
+        with open(_c + ".tmp%d" % os.getpid(), "wb") as _f:
+            marshal.dump(_code, _f)
+        os.replace(_f.name, _c)
+    except OSError:
+        pass
+exec(_code)
+`
+
 // startWorker starts python on the worker script.
 func startWorker(python, script string, kv *kvStore) (*worker, error) {
-	cmd := exec.Command(python, "-B", script)
+	cmd := exec.Command(python, "-B", "-c", bootWorker, script)
 	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1", "PYTHONHASHSEED=0", "PYTHONUNBUFFERED=1")
 	w := &worker{cmd: cmd, stderr: &tail{}, done: make(chan struct{}), kv: kv}
 	cmd.Stderr = w.stderr

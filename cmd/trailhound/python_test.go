@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -46,6 +47,13 @@ func TestPythonCommands(t *testing.T) {
 	code, out, errs = runCmd(t, "test", pyRules)
 	if code != 0 || !strings.Contains(out, "3 passed, 0 failed") {
 		t.Errorf("test: exit %d\n%s%s", code, out, errs)
+	}
+	// -v says which data model serves each log type: the checkout's for
+	// CloudTrail, trailhound's built-in ones for the others
+	code, out, errs = runCmd(t, "test", "-v", pyRules)
+	if code != 0 || !regexp.MustCompile(`data model for AWS.CloudTrail: \S*/data_models/test_model.yml\n`).MatchString(out) ||
+		!strings.Contains(out, "data model for Okta.SystemLog: trailhound's built-in okta_systemlog.yml (no checkout has one)") {
+		t.Errorf("test -v: exit %d\n%s%s", code, out, errs)
 	}
 }
 

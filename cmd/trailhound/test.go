@@ -47,6 +47,11 @@ not be loaded or no test ran (none found, or none of their rules can run).`,
 				opts.Script = py
 			}
 			w := cmd.OutOrStdout()
+			if verbose {
+				for _, m := range py.DataModels() {
+					fmt.Fprintln(w, m)
+				}
+			}
 			pass, fail, notRun := 0, 0, 0
 			for _, res := range ruletest.Run(rules, opts) {
 				name := fmt.Sprintf("%s (%s) / %s", res.Rule.Name, res.Rule.ID, res.Test.Name)
@@ -87,7 +92,7 @@ not be loaded or no test ran (none found, or none of their rules can run).`,
 			return nil
 		},
 	}
-	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "list passing and skipped tests too")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "list passing and skipped tests too, and the data model serving each log type (Panther Python rules)")
 	placeholders = placeholderFlag(cmd)
 	geo = addGeoFlags(cmd.Flags())
 	pyf = addPyFlags(cmd.Flags())

@@ -15,9 +15,11 @@
 
 import ast
 import datetime as _dt
+import importlib.machinery
 import importlib.util
 import ipaddress
 import json
+import marshal
 import os
 import re
 import signal
@@ -695,6 +697,11 @@ def _install_modules():
         enr.PantherEvent = PantherEvent
         core.immutable, core.enriched_event = imm, enr
         sys.modules.update({"panther_core": core, "panther_core.immutable": imm, "panther_core.enriched_event": enr})
+    if "pycountry" not in sys.modules and importlib.util.find_spec("pycountry") is not None:
+        # imported when first used: a standard rule imports it and uses it
+        # only on events with IP enrichment, and Debian's loads its data
+        # through pkg_resources (0.07 s or more per worker)
+        sys.modules["pycountry"] = _LazyModule("pycountry")
     if importlib.util.find_spec("boto3") is not None:
         # the real one, imported when first used (a third of a second: the
         # helpers import it, and use it only in functions few rules call)
@@ -707,6 +714,81 @@ def _install_modules():
 
         b.resource = b.client = b.Session = _no_aws
         sys.modules["boto3"] = b
+
+
+# ----------------------------------------------------------- code cache
+
+try:
+    from _blake2 import blake2b as _hash  # hashlib would load OpenSSL: 6 ms
+except ImportError:  # pragma: no cover - another Python
+    from hashlib import sha256 as _hash
+
+_CODE_CACHE = [None]  # the folder of compiled rules, helpers and data models (set by load)
+
+
+class _CachedLoader(importlib.machinery.SourceFileLoader):
+    """Loads a rule, helper or data model file with its compiled code kept
+    in trailhound's cache folder, named by a hash of the Python version, the
+    file's path and its content: never stale, and nothing is written into a
+    checkout (which may be read-only)."""
+
+    def get_code(self, fullname):
+        path = self.get_filename(fullname)
+        data = self.get_data(path)
+        folder = _CODE_CACHE[0]
+        if folder is None:
+            return self.source_to_code(data, path)
+        h = _hash(importlib.util.MAGIC_NUMBER)
+        h.update(path.encode("utf-8", "surrogateescape") + b"\0")
+        h.update(data)
+        cpath = os.path.join(folder, h.hexdigest()[:40])
+        try:
+            with open(cpath, "rb") as f:
+                return marshal.load(f)
+        except (OSError, EOFError, ValueError, TypeError):
+            pass
+        code = self.source_to_code(data, path)
+        tmp = f"{cpath}.{os.getpid()}.tmp"
+        try:
+            with open(tmp, "wb") as f:
+                marshal.dump(code, f)
+            os.replace(tmp, cpath)
+        except OSError:  # a cache that cannot be written costs only time
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        return code
+
+
+def _cache_code(folder, roots):
+    """Compiled code of the files under roots (helper folders) is cached in
+    folder, as is that of rules and data models (_import)."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError:
+        return
+    _CODE_CACHE[0] = folder
+    roots = tuple(os.path.abspath(r) for r in roots)
+    details = (
+        (importlib.machinery.ExtensionFileLoader, importlib.machinery.EXTENSION_SUFFIXES),
+        (_CachedLoader, importlib.machinery.SOURCE_SUFFIXES),
+        (importlib.machinery.SourcelessFileLoader, importlib.machinery.BYTECODE_SUFFIXES),
+    )
+
+    def under(path):
+        p = os.path.abspath(path or ".")
+        return any(p == r or p.startswith(r + os.sep) for r in roots)
+
+    def hook(path):
+        if under(path) and os.path.isdir(path):
+            return importlib.machinery.FileFinder(os.path.abspath(path), *details)
+        raise ImportError("not a helper folder")
+
+    sys.path_hooks.insert(0, hook)
+    for k in list(sys.path_importer_cache):
+        if under(k):
+            del sys.path_importer_cache[k]
 
 
 # ------------------------------------------------------------ prefilter
@@ -1428,6 +1510,8 @@ class Worker:
         self.extra = {}
 
     def load(self, cfg):
+        if cfg.get("code_cache"):
+            _cache_code(cfg["code_cache"], cfg.get("helpers") or [])
         for d in reversed(cfg.get("helpers") or []):
             if d not in sys.path:
                 sys.path.insert(0, d)
@@ -1456,7 +1540,10 @@ class Worker:
             out["models"].append(err)
         model_fns = {}
         ct = self.models.get("AWS.CloudTrail")
-        if isinstance(ct, DataModel) and cfg.get("prefilter", True):
+        analyse = cfg.get("prefilter", True)
+        # a rule whose analysis trailhound has cached (by its content) is
+        # not analysed again
+        if isinstance(ct, DataModel) and analyse and not all(x.get("cached") for x in cfg.get("rules") or []):
             try:
                 model_fns = _model_fns(ct.src, ct.module, ct.raw)
             except Exception:  # noqa: BLE001 - no prefilter through the data model
@@ -1476,7 +1563,7 @@ class Worker:
                         r.fns[n] = fn
                 if "rule" not in r.fns:
                     raise AttributeError(f"{os.path.basename(r.path)} defines no rule() function")
-                if cfg.get("prefilter", True):
+                if analyse and not spec.get("cached"):
                     try:
                         r.prefilter = prefilter(src, r.module, model_fns)
                     except Exception as e:  # noqa: BLE001 - an analysis failure costs only speed
@@ -1497,7 +1584,7 @@ class Worker:
         return out
 
     def _import(self, path, name):
-        spec = importlib.util.spec_from_file_location(name, path)
+        spec = importlib.util.spec_from_file_location(name, path, loader=_CachedLoader(name, path))
         mod = importlib.util.module_from_spec(spec)
         sys.modules[name] = mod
         signal.setitimer(signal.ITIMER_REAL, max(self.timeout, 10.0))
