@@ -9,8 +9,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/trailhound/trailhound/elastic"
 	"github.com/trailhound/trailhound/panther"
@@ -133,33 +136,66 @@ func load(paths []string, walk func(string, fs.WalkDirFunc) error, read func(str
 			continue
 		}
 		sort.Strings(files)
-		for _, f := range files {
-			data, err := read(f)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			rs, err := Parse(f, data, opts)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			for _, sc := range sidecars(f) {
-				data, err := read(sc)
-				if err != nil {
-					continue // no sidecar under this name
-				}
-				for _, r := range testedRules(rs) {
-					if err := panther.LoadTests(r, sc, data); err != nil {
-						errs = append(errs, err)
-					}
-				}
-				break
-			}
-			rules = append(rules, rs...)
+		for _, l := range parseAll(files, read, opts) {
+			errs = append(errs, l.errs...)
+			rules = append(rules, l.rules...)
 		}
 	}
 	errs = append(errs, sigma.ApplyFilters(rules)...)
 	rule.MarkDuplicateIDs(rules) // keys for rules sharing an id; the callers print the warnings
 	return rules, errs
+}
+
+// loaded is what one rule file gave.
+type loaded struct {
+	rules []*rule.Rule
+	errs  []error
+}
+
+// parseAll reads and parses files on every core (decoding TOML is most of
+// a hunt's start), keeping their order.
+func parseAll(files []string, read func(string) ([]byte, error), opts Options) []loaded {
+	out := make([]loaded, len(files))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(files)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < len(files); i = int(next.Add(1) - 1) {
+				out[i] = parseFile(files[i], read, opts)
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// parseFile reads and parses one rule file and the tests beside it.
+func parseFile(f string, read func(string) ([]byte, error), opts Options) loaded {
+	var l loaded
+	data, err := read(f)
+	if err != nil {
+		l.errs = append(l.errs, err)
+		return l
+	}
+	rs, err := Parse(f, data, opts)
+	if err != nil {
+		l.errs = append(l.errs, err)
+		return l
+	}
+	for _, sc := range sidecars(f) {
+		data, err := read(sc)
+		if err != nil {
+			continue // no sidecar under this name
+		}
+		for _, r := range testedRules(rs) {
+			if err := panther.LoadTests(r, sc, data); err != nil {
+				l.errs = append(l.errs, err)
+			}
+		}
+		break
+	}
+	l.rules = rs
+	return l
 }

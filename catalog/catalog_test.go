@@ -4,6 +4,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"testing"
 
 	"github.com/trailhound/trailhound/rule"
@@ -110,5 +112,39 @@ func TestCorpusAttackNames(t *testing.T) {
 	}
 	if checked < 500 {
 		t.Errorf("only %d ATT&CK references checked", checked)
+	}
+}
+
+// Files are parsed on every core; the rules and errors come in the same
+// order as on one, for the whole public corpus (run under -race, the
+// parsers' safety for concurrent use).
+func TestLoadParallelKeepsOrder(t *testing.T) {
+	dirs := []string{"../../shared/corpus/elastic-rules", "../../shared/corpus/sigma-rules", "../../shared/corpus/panther-rules"}
+	for _, d := range dirs {
+		if _, err := os.Stat(d); err != nil {
+			t.Skipf("shared corpus not found at %s: %v", d, err)
+		}
+	}
+	summary := func() []string {
+		rules, errs := Load(dirs, Options{})
+		var out []string
+		for _, r := range rules {
+			out = append(out, r.Key()+" "+r.Path+" "+r.Unsupported)
+		}
+		for _, e := range errs {
+			out = append(out, "error "+e.Error())
+		}
+		return out
+	}
+	prev := runtime.GOMAXPROCS(1)
+	one := summary()
+	runtime.GOMAXPROCS(max(prev, 4))
+	many := summary()
+	runtime.GOMAXPROCS(prev)
+	if len(one) < 300 {
+		t.Fatalf("%d rules and errors from the corpus, want 300 or more", len(one))
+	}
+	if !slices.Equal(one, many) {
+		t.Errorf("parsed on one core and on several, the rules differ:\n one %d: %q\nmany %d: %q", len(one), one[:5], len(many), many[:5])
 	}
 }
