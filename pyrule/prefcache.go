@@ -14,32 +14,49 @@ import (
 
 // prefilterCache keeps the prefilter analysis of each rule in the cache
 // directory, so that a hunt does not analyse again the rules the last one
-// analysed. An entry is named by a hash of everything the analysis reads:
-// the worker module (the analyser), the interpreter, the helper files, the
-// data models, the rule's path and its file's content; a change to any of
-// them finds no entry, and the rule is analysed again.
+// analysed. An entry is named by a hash of what every analysis reads (the
+// worker module, the interpreter, PYTHONPATH, the helper files, the data
+// models), the rule's path and its file's content; a change to any of them
+// finds no entry, and the rule is analysed again. An entry also lists the
+// other source files the analysis read (modules the rule calls into,
+// wherever they are) with their hashes, and holds only while they are
+// unchanged; and it carries a hash of itself: a damaged entry is analysed
+// again, never trusted (a wrong prefilter would drop the rule's events).
 type prefilterCache struct {
 	dir    string
-	common []byte // the hash of what all rules share
+	common []byte            // the hash of what all rules share
+	files  map[string]string // the sha256 of files read so far, by path
 }
 
 // cachedPrefilter is an entry: the analysis's answer (null: rule() is never
-// true; {}: nothing proven) and its error.
+// true; {}: nothing proven), its error, the files it read besides the rule
+// (path: sha256) and the entry's own hash.
 type cachedPrefilter struct {
-	Prefilter json.RawMessage `json:"prefilter"`
-	Error     string          `json:"error,omitempty"`
+	Key       string            `json:"key"`
+	Prefilter json.RawMessage   `json:"prefilter"`
+	Error     string            `json:"error,omitempty"`
+	Deps      map[string]string `json:"deps,omitempty"`
+	Sum       string            `json:"sum"`
+}
+
+// sum is the hash of the entry without its Sum.
+func (e cachedPrefilter) sum() string {
+	e.Sum = ""
+	b, _ := json.Marshal(e) // struct fields in order, map keys sorted
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
 }
 
 // newPrefilterCache returns the cache for rules loaded with these helpers
-// and models, nil when the cache directory cannot be made.
-func newPrefilterCache(cacheDir, python, version string, helpers []string, models []modelSpec) *prefilterCache {
+// and models, or an error when the cache directory cannot be made.
+func newPrefilterCache(cacheDir, python, version string, helpers []string, models []modelSpec) (*prefilterCache, error) {
 	dir := filepath.Join(cacheRoot(cacheDir), "prefilter")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil
+		return nil, err
 	}
 	h := sha256.New()
 	h.Write(workerSource)
-	fmt.Fprintf(h, "\x00%s\x00%s\x00", python, version)
+	fmt.Fprintf(h, "\x00%s\x00%s\x00%s\x00", python, version, os.Getenv("PYTHONPATH"))
 	for _, d := range helpers {
 		hashPyFiles(h, d)
 	}
@@ -52,7 +69,7 @@ func newPrefilterCache(cacheDir, python, version string, helpers []string, model
 			h.Write(b)
 		}
 	}
-	return &prefilterCache{dir: dir, common: h.Sum(nil)}
+	return &prefilterCache{dir: dir, common: h.Sum(nil), files: map[string]string{}}, nil
 }
 
 // hashPyFiles writes the names and contents of the Python files under dir
@@ -78,24 +95,42 @@ func hashPyFiles(h interface{ Write([]byte) (int, error) }, dir string) {
 	}
 }
 
-// key returns the entry's name for a rule file, "" when it cannot be read.
-func (c *prefilterCache) key(script string) string {
+// fileSum is the sha256 of a file's content (hex), "-" when it cannot be
+// read, as the worker reports the files its analysis read.
+func (c *prefilterCache) fileSum(path string) string {
+	if s, ok := c.files[path]; ok {
+		return s
+	}
+	s := "-"
+	if b, err := os.ReadFile(path); err == nil {
+		h := sha256.Sum256(b)
+		s = hex.EncodeToString(h[:])
+	}
+	c.files[path] = s
+	return s
+}
+
+// key returns the entry's name for a rule file and the sha256 of the
+// content it was named by ("" when it cannot be read).
+func (c *prefilterCache) key(script string) (key, content string) {
 	if c == nil {
-		return ""
+		return "", ""
 	}
 	b, err := os.ReadFile(script)
 	if err != nil {
-		return ""
+		return "", ""
 	}
+	sum := sha256.Sum256(b)
 	abs, _ := filepath.Abs(script)
 	h := sha256.New()
 	h.Write(c.common)
 	fmt.Fprintf(h, "%s\x00%d\x00", abs, len(b))
 	h.Write(b)
-	return hex.EncodeToString(h.Sum(nil)[:20])
+	return hex.EncodeToString(h.Sum(nil)[:20]), hex.EncodeToString(sum[:])
 }
 
-// get returns the cached analysis named key.
+// get returns the cached analysis named key, if it is whole and the files
+// it read are as they were.
 func (c *prefilterCache) get(key string) (*cachedPrefilter, bool) {
 	if c == nil || key == "" {
 		return nil, false
@@ -105,14 +140,20 @@ func (c *prefilterCache) get(key string) (*cachedPrefilter, bool) {
 		return nil, false
 	}
 	var e cachedPrefilter
-	if json.Unmarshal(b, &e) != nil || len(e.Prefilter) == 0 {
+	if json.Unmarshal(b, &e) != nil || len(e.Prefilter) == 0 || e.Key != key || e.Sum != e.sum() {
 		return nil, false
+	}
+	for path, sum := range e.Deps {
+		if c.fileSum(path) != sum {
+			return nil, false
+		}
 	}
 	return &e, true
 }
 
-// put records an analysis; a cache that cannot be written costs only time.
-func (c *prefilterCache) put(key string, pf map[string]fieldFilter, errMsg string) {
+// put records an analysis and the files it read; a cache that cannot be
+// written costs only time.
+func (c *prefilterCache) put(key string, pf map[string]fieldFilter, errMsg string, deps map[string]string) {
 	if c == nil || key == "" {
 		return
 	}
@@ -120,7 +161,9 @@ func (c *prefilterCache) put(key string, pf map[string]fieldFilter, errMsg strin
 	if err != nil {
 		return
 	}
-	b, err := json.Marshal(cachedPrefilter{Prefilter: raw, Error: errMsg})
+	e := cachedPrefilter{Key: key, Prefilter: raw, Error: errMsg, Deps: deps}
+	e.Sum = e.sum()
+	b, err := json.Marshal(e)
 	if err != nil {
 		return
 	}

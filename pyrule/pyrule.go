@@ -101,7 +101,8 @@ type Runtime struct {
 	loadErrs  []error
 	// modelSources say which data model serves each log type
 	modelSources []ModelSource
-	analysed     int // rules whose prefilter was analysed (not cached)
+	analysed     int    // rules whose prefilter was analysed (not cached)
+	tmpCache     string // the cache folder of this run alone, when the cache directory cannot be used
 }
 
 // LoadErrors are the Python rules that did not load, each with its file
@@ -233,6 +234,10 @@ type loadAnswer struct {
 		// PrefilterError is why the analysis failed (the rule then gets
 		// every event).
 		PrefilterError string `json:"prefilter_error"`
+		// PrefilterSource is the sha256 of the rule file analysed,
+		// PrefilterDeps those of the other source files the analysis read
+		PrefilterSource string            `json:"prefilter_src"`
+		PrefilterDeps   map[string]string `json:"prefilter_deps"`
 	} `json:"rules"`
 }
 
@@ -339,12 +344,31 @@ func New(ctx context.Context, rules []*rule.Rule, opts Options) (*Runtime, error
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.GOMAXPROCS(0)
 	}
+	var warnings []string
+	var tmpCache string
 	script, err := writeScript(opts.CacheDir)
 	if err != nil {
-		return nil, err
+		// a cache directory that cannot be written costs time, not the
+		// rules: this run keeps its files in a folder of its own
+		cacheErr := err
+		if tmpCache, err = os.MkdirTemp("", "trailhound-cache-"); err != nil {
+			return nil, fmt.Errorf("%w (and no temporary folder instead: %w)", cacheErr, err)
+		}
+		if script, err = writeScript(tmpCache); err != nil {
+			os.RemoveAll(tmpCache)
+			return nil, err
+		}
+		warnings = append(warnings, fmt.Sprintf("cache directory %s cannot be used (%v): this run keeps the Python worker's files in %s (removed at exit) and caches nothing for the next",
+			cacheRoot(opts.CacheDir), cacheErr, tmpCache))
+		opts.CacheDir = tmpCache
 	}
 	rt := &Runtime{opts: opts, python: python, version: version, script: script, kv: newKV(), byRule: map[*rule.Rule]*pyRule{}, condKeys: map[string]int{},
-		parse: time.Now().UTC().Format("2006-01-02 15:04:05.000000000")}
+		parse: time.Now().UTC().Format("2006-01-02 15:04:05.000000000"), warnings: warnings, tmpCache: tmpCache}
+	defer func() {
+		if rt.n == 0 && tmpCache != "" { // New failed: Close is not called
+			os.RemoveAll(tmpCache)
+		}
+	}()
 	helpers, models, err := checkouts(take, datamodels, opts.Helpers)
 	if err != nil {
 		return nil, err
@@ -355,14 +379,21 @@ func New(ctx context.Context, rules []*rule.Rule, opts Options) (*Runtime, error
 	}
 	rt.load = loadReq{Helpers: helpers, Models: models, Timeout: opts.Timeout.Seconds(), ParseTime: rt.parse, Prefilter: !opts.NoPrefilter,
 		CodeCache: filepath.Join(cacheRoot(opts.CacheDir), "pycode")}
+	if err := os.MkdirAll(rt.load.CodeCache, 0o755); err != nil {
+		rt.warnings = append(rt.warnings, fmt.Sprintf("cache of compiled Python code not used (the rules are compiled on every start): %v", err))
+		rt.load.CodeCache = ""
+	}
 	var pfc *prefilterCache
 	if !opts.NoPrefilter {
-		pfc = newPrefilterCache(opts.CacheDir, python, version, helpers, models)
+		if pfc, err = newPrefilterCache(opts.CacheDir, python, version, helpers, models); err != nil {
+			rt.warnings = append(rt.warnings, fmt.Sprintf("cache of prefilter analyses not used (every rule is analysed on every start): %v", err))
+		}
 	}
 	keys := make([]string, len(take))
+	contents := make([]string, len(take))
 	cached := make([]*cachedPrefilter, len(take))
 	for i, r := range take {
-		keys[i] = pfc.key(r.Script)
+		keys[i], contents[i] = pfc.key(r.Script)
 		cached[i], _ = pfc.get(keys[i])
 		rt.load.Rules = append(rt.load.Rules, ruleSpec{ID: r.ID, Path: r.Script, Name: r.Name, Cached: cached[i] != nil})
 		pr := &pyRule{idx: i, r: r, errs: ErrorCount{Rule: r}}
@@ -408,7 +439,9 @@ func New(ctx context.Context, rules []*rule.Rule, opts Options) (*Runtime, error
 				a.Prefilter = map[string]fieldFilter{} // nothing proven
 			}
 		case !opts.NoPrefilter:
-			pfc.put(keys[i], a.Prefilter, a.PrefilterError)
+			if a.PrefilterSource == contents[i] { // the file did not change under the worker
+				pfc.put(keys[i], a.Prefilter, a.PrefilterError, a.PrefilterDeps)
+			}
 			rt.analysed++
 		}
 		if a.Prefilter == nil && !opts.NoPrefilter {
@@ -477,8 +510,11 @@ func writeCache(cacheDir, prefix string, files map[string][]byte) (string, error
 		if err != nil {
 			return "", err
 		}
-		tmp.Write(files[n])
-		if err := tmp.Close(); err != nil {
+		_, err = tmp.Write(files[n]) // a short write (a full disk) must not leave a cut file
+		if err2 := tmp.Close(); err == nil {
+			err = err2
+		}
+		if err != nil {
 			os.Remove(tmp.Name())
 			return "", err
 		}
@@ -653,6 +689,9 @@ func (rt *Runtime) Close() {
 		}
 	}
 	rt.n = 0
+	if rt.tmpCache != "" {
+		os.RemoveAll(rt.tmpCache)
+	}
 }
 
 // get returns an idle worker, starting one in a spare slot only when none

@@ -66,27 +66,50 @@ func (t *tail) lastLine() string {
 // bootWorker runs the worker script (its path the first argument) as
 // __main__ with its compiled code kept beside it in the cache directory
 // (a script's code is otherwise compiled on every start), named by
-// Python's bytecode magic number.
+// Python's bytecode magic number and a hash of the script (a script
+// written again, after a write cut short, is compiled again); the file
+// holds a hash of the code after it (a damaged file is compiled again,
+// never run).
 const bootWorker = `import sys
 from importlib.util import MAGIC_NUMBER as _m
+try:
+    from _blake2 import blake2b as _h
+except ImportError:
+    from hashlib import sha256 as _h
 _s = sys.argv[1]
 sys.argv = sys.argv[1:]
 sys.path[0] = _s.rpartition("/")[0]
-_c = _s + "." + _m.hex() + ".code"
+with open(_s, "rb") as _f:
+    _src = _f.read()
+_c = _s + "." + _h(_m + _src).hexdigest()[:32] + ".code"
+_n = _h().digest_size
+_code, _b = None, b""
 try:
     import marshal
     with open(_c, "rb") as _f:
-        _code = marshal.load(_f)
+        _b = _f.read()
+    if len(_b) > _n and _h(_b[_n:]).digest() == _b[:_n]:
+        _code = marshal.loads(_b[_n:])
+        if type(_code) is not type(compile("", "", "exec")):
+            _code = None
 except Exception:
+    _code = None
+if _code is None:
     import os
-    with open(_s, "rb") as _f:
-        _code = compile(_f.read(), _s, "exec")
+    import marshal
+    _code = compile(_src, _s, "exec")
+    _t = _c + ".tmp%d" % os.getpid()
     try:
-        with open(_c + ".tmp%d" % os.getpid(), "wb") as _f:
-            marshal.dump(_code, _f)
-        os.replace(_f.name, _c)
+        _b = marshal.dumps(_code)
+        with open(_t, "wb") as _f:
+            _f.write(_h(_b).digest() + _b)
+        os.replace(_t, _c)
     except OSError:
-        pass
+        try:
+            os.unlink(_t)
+        except OSError:
+            pass
+del _src, _b
 exec(_code)
 `
 

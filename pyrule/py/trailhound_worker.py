@@ -726,6 +726,25 @@ except ImportError:  # pragma: no cover - another Python
 _CODE_CACHE = [None]  # the folder of compiled rules, helpers and data models (set by load)
 
 
+def _seal(code):
+    """A code object's cache file: the hash of its marshalled bytes, then
+    the bytes (a damaged file is found out, never run)."""
+    b = marshal.dumps(code)
+    return _hash(b).digest() + b
+
+
+def _unseal(data):
+    """The code object of a cache file, None when the file is damaged."""
+    n = _hash().digest_size
+    if len(data) <= n or _hash(data[n:]).digest() != data[:n]:
+        return None
+    try:
+        code = marshal.loads(data[n:])
+    except (EOFError, ValueError, TypeError):
+        return None
+    return code if isinstance(code, types.CodeType) else None
+
+
 class _CachedLoader(importlib.machinery.SourceFileLoader):
     """Loads a rule, helper or data model file with its compiled code kept
     in trailhound's cache folder, named by a hash of the Python version, the
@@ -744,14 +763,16 @@ class _CachedLoader(importlib.machinery.SourceFileLoader):
         cpath = os.path.join(folder, h.hexdigest()[:40])
         try:
             with open(cpath, "rb") as f:
-                return marshal.load(f)
-        except (OSError, EOFError, ValueError, TypeError):
+                code = _unseal(f.read())
+            if code is not None:
+                return code
+        except OSError:
             pass
         code = self.source_to_code(data, path)
         tmp = f"{cpath}.{os.getpid()}.tmp"
         try:
             with open(tmp, "wb") as f:
-                marshal.dump(code, f)
+                f.write(_seal(code))
             os.replace(tmp, cpath)
         except OSError:  # a cache that cannot be written costs only time
             try:
@@ -922,6 +943,21 @@ def _literal_run(pattern):
 
 
 _module_pfs = {}
+_module_srcs = {}  # module name -> (its source file, the file's sha256 or "-" when unreadable)
+
+# The source files an analysis under way read besides the rule's (path ->
+# sha256): trailhound keeps them with the cached analysis, which holds only
+# while they are unchanged (they may be anywhere: helpers, PYTHONPATH,
+# site-packages). None when no analysis is under way.
+_PF_DEPS = [None]
+
+try:
+    from _sha2 import sha256 as _sha256  # hashlib would load OpenSSL: 6 ms
+except ImportError:
+    try:
+        from _sha256 import sha256 as _sha256
+    except ImportError:  # pragma: no cover - another Python
+        from hashlib import sha256 as _sha256
 
 
 def _function_pf(fn):
@@ -934,12 +970,20 @@ def _function_pf(fn):
         return None, None
     key = mod.__name__
     if key not in _module_pfs:
+        path, digest, pf = None, "-", None
         try:
             path = inspect.getsourcefile(mod)
             with open(path, "rb") as f:
-                _module_pfs[key] = _Prefilter(ast.parse(f.read()), mod)
+                src = f.read()
+            digest = _sha256(src).hexdigest()
+            pf = _Prefilter(ast.parse(src), mod)
         except Exception:  # noqa: BLE001 - not analysable
-            _module_pfs[key] = None
+            pass
+        _module_pfs[key] = pf
+        _module_srcs[key] = (path, digest)
+    path, digest = _module_srcs[key]
+    if _PF_DEPS[0] is not None and path:
+        _PF_DEPS[0][os.path.abspath(path)] = digest
     pf = _module_pfs[key]
     if pf is None:
         return None, None
@@ -1564,11 +1608,16 @@ class Worker:
                 if "rule" not in r.fns:
                     raise AttributeError(f"{os.path.basename(r.path)} defines no rule() function")
                 if analyse and not spec.get("cached"):
+                    _PF_DEPS[0] = {}
                     try:
                         r.prefilter = prefilter(src, r.module, model_fns)
                     except Exception as e:  # noqa: BLE001 - an analysis failure costs only speed
                         r.prefilter = {}
                         r.prefilter_error = _last_line(e)
+                    # what the analysis read, for trailhound's cache of it
+                    ans["prefilter_src"] = _sha256(src).hexdigest()
+                    ans["prefilter_deps"] = _PF_DEPS[0]
+                    _PF_DEPS[0] = None
                 ans["functions"] = sorted(r.fns)
                 ans["prefilter"] = r.prefilter
                 if getattr(r, "prefilter_error", None):
