@@ -28,10 +28,18 @@ type ModelSource struct {
 	// Overrides: a checkout's model, used instead of trailhound's built-in
 	// one for the log type.
 	Overrides bool
+	// Broken is why the model did not load: udm() on the log type's events
+	// is then an error (a checkout's model is not replaced by a built-in
+	// one).
+	Broken string
 }
 
 func (m ModelSource) String() string {
 	switch {
+	case m.Broken != "" && m.Overrides:
+		return fmt.Sprintf("data model for %s: %s did not load (%s); udm() on these events is an error (trailhound's built-in one is not used in its place)", m.LogType, m.File, m.Broken)
+	case m.Broken != "":
+		return fmt.Sprintf("data model for %s: %s did not load (%s); udm() on these events is an error", m.LogType, m.File, m.Broken)
 	case m.Builtin:
 		return fmt.Sprintf("data model for %s: trailhound's built-in %s (no checkout has one)", m.LogType, m.File)
 	case m.Overrides:

@@ -237,3 +237,76 @@ Mappings:
 		t.Errorf("Box.Event model: %+v", m)
 	}
 }
+
+// Events whose fields have another type than the log type's documentation
+// gives (a list, a number or an object where a string or an object is
+// expected) are not the sign-ins or account creations the built-in models
+// look for: their UDM fields are empty, without a rule error, and the
+// worker goes on.
+func TestBuiltinModelsWrongTypes(t *testing.T) {
+	needPython(t)
+	r, rt := probeCheckout(t, map[string]string{})
+	cases := []struct{ logType, event, none string }{
+		{"Asana.Audit", `{"event_type":["user_login_succeeded"],"context":["x"],"actor":"ann"}`, ""},
+		{"Azure.Audit", `{"category":["SignInLogs"]}`, ""},
+		{"Azure.Audit", `{"category":"SignInLogs","properties":["x"]}`, ""},
+		{"Azure.Audit", `{"category":"SignInLogs","properties":{"status":"failed","userPrincipalName":["ann"]}}`, ""},
+		{"Box.Event", `{"event_type":{"a":1},"created_by":[1]}`, ""},
+		{"GSuite.ActivityEvent", `{"id":["login"],"name":"login_success","actor":7}`, ""},
+		{"GSuite.ActivityEvent", `{"id":{"applicationName":"login"},"name":["login_success"]}`, ""},
+		{"Notion.AuditLogs", `{"event":"user.login"}`, ""},
+		{"Notion.AuditLogs", `{"event":{"type":["user.login"],"actor":["x"]}}`, ""},
+		{"Okta.SystemLog", `{"eventType":"user.session.start","outcome":["SUCCESS"],"client":"x"}`, ""},
+		{"Okta.SystemLog", `{"eventType":["user.session.start"]}`, ""},
+		{"OneLogin.Events", `{"event_type_id":[5]}`, ""},
+		{"OnePassword.SignInAttempt", `{"category":["success"],"client":[1]}`, ""},
+		{"Zoom.Activity", `{"type":["Sign in"]}`, ""},
+		{"Zoom.Operation", `{"category_type":"User","action":"Add","operation_detail":["Add","User","ann"]}`, "user"},
+		{"Zoom.Operation", `{"category_type":["User"],"action":{"Add":1}}`, ""},
+	}
+	for _, c := range cases {
+		var res result
+		if err := rt.testCall(testReq{Rule: rt.byRule[r].idx, Log: json.RawMessage(c.event), LogType: c.logType}, &res); err != nil {
+			t.Fatalf("%s %s: %v", c.logType, c.event, err)
+		}
+		if c.none == "" {
+			c.none = "event_type"
+		}
+		if res.E != "" || len(res.AE) > 0 || res.Ctx[c.none] != nil {
+			t.Errorf("%s %s: rule error %q, alert function errors %q, %s %v; want no error and no %s", c.logType, c.event, res.E, res.AE, c.none, res.Ctx[c.none], c.none)
+		}
+	}
+	// the worker still answers
+	if got := udm(t, rt, r, "Box.Event", `{"event_type":"LOGIN"}`); got["event_type"] != "successful_login" {
+		t.Errorf("after the odd events: Box.Event event_type %v, want successful_login", got["event_type"])
+	}
+}
+
+// A checkout's data model that does not load is not replaced by
+// trailhound's built-in one for its log types (the checkout says what the
+// user wants): a warning names the file, its error and that no model
+// serves them, and the list of models says so.
+func TestCheckoutModelBroken(t *testing.T) {
+	needPython(t)
+	r, rt := probeCheckout(t, map[string]string{
+		"data_models/okta.yml": "AnalysisType: datamodel\nLogTypes: [Okta.SystemLog]\nDataModelID: Test.Okta\nFilename: okta.py\nEnabled: true\nMappings:\n  - Name: event_type\n    Method: kind\n",
+		"data_models/okta.py":  "def kind(event)\n    return 'x'\n",
+	})
+	w := strings.Join(rt.Warnings(), "\n")
+	for _, want := range []string{"okta.py", "SyntaxError", "Okta.SystemLog", "built-in"} {
+		if !strings.Contains(w, want) {
+			t.Errorf("warnings %q do not name %s", w, want)
+		}
+	}
+	m, ok := rt.modelOf("Okta.SystemLog")
+	if !ok || m.Builtin || m.Broken == "" || !strings.Contains(m.String(), "did not load") {
+		t.Errorf("Okta.SystemLog model: %+v %q", m, m.String())
+	}
+	var res result
+	if err := rt.testCall(testReq{Rule: rt.byRule[r].idx, Log: json.RawMessage(`{"eventType":"user.session.start","outcome":{"result":"SUCCESS"}}`), LogType: "Okta.SystemLog"}, &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.AE) == 0 || res.Ctx["event_type"] == "successful_login" {
+		t.Errorf("udm() on Okta.SystemLog: %q %v; want the broken model's error, not the built-in model's answer", res.AE, res.Ctx)
+	}
+}

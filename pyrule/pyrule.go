@@ -418,10 +418,20 @@ func New(ctx context.Context, rules []*rule.Rule, opts Options) (*Runtime, error
 		return nil, fmt.Errorf("python worker answered for %d rules of %d", len(first.Rules), len(rt.rules))
 	}
 	for i, m := range first.Models {
-		if m != nil {
-			rt.warnings = append(rt.warnings, fmt.Sprintf("data model %s did not load (rules calling udm() on %s events get an error): %s",
-				models[i].Path, strings.Join(models[i].LogTypes, ", "), *m))
+		if m == nil {
+			continue
 		}
+		instead := ""
+		for j, src := range rt.modelSources {
+			if src.File == models[i].yml && !src.Builtin {
+				rt.modelSources[j].Broken = *m
+				if src.Overrides {
+					instead = "; trailhound's built-in model is not used in its place"
+				}
+			}
+		}
+		rt.warnings = append(rt.warnings, fmt.Sprintf("data model %s did not load (rules calling udm() on %s events get an error%s): %s",
+			models[i].Path, strings.Join(models[i].LogTypes, ", "), instead, *m))
 	}
 	for i, pr := range rt.rules {
 		a := first.Rules[i]

@@ -4,4 +4,7 @@
 def event_type(event):
     # Asana's audit log names sign-ins user_login_succeeded and
     # user_login_failed (event_category "logins").
-    return {"user_login_succeeded": "successful_login", "user_login_failed": "failed_login"}.get(event.get("event_type"))
+    kind = event.get("event_type")
+    if not isinstance(kind, str):
+        return None
+    return {"user_login_succeeded": "successful_login", "user_login_failed": "failed_login"}.get(kind)

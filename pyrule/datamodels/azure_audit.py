@@ -8,9 +8,10 @@ _SIGN_INS = {"SignInLogs", "NonInteractiveUserSignInLogs", "ServicePrincipalSign
 
 def event_type(event):
     # a sign-in's properties.status.errorCode is 0 when it succeeded
-    if event.get("category") not in _SIGN_INS:
+    category = event.get("category")
+    if not isinstance(category, str) or category not in _SIGN_INS:
         return None
-    code = ((event.get("properties") or {}).get("status") or {}).get("errorCode")
+    code = _get(event, "properties", "status", "errorCode")
     if code is None:
         return None
     return "successful_login" if str(code) == "0" else "failed_login"
@@ -18,5 +19,16 @@ def event_type(event):
 
 def actor_user(event):
     # who signed in: a user's principal name, else the service principal's
-    props = event.get("properties") or {}
-    return props.get("userPrincipalName") or props.get("servicePrincipalName")
+    for key in ("userPrincipalName", "servicePrincipalName"):
+        name = _get(event, "properties", key)
+        if isinstance(name, str) and name:
+            return name
+    return None
+
+
+def _get(obj, *keys):
+    # obj[k1][k2]..., None where a level is missing or not an object (an
+    # event with a field of another type than documented is not a match)
+    for k in keys:
+        obj = obj.get(k) if hasattr(obj, "get") else None
+    return obj

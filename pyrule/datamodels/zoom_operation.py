@@ -13,7 +13,9 @@ def user(event):
     # operation_detail describes the change: "Add User <email> - ..."
     if event_type(event) is None:
         return None
-    detail = event.get("operation_detail") or ""
+    detail = event.get("operation_detail")
+    if not isinstance(detail, str):
+        return None
     words = detail.split()
     if len(words) >= 3 and words[0] == "Add" and words[1] == "User":
         return words[2]
