@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/trailhound/trailhound/sqsinput"
 )
@@ -53,6 +56,24 @@ func (q *SQSInput) holdOut() {
 	v := q.Consumer.Visibility()
 	until := time.Now().Add(v + time.Second)
 	q.hold.Store(&hold{until: until, limit: until.Add(max(v, time.Minute))})
+}
+
+// mayHaveTaken reports whether a failed receive may have taken messages
+// out of sight: not when SQS answered with a client error (4xx:
+// AccessDenied, a missing queue, throttling), nor when the request never
+// left (no connection, no address). A hold then would stop every input's
+// decisions for the whole outage, for nothing.
+func mayHaveTaken(err error) bool {
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) && re.HTTPStatusCode() >= 400 && re.HTTPStatusCode() < 500 {
+		return false
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return false
+	}
+	var dns *net.DNSError
+	return !errors.As(err, &dns)
 }
 
 // Holding is true after a start that followed a crash (or without a
@@ -152,7 +173,9 @@ func (q *SQSInput) Run(ctx context.Context, deliver func(*Batch) error) error {
 		if err != nil {
 			// The answer may be lost with messages in it, out of sight
 			// until the visibility timeout: their records must not be late.
-			q.holdOut()
+			if mayHaveTaken(err) {
+				q.holdOut()
+			}
 			q.log().Warn("sqs: receiving", "error", err, "retry_in", rt.delay().String())
 			if !rt.wait(ctx, err) {
 				return nil

@@ -1,13 +1,19 @@
 package serve
 
 import (
+	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/trailhound/trailhound/ledger"
@@ -229,4 +235,71 @@ func TestSQSLostReceiveAnswerHolds(t *testing.T) {
 	if got := es.ids(); !slices.Equal(got, want) {
 		t.Errorf("Elasticsearch ids\n got %v\nwant %v", got, want)
 	}
+}
+
+// A receive that SQS answers with an error (AccessDenied: a permission
+// taken away) or that never reaches it (nothing listens) has taken no
+// message: an outage of such failures does not hold the watermark (which
+// holds every input's decisions), and once the queue answers again its
+// messages give hunt's alerts, none late.
+func TestSQSOutageWithoutLostAnswers(t *testing.T) {
+	eng := builtinEngine(t)
+	want := huntIDs(t, eng, samples)
+	w := newSQSWorld(t)
+	for _, d := range w.ds {
+		w.sqs.Send("trail", sqstest.S3Event(trailBucket, d.Key, w.etags[d.Key], len(d.Body)), 0)
+	}
+	const sentinelKey = "AWSLogs/210987654321/CloudTrail/us-east-1/2099/01/01/210987654321_CloudTrail_us-east-1_20990101T0005Z_sentinel.json"
+	w.sqs.Send("trail", sqstest.S3Event(trailBucket, sentinelKey, strings.Trim(w.s3.Put(t, trailBucket, sentinelKey, []byte(sentinel)), `"`), len(sentinel)), 0)
+	codes := make([]string, 40)
+	for i := range codes {
+		codes[i] = "AccessDenied"
+	}
+	w.sqs.Fail("ReceiveMessage", codes...)
+	dir := t.TempDir()
+	in, _ := w.input(t, filepath.Join(dir, "ledger.db"), 0)
+	es := newFakeES(t)
+	h := startHTTP(t, dir, es, in)
+	waitFor(t, 30*time.Second, "three failed receives", func() bool { return w.sqs.Calls("ReceiveMessage") >= 3 })
+	if w.sqs.Calls("ReceiveMessage") < len(codes) && in.Holding() {
+		t.Errorf("holding the watermark after receives SQS answered with AccessDenied")
+	}
+	if err := in.Ready(); err == nil || !strings.Contains(err.Error(), "AccessDenied") {
+		t.Errorf("Ready during the outage: %v, want the AccessDenied", err)
+	}
+	waitFor(t, 30*time.Second, "hunt's alerts in Elasticsearch", func() bool { return slices.Equal(es.ids(), want) })
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if late := testutil.ToFloat64(h.m.Late); late != 0 {
+		t.Errorf("%v late matches", late)
+	}
+
+	// nothing listens where the queue should be
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close()
+	l, err := ledger.Open(filepath.Join(t.TempDir(), "ledger.db"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	client := sqs.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", "")},
+		func(o *sqs.Options) { o.BaseEndpoint = aws.String(dead.URL) })
+	c, err := sqsinput.New(client, &s3trail.Reader{S3: w.s3.Client}, l, sqsinput.Config{QueueURL: dead.URL + "/123456789012/trail", Wait: time.Second, Visibility: 3 * time.Second}, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in = &SQSInput{Consumer: c, Log: testLog(t), MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx, func(*Batch) error { return nil }) }()
+	waitFor(t, 30*time.Second, "a failed receive", func() bool { return in.lastErr.Load() != nil })
+	if in.Holding() {
+		t.Errorf("holding the watermark after receives that reached no server")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Error(err)
+	}
+	in.Close()
 }
