@@ -126,6 +126,9 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Parse loads one rule from TOML text; path names it in messages.
 func Parse(path string, data []byte) (*rule.Rule, error) {
+	if d, line := nesting(data); d > maxNesting {
+		return nil, &Error{Path: path, Line: line, Col: 1, Err: fmt.Errorf("TOML: values nest %d levels deep here or below, more than the %d a rule file may", d, maxNesting)}
+	}
 	var f file
 	md, err := toml.Decode(string(data), &f)
 	if err != nil {
