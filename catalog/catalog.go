@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -171,9 +172,16 @@ func parseAll(files []string, read func(string) ([]byte, error), opts Options) [
 	return out
 }
 
-// parseFile reads and parses one rule file and the tests beside it.
-func parseFile(f string, read func(string) ([]byte, error), opts Options) loaded {
-	var l loaded
+// parseFile reads and parses one rule file and the tests beside it. A
+// parser that panics on the file (a bug) gives an error naming the file,
+// not a crash of the whole load from a goroutine that cannot say which
+// file it was reading.
+func parseFile(f string, read func(string) ([]byte, error), opts Options) (l loaded) {
+	defer func() {
+		if p := recover(); p != nil {
+			l = loaded{errs: []error{fmt.Errorf("%s: the rule file crashed trailhound's parser (a bug: please report it with the file): %v\n%s", f, p, debug.Stack())}}
+		}
+	}()
 	data, err := read(f)
 	if err != nil {
 		l.errs = append(l.errs, err)

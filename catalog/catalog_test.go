@@ -2,11 +2,14 @@ package catalog
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/trailhound/trailhound/rule"
 )
@@ -146,5 +149,33 @@ func TestLoadParallelKeepsOrder(t *testing.T) {
 	}
 	if !slices.Equal(one, many) {
 		t.Errorf("parsed on one core and on several, the rules differ:\n one %d: %q\nmany %d: %q", len(one), one[:5], len(many), many[:5])
+	}
+}
+
+// A file whose reading or parsing panics is an error naming it, in its
+// place among the others; the other files load.
+func TestLoadPanicIsAnError(t *testing.T) {
+	files := map[string]string{
+		"rules/a.yml": "title: A\nid: 0b0b0b0b-0000-4000-8000-00000000000a\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel: {eventName: A}\n  condition: sel\n",
+		"rules/b.yml": "title: B\n",
+		"rules/c.yml": "title: C\nid: 0b0b0b0b-0000-4000-8000-00000000000c\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel: {eventName: C}\n  condition: sel\n",
+	}
+	fsys := fstest.MapFS{}
+	for name, text := range files {
+		fsys[name] = &fstest.MapFile{Data: []byte(text)}
+	}
+	walk := func(root string, fn fs.WalkDirFunc) error { return fs.WalkDir(fsys, root, fn) }
+	read := func(name string) ([]byte, error) {
+		if name == "rules/b.yml" {
+			panic("boom")
+		}
+		return fs.ReadFile(fsys, name)
+	}
+	rules, errs := load([]string{"rules"}, walk, read, Options{})
+	if len(rules) != 2 || rules[0].Name != "A" || rules[1].Name != "C" {
+		t.Errorf("rules %v, want A and C", rules)
+	}
+	if len(errs) != 1 || !strings.HasPrefix(errs[0].Error(), "rules/b.yml: ") || !strings.Contains(errs[0].Error(), "boom") {
+		t.Errorf("errors %v, want one naming rules/b.yml and the panic", errs)
 	}
 }
