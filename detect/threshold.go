@@ -134,7 +134,7 @@ func (d *thresholdDetector) held() int { return len(d.cands) }
 // used up part of the run's max_signals budget; without it, the budget
 // would go to a group the run withheld, an alert the batch run never raises.
 func runMark(end int64, key string) string {
-	return "threshold-run:" + strconv.FormatInt(end, 10) + ":" + key
+	return state.RunMarkPrefix + strconv.FormatInt(end, 10) + ":" + key
 }
 
 // Threshold suppression groups by threshold fields only (Elastic allows

@@ -601,6 +601,17 @@ func (r *Redis) Stats() ([]RuleStats, error) {
 		l := lens[i]
 		out[i] = RuleStats{RuleID: id, Terms: int(l[0].Val()), Groups: int(l[1].Val()), Alerted: int(l[2].Val()),
 			Suppress: int(l[3].Val()), Pending: int(l[4].Val()), Watermark: time.Unix(0, wm).UTC()}
+		// the threshold runs' marks among the alert ids
+		it := r.client.HScan(ctx, r.key(id, "alerted"), 0, RunMarkPrefix+"*", 1000).Iterator()
+		for it.Next(ctx) {
+			if it.Next(ctx) { // field, then value
+				out[i].RunMarks++
+			}
+		}
+		if err := it.Err(); err != nil {
+			return nil, fmt.Errorf("state %s: counting threshold run marks of rule %s: %w", r.addr, id, err)
+		}
+		out[i].Alerted -= out[i].RunMarks
 	}
 	return out, nil
 }

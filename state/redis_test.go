@@ -773,3 +773,68 @@ func TestRedisMalformedEntry(t *testing.T) {
 		})
 	}
 }
+
+// A threshold run's markers among the alert ids (threshold-run:END:GROUP,
+// the group's values joined by \x1f and holding any bytes, ':' among them)
+// are saved, loaded, merged and passed to other processes unchanged, as
+// the alert ids are, in every store.
+func TestThresholdRunMarks(t *testing.T) {
+	marks := map[string]int64{
+		"threshold-run:36000000000000:arn:aws:iam::1:user/a\x1f10.0.0.1": 9 * h,
+		"threshold-run:36000000000000:a:b\x1f\x1f:\x00\xff\xfe":          9 * h,
+		"threshold-run:-5:": 8 * h,
+		"0123abcd":          9 * h,
+	}
+	srv := redistest.Start(t)
+	stores := []struct {
+		name string
+		open func(t *testing.T) state.Store
+	}{
+		{"bolt", func(t *testing.T) state.Store {
+			st, err := state.OpenBolt(filepath.Join(t.TempDir(), "state.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
+		}},
+		{"redis", func(t *testing.T) state.Store { return openRedis(t, srv.URL(0)) }},
+	}
+	stores = append(stores, struct {
+		name string
+		open func(t *testing.T) state.Store
+	}{"memory", func(*testing.T) state.Store { return state.NewMemory() }})
+	for _, s := range stores {
+		t.Run(s.name, func(t *testing.T) {
+			st := s.open(t)
+			save(t, st, "thr", rule(10*h, nil, nil, marks, nil, nil))
+			if got := load(t, st, "thr"); !maps.Equal(got.Alerted, marks) {
+				t.Errorf("loaded %v, want %v", got.Alerted, marks)
+			}
+			// state stats: one alert id, three run marks
+			stats, err := st.Stats()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(stats) != 1 || stats[0].Alerted != 1 || stats[0].RunMarks != 3 {
+				t.Errorf("stats %+v, want 1 alert id and 3 run marks", stats)
+			}
+		})
+	}
+	a, b := openRedis(t, srv.URL(1)), openRedis(t, srv.URL(1))
+	load(t, a, "thr")
+	load(t, b, "thr")
+	save(t, a, "thr", rule(10*h, nil, nil, marks, nil, nil))
+	got, err := b.Changes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["thr"] == nil || !maps.Equal(got["thr"].Alerted, marks) {
+		t.Fatalf("b learned %+v, want the marks %v", got["thr"], marks)
+	}
+	mine := rule(10*h, nil, nil, map[string]int64{"threshold-run:36000000000000:a:b\x1f\x1f:\x00\xff\xfe": 7 * h}, nil, nil)
+	mine.Merge(got["thr"])
+	if !maps.Equal(mine.Alerted, marks) {
+		t.Errorf("merged %v, want %v", mine.Alerted, marks)
+	}
+}

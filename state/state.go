@@ -5,6 +5,7 @@
 package state
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -138,7 +140,26 @@ type Shared interface {
 type RuleStats struct {
 	RuleID                                    string
 	Terms, Groups, Suppress, Alerted, Pending int
-	Watermark                                 time.Time
+	// RunMarks are the threshold runs' marks among the alert ids (not
+	// counted in Alerted).
+	RunMarks  int
+	Watermark time.Time
+}
+
+// RunMarkPrefix starts the entries among a rule's alert ids that are not
+// alert ids (hex, never holding a colon) but a threshold run's mark that
+// it raised a group: RunMarkPrefix + END + ":" + GROUP.
+const RunMarkPrefix = "threshold-run:"
+
+// runMarks counts the run marks among alert ids.
+func runMarks(alerted map[string]int64) int {
+	n := 0
+	for id := range alerted {
+		if strings.HasPrefix(id, RunMarkPrefix) {
+			n++
+		}
+	}
+	return n
 }
 
 // DefaultPath is where hunts keep state unless told otherwise:
@@ -487,6 +508,13 @@ func (b *Bolt) Stats() ([]RuleStats, error) {
 				return 0
 			}
 			s.Terms, s.Groups, s.Suppress, s.Alerted, s.Pending = count(kTerms), count(kGroups), count(kSuppress), count(kAlerted), count(kPending)
+			if sub := rb.Bucket(kAlerted); sub != nil {
+				c := sub.Cursor()
+				for k, _ := c.Seek([]byte(RunMarkPrefix)); k != nil && bytes.HasPrefix(k, []byte(RunMarkPrefix)); k, _ = c.Next() {
+					s.RunMarks++
+				}
+				s.Alerted -= s.RunMarks
+			}
 			out = append(out, s)
 			return nil
 		})
@@ -520,7 +548,9 @@ func (m *Memory) Save(rules map[string]*Rule) error {
 func (m *Memory) Stats() ([]RuleStats, error) {
 	var out []RuleStats
 	for id, r := range m.rules {
-		out = append(out, RuleStats{RuleID: id, Terms: len(r.Terms), Groups: len(r.Groups), Suppress: len(r.Suppress), Alerted: len(r.Alerted), Pending: len(r.Pending), Watermark: time.Unix(0, r.Watermark).UTC()})
+		marks := runMarks(r.Alerted)
+		out = append(out, RuleStats{RuleID: id, Terms: len(r.Terms), Groups: len(r.Groups), Suppress: len(r.Suppress), Alerted: len(r.Alerted) - marks, RunMarks: marks,
+			Pending: len(r.Pending), Watermark: time.Unix(0, r.Watermark).UTC()})
 	}
 	return out, nil
 }

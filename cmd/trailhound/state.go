@@ -17,7 +17,7 @@ func newState() *cobra.Command {
 	var path string
 	stats := &cobra.Command{
 		Use:   "stats",
-		Short: "Show, per rule, how many terms, groups, suppression windows and raised alert ids the state holds",
+		Short: "Show, per rule, how many terms, groups, suppression windows, raised alert ids and threshold runs' marks (RUNS: the groups a run raised, for replays) the state holds",
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if path == "auto" {
@@ -40,17 +40,18 @@ func newState() *cobra.Command {
 			}
 			sort.Slice(rows, func(i, j int) bool { return rows[i].RuleID < rows[j].RuleID })
 			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "state: %s\n%-36s  %8s  %8s  %8s  %8s  %8s  %s\n", state.Redact(path), "RULE", "TERMS", "GROUPS", "SUPPRESS", "ALERTED", "PENDING", "WATERMARK")
+			fmt.Fprintf(w, "state: %s\n%-36s  %8s  %8s  %8s  %8s  %8s  %8s  %s\n", state.Redact(path), "RULE", "TERMS", "GROUPS", "SUPPRESS", "ALERTED", "RUNS", "PENDING", "WATERMARK")
 			var t state.RuleStats
 			for _, r := range rows {
-				fmt.Fprintf(w, "%-36s  %8d  %8d  %8d  %8d  %8d  %s\n", r.RuleID, r.Terms, r.Groups, r.Suppress, r.Alerted, r.Pending, r.Watermark.Format("2006-01-02T15:04:05Z"))
+				fmt.Fprintf(w, "%-36s  %8d  %8d  %8d  %8d  %8d  %8d  %s\n", r.RuleID, r.Terms, r.Groups, r.Suppress, r.Alerted, r.RunMarks, r.Pending, r.Watermark.Format("2006-01-02T15:04:05Z"))
 				t.Terms += r.Terms
 				t.Groups += r.Groups
 				t.Suppress += r.Suppress
 				t.Alerted += r.Alerted
+				t.RunMarks += r.RunMarks
 				t.Pending += r.Pending
 			}
-			fmt.Fprintf(w, "%-36s  %8d  %8d  %8d  %8d  %8d\n", fmt.Sprintf("total (%d rules)", len(rows)), t.Terms, t.Groups, t.Suppress, t.Alerted, t.Pending)
+			fmt.Fprintf(w, "%-36s  %8d  %8d  %8d  %8d  %8d  %8d\n", fmt.Sprintf("total (%d rules)", len(rows)), t.Terms, t.Groups, t.Suppress, t.Alerted, t.RunMarks, t.Pending)
 			return nil
 		},
 	}
