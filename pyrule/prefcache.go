@@ -152,24 +152,24 @@ func (c *prefilterCache) get(key string) (*cachedPrefilter, bool) {
 }
 
 // put records an analysis and the files it read; a cache that cannot be
-// written costs only time.
-func (c *prefilterCache) put(key string, pf map[string]fieldFilter, errMsg string, deps map[string]string) {
+// written costs only time (the caller warns).
+func (c *prefilterCache) put(key string, pf map[string]fieldFilter, errMsg string, deps map[string]string) error {
 	if c == nil || key == "" {
-		return
+		return nil
 	}
 	raw, err := json.Marshal(pf) // nil: null, never true
 	if err != nil {
-		return
+		return err
 	}
 	e := cachedPrefilter{Key: key, Prefilter: raw, Error: errMsg, Deps: deps}
 	e.Sum = e.sum()
 	b, err := json.Marshal(e)
 	if err != nil {
-		return
+		return err
 	}
 	tmp, err := os.CreateTemp(c.dir, ".tmp-*")
 	if err != nil {
-		return
+		return err
 	}
 	_, err = tmp.Write(b)
 	if err2 := tmp.Close(); err == nil {
@@ -181,4 +181,5 @@ func (c *prefilterCache) put(key string, pf map[string]fieldFilter, errMsg strin
 	if err != nil {
 		os.Remove(tmp.Name())
 	}
+	return err
 }

@@ -201,6 +201,8 @@ func TestCacheDirUnusable(t *testing.T) {
 		{"cache directory is a file", ""},
 		{"prefilter folder is a file", "prefilter"},
 		{"code folder is a file", "pycode"},
+		{"prefilter folder cannot be written", "prefilter"},
+		{"code folder cannot be written", "pycode"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -212,7 +214,17 @@ func TestCacheDirUnusable(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if err := os.WriteFile(filepath.Join(cache, c.file), []byte("not a folder"), 0o644); err != nil {
+			var err error
+			if strings.HasSuffix(c.name, "cannot be written") {
+				if _, err := os.Stat("/proc/self"); err != nil {
+					t.Skip("no /proc/self to stand for a folder that cannot be written")
+				}
+				// a folder where nothing can be made, even by root
+				err = os.Symlink("/proc/self", filepath.Join(cache, c.file))
+			} else {
+				err = os.WriteFile(filepath.Join(cache, c.file), []byte("not a folder"), 0o644)
+			}
+			if err != nil {
 				t.Fatal(err)
 			}
 			for _, step := range []string{"first load", "second load"} {
@@ -267,4 +279,35 @@ func TestCacheConcurrentStarts(t *testing.T) {
 		t.Errorf("temporary files left: %v", tmp)
 	}
 	checkProbe(t, "after", dir, cache, 0)
+}
+
+// A changed data model (its YAML mappings or its Python methods) is a new
+// analysis of the rules calling udm().
+func TestPrefilterCacheModelChanged(t *testing.T) {
+	needPython(t)
+	dir, cache := t.TempDir(), t.TempDir()
+	yml := "AnalysisType: datamodel\nLogTypes: [AWS.CloudTrail]\nDataModelID: Test.CT\nFilename: ct.py\nEnabled: true\nMappings:\n  - Name: kind\n    Method: kind\n"
+	writeFiles(t, dir, map[string]string{
+		"rules/u.yml":         "AnalysisType: rule\nFilename: u.py\nRuleID: C.u\nEnabled: true\nLogTypes: [AWS.CloudTrail]\nSeverity: Low\n",
+		"rules/u.py":          "def rule(event):\n    return event.udm(\"kind\") == \"K\"\n",
+		"data_models/ct.yml":  yml,
+		"data_models/ct.py":   "def kind(event):\n    return event.get(\"eventName\")\n",
+		"global_helpers/x.py": "X = 1\n",
+	})
+	check := func(step, want string, analysed int) {
+		t.Helper()
+		rules, rt := load(t, dir, Options{Workers: 1, CacheDir: cache})
+		if rt.analysed != analysed {
+			t.Errorf("%s: %d rules analysed, want %d", step, rt.analysed, analysed)
+		}
+		if got := rt.Prefilter(byID(rules)["C.u"]); got != want {
+			t.Errorf("%s: prefilter %s, want %s", step, got, want)
+		}
+	}
+	check("first load", `eventName has a value`, 1)
+	check("second load", `eventName has a value`, 0)
+	writeFiles(t, dir, map[string]string{"data_models/ct.py": "def kind(event):\n    return event.get(\"eventSource\")\n"})
+	check("method changed", `eventSource has a value`, 1)
+	writeFiles(t, dir, map[string]string{"data_models/ct.yml": strings.Replace(yml, "Method: kind", "Path: $.eventType", 1)})
+	check("mapping changed", `eventType in "K"`, 1)
 }

@@ -227,7 +227,9 @@ type modelSpec struct {
 type loadAnswer struct {
 	Analysed bool      `json:"analysed"` // the prefilter analysis ran
 	Models   []*string `json:"models"`
-	Rules    []struct {
+	// CodeCacheError is why compiled code could not be cached
+	CodeCacheError string `json:"code_cache_error"`
+	Rules          []struct {
 		Error     string                 `json:"error"`
 		Functions []string               `json:"functions"`
 		Prefilter map[string]fieldFilter `json:"prefilter"`
@@ -433,6 +435,10 @@ func New(ctx context.Context, rules []*rule.Rule, opts Options) (*Runtime, error
 		rt.warnings = append(rt.warnings, fmt.Sprintf("data model %s did not load (rules calling udm() on %s events get an error%s): %s",
 			models[i].Path, strings.Join(models[i].LogTypes, ", "), instead, *m))
 	}
+	if first.CodeCacheError != "" {
+		rt.warnings = append(rt.warnings, fmt.Sprintf("cache of compiled Python code not written (the next start compiles the rules again): %s", first.CodeCacheError))
+	}
+	var putErr error // the first failed write to the prefilter cache
 	for i, pr := range rt.rules {
 		a := first.Rules[i]
 		r := pr.r
@@ -450,7 +456,9 @@ func New(ctx context.Context, rules []*rule.Rule, opts Options) (*Runtime, error
 			}
 		case !opts.NoPrefilter:
 			if a.PrefilterSource == contents[i] { // the file did not change under the worker
-				pfc.put(keys[i], a.Prefilter, a.PrefilterError, a.PrefilterDeps)
+				if err := pfc.put(keys[i], a.Prefilter, a.PrefilterError, a.PrefilterDeps); err != nil && putErr == nil {
+					putErr = err
+				}
 			}
 			rt.analysed++
 		}
@@ -466,6 +474,9 @@ func New(ctx context.Context, rules []*rule.Rule, opts Options) (*Runtime, error
 		if strings.HasPrefix(r.Unsupported, panther.NeedsPython) {
 			r.Unsupported = ""
 		}
+	}
+	if putErr != nil {
+		rt.warnings = append(rt.warnings, fmt.Sprintf("cache of prefilter analyses not written (the next start analyses these rules again): %v", putErr))
 	}
 	if err := ctx.Err(); err != nil {
 		rt.Close()

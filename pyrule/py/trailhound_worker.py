@@ -724,6 +724,7 @@ except ImportError:  # pragma: no cover - another Python
     from hashlib import sha256 as _hash
 
 _CODE_CACHE = [None]  # the folder of compiled rules, helpers and data models (set by load)
+_CODE_CACHE_ERR = [None]  # why compiled code could not be written there, first time
 
 
 def _seal(code):
@@ -774,7 +775,8 @@ class _CachedLoader(importlib.machinery.SourceFileLoader):
             with open(tmp, "wb") as f:
                 f.write(_seal(code))
             os.replace(tmp, cpath)
-        except OSError:  # a cache that cannot be written costs only time
+        except OSError as e:  # a cache that cannot be written costs only time (trailhound warns)
+            _CODE_CACHE_ERR[0] = _CODE_CACHE_ERR[0] or f"{e.strerror or e}: {tmp}"
             try:
                 os.unlink(tmp)
             except OSError:
@@ -1630,6 +1632,8 @@ class Worker:
         _WALKED.clear()
         _STORES.clear()
         _MUTATED.clear()
+        if _CODE_CACHE_ERR[0]:
+            out["code_cache_error"] = _CODE_CACHE_ERR[0]
         return out
 
     def _import(self, path, name):
