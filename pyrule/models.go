@@ -58,12 +58,12 @@ func (rt *Runtime) DataModels() []ModelSource {
 
 // addBuiltinModels writes trailhound's built-in data models to the cache
 // directory and appends those whose log types no model in models covers
-// (a checkout's own model wins). It returns the models and, per log type,
-// the model that serves it (the first listing it, as the worker takes
-// them).
-func addBuiltinModels(cacheDir string, models []modelSpec) ([]modelSpec, []ModelSource, error) {
+// (a checkout's own model wins). It returns the models, per log type the
+// model that serves it (the first listing it, as the worker takes them),
+// and a warning per log type that several of the checkouts' models cover.
+func addBuiltinModels(cacheDir string, models []modelSpec) (_ []modelSpec, _ []ModelSource, warnings []string, err error) {
 	files := map[string][]byte{}
-	err := fs.WalkDir(builtinModels, "datamodels", func(p string, d fs.DirEntry, err error) error {
+	err = fs.WalkDir(builtinModels, "datamodels", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -72,11 +72,11 @@ func addBuiltinModels(cacheDir string, models []modelSpec) ([]modelSpec, []Model
 		return err
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("built-in data models: %w", err)
+		return nil, nil, nil, fmt.Errorf("built-in data models: %w", err)
 	}
 	dir, err := writeCache(cacheDir, "pymodels", files)
 	if err != nil {
-		return nil, nil, fmt.Errorf("built-in data models: %w", err)
+		return nil, nil, nil, fmt.Errorf("built-in data models: %w", err)
 	}
 	covered := map[string]bool{}
 	for _, m := range models {
@@ -95,10 +95,10 @@ func addBuiltinModels(cacheDir string, models []modelSpec) ([]modelSpec, []Model
 	for _, name := range names {
 		m, ok, err := readModel(filepath.Join(dir, name))
 		if err != nil {
-			return nil, nil, fmt.Errorf("built-in data model %s: %w", name, err)
+			return nil, nil, nil, fmt.Errorf("built-in data model %s: %w", name, err)
 		}
 		if !ok {
-			return nil, nil, fmt.Errorf("built-in data model %s: not an enabled data model", name)
+			return nil, nil, nil, fmt.Errorf("built-in data model %s: not an enabled data model", name)
 		}
 		m.builtin = name
 		use := true
@@ -113,13 +113,16 @@ func addBuiltinModels(cacheDir string, models []modelSpec) ([]modelSpec, []Model
 		}
 	}
 	var out []ModelSource
-	seen := map[string]bool{}
+	seen := map[string]string{} // log type: the model serving it
 	for _, m := range models {
 		for _, lt := range m.LogTypes {
-			if seen[lt] {
+			if first, ok := seen[lt]; ok {
+				if m.builtin == "" {
+					warnings = append(warnings, fmt.Sprintf("data models %s and %s both cover %s: the first is used", first, m.yml, lt))
+				}
 				continue
 			}
-			seen[lt] = true
+			seen[lt] = m.yml
 			src := ModelSource{LogType: lt, File: m.yml, Builtin: m.builtin != ""}
 			if src.Builtin {
 				src.File = m.builtin
@@ -130,7 +133,7 @@ func addBuiltinModels(cacheDir string, models []modelSpec) ([]modelSpec, []Model
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].LogType < out[j].LogType })
-	return models, out, nil
+	return models, out, warnings, nil
 }
 
 // modelOf returns the data model serving a log type.

@@ -310,3 +310,23 @@ func TestCheckoutModelBroken(t *testing.T) {
 		t.Errorf("udm() on Okta.SystemLog: %q %v; want the broken model's error, not the built-in model's answer", res.AE, res.Ctx)
 	}
 }
+
+// Two of the checkouts' data models for one log type: the first (in path
+// order, as the worker takes them) serves it, and a warning names both.
+func TestCheckoutModelsSameLogType(t *testing.T) {
+	needPython(t)
+	model := func(id, method string) string {
+		return "AnalysisType: datamodel\nLogTypes: [Okta.SystemLog]\nDataModelID: " + id + "\nEnabled: true\nMappings:\n  - Name: actor_user\n    Path: $." + method + "\n"
+	}
+	_, rt := probeCheckout(t, map[string]string{
+		"data_models/a_okta.yml": model("Test.A", "actor.displayName"),
+		"data_models/b_okta.yml": model("Test.B", "actor.alternateId"),
+	})
+	w := strings.Join(rt.Warnings(), "\n")
+	if !strings.Contains(w, "a_okta.yml") || !strings.Contains(w, "b_okta.yml") || !strings.Contains(w, "Okta.SystemLog") {
+		t.Errorf("warnings %q do not name both models of Okta.SystemLog", w)
+	}
+	if m, _ := rt.modelOf("Okta.SystemLog"); filepath.Base(m.File) != "a_okta.yml" {
+		t.Errorf("Okta.SystemLog served by %+v, want a_okta.yml", m)
+	}
+}

@@ -375,10 +375,12 @@ func New(ctx context.Context, rules []*rule.Rule, opts Options) (*Runtime, error
 	if err != nil {
 		return nil, err
 	}
-	models, rt.modelSources, err = addBuiltinModels(opts.CacheDir, models)
+	var modelWarnings []string
+	models, rt.modelSources, modelWarnings, err = addBuiltinModels(opts.CacheDir, models)
 	if err != nil {
 		return nil, err
 	}
+	rt.warnings = append(rt.warnings, modelWarnings...)
 	rt.load = loadReq{Helpers: helpers, Models: models, Timeout: opts.Timeout.Seconds(), ParseTime: rt.parse, Prefilter: !opts.NoPrefilter,
 		CodeCache: filepath.Join(cacheRoot(opts.CacheDir), "pycode")}
 	if err := os.MkdirAll(rt.load.CodeCache, 0o755); err != nil {
