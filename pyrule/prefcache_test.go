@@ -311,3 +311,32 @@ func TestPrefilterCacheModelChanged(t *testing.T) {
 	writeFiles(t, dir, map[string]string{"data_models/ct.yml": strings.Replace(yml, "Method: kind", "Path: $.eventType", 1)})
 	check("mapping changed", `eventType in "K"`, 1)
 }
+
+// Without a cache directory of the user's (no HOME, no XDG_CACHE_HOME) the
+// rules run from a private temporary folder, removed at Close, never from
+// a folder of /tmp that another user may have made.
+func TestCacheDirNoHome(t *testing.T) {
+	needPython(t)
+	dir := t.TempDir()
+	writeFiles(t, dir, probeRules)
+	t.Setenv("HOME", "")
+	t.Setenv("XDG_CACHE_HOME", "")
+	rules, errs := catalog.Load([]string{dir}, catalog.Options{})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	rt, err := New(context.Background(), rules, Options{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := strings.Join(rt.Warnings(), "\n"); !strings.Contains(w, "no cache directory") || rt.tmpCache == "" || !strings.Contains(w, rt.tmpCache) {
+		t.Errorf("warnings %q do not name the temporary folder %q", w, rt.tmpCache)
+	}
+	if got := rt.Prefilter(byID(rules)["C.probe"]); got != probePrefilter {
+		t.Errorf("prefilter %s, want %s", got, probePrefilter)
+	}
+	rt.Close()
+	if _, err := os.Stat(rt.tmpCache); !os.IsNotExist(err) {
+		t.Errorf("the temporary folder %s is left after Close: %v", rt.tmpCache, err)
+	}
+}

@@ -348,7 +348,14 @@ func New(ctx context.Context, rules []*rule.Rule, opts Options) (*Runtime, error
 	}
 	var warnings []string
 	var tmpCache string
-	script, err := writeScript(opts.CacheDir)
+	var script string
+	if _, err = os.UserCacheDir(); opts.CacheDir == "" && err != nil {
+		// not a folder all users share (/tmp): another user could put
+		// code there that this one's workers would run
+		err = fmt.Errorf("the user has no cache directory (set XDG_CACHE_HOME or HOME): %w", err)
+	} else {
+		script, err = writeScript(opts.CacheDir)
+	}
 	if err != nil {
 		// a cache directory that cannot be written costs time, not the
 		// rules: this run keeps its files in a folder of its own
@@ -488,7 +495,8 @@ func New(ctx context.Context, rules []*rule.Rule, opts Options) (*Runtime, error
 }
 
 // cacheRoot returns trailhound's cache directory: dir, or the user's cache
-// directory's trailhound/.
+// directory's trailhound/ (New uses a private temporary folder when the user
+// has none).
 func cacheRoot(dir string) string {
 	if dir != "" {
 		return dir
