@@ -33,6 +33,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"go.yaml.in/yaml/v3"
 
@@ -165,14 +166,55 @@ type pyRule struct {
 }
 
 // fieldFilter is what a prefilter requires of a field: one of the values
-// Eq, or a start in Prefix ("": any value), or a substring in Contains.
+// Eq, or a start in Prefix ("": any value), or a substring in Contains, or
+// an end in Suffix or ISuffix (ignoring case as Python's re.IGNORECASE
+// does; ASCII, in lower case), either followed by a newline or not (what
+// a Python regular expression's `$` allows).
 type fieldFilter struct {
 	Eq       []string `json:"eq"`
 	Prefix   []string `json:"prefix"`
 	Contains []string `json:"contains"`
+	Suffix   []string `json:"suffix"`
+	ISuffix  []string `json:"isuffix"`
 	IP       bool     `json:"ip"`    // or an IP address
-	Empty    bool     `json:"empty"` // or missing, null or ""
+	Empty    bool     `json:"empty"` // or missing, or false to Python (null, "", 0, false, [], {})
 }
+
+// any reports whether the filter requires nothing.
+func (ff fieldFilter) any() bool {
+	return len(ff.Eq)+len(ff.Prefix)+len(ff.Contains)+len(ff.Suffix)+len(ff.ISuffix) == 0 && !ff.IP && !ff.Empty
+}
+
+// suffixRE is a regular expression (unanchored at the start, for the
+// engine's anchored regex match: `(?s).*` first) matching strings that end
+// with one of ends, or one of them and a newline; with fold, ignoring case
+// as Python's re.IGNORECASE does for ASCII letters (which also matches
+// U+0130 and U+0131 for i, U+017F for s, U+212A for k).
+func suffixRE(ends []string, fold bool) string {
+	alts := make([]string, len(ends))
+	for i, e := range ends {
+		var b strings.Builder
+		for _, r := range e {
+			if !fold || r >= 0x80 || !unicode.IsLetter(r) {
+				b.WriteString(regexp.QuoteMeta(string(r)))
+				continue
+			}
+			b.WriteString("[" + string(unicode.ToLower(r)) + string(unicode.ToUpper(r)) + foldExtra[unicode.ToLower(r)] + "]")
+		}
+		alts[i] = b.String()
+	}
+	return `(?s).*(?:` + strings.Join(alts, "|") + `)\n?`
+}
+
+// foldExtra are the characters other than the two ASCII cases that
+// Python's re.IGNORECASE matches for an ASCII letter.
+var foldExtra = map[rune]string{'i': "\u0130\u0131", 's': "\u017f", 'k': "\u212a"}
+
+// falsyShape matches the keyword form of every value Python finds false
+// but null and "" (which the engine sees as no value): false, numbers
+// equal to zero (with an exponent that may underflow), {} (and a few
+// true values: a superset is safe).
+const falsyShape = `false|-?[0.]*([eE][-+]?[0-9]+)?|-?[0-9.]+[eE]-[0-9]{3,}|\{\s*\}|\[\s*\]`
 
 // ipShape matches every string Python's ipaddress.ip_address accepts (and
 // more): hex digits, colons and dots, with an IPv6 scope.
@@ -674,6 +716,12 @@ func (rt *Runtime) Prefilter(r *rule.Rule) string {
 		for _, c := range ff.Contains {
 			alts = append(alts, fmt.Sprintf("%s contains %q", f, c))
 		}
+		for _, c := range ff.Suffix {
+			alts = append(alts, fmt.Sprintf("%s ends with %q", f, c))
+		}
+		for _, c := range ff.ISuffix {
+			alts = append(alts, fmt.Sprintf("%s ends with %q (any case)", f, c))
+		}
 		if ff.IP {
 			alts = append(alts, f+" is an IP address")
 		}
@@ -725,11 +773,19 @@ func fieldCond(pf map[string]fieldFilter) (conds []rule.Cond, fields []string) {
 		if len(pats) > 0 {
 			alts = append(alts, rule.Cmp{Field: f, Op: rule.OpWildcard, Patterns: pats})
 		}
+		if len(ff.Suffix) > 0 {
+			alts = append(alts, rule.Cmp{Field: f, Op: rule.OpRegex, Values: []string{suffixRE(ff.Suffix, false)}})
+		}
+		if len(ff.ISuffix) > 0 {
+			alts = append(alts, rule.Cmp{Field: f, Op: rule.OpRegex, Values: []string{suffixRE(ff.ISuffix, true)}})
+		}
 		if ff.IP {
 			alts = append(alts, rule.Cmp{Field: f, Op: rule.OpRegex, Values: []string{ipShape}})
 		}
 		if ff.Empty {
-			alts = append(alts, rule.Not{Cond: rule.Cmp{Field: f, Op: rule.OpRegex, Values: []string{`(?s).+`}}})
+			// no value (missing, null, ""), or a value Python finds false
+			alts = append(alts, rule.Not{Cond: rule.Cmp{Field: f, Op: rule.OpRegex, Values: []string{`(?s).+`}}},
+				rule.Cmp{Field: f, Op: rule.OpRegex, Values: []string{falsyShape}})
 		}
 		switch len(alts) {
 		case 0:
@@ -953,7 +1009,13 @@ func (rt *Runtime) candidates(ev *event.Event) []*pyRule {
 }
 
 func admits(ff fieldFilter, v string) bool {
-	if ff.Eq == nil && ff.Prefix == nil && ff.Contains == nil && !ff.IP && !ff.Empty {
+	if ff.any() {
+		return true
+	}
+	if len(ff.Suffix) > 0 && regexp.MustCompile("^(?:"+suffixRE(ff.Suffix, false)+")$").MatchString(v) {
+		return true
+	}
+	if len(ff.ISuffix) > 0 && regexp.MustCompile("^(?:"+suffixRE(ff.ISuffix, true)+")$").MatchString(v) {
 		return true
 	}
 	if ff.Empty && v == "" {
