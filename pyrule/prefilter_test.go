@@ -1,10 +1,16 @@
 package pyrule
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
+
+	"github.com/trailhound/trailhound/engine"
+	"github.com/trailhound/trailhound/event"
 )
 
 // The prefilter proves only what rule() needs; what it does not
@@ -101,5 +107,74 @@ def rule(event):
 		if got := rt.Prefilter(r); got != c.want {
 			t.Errorf("%s: %s, want %s (%s)", c.name, got, c.want, r.Unsupported)
 		}
+	}
+}
+
+// The prefilter's field conditions admit every event whose rule() is
+// true: rules that test the end of a value through a helper (ignoring case,
+// with the newline `$` allows, the characters re.IGNORECASE folds beyond
+// ASCII) and a field that must be false, over generated records with
+// values of every JSON type, each run through Python without the
+// prefilter.
+func TestPrefilterSuffixSound(t *testing.T) {
+	needPython(t)
+	rules, on := load(t, "testdata/suffix", Options{Workers: 1})
+	rulesOff, off := load(t, "testdata/suffix", Options{Workers: 1, NoPrefilter: true})
+	for _, id := range []string{"Test.Suffix.Note", "Test.Suffix.Script"} {
+		if pf := on.Prefilter(byID(rules)[id]); !strings.Contains(pf, "requestParameters.key ends with") || !strings.Contains(pf, "errorCode is empty or missing") {
+			t.Errorf("%s: prefilter %s", id, pf)
+		}
+	}
+	keys := []string{`""`, `null`, `0`, `false`, `[]`, `{}`, `["a/readme.txt"]`, `{"a":"readme.txt"}`, `7`}
+	for _, dir := range []string{"", "a/", "x/y/", "/"} {
+		for _, name := range []string{"readme", "HOW_ME", "notes", "x_kis", "x-\u212a\u0131\u017f", "x_KIS", "plain"} {
+			for _, ext := range []string{".txt", ".TXT", ".tXt", ".htm", ".HTML", ".Html\n", ".txt\n", ".txt\n\n", ".md", ".MD\n", ".pdf", ".ps1", ".SH", ".sh", ".ps1\n", ""} {
+				b, _ := json.Marshal(dir + name + ext)
+				keys = append(keys, string(b))
+			}
+		}
+	}
+	errorCodes := []string{``, `,"errorCode":null`, `,"errorCode":""`, `,"errorCode":0`, `,"errorCode":0.0`, `,"errorCode":-0e5`,
+		`,"errorCode":1e-400`, `,"errorCode":false`, `,"errorCode":[]`, `,"errorCode":{}`, `,"errorCode":"AccessDenied"`, `,"errorCode":1`, `,"errorCode":"0"`}
+	var p event.Parser
+	matched, admitted, n := 0, 0, 0
+	for i, key := range keys {
+		for j, ec := range errorCodes {
+			if (i+j)%3 != 0 && j > 1 {
+				continue // every key with the usual codes, a third of the pairs with the others
+			}
+			params := fmt.Sprintf(`{"bucketName":"b","key":%s}`, key)
+			var res string
+			if i%5 == 0 { // the key left out: the file name comes from the resources
+				params, res = `{"bucketName":"b"}`, fmt.Sprintf(`,"resources":[{"type":"AWS::S3::Bucket","ARN":"arn:aws:s3:::b"},{"type":"AWS::S3::Object","ARN":"arn:aws:s3:::b/%s"}]`, strings.Trim(key, `"`))
+			}
+			raw := fmt.Sprintf(`{"eventVersion":"1.08","eventTime":"2024-05-01T10:00:00Z","eventSource":"s3.amazonaws.com","eventName":"PutObject",`+
+				`"eventID":"s%d-%d","requestParameters":%s%s%s}`, i, j, params, res, ec)
+			for _, id := range []string{"Test.Suffix.Note", "Test.Suffix.Script"} {
+				ev, err := p.Parse([]byte(raw))
+				if err != nil {
+					t.Fatalf("%s: %v", raw, err)
+				}
+				n++
+				r := off.result(ev, off.byRule[byID(rulesOff)[id]])
+				if r == nil {
+					t.Fatalf("%s: no result", raw)
+				}
+				in := slices.Contains(on.admitted(ev, engine.NewScratch(), make([]int8, len(on.conds))), on.byRule[byID(rules)[id]])
+				if in {
+					admitted++
+				}
+				if r.M {
+					matched++
+					if !in {
+						t.Errorf("%s matches %s, but its prefilter (%s) keeps it out", raw, id, on.Prefilter(byID(rules)[id]))
+					}
+				}
+			}
+		}
+	}
+	t.Logf("%d rule/record pairs: %d match, %d admitted", n, matched, admitted)
+	if matched < 50 || admitted > n/2 {
+		t.Errorf("%d pairs, %d matches, %d admitted: the test or the prefilter is too loose", n, matched, admitted)
 	}
 }

@@ -1179,6 +1179,9 @@ class _Prefilter:
         if isinstance(node, ast.Name):
             a = aliases.get(node.id)
             return None if isinstance(a, _Alts) else a
+        inner = _suffix_of(node)
+        if inner is not None:
+            return _sfx(self._field(inner, aliases))
         ev = self.event
         if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == ev:
             s = node.slice
