@@ -162,6 +162,7 @@ type pyRule struct {
 	errs      ErrorCount
 	deaths    int
 	off       string // why it was turned off mid-hunt
+	later     bool   // alert functions but title, dedup, unique run only for an alert
 	calls     atomic.Int64
 }
 
@@ -264,6 +265,9 @@ type loadAnswer struct {
 		// PrefilterError is why the analysis failed (the rule then gets
 		// every event).
 		PrefilterError string `json:"prefilter_error"`
+		// Later: the alert functions but title, dedup and unique read and
+		// write no state, and run only for a match that raises an alert.
+		Later bool `json:"later"`
 	} `json:"rules"`
 }
 
@@ -419,6 +423,7 @@ func New(ctx context.Context, rules []*rule.Rule, opts Options) (*Runtime, error
 			continue
 		}
 		pr.functions = a.Functions
+		pr.later = a.Later
 		if a.Prefilter == nil && !opts.NoPrefilter {
 			pr.never = true
 		} else if len(a.Prefilter) > 0 {
@@ -895,6 +900,12 @@ func (rt *Runtime) wire(pr *pyRule) error {
 			return nil
 		},
 	}
+	if pr.later {
+		r.Output.Later = func(ev *event.Event) func([]byte) rule.Later {
+			hdr, where := header(ev, []*pyRule{pr}), place(ev)
+			return func(rec []byte) rule.Later { return rt.alertFields(pr, hdr, where, rec) }
+		}
+	}
 	if r.Dedup != nil {
 		r.Dedup.Key = func(ev *event.Event) string {
 			if res := rt.result(ev, pr); res != nil && res.Dedup != "" {
@@ -1128,18 +1139,7 @@ func (rt *Runtime) evaluate(ev *event.Event, batch []*pyRule, m *memo) {
 	if len(live) == 0 {
 		return
 	}
-	hdr := evalHeader{R: make([]int, len(live)), ID: rowID(ev)}
-	for i, pr := range live {
-		hdr.R[i] = pr.idx
-	}
-	t := ev.Time()
-	if t.IsZero() {
-		t = ev.FileTime
-	}
-	if !t.IsZero() {
-		hdr.T = t.UTC().Format("2006-01-02 15:04:05.000000000")
-		hdr.Now = float64(t.UnixNano()) / 1e9
-	}
+	hdr := header(ev, live)
 	rt.events.Add(1)
 	rt.calls.Add(int64(len(live)))
 	for _, pr := range live {
@@ -1184,6 +1184,67 @@ type evalHeader struct {
 	T   string  `json:"t,omitempty"`
 	ID  string  `json:"id"`
 	Now float64 `json:"now"`
+}
+
+// header is what a worker needs to know of an event besides its record
+// to run rules on it: the rules, its p_event_time (its time, else its
+// file's), p_row_id and the time the cache's expiries compare with.
+func header(ev *event.Event, rules []*pyRule) evalHeader {
+	hdr := evalHeader{R: make([]int, len(rules)), ID: rowID(ev)}
+	for i, pr := range rules {
+		hdr.R[i] = pr.idx
+	}
+	t := ev.Time()
+	if t.IsZero() {
+		t = ev.FileTime
+	}
+	if !t.IsZero() {
+		hdr.T = t.UTC().Format("2006-01-02 15:04:05.000000000")
+		hdr.Now = float64(t.UnixNano()) / 1e9
+	}
+	return hdr
+}
+
+// alertFields runs a rule's alert functions that run only for an alert
+// (all but title, dedup and unique) on the record of the match that
+// raised it; where is the match's place, for errors.
+func (rt *Runtime) alertFields(pr *pyRule, hdr evalHeader, where string, rec []byte) rule.Later {
+	var res result
+	err := rt.alertCall(hdr, rec, &res)
+	if err != nil {
+		rt.recordErrAt(pr, where, "alert functions: "+err.Error(), true)
+		return rule.Later{}
+	}
+	if res.E != "" {
+		rt.recordErrAt(pr, where, res.E, true)
+	}
+	for _, e := range res.AE {
+		rt.recordErrAt(pr, where, e, true)
+	}
+	return rule.Later{Context: res.Ctx, Severity: severityOf(res.Sev), Reference: res.Ref, Runbook: res.Runbook,
+		Description: res.Desc, Destinations: res.Dest}
+}
+
+// alertCall runs the 'A' operation on an idle worker.
+func (rt *Runtime) alertCall(hdr evalHeader, rec []byte, out *result) error {
+	h, err := json.Marshal(hdr)
+	if err != nil {
+		return err
+	}
+	w, err := rt.get()
+	if err != nil {
+		return err
+	}
+	ans, err := w.call('A', [][]byte{h, []byte("\n"), rec}, 2*rt.opts.Timeout)
+	if err != nil {
+		rt.drop(w)
+		return err
+	}
+	rt.put(w)
+	if err := json.Unmarshal(ans, out); err != nil {
+		return fmt.Errorf("python worker answer: %w", err)
+	}
+	return nil
 }
 
 // rowID is the event's p_row_id: a hash of its eventID (or place), stable

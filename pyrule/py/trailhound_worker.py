@@ -682,6 +682,9 @@ def _install_modules():
     pkg.caching = caching
     sys.modules["panther_detection_helpers"] = pkg
     sys.modules["panther_detection_helpers.caching"] = caching
+    _STATEFUL.clear()
+    _STATEFUL.update(id(x) for x in vars(caching).values() if callable(x))
+    _STATEFUL.update((id(pkg), id(caching), id(_cache_call), id(_local_cache)))
     try:
         import panther_core  # noqa: F401  (a real one, when installed, serves the type hints)
     except ImportError:
@@ -1768,6 +1771,8 @@ def prefilter(source, module=None, model_fns=None):
     except SyntaxError:
         return {}
     pf = _Prefilter(tree, module, model_fns)
+    if module is not None:  # the rule's own helpers are analysed with it, not parsed again
+        _module_pfs.setdefault(module.__name__, pf)
     fn = pf.funcs.get("rule")
     if fn is None or any(isinstance(x, (ast.Lambda, ast.Yield, ast.YieldFrom, ast.Await)) for x in _walk(fn)):
         return {}
@@ -1782,6 +1787,110 @@ def prefilter(source, module=None, model_fns=None):
                   "suffix": sorted(s for k, s in p if k == "e"), "isuffix": sorted(s for k, s in p if k == "E"),
                   "ip": any(k == "i" for k, _ in p), "empty": any(k == "n" for k, _ in p)}
     return out
+
+
+# ------------------------------------------------- alert functions later
+
+# The alert functions a rule runs, when they read and write no state, only
+# for the match that becomes an alert (the dedup groups the others away):
+# all but title, dedup and unique, which every match needs.
+_LATER = ("alert_context", "severity", "description", "reference", "runbook", "destinations")
+_STATEFUL = set()  # ids of the cache functions and modules
+_CHECKOUT = []  # folders of rules, helpers and data models (ending with a separator)
+_MODEL = [None]  # the AWS.CloudTrail data model
+_PURE = {}  # function -> stateless or not
+_IMMUTABLE = (str, bytes, int, float, complex, bool, type(None), tuple, frozenset, re.Pattern, range)
+
+
+def _in_checkout(obj):
+    name = getattr(obj, "__module__", None)
+    if not isinstance(name, str):
+        return False
+    if name.startswith("_th_"):
+        return True
+    f = getattr(sys.modules.get(name), "__file__", None) or ""
+    return any(f.startswith(d) for d in _CHECKOUT)
+
+
+def _stateless(fn):
+    """Whether calling fn (a function of a rule, helper or data model)
+    reads and writes no state that outlives an event: no cache call, no
+    module-level value that any code rebinds or mutates, no object of the
+    checkout's classes; followed into the functions of the checkout it
+    uses (other modules' functions are taken to keep no rule state).
+    Unproven: False."""
+    got = _PURE.get(fn)
+    if got is not None:
+        return got
+    _PURE[fn] = True  # a recursive call is judged by the rest
+    ok = False
+    try:
+        ok = _stateless_body(fn)
+    finally:
+        _PURE[fn] = ok
+    return ok
+
+
+def _stateless_body(fn):
+    if not isinstance(fn, types.FunctionType) or id(fn) in _STATEFUL:
+        return False
+    pf, fdef = _function_pf(fn)
+    if fdef is None or fdef.decorator_list:
+        return False
+    mod = sys.modules.get(fn.__module__)
+    a = fdef.args
+    local = {x.arg for x in a.posonlyargs + a.args + a.kwonlyargs + [a.vararg, a.kwarg] if x is not None}
+    local |= {x.id for x in _walk(fdef) if isinstance(x, ast.Name) and isinstance(x.ctx, (ast.Store, ast.Del))}
+    for x in _walk(fdef):
+        if isinstance(x, (ast.Global, ast.Nonlocal)):
+            return False
+        if isinstance(x, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)) and x is not fdef:
+            return False  # closures: not followed
+        if isinstance(x, ast.Attribute) and x.attr == "udm":
+            m = _MODEL[0]
+            fns = [how for kind, how in getattr(m, "mappings", {}).values() if kind == "method"] if isinstance(m, DataModel) else []
+            if m is not None and not isinstance(m, DataModel) or not all(_stateless(f) for f in fns):
+                return False
+        if not isinstance(x, ast.Name) or x.id in local:
+            continue
+        n = x.id
+        if n in pf.mutated or n in pf.globals_written or n in pf.twice:
+            return False
+        obj = getattr(mod, n, _MISSING)
+        if obj is _MISSING:
+            continue  # a builtin
+        if not _stateless_value(obj, own=True):
+            return False
+    # attributes of modules: helpers.fn, helpers.CONSTANT
+    for x in _walk(fdef):
+        if isinstance(x, ast.Attribute) and isinstance(x.value, ast.Name) and x.value.id not in local:
+            base = getattr(mod, x.value.id, None)
+            if isinstance(base, types.ModuleType):
+                obj = getattr(base, x.attr, _MISSING)
+                if obj is not _MISSING and not _stateless_value(obj, own=False):
+                    return False
+    return True
+
+
+def _stateless_value(obj, own):
+    """Whether reading obj, a module-level value a function names, reads
+    no state: own is whether the function's module holds it (whose own
+    mutations were looked for)."""
+    if id(obj) in _STATEFUL:
+        return False
+    if isinstance(obj, types.ModuleType):
+        return True
+    if isinstance(obj, types.FunctionType):
+        return _stateless(obj) if _in_checkout(obj) else True
+    if isinstance(obj, _IMMUTABLE):
+        return True
+    if isinstance(obj, (dict, list, set)):
+        return own  # another module's container may be mutated from anywhere
+    if isinstance(obj, type):
+        return not _in_checkout(obj)
+    if callable(obj) and not _in_checkout(obj) and not _in_checkout(type(obj)):
+        return True  # a builtin function, a method of a library
+    return False
 
 
 # ---------------------------------------------------------------- rules
@@ -1808,6 +1917,7 @@ class Rule:
         self.error = None
         self.prefilter = {}
         self.fns = {}
+        self.later = False  # the alert functions but title, dedup and unique run only for an alert
 
 
 class Worker:
@@ -1818,6 +1928,8 @@ class Worker:
         self.extra = {}
 
     def load(self, cfg):
+        _CHECKOUT[:] = [os.path.join(os.path.abspath(d), "") for d in cfg.get("helpers") or []]
+        _CHECKOUT.extend(os.path.join(os.path.dirname(os.path.abspath(x["path"])), "") for x in cfg.get("rules") or [])
         for d in reversed(cfg.get("helpers") or []):
             if d not in sys.path:
                 sys.path.insert(0, d)
@@ -1874,6 +1986,11 @@ class Worker:
                         r.prefilter_error = _last_line(e)
                 ans["functions"] = sorted(r.fns)
                 ans["prefilter"] = r.prefilter
+                try:
+                    r.later = any(n in r.fns for n in _LATER) and all(_stateless(r.fns[n]) for n in _LATER if n in r.fns)
+                except Exception:  # noqa: BLE001 - not proven: every match runs them
+                    r.later = False
+                ans["later"] = r.later
                 if getattr(r, "prefilter_error", None):
                     ans["prefilter_error"] = r.prefilter_error
             except BaseException as e:  # noqa: BLE001 - a rule that cannot load is reported
@@ -1881,11 +1998,14 @@ class Worker:
                 r.module = None
                 ans["error"] = r.error
             out["rules"].append(ans)
+        self.ct_model = self.models.get("AWS.CloudTrail")
+        _MODEL[0] = self.ct_model
         _WALKED.clear()
         _STORES.clear()
         _MUTATED.clear()
         _FREE.clear()
         _RETURNS.clear()
+        _PURE.clear()
         return out
 
     def _import(self, path, name):
@@ -1902,9 +2022,11 @@ class Worker:
             signal.setitimer(signal.ITIMER_REAL, 0)
         return mod
 
-    def run(self, r, event, full=True):
+    def run(self, r, event, part="all"):
         """Runs a rule on an event as Panther does: rule(), then, when it
-        is true, the alert functions. Returns the result dict."""
+        is true, the alert functions (part "match": only title, dedup and
+        unique when the others run only for an alert). Returns the result
+        dict."""
         res = {}
         fns = r.fns
         try:
@@ -1924,22 +2046,31 @@ class Worker:
             res["e"] = f"rule() returned {type(m).__name__} {_short(m)}, not a bool"
             return res
         res["m"] = m
-        if not m or not full:
+        if not m:
             return res
+        self._run_aux(r, event, res, "match" if part == "match" and r.later else "all")
+        return res
+
+    def _run_aux(self, r, event, res, part):
         aux = []
         try:
             signal.setitimer(signal.ITIMER_REAL, self.timeout)
-            self._aux(r, event, res, aux)
+            self._aux(r, event, res, aux, part)
         except RuleTimeout:
             aux.append(f"alert functions ran past the time limit of {self.timeout:g}s")
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
         if aux:
             res["ae"] = aux
-        return res
 
-    def _aux(self, r, event, res, aux):
+    def _aux(self, r, event, res, aux, part="all"):
+        """Runs the alert functions: part "all", "match" (title, dedup,
+        unique) or "alert" (the others)."""
         fns = r.fns
+        if part == "match":
+            fns = {k: v for k, v in fns.items() if k not in _LATER}
+        elif part == "alert":
+            fns = {k: v for k, v in fns.items() if k in _LATER}
 
         def call(name):
             try:
@@ -1978,7 +2109,7 @@ class Worker:
         if "dedup" in fns:
             ok, v = call("dedup")
             res["dedup"] = _trunc(str(v)) if ok and v else default
-        else:
+        elif part != "alert":
             res["dedup"] = title if title else default
         if "alert_context" in fns:
             ok, v = call("alert_context")
@@ -1998,7 +2129,7 @@ class Worker:
             if ok and v is not None:
                 res["uniq"] = str(v)
 
-    def evaluate(self, hdr, raw):
+    def _event(self, hdr, raw):
         rec = json.loads(raw)
         extra = dict(self.extra)
         if "t" in hdr:
@@ -2006,14 +2137,27 @@ class Worker:
         if "id" in hdr:
             extra["p_row_id"] = hdr["id"]
         _now[0] = hdr.get("now", 0)
-        event = PantherEvent(rec if isinstance(rec, dict) else {}, extra, self.models.get("AWS.CloudTrail"))
+        return PantherEvent(rec if isinstance(rec, dict) else {}, extra, self.models.get("AWS.CloudTrail"))
+
+    def alert(self, hdr, raw):
+        """The alert functions that run only for an alert (a rule's
+        later ones), on the record of the match that raised it."""
+        r = self.rules[hdr["r"][0]]
+        if r.module is None:
+            return {"e": r.error or "not loaded"}
+        res = {}
+        self._run_aux(r, self._event(hdr, raw), res, "alert")
+        return res
+
+    def evaluate(self, hdr, raw):
+        event = self._event(hdr, raw)
         out = []
         for i in hdr["r"]:
             r = self.rules[i]
             if r.module is None:
                 out.append({"e": r.error or "not loaded"})
                 continue
-            res = self.run(r, event)
+            res = self.run(r, event, "match")
             # the usual answer, rule() false, is sent as 0
             out.append(0 if len(res) == 1 and res.get("m") is False else res)
         return out
@@ -2104,6 +2248,13 @@ def main():
                     ans.append(w.evaluate(h, raw))
                 except Exception as e:  # noqa: BLE001 - the event, not a rule, failed
                     ans.append([{"e": "the event could not be given to the rule: " + _last_line(e)} for _ in h["r"]])
+        elif op == b"A":  # the alert functions of an alert: a header, a newline, the record
+            nl = body.index(b"\n")
+            hdr = json.loads(body[:nl])
+            try:
+                ans = w.alert(hdr, body[nl + 1:])
+            except Exception as e:  # noqa: BLE001 - the event, not a rule, failed
+                ans = {"ae": ["the event could not be given to the alert functions: " + _last_line(e)]}
         elif op == b"T":
             try:
                 ans = w.test(json.loads(body))
