@@ -11,6 +11,7 @@ import (
 
 	"github.com/trailhound/trailhound/engine"
 	"github.com/trailhound/trailhound/event"
+	"github.com/trailhound/trailhound/rule"
 )
 
 // The prefilter proves only what rule() needs; what it does not
@@ -176,5 +177,101 @@ func TestPrefilterSuffixSound(t *testing.T) {
 	t.Logf("%d rule/record pairs: %d match, %d admitted", n, matched, admitted)
 	if matched < 50 || admitted > n/2 {
 		t.Errorf("%d pairs, %d matches, %d admitted: the test or the prefilter is too loose", n, matched, admitted)
+	}
+}
+
+// Alert functions but title, dedup and unique run only for the match that
+// raises an alert when they are proven to read and write no state; the
+// alert is the same.
+func TestLaterAnalysis(t *testing.T) {
+	needPython(t)
+	helper := `from panther_detection_helpers.caching import get_counter
+
+def pure_context(event):
+    return {"who": event.deep_get("userIdentity", "userName"), "names": list(NAMES)}
+
+def cached_context(event):
+    return {"n": get_counter("k")}
+
+NAMES = ("a", "b")
+`
+	cases := []struct {
+		name, src string
+		later     bool
+	}{
+		{"pure, through a helper", `
+from th_later_helpers import pure_context
+def rule(event):
+    return event.get("eventName") == "CreateUser"
+def alert_context(event):
+    return pure_context(event)
+def severity(event):
+    return "HIGH" if event.get("errorCode") else "LOW"`, true},
+		{"a cache read through a helper", `
+import th_later_helpers
+def rule(event):
+    return True
+def alert_context(event):
+    return th_later_helpers.cached_context(event)`, false},
+		{"a cache read", `
+from panther_detection_helpers.caching import get_string_set
+def rule(event):
+    return True
+def description(event):
+    return str(get_string_set("k"))`, false},
+		{"a module list rule() appends to", `
+SEEN = []
+def rule(event):
+    SEEN.append(1)
+    return True
+def alert_context(event):
+    return {"seen": len(SEEN)}`, false},
+		{"a global", `
+N = 0
+def rule(event):
+    return True
+def runbook(event):
+    global N
+    N += 1
+    return str(N)`, false},
+		{"a decorated helper", `
+import functools
+@functools.lru_cache
+def look(x):
+    return x
+def rule(event):
+    return True
+def alert_context(event):
+    return {"x": look(event.get("eventName"))}`, false},
+		{"only title and dedup", `
+def rule(event):
+    return True
+def title(event):
+    return "t"
+def dedup(event):
+    return "d"`, false},
+	}
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "global_helpers"), 0o755)
+	os.MkdirAll(filepath.Join(dir, "rules"), 0o755)
+	os.WriteFile(filepath.Join(dir, "global_helpers", "th_later_helpers.py"), []byte(helper), 0o644)
+	for i, c := range cases {
+		base := fmt.Sprintf("l%02d", i)
+		yml := fmt.Sprintf("AnalysisType: rule\nFilename: %s.py\nRuleID: L.%d\nDisplayName: %s\nEnabled: true\nLogTypes: [AWS.CloudTrail]\nSeverity: Low\n", base, i, base)
+		os.WriteFile(filepath.Join(dir, "rules", base+".yml"), []byte(yml), 0o644)
+		os.WriteFile(filepath.Join(dir, "rules", base+".py"), []byte(c.src), 0o644)
+	}
+	rules, rt := load(t, dir, Options{Workers: 1})
+	ids := byID(rules)
+	for i, c := range cases {
+		r := ids[fmt.Sprintf("L.%d", i)]
+		if pr := rt.byRule[r]; pr == nil || pr.functions == nil || pr.later != c.later {
+			t.Errorf("%s: later %v, want %v (%s)", c.name, pr != nil && pr.later, c.later, r.Unsupported)
+		}
+	}
+	// the first rule's alert, its context and severity given when raised
+	alerts := huntLines(t, []*rule.Rule{ids["L.0"]}, rec("CreateUser", 0, ""), rec("CreateUser", 1, `,"errorCode":"Denied","userIdentity":{"userName":"bob"}`))
+	if len(alerts) != 1 || fmt.Sprint(alerts[0].Context) != "map[names:[a b] who:alice]" || alerts[0].Rule.Severity != "low" || alerts[0].Suppression.DocsCount != 1 {
+		t.Fatalf("alerts %+v", alerts)
 	}
 }
