@@ -84,6 +84,37 @@ SEEN = []
 def rule(event):
     SEEN.append(event.get("eventID"))
     return event.get("eventName") == "A"`, "none proven: every CloudTrail event reaches rule()"},
+		{"a helper of a field's value", `
+import ipaddress
+def valid(ip):
+    try:
+        ipaddress.ip_address(ip)
+        return True
+    except ValueError:
+        return False
+def rule(event):
+    ip = event.get("sourceIPAddress", "")
+    return valid(ip) and event.get("eventName") == "A"`, `eventName in "A"; sourceIPAddress is an IP address`},
+		{"a helper of a field whose default is an IP proves nothing of it", `
+import ipaddress
+def valid(ip):
+    try:
+        ipaddress.ip_address(ip)
+        return True
+    except ValueError:
+        return False
+def rule(event):
+    return valid(event.get("sourceIPAddress", "10.0.0.1")) and event.get("eventName") == "A"`, `eventName in "A"`},
+		{"a field's end through a helper and an if", `
+import re
+PATS = [re.compile(r"(?i)\.(txt|html?)$"), re.compile(r"notes?\.md$")]
+def name(event):
+    key = event.deep_get("requestParameters", "key", default="")
+    if not key:
+        key = event.get("eventID")
+    return key.split("/")[-1]
+def rule(event):
+    return any(p.search(name(event)) for p in PATS)`, `requestParameters.key ends with "note.md" or requestParameters.key ends with "notes.md" or requestParameters.key ends with ".htm" (any case) or requestParameters.key ends with ".html" (any case) or requestParameters.key ends with ".txt" (any case) or requestParameters.key is empty or missing`},
 		{"never true", `
 def rule(event):
     return False`, "rule() can never be true: no event reaches it"},

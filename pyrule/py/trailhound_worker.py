@@ -747,7 +747,7 @@ def _is_ip(x):
     try:
         ipaddress.ip_address(x)
         return True
-    except ValueError:
+    except (ValueError, TypeError):
         return False
 
 
@@ -1205,7 +1205,7 @@ class _Prefilter:
                     return None
                 if m[0] == "path":
                     return m[1], None
-                return ("fn", m[1], m[2]), None
+                return ("fn", m[1], m[2], None), None
             if kw or not 1 <= len(args) <= 2:
                 return None
             dnode = args[1] if len(args) == 2 else None
@@ -1219,7 +1219,7 @@ class _Prefilter:
                 return None
             dnode, keys = kw.get("default"), args[1:]
         else:
-            return self._call(node)
+            return self._call(node, aliases)
         if not all(isinstance(k, ast.Constant) and isinstance(k.value, str) for k in keys):
             return None
         field = ".".join(k.value for k in keys)
@@ -1228,24 +1228,33 @@ class _Prefilter:
             return None
         return field, default
 
-    def _call(self, node):
+    def _call(self, node, aliases):
         """A call of a module-level function with the event as its first
-        argument: a pseudo-field whose truth the function's analysis gives."""
+        argument, or a field's value (ip_ok(event.get("sourceIPAddress"))):
+        a pseudo-field ("fn", FunctionDef, analyser, the field read or None
+        for the event) whose truth the function's analysis gives."""
         if self.depth >= _MAX_DEPTH:
             return None
         ev = self.event
         first = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "event"), None)
+        arg = None
         if not (isinstance(first, ast.Name) and first.id == ev):
-            return None
+            if not node.args or node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
+                return None
+            arg = self._field(node.args[0], aliases)
+            if arg is None or not isinstance(arg[0], str):
+                return None
         fn = self._object(node.func)
         if not isinstance(fn, types.FunctionType):
             return None
         pf, fdef = _function_pf(fn)
         if fdef is None or fn.__name__ in pf.writers or not fdef.args.args:
             return None
+        if arg is not None and (fdef.args.posonlyargs or len(fdef.args.args) < len(node.args)):
+            return None
         if node.keywords and not (len(node.args) == 0 and fdef.args.args[0].arg == "event"):
             return None
-        return ("fn", fdef, pf), None
+        return ("fn", fdef, pf, arg), None
 
     def cond(self, node, positive, aliases):
         """The constraint under which node is truthy (positive) or falsy."""
@@ -1370,9 +1379,9 @@ class _Prefilter:
         into what the helper returns."""
         field, d = fd
         if isinstance(field, tuple):
-            if field[0] != "fn":
+            if field[0] != "fn" or field[3] is not None:
                 return {}
-            _, fn, pf = field
+            _, fn, pf, _ = field
             out = None
             for g, v in pf.returns(fn, self.depth + 1):
                 out = _join(out, _meet(g, {} if v is None else pf._strtest(v, kind, strs)))
@@ -1424,9 +1433,9 @@ class _Prefilter:
         return out
 
     def _has(self, field):
-        if isinstance(field, tuple):  # a function of the event returning a value
-            _, fn, pf = field
-            return pf.truthy(fn, self.depth + 1)
+        if isinstance(field, tuple):  # a function of the event (or a field) returning a value
+            _, fn, pf, arg = field
+            return pf.truthy(fn, self.depth + 1, arg)
         if isinstance(field, _Sfx):  # a non-empty end of a string: the string is not empty
             field = field.field
         return {field: (frozenset(), _HAS)}
@@ -1440,15 +1449,16 @@ class _Prefilter:
         (self.event, self.results, self.locals, self.fn_node, self.depth, self.local_consts, self.rets, self.bound,
          self.end) = saved
 
-    def truthy(self, fn, depth=0):
-        """The constraint under which fn(event) returns a true value."""
+    def truthy(self, fn, depth=0, arg=None):
+        """The constraint under which fn(event) returns a true value, or
+        fn(value) for arg, a field read, the value."""
         if fn.name in self.busy or depth > _MAX_DEPTH:
             return {}
         saved = self._save()
         self.busy.add(fn.name)
         self.depth, self.rets, self.bound = depth, None, {}
         try:
-            c = self.analyze(fn)
+            c = self.analyze(fn, arg)
         finally:
             self.busy.discard(fn.name)
             self._restore(saved)
@@ -1496,6 +1506,14 @@ class _Prefilter:
             return [(g, _sfx(v)) for g, v in self._value(inner, aliases, path)]
         return [(path, self._field(node, aliases))]
 
+    def _aliasable_in(self, fn, name):
+        saved = getattr(self, "fn_node", None)
+        self.fn_node = fn
+        try:
+            return self._aliasable(name)
+        finally:
+            self.fn_node = saved
+
     def _aliasable(self, name):
         """Whether a local of the function being analysed can be followed
         (not rebound from elsewhere: global or nonlocal)."""
@@ -1515,10 +1533,15 @@ class _Prefilter:
         elif len(vals) <= _MAX_ALTS:
             aliases[name] = _Alts(vals)
 
-    def analyze(self, fn):
+    def analyze(self, fn, arg=None):
         """The constraint under which fn(event) returns a true value (None:
-        never); self.end is the constraint of falling off its end."""
+        never), or fn(value) when arg, a field read, gives the value;
+        self.end is the constraint of falling off its end."""
         self.event = fn.args.args[0].arg if fn.args.args else "event"
+        start = {}
+        if arg is not None:  # the first parameter holds the field's value; no event
+            start = {self.event: arg} if self._aliasable_in(fn, self.event) else {}
+            self.event = "\x00"
         self.fn_node = fn
         self.locals = {x.id for x in _walk(fn) if isinstance(x, ast.Name) and isinstance(x.ctx, ast.Store)}
         self.locals |= {a.arg for a in fn.args.args + fn.args.kwonlyargs}
@@ -1531,7 +1554,7 @@ class _Prefilter:
                     v = self._const(st.value) if isinstance(st.value, (ast.Constant, ast.List, ast.Set, ast.Tuple)) else None
                     if v is not None:
                         self.local_consts[name] = v
-        self.end = self._block(fn.body, {}, {})
+        self.end = self._block(fn.body, {}, start)
         return self.results
 
     def _need(self, c):
@@ -1625,7 +1648,8 @@ class _Prefilter:
                 if isinstance(first, ast.Call) and len(first.args) == 1 and not first.keywords and \
                         self._object(first.func) in (ipaddress.ip_address, ipaddress.IPv4Address, ipaddress.IPv6Address):
                     fd = self._field(first.args[0], aliases)
-                    if fd is not None and isinstance(fd[0], str):
+                    d = fd[1] if fd is not None else None
+                    if fd is not None and isinstance(fd[0], str) and not (isinstance(d, (str, int)) and d is not _EMPTY and _is_ip(d)):
                         # past the call, the field holds an IP address (else it raised)
                         inner = _meet(path, {fd[0]: (frozenset(), _IP)})
                         body = body[1:]
