@@ -84,27 +84,14 @@ SEEN = []
 def rule(event):
     SEEN.append(event.get("eventID"))
     return event.get("eventName") == "A"`, "none proven: every CloudTrail event reaches rule()"},
-		{"a helper of a field's value", `
+		{"an IP check of a field whose default is an address proves nothing of it", `
 import ipaddress
-def valid(ip):
+def rule(event):
     try:
-        ipaddress.ip_address(ip)
-        return True
+        ipaddress.ip_address(event.get("sourceIPAddress", "10.0.0.1"))
     except ValueError:
         return False
-def rule(event):
-    ip = event.get("sourceIPAddress", "")
-    return valid(ip) and event.get("eventName") == "A"`, `eventName in "A"; sourceIPAddress is an IP address`},
-		{"a helper of a field whose default is an IP proves nothing of it", `
-import ipaddress
-def valid(ip):
-    try:
-        ipaddress.ip_address(ip)
-        return True
-    except ValueError:
-        return False
-def rule(event):
-    return valid(event.get("sourceIPAddress", "10.0.0.1")) and event.get("eventName") == "A"`, `eventName in "A"`},
+    return event.get("eventName") == "A"`, `eventName in "A"`},
 		{"a field's end through a helper and an if", `
 import re
 PATS = [re.compile(r"(?i)\.(txt|html?)$"), re.compile(r"notes?\.md$")]

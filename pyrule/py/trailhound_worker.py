@@ -1205,7 +1205,7 @@ class _Prefilter:
                     return None
                 if m[0] == "path":
                     return m[1], None
-                return ("fn", m[1], m[2], None), None
+                return ("fn", m[1], m[2]), None
             if kw or not 1 <= len(args) <= 2:
                 return None
             dnode = args[1] if len(args) == 2 else None
@@ -1219,7 +1219,7 @@ class _Prefilter:
                 return None
             dnode, keys = kw.get("default"), args[1:]
         else:
-            return self._call(node, aliases)
+            return self._call(node)
         if not all(isinstance(k, ast.Constant) and isinstance(k.value, str) for k in keys):
             return None
         field = ".".join(k.value for k in keys)
@@ -1228,37 +1228,29 @@ class _Prefilter:
             return None
         return field, default
 
-    def _call(self, node, aliases):
+    def _call(self, node):
         """A call of a module-level function with the event as its first
-        argument, or a field's value (ip_ok(event.get("sourceIPAddress"))):
-        a pseudo-field ("fn", FunctionDef, analyser, the field read or None
-        for the event) whose truth the function's analysis gives."""
+        argument: a pseudo-field ("fn", FunctionDef, analyser) whose truth
+        (and value) the function's analysis gives."""
         if self.depth >= _MAX_DEPTH:
             return None
         ev = self.event
         first = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "event"), None)
-        arg = None
         if not (isinstance(first, ast.Name) and first.id == ev):
-            if not node.args or node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
-                return None
-            arg = self._field(node.args[0], aliases)
-            if arg is None or not isinstance(arg[0], str):
-                return None
+            return None
         fn = self._object(node.func)
         if not isinstance(fn, types.FunctionType):
             return None
         pf, fdef = _function_pf(fn)
         if fdef is None or fn.__name__ in pf.writers or not fdef.args.args:
             return None
-        if arg is not None and (fdef.args.posonlyargs or len(fdef.args.args) < len(node.args)):
-            return None
         if node.keywords and not (len(node.args) == 0 and fdef.args.args[0].arg == "event"):
             return None
-        return ("fn", fdef, pf, arg), None
+        return ("fn", fdef, pf), None
 
     def cond(self, node, positive, aliases):
         """The constraint under which node is truthy (positive) or falsy."""
-        alt = _alt_name(node, aliases)
+        alt = _alt_name(node, aliases) if aliases and any(type(v) is _Alts for v in aliases.values()) else None
         if alt is not None:  # a variable whose value depends on the path: each value under its constraint
             out = None
             for g, v in aliases[alt].alts:
@@ -1379,9 +1371,9 @@ class _Prefilter:
         into what the helper returns."""
         field, d = fd
         if isinstance(field, tuple):
-            if field[0] != "fn" or field[3] is not None:
+            if field[0] != "fn":
                 return {}
-            _, fn, pf, _ = field
+            _, fn, pf = field
             out = None
             for g, v in pf.returns(fn, self.depth + 1):
                 out = _join(out, _meet(g, {} if v is None else pf._strtest(v, kind, strs)))
@@ -1433,9 +1425,9 @@ class _Prefilter:
         return out
 
     def _has(self, field):
-        if isinstance(field, tuple):  # a function of the event (or a field) returning a value
-            _, fn, pf, arg = field
-            return pf.truthy(fn, self.depth + 1, arg)
+        if isinstance(field, tuple):  # a function of the event returning a value
+            _, fn, pf = field
+            return pf.truthy(fn, self.depth + 1)
         if isinstance(field, _Sfx):  # a non-empty end of a string: the string is not empty
             field = field.field
         return {field: (frozenset(), _HAS)}
@@ -1449,16 +1441,15 @@ class _Prefilter:
         (self.event, self.results, self.locals, self.fn_node, self.depth, self.local_consts, self.rets, self.bound,
          self.end) = saved
 
-    def truthy(self, fn, depth=0, arg=None):
-        """The constraint under which fn(event) returns a true value, or
-        fn(value) for arg, a field read, the value."""
+    def truthy(self, fn, depth=0):
+        """The constraint under which fn(event) returns a true value."""
         if fn.name in self.busy or depth > _MAX_DEPTH:
             return {}
         saved = self._save()
         self.busy.add(fn.name)
         self.depth, self.rets, self.bound = depth, None, {}
         try:
-            c = self.analyze(fn, arg)
+            c = self.analyze(fn)
         finally:
             self.busy.discard(fn.name)
             self._restore(saved)
@@ -1506,14 +1497,6 @@ class _Prefilter:
             return [(g, _sfx(v)) for g, v in self._value(inner, aliases, path)]
         return [(path, self._field(node, aliases))]
 
-    def _aliasable_in(self, fn, name):
-        saved = getattr(self, "fn_node", None)
-        self.fn_node = fn
-        try:
-            return self._aliasable(name)
-        finally:
-            self.fn_node = saved
-
     def _aliasable(self, name):
         """Whether a local of the function being analysed can be followed
         (not rebound from elsewhere: global or nonlocal)."""
@@ -1533,15 +1516,10 @@ class _Prefilter:
         elif len(vals) <= _MAX_ALTS:
             aliases[name] = _Alts(vals)
 
-    def analyze(self, fn, arg=None):
+    def analyze(self, fn):
         """The constraint under which fn(event) returns a true value (None:
-        never), or fn(value) when arg, a field read, gives the value;
-        self.end is the constraint of falling off its end."""
+        never); self.end is the constraint of falling off its end."""
         self.event = fn.args.args[0].arg if fn.args.args else "event"
-        start = {}
-        if arg is not None:  # the first parameter holds the field's value; no event
-            start = {self.event: arg} if self._aliasable_in(fn, self.event) else {}
-            self.event = "\x00"
         self.fn_node = fn
         self.locals = {x.id for x in _walk(fn) if isinstance(x, ast.Name) and isinstance(x.ctx, ast.Store)}
         self.locals |= {a.arg for a in fn.args.args + fn.args.kwonlyargs}
@@ -1554,7 +1532,11 @@ class _Prefilter:
                     v = self._const(st.value) if isinstance(st.value, (ast.Constant, ast.List, ast.Set, ast.Tuple)) else None
                     if v is not None:
                         self.local_consts[name] = v
-        self.end = self._block(fn.body, {}, start)
+        saved, _WALRUS[0] = _WALRUS[0], any(isinstance(x, ast.NamedExpr) for x in _walk(fn))
+        try:
+            self.end = self._block(fn.body, {}, {})
+        finally:
+            _WALRUS[0] = saved
         return self.results
 
     def _need(self, c):
@@ -1712,6 +1694,7 @@ _STORES = {}
 _MUTATED = {}
 _FREE = {}
 _RETURNS = {}
+_WALRUS = [True]  # whether the function being analysed has an x := ... (most have none)
 
 
 def _stored(stmts):
@@ -1721,6 +1704,8 @@ def _stored(stmts):
 
 def _forget_walrus(node, aliases):
     """Forgets the names an expression assigns (x := ...)."""
+    if not _WALRUS[0]:
+        return
     for t in _walk(node):
         if isinstance(t, ast.NamedExpr) and isinstance(t.target, ast.Name):
             aliases.pop(t.target.id, None)
