@@ -35,6 +35,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/valyala/fastjson"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/trailhound/trailhound/engine"
@@ -211,11 +212,38 @@ func suffixRE(ends []string, fold bool) string {
 // Python's re.IGNORECASE matches for an ASCII letter.
 var foldExtra = map[rune]string{'i': "\u0130\u0131", 's': "\u017f", 'k': "\u212a"}
 
-// falsyShape matches the keyword form of every value Python finds false
-// but null and "" (which the engine sees as no value): false, numbers
-// equal to zero (with an exponent that may underflow), {} (and a few
-// true values: a superset is safe).
-const falsyShape = `false|-?[0.]*([eE][-+]?[0-9]+)?|-?[0-9.]+[eE]-[0-9]{3,}|\{\s*\}|\[\s*\]`
+// falsy reports whether the value at path (nested keys) of a CloudTrail
+// record is missing or one Python finds false: null, "", a number equal
+// to zero (one that does not parse counts: a superset is safe), false,
+// [] or {}. The worker reads the record with json.loads, whose lookups
+// of these paths are nested too (the case-insensitive fallback it adds
+// only makes more values found, and so fewer false).
+func falsy(ev *event.Event, path []string) bool {
+	src := ev.Source()
+	if src == nil {
+		return true
+	}
+	v := src.Get(path...)
+	if v == nil {
+		return true
+	}
+	switch v.Type() {
+	case fastjson.TypeNull, fastjson.TypeFalse:
+		return true
+	case fastjson.TypeString:
+		return len(v.GetStringBytes()) == 0
+	case fastjson.TypeNumber:
+		f, err := v.Float64()
+		return err != nil || f == 0
+	case fastjson.TypeObject:
+		o, _ := v.Object()
+		return o.Len() == 0
+	case fastjson.TypeArray:
+		a, _ := v.Array()
+		return len(a) == 0
+	}
+	return false
+}
 
 // ipShape matches every string Python's ipaddress.ip_address accepts (and
 // more): hex digits, colons and dots, with an IPv6 scope.
@@ -788,9 +816,9 @@ func fieldCond(pf map[string]fieldFilter) (conds []rule.Cond, fields []string) {
 			alts = append(alts, rule.Cmp{Field: f, Op: rule.OpRegex, Values: []string{ipShape}})
 		}
 		if ff.Empty {
-			// no value (missing, null, ""), or a value Python finds false
-			alts = append(alts, rule.Not{Cond: rule.Cmp{Field: f, Op: rule.OpRegex, Values: []string{`(?s).+`}}},
-				rule.Cmp{Field: f, Op: rule.OpRegex, Values: []string{falsyShape}})
+			path := strings.Split(f, ".")
+			alts = append(alts, rule.Pred{Text: f + " is missing or false", Fields: []string{f},
+				Match: func(ev *event.Event) bool { return falsy(ev, path) }})
 		}
 		switch len(alts) {
 		case 0:

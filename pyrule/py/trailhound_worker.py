@@ -1208,6 +1208,8 @@ class _Prefilter:
                 return ("fn", m[1], m[2]), None
             if kw or not 1 <= len(args) <= 2:
                 return None
+            if isinstance(args[0], ast.Constant) and isinstance(args[0].value, str) and "." in args[0].value:
+                return None  # a key with a dot in it, not a path (the prefilter's fields are paths)
             dnode = args[1] if len(args) == 2 else None
             keys = args[:1]
         elif isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == ev and f.attr == "deep_get":
