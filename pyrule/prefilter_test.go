@@ -102,6 +102,11 @@ def name(event):
     return key.split("/")[-1]
 def rule(event):
     return any(p.search(name(event)) for p in PATS)`, `requestParameters.key ends with "note.md" or requestParameters.key ends with "notes.md" or requestParameters.key ends with ".htm" (any case) or requestParameters.key ends with ".html" (any case) or requestParameters.key ends with ".txt" (any case) or requestParameters.key is empty or missing`},
+		{"a key with a dot is not a path", `
+def rule(event):
+    if event.get("userIdentity.type"):
+        return False
+    return event.get("eventName") == "A"`, `eventName in "A"`},
 		{"never true", `
 def rule(event):
     return False`, "rule() can never be true: no event reaches it"},
