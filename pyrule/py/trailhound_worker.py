@@ -1929,6 +1929,7 @@ class Rule:
         self.prefilter = {}
         self.fns = {}
         self.later = False  # the alert functions but title, dedup and unique run only for an alert
+        self.parts = {}  # "match", "alert": the functions each part runs (made once, when later)
 
 
 class Worker:
@@ -2002,6 +2003,8 @@ class Worker:
                 except Exception:  # noqa: BLE001 - not proven: every match runs them
                     r.later = False
                 ans["later"] = r.later
+                r.parts = {"all": r.fns, "match": {k: v for k, v in r.fns.items() if k not in _LATER},
+                           "alert": {k: v for k, v in r.fns.items() if k in _LATER}}
                 if getattr(r, "prefilter_error", None):
                     ans["prefilter_error"] = r.prefilter_error
             except BaseException as e:  # noqa: BLE001 - a rule that cannot load is reported
@@ -2077,11 +2080,7 @@ class Worker:
     def _aux(self, r, event, res, aux, part="all"):
         """Runs the alert functions: part "all", "match" (title, dedup,
         unique) or "alert" (the others)."""
-        fns = r.fns
-        if part == "match":
-            fns = {k: v for k, v in fns.items() if k not in _LATER}
-        elif part == "alert":
-            fns = {k: v for k, v in fns.items() if k in _LATER}
+        fns = r.parts.get(part, r.fns)
 
         def call(name):
             try:
