@@ -1239,8 +1239,16 @@ func header(ev *event.Event, rules []*pyRule) evalHeader {
 func (rt *Runtime) alertFields(pr *pyRule, hdr evalHeader, where string, rec []byte) rule.Later {
 	var res result
 	err := rt.alertCall(hdr, rec, &res)
-	if err != nil {
-		rt.recordErrAt(pr, where, "alert functions: "+err.Error(), true)
+	if err != nil { // a worker died or hung: counted as in rule(), three turn the rule off
+		rt.mu.Lock()
+		pr.deaths++
+		msg := "alert functions: " + err.Error()
+		if pr.deaths >= 3 && pr.off == "" {
+			pr.off = fmt.Sprintf("turned off after %d worker failures", pr.deaths)
+			msg += "; " + pr.off
+		}
+		rt.mu.Unlock()
+		rt.recordErrAt(pr, where, msg, true)
 		return rule.Later{}
 	}
 	if res.E != "" {
