@@ -12,24 +12,25 @@ import (
 // candidate is one match prepared for its rule's kind.
 type candidate struct {
 	t      int64
-	alert  *alert.Alert      // query, new_terms
-	term   string            // new_terms: the term (values joined by \x1f)
-	group  []string          // threshold: group values
-	card   []string          // threshold: values of the (first) cardinality field
-	supp   string            // suppression key; "" when the event is not suppressed
-	sv     []any             // suppression terms, for the alert
-	row    esql.Row          // aggregating ES|QL: the head row for the tail
-	part   *esql.Partial     // aggregating ES|QL by slices: the slice starting at t
-	step   int               // EQL sequence: the step matched (len(Steps) = until)
-	join   string            // EQL sequence: the join key
-	src    *source           // threshold: the event (an alert carries its group's first)
-	blocks []alert.Alert     // EQL sequence: the building-block alerts that follow the shell
-	seen   bool              // max_signals: de-duplicated and checked against the state
-	pre    bool              // max_signals: raised by an earlier hunt (state)
-	raised bool              // max_signals: raised by a run
-	passed bool              // max_signals: raised and passed on
-	alone  bool              // max_signals: late, after every run that could raise it
-	undo   func(*state.Rule) // reverts what raising it did to the state (new_terms, threshold)
+	alert  *alert.Alert       // query, new_terms
+	term   string             // new_terms: the term (values joined by \x1f)
+	group  []string           // threshold: group values
+	card   []string           // threshold: values of the (first) cardinality field
+	supp   string             // suppression key; "" when the event is not suppressed
+	sv     []any              // suppression terms, for the alert
+	row    esql.Row           // aggregating ES|QL: the head row for the tail
+	part   *esql.Partial      // aggregating ES|QL by slices: the slice starting at t
+	step   int                // EQL sequence: the step matched (len(Steps) = until)
+	join   string             // EQL sequence: the join key
+	src    *source            // threshold: the event (an alert carries its group's first)
+	blocks []alert.Alert      // EQL sequence: the building-block alerts that follow the shell
+	seen   bool               // max_signals: de-duplicated and checked against the state
+	pre    bool               // max_signals: raised by an earlier hunt (state)
+	raised bool               // max_signals: raised by a run
+	passed bool               // max_signals: raised and passed on
+	alone  bool               // max_signals: late, after every run that could raise it
+	undo   func(*state.Rule)  // reverts what raising it did to the state (new_terms, threshold)
+	later  func(*alert.Alert) // Panther dedup: fills the alert fields given only to an alert (Output.Later)
 }
 
 // source is a matched event kept without an alert: where it is, and the

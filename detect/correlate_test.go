@@ -274,6 +274,60 @@ AlertTitle: "{userIdentity.userName} read secrets"
 	}
 }
 
+// Output.Later's fields are computed only for the matches that raise an
+// alert, from the raising match's record, and reach that alert.
+func TestPantherLater(t *testing.T) {
+	evs := []ev{
+		{at: 0, id: "m1", user: "mallory"}, {at: time.Minute, id: "m2", user: "mallory"}, {at: 2 * time.Minute, id: "m3", user: "mallory"},
+		{at: 15 * time.Minute, id: "m4", user: "mallory"}, {at: 0, id: "a1", user: "alice"},
+	}
+	for _, c := range []struct {
+		extra  string
+		raised []string // the matches whose alerts got the later fields
+	}{
+		{"", []string{"a1", "m1", "m4"}},
+		{"Threshold: 3\n", []string{"m3"}},
+		{"CreateAlert: false\n", nil},
+	} {
+		r, err := panther.Parse("p.yml", []byte(`AnalysisType: rule
+RuleID: Secrets.Read
+DisplayName: Secrets read
+Severity: Medium
+LogTypes: [AWS.CloudTrail]
+DedupPeriodMinutes: 10
+Detection:
+  - {Key: eventName, Condition: Equals, Value: GetSecretValue}
+AlertTitle: "{userIdentity.userName} read secrets"
+`+c.extra))
+		if err != nil {
+			t.Fatal(err)
+		}
+		matches := 0
+		var raised []string
+		r.Output.Later = func(ev *event.Event) func([]byte) rule.Later {
+			matches++
+			id := strings.Clone(ev.ID())
+			return func(rec []byte) rule.Later {
+				if !strings.Contains(string(rec), `"`+id+`"`) {
+					t.Errorf("the later fields of %s got the record %s", id, rec)
+				}
+				raised = append(raised, id)
+				return rule.Later{Context: map[string]any{"id": id}, Severity: "high", Description: "d " + id}
+			}
+		}
+		alerts, _ := hunt(t, r, state.NewMemory(), evs...)
+		slices.Sort(raised)
+		if matches != 5 || !slices.Equal(raised, c.raised) || len(alerts) != len(c.raised) {
+			t.Errorf("%q: Later called for %d matches, its fields for %v, %d alerts; want 5, %v", c.extra, matches, raised, len(alerts), c.raised)
+		}
+		for _, a := range alerts {
+			if a.Context["id"] != a.Event.ID || a.Rule.Severity != "high" || a.Description != "d "+a.Event.ID || a.Title != "mallory read secrets" && a.Title != "alice read secrets" {
+				t.Errorf("%q: alert of %s: context %v, severity %s, description %q, title %q", c.extra, a.Event.ID, a.Context, a.Rule.Severity, a.Description, a.Title)
+			}
+		}
+	}
+}
+
 // A correlation's window spans hunts through the state; reading the same
 // events again raises nothing new.
 func TestCorrelationAcrossHunts(t *testing.T) {

@@ -34,7 +34,7 @@ type dedupWindow struct {
 
 func (d *dedupDetector) collect(c *Collector, i int, ev *event.Event, cd candidate) {
 	r := c.p.rules[i].r
-	a := matchAlert(r, ev)
+	a, later := matchAlertLater(r, ev)
 	a.Time = time.Unix(0, cd.t).UTC()
 	cd.term = a.Title
 	if r.Dedup.Key != nil {
@@ -47,6 +47,7 @@ func (d *dedupDetector) collect(c *Collector, i int, ev *event.Event, cd candida
 		}
 	}
 	cd.alert = &a
+	cd.later = later
 	c.cands[i] = append(c.cands[i], cd)
 }
 
@@ -108,6 +109,9 @@ func (d *dedupDetector) advance(w int64, in []candidate, st *state.Rule, rs *Rul
 			rs.Signals++
 		case win.count == dd.Threshold:
 			a := *c.alert
+			if c.later != nil { // the fields only an alert gets (Panther Python: alert_context...)
+				c.later(&a)
+			}
 			a.ID = hashID("dedup", d.ri.r.Key(), c.term, strconv.FormatInt(win.start, 10))
 			a.Suppression = &alert.Suppression{Terms: map[string]any{"dedup": c.term}, DocsCount: win.matches - 1,
 				Start: time.Unix(0, win.start).UTC(), End: time.Unix(0, c.t).UTC()}

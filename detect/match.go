@@ -45,35 +45,70 @@ func (d *matchDetector) held() int { return len(d.cap.held) }
 // matchAlert is the alert of a single-event rule on ev, with the rule's
 // output (Panther: title, context, dynamic severity).
 func matchAlert(r *rule.Rule, ev *event.Event) alert.Alert {
-	a := alert.New(ev, r)
-	if o := r.Output; o != nil {
-		if o.Title != nil {
-			a.Title = o.Title(ev)
-		}
-		if o.Context != nil {
-			a.Context = o.Context(ev)
-		}
-		if o.Severity != nil {
-			if s := o.Severity(ev); s != "" {
-				a.Rule.Severity = s
-			}
-		}
-		if o.Reference != nil {
-			if s := o.Reference(ev); s != "" {
-				a.Rule.References = []string{s}
-			}
-		}
-		if o.Runbook != nil {
-			if s := o.Runbook(ev); s != "" {
-				a.Rule.Guide = s
-			}
-		}
-		if o.Description != nil {
-			a.Description = o.Description(ev)
-		}
-		if o.Destinations != nil {
-			a.Destinations = o.Destinations(ev)
-		}
+	a, later := matchAlertLater(r, ev)
+	if later != nil {
+		later(&a)
 	}
 	return a
+}
+
+// matchAlertLater is matchAlert but for the fields the rule's
+// Output.Later gives, which the function it returns (nil when the rule
+// has no Later) fills in the alert: called only for a match that raises
+// an alert.
+func matchAlertLater(r *rule.Rule, ev *event.Event) (alert.Alert, func(*alert.Alert)) {
+	a := alert.New(ev, r)
+	o := r.Output
+	if o == nil {
+		return a, nil
+	}
+	if o.Title != nil {
+		a.Title = o.Title(ev)
+	}
+	if o.Later != nil {
+		get := o.Later(ev)
+		return a, func(a *alert.Alert) { applyLater(a, get(a.Record)) }
+	}
+	if o.Context != nil {
+		a.Context = o.Context(ev)
+	}
+	if o.Severity != nil {
+		if s := o.Severity(ev); s != "" {
+			a.Rule.Severity = s
+		}
+	}
+	if o.Reference != nil {
+		if s := o.Reference(ev); s != "" {
+			a.Rule.References = []string{s}
+		}
+	}
+	if o.Runbook != nil {
+		if s := o.Runbook(ev); s != "" {
+			a.Rule.Guide = s
+		}
+	}
+	if o.Description != nil {
+		a.Description = o.Description(ev)
+	}
+	if o.Destinations != nil {
+		a.Destinations = o.Destinations(ev)
+	}
+	return a, nil
+}
+
+// applyLater sets an alert's fields as matchAlertLater would from the
+// Output functions Later stands for.
+func applyLater(a *alert.Alert, l rule.Later) {
+	a.Context = l.Context
+	if l.Severity != "" {
+		a.Rule.Severity = l.Severity
+	}
+	if l.Reference != "" {
+		a.Rule.References = []string{l.Reference}
+	}
+	if l.Runbook != "" {
+		a.Rule.Guide = l.Runbook
+	}
+	a.Description = l.Description
+	a.Destinations = l.Destinations
 }

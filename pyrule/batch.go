@@ -42,12 +42,7 @@ func (rt *Runtime) Prepare(evs []*event.Event) {
 			ev.SetMemo(rt, noRule)
 			continue
 		}
-		it := batchItem{ev: ev, rules: batch,
-			hdr: evalHeader{R: make([]int, len(batch)), ID: rowID(ev), T: t.UTC().Format("2006-01-02 15:04:05.000000000"), Now: float64(t.UnixNano()) / 1e9}}
-		for j, pr := range batch {
-			it.hdr.R[j] = pr.idx
-		}
-		items = append(items, it)
+		items = append(items, batchItem{ev: ev, rules: batch, hdr: header(ev, batch)})
 		raws = append(raws, ev.Raw)
 		n += len(batch)
 	}

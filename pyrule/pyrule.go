@@ -35,7 +35,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 
+	"github.com/valyala/fastjson"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/trailhound/trailhound/engine"
@@ -167,17 +169,86 @@ type pyRule struct {
 	errs      ErrorCount
 	deaths    int
 	off       string // why it was turned off mid-hunt
+	later     bool   // alert functions but title, dedup, unique run only for an alert
 	calls     atomic.Int64
 }
 
 // fieldFilter is what a prefilter requires of a field: one of the values
-// Eq, or a start in Prefix ("": any value), or a substring in Contains.
+// Eq, or a start in Prefix ("": any value), or a substring in Contains, or
+// an end in Suffix or ISuffix (ignoring case as Python's re.IGNORECASE
+// does; ASCII, in lower case), either followed by a newline or not (what
+// a Python regular expression's `$` allows).
 type fieldFilter struct {
 	Eq       []string `json:"eq"`
 	Prefix   []string `json:"prefix"`
 	Contains []string `json:"contains"`
+	Suffix   []string `json:"suffix"`
+	ISuffix  []string `json:"isuffix"`
 	IP       bool     `json:"ip"`    // or an IP address
-	Empty    bool     `json:"empty"` // or missing, null or ""
+	Empty    bool     `json:"empty"` // or missing, or false to Python (null, "", 0, false, [], {})
+}
+
+// any reports whether the filter requires nothing.
+func (ff fieldFilter) any() bool {
+	return len(ff.Eq)+len(ff.Prefix)+len(ff.Contains)+len(ff.Suffix)+len(ff.ISuffix) == 0 && !ff.IP && !ff.Empty
+}
+
+// suffixRE is a regular expression (unanchored at the start, for the
+// engine's anchored regex match: `(?s).*` first) matching strings that end
+// with one of ends, or one of them and a newline; with fold, ignoring case
+// as Python's re.IGNORECASE does for ASCII letters (which also matches
+// U+0130 and U+0131 for i, U+017F for s, U+212A for k).
+func suffixRE(ends []string, fold bool) string {
+	alts := make([]string, len(ends))
+	for i, e := range ends {
+		var b strings.Builder
+		for _, r := range e {
+			if !fold || r >= 0x80 || !unicode.IsLetter(r) {
+				b.WriteString(regexp.QuoteMeta(string(r)))
+				continue
+			}
+			b.WriteString("[" + string(unicode.ToLower(r)) + string(unicode.ToUpper(r)) + foldExtra[unicode.ToLower(r)] + "]")
+		}
+		alts[i] = b.String()
+	}
+	return `(?s).*(?:` + strings.Join(alts, "|") + `)\n?`
+}
+
+// foldExtra are the characters other than the two ASCII cases that
+// Python's re.IGNORECASE matches for an ASCII letter.
+var foldExtra = map[rune]string{'i': "\u0130\u0131", 's': "\u017f", 'k': "\u212a"}
+
+// falsy reports whether the value at path (nested keys) of a CloudTrail
+// record is missing or one Python finds false: null, "", a number equal
+// to zero (one that does not parse counts: a superset is safe), false,
+// [] or {}. The worker reads the record with json.loads, whose lookups
+// of these paths are nested too (the case-insensitive fallback it adds
+// only makes more values found, and so fewer false).
+func falsy(ev *event.Event, path []string) bool {
+	src := ev.Source()
+	if src == nil {
+		return true
+	}
+	v := src.Get(path...)
+	if v == nil {
+		return true
+	}
+	switch v.Type() {
+	case fastjson.TypeNull, fastjson.TypeFalse:
+		return true
+	case fastjson.TypeString:
+		return len(v.GetStringBytes()) == 0
+	case fastjson.TypeNumber:
+		f, err := v.Float64()
+		return err != nil || f == 0
+	case fastjson.TypeObject:
+		o, _ := v.Object()
+		return o.Len() == 0
+	case fastjson.TypeArray:
+		a, _ := v.Array()
+		return len(a) == 0
+	}
+	return false
 }
 
 // ipShape matches every string Python's ipaddress.ip_address accepts (and
@@ -240,6 +311,9 @@ type loadAnswer struct {
 		// PrefilterDeps those of the other source files the analysis read
 		PrefilterSource string            `json:"prefilter_src"`
 		PrefilterDeps   map[string]string `json:"prefilter_deps"`
+		// Later: the alert functions but title, dedup and unique read and
+		// write no state, and run only for a match that raises an alert.
+		Later bool `json:"later"`
 	} `json:"rules"`
 }
 
@@ -471,6 +545,7 @@ func New(ctx context.Context, rules []*rule.Rule, opts Options) (*Runtime, error
 			}
 			rt.analysed++
 		}
+		pr.later = a.Later
 		if a.Prefilter == nil && !opts.NoPrefilter {
 			pr.never = true
 		} else if len(a.Prefilter) > 0 {
@@ -803,6 +878,12 @@ func (rt *Runtime) Prefilter(r *rule.Rule) string {
 		for _, c := range ff.Contains {
 			alts = append(alts, fmt.Sprintf("%s contains %q", f, c))
 		}
+		for _, c := range ff.Suffix {
+			alts = append(alts, fmt.Sprintf("%s ends with %q", f, c))
+		}
+		for _, c := range ff.ISuffix {
+			alts = append(alts, fmt.Sprintf("%s ends with %q (any case)", f, c))
+		}
 		if ff.IP {
 			alts = append(alts, f+" is an IP address")
 		}
@@ -854,11 +935,19 @@ func fieldCond(pf map[string]fieldFilter) (conds []rule.Cond, fields []string) {
 		if len(pats) > 0 {
 			alts = append(alts, rule.Cmp{Field: f, Op: rule.OpWildcard, Patterns: pats})
 		}
+		if len(ff.Suffix) > 0 {
+			alts = append(alts, rule.Cmp{Field: f, Op: rule.OpRegex, Values: []string{suffixRE(ff.Suffix, false)}})
+		}
+		if len(ff.ISuffix) > 0 {
+			alts = append(alts, rule.Cmp{Field: f, Op: rule.OpRegex, Values: []string{suffixRE(ff.ISuffix, true)}})
+		}
 		if ff.IP {
 			alts = append(alts, rule.Cmp{Field: f, Op: rule.OpRegex, Values: []string{ipShape}})
 		}
 		if ff.Empty {
-			alts = append(alts, rule.Not{Cond: rule.Cmp{Field: f, Op: rule.OpRegex, Values: []string{`(?s).+`}}})
+			path := strings.Split(f, ".")
+			alts = append(alts, rule.Pred{Text: f + " is missing or false", Fields: []string{f},
+				Match: func(ev *event.Event) bool { return falsy(ev, path) }})
 		}
 		switch len(alts) {
 		case 0:
@@ -967,6 +1056,12 @@ func (rt *Runtime) wire(pr *pyRule) error {
 			}
 			return nil
 		},
+	}
+	if pr.later {
+		r.Output.Later = func(ev *event.Event) func([]byte) rule.Later {
+			hdr, where := header(ev, []*pyRule{pr}), place(ev)
+			return func(rec []byte) rule.Later { return rt.alertFields(pr, hdr, where, rec) }
+		}
 	}
 	if r.Dedup != nil {
 		r.Dedup.Key = func(ev *event.Event) string {
@@ -1082,7 +1177,13 @@ func (rt *Runtime) candidates(ev *event.Event) []*pyRule {
 }
 
 func admits(ff fieldFilter, v string) bool {
-	if ff.Eq == nil && ff.Prefix == nil && ff.Contains == nil && !ff.IP && !ff.Empty {
+	if ff.any() {
+		return true
+	}
+	if len(ff.Suffix) > 0 && regexp.MustCompile("^(?:"+suffixRE(ff.Suffix, false)+")$").MatchString(v) {
+		return true
+	}
+	if len(ff.ISuffix) > 0 && regexp.MustCompile("^(?:"+suffixRE(ff.ISuffix, true)+")$").MatchString(v) {
 		return true
 	}
 	if ff.Empty && v == "" {
@@ -1195,18 +1296,7 @@ func (rt *Runtime) evaluate(ev *event.Event, batch []*pyRule, m *memo) {
 	if len(live) == 0 {
 		return
 	}
-	hdr := evalHeader{R: make([]int, len(live)), ID: rowID(ev)}
-	for i, pr := range live {
-		hdr.R[i] = pr.idx
-	}
-	t := ev.Time()
-	if t.IsZero() {
-		t = ev.FileTime
-	}
-	if !t.IsZero() {
-		hdr.T = t.UTC().Format("2006-01-02 15:04:05.000000000")
-		hdr.Now = float64(t.UnixNano()) / 1e9
-	}
+	hdr := header(ev, live)
 	rt.events.Add(1)
 	rt.calls.Add(int64(len(live)))
 	for _, pr := range live {
@@ -1251,6 +1341,75 @@ type evalHeader struct {
 	T   string  `json:"t,omitempty"`
 	ID  string  `json:"id"`
 	Now float64 `json:"now"`
+}
+
+// header is what a worker needs to know of an event besides its record
+// to run rules on it: the rules, its p_event_time (its time, else its
+// file's), p_row_id and the time the cache's expiries compare with.
+func header(ev *event.Event, rules []*pyRule) evalHeader {
+	hdr := evalHeader{R: make([]int, len(rules)), ID: rowID(ev)}
+	for i, pr := range rules {
+		hdr.R[i] = pr.idx
+	}
+	t := ev.Time()
+	if t.IsZero() {
+		t = ev.FileTime
+	}
+	if !t.IsZero() {
+		hdr.T = t.UTC().Format("2006-01-02 15:04:05.000000000")
+		hdr.Now = float64(t.UnixNano()) / 1e9
+	}
+	return hdr
+}
+
+// alertFields runs a rule's alert functions that run only for an alert
+// (all but title, dedup and unique) on the record of the match that
+// raised it; where is the match's place, for errors.
+func (rt *Runtime) alertFields(pr *pyRule, hdr evalHeader, where string, rec []byte) rule.Later {
+	var res result
+	err := rt.alertCall(hdr, rec, &res)
+	if err != nil { // a worker died or hung: counted as in rule(), three turn the rule off
+		rt.mu.Lock()
+		pr.deaths++
+		msg := "alert functions: " + err.Error()
+		if pr.deaths >= 3 && pr.off == "" {
+			pr.off = fmt.Sprintf("turned off after %d worker failures", pr.deaths)
+			msg += "; " + pr.off
+		}
+		rt.mu.Unlock()
+		rt.recordErrAt(pr, where, msg, true)
+		return rule.Later{}
+	}
+	if res.E != "" {
+		rt.recordErrAt(pr, where, res.E, true)
+	}
+	for _, e := range res.AE {
+		rt.recordErrAt(pr, where, e, true)
+	}
+	return rule.Later{Context: res.Ctx, Severity: severityOf(res.Sev), Reference: res.Ref, Runbook: res.Runbook,
+		Description: res.Desc, Destinations: res.Dest}
+}
+
+// alertCall runs the 'A' operation on an idle worker.
+func (rt *Runtime) alertCall(hdr evalHeader, rec []byte, out *result) error {
+	h, err := json.Marshal(hdr)
+	if err != nil {
+		return err
+	}
+	w, err := rt.get()
+	if err != nil {
+		return err
+	}
+	ans, err := w.call('A', [][]byte{h, []byte("\n"), rec}, 2*rt.opts.Timeout)
+	if err != nil {
+		rt.drop(w)
+		return err
+	}
+	rt.put(w)
+	if err := json.Unmarshal(ans, out); err != nil {
+		return fmt.Errorf("python worker answer: %w", err)
+	}
+	return nil
 }
 
 // rowID is the event's p_row_id: a hash of its eventID (or place), stable

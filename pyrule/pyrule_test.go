@@ -242,13 +242,22 @@ func TestBadInput(t *testing.T) {
 	}
 	alerts := huntLines(t, rules,
 		rec("Good", 0, `,"requestParameters":{"spin":true}`), rec("Good", 1, ""), rec("Never", 2, `,"requestParameters":{"die":true}`),
-		rec("Good", 3, ""), rec("Never", 4, `,"requestParameters":{"block":true}`),
+		rec("Good", 3, ""), rec("Never", 4, `,"requestParameters":{"block":true}`), rec("LateDie", 5, ""),
 	)
-	good := 0
+	good, late := 0, 0
 	for _, a := range alerts {
-		if a.Rule.ID == "Bad.Good" {
+		switch a.Rule.ID {
+		case "Bad.Good":
 			good++
+		case "Bad.LateDies": // its alert_context killed the worker: the alert keeps the defaults
+			late++
+			if a.Context != nil {
+				t.Errorf("Bad.LateDies context %v", a.Context)
+			}
 		}
+	}
+	if late != 1 {
+		t.Errorf("the rule whose alert_context kills its worker raised %d alerts, want 1", late)
 	}
 	if good != 1 { // two matches, one dedup window
 		t.Errorf("the good rule raised %d alerts, want 1", good)
@@ -267,6 +276,9 @@ func TestBadInput(t *testing.T) {
 		if e.Errors == 0 || !strings.Contains(strings.Join(e.First, "\n"), want) {
 			t.Errorf("%s errors: %+v, want one with %q", id, e, want)
 		}
+	}
+	if e := errs["Bad.LateDies"]; e.Errors != 0 || e.AuxErrors != 1 || !strings.Contains(strings.Join(e.First, "\n"), "alert functions: python worker died (exit status 9)") {
+		t.Errorf("Bad.LateDies errors: %+v", e)
 	}
 	if e := errs["Bad.Good"]; e.Errors != 0 {
 		t.Errorf("the good rule had errors: %+v", e)

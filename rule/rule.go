@@ -302,6 +302,22 @@ type Output struct {
 	// rule's description() and destinations()).
 	Description  func(*event.Event) string
 	Destinations func(*event.Event) []string
+	// Later, when set, gives the alert fields above but the title (and
+	// the dedup key) only for the matches that become alerts: called at
+	// each match, it returns what gives them from the match's record,
+	// called (once) when the match raises an alert. Context, Severity,
+	// Reference, Runbook, Description and Destinations are not called
+	// then.
+	Later func(*event.Event) func(record []byte) Later
+}
+
+// Later is what an Output's Later function gives for an alert: the
+// values of its Context, Severity, Reference, Runbook, Description and
+// Destinations functions.
+type Later struct {
+	Context                                   map[string]any
+	Severity, Reference, Runbook, Description string
+	Destinations                              []string
 }
 
 // Dedup groups a rule's matches into alerts as Panther does: matches with

@@ -684,6 +684,9 @@ def _install_modules():
     pkg.caching = caching
     sys.modules["panther_detection_helpers"] = pkg
     sys.modules["panther_detection_helpers.caching"] = caching
+    _STATEFUL.clear()
+    _STATEFUL.update(id(x) for x in vars(caching).values() if callable(x))
+    _STATEFUL.update((id(pkg), id(caching), id(_cache_call), id(_local_cache)))
     try:
         import panther_core  # noqa: F401  (a real one, when installed, serves the type hints)
     except ImportError:
@@ -827,7 +830,7 @@ _FIELDS = {
     "userIdentity.accessKeyId", "userIdentity.userName", "userIdentity.invokedBy",
     "userIdentity.sessionContext.sessionIssuer.type", "userIdentity.sessionContext.sessionIssuer.userName",
     "userIdentity.sessionContext.sessionIssuer.arn", "responseElements.ConsoleLogin", "additionalEventData.MFAUsed",
-    "p_enrichment", "p_udm",
+    "requestParameters.key", "p_enrichment", "p_udm",
 }
 _WRITES = re.compile(r"^(put_|add_to_|remove_from_|increment_|reset_|set_key_|evaluate_threshold)")
 _MUTATORS = ("add", "update", "append", "extend", "remove", "discard", "clear", "pop", "insert", "setdefault", "popitem")
@@ -837,8 +840,11 @@ _MAX_DEPTH = 4  # calls followed into other functions
 # A constraint is None (bottom: the code is never reached) or a dict from a
 # field to (exact values, patterns): the field's value is one of the exact
 # values or matches one of the patterns, ("p", s): starts with s, ("c", s):
-# contains s; ("p", "") means the field has a value. A field not in the
-# dict may have any value.
+# contains s, ("e", s): ends with s (or with s and a newline), ("E", s):
+# the same ignoring case as re.IGNORECASE does (s is ASCII, in lower
+# case), ("i", ""): an IP address, ("n", ""): missing or a false value
+# (None, "", 0, False, [], {}); ("p", "") means the field has a value. A
+# field not in the dict may have any value.
 _HAS = frozenset([("p", "")])
 
 
@@ -846,18 +852,170 @@ def _is_ip(x):
     try:
         ipaddress.ip_address(x)
         return True
-    except ValueError:
+    except (ValueError, TypeError):
         return False
 
 
+def _ends(x, s, fold):
+    """Whether x ends with s, or with s and a newline (what `s$` matches),
+    ignoring case as re.IGNORECASE does when fold."""
+    return re.search(("(?i)" if fold else "") + re.escape(s) + r"\n?\Z", x) is not None
+
+
 def _pmatch(x, pats):
-    return any(x.startswith(s) if k == "p" else s in x if k == "c" else _is_ip(x) if k == "i" else x == "" for k, s in pats)
+    return any(x.startswith(s) if k == "p" else s in x if k == "c" else _is_ip(x) if k == "i"
+               else _ends(x, s, k == "E") if k in ("e", "E") else x == "" for k, s in pats)
+
+
+def _selectivity(pats):
+    """How much a set of patterns narrows a field (more is narrower): its
+    shortest string, suffixes and prefixes before substrings."""
+    return min((len(s) + (0.5 if k != "c" else 0) for k, s in pats), default=0)
 
 
 _IP = frozenset([("i", "")])  # the field's value is an IP address
-_NONE = frozenset([("n", "")])  # the field is missing, null or empty
-# fields CloudTrail gives as strings only: falsy means missing, null or ""
-_STRING_FIELDS = {"errorCode", "errorMessage"}
+_NONE = frozenset([("n", "")])  # the field is missing or has a false value (Go checks it as Python would)
+
+
+class _Sfx:
+    """A pseudo-field: a string that ends the string value of field (what
+    value.split(sep)[-1] gives). A test of its end is a test of the field's
+    end; a substring of it is a substring of the field."""
+
+    __slots__ = ("field",)
+
+    def __init__(self, field):
+        self.field = field
+
+    def __eq__(self, other):
+        return isinstance(other, _Sfx) and other.field == self.field
+
+    def __hash__(self):
+        return hash(("sfx", self.field))
+
+
+class _Alts:
+    """What a variable holds when it depends on the path taken: a list of
+    (constraint under which it holds, field read or None for unknown)."""
+
+    __slots__ = ("alts",)
+
+    def __init__(self, alts):
+        self.alts = alts
+
+
+_MAX_ALTS = 8  # alternatives a variable may have
+_MAX_TAILS = 64  # endings a regular expression may have
+
+
+def _regex_tails(pattern):
+    """The strings every match of a regular expression anchored at the end
+    ($ or \\Z) ends with (before the newline $ also allows), and whether
+    they are compared ignoring case: (set, fold), or None when not known.
+    With fold, the endings are ASCII in lower case."""
+    try:
+        import re._parser as sre_parse  # Python 3.11+
+        import re._constants as sre_c
+    except ImportError:  # pragma: no cover - older Pythons
+        import sre_parse  # noqa: F401
+        import sre_constants as sre_c
+    try:
+        flags = pattern.flags if isinstance(pattern, re.Pattern) else 0
+        src = pattern.pattern if isinstance(pattern, re.Pattern) else pattern
+        if not isinstance(src, str):
+            return None
+        items = sre_parse.parse(src, flags)
+    except Exception:  # noqa: BLE001 - not known then
+        return None
+    flags |= items.state.flags
+    if flags & re.MULTILINE:
+        return None
+    fold = bool(flags & re.IGNORECASE)
+
+    def finite(op, av):
+        """The strings one item matches, when few."""
+        if op is sre_c.LITERAL:
+            return {chr(av)}
+        if op is sre_c.IN:
+            out = set()
+            for o, a in av:
+                if o is sre_c.LITERAL:
+                    out.add(chr(a))
+                elif o is sre_c.RANGE and a[1] - a[0] < 32:
+                    out.update(chr(c) for c in range(a[0], a[1] + 1))
+                else:
+                    return None
+            return out
+        if op is sre_c.SUBPATTERN:
+            if av[1] or av[2]:  # local flags
+                return None
+            return seq(av[3])
+        if op is sre_c.BRANCH:
+            out = set()
+            for alt in av[1]:
+                x = seq(alt)
+                if x is None:
+                    return None
+                out |= x
+            return out if len(out) <= _MAX_TAILS else None
+        if op in (sre_c.MAX_REPEAT, sre_c.MIN_REPEAT) and av[1] <= 2:
+            x = seq(av[2])
+            if x is None:
+                return None
+            out, cur = set(), {""}
+            for n in range(av[1] + 1):
+                if n >= av[0]:
+                    out |= cur
+                cur = {a + b for a in cur for b in x}
+                if len(cur) > _MAX_TAILS:
+                    return None
+            return out
+        return None
+
+    def seq(items):
+        out = {""}
+        for op, av in items:
+            x = finite(op, av)
+            if x is None:
+                return None
+            out = {a + b for a in out for b in x}
+            if len(out) > _MAX_TAILS:
+                return None
+        return out
+
+    def tails(items):
+        items = list(items)
+        if len(items) == 1 and items[0][0] is sre_c.BRANCH:
+            out = set()
+            for alt in items[0][1][1]:
+                t = tails(alt)
+                if t is None:
+                    return None
+                out |= t
+            return out
+        if len(items) == 1 and items[0][0] is sre_c.SUBPATTERN and not items[0][1][1] and not items[0][1][2]:
+            return tails(items[0][1][3])
+        if not items or items[-1][0] is not sre_c.AT or items[-1][1] not in (sre_c.AT_END, sre_c.AT_END_STRING):
+            return None
+        out = {""}
+        for op, av in reversed(items[:-1]):
+            x = finite(op, av)
+            if x is None:
+                break
+            nxt = {a + b for a in x for b in out}
+            if len(nxt) > _MAX_TAILS:
+                break
+            out = nxt
+        return out
+
+    t = tails(items)
+    if t is None or "" in t:
+        return None
+    if fold:
+        if not all(x.isascii() for x in t):
+            return None
+        t = {x.lower() for x in t}
+    return t, fold
 
 
 def _fmeet(a, b):
@@ -882,7 +1040,8 @@ def _fmeet(a, b):
         return b
     if pb == _HAS:
         return a
-    return a  # either is implied; keep one
+    # both are implied: keep the narrower (a suffix over a "/" it contains)
+    return b if _selectivity(pb) > _selectivity(pa) else a
 
 
 def _meet(a, b):
@@ -1014,6 +1173,9 @@ class _Prefilter:
         self.model_fns = model_fns or {}  # udm name -> ("path", field) or ("fn", FunctionDef, _Prefilter)
         self.depth = 0
         self.busy = set()
+        self.bound = {}  # a comprehension's variable -> the constant it holds in one expansion
+        self.rets = None  # while collecting what a function returns: (constraint, field read or None)
+        self.end = None
         assigned = {}
         self.mutated = set()
         for node in _walk(tree):
@@ -1121,6 +1283,8 @@ class _Prefilter:
         """The module-level object a name (or module attribute) holds."""
         if isinstance(node, ast.Name):
             n = node.id
+            if n in self.bound:
+                return self.bound[n]
             if n in self.twice or n in self.mutated or n in getattr(self, "locals", ()) or self.module is None:
                 return None
             return getattr(self.module, n, None)
@@ -1144,7 +1308,11 @@ class _Prefilter:
         field is absent; a pseudo-field ("fn", ...) for the result of a
         function of the event (a data model method, a helper)."""
         if isinstance(node, ast.Name):
-            return aliases.get(node.id)
+            a = aliases.get(node.id)
+            return None if isinstance(a, _Alts) else a
+        inner = _suffix_of(node)
+        if inner is not None:
+            return _sfx(self._field(inner, aliases))
         ev = self.event
         if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == ev:
             s = node.slice
@@ -1168,6 +1336,8 @@ class _Prefilter:
                 return ("fn", m[1], m[2]), None
             if kw or not 1 <= len(args) <= 2:
                 return None
+            if isinstance(args[0], ast.Constant) and isinstance(args[0].value, str) and "." in args[0].value:
+                return None  # a key with a dot in it, not a path (the prefilter's fields are paths)
             dnode = args[1] if len(args) == 2 else None
             keys = args[:1]
         elif isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == ev and f.attr == "deep_get":
@@ -1190,7 +1360,8 @@ class _Prefilter:
 
     def _call(self, node):
         """A call of a module-level function with the event as its first
-        argument: a pseudo-field whose truth the function's analysis gives."""
+        argument: a pseudo-field ("fn", FunctionDef, analyser) whose truth
+        (and value) the function's analysis gives."""
         if self.depth >= _MAX_DEPTH:
             return None
         ev = self.event
@@ -1209,6 +1380,17 @@ class _Prefilter:
 
     def cond(self, node, positive, aliases):
         """The constraint under which node is truthy (positive) or falsy."""
+        alt = _alt_name(node, aliases) if aliases and any(type(v) is _Alts for v in aliases.values()) else None
+        if alt is not None:  # a variable whose value depends on the path: each value under its constraint
+            out = None
+            for g, v in aliases[alt].alts:
+                a2 = dict(aliases)
+                if v is None:
+                    a2.pop(alt, None)
+                else:
+                    a2[alt] = v
+                out = _join(out, _meet(g, self.cond(node, positive, a2)))
+            return out
         if isinstance(node, ast.BoolOp):
             parts = [self.cond(v, positive, aliases) for v in node.values]
             conj = isinstance(node.op, ast.And) == positive
@@ -1223,14 +1405,18 @@ class _Prefilter:
             # all([a, b]) is a and b; any([a, b]) is a or b
             op = ast.And() if node.func.id == "all" else ast.Or()
             return self.cond(ast.BoolOp(op=op, values=node.args[0].elts), positive, aliases)
+        if (positive and isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("all", "any")
+                and node.func.id not in self.shadowed and len(node.args) == 1 and not node.keywords
+                and isinstance(node.args[0], (ast.GeneratorExp, ast.ListComp))):
+            return self._over_constants(node.func.id == "all", node.args[0], aliases)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
             return self.cond(node.operand, not positive, aliases)
         if isinstance(node, ast.Constant):
             return {} if bool(node.value) == positive else None
         if not positive:
             fd = self._field(node, aliases)
-            if fd is not None and fd[0] in _STRING_FIELDS and (fd[1] is None or fd[1] is _EMPTY or not fd[1]):
-                return {fd[0]: (frozenset(), _NONE)}  # a falsy string field: missing, null or ""
+            if fd is not None and isinstance(fd[0], str) and (fd[1] is None or fd[1] is _EMPTY or not fd[1]):
+                return {fd[0]: (frozenset(), _NONE)}  # a false field: missing, or a false value
             if isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], (ast.NotEq, ast.NotIn, ast.IsNot)):
                 neg = {ast.NotEq: ast.Eq, ast.NotIn: ast.In, ast.IsNot: ast.Is}[type(node.ops[0])]()
                 return self.cond(ast.Compare(left=node.left, ops=[neg], comparators=node.comparators), True, aliases)
@@ -1241,13 +1427,9 @@ class _Prefilter:
             if attr in ("startswith", "endswith"):
                 fd = self._field(node.func.value, aliases)
                 pre = self._const(node.args[0])
-                if fd is None or pre is None or not isinstance(fd[0], str):
+                if fd is None or pre is None:
                     return {}
-                kind = "p" if attr == "startswith" else "c"
-                d = fd[1]
-                if isinstance(d, str) and (any(d.startswith(p) for p in pre) if kind == "p" else any(d.endswith(p) for p in pre)):
-                    return {}
-                return {fd[0]: (frozenset(), frozenset((kind, p) for p in pre))}
+                return self._strtest(fd, "start" if attr == "startswith" else "end", pre)
             if attr in ("search", "match", "fullmatch"):
                 pat = self._object(node.func.value)
                 return self._regex(pat, node.args[0], aliases)
@@ -1283,8 +1465,8 @@ class _Prefilter:
             elif isinstance(op, ast.In):  # "literal" in field: a substring
                 fd = self._field(right, aliases)
                 sub = self._const(left)
-                if fd is not None and sub is not None and len(sub) == 1 and isinstance(fd[0], str) and fd[1] in (None, "", _EMPTY):
-                    return {fd[0]: (frozenset(), frozenset([("c", next(iter(sub)))]))}
+                if fd is not None and sub is not None and len(sub) == 1 and isinstance(fd[0], (str, _Sfx)) and fd[1] in (None, "", _EMPTY):
+                    return self._strtest(fd, "contains", sub)
                 return {}
             if fd is None or vals is None:
                 return {}
@@ -1295,40 +1477,178 @@ class _Prefilter:
                 return {}  # an absent field passes too
             if isinstance(field, tuple):  # a function's result
                 return self._has(field) if all(vals) else {}
+            if isinstance(field, _Sfx):
+                return self._strtest(fd, "eq", vals)
             return {field: (vals, frozenset())}
         return {}
 
     def _regex(self, pat, arg, aliases):
         fd = self._field(arg, aliases)
-        if fd is None or not isinstance(fd[0], str) or not isinstance(pat, (str, re.Pattern)):
+        if fd is None or not isinstance(pat, (str, re.Pattern)):
             return {}
+        tails = _regex_tails(pat)
+        if tails is not None:  # anchored at the end: the value ends with one of the tails
+            return self._strtest(fd, "iend" if tails[1] else "end", tails[0])
         lit = _literal_run(pat)
-        if not lit or (isinstance(fd[1], str) and lit in fd[1]):
+        if not lit:
             return {}
-        return {fd[0]: (frozenset(), frozenset([("c", lit)]))}
+        return self._strtest(fd, "contains", {lit})
+
+    def _strtest(self, fd, kind, strs):
+        """The constraint under which the value fd reads passes a string
+        test against one of strs: kind start, end, iend (ignoring case, strs
+        in lower case), contains or eq. The result of a helper is followed
+        into what the helper returns."""
+        field, d = fd
+        if isinstance(field, tuple):
+            if field[0] != "fn":
+                return {}
+            _, fn, pf = field
+            out = None
+            for g, v in pf.returns(fn, self.depth + 1):
+                out = _join(out, _meet(g, {} if v is None else pf._strtest(v, kind, strs)))
+            return {} if out is None else out  # "never" through a call is not trusted
+        view = isinstance(field, _Sfx)
+        base = field.field if view else field
+        if not isinstance(base, str) or not strs:
+            return {}
+        # an absent field gives the default: a string default that passes
+        # (for a suffix of the field: whose end or substrings pass) proves nothing
+        if isinstance(d, str):
+            if kind in ("end", "iend") and any(_ends(d, x, kind == "iend") for x in strs):
+                return {}
+            if (kind == "contains" or view) and any(x in d for x in strs):
+                return {}
+            if kind == "start" and any(d.startswith(x) for x in strs):
+                return {}
+            if kind == "eq" and d in strs:
+                return {}
+        if kind == "eq" and not view:
+            return {base: (frozenset(strs), frozenset())}
+        k = {"start": "c" if view else "p", "end": "e", "iend": "E", "contains": "c", "eq": "e"}[kind]
+        return {base: (frozenset(), frozenset((k, x) for x in strs))}
+
+    def _over_constants(self, conj, comp, aliases):
+        """all(...) (conj) or any(...) over a comprehension whose variable
+        runs over a module-level constant list: the test for each item."""
+        g = comp.generators[0] if len(comp.generators) == 1 else None
+        if g is None or g.ifs or g.is_async or not isinstance(g.target, ast.Name):
+            return {}
+        seq = self._object(g.iter)
+        if not isinstance(seq, (list, tuple)) or not 0 < len(seq) <= _MAX_TAILS:
+            return {}
+        name = g.target.id
+        a2 = dict(aliases)
+        a2.pop(name, None)
+        had, old = name in self.bound, self.bound.get(name)
+        out = None
+        try:
+            for i, o in enumerate(seq):
+                self.bound[name] = o
+                c = self.cond(comp.elt, True, a2)
+                out = c if i == 0 else (_meet(out, c) if conj else _join(out, c))
+        finally:
+            if had:
+                self.bound[name] = old
+            else:
+                self.bound.pop(name, None)
+        return out
 
     def _has(self, field):
         if isinstance(field, tuple):  # a function of the event returning a value
             _, fn, pf = field
             return pf.truthy(fn, self.depth + 1)
+        if isinstance(field, _Sfx):  # a non-empty end of a string: the string is not empty
+            field = field.field
         return {field: (frozenset(), _HAS)}
+
+    def _save(self):
+        return (getattr(self, "event", None), getattr(self, "results", None), getattr(self, "locals", set()),
+                getattr(self, "fn_node", None), self.depth, getattr(self, "local_consts", {}), self.rets, self.bound,
+                self.end)
+
+    def _restore(self, saved):
+        (self.event, self.results, self.locals, self.fn_node, self.depth, self.local_consts, self.rets, self.bound,
+         self.end) = saved
 
     def truthy(self, fn, depth=0):
         """The constraint under which fn(event) returns a true value."""
         if fn.name in self.busy or depth > _MAX_DEPTH:
             return {}
-        saved = (getattr(self, "event", None), getattr(self, "results", None), getattr(self, "locals", set()),
-                 getattr(self, "fn_node", None), self.depth, getattr(self, "local_consts", {}))
+        saved = self._save()
         self.busy.add(fn.name)
-        self.depth = depth
+        self.depth, self.rets, self.bound = depth, None, {}
         try:
             c = self.analyze(fn)
         finally:
             self.busy.discard(fn.name)
-            self.event, self.results, self.locals, self.fn_node, self.depth, self.local_consts = saved
+            self._restore(saved)
         return {} if c is None else c  # "never" through a call is not trusted
 
+    def returns(self, fn, depth=0):
+        """What fn(event) returns: a list of (constraint, field read or None
+        for unknown), one per way out of the function."""
+        got = _RETURNS.get(fn)
+        if got is not None:
+            return got
+        if fn.name in self.busy or depth > _MAX_DEPTH:
+            return [({}, None)]
+        saved = self._save()
+        self.busy.add(fn.name)
+        self.depth, self.rets, self.bound = depth, [], {}
+        try:
+            self.analyze(fn)
+            rets = self.rets
+            if self.end is not None:  # falling off the end returns None
+                rets.append((self.end, None))
+        finally:
+            self.busy.discard(fn.name)
+            self._restore(saved)
+        if len(rets) > _MAX_ALTS:
+            end = None
+            for g, _ in rets:
+                end = _join(end, g)
+            rets = [] if end is None else [(end, None)]
+        _RETURNS[fn] = rets
+        return rets
+
+    def _value(self, node, aliases, path):
+        """What an expression holds under path: a list of (constraint, field
+        read or None for unknown)."""
+        if path is None:
+            return []
+        if isinstance(node, ast.Name) and isinstance(aliases.get(node.id), _Alts):
+            return [(m, v) for g, v in aliases[node.id].alts if (m := _meet(path, g)) is not None]
+        if isinstance(node, ast.IfExp):
+            return (self._value(node.body, aliases, _meet(path, self.cond(node.test, True, aliases)))
+                    + self._value(node.orelse, aliases, _meet(path, self.cond(node.test, False, aliases))))
+        inner = _suffix_of(node)
+        if inner is not None:
+            return [(g, _sfx(v)) for g, v in self._value(inner, aliases, path)]
+        return [(path, self._field(node, aliases))]
+
+    def _aliasable(self, name):
+        """Whether a local of the function being analysed can be followed
+        (not rebound from elsewhere: global or nonlocal)."""
+        fn = getattr(self, "fn_node", None)
+        out = _FREE.get(fn)
+        if out is None:
+            out = _FREE[fn] = {n for x in _walk(fn) if isinstance(x, (ast.Global, ast.Nonlocal)) for n in x.names} if fn else set()
+        return name not in out
+
+    def _alias(self, aliases, name, vals):
+        """Records what name holds after an assignment (vals: _value's)."""
+        aliases.pop(name, None)
+        if not self._aliasable(name) or not any(v is not None for _, v in vals):
+            return
+        if len(vals) == 1:
+            aliases[name] = vals[0][1]
+        elif len(vals) <= _MAX_ALTS:
+            aliases[name] = _Alts(vals)
+
     def analyze(self, fn):
+        """The constraint under which fn(event) returns a true value (None:
+        never); self.end is the constraint of falling off its end."""
         self.event = fn.args.args[0].arg if fn.args.args else "event"
         self.fn_node = fn
         self.locals = {x.id for x in _walk(fn) if isinstance(x, ast.Name) and isinstance(x.ctx, ast.Store)}
@@ -1342,7 +1662,11 @@ class _Prefilter:
                     v = self._const(st.value) if isinstance(st.value, (ast.Constant, ast.List, ast.Set, ast.Tuple)) else None
                     if v is not None:
                         self.local_consts[name] = v
-        self._block(fn.body, {}, {})
+        saved, _WALRUS[0] = _WALRUS[0], any(isinstance(x, ast.NamedExpr) for x in _walk(fn))
+        try:
+            self.end = self._block(fn.body, {}, {})
+        finally:
+            _WALRUS[0] = saved
         return self.results
 
     def _need(self, c):
@@ -1363,33 +1687,49 @@ class _Prefilter:
                 return None
             if isinstance(st, ast.Return):
                 if st.value is None:
+                    if self.rets is not None:
+                        self.rets.append((path, None))
                     return None
+                _forget_walrus(st.value, aliases)
                 if self._writes(st.value):
                     self._need(path)
                 else:
                     self._need(_meet(path, self.cond(st.value, True, aliases)))
+                if self.rets is not None:
+                    self.rets.extend(self._value(st.value, aliases, path))
                 return None
             if isinstance(st, ast.Raise):
                 return None
             if isinstance(st, ast.If):
                 if self._writes(st.test):
                     self._need(path)
+                _forget_walrus(st.test, aliases)
                 p1 = _meet(path, self.cond(st.test, True, aliases))
                 p2 = _meet(path, self.cond(st.test, False, aliases))
                 a1, a2 = dict(aliases), dict(aliases)
                 e1 = self._block(st.body, p1, a1) if p1 is not None else None
                 e2 = self._block(st.orelse, p2, a2) if p2 is not None else None
                 path = _join(e1, e2)
-                self._forget(st.body + st.orelse, aliases)
+                # a variable assigned in a branch holds, after the if, the
+                # value of the branch taken, under that branch's constraint
+                for n in _stored(st.body + st.orelse):
+                    vals = []
+                    for e, a in ((e1, a1), (e2, a2)):
+                        if e is None:
+                            continue
+                        v = a.get(n)
+                        if isinstance(v, _Alts):
+                            vals += [(m, x) for g, x in v.alts if (m := _meet(e, g)) is not None]
+                        else:
+                            vals.append((e, v))
+                    self._alias(aliases, n, vals)
                 continue
             if isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name):
                 name = st.targets[0].id
-                aliases.pop(name, None)
                 if self._writes(st):
                     self._need(path)
-                fd = self._field(st.value, aliases)
-                if fd is not None and self._assigned_once(name):
-                    aliases[name] = fd
+                _forget_walrus(st.value, aliases)
+                self._alias(aliases, name, self._value(st.value, aliases, path))
                 continue
             if isinstance(st, (ast.Expr, ast.Pass, ast.Assert, ast.AnnAssign, ast.AugAssign, ast.Assign, ast.Delete,
                                ast.Import, ast.ImportFrom, ast.Global, ast.Nonlocal)):
@@ -1420,7 +1760,8 @@ class _Prefilter:
                 if isinstance(first, ast.Call) and len(first.args) == 1 and not first.keywords and \
                         self._object(first.func) in (ipaddress.ip_address, ipaddress.IPv4Address, ipaddress.IPv6Address):
                     fd = self._field(first.args[0], aliases)
-                    if fd is not None and isinstance(fd[0], str):
+                    d = fd[1] if fd is not None else None
+                    if fd is not None and isinstance(fd[0], str) and not (isinstance(d, (str, int)) and d is not _EMPTY and _is_ip(d)):
                         # past the call, the field holds an IP address (else it raised)
                         inner = _meet(path, {fd[0]: (frozenset(), _IP)})
                         body = body[1:]
@@ -1446,6 +1787,8 @@ class _Prefilter:
             for sub in _walk(st):
                 if isinstance(sub, ast.Return) and sub.value is not None:
                     self._need(path if self._writes(sub.value) else _meet(path, self.cond(sub.value, True, {})))
+                if isinstance(sub, ast.Return) and self.rets is not None:
+                    self.rets.append((path, None))
             if self._writes(st):
                 self._need(path)
         return path
@@ -1474,10 +1817,70 @@ class _Prefilter:
         return counts.get(name, 0) == 1
 
 
-# per function node: the names a function assigns, with how often, and the
-# locals it mutates (asked again and again while analysing)
+# per function node: the names a function assigns, with how often, the
+# locals it mutates, the names it declares global or nonlocal, and what it
+# returns (asked again and again while analysing)
 _STORES = {}
 _MUTATED = {}
+_FREE = {}
+_RETURNS = {}
+_WALRUS = [True]  # whether the function being analysed has an x := ... (most have none)
+
+
+def _stored(stmts):
+    """The names statements assign."""
+    return {t.id for st in stmts for t in _walk(st) if isinstance(t, ast.Name) and isinstance(t.ctx, ast.Store)}
+
+
+def _forget_walrus(node, aliases):
+    """Forgets the names an expression assigns (x := ...)."""
+    if not _WALRUS[0]:
+        return
+    for t in _walk(node):
+        if isinstance(t, ast.NamedExpr) and isinstance(t.target, ast.Name):
+            aliases.pop(t.target.id, None)
+
+
+def _alt_name(node, aliases):
+    """A variable node reads whose value depends on the path (_Alts), not
+    one the node itself assigns (a comprehension's variable)."""
+    names = None
+    for t in _walk(node):
+        if isinstance(t, ast.Name) and isinstance(t.ctx, ast.Load) and isinstance(aliases.get(t.id), _Alts):
+            if names is None:
+                names = {x.id for x in _walk(node) if isinstance(x, ast.Name) and isinstance(x.ctx, ast.Store)}
+            if t.id not in names:
+                return t.id
+    return None
+
+
+def _last_index(node, also=()):
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant):
+        return node.operand.value == 1
+    return isinstance(node, ast.Constant) and (node.value == -1 or node.value in also) and not isinstance(node.value, bool)
+
+
+def _suffix_of(node):
+    """For an expression giving an end of a string (s.split(sep)[-1],
+    s.rsplit(sep, n)[-1], s.partition(sep)[2]), the expression s."""
+    if not isinstance(node, ast.Subscript):
+        return None
+    c = node.value
+    if not (isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute) and not c.keywords and c.args
+            and isinstance(c.args[0], ast.Constant) and isinstance(c.args[0].value, str) and c.args[0].value):
+        return None
+    if c.func.attr in ("split", "rsplit") and len(c.args) <= 2 and _last_index(node.slice):
+        return c.func.value
+    if c.func.attr in ("partition", "rpartition") and len(c.args) == 1 and _last_index(node.slice, (2,)):
+        return c.func.value
+    return None
+
+
+def _sfx(v):
+    """The end of a string a field read gives."""
+    if v is None or isinstance(v[0], tuple):
+        return None
+    return (v[0] if isinstance(v[0], _Sfx) else _Sfx(v[0])), v[1]
 
 
 def _model_fns(model_src, model_module, mappings):
@@ -1507,6 +1910,8 @@ def prefilter(source, module=None, model_fns=None):
     except SyntaxError:
         return {}
     pf = _Prefilter(tree, module, model_fns)
+    if module is not None:  # the rule's own helpers are analysed with it, not parsed again
+        _module_pfs.setdefault(module.__name__, pf)
     fn = pf.funcs.get("rule")
     if fn is None or any(isinstance(x, (ast.Lambda, ast.Yield, ast.YieldFrom, ast.Await)) for x in _walk(fn)):
         return {}
@@ -1518,8 +1923,113 @@ def prefilter(source, module=None, model_fns=None):
     out = {}
     for f, (e, p) in sorted(c.items()):
         out[f] = {"eq": sorted(e), "prefix": sorted(s for k, s in p if k == "p"), "contains": sorted(s for k, s in p if k == "c"),
+                  "suffix": sorted(s for k, s in p if k == "e"), "isuffix": sorted(s for k, s in p if k == "E"),
                   "ip": any(k == "i" for k, _ in p), "empty": any(k == "n" for k, _ in p)}
     return out
+
+
+# ------------------------------------------------- alert functions later
+
+# The alert functions a rule runs, when they read and write no state, only
+# for the match that becomes an alert (the dedup groups the others away):
+# all but title, dedup and unique, which every match needs.
+_LATER = ("alert_context", "severity", "description", "reference", "runbook", "destinations")
+_STATEFUL = set()  # ids of the cache functions and modules
+_CHECKOUT = []  # folders of rules, helpers and data models (ending with a separator)
+_MODEL = [None]  # the AWS.CloudTrail data model
+_PURE = {}  # function -> stateless or not
+_IMMUTABLE = (str, bytes, int, float, complex, bool, type(None), tuple, frozenset, re.Pattern, range)
+
+
+def _in_checkout(obj):
+    name = getattr(obj, "__module__", None)
+    if not isinstance(name, str):
+        return False
+    if name.startswith("_th_"):
+        return True
+    f = getattr(sys.modules.get(name), "__file__", None) or ""
+    return any(f.startswith(d) for d in _CHECKOUT)
+
+
+def _stateless(fn):
+    """Whether calling fn (a function of a rule, helper or data model)
+    reads and writes no state that outlives an event: no cache call, no
+    module-level value that any code rebinds or mutates, no object of the
+    checkout's classes; followed into the functions of the checkout it
+    uses (other modules' functions are taken to keep no rule state).
+    Unproven: False."""
+    got = _PURE.get(fn)
+    if got is not None:
+        return got
+    _PURE[fn] = True  # a recursive call is judged by the rest
+    ok = False
+    try:
+        ok = _stateless_body(fn)
+    finally:
+        _PURE[fn] = ok
+    return ok
+
+
+def _stateless_body(fn):
+    if not isinstance(fn, types.FunctionType) or id(fn) in _STATEFUL:
+        return False
+    pf, fdef = _function_pf(fn)
+    if fdef is None or fdef.decorator_list:
+        return False
+    mod = sys.modules.get(fn.__module__)
+    a = fdef.args
+    local = {x.arg for x in a.posonlyargs + a.args + a.kwonlyargs + [a.vararg, a.kwarg] if x is not None}
+    local |= {x.id for x in _walk(fdef) if isinstance(x, ast.Name) and isinstance(x.ctx, (ast.Store, ast.Del))}
+    for x in _walk(fdef):
+        if isinstance(x, (ast.Global, ast.Nonlocal)):
+            return False
+        if isinstance(x, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)) and x is not fdef:
+            return False  # closures: not followed
+        if isinstance(x, ast.Attribute) and x.attr == "udm":
+            m = _MODEL[0]
+            fns = [how for kind, how in getattr(m, "mappings", {}).values() if kind == "method"] if isinstance(m, DataModel) else []
+            if m is not None and not isinstance(m, DataModel) or not all(_stateless(f) for f in fns):
+                return False
+        if not isinstance(x, ast.Name) or x.id in local:
+            continue
+        n = x.id
+        if n in pf.mutated or n in pf.globals_written or n in pf.twice:
+            return False
+        obj = getattr(mod, n, _MISSING)
+        if obj is _MISSING:
+            continue  # a builtin
+        if not _stateless_value(obj, own=True):
+            return False
+    # attributes of modules: helpers.fn, helpers.CONSTANT
+    for x in _walk(fdef):
+        if isinstance(x, ast.Attribute) and isinstance(x.value, ast.Name) and x.value.id not in local:
+            base = getattr(mod, x.value.id, None)
+            if isinstance(base, types.ModuleType):
+                obj = getattr(base, x.attr, _MISSING)
+                if obj is not _MISSING and not _stateless_value(obj, own=False):
+                    return False
+    return True
+
+
+def _stateless_value(obj, own):
+    """Whether reading obj, a module-level value a function names, reads
+    no state: own is whether the function's module holds it (whose own
+    mutations were looked for)."""
+    if id(obj) in _STATEFUL:
+        return False
+    if isinstance(obj, types.ModuleType):
+        return True
+    if isinstance(obj, types.FunctionType):
+        return _stateless(obj) if _in_checkout(obj) else True
+    if isinstance(obj, _IMMUTABLE):
+        return True
+    if isinstance(obj, (dict, list, set)):
+        return own  # another module's container may be mutated from anywhere
+    if isinstance(obj, type):
+        return not _in_checkout(obj)
+    if callable(obj) and not _in_checkout(obj) and not _in_checkout(type(obj)):
+        return True  # a builtin function, a method of a library
+    return False
 
 
 # ---------------------------------------------------------------- rules
@@ -1546,6 +2056,8 @@ class Rule:
         self.error = None
         self.prefilter = {}
         self.fns = {}
+        self.later = False  # the alert functions but title, dedup and unique run only for an alert
+        self.parts = {}  # "match", "alert": the functions each part runs (made once, when later)
 
 
 class Worker:
@@ -1558,6 +2070,8 @@ class Worker:
     def load(self, cfg):
         if cfg.get("code_cache"):
             _cache_code(cfg["code_cache"], cfg.get("helpers") or [])
+        _CHECKOUT[:] = [os.path.join(os.path.abspath(d), "") for d in cfg.get("helpers") or []]
+        _CHECKOUT.extend(os.path.join(os.path.dirname(os.path.abspath(x["path"])), "") for x in cfg.get("rules") or [])
         for d in reversed(cfg.get("helpers") or []):
             if d not in sys.path:
                 sys.path.insert(0, d)
@@ -1622,6 +2136,13 @@ class Worker:
                     _PF_DEPS[0] = None
                 ans["functions"] = sorted(r.fns)
                 ans["prefilter"] = r.prefilter
+                try:
+                    r.later = any(n in r.fns for n in _LATER) and all(_stateless(r.fns[n]) for n in _LATER if n in r.fns)
+                except Exception:  # noqa: BLE001 - not proven: every match runs them
+                    r.later = False
+                ans["later"] = r.later
+                r.parts = {"all": r.fns, "match": {k: v for k, v in r.fns.items() if k not in _LATER},
+                           "alert": {k: v for k, v in r.fns.items() if k in _LATER}}
                 if getattr(r, "prefilter_error", None):
                     ans["prefilter_error"] = r.prefilter_error
             except BaseException as e:  # noqa: BLE001 - a rule that cannot load is reported
@@ -1629,11 +2150,16 @@ class Worker:
                 r.module = None
                 ans["error"] = r.error
             out["rules"].append(ans)
+        self.ct_model = self.models.get("AWS.CloudTrail")
+        _MODEL[0] = self.ct_model
         _WALKED.clear()
         _STORES.clear()
         _MUTATED.clear()
         if _CODE_CACHE_ERR[0]:
             out["code_cache_error"] = _CODE_CACHE_ERR[0]
+        _FREE.clear()
+        _RETURNS.clear()
+        _PURE.clear()
         return out
 
     def _import(self, path, name):
@@ -1650,9 +2176,11 @@ class Worker:
             signal.setitimer(signal.ITIMER_REAL, 0)
         return mod
 
-    def run(self, r, event, full=True):
+    def run(self, r, event, part="all"):
         """Runs a rule on an event as Panther does: rule(), then, when it
-        is true, the alert functions. Returns the result dict."""
+        is true, the alert functions (part "match": only title, dedup and
+        unique when the others run only for an alert). Returns the result
+        dict."""
         res = {}
         fns = r.fns
         try:
@@ -1672,22 +2200,27 @@ class Worker:
             res["e"] = f"rule() returned {type(m).__name__} {_short(m)}, not a bool"
             return res
         res["m"] = m
-        if not m or not full:
+        if not m:
             return res
+        self._run_aux(r, event, res, "match" if part == "match" and r.later else "all")
+        return res
+
+    def _run_aux(self, r, event, res, part):
         aux = []
         try:
             signal.setitimer(signal.ITIMER_REAL, self.timeout)
-            self._aux(r, event, res, aux)
+            self._aux(r, event, res, aux, part)
         except RuleTimeout:
             aux.append(f"alert functions ran past the time limit of {self.timeout:g}s")
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
         if aux:
             res["ae"] = aux
-        return res
 
-    def _aux(self, r, event, res, aux):
-        fns = r.fns
+    def _aux(self, r, event, res, aux, part="all"):
+        """Runs the alert functions: part "all", "match" (title, dedup,
+        unique) or "alert" (the others)."""
+        fns = r.parts.get(part, r.fns)
 
         def call(name):
             try:
@@ -1726,7 +2259,7 @@ class Worker:
         if "dedup" in fns:
             ok, v = call("dedup")
             res["dedup"] = _trunc(str(v)) if ok and v else default
-        else:
+        elif part != "alert":
             res["dedup"] = title if title else default
         if "alert_context" in fns:
             ok, v = call("alert_context")
@@ -1746,7 +2279,7 @@ class Worker:
             if ok and v is not None:
                 res["uniq"] = str(v)
 
-    def evaluate(self, hdr, raw):
+    def _event(self, hdr, raw):
         rec = json.loads(raw)
         extra = dict(self.extra)
         if "t" in hdr:
@@ -1754,14 +2287,27 @@ class Worker:
         if "id" in hdr:
             extra["p_row_id"] = hdr["id"]
         _now[0] = hdr.get("now", 0)
-        event = PantherEvent(rec if isinstance(rec, dict) else {}, extra, self.models.get("AWS.CloudTrail"))
+        return PantherEvent(rec if isinstance(rec, dict) else {}, extra, self.models.get("AWS.CloudTrail"))
+
+    def alert(self, hdr, raw):
+        """The alert functions that run only for an alert (a rule's
+        later ones), on the record of the match that raised it."""
+        r = self.rules[hdr["r"][0]]
+        if r.module is None:
+            return {"e": r.error or "not loaded"}
+        res = {}
+        self._run_aux(r, self._event(hdr, raw), res, "alert")
+        return res
+
+    def evaluate(self, hdr, raw):
+        event = self._event(hdr, raw)
         out = []
         for i in hdr["r"]:
             r = self.rules[i]
             if r.module is None:
                 out.append({"e": r.error or "not loaded"})
                 continue
-            res = self.run(r, event)
+            res = self.run(r, event, "match")
             # the usual answer, rule() false, is sent as 0
             out.append(0 if len(res) == 1 and res.get("m") is False else res)
         return out
@@ -1852,6 +2398,13 @@ def main():
                     ans.append(w.evaluate(h, raw))
                 except Exception as e:  # noqa: BLE001 - the event, not a rule, failed
                     ans.append([{"e": "the event could not be given to the rule: " + _last_line(e)} for _ in h["r"]])
+        elif op == b"A":  # the alert functions of an alert: a header, a newline, the record
+            nl = body.index(b"\n")
+            hdr = json.loads(body[:nl])
+            try:
+                ans = w.alert(hdr, body[nl + 1:])
+            except Exception as e:  # noqa: BLE001 - the event, not a rule, failed
+                ans = {"ae": ["the event could not be given to the alert functions: " + _last_line(e)]}
         elif op == b"T":
             try:
                 ans = w.test(json.loads(body))
