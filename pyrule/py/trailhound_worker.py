@@ -1142,7 +1142,9 @@ def _function_pf(fn):
             pass
         _module_pfs[key] = pf
         _module_srcs[key] = (path, digest)
-    path, digest = _module_srcs[key]
+    # the rule's own module is registered by prefilter() itself: its file
+    # is the one the analysis is keyed by, not a dependency
+    path, digest = _module_srcs.get(key, (None, "-"))
     if _PF_DEPS[0] is not None and path:
         _PF_DEPS[0][os.path.abspath(path)] = digest
     pf = _module_pfs[key]
