@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 	"unsafe"
@@ -16,6 +17,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/trailhound/trailhound/geoip"
+	"github.com/trailhound/trailhound/useragent"
 )
 
 // Kind says what a record is.
@@ -58,6 +60,8 @@ type Event struct {
 	geoDB   *geoip.DB   // the Parser's databases (nil: none)
 	geo     *geoip.Info // the lookup of source.ip, once geoDone
 	geoDone bool
+	ua      *useragent.Agent // the parsed userAgent, once uaDone
+	uaDone  bool
 	// enriched: ecs has the enrichment fields
 	enriched bool
 	// noEntities turns the actor/target entity mapping off
@@ -954,7 +958,12 @@ func allLeaves(e *Event, dst []Value) []Value {
 // values (string, json.Number-like string for numbers, bool, map, slice);
 // nil when the field is absent.
 func Lookup(e *Event, name string) any {
-	vals := Resolve(name)(e, nil)
+	get, ok := lookupGetters.Load(name)
+	if !ok {
+		// names come from rules and queries: the map stays small
+		get, _ = lookupGetters.LoadOrStore(name, Resolve(name))
+	}
+	vals := get.(Getter)(e, nil)
 	out := make([]any, 0, len(vals))
 	for _, v := range vals {
 		switch v.T {
@@ -976,6 +985,11 @@ func Lookup(e *Event, name string) any {
 	}
 	return out
 }
+
+// lookupGetters caches Lookup's getters by field name: resolving a name
+// (splitting its path, finding how the pipeline computes it) cost more than
+// reading the field, for every alert.
+var lookupGetters sync.Map
 
 // NumberString is a JSON number kept as written.
 type NumberString string

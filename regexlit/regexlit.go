@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-// maxAlternatives bounds the literals one required set may hold.
+// maxAlternatives bounds the literals one required set of Filter may hold.
 const maxAlternatives = 32
 
 // Filter returns a test that every string the regular expression expr
@@ -19,12 +19,18 @@ const maxAlternatives = 32
 // all. Case-insensitive literals are compared ASCII-case-folded; a string
 // with non-ASCII bytes always passes, since Unicode folding maps some of
 // those onto ASCII letters (K, ſ).
-func Filter(expr string) func(string) bool {
+func Filter(expr string) func(string) bool { return FilterMax(expr, maxAlternatives) }
+
+// FilterMax is Filter with another bound on the literals one alternation
+// may require (one of them): a larger bound suits a regex run once per
+// distinct string, where a long list of substring searches still costs less
+// than the regex.
+func FilterMax(expr string, maxAlternatives int) func(string) bool {
 	re, err := syntax.Parse(expr, syntax.Perl)
 	if err != nil {
 		return nil
 	}
-	req := required(re.Simplify())
+	req := required(re.Simplify(), maxAlternatives)
 	if len(req) == 0 {
 		return nil
 	}
@@ -54,7 +60,7 @@ type literalSet struct {
 
 // required returns the literal sets every match of re satisfies: all of
 // them (a conjunction). nil means nothing is known.
-func required(re *syntax.Regexp) []literalSet {
+func required(re *syntax.Regexp, maxAlternatives int) []literalSet {
 	switch re.Op {
 	case syntax.OpLiteral:
 		fold := re.Flags&syntax.FoldCase != 0
@@ -67,21 +73,21 @@ func required(re *syntax.Regexp) []literalSet {
 		}
 		return []literalSet{{lits: []string{lit}, fold: fold}}
 	case syntax.OpCapture, syntax.OpPlus:
-		return required(re.Sub[0])
+		return required(re.Sub[0], maxAlternatives)
 	case syntax.OpRepeat:
 		if re.Min >= 1 {
-			return required(re.Sub[0])
+			return required(re.Sub[0], maxAlternatives)
 		}
 	case syntax.OpConcat:
 		var out []literalSet
 		for _, sub := range re.Sub {
-			out = append(out, required(sub)...)
+			out = append(out, required(sub, maxAlternatives)...)
 		}
 		return out
 	case syntax.OpAlternate:
 		var union literalSet
 		for i, sub := range re.Sub {
-			best, ok := strongest(required(sub))
+			best, ok := strongest(required(sub, maxAlternatives))
 			if !ok || (i > 0 && best.fold != union.fold) {
 				return nil
 			}
