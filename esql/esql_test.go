@@ -291,6 +291,28 @@ func TestPartialsMatchRows(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) || len(got.Rows) == 0 {
 		t.Errorf("by parts:\n%v\nall rows:\n%v", got, want)
 	}
+
+	// HeadTransient's rows alias the record, whose parser (and buffer) the
+	// next record reuses: what Accumulate keeps must be its own copy
+	var p event.Parser
+	buf := make([]byte, 0, 512)
+	parts = nil
+	for i := range 40 {
+		if i%7 == 0 {
+			parts = append(parts, prog.NewPartial())
+		}
+		buf = fmt.Appendf(buf[:0], `{"eventTime":"2026-11-01T10:%02d:%02dZ","eventSource":"ec2.amazonaws.com","eventName":%q,"userIdentity":{"type":"IAMUser","userName":"u%d"},"requestParameters":{"n":%d}}`,
+			i/10, (i*7)%60, actions[i%3], i%4, i)
+		ev, err := p.Parse(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prog.HeadTransient(ev, ev.Time(), func(r Row) { prog.Accumulate(parts[len(parts)-1], r, ev.Time().UnixNano()) })
+	}
+	clear(buf[:cap(buf)])
+	if got := prog.TailPartials(parts, time.Now()); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("transient rows by parts:\n%v\nall rows:\n%v", got, want)
+	}
 }
 
 // Rows outlive the record they came from: with one parser reused for every
@@ -390,5 +412,34 @@ func TestUnknownColumns(t *testing.T) {
 	tb := run(t, from+"| STATS c = COUNT(*) BY user.name // a comment\n| KEEP user.name, c", []string{rec}, time.Now())
 	if len(tb.Rows) != 1 || col(tb, 0, "user.name") != "alice" {
 		t.Errorf("columns %v rows %v", tb.Columns, tb.Rows)
+	}
+}
+
+// appendKey writes what the original key did: "s"+string, "\x00null",
+// "[a\x1fb]" for multi-values, else the Go type and TO_STRING form (group
+// order ties are broken by keys, so the bytes matter).
+func TestKeyForms(t *testing.T) {
+	ts := time.Date(2024, 3, 1, 12, 30, 0, 123456789, time.FixedZone("x", 3600))
+	old := func(v Value) string { return fmt.Sprintf("%T%s", v, toString(v)) }
+	for _, tc := range []struct {
+		v    Value
+		want string
+	}{
+		{nil, "\x00null"},
+		{"abc", "sabc"},
+		{"", "s"},
+		{int64(-42), old(int64(-42))},
+		{true, old(true)},
+		{false, old(false)},
+		{ts, old(ts)},
+		{3.5, old(3.5)},
+		{2.0, old(2.0)},
+		{time.Duration(90e9), old(time.Duration(90e9))},
+		{[]Value{"a", int64(1), nil}, "[sa\x1f" + old(int64(1)) + "\x1f\x00null]"},
+		{[]Value{[]Value{"x"}, "y"}, "[[sx]\x1fsy]"},
+	} {
+		if got := key(tc.v); got != tc.want {
+			t.Errorf("key(%#v) = %q, want %q", tc.v, got, tc.want)
+		}
 	}
 }

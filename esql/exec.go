@@ -3,6 +3,7 @@ package esql
 import (
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -203,12 +204,14 @@ func walkCommand(c Command, fn func(string)) {
 
 // eventRow is a head row: computed columns over an event's fields.
 type eventRow struct {
-	p     *Program
-	ev    *event.Event
-	t     time.Time
-	cols  map[string]Value
-	order []string // computed columns, in order
-	full  bool     // materialized: only cols exist
+	p  *Program
+	ev *event.Event
+	t  time.Time
+	// names and vals are the computed columns, in order (few: a slice
+	// scan is cheaper than a map)
+	names []string
+	vals  []Value
+	full  bool // materialized: only the columns exist
 	buf   []event.Value
 	// fields caches the event fields read so far (a query reads some many
 	// times). Their strings may alias the parser's buffer: Head interns
@@ -223,16 +226,28 @@ type rowField struct {
 
 func (r *eventRow) now() time.Time { return r.t }
 
-func (r *eventRow) set(name string, v Value) {
-	if _, ok := r.cols[name]; !ok {
-		r.order = append(r.order, name)
+// col returns the index of a column (-1: none).
+func (r *eventRow) col(name string) int {
+	for i, n := range r.names {
+		if n == name {
+			return i
+		}
 	}
-	r.cols[name] = v
+	return -1
+}
+
+func (r *eventRow) set(name string, v Value) {
+	if i := r.col(name); i >= 0 {
+		r.vals[i] = v
+		return
+	}
+	r.names = append(r.names, name)
+	r.vals = append(r.vals, v)
 }
 
 func (r *eventRow) get(name string) Value {
-	if v, ok := r.cols[name]; ok {
-		return v
+	if i := r.col(name); i >= 0 {
+		return r.vals[i]
 	}
 	if r.full {
 		return nil
@@ -288,36 +303,42 @@ func internAll(vs []Value) {
 
 // fieldValue converts an event field's values to an ES|QL value.
 func fieldValue(name string, vs []event.Value) Value {
+	if len(vs) == 1 { // the usual case, without a slice
+		x, _ := scalarValue(name, vs[0])
+		return x
+	}
 	var out []Value
 	for _, v := range vs {
-		var x Value
-		switch v.T {
-		case event.String:
-			if dateFields[name] {
-				t, err := parseTime(v.S)
-				if err != nil {
-					continue
-				}
-				x = t
-			} else {
-				x = v.S
-			}
-		case event.Number:
-			if i, err := strconv.ParseInt(v.S, 10, 64); err == nil {
-				x = i
-			} else if f, err := strconv.ParseFloat(v.S, 64); err == nil {
-				x = f
-			} else {
-				continue
-			}
-		case event.Bool:
-			x = v.S == "true"
-		default:
-			continue
+		if x, ok := scalarValue(name, v); ok {
+			out = append(out, x)
 		}
-		out = append(out, x)
 	}
 	return multi(out)
+}
+
+// scalarValue converts one value of an event field; ok is false for values
+// ES|QL does not see (nulls, objects, unparsable dates and numbers).
+func scalarValue(name string, v event.Value) (Value, bool) {
+	switch v.T {
+	case event.String:
+		if dateFields[name] {
+			t, err := parseTime(v.S)
+			if err != nil {
+				return nil, false
+			}
+			return t, true
+		}
+		return v.S, true
+	case event.Number:
+		if i, err := strconv.ParseInt(v.S, 10, 64); err == nil {
+			return i, true
+		} else if f, err := strconv.ParseFloat(v.S, 64); err == nil {
+			return f, true
+		}
+	case event.Bool:
+		return v.S == "true", true
+	}
+	return nil, false
 }
 
 // materialize turns the row into plain columns: the event's fields (sorted),
@@ -326,21 +347,20 @@ func (r *eventRow) materialize() {
 	if r.full {
 		return
 	}
-	var order []string
+	var names []string
+	var vals []Value
 	for _, n := range event.FieldNames(r.ev) {
-		if _, ok := r.cols[n]; ok {
+		if r.col(n) >= 0 {
 			continue
 		}
-		r.cols[n] = r.get(n)
-		order = append(order, n)
+		names, vals = append(names, n), append(vals, r.get(n))
 	}
 	for _, m := range r.p.Query.Metadata {
-		if _, ok := r.cols[m]; !ok {
-			r.cols[m] = r.get(m)
-			order = append(order, m)
+		if r.col(m) < 0 && !slices.Contains(names, m) {
+			names, vals = append(names, m), append(vals, r.get(m))
 		}
 	}
-	r.order = append(order, r.order...)
+	r.names, r.vals = append(names, r.names...), append(vals, r.vals...)
 	r.full = true
 }
 
@@ -357,31 +377,27 @@ func (r *eventRow) keepNamed(k Keep) bool {
 			return false
 		}
 	}
-	cols := make(map[string]Value, len(k.Patterns))
-	var order []string
+	names := make([]string, 0, len(k.Patterns))
+	vals := make([]Value, 0, len(k.Patterns))
 	for _, p := range k.Patterns {
-		if _, dup := cols[p]; dup {
+		if slices.Contains(names, p) {
 			continue
 		}
-		_, computed := r.cols[p]
+		computed := r.col(p) >= 0
 		v := r.get(p)
 		if v == nil && !computed {
 			continue // absent: KEEP drops it, as over the materialized row
 		}
-		cols[p] = v
-		order = append(order, p)
+		names, vals = append(names, p), append(vals, v)
 	}
-	r.cols, r.order, r.full = cols, order, true
+	r.names, r.vals, r.full = names, vals, true
 	return true
 }
 
 func (r *eventRow) clone() *eventRow {
 	c := *r
-	c.cols = make(map[string]Value, len(r.cols))
-	for k, v := range r.cols {
-		c.cols[k] = v
-	}
-	c.order = append([]string(nil), r.order...)
+	c.names = slices.Clone(r.names)
+	c.vals = slices.Clone(r.vals)
 	c.buf = nil
 	c.fields = r.fields[:len(r.fields):len(r.fields)] // appends copy
 	return &c
@@ -389,10 +405,30 @@ func (r *eventRow) clone() *eventRow {
 
 // Head runs the row-wise commands on one event (NOW() is the event's time)
 // and calls emit with each resulting row: for aggregating queries the
-// columns the tail reads, else every column.
+// columns the tail reads, else every column. The rows are the caller's to
+// keep: their strings are copies (interned).
 func (p *Program) Head(ev *event.Event, t time.Time, emit func(Row)) {
-	rows := []*eventRow{{p: p, ev: ev, t: t, cols: map[string]Value{}}}
+	p.head1(ev, t, true, emit)
+}
+
+// HeadTransient is Head for a row that emit reads and lets go, as
+// Accumulate does: the row's strings may alias the event's buffer.
+func (p *Program) HeadTransient(ev *event.Event, t time.Time, emit func(Row)) {
+	p.head1(ev, t, false, emit)
+}
+
+func (p *Program) head1(ev *event.Event, t time.Time, keep bool, emit func(Row)) {
+	first := eventRow{p: p, ev: ev, t: t}
+	one := [1]*eventRow{&first}
+	rows := one[:]
 	for _, c := range p.head {
+		if _, ok := c.(MvExpand); !ok && len(rows) == 1 {
+			// one row in, at most one out: no slices
+			if len(applyRow(c, rows[0], rows[:0])) == 0 {
+				return
+			}
+			continue
+		}
 		var next []*eventRow
 		for _, r := range rows {
 			next = applyRow(c, r, next)
@@ -408,17 +444,18 @@ func (p *Program) Head(ev *event.Event, t time.Time, emit func(Row)) {
 			for i, n := range p.needed {
 				vals[i] = r.get(n)
 			}
-			internAll(vals)
+			if keep {
+				internAll(vals)
+			}
 			emit(Row{Names: p.needed, Values: vals})
 			continue
 		}
 		r.materialize()
-		vals := make([]Value, len(r.order))
-		for i, n := range r.order {
-			vals[i] = r.cols[n]
+		vals := slices.Clone(r.vals)
+		if keep {
+			internAll(vals)
 		}
-		internAll(vals)
-		row := Row{Names: r.order, Values: vals}
+		row := Row{Names: r.names, Values: vals}
 		if len(p.tail) == 0 {
 			emit(row)
 			continue
@@ -432,7 +469,8 @@ func (p *Program) Head(ev *event.Event, t time.Time, emit func(Row)) {
 	}
 }
 
-// applyRow runs one row-wise command on a head row.
+// applyRow runs one row-wise command on a head row, appending the rows it
+// yields to out.
 func applyRow(c Command, r *eventRow, out []*eventRow) []*eventRow {
 	switch c := c.(type) {
 	case Where:
@@ -486,16 +524,9 @@ func applyRow(c Command, r *eventRow, out []*eventRow) []*eventRow {
 			return append(out, r)
 		}
 		r.materialize()
-		t := Table{Columns: r.order, Rows: [][]Value{nil}}
-		for _, n := range r.order {
-			t.Rows[0] = append(t.Rows[0], r.cols[n])
-		}
+		t := Table{Columns: r.names, Rows: [][]Value{r.vals}}
 		t = applyTable(c, t, time.Time{})
-		r.cols = map[string]Value{}
-		r.order = t.Columns
-		for i, n := range t.Columns {
-			r.cols[n] = t.Rows[0][i]
-		}
+		r.names, r.vals = t.Columns, t.Rows[0]
 	}
 	return append(out, r)
 }
@@ -594,18 +625,13 @@ func applyTable(c Command, t Table, now time.Time) Table {
 		var rows [][]Value
 		cols := t.Columns
 		for _, r := range t.Rows {
-			er := &eventRow{cols: map[string]Value{}, full: true}
-			for i, n := range t.Columns {
-				er.cols[n] = r[i]
+			er := &eventRow{names: slices.Clone(t.Columns), vals: slices.Clone(r), full: true}
+			for len(er.vals) < len(er.names) {
+				er.vals = append(er.vals, nil)
 			}
-			er.order = append([]string(nil), t.Columns...)
 			for _, x := range applyRow(c, er, nil) {
-				cols = x.order
-				row := make([]Value, len(x.order))
-				for i, n := range x.order {
-					row[i] = x.cols[n]
-				}
-				rows = append(rows, row)
+				cols = x.names
+				rows = append(rows, x.vals)
 			}
 		}
 		t.Columns, t.Rows = cols, rows
@@ -714,6 +740,7 @@ func stats(c Stats, t Table, idx map[string]int, now time.Time) Table {
 // slices of a run window, instead of keeping every row.
 type Partial struct {
 	groups map[string]*group
+	buf    []byte // scratch for keys
 }
 
 func newPartial() *Partial { return &Partial{groups: map[string]*group{}} }
@@ -727,9 +754,26 @@ func newGroup(by []Value, n int, first int64) *group {
 }
 
 // accumulate adds one row, at position or time `at` (which orders the
-// groups: first seen, first out).
+// groups: first seen, first out). The row's values may alias an event's
+// buffer: what a group keeps (its BY values, distinct values, minimum and
+// maximum) is interned when kept.
 func accumulate(c Stats, pt *Partial, en *tableRow, at int64) {
-	// BY on a multi-valued column puts the row in each value's group
+	var one [4]Value
+	by := one[:0]
+	for _, b := range c.By {
+		v := eval(b.Expr, en)
+		if _, mv := v.([]Value); mv {
+			accumulateCombos(c, pt, en, at)
+			return
+		}
+		by = append(by, v)
+	}
+	addToGroup(c, pt, en, at, by)
+}
+
+// accumulateCombos is accumulate for a row with a multi-valued BY column:
+// the row goes in each value's group.
+func accumulateCombos(c Stats, pt *Partial, en *tableRow, at int64) {
 	combos := [][]Value{nil}
 	for _, b := range c.By {
 		vs := values(eval(b.Expr, en))
@@ -745,31 +789,49 @@ func accumulate(c Stats, pt *Partial, en *tableRow, at int64) {
 		combos = next
 	}
 	for _, combo := range combos {
-		k := key(combo)
-		g, ok := pt.groups[k]
-		if !ok {
-			g = newGroup(combo, len(c.Aggs), at)
-			pt.groups[k] = g
+		addToGroup(c, pt, en, at, combo)
+	}
+}
+
+// addToGroup adds the row to the group of the BY values combo.
+func addToGroup(c Stats, pt *Partial, en *tableRow, at int64, combo []Value) {
+	pt.buf = appendKey(pt.buf[:0], combo)
+	g, ok := pt.groups[string(pt.buf)]
+	if !ok {
+		by := make([]Value, len(combo))
+		for i, v := range combo {
+			by[i] = intern(v)
 		}
-		g.first = min(g.first, at)
-		for i, a := range c.Aggs {
-			if a.Filter != nil {
-				if b, ok := eval(a.Filter, en).(bool); !ok || !b {
-					continue
-				}
-			}
-			ac := g.accs[i]
-			if a.Arg == nil { // COUNT(*)
-				ac.count++
+		g = newGroup(by, len(c.Aggs), at)
+		pt.groups[string(pt.buf)] = g
+	}
+	g.first = min(g.first, at)
+	for i, a := range c.Aggs {
+		if a.Filter != nil {
+			if b, ok := eval(a.Filter, en).(bool); !ok || !b {
 				continue
 			}
-			for _, v := range values(eval(a.Arg, en)) {
-				ac.add(v)
-				if f, ok := toFloat(v); ok && a.Func == "MEDIAN" {
-					ac.nums = append(ac.nums, f)
-				}
-			}
 		}
+		ac := g.accs[i]
+		if a.Arg == nil { // COUNT(*)
+			ac.count++
+			continue
+		}
+		v := eval(a.Arg, en)
+		if mv, ok := v.([]Value); ok {
+			for _, x := range mv {
+				pt.addTo(ac, a, x)
+			}
+		} else if v != nil {
+			pt.addTo(ac, a, v)
+		}
+	}
+}
+
+func (pt *Partial) addTo(ac *acc, a Agg, v Value) {
+	pt.buf = ac.add(pt.buf, v)
+	if f, ok := toFloat(v); ok && a.Func == "MEDIAN" {
+		ac.nums = append(ac.nums, f)
 	}
 }
 
@@ -881,28 +943,33 @@ func (p *Program) TailPartials(parts []*Partial, now time.Time) Table {
 	return t
 }
 
-func (a *acc) add(v Value) {
+// add adds one value, interning what it keeps; buf is scratch for the
+// value's key, returned for reuse.
+func (a *acc) add(buf []byte, v Value) []byte {
 	a.count++
-	k := key(v)
-	if !a.distinct[k] {
-		a.distinct[k] = true
+	buf = appendKey(buf[:0], v)
+	if !a.distinct[string(buf)] {
+		a.distinct[string(buf)] = true
+		v = intern(v)
 		a.vals = append(a.vals, v)
 	}
 	if a.min == nil {
+		v = intern(v)
 		a.min, a.max = v, v
 	} else {
 		if c, ok := compare(v, a.min); ok && c < 0 {
-			a.min = v
+			a.min = intern(v)
 		}
 		if c, ok := compare(v, a.max); ok && c > 0 {
-			a.max = v
+			a.max = intern(v)
 		}
 	}
 	if a.sum == nil {
-		a.sum = v
+		a.sum = intern(v)
 	} else {
 		a.sum = arith("+", a.sum, v)
 	}
+	return buf
 }
 
 // merge adds another accumulator's values.
