@@ -62,6 +62,7 @@ type Event struct {
 	geoDone bool
 	ua      *useragent.Agent // the parsed userAgent, once uaDone
 	uaDone  bool
+	fields  *fieldMemo // the fields read so far (nil: not kept)
 	// enriched: ecs has the enrichment fields
 	enriched bool
 	// noEntities turns the actor/target entity mapping off
@@ -110,9 +111,10 @@ type Parser struct {
 	// integration applies to documents tagged actor_target_mapping.
 	NoEntityMapping bool
 
-	p     fastjson.Parser
-	arena fastjson.Arena
-	ev    Event
+	p      fastjson.Parser
+	arena  fastjson.Arena
+	ev     Event
+	fields fieldMemo
 }
 
 // ErrInvalidUTF8 is wrapped by errors about records that are not UTF-8.
@@ -136,7 +138,8 @@ func (p *Parser) Parse(data []byte) (*Event, error) {
 		return nil, fmt.Errorf("malformed JSON: %w", err)
 	}
 	p.arena.Reset()
-	p.ev = Event{Raw: data, arena: &p.arena, geoDB: p.GeoIP, noEntities: p.NoEntityMapping}
+	p.fields.gen++
+	p.ev = Event{Raw: data, arena: &p.arena, geoDB: p.GeoIP, noEntities: p.NoEntityMapping, fields: &p.fields}
 	e := &p.ev
 	e.classify(v)
 	return e, nil
@@ -472,8 +475,107 @@ var rawPrefixToECS = map[string]string{
 }
 
 // Resolve returns the getter of a field, in either vocabulary. It is called
-// once per field when a rule is compiled.
+// once per field when a rule is compiled. The getter reads the field once
+// per event and keeps its values for the event's other readers: rules share
+// fields (userIdentity.type, sourceIPAddress, userAgent ...), and reading
+// one walks the record's objects key by key.
 func Resolve(name string) Getter {
+	return memoized(slotOf(name), resolve(name))
+}
+
+// fieldSlots numbers the fields Resolve has made getters for: a field's
+// values are kept in its slot of the event's memo.
+var (
+	fieldSlotsMu sync.Mutex
+	fieldSlots   = map[string]int{}
+)
+
+func slotOf(name string) int {
+	fieldSlotsMu.Lock()
+	defer fieldSlotsMu.Unlock()
+	i, ok := fieldSlots[name]
+	if !ok {
+		i = len(fieldSlots)
+		fieldSlots[name] = i
+	}
+	return i
+}
+
+// fieldMemo holds the fields read from a Parser's current event: a slot is
+// the event's when its gen is the memo's (Parse moves gen on), so no event
+// clears it and its buffers are reused.
+type fieldMemo struct {
+	gen   uint64
+	slots []memoSlot
+}
+
+type memoSlot struct {
+	gen  uint64
+	vals []Value
+}
+
+// memoized returns get reading each event's field once (events of a Parser;
+// others are read every time).
+func memoized(slot int, get Getter) Getter {
+	view := memoView(slot, get)
+	return func(e *Event, dst []Value) []Value { return append(dst, view(e)...) }
+}
+
+// View returns a field's values without copying them. They are the
+// event's: the caller reads them and neither changes nor keeps the slice
+// (appending to it copies).
+type View func(e *Event) []Value
+
+// ResolveView is Resolve as a View.
+func ResolveView(name string) View { return memoView(slotOf(name), resolve(name)) }
+
+// ViewIndexed is ResolveIndexed as a View.
+func ViewIndexed(name string) View {
+	if name == "" {
+		return func(e *Event) []Value { return allLeaves(e, nil) }
+	}
+	view := ResolveView(name)
+	limit, ok := ignoreAbove[name]
+	if !ok {
+		return view
+	}
+	return func(e *Event) []Value {
+		vals := view(e)
+		for i, v := range vals {
+			if len(v.S) > limit { // rare: copy the others
+				out := slices.Clone(vals[:i])
+				for _, v := range vals[i+1:] {
+					if len(v.S) <= limit {
+						out = append(out, v)
+					}
+				}
+				return out
+			}
+		}
+		return vals
+	}
+}
+
+func memoView(slot int, get Getter) View {
+	return func(e *Event) []Value {
+		m := e.fields
+		if m == nil {
+			return get(e, nil)
+		}
+		if slot >= len(m.slots) {
+			m.slots = append(m.slots, make([]memoSlot, slot+1-len(m.slots))...)
+		}
+		if m.slots[slot].gen != m.gen {
+			// get may read other fields, growing m.slots: index again after
+			vals := get(e, m.slots[slot].vals[:0])
+			m.slots[slot] = memoSlot{gen: m.gen, vals: vals}
+		}
+		vals := m.slots[slot].vals
+		return vals[:len(vals):len(vals)]
+	}
+}
+
+func resolve(name string) Getter {
 	p := newPath(name)
 	if IsECSName(name) {
 		if fast := fastECS(name); fast != nil {
