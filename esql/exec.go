@@ -845,7 +845,7 @@ func merge(dst, src *Partial) {
 		}
 		dg.first = min(dg.first, sg.first)
 		for i, a := range sg.accs {
-			dg.accs[i].merge(a)
+			dst.buf = dg.accs[i].merge(dst.buf, a)
 		}
 	}
 }
@@ -972,13 +972,14 @@ func (a *acc) add(buf []byte, v Value) []byte {
 	return buf
 }
 
-// merge adds another accumulator's values.
-func (a *acc) merge(o *acc) {
+// merge adds another accumulator's values; buf is scratch for keys,
+// returned for reuse.
+func (a *acc) merge(buf []byte, o *acc) []byte {
 	a.count += o.count
 	for _, v := range o.vals {
-		k := key(v)
-		if !a.distinct[k] {
-			a.distinct[k] = true
+		buf = appendKey(buf[:0], v)
+		if !a.distinct[string(buf)] {
+			a.distinct[string(buf)] = true
 			a.vals = append(a.vals, v)
 		}
 	}
@@ -1002,6 +1003,7 @@ func (a *acc) merge(o *acc) {
 		}
 	}
 	a.nums = append(a.nums, o.nums...)
+	return buf
 }
 
 func (a *acc) result(ag Agg) Value {
