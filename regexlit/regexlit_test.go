@@ -22,6 +22,14 @@ func TestLiteralFilter(t *testing.T) {
 		{`^(?:.*(AWSLogs|CloudTrail).*)$`, "x/cloudtrail/y", false, true}, // case-sensitive
 		{`^(?:a*)$`, "", true, false},
 		{`^(?:(ab|)c)$`, "c", true, true}, // only c is required
+		// a literal and an alternation after it: one of their concatenations
+		{`(Scrapy|Simpy|SimplePie|Slurp)/(\d+)`, "lang/python md/pyimpl", false, true},
+		{`(Scrapy|Simpy|SimplePie|Slurp)/(\d+)`, "x SimplePie/2", true, true},
+		{`[Bb]ai[Dd]u`, "Bai Du", false, true},
+		{`[Bb]ai[Dd]u`, "baiDu", true, true},
+		{`(?i)[Bb]ot`, "ROBOT", true, true},
+		{`a(b|)c`, "ac", true, true},
+		{`a(b|)c`, "a c", false, true},
 	}
 	for _, tc := range tests {
 		f := Filter(tc.expr)
@@ -46,6 +54,8 @@ func FuzzLiteralFilter(f *testing.F) {
 		{`(?i)k`, "\u212a"},
 		{`(?i)s.t`, "\u017fxt"},
 		{`a{2,}b`, "aab"},
+		{`S(?:imp(?:y|le)|crapy)`, "Simple"},
+		{`(?i)x[Kk]y(a|b)?`, "X\u212aY"},
 	} {
 		f.Add(seed[0], seed[1])
 	}
