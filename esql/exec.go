@@ -217,6 +217,11 @@ type eventRow struct {
 	// times). Their strings may alias the parser's buffer: Head interns
 	// what it emits, the only way values outlive the event.
 	fields []rowField
+	// room for the usual few columns and fields, in the row's one
+	// allocation
+	namesArr  [6]string
+	valsArr   [6]Value
+	fieldsArr [10]rowField
 }
 
 type rowField struct {
@@ -418,8 +423,9 @@ func (p *Program) HeadTransient(ev *event.Event, t time.Time, emit func(Row)) {
 }
 
 func (p *Program) head1(ev *event.Event, t time.Time, keep bool, emit func(Row)) {
-	first := eventRow{p: p, ev: ev, t: t}
-	one := [1]*eventRow{&first}
+	first := &eventRow{p: p, ev: ev, t: t}
+	first.names, first.vals, first.fields = first.namesArr[:0], first.valsArr[:0], first.fieldsArr[:0]
+	one := [1]*eventRow{first}
 	rows := one[:]
 	for _, c := range p.head {
 		if _, ok := c.(MvExpand); !ok && len(rows) == 1 {
