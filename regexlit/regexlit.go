@@ -44,12 +44,22 @@ func FilterMax(expr string, maxAlternatives int) func(string) bool {
 	for _, set := range req {
 		fold = fold || set.fold
 	}
+	scans := make([]*foldScan, len(req))
+	for i, set := range req {
+		if set.fold && len(set.lits) > 1 {
+			scans[i] = newFoldScan(set.lits)
+		}
+	}
 	return func(s string) bool {
 		if fold && !isASCII(s) {
 			return true
 		}
-		for _, set := range req {
-			if !containsAny(s, set.lits, set.fold) {
+		for i, set := range req {
+			if sc := scans[i]; sc != nil {
+				if !sc.in(s) {
+					return false
+				}
+			} else if !containsAny(s, set.lits, set.fold) {
 				return false
 			}
 		}
@@ -304,6 +314,58 @@ func containsAny(s string, lits []string, fold bool) bool {
 		}
 	}
 	return false
+}
+
+// foldScan finds any of several lower-case ASCII literals in a string,
+// ignoring ASCII case, in one pass over it: only the bytes some literal
+// starts with are tried (containsFoldASCII per literal makes one pass each).
+type foldScan struct {
+	byFirst [256][]string // literals by first byte, either case
+	empty   bool          // a literal is empty: every string has it
+}
+
+func newFoldScan(lits []string) *foldScan {
+	sc := &foldScan{}
+	for _, l := range lits {
+		if l == "" {
+			sc.empty = true
+			continue
+		}
+		c := l[0]
+		sc.byFirst[c] = append(sc.byFirst[c], l)
+		if up := c - 'a' + 'A'; 'a' <= c && c <= 'z' {
+			sc.byFirst[up] = append(sc.byFirst[up], l)
+		}
+	}
+	return sc
+}
+
+func (sc *foldScan) in(s string) bool {
+	if sc.empty {
+		return true
+	}
+	for i := 0; i < len(s); i++ {
+		for _, l := range sc.byFirst[s[i]] {
+			if hasPrefixFoldASCII(s[i:], l) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hasPrefixFoldASCII reports whether s starts with lower (lower-case ASCII)
+// ignoring ASCII case.
+func hasPrefixFoldASCII(s, lower string) bool {
+	if len(s) < len(lower) {
+		return false
+	}
+	for j := 0; j < len(lower); j++ {
+		if toLowerASCII(s[j]) != lower[j] {
+			return false
+		}
+	}
+	return true
 }
 
 // containsFoldASCII reports whether s contains lower (lower-case ASCII)

@@ -71,3 +71,21 @@ func FuzzLiteralFilter(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkFoldSet: the ransom-note rule's literals against an S3 object
+// ARN that holds none of them, one pass per literal against one pass.
+func BenchmarkFoldSet(b *testing.B) {
+	lits := []string{"how", "decrypt", "restor", "help", "instruct", "read", "get", "recov", "save", "encrypt", "delet", "info", "ransom"}
+	s := "arn:aws:s3:::my-company-data-bucket-prod/logs/2024/03/01/app-server-17/part-00042.json.gz"
+	b.Run("per-literal", func(b *testing.B) {
+		for b.Loop() {
+			containsAny(s, lits, true)
+		}
+	})
+	b.Run("one-pass", func(b *testing.B) {
+		sc := newFoldScan(lits)
+		for b.Loop() {
+			sc.in(s)
+		}
+	})
+}
