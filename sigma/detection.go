@@ -8,6 +8,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/trailhound/trailhound/event"
+	"github.com/trailhound/trailhound/regexlit"
 	"github.com/trailhound/trailhound/rule"
 )
 
@@ -314,6 +315,11 @@ func (c *compiler) item(key string, n *yaml.Node) (rule.Cond, error) {
 					re, err := regexp.Compile(reFlags + s)
 					if err != nil {
 						return nil, err
+					}
+					// the literals any match holds rule out most values
+					// before the regex engine runs
+					if pass := regexlit.Filter(reFlags + s); pass != nil {
+						return func(v string) bool { return pass(v) && re.MatchString(v) }, nil
 					}
 					return re.MatchString, nil
 				}
