@@ -938,6 +938,22 @@ func (p *Program) Merge(dst, src *Partial) { merge(dst, src) }
 
 // TailPartials runs the tail over the merged aggregations of a run window.
 func (p *Program) TailPartials(parts []*Partial, now time.Time) Table {
+	st := p.tail[0].(Stats)
+	if len(p.tail) > 1 && len(st.By) > 0 {
+		if w, ok := p.tail[1].(Where); ok {
+			t := filteredStats(st, w, parts, now)
+			for _, c := range p.tail[2:] {
+				t = applyTable(c, t, now)
+			}
+			return t
+		}
+	}
+	return p.tailMerged(parts, now)
+}
+
+// tailMerged is TailPartials merging every group of the parts into one
+// aggregation first.
+func (p *Program) tailMerged(parts []*Partial, now time.Time) Table {
 	all := newPartial()
 	for _, pt := range parts {
 		merge(all, pt)
@@ -947,6 +963,83 @@ func (p *Program) TailPartials(parts []*Partial, now time.Time) Table {
 		t = applyTable(c, t, now)
 	}
 	return t
+}
+
+// filteredStats is finish over the merged parts followed by the WHERE w,
+// without merging or computing, for the groups w drops, the aggregations
+// it does not read (most groups of a rule like "created, then used" are
+// dropped by a count that is 0). Rows, their order and their values are
+// those of finish then WHERE: a group's accumulators are merged part by
+// part in order either way, each one on its own.
+func filteredStats(st Stats, w Where, parts []*Partial, now time.Time) Table {
+	out := Table{}
+	for _, a := range st.Aggs {
+		out.Columns = append(out.Columns, a.Name)
+	}
+	for _, b := range st.By {
+		out.Columns = append(out.Columns, b.Name)
+	}
+	idx := indexOf(out.Columns)
+	need := make([]bool, len(st.Aggs))
+	walkExpr(w.Cond, func(x Expr) {
+		if f, ok := x.(Field); ok {
+			if i, ok := idx[f.Name]; ok && i < len(st.Aggs) {
+				need[i] = true
+			}
+		}
+	})
+	groups := map[string]*group{}
+	for _, pt := range parts {
+		for k, sg := range pt.groups {
+			g, ok := groups[k]
+			if !ok {
+				g = &group{by: sg.by, accs: make([]*acc, len(st.Aggs)), first: sg.first}
+				groups[k] = g
+			}
+			g.first = min(g.first, sg.first)
+		}
+	}
+	order := make([]string, 0, len(groups))
+	for k := range groups {
+		order = append(order, k)
+	}
+	sort.Slice(order, func(i, j int) bool {
+		a, b := groups[order[i]], groups[order[j]]
+		if a.first != b.first {
+			return a.first < b.first
+		}
+		return order[i] < order[j]
+	})
+	var buf []byte
+	result := func(k string, g *group, i int) Value {
+		ac := &acc{distinct: map[string]bool{}}
+		for _, pt := range parts {
+			if sg, ok := pt.groups[k]; ok {
+				buf = ac.merge(buf, sg.accs[i])
+			}
+		}
+		return ac.result(st.Aggs[i])
+	}
+	for _, k := range order {
+		g := groups[k]
+		row := make([]Value, len(out.Columns))
+		for i := range st.Aggs {
+			if need[i] {
+				row[i] = result(k, g, i)
+			}
+		}
+		copy(row[len(st.Aggs):], g.by)
+		if b, ok := eval(w.Cond, &tableRow{idx: idx, row: row, at: now}).(bool); !ok || !b {
+			continue
+		}
+		for i := range st.Aggs {
+			if !need[i] {
+				row[i] = result(k, g, i)
+			}
+		}
+		out.Rows = append(out.Rows, row)
+	}
+	return out
 }
 
 // add adds one value, interning what it keeps; buf is scratch for the
