@@ -19,7 +19,7 @@ import (
 type Program struct {
 	Query       *Query
 	head, tail  []Command
-	getters     map[string]event.Getter
+	getters     map[string]event.View
 	needed      []string // columns the tail reads from head rows
 	neededIdx   map[string]int
 	Aggregating bool // the tail has STATS: result rows are not events
@@ -52,7 +52,7 @@ var dateFields = map[string]bool{"@timestamp": true, "event.ingested": true, "ev
 
 // Compile prepares a parsed query.
 func Compile(q *Query) (*Program, error) {
-	p := &Program{Query: q, getters: map[string]event.Getter{}}
+	p := &Program{Query: q, getters: map[string]event.View{}}
 	split := len(q.Commands)
 	for i, c := range q.Commands {
 		switch c.(type) {
@@ -91,7 +91,7 @@ func Compile(q *Query) (*Program, error) {
 	}
 	for n := range names {
 		if n != "*" && !strings.HasPrefix(n, "_") {
-			p.getters[n] = event.ResolveIndexed(n)
+			p.getters[n] = event.ViewIndexed(n)
 		}
 	}
 	return p, nil
@@ -212,7 +212,6 @@ type eventRow struct {
 	names []string
 	vals  []Value
 	full  bool // materialized: only the columns exist
-	buf   []event.Value
 	// fields caches the event fields read so far (a query reads some many
 	// times). Their strings may alias the parser's buffer: Head interns
 	// what it emits, the only way values outlive the event.
@@ -272,12 +271,12 @@ func (r *eventRow) get(name string) Value {
 			return f.v
 		}
 	}
-	g, ok := r.p.getters[name]
-	if !ok {
-		g = event.ResolveIndexed(name)
+	var v Value
+	if g, ok := r.p.getters[name]; ok {
+		v = fieldValue(name, g(r.ev))
+	} else { // a name the query does not name (KEEP *, say)
+		v = fieldValue(name, event.ReadIndexed(r.ev, name))
 	}
-	r.buf = g(r.ev, r.buf[:0])
-	v := fieldValue(name, r.buf)
 	r.fields = append(r.fields, rowField{name, v})
 	return v
 }
@@ -403,7 +402,6 @@ func (r *eventRow) clone() *eventRow {
 	c := *r
 	c.names = slices.Clone(r.names)
 	c.vals = slices.Clone(r.vals)
-	c.buf = nil
 	c.fields = r.fields[:len(r.fields):len(r.fields)] // appends copy
 	return &c
 }

@@ -556,6 +556,26 @@ func ViewIndexed(name string) View {
 	}
 }
 
+// ReadIndexed reads what ResolveIndexed's getter would, for a name known
+// only at run time (every field of an event, say): without a memo slot,
+// which each distinct name would take for good.
+func ReadIndexed(e *Event, name string) []Value {
+	if name == "" {
+		return allLeaves(e, nil)
+	}
+	vals := resolve(name)(e, nil)
+	if limit, ok := ignoreAbove[name]; ok {
+		out := vals[:0]
+		for _, v := range vals {
+			if len(v.S) <= limit {
+				out = append(out, v)
+			}
+		}
+		vals = out
+	}
+	return vals
+}
+
 func memoView(slot int, get Getter) View {
 	return func(e *Event) []Value {
 		m := e.fields
