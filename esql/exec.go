@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unique"
 
@@ -23,6 +24,8 @@ type Program struct {
 	needed      []string // columns the tail reads from head rows
 	neededIdx   map[string]int
 	Aggregating bool // the tail has STATS: result rows are not events
+	// rows holds head rows HeadTransient has let go, for reuse
+	rows sync.Pool
 }
 
 // Row is one result row.
@@ -221,6 +224,7 @@ type eventRow struct {
 	namesArr  [6]string
 	valsArr   [6]Value
 	fieldsArr [10]rowField
+	needed    []Value // the emitted row of a reused row (HeadTransient)
 }
 
 type rowField struct {
@@ -421,8 +425,27 @@ func (p *Program) HeadTransient(ev *event.Event, t time.Time, emit func(Row)) {
 }
 
 func (p *Program) head1(ev *event.Event, t time.Time, keep bool, emit func(Row)) {
-	first := &eventRow{p: p, ev: ev, t: t}
+	// a transient aggregating row is let go once emitted: reuse it
+	reuse := !keep && p.Aggregating
+	var first *eventRow
+	if reuse {
+		first, _ = p.rows.Get().(*eventRow)
+	}
+	if first == nil {
+		first = &eventRow{}
+	}
+	first.p, first.ev, first.t, first.full = p, ev, t, false
 	first.names, first.vals, first.fields = first.namesArr[:0], first.valsArr[:0], first.fieldsArr[:0]
+	if reuse {
+		defer func() {
+			clear(first.namesArr[:])
+			clear(first.valsArr[:])
+			clear(first.fieldsArr[:])
+			clear(first.needed)
+			first.ev = nil
+			p.rows.Put(first)
+		}()
+	}
 	one := [1]*eventRow{first}
 	rows := one[:]
 	for _, c := range p.head {
@@ -444,7 +467,13 @@ func (p *Program) head1(ev *event.Event, t time.Time, keep bool, emit func(Row))
 	}
 	for _, r := range rows {
 		if p.Aggregating {
-			vals := make([]Value, len(p.needed))
+			var vals []Value
+			if reuse && r == first { // emit reads the row and lets it go
+				first.needed = slices.Grow(first.needed[:0], len(p.needed))[:len(p.needed)]
+				vals = first.needed
+			} else {
+				vals = make([]Value, len(p.needed))
+			}
 			for i, n := range p.needed {
 				vals[i] = r.get(n)
 			}

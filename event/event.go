@@ -507,6 +507,7 @@ func slotOf(name string) int {
 type fieldMemo struct {
 	gen   uint64
 	slots []memoSlot
+	enc   []byte // scratch for encodings only measured (flatSmall)
 }
 
 type memoSlot struct {
@@ -690,8 +691,17 @@ func flatIndex(raw string) int {
 func (e *Event) flatSmall(i int) bool {
 	if e.flatFast[i] == 0 {
 		e.flatFast[i] = 2
-		if v := e.src.Get(flatObjects[i]); v != nil && len(v.MarshalTo(nil)) < flattenedFastLimit {
-			e.flatFast[i] = 1
+		if v := e.src.Get(flatObjects[i]); v != nil {
+			var n int
+			if m := e.fields; m != nil { // encode into the Parser's buffer
+				m.enc = v.MarshalTo(m.enc[:0])
+				n = len(m.enc)
+			} else {
+				n = len(v.MarshalTo(nil))
+			}
+			if n < flattenedFastLimit {
+				e.flatFast[i] = 1
+			}
 		}
 	}
 	return e.flatFast[i] == 1
