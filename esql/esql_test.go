@@ -495,3 +495,28 @@ func TestPartialsFilteredWhere(t *testing.T) {
 		}
 	}
 }
+
+// Each aggregation's result, written out (an accumulator keeps only what
+// its function reads).
+func TestAggregationResults(t *testing.T) {
+	var recs []string
+	for i, n := range []int{5, 3, 9, 3, 7} {
+		recs = append(recs, fmt.Sprintf(`{"eventTime":"2026-11-01T10:00:%02dZ","eventSource":"s3.amazonaws.com","eventName":"Get%d","userIdentity":{"type":"IAMUser","userName":"u"},"requestParameters":{"n":%d}}`, 10+i, n%2, n))
+	}
+	tb := run(t, `FROM x | STATS c = COUNT(requestParameters.n), cd = COUNT_DISTINCT(requestParameters.n), v = VALUES(requestParameters.n),
+  lo = MIN(requestParameters.n), hi = MAX(requestParameters.n), s = SUM(requestParameters.n), a = AVG(requestParameters.n),
+  m = MEDIAN(requestParameters.n), top = TOP(requestParameters.n, 2, "desc"), first = MIN(@timestamp), names = VALUES(event.action),
+  odd = COUNT(*) WHERE event.action == "Get1" BY user.name`, recs, time.Now())
+	want := map[string]string{
+		"c": "5", "cd": "4", "v": "[3 5 7 9]", "lo": "3", "hi": "9", "s": "27", "a": "5.4", "m": "5", "top": "[9 7]",
+		"first": "2026-11-01 10:00:10 +0000 UTC", "names": "Get1", "odd": "5", "user.name": "u",
+	}
+	if len(tb.Rows) != 1 {
+		t.Fatalf("rows %v", tb.Rows)
+	}
+	for name, w := range want {
+		if got := fmt.Sprint(col(tb, 0, name)); got != w {
+			t.Errorf("%s = %s, want %s", name, got, w)
+		}
+	}
+}

@@ -781,7 +781,7 @@ func newPartial() *Partial { return &Partial{groups: map[string]*group{}} }
 func newGroup(by []Value, n int, first int64) *group {
 	g := &group{by: by, accs: make([]*acc, n), first: first}
 	for i := range g.accs {
-		g.accs[i] = &acc{distinct: map[string]bool{}}
+		g.accs[i] = &acc{}
 	}
 	return g
 }
@@ -862,7 +862,7 @@ func addToGroup(c Stats, pt *Partial, en *tableRow, at int64, combo []Value) {
 }
 
 func (pt *Partial) addTo(ac *acc, a Agg, v Value) {
-	pt.buf = ac.add(pt.buf, v)
+	pt.buf = ac.add(pt.buf, v, a.Func)
 	if f, ok := toFloat(v); ok && a.Func == "MEDIAN" {
 		ac.nums = append(ac.nums, f)
 	}
@@ -1039,7 +1039,7 @@ func filteredStats(st Stats, w Where, parts []*Partial, now time.Time) Table {
 	})
 	var buf []byte
 	result := func(k string, g *group, i int) Value {
-		ac := &acc{distinct: map[string]bool{}}
+		ac := &acc{}
 		for _, pt := range parts {
 			if sg, ok := pt.groups[k]; ok {
 				buf = ac.merge(buf, sg.accs[i])
@@ -1069,31 +1069,43 @@ func filteredStats(st Stats, w Where, parts []*Partial, now time.Time) Table {
 	return out
 }
 
-// add adds one value, interning what it keeps; buf is scratch for the
-// value's key, returned for reuse.
-func (a *acc) add(buf []byte, v Value) []byte {
+// add adds one value of the aggregation fn, interning what it keeps, and
+// keeping only what fn's result reads (COUNT the count, MIN and MAX the
+// extremes, SUM and AVG the sum, VALUES, COUNT_DISTINCT and TOP the distinct
+// values); buf is scratch for the value's key, returned for reuse.
+func (a *acc) add(buf []byte, v Value, fn string) []byte {
 	a.count++
-	buf = appendKey(buf[:0], v)
-	if !a.distinct[string(buf)] {
-		a.distinct[string(buf)] = true
-		v = intern(v)
-		a.vals = append(a.vals, v)
-	}
-	if a.min == nil {
-		v = intern(v)
-		a.min, a.max = v, v
-	} else {
+	switch fn {
+	case "COUNT", "MEDIAN": // MEDIAN: the caller keeps the numbers
+		return buf
+	case "MIN", "MAX":
+		if a.min == nil {
+			v = intern(v)
+			a.min, a.max = v, v
+			return buf
+		}
 		if c, ok := compare(v, a.min); ok && c < 0 {
 			a.min = intern(v)
 		}
 		if c, ok := compare(v, a.max); ok && c > 0 {
 			a.max = intern(v)
 		}
+		return buf
+	case "SUM", "AVG":
+		if a.sum == nil {
+			a.sum = intern(v)
+		} else {
+			a.sum = arith("+", a.sum, v)
+		}
+		return buf
 	}
-	if a.sum == nil {
-		a.sum = intern(v)
-	} else {
-		a.sum = arith("+", a.sum, v)
+	buf = appendKey(buf[:0], v)
+	if !a.distinct[string(buf)] {
+		if a.distinct == nil {
+			a.distinct = map[string]bool{}
+		}
+		a.distinct[string(buf)] = true
+		a.vals = append(a.vals, intern(v))
 	}
 	return buf
 }
@@ -1105,6 +1117,9 @@ func (a *acc) merge(buf []byte, o *acc) []byte {
 	for _, v := range o.vals {
 		buf = appendKey(buf[:0], v)
 		if !a.distinct[string(buf)] {
+			if a.distinct == nil {
+				a.distinct = map[string]bool{}
+			}
 			a.distinct[string(buf)] = true
 			a.vals = append(a.vals, v)
 		}
