@@ -56,6 +56,9 @@ func corpusAgents(t testing.TB) []string {
 // every distinct user agent of the corpus logs and on agents of other
 // shapes (browsers, phones, bots, non-ASCII).
 func TestFilteredParsersAgree(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs uap-go's every pattern on every corpus agent (over a minute under -race); run without -short (CI does)")
+	}
 	agents := append(corpusAgents(t),
 		"Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Mobile/15E148 Safari/604.1",
 		"Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36",
