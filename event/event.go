@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 	"unsafe"
@@ -1090,12 +1091,16 @@ func allLeaves(e *Event, dst []Value) []Value {
 // values (string, json.Number-like string for numbers, bool, map, slice);
 // nil when the field is absent.
 func Lookup(e *Event, name string) any {
-	get, ok := lookupGetters.Load(name)
-	if !ok {
-		// names come from rules and queries: the map stays small
-		get, _ = lookupGetters.LoadOrStore(name, Resolve(name))
+	var vals []Value
+	if get, ok := lookupGetters.Load(name); ok {
+		vals = get.(Getter)(e, nil)
+	} else {
+		get := resolve(name) // no memo slot: Lookup reads a field once per alert
+		if lookupCached.Add(1) <= maxLookupGetters {
+			lookupGetters.Store(name, get)
+		}
+		vals = get(e, nil)
 	}
-	vals := get.(Getter)(e, nil)
 	out := make([]any, 0, len(vals))
 	for _, v := range vals {
 		switch v.T {
@@ -1121,7 +1126,14 @@ func Lookup(e *Event, name string) any {
 // lookupGetters caches Lookup's getters by field name: resolving a name
 // (splitting its path, finding how the pipeline computes it) cost more than
 // reading the field, for every alert.
-var lookupGetters sync.Map
+// Names come from rules and queries, so the cache stays small; it is bounded
+// all the same (past the bound, names are resolved at every call).
+var (
+	lookupGetters sync.Map
+	lookupCached  atomic.Int64
+)
+
+const maxLookupGetters = 4096
 
 // NumberString is a JSON number kept as written.
 type NumberString string
