@@ -2,6 +2,7 @@ package esql
 
 import (
 	"fmt"
+	"maps"
 	"path"
 	"slices"
 	"sort"
@@ -20,7 +21,9 @@ import (
 type Program struct {
 	Query       *Query
 	head, tail  []Command
-	getters     map[string]event.View
+	// slot numbers the event fields the query names; views reads them
+	slot        map[string]int
+	views       []event.View
 	needed      []string // columns the tail reads from head rows
 	neededIdx   map[string]int
 	Aggregating bool // the tail has STATS: result rows are not events
@@ -55,7 +58,7 @@ var dateFields = map[string]bool{"@timestamp": true, "event.ingested": true, "ev
 
 // Compile prepares a parsed query.
 func Compile(q *Query) (*Program, error) {
-	p := &Program{Query: q, getters: map[string]event.View{}}
+	p := &Program{Query: q, slot: map[string]int{}}
 	split := len(q.Commands)
 	for i, c := range q.Commands {
 		switch c.(type) {
@@ -92,9 +95,10 @@ func Compile(q *Query) (*Program, error) {
 			}
 		}
 	}
-	for n := range names {
+	for _, n := range slices.Sorted(maps.Keys(names)) {
 		if n != "*" && !strings.HasPrefix(n, "_") {
-			p.getters[n] = event.ViewIndexed(n)
+			p.slot[n] = len(p.views)
+			p.views = append(p.views, event.ViewIndexed(n))
 		}
 	}
 	return p, nil
@@ -215,21 +219,19 @@ type eventRow struct {
 	names []string
 	vals  []Value
 	full  bool // materialized: only the columns exist
-	// fields caches the event fields read so far (a query reads some many
-	// times). Their strings may alias the parser's buffer: Head interns
-	// what it emits, the only way values outlive the event.
-	fields []rowField
+	// fieldVals caches the event fields the query names (by slot; set when
+	// fieldSet), as a query reads some many times. Their strings may alias
+	// the parser's buffer: Head interns what it emits, the only way values
+	// outlive the event.
+	fieldVals []Value
+	fieldSet  []bool
 	// room for the usual few columns and fields, in the row's one
 	// allocation
-	namesArr  [6]string
-	valsArr   [6]Value
-	fieldsArr [10]rowField
+	namesArr     [6]string
+	valsArr      [6]Value
+	fieldValsArr [16]Value
+	fieldSetArr  [16]bool
 	needed    []Value // the emitted row of a reused row (HeadTransient)
-}
-
-type rowField struct {
-	name string
-	v    Value
 }
 
 func (r *eventRow) now() time.Time { return r.t }
@@ -270,19 +272,29 @@ func (r *eventRow) get(name string) Value {
 	case "_version":
 		return int64(1)
 	}
-	for _, f := range r.fields {
-		if f.name == name {
-			return f.v
-		}
+	k, ok := r.p.slot[name]
+	if !ok { // a name the query does not name (KEEP *, say)
+		return fieldValue(name, event.ReadIndexed(r.ev, name))
 	}
-	var v Value
-	if g, ok := r.p.getters[name]; ok {
-		v = fieldValue(name, g(r.ev))
-	} else { // a name the query does not name (KEEP *, say)
-		v = fieldValue(name, event.ReadIndexed(r.ev, name))
+	if r.fieldSet[k] {
+		return r.fieldVals[k]
 	}
-	r.fields = append(r.fields, rowField{name, v})
+	v := fieldValue(name, r.p.views[k](r.ev))
+	r.fieldVals[k], r.fieldSet[k] = v, true
 	return v
+}
+
+// startFields makes the row's field cache empty, in its own arrays when
+// they are large enough.
+func (r *eventRow) startFields() {
+	n := len(r.p.views)
+	if n <= len(r.fieldValsArr) {
+		r.fieldVals, r.fieldSet = r.fieldValsArr[:n], r.fieldSetArr[:n]
+		clear(r.fieldVals)
+		clear(r.fieldSet)
+		return
+	}
+	r.fieldVals, r.fieldSet = make([]Value, n), make([]bool, n)
 }
 
 // intern returns v with its strings copied, one copy per distinct string:
@@ -406,7 +418,7 @@ func (r *eventRow) clone() *eventRow {
 	c := *r
 	c.names = slices.Clone(r.names)
 	c.vals = slices.Clone(r.vals)
-	c.fields = r.fields[:len(r.fields):len(r.fields)] // appends copy
+	c.fieldVals, c.fieldSet = slices.Clone(r.fieldVals), slices.Clone(r.fieldSet)
 	return &c
 }
 
@@ -435,12 +447,14 @@ func (p *Program) head1(ev *event.Event, t time.Time, keep bool, emit func(Row))
 		first = &eventRow{}
 	}
 	first.p, first.ev, first.t, first.full = p, ev, t, false
-	first.names, first.vals, first.fields = first.namesArr[:0], first.valsArr[:0], first.fieldsArr[:0]
+	first.names, first.vals = first.namesArr[:0], first.valsArr[:0]
+	first.startFields()
 	if reuse {
 		defer func() {
 			clear(first.namesArr[:])
 			clear(first.valsArr[:])
-			clear(first.fieldsArr[:])
+			clear(first.fieldValsArr[:])
+			first.fieldVals, first.fieldSet = nil, nil
 			clear(first.needed)
 			first.ev = nil
 			p.rows.Put(first)
@@ -1209,12 +1223,7 @@ func median(a *acc) Value {
 
 // Fields returns the sorted names of the event fields the query reads.
 func (p *Program) Fields() []string {
-	out := make([]string, 0, len(p.getters))
-	for n := range p.getters {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(p.slot))
 }
 
 // DecisionFields returns the sorted names of the event fields that can

@@ -70,6 +70,7 @@ func TestKeepNamedAsMaterialized(t *testing.T) {
 	}
 	run := func(fast bool) ([]string, []Value) {
 		r := &eventRow{p: p, ev: ev, t: ev.Time()}
+		r.startFields()
 		rows := []*eventRow{r}
 		for _, c := range q.Commands {
 			if k, ok := c.(Keep); ok && !fast {
