@@ -19,8 +19,8 @@ import (
 // row-wise commands up to the first STATS, SORT or LIMIT on one event;
 // Tail evaluates the rest over the rows of a rule run.
 type Program struct {
-	Query       *Query
-	head, tail  []Command
+	Query      *Query
+	head, tail []Command
 	// slot numbers the event fields the query names; views reads them
 	slot        map[string]int
 	views       []event.View
@@ -231,7 +231,7 @@ type eventRow struct {
 	valsArr      [6]Value
 	fieldValsArr [16]Value
 	fieldSetArr  [16]bool
-	needed    []Value // the emitted row of a reused row (HeadTransient)
+	needed       []Value // the emitted row of a reused row (HeadTransient)
 }
 
 func (r *eventRow) now() time.Time { return r.t }
