@@ -86,7 +86,7 @@ type esqlSlicesDetector struct {
 
 func (d *esqlSlicesDetector) collect(c *Collector, i int, ev *event.Event, cd candidate) {
 	ri := c.p.rules[i]
-	ri.r.ESQL.Head(ev, time.Unix(0, cd.t).UTC(), func(row esql.Row) {
+	ri.r.ESQL.HeadTransient(ev, time.Unix(0, cd.t).UTC(), func(row esql.Row) {
 		start := floorDiv(cd.t, ri.slice) * ri.slice
 		if c.slices[i] == nil {
 			c.slices[i] = map[int64]*esql.Partial{}

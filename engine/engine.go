@@ -48,7 +48,6 @@ type matcher func(e *event.Event, s *Scratch) bool
 
 // Scratch is per-goroutine working memory.
 type Scratch struct {
-	buf      []event.Value
 	excepted []uint8
 	cache    map[string]map[string][]*compiled // provider -> action -> rules
 	n        int
@@ -89,7 +88,7 @@ func (e *Engine) Profiles(scratches ...*Scratch) []RuleProfile {
 
 // NewScratch returns working memory for one goroutine.
 func NewScratch() *Scratch {
-	return &Scratch{buf: make([]event.Value, 0, 16), cache: map[string]map[string][]*compiled{}}
+	return &Scratch{cache: map[string]map[string][]*compiled{}}
 }
 
 // Compile compiles runnable rules. Rules that are not runnable are skipped
@@ -369,11 +368,9 @@ func compileAll(cs []rule.Cond) ([]matcher, error) {
 
 // anyValue builds a matcher that is true when some non-null value of the
 // field satisfies ok.
-func anyValue(get event.Getter, ok func(string) bool) matcher {
-	return func(e *event.Event, s *Scratch) bool {
-		vals := get(e, s.buf[:0])
-		s.buf = vals[:0]
-		for _, v := range vals {
+func anyValue(get event.View, ok func(string) bool) matcher {
+	return func(e *event.Event, _ *Scratch) bool {
+		for _, v := range get(e) {
 			if v.T != event.Null && ok(v.S) {
 				return true
 			}
@@ -383,7 +380,7 @@ func anyValue(get event.Getter, ok func(string) bool) matcher {
 }
 
 func compileCmp(c rule.Cmp) (matcher, error) {
-	get := event.ResolveIndexed(c.Field)
+	get := event.ViewIndexed(c.Field)
 	fold := func(s string) string { return s }
 	if c.CaseInsensitive {
 		fold = strings.ToLower

@@ -2,10 +2,13 @@ package esql
 
 import (
 	"fmt"
+	"maps"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unique"
 
@@ -16,12 +19,16 @@ import (
 // row-wise commands up to the first STATS, SORT or LIMIT on one event;
 // Tail evaluates the rest over the rows of a rule run.
 type Program struct {
-	Query       *Query
-	head, tail  []Command
-	getters     map[string]event.Getter
+	Query      *Query
+	head, tail []Command
+	// slot numbers the event fields the query names; views reads them
+	slot        map[string]int
+	views       []event.View
 	needed      []string // columns the tail reads from head rows
 	neededIdx   map[string]int
 	Aggregating bool // the tail has STATS: result rows are not events
+	// rows holds head rows HeadTransient has let go, for reuse
+	rows sync.Pool
 }
 
 // Row is one result row.
@@ -51,7 +58,7 @@ var dateFields = map[string]bool{"@timestamp": true, "event.ingested": true, "ev
 
 // Compile prepares a parsed query.
 func Compile(q *Query) (*Program, error) {
-	p := &Program{Query: q, getters: map[string]event.Getter{}}
+	p := &Program{Query: q, slot: map[string]int{}}
 	split := len(q.Commands)
 	for i, c := range q.Commands {
 		switch c.(type) {
@@ -88,9 +95,10 @@ func Compile(q *Query) (*Program, error) {
 			}
 		}
 	}
-	for n := range names {
+	for _, n := range slices.Sorted(maps.Keys(names)) {
 		if n != "*" && !strings.HasPrefix(n, "_") {
-			p.getters[n] = event.ResolveIndexed(n)
+			p.slot[n] = len(p.views)
+			p.views = append(p.views, event.ViewIndexed(n))
 		}
 	}
 	return p, nil
@@ -203,36 +211,53 @@ func walkCommand(c Command, fn func(string)) {
 
 // eventRow is a head row: computed columns over an event's fields.
 type eventRow struct {
-	p     *Program
-	ev    *event.Event
-	t     time.Time
-	cols  map[string]Value
-	order []string // computed columns, in order
-	full  bool     // materialized: only cols exist
-	buf   []event.Value
-	// fields caches the event fields read so far (a query reads some many
-	// times). Their strings may alias the parser's buffer: Head interns
-	// what it emits, the only way values outlive the event.
-	fields []rowField
-}
-
-type rowField struct {
-	name string
-	v    Value
+	p  *Program
+	ev *event.Event
+	t  time.Time
+	// names and vals are the computed columns, in order (few: a slice
+	// scan is cheaper than a map)
+	names []string
+	vals  []Value
+	full  bool // materialized: only the columns exist
+	// fieldVals caches the event fields the query names (by slot; set when
+	// fieldSet), as a query reads some many times. Their strings may alias
+	// the parser's buffer: Head interns what it emits, the only way values
+	// outlive the event.
+	fieldVals []Value
+	fieldSet  []bool
+	// room for the usual few columns and fields, in the row's one
+	// allocation
+	namesArr     [6]string
+	valsArr      [6]Value
+	fieldValsArr [16]Value
+	fieldSetArr  [16]bool
+	needed       []Value // the emitted row of a reused row (HeadTransient)
 }
 
 func (r *eventRow) now() time.Time { return r.t }
 
-func (r *eventRow) set(name string, v Value) {
-	if _, ok := r.cols[name]; !ok {
-		r.order = append(r.order, name)
+// col returns the index of a column (-1: none).
+func (r *eventRow) col(name string) int {
+	for i, n := range r.names {
+		if n == name {
+			return i
+		}
 	}
-	r.cols[name] = v
+	return -1
+}
+
+func (r *eventRow) set(name string, v Value) {
+	if i := r.col(name); i >= 0 {
+		r.vals[i] = v
+		return
+	}
+	r.names = append(r.names, name)
+	r.vals = append(r.vals, v)
 }
 
 func (r *eventRow) get(name string) Value {
-	if v, ok := r.cols[name]; ok {
-		return v
+	if i := r.col(name); i >= 0 {
+		return r.vals[i]
 	}
 	if r.full {
 		return nil
@@ -247,19 +272,29 @@ func (r *eventRow) get(name string) Value {
 	case "_version":
 		return int64(1)
 	}
-	for _, f := range r.fields {
-		if f.name == name {
-			return f.v
-		}
+	k, ok := r.p.slot[name]
+	if !ok { // a name the query does not name (KEEP *, say)
+		return fieldValue(name, event.ReadIndexed(r.ev, name))
 	}
-	g, ok := r.p.getters[name]
-	if !ok {
-		g = event.ResolveIndexed(name)
+	if r.fieldSet[k] {
+		return r.fieldVals[k]
 	}
-	r.buf = g(r.ev, r.buf[:0])
-	v := fieldValue(name, r.buf)
-	r.fields = append(r.fields, rowField{name, v})
+	v := fieldValue(name, r.p.views[k](r.ev))
+	r.fieldVals[k], r.fieldSet[k] = v, true
 	return v
+}
+
+// startFields makes the row's field cache empty, in its own arrays when
+// they are large enough.
+func (r *eventRow) startFields() {
+	n := len(r.p.views)
+	if n <= len(r.fieldValsArr) {
+		r.fieldVals, r.fieldSet = r.fieldValsArr[:n], r.fieldSetArr[:n]
+		clear(r.fieldVals)
+		clear(r.fieldSet)
+		return
+	}
+	r.fieldVals, r.fieldSet = make([]Value, n), make([]bool, n)
 }
 
 // intern returns v with its strings copied, one copy per distinct string:
@@ -288,36 +323,42 @@ func internAll(vs []Value) {
 
 // fieldValue converts an event field's values to an ES|QL value.
 func fieldValue(name string, vs []event.Value) Value {
+	if len(vs) == 1 { // the usual case, without a slice
+		x, _ := scalarValue(name, vs[0])
+		return x
+	}
 	var out []Value
 	for _, v := range vs {
-		var x Value
-		switch v.T {
-		case event.String:
-			if dateFields[name] {
-				t, err := parseTime(v.S)
-				if err != nil {
-					continue
-				}
-				x = t
-			} else {
-				x = v.S
-			}
-		case event.Number:
-			if i, err := strconv.ParseInt(v.S, 10, 64); err == nil {
-				x = i
-			} else if f, err := strconv.ParseFloat(v.S, 64); err == nil {
-				x = f
-			} else {
-				continue
-			}
-		case event.Bool:
-			x = v.S == "true"
-		default:
-			continue
+		if x, ok := scalarValue(name, v); ok {
+			out = append(out, x)
 		}
-		out = append(out, x)
 	}
 	return multi(out)
+}
+
+// scalarValue converts one value of an event field; ok is false for values
+// ES|QL does not see (nulls, objects, unparsable dates and numbers).
+func scalarValue(name string, v event.Value) (Value, bool) {
+	switch v.T {
+	case event.String:
+		if dateFields[name] {
+			t, err := parseTime(v.S)
+			if err != nil {
+				return nil, false
+			}
+			return t, true
+		}
+		return v.S, true
+	case event.Number:
+		if i, err := strconv.ParseInt(v.S, 10, 64); err == nil {
+			return i, true
+		} else if f, err := strconv.ParseFloat(v.S, 64); err == nil {
+			return f, true
+		}
+	case event.Bool:
+		return v.S == "true", true
+	}
+	return nil, false
 }
 
 // materialize turns the row into plain columns: the event's fields (sorted),
@@ -326,21 +367,20 @@ func (r *eventRow) materialize() {
 	if r.full {
 		return
 	}
-	var order []string
+	var names []string
+	var vals []Value
 	for _, n := range event.FieldNames(r.ev) {
-		if _, ok := r.cols[n]; ok {
+		if r.col(n) >= 0 {
 			continue
 		}
-		r.cols[n] = r.get(n)
-		order = append(order, n)
+		names, vals = append(names, n), append(vals, r.get(n))
 	}
 	for _, m := range r.p.Query.Metadata {
-		if _, ok := r.cols[m]; !ok {
-			r.cols[m] = r.get(m)
-			order = append(order, m)
+		if r.col(m) < 0 && !slices.Contains(names, m) {
+			names, vals = append(names, m), append(vals, r.get(m))
 		}
 	}
-	r.order = append(order, r.order...)
+	r.names, r.vals = append(names, r.names...), append(vals, r.vals...)
 	r.full = true
 }
 
@@ -357,42 +397,79 @@ func (r *eventRow) keepNamed(k Keep) bool {
 			return false
 		}
 	}
-	cols := make(map[string]Value, len(k.Patterns))
-	var order []string
+	names := make([]string, 0, len(k.Patterns))
+	vals := make([]Value, 0, len(k.Patterns))
 	for _, p := range k.Patterns {
-		if _, dup := cols[p]; dup {
+		if slices.Contains(names, p) {
 			continue
 		}
-		_, computed := r.cols[p]
+		computed := r.col(p) >= 0
 		v := r.get(p)
 		if v == nil && !computed {
 			continue // absent: KEEP drops it, as over the materialized row
 		}
-		cols[p] = v
-		order = append(order, p)
+		names, vals = append(names, p), append(vals, v)
 	}
-	r.cols, r.order, r.full = cols, order, true
+	r.names, r.vals, r.full = names, vals, true
 	return true
 }
 
 func (r *eventRow) clone() *eventRow {
 	c := *r
-	c.cols = make(map[string]Value, len(r.cols))
-	for k, v := range r.cols {
-		c.cols[k] = v
-	}
-	c.order = append([]string(nil), r.order...)
-	c.buf = nil
-	c.fields = r.fields[:len(r.fields):len(r.fields)] // appends copy
+	c.names = slices.Clone(r.names)
+	c.vals = slices.Clone(r.vals)
+	c.fieldVals, c.fieldSet = slices.Clone(r.fieldVals), slices.Clone(r.fieldSet)
 	return &c
 }
 
 // Head runs the row-wise commands on one event (NOW() is the event's time)
 // and calls emit with each resulting row: for aggregating queries the
-// columns the tail reads, else every column.
+// columns the tail reads, else every column. The rows are the caller's to
+// keep: their strings are copies (interned).
 func (p *Program) Head(ev *event.Event, t time.Time, emit func(Row)) {
-	rows := []*eventRow{{p: p, ev: ev, t: t, cols: map[string]Value{}}}
+	p.head1(ev, t, true, emit)
+}
+
+// HeadTransient is Head for a row that emit reads and lets go, as
+// Accumulate does: the row's strings may alias the event's buffer.
+func (p *Program) HeadTransient(ev *event.Event, t time.Time, emit func(Row)) {
+	p.head1(ev, t, false, emit)
+}
+
+func (p *Program) head1(ev *event.Event, t time.Time, keep bool, emit func(Row)) {
+	// a transient aggregating row is let go once emitted: reuse it
+	reuse := !keep && p.Aggregating
+	var first *eventRow
+	if reuse {
+		first, _ = p.rows.Get().(*eventRow)
+	}
+	if first == nil {
+		first = &eventRow{}
+	}
+	first.p, first.ev, first.t, first.full = p, ev, t, false
+	first.names, first.vals = first.namesArr[:0], first.valsArr[:0]
+	first.startFields()
+	if reuse {
+		defer func() {
+			clear(first.namesArr[:])
+			clear(first.valsArr[:])
+			clear(first.fieldValsArr[:])
+			first.fieldVals, first.fieldSet = nil, nil
+			clear(first.needed)
+			first.ev = nil
+			p.rows.Put(first)
+		}()
+	}
+	one := [1]*eventRow{first}
+	rows := one[:]
 	for _, c := range p.head {
+		if _, ok := c.(MvExpand); !ok && len(rows) == 1 {
+			// one row in, at most one out: no slices
+			if len(applyRow(c, rows[0], rows[:0])) == 0 {
+				return
+			}
+			continue
+		}
 		var next []*eventRow
 		for _, r := range rows {
 			next = applyRow(c, r, next)
@@ -404,21 +481,28 @@ func (p *Program) Head(ev *event.Event, t time.Time, emit func(Row)) {
 	}
 	for _, r := range rows {
 		if p.Aggregating {
-			vals := make([]Value, len(p.needed))
+			var vals []Value
+			if reuse && r == first { // emit reads the row and lets it go
+				first.needed = slices.Grow(first.needed[:0], len(p.needed))[:len(p.needed)]
+				vals = first.needed
+			} else {
+				vals = make([]Value, len(p.needed))
+			}
 			for i, n := range p.needed {
 				vals[i] = r.get(n)
 			}
-			internAll(vals)
+			if keep {
+				internAll(vals)
+			}
 			emit(Row{Names: p.needed, Values: vals})
 			continue
 		}
 		r.materialize()
-		vals := make([]Value, len(r.order))
-		for i, n := range r.order {
-			vals[i] = r.cols[n]
+		vals := slices.Clone(r.vals)
+		if keep {
+			internAll(vals)
 		}
-		internAll(vals)
-		row := Row{Names: r.order, Values: vals}
+		row := Row{Names: r.names, Values: vals}
 		if len(p.tail) == 0 {
 			emit(row)
 			continue
@@ -432,7 +516,8 @@ func (p *Program) Head(ev *event.Event, t time.Time, emit func(Row)) {
 	}
 }
 
-// applyRow runs one row-wise command on a head row.
+// applyRow runs one row-wise command on a head row, appending the rows it
+// yields to out.
 func applyRow(c Command, r *eventRow, out []*eventRow) []*eventRow {
 	switch c := c.(type) {
 	case Where:
@@ -486,16 +571,9 @@ func applyRow(c Command, r *eventRow, out []*eventRow) []*eventRow {
 			return append(out, r)
 		}
 		r.materialize()
-		t := Table{Columns: r.order, Rows: [][]Value{nil}}
-		for _, n := range r.order {
-			t.Rows[0] = append(t.Rows[0], r.cols[n])
-		}
+		t := Table{Columns: r.names, Rows: [][]Value{r.vals}}
 		t = applyTable(c, t, time.Time{})
-		r.cols = map[string]Value{}
-		r.order = t.Columns
-		for i, n := range t.Columns {
-			r.cols[n] = t.Rows[0][i]
-		}
+		r.names, r.vals = t.Columns, t.Rows[0]
 	}
 	return append(out, r)
 }
@@ -594,18 +672,13 @@ func applyTable(c Command, t Table, now time.Time) Table {
 		var rows [][]Value
 		cols := t.Columns
 		for _, r := range t.Rows {
-			er := &eventRow{cols: map[string]Value{}, full: true}
-			for i, n := range t.Columns {
-				er.cols[n] = r[i]
+			er := &eventRow{names: slices.Clone(t.Columns), vals: slices.Clone(r), full: true}
+			for len(er.vals) < len(er.names) {
+				er.vals = append(er.vals, nil)
 			}
-			er.order = append([]string(nil), t.Columns...)
 			for _, x := range applyRow(c, er, nil) {
-				cols = x.order
-				row := make([]Value, len(x.order))
-				for i, n := range x.order {
-					row[i] = x.cols[n]
-				}
-				rows = append(rows, row)
+				cols = x.names
+				rows = append(rows, x.vals)
 			}
 		}
 		t.Columns, t.Rows = cols, rows
@@ -714,6 +787,7 @@ func stats(c Stats, t Table, idx map[string]int, now time.Time) Table {
 // slices of a run window, instead of keeping every row.
 type Partial struct {
 	groups map[string]*group
+	buf    []byte // scratch for keys
 }
 
 func newPartial() *Partial { return &Partial{groups: map[string]*group{}} }
@@ -721,15 +795,32 @@ func newPartial() *Partial { return &Partial{groups: map[string]*group{}} }
 func newGroup(by []Value, n int, first int64) *group {
 	g := &group{by: by, accs: make([]*acc, n), first: first}
 	for i := range g.accs {
-		g.accs[i] = &acc{distinct: map[string]bool{}}
+		g.accs[i] = &acc{}
 	}
 	return g
 }
 
 // accumulate adds one row, at position or time `at` (which orders the
-// groups: first seen, first out).
+// groups: first seen, first out). The row's values may alias an event's
+// buffer: what a group keeps (its BY values, distinct values, minimum and
+// maximum) is interned when kept.
 func accumulate(c Stats, pt *Partial, en *tableRow, at int64) {
-	// BY on a multi-valued column puts the row in each value's group
+	var one [4]Value
+	by := one[:0]
+	for _, b := range c.By {
+		v := eval(b.Expr, en)
+		if _, mv := v.([]Value); mv {
+			accumulateCombos(c, pt, en, at)
+			return
+		}
+		by = append(by, v)
+	}
+	addToGroup(c, pt, en, at, by)
+}
+
+// accumulateCombos is accumulate for a row with a multi-valued BY column:
+// the row goes in each value's group.
+func accumulateCombos(c Stats, pt *Partial, en *tableRow, at int64) {
 	combos := [][]Value{nil}
 	for _, b := range c.By {
 		vs := values(eval(b.Expr, en))
@@ -745,31 +836,49 @@ func accumulate(c Stats, pt *Partial, en *tableRow, at int64) {
 		combos = next
 	}
 	for _, combo := range combos {
-		k := key(combo)
-		g, ok := pt.groups[k]
-		if !ok {
-			g = newGroup(combo, len(c.Aggs), at)
-			pt.groups[k] = g
+		addToGroup(c, pt, en, at, combo)
+	}
+}
+
+// addToGroup adds the row to the group of the BY values combo.
+func addToGroup(c Stats, pt *Partial, en *tableRow, at int64, combo []Value) {
+	pt.buf = appendKey(pt.buf[:0], combo)
+	g, ok := pt.groups[string(pt.buf)]
+	if !ok {
+		by := make([]Value, len(combo))
+		for i, v := range combo {
+			by[i] = intern(v)
 		}
-		g.first = min(g.first, at)
-		for i, a := range c.Aggs {
-			if a.Filter != nil {
-				if b, ok := eval(a.Filter, en).(bool); !ok || !b {
-					continue
-				}
-			}
-			ac := g.accs[i]
-			if a.Arg == nil { // COUNT(*)
-				ac.count++
+		g = newGroup(by, len(c.Aggs), at)
+		pt.groups[string(pt.buf)] = g
+	}
+	g.first = min(g.first, at)
+	for i, a := range c.Aggs {
+		if a.Filter != nil {
+			if b, ok := eval(a.Filter, en).(bool); !ok || !b {
 				continue
 			}
-			for _, v := range values(eval(a.Arg, en)) {
-				ac.add(v)
-				if f, ok := toFloat(v); ok && a.Func == "MEDIAN" {
-					ac.nums = append(ac.nums, f)
-				}
-			}
 		}
+		ac := g.accs[i]
+		if a.Arg == nil { // COUNT(*)
+			ac.count++
+			continue
+		}
+		v := eval(a.Arg, en)
+		if mv, ok := v.([]Value); ok {
+			for _, x := range mv {
+				pt.addTo(ac, a, x)
+			}
+		} else if v != nil {
+			pt.addTo(ac, a, v)
+		}
+	}
+}
+
+func (pt *Partial) addTo(ac *acc, a Agg, v Value) {
+	pt.buf = ac.add(pt.buf, v, a.Func)
+	if f, ok := toFloat(v); ok && a.Func == "MEDIAN" {
+		ac.nums = append(ac.nums, f)
 	}
 }
 
@@ -783,7 +892,7 @@ func merge(dst, src *Partial) {
 		}
 		dg.first = min(dg.first, sg.first)
 		for i, a := range sg.accs {
-			dg.accs[i].merge(a)
+			dst.buf = dg.accs[i].merge(dst.buf, a)
 		}
 	}
 }
@@ -870,6 +979,22 @@ func (p *Program) Merge(dst, src *Partial) { merge(dst, src) }
 
 // TailPartials runs the tail over the merged aggregations of a run window.
 func (p *Program) TailPartials(parts []*Partial, now time.Time) Table {
+	st := p.tail[0].(Stats)
+	if len(p.tail) > 1 && len(st.By) > 0 {
+		if w, ok := p.tail[1].(Where); ok {
+			t := filteredStats(st, w, parts, now)
+			for _, c := range p.tail[2:] {
+				t = applyTable(c, t, now)
+			}
+			return t
+		}
+	}
+	return p.tailMerged(parts, now)
+}
+
+// tailMerged is TailPartials merging every group of the parts into one
+// aggregation first.
+func (p *Program) tailMerged(parts []*Partial, now time.Time) Table {
 	all := newPartial()
 	for _, pt := range parts {
 		merge(all, pt)
@@ -881,37 +1006,135 @@ func (p *Program) TailPartials(parts []*Partial, now time.Time) Table {
 	return t
 }
 
-func (a *acc) add(v Value) {
-	a.count++
-	k := key(v)
-	if !a.distinct[k] {
-		a.distinct[k] = true
-		a.vals = append(a.vals, v)
+// filteredStats is finish over the merged parts followed by the WHERE w,
+// without merging or computing, for the groups w drops, the aggregations
+// it does not read (most groups of a rule like "created, then used" are
+// dropped by a count that is 0). Rows, their order and their values are
+// those of finish then WHERE: a group's accumulators are merged part by
+// part in order either way, each one on its own.
+func filteredStats(st Stats, w Where, parts []*Partial, now time.Time) Table {
+	out := Table{}
+	for _, a := range st.Aggs {
+		out.Columns = append(out.Columns, a.Name)
 	}
-	if a.min == nil {
-		a.min, a.max = v, v
-	} else {
-		if c, ok := compare(v, a.min); ok && c < 0 {
-			a.min = v
+	for _, b := range st.By {
+		out.Columns = append(out.Columns, b.Name)
+	}
+	idx := indexOf(out.Columns)
+	need := make([]bool, len(st.Aggs))
+	walkExpr(w.Cond, func(x Expr) {
+		if f, ok := x.(Field); ok {
+			if i, ok := idx[f.Name]; ok && i < len(st.Aggs) {
+				need[i] = true
+			}
 		}
-		if c, ok := compare(v, a.max); ok && c > 0 {
-			a.max = v
+	})
+	groups := map[string]*group{}
+	for _, pt := range parts {
+		for k, sg := range pt.groups {
+			g, ok := groups[k]
+			if !ok {
+				g = &group{by: sg.by, accs: make([]*acc, len(st.Aggs)), first: sg.first}
+				groups[k] = g
+			}
+			g.first = min(g.first, sg.first)
 		}
 	}
-	if a.sum == nil {
-		a.sum = v
-	} else {
-		a.sum = arith("+", a.sum, v)
+	order := make([]string, 0, len(groups))
+	for k := range groups {
+		order = append(order, k)
 	}
+	sort.Slice(order, func(i, j int) bool {
+		a, b := groups[order[i]], groups[order[j]]
+		if a.first != b.first {
+			return a.first < b.first
+		}
+		return order[i] < order[j]
+	})
+	var buf []byte
+	result := func(k string, g *group, i int) Value {
+		ac := &acc{}
+		for _, pt := range parts {
+			if sg, ok := pt.groups[k]; ok {
+				buf = ac.merge(buf, sg.accs[i])
+			}
+		}
+		return ac.result(st.Aggs[i])
+	}
+	for _, k := range order {
+		g := groups[k]
+		row := make([]Value, len(out.Columns))
+		for i := range st.Aggs {
+			if need[i] {
+				row[i] = result(k, g, i)
+			}
+		}
+		copy(row[len(st.Aggs):], g.by)
+		if b, ok := eval(w.Cond, &tableRow{idx: idx, row: row, at: now}).(bool); !ok || !b {
+			continue
+		}
+		for i := range st.Aggs {
+			if !need[i] {
+				row[i] = result(k, g, i)
+			}
+		}
+		out.Rows = append(out.Rows, row)
+	}
+	return out
 }
 
-// merge adds another accumulator's values.
-func (a *acc) merge(o *acc) {
+// add adds one value of the aggregation fn, interning what it keeps, and
+// keeping only what fn's result reads (COUNT the count, MIN and MAX the
+// extremes, SUM and AVG the sum, VALUES, COUNT_DISTINCT and TOP the distinct
+// values); buf is scratch for the value's key, returned for reuse.
+func (a *acc) add(buf []byte, v Value, fn string) []byte {
+	a.count++
+	switch fn {
+	case "COUNT", "MEDIAN": // MEDIAN: the caller keeps the numbers
+		return buf
+	case "MIN", "MAX":
+		if a.min == nil {
+			v = intern(v)
+			a.min, a.max = v, v
+			return buf
+		}
+		if c, ok := compare(v, a.min); ok && c < 0 {
+			a.min = intern(v)
+		}
+		if c, ok := compare(v, a.max); ok && c > 0 {
+			a.max = intern(v)
+		}
+		return buf
+	case "SUM", "AVG":
+		if a.sum == nil {
+			a.sum = intern(v)
+		} else {
+			a.sum = arith("+", a.sum, v)
+		}
+		return buf
+	}
+	buf = appendKey(buf[:0], v)
+	if !a.distinct[string(buf)] {
+		if a.distinct == nil {
+			a.distinct = map[string]bool{}
+		}
+		a.distinct[string(buf)] = true
+		a.vals = append(a.vals, intern(v))
+	}
+	return buf
+}
+
+// merge adds another accumulator's values; buf is scratch for keys,
+// returned for reuse.
+func (a *acc) merge(buf []byte, o *acc) []byte {
 	a.count += o.count
 	for _, v := range o.vals {
-		k := key(v)
-		if !a.distinct[k] {
-			a.distinct[k] = true
+		buf = appendKey(buf[:0], v)
+		if !a.distinct[string(buf)] {
+			if a.distinct == nil {
+				a.distinct = map[string]bool{}
+			}
+			a.distinct[string(buf)] = true
 			a.vals = append(a.vals, v)
 		}
 	}
@@ -935,6 +1158,7 @@ func (a *acc) merge(o *acc) {
 		}
 	}
 	a.nums = append(a.nums, o.nums...)
+	return buf
 }
 
 func (a *acc) result(ag Agg) Value {
@@ -999,12 +1223,7 @@ func median(a *acc) Value {
 
 // Fields returns the sorted names of the event fields the query reads.
 func (p *Program) Fields() []string {
-	out := make([]string, 0, len(p.getters))
-	for n := range p.getters {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(p.slot))
 }
 
 // DecisionFields returns the sorted names of the event fields that can

@@ -69,16 +69,14 @@ func TestKeepNamedAsMaterialized(t *testing.T) {
 		t.Fatal(err)
 	}
 	run := func(fast bool) ([]string, []Value) {
-		r := &eventRow{p: p, ev: ev, t: ev.Time(), cols: map[string]Value{}}
+		r := &eventRow{p: p, ev: ev, t: ev.Time()}
+		r.startFields()
 		rows := []*eventRow{r}
 		for _, c := range q.Commands {
 			if k, ok := c.(Keep); ok && !fast {
 				r := rows[0]
 				r.materialize()
-				tb := Table{Columns: r.order, Rows: [][]Value{nil}}
-				for _, n := range r.order {
-					tb.Rows[0] = append(tb.Rows[0], r.cols[n])
-				}
+				tb := Table{Columns: r.names, Rows: [][]Value{slices.Clone(r.vals)}}
 				tb = applyTable(k, tb, time.Time{})
 				return tb.Columns, tb.Rows[0]
 			}
@@ -89,11 +87,7 @@ func TestKeepNamedAsMaterialized(t *testing.T) {
 			rows = next
 		}
 		r = rows[0]
-		vals := make([]Value, len(r.order))
-		for i, n := range r.order {
-			vals[i] = r.cols[n]
-		}
-		return r.order, vals
+		return r.names, slices.Clone(r.vals)
 	}
 	fc, fv := run(true)
 	sc, sv := run(false)

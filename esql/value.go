@@ -123,20 +123,33 @@ func toString(v Value) string {
 }
 
 // key is a value's identity for grouping and distinct counts.
-func key(v Value) string {
+func key(v Value) string { return string(appendKey(nil, v)) }
+
+// appendKey appends key(v) to b: a lookup by string(b) in a map allocates
+// nothing, so a row whose group or value is already known costs no string.
+func appendKey(b []byte, v Value) []byte {
 	switch x := v.(type) {
 	case nil:
-		return "\x00null"
+		return append(b, "\x00null"...)
 	case []Value:
-		parts := make([]string, len(x))
+		b = append(b, '[')
 		for i, e := range x {
-			parts[i] = key(e)
+			if i > 0 {
+				b = append(b, '\x1f')
+			}
+			b = appendKey(b, e)
 		}
-		return "[" + strings.Join(parts, "\x1f") + "]"
+		return append(b, ']')
 	case string:
-		return "s" + x
+		return append(append(b, 's'), x...)
+	case int64:
+		return strconv.AppendInt(append(b, "int64"...), x, 10)
+	case bool:
+		return strconv.AppendBool(append(b, "bool"...), x)
+	case time.Time:
+		return x.UTC().AppendFormat(append(b, "time.Time"...), "2006-01-02T15:04:05.000Z")
 	}
-	return fmt.Sprintf("%T%s", v, toString(v))
+	return fmt.Appendf(b, "%T%s", v, toString(v))
 }
 
 // values flattens v into its single values (none for null).

@@ -33,8 +33,13 @@ func (e *Event) geoInfo() *geoip.Info {
 	return e.geo
 }
 
-// agent returns the parsed userAgent of a raw record (nil without one).
+// agent returns the parsed userAgent of a raw record (nil without one),
+// looked up at most once per event (several rules read user_agent.*).
 func (e *Event) agent() *useragent.Agent {
+	if e.uaDone {
+		return e.ua
+	}
+	e.uaDone = true
 	if e.Kind != KindCloudTrail {
 		return nil
 	}
@@ -42,7 +47,8 @@ func (e *Event) agent() *useragent.Agent {
 	if v == nil || v.Type() != fastjson.TypeString {
 		return nil
 	}
-	return useragent.Parse(b2s(v.GetStringBytes()))
+	e.ua = useragent.Parse(b2s(v.GetStringBytes()))
+	return e.ua
 }
 
 // geoFields are the source.geo and source.as leaves the geoip processor

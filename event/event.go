@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 	"unsafe"
@@ -16,6 +18,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/trailhound/trailhound/geoip"
+	"github.com/trailhound/trailhound/useragent"
 )
 
 // Kind says what a record is.
@@ -58,6 +61,9 @@ type Event struct {
 	geoDB   *geoip.DB   // the Parser's databases (nil: none)
 	geo     *geoip.Info // the lookup of source.ip, once geoDone
 	geoDone bool
+	ua      *useragent.Agent // the parsed userAgent, once uaDone
+	uaDone  bool
+	fields  *fieldMemo // the fields read so far (nil: not kept)
 	// enriched: ecs has the enrichment fields
 	enriched bool
 	// noEntities turns the actor/target entity mapping off
@@ -106,9 +112,10 @@ type Parser struct {
 	// integration applies to documents tagged actor_target_mapping.
 	NoEntityMapping bool
 
-	p     fastjson.Parser
-	arena fastjson.Arena
-	ev    Event
+	p      fastjson.Parser
+	arena  fastjson.Arena
+	ev     Event
+	fields fieldMemo
 }
 
 // ErrInvalidUTF8 is wrapped by errors about records that are not UTF-8.
@@ -132,7 +139,8 @@ func (p *Parser) Parse(data []byte) (*Event, error) {
 		return nil, fmt.Errorf("malformed JSON: %w", err)
 	}
 	p.arena.Reset()
-	p.ev = Event{Raw: data, arena: &p.arena, geoDB: p.GeoIP, noEntities: p.NoEntityMapping}
+	p.fields.gen++
+	p.ev = Event{Raw: data, arena: &p.arena, geoDB: p.GeoIP, noEntities: p.NoEntityMapping, fields: &p.fields}
 	e := &p.ev
 	e.classify(v)
 	return e, nil
@@ -468,8 +476,128 @@ var rawPrefixToECS = map[string]string{
 }
 
 // Resolve returns the getter of a field, in either vocabulary. It is called
-// once per field when a rule is compiled.
+// once per field when a rule is compiled. The getter reads the field once
+// per event and keeps its values for the event's other readers: rules share
+// fields (userIdentity.type, sourceIPAddress, userAgent ...), and reading
+// one walks the record's objects key by key.
 func Resolve(name string) Getter {
+	return memoized(slotOf(name), resolve(name))
+}
+
+// fieldSlots numbers the fields Resolve has made getters for: a field's
+// values are kept in its slot of the event's memo.
+var (
+	fieldSlotsMu sync.Mutex
+	fieldSlots   = map[string]int{}
+)
+
+func slotOf(name string) int {
+	fieldSlotsMu.Lock()
+	defer fieldSlotsMu.Unlock()
+	i, ok := fieldSlots[name]
+	if !ok {
+		i = len(fieldSlots)
+		fieldSlots[name] = i
+	}
+	return i
+}
+
+// fieldMemo holds the fields read from a Parser's current event: a slot is
+// the event's when its gen is the memo's (Parse moves gen on), so no event
+// clears it and its buffers are reused.
+type fieldMemo struct {
+	gen   uint64
+	slots []memoSlot
+	enc   []byte // scratch for encodings only measured (flatSmall)
+}
+
+type memoSlot struct {
+	gen  uint64
+	vals []Value
+}
+
+// memoized returns get reading each event's field once (events of a Parser;
+// others are read every time).
+func memoized(slot int, get Getter) Getter {
+	view := memoView(slot, get)
+	return func(e *Event, dst []Value) []Value { return append(dst, view(e)...) }
+}
+
+// View returns a field's values without copying them. They are the
+// event's: the caller reads them and neither changes nor keeps the slice
+// (appending to it copies).
+type View func(e *Event) []Value
+
+// ResolveView is Resolve as a View.
+func ResolveView(name string) View { return memoView(slotOf(name), resolve(name)) }
+
+// ViewIndexed is ResolveIndexed as a View.
+func ViewIndexed(name string) View {
+	if name == "" {
+		return func(e *Event) []Value { return allLeaves(e, nil) }
+	}
+	view := ResolveView(name)
+	limit, ok := ignoreAbove[name]
+	if !ok {
+		return view
+	}
+	return func(e *Event) []Value {
+		vals := view(e)
+		for i, v := range vals {
+			if len(v.S) > limit { // rare: copy the others
+				out := slices.Clone(vals[:i])
+				for _, v := range vals[i+1:] {
+					if len(v.S) <= limit {
+						out = append(out, v)
+					}
+				}
+				return out
+			}
+		}
+		return vals
+	}
+}
+
+// ReadIndexed reads what ResolveIndexed's getter would, for a name known
+// only at run time (every field of an event, say): without a memo slot,
+// which each distinct name would take for good.
+func ReadIndexed(e *Event, name string) []Value {
+	if name == "" {
+		return allLeaves(e, nil)
+	}
+	vals := resolve(name)(e, nil)
+	if limit, ok := ignoreAbove[name]; ok {
+		out := vals[:0]
+		for _, v := range vals {
+			if len(v.S) <= limit {
+				out = append(out, v)
+			}
+		}
+		vals = out
+	}
+	return vals
+}
+
+func memoView(slot int, get Getter) View {
+	return func(e *Event) []Value {
+		m := e.fields
+		if m == nil {
+			return get(e, nil)
+		}
+		if slot >= len(m.slots) {
+			m.slots = append(m.slots, make([]memoSlot, slot+1-len(m.slots))...)
+		}
+		if m.slots[slot].gen != m.gen {
+			// get may read other fields, growing m.slots: index again after
+			vals := get(e, m.slots[slot].vals[:0])
+			m.slots[slot] = memoSlot{gen: m.gen, vals: vals}
+		}
+		vals := m.slots[slot].vals
+		return vals[:len(vals):len(vals)]
+	}
+}
+
+func resolve(name string) Getter {
 	p := newPath(name)
 	if IsECSName(name) {
 		if fast := fastECS(name); fast != nil {
@@ -564,8 +692,17 @@ func flatIndex(raw string) int {
 func (e *Event) flatSmall(i int) bool {
 	if e.flatFast[i] == 0 {
 		e.flatFast[i] = 2
-		if v := e.src.Get(flatObjects[i]); v != nil && len(v.MarshalTo(nil)) < flattenedFastLimit {
-			e.flatFast[i] = 1
+		if v := e.src.Get(flatObjects[i]); v != nil {
+			var n int
+			if m := e.fields; m != nil { // encode into the Parser's buffer
+				m.enc = v.MarshalTo(m.enc[:0])
+				n = len(m.enc)
+			} else {
+				n = len(v.MarshalTo(nil))
+			}
+			if n < flattenedFastLimit {
+				e.flatFast[i] = 1
+			}
 		}
 	}
 	return e.flatFast[i] == 1
@@ -954,7 +1091,16 @@ func allLeaves(e *Event, dst []Value) []Value {
 // values (string, json.Number-like string for numbers, bool, map, slice);
 // nil when the field is absent.
 func Lookup(e *Event, name string) any {
-	vals := Resolve(name)(e, nil)
+	var vals []Value
+	if get, ok := lookupGetters.Load(name); ok {
+		vals = get.(Getter)(e, nil)
+	} else {
+		get := resolve(name) // no memo slot: Lookup reads a field once per alert
+		if lookupCached.Add(1) <= maxLookupGetters {
+			lookupGetters.Store(name, get)
+		}
+		vals = get(e, nil)
+	}
 	out := make([]any, 0, len(vals))
 	for _, v := range vals {
 		switch v.T {
@@ -976,6 +1122,18 @@ func Lookup(e *Event, name string) any {
 	}
 	return out
 }
+
+// lookupGetters caches Lookup's getters by field name: resolving a name
+// (splitting its path, finding how the pipeline computes it) cost more than
+// reading the field, for every alert.
+// Names come from rules and queries, so the cache stays small; it is bounded
+// all the same (past the bound, names are resolved at every call).
+var (
+	lookupGetters sync.Map
+	lookupCached  atomic.Int64
+)
+
+const maxLookupGetters = 4096
 
 // NumberString is a JSON number kept as written.
 type NumberString string

@@ -5,11 +5,17 @@ package regexlit
 
 import (
 	"regexp/syntax"
+	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
-// maxAlternatives bounds the literals one required set may hold.
+// maxAlternatives bounds the literals one required set of Filter may hold.
 const maxAlternatives = 32
+
+// maxRun bounds the concatenations a run of exact subexpressions may
+// require one of: an alternation of such runs unites them.
+const maxRun = 16
 
 // Filter returns a test that every string the regular expression expr
 // matches passes, built from the literals a match must contain (for
@@ -19,12 +25,18 @@ const maxAlternatives = 32
 // all. Case-insensitive literals are compared ASCII-case-folded; a string
 // with non-ASCII bytes always passes, since Unicode folding maps some of
 // those onto ASCII letters (K, ſ).
-func Filter(expr string) func(string) bool {
+func Filter(expr string) func(string) bool { return FilterMax(expr, maxAlternatives) }
+
+// FilterMax is Filter with another bound on the literals one alternation
+// may require (one of them): a larger bound suits a regex run once per
+// distinct string, where a long list of substring searches still costs less
+// than the regex.
+func FilterMax(expr string, maxAlternatives int) func(string) bool {
 	re, err := syntax.Parse(expr, syntax.Perl)
 	if err != nil {
 		return nil
 	}
-	req := required(re.Simplify())
+	req := required(re.Simplify(), maxAlternatives)
 	if len(req) == 0 {
 		return nil
 	}
@@ -32,12 +44,22 @@ func Filter(expr string) func(string) bool {
 	for _, set := range req {
 		fold = fold || set.fold
 	}
+	scans := make([]*foldScan, len(req))
+	for i, set := range req {
+		if set.fold && len(set.lits) > 1 {
+			scans[i] = newFoldScan(set.lits)
+		}
+	}
 	return func(s string) bool {
 		if fold && !isASCII(s) {
 			return true
 		}
-		for _, set := range req {
-			if !containsAny(s, set.lits, set.fold) {
+		for i, set := range req {
+			if sc := scans[i]; sc != nil {
+				if !sc.in(s) {
+					return false
+				}
+			} else if !containsAny(s, set.lits, set.fold) {
 				return false
 			}
 		}
@@ -54,7 +76,7 @@ type literalSet struct {
 
 // required returns the literal sets every match of re satisfies: all of
 // them (a conjunction). nil means nothing is known.
-func required(re *syntax.Regexp) []literalSet {
+func required(re *syntax.Regexp, maxAlternatives int) []literalSet {
 	switch re.Op {
 	case syntax.OpLiteral:
 		fold := re.Flags&syntax.FoldCase != 0
@@ -67,33 +89,206 @@ func required(re *syntax.Regexp) []literalSet {
 		}
 		return []literalSet{{lits: []string{lit}, fold: fold}}
 	case syntax.OpCapture, syntax.OpPlus:
-		return required(re.Sub[0])
+		return required(re.Sub[0], maxAlternatives)
 	case syntax.OpRepeat:
 		if re.Min >= 1 {
-			return required(re.Sub[0])
+			return required(re.Sub[0], maxAlternatives)
 		}
 	case syntax.OpConcat:
+		// a run of subexpressions matching few exact strings requires one
+		// of their concatenations (S(?:imp|cr)apy: Simp or Scr, not just
+		// S, nor imp); the others require what they require
 		var out []literalSet
-		for _, sub := range re.Sub {
-			out = append(out, required(sub)...)
+		for i := 0; i < len(re.Sub); {
+			j, run := i, literalSet{lits: []string{""}}
+			for ; j < len(re.Sub); j++ {
+				next, ok := concatExact(run, re.Sub[j], min(maxAlternatives, maxRun))
+				if !ok {
+					break
+				}
+				run = next
+			}
+			if j > i && j < len(re.Sub) {
+				// the run goes on into how the next one starts (W(?:IRE|ordPress|...)
+				// requires WIRE or WordPress ...), which still requires its own
+				if pre, ok := prefixes(re.Sub[j], maxRun); ok && len(run.lits)*len(pre.lits) <= min(maxAlternatives, maxRun) {
+					run, _ = concatSets(run, pre)
+					if !slices.Contains(run.lits, "") {
+						out = append(out, run)
+						out = append(out, required(re.Sub[j], maxAlternatives)...)
+						i = j + 1
+						continue
+					}
+				}
+			}
+			if j > i+1 && !slices.Contains(run.lits, "") {
+				out = append(out, run)
+				i = j
+				continue
+			}
+			out = append(out, required(re.Sub[i], maxAlternatives)...)
+			i++
 		}
 		return out
 	case syntax.OpAlternate:
 		var union literalSet
-		for i, sub := range re.Sub {
-			best, ok := strongest(required(sub))
-			if !ok || (i > 0 && best.fold != union.fold) {
+		for _, sub := range re.Sub {
+			best, ok := strongest(required(sub, maxAlternatives))
+			if !ok {
 				return nil
 			}
-			union.fold = best.fold
+			union.fold = union.fold || best.fold
 			union.lits = append(union.lits, best.lits...)
 		}
 		if len(union.lits) > maxAlternatives {
 			return nil
 		}
+		if union.fold { // compared ignoring case: sound for the case-sensitive ones too
+			for i, l := range union.lits {
+				union.lits[i] = strings.ToLower(l)
+			}
+		}
 		return []literalSet{union}
 	}
 	return nil
+}
+
+// concatExact returns the strings of run followed by those of re, when re
+// matches few exact strings and the product stays within max.
+func concatExact(run literalSet, re *syntax.Regexp, max int) (literalSet, bool) {
+	ex, ok := exact(re, max)
+	if !ok || len(run.lits)*len(ex.lits) > max {
+		return literalSet{}, false
+	}
+	return concatSets(run, ex)
+}
+
+// concatSets returns every string of a followed by one of b.
+func concatSets(a, b literalSet) (literalSet, bool) {
+	out := literalSet{fold: a.fold || b.fold}
+	for _, x := range a.lits {
+		for _, y := range b.lits {
+			out.lits = append(out.lits, x+y)
+		}
+	}
+	if out.fold { // compared ignoring case: sound for the case-sensitive parts too
+		for i, l := range out.lits {
+			out.lits[i] = strings.ToLower(l)
+		}
+	}
+	return out, true
+}
+
+// prefixes returns strings one of which every match of re starts with ("":
+// none known for some), at most max of them, ASCII.
+func prefixes(re *syntax.Regexp, max int) (literalSet, bool) {
+	if ex, ok := exact(re, max); ok {
+		return ex, true
+	}
+	switch re.Op {
+	case syntax.OpCapture, syntax.OpPlus:
+		return prefixes(re.Sub[0], max)
+	case syntax.OpRepeat:
+		if re.Min >= 1 {
+			return prefixes(re.Sub[0], max)
+		}
+	case syntax.OpConcat:
+		run := literalSet{lits: []string{""}}
+		for _, sub := range re.Sub {
+			if next, ok := concatExact(run, sub, max); ok {
+				run = next
+				continue
+			}
+			if pre, ok := prefixes(sub, max); ok && len(run.lits)*len(pre.lits) <= max {
+				run, _ = concatSets(run, pre)
+			}
+			break
+		}
+		return run, true
+	case syntax.OpAlternate:
+		var out literalSet
+		for _, sub := range re.Sub {
+			pre, ok := prefixes(sub, max)
+			if !ok || len(out.lits)+len(pre.lits) > max {
+				return literalSet{}, false
+			}
+			out.fold = out.fold || pre.fold
+			out.lits = append(out.lits, pre.lits...)
+		}
+		if out.fold {
+			for i, l := range out.lits {
+				out.lits[i] = strings.ToLower(l)
+			}
+		}
+		return out, true
+	}
+	return literalSet{lits: []string{""}}, true
+}
+
+// exact returns every string re matches, when they are at most max and
+// ASCII (folded: lower case, to compare ignoring case).
+func exact(re *syntax.Regexp, max int) (literalSet, bool) {
+	switch re.Op {
+	case syntax.OpEmptyMatch, syntax.OpBeginLine, syntax.OpEndLine, syntax.OpBeginText, syntax.OpEndText,
+		syntax.OpWordBoundary, syntax.OpNoWordBoundary:
+		// zero-width: what is around it is contiguous in the match
+		return literalSet{lits: []string{""}}, true
+	case syntax.OpLiteral:
+		lit := string(re.Rune)
+		if !isASCII(lit) {
+			return literalSet{}, false
+		}
+		if re.Flags&syntax.FoldCase != 0 {
+			return literalSet{lits: []string{strings.ToLower(lit)}, fold: true}, true
+		}
+		return literalSet{lits: []string{lit}}, true
+	case syntax.OpCharClass:
+		var lits []string
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			for r := re.Rune[i]; r <= re.Rune[i+1]; r++ {
+				if r >= utf8.RuneSelf || len(lits) >= min(max, 4) {
+					return literalSet{}, false
+				}
+				lits = append(lits, string(r))
+			}
+		}
+		return literalSet{lits: lits}, len(lits) > 0
+	case syntax.OpCapture:
+		return exact(re.Sub[0], max)
+	case syntax.OpQuest:
+		ex, ok := exact(re.Sub[0], max)
+		if !ok || len(ex.lits)+1 > max {
+			return literalSet{}, false
+		}
+		ex.lits = append(ex.lits, "")
+		return ex, true
+	case syntax.OpConcat:
+		run := literalSet{lits: []string{""}}
+		for _, sub := range re.Sub {
+			var ok bool
+			if run, ok = concatExact(run, sub, max); !ok {
+				return literalSet{}, false
+			}
+		}
+		return run, true
+	case syntax.OpAlternate:
+		var out literalSet
+		for _, sub := range re.Sub {
+			ex, ok := exact(sub, max)
+			if !ok || len(out.lits)+len(ex.lits) > max {
+				return literalSet{}, false
+			}
+			out.fold = out.fold || ex.fold
+			out.lits = append(out.lits, ex.lits...)
+		}
+		if out.fold {
+			for i, l := range out.lits {
+				out.lits[i] = strings.ToLower(l)
+			}
+		}
+		return out, true
+	}
+	return literalSet{}, false
 }
 
 // strongest is the set of sets that filters most: the one whose shortest
@@ -119,6 +314,58 @@ func containsAny(s string, lits []string, fold bool) bool {
 		}
 	}
 	return false
+}
+
+// foldScan finds any of several lower-case ASCII literals in a string,
+// ignoring ASCII case, in one pass over it: only the bytes some literal
+// starts with are tried (containsFoldASCII per literal makes one pass each).
+type foldScan struct {
+	byFirst [256][]string // literals by first byte, either case
+	empty   bool          // a literal is empty: every string has it
+}
+
+func newFoldScan(lits []string) *foldScan {
+	sc := &foldScan{}
+	for _, l := range lits {
+		if l == "" {
+			sc.empty = true
+			continue
+		}
+		c := l[0]
+		sc.byFirst[c] = append(sc.byFirst[c], l)
+		if up := c - 'a' + 'A'; 'a' <= c && c <= 'z' {
+			sc.byFirst[up] = append(sc.byFirst[up], l)
+		}
+	}
+	return sc
+}
+
+func (sc *foldScan) in(s string) bool {
+	if sc.empty {
+		return true
+	}
+	for i := 0; i < len(s); i++ {
+		for _, l := range sc.byFirst[s[i]] {
+			if hasPrefixFoldASCII(s[i:], l) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hasPrefixFoldASCII reports whether s starts with lower (lower-case ASCII)
+// ignoring ASCII case.
+func hasPrefixFoldASCII(s, lower string) bool {
+	if len(s) < len(lower) {
+		return false
+	}
+	for j := 0; j < len(lower); j++ {
+		if toLowerASCII(s[j]) != lower[j] {
+			return false
+		}
+	}
+	return true
 }
 
 // containsFoldASCII reports whether s contains lower (lower-case ASCII)

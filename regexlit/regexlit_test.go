@@ -22,6 +22,14 @@ func TestLiteralFilter(t *testing.T) {
 		{`^(?:.*(AWSLogs|CloudTrail).*)$`, "x/cloudtrail/y", false, true}, // case-sensitive
 		{`^(?:a*)$`, "", true, false},
 		{`^(?:(ab|)c)$`, "c", true, true}, // only c is required
+		// a literal and an alternation after it: one of their concatenations
+		{`(Scrapy|Simpy|SimplePie|Slurp)/(\d+)`, "lang/python md/pyimpl", false, true},
+		{`(Scrapy|Simpy|SimplePie|Slurp)/(\d+)`, "x SimplePie/2", true, true},
+		{`[Bb]ai[Dd]u`, "Bai Du", false, true},
+		{`[Bb]ai[Dd]u`, "baiDu", true, true},
+		{`(?i)[Bb]ot`, "ROBOT", true, true},
+		{`a(b|)c`, "ac", true, true},
+		{`a(b|)c`, "a c", false, true},
 	}
 	for _, tc := range tests {
 		f := Filter(tc.expr)
@@ -46,6 +54,8 @@ func FuzzLiteralFilter(f *testing.F) {
 		{`(?i)k`, "\u212a"},
 		{`(?i)s.t`, "\u017fxt"},
 		{`a{2,}b`, "aab"},
+		{`S(?:imp(?:y|le)|crapy)`, "Simple"},
+		{`(?i)x[Kk]y(a|b)?`, "X\u212aY"},
 	} {
 		f.Add(seed[0], seed[1])
 	}
@@ -58,6 +68,24 @@ func FuzzLiteralFilter(f *testing.F) {
 			if pass := Filter(expr); pass != nil && re.MatchString(s) && !pass(s) {
 				t.Fatalf("%q rejects %q, which the regex matches", expr, s)
 			}
+		}
+	})
+}
+
+// BenchmarkFoldSet: the ransom-note rule's literals against an S3 object
+// ARN that holds none of them, one pass per literal against one pass.
+func BenchmarkFoldSet(b *testing.B) {
+	lits := []string{"how", "decrypt", "restor", "help", "instruct", "read", "get", "recov", "save", "encrypt", "delet", "info", "ransom"}
+	s := "arn:aws:s3:::my-company-data-bucket-prod/logs/2024/03/01/app-server-17/part-00042.json.gz"
+	b.Run("per-literal", func(b *testing.B) {
+		for b.Loop() {
+			containsAny(s, lits, true)
+		}
+	})
+	b.Run("one-pass", func(b *testing.B) {
+		sc := newFoldScan(lits)
+		for b.Loop() {
+			sc.in(s)
 		}
 	})
 }

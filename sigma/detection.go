@@ -8,6 +8,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/trailhound/trailhound/event"
+	"github.com/trailhound/trailhound/regexlit"
 	"github.com/trailhound/trailhound/rule"
 )
 
@@ -185,7 +186,7 @@ func (c *compiler) item(key string, n *yaml.Node) (rule.Cond, error) {
 	}
 	vals := scalars(n)
 	text := key + ": " + quoteList(vals)
-	get := event.Resolve(field)
+	get := event.ResolveView(field)
 	if field == "" {
 		return nil, fmt.Errorf("empty field name")
 	}
@@ -196,7 +197,7 @@ func (c *compiler) item(key string, n *yaml.Node) (rule.Cond, error) {
 		}
 		want := strings.EqualFold(*vals[0], "true")
 		return rule.Pred{Text: text, Fields: []string{field}, Match: func(ev *event.Event) bool {
-			return len(get(ev, nil)) > 0 == want
+			return len(get(ev)) > 0 == want
 		}}, nil
 	}
 	if c := plainEq(field, mods, vals); c != nil {
@@ -237,12 +238,12 @@ func (c *compiler) item(key string, n *yaml.Node) (rule.Cond, error) {
 
 	// fieldref: compare with another field
 	if has["fieldref"] {
-		var others []event.Getter
+		var others []event.View
 		for _, v := range vals {
 			if v == nil {
 				return nil, fmt.Errorf("|fieldref needs field names")
 			}
-			others = append(others, event.Resolve(*v))
+			others = append(others, event.ResolveView(*v))
 		}
 		// the other field's value is literal text: compare strings directly
 		cmp := func(s, t string) bool { return s == t }
@@ -257,10 +258,10 @@ func (c *compiler) item(key string, n *yaml.Node) (rule.Cond, error) {
 		fold := !has["cased"]
 		neq := has["neq"]
 		return rule.Pred{Text: text, Fields: []string{field}, Match: func(ev *event.Event) bool {
-			mine, _, _ := values(get, ev, nil)
+			mine, _ := values(get, ev, nil)
 			hit := false
 			for _, o := range others {
-				theirs, _, _ := values(o, ev, nil)
+				theirs, _ := values(o, ev, nil)
 				for _, t := range theirs {
 					for _, s := range mine {
 						if fold {
@@ -315,6 +316,11 @@ func (c *compiler) item(key string, n *yaml.Node) (rule.Cond, error) {
 					if err != nil {
 						return nil, err
 					}
+					// the literals any match holds rule out most values
+					// before the regex engine runs
+					if pass := regexlit.Filter(reFlags + s); pass != nil {
+						return func(v string) bool { return pass(v) && re.MatchString(v) }, nil
+					}
 					return re.MatchString, nil
 				}
 			case "i", "ignorecase":
@@ -362,7 +368,8 @@ func (c *compiler) item(key string, n *yaml.Node) (rule.Cond, error) {
 	}
 	all, neq := has["all"], has["neq"]
 	return rule.Pred{Text: text, Fields: []string{field}, Match: func(ev *event.Event) bool {
-		strs, _, _ := values(get, ev, nil)
+		var small [4]string // most fields hold one value
+		strs, _ := values(get, ev, small[:0])
 		matchOne := func(vm valueMatch) bool {
 			if vm.null {
 				return len(strs) == 0

@@ -20,9 +20,8 @@ import (
 // are, numbers and booleans in their text form, and for an object (or an
 // array of them) its compact JSON and every scalar leaf. present is false
 // when the field is absent; null values are left out.
-func values(get event.Getter, ev *event.Event, buf []event.Value) (out []string, present bool, _ []event.Value) {
-	buf = get(ev, buf[:0])
-	for _, v := range buf {
+func values(get event.View, ev *event.Event, out []string) (_ []string, present bool) {
+	for _, v := range get(ev) {
 		present = true
 		switch v.T {
 		case event.Null:
@@ -36,7 +35,7 @@ func values(get event.Getter, ev *event.Event, buf []event.Value) (out []string,
 			out = append(out, v.S)
 		}
 	}
-	return out, present, buf
+	return out, present
 }
 
 func appendLeaves(out []string, v *fastjson.Value) []string {

@@ -24,14 +24,29 @@ func BenchmarkParts(b *testing.B) {
 			compiled().ParseUserAgent(benchAgent + strconv.Itoa(i))
 		}
 	})
+	b.Run("ua-filtered", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			parseUserAgent(benchAgent + strconv.Itoa(i))
+		}
+	})
 	b.Run("os", func(b *testing.B) {
 		for i := 0; b.Loop(); i++ {
 			compiled().ParseOs(benchAgent + strconv.Itoa(i))
 		}
 	})
+	b.Run("os-filtered", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			parseOs(benchAgent + strconv.Itoa(i))
+		}
+	})
 	b.Run("device", func(b *testing.B) {
 		for i := 0; b.Loop(); i++ {
 			compiled().ParseDevice(benchAgent + strconv.Itoa(i))
+		}
+	})
+	b.Run("device-filtered", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			parseDevice(benchAgent + strconv.Itoa(i))
 		}
 	})
 }
