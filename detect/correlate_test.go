@@ -225,11 +225,11 @@ filter:
 	}
 }
 
-// Panther dedup: matches with the same key within the period form one alert,
-// raised at the Threshold-th match; a match after the period opens a new one.
-func TestPantherDedup(t *testing.T) {
-	mk := func(extra string) *rule.Rule {
-		r, err := panther.Parse("p.yml", []byte(`AnalysisType: rule
+// secretsRead is a Panther simple detection of GetSecretValue calls, titled
+// by user and deduplicated for 10 minutes, with the extra YAML keys given.
+func secretsRead(t *testing.T, extra string) *rule.Rule {
+	t.Helper()
+	r, err := panther.Parse("p.yml", []byte(`AnalysisType: rule
 RuleID: Secrets.Read
 DisplayName: Secrets read
 Severity: Medium
@@ -239,11 +239,16 @@ Detection:
   - {Key: eventName, Condition: Equals, Value: GetSecretValue}
 AlertTitle: "{userIdentity.userName} read secrets"
 `+extra))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
+	if err != nil {
+		t.Fatal(err)
 	}
+	return r
+}
+
+// Panther dedup: matches with the same key within the period form one alert,
+// raised at the Threshold-th match; a match after the period opens a new one.
+func TestPantherDedup(t *testing.T) {
+	mk := func(extra string) *rule.Rule { return secretsRead(t, extra) }
 	evs := []ev{
 		{at: 0, id: "m1", user: "mallory"}, {at: time.Minute, id: "m2", user: "mallory"}, {at: 2 * time.Minute, id: "m3", user: "mallory"},
 		{at: 15 * time.Minute, id: "m4", user: "mallory"}, // a new period
@@ -289,19 +294,7 @@ func TestPantherLater(t *testing.T) {
 		{"Threshold: 3\n", []string{"m3"}},
 		{"CreateAlert: false\n", nil},
 	} {
-		r, err := panther.Parse("p.yml", []byte(`AnalysisType: rule
-RuleID: Secrets.Read
-DisplayName: Secrets read
-Severity: Medium
-LogTypes: [AWS.CloudTrail]
-DedupPeriodMinutes: 10
-Detection:
-  - {Key: eventName, Condition: Equals, Value: GetSecretValue}
-AlertTitle: "{userIdentity.userName} read secrets"
-`+c.extra))
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := secretsRead(t, c.extra)
 		matches := 0
 		var raised []string
 		r.Output.Later = func(ev *event.Event) func([]byte) rule.Later {

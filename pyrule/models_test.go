@@ -2,7 +2,6 @@ package pyrule
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -42,15 +41,7 @@ func probeCheckout(t *testing.T, files map[string]string) (*rule.Rule, *Runtime)
 	files["rules/udm_probe.yml"] = probeYAML
 	files["rules/udm_probe.py"] = probePy
 	files["global_helpers/.keep"] = ""
-	for name, text := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeFiles(t, dir, files)
 	rules, rt := load(t, dir, Options{Tests: true, Workers: 1})
 	r := byID(rules)["Test.UDMProbe"]
 	if r == nil || !rt.Runs(r) {

@@ -126,13 +126,7 @@ func TestPrefilterCacheModuleOutsideHelpers(t *testing.T) {
 	})
 	check := func(step, want string, analysed int) {
 		t.Helper()
-		rules, rt := load(t, dir, Options{Workers: 1, CacheDir: cache})
-		if rt.analysed != analysed {
-			t.Errorf("%s: %d rules analysed, want %d", step, rt.analysed, analysed)
-		}
-		if got := rt.Prefilter(byID(rules)["C.x"]); got != want {
-			t.Errorf("%s: prefilter %s, want %s", step, got, want)
-		}
+		checkCachedPrefilter(t, dir, cache, "C.x", step, want, analysed)
 	}
 	check("first load", `errorCode is empty or missing; eventName in "A"`, 1)
 	check("second load", `errorCode is empty or missing; eventName in "A"`, 0)
@@ -296,13 +290,7 @@ func TestPrefilterCacheModelChanged(t *testing.T) {
 	})
 	check := func(step, want string, analysed int) {
 		t.Helper()
-		rules, rt := load(t, dir, Options{Workers: 1, CacheDir: cache})
-		if rt.analysed != analysed {
-			t.Errorf("%s: %d rules analysed, want %d", step, rt.analysed, analysed)
-		}
-		if got := rt.Prefilter(byID(rules)["C.u"]); got != want {
-			t.Errorf("%s: prefilter %s, want %s", step, got, want)
-		}
+		checkCachedPrefilter(t, dir, cache, "C.u", step, want, analysed)
 	}
 	check("first load", `eventName has a value`, 1)
 	check("second load", `eventName has a value`, 0)
@@ -338,5 +326,19 @@ func TestCacheDirNoHome(t *testing.T) {
 	rt.Close()
 	if _, err := os.Stat(rt.tmpCache); !os.IsNotExist(err) {
 		t.Errorf("the temporary folder %s is left after Close: %v", rt.tmpCache, err)
+	}
+}
+
+// checkCachedPrefilter loads the checkout in dir with the cache and checks
+// how many rules were analysed (not found in the cache) and rule id's
+// prefilter.
+func checkCachedPrefilter(t *testing.T, dir, cache, id, step, want string, analysed int) {
+	t.Helper()
+	rules, rt := load(t, dir, Options{Workers: 1, CacheDir: cache})
+	if rt.analysed != analysed {
+		t.Errorf("%s: %d rules analysed, want %d", step, rt.analysed, analysed)
+	}
+	if got := rt.Prefilter(byID(rules)[id]); got != want {
+		t.Errorf("%s: prefilter %s, want %s", step, got, want)
 	}
 }

@@ -206,23 +206,30 @@ func prefixes(re *syntax.Regexp, max int) (literalSet, bool) {
 		}
 		return run, true
 	case syntax.OpAlternate:
-		var out literalSet
-		for _, sub := range re.Sub {
-			pre, ok := prefixes(sub, max)
-			if !ok || len(out.lits)+len(pre.lits) > max {
-				return literalSet{}, false
-			}
-			out.fold = out.fold || pre.fold
-			out.lits = append(out.lits, pre.lits...)
-		}
-		if out.fold {
-			for i, l := range out.lits {
-				out.lits[i] = strings.ToLower(l)
-			}
-		}
-		return out, true
+		return alternate(re.Sub, max, prefixes)
 	}
 	return literalSet{lits: []string{""}}, true
+}
+
+// alternate is the union of what of (prefixes or exact) gives for each
+// branch of an alternation, if every branch gives a set and the union
+// holds at most max literals (lower-cased when any branch ignores case).
+func alternate(subs []*syntax.Regexp, max int, of func(*syntax.Regexp, int) (literalSet, bool)) (literalSet, bool) {
+	var out literalSet
+	for _, sub := range subs {
+		set, ok := of(sub, max)
+		if !ok || len(out.lits)+len(set.lits) > max {
+			return literalSet{}, false
+		}
+		out.fold = out.fold || set.fold
+		out.lits = append(out.lits, set.lits...)
+	}
+	if out.fold {
+		for i, l := range out.lits {
+			out.lits[i] = strings.ToLower(l)
+		}
+	}
+	return out, true
 }
 
 // exact returns every string re matches, when they are at most max and
@@ -272,21 +279,7 @@ func exact(re *syntax.Regexp, max int) (literalSet, bool) {
 		}
 		return run, true
 	case syntax.OpAlternate:
-		var out literalSet
-		for _, sub := range re.Sub {
-			ex, ok := exact(sub, max)
-			if !ok || len(out.lits)+len(ex.lits) > max {
-				return literalSet{}, false
-			}
-			out.fold = out.fold || ex.fold
-			out.lits = append(out.lits, ex.lits...)
-		}
-		if out.fold {
-			for i, l := range out.lits {
-				out.lits[i] = strings.ToLower(l)
-			}
-		}
-		return out, true
+		return alternate(re.Sub, max, exact)
 	}
 	return literalSet{}, false
 }

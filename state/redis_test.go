@@ -71,14 +71,16 @@ func equal(a, b *state.Rule) bool {
 	return reflect.DeepEqual(&a2, &b2)
 }
 
-// The contract every store keeps: what is saved loads back, entries
-// Expire dropped are gone after the next save, rules save together, Stats
-// counts them.
-func TestStoreContract(t *testing.T) {
-	stores := []struct {
-		name string
-		open func(t *testing.T) state.Store
-	}{
+// namedStore opens a store for a test.
+type namedStore struct {
+	name string
+	open func(t *testing.T) state.Store
+}
+
+// everyStore is each kind of store: in memory, a bbolt file, and Redis at
+// the URL redisURL gives.
+func everyStore(redisURL func(t *testing.T) string) []namedStore {
+	return []namedStore{
 		{"memory", func(*testing.T) state.Store { return state.NewMemory() }},
 		{"bolt", func(t *testing.T) state.Store {
 			st, err := state.OpenBolt(filepath.Join(t.TempDir(), "state.db"))
@@ -88,9 +90,15 @@ func TestStoreContract(t *testing.T) {
 			t.Cleanup(func() { st.Close() })
 			return st
 		}},
-		{"redis", func(t *testing.T) state.Store { return openRedis(t, redistest.Start(t).URL(0)) }},
+		{"redis", func(t *testing.T) state.Store { return openRedis(t, redisURL(t)) }},
 	}
-	for _, s := range stores {
+}
+
+// The contract every store keeps: what is saved loads back, entries
+// Expire dropped are gone after the next save, rules save together, Stats
+// counts them.
+func TestStoreContract(t *testing.T) {
+	for _, s := range everyStore(func(t *testing.T) string { return redistest.Start(t).URL(0) }) {
 		t.Run(s.name, func(t *testing.T) {
 			st := s.open(t)
 			r := rule(10*h,
@@ -786,24 +794,7 @@ func TestThresholdRunMarks(t *testing.T) {
 		"0123abcd":          9 * h,
 	}
 	srv := redistest.Start(t)
-	stores := []struct {
-		name string
-		open func(t *testing.T) state.Store
-	}{
-		{"bolt", func(t *testing.T) state.Store {
-			st, err := state.OpenBolt(filepath.Join(t.TempDir(), "state.db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			return st
-		}},
-		{"redis", func(t *testing.T) state.Store { return openRedis(t, srv.URL(0)) }},
-	}
-	stores = append(stores, struct {
-		name string
-		open func(t *testing.T) state.Store
-	}{"memory", func(*testing.T) state.Store { return state.NewMemory() }})
+	stores := everyStore(func(*testing.T) string { return srv.URL(0) })
 	for _, s := range stores {
 		t.Run(s.name, func(t *testing.T) {
 			st := s.open(t)
