@@ -194,10 +194,30 @@ func lex(src string) ([]token, error) {
 }
 
 type parser struct {
-	src  string
-	toks []token
-	i    int
+	src   string
+	toks  []token
+	i     int
+	depth int // how deeply the expression being parsed nests, see deeper
 }
+
+// maxDepth bounds how deeply an expression nests: each parenthesis, not,
+// unary minus and function call is a level, and so is each further
+// operand of a chain (a or b or c), which nests as deep in the tree the
+// parser builds and that lowering and evaluation walk recursively.
+// Elastic's AWS EQL rules nest 15 levels at most (an `and` of five ending
+// in a parenthesised `or` of nine function calls), ours 5; 100,000 levels
+// took 160-330 MB, and 100,000 `or`s 90 s, to load.
+const maxDepth = 500
+
+// deeper enters one more level of nesting, failing past maxDepth at the
+// next token. Callers restore the depth they started at on return.
+func (p *parser) deeper() {
+	if p.depth++; p.depth > maxDepth {
+		p.fail(p.peek().pos, "expression nested deeper than %d levels", maxDepth)
+	}
+}
+
+func (p *parser) restore(depth int) { p.depth = depth }
 
 type failure struct{ err *Error }
 
@@ -379,16 +399,21 @@ func (p *parser) exprList() []Expr {
 }
 
 func (p *parser) expr() Expr {
+	defer p.restore(p.depth)
+	p.deeper()
 	l := p.and()
 	for p.acceptKW("or") {
+		p.deeper()
 		l = Binary{"or", l, p.and()}
 	}
 	return l
 }
 
 func (p *parser) and() Expr {
+	defer p.restore(p.depth)
 	l := p.not()
 	for p.acceptKW("and") {
+		p.deeper()
 		l = Binary{"and", l, p.not()}
 	}
 	return l
@@ -396,24 +421,30 @@ func (p *parser) and() Expr {
 
 func (p *parser) not() Expr {
 	if p.acceptKW("not") {
+		defer p.restore(p.depth)
+		p.deeper()
 		return Not{p.not()}
 	}
 	return p.comparison()
 }
 
 func (p *parser) comparison() Expr {
+	defer p.restore(p.depth)
 	l := p.additive()
 	for {
 		t := p.peek()
 		switch {
 		case t.kind == 'o' && (t.text == "==" || t.text == "!=" || t.text == "<" || t.text == "<=" || t.text == ">" || t.text == ">="):
 			p.i++
+			p.deeper()
 			l = Binary{t.text, l, p.additive()}
 		case t.kind == 'o' && t.text == ":":
 			p.i++
+			p.deeper()
 			l = Match{X: l, Op: ":", Insensitive: true, Values: p.values()}
 		case p.isKW("like"), p.isKW("regex"), p.isKW("in"):
 			p.i++
+			p.deeper()
 			m := Match{X: l, Op: strings.ToLower(t.text), Insensitive: p.acceptOp("~")}
 			if m.Op == "in" {
 				m.Values = p.parenList()
@@ -423,6 +454,7 @@ func (p *parser) comparison() Expr {
 			l = m
 		case p.isKW("not") && p.i+1 < len(p.toks) && strings.EqualFold(p.toks[p.i+1].text, "in"):
 			p.i += 2
+			p.deeper()
 			l = Not{Match{X: l, Op: "in", Insensitive: p.acceptOp("~"), Values: p.parenList()}}
 		default:
 			return l
@@ -452,8 +484,10 @@ func (p *parser) values() []Expr {
 }
 
 func (p *parser) additive() Expr {
+	defer p.restore(p.depth)
 	l := p.multiplicative()
 	for p.isOp("+") || p.isOp("-") {
+		p.deeper()
 		op := p.next().text
 		l = Binary{op, l, p.multiplicative()}
 	}
@@ -461,8 +495,10 @@ func (p *parser) additive() Expr {
 }
 
 func (p *parser) multiplicative() Expr {
+	defer p.restore(p.depth)
 	l := p.unary()
 	for p.isOp("*") || p.isOp("/") || p.isOp("%") {
+		p.deeper()
 		op := p.next().text
 		l = Binary{op, l, p.unary()}
 	}
@@ -471,6 +507,8 @@ func (p *parser) multiplicative() Expr {
 
 func (p *parser) unary() Expr {
 	if p.acceptOp("-") {
+		defer p.restore(p.depth)
+		p.deeper()
 		return Binary{"-", Lit{int64(0)}, p.unary()}
 	}
 	return p.primary()

@@ -26,10 +26,30 @@ func Parse(src string) (*Query, error) {
 }
 
 type parser struct {
-	src  string
-	toks []token
-	i    int
+	src   string
+	toks  []token
+	i     int
+	depth int // how deeply the expression being parsed nests, see deeper
 }
+
+// maxDepth bounds how deeply an expression nests: each parenthesis, NOT,
+// unary sign and function call is a level, and so is each further operand
+// of a chain (a OR b OR c) or cast (x::a::b), which nests as deep in the
+// tree the parser builds and that compiling and evaluation walk
+// recursively. Elastic's AWS ES|QL rules nest 14 levels at most (a WHERE
+// of ten ANDs, one a NOT over two parentheses), ours 5; 100,000 levels
+// took up to 500 MB, and 100,000 ORs 97 s, to load.
+const maxDepth = 500
+
+// deeper enters one more level of nesting, failing past maxDepth at the
+// next token. Callers restore the depth they started at on return.
+func (p *parser) deeper() {
+	if p.depth++; p.depth > maxDepth {
+		p.fail(p.peek().pos, "expression nested deeper than %d levels", maxDepth)
+	}
+}
+
+func (p *parser) restore(depth int) { p.depth = depth }
 
 type parseError struct{ err *Error }
 
@@ -368,19 +388,27 @@ func (p *parser) stats() Stats {
 
 // Expressions, by precedence: OR, AND, NOT, comparison/predicates,
 // additive, multiplicative, unary, postfix cast, primary.
-func (p *parser) expr() Expr { return p.or() }
+func (p *parser) expr() Expr {
+	defer p.restore(p.depth)
+	p.deeper()
+	return p.or()
+}
 
 func (p *parser) or() Expr {
+	defer p.restore(p.depth)
 	l := p.and()
 	for p.acceptKW("OR") {
+		p.deeper()
 		l = Binary{"OR", l, p.and()}
 	}
 	return l
 }
 
 func (p *parser) and() Expr {
+	defer p.restore(p.depth)
 	l := p.not()
 	for p.acceptKW("AND") {
+		p.deeper()
 		l = Binary{"AND", l, p.not()}
 	}
 	return l
@@ -388,19 +416,24 @@ func (p *parser) and() Expr {
 
 func (p *parser) not() Expr {
 	if p.acceptKW("NOT") {
+		defer p.restore(p.depth)
+		p.deeper()
 		return Not{p.not()}
 	}
 	return p.predicate()
 }
 
 func (p *parser) predicate() Expr {
+	defer p.restore(p.depth)
 	l := p.additive()
 	for {
 		switch {
 		case p.op("=="), p.op("!="), p.op("<"), p.op("<="), p.op(">"), p.op(">="), p.op("=~"):
+			p.deeper()
 			op := p.next().text
 			l = Binary{op, l, p.additive()}
 		case p.kw("IS"):
+			p.deeper()
 			p.i++
 			not := p.acceptKW("NOT")
 			if !p.acceptKW("NULL") {
@@ -408,9 +441,11 @@ func (p *parser) predicate() Expr {
 			}
 			l = IsNull{l, not}
 		case p.kw("NOT") && p.i+1 < len(p.toks) && (p.isKWAt(p.i+1, "IN") || p.isKWAt(p.i+1, "LIKE") || p.isKWAt(p.i+1, "RLIKE")):
+			p.deeper()
 			p.i++
 			l = p.postfixPredicate(l, true)
 		case p.kw("IN"), p.kw("LIKE"), p.kw("RLIKE"):
+			p.deeper()
 			l = p.postfixPredicate(l, false)
 		default:
 			return l
@@ -458,8 +493,10 @@ func (p *parser) postfixPredicate(l Expr, not bool) Expr {
 }
 
 func (p *parser) additive() Expr {
+	defer p.restore(p.depth)
 	l := p.multiplicative()
 	for p.op("+") || p.op("-") {
+		p.deeper()
 		op := p.next().text
 		l = Binary{op, l, p.multiplicative()}
 	}
@@ -467,8 +504,10 @@ func (p *parser) additive() Expr {
 }
 
 func (p *parser) multiplicative() Expr {
+	defer p.restore(p.depth)
 	l := p.unary()
 	for p.op("*") || p.op("/") || p.op("%") {
+		p.deeper()
 		op := p.next().text
 		l = Binary{op, l, p.unary()}
 	}
@@ -476,14 +515,18 @@ func (p *parser) multiplicative() Expr {
 }
 
 func (p *parser) unary() Expr {
+	defer p.restore(p.depth)
 	if p.acceptOp("-") {
+		p.deeper()
 		return Neg{p.unary()}
 	}
 	if p.acceptOp("+") {
+		p.deeper()
 		return p.unary()
 	}
 	e := p.primary()
 	for p.acceptOp("::") {
+		p.deeper()
 		e = Cast{e, strings.ToLower(p.ident())}
 	}
 	return e

@@ -71,7 +71,27 @@ type condParser struct {
 	toks     []string
 	i        int
 	searches map[string]rule.Cond
+	depth    int // how deeply the condition being parsed nests, see deeper
 }
+
+// maxDepth bounds how deeply a condition nests: each parenthesis and not is
+// a level, and so is each further operand of a chain (a or b or c), which
+// nests as deep in the tree the parser builds and that simplifying and
+// compiling walk recursively. SigmaHQ's AWS rules nest 3 levels at most,
+// ours 9; 100,000 levels took up to 145 MB, and 100,000 `or`s 85 s, to
+// load.
+const maxDepth = 500
+
+// deeper enters one more level of nesting; callers restore the depth they
+// started at on return.
+func (p *condParser) deeper() error {
+	if p.depth++; p.depth > maxDepth {
+		return fmt.Errorf("nested deeper than %d levels", maxDepth)
+	}
+	return nil
+}
+
+func (p *condParser) restore(depth int) { p.depth = depth }
 
 func (p *condParser) peek() string {
 	if p.i < len(p.toks) {
@@ -81,12 +101,19 @@ func (p *condParser) peek() string {
 }
 
 func (p *condParser) or() (rule.Cond, error) {
+	defer p.restore(p.depth)
+	if err := p.deeper(); err != nil {
+		return nil, err
+	}
 	l, err := p.and()
 	if err != nil {
 		return nil, err
 	}
 	for strings.EqualFold(p.peek(), "or") {
 		p.i++
+		if err := p.deeper(); err != nil {
+			return nil, err
+		}
 		r, err := p.and()
 		if err != nil {
 			return nil, err
@@ -97,12 +124,16 @@ func (p *condParser) or() (rule.Cond, error) {
 }
 
 func (p *condParser) and() (rule.Cond, error) {
+	defer p.restore(p.depth)
 	l, err := p.not()
 	if err != nil {
 		return nil, err
 	}
 	for strings.EqualFold(p.peek(), "and") {
 		p.i++
+		if err := p.deeper(); err != nil {
+			return nil, err
+		}
 		r, err := p.not()
 		if err != nil {
 			return nil, err
@@ -115,6 +146,10 @@ func (p *condParser) and() (rule.Cond, error) {
 func (p *condParser) not() (rule.Cond, error) {
 	if strings.EqualFold(p.peek(), "not") {
 		p.i++
+		defer p.restore(p.depth)
+		if err := p.deeper(); err != nil {
+			return nil, err
+		}
 		x, err := p.not()
 		if err != nil {
 			return nil, err

@@ -66,7 +66,10 @@ func (c *compiler) search(n *yaml.Node) (rule.Cond, error) {
 // keywords searches every string leaf of the event for the values (any of
 // them; all of them under the key "|all").
 func (c *compiler) keywords(n *yaml.Node, key string) (rule.Cond, error) {
-	vals := scalars(n)
+	vals, err := scalars(n)
+	if err != nil {
+		return nil, err
+	}
 	mods := strings.Split(strings.TrimPrefix(key, "|"), "|")
 	if key == "" {
 		mods = nil
@@ -118,24 +121,26 @@ func (c *compiler) keywords(n *yaml.Node, key string) (rule.Cond, error) {
 	}}, nil
 }
 
-func scalars(n *yaml.Node) []*string {
-	var out []*string
-	add := func(x *yaml.Node) {
-		if x.Tag == "!!null" {
-			out = append(out, nil)
-			return
-		}
-		v := x.Value
-		out = append(out, &v)
-	}
+// scalars returns the values of a scalar or a list of scalars (nil for
+// null); a list or map inside is an error, not read as an empty string.
+func scalars(n *yaml.Node) ([]*string, error) {
+	elems := []*yaml.Node{n}
 	if n.Kind == yaml.SequenceNode {
-		for _, e := range n.Content {
-			add(e)
-		}
-	} else {
-		add(n)
+		elems = n.Content
 	}
-	return out
+	var out []*string
+	for _, x := range elems {
+		switch {
+		case x.Kind != yaml.ScalarNode:
+			return nil, fmt.Errorf("a value is a scalar or a list of scalars, not a list or map inside one")
+		case x.Tag == "!!null":
+			out = append(out, nil)
+		default:
+			v := x.Value
+			out = append(out, &v)
+		}
+	}
+	return out, nil
 }
 
 func quoteList(vals []*string) string {
@@ -184,7 +189,10 @@ func (c *compiler) item(key string, n *yaml.Node) (rule.Cond, error) {
 	if n.Kind == yaml.MappingNode {
 		return nil, fmt.Errorf("a field's value is a scalar or a list")
 	}
-	vals := scalars(n)
+	vals, err := scalars(n)
+	if err != nil {
+		return nil, err
+	}
 	text := key + ": " + quoteList(vals)
 	get := event.ResolveView(field)
 	if field == "" {

@@ -214,12 +214,14 @@ func detection(n *yaml.Node, opts Options) (rule.Cond, string, error) {
 	c := &compiler{placeholders: opts.Placeholders}
 	searches := map[string]rule.Cond{}
 	var conds []string
+	condLine := 0
 	var errs []error
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i].Value, n.Content[i+1]
 		switch k {
 		case "condition":
 			conds = append(conds, conditions(v)...)
+			condLine = v.Line
 		case "timeframe":
 			return nil, "", ErrLegacy{"timeframe: " + v.Value}
 		default:
@@ -247,7 +249,7 @@ func detection(n *yaml.Node, opts Options) (rule.Cond, string, error) {
 	for _, ct := range conds {
 		x, err := condition(ct, searches)
 		if err != nil {
-			return nil, text, err
+			return nil, text, fmt.Errorf("line %d: condition: %w", condLine, err)
 		}
 		ors = append(ors, x)
 	}
