@@ -105,7 +105,8 @@ func TestErrors(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	for _, s := range []string{`any where a == "b" and stringContains(c, "d*")`, `sequence by x with maxspan=1m [any where true] [any where a : ("b", "c")] until [any where d like~ "e?"]`, `info where not f in~ ("a") or x regex "a.*"`} {
+	for _, s := range []string{`any where a == "b" and stringContains(c, "d*")`, `sequence by x with maxspan=1m [any where true] [any where a : ("b", "c")] until [any where d like~ "e?"]`, `info where not f in~ ("a") or x regex "a.*"`,
+		"any where " + nested["parentheses"](maxDepth), "any where " + nested["or chain"](maxDepth-1), "any where " + nested["calls"](maxDepth)} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

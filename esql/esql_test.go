@@ -210,6 +210,8 @@ func FuzzParse(f *testing.F) {
 	f.Add(`FROM x | STATS c = COUNT(*) WHERE a > 1 BY b = DATE_TRUNC(5 minute, @timestamp) | SORT c DESC NULLS LAST | LIMIT 3`)
 	f.Add(`FROM x | GROK event.action """(?<a>[0-9]+) %{WORD:w}""" | EVAL y = CASE(a IS NULL, "n", a RLIKE "1.*", "one", "x") | KEEP y, w*`)
 	f.Add("FROM x | STATS COUNT(*) BY user.name // c\n| KEEP user.name /* d */")
+	f.Add("FROM x | WHERE " + nested["parentheses"](maxDepth))
+	f.Add("FROM x | EVAL a = " + nested["OR chain"](maxDepth-1) + " | WHERE " + nested["calls"](maxDepth))
 	f.Fuzz(func(t *testing.T, s string) {
 		q, err := Parse(s)
 		if err != nil {

@@ -255,6 +255,8 @@ func FuzzParse(f *testing.F) {
 	f.Add("detection:\n  sel:\n    eventName|contains|all: [a, b]\n  condition: sel and not 1 of f*\n  f1: {x: null}\n")
 	f.Add("detection:\n  k: [a, 'b*']\n  condition: k or (k and not k)\n")
 	f.Add("detection:\n  b: &b {eventSource: x}\n  s: {<<: *b, eventName: &n [a]}\n  t: {eventName: *n}\n  condition: s or t\n")
+	f.Add("detection:\n  sel: {eventName: x}\n  condition: " + nestedConds["parentheses"](maxDepth) + "\n")
+	f.Add("detection:\n  sel: [[{eventName: [[x]]}]]\n  condition: " + nestedConds["or chain"](maxDepth-1) + "\n")
 	f.Fuzz(func(t *testing.T, body string) {
 		doc := "title: t\nid: x\nlogsource: {product: aws, service: cloudtrail}\n" + body
 		rs, err := Parse("f.yml", []byte(doc), Options{})
