@@ -65,3 +65,16 @@ func TestNestedYAML(t *testing.T) {
 		t.Errorf("5,000 nested lists around a map: %v %v", got, err)
 	}
 }
+
+// A condition of one long word is an unknown identifier, read in one pass
+// (building it a rune at a time took 85 s for 300 KB).
+func TestLongConditionWord(t *testing.T) {
+	word := strings.Repeat("a", 300_000)
+	_, err := matches(t, "  sel:\n    eventName: x\n  condition: ("+word+" or sel)\n", Options{})
+	if err == nil || !strings.Contains(err.Error(), `line 10: condition: unknown search identifier "aaaa`) {
+		t.Errorf("300 KB word: %.200v", err)
+	}
+	if got := tokenize("sel_a and(not\t1 of f*)\n"); strings.Join(got, "|") != "sel_a|and|(|not|1|of|f*|)" {
+		t.Errorf("tokenize: %q", got)
+	}
+}
