@@ -285,14 +285,12 @@ func (g *gzipFile) Close() error {
 func OpenContext(ctx context.Context, path string, raw *atomic.Int64) (io.ReadCloser, error) {
 	var src io.ReadCloser
 	if path != Stdin {
-		st, err := os.Stat(path)
+		f, err := openFile(path)
 		if err != nil {
 			return nil, err
 		}
-		if st.Mode().IsRegular() {
-			if src, err = os.Open(path); err != nil {
-				return nil, err
-			}
+		if f != nil {
+			src = f
 		}
 	}
 	if src == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -159,5 +160,63 @@ func TestOpenContextReads(t *testing.T) {
 	got, err := io.ReadAll(rc)
 	if err != nil || string(got) != want {
 		t.Fatalf("read %d bytes (%v), want %d", len(got), err, len(want))
+	}
+}
+
+// openFile opens regular files, returns nil (without blocking) for what is
+// not one, and names the path in its errors.
+func TestOpenFile(t *testing.T) {
+	dir := t.TempDir()
+	regular := filepath.Join(dir, "a.json")
+	if err := os.WriteFile(regular, []byte(`{"a":1}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty.json")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "pipe.json")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		path    string
+		want    string // the file's bytes; "-" for no file
+		wantErr error
+	}{
+		{regular, `{"a":1}`, nil},
+		{empty, "", nil},
+		{fifo, "-", nil}, // no writer: a blocking open would hang here
+		{dir, "-", nil},
+		{filepath.Join(dir, "missing.json"), "-", fs.ErrNotExist},
+	}
+	for _, tc := range tests {
+		f, err := openFile(tc.path)
+		if tc.wantErr != nil {
+			if !errors.Is(err, tc.wantErr) || !strings.Contains(err.Error(), tc.path) {
+				t.Errorf("%s: error %v, want %v naming the path", tc.path, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tc.path, err)
+		}
+		if tc.want == "-" {
+			if f != nil {
+				t.Errorf("%s: opened as a regular file", tc.path)
+				f.Close()
+			}
+			continue
+		}
+		got, err := io.ReadAll(f)
+		if err != nil || string(got) != tc.want {
+			t.Errorf("%s: read %q, %v; want %q", tc.path, got, err, tc.want)
+		}
+		if err := f.Close(); err != nil {
+			t.Errorf("%s: close: %v", tc.path, err)
+		}
+		if _, err := f.Read(make([]byte, 1)); !errors.Is(err, os.ErrClosed) {
+			t.Errorf("%s: read after close: %v", tc.path, err)
+		}
 	}
 }

@@ -169,6 +169,17 @@ func special(x uint64) uint64 {
 // skipPlain returns the index of the first byte from i that is '"', '\\' or
 // a control character (len(buf) if none).
 func skipPlain(buf []byte, i int) int {
+	for i+16 <= len(buf) {
+		m1 := special(binary.LittleEndian.Uint64(buf[i:]))
+		m2 := special(binary.LittleEndian.Uint64(buf[i+8:]))
+		if m1|m2 != 0 {
+			if m1 != 0 {
+				return i + bits.TrailingZeros64(m1)/8
+			}
+			return i + 8 + bits.TrailingZeros64(m2)/8
+		}
+		i += 16
+	}
 	for i+8 <= len(buf) {
 		if m := special(binary.LittleEndian.Uint64(buf[i:])); m != 0 {
 			return i + bits.TrailingZeros64(m)/8
@@ -182,30 +193,43 @@ func skipPlain(buf []byte, i int) int {
 }
 
 // member reads, from the quote at i, a key without escapes, the ':' right
-// after it and a string value without escapes right after that, as far as
-// it can; it returns where it stopped and false if the key is not plain (the
-// caller then reads it byte by byte).
+// after it and a string value without escapes right after that, and goes
+// on through the members that follow compactly (`,"key":"value"`), as far
+// as it can; it returns where it stopped and false if the first key is not
+// plain (the caller then reads it byte by byte).
 func (s *Scanner) member(buf []byte, i int) (int, bool) {
 	v := &s.v
-	v.keyStart, v.keyEsc = s.base+int64(i)+1, false
-	j, ok := plainString(buf, i+1)
-	if !ok {
-		return i, false
-	}
-	s.endKey(j)
-	i = j + 1
-	v.state = vColon
-	if i < len(buf) && buf[i] == ':' {
+	for first := true; ; first = false {
+		v.keyStart, v.keyEsc = s.base+int64(i)+1, false
+		j, ok := plainString(buf, i+1)
+		if !ok {
+			if first {
+				return i, false
+			}
+			v.state = vKey // after a ',' in an object
+			return i, true
+		}
+		s.endKey(j)
+		i = j + 1
+		v.state = vColon
+		if i >= len(buf) || buf[i] != ':' {
+			return i, true
+		}
 		v.state = vVal
 		i++
-		if i < len(buf) && buf[i] == '"' {
-			if j, ok := plainString(buf, i+1); ok {
-				v.state = vNext // inside an object: the value does not end the record
-				i = j + 1
-			}
+		if i >= len(buf) || buf[i] != '"' {
+			return i, true
 		}
+		if j, ok = plainString(buf, i+1); !ok {
+			return i, true
+		}
+		v.state = vNext // inside an object: the value does not end the record
+		i = j + 1
+		if i+1 >= len(buf) || buf[i] != ',' || buf[i+1] != '"' {
+			return i, true
+		}
+		i++
 	}
-	return i, true
 }
 
 // plainString returns the index of the closing quote of a string whose
