@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/trailhound/trailhound/catalog"
 	"github.com/trailhound/trailhound/elastic"
@@ -94,6 +96,7 @@ func benchHuntEngine(b *testing.B, eng *engine.Engine, gz bool, workers int, bol
 	dir, size := benchData(b, gz)
 	b.SetBytes(size)
 	b.ResetTimer()
+	defer reportCPU(b, cpuTime())
 	var records int64
 	for i := 0; i < b.N; i++ {
 		opts := Options{Paths: []string{dir}, Workers: workers, GeoIP: geo}
@@ -174,6 +177,7 @@ func BenchmarkSplitGzip(b *testing.B) {
 	files, _ := filepath.Glob(filepath.Join(dir, "*.json.gz"))
 	b.SetBytes(size)
 	b.ResetTimer()
+	defer reportCPU(b, cpuTime())
 	for i := 0; i < b.N; i++ {
 		n := 0
 		for _, f := range files {
@@ -208,6 +212,7 @@ func BenchmarkHuntRealFiles(b *testing.B) {
 	}
 	eng := corpusEngine(b)
 	var records, bytes int64
+	defer reportCPU(b, cpuTime())
 	for b.Loop() {
 		res, err := Run(context.Background(), eng, Options{Paths: []string{benchLogs}, Workers: 1})
 		if err != nil {
@@ -228,6 +233,7 @@ func BenchmarkHuntRealFilesFloor(b *testing.B) {
 	}
 	eng := neverEngine(b)
 	var records, bytes int64
+	defer reportCPU(b, cpuTime())
 	for b.Loop() {
 		res, err := Run(context.Background(), eng, Options{Paths: []string{benchLogs}, Workers: 1})
 		if err != nil || res.Summary.Alerts[neverID] > 0 {
@@ -279,6 +285,7 @@ func BenchmarkHuntParseFloor(b *testing.B) {
 	dir, size := benchData(b, false)
 	eng := neverEngine(b)
 	b.SetBytes(size)
+	defer reportCPU(b, cpuTime())
 	var records int64
 	for b.Loop() {
 		res, err := Run(context.Background(), eng, Options{Paths: []string{dir}, Workers: 1})
@@ -288,4 +295,17 @@ func BenchmarkHuntParseFloor(b *testing.B) {
 		records = res.Summary.Records
 	}
 	b.ReportMetric(float64(records)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+// cpuTime returns the CPU time (user and system) the process has used: on
+// a machine shared with other work, a steadier measure than wall time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU reports the CPU time used since from per operation.
+func reportCPU(b *testing.B, from time.Duration) {
+	b.ReportMetric(float64(cpuTime()-from)/float64(b.N), "cpu-ns/op")
 }
