@@ -192,3 +192,55 @@ func FuzzScannerResync(f *testing.F) {
 		t.Fatalf("the valid record after %q was not read: %+v", garbage, events)
 	})
 }
+
+// FuzzValid: the validator agrees with encoding/json's Valid. Arbitrary
+// bytes b are put in a record, `{"k":` b `}`; the scanner reads it whole and
+// alone, without an error, exactly when it is valid JSON. Left out: inputs
+// with a line that starts with `{"` (inside a value that is a cut JSON Lines
+// record to the scanner, though JSON allows it) and delivery files (a
+// "Records" key).
+func FuzzValid(f *testing.F) {
+	for _, s := range append(fuzzSeeds, `1`, `"a\u00e9\ud83d\ude00"`, `-0.5e+3`, `[true,false,null]`, `{"a":{}} `, "\"\x7f\xff\"",
+		`1,"k":2`, `"\u12g4"`, `01`, `1.`, `[1,]`, `{"a" 1}`, `tru`, `"a\`, "\"\t\"", ` [ { } , [ ] ] `) {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		in := append(append([]byte(`{"k":`), b...), '}')
+		if bytes.Contains(in, []byte("\n{\"")) || bytes.Contains(in, []byte(`"Records"`)) {
+			return
+		}
+		var recs []Record
+		var errs []*PosError
+		s := NewScanner(bytes.NewReader(in), 1<<20)
+		for n := 0; ; n++ {
+			if n > 4*len(in)+10 {
+				t.Fatal("scanner did not terminate")
+			}
+			rec, err := s.Next()
+			if err == io.EOF {
+				break
+			}
+			var pe *PosError
+			if err != nil && !errors.As(err, &pe) {
+				t.Fatalf("final error on an in-memory input: %v", err)
+			}
+			switch {
+			case pe != nil && !pe.Warning:
+				errs = append(errs, pe)
+			case pe == nil:
+				recs = append(recs, Record{Data: bytes.Clone(rec.Data), Offset: rec.Offset})
+			}
+		}
+		whole := false
+		if len(errs) == 0 && len(recs) == 1 && recs[0].Offset == 0 {
+			// the record spans the input (re-encoded when it had duplicate keys)
+			d := json.NewDecoder(bytes.NewReader(in))
+			var v json.RawMessage
+			whole = bytes.Equal(recs[0].Data, in) ||
+				d.Decode(&v) == nil && len(bytes.TrimRight(in[d.InputOffset():], " \t\r\n")) == 0
+		}
+		if valid := json.Valid(in); whole != valid {
+			t.Fatalf("%q: encoding/json says valid=%v; the scanner read %d records whole=%v, errors %v", in, valid, len(recs), whole, errs)
+		}
+	})
+}
