@@ -287,10 +287,7 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 		}
 		return m
 	}
-	// inputs queue up (started, in order) ahead of the readers: handing
-	// over one at a time woke a goroutine per file, a tenth of the cost of
-	// a small gzip file without rules
-	inputs := make(chan *inputRun, inputQueue)
+	inputs := make(chan *inputRun)
 	var wg sync.WaitGroup
 	if workers == 1 { // one goroutine reads and matches in turn
 		wg.Add(1)

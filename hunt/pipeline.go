@@ -19,7 +19,6 @@ import (
 // a fraction of the cost of matching); with one they run in line.
 
 const (
-	inputQueue   = 64        // inputs started and waiting for a reader, at most
 	batchRecords = 512       // records per batch, at most
 	batchBytes   = 256 << 10 // bytes of records per batch, at most unless one record is larger
 	// largeRecord is the size past which a record's parser (one per record
