@@ -160,26 +160,18 @@ const (
 // special returns a mask with the high bit set in the bytes of x (8 bytes,
 // little endian) that are '"', '\\' or a control character. False positives
 // can only follow a true one, so the lowest set bit marks the first.
+//
+// Flipping bit 1 maps the control characters onto themselves and '"' onto
+// ' ', so both are the bytes below 0x21 once flipped: one test finds them.
 func special(x uint64) uint64 {
-	q := x ^ (lo8 * '"')
+	q := x ^ (lo8 * 0x02)
 	b := x ^ (lo8 * '\\')
-	return ((x-lo8*0x20)&^x | (q-lo8)&^q | (b-lo8)&^b) & hi8
+	return ((q-lo8*0x21)&^q | (b-lo8)&^b) & hi8
 }
 
 // skipPlain returns the index of the first byte from i that is '"', '\\' or
 // a control character (len(buf) if none).
 func skipPlain(buf []byte, i int) int {
-	for i+16 <= len(buf) {
-		m1 := special(binary.LittleEndian.Uint64(buf[i:]))
-		m2 := special(binary.LittleEndian.Uint64(buf[i+8:]))
-		if m1|m2 != 0 {
-			if m1 != 0 {
-				return i + bits.TrailingZeros64(m1)/8
-			}
-			return i + 8 + bits.TrailingZeros64(m2)/8
-		}
-		i += 16
-	}
 	for i+8 <= len(buf) {
 		if m := special(binary.LittleEndian.Uint64(buf[i:])); m != 0 {
 			return i + bits.TrailingZeros64(m)/8

@@ -2,9 +2,11 @@ package record
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"io"
+	"math/bits"
 	"runtime"
 	"strings"
 	"testing"
@@ -357,5 +359,45 @@ func TestScannerBinaryBoundsMemory(t *testing.T) {
 	}
 	if len(got.errs) == 0 {
 		t.Error("no errors on random bytes")
+	}
+}
+
+// special finds the first '"', '\\' or control character of a word, for
+// every byte value at every place after plain bytes and before any bytes.
+func TestSpecial(t *testing.T) {
+	isSpecial := func(c byte) bool { return c < 0x20 || c == '"' || c == '\\' }
+	fill := []byte{'a', ' ', '!', '#', 0x7f, 0x80, 0xff, '[', ']', '0'} // plain bytes, some next to special ones
+	for c := 0; c < 256; c++ {
+		for at := 0; at < 8; at++ {
+			for _, before := range fill {
+				for _, after := range []byte{'a', '"', '\\', 0, 0x1f, 0x21, 0xff} {
+					var w [8]byte
+					for i := range w {
+						switch {
+						case i < at:
+							w[i] = before
+						case i == at:
+							w[i] = byte(c)
+						default:
+							w[i] = after
+						}
+					}
+					want := 8 // the first special byte
+					for i, b := range w {
+						if isSpecial(b) {
+							want = i
+							break
+						}
+					}
+					got := 8
+					if m := special(binary.LittleEndian.Uint64(w[:])); m != 0 {
+						got = bits.TrailingZeros64(m) / 8
+					}
+					if got != want {
+						t.Fatalf("special(%q) finds byte %d, want %d", w, got, want)
+					}
+				}
+			}
+		}
 	}
 }
