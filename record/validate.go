@@ -172,16 +172,17 @@ func special(x uint64) uint64 {
 // skipPlain returns the index of the first byte from i that is '"', '\\' or
 // a control character (len(buf) if none).
 func skipPlain(buf []byte, i int) int {
-	for i+8 <= len(buf) {
-		if m := special(binary.LittleEndian.Uint64(buf[i:])); m != 0 {
-			return i + bits.TrailingZeros64(m)/8
+	rest := buf[i:] // sliced as it goes: no bounds checks in the loops
+	for len(rest) >= 8 {
+		if m := special(binary.LittleEndian.Uint64(rest)); m != 0 {
+			return len(buf) - len(rest) + bits.TrailingZeros64(m)/8
 		}
-		i += 8
+		rest = rest[8:]
 	}
-	for i < len(buf) && strPlain[buf[i]] {
-		i++
+	for len(rest) > 0 && strPlain[rest[0]] {
+		rest = rest[1:]
 	}
-	return i
+	return len(buf) - len(rest)
 }
 
 // member reads, from the quote at i, a key without escapes, the ':' right
