@@ -193,16 +193,23 @@ func skipPlain(buf []byte, i int) int {
 func (s *Scanner) member(buf []byte, i int) (int, bool) {
 	v := &s.v
 	for first := true; ; first = false {
-		v.keyStart, v.keyEsc = s.base+int64(i)+1, false
-		j, ok := plainString(buf, i+1)
+		from := i + 1
+		j, ok := plainString(buf, from)
 		if !ok {
 			if first {
+				v.keyStart, v.keyEsc = s.base+int64(from), false
 				return i, false
 			}
 			v.state = vKey // after a ',' in an object
 			return i, true
 		}
-		s.endKey(j)
+		if v.track && !(v.wrapper && len(v.stack) == 1) && len(v.keys) < cap(v.keys) && s.base+int64(from)-v.recStart <= int64(s.max) {
+			// endKey's common case, in line
+			v.keys = append(v.keys, keyRef{off: uint32(s.base + int64(from) - v.recStart), n: uint32(j - from), sig: keySig(buf[from:j])})
+		} else {
+			v.keyStart, v.keyEsc = s.base+int64(from), false
+			s.endKey(j)
+		}
 		i = j + 1
 		v.state = vColon
 		if i >= len(buf) || buf[i] != ':' {
