@@ -186,12 +186,14 @@ func skipPlain(buf []byte, i int) int {
 }
 
 // member reads, from the quote at i, a key without escapes, the ':' right
-// after it and a string value without escapes right after that, and goes
-// on through the members that follow compactly (`,"key":"value"`), as far
-// as it can; it returns where it stopped and false if the first key is not
-// plain (the caller then reads it byte by byte).
+// after it and a value right after that when it is a string without
+// escapes, a literal or the start of an object, and goes on through the
+// members that follow compactly (`,"key":value`), as far as it can; it
+// returns where it stopped and false if the first key is not plain (the
+// caller then reads it byte by byte).
 func (s *Scanner) member(buf []byte, i int) (int, bool) {
 	v := &s.v
+	next := vKey // the state at a key that is not plain, if not the first
 	for first := true; ; first = false {
 		from := i + 1
 		j, ok := plainString(buf, from)
@@ -200,7 +202,7 @@ func (s *Scanner) member(buf []byte, i int) (int, bool) {
 				v.keyStart, v.keyEsc = s.base+int64(from), false
 				return i, false
 			}
-			v.state = vKey // after a ',' in an object
+			v.state = next
 			return i, true
 		}
 		if v.track && !(v.wrapper && len(v.stack) == 1) && len(v.keys) < cap(v.keys) && s.base+int64(from)-v.recStart <= int64(s.max) {
@@ -217,18 +219,43 @@ func (s *Scanner) member(buf []byte, i int) (int, bool) {
 		}
 		v.state = vVal
 		i++
-		if i >= len(buf) || buf[i] != '"' {
+		if i >= len(buf) {
 			return i, true
 		}
-		if j, ok = plainString(buf, i+1); !ok {
+		switch c := buf[i]; c {
+		case '"':
+			if j, ok = plainString(buf, i+1); !ok {
+				return i, true
+			}
+			i = j + 1
+		case 't', 'f', 'n':
+			lit := "null"
+			if c == 't' {
+				lit = "true"
+			} else if c == 'f' {
+				lit = "false"
+			}
+			if len(buf)-i < len(lit) || string(buf[i:i+len(lit)]) != lit {
+				return i, true
+			}
+			i += len(lit)
+		case '{':
+			if len(v.stack) >= MaxDepth || i+1 >= len(buf) || buf[i+1] != '"' {
+				return i, true
+			}
+			v.push('{')
+			i++
+			next = vKeyOrClose
+			continue // its first key
+		default:
 			return i, true
 		}
 		v.state = vNext // inside an object: the value does not end the record
-		i = j + 1
 		if i+1 >= len(buf) || buf[i] != ',' || buf[i+1] != '"' {
 			return i, true
 		}
 		i++
+		next = vKey
 	}
 }
 
