@@ -287,14 +287,34 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 		}
 		return m
 	}
-	inputs := make(chan *inputRun)
+	// Readers take the next input themselves: handing each over from a
+	// feeding goroutine woke a thread per file, a tenth of the time of a
+	// hunt over small files. An input is started (in order) when taken:
+	// one not yet opened still holds the watermark back (else another
+	// worker could advance past all its records).
+	var (
+		nextMu sync.Mutex
+		nextIn int
+	)
+	next := func() *inputRun {
+		nextMu.Lock()
+		defer nextMu.Unlock()
+		if nextIn == len(walked.Inputs) || ctx.Err() != nil {
+			return nil
+		}
+		i := nextIn
+		nextIn++
+		in := &inputRun{i: i, path: walked.Inputs[i].Path, src: walked.Inputs[i], bound: wm.start(i)}
+		walked.Inputs[i] = record.Input{} // the run holds it now: a hunt over a million files lets their names go as it reads them
+		return in
+	}
 	var wg sync.WaitGroup
 	if workers == 1 { // one goroutine reads and matches in turn
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			m := newMatcher()
-			for in := range inputs {
+			for in := next(); in != nil; in = next() {
 				pl.read(in, func(b *batch) { pl.match(m, b) })
 			}
 		}()
@@ -305,7 +325,7 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 			readers.Add(1)
 			go func() {
 				defer readers.Done()
-				for in := range inputs {
+				for in := next(); in != nil; in = next() {
 					pl.read(in, func(b *batch) { batches <- b })
 				}
 			}()
@@ -326,21 +346,6 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 			matchers.Wait()
 		}()
 	}
-feed:
-	for i := range walked.Inputs {
-		// Started here, in order, before a reader takes it: an input
-		// handed out but not yet opened still holds the watermark back
-		// (else another worker could advance past all its records).
-		in := &inputRun{i: i, path: walked.Inputs[i].Path, src: walked.Inputs[i], bound: wm.start(i)}
-		walked.Inputs[i] = record.Input{} // the run holds it now: a hunt over a million files lets their names go as it reads them
-		select {
-		case inputs <- in:
-		case <-ctx.Done():
-			wm.finish(i)
-			break feed
-		}
-	}
-	close(inputs)
 	wg.Wait()
 	records, other, digests, bytes := &pl.records, &pl.other, &pl.digests, &pl.bytes
 	sum.Unordered = int(unordered.Load())
