@@ -50,6 +50,9 @@ var fuzzSeeds = []string{
 	"\xEF\xBB\xBF{\"a\":1}\n", "\xFF\xFE{\x00}\x00", "{\"a\":\"x\ny\"}\n{\"b\":2}", "{\"a\":\"\x01\"}", `{"a":NaN}`, `{"a":"\q"}`,
 	`{"a":1,"a":2}`, `{"a":{"b":1,"b":[1,{"c":1,"\u0063":2}]}}`, "{\"a\":1,\n{\"b\":2}", `{"a":0123}`, `{"a":1e}`,
 	"{\n  \"a\": [\n    1\n  ]\n}", `[1,"s",{"a":1} {"b":2},]`, `{"Records":[]}garbage`,
+	// the member loop's paths: literals, nested objects, keys that end it
+	`{"a":true,"b":{"c":"d","e":{"f":null}},"g":false}`, `{"a":tru}`, `{"a":nulll}`, `{"a":{"b"}}`, `{"a":{}}`,
+	`{"a":{"b":1,"b":true}}`, `{"a":"b","c\u0064":"e","cd":1}`, `{"a":"b",,"c":1}`, `{"a":"b","c":"d\"}`,
 }
 
 // FuzzScanner: every record emitted is valid JSON and decodes to what
