@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
@@ -106,14 +105,6 @@ func Walk(paths []string) Walked {
 
 // fileID identifies a file or folder whatever path leads to it.
 type fileID struct{ dev, ino uint64 }
-
-func idOf(st fs.FileInfo) (fileID, bool) {
-	sys, ok := st.Sys().(*syscall.Stat_t)
-	if !ok {
-		return fileID{}, false
-	}
-	return fileID{uint64(sys.Dev), uint64(sys.Ino)}, true
-}
 
 // first records a file or folder as seen and reports whether it is the first
 // path to it; a later one is listed as skipped.

@@ -1,3 +1,5 @@
+//go:build unix
+
 package record
 
 import (
@@ -21,7 +23,7 @@ type fdFile struct {
 // openFile opens path for reading when it is a regular file. It returns
 // nil, nil for anything else (a FIFO, a device, a folder), without
 // blocking: the file is opened non-blocking and checked with fstat.
-func openFile(path string) (*fdFile, error) {
+func openFile(path string) (io.ReadCloser, error) {
 	var fd int
 	var err error
 	for {
@@ -82,4 +84,13 @@ func (f *fdFile) Close() error {
 		return &fs.PathError{Op: "close", Path: f.path, Err: err}
 	}
 	return nil
+}
+
+// idOf identifies the file st describes by device and inode.
+func idOf(st fs.FileInfo) (fileID, bool) {
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileID{}, false
+	}
+	return fileID{uint64(sys.Dev), uint64(sys.Ino)}, true
 }
