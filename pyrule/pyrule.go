@@ -99,6 +99,7 @@ type Runtime struct {
 	mu        sync.Mutex // errors and deaths
 	events    atomic.Int64
 	calls     atomic.Int64
+	inGo      atomic.Int64
 	warnings  []string
 	loadErrs  []error
 	// modelSources say which data model serves each log type
@@ -126,28 +127,30 @@ func (rt *Runtime) Warnings() []string {
 }
 
 // Stats are what a runtime did: events sent to Python, rule functions
-// run there (rule() on an event), worker restarts.
+// run there (rule() on an event), rule() results decided in Go.
 type Stats struct {
-	Events, RuleCalls int64
+	Events, RuleCalls, InGo int64
 }
 
-// RuleCalls returns how many events reached each rule's rule(), most
-// first.
+// RuleCalls returns how many events reached each rule's rule() in Python,
+// and how many Go decided, most first.
 func (rt *Runtime) RuleCalls() []RuleCount {
 	var out []RuleCount
 	for _, pr := range rt.rules {
-		if n := pr.calls.Load(); n > 0 {
-			out = append(out, RuleCount{pr.r, n})
+		if n, g := pr.calls.Load(), pr.inGo.Load(); n+g > 0 {
+			out = append(out, RuleCount{pr.r, n, g})
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].N > out[j].N })
+	sort.SliceStable(out, func(i, j int) bool { return out[i].N+out[i].InGo > out[j].N+out[j].InGo })
 	return out
 }
 
-// RuleCount is a number for a rule.
+// RuleCount is a number for a rule: events that reached its Python, and
+// events whose result Go decided (InGo).
 type RuleCount struct {
 	Rule *rule.Rule
 	N    int64
+	InGo int64
 }
 
 // Stats returns what the runtime did so far.
@@ -155,7 +158,7 @@ func (rt *Runtime) Stats() Stats {
 	if rt == nil {
 		return Stats{}
 	}
-	return Stats{Events: rt.events.Load(), RuleCalls: rt.calls.Load()}
+	return Stats{Events: rt.events.Load(), RuleCalls: rt.calls.Load(), InGo: rt.inGo.Load()}
 }
 
 // pyRule is one Python rule and what is known of it.
@@ -170,7 +173,9 @@ type pyRule struct {
 	deaths    int
 	off       string // why it was turned off mid-hunt
 	later     bool   // alert functions but title, dedup, unique run only for an alert
+	exact     *exactRule // rule() (and maybe title, dedup) decided in Go
 	calls     atomic.Int64
+	inGo      atomic.Int64 // events whose result Go decided
 }
 
 // fieldFilter is what a prefilter requires of a field: one of the values
@@ -314,6 +319,9 @@ type loadAnswer struct {
 		// Later: the alert functions but title, dedup and unique read and
 		// write no state, and run only for a match that raises an alert.
 		Later bool `json:"later"`
+		// Exact is rule()'s formula and the templates of title() and
+		// dedup(), when the analysis found them (exact.go)
+		Exact json.RawMessage `json:"exact"`
 	} `json:"rules"`
 }
 
@@ -537,15 +545,22 @@ func New(ctx context.Context, rules []*rule.Rule, opts Options) (*Runtime, error
 			if err := json.Unmarshal(c.Prefilter, &a.Prefilter); err != nil {
 				a.Prefilter = map[string]fieldFilter{} // nothing proven
 			}
+			a.Exact = c.Exact
 		case !opts.NoPrefilter:
 			if a.PrefilterSource == contents[i] { // the file did not change under the worker
-				if err := pfc.put(keys[i], a.Prefilter, a.PrefilterError, a.PrefilterDeps); err != nil && putErr == nil {
+				if err := pfc.put(keys[i], a.Prefilter, a.PrefilterError, a.PrefilterDeps, a.Exact); err != nil && putErr == nil {
 					putErr = err
 				}
 			}
 			rt.analysed++
 		}
 		pr.later = a.Later
+		if len(a.Exact) > 0 && !opts.NoPrefilter {
+			if pr.exact, err = parseExact(a.Exact, pr.functions, pr.later); err != nil {
+				rt.warnings = append(rt.warnings, fmt.Sprintf("%s: its rule() is decided in Python (the worker's exact analysis is not understood: %v)", r.Script, err))
+				pr.exact = nil
+			}
+		}
 		if a.Prefilter == nil && !opts.NoPrefilter {
 			pr.never = true
 		} else if len(a.Prefilter) > 0 {
@@ -1012,6 +1027,9 @@ func (rt *Runtime) wire(pr *pyRule) error {
 	if pf := rt.Prefilter(r); pf != "" {
 		r.Query += "; prefilter: " + pf
 	}
+	if d := rt.DecidedInGo(r); d != "" {
+		r.Query += "; " + d
+	}
 	name := r.Name
 	r.Output = &rule.Output{
 		Title: func(ev *event.Event) string {
@@ -1289,6 +1307,10 @@ func (rt *Runtime) evaluate(ev *event.Event, batch []*pyRule, m *memo) {
 		rt.mu.Unlock()
 		if off != "" {
 			m.set(pr.idx, noResult)
+			continue
+		}
+		if res, ok := rt.decide(ev, pr); ok {
+			m.set(pr.idx, res)
 			continue
 		}
 		live = append(live, pr)
