@@ -171,8 +171,8 @@ type pyRule struct {
 	conds     []int                  // the prefilter's other fields: indexes in Runtime.conds
 	errs      ErrorCount
 	deaths    int
-	off       string // why it was turned off mid-hunt
-	later     bool   // alert functions but title, dedup, unique run only for an alert
+	off       string     // why it was turned off mid-hunt
+	later     bool       // alert functions but title, dedup, unique run only for an alert
 	exact     *exactRule // rule() (and maybe title, dedup) decided in Go
 	calls     atomic.Int64
 	inGo      atomic.Int64 // events whose result Go decided
