@@ -2161,9 +2161,12 @@ class _Exact:
         """Whether node's value, when it has one, is a bool."""
         if isinstance(node, ast.Constant):
             return isinstance(node.value, bool)
-        if isinstance(node, (ast.Compare, ast.Call)):
-            # comparisons, startswith, endswith and exact helpers (whose
-            # every return is a bool)
+        if isinstance(node, ast.Call):
+            f = node.func
+            # event.get() and deep_get() give a value; startswith, endswith
+            # and exact helpers (whose every return is a bool) a bool
+            return not (isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == self.ev)
+        if isinstance(node, ast.Compare):
             return True
         if isinstance(node, ast.UnaryOp):
             return isinstance(node.op, ast.Not)
