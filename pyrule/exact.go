@@ -9,9 +9,11 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/valyala/fastjson"
 
+	"github.com/trailhound/trailhound/engine"
 	"github.com/trailhound/trailhound/event"
 	"github.com/trailhound/trailhound/rule"
 )
@@ -531,7 +533,7 @@ func (x *exValue) read(src *fastjson.Value) (pyVal, bool) {
 		if cur.Type() != fastjson.TypeObject {
 			return x.def, true // deep_get past a value that is no mapping
 		}
-		v, found, sure := pyLookup(cur, k)
+		v, found, sure, _ := pyLookup(cur, k)
 		if !sure {
 			return pyVal{}, false
 		}
@@ -581,10 +583,11 @@ func pyString(b []byte) bool {
 // mapping does: the key as given (the last one, as json.loads keeps), else
 // the first key equal to it in lower case. sure is false when Go cannot
 // tell: the key is missing and the object has a key that is not ASCII
-// (whose lower case Python might find equal).
-func pyLookup(obj *fastjson.Value, key string) (v *fastjson.Value, found, sure bool) {
+// (whose lower case Python might find equal). folded says the key was found
+// in another case.
+func pyLookup(obj *fastjson.Value, key string) (v *fastjson.Value, found, sure, folded bool) {
 	o, _ := obj.Object()
-	var folded *fastjson.Value
+	var fold *fastjson.Value
 	var foldKey string
 	nonASCII := false
 	o.Visit(func(k []byte, x *fastjson.Value) {
@@ -596,21 +599,21 @@ func pyLookup(obj *fastjson.Value, key string) (v *fastjson.Value, found, sure b
 			nonASCII = true
 			return
 		}
-		if folded == nil && len(k) == len(key) && strings.EqualFold(string(k), key) {
-			folded, foldKey = x, string(k)
-		} else if folded != nil && string(k) == foldKey {
-			folded = x
+		if fold == nil && len(k) == len(key) && strings.EqualFold(string(k), key) {
+			fold, foldKey = x, string(k)
+		} else if fold != nil && string(k) == foldKey {
+			fold = x
 		}
 	})
 	switch {
 	case v != nil:
-		return v, true, true
+		return v, true, true, false
 	case nonASCII:
-		return nil, false, false
-	case folded != nil:
-		return folded, true, true
+		return nil, false, false, false
+	case fold != nil:
+		return fold, true, true, true
 	}
-	return nil, false, true
+	return nil, false, true, false
 }
 
 func isASCII(b []byte) bool {
@@ -674,4 +677,45 @@ func (rt *Runtime) DecidedInGo(r *rule.Rule) string {
 		return "rule(), title and dedup decided in Go (exact) on events whose fields they read are strings or missing"
 	}
 	return "rule() false decided in Go (exact) on events whose fields it reads are strings or missing; matches run in Python"
+}
+
+// fieldCheck is a prefilter's condition on a field, read straight from
+// the record where the field is a string, missing or null, or where an
+// object on its path is something else (deep_get's default, as missing);
+// the engine's condition decides the other values, as before. Like the
+// engine's, it reads keys as spelt (a key Python would find in another case
+// is missed, as before).
+type fieldCheck struct {
+	path []string
+	f    *strFilter
+}
+
+// cond reports whether the event passes the prefilter's field condition i.
+func (rt *Runtime) cond(i int, ev *event.Event, s *engine.Scratch) bool {
+	c := &rt.fast[i]
+	cur := ev.Source()
+	if cur == nil {
+		return rt.conds[i](ev, s)
+	}
+	for _, k := range c.path {
+		if cur.Type() != fastjson.TypeObject {
+			return c.f.ff.Empty // deep_get's default: as missing
+		}
+		if cur = cur.Get(k); cur == nil || cur.Type() == fastjson.TypeNull {
+			return c.f.ff.Empty
+		}
+	}
+	if cur.Type() == fastjson.TypeString {
+		return c.f.admits(b2s(cur.GetStringBytes()))
+	}
+	return rt.conds[i](ev, s)
+}
+
+// b2s is the bytes as a string, without a copy: for a test that keeps no
+// reference to it.
+func b2s(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }

@@ -2,6 +2,7 @@ package pyrule
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -413,5 +414,14 @@ def rule(event):
 	t.Logf("%d results decided in Go (%d matches), all as Python; %d left to Python", c.decided, c.matches, c.toPython)
 	if c.matches < 50 || c.toPython < 50 {
 		t.Errorf("%d matches decided in Go, %d left to Python: the test is too narrow", c.matches, c.toPython)
+	}
+}
+
+func TestIPShaped(t *testing.T) {
+	re := regexp.MustCompile(`^(?:` + ipShape + `)$`)
+	for _, v := range []string{"", "1.2.3.4", "::1", "fe80::1%eth0", "fe80::1%", "%x", "1.2.3.4 ", "AWS Internal", "g", "1:2", "a.b", "1.2.3.4%\n", "\u00e9"} {
+		if got, want := ipShaped(v), re.MatchString(v); got != want {
+			t.Errorf("ipShaped(%q) = %v, the regular expression says %v", v, got, want)
+		}
 	}
 }

@@ -94,7 +94,8 @@ type Runtime struct {
 	// eventSource and eventName, each once (rules share many: an empty
 	// errorCode), so an event is checked against each at most once
 	conds     []engine.Matcher
-	condEmpty []bool // the condition admits an empty field
+	condEmpty []bool       // the condition admits an empty field
+	fast      []fieldCheck // the same conditions read directly from the record, where they can be
 	condKeys  map[string]int
 	mu        sync.Mutex // errors and deaths
 	events    atomic.Int64
@@ -260,7 +261,18 @@ func falsy(ev *event.Event, path []string) bool {
 // more): hex digits, colons and dots, with an IPv6 scope.
 const ipShape = `[0-9A-Fa-f:.]+(%.*)?`
 
-var ipShapeRE = regexp.MustCompile(`^(?:` + ipShape + `)$`)
+// ipShaped reports whether v matches ipShape (a regular expression is
+// slower, and every event with a sourceIPAddress asks).
+func ipShaped(v string) bool {
+	i := 0
+	for ; i < len(v); i++ {
+		c := v[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == ':' || c == '.') {
+			break
+		}
+	}
+	return i > 0 && (i == len(v) || v[i] == '%' && !strings.Contains(v[i:], "\n"))
+}
 
 // ErrorCount is what went wrong in one rule: errors of rule() (and of
 // the worker running it), errors of its alert functions (title, dedup,
@@ -1001,6 +1013,7 @@ func (rt *Runtime) wire(pr *pyRule) error {
 			k = len(rt.conds)
 			rt.conds = append(rt.conds, m)
 			rt.condEmpty = append(rt.condEmpty, pr.prefilter[fields[i]].Empty)
+			rt.fast = append(rt.fast, fieldCheck{path: strings.Split(fields[i], "."), f: newStrFilter(pr.prefilter[fields[i]])})
 			rt.condKeys[key] = k
 		}
 		pr.conds = append(pr.conds, k)
@@ -1194,20 +1207,41 @@ func (rt *Runtime) candidates(ev *event.Event) []*pyRule {
 	return out
 }
 
-func admits(ff fieldFilter, v string) bool {
+func admits(ff fieldFilter, v string) bool { return newStrFilter(ff).admits(v) }
+
+// strFilter is a field filter made ready to test strings.
+type strFilter struct {
+	ff            fieldFilter
+	suffix, ifold *regexp.Regexp
+}
+
+func newStrFilter(ff fieldFilter) *strFilter {
+	f := &strFilter{ff: ff}
+	if len(ff.Suffix) > 0 {
+		f.suffix = regexp.MustCompile("^(?:" + suffixRE(ff.Suffix, false) + ")$")
+	}
+	if len(ff.ISuffix) > 0 {
+		f.ifold = regexp.MustCompile("^(?:" + suffixRE(ff.ISuffix, true) + ")$")
+	}
+	return f
+}
+
+// admits reports whether the filter admits the string v.
+func (f *strFilter) admits(v string) bool {
+	ff := f.ff
 	if ff.any() {
 		return true
 	}
-	if len(ff.Suffix) > 0 && regexp.MustCompile("^(?:"+suffixRE(ff.Suffix, false)+")$").MatchString(v) {
+	if f.suffix != nil && f.suffix.MatchString(v) {
 		return true
 	}
-	if len(ff.ISuffix) > 0 && regexp.MustCompile("^(?:"+suffixRE(ff.ISuffix, true)+")$").MatchString(v) {
+	if f.ifold != nil && f.ifold.MatchString(v) {
 		return true
 	}
 	if ff.Empty && v == "" {
 		return true
 	}
-	if ff.IP && ipShapeRE.MatchString(v) {
+	if ff.IP && ipShaped(v) {
 		return true
 	}
 	for _, c := range ff.Contains {
@@ -1259,7 +1293,7 @@ next:
 		for _, i := range c.conds {
 			if seen[i] == 0 {
 				seen[i] = 2
-				if rt.conds[i](ev, s) {
+				if rt.cond(i, ev, s) {
 					seen[i] = 1
 				}
 			}
