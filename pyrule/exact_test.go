@@ -425,3 +425,32 @@ func TestIPShaped(t *testing.T) {
 		}
 	}
 }
+
+// The suffix tests without regular expressions match what suffixRE's
+// expressions (the engine's conditions) match.
+func TestSuffixWithoutRegexp(t *testing.T) {
+	ends := []string{".txt", ".htm", "note.md", "k", "s1", "hi"}
+	for _, fold := range []bool{false, true} {
+		re := regexp.MustCompile("^(?:" + suffixRE(ends, fold) + ")$")
+		ff := fieldFilter{Suffix: ends}
+		if fold {
+			ff = fieldFilter{ISuffix: ends}
+		}
+		f := newStrFilter(ff)
+		n := 0
+		for _, pre := range []string{"", "a/", "\u00e9", "x\n"} {
+			for _, mid := range []string{".txt", ".TXT", ".tXt", ".htm", ".HTM", "NOTE.MD", "note.md", "\u0130", "\u212a", "K", "\u017f1", "S1", "s1", "H\u0130", "h\u0131", "HI", ".tx", "txt", ""} {
+				for _, post := range []string{"", "\n", "\n\n", " ", "\r"} {
+					v := pre + mid + post
+					n++
+					if got, want := f.admits(v), re.MatchString(v); got != want {
+						t.Errorf("fold %v: admits(%q) = %v, the regular expression says %v", fold, v, got, want)
+					}
+				}
+			}
+		}
+		if n < 300 {
+			t.Fatal(n)
+		}
+	}
+}

@@ -36,6 +36,7 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
 	"go.yaml.in/yaml/v3"
@@ -218,6 +219,27 @@ func suffixRE(ends []string, fold bool) string {
 		alts[i] = b.String()
 	}
 	return `(?s).*(?:` + strings.Join(alts, "|") + `)\n?`
+}
+
+// endsFold reports whether v ends with e (ASCII, in lower case) ignoring
+// case as Python's re.IGNORECASE does: what suffixRE(e, true) matches, without
+// the newline.
+func endsFold(v, e string) bool {
+	for i := len(e) - 1; i >= 0; i-- {
+		r, n := utf8.DecodeLastRuneInString(v)
+		if n == 0 {
+			return false
+		}
+		v = v[:len(v)-n]
+		c := rune(e[i])
+		if r == c {
+			continue
+		}
+		if !unicode.IsLetter(c) || (r != unicode.ToUpper(c) && !strings.ContainsRune(foldExtra[c], r)) {
+			return false
+		}
+	}
+	return true
 }
 
 // foldExtra are the characters other than the two ASCII cases that
@@ -1210,21 +1232,9 @@ func (rt *Runtime) candidates(ev *event.Event) []*pyRule {
 func admits(ff fieldFilter, v string) bool { return newStrFilter(ff).admits(v) }
 
 // strFilter is a field filter made ready to test strings.
-type strFilter struct {
-	ff            fieldFilter
-	suffix, ifold *regexp.Regexp
-}
+type strFilter struct{ ff fieldFilter }
 
-func newStrFilter(ff fieldFilter) *strFilter {
-	f := &strFilter{ff: ff}
-	if len(ff.Suffix) > 0 {
-		f.suffix = regexp.MustCompile("^(?:" + suffixRE(ff.Suffix, false) + ")$")
-	}
-	if len(ff.ISuffix) > 0 {
-		f.ifold = regexp.MustCompile("^(?:" + suffixRE(ff.ISuffix, true) + ")$")
-	}
-	return f
-}
+func newStrFilter(ff fieldFilter) *strFilter { return &strFilter{ff: ff} }
 
 // admits reports whether the filter admits the string v.
 func (f *strFilter) admits(v string) bool {
@@ -1232,11 +1242,15 @@ func (f *strFilter) admits(v string) bool {
 	if ff.any() {
 		return true
 	}
-	if f.suffix != nil && f.suffix.MatchString(v) {
-		return true
+	for _, e := range ff.Suffix {
+		if strings.HasSuffix(strings.TrimSuffix(v, "\n"), e) || strings.HasSuffix(v, e) {
+			return true
+		}
 	}
-	if f.ifold != nil && f.ifold.MatchString(v) {
-		return true
+	for _, e := range ff.ISuffix {
+		if endsFold(v, e) || strings.HasSuffix(v, "\n") && endsFold(v[:len(v)-1], e) {
+			return true
+		}
 	}
 	if ff.Empty && v == "" {
 		return true
