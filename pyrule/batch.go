@@ -113,6 +113,7 @@ func (rt *Runtime) callBatch(items []batchItem, raws [][]byte, calls int) ([][]*
 	if err != nil {
 		return nil, err
 	}
+	rt.trips.Add(1)
 	ans, err := w.call('B', parts, time.Duration(calls+2)*rt.opts.Timeout)
 	if err != nil {
 		rt.drop(w) // a new one starts when needed

@@ -102,6 +102,7 @@ type Runtime struct {
 	events    atomic.Int64
 	calls     atomic.Int64
 	inGo      atomic.Int64
+	trips     atomic.Int64 // calls to the workers
 	warnings  []string
 	loadErrs  []error
 	// modelSources say which data model serves each log type
@@ -129,9 +130,10 @@ func (rt *Runtime) Warnings() []string {
 }
 
 // Stats are what a runtime did: events sent to Python, rule functions
-// run there (rule() on an event), rule() results decided in Go.
+// run there (rule() on an event), rule() results decided in Go, calls to
+// the workers (a batch of events, an event, an alert's functions).
 type Stats struct {
-	Events, RuleCalls, InGo int64
+	Events, RuleCalls, InGo, Trips int64
 }
 
 // RuleCalls returns how many events reached each rule's rule() in Python,
@@ -160,7 +162,7 @@ func (rt *Runtime) Stats() Stats {
 	if rt == nil {
 		return Stats{}
 	}
-	return Stats{Events: rt.events.Load(), RuleCalls: rt.calls.Load(), InGo: rt.inGo.Load()}
+	return Stats{Events: rt.events.Load(), RuleCalls: rt.calls.Load(), InGo: rt.inGo.Load(), Trips: rt.trips.Load()}
 }
 
 // pyRule is one Python rule and what is known of it.
@@ -1470,6 +1472,7 @@ func (rt *Runtime) alertCall(hdr evalHeader, rec []byte, out *result) error {
 	if err != nil {
 		return err
 	}
+	rt.trips.Add(1)
 	ans, err := w.call('A', [][]byte{h, []byte("\n"), rec}, 2*rt.opts.Timeout)
 	if err != nil {
 		rt.drop(w)
@@ -1505,6 +1508,7 @@ func (rt *Runtime) call(hdr evalHeader, raw []byte, n int) ([]*result, error) {
 		return nil, err
 	}
 	limit := time.Duration(n+2) * rt.opts.Timeout // the worker's own limit is per rule
+	rt.trips.Add(1)
 	ans, err := w.call('E', [][]byte{h, []byte("\n"), raw}, limit)
 	if err != nil {
 		rt.drop(w) // a new one starts when needed

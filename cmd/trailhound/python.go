@@ -74,8 +74,8 @@ func writePythonErrors(w io.Writer, rt *pyrule.Runtime, verbose bool) int {
 	}
 	st := rt.Stats()
 	py, v := rt.Python()
-	fmt.Fprintf(w, "Python rules: %d run by %s (%s); %d events reached Python (%d rule() calls), %d rule() results decided in Go, the rest were prefiltered out\n",
-		len(rt.Loaded()), py, v, st.Events, st.RuleCalls, st.InGo)
+	fmt.Fprintf(w, "Python rules: %d run by %s (%s); %d events reached Python (%d rule() calls, %d calls to the workers), %d rule() results decided in Go, the rest were prefiltered out\n",
+		len(rt.Loaded()), py, v, st.Events, st.RuleCalls, st.Trips, st.InGo)
 	if verbose {
 		for _, c := range rt.RuleCalls() {
 			inGo := ""
