@@ -326,6 +326,9 @@ type ruleSpec struct {
 	LogTypes []string `json:"log_types"`
 	// Cached: the prefilter analysis is cached, the worker need not run it
 	Cached bool `json:"cached,omitempty"`
+	// Later is the cached answer of whether the alert functions run only
+	// for raised alerts (with Cached)
+	Later bool `json:"later,omitempty"`
 }
 
 type modelSpec struct {
@@ -524,7 +527,8 @@ func New(ctx context.Context, rules []*rule.Rule, opts Options) (*Runtime, error
 	for i, r := range take {
 		keys[i], contents[i] = pfc.key(r.Script)
 		cached[i], _ = pfc.get(keys[i])
-		rt.load.Rules = append(rt.load.Rules, ruleSpec{ID: r.ID, Path: r.Script, Name: r.Name, Cached: cached[i] != nil})
+		rt.load.Rules = append(rt.load.Rules, ruleSpec{ID: r.ID, Path: r.Script, Name: r.Name, Cached: cached[i] != nil,
+			Later: cached[i] != nil && cached[i].Later})
 		pr := &pyRule{idx: i, r: r, errs: ErrorCount{Rule: r}}
 		rt.rules = append(rt.rules, pr)
 		rt.byRule[r] = pr
@@ -584,7 +588,7 @@ func New(ctx context.Context, rules []*rule.Rule, opts Options) (*Runtime, error
 			a.Exact = c.Exact
 		case !opts.NoPrefilter:
 			if a.PrefilterSource == contents[i] { // the file did not change under the worker
-				if err := pfc.put(keys[i], a.Prefilter, a.PrefilterError, a.PrefilterDeps, a.Exact); err != nil && putErr == nil {
+				if err := pfc.put(keys[i], a.Prefilter, a.PrefilterError, a.PrefilterDeps, a.Exact, a.Later); err != nil && putErr == nil {
 					putErr = err
 				}
 			}

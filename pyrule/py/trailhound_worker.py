@@ -2319,6 +2319,15 @@ def _in_checkout(obj):
     return any(f.startswith(d) for d in _CHECKOUT)
 
 
+def _later(r):
+    """Whether the rule's alert functions but title, dedup and unique read
+    and write no state, so that they can run only for a raised alert."""
+    try:
+        return any(n in r.fns for n in _LATER) and all(_stateless(r.fns[n]) for n in _LATER if n in r.fns)
+    except Exception:  # noqa: BLE001 - not proven: every match runs them
+        return False
+
+
 def _stateless(fn):
     """Whether calling fn (a function of a rule, helper or data model)
     reads and writes no state that outlives an event: no cache call, no
@@ -2504,16 +2513,19 @@ class Worker:
                         ex = None
                     if ex is not None:
                         ans["exact"] = ex
+                    # analysed with the prefilter, and cached with it: it
+                    # parses the helpers, and reads the lazily imported ones
+                    r.later = _later(r)
                     # what the analysis read, for trailhound's cache of it
                     ans["prefilter_src"] = _sha256(src).hexdigest()
                     ans["prefilter_deps"] = _PF_DEPS[0]
                     _PF_DEPS[0] = None
                 ans["functions"] = sorted(r.fns)
                 ans["prefilter"] = r.prefilter
-                try:
-                    r.later = any(n in r.fns for n in _LATER) and all(_stateless(r.fns[n]) for n in _LATER if n in r.fns)
-                except Exception:  # noqa: BLE001 - not proven: every match runs them
-                    r.later = False
+                if spec.get("cached"):
+                    r.later = bool(spec.get("later"))  # trailhound's cache of the analysis
+                elif not analyse:
+                    r.later = _later(r)
                 ans["later"] = r.later
                 r.parts = {"all": r.fns, "match": {k: v for k, v in r.fns.items() if k not in _LATER},
                            "alert": {k: v for k, v in r.fns.items() if k in _LATER}}
