@@ -11,7 +11,10 @@
 // A rule's Python is analysed when it loads (Python's ast): the
 // eventSource, eventName and other CloudTrail field values an event must
 // have for rule() to be true (or to write to the cache) become a condition
-// the engine checks in Go, so most events never reach Python.
+// the engine checks in Go, so most events never reach Python; a rule whose
+// rule() is exactly such a formula (and whose title and dedup are
+// templates) is decided in Go wherever Go can tell Python's answer
+// (exact.go).
 package pyrule
 
 import (
