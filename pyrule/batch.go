@@ -15,6 +15,7 @@ type batchItem struct {
 	ev    *event.Event
 	rules []*pyRule
 	hdr   evalHeader
+	inGo  memo // the results Go decided
 }
 
 // Prepare evaluates the Python rules on a batch of events in one call to
@@ -38,11 +39,25 @@ func (rt *Runtime) Prepare(evs []*event.Event) {
 		}
 		clear(seen)
 		batch := slices.DeleteFunc(rt.admitted(ev, s, seen), rt.isOff)
+		var inGo memo
+		py := batch[:0]
+		for _, pr := range batch {
+			if res, ok := rt.decide(ev, pr); ok {
+				inGo.set(pr.idx, res)
+				continue
+			}
+			py = append(py, pr)
+		}
+		batch = py
 		if len(batch) == 0 {
-			ev.SetMemo(rt, noRule)
+			if len(inGo.idx) == 0 {
+				ev.SetMemo(rt, noRule)
+			} else {
+				ev.SetMemo(rt, &inGo)
+			}
 			continue
 		}
-		items = append(items, batchItem{ev: ev, rules: batch, hdr: header(ev, batch)})
+		items = append(items, batchItem{ev: ev, rules: batch, hdr: header(ev, batch), inGo: inGo})
 		raws = append(raws, ev.Raw)
 		n += len(batch)
 	}
@@ -52,12 +67,12 @@ func (rt *Runtime) Prepare(evs []*event.Event) {
 	}
 	results, err := rt.callBatch(items, raws, n)
 	if err != nil {
-		return // one at a time, which finds a rule at fault
+		return // one at a time, which finds a rule at fault (Go decides again what it can)
 	}
 	rt.events.Add(int64(len(items)))
 	rt.calls.Add(int64(n))
 	for k, it := range items {
-		m := &memo{idx: it.hdr.R, res: results[k]}
+		m := &memo{idx: append(it.inGo.idx, it.hdr.R...), res: append(it.inGo.res, results[k]...)}
 		for j, pr := range it.rules {
 			r := results[k][j]
 			pr.calls.Add(1)
@@ -98,6 +113,7 @@ func (rt *Runtime) callBatch(items []batchItem, raws [][]byte, calls int) ([][]*
 	if err != nil {
 		return nil, err
 	}
+	rt.trips.Add(1)
 	ans, err := w.call('B', parts, time.Duration(calls+2)*rt.opts.Timeout)
 	if err != nil {
 		rt.drop(w) // a new one starts when needed

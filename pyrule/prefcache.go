@@ -30,13 +30,18 @@ type prefilterCache struct {
 
 // cachedPrefilter is an entry: the analysis's answer (null: rule() is never
 // true; {}: nothing proven), its error, the files it read besides the rule
-// (path: sha256) and the entry's own hash.
+// (path: sha256), the exact analysis, whether the alert functions run
+// later, and the entry's own hash.
 type cachedPrefilter struct {
 	Key       string            `json:"key"`
 	Prefilter json.RawMessage   `json:"prefilter"`
 	Error     string            `json:"error,omitempty"`
 	Deps      map[string]string `json:"deps,omitempty"`
-	Sum       string            `json:"sum"`
+	// Exact is the exact analysis of rule(), title() and dedup() (exact.go)
+	Exact json.RawMessage `json:"exact,omitempty"`
+	// Later: the rule's alert functions run only for raised alerts
+	Later bool   `json:"later,omitempty"`
+	Sum   string `json:"sum"`
 }
 
 // sum is the hash of the entry without its Sum.
@@ -153,7 +158,7 @@ func (c *prefilterCache) get(key string) (*cachedPrefilter, bool) {
 
 // put records an analysis and the files it read; a cache that cannot be
 // written costs only time (the caller warns).
-func (c *prefilterCache) put(key string, pf map[string]fieldFilter, errMsg string, deps map[string]string) error {
+func (c *prefilterCache) put(key string, pf map[string]fieldFilter, errMsg string, deps map[string]string, exact json.RawMessage, later bool) error {
 	if c == nil || key == "" {
 		return nil
 	}
@@ -161,7 +166,7 @@ func (c *prefilterCache) put(key string, pf map[string]fieldFilter, errMsg strin
 	if err != nil {
 		return err
 	}
-	e := cachedPrefilter{Key: key, Prefilter: raw, Error: errMsg, Deps: deps}
+	e := cachedPrefilter{Key: key, Prefilter: raw, Error: errMsg, Deps: deps, Exact: exact, Later: later}
 	e.Sum = e.sum()
 	b, err := json.Marshal(e)
 	if err != nil {

@@ -348,14 +348,25 @@ def dedup(event):
 		os.WriteFile(filepath.Join(dir, "rules", base+".yml"), []byte(yml), 0o644)
 		os.WriteFile(filepath.Join(dir, "rules", base+".py"), []byte(c.src), 0o644)
 	}
-	rules, rt := load(t, dir, Options{Workers: 1})
-	ids := byID(rules)
-	for i, c := range cases {
-		r := ids[fmt.Sprintf("L.%d", i)]
-		if pr := rt.byRule[r]; pr == nil || pr.functions == nil || pr.later != c.later {
-			t.Errorf("%s: later %v, want %v (%s)", c.name, pr != nil && pr.later, c.later, r.Unsupported)
+	// the answer is kept in the cache with the prefilter: the second load
+	// reads it there
+	cache := t.TempDir()
+	var rules []*rule.Rule
+	var rt *Runtime
+	for _, step := range []string{"analysed", "cached"} {
+		rules, rt = load(t, dir, Options{Workers: 1, CacheDir: cache})
+		if want := map[string]int{"analysed": len(cases), "cached": 0}[step]; rt.analysed != want {
+			t.Errorf("%s: %d rules analysed, want %d", step, rt.analysed, want)
+		}
+		ids := byID(rules)
+		for i, c := range cases {
+			r := ids[fmt.Sprintf("L.%d", i)]
+			if pr := rt.byRule[r]; pr == nil || pr.functions == nil || pr.later != c.later {
+				t.Errorf("%s: %s: later %v, want %v (%s)", step, c.name, pr != nil && pr.later, c.later, r.Unsupported)
+			}
 		}
 	}
+	ids := byID(rules)
 	// the first rule's alert, its context and severity given when raised
 	alerts := huntLines(t, []*rule.Rule{ids["L.0"]}, rec("CreateUser", 0, ""), rec("CreateUser", 1, `,"errorCode":"Denied","userIdentity":{"userName":"bob"}`))
 	if len(alerts) != 1 || fmt.Sprint(alerts[0].Context) != "map[names:[a b] who:alice]" || alerts[0].Rule.Severity != "low" || alerts[0].Suppression.DocsCount != 1 {

@@ -11,7 +11,10 @@
 // A rule's Python is analysed when it loads (Python's ast): the
 // eventSource, eventName and other CloudTrail field values an event must
 // have for rule() to be true (or to write to the cache) become a condition
-// the engine checks in Go, so most events never reach Python.
+// the engine checks in Go, so most events never reach Python; a rule whose
+// rule() is exactly such a formula (and whose title and dedup are
+// templates) is decided in Go wherever Go can tell Python's answer
+// (exact.go).
 package pyrule
 
 import (
@@ -36,6 +39,7 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
 	"go.yaml.in/yaml/v3"
@@ -94,11 +98,14 @@ type Runtime struct {
 	// eventSource and eventName, each once (rules share many: an empty
 	// errorCode), so an event is checked against each at most once
 	conds     []engine.Matcher
-	condEmpty []bool // the condition admits an empty field
+	condEmpty []bool       // the condition admits an empty field
+	fast      []fieldCheck // the same conditions read directly from the record, where they can be
 	condKeys  map[string]int
 	mu        sync.Mutex // errors and deaths
 	events    atomic.Int64
 	calls     atomic.Int64
+	inGo      atomic.Int64
+	trips     atomic.Int64 // calls to the workers
 	warnings  []string
 	loadErrs  []error
 	// modelSources say which data model serves each log type
@@ -126,28 +133,31 @@ func (rt *Runtime) Warnings() []string {
 }
 
 // Stats are what a runtime did: events sent to Python, rule functions
-// run there (rule() on an event), worker restarts.
+// run there (rule() on an event), rule() results decided in Go, calls to
+// the workers (a batch of events, an event, an alert's functions).
 type Stats struct {
-	Events, RuleCalls int64
+	Events, RuleCalls, InGo, Trips int64
 }
 
-// RuleCalls returns how many events reached each rule's rule(), most
-// first.
+// RuleCalls returns how many events reached each rule's rule() in Python,
+// and how many Go decided, most first.
 func (rt *Runtime) RuleCalls() []RuleCount {
 	var out []RuleCount
 	for _, pr := range rt.rules {
-		if n := pr.calls.Load(); n > 0 {
-			out = append(out, RuleCount{pr.r, n})
+		if n, g := pr.calls.Load(), pr.inGo.Load(); n+g > 0 {
+			out = append(out, RuleCount{pr.r, n, g})
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].N > out[j].N })
+	sort.SliceStable(out, func(i, j int) bool { return out[i].N+out[i].InGo > out[j].N+out[j].InGo })
 	return out
 }
 
-// RuleCount is a number for a rule.
+// RuleCount is a number for a rule: events that reached its Python, and
+// events whose result Go decided (InGo).
 type RuleCount struct {
 	Rule *rule.Rule
 	N    int64
+	InGo int64
 }
 
 // Stats returns what the runtime did so far.
@@ -155,7 +165,7 @@ func (rt *Runtime) Stats() Stats {
 	if rt == nil {
 		return Stats{}
 	}
-	return Stats{Events: rt.events.Load(), RuleCalls: rt.calls.Load()}
+	return Stats{Events: rt.events.Load(), RuleCalls: rt.calls.Load(), InGo: rt.inGo.Load(), Trips: rt.trips.Load()}
 }
 
 // pyRule is one Python rule and what is known of it.
@@ -168,9 +178,11 @@ type pyRule struct {
 	conds     []int                  // the prefilter's other fields: indexes in Runtime.conds
 	errs      ErrorCount
 	deaths    int
-	off       string // why it was turned off mid-hunt
-	later     bool   // alert functions but title, dedup, unique run only for an alert
+	off       string     // why it was turned off mid-hunt
+	later     bool       // alert functions but title, dedup, unique run only for an alert
+	exact     *exactRule // rule() (and maybe title, dedup) decided in Go
 	calls     atomic.Int64
+	inGo      atomic.Int64 // events whose result Go decided
 }
 
 // fieldFilter is what a prefilter requires of a field: one of the values
@@ -214,6 +226,27 @@ func suffixRE(ends []string, fold bool) string {
 	return `(?s).*(?:` + strings.Join(alts, "|") + `)\n?`
 }
 
+// endsFold reports whether v ends with e (ASCII, in lower case) ignoring
+// case as Python's re.IGNORECASE does: what suffixRE(e, true) matches, without
+// the newline.
+func endsFold(v, e string) bool {
+	for i := len(e) - 1; i >= 0; i-- {
+		r, n := utf8.DecodeLastRuneInString(v)
+		if n == 0 {
+			return false
+		}
+		v = v[:len(v)-n]
+		c := rune(e[i])
+		if r == c {
+			continue
+		}
+		if !unicode.IsLetter(c) || (r != unicode.ToUpper(c) && !strings.ContainsRune(foldExtra[c], r)) {
+			return false
+		}
+	}
+	return true
+}
+
 // foldExtra are the characters other than the two ASCII cases that
 // Python's re.IGNORECASE matches for an ASCII letter.
 var foldExtra = map[rune]string{'i': "\u0130\u0131", 's': "\u017f", 'k': "\u212a"}
@@ -255,7 +288,18 @@ func falsy(ev *event.Event, path []string) bool {
 // more): hex digits, colons and dots, with an IPv6 scope.
 const ipShape = `[0-9A-Fa-f:.]+(%.*)?`
 
-var ipShapeRE = regexp.MustCompile(`^(?:` + ipShape + `)$`)
+// ipShaped reports whether v matches ipShape (a regular expression is
+// slower, and every event with a sourceIPAddress asks).
+func ipShaped(v string) bool {
+	i := 0
+	for ; i < len(v); i++ {
+		c := v[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == ':' || c == '.') {
+			break
+		}
+	}
+	return i > 0 && (i == len(v) || v[i] == '%' && !strings.Contains(v[i:], "\n"))
+}
 
 // ErrorCount is what went wrong in one rule: errors of rule() (and of
 // the worker running it), errors of its alert functions (title, dedup,
@@ -285,6 +329,9 @@ type ruleSpec struct {
 	LogTypes []string `json:"log_types"`
 	// Cached: the prefilter analysis is cached, the worker need not run it
 	Cached bool `json:"cached,omitempty"`
+	// Later is the cached answer of whether the alert functions run only
+	// for raised alerts (with Cached)
+	Later bool `json:"later,omitempty"`
 }
 
 type modelSpec struct {
@@ -314,6 +361,9 @@ type loadAnswer struct {
 		// Later: the alert functions but title, dedup and unique read and
 		// write no state, and run only for a match that raises an alert.
 		Later bool `json:"later"`
+		// Exact is rule()'s formula and the templates of title() and
+		// dedup(), when the analysis found them (exact.go)
+		Exact json.RawMessage `json:"exact"`
 	} `json:"rules"`
 }
 
@@ -480,7 +530,8 @@ func New(ctx context.Context, rules []*rule.Rule, opts Options) (*Runtime, error
 	for i, r := range take {
 		keys[i], contents[i] = pfc.key(r.Script)
 		cached[i], _ = pfc.get(keys[i])
-		rt.load.Rules = append(rt.load.Rules, ruleSpec{ID: r.ID, Path: r.Script, Name: r.Name, Cached: cached[i] != nil})
+		rt.load.Rules = append(rt.load.Rules, ruleSpec{ID: r.ID, Path: r.Script, Name: r.Name, Cached: cached[i] != nil,
+			Later: cached[i] != nil && cached[i].Later})
 		pr := &pyRule{idx: i, r: r, errs: ErrorCount{Rule: r}}
 		rt.rules = append(rt.rules, pr)
 		rt.byRule[r] = pr
@@ -537,15 +588,22 @@ func New(ctx context.Context, rules []*rule.Rule, opts Options) (*Runtime, error
 			if err := json.Unmarshal(c.Prefilter, &a.Prefilter); err != nil {
 				a.Prefilter = map[string]fieldFilter{} // nothing proven
 			}
+			a.Exact = c.Exact
 		case !opts.NoPrefilter:
 			if a.PrefilterSource == contents[i] { // the file did not change under the worker
-				if err := pfc.put(keys[i], a.Prefilter, a.PrefilterError, a.PrefilterDeps); err != nil && putErr == nil {
+				if err := pfc.put(keys[i], a.Prefilter, a.PrefilterError, a.PrefilterDeps, a.Exact, a.Later); err != nil && putErr == nil {
 					putErr = err
 				}
 			}
 			rt.analysed++
 		}
 		pr.later = a.Later
+		if len(a.Exact) > 0 && !opts.NoPrefilter {
+			if pr.exact, err = parseExact(a.Exact, pr.functions, pr.later); err != nil {
+				rt.warnings = append(rt.warnings, fmt.Sprintf("%s: its rule() is decided in Python (the worker's exact analysis is not understood: %v)", r.Script, err))
+				pr.exact = nil
+			}
+		}
 		if a.Prefilter == nil && !opts.NoPrefilter {
 			pr.never = true
 		} else if len(a.Prefilter) > 0 {
@@ -986,6 +1044,7 @@ func (rt *Runtime) wire(pr *pyRule) error {
 			k = len(rt.conds)
 			rt.conds = append(rt.conds, m)
 			rt.condEmpty = append(rt.condEmpty, pr.prefilter[fields[i]].Empty)
+			rt.fast = append(rt.fast, fieldCheck{path: strings.Split(fields[i], "."), f: newStrFilter(pr.prefilter[fields[i]])})
 			rt.condKeys[key] = k
 		}
 		pr.conds = append(pr.conds, k)
@@ -1011,6 +1070,9 @@ func (rt *Runtime) wire(pr *pyRule) error {
 	r.Query = text
 	if pf := rt.Prefilter(r); pf != "" {
 		r.Query += "; prefilter: " + pf
+	}
+	if d := rt.DecidedInGo(r); d != "" {
+		r.Query += "; " + d
 	}
 	name := r.Name
 	r.Output = &rule.Output{
@@ -1176,20 +1238,33 @@ func (rt *Runtime) candidates(ev *event.Event) []*pyRule {
 	return out
 }
 
-func admits(ff fieldFilter, v string) bool {
+func admits(ff fieldFilter, v string) bool { return newStrFilter(ff).admits(v) }
+
+// strFilter is a field filter made ready to test strings.
+type strFilter struct{ ff fieldFilter }
+
+func newStrFilter(ff fieldFilter) *strFilter { return &strFilter{ff: ff} }
+
+// admits reports whether the filter admits the string v.
+func (f *strFilter) admits(v string) bool {
+	ff := f.ff
 	if ff.any() {
 		return true
 	}
-	if len(ff.Suffix) > 0 && regexp.MustCompile("^(?:"+suffixRE(ff.Suffix, false)+")$").MatchString(v) {
-		return true
+	for _, e := range ff.Suffix {
+		if strings.HasSuffix(strings.TrimSuffix(v, "\n"), e) || strings.HasSuffix(v, e) {
+			return true
+		}
 	}
-	if len(ff.ISuffix) > 0 && regexp.MustCompile("^(?:"+suffixRE(ff.ISuffix, true)+")$").MatchString(v) {
-		return true
+	for _, e := range ff.ISuffix {
+		if endsFold(v, e) || strings.HasSuffix(v, "\n") && endsFold(v[:len(v)-1], e) {
+			return true
+		}
 	}
 	if ff.Empty && v == "" {
 		return true
 	}
-	if ff.IP && ipShapeRE.MatchString(v) {
+	if ff.IP && ipShaped(v) {
 		return true
 	}
 	for _, c := range ff.Contains {
@@ -1241,7 +1316,7 @@ next:
 		for _, i := range c.conds {
 			if seen[i] == 0 {
 				seen[i] = 2
-				if rt.conds[i](ev, s) {
+				if rt.cond(i, ev, s) {
 					seen[i] = 1
 				}
 			}
@@ -1289,6 +1364,10 @@ func (rt *Runtime) evaluate(ev *event.Event, batch []*pyRule, m *memo) {
 		rt.mu.Unlock()
 		if off != "" {
 			m.set(pr.idx, noResult)
+			continue
+		}
+		if res, ok := rt.decide(ev, pr); ok {
+			m.set(pr.idx, res)
 			continue
 		}
 		live = append(live, pr)
@@ -1400,6 +1479,7 @@ func (rt *Runtime) alertCall(hdr evalHeader, rec []byte, out *result) error {
 	if err != nil {
 		return err
 	}
+	rt.trips.Add(1)
 	ans, err := w.call('A', [][]byte{h, []byte("\n"), rec}, 2*rt.opts.Timeout)
 	if err != nil {
 		rt.drop(w)
@@ -1435,6 +1515,7 @@ func (rt *Runtime) call(hdr evalHeader, raw []byte, n int) ([]*result, error) {
 		return nil, err
 	}
 	limit := time.Duration(n+2) * rt.opts.Timeout // the worker's own limit is per rule
+	rt.trips.Add(1)
 	ans, err := w.call('E', [][]byte{h, []byte("\n"), raw}, limit)
 	if err != nil {
 		rt.drop(w) // a new one starts when needed

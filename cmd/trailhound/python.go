@@ -74,11 +74,15 @@ func writePythonErrors(w io.Writer, rt *pyrule.Runtime, verbose bool) int {
 	}
 	st := rt.Stats()
 	py, v := rt.Python()
-	fmt.Fprintf(w, "Python rules: %d run by %s (%s); %d events reached Python (%d rule() calls), the rest were prefiltered out\n",
-		len(rt.Loaded()), py, v, st.Events, st.RuleCalls)
+	fmt.Fprintf(w, "Python rules: %d run by %s (%s); %d events reached Python (%d rule() calls, %d calls to the workers), %d rule() results decided in Go, the rest were prefiltered out\n",
+		len(rt.Loaded()), py, v, st.Events, st.RuleCalls, st.Trips, st.InGo)
 	if verbose {
 		for _, c := range rt.RuleCalls() {
-			fmt.Fprintf(w, "  %8d events reached %s (%s)\n", c.N, c.Rule.ID, rt.Prefilter(c.Rule))
+			inGo := ""
+			if c.InGo > 0 {
+				inGo = fmt.Sprintf(", %d more decided in Go", c.InGo)
+			}
+			fmt.Fprintf(w, "  %8d events reached %s%s (%s)\n", c.N, c.Rule.ID, inGo, rt.Prefilter(c.Rule))
 		}
 	}
 	errs := rt.Errors()

@@ -1930,6 +1930,372 @@ def prefilter(source, module=None, model_fns=None):
     return out
 
 
+# ----------------------------------------------------------------- exact
+
+# A rule whose rule() is exactly a formula over event fields, and whose
+# title() and dedup() are templates of literals and event fields, is
+# decided by trailhound in Go, without a call to Python, for the events
+# whose fields have the types the formula and templates handle (strings,
+# None); for any other event Go says "Python decides" and the event goes
+# to the worker as before. Exact means: rule() is made only of `if`,
+# `return`, assignments of event values to locals assigned once, and
+# docstrings; its expressions only of event.get, event.deep_get,
+# event[...] with constant keys, comparisons with string constants (==,
+# !=, in, not in over constants of the module, is None), startswith and
+# endswith, not, and, or, and calls of functions of the same kind (helpers
+# such as aws_cloudtrail_success); every return gives a bool. No cache, no
+# module state but constants, nothing else. The formula is JSON:
+#   ["and", f, ...], ["or", f, ...], ["not", f], ["if", c, then, else],
+#   ["const", b], ["py"] (Python decides: rule() returns no bool there),
+#   ["truthy", v], ["startswith", v, [s, ...]], ["endswith", v, [s, ...]],
+#   ["eq", v, s], ["in", v, [s, ...]], ["contains", v, s] (s in v),
+#   ["none", v] (v is None)
+# where v, a value of the event, is [how, [key, ...], default]: how "get"
+# (event.get: the default when the key is missing), "deep"
+# (event.deep_get: the default when a step is not a mapping, missing or
+# None) or "item" (event[key]: KeyError when missing); default null
+# (None), a string, or ["empty"] ({}, [] or ()). A template is a list of
+# parts: a string, ["fmt", v] (an f-string field without format spec or
+# conversion but !s: a string, or "None"), ["cat", v] (an operand of +:
+# a string), or, alone, ["val", v] (the function returns the value).
+
+
+class _NotExact(Exception):
+    pass
+
+
+_EXACT_DEPTH = 3  # helpers followed
+_EXACT_NODES = 4000  # formula nodes (if statements copy what follows them)
+
+
+def _exact_key(k, first):
+    return isinstance(k, str) and k.isascii() and not (first and k[:2].lower() == "p_")
+
+
+class _Exact:
+    """The exact formula of a function of the event (see above)."""
+
+    def __init__(self, pf, fdef, depth=0, budget=None):
+        self.pf, self.fdef, self.depth = pf, fdef, depth
+        self.budget = budget if budget is not None else [_EXACT_NODES]
+        a = fdef.args
+        if (fdef.decorator_list or a.posonlyargs or a.vararg or a.kwarg or a.kwonlyargs or a.defaults
+                or len(a.args) != 1 or pf is None):
+            raise _NotExact
+        self.ev = a.args[0].arg
+        self.stores = {}
+        for x in _walk(fdef):
+            if isinstance(x, ast.Name) and not isinstance(x.ctx, ast.Load):
+                self.stores[x.id] = self.stores.get(x.id, 0) + 1
+            elif x is not fdef and isinstance(x, (ast.Global, ast.Nonlocal, ast.Lambda, ast.FunctionDef,
+                                                  ast.AsyncFunctionDef, ast.ClassDef, ast.NamedExpr)):
+                raise _NotExact
+        if self.ev in self.stores:
+            raise _NotExact
+
+    def _tick(self):
+        self.budget[0] -= 1
+        if self.budget[0] < 0:
+            raise _NotExact
+
+    def _module_obj(self, node):
+        """The module-level object a name (or a module's attribute) holds;
+        _MISSING when not a module-level constant."""
+        pf = self.pf
+        if isinstance(node, ast.Name):
+            n = node.id
+            if (n in self.stores or n == self.ev or n in pf.twice or n in pf.mutated or n in pf.globals_written
+                    or pf.module is None):
+                return _MISSING
+            return getattr(pf.module, n, _MISSING)
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            base = self._module_obj(node.value)
+            if isinstance(base, types.ModuleType):
+                obj = getattr(base, node.attr, _MISSING)
+                # another module's container may be changed from anywhere
+                return obj if isinstance(obj, (str, tuple, frozenset, types.FunctionType)) else _MISSING
+        return _MISSING
+
+    def _str(self, node):
+        if isinstance(node, ast.Constant):
+            return node.value if isinstance(node.value, str) else None
+        obj = self._module_obj(node)
+        return obj if isinstance(obj, str) else None
+
+    def _strs(self, node, kinds):
+        """The strings of a constant collection of one of kinds (tuple,
+        list, set, frozenset), None otherwise."""
+        if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+            if {ast.Tuple: tuple, ast.List: list, ast.Set: set}[type(node)] not in kinds:
+                return None
+            out = []
+            for e in node.elts:
+                s = e.value if isinstance(e, ast.Constant) else None
+                if not isinstance(s, str):
+                    return None
+                out.append(s)
+            return sorted(set(out))
+        obj = self._module_obj(node)
+        if type(obj) in kinds and all(isinstance(x, str) for x in obj):
+            return sorted(set(obj))
+        return None
+
+    def _default(self, node):
+        if node is None or isinstance(node, ast.Constant) and node.value is None:
+            return None
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return node.value
+        if isinstance(node, (ast.Dict, ast.List, ast.Tuple)) and not getattr(node, "elts", None) and not getattr(node, "keys", None):
+            return ["empty"]
+        raise _NotExact
+
+    def value(self, node, env):
+        """The event value node reads, or None when it reads none."""
+        if isinstance(node, ast.Name):
+            return env.get(node.id)
+        ev = self.ev
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == ev:
+            k = node.slice
+            if isinstance(k, ast.Constant) and _exact_key(k.value, True):
+                return ["item", [k.value], None]
+            return None
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Name) and node.func.value.id == ev):
+            return None
+        args, attr = node.args, node.func.attr
+        if any(isinstance(a, ast.Starred) for a in args) or any(k.arg is None for k in node.keywords):
+            raise _NotExact
+        kw = {k.arg: k.value for k in node.keywords}
+        if attr == "get":
+            if kw or not 1 <= len(args) <= 2:
+                raise _NotExact
+            how, keys, d = "get", args[:1], (args[1] if len(args) == 2 else None)
+        elif attr == "deep_get":
+            if not args or set(kw) - {"default"}:
+                raise _NotExact
+            how, keys, d = "deep", args, kw.get("default")
+        else:
+            raise _NotExact
+        if not all(isinstance(k, ast.Constant) and _exact_key(k.value, i == 0) for i, k in enumerate(keys)):
+            raise _NotExact
+        return [how, [k.value for k in keys], self._default(d)]
+
+    def cond(self, node, env):
+        """The formula of node's truth."""
+        self._tick()
+        if isinstance(node, ast.BoolOp):
+            return ["and" if isinstance(node.op, ast.And) else "or"] + [self.cond(v, env) for v in node.values]
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            return ["not", self.cond(node.operand, env)]
+        if isinstance(node, ast.Constant) and isinstance(node.value, (bool, str, int, type(None))):
+            return ["const", bool(node.value)]
+        if isinstance(node, ast.Compare):
+            if len(node.ops) != 1:
+                raise _NotExact
+            op, left, right = node.ops[0], node.left, node.comparators[0]
+            neg = isinstance(op, (ast.NotEq, ast.NotIn, ast.IsNot))
+            if isinstance(op, (ast.Is, ast.IsNot)):
+                v = self.value(left, env)
+                if v is None or not (isinstance(right, ast.Constant) and right.value is None):
+                    raise _NotExact
+                f = ["none", v]
+            elif isinstance(op, (ast.Eq, ast.NotEq)):
+                v, s = self.value(left, env), self._str(right)
+                if v is None:
+                    v, s = self.value(right, env), self._str(left)
+                if v is None or s is None:
+                    raise _NotExact
+                f = ["eq", v, s]
+            elif isinstance(op, (ast.In, ast.NotIn)):
+                v = self.value(left, env)
+                if v is not None:
+                    strs = self._strs(right, (tuple, list, set, frozenset))
+                    if strs is None:
+                        raise _NotExact
+                    f = ["in", v, strs]
+                else:
+                    s, v = self._str(left), self.value(right, env)
+                    if s is None or v is None:
+                        raise _NotExact
+                    f = ["contains", v, s]
+            else:
+                raise _NotExact
+            return ["not", f] if neg else f
+        if isinstance(node, ast.Call):
+            fn = node.func
+            if isinstance(fn, ast.Attribute) and fn.attr in ("startswith", "endswith"):
+                v = self.value(fn.value, env)
+                if v is None or len(node.args) != 1 or node.keywords:
+                    raise _NotExact
+                s = self._str(node.args[0])
+                strs = [s] if s is not None else self._strs(node.args[0], (tuple,))
+                if strs is None:
+                    raise _NotExact
+                return [fn.attr, v, strs]
+            v = self.value(node, env)
+            if v is not None:
+                return ["truthy", v]
+            return self._helper(node)
+        v = self.value(node, env)
+        if v is None:
+            raise _NotExact
+        return ["truthy", v]
+
+    def _helper(self, node):
+        """The formula of a call of a module-level function with the event
+        as its only argument, itself exact."""
+        if self.depth >= _EXACT_DEPTH or node.keywords or len(node.args) != 1:
+            raise _NotExact
+        a = node.args[0]
+        if not (isinstance(a, ast.Name) and a.id == self.ev):
+            raise _NotExact
+        fn = self._module_obj(node.func)
+        if not isinstance(fn, types.FunctionType):
+            raise _NotExact
+        pf, fdef = _function_pf(fn)
+        if fdef is None or not _same_function(fn, fdef, pf):
+            raise _NotExact
+        return _Exact(pf, fdef, self.depth + 1, self.budget).body()
+
+    def _is_bool(self, node):
+        """Whether node's value, when it has one, is a bool."""
+        if isinstance(node, ast.Constant):
+            return isinstance(node.value, bool)
+        if isinstance(node, ast.Call):
+            f = node.func
+            # event.get() and deep_get() give a value; startswith, endswith
+            # and exact helpers (whose every return is a bool) a bool
+            return not (isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == self.ev)
+        if isinstance(node, ast.Compare):
+            return True
+        if isinstance(node, ast.UnaryOp):
+            return isinstance(node.op, ast.Not)
+        if isinstance(node, ast.BoolOp):
+            return all(self._is_bool(v) for v in node.values)
+        return False
+
+    def _assign(self, st, env):
+        """env with what an assignment statement binds, None when st is not
+        one."""
+        if not (isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name)):
+            return None
+        n = st.targets[0].id
+        v = self.value(st.value, env)
+        # a local assigned once, an event value that never raises
+        if v is None or v[0] == "item" or self.stores.get(n) != 1:
+            raise _NotExact
+        env = dict(env)
+        env[n] = v
+        return env
+
+    def body(self):
+        """The formula of the function's result (every return a bool)."""
+        return self._block(self.fdef.body, {})
+
+    def _block(self, stmts, env):
+        for i, st in enumerate(stmts):
+            self._tick()
+            if isinstance(st, ast.Pass) or isinstance(st, ast.Expr) and isinstance(st.value, ast.Constant) and isinstance(st.value.value, str):
+                continue
+            e2 = self._assign(st, env)
+            if e2 is not None:
+                env = e2
+                continue
+            if isinstance(st, ast.Return):
+                if st.value is None:
+                    return ["py"]
+                if not self._is_bool(st.value):
+                    raise _NotExact
+                return self.cond(st.value, env)
+            if isinstance(st, ast.If):
+                rest = stmts[i + 1:]
+                return ["if", self.cond(st.test, env), self._block(st.body + rest, env), self._block(st.orelse + rest, env)]
+            raise _NotExact
+        return ["py"]  # falling off the end returns None
+
+    def template(self):
+        """The template of the function's result (title, dedup)."""
+        env = {}
+        for st in self.fdef.body:
+            if isinstance(st, ast.Pass) or isinstance(st, ast.Expr) and isinstance(st.value, ast.Constant) and isinstance(st.value.value, str):
+                continue
+            e2 = self._assign(st, env)
+            if e2 is not None:
+                env = e2
+                continue
+            if isinstance(st, ast.Return) and st.value is not None:
+                node = st.value
+                if isinstance(node, (ast.JoinedStr, ast.BinOp)) or isinstance(node, ast.Constant) and isinstance(node.value, str):
+                    return self._parts(node, env)
+                v = self.value(node, env)
+                if v is None:
+                    raise _NotExact
+                return [["val", v]]
+            raise _NotExact
+        raise _NotExact
+
+    def _parts(self, node, env):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return [node.value]
+        if isinstance(node, ast.JoinedStr):
+            out = []
+            for p in node.values:
+                if isinstance(p, ast.Constant) and isinstance(p.value, str):
+                    out.append(p.value)
+                    continue
+                if not isinstance(p, ast.FormattedValue) or p.format_spec is not None or p.conversion not in (-1, ord("s")):
+                    raise _NotExact
+                v = self.value(p.value, env)
+                if v is None:
+                    raise _NotExact
+                out.append(["fmt", v])
+            return out
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            return self._operand(node.left, env) + self._operand(node.right, env)
+        raise _NotExact
+
+    def _operand(self, node, env):
+        if isinstance(node, (ast.BinOp, ast.JoinedStr)) or isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return self._parts(node, env)
+        v = self.value(node, env)
+        if v is None:
+            raise _NotExact
+        return [["cat", v]]
+
+
+def _same_function(fn, fdef, pf):
+    """Whether the function object fn is the definition fdef analysed
+    (not rebound, not wrapped)."""
+    return (fn.__name__ == fdef.name and fn.__qualname__ == fdef.name and fdef.name not in pf.twice
+            and fn.__code__.co_firstlineno == fdef.lineno and not fdef.decorator_list)
+
+
+def exact(module, fns):
+    """The exact formula of rule() and the templates of title() and
+    dedup() (each when it has one), or None when rule() has none."""
+    pf = _module_pfs.get(module.__name__)
+    if pf is None or pf.module is not module:
+        return None
+
+    def fdef(name):
+        d = pf.funcs.get(name)
+        if d is None or name not in fns or not _same_function(fns[name], d, pf):
+            raise _NotExact
+        return d
+
+    try:
+        out = {"rule": _Exact(pf, fdef("rule")).body()}
+    except (_NotExact, RecursionError):
+        return None
+    for n in ("title", "dedup"):
+        if n in fns:
+            try:
+                out[n] = _Exact(pf, fdef(n)).template()
+            except (_NotExact, RecursionError):
+                pass
+    return out
+
+
 # ------------------------------------------------- alert functions later
 
 # The alert functions a rule runs, when they read and write no state, only
@@ -1951,6 +2317,15 @@ def _in_checkout(obj):
         return True
     f = getattr(sys.modules.get(name), "__file__", None) or ""
     return any(f.startswith(d) for d in _CHECKOUT)
+
+
+def _later(r):
+    """Whether the rule's alert functions but title, dedup and unique read
+    and write no state, so that they can run only for a raised alert."""
+    try:
+        return any(n in r.fns for n in _LATER) and all(_stateless(r.fns[n]) for n in _LATER if n in r.fns)
+    except Exception:  # noqa: BLE001 - not proven: every match runs them
+        return False
 
 
 def _stateless(fn):
@@ -2132,16 +2507,25 @@ class Worker:
                     except Exception as e:  # noqa: BLE001 - an analysis failure costs only speed
                         r.prefilter = {}
                         r.prefilter_error = _last_line(e)
+                    try:
+                        ex = exact(r.module, r.fns) if r.prefilter is not None else None
+                    except Exception:  # noqa: BLE001 - not exact then: Python decides
+                        ex = None
+                    if ex is not None:
+                        ans["exact"] = ex
+                    # analysed with the prefilter, and cached with it: it
+                    # parses the helpers, and reads the lazily imported ones
+                    r.later = _later(r)
                     # what the analysis read, for trailhound's cache of it
                     ans["prefilter_src"] = _sha256(src).hexdigest()
                     ans["prefilter_deps"] = _PF_DEPS[0]
                     _PF_DEPS[0] = None
                 ans["functions"] = sorted(r.fns)
                 ans["prefilter"] = r.prefilter
-                try:
-                    r.later = any(n in r.fns for n in _LATER) and all(_stateless(r.fns[n]) for n in _LATER if n in r.fns)
-                except Exception:  # noqa: BLE001 - not proven: every match runs them
-                    r.later = False
+                if spec.get("cached"):
+                    r.later = bool(spec.get("later"))  # trailhound's cache of the analysis
+                elif not analyse:
+                    r.later = _later(r)
                 ans["later"] = r.later
                 r.parts = {"all": r.fns, "match": {k: v for k, v in r.fns.items() if k not in _LATER},
                            "alert": {k: v for k, v in r.fns.items() if k in _LATER}}
