@@ -307,6 +307,12 @@ func (r *eventRow) startFields() {
 		clear(r.fieldSet)
 		return
 	}
+	if cap(r.fieldVals) >= n { // a reused row's, from an earlier event
+		r.fieldVals, r.fieldSet = r.fieldVals[:n], r.fieldSet[:n]
+		clear(r.fieldVals)
+		clear(r.fieldSet)
+		return
+	}
 	r.fieldVals, r.fieldSet = make([]Value, n), make([]bool, n)
 }
 
@@ -467,7 +473,11 @@ func (p *Program) head1(ev *event.Event, t time.Time, keep bool, emit func(Row))
 			clear(first.namesArr[:])
 			clear(first.valsArr[:])
 			clear(first.fieldValsArr[:])
-			first.fieldVals, first.fieldSet = nil, nil
+			if len(first.fieldVals) > len(first.fieldValsArr) { // kept for the next row
+				clear(first.fieldVals)
+			} else {
+				first.fieldVals, first.fieldSet = nil, nil
+			}
 			clear(first.needed)
 			first.ev = nil
 			p.rows.Put(first)
