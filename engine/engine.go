@@ -110,36 +110,98 @@ func Compile(rules []*rule.Rule) (*Engine, error) {
 		}
 		c := &compiled{idx: len(e.rules), rule: r, match: m}
 		e.rules = append(e.rules, c)
-		provs, acts, folded := pins(r.Cond)
-		if folded { // indexed under lower-case keys, looked up likewise
-			for i := range provs {
-				provs[i] = foldKey + provs[i]
-			}
-			for i := range acts {
-				acts[i] = foldKey + acts[i]
-			}
-		}
-		switch {
-		case provs != nil && acts != nil:
-			for _, p := range provs {
-				for _, a := range acts {
-					k := p + "\x00" + a
-					e.byProvAct[k] = append(e.byProvAct[k], c)
-				}
-			}
-		case provs != nil:
-			for _, p := range provs {
-				e.byProv[p] = append(e.byProv[p], c)
-			}
-		case acts != nil:
-			for _, a := range acts {
-				e.byAct[a] = append(e.byAct[a], c)
-			}
-		default:
+		ks, ok := keys(r.Cond)
+		if !ok {
 			e.anyEvent = append(e.anyEvent, c)
+			continue
+		}
+		for _, k := range ks {
+			m := e.byProvAct
+			switch {
+			case k.prov == "":
+				m = e.byAct
+			case k.act == "":
+				m = e.byProv
+			}
+			key := k.prov + "\x00" + k.act
+			switch {
+			case k.prov == "":
+				key = k.act
+			case k.act == "":
+				key = k.prov
+			}
+			// a rule under several keys of one event (a branch per action and
+			// one per source, say) is listed once: candidates compacts
+			if n := len(m[key]); n == 0 || m[key][n-1] != c {
+				m[key] = append(m[key], c)
+			}
 		}
 	}
 	return e, nil
+}
+
+// indexKey is an event source and name a rule's condition lets through
+// ("" for either: any).
+type indexKey struct{ prov, act string }
+
+// keys returns the event sources and names an event must have for c to
+// match it (ok false when c does not pin them): those its conjuncts
+// require, else those a conjunct that is a disjunction requires, every
+// branch of which is pinned (the union of the branches').
+// Case-insensitive pins (Sigma) are lower case, marked with foldKey.
+func keys(c rule.Cond) ([]indexKey, bool) {
+	if or, ok := c.(rule.Or); ok {
+		var out []indexKey
+		for _, b := range or.Conds {
+			ks, ok := keys(b)
+			if !ok {
+				return nil, false
+			}
+			out = append(out, ks...)
+		}
+		return out, len(out) > 0
+	}
+	provs, acts, folded := pins(c)
+	if folded { // indexed under lower-case keys, looked up likewise
+		for i := range provs {
+			provs[i] = foldKey + provs[i]
+		}
+		for i := range acts {
+			acts[i] = foldKey + acts[i]
+		}
+	}
+	var out []indexKey
+	switch {
+	case provs != nil && acts != nil:
+		for _, p := range provs {
+			for _, a := range acts {
+				out = append(out, indexKey{p, a})
+			}
+		}
+	case provs != nil:
+		for _, p := range provs {
+			out = append(out, indexKey{prov: p})
+		}
+	case acts != nil:
+		for _, a := range acts {
+			out = append(out, indexKey{act: a})
+		}
+	default:
+		for _, x := range rule.Conjuncts(c) {
+			if _, isAnd := x.(rule.And); !isAnd && !isOr(x) {
+				continue
+			}
+			if ks, ok := keys(x); ok {
+				return ks, true
+			}
+		}
+	}
+	return out, len(out) > 0
+}
+
+func isOr(c rule.Cond) bool {
+	_, ok := c.(rule.Or)
+	return ok
 }
 
 // Rules returns the compiled rules in order.
@@ -209,6 +271,7 @@ func (e *Engine) candidates(s *Scratch, prov, act string) []*compiled {
 	out = append(out, e.byAct[la]...)
 	out = append(out, e.anyEvent...)
 	sort.Slice(out, func(i, j int) bool { return out[i].idx < out[j].idx })
+	out = slices.Compact(out) // a rule indexed under several of these keys
 	if s.n > 100000 { // bound the cache against hostile input
 		clear(s.cache)
 		s.n = 0

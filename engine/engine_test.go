@@ -187,3 +187,72 @@ func TestProfiles(t *testing.T) {
 		t.Errorf("profiles %v, want a evaluated and matched twice, b once (the index lets only its events through)", got)
 	}
 }
+
+// A disjunction whose every branch pins event sources or names is indexed
+// under the union of the branches' pins (also as a conjunct): the rule is
+// evaluated only on events of those, and matches what it matches unindexed.
+func TestIndexDisjunctions(t *testing.T) {
+	mk := func(id, q string) *rule.Rule {
+		n, err := kql.Parse(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := elastic.Lower(n)
+		return &rule.Rule{ID: id, Name: id, Type: "query", Cond: rule.Simplify(c)}
+	}
+	eq := func(f, v string) rule.Cond {
+		return rule.Cmp{Field: f, Op: rule.OpEq, Values: []string{v}, CaseInsensitive: true}
+	}
+	rules := []*rule.Rule{
+		mk("or", `(event.provider: iam.amazonaws.com and event.action: X) or event.action: Y`),
+		mk("nested", `user.name: mallory and (event.provider: s3.amazonaws.com or event.action: Y)`),
+		mk("half", `event.action: X or user.name: mallory`),
+		{ID: "folded", Name: "folded", Type: "query", Cond: rule.Or{Conds: []rule.Cond{
+			rule.And{Conds: []rule.Cond{eq("eventSource", "IAM.amazonaws.com"), eq("eventName", "updatesaml")}},
+			rule.And{Conds: []rule.Cond{eq("eventSource", "sts.amazonaws.com"), eq("eventName", "AssumeRoleWithSAML")}},
+		}}},
+	}
+	eng, err := Compile(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewScratch()
+	s.Profile(eng)
+	matched := map[string]int{}
+	for _, pa := range [][2]string{{"iam.amazonaws.com", "X"}, {"s3.amazonaws.com", "Z"}, {"lambda.amazonaws.com", "Y"},
+		{"iam.amazonaws.com", "UpdateSaml"}, {"ec2.amazonaws.com", "X"}, {"STS.amazonaws.com", "assumerolewithsaml"}} {
+		js := `{"eventSource":"` + pa[0] + `","eventName":"` + pa[1] + `","userIdentity":{"userName":"mallory"}}`
+		var p event.Parser
+		ev, err := p.Parse([]byte(js))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]bool{}
+		eng.Match(ev, s, func(r *rule.Rule) { got[r.ID] = true })
+		for _, r := range rules {
+			want, err := Eval(r.Cond, ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got[r.ID] != want {
+				t.Errorf("%s on %v: matched %v, unindexed %v", r.ID, pa, got[r.ID], want)
+			}
+			if want {
+				matched[r.ID]++
+			}
+		}
+	}
+	evals := map[string]int64{}
+	for _, p := range eng.Profiles(s) {
+		evals[p.Rule.ID] = p.Evals
+	}
+	want := map[string]int64{"or": 2, "nested": 2, "half": 6, "folded": 2}
+	for id, n := range want {
+		if evals[id] != n {
+			t.Errorf("%s evaluated on %d events, want %d", id, evals[id], n)
+		}
+	}
+	if matched["or"] != 2 || matched["nested"] != 2 || matched["half"] != 6 || matched["folded"] != 2 {
+		t.Errorf("matches %v", matched)
+	}
+}
