@@ -271,8 +271,9 @@ func (e *Engine) candidates(s *Scratch, prov, act string) []*compiled {
 	out = append(out, e.byAct[la]...)
 	out = append(out, e.anyEvent...)
 	sort.Slice(out, func(i, j int) bool { return out[i].idx < out[j].idx })
-	out = slices.Compact(out) // a rule indexed under several of these keys
-	if s.n > 100000 {         // bound the cache against hostile input
+	// a rule indexed under several of these keys is listed once
+	out = slices.Compact(out)
+	if s.n > 100000 { // bound the cache against hostile input
 		clear(s.cache)
 		s.n = 0
 	}
