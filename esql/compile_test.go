@@ -3,6 +3,7 @@ package esql
 import (
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -156,5 +157,21 @@ func BenchmarkHead(b *testing.B) {
 				p.prog.HeadTransient(ev, ev.Time(), func(r Row) { p.prog.Accumulate(pt, r, int64(i)) })
 			}
 		})
+	}
+}
+
+// colMatcher's shortcuts agree with path.Match (with "[" literal, or the
+// pattern itself).
+func TestColMatcher(t *testing.T) {
+	cols := []string{"", "a", "ab", "a.b", "a/b", "a*", "Esql.x", "Esql_priv.y", "Esql", "[x]", "a?c", "abc", `a\b`, "*"}
+	for _, pat := range []string{"a", "a*", "Esql.*", "Esql*", "*", "a?c", "[x]", "a.*", "*.b", `a\*`, "", `a\`, "a[", "Esql_priv.*"} {
+		esc := strings.ReplaceAll(pat, "[", `\[`)
+		m := colMatcher(pat)
+		for _, c := range cols {
+			ok, _ := path.Match(esc, c)
+			if want := ok || c == pat; m(c) != want {
+				t.Errorf("pattern %q on %q: %v, path.Match %v", pat, c, m(c), want)
+			}
+		}
 	}
 }

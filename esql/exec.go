@@ -665,12 +665,34 @@ func indexOf(cols []string) map[string]int {
 // matchCols returns the columns matching a KEEP/DROP pattern, in order.
 func matchCols(cols []string, pat string) []string {
 	var out []string
+	match := colMatcher(pat)
 	for _, c := range cols {
-		if ok, _ := path.Match(strings.ReplaceAll(pat, "[", `\[`), c); ok || c == pat {
+		if match(c) {
 			out = append(out, c)
 		}
 	}
 	return out
+}
+
+// colMatcher returns whether a column matches a KEEP/DROP pattern: path.Match
+// with "[" literal, or the pattern itself. A name, or a prefix and "*" (the
+// usual patterns; "*" does not match "/"), is matched without path.Match,
+// which run windows called for every column and pattern.
+func colMatcher(pat string) func(string) bool {
+	const meta = `*?[\`
+	if !strings.ContainsAny(pat, meta) {
+		return func(c string) bool { return c == pat }
+	}
+	if pre, ok := strings.CutSuffix(pat, "*"); ok && !strings.ContainsAny(pre, meta) {
+		return func(c string) bool {
+			return strings.HasPrefix(c, pre) && !strings.Contains(c[len(pre):], "/") || c == pat
+		}
+	}
+	esc := strings.ReplaceAll(pat, "[", `\[`)
+	return func(c string) bool {
+		ok, _ := path.Match(esc, c)
+		return ok || c == pat
+	}
 }
 
 func applyTable(c Command, t Table, now time.Time) Table {
