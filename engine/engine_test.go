@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"maps"
 	"regexp"
 	"strings"
 	"testing"
@@ -254,5 +255,69 @@ func TestIndexDisjunctions(t *testing.T) {
 	}
 	if matched["or"] != 2 || matched["nested"] != 2 || matched["half"] != 6 || matched["folded"] != 2 {
 		t.Errorf("matches %v", matched)
+	}
+}
+
+// On raw CloudTrail records (dataset aws.cloudtrail) the index leaves out
+// what a rule can only match on other datasets; on other events it does
+// not.
+func TestIndexOtherDatasets(t *testing.T) {
+	mk := func(id, q string) *rule.Rule {
+		n, err := kql.Parse(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := elastic.Lower(n)
+		return &rule.Rule{ID: id, Name: id, Type: "query", Cond: rule.Simplify(c)}
+	}
+	rules := []*rule.Rule{
+		mk("mixed", `(data_stream.dataset: aws.cloudtrail and event.action: X) or (data_stream.dataset: k8s and verb: get)`),
+		mk("k8s", `data_stream.dataset: k8s and verb: get`),
+		{ID: "folded", Name: "folded", Type: "query", Cond: rule.And{Conds: []rule.Cond{
+			rule.Cmp{Field: "event.dataset", Op: rule.OpEq, Values: []string{"AWS.CloudTrail"}, CaseInsensitive: true},
+			rule.Cmp{Field: "user.name", Op: rule.OpEq, Values: []string{"mallory"}},
+		}}},
+	}
+	eng, err := Compile(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewScratch()
+	s.Profile(eng)
+	matched := map[string]int{}
+	for _, js := range []string{
+		`{"eventSource":"iam.amazonaws.com","eventName":"X","userIdentity":{"userName":"mallory"}}`,
+		`{"eventSource":"iam.amazonaws.com","eventName":"Y","userIdentity":{"userName":"mallory"}}`,
+		`{"@timestamp":"2026-11-03T10:00:00Z","event":{"action":"get","dataset":"k8s"},"data_stream":{"dataset":"k8s"},"verb":"get"}`,
+	} {
+		var p event.Parser
+		ev, err := p.Parse([]byte(js))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]bool{}
+		eng.Match(ev, s, func(r *rule.Rule) { got[r.ID] = true })
+		for _, r := range rules {
+			want, err := Eval(r.Cond, ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got[r.ID] != want {
+				t.Errorf("%s on %s: matched %v, unindexed %v", r.ID, js, got[r.ID], want)
+			}
+			if want {
+				matched[r.ID]++
+			}
+		}
+	}
+	evals := map[string]int64{}
+	for _, p := range eng.Profiles(s) {
+		evals[p.Rule.ID] = p.Evals
+	}
+	if want := map[string]int64{"mixed": 2, "k8s": 1, "folded": 3}; !maps.Equal(evals, want) {
+		t.Errorf("evaluated %v, want %v", evals, want)
+	}
+	if want := map[string]int{"mixed": 2, "k8s": 1, "folded": 2}; !maps.Equal(matched, want) {
+		t.Errorf("matched %v, want %v", matched, want)
 	}
 }
