@@ -16,7 +16,7 @@ import (
 // applyRow and every expression, head or STATS, through eval (the
 // definition the compiled closures must agree with).
 func interpreted(p *Program) *Program {
-	q := &Program{Query: p.Query, head: p.head, tail: p.tail, slot: p.slot, views: p.views,
+	q := &Program{Query: p.Query, head: p.head, tail: p.tail, slot: p.slot, views: p.views, dates: p.dates,
 		needed: p.needed, neededIdx: p.neededIdx, Aggregating: p.Aggregating}
 	if p.acc != nil {
 		st := p.tail[0].(Stats)

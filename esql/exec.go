@@ -24,6 +24,7 @@ type Program struct {
 	// slot numbers the event fields the query names; views reads them
 	slot      map[string]int
 	views     []event.View
+	dates     []bool   // per slot: a date field (dateFields)
 	needed    []string // columns the tail reads from head rows
 	neededIdx map[string]int
 	// steps are the head's leading commands compiled (compile.go);
@@ -106,6 +107,7 @@ func Compile(q *Query) (*Program, error) {
 		if n != "*" && !strings.HasPrefix(n, "_") {
 			p.slot[n] = len(p.views)
 			p.views = append(p.views, event.ViewIndexed(n))
+			p.dates = append(p.dates, dateFields[n])
 		}
 	}
 	p.compileHead()
@@ -282,7 +284,7 @@ func (r *eventRow) get(name string) Value {
 	}
 	k, ok := r.p.slot[name]
 	if !ok { // a name the query does not name (KEEP *, say)
-		return fieldValue(name, event.ReadIndexed(r.ev, name))
+		return fieldValue(dateFields[name], event.ReadIndexed(r.ev, name))
 	}
 	return r.field(k, name)
 }
@@ -292,7 +294,7 @@ func (r *eventRow) field(k int, name string) Value {
 	if r.fieldSet[k] {
 		return r.fieldVals[k]
 	}
-	v := fieldValue(name, r.p.views[k](r.ev))
+	v := fieldValue(r.p.dates[k], r.p.views[k](r.ev))
 	r.fieldVals[k], r.fieldSet[k] = v, true
 	return v
 }
@@ -340,15 +342,16 @@ func internAll(vs []Value) {
 	}
 }
 
-// fieldValue converts an event field's values to an ES|QL value.
-func fieldValue(name string, vs []event.Value) Value {
+// fieldValue converts an event field's values (of a date field or not) to
+// an ES|QL value.
+func fieldValue(date bool, vs []event.Value) Value {
 	if len(vs) == 1 { // the usual case, without a slice
-		x, _ := scalarValue(name, vs[0])
+		x, _ := scalarValue(date, vs[0])
 		return x
 	}
 	var out []Value
 	for _, v := range vs {
-		if x, ok := scalarValue(name, v); ok {
+		if x, ok := scalarValue(date, v); ok {
 			out = append(out, x)
 		}
 	}
@@ -357,10 +360,10 @@ func fieldValue(name string, vs []event.Value) Value {
 
 // scalarValue converts one value of an event field; ok is false for values
 // ES|QL does not see (nulls, objects, unparsable dates and numbers).
-func scalarValue(name string, v event.Value) (Value, bool) {
+func scalarValue(date bool, v event.Value) (Value, bool) {
 	switch v.T {
 	case event.String:
-		if dateFields[name] {
+		if date {
 			t, err := parseTime(v.S)
 			if err != nil {
 				return nil, false
