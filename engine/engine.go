@@ -6,6 +6,7 @@ package engine
 import (
 	"cmp"
 	"fmt"
+	"path"
 	"regexp"
 	"regexp/syntax"
 	"slices"
@@ -420,7 +421,11 @@ func Eval(c rule.Cond, ev *event.Event) (bool, error) {
 func compile(c rule.Cond) (matcher, error) {
 	switch c := c.(type) {
 	case rule.And:
-		ms, err := compileAll(c.Conds)
+		// the conjuncts that read costly fields last: an event most rules
+		// rule out by a cheaper one never reads them (all are pure)
+		conds := slices.Clone(c.Conds)
+		slices.SortStableFunc(conds, func(a, b rule.Cond) int { return cmp.Compare(cost(a), cost(b)) })
+		ms, err := compileAll(conds)
 		if err != nil {
 			return nil, err
 		}
@@ -457,6 +462,25 @@ func compile(c rule.Cond) (matcher, error) {
 		return func(e *event.Event, _ *Scratch) bool { return c.Match(e) }, nil
 	}
 	return nil, fmt.Errorf("unknown condition %T", c)
+}
+
+// costlyFields are fields whose first read in an event costs more than
+// finding a key: event.outcome looks for two keys that are usually absent,
+// the parsed parts of user_agent parse the agent.
+var costlyFields = []string{"event.outcome", "user_agent.name", "user_agent.version", "user_agent.os.*", "user_agent.device.*"}
+
+// cost ranks a condition by what its first evaluation on an event may
+// cost: 1 when it reads a costly field, else 0.
+func cost(c rule.Cond) int {
+	n := 0
+	rule.Walk(c, func(x rule.Cmp) {
+		for _, f := range costlyFields {
+			if ok, _ := path.Match(f, x.Field); ok {
+				n = 1
+			}
+		}
+	})
+	return n
 }
 
 func compileAll(cs []rule.Cond) ([]matcher, error) {

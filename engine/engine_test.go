@@ -321,3 +321,37 @@ func TestIndexOtherDatasets(t *testing.T) {
 		t.Errorf("matched %v, want %v", matched, want)
 	}
 }
+
+// A conjunction reads costly fields (event.outcome, the parsed parts of
+// user_agent) after the other conjuncts: an event they rule out does not
+// read them; the result is the same.
+func TestCostlyConjunctsLast(t *testing.T) {
+	reads := 0
+	probe := rule.Pred{Text: "outcome probe", Fields: []string{"event.outcome"}, Match: func(*event.Event) bool { reads++; return true }}
+	for _, c := range []rule.Cond{
+		rule.And{Conds: []rule.Cond{probe, rule.Cmp{Field: "eventName", Op: rule.OpEq, Values: []string{"X"}}}},
+		rule.And{Conds: []rule.Cond{rule.Cmp{Field: "eventName", Op: rule.OpEq, Values: []string{"X"}}, probe}},
+	} {
+		reads = 0
+		m, err := CompileCond(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tt := range []struct {
+			name string
+			want bool
+		}{{"X", true}, {"Y", false}, {"Z", false}} {
+			var p event.Parser
+			ev, err := p.Parse([]byte(`{"eventTime":"2026-11-03T10:00:00Z","eventSource":"iam.amazonaws.com","eventName":"` + tt.name + `"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := m(ev, NewScratch()); got != tt.want {
+				t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+			}
+		}
+		if reads != 1 {
+			t.Errorf("the costly conjunct was evaluated on %d events, want 1 (only X)", reads)
+		}
+	}
+}
