@@ -2,6 +2,7 @@ package detect
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -28,6 +29,7 @@ type Collector struct {
 	untimed   [][]candidate // alerts on records without a usable event time, at their file's time
 	noTime    []int         // matches of such records a rule skipped (it needs event time)
 	late      []int         // matches earlier than the watermark when they came
+	terms     [][]string    // new_terms: each field's values of the event (views)
 	// spare is a taken cands the processor has read and given back
 	// (emptied): its arrays, grown to a batch's matches, are reused
 	spare [][]candidate
@@ -119,6 +121,18 @@ func (c *Collector) values(g event.Getter, ev *event.Event) []string {
 		}
 		if !dup {
 			out = append(out, strings.Clone(v.S))
+		}
+	}
+	return out
+}
+
+// views is values without copies: the strings are the event's, to be read
+// before the next one (appended to out).
+func (c *Collector) views(g event.Getter, ev *event.Event, out []string) []string {
+	c.buf = g(ev, c.buf[:0])
+	for _, v := range c.buf {
+		if v.T != event.Null && !slices.Contains(out, v.S) {
+			out = append(out, v.S)
 		}
 	}
 	return out
