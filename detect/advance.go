@@ -163,6 +163,9 @@ func (p *Processor) advance(w int64) ([]alert.Alert, error) {
 		}
 		all = append(all, alerts...)
 	}
+	for k, c := range cols { // their matches are copied where they are kept
+		c.giveBack(got[k])
+	}
 	alert.Sort(all)
 	return all, nil
 }
@@ -206,7 +209,7 @@ func (p *Processor) advanceRule(i int, w int64, got []*Collector) ([]alert.Alert
 		}
 	}
 	raised, h := ri.det.advance(wr, in, st, rs)
-	p.chain(ri, run.sup.add(raised, st, rs))
+	p.chain(ri, run.sup.add(raised, st, rs, len(ri.chained) > 0))
 	run.outH = h
 	alerts := run.sup.release(h)
 	if len(untimed) > 0 {

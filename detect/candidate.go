@@ -1,8 +1,11 @@
 package detect
 
 import (
+	"cmp"
 	"encoding/json"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/trailhound/trailhound/alert"
 	"github.com/trailhound/trailhound/esql"
@@ -52,26 +55,38 @@ func (c *candidate) place() (string, int64) {
 }
 
 // sortCandidates sorts a rule's candidates in time order, so that the
-// result does not depend on the order in which the input was read.
+// result does not depend on the order in which the input was read. Most
+// arrive in order: those are only checked.
 func sortCandidates(cands []candidate) {
-	sort.SliceStable(cands, func(a, b int) bool {
-		if cands[a].t != cands[b].t {
-			return cands[a].t < cands[b].t
+	if !slices.IsSortedFunc(cands, compareCandidates) {
+		slices.SortStableFunc(cands, compareCandidates)
+	}
+}
+
+// compareCandidates orders candidates by time, then alert id, the one
+// with an alert first (new_terms: the sighting that carries it), then
+// place: the same record in two files (delivered twice), or threshold
+// events at one instant, by place, whatever order the workers read them in.
+func compareCandidates(a, b candidate) int {
+	if a.t != b.t {
+		return cmp.Compare(a.t, b.t)
+	}
+	x, y := a.alert, b.alert
+	if x != nil && y != nil && x.ID != y.ID {
+		return strings.Compare(x.ID, y.ID)
+	}
+	if (x == nil) != (y == nil) {
+		if x != nil {
+			return -1
 		}
-		x, y := cands[a].alert, cands[b].alert
-		if x != nil && y != nil && x.ID != y.ID {
-			return x.ID < y.ID
-		}
-		if (x == nil) != (y == nil) {
-			return x != nil // new_terms: the sighting that carries the alert first
-		}
-		// the same record in two files (delivered twice), or threshold
-		// events at one instant: by place, whatever order the workers
-		// read them in
-		fa, oa := cands[a].place()
-		fb, ob := cands[b].place()
-		return fa < fb || fa == fb && oa < ob
-	})
+		return 1
+	}
+	fa, oa := a.place()
+	fb, ob := b.place()
+	if fa != fb {
+		return strings.Compare(fa, fb)
+	}
+	return cmp.Compare(oa, ob)
 }
 
 // before returns the number of sorted candidates earlier than w.

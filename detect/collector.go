@@ -2,6 +2,7 @@ package detect
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -28,6 +29,10 @@ type Collector struct {
 	untimed   [][]candidate // alerts on records without a usable event time, at their file's time
 	noTime    []int         // matches of such records a rule skipped (it needs event time)
 	late      []int         // matches earlier than the watermark when they came
+	terms     [][]string    // new_terms: each field's values of the event (views)
+	// spare is a taken cands the processor has read and given back
+	// (emptied): its arrays, grown to a batch's matches, are reused
+	spare [][]candidate
 }
 
 // NewCollector returns a collector for one goroutine.
@@ -43,7 +48,10 @@ func (p *Processor) NewCollector() *Collector {
 // reset starts empty buffers.
 func (c *Collector) reset() {
 	n := len(c.p.rules)
-	c.cands = make([][]candidate, n)
+	c.cands, c.spare = c.spare, nil
+	if c.cands == nil {
+		c.cands = make([][]candidate, n)
+	}
 	c.firstSeen = map[termKey]int{}
 	c.slices = map[int]map[int64]*esql.Partial{}
 	c.sliceRows = map[int]int{}
@@ -59,6 +67,27 @@ func (c *Collector) take() *Collector {
 	got := &Collector{cands: c.cands, slices: c.slices, sliceRows: c.sliceRows, untimed: c.untimed, noTime: c.noTime, late: c.late}
 	c.reset()
 	return got
+}
+
+// maxSpare is the most matches of one rule whose array a collector keeps
+// for reuse (a candidate is 256 bytes).
+const maxSpare = 1024
+
+// giveBack returns a taken collector's matches, read, for reuse.
+func (c *Collector) giveBack(got *Collector) {
+	for i, cs := range got.cands {
+		if cap(cs) > maxSpare { // a burst's: not kept for ever
+			got.cands[i] = nil
+			continue
+		}
+		clear(cs)
+		got.cands[i] = cs[:0]
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.spare == nil {
+		c.spare = got.cands
+	}
 }
 
 // eventTime is the rule's time for an event: event.ingested when the rule
@@ -92,6 +121,18 @@ func (c *Collector) values(g event.Getter, ev *event.Event) []string {
 		}
 		if !dup {
 			out = append(out, strings.Clone(v.S))
+		}
+	}
+	return out
+}
+
+// views is values without copies: the strings are the event's, to be read
+// before the next one (appended to out).
+func (c *Collector) views(g event.Getter, ev *event.Event, out []string) []string {
+	c.buf = g(ev, c.buf[:0])
+	for _, v := range c.buf {
+		if v.T != event.Null && !slices.Contains(out, v.S) {
+			out = append(out, v.S)
 		}
 	}
 	return out

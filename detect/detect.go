@@ -127,7 +127,9 @@ func New(rules []*rule.Rule, store state.Store, opts Options) (*Processor, error
 				ri.stepBy = append(ri.stepBy, gs)
 			}
 		}
-		if s := r.Suppression; s != nil {
+		// an aggregating ES|QL rule's matches are head rows, not alerts:
+		// nothing reads their suppression keys
+		if s := r.Suppression; s != nil && (r.ESQL == nil || !r.ESQL.Aggregating) {
 			for _, f := range s.GroupBy {
 				ri.suppGetter = append(ri.suppGetter, event.ResolveIndexed(f))
 			}

@@ -393,3 +393,42 @@ func TestThresholdAlertCarriesFirstEvent(t *testing.T) {
 		})
 	}
 }
+
+// An event with more values of its new_terms fields than
+// maxTermCombinations sights that many terms, with one field or with
+// several.
+func TestNewTermsValueCap(t *testing.T) {
+	vals := make([]string, maxTermCombinations+50)
+	for i := range vals {
+		vals[i] = fmt.Sprintf("%q", fmt.Sprint("v", i))
+	}
+	rec := `{"eventSource":"secretsmanager.amazonaws.com","eventName":"GetSecretValue","eventID":"e","eventTime":"` + t0.Format(time.RFC3339) +
+		`","userIdentity":{"type":"IAMUser","userName":"u"},"requestParameters":{"secretId":[` + strings.Join(vals, ",") + `]}}`
+	for _, fields := range [][]string{{"requestParameters.secretId"}, {"requestParameters.secretId", "user.name"}} {
+		r := mkRule(t, func(r *rule.Rule) {
+			r.Type = "new_terms"
+			r.NewTerms = &rule.NewTerms{Fields: fields, HistoryWindowStart: "now-10d"}
+			r.Schedule.MaxSignals = 1000
+		})
+		p, err := New([]*rule.Rule{r}, state.NewMemory(), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ps event.Parser
+		x, err := ps.Parse([]byte(rec))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.NewCollector().Add(r, x)
+		alerts, _, err := p.Finish()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(alerts) != maxTermCombinations {
+			t.Errorf("%v: %d alerts, want %d", fields, len(alerts), maxTermCombinations)
+		}
+		if len(alerts) > 0 && len(alerts[0].NewTerms) != len(fields) {
+			t.Errorf("%v: new terms %v", fields, alerts[0].NewTerms)
+		}
+	}
+}

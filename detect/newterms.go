@@ -31,13 +31,36 @@ type termKey struct {
 func (d *newTermsDetector) collect(c *Collector, i int, ev *event.Event, cd candidate) {
 	ri := c.p.rules[i]
 	r := ri.r
-	lists := make([][]string, len(ri.termGetters))
-	for j, g := range ri.termGetters {
-		lists[j] = c.values(g, ev)
+	// the values are the event's (views): a term is a copy, and so are the
+	// values of the few sightings that carry an alert
+	if len(c.terms) < len(ri.termGetters) {
+		c.terms = make([][]string, len(ri.termGetters))
 	}
-	for _, combo := range cross(lists) {
+	lists := c.terms[:len(ri.termGetters)]
+	single := true
+	for j, g := range ri.termGetters {
+		lists[j] = c.views(g, ev, lists[j][:0])
+		single = single && len(lists[j]) == 1
+	}
+	var one [1][]string
+	var vals [4]string
+	var combos [][]string
+	if single { // the usual case: one value per field, one term
+		combo := vals[:0]
+		for _, l := range lists {
+			combo = append(combo, l[0])
+		}
+		one[0] = combo
+		combos = one[:]
+	} else {
+		combos = cross(lists)
+	}
+	for _, combo := range combos {
 		x := cd
-		x.term = strings.Join(combo, "\x1f")
+		x.term = strings.Join(combo, "\x1f") // copies, but for one value
+		if len(combo) == 1 {
+			x.term = strings.Clone(x.term)
+		}
 		// Only the earliest sighting of a term in each history-window
 		// bucket can be new (any other has one less than a window
 		// before it), so only it carries an alert; the rest are times.
@@ -50,7 +73,10 @@ func (d *newTermsDetector) collect(c *Collector, i int, ev *event.Event, cd cand
 		if !held || x.t < c.cands[i][j].t || (id != "" && id < c.cands[i][j].alert.ID) {
 			a := alert.New(ev, r)
 			a.ID = alert.IDWith(ev, r.Key(), x.term)
-			a.NewTerms = combo
+			a.NewTerms = make([]string, len(combo))
+			for k, v := range combo {
+				a.NewTerms[k] = strings.Clone(v)
+			}
 			a.Time = time.Unix(0, x.t).UTC()
 			x.alert = &a
 			if held {

@@ -19,7 +19,7 @@ type suppressor struct {
 }
 
 type heldAlert struct {
-	a    alert.Alert
+	a    *alert.Alert      // the candidate's, not a copy
 	end  int64             // the suppression window's end: released once nothing earlier can come
 	t    int64             // the candidate's time
 	supp string            // the suppression window it opened
@@ -34,9 +34,9 @@ func newSuppressor(ri *ruleInfo) *suppressor {
 }
 
 // add takes raised candidates, in the order they were raised, and returns
-// the alerts they raise (not folded into an earlier one), for the
-// correlations that read them.
-func (s *suppressor) add(cands []candidate, st *state.Rule, rs *RuleStats) []alert.Alert {
+// the alerts they raise (not folded into an earlier one) when correlations
+// read them (chained).
+func (s *suppressor) add(cands []candidate, st *state.Rule, rs *RuleStats, chained bool) []alert.Alert {
 	var out []alert.Alert
 	for _, c := range cands {
 		end := int64(0) // nothing can be folded into it
@@ -74,11 +74,13 @@ func (s *suppressor) add(cands []candidate, st *state.Rule, rs *RuleStats) []ale
 			c.alert.Suppression = &alert.Suppression{Terms: terms, DocsCount: 0, Start: time.Unix(0, c.t).UTC(), End: time.Unix(0, c.t).UTC()}
 		}
 		st.Alerted[c.alert.ID] = c.t
-		out = append(out, *c.alert)
+		if chained {
+			out = append(out, *c.alert)
+		}
 		s.pos[c.alert.ID] = len(s.held)
-		s.held = append(s.held, heldAlert{a: *c.alert, end: end, t: c.t, supp: c.supp, undo: c.undo, replaced: replaced})
-		for _, b := range c.blocks {
-			s.held = append(s.held, heldAlert{a: b, end: end, t: c.t})
+		s.held = append(s.held, heldAlert{a: c.alert, end: end, t: c.t, supp: c.supp, undo: c.undo, replaced: replaced})
+		for k := range c.blocks {
+			s.held = append(s.held, heldAlert{a: &c.blocks[k], end: end, t: c.t})
 		}
 	}
 	return out
@@ -87,11 +89,20 @@ func (s *suppressor) add(cands []candidate, st *state.Rule, rs *RuleStats) []ale
 // release returns the alerts no candidate can be folded into any more,
 // given that none earlier than h will be raised.
 func (s *suppressor) release(h int64) []alert.Alert {
-	var out []alert.Alert
+	n := 0
+	for _, x := range s.held {
+		if x.end <= h {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]alert.Alert, 0, n)
 	kept := s.held[:0]
 	for _, x := range s.held {
 		if x.end <= h {
-			out = append(out, x.a)
+			out = append(out, *x.a)
 			continue
 		}
 		kept = append(kept, x)

@@ -6,6 +6,7 @@ package engine
 import (
 	"cmp"
 	"fmt"
+	"path"
 	"regexp"
 	"regexp/syntax"
 	"slices"
@@ -25,10 +26,44 @@ type Engine struct {
 	exceptions []exception
 	derived    []*rule.Rule // runnable rules without a condition (correlations)
 	rules      []*compiled
-	byProvAct  map[string][]*compiled
-	byProv     map[string][]*compiled
-	byAct      map[string][]*compiled
-	anyEvent   []*compiled
+	// index[0] is for any event, index[1] for raw CloudTrail records, whose
+	// dataset is aws.cloudtrail: their index leaves out what a rule can
+	// only match on other datasets
+	index [2]*index
+}
+
+// index lists rules by the event sources and names their conditions pin.
+type index struct {
+	byProvAct map[string][]*compiled
+	byProv    map[string][]*compiled
+	byAct     map[string][]*compiled
+	anyEvent  []*compiled
+}
+
+func newIndex() *index {
+	return &index{byProvAct: map[string][]*compiled{}, byProv: map[string][]*compiled{}, byAct: map[string][]*compiled{}}
+}
+
+// add lists c under ks (ok false: under none, for every event).
+func (x *index) add(c *compiled, ks []indexKey, ok bool) {
+	if !ok {
+		x.anyEvent = append(x.anyEvent, c)
+		return
+	}
+	for _, k := range ks {
+		m, key := x.byProvAct, k.prov+"\x00"+k.act
+		switch {
+		case k.prov == "":
+			m, key = x.byAct, k.act
+		case k.act == "":
+			m, key = x.byProv, k.prov
+		}
+		// a rule under several keys of one event (a branch per action and
+		// one per source, say) is listed once: candidates compacts
+		if n := len(m[key]); n == 0 || m[key][n-1] != c {
+			m[key] = append(m[key], c)
+		}
+	}
 }
 
 // exception is a compiled exception item and the rules it applies to (nil:
@@ -49,7 +84,7 @@ type matcher func(e *event.Event, s *Scratch) bool
 // Scratch is per-goroutine working memory.
 type Scratch struct {
 	excepted []uint8
-	cache    map[string]map[string][]*compiled // provider -> action -> rules
+	cache    [2]map[string]map[string][]*compiled // per index: provider -> action -> rules
 	n        int
 	prof     []RuleProfile // per compiled rule, when profiling
 }
@@ -88,14 +123,14 @@ func (e *Engine) Profiles(scratches ...*Scratch) []RuleProfile {
 
 // NewScratch returns working memory for one goroutine.
 func NewScratch() *Scratch {
-	return &Scratch{cache: map[string]map[string][]*compiled{}}
+	return &Scratch{cache: [2]map[string]map[string][]*compiled{{}, {}}}
 }
 
 // Compile compiles runnable rules. Rules that are not runnable are skipped
 // (callers list them with their reasons); a rule that fails to compile is an
 // error naming it.
 func Compile(rules []*rule.Rule) (*Engine, error) {
-	e := &Engine{byProvAct: map[string][]*compiled{}, byProv: map[string][]*compiled{}, byAct: map[string][]*compiled{}}
+	e := &Engine{index: [2]*index{newIndex(), newIndex()}}
 	for _, r := range rules {
 		if !r.Runnable() {
 			continue
@@ -110,36 +145,98 @@ func Compile(rules []*rule.Rule) (*Engine, error) {
 		}
 		c := &compiled{idx: len(e.rules), rule: r, match: m}
 		e.rules = append(e.rules, c)
-		provs, acts, folded := pins(r.Cond)
-		if folded { // indexed under lower-case keys, looked up likewise
-			for i := range provs {
-				provs[i] = foldKey + provs[i]
-			}
-			for i := range acts {
-				acts[i] = foldKey + acts[i]
-			}
-		}
-		switch {
-		case provs != nil && acts != nil:
-			for _, p := range provs {
-				for _, a := range acts {
-					k := p + "\x00" + a
-					e.byProvAct[k] = append(e.byProvAct[k], c)
-				}
-			}
-		case provs != nil:
-			for _, p := range provs {
-				e.byProv[p] = append(e.byProv[p], c)
-			}
-		case acts != nil:
-			for _, a := range acts {
-				e.byAct[a] = append(e.byAct[a], c)
-			}
-		default:
-			e.anyEvent = append(e.anyEvent, c)
+		for i, cloudTrail := range []bool{false, true} {
+			ks, ok := keys(r.Cond, cloudTrail)
+			e.index[i].add(c, ks, ok)
 		}
 	}
 	return e, nil
+}
+
+// indexKey is an event source and name a rule's condition lets through
+// ("" for either: any).
+type indexKey struct{ prov, act string }
+
+// keys returns the event sources and names an event must have for c to
+// match it (ok false when c does not pin them): those its conjuncts
+// require, else those a conjunct that is a disjunction requires, every
+// branch of which is pinned (the union of the branches'). For a raw
+// CloudTrail record (cloudTrail), a condition that requires another
+// dataset is pinned to nothing: no key, ok.
+// Case-insensitive pins (Sigma) are lower case, marked with foldKey.
+func keys(c rule.Cond, cloudTrail bool) ([]indexKey, bool) {
+	if cloudTrail && otherDataset(c) {
+		return nil, true
+	}
+	if or, ok := c.(rule.Or); ok {
+		var out []indexKey
+		for _, b := range or.Conds {
+			ks, ok := keys(b, cloudTrail)
+			if !ok {
+				return nil, false
+			}
+			out = append(out, ks...)
+		}
+		return out, true
+	}
+	provs, acts, folded := pins(c)
+	if folded { // indexed under lower-case keys, looked up likewise
+		for i := range provs {
+			provs[i] = foldKey + provs[i]
+		}
+		for i := range acts {
+			acts[i] = foldKey + acts[i]
+		}
+	}
+	var out []indexKey
+	switch {
+	case provs != nil && acts != nil:
+		for _, p := range provs {
+			for _, a := range acts {
+				out = append(out, indexKey{p, a})
+			}
+		}
+	case provs != nil:
+		for _, p := range provs {
+			out = append(out, indexKey{prov: p})
+		}
+	case acts != nil:
+		for _, a := range acts {
+			out = append(out, indexKey{act: a})
+		}
+	default:
+		for _, x := range rule.Conjuncts(c) {
+			if _, isAnd := x.(rule.And); !isAnd && !isOr(x) {
+				continue
+			}
+			if ks, ok := keys(x, cloudTrail); ok {
+				return ks, true
+			}
+		}
+	}
+	return out, len(out) > 0
+}
+
+// otherDataset reports whether c requires a dataset other than a raw
+// CloudTrail record's (event.Dataset).
+func otherDataset(c rule.Cond) bool {
+	for _, x := range rule.Conjuncts(c) {
+		cmp, ok := x.(rule.Cmp)
+		if !ok || cmp.Op != rule.OpEq || cmp.Field != "data_stream.dataset" && cmp.Field != "event.dataset" {
+			continue
+		}
+		if !slices.ContainsFunc(cmp.Values, func(v string) bool {
+			return v == event.Dataset || cmp.CaseInsensitive && strings.EqualFold(v, event.Dataset)
+		}) {
+			return true
+		}
+	}
+	return false
+}
+
+func isOr(c rule.Cond) bool {
+	_, ok := c.(rule.Or)
+	return ok
 }
 
 // Rules returns the compiled rules in order.
@@ -194,29 +291,38 @@ const foldKey = "\x01"
 
 // candidates returns the rules that could match an event with this source
 // and name, in rule order.
-func (e *Engine) candidates(s *Scratch, prov, act string) []*compiled {
-	byAct := s.cache[prov]
+func (e *Engine) candidates(s *Scratch, ev *event.Event) []*compiled {
+	prov, act := ev.Provider(), ev.Action()
+	i := 0
+	if ev.Kind == event.KindCloudTrail {
+		i = 1
+	}
+	x, cache := e.index[i], s.cache[i]
+	byAct := cache[prov]
 	if c, ok := byAct[act]; ok {
 		return c
 	}
 	var out []*compiled
-	out = append(out, e.byProvAct[prov+"\x00"+act]...)
-	out = append(out, e.byProv[prov]...)
-	out = append(out, e.byAct[act]...)
+	out = append(out, x.byProvAct[prov+"\x00"+act]...)
+	out = append(out, x.byProv[prov]...)
+	out = append(out, x.byAct[act]...)
 	lp, la := foldKey+strings.ToLower(prov), foldKey+strings.ToLower(act)
-	out = append(out, e.byProvAct[lp+"\x00"+la]...)
-	out = append(out, e.byProv[lp]...)
-	out = append(out, e.byAct[la]...)
-	out = append(out, e.anyEvent...)
+	out = append(out, x.byProvAct[lp+"\x00"+la]...)
+	out = append(out, x.byProv[lp]...)
+	out = append(out, x.byAct[la]...)
+	out = append(out, x.anyEvent...)
 	sort.Slice(out, func(i, j int) bool { return out[i].idx < out[j].idx })
+	// a rule indexed under several of these keys is listed once
+	out = slices.Compact(out)
 	if s.n > 100000 { // bound the cache against hostile input
-		clear(s.cache)
+		clear(s.cache[0])
+		clear(s.cache[1])
 		s.n = 0
 	}
 	if byAct == nil {
 		byAct = map[string][]*compiled{}
 		// the event's strings live in its parser's buffer: copy the keys
-		s.cache[strings.Clone(prov)] = byAct
+		cache[strings.Clone(prov)] = byAct
 	}
 	byAct[strings.Clone(act)] = out
 	s.n++
@@ -253,7 +359,7 @@ func (e *Engine) Match(ev *event.Event, s *Scratch, fn func(*rule.Rule)) {
 		e.matchProfiled(ev, s, fn)
 		return
 	}
-	for _, c := range e.candidates(s, ev.Provider(), ev.Action()) {
+	for _, c := range e.candidates(s, ev) {
 		if !c.match(ev, s) || e.excepted(c.rule, ev, s) {
 			continue
 		}
@@ -264,7 +370,7 @@ func (e *Engine) Match(ev *event.Event, s *Scratch, fn func(*rule.Rule)) {
 // matchProfiled is Match timing each rule, its matches' handling (fn)
 // included.
 func (e *Engine) matchProfiled(ev *event.Event, s *Scratch, fn func(*rule.Rule)) {
-	for _, c := range e.candidates(s, ev.Provider(), ev.Action()) {
+	for _, c := range e.candidates(s, ev) {
 		start := time.Now()
 		p := &s.prof[c.idx]
 		p.Evals++
@@ -315,7 +421,11 @@ func Eval(c rule.Cond, ev *event.Event) (bool, error) {
 func compile(c rule.Cond) (matcher, error) {
 	switch c := c.(type) {
 	case rule.And:
-		ms, err := compileAll(c.Conds)
+		// the conjuncts that read costly fields last: an event most rules
+		// rule out by a cheaper one never reads them (all are pure)
+		conds := slices.Clone(c.Conds)
+		slices.SortStableFunc(conds, func(a, b rule.Cond) int { return cmp.Compare(cost(a), cost(b)) })
+		ms, err := compileAll(conds)
 		if err != nil {
 			return nil, err
 		}
@@ -352,6 +462,25 @@ func compile(c rule.Cond) (matcher, error) {
 		return func(e *event.Event, _ *Scratch) bool { return c.Match(e) }, nil
 	}
 	return nil, fmt.Errorf("unknown condition %T", c)
+}
+
+// costlyFields are fields whose first read in an event costs more than
+// finding a key: event.outcome looks for two keys that are usually absent,
+// the parsed parts of user_agent parse the agent.
+var costlyFields = []string{"event.outcome", "user_agent.name", "user_agent.version", "user_agent.os.*", "user_agent.device.*"}
+
+// cost ranks a condition by what its first evaluation on an event may
+// cost: 1 when it reads a costly field, else 0.
+func cost(c rule.Cond) int {
+	n := 0
+	rule.Walk(c, func(x rule.Cmp) {
+		for _, f := range costlyFields {
+			if ok, _ := path.Match(f, x.Field); ok {
+				n = 1
+			}
+		}
+	})
+	return n
 }
 
 func compileAll(cs []rule.Cond) ([]matcher, error) {

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"maps"
 	"regexp"
 	"strings"
 	"testing"
@@ -185,5 +186,172 @@ func TestProfiles(t *testing.T) {
 	}
 	if got["a"] != [2]int64{2, 2} || got["b"] != [2]int64{1, 1} {
 		t.Errorf("profiles %v, want a evaluated and matched twice, b once (the index lets only its events through)", got)
+	}
+}
+
+// A disjunction whose every branch pins event sources or names is indexed
+// under the union of the branches' pins (also as a conjunct): the rule is
+// evaluated only on events of those, and matches what it matches unindexed.
+func TestIndexDisjunctions(t *testing.T) {
+	mk := func(id, q string) *rule.Rule {
+		n, err := kql.Parse(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := elastic.Lower(n)
+		return &rule.Rule{ID: id, Name: id, Type: "query", Cond: rule.Simplify(c)}
+	}
+	eq := func(f, v string) rule.Cond {
+		return rule.Cmp{Field: f, Op: rule.OpEq, Values: []string{v}, CaseInsensitive: true}
+	}
+	rules := []*rule.Rule{
+		mk("or", `(event.provider: iam.amazonaws.com and event.action: X) or event.action: Y`),
+		mk("nested", `user.name: mallory and (event.provider: s3.amazonaws.com or event.action: Y)`),
+		mk("half", `event.action: X or user.name: mallory`),
+		{ID: "folded", Name: "folded", Type: "query", Cond: rule.Or{Conds: []rule.Cond{
+			rule.And{Conds: []rule.Cond{eq("eventSource", "IAM.amazonaws.com"), eq("eventName", "updatesaml")}},
+			rule.And{Conds: []rule.Cond{eq("eventSource", "sts.amazonaws.com"), eq("eventName", "AssumeRoleWithSAML")}},
+		}}},
+	}
+	eng, err := Compile(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewScratch()
+	s.Profile(eng)
+	matched := map[string]int{}
+	for _, pa := range [][2]string{{"iam.amazonaws.com", "X"}, {"s3.amazonaws.com", "Z"}, {"lambda.amazonaws.com", "Y"},
+		{"iam.amazonaws.com", "UpdateSaml"}, {"ec2.amazonaws.com", "X"}, {"STS.amazonaws.com", "assumerolewithsaml"}} {
+		js := `{"eventSource":"` + pa[0] + `","eventName":"` + pa[1] + `","userIdentity":{"userName":"mallory"}}`
+		var p event.Parser
+		ev, err := p.Parse([]byte(js))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]bool{}
+		eng.Match(ev, s, func(r *rule.Rule) { got[r.ID] = true })
+		for _, r := range rules {
+			want, err := Eval(r.Cond, ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got[r.ID] != want {
+				t.Errorf("%s on %v: matched %v, unindexed %v", r.ID, pa, got[r.ID], want)
+			}
+			if want {
+				matched[r.ID]++
+			}
+		}
+	}
+	evals := map[string]int64{}
+	for _, p := range eng.Profiles(s) {
+		evals[p.Rule.ID] = p.Evals
+	}
+	want := map[string]int64{"or": 2, "nested": 2, "half": 6, "folded": 2}
+	for id, n := range want {
+		if evals[id] != n {
+			t.Errorf("%s evaluated on %d events, want %d", id, evals[id], n)
+		}
+	}
+	if matched["or"] != 2 || matched["nested"] != 2 || matched["half"] != 6 || matched["folded"] != 2 {
+		t.Errorf("matches %v", matched)
+	}
+}
+
+// On raw CloudTrail records (dataset aws.cloudtrail) the index leaves out
+// what a rule can only match on other datasets; on other events it does
+// not.
+func TestIndexOtherDatasets(t *testing.T) {
+	mk := func(id, q string) *rule.Rule {
+		n, err := kql.Parse(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := elastic.Lower(n)
+		return &rule.Rule{ID: id, Name: id, Type: "query", Cond: rule.Simplify(c)}
+	}
+	rules := []*rule.Rule{
+		mk("mixed", `(data_stream.dataset: aws.cloudtrail and event.action: X) or (data_stream.dataset: k8s and verb: get)`),
+		mk("k8s", `data_stream.dataset: k8s and verb: get`),
+		{ID: "folded", Name: "folded", Type: "query", Cond: rule.And{Conds: []rule.Cond{
+			rule.Cmp{Field: "event.dataset", Op: rule.OpEq, Values: []string{"AWS.CloudTrail"}, CaseInsensitive: true},
+			rule.Cmp{Field: "user.name", Op: rule.OpEq, Values: []string{"mallory"}},
+		}}},
+	}
+	eng, err := Compile(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewScratch()
+	s.Profile(eng)
+	matched := map[string]int{}
+	for _, js := range []string{
+		`{"eventSource":"iam.amazonaws.com","eventName":"X","userIdentity":{"userName":"mallory"}}`,
+		`{"eventSource":"iam.amazonaws.com","eventName":"Y","userIdentity":{"userName":"mallory"}}`,
+		`{"@timestamp":"2026-11-03T10:00:00Z","event":{"action":"get","dataset":"k8s"},"data_stream":{"dataset":"k8s"},"verb":"get"}`,
+	} {
+		var p event.Parser
+		ev, err := p.Parse([]byte(js))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]bool{}
+		eng.Match(ev, s, func(r *rule.Rule) { got[r.ID] = true })
+		for _, r := range rules {
+			want, err := Eval(r.Cond, ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got[r.ID] != want {
+				t.Errorf("%s on %s: matched %v, unindexed %v", r.ID, js, got[r.ID], want)
+			}
+			if want {
+				matched[r.ID]++
+			}
+		}
+	}
+	evals := map[string]int64{}
+	for _, p := range eng.Profiles(s) {
+		evals[p.Rule.ID] = p.Evals
+	}
+	if want := map[string]int64{"mixed": 2, "k8s": 1, "folded": 3}; !maps.Equal(evals, want) {
+		t.Errorf("evaluated %v, want %v", evals, want)
+	}
+	if want := map[string]int{"mixed": 2, "k8s": 1, "folded": 2}; !maps.Equal(matched, want) {
+		t.Errorf("matched %v, want %v", matched, want)
+	}
+}
+
+// A conjunction reads costly fields (event.outcome, the parsed parts of
+// user_agent) after the other conjuncts: an event they rule out does not
+// read them; the result is the same.
+func TestCostlyConjunctsLast(t *testing.T) {
+	reads := 0
+	probe := rule.Pred{Text: "outcome probe", Fields: []string{"event.outcome"}, Match: func(*event.Event) bool { reads++; return true }}
+	for _, c := range []rule.Cond{
+		rule.And{Conds: []rule.Cond{probe, rule.Cmp{Field: "eventName", Op: rule.OpEq, Values: []string{"X"}}}},
+		rule.And{Conds: []rule.Cond{rule.Cmp{Field: "eventName", Op: rule.OpEq, Values: []string{"X"}}, probe}},
+	} {
+		reads = 0
+		m, err := CompileCond(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tt := range []struct {
+			name string
+			want bool
+		}{{"X", true}, {"Y", false}, {"Z", false}} {
+			var p event.Parser
+			ev, err := p.Parse([]byte(`{"eventTime":"2026-11-03T10:00:00Z","eventSource":"iam.amazonaws.com","eventName":"` + tt.name + `"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := m(ev, NewScratch()); got != tt.want {
+				t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+			}
+		}
+		if reads != 1 {
+			t.Errorf("the costly conjunct was evaluated on %d events, want 1 (only X)", reads)
+		}
 	}
 }

@@ -212,6 +212,8 @@ func FuzzParse(f *testing.F) {
 	f.Add("FROM x | STATS COUNT(*) BY user.name // c\n| KEEP user.name /* d */")
 	f.Add("FROM x | WHERE " + nested["parentheses"](maxDepth))
 	f.Add("FROM x | EVAL a = " + nested["OR chain"](maxDepth-1) + " | WHERE " + nested["calls"](maxDepth))
+	f.Add(`FROM x | EVAL event.action = "x", y = CONCAT(event.action, "!") | WHERE event.action == "x" AND y == "x!" | STATS n = COUNT(*) WHERE y IS NOT NULL BY user.name`)
+	f.Add(`FROM x | DISSECT requestParameters.a "%{n} %{w}" | EVAL n = n::long * 2, w = w IN ("b", null) | WHERE NOT w OR n > 1 | MV_EXPAND n | KEEP n, w`)
 	f.Fuzz(func(t *testing.T, s string) {
 		q, err := Parse(s)
 		if err != nil {
@@ -245,9 +247,11 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var rows []Row
-		prog.Head(ev, ev.Time(), func(r Row) { rows = append(rows, r) })
-		prog.Tail(rows, ev.Time())
+		// the compiled head and aggregation agree with eval's
+		evs := []*event.Event{ev}
+		if got, want := runAll(prog, evs, ev.Time()), runAll(interpreted(prog), evs, ev.Time()); got != want {
+			t.Errorf("%q:\ncompiled:\n%s\ninterpreted:\n%s", s, got, want)
+		}
 	})
 }
 

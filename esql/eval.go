@@ -133,7 +133,14 @@ func binary(e Binary, en env) Value {
 			return c > 0
 		}
 		return c >= 0
-	case "=~":
+	}
+	return binaryValues(e.Op, l, r)
+}
+
+// binaryValues is a binary operation other than a comparison or a logical
+// one on two single non-null values.
+func binaryValues(op string, l, r Value) Value {
+	if op == "=~" {
 		a, ok1 := l.(string)
 		b, ok2 := r.(string)
 		if !ok1 || !ok2 {
@@ -141,7 +148,7 @@ func binary(e Binary, en env) Value {
 		}
 		return strings.EqualFold(a, b)
 	}
-	return arith(e.Op, l, r)
+	return arith(op, l, r)
 }
 
 func arith(op string, l, r Value) Value {
@@ -261,12 +268,17 @@ func str(v Value) (string, bool) {
 }
 
 func call(c Call, en env) Value {
-	arg := func(i int) Value { return eval(c.Args[i], en) }
+	return callArgs(c, en, func(i int) Value { return eval(c.Args[i], en) })
+}
+
+// callArgs is call with arg evaluating the call's arguments, each only
+// when the function reads it.
+func callArgs(c Call, en env, arg func(int) Value) Value {
 	switch c.Name {
 	case "CASE":
 		n := len(c.Args)
 		for i := 0; i+1 < n; i += 2 {
-			if b, ok := eval(c.Args[i], en).(bool); ok && b {
+			if b, ok := arg(i).(bool); ok && b {
 				return arg(i + 1)
 			}
 		}

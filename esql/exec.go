@@ -22,10 +22,17 @@ type Program struct {
 	Query      *Query
 	head, tail []Command
 	// slot numbers the event fields the query names; views reads them
-	slot        map[string]int
-	views       []event.View
-	needed      []string // columns the tail reads from head rows
-	neededIdx   map[string]int
+	slot      map[string]int
+	views     []event.View
+	dates     []bool   // per slot: a date field (dateFields)
+	needed    []string // columns the tail reads from head rows
+	neededIdx map[string]int
+	// steps are the head's leading commands compiled (compile.go);
+	// neededRead reads the needed columns when every head command is a step
+	steps      []headStep
+	neededRead []cexpr[*eventRow]
+	// acc is the tail's leading STATS compiled over head rows
+	acc         *statsExprs
 	Aggregating bool // the tail has STATS: result rows are not events
 	// rows holds head rows HeadTransient has let go, for reuse
 	rows sync.Pool
@@ -93,14 +100,17 @@ func Compile(q *Query) (*Program, error) {
 			for _, n := range p.needed {
 				names[n] = true
 			}
+			p.acc = compileStats(st, p.neededIdx)
 		}
 	}
 	for _, n := range slices.Sorted(maps.Keys(names)) {
 		if n != "*" && !strings.HasPrefix(n, "_") {
 			p.slot[n] = len(p.views)
 			p.views = append(p.views, event.ViewIndexed(n))
+			p.dates = append(p.dates, dateFields[n])
 		}
 	}
+	p.compileHead()
 	return p, nil
 }
 
@@ -274,12 +284,17 @@ func (r *eventRow) get(name string) Value {
 	}
 	k, ok := r.p.slot[name]
 	if !ok { // a name the query does not name (KEEP *, say)
-		return fieldValue(name, event.ReadIndexed(r.ev, name))
+		return fieldValue(dateFields[name], event.ReadIndexed(r.ev, name))
 	}
+	return r.field(k, name)
+}
+
+// field returns the value of the event field of slot k, named name.
+func (r *eventRow) field(k int, name string) Value {
 	if r.fieldSet[k] {
 		return r.fieldVals[k]
 	}
-	v := fieldValue(name, r.p.views[k](r.ev))
+	v := fieldValue(r.p.dates[k], r.p.views[k](r.ev))
 	r.fieldVals[k], r.fieldSet[k] = v, true
 	return v
 }
@@ -290,6 +305,12 @@ func (r *eventRow) startFields() {
 	n := len(r.p.views)
 	if n <= len(r.fieldValsArr) {
 		r.fieldVals, r.fieldSet = r.fieldValsArr[:n], r.fieldSetArr[:n]
+		clear(r.fieldVals)
+		clear(r.fieldSet)
+		return
+	}
+	if cap(r.fieldVals) >= n { // a reused row's, from an earlier event
+		r.fieldVals, r.fieldSet = r.fieldVals[:n], r.fieldSet[:n]
 		clear(r.fieldVals)
 		clear(r.fieldSet)
 		return
@@ -321,15 +342,16 @@ func internAll(vs []Value) {
 	}
 }
 
-// fieldValue converts an event field's values to an ES|QL value.
-func fieldValue(name string, vs []event.Value) Value {
+// fieldValue converts an event field's values (of a date field or not) to
+// an ES|QL value.
+func fieldValue(date bool, vs []event.Value) Value {
 	if len(vs) == 1 { // the usual case, without a slice
-		x, _ := scalarValue(name, vs[0])
+		x, _ := scalarValue(date, vs[0])
 		return x
 	}
 	var out []Value
 	for _, v := range vs {
-		if x, ok := scalarValue(name, v); ok {
+		if x, ok := scalarValue(date, v); ok {
 			out = append(out, x)
 		}
 	}
@@ -338,10 +360,10 @@ func fieldValue(name string, vs []event.Value) Value {
 
 // scalarValue converts one value of an event field; ok is false for values
 // ES|QL does not see (nulls, objects, unparsable dates and numbers).
-func scalarValue(name string, v event.Value) (Value, bool) {
+func scalarValue(date bool, v event.Value) (Value, bool) {
 	switch v.T {
 	case event.String:
-		if dateFields[name] {
+		if date {
 			t, err := parseTime(v.S)
 			if err != nil {
 				return nil, false
@@ -454,15 +476,24 @@ func (p *Program) head1(ev *event.Event, t time.Time, keep bool, emit func(Row))
 			clear(first.namesArr[:])
 			clear(first.valsArr[:])
 			clear(first.fieldValsArr[:])
-			first.fieldVals, first.fieldSet = nil, nil
+			if len(first.fieldVals) > len(first.fieldValsArr) { // kept for the next row
+				clear(first.fieldVals)
+			} else {
+				first.fieldVals, first.fieldSet = nil, nil
+			}
 			clear(first.needed)
 			first.ev = nil
 			p.rows.Put(first)
 		}()
 	}
+	for _, step := range p.steps {
+		if !step(first) {
+			return
+		}
+	}
 	one := [1]*eventRow{first}
 	rows := one[:]
-	for _, c := range p.head {
+	for _, c := range p.head[len(p.steps):] {
 		if _, ok := c.(MvExpand); !ok && len(rows) == 1 {
 			// one row in, at most one out: no slices
 			if len(applyRow(c, rows[0], rows[:0])) == 0 {
@@ -488,8 +519,14 @@ func (p *Program) head1(ev *event.Event, t time.Time, keep bool, emit func(Row))
 			} else {
 				vals = make([]Value, len(p.needed))
 			}
-			for i, n := range p.needed {
-				vals[i] = r.get(n)
+			if p.neededRead != nil && r == first {
+				for i, read := range p.neededRead {
+					vals[i] = read(r)
+				}
+			} else {
+				for i, n := range p.needed {
+					vals[i] = r.get(n)
+				}
 			}
 			if keep {
 				internAll(vals)
@@ -631,12 +668,34 @@ func indexOf(cols []string) map[string]int {
 // matchCols returns the columns matching a KEEP/DROP pattern, in order.
 func matchCols(cols []string, pat string) []string {
 	var out []string
+	match := colMatcher(pat)
 	for _, c := range cols {
-		if ok, _ := path.Match(strings.ReplaceAll(pat, "[", `\[`), c); ok || c == pat {
+		if match(c) {
 			out = append(out, c)
 		}
 	}
 	return out
+}
+
+// colMatcher returns whether a column matches a KEEP/DROP pattern: path.Match
+// with "[" literal, or the pattern itself. A name, or a prefix and "*" (the
+// usual patterns; "*" does not match "/"), is matched without path.Match,
+// which run windows called for every column and pattern.
+func colMatcher(pat string) func(string) bool {
+	const meta = `*?[\`
+	if !strings.ContainsAny(pat, meta) {
+		return func(c string) bool { return c == pat }
+	}
+	if pre, ok := strings.CutSuffix(pat, "*"); ok && !strings.ContainsAny(pre, meta) {
+		return func(c string) bool {
+			return strings.HasPrefix(c, pre) && !strings.Contains(c[len(pre):], "/") || c == pat
+		}
+	}
+	esc := strings.ReplaceAll(pat, "[", `\[`)
+	return func(c string) bool {
+		ok, _ := path.Match(esc, c)
+		return ok || c == pat
+	}
 }
 
 func applyTable(c Command, t Table, now time.Time) Table {
@@ -776,8 +835,9 @@ type acc struct {
 
 func stats(c Stats, t Table, idx map[string]int, now time.Time) Table {
 	pt := newPartial()
+	x := compileStats(c, nil)
 	for i, r := range t.Rows {
-		accumulate(c, pt, &tableRow{t: &t, idx: idx, row: r, at: now}, int64(i))
+		accumulate(c, x, pt, &tableRow{t: &t, idx: idx, row: r, at: now}, int64(i))
 	}
 	return finish(c, pt)
 }
@@ -804,26 +864,26 @@ func newGroup(by []Value, n int, first int64) *group {
 // groups: first seen, first out). The row's values may alias an event's
 // buffer: what a group keeps (its BY values, distinct values, minimum and
 // maximum) is interned when kept.
-func accumulate(c Stats, pt *Partial, en *tableRow, at int64) {
+func accumulate(c Stats, x *statsExprs, pt *Partial, en *tableRow, at int64) {
 	var one [4]Value
 	by := one[:0]
-	for _, b := range c.By {
-		v := eval(b.Expr, en)
+	for _, b := range x.by {
+		v := b(en)
 		if _, mv := v.([]Value); mv {
-			accumulateCombos(c, pt, en, at)
+			accumulateCombos(c, x, pt, en, at)
 			return
 		}
 		by = append(by, v)
 	}
-	addToGroup(c, pt, en, at, by)
+	addToGroup(c, x, pt, en, at, by)
 }
 
 // accumulateCombos is accumulate for a row with a multi-valued BY column:
 // the row goes in each value's group.
-func accumulateCombos(c Stats, pt *Partial, en *tableRow, at int64) {
+func accumulateCombos(c Stats, x *statsExprs, pt *Partial, en *tableRow, at int64) {
 	combos := [][]Value{nil}
-	for _, b := range c.By {
-		vs := values(eval(b.Expr, en))
+	for _, b := range x.by {
+		vs := values(b(en))
 		if len(vs) == 0 {
 			vs = []Value{nil}
 		}
@@ -836,12 +896,12 @@ func accumulateCombos(c Stats, pt *Partial, en *tableRow, at int64) {
 		combos = next
 	}
 	for _, combo := range combos {
-		addToGroup(c, pt, en, at, combo)
+		addToGroup(c, x, pt, en, at, combo)
 	}
 }
 
 // addToGroup adds the row to the group of the BY values combo.
-func addToGroup(c Stats, pt *Partial, en *tableRow, at int64, combo []Value) {
+func addToGroup(c Stats, x *statsExprs, pt *Partial, en *tableRow, at int64, combo []Value) {
 	pt.buf = appendKey(pt.buf[:0], combo)
 	g, ok := pt.groups[string(pt.buf)]
 	if !ok {
@@ -854,8 +914,8 @@ func addToGroup(c Stats, pt *Partial, en *tableRow, at int64, combo []Value) {
 	}
 	g.first = min(g.first, at)
 	for i, a := range c.Aggs {
-		if a.Filter != nil {
-			if b, ok := eval(a.Filter, en).(bool); !ok || !b {
+		if f := x.filters[i]; f != nil {
+			if b, ok := f(en).(bool); !ok || !b {
 				continue
 			}
 		}
@@ -864,7 +924,7 @@ func addToGroup(c Stats, pt *Partial, en *tableRow, at int64, combo []Value) {
 			ac.count++
 			continue
 		}
-		v := eval(a.Arg, en)
+		v := x.args[i](en)
 		if mv, ok := v.([]Value); ok {
 			for _, x := range mv {
 				pt.addTo(ac, a, x)
@@ -971,7 +1031,7 @@ func (p *Program) NewPartial() *Partial { return newPartial() }
 // Accumulate adds a head row of event time t (Unix nanoseconds) to pt. Call
 // it only when Partials is true.
 func (p *Program) Accumulate(pt *Partial, row Row, t int64) {
-	accumulate(p.tail[0].(Stats), pt, &tableRow{idx: p.neededIdx, row: row.Values}, t)
+	accumulate(p.tail[0].(Stats), p.acc, pt, &tableRow{idx: p.neededIdx, row: row.Values}, t)
 }
 
 // Merge adds src into dst.

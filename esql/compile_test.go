@@ -1,0 +1,186 @@
+package esql
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trailhound/trailhound/event"
+)
+
+// interpreted returns p with nothing compiled: every head command through
+// applyRow and every expression, head or STATS, through eval (the
+// definition the compiled closures must agree with).
+func interpreted(p *Program) *Program {
+	q := &Program{Query: p.Query, head: p.head, tail: p.tail, slot: p.slot, views: p.views, dates: p.dates,
+		needed: p.needed, neededIdx: p.neededIdx, Aggregating: p.Aggregating}
+	if p.acc != nil {
+		st := p.tail[0].(Stats)
+		q.acc = &statsExprs{by: make([]cexpr[*tableRow], len(st.By)), filters: make([]cexpr[*tableRow], len(st.Aggs)), args: make([]cexpr[*tableRow], len(st.Aggs))}
+		byEval := func(e Expr) cexpr[*tableRow] { return func(r *tableRow) Value { return eval(e, r) } }
+		for i, b := range st.By {
+			q.acc.by[i] = byEval(b.Expr)
+		}
+		for i, a := range st.Aggs {
+			if a.Filter != nil {
+				q.acc.filters[i] = byEval(a.Filter)
+			}
+			if a.Arg != nil {
+				q.acc.args[i] = byEval(a.Arg)
+			}
+		}
+	}
+	return q
+}
+
+// runAll returns what a program makes of the events, as text: each head
+// row, the tail over them, and the aggregation of them as records arrive.
+func runAll(p *Program, evs []*event.Event, now time.Time) string {
+	var b strings.Builder
+	var rows []Row
+	for _, ev := range evs {
+		p.Head(ev, now, func(r Row) {
+			fmt.Fprintf(&b, "row %q %#v\n", r.Names, r.Values)
+			rows = append(rows, r)
+		})
+	}
+	fmt.Fprintf(&b, "tail %#v\n", p.Tail(rows, now))
+	if p.Partials() {
+		pt := p.NewPartial()
+		for i, r := range rows {
+			p.Accumulate(pt, r, int64(i))
+		}
+		fmt.Fprintf(&b, "partials %#v\n", p.TailPartials([]*Partial{pt}, now))
+	}
+	return b.String()
+}
+
+// agree checks that the compiled program gives what the interpreted one
+// does on the records.
+func agree(t *testing.T, query string, recs []string) {
+	t.Helper()
+	pq, err := Parse(query)
+	if err != nil {
+		t.Fatalf("parse %q: %v", query, err)
+	}
+	prog, err := Compile(pq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsers := make([]event.Parser, len(recs))
+	evs := make([]*event.Event, len(recs))
+	for i, rec := range recs {
+		if evs[i], err = parsers[i].Parse([]byte(rec)); err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+	}
+	now := time.Date(2026, 11, 1, 11, 0, 0, 0, time.UTC)
+	got, want := runAll(prog, evs, now), runAll(interpreted(prog), evs, now)
+	if got != want {
+		t.Errorf("%s\ncompiled:\n%s\ninterpreted:\n%s", query, got, want)
+	}
+}
+
+var compileRecs = []string{
+	`{"eventTime":"2026-11-01T10:00:00Z","eventSource":"iam.amazonaws.com","eventName":"CreateAccessKey","awsRegion":"us-east-1","sourceIPAddress":"198.51.100.7","userAgent":"aws-cli/2.15.0 Python/3.11","userIdentity":{"type":"IAMUser","userName":"alice","arn":"arn:aws:iam::111122223333:user/alice","accessKeyId":"AKIAEXAMPLEKEY000001","accountId":"111122223333"},"requestParameters":{"userName":"bob"},"responseElements":{"accessKey":{"accessKeyId":"AKIAEXAMPLEKEY000002","status":"Active","userName":"bob"}},"recipientAccountId":"111122223333","eventType":"AwsApiCall"}`,
+	`{"eventTime":"2026-11-01T10:01:00Z","eventSource":"ec2.amazonaws.com","eventName":"DescribeInstances","awsRegion":"eu-west-1","sourceIPAddress":"203.0.113.9","userAgent":"Boto3/1.34.0","userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::111122223333:assumed-role/r/s","accessKeyId":"ASIAEXAMPLEKEY000003","accountId":"111122223333"},"requestParameters":{"instancesSet":{"items":[{"instanceId":"i-1"},{"instanceId":"i-2"}]},"n":3},"errorCode":"AccessDenied","recipientAccountId":"111122223333","eventType":"AwsApiCall"}`,
+	`{"eventTime":"2026-11-01T10:02:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","sourceIPAddress":"s3.amazonaws.com","userIdentity":{"type":"AWSService","invokedBy":"s3.amazonaws.com"},"requestParameters":{"bucketName":"b","key":"a 1 b"},"recipientAccountId":"111122223333","eventType":"AwsServiceEvent"}`,
+}
+
+// The compiled head and aggregation give what eval and applyRow give:
+// columns that shadow fields, a column read in the EVAL that sets it,
+// GROK and DISSECT columns, null logic, every kind of expression, commands
+// after the compiled ones, and STATS over multi-valued BY columns.
+func TestCompiledAgrees(t *testing.T) {
+	for _, q := range []string{
+		`FROM x | EVAL event.action = "x", y = CONCAT(event.action, "!") | WHERE event.action == "x" AND y == "x!"`,
+		`FROM x | WHERE event.provider IN ("iam.amazonaws.com", "s3.amazonaws.com", null) OR user.name IS NULL | KEEP event.*, user.name`,
+		`FROM x | WHERE NOT (source.ip IS NOT NULL AND event.action LIKE "Desc*") | EVAL z = event.action RLIKE ".*Key" | KEEP z`,
+		`FROM x | GROK aws.cloudtrail.response_elements """.*accessKeyId=(?<k>AKIA[A-Z0-9]{16}).*""" | EVAL f = CASE(k IS NOT NULL AND user.name == "alice", 1, 0), g = COALESCE(k, aws.cloudtrail.user_identity.access_key_id) | WHERE g IS NOT NULL | STATS n = COUNT(*) WHERE f == 1, m = COUNT(*), v = VALUES(g) WHERE f == 0 BY cloud.account.id`,
+		`FROM x | DISSECT aws.cloudtrail.request_parameters "{%{?k}=%{b}, %{rest}" | EVAL b = TO_UPPER(b), n = LENGTH(rest) + 1 - 2 * 3, q = n / 2, r = n % 2, s = -n | KEEP b, n, q, r, s, rest`,
+		`FROM x metadata _id, _index, _version | EVAL t = DATE_TRUNC(10 seconds, @timestamp), d = DATE_DIFF("seconds", @timestamp, NOW()), now = NOW() | KEEP _id, _index, _version, t, d, now`,
+		`FROM x | EVAL u = user.name =~ "ALICE", c = user.name::keyword, w = STARTS_WITH(event.action, "Get") | MV_EXPAND related.ip | EVAL e = related.ip | KEEP u, c, w, e`,
+		`FROM x | EVAL a = MV_COUNT(aws.cloudtrail.flattened.request_parameters.instancesSet.items.instanceId) | STATS n = COUNT(*), d = COUNT_DISTINCT(event.action), lo = MIN(@timestamp) BY a, event.outcome | WHERE n > 0 | SORT lo`,
+		`FROM x | STATS n = COUNT(*) BY related.ip, event.provider`,
+		`FROM x | WHERE aws.cloudtrail.user_identity.type != "AWSService" | EVAL k = aws.cloudtrail.user_identity.access_key_id | DROP k | RENAME event.action AS act | KEEP act`,
+	} {
+		agree(t, q, compileRecs)
+	}
+	data, err := os.ReadFile(filepath.Join("..", "testdata", "samples", "snapshot-sharing.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	agree(t, seedEBS, strings.Split(strings.TrimSpace(string(data)), "\n"))
+}
+
+// BenchmarkHead runs an aggregating query shaped like the corpus's costly
+// ones (a broad WHERE, GROK, two EVALs of CASEs, a WHERE, STATS with
+// filtered aggregations) on each record, compiled and interpreted; with
+// and without its GROK, whose regex costs more than the rest.
+func BenchmarkHead(b *testing.B) {
+	b.Run("grok", func(b *testing.B) { benchHead(b, headQuery) })
+	b.Run("nogrok", func(b *testing.B) {
+		benchHead(b, strings.Replace(headQuery, `| GROK aws.cloudtrail.response_elements """.*accessKeyId=(?<k>AKIA[A-Z0-9]{16}).*"""`, `| EVAL k = aws.cloudtrail.user_identity.access_key_id`, 1))
+	})
+}
+
+const headQuery = `FROM x
+| WHERE aws.cloudtrail.user_identity.type == "IAMUser" AND (event.action == "CreateAccessKey" OR aws.cloudtrail.user_identity.access_key_id LIKE "AKIA*")
+| GROK aws.cloudtrail.response_elements """.*accessKeyId=(?<k>AKIA[A-Z0-9]{16}).*"""
+| EVAL made = CASE(event.action == "CreateAccessKey" AND event.outcome == "success" AND (user.target.name IS NULL OR user.name == user.target.name) AND k IS NOT NULL, 1, 0),
+       used = CASE(aws.cloudtrail.user_identity.access_key_id LIKE "AKIA*" AND NOT (event.provider == "iam.amazonaws.com" AND event.action == "CreateAccessKey"), 1, 0)
+| EVAL key = CASE(made == 1, k, aws.cloudtrail.user_identity.access_key_id)
+| WHERE key IS NOT NULL AND aws.cloudtrail.user_identity.arn IS NOT NULL
+| STATS m = COUNT(*) WHERE made == 1, u = COUNT(*) WHERE used == 1, ips = VALUES(source.ip) WHERE used == 1, first = MIN(@timestamp) WHERE made == 1
+  BY cloud.account.id, aws.cloudtrail.user_identity.arn, key`
+
+func benchHead(b *testing.B, q string) {
+	pq, err := Parse(q)
+	if err != nil {
+		b.Fatal(err)
+	}
+	prog, err := Compile(pq)
+	if err != nil {
+		b.Fatal(err)
+	}
+	parsers := make([]event.Parser, len(compileRecs))
+	evs := make([]*event.Event, len(compileRecs))
+	for i, rec := range compileRecs {
+		if evs[i], err = parsers[i].Parse([]byte(rec)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, p := range []struct {
+		name string
+		prog *Program
+	}{{"compiled", prog}, {"interpreted", interpreted(prog)}} {
+		b.Run(p.name, func(b *testing.B) {
+			pt := p.prog.NewPartial()
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				ev := evs[i%len(evs)]
+				p.prog.HeadTransient(ev, ev.Time(), func(r Row) { p.prog.Accumulate(pt, r, int64(i)) })
+			}
+		})
+	}
+}
+
+// colMatcher's shortcuts agree with path.Match (with "[" literal, or the
+// pattern itself).
+func TestColMatcher(t *testing.T) {
+	cols := []string{"", "a", "ab", "a.b", "a/b", "a*", "Esql.x", "Esql_priv.y", "Esql", "[x]", "a?c", "abc", `a\b`, "*"}
+	for _, pat := range []string{"a", "a*", "Esql.*", "Esql*", "*", "a?c", "[x]", "a.*", "*.b", `a\*`, "", `a\`, "a[", "Esql_priv.*"} {
+		esc := strings.ReplaceAll(pat, "[", `\[`)
+		m := colMatcher(pat)
+		for _, c := range cols {
+			ok, _ := path.Match(esc, c)
+			if want := ok || c == pat; m(c) != want {
+				t.Errorf("pattern %q on %q: %v, path.Match %v", pat, c, m(c), want)
+			}
+		}
+	}
+}
