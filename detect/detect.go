@@ -128,7 +128,7 @@ func New(rules []*rule.Rule, store state.Store, opts Options) (*Processor, error
 			}
 		}
 		// an aggregating ES|QL rule's matches are head rows, not alerts:
-		// nothing reads their suppression keys
+		// its result rows carry their suppression keys (rowSuppression)
 		if s := r.Suppression; s != nil && (r.ESQL == nil || !r.ESQL.Aggregating) {
 			for _, f := range s.GroupBy {
 				ri.suppGetter = append(ri.suppGetter, event.ResolveIndexed(f))

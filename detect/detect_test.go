@@ -321,6 +321,47 @@ func TestESQLAggregate(t *testing.T) {
 	}
 }
 
+// An aggregating ES|QL rule's alert_suppression groups its result rows by
+// their columns: two runs of mallory with different counts raise one alert
+// within the duration, alice her own; without suppression, each row alerts.
+func TestESQLAggregateSuppression(t *testing.T) {
+	const query = `FROM logs-aws.cloudtrail-*
+| WHERE event.action == "GetSecretValue"
+| STATS Esql.count = COUNT(*) BY user.name`
+	evs := []ev{
+		{at: 0, id: "m1", user: "mallory"},
+		{at: 10 * time.Second, id: "m2", user: "mallory"}, // run 5m: count 2
+		{at: 6 * time.Minute, id: "m3", user: "mallory"},  // run 10m: count 1, another row
+		{at: 7 * time.Minute, id: "a1", user: "alice"},
+	}
+	plain, _ := hunt(t, parseRule(t, "esql", "esql", query, ""), state.NewMemory(), evs...)
+	if len(plain) != 3 {
+		t.Fatalf("without suppression: %d alerts, want 3", len(plain))
+	}
+	for _, strategy := range []string{"suppress", "doNotSuppress"} {
+		r := parseRule(t, "esql", "esql", query, fmt.Sprintf(`[rule.alert_suppression]
+group_by = ["user.name"]
+missing_fields_strategy = %q
+[rule.alert_suppression.duration]
+unit = "m"
+value = 30`, strategy))
+		alerts, st := hunt(t, r, state.NewMemory(), evs...)
+		var users []string
+		for _, a := range alerts {
+			users = append(users, fmt.Sprint(a.Fields["user.name"]))
+		}
+		if got := strings.Join(users, ","); got != "mallory,alice" {
+			t.Fatalf("%s: alerts of %s, want mallory,alice", strategy, got)
+		}
+		if s := alerts[0].Suppression; s == nil || s.DocsCount != 1 || fmt.Sprint(s.Terms) == "" {
+			t.Errorf("%s: suppression of mallory's alert = %+v", strategy, s)
+		}
+		if st.Suppressed != 1 {
+			t.Errorf("%s: suppressed %d, want 1", strategy, st.Suppressed)
+		}
+	}
+}
+
 // A sequence may span hunts: the partial sequence is kept in the state
 // file and completed by the next hunt's events.
 func TestSequenceAcrossHunts(t *testing.T) {

@@ -5,11 +5,13 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/trailhound/trailhound/alert"
 	"github.com/trailhound/trailhound/esql"
 	"github.com/trailhound/trailhound/event"
+	"github.com/trailhound/trailhound/rule"
 	"github.com/trailhound/trailhound/state"
 )
 
@@ -169,7 +171,8 @@ func (e *esqlWindows) decide(times []int64, w int64, table func(end int64, lo, h
 			e.seen[id] = true
 			a := alert.FromRule(e.ri.r)
 			a.ID, a.Time, a.Fields = id, time.Unix(0, end).UTC(), fields
-			raised = append(raised, candidate{t: end, alert: &a})
+			supp, sv := rowSuppression(e.ri.r, fields)
+			raised = append(raised, candidate{t: end, alert: &a, supp: supp, sv: sv})
 		}
 	})
 	return raised
@@ -188,6 +191,61 @@ func rowFields(row esql.Row) map[string]any {
 		if v := row.Values[i]; v != nil {
 			out[n] = esql.JSON(v)
 		}
+	}
+	return out
+}
+
+// rowSuppression is the suppression key and terms of an aggregating rule's
+// result row: its alert_suppression fields are read from the row's columns
+// (a STATS ... BY column), as Elastic does for ES|QL rules; the key has the
+// form the collector gives single events.
+func rowSuppression(r *rule.Rule, fields map[string]any) (string, []any) {
+	if r.Suppression == nil {
+		return "", nil
+	}
+	var parts []string
+	var sv []any
+	missing := false
+	for _, f := range r.Suppression.GroupBy {
+		vals := columnValues(fields[f])
+		if len(vals) == 0 {
+			missing = true
+			sv = append(sv, nil)
+		} else {
+			sv = append(sv, vals)
+		}
+		b, _ := json.Marshal(vals)
+		parts = append(parts, f+"="+string(b))
+	}
+	if missing && r.Suppression.MissingFieldsStrategy == "doNotSuppress" {
+		return "", sv
+	}
+	return strings.Join(parts, "\x1f"), sv
+}
+
+// columnValues is a result column's distinct values as strings (a
+// multi-valued column is a list), nil when it is null or absent.
+func columnValues(v any) []string {
+	var out []string
+	add := func(x any) {
+		if x == nil {
+			return
+		}
+		s, ok := x.(string)
+		if !ok {
+			b, _ := json.Marshal(x)
+			s = string(b)
+		}
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	if l, ok := v.([]any); ok {
+		for _, x := range l {
+			add(x)
+		}
+	} else {
+		add(v)
 	}
 	return out
 }
