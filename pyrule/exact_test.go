@@ -24,7 +24,7 @@ type exactPair struct {
 // exactChecker runs what Go decided through Python (a runtime without the
 // prefilter, so without exact analyses) and compares.
 type exactChecker struct {
-	t         *testing.T
+	t         testing.TB
 	off       *Runtime
 	offRule   map[string]*pyRule
 	pending   []exactPair
