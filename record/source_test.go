@@ -253,7 +253,7 @@ func TestOpenContextFIFOWriterFirst(t *testing.T) {
 			wrote <- nil
 		}()
 		<-opening
-		time.Sleep(50 * time.Millisecond) // let the writer block in open first (not a timing assertion)
+		time.Sleep(50 * time.Millisecond)                                       // let the writer block in open first (not a timing assertion)
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second) // a hang guard
 		rc, err := OpenContext(ctx, fifo, nil)
 		if err != nil {
