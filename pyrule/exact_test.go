@@ -360,6 +360,23 @@ def rule(event):
 def rule(event):
     if event.get("eventName") == "A":
         return True`, "match", "rule(), title and dedup decided in Go"},
+		// a constant of a str subclass compares as its class says, not as Go does
+		{`
+class CI(str):
+    def __eq__(self, other):
+        return isinstance(other, str) and other.lower() == self.lower()
+    __hash__ = str.__hash__
+ROOT = CI("root")
+def rule(event):
+    return event.get("eventName") == ROOT`, "", ""},
+		{`
+class CI(str):
+    def __eq__(self, other):
+        return isinstance(other, str) and other.lower() == self.lower()
+    __hash__ = str.__hash__
+NAMES = (CI("a"), "b")
+def rule(event):
+    return event.get("eventName") in NAMES`, "", ""},
 	}
 	dir := t.TempDir()
 	for i, c := range cases {
