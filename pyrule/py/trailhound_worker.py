@@ -2013,14 +2013,14 @@ class _Exact:
             if isinstance(base, types.ModuleType):
                 obj = getattr(base, node.attr, _MISSING)
                 # another module's container may be changed from anywhere
-                return obj if isinstance(obj, (str, tuple, frozenset, types.FunctionType)) else _MISSING
+                return obj if type(obj) in (str, tuple, frozenset) or isinstance(obj, types.FunctionType) else _MISSING
         return _MISSING
 
     def _str(self, node):
         if isinstance(node, ast.Constant):
             return node.value if isinstance(node.value, str) else None
         obj = self._module_obj(node)
-        return obj if isinstance(obj, str) else None
+        return obj if type(obj) is str else None  # a subclass may compare otherwise
 
     def _strs(self, node, kinds):
         """The strings of a constant collection of one of kinds (tuple,
@@ -2036,7 +2036,7 @@ class _Exact:
                 out.append(s)
             return sorted(set(out))
         obj = self._module_obj(node)
-        if type(obj) in kinds and all(isinstance(x, str) for x in obj):
+        if type(obj) in kinds and all(type(x) is str for x in obj):  # a subclass may compare otherwise
             return sorted(set(obj))
         return None
 
