@@ -1064,11 +1064,12 @@ def _join(a, b):
 
 
 def _strs(v):
-    if isinstance(v, str):
+    # exactly str: a subclass may compare (__eq__, __hash__) otherwise
+    if type(v) is str:
         return frozenset([v])
-    if isinstance(v, (set, frozenset, list, tuple)) and all(isinstance(x, str) for x in v):
+    if type(v) in (set, frozenset, list, tuple) and all(type(x) is str for x in v):
         return frozenset(v)
-    if isinstance(v, type({}.keys())) and all(isinstance(x, str) for x in v):
+    if isinstance(v, type({}.keys())) and all(type(x) is str for x in v):
         return frozenset(v)
     return None
 
@@ -1275,7 +1276,7 @@ class _Prefilter:
                 return self._const(node.args[0])
             if isinstance(f, ast.Attribute) and f.attr == "keys" and not node.args:
                 obj = self._object(f.value)
-                if isinstance(obj, dict) and all(isinstance(k, str) for k in obj):
+                if isinstance(obj, dict) and all(type(k) is str for k in obj):
                     return frozenset(obj)
             return None
         obj = self._object(node)
