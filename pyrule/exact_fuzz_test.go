@@ -47,12 +47,10 @@ def rule(event):
     return False`,
 }
 
-// FuzzExactSameAsPython: on any record (valid JSON, as records are
-// validated before they reach the rules), whatever Go decides for the
-// fixture rules (rule() false, or a match with its title and dedup key)
-// is what the Python worker answers, without an error. The worker starts
-// once per fuzzing process.
-func FuzzExactSameAsPython(f *testing.F) {
+// exactFuzzCheck loads the fixture rules (once per fuzzing process) and
+// returns a check of one record: whatever Go decides for them is what the
+// Python worker answers.
+func exactFuzzCheck(f *testing.F) func(t *testing.T, raw []byte) {
 	needPython(f)
 	dir := f.TempDir()
 	for i, src := range exactFuzzRules {
@@ -74,6 +72,26 @@ func FuzzExactSameAsPython(f *testing.F) {
 		}
 		exact = append(exact, pr)
 	}
+	return func(t *testing.T, raw []byte) {
+		if !json.Valid(raw) { // records are validated before they reach the rules
+			return
+		}
+		var p event.Parser
+		ev, err := p.Parse(raw)
+		if err != nil || ev.Kind != event.KindCloudTrail {
+			return
+		}
+		c := &exactChecker{t: t, off: off, offRule: offRule, perRuleGo: map[string]int{}}
+		c.check(ev, exact, "fuzzed")
+		c.flush()
+	}
+}
+
+// FuzzExactSameAsPython: on any record (valid JSON), whatever Go decides
+// for the fixture rules (rule() false, or a match with its title and dedup
+// key) is what the Python worker answers, without an error.
+func FuzzExactSameAsPython(f *testing.F) {
+	check := exactFuzzCheck(f)
 	for _, s := range []string{
 		`{"eventVersion":"1","eventName":"A","k":"x","userIdentity":{"type":"IAMUser","arn":"arn:a"}}`,
 		`{"eventName":"B","eventID":"e","k":null,"a":{"b":{"c":1}},"userIdentity":{"type":"Root"}}`,
@@ -82,24 +100,59 @@ func FuzzExactSameAsPython(f *testing.F) {
 		`{"eventName":"\u212a","eventID":"e","\u212a":"x","k":"x\u0000y","userIdentity":{"type":1e400,"arn":-0}}`,
 		`{"eventName":"A","eventName":"B","eventID":"e","k":"A","k":"B","a":{"b":null},"userIdentity":{"type":"T","type":""}}`,
 		`{"eventName":"A","eventID":"e","k":"\ud800","userIdentity":{"type":"T","arn":"\\ud800"}}`,
-		`{"eventName":"Get","eventID":"e","k":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx","userIdentity":{"type":"T","arn":0.0}}`,
+		`{"eventName":"Get","eventID":"e","k":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx","userIdentity":{"type":"T","arn":0.0}}`,
 	} {
 		f.Add([]byte(s))
 	}
 	long := strings.Repeat("\u00e9", 996)
 	f.Add([]byte(`{"eventName":"A","eventID":"e","k":"` + long + `","userIdentity":{"arn":"\ud83d\ude00x"}}`))
 	f.Add([]byte(`{"eventName":"GetA","eventID":"e","k":"` + long + `abcdef"}`))
-	f.Fuzz(func(t *testing.T, raw []byte) {
-		var p event.Parser
-		if !json.Valid(raw) {
-			return
+	f.Fuzz(check)
+}
+
+// FuzzExactFields is FuzzExactSameAsPython on records built from fuzzed
+// values of the fields the fixture rules read (each used as JSON when it is
+// JSON, else as a string), so that nearly every input is a record: form
+// spells keys in upper case, repeats them, and drops the ones it names.
+func FuzzExactFields(f *testing.F) {
+	check := exactFuzzCheck(f)
+	f.Add("A", `"x"`, `"Root"`, `"arn:a"`, uint8(0))
+	f.Add("GetA", `null`, `"IAMUser"`, `7`, uint8(1))
+	f.Add(`"\u212a"`, `"a\ud800"`, `{}`, `["x"]`, uint8(6))
+	f.Add("B", strings.Repeat("\u00e9", 1001), `""`, `null`, uint8(9))
+	f.Add(`"C\u00e9"`, `1e400`, `-0`, `"\ud83d\ude00"`, uint8(255))
+	f.Fuzz(func(t *testing.T, name, k, typ, arn string, form uint8) {
+		val := func(s string) string {
+			if json.Valid([]byte(s)) {
+				return s
+			}
+			return quoteJSON(s)
 		}
-		ev, err := p.Parse(raw)
-		if err != nil || ev.Kind != event.KindCloudTrail {
-			return
+		key := func(k string, bit uint8) string {
+			if form&bit != 0 {
+				return strings.ToUpper(k)
+			}
+			return k
 		}
-		c := &exactChecker{t: t, off: off, offRule: offRule, perRuleGo: map[string]int{}}
-		c.check(ev, exact, "fuzzed")
-		c.flush()
+		var b strings.Builder
+		b.WriteString(`{"eventVersion":"1.08","eventID":"e"`)
+		field := func(k, v string, bit uint8) {
+			if form&(bit<<4) != 0 {
+				return // dropped
+			}
+			fmt.Fprintf(&b, `,%q:%s`, key(k, bit), val(v))
+			if form&bit != 0 && form&0x80 != 0 { // and again as spelt
+				fmt.Fprintf(&b, `,%q:%s`, k, val(v))
+			}
+		}
+		field("eventName", name, 1)
+		field("k", k, 2)
+		if form&8 != 0 {
+			field("userIdentity", typ, 4) // no object
+		} else {
+			fmt.Fprintf(&b, `,"userIdentity":{%q:%s,"arn":%s}`, key("type", form&4), val(typ), val(arn))
+		}
+		b.WriteString("}")
+		check(t, []byte(b.String()))
 	})
 }
