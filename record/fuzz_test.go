@@ -53,6 +53,11 @@ var fuzzSeeds = []string{
 	// the member loop's paths: literals, nested objects, keys that end it
 	`{"a":true,"b":{"c":"d","e":{"f":null}},"g":false}`, `{"a":tru}`, `{"a":nulll}`, `{"a":{"b"}}`, `{"a":{}}`,
 	`{"a":{"b":1,"b":true}}`, `{"a":"b","c\u0064":"e","cd":1}`, `{"a":"b",,"c":1}`, `{"a":"b","c":"d\"}`,
+	// errors inside the member loop, which the one-byte reader sees on the slow path
+	`{"a":"b","c":tru}`, `{"a":"b","c"x}`, `{"a":"b","c":truex}`, "{\"a\":{\"b\":\"\x01\"}}", `{"a":{"b":{"c":{`,
+	`{"a":"b","c":{"d":nul,"e":1}}`, `{"a":"b" ,"c":"d"}`, `{"a":{"b":"c"},"d":{"e":{}}}`, "{\"a\":\"b\",\"c\n\":1}",
+	`{"Records":"x","Records":[{"a":1}]}`, `{"a":"b","Records":[{"a":1}]}`, `{"a":-,"b":1}`, `{"a":"b","c":"d"}x`,
+	"{\"a\":\"\xff\xfe\",\"\xc3\":1}", `{"a":"b","a":"c","\u0061":1}`,
 }
 
 // FuzzScanner: every record emitted is valid JSON and decodes to what
@@ -64,6 +69,9 @@ func FuzzScanner(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add([]byte(s))
 	}
+	// nesting past MaxDepth, opened by the member loop and by the slow path
+	f.Add([]byte(strings.Repeat(`{"a":`, MaxDepth+1) + "1" + strings.Repeat("}", MaxDepth+1)))
+	f.Add([]byte(strings.Repeat(`{"a": `, MaxDepth+1) + "1" + strings.Repeat("}", MaxDepth+1)))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		const max = 64
 		whole := scanEvents(t, bytes.NewReader(in), max, 4*len(in)+10)
