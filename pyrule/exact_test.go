@@ -471,3 +471,35 @@ func TestSuffixWithoutRegexp(t *testing.T) {
 		}
 	}
 }
+
+// Go decides records with integers of up to 4,300 digits (Python's default
+// limit for json.loads) whatever limit the environment sets for Python
+// (PYTHONINTMAXSTRDIGITS): the worker keeps the default.
+func TestExactIntDigitsLimit(t *testing.T) {
+	needPython(t)
+	t.Setenv("PYTHONINTMAXSTRDIGITS", "640")
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"d.yml": "AnalysisType: rule\nFilename: d.py\nRuleID: D.1\nDisplayName: d\nEnabled: true\nLogTypes: [AWS.CloudTrail]\nSeverity: Low\n",
+		"d.py":  "def rule(event):\n    return event.get(\"eventName\") == \"A\"\n",
+	})
+	rules, on := load(t, dir, Options{Workers: 1})
+	_, off := load(t, dir, Options{Workers: 1, NoPrefilter: true})
+	pr := on.byRule[rules[0]]
+	if pr == nil || pr.exact == nil {
+		t.Fatal("D.1 is not decided in Go")
+	}
+	c := &exactChecker{t: t, off: off, offRule: map[string]*pyRule{"D.1": off.rules[0]}, perRuleGo: map[string]int{}}
+	var p event.Parser
+	for _, name := range []string{"A", "B"} {
+		ev, err := p.Parse([]byte(`{"eventVersion":"1.08","eventID":"e","eventName":"` + name + `","z":` + strings.Repeat("7", 1000) + `}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.check(ev, []*pyRule{pr}, "a 1,000-digit integer")
+	}
+	c.flush()
+	if c.decided != 2 {
+		t.Errorf("%d decided in Go, want 2", c.decided)
+	}
+}
