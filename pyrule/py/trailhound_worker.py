@@ -2760,6 +2760,10 @@ def _last_line(e):
 
 def main():
     signal.signal(signal.SIGALRM, _alarm)
+    if hasattr(sys, "set_int_max_str_digits"):
+        # json.loads's limit on integers, whatever PYTHONINTMAXSTRDIGITS
+        # says: Go decides records within the default (longDigits)
+        sys.set_int_max_str_digits(4300)
     w = Worker()
     while True:
         f = _read_frame()
