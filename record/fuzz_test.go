@@ -69,9 +69,6 @@ func FuzzScanner(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add([]byte(s))
 	}
-	// nesting past MaxDepth, opened by the member loop and by the slow path
-	f.Add([]byte(strings.Repeat(`{"a":`, MaxDepth+1) + "1" + strings.Repeat("}", MaxDepth+1)))
-	f.Add([]byte(strings.Repeat(`{"a": `, MaxDepth+1) + "1" + strings.Repeat("}", MaxDepth+1)))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		const max = 64
 		whole := scanEvents(t, bytes.NewReader(in), max, 4*len(in)+10)
@@ -254,4 +251,32 @@ func FuzzValid(f *testing.F) {
 			t.Fatalf("%q: encoding/json says valid=%v; the scanner read %d records whole=%v, errors %v", in, valid, len(recs), whole, errs)
 		}
 	})
+}
+
+// Nesting past MaxDepth is the same error at the same place whether the
+// member loop opens the objects (a whole buffer) or the slow path does (one
+// byte at a time), as is nesting up to it.
+func TestMaxDepthMemberLoop(t *testing.T) {
+	for _, tc := range []struct {
+		open  string
+		depth int
+		err   bool
+	}{{`{"a":`, MaxDepth + 1, true}, {`{"a": `, MaxDepth + 1, true}, {`{"a":`, MaxDepth, false}, {`[`, MaxDepth + 1, true}} {
+		in := []byte(strings.Repeat(tc.open, tc.depth) + "1" + closing(tc.open, tc.depth))
+		whole := scanEvents(t, bytes.NewReader(in), 1<<20, 10)
+		one := scanEvents(t, iotest.OneByteReader(bytes.NewReader(in)), 1<<20, 10)
+		if !reflect.DeepEqual(whole, one) {
+			t.Errorf("%q x %d: whole buffer %+v\none byte at a time %+v", tc.open, tc.depth, whole, one)
+		}
+		if got := len(whole) > 0 && whole[0].Msg != ""; got != tc.err {
+			t.Errorf("%q x %d: error %v, want %v: %+v", tc.open, tc.depth, got, tc.err, whole)
+		}
+	}
+}
+
+func closing(open string, n int) string {
+	if open[0] == '[' {
+		return strings.Repeat("]", n)
+	}
+	return strings.Repeat("}", n)
 }
