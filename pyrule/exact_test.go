@@ -24,7 +24,7 @@ type exactPair struct {
 // exactChecker runs what Go decided through Python (a runtime without the
 // prefilter, so without exact analyses) and compares.
 type exactChecker struct {
-	t         *testing.T
+	t         testing.TB
 	off       *Runtime
 	offRule   map[string]*pyRule
 	pending   []exactPair
@@ -360,6 +360,23 @@ def rule(event):
 def rule(event):
     if event.get("eventName") == "A":
         return True`, "match", "rule(), title and dedup decided in Go"},
+		// a constant of a str subclass compares as its class says, not as Go does
+		{`
+class CI(str):
+    def __eq__(self, other):
+        return isinstance(other, str) and other.lower() == self.lower()
+    __hash__ = str.__hash__
+ROOT = CI("root")
+def rule(event):
+    return event.get("eventName") == ROOT`, "", ""},
+		{`
+class CI(str):
+    def __eq__(self, other):
+        return isinstance(other, str) and other.lower() == self.lower()
+    __hash__ = str.__hash__
+NAMES = (CI("a"), "b")
+def rule(event):
+    return event.get("eventName") in NAMES`, "", ""},
 	}
 	dir := t.TempDir()
 	for i, c := range cases {
@@ -452,5 +469,37 @@ func TestSuffixWithoutRegexp(t *testing.T) {
 		if n < 300 {
 			t.Fatal(n)
 		}
+	}
+}
+
+// Go decides records with integers of up to 4,300 digits (Python's default
+// limit for json.loads) whatever limit the environment sets for Python
+// (PYTHONINTMAXSTRDIGITS): the worker keeps the default.
+func TestExactIntDigitsLimit(t *testing.T) {
+	needPython(t)
+	t.Setenv("PYTHONINTMAXSTRDIGITS", "640")
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"d.yml": "AnalysisType: rule\nFilename: d.py\nRuleID: D.1\nDisplayName: d\nEnabled: true\nLogTypes: [AWS.CloudTrail]\nSeverity: Low\n",
+		"d.py":  "def rule(event):\n    return event.get(\"eventName\") == \"A\"\n",
+	})
+	rules, on := load(t, dir, Options{Workers: 1})
+	_, off := load(t, dir, Options{Workers: 1, NoPrefilter: true})
+	pr := on.byRule[rules[0]]
+	if pr == nil || pr.exact == nil {
+		t.Fatal("D.1 is not decided in Go")
+	}
+	c := &exactChecker{t: t, off: off, offRule: map[string]*pyRule{"D.1": off.rules[0]}, perRuleGo: map[string]int{}}
+	var p event.Parser
+	for _, name := range []string{"A", "B"} {
+		ev, err := p.Parse([]byte(`{"eventVersion":"1.08","eventID":"e","eventName":"` + name + `","z":` + strings.Repeat("7", 1000) + `}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.check(ev, []*pyRule{pr}, "a 1,000-digit integer")
+	}
+	c.flush()
+	if c.decided != 2 {
+		t.Errorf("%d decided in Go, want 2", c.decided)
 	}
 }

@@ -16,7 +16,7 @@ import (
 )
 
 // writeFiles writes files (path relative to dir: content) under dir.
-func writeFiles(t *testing.T, dir string, files map[string]string) {
+func writeFiles(t testing.TB, dir string, files map[string]string) {
 	t.Helper()
 	for name, text := range files {
 		p := filepath.Join(dir, name)

@@ -19,14 +19,14 @@ import (
 )
 
 // needPython skips a test on a machine without python3.
-func needPython(t *testing.T) {
+func needPython(t testing.TB) {
 	t.Helper()
 	if _, _, err := FindPython(""); err != nil {
 		t.Skipf("no usable python3 (%v): Python rule tests skipped", err)
 	}
 }
 
-func load(t *testing.T, dir string, opts Options) ([]*rule.Rule, *Runtime) {
+func load(t testing.TB, dir string, opts Options) ([]*rule.Rule, *Runtime) {
 	t.Helper()
 	rules, errs := catalog.Load([]string{dir}, catalog.Options{})
 	if len(errs) > 0 {

@@ -12,7 +12,8 @@ import (
 // A hunt over CloudTrail's S3 layout opens thousands of small files: os.Open
 // costs six system calls on Linux (open, four fcntl to try and undo
 // non-blocking mode, and the poller's epoll_ctl) besides the stat that told a
-// regular file from a FIFO. openFile does it in three.
+// regular file from a FIFO. openFile does it in four: stat, open, fstat,
+// fcntl.
 
 // fdFile reads a regular file through its descriptor.
 type fdFile struct {
@@ -22,10 +23,25 @@ type fdFile struct {
 
 // openFile opens path for reading when it is a regular file. It returns
 // nil, nil for anything else (a FIFO, a device, a folder), without
-// blocking: the file is opened non-blocking and checked with fstat.
+// blocking and without opening it: a FIFO opened and closed again would
+// let a writer waiting in open write to no reader (EPIPE). A file replaced
+// between the stat and the open is opened non-blocking and checked again
+// with fstat.
 func openFile(path string) (io.ReadCloser, error) {
-	var fd int
+	var st syscall.Stat_t
 	var err error
+	for {
+		if err = syscall.Stat(path, &st); err != syscall.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return nil, &fs.PathError{Op: "stat", Path: path, Err: err}
+	}
+	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+		return nil, nil
+	}
+	var fd int
 	for {
 		fd, err = syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NONBLOCK, 0)
 		if err != syscall.EINTR {
@@ -35,7 +51,6 @@ func openFile(path string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
-	var st syscall.Stat_t
 	if err := syscall.Fstat(fd, &st); err != nil {
 		syscall.Close(fd)
 		return nil, &fs.PathError{Op: "stat", Path: path, Err: err}

@@ -53,6 +53,11 @@ var fuzzSeeds = []string{
 	// the member loop's paths: literals, nested objects, keys that end it
 	`{"a":true,"b":{"c":"d","e":{"f":null}},"g":false}`, `{"a":tru}`, `{"a":nulll}`, `{"a":{"b"}}`, `{"a":{}}`,
 	`{"a":{"b":1,"b":true}}`, `{"a":"b","c\u0064":"e","cd":1}`, `{"a":"b",,"c":1}`, `{"a":"b","c":"d\"}`,
+	// errors inside the member loop, which the one-byte reader sees on the slow path
+	`{"a":"b","c":tru}`, `{"a":"b","c"x}`, `{"a":"b","c":truex}`, "{\"a\":{\"b\":\"\x01\"}}", `{"a":{"b":{"c":{`,
+	`{"a":"b","c":{"d":nul,"e":1}}`, `{"a":"b" ,"c":"d"}`, `{"a":{"b":"c"},"d":{"e":{}}}`, "{\"a\":\"b\",\"c\n\":1}",
+	`{"Records":"x","Records":[{"a":1}]}`, `{"a":"b","Records":[{"a":1}]}`, `{"a":-,"b":1}`, `{"a":"b","c":"d"}x`,
+	"{\"a\":\"\xff\xfe\",\"\xc3\":1}", `{"a":"b","a":"c","\u0061":1}`,
 }
 
 // FuzzScanner: every record emitted is valid JSON and decodes to what
@@ -246,4 +251,32 @@ func FuzzValid(f *testing.F) {
 			t.Fatalf("%q: encoding/json says valid=%v; the scanner read %d records whole=%v, errors %v", in, valid, len(recs), whole, errs)
 		}
 	})
+}
+
+// Nesting past MaxDepth is the same error at the same place whether the
+// member loop opens the objects (a whole buffer) or the slow path does (one
+// byte at a time), as is nesting up to it.
+func TestMaxDepthMemberLoop(t *testing.T) {
+	for _, tc := range []struct {
+		open  string
+		depth int
+		err   bool
+	}{{`{"a":`, MaxDepth + 1, true}, {`{"a": `, MaxDepth + 1, true}, {`{"a":`, MaxDepth, false}, {`[`, MaxDepth + 1, true}} {
+		in := []byte(strings.Repeat(tc.open, tc.depth) + "1" + closing(tc.open, tc.depth))
+		whole := scanEvents(t, bytes.NewReader(in), 1<<20, 10)
+		one := scanEvents(t, iotest.OneByteReader(bytes.NewReader(in)), 1<<20, 10)
+		if !reflect.DeepEqual(whole, one) {
+			t.Errorf("%q x %d: whole buffer %+v\none byte at a time %+v", tc.open, tc.depth, whole, one)
+		}
+		if got := len(whole) > 0 && whole[0].Msg != ""; got != tc.err {
+			t.Errorf("%q x %d: error %v, want %v: %+v", tc.open, tc.depth, got, tc.err, whole)
+		}
+	}
+}
+
+func closing(open string, n int) string {
+	if open[0] == '[' {
+		return strings.Repeat("]", n)
+	}
+	return strings.Repeat("}", n)
 }

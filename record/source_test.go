@@ -220,3 +220,53 @@ func TestOpenFile(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenContextFIFOWriterFirst: a FIFO whose writer already waits in
+// open (`producer > fifo & trailhound hunt fifo`) is read whole. Opening it
+// to find out what it is, then closing it, would let the writer's open
+// return and leave it writing to a pipe without a reader (EPIPE), while
+// the real open waited for a writer that never came. The window is short:
+// the writer writes a line at a time, ten times over.
+func TestOpenContextFIFOWriterFirst(t *testing.T) {
+	want := strings.Repeat(`{"eventName":"x"}`+"\n", 20000)
+	for try := range 10 {
+		fifo := filepath.Join(t.TempDir(), "fifo")
+		if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		opening := make(chan struct{})
+		wrote := make(chan error, 1)
+		go func() {
+			close(opening)
+			f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+			if err != nil {
+				wrote <- err
+				return
+			}
+			defer f.Close()
+			for line := range strings.Lines(want) { // many writes: one may come while no reader holds the FIFO
+				if _, err := io.WriteString(f, line); err != nil {
+					wrote <- err
+					return
+				}
+			}
+			wrote <- nil
+		}()
+		<-opening
+		time.Sleep(50 * time.Millisecond)                                       // let the writer block in open first (not a timing assertion)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second) // a hang guard
+		rc, err := OpenContext(ctx, fifo, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		cancel()
+		if err != nil || string(got) != want {
+			t.Errorf("try %d: read %d bytes (%v), want %d", try, len(got), err, len(want))
+		}
+		if err := <-wrote; err != nil {
+			t.Fatalf("try %d: the writer: %v", try, err)
+		}
+	}
+}

@@ -1064,11 +1064,12 @@ def _join(a, b):
 
 
 def _strs(v):
-    if isinstance(v, str):
+    # exactly str: a subclass may compare (__eq__, __hash__) otherwise
+    if type(v) is str:
         return frozenset([v])
-    if isinstance(v, (set, frozenset, list, tuple)) and all(isinstance(x, str) for x in v):
+    if type(v) in (set, frozenset, list, tuple) and all(type(x) is str for x in v):
         return frozenset(v)
-    if isinstance(v, type({}.keys())) and all(isinstance(x, str) for x in v):
+    if isinstance(v, type({}.keys())) and all(type(x) is str for x in v):
         return frozenset(v)
     return None
 
@@ -1275,7 +1276,7 @@ class _Prefilter:
                 return self._const(node.args[0])
             if isinstance(f, ast.Attribute) and f.attr == "keys" and not node.args:
                 obj = self._object(f.value)
-                if isinstance(obj, dict) and all(isinstance(k, str) for k in obj):
+                if isinstance(obj, dict) and all(type(k) is str for k in obj):
                     return frozenset(obj)
             return None
         obj = self._object(node)
@@ -2013,14 +2014,14 @@ class _Exact:
             if isinstance(base, types.ModuleType):
                 obj = getattr(base, node.attr, _MISSING)
                 # another module's container may be changed from anywhere
-                return obj if isinstance(obj, (str, tuple, frozenset, types.FunctionType)) else _MISSING
+                return obj if type(obj) in (str, tuple, frozenset) or isinstance(obj, types.FunctionType) else _MISSING
         return _MISSING
 
     def _str(self, node):
         if isinstance(node, ast.Constant):
             return node.value if isinstance(node.value, str) else None
         obj = self._module_obj(node)
-        return obj if isinstance(obj, str) else None
+        return obj if type(obj) is str else None  # a subclass may compare otherwise
 
     def _strs(self, node, kinds):
         """The strings of a constant collection of one of kinds (tuple,
@@ -2036,7 +2037,7 @@ class _Exact:
                 out.append(s)
             return sorted(set(out))
         obj = self._module_obj(node)
-        if type(obj) in kinds and all(isinstance(x, str) for x in obj):
+        if type(obj) in kinds and all(type(x) is str for x in obj):  # a subclass may compare otherwise
             return sorted(set(obj))
         return None
 
@@ -2759,6 +2760,10 @@ def _last_line(e):
 
 def main():
     signal.signal(signal.SIGALRM, _alarm)
+    if hasattr(sys, "set_int_max_str_digits"):
+        # json.loads's limit on integers, whatever PYTHONINTMAXSTRDIGITS
+        # says: Go decides records within the default (longDigits)
+        sys.set_int_max_str_digits(4300)
     w = Worker()
     while True:
         f = _read_frame()
