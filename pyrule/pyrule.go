@@ -1551,8 +1551,10 @@ func (rt *Runtime) alertCall(hdr evalHeader, rec []byte, out *result) error {
 		rt.drop(w)
 		return err
 	}
+	// decoded before the worker goes back: its next answer reuses the buffer
+	err = json.Unmarshal(ans, out)
 	rt.put(w)
-	if err := json.Unmarshal(ans, out); err != nil {
+	if err != nil {
 		return fmt.Errorf("python worker answer: %w", err)
 	}
 	return nil
