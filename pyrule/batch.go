@@ -141,9 +141,4 @@ func (rt *Runtime) callBatch(items []batchItem, raws [][]byte, calls int) ([][]*
 }
 
 // place is where an event is, for messages.
-func place(ev *event.Event) string {
-	if ev.Line > 0 {
-		return fmt.Sprintf("%s:%d", ev.File, ev.Line)
-	}
-	return ev.File
-}
+func place(ev *event.Event) string { return matchRef{file: ev.File, line: ev.Line}.place() }

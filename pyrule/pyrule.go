@@ -1121,8 +1121,8 @@ func (rt *Runtime) wire(pr *pyRule) error {
 	}
 	if pr.later {
 		r.Output.Later = func(ev *event.Event) func([]byte) rule.Later {
-			hdr, where := header(ev, []*pyRule{pr}), place(ev)
-			return func(rec []byte) rule.Later { return rt.alertFields(pr, hdr, where, rec) }
+			ref := refOf(ev)
+			return func(rec []byte) rule.Later { return rt.alertFields(pr, ref.header(pr), ref.place(), rec) }
 		}
 	}
 	if r.Dedup != nil {
@@ -1492,19 +1492,52 @@ type evalHeader struct {
 // to run rules on it: the rules, its p_event_time (its time, else its
 // file's), p_row_id and the time the cache's expiries compare with.
 func header(ev *event.Event, rules []*pyRule) evalHeader {
-	hdr := evalHeader{R: make([]int, len(rules)), ID: rowID(ev)}
-	for i, pr := range rules {
-		hdr.R[i] = pr.idx
-	}
 	t := ev.Time()
 	if t.IsZero() {
 		t = ev.FileTime
+	}
+	return headerAt(rules, rowID(ev), t)
+}
+
+func headerAt(rules []*pyRule, id string, t time.Time) evalHeader {
+	hdr := evalHeader{R: make([]int, len(rules)), ID: id}
+	for i, pr := range rules {
+		hdr.R[i] = pr.idx
 	}
 	if !t.IsZero() {
 		hdr.T = t.UTC().Format("2006-01-02 15:04:05.000000000")
 		hdr.Now = float64(t.UnixNano()) / 1e9
 	}
 	return hdr
+}
+
+// matchRef is what the alert functions of a match need of its event once
+// the event is gone, copied: most matches raise no alert, so the header
+// and the place are made only for those that do.
+type matchRef struct {
+	id, file string
+	line     int
+	offset   int64
+	t        time.Time
+}
+
+func refOf(ev *event.Event) matchRef {
+	t := ev.Time()
+	if t.IsZero() {
+		t = ev.FileTime
+	}
+	return matchRef{id: strings.Clone(ev.ID()), file: ev.File, line: ev.Line, offset: ev.Offset, t: t}
+}
+
+func (m matchRef) header(pr *pyRule) evalHeader {
+	return headerAt([]*pyRule{pr}, rowIDOf(m.id, m.file, m.offset), m.t)
+}
+
+func (m matchRef) place() string {
+	if m.line > 0 {
+		return fmt.Sprintf("%s:%d", m.file, m.line)
+	}
+	return m.file
 }
 
 // alertFields runs a rule's alert functions that run only for an alert
@@ -1562,12 +1595,15 @@ func (rt *Runtime) alertCall(hdr evalHeader, rec []byte, out *result) error {
 
 // rowID is the event's p_row_id: a hash of its eventID (or place), stable
 // across hunts.
-func rowID(ev *event.Event) string {
+func rowID(ev *event.Event) string { return rowIDOf(ev.ID(), ev.File, ev.Offset) }
+
+// rowIDOf is rowID of an event's eventID, file and offset.
+func rowIDOf(id, file string, offset int64) string {
 	h := fnv.New128a()
-	if id := ev.ID(); id != "" {
+	if id != "" {
 		h.Write([]byte(id))
 	} else {
-		fmt.Fprintf(h, "%s\x00%d", ev.File, ev.Offset)
+		fmt.Fprintf(h, "%s\x00%d", file, offset)
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
