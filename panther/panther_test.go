@@ -125,6 +125,7 @@ func FuzzParse(f *testing.F) {
 	f.Add("AnalysisType: rule\nRuleID: x\nSeverity: Low\nLogTypes: [AWS.CloudTrail]\nDetection:\n  - {KeyPath: 'a[*].b', Condition: Contains, Value: c}\nAlertTitle: '{a.b}'\n")
 	f.Add("AnalysisType: rule\nRuleID: x\nSeverity: High\nLogTypes: [AWS.CloudTrail]\nDetection:\n  - Any: [{Key: a, Condition: IsIn, Values: [1, '2']}, {Key: l, Condition: AnyElement, Expressions: [{Key: k, Condition: Exists}]}]\n")
 	f.Add("AnalysisType: rule\nRuleID: x\nSeverity: Low\nB: &b {Key: a, Condition: Equals}\nDetection:\n  - {<<: *b, Value: &v c}\n  - {Key: d, Condition: Equals, Value: *v}\n")
+	f.Add("AnalysisType: rule\nRuleID: x\nSeverity: Low\nTests:\n- Name: t\n  Log: {a: &l 'b'}\n# c\n  Logs:\n    - |\n      x\nDetection:\n  - {Key: a, Condition: Equals, Value: *l}\n")
 	f.Fuzz(func(t *testing.T, doc string) {
 		withoutTestsSame(t, "f.yml", []byte(doc))
 		r, err := Parse("f.yml", []byte(doc))
