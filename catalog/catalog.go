@@ -25,6 +25,9 @@ import (
 // Options are loading options.
 type Options struct {
 	Sigma sigma.Options
+	// NoTests leaves out the rules' unit tests (Panther's Tests blocks and
+	// sidecar test files), neither parsed nor checked: for a hunt.
+	NoTests bool
 }
 
 // ErrNoRules is wrapped by the error for a rule path that does not exist or
@@ -61,7 +64,11 @@ func Parse(path string, data []byte, opts Options) ([]*rule.Rule, error) {
 		}
 		return []*rule.Rule{r}, nil
 	case panther.IsPanther(data):
-		r, err := panther.Parse(path, data)
+		parse := panther.Parse
+		if opts.NoTests {
+			parse = panther.ParseWithoutTests
+		}
+		r, err := parse(path, data)
 		if err != nil {
 			return nil, err
 		}
@@ -193,6 +200,9 @@ func parseFile(f string, read func(string) ([]byte, error), opts Options) (l loa
 		return l
 	}
 	for _, sc := range sidecars(f) {
+		if opts.NoTests {
+			break
+		}
 		data, err := read(sc)
 		if err != nil {
 			continue // no sidecar under this name

@@ -179,3 +179,30 @@ func TestLoadPanicIsAnError(t *testing.T) {
 		t.Errorf("errors %v, want one naming rules/b.yml and the panic", errs)
 	}
 }
+
+// Without tests (a hunt), Panther Tests blocks and sidecars are not read:
+// an error in them is reported only when tests are loaded.
+func TestLoadWithoutTests(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"e.toml":       "[rule]\nrule_id = \"e1\"\nname = \"E\"\ntype = \"query\"\nlanguage = \"kuery\"\nquery = \"event.action: StopLogging\"\n",
+		"e.tests.yaml": "Tests:\n  - Name: stop\n    ExpectedResult: true\n    Log: {eventSource: cloudtrail.amazonaws.com, eventName: StopLogging}\n",
+		"p.yaml": "AnalysisType: rule\nRuleID: p1\nDisplayName: P\nSeverity: High\nLogTypes: [AWS.CloudTrail]\nTests:\n  - Name: no log\n    ExpectedResult: true\n" +
+			"Detection:\n  - {Key: eventName, Condition: Equals, Value: StopLogging}\n",
+	}
+	for n, c := range files {
+		os.WriteFile(filepath.Join(dir, n), []byte(c), 0o644)
+	}
+	if rules, errs := Load([]string{dir}, Options{}); len(errs) != 1 || !strings.Contains(errs[0].Error(), `test "no log" has no Log`) || len(rules) != 1 {
+		t.Errorf("with tests: %d rules, errors %v", len(rules), errs)
+	}
+	rules, errs := Load([]string{dir}, Options{NoTests: true})
+	if len(errs) > 0 || len(rules) != 2 {
+		t.Fatalf("without tests: %d rules, errors %v", len(rules), errs)
+	}
+	for _, r := range rules {
+		if len(r.Tests) != 0 || !r.Runnable() {
+			t.Errorf("%s: %d tests, %s", r.ID, len(r.Tests), r.Unsupported)
+		}
+	}
+}

@@ -6,6 +6,7 @@
 package panther
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -88,10 +89,17 @@ var severities = map[string]struct {
 	"info": {"low", 1}, "low": {"low", 21}, "medium": {"medium", 47}, "high": {"high", 73}, "critical": {"critical", 99},
 }
 
-// Parse loads one Panther YAML file.
-func Parse(path string, data []byte) (*rule.Rule, error) {
-	var d document
-	if err := decodeYAML(data, &d); err != nil {
+// Parse loads one Panther YAML file with its unit tests.
+func Parse(path string, data []byte) (*rule.Rule, error) { return parse(path, data, true) }
+
+// ParseWithoutTests loads one Panther YAML file but its unit tests (the
+// Tests block, most of a file's text, is neither parsed nor checked): for a
+// hunt, which does not run them.
+func ParseWithoutTests(path string, data []byte) (*rule.Rule, error) { return parse(path, data, false) }
+
+func parse(path string, data []byte, withTests bool) (*rule.Rule, error) {
+	d, err := decodeDoc(data, withTests)
+	if err != nil {
 		return nil, fmt.Errorf("%s: YAML: %w", path, err)
 	}
 	r := &rule.Rule{
@@ -386,6 +394,104 @@ func jsonable(v any) any {
 		return x.Format(time.RFC3339Nano)
 	}
 	return v
+}
+
+// decodeDoc decodes a Panther file; without its tests, the Tests block is
+// cut from the text before it is parsed when that can be done safely (else
+// the whole file is decoded, and its tests dropped).
+func decodeDoc(data []byte, withTests bool) (document, error) {
+	var d document
+	if !withTests {
+		if head, line, ok := cutTests(data); ok {
+			var root yaml.Node
+			if yaml.Unmarshal(head, &root) == nil && emptyTestsAt(&root, line) {
+				if x, err := yamlexpand.Expand(&root); err == nil && x.Decode(&d) == nil {
+					d.Tests = nil
+					return d, nil
+				}
+			}
+			d = document{} // the whole file decides, as with its tests
+		}
+	}
+	err := decodeYAML(data, &d)
+	if !withTests {
+		d.Tests = nil
+	}
+	return d, err
+}
+
+// cutTests returns the YAML text with its top-level Tests block replaced
+// by "Tests: []" on the same line (1-based, returned too) and as many
+// empty lines as it had, or false when
+// there is no such block or more than one line could start it. The block
+// ends at the next line that starts in column 0 with anything but a space,
+// a tab, a comment or a sequence entry ("- ", which may sit in column 0
+// under a key); a document marker ends it too.
+func cutTests(data []byte) (head []byte, line int, ok bool) {
+	start, end := -1, len(data)
+	n := 0
+	for i := 0; i < len(data); {
+		j := bytes.IndexByte(data[i:], '\n')
+		next := len(data)
+		if j >= 0 {
+			next = i + j + 1
+		}
+		n++
+		l := data[i:next]
+		switch {
+		case bytes.HasPrefix(l, []byte("Tests:")) && (len(l) == 6 || strings.IndexByte(" \t\r\n", l[6]) >= 0):
+			if start >= 0 {
+				return nil, 0, false
+			}
+			start, line = i, n
+		case start >= 0 && end == len(data) && len(l) > 0 && (bytes.HasPrefix(l, []byte("---")) ||
+			bytes.HasPrefix(l, []byte("...")) || !continues(l)):
+			end = i
+		}
+		i = next
+	}
+	if start < 0 {
+		return nil, 0, false
+	}
+	// the lines cut stay as empty lines: the lines after keep their numbers
+	head = append(append(make([]byte, 0, len(data)), data[:start]...), "Tests: []"...)
+	head = append(head, bytes.Repeat([]byte("\n"), bytes.Count(data[start:end], []byte("\n")))...)
+	head = append(head, data[end:]...)
+	return head, line, true
+}
+
+// continues reports whether a line of a top-level block continues it: it
+// is empty, indented, a comment or a sequence entry.
+func continues(l []byte) bool {
+	switch {
+	case len(l) == 0 || strings.IndexByte(" \t#\r\n", l[0]) >= 0:
+		return true
+	case l[0] == '-':
+		return len(l) == 1 || strings.IndexByte(" \t\r\n", l[1]) >= 0
+	}
+	return false
+}
+
+// emptyTestsAt reports whether the document's top-level mapping has the
+// key Tests on the given line with an empty list: cutTests's block was the
+// top-level key's (not, say, a line of a multi-line quoted string).
+func emptyTestsAt(root *yaml.Node, line int) bool {
+	if root.Kind != yaml.DocumentNode || len(root.Content) != 1 || root.Content[0].Kind != yaml.MappingNode {
+		return false
+	}
+	m := root.Content[0]
+	found := false
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		if k.Value != "Tests" {
+			continue
+		}
+		if found || k.Line != line || k.Column != 1 || v.Kind != yaml.SequenceNode || len(v.Content) != 0 {
+			return false
+		}
+		found = true
+	}
+	return found
 }
 
 // decodeYAML decodes a YAML document into v with its anchors, aliases and

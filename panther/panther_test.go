@@ -3,6 +3,7 @@ package panther
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -124,7 +125,9 @@ func FuzzParse(f *testing.F) {
 	f.Add("AnalysisType: rule\nRuleID: x\nSeverity: Low\nLogTypes: [AWS.CloudTrail]\nDetection:\n  - {KeyPath: 'a[*].b', Condition: Contains, Value: c}\nAlertTitle: '{a.b}'\n")
 	f.Add("AnalysisType: rule\nRuleID: x\nSeverity: High\nLogTypes: [AWS.CloudTrail]\nDetection:\n  - Any: [{Key: a, Condition: IsIn, Values: [1, '2']}, {Key: l, Condition: AnyElement, Expressions: [{Key: k, Condition: Exists}]}]\n")
 	f.Add("AnalysisType: rule\nRuleID: x\nSeverity: Low\nB: &b {Key: a, Condition: Equals}\nDetection:\n  - {<<: *b, Value: &v c}\n  - {Key: d, Condition: Equals, Value: *v}\n")
+	f.Add("AnalysisType: rule\nRuleID: x\nSeverity: Low\nTests:\n- Name: t\n  Log: {a: &l 'b'}\n# c\n  Logs:\n    - |\n      x\nDetection:\n  - {Key: a, Condition: Equals, Value: *l}\n")
 	f.Fuzz(func(t *testing.T, doc string) {
+		withoutTestsSame(t, "f.yml", []byte(doc))
 		r, err := Parse("f.yml", []byte(doc))
 		if err != nil || !r.Runnable() {
 			return
@@ -256,5 +259,93 @@ func TestDedupErrors(t *testing.T) {
 	}
 	if r, err := Parse("d.yml", []byte(head+"DedupPeriodMinutes: 0\nThreshold: 0\n")); err != nil || r.Dedup.Period != time.Hour || r.Dedup.Threshold != 1 {
 		t.Errorf("defaults: %v", err)
+	}
+}
+
+// withoutTestsSame checks that a file decoded without its tests is the
+// file decoded with them, but the tests; it reports whether the Tests
+// block was cut from the text (the fast path) rather than decoded.
+func withoutTestsSame(t *testing.T, name string, data []byte) (cut bool) {
+	t.Helper()
+	full, errFull := decodeDoc(data, true)
+	lean, errLean := decodeDoc(data, false)
+	if errFull != nil {
+		return false // a YAML error in the Tests block is not seen without them
+	}
+	if errLean != nil {
+		t.Fatalf("%s: without tests: %v (with them: no error)", name, errLean)
+	}
+	full.Tests = nil
+	if !reflect.DeepEqual(full, lean) {
+		t.Errorf("%s: decoded without tests:\n%+v\nwith tests:\n%+v", name, lean, full)
+	}
+	head, line, ok := cutTests(data)
+	if !ok {
+		return false
+	}
+	var root yaml.Node
+	return yaml.Unmarshal(head, &root) == nil && emptyTestsAt(&root, line)
+}
+
+func TestWithoutTests(t *testing.T) {
+	const meta = "AnalysisType: rule\nRuleID: x\nSeverity: Low\nLogTypes: [AWS.CloudTrail]\n"
+	const det = "Detection:\n  - {Key: a, Condition: Equals, Value: b}\n"
+	for _, c := range []struct {
+		name, doc string
+		cut       bool
+	}{
+		{"at the end, entries in column 0", meta + det + "Tests:\n- Name: t\n  ExpectedResult: true\n  Log: {a: b}\n# a comment\n-   Name: u\n    Log:\n      a: |\n        text\n\n        more\n", true},
+		{"in the middle: later lines keep their numbers", meta + "Tests:\n  - Name: t\n    Log: {a: b}\n" + det + "AlertTitle: hi\n", true},
+		{"no tests", meta + det, false},
+		{"empty", "", false},
+		{"flow list", meta + "Tests: [{Name: t, Log: {a: b}}]\n" + det, true},
+		{"flow list over lines", meta + "Tests: [\n  {Name: t, Log: {a: b}}\n]\n" + det, false},
+		{"a line of a quoted string", meta + "Description: \"one\nTests: two\nRuleID: y\"\n" + det, false},
+		{"an anchor of a test used after", meta + "Tests:\n  - Name: &n t\n    Log: {a: b}\nAlertTitle: *n\n" + det, false},
+		{"an anchor used by a test", meta + "DisplayName: &n t\nTests:\n  - Name: *n\n    Log: {a: b}\n" + det, true},
+		{"another key starting with Tests", meta + "Tests:x: 1\n" + det, false},
+		{"a key starting with a dash ends it", meta + "Tests:\n- Name: t\n-x: 1\n" + det, true},
+		{"a document marker ends it", meta + det + "Tests:\n  - Name: t\n---\nRuleID: z\n", true},
+		{"CRLF", strings.ReplaceAll(meta+"Tests:\n  - Name: t\n    Log: {a: b}\n"+det, "\n", "\r\n"), true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if cut := withoutTestsSame(t, c.name, []byte(c.doc)); cut != c.cut {
+				t.Errorf("Tests block cut from the text: %v, want %v", cut, c.cut)
+			}
+		})
+	}
+	d, err := decodeDoc([]byte(meta+"Tests:\n  - Name: t\n    Log: {a: b}\n"+det), false)
+	if err != nil || d.Detection.Content[0].Line != 9 {
+		t.Errorf("Detection's first entry on line %d (%v), want 9", d.Detection.Content[0].Line, err)
+	}
+	if _, err := decodeDoc([]byte(meta+"Tests:\n  - Name: t\nTests: []\n"), false); err == nil {
+		t.Error("two Tests keys: no error")
+	}
+}
+
+// Every corpus Panther file decodes the same without its tests, and the
+// Tests block of most is cut from the text, not parsed.
+func TestCorpusWithoutTests(t *testing.T) {
+	dir := filepath.Join("..", "..", "shared", "corpus", "panther-rules")
+	if _, err := os.Stat(dir); err != nil {
+		t.Skip("../shared/corpus is absent: Panther corpus test skipped")
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.yml"))
+	cut := 0
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if withoutTestsSame(t, f, data) {
+			cut++
+		}
+		r, err := ParseWithoutTests(f, data)
+		if err != nil || len(r.Tests) != 0 {
+			t.Errorf("%s: %v, %d tests", f, err, len(r.Tests))
+		}
+	}
+	if len(files) == 0 || cut < len(files)*9/10 {
+		t.Errorf("%d files, the Tests block of %d cut from the text", len(files), cut)
 	}
 }

@@ -25,7 +25,7 @@ type batchItem struct {
 // time when the engine asks.
 func (rt *Runtime) Prepare(evs []*event.Event) {
 	s := scratches.Get().(*engine.Scratch)
-	seen := make([]int8, len(rt.conds))
+	fm := rt.newFieldMemo()
 	var items []batchItem
 	var raws [][]byte
 	n := 0
@@ -37,8 +37,8 @@ func (rt *Runtime) Prepare(evs []*event.Event) {
 		if t.IsZero() {
 			continue // the engine evaluates it with its file's time
 		}
-		clear(seen)
-		batch := slices.DeleteFunc(rt.admitted(ev, s, seen), rt.isOff)
+		fm.reset()
+		batch := slices.DeleteFunc(rt.admitted(ev, s, fm), rt.isOff)
 		var inGo memo
 		py := batch[:0]
 		for _, pr := range batch {
@@ -141,9 +141,4 @@ func (rt *Runtime) callBatch(items []batchItem, raws [][]byte, calls int) ([][]*
 }
 
 // place is where an event is, for messages.
-func place(ev *event.Event) string {
-	if ev.Line > 0 {
-		return fmt.Sprintf("%s:%d", ev.File, ev.Line)
-	}
-	return ev.File
-}
+func place(ev *event.Event) string { return matchRef{file: ev.File, line: ev.Line}.place() }

@@ -200,7 +200,7 @@ func TestCorpusPrefilterSound(t *testing.T) {
 				continue // not a CloudTrail record to trailhound: no Python rule sees it
 			}
 			checked++
-			in := slices.Contains(rt.admitted(ev, engine.NewScratch(), make([]int8, len(rt.conds))), pr)
+			in := slices.Contains(rt.admitted(ev, engine.NewScratch(), rt.newFieldMemo()), pr)
 			if !in {
 				t.Errorf("%s / %s: expected to match, but the prefilter (%s) keeps it from rule()", r.ID, tt.Name, rt.Prefilter(r))
 			}

@@ -686,27 +686,23 @@ func (rt *Runtime) DecidedInGo(r *rule.Rule) string {
 // engine's, it reads keys as spelt (a key Python would find in another case
 // is missed, as before).
 type fieldCheck struct {
-	path []string
+	node int // in Runtime.nodes
 	f    *strFilter
 }
 
 // cond reports whether the event passes the prefilter's field condition i.
-func (rt *Runtime) cond(i int, ev *event.Event, s *engine.Scratch) bool {
+func (rt *Runtime) cond(i int, ev *event.Event, s *engine.Scratch, fm *fieldMemo) bool {
 	c := &rt.fast[i]
-	cur := ev.Source()
-	if cur == nil {
+	root := ev.Source()
+	if root == nil {
 		return rt.conds[i](ev, s)
 	}
-	for _, k := range c.path {
-		if cur.Type() != fastjson.TypeObject {
-			return c.f.ff.Empty // deep_get's default: as missing
-		}
-		if cur = cur.Get(k); cur == nil || cur.Type() == fastjson.TypeNull {
-			return c.f.ff.Empty
-		}
-	}
-	if cur.Type() == fastjson.TypeString {
-		return c.f.admits(b2s(cur.GetStringBytes()))
+	v := rt.node(c.node, root, fm)
+	switch {
+	case v == nil: // deep_get's default: as missing
+		return c.f.ff.Empty
+	case v.Type() == fastjson.TypeString:
+		return c.f.admits(b2s(v.GetStringBytes()))
 	}
 	return rt.conds[i](ev, s)
 }

@@ -248,7 +248,7 @@ func TestPrefilterSuffixSound(t *testing.T) {
 				if r == nil {
 					t.Fatalf("%s: no result", raw)
 				}
-				in := slices.Contains(on.admitted(ev, engine.NewScratch(), make([]int8, len(on.conds))), on.byRule[byID(rules)[id]])
+				in := slices.Contains(on.admitted(ev, engine.NewScratch(), on.newFieldMemo()), on.byRule[byID(rules)[id]])
 				if in {
 					admitted++
 				}

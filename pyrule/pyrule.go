@@ -91,9 +91,8 @@ type Runtime struct {
 	spare   chan struct{} // slots without a worker: started when needed
 	n       int
 	parse   string // p_parse_time
-	index   sync.Map
-	indexN  int64
-	indexMu sync.Mutex
+	index   map[sourceName][]*pyRule
+	indexMu sync.RWMutex
 	// conds are the prefilters' conditions on fields other than
 	// eventSource and eventName, each once (rules share many: an empty
 	// errorCode), so an event is checked against each at most once
@@ -101,6 +100,7 @@ type Runtime struct {
 	condEmpty []bool       // the condition admits an empty field
 	fast      []fieldCheck // the same conditions read directly from the record, where they can be
 	condKeys  map[string]int
+	nodes     []pathNode // the fields the conditions read, and the objects on their paths
 	mu        sync.Mutex // errors and deaths
 	events    atomic.Int64
 	calls     atomic.Int64
@@ -495,7 +495,7 @@ func New(ctx context.Context, rules []*rule.Rule, opts Options) (*Runtime, error
 			cacheRoot(opts.CacheDir), cacheErr, tmpCache))
 		opts.CacheDir = tmpCache
 	}
-	rt := &Runtime{opts: opts, python: python, version: version, script: script, kv: newKV(), byRule: map[*rule.Rule]*pyRule{}, condKeys: map[string]int{},
+	rt := &Runtime{opts: opts, python: python, version: version, script: script, kv: newKV(), byRule: map[*rule.Rule]*pyRule{}, condKeys: map[string]int{}, index: map[sourceName][]*pyRule{},
 		parse: time.Now().UTC().Format("2006-01-02 15:04:05.000000000"), warnings: warnings, tmpCache: tmpCache}
 	defer func() {
 		if rt.n == 0 && tmpCache != "" { // New failed: Close is not called
@@ -1044,7 +1044,7 @@ func (rt *Runtime) wire(pr *pyRule) error {
 			k = len(rt.conds)
 			rt.conds = append(rt.conds, m)
 			rt.condEmpty = append(rt.condEmpty, pr.prefilter[fields[i]].Empty)
-			rt.fast = append(rt.fast, fieldCheck{path: strings.Split(fields[i], "."), f: newStrFilter(pr.prefilter[fields[i]])})
+			rt.fast = append(rt.fast, fieldCheck{node: rt.nodeOf(strings.Split(fields[i], ".")), f: newStrFilter(pr.prefilter[fields[i]])})
 			rt.condKeys[key] = k
 		}
 		pr.conds = append(pr.conds, k)
@@ -1121,8 +1121,8 @@ func (rt *Runtime) wire(pr *pyRule) error {
 	}
 	if pr.later {
 		r.Output.Later = func(ev *event.Event) func([]byte) rule.Later {
-			hdr, where := header(ev, []*pyRule{pr}), place(ev)
-			return func(rec []byte) rule.Later { return rt.alertFields(pr, hdr, where, rec) }
+			ref := refOf(ev)
+			return func(rec []byte) rule.Later { return rt.alertFields(pr, ref.header(pr), ref.place(), rec) }
 		}
 	}
 	if r.Dedup != nil {
@@ -1214,29 +1214,33 @@ func (m *memo) set(i int, r *result) {
 // eventSource/eventName prefilter admits it (cached per pair), whose other
 // prefilter fields match are checked per event.
 func (rt *Runtime) candidates(ev *event.Event) []*pyRule {
-	key := ev.Provider() + "\x00" + ev.Action()
-	if v, ok := rt.index.Load(key); ok {
-		return v.([]*pyRule)
+	key := sourceName{ev.Provider(), ev.Action()}
+	rt.indexMu.RLock()
+	v, ok := rt.index[key]
+	rt.indexMu.RUnlock()
+	if ok {
+		return v
 	}
 	var out []*pyRule
 	for _, pr := range rt.rules {
 		if pr.functions == nil || pr.never {
 			continue
 		}
-		if ok := admits(pr.prefilter["eventSource"], ev.Provider()) && admits(pr.prefilter["eventName"], ev.Action()); ok {
+		if ok := admits(pr.prefilter["eventSource"], key.source) && admits(pr.prefilter["eventName"], key.name); ok {
 			out = append(out, pr)
 		}
 	}
 	rt.indexMu.Lock()
-	if rt.indexN > 100000 { // bound it against hostile input
-		rt.index.Clear()
-		rt.indexN = 0
+	if len(rt.index) > 100000 { // bound it against hostile input
+		clear(rt.index)
 	}
-	rt.indexN++
+	rt.index[sourceName{strings.Clone(key.source), strings.Clone(key.name)}] = out
 	rt.indexMu.Unlock()
-	rt.index.Store(strings.Clone(key), out)
 	return out
 }
+
+// sourceName is an event's eventSource and eventName.
+type sourceName struct{ source, name string }
 
 func admits(ff fieldFilter, v string) bool { return newStrFilter(ff).admits(v) }
 
@@ -1299,34 +1303,96 @@ func (rt *Runtime) result(ev *event.Event, pr *pyRule) *result {
 		m = &memo{}
 		ev.SetMemo(rt, m)
 		s := scratches.Get().(*engine.Scratch)
-		batch := rt.admitted(ev, s, make([]int8, len(rt.conds)))
+		batch := rt.admitted(ev, s, rt.newFieldMemo())
 		scratches.Put(s)
 		rt.evaluate(ev, batch, m)
 	}
 	return m.get(pr.idx)
 }
 
-// admitted returns the rules whose prefilter admits the event. seen holds
-// what is known of the event's field conditions (0 unknown, 1 true, 2
-// false), as long as rt.conds, zero at first.
-func (rt *Runtime) admitted(ev *event.Event, s *engine.Scratch, seen []int8) []*pyRule {
+// admitted returns the rules whose prefilter admits the event. fm holds
+// what is known of the event's field conditions and fields, reset at first.
+func (rt *Runtime) admitted(ev *event.Event, s *engine.Scratch, fm *fieldMemo) []*pyRule {
 	var out []*pyRule
 next:
 	for _, c := range rt.candidates(ev) {
 		for _, i := range c.conds {
-			if seen[i] == 0 {
-				seen[i] = 2
-				if rt.cond(i, ev, s) {
-					seen[i] = 1
+			if fm.seen[i] == 0 {
+				fm.seen[i] = 2
+				if rt.cond(i, ev, s, fm) {
+					fm.seen[i] = 1
 				}
 			}
-			if seen[i] == 2 {
+			if fm.seen[i] == 2 {
 				continue next
 			}
 		}
 		out = append(out, c)
 	}
 	return out
+}
+
+// fieldMemo is what is known of one event for the prefilter: its field
+// conditions (seen: 0 unknown, 1 true, 2 false) and the fields they read
+// (each read once, the objects on their paths too).
+type fieldMemo struct {
+	seen []int8
+	read []bool
+	vals []*fastjson.Value // nil: missing, null, or under something not an object
+}
+
+func (rt *Runtime) newFieldMemo() *fieldMemo {
+	return &fieldMemo{seen: make([]int8, len(rt.conds)), read: make([]bool, len(rt.nodes)), vals: make([]*fastjson.Value, len(rt.nodes))}
+}
+
+// reset forgets the event.
+func (fm *fieldMemo) reset() {
+	clear(fm.seen)
+	clear(fm.read)
+}
+
+// pathNode is a field of the prefilter's conditions, or an object on the
+// path to one: its key in its parent (-1: the record).
+type pathNode struct {
+	parent int
+	key    string
+}
+
+// nodeOf returns the node of a field path, adding it and its parents.
+func (rt *Runtime) nodeOf(path []string) int {
+	parent := -1
+	if len(path) > 1 {
+		parent = rt.nodeOf(path[:len(path)-1])
+	}
+	k := path[len(path)-1]
+	for i, n := range rt.nodes {
+		if n.parent == parent && n.key == k {
+			return i
+		}
+	}
+	rt.nodes = append(rt.nodes, pathNode{parent, k})
+	return len(rt.nodes) - 1
+}
+
+// node returns the value of node i in the record (nil: missing, null, or
+// under a value that is not an object), reading it once per event.
+func (rt *Runtime) node(i int, root *fastjson.Value, fm *fieldMemo) *fastjson.Value {
+	if fm.read[i] {
+		return fm.vals[i]
+	}
+	n := rt.nodes[i]
+	cur := root
+	if n.parent >= 0 {
+		cur = rt.node(n.parent, root, fm)
+	}
+	var v *fastjson.Value
+	if cur != nil && cur.Type() == fastjson.TypeObject {
+		if v = cur.Get(n.key); v != nil && v.Type() == fastjson.TypeNull {
+			v = nil
+		}
+	}
+	fm.read[i], fm.vals[i] = true, v
+	return v
 }
 
 // decodeResults decodes a worker's answer for one event: each rule's
@@ -1426,19 +1492,52 @@ type evalHeader struct {
 // to run rules on it: the rules, its p_event_time (its time, else its
 // file's), p_row_id and the time the cache's expiries compare with.
 func header(ev *event.Event, rules []*pyRule) evalHeader {
-	hdr := evalHeader{R: make([]int, len(rules)), ID: rowID(ev)}
-	for i, pr := range rules {
-		hdr.R[i] = pr.idx
-	}
 	t := ev.Time()
 	if t.IsZero() {
 		t = ev.FileTime
+	}
+	return headerAt(rules, rowID(ev), t)
+}
+
+func headerAt(rules []*pyRule, id string, t time.Time) evalHeader {
+	hdr := evalHeader{R: make([]int, len(rules)), ID: id}
+	for i, pr := range rules {
+		hdr.R[i] = pr.idx
 	}
 	if !t.IsZero() {
 		hdr.T = t.UTC().Format("2006-01-02 15:04:05.000000000")
 		hdr.Now = float64(t.UnixNano()) / 1e9
 	}
 	return hdr
+}
+
+// matchRef is what the alert functions of a match need of its event once
+// the event is gone, copied: most matches raise no alert, so the header
+// and the place are made only for those that do.
+type matchRef struct {
+	id, file string
+	line     int
+	offset   int64
+	t        time.Time
+}
+
+func refOf(ev *event.Event) matchRef {
+	t := ev.Time()
+	if t.IsZero() {
+		t = ev.FileTime
+	}
+	return matchRef{id: strings.Clone(ev.ID()), file: ev.File, line: ev.Line, offset: ev.Offset, t: t}
+}
+
+func (m matchRef) header(pr *pyRule) evalHeader {
+	return headerAt([]*pyRule{pr}, rowIDOf(m.id, m.file, m.offset), m.t)
+}
+
+func (m matchRef) place() string {
+	if m.line > 0 {
+		return fmt.Sprintf("%s:%d", m.file, m.line)
+	}
+	return m.file
 }
 
 // alertFields runs a rule's alert functions that run only for an alert
@@ -1485,8 +1584,10 @@ func (rt *Runtime) alertCall(hdr evalHeader, rec []byte, out *result) error {
 		rt.drop(w)
 		return err
 	}
+	// decoded before the worker goes back: its next answer reuses the buffer
+	err = json.Unmarshal(ans, out)
 	rt.put(w)
-	if err := json.Unmarshal(ans, out); err != nil {
+	if err != nil {
 		return fmt.Errorf("python worker answer: %w", err)
 	}
 	return nil
@@ -1494,12 +1595,15 @@ func (rt *Runtime) alertCall(hdr evalHeader, rec []byte, out *result) error {
 
 // rowID is the event's p_row_id: a hash of its eventID (or place), stable
 // across hunts.
-func rowID(ev *event.Event) string {
+func rowID(ev *event.Event) string { return rowIDOf(ev.ID(), ev.File, ev.Offset) }
+
+// rowIDOf is rowID of an event's eventID, file and offset.
+func rowIDOf(id, file string, offset int64) string {
 	h := fnv.New128a()
-	if id := ev.ID(); id != "" {
+	if id != "" {
 		h.Write([]byte(id))
 	} else {
-		fmt.Fprintf(h, "%s\x00%d", ev.File, ev.Offset)
+		fmt.Fprintf(h, "%s\x00%d", file, offset)
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }

@@ -8,12 +8,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/trailhound/trailhound/alert"
 	"github.com/trailhound/trailhound/catalog"
 	"github.com/trailhound/trailhound/engine"
+	"github.com/trailhound/trailhound/event"
 	"github.com/trailhound/trailhound/hunt"
 	"github.com/trailhound/trailhound/rule"
 )
@@ -328,5 +330,52 @@ func TestUnique(t *testing.T) {
 	}
 	if a := alerts[0]; a.Description != "alice failed to sign in from several addresses." || strings.Join(a.Destinations, ",") != "security-slack,pagerduty" {
 		t.Errorf("description() and destinations(): %q %q", a.Description, a.Destinations)
+	}
+}
+
+// Alert functions called from many goroutines at once, on two workers,
+// each get their own record's answer: a worker's answer is decoded before
+// the worker goes back to the pool, whose next call reuses its buffer.
+func TestAlertFieldsConcurrent(t *testing.T) {
+	needPython(t)
+	rules, rt := load(t, "testdata/checkout", Options{Workers: 2})
+	pr := rt.byRule[byID(rules)["Test.KeyCreated"]]
+	if !pr.later {
+		t.Fatal("Test.KeyCreated: alert_context and severity not run later")
+	}
+	raws := make([][][]byte, 8) // rec counts: made before the goroutines
+	for g := range raws {
+		for i := range 25 {
+			user := fmt.Sprintf("user%d-%d", g, i)
+			if i%2 == 0 {
+				user = "root"
+			}
+			raws[g] = append(raws[g], []byte(rec("CreateAccessKey", i, fmt.Sprintf(`,"requestParameters":{"userName":%q}`, user))))
+		}
+	}
+	var wg sync.WaitGroup
+	for g := range raws {
+		wg.Go(func() {
+			for i, raw := range raws[g] {
+				user, want := fmt.Sprintf("user%d-%d", g, i), ""
+				if i%2 == 0 {
+					user, want = "root", "critical"
+				}
+				var p event.Parser
+				ev, err := p.Parse(raw)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				l := rt.alertFields(pr, header(ev, []*pyRule{pr}), place(ev), raw)
+				if l.Severity != want || l.Context["row"] != rowID(ev) {
+					t.Errorf("%s: severity %q, row %v; want %q, %s", user, l.Severity, l.Context["row"], want, rowID(ev))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if errs := rt.Errors(); len(errs) > 0 {
+		t.Errorf("errors: %+v", errs)
 	}
 }

@@ -30,11 +30,22 @@ import (
 // built-in rules when none are given. placeholders are NAME=V1,V2 values for
 // Sigma's %NAME% placeholders.
 func loadRules(paths, placeholders []string) ([]*rule.Rule, []error, error) {
+	return loadRulesWith(paths, placeholders, catalog.Options{})
+}
+
+// loadRunRules is loadRules for commands that run rules over logs (hunt,
+// serve): without the rules' unit tests, which they do not run (a Tests
+// block is neither parsed nor checked).
+func loadRunRules(paths, placeholders []string) ([]*rule.Rule, []error, error) {
+	return loadRulesWith(paths, placeholders, catalog.Options{NoTests: true})
+}
+
+func loadRulesWith(paths, placeholders []string, opts catalog.Options) ([]*rule.Rule, []error, error) {
 	if len(paths) == 0 {
 		rs, err := builtin.Rules()
 		return rs, nil, err
 	}
-	opts := catalog.Options{Sigma: sigma.Options{Placeholders: map[string][]string{}}}
+	opts.Sigma = sigma.Options{Placeholders: map[string][]string{}}
 	for _, p := range placeholders {
 		name, vals, ok := strings.Cut(p, "=")
 		if !ok || name == "" {
@@ -158,7 +169,7 @@ the alerts found so far are written, the state is not committed).`,
 					opts.Workers = max(8, 4*runtime.GOMAXPROCS(0))
 				}
 			}
-			rules, ruleErrs, err := loadRules(rulePaths, *placeholders)
+			rules, ruleErrs, err := loadRunRules(rulePaths, *placeholders)
 			if err != nil {
 				return err
 			}

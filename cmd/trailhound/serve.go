@@ -230,7 +230,7 @@ served on --listen.`,
 						select {
 						case <-hup:
 							// rules that do not load keep the service as it is
-							if _, _, err := loadRules(cfg.Rules, nil); err != nil {
+							if _, _, err := loadRunRules(cfg.Rules, nil); err != nil {
 								log.Error("SIGHUP: the rules do not load; serving on with the ones running", "error", err.Error())
 								continue
 							}
@@ -288,7 +288,7 @@ served on --listen.`,
 // until ctx ends. It returns the rule keys loaded (reported against prev,
 // those of the run before a reload).
 func serveOnce(ctx context.Context, cfg *serve.Config, geo *geoFlags, stdout io.Writer, log *slog.Logger, m *serve.Metrics, prev map[string]bool) (map[string]bool, error) {
-	rules, ruleErrs, err := loadRules(cfg.Rules, nil)
+	rules, ruleErrs, err := loadRunRules(cfg.Rules, nil)
 	if err != nil {
 		return nil, err
 	}
