@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"maps"
 	"regexp"
 	"strings"
@@ -228,20 +229,7 @@ func TestIndexDisjunctions(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := map[string]bool{}
-		eng.Match(ev, s, func(r *rule.Rule) { got[r.ID] = true })
-		for _, r := range rules {
-			want, err := Eval(r.Cond, ev)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got[r.ID] != want {
-				t.Errorf("%s on %v: matched %v, unindexed %v", r.ID, pa, got[r.ID], want)
-			}
-			if want {
-				matched[r.ID]++
-			}
-		}
+		matchAsUnindexed(t, eng, s, rules, ev, fmt.Sprint(pa), matched)
 	}
 	evals := map[string]int64{}
 	for _, p := range eng.Profiles(s) {
@@ -295,20 +283,7 @@ func TestIndexOtherDatasets(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := map[string]bool{}
-		eng.Match(ev, s, func(r *rule.Rule) { got[r.ID] = true })
-		for _, r := range rules {
-			want, err := Eval(r.Cond, ev)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got[r.ID] != want {
-				t.Errorf("%s on %s: matched %v, unindexed %v", r.ID, js, got[r.ID], want)
-			}
-			if want {
-				matched[r.ID]++
-			}
-		}
+		matchAsUnindexed(t, eng, s, rules, ev, js, matched)
 	}
 	evals := map[string]int64{}
 	for _, p := range eng.Profiles(s) {
@@ -352,6 +327,26 @@ func TestCostlyConjunctsLast(t *testing.T) {
 		}
 		if reads != 1 {
 			t.Errorf("the costly conjunct was evaluated on %d events, want 1 (only X)", reads)
+		}
+	}
+}
+
+// matchAsUnindexed checks that the indexed engine matches ev with exactly the
+// rules whose condition holds on it, counting matches per rule in matched.
+func matchAsUnindexed(t *testing.T, eng *Engine, s *Scratch, rules []*rule.Rule, ev *event.Event, label string, matched map[string]int) {
+	t.Helper()
+	got := map[string]bool{}
+	eng.Match(ev, s, func(r *rule.Rule) { got[r.ID] = true })
+	for _, r := range rules {
+		want, err := Eval(r.Cond, ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[r.ID] != want {
+			t.Errorf("%s on %s: matched %v, unindexed %v", r.ID, label, got[r.ID], want)
+		}
+		if want {
+			matched[r.ID]++
 		}
 	}
 }

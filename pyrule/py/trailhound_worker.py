@@ -1973,6 +1973,11 @@ def _exact_key(k, first):
     return isinstance(k, str) and k.isascii() and not (first and k[:2].lower() == "p_")
 
 
+
+def _is_noop(st):
+    """Whether statement st does nothing: pass, or a docstring."""
+    return isinstance(st, ast.Pass) or isinstance(st, ast.Expr) and isinstance(st.value, ast.Constant) and isinstance(st.value.value, str)
+
 class _Exact:
     """The exact formula of a function of the event (see above)."""
 
@@ -2196,7 +2201,7 @@ class _Exact:
     def _block(self, stmts, env):
         for i, st in enumerate(stmts):
             self._tick()
-            if isinstance(st, ast.Pass) or isinstance(st, ast.Expr) and isinstance(st.value, ast.Constant) and isinstance(st.value.value, str):
+            if _is_noop(st):
                 continue
             e2 = self._assign(st, env)
             if e2 is not None:
@@ -2218,7 +2223,7 @@ class _Exact:
         """The template of the function's result (title, dedup)."""
         env = {}
         for st in self.fdef.body:
-            if isinstance(st, ast.Pass) or isinstance(st, ast.Expr) and isinstance(st.value, ast.Constant) and isinstance(st.value.value, str):
+            if _is_noop(st):
                 continue
             e2 = self._assign(st, env)
             if e2 is not None:
