@@ -30,13 +30,32 @@ func trailhound(t testing.TB, outFile string, args ...string) *exec.Cmd {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { out.Close() })
+	// stderr of every start goes to one file, so a failure can show it
+	errs, err := os.OpenFile(outFile+".stderr", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { errs.Close() })
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "TRAILHOUND_AS_MAIN=1")
-	cmd.Stdout = out
+	cmd.Stdout, cmd.Stderr = out, errs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	return cmd
+}
+
+// stderrTail is the end of what the processes started with outFile wrote to
+// stderr, for a failure's message.
+func stderrTail(outFile string) string {
+	b, err := os.ReadFile(outFile + ".stderr")
+	if err != nil {
+		return err.Error()
+	}
+	if len(b) > 4096 {
+		b = b[len(b)-4096:]
+	}
+	return string(b)
 }
 
 // alertIDs reads the ids (and, for new_terms alerts, rule+terms) of the

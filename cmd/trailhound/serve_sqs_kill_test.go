@@ -140,7 +140,7 @@ sinks:
 	}
 	final.cmd.Process.Signal(syscall.SIGTERM)
 	if err := final.wait(); err != nil {
-		t.Errorf("serve after SIGTERM: %v (want exit 0)", err)
+		t.Errorf("serve after SIGTERM: %v (want exit 0); its stderr ends:\n%s", err, stderrTail(filepath.Join(dir, "stdout")))
 	}
 
 	rewrites := checkDelivered(t, idx, outs, want)
