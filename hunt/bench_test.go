@@ -2,6 +2,7 @@ package hunt
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -29,6 +30,7 @@ const (
 
 var (
 	benchOnce sync.Map // gzip bool -> dir
+	benchTemp string   // the folder benchData generates into (TestMain)
 )
 
 // benchData generates (once per process) 128 MB of records multiplied from
@@ -41,11 +43,12 @@ func benchData(b *testing.B, gz bool) (dir string, size int64) {
 	if d, ok := benchOnce.Load(gz); ok {
 		dir = d.(string)
 	} else {
-		dir = filepath.Join(os.TempDir(), "trailhound-bench-plain")
+		// a folder of this process's own, removed when it ends: two
+		// benchmark runs at once must not generate into each other's
+		dir = filepath.Join(benchTemp, "plain")
 		if gz {
-			dir = filepath.Join(os.TempDir(), "trailhound-bench-gz")
+			dir = filepath.Join(benchTemp, "gz")
 		}
-		os.RemoveAll(dir)
 		recs, err := synth.Load([]string{benchLogs})
 		if err != nil {
 			b.Fatal(err)
@@ -308,4 +311,18 @@ func cpuTime() time.Duration {
 // reportCPU reports the CPU time used since from per operation.
 func reportCPU(b *testing.B, from time.Duration) {
 	b.ReportMetric(float64(cpuTime()-from)/float64(b.N), "cpu-ns/op")
+}
+
+// TestMain gives benchData a folder of this process's own and removes it at
+// the end.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "trailhound-bench-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	benchTemp = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
