@@ -54,7 +54,8 @@ var (
 	// every string its regex matches passes (regexlit.Filter; nil: none):
 	// uap-go tries hundreds of regexes in turn, and these rule most of
 	// them out with a substring search (0.6 ms per distinct agent before).
-	uaPass, osPass, devicePass []func(string) bool
+	uaPass, osPass, devicePass             []func(string) bool
+	uaFilterOnce, osFilterOnce, deviceOnce sync.Once
 
 	mu    sync.Mutex
 	cache = map[string]*Agent{}
@@ -85,17 +86,21 @@ func compiled() *uaparser.Parser {
 		if parser, err = uaparser.New(uaparser.WithCacheSize(1)); err != nil {
 			panic(fmt.Sprintf("useragent: the embedded uap-core regexes: %v", err))
 		}
-		for _, p := range parser.UA {
-			uaPass = append(uaPass, regexlit.FilterMax(p.Reg.String(), maxLiterals))
-		}
-		for _, p := range parser.OS {
-			osPass = append(osPass, regexlit.FilterMax(p.Reg.String(), maxLiterals))
-		}
-		for _, p := range parser.Device {
-			devicePass = append(devicePass, regexlit.FilterMax(p.Reg.String(), maxLiterals))
-		}
 	})
 	return parser
+}
+
+// filters returns the literal filters of one part's patterns (given by
+// their expressions), built the first time that part is parsed: most rules
+// read only the agent's name, and the device patterns' filters took 25 ms to
+// build at every start.
+func filters(once *sync.Once, pass *[]func(string) bool, exprs func() []string) []func(string) bool {
+	once.Do(func() {
+		for _, e := range exprs() {
+			*pass = append(*pass, regexlit.FilterMax(e, maxLiterals))
+		}
+	})
+	return *pass
 }
 
 // maxLiterals bounds the literals of one alternation a pattern's filter
@@ -112,9 +117,15 @@ const maxLiterals = 1024
 
 func parseUserAgent(s string) *uaparser.UserAgent {
 	p := compiled()
+	passes := filters(&uaFilterOnce, &uaPass, func() (out []string) {
+		for _, q := range p.UA {
+			out = append(out, q.Reg.String())
+		}
+		return out
+	})
 	ua := new(uaparser.UserAgent)
 	for i, pat := range p.UA {
-		if pass := uaPass[i]; pass != nil && !pass(s) {
+		if pass := passes[i]; pass != nil && !pass(s) {
 			continue
 		}
 		if pat.Match(s, ua); ua.Family != "" {
@@ -127,9 +138,15 @@ func parseUserAgent(s string) *uaparser.UserAgent {
 
 func parseOs(s string) *uaparser.Os {
 	p := compiled()
+	passes := filters(&osFilterOnce, &osPass, func() (out []string) {
+		for _, q := range p.OS {
+			out = append(out, q.Reg.String())
+		}
+		return out
+	})
 	os := new(uaparser.Os)
 	for i, pat := range p.OS {
-		if pass := osPass[i]; pass != nil && !pass(s) {
+		if pass := passes[i]; pass != nil && !pass(s) {
 			continue
 		}
 		if pat.Match(s, os); os.Family != "" {
@@ -142,9 +159,15 @@ func parseOs(s string) *uaparser.Os {
 
 func parseDevice(s string) *uaparser.Device {
 	p := compiled()
+	passes := filters(&deviceOnce, &devicePass, func() (out []string) {
+		for _, q := range p.Device {
+			out = append(out, q.Reg.String())
+		}
+		return out
+	})
 	d := new(uaparser.Device)
 	for i, pat := range p.Device {
-		if pass := devicePass[i]; pass != nil && !pass(s) {
+		if pass := passes[i]; pass != nil && !pass(s) {
 			continue
 		}
 		if pat.Match(s, d); d.Family != "" {
