@@ -103,14 +103,7 @@ func TestIgnoreAbove(t *testing.T) {
 }
 
 func TestIndex(t *testing.T) {
-	mk := func(id, q string) *rule.Rule {
-		n, err := kql.Parse(q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, _ := elastic.Lower(n)
-		return &rule.Rule{ID: id, Name: id, Type: "query", Cond: rule.Simplify(c)}
-	}
+	mk := func(id, q string) *rule.Rule { return queryRule(t, id, q) }
 	rules := []*rule.Rule{
 		mk("both", `event.provider: lambda.amazonaws.com and event.action: (A or B)`),
 		mk("prov", `event.provider: lambda.amazonaws.com and event.action: A*`),
@@ -194,14 +187,7 @@ func TestProfiles(t *testing.T) {
 // under the union of the branches' pins (also as a conjunct): the rule is
 // evaluated only on events of those, and matches what it matches unindexed.
 func TestIndexDisjunctions(t *testing.T) {
-	mk := func(id, q string) *rule.Rule {
-		n, err := kql.Parse(q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, _ := elastic.Lower(n)
-		return &rule.Rule{ID: id, Name: id, Type: "query", Cond: rule.Simplify(c)}
-	}
+	mk := func(id, q string) *rule.Rule { return queryRule(t, id, q) }
 	eq := func(f, v string) rule.Cond {
 		return rule.Cmp{Field: f, Op: rule.OpEq, Values: []string{v}, CaseInsensitive: true}
 	}
@@ -250,14 +236,7 @@ func TestIndexDisjunctions(t *testing.T) {
 // what a rule can only match on other datasets; on other events it does
 // not.
 func TestIndexOtherDatasets(t *testing.T) {
-	mk := func(id, q string) *rule.Rule {
-		n, err := kql.Parse(q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, _ := elastic.Lower(n)
-		return &rule.Rule{ID: id, Name: id, Type: "query", Cond: rule.Simplify(c)}
-	}
+	mk := func(id, q string) *rule.Rule { return queryRule(t, id, q) }
 	rules := []*rule.Rule{
 		mk("mixed", `(data_stream.dataset: aws.cloudtrail and event.action: X) or (data_stream.dataset: k8s and verb: get)`),
 		mk("k8s", `data_stream.dataset: k8s and verb: get`),
@@ -349,4 +328,16 @@ func matchAsUnindexed(t *testing.T, eng *Engine, s *Scratch, rules []*rule.Rule,
 			matched[r.ID]++
 		}
 	}
+}
+
+// queryRule is a query rule of KQL q, its condition simplified as the
+// loader does.
+func queryRule(t *testing.T, id, q string) *rule.Rule {
+	t.Helper()
+	n, err := kql.Parse(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := elastic.Lower(n)
+	return &rule.Rule{ID: id, Name: id, Type: "query", Cond: rule.Simplify(c)}
 }
