@@ -1,7 +1,6 @@
 package detect
 
 import (
-	"encoding/json"
 	"slices"
 	"strings"
 	"sync"
@@ -181,22 +180,11 @@ func (c *Collector) Add(r *rule.Rule, ev *event.Event) {
 	}
 	c.feedCorrelations(ri, ev, cd.t)
 	if ri.suppGetter != nil {
-		var parts []string
-		missing := false
+		vals := make([][]string, len(ri.suppGetter))
 		for j, g := range ri.suppGetter {
-			vals := c.values(g, ev)
-			if len(vals) == 0 {
-				missing = true
-				cd.sv = append(cd.sv, nil)
-			} else {
-				cd.sv = append(cd.sv, vals)
-			}
-			b, _ := json.Marshal(vals)
-			parts = append(parts, r.Suppression.GroupBy[j]+"="+string(b))
+			vals[j] = c.values(g, ev)
 		}
-		if !missing || r.Suppression.MissingFieldsStrategy != "doNotSuppress" {
-			cd.supp = strings.Join(parts, "\x1f")
-		}
+		cd.supp, cd.sv = suppression(r, vals)
 	}
 	ri.det.collect(c, i, ev, cd)
 }

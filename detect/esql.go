@@ -197,25 +197,34 @@ func rowFields(row esql.Row) map[string]any {
 
 // rowSuppression is the suppression key and terms of an aggregating rule's
 // result row: its alert_suppression fields are read from the row's columns
-// (a STATS ... BY column), as Elastic does for ES|QL rules; the key has the
-// form the collector gives single events.
+// (a STATS ... BY column), as Elastic does for ES|QL rules.
 func rowSuppression(r *rule.Rule, fields map[string]any) (string, []any) {
 	if r.Suppression == nil {
 		return "", nil
 	}
+	vals := make([][]string, len(r.Suppression.GroupBy))
+	for j, f := range r.Suppression.GroupBy {
+		vals[j] = columnValues(fields[f])
+	}
+	return suppression(r, vals)
+}
+
+// suppression is the suppression key of an alert whose group_by fields
+// have the values vals (in the order of group_by; none for a missing
+// field), "" when it is not suppressed, and its terms for the alert.
+func suppression(r *rule.Rule, vals [][]string) (string, []any) {
 	var parts []string
 	var sv []any
 	missing := false
-	for _, f := range r.Suppression.GroupBy {
-		vals := columnValues(fields[f])
-		if len(vals) == 0 {
+	for j, v := range vals {
+		if len(v) == 0 {
 			missing = true
 			sv = append(sv, nil)
 		} else {
-			sv = append(sv, vals)
+			sv = append(sv, v)
 		}
-		b, _ := json.Marshal(vals)
-		parts = append(parts, f+"="+string(b))
+		b, _ := json.Marshal(v)
+		parts = append(parts, r.Suppression.GroupBy[j]+"="+string(b))
 	}
 	if missing && r.Suppression.MissingFieldsStrategy == "doNotSuppress" {
 		return "", sv
