@@ -122,6 +122,7 @@ type Parser struct {
 var ErrInvalidUTF8 = errors.New("invalid UTF-8")
 
 // Parse parses one record. The returned Event is reused by the next call.
+// A record that is not UTF-8 is an error naming its first bad byte.
 func (p *Parser) Parse(data []byte) (*Event, error) {
 	if !utf8.Valid(data) {
 		i := 0
@@ -134,6 +135,14 @@ func (p *Parser) Parse(data []byte) (*Event, error) {
 		}
 		return nil, fmt.Errorf("%w at byte %d of the record", ErrInvalidUTF8, i)
 	}
+	return p.ParseUTF8(data)
+}
+
+// ParseUTF8 is Parse for a record known to be valid UTF-8, such as one a
+// record.Scanner returned (it validates UTF-8 with the JSON): it does not
+// read the bytes once more to check. Given bytes that are not UTF-8, the
+// event's strings hold them as they are.
+func (p *Parser) ParseUTF8(data []byte) (*Event, error) {
 	v, err := p.p.ParseBytes(data)
 	if err != nil {
 		return nil, fmt.Errorf("malformed JSON: %w", err)

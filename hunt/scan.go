@@ -118,7 +118,7 @@ func matchOne(eng *engine.Engine, p *event.Parser, s *engine.Scratch, col *detec
 // parseOne is matchOne's first half: it returns the record's event (nil
 // when it is not one the rules see: an error, a digest, another kind).
 func parseOne(p *event.Parser, inputErr func(InputError), data []byte, file string, line int, offset int64, stamp func() stampedTime, st *fileStats) (ev *event.Event, ns int64, ok bool) {
-	ev, err := p.Parse(data)
+	ev, err := p.ParseUTF8(data) // splitRecords validated its UTF-8
 	if err != nil {
 		inputErr(InputError{File: file, Line: line, Offset: offset, Err: err})
 		return nil, 0, false

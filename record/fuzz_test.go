@@ -58,6 +58,9 @@ var fuzzSeeds = []string{
 	`{"a":"b","c":{"d":nul,"e":1}}`, `{"a":"b" ,"c":"d"}`, `{"a":{"b":"c"},"d":{"e":{}}}`, "{\"a\":\"b\",\"c\n\":1}",
 	`{"Records":"x","Records":[{"a":1}]}`, `{"a":"b","Records":[{"a":1}]}`, `{"a":-,"b":1}`, `{"a":"b","c":"d"}x`,
 	"{\"a\":\"\xff\xfe\",\"\xc3\":1}", `{"a":"b","a":"c","\u0061":1}`,
+	// UTF-8: sequences whole, cut by the end, overlong, surrogates, past U+10FFFF, in keys
+	"{\"é☃\":\"\xf0\x9f\x98\x80x\"}", "{\"a\":\"\xe2\x98\"}", "{\"a\":\"\xc0\xaf\"}", "{\"a\":\"\xed\xa0\x80\"}",
+	"{\"a\":\"\xf4\x90\x80\x80\"}", "{\"\xe2\x98\x83\":1,\"\xe2\x98\":2}", "{\"a\":\"\xef\xbf\xbd\"}",
 }
 
 // FuzzScanner: every record emitted is valid JSON and decodes to what
@@ -93,16 +96,14 @@ func FuzzScanner(f *testing.F) {
 				continue
 			}
 			// (a) valid, and what encoding/json reads there
-			if !json.Valid([]byte(e.Data)) {
-				t.Fatalf("record %q is not valid JSON", e.Data)
+			if !json.Valid([]byte(e.Data)) || !utf8.ValidString(e.Data) {
+				t.Fatalf("record %q is not valid JSON in UTF-8", e.Data)
 			}
 			if len(e.Data) > max {
 				t.Fatalf("record %q over the limit", e.Data)
 			}
-			// (keys that differ only in invalid UTF-8 are the same to
-			// encoding/json; the event parser refuses such records)
 			got, want := decode(t, []byte(e.Data)), decode(t, in[e.Offset:])
-			if utf8.ValidString(e.Data) && !reflect.DeepEqual(got, want) {
+			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("record %q decodes to %v, the input at %d to %v", e.Data, got, e.Offset, want)
 			}
 			end := e.Offset + int64(len(e.Data))
@@ -201,9 +202,12 @@ func FuzzScannerResync(f *testing.F) {
 	})
 }
 
-// FuzzValid: the validator agrees with encoding/json's Valid. Arbitrary
-// bytes b are put in a record, `{"k":` b `}`; the scanner reads it whole and
-// alone, without an error, exactly when it is valid JSON. Left out: inputs
+// FuzzValid: the validator agrees with encoding/json's Valid and
+// unicode/utf8's Valid (RFC 8259 asks for UTF-8; encoding/json reads a bad
+// byte as U+FFFD). Arbitrary bytes b are put in a record, `{"k":` b `}`;
+// the scanner reads it whole and alone, without an error, exactly when it
+// is valid JSON in UTF-8; when it is valid JSON but not UTF-8, the one
+// error says so at the first bad byte. Left out: inputs
 // with a line that starts with `{"` (inside a value that is a cut JSON Lines
 // record to the scanner, though JSON allows it) and delivery files (a
 // "Records" key).
@@ -247,10 +251,27 @@ func FuzzValid(f *testing.F) {
 			whole = bytes.Equal(recs[0].Data, in) ||
 				d.Decode(&v) == nil && len(bytes.TrimRight(in[d.InputOffset():], " \t\r\n")) == 0
 		}
-		if valid := json.Valid(in); whole != valid {
-			t.Fatalf("%q: encoding/json says valid=%v; the scanner read %d records whole=%v, errors %v", in, valid, len(recs), whole, errs)
+		if valid := json.Valid(in) && utf8.Valid(in); whole != valid {
+			t.Fatalf("%q: encoding/json and utf8 say valid=%v; the scanner read %d records whole=%v, errors %v", in, valid, len(recs), whole, errs)
+		}
+		if json.Valid(in) && !utf8.Valid(in) {
+			if len(errs) != 1 || !errors.Is(errs[0], ErrInvalidUTF8) || errs[0].Offset != int64(firstBadUTF8(in)) {
+				t.Fatalf("%q: not UTF-8 from byte %d; errors %v", in, firstBadUTF8(in), errs)
+			}
 		}
 	})
+}
+
+// firstBadUTF8 returns the offset of b's first byte that is not UTF-8.
+func firstBadUTF8(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return -1
 }
 
 // Nesting past MaxDepth is the same error at the same place whether the

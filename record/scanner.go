@@ -8,9 +8,9 @@
 // over the limit is skipped by scanning it, without buffering it.
 //
 // The scanner validates every record against RFC 8259 in the same pass that
-// finds its end: a record that is not valid JSON is reported with its
-// position and never returned, and scanning resumes after it (in JSON Lines
-// input, at the next line). Duplicate object keys are reported as a warning
+// finds its end, UTF-8 included: a record that is not valid JSON in UTF-8
+// is reported with its position and never returned, and scanning resumes
+// after it (in JSON Lines input, at the next line). Duplicate object keys are reported as a warning
 // and the record is returned with the last occurrence of each key, as jq,
 // Python and Go's encoding/json read it.
 package record
@@ -28,8 +28,8 @@ const DefaultMaxRecord = 16 << 20
 
 // Record is one JSON record found in an input stream.
 type Record struct {
-	// Data holds the record's bytes: valid JSON (RFC 8259), with duplicate
-	// keys resolved to their last occurrence. It is only valid until the
+	// Data holds the record's bytes: valid JSON (RFC 8259) and valid UTF-8,
+	// with duplicate keys resolved to their last occurrence. It is only valid until the
 	// next call to Scanner.Next.
 	Data []byte
 	// Line is the 1-based line on which the record starts.
@@ -60,6 +60,11 @@ func (e *PosError) Error() string {
 
 // ErrTooLarge is wrapped by errors about records over the size limit.
 var ErrTooLarge = errors.New("record exceeds size limit")
+
+// ErrInvalidUTF8 is wrapped by the errors about records that are not
+// UTF-8 (RFC 8259 requires it; encoding/json would read each bad byte as
+// U+FFFD).
+var ErrInvalidUTF8 = errors.New("invalid UTF-8")
 
 // ErrUTF16 is wrapped by the error about a UTF-16 encoded stream.
 var ErrUTF16 = errors.New("UTF-16 encoded; convert to UTF-8")
@@ -509,6 +514,10 @@ func (s *Scanner) invalid(line int) *PosError {
 	v := &s.v
 	at := v.errAt
 	err := s.posErr(at, "invalid JSON: %s", v.errMsg)
+	if v.errUTF8 {
+		err = s.posErr(at, "%v: %s", ErrInvalidUTF8, v.errMsg)
+		err.Err = ErrInvalidUTF8
+	}
 	if err.Line != line {
 		err.Msg += fmt.Sprintf(" (in the record from line %d)", line)
 	}

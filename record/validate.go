@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math/bits"
+	"unicode/utf8"
 )
 
 // The validator checks JSON (RFC 8259) in the scanner's buffer as it finds
@@ -106,6 +107,7 @@ type validator struct {
 	errMsg       string // what is wrong
 	errNewline   bool   // the error is a line break inside a string
 	errNewRecord bool   // the error is a line starting with `{"` inside the value
+	errUTF8      bool   // the error is a byte that is not UTF-8
 }
 
 func (v *validator) reset(track, wrapper bool) {
@@ -116,7 +118,7 @@ func (v *validator) reset(track, wrapper bool) {
 	v.canon = v.canon[:0]
 	v.track, v.wrapper, v.recordsKey, v.prevNL = track, wrapper, false, false
 	v.dups, v.dupKey, v.wrapped = 0, "", false
-	v.errNewline, v.errNewRecord = false, false
+	v.errNewline, v.errNewRecord, v.errUTF8 = false, false, false
 }
 
 func (v *validator) push(c byte) {
@@ -144,10 +146,10 @@ func (v *validator) atNumberEnd() bool {
 	return false
 }
 
-// strPlain marks the bytes that need no attention inside a string.
+// strPlain marks the ASCII bytes that need no attention inside a string.
 var strPlain = func() (t [256]bool) {
 	for i := range t {
-		t[i] = i >= 0x20 && i != '"' && i != '\\'
+		t[i] = i >= 0x20 && i != '"' && i != '\\' && i < utf8.RuneSelf
 	}
 	return
 }()
@@ -158,31 +160,49 @@ const (
 )
 
 // special returns a mask with the high bit set in the bytes of x (8 bytes,
-// little endian) that are '"', '\\' or a control character. False positives
-// can only follow a true one, so the lowest set bit marks the first.
+// little endian) that are '"', '\\', a control character or not ASCII.
+// False positives can only follow a true one, so the lowest set bit marks
+// the first.
 //
 // Flipping bit 1 maps the control characters onto themselves and '"' onto
 // ' ', so both are the bytes below 0x21 once flipped: one test finds them.
+// Bytes from 0x80 have the high bit set already and borrow nothing.
 func special(x uint64) uint64 {
 	q := x ^ (lo8 * 0x02)
 	b := x ^ (lo8 * '\\')
-	return ((q-lo8*0x21)&^q | (b-lo8)&^b) & hi8
+	return ((q-lo8*0x21)&^q | (b-lo8)&^b | x) & hi8
 }
 
-// skipPlain returns the index of the first byte from i that is '"', '\\' or
-// a control character (len(buf) if none).
+// skipPlain returns the index of the first byte from i that is '"', '\\',
+// a control character, or a byte that does not start a valid UTF-8
+// sequence whole in buf (len(buf) if none): the string's content up to
+// there is valid UTF-8. ASCII goes 8 bytes at a time; only the bytes of
+// multi-byte sequences are decoded.
 func skipPlain(buf []byte, i int) int {
-	rest := buf[i:] // sliced as it goes: no bounds checks in the loops
-	for len(rest) >= 8 {
-		if m := special(binary.LittleEndian.Uint64(rest)); m != 0 {
-			return len(buf) - len(rest) + bits.TrailingZeros64(m)/8
+	rest := skipASCII(buf[i:])
+	for len(rest) > 0 && rest[0] >= utf8.RuneSelf {
+		if _, n := utf8.DecodeRune(rest); n > 1 {
+			rest = skipASCII(rest[n:])
+			continue
 		}
-		rest = rest[8:]
-	}
-	for len(rest) > 0 && strPlain[rest[0]] {
-		rest = rest[1:]
+		break // not UTF-8, or cut by the buffer's end
 	}
 	return len(buf) - len(rest)
+}
+
+// skipASCII returns b from its first byte that is '"', '\\', a control
+// character or not ASCII.
+func skipASCII(b []byte) []byte {
+	for len(b) >= 8 { // sliced as it goes: no bounds checks in the loops
+		if m := special(binary.LittleEndian.Uint64(b)); m != 0 {
+			return b[bits.TrailingZeros64(m)/8:]
+		}
+		b = b[8:]
+	}
+	for len(b) > 0 && strPlain[b[0]] {
+		b = b[1:]
+	}
+	return b
 }
 
 // member reads, from the quote at i, a key without escapes, the ':' right
@@ -303,7 +323,15 @@ func (s *Scanner) validate() vstatus {
 				v.errNewline = true
 				return s.verr(i, "line break inside a string (a cut line?)")
 			default:
-				return s.verr(i, "control character %q inside a string", c)
+				if c < utf8.RuneSelf {
+					return s.verr(i, "control character %q inside a string", c)
+				}
+				if !utf8.FullRune(buf[i:]) {
+					s.pos = i // the sequence goes on in the next read
+					return vMore
+				}
+				v.errUTF8 = true
+				return s.verr(i, "byte %#02x inside a string", c)
 			}
 		case vEsc:
 			switch c := buf[i]; c {

@@ -102,6 +102,68 @@ func TestScannerValidatesJSON(t *testing.T) {
 	}
 }
 
+// A record that is not UTF-8 is an error naming the first bad byte (its
+// line and stream offset) and is not returned; the records around it are.
+// Every valid sequence is read, whole or cut between reads, in keys and
+// values, on the fast paths (long ASCII runs, compact members) and off them.
+func TestScannerValidatesUTF8(t *testing.T) {
+	pad := strings.Repeat("abcdefgh", 3) // ASCII runs the 8-byte loop reads
+	for _, tc := range []struct {
+		name, str string
+		bad       int // the first bad byte's index in str (-1: valid)
+	}{
+		{"two bytes", "é", -1},
+		{"three bytes", "☃", -1},
+		{"four bytes", "\xf0\x9f\x98\x80", -1},
+		{"U+FFFD itself", "\xef\xbf\xbd", -1},
+		{"max rune", "\xf4\x8f\xbf\xbf", -1},
+		{"mixed runs", pad + "é" + pad + "☃x" + pad, -1},
+		{"lone continuation", "a\x80", 1},
+		{"0xff", pad + "\xff", len(pad)},
+		{"cut sequence", "\xe2\x98" + pad, 0},
+		{"cut at the quote", "ab\xe2", 2},
+		{"overlong", "\xc0\xaf", 0},
+		{"surrogate", "\xed\xa0\x80", 0},
+		{"past U+10FFFF", "\xf4\x90\x80\x80", 0},
+		{"after a good one", "é\xc3(", 2},
+	} {
+		for _, where := range []string{"value", "key", "nested"} {
+			var rec string
+			switch where {
+			case "value":
+				rec = `{"a":"b","x":"` + tc.str + `","y":2}`
+			case "key":
+				rec = `{"a":"b","` + tc.str + `":1,"y":2}`
+			case "nested":
+				rec = `{"a":{"b":["c","` + tc.str + `"]},"y":2}`
+			}
+			in := `{"a":1}` + "\n" + rec + "\n" + `{"b":2}`
+			for name, r := range readers(in) {
+				got := scanAllPos(t, r, 0)
+				want := []string{`{"a":1}`, `{"b":2}`}
+				if tc.bad < 0 {
+					want = []string{`{"a":1}`, rec, `{"b":2}`}
+				}
+				if strings.Join(got.recs, "\n") != strings.Join(want, "\n") || got.final != nil {
+					t.Errorf("%s in a %s (%s): records %q, want %q (final %v)", tc.name, where, name, got.recs, want, got.final)
+					continue
+				}
+				if tc.bad < 0 {
+					if len(got.errs) != 0 {
+						t.Errorf("%s in a %s (%s): errors %v, want none", tc.name, where, name, got.errs)
+					}
+					continue
+				}
+				at := int64(len(`{"a":1}`+"\n") + strings.Index(rec, tc.str) + tc.bad)
+				if len(got.errs) != 1 || got.errs[0].Line != 2 || got.errs[0].Offset != at || !errors.Is(got.errs[0], ErrInvalidUTF8) ||
+					!strings.Contains(got.errs[0].Error(), "invalid UTF-8: byte 0x") {
+					t.Errorf("%s in a %s (%s): errors %v, want one invalid UTF-8 error on line 2 at byte %d", tc.name, where, name, got.errs, at)
+				}
+			}
+		}
+	}
+}
+
 // In JSON Lines, a line cut short does not swallow the next line: a line
 // break inside a string, or a line starting with `{"` inside a record, ends
 // the record. Pretty-printed documents and delivery files still read.
@@ -362,11 +424,12 @@ func TestScannerBinaryBoundsMemory(t *testing.T) {
 	}
 }
 
-// special finds the first '"', '\\' or control character of a word, for
-// every byte value at every place after plain bytes and before any bytes.
+// special finds the first '"', '\\', control character or byte from 0x80
+// of a word, for every byte value at every place after plain bytes and
+// before any bytes.
 func TestSpecial(t *testing.T) {
-	isSpecial := func(c byte) bool { return c < 0x20 || c == '"' || c == '\\' }
-	fill := []byte{'a', ' ', '!', '#', 0x7f, 0x80, 0xff, '[', ']', '0'} // plain bytes, some next to special ones
+	isSpecial := func(c byte) bool { return c < 0x20 || c == '"' || c == '\\' || c >= 0x80 }
+	fill := []byte{'a', ' ', '!', '#', 0x7f, '[', ']', '0'} // plain bytes, some next to special ones
 	for c := 0; c < 256; c++ {
 		for at := 0; at < 8; at++ {
 			for _, before := range fill {
