@@ -144,6 +144,19 @@ func str(v *fastjson.Value, keys ...string) string {
 	return string(c.GetStringBytes())
 }
 
+// strView is str without the copy: the string is the parsed record's and
+// lives as long as the event.
+func strView(v *fastjson.Value, keys ...string) string {
+	c := v.Get(keys...)
+	if c == nil || c.Type() != fastjson.TypeString {
+		return ""
+	}
+	if s := b2s(c.GetStringBytes()); !droppedString(s) {
+		return s
+	}
+	return ""
+}
+
 // ecsBuilder writes the ECS document into an arena.
 type ecsBuilder struct {
 	a   *fastjson.Arena
@@ -514,18 +527,20 @@ func buildECS(e *Event) *fastjson.Value {
 // user did: the invokedBy of an AWSService identity, or for an assumed
 // service-linked role (issuer arn:aws:iam::<account>:role/aws-service-role/<service>/<role>)
 // its invokedBy or else the service in the role's path. invokedBy alone
-// decides nothing: console sign-ins carry it too.
+// decides nothing: console sign-ins carry it too. The name is not copied
+// (it lives as long as the event): the ECS view copies it into its arena and
+// the user getters only compare it with "".
 func awsServiceActor(j *fastjson.Value) string {
 	if present(j, "userIdentity") == nil {
 		return ""
 	}
-	invokedBy := str(j, "userIdentity", "invokedBy")
-	switch str(j, "userIdentity", "type") {
+	invokedBy := strView(j, "userIdentity", "invokedBy")
+	switch strView(j, "userIdentity", "type") {
 	case "AWSService":
 		return invokedBy
 	case "AssumedRole":
 		const marker = ":role/aws-service-role/"
-		issuer := str(j, "userIdentity", "sessionContext", "sessionIssuer", "arn")
+		issuer := strView(j, "userIdentity", "sessionContext", "sessionIssuer", "arn")
 		i := strings.Index(issuer, marker)
 		if i < 0 {
 			return ""
