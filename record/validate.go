@@ -174,39 +174,25 @@ func special(x uint64) uint64 {
 }
 
 // skipPlain returns the index of the first byte from i that is '"', '\\',
-// a control character, or a byte that does not start a valid UTF-8
-// sequence whole in buf (len(buf) if none): the string's content up to
-// there is valid UTF-8. ASCII goes 8 bytes at a time; only the bytes of
-// multi-byte sequences are decoded.
+// a control character or not ASCII (len(buf) if none). Strings of ASCII
+// go 8 bytes at a time; the validator decodes the others' multi-byte
+// sequences one by one.
 func skipPlain(buf []byte, i int) int {
-	rest := skipASCII(buf[i:])
-	for len(rest) > 0 && rest[0] >= utf8.RuneSelf {
-		if _, n := utf8.DecodeRune(rest); n > 1 {
-			rest = skipASCII(rest[n:])
-			continue
+	rest := buf[i:] // sliced as it goes: no bounds checks in the loops
+	for len(rest) >= 8 {
+		if m := special(binary.LittleEndian.Uint64(rest)); m != 0 {
+			return len(buf) - len(rest) + bits.TrailingZeros64(m)/8
 		}
-		break // not UTF-8, or cut by the buffer's end
+		rest = rest[8:]
+	}
+	for len(rest) > 0 && strPlain[rest[0]] {
+		rest = rest[1:]
 	}
 	return len(buf) - len(rest)
 }
 
-// skipASCII returns b from its first byte that is '"', '\\', a control
-// character or not ASCII.
-func skipASCII(b []byte) []byte {
-	for len(b) >= 8 { // sliced as it goes: no bounds checks in the loops
-		if m := special(binary.LittleEndian.Uint64(b)); m != 0 {
-			return b[bits.TrailingZeros64(m)/8:]
-		}
-		b = b[8:]
-	}
-	for len(b) > 0 && strPlain[b[0]] {
-		b = b[1:]
-	}
-	return b
-}
-
-// member reads, from the quote at i, a key without escapes, the ':' right
-// after it and a value right after that when it is a string without
+// member reads, from the quote at i, an ASCII key without escapes, the ':' right
+// after it and a value right after that when it is an ASCII string without
 // escapes, a literal or the start of an object, and goes on through the
 // members that follow compactly (`,"key":value`), as far as it can; it
 // returns where it stopped and false if the first key is not plain (the
@@ -280,7 +266,8 @@ func (s *Scanner) member(buf []byte, i int) (int, bool) {
 }
 
 // plainString returns the index of the closing quote of a string whose
-// content starts at i, when the string has no escapes and ends in buf.
+// content starts at i, when the string is ASCII without escapes and ends in
+// buf.
 func plainString(buf []byte, i int) (int, bool) {
 	i = skipPlain(buf, i)
 	return i, i < len(buf) && buf[i] == '"'
@@ -325,6 +312,10 @@ func (s *Scanner) validate() vstatus {
 			default:
 				if c < utf8.RuneSelf {
 					return s.verr(i, "control character %q inside a string", c)
+				}
+				if _, n := utf8.DecodeRune(buf[i:]); n > 1 {
+					i += n // a multi-byte sequence
+					continue
 				}
 				if !utf8.FullRune(buf[i:]) {
 					s.pos = i // the sequence goes on in the next read
@@ -483,7 +474,7 @@ func (s *Scanner) validate() vstatus {
 					v.state = vValOrClose
 				case c == '"':
 					if j, ok := plainString(buf, i+1); ok {
-						// fast path: a string without escapes, whole in the buffer
+						// fast path: an ASCII string without escapes, whole in the buffer
 						i = j + 1
 						s.endValue()
 						if v.state == vEnd {
