@@ -120,6 +120,7 @@ rest was still processed); 3 usage errors; 130 interrupted (SIGINT/SIGTERM:
 the alerts found so far are written, the state is not committed).`,
 		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			tuneHuntGC()
 			out, errw := cmd.OutOrStdout(), cmd.ErrOrStderr()
 			ctx := cmd.Context()
 			maxBytes, err := parseSize(maxRecord)
