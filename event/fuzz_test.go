@@ -1,8 +1,10 @@
 package event
 
 import (
+	"errors"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // FuzzEvent: any input either fails to parse with an error or yields an
@@ -30,6 +32,20 @@ func FuzzEvent(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var p Parser
 		ev, err := p.Parse(data)
+		// Parse refuses what is not UTF-8, and only that, before parsing;
+		// ParseUTF8 (for records the scanner validated) parses the rest
+		// alike
+		if !utf8.Valid(data) {
+			if !errors.Is(err, ErrInvalidUTF8) {
+				t.Fatalf("not UTF-8, Parse error %v", err)
+			}
+			return
+		}
+		var q Parser
+		ev2, err2 := q.ParseUTF8(data)
+		if (err == nil) != (err2 == nil) || err == nil && (ev.Kind != ev2.Kind || ev.Provider() != ev2.Provider() || ev.Action() != ev2.Action()) {
+			t.Fatalf("Parse: %v, ParseUTF8: %v", err, err2)
+		}
 		if err != nil {
 			return
 		}
