@@ -55,9 +55,9 @@ const (
 // keyRef is an object key: its content bytes in the record (at off from
 // the record's start), or, when n has canonKey set (the key has escapes), its
 // decoded form in validator.canon. Keys are compared byte by byte
-// otherwise: two keys that differ only in invalid UTF-8 bytes (both U+FFFD
-// to encoding/json) are not found equal, but such records are refused by
-// the event parser.
+// otherwise (two keys that differ only in invalid UTF-8 bytes, both U+FFFD
+// to encoding/json, would not be found equal, but the validator refuses
+// bytes that are not UTF-8).
 type keyRef struct {
 	off, n uint32
 	sig    uint64 // from the key's length and first and last bytes: equal keys have equal sigs
