@@ -221,13 +221,7 @@ func (pl *pipeline) split(rr *rangeRun, from int64, line int, to int64) *rangeSp
 func (pl *pipeline) readRange(rr *rangeRun, k int, m *matcher) {
 	in := rr.in
 	next := rangeStart{stop: true} // unless told otherwise below
-	defer func() {
-		rr.tell(k+1, next)
-		if rr.left.Add(-1) == 0 {
-			rr.f.Close()
-			pl.done(in)
-		}
-	}()
+	defer func() { pl.rangeDone(rr, k, next) }()
 	from, err := rr.lineStart(int64(k) * rangeChunk)
 	to := rr.size
 	if err == nil && k+1 < rr.n {
@@ -287,9 +281,10 @@ type task struct {
 	k  int
 }
 
-// skipRange ends range k of rr unread (the hunt is over).
-func (pl *pipeline) skipRange(rr *rangeRun, k int) {
-	rr.tell(k+1, rangeStart{stop: true})
+// rangeDone ends range k of rr, telling the next range where it starts
+// (unless it was told already); the last range to end ends the reading.
+func (pl *pipeline) rangeDone(rr *rangeRun, k int, next rangeStart) {
+	rr.tell(k+1, next)
 	if rr.left.Add(-1) == 0 {
 		rr.f.Close()
 		pl.done(rr.in)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/trailhound/trailhound/alert"
+	"github.com/trailhound/trailhound/event"
 )
 
 // A file read by ranges gives what one sequential scan gives: the same
@@ -131,5 +132,25 @@ func TestRangesOnlyForJSONLines(t *testing.T) {
 				t.Errorf("read by %d ranges", res.ranges)
 			}
 		})
+	}
+}
+
+// A hunt cancelled while workers read a file by ranges ends (no range
+// waits for one never read) without reading the rest.
+func TestRangesCancel(t *testing.T) {
+	defer func(c int64) { rangeChunk = c }(rangeChunk)
+	rangeChunk = 512
+	path := filepath.Join(t.TempDir(), "big.jsonl")
+	if err := os.WriteFile(path, []byte(strings.Repeat(good+"\n", 2000)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	res, err := Run(ctx, builtinEngine(t), Options{Paths: []string{path}, Workers: 2, Prepare: func(evs []*event.Event) { cancel() }})
+	if err == nil {
+		t.Fatalf("no error from a cancelled hunt (%d records read)", res.Summary.Records)
+	}
+	if res != nil && res.Summary.Records >= 2000 {
+		t.Errorf("all %d records read after the cancel", res.Summary.Records)
 	}
 }
