@@ -7,10 +7,8 @@ import (
 	"math"
 	"os"
 	"runtime"
-	"runtime/debug"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -69,30 +67,6 @@ func placeholderFlag(cmd *cobra.Command) *[]string {
 	var p []string
 	cmd.Flags().StringArrayVar(&p, "placeholder", nil, "values for a Sigma %NAME% placeholder: NAME=VALUE[,VALUE...] (repeatable)")
 	return &p
-}
-
-// startHeap is the heap the garbage collector lets a hunt's start (loading
-// and compiling the rules) grow to before it collects.
-const startHeap = 256 << 20
-
-// pauseGC holds the garbage collector back until the heap reaches
-// startHeap (or GOMEMLIMIT, if lower), and returns the function that
-// restores the user's settings (idempotent). Loading and compiling every
-// Elastic and Sigma corpus rule allocates about 30 MB in small steps while
-// the live heap is a few MB: at the collector's first goals (4 MB, then
-// twice the live heap) that was ten collections, a fifth of the start's
-// CPU, while the start is the part of a hunt that no second worker shares.
-func pauseGC() func() {
-	limit := debug.SetMemoryLimit(-1)
-	percent := debug.SetGCPercent(-1)
-	debug.SetMemoryLimit(min(limit, startHeap))
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			debug.SetGCPercent(percent)
-			debug.SetMemoryLimit(limit)
-		})
-	}
 }
 
 func isTerminal(w io.Writer) bool {
@@ -195,8 +169,7 @@ the alerts found so far are written, the state is not committed).`,
 					opts.Workers = max(8, 4*runtime.GOMAXPROCS(0))
 				}
 			}
-			resumeGC := pauseGC()
-			defer resumeGC()
+			defer startGCFloor(gcFloorBytes)()
 			rules, ruleErrs, err := loadRunRules(rulePaths, *placeholders)
 			if err != nil {
 				return err
@@ -216,7 +189,6 @@ the alerts found so far are written, the state is not committed).`,
 			}
 			defer py.Close()
 			eng, err := engine.Compile(rules)
-			resumeGC()
 			if err != nil {
 				return &exitError{exitErrors, err}
 			}
