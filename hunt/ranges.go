@@ -73,7 +73,7 @@ func (pl *pipeline) openRanges(in *inputRun) *rangeRun {
 	if in.src.Open != nil || in.path == record.Stdin || in.src.Size < minRanges*rangeChunk {
 		return nil
 	}
-	f, err := os.Open(in.path)
+	f, err := os.OpenFile(in.path, os.O_RDONLY|openNonblock, 0)
 	if err != nil {
 		return nil // the stream's open reports it
 	}
