@@ -161,6 +161,7 @@ type rangeSplit struct {
 	firstLine int
 	end       int64 // where the next range's records start
 	endLine   int
+	sent      int // batches matched while the scan went on (heldRanges)
 }
 
 // discard gives the batches back.
@@ -171,9 +172,18 @@ func (sp *rangeSplit) discard() {
 	sp.batches = nil
 }
 
-// split scans the records that start in [from, to), from line line (a
-// speculative scan counts from 1).
-func (pl *pipeline) split(rr *rangeRun, from int64, line int, to int64) *rangeSplit {
+// heldRanges is how many ranges' worth of records a range holds before it
+// matches them: records running on past a range's end (a delivery file
+// over many lines inside JSON Lines) are matched as they are read once the
+// range's start is confirmed, and end a speculative scan.
+const heldRanges = 4
+
+// split scans the records that start in [from, to), from line line. With
+// m (the start confirmed, its first batch's place seq), the records held
+// past heldRanges ranges are matched, and the errors before them reported,
+// as the scan goes on; without (a speculative scan, its lines counted from
+// 1), the scan gives up there and split returns nil.
+func (pl *pipeline) split(rr *rangeRun, from int64, line int, to int64, m *matcher, seq int) *rangeSplit {
 	r := &rangeReader{ctx: pl.ctx, r: io.NewSectionReader(rr.f, from, rr.size-from)}
 	var sc *record.Scanner
 	if from == 0 {
@@ -185,6 +195,7 @@ func (pl *pipeline) split(rr *rangeRun, from int64, line int, to int64) *rangeSp
 	sp := &rangeSplit{}
 	sp.first, sp.firstLine, _ = sc.Boundary()
 	var b *batch
+	held := int64(0)
 	for {
 		off, l, ok := sc.Boundary()
 		if ok && off >= to {
@@ -213,8 +224,32 @@ func (pl *pipeline) split(rr *rangeRun, from int64, line int, to int64) *rangeSp
 		}
 		b.data = append(b.data, rec.Data...)
 		b.recs = append(b.recs, batchRecord{end: len(b.data), line: rec.Line, offset: rec.Offset})
+		if held += int64(len(rec.Data)); held > heldRanges*rangeChunk {
+			if m == nil {
+				sp.discard()
+				return nil
+			}
+			pl.flush(rr, sp, m, seq)
+			b, held = nil, 0
+		}
 	}
 	return sp
+}
+
+// flush reports the errors and matches the records a split with a
+// confirmed start holds so far.
+func (pl *pipeline) flush(rr *rangeRun, sp *rangeSplit, m *matcher, seq int) {
+	for _, pe := range sp.errs {
+		pl.inputErr(InputError{File: rr.in.path, Line: pe.Line, Offset: pe.Offset, Err: errors.New(pe.Msg), Warning: pe.Warning})
+	}
+	sp.errs = nil
+	for _, b := range sp.batches {
+		b.seq = seq + sp.sent
+		sp.sent++
+		rr.in.pending.Add(1)
+		pl.match(m, b)
+	}
+	sp.batches = nil
 }
 
 // readRange reads range k of rr and matches its records with m.
@@ -229,10 +264,14 @@ func (pl *pipeline) readRange(rr *rangeRun, k int, m *matcher) {
 	}
 	var sp *rangeSplit
 	if err == nil && pl.ctx.Err() == nil {
-		sp = pl.split(rr, from, 1, to)
+		if k == 0 { // the file's start: confirmed
+			sp = pl.split(rr, 0, 1, to, m, 0)
+		} else {
+			sp = pl.split(rr, from, 1, to, nil, 0)
+		}
 	}
 	st := rr.wait(k)
-	if st.stop || sp == nil {
+	if st.stop || err != nil {
 		if sp != nil {
 			sp.discard()
 		}
@@ -241,14 +280,21 @@ func (pl *pipeline) readRange(rr *rangeRun, k int, m *matcher) {
 		}
 		return
 	}
-	delta := st.line - sp.firstLine
-	if sp.first != st.off { // a record spans the boundary: split again where the records start
-		sp.discard()
-		sp = pl.split(rr, st.off, st.line, to)
-		delta = 0
+	delta := 0
+	if sp != nil && sp.first == st.off {
+		delta = st.line - sp.firstLine
+	} else { // a record spans the boundary, or the scan gave up: split again where the records start
+		if sp != nil {
+			sp.discard()
+		}
+		if pl.ctx.Err() != nil {
+			return
+		}
+		sp = pl.split(rr, st.off, st.line, to, m, st.seq)
 	}
+	seq := st.seq + sp.sent
 	if sp.readErr == nil || !errors.Is(sp.readErr, pl.ctx.Err()) {
-		next = rangeStart{off: sp.end, line: sp.endLine + delta, seq: st.seq + len(sp.batches), stop: sp.readErr != nil}
+		next = rangeStart{off: sp.end, line: sp.endLine + delta, seq: seq + len(sp.batches), stop: sp.readErr != nil}
 	}
 	read := sp.end - st.off
 	pl.ranges.Add(1)
@@ -261,7 +307,7 @@ func (pl *pipeline) readRange(rr *rangeRun, k int, m *matcher) {
 		pl.inputErr(InputError{File: in.path, Offset: -1, Err: fmt.Errorf("after %d bytes: %w", sp.end, sp.readErr)})
 	}
 	for i, b := range sp.batches {
-		b.seq = st.seq + i
+		b.seq = seq + i
 		for j := range b.recs {
 			b.recs[j].line += delta
 		}

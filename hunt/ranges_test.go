@@ -52,6 +52,7 @@ func TestRangesAgreeWithStream(t *testing.T) {
 		{"text between records", lines("a", 15, "\n") + "not json at all\n# nor this\n" + lines("b", 15, "\n"), 1, 0},
 		{"duplicate keys", lines("a", 15, "\n") + strings.Replace(rec("dup"), `"eventName":`, `"eventName":"x","eventName":`, 1) + "\n" + lines("b", 15, "\n"), 0, 1},
 		{"a delivery file on one line", lines("a", 15, "\n") + `{"Records":[` + rec("r1") + "," + rec("r2") + "]}\n" + lines("b", 15, "\n"), 0, 0},
+		{"a delivery file over many ranges", lines("a", 15, "\n") + "{\"Records\":[\n" + strings.TrimSuffix(lines("r", 30, ",\n"), ",\n") + "\n]}\n" + lines("b", 15, "\n"), 0, 0},
 		{"a delivery file over lines", lines("a", 15, "\n") + "{\"Records\":[\n" + rec("r1") + ",\n" + rec("r2") + "\n]}\n" + lines("b", 15, "\n"), 0, 0},
 	}
 	eng := builtinEngine(t)
