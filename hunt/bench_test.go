@@ -172,6 +172,42 @@ func BenchmarkHuntGzipQueryOnlyTwoWorkers(b *testing.B) { benchHunt(b, true, 2, 
 
 func BenchmarkHuntBoltState(b *testing.B) { benchHunt(b, false, 1, true) }
 
+// benchJSONLines writes the plain benchmark data's records into one JSON
+// Lines file (once per process) and returns its path.
+func benchJSONLines(b *testing.B) string {
+	dir, _ := benchData(b, false)
+	path := filepath.Join(benchTemp, "one.jsonl")
+	if _, err := os.Stat(path); err != nil {
+		writeJSONLines(b, dir, path)
+	}
+	return path
+}
+
+// benchOneFile runs every runnable Elastic and Sigma corpus rule over the
+// 128 MB as one JSON Lines file.
+func benchOneFile(b *testing.B, workers int) {
+	path := benchJSONLines(b)
+	rules, _ := catalog.Load([]string{benchRules, benchSigmaRules}, catalog.Options{})
+	eng := compileKind(b, rules)
+	b.SetBytes(128 << 20)
+	b.ResetTimer()
+	defer reportCPU(b, cpuTime())
+	for b.Loop() {
+		res, err := Run(context.Background(), eng, Options{Paths: []string{path}, Workers: workers})
+		if err != nil || res.Summary.ErrorCount > 0 {
+			b.Fatal(err, res.Summary.Errors)
+		}
+		if workers > 1 && res.ranges == 0 {
+			b.Fatal("not read by ranges")
+		}
+	}
+}
+
+// BenchmarkHuntOneFile and BenchmarkHuntOneFileTwoWorkers: issue 15's one
+// large file (two workers read it by byte ranges), in process.
+func BenchmarkHuntOneFile(b *testing.B)           { benchOneFile(b, 1) }
+func BenchmarkHuntOneFileTwoWorkers(b *testing.B) { benchOneFile(b, 2) }
+
 // BenchmarkSplitGzip decompresses and splits the gzip benchmark data into
 // records without evaluating anything: the baseline the gzip hunt is
 // compared with.

@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/trailhound/trailhound/alert"
 	"github.com/trailhound/trailhound/catalog"
 	"github.com/trailhound/trailhound/engine"
+	"github.com/trailhound/trailhound/record"
 	"github.com/trailhound/trailhound/synth"
 )
 
@@ -28,12 +30,19 @@ func TestWorkersAgree(t *testing.T) {
 	if _, err := synth.Generate(context.Background(), recs, synth.Options{Size: 24 << 20, OutDir: synthDir, FileSize: 3 << 20}); err != nil {
 		t.Fatal(err)
 	}
+	// the same records in one JSON Lines file, read by ranges of 256 KB
+	// with more than one worker
+	jsonl := filepath.Join(t.TempDir(), "generated.jsonl")
+	writeJSONLines(t, synthDir, jsonl)
+	defer func(c int64) { rangeChunk = c }(rangeChunk)
+	rangeChunk = 256 << 10
 	for _, tc := range []struct {
 		name string
 		path string
 	}{
 		{"corpus", logsDir},
 		{"generated", synthDir},
+		{"generated JSON Lines", jsonl},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// More workers than cores: inputs handed out but not yet
@@ -55,6 +64,9 @@ func TestWorkersAgree(t *testing.T) {
 				}
 				out[i] = b.Bytes()
 				checkMetadataID(t, res.Alerts)
+				if tc.path == jsonl && w > 1 && res.ranges == 0 {
+					t.Errorf("-w %d: the JSON Lines file was not read by ranges", w)
+				}
 			}
 			if len(out[0]) == 0 {
 				t.Fatal("no alerts")
@@ -72,6 +84,34 @@ func TestWorkersAgree(t *testing.T) {
 				t.Fatalf("-w 1 wrote %d alerts, -w %d %d", len(l1), workers[k], len(l2))
 			}
 		})
+	}
+}
+
+// writeJSONLines writes the records of the files in dir, in the order of
+// their names, to one JSON Lines file.
+func writeJSONLines(t testing.TB, dir, path string) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	for _, f := range files {
+		rc, err := record.Open(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = record.ForEach(rc, 0, func(r record.Record) error {
+			out.Write(r.Data)
+			return out.WriteByte('\n')
+		}, func(pe *record.PosError) { t.Errorf("%s: %v", f, pe) })
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 

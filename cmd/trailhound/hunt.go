@@ -170,6 +170,7 @@ the alerts found so far are written, the state is not committed).`,
 					opts.Workers = max(8, 4*runtime.GOMAXPROCS(0))
 				}
 			}
+			defer startGCFloor(gcFloorBytes)()
 			rules, ruleErrs, err := loadRunRules(rulePaths, *placeholders)
 			if err != nil {
 				return err
