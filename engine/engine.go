@@ -77,6 +77,20 @@ type compiled struct {
 	idx   int
 	rule  *rule.Rule
 	match matcher
+	// static is the conjunction of the condition's conjuncts that read
+	// nothing but the event source and name (nil: none), rest that of the
+	// others (nil: none, true). On a raw CloudTrail record whose source and
+	// name are strings, static is decided once per source and name
+	// (candidates), and only rest runs per event.
+	static, rest matcher
+}
+
+// candidate is a rule that could match an event and the matcher that
+// decides it: its whole condition, or only what its source and name left
+// undecided.
+type candidate struct {
+	c     *compiled
+	match matcher // nil: true
 }
 
 type matcher func(e *event.Event, s *Scratch) bool
@@ -84,7 +98,7 @@ type matcher func(e *event.Event, s *Scratch) bool
 // Scratch is per-goroutine working memory.
 type Scratch struct {
 	excepted []uint8
-	cache    [2]map[string]map[string][]*compiled // per index: provider -> action -> rules
+	cache    [2]map[string]map[string][]candidate // per index: provider -> action -> rules
 	n        int
 	prof     []RuleProfile // per compiled rule, when profiling
 }
@@ -123,7 +137,7 @@ func (e *Engine) Profiles(scratches ...*Scratch) []RuleProfile {
 
 // NewScratch returns working memory for one goroutine.
 func NewScratch() *Scratch {
-	return &Scratch{cache: [2]map[string]map[string][]*compiled{{}, {}}}
+	return &Scratch{cache: [2]map[string]map[string][]candidate{{}, {}}}
 }
 
 // Compile compiles runnable rules. Rules that are not runnable are skipped
@@ -144,6 +158,9 @@ func Compile(rules []*rule.Rule) (*Engine, error) {
 			return nil, fmt.Errorf("rule %s (%s): %w", r.ID, r.Name, err)
 		}
 		c := &compiled{idx: len(e.rules), rule: r, match: m}
+		if c.static, c.rest, err = split(r.Cond); err != nil {
+			return nil, fmt.Errorf("rule %s (%s): %w", r.ID, r.Name, err)
+		}
 		e.rules = append(e.rules, c)
 		for i, cloudTrail := range []bool{false, true} {
 			ks, ok := keys(r.Cond, cloudTrail)
@@ -289,9 +306,57 @@ func lowerAll(vs []string) []string {
 // foldKey marks the index keys of case-insensitive pins.
 const foldKey = "\x01"
 
+// split compiles the conjuncts of c that read only the event source and
+// name (static) apart from the others (rest); either is nil when it has no
+// conjunct.
+func split(c rule.Cond) (static, rest matcher, err error) {
+	var st, other []rule.Cond
+	for _, x := range rule.Conjuncts(c) {
+		if sourceAndNameOnly(x) {
+			st = append(st, x)
+		} else {
+			other = append(other, x)
+		}
+	}
+	if len(st) > 0 {
+		if static, err = compile(rule.Simplify(rule.And{Conds: st})); err != nil {
+			return nil, nil, err
+		}
+	}
+	if len(other) > 0 {
+		if rest, err = compile(rule.Simplify(rule.And{Conds: other})); err != nil {
+			return nil, nil, err
+		}
+	}
+	return static, rest, nil
+}
+
+// sourceAndNameOnly reports whether c is made of comparisons of the event
+// source and name alone (eventSource, eventName, event.provider,
+// event.action): on a raw CloudTrail record whose eventSource and eventName
+// are strings, their values are a function of Provider and Action.
+func sourceAndNameOnly(c rule.Cond) bool {
+	switch c := c.(type) {
+	case rule.And:
+		return !slices.ContainsFunc(c.Conds, func(x rule.Cond) bool { return !sourceAndNameOnly(x) })
+	case rule.Or:
+		return !slices.ContainsFunc(c.Conds, func(x rule.Cond) bool { return !sourceAndNameOnly(x) })
+	case rule.Not:
+		return sourceAndNameOnly(c.Cond)
+	case rule.Cmp:
+		return providerFields[c.Field] || actionFields[c.Field]
+	case rule.Pred:
+		return c.Only && len(c.Fields) > 0 && !slices.ContainsFunc(c.Fields, func(f string) bool { return !providerFields[f] && !actionFields[f] })
+	}
+	return false
+}
+
 // candidates returns the rules that could match an event with this source
-// and name, in rule order.
-func (e *Engine) candidates(s *Scratch, ev *event.Event) []*compiled {
+// and name, in rule order, each with the matcher that decides it. On a raw
+// CloudTrail record with a source and a name, a rule's conjuncts that read
+// only those are decided when the pair is first seen: the rule is left out
+// when they are false, and only its other conjuncts run on each event.
+func (e *Engine) candidates(s *Scratch, ev *event.Event) []candidate {
 	prov, act := ev.Provider(), ev.Action()
 	i := 0
 	if ev.Kind == event.KindCloudTrail {
@@ -314,19 +379,31 @@ func (e *Engine) candidates(s *Scratch, ev *event.Event) []*compiled {
 	sort.Slice(out, func(i, j int) bool { return out[i].idx < out[j].idx })
 	// a rule indexed under several of these keys is listed once
 	out = slices.Compact(out)
+	// eventSource and eventName are strings (Parse read them so): the
+	// fields that hold them have values decided by prov and act alone
+	decide := i == 1 && prov != "" && act != ""
+	cands := make([]candidate, 0, len(out))
+	for _, c := range out {
+		switch {
+		case !decide || c.static == nil:
+			cands = append(cands, candidate{c, c.match})
+		case c.static(ev, s):
+			cands = append(cands, candidate{c, c.rest})
+		}
+	}
 	if s.n > 100000 { // bound the cache against hostile input
 		clear(s.cache[0])
 		clear(s.cache[1])
 		s.n = 0
 	}
 	if byAct == nil {
-		byAct = map[string][]*compiled{}
+		byAct = map[string][]candidate{}
 		// the event's strings live in its parser's buffer: copy the keys
 		cache[strings.Clone(prov)] = byAct
 	}
-	byAct[strings.Clone(act)] = out
+	byAct[strings.Clone(act)] = cands
 	s.n++
-	return out
+	return cands
 }
 
 // AddExceptions adds exception items. An item applies to the rules that
@@ -359,24 +436,24 @@ func (e *Engine) Match(ev *event.Event, s *Scratch, fn func(*rule.Rule)) {
 		e.matchProfiled(ev, s, fn)
 		return
 	}
-	for _, c := range e.candidates(s, ev) {
-		if !c.match(ev, s) || e.excepted(c.rule, ev, s) {
+	for _, cd := range e.candidates(s, ev) {
+		if cd.match != nil && !cd.match(ev, s) || e.excepted(cd.c.rule, ev, s) {
 			continue
 		}
-		fn(c.rule)
+		fn(cd.c.rule)
 	}
 }
 
 // matchProfiled is Match timing each rule, its matches' handling (fn)
 // included.
 func (e *Engine) matchProfiled(ev *event.Event, s *Scratch, fn func(*rule.Rule)) {
-	for _, c := range e.candidates(s, ev) {
+	for _, cd := range e.candidates(s, ev) {
 		start := time.Now()
-		p := &s.prof[c.idx]
+		p := &s.prof[cd.c.idx]
 		p.Evals++
-		if c.match(ev, s) && !e.excepted(c.rule, ev, s) {
+		if (cd.match == nil || cd.match(ev, s)) && !e.excepted(cd.c.rule, ev, s) {
 			p.Matches++
-			fn(c.rule)
+			fn(cd.c.rule)
 		}
 		p.Time += time.Since(start)
 	}
