@@ -78,8 +78,8 @@ type compiled struct {
 	rule  *rule.Rule
 	match matcher
 	// static is the conjunction of the condition's conjuncts that read
-	// nothing but the event source and name (nil: none), rest that of the
-	// others (nil: none, true). On a raw CloudTrail record whose source and
+	// nothing but fields decided by the event source and name (nil: none),
+	// rest that of the others (nil: none, true). On a raw CloudTrail record whose source and
 	// name are strings, static is decided once per source and name
 	// (candidates), and only rest runs per event.
 	static, rest matcher
@@ -306,9 +306,9 @@ func lowerAll(vs []string) []string {
 // foldKey marks the index keys of case-insensitive pins.
 const foldKey = "\x01"
 
-// split compiles the conjuncts of c that read only the event source and
-// name (static) apart from the others (rest); either is nil when it has no
-// conjunct.
+// split compiles the conjuncts of c that read only fields decided by the
+// event source and name (static) apart from the others (rest); either is
+// nil when it has no conjunct.
 func split(c rule.Cond) (static, rest matcher, err error) {
 	var st, other []rule.Cond
 	for _, x := range rule.Conjuncts(c) {
@@ -331,10 +331,10 @@ func split(c rule.Cond) (static, rest matcher, err error) {
 	return static, rest, nil
 }
 
-// sourceAndNameOnly reports whether c is made of comparisons of the event
-// source and name alone (eventSource, eventName, event.provider,
-// event.action): on a raw CloudTrail record whose eventSource and eventName
-// are strings, their values are a function of Provider and Action.
+// sourceAndNameOnly reports whether c is made of comparisons of fields
+// whose values on a raw CloudTrail record with an event source and name
+// follow from those two (event.BySourceAndName: eventSource, event.action,
+// data_stream.dataset, event.category ...).
 func sourceAndNameOnly(c rule.Cond) bool {
 	switch c := c.(type) {
 	case rule.And:
@@ -344,9 +344,9 @@ func sourceAndNameOnly(c rule.Cond) bool {
 	case rule.Not:
 		return sourceAndNameOnly(c.Cond)
 	case rule.Cmp:
-		return providerFields[c.Field] || actionFields[c.Field]
+		return event.BySourceAndName(c.Field)
 	case rule.Pred:
-		return c.Only && len(c.Fields) > 0 && !slices.ContainsFunc(c.Fields, func(f string) bool { return !providerFields[f] && !actionFields[f] })
+		return c.Only && len(c.Fields) > 0 && !slices.ContainsFunc(c.Fields, func(f string) bool { return !event.BySourceAndName(f) })
 	}
 	return false
 }
@@ -380,7 +380,7 @@ func (e *Engine) candidates(s *Scratch, ev *event.Event) []candidate {
 	// a rule indexed under several of these keys is listed once
 	out = slices.Compact(out)
 	// eventSource and eventName are strings (Parse read them so): the
-	// fields that hold them have values decided by prov and act alone
+	// fields of static conjuncts have values decided by prov and act alone
 	decide := i == 1 && prov != "" && act != ""
 	cands := make([]candidate, 0, len(out))
 	for _, c := range out {

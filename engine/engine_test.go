@@ -363,6 +363,7 @@ func TestSourceAndNameDecidedOnce(t *testing.T) {
 		mk("not", `not event.action: (ListUsers or "-") and user.name: mallory`),
 		mk("static", `event.provider: iam.amazonaws.com and event.action: List*`),
 		mk("raw", `eventName: - and user.name: mallory`),
+		mk("dataset", `data_stream.dataset: aws.cloudtrail and not event.kind: alert and user.name: mallory`),
 		{ID: "pred", Name: "pred", Type: "query", Cond: rule.And{Conds: []rule.Cond{listing, rule.Cmp{Field: "user.name", Op: rule.OpEq, Values: []string{"mallory"}}}}},
 	}
 	eng, err := Compile(rules)
@@ -397,11 +398,11 @@ func TestSourceAndNameDecidedOnce(t *testing.T) {
 	// are evaluated whole; of the others, those the source and name rule out
 	// are not evaluated
 	// (raw is pinned to the name "-": the index leaves the others out)
-	want := map[string]int64{"prefix": 3 + 3, "not": 4 + 3, "static": 3 + 3, "raw": 1, "pred": 3 + 3}
+	want := map[string]int64{"prefix": 3 + 3, "not": 4 + 3, "static": 3 + 3, "raw": 1, "pred": 3 + 3, "dataset": 8}
 	if !maps.Equal(evals, want) {
 		t.Errorf("evaluated %v, want %v", evals, want)
 	}
-	if want := map[string]int{"prefix": 3, "not": 5, "static": 4, "raw": 1, "pred": 3}; !maps.Equal(matched, want) {
+	if want := map[string]int{"prefix": 3, "not": 5, "static": 4, "raw": 1, "pred": 3, "dataset": 6}; !maps.Equal(matched, want) {
 		t.Errorf("matched %v, want %v", matched, want)
 	}
 }
