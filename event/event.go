@@ -713,7 +713,12 @@ func (e *Event) flatSmall(i int) bool {
 // an object leaf (whose rendering needs the ECS view).
 func rawScalars(v *fastjson.Value, p *path, dst []Value) (_ []Value, ok bool) {
 	n := len(dst)
-	dst = walk(v, p, 0, dst)
+	return scalars(walk(v, p, 0, dst), n)
+}
+
+// scalars drops from dst[n:] what the pipeline's drop-empty removes. ok is
+// false, with dst cut back to n, when it holds an object leaf.
+func scalars(dst []Value, n int) (_ []Value, ok bool) {
 	out := dst[:n]
 	for _, x := range dst[n:] {
 		switch {
@@ -754,7 +759,24 @@ func fastECS(name string) Getter {
 		}
 	}
 	if raw, ok := renames[name]; ok {
-		return fromRaw(newPath(raw))
+		if IsECSName(raw) {
+			return fromRaw(newPath(raw))
+		}
+		// the raw field's own getter reads the same path: share its memo
+		// (rules read userIdentity.type and aws.cloudtrail.user_identity.type,
+		// userAgent and user_agent.original ...)
+		view := ResolveView(raw)
+		return func(e *Event, dst []Value) []Value {
+			if e.Kind != KindCloudTrail {
+				return walk(e.src, p, 0, dst)
+			}
+			n := len(dst)
+			out, ok := scalars(append(dst, view(e)...), n)
+			if !ok {
+				return viaDoc(e, out)
+			}
+			return out
+		}
 	}
 	if get := enrichGetter(name); get != nil {
 		return get
