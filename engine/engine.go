@@ -498,8 +498,8 @@ func Eval(c rule.Cond, ev *event.Event) (bool, error) {
 func compile(c rule.Cond) (matcher, error) {
 	switch c := c.(type) {
 	case rule.And:
-		// the conjuncts that read costly fields last: an event most rules
-		// rule out by a cheaper one never reads them (all are pure)
+		// the costly conjuncts last: an event most rules rule out by a
+		// cheaper one never evaluates them (all are pure)
 		conds := slices.Clone(c.Conds)
 		slices.SortStableFunc(conds, func(a, b rule.Cond) int { return cmp.Compare(cost(a), cost(b)) })
 		ms, err := compileAll(conds)
@@ -546,18 +546,46 @@ func compile(c rule.Cond) (matcher, error) {
 // the parsed parts of user_agent parse the agent.
 var costlyFields = []string{"event.outcome", "user_agent.name", "user_agent.version", "user_agent.os.*", "user_agent.device.*"}
 
-// cost ranks a condition by what its first evaluation on an event may
-// cost: 1 when it reads a costly field, else 0.
+// cost ranks a condition by what its evaluation on an event may cost,
+// its costliest part's: 0 comparisons of fields read from the record, 1 a
+// predicate (opaque: a Sigma modifier, an EQL function), 2 a read of a
+// costly field, 3 a regular expression (a scan of the value, often a long
+// one: an ARN, a path).
 func cost(c rule.Cond) int {
 	n := 0
-	rule.Walk(c, func(x rule.Cmp) {
-		for _, f := range costlyFields {
-			if ok, _ := path.Match(f, x.Field); ok {
-				n = 1
-			}
+	switch c := c.(type) {
+	case rule.And:
+		for _, x := range c.Conds {
+			n = max(n, cost(x))
 		}
-	})
+	case rule.Or:
+		for _, x := range c.Conds {
+			n = max(n, cost(x))
+		}
+	case rule.Not:
+		n = cost(c.Cond)
+	case rule.Pred:
+		n = 1
+		if slices.ContainsFunc(c.Fields, costly) {
+			n = 2
+		}
+	case rule.Cmp:
+		if costly(c.Field) {
+			n = 2
+		}
+		if c.Op == rule.OpRegex {
+			n = 3
+		}
+	}
 	return n
+}
+
+// costly reports whether a field is one of costlyFields.
+func costly(field string) bool {
+	return slices.ContainsFunc(costlyFields, func(f string) bool {
+		ok, _ := path.Match(f, field)
+		return ok
+	})
 }
 
 func compileAll(cs []rule.Cond) ([]matcher, error) {

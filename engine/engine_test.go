@@ -406,3 +406,30 @@ func TestSourceAndNameDecidedOnce(t *testing.T) {
 		t.Errorf("matched %v, want %v", matched, want)
 	}
 }
+
+// Conjunctions evaluate their conjuncts cheapest first by these ranks.
+func TestCost(t *testing.T) {
+	eq := rule.Cmp{Field: "userIdentity.type", Op: rule.OpEq, Values: []string{"Root"}}
+	re := rule.Cmp{Field: "aws.cloudtrail.resources.arn", Op: rule.OpRegex, Values: []string{".*ransom.*"}}
+	outcome := rule.Cmp{Field: "event.outcome", Op: rule.OpEq, Values: []string{"success"}}
+	pred := rule.Pred{Text: "p", Fields: []string{"user.name"}}
+	for _, tt := range []struct {
+		c    rule.Cond
+		want int
+	}{
+		{eq, 0},
+		{rule.Not{Cond: eq}, 0},
+		{pred, 1},
+		{rule.Or{Conds: []rule.Cond{eq, pred}}, 1},
+		{outcome, 2},
+		{rule.Cmp{Field: "user_agent.os.name", Op: rule.OpExists}, 2},
+		{rule.Pred{Text: "p", Fields: []string{"event.outcome"}}, 2},
+		{re, 3},
+		{rule.Not{Cond: re}, 3},
+		{rule.And{Conds: []rule.Cond{eq, re, outcome}}, 3},
+	} {
+		if got := cost(tt.c); got != tt.want {
+			t.Errorf("cost(%#v) = %d, want %d", tt.c, got, tt.want)
+		}
+	}
+}
