@@ -820,7 +820,7 @@ func project(t Table, idx map[string]int, keep []string) Table {
 
 type group struct {
 	by    []Value
-	accs  []*acc
+	accs  []acc
 	first int64 // the earliest row (time or position) in the group
 }
 
@@ -853,10 +853,7 @@ type Partial struct {
 func newPartial() *Partial { return &Partial{groups: map[string]*group{}} }
 
 func newGroup(by []Value, n int, first int64) *group {
-	g := &group{by: by, accs: make([]*acc, n), first: first}
-	for i := range g.accs {
-		g.accs[i] = &acc{}
-	}
+	g := &group{by: by, accs: make([]acc, n), first: first} // one allocation
 	return g
 }
 
@@ -919,7 +916,7 @@ func addToGroup(c Stats, x *statsExprs, pt *Partial, en *tableRow, at int64, com
 				continue
 			}
 		}
-		ac := g.accs[i]
+		ac := &g.accs[i]
 		if a.Arg == nil { // COUNT(*)
 			ac.count++
 			continue
@@ -951,8 +948,8 @@ func merge(dst, src *Partial) {
 			dst.groups[k] = dg
 		}
 		dg.first = min(dg.first, sg.first)
-		for i, a := range sg.accs {
-			dst.buf = dg.accs[i].merge(dst.buf, a)
+		for i := range sg.accs {
+			dst.buf = dg.accs[i].merge(dst.buf, &sg.accs[i])
 		}
 	}
 }
@@ -1094,7 +1091,7 @@ func filteredStats(st Stats, w Where, parts []*Partial, now time.Time) Table {
 		for k, sg := range pt.groups {
 			g, ok := groups[k]
 			if !ok {
-				g = &group{by: sg.by, accs: make([]*acc, len(st.Aggs)), first: sg.first}
+				g = &group{by: sg.by, first: sg.first} // its aggregations merged below, as needed
 				groups[k] = g
 			}
 			g.first = min(g.first, sg.first)
@@ -1116,7 +1113,7 @@ func filteredStats(st Stats, w Where, parts []*Partial, now time.Time) Table {
 		ac := &acc{}
 		for _, pt := range parts {
 			if sg, ok := pt.groups[k]; ok {
-				buf = ac.merge(buf, sg.accs[i])
+				buf = ac.merge(buf, &sg.accs[i])
 			}
 		}
 		return ac.result(st.Aggs[i])
