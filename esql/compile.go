@@ -10,6 +10,8 @@ package esql
 // does not specialise runs through eval, with the same results: eval is the
 // definition, these closures only skip its look-ups.
 
+import "reflect"
+
 // cexpr is an expression compiled for rows of type E.
 type cexpr[E env] func(E) Value
 
@@ -304,6 +306,10 @@ func (r *eventRow) setAt(i int, name string, v Value) {
 // statsExprs is a STATS command's expressions compiled for its input rows.
 type statsExprs struct {
 	by, filters, args []cexpr[*tableRow] // filters and args nil where an aggregation has none
+	// sameFilter is, per aggregation with a filter, the first aggregation
+	// whose filter is the same expression: a row evaluates each distinct
+	// filter once (nil: each its own)
+	sameFilter []int
 }
 
 // compileStats compiles a STATS command's expressions; idx, when not nil,
@@ -329,9 +335,17 @@ func compileStats(c Stats, idx map[string]int) *statsExprs {
 	for i, b := range c.By {
 		x.by[i] = compileExpr(b.Expr, field)
 	}
+	x.sameFilter = make([]int, len(c.Aggs))
 	for i, a := range c.Aggs {
+		x.sameFilter[i] = i
 		if a.Filter != nil {
 			x.filters[i] = compileExpr(a.Filter, field)
+			for j := range i {
+				if c.Aggs[j].Filter != nil && reflect.DeepEqual(c.Aggs[j].Filter, a.Filter) {
+					x.sameFilter[i] = j
+					break
+				}
+			}
 		}
 		if a.Arg != nil {
 			x.args[i] = compileExpr(a.Arg, field)

@@ -106,6 +106,8 @@ func TestCompiledAgrees(t *testing.T) {
 		`FROM x | EVAL u = user.name =~ "ALICE", c = user.name::keyword, w = STARTS_WITH(event.action, "Get") | MV_EXPAND related.ip | EVAL e = related.ip | KEEP u, c, w, e`,
 		`FROM x | EVAL a = MV_COUNT(aws.cloudtrail.flattened.request_parameters.instancesSet.items.instanceId) | STATS n = COUNT(*), d = COUNT_DISTINCT(event.action), lo = MIN(@timestamp) BY a, event.outcome | WHERE n > 0 | SORT lo`,
 		`FROM x | STATS n = COUNT(*) BY related.ip, event.provider`,
+		// filters repeated across aggregations: evaluated once per row
+		`FROM x | EVAL f = CASE(user.name == "alice", 1, 0) | STATS a = COUNT(*) WHERE f == 1, b = VALUES(event.action) WHERE f == 1, c = MIN(@timestamp) WHERE f == 0, d = VALUES(user.name) WHERE f == 0, e = COUNT(*), g = COUNT(*) WHERE f == 1 BY event.provider`,
 		`FROM x | WHERE aws.cloudtrail.user_identity.type != "AWSService" | EVAL k = aws.cloudtrail.user_identity.access_key_id | DROP k | RENAME event.action AS act | KEEP act`,
 	} {
 		agree(t, q, compileRecs)

@@ -897,6 +897,25 @@ func accumulateCombos(c Stats, x *statsExprs, pt *Partial, en *tableRow, at int6
 	}
 }
 
+// keeps reports whether aggregation i's filter keeps the row, evaluating
+// each distinct filter once per row (known holds the results so far).
+func (x *statsExprs) keeps(i int, en *tableRow, known []uint8) bool {
+	if x.sameFilter != nil {
+		i = x.sameFilter[i]
+	}
+	if i < len(known) && known[i] != 0 {
+		return known[i] == 2
+	}
+	b, ok := x.filters[i](en).(bool)
+	if i < len(known) {
+		known[i] = 1
+		if ok && b {
+			known[i] = 2
+		}
+	}
+	return ok && b
+}
+
 // addToGroup adds the row to the group of the BY values combo.
 func addToGroup(c Stats, x *statsExprs, pt *Partial, en *tableRow, at int64, combo []Value) {
 	pt.buf = appendKey(pt.buf[:0], combo)
@@ -910,11 +929,10 @@ func addToGroup(c Stats, x *statsExprs, pt *Partial, en *tableRow, at int64, com
 		pt.groups[string(pt.buf)] = g
 	}
 	g.first = min(g.first, at)
+	var known [16]uint8 // per aggregation: its filter's result, 0 not known yet, 1 false, 2 true
 	for i, a := range c.Aggs {
-		if f := x.filters[i]; f != nil {
-			if b, ok := f(en).(bool); !ok || !b {
-				continue
-			}
+		if x.filters[i] != nil && !x.keeps(i, en, known[:]) {
+			continue
 		}
 		ac := &g.accs[i]
 		if a.Arg == nil { // COUNT(*)
