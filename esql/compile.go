@@ -10,7 +10,11 @@ package esql
 // does not specialise runs through eval, with the same results: eval is the
 // definition, these closures only skip its look-ups.
 
-import "reflect"
+import (
+	"reflect"
+	"slices"
+	"strings"
+)
 
 // cexpr is an expression compiled for rows of type E.
 type cexpr[E env] func(E) Value
@@ -209,9 +213,14 @@ func (p *Program) compileHead() {
 		}
 		return nil // metadata and names without a slot: get
 	}
-	for _, c := range p.head {
+	for i, c := range p.head {
 		var step headStep
 		switch c := c.(type) {
+		case Keep:
+			if i == len(p.head)-1 && p.keepsNeeded(c) {
+				// STATS reads only columns it keeps, as they are
+				step = func(*eventRow) bool { return true }
+			}
 		case Where:
 			cond := compileExpr(c.Cond, field)
 			step = func(r *eventRow) bool {
@@ -290,6 +299,26 @@ func (p *Program) compileHead() {
 			p.neededRead[i] = func(r *eventRow) Value { return r.get(n) }
 		}
 	}
+}
+
+// keepsNeeded reports whether a KEEP of plain names right before STATS
+// keeps every column the STATS reads: the row needs no KEEP, whose only
+// effect would be on columns nothing reads.
+func (p *Program) keepsNeeded(k Keep) bool {
+	if p.acc == nil || len(p.needed) == 0 {
+		return false
+	}
+	for _, pat := range k.Patterns {
+		if strings.ContainsAny(pat, "*?[\\") {
+			return false
+		}
+	}
+	for _, n := range p.needed {
+		if !slices.Contains(k.Patterns, n) {
+			return false
+		}
+	}
+	return true
 }
 
 // setAt sets the computed column at index i, which a compiled step knows:
