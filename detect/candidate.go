@@ -60,7 +60,7 @@ func (c *candidate) place() (string, int64) {
 //
 // A candidate is large (256 bytes): a stable sort moves its elements
 // O(n log² n) times, so the sort orders their indices and then moves each
-// candidate once.
+// candidate once, in place.
 func sortCandidates(cands []candidate) {
 	sorted := true
 	for i := 1; i < len(cands) && sorted; i++ {
@@ -74,11 +74,25 @@ func sortCandidates(cands []candidate) {
 		order[i] = int32(i)
 	}
 	slices.SortStableFunc(order, func(a, b int32) int { return compareCandidates(&cands[a], &cands[b]) })
-	out := make([]candidate, len(cands))
-	for i, k := range order {
-		out[i] = cands[k]
+	// cands[i] = cands[order[i]] in place, a cycle at a time (a place done
+	// is marked order[i] = i)
+	for i := range cands {
+		if int(order[i]) == i {
+			continue
+		}
+		tmp := cands[i]
+		j := i
+		for {
+			k := int(order[j])
+			order[j] = int32(j)
+			if k == i {
+				cands[j] = tmp
+				break
+			}
+			cands[j] = cands[k]
+			j = k
+		}
 	}
-	copy(cands, out)
 }
 
 // compareCandidates orders candidates by time, then alert id, the one
