@@ -153,14 +153,12 @@ func Compile(rules []*rule.Rule) (*Engine, error) {
 			e.derived = append(e.derived, r)
 			continue
 		}
-		m, err := compile(r.Cond)
-		if err != nil {
-			return nil, fmt.Errorf("rule %s (%s): %w", r.ID, r.Name, err)
-		}
-		c := &compiled{idx: len(e.rules), rule: r, match: m}
+		c := &compiled{idx: len(e.rules), rule: r}
+		var err error
 		if c.static, c.rest, err = split(r.Cond); err != nil {
 			return nil, fmt.Errorf("rule %s (%s): %w", r.ID, r.Name, err)
 		}
+		c.match = both(c.static, c.rest)
 		e.rules = append(e.rules, c)
 		for i, cloudTrail := range []bool{false, true} {
 			ks, ok := keys(r.Cond, cloudTrail)
@@ -329,6 +327,19 @@ func split(c rule.Cond) (static, rest matcher, err error) {
 		}
 	}
 	return static, rest, nil
+}
+
+// both is the conjunction of two matchers (nil: true).
+func both(a, b matcher) matcher {
+	switch {
+	case a == nil && b == nil:
+		return func(*event.Event, *Scratch) bool { return true }
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	}
+	return func(e *event.Event, s *Scratch) bool { return a(e, s) && b(e, s) }
 }
 
 // sourceAndNameOnly reports whether c is made of comparisons of fields
