@@ -4,6 +4,7 @@
 package event
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -907,12 +908,19 @@ func fastECS(name string) Getter {
 				return walk(e.src, p, 0, dst)
 			}
 			b := e.src.GetStringBytes("sourceIPAddress")
-			if len(b) == 0 {
+			// an address starts with a digit (IPv4) or holds a colon (IPv6):
+			// a host name (an AWS service) is none, without the error value
+			// ParseAddr would build for it
+			if len(b) == 0 || (b[0] < '0' || b[0] > '9') && bytes.IndexByte(b, ':') < 0 {
 				return dst
 			}
 			ip, err := netip.ParseAddr(b2s(b))
 			if err != nil || ip.Zone() != "" {
 				return dst
+			}
+			var buf [64]byte
+			if c := ip.AppendTo(buf[:0]); string(c) == b2s(b) {
+				return append(dst, Value{b2s(b), String}) // already canonical
 			}
 			return append(dst, Value{ip.String(), String})
 		}
