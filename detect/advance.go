@@ -155,12 +155,22 @@ func (p *Processor) advance(w int64) ([]alert.Alert, error) {
 	for k, c := range cols {
 		got[k] = c.take()
 	}
-	var all []alert.Alert
+	// each rule's alerts, then all of them in one array of the right size
+	// (an alert is large: growing the array copied them over and over)
+	per := make([][]alert.Alert, 0, len(p.order))
+	n := 0
 	for _, i := range p.order {
 		alerts, err := p.advanceRule(i, w, got)
 		if err != nil {
 			return nil, err
 		}
+		per, n = append(per, alerts), n+len(alerts)
+	}
+	var all []alert.Alert
+	if n > 0 {
+		all = make([]alert.Alert, 0, n)
+	}
+	for _, alerts := range per {
 		all = append(all, alerts...)
 	}
 	for k, c := range cols { // their matches are copied where they are kept
