@@ -104,8 +104,8 @@ type Scratch struct {
 }
 
 // RuleProfile is what one rule cost: events it was evaluated on (those its
-// provider/action pins let through), events it matched, and the time spent
-// evaluating it and handling its matches.
+// provider/action pins and its conditions on them let through), events it
+// matched, and the time spent evaluating it and handling its matches.
 type RuleProfile struct {
 	Rule    *rule.Rule
 	Evals   int64
