@@ -1122,14 +1122,16 @@ func allLeaves(e *Event, dst []Value) []Value {
 // nil when the field is absent.
 func Lookup(e *Event, name string) any {
 	var vals []Value
-	if get, ok := lookupGetters.Load(name); ok {
-		vals = get.(Getter)(e, nil)
+	if view, ok := lookupGetters.Load(name); ok {
+		vals = view.(View)(e)
+	} else if lookupCached.Add(1) <= maxLookupGetters {
+		// a memo slot, as the rules' getters have: a field they read is
+		// not read from the record again for their alerts
+		view := ResolveView(name)
+		lookupGetters.Store(name, view)
+		vals = view(e)
 	} else {
-		get := resolve(name) // no memo slot: Lookup reads a field once per alert
-		if lookupCached.Add(1) <= maxLookupGetters {
-			lookupGetters.Store(name, get)
-		}
-		vals = get(e, nil)
+		vals = resolve(name)(e, nil)
 	}
 	out := make([]any, 0, len(vals))
 	for _, v := range vals {
@@ -1153,7 +1155,7 @@ func Lookup(e *Event, name string) any {
 	return out
 }
 
-// lookupGetters caches Lookup's getters by field name: resolving a name
+// lookupGetters caches Lookup's views by field name: resolving a name
 // (splitting its path, finding how the pipeline computes it) cost more than
 // reading the field, for every alert.
 // Names come from rules and queries, so the cache stays small; it is bounded
