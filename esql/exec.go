@@ -1188,7 +1188,7 @@ func (a *acc) add(buf []byte, v Value, fn string) []byte {
 		}
 		return buf
 	}
-	buf = appendKey(buf[:0], v)
+	buf = appendValueKey(buf[:0], v)
 	if !a.distinct[string(buf)] {
 		if a.distinct == nil {
 			a.distinct = map[string]bool{}
@@ -1204,7 +1204,7 @@ func (a *acc) add(buf []byte, v Value, fn string) []byte {
 func (a *acc) merge(buf []byte, o *acc) []byte {
 	a.count += o.count
 	for _, v := range o.vals {
-		buf = appendKey(buf[:0], v)
+		buf = appendValueKey(buf[:0], v)
 		if !a.distinct[string(buf)] {
 			if a.distinct == nil {
 				a.distinct = map[string]bool{}
