@@ -78,11 +78,14 @@ type compiled struct {
 	rule  *rule.Rule
 	match matcher
 	// static is the conjunction of the condition's conjuncts that read
-	// nothing but fields decided by the event source and name (nil: none),
-	// rest that of the others (nil: none, true). On a raw CloudTrail record whose source and
-	// name are strings, static is decided once per source and name
-	// (candidates), and only rest runs per event.
+	// nothing but fields decided by the event source and name, and the
+	// identity type (nil: none), rest that of the others (nil: none, true).
+	// On a raw CloudTrail record whose source and name are strings (and
+	// whose userIdentity.type is one, when static reads it: byType), static
+	// is decided once per source, name and type (candidates), and only rest
+	// runs per event.
 	static, rest matcher
+	byType       bool
 }
 
 // candidate is a rule that could match an event and the matcher that
@@ -98,9 +101,10 @@ type matcher func(e *event.Event, s *Scratch) bool
 // Scratch is per-goroutine working memory.
 type Scratch struct {
 	excepted []uint8
-	cache    [2]map[string]map[string][]candidate // per index: provider -> action -> rules
-	n        int
-	prof     []RuleProfile // per compiled rule, when profiling
+	// per index: provider -> action -> identity type -> rules
+	cache [2]map[string]map[string]map[string][]candidate
+	n     int
+	prof  []RuleProfile // per compiled rule, when profiling
 }
 
 // RuleProfile is what one rule cost: events it was evaluated on (those its
@@ -137,7 +141,7 @@ func (e *Engine) Profiles(scratches ...*Scratch) []RuleProfile {
 
 // NewScratch returns working memory for one goroutine.
 func NewScratch() *Scratch {
-	return &Scratch{cache: [2]map[string]map[string][]candidate{{}, {}}}
+	return &Scratch{cache: [2]map[string]map[string]map[string][]candidate{{}, {}}}
 }
 
 // Compile compiles runnable rules. Rules that are not runnable are skipped
@@ -155,7 +159,7 @@ func Compile(rules []*rule.Rule) (*Engine, error) {
 		}
 		c := &compiled{idx: len(e.rules), rule: r}
 		var err error
-		if c.static, c.rest, err = split(r.Cond); err != nil {
+		if c.static, c.rest, c.byType, err = split(r.Cond); err != nil {
 			return nil, fmt.Errorf("rule %s (%s): %w", r.ID, r.Name, err)
 		}
 		c.match = both(c.static, c.rest)
@@ -305,28 +309,30 @@ func lowerAll(vs []string) []string {
 const foldKey = "\x01"
 
 // split compiles the conjuncts of c that read only fields decided by the
-// event source and name (static) apart from the others (rest); either is
-// nil when it has no conjunct.
-func split(c rule.Cond) (static, rest matcher, err error) {
+// event source and name, and the identity type (static), apart from the
+// others (rest); either is nil when it has no conjunct. byType says that
+// static reads the identity type.
+func split(c rule.Cond) (static, rest matcher, byType bool, err error) {
 	var st, other []rule.Cond
 	for _, x := range rule.Conjuncts(c) {
-		if sourceAndNameOnly(x) {
+		if ok, t := keyedOnly(x); ok {
 			st = append(st, x)
+			byType = byType || t
 		} else {
 			other = append(other, x)
 		}
 	}
 	if len(st) > 0 {
 		if static, err = compile(rule.Simplify(rule.And{Conds: st})); err != nil {
-			return nil, nil, err
+			return nil, nil, false, err
 		}
 	}
 	if len(other) > 0 {
 		if rest, err = compile(rule.Simplify(rule.And{Conds: other})); err != nil {
-			return nil, nil, err
+			return nil, nil, false, err
 		}
 	}
-	return static, rest, nil
+	return static, rest, byType, nil
 }
 
 // both is the conjunction of two matchers (nil: true).
@@ -342,40 +348,74 @@ func both(a, b matcher) matcher {
 	return func(e *event.Event, s *Scratch) bool { return a(e, s) && b(e, s) }
 }
 
-// sourceAndNameOnly reports whether c is made of comparisons of fields
-// whose values on a raw CloudTrail record with an event source and name
-// follow from those two (event.BySourceAndName: eventSource, event.action,
-// data_stream.dataset, event.category ...).
-func sourceAndNameOnly(c rule.Cond) bool {
+// keyedOnly reports whether c is made of comparisons of fields whose values
+// on a raw CloudTrail record follow from its event source and name
+// (event.BySourceAndName: eventSource, event.action, data_stream.dataset,
+// event.category ...) and its identity type (event.ByIdentityType); byType
+// says that it reads the identity type.
+func keyedOnly(c rule.Cond) (ok, byType bool) {
+	field := func(f string) bool {
+		byType = byType || event.ByIdentityType(f)
+		return event.BySourceAndName(f) || event.ByIdentityType(f)
+	}
+	var all func(cs []rule.Cond) bool
+	all = func(cs []rule.Cond) bool {
+		for _, x := range cs {
+			ok, t := keyedOnly(x)
+			if !ok {
+				return false
+			}
+			byType = byType || t
+		}
+		return true
+	}
 	switch c := c.(type) {
 	case rule.And:
-		return !slices.ContainsFunc(c.Conds, func(x rule.Cond) bool { return !sourceAndNameOnly(x) })
+		ok = all(c.Conds)
 	case rule.Or:
-		return !slices.ContainsFunc(c.Conds, func(x rule.Cond) bool { return !sourceAndNameOnly(x) })
+		ok = all(c.Conds)
 	case rule.Not:
-		return sourceAndNameOnly(c.Cond)
+		return keyedOnly(c.Cond)
 	case rule.Cmp:
-		return event.BySourceAndName(c.Field)
+		ok = field(c.Field)
 	case rule.Pred:
-		return c.Only && len(c.Fields) > 0 && !slices.ContainsFunc(c.Fields, func(f string) bool { return !event.BySourceAndName(f) })
+		ok = c.Only && len(c.Fields) > 0 && !slices.ContainsFunc(c.Fields, func(f string) bool { return !field(f) })
 	}
-	return false
+	return ok, ok && byType
+}
+
+// identityType reads userIdentity.type, which keys the candidates of raw
+// CloudTrail records with the event source and name.
+var identityType = event.ResolveView("userIdentity.type")
+
+// typeOf returns a raw CloudTrail record's identity type: the one non-empty
+// string its userIdentity.type holds (ok false otherwise).
+func typeOf(ev *event.Event) (string, bool) {
+	vs := identityType(ev)
+	if len(vs) != 1 || vs[0].T != event.String || vs[0].S == "" {
+		return "", false
+	}
+	return vs[0].S, true
 }
 
 // candidates returns the rules that could match an event with this source
 // and name, in rule order, each with the matcher that decides it. On a raw
 // CloudTrail record with a source and a name, a rule's conjuncts that read
-// only those are decided when the pair is first seen: the rule is left out
-// when they are false, and only its other conjuncts run on each event.
+// only those (and the identity type, when the record has one) are decided
+// when the source, name and type are first seen together: the rule is left
+// out when they are false, and only its other conjuncts run on each event.
 func (e *Engine) candidates(s *Scratch, ev *event.Event) []candidate {
 	prov, act := ev.Provider(), ev.Action()
 	i := 0
+	typ, typed := "", false // "": no type to decide by (a real one is not empty)
 	if ev.Kind == event.KindCloudTrail {
 		i = 1
+		typ, typed = typeOf(ev)
 	}
 	x, cache := e.index[i], s.cache[i]
 	byAct := cache[prov]
-	if c, ok := byAct[act]; ok {
+	byType := byAct[act]
+	if c, ok := byType[typ]; ok {
 		return c
 	}
 	var out []*compiled
@@ -396,7 +436,7 @@ func (e *Engine) candidates(s *Scratch, ev *event.Event) []candidate {
 	cands := make([]candidate, 0, len(out))
 	for _, c := range out {
 		switch {
-		case !decide || c.static == nil:
+		case !decide || c.static == nil || c.byType && !typed:
 			cands = append(cands, candidate{c, c.match})
 		case c.static(ev, s):
 			cands = append(cands, candidate{c, c.rest})
@@ -406,13 +446,18 @@ func (e *Engine) candidates(s *Scratch, ev *event.Event) []candidate {
 		clear(s.cache[0])
 		clear(s.cache[1])
 		s.n = 0
+		byAct, byType = nil, nil
 	}
+	// the event's strings live in its parser's buffer: copy the keys
 	if byAct == nil {
-		byAct = map[string][]candidate{}
-		// the event's strings live in its parser's buffer: copy the keys
+		byAct = map[string]map[string][]candidate{}
 		cache[strings.Clone(prov)] = byAct
 	}
-	byAct[strings.Clone(act)] = cands
+	if byType == nil {
+		byType = map[string][]candidate{}
+		byAct[strings.Clone(act)] = byType
+	}
+	byType[strings.Clone(typ)] = cands
 	s.n++
 	return cands
 }

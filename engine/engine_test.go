@@ -342,11 +342,12 @@ func queryRule(t *testing.T, id, q string) *rule.Rule {
 	return &rule.Rule{ID: id, Name: id, Type: "query", Cond: rule.Simplify(c)}
 }
 
-// The conjuncts of a rule that read only the event source and name are
-// decided once per source and name on raw CloudTrail records: the rule is
-// evaluated only on the events they let through, and matches what the
-// condition says on every event, whatever the fields hold (a dropped
-// string, a number, nothing) and on ECS documents.
+// The conjuncts of a rule that read only the event source and name (and
+// the identity type) are decided once per source and name (and type) on raw
+// CloudTrail records: the rule is evaluated only on the events they let
+// through, and matches what the condition says on every event, whatever the
+// fields hold (a dropped string, a number, a list, nothing) and on ECS
+// documents.
 func TestSourceAndNameDecidedOnce(t *testing.T) {
 	mk := func(id, q string) *rule.Rule { return queryRule(t, id, q) }
 	name := event.ResolveView("eventName")
@@ -364,6 +365,7 @@ func TestSourceAndNameDecidedOnce(t *testing.T) {
 		mk("static", `event.provider: iam.amazonaws.com and event.action: List*`),
 		mk("raw", `eventName: - and user.name: mallory`),
 		mk("dataset", `data_stream.dataset: aws.cloudtrail and not event.kind: alert and user.name: mallory`),
+		mk("type", `aws.cloudtrail.user_identity.type: IAMUser and event.action: List* and user.name: mallory`),
 		{ID: "pred", Name: "pred", Type: "query", Cond: rule.And{Conds: []rule.Cond{listing, rule.Cmp{Field: "user.name", Op: rule.OpEq, Values: []string{"mallory"}}}}},
 	}
 	eng, err := Compile(rules)
@@ -374,9 +376,11 @@ func TestSourceAndNameDecidedOnce(t *testing.T) {
 	s.Profile(eng)
 	matched := map[string]int{}
 	for _, js := range []string{
-		`{"eventSource":"iam.amazonaws.com","eventName":"ListUsers","userIdentity":{"userName":"mallory"}}`,
-		`{"eventSource":"iam.amazonaws.com","eventName":"ListRoles","userIdentity":{"userName":"mallory"}}`,
-		`{"eventSource":"iam.amazonaws.com","eventName":"ListRoles","userIdentity":{"userName":"bob"}}`,
+		`{"eventSource":"iam.amazonaws.com","eventName":"ListUsers","userIdentity":{"userName":"mallory","type":"IAMUser"}}`,
+		`{"eventSource":"iam.amazonaws.com","eventName":"ListRoles","userIdentity":{"userName":"mallory","type":"Root"}}`,
+		`{"eventSource":"iam.amazonaws.com","eventName":"ListRoles","userIdentity":{"userName":"bob","type":"IAMUser"}}`,
+		`{"eventSource":"iam.amazonaws.com","eventName":"ListRoles","userIdentity":[{"userName":"mallory","type":"IAMUser"},{"type":"Root"}]}`,
+		`{"eventSource":"iam.amazonaws.com","eventName":"ListRoles","userIdentity":{"userName":"mallory","type":7}}`,
 		`{"eventSource":"iam.amazonaws.com","eventName":"GetUser","userIdentity":{"userName":"mallory"}}`,
 		`{"eventSource":"iam.amazonaws.com","eventName":"-","userIdentity":{"userName":"mallory"}}`,
 		`{"eventSource":"iam.amazonaws.com","eventName":7,"userIdentity":{"userName":"mallory"}}`,
@@ -398,11 +402,13 @@ func TestSourceAndNameDecidedOnce(t *testing.T) {
 	// are evaluated whole; of the others, those the source and name rule out
 	// are not evaluated
 	// (raw is pinned to the name "-": the index leaves the others out)
-	want := map[string]int64{"prefix": 3 + 3, "not": 4 + 3, "static": 3 + 3, "raw": 1, "pred": 3 + 3, "dataset": 8}
+	// (type is decided by the identity type too, where the record has one
+	// string there: it is not evaluated on the Root record)
+	want := map[string]int64{"prefix": 5 + 3, "not": 6 + 3, "static": 5 + 3, "raw": 1, "pred": 5 + 3, "dataset": 10, "type": 9}
 	if !maps.Equal(evals, want) {
 		t.Errorf("evaluated %v, want %v", evals, want)
 	}
-	if want := map[string]int{"prefix": 3, "not": 5, "static": 4, "raw": 1, "pred": 3, "dataset": 6}; !maps.Equal(matched, want) {
+	if want := map[string]int{"prefix": 4, "not": 6, "static": 6, "raw": 1, "pred": 4, "dataset": 7, "type": 1}; !maps.Equal(matched, want) {
 		t.Errorf("matched %v, want %v", matched, want)
 	}
 }

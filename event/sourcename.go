@@ -17,3 +17,14 @@ var sourceAndName = map[string]bool{
 // the same values. The engine decides conditions on such fields once per
 // source and name.
 func BySourceAndName(name string) bool { return sourceAndName[name] }
+
+// identityType are the fields whose values on a raw CloudTrail record
+// follow from the string userIdentity.type holds, when it holds one that is
+// not empty: the field itself and its ECS name.
+var identityType = map[string]bool{"userIdentity.type": true, "aws.cloudtrail.user_identity.type": true}
+
+// ByIdentityType reports whether a field's values on a raw CloudTrail
+// record are a function of the one non-empty string its userIdentity.type
+// holds (read with the getter of "userIdentity.type"), as BySourceAndName
+// does for the source and name.
+func ByIdentityType(name string) bool { return identityType[name] }
