@@ -101,8 +101,8 @@ type matcher func(e *event.Event, s *Scratch) bool
 // Scratch is per-goroutine working memory.
 type Scratch struct {
 	excepted []uint8
-	// per index: provider -> action -> identity type -> rules
-	cache [2]map[string]map[string]map[string][]candidate
+	// per index: provider -> action -> rules (per identity type)
+	cache [2]map[string]map[string]*pairCands
 	n     int
 	prof  []RuleProfile // per compiled rule, when profiling
 }
@@ -141,7 +141,7 @@ func (e *Engine) Profiles(scratches ...*Scratch) []RuleProfile {
 
 // NewScratch returns working memory for one goroutine.
 func NewScratch() *Scratch {
-	return &Scratch{cache: [2]map[string]map[string]map[string][]candidate{{}, {}}}
+	return &Scratch{cache: [2]map[string]map[string]*pairCands{{}, {}}}
 }
 
 // Compile compiles runnable rules. Rules that are not runnable are skipped
@@ -407,17 +407,23 @@ func typeOf(ev *event.Event) (string, bool) {
 func (e *Engine) candidates(s *Scratch, ev *event.Event) []candidate {
 	prov, act := ev.Provider(), ev.Action()
 	i := 0
-	typ, typed := "", false // "": no type to decide by (a real one is not empty)
 	if ev.Kind == event.KindCloudTrail {
 		i = 1
-		typ, typed = typeOf(ev)
 	}
-	x, cache := e.index[i], s.cache[i]
+	cache := s.cache[i]
 	byAct := cache[prov]
-	byType := byAct[act]
-	if c, ok := byType[typ]; ok {
-		return c
+	pc := byAct[act]
+	if pc != nil && !pc.typed {
+		return pc.list
 	}
+	typ := "" // no type to decide by (a real one is not empty)
+	if pc != nil {
+		typ, _ = typeOf(ev)
+		if c, ok := pc.byType[typ]; ok {
+			return c
+		}
+	}
+	x := e.index[i]
 	var out []*compiled
 	out = append(out, x.byProvAct[prov+"\x00"+act]...)
 	out = append(out, x.byProv[prov]...)
@@ -432,7 +438,13 @@ func (e *Engine) candidates(s *Scratch, ev *event.Event) []candidate {
 	out = slices.Compact(out)
 	// eventSource and eventName are strings (Parse read them so): the
 	// fields of static conjuncts have values decided by prov and act alone
+	// (and the identity type, read only when a rule decides by it)
 	decide := i == 1 && prov != "" && act != ""
+	typedPair := decide && slices.ContainsFunc(out, func(c *compiled) bool { return c.static != nil && c.byType })
+	typed := false
+	if typedPair {
+		typ, typed = typeOf(ev)
+	}
 	cands := make([]candidate, 0, len(out))
 	for _, c := range out {
 		switch {
@@ -446,20 +458,35 @@ func (e *Engine) candidates(s *Scratch, ev *event.Event) []candidate {
 		clear(s.cache[0])
 		clear(s.cache[1])
 		s.n = 0
-		byAct, byType = nil, nil
+		byAct, pc = nil, nil
 	}
 	// the event's strings live in its parser's buffer: copy the keys
 	if byAct == nil {
-		byAct = map[string]map[string][]candidate{}
+		byAct = map[string]*pairCands{}
 		cache[strings.Clone(prov)] = byAct
 	}
-	if byType == nil {
-		byType = map[string][]candidate{}
-		byAct[strings.Clone(act)] = byType
+	if pc == nil {
+		pc = &pairCands{typed: typedPair}
+		byAct[strings.Clone(act)] = pc
 	}
-	byType[strings.Clone(typ)] = cands
+	if typedPair {
+		if pc.byType == nil {
+			pc.byType = map[string][]candidate{}
+		}
+		pc.byType[strings.Clone(typ)] = cands
+	} else {
+		pc.list = cands
+	}
 	s.n++
 	return cands
+}
+
+// pairCands are the candidates of an event source and name: one list, or
+// one per identity type when a rule decides by it (typed).
+type pairCands struct {
+	typed  bool
+	list   []candidate
+	byType map[string][]candidate
 }
 
 // AddExceptions adds exception items. An item applies to the rules that
