@@ -358,8 +358,7 @@ func keyedOnly(c rule.Cond) (ok, byType bool) {
 		byType = byType || event.ByIdentityType(f)
 		return event.BySourceAndName(f) || event.ByIdentityType(f)
 	}
-	var all func(cs []rule.Cond) bool
-	all = func(cs []rule.Cond) bool {
+	all := func(cs []rule.Cond) bool {
 		for _, x := range cs {
 			ok, t := keyedOnly(x)
 			if !ok {
