@@ -155,12 +155,22 @@ func (p *Processor) advance(w int64) ([]alert.Alert, error) {
 	for k, c := range cols {
 		got[k] = c.take()
 	}
-	var all []alert.Alert
+	// each rule's alerts, then all of them in one array of the right size
+	// (an alert is large: growing the array copied them over and over)
+	per := make([][]alert.Alert, 0, len(p.order))
+	n := 0
 	for _, i := range p.order {
 		alerts, err := p.advanceRule(i, w, got)
 		if err != nil {
 			return nil, err
 		}
+		per, n = append(per, alerts), n+len(alerts)
+	}
+	var all []alert.Alert
+	if n > 0 {
+		all = make([]alert.Alert, 0, n)
+	}
+	for _, alerts := range per {
 		all = append(all, alerts...)
 	}
 	for k, c := range cols { // their matches are copied where they are kept
@@ -185,8 +195,16 @@ func (p *Processor) advanceRule(i int, w int64, got []*Collector) ([]alert.Alert
 	in := p.pending[i]
 	p.pending[i] = nil
 	var untimed []candidate
+	if only := onlyCands(got, i); len(in) == 0 && only != nil {
+		// the detectors copy what they keep: no copy of the one
+		// collector's matches first
+		in = only.cands[i]
+	} else {
+		for _, c := range got {
+			in = append(in, c.cands[i]...)
+		}
+	}
 	for _, c := range got {
-		in = append(in, c.cands[i]...)
 		rs.Late += c.late[i]
 		rs.NoTime += c.noTime[i]
 		untimed = append(untimed, c.untimed[i]...)
@@ -226,6 +244,24 @@ func (p *Processor) advanceRule(i int, w int64, got []*Collector) ([]alert.Alert
 		p.dirty[i] = true
 	}
 	return alerts, nil
+}
+
+// onlyCands returns the one taken collector that has matches of rule i
+// when no other has any, nor any ES|QL slice of it (nil otherwise).
+func onlyCands(got []*Collector, i int) *Collector {
+	var only *Collector
+	for _, c := range got {
+		if len(c.slices[i]) > 0 {
+			return nil
+		}
+		if len(c.cands[i]) > 0 {
+			if only != nil {
+				return nil
+			}
+			only = c
+		}
+	}
+	return only
 }
 
 // expire drops the state entries of a rule that no match to come can need:

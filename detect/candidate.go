@@ -57,9 +57,41 @@ func (c *candidate) place() (string, int64) {
 // sortCandidates sorts a rule's candidates in time order, so that the
 // result does not depend on the order in which the input was read. Most
 // arrive in order: those are only checked.
+//
+// A candidate is large (256 bytes): a stable sort moves its elements
+// O(n log² n) times, so the sort orders their indices and then moves each
+// candidate once, in place.
 func sortCandidates(cands []candidate) {
-	if !slices.IsSortedFunc(cands, compareCandidates) {
-		slices.SortStableFunc(cands, compareCandidates)
+	sorted := true
+	for i := 1; i < len(cands) && sorted; i++ {
+		sorted = compareCandidates(&cands[i-1], &cands[i]) <= 0
+	}
+	if sorted {
+		return
+	}
+	order := make([]int32, len(cands))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortStableFunc(order, func(a, b int32) int { return compareCandidates(&cands[a], &cands[b]) })
+	// cands[i] = cands[order[i]] in place, a cycle at a time (a place done
+	// is marked order[i] = i)
+	for i := range cands {
+		if int(order[i]) == i {
+			continue
+		}
+		tmp := cands[i]
+		j := i
+		for {
+			k := int(order[j])
+			order[j] = int32(j)
+			if k == i {
+				cands[j] = tmp
+				break
+			}
+			cands[j] = cands[k]
+			j = k
+		}
 	}
 }
 
@@ -67,7 +99,7 @@ func sortCandidates(cands []candidate) {
 // with an alert first (new_terms: the sighting that carries it), then
 // place: the same record in two files (delivered twice), or threshold
 // events at one instant, by place, whatever order the workers read them in.
-func compareCandidates(a, b candidate) int {
+func compareCandidates(a, b *candidate) int {
 	if a.t != b.t {
 		return cmp.Compare(a.t, b.t)
 	}

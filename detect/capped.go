@@ -42,13 +42,23 @@ func (c *capper) advance(h int64, in []candidate, st *state.Rule, rs *RuleStats)
 			c.held[i].raised = c.held[i].raised || !c.held[i].pre
 		}
 	})
-	var out []candidate
 	keep := c.sched.open(times(c.held))
+	n := 0 // the candidates passed on, for an array of their number
 	for i := range c.held {
 		x := &c.held[i]
 		if x.alone && !x.pre {
 			x.raised = true
 		}
+		if x.raised && !x.passed {
+			n++
+		}
+	}
+	var out []candidate
+	if n > 0 {
+		out = make([]candidate, 0, n)
+	}
+	for i := range c.held {
+		x := &c.held[i]
 		switch {
 		case x.raised && !x.passed:
 			x.passed = true

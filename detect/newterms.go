@@ -95,17 +95,19 @@ func (d *newTermsDetector) advance(w int64, in []candidate, st *state.Rule, rs *
 	}
 	n := before(d.pending, w)
 	var firsts []candidate
-	for _, c := range d.pending[:n] { // in time order
+	for k := range d.pending[:n] { // in time order
+		c := &d.pending[k]
 		prev, ok := st.Terms[c.term]
 		if !ok || c.t-prev > d.ri.history {
-			c.undo = func(st *state.Rule) { // until its alert is returned
+			first, term := *c, c.term
+			first.undo = func(st *state.Rule) { // until its alert is returned
 				if ok {
-					st.Terms[c.term] = prev
+					st.Terms[term] = prev
 				} else {
-					delete(st.Terms, c.term)
+					delete(st.Terms, term)
 				}
 			}
-			firsts = append(firsts, c)
+			firsts = append(firsts, first)
 		}
 		if !ok || c.t > prev {
 			st.Terms[c.term] = c.t

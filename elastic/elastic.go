@@ -426,8 +426,48 @@ func esqlApprox(e esql.Expr, computed map[string]bool) rule.Cond {
 			if s, isStr := l.V.(string); ok1 && ok2 && isStr {
 				return rule.Cmp{Field: f, Op: rule.OpEq, Values: []string{s}}
 			}
+		case "!=":
+			// true only for a field of one value, not null, that is not s
+			// (a string, or a date other than s's)
+			f, ok1 := field(e.L)
+			l, ok2 := e.R.(esql.Lit)
+			if s, isStr := l.V.(string); ok1 && ok2 && isStr {
+				return rule.And{Conds: []rule.Cond{
+					rule.Cmp{Field: f, Op: rule.OpExists},
+					rule.Not{Cond: rule.Cmp{Field: f, Op: rule.OpEq, Values: []string{s}}},
+				}}
+			}
+		}
+	case esql.Call:
+		// true only for a field of one string value that starts (ends) so
+		if len(e.Args) != 2 {
+			return nil
+		}
+		f, ok1 := field(e.Args[0])
+		l, ok2 := e.Args[1].(esql.Lit)
+		s, isStr := l.V.(string)
+		if !ok1 || !ok2 || !isStr {
+			return nil
+		}
+		switch e.Name {
+		case "STARTS_WITH":
+			return rule.Cmp{Field: f, Op: rule.OpWildcard, Patterns: []rule.Pattern{{Parts: []string{s, ""}}}}
+		case "ENDS_WITH":
+			return rule.Cmp{Field: f, Op: rule.OpWildcard, Patterns: []rule.Pattern{{Parts: []string{"", s}}}}
 		}
 	case esql.In:
+		if l, ok := e.X.(esql.Lit); ok && l.V == true && !e.Not {
+			// true IN (a, b ...): one of them is true
+			var or []rule.Cond
+			for _, x := range e.List {
+				c := esqlApprox(x, computed)
+				if c == nil {
+					return nil
+				}
+				or = append(or, c)
+			}
+			return rule.Or{Conds: or}
+		}
 		f, ok := field(e.X)
 		if !ok || e.Not {
 			return nil

@@ -77,6 +77,23 @@ type compiled struct {
 	idx   int
 	rule  *rule.Rule
 	match matcher
+	// static is the conjunction of the condition's conjuncts that read
+	// nothing but fields decided by the event source and name, and the
+	// identity type (nil: none), rest that of the others (nil: none, true).
+	// On a raw CloudTrail record whose source and name are strings (and
+	// whose userIdentity.type is one, when static reads it: byType), static
+	// is decided once per source, name and type (candidates), and only rest
+	// runs per event.
+	static, rest matcher
+	byType       bool
+}
+
+// candidate is a rule that could match an event and the matcher that
+// decides it: its whole condition, or only what its source and name left
+// undecided.
+type candidate struct {
+	c     *compiled
+	match matcher // nil: true
 }
 
 type matcher func(e *event.Event, s *Scratch) bool
@@ -84,14 +101,15 @@ type matcher func(e *event.Event, s *Scratch) bool
 // Scratch is per-goroutine working memory.
 type Scratch struct {
 	excepted []uint8
-	cache    [2]map[string]map[string][]*compiled // per index: provider -> action -> rules
-	n        int
-	prof     []RuleProfile // per compiled rule, when profiling
+	// per index: provider -> action -> rules (per identity type)
+	cache [2]map[string]map[string]*pairCands
+	n     int
+	prof  []RuleProfile // per compiled rule, when profiling
 }
 
 // RuleProfile is what one rule cost: events it was evaluated on (those its
-// provider/action pins let through), events it matched, and the time spent
-// evaluating it and handling its matches.
+// provider/action pins and its conditions on them let through), events it
+// matched, and the time spent evaluating it and handling its matches.
 type RuleProfile struct {
 	Rule    *rule.Rule
 	Evals   int64
@@ -123,7 +141,7 @@ func (e *Engine) Profiles(scratches ...*Scratch) []RuleProfile {
 
 // NewScratch returns working memory for one goroutine.
 func NewScratch() *Scratch {
-	return &Scratch{cache: [2]map[string]map[string][]*compiled{{}, {}}}
+	return &Scratch{cache: [2]map[string]map[string]*pairCands{{}, {}}}
 }
 
 // Compile compiles runnable rules. Rules that are not runnable are skipped
@@ -139,11 +157,12 @@ func Compile(rules []*rule.Rule) (*Engine, error) {
 			e.derived = append(e.derived, r)
 			continue
 		}
-		m, err := compile(r.Cond)
-		if err != nil {
+		c := &compiled{idx: len(e.rules), rule: r}
+		var err error
+		if c.static, c.rest, c.byType, err = split(r.Cond); err != nil {
 			return nil, fmt.Errorf("rule %s (%s): %w", r.ID, r.Name, err)
 		}
-		c := &compiled{idx: len(e.rules), rule: r, match: m}
+		c.match = both(c.static, c.rest)
 		e.rules = append(e.rules, c)
 		for i, cloudTrail := range []bool{false, true} {
 			ks, ok := keys(r.Cond, cloudTrail)
@@ -289,19 +308,121 @@ func lowerAll(vs []string) []string {
 // foldKey marks the index keys of case-insensitive pins.
 const foldKey = "\x01"
 
+// split compiles the conjuncts of c that read only fields decided by the
+// event source and name, and the identity type (static), apart from the
+// others (rest); either is nil when it has no conjunct. byType says that
+// static reads the identity type.
+func split(c rule.Cond) (static, rest matcher, byType bool, err error) {
+	var st, other []rule.Cond
+	for _, x := range rule.Conjuncts(c) {
+		if ok, t := keyedOnly(x); ok {
+			st = append(st, x)
+			byType = byType || t
+		} else {
+			other = append(other, x)
+		}
+	}
+	if len(st) > 0 {
+		if static, err = compile(rule.Simplify(rule.And{Conds: st})); err != nil {
+			return nil, nil, false, err
+		}
+	}
+	if len(other) > 0 {
+		if rest, err = compile(rule.Simplify(rule.And{Conds: other})); err != nil {
+			return nil, nil, false, err
+		}
+	}
+	return static, rest, byType, nil
+}
+
+// both is the conjunction of two matchers (nil: true).
+func both(a, b matcher) matcher {
+	switch {
+	case a == nil && b == nil:
+		return func(*event.Event, *Scratch) bool { return true }
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	}
+	return func(e *event.Event, s *Scratch) bool { return a(e, s) && b(e, s) }
+}
+
+// keyedOnly reports whether c is made of comparisons of fields whose values
+// on a raw CloudTrail record follow from its event source and name
+// (event.BySourceAndName: eventSource, event.action, data_stream.dataset,
+// event.category ...) and its identity type (event.ByIdentityType); byType
+// says that it reads the identity type.
+func keyedOnly(c rule.Cond) (ok, byType bool) {
+	field := func(f string) bool {
+		byType = byType || event.ByIdentityType(f)
+		return event.BySourceAndName(f) || event.ByIdentityType(f)
+	}
+	all := func(cs []rule.Cond) bool {
+		for _, x := range cs {
+			ok, t := keyedOnly(x)
+			if !ok {
+				return false
+			}
+			byType = byType || t
+		}
+		return true
+	}
+	switch c := c.(type) {
+	case rule.And:
+		ok = all(c.Conds)
+	case rule.Or:
+		ok = all(c.Conds)
+	case rule.Not:
+		return keyedOnly(c.Cond)
+	case rule.Cmp:
+		ok = field(c.Field)
+	case rule.Pred:
+		ok = c.Only && len(c.Fields) > 0 && !slices.ContainsFunc(c.Fields, func(f string) bool { return !field(f) })
+	}
+	return ok, ok && byType
+}
+
+// identityType reads userIdentity.type, which keys the candidates of raw
+// CloudTrail records with the event source and name.
+var identityType = event.ResolveView("userIdentity.type")
+
+// typeOf returns a raw CloudTrail record's identity type: the one non-empty
+// string its userIdentity.type holds (ok false otherwise).
+func typeOf(ev *event.Event) (string, bool) {
+	vs := identityType(ev)
+	if len(vs) != 1 || vs[0].T != event.String || vs[0].S == "" {
+		return "", false
+	}
+	return vs[0].S, true
+}
+
 // candidates returns the rules that could match an event with this source
-// and name, in rule order.
-func (e *Engine) candidates(s *Scratch, ev *event.Event) []*compiled {
+// and name, in rule order, each with the matcher that decides it. On a raw
+// CloudTrail record with a source and a name, a rule's conjuncts that read
+// only those (and the identity type, when the record has one) are decided
+// when the source, name and type are first seen together: the rule is left
+// out when they are false, and only its other conjuncts run on each event.
+func (e *Engine) candidates(s *Scratch, ev *event.Event) []candidate {
 	prov, act := ev.Provider(), ev.Action()
 	i := 0
 	if ev.Kind == event.KindCloudTrail {
 		i = 1
 	}
-	x, cache := e.index[i], s.cache[i]
+	cache := s.cache[i]
 	byAct := cache[prov]
-	if c, ok := byAct[act]; ok {
-		return c
+	pc := byAct[act]
+	if pc != nil && !pc.typed {
+		return pc.list
 	}
+	typ := "" // no type to decide by (a real one is not empty)
+	if pc != nil {
+		typ, _ = typeOf(ev)
+		if c, ok := pc.byType[typ]; ok {
+			return c
+		}
+	}
+	x := e.index[i]
 	var out []*compiled
 	out = append(out, x.byProvAct[prov+"\x00"+act]...)
 	out = append(out, x.byProv[prov]...)
@@ -314,19 +435,57 @@ func (e *Engine) candidates(s *Scratch, ev *event.Event) []*compiled {
 	sort.Slice(out, func(i, j int) bool { return out[i].idx < out[j].idx })
 	// a rule indexed under several of these keys is listed once
 	out = slices.Compact(out)
+	// eventSource and eventName are strings (Parse read them so): the
+	// fields of static conjuncts have values decided by prov and act alone
+	// (and the identity type, read only when a rule decides by it)
+	decide := i == 1 && prov != "" && act != ""
+	typedPair := decide && slices.ContainsFunc(out, func(c *compiled) bool { return c.static != nil && c.byType })
+	typed := false
+	if typedPair {
+		typ, typed = typeOf(ev)
+	}
+	cands := make([]candidate, 0, len(out))
+	for _, c := range out {
+		switch {
+		case !decide || c.static == nil || c.byType && !typed:
+			cands = append(cands, candidate{c, c.match})
+		case c.static(ev, s):
+			cands = append(cands, candidate{c, c.rest})
+		}
+	}
 	if s.n > 100000 { // bound the cache against hostile input
 		clear(s.cache[0])
 		clear(s.cache[1])
 		s.n = 0
+		byAct, pc = nil, nil
 	}
+	// the event's strings live in its parser's buffer: copy the keys
 	if byAct == nil {
-		byAct = map[string][]*compiled{}
-		// the event's strings live in its parser's buffer: copy the keys
+		byAct = map[string]*pairCands{}
 		cache[strings.Clone(prov)] = byAct
 	}
-	byAct[strings.Clone(act)] = out
+	if pc == nil {
+		pc = &pairCands{typed: typedPair}
+		byAct[strings.Clone(act)] = pc
+	}
+	if typedPair {
+		if pc.byType == nil {
+			pc.byType = map[string][]candidate{}
+		}
+		pc.byType[strings.Clone(typ)] = cands
+	} else {
+		pc.list = cands
+	}
 	s.n++
-	return out
+	return cands
+}
+
+// pairCands are the candidates of an event source and name: one list, or
+// one per identity type when a rule decides by it (typed).
+type pairCands struct {
+	typed  bool
+	list   []candidate
+	byType map[string][]candidate
 }
 
 // AddExceptions adds exception items. An item applies to the rules that
@@ -359,24 +518,24 @@ func (e *Engine) Match(ev *event.Event, s *Scratch, fn func(*rule.Rule)) {
 		e.matchProfiled(ev, s, fn)
 		return
 	}
-	for _, c := range e.candidates(s, ev) {
-		if !c.match(ev, s) || e.excepted(c.rule, ev, s) {
+	for _, cd := range e.candidates(s, ev) {
+		if cd.match != nil && !cd.match(ev, s) || e.excepted(cd.c.rule, ev, s) {
 			continue
 		}
-		fn(c.rule)
+		fn(cd.c.rule)
 	}
 }
 
 // matchProfiled is Match timing each rule, its matches' handling (fn)
 // included.
 func (e *Engine) matchProfiled(ev *event.Event, s *Scratch, fn func(*rule.Rule)) {
-	for _, c := range e.candidates(s, ev) {
+	for _, cd := range e.candidates(s, ev) {
 		start := time.Now()
-		p := &s.prof[c.idx]
+		p := &s.prof[cd.c.idx]
 		p.Evals++
-		if c.match(ev, s) && !e.excepted(c.rule, ev, s) {
+		if (cd.match == nil || cd.match(ev, s)) && !e.excepted(cd.c.rule, ev, s) {
 			p.Matches++
-			fn(c.rule)
+			fn(cd.c.rule)
 		}
 		p.Time += time.Since(start)
 	}
@@ -421,8 +580,8 @@ func Eval(c rule.Cond, ev *event.Event) (bool, error) {
 func compile(c rule.Cond) (matcher, error) {
 	switch c := c.(type) {
 	case rule.And:
-		// the conjuncts that read costly fields last: an event most rules
-		// rule out by a cheaper one never reads them (all are pure)
+		// the costly conjuncts last: an event most rules rule out by a
+		// cheaper one never evaluates them (all are pure)
 		conds := slices.Clone(c.Conds)
 		slices.SortStableFunc(conds, func(a, b rule.Cond) int { return cmp.Compare(cost(a), cost(b)) })
 		ms, err := compileAll(conds)
@@ -469,18 +628,46 @@ func compile(c rule.Cond) (matcher, error) {
 // the parsed parts of user_agent parse the agent.
 var costlyFields = []string{"event.outcome", "user_agent.name", "user_agent.version", "user_agent.os.*", "user_agent.device.*"}
 
-// cost ranks a condition by what its first evaluation on an event may
-// cost: 1 when it reads a costly field, else 0.
+// cost ranks a condition by what its evaluation on an event may cost,
+// its costliest part's: 0 comparisons of fields read from the record, 1 a
+// predicate (opaque: a Sigma modifier, an EQL function), 2 a read of a
+// costly field, 3 a regular expression (a scan of the value, often a long
+// one: an ARN, a path).
 func cost(c rule.Cond) int {
 	n := 0
-	rule.Walk(c, func(x rule.Cmp) {
-		for _, f := range costlyFields {
-			if ok, _ := path.Match(f, x.Field); ok {
-				n = 1
-			}
+	switch c := c.(type) {
+	case rule.And:
+		for _, x := range c.Conds {
+			n = max(n, cost(x))
 		}
-	})
+	case rule.Or:
+		for _, x := range c.Conds {
+			n = max(n, cost(x))
+		}
+	case rule.Not:
+		n = cost(c.Cond)
+	case rule.Pred:
+		n = 1
+		if slices.ContainsFunc(c.Fields, costly) {
+			n = 2
+		}
+	case rule.Cmp:
+		if costly(c.Field) {
+			n = 2
+		}
+		if c.Op == rule.OpRegex {
+			n = 3
+		}
+	}
 	return n
+}
+
+// costly reports whether a field is one of costlyFields.
+func costly(field string) bool {
+	return slices.ContainsFunc(costlyFields, func(f string) bool {
+		ok, _ := path.Match(f, field)
+		return ok
+	})
 }
 
 func compileAll(cs []rule.Cond) ([]matcher, error) {

@@ -341,3 +341,101 @@ func queryRule(t *testing.T, id, q string) *rule.Rule {
 	c, _ := elastic.Lower(n)
 	return &rule.Rule{ID: id, Name: id, Type: "query", Cond: rule.Simplify(c)}
 }
+
+// The conjuncts of a rule that read only the event source and name (and
+// the identity type) are decided once per source and name (and type) on raw
+// CloudTrail records: the rule is evaluated only on the events they let
+// through, and matches what the condition says on every event, whatever the
+// fields hold (a dropped string, a number, a list, nothing) and on ECS
+// documents.
+func TestSourceAndNameDecidedOnce(t *testing.T) {
+	mk := func(id, q string) *rule.Rule { return queryRule(t, id, q) }
+	name := event.ResolveView("eventName")
+	listing := rule.Pred{Text: "eventName starts with list", Fields: []string{"eventName"}, Only: true, Match: func(ev *event.Event) bool {
+		for _, v := range name(ev) {
+			if strings.HasPrefix(strings.ToLower(v.S), "list") {
+				return true
+			}
+		}
+		return false
+	}}
+	rules := []*rule.Rule{
+		mk("prefix", `event.action: List* and user.name: mallory`),
+		mk("not", `not event.action: (ListUsers or "-") and user.name: mallory`),
+		mk("static", `event.provider: iam.amazonaws.com and event.action: List*`),
+		mk("raw", `eventName: - and user.name: mallory`),
+		mk("dataset", `data_stream.dataset: aws.cloudtrail and not event.kind: alert and user.name: mallory`),
+		mk("type", `aws.cloudtrail.user_identity.type: IAMUser and event.action: List* and user.name: mallory`),
+		{ID: "pred", Name: "pred", Type: "query", Cond: rule.And{Conds: []rule.Cond{listing, rule.Cmp{Field: "user.name", Op: rule.OpEq, Values: []string{"mallory"}}}}},
+	}
+	eng, err := Compile(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewScratch()
+	s.Profile(eng)
+	matched := map[string]int{}
+	for _, js := range []string{
+		`{"eventSource":"iam.amazonaws.com","eventName":"ListUsers","userIdentity":{"userName":"mallory","type":"IAMUser"}}`,
+		`{"eventSource":"iam.amazonaws.com","eventName":"ListRoles","userIdentity":{"userName":"mallory","type":"Root"}}`,
+		`{"eventSource":"iam.amazonaws.com","eventName":"ListRoles","userIdentity":{"userName":"bob","type":"IAMUser"}}`,
+		`{"eventSource":"iam.amazonaws.com","eventName":"ListRoles","userIdentity":[{"userName":"mallory","type":"IAMUser"},{"type":"Root"}]}`,
+		`{"eventSource":"iam.amazonaws.com","eventName":"ListRoles","userIdentity":{"userName":"mallory","type":7}}`,
+		`{"eventSource":"iam.amazonaws.com","eventName":"GetUser","userIdentity":{"userName":"mallory"}}`,
+		`{"eventSource":"iam.amazonaws.com","eventName":"-","userIdentity":{"userName":"mallory"}}`,
+		`{"eventSource":"iam.amazonaws.com","eventName":7,"userIdentity":{"userName":"mallory"}}`,
+		`{"eventSource":"iam.amazonaws.com","eventTime":"2026-11-03T10:00:00Z","userIdentity":{"userName":"mallory"}}`,
+		`{"@timestamp":"2026-11-03T10:00:00Z","event":{"provider":"iam.amazonaws.com","action":["GetUser","ListUsers"]},"user":{"name":"mallory"}}`,
+	} {
+		var p event.Parser
+		ev, err := p.Parse([]byte(js))
+		if err != nil {
+			t.Fatal(err)
+		}
+		matchAsUnindexed(t, eng, s, rules, ev, js, matched)
+	}
+	evals := map[string]int64{}
+	for _, p := range eng.Profiles(s) {
+		evals[p.Rule.ID] = p.Evals
+	}
+	// the records whose eventName is not a string, and the ECS document,
+	// are evaluated whole; of the others, those the source and name rule out
+	// are not evaluated
+	// (raw is pinned to the name "-": the index leaves the others out)
+	// (type is decided by the identity type too, where the record has one
+	// string there: it is not evaluated on the Root record)
+	want := map[string]int64{"prefix": 5 + 3, "not": 6 + 3, "static": 5 + 3, "raw": 1, "pred": 5 + 3, "dataset": 10, "type": 9}
+	if !maps.Equal(evals, want) {
+		t.Errorf("evaluated %v, want %v", evals, want)
+	}
+	if want := map[string]int{"prefix": 4, "not": 6, "static": 6, "raw": 1, "pred": 4, "dataset": 7, "type": 1}; !maps.Equal(matched, want) {
+		t.Errorf("matched %v, want %v", matched, want)
+	}
+}
+
+// Conjunctions evaluate their conjuncts cheapest first by these ranks.
+func TestCost(t *testing.T) {
+	eq := rule.Cmp{Field: "userIdentity.type", Op: rule.OpEq, Values: []string{"Root"}}
+	re := rule.Cmp{Field: "aws.cloudtrail.resources.arn", Op: rule.OpRegex, Values: []string{".*ransom.*"}}
+	outcome := rule.Cmp{Field: "event.outcome", Op: rule.OpEq, Values: []string{"success"}}
+	pred := rule.Pred{Text: "p", Fields: []string{"user.name"}}
+	for _, tt := range []struct {
+		c    rule.Cond
+		want int
+	}{
+		{eq, 0},
+		{rule.Not{Cond: eq}, 0},
+		{pred, 1},
+		{rule.Or{Conds: []rule.Cond{eq, pred}}, 1},
+		{outcome, 2},
+		{rule.Cmp{Field: "user_agent.os.name", Op: rule.OpExists}, 2},
+		{rule.Pred{Text: "p", Fields: []string{"event.outcome"}}, 2},
+		{re, 3},
+		{rule.Not{Cond: re}, 3},
+		{rule.And{Conds: []rule.Cond{eq, re, outcome}}, 3},
+	} {
+		if got := cost(tt.c); got != tt.want {
+			t.Errorf("cost(%#v) = %d, want %d", tt.c, got, tt.want)
+		}
+	}
+}

@@ -10,6 +10,12 @@ package esql
 // does not specialise runs through eval, with the same results: eval is the
 // definition, these closures only skip its look-ups.
 
+import (
+	"reflect"
+	"slices"
+	"strings"
+)
+
 // cexpr is an expression compiled for rows of type E.
 type cexpr[E env] func(E) Value
 
@@ -207,9 +213,14 @@ func (p *Program) compileHead() {
 		}
 		return nil // metadata and names without a slot: get
 	}
-	for _, c := range p.head {
+	for i, c := range p.head {
 		var step headStep
 		switch c := c.(type) {
+		case Keep:
+			if i == len(p.head)-1 && p.keepsNeeded(c) {
+				// STATS reads only columns it keeps, as they are
+				step = func(*eventRow) bool { return true }
+			}
 		case Where:
 			cond := compileExpr(c.Cond, field)
 			step = func(r *eventRow) bool {
@@ -290,6 +301,26 @@ func (p *Program) compileHead() {
 	}
 }
 
+// keepsNeeded reports whether a KEEP of plain names right before STATS
+// keeps every column the STATS reads: the row needs no KEEP, whose only
+// effect would be on columns nothing reads.
+func (p *Program) keepsNeeded(k Keep) bool {
+	if p.acc == nil || len(p.needed) == 0 {
+		return false
+	}
+	for _, pat := range k.Patterns {
+		if strings.ContainsAny(pat, "*?[\\") {
+			return false
+		}
+	}
+	for _, n := range p.needed {
+		if !slices.Contains(k.Patterns, n) {
+			return false
+		}
+	}
+	return true
+}
+
 // setAt sets the computed column at index i, which a compiled step knows:
 // the next one to add or one set before.
 func (r *eventRow) setAt(i int, name string, v Value) {
@@ -304,6 +335,10 @@ func (r *eventRow) setAt(i int, name string, v Value) {
 // statsExprs is a STATS command's expressions compiled for its input rows.
 type statsExprs struct {
 	by, filters, args []cexpr[*tableRow] // filters and args nil where an aggregation has none
+	// sameFilter is, per aggregation with a filter, the first aggregation
+	// whose filter is the same expression: a row evaluates each distinct
+	// filter once (nil: each its own)
+	sameFilter []int
 }
 
 // compileStats compiles a STATS command's expressions; idx, when not nil,
@@ -329,9 +364,17 @@ func compileStats(c Stats, idx map[string]int) *statsExprs {
 	for i, b := range c.By {
 		x.by[i] = compileExpr(b.Expr, field)
 	}
+	x.sameFilter = make([]int, len(c.Aggs))
 	for i, a := range c.Aggs {
+		x.sameFilter[i] = i
 		if a.Filter != nil {
 			x.filters[i] = compileExpr(a.Filter, field)
+			for j := range i {
+				if c.Aggs[j].Filter != nil && reflect.DeepEqual(c.Aggs[j].Filter, a.Filter) {
+					x.sameFilter[i] = j
+					break
+				}
+			}
 		}
 		if a.Arg != nil {
 			x.args[i] = compileExpr(a.Arg, field)

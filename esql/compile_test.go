@@ -106,6 +106,11 @@ func TestCompiledAgrees(t *testing.T) {
 		`FROM x | EVAL u = user.name =~ "ALICE", c = user.name::keyword, w = STARTS_WITH(event.action, "Get") | MV_EXPAND related.ip | EVAL e = related.ip | KEEP u, c, w, e`,
 		`FROM x | EVAL a = MV_COUNT(aws.cloudtrail.flattened.request_parameters.instancesSet.items.instanceId) | STATS n = COUNT(*), d = COUNT_DISTINCT(event.action), lo = MIN(@timestamp) BY a, event.outcome | WHERE n > 0 | SORT lo`,
 		`FROM x | STATS n = COUNT(*) BY related.ip, event.provider`,
+		// a KEEP of every column STATS reads, right before it: not applied
+		`FROM x | EVAL t = DATE_TRUNC(10 seconds, @timestamp) | WHERE source.ip IS NOT NULL | KEEP @timestamp, t, event.action, user.name, source.ip, aws.cloudtrail.error_code, aws.cloudtrail.flattened.request_parameters | STATS d = COUNT_DISTINCT(event.action), v = VALUES(@timestamp), s = VALUES(source.ip), n = VALUES(aws.cloudtrail.error_code), o = VALUES(aws.cloudtrail.flattened.request_parameters) BY t, user.name`,
+		`FROM x | KEEP event.action, user.name | STATS n = COUNT(*), u = VALUES(user.name) BY event.action`,
+		// filters repeated across aggregations: evaluated once per row
+		`FROM x | EVAL f = CASE(user.name == "alice", 1, 0) | STATS a = COUNT(*) WHERE f == 1, b = VALUES(event.action) WHERE f == 1, c = MIN(@timestamp) WHERE f == 0, d = VALUES(user.name) WHERE f == 0, e = COUNT(*), g = COUNT(*) WHERE f == 1 BY event.provider`,
 		`FROM x | WHERE aws.cloudtrail.user_identity.type != "AWSService" | EVAL k = aws.cloudtrail.user_identity.access_key_id | DROP k | RENAME event.action AS act | KEEP act`,
 	} {
 		agree(t, q, compileRecs)
@@ -115,6 +120,11 @@ func TestCompiledAgrees(t *testing.T) {
 		t.Fatal(err)
 	}
 	agree(t, seedEBS, strings.Split(strings.TrimSpace(string(data)), "\n"))
+	// ECS documents: a KEEP before STATS materializes their fields
+	agree(t, `FROM x | KEEP event.action, user.name, source.ip | STATS n = COUNT(*), u = VALUES(user.name), s = VALUES(source.ip) BY event.action`, []string{
+		`{"@timestamp":"2026-11-01T10:00:00Z","event":{"action":"GetObject","provider":"s3.amazonaws.com"},"user":{"name":["a","b"]},"source":{"ip":"192.0.2.1"}}`,
+		`{"@timestamp":"2026-11-01T10:00:01Z","event":{"action":"GetObject","provider":"s3.amazonaws.com"},"user":{"name":{"x":1}}}`,
+	})
 }
 
 // BenchmarkHead runs an aggregating query shaped like the corpus's costly

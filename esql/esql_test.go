@@ -526,3 +526,22 @@ func TestAggregationResults(t *testing.T) {
 		}
 	}
 }
+
+// Two values have the same distinct-set key exactly when they have the same
+// key: a time's key is its millisecond, in any zone.
+func TestValueKeysAgree(t *testing.T) {
+	ts := time.Date(2024, 3, 1, 12, 30, 0, 123456789, time.UTC)
+	vals := []Value{nil, "a", "time.Time1709296200123", int64(1709296200123), true, 2.5, time.Duration(5),
+		ts, ts.Add(400 * time.Microsecond), ts.Add(time.Millisecond), ts.In(time.FixedZone("x", 3600)),
+		ts.Truncate(time.Millisecond), time.Date(1969, 12, 31, 23, 59, 59, 999_999_999, time.UTC),
+		time.Date(1969, 12, 31, 23, 59, 59, 998_500_000, time.UTC), time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(12024, 1, 1, 0, 0, 0, 0, time.UTC), []Value{"a", ts}}
+	for _, a := range vals {
+		for _, b := range vals {
+			same := key(a) == key(b)
+			if got := string(appendValueKey(nil, a)) == string(appendValueKey(nil, b)); got != same {
+				t.Errorf("%#v and %#v: value keys equal %v, keys equal %v", a, b, got, same)
+			}
+		}
+	}
+}

@@ -820,7 +820,7 @@ func project(t Table, idx map[string]int, keep []string) Table {
 
 type group struct {
 	by    []Value
-	accs  []*acc
+	accs  []acc
 	first int64 // the earliest row (time or position) in the group
 }
 
@@ -853,10 +853,7 @@ type Partial struct {
 func newPartial() *Partial { return &Partial{groups: map[string]*group{}} }
 
 func newGroup(by []Value, n int, first int64) *group {
-	g := &group{by: by, accs: make([]*acc, n), first: first}
-	for i := range g.accs {
-		g.accs[i] = &acc{}
-	}
+	g := &group{by: by, accs: make([]acc, n), first: first} // one allocation
 	return g
 }
 
@@ -900,6 +897,25 @@ func accumulateCombos(c Stats, x *statsExprs, pt *Partial, en *tableRow, at int6
 	}
 }
 
+// keeps reports whether aggregation i's filter keeps the row, evaluating
+// each distinct filter once per row (known holds the results so far).
+func (x *statsExprs) keeps(i int, en *tableRow, known []uint8) bool {
+	if x.sameFilter != nil {
+		i = x.sameFilter[i]
+	}
+	if i < len(known) && known[i] != 0 {
+		return known[i] == 2
+	}
+	b, ok := x.filters[i](en).(bool)
+	if i < len(known) {
+		known[i] = 1
+		if ok && b {
+			known[i] = 2
+		}
+	}
+	return ok && b
+}
+
 // addToGroup adds the row to the group of the BY values combo.
 func addToGroup(c Stats, x *statsExprs, pt *Partial, en *tableRow, at int64, combo []Value) {
 	pt.buf = appendKey(pt.buf[:0], combo)
@@ -913,13 +929,12 @@ func addToGroup(c Stats, x *statsExprs, pt *Partial, en *tableRow, at int64, com
 		pt.groups[string(pt.buf)] = g
 	}
 	g.first = min(g.first, at)
+	var known [16]uint8 // per aggregation: its filter's result, 0 not known yet, 1 false, 2 true
 	for i, a := range c.Aggs {
-		if f := x.filters[i]; f != nil {
-			if b, ok := f(en).(bool); !ok || !b {
-				continue
-			}
+		if x.filters[i] != nil && !x.keeps(i, en, known[:]) {
+			continue
 		}
-		ac := g.accs[i]
+		ac := &g.accs[i]
 		if a.Arg == nil { // COUNT(*)
 			ac.count++
 			continue
@@ -951,8 +966,8 @@ func merge(dst, src *Partial) {
 			dst.groups[k] = dg
 		}
 		dg.first = min(dg.first, sg.first)
-		for i, a := range sg.accs {
-			dst.buf = dg.accs[i].merge(dst.buf, a)
+		for i := range sg.accs {
+			dst.buf = dg.accs[i].merge(dst.buf, &sg.accs[i])
 		}
 	}
 }
@@ -1094,7 +1109,7 @@ func filteredStats(st Stats, w Where, parts []*Partial, now time.Time) Table {
 		for k, sg := range pt.groups {
 			g, ok := groups[k]
 			if !ok {
-				g = &group{by: sg.by, accs: make([]*acc, len(st.Aggs)), first: sg.first}
+				g = &group{by: sg.by, first: sg.first} // its aggregations merged below, as needed
 				groups[k] = g
 			}
 			g.first = min(g.first, sg.first)
@@ -1116,7 +1131,7 @@ func filteredStats(st Stats, w Where, parts []*Partial, now time.Time) Table {
 		ac := &acc{}
 		for _, pt := range parts {
 			if sg, ok := pt.groups[k]; ok {
-				buf = ac.merge(buf, sg.accs[i])
+				buf = ac.merge(buf, &sg.accs[i])
 			}
 		}
 		return ac.result(st.Aggs[i])
@@ -1173,7 +1188,7 @@ func (a *acc) add(buf []byte, v Value, fn string) []byte {
 		}
 		return buf
 	}
-	buf = appendKey(buf[:0], v)
+	buf = appendValueKey(buf[:0], v)
 	if !a.distinct[string(buf)] {
 		if a.distinct == nil {
 			a.distinct = map[string]bool{}
@@ -1189,7 +1204,7 @@ func (a *acc) add(buf []byte, v Value, fn string) []byte {
 func (a *acc) merge(buf []byte, o *acc) []byte {
 	a.count += o.count
 	for _, v := range o.vals {
-		buf = appendKey(buf[:0], v)
+		buf = appendValueKey(buf[:0], v)
 		if !a.distinct[string(buf)] {
 			if a.distinct == nil {
 				a.distinct = map[string]bool{}

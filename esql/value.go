@@ -152,6 +152,16 @@ func appendKey(b []byte, v Value) []byte {
 	return fmt.Appendf(b, "%T%s", v, toString(v))
 }
 
+// appendValueKey is appendKey for the sets of distinct values (VALUES,
+// COUNT_DISTINCT), whose keys are only compared, never ordered: a time is
+// its millisecond, not its formatted text (the same ones are equal).
+func appendValueKey(b []byte, v Value) []byte {
+	if t, ok := v.(time.Time); ok {
+		return strconv.AppendInt(append(b, "time.Time"...), t.UnixMilli(), 10)
+	}
+	return appendKey(b, v)
+}
+
 // values flattens v into its single values (none for null).
 func values(v Value) []Value {
 	switch x := v.(type) {

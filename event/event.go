@@ -4,6 +4,7 @@
 package event
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -722,7 +723,12 @@ func (e *Event) flatSmall(i int) bool {
 // an object leaf (whose rendering needs the ECS view).
 func rawScalars(v *fastjson.Value, p *path, dst []Value) (_ []Value, ok bool) {
 	n := len(dst)
-	dst = walk(v, p, 0, dst)
+	return scalars(walk(v, p, 0, dst), n)
+}
+
+// scalars drops from dst[n:] what the pipeline's drop-empty removes. ok is
+// false, with dst cut back to n, when it holds an object leaf.
+func scalars(dst []Value, n int) (_ []Value, ok bool) {
 	out := dst[:n]
 	for _, x := range dst[n:] {
 		switch {
@@ -763,7 +769,24 @@ func fastECS(name string) Getter {
 		}
 	}
 	if raw, ok := renames[name]; ok {
-		return fromRaw(newPath(raw))
+		if IsECSName(raw) {
+			return fromRaw(newPath(raw))
+		}
+		// the raw field's own getter reads the same path: share its memo
+		// (rules read userIdentity.type and aws.cloudtrail.user_identity.type,
+		// userAgent and user_agent.original ...)
+		view := ResolveView(raw)
+		return func(e *Event, dst []Value) []Value {
+			if e.Kind != KindCloudTrail {
+				return walk(e.src, p, 0, dst)
+			}
+			n := len(dst)
+			out, ok := scalars(append(dst, view(e)...), n)
+			if !ok {
+				return viaDoc(e, out)
+			}
+			return out
+		}
 	}
 	if get := enrichGetter(name); get != nil {
 		return get
@@ -894,12 +917,19 @@ func fastECS(name string) Getter {
 				return walk(e.src, p, 0, dst)
 			}
 			b := e.src.GetStringBytes("sourceIPAddress")
-			if len(b) == 0 {
+			// an address starts with a digit (IPv4) or holds a colon (IPv6):
+			// a host name (an AWS service) is none, without the error value
+			// ParseAddr would build for it
+			if len(b) == 0 || (b[0] < '0' || b[0] > '9') && bytes.IndexByte(b, ':') < 0 {
 				return dst
 			}
 			ip, err := netip.ParseAddr(b2s(b))
 			if err != nil || ip.Zone() != "" {
 				return dst
+			}
+			var buf [64]byte
+			if c := ip.AppendTo(buf[:0]); string(c) == b2s(b) {
+				return append(dst, Value{b2s(b), String}) // already canonical
 			}
 			return append(dst, Value{ip.String(), String})
 		}
@@ -1101,14 +1131,16 @@ func allLeaves(e *Event, dst []Value) []Value {
 // nil when the field is absent.
 func Lookup(e *Event, name string) any {
 	var vals []Value
-	if get, ok := lookupGetters.Load(name); ok {
-		vals = get.(Getter)(e, nil)
+	if view, ok := lookupGetters.Load(name); ok {
+		vals = view.(View)(e)
+	} else if lookupCached.Add(1) <= maxLookupGetters {
+		// a memo slot, as the rules' getters have: a field they read is
+		// not read from the record again for their alerts
+		view := ResolveView(name)
+		lookupGetters.Store(name, view)
+		vals = view(e)
 	} else {
-		get := resolve(name) // no memo slot: Lookup reads a field once per alert
-		if lookupCached.Add(1) <= maxLookupGetters {
-			lookupGetters.Store(name, get)
-		}
-		vals = get(e, nil)
+		vals = resolve(name)(e, nil)
 	}
 	out := make([]any, 0, len(vals))
 	for _, v := range vals {
@@ -1132,7 +1164,7 @@ func Lookup(e *Event, name string) any {
 	return out
 }
 
-// lookupGetters caches Lookup's getters by field name: resolving a name
+// lookupGetters caches Lookup's views by field name: resolving a name
 // (splitting its path, finding how the pipeline computes it) cost more than
 // reading the field, for every alert.
 // Names come from rules and queries, so the cache stays small; it is bounded

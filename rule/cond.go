@@ -57,6 +57,10 @@ type Pred struct {
 	Text   string
 	Fields []string
 	Match  func(*event.Event) bool
+	// Only says that Match reads nothing of the event but the values of
+	// Fields (the engine may then decide it once for events whose Fields
+	// hold the same values)
+	Only bool
 }
 
 func (Pred) cond() {}

@@ -204,7 +204,7 @@ func (c *compiler) item(key string, n *yaml.Node) (rule.Cond, error) {
 			return nil, fmt.Errorf("|exists takes one value, true or false, and no other modifier")
 		}
 		want := strings.EqualFold(*vals[0], "true")
-		return rule.Pred{Text: text, Fields: []string{field}, Match: func(ev *event.Event) bool {
+		return rule.Pred{Text: text, Fields: []string{field}, Only: true, Match: func(ev *event.Event) bool {
 			return len(get(ev)) > 0 == want
 		}}, nil
 	}
@@ -375,7 +375,7 @@ func (c *compiler) item(key string, n *yaml.Node) (rule.Cond, error) {
 		vms = append(vms, vm)
 	}
 	all, neq := has["all"], has["neq"]
-	return rule.Pred{Text: text, Fields: []string{field}, Match: func(ev *event.Event) bool {
+	return rule.Pred{Text: text, Fields: []string{field}, Only: true, Match: func(ev *event.Event) bool {
 		var small [4]string // most fields hold one value
 		strs, _ := values(get, ev, small[:0])
 		matchOne := func(vm valueMatch) bool {
