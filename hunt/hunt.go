@@ -141,7 +141,6 @@ type Result struct {
 	Summary Summary
 	proc    *detect.Processor
 	commit  func() error // Options.Commit
-	ranges  int64        // byte ranges of files read by ranges (ranges.go)
 }
 
 // Commit saves the state the hunt changed, and calls Options.Commit.
@@ -293,41 +292,21 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 	// hunt over small files. An input is started (in order) when taken:
 	// one not yet opened still holds the watermark back (else another
 	// worker could advance past all its records).
-	// With more than one worker, a large plain JSON Lines file is read by
-	// ranges (ranges.go): readers take its ranges before the next input.
 	var (
 		nextMu sync.Mutex
 		nextIn int
-		ranged *rangeRun // the file whose ranges are being taken
 	)
-	next := func() (t task) {
+	next := func() *inputRun {
 		nextMu.Lock()
 		defer nextMu.Unlock()
-		if ranged != nil && ctx.Err() != nil { // the ranges not taken are not read
-			for ; ranged.next < ranged.n; ranged.next++ {
-				pl.rangeDone(ranged, ranged.next, rangeStart{stop: true})
-			}
-		}
-		if ranged != nil && ranged.next < ranged.n {
-			t = task{rr: ranged, k: ranged.next}
-			ranged.next++
-			return t
-		}
-		ranged = nil
 		if nextIn == len(walked.Inputs) || ctx.Err() != nil {
-			return t
+			return nil
 		}
 		i := nextIn
 		nextIn++
 		in := &inputRun{i: i, path: walked.Inputs[i].Path, src: walked.Inputs[i], bound: wm.start(i)}
 		walked.Inputs[i] = record.Input{} // the run holds it now: a hunt over a million files lets their names go as it reads them
-		if workers > 1 {
-			if ranged = pl.openRanges(in); ranged != nil {
-				ranged.next = 1
-				return task{rr: ranged}
-			}
-		}
-		return task{in: in}
+		return in
 	}
 	var wg sync.WaitGroup
 	if workers == 1 { // one goroutine reads and matches in turn
@@ -335,8 +314,8 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 		go func() {
 			defer wg.Done()
 			m := newMatcher()
-			for t := next(); t.in != nil; t = next() {
-				pl.read(t.in, func(b *batch) { pl.match(m, b) })
+			for in := next(); in != nil; in = next() {
+				pl.read(in, func(b *batch) { pl.match(m, b) })
 			}
 		}()
 	} else { // readers split, matchers match batches of any input
@@ -346,16 +325,8 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 			readers.Add(1)
 			go func() {
 				defer readers.Done()
-				var m *matcher // for the ranges this reader matches itself
-				for t := next(); t.in != nil || t.rr != nil; t = next() {
-					if t.rr == nil {
-						pl.read(t.in, func(b *batch) { batches <- b })
-						continue
-					}
-					if m == nil {
-						m = newMatcher()
-					}
-					pl.readRange(t.rr, t.k, m)
+				for in := next(); in != nil; in = next() {
+					pl.read(in, func(b *batch) { batches <- b })
 				}
 			}()
 			matchers.Add(1)
@@ -414,7 +385,7 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 		sum.Late += rs.Late
 	}
 	sum.Elapsed = time.Since(start)
-	return &Result{Alerts: collected, Summary: sum, proc: proc, commit: opts.Commit, ranges: pl.ranges.Load()}, ctx.Err()
+	return &Result{Alerts: collected, Summary: sum, proc: proc, commit: opts.Commit}, ctx.Err()
 }
 
 type fileStats struct {

@@ -128,7 +128,6 @@ type pipeline struct {
 	prepare  func(evs []*event.Event) // Options.Prepare
 
 	records, other, digests, bytes atomic.Int64
-	ranges                         atomic.Int64 // ranges read (ranges.go)
 }
 
 // matcher is one goroutine's parsing and matching state.

@@ -130,33 +130,6 @@ func NewScanner(r io.Reader, max int) *Scanner {
 	return &Scanner{r: r, buf: make([]byte, n), max: max, line: 1}
 }
 
-// NewScannerAt returns a scanner over r, which holds a stream's bytes from
-// offset on, offset being on line line: records and errors carry the
-// stream's positions. It starts between top-level values, where Boundary
-// found offset in another scan of the same stream; the checks of a stream's
-// first bytes (byte order mark, UTF-16) are not made.
-func NewScannerAt(r io.Reader, max int, offset int64, line int) *Scanner {
-	s := NewScanner(r, max)
-	s.base, s.lineOff, s.line, s.started = offset, offset, line, true
-	return s
-}
-
-// Boundary skips white space and, when the scanner is between top-level
-// values, returns the offset and line of the next byte (the stream's end
-// when none is left) and true: a scanner started there with NewScannerAt
-// reads the rest of the stream exactly as this one would. Inside an array
-// or a delivery file's Records, or with a record pending, it returns false.
-func (s *Scanner) Boundary() (off int64, line int, ok bool) {
-	if s.hasPending || s.stopped || s.st != stTop {
-		return 0, 0, false
-	}
-	if s.started {
-		s.skipSpace()
-	}
-	s.countLines(s.base + int64(s.pos))
-	return s.base + int64(s.pos), s.line, true
-}
-
 // Close gives the scanner's buffer back for reuse by later scanners; the
 // scanner is not used after.
 func (s *Scanner) Close() {
