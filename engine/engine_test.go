@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"fmt"
 	"maps"
 	"regexp"
 	"strings"
@@ -204,23 +203,12 @@ func TestIndexDisjunctions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewScratch()
-	s.Profile(eng)
-	matched := map[string]int{}
+	var records []string
 	for _, pa := range [][2]string{{"iam.amazonaws.com", "X"}, {"s3.amazonaws.com", "Z"}, {"lambda.amazonaws.com", "Y"},
 		{"iam.amazonaws.com", "UpdateSaml"}, {"ec2.amazonaws.com", "X"}, {"STS.amazonaws.com", "assumerolewithsaml"}} {
-		js := `{"eventSource":"` + pa[0] + `","eventName":"` + pa[1] + `","userIdentity":{"userName":"mallory"}}`
-		var p event.Parser
-		ev, err := p.Parse([]byte(js))
-		if err != nil {
-			t.Fatal(err)
-		}
-		matchAsUnindexed(t, eng, s, rules, ev, fmt.Sprint(pa), matched)
+		records = append(records, `{"eventSource":"`+pa[0]+`","eventName":"`+pa[1]+`","userIdentity":{"userName":"mallory"}}`)
 	}
-	evals := map[string]int64{}
-	for _, p := range eng.Profiles(s) {
-		evals[p.Rule.ID] = p.Evals
-	}
+	matched, evals := matchAsUnindexed(t, eng, rules, records)
 	want := map[string]int64{"or": 2, "nested": 2, "half": 6, "folded": 2}
 	for id, n := range want {
 		if evals[id] != n {
@@ -249,25 +237,11 @@ func TestIndexOtherDatasets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewScratch()
-	s.Profile(eng)
-	matched := map[string]int{}
-	for _, js := range []string{
+	matched, evals := matchAsUnindexed(t, eng, rules, []string{
 		`{"eventSource":"iam.amazonaws.com","eventName":"X","userIdentity":{"userName":"mallory"}}`,
 		`{"eventSource":"iam.amazonaws.com","eventName":"Y","userIdentity":{"userName":"mallory"}}`,
 		`{"@timestamp":"2026-11-03T10:00:00Z","event":{"action":"get","dataset":"k8s"},"data_stream":{"dataset":"k8s"},"verb":"get"}`,
-	} {
-		var p event.Parser
-		ev, err := p.Parse([]byte(js))
-		if err != nil {
-			t.Fatal(err)
-		}
-		matchAsUnindexed(t, eng, s, rules, ev, js, matched)
-	}
-	evals := map[string]int64{}
-	for _, p := range eng.Profiles(s) {
-		evals[p.Rule.ID] = p.Evals
-	}
+	})
 	if want := map[string]int64{"mixed": 2, "k8s": 1, "folded": 3}; !maps.Equal(evals, want) {
 		t.Errorf("evaluated %v, want %v", evals, want)
 	}
@@ -310,24 +284,40 @@ func TestCostlyConjunctsLast(t *testing.T) {
 	}
 }
 
-// matchAsUnindexed checks that the indexed engine matches ev with exactly the
-// rules whose condition holds on it, counting matches per rule in matched.
-func matchAsUnindexed(t *testing.T, eng *Engine, s *Scratch, rules []*rule.Rule, ev *event.Event, label string, matched map[string]int) {
+// matchAsUnindexed parses each record and checks that the indexed engine
+// matches it with exactly the rules whose condition holds on it; it returns
+// the matches and the evaluations per rule.
+func matchAsUnindexed(t *testing.T, eng *Engine, rules []*rule.Rule, records []string) (matched map[string]int, evals map[string]int64) {
 	t.Helper()
-	got := map[string]bool{}
-	eng.Match(ev, s, func(r *rule.Rule) { got[r.ID] = true })
-	for _, r := range rules {
-		want, err := Eval(r.Cond, ev)
+	s := NewScratch()
+	s.Profile(eng)
+	matched = map[string]int{}
+	for _, js := range records {
+		var p event.Parser
+		ev, err := p.Parse([]byte(js))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got[r.ID] != want {
-			t.Errorf("%s on %s: matched %v, unindexed %v", r.ID, label, got[r.ID], want)
-		}
-		if want {
-			matched[r.ID]++
+		got := map[string]bool{}
+		eng.Match(ev, s, func(r *rule.Rule) { got[r.ID] = true })
+		for _, r := range rules {
+			want, err := Eval(r.Cond, ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got[r.ID] != want {
+				t.Errorf("%s on %s: matched %v, unindexed %v", r.ID, js, got[r.ID], want)
+			}
+			if want {
+				matched[r.ID]++
+			}
 		}
 	}
+	evals = map[string]int64{}
+	for _, p := range eng.Profiles(s) {
+		evals[p.Rule.ID] = p.Evals
+	}
+	return matched, evals
 }
 
 // queryRule is a query rule of KQL q, its condition simplified as the
@@ -372,10 +362,7 @@ func TestSourceAndNameDecidedOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewScratch()
-	s.Profile(eng)
-	matched := map[string]int{}
-	for _, js := range []string{
+	matched, evals := matchAsUnindexed(t, eng, rules, []string{
 		`{"eventSource":"iam.amazonaws.com","eventName":"ListUsers","userIdentity":{"userName":"mallory","type":"IAMUser"}}`,
 		`{"eventSource":"iam.amazonaws.com","eventName":"ListRoles","userIdentity":{"userName":"mallory","type":"Root"}}`,
 		`{"eventSource":"iam.amazonaws.com","eventName":"ListRoles","userIdentity":{"userName":"bob","type":"IAMUser"}}`,
@@ -386,18 +373,7 @@ func TestSourceAndNameDecidedOnce(t *testing.T) {
 		`{"eventSource":"iam.amazonaws.com","eventName":7,"userIdentity":{"userName":"mallory"}}`,
 		`{"eventSource":"iam.amazonaws.com","eventTime":"2026-11-03T10:00:00Z","userIdentity":{"userName":"mallory"}}`,
 		`{"@timestamp":"2026-11-03T10:00:00Z","event":{"provider":"iam.amazonaws.com","action":["GetUser","ListUsers"]},"user":{"name":"mallory"}}`,
-	} {
-		var p event.Parser
-		ev, err := p.Parse([]byte(js))
-		if err != nil {
-			t.Fatal(err)
-		}
-		matchAsUnindexed(t, eng, s, rules, ev, js, matched)
-	}
-	evals := map[string]int64{}
-	for _, p := range eng.Profiles(s) {
-		evals[p.Rule.ID] = p.Evals
-	}
+	})
 	// the records whose eventName is not a string, and the ECS document,
 	// are evaluated whole; of the others, those the source and name rule out
 	// are not evaluated
