@@ -33,6 +33,13 @@ func tuneHuntGC() bool {
 	return true
 }
 
+// startHuntGC sets the collector for a hunt (tuneHuntGC, then the heap
+// floor); the returned function ends the floor.
+func startHuntGC() (stop func()) {
+	tuneHuntGC()
+	return startGCFloor(gcFloorBytes)
+}
+
 // gcFloorBytes is the least heap a hunt lets the garbage collector aim at.
 const gcFloorBytes = 64 << 20
 

@@ -6,19 +6,22 @@ import (
 	"testing"
 )
 
-// tuneHuntGC sets the hunt's GOGC only when the user set neither GOGC nor
-// GOMEMLIMIT.
-func TestTuneHuntGC(t *testing.T) {
+// A hunt sets its collector (GOGC=200 and the heap floor) only when the
+// user set neither GOGC nor GOMEMLIMIT, whose choice is kept as it is for
+// the whole hunt; the GOGC of before comes back when the hunt ends.
+func TestStartHuntGC(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		env  map[string]string
-		want int // the GC percent after tuneHuntGC, from 100
+		name   string
+		env    map[string]string
+		before int  // the GC percent the runtime read from the environment
+		tuned  bool // the hunt's setting applies
 	}{
-		{"neither set", nil, huntGCPercent},
-		{"GOGC set", map[string]string{"GOGC": "100"}, 100},
-		{"GOGC off", map[string]string{"GOGC": "off"}, 100},
-		{"GOMEMLIMIT set", map[string]string{"GOMEMLIMIT": "1GiB"}, 100},
-		{"both set", map[string]string{"GOGC": "50", "GOMEMLIMIT": "1GiB"}, 100},
+		{"neither set", nil, 100, true},
+		{"GOGC set", map[string]string{"GOGC": "100"}, 100, false},
+		{"GOGC set low", map[string]string{"GOGC": "50"}, 50, false},
+		{"GOGC off", map[string]string{"GOGC": "off"}, -1, false},
+		{"GOMEMLIMIT set", map[string]string{"GOMEMLIMIT": "1GiB"}, 100, false},
+		{"both set", map[string]string{"GOGC": "50", "GOMEMLIMIT": "1GiB"}, 50, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, k := range []string{"GOGC", "GOMEMLIMIT"} {
@@ -29,12 +32,18 @@ func TestTuneHuntGC(t *testing.T) {
 					os.Unsetenv(k)
 				}
 			}
-			// the runtime read the environment at start: only tuneHuntGC
-			// changes the percent here
-			defer debug.SetGCPercent(debug.SetGCPercent(100))
-			tuned := tuneHuntGC()
-			if got := debug.SetGCPercent(100); got != tc.want || tuned != (tc.want == huntGCPercent) {
-				t.Errorf("GC percent %d (tuned %v), want %d", got, tuned, tc.want)
+			// the runtime read the environment at start: set what it
+			// would have read
+			defer debug.SetGCPercent(debug.SetGCPercent(tc.before))
+			stop := startHuntGC()
+			during := gcPercent()
+			stop()
+			after := gcPercent()
+			if tc.tuned && during < huntGCPercent || !tc.tuned && during != tc.before {
+				t.Errorf("GOGC %d during the hunt, from %d (the hunt's setting applies: %v)", during, tc.before, tc.tuned)
+			}
+			if after != tc.before {
+				t.Errorf("GOGC %d after the hunt, %d before", after, tc.before)
 			}
 		})
 	}

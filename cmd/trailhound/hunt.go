@@ -120,7 +120,6 @@ rest was still processed); 3 usage errors; 130 interrupted (SIGINT/SIGTERM:
 the alerts found so far are written, the state is not committed).`,
 		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			tuneHuntGC()
 			out, errw := cmd.OutOrStdout(), cmd.ErrOrStderr()
 			ctx := cmd.Context()
 			maxBytes, err := parseSize(maxRecord)
@@ -170,7 +169,7 @@ the alerts found so far are written, the state is not committed).`,
 					opts.Workers = max(8, 4*runtime.GOMAXPROCS(0))
 				}
 			}
-			defer startGCFloor(gcFloorBytes)()
+			defer startHuntGC()()
 			rules, ruleErrs, err := loadRunRules(rulePaths, *placeholders)
 			if err != nil {
 				return err
