@@ -6,7 +6,6 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"sync"
-	"sync/atomic"
 )
 
 // huntGCPercent is the garbage collector's target (GOGC) a hunt runs with
@@ -19,25 +18,22 @@ import (
 // garbage collector's setting") has what it measured, and why not more.
 const huntGCPercent = 200
 
-// tuneHuntGC sets huntGCPercent unless GOGC or GOMEMLIMIT is set in the
-// environment (the user's choice is kept as it is); it returns whether it
-// did.
-func tuneHuntGC() bool {
-	if _, ok := os.LookupEnv("GOGC"); ok {
-		return false
-	}
-	if _, ok := os.LookupEnv("GOMEMLIMIT"); ok {
-		return false
-	}
-	debug.SetGCPercent(huntGCPercent)
-	return true
+// userSetGC reports whether GOGC or GOMEMLIMIT is set in the environment:
+// the user's choice is then kept as it is.
+func userSetGC() bool {
+	_, gogc := os.LookupEnv("GOGC")
+	_, limit := os.LookupEnv("GOMEMLIMIT")
+	return gogc || limit
 }
 
-// startHuntGC sets the collector for a hunt (tuneHuntGC, then the heap
-// floor); the returned function ends the floor.
+// startHuntGC sets the collector for a hunt, unless the user set GOGC or
+// GOMEMLIMIT: GOGC=huntGCPercent with the heap floor gcFloorBytes. The
+// returned function restores the GOGC of before.
 func startHuntGC() (stop func()) {
-	tuneHuntGC()
-	return startGCFloor(gcFloorBytes)
+	if userSetGC() {
+		return func() {}
+	}
+	return startGCFloor(gcFloorBytes, huntGCPercent)
 }
 
 // gcFloorBytes is the least heap a hunt lets the garbage collector aim at.
@@ -56,8 +52,9 @@ const gcFloorBytes = 64 << 20
 // collector's own goal), and GOMEMLIMIT still applies.
 type gcFloor struct {
 	floor   uint64
-	percent int // the GOGC in effect before, the least set
-	stopped atomic.Bool
+	percent int  // the least GOGC set
+	before  int  // the GOGC in effect before, restored at the end
+	stopped bool // under floorMu
 	live    []metrics.Sample
 }
 
@@ -69,19 +66,19 @@ var (
 	floorCur  *gcFloor
 )
 
-// startGCFloor keeps the collector's heap goal at floor bytes or more until
-// the returned function is called, which restores the GOGC in effect
-// before. With GOGC=off it does nothing.
-func startGCFloor(floor uint64) (stop func()) {
+// startGCFloor sets GOGC to percent and keeps the collector's heap goal at
+// floor bytes or more until the returned function is called, which
+// restores the GOGC in effect before. With GOGC=off it does nothing.
+func startGCFloor(floor uint64, percent int) (stop func()) {
 	floorMu.Lock()
 	defer floorMu.Unlock()
 	if floorRefs == 0 {
-		percent := debug.SetGCPercent(100)
-		debug.SetGCPercent(percent)
-		if percent < 0 {
+		before := debug.SetGCPercent(100)
+		debug.SetGCPercent(before)
+		if before < 0 {
 			return func() {}
 		}
-		floorCur = &gcFloor{floor: floor, percent: percent, live: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
+		floorCur = &gcFloor{floor: floor, percent: percent, before: before, live: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
 		floorCur.tune()
 		floorCur.arm()
 	}
@@ -92,8 +89,8 @@ func startGCFloor(floor uint64) (stop func()) {
 			floorMu.Lock()
 			defer floorMu.Unlock()
 			if floorRefs--; floorRefs == 0 {
-				floorCur.stopped.Store(true)
-				debug.SetGCPercent(floorCur.percent)
+				floorCur.stopped = true
+				debug.SetGCPercent(floorCur.before)
 			}
 		})
 	}
@@ -120,12 +117,15 @@ func (f *gcFloor) tune() {
 
 // sentinel is an object that becomes garbage at once: its finalizer runs
 // after each collection, tunes the goal to the live heap it measured, and
-// arms the next.
+// arms the next. It holds floorMu while it does, so that it cannot set
+// GOGC after the end has restored it.
 type sentinel struct{ f *gcFloor }
 
 func (f *gcFloor) arm() {
 	runtime.SetFinalizer(&sentinel{f}, func(s *sentinel) {
-		if !s.f.stopped.Load() {
+		floorMu.Lock()
+		defer floorMu.Unlock()
+		if !s.f.stopped {
 			s.f.tune()
 			s.f.arm()
 		}

@@ -63,9 +63,9 @@ func TestGCFloor(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	for _, before := range []int{100, 50, 400, -1} {
 		debug.SetGCPercent(before)
-		stop := startGCFloor(1 << 40) // far above any live heap here
+		stop := startGCFloor(1<<40, before) // far above any live heap here
 		during := gcPercent()
-		stop2 := startGCFloor(1 << 40) // a second hunt at once
+		stop2 := startGCFloor(1<<40, before) // a second hunt at once
 		stop()
 		stop() // once only
 		still := gcPercent()
