@@ -27,6 +27,11 @@ func TestESQLPrefilterImplied(t *testing.T) {
 		`FROM logs-aws.cloudtrail-* | WHERE true IN (STARTS_WITH(event.action, "Get"), user.name IS NULL)`,
 		`FROM logs-aws.cloudtrail-* | WHERE event.provider IN ("iam.amazonaws.com", "s3.amazonaws.com") AND source.ip IS NOT NULL`,
 		`FROM logs-aws.cloudtrail-* | EVAL x = "ListUsers" | WHERE x == "ListUsers" AND event.action LIKE "List*"`,
+		`FROM logs-aws.cloudtrail-* | WHERE @timestamp == "2026-11-03T10:00:00Z"`,
+		`FROM logs-aws.cloudtrail-* | WHERE @timestamp IN ("2026-11-03T10:00:00Z", "2026-11-03T10:00:01Z")`,
+		`FROM logs-aws.cloudtrail-* | WHERE STARTS_WITH(event.action, "") AND ENDS_WITH(event.provider, ".com")`,
+		`FROM logs-aws.cloudtrail-* | WHERE true IN (event.action == "GetUser", event.action != "ListUsers")`,
+		`FROM logs-aws.cloudtrail-* | WHERE user.name != "" AND event.outcome == "success"`,
 	}
 	records := []string{
 		`{"eventTime":"2026-11-03T10:00:00Z","eventSource":"iam.amazonaws.com","eventName":"ListUsers","sourceIPAddress":"192.0.2.1","userIdentity":{"userName":"mallory"}}`,
