@@ -398,9 +398,16 @@ scan:
 
 // esqlApprox translates e into a condition implied by it, or nil (true).
 func esqlApprox(e esql.Expr, computed map[string]bool) rule.Cond {
-	field := func(x esql.Expr) (string, bool) {
+	// anyField is a field read from the event; field one whose values the
+	// query compares as the strings the condition compares (a date's are
+	// instants: "10:00:00Z" equals "10:00:00.000Z")
+	anyField := func(x esql.Expr) (string, bool) {
 		f, ok := x.(esql.Field)
 		return f.Name, ok && !strings.HasPrefix(f.Name, "_") && !computed[f.Name]
+	}
+	field := func(x esql.Expr) (string, bool) {
+		f, ok := anyField(x)
+		return f, ok && !esql.IsDate(f)
 	}
 	switch e := e.(type) {
 	case esql.Binary:
@@ -428,8 +435,8 @@ func esqlApprox(e esql.Expr, computed map[string]bool) rule.Cond {
 			}
 		case "!=":
 			// true only for a field of one value, not null, that is not s
-			// (a string, or a date other than s's)
-			f, ok1 := field(e.L)
+			// (a string, or a date other than s's: its text is not s)
+			f, ok1 := anyField(e.L)
 			l, ok2 := e.R.(esql.Lit)
 			if s, isStr := l.V.(string); ok1 && ok2 && isStr {
 				return rule.And{Conds: []rule.Cond{
@@ -492,7 +499,7 @@ func esqlApprox(e esql.Expr, computed map[string]bool) rule.Cond {
 		}
 		return eql.Wildcard(f, e.Pattern, false)
 	case esql.IsNull:
-		if f, ok := field(e.X); ok && e.Not {
+		if f, ok := anyField(e.X); ok && e.Not {
 			return rule.Cmp{Field: f, Op: rule.OpExists}
 		}
 	}

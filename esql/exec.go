@@ -63,6 +63,11 @@ type Table struct {
 // dateFields are the date-typed fields of the CloudTrail mapping.
 var dateFields = map[string]bool{"@timestamp": true, "event.ingested": true, "event.created": true, "event.start": true, "event.end": true}
 
+// IsDate reports whether a field is date-typed in the CloudTrail mapping:
+// the query compares its values as instants, not as the text they are
+// written in.
+func IsDate(name string) bool { return dateFields[name] }
+
 // Compile prepares a parsed query.
 func Compile(q *Query) (*Program, error) {
 	p := &Program{Query: q, slot: map[string]int{}}
