@@ -101,7 +101,7 @@ func startGCFloor(floor uint64, percent int) (stop func()) {
 const minLive = 4 << 20
 
 // tune sets GOGC so that the next goal, live heap x (1 + GOGC/100), is the
-// floor, or the GOGC in effect before if that aims higher.
+// floor, or percent if that aims higher.
 func (f *gcFloor) tune() {
 	metrics.Read(f.live)
 	live := uint64(minLive)
