@@ -107,17 +107,7 @@ func FuzzDecidedOnce(f *testing.F) {
 			if err != nil {
 				continue
 			}
-			got := map[string]bool{}
-			d.eng.Match(ev, d.s, func(r *rule.Rule) { got[r.ID] = true })
-			for _, r := range d.rules {
-				want, err := Eval(r.Cond, ev)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if got[r.ID] != want {
-					t.Errorf("%s (%s) on %s: matched %v, unindexed %v", r.ID, r.Name, line, got[r.ID], want)
-				}
-			}
+			checkUnindexed(t, d.eng, d.s, d.rules, ev, line)
 		}
 	})
 }
@@ -141,13 +131,7 @@ func TestDecidedOnceCacheClear(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := map[string]bool{}
-		eng.Match(ev, s, func(r *rule.Rule) { got[r.ID] = true })
-		for _, r := range rules {
-			if want, _ := Eval(r.Cond, ev); got[r.ID] != want {
-				t.Errorf("%s on %s: matched %v, unindexed %v", r.ID, js, got[r.ID], want)
-			}
-		}
+		checkUnindexed(t, eng, s, rules, ev, js)
 	}
 	const tmpl = `{"eventSource":"iam.amazonaws.com","eventName":"List%d","userIdentity":{"userName":"mallory","type":%q}}`
 	for i := range 100_005 {

@@ -298,19 +298,8 @@ func matchAsUnindexed(t *testing.T, eng *Engine, rules []*rule.Rule, records []s
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := map[string]bool{}
-		eng.Match(ev, s, func(r *rule.Rule) { got[r.ID] = true })
-		for _, r := range rules {
-			want, err := Eval(r.Cond, ev)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got[r.ID] != want {
-				t.Errorf("%s on %s: matched %v, unindexed %v", r.ID, js, got[r.ID], want)
-			}
-			if want {
-				matched[r.ID]++
-			}
+		for _, id := range checkUnindexed(t, eng, s, rules, ev, js) {
+			matched[id]++
 		}
 	}
 	evals = map[string]int64{}
@@ -318,6 +307,28 @@ func matchAsUnindexed(t *testing.T, eng *Engine, rules []*rule.Rule, records []s
 		evals[p.Rule.ID] = p.Evals
 	}
 	return matched, evals
+}
+
+// checkUnindexed checks that the indexed engine matches ev (labelled
+// label in errors) with exactly the rules whose condition holds on it, and
+// returns the ids of those rules.
+func checkUnindexed(t *testing.T, eng *Engine, s *Scratch, rules []*rule.Rule, ev *event.Event, label string) (ids []string) {
+	t.Helper()
+	got := map[string]bool{}
+	eng.Match(ev, s, func(r *rule.Rule) { got[r.ID] = true })
+	for _, r := range rules {
+		want, err := Eval(r.Cond, ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[r.ID] != want {
+			t.Errorf("%s (%s) on %s: matched %v, unindexed %v", r.ID, r.Name, label, got[r.ID], want)
+		}
+		if want {
+			ids = append(ids, r.ID)
+		}
+	}
+	return ids
 }
 
 // queryRule is a query rule of KQL q, its condition simplified as the
