@@ -136,13 +136,7 @@ func present(v *fastjson.Value, keys ...string) *fastjson.Value {
 
 // str returns the string at keys, or "" (also for non-strings and for the
 // strings drop-empty removes).
-func str(v *fastjson.Value, keys ...string) string {
-	c := v.Get(keys...)
-	if c == nil || c.Type() != fastjson.TypeString || droppedString(b2s(c.GetStringBytes())) {
-		return ""
-	}
-	return string(c.GetStringBytes())
-}
+func str(v *fastjson.Value, keys ...string) string { return strings.Clone(strView(v, keys...)) }
 
 // strView is str without the copy: the string is the parsed record's and
 // lives as long as the event.
