@@ -5,7 +5,6 @@ package event
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -19,6 +18,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/trailhound/trailhound/geoip"
+	"github.com/trailhound/trailhound/record"
 	"github.com/trailhound/trailhound/useragent"
 )
 
@@ -119,8 +119,10 @@ type Parser struct {
 	fields fieldMemo
 }
 
-// ErrInvalidUTF8 is wrapped by errors about records that are not UTF-8.
-var ErrInvalidUTF8 = errors.New("invalid UTF-8")
+// ErrInvalidUTF8 is wrapped by errors about records that are not UTF-8:
+// the scanner's sentinel, so that one errors.Is finds the error whichever
+// of the two refused the record.
+var ErrInvalidUTF8 = record.ErrInvalidUTF8
 
 // Parse parses one record. The returned Event is reused by the next call.
 // A record that is not UTF-8 is an error naming its first bad byte.
