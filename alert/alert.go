@@ -3,6 +3,7 @@
 package alert
 
 import (
+	"bytes"
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -191,35 +193,56 @@ func Sort(as []Alert) {
 // fail: an alert that does not encode (its record, or a value taken from it,
 // is not valid JSON) is written with the record as a JSON string, those
 // values as strings, and the reason in record_error.
+//
+// The lines are the bytes encoding/json writes for the alerts (with
+// SetEscapeHTML(false)); appendAlert writes them without reflection, and
+// leaves what it does not know to encoding/json. They are written in chunks
+// of about chunkSize bytes.
 func WriteJSONL(w io.Writer, as []Alert) error {
-	ew := &errWriter{w: w}
-	enc := json.NewEncoder(ew)
-	enc.SetEscapeHTML(false)
-	for i := range as {
-		err := enc.Encode(&as[i])
-		if err != nil && ew.err == nil { // not written: it does not encode
-			a := sanitized(as[i], err)
-			err = enc.Encode(&a)
+	bp := linePool.Get().(*[]byte)
+	defer linePool.Put(bp)
+	buf := (*bp)[:0]
+	defer func() {
+		if cap(buf) <= 4*chunkSize { // one huge batch's buffer is not kept
+			*bp = buf[:0]
 		}
-		if err != nil {
-			return fmt.Errorf("writing alert %s: %w", as[i].ID, err)
+	}()
+	for i := range as {
+		var ok bool
+		if buf, ok = appendAlert(buf, &as[i]); !ok {
+			var err error
+			if buf, err = appendReflect(buf, &as[i]); err != nil {
+				return fmt.Errorf("writing alert %s: %w", as[i].ID, err)
+			}
+		}
+		if len(buf) >= chunkSize || i == len(as)-1 {
+			if _, err := w.Write(buf); err != nil {
+				return fmt.Errorf("writing alert %s: %w", as[i].ID, err)
+			}
+			buf = buf[:0]
 		}
 	}
 	return nil
 }
 
-// errWriter remembers its writer's error, to tell it from encoding errors.
-type errWriter struct {
-	w   io.Writer
-	err error
-}
+// chunkSize is about how many bytes of lines WriteJSONL writes at once.
+const chunkSize = 64 << 10
 
-func (e *errWriter) Write(b []byte) (int, error) {
-	n, err := e.w.Write(b)
-	if err != nil {
-		e.err = err
+// linePool holds WriteJSONL's buffers.
+var linePool = sync.Pool{New: func() any { b := make([]byte, 0, chunkSize+8<<10); return &b }}
+
+// appendReflect appends a's line as encoding/json writes it, or, when a does
+// not encode, its sanitized copy's.
+func appendReflect(dst []byte, a *Alert) ([]byte, error) {
+	buf := bytes.NewBuffer(dst)
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(a)
+	if err != nil { // nothing written: it does not encode
+		s := sanitized(*a, err)
+		err = enc.Encode(&s)
 	}
-	return n, err
+	return buf.Bytes(), err
 }
 
 // sanitized returns a copy of a that encodes: the record as a string if it
