@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"math/bits"
 	"slices"
 	"strconv"
 	"time"
@@ -430,12 +431,11 @@ func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		if i = plainPrefix(s, i); i == len(s) {
+			break
+		}
 		b := s[i]
 		if b < utf8.RuneSelf {
-			if plain[b] {
-				i++
-				continue
-			}
 			dst = append(dst, s[start:i]...)
 			switch b {
 			case '\\', '"':
@@ -474,6 +474,36 @@ func appendString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// Byte masks for plainPrefix's eight bytes at a time.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// plainPrefix returns the index of the first byte of s from i on that a
+// JSON string does not hold as it is (a control character, '"', '\\') or
+// that starts a multibyte sequence (0x80 and above); len(s) when none.
+func plainPrefix[T string | []byte](s T, i int) int {
+	for ; i+8 <= len(s); i += 8 {
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		q, bs := x^('"'*ones), x^('\\'*ones)
+		// the high bit of a byte set where: it is below 0x20, it is '"',
+		// it is '\\', or it is 0x80 and above (bytes above a marked one may
+		// be marked too: the first marked byte is always right)
+		m := ((x-0x20*ones)&^x | (q-ones)&^q | (bs-ones)&^bs | x) & highs
+		if m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; i < len(s); i++ {
+		if b := s[i]; b >= utf8.RuneSelf || !plain[b] {
+			return i
+		}
+	}
+	return i
 }
 
 // appendCompact appends src, one JSON value, as encoding/json writes a
@@ -631,12 +661,10 @@ func (c *checker) literal(lit string) bool {
 func (c *checker) str() bool {
 	src := c.src
 	for i := c.i + 1; i < len(src); {
-		b := src[i]
-		if b >= 0x20 && b != '"' && b != '\\' {
-			i++
-			continue
+		if i = plainPrefix(src, i); i == len(src) {
+			return false
 		}
-		switch b {
+		switch b := src[i]; b {
 		case '"':
 			c.i = i + 1
 			return true
@@ -660,8 +688,11 @@ func (c *checker) str() bool {
 			default:
 				return false
 			}
-		default: // a control character
-			return false
+		default:
+			if b < 0x20 { // a control character
+				return false
+			}
+			i++ // UTF-8 is not checked
 		}
 	}
 	return false

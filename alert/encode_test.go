@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/trailhound/trailhound/event"
 	"github.com/trailhound/trailhound/rule"
@@ -88,8 +89,8 @@ func TestWriteJSONLSameAsEncodingJSON(t *testing.T) {
 					{Ref: rule.Ref{ID: "T2", Name: "n", Reference: "r"}, Subtechniques: []rule.Ref{{ID: "T2.1", Name: "s"}, {ID: "T2.2", Name: "s", Reference: "r"}}},
 				}},
 			}},
-		Event:        Event{ID: "e", Provider: "p", Action: "a", File: "f.json", Line: 3, Offset: 1 << 40},
-		Title:        "title", Description: "desc", Destinations: []string{"slack"},
+		Event: Event{ID: "e", Provider: "p", Action: "a", File: "f.json", Line: 3, Offset: 1 << 40},
+		Title: "title", Description: "desc", Destinations: []string{"slack"},
 		Fields: map[string]any{
 			"s": "v", "n": event.NumberString("123456789012345678901234567890"), "big": event.NumberString("1e400"),
 			"b": true, "f": false, "nil": nil, "o": event.RawJSON("{ \"a\" : [1, 2] }"), "list": []any{"x", event.NumberString("-0.5e-3"), nil, []any{}},
@@ -300,5 +301,35 @@ func TestWriteJSONLLaterWriteError(t *testing.T) {
 	}
 	if err := WriteJSONL(&failAfter{n: chunkSize}, as); err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Errorf("err = %v, want the write error", err)
+	}
+}
+
+// plainPrefix finds the first byte that is not plain, wherever it lies in
+// the eight-byte words, whatever follows it (a borrow may mark later bytes).
+func TestPlainPrefix(t *testing.T) {
+	naive := func(s string, i int) int {
+		for ; i < len(s); i++ {
+			if s[i] >= utf8.RuneSelf || !plain[s[i]] {
+				return i
+			}
+		}
+		return i
+	}
+	base := []byte("abcdefghijklmnopqrstuvwxyz0123")
+	for pos := range len(base) {
+		for c := range 256 {
+			for _, after := range []byte{'a', 0, '"', 0xff} {
+				s := bytes.Clone(base)
+				s[pos] = byte(c)
+				if pos+1 < len(s) {
+					s[pos+1] = after
+				}
+				for from := range 3 {
+					if got, want := plainPrefix(string(s), from), naive(string(s), from); got != want {
+						t.Fatalf("plainPrefix(%q, %d) = %d, want %d", s, from, got, want)
+					}
+				}
+			}
+		}
 	}
 }
