@@ -199,17 +199,17 @@ func Sort(as []Alert) {
 // leaves what it does not know to encoding/json. They are written in chunks
 // of about chunkSize bytes.
 func WriteJSONL(w io.Writer, as []Alert) error {
-	bp := linePool.Get().(*[]byte)
-	defer linePool.Put(bp)
-	buf := (*bp)[:0]
+	e := encoders.Get().(*encoder)
+	defer encoders.Put(e)
+	buf := e.buf[:0]
 	defer func() {
 		if cap(buf) <= 4*chunkSize { // one huge batch's buffer is not kept
-			*bp = buf[:0]
+			e.buf = buf[:0]
 		}
 	}()
 	for i := range as {
 		var ok bool
-		if buf, ok = appendAlert(buf, &as[i]); !ok {
+		if buf, ok = e.appendAlert(buf, &as[i]); !ok {
 			var err error
 			if buf, err = appendReflect(buf, &as[i]); err != nil {
 				return fmt.Errorf("writing alert %s: %w", as[i].ID, err)
@@ -228,8 +228,8 @@ func WriteJSONL(w io.Writer, as []Alert) error {
 // chunkSize is about how many bytes of lines WriteJSONL writes at once.
 const chunkSize = 64 << 10
 
-// linePool holds WriteJSONL's buffers.
-var linePool = sync.Pool{New: func() any { b := make([]byte, 0, chunkSize+8<<10); return &b }}
+// encoders holds WriteJSONL's encoders, with their buffers and rule caches.
+var encoders = sync.Pool{New: func() any { return &encoder{buf: make([]byte, 0, chunkSize+8<<10)} }}
 
 // appendReflect appends a's line as encoding/json writes it, or, when a does
 // not encode, its sanitized copy's.

@@ -20,7 +20,7 @@ import (
 // encoder leaves to encoding/json: a value of a type it does not know, a
 // record or value that is not valid JSON, a time out of RFC 3339's range,
 // a NaN or infinite float. The caller then encodes a with encoding/json.
-func appendAlert(dst []byte, a *Alert) (_ []byte, ok bool) {
+func (e *encoder) appendAlert(dst []byte, a *Alert) (_ []byte, ok bool) {
 	n := len(dst)
 	dst = append(dst, `{"id":`...)
 	dst = appendString(dst, a.ID)
@@ -29,7 +29,7 @@ func appendAlert(dst []byte, a *Alert) (_ []byte, ok bool) {
 		return dst[:n], false
 	}
 	dst = append(dst, `,"rule":`...)
-	dst = appendRule(dst, &a.Rule)
+	dst = e.appendRule(dst, &a.Rule)
 	dst = append(dst, `,"event":`...)
 	dst = appendEvent(dst, &a.Event)
 	if a.Title != "" {
@@ -146,6 +146,77 @@ func appendAlert(dst []byte, a *Alert) (_ []byte, ok bool) {
 		dst = appendString(dst, a.RecordError)
 	}
 	return append(dst, "}\n"...), true
+}
+
+// encoder is appendAlert's state: a buffer and the JSON of the rules it
+// wrote last (the rule object, with its investigation guide, is most of an
+// Elastic alert's line, and the same for each alert of a rule).
+type encoder struct {
+	buf   []byte
+	rules map[ruleKey]*ruleJSON
+}
+
+type ruleKey struct{ id, path string }
+
+// ruleJSON is a rule's JSON and a deep copy of the rule it is of.
+type ruleJSON struct {
+	r    Rule
+	json []byte
+}
+
+// maxCachedRules bounds an encoder's rule cache (it is emptied when full).
+const maxCachedRules = 512
+
+// appendRule appends r's JSON, from the cache when the rule is the same
+// as the one cached under its id and path.
+func (e *encoder) appendRule(dst []byte, r *Rule) []byte {
+	k := ruleKey{r.ID, r.Path}
+	if c := e.rules[k]; c != nil && sameRule(&c.r, r) {
+		return append(dst, c.json...)
+	}
+	n := len(dst)
+	dst = appendRule(dst, r)
+	if e.rules == nil || len(e.rules) >= maxCachedRules {
+		e.rules = make(map[ruleKey]*ruleJSON)
+	}
+	e.rules[k] = &ruleJSON{r: cloneRule(r), json: bytes.Clone(dst[n:])}
+	return dst
+}
+
+// sameRule reports whether a and b have the same fields, deeply.
+func sameRule(a, b *Rule) bool {
+	if a.ID != b.ID || a.Name != b.Name || a.Type != b.Type || a.Format != b.Format || a.Severity != b.Severity ||
+		a.RiskScore != b.RiskScore || a.BuildingBlock != b.BuildingBlock || a.Guide != b.Guide || a.Path != b.Path ||
+		!slices.Equal(a.Tags, b.Tags) || !slices.Equal(a.References, b.References) || len(a.Threat) != len(b.Threat) {
+		return false
+	}
+	for i := range a.Threat {
+		x, y := &a.Threat[i], &b.Threat[i]
+		if x.Framework != y.Framework || x.Tactic != y.Tactic || len(x.Techniques) != len(y.Techniques) {
+			return false
+		}
+		for j := range x.Techniques {
+			if x.Techniques[j].Ref != y.Techniques[j].Ref || !slices.Equal(x.Techniques[j].Subtechniques, y.Techniques[j].Subtechniques) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// cloneRule returns a copy of r sharing nothing that can change.
+func cloneRule(r *Rule) Rule {
+	c := *r
+	c.Tags, c.References = slices.Clone(r.Tags), slices.Clone(r.References)
+	c.Threat = slices.Clone(r.Threat)
+	for i := range c.Threat {
+		t := &c.Threat[i]
+		t.Techniques = slices.Clone(t.Techniques)
+		for j := range t.Techniques {
+			t.Techniques[j].Subtechniques = slices.Clone(t.Techniques[j].Subtechniques)
+		}
+	}
+	return c
 }
 
 func appendRule(dst []byte, r *Rule) []byte {

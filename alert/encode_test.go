@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -51,7 +52,7 @@ func checkSameJSONL(t *testing.T, a Alert) (fast bool) {
 	if line := bytes.TrimSuffix(got.Bytes(), []byte("\n")); !json.Valid(line) || bytes.Contains(line, []byte("\n")) {
 		t.Fatalf("not one valid JSON line: %q", got.Bytes())
 	}
-	_, fast = appendAlert(nil, &a)
+	_, fast = new(encoder).appendAlert(nil, &a)
 	return fast
 }
 
@@ -331,5 +332,73 @@ func TestPlainPrefix(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// The rule cache writes a rule's JSON again when the rule differs from the
+// cached one under the same id and path: any field (sameRule misses none),
+// a slice changed in place, a nested ATT&CK reference.
+func TestWriteJSONLRuleCache(t *testing.T) {
+	base := func() Rule {
+		return Rule{ID: "r", Name: "n", Type: "query", Format: "elastic", Severity: "low", RiskScore: 1, Tags: []string{"t"},
+			References: []string{"u"}, Guide: "g", Path: "p",
+			Threat: []rule.Threat{{Framework: "f", Tactic: rule.Ref{ID: "TA1"}, Techniques: []rule.Technique{{Ref: rule.Ref{ID: "T1"}, Subtechniques: []rule.Ref{{ID: "T1.1"}}}}}}}
+	}
+	var changed []Rule
+	rt := reflect.TypeFor[Rule]()
+	for i := range rt.NumField() {
+		r := base()
+		f := reflect.ValueOf(&r).Elem().Field(i)
+		switch f.Kind() {
+		case reflect.String:
+			f.SetString(f.String() + "x")
+		case reflect.Int:
+			f.SetInt(f.Int() + 1)
+		case reflect.Bool:
+			f.SetBool(!f.Bool())
+		case reflect.Slice:
+			f.Set(reflect.Append(f, f.Index(0)))
+		default:
+			t.Fatalf("Rule.%s: a kind this test does not change", rt.Field(i).Name)
+		}
+		if sameRule(new(base()), &r) {
+			t.Errorf("sameRule misses a change of Rule.%s", rt.Field(i).Name)
+		}
+		changed = append(changed, r)
+	}
+	for _, change := range []func(r *Rule){
+		func(r *Rule) { r.Threat[0].Framework = "g" },
+		func(r *Rule) { r.Threat[0].Tactic.Reference = "x" },
+		func(r *Rule) { r.Threat[0].Techniques[0].Name = "x" },
+		func(r *Rule) { r.Threat[0].Techniques[0].Subtechniques[0].Reference = "x" },
+		func(r *Rule) { r.Threat[0].Techniques = append(r.Threat[0].Techniques, rule.Technique{}) },
+	} {
+		r := base()
+		change(&r)
+		changed = append(changed, r)
+	}
+	// one encoder (one cache) writes them all, each checked as written
+	e := new(encoder)
+	check := func(a Alert) {
+		t.Helper()
+		got, ok := e.appendAlert(nil, &a)
+		want, err := reflectJSONL([]Alert{a})
+		if !ok || err != nil || !bytes.Equal(got, want) {
+			t.Errorf("appendAlert wrote (%v)\n%s\nencoding/json (%v)\n%s", ok, got, err, want)
+		}
+	}
+	// a rule whose slices change in place between alerts
+	inPlace := base()
+	check(Alert{Rule: inPlace})
+	inPlace.Tags[0] = "changed in place"
+	check(Alert{Rule: inPlace})
+	inPlace.Threat[0].Techniques[0].Subtechniques[0].ID = "T9"
+	check(Alert{Rule: inPlace})
+	for _, r := range changed {
+		check(Alert{Rule: r})
+		check(Alert{Rule: base()})
+	}
+	if len(e.rules) != 3 {
+		t.Errorf("%d rules cached, want 3 (the id and path, and each changed)", len(e.rules))
 	}
 }
