@@ -118,19 +118,22 @@ func ID(ev *event.Event, ruleKey string) string { return IDWith(ev, ruleKey, "")
 // IDWith is ID with extra identity (new_terms: the new terms), so one record
 // can raise one alert per distinct extra.
 func IDWith(ev *event.Event, ruleKey, extra string) string {
-	h := sha256.New()
+	var arr [256]byte // what is hashed, on the stack when it fits
+	b := arr[:0]
 	if id := ev.ID(); id != "" {
-		h.Write([]byte("event:" + id))
+		b = append(append(b, "event:"...), id...)
 	} else {
-		fmt.Fprintf(h, "pos:%s:%d", ev.File, ev.Offset)
+		b = append(append(append(b, "pos:"...), ev.File...), ':')
+		b = strconv.AppendInt(b, ev.Offset, 10)
 	}
-	h.Write([]byte{0})
-	h.Write([]byte(ruleKey))
+	b = append(append(b, 0), ruleKey...)
 	if extra != "" {
-		h.Write([]byte{0})
-		h.Write([]byte(extra))
+		b = append(append(b, 0), extra...)
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	sum := sha256.Sum256(b)
+	var id [2 * sha256.Size]byte
+	hex.Encode(id[:], sum[:])
+	return string(id[:])
 }
 
 // DefaultFields are shown when a rule names no investigation fields.
@@ -147,7 +150,7 @@ func New(ev *event.Event, r *rule.Rule) Alert {
 	a.ID = ID(ev, r.Key())
 	a.Time = ev.Time()
 	a.Event = Locate(ev)
-	a.Fields = map[string]any{}
+	a.Fields = make(map[string]any, len(fields))
 	a.Record = json.RawMessage(append([]byte(nil), ev.Raw...))
 	for _, f := range fields {
 		if v := event.Lookup(ev, f); v != nil {
@@ -158,10 +161,19 @@ func New(ev *event.Event, r *rule.Rule) Alert {
 }
 
 // Locate returns the alert's Event for ev: its id, provider, action and
-// place, copied so they outlive ev.
+// place, copied so they outlive ev (in one allocation).
 func Locate(ev *event.Event) Event {
+	id, provider, action := ev.ID(), ev.Provider(), ev.Action()
+	// a Builder, not id + provider + action: a concatenation of one
+	// non-empty string is that string, not a copy
+	var sb strings.Builder
+	sb.Grow(len(id) + len(provider) + len(action))
+	sb.WriteString(id)
+	sb.WriteString(provider)
+	sb.WriteString(action)
+	all := sb.String()
 	return Event{
-		ID: strings.Clone(ev.ID()), Provider: strings.Clone(ev.Provider()), Action: strings.Clone(ev.Action()),
+		ID: all[:len(id)], Provider: all[len(id) : len(id)+len(provider)], Action: all[len(id)+len(provider):],
 		File: ev.File, Line: ev.Line, Offset: ev.Offset,
 	}
 }
