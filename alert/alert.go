@@ -141,13 +141,17 @@ var DefaultFields = []string{"@timestamp", "event.action", "event.provider", "ev
 
 // New builds the alert for ev matching r. It copies everything it keeps, so
 // the alert outlives the event.
-func New(ev *event.Event, r *rule.Rule) Alert {
+func New(ev *event.Event, r *rule.Rule) Alert { return NewWithID(ev, r, ID(ev, r.Key())) }
+
+// NewWithID is New with the alert id given (IDWith's, say): the id is
+// hashed once.
+func NewWithID(ev *event.Event, r *rule.Rule, id string) Alert {
 	fields := r.InvestigationFields
 	if len(fields) == 0 {
 		fields = DefaultFields
 	}
 	a := FromRule(r)
-	a.ID = ID(ev, r.Key())
+	a.ID = id
 	a.Time = ev.Time()
 	a.Event = Locate(ev)
 	a.Fields = make(map[string]any, len(fields))
