@@ -136,7 +136,7 @@ func TestWriteJSONLSameAsEncodingJSON(t *testing.T) {
 		{"year out of range", func(a *Alert) { a.Time = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }, false},
 		{"threshold time out of range", func(a *Alert) { a.Threshold.To = time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC) }, false},
 		{"floats", func(a *Alert) {
-			a.Fields = map[string]any{"a": 1e21, "b": 1e20, "c": 1e-6, "d": 1e-7, "e": -0.0, "f": 5e-324, "g": math.MaxFloat64, "h": 123456.789, "i": -1.5e-9}
+			a.Fields = map[string]any{"a": 1e21, "b": 1e20, "c": 1e-6, "d": 1e-7, "e": math.Copysign(0, -1), "f": 5e-324, "g": math.MaxFloat64, "h": 123456.789, "i": -1.5e-9}
 		}, true},
 		{"NaN", func(a *Alert) { a.Fields["nan"] = math.NaN() }, false},
 		{"infinity in context", func(a *Alert) { a.Context["inf"] = math.Inf(-1) }, false},
