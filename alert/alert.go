@@ -228,6 +228,10 @@ func WriteJSONL(w io.Writer, as []Alert) error {
 		if buf, ok = e.appendAlert(buf, &as[i]); !ok {
 			var err error
 			if buf, err = appendReflect(buf, &as[i]); err != nil {
+				// the alerts before it are written, as they were one by one
+				if _, werr := w.Write(buf); len(buf) > 0 && werr != nil {
+					return fmt.Errorf("writing alert %s: %w", as[max(i-1, 0)].ID, werr)
+				}
 				return fmt.Errorf("writing alert %s: %w", as[i].ID, err)
 			}
 		}

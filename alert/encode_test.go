@@ -402,3 +402,20 @@ func TestWriteJSONLRuleCache(t *testing.T) {
 		t.Errorf("%d rules cached, want 3 (the id and path, and each changed)", len(e.rules))
 	}
 }
+
+// An alert that does not encode even sanitized (a time out of RFC 3339's
+// range) is an error naming it, and the alerts before it are written, as
+// when they were written one by one.
+func TestWriteJSONLUnencodable(t *testing.T) {
+	good := Alert{ID: "good", Record: json.RawMessage(`{}`)}
+	bad := Alert{ID: "bad", Time: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), Record: json.RawMessage(`{}`)}
+	var out bytes.Buffer
+	err := WriteJSONL(&out, []Alert{good, good, bad, good})
+	if err == nil || !strings.Contains(err.Error(), "writing alert bad") {
+		t.Errorf("err = %v, want one naming alert bad", err)
+	}
+	want, _ := reflectJSONL([]Alert{good, good})
+	if !bytes.Equal(out.Bytes(), want) {
+		t.Errorf("wrote\n%s\nwant the two alerts before it\n%s", out.Bytes(), want)
+	}
+}
