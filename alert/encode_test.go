@@ -264,10 +264,10 @@ func FuzzWriteJSONL(f *testing.F) {
 		// appendAlert writes it unless the float is NaN or infinite
 		a := Alert{
 			ID: s, Time: time.Unix(n%(1<<35), n%1e9).UTC(),
-			Rule:  Rule{Name: s, Tags: []string{s, key}, Guide: s, Threat: []rule.Threat{{Framework: s, Tactic: rule.Ref{ID: key, Reference: s}}}},
-			Event: Event{ID: s, File: key, Line: int(n), Offset: n},
-			Title: s,
-			Fields: map[string]any{key: s, "n": n, "f": fl, "list": []any{s, fl, int(n), map[string]any{key: raw}}, "strs": []string{raw}},
+			Rule:        Rule{Name: s, Tags: []string{s, key}, Guide: s, Threat: []rule.Threat{{Framework: s, Tactic: rule.Ref{ID: key, Reference: s}}}},
+			Event:       Event{ID: s, File: key, Line: int(n), Offset: n},
+			Title:       s,
+			Fields:      map[string]any{key: s, "n": n, "f": fl, "list": []any{s, fl, int(n), map[string]any{key: raw}}, "strs": []string{raw}},
 			Context:     map[string]any{s: key, raw: true},
 			Threshold:   &ThresholdResult{Terms: []Term{{key, s}}, Count: int(n)},
 			Suppression: &Suppression{Terms: map[string]any{key: s}},
