@@ -3,6 +3,7 @@
 package alert
 
 import (
+	"bytes"
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -116,19 +118,22 @@ func ID(ev *event.Event, ruleKey string) string { return IDWith(ev, ruleKey, "")
 // IDWith is ID with extra identity (new_terms: the new terms), so one record
 // can raise one alert per distinct extra.
 func IDWith(ev *event.Event, ruleKey, extra string) string {
-	h := sha256.New()
+	var arr [256]byte // what is hashed, on the stack when it fits
+	b := arr[:0]
 	if id := ev.ID(); id != "" {
-		h.Write([]byte("event:" + id))
+		b = append(append(b, "event:"...), id...)
 	} else {
-		fmt.Fprintf(h, "pos:%s:%d", ev.File, ev.Offset)
+		b = append(append(append(b, "pos:"...), ev.File...), ':')
+		b = strconv.AppendInt(b, ev.Offset, 10)
 	}
-	h.Write([]byte{0})
-	h.Write([]byte(ruleKey))
+	b = append(append(b, 0), ruleKey...)
 	if extra != "" {
-		h.Write([]byte{0})
-		h.Write([]byte(extra))
+		b = append(append(b, 0), extra...)
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	sum := sha256.Sum256(b)
+	var id [2 * sha256.Size]byte
+	hex.Encode(id[:], sum[:])
+	return string(id[:])
 }
 
 // DefaultFields are shown when a rule names no investigation fields.
@@ -136,16 +141,20 @@ var DefaultFields = []string{"@timestamp", "event.action", "event.provider", "ev
 
 // New builds the alert for ev matching r. It copies everything it keeps, so
 // the alert outlives the event.
-func New(ev *event.Event, r *rule.Rule) Alert {
+func New(ev *event.Event, r *rule.Rule) Alert { return NewWithID(ev, r, ID(ev, r.Key())) }
+
+// NewWithID is New with the alert id given (IDWith's, say): the id is
+// hashed once.
+func NewWithID(ev *event.Event, r *rule.Rule, id string) Alert {
 	fields := r.InvestigationFields
 	if len(fields) == 0 {
 		fields = DefaultFields
 	}
 	a := FromRule(r)
-	a.ID = ID(ev, r.Key())
+	a.ID = id
 	a.Time = ev.Time()
 	a.Event = Locate(ev)
-	a.Fields = map[string]any{}
+	a.Fields = make(map[string]any, len(fields))
 	a.Record = json.RawMessage(append([]byte(nil), ev.Raw...))
 	for _, f := range fields {
 		if v := event.Lookup(ev, f); v != nil {
@@ -156,10 +165,19 @@ func New(ev *event.Event, r *rule.Rule) Alert {
 }
 
 // Locate returns the alert's Event for ev: its id, provider, action and
-// place, copied so they outlive ev.
+// place, copied so they outlive ev (in one allocation).
 func Locate(ev *event.Event) Event {
+	id, provider, action := ev.ID(), ev.Provider(), ev.Action()
+	// a Builder, not id + provider + action: a concatenation of one
+	// non-empty string is that string, not a copy
+	var sb strings.Builder
+	sb.Grow(len(id) + len(provider) + len(action))
+	sb.WriteString(id)
+	sb.WriteString(provider)
+	sb.WriteString(action)
+	all := sb.String()
 	return Event{
-		ID: strings.Clone(ev.ID()), Provider: strings.Clone(ev.Provider()), Action: strings.Clone(ev.Action()),
+		ID: all[:len(id)], Provider: all[len(id) : len(id)+len(provider)], Action: all[len(id)+len(provider):],
 		File: ev.File, Line: ev.Line, Offset: ev.Offset,
 	}
 }
@@ -191,35 +209,60 @@ func Sort(as []Alert) {
 // fail: an alert that does not encode (its record, or a value taken from it,
 // is not valid JSON) is written with the record as a JSON string, those
 // values as strings, and the reason in record_error.
+//
+// The lines are the bytes encoding/json writes for the alerts (with
+// SetEscapeHTML(false)); appendAlert writes them without reflection, and
+// leaves what it does not know to encoding/json. They are written in chunks
+// of about chunkSize bytes.
 func WriteJSONL(w io.Writer, as []Alert) error {
-	ew := &errWriter{w: w}
-	enc := json.NewEncoder(ew)
-	enc.SetEscapeHTML(false)
-	for i := range as {
-		err := enc.Encode(&as[i])
-		if err != nil && ew.err == nil { // not written: it does not encode
-			a := sanitized(as[i], err)
-			err = enc.Encode(&a)
+	e := encoders.Get().(*encoder)
+	defer encoders.Put(e)
+	buf := e.buf[:0]
+	defer func() {
+		if cap(buf) <= 4*chunkSize { // one huge batch's buffer is not kept
+			e.buf = buf[:0]
 		}
-		if err != nil {
-			return fmt.Errorf("writing alert %s: %w", as[i].ID, err)
+	}()
+	for i := range as {
+		var ok bool
+		if buf, ok = e.appendAlert(buf, &as[i]); !ok {
+			var err error
+			if buf, err = appendReflect(buf, &as[i]); err != nil {
+				// the alerts before it are written, as they were one by one
+				if _, werr := w.Write(buf); len(buf) > 0 && werr != nil {
+					return fmt.Errorf("writing alert %s: %w", as[max(i-1, 0)].ID, werr)
+				}
+				return fmt.Errorf("writing alert %s: %w", as[i].ID, err)
+			}
+		}
+		if len(buf) >= chunkSize || i == len(as)-1 {
+			if _, err := w.Write(buf); err != nil {
+				return fmt.Errorf("writing alert %s: %w", as[i].ID, err)
+			}
+			buf = buf[:0]
 		}
 	}
 	return nil
 }
 
-// errWriter remembers its writer's error, to tell it from encoding errors.
-type errWriter struct {
-	w   io.Writer
-	err error
-}
+// chunkSize is about how many bytes of lines WriteJSONL writes at once.
+const chunkSize = 64 << 10
 
-func (e *errWriter) Write(b []byte) (int, error) {
-	n, err := e.w.Write(b)
-	if err != nil {
-		e.err = err
+// encoders holds WriteJSONL's encoders, with their buffers and rule caches.
+var encoders = sync.Pool{New: func() any { return &encoder{buf: make([]byte, 0, chunkSize+8<<10)} }}
+
+// appendReflect appends a's line as encoding/json writes it, or, when a does
+// not encode, its sanitized copy's.
+func appendReflect(dst []byte, a *Alert) ([]byte, error) {
+	buf := bytes.NewBuffer(dst)
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(a)
+	if err != nil { // nothing written: it does not encode
+		s := sanitized(*a, err)
+		err = enc.Encode(&s)
 	}
-	return n, err
+	return buf.Bytes(), err
 }
 
 // sanitized returns a copy of a that encodes: the record as a string if it

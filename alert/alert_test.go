@@ -2,6 +2,8 @@ package alert
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -176,5 +178,56 @@ func TestWriteJSONLWriteError(t *testing.T) {
 	err := WriteJSONL(failWriter{}, []Alert{{ID: "a", Record: json.RawMessage(`{}`)}})
 	if err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Errorf("err = %v, want the write error", err)
+	}
+}
+
+// New copies what it keeps from the event (its id, provider, action,
+// fields and record outlive it), and its id is the SHA-256 described at ID.
+func TestNewOutlivesEvent(t *testing.T) {
+	var p event.Parser
+	tests := []string{
+		`{"eventSource":"s3.amazonaws.com","eventName":"GetObject","eventID":"e-1","sourceIPAddress":"192.0.2.1"}`,
+		`{"eventSource":"","eventName":"","eventID":"only-id"}`,
+		`{"eventName":"only-action"}`,
+		`{"eventSource":"only-provider"}`,
+	}
+	var as []Alert
+	var want []string
+	for _, rec := range tests {
+		ev, err := p.Parse([]byte(rec))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev.File, ev.Offset = "f.json", 99
+		a := New(ev, &rule.Rule{ID: "r", Format: "elastic"})
+		as = append(as, a)
+		var buf bytes.Buffer
+		if err := WriteJSONL(&buf, []Alert{a}); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, buf.String())
+		identity := "pos:f.json:99"
+		if id := ev.ID(); id != "" {
+			identity = "event:" + id
+		}
+		sum := sha256.Sum256([]byte(identity + "\x00r"))
+		if a.ID != hex.EncodeToString(sum[:]) {
+			t.Errorf("%s: id %s, want sha256(%q)", rec, a.ID, identity+"\x00r")
+		}
+	}
+	// the parser's next records overwrite what the events pointed at
+	for range 3 {
+		if _, err := p.Parse([]byte(`{"eventSource":"xxxxxxxxxxxxxxxxxxxxx","eventName":"yyyyyyyyyyyyyyyyyy","eventID":"zzzzzzzzzzzzzzzzzzzzzz"}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, a := range as {
+		var buf bytes.Buffer
+		if err := WriteJSONL(&buf, []Alert{a}); err != nil {
+			t.Fatal(err)
+		}
+		if buf.String() != want[i] {
+			t.Errorf("alert changed after the parser moved on:\n%s\nwas\n%s", buf.String(), want[i])
+		}
 	}
 }

@@ -71,8 +71,10 @@ func (d *newTermsDetector) collect(c *Collector, i int, ev *event.Event, cd cand
 			id = alert.IDWith(ev, r.Key(), x.term)
 		}
 		if !held || x.t < c.cands[i][j].t || (id != "" && id < c.cands[i][j].alert.ID) {
-			a := alert.New(ev, r)
-			a.ID = alert.IDWith(ev, r.Key(), x.term)
+			if id == "" {
+				id = alert.IDWith(ev, r.Key(), x.term)
+			}
+			a := alert.NewWithID(ev, r, id)
 			a.NewTerms = make([]string, len(combo))
 			for k, v := range combo {
 				a.NewTerms[k] = strings.Clone(v)

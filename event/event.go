@@ -1144,17 +1144,14 @@ func Lookup(e *Event, name string) any {
 	} else {
 		vals = resolve(name)(e, nil)
 	}
+	if len(vals) == 1 { // most fields: no slice
+		x, _ := displayValue(vals[0])
+		return x
+	}
 	out := make([]any, 0, len(vals))
 	for _, v := range vals {
-		switch v.T {
-		case String:
-			out = append(out, strings.Clone(v.S))
-		case Number:
-			out = append(out, NumberString(strings.Clone(v.S)))
-		case Bool:
-			out = append(out, v.S == "true")
-		case Object:
-			out = append(out, RawJSON(v.S))
+		if x, ok := displayValue(v); ok {
+			out = append(out, x)
 		}
 	}
 	switch len(out) {
@@ -1164,6 +1161,22 @@ func Lookup(e *Event, name string) any {
 		return out[0]
 	}
 	return out
+}
+
+// displayValue is Lookup's value for v (copied): not ok for the types
+// Lookup leaves out.
+func displayValue(v Value) (any, bool) {
+	switch v.T {
+	case String:
+		return strings.Clone(v.S), true
+	case Number:
+		return NumberString(strings.Clone(v.S)), true
+	case Bool:
+		return v.S == "true", true
+	case Object:
+		return RawJSON(v.S), true
+	}
+	return nil, false
 }
 
 // lookupGetters caches Lookup's views by field name: resolving a name
