@@ -20,17 +20,18 @@ func interpreted(p *Program) *Program {
 		needed: p.needed, neededIdx: p.neededIdx, Aggregating: p.Aggregating}
 	if p.acc != nil {
 		st := p.tail[0].(Stats)
-		q.acc = &statsExprs{by: make([]cexpr[*tableRow], len(st.By)), filters: make([]cexpr[*tableRow], len(st.Aggs)), args: make([]cexpr[*tableRow], len(st.Aggs))}
+		q.acc = &statsExprs[*tableRow]{by: make([]iexpr[*tableRow], len(st.By)), filters: make([]cexpr[*tableRow], len(st.Aggs)), args: make([]iexpr[*tableRow], len(st.Aggs))}
 		byEval := func(e Expr) cexpr[*tableRow] { return func(r *tableRow) Value { return eval(e, r) } }
+		itemEval := func(e Expr) iexpr[*tableRow] { return func(r *tableRow) item { return item{v: eval(e, r)} } }
 		for i, b := range st.By {
-			q.acc.by[i] = byEval(b.Expr)
+			q.acc.by[i] = itemEval(b.Expr)
 		}
 		for i, a := range st.Aggs {
 			if a.Filter != nil {
 				q.acc.filters[i] = byEval(a.Filter)
 			}
 			if a.Arg != nil {
-				q.acc.args[i] = byEval(a.Arg)
+				q.acc.args[i] = itemEval(a.Arg)
 			}
 		}
 	}
@@ -38,7 +39,9 @@ func interpreted(p *Program) *Program {
 }
 
 // runAll returns what a program makes of the events, as text: each head
-// row, the tail over them, and the aggregation of them as records arrive.
+// row, the tail over them, and the aggregation of them as records arrive,
+// from the rows Head emits and straight from each event (HeadInto, which
+// the interpreted program runs through HeadTransient and Accumulate).
 func runAll(p *Program, evs []*event.Event, now time.Time) string {
 	var b strings.Builder
 	var rows []Row
@@ -55,6 +58,12 @@ func runAll(p *Program, evs []*event.Event, now time.Time) string {
 			p.Accumulate(pt, r, int64(i))
 		}
 		fmt.Fprintf(&b, "partials %#v\n", p.TailPartials([]*Partial{pt}, now))
+		pt = p.NewPartial()
+		n := 0
+		for i, ev := range evs {
+			n += p.HeadInto(ev, now, int64(i), func() *Partial { return pt })
+		}
+		fmt.Fprintf(&b, "head into %d partials %#v\n", n, p.TailPartials([]*Partial{pt}, now))
 	}
 	return b.String()
 }
@@ -112,6 +121,13 @@ func TestCompiledAgrees(t *testing.T) {
 		// filters repeated across aggregations: evaluated once per row
 		`FROM x | EVAL f = CASE(user.name == "alice", 1, 0) | STATS a = COUNT(*) WHERE f == 1, b = VALUES(event.action) WHERE f == 1, c = MIN(@timestamp) WHERE f == 0, d = VALUES(user.name) WHERE f == 0, e = COUNT(*), g = COUNT(*) WHERE f == 1 BY event.provider`,
 		`FROM x | WHERE aws.cloudtrail.user_identity.type != "AWSService" | EVAL k = aws.cloudtrail.user_identity.access_key_id | DROP k | RENAME event.action AS act | KEEP act`,
+		// event fields read unboxed: compared with strings on either side,
+		// IN, LIKE, STARTS_WITH, IS NULL, GROK and DISSECT inputs, and
+		// STATS over the head row (BY, distinct values, extremes, sums) of
+		// string, number, date and multi-valued fields
+		`FROM x | WHERE "iam.amazonaws.com" <= event.provider AND event.action != "x" AND requestParameters.n > "2" OR @timestamp > "2026-11-01T10:01:00Z" OR related.ip == "198.51.100.7" | STATS n = COUNT_DISTINCT(event.action), t = TOP(user.name, 2, "asc"), lo = MIN(event.action), hi = MAX(source.ip), s = SUM(requestParameters.n), m = MEDIAN(requestParameters.n), v = VALUES(requestParameters.n), r = VALUES(related.ip), c = COUNT(user.name) BY event.provider, user.name`,
+		`FROM x | WHERE event.action IN ("GetObject", @timestamp, 3, null) OR STARTS_WITH(event.action, "Desc") OR ENDS_WITH(requestParameters.key, "b") OR requestParameters.n IN (3, "3") OR user.name IS NULL | EVAL s = STARTS_WITH(requestParameters.n, "3"), l = user.name LIKE "a*", r = requestParameters.key RLIKE "a.*", e = "198.51.100.7" == related.ip, i = related.ip IN ("203.0.113.9"), p = "iam.amazonaws.com" <= event.provider, q = event.action != "GetObject", g = requestParameters.n > "2", d = @timestamp > "2026-11-01T10:01:00Z", n = user.name IS NOT NULL | KEEP s, l, r, e, i, p, q, g, d, n`,
+		`FROM x | GROK event.action "%{WORD:w}" | DISSECT user.name "%{a}" | WHERE user.name IS NOT NULL OR w LIKE "Get*" | STATS c = COUNT(*), v = VALUES(a) BY w, related.ip`,
 	} {
 		agree(t, q, compileRecs)
 	}

@@ -31,8 +31,10 @@ type Program struct {
 	// neededRead reads the needed columns when every head command is a step
 	steps      []headStep
 	neededRead []cexpr[*eventRow]
-	// acc is the tail's leading STATS compiled over head rows
-	acc         *statsExprs
+	// acc is the tail's leading STATS compiled over head rows; headAcc
+	// the same over the head's own row, when every head command compiled
+	acc         *statsExprs[*tableRow]
+	headAcc     *statsExprs[*eventRow]
 	Aggregating bool // the tail has STATS: result rows are not events
 	// rows holds head rows HeadTransient has let go, for reuse
 	rows sync.Pool
@@ -105,7 +107,7 @@ func Compile(q *Query) (*Program, error) {
 			for _, n := range p.needed {
 				names[n] = true
 			}
-			p.acc = compileStats(st, p.neededIdx)
+			p.acc = compileStats(st, columnsAt(p.neededIdx))
 		}
 	}
 	for _, n := range slices.Sorted(maps.Keys(names)) {
@@ -234,19 +236,17 @@ type eventRow struct {
 	names []string
 	vals  []Value
 	full  bool // materialized: only the columns exist
-	// fieldVals caches the event fields the query names (by slot; set when
-	// fieldSet), as a query reads some many times. Their strings may alias
-	// the parser's buffer: Head interns what it emits, the only way values
-	// outlive the event.
-	fieldVals []Value
-	fieldSet  []bool
+	// fields caches the event fields the query names (by slot), as a
+	// query reads some many times. Their strings may alias the parser's
+	// buffer: Head interns what it emits, and an aggregation what it keeps,
+	// the only ways values outlive the event.
+	fields []slotVal
 	// room for the usual few columns and fields, in the row's one
 	// allocation
-	namesArr     [6]string
-	valsArr      [6]Value
-	fieldValsArr [16]Value
-	fieldSetArr  [16]bool
-	needed       []Value // the emitted row of a reused row (HeadTransient)
+	namesArr  [6]string
+	valsArr   [6]Value
+	fieldsArr [16]slotVal
+	needed    []Value // the emitted row of a reused row (HeadTransient)
 }
 
 func (r *eventRow) now() time.Time { return r.t }
@@ -291,36 +291,72 @@ func (r *eventRow) get(name string) Value {
 	if !ok { // a name the query does not name (KEEP *, say)
 		return fieldValue(dateFields[name], event.ReadIndexed(r.ev, name))
 	}
-	return r.field(k, name)
+	return r.field(k)
 }
 
-// field returns the value of the event field of slot k, named name.
-func (r *eventRow) field(k int, name string) Value {
-	if r.fieldSet[k] {
-		return r.fieldVals[k]
+// slotVal is an event field's value in a row's cache: read or not yet, one
+// string (not boxed until a Value is asked for), or any other value.
+type slotVal struct {
+	state uint8 // slotUnread, slotStr, slotVal
+	s     string
+	v     Value // the value; with slotStr, s boxed once asked for (else nil)
+}
+
+const (
+	slotUnread = iota
+	slotStr
+	slotValue
+)
+
+// read fills the cache of slot k.
+func (r *eventRow) read(k int) *slotVal {
+	c := &r.fields[k]
+	if c.state != slotUnread {
+		return c
 	}
-	v := fieldValue(r.p.dates[k], r.p.views[k](r.ev))
-	r.fieldVals[k], r.fieldSet[k] = v, true
-	return v
+	vs := r.p.views[k](r.ev)
+	if len(vs) == 1 && vs[0].T == event.String && !r.p.dates[k] {
+		c.state, c.s = slotStr, vs[0].S // what fieldValue returns, unboxed
+		return c
+	}
+	c.state, c.v = slotValue, fieldValue(r.p.dates[k], vs)
+	return c
 }
 
-// startFields makes the row's field cache empty, in its own arrays when
-// they are large enough.
+// field returns the value of the event field of slot k.
+func (r *eventRow) field(k int) Value {
+	c := r.read(k)
+	if c.state == slotStr && c.v == nil {
+		c.v = c.s
+	}
+	return c.v
+}
+
+// fieldItem returns the value of the event field of slot k as an item: a
+// string not boxed.
+func (r *eventRow) fieldItem(k int) item {
+	c := r.read(k)
+	if c.state == slotStr {
+		return item{s: c.s, str: true}
+	}
+	return item{v: c.v}
+}
+
+// startFields makes the row's field cache empty, in its own array when it
+// is large enough.
 func (r *eventRow) startFields() {
 	n := len(r.p.views)
-	if n <= len(r.fieldValsArr) {
-		r.fieldVals, r.fieldSet = r.fieldValsArr[:n], r.fieldSetArr[:n]
-		clear(r.fieldVals)
-		clear(r.fieldSet)
+	if n <= len(r.fieldsArr) {
+		r.fields = r.fieldsArr[:n]
+		clear(r.fields)
 		return
 	}
-	if cap(r.fieldVals) >= n { // a reused row's, from an earlier event
-		r.fieldVals, r.fieldSet = r.fieldVals[:n], r.fieldSet[:n]
-		clear(r.fieldVals)
-		clear(r.fieldSet)
+	if cap(r.fields) >= n { // a reused row's, from an earlier event
+		r.fields = r.fields[:n]
+		clear(r.fields)
 		return
 	}
-	r.fieldVals, r.fieldSet = make([]Value, n), make([]bool, n)
+	r.fields = make([]slotVal, n)
 }
 
 // intern returns v with its strings copied, one copy per distinct string:
@@ -445,7 +481,7 @@ func (r *eventRow) clone() *eventRow {
 	c := *r
 	c.names = slices.Clone(r.names)
 	c.vals = slices.Clone(r.vals)
-	c.fieldVals, c.fieldSet = slices.Clone(r.fieldVals), slices.Clone(r.fieldSet)
+	c.fields = slices.Clone(r.fields)
 	return &c
 }
 
@@ -463,33 +499,74 @@ func (p *Program) HeadTransient(ev *event.Event, t time.Time, emit func(Row)) {
 	p.head1(ev, t, false, emit)
 }
 
+// HeadInto runs the head on one event (NOW() is t) and adds each row to
+// the aggregation part returns (called only for a row, and once for all),
+// at event time `at` (Unix nanoseconds), as HeadTransient then Accumulate
+// would; it returns the number of rows. When every head command compiled,
+// the STATS reads the head row itself: an event field that holds a string
+// is not boxed, and only what a group keeps is copied. Call it only when
+// Partials is true.
+func (p *Program) HeadInto(ev *event.Event, t time.Time, at int64, part func() *Partial) int {
+	if p.headAcc == nil {
+		n := 0
+		var pt *Partial
+		p.HeadTransient(ev, t, func(row Row) {
+			if pt == nil {
+				pt = part()
+			}
+			p.Accumulate(pt, row, at)
+			n++
+		})
+		return n
+	}
+	r := p.newRow(ev, t, true)
+	defer p.putRow(r)
+	for _, step := range p.steps {
+		if !step(r) {
+			return 0
+		}
+	}
+	accumulate(p.tail[0].(Stats), p.headAcc, part(), r, at)
+	return 1
+}
+
+// newRow starts the head row of an event: from the pool when reuse (a
+// transient row, let go with putRow).
+func (p *Program) newRow(ev *event.Event, t time.Time, reuse bool) *eventRow {
+	var r *eventRow
+	if reuse {
+		r, _ = p.rows.Get().(*eventRow)
+	}
+	if r == nil {
+		r = &eventRow{}
+	}
+	r.p, r.ev, r.t, r.full = p, ev, t, false
+	r.names, r.vals = r.namesArr[:0], r.valsArr[:0]
+	r.startFields()
+	return r
+}
+
+// putRow returns a transient row to the pool, without the values it held.
+func (p *Program) putRow(r *eventRow) {
+	clear(r.namesArr[:])
+	clear(r.valsArr[:])
+	clear(r.fieldsArr[:])
+	if len(r.fields) > len(r.fieldsArr) { // kept for the next row
+		clear(r.fields)
+	} else {
+		r.fields = nil
+	}
+	clear(r.needed)
+	r.ev = nil
+	p.rows.Put(r)
+}
+
 func (p *Program) head1(ev *event.Event, t time.Time, keep bool, emit func(Row)) {
 	// a transient aggregating row is let go once emitted: reuse it
 	reuse := !keep && p.Aggregating
-	var first *eventRow
+	first := p.newRow(ev, t, reuse)
 	if reuse {
-		first, _ = p.rows.Get().(*eventRow)
-	}
-	if first == nil {
-		first = &eventRow{}
-	}
-	first.p, first.ev, first.t, first.full = p, ev, t, false
-	first.names, first.vals = first.namesArr[:0], first.valsArr[:0]
-	first.startFields()
-	if reuse {
-		defer func() {
-			clear(first.namesArr[:])
-			clear(first.valsArr[:])
-			clear(first.fieldValsArr[:])
-			if len(first.fieldVals) > len(first.fieldValsArr) { // kept for the next row
-				clear(first.fieldVals)
-			} else {
-				first.fieldVals, first.fieldSet = nil, nil
-			}
-			clear(first.needed)
-			first.ev = nil
-			p.rows.Put(first)
-		}()
+		defer p.putRow(first)
 	}
 	for _, step := range p.steps {
 		if !step(first) {
@@ -840,7 +917,7 @@ type acc struct {
 
 func stats(c Stats, t Table, idx map[string]int, now time.Time) Table {
 	pt := newPartial()
-	x := compileStats(c, nil)
+	x := compileStats(c, columnsAt(nil))
 	for i, r := range t.Rows {
 		accumulate(c, x, pt, &tableRow{t: &t, idx: idx, row: r, at: now}, int64(i))
 	}
@@ -852,7 +929,10 @@ func stats(c Stats, t Table, idx map[string]int, now time.Time) Table {
 // slices of a run window, instead of keeping every row.
 type Partial struct {
 	groups map[string]*group
-	buf    []byte // scratch for keys
+	// scratch for a row: keys, its BY values, the row Accumulate reads
+	buf []byte
+	by  []item
+	row tableRow
 }
 
 func newPartial() *Partial { return &Partial{groups: map[string]*group{}} }
@@ -865,27 +945,34 @@ func newGroup(by []Value, n int, first int64) *group {
 // accumulate adds one row, at position or time `at` (which orders the
 // groups: first seen, first out). The row's values may alias an event's
 // buffer: what a group keeps (its BY values, distinct values, minimum and
-// maximum) is interned when kept.
-func accumulate(c Stats, x *statsExprs, pt *Partial, en *tableRow, at int64) {
-	var one [4]Value
-	by := one[:0]
-	for _, b := range x.by {
-		v := b(en)
-		if _, mv := v.([]Value); mv {
+// maximum) is interned or copied when kept.
+func accumulate[E env](c Stats, x *statsExprs[E], pt *Partial, en E, at int64) {
+	b := append(pt.buf[:0], '[') // the key of the BY values, as appendKey of their list
+	by := pt.by[:0]
+	defer func() { clear(by) }() // strings of the event, not to be held
+	for i, f := range x.by {
+		v := f(en)
+		if _, mv := v.v.([]Value); mv {
+			pt.buf = b
 			accumulateCombos(c, x, pt, en, at)
 			return
 		}
+		if i > 0 {
+			b = append(b, '\x1f')
+		}
+		b = v.appendKey(b)
 		by = append(by, v)
 	}
+	pt.buf, pt.by = append(b, ']'), by
 	addToGroup(c, x, pt, en, at, by)
 }
 
 // accumulateCombos is accumulate for a row with a multi-valued BY column:
 // the row goes in each value's group.
-func accumulateCombos(c Stats, x *statsExprs, pt *Partial, en *tableRow, at int64) {
+func accumulateCombos[E env](c Stats, x *statsExprs[E], pt *Partial, en E, at int64) {
 	combos := [][]Value{nil}
 	for _, b := range x.by {
-		vs := values(b(en))
+		vs := values(b(en).value())
 		if len(vs) == 0 {
 			vs = []Value{nil}
 		}
@@ -898,13 +985,18 @@ func accumulateCombos(c Stats, x *statsExprs, pt *Partial, en *tableRow, at int6
 		combos = next
 	}
 	for _, combo := range combos {
-		addToGroup(c, x, pt, en, at, combo)
+		pt.buf = appendKey(pt.buf[:0], combo)
+		by := make([]item, len(combo))
+		for i, v := range combo {
+			by[i] = item{v: v}
+		}
+		addToGroup(c, x, pt, en, at, by)
 	}
 }
 
 // keeps reports whether aggregation i's filter keeps the row, evaluating
 // each distinct filter once per row (known holds the results so far).
-func (x *statsExprs) keeps(i int, en *tableRow, known []uint8) bool {
+func (x *statsExprs[E]) keeps(i int, en E, known []uint8) bool {
 	if x.sameFilter != nil {
 		i = x.sameFilter[i]
 	}
@@ -921,16 +1013,16 @@ func (x *statsExprs) keeps(i int, en *tableRow, known []uint8) bool {
 	return ok && b
 }
 
-// addToGroup adds the row to the group of the BY values combo.
-func addToGroup(c Stats, x *statsExprs, pt *Partial, en *tableRow, at int64, combo []Value) {
-	pt.buf = appendKey(pt.buf[:0], combo)
+// addToGroup adds the row to the group of the BY values by, whose key is
+// in pt.buf.
+func addToGroup[E env](c Stats, x *statsExprs[E], pt *Partial, en E, at int64, by []item) {
 	g, ok := pt.groups[string(pt.buf)]
 	if !ok {
-		by := make([]Value, len(combo))
-		for i, v := range combo {
-			by[i] = intern(v)
+		vals := make([]Value, len(by))
+		for i, v := range by {
+			vals[i] = intern(v.value())
 		}
-		g = newGroup(by, len(c.Aggs), at)
+		g = newGroup(vals, len(c.Aggs), at)
 		pt.groups[string(pt.buf)] = g
 	}
 	g.first = min(g.first, at)
@@ -945,20 +1037,13 @@ func addToGroup(c Stats, x *statsExprs, pt *Partial, en *tableRow, at int64, com
 			continue
 		}
 		v := x.args[i](en)
-		if mv, ok := v.([]Value); ok {
+		if mv, ok := v.v.([]Value); ok {
 			for _, x := range mv {
-				pt.addTo(ac, a, x)
+				pt.buf = ac.add(pt.buf, item{v: x}, a.Func)
 			}
-		} else if v != nil {
-			pt.addTo(ac, a, v)
+		} else if v.str || v.v != nil {
+			pt.buf = ac.add(pt.buf, v, a.Func)
 		}
-	}
-}
-
-func (pt *Partial) addTo(ac *acc, a Agg, v Value) {
-	pt.buf = ac.add(pt.buf, v, a.Func)
-	if f, ok := toFloat(v); ok && a.Func == "MEDIAN" {
-		ac.nums = append(ac.nums, f)
 	}
 }
 
@@ -1051,7 +1136,9 @@ func (p *Program) NewPartial() *Partial { return newPartial() }
 // Accumulate adds a head row of event time t (Unix nanoseconds) to pt. Call
 // it only when Partials is true.
 func (p *Program) Accumulate(pt *Partial, row Row, t int64) {
-	accumulate(p.tail[0].(Stats), p.acc, pt, &tableRow{idx: p.neededIdx, row: row.Values}, t)
+	pt.row = tableRow{idx: p.neededIdx, row: row.Values}
+	accumulate(p.tail[0].(Stats), p.acc, pt, &pt.row, t)
+	pt.row.row = nil
 }
 
 // Merge adds src into dst.
@@ -1163,15 +1250,37 @@ func filteredStats(st Stats, w Where, parts []*Partial, now time.Time) Table {
 	return out
 }
 
-// add adds one value of the aggregation fn, interning what it keeps, and
-// keeping only what fn's result reads (COUNT the count, MIN and MAX the
-// extremes, SUM and AVG the sum, VALUES, COUNT_DISTINCT and TOP the distinct
-// values); buf is scratch for the value's key, returned for reuse.
-func (a *acc) add(buf []byte, v Value, fn string) []byte {
+// add adds one value of the aggregation fn, interning or copying what it
+// keeps, and keeping only what fn's result reads (COUNT the count, MIN and
+// MAX the extremes, SUM and AVG the sum, MEDIAN the numbers, VALUES,
+// COUNT_DISTINCT and TOP the distinct values); buf is scratch for the
+// value's key, returned for reuse.
+func (a *acc) add(buf []byte, it item, fn string) []byte {
 	a.count++
 	switch fn {
-	case "COUNT", "MEDIAN": // MEDIAN: the caller keeps the numbers
+	case "COUNT":
 		return buf
+	case "MEDIAN":
+		if f, ok := toFloat(it.v); ok {
+			a.nums = append(a.nums, f)
+		}
+		return buf
+	}
+	if it.str && fn != "MIN" && fn != "MAX" && fn != "SUM" && fn != "AVG" {
+		// a distinct string: its key is a copy, and the value kept its tail
+		buf = it.appendKey(buf[:0])
+		if !a.distinct[string(buf)] {
+			if a.distinct == nil {
+				a.distinct = map[string]bool{}
+			}
+			k := string(buf)
+			a.distinct[k] = true
+			a.vals = append(a.vals, k[1:])
+		}
+		return buf
+	}
+	v := it.value()
+	switch fn {
 	case "MIN", "MAX":
 		if a.min == nil {
 			v = intern(v)
