@@ -50,6 +50,14 @@ func (it item) appendKey(b []byte) []byte {
 	return appendKey(b, it.v)
 }
 
+// appendValueKey is appendValueKey of the item's value.
+func (it item) appendValueKey(b []byte) []byte {
+	if it.str {
+		return append(append(b, 's'), it.s...)
+	}
+	return appendValueKey(b, it.v)
+}
+
 // iexpr is an expression compiled to give an item.
 type iexpr[E env] func(E) item
 

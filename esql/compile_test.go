@@ -210,3 +210,72 @@ func TestColMatcher(t *testing.T) {
 		}
 	}
 }
+
+// An accumulator's distinct values are those of a naive dedup by key, in
+// the order first seen, whether it scans a few strings or keys them in a
+// map, added one by one or merged.
+func TestAccDistinct(t *testing.T) {
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	strs := func(n int) []Value {
+		var out []Value
+		for i := range n {
+			out = append(out, fmt.Sprintf("v%d", i%(n/2+1)))
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		name string
+		vals []Value
+	}{
+		{"few strings", []Value{"a", "b", "a", "", "b", ""}},
+		{"many strings", strs(40)},
+		{"strings then others", append(strs(6), int64(1), "v1", t0, t0.Add(time.Microsecond), int64(1), float64(1), "int641", true, "x")},
+		{"others then strings", append([]Value{t0, int64(2), int64(2)}, strs(20)...)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var want []Value
+			seen := map[string]bool{}
+			for _, v := range tt.vals {
+				if k := string(appendValueKey(nil, v)); !seen[k] {
+					seen[k] = true
+					want = append(want, v)
+				}
+			}
+			// one by one, strings unboxed and boxed (that what is kept is
+			// a copy of the record's string, TestPartialsMatchRows checks)
+			for _, boxed := range []bool{false, true} {
+				var a acc
+				var buf []byte
+				for _, v := range tt.vals {
+					it := item{v: v}
+					if s, ok := v.(string); ok && !boxed {
+						it = item{s: s, str: true}
+					}
+					buf = a.add(buf, it, "VALUES")
+				}
+				if got := a.values(); fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("boxed %v: %q, want %q", boxed, got, want)
+				}
+				if n := a.result(Agg{Func: "COUNT_DISTINCT"}); n != int64(len(want)) {
+					t.Errorf("boxed %v: count distinct %v, want %d", boxed, n, len(want))
+				}
+			}
+			// merged from halves, each scanning or keyed
+			for cut := range len(tt.vals) + 1 {
+				var x, y, m acc
+				var buf []byte
+				for _, v := range tt.vals[:cut] {
+					buf = x.add(buf, item{v: v}, "VALUES")
+				}
+				for _, v := range tt.vals[cut:] {
+					buf = y.add(buf, item{v: v}, "VALUES")
+				}
+				buf = m.merge(buf, &x)
+				m.merge(buf, &y)
+				if got := m.values(); fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Fatalf("merged at %d: %q, want %q", cut, got, want)
+				}
+			}
+		})
+	}
+}

@@ -907,9 +907,13 @@ type group struct {
 }
 
 type acc struct {
-	count    int64
-	distinct map[string]bool
-	vals     []Value
+	count int64
+	// vals are the distinct values (VALUES, COUNT_DISTINCT, TOP) in the
+	// order first seen, strings unboxed; distinct holds their keys once
+	// there are more than smallSet or one is not a string (until then
+	// vals, all strings, are scanned)
+	vals     []item
+	distinct map[string]struct{}
 	min, max Value
 	sum      Value
 	nums     []float64 // MEDIAN: every value
@@ -1266,18 +1270,10 @@ func (a *acc) add(buf []byte, it item, fn string) []byte {
 		}
 		return buf
 	}
-	if it.str && fn != "MIN" && fn != "MAX" && fn != "SUM" && fn != "AVG" {
-		// a distinct string: its key is a copy, and the value kept its tail
-		buf = it.appendKey(buf[:0])
-		if !a.distinct[string(buf)] {
-			if a.distinct == nil {
-				a.distinct = map[string]bool{}
-			}
-			k := string(buf)
-			a.distinct[k] = true
-			a.vals = append(a.vals, k[1:])
-		}
-		return buf
+	switch fn {
+	case "MIN", "MAX", "SUM", "AVG":
+	default:
+		return a.addDistinct(buf, it, false)
 	}
 	v := it.value()
 	switch fn {
@@ -1300,16 +1296,54 @@ func (a *acc) add(buf []byte, it item, fn string) []byte {
 		} else {
 			a.sum = arith("+", a.sum, v)
 		}
+	}
+	return buf
+}
+
+// smallSet is how many distinct strings an accumulator scans before it
+// keys its values in a map.
+const smallSet = 8
+
+// addDistinct adds it to the distinct values unless it is one already:
+// copied (a string) or interned when it is not the accumulator's own to
+// keep (a value merged from another accumulator is).
+func (a *acc) addDistinct(buf []byte, it item, own bool) []byte {
+	if s, ok := it.v.(string); ok && !it.str {
+		it = item{s: s, str: true}
+	}
+	if a.distinct == nil && it.str && len(a.vals) < smallSet {
+		for _, x := range a.vals {
+			if x.s == it.s { // without a map, every value is a string
+				return buf
+			}
+		}
+		if !own {
+			it.s = strings.Clone(it.s)
+		}
+		a.vals = append(a.vals, it)
 		return buf
 	}
-	buf = appendValueKey(buf[:0], v)
-	if !a.distinct[string(buf)] {
-		if a.distinct == nil {
-			a.distinct = map[string]bool{}
+	if a.distinct == nil {
+		a.distinct = make(map[string]struct{}, 2*len(a.vals))
+		for _, x := range a.vals {
+			buf = x.appendValueKey(buf[:0])
+			a.distinct[string(buf)] = struct{}{}
 		}
-		a.distinct[string(buf)] = true
-		a.vals = append(a.vals, intern(v))
 	}
+	buf = it.appendValueKey(buf[:0])
+	if _, ok := a.distinct[string(buf)]; ok {
+		return buf
+	}
+	k := string(buf)
+	a.distinct[k] = struct{}{}
+	if !own {
+		if it.str {
+			it.s = k[1:] // the key is a copy: the value is its tail
+		} else {
+			it.v = intern(it.v)
+		}
+	}
+	a.vals = append(a.vals, it)
 	return buf
 }
 
@@ -1318,14 +1352,7 @@ func (a *acc) add(buf []byte, it item, fn string) []byte {
 func (a *acc) merge(buf []byte, o *acc) []byte {
 	a.count += o.count
 	for _, v := range o.vals {
-		buf = appendValueKey(buf[:0], v)
-		if !a.distinct[string(buf)] {
-			if a.distinct == nil {
-				a.distinct = map[string]bool{}
-			}
-			a.distinct[string(buf)] = true
-			a.vals = append(a.vals, v)
-		}
+		buf = a.addDistinct(buf, v, true)
 	}
 	if o.min != nil {
 		if a.min == nil {
@@ -1355,9 +1382,9 @@ func (a *acc) result(ag Agg) Value {
 	case "COUNT":
 		return a.count
 	case "COUNT_DISTINCT":
-		return int64(len(a.distinct))
+		return int64(len(a.vals))
 	case "VALUES":
-		vs := append([]Value(nil), a.vals...)
+		vs := a.values()
 		sortValues(vs)
 		return multi(vs)
 	case "MIN":
@@ -1375,7 +1402,7 @@ func (a *acc) result(ag Agg) Value {
 	case "MEDIAN":
 		return median(a)
 	case "TOP":
-		vs := append([]Value(nil), a.vals...)
+		vs := a.values()
 		sortValues(vs)
 		n := len(vs)
 		if len(ag.Args) > 0 {
@@ -1395,6 +1422,15 @@ func (a *acc) result(ag Agg) Value {
 		return multi(vs[:min(n, len(vs))])
 	}
 	return nil
+}
+
+// values returns the distinct values, boxed.
+func (a *acc) values() []Value {
+	vs := make([]Value, len(a.vals))
+	for i, x := range a.vals {
+		vs[i] = x.value()
+	}
+	return vs
 }
 
 func median(a *acc) Value {
