@@ -5,6 +5,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -204,8 +205,8 @@ func TestColMatcher(t *testing.T) {
 		m := colMatcher(pat)
 		for _, c := range cols {
 			ok, _ := path.Match(esc, c)
-			if want := ok || c == pat; m(c) != want {
-				t.Errorf("pattern %q on %q: %v, path.Match %v", pat, c, m(c), want)
+			if want := ok || c == pat; m.match(c) != want {
+				t.Errorf("pattern %q on %q: %v, path.Match %v", pat, c, m.match(c), want)
 			}
 		}
 	}
@@ -277,5 +278,54 @@ func TestAccDistinct(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// KEEP and DROP over a table give what matching every column with
+// path.Match and looking names up in a map gives: KEEP's order, each name
+// once, and a repeated name (a RENAME onto a column) its last column.
+func TestKeepDropColumns(t *testing.T) {
+	match := func(pat, c string) bool {
+		ok, _ := path.Match(strings.ReplaceAll(pat, "[", `\[`), c)
+		return ok || c == pat
+	}
+	project := func(tb Table, keep []string) string {
+		idx := map[string]int{}
+		for i, c := range tb.Columns {
+			idx[c] = i
+		}
+		var rows [][]Value
+		for _, r := range tb.Rows {
+			row := make([]Value, len(keep))
+			for i, n := range keep {
+				row[i] = r[idx[n]]
+			}
+			rows = append(rows, row)
+		}
+		return fmt.Sprint(keep, rows)
+	}
+	tb := Table{Columns: []string{"Esql.a", "b", "Esql.c", "b", "Esql_priv.d", "e/f"}, Rows: [][]Value{{1, 2, 3, 4, 5, 6}, {7, 8, 9, 10, 11, 12}}}
+	for _, pats := range [][]string{{"b"}, {"Esql.*", "b"}, {"b", "Esql.*", "Esql.a"}, {"*"}, {"x"}, {"E*", "e*"}, {"?"}, {"Esql_priv.*", "[b]"}} {
+		var keep, kept []string
+		for _, p := range pats {
+			for _, c := range tb.Columns {
+				if match(p, c) && !slices.Contains(keep, c) {
+					keep = append(keep, c)
+				}
+			}
+		}
+		for _, c := range tb.Columns {
+			if !slices.ContainsFunc(pats, func(p string) bool { return match(p, c) }) {
+				kept = append(kept, c)
+			}
+		}
+		got := applyTable(Keep{Patterns: pats}, tb, time.Time{})
+		if g, w := fmt.Sprint(got.Columns, got.Rows), project(tb, keep); g != w {
+			t.Errorf("KEEP %q: %s, want %s", pats, g, w)
+		}
+		got = applyTable(Drop{Patterns: pats}, tb, time.Time{})
+		if g, w := fmt.Sprint(got.Columns, got.Rows), project(tb, kept); g != w {
+			t.Errorf("DROP %q: %s, want %s", pats, g, w)
+		}
 	}
 }

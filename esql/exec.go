@@ -38,6 +38,10 @@ type Program struct {
 	Aggregating bool // the tail has STATS: result rows are not events
 	// rows holds head rows HeadTransient has let go, for reuse
 	rows sync.Pool
+	// statsWhere is the tail's leading STATS and WHERE, once TailPartials
+	// has run them
+	statsWhere     *statsWhere
+	statsWhereOnce sync.Once
 }
 
 // Row is one result row.
@@ -747,40 +751,83 @@ func indexOf(cols []string) map[string]int {
 	return m
 }
 
-// matchCols returns the columns matching a KEEP/DROP pattern, in order.
-func matchCols(cols []string, pat string) []string {
-	var out []string
-	match := colMatcher(pat)
-	for _, c := range cols {
-		if match(c) {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-// colMatcher returns whether a column matches a KEEP/DROP pattern: path.Match
-// with "[" literal, or the pattern itself. A name, or a prefix and "*" (the
+// colMatch matches columns against a KEEP/DROP pattern: path.Match with
+// "[" literal, or the pattern itself. A name, or a prefix and "*" (the
 // usual patterns; "*" does not match "/"), is matched without path.Match,
 // which run windows called for every column and pattern.
-func colMatcher(pat string) func(string) bool {
+type colMatch struct {
+	pat, pre, esc string
+	kind          uint8 // colName, colPrefix, colPath
+}
+
+const (
+	colName = iota
+	colPrefix
+	colPath
+)
+
+func colMatcher(pat string) colMatch {
 	const meta = `*?[\`
 	if !strings.ContainsAny(pat, meta) {
-		return func(c string) bool { return c == pat }
+		return colMatch{pat: pat, kind: colName}
 	}
 	if pre, ok := strings.CutSuffix(pat, "*"); ok && !strings.ContainsAny(pre, meta) {
-		return func(c string) bool {
-			return strings.HasPrefix(c, pre) && !strings.Contains(c[len(pre):], "/") || c == pat
+		return colMatch{pat: pat, pre: pre, kind: colPrefix}
+	}
+	return colMatch{pat: pat, esc: strings.ReplaceAll(pat, "[", `\[`), kind: colPath}
+}
+
+func (m colMatch) match(c string) bool {
+	switch m.kind {
+	case colName:
+		return c == m.pat
+	case colPrefix:
+		return strings.HasPrefix(c, m.pre) && !strings.Contains(c[len(m.pre):], "/") || c == m.pat
+	}
+	ok, _ := path.Match(m.esc, c)
+	return ok || c == m.pat
+}
+
+// keepCols returns the columns a KEEP keeps, in its order: per pattern the
+// columns it matches, each once.
+func keepCols(cols, patterns []string) []string {
+	keep := make([]string, 0, len(cols))
+	for _, p := range patterns {
+		m := colMatcher(p)
+		for _, c := range cols {
+			if m.match(c) && !slices.Contains(keep, c) {
+				keep = append(keep, c)
+			}
 		}
 	}
-	esc := strings.ReplaceAll(pat, "[", `\[`)
-	return func(c string) bool {
-		ok, _ := path.Match(esc, c)
-		return ok || c == pat
+	return keep
+}
+
+// dropCols returns the columns a DROP keeps, in order.
+func dropCols(cols, patterns []string) []string {
+	keep := make([]string, 0, len(cols))
+	for _, c := range cols {
+		dropped := false
+		for _, p := range patterns {
+			if colMatcher(p).match(c) {
+				dropped = true
+				break
+			}
+		}
+		if !dropped {
+			keep = append(keep, c)
+		}
 	}
+	return keep
 }
 
 func applyTable(c Command, t Table, now time.Time) Table {
+	switch c := c.(type) {
+	case Keep:
+		return project(t, keepCols(t.Columns, c.Patterns))
+	case Drop:
+		return project(t, dropCols(t.Columns, c.Patterns))
+	}
 	idx := indexOf(t.Columns)
 	env := func(row []Value) *tableRow { return &tableRow{t: &t, idx: idx, row: row, at: now} }
 	switch c := c.(type) {
@@ -823,32 +870,6 @@ func applyTable(c Command, t Table, now time.Time) Table {
 			}
 		}
 		t.Columns, t.Rows = cols, rows
-	case Keep:
-		var keep []string
-		seen := map[string]bool{}
-		for _, p := range c.Patterns {
-			for _, m := range matchCols(t.Columns, p) {
-				if !seen[m] {
-					seen[m] = true
-					keep = append(keep, m)
-				}
-			}
-		}
-		t = project(t, idx, keep)
-	case Drop:
-		drop := map[string]bool{}
-		for _, p := range c.Patterns {
-			for _, m := range matchCols(t.Columns, p) {
-				drop[m] = true
-			}
-		}
-		var keep []string
-		for _, n := range t.Columns {
-			if !drop[n] {
-				keep = append(keep, n)
-			}
-		}
-		t = project(t, idx, keep)
 	case Rename:
 		cols := append([]string(nil), t.Columns...)
 		for i, from := range c.From {
@@ -886,12 +907,26 @@ func applyTable(c Command, t Table, now time.Time) Table {
 	return t
 }
 
-func project(t Table, idx map[string]int, keep []string) Table {
+// project returns the columns keep of t (a name its last column; none:
+// nil).
+func project(t Table, keep []string) Table {
+	if len(keep) == 0 {
+		keep = nil
+	}
+	at := make([]int, len(keep))
+	for i, n := range keep {
+		at[i] = slices.Index(t.Columns, n)
+		for j := at[i] + 1; j < len(t.Columns); j++ {
+			if t.Columns[j] == n {
+				at[i] = j
+			}
+		}
+	}
 	out := Table{Columns: keep}
 	for _, r := range t.Rows {
 		row := make([]Value, len(keep))
-		for i, n := range keep {
-			if j := idx[n]; j < len(r) {
+		for i, j := range at {
+			if j < len(r) {
 				row[i] = r[j]
 			}
 		}
@@ -1153,7 +1188,8 @@ func (p *Program) TailPartials(parts []*Partial, now time.Time) Table {
 	st := p.tail[0].(Stats)
 	if len(p.tail) > 1 && len(st.By) > 0 {
 		if w, ok := p.tail[1].(Where); ok {
-			t := filteredStats(st, w, parts, now)
+			p.statsWhereOnce.Do(func() { p.statsWhere = newStatsWhere(st, w) })
+			t := p.statsWhere.run(parts, now)
 			for _, c := range p.tail[2:] {
 				t = applyTable(c, t, now)
 			}
@@ -1177,29 +1213,46 @@ func (p *Program) tailMerged(parts []*Partial, now time.Time) Table {
 	return t
 }
 
-// filteredStats is finish over the merged parts followed by the WHERE w,
+// statsWhere is a STATS followed by a WHERE, with what running them over
+// merged parts needs decided once: the result's columns, and the
+// aggregations the WHERE reads.
+type statsWhere struct {
+	st   Stats
+	w    Where
+	cols []string
+	idx  map[string]int
+	need []bool
+}
+
+func newStatsWhere(st Stats, w Where) *statsWhere {
+	sw := &statsWhere{st: st, w: w, need: make([]bool, len(st.Aggs))}
+	for _, a := range st.Aggs {
+		sw.cols = append(sw.cols, a.Name)
+	}
+	for _, b := range st.By {
+		sw.cols = append(sw.cols, b.Name)
+	}
+	sw.cols = slices.Clip(sw.cols) // each result's: an EVAL after appends to a copy
+	sw.idx = indexOf(sw.cols)
+	walkExpr(w.Cond, func(x Expr) {
+		if f, ok := x.(Field); ok {
+			if i, ok := sw.idx[f.Name]; ok && i < len(st.Aggs) {
+				sw.need[i] = true
+			}
+		}
+	})
+	return sw
+}
+
+// run is finish over the merged parts followed by the WHERE w,
 // without merging or computing, for the groups w drops, the aggregations
 // it does not read (most groups of a rule like "created, then used" are
 // dropped by a count that is 0). Rows, their order and their values are
 // those of finish then WHERE: a group's accumulators are merged part by
 // part in order either way, each one on its own.
-func filteredStats(st Stats, w Where, parts []*Partial, now time.Time) Table {
-	out := Table{}
-	for _, a := range st.Aggs {
-		out.Columns = append(out.Columns, a.Name)
-	}
-	for _, b := range st.By {
-		out.Columns = append(out.Columns, b.Name)
-	}
-	idx := indexOf(out.Columns)
-	need := make([]bool, len(st.Aggs))
-	walkExpr(w.Cond, func(x Expr) {
-		if f, ok := x.(Field); ok {
-			if i, ok := idx[f.Name]; ok && i < len(st.Aggs) {
-				need[i] = true
-			}
-		}
-	})
+func (sw *statsWhere) run(parts []*Partial, now time.Time) Table {
+	st, w, idx, need := sw.st, sw.w, sw.idx, sw.need
+	out := Table{Columns: sw.cols}
 	groups := map[string]*group{}
 	for _, pt := range parts {
 		for k, sg := range pt.groups {
