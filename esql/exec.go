@@ -36,7 +36,7 @@ type Program struct {
 	acc         *statsExprs[*tableRow]
 	headAcc     *statsExprs[*eventRow]
 	Aggregating bool // the tail has STATS: result rows are not events
-	// rows holds head rows HeadTransient has let go, for reuse
+	// rows holds head rows let go, for reuse
 	rows sync.Pool
 	// statsWhere is the tail's leading STATS and WHERE, once TailPartials
 	// has run them
@@ -523,7 +523,7 @@ func (p *Program) HeadInto(ev *event.Event, t time.Time, at int64, part func() *
 		})
 		return n
 	}
-	r := p.newRow(ev, t, true)
+	r := p.newRow(ev, t)
 	defer p.putRow(r)
 	for _, step := range p.steps {
 		if !step(r) {
@@ -534,13 +534,10 @@ func (p *Program) HeadInto(ev *event.Event, t time.Time, at int64, part func() *
 	return 1
 }
 
-// newRow starts the head row of an event: from the pool when reuse (a
-// transient row, let go with putRow).
-func (p *Program) newRow(ev *event.Event, t time.Time, reuse bool) *eventRow {
-	var r *eventRow
-	if reuse {
-		r, _ = p.rows.Get().(*eventRow)
-	}
+// newRow starts the head row of an event, from the pool (let go with
+// putRow).
+func (p *Program) newRow(ev *event.Event, t time.Time) *eventRow {
+	r, _ := p.rows.Get().(*eventRow)
 	if r == nil {
 		r = &eventRow{}
 	}
@@ -550,7 +547,7 @@ func (p *Program) newRow(ev *event.Event, t time.Time, reuse bool) *eventRow {
 	return r
 }
 
-// putRow returns a transient row to the pool, without the values it held.
+// putRow returns a row to the pool, without the values it held.
 func (p *Program) putRow(r *eventRow) {
 	clear(r.namesArr[:])
 	clear(r.valsArr[:])
@@ -566,12 +563,12 @@ func (p *Program) putRow(r *eventRow) {
 }
 
 func (p *Program) head1(ev *event.Event, t time.Time, keep bool, emit func(Row)) {
-	// a transient aggregating row is let go once emitted: reuse it
+	// the first row is pooled: what is emitted is copied out of it (the
+	// columns of a materialized row are new slices), and a transient
+	// aggregating row's values are its needed slice, let go once emitted
 	reuse := !keep && p.Aggregating
-	first := p.newRow(ev, t, reuse)
-	if reuse {
-		defer p.putRow(first)
-	}
+	first := p.newRow(ev, t)
+	defer p.putRow(first)
 	for _, step := range p.steps {
 		if !step(first) {
 			return
