@@ -402,7 +402,7 @@ func (p *Program) compileHead() {
 	field := func(name string) ref[*eventRow] {
 		for i, n := range cols {
 			if n == name {
-				return ref[*eventRow]{val: func(r *eventRow) Value { return r.vals[i] }}
+				return ref[*eventRow]{val: func(r *eventRow) Value { return r.colAt(i) }}
 			}
 		}
 		if k, ok := p.slot[name]; ok {
@@ -447,21 +447,22 @@ func (p *Program) compileHead() {
 			for i, n := range names {
 				idx[i] = col(n)
 			}
-			step = func(r *eventRow) bool {
+			match := func(r *eventRow, dst []Value) []Value {
 				s, ok := in(r)
 				var m map[string]Value
 				if ok {
 					m, ok = c.Pattern.match(s)
 				}
-				for i, n := range names {
+				for _, n := range names {
 					var v Value
 					if ok {
 						v = m[n]
 					}
-					r.setAt(idx[i], n, v)
+					dst = append(dst, v)
 				}
-				return true
+				return dst
 			}
+			step = p.patternStep(names, idx, fieldItem(c.Input, field) != nil, match)
 		case Dissect:
 			in := compileStr(c.Input, field)
 			names := c.Pattern.names
@@ -469,21 +470,22 @@ func (p *Program) compileHead() {
 			for i, n := range names {
 				idx[i] = col(n)
 			}
-			step = func(r *eventRow) bool {
+			match := func(r *eventRow, dst []Value) []Value {
 				s, ok := in(r)
 				var m map[string]string
 				if ok {
 					m, ok = c.Pattern.match(s, c.Separator)
 				}
-				for i, n := range names {
+				for _, n := range names {
 					if v, has := m[n]; ok && has {
-						r.setAt(idx[i], n, v)
+						dst = append(dst, v)
 					} else {
-						r.setAt(idx[i], n, nil)
+						dst = append(dst, nil)
 					}
 				}
-				return true
+				return dst
 			}
+			step = p.patternStep(names, idx, fieldItem(c.Input, field) != nil, match)
 		}
 		if step == nil {
 			break
@@ -503,6 +505,69 @@ func (p *Program) compileHead() {
 		// the head row holds every column the STATS reads, as the row
 		// Head emits does: it can aggregate the head row itself
 		p.headAcc = compileStats(p.tail[0].(Stats), field)
+	}
+}
+
+// patternStep is the step of a GROK or DISSECT setting the columns names
+// (at idx) with match, which appends their values to dst. Of an
+// event field (ofField), which no later command changes, the columns are
+// matched when one is first read (lazyCols): a row whose later commands do
+// not read them (the self-created access key rule reads its GROK column
+// only for CreateAccessKey) neither reads the field nor runs the pattern.
+func (p *Program) patternStep(names []string, idx []int, ofField bool, match func(r *eventRow, dst []Value) []Value) headStep {
+	if !ofField {
+		return func(r *eventRow) bool {
+			r.matched = match(r, r.matched[:0])
+			for i, v := range r.matched {
+				r.setAt(idx[i], names[i], v)
+			}
+			clear(r.matched)
+			return true
+		}
+	}
+	p.lazy = true
+	l := &lazyCols{}
+	l.fill = func(r *eventRow) {
+		r.matched = match(r, r.matched[:0])
+		for i, v := range r.matched {
+			if cur, ok := r.vals[idx[i]].(*lazyCols); ok && cur == l { // not set by a later command
+				r.vals[idx[i]] = v
+			}
+		}
+		clear(r.matched)
+	}
+	return func(r *eventRow) bool {
+		for i, n := range names {
+			r.setAt(idx[i], n, l)
+		}
+		return true
+	}
+}
+
+// lazyCols stands, in a head row, for the columns of a GROK or DISSECT of
+// an event field not matched yet; fill matches them.
+type lazyCols struct {
+	fill func(r *eventRow)
+}
+
+// colAt returns the computed column at index i, matching it first if it
+// is pending.
+func (r *eventRow) colAt(i int) Value {
+	v := r.vals[i]
+	if l, ok := v.(*lazyCols); ok {
+		l.fill(r)
+		v = r.vals[i]
+	}
+	return v
+}
+
+// fillAll matches every pending column: the commands that are not
+// compiled, and what the row emits, read the columns as they are.
+func (r *eventRow) fillAll() {
+	for _, v := range r.vals {
+		if l, ok := v.(*lazyCols); ok {
+			l.fill(r)
+		}
 	}
 }
 

@@ -129,6 +129,14 @@ func TestCompiledAgrees(t *testing.T) {
 		`FROM x | WHERE "iam.amazonaws.com" <= event.provider AND event.action != "x" AND requestParameters.n > "2" OR @timestamp > "2026-11-01T10:01:00Z" OR related.ip == "198.51.100.7" | STATS n = COUNT_DISTINCT(event.action), t = TOP(user.name, 2, "asc"), lo = MIN(event.action), hi = MAX(source.ip), s = SUM(requestParameters.n), m = MEDIAN(requestParameters.n), v = VALUES(requestParameters.n), r = VALUES(related.ip), c = COUNT(user.name) BY event.provider, user.name`,
 		`FROM x | WHERE event.action IN ("GetObject", @timestamp, 3, null) OR STARTS_WITH(event.action, "Desc") OR ENDS_WITH(requestParameters.key, "b") OR requestParameters.n IN (3, "3") OR user.name IS NULL | EVAL s = STARTS_WITH(requestParameters.n, "3"), l = user.name LIKE "a*", r = requestParameters.key RLIKE "a.*", e = "198.51.100.7" == related.ip, i = related.ip IN ("203.0.113.9"), p = "iam.amazonaws.com" <= event.provider, q = event.action != "GetObject", g = requestParameters.n > "2", d = @timestamp > "2026-11-01T10:01:00Z", n = user.name IS NOT NULL | KEEP s, l, r, e, i, p, q, g, d, n`,
 		`FROM x | GROK event.action "%{WORD:w}" | DISSECT user.name "%{a}" | WHERE user.name IS NOT NULL OR w LIKE "Get*" | STATS c = COUNT(*), v = VALUES(a) BY w, related.ip`,
+		// GROK and DISSECT of event fields matched when first read: read
+		// only on some rows, overwritten before being read, read by the
+		// commands that are not compiled, by STATS over the head row
+		`FROM x | GROK aws.cloudtrail.response_elements """.*accessKeyId=(?<k>AKIA[A-Z0-9]{16}).*""" | EVAL k2 = CASE(event.action == "CreateAccessKey", k, "none") | KEEP k2`,
+		`FROM x | DISSECT aws.cloudtrail.request_parameters "{%{?k}=%{b}, %{rest}" | EVAL b = "over" | KEEP b, rest`,
+		`FROM x | GROK user_agent.original """(?<a>[a-z-]+)/(?<b>[0-9.]+) (?<c>\w+)""" | EVAL a = "over" | STATS n = COUNT(*), v = VALUES(a) BY b, c`,
+		`FROM x | GROK user_agent.original """(?<a>[a-z-]+)/(?<b>[0-9.]+)""" | EVAL c = b | GROK event.action """(?<b>[A-Z][a-z]+)""" | EVAL a = CONCAT(a, "!") | STATS n = COUNT(*), v = VALUES(a), w = VALUES(c) BY b`,
+		`FROM x | GROK user_agent.original """(?<a>[a-z-]+)/""" | MV_EXPAND related.ip | STATS n = COUNT(*) BY a, related.ip`,
 	} {
 		agree(t, q, compileRecs)
 	}

@@ -216,6 +216,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(`FROM x | DISSECT requestParameters.a "%{n} %{w}" | EVAL n = n::long * 2, w = w IN ("b", null) | WHERE NOT w OR n > 1 | MV_EXPAND n | KEEP n, w`)
 	f.Add(`FROM x | WHERE "A" <= event.action AND requestParameters.a IN ("1 b", @timestamp, 1) AND STARTS_WITH(user.name, "u") | STATS d = COUNT_DISTINCT(event.action), t = TOP(user.name, 1, "desc"), lo = MIN(requestParameters.a), v = VALUES(@timestamp) BY user.name`)
 	f.Add(`FROM x | GROK requestParameters.a "%{NUMBER:n} %{WORD:w}" | WHERE user.name LIKE "u*" AND event.outcome IS NULL | STATS c = COUNT(*), v = VALUES(w) BY n`)
+	f.Add(`FROM x | GROK requestParameters.a "%{NUMBER:n} %{WORD:w}" | EVAL n = "over" | DISSECT requestParameters.a "%{x} %{w}" | STATS c = COUNT(*), v = VALUES(n) BY w, x`)
 	f.Fuzz(func(t *testing.T, s string) {
 		q, err := Parse(s)
 		if err != nil {

@@ -31,6 +31,7 @@ type Program struct {
 	// neededRead reads the needed columns when every head command is a step
 	steps      []headStep
 	neededRead []cexpr[*eventRow]
+	lazy       bool // some steps' columns are matched when first read (patternStep)
 	// acc is the tail's leading STATS compiled over head rows; headAcc
 	// the same over the head's own row, when every head command compiled
 	acc         *statsExprs[*tableRow]
@@ -251,6 +252,7 @@ type eventRow struct {
 	valsArr   [6]Value
 	fieldsArr [16]slotVal
 	needed    []Value // the emitted row of a reused row (HeadTransient)
+	matched   []Value // scratch for a GROK's or DISSECT's columns
 }
 
 func (r *eventRow) now() time.Time { return r.t }
@@ -573,6 +575,9 @@ func (p *Program) head1(ev *event.Event, t time.Time, keep bool, emit func(Row))
 		if !step(first) {
 			return
 		}
+	}
+	if p.lazy {
+		first.fillAll()
 	}
 	one := [1]*eventRow{first}
 	rows := one[:]
