@@ -137,6 +137,8 @@ func TestCompiledAgrees(t *testing.T) {
 		`FROM x | GROK user_agent.original """(?<a>[a-z-]+)/(?<b>[0-9.]+) (?<c>\w+)""" | EVAL a = "over" | STATS n = COUNT(*), v = VALUES(a) BY b, c`,
 		`FROM x | GROK user_agent.original """(?<a>[a-z-]+)/(?<b>[0-9.]+)""" | EVAL c = b | GROK event.action """(?<b>[A-Z][a-z]+)""" | EVAL a = CONCAT(a, "!") | STATS n = COUNT(*), v = VALUES(a), w = VALUES(c) BY b`,
 		`FROM x | GROK user_agent.original """(?<a>[a-z-]+)/""" | MV_EXPAND related.ip | STATS n = COUNT(*) BY a, related.ip`,
+		// read by what eval computes (NEG is not compiled)
+		`FROM x | GROK user_agent.original """(?<a>[a-z-]+)/(?<b>[0-9]+)""" | EVAL n = -TO_LONG(b), m = -b::long | STATS c = COUNT(*), v = VALUES(n), w = VALUES(m) BY a`,
 	} {
 		agree(t, q, compileRecs)
 	}

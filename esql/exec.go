@@ -278,7 +278,7 @@ func (r *eventRow) set(name string, v Value) {
 
 func (r *eventRow) get(name string) Value {
 	if i := r.col(name); i >= 0 {
-		return r.vals[i]
+		return r.colAt(i)
 	}
 	if r.full {
 		return nil
