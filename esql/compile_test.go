@@ -339,3 +339,40 @@ func TestKeepDropColumns(t *testing.T) {
 		}
 	}
 }
+
+// parseMillis gives what time.Parse gives for the millisecond form, and
+// leaves everything else (other forms, dates and times out of range) to it.
+func TestParseMillis(t *testing.T) {
+	for _, s := range []string{
+		"2026-11-01T10:00:00.000Z", "2026-11-01T23:59:59.999Z", "0000-01-01T00:00:00.000Z", "9999-12-31T23:59:59.999Z",
+		"2024-02-29T12:00:00.500Z", "2023-02-29T12:00:00.500Z", "2026-04-31T00:00:00.000Z", "2026-13-01T00:00:00.000Z",
+		"2026-00-01T00:00:00.000Z", "2026-11-00T00:00:00.000Z", "2026-11-01T24:00:00.000Z", "2026-11-01T10:60:00.000Z",
+		"2026-11-01T10:00:60.000Z", "2026-11-01T10:00:00.00xZ", "2026-11-01T10:00:00Z", "2026-11-01T10:00:00.000+00:00",
+		"2026-11-01 10:00:00.000Z", "+026-11-01T10:00:00.000Z", "2026-1a-01T10:00:00.000Z", "",
+	} {
+		want, err := time.Parse(time.RFC3339Nano, s)
+		got, ok := parseMillis(s)
+		if ok && (err != nil || !got.Equal(want) || got.Location() != time.UTC) {
+			t.Errorf("%q: %v, time.Parse %v (%v)", s, got, want, err)
+		}
+		if !ok && err == nil && len(s) == 24 && s[19] == '.' && s[23] == 'Z' {
+			t.Errorf("%q: not parsed, time.Parse %v", s, want)
+		}
+		p1, err1 := parseTime(s)
+		if err == nil && (err1 != nil || !p1.Equal(want.UTC())) {
+			t.Errorf("parseTime %q: %v %v, want %v", s, p1, err1, want)
+		}
+	}
+}
+
+func FuzzParseMillis(f *testing.F) {
+	f.Add("2026-11-01T10:00:00.000Z")
+	f.Add("2024-02-30T10:00:00.000Z")
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := parseMillis(s)
+		want, err := time.Parse(time.RFC3339Nano, s)
+		if ok && (err != nil || got != want.UTC()) {
+			t.Errorf("%q: %#v, time.Parse %#v (%v)", s, got, want.UTC(), err)
+		}
+	})
+}
