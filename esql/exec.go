@@ -974,6 +974,9 @@ type Partial struct {
 	buf []byte
 	by  []item
 	row tableRow
+	// the key of the last time a BY value had (a time's key is its text)
+	keyTime time.Time
+	timeKey []byte
 }
 
 func newPartial() *Partial { return &Partial{groups: map[string]*group{}} }
@@ -1001,7 +1004,15 @@ func accumulate[E env](c Stats, x *statsExprs[E], pt *Partial, en E, at int64) {
 		if i > 0 {
 			b = append(b, '\x1f')
 		}
-		b = v.appendKey(b)
+		if t, ok := v.v.(time.Time); ok {
+			// formatted once for the rows of a time bucket
+			if pt.timeKey == nil || t != pt.keyTime {
+				pt.keyTime, pt.timeKey = t, appendKey(pt.timeKey[:0], t)
+			}
+			b = append(b, pt.timeKey...)
+		} else {
+			b = v.appendKey(b)
+		}
 		by = append(by, v)
 	}
 	pt.buf, pt.by = append(b, ']'), by
