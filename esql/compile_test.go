@@ -93,6 +93,30 @@ func agree(t *testing.T, query string, recs []string) {
 	if got != want {
 		t.Errorf("%s\ncompiled:\n%s\ninterpreted:\n%s", query, got, want)
 	}
+	if err := partialsAsTail(prog, evs, now); err != nil {
+		t.Errorf("%s: %v", query, err)
+	}
+}
+
+// partialsAsTail returns an error unless aggregating the head rows as
+// records arrive (TailPartials, its STATS and WHERE decided per group)
+// gives the table the tail gives over all the rows.
+func partialsAsTail(p *Program, evs []*event.Event, now time.Time) error {
+	if !p.Partials() {
+		return nil
+	}
+	var rows []Row
+	pt := p.NewPartial()
+	for _, ev := range evs {
+		p.Head(ev, now, func(r Row) {
+			p.Accumulate(pt, r, int64(len(rows)))
+			rows = append(rows, r)
+		})
+	}
+	if tail, parts := fmt.Sprintf("%#v", p.Tail(rows, now)), fmt.Sprintf("%#v", p.TailPartials([]*Partial{pt}, now)); tail != parts {
+		return fmt.Errorf("by partials:\n%s\ntail:\n%s", parts, tail)
+	}
+	return nil
 }
 
 var compileRecs = []string{
@@ -116,6 +140,7 @@ func TestCompiledAgrees(t *testing.T) {
 		`FROM x | EVAL u = user.name =~ "ALICE", c = user.name::keyword, w = STARTS_WITH(event.action, "Get") | MV_EXPAND related.ip | EVAL e = related.ip | KEEP u, c, w, e`,
 		`FROM x | EVAL a = MV_COUNT(aws.cloudtrail.flattened.request_parameters.instancesSet.items.instanceId) | STATS n = COUNT(*), d = COUNT_DISTINCT(event.action), lo = MIN(@timestamp) BY a, event.outcome | WHERE n > 0 | SORT lo`,
 		`FROM x | STATS n = COUNT(*) BY related.ip, event.provider`,
+		`FROM x | STATS n = COUNT(*), lo = MIN(@timestamp), d = COUNT_DISTINCT(event.action), v = VALUES(source.ip) BY event.provider, user.name | WHERE -n < 0 AND DATE_DIFF("seconds", lo, NOW()) > 0 AND d >= 1 | KEEP v, user.name`,
 		// a KEEP of every column STATS reads, right before it: not applied
 		`FROM x | EVAL t = DATE_TRUNC(10 seconds, @timestamp) | WHERE source.ip IS NOT NULL | KEEP @timestamp, t, event.action, user.name, source.ip, aws.cloudtrail.error_code, aws.cloudtrail.flattened.request_parameters | STATS d = COUNT_DISTINCT(event.action), v = VALUES(@timestamp), s = VALUES(source.ip), n = VALUES(aws.cloudtrail.error_code), o = VALUES(aws.cloudtrail.flattened.request_parameters) BY t, user.name`,
 		`FROM x | KEEP event.action, user.name | STATS n = COUNT(*), u = VALUES(user.name) BY event.action`,

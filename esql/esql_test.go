@@ -255,6 +255,9 @@ func FuzzParse(f *testing.F) {
 		if got, want := runAll(prog, evs, ev.Time()), runAll(interpreted(prog), evs, ev.Time()); got != want {
 			t.Errorf("%q:\ncompiled:\n%s\ninterpreted:\n%s", s, got, want)
 		}
+		if err := partialsAsTail(prog, evs, ev.Time()); err != nil {
+			t.Errorf("%q: %v", s, err)
+		}
 	})
 }
 

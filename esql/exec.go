@@ -1235,6 +1235,7 @@ type statsWhere struct {
 	cols []string
 	idx  map[string]int
 	need []bool
+	cond cexpr[*tableRow] // the WHERE over the result's columns
 }
 
 func newStatsWhere(st Stats, w Where) *statsWhere {
@@ -1247,6 +1248,7 @@ func newStatsWhere(st Stats, w Where) *statsWhere {
 	}
 	sw.cols = slices.Clip(sw.cols) // each result's: an EVAL after appends to a copy
 	sw.idx = indexOf(sw.cols)
+	sw.cond = compileExpr(w.Cond, columnsAt(sw.idx))
 	walkExpr(w.Cond, func(x Expr) {
 		if f, ok := x.(Field); ok {
 			if i, ok := sw.idx[f.Name]; ok && i < len(st.Aggs) {
@@ -1264,33 +1266,35 @@ func newStatsWhere(st Stats, w Where) *statsWhere {
 // those of finish then WHERE: a group's accumulators are merged part by
 // part in order either way, each one on its own.
 func (sw *statsWhere) run(parts []*Partial, now time.Time) Table {
-	st, w, idx, need := sw.st, sw.w, sw.idx, sw.need
+	st, need := sw.st, sw.need
 	out := Table{Columns: sw.cols}
-	groups := map[string]*group{}
+	type wgroup struct {
+		key   string
+		by    []Value
+		first int64
+	}
+	var groups []wgroup // its aggregations merged below, as needed
+	at := map[string]int{}
 	for _, pt := range parts {
 		for k, sg := range pt.groups {
-			g, ok := groups[k]
-			if !ok {
-				g = &group{by: sg.by, first: sg.first} // its aggregations merged below, as needed
-				groups[k] = g
+			if i, ok := at[k]; ok {
+				groups[i].first = min(groups[i].first, sg.first)
+				continue
 			}
-			g.first = min(g.first, sg.first)
+			at[k] = len(groups)
+			groups = append(groups, wgroup{key: k, by: sg.by, first: sg.first})
 		}
 	}
-	order := make([]string, 0, len(groups))
-	for k := range groups {
-		order = append(order, k)
-	}
-	sort.Slice(order, func(i, j int) bool {
-		a, b := groups[order[i]], groups[order[j]]
+	slices.SortFunc(groups, func(a, b wgroup) int {
 		if a.first != b.first {
-			return a.first < b.first
+			return cmpOrdered(a.first, b.first)
 		}
-		return order[i] < order[j]
+		return strings.Compare(a.key, b.key)
 	})
 	var buf []byte
-	result := func(k string, g *group, i int) Value {
-		ac := &acc{}
+	var ac acc
+	result := func(k string, i int) Value {
+		ac = acc{}
 		for _, pt := range parts {
 			if sg, ok := pt.groups[k]; ok {
 				buf = ac.merge(buf, &sg.accs[i])
@@ -1298,21 +1302,23 @@ func (sw *statsWhere) run(parts []*Partial, now time.Time) Table {
 		}
 		return ac.result(st.Aggs[i])
 	}
-	for _, k := range order {
-		g := groups[k]
-		row := make([]Value, len(out.Columns))
+	en := &tableRow{idx: sw.idx, row: make([]Value, len(out.Columns)), at: now}
+	for _, g := range groups {
+		row := en.row
+		clear(row)
 		for i := range st.Aggs {
 			if need[i] {
-				row[i] = result(k, g, i)
+				row[i] = result(g.key, i)
 			}
 		}
 		copy(row[len(st.Aggs):], g.by)
-		if b, ok := eval(w.Cond, &tableRow{idx: idx, row: row, at: now}).(bool); !ok || !b {
+		if b, ok := sw.cond(en).(bool); !ok || !b {
 			continue
 		}
+		row = slices.Clone(row)
 		for i := range st.Aggs {
 			if !need[i] {
-				row[i] = result(k, g, i)
+				row[i] = result(g.key, i)
 			}
 		}
 		out.Rows = append(out.Rows, row)
