@@ -20,6 +20,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"unique"
 )
 
 // cexpr is an expression compiled for rows of type E.
@@ -40,6 +41,14 @@ func (it item) value() Value {
 		return it.s
 	}
 	return it.v
+}
+
+// interned returns the item's value interned (intern), boxed once.
+func (it item) interned() Value {
+	if it.str {
+		return unique.Make(it.s).Value()
+	}
+	return intern(it.v)
 }
 
 // appendKey is appendKey of the item's value.

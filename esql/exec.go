@@ -1072,7 +1072,7 @@ func addToGroup[E env](c Stats, x *statsExprs[E], pt *Partial, en E, at int64, b
 	if !ok {
 		vals := make([]Value, len(by))
 		for i, v := range by {
-			vals[i] = intern(v.value())
+			vals[i] = v.interned()
 		}
 		g = newGroup(vals, len(c.Aggs), at)
 		pt.groups[string(pt.buf)] = g
