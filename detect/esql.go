@@ -88,7 +88,7 @@ type esqlSlicesDetector struct {
 
 func (d *esqlSlicesDetector) collect(c *Collector, i int, ev *event.Event, cd candidate) {
 	ri := c.p.rules[i]
-	ri.r.ESQL.HeadTransient(ev, time.Unix(0, cd.t).UTC(), func(row esql.Row) {
+	c.sliceRows[i] += ri.r.ESQL.HeadInto(ev, time.Unix(0, cd.t).UTC(), cd.t, func() *esql.Partial {
 		start := floorDiv(cd.t, ri.slice) * ri.slice
 		if c.slices[i] == nil {
 			c.slices[i] = map[int64]*esql.Partial{}
@@ -98,8 +98,7 @@ func (d *esqlSlicesDetector) collect(c *Collector, i int, ev *event.Event, cd ca
 			pt = ri.r.ESQL.NewPartial()
 			c.slices[i][start] = pt
 		}
-		ri.r.ESQL.Accumulate(pt, row, cd.t)
-		c.sliceRows[i]++
+		return pt
 	})
 }
 

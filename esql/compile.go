@@ -9,19 +9,120 @@ package esql
 // aggregation the index of the column in the head row. What the compiler
 // does not specialise runs through eval, with the same results: eval is the
 // definition, these closures only skip its look-ups.
+//
+// An event field that holds one string (most of them) is read as an item,
+// its string not boxed in a Value: a comparison with a string, IS NULL,
+// LIKE, IN, STARTS_WITH and ENDS_WITH of such a field, a GROK or DISSECT of
+// it, and a STATS that groups by it or collects it read the string as it
+// is; only what is kept (a new group, a new distinct value) is copied.
 
 import (
 	"reflect"
 	"slices"
 	"strings"
+	"unique"
 )
 
 // cexpr is an expression compiled for rows of type E.
 type cexpr[E env] func(E) Value
 
-// resolver returns the compiled read of a name, or nil when the row's get
-// must look it up.
-type resolver[E env] func(name string) cexpr[E]
+// item is a value as the compiled pipeline passes it: a string not boxed in
+// a Value (str), or any value in v (a string there too, when it was boxed
+// already).
+type item struct {
+	s   string
+	v   Value
+	str bool
+}
+
+// value returns the item as a Value (boxing its string).
+func (it item) value() Value {
+	if it.str {
+		return it.s
+	}
+	return it.v
+}
+
+// interned returns the item's value interned (intern), boxed once.
+func (it item) interned() Value {
+	if it.str {
+		return unique.Make(it.s).Value()
+	}
+	return intern(it.v)
+}
+
+// appendKey is appendKey of the item's value.
+func (it item) appendKey(b []byte) []byte {
+	if it.str {
+		return append(append(b, 's'), it.s...)
+	}
+	return appendKey(b, it.v)
+}
+
+// appendValueKey is appendValueKey of the item's value.
+func (it item) appendValueKey(b []byte) []byte {
+	if it.str {
+		return append(append(b, 's'), it.s...)
+	}
+	return appendValueKey(b, it.v)
+}
+
+// iexpr is an expression compiled to give an item.
+type iexpr[E env] func(E) item
+
+// ref is the compiled read of a name: val its value, and item, when not
+// nil, the same without boxing a string.
+type ref[E env] struct {
+	val  cexpr[E]
+	item iexpr[E]
+}
+
+// resolver returns the compiled read of a name, or the zero ref when the
+// row's get must look it up.
+type resolver[E env] func(name string) ref[E]
+
+// fieldItem returns the item read of e when e is a name the resolver reads
+// as items, else nil.
+func fieldItem[E env](e Expr, field resolver[E]) iexpr[E] {
+	if f, ok := e.(Field); ok {
+		return field(f.Name).item
+	}
+	return nil
+}
+
+// compileItem compiles e to give an item: a name's item read, or its value.
+func compileItem[E env](e Expr, field resolver[E]) iexpr[E] {
+	if it := fieldItem(e, field); it != nil {
+		return it
+	}
+	x := compileExpr(e, field)
+	return func(r E) item { return item{v: x(r)} }
+}
+
+// compileStr compiles e to give its string, as str(eval(e)) does.
+func compileStr[E env](e Expr, field resolver[E]) func(E) (string, bool) {
+	if it := fieldItem(e, field); it != nil {
+		return func(r E) (string, bool) {
+			if x := it(r); x.str {
+				return x.s, true
+			} else {
+				return str(x.v)
+			}
+		}
+	}
+	x := compileExpr(e, field)
+	return func(r E) (string, bool) { return str(x(r)) }
+}
+
+// strLit returns the string of a string literal.
+func strLit(e Expr) (string, bool) {
+	l, ok := e.(Lit)
+	if !ok {
+		return "", false
+	}
+	s, ok := l.V.(string)
+	return s, ok
+}
 
 func compileExpr[E env](e Expr, field resolver[E]) cexpr[E] {
 	switch e := e.(type) {
@@ -29,8 +130,8 @@ func compileExpr[E env](e Expr, field resolver[E]) cexpr[E] {
 		v := e.V
 		return func(E) Value { return v }
 	case Field:
-		if f := field(e.Name); f != nil {
-			return f
+		if f := field(e.Name); f.val != nil {
+			return f.val
 		}
 		name := e.Name
 		return func(r E) Value { return r.get(name) }
@@ -43,20 +144,29 @@ func compileExpr[E env](e Expr, field resolver[E]) cexpr[E] {
 			return nil
 		}
 	case IsNull:
-		x, not := compileExpr(e.X, field), e.Not
+		not := e.Not
+		if it := fieldItem(e.X, field); it != nil {
+			return func(r E) Value {
+				x := it(r)
+				return (!x.str && x.v == nil) != not
+			}
+		}
+		x := compileExpr(e.X, field)
 		return func(r E) Value { return (x(r) == nil) != not }
 	case In:
 		return compileIn(e, field)
 	case *Like:
-		x := compileExpr(e.X, field)
-		return func(r E) Value {
-			v, ok := single(x(r))
-			s, isStr := v.(string)
-			if !ok || !isStr {
-				return nil
+		if it := fieldItem(e.X, field); it != nil {
+			return func(r E) Value {
+				x := it(r)
+				if x.str {
+					return e.match(x.s) != e.Not
+				}
+				return likeValue(e, x.v)
 			}
-			return e.match(s) != e.Not
 		}
+		x := compileExpr(e.X, field)
+		return func(r E) Value { return likeValue(e, x(r)) }
 	case Cast:
 		x, typ := compileExpr(e.X, field), e.Type
 		return func(r E) Value { return cast(x(r), typ) }
@@ -68,15 +178,24 @@ func compileExpr[E env](e Expr, field resolver[E]) cexpr[E] {
 	return func(r E) Value { return eval(e, r) }
 }
 
+// likeValue is LIKE (or RLIKE) on a value.
+func likeValue(e *Like, v Value) Value {
+	v, ok := single(v)
+	s, isStr := v.(string)
+	if !ok || !isStr {
+		return nil
+	}
+	return e.match(s) != e.Not
+}
+
 func compileIn[E env](e In, field resolver[E]) cexpr[E] {
-	x := compileExpr(e.X, field)
 	list := make([]cexpr[E], len(e.List))
 	for i, it := range e.List {
 		list[i] = compileExpr(it, field)
 	}
 	not := e.Not
-	return func(r E) Value {
-		x, ok := single(x(r))
+	in := func(r E, x Value) Value {
+		x, ok := single(x)
 		if !ok || x == nil {
 			return nil
 		}
@@ -96,6 +215,38 @@ func compileIn[E env](e In, field resolver[E]) cexpr[E] {
 		}
 		return not
 	}
+	if it := fieldItem(e.X, field); it != nil {
+		// a string field among strings: compared as they are
+		return func(r E) Value {
+			x := it(r)
+			if !x.str {
+				return in(r, x.v)
+			}
+			sawNull := false
+			for _, l := range list {
+				y, ok := single(l(r))
+				if !ok || y == nil {
+					sawNull = true
+					continue
+				}
+				if ys, isStr := y.(string); isStr {
+					if ys == x.s {
+						return !not
+					}
+					continue
+				}
+				if c, ok := compare(x.s, y); ok && c == 0 {
+					return !not
+				}
+			}
+			if sawNull {
+				return nil
+			}
+			return not
+		}
+	}
+	x := compileExpr(e.X, field)
+	return func(r E) Value { return in(r, x(r)) }
 }
 
 // comparison operators, decided once
@@ -109,6 +260,23 @@ const (
 )
 
 var cmpOps = map[string]int{"==": opEq, "!=": opNe, "<": opLt, "<=": opLe, ">": opGt, ">=": opGe}
+
+// cmpResult is the comparison op of an ordering c.
+func cmpResult(op, c int) bool {
+	switch op {
+	case opEq:
+		return c == 0
+	case opNe:
+		return c != 0
+	case opLt:
+		return c < 0
+	case opLe:
+		return c <= 0
+	case opGt:
+		return c > 0
+	}
+	return c >= 0
+}
 
 func compileBinary[E env](e Binary, field resolver[E]) cexpr[E] {
 	l, r := compileExpr(e.L, field), compileExpr(e.R, field)
@@ -145,9 +313,9 @@ func compileBinary[E env](e Binary, field resolver[E]) cexpr[E] {
 		}
 	}
 	op, isCmp := cmpOps[e.Op]
-	return func(en E) Value {
-		a, ok1 := single(l(en))
-		b, ok2 := single(r(en))
+	values := func(a, b Value) Value {
+		a, ok1 := single(a)
+		b, ok2 := single(b)
 		if !ok1 || !ok2 || a == nil || b == nil {
 			return nil
 		}
@@ -156,22 +324,43 @@ func compileBinary[E env](e Binary, field resolver[E]) cexpr[E] {
 			if !ok {
 				return nil
 			}
-			switch op {
-			case opEq:
-				return c == 0
-			case opNe:
-				return c != 0
-			case opLt:
-				return c < 0
-			case opLe:
-				return c <= 0
-			case opGt:
-				return c > 0
-			}
-			return c >= 0
+			return cmpResult(op, c)
 		}
 		return binaryValues(e.Op, a, b)
 	}
+	if isCmp {
+		// a string field compared with a string: as strings, unboxed
+		if it, lit, ok := fieldAndStr(e.L, e.R, field); ok {
+			return func(en E) Value {
+				x := it(en)
+				if !x.str {
+					return values(x.v, lit)
+				}
+				return cmpResult(op, strings.Compare(x.s, lit))
+			}
+		}
+		if it, lit, ok := fieldAndStr(e.R, e.L, field); ok {
+			return func(en E) Value {
+				x := it(en)
+				if !x.str {
+					return values(lit, x.v)
+				}
+				return cmpResult(op, strings.Compare(lit, x.s))
+			}
+		}
+	}
+	return func(en E) Value { return values(l(en), r(en)) }
+}
+
+// fieldAndStr returns the item read of f and the string of lit when f is a
+// name read as items and lit a string literal.
+func fieldAndStr[E env](f, lit Expr, field resolver[E]) (iexpr[E], string, bool) {
+	s, ok := strLit(lit)
+	if !ok {
+		return nil, "", false
+	}
+	it := fieldItem(f, field)
+	return it, s, it != nil
 }
 
 func compileCall[E env](c Call, field resolver[E]) cexpr[E] {
@@ -179,9 +368,26 @@ func compileCall[E env](c Call, field resolver[E]) cexpr[E] {
 	for i, a := range c.Args {
 		args[i] = compileExpr(a, field)
 	}
-	return func(r E) Value {
+	generic := func(r E) Value {
 		return callArgs(c, r, func(i int) Value { return args[i](r) })
 	}
+	if (c.Name == "STARTS_WITH" || c.Name == "ENDS_WITH") && len(c.Args) == 2 {
+		// of a string field and a string: the string as it is
+		if it, lit, ok := fieldAndStr(c.Args[0], c.Args[1], field); ok {
+			prefix := c.Name == "STARTS_WITH"
+			return func(r E) Value {
+				x := it(r)
+				if !x.str {
+					return generic(r)
+				}
+				if prefix {
+					return strings.HasPrefix(x.s, lit)
+				}
+				return strings.HasSuffix(x.s, lit)
+			}
+		}
+	}
+	return generic
 }
 
 // headStep is a compiled head command on the first row: false drops it.
@@ -189,8 +395,8 @@ type headStep func(r *eventRow) bool
 
 // compileHead compiles the head's leading WHERE, EVAL, GROK and DISSECT
 // commands (the rest, from the first MV_EXPAND, KEEP, DROP or RENAME, runs
-// through applyRow) and the reads of the columns the tail needs when every
-// command compiled.
+// through applyRow) and, when every command compiled, the reads of the
+// columns the tail needs and the STATS over the head row itself.
 func (p *Program) compileHead() {
 	var cols []string // the row's computed columns, in order, as the steps set them
 	col := func(name string) int {
@@ -202,16 +408,19 @@ func (p *Program) compileHead() {
 		cols = append(cols, name)
 		return len(cols) - 1
 	}
-	field := func(name string) cexpr[*eventRow] {
+	field := func(name string) ref[*eventRow] {
 		for i, n := range cols {
 			if n == name {
-				return func(r *eventRow) Value { return r.vals[i] }
+				return ref[*eventRow]{val: func(r *eventRow) Value { return r.colAt(i) }}
 			}
 		}
 		if k, ok := p.slot[name]; ok {
-			return func(r *eventRow) Value { return r.field(k, name) }
+			return ref[*eventRow]{
+				val:  func(r *eventRow) Value { return r.field(k) },
+				item: func(r *eventRow) item { return r.fieldItem(k) },
+			}
 		}
-		return nil // metadata and names without a slot: get
+		return ref[*eventRow]{} // metadata and names without a slot: get
 	}
 	for i, c := range p.head {
 		var step headStep
@@ -241,49 +450,51 @@ func (p *Program) compileHead() {
 				return true
 			}
 		case Grok:
-			in := compileExpr(c.Input, field)
+			in := compileStr(c.Input, field)
 			names := c.Pattern.columns()
 			idx := make([]int, len(names))
 			for i, n := range names {
 				idx[i] = col(n)
 			}
-			step = func(r *eventRow) bool {
-				s, ok := str(in(r))
+			match := func(r *eventRow, dst []Value) []Value {
+				s, ok := in(r)
 				var m map[string]Value
 				if ok {
 					m, ok = c.Pattern.match(s)
 				}
-				for i, n := range names {
+				for _, n := range names {
 					var v Value
 					if ok {
 						v = m[n]
 					}
-					r.setAt(idx[i], n, v)
+					dst = append(dst, v)
 				}
-				return true
+				return dst
 			}
+			step = p.patternStep(names, idx, fieldItem(c.Input, field) != nil, match)
 		case Dissect:
-			in := compileExpr(c.Input, field)
+			in := compileStr(c.Input, field)
 			names := c.Pattern.names
 			idx := make([]int, len(names))
 			for i, n := range names {
 				idx[i] = col(n)
 			}
-			step = func(r *eventRow) bool {
-				s, ok := str(in(r))
+			match := func(r *eventRow, dst []Value) []Value {
+				s, ok := in(r)
 				var m map[string]string
 				if ok {
 					m, ok = c.Pattern.match(s, c.Separator)
 				}
-				for i, n := range names {
+				for _, n := range names {
 					if v, has := m[n]; ok && has {
-						r.setAt(idx[i], n, v)
+						dst = append(dst, v)
 					} else {
-						r.setAt(idx[i], n, nil)
+						dst = append(dst, nil)
 					}
 				}
-				return true
+				return dst
 			}
+			step = p.patternStep(names, idx, fieldItem(c.Input, field) != nil, match)
 		}
 		if step == nil {
 			break
@@ -295,8 +506,76 @@ func (p *Program) compileHead() {
 	}
 	p.neededRead = make([]cexpr[*eventRow], len(p.needed))
 	for i, n := range p.needed {
-		if p.neededRead[i] = field(n); p.neededRead[i] == nil {
+		if p.neededRead[i] = field(n).val; p.neededRead[i] == nil {
 			p.neededRead[i] = func(r *eventRow) Value { return r.get(n) }
+		}
+	}
+	if p.acc != nil {
+		// the head row holds every column the STATS reads, as the row
+		// Head emits does: it can aggregate the head row itself
+		p.headAcc = compileStats(p.tail[0].(Stats), field)
+	}
+}
+
+// patternStep is the step of a GROK or DISSECT setting the columns names
+// (at idx) with match, which appends their values to dst. Of an
+// event field (ofField), which no later command changes, the columns are
+// matched when one is first read (lazyCols): a row whose later commands do
+// not read them (the self-created access key rule reads its GROK column
+// only for CreateAccessKey) neither reads the field nor runs the pattern.
+func (p *Program) patternStep(names []string, idx []int, ofField bool, match func(r *eventRow, dst []Value) []Value) headStep {
+	if !ofField {
+		return func(r *eventRow) bool {
+			r.matched = match(r, r.matched[:0])
+			for i, v := range r.matched {
+				r.setAt(idx[i], names[i], v)
+			}
+			clear(r.matched)
+			return true
+		}
+	}
+	p.lazy = true
+	l := &lazyCols{}
+	l.fill = func(r *eventRow) {
+		r.matched = match(r, r.matched[:0])
+		for i, v := range r.matched {
+			if cur, ok := r.vals[idx[i]].(*lazyCols); ok && cur == l { // not set by a later command
+				r.vals[idx[i]] = v
+			}
+		}
+		clear(r.matched)
+	}
+	return func(r *eventRow) bool {
+		for i, n := range names {
+			r.setAt(idx[i], n, l)
+		}
+		return true
+	}
+}
+
+// lazyCols stands, in a head row, for the columns of a GROK or DISSECT of
+// an event field not matched yet; fill matches them.
+type lazyCols struct {
+	fill func(r *eventRow)
+}
+
+// colAt returns the computed column at index i, matching it first if it
+// is pending.
+func (r *eventRow) colAt(i int) Value {
+	v := r.vals[i]
+	if l, ok := v.(*lazyCols); ok {
+		l.fill(r)
+		v = r.vals[i]
+	}
+	return v
+}
+
+// fillAll matches every pending column: the commands that are not
+// compiled, and what the row emits, read the columns as they are.
+func (r *eventRow) fillAll() {
+	for _, v := range r.vals {
+		if l, ok := v.(*lazyCols); ok {
+			l.fill(r)
 		}
 	}
 }
@@ -333,36 +612,41 @@ func (r *eventRow) setAt(i int, name string, v Value) {
 }
 
 // statsExprs is a STATS command's expressions compiled for its input rows.
-type statsExprs struct {
-	by, filters, args []cexpr[*tableRow] // filters and args nil where an aggregation has none
+type statsExprs[E env] struct {
+	by, args []iexpr[E] // args nil where an aggregation has none
+	filters  []cexpr[E] // nil where an aggregation has none
 	// sameFilter is, per aggregation with a filter, the first aggregation
 	// whose filter is the same expression: a row evaluates each distinct
 	// filter once (nil: each its own)
 	sameFilter []int
 }
 
-// compileStats compiles a STATS command's expressions; idx, when not nil,
-// is where each column sits in every row it will read (else rows look
-// their columns up by name).
-func compileStats(c Stats, idx map[string]int) *statsExprs {
-	field := func(name string) cexpr[*tableRow] {
+// columnsAt resolves the columns of rows whose every column sits at its
+// index in idx (nil: rows look their columns up by name).
+func columnsAt(idx map[string]int) resolver[*tableRow] {
+	return func(name string) ref[*tableRow] {
 		if idx == nil {
-			return nil
+			return ref[*tableRow]{}
 		}
 		i, ok := idx[name]
 		if !ok {
-			return func(*tableRow) Value { return nil }
+			return ref[*tableRow]{val: func(*tableRow) Value { return nil }}
 		}
-		return func(r *tableRow) Value {
+		return ref[*tableRow]{val: func(r *tableRow) Value {
 			if i < len(r.row) {
 				return r.row[i]
 			}
 			return nil
-		}
+		}}
 	}
-	x := &statsExprs{by: make([]cexpr[*tableRow], len(c.By)), filters: make([]cexpr[*tableRow], len(c.Aggs)), args: make([]cexpr[*tableRow], len(c.Aggs))}
+}
+
+// compileStats compiles a STATS command's expressions over rows whose
+// names field resolves.
+func compileStats[E env](c Stats, field resolver[E]) *statsExprs[E] {
+	x := &statsExprs[E]{by: make([]iexpr[E], len(c.By)), filters: make([]cexpr[E], len(c.Aggs)), args: make([]iexpr[E], len(c.Aggs))}
 	for i, b := range c.By {
-		x.by[i] = compileExpr(b.Expr, field)
+		x.by[i] = compileItem(b.Expr, field)
 	}
 	x.sameFilter = make([]int, len(c.Aggs))
 	for i, a := range c.Aggs {
@@ -377,7 +661,7 @@ func compileStats(c Stats, idx map[string]int) *statsExprs {
 			}
 		}
 		if a.Arg != nil {
-			x.args[i] = compileExpr(a.Arg, field)
+			x.args[i] = compileItem(a.Arg, field)
 		}
 	}
 	return x

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,17 +21,18 @@ func interpreted(p *Program) *Program {
 		needed: p.needed, neededIdx: p.neededIdx, Aggregating: p.Aggregating}
 	if p.acc != nil {
 		st := p.tail[0].(Stats)
-		q.acc = &statsExprs{by: make([]cexpr[*tableRow], len(st.By)), filters: make([]cexpr[*tableRow], len(st.Aggs)), args: make([]cexpr[*tableRow], len(st.Aggs))}
+		q.acc = &statsExprs[*tableRow]{by: make([]iexpr[*tableRow], len(st.By)), filters: make([]cexpr[*tableRow], len(st.Aggs)), args: make([]iexpr[*tableRow], len(st.Aggs))}
 		byEval := func(e Expr) cexpr[*tableRow] { return func(r *tableRow) Value { return eval(e, r) } }
+		itemEval := func(e Expr) iexpr[*tableRow] { return func(r *tableRow) item { return item{v: eval(e, r)} } }
 		for i, b := range st.By {
-			q.acc.by[i] = byEval(b.Expr)
+			q.acc.by[i] = itemEval(b.Expr)
 		}
 		for i, a := range st.Aggs {
 			if a.Filter != nil {
 				q.acc.filters[i] = byEval(a.Filter)
 			}
 			if a.Arg != nil {
-				q.acc.args[i] = byEval(a.Arg)
+				q.acc.args[i] = itemEval(a.Arg)
 			}
 		}
 	}
@@ -38,7 +40,9 @@ func interpreted(p *Program) *Program {
 }
 
 // runAll returns what a program makes of the events, as text: each head
-// row, the tail over them, and the aggregation of them as records arrive.
+// row, the tail over them, and the aggregation of them as records arrive,
+// from the rows Head emits and straight from each event (HeadInto, which
+// the interpreted program runs through HeadTransient and Accumulate).
 func runAll(p *Program, evs []*event.Event, now time.Time) string {
 	var b strings.Builder
 	var rows []Row
@@ -55,6 +59,12 @@ func runAll(p *Program, evs []*event.Event, now time.Time) string {
 			p.Accumulate(pt, r, int64(i))
 		}
 		fmt.Fprintf(&b, "partials %#v\n", p.TailPartials([]*Partial{pt}, now))
+		pt = p.NewPartial()
+		n := 0
+		for i, ev := range evs {
+			n += p.HeadInto(ev, now, int64(i), func() *Partial { return pt })
+		}
+		fmt.Fprintf(&b, "head into %d partials %#v\n", n, p.TailPartials([]*Partial{pt}, now))
 	}
 	return b.String()
 }
@@ -83,6 +93,30 @@ func agree(t *testing.T, query string, recs []string) {
 	if got != want {
 		t.Errorf("%s\ncompiled:\n%s\ninterpreted:\n%s", query, got, want)
 	}
+	if err := partialsAsTail(prog, evs, now); err != nil {
+		t.Errorf("%s: %v", query, err)
+	}
+}
+
+// partialsAsTail returns an error unless aggregating the head rows as
+// records arrive (TailPartials, its STATS and WHERE decided per group)
+// gives the table the tail gives over all the rows.
+func partialsAsTail(p *Program, evs []*event.Event, now time.Time) error {
+	if !p.Partials() {
+		return nil
+	}
+	var rows []Row
+	pt := p.NewPartial()
+	for _, ev := range evs {
+		p.Head(ev, now, func(r Row) {
+			p.Accumulate(pt, r, int64(len(rows)))
+			rows = append(rows, r)
+		})
+	}
+	if tail, parts := fmt.Sprintf("%#v", p.Tail(rows, now)), fmt.Sprintf("%#v", p.TailPartials([]*Partial{pt}, now)); tail != parts {
+		return fmt.Errorf("by partials:\n%s\ntail:\n%s", parts, tail)
+	}
+	return nil
 }
 
 var compileRecs = []string{
@@ -106,12 +140,30 @@ func TestCompiledAgrees(t *testing.T) {
 		`FROM x | EVAL u = user.name =~ "ALICE", c = user.name::keyword, w = STARTS_WITH(event.action, "Get") | MV_EXPAND related.ip | EVAL e = related.ip | KEEP u, c, w, e`,
 		`FROM x | EVAL a = MV_COUNT(aws.cloudtrail.flattened.request_parameters.instancesSet.items.instanceId) | STATS n = COUNT(*), d = COUNT_DISTINCT(event.action), lo = MIN(@timestamp) BY a, event.outcome | WHERE n > 0 | SORT lo`,
 		`FROM x | STATS n = COUNT(*) BY related.ip, event.provider`,
+		`FROM x | STATS n = COUNT(*), lo = MIN(@timestamp), d = COUNT_DISTINCT(event.action), v = VALUES(source.ip) BY event.provider, user.name | WHERE -n < 0 AND DATE_DIFF("seconds", lo, NOW()) > 0 AND d >= 1 | KEEP v, user.name`,
 		// a KEEP of every column STATS reads, right before it: not applied
 		`FROM x | EVAL t = DATE_TRUNC(10 seconds, @timestamp) | WHERE source.ip IS NOT NULL | KEEP @timestamp, t, event.action, user.name, source.ip, aws.cloudtrail.error_code, aws.cloudtrail.flattened.request_parameters | STATS d = COUNT_DISTINCT(event.action), v = VALUES(@timestamp), s = VALUES(source.ip), n = VALUES(aws.cloudtrail.error_code), o = VALUES(aws.cloudtrail.flattened.request_parameters) BY t, user.name`,
 		`FROM x | KEEP event.action, user.name | STATS n = COUNT(*), u = VALUES(user.name) BY event.action`,
 		// filters repeated across aggregations: evaluated once per row
 		`FROM x | EVAL f = CASE(user.name == "alice", 1, 0) | STATS a = COUNT(*) WHERE f == 1, b = VALUES(event.action) WHERE f == 1, c = MIN(@timestamp) WHERE f == 0, d = VALUES(user.name) WHERE f == 0, e = COUNT(*), g = COUNT(*) WHERE f == 1 BY event.provider`,
 		`FROM x | WHERE aws.cloudtrail.user_identity.type != "AWSService" | EVAL k = aws.cloudtrail.user_identity.access_key_id | DROP k | RENAME event.action AS act | KEEP act`,
+		// event fields read unboxed: compared with strings on either side,
+		// IN, LIKE, STARTS_WITH, IS NULL, GROK and DISSECT inputs, and
+		// STATS over the head row (BY, distinct values, extremes, sums) of
+		// string, number, date and multi-valued fields
+		`FROM x | WHERE "iam.amazonaws.com" <= event.provider AND event.action != "x" AND requestParameters.n > "2" OR @timestamp > "2026-11-01T10:01:00Z" OR related.ip == "198.51.100.7" | STATS n = COUNT_DISTINCT(event.action), t = TOP(user.name, 2, "asc"), lo = MIN(event.action), hi = MAX(source.ip), s = SUM(requestParameters.n), m = MEDIAN(requestParameters.n), v = VALUES(requestParameters.n), r = VALUES(related.ip), c = COUNT(user.name) BY event.provider, user.name`,
+		`FROM x | WHERE event.action IN ("GetObject", @timestamp, 3, null) OR STARTS_WITH(event.action, "Desc") OR ENDS_WITH(requestParameters.key, "b") OR requestParameters.n IN (3, "3") OR user.name IS NULL | EVAL s = STARTS_WITH(requestParameters.n, "3"), l = user.name LIKE "a*", r = requestParameters.key RLIKE "a.*", e = "198.51.100.7" == related.ip, i = related.ip IN ("203.0.113.9"), p = "iam.amazonaws.com" <= event.provider, q = event.action != "GetObject", g = requestParameters.n > "2", d = @timestamp > "2026-11-01T10:01:00Z", n = user.name IS NOT NULL | KEEP s, l, r, e, i, p, q, g, d, n`,
+		`FROM x | GROK event.action "%{WORD:w}" | DISSECT user.name "%{a}" | WHERE user.name IS NOT NULL OR w LIKE "Get*" | STATS c = COUNT(*), v = VALUES(a) BY w, related.ip`,
+		// GROK and DISSECT of event fields matched when first read: read
+		// only on some rows, overwritten before being read, read by the
+		// commands that are not compiled, by STATS over the head row
+		`FROM x | GROK aws.cloudtrail.response_elements """.*accessKeyId=(?<k>AKIA[A-Z0-9]{16}).*""" | EVAL k2 = CASE(event.action == "CreateAccessKey", k, "none") | KEEP k2`,
+		`FROM x | DISSECT aws.cloudtrail.request_parameters "{%{?k}=%{b}, %{rest}" | EVAL b = "over" | KEEP b, rest`,
+		`FROM x | GROK user_agent.original """(?<a>[a-z-]+)/(?<b>[0-9.]+) (?<c>\w+)""" | EVAL a = "over" | STATS n = COUNT(*), v = VALUES(a) BY b, c`,
+		`FROM x | GROK user_agent.original """(?<a>[a-z-]+)/(?<b>[0-9.]+)""" | EVAL c = b | GROK event.action """(?<b>[A-Z][a-z]+)""" | EVAL a = CONCAT(a, "!") | STATS n = COUNT(*), v = VALUES(a), w = VALUES(c) BY b`,
+		`FROM x | GROK user_agent.original """(?<a>[a-z-]+)/""" | MV_EXPAND related.ip | STATS n = COUNT(*) BY a, related.ip`,
+		// read by what eval computes (NEG is not compiled)
+		`FROM x | GROK user_agent.original """(?<a>[a-z-]+)/(?<b>[0-9]+)""" | EVAL n = -TO_LONG(b), m = -b::long | STATS c = COUNT(*), v = VALUES(n), w = VALUES(m) BY a`,
 	} {
 		agree(t, q, compileRecs)
 	}
@@ -188,9 +240,164 @@ func TestColMatcher(t *testing.T) {
 		m := colMatcher(pat)
 		for _, c := range cols {
 			ok, _ := path.Match(esc, c)
-			if want := ok || c == pat; m(c) != want {
-				t.Errorf("pattern %q on %q: %v, path.Match %v", pat, c, m(c), want)
+			if want := ok || c == pat; m.match(c) != want {
+				t.Errorf("pattern %q on %q: %v, path.Match %v", pat, c, m.match(c), want)
 			}
 		}
 	}
+}
+
+// An accumulator's distinct values are those of a naive dedup by key, in
+// the order first seen, whether it scans a few strings or keys them in a
+// map, added one by one or merged.
+func TestAccDistinct(t *testing.T) {
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	strs := func(n int) []Value {
+		var out []Value
+		for i := range n {
+			out = append(out, fmt.Sprintf("v%d", i%(n/2+1)))
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		name string
+		vals []Value
+	}{
+		{"few strings", []Value{"a", "b", "a", "", "b", ""}},
+		{"many strings", strs(40)},
+		{"strings then others", append(strs(6), int64(1), "v1", t0, t0.Add(time.Microsecond), int64(1), float64(1), "int641", true, "x")},
+		{"others then strings", append([]Value{t0, int64(2), int64(2)}, strs(20)...)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var want []Value
+			seen := map[string]bool{}
+			for _, v := range tt.vals {
+				if k := string(appendValueKey(nil, v)); !seen[k] {
+					seen[k] = true
+					want = append(want, v)
+				}
+			}
+			// one by one, strings unboxed and boxed (that what is kept is
+			// a copy of the record's string, TestPartialsMatchRows checks)
+			for _, boxed := range []bool{false, true} {
+				var a acc
+				var buf []byte
+				for _, v := range tt.vals {
+					it := item{v: v}
+					if s, ok := v.(string); ok && !boxed {
+						it = item{s: s, str: true}
+					}
+					buf = a.add(buf, it, "VALUES")
+				}
+				if got := a.values(); fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("boxed %v: %q, want %q", boxed, got, want)
+				}
+				if n := a.result(Agg{Func: "COUNT_DISTINCT"}); n != int64(len(want)) {
+					t.Errorf("boxed %v: count distinct %v, want %d", boxed, n, len(want))
+				}
+			}
+			// merged from halves, each scanning or keyed
+			for cut := range len(tt.vals) + 1 {
+				var x, y, m acc
+				var buf []byte
+				for _, v := range tt.vals[:cut] {
+					buf = x.add(buf, item{v: v}, "VALUES")
+				}
+				for _, v := range tt.vals[cut:] {
+					buf = y.add(buf, item{v: v}, "VALUES")
+				}
+				buf = m.merge(buf, &x)
+				m.merge(buf, &y)
+				if got := m.values(); fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Fatalf("merged at %d: %q, want %q", cut, got, want)
+				}
+			}
+		})
+	}
+}
+
+// KEEP and DROP over a table give what matching every column with
+// path.Match and looking names up in a map gives: KEEP's order, each name
+// once, and a repeated name (a RENAME onto a column) its last column.
+func TestKeepDropColumns(t *testing.T) {
+	match := func(pat, c string) bool {
+		ok, _ := path.Match(strings.ReplaceAll(pat, "[", `\[`), c)
+		return ok || c == pat
+	}
+	project := func(tb Table, keep []string) string {
+		idx := map[string]int{}
+		for i, c := range tb.Columns {
+			idx[c] = i
+		}
+		var rows [][]Value
+		for _, r := range tb.Rows {
+			row := make([]Value, len(keep))
+			for i, n := range keep {
+				row[i] = r[idx[n]]
+			}
+			rows = append(rows, row)
+		}
+		return fmt.Sprint(keep, rows)
+	}
+	tb := Table{Columns: []string{"Esql.a", "b", "Esql.c", "b", "Esql_priv.d", "e/f"}, Rows: [][]Value{{1, 2, 3, 4, 5, 6}, {7, 8, 9, 10, 11, 12}}}
+	for _, pats := range [][]string{{"b"}, {"Esql.*", "b"}, {"b", "Esql.*", "Esql.a"}, {"*"}, {"x"}, {"E*", "e*"}, {"?"}, {"Esql_priv.*", "[b]"}} {
+		var keep, kept []string
+		for _, p := range pats {
+			for _, c := range tb.Columns {
+				if match(p, c) && !slices.Contains(keep, c) {
+					keep = append(keep, c)
+				}
+			}
+		}
+		for _, c := range tb.Columns {
+			if !slices.ContainsFunc(pats, func(p string) bool { return match(p, c) }) {
+				kept = append(kept, c)
+			}
+		}
+		got := applyTable(Keep{Patterns: pats}, tb, time.Time{})
+		if g, w := fmt.Sprint(got.Columns, got.Rows), project(tb, keep); g != w {
+			t.Errorf("KEEP %q: %s, want %s", pats, g, w)
+		}
+		got = applyTable(Drop{Patterns: pats}, tb, time.Time{})
+		if g, w := fmt.Sprint(got.Columns, got.Rows), project(tb, kept); g != w {
+			t.Errorf("DROP %q: %s, want %s", pats, g, w)
+		}
+	}
+}
+
+// parseMillis gives what time.Parse gives for the millisecond form, and
+// leaves everything else (other forms, dates and times out of range) to it.
+func TestParseMillis(t *testing.T) {
+	for _, s := range []string{
+		"2026-11-01T10:00:00.000Z", "2026-11-01T23:59:59.999Z", "0000-01-01T00:00:00.000Z", "9999-12-31T23:59:59.999Z",
+		"2024-02-29T12:00:00.500Z", "2023-02-29T12:00:00.500Z", "2026-04-31T00:00:00.000Z", "2026-13-01T00:00:00.000Z",
+		"2026-00-01T00:00:00.000Z", "2026-11-00T00:00:00.000Z", "2026-11-01T24:00:00.000Z", "2026-11-01T10:60:00.000Z",
+		"2026-11-01T10:00:60.000Z", "2026-11-01T10:00:00.00xZ", "2026-11-01T10:00:00Z", "2026-11-01T10:00:00.000+00:00",
+		"2026-11-01 10:00:00.000Z", "+026-11-01T10:00:00.000Z", "2026-1a-01T10:00:00.000Z", "",
+	} {
+		want, err := time.Parse(time.RFC3339Nano, s)
+		got, ok := parseMillis(s)
+		if ok && (err != nil || !got.Equal(want) || got.Location() != time.UTC) {
+			t.Errorf("%q: %v, time.Parse %v (%v)", s, got, want, err)
+		}
+		if !ok && err == nil && len(s) == 24 && s[19] == '.' && s[23] == 'Z' {
+			t.Errorf("%q: not parsed, time.Parse %v", s, want)
+		}
+		p1, err1 := parseTime(s)
+		if err == nil && (err1 != nil || !p1.Equal(want.UTC())) {
+			t.Errorf("parseTime %q: %v %v, want %v", s, p1, err1, want)
+		}
+	}
+}
+
+func FuzzParseMillis(f *testing.F) {
+	f.Add("2026-11-01T10:00:00.000Z")
+	f.Add("2024-02-30T10:00:00.000Z")
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := parseMillis(s)
+		want, err := time.Parse(time.RFC3339Nano, s)
+		if ok && (err != nil || got != want.UTC()) {
+			t.Errorf("%q: %#v, time.Parse %#v (%v)", s, got, want.UTC(), err)
+		}
+	})
 }

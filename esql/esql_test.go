@@ -214,6 +214,9 @@ func FuzzParse(f *testing.F) {
 	f.Add("FROM x | EVAL a = " + nested["OR chain"](maxDepth-1) + " | WHERE " + nested["calls"](maxDepth))
 	f.Add(`FROM x | EVAL event.action = "x", y = CONCAT(event.action, "!") | WHERE event.action == "x" AND y == "x!" | STATS n = COUNT(*) WHERE y IS NOT NULL BY user.name`)
 	f.Add(`FROM x | DISSECT requestParameters.a "%{n} %{w}" | EVAL n = n::long * 2, w = w IN ("b", null) | WHERE NOT w OR n > 1 | MV_EXPAND n | KEEP n, w`)
+	f.Add(`FROM x | WHERE "A" <= event.action AND requestParameters.a IN ("1 b", @timestamp, 1) AND STARTS_WITH(user.name, "u") | STATS d = COUNT_DISTINCT(event.action), t = TOP(user.name, 1, "desc"), lo = MIN(requestParameters.a), v = VALUES(@timestamp) BY user.name`)
+	f.Add(`FROM x | GROK requestParameters.a "%{NUMBER:n} %{WORD:w}" | WHERE user.name LIKE "u*" AND event.outcome IS NULL | STATS c = COUNT(*), v = VALUES(w) BY n`)
+	f.Add(`FROM x | GROK requestParameters.a "%{NUMBER:n} %{WORD:w}" | EVAL n = "over" | DISSECT requestParameters.a "%{x} %{w}" | STATS c = COUNT(*), v = VALUES(n) BY w, x`)
 	f.Fuzz(func(t *testing.T, s string) {
 		q, err := Parse(s)
 		if err != nil {
@@ -251,6 +254,9 @@ func FuzzParse(f *testing.F) {
 		evs := []*event.Event{ev}
 		if got, want := runAll(prog, evs, ev.Time()), runAll(interpreted(prog), evs, ev.Time()); got != want {
 			t.Errorf("%q:\ncompiled:\n%s\ninterpreted:\n%s", s, got, want)
+		}
+		if err := partialsAsTail(prog, evs, ev.Time()); err != nil {
+			t.Errorf("%q: %v", s, err)
 		}
 	})
 }
@@ -318,6 +324,31 @@ func TestPartialsMatchRows(t *testing.T) {
 	clear(buf[:cap(buf)])
 	if got := prog.TailPartials(parts, time.Now()); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("transient rows by parts:\n%v\nall rows:\n%v", got, want)
+	}
+
+	// the same with HeadInto, whose aggregation reads the event's strings
+	// unboxed: what a group keeps is its own copy
+	if prog.headAcc == nil {
+		t.Fatal("the head did not compile: HeadInto would not read the head row")
+	}
+	parts = nil
+	for i := range 40 {
+		if i%7 == 0 {
+			parts = append(parts, prog.NewPartial())
+		}
+		buf = fmt.Appendf(buf[:0], `{"eventTime":"2026-11-01T10:%02d:%02dZ","eventSource":"ec2.amazonaws.com","eventName":%q,"userIdentity":{"type":"IAMUser","userName":"u%d"},"requestParameters":{"n":%d}}`,
+			i/10, (i*7)%60, actions[i%3], i%4, i)
+		ev, err := p.Parse(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := prog.HeadInto(ev, ev.Time(), ev.Time().UnixNano(), func() *Partial { return parts[len(parts)-1] }); n != 1 {
+			t.Fatalf("record %d: %d rows", i, n)
+		}
+	}
+	clear(buf[:cap(buf)])
+	if got := prog.TailPartials(parts, time.Now()); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("HeadInto by parts:\n%v\nall rows:\n%v", got, want)
 	}
 }
 

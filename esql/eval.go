@@ -473,6 +473,9 @@ func callArgs(c Call, en env, arg func(int) Value) Value {
 		return t.UTC()
 	}
 	// single-valued functions of one string or number
+	if len(c.Args) == 0 {
+		return nil // an aggregation outside STATS, COUNT(): none to read
+	}
 	v, ok := single(arg(0))
 	if !ok || v == nil {
 		return nil

@@ -31,11 +31,18 @@ type Program struct {
 	// neededRead reads the needed columns when every head command is a step
 	steps      []headStep
 	neededRead []cexpr[*eventRow]
-	// acc is the tail's leading STATS compiled over head rows
-	acc         *statsExprs
+	lazy       bool // some steps' columns are matched when first read (patternStep)
+	// acc is the tail's leading STATS compiled over head rows; headAcc
+	// the same over the head's own row, when every head command compiled
+	acc         *statsExprs[*tableRow]
+	headAcc     *statsExprs[*eventRow]
 	Aggregating bool // the tail has STATS: result rows are not events
-	// rows holds head rows HeadTransient has let go, for reuse
+	// rows holds head rows let go, for reuse
 	rows sync.Pool
+	// statsWhere is the tail's leading STATS and WHERE, once TailPartials
+	// has run them
+	statsWhere     *statsWhere
+	statsWhereOnce sync.Once
 }
 
 // Row is one result row.
@@ -105,7 +112,7 @@ func Compile(q *Query) (*Program, error) {
 			for _, n := range p.needed {
 				names[n] = true
 			}
-			p.acc = compileStats(st, p.neededIdx)
+			p.acc = compileStats(st, columnsAt(p.neededIdx))
 		}
 	}
 	for _, n := range slices.Sorted(maps.Keys(names)) {
@@ -234,19 +241,18 @@ type eventRow struct {
 	names []string
 	vals  []Value
 	full  bool // materialized: only the columns exist
-	// fieldVals caches the event fields the query names (by slot; set when
-	// fieldSet), as a query reads some many times. Their strings may alias
-	// the parser's buffer: Head interns what it emits, the only way values
-	// outlive the event.
-	fieldVals []Value
-	fieldSet  []bool
+	// fields caches the event fields the query names (by slot), as a
+	// query reads some many times. Their strings may alias the parser's
+	// buffer: Head interns what it emits, and an aggregation what it keeps,
+	// the only ways values outlive the event.
+	fields []slotVal
 	// room for the usual few columns and fields, in the row's one
 	// allocation
-	namesArr     [6]string
-	valsArr      [6]Value
-	fieldValsArr [16]Value
-	fieldSetArr  [16]bool
-	needed       []Value // the emitted row of a reused row (HeadTransient)
+	namesArr  [6]string
+	valsArr   [6]Value
+	fieldsArr [16]slotVal
+	needed    []Value // the emitted row of a reused row (HeadTransient)
+	matched   []Value // scratch for a GROK's or DISSECT's columns
 }
 
 func (r *eventRow) now() time.Time { return r.t }
@@ -272,7 +278,7 @@ func (r *eventRow) set(name string, v Value) {
 
 func (r *eventRow) get(name string) Value {
 	if i := r.col(name); i >= 0 {
-		return r.vals[i]
+		return r.colAt(i)
 	}
 	if r.full {
 		return nil
@@ -291,36 +297,72 @@ func (r *eventRow) get(name string) Value {
 	if !ok { // a name the query does not name (KEEP *, say)
 		return fieldValue(dateFields[name], event.ReadIndexed(r.ev, name))
 	}
-	return r.field(k, name)
+	return r.field(k)
 }
 
-// field returns the value of the event field of slot k, named name.
-func (r *eventRow) field(k int, name string) Value {
-	if r.fieldSet[k] {
-		return r.fieldVals[k]
+// slotVal is an event field's value in a row's cache: read or not yet, one
+// string (not boxed until a Value is asked for), or any other value.
+type slotVal struct {
+	state uint8 // slotUnread, slotStr, slotVal
+	s     string
+	v     Value // the value; with slotStr, s boxed once asked for (else nil)
+}
+
+const (
+	slotUnread = iota
+	slotStr
+	slotValue
+)
+
+// read fills the cache of slot k.
+func (r *eventRow) read(k int) *slotVal {
+	c := &r.fields[k]
+	if c.state != slotUnread {
+		return c
 	}
-	v := fieldValue(r.p.dates[k], r.p.views[k](r.ev))
-	r.fieldVals[k], r.fieldSet[k] = v, true
-	return v
+	vs := r.p.views[k](r.ev)
+	if len(vs) == 1 && vs[0].T == event.String && !r.p.dates[k] {
+		c.state, c.s = slotStr, vs[0].S // what fieldValue returns, unboxed
+		return c
+	}
+	c.state, c.v = slotValue, fieldValue(r.p.dates[k], vs)
+	return c
 }
 
-// startFields makes the row's field cache empty, in its own arrays when
-// they are large enough.
+// field returns the value of the event field of slot k.
+func (r *eventRow) field(k int) Value {
+	c := r.read(k)
+	if c.state == slotStr && c.v == nil {
+		c.v = c.s
+	}
+	return c.v
+}
+
+// fieldItem returns the value of the event field of slot k as an item: a
+// string not boxed.
+func (r *eventRow) fieldItem(k int) item {
+	c := r.read(k)
+	if c.state == slotStr {
+		return item{s: c.s, str: true}
+	}
+	return item{v: c.v}
+}
+
+// startFields makes the row's field cache empty, in its own array when it
+// is large enough.
 func (r *eventRow) startFields() {
 	n := len(r.p.views)
-	if n <= len(r.fieldValsArr) {
-		r.fieldVals, r.fieldSet = r.fieldValsArr[:n], r.fieldSetArr[:n]
-		clear(r.fieldVals)
-		clear(r.fieldSet)
+	if n <= len(r.fieldsArr) {
+		r.fields = r.fieldsArr[:n]
+		clear(r.fields)
 		return
 	}
-	if cap(r.fieldVals) >= n { // a reused row's, from an earlier event
-		r.fieldVals, r.fieldSet = r.fieldVals[:n], r.fieldSet[:n]
-		clear(r.fieldVals)
-		clear(r.fieldSet)
+	if cap(r.fields) >= n { // a reused row's, from an earlier event
+		r.fields = r.fields[:n]
+		clear(r.fields)
 		return
 	}
-	r.fieldVals, r.fieldSet = make([]Value, n), make([]bool, n)
+	r.fields = make([]slotVal, n)
 }
 
 // intern returns v with its strings copied, one copy per distinct string:
@@ -445,7 +487,7 @@ func (r *eventRow) clone() *eventRow {
 	c := *r
 	c.names = slices.Clone(r.names)
 	c.vals = slices.Clone(r.vals)
-	c.fieldVals, c.fieldSet = slices.Clone(r.fieldVals), slices.Clone(r.fieldSet)
+	c.fields = slices.Clone(r.fields)
 	return &c
 }
 
@@ -463,38 +505,79 @@ func (p *Program) HeadTransient(ev *event.Event, t time.Time, emit func(Row)) {
 	p.head1(ev, t, false, emit)
 }
 
-func (p *Program) head1(ev *event.Event, t time.Time, keep bool, emit func(Row)) {
-	// a transient aggregating row is let go once emitted: reuse it
-	reuse := !keep && p.Aggregating
-	var first *eventRow
-	if reuse {
-		first, _ = p.rows.Get().(*eventRow)
-	}
-	if first == nil {
-		first = &eventRow{}
-	}
-	first.p, first.ev, first.t, first.full = p, ev, t, false
-	first.names, first.vals = first.namesArr[:0], first.valsArr[:0]
-	first.startFields()
-	if reuse {
-		defer func() {
-			clear(first.namesArr[:])
-			clear(first.valsArr[:])
-			clear(first.fieldValsArr[:])
-			if len(first.fieldVals) > len(first.fieldValsArr) { // kept for the next row
-				clear(first.fieldVals)
-			} else {
-				first.fieldVals, first.fieldSet = nil, nil
+// HeadInto runs the head on one event (NOW() is t) and adds each row to
+// the aggregation part returns (called only for a row, and once for all),
+// at event time `at` (Unix nanoseconds), as HeadTransient then Accumulate
+// would; it returns the number of rows. When every head command compiled,
+// the STATS reads the head row itself: an event field that holds a string
+// is not boxed, and only what a group keeps is copied. Call it only when
+// Partials is true.
+func (p *Program) HeadInto(ev *event.Event, t time.Time, at int64, part func() *Partial) int {
+	if p.headAcc == nil {
+		n := 0
+		var pt *Partial
+		p.HeadTransient(ev, t, func(row Row) {
+			if pt == nil {
+				pt = part()
 			}
-			clear(first.needed)
-			first.ev = nil
-			p.rows.Put(first)
-		}()
+			p.Accumulate(pt, row, at)
+			n++
+		})
+		return n
 	}
+	r := p.newRow(ev, t)
+	defer p.putRow(r)
+	for _, step := range p.steps {
+		if !step(r) {
+			return 0
+		}
+	}
+	accumulate(p.tail[0].(Stats), p.headAcc, part(), r, at)
+	return 1
+}
+
+// newRow starts the head row of an event, from the pool (let go with
+// putRow).
+func (p *Program) newRow(ev *event.Event, t time.Time) *eventRow {
+	r, _ := p.rows.Get().(*eventRow)
+	if r == nil {
+		r = &eventRow{}
+	}
+	r.p, r.ev, r.t, r.full = p, ev, t, false
+	r.names, r.vals = r.namesArr[:0], r.valsArr[:0]
+	r.startFields()
+	return r
+}
+
+// putRow returns a row to the pool, without the values it held.
+func (p *Program) putRow(r *eventRow) {
+	clear(r.namesArr[:])
+	clear(r.valsArr[:])
+	clear(r.fieldsArr[:])
+	if len(r.fields) > len(r.fieldsArr) { // kept for the next row
+		clear(r.fields)
+	} else {
+		r.fields = nil
+	}
+	clear(r.needed)
+	r.ev = nil
+	p.rows.Put(r)
+}
+
+func (p *Program) head1(ev *event.Event, t time.Time, keep bool, emit func(Row)) {
+	// the first row is pooled: what is emitted is copied out of it (the
+	// columns of a materialized row are new slices), and a transient
+	// aggregating row's values are its needed slice, let go once emitted
+	reuse := !keep && p.Aggregating
+	first := p.newRow(ev, t)
+	defer p.putRow(first)
 	for _, step := range p.steps {
 		if !step(first) {
 			return
 		}
+	}
+	if p.lazy {
+		first.fillAll()
 	}
 	one := [1]*eventRow{first}
 	rows := one[:]
@@ -670,40 +753,83 @@ func indexOf(cols []string) map[string]int {
 	return m
 }
 
-// matchCols returns the columns matching a KEEP/DROP pattern, in order.
-func matchCols(cols []string, pat string) []string {
-	var out []string
-	match := colMatcher(pat)
-	for _, c := range cols {
-		if match(c) {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-// colMatcher returns whether a column matches a KEEP/DROP pattern: path.Match
-// with "[" literal, or the pattern itself. A name, or a prefix and "*" (the
+// colMatch matches columns against a KEEP/DROP pattern: path.Match with
+// "[" literal, or the pattern itself. A name, or a prefix and "*" (the
 // usual patterns; "*" does not match "/"), is matched without path.Match,
 // which run windows called for every column and pattern.
-func colMatcher(pat string) func(string) bool {
+type colMatch struct {
+	pat, pre, esc string
+	kind          uint8 // colName, colPrefix, colPath
+}
+
+const (
+	colName = iota
+	colPrefix
+	colPath
+)
+
+func colMatcher(pat string) colMatch {
 	const meta = `*?[\`
 	if !strings.ContainsAny(pat, meta) {
-		return func(c string) bool { return c == pat }
+		return colMatch{pat: pat, kind: colName}
 	}
 	if pre, ok := strings.CutSuffix(pat, "*"); ok && !strings.ContainsAny(pre, meta) {
-		return func(c string) bool {
-			return strings.HasPrefix(c, pre) && !strings.Contains(c[len(pre):], "/") || c == pat
+		return colMatch{pat: pat, pre: pre, kind: colPrefix}
+	}
+	return colMatch{pat: pat, esc: strings.ReplaceAll(pat, "[", `\[`), kind: colPath}
+}
+
+func (m colMatch) match(c string) bool {
+	switch m.kind {
+	case colName:
+		return c == m.pat
+	case colPrefix:
+		return strings.HasPrefix(c, m.pre) && !strings.Contains(c[len(m.pre):], "/") || c == m.pat
+	}
+	ok, _ := path.Match(m.esc, c)
+	return ok || c == m.pat
+}
+
+// keepCols returns the columns a KEEP keeps, in its order: per pattern the
+// columns it matches, each once.
+func keepCols(cols, patterns []string) []string {
+	keep := make([]string, 0, len(cols))
+	for _, p := range patterns {
+		m := colMatcher(p)
+		for _, c := range cols {
+			if m.match(c) && !slices.Contains(keep, c) {
+				keep = append(keep, c)
+			}
 		}
 	}
-	esc := strings.ReplaceAll(pat, "[", `\[`)
-	return func(c string) bool {
-		ok, _ := path.Match(esc, c)
-		return ok || c == pat
+	return keep
+}
+
+// dropCols returns the columns a DROP keeps, in order.
+func dropCols(cols, patterns []string) []string {
+	keep := make([]string, 0, len(cols))
+	for _, c := range cols {
+		dropped := false
+		for _, p := range patterns {
+			if colMatcher(p).match(c) {
+				dropped = true
+				break
+			}
+		}
+		if !dropped {
+			keep = append(keep, c)
+		}
 	}
+	return keep
 }
 
 func applyTable(c Command, t Table, now time.Time) Table {
+	switch c := c.(type) {
+	case Keep:
+		return project(t, keepCols(t.Columns, c.Patterns))
+	case Drop:
+		return project(t, dropCols(t.Columns, c.Patterns))
+	}
 	idx := indexOf(t.Columns)
 	env := func(row []Value) *tableRow { return &tableRow{t: &t, idx: idx, row: row, at: now} }
 	switch c := c.(type) {
@@ -746,32 +872,6 @@ func applyTable(c Command, t Table, now time.Time) Table {
 			}
 		}
 		t.Columns, t.Rows = cols, rows
-	case Keep:
-		var keep []string
-		seen := map[string]bool{}
-		for _, p := range c.Patterns {
-			for _, m := range matchCols(t.Columns, p) {
-				if !seen[m] {
-					seen[m] = true
-					keep = append(keep, m)
-				}
-			}
-		}
-		t = project(t, idx, keep)
-	case Drop:
-		drop := map[string]bool{}
-		for _, p := range c.Patterns {
-			for _, m := range matchCols(t.Columns, p) {
-				drop[m] = true
-			}
-		}
-		var keep []string
-		for _, n := range t.Columns {
-			if !drop[n] {
-				keep = append(keep, n)
-			}
-		}
-		t = project(t, idx, keep)
 	case Rename:
 		cols := append([]string(nil), t.Columns...)
 		for i, from := range c.From {
@@ -809,12 +909,26 @@ func applyTable(c Command, t Table, now time.Time) Table {
 	return t
 }
 
-func project(t Table, idx map[string]int, keep []string) Table {
+// project returns the columns keep of t (a name its last column; none:
+// nil).
+func project(t Table, keep []string) Table {
+	if len(keep) == 0 {
+		keep = nil
+	}
+	at := make([]int, len(keep))
+	for i, n := range keep {
+		at[i] = slices.Index(t.Columns, n)
+		for j := at[i] + 1; j < len(t.Columns); j++ {
+			if t.Columns[j] == n {
+				at[i] = j
+			}
+		}
+	}
 	out := Table{Columns: keep}
 	for _, r := range t.Rows {
 		row := make([]Value, len(keep))
-		for i, n := range keep {
-			if j := idx[n]; j < len(r) {
+		for i, j := range at {
+			if j < len(r) {
 				row[i] = r[j]
 			}
 		}
@@ -830,9 +944,13 @@ type group struct {
 }
 
 type acc struct {
-	count    int64
-	distinct map[string]bool
-	vals     []Value
+	count int64
+	// vals are the distinct values (VALUES, COUNT_DISTINCT, TOP) in the
+	// order first seen, strings unboxed; distinct holds their keys once
+	// there are more than smallSet or one is not a string (until then
+	// vals, all strings, are scanned)
+	vals     []item
+	distinct map[string]struct{}
 	min, max Value
 	sum      Value
 	nums     []float64 // MEDIAN: every value
@@ -840,7 +958,7 @@ type acc struct {
 
 func stats(c Stats, t Table, idx map[string]int, now time.Time) Table {
 	pt := newPartial()
-	x := compileStats(c, nil)
+	x := compileStats(c, columnsAt(nil))
 	for i, r := range t.Rows {
 		accumulate(c, x, pt, &tableRow{t: &t, idx: idx, row: r, at: now}, int64(i))
 	}
@@ -852,7 +970,13 @@ func stats(c Stats, t Table, idx map[string]int, now time.Time) Table {
 // slices of a run window, instead of keeping every row.
 type Partial struct {
 	groups map[string]*group
-	buf    []byte // scratch for keys
+	// scratch for a row: keys, its BY values, the row Accumulate reads
+	buf []byte
+	by  []item
+	row tableRow
+	// the key of the last time a BY value had (a time's key is its text)
+	keyTime time.Time
+	timeKey []byte
 }
 
 func newPartial() *Partial { return &Partial{groups: map[string]*group{}} }
@@ -865,27 +989,42 @@ func newGroup(by []Value, n int, first int64) *group {
 // accumulate adds one row, at position or time `at` (which orders the
 // groups: first seen, first out). The row's values may alias an event's
 // buffer: what a group keeps (its BY values, distinct values, minimum and
-// maximum) is interned when kept.
-func accumulate(c Stats, x *statsExprs, pt *Partial, en *tableRow, at int64) {
-	var one [4]Value
-	by := one[:0]
-	for _, b := range x.by {
-		v := b(en)
-		if _, mv := v.([]Value); mv {
+// maximum) is interned or copied when kept.
+func accumulate[E env](c Stats, x *statsExprs[E], pt *Partial, en E, at int64) {
+	b := append(pt.buf[:0], '[') // the key of the BY values, as appendKey of their list
+	by := pt.by[:0]
+	defer func() { clear(by) }() // strings of the event, not to be held
+	for i, f := range x.by {
+		v := f(en)
+		if _, mv := v.v.([]Value); mv {
+			pt.buf = b
 			accumulateCombos(c, x, pt, en, at)
 			return
 		}
+		if i > 0 {
+			b = append(b, '\x1f')
+		}
+		if t, ok := v.v.(time.Time); ok {
+			// formatted once for the rows of a time bucket
+			if pt.timeKey == nil || t != pt.keyTime {
+				pt.keyTime, pt.timeKey = t, appendKey(pt.timeKey[:0], t)
+			}
+			b = append(b, pt.timeKey...)
+		} else {
+			b = v.appendKey(b)
+		}
 		by = append(by, v)
 	}
+	pt.buf, pt.by = append(b, ']'), by
 	addToGroup(c, x, pt, en, at, by)
 }
 
 // accumulateCombos is accumulate for a row with a multi-valued BY column:
 // the row goes in each value's group.
-func accumulateCombos(c Stats, x *statsExprs, pt *Partial, en *tableRow, at int64) {
+func accumulateCombos[E env](c Stats, x *statsExprs[E], pt *Partial, en E, at int64) {
 	combos := [][]Value{nil}
 	for _, b := range x.by {
-		vs := values(b(en))
+		vs := values(b(en).value())
 		if len(vs) == 0 {
 			vs = []Value{nil}
 		}
@@ -898,13 +1037,18 @@ func accumulateCombos(c Stats, x *statsExprs, pt *Partial, en *tableRow, at int6
 		combos = next
 	}
 	for _, combo := range combos {
-		addToGroup(c, x, pt, en, at, combo)
+		pt.buf = appendKey(pt.buf[:0], combo)
+		by := make([]item, len(combo))
+		for i, v := range combo {
+			by[i] = item{v: v}
+		}
+		addToGroup(c, x, pt, en, at, by)
 	}
 }
 
 // keeps reports whether aggregation i's filter keeps the row, evaluating
 // each distinct filter once per row (known holds the results so far).
-func (x *statsExprs) keeps(i int, en *tableRow, known []uint8) bool {
+func (x *statsExprs[E]) keeps(i int, en E, known []uint8) bool {
 	if x.sameFilter != nil {
 		i = x.sameFilter[i]
 	}
@@ -921,16 +1065,16 @@ func (x *statsExprs) keeps(i int, en *tableRow, known []uint8) bool {
 	return ok && b
 }
 
-// addToGroup adds the row to the group of the BY values combo.
-func addToGroup(c Stats, x *statsExprs, pt *Partial, en *tableRow, at int64, combo []Value) {
-	pt.buf = appendKey(pt.buf[:0], combo)
+// addToGroup adds the row to the group of the BY values by, whose key is
+// in pt.buf.
+func addToGroup[E env](c Stats, x *statsExprs[E], pt *Partial, en E, at int64, by []item) {
 	g, ok := pt.groups[string(pt.buf)]
 	if !ok {
-		by := make([]Value, len(combo))
-		for i, v := range combo {
-			by[i] = intern(v)
+		vals := make([]Value, len(by))
+		for i, v := range by {
+			vals[i] = v.interned()
 		}
-		g = newGroup(by, len(c.Aggs), at)
+		g = newGroup(vals, len(c.Aggs), at)
 		pt.groups[string(pt.buf)] = g
 	}
 	g.first = min(g.first, at)
@@ -945,20 +1089,13 @@ func addToGroup(c Stats, x *statsExprs, pt *Partial, en *tableRow, at int64, com
 			continue
 		}
 		v := x.args[i](en)
-		if mv, ok := v.([]Value); ok {
+		if mv, ok := v.v.([]Value); ok {
 			for _, x := range mv {
-				pt.addTo(ac, a, x)
+				pt.buf = ac.add(pt.buf, item{v: x}, a.Func)
 			}
-		} else if v != nil {
-			pt.addTo(ac, a, v)
+		} else if v.str || v.v != nil {
+			pt.buf = ac.add(pt.buf, v, a.Func)
 		}
-	}
-}
-
-func (pt *Partial) addTo(ac *acc, a Agg, v Value) {
-	pt.buf = ac.add(pt.buf, v, a.Func)
-	if f, ok := toFloat(v); ok && a.Func == "MEDIAN" {
-		ac.nums = append(ac.nums, f)
 	}
 }
 
@@ -1051,7 +1188,9 @@ func (p *Program) NewPartial() *Partial { return newPartial() }
 // Accumulate adds a head row of event time t (Unix nanoseconds) to pt. Call
 // it only when Partials is true.
 func (p *Program) Accumulate(pt *Partial, row Row, t int64) {
-	accumulate(p.tail[0].(Stats), p.acc, pt, &tableRow{idx: p.neededIdx, row: row.Values}, t)
+	pt.row = tableRow{idx: p.neededIdx, row: row.Values}
+	accumulate(p.tail[0].(Stats), p.acc, pt, &pt.row, t)
+	pt.row.row = nil
 }
 
 // Merge adds src into dst.
@@ -1062,7 +1201,8 @@ func (p *Program) TailPartials(parts []*Partial, now time.Time) Table {
 	st := p.tail[0].(Stats)
 	if len(p.tail) > 1 && len(st.By) > 0 {
 		if w, ok := p.tail[1].(Where); ok {
-			t := filteredStats(st, w, parts, now)
+			p.statsWhereOnce.Do(func() { p.statsWhere = newStatsWhere(st, w) })
+			t := p.statsWhere.run(parts, now)
 			for _, c := range p.tail[2:] {
 				t = applyTable(c, t, now)
 			}
@@ -1086,54 +1226,75 @@ func (p *Program) tailMerged(parts []*Partial, now time.Time) Table {
 	return t
 }
 
-// filteredStats is finish over the merged parts followed by the WHERE w,
+// statsWhere is a STATS followed by a WHERE, with what running them over
+// merged parts needs decided once: the result's columns, and the
+// aggregations the WHERE reads.
+type statsWhere struct {
+	st   Stats
+	w    Where
+	cols []string
+	idx  map[string]int
+	need []bool
+	cond cexpr[*tableRow] // the WHERE over the result's columns
+}
+
+func newStatsWhere(st Stats, w Where) *statsWhere {
+	sw := &statsWhere{st: st, w: w, need: make([]bool, len(st.Aggs))}
+	for _, a := range st.Aggs {
+		sw.cols = append(sw.cols, a.Name)
+	}
+	for _, b := range st.By {
+		sw.cols = append(sw.cols, b.Name)
+	}
+	sw.cols = slices.Clip(sw.cols) // each result's: an EVAL after appends to a copy
+	sw.idx = indexOf(sw.cols)
+	sw.cond = compileExpr(w.Cond, columnsAt(sw.idx))
+	walkExpr(w.Cond, func(x Expr) {
+		if f, ok := x.(Field); ok {
+			if i, ok := sw.idx[f.Name]; ok && i < len(st.Aggs) {
+				sw.need[i] = true
+			}
+		}
+	})
+	return sw
+}
+
+// run is finish over the merged parts followed by the WHERE w,
 // without merging or computing, for the groups w drops, the aggregations
 // it does not read (most groups of a rule like "created, then used" are
 // dropped by a count that is 0). Rows, their order and their values are
 // those of finish then WHERE: a group's accumulators are merged part by
 // part in order either way, each one on its own.
-func filteredStats(st Stats, w Where, parts []*Partial, now time.Time) Table {
-	out := Table{}
-	for _, a := range st.Aggs {
-		out.Columns = append(out.Columns, a.Name)
+func (sw *statsWhere) run(parts []*Partial, now time.Time) Table {
+	st, need := sw.st, sw.need
+	out := Table{Columns: sw.cols}
+	type wgroup struct {
+		key   string
+		by    []Value
+		first int64
 	}
-	for _, b := range st.By {
-		out.Columns = append(out.Columns, b.Name)
-	}
-	idx := indexOf(out.Columns)
-	need := make([]bool, len(st.Aggs))
-	walkExpr(w.Cond, func(x Expr) {
-		if f, ok := x.(Field); ok {
-			if i, ok := idx[f.Name]; ok && i < len(st.Aggs) {
-				need[i] = true
-			}
-		}
-	})
-	groups := map[string]*group{}
+	var groups []wgroup // its aggregations merged below, as needed
+	at := map[string]int{}
 	for _, pt := range parts {
 		for k, sg := range pt.groups {
-			g, ok := groups[k]
-			if !ok {
-				g = &group{by: sg.by, first: sg.first} // its aggregations merged below, as needed
-				groups[k] = g
+			if i, ok := at[k]; ok {
+				groups[i].first = min(groups[i].first, sg.first)
+				continue
 			}
-			g.first = min(g.first, sg.first)
+			at[k] = len(groups)
+			groups = append(groups, wgroup{key: k, by: sg.by, first: sg.first})
 		}
 	}
-	order := make([]string, 0, len(groups))
-	for k := range groups {
-		order = append(order, k)
-	}
-	sort.Slice(order, func(i, j int) bool {
-		a, b := groups[order[i]], groups[order[j]]
+	slices.SortFunc(groups, func(a, b wgroup) int {
 		if a.first != b.first {
-			return a.first < b.first
+			return cmpOrdered(a.first, b.first)
 		}
-		return order[i] < order[j]
+		return strings.Compare(a.key, b.key)
 	})
 	var buf []byte
-	result := func(k string, g *group, i int) Value {
-		ac := &acc{}
+	var ac acc
+	result := func(k string, i int) Value {
+		ac = acc{}
 		for _, pt := range parts {
 			if sg, ok := pt.groups[k]; ok {
 				buf = ac.merge(buf, &sg.accs[i])
@@ -1141,21 +1302,23 @@ func filteredStats(st Stats, w Where, parts []*Partial, now time.Time) Table {
 		}
 		return ac.result(st.Aggs[i])
 	}
-	for _, k := range order {
-		g := groups[k]
-		row := make([]Value, len(out.Columns))
+	en := &tableRow{idx: sw.idx, row: make([]Value, len(out.Columns)), at: now}
+	for _, g := range groups {
+		row := en.row
+		clear(row)
 		for i := range st.Aggs {
 			if need[i] {
-				row[i] = result(k, g, i)
+				row[i] = result(g.key, i)
 			}
 		}
 		copy(row[len(st.Aggs):], g.by)
-		if b, ok := eval(w.Cond, &tableRow{idx: idx, row: row, at: now}).(bool); !ok || !b {
+		if b, ok := sw.cond(en).(bool); !ok || !b {
 			continue
 		}
+		row = slices.Clone(row)
 		for i := range st.Aggs {
 			if !need[i] {
-				row[i] = result(k, g, i)
+				row[i] = result(g.key, i)
 			}
 		}
 		out.Rows = append(out.Rows, row)
@@ -1163,15 +1326,29 @@ func filteredStats(st Stats, w Where, parts []*Partial, now time.Time) Table {
 	return out
 }
 
-// add adds one value of the aggregation fn, interning what it keeps, and
-// keeping only what fn's result reads (COUNT the count, MIN and MAX the
-// extremes, SUM and AVG the sum, VALUES, COUNT_DISTINCT and TOP the distinct
-// values); buf is scratch for the value's key, returned for reuse.
-func (a *acc) add(buf []byte, v Value, fn string) []byte {
+// add adds one value of the aggregation fn, interning or copying what it
+// keeps, and keeping only what fn's result reads (COUNT the count, MIN and
+// MAX the extremes, SUM and AVG the sum, MEDIAN the numbers, VALUES,
+// COUNT_DISTINCT and TOP the distinct values); buf is scratch for the
+// value's key, returned for reuse.
+func (a *acc) add(buf []byte, it item, fn string) []byte {
 	a.count++
 	switch fn {
-	case "COUNT", "MEDIAN": // MEDIAN: the caller keeps the numbers
+	case "COUNT":
 		return buf
+	case "MEDIAN":
+		if f, ok := toFloat(it.v); ok {
+			a.nums = append(a.nums, f)
+		}
+		return buf
+	}
+	switch fn {
+	case "MIN", "MAX", "SUM", "AVG":
+	default:
+		return a.addDistinct(buf, it, false)
+	}
+	v := it.value()
+	switch fn {
 	case "MIN", "MAX":
 		if a.min == nil {
 			v = intern(v)
@@ -1191,16 +1368,54 @@ func (a *acc) add(buf []byte, v Value, fn string) []byte {
 		} else {
 			a.sum = arith("+", a.sum, v)
 		}
+	}
+	return buf
+}
+
+// smallSet is how many distinct strings an accumulator scans before it
+// keys its values in a map.
+const smallSet = 8
+
+// addDistinct adds it to the distinct values unless it is one already:
+// copied (a string) or interned when it is not the accumulator's own to
+// keep (a value merged from another accumulator is).
+func (a *acc) addDistinct(buf []byte, it item, own bool) []byte {
+	if s, ok := it.v.(string); ok && !it.str {
+		it = item{s: s, str: true}
+	}
+	if a.distinct == nil && it.str && len(a.vals) < smallSet {
+		for _, x := range a.vals {
+			if x.s == it.s { // without a map, every value is a string
+				return buf
+			}
+		}
+		if !own {
+			it.s = strings.Clone(it.s)
+		}
+		a.vals = append(a.vals, it)
 		return buf
 	}
-	buf = appendValueKey(buf[:0], v)
-	if !a.distinct[string(buf)] {
-		if a.distinct == nil {
-			a.distinct = map[string]bool{}
+	if a.distinct == nil {
+		a.distinct = make(map[string]struct{}, 2*len(a.vals))
+		for _, x := range a.vals {
+			buf = x.appendValueKey(buf[:0])
+			a.distinct[string(buf)] = struct{}{}
 		}
-		a.distinct[string(buf)] = true
-		a.vals = append(a.vals, intern(v))
 	}
+	buf = it.appendValueKey(buf[:0])
+	if _, ok := a.distinct[string(buf)]; ok {
+		return buf
+	}
+	k := string(buf)
+	a.distinct[k] = struct{}{}
+	if !own {
+		if it.str {
+			it.s = k[1:] // the key is a copy: the value is its tail
+		} else {
+			it.v = intern(it.v)
+		}
+	}
+	a.vals = append(a.vals, it)
 	return buf
 }
 
@@ -1209,14 +1424,7 @@ func (a *acc) add(buf []byte, v Value, fn string) []byte {
 func (a *acc) merge(buf []byte, o *acc) []byte {
 	a.count += o.count
 	for _, v := range o.vals {
-		buf = appendValueKey(buf[:0], v)
-		if !a.distinct[string(buf)] {
-			if a.distinct == nil {
-				a.distinct = map[string]bool{}
-			}
-			a.distinct[string(buf)] = true
-			a.vals = append(a.vals, v)
-		}
+		buf = a.addDistinct(buf, v, true)
 	}
 	if o.min != nil {
 		if a.min == nil {
@@ -1246,9 +1454,9 @@ func (a *acc) result(ag Agg) Value {
 	case "COUNT":
 		return a.count
 	case "COUNT_DISTINCT":
-		return int64(len(a.distinct))
+		return int64(len(a.vals))
 	case "VALUES":
-		vs := append([]Value(nil), a.vals...)
+		vs := a.values()
 		sortValues(vs)
 		return multi(vs)
 	case "MIN":
@@ -1266,7 +1474,7 @@ func (a *acc) result(ag Agg) Value {
 	case "MEDIAN":
 		return median(a)
 	case "TOP":
-		vs := append([]Value(nil), a.vals...)
+		vs := a.values()
 		sortValues(vs)
 		n := len(vs)
 		if len(ag.Args) > 0 {
@@ -1286,6 +1494,15 @@ func (a *acc) result(ag Agg) Value {
 		return multi(vs[:min(n, len(vs))])
 	}
 	return nil
+}
+
+// values returns the distinct values, boxed.
+func (a *acc) values() []Value {
+	vs := make([]Value, len(a.vals))
+	for i, x := range a.vals {
+		vs[i] = x.value()
+	}
+	return vs
 }
 
 func median(a *acc) Value {

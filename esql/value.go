@@ -92,12 +92,50 @@ func cmpOrdered[T int64 | float64 | time.Duration](a, b T) int {
 }
 
 func parseTime(s string) (time.Time, error) {
+	if t, ok := parseMillis(s); ok {
+		return t, nil
+	}
 	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02"} {
 		if t, err := time.Parse(layout, s); err == nil {
 			return t.UTC(), nil
 		}
 	}
 	return time.Time{}, fmt.Errorf("not a date: %q", s)
+}
+
+// parseMillis parses the form every CloudTrail @timestamp has,
+// 2006-01-02T15:04:05.000Z, without time.Parse; ok is false for any other
+// text, or a date or time out of range, which parseTime leaves to
+// time.Parse.
+func parseMillis(s string) (time.Time, bool) {
+	if len(s) != 24 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != '.' || s[23] != 'Z' {
+		return time.Time{}, false
+	}
+	num := func(i, n int) (int, bool) {
+		v := 0
+		for _, c := range []byte(s[i : i+n]) {
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			v = v*10 + int(c-'0')
+		}
+		return v, true
+	}
+	y, ok1 := num(0, 4)
+	mo, ok2 := num(5, 2)
+	d, ok3 := num(8, 2)
+	h, ok4 := num(11, 2)
+	mi, ok5 := num(14, 2)
+	sec, ok6 := num(17, 2)
+	ms, ok7 := num(20, 3)
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || !ok7 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	t := time.Date(y, time.Month(mo), d, h, mi, sec, ms*1e6, time.UTC)
+	if t.Day() != d { // past the month's end
+		return time.Time{}, false
+	}
+	return t.UTC(), true // as parseTime's: UTC set, not left nil
 }
 
 // toString renders a value as ES|QL's TO_STRING does.
