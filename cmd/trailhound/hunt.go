@@ -69,20 +69,12 @@ func placeholderFlag(cmd *cobra.Command) *[]string {
 	return &p
 }
 
-// isTerminal reports whether w is a terminal: a character device other
-// than the null device (output sent to /dev/null is JSON Lines, as to a
-// file: a hunt timed with > /dev/null measured the table's writing).
+// isTerminal reports whether w is a terminal (isTTY): output sent to
+// /dev/null or another character device is JSON Lines, as to a file (a
+// hunt timed with > /dev/null measured the table's writing).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	if err != nil || st.Mode()&os.ModeCharDevice == 0 {
-		return false
-	}
-	null, err := os.Stat(os.DevNull)
-	return err != nil || !os.SameFile(st, null)
+	return ok && isTTY(f)
 }
 
 func newHunt() *cobra.Command {
