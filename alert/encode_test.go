@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -423,5 +426,37 @@ func TestWriteJSONLUnencodable(t *testing.T) {
 	want, _ := reflectJSONL([]Alert{good, good})
 	if !bytes.Equal(out.Bytes(), want) {
 		t.Errorf("wrote\n%s\nwant the two alerts before it\n%s", out.Bytes(), want)
+	}
+}
+
+// WriteJSONL called from several goroutines at once (serve's sinks) writes
+// each its own alerts' bytes: rules with the same id and path but
+// different fields, cached by encoders the goroutines share through the
+// pool, never give one goroutine another's rule.
+func TestWriteJSONLConcurrent(t *testing.T) {
+	const workers, rounds = 4, 200
+	var wg sync.WaitGroup
+	errs := make(chan string, workers)
+	for w := range workers {
+		wg.Go(func() {
+			for i := range rounds {
+				r := Rule{ID: "same", Path: "same.toml", Name: fmt.Sprintf("worker %d", w), Tags: []string{strconv.Itoa(i % 3)}, Guide: strings.Repeat("g", w*100)}
+				as := []Alert{{ID: "a", Rule: r, Record: json.RawMessage(`{}`)}, {ID: "b", Rule: r, Record: json.RawMessage(`{"x":1}`)}}
+				var got bytes.Buffer
+				if err := WriteJSONL(&got, as); err != nil {
+					errs <- err.Error()
+					return
+				}
+				if want, _ := reflectJSONL(as); !bytes.Equal(got.Bytes(), want) {
+					errs <- fmt.Sprintf("worker %d round %d wrote\n%s\nwant\n%s", w, i, got.Bytes(), want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }
