@@ -427,47 +427,8 @@ func genRecs() []string {
 // compiled once) give what the interpreter gives, over every combination
 // of a head, a STATS and a tail below.
 func TestCompiledAgreesGenerated(t *testing.T) {
-	heads := []string{
-		``,
-		`| WHERE event.action IS NOT NULL`,
-		`| WHERE requestParameters.n == "3" OR requestParameters.n IN ("3", 4, null) OR user.name >= "alice"`,
-		`| GROK user_agent.original """(?<a>[a-z-]+)/(?<b>[0-9.]+)"""`,
-		`| GROK user_agent.original """(?<a>[a-z-]+)/""" | WHERE a IS NULL OR a LIKE "aws*"`,
-		`| DISSECT requestParameters.key "%{a} %{b}"`,
-		`| GROK user_agent.original """(?<a>[A-Za-z0-9-]+)""" | EVAL a = CASE(event.provider == "s3.amazonaws.com", "over", a)`,
-		`| EVAL a = TO_LOWER(event.action), b = DATE_TRUNC(1 minute, @timestamp)`,
-		`| EVAL b = DATE_TRUNC(1 minute, @timestamp) | WHERE STARTS_WITH(event.action, "Action") OR ENDS_WITH(user.name, "ce")`,
-		`| MV_EXPAND requestParameters.list | EVAL a = requestParameters.list`,
-		`| KEEP event.action, event.provider, user.name, requestParameters.n, requestParameters.list, @timestamp, event.outcome`,
-		`| EVAL a = event.action, b = requestParameters.n | KEEP a, b`,
-	}
-	statses := []string{
-		`| STATS c = COUNT(*), v = VALUES(event.action), d = COUNT_DISTINCT(requestParameters.n) BY event.provider`,
-		`| STATS c = COUNT(*), lo = MIN(requestParameters.n), hi = MAX(requestParameters.n), s = SUM(requestParameters.n), m = MEDIAN(requestParameters.n), av = AVG(requestParameters.n) BY user.name`,
-		`| STATS c = COUNT(user.name), t = TOP(event.action, 3, "desc"), v = VALUES(requestParameters.list), d = COUNT_DISTINCT(a) BY requestParameters.list`,
-		`| STATS c = COUNT(*) WHERE event.action LIKE "*Key", v = VALUES(user.name) WHERE user.name IS NOT NULL, w = VALUES(a) BY DATE_TRUNC(1 minute, @timestamp)`,
-		`| STATS v = VALUES(@timestamp), d = COUNT_DISTINCT(@timestamp), lo = MIN(@timestamp), c = COUNT(*) BY event.outcome, requestParameters.n`,
-		`| STATS c = COUNT(*), v = VALUES(a), w = VALUES(b), x = MIN(a) BY a, b`,
-		`| STATS c = COUNT(*), v = VALUES(user.name)`,
-	}
-	tails := []string{
-		``,
-		`| WHERE c > 1`,
-		`| WHERE c >= 1 AND event.provider IS NOT NULL | KEEP c, event.provider`,
-		`| WHERE user.name IS NULL OR a IS NOT NULL`,
-		`| WHERE missing IS NULL AND c > 0 | SORT c DESC | LIMIT 2`,
-		`| EVAL z = c * 2 | WHERE z > 2`,
-	}
-	var recs []string
-	recs = genRecs()
-	parsers := make([]event.Parser, len(recs))
-	evs := make([]*event.Event, len(recs))
-	for i, rec := range recs {
-		var err error
-		if evs[i], err = parsers[i].Parse([]byte(rec)); err != nil {
-			t.Fatalf("record %d: %v", i, err)
-		}
-	}
+	heads, statses, tails := genParts()
+	evs := genEvents(t)
 	now := time.Date(2026, 11, 1, 11, 0, 0, 0, time.UTC)
 	ran := 0
 	headRan, statsRan := make([]int, len(heads)), make([]int, len(statses))
@@ -503,4 +464,82 @@ func TestCompiledAgreesGenerated(t *testing.T) {
 	if slices.Contains(headRan, 0) || slices.Contains(statsRan, 0) || ran < 150 {
 		t.Errorf("ran %d queries: by head %v, by STATS %v", ran, headRan, statsRan)
 	}
+}
+
+// FuzzCompiledAgrees is TestCompiledAgreesGenerated's property for any
+// query, over genRecs.
+func FuzzCompiledAgrees(f *testing.F) {
+	heads, statses, tails := genParts()
+	for i, h := range heads {
+		f.Add("FROM x " + h + " " + statses[i%len(statses)] + " " + tails[i%len(tails)])
+	}
+	evs := genEvents(f)
+	now := time.Date(2026, 11, 1, 11, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, s string) {
+		q, err := Parse(s)
+		if err != nil {
+			return
+		}
+		prog, err := Compile(q)
+		if err != nil {
+			return
+		}
+		if got, want := runAll(prog, evs, now), runAll(interpreted(prog), evs, now); got != want {
+			t.Errorf("%q:\ncompiled:\n%s\ninterpreted:\n%s", s, got, want)
+		}
+		if err := partialsAsTail(prog, evs, now); err != nil {
+			t.Errorf("%q: %v", s, err)
+		}
+	})
+}
+
+// genEvents parses genRecs.
+func genEvents(t testing.TB) []*event.Event {
+	recs := genRecs()
+	parsers := make([]event.Parser, len(recs))
+	evs := make([]*event.Event, len(recs))
+	for i, rec := range recs {
+		var err error
+		if evs[i], err = parsers[i].Parse([]byte(rec)); err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+	}
+	return evs
+}
+
+// genParts are the heads, STATS and tails TestCompiledAgreesGenerated
+// combines.
+func genParts() (heads, statses, tails []string) {
+	heads = []string{
+		``,
+		`| WHERE event.action IS NOT NULL`,
+		`| WHERE requestParameters.n == "3" OR requestParameters.n IN ("3", 4, null) OR user.name >= "alice"`,
+		`| GROK user_agent.original """(?<a>[a-z-]+)/(?<b>[0-9.]+)"""`,
+		`| GROK user_agent.original """(?<a>[a-z-]+)/""" | WHERE a IS NULL OR a LIKE "aws*"`,
+		`| DISSECT requestParameters.key "%{a} %{b}"`,
+		`| GROK user_agent.original """(?<a>[A-Za-z0-9-]+)""" | EVAL a = CASE(event.provider == "s3.amazonaws.com", "over", a)`,
+		`| EVAL a = TO_LOWER(event.action), b = DATE_TRUNC(1 minute, @timestamp)`,
+		`| EVAL b = DATE_TRUNC(1 minute, @timestamp) | WHERE STARTS_WITH(event.action, "Action") OR ENDS_WITH(user.name, "ce")`,
+		`| MV_EXPAND requestParameters.list | EVAL a = requestParameters.list`,
+		`| KEEP event.action, event.provider, user.name, requestParameters.n, requestParameters.list, @timestamp, event.outcome`,
+		`| EVAL a = event.action, b = requestParameters.n | KEEP a, b`,
+	}
+	statses = []string{
+		`| STATS c = COUNT(*), v = VALUES(event.action), d = COUNT_DISTINCT(requestParameters.n) BY event.provider`,
+		`| STATS c = COUNT(*), lo = MIN(requestParameters.n), hi = MAX(requestParameters.n), s = SUM(requestParameters.n), m = MEDIAN(requestParameters.n), av = AVG(requestParameters.n) BY user.name`,
+		`| STATS c = COUNT(user.name), t = TOP(event.action, 3, "desc"), v = VALUES(requestParameters.list), d = COUNT_DISTINCT(a) BY requestParameters.list`,
+		`| STATS c = COUNT(*) WHERE event.action LIKE "*Key", v = VALUES(user.name) WHERE user.name IS NOT NULL, w = VALUES(a) BY DATE_TRUNC(1 minute, @timestamp)`,
+		`| STATS v = VALUES(@timestamp), d = COUNT_DISTINCT(@timestamp), lo = MIN(@timestamp), c = COUNT(*) BY event.outcome, requestParameters.n`,
+		`| STATS c = COUNT(*), v = VALUES(a), w = VALUES(b), x = MIN(a) BY a, b`,
+		`| STATS c = COUNT(*), v = VALUES(user.name)`,
+	}
+	tails = []string{
+		``,
+		`| WHERE c > 1`,
+		`| WHERE c >= 1 AND event.provider IS NOT NULL | KEEP c, event.provider`,
+		`| WHERE user.name IS NULL OR a IS NOT NULL`,
+		`| WHERE missing IS NULL AND c > 0 | SORT c DESC | LIMIT 2`,
+		`| EVAL z = c * 2 | WHERE z > 2`,
+	}
+	return heads, statses, tails
 }
