@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -542,4 +543,53 @@ func genParts() (heads, statses, tails []string) {
 		`| EVAL z = c * 2 | WHERE z > 2`,
 	}
 	return heads, statses, tails
+}
+
+// One Program aggregates from several goroutines at once (detect's
+// workers, each its own events and parts): its pooled rows, deferred GROK
+// and DISSECT columns and compiled STATS+WHERE share nothing a worker
+// writes, and the merged parts give what one worker gives.
+func TestHeadIntoConcurrent(t *testing.T) {
+	heads, statses, _ := genParts()
+	now := time.Date(2026, 11, 1, 11, 0, 0, 0, time.UTC)
+	for _, q := range []string{
+		"FROM x " + heads[3] + " " + statses[5] + " | WHERE c > 0",
+		"FROM x " + heads[6] + " " + statses[3] + " | WHERE c >= 0",
+		"FROM x " + heads[2] + " " + statses[1],
+	} {
+		pq, err := Parse(q)
+		if err != nil {
+			t.Fatalf("parse %q: %v", q, err)
+		}
+		prog, err := Compile(pq)
+		if err != nil || prog.headAcc == nil {
+			t.Fatalf("compile %q: %v (STATS over the head row: %v)", q, err, prog != nil && prog.headAcc != nil)
+		}
+		run := func(evs []*event.Event) *Partial {
+			pt := prog.NewPartial()
+			for i, ev := range evs {
+				prog.HeadInto(ev, now, int64(i), func() *Partial { return pt })
+			}
+			return pt
+		}
+		want := fmt.Sprintf("%#v", prog.TailPartials([]*Partial{run(genEvents(t))}, now))
+		prog.statsWhereOnce, prog.statsWhere = sync.Once{}, nil // compiled by the workers at once
+		const workers = 4
+		got := make([]string, workers)
+		var wg sync.WaitGroup
+		for w := range workers {
+			evs := genEvents(t)
+			wg.Go(func() {
+				for range 50 {
+					got[w] = fmt.Sprintf("%#v", prog.TailPartials([]*Partial{run(evs)}, now))
+				}
+			})
+		}
+		wg.Wait()
+		for w := range workers {
+			if got[w] != want {
+				t.Errorf("%s: worker %d\n%s\nwant\n%s", q, w, got[w], want)
+			}
+		}
+	}
 }
