@@ -593,3 +593,39 @@ func TestHeadIntoConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// With no rows (no events, or a WHERE dropping them all) or one, the
+// compiled STATS and the aggregation by parts still give what the
+// interpreter and the tail give (a STATS without BY: one row of zeros and
+// nulls).
+func TestCompiledAgreesFewRows(t *testing.T) {
+	heads, statses, tails := genParts()
+	now := time.Date(2026, 11, 1, 11, 0, 0, 0, time.UTC)
+	all := genEvents(t)
+	for _, evs := range [][]*event.Event{nil, all[:1], all[4:5]} {
+		for _, h := range append(heads, "| WHERE event.action == \"none\"") {
+			for _, s := range statses {
+				for _, tl := range tails {
+					q := "FROM x " + h + " " + s + " " + tl
+					pq, err := Parse(q)
+					if err != nil {
+						if !strings.Contains(err.Error(), "Unknown column") {
+							t.Error(err)
+						}
+						continue
+					}
+					prog, err := Compile(pq)
+					if err != nil {
+						t.Fatalf("compile %q: %v", q, err)
+					}
+					if got, want := runAll(prog, evs, now), runAll(interpreted(prog), evs, now); got != want {
+						t.Errorf("%s\n%s\n%s", q, got, want)
+					}
+					if err := partialsAsTail(prog, evs, now); err != nil {
+						t.Errorf("%s (%d events): %v", q, len(evs), err)
+					}
+				}
+			}
+		}
+	}
+}
