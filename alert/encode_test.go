@@ -460,3 +460,54 @@ func TestWriteJSONLConcurrent(t *testing.T) {
 		t.Error(e)
 	}
 }
+
+// fill sets every field reachable from v (a settable struct, slice,
+// pointer or basic value) to a value that is not its zero: strings, numbers
+// and booleans, one element in each slice and map, each pointer to a filled
+// value.
+func fill(t *testing.T, v reflect.Value, path string) {
+	t.Helper()
+	switch v.Type() {
+	case reflect.TypeFor[time.Time]():
+		v.Set(reflect.ValueOf(time.Date(2026, 11, 3, 10, 0, 0, 5, time.UTC)))
+		return
+	case reflect.TypeFor[json.RawMessage]():
+		v.Set(reflect.ValueOf(json.RawMessage(`{"k":[1]}`)))
+		return
+	case reflect.TypeFor[map[string]any]():
+		v.Set(reflect.ValueOf(map[string]any{"k": path}))
+		return
+	}
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(path)
+	case reflect.Int, reflect.Int64:
+		v.SetInt(int64(len(path)))
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Struct:
+		for i := range v.NumField() {
+			fill(t, v.Field(i), path+"."+v.Type().Field(i).Name)
+		}
+	case reflect.Slice:
+		v.Set(reflect.MakeSlice(v.Type(), 1, 1))
+		fill(t, v.Index(0), path+"[0]")
+	case reflect.Pointer:
+		v.Set(reflect.New(v.Type().Elem()))
+		fill(t, v.Elem(), path)
+	default:
+		t.Fatalf("%s: a %s, which this test does not fill (nor, perhaps, appendAlert write)", path, v.Type())
+	}
+}
+
+// appendAlert writes every field of an alert, nested ones too, as
+// encoding/json does: an alert with each field set (by reflection, so a
+// field added to Alert or to what it holds is set too) is written by
+// appendAlert itself and byte for byte as encoding/json writes it.
+func TestWriteJSONLEveryField(t *testing.T) {
+	var a Alert
+	fill(t, reflect.ValueOf(&a).Elem(), "alert")
+	if fast := checkSameJSONL(t, a); !fast {
+		t.Errorf("appendAlert left an alert of plain fields to encoding/json: %+v", a)
+	}
+}
