@@ -332,6 +332,8 @@ type path struct {
 	name  string
 	segs  []string
 	joins [][]string // joins[i][n-1] = segs[i..i+n] joined by "."
+	// rootIDs[n] is the root index's number of joins[0][n] (-1: none)
+	rootIDs []int32
 }
 
 func newPath(name string) *path {
@@ -341,6 +343,9 @@ func newPath(name string) *path {
 		for n := 1; i+n <= len(segs); n++ {
 			p.joins[i] = append(p.joins[i], strings.Join(segs[i:i+n], "."))
 		}
+	}
+	for _, k := range p.joins[0] {
+		p.rootIDs = append(p.rootIDs, rootKeyID(k))
 	}
 	return p
 }
@@ -521,6 +526,7 @@ type fieldMemo struct {
 	gen   uint64
 	slots []memoSlot
 	enc   []byte // scratch for encodings only measured (flatSmall)
+	root  rootIndex
 }
 
 type memoSlot struct {
@@ -635,9 +641,9 @@ func resolve(name string) Getter {
 	}
 	return func(e *Event, dst []Value) []Value {
 		if e.Kind == KindCloudTrail || alt == nil {
-			return walk(e.src, p, 0, dst)
+			return e.walkSrc(p, dst)
 		}
-		return walk(e.src, alt, 0, dst)
+		return e.walkSrc(alt, dst)
 	}
 }
 
@@ -723,9 +729,9 @@ func (e *Event) flatSmall(i int) bool {
 // rawScalars walks path p in the raw record and appends its scalar leaves,
 // dropping what the pipeline's drop-empty removes. ok is false when it met
 // an object leaf (whose rendering needs the ECS view).
-func rawScalars(v *fastjson.Value, p *path, dst []Value) (_ []Value, ok bool) {
+func rawScalars(e *Event, p *path, dst []Value) (_ []Value, ok bool) {
 	n := len(dst)
-	return scalars(walk(v, p, 0, dst), n)
+	return scalars(e.walkSrc(p, dst), n)
 }
 
 // scalars drops from dst[n:] what the pipeline's drop-empty removes. ok is
@@ -762,9 +768,9 @@ func fastECS(name string) Getter {
 	fromRaw := func(rp *path) Getter {
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return walk(e.src, p, 0, dst)
+				return e.walkSrc(p, dst)
 			}
-			if out, ok := rawScalars(e.src, rp, dst); ok {
+			if out, ok := rawScalars(e, rp, dst); ok {
 				return out
 			}
 			return viaDoc(e, dst)
@@ -780,7 +786,7 @@ func fastECS(name string) Getter {
 		view := ResolveView(raw)
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return walk(e.src, p, 0, dst)
+				return e.walkSrc(p, dst)
 			}
 			n := len(dst)
 			out, ok := scalars(append(dst, view(e)...), n)
@@ -808,13 +814,13 @@ func fastECS(name string) Getter {
 			k := flatIndex(raw)
 			return func(e *Event, dst []Value) []Value {
 				if e.Kind != KindCloudTrail {
-					return walk(e.src, p, 0, dst)
+					return e.walkSrc(p, dst)
 				}
 				if raw == "additionalEventData" && e.action == "UserAuthentication" {
 					return viaDoc(e, dst) // UserName may have moved to user.name
 				}
 				if e.flatSmall(k) {
-					if out, ok := rawScalars(e.src, rp, dst); ok {
+					if out, ok := rawScalars(e, rp, dst); ok {
 						return out
 					}
 				}
@@ -825,7 +831,7 @@ func fastECS(name string) Getter {
 	if notComputed(name) {
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return walk(e.src, p, 0, dst)
+				return e.walkSrc(p, dst)
 			}
 			return dst
 		}
@@ -834,7 +840,7 @@ func fastECS(name string) Getter {
 		k := flatIndex(keys[0])
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return walk(e.src, p, 0, dst)
+				return e.walkSrc(p, dst)
 			}
 			if !e.flatSmall(k) {
 				return viaDoc(e, dst)
@@ -848,7 +854,7 @@ func fastECS(name string) Getter {
 	if raw, ok := javaStrings[name]; ok {
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return walk(e.src, p, 0, dst)
+				return e.walkSrc(p, dst)
 			}
 			if raw == "additionalEventData" && e.action == "UserAuthentication" {
 				return viaDoc(e, dst) // UserName may have moved to user.name
@@ -865,7 +871,7 @@ func fastECS(name string) Getter {
 		// set when Elasticsearch indexes the document; a raw record has none
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return walk(e.src, p, 0, dst)
+				return e.walkSrc(p, dst)
 			}
 			return dst
 		}
@@ -873,7 +879,7 @@ func fastECS(name string) Getter {
 		// the pipeline's date processor on eventTime: UTC, milliseconds
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return walk(e.src, p, 0, dst)
+				return e.walkSrc(p, dst)
 			}
 			if v := e.src.Get("eventTime"); v == nil || v.Type() != fastjson.TypeString {
 				return dst
@@ -887,7 +893,7 @@ func fastECS(name string) Getter {
 	case "event.kind":
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return walk(e.src, p, 0, dst)
+				return e.walkSrc(p, dst)
 			}
 			return append(dst, Value{"event", String})
 		}
@@ -895,7 +901,7 @@ func fastECS(name string) Getter {
 		// the pipeline's per-action table; event.type defaults to info
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return walk(e.src, p, 0, dst)
+				return e.walkSrc(p, dst)
 			}
 			c, ok := categories[e.action]
 			if !ok || e.action == "" {
@@ -916,7 +922,7 @@ func fastECS(name string) Getter {
 	case "source.ip":
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return walk(e.src, p, 0, dst)
+				return e.walkSrc(p, dst)
 			}
 			b := e.src.GetStringBytes("sourceIPAddress")
 			// an address starts with a digit (IPv4) or holds a colon (IPv6):
@@ -938,7 +944,7 @@ func fastECS(name string) Getter {
 	case "event.dataset", "data_stream.dataset":
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return walk(e.src, p, 0, dst)
+				return e.walkSrc(p, dst)
 			}
 			return append(dst, Value{Dataset, String})
 		}
@@ -955,7 +961,7 @@ func fastECS(name string) Getter {
 	case "cloud.account.id":
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return walk(e.src, p, 0, dst)
+				return e.walkSrc(p, dst)
 			}
 			for _, k := range [][]string{{"userIdentity", "accountId"}, {"recipientAccountId"}} {
 				if v := present(e.src, k...); v != nil {
@@ -967,7 +973,7 @@ func fastECS(name string) Getter {
 	case "user.name":
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return walk(e.src, p, 0, dst)
+				return e.walkSrc(p, dst)
 			}
 			if awsServiceActor(e.src) == "" {
 				switch b2s(e.src.GetStringBytes("userIdentity", "type")) {
@@ -990,7 +996,7 @@ func fastECS(name string) Getter {
 	case "user.id":
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return walk(e.src, p, 0, dst)
+				return e.walkSrc(p, dst)
 			}
 			if v := present(e.src, "userIdentity", "principalId"); v != nil && awsServiceActor(e.src) == "" {
 				return rawLeaf(e, v, dst)
@@ -1006,7 +1012,7 @@ func fastECS(name string) Getter {
 		raw := map[string]string{"tls.cipher": "cipherSuite", "tls.client.server_name": "clientProvidedHostHeader"}[name]
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return walk(e.src, p, 0, dst)
+				return e.walkSrc(p, dst)
 			}
 			tls := e.src.Get("tlsDetails")
 			if tls == nil || str(tls, "tlsVersion") == "tlsVersion" {
@@ -1020,7 +1026,7 @@ func fastECS(name string) Getter {
 	case "aws.cloudtrail.management_event":
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return walk(e.src, p, 0, dst)
+				return e.walkSrc(p, dst)
 			}
 			if v := present(e.src, "managementEvent"); v != nil {
 				return append(dst, Value{javaValueOf(v), String})
