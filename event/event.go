@@ -332,8 +332,6 @@ type path struct {
 	name  string
 	segs  []string
 	joins [][]string // joins[i][n-1] = segs[i..i+n] joined by "."
-	// rootIDs[n] is the root index's number of joins[0][n] (-1: none)
-	rootIDs []int32
 }
 
 func newPath(name string) *path {
@@ -343,9 +341,6 @@ func newPath(name string) *path {
 		for n := 1; i+n <= len(segs); n++ {
 			p.joins[i] = append(p.joins[i], strings.Join(segs[i:i+n], "."))
 		}
-	}
-	for _, k := range p.joins[0] {
-		p.rootIDs = append(p.rootIDs, rootKeyID(k))
 	}
 	return p
 }
@@ -526,7 +521,6 @@ type fieldMemo struct {
 	gen   uint64
 	slots []memoSlot
 	enc   []byte // scratch for encodings only measured (flatSmall)
-	root  rootIndex
 }
 
 type memoSlot struct {
@@ -641,9 +635,9 @@ func resolve(name string) Getter {
 	}
 	return func(e *Event, dst []Value) []Value {
 		if e.Kind == KindCloudTrail || alt == nil {
-			return e.walkSrc(p, dst)
+			return walk(e.src, p, 0, dst)
 		}
-		return e.walkSrc(alt, dst)
+		return walk(e.src, alt, 0, dst)
 	}
 }
 
@@ -729,9 +723,9 @@ func (e *Event) flatSmall(i int) bool {
 // rawScalars walks path p in the raw record and appends its scalar leaves,
 // dropping what the pipeline's drop-empty removes. ok is false when it met
 // an object leaf (whose rendering needs the ECS view).
-func rawScalars(e *Event, p *path, dst []Value) (_ []Value, ok bool) {
+func rawScalars(v *fastjson.Value, p *path, dst []Value) (_ []Value, ok bool) {
 	n := len(dst)
-	return scalars(e.walkSrc(p, dst), n)
+	return scalars(walk(v, p, 0, dst), n)
 }
 
 // scalars drops from dst[n:] what the pipeline's drop-empty removes. ok is
@@ -768,9 +762,9 @@ func fastECS(name string) Getter {
 	fromRaw := func(rp *path) Getter {
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return e.walkSrc(p, dst)
+				return walk(e.src, p, 0, dst)
 			}
-			if out, ok := rawScalars(e, rp, dst); ok {
+			if out, ok := rawScalars(e.src, rp, dst); ok {
 				return out
 			}
 			return viaDoc(e, dst)
@@ -786,7 +780,7 @@ func fastECS(name string) Getter {
 		view := ResolveView(raw)
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return e.walkSrc(p, dst)
+				return walk(e.src, p, 0, dst)
 			}
 			n := len(dst)
 			out, ok := scalars(append(dst, view(e)...), n)
@@ -814,13 +808,13 @@ func fastECS(name string) Getter {
 			k := flatIndex(raw)
 			return func(e *Event, dst []Value) []Value {
 				if e.Kind != KindCloudTrail {
-					return e.walkSrc(p, dst)
+					return walk(e.src, p, 0, dst)
 				}
 				if raw == "additionalEventData" && e.action == "UserAuthentication" {
 					return viaDoc(e, dst) // UserName may have moved to user.name
 				}
 				if e.flatSmall(k) {
-					if out, ok := rawScalars(e, rp, dst); ok {
+					if out, ok := rawScalars(e.src, rp, dst); ok {
 						return out
 					}
 				}
@@ -831,7 +825,7 @@ func fastECS(name string) Getter {
 	if notComputed(name) {
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return e.walkSrc(p, dst)
+				return walk(e.src, p, 0, dst)
 			}
 			return dst
 		}
@@ -840,7 +834,7 @@ func fastECS(name string) Getter {
 		k := flatIndex(keys[0])
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return e.walkSrc(p, dst)
+				return walk(e.src, p, 0, dst)
 			}
 			if !e.flatSmall(k) {
 				return viaDoc(e, dst)
@@ -854,7 +848,7 @@ func fastECS(name string) Getter {
 	if raw, ok := javaStrings[name]; ok {
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return e.walkSrc(p, dst)
+				return walk(e.src, p, 0, dst)
 			}
 			if raw == "additionalEventData" && e.action == "UserAuthentication" {
 				return viaDoc(e, dst) // UserName may have moved to user.name
@@ -871,7 +865,7 @@ func fastECS(name string) Getter {
 		// set when Elasticsearch indexes the document; a raw record has none
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return e.walkSrc(p, dst)
+				return walk(e.src, p, 0, dst)
 			}
 			return dst
 		}
@@ -879,7 +873,7 @@ func fastECS(name string) Getter {
 		// the pipeline's date processor on eventTime: UTC, milliseconds
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return e.walkSrc(p, dst)
+				return walk(e.src, p, 0, dst)
 			}
 			if v := e.src.Get("eventTime"); v == nil || v.Type() != fastjson.TypeString {
 				return dst
@@ -893,7 +887,7 @@ func fastECS(name string) Getter {
 	case "event.kind":
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return e.walkSrc(p, dst)
+				return walk(e.src, p, 0, dst)
 			}
 			return append(dst, Value{"event", String})
 		}
@@ -901,7 +895,7 @@ func fastECS(name string) Getter {
 		// the pipeline's per-action table; event.type defaults to info
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return e.walkSrc(p, dst)
+				return walk(e.src, p, 0, dst)
 			}
 			c, ok := categories[e.action]
 			if !ok || e.action == "" {
@@ -922,7 +916,7 @@ func fastECS(name string) Getter {
 	case "source.ip":
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return e.walkSrc(p, dst)
+				return walk(e.src, p, 0, dst)
 			}
 			b := e.src.GetStringBytes("sourceIPAddress")
 			// an address starts with a digit (IPv4) or holds a colon (IPv6):
@@ -944,7 +938,7 @@ func fastECS(name string) Getter {
 	case "event.dataset", "data_stream.dataset":
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return e.walkSrc(p, dst)
+				return walk(e.src, p, 0, dst)
 			}
 			return append(dst, Value{Dataset, String})
 		}
@@ -961,7 +955,7 @@ func fastECS(name string) Getter {
 	case "cloud.account.id":
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return e.walkSrc(p, dst)
+				return walk(e.src, p, 0, dst)
 			}
 			for _, k := range [][]string{{"userIdentity", "accountId"}, {"recipientAccountId"}} {
 				if v := present(e.src, k...); v != nil {
@@ -973,7 +967,7 @@ func fastECS(name string) Getter {
 	case "user.name":
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return e.walkSrc(p, dst)
+				return walk(e.src, p, 0, dst)
 			}
 			if awsServiceActor(e.src) == "" {
 				switch b2s(e.src.GetStringBytes("userIdentity", "type")) {
@@ -996,7 +990,7 @@ func fastECS(name string) Getter {
 	case "user.id":
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return e.walkSrc(p, dst)
+				return walk(e.src, p, 0, dst)
 			}
 			if v := present(e.src, "userIdentity", "principalId"); v != nil && awsServiceActor(e.src) == "" {
 				return rawLeaf(e, v, dst)
@@ -1012,7 +1006,7 @@ func fastECS(name string) Getter {
 		raw := map[string]string{"tls.cipher": "cipherSuite", "tls.client.server_name": "clientProvidedHostHeader"}[name]
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return e.walkSrc(p, dst)
+				return walk(e.src, p, 0, dst)
 			}
 			tls := e.src.Get("tlsDetails")
 			if tls == nil || str(tls, "tlsVersion") == "tlsVersion" {
@@ -1026,7 +1020,7 @@ func fastECS(name string) Getter {
 	case "aws.cloudtrail.management_event":
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return e.walkSrc(p, dst)
+				return walk(e.src, p, 0, dst)
 			}
 			if v := present(e.src, "managementEvent"); v != nil {
 				return append(dst, Value{javaValueOf(v), String})
