@@ -54,3 +54,34 @@ func BenchmarkParseRead(b *testing.B) {
 		}
 	}
 }
+
+// benchRawFields are raw CloudTrail fields Sigma and Panther rules read,
+// present in benchRecord or not (most rules' fields are absent from most
+// records).
+var benchRawFields = []string{"eventSource", "eventName", "errorCode", "errorMessage", "userIdentity.type", "userIdentity.arn",
+	"userIdentity.sessionContext.sessionIssuer.type", "userIdentity.invokedBy", "requestParameters.userName", "requestParameters.policyArn",
+	"requestParameters.bucketName", "requestParameters.attribute", "requestParameters.ipPermissions.items.ipRanges.items.cidrIp",
+	"responseElements.ConsoleLogin", "additionalEventData.MFAUsed", "userAgent", "sourceIPAddress", "awsRegion", "recipientAccountId",
+	"serviceEventDetails.state", "readOnly", "eventType", "resources.ARN", "tlsDetails.tlsVersion"}
+
+// BenchmarkParseReadRaw parses the record and reads benchRawFields
+// through their views: each field's first read of an event.
+func BenchmarkParseReadRaw(b *testing.B) {
+	data := []byte(benchRecord)
+	views := make([]View, len(benchRawFields))
+	for i, n := range benchRawFields {
+		views[i] = ResolveView(n)
+	}
+	var p Parser
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		ev, err := p.ParseUTF8(data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, v := range views {
+			v(ev)
+		}
+	}
+}
