@@ -306,49 +306,43 @@ func TestPartialsMatchRows(t *testing.T) {
 
 	// HeadTransient's rows alias the record, whose parser (and buffer) the
 	// next record reuses: what Accumulate keeps must be its own copy
-	var p event.Parser
-	buf := make([]byte, 0, 512)
-	parts = nil
-	for i := range 40 {
-		if i%7 == 0 {
-			parts = append(parts, prog.NewPartial())
-		}
-		buf = fmt.Appendf(buf[:0], `{"eventTime":"2026-11-01T10:%02d:%02dZ","eventSource":"ec2.amazonaws.com","eventName":%q,"userIdentity":{"type":"IAMUser","userName":"u%d"},"requestParameters":{"n":%d}}`,
-			i/10, (i*7)%60, actions[i%3], i%4, i)
-		ev, err := p.Parse(buf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		prog.HeadTransient(ev, ev.Time(), func(r Row) { prog.Accumulate(parts[len(parts)-1], r, ev.Time().UnixNano()) })
-	}
-	clear(buf[:cap(buf)])
-	if got := prog.TailPartials(parts, time.Now()); fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("transient rows by parts:\n%v\nall rows:\n%v", got, want)
-	}
-
-	// the same with HeadInto, whose aggregation reads the event's strings
-	// unboxed: what a group keeps is its own copy
 	if prog.headAcc == nil {
 		t.Fatal("the head did not compile: HeadInto would not read the head row")
 	}
-	parts = nil
-	for i := range 40 {
-		if i%7 == 0 {
-			parts = append(parts, prog.NewPartial())
+	var p event.Parser
+	buf := make([]byte, 0, 512)
+	for _, feed := range []struct {
+		name string
+		add  func(pt *Partial, ev *event.Event)
+	}{
+		{"transient rows", func(pt *Partial, ev *event.Event) {
+			prog.HeadTransient(ev, ev.Time(), func(r Row) { prog.Accumulate(pt, r, ev.Time().UnixNano()) })
+		}},
+		// HeadInto's aggregation reads the event's strings unboxed: what a
+		// group keeps is its own copy
+		{"HeadInto", func(pt *Partial, ev *event.Event) {
+			if n := prog.HeadInto(ev, ev.Time(), ev.Time().UnixNano(), func() *Partial { return pt }); n != 1 {
+				t.Fatalf("%s: %d rows", ev.Raw, n)
+			}
+		}},
+	} {
+		parts = nil
+		for i := range 40 {
+			if i%7 == 0 {
+				parts = append(parts, prog.NewPartial())
+			}
+			buf = fmt.Appendf(buf[:0], `{"eventTime":"2026-11-01T10:%02d:%02dZ","eventSource":"ec2.amazonaws.com","eventName":%q,"userIdentity":{"type":"IAMUser","userName":"u%d"},"requestParameters":{"n":%d}}`,
+				i/10, (i*7)%60, actions[i%3], i%4, i)
+			ev, err := p.Parse(buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			feed.add(parts[len(parts)-1], ev)
 		}
-		buf = fmt.Appendf(buf[:0], `{"eventTime":"2026-11-01T10:%02d:%02dZ","eventSource":"ec2.amazonaws.com","eventName":%q,"userIdentity":{"type":"IAMUser","userName":"u%d"},"requestParameters":{"n":%d}}`,
-			i/10, (i*7)%60, actions[i%3], i%4, i)
-		ev, err := p.Parse(buf)
-		if err != nil {
-			t.Fatal(err)
+		clear(buf[:cap(buf)])
+		if got := prog.TailPartials(parts, time.Now()); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s by parts:\n%v\nall rows:\n%v", feed.name, got, want)
 		}
-		if n := prog.HeadInto(ev, ev.Time(), ev.Time().UnixNano(), func() *Partial { return parts[len(parts)-1] }); n != 1 {
-			t.Fatalf("record %d: %d rows", i, n)
-		}
-	}
-	clear(buf[:cap(buf)])
-	if got := prog.TailPartials(parts, time.Now()); fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("HeadInto by parts:\n%v\nall rows:\n%v", got, want)
 	}
 }
 
