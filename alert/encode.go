@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/trailhound/trailhound/event"
+	"github.com/trailhound/trailhound/record"
 	"github.com/trailhound/trailhound/rule"
 )
 
@@ -547,25 +548,11 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
-// Byte masks for plainPrefix's eight bytes at a time.
-const (
-	ones  = 0x0101010101010101
-	highs = 0x8080808080808080
-)
-
-// plainPrefix returns the index of the first byte of s from i on that a
-// JSON string does not hold as it is (a control character, '"', '\\') or
-// that starts a multibyte sequence (0x80 and above); len(s) when none.
 func plainPrefix[T string | []byte](s T, i int) int {
 	for ; i+8 <= len(s); i += 8 {
 		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
 			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-		q, bs := x^('"'*ones), x^('\\'*ones)
-		// the high bit of a byte set where: it is below 0x20, it is '"',
-		// it is '\\', or it is 0x80 and above (bytes above a marked one may
-		// be marked too: the first marked byte is always right)
-		m := ((x-0x20*ones)&^x | (q-ones)&^q | (bs-ones)&^bs | x) & highs
-		if m != 0 {
+		if m := record.Special(x); m != 0 {
 			return i + bits.TrailingZeros64(m)/8
 		}
 	}

@@ -159,15 +159,17 @@ const (
 	hi8 = 0x8080808080808080
 )
 
-// special returns a mask with the high bit set in the bytes of x (8 bytes,
-// little endian) that are '"', '\\', a control character or not ASCII.
+// Special returns a mask with the high bit set in the bytes of x (8 bytes,
+// little endian) that are '"', '\\', a control character or not ASCII: the
+// bytes a JSON string cannot hold as they are, or that start a multi-byte
+// sequence (the validator's strings, and alert's writer, skip the others).
 // False positives can only follow a true one, so the lowest set bit marks
 // the first.
 //
 // Flipping bit 1 maps the control characters onto themselves and '"' onto
 // ' ', so both are the bytes below 0x21 once flipped: one test finds them.
 // Bytes from 0x80 have the high bit set already and borrow nothing.
-func special(x uint64) uint64 {
+func Special(x uint64) uint64 {
 	q := x ^ (lo8 * 0x02)
 	b := x ^ (lo8 * '\\')
 	return ((q-lo8*0x21)&^q | (b-lo8)&^b | x) & hi8
@@ -180,7 +182,7 @@ func special(x uint64) uint64 {
 func skipPlain(buf []byte, i int) int {
 	rest := buf[i:] // sliced as it goes: no bounds checks in the loops
 	for len(rest) >= 8 {
-		if m := special(binary.LittleEndian.Uint64(rest)); m != 0 {
+		if m := Special(binary.LittleEndian.Uint64(rest)); m != 0 {
 			return len(buf) - len(rest) + bits.TrailingZeros64(m)/8
 		}
 		rest = rest[8:]

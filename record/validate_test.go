@@ -453,11 +453,11 @@ func TestSpecial(t *testing.T) {
 						}
 					}
 					got := 8
-					if m := special(binary.LittleEndian.Uint64(w[:])); m != 0 {
+					if m := Special(binary.LittleEndian.Uint64(w[:])); m != 0 {
 						got = bits.TrailingZeros64(m) / 8
 					}
 					if got != want {
-						t.Fatalf("special(%q) finds byte %d, want %d", w, got, want)
+						t.Fatalf("Special(%q) finds byte %d, want %d", w, got, want)
 					}
 				}
 			}
