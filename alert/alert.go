@@ -17,8 +17,11 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/valyala/fastjson"
+
 	"github.com/trailhound/trailhound/event"
 	"github.com/trailhound/trailhound/rule"
+	"github.com/trailhound/trailhound/termtext"
 )
 
 // Alert is one rule match.
@@ -306,13 +309,13 @@ func tableRow(a Alert) []string {
 	}
 	return []string{
 		when,
-		a.Rule.Severity,
+		termtext.String(a.Rule.Severity),
 		strconv.Itoa(a.Rule.RiskScore),
 		clip(a.Rule.Name, tableWidths[3]),
 		clip(a.Event.Action, tableWidths[4]),
 		clip(who, tableWidths[5]),
 		clip(source, tableWidths[6]),
-		fmt.Sprintf("%s:%d", shortPath(a.Event.File), a.Event.Line),
+		termtext.String(fmt.Sprintf("%s:%d", shortPath(a.Event.File), a.Event.Line)),
 	}
 }
 
@@ -368,18 +371,21 @@ func ActorAndSource(a Alert) (who, source string) {
 	if who != "" && source != "" {
 		return who, source
 	}
-	var raw struct {
-		UserIdentity    struct{ Arn, Type string } `json:"userIdentity"`
-		SourceIPAddress string                     `json:"sourceIPAddress"`
-	}
-	if json.Unmarshal(a.Record, &raw) == nil {
+	// a few members of the record, without decoding all of it (a table
+	// row per alert)
+	p := recordParsers.Get()
+	defer recordParsers.Put(p)
+	if v, err := p.ParseBytes(a.Record); err == nil {
 		if who == "" {
-			who = cmp.Or(raw.UserIdentity.Arn, raw.UserIdentity.Type)
+			who = cmp.Or(string(v.GetStringBytes("userIdentity", "arn")), string(v.GetStringBytes("userIdentity", "type")))
 		}
-		source = cmp.Or(source, raw.SourceIPAddress)
+		source = cmp.Or(source, string(v.GetStringBytes("sourceIPAddress")))
 	}
 	return who, source
 }
+
+// recordParsers parse alert records for ActorAndSource.
+var recordParsers fastjson.ParserPool
 
 func str(v any) string {
 	switch v := v.(type) {
@@ -397,7 +403,9 @@ func str(v any) string {
 	return fmt.Sprint(v)
 }
 
+// clip is s, escaped for a terminal (termtext), cut to n characters.
 func clip(s string, n int) string {
+	s = termtext.String(s)
 	if utf8.RuneCountInString(s) <= n {
 		return s
 	}

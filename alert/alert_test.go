@@ -91,6 +91,8 @@ func TestTableActorAndSource(t *testing.T) {
 		{"from the record", nil, rec, []string{"arn:aws:iam::1:user/eve", "203.0.113.9"}},
 		{"fields first", map[string]any{"source.address": "192.0.2.1", "user.name": "bob"}, rec, []string{"bob", "192.0.2.1"}},
 		{"type when no ARN", nil, json.RawMessage(`{"userIdentity":{"type":"AWSService"}}`), []string{"AWSService"}},
+		{"escaped strings", nil, json.RawMessage(`{"userIdentity":{"arn":"arn:aws:iam::1:user/\u0065ve"},"sourceIPAddress":"203.0.113.\u0039"}`), []string{"arn:aws:iam::1:user/eve", "203.0.113.9"}},
+		{"a member of another type", nil, json.RawMessage(`{"userIdentity":{"arn":7,"type":"IAMUser"},"sourceIPAddress":"203.0.113.9"}`), []string{"IAMUser", "203.0.113.9"}},
 	}
 	for _, tc := range tests {
 		var buf bytes.Buffer

@@ -73,7 +73,7 @@ func placeholderFlag(cmd *cobra.Command) *[]string {
 // /dev/null or another character device is JSON Lines, as to a file (a
 // hunt timed with > /dev/null measured the table's writing).
 func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
+	f, ok := raw(w).(*os.File)
 	return ok && isTTY(f)
 }
 
@@ -231,7 +231,7 @@ the alerts found so far are written, the state is not committed).`,
 			stopProgress, around := func() {}, func(fn func()) { fn() }
 			if !quiet && isTerminal(errw) {
 				opts.Progress = &hunt.Progress{}
-				stopProgress, around = showProgress(errw, opts.Progress)
+				stopProgress, around = showProgress(raw(errw), opts.Progress)
 				defer stopProgress()
 			}
 			var table *alert.TableWriter
@@ -244,14 +244,14 @@ the alerts found so far are written, the state is not committed).`,
 					if table != nil {
 						err = table.Write(as)
 					} else {
-						err = alert.WriteJSONL(out, as)
+						err = alert.WriteJSONL(raw(out), as)
 					}
 				})
 				written += len(as)
 				return err
 			}
 			opts.Flush = func() error {
-				if f, ok := out.(*os.File); ok {
+				if f, ok := raw(out).(*os.File); ok {
 					f.Sync() // not all outputs can sync (pipes, terminals): written is delivered there
 				}
 				return nil
@@ -276,7 +276,7 @@ the alerts found so far are written, the state is not committed).`,
 				return &exitError{exitInterrupted, errors.New("interrupted")}
 			}
 			sum := res.Summary
-			if f, ok := out.(*os.File); ok {
+			if f, ok := raw(out).(*os.File); ok {
 				f.Sync() // delivered before the state says so (not all outputs can sync)
 			}
 			if ctx.Err() == nil {

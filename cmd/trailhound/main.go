@@ -14,6 +14,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/trailhound/trailhound/termtext"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -64,6 +66,10 @@ func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	// what is shown to people is escaped (file names, records and rules
+	// carry what others wrote); machine output and the progress line use
+	// raw(w)
+	stdout, stderr = &termtext.Writer{W: stdout}, &termtext.Writer{W: stderr}
 	slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	root := newRoot(stdout, stderr)
 	root.SetArgs(args)
@@ -83,6 +89,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitBadUsage
 	}
 	return exitErrors
+}
+
+// raw is the writer under w's terminal escaping: for JSON (whose strings
+// escape what they must), CSV, and the progress line's own control
+// characters.
+func raw(w io.Writer) io.Writer {
+	if t, ok := w.(*termtext.Writer); ok {
+		return t.W
+	}
+	return w
 }
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {

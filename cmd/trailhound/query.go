@@ -23,6 +23,7 @@ import (
 	"github.com/trailhound/trailhound/kql"
 	"github.com/trailhound/trailhound/record"
 	"github.com/trailhound/trailhound/rule"
+	"github.com/trailhound/trailhound/termtext"
 )
 
 // defaultColumns are shown for KQL and EQL matches.
@@ -343,7 +344,7 @@ func cell(v esql.Value) string {
 func printTable(w io.Writer, t esql.Table, format string) error {
 	switch format {
 	case "jsonl":
-		enc := json.NewEncoder(w)
+		enc := json.NewEncoder(raw(w))
 		for _, r := range t.Rows {
 			obj := map[string]any{}
 			for i, c := range t.Columns {
@@ -354,7 +355,7 @@ func printTable(w io.Writer, t esql.Table, format string) error {
 			}
 		}
 	case "csv":
-		cw := csv.NewWriter(w)
+		cw := csv.NewWriter(raw(w))
 		cw.Write(t.Columns)
 		for _, r := range t.Rows {
 			rec := make([]string, len(r))
@@ -371,7 +372,7 @@ func printTable(w io.Writer, t esql.Table, format string) error {
 		for _, r := range t.Rows {
 			cells := make([]string, len(r))
 			for i, v := range r {
-				cells[i] = strings.ReplaceAll(cell(v), "\t", " ")
+				cells[i] = strings.ReplaceAll(termtext.String(cell(v)), "\t", " ")
 			}
 			fmt.Fprintln(tw, strings.Join(cells, "\t"))
 		}

@@ -148,7 +148,7 @@ writes an ATT&CK Navigator layer (JSON; score = number of rules, comment = their
 			cov := rule.Coverage(rules)
 			w := cmd.OutOrStdout()
 			if covFormat == "navigator" {
-				err = rule.WriteNavigator(w, rule.Navigator(covName, cov))
+				err = rule.WriteNavigator(raw(w), rule.Navigator(covName, cov))
 			} else {
 				err = rule.WriteCoverageTable(w, cov)
 			}

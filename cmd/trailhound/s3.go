@@ -10,6 +10,7 @@ import (
 
 	"github.com/trailhound/trailhound/record"
 	"github.com/trailhound/trailhound/s3trail"
+	"github.com/trailhound/trailhound/termtext"
 )
 
 // splitURLs separates the s3:// URLs among a hunt's arguments from the local
@@ -58,7 +59,7 @@ func s3Inputs(ctx context.Context, urls []string, endpoint string, from, to time
 			return nil, &exitError{exitErrors, err}
 		}
 		if !quiet && isTerminal(errw) {
-			fmt.Fprintf(errw, "%s: listing %d account/region folders...\r", u, len(ps))
+			fmt.Fprintf(raw(errw), "%s: listing %d account/region folders...\r", termtext.String(u), len(ps))
 		}
 		objs, err := r.ListRange(ctx, ps, from, to)
 		if err != nil {

@@ -241,7 +241,7 @@ served on --listen.`,
 						return
 					}
 				}()
-				keys, err := serveOnce(runCtx, cfg, geo, cmd.OutOrStdout(), log, m, prev)
+				keys, err := serveOnce(runCtx, cfg, geo, raw(cmd.OutOrStdout()), log, m, prev)
 				signal.Stop(hup)
 				stop()
 				if err != nil {
