@@ -94,29 +94,26 @@ func unescape(t *testing.T, esc, orig string) string {
 			orig = orig[m:]
 			continue
 		}
-		var size int
-		switch {
-		case strings.HasPrefix(esc, `\u`) && len(esc) >= 6:
-			v, err := strconv.ParseUint(esc[2:6], 16, 32)
-			if err != nil {
-				t.Fatalf("bad escape in %q", esc)
-			}
-			b.WriteRune(rune(v))
-			size = 6
-			_, m := utf8.DecodeRuneInString(orig)
-			orig = orig[m:]
-		case strings.HasPrefix(esc, `\x`) && len(esc) >= 4:
-			v, err := strconv.ParseUint(esc[2:4], 16, 8)
-			if err != nil {
-				t.Fatalf("bad escape in %q", esc)
-			}
-			b.WriteByte(byte(v))
-			size = 4
-			orig = orig[1:]
-		default:
+		width, rune16 := 4, false // \xff, or \uffff
+		if strings.HasPrefix(esc, `\u`) {
+			width, rune16 = 6, true
+		}
+		if len(esc) < width {
 			t.Fatalf("unexpected text %q", esc)
 		}
-		esc = esc[size:]
+		v, err := strconv.ParseUint(esc[2:width], 16, 4*(width-2))
+		if err != nil || !rune16 && esc[1] != 'x' {
+			t.Fatalf("bad escape in %q", esc)
+		}
+		if rune16 {
+			b.WriteRune(rune(v))
+			_, m := utf8.DecodeRuneInString(orig)
+			orig = orig[m:]
+		} else {
+			b.WriteByte(byte(v))
+			orig = orig[1:]
+		}
+		esc = esc[width:]
 	}
 	return b.String()
 }
