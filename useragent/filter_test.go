@@ -4,12 +4,65 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 
+	"github.com/ua-parser/uap-go/uaparser"
 	"github.com/valyala/fastjson"
 
 	"github.com/trailhound/trailhound/record"
 )
+
+// compiled is uap-go's own parser, every pattern compiled: what the
+// filtered, lazily compiled parts must agree with.
+var compiled = sync.OnceValue(func() *uaparser.Parser {
+	p, err := uaparser.New(uaparser.WithCacheSize(1))
+	if err != nil {
+		panic(err)
+	}
+	return p
+})
+
+// TestPartsConcurrent parses agents from several goroutines at once while
+// the patterns are still being compiled on first use (the first test of
+// the package to parse; run it alone under -race to be sure of that), and
+// checks every answer against uap-go's own parser.
+func TestPartsConcurrent(t *testing.T) {
+	agents := []string{
+		"aws-cli/2.17.60 md/awscrt#0.21.2 ua/2.0 os/macos#23.6.0 md/arch#x86_64 lang/python#3.12.6 md/pyimpl#CPython",
+		"Boto3/1.34.0 md/Botocore#1.34.0 ua/2.0 os/linux#6.1 md/arch#x86_64 lang/python#3.12.1",
+		"Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Mobile/15E148 Safari/604.1",
+		"Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36",
+		"Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0",
+		"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+		"aws-sdk-go-v2/1.24.0 os/linux lang/go#1.21.5 md/GOOS#linux md/GOARCH#amd64 api/sts#1.26.6",
+		"console.amazonaws.com", "signin.amazonaws.com", "curl/8.4.0", "python-requests/2.31.0", "", "Other",
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for k := range agents {
+				s := agents[(k+g*3)%len(agents)]
+				agrees(t, s)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// agrees checks the three parts of s against uap-go's own parser.
+func agrees(t *testing.T, s string) {
+	full := compiled()
+	if got, want := *parseUserAgent(s), *full.ParseUserAgent(s); got != want {
+		t.Errorf("user agent of %q: filtered %+v, uap-go %+v", s, got, want)
+	}
+	if got, want := *parseOs(s), *full.ParseOs(s); got != want {
+		t.Errorf("os of %q: filtered %+v, uap-go %+v", s, got, want)
+	}
+	if got, want := *parseDevice(s), *full.ParseDevice(s); got != want {
+		t.Errorf("device of %q: filtered %+v, uap-go %+v", s, got, want)
+	}
+}
 
 // corpusAgents returns every distinct user agent of the corpus logs (raw
 // records' userAgent, ECS documents' user_agent.original), sorted.
@@ -69,17 +122,8 @@ func TestFilteredParsersAgree(t *testing.T) {
 		"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0.0.0 Safari/537.36",
 		"Ｍozilla/5.0 (ｉPhone) ſafari KELVIN", "", "Other",
 	)
-	full := compiled()
 	for _, s := range agents {
-		if got, want := *parseUserAgent(s), *full.ParseUserAgent(s); got != want {
-			t.Errorf("user agent of %q: filtered %+v, uap-go %+v", s, got, want)
-		}
-		if got, want := *parseOs(s), *full.ParseOs(s); got != want {
-			t.Errorf("os of %q: filtered %+v, uap-go %+v", s, got, want)
-		}
-		if got, want := *parseDevice(s), *full.ParseDevice(s); got != want {
-			t.Errorf("device of %q: filtered %+v, uap-go %+v", s, got, want)
-		}
+		agrees(t, s)
 	}
 	t.Logf("%d distinct user agents compared", len(agents))
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/ua-parser/uap-go/uaparser"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/trailhound/trailhound/regexlit"
 )
@@ -48,15 +49,6 @@ func (a *Agent) DeviceName() string { a.deviceOnce.Do(a.parseDevice); return a.d
 const cacheSize = 4096
 
 var (
-	parserOnce sync.Once
-	parser     *uaparser.Parser
-	// uaPass, osPass and devicePass hold, per uap-core pattern, a test
-	// every string its regex matches passes (regexlit.Filter; nil: none):
-	// uap-go tries hundreds of regexes in turn, and these rule most of
-	// them out with a substring search (0.6 ms per distinct agent before).
-	uaPass, osPass, devicePass             []func(string) bool
-	uaFilterOnce, osFilterOnce, deviceOnce sync.Once
-
 	mu    sync.Mutex
 	cache = map[string]*Agent{}
 )
@@ -78,105 +70,119 @@ func Parse(s string) *Agent {
 	return a
 }
 
-func compiled() *uaparser.Parser {
-	parserOnce.Do(func() {
-		// the embedded regexes are part of the module: an error here
-		// cannot depend on input
-		var err error
-		if parser, err = uaparser.New(uaparser.WithCacheSize(1)); err != nil {
-			panic(fmt.Sprintf("useragent: the embedded uap-core regexes: %v", err))
-		}
-	})
-	return parser
+// definitions are uap-core's patterns as uap-go embeds them, not compiled.
+var definitions = sync.OnceValue(func() *uaparser.RegexDefinitions {
+	var d uaparser.RegexDefinitions
+	// the embedded patterns are part of the module: an error here cannot
+	// depend on input
+	if err := yaml.Unmarshal(uaparser.DefinitionYaml, &d); err != nil {
+		panic(fmt.Sprintf("useragent: the embedded uap-core patterns: %v", err))
+	}
+	return &d
+})
+
+// part is one of uap-core's three lists of patterns (agents, operating
+// systems, devices), tried in order, the first match with a family
+// winning, "Other" when none: uap-go's ParseUserAgent, ParseOs and
+// ParseDevice, except that
+//   - a pattern whose literal filter rejects the string is passed over: its
+//     regex cannot match it, so uap-go's Match would leave the result as it
+//     is (the filters rule most of the hundreds of patterns out with a
+//     substring search: 0.6 ms per distinct agent before);
+//   - each pattern is compiled, by uap-go's New over it alone, the first
+//     time a string passes its filter: compiling all 1,200 at the first
+//     agent cost 65-85 ms of every hunt reading one, and most hunts read
+//     only agents' names, of few distinct agents.
+//
+// TestFilteredParsersAgree compares the parts with uap-go's parser on every
+// distinct agent of the corpus logs.
+type part[R any] struct {
+	once    sync.Once
+	pats    []interface{ Match(string, *R) } // set by init, with their expressions
+	exprs   []string
+	pass    []func(string) bool // the literal filters (nil: none)
+	built   []sync.Once
+	init    func(p *part[R])
+	compile func(i int) // compiles pattern i
+	family  func(*R) *string
 }
 
-// filters returns the literal filters of one part's patterns (given by
-// their expressions), built the first time that part is parsed: most rules
-// read only the agent's name, and the device patterns' filters took 25 ms to
-// build at every start.
-func filters(once *sync.Once, pass *[]func(string) bool, exprs func() []string) []func(string) bool {
-	once.Do(func() {
-		for _, e := range exprs() {
-			*pass = append(*pass, regexlit.FilterMax(e, maxLiterals))
+func (p *part[R]) parse(s string) *R {
+	p.once.Do(func() {
+		p.init(p)
+		p.built = make([]sync.Once, len(p.pats))
+		for _, e := range p.exprs {
+			p.pass = append(p.pass, regexlit.FilterMax(e, maxLiterals))
 		}
 	})
-	return *pass
+	r := new(R)
+	for i, pat := range p.pats {
+		if pass := p.pass[i]; pass != nil && !pass(s) {
+			continue
+		}
+		p.built[i].Do(func() { p.compile(i) })
+		if pat.Match(s, r); *p.family(r) != "" {
+			return r
+		}
+	}
+	*p.family(r) = "Other"
+	return r
 }
+
+// expr is a pattern's expression as uap-go compiles it.
+func expr(flags, e string) string {
+	if flags == "" {
+		return e
+	}
+	return "(?" + flags + ")" + e
+}
+
+// compile compiles defs' patterns (uap-go's New sets each one's Reg).
+func compile(defs uaparser.RegexDefinitions) {
+	if _, err := uaparser.New(uaparser.WithRegexDefinitions(defs), uaparser.WithCacheSize(1)); err != nil {
+		panic(fmt.Sprintf("useragent: the embedded uap-core patterns: %v", err))
+	}
+}
+
+var (
+	agents = part[uaparser.UserAgent]{
+		init: func(p *part[uaparser.UserAgent]) {
+			for _, q := range definitions().UA {
+				p.pats, p.exprs = append(p.pats, q), append(p.exprs, expr(q.Flags, q.Expr))
+			}
+		},
+		compile: func(i int) { compile(uaparser.RegexDefinitions{UA: definitions().UA[i : i+1]}) },
+		family:  func(r *uaparser.UserAgent) *string { return &r.Family },
+	}
+	systems = part[uaparser.Os]{
+		init: func(p *part[uaparser.Os]) {
+			for _, q := range definitions().OS {
+				p.pats, p.exprs = append(p.pats, q), append(p.exprs, expr(q.Flags, q.Expr))
+			}
+		},
+		compile: func(i int) { compile(uaparser.RegexDefinitions{OS: definitions().OS[i : i+1]}) },
+		family:  func(r *uaparser.Os) *string { return &r.Family },
+	}
+	devices = part[uaparser.Device]{
+		init: func(p *part[uaparser.Device]) {
+			for _, q := range definitions().Device {
+				p.pats, p.exprs = append(p.pats, q), append(p.exprs, expr(q.Flags, q.Expr))
+			}
+		},
+		compile: func(i int) { compile(uaparser.RegexDefinitions{Device: definitions().Device[i : i+1]}) },
+		family:  func(r *uaparser.Device) *string { return &r.Family },
+	}
+)
 
 // maxLiterals bounds the literals of one alternation a pattern's filter
 // checks: uap-core's bot pattern alternates about 200 names.
 const maxLiterals = 1024
 
-// The parse functions below are uap-go's ParseUserAgent, ParseOs and
-// ParseDevice (the same patterns in the same order, each applied by uap-go's
-// own Match into one result, the first with a family winning, "Other" when
-// none) except that a pattern whose literal filter rejects the string is
-// passed over: its regex cannot match it, so Match would leave the result
-// as it is. TestFilteredParsersAgree compares them on every distinct agent of
-// the corpus logs.
+func parseUserAgent(s string) *uaparser.UserAgent { return agents.parse(s) }
 
-func parseUserAgent(s string) *uaparser.UserAgent {
-	p := compiled()
-	passes := filters(&uaFilterOnce, &uaPass, func() (out []string) {
-		for _, q := range p.UA {
-			out = append(out, q.Reg.String())
-		}
-		return out
-	})
-	ua := new(uaparser.UserAgent)
-	for i, pat := range p.UA {
-		if pass := passes[i]; pass != nil && !pass(s) {
-			continue
-		}
-		if pat.Match(s, ua); ua.Family != "" {
-			return ua
-		}
-	}
-	ua.Family = "Other"
-	return ua
-}
+func parseOs(s string) *uaparser.Os { return systems.parse(s) }
 
-func parseOs(s string) *uaparser.Os {
-	p := compiled()
-	passes := filters(&osFilterOnce, &osPass, func() (out []string) {
-		for _, q := range p.OS {
-			out = append(out, q.Reg.String())
-		}
-		return out
-	})
-	os := new(uaparser.Os)
-	for i, pat := range p.OS {
-		if pass := passes[i]; pass != nil && !pass(s) {
-			continue
-		}
-		if pat.Match(s, os); os.Family != "" {
-			return os
-		}
-	}
-	os.Family = "Other"
-	return os
-}
-
-func parseDevice(s string) *uaparser.Device {
-	p := compiled()
-	passes := filters(&deviceOnce, &devicePass, func() (out []string) {
-		for _, q := range p.Device {
-			out = append(out, q.Reg.String())
-		}
-		return out
-	})
-	d := new(uaparser.Device)
-	for i, pat := range p.Device {
-		if pass := passes[i]; pass != nil && !pass(s) {
-			continue
-		}
-		if pat.Match(s, d); d.Family != "" {
-			return d
-		}
-	}
-	d.Family = "Other"
-	return d
-}
+func parseDevice(s string) *uaparser.Device { return devices.parse(s) }
 
 func (a *Agent) parseUA() {
 	a.name = "Other"
