@@ -14,8 +14,9 @@ import (
 
 // Writer writes to W what it is given, with every character a terminal
 // could act on or that reorders text written as an escape: C0 controls
-// other than newline and tab (as \u001b), DEL, C1 controls, the bidi
-// embedding, override and isolate controls (U+202A-U+202E,
+// (as \u001b) other than newline, tab and a carriage return before a
+// newline (a lone one can hide a line's start), DEL, C1 controls, the
+// bidi embedding, override and isolate controls (U+202A-U+202E,
 // U+2066-U+2069), and bytes that are not UTF-8 (as \xff). Other text,
 // backslashes included, is written unchanged. Each Write is escaped on its
 // own: a character split across two writes is written as escaped bytes.
@@ -73,7 +74,7 @@ func safePrefix(p []byte) int {
 	for i := 0; i < len(p); {
 		c := p[i]
 		if c < utf8.RuneSelf {
-			if c < 0x20 && c != '\n' && c != '\t' || c == 0x7f {
+			if c < 0x20 && c != '\n' && c != '\t' && !(c == '\r' && i+1 < len(p) && p[i+1] == '\n') || c == 0x7f {
 				return i
 			}
 			i++

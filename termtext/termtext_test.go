@@ -18,6 +18,8 @@ func TestString(t *testing.T) {
 		{"arn:aws:iam::1:root\x1b]0;pwned\x07", `arn:aws:iam::1:root\u001b]0;pwned\u0007`},
 		{"1.2.3.4\x1b[31mRED", `1.2.3.4\u001b[31mRED`},
 		{"cr\rhides", `cr\u000dhides`},
+		{"crlf\r\nlines\r\n", "crlf\r\nlines\r\n"},
+		{"cr at the end\r", `cr at the end\u000d`},
 		{"del\x7f", `del\u007f`},
 		{"c1 \u009b31m", `c1 \u009b31m`},
 		{"bidi \u202eevil\u2066x\u2069", `bidi \u202eevil\u2066x\u2069`},
@@ -66,8 +68,11 @@ func FuzzString(f *testing.F) {
 		if !utf8.ValidString(got) {
 			t.Fatalf("String(%q) = %q: not UTF-8", s, got)
 		}
+		if strings.Contains(strings.ReplaceAll(got, "\r\n", ""), "\r") {
+			t.Fatalf("String(%q) = %q keeps a carriage return not before a newline", s, got)
+		}
 		for _, r := range got {
-			if r < 0x20 && r != '\n' && r != '\t' || r == 0x7f || unsafeRune(r) {
+			if r < 0x20 && r != '\n' && r != '\t' && r != '\r' || r == 0x7f || unsafeRune(r) {
 				t.Fatalf("String(%q) = %q keeps %U", s, got, r)
 			}
 		}
