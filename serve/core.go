@@ -321,6 +321,7 @@ func (s *service) work(batches <-chan *Batch) {
 			return hunt.Stamp{Time: received, From: "read", What: "the time it was received"}
 		})
 		s.m.Records.WithLabelValues(name).Add(float64(st.Records))
+		s.skipped(name, b.Name, st)
 		s.m.Bytes.WithLabelValues(name).Add(float64(st.Bytes))
 		s.mu.Lock()
 		for s.doneSize > 0 && s.doneSize+int64(len(b.Data)) > s.o.MaxUnchecked && !s.failed {
@@ -333,6 +334,21 @@ func (s *service) work(batches <-chan *Batch) {
 		delete(s.inFlight, b)
 		s.done = append(s.done, b)
 		s.mu.Unlock()
+	}
+}
+
+// skipped counts and logs the JSON documents of a batch that are not
+// CloudTrail events (a warning: something sends what the rules never see)
+// or are CloudTrail digests (for information: they hold no events), as
+// hunt's summary counts them.
+func (s *service) skipped(input, batch string, st hunt.ScanStats) {
+	if st.Other > 0 {
+		s.m.InputSkipped.WithLabelValues(input, "other").Add(float64(st.Other))
+		s.log.Warn("JSON documents that are not CloudTrail events skipped", "input", input, "batch", batch, "documents", st.Other, "records", st.Records)
+	}
+	if st.Digests > 0 {
+		s.m.InputSkipped.WithLabelValues(input, "digest").Add(float64(st.Digests))
+		s.log.Info("CloudTrail digest documents skipped", "input", input, "batch", batch, "documents", st.Digests)
 	}
 }
 
