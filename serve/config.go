@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -147,6 +148,9 @@ func ParseConfig(path string, data []byte, lookup func(string) (string, bool)) (
 			if s.URL == "" {
 				return nil, fmt.Errorf("%s: %s needs url", where, s.Type)
 			}
+			if err := checkHTTPURL(s.URL); err != nil {
+				return nil, fmt.Errorf("%s: url: %w", where, err)
+			}
 			if s.Type == "splunk" && s.Token == "" {
 				return nil, fmt.Errorf("%s: splunk needs token (the HEC token)", where)
 			}
@@ -192,11 +196,32 @@ func ParseConfig(path string, data []byte, lookup func(string) (string, bool)) (
 		return nil, fmt.Errorf("%s: s3_poll: %w", path, err)
 	}
 	if c.HTTP != nil {
+		for i, t := range c.HTTP.Tokens {
+			if strings.TrimSpace(t) == "" {
+				return nil, fmt.Errorf("%s: http.tokens[%d] is empty (an unset value in its ${NAME}?): no request could send it", path, i)
+			}
+		}
 		if _, err := ParseBytes(c.HTTP.MaxBody); c.HTTP.MaxBody != "" && err != nil {
 			return nil, fmt.Errorf("%s: http.max_body: %w", path, err)
 		}
 	}
 	return &c, nil
+}
+
+// checkHTTPURL checks a sink's URL: absolute, http or https, with a host
+// (a typo would otherwise surface only as deliveries retried forever).
+func checkHTTPURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("%q: want an http:// or https:// URL", u.Redacted())
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return fmt.Errorf("%q: no host", u.Redacted())
+	}
+	return nil
 }
 
 // ParseBytes parses sizes like 64MB, 512KB, 1GB or a byte count.
