@@ -95,6 +95,7 @@ type SinkConfig struct {
 	Format      string            `yaml:"format"`     // alert (default) or ocsf (not for slack)
 	MaxSize     string            `yaml:"max_size"`   // jsonl: rotate the file past this size (e.g. 100MB)
 	MaxFiles    int               `yaml:"max_files"`  // jsonl: rotated files kept (default 5)
+	Timeout     time.Duration     `yaml:"timeout"`    // outbox sinks: one delivery attempt (default 1m)
 }
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
@@ -160,6 +161,9 @@ func ParseConfig(path string, data []byte, lookup func(string) (string, bool)) (
 			}
 		default:
 			return nil, fmt.Errorf("%s: type %q: want jsonl, elasticsearch, webhook, splunk, slack or kafka", where, s.Type)
+		}
+		if s.Timeout != 0 && (s.Type == "jsonl" || s.Timeout < 0) {
+			return nil, fmt.Errorf("%s: timeout %v: for the sinks with an outbox, and positive", where, s.Timeout)
 		}
 		if err := checkRotation(s); err != nil {
 			return nil, fmt.Errorf("%s: %w", where, err)
@@ -308,6 +312,9 @@ func (c *Config) OpenOutputs(stdout io.Writer, m *Metrics, log *slog.Logger) ([]
 			ob, err := OpenOutbox(s.Name, filepath.Join(c.Outbox, s.Name), sender, maxBytes, m, log)
 			if err != nil {
 				return nil, err
+			}
+			if s.Timeout > 0 {
+				ob.SendTimeout = s.Timeout
 			}
 			out.Deliverer = ob
 		}

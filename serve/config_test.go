@@ -58,6 +58,7 @@ func TestConfigErrors(t *testing.T) {
 		{"sinks:\n  - type: splunk\n    token: t\n    url: https://u:hunter2@:8088\n", "sinks[0]: url: \"https://u:xxxxx@:8088\": no host"},
 		{"http:\n  tokens: [\"${EMPTY}\"]\n", "c.yaml: http.tokens[0] is empty"},
 		{"http:\n  tokens: [a, \" \"]\n", "http.tokens[1] is empty"},
+		{"sinks:\n  - {type: jsonl, path: a, timeout: 5s}\n", "sinks[0]: timeout 5s: for the sinks with an outbox"},
 	} {
 		_, err := ParseConfig("c.yaml", []byte(tc.yaml), env(map[string]string{"EMPTY": ""}))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -478,3 +478,63 @@ func TestOCSF(t *testing.T) {
 		t.Errorf("format cef: %v", err)
 	}
 }
+
+// A destination that takes the connection and never answers (a hung
+// webhook, a half-open connection) does not hold the outbox for ever:
+// each attempt ends after SendTimeout, is counted as a retry, and the
+// alerts go through once the destination answers again.
+func TestOutboxHungDestination(t *testing.T) {
+	release := make(chan struct{})
+	var mu sync.Mutex
+	hung, got := 0, []string{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		first := hung < 2
+		if first {
+			hung++
+		}
+		mu.Unlock()
+		if first { // the first two attempts hang until the test ends
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		var as []alert.Alert
+		if err := json.NewDecoder(r.Body).Decode(&as); err != nil {
+			t.Error(err)
+		}
+		mu.Lock()
+		for _, a := range as {
+			got = append(got, a.ID)
+		}
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	defer close(release) // before srv.Close, which waits for the handlers
+	m := NewMetrics()
+	ob, err := OpenOutbox("hook", t.TempDir(), &Webhook{URL: srv.URL}, 0, m, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ob.MinBackoff, ob.MaxBackoff, ob.SendTimeout = time.Millisecond, 10*time.Millisecond, 50*time.Millisecond
+	want := testAlerts("hung", 3)
+	if err := ob.Deliver(context.Background(), want); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the alerts past the hung attempts", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == len(want)
+	})
+	if err := ob.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.ToFloat64(m.SinkRetries.WithLabelValues("hook")); n != 2 {
+		t.Errorf("%v retries counted, want 2 (the hung attempts)", n)
+	}
+	if n := testutil.ToFloat64(m.SinkAlerts.WithLabelValues("hook")); n != 3 {
+		t.Errorf("%v alerts delivered, want 3", n)
+	}
+}
