@@ -261,7 +261,11 @@ loop:
 			failed = errors.Join(failed, fmt.Errorf("sink %s: %w", out.Name, err))
 		}
 	}
-	s.log.Info("serve stopped", "pending_batches", len(s.pending), "watermark", time.Unix(0, s.lastW).UTC())
+	wm := "none yet" // no input has said where event time is
+	if s.lastW != math.MinInt64 {
+		wm = time.Unix(0, s.lastW).UTC().Format(time.RFC3339)
+	}
+	s.log.Info("serve stopped", "pending_batches", len(s.pending), "watermark", wm)
 	return failed
 }
 
