@@ -27,6 +27,10 @@ import (
 // DefaultMaxBody is the largest HTTP ingest body accepted by default.
 const DefaultMaxBody = 64 << 20
 
+// DefaultMaxBodies is how many ingest bodies are held in memory at once
+// by default.
+const DefaultMaxBodies = 4
+
 // HTTPInput serves POST /v1/records (CloudTrail delivery files, JSON
 // arrays or JSON Lines, gzip accepted), and /metrics, /healthz and
 // /readyz. A body is written to the spool folder and synced before the
@@ -42,9 +46,15 @@ type HTTPInput struct {
 	Log               *slog.Logger
 	// Ready, when set, answers /readyz (nil error: ready).
 	Ready func() error
+	// MaxBodies bounds the bodies held in memory at once (being read,
+	// spooled or waiting for the service; default DefaultMaxBodies): more
+	// requests wait for a slot before their body is read, so ingest holds
+	// at most MaxBodies × MaxBody however many clients post at once.
+	MaxBodies int
 
 	ln     net.Listener
 	queue  chan spooled
+	slots  chan struct{} // one per body in memory, from its read until the service takes it
 	seq    atomic.Uint64
 	tokens [][32]byte
 }
@@ -94,7 +104,11 @@ func (h *HTTPInput) Run(ctx context.Context, deliver func(*Batch) error) error {
 	for _, t := range h.Tokens {
 		h.tokens = append(h.tokens, sha256.Sum256([]byte(t)))
 	}
-	h.queue = make(chan spooled, 64)
+	if h.MaxBodies <= 0 {
+		h.MaxBodies = DefaultMaxBodies
+	}
+	h.queue = make(chan spooled, h.MaxBodies)
+	h.slots = make(chan struct{}, h.MaxBodies)
 	ents, err := os.ReadDir(h.SpoolDir)
 	if err != nil {
 		return fmt.Errorf("http input: spool: %w", err)
@@ -153,7 +167,9 @@ func (h *HTTPInput) Run(ctx context.Context, deliver func(*Batch) error) error {
 			}
 			return nil
 		case s := <-h.queue:
-			if err := deliver(h.batch(s.name, s.data)); err != nil {
+			err := deliver(h.batch(s.name, s.data))
+			<-h.slots // the service holds the body now (its workers and back-pressure bound it)
+			if err != nil {
 				return nil
 			}
 		}
@@ -235,6 +251,17 @@ func (h *HTTPInput) ingest(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body of %d bytes is over the limit of %d", r.ContentLength, h.MaxBody))
 		return
 	}
+	select { // a slot for the body in memory; released when the service takes it, or below when it is refused
+	case h.slots <- struct{}{}:
+	case <-r.Context().Done():
+		return
+	}
+	queued := false
+	defer func() {
+		if !queued {
+			<-h.slots
+		}
+	}()
 	var buf bytes.Buffer
 	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, h.MaxBody))
 	var mbe *http.MaxBytesError
@@ -259,6 +286,7 @@ func (h *HTTPInput) ingest(w http.ResponseWriter, r *http.Request) {
 	}
 	select { // durable now: answered 202 even if the service is stopping (replayed at start)
 	case h.queue <- spooled{name, data}:
+		queued = true
 	case <-r.Context().Done():
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"status": "queued", "id": name, "bytes": len(data)})

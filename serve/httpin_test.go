@@ -13,6 +13,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -21,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -41,6 +43,7 @@ func TestHTTPIngestAnswers(t *testing.T) {
 	dir := t.TempDir()
 	h := &HTTPInput{Tokens: []string{"tok-a", "tok-b"}, MaxBody: 200, SpoolDir: dir, Metrics: m, Log: testLog(t)}
 	h.queue = make(chan spooled, 100)
+	h.slots = make(chan struct{}, 100)
 	h.MaxBody = 200
 	for _, tk := range h.Tokens {
 		h.tokens = append(h.tokens, sha(tk))
@@ -238,6 +241,65 @@ func TestHTTPIngestTLS(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// While the service does not take bodies (its deliver blocks: the
+// checkpoint is behind), ingest holds at most MaxBodies of them in memory:
+// further requests wait before their body is read, and are all answered
+// once the service takes bodies again.
+func TestHTTPIngestBoundsBodiesInMemory(t *testing.T) {
+	dir := t.TempDir()
+	h := &HTTPInput{Addr: "127.0.0.1:0", Tokens: []string{testToken}, SpoolDir: dir, MaxBodies: 2, Log: testLog(t)}
+	if err := h.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	open := make(chan struct{})
+	var delivered atomic.Int64
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- h.Run(ctx, func(b *Batch) error {
+			<-open
+			delivered.Add(1)
+			return nil
+		})
+	}()
+	const posts = 6
+	codes := make(chan int, posts)
+	for i := range posts {
+		go func() {
+			rec := fmt.Sprintf(`{"eventTime":"2026-11-03T10:00:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","eventID":"e%d"}`, i)
+			req, _ := http.NewRequest(http.MethodPost, "http://"+h.ListenAddr()+"/v1/records", strings.NewReader(rec))
+			req.Header.Set("Authorization", "Bearer "+testToken)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				codes <- 0
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+	}
+	waitFor(t, 10*time.Second, "two bodies spooled", func() bool { return len(spoolFiles(t, dir)) >= 2 })
+	time.Sleep(200 * time.Millisecond) // room for the other requests to be (wrongly) read
+	if n := len(spoolFiles(t, dir)); n != 2 {
+		t.Errorf("%d bodies read while the service took none, want MaxBodies (2)", n)
+	}
+	if n := len(codes); n > 2 {
+		t.Errorf("%d requests answered while the service took no body, want at most 2", n)
+	}
+	close(open)
+	for range posts {
+		if c := <-codes; c != http.StatusAccepted {
+			t.Errorf("status %d, want 202", c)
+		}
+	}
+	waitFor(t, 10*time.Second, "every body delivered", func() bool { return delivered.Load() == posts })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
