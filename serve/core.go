@@ -310,20 +310,7 @@ func (s *service) work(batches <-chan *Batch) {
 			s.m.InputErrors.WithLabelValues(name).Inc()
 			s.log.Warn("input error", "input", name, "error", e.Error())
 		}
-		var r io.Reader = bytes.NewReader(b.Data)
-		if len(b.Data) >= 2 && b.Data[0] == 0x1f && b.Data[1] == 0x8b {
-			zr, err := gzip.NewReader(r)
-			if err != nil {
-				sc.Errors(hunt.InputError{File: b.Name, Offset: -1, Err: fmt.Errorf("gzip header: %w", err)})
-				r = bytes.NewReader(nil)
-			} else {
-				r = &gzipErrReader{zr}
-			}
-		}
-		received := time.Now().UTC().Truncate(time.Second)
-		st := sc.Scan(context.Background(), r, b.Name, func() hunt.Stamp {
-			return hunt.Stamp{Time: received, From: "read", What: "the time it was received"}
-		})
+		st := scanBatch(sc, b.Name, b.Data)
 		s.m.Records.WithLabelValues(name).Add(float64(st.Records))
 		s.skipped(name, b.Name, st)
 		s.m.Bytes.WithLabelValues(name).Add(float64(st.Bytes))
@@ -339,6 +326,25 @@ func (s *service) work(batches <-chan *Batch) {
 		s.done = append(s.done, b)
 		s.mu.Unlock()
 	}
+}
+
+// scanBatch reads a batch's records with sc: gzip told by its magic
+// bytes, records without event time stamped with the time it was read.
+func scanBatch(sc *hunt.Scanner, name string, data []byte) hunt.ScanStats {
+	var r io.Reader = bytes.NewReader(data)
+	if len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b {
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			sc.Errors(hunt.InputError{File: name, Offset: -1, Err: fmt.Errorf("gzip header: %w", err)})
+			r = bytes.NewReader(nil)
+		} else {
+			r = &gzipErrReader{zr}
+		}
+	}
+	received := time.Now().UTC().Truncate(time.Second)
+	return sc.Scan(context.Background(), r, name, func() hunt.Stamp {
+		return hunt.Stamp{Time: received, From: "read", What: "the time it was received"}
+	})
 }
 
 // skipped counts and logs the JSON documents of a batch that are not
