@@ -310,6 +310,10 @@ func (s *service) work(batches <-chan *Batch) {
 			s.m.InputErrors.WithLabelValues(name).Inc()
 			s.log.Warn("input error", "input", name, "error", e.Error())
 		}
+		if len(bytes.TrimSpace(b.Data)) == 0 { // a Kafka tombstone, an empty object: nothing to read, but said
+			s.m.InputSkipped.WithLabelValues(name, "empty").Inc()
+			s.log.Warn("empty batch: no records", "input", name, "batch", b.Name)
+		}
 		st := scanBatch(sc, b.Name, b.Data)
 		s.m.Records.WithLabelValues(name).Add(float64(st.Records))
 		s.skipped(name, b.Name, st)

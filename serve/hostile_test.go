@@ -80,3 +80,44 @@ func TestHTTPHostileBodies(t *testing.T) {
 		}
 	}
 }
+
+// Kafka messages a careless producer sends, one partition: an empty value
+// (a tombstone), plain text, a value with a valid record beside a broken
+// one, a gzip value cut short, a heartbeat that is not CloudTrail. The
+// valid records alert as hunt's do; the others are counted, none silently;
+// and the offsets still move past them all.
+func TestKafkaHostileMessages(t *testing.T) {
+	eng := builtinEngine(t)
+	valid := filepath.Join(samples, "snapshot-sharing.jsonl")
+	want := huntIDs(t, eng, valid)
+	data, err := os.ReadFile(valid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.SplitAfter(bytes.TrimSpace(data), []byte("\n"))
+	mixed := append(append([]byte{}, lines[0]...), "{\"eventName\": \n"...)
+	for _, l := range lines[1:] {
+		mixed = append(mixed, l...)
+	}
+	cut := gz(t, []byte(`{"kind":"heartbeat"}`)) // cut in its trailer: read, then the error
+	c := newKafka(t, 1)
+	produce(t, c, 1, nil, []byte("hello"), mixed, cut[:len(cut)-4], []byte(`{"kind":"heartbeat"}`), []byte(sentinel))
+	h := startHTTP(t, t.TempDir(), newFakeES(t), &KafkaInput{Brokers: c.ListenAddrs(), Topic: testTopic, Group: "hostile", Log: testLog(t)})
+	waitFor(t, 30*time.Second, "hunt's alerts of the valid records", func() bool { return slices.Equal(h.es.ids(), want) })
+	waitFor(t, 30*time.Second, "the offsets past the decided messages", func() bool { return committed(t, c, "hostile")[0] == 5 })
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		what      string
+		got, want float64
+	}{
+		{"input errors (plain text, the broken record, the cut gzip)", testutil.ToFloat64(h.m.InputErrors.WithLabelValues("kafka")), 3},
+		{"empty messages", testutil.ToFloat64(h.m.InputSkipped.WithLabelValues("kafka", "empty")), 1},
+		{"documents that are not CloudTrail", testutil.ToFloat64(h.m.InputSkipped.WithLabelValues("kafka", "other")), 2},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: %v, want %v", c.what, c.got, c.want)
+		}
+	}
+}

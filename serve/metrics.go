@@ -64,7 +64,7 @@ func NewMetrics() *Metrics {
 		Bytes:         f("input_bytes_total", "Decompressed bytes scanned, per input.", "input"),
 		InputErrors:   f("input_errors_total", "Input errors (a record or region not evaluated), per input.", "input"),
 		InputWarnings: f("input_warnings_total", "Input warnings (the record was still evaluated), per input.", "input"),
-		InputSkipped: f("input_skipped_total", "JSON documents read that are not CloudTrail events (kind other) or are CloudTrail digests (kind digest), per input; each batch holding some is logged.",
+		InputSkipped: f("input_skipped_total", "JSON documents read that are not CloudTrail events (kind other) or are CloudTrail digests (kind digest), and batches with nothing in them (kind empty), per input; each batch is logged.",
 			"input", "kind"),
 		Rejected:     f("http_rejected_total", "HTTP ingest requests refused, per status code.", "code"),
 		Pending:      g("pending_batches", "Batches evaluated and not yet acknowledged to their input (their records' windows are still open)."),
