@@ -221,6 +221,7 @@ loop:
 		select {
 		case <-tick.C:
 			if err := s.checkpoint(ctx); err != nil {
+				s.log.Error("checkpoint failed: stopping; nothing more is acknowledged, and what was not is read again at the next start", "error", err)
 				failed = err
 				stopInputs(err)
 				s.mu.Lock()

@@ -2,13 +2,17 @@ package serve
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/trailhound/trailhound/state"
 )
 
 // Bodies a careless or hostile sender posts: the valid records beside bad
@@ -121,3 +125,77 @@ func TestKafkaHostileMessages(t *testing.T) {
 		}
 	}
 }
+
+// A JSON Lines sink on a full disk (/dev/full) stops the service with an
+// error naming the sink and the cause, and acknowledges nothing: every
+// body stays spooled, and the next start, with room, delivers hunt's
+// alerts, none lost.
+func TestFileSinkFullDisk(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("needs /dev/full (Linux)")
+	}
+	eng := builtinEngine(t)
+	want := huntIDs(t, eng, samples)
+	dir := t.TempDir()
+	spool := filepath.Join(dir, "spool")
+	run := func(path string, post bool) error {
+		m := NewMetrics()
+		st, err := state.OpenBolt(filepath.Join(dir, "state.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		in := &HTTPInput{Addr: "127.0.0.1:0", Tokens: []string{testToken}, SpoolDir: spool, Metrics: m, Log: testLog(t)}
+		if err := in.Listen(); err != nil {
+			t.Fatal(err)
+		}
+		file, err := OpenFileSink("jsonl", path, nil, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		done := make(chan error, 1)
+		go func() {
+			done <- Run(ctx, Options{Engine: eng, Store: st, Inputs: []Input{in}, Outputs: []*Output{{Name: "jsonl", Deliverer: file}},
+				Lateness: lateness, Interval: 20 * time.Millisecond, Metrics: m, Log: testLog(t), Grace: time.Second})
+		}()
+		if post {
+			h := &harness{t: t, http: in}
+			for _, f := range append(sampleFiles(t), "") {
+				body := []byte(sentinel)
+				if f != "" {
+					if body, err = os.ReadFile(f); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if resp := h.post(body, nil); resp.StatusCode != 202 {
+					t.Fatalf("status %d", resp.StatusCode)
+				}
+			}
+		} else {
+			waitFor(t, 30*time.Second, "hunt's alerts after the restart", func() bool {
+				return slices.Equal(jsonlIDs(t, path), want)
+			})
+			cancel()
+		}
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(30 * time.Second):
+			t.Fatal("serve did not stop")
+			return nil
+		}
+	}
+	err := run("/dev/full", true)
+	if err == nil || !strings.Contains(err.Error(), "sink jsonl") || !strings.Contains(err.Error(), "no space left on device") {
+		t.Fatalf("serve over a full disk ended with %v, want an error naming the sink and the cause", err)
+	}
+	if n := len(spoolFiles(t, spool)); n != len(sampleFiles(t))+1 {
+		t.Errorf("%d bodies spooled after the failure, want all %d (nothing acknowledged)", n, len(sampleFiles(t))+1)
+	}
+	if err := run(filepath.Join(dir, "alerts.jsonl"), false); err != nil {
+		t.Fatal(err)
+	}
+}
+
