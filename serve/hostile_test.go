@@ -198,4 +198,3 @@ func TestFileSinkFullDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
