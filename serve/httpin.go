@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -78,6 +79,11 @@ func (h *HTTPInput) Listen() error {
 	}
 	if err := os.MkdirAll(h.SpoolDir, 0o755); err != nil {
 		return fmt.Errorf("http input: spool: %w", err)
+	}
+	if h.CertFile != "" && h.KeyFile != "" { // a missing or mismatched file is a start error, not a stop later
+		if _, err := tls.LoadX509KeyPair(h.CertFile, h.KeyFile); err != nil {
+			return fmt.Errorf("http input: TLS certificate %s and key %s: %w", h.CertFile, h.KeyFile, err)
+		}
 	}
 	ln, err := net.Listen("tcp", h.Addr)
 	if err != nil {

@@ -305,3 +305,21 @@ func TestHTTPIngestBoundsBodiesInMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A TLS certificate or key that cannot be loaded is an error of Listen,
+// naming the files, before anything is served.
+func TestHTTPIngestTLSFilesChecked(t *testing.T) {
+	dir := t.TempDir()
+	junk := filepath.Join(dir, "junk.pem")
+	os.WriteFile(junk, []byte("not a certificate"), 0o644)
+	for _, files := range [][2]string{{filepath.Join(dir, "none.crt"), filepath.Join(dir, "none.key")}, {junk, junk}} {
+		h := &HTTPInput{Addr: "127.0.0.1:0", SpoolDir: filepath.Join(dir, "spool"), CertFile: files[0], KeyFile: files[1], Log: testLog(t)}
+		err := h.Listen()
+		if err == nil || !strings.Contains(err.Error(), files[0]) {
+			t.Errorf("%v: Listen gave %v, want an error naming the files", files, err)
+		}
+		if h.ln != nil {
+			h.ln.Close()
+		}
+	}
+}
