@@ -34,9 +34,9 @@ type Outbox struct {
 	// MinBackoff and MaxBackoff bound the wait between attempts
 	// (exponential, with jitter).
 	MinBackoff, MaxBackoff time.Duration
-	// SendTimeout bounds one attempt (default DefaultSendTimeout): a
-	// destination that takes the connection and never answers is retried
-	// like one that fails.
+	// SendTimeout bounds one attempt (default DefaultSendTimeout), plus a
+	// second per MiB of the file sent: a destination that takes the
+	// connection and never answers is retried like one that fails.
 	SendTimeout time.Duration
 
 	mu      sync.Mutex
@@ -247,10 +247,11 @@ func (o *Outbox) run() {
 			o.remove(f)
 			continue
 		}
-		sctx, cancel := context.WithTimeout(o.ctx, o.SendTimeout)
+		limit := o.SendTimeout + time.Duration(f.size>>20)*time.Second // a large backlog's file gets the time to go
+		sctx, cancel := context.WithTimeout(o.ctx, limit)
 		err = o.sender.Send(sctx, items)
 		if err != nil && sctx.Err() == context.DeadlineExceeded && o.ctx.Err() == nil {
-			err = fmt.Errorf("no answer in %v: %w", o.SendTimeout, err)
+			err = fmt.Errorf("no answer in %v: %w", limit, err)
 		}
 		cancel()
 		var pe *PartialError
