@@ -2,7 +2,6 @@ package serve
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -10,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -28,10 +28,6 @@ import (
 // DefaultMaxBody is the largest HTTP ingest body accepted by default.
 const DefaultMaxBody = 64 << 20
 
-// DefaultMaxBodies is how many ingest bodies are held in memory at once
-// by default.
-const DefaultMaxBodies = 4
-
 // HTTPInput serves POST /v1/records (CloudTrail delivery files, JSON
 // arrays or JSON Lines, gzip accepted), and /metrics, /healthz and
 // /readyz. A body is written to the spool folder and synced before the
@@ -47,22 +43,11 @@ type HTTPInput struct {
 	Log               *slog.Logger
 	// Ready, when set, answers /readyz (nil error: ready).
 	Ready func() error
-	// MaxBodies bounds the bodies held in memory at once (being read,
-	// spooled or waiting for the service; default DefaultMaxBodies): more
-	// requests wait for a slot before their body is read, so ingest holds
-	// at most MaxBodies × MaxBody however many clients post at once.
-	MaxBodies int
 
 	ln     net.Listener
-	queue  chan spooled
-	slots  chan struct{} // one per body in memory, from its read until the service takes it
+	queue  chan string // names of spooled bodies, read again by Run
 	seq    atomic.Uint64
 	tokens [][32]byte
-}
-
-type spooled struct {
-	name string
-	data []byte
 }
 
 // Name is "http".
@@ -110,11 +95,7 @@ func (h *HTTPInput) Run(ctx context.Context, deliver func(*Batch) error) error {
 	for _, t := range h.Tokens {
 		h.tokens = append(h.tokens, sha256.Sum256([]byte(t)))
 	}
-	if h.MaxBodies <= 0 {
-		h.MaxBodies = DefaultMaxBodies
-	}
-	h.queue = make(chan spooled, h.MaxBodies)
-	h.slots = make(chan struct{}, h.MaxBodies)
+	h.queue = make(chan string, 64)
 	ents, err := os.ReadDir(h.SpoolDir)
 	if err != nil {
 		return fmt.Errorf("http input: spool: %w", err)
@@ -172,10 +153,12 @@ func (h *HTTPInput) Run(ctx context.Context, deliver func(*Batch) error) error {
 				return fmt.Errorf("http input: %w", err)
 			}
 			return nil
-		case s := <-h.queue:
-			err := deliver(h.batch(s.name, s.data))
-			<-h.slots // the service holds the body now (its workers and back-pressure bound it)
+		case n := <-h.queue:
+			data, err := os.ReadFile(filepath.Join(h.SpoolDir, n))
 			if err != nil {
+				return fmt.Errorf("http input: spool: %w", err)
+			}
+			if err := deliver(h.batch(n, data)); err != nil {
 				return nil
 			}
 		}
@@ -257,52 +240,98 @@ func (h *HTTPInput) ingest(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body of %d bytes is over the limit of %d", r.ContentLength, h.MaxBody))
 		return
 	}
-	select { // a slot for the body in memory; released when the service takes it, or below when it is refused
-	case h.slots <- struct{}{}:
-	case <-r.Context().Done():
-		return
-	}
-	queued := false
-	defer func() {
-		if !queued {
-			<-h.slots
-		}
-	}()
-	var buf bytes.Buffer
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, h.MaxBody))
-	var mbe *http.MaxBytesError
-	switch {
-	case errors.As(err, &mbe):
-		h.fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body over the limit of %d bytes", h.MaxBody))
-		return
-	case err != nil:
-		h.fail(w, http.StatusBadRequest, "reading the body: "+err.Error())
-		return
-	}
-	data := buf.Bytes()
-	if msg := checkBody(data, r.Header.Get("Content-Encoding")); msg != "" {
-		h.fail(w, http.StatusBadRequest, msg)
-		return
-	}
 	name := fmt.Sprintf("%020d-%d.body", h.seq.Add(1), time.Now().UnixNano())
-	if err := writeSynced(filepath.Join(h.SpoolDir, name), data); err != nil {
-		h.Log.Error("http input: spooling a body", "error", err)
-		h.fail(w, http.StatusServiceUnavailable, "could not queue the body")
+	n, code, msg := h.spool(name, http.MaxBytesReader(w, r.Body, h.MaxBody), r.Header.Get("Content-Encoding"))
+	if code != 0 {
+		h.fail(w, code, msg)
 		return
 	}
 	select { // durable now: answered 202 even if the service is stopping (replayed at start)
-	case h.queue <- spooled{name, data}:
-		queued = true
+	case h.queue <- name:
 	case <-r.Context().Done():
 	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"status": "queued", "id": name, "bytes": len(data)})
+	writeJSON(w, http.StatusAccepted, map[string]any{"status": "queued", "id": name, "bytes": n})
+}
+
+// spool streams a body into the spool file name (through NAME.tmp, synced
+// and renamed), so that no body is held in memory however many clients
+// post at once. It returns the body's size, or the status and message of a
+// refusal (nothing left in the spool).
+func (h *HTTPInput) spool(name string, body io.Reader, encoding string) (int64, int, string) {
+	path := filepath.Join(h.SpoolDir, name)
+	tmp := path + ".tmp"
+	unqueued := func(err error) (int64, int, string) {
+		h.Log.Error("http input: spooling a body", "error", err)
+		return 0, http.StatusServiceUnavailable, "could not queue the body"
+	}
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return unqueued(err)
+	}
+	keep := false
+	defer func() {
+		if !keep {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	fw := &fileWriter{f: f}
+	n, err := io.Copy(fw, body)
+	var mbe *http.MaxBytesError
+	switch {
+	case fw.err != nil: // the spool's fault, not the client's
+		return unqueued(fw.err)
+	case errors.As(err, &mbe):
+		return 0, http.StatusRequestEntityTooLarge, fmt.Sprintf("body over the limit of %d bytes", h.MaxBody)
+	case err != nil:
+		return 0, http.StatusBadRequest, "reading the body: " + err.Error()
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return unqueued(err)
+	}
+	if msg := checkBody(f, encoding); msg != "" {
+		return 0, http.StatusBadRequest, msg
+	}
+	if err := f.Sync(); err != nil {
+		return unqueued(err)
+	}
+	err = f.Close()
+	keep = true
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err == nil {
+		err = syncDir(h.SpoolDir)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		os.Remove(path)
+		return unqueued(err)
+	}
+	return n, 0, ""
+}
+
+// fileWriter writes to f and keeps its error apart from the reader's.
+type fileWriter struct {
+	f   *os.File
+	err error
+}
+
+func (w *fileWriter) Write(b []byte) (int, error) {
+	n, err := w.f.Write(b)
+	if err != nil {
+		w.err = err
+	}
+	return n, err
 }
 
 // checkBody refuses bodies that cannot hold records: empty, gzip that is
 // not, or not starting like JSON. Problems inside are per record, reported
 // as hunt reports them.
-func checkBody(data []byte, encoding string) string {
-	gz := len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b
+func checkBody(body io.Reader, encoding string) string {
+	br := bufio.NewReader(body)
+	magic, _ := br.Peek(2)
+	gz := len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b
 	switch strings.ToLower(strings.TrimSpace(encoding)) {
 	case "", "identity":
 	case "gzip", "x-gzip":
@@ -313,18 +342,17 @@ func checkBody(data []byte, encoding string) string {
 		return fmt.Sprintf("Content-Encoding %q not supported (gzip or none)", encoding)
 	}
 	if gz {
-		zr, err := gzip.NewReader(bytes.NewReader(data))
+		zr, err := gzip.NewReader(br)
 		if err != nil {
 			return "gzip: " + err.Error()
 		}
-		br := bufio.NewReader(zr)
-		first, err := firstByte(br)
+		first, err := firstByte(bufio.NewReader(zr))
 		if err != nil {
 			return "gzip: " + err.Error()
 		}
 		return checkFirst(first)
 	}
-	first, _ := firstByte(bufio.NewReader(bytes.NewReader(data)))
+	first, _ := firstByte(br)
 	return checkFirst(first)
 }
 

@@ -21,7 +21,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -42,8 +44,7 @@ func TestHTTPIngestAnswers(t *testing.T) {
 	m := NewMetrics()
 	dir := t.TempDir()
 	h := &HTTPInput{Tokens: []string{"tok-a", "tok-b"}, MaxBody: 200, SpoolDir: dir, Metrics: m, Log: testLog(t)}
-	h.queue = make(chan spooled, 100)
-	h.slots = make(chan struct{}, 100)
+	h.queue = make(chan string, 100)
 	h.MaxBody = 200
 	for _, tk := range h.Tokens {
 		h.tokens = append(h.tokens, sha(tk))
@@ -105,9 +106,9 @@ func TestHTTPIngestAnswers(t *testing.T) {
 				if after != before+1 || got["status"] != "queued" {
 					t.Errorf("accepted but spool %d -> %d, answer %s", before, after, body)
 				}
-				s := <-h.queue
-				disk, _ := os.ReadFile(filepath.Join(dir, s.name))
-				if !bytes.Equal(disk, tc.body) || !bytes.Equal(s.data, tc.body) {
+				name := <-h.queue
+				disk, _ := os.ReadFile(filepath.Join(dir, name))
+				if !bytes.Equal(disk, tc.body) {
 					t.Errorf("spooled body differs from the one posted")
 				}
 				return
@@ -248,12 +249,12 @@ func TestHTTPIngestTLS(t *testing.T) {
 }
 
 // While the service does not take bodies (its deliver blocks: the
-// checkpoint is behind), ingest holds at most MaxBodies of them in memory:
-// further requests wait before their body is read, and are all answered
-// once the service takes bodies again.
-func TestHTTPIngestBoundsBodiesInMemory(t *testing.T) {
+// checkpoint is behind), ingest still answers: bodies stream to the spool,
+// none waits in memory, and every one is delivered once the service takes
+// them again.
+func TestHTTPIngestSpoolsWhileBusy(t *testing.T) {
 	dir := t.TempDir()
-	h := &HTTPInput{Addr: "127.0.0.1:0", Tokens: []string{testToken}, SpoolDir: dir, MaxBodies: 2, Log: testLog(t)}
+	h := &HTTPInput{Addr: "127.0.0.1:0", Tokens: []string{testToken}, SpoolDir: dir, Log: testLog(t)}
 	if err := h.Listen(); err != nil {
 		t.Fatal(err)
 	}
@@ -261,48 +262,47 @@ func TestHTTPIngestBoundsBodiesInMemory(t *testing.T) {
 	var delivered atomic.Int64
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	var mu sync.Mutex
+	var got []string
 	go func() {
 		done <- h.Run(ctx, func(b *Batch) error {
 			<-open
+			mu.Lock()
+			got = append(got, string(b.Data))
+			mu.Unlock()
 			delivered.Add(1)
 			return nil
 		})
 	}()
 	const posts = 6
-	codes := make(chan int, posts)
+	var want []string
 	for i := range posts {
-		go func() {
-			rec := fmt.Sprintf(`{"eventTime":"2026-11-03T10:00:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","eventID":"e%d"}`, i)
-			req, _ := http.NewRequest(http.MethodPost, "http://"+h.ListenAddr()+"/v1/records", strings.NewReader(rec))
-			req.Header.Set("Authorization", "Bearer "+testToken)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Error(err)
-				codes <- 0
-				return
-			}
-			resp.Body.Close()
-			codes <- resp.StatusCode
-		}()
-	}
-	waitFor(t, 10*time.Second, "two bodies spooled", func() bool { return len(spoolFiles(t, dir)) >= 2 })
-	time.Sleep(200 * time.Millisecond) // room for the other requests to be (wrongly) read
-	if n := len(spoolFiles(t, dir)); n != 2 {
-		t.Errorf("%d bodies read while the service took none, want MaxBodies (2)", n)
-	}
-	if n := len(codes); n > 2 {
-		t.Errorf("%d requests answered while the service took no body, want at most 2", n)
-	}
-	close(open)
-	for range posts {
-		if c := <-codes; c != http.StatusAccepted {
-			t.Errorf("status %d, want 202", c)
+		rec := fmt.Sprintf(`{"eventTime":"2026-11-03T10:00:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","eventID":"e%d"}`, i)
+		want = append(want, rec)
+		req, _ := http.NewRequest(http.MethodPost, "http://"+h.ListenAddr()+"/v1/records", strings.NewReader(rec))
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("status %d while the service is busy, want 202", resp.StatusCode)
 		}
 	}
+	if n := len(spoolFiles(t, dir)); n != posts {
+		t.Errorf("%d bodies spooled, want %d", n, posts)
+	}
+	close(open)
 	waitFor(t, 10*time.Second, "every body delivered", func() bool { return delivered.Load() == posts })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(got, want) {
+		t.Errorf("delivered %q, want %q", got, want)
 	}
 }
 
@@ -321,5 +321,42 @@ func TestHTTPIngestTLSFilesChecked(t *testing.T) {
 		if h.ln != nil {
 			h.ln.Close()
 		}
+	}
+}
+
+// A spool that cannot be written answers 503 (the client retries), logs
+// the cause, and leaves nothing half-written.
+func TestHTTPIngestSpoolFailure(t *testing.T) {
+	spool := filepath.Join(t.TempDir(), "spool")
+	m := NewMetrics()
+	h := &HTTPInput{Addr: "127.0.0.1:0", Tokens: []string{testToken}, SpoolDir: spool, Metrics: m, Log: testLog(t)}
+	if err := h.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	h.queue = make(chan string, 1)
+	h.tokens = append(h.tokens, sha(testToken))
+	h.MaxBody = DefaultMaxBody
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+	// the spool folder is gone, a file in its place
+	if err := os.RemoveAll(spool); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(spool, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/records", strings.NewReader(`{"eventName":"x"}`))
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "could not queue the body") {
+		t.Errorf("status %d %s, want 503 could not queue the body", resp.StatusCode, body)
+	}
+	if len(h.queue) != 0 {
+		t.Error("a body that was not spooled was queued")
 	}
 }
