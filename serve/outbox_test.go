@@ -538,3 +538,50 @@ func TestOutboxHungDestination(t *testing.T) {
 		t.Errorf("%v alerts delivered, want 3", n)
 	}
 }
+
+// A failed delivery says why (the status, the connection error), and names
+// the destination by scheme and host only: a webhook URL's path or query
+// is often its secret, and these errors are logged.
+func TestSinkErrorsSayWhyNotTheSecret(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "overloaded", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + ln.Addr().String()
+	ln.Close() // nothing listens there now
+	const secret = "s3cretTOKENpath"
+	items := []Item{{ID: "a-1", Doc: json.RawMessage(`{"text":"x"}`)}}
+	for _, tc := range []struct {
+		name   string
+		sender Sender
+		want   []string
+	}{
+		{"slack down", &Slack{URL: closed + "/services/T0/B0/" + secret}, []string{"slack:", "connection refused", "/..."}},
+		{"slack 503", &Slack{URL: srv.URL + "/services/T0/B0/" + secret}, []string{"slack: 503", "overloaded"}},
+		{"webhook down", &Webhook{URL: closed + "/hook?token=" + secret}, []string{"webhook:", "connection refused"}},
+		{"elasticsearch down", &Elasticsearch{URL: closed + "/" + secret}, []string{"bulk:", "connection refused"}},
+		{"splunk down", &SplunkHEC{URL: closed + "/" + secret, Token: "t"}, []string{"connection refused"}},
+	} {
+		err := tc.sender.Send(context.Background(), items)
+		if err == nil {
+			t.Errorf("%s: no error", tc.name)
+			continue
+		}
+		var pe *PartialError
+		if errors.As(err, &pe) && len(pe.Refused) > 0 {
+			t.Errorf("%s: refused for good, want a retry: %v", tc.name, err)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: %q does not say %q", tc.name, err, w)
+			}
+		}
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("%s: %q quotes the URL's secret", tc.name, err)
+		}
+	}
+}
