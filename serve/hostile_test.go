@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/trailhound/trailhound/sqsinput/sqstest"
 	"github.com/trailhound/trailhound/state"
 )
 
@@ -196,5 +197,67 @@ func TestFileSinkFullDisk(t *testing.T) {
 	}
 	if err := run(filepath.Join(dir, "alerts.jsonl"), false); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// S3 objects a bucket may hold beside CloudTrail's, announced on SQS: an
+// empty object, a gzip object cut short, JSON that is not CloudTrail, a
+// CSV file, a digest (skipped by name), and a message that is no
+// notification at all (poison). The samples' alerts are hunt's; every
+// other object is counted as an error or a skip; every message is deleted.
+func TestSQSHostileObjects(t *testing.T) {
+	eng := builtinEngine(t)
+	want := huntIDs(t, eng, samples)
+	w := newSQSWorld(t)
+	const dir = "AWSLogs/210987654321/CloudTrail/us-east-1/2026/11/03/"
+	cut := gz(t, []byte(`{"Records":[{"kind":"heartbeat"}]}`))
+	hostile := map[string][]byte{
+		dir + "210987654321_CloudTrail_us-east-1_20261103T1400Z_empty.json.gz":    nil,
+		dir + "210987654321_CloudTrail_us-east-1_20261103T1401Z_cut.json.gz":      cut[:len(cut)-4],
+		dir + "210987654321_CloudTrail_us-east-1_20261103T1402Z_other.json":       []byte(`{"inventory":[{"bucket":"b"}]}`),
+		dir + "210987654321_CloudTrail_us-east-1_20261103T1403Z_report.csv":       []byte("account,region\n1,us-east-1\n"),
+		"AWSLogs/210987654321/CloudTrail-Digest/us-east-1/2026/11/03/digest.json": []byte(`{"digestStartTime":"x"}`),
+	}
+	var msgs []string
+	for k, body := range hostile {
+		etag := strings.Trim(w.s3.Put(t, trailBucket, k, body), `"`)
+		msgs = append(msgs, sqstest.S3Event(trailBucket, k, etag, len(body)))
+	}
+	for _, d := range w.ds {
+		msgs = append(msgs, sqstest.S3Event(trailBucket, d.Key, w.etags[d.Key], len(d.Body)))
+	}
+	msgs = append(msgs, "this is not a notification")
+	for _, m := range msgs {
+		w.sqs.Send("trail", m, 0)
+	}
+	tmp := t.TempDir()
+	in, _ := w.input(t, filepath.Join(tmp, "ledger.db"), 0)
+	h := startHTTP(t, tmp, newFakeES(t), in)
+	waitFor(t, 30*time.Second, "every object read", func() bool { return sqsBatches(h) == float64(len(w.ds)+4) })
+	const sentinelKey = "AWSLogs/210987654321/CloudTrail/us-east-1/2099/01/01/210987654321_CloudTrail_us-east-1_20990101T0005Z_sentinel.json"
+	etag := strings.Trim(w.s3.Put(t, trailBucket, sentinelKey, []byte(sentinel)), `"`)
+	w.sqs.Send("trail", sqstest.S3Event(trailBucket, sentinelKey, etag, len(sentinel)), 0)
+	waitFor(t, 30*time.Second, "hunt's alerts", func() bool { return slices.Equal(h.es.ids(), want) })
+	waitFor(t, 30*time.Second, "every message but the sentinel's deleted", func() bool {
+		_, _, deleted := w.sqs.Counts("trail")
+		return deleted == len(msgs)
+	})
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	st := in.Consumer.Stats()
+	for _, c := range []struct {
+		what      string
+		got, want float64
+	}{
+		{"input errors (the cut gzip, the CSV)", testutil.ToFloat64(h.m.InputErrors.WithLabelValues("sqs")), 2},
+		{"empty objects", testutil.ToFloat64(h.m.InputSkipped.WithLabelValues("sqs", "empty")), 1},
+		{"documents that are not CloudTrail", testutil.ToFloat64(h.m.InputSkipped.WithLabelValues("sqs", "other")), 2},
+		{"digests skipped by name", float64(st.Skipped), 1},
+		{"poison messages", float64(st.Poison), 1},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: %v, want %v", c.what, c.got, c.want)
+		}
 	}
 }
