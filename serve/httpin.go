@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -155,6 +156,13 @@ func (h *HTTPInput) Run(ctx context.Context, deliver func(*Batch) error) error {
 			return nil
 		case n := <-h.queue:
 			data, err := os.ReadFile(filepath.Join(h.SpoolDir, n))
+			if errors.Is(err, fs.ErrNotExist) { // removed by hand since it was answered 202: said, not fatal
+				h.Log.Error("http input: a spooled body is gone before it was read; its records are lost", "body", n, "error", err)
+				if h.Metrics != nil {
+					h.Metrics.InputErrors.WithLabelValues(h.Name()).Inc()
+				}
+				continue
+			}
 			if err != nil {
 				return fmt.Errorf("http input: spool: %w", err)
 			}
