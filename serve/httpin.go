@@ -355,7 +355,7 @@ func checkBody(body io.Reader, encoding string) string {
 			return "gzip: " + err.Error()
 		}
 		first, err := firstByte(bufio.NewReader(zr))
-		if err != nil {
+		if err != nil && err != io.EOF { // EOF: nothing but white space inside, said as for a plain body
 			return "gzip: " + err.Error()
 		}
 		return checkFirst(first)

@@ -360,3 +360,31 @@ func TestHTTPIngestSpoolFailure(t *testing.T) {
 		t.Error("a body that was not spooled was queued")
 	}
 }
+
+// FuzzCheckBody: the body check reads a stream; a plain body gets the same
+// verdict gzipped (by magic bytes or with Content-Encoding: gzip), a plain
+// body with Content-Encoding: gzip is refused, and a body starting with an
+// object or array after white space is accepted.
+func FuzzCheckBody(f *testing.F) {
+	for _, s := range []string{"", " ", "{}", "[", "\n\t{", "hello", "\xef\xbb\xbf{", "\x1f\x8b", "\x00"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b {
+			return // already gzip
+		}
+		plain := checkBody(bytes.NewReader(data), "")
+		zipped := gz(t, data)
+		for _, enc := range []string{"", "gzip"} {
+			if got := checkBody(bytes.NewReader(zipped), enc); got != plain {
+				t.Fatalf("%q: plain %q, gzip (encoding %q) %q", data, plain, enc, got)
+			}
+		}
+		if got := checkBody(bytes.NewReader(data), "gzip"); got == "" {
+			t.Fatalf("%q with Content-Encoding gzip accepted", data)
+		}
+		if trimmed := bytes.TrimLeft(data, " \t\r\n"); len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') && plain != "" {
+			t.Fatalf("%q refused: %s", data, plain)
+		}
+	})
+}
