@@ -218,6 +218,7 @@ served on --listen.`,
 				return usageError(fmt.Errorf("--log-level: %w", err))
 			}
 			log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			slog.SetDefault(log) // libraries that log through the default (go-redis's dial retries) log JSON too
 
 			m := serve.NewMetrics()
 			if !state.IsRedisURL(cfg.State) {

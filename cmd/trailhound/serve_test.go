@@ -183,3 +183,33 @@ func postRecords(t *testing.T, addr string, body []byte) {
 		t.Fatalf("post: %d", resp.StatusCode)
 	}
 }
+
+// Every line serve logs is JSON, also what go-redis says while it retries
+// a server that does not answer; only the final error is plain text.
+func TestServeLogsAreJSON(t *testing.T) {
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing answers there
+	cfg := filepath.Join(dir, "serve.yaml")
+	os.WriteFile(cfg, []byte("state: redis://"+addr+"/0\nspool: "+filepath.Join(dir, "spool")+"\nhttp:\n  listen: 127.0.0.1:0\n  tokens: [t]\n"), 0o644)
+	code, _, errs := runCmd(t, "serve", "--config", cfg)
+	if code != exitErrors {
+		t.Fatalf("exit %d, want %d: %s", code, exitErrors, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(errs), "\n")
+	if len(lines) < 2 {
+		t.Fatalf("want go-redis's retries logged before the error: %q", errs)
+	}
+	for _, l := range lines[:len(lines)-1] {
+		if !json.Valid([]byte(l)) {
+			t.Errorf("not a JSON log line: %s", l)
+		}
+	}
+	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "trailhound: state redis://"+addr) {
+		t.Errorf("last line %q, want the state error", last)
+	}
+}
