@@ -518,7 +518,7 @@ func TestOutboxHungDestination(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ob.MinBackoff, ob.MaxBackoff, ob.SendTimeout = time.Millisecond, 10*time.Millisecond, 50*time.Millisecond
+	ob.MinBackoff, ob.MaxBackoff, ob.SendTimeout = time.Millisecond, 10*time.Millisecond, 200*time.Millisecond
 	want := testAlerts("hung", 3)
 	if err := ob.Deliver(context.Background(), want); err != nil {
 		t.Fatal(err)
@@ -526,14 +526,20 @@ func TestOutboxHungDestination(t *testing.T) {
 	waitFor(t, 20*time.Second, "the alerts past the hung attempts", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
-		return len(got) == len(want)
+		return len(got) >= len(want) // more: an attempt the server answered late (a loaded machine) was sent again
 	})
 	if err := ob.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if n := testutil.ToFloat64(m.SinkRetries.WithLabelValues("hook")); n != 2 {
-		t.Errorf("%v retries counted, want 2 (the hung attempts)", n)
+	if n := testutil.ToFloat64(m.SinkRetries.WithLabelValues("hook")); n < 2 {
+		t.Errorf("%v retries counted, want 2 or more (the hung attempts)", n)
 	}
+	mu.Lock()
+	slices.Sort(got)
+	if ids := slices.Compact(got); len(ids) != len(want) || ids[0] != want[0].ID {
+		t.Errorf("delivered %v, want the ids of %d alerts", ids, len(want))
+	}
+	mu.Unlock()
 	if n := testutil.ToFloat64(m.SinkAlerts.WithLabelValues("hook")); n != 3 {
 		t.Errorf("%v alerts delivered, want 3", n)
 	}
