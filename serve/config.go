@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -94,6 +95,7 @@ type SinkConfig struct {
 	Format      string            `yaml:"format"`     // alert (default) or ocsf (not for slack)
 	MaxSize     string            `yaml:"max_size"`   // jsonl: rotate the file past this size (e.g. 100MB)
 	MaxFiles    int               `yaml:"max_files"`  // jsonl: rotated files kept (default 5)
+	Timeout     time.Duration     `yaml:"timeout"`    // outbox sinks: one delivery attempt (default 1m)
 }
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
@@ -147,6 +149,9 @@ func ParseConfig(path string, data []byte, lookup func(string) (string, bool)) (
 			if s.URL == "" {
 				return nil, fmt.Errorf("%s: %s needs url", where, s.Type)
 			}
+			if err := checkHTTPURL(s.URL); err != nil {
+				return nil, fmt.Errorf("%s: url: %w", where, err)
+			}
 			if s.Type == "splunk" && s.Token == "" {
 				return nil, fmt.Errorf("%s: splunk needs token (the HEC token)", where)
 			}
@@ -156,6 +161,9 @@ func ParseConfig(path string, data []byte, lookup func(string) (string, bool)) (
 			}
 		default:
 			return nil, fmt.Errorf("%s: type %q: want jsonl, elasticsearch, webhook, splunk, slack or kafka", where, s.Type)
+		}
+		if s.Timeout != 0 && (s.Type == "jsonl" || s.Timeout < 0) {
+			return nil, fmt.Errorf("%s: timeout %v: for the sinks with an outbox, and positive", where, s.Timeout)
 		}
 		if err := checkRotation(s); err != nil {
 			return nil, fmt.Errorf("%s: %w", where, err)
@@ -192,11 +200,32 @@ func ParseConfig(path string, data []byte, lookup func(string) (string, bool)) (
 		return nil, fmt.Errorf("%s: s3_poll: %w", path, err)
 	}
 	if c.HTTP != nil {
+		for i, t := range c.HTTP.Tokens {
+			if strings.TrimSpace(t) == "" {
+				return nil, fmt.Errorf("%s: http.tokens[%d] is empty (an unset value in its ${NAME}?): no request could send it", path, i)
+			}
+		}
 		if _, err := ParseBytes(c.HTTP.MaxBody); c.HTTP.MaxBody != "" && err != nil {
 			return nil, fmt.Errorf("%s: http.max_body: %w", path, err)
 		}
 	}
 	return &c, nil
+}
+
+// checkHTTPURL checks a sink's URL: absolute, http or https, with a host
+// (a typo would otherwise surface only as deliveries retried forever).
+func checkHTTPURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("%q: want an http:// or https:// URL", u.Redacted())
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return fmt.Errorf("%q: no host", u.Redacted())
+	}
+	return nil
 }
 
 // ParseBytes parses sizes like 64MB, 512KB, 1GB or a byte count.
@@ -283,6 +312,9 @@ func (c *Config) OpenOutputs(stdout io.Writer, m *Metrics, log *slog.Logger) ([]
 			ob, err := OpenOutbox(s.Name, filepath.Join(c.Outbox, s.Name), sender, maxBytes, m, log)
 			if err != nil {
 				return nil, err
+			}
+			if s.Timeout > 0 {
+				ob.SendTimeout = s.Timeout
 			}
 			out.Deliverer = ob
 		}

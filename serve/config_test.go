@@ -51,8 +51,16 @@ func TestConfigErrors(t *testing.T) {
 		{"sinks:\n  - {type: jsonl, path: a, name: n}\n  - {type: jsonl, path: b, name: n}\n", "name \"n\" used twice"},
 		{"lateness: soon\n", "c.yaml"},
 		{"http:\n  max_body: lots\n", "http.max_body"},
+		{"sinks:\n  - type: webhook\n    url: \"ht!tp://x y\"\n", "sinks[0]: url: "},
+		{"sinks:\n  - type: webhook\n    url: localhost:9200\n", "sinks[0]: url: \"localhost:9200\": want an http:// or https:// URL"},
+		{"sinks:\n  - type: elasticsearch\n    url: ftp://es\n", "sinks[0]: url: \"ftp://es\": want an http"},
+		{"sinks:\n  - type: slack\n    url: https:///services/x\n", "sinks[0]: url: \"https:///services/x\": no host"},
+		{"sinks:\n  - type: splunk\n    token: t\n    url: https://u:hunter2@:8088\n", "sinks[0]: url: \"https://u:xxxxx@:8088\": no host"},
+		{"http:\n  tokens: [\"${EMPTY}\"]\n", "c.yaml: http.tokens[0] is empty"},
+		{"http:\n  tokens: [a, \" \"]\n", "http.tokens[1] is empty"},
+		{"sinks:\n  - {type: jsonl, path: a, timeout: 5s}\n", "sinks[0]: timeout 5s: for the sinks with an outbox"},
 	} {
-		_, err := ParseConfig("c.yaml", []byte(tc.yaml), env(nil))
+		_, err := ParseConfig("c.yaml", []byte(tc.yaml), env(map[string]string{"EMPTY": ""}))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: %v, want %q", tc.yaml, err, tc.want)
 		}

@@ -221,6 +221,7 @@ loop:
 		select {
 		case <-tick.C:
 			if err := s.checkpoint(ctx); err != nil {
+				s.log.Error("checkpoint failed: stopping; nothing more is acknowledged, and what was not is read again at the next start", "error", err)
 				failed = err
 				stopInputs(err)
 				s.mu.Lock()
@@ -261,7 +262,11 @@ loop:
 			failed = errors.Join(failed, fmt.Errorf("sink %s: %w", out.Name, err))
 		}
 	}
-	s.log.Info("serve stopped", "pending_batches", len(s.pending), "watermark", time.Unix(0, s.lastW).UTC())
+	wm := "none yet" // no input has said where event time is
+	if s.lastW != math.MinInt64 {
+		wm = time.Unix(0, s.lastW).UTC().Format(time.RFC3339)
+	}
+	s.log.Info("serve stopped", "pending_batches", len(s.pending), "watermark", wm)
 	return failed
 }
 
@@ -306,21 +311,13 @@ func (s *service) work(batches <-chan *Batch) {
 			s.m.InputErrors.WithLabelValues(name).Inc()
 			s.log.Warn("input error", "input", name, "error", e.Error())
 		}
-		var r io.Reader = bytes.NewReader(b.Data)
-		if len(b.Data) >= 2 && b.Data[0] == 0x1f && b.Data[1] == 0x8b {
-			zr, err := gzip.NewReader(r)
-			if err != nil {
-				sc.Errors(hunt.InputError{File: b.Name, Offset: -1, Err: fmt.Errorf("gzip header: %w", err)})
-				r = bytes.NewReader(nil)
-			} else {
-				r = &gzipErrReader{zr}
-			}
+		if len(bytes.TrimSpace(b.Data)) == 0 { // a Kafka tombstone, an empty object: nothing to read, but said
+			s.m.InputSkipped.WithLabelValues(name, "empty").Inc()
+			s.log.Warn("empty batch: no records", "input", name, "batch", b.Name)
 		}
-		received := time.Now().UTC().Truncate(time.Second)
-		st := sc.Scan(context.Background(), r, b.Name, func() hunt.Stamp {
-			return hunt.Stamp{Time: received, From: "read", What: "the time it was received"}
-		})
+		st := scanBatch(sc, b.Name, b.Data)
 		s.m.Records.WithLabelValues(name).Add(float64(st.Records))
+		s.skipped(name, b.Name, st)
 		s.m.Bytes.WithLabelValues(name).Add(float64(st.Bytes))
 		s.mu.Lock()
 		for s.doneSize > 0 && s.doneSize+int64(len(b.Data)) > s.o.MaxUnchecked && !s.failed {
@@ -333,6 +330,40 @@ func (s *service) work(batches <-chan *Batch) {
 		delete(s.inFlight, b)
 		s.done = append(s.done, b)
 		s.mu.Unlock()
+	}
+}
+
+// scanBatch reads a batch's records with sc: gzip told by its magic
+// bytes, records without event time stamped with the time it was read.
+func scanBatch(sc *hunt.Scanner, name string, data []byte) hunt.ScanStats {
+	var r io.Reader = bytes.NewReader(data)
+	if len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b {
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			sc.Errors(hunt.InputError{File: name, Offset: -1, Err: fmt.Errorf("gzip header: %w", err)})
+			r = bytes.NewReader(nil)
+		} else {
+			r = &gzipErrReader{zr}
+		}
+	}
+	received := time.Now().UTC().Truncate(time.Second)
+	return sc.Scan(context.Background(), r, name, func() hunt.Stamp {
+		return hunt.Stamp{Time: received, From: "read", What: "the time it was received"}
+	})
+}
+
+// skipped counts and logs the JSON documents of a batch that are not
+// CloudTrail events (a warning: something sends what the rules never see)
+// or are CloudTrail digests (for information: they hold no events), as
+// hunt's summary counts them.
+func (s *service) skipped(input, batch string, st hunt.ScanStats) {
+	if st.Other > 0 {
+		s.m.InputSkipped.WithLabelValues(input, "other").Add(float64(st.Other))
+		s.log.Warn("JSON documents that are not CloudTrail events skipped", "input", input, "batch", batch, "documents", st.Other, "records", st.Records)
+	}
+	if st.Digests > 0 {
+		s.m.InputSkipped.WithLabelValues(input, "digest").Add(float64(st.Digests))
+		s.log.Info("CloudTrail digest documents skipped", "input", input, "batch", batch, "documents", st.Digests)
 	}
 }
 

@@ -93,7 +93,7 @@ func (e *Elasticsearch) Send(ctx context.Context, items []Item) error {
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return fmt.Errorf("bulk: %w", err)
+		return fmt.Errorf("bulk: %w", hideURL(err))
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
@@ -120,6 +120,9 @@ func (e *Elasticsearch) Send(ctx context.Context, items []Item) error {
 			case r.Status/100 == 2:
 			case r.Status == http.StatusTooManyRequests || r.Status >= 500:
 				pe.Retry = append(pe.Retry, items[i])
+				if pe.Cause == nil {
+					pe.Cause = fmt.Errorf("bulk: item status %d: %s", r.Status, clip(string(r.Error), 300))
+				}
 			default:
 				pe.Refused = append(pe.Refused, Refusal{ID: items[i].ID, Reason: fmt.Sprintf("status %d: %s", r.Status, clip(string(r.Error), 300))})
 			}

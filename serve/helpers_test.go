@@ -30,7 +30,7 @@ const samples = "../testdata/samples"
 // time passing does in a live stream.
 const sentinel = `{"eventVersion":"1.08","eventTime":"2099-01-01T00:00:00Z","eventSource":"sentinel.trailhound.test","eventName":"Sentinel","eventID":"00000000-0000-4000-8000-000000000000","awsRegion":"us-east-1"}`
 
-func builtinEngine(t *testing.T) *engine.Engine {
+func builtinEngine(t testing.TB) *engine.Engine {
 	t.Helper()
 	rs, err := builtin.Rules()
 	if err != nil {

@@ -2,13 +2,15 @@ package serve
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -44,14 +46,9 @@ type HTTPInput struct {
 	Ready func() error
 
 	ln     net.Listener
-	queue  chan spooled
+	queue  chan string // names of spooled bodies, read again by Run
 	seq    atomic.Uint64
 	tokens [][32]byte
-}
-
-type spooled struct {
-	name string
-	data []byte
 }
 
 // Name is "http".
@@ -68,6 +65,11 @@ func (h *HTTPInput) Listen() error {
 	}
 	if err := os.MkdirAll(h.SpoolDir, 0o755); err != nil {
 		return fmt.Errorf("http input: spool: %w", err)
+	}
+	if h.CertFile != "" && h.KeyFile != "" { // a missing or mismatched file is a start error, not a stop later
+		if _, err := tls.LoadX509KeyPair(h.CertFile, h.KeyFile); err != nil {
+			return fmt.Errorf("http input: TLS certificate %s and key %s: %w", h.CertFile, h.KeyFile, err)
+		}
 	}
 	ln, err := net.Listen("tcp", h.Addr)
 	if err != nil {
@@ -94,7 +96,7 @@ func (h *HTTPInput) Run(ctx context.Context, deliver func(*Batch) error) error {
 	for _, t := range h.Tokens {
 		h.tokens = append(h.tokens, sha256.Sum256([]byte(t)))
 	}
-	h.queue = make(chan spooled, 64)
+	h.queue = make(chan string, 64)
 	ents, err := os.ReadDir(h.SpoolDir)
 	if err != nil {
 		return fmt.Errorf("http input: spool: %w", err)
@@ -152,8 +154,19 @@ func (h *HTTPInput) Run(ctx context.Context, deliver func(*Batch) error) error {
 				return fmt.Errorf("http input: %w", err)
 			}
 			return nil
-		case s := <-h.queue:
-			if err := deliver(h.batch(s.name, s.data)); err != nil {
+		case n := <-h.queue:
+			data, err := os.ReadFile(filepath.Join(h.SpoolDir, n))
+			if errors.Is(err, fs.ErrNotExist) { // removed by hand since it was answered 202: said, not fatal
+				h.Log.Error("http input: a spooled body is gone before it was read; its records are lost", "body", n, "error", err)
+				if h.Metrics != nil {
+					h.Metrics.InputErrors.WithLabelValues(h.Name()).Inc()
+				}
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("http input: spool: %w", err)
+			}
+			if err := deliver(h.batch(n, data)); err != nil {
 				return nil
 			}
 		}
@@ -235,40 +248,98 @@ func (h *HTTPInput) ingest(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body of %d bytes is over the limit of %d", r.ContentLength, h.MaxBody))
 		return
 	}
-	var buf bytes.Buffer
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, h.MaxBody))
-	var mbe *http.MaxBytesError
-	switch {
-	case errors.As(err, &mbe):
-		h.fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body over the limit of %d bytes", h.MaxBody))
-		return
-	case err != nil:
-		h.fail(w, http.StatusBadRequest, "reading the body: "+err.Error())
-		return
-	}
-	data := buf.Bytes()
-	if msg := checkBody(data, r.Header.Get("Content-Encoding")); msg != "" {
-		h.fail(w, http.StatusBadRequest, msg)
-		return
-	}
 	name := fmt.Sprintf("%020d-%d.body", h.seq.Add(1), time.Now().UnixNano())
-	if err := writeSynced(filepath.Join(h.SpoolDir, name), data); err != nil {
-		h.Log.Error("http input: spooling a body", "error", err)
-		h.fail(w, http.StatusServiceUnavailable, "could not queue the body")
+	n, code, msg := h.spool(name, http.MaxBytesReader(w, r.Body, h.MaxBody), r.Header.Get("Content-Encoding"))
+	if code != 0 {
+		h.fail(w, code, msg)
 		return
 	}
 	select { // durable now: answered 202 even if the service is stopping (replayed at start)
-	case h.queue <- spooled{name, data}:
+	case h.queue <- name:
 	case <-r.Context().Done():
 	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"status": "queued", "id": name, "bytes": len(data)})
+	writeJSON(w, http.StatusAccepted, map[string]any{"status": "queued", "id": name, "bytes": n})
+}
+
+// spool streams a body into the spool file name (through NAME.tmp, synced
+// and renamed), so that no body is held in memory however many clients
+// post at once. It returns the body's size, or the status and message of a
+// refusal (nothing left in the spool).
+func (h *HTTPInput) spool(name string, body io.Reader, encoding string) (int64, int, string) {
+	path := filepath.Join(h.SpoolDir, name)
+	tmp := path + ".tmp"
+	unqueued := func(err error) (int64, int, string) {
+		h.Log.Error("http input: spooling a body", "error", err)
+		return 0, http.StatusServiceUnavailable, "could not queue the body"
+	}
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return unqueued(err)
+	}
+	keep := false
+	defer func() {
+		if !keep {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	fw := &fileWriter{f: f}
+	n, err := io.Copy(fw, body)
+	var mbe *http.MaxBytesError
+	switch {
+	case fw.err != nil: // the spool's fault, not the client's
+		return unqueued(fw.err)
+	case errors.As(err, &mbe):
+		return 0, http.StatusRequestEntityTooLarge, fmt.Sprintf("body over the limit of %d bytes", h.MaxBody)
+	case err != nil:
+		return 0, http.StatusBadRequest, "reading the body: " + err.Error()
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return unqueued(err)
+	}
+	if msg := checkBody(f, encoding); msg != "" {
+		return 0, http.StatusBadRequest, msg
+	}
+	if err := f.Sync(); err != nil {
+		return unqueued(err)
+	}
+	err = f.Close()
+	keep = true
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err == nil {
+		err = syncDir(h.SpoolDir)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		os.Remove(path)
+		return unqueued(err)
+	}
+	return n, 0, ""
+}
+
+// fileWriter writes to f and keeps its error apart from the reader's.
+type fileWriter struct {
+	f   *os.File
+	err error
+}
+
+func (w *fileWriter) Write(b []byte) (int, error) {
+	n, err := w.f.Write(b)
+	if err != nil {
+		w.err = err
+	}
+	return n, err
 }
 
 // checkBody refuses bodies that cannot hold records: empty, gzip that is
 // not, or not starting like JSON. Problems inside are per record, reported
 // as hunt reports them.
-func checkBody(data []byte, encoding string) string {
-	gz := len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b
+func checkBody(body io.Reader, encoding string) string {
+	br := bufio.NewReader(body)
+	magic, _ := br.Peek(2)
+	gz := len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b
 	switch strings.ToLower(strings.TrimSpace(encoding)) {
 	case "", "identity":
 	case "gzip", "x-gzip":
@@ -279,18 +350,17 @@ func checkBody(data []byte, encoding string) string {
 		return fmt.Sprintf("Content-Encoding %q not supported (gzip or none)", encoding)
 	}
 	if gz {
-		zr, err := gzip.NewReader(bytes.NewReader(data))
+		zr, err := gzip.NewReader(br)
 		if err != nil {
 			return "gzip: " + err.Error()
 		}
-		br := bufio.NewReader(zr)
-		first, err := firstByte(br)
-		if err != nil {
+		first, err := firstByte(bufio.NewReader(zr))
+		if err != nil && err != io.EOF { // EOF: nothing but white space inside, said as for a plain body
 			return "gzip: " + err.Error()
 		}
 		return checkFirst(first)
 	}
-	first, _ := firstByte(bufio.NewReader(bytes.NewReader(data)))
+	first, _ := firstByte(br)
 	return checkFirst(first)
 }
 

@@ -13,6 +13,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -20,7 +21,10 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -40,7 +44,7 @@ func TestHTTPIngestAnswers(t *testing.T) {
 	m := NewMetrics()
 	dir := t.TempDir()
 	h := &HTTPInput{Tokens: []string{"tok-a", "tok-b"}, MaxBody: 200, SpoolDir: dir, Metrics: m, Log: testLog(t)}
-	h.queue = make(chan spooled, 100)
+	h.queue = make(chan string, 100)
 	h.MaxBody = 200
 	for _, tk := range h.Tokens {
 		h.tokens = append(h.tokens, sha(tk))
@@ -102,9 +106,9 @@ func TestHTTPIngestAnswers(t *testing.T) {
 				if after != before+1 || got["status"] != "queued" {
 					t.Errorf("accepted but spool %d -> %d, answer %s", before, after, body)
 				}
-				s := <-h.queue
-				disk, _ := os.ReadFile(filepath.Join(dir, s.name))
-				if !bytes.Equal(disk, tc.body) || !bytes.Equal(s.data, tc.body) {
+				name := <-h.queue
+				disk, _ := os.ReadFile(filepath.Join(dir, name))
+				if !bytes.Equal(disk, tc.body) {
 					t.Errorf("spooled body differs from the one posted")
 				}
 				return
@@ -242,4 +246,145 @@ func TestHTTPIngestTLS(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// While the service does not take bodies (its deliver blocks: the
+// checkpoint is behind), ingest still answers: bodies stream to the spool,
+// none waits in memory, and every one is delivered once the service takes
+// them again.
+func TestHTTPIngestSpoolsWhileBusy(t *testing.T) {
+	dir := t.TempDir()
+	h := &HTTPInput{Addr: "127.0.0.1:0", Tokens: []string{testToken}, SpoolDir: dir, Log: testLog(t)}
+	if err := h.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	open := make(chan struct{})
+	var delivered atomic.Int64
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var mu sync.Mutex
+	var got []string
+	go func() {
+		done <- h.Run(ctx, func(b *Batch) error {
+			<-open
+			mu.Lock()
+			got = append(got, string(b.Data))
+			mu.Unlock()
+			delivered.Add(1)
+			return nil
+		})
+	}()
+	const posts = 6
+	var want []string
+	for i := range posts {
+		rec := fmt.Sprintf(`{"eventTime":"2026-11-03T10:00:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","eventID":"e%d"}`, i)
+		want = append(want, rec)
+		req, _ := http.NewRequest(http.MethodPost, "http://"+h.ListenAddr()+"/v1/records", strings.NewReader(rec))
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("status %d while the service is busy, want 202", resp.StatusCode)
+		}
+	}
+	if n := len(spoolFiles(t, dir)); n != posts {
+		t.Errorf("%d bodies spooled, want %d", n, posts)
+	}
+	close(open)
+	waitFor(t, 10*time.Second, "every body delivered", func() bool { return delivered.Load() == posts })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(got, want) {
+		t.Errorf("delivered %q, want %q", got, want)
+	}
+}
+
+// A TLS certificate or key that cannot be loaded is an error of Listen,
+// naming the files, before anything is served.
+func TestHTTPIngestTLSFilesChecked(t *testing.T) {
+	dir := t.TempDir()
+	junk := filepath.Join(dir, "junk.pem")
+	os.WriteFile(junk, []byte("not a certificate"), 0o644)
+	for _, files := range [][2]string{{filepath.Join(dir, "none.crt"), filepath.Join(dir, "none.key")}, {junk, junk}} {
+		h := &HTTPInput{Addr: "127.0.0.1:0", SpoolDir: filepath.Join(dir, "spool"), CertFile: files[0], KeyFile: files[1], Log: testLog(t)}
+		err := h.Listen()
+		if err == nil || !strings.Contains(err.Error(), files[0]) {
+			t.Errorf("%v: Listen gave %v, want an error naming the files", files, err)
+		}
+		if h.ln != nil {
+			h.ln.Close()
+		}
+	}
+}
+
+// A spool that cannot be written answers 503 (the client retries), logs
+// the cause, and leaves nothing half-written.
+func TestHTTPIngestSpoolFailure(t *testing.T) {
+	spool := filepath.Join(t.TempDir(), "spool")
+	m := NewMetrics()
+	h := &HTTPInput{Addr: "127.0.0.1:0", Tokens: []string{testToken}, SpoolDir: spool, Metrics: m, Log: testLog(t)}
+	if err := h.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	h.queue = make(chan string, 1)
+	h.tokens = append(h.tokens, sha(testToken))
+	h.MaxBody = DefaultMaxBody
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+	// the spool folder is gone, a file in its place
+	if err := os.RemoveAll(spool); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(spool, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/records", strings.NewReader(`{"eventName":"x"}`))
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "could not queue the body") {
+		t.Errorf("status %d %s, want 503 could not queue the body", resp.StatusCode, body)
+	}
+	if len(h.queue) != 0 {
+		t.Error("a body that was not spooled was queued")
+	}
+}
+
+// FuzzCheckBody: the body check reads a stream; a plain body gets the same
+// verdict gzipped (by magic bytes or with Content-Encoding: gzip), a plain
+// body with Content-Encoding: gzip is refused, and a body starting with an
+// object or array after white space is accepted.
+func FuzzCheckBody(f *testing.F) {
+	for _, s := range []string{"", " ", "{}", "[", "\n\t{", "hello", "\xef\xbb\xbf{", "\x1f\x8b", "\x00"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b {
+			return // already gzip
+		}
+		plain := checkBody(bytes.NewReader(data), "")
+		zipped := gz(t, data)
+		for _, enc := range []string{"", "gzip"} {
+			if got := checkBody(bytes.NewReader(zipped), enc); got != plain {
+				t.Fatalf("%q: plain %q, gzip (encoding %q) %q", data, plain, enc, got)
+			}
+		}
+		if got := checkBody(bytes.NewReader(data), "gzip"); got == "" {
+			t.Fatalf("%q with Content-Encoding gzip accepted", data)
+		}
+		if trimmed := bytes.TrimLeft(data, " \t\r\n"); len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') && plain != "" {
+			t.Fatalf("%q refused: %s", data, plain)
+		}
+	})
 }

@@ -17,6 +17,7 @@ type Metrics struct {
 	Bytes         *prometheus.CounterVec // per input: decompressed bytes scanned
 	InputErrors   *prometheus.CounterVec // per input: records or regions not evaluated
 	InputWarnings *prometheus.CounterVec // per input: records read despite a problem
+	InputSkipped  *prometheus.CounterVec // per input and kind: JSON documents read that are not CloudTrail events
 	Rejected      *prometheus.CounterVec // HTTP ingest answers other than 202, per status
 	Pending       prometheus.Gauge       // batches scanned, not yet acknowledged
 	Watermark     prometheus.Gauge       // the watermark, Unix seconds
@@ -63,15 +64,17 @@ func NewMetrics() *Metrics {
 		Bytes:         f("input_bytes_total", "Decompressed bytes scanned, per input.", "input"),
 		InputErrors:   f("input_errors_total", "Input errors (a record or region not evaluated), per input.", "input"),
 		InputWarnings: f("input_warnings_total", "Input warnings (the record was still evaluated), per input.", "input"),
-		Rejected:      f("http_rejected_total", "HTTP ingest requests refused, per status code.", "code"),
-		Pending:       g("pending_batches", "Batches evaluated and not yet acknowledged to their input (their records' windows are still open)."),
-		Watermark:     g("watermark_seconds", "The watermark: the event time up to which alerts are decided (Unix seconds)."),
-		WatermarkLag:  g("watermark_lag_seconds", "Wall-clock time minus the watermark."),
-		Horizon:       g("horizon_seconds", "The earliest event time the committed state may not hold (Unix seconds); batches all earlier are acknowledged."),
-		Alerts:        f("alerts_total", "Alerts raised, per rule.", "rule"),
-		Late:          g("late_matches", "Rule matches of records older than the watermark when they came (used where their window was still open), since the start."),
-		Duplicates:    g("duplicate_matches", "Rule matches of a record already seen (delivered twice, or replayed), since the start."),
-		Known:         g("known_alerts", "Alerts found raised already (replays after a restart), since the start."),
+		InputSkipped: f("input_skipped_total", "JSON documents read that are not CloudTrail events (kind other) or are CloudTrail digests (kind digest), and batches with nothing in them (kind empty), per input; each batch is logged.",
+			"input", "kind"),
+		Rejected:     f("http_rejected_total", "HTTP ingest requests refused, per status code.", "code"),
+		Pending:      g("pending_batches", "Batches evaluated and not yet acknowledged to their input (their records' windows are still open)."),
+		Watermark:    g("watermark_seconds", "The watermark: the event time up to which alerts are decided (Unix seconds)."),
+		WatermarkLag: g("watermark_lag_seconds", "Wall-clock time minus the watermark."),
+		Horizon:      g("horizon_seconds", "The earliest event time the committed state may not hold (Unix seconds); batches all earlier are acknowledged."),
+		Alerts:       f("alerts_total", "Alerts raised, per rule.", "rule"),
+		Late:         g("late_matches", "Rule matches of records older than the watermark when they came (used where their window was still open), since the start."),
+		Duplicates:   g("duplicate_matches", "Rule matches of a record already seen (delivered twice, or replayed), since the start."),
+		Known:        g("known_alerts", "Alerts found raised already (replays after a restart), since the start."),
 		Latency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "trailhound", Name: "alert_latency_seconds",
 			Help: "Event time to alert decision (wall clock).", Buckets: prometheus.ExponentialBuckets(1, 4, 12)}),
 		Checkpoints: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "trailhound", Name: "checkpoints_total", Help: "State commits."}),

@@ -34,6 +34,10 @@ type Outbox struct {
 	// MinBackoff and MaxBackoff bound the wait between attempts
 	// (exponential, with jitter).
 	MinBackoff, MaxBackoff time.Duration
+	// SendTimeout bounds one attempt (default DefaultSendTimeout), plus a
+	// second per MiB of the file sent: a destination that takes the
+	// connection and never answers is retried like one that fails.
+	SendTimeout time.Duration
 
 	mu      sync.Mutex
 	files   []boxFile
@@ -54,6 +58,10 @@ type boxFile struct {
 	items int
 }
 
+// DefaultSendTimeout is how long one delivery attempt of an outbox may
+// take before it is given up and retried.
+const DefaultSendTimeout = time.Minute
+
 // OpenOutbox opens (creating) an outbox folder for sender and starts
 // sending what it holds. maxBytes bounds the folder (default 1 GiB).
 func OpenOutbox(name, dir string, sender Sender, maxBytes int64, m *Metrics, log *slog.Logger) (*Outbox, error) {
@@ -64,7 +72,7 @@ func OpenOutbox(name, dir string, sender Sender, maxBytes int64, m *Metrics, log
 		return nil, fmt.Errorf("outbox: %w", err)
 	}
 	o := &Outbox{name: name, dir: dir, sender: sender, maxBytes: maxBytes, m: m, log: log,
-		MinBackoff: 200 * time.Millisecond, MaxBackoff: 30 * time.Second,
+		MinBackoff: 200 * time.Millisecond, MaxBackoff: 30 * time.Second, SendTimeout: DefaultSendTimeout,
 		wake: make(chan struct{}, 1), space: make(chan struct{}, 1), done: make(chan struct{})}
 	o.ctx, o.cancel = context.WithCancel(context.Background())
 	ents, err := os.ReadDir(dir)
@@ -239,7 +247,13 @@ func (o *Outbox) run() {
 			o.remove(f)
 			continue
 		}
-		err = o.sender.Send(o.ctx, items)
+		limit := o.SendTimeout + time.Duration(f.size>>20)*time.Second // a large backlog's file gets the time to go
+		sctx, cancel := context.WithTimeout(o.ctx, limit)
+		err = o.sender.Send(sctx, items)
+		if err != nil && sctx.Err() == context.DeadlineExceeded && o.ctx.Err() == nil {
+			err = fmt.Errorf("no answer in %v: %w", limit, err)
+		}
+		cancel()
 		var pe *PartialError
 		switch {
 		case err == nil:
@@ -270,7 +284,7 @@ func (o *Outbox) run() {
 		o.m.SinkRetries.WithLabelValues(o.name).Inc()
 		backoff = min(max(2*backoff, o.MinBackoff), o.MaxBackoff)
 		wait := backoff/2 + rand.N(backoff/2+1)
-		o.log.Warn("sink delivery failed; retrying", "sink", o.name, "error", err, "in", wait.Round(time.Millisecond))
+		o.log.Warn("sink delivery failed; retrying", "sink", o.name, "error", err, "in", wait.Round(time.Millisecond).String())
 		select {
 		case <-time.After(wait):
 		case <-o.ctx.Done():

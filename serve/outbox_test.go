@@ -478,3 +478,116 @@ func TestOCSF(t *testing.T) {
 		t.Errorf("format cef: %v", err)
 	}
 }
+
+// A destination that takes the connection and never answers (a hung
+// webhook, a half-open connection) does not hold the outbox for ever:
+// each attempt ends after SendTimeout, is counted as a retry, and the
+// alerts go through once the destination answers again.
+func TestOutboxHungDestination(t *testing.T) {
+	release := make(chan struct{})
+	var mu sync.Mutex
+	hung, got := 0, []string{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		first := hung < 2
+		if first {
+			hung++
+		}
+		mu.Unlock()
+		if first { // the first two attempts hang until the test ends
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		var as []alert.Alert
+		if err := json.NewDecoder(r.Body).Decode(&as); err != nil {
+			t.Error(err)
+		}
+		mu.Lock()
+		for _, a := range as {
+			got = append(got, a.ID)
+		}
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	defer close(release) // before srv.Close, which waits for the handlers
+	m := NewMetrics()
+	ob, err := OpenOutbox("hook", t.TempDir(), &Webhook{URL: srv.URL}, 0, m, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ob.MinBackoff, ob.MaxBackoff, ob.SendTimeout = time.Millisecond, 10*time.Millisecond, 200*time.Millisecond
+	want := testAlerts("hung", 3)
+	if err := ob.Deliver(context.Background(), want); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the alerts past the hung attempts", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) >= len(want) // more: an attempt the server answered late (a loaded machine) was sent again
+	})
+	if err := ob.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.ToFloat64(m.SinkRetries.WithLabelValues("hook")); n < 2 {
+		t.Errorf("%v retries counted, want 2 or more (the hung attempts)", n)
+	}
+	mu.Lock()
+	slices.Sort(got)
+	if ids := slices.Compact(got); len(ids) != len(want) || ids[0] != want[0].ID {
+		t.Errorf("delivered %v, want the ids of %d alerts", ids, len(want))
+	}
+	mu.Unlock()
+	if n := testutil.ToFloat64(m.SinkAlerts.WithLabelValues("hook")); n != 3 {
+		t.Errorf("%v alerts delivered, want 3", n)
+	}
+}
+
+// A failed delivery says why (the status, the connection error), and names
+// the destination by scheme and host only: a webhook URL's path or query
+// is often its secret, and these errors are logged.
+func TestSinkErrorsSayWhyNotTheSecret(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "overloaded", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + ln.Addr().String()
+	ln.Close() // nothing listens there now
+	const secret = "s3cretTOKENpath"
+	items := []Item{{ID: "a-1", Doc: json.RawMessage(`{"text":"x"}`)}}
+	for _, tc := range []struct {
+		name   string
+		sender Sender
+		want   []string
+	}{
+		{"slack down", &Slack{URL: closed + "/services/T0/B0/" + secret}, []string{"slack:", "connection refused", "/..."}},
+		{"slack 503", &Slack{URL: srv.URL + "/services/T0/B0/" + secret}, []string{"slack: 503", "overloaded"}},
+		{"webhook down", &Webhook{URL: closed + "/hook?token=" + secret}, []string{"webhook:", "connection refused"}},
+		{"elasticsearch down", &Elasticsearch{URL: closed + "/" + secret}, []string{"bulk:", "connection refused"}},
+		{"splunk down", &SplunkHEC{URL: closed + "/" + secret, Token: "t"}, []string{"connection refused"}},
+	} {
+		err := tc.sender.Send(context.Background(), items)
+		if err == nil {
+			t.Errorf("%s: no error", tc.name)
+			continue
+		}
+		var pe *PartialError
+		if errors.As(err, &pe) && len(pe.Refused) > 0 {
+			t.Errorf("%s: refused for good, want a retry: %v", tc.name, err)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: %q does not say %q", tc.name, err, w)
+			}
+		}
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("%s: %q quotes the URL's secret", tc.name, err)
+		}
+	}
+}

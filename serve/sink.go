@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -81,6 +82,7 @@ type Sender interface {
 type PartialError struct {
 	Retry   []Item    // to send again (throttled, server errors)
 	Refused []Refusal // refused for good (mapping errors): logged and counted, not retried
+	Cause   error     // why Retry are to be sent again (for the log)
 }
 
 // Refusal is an item a destination will not take, and why.
@@ -90,7 +92,28 @@ type Refusal struct {
 }
 
 func (e *PartialError) Error() string {
-	return fmt.Sprintf("%d item(s) to retry, %d refused", len(e.Retry), len(e.Refused))
+	s := fmt.Sprintf("%d item(s) to retry, %d refused", len(e.Retry), len(e.Refused))
+	if e.Cause != nil {
+		s += ": " + e.Cause.Error()
+	}
+	return s
+}
+
+func (e *PartialError) Unwrap() error { return e.Cause }
+
+// hideURL makes a transport error name the destination by scheme and host
+// only: the path and query of a webhook URL often are its secret (Slack's
+// hooks.slack.com/services/T/B/SECRET), and errors are logged.
+func hideURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if u, perr := url.Parse(ue.URL); perr == nil {
+			ue.URL = u.Scheme + "://" + u.Host + "/..."
+		} else {
+			ue.URL = "(the sink's URL)"
+		}
+	}
+	return err
 }
 
 // encodeAlert is trailhound's alert JSON (as hunt writes it), without the

@@ -78,7 +78,7 @@ func (s *Slack) Send(ctx context.Context, items []Item) error {
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := client.Do(req)
 		if err != nil {
-			pe.Retry = append(pe.Retry, items[i:]...)
+			pe.Retry, pe.Cause = append(pe.Retry, items[i:]...), fmt.Errorf("slack: %w", hideURL(err))
 			return pe
 		}
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
@@ -86,7 +86,7 @@ func (s *Slack) Send(ctx context.Context, items []Item) error {
 		switch c := resp.StatusCode; {
 		case c/100 == 2:
 		case c == http.StatusTooManyRequests || c >= 500:
-			pe.Retry = append(pe.Retry, items[i:]...)
+			pe.Retry, pe.Cause = append(pe.Retry, items[i:]...), fmt.Errorf("slack: %s: %s", resp.Status, clip(string(msg), 300))
 			return pe
 		default:
 			pe.Refused = append(pe.Refused, Refusal{ID: it.ID, Reason: fmt.Sprintf("slack: %s: %s", resp.Status, clip(string(msg), 300))})

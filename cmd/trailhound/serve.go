@@ -102,6 +102,9 @@ served on --listen.`,
 			if f.Changed("checkpoint-interval") || cfg.Interval == 0 {
 				cfg.Interval = interval
 			}
+			if cfg.Interval < 0 {
+				return usageError(fmt.Errorf("--checkpoint-interval (checkpoint_interval) must be positive, not %s", cfg.Interval))
+			}
 			if f.Changed("idle") {
 				cfg.Idle = idle
 			}
@@ -110,6 +113,9 @@ served on --listen.`,
 			}
 			if f.Changed("workers") {
 				cfg.Workers = workers
+			}
+			if cfg.Workers < 0 {
+				return usageError(fmt.Errorf("--workers (workers) must be 0 (one per CPU) or more, not %d", cfg.Workers))
 			}
 			if geo.dir == "" {
 				geo.dir = cfg.GeoIPDir
@@ -212,6 +218,7 @@ served on --listen.`,
 				return usageError(fmt.Errorf("--log-level: %w", err))
 			}
 			log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			slog.SetDefault(log) // libraries that log through the default (go-redis's dial retries) log JSON too
 
 			m := serve.NewMetrics()
 			if !state.IsRedisURL(cfg.State) {

@@ -28,6 +28,8 @@ func TestServeUsage(t *testing.T) {
 	os.WriteFile(noQueue, []byte("sqs:\n  dlq_url: https://q\n"), 0o644)
 	noURL := filepath.Join(dir, "nourl.yaml")
 	os.WriteFile(noURL, []byte("s3_poll:\n  from: 2026-11-03\n"), 0o644)
+	badURL := filepath.Join(dir, "badurl.yaml")
+	os.WriteFile(badURL, []byte("http:\n  listen: 127.0.0.1:0\n  tokens: [t]\nsinks:\n  - type: webhook\n    url: localhost:9200\n"), 0o644)
 	st := filepath.Join(dir, "s.db")
 	for _, tc := range []struct {
 		args []string
@@ -48,6 +50,9 @@ func TestServeUsage(t *testing.T) {
 		{[]string{"serve", "--state", st, "--s3-poll", "s3://b", "--from", "yesterday"}, "want YYYY-MM-DD"},
 		{[]string{"serve", "--state", st, "--s3-poll", "b/logs"}, "not an s3:// URL"},
 		{[]string{"serve", "--state", st, "--listen", "127.0.0.1:0", "--s3-endpoint", "http://x"}, "goes with --sqs-queue-url or --s3-poll"},
+		{[]string{"serve", "--state", st, "--listen", "127.0.0.1:0", "--checkpoint-interval", "-1s"}, "--checkpoint-interval (checkpoint_interval) must be positive"},
+		{[]string{"serve", "--state", st, "--listen", "127.0.0.1:0", "--workers", "-2"}, "--workers (workers) must be 0"},
+		{[]string{"serve", "--state", st, "--config", badURL}, `sinks[0]: url: "localhost:9200": want an http:// or https:// URL`},
 		{[]string{"serve", "extra"}, "unknown command"},
 	} {
 		code, _, errs := runCmd(t, tc.args...)
@@ -176,5 +181,35 @@ func postRecords(t *testing.T, addr string, body []byte) {
 	resp.Body.Close()
 	if resp.StatusCode != 202 {
 		t.Fatalf("post: %d", resp.StatusCode)
+	}
+}
+
+// Every line serve logs is JSON, also what go-redis says while it retries
+// a server that does not answer; only the final error is plain text.
+func TestServeLogsAreJSON(t *testing.T) {
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing answers there
+	cfg := filepath.Join(dir, "serve.yaml")
+	os.WriteFile(cfg, []byte("state: redis://"+addr+"/0\nspool: "+filepath.Join(dir, "spool")+"\nhttp:\n  listen: 127.0.0.1:0\n  tokens: [t]\n"), 0o644)
+	code, _, errs := runCmd(t, "serve", "--config", cfg)
+	if code != exitErrors {
+		t.Fatalf("exit %d, want %d: %s", code, exitErrors, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(errs), "\n")
+	if len(lines) < 2 {
+		t.Fatalf("want go-redis's retries logged before the error: %q", errs)
+	}
+	for _, l := range lines[:len(lines)-1] {
+		if !json.Valid([]byte(l)) {
+			t.Errorf("not a JSON log line: %s", l)
+		}
+	}
+	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "trailhound: state redis://"+addr) {
+		t.Errorf("last line %q, want the state error", last)
 	}
 }

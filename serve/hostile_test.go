@@ -1,0 +1,265 @@
+package serve
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/trailhound/trailhound/sqsinput/sqstest"
+	"github.com/trailhound/trailhound/state"
+)
+
+// Bodies a careless or hostile sender posts: the valid records beside bad
+// ones still alert (hunt's ids for the valid records alone), and what is
+// not evaluated is counted and never silent: broken records as input
+// errors, JSON that is not CloudTrail and CloudTrail digests as skipped
+// documents (kind other and digest).
+func TestHTTPHostileBodies(t *testing.T) {
+	eng := builtinEngine(t)
+	valid := filepath.Join(samples, "snapshot-sharing.jsonl")
+	want := huntIDs(t, eng, valid)
+	if len(want) == 0 {
+		t.Fatal("hunt raised no alert over the sample")
+	}
+	data, err := os.ReadFile(valid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.Split(bytes.TrimSpace(data), []byte("\n"))
+	const (
+		bad    = `{"eventTime": "2026-11-03T14:00:00Z", "eventName": ` // cut short
+		other  = `{"kind":"heartbeat","host":"collector-1"}`
+		digest = `{"awsAccountId":"210987654321","digestStartTime":"2026-11-03T13:00:00Z","digestEndTime":"2026-11-03T14:00:00Z","digestS3Bucket":"b","digestS3Object":"o","logFiles":[]}`
+	)
+	// one JSON Lines body: every valid line, a broken one, a heartbeat and
+	// a digest in between
+	var body bytes.Buffer
+	for i, l := range lines {
+		body.Write(l)
+		body.WriteByte('\n')
+		switch i {
+		case 0:
+			body.WriteString(bad + "\n")
+		case 1:
+			body.WriteString(other + "\n")
+		case 2:
+			body.WriteString(digest + "\n")
+		}
+	}
+	// a gzip body cut short: what it held before the cut is read
+	zipped := gz(t, []byte(other+"\n"+other+"\n"+sentinel[:40]))
+	h := startHTTP(t, t.TempDir(), newFakeES(t))
+	for _, b := range [][]byte{body.Bytes(), zipped[:len(zipped)-6], []byte("[" + other + "," + digest + "]"), []byte(sentinel)} {
+		if resp := h.post(b, nil); resp.StatusCode != 202 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	waitFor(t, 30*time.Second, "hunt's alerts of the valid records", func() bool { return slices.Equal(h.es.ids(), want) })
+	waitFor(t, 30*time.Second, "every body read", func() bool {
+		return testutil.ToFloat64(h.m.Records.WithLabelValues("http")) == float64(len(lines)+1)
+	})
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := jsonlIDs(t, h.out); !slices.Equal(got, want) {
+		t.Errorf("JSON Lines ids\n got %v\nwant %v", got, want)
+	}
+	for _, c := range []struct {
+		what string
+		got  float64
+		want float64
+	}{
+		{"input errors (the broken record, the cut gzip)", testutil.ToFloat64(h.m.InputErrors.WithLabelValues("http")), 2},
+		{"skipped documents that are not CloudTrail", testutil.ToFloat64(h.m.InputSkipped.WithLabelValues("http", "other")), 4},
+		{"skipped digests", testutil.ToFloat64(h.m.InputSkipped.WithLabelValues("http", "digest")), 2},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: %v, want %v", c.what, c.got, c.want)
+		}
+	}
+}
+
+// Kafka messages a careless producer sends, one partition: an empty value
+// (a tombstone), plain text, a value with a valid record beside a broken
+// one, a gzip value cut short, a heartbeat that is not CloudTrail. The
+// valid records alert as hunt's do; the others are counted, none silently;
+// and the offsets still move past them all.
+func TestKafkaHostileMessages(t *testing.T) {
+	eng := builtinEngine(t)
+	valid := filepath.Join(samples, "snapshot-sharing.jsonl")
+	want := huntIDs(t, eng, valid)
+	data, err := os.ReadFile(valid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.SplitAfter(bytes.TrimSpace(data), []byte("\n"))
+	mixed := append(append([]byte{}, lines[0]...), "{\"eventName\": \n"...)
+	for _, l := range lines[1:] {
+		mixed = append(mixed, l...)
+	}
+	cut := gz(t, []byte(`{"kind":"heartbeat"}`)) // cut in its trailer: read, then the error
+	c := newKafka(t, 1)
+	produce(t, c, 1, nil, []byte("hello"), mixed, cut[:len(cut)-4], []byte(`{"kind":"heartbeat"}`), []byte(sentinel))
+	h := startHTTP(t, t.TempDir(), newFakeES(t), &KafkaInput{Brokers: c.ListenAddrs(), Topic: testTopic, Group: "hostile", Log: testLog(t)})
+	waitFor(t, 30*time.Second, "hunt's alerts of the valid records", func() bool { return slices.Equal(h.es.ids(), want) })
+	waitFor(t, 30*time.Second, "the offsets past the decided messages", func() bool { return committed(t, c, "hostile")[0] == 5 })
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		what      string
+		got, want float64
+	}{
+		{"input errors (plain text, the broken record, the cut gzip)", testutil.ToFloat64(h.m.InputErrors.WithLabelValues("kafka")), 3},
+		{"empty messages", testutil.ToFloat64(h.m.InputSkipped.WithLabelValues("kafka", "empty")), 1},
+		{"documents that are not CloudTrail", testutil.ToFloat64(h.m.InputSkipped.WithLabelValues("kafka", "other")), 2},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: %v, want %v", c.what, c.got, c.want)
+		}
+	}
+}
+
+// A JSON Lines sink on a full disk (/dev/full) stops the service with an
+// error naming the sink and the cause, and acknowledges nothing: every
+// body stays spooled, and the next start, with room, delivers hunt's
+// alerts, none lost.
+func TestFileSinkFullDisk(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("needs /dev/full (Linux)")
+	}
+	eng := builtinEngine(t)
+	want := huntIDs(t, eng, samples)
+	dir := t.TempDir()
+	spool := filepath.Join(dir, "spool")
+	run := func(path string, post bool) error {
+		m := NewMetrics()
+		st, err := state.OpenBolt(filepath.Join(dir, "state.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		in := &HTTPInput{Addr: "127.0.0.1:0", Tokens: []string{testToken}, SpoolDir: spool, Metrics: m, Log: testLog(t)}
+		if err := in.Listen(); err != nil {
+			t.Fatal(err)
+		}
+		file, err := OpenFileSink("jsonl", path, nil, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		done := make(chan error, 1)
+		go func() {
+			done <- Run(ctx, Options{Engine: eng, Store: st, Inputs: []Input{in}, Outputs: []*Output{{Name: "jsonl", Deliverer: file}},
+				Lateness: lateness, Interval: 20 * time.Millisecond, Metrics: m, Log: testLog(t), Grace: time.Second})
+		}()
+		if post {
+			h := &harness{t: t, http: in}
+			for _, f := range append(sampleFiles(t), "") {
+				body := []byte(sentinel)
+				if f != "" {
+					if body, err = os.ReadFile(f); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if resp := h.post(body, nil); resp.StatusCode != 202 {
+					t.Fatalf("status %d", resp.StatusCode)
+				}
+			}
+		} else {
+			waitFor(t, 30*time.Second, "hunt's alerts after the restart", func() bool {
+				return slices.Equal(jsonlIDs(t, path), want)
+			})
+			cancel()
+		}
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(30 * time.Second):
+			t.Fatal("serve did not stop")
+			return nil
+		}
+	}
+	err := run("/dev/full", true)
+	if err == nil || !strings.Contains(err.Error(), "sink jsonl") || !strings.Contains(err.Error(), "no space left on device") {
+		t.Fatalf("serve over a full disk ended with %v, want an error naming the sink and the cause", err)
+	}
+	if n := len(spoolFiles(t, spool)); n != len(sampleFiles(t))+1 {
+		t.Errorf("%d bodies spooled after the failure, want all %d (nothing acknowledged)", n, len(sampleFiles(t))+1)
+	}
+	if err := run(filepath.Join(dir, "alerts.jsonl"), false); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// S3 objects a bucket may hold beside CloudTrail's, announced on SQS: an
+// empty object, a gzip object cut short, JSON that is not CloudTrail, a
+// CSV file, a digest (skipped by name), and a message that is no
+// notification at all (poison). The samples' alerts are hunt's; every
+// other object is counted as an error or a skip; every message is deleted.
+func TestSQSHostileObjects(t *testing.T) {
+	eng := builtinEngine(t)
+	want := huntIDs(t, eng, samples)
+	w := newSQSWorld(t)
+	const dir = "AWSLogs/210987654321/CloudTrail/us-east-1/2026/11/03/"
+	cut := gz(t, []byte(`{"Records":[{"kind":"heartbeat"}]}`))
+	hostile := map[string][]byte{
+		dir + "210987654321_CloudTrail_us-east-1_20261103T1400Z_empty.json.gz":    nil,
+		dir + "210987654321_CloudTrail_us-east-1_20261103T1401Z_cut.json.gz":      cut[:len(cut)-4],
+		dir + "210987654321_CloudTrail_us-east-1_20261103T1402Z_other.json":       []byte(`{"inventory":[{"bucket":"b"}]}`),
+		dir + "210987654321_CloudTrail_us-east-1_20261103T1403Z_report.csv":       []byte("account,region\n1,us-east-1\n"),
+		"AWSLogs/210987654321/CloudTrail-Digest/us-east-1/2026/11/03/digest.json": []byte(`{"digestStartTime":"x"}`),
+	}
+	var msgs []string
+	for k, body := range hostile {
+		etag := strings.Trim(w.s3.Put(t, trailBucket, k, body), `"`)
+		msgs = append(msgs, sqstest.S3Event(trailBucket, k, etag, len(body)))
+	}
+	for _, d := range w.ds {
+		msgs = append(msgs, sqstest.S3Event(trailBucket, d.Key, w.etags[d.Key], len(d.Body)))
+	}
+	msgs = append(msgs, "this is not a notification")
+	for _, m := range msgs {
+		w.sqs.Send("trail", m, 0)
+	}
+	tmp := t.TempDir()
+	in, _ := w.input(t, filepath.Join(tmp, "ledger.db"), 0)
+	h := startHTTP(t, tmp, newFakeES(t), in)
+	waitFor(t, 30*time.Second, "every object read", func() bool { return sqsBatches(h) == float64(len(w.ds)+4) })
+	const sentinelKey = "AWSLogs/210987654321/CloudTrail/us-east-1/2099/01/01/210987654321_CloudTrail_us-east-1_20990101T0005Z_sentinel.json"
+	etag := strings.Trim(w.s3.Put(t, trailBucket, sentinelKey, []byte(sentinel)), `"`)
+	w.sqs.Send("trail", sqstest.S3Event(trailBucket, sentinelKey, etag, len(sentinel)), 0)
+	waitFor(t, 30*time.Second, "hunt's alerts", func() bool { return slices.Equal(h.es.ids(), want) })
+	waitFor(t, 30*time.Second, "every message but the sentinel's deleted", func() bool {
+		_, _, deleted := w.sqs.Counts("trail")
+		return deleted == len(msgs)
+	})
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	st := in.Consumer.Stats()
+	for _, c := range []struct {
+		what      string
+		got, want float64
+	}{
+		{"input errors (the cut gzip, the CSV)", testutil.ToFloat64(h.m.InputErrors.WithLabelValues("sqs")), 2},
+		{"empty objects", testutil.ToFloat64(h.m.InputSkipped.WithLabelValues("sqs", "empty")), 1},
+		{"documents that are not CloudTrail", testutil.ToFloat64(h.m.InputSkipped.WithLabelValues("sqs", "other")), 2},
+		{"digests skipped by name", float64(st.Skipped), 1},
+		{"poison messages", float64(st.Poison), 1},
+	} {
+		// at least: a message whose visibility lapsed on a loaded machine
+		// comes again, and an object not yet in the ledger is read again
+		if c.got < c.want {
+			t.Errorf("%s: %v, want %v", c.what, c.got, c.want)
+		}
+	}
+}
