@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/ua-parser/uap-go/uaparser"
+	"gopkg.in/yaml.v3"
 
 	"github.com/trailhound/trailhound/regexlit"
 )
@@ -48,15 +49,6 @@ func (a *Agent) DeviceName() string { a.deviceOnce.Do(a.parseDevice); return a.d
 const cacheSize = 4096
 
 var (
-	parserOnce sync.Once
-	parser     *uaparser.Parser
-	// uaPass, osPass and devicePass hold, per uap-core pattern, a test
-	// every string its regex matches passes (regexlit.Filter; nil: none):
-	// uap-go tries hundreds of regexes in turn, and these rule most of
-	// them out with a substring search (0.6 ms per distinct agent before).
-	uaPass, osPass, devicePass             []func(string) bool
-	uaFilterOnce, osFilterOnce, deviceOnce sync.Once
-
 	mu    sync.Mutex
 	cache = map[string]*Agent{}
 )
@@ -78,30 +70,82 @@ func Parse(s string) *Agent {
 	return a
 }
 
-func compiled() *uaparser.Parser {
-	parserOnce.Do(func() {
+// defs are uap-core's patterns as uap-go reads them (its embedded YAML,
+// decoded with the same YAML package), none compiled yet: uap-go's New
+// compiles all 1,200 (60-90 ms at every start) where a hunt's agents pass
+// the literal filters of a few dozen.
+var defs = sync.OnceValue(func() *uaparser.RegexDefinitions {
+	var d uaparser.RegexDefinitions
+	if err := yaml.Unmarshal(uaparser.DefinitionYaml, &d); err != nil {
 		// the embedded regexes are part of the module: an error here
 		// cannot depend on input
-		var err error
-		if parser, err = uaparser.New(uaparser.WithCacheSize(1)); err != nil {
-			panic(fmt.Sprintf("useragent: the embedded uap-core regexes: %v", err))
-		}
-	})
-	return parser
+		panic(fmt.Sprintf("useragent: the embedded uap-core regexes: %v", err))
+	}
+	return &d
+})
+
+// part is one part's patterns (user agent, OS or device): per pattern the
+// test every string its regex matches passes (regexlit.Filter; nil: none),
+// since uap-go tries hundreds of regexes in turn and these rule most of
+// them out with a substring search (0.6 ms per distinct agent before), and
+// the compilation of its regex, done by uap-go the first time a string
+// passes the test.
+type part struct {
+	pass    []func(string) bool
+	once    []sync.Once
+	compile func(i int)
 }
 
-// filters returns the literal filters of one part's patterns (given by
-// their expressions), built the first time that part is parsed: most rules
-// read only the agent's name, and the device patterns' filters took 25 ms to
-// build at every start.
-func filters(once *sync.Once, pass *[]func(string) bool, exprs func() []string) []func(string) bool {
-	once.Do(func() {
-		for _, e := range exprs() {
-			*pass = append(*pass, regexlit.FilterMax(e, maxLiterals))
+// newPart builds the filters of n patterns, whose regex flags and
+// expressions def gives; compile(i) has uap-go compile pattern i.
+func newPart(n int, def func(i int) (flags, expr string), compile func(i int)) *part {
+	p := &part{pass: make([]func(string) bool, n), once: make([]sync.Once, n), compile: compile}
+	for i := range n {
+		flags, expr := def(i)
+		if flags != "" { // as uap-go compiles it
+			expr = "(?" + flags + ")" + expr
 		}
-	})
-	return *pass
+		p.pass[i] = regexlit.FilterMax(expr, maxLiterals)
+	}
+	return p
 }
+
+// try reports whether pattern i's regex may match s, compiling it if so.
+func (p *part) try(i int, s string) bool {
+	if pass := p.pass[i]; pass != nil && !pass(s) {
+		return false
+	}
+	p.once[i].Do(func() { p.compile(i) })
+	return true
+}
+
+// compileWith has uap-go compile the patterns of d (its own New, which
+// sets their defaults too): d's slices share their patterns with defs.
+func compileWith(d uaparser.RegexDefinitions) {
+	if _, err := uaparser.New(uaparser.WithCacheSize(1), uaparser.WithRegexDefinitions(d)); err != nil {
+		panic(fmt.Sprintf("useragent: the embedded uap-core regexes: %v", err))
+	}
+}
+
+// The parts are built the first time each is parsed: most rules read only
+// the agent's name, and the device patterns' filters took 25 ms to build.
+var (
+	uaPart = sync.OnceValue(func() *part {
+		d := defs()
+		return newPart(len(d.UA), func(i int) (string, string) { return d.UA[i].Flags, d.UA[i].Expr },
+			func(i int) { compileWith(uaparser.RegexDefinitions{UA: d.UA[i : i+1]}) })
+	})
+	osPart = sync.OnceValue(func() *part {
+		d := defs()
+		return newPart(len(d.OS), func(i int) (string, string) { return d.OS[i].Flags, d.OS[i].Expr },
+			func(i int) { compileWith(uaparser.RegexDefinitions{OS: d.OS[i : i+1]}) })
+	})
+	devicePart = sync.OnceValue(func() *part {
+		d := defs()
+		return newPart(len(d.Device), func(i int) (string, string) { return d.Device[i].Flags, d.Device[i].Expr },
+			func(i int) { compileWith(uaparser.RegexDefinitions{Device: d.Device[i : i+1]}) })
+	})
+)
 
 // maxLiterals bounds the literals of one alternation a pattern's filter
 // checks: uap-core's bot pattern alternates about 200 names.
@@ -111,21 +155,16 @@ const maxLiterals = 1024
 // ParseDevice (the same patterns in the same order, each applied by uap-go's
 // own Match into one result, the first with a family winning, "Other" when
 // none) except that a pattern whose literal filter rejects the string is
-// passed over: its regex cannot match it, so Match would leave the result
-// as it is. TestFilteredParsersAgree compares them on every distinct agent of
-// the corpus logs.
+// passed over (its regex cannot match it, so Match would leave the result
+// as it is) and a regex is compiled when first needed. TestFilteredParsersAgree
+// compares them with uap-go's parser on every distinct agent of the corpus
+// logs.
 
 func parseUserAgent(s string) *uaparser.UserAgent {
-	p := compiled()
-	passes := filters(&uaFilterOnce, &uaPass, func() (out []string) {
-		for _, q := range p.UA {
-			out = append(out, q.Reg.String())
-		}
-		return out
-	})
+	p, pats := uaPart(), defs().UA
 	ua := new(uaparser.UserAgent)
-	for i, pat := range p.UA {
-		if pass := passes[i]; pass != nil && !pass(s) {
+	for i, pat := range pats {
+		if !p.try(i, s) {
 			continue
 		}
 		if pat.Match(s, ua); ua.Family != "" {
@@ -137,16 +176,10 @@ func parseUserAgent(s string) *uaparser.UserAgent {
 }
 
 func parseOs(s string) *uaparser.Os {
-	p := compiled()
-	passes := filters(&osFilterOnce, &osPass, func() (out []string) {
-		for _, q := range p.OS {
-			out = append(out, q.Reg.String())
-		}
-		return out
-	})
+	p, pats := osPart(), defs().OS
 	os := new(uaparser.Os)
-	for i, pat := range p.OS {
-		if pass := passes[i]; pass != nil && !pass(s) {
+	for i, pat := range pats {
+		if !p.try(i, s) {
 			continue
 		}
 		if pat.Match(s, os); os.Family != "" {
@@ -158,16 +191,10 @@ func parseOs(s string) *uaparser.Os {
 }
 
 func parseDevice(s string) *uaparser.Device {
-	p := compiled()
-	passes := filters(&deviceOnce, &devicePass, func() (out []string) {
-		for _, q := range p.Device {
-			out = append(out, q.Reg.String())
-		}
-		return out
-	})
+	p, pats := devicePart(), defs().Device
 	d := new(uaparser.Device)
-	for i, pat := range p.Device {
-		if pass := passes[i]; pass != nil && !pass(s) {
+	for i, pat := range pats {
+		if !p.try(i, s) {
 			continue
 		}
 		if pat.Match(s, d); d.Family != "" {
