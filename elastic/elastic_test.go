@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/trailhound/trailhound/rule"
 )
@@ -147,5 +148,18 @@ func TestUnknownKeys(t *testing.T) {
 	r, err = Parse("x.toml", []byte("[rule]\nrule_id = \"r1\"\n"))
 	if err != nil || r.Schedule.MaxSignals != 100 || len(r.Warnings) > 0 {
 		t.Errorf("max_signals %d, warnings %q, error %v: want 100, none, nil", r.Schedule.MaxSignals, r.Warnings, err)
+	}
+}
+
+// Rule files may use TOML 1.1's additions (\x and \e escapes, inline
+// tables over several lines with a trailing comma), as they could with the
+// TOML decoder used before.
+func TestTOML11(t *testing.T) {
+	r, err := Parse("x.toml", []byte("[rule]\nrule_id = \"r1\"\nname = \"a\\x41\\e\"\n[rule.alert_suppression]\ngroup_by = [\"a\"]\nduration = {\n  value = 5,\n  unit = \"m\",\n}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Name != "aA\x1b" || r.Suppression == nil || r.Suppression.Duration != 5*time.Minute {
+		t.Errorf("name %q, suppression %+v; want \"aA\\x1b\", 5m", r.Name, r.Suppression)
 	}
 }
