@@ -3,12 +3,14 @@ package useragent
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
 
 	"github.com/ua-parser/uap-go/uaparser"
 	"github.com/valyala/fastjson"
+	"gopkg.in/yaml.v3"
 
 	"github.com/trailhound/trailhound/record"
 )
@@ -133,3 +135,38 @@ var reference = sync.OnceValue(func() *uaparser.Parser {
 	}
 	return p
 })
+
+// Each part's section of uap-go's YAML decodes to the patterns the whole
+// document gives that part; section finds a key's lines, or gives the whole
+// document.
+func TestSections(t *testing.T) {
+	var whole uaparser.RegexDefinitions
+	if err := yaml.Unmarshal(uaparser.DefinitionYaml, &whole); err != nil {
+		t.Fatal(err)
+	}
+	ua, os, device := decodeDefs("user_agent_parsers"), decodeDefs("os_parsers"), decodeDefs("device_parsers")
+	if !reflect.DeepEqual(ua.UA, whole.UA) || len(ua.OS)+len(ua.Device) > 0 {
+		t.Errorf("user_agent_parsers: %d patterns (and %d others), the whole document %d", len(ua.UA), len(ua.OS)+len(ua.Device), len(whole.UA))
+	}
+	if !reflect.DeepEqual(os.OS, whole.OS) || len(os.UA)+len(os.Device) > 0 {
+		t.Errorf("os_parsers: %d patterns (and %d others), the whole document %d", len(os.OS), len(os.UA)+len(os.Device), len(whole.OS))
+	}
+	if !reflect.DeepEqual(device.Device, whole.Device) || len(device.UA)+len(device.OS) > 0 {
+		t.Errorf("device_parsers: %d patterns (and %d others), the whole document %d", len(device.Device), len(device.UA)+len(device.OS), len(whole.Device))
+	}
+	if len(whole.UA) == 0 || len(whole.OS) == 0 || len(whole.Device) == 0 {
+		t.Errorf("the whole document has %d, %d and %d patterns", len(whole.UA), len(whole.OS), len(whole.Device))
+	}
+	doc := "a:\n  - x: 1\n# c\nb:\n  - y: 'b:'\nc: 3"
+	for _, tc := range []struct{ key, want string }{
+		{"a", "a:\n  - x: 1\n# c\n"},
+		{"b", "b:\n  - y: 'b:'\n"},
+		{"c", "c: 3"},
+		{"d", doc},
+		{"x", doc},
+	} {
+		if got := string(section([]byte(doc), tc.key)); got != tc.want {
+			t.Errorf("section %q = %q, want %q", tc.key, got, tc.want)
+		}
+	}
+}

@@ -4,6 +4,7 @@
 package useragent
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"sync"
@@ -70,19 +71,53 @@ func Parse(s string) *Agent {
 	return a
 }
 
-// defs are uap-core's patterns as uap-go reads them (its embedded YAML,
-// decoded with the same YAML package), none compiled yet: uap-go's New
-// compiles all 1,200 (60-90 ms at every start) where a hunt's agents pass
-// the literal filters of a few dozen.
-var defs = sync.OnceValue(func() *uaparser.RegexDefinitions {
+// The patterns of each part (user agent, OS, device) as uap-go reads them
+// (its embedded YAML, decoded with the same YAML package), none compiled
+// yet: uap-go's New compiles all 1,200 (60-90 ms at every start) where a
+// hunt's agents pass the literal filters of a few dozen. Each part's section
+// of the YAML is decoded when the part is first parsed: most rules read only
+// the agent's name, whose patterns are a fifth of the text.
+var (
+	uaDefs     = sync.OnceValue(func() *uaparser.RegexDefinitions { return decodeDefs("user_agent_parsers") })
+	osDefs     = sync.OnceValue(func() *uaparser.RegexDefinitions { return decodeDefs("os_parsers") })
+	deviceDefs = sync.OnceValue(func() *uaparser.RegexDefinitions { return decodeDefs("device_parsers") })
+)
+
+// decodeDefs decodes the section of uap-go's YAML under a top-level key.
+func decodeDefs(key string) *uaparser.RegexDefinitions {
 	var d uaparser.RegexDefinitions
-	if err := yaml.Unmarshal(uaparser.DefinitionYaml, &d); err != nil {
+	if err := yaml.Unmarshal(section(uaparser.DefinitionYaml, key), &d); err != nil {
 		// the embedded regexes are part of the module: an error here
 		// cannot depend on input
 		panic(fmt.Sprintf("useragent: the embedded uap-core regexes: %v", err))
 	}
 	return &d
-})
+}
+
+// section returns the lines of a YAML document from the one that starts
+// with key and a colon up to the next line that starts with a letter (the
+// next top-level key), or the whole document when no line starts with key.
+func section(doc []byte, key string) []byte {
+	start := -1
+	if bytes.HasPrefix(doc, []byte(key+":")) {
+		start = 0
+	} else if i := bytes.Index(doc, []byte("\n"+key+":")); i >= 0 {
+		start = i + 1
+	}
+	if start < 0 {
+		return doc
+	}
+	for i := start; ; {
+		j := bytes.IndexByte(doc[i:], '\n')
+		if j < 0 {
+			return doc[start:]
+		}
+		i += j + 1
+		if i < len(doc) && (doc[i] >= 'a' && doc[i] <= 'z' || doc[i] >= 'A' && doc[i] <= 'Z') {
+			return doc[start:i]
+		}
+	}
+}
 
 // part is one part's patterns (user agent, OS or device): per pattern the
 // test every string its regex matches passes (regexlit.Filter; nil: none),
@@ -120,7 +155,8 @@ func (p *part) try(i int, s string) bool {
 }
 
 // compileWith has uap-go compile the patterns of d (its own New, which
-// sets their defaults too): d's slices share their patterns with defs.
+// sets their defaults too): d's slices share their patterns with uaDefs,
+// osDefs and deviceDefs.
 func compileWith(d uaparser.RegexDefinitions) {
 	if _, err := uaparser.New(uaparser.WithCacheSize(1), uaparser.WithRegexDefinitions(d)); err != nil {
 		panic(fmt.Sprintf("useragent: the embedded uap-core regexes: %v", err))
@@ -131,17 +167,17 @@ func compileWith(d uaparser.RegexDefinitions) {
 // the agent's name, and the device patterns' filters took 25 ms to build.
 var (
 	uaPart = sync.OnceValue(func() *part {
-		d := defs()
+		d := uaDefs()
 		return newPart(len(d.UA), func(i int) (string, string) { return d.UA[i].Flags, d.UA[i].Expr },
 			func(i int) { compileWith(uaparser.RegexDefinitions{UA: d.UA[i : i+1]}) })
 	})
 	osPart = sync.OnceValue(func() *part {
-		d := defs()
+		d := osDefs()
 		return newPart(len(d.OS), func(i int) (string, string) { return d.OS[i].Flags, d.OS[i].Expr },
 			func(i int) { compileWith(uaparser.RegexDefinitions{OS: d.OS[i : i+1]}) })
 	})
 	devicePart = sync.OnceValue(func() *part {
-		d := defs()
+		d := deviceDefs()
 		return newPart(len(d.Device), func(i int) (string, string) { return d.Device[i].Flags, d.Device[i].Expr },
 			func(i int) { compileWith(uaparser.RegexDefinitions{Device: d.Device[i : i+1]}) })
 	})
@@ -161,7 +197,7 @@ const maxLiterals = 1024
 // logs.
 
 func parseUserAgent(s string) *uaparser.UserAgent {
-	p, pats := uaPart(), defs().UA
+	p, pats := uaPart(), uaDefs().UA
 	ua := new(uaparser.UserAgent)
 	for i, pat := range pats {
 		if !p.try(i, s) {
@@ -176,7 +212,7 @@ func parseUserAgent(s string) *uaparser.UserAgent {
 }
 
 func parseOs(s string) *uaparser.Os {
-	p, pats := osPart(), defs().OS
+	p, pats := osPart(), osDefs().OS
 	os := new(uaparser.Os)
 	for i, pat := range pats {
 		if !p.try(i, s) {
@@ -191,7 +227,7 @@ func parseOs(s string) *uaparser.Os {
 }
 
 func parseDevice(s string) *uaparser.Device {
-	p, pats := devicePart(), defs().Device
+	p, pats := devicePart(), deviceDefs().Device
 	d := new(uaparser.Device)
 	for i, pat := range pats {
 		if !p.try(i, s) {
