@@ -3,8 +3,10 @@ package elastic
 import (
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/trailhound/trailhound/rule"
 )
@@ -52,6 +54,9 @@ func TestParseErrors(t *testing.T) {
 		name, toml, want string
 	}{
 		{"bad toml", "[rule]\nname = \n", "x.toml:2:"},
+		{"wrong type", "[rule]\nrule_id = \"r1\"\nrisk_score = \"high\"\n", "x.toml:3:14: TOML: rule.risk_score: a TOML string where a value of type int belongs"},
+		{"wrong type in a list", "[rule]\nrule_id = \"r1\"\ntags = [\"a\", 2]\n", "x.toml:3:"},
+		{"table twice", "[rule]\nrule_id = \"r1\"\n[rule]\nname = \"n\"\n", "x.toml:3:2:"},
 		{"bad kql", "[rule]\nrule_id = \"r1\"\nname = \"n\"\ntype = \"query\"\nlanguage = \"kuery\"\nquery = \"a:(b or\"\n", "rule r1 (n): query KQL line 1 column 8"},
 		{"no id", "[rule]\nname = \"n\"\n", "no rule_id"},
 		{"bad kql in file", "[rule]\nrule_id = \"r1\"\nname = \"n\"\nlanguage = \"kuery\"\nquery = '''\nevent.action: A and\n  user.name: (x or\n'''\n", "x.toml:7:19: rule r1 (n): query KQL line 2 column 19: expected `)`"},
@@ -123,5 +128,38 @@ reference = "https://attack.mitre.org/techniques/T1648/"
 	and := r.Cond.(rule.And)
 	if eq := and.Conds[0].(rule.Cmp); eq.Op != rule.OpEq || len(eq.Values) != 2 {
 		t.Errorf("merged eq = %+v", eq)
+	}
+}
+
+// Keys the format does not have are loaded with a warning each (a table's
+// once), not an error; max_signals is 100 unless set.
+func TestUnknownKeys(t *testing.T) {
+	r, err := Parse("x.toml", []byte("[metadata]\nodd = 1\n[rule]\nrule_id = \"r1\"\nfoo = 1\n\"we ird\" = 2\nmax_signals = 7\n[rule.bar]\nx = 1\n[[rule.threat]]\nframework = \"MITRE ATT&CK\"\nextra = 3\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"unknown key metadata.odd ignored", "unknown key rule.foo ignored", `unknown key rule."we ird" ignored`, "unknown key rule.bar ignored", "unknown key rule.threat.extra ignored"}
+	if !slices.Equal(r.Warnings, want) {
+		t.Errorf("warnings %q, want %q", r.Warnings, want)
+	}
+	if r.Schedule.MaxSignals != 7 {
+		t.Errorf("max_signals %d, want 7", r.Schedule.MaxSignals)
+	}
+	r, err = Parse("x.toml", []byte("[rule]\nrule_id = \"r1\"\n"))
+	if err != nil || r.Schedule.MaxSignals != 100 || len(r.Warnings) > 0 {
+		t.Errorf("max_signals %d, warnings %q, error %v: want 100, none, nil", r.Schedule.MaxSignals, r.Warnings, err)
+	}
+}
+
+// Rule files may use TOML 1.1's additions (\x and \e escapes, inline
+// tables over several lines with a trailing comma), as they could with the
+// TOML decoder used before.
+func TestTOML11(t *testing.T) {
+	r, err := Parse("x.toml", []byte("[rule]\nrule_id = \"r1\"\nname = \"a\\x41\\e\"\n[rule.alert_suppression]\ngroup_by = [\"a\"]\nduration = {\n  value = 5,\n  unit = \"m\",\n}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Name != "aA\x1b" || r.Suppression == nil || r.Suppression.Duration != 5*time.Minute {
+		t.Errorf("name %q, suppression %+v; want \"aA\\x1b\", 5m", r.Name, r.Suppression)
 	}
 }

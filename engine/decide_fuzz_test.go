@@ -30,6 +30,12 @@ func decideRules(t testing.TB) []*rule.Rule {
 		`not aws.cloudtrail.user_identity.type: * and event.action: *`,
 		`eventName: getuser`,
 		`event.outcome: failure and event.action: *User*`,
+		// disjunctions that read other fields, each branch implying a
+		// condition on the decided ones
+		`(event.action: CreateAccessKey and aws.cloudtrail.user_identity.type: IAMUser and event.outcome: success) or (aws.cloudtrail.user_identity.type: IAMUser and user.name: m* and not (event.provider: iam.amazonaws.com and event.action: CreateAccessKey))`,
+		`(eventName: Get* and user.name: mallory) or (userIdentity.type: Root and (user.name: bob or not event.action: *User*))`,
+		`(eventName: Get* and user.name: mallory) or user.name: bob`,
+		`not ((eventName: Get* and user.name: mallory) or userIdentity.type: IAMUser)`,
 	}
 	var rules []*rule.Rule
 	for i, q := range queries {
@@ -86,6 +92,10 @@ func FuzzDecidedOnce(f *testing.F) {
 		`{"eventSource":"iam.amazonaws.com","eventName":"CreateUser","errorCode":"AccessDenied","userIdentity":{"type":"IAMUser","userName":"x"}}` + "\n" +
 			`{"eventSource":"iam.amazonaws.com","eventName":"CreateUser","userIdentity":{"type":"IAMUser","userName":"x"}}`,
 		`{"eventSource":"ec2.amazonaws.com","eventName":"-x","awsRegion":"r"}` + "\n" + `{"eventSource":"ec2.amazonaws.com","eventName":"/x","awsRegion":"r"}`,
+		`{"eventSource":"iam.amazonaws.com","eventName":"CreateAccessKey","userIdentity":{"type":"IAMUser","userName":"mallory"}}` + "\n" +
+			`{"eventSource":"iam.amazonaws.com","eventName":"CreateAccessKey","userIdentity":{"type":"Root","userName":"mallory"}}` + "\n" +
+			`{"eventSource":"iam.amazonaws.com","eventName":"GetUser","userIdentity":{"type":"IAMUser","userName":"mallory"}}` + "\n" +
+			`{"eventSource":"iam.amazonaws.com","eventName":"ListUsers","userIdentity":{"type":"Root","userName":"bob"}}`,
 	} {
 		f.Add(s)
 	}

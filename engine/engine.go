@@ -312,14 +312,25 @@ const foldKey = "\x01"
 // event source and name, and the identity type (static), apart from the
 // others (rest); either is nil when it has no conjunct. byType says that
 // static reads the identity type.
+//
+// A conjunct that reads other fields too may still imply a condition on
+// these (implied): "(provider and action and type) or (type and key id)"
+// holds only where "(provider and action and type) or type" does. That
+// implied condition joins static, decided once per source, name and type;
+// the conjunct itself stays in rest.
 func split(c rule.Cond) (static, rest matcher, byType bool, err error) {
 	var st, other []rule.Cond
 	for _, x := range rule.Conjuncts(c) {
 		if ok, t := keyedOnly(x); ok {
 			st = append(st, x)
 			byType = byType || t
-		} else {
-			other = append(other, x)
+			continue
+		}
+		other = append(other, x)
+		if im := implied(x); im != nil {
+			_, t := keyedOnly(im)
+			st = append(st, im)
+			byType = byType || t
 		}
 	}
 	if len(st) > 0 {
@@ -333,6 +344,41 @@ func split(c rule.Cond) (static, rest matcher, byType bool, err error) {
 		}
 	}
 	return static, rest, byType, nil
+}
+
+// implied returns a condition that holds wherever c does and reads only
+// fields keyedOnly accepts, or nil when c implies none: of a conjunction,
+// its conjuncts' implied conditions; of a disjunction, the disjunction of
+// its branches' when every branch implies one.
+func implied(c rule.Cond) rule.Cond {
+	if ok, _ := keyedOnly(c); ok {
+		return c
+	}
+	switch c := c.(type) {
+	case rule.And:
+		var out []rule.Cond
+		for _, x := range c.Conds {
+			if im := implied(x); im != nil {
+				out = append(out, im)
+			}
+		}
+		switch len(out) {
+		case 0:
+			return nil
+		case 1:
+			return out[0]
+		}
+		return rule.And{Conds: out}
+	case rule.Or:
+		out := make([]rule.Cond, len(c.Conds))
+		for i, x := range c.Conds {
+			if out[i] = implied(x); out[i] == nil {
+				return nil
+			}
+		}
+		return rule.Or{Conds: out}
+	}
+	return nil
 }
 
 // both is the conjunction of two matchers (nil: true).

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"maps"
 	"regexp"
 	"strings"
@@ -367,6 +368,7 @@ func TestSourceAndNameDecidedOnce(t *testing.T) {
 		mk("raw", `eventName: - and user.name: mallory`),
 		mk("dataset", `data_stream.dataset: aws.cloudtrail and not event.kind: alert and user.name: mallory`),
 		mk("type", `aws.cloudtrail.user_identity.type: IAMUser and event.action: List* and user.name: mallory`),
+		mk("or", `(event.action: ListUsers and user.name: mallory) or (aws.cloudtrail.user_identity.type: Root and user.name: *)`),
 		{ID: "pred", Name: "pred", Type: "query", Cond: rule.And{Conds: []rule.Cond{listing, rule.Cmp{Field: "user.name", Op: rule.OpEq, Values: []string{"mallory"}}}}},
 	}
 	eng, err := Compile(rules)
@@ -391,11 +393,14 @@ func TestSourceAndNameDecidedOnce(t *testing.T) {
 	// (raw is pinned to the name "-": the index leaves the others out)
 	// (type is decided by the identity type too, where the record has one
 	// string there: it is not evaluated on the Root record)
-	want := map[string]int64{"prefix": 5 + 3, "not": 6 + 3, "static": 5 + 3, "raw": 1, "pred": 5 + 3, "dataset": 10, "type": 9}
+	// (or implies "ListUsers or type Root", which rules out the ListRoles
+	// record of type IAMUser; those without one string there are
+	// evaluated whole)
+	want := map[string]int64{"prefix": 5 + 3, "not": 6 + 3, "static": 5 + 3, "raw": 1, "pred": 5 + 3, "dataset": 10, "type": 9, "or": 9}
 	if !maps.Equal(evals, want) {
 		t.Errorf("evaluated %v, want %v", evals, want)
 	}
-	if want := map[string]int{"prefix": 4, "not": 6, "static": 6, "raw": 1, "pred": 4, "dataset": 7, "type": 1}; !maps.Equal(matched, want) {
+	if want := map[string]int{"prefix": 4, "not": 6, "static": 6, "raw": 1, "pred": 4, "dataset": 7, "type": 1, "or": 3}; !maps.Equal(matched, want) {
 		t.Errorf("matched %v, want %v", matched, want)
 	}
 }
@@ -423,6 +428,34 @@ func TestCost(t *testing.T) {
 	} {
 		if got := cost(tt.c); got != tt.want {
 			t.Errorf("cost(%#v) = %d, want %d", tt.c, got, tt.want)
+		}
+	}
+}
+
+// implied keeps of a condition what the event source, name and identity
+// type decide, and only what the condition implies.
+func TestImplied(t *testing.T) {
+	act := func(v string) rule.Cond { return rule.Cmp{Field: "event.action", Op: rule.OpEq, Values: []string{v}} }
+	typ := rule.Cmp{Field: "userIdentity.type", Op: rule.OpEq, Values: []string{"IAMUser"}}
+	user := rule.Cmp{Field: "user.name", Op: rule.OpEq, Values: []string{"mallory"}}
+	and := func(cs ...rule.Cond) rule.Cond { return rule.And{Conds: cs} }
+	or := func(cs ...rule.Cond) rule.Cond { return rule.Or{Conds: cs} }
+	not := func(c rule.Cond) rule.Cond { return rule.Not{Cond: c} }
+	for _, tc := range []struct {
+		c, want rule.Cond
+	}{
+		{act("A"), act("A")},
+		{user, nil},
+		{and(act("A"), user), act("A")},
+		{and(act("A"), typ, user), and(act("A"), typ)},
+		{or(and(act("A"), user), and(typ, user)), or(act("A"), typ)},
+		{or(and(act("A"), typ), and(typ, user, not(act("A")))), or(and(act("A"), typ), and(typ, not(act("A"))))},
+		{or(and(act("A"), user), user), nil},     // a branch implies nothing
+		{not(or(and(act("A"), user), typ)), nil}, // a negation implies nothing of its inner parts
+		{and(or(act("A"), and(act("B"), user)), user), or(act("A"), act("B"))},
+	} {
+		if got := implied(tc.c); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("implied(%v) = %v, want %v", tc.c, got, tc.want)
 		}
 	}
 }

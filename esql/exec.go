@@ -432,13 +432,22 @@ func scalarValue(date bool, v event.Value) (Value, bool) {
 
 // materialize turns the row into plain columns: the event's fields (sorted),
 // then the computed columns.
-func (r *eventRow) materialize() {
+func (r *eventRow) materialize() { r.materializeFor(nil) }
+
+// materializeFor is materialize leaving out the event's fields want
+// rejects (nil: none), for a KEEP that would drop them: of a raw record's
+// enrichment only what want accepts is computed.
+func (r *eventRow) materializeFor(want func(string) bool) {
 	if r.full {
 		return
 	}
 	var names []string
 	var vals []Value
-	for _, n := range event.FieldNames(r.ev) {
+	fields := event.FieldNames
+	if want != nil {
+		fields = func(e *event.Event) []string { return event.FieldNamesFor(e, want) }
+	}
+	for _, n := range fields(r.ev) {
 		if r.col(n) >= 0 {
 			continue
 		}
@@ -692,10 +701,14 @@ func applyRow(c Command, r *eventRow, out []*eventRow) []*eventRow {
 		}
 		return out
 	case Keep, Drop, Rename:
-		if k, ok := c.(Keep); ok && r.keepNamed(k) {
-			return append(out, r)
+		if k, ok := c.(Keep); ok {
+			if r.keepNamed(k) {
+				return append(out, r)
+			}
+			r.materializeFor(keepMatcher(k.Patterns))
+		} else {
+			r.materialize()
 		}
-		r.materialize()
 		t := Table{Columns: r.names, Rows: [][]Value{r.vals}}
 		t = applyTable(c, t, time.Time{})
 		r.names, r.vals = t.Columns, t.Rows[0]
@@ -788,6 +801,17 @@ func (m colMatch) match(c string) bool {
 	}
 	ok, _ := path.Match(m.esc, c)
 	return ok || c == m.pat
+}
+
+// keepMatcher reports whether a KEEP of patterns keeps a column.
+func keepMatcher(patterns []string) func(string) bool {
+	ms := make([]colMatch, len(patterns))
+	for i, p := range patterns {
+		ms[i] = colMatcher(p)
+	}
+	return func(c string) bool {
+		return slices.ContainsFunc(ms, func(m colMatch) bool { return m.match(c) })
+	}
 }
 
 // keepCols returns the columns a KEEP keeps, in its order: per pattern the

@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/trailhound/trailhound/event"
 	"slices"
 	"testing"
+
+	"github.com/trailhound/trailhound/event"
+	"github.com/trailhound/trailhound/geoip"
+	"github.com/trailhound/trailhound/geoip/geoiptest"
 )
 
 func TestProgramFields(t *testing.T) {
@@ -51,50 +54,74 @@ func TestDecisionFields(t *testing.T) {
 	}
 }
 
-// A KEEP of plain names on a raw record gives what the materialized row
+// A KEEP on a raw record (of plain names, or with patterns, which
+// materialize only the fields they match) gives what the materialized row
 // gives.
-func TestKeepNamedAsMaterialized(t *testing.T) {
+func TestKeepAsMaterialized(t *testing.T) {
+	db, err := geoip.Open(geoiptest.Dir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
 	rec := `{"eventVersion":"1.09","eventTime":"2025-02-01T08:00:00Z","eventSource":"iam.amazonaws.com","eventName":"ListUsers","awsRegion":"us-east-1","sourceIPAddress":"198.51.100.7","userAgent":"aws-cli/2.15.3 md/awscrt#0.19.17 ua/2.0 os/linux#5.15.0","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/alice","userName":"alice","accessKeyId":"AKIAEXAMPLEKEY000001"},"resources":[{"ARN":"arn:aws:iam::111122223333:user/a"},{"ARN":"arn:aws:iam::111122223333:user/b"}]}`
-	q, err := Parse(`FROM logs-* | EVAL w = DATE_TRUNC(10 seconds, @timestamp), nothing = null | KEEP @timestamp, w, nothing, event.action, user_agent.name, aws.cloudtrail.resources.arn, source.geo.city_name, no.such.field, user.name, event.action`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := Compile(q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ps event.Parser
-	ev, err := ps.Parse([]byte(rec))
-	if err != nil {
-		t.Fatal(err)
-	}
-	run := func(fast bool) ([]string, []Value) {
-		r := &eventRow{p: p, ev: ev, t: ev.Time()}
-		r.startFields()
-		rows := []*eventRow{r}
-		for _, c := range q.Commands {
-			if k, ok := c.(Keep); ok && !fast {
-				r := rows[0]
-				r.materialize()
-				tb := Table{Columns: r.names, Rows: [][]Value{slices.Clone(r.vals)}}
-				tb = applyTable(k, tb, time.Time{})
-				return tb.Columns, tb.Rows[0]
+	const named = `FROM logs-* | EVAL w = DATE_TRUNC(10 seconds, @timestamp), nothing = null | KEEP @timestamp, w, nothing, event.action, user_agent.name, aws.cloudtrail.resources.arn, source.geo.city_name, no.such.field, user.name, event.action`
+	const patterns = `FROM logs-* METADATA _id, _version, _index | EVAL w = DATE_TRUNC(10 seconds, @timestamp) | KEEP @timestamp, event.action, source.geo.*, w, user.target.*, aws.cloudtrail.user_identity.*, _id, _index, source.*, user_agent.os.*, event.action`
+	for _, tc := range []struct {
+		name  string
+		q     string
+		geo   *geoip.DB
+		ncols int // columns kept
+	}{
+		{"names", named, nil, 7},
+		{"names, GeoIP", named, db, 8},
+		{"patterns", patterns, nil, 11},
+		{"patterns, GeoIP", patterns, db, 21},
+		{"every field", `FROM logs-* | KEEP *`, db, 0},
+		{"the agent and entities", `FROM logs-* | KEEP user_agent.*, related.*, *.entity.id`, nil, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q, err := Parse(tc.q)
+			if err != nil {
+				t.Fatal(err)
 			}
-			var next []*eventRow
-			for _, r := range rows {
-				next = applyRow(c, r, next)
+			p, err := Compile(q)
+			if err != nil {
+				t.Fatal(err)
 			}
-			rows = next
-		}
-		r = rows[0]
-		return r.names, slices.Clone(r.vals)
-	}
-	fc, fv := run(true)
-	sc, sv := run(false)
-	if !slices.Equal(fc, sc) || fmt.Sprint(fv) != fmt.Sprint(sv) {
-		t.Errorf("fast KEEP %q %v\nmaterialized %q %v", fc, fv, sc, sv)
-	}
-	if len(fc) != 7 {
-		t.Errorf("columns %q, want the 7 present ones", fc)
+			run := func(fast bool) ([]string, []Value) {
+				ps := event.Parser{GeoIP: tc.geo}
+				ev, err := ps.Parse([]byte(rec))
+				if err != nil {
+					t.Fatal(err)
+				}
+				r := &eventRow{p: p, ev: ev, t: ev.Time()}
+				r.startFields()
+				rows := []*eventRow{r}
+				for _, c := range q.Commands {
+					if k, ok := c.(Keep); ok && !fast {
+						r := rows[0]
+						r.materialize()
+						tb := Table{Columns: r.names, Rows: [][]Value{slices.Clone(r.vals)}}
+						tb = applyTable(k, tb, time.Time{})
+						return tb.Columns, tb.Rows[0]
+					}
+					var next []*eventRow
+					for _, r := range rows {
+						next = applyRow(c, r, next)
+					}
+					rows = next
+				}
+				r = rows[0]
+				return r.names, slices.Clone(r.vals)
+			}
+			fc, fv := run(true)
+			sc, sv := run(false)
+			if !slices.Equal(fc, sc) || fmt.Sprint(fv) != fmt.Sprint(sv) {
+				t.Errorf("KEEP %q %v\nmaterialized %q %v", fc, fv, sc, sv)
+			}
+			if tc.ncols > 0 && len(fc) != tc.ncols {
+				t.Errorf("columns %q, want %d", fc, tc.ncols)
+			}
+		})
 	}
 }

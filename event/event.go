@@ -1208,6 +1208,47 @@ func (r RawJSON) MarshalJSON() ([]byte, error) { return []byte(r), nil }
 // The flattened objects are left out: their leaves are reachable by name but
 // are not columns of Elastic's index mapping.
 func FieldNames(e *Event) []string {
+	return leafNames(e.ECS(), nil)
+}
+
+// FieldNamesFor is FieldNames(e) less the names want rejects. Of a raw
+// CloudTrail record's enrichment (user agent parsing, GeoIP, entities) only
+// the fields want accepts are computed: a KEEP of a few names and patterns
+// does not parse the user agent.
+func FieldNamesFor(e *Event, want func(string) bool) []string {
+	if e.Kind != KindCloudTrail || e.enriched {
+		return leafNames(e.ECS(), want)
+	}
+	out := leafNames(e.doc(), want)
+	n := len(out)
+	for _, name := range enrichmentNames {
+		if want(name) && !slices.Contains(out[:n], name) && len(enrichGetter(name)(e, nil)) > 0 {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// enrichmentNames are the leaves setEnrichment may add to a raw CloudTrail
+// record's document.
+var enrichmentNames = func() []string {
+	var out []string
+	for n := range geoFields {
+		out = append(out, n)
+	}
+	for n := range agentFields {
+		out = append(out, n)
+	}
+	for n := range entityFields {
+		out = append(out, n)
+	}
+	return out
+}()
+
+// leafNames returns the sorted names of doc's leaves that want accepts (nil:
+// all), the flattened objects left out.
+func leafNames(doc *fastjson.Value, want func(string) bool) []string {
 	set := map[string]bool{}
 	var rec func(prefix string, v *fastjson.Value)
 	rec = func(prefix string, v *fastjson.Value) {
@@ -1229,12 +1270,12 @@ func FieldNames(e *Event) []string {
 				rec(prefix, c)
 			}
 		default:
-			if prefix != "" {
+			if prefix != "" && (want == nil || want(prefix)) {
 				set[prefix] = true
 			}
 		}
 	}
-	rec("", e.ECS())
+	rec("", doc)
 	out := make([]string, 0, len(set))
 	for n := range set {
 		out = append(out, n)

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/BurntSushi/toml"
+	"github.com/pelletier/go-toml/v2"
 )
 
 func TestParse(t *testing.T) {
@@ -101,7 +101,11 @@ func TestCorpusQueriesParse(t *testing.T) {
 		var r struct {
 			Rule struct{ Language, Query string }
 		}
-		if _, err := toml.DecodeFile(f, &r); err != nil {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := toml.Unmarshal(data, &r); err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
 		if r.Rule.Language != "kuery" {

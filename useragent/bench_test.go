@@ -21,7 +21,7 @@ func BenchmarkParts(b *testing.B) {
 	Parse("x")
 	b.Run("ua", func(b *testing.B) {
 		for i := 0; b.Loop(); i++ {
-			compiled().ParseUserAgent(benchAgent + strconv.Itoa(i))
+			reference().ParseUserAgent(benchAgent + strconv.Itoa(i))
 		}
 	})
 	b.Run("ua-filtered", func(b *testing.B) {
@@ -31,7 +31,7 @@ func BenchmarkParts(b *testing.B) {
 	})
 	b.Run("os", func(b *testing.B) {
 		for i := 0; b.Loop(); i++ {
-			compiled().ParseOs(benchAgent + strconv.Itoa(i))
+			reference().ParseOs(benchAgent + strconv.Itoa(i))
 		}
 	})
 	b.Run("os-filtered", func(b *testing.B) {
@@ -41,7 +41,7 @@ func BenchmarkParts(b *testing.B) {
 	})
 	b.Run("device", func(b *testing.B) {
 		for i := 0; b.Loop(); i++ {
-			compiled().ParseDevice(benchAgent + strconv.Itoa(i))
+			reference().ParseDevice(benchAgent + strconv.Itoa(i))
 		}
 	})
 	b.Run("device-filtered", func(b *testing.B) {

@@ -3,66 +3,17 @@ package useragent
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
 
 	"github.com/ua-parser/uap-go/uaparser"
 	"github.com/valyala/fastjson"
+	"gopkg.in/yaml.v3"
 
 	"github.com/trailhound/trailhound/record"
 )
-
-// compiled is uap-go's own parser, every pattern compiled: what the
-// filtered, lazily compiled parts must agree with.
-var compiled = sync.OnceValue(func() *uaparser.Parser {
-	p, err := uaparser.New(uaparser.WithCacheSize(1))
-	if err != nil {
-		panic(err)
-	}
-	return p
-})
-
-// TestPartsConcurrent parses agents from several goroutines at once while
-// the patterns are still being compiled on first use (the first test of
-// the package to parse; run it alone under -race to be sure of that), and
-// checks every answer against uap-go's own parser.
-func TestPartsConcurrent(t *testing.T) {
-	agents := []string{
-		"aws-cli/2.17.60 md/awscrt#0.21.2 ua/2.0 os/macos#23.6.0 md/arch#x86_64 lang/python#3.12.6 md/pyimpl#CPython",
-		"Boto3/1.34.0 md/Botocore#1.34.0 ua/2.0 os/linux#6.1 md/arch#x86_64 lang/python#3.12.1",
-		"Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Mobile/15E148 Safari/604.1",
-		"Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36",
-		"Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0",
-		"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
-		"aws-sdk-go-v2/1.24.0 os/linux lang/go#1.21.5 md/GOOS#linux md/GOARCH#amd64 api/sts#1.26.6",
-		"console.amazonaws.com", "signin.amazonaws.com", "curl/8.4.0", "python-requests/2.31.0", "", "Other",
-	}
-	var wg sync.WaitGroup
-	for g := range 4 {
-		wg.Go(func() {
-			for k := range agents {
-				s := agents[(k+g*3)%len(agents)]
-				agrees(t, s)
-			}
-		})
-	}
-	wg.Wait()
-}
-
-// agrees checks the three parts of s against uap-go's own parser.
-func agrees(t *testing.T, s string) {
-	full := compiled()
-	if got, want := *parseUserAgent(s), *full.ParseUserAgent(s); got != want {
-		t.Errorf("user agent of %q: filtered %+v, uap-go %+v", s, got, want)
-	}
-	if got, want := *parseOs(s), *full.ParseOs(s); got != want {
-		t.Errorf("os of %q: filtered %+v, uap-go %+v", s, got, want)
-	}
-	if got, want := *parseDevice(s), *full.ParseDevice(s); got != want {
-		t.Errorf("device of %q: filtered %+v, uap-go %+v", s, got, want)
-	}
-}
 
 // corpusAgents returns every distinct user agent of the corpus logs (raw
 // records' userAgent, ECS documents' user_agent.original), sorted.
@@ -122,8 +73,17 @@ func TestFilteredParsersAgree(t *testing.T) {
 		"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0.0.0 Safari/537.36",
 		"Ｍozilla/5.0 (ｉPhone) ſafari KELVIN", "", "Other",
 	)
+	full := reference()
 	for _, s := range agents {
-		agrees(t, s)
+		if got, want := *parseUserAgent(s), *full.ParseUserAgent(s); got != want {
+			t.Errorf("user agent of %q: filtered %+v, uap-go %+v", s, got, want)
+		}
+		if got, want := *parseOs(s), *full.ParseOs(s); got != want {
+			t.Errorf("os of %q: filtered %+v, uap-go %+v", s, got, want)
+		}
+		if got, want := *parseDevice(s), *full.ParseDevice(s); got != want {
+			t.Errorf("device of %q: filtered %+v, uap-go %+v", s, got, want)
+		}
 	}
 	t.Logf("%d distinct user agents compared", len(agents))
 }
@@ -132,7 +92,7 @@ func TestFilteredParsersAgree(t *testing.T) {
 // agent, with uap-go's parser and with the literal-filtered one.
 func BenchmarkCorpusAgents(b *testing.B) {
 	agents := corpusAgents(b)
-	full := compiled()
+	full := reference()
 	b.Run("uap-go", func(b *testing.B) {
 		for b.Loop() {
 			for _, s := range agents {
@@ -165,4 +125,48 @@ func BenchmarkCorpusAgents(b *testing.B) {
 			}
 		}
 	})
+}
+
+// reference is uap-go's own parser, every regex compiled by its New.
+var reference = sync.OnceValue(func() *uaparser.Parser {
+	p, err := uaparser.New(uaparser.WithCacheSize(1))
+	if err != nil {
+		panic(err)
+	}
+	return p
+})
+
+// Each part's section of uap-go's YAML decodes to the patterns the whole
+// document gives that part; section finds a key's lines, or gives the whole
+// document.
+func TestSections(t *testing.T) {
+	var whole uaparser.RegexDefinitions
+	if err := yaml.Unmarshal(uaparser.DefinitionYaml, &whole); err != nil {
+		t.Fatal(err)
+	}
+	ua, os, device := decodeDefs("user_agent_parsers"), decodeDefs("os_parsers"), decodeDefs("device_parsers")
+	if !reflect.DeepEqual(ua.UA, whole.UA) || len(ua.OS)+len(ua.Device) > 0 {
+		t.Errorf("user_agent_parsers: %d patterns (and %d others), the whole document %d", len(ua.UA), len(ua.OS)+len(ua.Device), len(whole.UA))
+	}
+	if !reflect.DeepEqual(os.OS, whole.OS) || len(os.UA)+len(os.Device) > 0 {
+		t.Errorf("os_parsers: %d patterns (and %d others), the whole document %d", len(os.OS), len(os.UA)+len(os.Device), len(whole.OS))
+	}
+	if !reflect.DeepEqual(device.Device, whole.Device) || len(device.UA)+len(device.OS) > 0 {
+		t.Errorf("device_parsers: %d patterns (and %d others), the whole document %d", len(device.Device), len(device.UA)+len(device.OS), len(whole.Device))
+	}
+	if len(whole.UA) == 0 || len(whole.OS) == 0 || len(whole.Device) == 0 {
+		t.Errorf("the whole document has %d, %d and %d patterns", len(whole.UA), len(whole.OS), len(whole.Device))
+	}
+	doc := "a:\n  - x: 1\n# c\nb:\n  - y: 'b:'\nc: 3"
+	for _, tc := range []struct{ key, want string }{
+		{"a", "a:\n  - x: 1\n# c\n"},
+		{"b", "b:\n  - y: 'b:'\n"},
+		{"c", "c: 3"},
+		{"d", doc},
+		{"x", doc},
+	} {
+		if got := string(section([]byte(doc), tc.key)); got != tc.want {
+			t.Errorf("section %q = %q, want %q", tc.key, got, tc.want)
+		}
+	}
 }

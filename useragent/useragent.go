@@ -4,12 +4,13 @@
 package useragent
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"sync"
 
 	"github.com/ua-parser/uap-go/uaparser"
-	"go.yaml.in/yaml/v3"
+	"gopkg.in/yaml.v3"
 
 	"github.com/trailhound/trailhound/regexlit"
 )
@@ -70,119 +71,175 @@ func Parse(s string) *Agent {
 	return a
 }
 
-// definitions are uap-core's patterns as uap-go embeds them, not compiled.
-var definitions = sync.OnceValue(func() *uaparser.RegexDefinitions {
+// The patterns of each part (user agent, OS, device) as uap-go reads them
+// (its embedded YAML, decoded with the same YAML package), none compiled
+// yet: uap-go's New compiles all 1,200 (60-90 ms at every start) where a
+// hunt's agents pass the literal filters of a few dozen. Each part's section
+// of the YAML is decoded when the part is first parsed: most rules read only
+// the agent's name, whose patterns are a fifth of the text.
+var (
+	uaDefs     = sync.OnceValue(func() *uaparser.RegexDefinitions { return decodeDefs("user_agent_parsers") })
+	osDefs     = sync.OnceValue(func() *uaparser.RegexDefinitions { return decodeDefs("os_parsers") })
+	deviceDefs = sync.OnceValue(func() *uaparser.RegexDefinitions { return decodeDefs("device_parsers") })
+)
+
+// decodeDefs decodes the section of uap-go's YAML under a top-level key.
+func decodeDefs(key string) *uaparser.RegexDefinitions {
 	var d uaparser.RegexDefinitions
-	// the embedded patterns are part of the module: an error here cannot
-	// depend on input
-	if err := yaml.Unmarshal(uaparser.DefinitionYaml, &d); err != nil {
-		panic(fmt.Sprintf("useragent: the embedded uap-core patterns: %v", err))
+	if err := yaml.Unmarshal(section(uaparser.DefinitionYaml, key), &d); err != nil {
+		// the embedded regexes are part of the module: an error here
+		// cannot depend on input
+		panic(fmt.Sprintf("useragent: the embedded uap-core regexes: %v", err))
 	}
 	return &d
-})
-
-// part is one of uap-core's three lists of patterns (agents, operating
-// systems, devices), tried in order, the first match with a family
-// winning, "Other" when none: uap-go's ParseUserAgent, ParseOs and
-// ParseDevice, except that
-//   - a pattern whose literal filter rejects the string is passed over: its
-//     regex cannot match it, so uap-go's Match would leave the result as it
-//     is (the filters rule most of the hundreds of patterns out with a
-//     substring search: 0.6 ms per distinct agent before);
-//   - each pattern is compiled, by uap-go's New over it alone, the first
-//     time a string passes its filter: compiling all 1,200 at the first
-//     agent cost 65-85 ms of every hunt reading one, and most hunts read
-//     only agents' names, of few distinct agents.
-//
-// TestFilteredParsersAgree compares the parts with uap-go's parser on every
-// distinct agent of the corpus logs.
-type part[R any] struct {
-	once    sync.Once
-	pats    []interface{ Match(string, *R) } // set by init, with their expressions
-	exprs   []string
-	pass    []func(string) bool // the literal filters (nil: none)
-	built   []sync.Once
-	init    func(p *part[R])
-	compile func(i int) // compiles pattern i
-	family  func(*R) *string
 }
 
-func (p *part[R]) parse(s string) *R {
-	p.once.Do(func() {
-		p.init(p)
-		p.built = make([]sync.Once, len(p.pats))
-		for _, e := range p.exprs {
-			p.pass = append(p.pass, regexlit.FilterMax(e, maxLiterals))
+// section returns the lines of a YAML document from the one that starts
+// with key and a colon up to the next line that starts with a letter (the
+// next top-level key), or the whole document when no line starts with key.
+func section(doc []byte, key string) []byte {
+	start := -1
+	if bytes.HasPrefix(doc, []byte(key+":")) {
+		start = 0
+	} else if i := bytes.Index(doc, []byte("\n"+key+":")); i >= 0 {
+		start = i + 1
+	}
+	if start < 0 {
+		return doc
+	}
+	for i := start; ; {
+		j := bytes.IndexByte(doc[i:], '\n')
+		if j < 0 {
+			return doc[start:]
 		}
-	})
-	r := new(R)
-	for i, pat := range p.pats {
-		if pass := p.pass[i]; pass != nil && !pass(s) {
-			continue
-		}
-		p.built[i].Do(func() { p.compile(i) })
-		if pat.Match(s, r); *p.family(r) != "" {
-			return r
+		i += j + 1
+		if i < len(doc) && (doc[i] >= 'a' && doc[i] <= 'z' || doc[i] >= 'A' && doc[i] <= 'Z') {
+			return doc[start:i]
 		}
 	}
-	*p.family(r) = "Other"
-	return r
 }
 
-// expr is a pattern's expression as uap-go compiles it.
-func expr(flags, e string) string {
-	if flags == "" {
-		return e
+// part is one part's patterns (user agent, OS or device): per pattern the
+// test every string its regex matches passes (regexlit.Filter; nil: none),
+// since uap-go tries hundreds of regexes in turn and these rule most of
+// them out with a substring search (0.6 ms per distinct agent before), and
+// the compilation of its regex, done by uap-go the first time a string
+// passes the test.
+type part struct {
+	pass    []func(string) bool
+	once    []sync.Once
+	compile func(i int)
+}
+
+// newPart builds the filters of n patterns, whose regex flags and
+// expressions def gives; compile(i) has uap-go compile pattern i.
+func newPart(n int, def func(i int) (flags, expr string), compile func(i int)) *part {
+	p := &part{pass: make([]func(string) bool, n), once: make([]sync.Once, n), compile: compile}
+	for i := range n {
+		flags, expr := def(i)
+		if flags != "" { // as uap-go compiles it
+			expr = "(?" + flags + ")" + expr
+		}
+		p.pass[i] = regexlit.FilterMax(expr, maxLiterals)
 	}
-	return "(?" + flags + ")" + e
+	return p
 }
 
-// compile compiles defs' patterns (uap-go's New sets each one's Reg).
-func compile(defs uaparser.RegexDefinitions) {
-	if _, err := uaparser.New(uaparser.WithRegexDefinitions(defs), uaparser.WithCacheSize(1)); err != nil {
-		panic(fmt.Sprintf("useragent: the embedded uap-core patterns: %v", err))
+// try reports whether pattern i's regex may match s, compiling it if so.
+func (p *part) try(i int, s string) bool {
+	if pass := p.pass[i]; pass != nil && !pass(s) {
+		return false
+	}
+	p.once[i].Do(func() { p.compile(i) })
+	return true
+}
+
+// compileWith has uap-go compile the patterns of d (its own New, which
+// sets their defaults too): d's slices share their patterns with uaDefs,
+// osDefs and deviceDefs.
+func compileWith(d uaparser.RegexDefinitions) {
+	if _, err := uaparser.New(uaparser.WithCacheSize(1), uaparser.WithRegexDefinitions(d)); err != nil {
+		panic(fmt.Sprintf("useragent: the embedded uap-core regexes: %v", err))
 	}
 }
 
+// The parts are built the first time each is parsed: most rules read only
+// the agent's name, and the device patterns' filters took 25 ms to build.
 var (
-	agents = part[uaparser.UserAgent]{
-		init: func(p *part[uaparser.UserAgent]) {
-			for _, q := range definitions().UA {
-				p.pats, p.exprs = append(p.pats, q), append(p.exprs, expr(q.Flags, q.Expr))
-			}
-		},
-		compile: func(i int) { compile(uaparser.RegexDefinitions{UA: definitions().UA[i : i+1]}) },
-		family:  func(r *uaparser.UserAgent) *string { return &r.Family },
-	}
-	systems = part[uaparser.Os]{
-		init: func(p *part[uaparser.Os]) {
-			for _, q := range definitions().OS {
-				p.pats, p.exprs = append(p.pats, q), append(p.exprs, expr(q.Flags, q.Expr))
-			}
-		},
-		compile: func(i int) { compile(uaparser.RegexDefinitions{OS: definitions().OS[i : i+1]}) },
-		family:  func(r *uaparser.Os) *string { return &r.Family },
-	}
-	devices = part[uaparser.Device]{
-		init: func(p *part[uaparser.Device]) {
-			for _, q := range definitions().Device {
-				p.pats, p.exprs = append(p.pats, q), append(p.exprs, expr(q.Flags, q.Expr))
-			}
-		},
-		compile: func(i int) { compile(uaparser.RegexDefinitions{Device: definitions().Device[i : i+1]}) },
-		family:  func(r *uaparser.Device) *string { return &r.Family },
-	}
+	uaPart = sync.OnceValue(func() *part {
+		d := uaDefs()
+		return newPart(len(d.UA), func(i int) (string, string) { return d.UA[i].Flags, d.UA[i].Expr },
+			func(i int) { compileWith(uaparser.RegexDefinitions{UA: d.UA[i : i+1]}) })
+	})
+	osPart = sync.OnceValue(func() *part {
+		d := osDefs()
+		return newPart(len(d.OS), func(i int) (string, string) { return d.OS[i].Flags, d.OS[i].Expr },
+			func(i int) { compileWith(uaparser.RegexDefinitions{OS: d.OS[i : i+1]}) })
+	})
+	devicePart = sync.OnceValue(func() *part {
+		d := deviceDefs()
+		return newPart(len(d.Device), func(i int) (string, string) { return d.Device[i].Flags, d.Device[i].Expr },
+			func(i int) { compileWith(uaparser.RegexDefinitions{Device: d.Device[i : i+1]}) })
+	})
 )
 
 // maxLiterals bounds the literals of one alternation a pattern's filter
 // checks: uap-core's bot pattern alternates about 200 names.
 const maxLiterals = 1024
 
-func parseUserAgent(s string) *uaparser.UserAgent { return agents.parse(s) }
+// The parse functions below are uap-go's ParseUserAgent, ParseOs and
+// ParseDevice (the same patterns in the same order, each applied by uap-go's
+// own Match into one result, the first with a family winning, "Other" when
+// none) except that a pattern whose literal filter rejects the string is
+// passed over (its regex cannot match it, so Match would leave the result
+// as it is) and a regex is compiled when first needed. TestFilteredParsersAgree
+// compares them with uap-go's parser on every distinct agent of the corpus
+// logs.
 
-func parseOs(s string) *uaparser.Os { return systems.parse(s) }
+func parseUserAgent(s string) *uaparser.UserAgent {
+	p, pats := uaPart(), uaDefs().UA
+	ua := new(uaparser.UserAgent)
+	for i, pat := range pats {
+		if !p.try(i, s) {
+			continue
+		}
+		if pat.Match(s, ua); ua.Family != "" {
+			return ua
+		}
+	}
+	ua.Family = "Other"
+	return ua
+}
 
-func parseDevice(s string) *uaparser.Device { return devices.parse(s) }
+func parseOs(s string) *uaparser.Os {
+	p, pats := osPart(), osDefs().OS
+	os := new(uaparser.Os)
+	for i, pat := range pats {
+		if !p.try(i, s) {
+			continue
+		}
+		if pat.Match(s, os); os.Family != "" {
+			return os
+		}
+	}
+	os.Family = "Other"
+	return os
+}
+
+func parseDevice(s string) *uaparser.Device {
+	p, pats := devicePart(), deviceDefs().Device
+	d := new(uaparser.Device)
+	for i, pat := range pats {
+		if !p.try(i, s) {
+			continue
+		}
+		if pat.Match(s, d); d.Family != "" {
+			return d
+		}
+	}
+	d.Family = "Other"
+	return d
+}
 
 func (a *Agent) parseUA() {
 	a.name = "Other"

@@ -1,6 +1,9 @@
 package useragent
 
-import "testing"
+import (
+	"sync"
+	"testing"
+)
 
 type want struct {
 	Name, Version, OSName, OSVersion, OSFull, DeviceName string
@@ -85,4 +88,37 @@ func TestConcurrent(t *testing.T) {
 	for g := 0; g < 4; g++ {
 		<-done
 	}
+}
+
+// Workers parse agents at once: each pattern's regex is compiled once, by
+// whichever needs it first, and every worker gets uap-go's answer (run with
+// -race).
+func TestParseConcurrent(t *testing.T) {
+	agents := []string{
+		"aws-cli/2.15.3 md/awscrt#0.19.17 ua/2.0 os/linux#5.15.0 md/arch#x86_64 lang/python#3.11.6",
+		"Boto3/1.34.0 md/Botocore#1.34.0 ua/2.0 os/linux#6.1 md/arch#x86_64 lang/python#3.12.1",
+		"Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0",
+		"Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Mobile/15E148 Safari/604.1",
+		"curl/8.4.0", "signin.amazonaws.com", "",
+	}
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range agents {
+				s := agents[(i+w)%len(agents)]
+				if got, want := *parseUserAgent(s), *reference().ParseUserAgent(s); got != want {
+					t.Errorf("user agent of %q: %+v, uap-go %+v", s, got, want)
+				}
+				if got, want := *parseOs(s), *reference().ParseOs(s); got != want {
+					t.Errorf("os of %q: %+v, uap-go %+v", s, got, want)
+				}
+				if got, want := *parseDevice(s), *reference().ParseDevice(s); got != want {
+					t.Errorf("device of %q: %+v, uap-go %+v", s, got, want)
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
