@@ -197,48 +197,31 @@ const maxLiterals = 1024
 // logs.
 
 func parseUserAgent(s string) *uaparser.UserAgent {
-	p, pats := uaPart(), uaDefs().UA
-	ua := new(uaparser.UserAgent)
-	for i, pat := range pats {
-		if !p.try(i, s) {
-			continue
-		}
-		if pat.Match(s, ua); ua.Family != "" {
-			return ua
-		}
-	}
-	ua.Family = "Other"
-	return ua
+	return firstMatch(uaPart(), uaDefs().UA, s, func(r *uaparser.UserAgent) *string { return &r.Family })
 }
 
 func parseOs(s string) *uaparser.Os {
-	p, pats := osPart(), osDefs().OS
-	os := new(uaparser.Os)
-	for i, pat := range pats {
-		if !p.try(i, s) {
-			continue
-		}
-		if pat.Match(s, os); os.Family != "" {
-			return os
-		}
-	}
-	os.Family = "Other"
-	return os
+	return firstMatch(osPart(), osDefs().OS, s, func(r *uaparser.Os) *string { return &r.Family })
 }
 
 func parseDevice(s string) *uaparser.Device {
-	p, pats := devicePart(), deviceDefs().Device
-	d := new(uaparser.Device)
+	return firstMatch(devicePart(), deviceDefs().Device, s, func(r *uaparser.Device) *string { return &r.Family })
+}
+
+// firstMatch applies pats (p's patterns) in order to s, each by uap-go's
+// Match into one result, until one sets its family; "Other" when none does.
+func firstMatch[P interface{ Match(string, *R) }, R any](p *part, pats []P, s string, family func(*R) *string) *R {
+	r := new(R)
 	for i, pat := range pats {
 		if !p.try(i, s) {
 			continue
 		}
-		if pat.Match(s, d); d.Family != "" {
-			return d
+		if pat.Match(s, r); *family(r) != "" {
+			return r
 		}
 	}
-	d.Family = "Other"
-	return d
+	*family(r) = "Other"
+	return r
 }
 
 func (a *Agent) parseUA() {
