@@ -20,6 +20,8 @@ type scanEvent struct {
 	Msg     string
 	Warning bool
 	Final   string
+	Members []string // Record.Keys, each as key and KeyValue (nil: no Keys)
+	Depth   int
 }
 
 func scanEvents(t *testing.T, r io.Reader, max int, limit int) []scanEvent {
@@ -39,7 +41,14 @@ func scanEvents(t *testing.T, r io.Reader, max int, limit int) []scanEvent {
 			out = append(out, scanEvent{Line: pe.Line, Offset: pe.Offset, Msg: pe.Msg, Warning: pe.Warning})
 			continue
 		}
-		out = append(out, scanEvent{Data: string(rec.Data), Line: rec.Line, Offset: rec.Offset})
+		e := scanEvent{Data: string(rec.Data), Line: rec.Line, Offset: rec.Offset, Depth: rec.Depth}
+		if rec.Keys != nil {
+			e.Members = []string{}
+			for i, k := range rec.Keys {
+				e.Members = append(e.Members, string(rec.Data[k.Off:k.Off+k.N]), string(KeyValue(rec.Data, rec.Keys, i)))
+			}
+		}
+		out = append(out, e)
 	}
 	t.Fatalf("scanner did not terminate")
 	return nil
@@ -107,6 +116,7 @@ func FuzzScanner(f *testing.F) {
 				t.Fatalf("record %q decodes to %v, the input at %d to %v", e.Data, got, e.Offset, want)
 			}
 			end := e.Offset + int64(len(e.Data))
+			checkMembers(t, e, !bytes.Equal(in[e.Offset:min(end, int64(len(in)))], []byte(e.Data)))
 			if bytes.Equal(in[e.Offset:end], []byte(e.Data)) {
 				covered = append(covered, span{e.Offset, end})
 			} else { // re-encoded: covers the value
@@ -300,4 +310,69 @@ func closing(open string, n int) string {
 		return strings.Repeat("]", n)
 	}
 	return strings.Repeat("}", n)
+}
+
+// checkMembers asserts Record.Keys and Depth: the record is an object whose
+// members, in order, are the keys given, each with the value KeyValue gives
+// (as encoding/json decodes both); a record without Keys is not an object,
+// has a key with an escape, or was rewritten (duplicate keys); Depth is the
+// record's deepest nesting (as read: no less when it was rewritten).
+func checkMembers(t *testing.T, e scanEvent, rewritten bool) {
+	t.Helper()
+	if d := nesting(e.Data); d != e.Depth && !(rewritten && d < e.Depth) {
+		t.Fatalf("record %q: Depth %d, nesting %d", e.Data, e.Depth, d)
+	}
+	d := json.NewDecoder(strings.NewReader(e.Data))
+	d.UseNumber()
+	tok, _ := d.Token()
+	if tok != json.Delim('{') {
+		if e.Members != nil {
+			t.Fatalf("record %q is not an object but has Keys %q", e.Data, e.Members)
+		}
+		return
+	}
+	if e.Members == nil {
+		if !rewritten && !strings.Contains(e.Data, `\`) {
+			t.Fatalf("object %q without an escape has no Keys", e.Data)
+		}
+		return
+	}
+	for i := 0; d.More(); i += 2 {
+		k, _ := d.Token()
+		var v any
+		if err := d.Decode(&v); err != nil {
+			t.Fatal(err)
+		}
+		if i+1 >= len(e.Members) {
+			t.Fatalf("record %q: more members than Keys %q", e.Data, e.Members)
+		}
+		var got any
+		vd := json.NewDecoder(strings.NewReader(e.Members[i+1]))
+		vd.UseNumber()
+		if err := vd.Decode(&got); err != nil || vd.More() || k != e.Members[i] || !reflect.DeepEqual(got, v) {
+			t.Fatalf("record %q member %d: %q = %v; Keys give %q = %q (%v)", e.Data, i/2, k, v, e.Members[i], e.Members[i+1], err)
+		}
+		if i+2 == len(e.Members) && d.More() {
+			t.Fatalf("record %q: fewer Keys than members: %q", e.Data, e.Members)
+		}
+	}
+}
+
+// nesting is the deepest nesting of objects and arrays in valid JSON.
+func nesting(s string) (deepest int) {
+	d := json.NewDecoder(strings.NewReader(s))
+	n := 0
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return deepest
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			n++
+			deepest = max(deepest, n)
+		case json.Delim('}'), json.Delim(']'):
+			n--
+		}
+	}
 }

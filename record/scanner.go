@@ -37,7 +37,20 @@ type Record struct {
 	// Offset is the byte offset of the record's first byte in the
 	// (decompressed) stream.
 	Offset int64
+	// Keys are the keys of the record's top-level object, in order, as
+	// the validator found them (nil when unknown: a key with an escape,
+	// duplicate keys, a record that is not an object). With them, a parser
+	// can find a member's value without parsing the others (Key.Value).
+	// Valid as long as Data.
+	Keys []Key
+	// Depth is the deepest nesting of objects and arrays in the record as
+	// read (Data may hold less when duplicate keys were resolved).
+	Depth int
 }
+
+// Key is a top-level key of a record: Data[Off:Off+N] is its content
+// (between the quotes, without escapes).
+type Key struct{ Off, N uint32 }
 
 // PosError is an error at a position in an input stream.
 type PosError struct {
@@ -421,11 +434,12 @@ func (s *Scanner) value(wrapper bool) (rec Record, isWrapper bool, err error) {
 				return Record{}, false, &PosError{Line: line, Offset: start, Err: ErrTooLarge,
 					Msg: fmt.Sprintf("%v (%d bytes, limit %d); record skipped", ErrTooLarge, s.base+int64(s.pos)-start, s.max)}
 			}
-			rec = Record{Data: s.buf[s.keep:s.pos], Line: line, Offset: start}
+			rec = Record{Data: s.buf[s.keep:s.pos], Line: line, Offset: start, Keys: s.v.recordKeys(), Depth: s.v.deepest}
 			s.keep = s.pos
 			if s.v.dups == 0 {
 				return rec, false, nil
 			}
+			rec.Keys = nil // the rewrite below moves them
 			s.norm = lastWins(s.norm[:0], rec.Data)
 			rec.Data = s.norm
 			s.pending, s.hasPending = rec, true
@@ -635,4 +649,22 @@ func ForEach(r io.Reader, max int, fn func(Record) error, bad func(*PosError)) e
 			return err
 		}
 	}
+}
+
+// KeyValue returns the bytes of the value of keys[i], keys being a
+// record's Record.Keys: from after the ':' that follows the key to before
+// the ',' or '}' that ends the value, without the blanks around it.
+func KeyValue(data []byte, keys []Key, i int) []byte {
+	k := keys[i]
+	from := int(k.Off + k.N + 1)                    // past the closing quote
+	to := len(bytes.TrimRight(data, " \t\r\n")) - 1 // the object's '}'
+	if i+1 < len(keys) {
+		to = int(keys[i+1].Off) - 1 // the next key's opening quote
+	}
+	v := bytes.TrimSpace(data[from:to])
+	v = bytes.TrimSpace(v[1:]) // the ':'
+	if i+1 < len(keys) {
+		v = bytes.TrimSpace(v[:len(v)-1]) // the ','
+	}
+	return v
 }

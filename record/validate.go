@@ -96,6 +96,9 @@ type validator struct {
 	table    []int32
 	dups     int    // duplicate keys found
 	dupKey   string // the first one
+	top      []Key  // the record's top-level keys, when topOK
+	topOK    bool   // the record is an object, closed, without escaped keys
+	deepest  int    // the deepest nesting seen
 
 	// wrapper: the value is a top-level object that may be a delivery file;
 	// recordsKey: the last key of the top-level object was "Records".
@@ -118,11 +121,24 @@ func (v *validator) reset(track, wrapper bool) {
 	v.canon = v.canon[:0]
 	v.track, v.wrapper, v.recordsKey, v.prevNL = track, wrapper, false, false
 	v.dups, v.dupKey, v.wrapped = 0, "", false
+	v.top, v.topOK, v.deepest = v.top[:0], false, 0
 	v.errNewline, v.errNewRecord, v.errUTF8 = false, false, false
+}
+
+// keys returns the record's top-level keys (nil when not known).
+func (v *validator) recordKeys() []Key {
+	if !v.topOK {
+		return nil
+	}
+	if v.top == nil {
+		return []Key{} // an empty object
+	}
+	return v.top
 }
 
 func (v *validator) push(c byte) {
 	v.stack = append(v.stack, c)
+	v.deepest = max(v.deepest, len(v.stack))
 	if c == '{' && v.track {
 		v.objKeys = append(v.objKeys, len(v.keys))
 	}
@@ -577,6 +593,16 @@ func (s *Scanner) close(i int, c byte) {
 		v.objKeys = v.objKeys[:len(v.objKeys)-1]
 		if len(v.keys)-first > 1 {
 			s.checkDups(v.keys[first:])
+		}
+		if len(v.stack) == 0 { // the record's own members
+			v.top, v.topOK = v.top[:0], true
+			for _, k := range v.keys[first:] {
+				if k.n&canonKey != 0 {
+					v.topOK = false // a key with an escape: not given
+					break
+				}
+				v.top = append(v.top, Key{k.off, k.n})
+			}
 		}
 		v.keys = v.keys[:first]
 	}
