@@ -263,7 +263,7 @@ func isoTime(s string) (string, bool) {
 func buildECS(e *Event) *fastjson.Value {
 	a := e.arena
 	b := &ecsBuilder{a: a, doc: a.NewObject()}
-	j := e.src
+	j := e.root()
 
 	if t, ok := isoTime(str(j, "eventTime")); ok {
 		b.setStr("@timestamp", t)
@@ -302,7 +302,7 @@ func buildECS(e *Event) *fastjson.Value {
 	copyTo("aws.cloudtrail.user_identity.type", "userIdentity", "type")
 	// an AWS service acting is a service, not a user: it gets service.name
 	// and no user.name or user.id
-	service := awsServiceActor(j)
+	service := awsServiceActor(j.Get("userIdentity"))
 	b.setStr("service.name", service)
 	if service == "" {
 		copyTo("user.name", "userIdentity", "userName")
@@ -517,24 +517,24 @@ func buildECS(e *Event) *fastjson.Value {
 	return b.doc
 }
 
-// awsServiceActor returns the AWS service that made the call, or "" when a
+// awsServiceActor returns, from the record's userIdentity, the AWS service that made the call, or "" when a
 // user did: the invokedBy of an AWSService identity, or for an assumed
 // service-linked role (issuer arn:aws:iam::<account>:role/aws-service-role/<service>/<role>)
 // its invokedBy or else the service in the role's path. invokedBy alone
 // decides nothing: console sign-ins carry it too. The name is not copied
 // (it lives as long as the event): the ECS view copies it into its arena and
 // the user getters only compare it with "".
-func awsServiceActor(j *fastjson.Value) string {
-	if present(j, "userIdentity") == nil {
+func awsServiceActor(ui *fastjson.Value) string {
+	if present(ui) == nil {
 		return ""
 	}
-	invokedBy := strView(j, "userIdentity", "invokedBy")
-	switch strView(j, "userIdentity", "type") {
+	invokedBy := strView(ui, "invokedBy")
+	switch strView(ui, "type") {
 	case "AWSService":
 		return invokedBy
 	case "AssumedRole":
 		const marker = ":role/aws-service-role/"
-		issuer := strView(j, "userIdentity", "sessionContext", "sessionIssuer", "arn")
+		issuer := strView(ui, "sessionContext", "sessionIssuer", "arn")
 		i := strings.Index(issuer, marker)
 		if i < 0 {
 			return ""

@@ -21,7 +21,7 @@ func (e *Event) geoInfo() *geoip.Info {
 	if e.geoDB == nil || e.Kind != KindCloudTrail {
 		return nil
 	}
-	b := e.src.GetStringBytes("sourceIPAddress")
+	b := e.get("sourceIPAddress").GetStringBytes()
 	if len(b) == 0 {
 		return nil
 	}
@@ -43,7 +43,7 @@ func (e *Event) agent() *useragent.Agent {
 	if e.Kind != KindCloudTrail {
 		return nil
 	}
-	v := present(e.src, "userAgent")
+	v := present(e.get("userAgent"))
 	if v == nil || v.Type() != fastjson.TypeString {
 		return nil
 	}
@@ -117,7 +117,7 @@ func enrichGetter(name string) Getter {
 	if get, ok := geoFields[name]; ok {
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return walk(e.src, p, 0, dst)
+				return e.walkSrc(p, dst)
 			}
 			if i := e.geoInfo(); i != nil {
 				return get(i, dst)
@@ -128,7 +128,7 @@ func enrichGetter(name string) Getter {
 	if get, ok := agentFields[name]; ok {
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return walk(e.src, p, 0, dst)
+				return e.walkSrc(p, dst)
 			}
 			if a := e.agent(); a != nil {
 				return appendStr(dst, get(a))
@@ -139,7 +139,7 @@ func enrichGetter(name string) Getter {
 	if get, ok := entityFields[name]; ok {
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return walk(e.src, p, 0, dst)
+				return e.walkSrc(p, dst)
 			}
 			if x := e.entities(); x != nil {
 				for _, v := range get(x) {
@@ -195,7 +195,7 @@ func (e *Event) entities() *entities {
 		return nil
 	}
 	if e.ents == nil {
-		e.ents = buildEntities(e.src)
+		e.ents = buildEntities(e.root())
 	}
 	return e.ents
 }

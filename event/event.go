@@ -50,7 +50,8 @@ type Event struct {
 	FileTime     time.Time
 	FileTimeFrom string
 
-	src      *fastjson.Value // the CloudTrail record, or the ECS document
+	src      *fastjson.Value // the CloudTrail record, or the ECS document (nil until root, when top is set)
+	top      *topLevel       // the record's members read one by one (nil: src is parsed)
 	ecs      *fastjson.Value // computed ECS view (raw records), lazily
 	arena    *fastjson.Arena
 	provider string
@@ -114,6 +115,7 @@ type Parser struct {
 	NoEntityMapping bool
 
 	p      fastjson.Parser
+	top    topLevel
 	arena  fastjson.Arena
 	ev     Event
 	fields fieldMemo
@@ -155,6 +157,40 @@ func (p *Parser) ParseUTF8(data []byte) (*Event, error) {
 	p.ev = Event{Raw: data, arena: &p.arena, geoDB: p.GeoIP, noEntities: p.NoEntityMapping, fields: &p.fields}
 	e := &p.ev
 	e.classify(v)
+	return e, nil
+}
+
+// ParseRecord is ParseUTF8 for a record as a record.Scanner returned it:
+// with its top-level keys (Record.Keys), the members are parsed when first
+// read, and most of a record is never parsed. What the event gives is the
+// same as ParseUTF8's.
+func (p *Parser) ParseRecord(rec record.Record) (*Event, error) {
+	if rec.Keys == nil || rec.Depth >= fastjson.MaxDepth {
+		return p.ParseUTF8(rec.Data) // (too deep: the same error)
+	}
+	p.arena.Reset()
+	p.fields.gen++
+	p.top.reset(rec.Data, rec.Keys)
+	p.ev = Event{Raw: rec.Data, arena: &p.arena, geoDB: p.GeoIP, noEntities: p.NoEntityMapping, fields: &p.fields, top: &p.top}
+	e := &p.ev
+	t := &p.top
+	has := func(k string) bool { return t.index(k) >= 0 }
+	switch {
+	case (has("eventSource") || has("eventName")) &&
+		(has("eventTime") || has("eventVersion") || has("eventID") || has("userIdentity") ||
+			has("sourceIPAddress") || has("awsRegion") || has("requestParameters") || has("responseElements") || has("errorCode")):
+		e.Kind = KindCloudTrail
+		e.provider = b2s(t.get("eventSource").GetStringBytes())
+		e.action = b2s(t.get("eventName").GetStringBytes())
+	case has("insightDetails") && (has("eventTime") || has("eventID")):
+		e.Kind = KindCloudTrail
+	case has("digestStartTime") || has("digestSignatureAlgorithm"):
+		e.Kind = KindDigest
+	default: // an ECS document, or other JSON: read as a whole, as ParseUTF8 does
+		v := e.root()
+		e.top = nil
+		e.classify(v)
+	}
 	return e, nil
 }
 
@@ -205,9 +241,9 @@ func (e *Event) Action() string { return e.action }
 // ID is the event's id (eventID / event.id), or "" when it has none.
 func (e *Event) ID() string {
 	if e.Kind == KindCloudTrail {
-		return b2s(e.src.GetStringBytes("eventID"))
+		return b2s(e.get("eventID").GetStringBytes())
 	}
-	return getString(e.src, ecsPath("event.id"))
+	return getString(e.root(), ecsPath("event.id"))
 }
 
 // Time is the event time (EventTime), or the zero time when the event has
@@ -233,13 +269,13 @@ func (e *Event) EventTime() (time.Time, error) {
 func (e *Event) eventTime() (time.Time, error) {
 	name, v := "@timestamp", (*fastjson.Value)(nil)
 	if e.Kind == KindCloudTrail {
-		name, v = "eventTime", e.src.Get("eventTime")
+		name, v = "eventTime", e.get("eventTime")
 		if v == nil {
-			if ts := e.src.Get("@timestamp"); ts != nil {
+			if ts := e.get("@timestamp"); ts != nil {
 				name, v = "eventTime missing, @timestamp", ts
 			}
 		}
-	} else if vals := walk(e.src, ecsPath("@timestamp"), 0, nil); len(vals) > 0 {
+	} else if vals := e.walkSrc(ecsPath("@timestamp"), nil); len(vals) > 0 {
 		if vals[0].T != String {
 			return time.Time{}, fmt.Errorf("@timestamp %.40s is not an RFC 3339 time", vals[0].S)
 		}
@@ -267,7 +303,7 @@ func parseEventTime(name, s string) (time.Time, error) {
 }
 
 // Source returns the record (raw CloudTrail, or the ECS document's source).
-func (e *Event) Source() *fastjson.Value { return e.src }
+func (e *Event) Source() *fastjson.Value { return e.root() }
 
 // ECS returns the ECS document of the event: computed as Elastic's ingest
 // pipeline does for raw CloudTrail (with the GeoIP/ASN and user-agent
@@ -286,7 +322,7 @@ func (e *Event) ECS() *fastjson.Value {
 // (and outputs) that read those fields.
 func (e *Event) doc() *fastjson.Value {
 	if e.Kind != KindCloudTrail {
-		return e.src
+		return e.root()
 	}
 	if e.ecs == nil {
 		e.ecs = buildECS(e)
@@ -635,9 +671,9 @@ func resolve(name string) Getter {
 	}
 	return func(e *Event, dst []Value) []Value {
 		if e.Kind == KindCloudTrail || alt == nil {
-			return walk(e.src, p, 0, dst)
+			return e.walkSrc(p, dst)
 		}
-		return walk(e.src, alt, 0, dst)
+		return e.walkSrc(alt, dst)
 	}
 }
 
@@ -704,7 +740,7 @@ func flatIndex(raw string) int {
 func (e *Event) flatSmall(i int) bool {
 	if e.flatFast[i] == 0 {
 		e.flatFast[i] = 2
-		if v := e.src.Get(flatObjects[i]); v != nil {
+		if v := e.get(flatObjects[i]); v != nil {
 			var n int
 			if m := e.fields; m != nil { // encode into the Parser's buffer
 				m.enc = v.MarshalTo(m.enc[:0])
@@ -718,14 +754,6 @@ func (e *Event) flatSmall(i int) bool {
 		}
 	}
 	return e.flatFast[i] == 1
-}
-
-// rawScalars walks path p in the raw record and appends its scalar leaves,
-// dropping what the pipeline's drop-empty removes. ok is false when it met
-// an object leaf (whose rendering needs the ECS view).
-func rawScalars(v *fastjson.Value, p *path, dst []Value) (_ []Value, ok bool) {
-	n := len(dst)
-	return scalars(walk(v, p, 0, dst), n)
 }
 
 // scalars drops from dst[n:] what the pipeline's drop-empty removes. ok is
@@ -762,9 +790,9 @@ func fastECS(name string) Getter {
 	fromRaw := func(rp *path) Getter {
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return walk(e.src, p, 0, dst)
+				return e.walkSrc(p, dst)
 			}
-			if out, ok := rawScalars(e.src, rp, dst); ok {
+			if out, ok := scalars(e.walkSrc(rp, dst), len(dst)); ok {
 				return out
 			}
 			return viaDoc(e, dst)
@@ -780,7 +808,7 @@ func fastECS(name string) Getter {
 		view := ResolveView(raw)
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return walk(e.src, p, 0, dst)
+				return e.walkSrc(p, dst)
 			}
 			n := len(dst)
 			out, ok := scalars(append(dst, view(e)...), n)
@@ -796,7 +824,7 @@ func fastECS(name string) Getter {
 	if raw, ok := resourceKeys[name]; ok {
 		get := fromRaw(newPath("resources." + raw))
 		return func(e *Event, dst []Value) []Value {
-			if r := e.src.Get("resources"); e.Kind == KindCloudTrail && r != nil && r.Type() != fastjson.TypeArray {
+			if r := e.get("resources"); e.Kind == KindCloudTrail && r != nil && r.Type() != fastjson.TypeArray {
 				return viaDoc(e, dst) // not a list: the pipeline keeps it unrenamed
 			}
 			return get(e, dst)
@@ -808,13 +836,13 @@ func fastECS(name string) Getter {
 			k := flatIndex(raw)
 			return func(e *Event, dst []Value) []Value {
 				if e.Kind != KindCloudTrail {
-					return walk(e.src, p, 0, dst)
+					return e.walkSrc(p, dst)
 				}
 				if raw == "additionalEventData" && e.action == "UserAuthentication" {
 					return viaDoc(e, dst) // UserName may have moved to user.name
 				}
 				if e.flatSmall(k) {
-					if out, ok := rawScalars(e.src, rp, dst); ok {
+					if out, ok := scalars(e.walkSrc(rp, dst), len(dst)); ok {
 						return out
 					}
 				}
@@ -825,7 +853,7 @@ func fastECS(name string) Getter {
 	if notComputed(name) {
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return walk(e.src, p, 0, dst)
+				return e.walkSrc(p, dst)
 			}
 			return dst
 		}
@@ -834,12 +862,12 @@ func fastECS(name string) Getter {
 		k := flatIndex(keys[0])
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return walk(e.src, p, 0, dst)
+				return e.walkSrc(p, dst)
 			}
 			if !e.flatSmall(k) {
 				return viaDoc(e, dst)
 			}
-			if s := str(e.src, keys...); s != "" {
+			if s := str(e.get(keys...)); s != "" {
 				return append(dst, Value{s, String})
 			}
 			return dst
@@ -848,12 +876,12 @@ func fastECS(name string) Getter {
 	if raw, ok := javaStrings[name]; ok {
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return walk(e.src, p, 0, dst)
+				return e.walkSrc(p, dst)
 			}
 			if raw == "additionalEventData" && e.action == "UserAuthentication" {
 				return viaDoc(e, dst) // UserName may have moved to user.name
 			}
-			v := present(e.src, raw)
+			v := present(e.get(raw))
 			if v == nil {
 				return dst
 			}
@@ -865,7 +893,7 @@ func fastECS(name string) Getter {
 		// set when Elasticsearch indexes the document; a raw record has none
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return walk(e.src, p, 0, dst)
+				return e.walkSrc(p, dst)
 			}
 			return dst
 		}
@@ -873,9 +901,9 @@ func fastECS(name string) Getter {
 		// the pipeline's date processor on eventTime: UTC, milliseconds
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return walk(e.src, p, 0, dst)
+				return e.walkSrc(p, dst)
 			}
-			if v := e.src.Get("eventTime"); v == nil || v.Type() != fastjson.TypeString {
+			if v := e.get("eventTime"); v == nil || v.Type() != fastjson.TypeString {
 				return dst
 			}
 			t, err := e.EventTime()
@@ -887,7 +915,7 @@ func fastECS(name string) Getter {
 	case "event.kind":
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return walk(e.src, p, 0, dst)
+				return e.walkSrc(p, dst)
 			}
 			return append(dst, Value{"event", String})
 		}
@@ -895,7 +923,7 @@ func fastECS(name string) Getter {
 		// the pipeline's per-action table; event.type defaults to info
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return walk(e.src, p, 0, dst)
+				return e.walkSrc(p, dst)
 			}
 			c, ok := categories[e.action]
 			if !ok || e.action == "" {
@@ -916,9 +944,9 @@ func fastECS(name string) Getter {
 	case "source.ip":
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return walk(e.src, p, 0, dst)
+				return e.walkSrc(p, dst)
 			}
-			b := e.src.GetStringBytes("sourceIPAddress")
+			b := e.get("sourceIPAddress").GetStringBytes()
 			// an address starts with a digit (IPv4) or holds a colon (IPv6):
 			// a host name (an AWS service) is none, without the error value
 			// ParseAddr would build for it
@@ -938,7 +966,7 @@ func fastECS(name string) Getter {
 	case "event.dataset", "data_stream.dataset":
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return walk(e.src, p, 0, dst)
+				return e.walkSrc(p, dst)
 			}
 			return append(dst, Value{Dataset, String})
 		}
@@ -947,7 +975,7 @@ func fastECS(name string) Getter {
 			if e.Kind != KindCloudTrail || e.action == "ConsoleLogin" {
 				return viaDoc(e, dst)
 			}
-			if present(e.src, "errorCode") != nil || present(e.src, "errorMessage") != nil {
+			if present(e.get("errorCode")) != nil || present(e.get("errorMessage")) != nil {
 				return append(dst, Value{"failure", String})
 			}
 			return append(dst, Value{"success", String})
@@ -955,10 +983,10 @@ func fastECS(name string) Getter {
 	case "cloud.account.id":
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return walk(e.src, p, 0, dst)
+				return e.walkSrc(p, dst)
 			}
 			for _, k := range [][]string{{"userIdentity", "accountId"}, {"recipientAccountId"}} {
-				if v := present(e.src, k...); v != nil {
+				if v := present(e.get(k...)); v != nil {
 					return rawLeaf(e, v, dst)
 				}
 			}
@@ -967,21 +995,21 @@ func fastECS(name string) Getter {
 	case "user.name":
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return walk(e.src, p, 0, dst)
+				return e.walkSrc(p, dst)
 			}
-			if awsServiceActor(e.src) == "" {
-				switch b2s(e.src.GetStringBytes("userIdentity", "type")) {
+			if awsServiceActor(e.get("userIdentity")) == "" {
+				switch b2s(e.get("userIdentity", "type").GetStringBytes()) {
 				case "AssumedRole", "FederatedUser":
-					if v := present(e.src, "userIdentity", "sessionContext", "sessionIssuer", "userName"); v != nil {
+					if v := present(e.get("userIdentity", "sessionContext", "sessionIssuer", "userName")); v != nil {
 						return rawLeaf(e, v, dst)
 					}
 				}
-				if v := present(e.src, "userIdentity", "userName"); v != nil {
+				if v := present(e.get("userIdentity", "userName")); v != nil {
 					return rawLeaf(e, v, dst)
 				}
 			}
 			if e.action == "UserAuthentication" {
-				if v := present(e.src, "additionalEventData", "UserName"); v != nil {
+				if v := present(e.get("additionalEventData", "UserName")); v != nil {
 					return rawLeaf(e, v, dst)
 				}
 			}
@@ -990,13 +1018,13 @@ func fastECS(name string) Getter {
 	case "user.id":
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return walk(e.src, p, 0, dst)
+				return e.walkSrc(p, dst)
 			}
-			if v := present(e.src, "userIdentity", "principalId"); v != nil && awsServiceActor(e.src) == "" {
+			if v := present(e.get("userIdentity", "principalId")); v != nil && awsServiceActor(e.get("userIdentity")) == "" {
 				return rawLeaf(e, v, dst)
 			}
-			if b2s(e.src.GetStringBytes("userIdentity", "type")) == "IdentityCenterUser" {
-				if v := present(e.src, "userIdentity", "onBehalfOf", "userId"); v != nil {
+			if b2s(e.get("userIdentity", "type").GetStringBytes()) == "IdentityCenterUser" {
+				if v := present(e.get("userIdentity", "onBehalfOf", "userId")); v != nil {
 					return rawLeaf(e, v, dst)
 				}
 			}
@@ -1006,9 +1034,9 @@ func fastECS(name string) Getter {
 		raw := map[string]string{"tls.cipher": "cipherSuite", "tls.client.server_name": "clientProvidedHostHeader"}[name]
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return walk(e.src, p, 0, dst)
+				return e.walkSrc(p, dst)
 			}
-			tls := e.src.Get("tlsDetails")
+			tls := e.get("tlsDetails")
 			if tls == nil || str(tls, "tlsVersion") == "tlsVersion" {
 				return dst // absent, or a placeholder the pipeline drops
 			}
@@ -1020,9 +1048,9 @@ func fastECS(name string) Getter {
 	case "aws.cloudtrail.management_event":
 		return func(e *Event, dst []Value) []Value {
 			if e.Kind != KindCloudTrail {
-				return walk(e.src, p, 0, dst)
+				return e.walkSrc(p, dst)
 			}
-			if v := present(e.src, "managementEvent"); v != nil {
+			if v := present(e.get("managementEvent")); v != nil {
 				return append(dst, Value{javaValueOf(v), String})
 			}
 			return dst

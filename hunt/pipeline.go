@@ -32,13 +32,28 @@ type batch struct {
 	in   *inputRun
 	seq  int // the batch's place in its input
 	data []byte
+	keys []record.Key // the records' Record.Keys, one after another
 	recs []batchRecord
 }
 
 type batchRecord struct {
 	end    int // in data, after the previous record's end
+	keys   int // where its keys start in the batch's keys
+	nkeys  int // -1: the record has none (Record.Keys nil)
+	depth  int
 	line   int
 	offset int64
+}
+
+// record returns record i of the batch, whose data starts at start (the
+// previous record's end).
+func (b *batch) record(i, start int) record.Record {
+	r := b.recs[i]
+	rec := record.Record{Data: b.data[start:r.end], Line: r.line, Offset: r.offset, Depth: r.depth}
+	if r.nkeys >= 0 {
+		rec.Keys = b.keys[r.keys : r.keys+r.nkeys : r.keys+r.nkeys]
+	}
+	return rec
 }
 
 // batchPool keeps batches of batchBytes: a batch is never grown past it but
@@ -168,7 +183,12 @@ func (pl *pipeline) read(in *inputRun, out func(*batch)) {
 			b = pl.newBatch(in, seq)
 		}
 		b.data = append(b.data, rec.Data...)
-		b.recs = append(b.recs, batchRecord{end: len(b.data), line: rec.Line, offset: rec.Offset})
+		keys, nkeys := len(b.keys), -1
+		if rec.Keys != nil {
+			b.keys = append(b.keys, rec.Keys...)
+			nkeys = len(rec.Keys)
+		}
+		b.recs = append(b.recs, batchRecord{end: len(b.data), keys: keys, nkeys: nkeys, depth: rec.Depth, line: rec.Line, offset: rec.Offset})
 		return nil
 	})
 	if len(b.recs) > 0 {
@@ -190,7 +210,7 @@ func recycle(b *batch) {
 
 func (pl *pipeline) newBatch(in *inputRun, seq int) *batch {
 	b := batchPool.Get().(*batch)
-	b.in, b.seq, b.data, b.recs = in, seq, b.data[:0], b.recs[:0]
+	b.in, b.seq, b.data, b.keys, b.recs = in, seq, b.data[:0], b.keys[:0], b.recs[:0]
 	return b
 }
 
@@ -220,7 +240,7 @@ func (pl *pipeline) match(m *matcher, b *batch) {
 		}
 		m.evs = m.evs[:0]
 		for i, r := range b.recs {
-			ev, ns, ok := parseOne(m.ps[i], pl.inputErr, b.data[start:r.end], in.path, r.line, r.offset, in.fileTime, &st)
+			ev, ns, ok := parseOne(m.ps[i], pl.inputErr, b.record(i, start), in.path, in.fileTime, &st)
 			start = r.end
 			if ok {
 				seen(ns)
@@ -242,8 +262,8 @@ func (pl *pipeline) match(m *matcher, b *batch) {
 			start = r.end
 		}
 	} else {
-		for _, r := range b.recs {
-			ns, ok := matchOne(pl.eng, &m.p, m.s, m.col, pl.prog, pl.inputErr, b.data[start:r.end], in.path, r.line, r.offset, in.fileTime, &st)
+		for i, r := range b.recs {
+			ns, ok := matchOne(pl.eng, &m.p, m.s, m.col, pl.prog, pl.inputErr, b.record(i, start), in.path, in.fileTime, &st)
 			start = r.end
 			if ok {
 				seen(ns)

@@ -75,7 +75,7 @@ func (s *Scanner) Scan(ctx context.Context, r io.Reader, name string, stamp func
 				return ctx.Err()
 			}
 		}
-		ns, ok := matchOne(s.Engine, s.Parser, s.Scratch, s.Collector, prog, s.Errors, rec.Data, name, rec.Line, rec.Offset, stampOnce, &fs)
+		ns, ok := matchOne(s.Engine, s.Parser, s.Scratch, s.Collector, prog, s.Errors, rec, name, stampOnce, &fs)
 		if ok {
 			st.Latest, st.Earliest = max(st.Latest, ns), min(st.Earliest, ns)
 		}
@@ -107,8 +107,8 @@ func splitRecords(ctx context.Context, r io.Reader, name string, maxRecord int, 
 // for the rules that need none, at stamp's time) and returns its event time
 // (ok false when it has none or is not an event).
 func matchOne(eng *engine.Engine, p *event.Parser, s *engine.Scratch, col *detect.Collector, prog *Progress, inputErr func(InputError),
-	data []byte, file string, line int, offset int64, stamp func() stampedTime, st *fileStats) (ns int64, ok bool) {
-	ev, ns, ok := parseOne(p, inputErr, data, file, line, offset, stamp, st)
+	rec record.Record, file string, stamp func() stampedTime, st *fileStats) (ns int64, ok bool) {
+	ev, ns, ok := parseOne(p, inputErr, rec, file, stamp, st)
 	if ev != nil {
 		matchEvent(eng, s, col, prog, ev)
 	}
@@ -117,8 +117,9 @@ func matchOne(eng *engine.Engine, p *event.Parser, s *engine.Scratch, col *detec
 
 // parseOne is matchOne's first half: it returns the record's event (nil
 // when it is not one the rules see: an error, a digest, another kind).
-func parseOne(p *event.Parser, inputErr func(InputError), data []byte, file string, line int, offset int64, stamp func() stampedTime, st *fileStats) (ev *event.Event, ns int64, ok bool) {
-	ev, err := p.ParseUTF8(data) // splitRecords validated its UTF-8
+func parseOne(p *event.Parser, inputErr func(InputError), rec record.Record, file string, stamp func() stampedTime, st *fileStats) (ev *event.Event, ns int64, ok bool) {
+	line, offset := rec.Line, rec.Offset
+	ev, err := p.ParseRecord(rec) // splitRecords validated it
 	if err != nil {
 		inputErr(InputError{File: file, Line: line, Offset: offset, Err: err})
 		return nil, 0, false

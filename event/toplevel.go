@@ -1,0 +1,120 @@
+package event
+
+import (
+	"github.com/trailhound/trailhound/record"
+	"github.com/valyala/fastjson"
+)
+
+// topLevel is a record's top-level object read member by member: the
+// scanner found its keys while validating it (record.Record.Keys), and a
+// member's value is parsed the first time it is read. Most rules read a
+// few members of most records (the engine's candidates keep the others
+// off them), so most of a record's bytes (requestParameters,
+// responseElements, resources) are never parsed.
+type topLevel struct {
+	data []byte
+	keys []record.Key
+	vals []*fastjson.Value // by key: the parsed value, once done
+	done []bool
+	ps   []*fastjson.Parser // one per member parsed in this record, reused
+	used int
+	full fastjson.Parser // for the whole record, when it is needed (Event.root)
+}
+
+func (t *topLevel) reset(data []byte, keys []record.Key) {
+	t.data, t.keys, t.used = data, keys, 0
+	if cap(t.vals) < len(keys) {
+		t.vals, t.done = make([]*fastjson.Value, len(keys)), make([]bool, len(keys))
+	}
+	t.vals, t.done = t.vals[:len(keys)], t.done[:len(keys)]
+	clear(t.vals)
+	clear(t.done)
+}
+
+// index returns the index of key among the keys (-1: absent). A record's
+// keys are unique (the scanner resolved duplicates), as fastjson's
+// Object.Get finds the first.
+func (t *topLevel) index(key string) int {
+	for i, k := range t.keys {
+		if string(t.data[k.Off:k.Off+k.N]) == key {
+			return i
+		}
+	}
+	return -1
+}
+
+// get returns the value of the member key (nil: absent).
+func (t *topLevel) get(key string) *fastjson.Value {
+	i := t.index(key)
+	if i < 0 {
+		return nil
+	}
+	if !t.done[i] {
+		t.done[i] = true
+		if t.used == len(t.ps) {
+			t.ps = append(t.ps, new(fastjson.Parser))
+		}
+		p := t.ps[t.used]
+		t.used++
+		// valid JSON no deeper than fastjson's limit (ParseKeyed checked):
+		// it parses
+		v, err := p.ParseBytes(record.KeyValue(t.data, t.keys, i))
+		if err != nil {
+			v = t.fullMember(key)
+		}
+		t.vals[i] = v
+	}
+	return t.vals[i]
+}
+
+// fullMember is the member read from the whole record: where get's parse
+// of the value alone failed, which valid JSON does not.
+func (t *topLevel) fullMember(key string) *fastjson.Value {
+	v, err := t.full.ParseBytes(t.data)
+	if err != nil {
+		return nil
+	}
+	return v.Get(key)
+}
+
+// root returns the record's top-level value, parsing the whole record the
+// first time when its members are read one by one: for what reads the
+// record as a whole (Source, the full ECS view, entity mapping).
+func (e *Event) root() *fastjson.Value {
+	if e.src == nil && e.top != nil {
+		v, err := e.top.full.ParseBytes(e.top.data)
+		if err != nil {
+			// not from the scanner's valid JSON: an empty object stands in
+			v = e.arena.NewObject()
+		}
+		e.src = v
+	}
+	return e.src
+}
+
+// get returns the value at keys under the record's root (nil: absent).
+func (e *Event) get(keys ...string) *fastjson.Value {
+	if e.top == nil {
+		return e.src.Get(keys...)
+	}
+	if len(keys) == 0 {
+		return e.root()
+	}
+	return e.top.get(keys[0]).Get(keys[1:]...)
+}
+
+// walkSrc is walk from the record's root.
+func (e *Event) walkSrc(p *path, dst []Value) []Value {
+	if e.top == nil {
+		return walk(e.src, p, 0, dst)
+	}
+	if len(p.segs) == 0 {
+		return leaf(e.root(), dst)
+	}
+	for n, key := range p.joins[0] { // as walk does for an object
+		if c := e.top.get(key); c != nil {
+			dst = walk(c, p, n+1, dst)
+		}
+	}
+	return dst
+}

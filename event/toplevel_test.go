@@ -1,0 +1,184 @@
+package event
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/trailhound/trailhound/record"
+)
+
+// sameReads parses rec both ways (ParseRecord, reading members when
+// needed, and ParseUTF8, parsing the whole record) and compares what
+// they give: kind, source, name, id, event time, and every field in names,
+// and with every, all the fields of the ECS view and all the record's own
+// leaves.
+func sameReads(rec record.Record, names []string, every bool) error {
+	var lazy, whole Parser
+	a, errA := lazy.ParseRecord(rec)
+	b, errB := whole.ParseUTF8(rec.Data)
+	if (errA == nil) != (errB == nil) {
+		return fmt.Errorf("ParseRecord: %v; ParseUTF8: %v", errA, errB)
+	}
+	if errA != nil {
+		return nil
+	}
+	if a.Kind != b.Kind || a.Provider() != b.Provider() || a.Action() != b.Action() || a.ID() != b.ID() {
+		return fmt.Errorf("ParseRecord: %v %q %q %q; ParseUTF8: %v %q %q %q", a.Kind, a.Provider(), a.Action(), a.ID(), b.Kind, b.Provider(), b.Action(), b.ID())
+	}
+	ta, tea := a.EventTime()
+	tb, teb := b.EventTime()
+	if !ta.Equal(tb) || fmt.Sprint(tea) != fmt.Sprint(teb) {
+		return fmt.Errorf("event time: ParseRecord %v %v; ParseUTF8 %v %v", ta, tea, tb, teb)
+	}
+	all := names
+	if every {
+		all = append([]string{""}, names...)
+	}
+	if every && (b.Kind == KindCloudTrail || b.Kind == KindECS) {
+		na, nb := FieldNames(a), FieldNames(b)
+		if fmt.Sprint(na) != fmt.Sprint(nb) {
+			return fmt.Errorf("FieldNames: ParseRecord %q; ParseUTF8 %q", na, nb)
+		}
+		all = append(all, nb...)
+	}
+	if every {
+		all = append(all, leafNames(b.Source(), nil)...)
+	}
+	for _, n := range all {
+		va, vb := ReadIndexed(a, n), ReadIndexed(b, n)
+		if n == "" { // every leaf: the ECS view's order of the user agent's parts follows the agent cache's state
+			va, vb = sortedValues(va), sortedValues(vb)
+		}
+		if !sameValues(va, vb) {
+			return fmt.Errorf("%q: ParseRecord %v; ParseUTF8 %v", n, va, vb)
+		}
+	}
+	if sa, sb := a.Source().MarshalTo(nil), b.Source().MarshalTo(nil); !sameValues([]Value{{string(sa), Object}}, []Value{{string(sb), Object}}) {
+		return fmt.Errorf("Source: ParseRecord %s; ParseUTF8 %s", sa, sb)
+	}
+	return nil
+}
+
+// sameValues compares field values: objects and arrays by what their JSON
+// says (fastjson writes an object's escaped keys as read until a lookup
+// has unescaped them: either text is the same object).
+func sameValues(a, b []Value) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].T != b[i].T {
+			return false
+		}
+		if a[i].T == Object {
+			var x, y any
+			if json.Unmarshal([]byte(a[i].S), &x) != nil || json.Unmarshal([]byte(b[i].S), &y) != nil || !reflect.DeepEqual(x, y) {
+				return false
+			}
+		} else if a[i].S != b[i].S {
+			return false
+		}
+	}
+	return true
+}
+
+func sortedValues(vs []Value) []Value {
+	vs = slices.Clone(vs)
+	slices.SortFunc(vs, func(x, y Value) int { return cmp.Or(cmp.Compare(x.S, y.S), cmp.Compare(x.T, y.T)) })
+	return vs
+}
+
+var sameReadsNames = []string{"event.action", "event.provider", "event.outcome", "user.name", "cloud.account.id",
+	"source.ip", "user_agent.original", "related.entity", "aws.cloudtrail.flattened.request_parameters",
+	"eventName", "userIdentity.arn", "requestParameters", "userIdentity.sessionContext.sessionIssuer.userName"}
+
+// Every record of the real corpus reads the same parsed member by member
+// as parsed whole.
+func TestParseRecordReadsAsParseUTF8(t *testing.T) {
+	dir := corpus(t, "cloudtrail-logs")
+	walked := record.Walk([]string{dir})
+	keyed, n := 0, 0
+	for _, in := range walked.Inputs {
+		rc, err := record.Open(in.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = record.ForEach(rc, 0, func(rec record.Record) error {
+			n++
+			if rec.Keys != nil {
+				keyed++
+			}
+			if testing.Short() && n%8 != 1 {
+				return nil
+			}
+			// every field of one record in 16 (all of them take a minute)
+			if err := sameReads(rec, sameReadsNames, n%16 == 1); err != nil {
+				return fmt.Errorf("%s:%d: %w", in.Path, rec.Line, err)
+			}
+			return nil
+		}, func(*record.PosError) {})
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if keyed == 0 {
+		t.Fatalf("none of %d records came with keys", n)
+	}
+	t.Logf("%d records (%d with keys) read alike", n, keyed)
+}
+
+// FuzzParseRecord: whatever the scanner returns reads the same member by
+// member as parsed whole (kind, source, name, id, time, every field).
+func FuzzParseRecord(f *testing.F) {
+	for _, s := range []string{
+		`{"eventSource":"s3.amazonaws.com","eventName":"PutObject","eventTime":"2024-01-01T00:00:00Z","requestParameters":{"a":[1,{"b":null}],"c":""}}`,
+		`{"eventVersion":"1.08","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::1:user/a","accessKeyId":"AKIA1"},"eventSource":"iam.amazonaws.com","eventName":"CreateUser","sourceIPAddress":"1.2.3.4","userAgent":"aws-cli/2"}`,
+		`{"_source":{"event":{"action":"X","provider":"y"},"@timestamp":"2024-01-01T00:00:00Z"}}`,
+		`{"event.action":"X","event":{"provider":"y"}}`,
+		`{"userIdentity.arn":"dotted","userIdentity":{"arn":"nested"},"eventName":"X","eventSource":"s","eventTime":"2024-01-01T00:00:00Z"}`,
+		`{"eventName":"X","eventSource":"s","eventID":"e","resources":{"ARN":"not a list"},"errorCode":""}`,
+		`{"digestStartTime":"2024-01-01T00:00:00Z"}`, `{"a":1}`, `{}`, `[1,2]`, `"s"`,
+		`{"Records":[{"eventName":"A","eventSource":"s","awsRegion":"r"},{"eventName":"B","eventSource":"s","eventID":"x"}]}`,
+		`{"eventName" : "X" , "eventSource":"s" ,"eventTime": "2024-01-01T00:00:00Z" ,"n": -1.5e3 , "t":true,"z":null }`,
+		`{"eventName":"X","eventSource":"s","eventID":"1","insightDetails":{"state":"Start"}}`,
+		`{"insightDetails":{"eventName":"X","eventSource":"s"},"eventTime":"2024-01-01T00:00:00Z"}`,
+		`{"eventName":"X","eventSource":"s","eventID":"1","requestParameters":{"\u0061":"esc"}}`,
+		`{"eventName":"X","eventSource":"s","eventID":"1","eventName":"Y"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		err := record.ForEach(bytes.NewReader(in), 1<<20, func(rec record.Record) error {
+			return sameReads(rec, sameReadsNames, true)
+		}, func(*record.PosError) {})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// A record deeper than the JSON parser allows is refused as ParseUTF8
+// refuses it, not read member by member.
+func TestParseRecordTooDeep(t *testing.T) {
+	deep := `{"eventName":"X","eventSource":"s","eventID":"1","requestParameters":` +
+		string(bytes.Repeat([]byte("["), 400)) + string(bytes.Repeat([]byte("]"), 400)) + `}`
+	err := record.ForEach(bytes.NewReader([]byte(deep)), 1<<20, func(rec record.Record) error {
+		if rec.Keys == nil {
+			return fmt.Errorf("no keys")
+		}
+		var p Parser
+		if _, err := p.ParseRecord(rec); err == nil {
+			return fmt.Errorf("a record nested 401 deep parsed")
+		}
+		return nil
+	}, func(pe *record.PosError) { t.Fatal(pe) })
+	if err != nil {
+		t.Fatal(err)
+	}
+}
