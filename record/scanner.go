@@ -655,16 +655,32 @@ func ForEach(r io.Reader, max int, fn func(Record) error, bad func(*PosError)) e
 // record's Record.Keys: from after the ':' that follows the key to before
 // the ',' or '}' that ends the value, without the blanks around it.
 func KeyValue(data []byte, keys []Key, i int) []byte {
-	k := keys[i]
-	from := int(k.Off + k.N + 1)                    // past the closing quote
-	to := len(bytes.TrimRight(data, " \t\r\n")) - 1 // the object's '}'
+	from := int(keys[i].Off + keys[i].N + 1) // past the closing quote
+	to := len(data) - 1                      // the object's '}'
 	if i+1 < len(keys) {
 		to = int(keys[i+1].Off) - 1 // the next key's opening quote
+	} else {
+		for to > from && data[to] != '}' {
+			to--
+		}
 	}
-	v := bytes.TrimSpace(data[from:to])
-	v = bytes.TrimSpace(v[1:]) // the ':'
+	v := trimBlank(data[from:to])
+	v = trimBlank(v[1:]) // the ':'
 	if i+1 < len(keys) {
-		v = bytes.TrimSpace(v[:len(v)-1]) // the ','
+		v = trimBlank(v[:len(v)-1]) // the ','
 	}
 	return v
 }
+
+// trimBlank trims JSON's whitespace from both ends of b.
+func trimBlank(b []byte) []byte {
+	for len(b) > 0 && isBlank(b[0]) {
+		b = b[1:]
+	}
+	for len(b) > 0 && isBlank(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+func isBlank(c byte) bool { return c == ' ' || c == '\n' || c == '\t' || c == '\r' }
