@@ -28,6 +28,7 @@ type Config struct {
 	Lateness   time.Duration `yaml:"lateness"`            // default 20m
 	Interval   time.Duration `yaml:"checkpoint_interval"` // default 1s
 	Idle       time.Duration `yaml:"idle"`                // a quiet input's event time follows the wall clock after this (0: off)
+	MaxFuture  time.Duration `yaml:"max_future"`          // how far ahead of the clock an event time may be (default 5m; negative: no bound)
 	Workers    int           `yaml:"workers"`
 	Rules      []string      `yaml:"rules"`      // rule files and folders (default: the built-in rules)
 	Exceptions []string      `yaml:"exceptions"` // Kibana exception-list exports

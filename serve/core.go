@@ -55,6 +55,14 @@ type Options struct {
 	// when they come, are late). Without it a quiet input's open windows
 	// wait for its next records.
 	Idle time.Duration
+	// MaxFuture bounds how far ahead of the wall clock (Now) a record's
+	// event time may be (default DefaultMaxFuture; negative: no bound). A
+	// later one is not used as the record's time: it does not move the
+	// watermark (a wrong clock or a hostile sender would make every later
+	// record late); rules that need no event time run on the record at the
+	// time it was received, as on a record without event time, the others
+	// skip it; it is counted (input_future_total) and logged.
+	MaxFuture time.Duration
 	// Now is the wall clock (default time.Now).
 	Now     func() time.Time
 	Metrics *Metrics     // default: new
@@ -63,6 +71,11 @@ type Options struct {
 	// inputs (state loaded, outputs open).
 	Ready func()
 }
+
+// DefaultMaxFuture is Options.MaxFuture's default: CloudTrail delivers
+// within about 15 minutes, so with the default lateness (20 minutes) a
+// record up to 5 minutes ahead cannot make a record delivered in time late.
+const DefaultMaxFuture = 5 * time.Minute
 
 // Closer is an input whose acknowledgements need it after Run returned
 // (a Kafka client commits offsets); the service closes it after its last
@@ -152,6 +165,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.MaxFuture == 0 {
+		o.MaxFuture = DefaultMaxFuture
 	}
 	if o.MaxUnchecked <= 0 {
 		o.MaxUnchecked = 256 << 20
@@ -302,7 +318,18 @@ func (s *service) work(batches <-chan *Batch) {
 	sc := &hunt.Scanner{Engine: s.o.Engine, Parser: &p, Scratch: engine.NewScratch(), Collector: s.proc.NewCollector(), MaxRecord: s.o.MaxRecord}
 	for b := range batches {
 		name := b.input.name
+		received := s.o.Now()
+		p.NotAfter = time.Time{}
+		if s.o.MaxFuture > 0 {
+			p.NotAfter = received.Add(s.o.MaxFuture)
+		}
 		sc.Errors = func(e hunt.InputError) {
+			if errors.Is(e.Err, event.ErrFuture) {
+				s.m.InputFuture.WithLabelValues(name).Inc()
+				s.log.Warn("record in the future: its event time does not move the watermark",
+					"input", name, "error", e.Error())
+				return
+			}
 			if e.Warning {
 				s.m.InputWarnings.WithLabelValues(name).Inc()
 				s.log.Debug("input warning", "input", name, "error", e.Error())
@@ -315,7 +342,7 @@ func (s *service) work(batches <-chan *Batch) {
 			s.m.InputSkipped.WithLabelValues(name, "empty").Inc()
 			s.log.Warn("empty batch: no records", "input", name, "batch", b.Name)
 		}
-		st := scanBatch(sc, b.Name, b.Data)
+		st := scanBatch(sc, b.Name, b.Data, received)
 		s.m.Records.WithLabelValues(name).Add(float64(st.Records))
 		s.skipped(name, b.Name, st)
 		s.m.Bytes.WithLabelValues(name).Add(float64(st.Bytes))
@@ -334,8 +361,9 @@ func (s *service) work(batches <-chan *Batch) {
 }
 
 // scanBatch reads a batch's records with sc: gzip told by its magic
-// bytes, records without event time stamped with the time it was read.
-func scanBatch(sc *hunt.Scanner, name string, data []byte) hunt.ScanStats {
+// bytes, records without (usable) event time stamped with received, the
+// time it was read.
+func scanBatch(sc *hunt.Scanner, name string, data []byte, received time.Time) hunt.ScanStats {
 	var r io.Reader = bytes.NewReader(data)
 	if len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b {
 		zr, err := gzip.NewReader(r)
@@ -346,7 +374,7 @@ func scanBatch(sc *hunt.Scanner, name string, data []byte) hunt.ScanStats {
 			r = &gzipErrReader{zr}
 		}
 	}
-	received := time.Now().UTC().Truncate(time.Second)
+	received = received.UTC().Truncate(time.Second)
 	return sc.Scan(context.Background(), r, name, func() hunt.Stamp {
 		return hunt.Stamp{Time: received, From: "read", What: "the time it was received"}
 	})

@@ -73,7 +73,7 @@ func TestBackPressure(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, Options{Engine: builtinEngine(t), Inputs: []Input{in}, Outputs: []*Output{{Name: "gate", Deliverer: g}},
-			Lateness: time.Minute, Interval: 5 * time.Millisecond, Workers: 2, MaxUnchecked: 2000, Log: testLog(t)})
+			Lateness: time.Minute, Interval: 5 * time.Millisecond, Workers: 2, MaxUnchecked: 2000, Log: testLog(t), Now: farClock})
 	}()
 	time.Sleep(300 * time.Millisecond)
 	stalled := in.delivered.Load()

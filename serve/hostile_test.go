@@ -3,6 +3,7 @@ package serve
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -159,7 +160,7 @@ func TestFileSinkFullDisk(t *testing.T) {
 		done := make(chan error, 1)
 		go func() {
 			done <- Run(ctx, Options{Engine: eng, Store: st, Inputs: []Input{in}, Outputs: []*Output{{Name: "jsonl", Deliverer: file}},
-				Lateness: lateness, Interval: 20 * time.Millisecond, Metrics: m, Log: testLog(t), Grace: time.Second})
+				Lateness: lateness, Interval: 20 * time.Millisecond, Metrics: m, Log: testLog(t), Grace: time.Second, Now: farClock})
 		}()
 		if post {
 			h := &harness{t: t, http: in}
@@ -261,5 +262,73 @@ func TestSQSHostileObjects(t *testing.T) {
 		if c.got < c.want {
 			t.Errorf("%s: %v, want %v", c.what, c.got, c.want)
 		}
+	}
+}
+
+// Records far ahead of the wall clock, posted before the real ones: a
+// GetCallerIdentity of 2099 (the built-in new_terms rule's event) and a
+// StopLogging of 2099 (a single-event rule's). They do not move the
+// watermark: the real records after them are on time (no late match) and
+// raise hunt's alerts on the real records alone; the new_terms rule skips
+// the future record, the single-event rule alerts on it at the time it
+// was received (marked as not the event's time), so it is seen; both are
+// counted in input_future_total, and the body holding them is
+// acknowledged (not replayed at every start).
+func TestFutureRecordsDoNotBlind(t *testing.T) {
+	eng := builtinEngine(t)
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC) // after the samples
+	const (
+		whoami = `{"eventVersion":"1.10","eventTime":"2099-06-01T00:00:00Z","eventSource":"sts.amazonaws.com","eventName":"GetCallerIdentity","eventID":"future-1","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::210987654321:user/mallory.ops","accountId":"210987654321","userName":"mallory.ops"},"sourceIPAddress":"192.0.2.45","awsRegion":"us-east-1","recipientAccountId":"210987654321"}`
+		stop   = `{"eventVersion":"1.10","eventTime":"2099-06-01T00:00:01Z","eventSource":"cloudtrail.amazonaws.com","eventName":"StopLogging","eventID":"future-2","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::210987654321:user/mallory.ops","accountId":"210987654321","userName":"mallory.ops"},"requestParameters":{"name":"org-main"},"sourceIPAddress":"192.0.2.45","awsRegion":"us-east-1","recipientAccountId":"210987654321"}`
+		// closes the samples' windows: an hour before the clock
+		closer = `{"eventVersion":"1.08","eventTime":"2026-11-30T23:00:00Z","eventSource":"sentinel.trailhound.test","eventName":"Sentinel","eventID":"closer","awsRegion":"us-east-1"}`
+	)
+	stopFile := filepath.Join(t.TempDir(), "stop.json")
+	if err := os.WriteFile(stopFile, []byte(stop), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stopIDs := huntIDs(t, eng, stopFile)
+	if len(stopIDs) != 1 {
+		t.Fatalf("hunt raised %v on the StopLogging record, want one alert", stopIDs)
+	}
+	want := append(huntIDs(t, eng, samples), stopIDs...)
+	slices.Sort(want)
+	h := startHTTPWith(t, t.TempDir(), newFakeES(t), func(o *Options) {
+		o.Now = func() time.Time { return now }
+		o.Lateness = time.Hour
+	})
+	bodies := [][]byte{[]byte(whoami + "\n" + stop + "\n")}
+	for _, f := range sampleFiles(t) {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bodies = append(bodies, data)
+	}
+	for _, b := range append(bodies, []byte(closer)) {
+		if resp := h.post(b, nil); resp.StatusCode != 202 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	waitFor(t, 30*time.Second, "hunt's alerts and the StopLogging alert", func() bool { return slices.Equal(h.es.ids(), want) })
+	waitFor(t, 30*time.Second, "every body but the closing one acknowledged", func() bool { return len(h.spool()) == 1 })
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := testutil.ToFloat64(h.m.InputFuture.WithLabelValues("http")); got != 2 {
+		t.Errorf("input_future_total %v, want 2", got)
+	}
+	if got := testutil.ToFloat64(h.m.Late); got != 0 {
+		t.Errorf("%v late matches: the future records moved the watermark", got)
+	}
+	var a struct {
+		Timestamp string                         `json:"@timestamp"`
+		Subst     *struct{ From, Reason string } `json:"time_substitute"`
+	}
+	if err := json.Unmarshal(h.es.docs[stopIDs[0]], &a); err != nil {
+		t.Fatal(err)
+	}
+	if a.Subst == nil || !strings.Contains(a.Subst.Reason, "2099-06-01T00:00:01Z") || !strings.HasPrefix(a.Timestamp, "2026-12-01T00:00:00") {
+		t.Errorf("the alert on the future record: @timestamp %s, time_substitute %+v; want the time it was received and why", a.Timestamp, a.Subst)
 	}
 }

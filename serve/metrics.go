@@ -18,6 +18,7 @@ type Metrics struct {
 	InputErrors   *prometheus.CounterVec // per input: records or regions not evaluated
 	InputWarnings *prometheus.CounterVec // per input: records read despite a problem
 	InputSkipped  *prometheus.CounterVec // per input and kind: JSON documents read that are not CloudTrail events
+	InputFuture   *prometheus.CounterVec // per input: records whose event time is too far ahead of the clock
 	Rejected      *prometheus.CounterVec // HTTP ingest answers other than 202, per status
 	Pending       prometheus.Gauge       // batches scanned, not yet acknowledged
 	Watermark     prometheus.Gauge       // the watermark, Unix seconds
@@ -66,6 +67,8 @@ func NewMetrics() *Metrics {
 		InputWarnings: f("input_warnings_total", "Input warnings (the record was still evaluated), per input.", "input"),
 		InputSkipped: f("input_skipped_total", "JSON documents read that are not CloudTrail events (kind other) or are CloudTrail digests (kind digest), and batches with nothing in them (kind empty), per input; each batch is logged.",
 			"input", "kind"),
+		InputFuture: f("input_future_total", "Records whose event time is more than max_future ahead of the wall clock, per input: they do not move the watermark; rules that need no event time ran on them at the time they were received, the others skipped them; each is logged.",
+			"input"),
 		Rejected:     f("http_rejected_total", "HTTP ingest requests refused, per status code.", "code"),
 		Pending:      g("pending_batches", "Batches evaluated and not yet acknowledged to their input (their records' windows are still open)."),
 		Watermark:    g("watermark_seconds", "The watermark: the event time up to which alerts are decided (Unix seconds)."),

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/trailhound/trailhound/detect"
 	"github.com/trailhound/trailhound/engine"
@@ -69,6 +70,6 @@ func matchesOf(t testing.TB, eng *engine.Engine, body []byte) int64 {
 				t.Errorf("problem not naming the batch: %v", e)
 			}
 		}}
-	scanBatch(sc, "fuzz:batch", bytes.Clone(body))
+	scanBatch(sc, "fuzz:batch", bytes.Clone(body), time.Now())
 	return prog.Matches.Load()
 }

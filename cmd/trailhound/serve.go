@@ -38,6 +38,7 @@ func newServe() *cobra.Command {
 		lateness   time.Duration
 		interval   time.Duration
 		idle       time.Duration
+		maxFuture  time.Duration
 		workers    int
 		maxBody    string
 		tlsCert    string
@@ -110,6 +111,9 @@ served on --listen.`,
 			}
 			if cfg.Idle < 0 {
 				return usageError(fmt.Errorf("--idle must be 0 (off) or positive, not %s", cfg.Idle))
+			}
+			if f.Changed("max-future") || cfg.MaxFuture == 0 {
+				cfg.MaxFuture = maxFuture
 			}
 			if f.Changed("workers") {
 				cfg.Workers = workers
@@ -275,6 +279,7 @@ served on --listen.`,
 	f.DurationVar(&lateness, "lateness", hunt.DefaultLateness, "how much older than an input's latest event time a record may be and still be on time")
 	f.DurationVar(&interval, "checkpoint-interval", time.Second, "how often alerts are decided and delivered, the state committed and inputs acknowledged")
 	f.DurationVar(&idle, "idle", 0, "after an input has been quiet this long, let its event time follow the wall clock so open windows close (0: off; later records older than that are late)")
+	f.DurationVar(&maxFuture, "max-future", serve.DefaultMaxFuture, "records with an event time further ahead of the wall clock do not move the watermark (rules that need no event time run on them at the time received, the others skip them; counted and logged); negative: no bound")
 	f.IntVarP(&workers, "workers", "w", 0, "batches evaluated in parallel (default 0: one per CPU)")
 	f.StringSliceVar(&brokers, "kafka-brokers", nil, "Kafka seed brokers (host:port, comma-separated)")
 	f.StringVar(&topic, "kafka-topic", "", "Kafka topic of CloudTrail records or delivery files")
@@ -457,7 +462,7 @@ func serveOnce(ctx context.Context, cfg *serve.Config, geo *geoFlags, stdout io.
 	}
 	log.Info("serving", "rules", len(eng.Rules()), "state", state.Redact(cfg.State), "sinks", strings.Join(names, ","), "lateness", cfg.Lateness.String())
 	err = serve.Run(ctx, serve.Options{
-		Engine: eng, Store: st, Inputs: inputs, Outputs: outs, Lateness: cfg.Lateness, Interval: cfg.Interval,
+		Engine: eng, Store: st, Inputs: inputs, Outputs: outs, Lateness: cfg.Lateness, Interval: cfg.Interval, MaxFuture: cfg.MaxFuture,
 		Workers: cfg.Workers, Idle: cfg.Idle, GeoIP: db, NoEntityMapping: geo.noEntityMapping, Metrics: m, Log: log,
 		Ready: func() { ready.Store(true) },
 	})

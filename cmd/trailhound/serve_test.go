@@ -91,7 +91,7 @@ func TestServeReloadsOnSIGHUP(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"serve", "--listen", addr, "--token-file", filepath.Join(dir, "tokens"), "--out", out,
-			"--state", filepath.Join(dir, "s.db"), "--rules", rules, "--lateness", "24h", "--checkpoint-interval", "20ms"}, io.Discard, &stderr)
+			"--state", filepath.Join(dir, "s.db"), "--rules", rules, "--lateness", "24h", "--checkpoint-interval", "20ms", "--max-future", "-1s"}, io.Discard, &stderr)
 	}()
 	ready := func() bool {
 		resp, err := http.Get("http://" + addr + "/readyz")
