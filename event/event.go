@@ -232,8 +232,8 @@ func (e *Event) Time() time.Time {
 // (its @timestamp when it has no eventTime, as records shipped by Logstash
 // carry), @timestamp of an ECS document. The error says why a record has no
 // usable time: the field is missing, not an RFC 3339 string, or outside the
-// years 1678-2262 that Unix nanoseconds hold (year 0001, 9999).
-// or later than the Parser's NotAfter (ErrFuture).
+// years 1678-2262 that Unix nanoseconds hold (year 0001, 9999), or later
+// than the Parser's NotAfter (ErrFuture).
 func (e *Event) EventTime() (time.Time, error) {
 	if !e.timeDone {
 		e.time, e.timeErr = e.eventTime()
