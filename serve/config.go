@@ -46,8 +46,10 @@ type HTTPConfig struct {
 	Tokens    []string `yaml:"tokens"`
 	TokenFile string   `yaml:"token_file"` // one token a line; # starts a comment
 	MaxBody   string   `yaml:"max_body"`   // e.g. 64MB
-	TLSCert   string   `yaml:"tls_cert"`
-	TLSKey    string   `yaml:"tls_key"`
+	// MaxDecompressed bounds what a gzip body decompresses to (default 1GB).
+	MaxDecompressed string `yaml:"max_decompressed"`
+	TLSCert         string `yaml:"tls_cert"`
+	TLSKey          string `yaml:"tls_key"`
 }
 
 // KafkaConfig is the Kafka input.
@@ -208,6 +210,9 @@ func ParseConfig(path string, data []byte, lookup func(string) (string, bool)) (
 		}
 		if _, err := ParseBytes(c.HTTP.MaxBody); c.HTTP.MaxBody != "" && err != nil {
 			return nil, fmt.Errorf("%s: http.max_body: %w", path, err)
+		}
+		if _, err := ParseBytes(c.HTTP.MaxDecompressed); c.HTTP.MaxDecompressed != "" && err != nil {
+			return nil, fmt.Errorf("%s: http.max_decompressed: %w", path, err)
 		}
 	}
 	return &c, nil

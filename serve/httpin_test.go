@@ -373,18 +373,83 @@ func FuzzCheckBody(f *testing.F) {
 		if len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b {
 			return // already gzip
 		}
-		plain := checkBody(bytes.NewReader(data), "")
+		check := func(body []byte, enc string) string {
+			_, msg := checkBody(bytes.NewReader(body), enc, DefaultMaxDecompressed)
+			return msg
+		}
+		plain := check(data, "")
 		zipped := gz(t, data)
 		for _, enc := range []string{"", "gzip"} {
-			if got := checkBody(bytes.NewReader(zipped), enc); got != plain {
+			if got := check(zipped, enc); got != plain {
 				t.Fatalf("%q: plain %q, gzip (encoding %q) %q", data, plain, enc, got)
 			}
 		}
-		if got := checkBody(bytes.NewReader(data), "gzip"); got == "" {
+		if got := check(data, "gzip"); got == "" {
 			t.Fatalf("%q with Content-Encoding gzip accepted", data)
 		}
 		if trimmed := bytes.TrimLeft(data, " \t\r\n"); len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') && plain != "" {
 			t.Fatalf("%q refused: %s", data, plain)
 		}
+		// an alerting record before any bytes: the body is taken (the
+		// record is read; the bytes after it are the scan's to report)
+		withRecord := append([]byte(alerting+"\n"), data...)
+		for _, body := range [][]byte{withRecord, gz(t, withRecord)} {
+			if got := check(body, ""); got != "" {
+				t.Fatalf("an alerting record followed by %q refused: %s", data, got)
+			}
+		}
 	})
+}
+
+// A small gzip body that decompresses to more than MaxDecompressed (white
+// space after a record, or one record repeated) is refused with 413 and a
+// message saying so: nothing spooled, nothing queued. One just under the
+// limit is taken, and MaxDecompressed does not bound plain bodies (MaxBody
+// does).
+func TestHTTPGzipBomb(t *testing.T) {
+	const limit = 8 << 20
+	m := NewMetrics()
+	dir := t.TempDir()
+	h := &HTTPInput{Tokens: []string{testToken}, SpoolDir: dir, Metrics: m, Log: testLog(t), MaxBody: DefaultMaxBody, MaxDecompressed: limit}
+	h.queue = make(chan string, 10)
+	h.tokens = append(h.tokens, sha(testToken))
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+	rec := `{"eventTime":"2026-11-03T10:00:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject"}` + "\n"
+	records := strings.Repeat(rec, 64<<20/len(rec))
+	for _, tc := range []struct {
+		name string
+		body []byte
+		code int
+	}{
+		{"a record and 64 MB of white space", gz(t, []byte(rec+strings.Repeat(" ", 64<<20))), 413},
+		{"64 MB of one record repeated", gz(t, []byte(records)), 413},
+		{"white space only, 64 MB", gz(t, []byte(strings.Repeat("\n", 64<<20))), 413},
+		{"just under the limit", gz(t, []byte(records[:limit-len(rec)])), 202},
+		{"plain, over the decompressed limit", []byte(records[:limit+len(rec)]), 202},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/records", bytes.NewReader(tc.body))
+			req.Header.Set("Authorization", "Bearer "+testToken)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			answer, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.code {
+				t.Fatalf("%d bytes posted: status %d, want %d (%s)", len(tc.body), resp.StatusCode, tc.code, answer)
+			}
+			if tc.code == 202 {
+				os.Remove(filepath.Join(dir, <-h.queue))
+				return
+			}
+			if !strings.Contains(string(answer), fmt.Sprintf("decompresses to more than the limit of %d bytes", limit)) {
+				t.Errorf("answer %s does not say why", answer)
+			}
+			if n := spoolFiles(t, dir); len(n) != 0 || len(h.queue) != 0 {
+				t.Errorf("refused, but the spool holds %v and %d are queued", n, len(h.queue))
+			}
+		})
+	}
 }

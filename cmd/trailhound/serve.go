@@ -41,6 +41,7 @@ func newServe() *cobra.Command {
 		maxFuture  time.Duration
 		workers    int
 		maxBody    string
+		maxUnzip   string
 		tlsCert    string
 		tlsKey     string
 		brokers    []string
@@ -124,7 +125,7 @@ served on --listen.`,
 			if geo.dir == "" {
 				geo.dir = cfg.GeoIPDir
 			}
-			if listen != "" || tokenFile != "" || maxBody != "" || tlsCert != "" {
+			if listen != "" || tokenFile != "" || maxBody != "" || maxUnzip != "" || tlsCert != "" {
 				if cfg.HTTP == nil {
 					cfg.HTTP = &serve.HTTPConfig{}
 				}
@@ -136,6 +137,9 @@ served on --listen.`,
 				}
 				if maxBody != "" {
 					cfg.HTTP.MaxBody = maxBody
+				}
+				if maxUnzip != "" {
+					cfg.HTTP.MaxDecompressed = maxUnzip
 				}
 				if tlsCert != "" {
 					cfg.HTTP.TLSCert, cfg.HTTP.TLSKey = tlsCert, tlsKey
@@ -271,6 +275,7 @@ served on --listen.`,
 	f.StringVar(&listen, "listen", "", "HTTP address for ingest (POST /v1/records), /metrics, /healthz and /readyz, e.g. 127.0.0.1:8080")
 	f.StringVar(&tokenFile, "token-file", "", "bearer tokens accepted by HTTP ingest, one a line")
 	f.StringVar(&maxBody, "max-body", "", "largest HTTP ingest body (default 64MB); larger ones get 413")
+	f.StringVar(&maxUnzip, "max-decompressed", "", "most a gzip HTTP ingest body may decompress to (default 1GB); more gets 413")
 	f.StringVar(&tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM; with --tls-key)")
 	f.StringVar(&tlsKey, "tls-key", "", "the --tls-cert key (PEM)")
 	f.StringVar(&outPath, "out", "", "append alerts as JSON Lines to this file ('-': stdout; the default when no sink is configured)")
@@ -388,6 +393,11 @@ func serveOnce(ctx context.Context, cfg *serve.Config, geo *geoFlags, stdout io.
 		if h.MaxBody != "" {
 			if in.MaxBody, err = serve.ParseBytes(h.MaxBody); err != nil {
 				return nil, usageError(fmt.Errorf("max body: %w", err))
+			}
+		}
+		if h.MaxDecompressed != "" {
+			if in.MaxDecompressed, err = serve.ParseBytes(h.MaxDecompressed); err != nil {
+				return nil, usageError(fmt.Errorf("max decompressed: %w", err))
 			}
 		}
 		if (h.TLSCert == "") != (h.TLSKey == "") {
