@@ -48,8 +48,11 @@ type HTTPConfig struct {
 	MaxBody   string   `yaml:"max_body"`   // e.g. 64MB
 	// MaxDecompressed bounds what a gzip body decompresses to (default 1GB).
 	MaxDecompressed string `yaml:"max_decompressed"`
-	TLSCert         string `yaml:"tls_cert"`
-	TLSKey          string `yaml:"tls_key"`
+	// ReadTimeout bounds the time a body may take, plus a second per 64 KB
+	// received (default 1m).
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	TLSCert     string        `yaml:"tls_cert"`
+	TLSKey      string        `yaml:"tls_key"`
 }
 
 // KafkaConfig is the Kafka input.

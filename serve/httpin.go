@@ -30,6 +30,13 @@ import (
 // DefaultMaxBody is the largest HTTP ingest body accepted by default.
 const DefaultMaxBody = 64 << 20
 
+// DefaultReadTimeout is HTTPInput.ReadTimeout's default.
+const DefaultReadTimeout = time.Minute
+
+// MinBodyRate is the least rate, in bytes per second, at which a body must
+// arrive once its ReadTimeout has passed.
+const MinBodyRate = 64 << 10
+
 // DefaultMaxDecompressed is the most a gzip body may decompress to by
 // default: CloudTrail's JSON compresses about tenfold and more, so a
 // DefaultMaxBody of it fits.
@@ -48,7 +55,13 @@ type HTTPInput struct {
 	// DefaultMaxDecompressed): a small body must not make the service read
 	// gigabytes (a gzip bomb). Checked before the 202: a body over it is
 	// refused with 413, nothing of it spooled.
-	MaxDecompressed   int64
+	MaxDecompressed int64
+	// ReadTimeout bounds the time a body may take (default
+	// DefaultReadTimeout), plus a second per MinBodyRate bytes received:
+	// a client that stalls or trickles is answered 408 and its connection
+	// closed, so it cannot hold a connection, a goroutine and a spool file
+	// for ever.
+	ReadTimeout       time.Duration
 	CertFile, KeyFile string // TLS, when both are set
 	SpoolDir          string
 	Metrics           *Metrics
@@ -128,7 +141,7 @@ func (h *HTTPInput) Run(ctx context.Context, deliver func(*Batch) error) error {
 	if len(old) > 0 {
 		h.Log.Info("http input: replaying the spool", "bodies", len(old))
 	}
-	srv := &http.Server{Handler: h.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: h.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
 	go func() {
 		var err error
@@ -260,7 +273,13 @@ func (h *HTTPInput) ingest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := fmt.Sprintf("%020d-%d.body", h.seq.Add(1), time.Now().UnixNano())
-	n, code, msg := h.spool(name, http.MaxBytesReader(w, r.Body, h.MaxBody), r.Header.Get("Content-Encoding"))
+	timeout := cmp.Or(max(h.ReadTimeout, 0), DefaultReadTimeout)
+	body := &paced{r: r.Body, rc: http.NewResponseController(w), start: time.Now(), timeout: timeout}
+	n, code, msg := h.spool(name, http.MaxBytesReader(w, body, h.MaxBody), r.Header.Get("Content-Encoding"))
+	if code == http.StatusRequestTimeout {
+		msg = fmt.Sprintf("body not received in time (%s, and a second more per %d KB received): %s", timeout, MinBodyRate>>10, msg)
+		w.Header().Set("Connection", "close")
+	}
 	if code != 0 {
 		h.fail(w, code, msg)
 		return
@@ -302,6 +321,8 @@ func (h *HTTPInput) spool(name string, body io.Reader, encoding string) (int64, 
 		return unqueued(fw.err)
 	case errors.As(err, &mbe):
 		return 0, http.StatusRequestEntityTooLarge, fmt.Sprintf("body over the limit of %d bytes", h.MaxBody)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return 0, http.StatusRequestTimeout, fmt.Sprintf("%d bytes received", n)
 	case err != nil:
 		return 0, http.StatusBadRequest, "reading the body: " + err.Error()
 	}
@@ -329,6 +350,30 @@ func (h *HTTPInput) spool(name string, body io.Reader, encoding string) (int64, 
 	}
 	return n, 0, ""
 }
+
+// paced reads a request body under a read deadline that moves on as the
+// body arrives: timeout from the start, plus a second per MinBodyRate
+// bytes read. Past it, reads fail with os.ErrDeadlineExceeded.
+type paced struct {
+	r       io.ReadCloser
+	rc      *http.ResponseController
+	start   time.Time
+	timeout time.Duration
+	n       int64
+}
+
+func (p *paced) Read(b []byte) (int, error) {
+	// not supported (a test's recorder): the body is read without a deadline
+	_ = p.rc.SetReadDeadline(p.start.Add(p.timeout + time.Duration(p.n)*time.Second/MinBodyRate))
+	n, err := p.r.Read(b)
+	p.n += int64(n)
+	if err == io.EOF { // the whole body: the connection's next request is the server's to time
+		_ = p.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
+}
+
+func (p *paced) Close() error { return p.r.Close() }
 
 // fileWriter writes to f and keeps its error apart from the reader's.
 type fileWriter struct {

@@ -27,6 +27,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func gz(t *testing.T, b []byte) []byte {
@@ -451,5 +453,81 @@ func TestHTTPGzipBomb(t *testing.T) {
 				t.Errorf("refused, but the spool holds %v and %d are queued", n, len(h.queue))
 			}
 		})
+	}
+}
+
+// A client that sends a few bytes of its body and stalls is cut off once
+// ReadTimeout passes: answered 408, its connection closed, its .tmp spool
+// file removed. Meanwhile another client is served.
+func TestHTTPSlowBody(t *testing.T) {
+	dir := t.TempDir()
+	m := NewMetrics()
+	h := &HTTPInput{Addr: "127.0.0.1:0", Tokens: []string{testToken}, SpoolDir: dir, Metrics: m, Log: testLog(t), ReadTimeout: 2 * time.Second}
+	if err := h.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make(chan *Batch, 10)
+	done := make(chan error, 1)
+	go func() { done <- h.Run(ctx, func(b *Batch) error { got <- b; return nil }) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	slow, err := net.Dial("tcp", h.ListenAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	fmt.Fprintf(slow, "POST /v1/records HTTP/1.1\r\nHost: trailhound\r\nAuthorization: Bearer %s\r\nContent-Length: 100000\r\n\r\n{\"eventTime\"", testToken)
+	tmps := func() int {
+		n := 0
+		for _, f := range spoolFiles(t, dir) {
+			if strings.HasSuffix(f, ".tmp") {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, 30*time.Second, "the slow body's .tmp file", func() bool { return tmps() == 1 })
+
+	// another client is served while the slow one holds its connection
+	rec := `{"eventTime":"2026-11-03T10:00:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject"}`
+	req, _ := http.NewRequest(http.MethodPost, "http://"+h.ListenAddr()+"/v1/records", strings.NewReader(rec))
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("the other client: status %d", resp.StatusCode)
+	}
+	select {
+	case b := <-got:
+		if string(b.Data) != rec {
+			t.Errorf("delivered %q", b.Data)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the other client's body was not delivered")
+	}
+
+	// the slow one is answered 408 and its connection closed
+	slow.SetReadDeadline(time.Now().Add(30 * time.Second))
+	answer, err := io.ReadAll(slow)
+	if err != nil {
+		t.Fatalf("the slow connection was not closed: %v (read %q)", err, answer)
+	}
+	if !strings.HasPrefix(string(answer), "HTTP/1.1 408") || !strings.Contains(string(answer), "not received in time") {
+		t.Errorf("the slow client got %q, want 408 saying why", answer)
+	}
+	waitFor(t, 30*time.Second, "the .tmp file removed", func() bool { return tmps() == 0 })
+	if n := len(got); n != 0 {
+		t.Errorf("%d more bodies delivered", n)
+	}
+	if v := testutil.ToFloat64(m.Rejected.WithLabelValues("408")); v != 1 {
+		t.Errorf("http_rejected_total{code=408} %v, want 1", v)
 	}
 }

@@ -42,6 +42,7 @@ func newServe() *cobra.Command {
 		workers    int
 		maxBody    string
 		maxUnzip   string
+		readWait   time.Duration
 		tlsCert    string
 		tlsKey     string
 		brokers    []string
@@ -125,7 +126,7 @@ served on --listen.`,
 			if geo.dir == "" {
 				geo.dir = cfg.GeoIPDir
 			}
-			if listen != "" || tokenFile != "" || maxBody != "" || maxUnzip != "" || tlsCert != "" {
+			if listen != "" || tokenFile != "" || maxBody != "" || maxUnzip != "" || readWait != 0 || tlsCert != "" {
 				if cfg.HTTP == nil {
 					cfg.HTTP = &serve.HTTPConfig{}
 				}
@@ -140,6 +141,9 @@ served on --listen.`,
 				}
 				if maxUnzip != "" {
 					cfg.HTTP.MaxDecompressed = maxUnzip
+				}
+				if readWait != 0 {
+					cfg.HTTP.ReadTimeout = readWait
 				}
 				if tlsCert != "" {
 					cfg.HTTP.TLSCert, cfg.HTTP.TLSKey = tlsCert, tlsKey
@@ -276,6 +280,7 @@ served on --listen.`,
 	f.StringVar(&tokenFile, "token-file", "", "bearer tokens accepted by HTTP ingest, one a line")
 	f.StringVar(&maxBody, "max-body", "", "largest HTTP ingest body (default 64MB); larger ones get 413")
 	f.StringVar(&maxUnzip, "max-decompressed", "", "most a gzip HTTP ingest body may decompress to (default 1GB); more gets 413")
+	f.DurationVar(&readWait, "read-timeout", 0, "how long an HTTP ingest body may take, plus a second per 64 KB received (default 1m); a slower one gets 408 and its connection closed")
 	f.StringVar(&tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM; with --tls-key)")
 	f.StringVar(&tlsKey, "tls-key", "", "the --tls-cert key (PEM)")
 	f.StringVar(&outPath, "out", "", "append alerts as JSON Lines to this file ('-': stdout; the default when no sink is configured)")
@@ -400,6 +405,10 @@ func serveOnce(ctx context.Context, cfg *serve.Config, geo *geoFlags, stdout io.
 				return nil, usageError(fmt.Errorf("max decompressed: %w", err))
 			}
 		}
+		if h.ReadTimeout < 0 {
+			return nil, usageError(fmt.Errorf("--read-timeout (http.read_timeout) must be positive, not %s", h.ReadTimeout))
+		}
+		in.ReadTimeout = h.ReadTimeout
 		if (h.TLSCert == "") != (h.TLSKey == "") {
 			return nil, usageError(errors.New("TLS needs both a certificate and a key file"))
 		}
