@@ -347,8 +347,12 @@ func (s *service) work(batches <-chan *Batch) {
 		s.skipped(name, b.Name, st)
 		s.m.Bytes.WithLabelValues(name).Add(float64(st.Bytes))
 		s.mu.Lock()
-		for s.doneSize > 0 && s.doneSize+int64(len(b.Data)) > s.o.MaxUnchecked && !s.failed {
-			s.room.Wait() // the checkpoint is behind: wait for it
+		if s.doneSize > 0 && s.doneSize+int64(len(b.Data)) > s.o.MaxUnchecked && !s.failed {
+			s.m.Waiting.Inc()
+			for s.doneSize > 0 && s.doneSize+int64(len(b.Data)) > s.o.MaxUnchecked && !s.failed {
+				s.room.Wait() // the checkpoint is behind: wait for it
+			}
+			s.m.Waiting.Dec()
 		}
 		s.doneSize += int64(len(b.Data))
 		b.latest, b.early = st.Latest, st.Earliest

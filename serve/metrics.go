@@ -21,6 +21,7 @@ type Metrics struct {
 	InputFuture   *prometheus.CounterVec // per input: records whose event time is too far ahead of the clock
 	Rejected      *prometheus.CounterVec // HTTP ingest answers other than 202, per status
 	Pending       prometheus.Gauge       // batches scanned, not yet acknowledged
+	Waiting       prometheus.Gauge       // workers stopped until the checkpoint catches up (back-pressure)
 	Watermark     prometheus.Gauge       // the watermark, Unix seconds
 	WatermarkLag  prometheus.Gauge       // wall time minus the watermark, seconds
 	Horizon       prometheus.Gauge       // the earliest record time not yet acknowledgeable, Unix seconds
@@ -71,6 +72,7 @@ func NewMetrics() *Metrics {
 			"input"),
 		Rejected:     f("http_rejected_total", "HTTP ingest requests refused, per status code.", "code"),
 		Pending:      g("pending_batches", "Batches evaluated and not yet acknowledged to their input (their records' windows are still open)."),
+		Waiting:      g("workers_waiting", "Workers stopped until a checkpoint takes what was read (a sink's outbox is full, or the state store is slow): back-pressure on the inputs."),
 		Watermark:    g("watermark_seconds", "The watermark: the event time up to which alerts are decided (Unix seconds)."),
 		WatermarkLag: g("watermark_lag_seconds", "Wall-clock time minus the watermark."),
 		Horizon:      g("horizon_seconds", "The earliest event time the committed state may not hold (Unix seconds); batches all earlier are acknowledged."),
