@@ -48,9 +48,13 @@ func (g *gate) Deliver(ctx context.Context, as []alert.Alert) error {
 	g.waiting.Add(1)
 	defer g.waiting.Add(-1)
 	select {
-	case <-g.open:
-	case <-ctx.Done():
-		return ctx.Err()
+	case <-g.open: // open: taken, even if ctx ends now (a select would pick either)
+	default:
+		select {
+		case <-g.open:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	g.mu.Lock()
 	g.got = append(g.got, as...)
