@@ -29,6 +29,7 @@ type Config struct {
 	Interval   time.Duration `yaml:"checkpoint_interval"` // default 1s
 	Idle       time.Duration `yaml:"idle"`                // a quiet input's event time follows the wall clock after this (0: off)
 	MaxFuture  time.Duration `yaml:"max_future"`          // how far ahead of the clock an event time may be (default 5m; negative: no bound)
+	StoreRetry time.Duration `yaml:"store_retry"`         // how long a failing state commit is retried (default 1m; negative: not retried)
 	Workers    int           `yaml:"workers"`
 	Rules      []string      `yaml:"rules"`      // rule files and folders (default: the built-in rules)
 	Exceptions []string      `yaml:"exceptions"` // Kibana exception-list exports

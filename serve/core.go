@@ -63,6 +63,12 @@ type Options struct {
 	// time it was received, as on a record without event time, the others
 	// skip it; it is counted (input_future_total) and logged.
 	MaxFuture time.Duration
+	// StoreRetry bounds how long a checkpoint retries a state commit that
+	// fails (Redis restarting or unreachable; default DefaultStoreRetry;
+	// negative: no retry), with backoff, holding the acknowledgements (and,
+	// once MaxUnchecked is read, the inputs); past it the service stops
+	// with the error, as a failed checkpoint does.
+	StoreRetry time.Duration
 	// Now is the wall clock (default time.Now).
 	Now     func() time.Time
 	Metrics *Metrics     // default: new
@@ -76,6 +82,10 @@ type Options struct {
 // within about 15 minutes, so with the default lateness (20 minutes) a
 // record up to 5 minutes ahead cannot make a record delivered in time late.
 const DefaultMaxFuture = 5 * time.Minute
+
+// DefaultStoreRetry is Options.StoreRetry's default: a Redis restart, or
+// a failover, takes seconds.
+const DefaultStoreRetry = time.Minute
 
 // Closer is an input whose acknowledgements need it after Run returned
 // (a Kafka client commits offsets); the service closes it after its last
@@ -168,6 +178,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if o.MaxFuture == 0 {
 		o.MaxFuture = DefaultMaxFuture
+	}
+	if o.StoreRetry == 0 {
+		o.StoreRetry = DefaultStoreRetry
 	}
 	if o.MaxUnchecked <= 0 {
 		o.MaxUnchecked = 256 << 20
@@ -481,7 +494,7 @@ func (s *service) checkpoint(ctx context.Context) error {
 			}
 		}
 	}
-	if err := s.proc.Commit(); err != nil {
+	if err := s.commit(ctx); err != nil {
 		return err
 	}
 	h := s.proc.Horizon().UnixNano()
@@ -517,6 +530,36 @@ func (s *service) checkpoint(ctx context.Context) error {
 		s.m.Horizon.Set(float64(h) / 1e9)
 	}
 	return nil
+}
+
+// commit commits the processor's state, retrying with backoff (100 ms,
+// doubling to 5 s) while it fails, for at most StoreRetry or until ctx
+// ends: the alerts are delivered already, and nothing is acknowledged
+// before the state that accounts for them is committed. A commit retried
+// writes the same state again (Processor.Commit keeps what it has not
+// saved), so nothing is lost or doubled.
+func (s *service) commit(ctx context.Context) error {
+	start, wait := time.Now(), 100*time.Millisecond
+	for try := 1; ; try++ {
+		err := s.proc.Commit()
+		if err == nil {
+			if try > 1 {
+				s.log.Info("state committed again", "attempts", try, "after", time.Since(start).Round(time.Millisecond).String())
+			}
+			return nil
+		}
+		if s.o.StoreRetry < 0 || time.Since(start)+wait > s.o.StoreRetry {
+			return fmt.Errorf("committing the state (%d attempts in %s): %w", try, time.Since(start).Round(time.Millisecond), err)
+		}
+		s.m.StoreRetries.Inc()
+		s.log.Warn("committing the state failed: retrying; nothing is acknowledged meanwhile", "error", err, "attempt", try, "retry_in", wait.String())
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return fmt.Errorf("committing the state (stopped while retrying): %w", err)
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
 }
 
 // Output is one sink with its filter.

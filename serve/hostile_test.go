@@ -15,6 +15,7 @@ import (
 
 	"github.com/trailhound/trailhound/sqsinput/sqstest"
 	"github.com/trailhound/trailhound/state"
+	"github.com/trailhound/trailhound/state/redistest"
 )
 
 // Bodies a careless or hostile sender posts: the valid records beside bad
@@ -330,5 +331,66 @@ func TestFutureRecordsDoNotBlind(t *testing.T) {
 	}
 	if a.Subst == nil || !strings.Contains(a.Subst.Reason, "2099-06-01T00:00:01Z") || !strings.HasPrefix(a.Timestamp, "2026-12-01T00:00:00") {
 		t.Errorf("the alert on the future record: @timestamp %s, time_substitute %+v; want the time it was received and why", a.Timestamp, a.Subst)
+	}
+}
+
+// Redis, holding the state, goes down mid-stream (killed) and comes back
+// empty a few seconds later: the checkpoints retry the commit meanwhile,
+// acknowledging nothing, and serve goes on; in the end the sinks hold
+// hunt's alerts, each delivered once, and every body but the sentinel's
+// is acknowledged.
+func TestStoreOutageRetried(t *testing.T) {
+	srv := redistest.Start(t)
+	rs, err := state.OpenRedis(context.Background(), srv.URL(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	eng := builtinEngine(t)
+	want := huntIDs(t, eng, samples)
+	h := startHTTPWith(t, t.TempDir(), newFakeES(t), func(o *Options) {
+		o.Store = rs
+		o.StoreRetry = time.Minute
+	})
+	var bodies [][]byte
+	for _, f := range sampleFiles(t) {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bodies = append(bodies, data)
+	}
+	post := func(b []byte) {
+		t.Helper()
+		if resp := h.post(b, nil); resp.StatusCode != 202 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	post(bodies[0])
+	// a checkpoint with a watermark: every rule's state loaded
+	waitFor(t, 30*time.Second, "a checkpoint with a watermark", func() bool {
+		return testutil.ToFloat64(h.m.Checkpoints) > 0 && testutil.ToFloat64(h.m.Watermark) > 0
+	})
+	srv.Stop()
+	for _, b := range append(bodies[1:], []byte(sentinel)) {
+		post(b)
+	}
+	waitFor(t, 30*time.Second, "commits retried", func() bool { return testutil.ToFloat64(h.m.StoreRetries) >= 3 })
+	if n := testutil.ToFloat64(h.m.Acked.WithLabelValues("http")); n != 0 {
+		t.Errorf("%v bodies acknowledged while the state could not be committed", n)
+	}
+	srv.StartAgain(t)
+	waitFor(t, 30*time.Second, "hunt's alerts", func() bool { return slices.Equal(h.es.ids(), want) })
+	waitFor(t, 30*time.Second, "every body but the sentinel's acknowledged", func() bool { return len(h.spool()) == 1 })
+	if err := h.stop(); err != nil {
+		t.Fatalf("serve stopped with %v", err)
+	}
+	for id, n := range h.es.writes {
+		if n != 1 {
+			t.Errorf("alert %s indexed %d times", id, n)
+		}
+	}
+	if got := linesIDs(t, h.out); len(got) != len(want) {
+		t.Errorf("JSON Lines holds %d alerts, want hunt's %d, each once: %v", len(got), len(want), got)
 	}
 }

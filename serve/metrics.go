@@ -31,6 +31,7 @@ type Metrics struct {
 	Known         prometheus.Gauge       // alerts raised before (state): replays after a restart
 	Latency       prometheus.Histogram   // event time to alert delivery, seconds
 	Checkpoints   prometheus.Counter
+	StoreRetries  prometheus.Counter // state commits that failed and were retried
 	CheckpointDur prometheus.Histogram
 	Acked         *prometheus.CounterVec // batches acknowledged, per input
 	SinkAlerts    *prometheus.CounterVec // alerts delivered, per sink
@@ -92,7 +93,9 @@ func NewMetrics() *Metrics {
 		OutboxDepth: gv("outbox_alerts", "Alerts in a sink's on-disk outbox, not yet delivered.", "sink"),
 		OutboxBytes: gv("outbox_bytes", "Bytes in a sink's on-disk outbox.", "sink"),
 	}
-	r.MustRegister(m.Latency, m.Checkpoints, m.CheckpointDur,
+	m.StoreRetries = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "trailhound", Name: "state_commit_retries_total",
+		Help: "State commits that failed (the store unreachable) and were retried; each is logged."})
+	r.MustRegister(m.Latency, m.Checkpoints, m.CheckpointDur, m.StoreRetries,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

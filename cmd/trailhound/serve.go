@@ -39,6 +39,7 @@ func newServe() *cobra.Command {
 		interval   time.Duration
 		idle       time.Duration
 		maxFuture  time.Duration
+		storeRetry time.Duration
 		workers    int
 		maxBody    string
 		maxUnzip   string
@@ -116,6 +117,9 @@ served on --listen.`,
 			}
 			if f.Changed("max-future") || cfg.MaxFuture == 0 {
 				cfg.MaxFuture = maxFuture
+			}
+			if f.Changed("store-retry") || cfg.StoreRetry == 0 {
+				cfg.StoreRetry = storeRetry
 			}
 			if f.Changed("workers") {
 				cfg.Workers = workers
@@ -290,6 +294,7 @@ served on --listen.`,
 	f.DurationVar(&interval, "checkpoint-interval", time.Second, "how often alerts are decided and delivered, the state committed and inputs acknowledged")
 	f.DurationVar(&idle, "idle", 0, "after an input has been quiet this long, let its event time follow the wall clock so open windows close (0: off; later records older than that are late)")
 	f.DurationVar(&maxFuture, "max-future", serve.DefaultMaxFuture, "records with an event time further ahead of the wall clock do not move the watermark (rules that need no event time run on them at the time received, the others skip them; counted and logged); negative: no bound")
+	f.DurationVar(&storeRetry, "store-retry", serve.DefaultStoreRetry, "how long a checkpoint retries a state commit that fails (Redis restarting), acknowledging nothing meanwhile, before serve stops; negative: no retry")
 	f.IntVarP(&workers, "workers", "w", 0, "batches evaluated in parallel (default 0: one per CPU)")
 	f.StringSliceVar(&brokers, "kafka-brokers", nil, "Kafka seed brokers (host:port, comma-separated)")
 	f.StringVar(&topic, "kafka-topic", "", "Kafka topic of CloudTrail records or delivery files")
@@ -481,7 +486,7 @@ func serveOnce(ctx context.Context, cfg *serve.Config, geo *geoFlags, stdout io.
 	}
 	log.Info("serving", "rules", len(eng.Rules()), "state", state.Redact(cfg.State), "sinks", strings.Join(names, ","), "lateness", cfg.Lateness.String())
 	err = serve.Run(ctx, serve.Options{
-		Engine: eng, Store: st, Inputs: inputs, Outputs: outs, Lateness: cfg.Lateness, Interval: cfg.Interval, MaxFuture: cfg.MaxFuture,
+		Engine: eng, Store: st, Inputs: inputs, Outputs: outs, Lateness: cfg.Lateness, Interval: cfg.Interval, MaxFuture: cfg.MaxFuture, StoreRetry: cfg.StoreRetry,
 		Workers: cfg.Workers, Idle: cfg.Idle, GeoIP: db, NoEntityMapping: geo.noEntityMapping, Metrics: m, Log: log,
 		Ready: func() { ready.Store(true) },
 	})
