@@ -75,6 +75,20 @@ func sampleFiles(t *testing.T) []string {
 	return fs
 }
 
+// sampleBodies are the shipped samples' bytes, in name order.
+func sampleBodies(t *testing.T) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for _, f := range sampleFiles(t) {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, data)
+	}
+	return out
+}
+
 // fakeES is an Elasticsearch bulk endpoint keyed by _id, checking the wire
 // format: NDJSON action and document lines, an index action with _index
 // and _id, and answering per item. fail, when set, decides the answer per

@@ -298,14 +298,7 @@ func TestFutureRecordsDoNotBlind(t *testing.T) {
 		o.Now = func() time.Time { return now }
 		o.Lateness = time.Hour
 	})
-	bodies := [][]byte{[]byte(whoami + "\n" + stop + "\n")}
-	for _, f := range sampleFiles(t) {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		bodies = append(bodies, data)
-	}
+	bodies := append([][]byte{[]byte(whoami + "\n" + stop + "\n")}, sampleBodies(t)...)
 	for _, b := range append(bodies, []byte(closer)) {
 		if resp := h.post(b, nil); resp.StatusCode != 202 {
 			t.Fatalf("status %d", resp.StatusCode)
@@ -352,14 +345,7 @@ func TestStoreOutageRetried(t *testing.T) {
 		o.Store = rs
 		o.StoreRetry = time.Minute
 	})
-	var bodies [][]byte
-	for _, f := range sampleFiles(t) {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		bodies = append(bodies, data)
-	}
+	bodies := sampleBodies(t)
 	post := func(b []byte) {
 		t.Helper()
 		if resp := h.post(b, nil); resp.StatusCode != 202 {

@@ -40,6 +40,24 @@ func gz(t *testing.T, b []byte) []byte {
 	return buf.Bytes()
 }
 
+// postRecords posts body to base's /v1/records with the test token and
+// returns the status and the answer.
+func postRecords(t *testing.T, base string, body []byte) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, base+"/v1/records", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, answer
+}
+
 // Every answer of POST /v1/records: status, JSON error body, and whether
 // the body was spooled.
 func TestHTTPIngestAnswers(t *testing.T) {
@@ -281,15 +299,8 @@ func TestHTTPIngestSpoolsWhileBusy(t *testing.T) {
 	for i := range posts {
 		rec := fmt.Sprintf(`{"eventTime":"2026-11-03T10:00:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","eventID":"e%d"}`, i)
 		want = append(want, rec)
-		req, _ := http.NewRequest(http.MethodPost, "http://"+h.ListenAddr()+"/v1/records", strings.NewReader(rec))
-		req.Header.Set("Authorization", "Bearer "+testToken)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusAccepted {
-			t.Fatalf("status %d while the service is busy, want 202", resp.StatusCode)
+		if code, _ := postRecords(t, "http://"+h.ListenAddr(), []byte(rec)); code != http.StatusAccepted {
+			t.Fatalf("status %d while the service is busy, want 202", code)
 		}
 	}
 	if n := len(spoolFiles(t, dir)); n != posts {
@@ -347,16 +358,8 @@ func TestHTTPIngestSpoolFailure(t *testing.T) {
 	if err := os.WriteFile(spool, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/records", strings.NewReader(`{"eventName":"x"}`))
-	req.Header.Set("Authorization", "Bearer "+testToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "could not queue the body") {
-		t.Errorf("status %d %s, want 503 could not queue the body", resp.StatusCode, body)
+	if code, body := postRecords(t, srv.URL, []byte(`{"eventName":"x"}`)); code != http.StatusServiceUnavailable || !strings.Contains(string(body), "could not queue the body") {
+		t.Errorf("status %d %s, want 503 could not queue the body", code, body)
 	}
 	if len(h.queue) != 0 {
 		t.Error("a body that was not spooled was queued")
@@ -431,16 +434,9 @@ func TestHTTPGzipBomb(t *testing.T) {
 		{"plain, over the decompressed limit", []byte(records[:limit+len(rec)]), 202},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/records", bytes.NewReader(tc.body))
-			req.Header.Set("Authorization", "Bearer "+testToken)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			answer, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != tc.code {
-				t.Fatalf("%d bytes posted: status %d, want %d (%s)", len(tc.body), resp.StatusCode, tc.code, answer)
+			code, answer := postRecords(t, srv.URL, tc.body)
+			if code != tc.code {
+				t.Fatalf("%d bytes posted: status %d, want %d (%s)", len(tc.body), code, tc.code, answer)
 			}
 			if tc.code == 202 {
 				os.Remove(filepath.Join(dir, <-h.queue))
@@ -495,15 +491,8 @@ func TestHTTPSlowBody(t *testing.T) {
 
 	// another client is served while the slow one holds its connection
 	rec := `{"eventTime":"2026-11-03T10:00:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject"}`
-	req, _ := http.NewRequest(http.MethodPost, "http://"+h.ListenAddr()+"/v1/records", strings.NewReader(rec))
-	req.Header.Set("Authorization", "Bearer "+testToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("the other client: status %d", resp.StatusCode)
+	if code, _ := postRecords(t, "http://"+h.ListenAddr(), []byte(rec)); code != http.StatusAccepted {
+		t.Fatalf("the other client: status %d", code)
 	}
 	select {
 	case b := <-got:
