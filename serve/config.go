@@ -30,15 +30,19 @@ type Config struct {
 	Idle       time.Duration `yaml:"idle"`                // a quiet input's event time follows the wall clock after this (0: off)
 	MaxFuture  time.Duration `yaml:"max_future"`          // how far ahead of the clock an event time may be (default 5m; negative: no bound)
 	StoreRetry time.Duration `yaml:"store_retry"`         // how long a failing state commit is retried (default 1m; negative: not retried)
-	Workers    int           `yaml:"workers"`
-	Rules      []string      `yaml:"rules"`      // rule files and folders (default: the built-in rules)
-	Exceptions []string      `yaml:"exceptions"` // Kibana exception-list exports
-	GeoIPDir   string        `yaml:"geoip_dir"`
-	HTTP       *HTTPConfig   `yaml:"http"`
-	Kafka      *KafkaConfig  `yaml:"kafka"`
-	SQS        *SQSConfig    `yaml:"sqs"`
-	S3Poll     *S3PollConfig `yaml:"s3_poll"`
-	Sinks      []SinkConfig  `yaml:"sinks"`
+	// MaxDecompressed bounds what a gzip batch decompresses to (default
+	// 1GB): an HTTP body over it is refused (413), the rest of a Kafka
+	// message or S3 object is not read (an input error).
+	MaxDecompressed string        `yaml:"max_decompressed"`
+	Workers         int           `yaml:"workers"`
+	Rules           []string      `yaml:"rules"`      // rule files and folders (default: the built-in rules)
+	Exceptions      []string      `yaml:"exceptions"` // Kibana exception-list exports
+	GeoIPDir        string        `yaml:"geoip_dir"`
+	HTTP            *HTTPConfig   `yaml:"http"`
+	Kafka           *KafkaConfig  `yaml:"kafka"`
+	SQS             *SQSConfig    `yaml:"sqs"`
+	S3Poll          *S3PollConfig `yaml:"s3_poll"`
+	Sinks           []SinkConfig  `yaml:"sinks"`
 }
 
 // HTTPConfig is the HTTP listener: ingest, metrics and health.
@@ -47,8 +51,6 @@ type HTTPConfig struct {
 	Tokens    []string `yaml:"tokens"`
 	TokenFile string   `yaml:"token_file"` // one token a line; # starts a comment
 	MaxBody   string   `yaml:"max_body"`   // e.g. 64MB
-	// MaxDecompressed bounds what a gzip body decompresses to (default 1GB).
-	MaxDecompressed string `yaml:"max_decompressed"`
 	// ReadTimeout bounds the time a body may take, plus a second per 64 KB
 	// received (default 1m).
 	ReadTimeout time.Duration `yaml:"read_timeout"`
@@ -200,6 +202,9 @@ func ParseConfig(path string, data []byte, lookup func(string) (string, bool)) (
 			return nil, fmt.Errorf("%s: outbox_max: %w", where, err)
 		}
 	}
+	if _, err := ParseBytes(c.MaxDecompressed); c.MaxDecompressed != "" && err != nil {
+		return nil, fmt.Errorf("%s: max_decompressed: %w", path, err)
+	}
 	if c.SQS != nil && c.SQS.QueueURL == "" {
 		return nil, fmt.Errorf("%s: sqs needs queue_url", path)
 	}
@@ -214,9 +219,6 @@ func ParseConfig(path string, data []byte, lookup func(string) (string, bool)) (
 		}
 		if _, err := ParseBytes(c.HTTP.MaxBody); c.HTTP.MaxBody != "" && err != nil {
 			return nil, fmt.Errorf("%s: http.max_body: %w", path, err)
-		}
-		if _, err := ParseBytes(c.HTTP.MaxDecompressed); c.HTTP.MaxDecompressed != "" && err != nil {
-			return nil, fmt.Errorf("%s: http.max_decompressed: %w", path, err)
 		}
 	}
 	return &c, nil

@@ -63,6 +63,11 @@ type Options struct {
 	// time it was received, as on a record without event time, the others
 	// skip it; it is counted (input_future_total) and logged.
 	MaxFuture time.Duration
+	// MaxDecompressed bounds what a gzip batch decompresses to (default
+	// DefaultMaxDecompressed): past it the rest of the batch is not read,
+	// and that is reported as an input error (HTTP bodies are checked
+	// against HTTPInput.MaxDecompressed before they are taken).
+	MaxDecompressed int64
 	// StoreRetry bounds how long a checkpoint retries a state commit that
 	// fails (Redis restarting or unreachable; default DefaultStoreRetry;
 	// negative: no retry), with backoff, holding the acknowledgements (and,
@@ -178,6 +183,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if o.MaxFuture == 0 {
 		o.MaxFuture = DefaultMaxFuture
+	}
+	if o.MaxDecompressed <= 0 {
+		o.MaxDecompressed = DefaultMaxDecompressed
 	}
 	if o.StoreRetry == 0 {
 		o.StoreRetry = DefaultStoreRetry
@@ -355,7 +363,7 @@ func (s *service) work(batches <-chan *Batch) {
 			s.m.InputSkipped.WithLabelValues(name, "empty").Inc()
 			s.log.Warn("empty batch: no records", "input", name, "batch", b.Name)
 		}
-		st := scanBatch(sc, b.Name, b.Data, received)
+		st := scanBatch(sc, b.Name, b.Data, received, s.o.MaxDecompressed)
 		s.m.Records.WithLabelValues(name).Add(float64(st.Records))
 		s.skipped(name, b.Name, st)
 		s.m.Bytes.WithLabelValues(name).Add(float64(st.Bytes))
@@ -378,9 +386,9 @@ func (s *service) work(batches <-chan *Batch) {
 }
 
 // scanBatch reads a batch's records with sc: gzip told by its magic
-// bytes, records without (usable) event time stamped with received, the
-// time it was read.
-func scanBatch(sc *hunt.Scanner, name string, data []byte, received time.Time) hunt.ScanStats {
+// bytes (read up to maxDecompressed bytes), records without (usable)
+// event time stamped with received, the time it was read.
+func scanBatch(sc *hunt.Scanner, name string, data []byte, received time.Time, maxDecompressed int64) hunt.ScanStats {
 	var r io.Reader = bytes.NewReader(data)
 	if len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b {
 		zr, err := gzip.NewReader(r)
@@ -388,7 +396,7 @@ func scanBatch(sc *hunt.Scanner, name string, data []byte, received time.Time) h
 			sc.Errors(hunt.InputError{File: name, Offset: -1, Err: fmt.Errorf("gzip header: %w", err)})
 			r = bytes.NewReader(nil)
 		} else {
-			r = &gzipErrReader{zr}
+			r = &gzipErrReader{&sizeLimit{r: zr, max: maxDecompressed}}
 		}
 	}
 	received = received.UTC().Truncate(time.Second)
@@ -413,7 +421,7 @@ func (s *service) skipped(input, batch string, st hunt.ScanStats) {
 }
 
 // gzipErrReader says where gzip errors come from.
-type gzipErrReader struct{ zr *gzip.Reader }
+type gzipErrReader struct{ zr io.Reader }
 
 func (g *gzipErrReader) Read(b []byte) (int, error) {
 	n, err := g.zr.Read(b)

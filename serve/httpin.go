@@ -54,7 +54,8 @@ type HTTPInput struct {
 	// MaxDecompressed bounds what a gzip body decompresses to (default
 	// DefaultMaxDecompressed): a small body must not make the service read
 	// gigabytes (a gzip bomb). Checked before the 202: a body over it is
-	// refused with 413, nothing of it spooled.
+	// refused with 413, nothing of it spooled. (Options.MaxDecompressed
+	// bounds the other inputs' batches as they are read.)
 	MaxDecompressed int64
 	// ReadTimeout bounds the time a body may take (default
 	// DefaultReadTimeout), plus a second per MinBodyRate bytes received:
@@ -438,11 +439,11 @@ func checkBody(body io.Reader, encoding string, maxDecompressed int64) (int, str
 	return 0, ""
 }
 
-// errTooLarge is sizeLimit's error.
+// errTooLarge is wrapped by sizeLimit's error.
 var errTooLarge = errors.New("over the size limit")
 
-// sizeLimit reads r and fails with errTooLarge once more than max bytes
-// came out of it.
+// sizeLimit reads r and fails with an error wrapping errTooLarge once more
+// than max bytes came out of it.
 type sizeLimit struct {
 	r      io.Reader
 	n, max int64
@@ -454,7 +455,7 @@ func (l *sizeLimit) Read(b []byte) (int, error) {
 	}
 	n, err := l.r.Read(b)
 	if l.n += int64(n); l.n > l.max {
-		return n, errTooLarge
+		return n, fmt.Errorf("%w: more than %d bytes decompressed (max_decompressed)", errTooLarge, l.max)
 	}
 	return n, err
 }

@@ -73,6 +73,31 @@ func matchesOf(t testing.TB, eng *engine.Engine, body []byte) int64 {
 				t.Errorf("problem not naming the batch: %v", e)
 			}
 		}}
-	scanBatch(sc, "fuzz:batch", bytes.Clone(body), time.Now())
+	scanBatch(sc, "fuzz:batch", bytes.Clone(body), time.Now(), DefaultMaxDecompressed)
 	return prog.Matches.Load()
+}
+
+// A gzip batch (a Kafka message, an S3 object) that decompresses to more
+// than the bound: the records before the bound are read, the rest is not,
+// and that is reported naming the batch and the bound.
+func TestScanBatchDecompressedBound(t *testing.T) {
+	eng := builtinEngine(t)
+	alone := matchesOf(t, eng, []byte(alerting+"\n"))
+	second := strings.Replace(alerting, "fuzz-1", "fuzz-2", 1)
+	body := gz(t, []byte(alerting+"\n"+strings.Repeat(" ", 16<<20)+"\n"+second+"\n"))
+	proc, err := detect.New(eng.Rules(), state.NewMemory(), detect.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errs []string
+	prog := &hunt.Progress{}
+	sc := &hunt.Scanner{Engine: eng, Parser: &event.Parser{}, Scratch: engine.NewScratch(), Collector: proc.NewCollector(), Progress: prog,
+		Errors: func(e hunt.InputError) { errs = append(errs, e.Error()) }}
+	scanBatch(sc, "kafka:trail/0/7", body, time.Now(), 1<<20)
+	if got := prog.Matches.Load(); got != alone {
+		t.Errorf("%d matches, want the first record's %d alone", got, alone)
+	}
+	if len(errs) != 1 || !strings.HasPrefix(errs[0], "kafka:trail/0/7") || !strings.Contains(errs[0], "more than 1048576 bytes decompressed (max_decompressed)") {
+		t.Errorf("errors %q, want one naming the batch and the bound", errs)
+	}
 }

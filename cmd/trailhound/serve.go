@@ -121,6 +121,9 @@ served on --listen.`,
 			if f.Changed("store-retry") || cfg.StoreRetry == 0 {
 				cfg.StoreRetry = storeRetry
 			}
+			if maxUnzip != "" {
+				cfg.MaxDecompressed = maxUnzip
+			}
 			if f.Changed("workers") {
 				cfg.Workers = workers
 			}
@@ -130,7 +133,7 @@ served on --listen.`,
 			if geo.dir == "" {
 				geo.dir = cfg.GeoIPDir
 			}
-			if listen != "" || tokenFile != "" || maxBody != "" || maxUnzip != "" || readWait != 0 || tlsCert != "" {
+			if listen != "" || tokenFile != "" || maxBody != "" || readWait != 0 || tlsCert != "" {
 				if cfg.HTTP == nil {
 					cfg.HTTP = &serve.HTTPConfig{}
 				}
@@ -142,9 +145,6 @@ served on --listen.`,
 				}
 				if maxBody != "" {
 					cfg.HTTP.MaxBody = maxBody
-				}
-				if maxUnzip != "" {
-					cfg.HTTP.MaxDecompressed = maxUnzip
 				}
 				if readWait != 0 {
 					cfg.HTTP.ReadTimeout = readWait
@@ -283,7 +283,7 @@ served on --listen.`,
 	f.StringVar(&listen, "listen", "", "HTTP address for ingest (POST /v1/records), /metrics, /healthz and /readyz, e.g. 127.0.0.1:8080")
 	f.StringVar(&tokenFile, "token-file", "", "bearer tokens accepted by HTTP ingest, one a line")
 	f.StringVar(&maxBody, "max-body", "", "largest HTTP ingest body (default 64MB); larger ones get 413")
-	f.StringVar(&maxUnzip, "max-decompressed", "", "most a gzip HTTP ingest body may decompress to (default 1GB); more gets 413")
+	f.StringVar(&maxUnzip, "max-decompressed", "", "most a gzip batch may decompress to (default 1GB): an HTTP body over it gets 413, the rest of a Kafka message or S3 object is not read (an input error)")
 	f.DurationVar(&readWait, "read-timeout", 0, "how long an HTTP ingest body may take, plus a second per 64 KB received (default 1m); a slower one gets 408 and its connection closed")
 	f.StringVar(&tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM; with --tls-key)")
 	f.StringVar(&tlsKey, "tls-key", "", "the --tls-cert key (PEM)")
@@ -373,6 +373,12 @@ func serveOnce(ctx context.Context, cfg *serve.Config, geo *geoFlags, stdout io.
 	if err != nil {
 		return nil, &exitError{exitErrors, err}
 	}
+	var maxUnzip int64 // 0: the default
+	if cfg.MaxDecompressed != "" {
+		if maxUnzip, err = serve.ParseBytes(cfg.MaxDecompressed); err != nil {
+			return nil, usageError(fmt.Errorf("max decompressed: %w", err))
+		}
+	}
 	var ready atomic.Bool
 	var inputs []serve.Input
 	if h := cfg.HTTP; h != nil {
@@ -405,11 +411,7 @@ func serveOnce(ctx context.Context, cfg *serve.Config, geo *geoFlags, stdout io.
 				return nil, usageError(fmt.Errorf("max body: %w", err))
 			}
 		}
-		if h.MaxDecompressed != "" {
-			if in.MaxDecompressed, err = serve.ParseBytes(h.MaxDecompressed); err != nil {
-				return nil, usageError(fmt.Errorf("max decompressed: %w", err))
-			}
-		}
+		in.MaxDecompressed = maxUnzip
 		if h.ReadTimeout < 0 {
 			return nil, usageError(fmt.Errorf("--read-timeout (http.read_timeout) must be positive, not %s", h.ReadTimeout))
 		}
@@ -486,7 +488,7 @@ func serveOnce(ctx context.Context, cfg *serve.Config, geo *geoFlags, stdout io.
 	}
 	log.Info("serving", "rules", len(eng.Rules()), "state", state.Redact(cfg.State), "sinks", strings.Join(names, ","), "lateness", cfg.Lateness.String())
 	err = serve.Run(ctx, serve.Options{
-		Engine: eng, Store: st, Inputs: inputs, Outputs: outs, Lateness: cfg.Lateness, Interval: cfg.Interval, MaxFuture: cfg.MaxFuture, StoreRetry: cfg.StoreRetry,
+		Engine: eng, Store: st, Inputs: inputs, Outputs: outs, Lateness: cfg.Lateness, Interval: cfg.Interval, MaxFuture: cfg.MaxFuture, StoreRetry: cfg.StoreRetry, MaxDecompressed: maxUnzip,
 		Workers: cfg.Workers, Idle: cfg.Idle, GeoIP: db, NoEntityMapping: geo.noEntityMapping, Metrics: m, Log: log,
 		Ready: func() { ready.Store(true) },
 	})
