@@ -5,6 +5,7 @@ package event
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -59,6 +60,7 @@ type Event struct {
 	time     time.Time // EventTime, once computed
 	timeErr  error
 	timeDone bool
+	notAfter time.Time // the Parser's NotAfter
 
 	geoDB   *geoip.DB   // the Parser's databases (nil: none)
 	geo     *geoip.Info // the lookup of source.ip, once geoDone
@@ -113,6 +115,10 @@ type Parser struct {
 	// (related.entity, actor.*, target.*, entity.*), which Elastic's
 	// integration applies to documents tagged actor_target_mapping.
 	NoEntityMapping bool
+	// NotAfter, when set, is the latest usable event time: a later one
+	// (a sender's wrong clock, a hostile record) is not usable, and
+	// EventTime says so with an error wrapping ErrFuture.
+	NotAfter time.Time
 
 	p      fastjson.Parser
 	top    topLevel
@@ -125,6 +131,10 @@ type Parser struct {
 // the scanner's sentinel, so that one errors.Is finds the error whichever
 // of the two refused the record.
 var ErrInvalidUTF8 = record.ErrInvalidUTF8
+
+// ErrFuture is wrapped by EventTime's error for an event time later than
+// the Parser's NotAfter.
+var ErrFuture = errors.New("event time in the future")
 
 // Parse parses one record. The returned Event is reused by the next call.
 // A record that is not UTF-8 is an error naming its first bad byte.
@@ -156,6 +166,7 @@ func (p *Parser) ParseUTF8(data []byte) (*Event, error) {
 	p.fields.gen++
 	p.ev = Event{Raw: data, arena: &p.arena, geoDB: p.GeoIP, noEntities: p.NoEntityMapping, fields: &p.fields}
 	e := &p.ev
+	e.notAfter = p.NotAfter
 	e.classify(v)
 	return e, nil
 }
@@ -257,10 +268,14 @@ func (e *Event) Time() time.Time {
 // (its @timestamp when it has no eventTime, as records shipped by Logstash
 // carry), @timestamp of an ECS document. The error says why a record has no
 // usable time: the field is missing, not an RFC 3339 string, or outside the
-// years 1678-2262 that Unix nanoseconds hold (year 0001, 9999).
+// years 1678-2262 that Unix nanoseconds hold (year 0001, 9999), or later
+// than the Parser's NotAfter (ErrFuture).
 func (e *Event) EventTime() (time.Time, error) {
 	if !e.timeDone {
 		e.time, e.timeErr = e.eventTime()
+		if e.timeErr == nil && !e.notAfter.IsZero() && e.time.After(e.notAfter) {
+			e.time, e.timeErr = time.Time{}, fmt.Errorf("%w: %s is after %s, the latest event time accepted", ErrFuture, e.time.Format(time.RFC3339Nano), e.notAfter.Format(time.RFC3339))
+		}
 		e.timeDone = true
 	}
 	return e.time, e.timeErr

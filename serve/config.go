@@ -28,15 +28,21 @@ type Config struct {
 	Lateness   time.Duration `yaml:"lateness"`            // default 20m
 	Interval   time.Duration `yaml:"checkpoint_interval"` // default 1s
 	Idle       time.Duration `yaml:"idle"`                // a quiet input's event time follows the wall clock after this (0: off)
-	Workers    int           `yaml:"workers"`
-	Rules      []string      `yaml:"rules"`      // rule files and folders (default: the built-in rules)
-	Exceptions []string      `yaml:"exceptions"` // Kibana exception-list exports
-	GeoIPDir   string        `yaml:"geoip_dir"`
-	HTTP       *HTTPConfig   `yaml:"http"`
-	Kafka      *KafkaConfig  `yaml:"kafka"`
-	SQS        *SQSConfig    `yaml:"sqs"`
-	S3Poll     *S3PollConfig `yaml:"s3_poll"`
-	Sinks      []SinkConfig  `yaml:"sinks"`
+	MaxFuture  time.Duration `yaml:"max_future"`          // how far ahead of the clock an event time may be (default 5m; negative: no bound)
+	StoreRetry time.Duration `yaml:"store_retry"`         // how long a failing state commit is retried (default 1m; negative: not retried)
+	// MaxDecompressed bounds what a gzip batch decompresses to (default
+	// 1GB): an HTTP body over it is refused (413), the rest of a Kafka
+	// message or S3 object is not read (an input error).
+	MaxDecompressed string        `yaml:"max_decompressed"`
+	Workers         int           `yaml:"workers"`
+	Rules           []string      `yaml:"rules"`      // rule files and folders (default: the built-in rules)
+	Exceptions      []string      `yaml:"exceptions"` // Kibana exception-list exports
+	GeoIPDir        string        `yaml:"geoip_dir"`
+	HTTP            *HTTPConfig   `yaml:"http"`
+	Kafka           *KafkaConfig  `yaml:"kafka"`
+	SQS             *SQSConfig    `yaml:"sqs"`
+	S3Poll          *S3PollConfig `yaml:"s3_poll"`
+	Sinks           []SinkConfig  `yaml:"sinks"`
 }
 
 // HTTPConfig is the HTTP listener: ingest, metrics and health.
@@ -45,8 +51,11 @@ type HTTPConfig struct {
 	Tokens    []string `yaml:"tokens"`
 	TokenFile string   `yaml:"token_file"` // one token a line; # starts a comment
 	MaxBody   string   `yaml:"max_body"`   // e.g. 64MB
-	TLSCert   string   `yaml:"tls_cert"`
-	TLSKey    string   `yaml:"tls_key"`
+	// ReadTimeout bounds the time a body may take, plus a second per 64 KB
+	// received (default 1m).
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	TLSCert     string        `yaml:"tls_cert"`
+	TLSKey      string        `yaml:"tls_key"`
 }
 
 // KafkaConfig is the Kafka input.
@@ -192,6 +201,9 @@ func ParseConfig(path string, data []byte, lookup func(string) (string, bool)) (
 		if _, err := ParseBytes(s.OutboxMax); s.OutboxMax != "" && err != nil {
 			return nil, fmt.Errorf("%s: outbox_max: %w", where, err)
 		}
+	}
+	if _, err := ParseBytes(c.MaxDecompressed); c.MaxDecompressed != "" && err != nil {
+		return nil, fmt.Errorf("%s: max_decompressed: %w", path, err)
 	}
 	if c.SQS != nil && c.SQS.QueueURL == "" {
 		return nil, fmt.Errorf("%s: sqs needs queue_url", path)

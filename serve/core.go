@@ -55,6 +55,25 @@ type Options struct {
 	// when they come, are late). Without it a quiet input's open windows
 	// wait for its next records.
 	Idle time.Duration
+	// MaxFuture bounds how far ahead of the wall clock (Now) a record's
+	// event time may be (default DefaultMaxFuture; negative: no bound). A
+	// later one is not used as the record's time: it does not move the
+	// watermark (a wrong clock or a hostile sender would make every later
+	// record late); rules that need no event time run on the record at the
+	// time it was received, as on a record without event time, the others
+	// skip it; it is counted (input_future_total) and logged.
+	MaxFuture time.Duration
+	// MaxDecompressed bounds what a gzip batch decompresses to (default
+	// DefaultMaxDecompressed): past it the rest of the batch is not read,
+	// and that is reported as an input error (HTTP bodies are checked
+	// against HTTPInput.MaxDecompressed before they are taken).
+	MaxDecompressed int64
+	// StoreRetry bounds how long a checkpoint retries a state commit that
+	// fails (Redis restarting or unreachable; default DefaultStoreRetry;
+	// negative: no retry), with backoff, holding the acknowledgements (and,
+	// once MaxUnchecked is read, the inputs); past it the service stops
+	// with the error, as a failed checkpoint does.
+	StoreRetry time.Duration
 	// Now is the wall clock (default time.Now).
 	Now     func() time.Time
 	Metrics *Metrics     // default: new
@@ -63,6 +82,15 @@ type Options struct {
 	// inputs (state loaded, outputs open).
 	Ready func()
 }
+
+// DefaultMaxFuture is Options.MaxFuture's default: CloudTrail delivers
+// within about 15 minutes, so with the default lateness (20 minutes) a
+// record up to 5 minutes ahead cannot make a record delivered in time late.
+const DefaultMaxFuture = 5 * time.Minute
+
+// DefaultStoreRetry is Options.StoreRetry's default: a Redis restart, or
+// a failover, takes seconds.
+const DefaultStoreRetry = time.Minute
 
 // Closer is an input whose acknowledgements need it after Run returned
 // (a Kafka client commits offsets); the service closes it after its last
@@ -152,6 +180,15 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.MaxFuture == 0 {
+		o.MaxFuture = DefaultMaxFuture
+	}
+	if o.MaxDecompressed <= 0 {
+		o.MaxDecompressed = DefaultMaxDecompressed
+	}
+	if o.StoreRetry == 0 {
+		o.StoreRetry = DefaultStoreRetry
 	}
 	if o.MaxUnchecked <= 0 {
 		o.MaxUnchecked = 256 << 20
@@ -302,7 +339,18 @@ func (s *service) work(batches <-chan *Batch) {
 	sc := &hunt.Scanner{Engine: s.o.Engine, Parser: &p, Scratch: engine.NewScratch(), Collector: s.proc.NewCollector(), MaxRecord: s.o.MaxRecord}
 	for b := range batches {
 		name := b.input.name
+		received := s.o.Now()
+		p.NotAfter = time.Time{}
+		if s.o.MaxFuture > 0 {
+			p.NotAfter = received.Add(s.o.MaxFuture)
+		}
 		sc.Errors = func(e hunt.InputError) {
+			if errors.Is(e.Err, event.ErrFuture) {
+				s.m.InputFuture.WithLabelValues(name).Inc()
+				s.log.Warn("record in the future: its event time does not move the watermark",
+					"input", name, "error", e.Error())
+				return
+			}
 			if e.Warning {
 				s.m.InputWarnings.WithLabelValues(name).Inc()
 				s.log.Debug("input warning", "input", name, "error", e.Error())
@@ -315,13 +363,17 @@ func (s *service) work(batches <-chan *Batch) {
 			s.m.InputSkipped.WithLabelValues(name, "empty").Inc()
 			s.log.Warn("empty batch: no records", "input", name, "batch", b.Name)
 		}
-		st := scanBatch(sc, b.Name, b.Data)
+		st := scanBatch(sc, b.Name, b.Data, received, s.o.MaxDecompressed)
 		s.m.Records.WithLabelValues(name).Add(float64(st.Records))
 		s.skipped(name, b.Name, st)
 		s.m.Bytes.WithLabelValues(name).Add(float64(st.Bytes))
 		s.mu.Lock()
-		for s.doneSize > 0 && s.doneSize+int64(len(b.Data)) > s.o.MaxUnchecked && !s.failed {
-			s.room.Wait() // the checkpoint is behind: wait for it
+		if s.doneSize > 0 && s.doneSize+int64(len(b.Data)) > s.o.MaxUnchecked && !s.failed {
+			s.m.Waiting.Inc()
+			for s.doneSize > 0 && s.doneSize+int64(len(b.Data)) > s.o.MaxUnchecked && !s.failed {
+				s.room.Wait() // the checkpoint is behind: wait for it
+			}
+			s.m.Waiting.Dec()
 		}
 		s.doneSize += int64(len(b.Data))
 		b.latest, b.early = st.Latest, st.Earliest
@@ -334,8 +386,9 @@ func (s *service) work(batches <-chan *Batch) {
 }
 
 // scanBatch reads a batch's records with sc: gzip told by its magic
-// bytes, records without event time stamped with the time it was read.
-func scanBatch(sc *hunt.Scanner, name string, data []byte) hunt.ScanStats {
+// bytes (read up to maxDecompressed bytes), records without (usable)
+// event time stamped with received, the time it was read.
+func scanBatch(sc *hunt.Scanner, name string, data []byte, received time.Time, maxDecompressed int64) hunt.ScanStats {
 	var r io.Reader = bytes.NewReader(data)
 	if len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b {
 		zr, err := gzip.NewReader(r)
@@ -343,10 +396,10 @@ func scanBatch(sc *hunt.Scanner, name string, data []byte) hunt.ScanStats {
 			sc.Errors(hunt.InputError{File: name, Offset: -1, Err: fmt.Errorf("gzip header: %w", err)})
 			r = bytes.NewReader(nil)
 		} else {
-			r = &gzipErrReader{zr}
+			r = &gzipErrReader{&sizeLimit{r: zr, max: maxDecompressed}}
 		}
 	}
-	received := time.Now().UTC().Truncate(time.Second)
+	received = received.UTC().Truncate(time.Second)
 	return sc.Scan(context.Background(), r, name, func() hunt.Stamp {
 		return hunt.Stamp{Time: received, From: "read", What: "the time it was received"}
 	})
@@ -368,7 +421,7 @@ func (s *service) skipped(input, batch string, st hunt.ScanStats) {
 }
 
 // gzipErrReader says where gzip errors come from.
-type gzipErrReader struct{ zr *gzip.Reader }
+type gzipErrReader struct{ zr io.Reader }
 
 func (g *gzipErrReader) Read(b []byte) (int, error) {
 	n, err := g.zr.Read(b)
@@ -449,7 +502,7 @@ func (s *service) checkpoint(ctx context.Context) error {
 			}
 		}
 	}
-	if err := s.proc.Commit(); err != nil {
+	if err := s.commit(ctx); err != nil {
 		return err
 	}
 	h := s.proc.Horizon().UnixNano()
@@ -485,6 +538,36 @@ func (s *service) checkpoint(ctx context.Context) error {
 		s.m.Horizon.Set(float64(h) / 1e9)
 	}
 	return nil
+}
+
+// commit commits the processor's state, retrying with backoff (100 ms,
+// doubling to 5 s) while it fails, for at most StoreRetry or until ctx
+// ends: the alerts are delivered already, and nothing is acknowledged
+// before the state that accounts for them is committed. A commit retried
+// writes the same state again (Processor.Commit keeps what it has not
+// saved), so nothing is lost or doubled.
+func (s *service) commit(ctx context.Context) error {
+	start, wait := time.Now(), 100*time.Millisecond
+	for try := 1; ; try++ {
+		err := s.proc.Commit()
+		if err == nil {
+			if try > 1 {
+				s.log.Info("state committed again", "attempts", try, "after", time.Since(start).Round(time.Millisecond).String())
+			}
+			return nil
+		}
+		if s.o.StoreRetry < 0 || time.Since(start)+wait > s.o.StoreRetry {
+			return fmt.Errorf("committing the state (%d attempts in %s): %w", try, time.Since(start).Round(time.Millisecond), err)
+		}
+		s.m.StoreRetries.Inc()
+		s.log.Warn("committing the state failed: retrying; nothing is acknowledged meanwhile", "error", err, "attempt", try, "retry_in", wait.String())
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return fmt.Errorf("committing the state (stopped while retrying): %w", err)
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
 }
 
 // Output is one sink with its filter.

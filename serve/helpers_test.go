@@ -30,6 +30,12 @@ const samples = "../testdata/samples"
 // time passing does in a live stream.
 const sentinel = `{"eventVersion":"1.08","eventTime":"2099-01-01T00:00:00Z","eventSource":"sentinel.trailhound.test","eventName":"Sentinel","eventID":"00000000-0000-4000-8000-000000000000","awsRegion":"us-east-1"}`
 
+// farClock is the wall clock of tests whose records are of 2026 and whose
+// sentinel is of 2099: an hour after the sentinel, so that none of their
+// records is ahead of the clock (Options.MaxFuture), whatever the
+// machine's clock says.
+func farClock() time.Time { return time.Date(2099, 1, 1, 1, 0, 0, 0, time.UTC) }
+
 func builtinEngine(t testing.TB) *engine.Engine {
 	t.Helper()
 	rs, err := builtin.Rules()
@@ -67,6 +73,20 @@ func sampleFiles(t *testing.T) []string {
 	}
 	sort.Strings(fs)
 	return fs
+}
+
+// sampleBodies are the shipped samples' bytes, in name order.
+func sampleBodies(t *testing.T) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for _, f := range sampleFiles(t) {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, data)
+	}
+	return out
 }
 
 // fakeES is an Elasticsearch bulk endpoint keyed by _id, checking the wire

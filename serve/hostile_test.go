@@ -3,6 +3,7 @@ package serve
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/trailhound/trailhound/sqsinput/sqstest"
 	"github.com/trailhound/trailhound/state"
+	"github.com/trailhound/trailhound/state/redistest"
 )
 
 // Bodies a careless or hostile sender posts: the valid records beside bad
@@ -71,16 +73,25 @@ func TestHTTPHostileBodies(t *testing.T) {
 	if got := jsonlIDs(t, h.out); !slices.Equal(got, want) {
 		t.Errorf("JSON Lines ids\n got %v\nwant %v", got, want)
 	}
-	for _, c := range []struct {
-		what string
-		got  float64
-		want float64
-	}{
-		{"input errors (the broken record, the cut gzip)", testutil.ToFloat64(h.m.InputErrors.WithLabelValues("http")), 2},
-		{"skipped documents that are not CloudTrail", testutil.ToFloat64(h.m.InputSkipped.WithLabelValues("http", "other")), 4},
-		{"skipped digests", testutil.ToFloat64(h.m.InputSkipped.WithLabelValues("http", "digest")), 2},
-	} {
-		if c.got != c.want {
+	checkCounts(t, false,
+		count{"input errors (the broken record, the cut gzip)", testutil.ToFloat64(h.m.InputErrors.WithLabelValues("http")), 2},
+		count{"skipped documents that are not CloudTrail", testutil.ToFloat64(h.m.InputSkipped.WithLabelValues("http", "other")), 4},
+		count{"skipped digests", testutil.ToFloat64(h.m.InputSkipped.WithLabelValues("http", "digest")), 2})
+}
+
+// count is a number a test checks: what it counts, its value, and the
+// value wanted.
+type count struct {
+	what      string
+	got, want float64
+}
+
+// checkCounts reports every count that is not what is wanted (with
+// atLeast: that falls short of it).
+func checkCounts(t *testing.T, atLeast bool, cs ...count) {
+	t.Helper()
+	for _, c := range cs {
+		if c.got != c.want && (!atLeast || c.got < c.want) {
 			t.Errorf("%s: %v, want %v", c.what, c.got, c.want)
 		}
 	}
@@ -113,18 +124,10 @@ func TestKafkaHostileMessages(t *testing.T) {
 	if err := h.stop(); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []struct {
-		what      string
-		got, want float64
-	}{
-		{"input errors (plain text, the broken record, the cut gzip)", testutil.ToFloat64(h.m.InputErrors.WithLabelValues("kafka")), 3},
-		{"empty messages", testutil.ToFloat64(h.m.InputSkipped.WithLabelValues("kafka", "empty")), 1},
-		{"documents that are not CloudTrail", testutil.ToFloat64(h.m.InputSkipped.WithLabelValues("kafka", "other")), 2},
-	} {
-		if c.got != c.want {
-			t.Errorf("%s: %v, want %v", c.what, c.got, c.want)
-		}
-	}
+	checkCounts(t, false,
+		count{"input errors (plain text, the broken record, the cut gzip)", testutil.ToFloat64(h.m.InputErrors.WithLabelValues("kafka")), 3},
+		count{"empty messages", testutil.ToFloat64(h.m.InputSkipped.WithLabelValues("kafka", "empty")), 1},
+		count{"documents that are not CloudTrail", testutil.ToFloat64(h.m.InputSkipped.WithLabelValues("kafka", "other")), 2})
 }
 
 // A JSON Lines sink on a full disk (/dev/full) stops the service with an
@@ -159,7 +162,7 @@ func TestFileSinkFullDisk(t *testing.T) {
 		done := make(chan error, 1)
 		go func() {
 			done <- Run(ctx, Options{Engine: eng, Store: st, Inputs: []Input{in}, Outputs: []*Output{{Name: "jsonl", Deliverer: file}},
-				Lateness: lateness, Interval: 20 * time.Millisecond, Metrics: m, Log: testLog(t), Grace: time.Second})
+				Lateness: lateness, Interval: 20 * time.Millisecond, Metrics: m, Log: testLog(t), Grace: time.Second, Now: farClock})
 		}()
 		if post {
 			h := &harness{t: t, http: in}
@@ -246,20 +249,124 @@ func TestSQSHostileObjects(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := in.Consumer.Stats()
-	for _, c := range []struct {
-		what      string
-		got, want float64
-	}{
-		{"input errors (the cut gzip, the CSV)", testutil.ToFloat64(h.m.InputErrors.WithLabelValues("sqs")), 2},
-		{"empty objects", testutil.ToFloat64(h.m.InputSkipped.WithLabelValues("sqs", "empty")), 1},
-		{"documents that are not CloudTrail", testutil.ToFloat64(h.m.InputSkipped.WithLabelValues("sqs", "other")), 2},
-		{"digests skipped by name", float64(st.Skipped), 1},
-		{"poison messages", float64(st.Poison), 1},
-	} {
-		// at least: a message whose visibility lapsed on a loaded machine
-		// comes again, and an object not yet in the ledger is read again
-		if c.got < c.want {
-			t.Errorf("%s: %v, want %v", c.what, c.got, c.want)
+	// at least: a message whose visibility lapsed on a loaded machine comes
+	// again, and an object not yet in the ledger is read again
+	checkCounts(t, true,
+		count{"input errors (the cut gzip, the CSV)", testutil.ToFloat64(h.m.InputErrors.WithLabelValues("sqs")), 2},
+		count{"empty objects", testutil.ToFloat64(h.m.InputSkipped.WithLabelValues("sqs", "empty")), 1},
+		count{"documents that are not CloudTrail", testutil.ToFloat64(h.m.InputSkipped.WithLabelValues("sqs", "other")), 2},
+		count{"digests skipped by name", float64(st.Skipped), 1},
+		count{"poison messages", float64(st.Poison), 1})
+}
+
+// Records far ahead of the wall clock, posted before the real ones: a
+// GetCallerIdentity of 2099 (the built-in new_terms rule's event) and a
+// StopLogging of 2099 (a single-event rule's). They do not move the
+// watermark: the real records after them are on time (no late match) and
+// raise hunt's alerts on the real records alone; the new_terms rule skips
+// the future record, the single-event rule alerts on it at the time it
+// was received (marked as not the event's time), so it is seen; both are
+// counted in input_future_total, and the body holding them is
+// acknowledged (not replayed at every start).
+func TestFutureRecordsDoNotBlind(t *testing.T) {
+	eng := builtinEngine(t)
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC) // after the samples
+	const (
+		whoami = `{"eventVersion":"1.10","eventTime":"2099-06-01T00:00:00Z","eventSource":"sts.amazonaws.com","eventName":"GetCallerIdentity","eventID":"future-1","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::210987654321:user/mallory.ops","accountId":"210987654321","userName":"mallory.ops"},"sourceIPAddress":"192.0.2.45","awsRegion":"us-east-1","recipientAccountId":"210987654321"}`
+		stop   = `{"eventVersion":"1.10","eventTime":"2099-06-01T00:00:01Z","eventSource":"cloudtrail.amazonaws.com","eventName":"StopLogging","eventID":"future-2","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::210987654321:user/mallory.ops","accountId":"210987654321","userName":"mallory.ops"},"requestParameters":{"name":"org-main"},"sourceIPAddress":"192.0.2.45","awsRegion":"us-east-1","recipientAccountId":"210987654321"}`
+		// closes the samples' windows: an hour before the clock
+		closer = `{"eventVersion":"1.08","eventTime":"2026-11-30T23:00:00Z","eventSource":"sentinel.trailhound.test","eventName":"Sentinel","eventID":"closer","awsRegion":"us-east-1"}`
+	)
+	stopFile := filepath.Join(t.TempDir(), "stop.json")
+	if err := os.WriteFile(stopFile, []byte(stop), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stopIDs := huntIDs(t, eng, stopFile)
+	if len(stopIDs) != 1 {
+		t.Fatalf("hunt raised %v on the StopLogging record, want one alert", stopIDs)
+	}
+	want := append(huntIDs(t, eng, samples), stopIDs...)
+	slices.Sort(want)
+	h := startHTTPWith(t, t.TempDir(), newFakeES(t), func(o *Options) {
+		o.Now = func() time.Time { return now }
+		o.Lateness = time.Hour
+	})
+	bodies := append([][]byte{[]byte(whoami + "\n" + stop + "\n")}, sampleBodies(t)...)
+	for _, b := range append(bodies, []byte(closer)) {
+		if resp := h.post(b, nil); resp.StatusCode != 202 {
+			t.Fatalf("status %d", resp.StatusCode)
 		}
+	}
+	waitFor(t, 30*time.Second, "hunt's alerts and the StopLogging alert", func() bool { return slices.Equal(h.es.ids(), want) })
+	waitFor(t, 30*time.Second, "every body but the closing one acknowledged", func() bool { return len(h.spool()) == 1 })
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	checkCounts(t, false,
+		count{"records in the future (input_future_total)", testutil.ToFloat64(h.m.InputFuture.WithLabelValues("http")), 2},
+		count{"late matches (the future records moved the watermark)", testutil.ToFloat64(h.m.Late), 0})
+	var a struct {
+		Timestamp string                         `json:"@timestamp"`
+		Subst     *struct{ From, Reason string } `json:"time_substitute"`
+	}
+	if err := json.Unmarshal(h.es.docs[stopIDs[0]], &a); err != nil {
+		t.Fatal(err)
+	}
+	if a.Subst == nil || !strings.Contains(a.Subst.Reason, "2099-06-01T00:00:01Z") || !strings.HasPrefix(a.Timestamp, "2026-12-01T00:00:00") {
+		t.Errorf("the alert on the future record: @timestamp %s, time_substitute %+v; want the time it was received and why", a.Timestamp, a.Subst)
+	}
+}
+
+// Redis, holding the state, goes down mid-stream (killed) and comes back
+// empty a few seconds later: the checkpoints retry the commit meanwhile,
+// acknowledging nothing, and serve goes on; in the end the sinks hold
+// hunt's alerts, each delivered once, and every body but the sentinel's
+// is acknowledged.
+func TestStoreOutageRetried(t *testing.T) {
+	srv := redistest.Start(t)
+	rs, err := state.OpenRedis(context.Background(), srv.URL(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	eng := builtinEngine(t)
+	want := huntIDs(t, eng, samples)
+	h := startHTTPWith(t, t.TempDir(), newFakeES(t), func(o *Options) {
+		o.Store = rs
+		o.StoreRetry = time.Minute
+	})
+	bodies := sampleBodies(t)
+	post := func(b []byte) {
+		t.Helper()
+		if resp := h.post(b, nil); resp.StatusCode != 202 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	post(bodies[0])
+	// a checkpoint with a watermark: every rule's state loaded
+	waitFor(t, 30*time.Second, "a checkpoint with a watermark", func() bool {
+		return testutil.ToFloat64(h.m.Checkpoints) > 0 && testutil.ToFloat64(h.m.Watermark) > 0
+	})
+	srv.Stop()
+	for _, b := range append(bodies[1:], []byte(sentinel)) {
+		post(b)
+	}
+	waitFor(t, 30*time.Second, "commits retried", func() bool { return testutil.ToFloat64(h.m.StoreRetries) >= 3 })
+	if n := testutil.ToFloat64(h.m.Acked.WithLabelValues("http")); n != 0 {
+		t.Errorf("%v bodies acknowledged while the state could not be committed", n)
+	}
+	srv.StartAgain(t)
+	waitFor(t, 30*time.Second, "hunt's alerts", func() bool { return slices.Equal(h.es.ids(), want) })
+	waitFor(t, 30*time.Second, "every body but the sentinel's acknowledged", func() bool { return len(h.spool()) == 1 })
+	if err := h.stop(); err != nil {
+		t.Fatalf("serve stopped with %v", err)
+	}
+	for id, n := range h.es.writes {
+		if n != 1 {
+			t.Errorf("alert %s indexed %d times", id, n)
+		}
+	}
+	if got := linesIDs(t, h.out); len(got) != len(want) {
+		t.Errorf("JSON Lines holds %d alerts, want hunt's %d, each once: %v", len(got), len(want), got)
 	}
 }

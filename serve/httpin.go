@@ -2,6 +2,7 @@ package serve
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -29,16 +30,40 @@ import (
 // DefaultMaxBody is the largest HTTP ingest body accepted by default.
 const DefaultMaxBody = 64 << 20
 
+// DefaultReadTimeout is HTTPInput.ReadTimeout's default.
+const DefaultReadTimeout = time.Minute
+
+// MinBodyRate is the least rate, in bytes per second, at which a body must
+// arrive once its ReadTimeout has passed.
+const MinBodyRate = 64 << 10
+
+// DefaultMaxDecompressed is the most a gzip body may decompress to by
+// default: CloudTrail's JSON compresses about tenfold and more, so a
+// DefaultMaxBody of it fits.
+const DefaultMaxDecompressed = 1 << 30
+
 // HTTPInput serves POST /v1/records (CloudTrail delivery files, JSON
 // arrays or JSON Lines, gzip accepted), and /metrics, /healthz and
 // /readyz. A body is written to the spool folder and synced before the
 // 202 answer; the file is deleted when its batch is acknowledged, and the
 // spool is replayed at start.
 type HTTPInput struct {
-	Addr              string   // host:port to listen on
-	Tokens            []string // bearer tokens accepted; none: ingest refuses every request (403)
-	MaxBody           int64    // default DefaultMaxBody
-	CertFile, KeyFile string   // TLS, when both are set
+	Addr    string   // host:port to listen on
+	Tokens  []string // bearer tokens accepted; none: ingest refuses every request (403)
+	MaxBody int64    // default DefaultMaxBody
+	// MaxDecompressed bounds what a gzip body decompresses to (default
+	// DefaultMaxDecompressed): a small body must not make the service read
+	// gigabytes (a gzip bomb). Checked before the 202: a body over it is
+	// refused with 413, nothing of it spooled. (Options.MaxDecompressed
+	// bounds the other inputs' batches as they are read.)
+	MaxDecompressed int64
+	// ReadTimeout bounds the time a body may take (default
+	// DefaultReadTimeout), plus a second per MinBodyRate bytes received:
+	// a client that stalls or trickles is answered 408 and its connection
+	// closed, so it cannot hold a connection, a goroutine and a spool file
+	// for ever.
+	ReadTimeout       time.Duration
+	CertFile, KeyFile string // TLS, when both are set
 	SpoolDir          string
 	Metrics           *Metrics
 	Log               *slog.Logger
@@ -117,7 +142,7 @@ func (h *HTTPInput) Run(ctx context.Context, deliver func(*Batch) error) error {
 	if len(old) > 0 {
 		h.Log.Info("http input: replaying the spool", "bodies", len(old))
 	}
-	srv := &http.Server{Handler: h.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: h.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
 	go func() {
 		var err error
@@ -249,7 +274,13 @@ func (h *HTTPInput) ingest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := fmt.Sprintf("%020d-%d.body", h.seq.Add(1), time.Now().UnixNano())
-	n, code, msg := h.spool(name, http.MaxBytesReader(w, r.Body, h.MaxBody), r.Header.Get("Content-Encoding"))
+	timeout := cmp.Or(max(h.ReadTimeout, 0), DefaultReadTimeout)
+	body := &paced{r: r.Body, rc: http.NewResponseController(w), start: time.Now(), timeout: timeout}
+	n, code, msg := h.spool(name, http.MaxBytesReader(w, body, h.MaxBody), r.Header.Get("Content-Encoding"))
+	if code == http.StatusRequestTimeout {
+		msg = fmt.Sprintf("body not received in time (%s, and a second more per %d KB received): %s", timeout, MinBodyRate>>10, msg)
+		w.Header().Set("Connection", "close")
+	}
 	if code != 0 {
 		h.fail(w, code, msg)
 		return
@@ -291,14 +322,16 @@ func (h *HTTPInput) spool(name string, body io.Reader, encoding string) (int64, 
 		return unqueued(fw.err)
 	case errors.As(err, &mbe):
 		return 0, http.StatusRequestEntityTooLarge, fmt.Sprintf("body over the limit of %d bytes", h.MaxBody)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return 0, http.StatusRequestTimeout, fmt.Sprintf("%d bytes received", n)
 	case err != nil:
 		return 0, http.StatusBadRequest, "reading the body: " + err.Error()
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return unqueued(err)
 	}
-	if msg := checkBody(f, encoding); msg != "" {
-		return 0, http.StatusBadRequest, msg
+	if code, msg := checkBody(f, encoding, cmp.Or(max(h.MaxDecompressed, 0), DefaultMaxDecompressed)); code != 0 {
+		return 0, code, msg
 	}
 	if err := f.Sync(); err != nil {
 		return unqueued(err)
@@ -319,6 +352,30 @@ func (h *HTTPInput) spool(name string, body io.Reader, encoding string) (int64, 
 	return n, 0, ""
 }
 
+// paced reads a request body under a read deadline that moves on as the
+// body arrives: timeout from the start, plus a second per MinBodyRate
+// bytes read. Past it, reads fail with os.ErrDeadlineExceeded.
+type paced struct {
+	r       io.ReadCloser
+	rc      *http.ResponseController
+	start   time.Time
+	timeout time.Duration
+	n       int64
+}
+
+func (p *paced) Read(b []byte) (int, error) {
+	// not supported (a test's recorder): the body is read without a deadline
+	_ = p.rc.SetReadDeadline(p.start.Add(p.timeout + time.Duration(p.n)*time.Second/MinBodyRate))
+	n, err := p.r.Read(b)
+	p.n += int64(n)
+	if err == io.EOF { // the whole body: the connection's next request is the server's to time
+		_ = p.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
+}
+
+func (p *paced) Close() error { return p.r.Close() }
+
 // fileWriter writes to f and keeps its error apart from the reader's.
 type fileWriter struct {
 	f   *os.File
@@ -334,9 +391,13 @@ func (w *fileWriter) Write(b []byte) (int, error) {
 }
 
 // checkBody refuses bodies that cannot hold records: empty, gzip that is
-// not, or not starting like JSON. Problems inside are per record, reported
-// as hunt reports them.
-func checkBody(body io.Reader, encoding string) string {
+// not, or not starting like JSON (400), and gzip that decompresses to more
+// than maxDecompressed bytes (413: read to its end here, so that a gzip
+// bomb is refused before it is queued). It returns the status and message
+// of a refusal (0 and "": taken). Problems inside are per record, reported
+// as hunt reports them; so is a gzip stream broken after its start (what
+// is before the break is read).
+func checkBody(body io.Reader, encoding string, maxDecompressed int64) (int, string) {
 	br := bufio.NewReader(body)
 	magic, _ := br.Peek(2)
 	gz := len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b
@@ -344,24 +405,59 @@ func checkBody(body io.Reader, encoding string) string {
 	case "", "identity":
 	case "gzip", "x-gzip":
 		if !gz {
-			return "Content-Encoding is gzip but the body is not"
+			return http.StatusBadRequest, "Content-Encoding is gzip but the body is not"
 		}
 	default:
-		return fmt.Sprintf("Content-Encoding %q not supported (gzip or none)", encoding)
+		return http.StatusBadRequest, fmt.Sprintf("Content-Encoding %q not supported (gzip or none)", encoding)
 	}
-	if gz {
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return "gzip: " + err.Error()
-		}
-		first, err := firstByte(bufio.NewReader(zr))
-		if err != nil && err != io.EOF { // EOF: nothing but white space inside, said as for a plain body
-			return "gzip: " + err.Error()
-		}
-		return checkFirst(first)
+	if !gz {
+		first, _ := firstByte(br)
+		return badFirst(first)
 	}
-	first, _ := firstByte(br)
-	return checkFirst(first)
+	zr, err := gzip.NewReader(br)
+	if err != nil {
+		return http.StatusBadRequest, "gzip: " + err.Error()
+	}
+	lr := &sizeLimit{r: zr, max: maxDecompressed}
+	zb := bufio.NewReader(lr)
+	tooLarge := func() (int, string) {
+		return http.StatusRequestEntityTooLarge, fmt.Sprintf("gzip body decompresses to more than the limit of %d bytes (max_decompressed)", maxDecompressed)
+	}
+	first, err := firstByte(zb)
+	switch {
+	case errors.Is(err, errTooLarge):
+		return tooLarge()
+	case err != nil && err != io.EOF: // EOF: nothing but white space inside, said as for a plain body
+		return http.StatusBadRequest, "gzip: " + err.Error()
+	}
+	if code, msg := badFirst(first); code != 0 {
+		return code, msg
+	}
+	if _, err := io.Copy(io.Discard, zb); errors.Is(err, errTooLarge) {
+		return tooLarge()
+	}
+	return 0, ""
+}
+
+// errTooLarge is wrapped by sizeLimit's error.
+var errTooLarge = errors.New("over the size limit")
+
+// sizeLimit reads r and fails with an error wrapping errTooLarge once more
+// than max bytes came out of it.
+type sizeLimit struct {
+	r      io.Reader
+	n, max int64
+}
+
+func (l *sizeLimit) Read(b []byte) (int, error) {
+	if room := l.max - l.n + 1; int64(len(b)) > room {
+		b = b[:room]
+	}
+	n, err := l.r.Read(b)
+	if l.n += int64(n); l.n > l.max {
+		return n, fmt.Errorf("%w: more than %d bytes decompressed (max_decompressed)", errTooLarge, l.max)
+	}
+	return n, err
 }
 
 func firstByte(r *bufio.Reader) (byte, error) {
@@ -382,12 +478,14 @@ func firstByte(r *bufio.Reader) (byte, error) {
 	}
 }
 
-func checkFirst(c byte) string {
+// badFirst refuses (400) a body whose first byte after white space c is
+// not that of a JSON object or array (0: nothing but white space).
+func badFirst(c byte) (int, string) {
 	switch c {
 	case '{', '[':
-		return ""
+		return 0, ""
 	case 0:
-		return "empty body: want a CloudTrail delivery file, a JSON array or JSON Lines"
+		return http.StatusBadRequest, "empty body: want a CloudTrail delivery file, a JSON array or JSON Lines"
 	}
-	return fmt.Sprintf("body does not start like JSON (%q): want a CloudTrail delivery file, a JSON array or JSON Lines", c)
+	return http.StatusBadRequest, fmt.Sprintf("body does not start like JSON (%q): want a CloudTrail delivery file, a JSON array or JSON Lines", c)
 }

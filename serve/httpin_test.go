@@ -27,6 +27,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func gz(t *testing.T, b []byte) []byte {
@@ -36,6 +38,24 @@ func gz(t *testing.T, b []byte) []byte {
 	zw.Write(b)
 	zw.Close()
 	return buf.Bytes()
+}
+
+// postRecords posts body to base's /v1/records with the test token and
+// returns the status and the answer.
+func postRecords(t *testing.T, base string, body []byte) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, base+"/v1/records", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, answer
 }
 
 // Every answer of POST /v1/records: status, JSON error body, and whether
@@ -279,15 +299,8 @@ func TestHTTPIngestSpoolsWhileBusy(t *testing.T) {
 	for i := range posts {
 		rec := fmt.Sprintf(`{"eventTime":"2026-11-03T10:00:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","eventID":"e%d"}`, i)
 		want = append(want, rec)
-		req, _ := http.NewRequest(http.MethodPost, "http://"+h.ListenAddr()+"/v1/records", strings.NewReader(rec))
-		req.Header.Set("Authorization", "Bearer "+testToken)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusAccepted {
-			t.Fatalf("status %d while the service is busy, want 202", resp.StatusCode)
+		if code, _ := postRecords(t, "http://"+h.ListenAddr(), []byte(rec)); code != http.StatusAccepted {
+			t.Fatalf("status %d while the service is busy, want 202", code)
 		}
 	}
 	if n := len(spoolFiles(t, dir)); n != posts {
@@ -345,16 +358,8 @@ func TestHTTPIngestSpoolFailure(t *testing.T) {
 	if err := os.WriteFile(spool, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/records", strings.NewReader(`{"eventName":"x"}`))
-	req.Header.Set("Authorization", "Bearer "+testToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "could not queue the body") {
-		t.Errorf("status %d %s, want 503 could not queue the body", resp.StatusCode, body)
+	if code, body := postRecords(t, srv.URL, []byte(`{"eventName":"x"}`)); code != http.StatusServiceUnavailable || !strings.Contains(string(body), "could not queue the body") {
+		t.Errorf("status %d %s, want 503 could not queue the body", code, body)
 	}
 	if len(h.queue) != 0 {
 		t.Error("a body that was not spooled was queued")
@@ -373,18 +378,145 @@ func FuzzCheckBody(f *testing.F) {
 		if len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b {
 			return // already gzip
 		}
-		plain := checkBody(bytes.NewReader(data), "")
+		check := func(body []byte, enc string) string {
+			_, msg := checkBody(bytes.NewReader(body), enc, DefaultMaxDecompressed)
+			return msg
+		}
+		plain := check(data, "")
 		zipped := gz(t, data)
 		for _, enc := range []string{"", "gzip"} {
-			if got := checkBody(bytes.NewReader(zipped), enc); got != plain {
+			if got := check(zipped, enc); got != plain {
 				t.Fatalf("%q: plain %q, gzip (encoding %q) %q", data, plain, enc, got)
 			}
 		}
-		if got := checkBody(bytes.NewReader(data), "gzip"); got == "" {
+		if got := check(data, "gzip"); got == "" {
 			t.Fatalf("%q with Content-Encoding gzip accepted", data)
 		}
 		if trimmed := bytes.TrimLeft(data, " \t\r\n"); len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') && plain != "" {
 			t.Fatalf("%q refused: %s", data, plain)
 		}
+		// an alerting record before any bytes: the body is taken (the
+		// record is read; the bytes after it are the scan's to report)
+		withRecord := append([]byte(alerting+"\n"), data...)
+		for _, body := range [][]byte{withRecord, gz(t, withRecord)} {
+			if got := check(body, ""); got != "" {
+				t.Fatalf("an alerting record followed by %q refused: %s", data, got)
+			}
+		}
 	})
+}
+
+// A small gzip body that decompresses to more than MaxDecompressed (white
+// space after a record, or one record repeated) is refused with 413 and a
+// message saying so: nothing spooled, nothing queued. One just under the
+// limit is taken, and MaxDecompressed does not bound plain bodies (MaxBody
+// does).
+func TestHTTPGzipBomb(t *testing.T) {
+	const limit = 8 << 20
+	m := NewMetrics()
+	dir := t.TempDir()
+	h := &HTTPInput{Tokens: []string{testToken}, SpoolDir: dir, Metrics: m, Log: testLog(t), MaxBody: DefaultMaxBody, MaxDecompressed: limit}
+	h.queue = make(chan string, 10)
+	h.tokens = append(h.tokens, sha(testToken))
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+	rec := `{"eventTime":"2026-11-03T10:00:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject"}` + "\n"
+	records := strings.Repeat(rec, 64<<20/len(rec))
+	for _, tc := range []struct {
+		name string
+		body []byte
+		code int
+	}{
+		{"a record and 64 MB of white space", gz(t, []byte(rec+strings.Repeat(" ", 64<<20))), 413},
+		{"64 MB of one record repeated", gz(t, []byte(records)), 413},
+		{"white space only, 64 MB", gz(t, []byte(strings.Repeat("\n", 64<<20))), 413},
+		{"just under the limit", gz(t, []byte(records[:limit-len(rec)])), 202},
+		{"plain, over the decompressed limit", []byte(records[:limit+len(rec)]), 202},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, answer := postRecords(t, srv.URL, tc.body)
+			if code != tc.code {
+				t.Fatalf("%d bytes posted: status %d, want %d (%s)", len(tc.body), code, tc.code, answer)
+			}
+			if tc.code == 202 {
+				os.Remove(filepath.Join(dir, <-h.queue))
+				return
+			}
+			if !strings.Contains(string(answer), fmt.Sprintf("decompresses to more than the limit of %d bytes", limit)) {
+				t.Errorf("answer %s does not say why", answer)
+			}
+			if n := spoolFiles(t, dir); len(n) != 0 || len(h.queue) != 0 {
+				t.Errorf("refused, but the spool holds %v and %d are queued", n, len(h.queue))
+			}
+		})
+	}
+}
+
+// A client that sends a few bytes of its body and stalls is cut off once
+// ReadTimeout passes: answered 408, its connection closed, its .tmp spool
+// file removed. Meanwhile another client is served.
+func TestHTTPSlowBody(t *testing.T) {
+	dir := t.TempDir()
+	m := NewMetrics()
+	h := &HTTPInput{Addr: "127.0.0.1:0", Tokens: []string{testToken}, SpoolDir: dir, Metrics: m, Log: testLog(t), ReadTimeout: 2 * time.Second}
+	if err := h.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make(chan *Batch, 10)
+	done := make(chan error, 1)
+	go func() { done <- h.Run(ctx, func(b *Batch) error { got <- b; return nil }) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	slow, err := net.Dial("tcp", h.ListenAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	fmt.Fprintf(slow, "POST /v1/records HTTP/1.1\r\nHost: trailhound\r\nAuthorization: Bearer %s\r\nContent-Length: 100000\r\n\r\n{\"eventTime\"", testToken)
+	tmps := func() int {
+		n := 0
+		for _, f := range spoolFiles(t, dir) {
+			if strings.HasSuffix(f, ".tmp") {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, 30*time.Second, "the slow body's .tmp file", func() bool { return tmps() == 1 })
+
+	// another client is served while the slow one holds its connection
+	rec := `{"eventTime":"2026-11-03T10:00:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject"}`
+	if code, _ := postRecords(t, "http://"+h.ListenAddr(), []byte(rec)); code != http.StatusAccepted {
+		t.Fatalf("the other client: status %d", code)
+	}
+	select {
+	case b := <-got:
+		if string(b.Data) != rec {
+			t.Errorf("delivered %q", b.Data)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the other client's body was not delivered")
+	}
+
+	// the slow one is answered 408 and its connection closed
+	slow.SetReadDeadline(time.Now().Add(30 * time.Second))
+	answer, err := io.ReadAll(slow)
+	if err != nil {
+		t.Fatalf("the slow connection was not closed: %v (read %q)", err, answer)
+	}
+	if !strings.HasPrefix(string(answer), "HTTP/1.1 408") || !strings.Contains(string(answer), "not received in time") {
+		t.Errorf("the slow client got %q, want 408 saying why", answer)
+	}
+	waitFor(t, 30*time.Second, "the .tmp file removed", func() bool { return tmps() == 0 })
+	if n := len(got); n != 0 {
+		t.Errorf("%d more bodies delivered", n)
+	}
+	if v := testutil.ToFloat64(m.Rejected.WithLabelValues("408")); v != 1 {
+		t.Errorf("http_rejected_total{code=408} %v, want 1", v)
+	}
 }

@@ -3,7 +3,6 @@ package serve
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -78,15 +77,7 @@ func TestKafkaServeMatchesHunt(t *testing.T) {
 	eng := builtinEngine(t)
 	want := huntIDs(t, eng, samples)
 	c := newKafka(t, 2)
-	var values [][]byte
-	for _, f := range sampleFiles(t) {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		values = append(values, data)
-	}
-	values = append(values, []byte(sentinel)) // the 4th: partition 1, offset 1
+	values := append(sampleBodies(t), []byte(sentinel)) // the 4th: partition 1, offset 1
 	produce(t, c, 2, values...)
 
 	dir := t.TempDir()

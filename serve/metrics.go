@@ -18,8 +18,10 @@ type Metrics struct {
 	InputErrors   *prometheus.CounterVec // per input: records or regions not evaluated
 	InputWarnings *prometheus.CounterVec // per input: records read despite a problem
 	InputSkipped  *prometheus.CounterVec // per input and kind: JSON documents read that are not CloudTrail events
+	InputFuture   *prometheus.CounterVec // per input: records whose event time is too far ahead of the clock
 	Rejected      *prometheus.CounterVec // HTTP ingest answers other than 202, per status
 	Pending       prometheus.Gauge       // batches scanned, not yet acknowledged
+	Waiting       prometheus.Gauge       // workers stopped until the checkpoint catches up (back-pressure)
 	Watermark     prometheus.Gauge       // the watermark, Unix seconds
 	WatermarkLag  prometheus.Gauge       // wall time minus the watermark, seconds
 	Horizon       prometheus.Gauge       // the earliest record time not yet acknowledgeable, Unix seconds
@@ -29,6 +31,7 @@ type Metrics struct {
 	Known         prometheus.Gauge       // alerts raised before (state): replays after a restart
 	Latency       prometheus.Histogram   // event time to alert delivery, seconds
 	Checkpoints   prometheus.Counter
+	StoreRetries  prometheus.Counter // state commits that failed and were retried
 	CheckpointDur prometheus.Histogram
 	Acked         *prometheus.CounterVec // batches acknowledged, per input
 	SinkAlerts    *prometheus.CounterVec // alerts delivered, per sink
@@ -66,8 +69,11 @@ func NewMetrics() *Metrics {
 		InputWarnings: f("input_warnings_total", "Input warnings (the record was still evaluated), per input.", "input"),
 		InputSkipped: f("input_skipped_total", "JSON documents read that are not CloudTrail events (kind other) or are CloudTrail digests (kind digest), and batches with nothing in them (kind empty), per input; each batch is logged.",
 			"input", "kind"),
+		InputFuture: f("input_future_total", "Records whose event time is more than max_future ahead of the wall clock, per input: they do not move the watermark; rules that need no event time ran on them at the time they were received, the others skipped them; each is logged.",
+			"input"),
 		Rejected:     f("http_rejected_total", "HTTP ingest requests refused, per status code.", "code"),
 		Pending:      g("pending_batches", "Batches evaluated and not yet acknowledged to their input (their records' windows are still open)."),
+		Waiting:      g("workers_waiting", "Workers stopped until a checkpoint takes what was read (a sink's outbox is full, or the state store is slow): back-pressure on the inputs."),
 		Watermark:    g("watermark_seconds", "The watermark: the event time up to which alerts are decided (Unix seconds)."),
 		WatermarkLag: g("watermark_lag_seconds", "Wall-clock time minus the watermark."),
 		Horizon:      g("horizon_seconds", "The earliest event time the committed state may not hold (Unix seconds); batches all earlier are acknowledged."),
@@ -87,7 +93,9 @@ func NewMetrics() *Metrics {
 		OutboxDepth: gv("outbox_alerts", "Alerts in a sink's on-disk outbox, not yet delivered.", "sink"),
 		OutboxBytes: gv("outbox_bytes", "Bytes in a sink's on-disk outbox.", "sink"),
 	}
-	r.MustRegister(m.Latency, m.Checkpoints, m.CheckpointDur,
+	m.StoreRetries = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "trailhound", Name: "state_commit_retries_total",
+		Help: "State commits that failed (the store unreachable) and were retried; each is logged."})
+	r.MustRegister(m.Latency, m.Checkpoints, m.CheckpointDur, m.StoreRetries,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -51,7 +51,7 @@ func startInstance(t *testing.T, name, redisURL string, brokers []string) *insta
 	in.cancel = cancel
 	go func() {
 		err := Run(ctx, Options{Engine: builtinEngine(t), Store: st, Inputs: []Input{k}, Outputs: []*Output{{Name: "jsonl", Deliverer: file}},
-			Lateness: lateness, Interval: 20 * time.Millisecond, Workers: 1, Metrics: in.m, Log: testLog(t).With("instance", name), Grace: 5 * time.Second})
+			Lateness: lateness, Interval: 20 * time.Millisecond, Workers: 1, Metrics: in.m, Log: testLog(t).With("instance", name), Grace: 5 * time.Second, Now: farClock})
 		st.Close()
 		in.done <- err
 	}()

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/trailhound/trailhound/detect"
 	"github.com/trailhound/trailhound/engine"
@@ -20,9 +21,12 @@ const alerting = `{"eventVersion":"1.08","eventTime":"2026-11-03T10:00:00Z","eve
 // FuzzScanBatch: a body or message that holds an alerting record on its
 // own line, followed by arbitrary bytes (plain, gzip, or gzip cut short
 // anywhere after the record), still has the record matched; whatever the
-// bytes, every problem reported names the batch, and nothing panics.
+// bytes, every problem reported names the batch, and nothing panics. The
+// parser refuses event times past a bound (serve's max_future), so
+// records from the future among the bytes take that path too.
 func FuzzScanBatch(f *testing.F) {
-	for _, s := range []string{"", "{", "{\"a\":", "[", "]", "\x00\xff", "{\"Records\":[", "\"", "{}\n{\"eventTime\":5}", strings.Repeat("[", 20000), "\x1f\x8b"} {
+	for _, s := range []string{"", "{", "{\"a\":", "[", "]", "\x00\xff", "{\"Records\":[", "\"", "{}\n{\"eventTime\":5}", strings.Repeat("[", 20000), "\x1f\x8b",
+		`{"eventTime":"2099-01-01T00:00:00Z","eventSource":"sts.amazonaws.com","eventName":"GetCallerIdentity","userIdentity":{"arn":"x"}}`} {
 		f.Add([]byte(s), uint8(0), uint16(0))
 		f.Add([]byte(s), uint8(1), uint16(0))
 		f.Add([]byte(s), uint8(2), uint16(3))
@@ -61,7 +65,7 @@ func matchesOf(t testing.TB, eng *engine.Engine, body []byte) int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := event.Parser{}
+	p := event.Parser{NotAfter: time.Date(2026, 11, 3, 10, 5, 0, 0, time.UTC)} // the alerting record's time and 5 minutes
 	prog := &hunt.Progress{}
 	sc := &hunt.Scanner{Engine: eng, Parser: &p, Scratch: engine.NewScratch(), Collector: proc.NewCollector(), Progress: prog,
 		Errors: func(e hunt.InputError) {
@@ -69,6 +73,31 @@ func matchesOf(t testing.TB, eng *engine.Engine, body []byte) int64 {
 				t.Errorf("problem not naming the batch: %v", e)
 			}
 		}}
-	scanBatch(sc, "fuzz:batch", bytes.Clone(body))
+	scanBatch(sc, "fuzz:batch", bytes.Clone(body), time.Now(), DefaultMaxDecompressed)
 	return prog.Matches.Load()
+}
+
+// A gzip batch (a Kafka message, an S3 object) that decompresses to more
+// than the bound: the records before the bound are read, the rest is not,
+// and that is reported naming the batch and the bound.
+func TestScanBatchDecompressedBound(t *testing.T) {
+	eng := builtinEngine(t)
+	alone := matchesOf(t, eng, []byte(alerting+"\n"))
+	second := strings.Replace(alerting, "fuzz-1", "fuzz-2", 1)
+	body := gz(t, []byte(alerting+"\n"+strings.Repeat(" ", 16<<20)+"\n"+second+"\n"))
+	proc, err := detect.New(eng.Rules(), state.NewMemory(), detect.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errs []string
+	prog := &hunt.Progress{}
+	sc := &hunt.Scanner{Engine: eng, Parser: &event.Parser{}, Scratch: engine.NewScratch(), Collector: proc.NewCollector(), Progress: prog,
+		Errors: func(e hunt.InputError) { errs = append(errs, e.Error()) }}
+	scanBatch(sc, "kafka:trail/0/7", body, time.Now(), 1<<20)
+	if got := prog.Matches.Load(); got != alone {
+		t.Errorf("%d matches, want the first record's %d alone", got, alone)
+	}
+	if len(errs) != 1 || !strings.HasPrefix(errs[0], "kafka:trail/0/7") || !strings.Contains(errs[0], "more than 1048576 bytes decompressed (max_decompressed)") {
+		t.Errorf("errors %q, want one naming the batch and the bound", errs)
+	}
 }

@@ -35,6 +35,12 @@ var lateness = 24 * time.Hour
 
 func startHTTP(t *testing.T, dir string, es *fakeES, extra ...Input) *harness {
 	t.Helper()
+	return startHTTPWith(t, dir, es, nil, extra...)
+}
+
+// startHTTPWith is startHTTP with opts changing the service's options.
+func startHTTPWith(t *testing.T, dir string, es *fakeES, opts func(*Options), extra ...Input) *harness {
+	t.Helper()
 	h := &harness{t: t, dir: dir, es: es, out: filepath.Join(dir, "alerts.jsonl"), done: make(chan error, 1), m: NewMetrics()}
 	log := testLog(t)
 	st, err := state.OpenBolt(filepath.Join(dir, "state.db"))
@@ -56,12 +62,17 @@ func startHTTP(t *testing.T, dir string, es *fakeES, extra ...Input) *harness {
 	ob.MinBackoff, ob.MaxBackoff = 10*time.Millisecond, 50*time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
+	o := Options{
+		Engine: builtinEngine(t), Store: st, Inputs: append([]Input{h.http}, extra...),
+		Outputs:  []*Output{{Name: "jsonl", Deliverer: file}, {Name: "es", Deliverer: ob}},
+		Lateness: lateness, Interval: 20 * time.Millisecond, Workers: 2, Metrics: h.m, Log: log, Grace: 5 * time.Second,
+		Now: farClock,
+	}
+	if opts != nil {
+		opts(&o)
+	}
 	go func() {
-		err := Run(ctx, Options{
-			Engine: builtinEngine(t), Store: st, Inputs: append([]Input{h.http}, extra...),
-			Outputs:  []*Output{{Name: "jsonl", Deliverer: file}, {Name: "es", Deliverer: ob}},
-			Lateness: lateness, Interval: 20 * time.Millisecond, Workers: 2, Metrics: h.m, Log: log, Grace: 5 * time.Second,
-		})
+		err := Run(ctx, o)
 		st.Close()
 		h.done <- err
 	}()

@@ -38,8 +38,12 @@ func newServe() *cobra.Command {
 		lateness   time.Duration
 		interval   time.Duration
 		idle       time.Duration
+		maxFuture  time.Duration
+		storeRetry time.Duration
 		workers    int
 		maxBody    string
+		maxUnzip   string
+		readWait   time.Duration
 		tlsCert    string
 		tlsKey     string
 		brokers    []string
@@ -111,6 +115,15 @@ served on --listen.`,
 			if cfg.Idle < 0 {
 				return usageError(fmt.Errorf("--idle must be 0 (off) or positive, not %s", cfg.Idle))
 			}
+			if f.Changed("max-future") || cfg.MaxFuture == 0 {
+				cfg.MaxFuture = maxFuture
+			}
+			if f.Changed("store-retry") || cfg.StoreRetry == 0 {
+				cfg.StoreRetry = storeRetry
+			}
+			if maxUnzip != "" {
+				cfg.MaxDecompressed = maxUnzip
+			}
 			if f.Changed("workers") {
 				cfg.Workers = workers
 			}
@@ -120,7 +133,7 @@ served on --listen.`,
 			if geo.dir == "" {
 				geo.dir = cfg.GeoIPDir
 			}
-			if listen != "" || tokenFile != "" || maxBody != "" || tlsCert != "" {
+			if listen != "" || tokenFile != "" || maxBody != "" || readWait != 0 || tlsCert != "" {
 				if cfg.HTTP == nil {
 					cfg.HTTP = &serve.HTTPConfig{}
 				}
@@ -132,6 +145,9 @@ served on --listen.`,
 				}
 				if maxBody != "" {
 					cfg.HTTP.MaxBody = maxBody
+				}
+				if readWait != 0 {
+					cfg.HTTP.ReadTimeout = readWait
 				}
 				if tlsCert != "" {
 					cfg.HTTP.TLSCert, cfg.HTTP.TLSKey = tlsCert, tlsKey
@@ -267,6 +283,8 @@ served on --listen.`,
 	f.StringVar(&listen, "listen", "", "HTTP address for ingest (POST /v1/records), /metrics, /healthz and /readyz, e.g. 127.0.0.1:8080")
 	f.StringVar(&tokenFile, "token-file", "", "bearer tokens accepted by HTTP ingest, one a line")
 	f.StringVar(&maxBody, "max-body", "", "largest HTTP ingest body (default 64MB); larger ones get 413")
+	f.StringVar(&maxUnzip, "max-decompressed", "", "most a gzip batch may decompress to (default 1GB): an HTTP body over it gets 413, the rest of a Kafka message or S3 object is not read (an input error)")
+	f.DurationVar(&readWait, "read-timeout", 0, "how long an HTTP ingest body may take, plus a second per 64 KB received (default 1m); a slower one gets 408 and its connection closed")
 	f.StringVar(&tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM; with --tls-key)")
 	f.StringVar(&tlsKey, "tls-key", "", "the --tls-cert key (PEM)")
 	f.StringVar(&outPath, "out", "", "append alerts as JSON Lines to this file ('-': stdout; the default when no sink is configured)")
@@ -275,6 +293,8 @@ served on --listen.`,
 	f.DurationVar(&lateness, "lateness", hunt.DefaultLateness, "how much older than an input's latest event time a record may be and still be on time")
 	f.DurationVar(&interval, "checkpoint-interval", time.Second, "how often alerts are decided and delivered, the state committed and inputs acknowledged")
 	f.DurationVar(&idle, "idle", 0, "after an input has been quiet this long, let its event time follow the wall clock so open windows close (0: off; later records older than that are late)")
+	f.DurationVar(&maxFuture, "max-future", serve.DefaultMaxFuture, "records with an event time further ahead of the wall clock do not move the watermark (rules that need no event time run on them at the time received, the others skip them; counted and logged); negative: no bound")
+	f.DurationVar(&storeRetry, "store-retry", serve.DefaultStoreRetry, "how long a checkpoint retries a state commit that fails (Redis restarting), acknowledging nothing meanwhile, before serve stops; negative: no retry")
 	f.IntVarP(&workers, "workers", "w", 0, "batches evaluated in parallel (default 0: one per CPU)")
 	f.StringSliceVar(&brokers, "kafka-brokers", nil, "Kafka seed brokers (host:port, comma-separated)")
 	f.StringVar(&topic, "kafka-topic", "", "Kafka topic of CloudTrail records or delivery files")
@@ -353,6 +373,12 @@ func serveOnce(ctx context.Context, cfg *serve.Config, geo *geoFlags, stdout io.
 	if err != nil {
 		return nil, &exitError{exitErrors, err}
 	}
+	var maxUnzip int64 // 0: the default
+	if cfg.MaxDecompressed != "" {
+		if maxUnzip, err = serve.ParseBytes(cfg.MaxDecompressed); err != nil {
+			return nil, usageError(fmt.Errorf("max decompressed: %w", err))
+		}
+	}
 	var ready atomic.Bool
 	var inputs []serve.Input
 	if h := cfg.HTTP; h != nil {
@@ -385,6 +411,11 @@ func serveOnce(ctx context.Context, cfg *serve.Config, geo *geoFlags, stdout io.
 				return nil, usageError(fmt.Errorf("max body: %w", err))
 			}
 		}
+		in.MaxDecompressed = maxUnzip
+		if h.ReadTimeout < 0 {
+			return nil, usageError(fmt.Errorf("--read-timeout (http.read_timeout) must be positive, not %s", h.ReadTimeout))
+		}
+		in.ReadTimeout = h.ReadTimeout
 		if (h.TLSCert == "") != (h.TLSKey == "") {
 			return nil, usageError(errors.New("TLS needs both a certificate and a key file"))
 		}
@@ -457,7 +488,7 @@ func serveOnce(ctx context.Context, cfg *serve.Config, geo *geoFlags, stdout io.
 	}
 	log.Info("serving", "rules", len(eng.Rules()), "state", state.Redact(cfg.State), "sinks", strings.Join(names, ","), "lateness", cfg.Lateness.String())
 	err = serve.Run(ctx, serve.Options{
-		Engine: eng, Store: st, Inputs: inputs, Outputs: outs, Lateness: cfg.Lateness, Interval: cfg.Interval,
+		Engine: eng, Store: st, Inputs: inputs, Outputs: outs, Lateness: cfg.Lateness, Interval: cfg.Interval, MaxFuture: cfg.MaxFuture, StoreRetry: cfg.StoreRetry, MaxDecompressed: maxUnzip,
 		Workers: cfg.Workers, Idle: cfg.Idle, GeoIP: db, NoEntityMapping: geo.noEntityMapping, Metrics: m, Log: log,
 		Ready: func() { ready.Store(true) },
 	})

@@ -102,7 +102,8 @@ func TestKilledServeReplays(t *testing.T) {
 		}
 		recs = append(recs, &kgo.Record{Topic: "trail", Value: b})
 	}
-	// a record far in event time, so every window of the data closes
+	// a record far in event time, so every window of the data closes (the
+	// config lifts max_future, which would take it for a wrong clock)
 	sentinel := `{"eventVersion":"1.08","eventTime":"2099-01-01T00:00:00Z","eventSource":"sentinel.trailhound.test","eventName":"Sentinel","eventID":"sentinel","awsRegion":"us-east-1"}`
 	recs = append(recs, &kgo.Record{Topic: "trail", Value: []byte(sentinel)})
 	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
@@ -114,7 +115,7 @@ func TestKilledServeReplays(t *testing.T) {
 	es := httptest.NewServer(idx)
 	defer es.Close()
 	cfg := filepath.Join(dir, "serve.yaml")
-	os.WriteFile(cfg, fmt.Appendf(nil, "state: %s\ncheckpoint_interval: 50ms\nkafka:\n  session_timeout: 6s\nsinks:\n  - type: elasticsearch\n    url: %s\n", filepath.Join(dir, "serve.db"), es.URL), 0o644)
+	os.WriteFile(cfg, fmt.Appendf(nil, "state: %s\ncheckpoint_interval: 50ms\nmax_future: -1s\nkafka:\n  session_timeout: 6s\nsinks:\n  - type: elasticsearch\n    url: %s\n", filepath.Join(dir, "serve.db"), es.URL), 0o644)
 	args := func(out string) []string {
 		return []string{"serve", "--config", cfg, "--kafka-brokers", c.ListenAddrs()[0], "--kafka-topic", "trail", "--out", out, "--log-level", "warn"}
 	}

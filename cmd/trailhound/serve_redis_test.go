@@ -36,7 +36,7 @@ func TestServeConfigRedisState(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	cfg := filepath.Join(dir, "serve.yaml")
-	yaml := fmt.Sprintf("state: 'redis://:${TH_TEST_REDIS_PW}@${TH_TEST_REDIS}/0?prefix=test:'\nspool: %s\nlateness: 24h\ncheckpoint_interval: 20ms\nhttp:\n  listen: %s\n  tokens: [tk]\n",
+	yaml := fmt.Sprintf("state: 'redis://:${TH_TEST_REDIS_PW}@${TH_TEST_REDIS}/0?prefix=test:'\nspool: %s\nlateness: 24h\ncheckpoint_interval: 20ms\nmax_future: -1s\nhttp:\n  listen: %s\n  tokens: [tk]\n",
 		filepath.Join(dir, "spool"), addr)
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)

@@ -67,6 +67,7 @@ func TestKilledServeSQSReplays(t *testing.T) {
 	// turn into poison here.
 	os.WriteFile(cfg, fmt.Appendf(nil, `state: %s
 checkpoint_interval: 50ms
+max_future: -1s # the sentinel of 2099 closes the windows
 sqs:
   queue_url: %s
   endpoint: %s

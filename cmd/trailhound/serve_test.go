@@ -52,6 +52,8 @@ func TestServeUsage(t *testing.T) {
 		{[]string{"serve", "--state", st, "--listen", "127.0.0.1:0", "--s3-endpoint", "http://x"}, "goes with --sqs-queue-url or --s3-poll"},
 		{[]string{"serve", "--state", st, "--listen", "127.0.0.1:0", "--checkpoint-interval", "-1s"}, "--checkpoint-interval (checkpoint_interval) must be positive"},
 		{[]string{"serve", "--state", st, "--listen", "127.0.0.1:0", "--workers", "-2"}, "--workers (workers) must be 0"},
+		{[]string{"serve", "--state", st, "--listen", "127.0.0.1:0", "--read-timeout", "-1s"}, "--read-timeout (http.read_timeout) must be positive"},
+		{[]string{"serve", "--state", st, "--listen", "127.0.0.1:0", "--max-decompressed", "lots"}, "max decompressed"},
 		{[]string{"serve", "--state", st, "--config", badURL}, `sinks[0]: url: "localhost:9200": want an http:// or https:// URL`},
 		{[]string{"serve", "extra"}, "unknown command"},
 	} {
@@ -91,7 +93,7 @@ func TestServeReloadsOnSIGHUP(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"serve", "--listen", addr, "--token-file", filepath.Join(dir, "tokens"), "--out", out,
-			"--state", filepath.Join(dir, "s.db"), "--rules", rules, "--lateness", "24h", "--checkpoint-interval", "20ms"}, io.Discard, &stderr)
+			"--state", filepath.Join(dir, "s.db"), "--rules", rules, "--lateness", "24h", "--checkpoint-interval", "20ms", "--max-future", "-1s"}, io.Discard, &stderr)
 	}()
 	ready := func() bool {
 		resp, err := http.Get("http://" + addr + "/readyz")

@@ -21,6 +21,9 @@ type Server struct {
 	Password string // what AUTH needs ("" for none)
 	cmd      *exec.Cmd
 	done     chan struct{} // closed when the process has exited
+	bin      string
+	args     []string
+	dir      string
 }
 
 // URL is the server's redis:// URL for database db, with its password
@@ -60,28 +63,49 @@ func StartWithPassword(t testing.TB, password string) *Server {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), Password: password, done: make(chan struct{})}
-		var out bytes.Buffer
-		args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), Password: password, bin: bin, dir: dir}
+		s.args = []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 			"--dir", dir, "--logfile", filepath.Join(dir, "redis.log")}
 		if password != "" {
-			args = append(args, "--requirepass", password)
+			s.args = append(s.args, "--requirepass", password)
 		}
-		s.cmd = exec.Command(bin, args...)
-		s.cmd.Stdout, s.cmd.Stderr = &out, &out
-		if err := s.cmd.Start(); err != nil {
-			t.Fatalf("starting redis-server: %v", err)
-		}
-		go func() { s.cmd.Wait(); close(s.done) }()
-		if ping(s.Addr, s.done) {
+		out, err := s.launch()
+		if err == nil {
 			t.Cleanup(s.Stop)
 			return s
 		}
-		s.Stop()
 		if attempt == 2 { // the port taken between asking and binding, three times
-			log, _ := os.ReadFile(filepath.Join(dir, "redis.log"))
-			t.Fatalf("redis-server on port %d did not answer PING: %s%s", port, out.String(), log)
+			t.Fatalf("%v: %s", err, out)
 		}
+	}
+}
+
+// launch starts the process and waits until it answers PING; when it does
+// not, it is stopped and the error holds its log.
+func (s *Server) launch() (string, error) {
+	s.done = make(chan struct{})
+	var out bytes.Buffer
+	s.cmd = exec.Command(s.bin, s.args...)
+	s.cmd.Stdout, s.cmd.Stderr = &out, &out
+	if err := s.cmd.Start(); err != nil {
+		return "", fmt.Errorf("starting redis-server: %w", err)
+	}
+	done := s.done
+	go func() { s.cmd.Wait(); close(done) }()
+	if ping(s.Addr, s.done) {
+		return "", nil
+	}
+	s.Stop()
+	log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
+	return out.String() + string(log), fmt.Errorf("redis-server on %s did not answer PING", s.Addr)
+}
+
+// StartAgain starts a stopped server again on the same address, empty (it
+// keeps nothing on disk), as a Redis restarted without persistence is.
+func (s *Server) StartAgain(t testing.TB) {
+	t.Helper()
+	if out, err := s.launch(); err != nil {
+		t.Fatalf("%v: %s", err, out)
 	}
 }
 
