@@ -162,13 +162,18 @@ func (p *Parser) ParseUTF8(data []byte) (*Event, error) {
 	if err != nil {
 		return nil, fmt.Errorf("malformed JSON: %w", err)
 	}
-	p.arena.Reset()
-	p.fields.gen++
-	p.ev = Event{Raw: data, arena: &p.arena, geoDB: p.GeoIP, noEntities: p.NoEntityMapping, fields: &p.fields}
-	e := &p.ev
-	e.notAfter = p.NotAfter
+	e := p.start(data, nil)
 	e.classify(v)
 	return e, nil
+}
+
+// start resets the Parser's event for the record data (top: its members,
+// when they are read one by one).
+func (p *Parser) start(data []byte, top *topLevel) *Event {
+	p.arena.Reset()
+	p.fields.gen++
+	p.ev = Event{Raw: data, arena: &p.arena, geoDB: p.GeoIP, noEntities: p.NoEntityMapping, fields: &p.fields, notAfter: p.NotAfter, top: top}
+	return &p.ev
 }
 
 // ParseRecord is ParseUTF8 for a record as a record.Scanner returned it:
@@ -179,11 +184,8 @@ func (p *Parser) ParseRecord(rec record.Record) (*Event, error) {
 	if rec.Keys == nil || rec.Depth >= fastjson.MaxDepth {
 		return p.ParseUTF8(rec.Data) // (too deep: the same error)
 	}
-	p.arena.Reset()
-	p.fields.gen++
 	p.top.reset(rec.Data, rec.Keys)
-	p.ev = Event{Raw: rec.Data, arena: &p.arena, geoDB: p.GeoIP, noEntities: p.NoEntityMapping, fields: &p.fields, top: &p.top}
-	e := &p.ev
+	e := p.start(rec.Data, &p.top)
 	t := &p.top
 	has := func(k string) bool { return t.index(k) >= 0 }
 	switch {
