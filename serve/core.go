@@ -257,7 +257,10 @@ loop:
 	for {
 		select {
 		case <-tick.C:
-			if err := s.checkpoint(ctx); err != nil {
+			cctx, cancel := graceAfter(ctx, o.Grace)
+			err := s.checkpoint(cctx)
+			cancel()
+			if err != nil {
 				s.log.Error("checkpoint failed: stopping; nothing more is acknowledged, and what was not is read again at the next start", "error", err)
 				failed = err
 				stopInputs(err)
@@ -454,6 +457,22 @@ func (s *service) watermark() (int64, bool) {
 // records the committed state accounts for (all earlier than the
 // processor's horizon). Only batches scanned before the advance count: an
 // advance takes every match gathered so far.
+// graceAfter returns a context that ends grace after ctx does: a
+// checkpoint under way when serve is stopped (a sink still delivering) has
+// the grace period to finish, as the last checkpoint has, instead of
+// failing the stop.
+func graceAfter(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	c, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(grace, cancel)
+		context.AfterFunc(c, func() { t.Stop() })
+	})
+	return c, func() {
+		stop()
+		cancel()
+	}
+}
+
 func (s *service) checkpoint(ctx context.Context) error {
 	start := time.Now()
 	s.mu.Lock()

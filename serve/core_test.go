@@ -113,6 +113,39 @@ func TestBackPressure(t *testing.T) {
 	t.Logf("%d batches taken while held; %d alerts, %d batches acknowledged", stalled, len(g.got), in.acked.Load())
 }
 
+// A stop while a checkpoint waits on a sink is a normal stop: the
+// checkpoint under way has the grace period to deliver (the sink takes the
+// alerts after the stop), and Run returns nil.
+func TestStopWhileDelivering(t *testing.T) {
+	in := &sliceInput{}
+	for i := range 3 {
+		rec := fmt.Sprintf(`{"eventVersion":"1.08","eventTime":"2026-11-01T%02d:00:00Z","eventSource":"sts.amazonaws.com","eventName":"GetCallerIdentity","eventID":"e%d","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::1:user/u%d","accountId":"1"},"sourceIPAddress":"198.51.100.%d","awsRegion":"us-east-1","recipientAccountId":"1"}`,
+			i, i, i, i)
+		in.batches = append(in.batches, &Batch{Name: fmt.Sprint("b", i), Data: []byte(rec)})
+	}
+	g := &gate{open: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Options{Engine: builtinEngine(t), Inputs: []Input{in}, Outputs: []*Output{{Name: "gate", Deliverer: g}},
+			Lateness: time.Minute, Interval: 5 * time.Millisecond, Workers: 1, Grace: time.Minute, Log: testLog(t), Now: farClock})
+	}()
+	waitFor(t, 30*time.Second, "the sink holding alerts", func() bool { return g.waiting.Load() == 1 })
+	cancel()
+	// the stop first, then the sink takes them (the sleep only orders the
+	// two: a sink that took them before the stop would pass either way)
+	time.Sleep(200 * time.Millisecond)
+	close(g.open)
+	if err := <-done; err != nil {
+		t.Fatalf("a stop during a checkpoint's delivery: %v", err)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.got) == 0 {
+		t.Error("the alerts held at the stop were not delivered")
+	}
+}
+
 // With Idle, a quiet input's watermark moves on with the wall clock: the
 // samples' last windows close without a later record, and the alerts are
 // hunt's. Without it they wait.
