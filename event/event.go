@@ -181,8 +181,14 @@ func (p *Parser) start(data []byte, top *topLevel) *Event {
 // read, and most of a record is never parsed. What the event gives is the
 // same as ParseUTF8's.
 func (p *Parser) ParseRecord(rec record.Record) (*Event, error) {
-	if rec.Keys == nil || rec.Depth >= fastjson.MaxDepth {
-		return p.ParseUTF8(rec.Data) // (too deep: the same error)
+	if rec.Depth > fastjson.MaxDepth-1 { // fastjson counts from the record's object
+		if e, err := p.ParseUTF8(rec.Data); err == nil {
+			return e, nil
+		}
+		return nil, fmt.Errorf("malformed JSON: nested %d levels deep; the event parser reads at most %d", rec.Depth, fastjson.MaxDepth)
+	}
+	if rec.Keys == nil {
+		return p.ParseUTF8(rec.Data)
 	}
 	p.top.reset(rec.Data, rec.Keys)
 	e := p.start(rec.Data, &p.top)
