@@ -451,12 +451,6 @@ func (s *service) watermark() (int64, bool) {
 	return lo, any
 }
 
-// checkpoint advances the processor to the watermark, delivers the alerts
-// it decides to every output (each returns once they are durable: written,
-// or in its outbox), commits the state, and acknowledges the batches whose
-// records the committed state accounts for (all earlier than the
-// processor's horizon). Only batches scanned before the advance count: an
-// advance takes every match gathered so far.
 // graceAfter returns a context that ends grace after ctx does: a
 // checkpoint under way when serve is stopped (a sink still delivering) has
 // the grace period to finish, as the last checkpoint has, instead of
@@ -473,6 +467,12 @@ func graceAfter(ctx context.Context, grace time.Duration) (context.Context, cont
 	}
 }
 
+// checkpoint advances the processor to the watermark, delivers the alerts
+// it decides to every output (each returns once they are durable: written,
+// or in its outbox), commits the state, and acknowledges the batches whose
+// records the committed state accounts for (all earlier than the
+// processor's horizon). Only batches scanned before the advance count: an
+// advance takes every match gathered so far.
 func (s *service) checkpoint(ctx context.Context) error {
 	start := time.Now()
 	s.mu.Lock()
