@@ -106,6 +106,19 @@ func (e *Event) root() *fastjson.Value {
 	return e.src
 }
 
+// Member returns the value of the record's top-level member key (nil: it
+// has none, or the record is not a JSON object), parsing only that member
+// when the record is read member by member (ParseRecord).
+func (e *Event) Member(key string) *fastjson.Value {
+	if e.top != nil {
+		return e.top.get(key)
+	}
+	if e.src == nil || e.src.Type() != fastjson.TypeObject {
+		return nil
+	}
+	return e.src.Get(key)
+}
+
 // get returns the value at keys under the record's root (nil: absent).
 func (e *Event) get(keys ...string) *fastjson.Value {
 	if e.top == nil {

@@ -693,11 +693,7 @@ type fieldCheck struct {
 // cond reports whether the event passes the prefilter's field condition i.
 func (rt *Runtime) cond(i int, ev *event.Event, s *engine.Scratch, fm *fieldMemo) bool {
 	c := &rt.fast[i]
-	root := ev.Source()
-	if root == nil {
-		return rt.conds[i](ev, s)
-	}
-	v := rt.node(c.node, root, fm)
+	v := rt.node(c.node, ev, fm)
 	switch {
 	case v == nil: // deep_get's default: as missing
 		return c.f.ff.Empty

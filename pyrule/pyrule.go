@@ -258,11 +258,12 @@ var foldExtra = map[rune]string{'i': "\u0130\u0131", 's': "\u017f", 'k': "\u212a
 // of these paths are nested too (the case-insensitive fallback it adds
 // only makes more values found, and so fewer false).
 func falsy(ev *event.Event, path []string) bool {
-	src := ev.Source()
-	if src == nil {
-		return true
+	var v *fastjson.Value
+	if len(path) == 0 {
+		v = ev.Source()
+	} else {
+		v = ev.Member(path[0]).Get(path[1:]...) // only that member is parsed
 	}
-	v := src.Get(path...)
 	if v == nil {
 		return true
 	}
@@ -1375,21 +1376,21 @@ func (rt *Runtime) nodeOf(path []string) int {
 }
 
 // node returns the value of node i in the record (nil: missing, null, or
-// under a value that is not an object), reading it once per event.
-func (rt *Runtime) node(i int, root *fastjson.Value, fm *fieldMemo) *fastjson.Value {
+// under a value that is not an object), reading it once per event and
+// parsing only the top-level members on its path.
+func (rt *Runtime) node(i int, ev *event.Event, fm *fieldMemo) *fastjson.Value {
 	if fm.read[i] {
 		return fm.vals[i]
 	}
 	n := rt.nodes[i]
-	cur := root
-	if n.parent >= 0 {
-		cur = rt.node(n.parent, root, fm)
-	}
 	var v *fastjson.Value
-	if cur != nil && cur.Type() == fastjson.TypeObject {
-		if v = cur.Get(n.key); v != nil && v.Type() == fastjson.TypeNull {
-			v = nil
-		}
+	if n.parent < 0 {
+		v = ev.Member(n.key) // only that member is parsed
+	} else if cur := rt.node(n.parent, ev, fm); cur != nil && cur.Type() == fastjson.TypeObject {
+		v = cur.Get(n.key)
+	}
+	if v != nil && v.Type() == fastjson.TypeNull {
+		v = nil
 	}
 	fm.read[i], fm.vals[i] = true, v
 	return v
