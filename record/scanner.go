@@ -40,7 +40,7 @@ type Record struct {
 	// Keys are the keys of the record's top-level object, in order, as
 	// the validator found them (nil when unknown: a key with an escape,
 	// duplicate keys, a record that is not an object). With them, a parser
-	// can find a member's value without parsing the others (Key.Value).
+	// can find a member's value without parsing the others (KeyValue).
 	// Valid as long as Data.
 	Keys []Key
 	// Depth is the deepest nesting of objects and arrays in the record as

@@ -125,7 +125,7 @@ func (v *validator) reset(track, wrapper bool) {
 	v.errNewline, v.errNewRecord, v.errUTF8 = false, false, false
 }
 
-// keys returns the record's top-level keys (nil when not known).
+// recordKeys returns the record's top-level keys (nil when not known).
 func (v *validator) recordKeys() []Key {
 	if !v.topOK {
 		return nil
