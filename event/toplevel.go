@@ -65,15 +65,8 @@ func (t *topLevel) get(key string) *fastjson.Value {
 	}
 	if !t.done[i] {
 		t.done[i] = true
-		if t.used == len(t.ps) {
-			t.ps = append(t.ps, new(fastjson.Parser))
-		}
-		p := t.ps[t.used]
-		t.used++
-		// valid JSON no deeper than fastjson's limit (ParseKeyed checked):
-		// it parses
-		v, err := p.ParseBytes(record.KeyValue(t.data, t.keys, i))
-		if err != nil {
+		v := t.parse(record.KeyValue(t.data, t.keys, i))
+		if v == nil {
 			v = t.fullMember(key)
 		}
 		t.vals[i] = v
@@ -81,14 +74,26 @@ func (t *topLevel) get(key string) *fastjson.Value {
 	return t.vals[i]
 }
 
-// fullMember is the member read from the whole record: where get's parse
-// of the value alone failed, which valid JSON does not.
-func (t *topLevel) fullMember(key string) *fastjson.Value {
-	v, err := t.full.ParseBytes(t.data)
+// parse parses b, part of the record, with a parser of its own (nil: not
+// JSON, which a part of a valid record no deeper than fastjson's limit,
+// as ParseRecord checked, is not).
+func (t *topLevel) parse(b []byte) *fastjson.Value {
+	if t.used == len(t.ps) {
+		t.ps = append(t.ps, new(fastjson.Parser))
+	}
+	p := t.ps[t.used]
+	t.used++
+	v, err := p.ParseBytes(b)
 	if err != nil {
 		return nil
 	}
-	return v.Get(key)
+	return v
+}
+
+// fullMember is the member read from the whole record: where get's parse
+// of the value alone failed, which valid JSON does not.
+func (t *topLevel) fullMember(key string) *fastjson.Value {
+	return t.parse(t.data).Get(key) // a parser of its own: root's may hold the record already
 }
 
 // root returns the record's top-level value, parsing the whole record the
