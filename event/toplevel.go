@@ -35,22 +35,10 @@ func (t *topLevel) reset(data []byte, keys []record.Key) {
 // keys are unique (the scanner resolved duplicates), as fastjson's
 // Object.Get finds the first.
 func (t *topLevel) index(key string) int {
-	if key == "" {
-		return t.indexOf(key)
-	}
-	n, c := uint32(len(key)), key[0]
+	n := uint32(len(key))
 	for i, k := range t.keys {
 		// most keys differ in length or first byte: no slicing for them
-		if k.N == n && t.data[k.Off] == c && string(t.data[k.Off:k.Off+k.N]) == key {
-			return i
-		}
-	}
-	return -1
-}
-
-func (t *topLevel) indexOf(key string) int {
-	for i, k := range t.keys {
-		if string(t.data[k.Off:k.Off+k.N]) == key {
+		if k.N == n && (n == 0 || t.data[k.Off] == key[0]) && string(t.data[k.Off:k.Off+k.N]) == key {
 			return i
 		}
 	}

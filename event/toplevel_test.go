@@ -148,6 +148,7 @@ func FuzzParseRecord(f *testing.F) {
 		`{"userIdentity.arn":"dotted","userIdentity":{"arn":"nested"},"eventName":"X","eventSource":"s","eventTime":"2024-01-01T00:00:00Z"}`,
 		`{"eventName":"X","eventSource":"s","eventID":"e","resources":{"ARN":"not a list"},"errorCode":""}`,
 		`{"digestStartTime":"2024-01-01T00:00:00Z"}`, `{"a":1}`, `{}`, `[1,2]`, `"s"`,
+		`{"":"empty key","eventName":"X","eventSource":"s","eventID":"1","":2}`, `{"":{"":"x"},"eventName":"X","eventSource":"s","eventTime":"2024-01-01T00:00:00Z"}`,
 		`{"Records":[{"eventName":"A","eventSource":"s","awsRegion":"r"},{"eventName":"B","eventSource":"s","eventID":"x"}]}`,
 		`{"eventName" : "X" , "eventSource":"s" ,"eventTime": "2024-01-01T00:00:00Z" ,"n": -1.5e3 , "t":true,"z":null }`,
 		`{"eventName":"X","eventSource":"s","eventID":"1","insightDetails":{"state":"Start"}}`,
