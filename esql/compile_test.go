@@ -74,17 +74,11 @@ func runAll(p *Program, evs []*event.Event, now time.Time) string {
 // does on the records.
 func agree(t *testing.T, query string, recs []string) {
 	t.Helper()
-	pq, err := Parse(query)
-	if err != nil {
-		t.Fatalf("parse %q: %v", query, err)
-	}
-	prog, err := Compile(pq)
-	if err != nil {
-		t.Fatal(err)
-	}
+	prog := compileQuery(t, query)
 	parsers := make([]event.Parser, len(recs))
 	evs := make([]*event.Event, len(recs))
 	for i, rec := range recs {
+		var err error
 		if evs[i], err = parsers[i].Parse([]byte(rec)); err != nil {
 			t.Fatalf("record %d: %v", i, err)
 		}
@@ -202,17 +196,11 @@ const headQuery = `FROM x
   BY cloud.account.id, aws.cloudtrail.user_identity.arn, key`
 
 func benchHead(b *testing.B, q string) {
-	pq, err := Parse(q)
-	if err != nil {
-		b.Fatal(err)
-	}
-	prog, err := Compile(pq)
-	if err != nil {
-		b.Fatal(err)
-	}
+	prog := compileQuery(b, q)
 	parsers := make([]event.Parser, len(compileRecs))
 	evs := make([]*event.Event, len(compileRecs))
 	for i, rec := range compileRecs {
+		var err error
 		if evs[i], err = parsers[i].Parse([]byte(rec)); err != nil {
 			b.Fatal(err)
 		}

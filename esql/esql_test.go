@@ -14,14 +14,7 @@ import (
 // run evaluates q over the records (one run, NOW() = now).
 func run(t *testing.T, q string, recs []string, now time.Time) Table {
 	t.Helper()
-	pq, err := Parse(q)
-	if err != nil {
-		t.Fatalf("parse: %v", err)
-	}
-	prog, err := Compile(pq)
-	if err != nil {
-		t.Fatal(err)
-	}
+	prog := compileQuery(t, q)
 	var rows []Row
 	for _, rec := range recs {
 		var p event.Parser
@@ -358,14 +351,7 @@ func TestRowsOutliveTheirRecord(t *testing.T) {
 		{"stats by _id", `FROM x METADATA _id | STATS n = COUNT(*) BY _id | SORT _id`, "_id"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			pq, err := Parse(tt.q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			prog, err := Compile(pq)
-			if err != nil {
-				t.Fatal(err)
-			}
+			prog := compileQuery(t, tt.q)
 			var p event.Parser // one parser: its buffers are reused
 			var rows []Row
 			var want []string

@@ -13,14 +13,7 @@ import (
 )
 
 func TestProgramFields(t *testing.T) {
-	q, err := Parse(`FROM logs-aws.cloudtrail-* | WHERE event.provider == "sts.amazonaws.com" AND source.as.organization.name != "AMAZON-02" | STATS n = COUNT(*) BY user.name`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := Compile(q)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := compileQuery(t, `FROM logs-aws.cloudtrail-* | WHERE event.provider == "sts.amazonaws.com" AND source.as.organization.name != "AMAZON-02" | STATS n = COUNT(*) BY user.name`)
 	want := []string{"event.provider", "source.as.organization.name", "user.name"}
 	if got := p.Fields(); !slices.Equal(got, want) {
 		t.Errorf("Fields() = %q, want %q", got, want)
@@ -40,14 +33,7 @@ func TestDecisionFields(t *testing.T) {
 			[]string{"source.geo.country_iso_code", "user.name"}},
 		{`FROM logs-* | KEEP source.geo.city_name, event.action | SORT event.action`, []string{"event.action"}},
 	} {
-		q, err := Parse(tc.q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := Compile(q)
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := compileQuery(t, tc.q)
 		if got := p.DecisionFields(); !slices.Equal(got, tc.want) {
 			t.Errorf("%s:\n DecisionFields() = %q, want %q", tc.q, got, tc.want)
 		}
@@ -124,4 +110,18 @@ func TestKeepAsMaterialized(t *testing.T) {
 			}
 		})
 	}
+}
+
+// compileQuery parses and compiles q, failing the test on an error.
+func compileQuery(tb testing.TB, q string) *Program {
+	tb.Helper()
+	pq, err := Parse(q)
+	if err != nil {
+		tb.Fatalf("parse %q: %v", q, err)
+	}
+	p, err := Compile(pq)
+	if err != nil {
+		tb.Fatalf("compile %q: %v", q, err)
+	}
+	return p
 }
