@@ -193,10 +193,13 @@ func Special(x uint64) uint64 {
 
 // skipPlain returns the index of the first byte from i that is '"', '\\',
 // a control character or not ASCII (len(buf) if none). Strings of ASCII
-// go 8 bytes at a time; the validator decodes the others' multi-byte
-// sequences one by one.
+// go 32 bytes at a time with AVX2 while 32 bytes are left, else 8 at a
+// time; the validator decodes the others' multi-byte sequences one by one.
 func skipPlain(buf []byte, i int) int {
 	rest := buf[i:] // sliced as it goes: no bounds checks in the loops
+	if useAVX2 && len(rest) >= 32 {
+		return i + indexSpecialAVX2(rest)
+	}
 	for len(rest) >= 8 {
 		if m := Special(binary.LittleEndian.Uint64(rest)); m != 0 {
 			return len(buf) - len(rest) + bits.TrailingZeros64(m)/8

@@ -464,3 +464,60 @@ func TestSpecial(t *testing.T) {
 		}
 	}
 }
+
+// firstSpecial is skipPlain's reference: the first byte from i that a
+// string cannot hold as it is.
+func firstSpecial(buf []byte, i int) int {
+	for ; i < len(buf); i++ {
+		if c := buf[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			return i
+		}
+	}
+	return len(buf)
+}
+
+// skipPlain, with and without AVX2, finds every byte value at every place
+// of buffers around and past its 32-byte blocks, from any start.
+func TestSkipPlain(t *testing.T) {
+	defer func(v bool) { useAVX2 = v }(useAVX2)
+	for _, avx := range []bool{false, useAVX2} {
+		useAVX2 = avx
+		for _, n := range []int{0, 1, 7, 8, 31, 32, 33, 40, 63, 64, 65, 97} {
+			for from := 0; from <= min(n, 3); from++ {
+				buf := bytes.Repeat([]byte("a"), n)
+				if got := skipPlain(buf, from); got != n {
+					t.Fatalf("avx2=%v: plain %d bytes from %d: got %d", avx, n, from, got)
+				}
+				for at := from; at < n; at++ {
+					for c := 0; c < 256; c++ {
+						buf[at] = byte(c)
+						if got, want := skipPlain(buf, from), firstSpecial(buf, from); got != want {
+							t.Fatalf("avx2=%v: byte %#02x at %d of %d, from %d: got %d, want %d", avx, c, at, n, from, got, want)
+						}
+					}
+					buf[at] = '"' // a later special byte must not hide this one
+				}
+			}
+		}
+	}
+}
+
+// FuzzSkipPlain: skipPlain finds the first special byte of any input, from
+// any start, with and without AVX2.
+func FuzzSkipPlain(f *testing.F) {
+	f.Add([]byte(`abcdefghijklmnopqrstuvwxyz0123456789"`), 3)
+	f.Add([]byte("0123456789012345678901234567890123456789\x7f\x80"), 0)
+	f.Fuzz(func(t *testing.T, buf []byte, from int) {
+		if from < 0 || from > len(buf) {
+			return
+		}
+		defer func(v bool) { useAVX2 = v }(useAVX2)
+		want := firstSpecial(buf, from)
+		for _, avx := range []bool{false, useAVX2} {
+			useAVX2 = avx
+			if got := skipPlain(buf, from); got != want {
+				t.Fatalf("avx2=%v: skipPlain(%q, %d) = %d, want %d", avx, buf, from, got, want)
+			}
+		}
+	})
+}
