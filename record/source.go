@@ -208,7 +208,7 @@ func open(r io.Reader, c io.Closer) (io.ReadCloser, error) {
 		}
 		return &gzipFile{zr: zr, br: br, c: c}, nil
 	}
-	return &plainFile{r: br, c: c}, nil
+	return &plainFile{r: br, src: r, c: c}, nil
 }
 
 var readerPool, gzipPool sync.Pool // *bufio.Reader, *gzip.Reader
@@ -218,16 +218,22 @@ func putReader(br *bufio.Reader) {
 	readerPool.Put(br)
 }
 
+// plainFile reads what the gzip check peeked from its buffer, then straight
+// from the input into the caller's buffer (the scanner's): no second copy.
 type plainFile struct {
-	r *bufio.Reader
-	c io.Closer
+	r   *bufio.Reader
+	src io.Reader
+	c   io.Closer
 }
 
 func (p *plainFile) Read(b []byte) (int, error) {
 	if p.r == nil {
 		return 0, os.ErrClosed
 	}
-	return p.r.Read(b)
+	if p.r.Buffered() > 0 {
+		return p.r.Read(b)
+	}
+	return p.src.Read(b)
 }
 
 func (p *plainFile) Close() error {
