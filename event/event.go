@@ -764,6 +764,13 @@ func (e *Event) flatSmall(i int) bool {
 	if e.flatFast[i] == 0 {
 		e.flatFast[i] = 2
 		if v := e.get(flatObjects[i]); v != nil {
+			// the member's bytes in the record bound its encoding:
+			// fastjson writes at most 3 bytes for each (a 2-byte rune it
+			// does not print is written \uXXXX)
+			if n := e.top.span(flatObjects[i]); n >= 0 && 3*n < flattenedFastLimit {
+				e.flatFast[i] = 1
+				return true
+			}
 			var n int
 			if m := e.fields; m != nil { // encode into the Parser's buffer
 				m.enc = v.MarshalTo(m.enc[:0])

@@ -45,6 +45,23 @@ func (t *topLevel) index(key string) int {
 	return -1
 }
 
+// span returns the number of bytes from the member key's key to the next
+// key or the record's end, more than its value takes (-1: the record is
+// not read member by member, or has no such member).
+func (t *topLevel) span(key string) int {
+	if t == nil {
+		return -1
+	}
+	i := t.index(key)
+	switch {
+	case i < 0:
+		return -1
+	case i+1 < len(t.keys):
+		return int(t.keys[i+1].Off - t.keys[i].Off)
+	}
+	return len(t.data) - int(t.keys[i].Off)
+}
+
 // get returns the value of the member key (nil: absent).
 func (t *topLevel) get(key string) *fastjson.Value {
 	i := t.index(key)

@@ -189,3 +189,48 @@ func TestParseRecordTooDeep(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A flattened object's leaves read member by member are those of the ECS
+// view, on either side of the sizes where the getter stops trusting the
+// member's bytes (3 bytes written for each), its encoding, and the
+// pipeline's own limit; U+0085 is written \u0085 by fastjson, 3 bytes for 2.
+func TestParseRecordFlattenedSizes(t *testing.T) {
+	const field = "aws.cloudtrail.flattened.request_parameters.a"
+	for _, tc := range []struct {
+		pad  string
+		n    int
+		want string
+	}{
+		{"y", 10, "x"},
+		{"y", 5300, "x"},
+		{"y", 5400, "x"},
+		{"y", 17000, "x"},
+		{"y", 40000, ""}, // past the pipeline's limit: not kept flattened
+		{"\u0085", 2600, "x"},
+		{"\u0085", 2700, "x"},
+		{"\u0085", 9000, "x"},
+		{"\u0085", 17000, ""},
+	} {
+		in := fmt.Sprintf(`{"eventVersion":"1.08","eventTime":"2026-01-01T00:00:00Z","eventSource":"s3.amazonaws.com","eventName":"PutObject","requestParameters":{"pad":%q,"a":"x"},"eventID":"e"}`, strings.Repeat(tc.pad, tc.n))
+		var recs []record.Record
+		if err := record.ForEach(bytes.NewReader([]byte(in)), 0, func(rec record.Record) error {
+			recs = append(recs, record.Record{Data: bytes.Clone(rec.Data), Keys: slices.Clone(rec.Keys)})
+			return nil
+		}, func(pe *record.PosError) { t.Error(pe) }); err != nil || len(recs) != 1 || recs[0].Keys == nil {
+			t.Fatalf("%d x %q: %v %v", tc.n, tc.pad, err, recs)
+		}
+		var p Parser
+		ev, err := p.ParseRecord(recs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := valuesString(Resolve(field)(ev, nil))
+		view := valuesString(walk(ev.ECS(), newPath(field), 0, nil))
+		if got != tc.want || view != tc.want {
+			t.Errorf("%d x %q: getter %q, ECS view %q, want %q", tc.n, tc.pad, got, view, tc.want)
+		}
+		if err := sameReads(recs[0], []string{field}, false, time.Time{}); err != nil {
+			t.Errorf("%d x %q: %v", tc.n, tc.pad, err)
+		}
+	}
+}
