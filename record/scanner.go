@@ -97,14 +97,15 @@ const (
 // and scanning can continue; io.EOF ends the stream; any other error (for
 // example a truncated gzip stream) is final.
 type Scanner struct {
-	r    io.Reader
-	buf  []byte
-	end  int   // buf[:end] holds data
-	pos  int   // scan position in buf
-	keep int   // buf[keep:] must be retained (start of current value)
-	base int64 // stream offset of buf[0]
-	eof  bool
-	rerr error // read error seen (final)
+	r       io.Reader
+	buf     []byte
+	special []uint64 // a bit per byte of buf[:end], set for the bytes skipPlain stops at (and past end)
+	end     int      // buf[:end] holds data
+	pos     int      // scan position in buf
+	keep    int      // buf[keep:] must be retained (start of current value)
+	base    int64    // stream offset of buf[0]
+	eof     bool
+	rerr    error // read error seen (final)
 
 	max int
 
@@ -136,28 +137,33 @@ func NewScanner(r io.Reader, max int) *Scanner {
 	}
 	n := min(pooledBuf, max+1024)
 	if n == pooledBuf {
-		if b, ok := bufPool.Get().(*[]byte); ok {
-			return &Scanner{r: r, buf: *b, max: max, line: 1}
+		if b, ok := bufPool.Get().(*scanBufs); ok {
+			return &Scanner{r: r, buf: b.buf, special: b.special, max: max, line: 1}
 		}
 	}
-	return &Scanner{r: r, buf: make([]byte, n), max: max, line: 1}
+	return &Scanner{r: r, buf: make([]byte, n), special: make([]uint64, specialWords(n)), max: max, line: 1}
 }
 
 // Close gives the scanner's buffer back for reuse by later scanners; the
 // scanner is not used after.
 func (s *Scanner) Close() {
 	if len(s.buf) == pooledBuf {
-		b := s.buf
-		s.buf = nil
-		bufPool.Put(&b)
+		bufPool.Put(&scanBufs{s.buf, s.special})
+		s.buf, s.special = nil, nil
 	}
 }
 
 // pooledBuf is the size of the scanner buffers ForEach reuses.
 const pooledBuf = 256 << 10
 
-// bufPool holds scanner buffers (*[]byte of pooledBuf bytes) that ForEach
-// is done with; NewScanner takes from it.
+// scanBufs are a scanner's buffer and its special-byte bits.
+type scanBufs struct {
+	buf     []byte
+	special []uint64
+}
+
+// bufPool holds scanner buffers (*scanBufs of pooledBuf bytes) that
+// ForEach is done with; NewScanner takes from it.
 var bufPool sync.Pool
 
 // fill reads more data, compacting buf[keep:] to the front. It returns false
@@ -166,6 +172,7 @@ func (s *Scanner) fill() bool {
 	if s.eof {
 		return false
 	}
+	from := s.end &^ 63 // the bits before it stay right
 	if s.keep > 0 {
 		s.countLines(s.base + int64(s.keep))
 		n := copy(s.buf, s.buf[s.keep:s.end])
@@ -173,12 +180,15 @@ func (s *Scanner) fill() bool {
 		s.pos -= s.keep
 		s.end = n
 		s.keep = 0
+		from = 0
 	}
 	if s.end == len(s.buf) {
 		nb := make([]byte, 2*len(s.buf))
 		copy(nb, s.buf[:s.end])
 		s.buf = nb
+		s.special = append(s.special, make([]uint64, specialWords(len(nb))-len(s.special))...)
 	}
+	defer func() { specialBits(s.special[from>>6:], s.buf[from:s.end]) }()
 	for {
 		n, err := s.r.Read(s.buf[s.end:])
 		s.end += n

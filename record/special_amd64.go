@@ -2,13 +2,11 @@ package record
 
 import "golang.org/x/sys/cpu"
 
-// useAVX2 chooses indexSpecialAVX2 for the strings of at least 32 bytes
-// left in the buffer.
+// useAVX2 chooses specialBitsAVX2 for the blocks of 64 bytes.
 var useAVX2 = cpu.X86.HasAVX2
 
-// indexSpecialAVX2 returns the index in b of the first byte that is '"',
-// '\\', a control character or not ASCII (len(b) if none), 32 bytes at a
-// time. b must hold at least 32 bytes: its last block is read whole.
+// specialBitsAVX2 is specialBits for the whole blocks of 64 bytes of src;
+// it returns the number of bytes done.
 //
 //go:noescape
-func indexSpecialAVX2(b []byte) int
+func specialBitsAVX2(dst []uint64, src []byte) int

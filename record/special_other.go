@@ -2,7 +2,9 @@
 
 package record
 
-// useAVX2 is false where indexSpecialAVX2 is not written.
+// useAVX2 is false where specialBitsAVX2 is not written.
 var useAVX2 = false
 
-func indexSpecialAVX2([]byte) int { panic("record: indexSpecialAVX2 is written for amd64 only") }
+func specialBitsAVX2([]uint64, []byte) int {
+	panic("record: specialBitsAVX2 is written for amd64 only")
+}

@@ -162,14 +162,6 @@ func (v *validator) atNumberEnd() bool {
 	return false
 }
 
-// strPlain marks the ASCII bytes that need no attention inside a string.
-var strPlain = func() (t [256]bool) {
-	for i := range t {
-		t[i] = i >= 0x20 && i != '"' && i != '\\' && i < utf8.RuneSelf
-	}
-	return
-}()
-
 const (
 	lo8 = 0x0101010101010101
 	hi8 = 0x8080808080808080
@@ -192,24 +184,23 @@ func Special(x uint64) uint64 {
 }
 
 // skipPlain returns the index of the first byte from i that is '"', '\\',
-// a control character or not ASCII (len(buf) if none). Strings of ASCII
-// go 32 bytes at a time with AVX2 while 32 bytes are left, else 8 at a
-// time; the validator decodes the others' multi-byte sequences one by one.
-func skipPlain(buf []byte, i int) int {
-	rest := buf[i:] // sliced as it goes: no bounds checks in the loops
-	if useAVX2 && len(rest) >= 32 {
-		return i + indexSpecialAVX2(rest)
+// a control character or not ASCII (s.end if none): the first bit set in
+// s.special from i, which fill computed for the whole buffer at once.
+func (s *Scanner) skipPlain(i int) int {
+	words := s.special[:(s.end+63)>>6]
+	w := i >> 6
+	if w >= len(words) {
+		return s.end
 	}
-	for len(rest) >= 8 {
-		if m := Special(binary.LittleEndian.Uint64(rest)); m != 0 {
-			return len(buf) - len(rest) + bits.TrailingZeros64(m)/8
+	if m := words[w] >> (uint(i) & 63); m != 0 {
+		return min(i+bits.TrailingZeros64(m), s.end)
+	}
+	for w++; w < len(words); w++ {
+		if m := words[w]; m != 0 {
+			return min(w<<6+bits.TrailingZeros64(m), s.end)
 		}
-		rest = rest[8:]
 	}
-	for len(rest) > 0 && strPlain[rest[0]] {
-		rest = rest[1:]
-	}
-	return len(buf) - len(rest)
+	return s.end
 }
 
 // member reads, from the quote at i, an ASCII key without escapes, the ':' right
@@ -223,7 +214,7 @@ func (s *Scanner) member(buf []byte, i int) (int, bool) {
 	next := vKey // the state at a key that is not plain, if not the first
 	for first := true; ; first = false {
 		from := i + 1
-		j, ok := plainString(buf, from)
+		j, ok := s.plainString(buf, from)
 		if !ok {
 			if first {
 				v.keyStart, v.keyEsc = s.base+int64(from), false
@@ -251,7 +242,7 @@ func (s *Scanner) member(buf []byte, i int) (int, bool) {
 		}
 		switch c := buf[i]; c {
 		case '"':
-			if j, ok = plainString(buf, i+1); !ok {
+			if j, ok = s.plainString(buf, i+1); !ok {
 				return i, true
 			}
 			i = j + 1
@@ -289,8 +280,8 @@ func (s *Scanner) member(buf []byte, i int) (int, bool) {
 // plainString returns the index of the closing quote of a string whose
 // content starts at i, when the string is ASCII without escapes and ends in
 // buf.
-func plainString(buf []byte, i int) (int, bool) {
-	i = skipPlain(buf, i)
+func (s *Scanner) plainString(buf []byte, i int) (int, bool) {
+	i = s.skipPlain(i)
 	return i, i < len(buf) && buf[i] == '"'
 }
 
@@ -310,7 +301,7 @@ func (s *Scanner) validate() vstatus {
 	for i < len(buf) {
 		switch v.state {
 		case vStr:
-			i = skipPlain(buf, i)
+			i = s.skipPlain(i)
 			if i == len(buf) {
 				continue
 			}
@@ -494,7 +485,7 @@ func (s *Scanner) validate() vstatus {
 					v.push('[')
 					v.state = vValOrClose
 				case c == '"':
-					if j, ok := plainString(buf, i+1); ok {
+					if j, ok := s.plainString(buf, i+1); ok {
 						// fast path: an ASCII string without escapes, whole in the buffer
 						i = j + 1
 						s.endValue()

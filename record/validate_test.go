@@ -476,22 +476,37 @@ func firstSpecial(buf []byte, i int) int {
 	return len(buf)
 }
 
+// skipPlainOf is the scanner's skipPlain over buf, its bits made by
+// specialBits (over a slice with room past it, as the scanner's buffer).
+func skipPlainOf(buf []byte, from int) int {
+	room := append(buf[:len(buf):len(buf)], bytes.Repeat([]byte("a"), 100)...)
+	s := &Scanner{buf: room, end: len(buf), special: make([]uint64, specialWords(len(room)))}
+	for i := range s.special {
+		s.special[i] = 0x5555 // garbage past the bits specialBits sets
+	}
+	specialBits(s.special, buf)
+	return s.skipPlain(from)
+}
+
 // skipPlain, with and without AVX2, finds every byte value at every place
-// of buffers around and past its 32-byte blocks, from any start.
+// of buffers around and past 64-byte blocks, from any start.
 func TestSkipPlain(t *testing.T) {
 	defer func(v bool) { useAVX2 = v }(useAVX2)
 	for _, avx := range []bool{false, useAVX2} {
 		useAVX2 = avx
-		for _, n := range []int{0, 1, 7, 8, 31, 32, 33, 40, 63, 64, 65, 97} {
-			for from := 0; from <= min(n, 3); from++ {
+		for _, n := range []int{0, 1, 7, 8, 31, 32, 33, 63, 64, 65, 127, 128, 130, 200} {
+			for _, from := range []int{0, 1, 3, 62, 63, 64, 65, n} {
+				if from > n {
+					continue
+				}
 				buf := bytes.Repeat([]byte("a"), n)
-				if got := skipPlain(buf, from); got != n {
+				if got := skipPlainOf(buf, from); got != n {
 					t.Fatalf("avx2=%v: plain %d bytes from %d: got %d", avx, n, from, got)
 				}
 				for at := from; at < n; at++ {
 					for c := 0; c < 256; c++ {
 						buf[at] = byte(c)
-						if got, want := skipPlain(buf, from), firstSpecial(buf, from); got != want {
+						if got, want := skipPlainOf(buf, from), firstSpecial(buf, from); got != want {
 							t.Fatalf("avx2=%v: byte %#02x at %d of %d, from %d: got %d, want %d", avx, c, at, n, from, got, want)
 						}
 					}
@@ -502,21 +517,31 @@ func TestSkipPlain(t *testing.T) {
 	}
 }
 
-// FuzzSkipPlain: skipPlain finds the first special byte of any input, from
-// any start, with and without AVX2.
-func FuzzSkipPlain(f *testing.F) {
-	f.Add([]byte(`abcdefghijklmnopqrstuvwxyz0123456789"`), 3)
-	f.Add([]byte("0123456789012345678901234567890123456789\x7f\x80"), 0)
-	f.Fuzz(func(t *testing.T, buf []byte, from int) {
-		if from < 0 || from > len(buf) {
-			return
-		}
+// specialBits marks exactly the special bytes, with and without AVX2, and
+// the bits past the end.
+func FuzzSpecialBits(f *testing.F) {
+	f.Add([]byte(`abcdefghijklmnopqrstuvwxyz0123456789"`))
+	f.Add([]byte("0123456789012345678901234567890123456789\x7f\x80\\\t\x1f !"))
+	f.Fuzz(func(t *testing.T, buf []byte) {
 		defer func(v bool) { useAVX2 = v }(useAVX2)
-		want := firstSpecial(buf, from)
 		for _, avx := range []bool{false, useAVX2} {
 			useAVX2 = avx
-			if got := skipPlain(buf, from); got != want {
-				t.Fatalf("avx2=%v: skipPlain(%q, %d) = %d, want %d", avx, buf, from, got, want)
+			words := make([]uint64, specialWords(len(buf))+1)
+			words[len(words)-1] = 0x1234 // not to be touched
+			specialBits(words, buf)
+			for i := 0; i < len(words)*64-64; i++ {
+				want := i >= len(buf) || firstSpecial(buf, i) == i
+				if got := words[i>>6]>>(i&63)&1 == 1; got != want {
+					t.Fatalf("avx2=%v: %q: bit %d is %v, want %v", avx, buf, i, got, want)
+				}
+			}
+			if words[len(words)-1] != 0x1234 {
+				t.Fatalf("avx2=%v: %q: a word past the bits was written", avx, buf)
+			}
+			for from := 0; from <= len(buf); from++ {
+				if got, want := skipPlainOf(buf, from), firstSpecial(buf, from); got != want {
+					t.Fatalf("avx2=%v: skipPlain(%q, %d) = %d, want %d", avx, buf, from, got, want)
+				}
 			}
 		}
 	})
