@@ -19,7 +19,20 @@ type topLevel struct {
 	ps   []*fastjson.Parser // one per member parsed in this record, reused
 	used int
 	full fastjson.Parser // for the whole record, when it is needed (Event.root)
+
+	// table hashes the keys of a record of at most hashedKeys keys by
+	// their Sig: index+1 of the key at its place (0: empty), probed
+	// linearly; hashed says it is in use.
+	table  [2 * hashedKeys]uint8
+	hashed bool
 }
+
+// hashedKeys is the most keys a record's table holds; records with more
+// (none that CloudTrail writes) are searched key by key.
+const hashedKeys = 64
+
+// slot is the first place of the table a key with signature sig takes.
+func slot(sig uint64) uint64 { return sig * 0x9E3779B97F4A7C15 >> 57 }
 
 func (t *topLevel) reset(data []byte, keys []record.Key) {
 	t.data, t.keys, t.used = data, keys, 0
@@ -29,6 +42,17 @@ func (t *topLevel) reset(data []byte, keys []record.Key) {
 	t.vals, t.done = t.vals[:len(keys)], t.done[:len(keys)]
 	clear(t.vals)
 	clear(t.done)
+	t.hashed = len(keys) <= hashedKeys
+	if t.hashed {
+		clear(t.table[:])
+		for i, k := range keys {
+			h := slot(k.Sig)
+			for t.table[h] != 0 {
+				h = (h + 1) % uint64(len(t.table))
+			}
+			t.table[h] = uint8(i + 1)
+		}
+	}
 }
 
 // index returns the index of key among the keys (-1: absent). A record's
@@ -36,6 +60,18 @@ func (t *topLevel) reset(data []byte, keys []record.Key) {
 // Object.Get finds the first.
 func (t *topLevel) index(key string) int {
 	n := uint32(len(key))
+	if t.hashed {
+		sig := record.KeySig(key)
+		for h := slot(sig); ; h = (h + 1) % uint64(len(t.table)) {
+			e := int(t.table[h])
+			if e == 0 {
+				return -1
+			}
+			if k := t.keys[e-1]; k.Sig == sig && k.N == n && string(t.data[k.Off:k.Off+k.N]) == key {
+				return e - 1
+			}
+		}
+	}
 	for i, k := range t.keys {
 		// most keys differ in length or first byte: no slicing for them
 		if k.N == n && (n == 0 || t.data[k.Off] == key[0]) && string(t.data[k.Off:k.Off+k.N]) == key {

@@ -234,3 +234,43 @@ func TestParseRecordFlattenedSizes(t *testing.T) {
 		}
 	}
 }
+
+// Every member of records with up to hashedKeys keys and more (read key by
+// key) is found, and absent keys are not, whatever their signatures share.
+func TestParseRecordManyKeys(t *testing.T) {
+	for _, n := range []int{1, 2, hashedKeys - 1, hashedKeys, hashedKeys + 1, 300} {
+		var b strings.Builder
+		b.WriteString(`{"eventSource":"s3.amazonaws.com","eventName":"GetObject","eventTime":"2026-01-01T00:00:00Z"`)
+		var names []string
+		for i := 3; i < n; i++ {
+			// keys of one length and first and last 8 bytes but the middle
+			k := fmt.Sprintf("abcdefgh%03dabcdefgh", i)
+			fmt.Fprintf(&b, `,%q:%d`, k, i)
+			names = append(names, k, fmt.Sprintf("abcdefgh%03dabcdefgh", i+1000))
+		}
+		b.WriteString("}")
+		var recs []record.Record
+		if err := record.ForEach(strings.NewReader(b.String()), 0, func(rec record.Record) error {
+			recs = append(recs, record.Record{Data: bytes.Clone(rec.Data), Keys: slices.Clone(rec.Keys)})
+			return nil
+		}, func(pe *record.PosError) { t.Error(pe) }); err != nil || len(recs) != 1 || recs[0].Keys == nil {
+			t.Fatalf("%d keys: %v %v", n, err, len(recs))
+		}
+		if err := sameReads(recs[0], names, false, time.Time{}); err != nil {
+			t.Errorf("%d keys: %v", n, err)
+		}
+		var p Parser
+		ev, err := p.ParseRecord(recs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 3; i < n; i++ {
+			if v := ev.Member(fmt.Sprintf("abcdefgh%03dabcdefgh", i)); v == nil || v.GetInt() != i {
+				t.Fatalf("%d keys: member %d is %v", n, i, v)
+			}
+		}
+		if ev.Member("abcdefgh999abcdefgh") != nil || ev.Provider() != "s3.amazonaws.com" {
+			t.Fatalf("%d keys: an absent member found, or the source lost", n)
+		}
+	}
+}

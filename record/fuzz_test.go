@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"strings"
@@ -45,7 +46,11 @@ func scanEvents(t *testing.T, r io.Reader, max int, limit int) []scanEvent {
 		if rec.Keys != nil {
 			e.Members = []string{}
 			for i, k := range rec.Keys {
-				e.Members = append(e.Members, string(rec.Data[k.Off:k.Off+k.N]), string(KeyValue(rec.Data, rec.Keys, i)))
+				key := rec.Data[k.Off : k.Off+k.N]
+				if k.Sig != keySig(key) || KeySig(string(key)) != k.Sig {
+					panic(fmt.Sprintf("key %q: Sig %#x, KeySig %#x", key, k.Sig, KeySig(string(key))))
+				}
+				e.Members = append(e.Members, string(key), string(KeyValue(rec.Data, rec.Keys, i)))
 			}
 		}
 		out = append(out, e)

@@ -49,8 +49,11 @@ type Record struct {
 }
 
 // Key is a top-level key of a record: Data[Off:Off+N] is its content
-// (between the quotes, without escapes).
-type Key struct{ Off, N uint32 }
+// (between the quotes, without escapes), Sig its KeySig.
+type Key struct {
+	Off, N uint32
+	Sig    uint64
+}
 
 // PosError is an error at a position in an input stream.
 type PosError struct {

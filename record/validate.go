@@ -65,7 +65,7 @@ type keyRef struct {
 
 const canonKey = 1 << 31
 
-// keySig returns a key's signature.
+// keySig returns a key's signature: KeySig for the scanner's bytes.
 func keySig(k []byte) uint64 {
 	if len(k) >= 8 {
 		return binary.LittleEndian.Uint64(k) ^ bits.RotateLeft64(binary.LittleEndian.Uint64(k[len(k)-8:]), 29) ^ uint64(len(k))
@@ -75,6 +75,26 @@ func keySig(k []byte) uint64 {
 		sig = sig<<8 | uint64(c)
 	}
 	return sig ^ uint64(len(k))<<59
+}
+
+// KeySig returns the signature of a key (Key.Sig): equal keys have equal
+// signatures, made of their length and first and last 8 bytes.
+func KeySig(k string) uint64 {
+	if len(k) >= 8 {
+		return le64(k) ^ bits.RotateLeft64(le64(k[len(k)-8:]), 29) ^ uint64(len(k))
+	}
+	var sig uint64
+	for i := 0; i < len(k); i++ {
+		sig = sig<<8 | uint64(k[i])
+	}
+	return sig ^ uint64(len(k))<<59
+}
+
+// le64 is the little-endian word of s's first 8 bytes.
+func le64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 type validator struct {
@@ -595,7 +615,7 @@ func (s *Scanner) close(i int, c byte) {
 					v.topOK = false // a key with an escape: not given
 					break
 				}
-				v.top = append(v.top, Key{k.off, k.n})
+				v.top = append(v.top, Key{k.off, k.n, k.sig})
 			}
 		}
 		v.keys = v.keys[:first]
