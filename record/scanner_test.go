@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -173,3 +174,41 @@ func TestTruncatedGzip(t *testing.T) {
 }
 
 func writeFile(path string, data []byte) error { return os.WriteFile(path, data, 0o644) }
+
+// oddReader returns its input in reads of sizes cycling through sizes.
+type oddReader struct {
+	r     io.Reader
+	sizes []int
+	n     int
+}
+
+func (o *oddReader) Read(b []byte) (int, error) {
+	size := o.sizes[o.n%len(o.sizes)]
+	o.n++
+	return o.r.Read(b[:min(len(b), size)])
+}
+
+// Records across reads of every size, and past the buffer (which grows,
+// its special-byte bits with it), come out as from one read: strings
+// that end at, before and after 64-byte words, escapes and non-ASCII at
+// read boundaries, records of 300 KB.
+func TestScannerReadSizes(t *testing.T) {
+	var in strings.Builder
+	for i := range 400 {
+		pad := strings.Repeat("p", i%131)
+		fmt.Fprintf(&in, `{"k%d":"%s","e":"a\"b\\c\u00e9\n","n":[1,true,null,{"x":"%s"}],"u":"é€😀"}`+"\n", i, pad, pad)
+		if i%97 == 0 {
+			fmt.Fprintf(&in, `{"big":"%s","tail":"t"}`+"\n", strings.Repeat("b", 300<<10+i))
+		}
+	}
+	want, _, errs := scanAll(t, strings.NewReader(in.String()), 1<<20)
+	if len(errs) > 0 || len(want) != 405 {
+		t.Fatalf("one read: %d records, errors %v", len(want), errs)
+	}
+	for _, sizes := range [][]int{{1}, {63, 64, 65}, {4093}, {100000, 7}, {256 << 10}} {
+		got, _, errs := scanAll(t, &oddReader{r: strings.NewReader(in.String()), sizes: sizes}, 1<<20)
+		if len(errs) > 0 || strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("reads of %v: %d records (want %d), errors %v", sizes, len(got), len(want), errs)
+		}
+	}
+}
