@@ -525,16 +525,29 @@ func buildECS(e *Event) *fastjson.Value {
 // (it lives as long as the event): the ECS view copies it into its arena and
 // the user getters only compare it with "".
 func awsServiceActor(ui *fastjson.Value) string {
-	if present(ui) == nil {
-		return ""
-	}
-	invokedBy := strView(ui, "invokedBy")
-	switch strView(ui, "type") {
+	return serviceActor(strView(ui, "type"), strView(ui, "invokedBy"), func() string {
+		return strView(ui, "sessionContext", "sessionIssuer", "arn")
+	})
+}
+
+// awsServiceActor is awsServiceActor of the event's userIdentity, read
+// field by field (its members need not be parsed).
+func (e *Event) awsServiceActor() string {
+	return serviceActor(strView(e.get("userIdentity", "type")), strView(e.get("userIdentity", "invokedBy")), func() string {
+		return strView(e.get("userIdentity", "sessionContext", "sessionIssuer", "arn"))
+	})
+}
+
+// serviceActor is awsServiceActor of a userIdentity's type, invokedBy and
+// (read only for an assumed role) session issuer's ARN. A userIdentity
+// that drop-empty removes has no type it tests.
+func serviceActor(typ, invokedBy string, issuerARN func() string) string {
+	switch typ {
 	case "AWSService":
 		return invokedBy
 	case "AssumedRole":
 		const marker = ":role/aws-service-role/"
-		issuer := strView(ui, "sessionContext", "sessionIssuer", "arn")
+		issuer := issuerARN()
 		i := strings.Index(issuer, marker)
 		if i < 0 {
 			return ""

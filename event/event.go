@@ -190,7 +190,7 @@ func (p *Parser) ParseRecord(rec record.Record) (*Event, error) {
 	if rec.Keys == nil {
 		return p.ParseUTF8(rec.Data)
 	}
-	p.top.reset(rec.Data, rec.Keys)
+	p.top.reset(rec.Data, rec.Keys, rec.Nested, rec.Kids)
 	e := p.start(rec.Data, &p.top)
 	t := &p.top
 	has := func(k string) bool { return t.index(k) >= 0 }
@@ -763,14 +763,20 @@ func flatIndex(raw string) int {
 func (e *Event) flatSmall(i int) bool {
 	if e.flatFast[i] == 0 {
 		e.flatFast[i] = 2
-		if v := e.get(flatObjects[i]); v != nil {
+		if e.top != nil {
 			// the member's bytes in the record bound its encoding:
 			// fastjson writes at most 3 bytes for each (a 2-byte rune it
-			// does not print is written \uXXXX)
-			if n := e.top.span(flatObjects[i]); n >= 0 && 3*n < flattenedFastLimit {
+			// does not print is written \uXXXX); a member whose leaves
+			// are read need not be parsed whole
+			switch n := e.top.span(flatObjects[i]); {
+			case n < 0:
+				return false // absent
+			case 3*n < flattenedFastLimit:
 				e.flatFast[i] = 1
 				return true
 			}
+		}
+		if v := e.get(flatObjects[i]); v != nil {
 			var n int
 			if m := e.fields; m != nil { // encode into the Parser's buffer
 				m.enc = v.MarshalTo(m.enc[:0])
@@ -1027,7 +1033,7 @@ func fastECS(name string) Getter {
 			if e.Kind != KindCloudTrail {
 				return e.walkSrc(p, dst)
 			}
-			if awsServiceActor(e.get("userIdentity")) == "" {
+			if e.awsServiceActor() == "" {
 				switch b2s(e.get("userIdentity", "type").GetStringBytes()) {
 				case "AssumedRole", "FederatedUser":
 					if v := present(e.get("userIdentity", "sessionContext", "sessionIssuer", "userName")); v != nil {
@@ -1050,7 +1056,7 @@ func fastECS(name string) Getter {
 			if e.Kind != KindCloudTrail {
 				return e.walkSrc(p, dst)
 			}
-			if v := present(e.get("userIdentity", "principalId")); v != nil && awsServiceActor(e.get("userIdentity")) == "" {
+			if v := present(e.get("userIdentity", "principalId")); v != nil && e.awsServiceActor() == "" {
 				return rawLeaf(e, v, dst)
 			}
 			if b2s(e.get("userIdentity", "type").GetStringBytes()) == "IdentityCenterUser" {

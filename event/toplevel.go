@@ -12,19 +12,39 @@ import (
 // off them), so most of a record's bytes (requestParameters,
 // responseElements, resources) are never parsed.
 type topLevel struct {
-	data []byte
-	keys []record.Key
-	vals []*fastjson.Value // by key: the parsed value, once done
-	done []bool
-	ps   []*fastjson.Parser // one per member parsed in this record, reused
-	used int
-	full fastjson.Parser // for the whole record, when it is needed (Event.root)
+	data   []byte
+	keys   []record.Key
+	nested []record.Key // the keys of members that are objects, as kids give them
+	kids   []record.Kid
+	vals   []*fastjson.Value // by key: the parsed value, once done
+	done   []bool
+	ps     []*fastjson.Parser // one per member parsed in this record, reused
+	used   int
+	full   fastjson.Parser // for the whole record, when it is needed (Event.root)
 
 	// table hashes the keys of a record of at most hashedKeys keys by
 	// their Sig: index+1 of the key at its place (0: empty), probed
 	// linearly; hashed says it is in use.
 	table  [2 * hashedKeys]uint8
 	hashed bool
+
+	// objs are, by key, the members read key by key in turn (object):
+	// objState 0 not tried, 1 objs holds it, 2 read whole instead.
+	objs     []*object
+	objState []uint8
+	pool     []*object // reused across records
+	pooled   int       // the first of pool not in use
+}
+
+// object is a member that is an object, read key by key as topLevel reads
+// the record: a rule that reads userIdentity.type or one parameter of
+// requestParameters parses that value, not the whole member.
+type object struct {
+	member string       // its key in the record
+	data   []byte       // the record up to the member's end (record.MemberData)
+	keys   []record.Key // its keys, in the record
+	vals   []*fastjson.Value
+	done   []bool
 }
 
 // hashedKeys is the most keys a record's table holds; records with more
@@ -34,14 +54,20 @@ const hashedKeys = 64
 // slot is the first place of the table a key with signature sig takes.
 func slot(sig uint64) uint64 { return sig * 0x9E3779B97F4A7C15 >> 57 }
 
-func (t *topLevel) reset(data []byte, keys []record.Key) {
-	t.data, t.keys, t.used = data, keys, 0
+func (t *topLevel) reset(data []byte, keys, nested []record.Key, kids []record.Kid) {
+	t.data, t.keys, t.nested, t.kids, t.used = data, keys, nested, kids, 0
 	if cap(t.vals) < len(keys) {
 		t.vals, t.done = make([]*fastjson.Value, len(keys)), make([]bool, len(keys))
 	}
 	t.vals, t.done = t.vals[:len(keys)], t.done[:len(keys)]
 	clear(t.vals)
 	clear(t.done)
+	if cap(t.objs) < len(keys) {
+		t.objs, t.objState = make([]*object, len(keys)), make([]uint8, len(keys))
+	}
+	t.objs, t.objState = t.objs[:len(keys)], t.objState[:len(keys)]
+	clear(t.objState)
+	t.pooled = 0
 	t.hashed = len(keys) <= hashedKeys
 	if t.hashed {
 		clear(t.table[:])
@@ -115,6 +141,56 @@ func (t *topLevel) get(key string) *fastjson.Value {
 	return t.vals[i]
 }
 
+// object returns member i read key by key: nil when it is not an object
+// whose keys the scanner gave (record.Record.Nested), or was parsed whole
+// already (its value is then read instead).
+func (t *topLevel) object(i int) *object {
+	switch t.objState[i] {
+	case 1:
+		return t.objs[i]
+	case 2:
+		return nil
+	}
+	t.objState[i] = 2
+	if t.done[i] || i >= len(t.kids) || t.kids[i].From == 0 {
+		return nil
+	}
+	if t.pooled == len(t.pool) {
+		t.pool = append(t.pool, new(object))
+	}
+	o := t.pool[t.pooled]
+	t.pooled++
+	k, kid := t.keys[i], t.kids[i]
+	o.member = b2s(t.data[k.Off : k.Off+k.N])
+	o.data, o.keys = record.MemberData(t.data, t.keys, i), t.nested[kid.From-1:kid.From-1+kid.N]
+	if cap(o.vals) < len(o.keys) {
+		o.vals, o.done = make([]*fastjson.Value, len(o.keys)), make([]bool, len(o.keys))
+	}
+	o.vals, o.done = o.vals[:len(o.keys)], o.done[:len(o.keys)]
+	clear(o.vals)
+	clear(o.done)
+	t.objs[i], t.objState[i] = o, 1
+	return o
+}
+
+// objGet returns the value of o's member key (nil: absent), parsing it the
+// first time.
+func (t *topLevel) objGet(o *object, key string) *fastjson.Value {
+	n := uint32(len(key))
+	for j, k := range o.keys {
+		if k.N == n && string(o.data[k.Off:k.Off+k.N]) == key {
+			if !o.done[j] {
+				o.done[j] = true
+				if o.vals[j] = t.parse(record.KeyValue(o.data, o.keys, j)); o.vals[j] == nil {
+					o.vals[j] = t.get(o.member).Get(key) // as get's fallback
+				}
+			}
+			return o.vals[j]
+		}
+	}
+	return nil
+}
+
 // parse parses b, part of the record, with a parser of its own (nil: not
 // JSON, which a part of a valid record no deeper than fastjson's limit,
 // as ParseRecord checked, is not).
@@ -173,6 +249,13 @@ func (e *Event) get(keys ...string) *fastjson.Value {
 	if len(keys) == 0 {
 		return e.root()
 	}
+	if len(keys) > 1 {
+		if i := e.top.index(keys[0]); i >= 0 {
+			if o := e.top.object(i); o != nil {
+				return e.top.objGet(o, keys[1]).Get(keys[2:]...)
+			}
+		}
+	}
 	return e.top.get(keys[0]).Get(keys[1:]...)
 }
 
@@ -184,8 +267,23 @@ func (e *Event) walkSrc(p *path, dst []Value) []Value {
 	if len(p.segs) == 0 {
 		return leaf(e.root(), dst)
 	}
+	t := e.top
 	for n, key := range p.joins[0] { // as walk does for an object
-		if c := e.top.get(key); c != nil {
+		i := t.index(key)
+		if i < 0 {
+			continue
+		}
+		if n+1 < len(p.segs) {
+			if o := t.object(i); o != nil { // and again, one level down
+				for m, key := range p.joins[n+1] {
+					if c := t.objGet(o, key); c != nil {
+						dst = walk(c, p, n+m+2, dst)
+					}
+				}
+				continue
+			}
+		}
+		if c := t.get(key); c != nil {
 			dst = walk(c, p, n+1, dst)
 		}
 	}

@@ -32,17 +32,20 @@ type batch struct {
 	in   *inputRun
 	seq  int // the batch's place in its input
 	data []byte
-	keys []record.Key // the records' Record.Keys, one after another
+	keys []record.Key // the records' Record.Keys and Nested, one after another
+	kids []record.Kid // the records' Record.Kids, one after another
 	recs []batchRecord
 }
 
 type batchRecord struct {
-	end    int // in data, after the previous record's end
-	keys   int // where its keys start in the batch's keys
-	nkeys  int // -1: the record has none (Record.Keys nil)
-	depth  int
-	line   int
-	offset int64
+	end     int // in data, after the previous record's end
+	keys    int // where its keys start in the batch's keys, its nested keys after
+	nkeys   int // -1: the record has none (Record.Keys nil)
+	nnested int
+	kids    int // where its Kids start in the batch's kids (as many as keys; -1: none)
+	depth   int
+	line    int
+	offset  int64
 }
 
 // record returns record i of the batch, whose data starts at start (the
@@ -51,7 +54,12 @@ func (b *batch) record(i, start int) record.Record {
 	r := b.recs[i]
 	rec := record.Record{Data: b.data[start:r.end], Line: r.line, Offset: r.offset, Depth: r.depth}
 	if r.nkeys >= 0 {
-		rec.Keys = b.keys[r.keys : r.keys+r.nkeys : r.keys+r.nkeys]
+		nested := r.keys + r.nkeys
+		rec.Keys = b.keys[r.keys:nested:nested]
+		rec.Nested = b.keys[nested : nested+r.nnested : nested+r.nnested]
+		if r.kids >= 0 {
+			rec.Kids = b.kids[r.kids : r.kids+r.nkeys : r.kids+r.nkeys]
+		}
 	}
 	return rec
 }
@@ -183,12 +191,16 @@ func (pl *pipeline) read(in *inputRun, out func(*batch)) {
 			b = pl.newBatch(in, seq)
 		}
 		b.data = append(b.data, rec.Data...)
-		keys, nkeys := len(b.keys), -1
+		br := batchRecord{end: len(b.data), keys: len(b.keys), nkeys: -1, kids: -1, depth: rec.Depth, line: rec.Line, offset: rec.Offset}
 		if rec.Keys != nil {
-			b.keys = append(b.keys, rec.Keys...)
-			nkeys = len(rec.Keys)
+			b.keys = append(append(b.keys, rec.Keys...), rec.Nested...)
+			br.nkeys, br.nnested = len(rec.Keys), len(rec.Nested)
+			if len(rec.Kids) == len(rec.Keys) {
+				br.kids = len(b.kids)
+				b.kids = append(b.kids, rec.Kids...)
+			}
 		}
-		b.recs = append(b.recs, batchRecord{end: len(b.data), keys: keys, nkeys: nkeys, depth: rec.Depth, line: rec.Line, offset: rec.Offset})
+		b.recs = append(b.recs, br)
 		return nil
 	})
 	if len(b.recs) > 0 {
@@ -210,7 +222,7 @@ func recycle(b *batch) {
 
 func (pl *pipeline) newBatch(in *inputRun, seq int) *batch {
 	b := batchPool.Get().(*batch)
-	b.in, b.seq, b.data, b.keys, b.recs = in, seq, b.data[:0], b.keys[:0], b.recs[:0]
+	b.in, b.seq, b.data, b.keys, b.kids, b.recs = in, seq, b.data[:0], b.keys[:0], b.kids[:0], b.recs[:0]
 	return b
 }
 

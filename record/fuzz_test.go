@@ -22,6 +22,7 @@ type scanEvent struct {
 	Warning bool
 	Final   string
 	Members []string // Record.Keys, each as key and KeyValue (nil: no Keys)
+	Kids    []string // per member with Kids: member, "\x00", "", then member, key, value for each of its object's keys
 	Depth   int
 }
 
@@ -51,6 +52,24 @@ func scanEvents(t *testing.T, r io.Reader, max int, limit int) []scanEvent {
 					panic(fmt.Sprintf("key %q: Sig %#x, KeySig %#x", key, k.Sig, KeySig(string(key))))
 				}
 				e.Members = append(e.Members, string(key), string(KeyValue(rec.Data, rec.Keys, i)))
+			}
+			if len(rec.Kids) != len(rec.Keys) && len(rec.Kids) != 0 {
+				panic(fmt.Sprintf("%d Kids for %d Keys", len(rec.Kids), len(rec.Keys)))
+			}
+			for i, kid := range rec.Kids {
+				if kid.From == 0 {
+					continue
+				}
+				member := e.Members[2*i]
+				e.Kids = append(e.Kids, member, "\x00", "")
+				kids, data := rec.Nested[kid.From-1:kid.From-1+kid.N], MemberData(rec.Data, rec.Keys, i)
+				for j, k := range kids {
+					key := rec.Data[k.Off : k.Off+k.N]
+					if k.Sig != keySig(key) {
+						panic(fmt.Sprintf("nested key %q: Sig %#x, keySig %#x", key, k.Sig, keySig(key)))
+					}
+					e.Kids = append(e.Kids, member, string(key), string(KeyValue(data, kids, j)))
+				}
 			}
 		}
 		out = append(out, e)
@@ -359,6 +378,60 @@ func checkMembers(t *testing.T, e scanEvent, rewritten bool) {
 		}
 		if i+2 == len(e.Members) && d.More() {
 			t.Fatalf("record %q: fewer Keys than members: %q", e.Data, e.Members)
+		}
+	}
+	checkKids(t, e)
+}
+
+// checkKids asserts Record.Nested and Kids: each member that is an object
+// whose keys have no escape has its keys and their values, in order, as
+// encoding/json decodes them; no other member has any.
+func checkKids(t *testing.T, e scanEvent) {
+	t.Helper()
+	kids := map[string][]string{}
+	for i := 0; i+2 < len(e.Kids); i += 3 {
+		if member, k := e.Kids[i], e.Kids[i+1]; k == "\x00" {
+			kids[member] = []string{}
+		} else {
+			kids[member] = append(kids[member], k, e.Kids[i+2])
+		}
+	}
+	for i := 0; i+1 < len(e.Members); i += 2 {
+		member, raw := e.Members[i], e.Members[i+1]
+		got, has := kids[member]
+		d := json.NewDecoder(strings.NewReader(raw))
+		d.UseNumber()
+		if tok, _ := d.Token(); tok != json.Delim('{') {
+			if has {
+				t.Fatalf("record %q: member %q is not an object but has Kids %q", e.Data, member, got)
+			}
+			continue
+		}
+		if !has {
+			if !strings.Contains(raw, `\`) {
+				t.Fatalf("record %q: member %q is an object without an escape and has no Kids", e.Data, member)
+			}
+			continue
+		}
+		j := 0
+		for ; d.More(); j += 2 {
+			k, _ := d.Token()
+			var v any
+			if err := d.Decode(&v); err != nil {
+				t.Fatal(err)
+			}
+			if j+1 >= len(got) {
+				t.Fatalf("record %q member %q: more members than Kids %q", e.Data, member, got)
+			}
+			var g any
+			vd := json.NewDecoder(strings.NewReader(got[j+1]))
+			vd.UseNumber()
+			if err := vd.Decode(&g); err != nil || vd.More() || k != got[j] || !reflect.DeepEqual(g, v) {
+				t.Fatalf("record %q member %q kid %d: %q = %v; Kids give %q = %q (%v)", e.Data, member, j/2, k, v, got[j], got[j+1], err)
+			}
+		}
+		if j != len(got) {
+			t.Fatalf("record %q member %q: fewer members than Kids %q", e.Data, member, got)
 		}
 	}
 }

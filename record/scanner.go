@@ -43,17 +43,30 @@ type Record struct {
 	// can find a member's value without parsing the others (KeyValue).
 	// Valid as long as Data.
 	Keys []Key
+	// Nested are the keys of the record's top-level members that are
+	// objects, and Kids, by key of Keys, the run of Nested that is the
+	// keys of its object (Kid.From 0: not known: the value is not an
+	// object, or one of its keys has an escape). With them, a parser can
+	// find a member's member without parsing the rest of the member. Nil
+	// when Keys is; valid as long as Data.
+	Nested []Key
+	Kids   []Kid
 	// Depth is the deepest nesting of objects and arrays in the record as
 	// read (Data may hold less when duplicate keys were resolved).
 	Depth int
 }
 
-// Key is a top-level key of a record: Data[Off:Off+N] is its content
-// (between the quotes, without escapes), Sig its KeySig.
+// Key is a key of a record, at its top level (Record.Keys) or one down
+// (Record.Nested): Data[Off:Off+N] is its content (between the quotes,
+// without escapes), Sig its KeySig.
 type Key struct {
 	Off, N uint32
 	Sig    uint64
 }
+
+// Kid is the run of Record.Nested that is the keys of a top-level member's
+// object: Nested[From-1 : From-1+N] (From 0: not known).
+type Kid struct{ From, N uint32 }
 
 // PosError is an error at a position in an input stream.
 type PosError struct {
@@ -448,6 +461,7 @@ func (s *Scanner) value(wrapper bool) (rec Record, isWrapper bool, err error) {
 					Msg: fmt.Sprintf("%v (%d bytes, limit %d); record skipped", ErrTooLarge, s.base+int64(s.pos)-start, s.max)}
 			}
 			rec = Record{Data: s.buf[s.keep:s.pos], Line: line, Offset: start, Keys: s.v.recordKeys(), Depth: s.v.deepest}
+			rec.Nested, rec.Kids = s.v.recordNested()
 			s.keep = s.pos
 			if s.v.dups == 0 {
 				return rec, false, nil
@@ -683,6 +697,14 @@ func KeyValue(data []byte, keys []Key, i int) []byte {
 		v = trimBlank(v[:len(v)-1]) // the ','
 	}
 	return v
+}
+
+// MemberData returns data up to the end of the value of keys[i]: when that
+// value is an object whose keys are kids (its run of Record.Nested),
+// KeyValue(MemberData(data, keys, i), kids, j) is the value of kids[j].
+func MemberData(data []byte, keys []Key, i int) []byte {
+	v := KeyValue(data, keys, i)
+	return data[:cap(data)-cap(v)+len(v)] // v is data[cap(data)-cap(v):][:len(v)]
 }
 
 // trimBlank trims JSON's whitespace from both ends of b.

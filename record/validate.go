@@ -58,10 +58,10 @@ const (
 // otherwise (two keys that differ only in invalid UTF-8 bytes, both U+FFFD
 // to encoding/json, would not be found equal, but the validator refuses
 // bytes that are not UTF-8).
-type keyRef struct {
-	off, n uint32
-	sig    uint64 // from the key's length and first and last bytes: equal keys have equal sigs
-}
+//
+// It is a Key (Sig from the key's length and first and last bytes: equal
+// keys have equal sigs), so that runs of keys are copied out whole.
+type keyRef = Key
 
 const canonKey = 1 << 31
 
@@ -118,6 +118,10 @@ type validator struct {
 	dupKey   string // the first one
 	top      []Key  // the record's top-level keys, when topOK
 	topOK    bool   // the record is an object, closed, without escaped keys
+	nested   []Key  // the keys of the record's members that are objects (Record.Nested)
+	kids     []kids // which member each run of nested is
+	kidsOf   []Kid  // Record.Kids
+	escaped  bool   // a key with an escape was read (keys has canonKey keys)
 	deepest  int    // the deepest nesting seen
 
 	// wrapper: the value is a top-level object that may be a delivery file;
@@ -142,8 +146,13 @@ func (v *validator) reset(track, wrapper bool) {
 	v.track, v.wrapper, v.recordsKey, v.prevNL = track, wrapper, false, false
 	v.dups, v.dupKey, v.wrapped = 0, "", false
 	v.top, v.topOK, v.deepest = v.top[:0], false, 0
+	v.nested, v.kids, v.escaped = v.nested[:0], v.kids[:0], false
 	v.errNewline, v.errNewRecord, v.errUTF8 = false, false, false
 }
+
+// kids are the keys of a member that is an object: nested[from:from+n],
+// the member being the record's top-level key number member.
+type kids struct{ member, from, n int }
 
 // recordKeys returns the record's top-level keys (nil when not known).
 func (v *validator) recordKeys() []Key {
@@ -154,6 +163,15 @@ func (v *validator) recordKeys() []Key {
 		return []Key{} // an empty object
 	}
 	return v.top
+}
+
+// recordNested returns Record.Nested and Record.Kids (nil when the keys
+// are not known).
+func (v *validator) recordNested() ([]Key, []Kid) {
+	if !v.topOK {
+		return nil, nil
+	}
+	return v.nested, v.kidsOf
 }
 
 func (v *validator) push(c byte) {
@@ -245,7 +263,7 @@ func (s *Scanner) member(buf []byte, i int) (int, bool) {
 		}
 		if v.track && !(v.wrapper && len(v.stack) == 1) && len(v.keys) < cap(v.keys) && s.base+int64(from)-v.recStart <= int64(s.max) {
 			// endKey's common case, in line
-			v.keys = append(v.keys, keyRef{off: uint32(s.base + int64(from) - v.recStart), n: uint32(j - from), sig: keySig(buf[from:j])})
+			v.keys = append(v.keys, keyRef{Off: uint32(s.base + int64(from) - v.recStart), N: uint32(j - from), Sig: keySig(buf[from:j])})
 		} else {
 			v.keyStart, v.keyEsc = s.base+int64(from), false
 			s.endKey(j)
@@ -608,19 +626,42 @@ func (s *Scanner) close(i int, c byte) {
 		if len(v.keys)-first > 1 {
 			s.checkDups(v.keys[first:])
 		}
-		if len(v.stack) == 0 { // the record's own members
-			v.top, v.topOK = v.top[:0], true
-			for _, k := range v.keys[first:] {
-				if k.n&canonKey != 0 {
-					v.topOK = false // a key with an escape: not given
-					break
+		switch {
+		case len(v.stack) == 0: // the record's own members
+			v.top, v.topOK = v.plainKeys(v.top[:0], v.keys[first:])
+			v.kidsOf = v.kidsOf[:0]
+			if v.topOK {
+				v.kidsOf = append(v.kidsOf, make([]Kid, len(v.top))...)
+				for _, c := range v.kids {
+					v.kidsOf[c.member] = Kid{From: uint32(c.from + 1), N: uint32(c.n)}
 				}
-				v.top = append(v.top, Key{k.off, k.n, k.sig})
+			}
+		case len(v.stack) == 1 && len(v.objKeys) == 1 && first > v.objKeys[0] && v.dups == 0:
+			// a member of the record's own object, whose key is the one
+			// before this object's first
+			from := len(v.nested)
+			var ok bool
+			if v.nested, ok = v.plainKeys(v.nested, v.keys[first:]); ok {
+				v.kids = append(v.kids, kids{member: first - 1 - v.objKeys[0], from: from, n: len(v.nested) - from})
 			}
 		}
 		v.keys = v.keys[:first]
 	}
 	s.endValue()
+}
+
+// plainKeys appends keys to dst when none of them has an escape (their
+// content is their bytes in the record); ok is false, and dst as it was,
+// otherwise.
+func (v *validator) plainKeys(dst, keys []keyRef) (_ []Key, ok bool) {
+	if v.escaped {
+		for _, k := range keys {
+			if k.N&canonKey != 0 {
+				return dst, false
+			}
+		}
+	}
+	return append(dst, keys...), true
 }
 
 // endKey records the key that ends at buffer index i (its closing quote).
@@ -642,20 +683,21 @@ func (s *Scanner) endKey(i int) {
 	}
 	raw := s.buf[from:i]
 	if v.keyEsc {
+		v.escaped = true
 		off := len(v.canon)
 		v.canon = appendCanonical(v.canon, raw)
-		v.keys = append(v.keys, keyRef{off: uint32(off), n: uint32(len(v.canon)-off) | canonKey, sig: keySig(v.canon[off:])})
+		v.keys = append(v.keys, keyRef{Off: uint32(off), N: uint32(len(v.canon)-off) | canonKey, Sig: keySig(v.canon[off:])})
 		return
 	}
-	v.keys = append(v.keys, keyRef{off: uint32(v.keyStart - v.recStart), n: uint32(i - from), sig: keySig(raw)})
+	v.keys = append(v.keys, keyRef{Off: uint32(v.keyStart - v.recStart), N: uint32(i - from), Sig: keySig(raw)})
 }
 
 func (s *Scanner) keyBytes(k keyRef) []byte {
-	if k.n&canonKey != 0 {
-		return s.v.canon[k.off : k.off+k.n&^canonKey]
+	if k.N&canonKey != 0 {
+		return s.v.canon[k.Off : k.Off+k.N&^canonKey]
 	}
-	from := s.v.recStart - s.base + int64(k.off)
-	return s.buf[from : from+int64(k.n)]
+	from := s.v.recStart - s.base + int64(k.Off)
+	return s.buf[from : from+int64(k.N)]
 }
 
 var dupSeed = maphash.MakeSeed()
@@ -674,14 +716,14 @@ func (s *Scanner) checkDups(keys []keyRef) {
 		// already set is compared with the keys before it
 		var seen [4]uint64
 		for j := range keys {
-			sig := keys[j].sig
+			sig := keys[j].Sig
 			h := (sig * 0x9E3779B97F4A7C15) >> 56
 			if seen[h>>6]&(1<<(h&63)) == 0 {
 				seen[h>>6] |= 1 << (h & 63)
 				continue
 			}
 			for i := 0; i < j; i++ {
-				if keys[i].sig == sig && bytes.Equal(s.keyBytes(keys[i]), s.keyBytes(keys[j])) {
+				if keys[i].Sig == sig && bytes.Equal(s.keyBytes(keys[i]), s.keyBytes(keys[j])) {
 					found(s.keyBytes(keys[j]))
 					break
 				}
@@ -700,7 +742,7 @@ func (s *Scanner) checkDups(keys []keyRef) {
 	clear(t)
 	for j := range keys {
 		kj := s.keyBytes(keys[j])
-		h := int(maphash.Comparable(dupSeed, keys[j].sig) & uint64(size-1))
+		h := int(maphash.Comparable(dupSeed, keys[j].Sig) & uint64(size-1))
 		for {
 			if t[h] == 0 {
 				t[h] = int32(j + 1)
