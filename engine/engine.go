@@ -30,6 +30,7 @@ type Engine struct {
 	// dataset is aws.cloudtrail: their index leaves out what a rule can
 	// only match on other datasets
 	index [2]*index
+	comp  compiler // numbers the memos of the rules' and exceptions' matchers
 }
 
 // index lists rules by the event sources and names their conditions pin.
@@ -105,6 +106,7 @@ type Scratch struct {
 	cache [2]map[string]map[string]*pairCands
 	n     int
 	prof  []RuleProfile // per compiled rule, when profiling
+	memos []memo        // by memo slot (see memoized)
 }
 
 // RuleProfile is what one rule cost: events it was evaluated on (those its
@@ -159,7 +161,7 @@ func Compile(rules []*rule.Rule) (*Engine, error) {
 		}
 		c := &compiled{idx: len(e.rules), rule: r}
 		var err error
-		if c.static, c.rest, c.byType, err = split(r.Cond); err != nil {
+		if c.static, c.rest, c.byType, err = e.comp.split(r.Cond); err != nil {
 			return nil, fmt.Errorf("rule %s (%s): %w", r.ID, r.Name, err)
 		}
 		c.match = both(c.static, c.rest)
@@ -318,7 +320,7 @@ const foldKey = "\x01"
 // holds only where "(provider and action and type) or type" does. That
 // implied condition joins static, decided once per source, name and type;
 // the conjunct itself stays in rest.
-func split(c rule.Cond) (static, rest matcher, byType bool, err error) {
+func (k *compiler) split(c rule.Cond) (static, rest matcher, byType bool, err error) {
 	var st, other []rule.Cond
 	for _, x := range rule.Conjuncts(c) {
 		if ok, t := keyedOnly(x); ok {
@@ -334,12 +336,12 @@ func split(c rule.Cond) (static, rest matcher, byType bool, err error) {
 		}
 	}
 	if len(st) > 0 {
-		if static, err = compile(rule.Simplify(rule.And{Conds: st})); err != nil {
+		if static, err = k.compile(rule.Simplify(rule.And{Conds: st})); err != nil {
 			return nil, nil, false, err
 		}
 	}
 	if len(other) > 0 {
-		if rest, err = compile(rule.Simplify(rule.And{Conds: other})); err != nil {
+		if rest, err = k.compile(rule.Simplify(rule.And{Conds: other})); err != nil {
 			return nil, nil, false, err
 		}
 	}
@@ -538,7 +540,7 @@ type pairCands struct {
 // reference its list (rule.ExceptionLists) or, when no rule does, to all.
 func (e *Engine) AddExceptions(items []rule.Exception) error {
 	for _, it := range items {
-		m, err := compile(it.Cond)
+		m, err := e.comp.compile(it.Cond)
 		if err != nil {
 			return fmt.Errorf("exception item_id %s (%q): %w", it.ItemID, it.Name, err)
 		}
@@ -616,21 +618,25 @@ func (e *Engine) excepted(r *rule.Rule, ev *event.Event, s *Scratch) bool {
 // Eval reports whether a single condition matches an event (for tests and
 // ad hoc queries).
 func Eval(c rule.Cond, ev *event.Event) (bool, error) {
-	m, err := compile(c)
+	m, err := new(compiler).compile(c)
 	if err != nil {
 		return false, err
 	}
 	return m(ev, NewScratch()), nil
 }
 
-func compile(c rule.Cond) (matcher, error) {
+// compiler compiles conditions into matchers, numbering the memo slots
+// they use in a Scratch.
+type compiler struct{ memos int }
+
+func (k *compiler) compile(c rule.Cond) (matcher, error) {
 	switch c := c.(type) {
 	case rule.And:
 		// the costly conjuncts last: an event most rules rule out by a
 		// cheaper one never evaluates them (all are pure)
 		conds := slices.Clone(c.Conds)
 		slices.SortStableFunc(conds, func(a, b rule.Cond) int { return cmp.Compare(cost(a), cost(b)) })
-		ms, err := compileAll(conds)
+		ms, err := k.compileAll(conds)
 		if err != nil {
 			return nil, err
 		}
@@ -643,7 +649,7 @@ func compile(c rule.Cond) (matcher, error) {
 			return true
 		}, nil
 	case rule.Or:
-		ms, err := compileAll(c.Conds)
+		ms, err := k.compileAll(c.Conds)
 		if err != nil {
 			return nil, err
 		}
@@ -656,14 +662,17 @@ func compile(c rule.Cond) (matcher, error) {
 			return false
 		}, nil
 	case rule.Not:
-		m, err := compile(c.Cond)
+		m, err := k.compile(c.Cond)
 		if err != nil {
 			return nil, err
 		}
 		return func(e *event.Event, s *Scratch) bool { return !m(e, s) }, nil
 	case rule.Cmp:
-		return compileCmp(c)
+		return k.compileCmp(c)
 	case rule.Pred:
+		if c.Only && len(c.Fields) == 1 {
+			return k.predMemo(c.Fields[0], c.Match), nil
+		}
 		return func(e *event.Event, _ *Scratch) bool { return c.Match(e) }, nil
 	}
 	return nil, fmt.Errorf("unknown condition %T", c)
@@ -716,16 +725,23 @@ func costly(field string) bool {
 	})
 }
 
-func compileAll(cs []rule.Cond) ([]matcher, error) {
+func (k *compiler) compileAll(cs []rule.Cond) ([]matcher, error) {
 	ms := make([]matcher, len(cs))
 	for i, c := range cs {
-		m, err := compile(c)
+		m, err := k.compile(c)
 		if err != nil {
 			return nil, err
 		}
 		ms[i] = m
 	}
 	return ms, nil
+}
+
+// searches reports whether matching one of pats searches the value (more
+// than one pattern, or a pattern with a literal between wildcards) rather
+// than comparing its ends.
+func searches(pats []rule.Pattern) bool {
+	return len(pats) > 1 || len(pats) == 1 && len(pats[0].Parts) > 2
 }
 
 // anyValue builds a matcher that is true when some non-null value of the
@@ -741,7 +757,7 @@ func anyValue(get event.View, ok func(string) bool) matcher {
 	}
 }
 
-func compileCmp(c rule.Cmp) (matcher, error) {
+func (k *compiler) compileCmp(c rule.Cmp) (matcher, error) {
 	get := event.ViewIndexed(c.Field)
 	fold := func(s string) string { return s }
 	if c.CaseInsensitive {
@@ -771,7 +787,7 @@ func compileCmp(c rule.Cmp) (matcher, error) {
 				pats[i] = p.Lower()
 			}
 		}
-		return anyValue(get, func(s string) bool {
+		ok := func(s string) bool {
 			s = fold(s)
 			for _, p := range pats {
 				if p.Match(s) {
@@ -779,7 +795,11 @@ func compileCmp(c rule.Cmp) (matcher, error) {
 				}
 			}
 			return false
-		}), nil
+		}
+		if searches(pats) || c.CaseInsensitive {
+			return k.anyValueMemo(get, ok), nil
+		}
+		return anyValue(get, ok), nil
 	case rule.OpRegex:
 		if len(c.Values) != 1 {
 			return nil, fmt.Errorf("%s: a regex needs one pattern", c.Field)
@@ -798,9 +818,9 @@ func compileCmp(c rule.Cmp) (matcher, error) {
 			return nil, fmt.Errorf("%s: %w", c.Field, err)
 		}
 		if pass := regexlit.Filter(expr); pass != nil {
-			return anyValue(get, func(s string) bool { return pass(s) && re.MatchString(s) }), nil
+			return k.anyValueMemo(get, func(s string) bool { return pass(s) && re.MatchString(s) }), nil
 		}
-		return anyValue(get, re.MatchString), nil
+		return k.anyValueMemo(get, re.MatchString), nil
 	case rule.OpLT, rule.OpLTE, rule.OpGT, rule.OpGTE:
 		if len(c.Values) != 1 {
 			return nil, fmt.Errorf("%s: a range needs one value", c.Field)
@@ -839,7 +859,7 @@ type Matcher func(*event.Event, *Scratch) bool
 
 // CompileCond compiles one condition (a sequence step, say).
 func CompileCond(c rule.Cond) (Matcher, error) {
-	m, err := compile(c)
+	m, err := new(compiler).compile(c)
 	if err != nil {
 		return nil, err
 	}
