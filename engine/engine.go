@@ -106,7 +106,14 @@ type Scratch struct {
 	cache [2]map[string]map[string]*pairCands
 	n     int
 	prof  []RuleProfile // per compiled rule, when profiling
-	memos []memo        // by memo slot (see memoized)
+	memos []memo        // by memo slot (see memo.go)
+	// last is the source and name of the event before and their
+	// candidates (consecutive records mostly share them)
+	last struct {
+		kind      int
+		prov, act []byte
+		pc        *pairCands
+	}
 }
 
 // RuleProfile is what one rule cost: events it was evaluated on (those its
@@ -457,9 +464,16 @@ func (e *Engine) candidates(s *Scratch, ev *event.Event) []candidate {
 	if ev.Kind == event.KindCloudTrail {
 		i = 1
 	}
-	cache := s.cache[i]
-	byAct := cache[prov]
-	pc := byAct[act]
+	var byAct map[string]*pairCands
+	var pc *pairCands
+	if l := &s.last; l.pc != nil && l.kind == i && string(l.prov) == prov && string(l.act) == act {
+		pc = l.pc
+	} else {
+		byAct = s.cache[i][prov]
+		if pc = byAct[act]; pc != nil {
+			l.kind, l.prov, l.act, l.pc = i, append(l.prov[:0], prov...), append(l.act[:0], act...), pc
+		}
+	}
 	if pc != nil && !pc.typed {
 		return pc.list
 	}
@@ -506,11 +520,15 @@ func (e *Engine) candidates(s *Scratch, ev *event.Event) []candidate {
 		clear(s.cache[1])
 		s.n = 0
 		byAct, pc = nil, nil
+		s.last.pc = nil
+	}
+	if pc != nil && byAct == nil { // found as the last event's
+		byAct = s.cache[i][prov]
 	}
 	// the event's strings live in its parser's buffer: copy the keys
 	if byAct == nil {
 		byAct = map[string]*pairCands{}
-		cache[strings.Clone(prov)] = byAct
+		s.cache[i][strings.Clone(prov)] = byAct
 	}
 	if pc == nil {
 		pc = &pairCands{typed: typedPair}
