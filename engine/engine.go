@@ -650,11 +650,7 @@ type compiler struct{ memos int }
 func (k *compiler) compile(c rule.Cond) (matcher, error) {
 	switch c := c.(type) {
 	case rule.And:
-		// the costly conjuncts last: an event most rules rule out by a
-		// cheaper one never evaluates them (all are pure)
-		conds := slices.Clone(c.Conds)
-		slices.SortStableFunc(conds, func(a, b rule.Cond) int { return cmp.Compare(cost(a), cost(b)) })
-		ms, err := k.compileAll(conds)
+		ms, err := k.compileAll(ordered(c.Conds))
 		if err != nil {
 			return nil, err
 		}
@@ -733,6 +729,34 @@ func cost(c rule.Cond) int {
 		}
 	}
 	return n
+}
+
+// ordered returns conjuncts in the order a conjunction evaluates them
+// (all are pure): the costly last, so that an event most rules rule out by
+// a cheaper one never evaluates them; and of those that cost the same, the
+// likely true last (likelyTrue).
+func ordered(conds []rule.Cond) []rule.Cond {
+	conds = slices.Clone(conds)
+	slices.SortStableFunc(conds, func(a, b rule.Cond) int {
+		return cmp.Or(cmp.Compare(cost(a), cost(b)), cmp.Compare(likelyTrue(a), likelyTrue(b)))
+	})
+	return conds
+}
+
+// likelyTrue is 1 for a conjunct most records satisfy, 0 for any other: a
+// test that a field exists (rules test fields most records have) and a
+// negation (an exclusion). With them last, "outcome is success and source.ip
+// exists and the key id is AKIA*" reads source.ip only for long-term keys.
+func likelyTrue(c rule.Cond) int {
+	switch c := c.(type) {
+	case rule.Cmp:
+		if c.Op == rule.OpExists {
+			return 1
+		}
+	case rule.Not:
+		return 1
+	}
+	return 0
 }
 
 // costly reports whether a field is one of costlyFields.

@@ -432,6 +432,33 @@ func TestCost(t *testing.T) {
 	}
 }
 
+// Conjuncts run the costly last and, of those that cost the same, the
+// likely true (field exists, a negation) last, keeping their order
+// otherwise.
+func TestOrdered(t *testing.T) {
+	eq := rule.Cmp{Field: "userIdentity.type", Op: rule.OpEq, Values: []string{"Root"}}
+	key := rule.Cmp{Field: "aws.cloudtrail.user_identity.access_key_id", Op: rule.OpWildcard, Patterns: []rule.Pattern{{Parts: []string{"AKIA", ""}}}}
+	ip := rule.Cmp{Field: "source.ip", Op: rule.OpExists}
+	notEq := rule.Not{Cond: eq}
+	outcome := rule.Cmp{Field: "event.outcome", Op: rule.OpEq, Values: []string{"success"}}
+	pred := rule.Pred{Text: "p", Fields: []string{"user.name"}}
+	notPred := rule.Not{Cond: pred}
+	re := rule.Cmp{Field: "aws.cloudtrail.resources.arn", Op: rule.OpRegex, Values: []string{".*ransom.*"}}
+	for _, tt := range []struct {
+		in, want []rule.Cond
+	}{
+		{[]rule.Cond{outcome, ip, key}, []rule.Cond{key, ip, outcome}},
+		{[]rule.Cond{notEq, ip, eq, key}, []rule.Cond{eq, key, notEq, ip}},
+		{[]rule.Cond{re, notPred, pred, eq}, []rule.Cond{eq, pred, notPred, re}},
+		{[]rule.Cond{eq, key}, []rule.Cond{eq, key}},
+	} {
+		got := ordered(tt.in)
+		if rule.Format(rule.And{Conds: got}) != rule.Format(rule.And{Conds: tt.want}) {
+			t.Errorf("ordered(%s) = %s, want %s", rule.Format(rule.And{Conds: tt.in}), rule.Format(rule.And{Conds: got}), rule.Format(rule.And{Conds: tt.want}))
+		}
+	}
+}
+
 // implied keeps of a condition what the event source, name and identity
 // type decide, and only what the condition implies.
 func TestImplied(t *testing.T) {
