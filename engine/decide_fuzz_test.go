@@ -36,6 +36,9 @@ func decideRules(t testing.TB) []*rule.Rule {
 		`(eventName: Get* and user.name: mallory) or (userIdentity.type: Root and (user.name: bob or not event.action: *User*))`,
 		`(eventName: Get* and user.name: mallory) or user.name: bob`,
 		`not ((eventName: Get* and user.name: mallory) or userIdentity.type: IAMUser)`,
+		// searches of a value, memoized per scratch (memo.go)
+		`user_agent.original: (*S3 Browser* or *Cyberduck*) and event.outcome: success`,
+		`userAgent: *kali* and not userAgent: *arm64*`,
 	}
 	var rules []*rule.Rule
 	for i, q := range queries {
@@ -50,6 +53,9 @@ func decideRules(t testing.TB) []*rule.Rule {
 		"eventName:\n      - GetUser\n      - ListUsers\n    userIdentity.type|contains: user",
 		"eventName|contains|all:\n      - Get\n      - User",
 		"eventName: null",
+		"userAgent|contains: TruffleHog",
+		"userIdentity.arn|re: '.*:assumed-role/[a-z]+$'",
+		"userAgent|contains|all:\n      - kali\n      - amd64",
 	}
 	for i, s := range sigmas {
 		doc := fmt.Sprintf("title: s%d\nid: 00000000-0000-0000-0000-%012d\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel:\n    %s\n  condition: sel\n", i, i, s)
@@ -59,6 +65,11 @@ func decideRules(t testing.TB) []*rule.Rule {
 		}
 		rules = append(rules, rs...)
 	}
+	rules = append(rules,
+		&rule.Rule{ID: "re", Name: "re", Type: "eql", Cond: rule.Cmp{Field: "userIdentity.arn", Op: rule.OpRegex, Values: []string{`.*:user/m.*`}}},
+		&rule.Rule{ID: "rei", Name: "rei", Type: "eql", Cond: rule.Cmp{Field: "user_agent.original", Op: rule.OpRegex, Values: []string{`.*truffle.*`}, CaseInsensitive: true}},
+		&rule.Rule{ID: "wildi", Name: "wildi", Type: "eql", Cond: rule.Cmp{Field: "user_agent.original", Op: rule.OpWildcard, Patterns: []rule.Pattern{{Parts: []string{"", "kali"}}}, CaseInsensitive: true}},
+	)
 	return rules
 }
 
@@ -96,6 +107,21 @@ func FuzzDecidedOnce(f *testing.F) {
 			`{"eventSource":"iam.amazonaws.com","eventName":"CreateAccessKey","userIdentity":{"type":"Root","userName":"mallory"}}` + "\n" +
 			`{"eventSource":"iam.amazonaws.com","eventName":"GetUser","userIdentity":{"type":"IAMUser","userName":"mallory"}}` + "\n" +
 			`{"eventSource":"iam.amazonaws.com","eventName":"ListUsers","userIdentity":{"type":"Root","userName":"bob"}}`,
+		// runs of one user agent and ARN, and what a memo must not take
+		// for them: several values, null, a number, nothing
+		`{"eventSource":"s3.amazonaws.com","eventName":"GetObject","userAgent":"S3 Browser 9","userIdentity":{"arn":"arn:aws:iam::1:user/mallory"}}` + "\n" +
+			`{"eventSource":"s3.amazonaws.com","eventName":"GetObject","userAgent":"S3 Browser 9","userIdentity":{"arn":"arn:aws:iam::1:user/mallory"}}` + "\n" +
+			`{"eventSource":"s3.amazonaws.com","eventName":"GetObject","userAgent":"S3 Browser 9","errorCode":"x","userIdentity":{"arn":"arn:aws:iam::1:user/bob"}}` + "\n" +
+			`{"eventSource":"s3.amazonaws.com","eventName":"GetObject","userAgent":["aws-cli","S3 Browser 9"]}` + "\n" +
+			`{"eventSource":"s3.amazonaws.com","eventName":"GetObject","userAgent":null}` + "\n" +
+			`{"eventSource":"s3.amazonaws.com","eventName":"GetObject"}` + "\n" +
+			`{"eventSource":"s3.amazonaws.com","eventName":"GetObject","userAgent":"S3 Browser 9"}`,
+		`{"eventSource":"sts.amazonaws.com","eventName":"GetCallerIdentity","userAgent":"TruffleHog kali-amd64","userIdentity":{"arn":"arn:aws:sts::1:assumed-role/abc"}}` + "\n" +
+			`{"eventSource":"sts.amazonaws.com","eventName":"GetCallerIdentity","userAgent":"trufflehog kali-arm64","userIdentity":{"arn":"arn:aws:sts::1:assumed-role/abc"}}` + "\n" +
+			`{"eventSource":"sts.amazonaws.com","eventName":"GetCallerIdentity","userAgent":"trufflehog kali-arm64","userIdentity":{"arn":["arn:aws:sts::1:assumed-role/abc","x"]}}` + "\n" +
+			`{"eventSource":"sts.amazonaws.com","eventName":"GetCallerIdentity","userAgent":5,"userIdentity":{"arn":5}}` + "\n" +
+			`{"eventSource":"sts.amazonaws.com","eventName":"GetCallerIdentity","userAgent":"5","userIdentity":{"arn":"5"}}` + "\n" +
+			`{"eventSource":"sts.amazonaws.com","eventName":"GetCallerIdentity","userAgent":"","userIdentity":{"arn":""}}`,
 	} {
 		f.Add(s)
 	}

@@ -30,6 +30,7 @@ type Engine struct {
 	// dataset is aws.cloudtrail: their index leaves out what a rule can
 	// only match on other datasets
 	index [2]*index
+	comp  compiler // numbers the memos of the rules' and exceptions' matchers
 }
 
 // index lists rules by the event sources and names their conditions pin.
@@ -105,6 +106,14 @@ type Scratch struct {
 	cache [2]map[string]map[string]*pairCands
 	n     int
 	prof  []RuleProfile // per compiled rule, when profiling
+	memos []memo        // by memo slot (see memo.go)
+	// last is the source and name of the event before and their
+	// candidates (consecutive records mostly share them)
+	last struct {
+		kind      int
+		prov, act []byte
+		pc        *pairCands
+	}
 }
 
 // RuleProfile is what one rule cost: events it was evaluated on (those its
@@ -159,7 +168,7 @@ func Compile(rules []*rule.Rule) (*Engine, error) {
 		}
 		c := &compiled{idx: len(e.rules), rule: r}
 		var err error
-		if c.static, c.rest, c.byType, err = split(r.Cond); err != nil {
+		if c.static, c.rest, c.byType, err = e.comp.split(r.Cond); err != nil {
 			return nil, fmt.Errorf("rule %s (%s): %w", r.ID, r.Name, err)
 		}
 		c.match = both(c.static, c.rest)
@@ -318,7 +327,7 @@ const foldKey = "\x01"
 // holds only where "(provider and action and type) or type" does. That
 // implied condition joins static, decided once per source, name and type;
 // the conjunct itself stays in rest.
-func split(c rule.Cond) (static, rest matcher, byType bool, err error) {
+func (k *compiler) split(c rule.Cond) (static, rest matcher, byType bool, err error) {
 	var st, other []rule.Cond
 	for _, x := range rule.Conjuncts(c) {
 		if ok, t := keyedOnly(x); ok {
@@ -334,12 +343,12 @@ func split(c rule.Cond) (static, rest matcher, byType bool, err error) {
 		}
 	}
 	if len(st) > 0 {
-		if static, err = compile(rule.Simplify(rule.And{Conds: st})); err != nil {
+		if static, err = k.compile(rule.Simplify(rule.And{Conds: st})); err != nil {
 			return nil, nil, false, err
 		}
 	}
 	if len(other) > 0 {
-		if rest, err = compile(rule.Simplify(rule.And{Conds: other})); err != nil {
+		if rest, err = k.compile(rule.Simplify(rule.And{Conds: other})); err != nil {
 			return nil, nil, false, err
 		}
 	}
@@ -455,9 +464,16 @@ func (e *Engine) candidates(s *Scratch, ev *event.Event) []candidate {
 	if ev.Kind == event.KindCloudTrail {
 		i = 1
 	}
-	cache := s.cache[i]
-	byAct := cache[prov]
-	pc := byAct[act]
+	var byAct map[string]*pairCands
+	var pc *pairCands
+	if l := &s.last; l.pc != nil && l.kind == i && string(l.prov) == prov && string(l.act) == act {
+		pc = l.pc
+	} else {
+		byAct = s.cache[i][prov]
+		if pc = byAct[act]; pc != nil {
+			l.kind, l.prov, l.act, l.pc = i, append(l.prov[:0], prov...), append(l.act[:0], act...), pc
+		}
+	}
 	if pc != nil && !pc.typed {
 		return pc.list
 	}
@@ -504,11 +520,15 @@ func (e *Engine) candidates(s *Scratch, ev *event.Event) []candidate {
 		clear(s.cache[1])
 		s.n = 0
 		byAct, pc = nil, nil
+		s.last.pc = nil
+	}
+	if pc != nil && byAct == nil { // found as the last event's
+		byAct = s.cache[i][prov]
 	}
 	// the event's strings live in its parser's buffer: copy the keys
 	if byAct == nil {
 		byAct = map[string]*pairCands{}
-		cache[strings.Clone(prov)] = byAct
+		s.cache[i][strings.Clone(prov)] = byAct
 	}
 	if pc == nil {
 		pc = &pairCands{typed: typedPair}
@@ -538,7 +558,7 @@ type pairCands struct {
 // reference its list (rule.ExceptionLists) or, when no rule does, to all.
 func (e *Engine) AddExceptions(items []rule.Exception) error {
 	for _, it := range items {
-		m, err := compile(it.Cond)
+		m, err := e.comp.compile(it.Cond)
 		if err != nil {
 			return fmt.Errorf("exception item_id %s (%q): %w", it.ItemID, it.Name, err)
 		}
@@ -616,21 +636,21 @@ func (e *Engine) excepted(r *rule.Rule, ev *event.Event, s *Scratch) bool {
 // Eval reports whether a single condition matches an event (for tests and
 // ad hoc queries).
 func Eval(c rule.Cond, ev *event.Event) (bool, error) {
-	m, err := compile(c)
+	m, err := new(compiler).compile(c)
 	if err != nil {
 		return false, err
 	}
 	return m(ev, NewScratch()), nil
 }
 
-func compile(c rule.Cond) (matcher, error) {
+// compiler compiles conditions into matchers, numbering the memo slots
+// they use in a Scratch.
+type compiler struct{ memos int }
+
+func (k *compiler) compile(c rule.Cond) (matcher, error) {
 	switch c := c.(type) {
 	case rule.And:
-		// the costly conjuncts last: an event most rules rule out by a
-		// cheaper one never evaluates them (all are pure)
-		conds := slices.Clone(c.Conds)
-		slices.SortStableFunc(conds, func(a, b rule.Cond) int { return cmp.Compare(cost(a), cost(b)) })
-		ms, err := compileAll(conds)
+		ms, err := k.compileAll(ordered(c.Conds))
 		if err != nil {
 			return nil, err
 		}
@@ -643,7 +663,7 @@ func compile(c rule.Cond) (matcher, error) {
 			return true
 		}, nil
 	case rule.Or:
-		ms, err := compileAll(c.Conds)
+		ms, err := k.compileAll(c.Conds)
 		if err != nil {
 			return nil, err
 		}
@@ -656,23 +676,28 @@ func compile(c rule.Cond) (matcher, error) {
 			return false
 		}, nil
 	case rule.Not:
-		m, err := compile(c.Cond)
+		m, err := k.compile(c.Cond)
 		if err != nil {
 			return nil, err
 		}
 		return func(e *event.Event, s *Scratch) bool { return !m(e, s) }, nil
 	case rule.Cmp:
-		return compileCmp(c)
+		return k.compileCmp(c)
 	case rule.Pred:
+		if c.Only && len(c.Fields) == 1 {
+			return k.predMemo(c.Fields[0], c.Match), nil
+		}
 		return func(e *event.Event, _ *Scratch) bool { return c.Match(e) }, nil
 	}
 	return nil, fmt.Errorf("unknown condition %T", c)
 }
 
 // costlyFields are fields whose first read in an event costs more than
-// finding a key: event.outcome looks for two keys that are usually absent,
-// the parsed parts of user_agent parse the agent.
-var costlyFields = []string{"event.outcome", "user_agent.name", "user_agent.version", "user_agent.os.*", "user_agent.device.*"}
+// finding a key: the parsed parts of user_agent parse the agent.
+// (event.outcome was one when a record was parsed whole: it looks for two
+// keys that are usually absent, which the record's key offsets now answer
+// as cheaply as any other.)
+var costlyFields = []string{"user_agent.name", "user_agent.version", "user_agent.os.*", "user_agent.device.*"}
 
 // cost ranks a condition by what its evaluation on an event may cost,
 // its costliest part's: 0 comparisons of fields read from the record, 1 a
@@ -708,6 +733,34 @@ func cost(c rule.Cond) int {
 	return n
 }
 
+// ordered returns conjuncts in the order a conjunction evaluates them
+// (all are pure): the costly last, so that an event most rules rule out by
+// a cheaper one never evaluates them; and of those that cost the same, the
+// likely true last (likelyTrue).
+func ordered(conds []rule.Cond) []rule.Cond {
+	conds = slices.Clone(conds)
+	slices.SortStableFunc(conds, func(a, b rule.Cond) int {
+		return cmp.Or(cmp.Compare(cost(a), cost(b)), cmp.Compare(likelyTrue(a), likelyTrue(b)))
+	})
+	return conds
+}
+
+// likelyTrue is 1 for a conjunct most records satisfy, 0 for any other: a
+// test that a field exists (rules test fields most records have) and a
+// negation (an exclusion). With them last, "outcome is success and source.ip
+// exists and the key id is AKIA*" reads source.ip only for long-term keys.
+func likelyTrue(c rule.Cond) int {
+	switch c := c.(type) {
+	case rule.Cmp:
+		if c.Op == rule.OpExists {
+			return 1
+		}
+	case rule.Not:
+		return 1
+	}
+	return 0
+}
+
 // costly reports whether a field is one of costlyFields.
 func costly(field string) bool {
 	return slices.ContainsFunc(costlyFields, func(f string) bool {
@@ -716,16 +769,23 @@ func costly(field string) bool {
 	})
 }
 
-func compileAll(cs []rule.Cond) ([]matcher, error) {
+func (k *compiler) compileAll(cs []rule.Cond) ([]matcher, error) {
 	ms := make([]matcher, len(cs))
 	for i, c := range cs {
-		m, err := compile(c)
+		m, err := k.compile(c)
 		if err != nil {
 			return nil, err
 		}
 		ms[i] = m
 	}
 	return ms, nil
+}
+
+// searches reports whether matching one of pats searches the value (more
+// than one pattern, or a pattern with a literal between wildcards) rather
+// than comparing its ends.
+func searches(pats []rule.Pattern) bool {
+	return len(pats) > 1 || len(pats) == 1 && len(pats[0].Parts) > 2
 }
 
 // anyValue builds a matcher that is true when some non-null value of the
@@ -741,7 +801,7 @@ func anyValue(get event.View, ok func(string) bool) matcher {
 	}
 }
 
-func compileCmp(c rule.Cmp) (matcher, error) {
+func (k *compiler) compileCmp(c rule.Cmp) (matcher, error) {
 	get := event.ViewIndexed(c.Field)
 	fold := func(s string) string { return s }
 	if c.CaseInsensitive {
@@ -771,7 +831,7 @@ func compileCmp(c rule.Cmp) (matcher, error) {
 				pats[i] = p.Lower()
 			}
 		}
-		return anyValue(get, func(s string) bool {
+		ok := func(s string) bool {
 			s = fold(s)
 			for _, p := range pats {
 				if p.Match(s) {
@@ -779,7 +839,11 @@ func compileCmp(c rule.Cmp) (matcher, error) {
 				}
 			}
 			return false
-		}), nil
+		}
+		if searches(pats) || c.CaseInsensitive {
+			return k.anyValueMemo(get, ok), nil
+		}
+		return anyValue(get, ok), nil
 	case rule.OpRegex:
 		if len(c.Values) != 1 {
 			return nil, fmt.Errorf("%s: a regex needs one pattern", c.Field)
@@ -798,9 +862,9 @@ func compileCmp(c rule.Cmp) (matcher, error) {
 			return nil, fmt.Errorf("%s: %w", c.Field, err)
 		}
 		if pass := regexlit.Filter(expr); pass != nil {
-			return anyValue(get, func(s string) bool { return pass(s) && re.MatchString(s) }), nil
+			return k.anyValueMemo(get, func(s string) bool { return pass(s) && re.MatchString(s) }), nil
 		}
-		return anyValue(get, re.MatchString), nil
+		return k.anyValueMemo(get, re.MatchString), nil
 	case rule.OpLT, rule.OpLTE, rule.OpGT, rule.OpGTE:
 		if len(c.Values) != 1 {
 			return nil, fmt.Errorf("%s: a range needs one value", c.Field)
@@ -839,7 +903,7 @@ type Matcher func(*event.Event, *Scratch) bool
 
 // CompileCond compiles one condition (a sequence step, say).
 func CompileCond(c rule.Cond) (Matcher, error) {
-	m, err := compile(c)
+	m, err := new(compiler).compile(c)
 	if err != nil {
 		return nil, err
 	}

@@ -251,12 +251,12 @@ func TestIndexOtherDatasets(t *testing.T) {
 	}
 }
 
-// A conjunction reads costly fields (event.outcome, the parsed parts of
-// user_agent) after the other conjuncts: an event they rule out does not
+// A conjunction reads costly fields (the parsed parts of user_agent) after
+// the other conjuncts: an event they rule out does not
 // read them; the result is the same.
 func TestCostlyConjunctsLast(t *testing.T) {
 	reads := 0
-	probe := rule.Pred{Text: "outcome probe", Fields: []string{"event.outcome"}, Match: func(*event.Event) bool { reads++; return true }}
+	probe := rule.Pred{Text: "user agent probe", Fields: []string{"user_agent.name"}, Match: func(*event.Event) bool { reads++; return true }}
 	for _, c := range []rule.Cond{
 		rule.And{Conds: []rule.Cond{probe, rule.Cmp{Field: "eventName", Op: rule.OpEq, Values: []string{"X"}}}},
 		rule.And{Conds: []rule.Cond{rule.Cmp{Field: "eventName", Op: rule.OpEq, Values: []string{"X"}}, probe}},
@@ -410,6 +410,7 @@ func TestCost(t *testing.T) {
 	eq := rule.Cmp{Field: "userIdentity.type", Op: rule.OpEq, Values: []string{"Root"}}
 	re := rule.Cmp{Field: "aws.cloudtrail.resources.arn", Op: rule.OpRegex, Values: []string{".*ransom.*"}}
 	outcome := rule.Cmp{Field: "event.outcome", Op: rule.OpEq, Values: []string{"success"}}
+	agent := rule.Cmp{Field: "user_agent.name", Op: rule.OpEq, Values: []string{"aws-cli"}}
 	pred := rule.Pred{Text: "p", Fields: []string{"user.name"}}
 	for _, tt := range []struct {
 		c    rule.Cond
@@ -417,17 +418,45 @@ func TestCost(t *testing.T) {
 	}{
 		{eq, 0},
 		{rule.Not{Cond: eq}, 0},
+		{outcome, 0}, // two key look-ups, as cheap as any other read
 		{pred, 1},
 		{rule.Or{Conds: []rule.Cond{eq, pred}}, 1},
-		{outcome, 2},
+		{agent, 2},
 		{rule.Cmp{Field: "user_agent.os.name", Op: rule.OpExists}, 2},
-		{rule.Pred{Text: "p", Fields: []string{"event.outcome"}}, 2},
+		{rule.Pred{Text: "p", Fields: []string{"user_agent.name"}}, 2},
 		{re, 3},
 		{rule.Not{Cond: re}, 3},
-		{rule.And{Conds: []rule.Cond{eq, re, outcome}}, 3},
+		{rule.And{Conds: []rule.Cond{eq, re, agent}}, 3},
 	} {
 		if got := cost(tt.c); got != tt.want {
 			t.Errorf("cost(%#v) = %d, want %d", tt.c, got, tt.want)
+		}
+	}
+}
+
+// Conjuncts run the costly last and, of those that cost the same, the
+// likely true (field exists, a negation) last, keeping their order
+// otherwise.
+func TestOrdered(t *testing.T) {
+	eq := rule.Cmp{Field: "userIdentity.type", Op: rule.OpEq, Values: []string{"Root"}}
+	key := rule.Cmp{Field: "aws.cloudtrail.user_identity.access_key_id", Op: rule.OpWildcard, Patterns: []rule.Pattern{{Parts: []string{"AKIA", ""}}}}
+	ip := rule.Cmp{Field: "source.ip", Op: rule.OpExists}
+	notEq := rule.Not{Cond: eq}
+	outcome := rule.Cmp{Field: "event.outcome", Op: rule.OpEq, Values: []string{"success"}}
+	pred := rule.Pred{Text: "p", Fields: []string{"user.name"}}
+	notPred := rule.Not{Cond: pred}
+	re := rule.Cmp{Field: "aws.cloudtrail.resources.arn", Op: rule.OpRegex, Values: []string{".*ransom.*"}}
+	for _, tt := range []struct {
+		in, want []rule.Cond
+	}{
+		{[]rule.Cond{ip, outcome, key}, []rule.Cond{outcome, key, ip}},
+		{[]rule.Cond{notEq, ip, eq, key}, []rule.Cond{eq, key, notEq, ip}},
+		{[]rule.Cond{re, notPred, pred, eq}, []rule.Cond{eq, pred, notPred, re}},
+		{[]rule.Cond{eq, key}, []rule.Cond{eq, key}},
+	} {
+		got := ordered(tt.in)
+		if rule.Format(rule.And{Conds: got}) != rule.Format(rule.And{Conds: tt.want}) {
+			t.Errorf("ordered(%s) = %s, want %s", rule.Format(rule.And{Conds: tt.in}), rule.Format(rule.And{Conds: got}), rule.Format(rule.And{Conds: tt.want}))
 		}
 	}
 }

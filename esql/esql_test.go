@@ -470,6 +470,11 @@ func TestPartialsFilteredWhere(t *testing.T) {
 | WHERE starts > 0 AND d >= 2 | KEEP user.name, v, lo, starts`,
 		`FROM x | STATS n = COUNT(*), v = VALUES(requestParameters.n), hi = MAX(@timestamp) BY user.name, event.action | WHERE n > 2 OR user.name == "u1"`,
 		`FROM x | STATS n = COUNT(*), v = VALUES(event.action) BY user.name | WHERE NOW() > "2000-01-01" AND v IS NOT NULL`,
+		// KEEP and DROP after the WHERE, their columns worked out once,
+		// and an EVAL after them adding a column to each result's
+		`FROM x | STATS n = COUNT(*), v = VALUES(event.action), vn = VALUES(requestParameters.n) BY user.name | WHERE n > 2 | KEEP v*, user.*, n | DROP vn | EVAL z = n + 1`,
+		`FROM x | STATS n = COUNT(*), v = VALUES(event.action), vn = VALUES(requestParameters.n) BY user.name | WHERE n > 2 | DROP v | KEEP user.name, vn`,
+		`FROM x | STATS n = COUNT(*) BY user.name | WHERE n > 2 | KEEP nothing*`,
 	} {
 		q, err := Parse(src)
 		if err != nil {
@@ -498,8 +503,11 @@ func TestPartialsFilteredWhere(t *testing.T) {
 		now := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
 		want := prog.tailMerged(parts, now)
 		got := prog.TailPartials(parts, now)
-		if fmt.Sprint(got) != fmt.Sprint(want) || len(got.Rows) == 0 {
-			t.Errorf("%s\nfiltered:\n%v\nmerged:\n%v", src, got, want)
+		if fmt.Sprintf("%#v", got) != fmt.Sprintf("%#v", want) || len(got.Rows) == 0 {
+			t.Errorf("%s\nfiltered:\n%#v\nmerged:\n%#v", src, got, want)
+		}
+		if again := prog.TailPartials(parts, now); fmt.Sprintf("%#v", again) != fmt.Sprintf("%#v", want) {
+			t.Errorf("%s: a second run gives\n%#v", src, again)
 		}
 		// the same rows as over all rows, in another order: rows order
 		// groups by position, parts by event time

@@ -1225,9 +1225,14 @@ func (p *Program) TailPartials(parts []*Partial, now time.Time) Table {
 	st := p.tail[0].(Stats)
 	if len(p.tail) > 1 && len(st.By) > 0 {
 		if w, ok := p.tail[1].(Where); ok {
-			p.statsWhereOnce.Do(func() { p.statsWhere = newStatsWhere(st, w) })
-			t := p.statsWhere.run(parts, now)
-			for _, c := range p.tail[2:] {
+			p.statsWhereOnce.Do(func() { p.statsWhere = newStatsWhere(st, w, p.tail[2:]) })
+			sw := p.statsWhere
+			t := sw.run(parts, now)
+			for i, c := range p.tail[2:] {
+				if i < len(sw.proj) {
+					t = project(t, sw.proj[i])
+					continue
+				}
 				t = applyTable(c, t, now)
 			}
 			return t
@@ -1260,9 +1265,12 @@ type statsWhere struct {
 	idx  map[string]int
 	need []bool
 	cond cexpr[*tableRow] // the WHERE over the result's columns
+	// proj are the columns each KEEP or DROP right after the WHERE keeps:
+	// the result's columns are always cols, so theirs are known once
+	proj [][]string
 }
 
-func newStatsWhere(st Stats, w Where) *statsWhere {
+func newStatsWhere(st Stats, w Where, after []Command) *statsWhere {
 	sw := &statsWhere{st: st, w: w, need: make([]bool, len(st.Aggs))}
 	for _, a := range st.Aggs {
 		sw.cols = append(sw.cols, a.Name)
@@ -1271,6 +1279,19 @@ func newStatsWhere(st Stats, w Where) *statsWhere {
 		sw.cols = append(sw.cols, b.Name)
 	}
 	sw.cols = slices.Clip(sw.cols) // each result's: an EVAL after appends to a copy
+	cols := sw.cols
+proj:
+	for _, c := range after {
+		switch c := c.(type) {
+		case Keep:
+			cols = slices.Clip(keepCols(cols, c.Patterns))
+		case Drop:
+			cols = slices.Clip(dropCols(cols, c.Patterns))
+		default:
+			break proj
+		}
+		sw.proj = append(sw.proj, cols)
+	}
 	sw.idx = indexOf(sw.cols)
 	sw.cond = compileExpr(w.Cond, columnsAt(sw.idx))
 	walkExpr(w.Cond, func(x Expr) {
