@@ -93,7 +93,7 @@ func (t *topLevel) index(key string) int {
 			if e == 0 {
 				return -1
 			}
-			if k := t.keys[e-1]; k.Sig == sig && k.N == n && string(t.data[k.Off:k.Off+k.N]) == key {
+			if k := t.keys[e-1]; k.Sig == sig && k.Is(t.data, key) {
 				return e - 1
 			}
 		}
@@ -176,9 +176,8 @@ func (t *topLevel) object(i int) *object {
 // objGet returns the value of o's member key (nil: absent), parsing it the
 // first time.
 func (t *topLevel) objGet(o *object, key string) *fastjson.Value {
-	n := uint32(len(key))
 	for j, k := range o.keys {
-		if k.N == n && string(o.data[k.Off:k.Off+k.N]) == key {
+		if k.Is(o.data, key) {
 			if !o.done[j] {
 				o.done[j] = true
 				if o.vals[j] = t.parse(record.KeyValue(o.data, o.keys, j)); o.vals[j] == nil {

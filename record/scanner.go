@@ -17,6 +17,7 @@ package record
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -62,6 +63,22 @@ type Record struct {
 type Key struct {
 	Off, N uint32
 	Sig    uint64
+}
+
+// Is reports whether the key's content in data is key: a word at each end
+// compared, and the middle, if any, byte by byte.
+func (k Key) Is(data []byte, key string) bool {
+	if int(k.N) != len(key) {
+		return false
+	}
+	b := data[k.Off : k.Off+k.N]
+	if len(b) < 8 {
+		return string(b) == key
+	}
+	if binary.LittleEndian.Uint64(b) != le64(key) || binary.LittleEndian.Uint64(b[len(b)-8:]) != le64(key[len(key)-8:]) {
+		return false
+	}
+	return len(b) <= 16 || string(b[8:len(b)-8]) == key[8:len(key)-8]
 }
 
 // Kid is the run of Record.Nested that is the keys of a top-level member's
@@ -686,6 +703,9 @@ func KeyValue(data []byte, keys []Key, i int) []byte {
 	to := len(data) - 1                      // the object's '}'
 	if i+1 < len(keys) {
 		to = int(keys[i+1].Off) - 1 // the next key's opening quote
+		if data[from] == ':' && data[to-1] == ',' && !isBlank(data[from+1]) && !isBlank(data[to-2]) {
+			return data[from+1 : to-1] // compact, as CloudTrail writes it
+		}
 	} else {
 		for to > from && data[to] != '}' {
 			to--

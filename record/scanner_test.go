@@ -212,3 +212,22 @@ func TestScannerReadSizes(t *testing.T) {
 		}
 	}
 }
+
+// Key.Is is string equality of the key's content, for keys of every length
+// around its two words, differing at every place.
+func TestKeyIs(t *testing.T) {
+	for n := 0; n <= 40; n++ {
+		key := strings.Repeat("k", n)
+		data := []byte(`{"` + key + `":1}`)
+		k := Key{Off: 2, N: uint32(n)}
+		if !k.Is(data, key) || k.Is(data, key+"x") || n > 0 && k.Is(data, key[1:]) {
+			t.Fatalf("length %d: equal or shorter and longer keys misjudged", n)
+		}
+		for at := 0; at < n; at++ {
+			other := key[:at] + "j" + key[at+1:]
+			if k.Is(data, other) {
+				t.Fatalf("%q is %q", key, other)
+			}
+		}
+	}
+}
