@@ -1,8 +1,6 @@
 package record
 
-import (
-	"encoding/binary"
-)
+import "encoding/binary"
 
 // specialWords is the number of words of special bits for n bytes.
 func specialWords(n int) int { return (n + 63) >> 6 }

@@ -52,9 +52,9 @@ const (
 	vErr                 // not valid JSON at errAt
 )
 
-// keyRef is an object key: its content bytes in the record (at off from
-// the record's start), or, when n has canonKey set (the key has escapes), its
-// decoded form in validator.canon. Keys are compared byte by byte
+// keyRef is an object key: its content bytes in the record (at Off from
+// the record's start), or, when N has canonKey set (the key has escapes), its
+// decoded form in validator.canon at Off. Keys are compared byte by byte
 // otherwise (two keys that differ only in invalid UTF-8 bytes, both U+FFFD
 // to encoding/json, would not be found equal, but the validator refuses
 // bytes that are not UTF-8).
