@@ -744,7 +744,7 @@ func ordered(conds []rule.Cond) []rule.Cond {
 	// each conjunct ranked once, not at every comparison (cost walks
 	// the conjunct)
 	type ranked struct {
-		c          rule.Cond
+		c            rule.Cond
 		cost, likely int
 	}
 	rs := make([]ranked, len(conds))
