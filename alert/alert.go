@@ -197,7 +197,7 @@ func FromRule(r *rule.Rule) Alert {
 // Sort orders alerts by event time, then rule name, then id.
 func Sort(as []Alert) {
 	sort.Slice(as, func(i, j int) bool {
-		a, b := as[i], as[j]
+		a, b := &as[i], &as[j] // not copies: an Alert is large
 		if !a.Time.Equal(b.Time) {
 			return a.Time.Before(b.Time)
 		}

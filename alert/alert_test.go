@@ -233,3 +233,31 @@ func TestNewOutlivesEvent(t *testing.T) {
 		}
 	}
 }
+
+func TestSort(t *testing.T) {
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	mk := func(sec int, name, id string) Alert {
+		return Alert{ID: id, Time: t0.Add(time.Duration(sec) * time.Second), Rule: Rule{Name: name}}
+	}
+	for _, tc := range []struct {
+		name string
+		in   []Alert
+		want []string // ids in order
+	}{
+		{"by time", []Alert{mk(2, "a", "x"), mk(1, "b", "y"), mk(3, "a", "z")}, []string{"y", "x", "z"}},
+		{"then rule name", []Alert{mk(1, "b", "x"), mk(1, "a", "y")}, []string{"y", "x"}},
+		{"then id", []Alert{mk(1, "a", "z"), mk(1, "a", "x"), mk(0, "c", "w"), mk(1, "a", "y")}, []string{"w", "x", "y", "z"}},
+		{"empty", nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			Sort(tc.in)
+			var got []string
+			for _, a := range tc.in {
+				got = append(got, a.ID)
+			}
+			if strings.Join(got, ",") != strings.Join(tc.want, ",") {
+				t.Errorf("order %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package alert
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"math"
 	"math/bits"
@@ -718,11 +719,23 @@ func (c *checker) literal(lit string) bool {
 // str checks the string starting at c.i (its opening quote).
 func (c *checker) str() bool {
 	src := c.src
-	for i := c.i + 1; i < len(src); {
-		if i = plainPrefix(src, i); i == len(src) {
+	for i := c.i + 1; ; {
+		// to the next '"', '\\' or control character, eight bytes at a
+		// time (bytes from 0x80 are not checked: they pass)
+		for i+8 <= len(src) {
+			if m := stringStops(binary.LittleEndian.Uint64(src[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) / 8
+				break
+			}
+			i += 8
+		}
+		for i < len(src) && src[i] >= 0x20 && src[i] != '"' && src[i] != '\\' {
+			i++
+		}
+		if i >= len(src) {
 			return false
 		}
-		switch b := src[i]; b {
+		switch src[i] {
 		case '"':
 			c.i = i + 1
 			return true
@@ -746,14 +759,22 @@ func (c *checker) str() bool {
 			default:
 				return false
 			}
-		default:
-			if b < 0x20 { // a control character
-				return false
-			}
-			i++ // UTF-8 is not checked
+		default: // a control character
+			return false
 		}
 	}
-	return false
+}
+
+// stringStops returns a mask with the high bit set in the bytes of x (8
+// bytes, little endian) that are '"', '\\' or a control character: where a
+// JSON string ends or needs a look (record.Special without the bytes from
+// 0x80). False positives can only follow a true one, so the lowest set bit
+// marks the first.
+func stringStops(x uint64) uint64 {
+	const lo8, hi8 = 0x0101010101010101, 0x8080808080808080
+	q := x ^ (lo8 * 0x02) // '"' becomes ' ': with the control characters, the bytes below 0x21
+	b := x ^ (lo8 * '\\')
+	return ((q-lo8*0x21)&^q | (b-lo8)&^b) & hi8
 }
 
 // number checks the number starting at c.i: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?

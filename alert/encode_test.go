@@ -2,10 +2,12 @@ package alert
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"reflect"
 	"strconv"
 	"strings"
@@ -510,4 +512,62 @@ func TestWriteJSONLEveryField(t *testing.T) {
 	if fast := checkSameJSONL(t, a); !fast {
 		t.Errorf("appendAlert left an alert of plain fields to encoding/json: %+v", a)
 	}
+}
+
+// stringStops marks first the first byte that is '"', '\\' or a control
+// character, wherever it lies in the word, whatever follows it; bytes from
+// 0x80 are never marked.
+func TestStringStops(t *testing.T) {
+	stop := func(b byte) bool { return b < 0x20 || b == '"' || b == '\\' }
+	for pos := range 8 {
+		for c := range 256 {
+			for _, after := range []byte{'a', 0, '"', '\\', 0xff, 0x80} {
+				var w [8]byte
+				copy(w[:], "abcdefgh")
+				w[pos] = byte(c)
+				if pos+1 < 8 {
+					w[pos+1] = after
+				}
+				want := 8 // no stop
+				for i, b := range w {
+					if stop(b) {
+						want = i
+						break
+					}
+				}
+				got := 8
+				if m := stringStops(binary.LittleEndian.Uint64(w[:])); m != 0 {
+					got = bits.TrailingZeros64(m) / 8
+				}
+				if got != want {
+					t.Fatalf("stringStops(%q): first stop %d, want %d", w, got, want)
+				}
+			}
+		}
+	}
+}
+
+// FuzzCheckJSON holds checkJSON to json.Valid, and its spaced to whether
+// json.Compact changes the text.
+func FuzzCheckJSON(f *testing.F) {
+	for _, s := range []string{`{"a":"b\"c\\d\u00e9\n","n":[1,-2.5e3,true,null]}`, "{\n \"k\" : \"v\" }", "\"\x01\"", `"abcdefgh\"ijklmnop"`, "\"\xff\xfe\x80abcdefgh\x1f\"", `{"a":"b"}x`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, src []byte) {
+		valid, spaced := checkJSON(src)
+		if valid != json.Valid(src) && !(!valid && len(src) > maxCheckDepth) { // deeper than maxCheckDepth: left to encoding/json
+
+			t.Fatalf("checkJSON(%q) valid = %v, json.Valid says %v", src, valid, !valid)
+		}
+		if !valid {
+			return
+		}
+		var c bytes.Buffer
+		if err := json.Compact(&c, src); err != nil {
+			t.Fatal(err)
+		}
+		if spaced != !bytes.Equal(c.Bytes(), src) {
+			t.Errorf("checkJSON(%q) spaced = %v, compact is %q", src, spaced, c.Bytes())
+		}
+	})
 }

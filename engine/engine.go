@@ -699,6 +699,9 @@ func (k *compiler) compile(c rule.Cond) (matcher, error) {
 // as cheaply as any other.)
 var costlyFields = []string{"user_agent.name", "user_agent.version", "user_agent.os.*", "user_agent.device.*"}
 
+// costlyPrefix starts every pattern of costlyFields.
+const costlyPrefix = "user_agent."
+
 // cost ranks a condition by what its evaluation on an event may cost,
 // its costliest part's: 0 comparisons of fields read from the record, 1 a
 // predicate (opaque: a Sigma modifier, an EQL function), 2 a read of a
@@ -738,11 +741,24 @@ func cost(c rule.Cond) int {
 // a cheaper one never evaluates them; and of those that cost the same, the
 // likely true last (likelyTrue).
 func ordered(conds []rule.Cond) []rule.Cond {
-	conds = slices.Clone(conds)
-	slices.SortStableFunc(conds, func(a, b rule.Cond) int {
-		return cmp.Or(cmp.Compare(cost(a), cost(b)), cmp.Compare(likelyTrue(a), likelyTrue(b)))
+	// each conjunct ranked once, not at every comparison (cost walks
+	// the conjunct)
+	type ranked struct {
+		c            rule.Cond
+		cost, likely int
+	}
+	rs := make([]ranked, len(conds))
+	for i, c := range conds {
+		rs[i] = ranked{c, cost(c), likelyTrue(c)}
+	}
+	slices.SortStableFunc(rs, func(a, b ranked) int {
+		return cmp.Or(cmp.Compare(a.cost, b.cost), cmp.Compare(a.likely, b.likely))
 	})
-	return conds
+	out := make([]rule.Cond, len(rs))
+	for i, r := range rs {
+		out[i] = r.c
+	}
+	return out
 }
 
 // likelyTrue is 1 for a conjunct most records satisfy, 0 for any other: a
@@ -763,6 +779,9 @@ func likelyTrue(c rule.Cond) int {
 
 // costly reports whether a field is one of costlyFields.
 func costly(field string) bool {
+	if !strings.HasPrefix(field, costlyPrefix) { // most fields: without path.Match
+		return false
+	}
 	return slices.ContainsFunc(costlyFields, func(f string) bool {
 		ok, _ := path.Match(f, field)
 		return ok

@@ -461,6 +461,36 @@ func TestOrdered(t *testing.T) {
 	}
 }
 
+// costly is path.Match against costlyFields, whose patterns all start with
+// costlyPrefix.
+func TestCostly(t *testing.T) {
+	for _, f := range costlyFields {
+		if !strings.HasPrefix(f, costlyPrefix) {
+			t.Errorf("costly field %q does not start with %q", f, costlyPrefix)
+		}
+	}
+	for _, tc := range []struct {
+		field string
+		want  bool
+	}{
+		{"user_agent.name", true},
+		{"user_agent.version", true},
+		{"user_agent.os.name", true},
+		{"user_agent.os.full", true},
+		{"user_agent.device.name", true},
+		{"user_agent.original", false},
+		{"user_agent.os", false},
+		{"user_agent.os.a/b", false},
+		{"user_agent.", false},
+		{"source.ip", false},
+		{"", false},
+	} {
+		if got := costly(tc.field); got != tc.want {
+			t.Errorf("costly(%q) = %v, want %v", tc.field, got, tc.want)
+		}
+	}
+}
+
 // implied keeps of a condition what the event source, name and identity
 // type decide, and only what the condition implies.
 func TestImplied(t *testing.T) {

@@ -12,6 +12,8 @@ import (
 	"time"
 	"unique"
 
+	"github.com/valyala/fastjson"
+
 	"github.com/trailhound/trailhound/event"
 )
 
@@ -25,6 +27,7 @@ type Program struct {
 	slot      map[string]int
 	views     []event.View
 	dates     []bool   // per slot: a date field (dateFields)
+	stamp     int      // 1 + the slot of @timestamp (0: the query does not name it; eventStamp reads it)
 	needed    []string // columns the tail reads from head rows
 	neededIdx map[string]int
 	// steps are the head's leading commands compiled (compile.go);
@@ -117,6 +120,9 @@ func Compile(q *Query) (*Program, error) {
 	}
 	for _, n := range slices.Sorted(maps.Keys(names)) {
 		if n != "*" && !strings.HasPrefix(n, "_") {
+			if n == "@timestamp" {
+				p.stamp = 1 + len(p.views)
+			}
 			p.slot[n] = len(p.views)
 			p.views = append(p.views, event.ViewIndexed(n))
 			p.dates = append(p.dates, dateFields[n])
@@ -300,6 +306,25 @@ func (r *eventRow) get(name string) Value {
 	return r.field(k)
 }
 
+// eventStamp returns the @timestamp of a raw CloudTrail record as a time,
+// without the text the event's getter makes of it and parseTime reads
+// back: its eventTime (a string, and a usable time) to the millisecond, as
+// the ingest pipeline's date processor writes it. ok is false for every
+// other event, which the getter reads.
+func eventStamp(ev *event.Event) (time.Time, bool) {
+	if ev.Kind != event.KindCloudTrail {
+		return time.Time{}, false
+	}
+	if v := ev.Member("eventTime"); v == nil || v.Type() != fastjson.TypeString {
+		return time.Time{}, false
+	}
+	t, err := ev.EventTime()
+	if err != nil {
+		return time.Time{}, false
+	}
+	return t.Truncate(time.Millisecond), true
+}
+
 // slotVal is an event field's value in a row's cache: read or not yet, one
 // string (not boxed until a Value is asked for), or any other value.
 type slotVal struct {
@@ -319,6 +344,12 @@ func (r *eventRow) read(k int) *slotVal {
 	c := &r.fields[k]
 	if c.state != slotUnread {
 		return c
+	}
+	if k+1 == r.p.stamp {
+		if t, ok := eventStamp(r.ev); ok {
+			c.state, c.v = slotValue, t
+			return c
+		}
 	}
 	vs := r.p.views[k](r.ev)
 	if len(vs) == 1 && vs[0].T == event.String && !r.p.dates[k] {

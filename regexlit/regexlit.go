@@ -311,10 +311,15 @@ func containsAny(s string, lits []string, fold bool) bool {
 
 // foldScan finds any of several lower-case ASCII literals in a string,
 // ignoring ASCII case, in one pass over it: only the bytes some literal
-// starts with are tried (containsFoldASCII per literal makes one pass each).
+// starts with are tried (containsFoldASCII per literal makes one pass each),
+// and of those only the ones followed by a byte some of their literals have
+// second.
 type foldScan struct {
 	byFirst [256][]string // literals by first byte, either case
-	empty   bool          // a literal is empty: every string has it
+	// second holds, by first byte (either case), the second bytes of its
+	// literals (a set of 256 bits); all of them when one has no second
+	second [256][4]uint64
+	empty  bool // a literal is empty: every string has it
 }
 
 func newFoldScan(lits []string) *foldScan {
@@ -325,9 +330,17 @@ func newFoldScan(lits []string) *foldScan {
 			continue
 		}
 		c := l[0]
-		sc.byFirst[c] = append(sc.byFirst[c], l)
+		firsts := []byte{c}
 		if up := c - 'a' + 'A'; 'a' <= c && c <= 'z' {
-			sc.byFirst[up] = append(sc.byFirst[up], l)
+			firsts = append(firsts, up)
+		}
+		for _, f := range firsts {
+			sc.byFirst[f] = append(sc.byFirst[f], l)
+			if len(l) == 1 {
+				sc.second[f] = [4]uint64{^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0)}
+			} else {
+				sc.second[f][l[1]>>6] |= 1 << (l[1] & 63)
+			}
 		}
 	}
 	return sc
@@ -338,7 +351,16 @@ func (sc *foldScan) in(s string) bool {
 		return true
 	}
 	for i := 0; i < len(s); i++ {
-		for _, l := range sc.byFirst[s[i]] {
+		lits := sc.byFirst[s[i]]
+		if len(lits) == 0 {
+			continue
+		}
+		if i+1 < len(s) {
+			if n := toLowerASCII(s[i+1]); sc.second[s[i]][n>>6]&(1<<(n&63)) == 0 {
+				continue // no literal starting here has this second byte
+			}
+		}
+		for _, l := range lits {
 			if hasPrefixFoldASCII(s[i:], l) {
 				return true
 			}

@@ -2,6 +2,7 @@ package regexlit
 
 import (
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -86,6 +87,28 @@ func BenchmarkFoldSet(b *testing.B) {
 		sc := newFoldScan(lits)
 		for b.Loop() {
 			sc.in(s)
+		}
+	})
+}
+
+// FuzzFoldScan holds foldScan to a search for each literal in turn.
+func FuzzFoldScan(f *testing.F) {
+	f.Add("how,decrypt,ransom", "arn:aws:s3:::b/HOW.txt")
+	f.Add("a,bc,b", "xB")
+	f.Add("bot,crawler,spider,x", "Mozilla/5.0 (compatible; Googlebot/2.1)")
+	f.Add(",q", "")
+	f.Add("zz,z\xff", "Z\xff")
+	f.Fuzz(func(t *testing.T, list, s string) {
+		lits := strings.Split(list, ",")
+		for i, l := range lits { // lower case, as required gives them
+			b := []byte(l)
+			for j, c := range b {
+				b[j] = toLowerASCII(c)
+			}
+			lits[i] = string(b)
+		}
+		if got, want := newFoldScan(lits).in(s), containsAny(s, lits, true); got != want {
+			t.Fatalf("foldScan(%q).in(%q) = %v, one literal at a time %v", lits, s, got, want)
 		}
 	})
 }
