@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -347,5 +348,16 @@ func TestCorpusWithoutTests(t *testing.T) {
 	}
 	if len(files) == 0 || cut < len(files)*9/10 {
 		t.Errorf("%d files, the Tests block of %d cut from the text", len(files), cut)
+	}
+}
+
+// IsPanther is (?m)^AnalysisType: without the regular expression.
+func TestIsPantherLineStart(t *testing.T) {
+	re := regexp.MustCompile(`(?m)^AnalysisType:`)
+	for _, s := range []string{"", "AnalysisType: rule", "a: 1\nAnalysisType: rule", "a: 1\r\nAnalysisType: rule",
+		" AnalysisType: rule", "xAnalysisType: rule", "a: AnalysisType:", "AnalysisType", "\nAnalysisType:"} {
+		if got, want := IsPanther([]byte(s)), re.MatchString(s); got != want {
+			t.Errorf("IsPanther(%q) = %v, want %v", s, got, want)
+		}
 	}
 }
