@@ -26,6 +26,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/aws/smithy-go"
 	"io"
 	"log/slog"
 	"strconv"
@@ -473,7 +474,15 @@ func (b *Batch) finish() bool {
 
 func (c *Consumer) release(ctx context.Context, b *Batch) error {
 	_, err := c.sqs.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(c.cfg.QueueURL), ReceiptHandle: aws.String(b.receipt), VisibilityTimeout: 0})
-	if err != nil {
+	var api smithy.APIError
+	switch {
+	case err == nil:
+	case errors.As(err, &api) && api.ErrorCode() == "ReceiptHandleIsInvalid":
+		// received again since (its visibility ran out while this process
+		// was stalled) or deleted: it is not this consumer's to release,
+		// and nothing of it is lost
+		c.log.Warn("sqs: a message to release was received again or deleted since: nothing to release", "message_id", b.MessageID, "err", err)
+	default:
 		return fmt.Errorf("sqs: releasing message %s: %w", b.MessageID, err)
 	}
 	return nil

@@ -596,3 +596,25 @@ func TestKeyTwiceInOneMessage(t *testing.T) {
 	}
 	b.Ack(context.Background())
 }
+
+// At the stop, a message received again or deleted since (its receipt no
+// longer valid: its visibility ran out while the process was stalled) has
+// nothing to release, and the stop does not fail for it; another failure to
+// release still does.
+func TestCloseWithStaleReceipts(t *testing.T) {
+	for _, tc := range []struct {
+		code    string
+		wantErr bool
+	}{{"ReceiptHandleIsInvalid", false}, {"AccessDenied", true}} {
+		w := newWorld(t)
+		w.sqs.Send("trail", s3Notification(w.ds[0].Key, "", 1), 0)
+		c := w.consumer(t, nil, Config{Visibility: time.Minute})
+		if b := w.next(t, c, 3*time.Second); b == nil {
+			t.Fatal("no batch")
+		}
+		w.sqs.Fail("ChangeMessageVisibility", tc.code)
+		if err := c.Close(context.Background()); (err != nil) != tc.wantErr {
+			t.Errorf("%s: Close: %v, want an error %v", tc.code, err, tc.wantErr)
+		}
+	}
+}
