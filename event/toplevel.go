@@ -12,12 +12,9 @@ import (
 // off them), so most of a record's bytes (requestParameters,
 // responseElements, resources) are never parsed.
 type topLevel struct {
-	data   []byte
-	keys   []record.Key
+	members
 	nested []record.Key // the keys of members that are objects, as kids give them
 	kids   []record.Kid
-	vals   []*fastjson.Value // by key: the parsed value, once done
-	done   []bool
 	ps     []*fastjson.Parser // one per member parsed in this record, reused
 	used   int
 	full   fastjson.Parser // for the whole record, when it is needed (Event.root)
@@ -40,11 +37,52 @@ type topLevel struct {
 // the record: a rule that reads userIdentity.type or one parameter of
 // requestParameters parses that value, not the whole member.
 type object struct {
-	member string       // its key in the record
-	data   []byte       // the record up to the member's end (record.MemberData)
-	keys   []record.Key // its keys, in the record
-	vals   []*fastjson.Value
-	done   []bool
+	members     // data: the record up to the member's end (record.MemberData)
+	member  int // its key's index in the record's keys
+}
+
+// members are an object's keys, at their offsets in data, and their values,
+// each parsed the first time it is read.
+type members struct {
+	data []byte
+	keys []record.Key
+	vals []*fastjson.Value // by key: the parsed value, once done
+	done []bool
+}
+
+func (m *members) reset(data []byte, keys []record.Key) {
+	m.data, m.keys = data, keys
+	if cap(m.vals) < len(keys) {
+		m.vals, m.done = make([]*fastjson.Value, len(keys)), make([]bool, len(keys))
+	}
+	m.vals, m.done = m.vals[:len(keys)], m.done[:len(keys)]
+	clear(m.vals)
+	clear(m.done)
+}
+
+// value returns the value of key j, parsed with one of t's parsers the
+// first time. Where that parse fails, which a part of valid JSON does not,
+// the value is read from the whole object, parsed with a parser of its own
+// (root's may hold the record already): the record, or its member number
+// member (-1: the record's own keys).
+func (m *members) value(t *topLevel, j, member int) *fastjson.Value {
+	if !m.done[j] {
+		m.parse(t, j, member)
+	}
+	return m.vals[j]
+}
+
+// parse is value's first read of key j.
+func (m *members) parse(t *topLevel, j, member int) {
+	m.done[j] = true
+	if m.vals[j] = t.parse(record.KeyValue(m.data, m.keys, j)); m.vals[j] == nil {
+		obj := t.data
+		if member >= 0 {
+			obj = record.KeyValue(t.data, t.keys, member)
+		}
+		k := m.keys[j]
+		m.vals[j] = t.parse(obj).Get(b2s(m.data[k.Off : k.Off+k.N]))
+	}
 }
 
 // hashedKeys is the most keys a record's table holds; records with more
@@ -55,13 +93,8 @@ const hashedKeys = 64
 func slot(sig uint64) uint64 { return sig * 0x9E3779B97F4A7C15 >> 57 }
 
 func (t *topLevel) reset(data []byte, keys, nested []record.Key, kids []record.Kid) {
-	t.data, t.keys, t.nested, t.kids, t.used = data, keys, nested, kids, 0
-	if cap(t.vals) < len(keys) {
-		t.vals, t.done = make([]*fastjson.Value, len(keys)), make([]bool, len(keys))
-	}
-	t.vals, t.done = t.vals[:len(keys)], t.done[:len(keys)]
-	clear(t.vals)
-	clear(t.done)
+	t.members.reset(data, keys)
+	t.nested, t.kids, t.used = nested, kids, 0
 	if cap(t.objs) < len(keys) {
 		t.objs, t.objState = make([]*object, len(keys)), make([]uint8, len(keys))
 	}
@@ -130,15 +163,7 @@ func (t *topLevel) get(key string) *fastjson.Value {
 	if i < 0 {
 		return nil
 	}
-	if !t.done[i] {
-		t.done[i] = true
-		v := t.parse(record.KeyValue(t.data, t.keys, i))
-		if v == nil {
-			v = t.fullMember(key)
-		}
-		t.vals[i] = v
-	}
-	return t.vals[i]
+	return t.value(t, i, -1)
 }
 
 // object returns member i read key by key: nil when it is not an object
@@ -160,15 +185,9 @@ func (t *topLevel) object(i int) *object {
 	}
 	o := t.pool[t.pooled]
 	t.pooled++
-	k, kid := t.keys[i], t.kids[i]
-	o.member = b2s(t.data[k.Off : k.Off+k.N])
-	o.data, o.keys = record.MemberData(t.data, t.keys, i), t.nested[kid.From-1:kid.From-1+kid.N]
-	if cap(o.vals) < len(o.keys) {
-		o.vals, o.done = make([]*fastjson.Value, len(o.keys)), make([]bool, len(o.keys))
-	}
-	o.vals, o.done = o.vals[:len(o.keys)], o.done[:len(o.keys)]
-	clear(o.vals)
-	clear(o.done)
+	kid := t.kids[i]
+	o.member = i
+	o.reset(record.MemberData(t.data, t.keys, i), t.nested[kid.From-1:kid.From-1+kid.N])
 	t.objs[i], t.objState[i] = o, 1
 	return o
 }
@@ -178,13 +197,7 @@ func (t *topLevel) object(i int) *object {
 func (t *topLevel) objGet(o *object, key string) *fastjson.Value {
 	for j, k := range o.keys {
 		if k.Is(o.data, key) {
-			if !o.done[j] {
-				o.done[j] = true
-				if o.vals[j] = t.parse(record.KeyValue(o.data, o.keys, j)); o.vals[j] == nil {
-					o.vals[j] = t.get(o.member).Get(key) // as get's fallback
-				}
-			}
-			return o.vals[j]
+			return o.value(t, j, o.member)
 		}
 	}
 	return nil
@@ -204,12 +217,6 @@ func (t *topLevel) parse(b []byte) *fastjson.Value {
 		return nil
 	}
 	return v
-}
-
-// fullMember is the member read from the whole record: where get's parse
-// of the value alone failed, which valid JSON does not.
-func (t *topLevel) fullMember(key string) *fastjson.Value {
-	return t.parse(t.data).Get(key) // a parser of its own: root's may hold the record already
 }
 
 // root returns the record's top-level value, parsing the whole record the
