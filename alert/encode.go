@@ -723,7 +723,7 @@ func (c *checker) str() bool {
 		// to the next '"', '\\' or control character, eight bytes at a
 		// time (bytes from 0x80 are not checked: they pass)
 		for i+8 <= len(src) {
-			if m := stringStops(binary.LittleEndian.Uint64(src[i:])); m != 0 {
+			if m := record.StringStops(binary.LittleEndian.Uint64(src[i:])); m != 0 {
 				i += bits.TrailingZeros64(m) / 8
 				break
 			}
@@ -763,18 +763,6 @@ func (c *checker) str() bool {
 			return false
 		}
 	}
-}
-
-// stringStops returns a mask with the high bit set in the bytes of x (8
-// bytes, little endian) that are '"', '\\' or a control character: where a
-// JSON string ends or needs a look (record.Special without the bytes from
-// 0x80). False positives can only follow a true one, so the lowest set bit
-// marks the first.
-func stringStops(x uint64) uint64 {
-	const lo8, hi8 = 0x0101010101010101, 0x8080808080808080
-	q := x ^ (lo8 * 0x02) // '"' becomes ' ': with the control characters, the bytes below 0x21
-	b := x ^ (lo8 * '\\')
-	return ((q-lo8*0x21)&^q | (b-lo8)&^b) & hi8
 }
 
 // number checks the number starting at c.i: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?

@@ -2,12 +2,10 @@ package alert
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
-	"math/bits"
 	"reflect"
 	"strconv"
 	"strings"
@@ -511,39 +509,6 @@ func TestWriteJSONLEveryField(t *testing.T) {
 	fill(t, reflect.ValueOf(&a).Elem(), "alert")
 	if fast := checkSameJSONL(t, a); !fast {
 		t.Errorf("appendAlert left an alert of plain fields to encoding/json: %+v", a)
-	}
-}
-
-// stringStops marks first the first byte that is '"', '\\' or a control
-// character, wherever it lies in the word, whatever follows it; bytes from
-// 0x80 are never marked.
-func TestStringStops(t *testing.T) {
-	stop := func(b byte) bool { return b < 0x20 || b == '"' || b == '\\' }
-	for pos := range 8 {
-		for c := range 256 {
-			for _, after := range []byte{'a', 0, '"', '\\', 0xff, 0x80} {
-				var w [8]byte
-				copy(w[:], "abcdefgh")
-				w[pos] = byte(c)
-				if pos+1 < 8 {
-					w[pos+1] = after
-				}
-				want := 8 // no stop
-				for i, b := range w {
-					if stop(b) {
-						want = i
-						break
-					}
-				}
-				got := 8
-				if m := stringStops(binary.LittleEndian.Uint64(w[:])); m != 0 {
-					got = bits.TrailingZeros64(m) / 8
-				}
-				if got != want {
-					t.Fatalf("stringStops(%q): first stop %d, want %d", w, got, want)
-				}
-			}
-		}
 	}
 }
 

@@ -212,13 +212,20 @@ const (
 // False positives can only follow a true one, so the lowest set bit marks
 // the first.
 //
+// Bytes from 0x80 have the high bit set already and borrow nothing.
+func Special(x uint64) uint64 { return StringStops(x) | x&hi8 }
+
+// StringStops is Special without the bytes from 0x80: the bytes of x that
+// are '"', '\\' or a control character, where a JSON string ends or needs a
+// look (alert's check of a record's strings passes the others). False
+// positives can only follow a true one.
+//
 // Flipping bit 1 maps the control characters onto themselves and '"' onto
 // ' ', so both are the bytes below 0x21 once flipped: one test finds them.
-// Bytes from 0x80 have the high bit set already and borrow nothing.
-func Special(x uint64) uint64 {
+func StringStops(x uint64) uint64 {
 	q := x ^ (lo8 * 0x02)
 	b := x ^ (lo8 * '\\')
-	return ((q-lo8*0x21)&^q | (b-lo8)&^b | x) & hi8
+	return ((q-lo8*0x21)&^q | (b-lo8)&^b) & hi8
 }
 
 // skipPlain returns the index of the first byte from i that is '"', '\\',

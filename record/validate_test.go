@@ -424,40 +424,48 @@ func TestScannerBinaryBoundsMemory(t *testing.T) {
 	}
 }
 
-// special finds the first '"', '\\', control character or byte from 0x80
-// of a word, for every byte value at every place after plain bytes and
-// before any bytes.
+// Special finds the first '"', '\\', control character or byte from 0x80
+// of a word, and StringStops the first of the same but the bytes from 0x80,
+// for every byte value at every place after plain bytes and before any.
 func TestSpecial(t *testing.T) {
-	isSpecial := func(c byte) bool { return c < 0x20 || c == '"' || c == '\\' || c >= 0x80 }
-	fill := []byte{'a', ' ', '!', '#', 0x7f, '[', ']', '0'} // plain bytes, some next to special ones
-	for c := 0; c < 256; c++ {
-		for at := 0; at < 8; at++ {
-			for _, before := range fill {
-				for _, after := range []byte{'a', '"', '\\', 0, 0x1f, 0x21, 0xff} {
-					var w [8]byte
-					for i := range w {
-						switch {
-						case i < at:
-							w[i] = before
-						case i == at:
-							w[i] = byte(c)
-						default:
-							w[i] = after
+	for _, f := range []struct {
+		name string
+		mask func(uint64) uint64
+		is   func(byte) bool
+	}{
+		{"Special", Special, func(c byte) bool { return c < 0x20 || c == '"' || c == '\\' || c >= 0x80 }},
+		{"StringStops", StringStops, func(c byte) bool { return c < 0x20 || c == '"' || c == '\\' }},
+	} {
+		fill := []byte{'a', ' ', '!', '#', 0x7f, '[', ']', '0'} // plain bytes, some next to special ones
+		for c := 0; c < 256; c++ {
+			for at := 0; at < 8; at++ {
+				for _, before := range fill {
+					for _, after := range []byte{'a', '"', '\\', 0, 0x1f, 0x21, 0xff, 0x80} {
+						var w [8]byte
+						for i := range w {
+							switch {
+							case i < at:
+								w[i] = before
+							case i == at:
+								w[i] = byte(c)
+							default:
+								w[i] = after
+							}
 						}
-					}
-					want := 8 // the first special byte
-					for i, b := range w {
-						if isSpecial(b) {
-							want = i
-							break
+						want := 8 // the first special byte
+						for i, b := range w {
+							if f.is(b) {
+								want = i
+								break
+							}
 						}
-					}
-					got := 8
-					if m := Special(binary.LittleEndian.Uint64(w[:])); m != 0 {
-						got = bits.TrailingZeros64(m) / 8
-					}
-					if got != want {
-						t.Fatalf("Special(%q) finds byte %d, want %d", w, got, want)
+						got := 8
+						if m := f.mask(binary.LittleEndian.Uint64(w[:])); m != 0 {
+							got = bits.TrailingZeros64(m) / 8
+						}
+						if got != want {
+							t.Fatalf("%s(%q) finds byte %d, want %d", f.name, w, got, want)
+						}
 					}
 				}
 			}
