@@ -138,6 +138,18 @@ func BenchmarkHuntElasticSigma(b *testing.B) {
 }
 func BenchmarkHuntGzip(b *testing.B) { benchHunt(b, true, 1, false) }
 
+// BenchmarkHuntGzipElasticSigma and its two-worker twin are
+// BenchmarkHuntElasticSigma on the gzip data: set against
+// BenchmarkSplitGzip, what every rule adds to decompressing and splitting,
+// per core and with decompression beside the matching.
+func BenchmarkHuntGzipElasticSigma(b *testing.B)           { benchGzipElasticSigma(b, 1) }
+func BenchmarkHuntGzipElasticSigmaTwoWorkers(b *testing.B) { benchGzipElasticSigma(b, 2) }
+
+func benchGzipElasticSigma(b *testing.B, workers int) {
+	rules, _ := catalog.Load([]string{benchRules, benchSigmaRules}, catalog.Options{})
+	benchHuntEngine(b, compileKind(b, rules), true, workers, false, nil)
+}
+
 // BenchmarkHuntGeoIP is BenchmarkHunt with MaxMind's test databases
 // loaded: GeoIP/ASN lookups (cached per address) for the rules that read
 // source.geo/source.as, besides the user-agent parsing and entity mapping
