@@ -315,7 +315,11 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 			defer wg.Done()
 			m := newMatcher()
 			for in := next(); in != nil; in = next() {
-				pl.read(in, func(b *batch) { pl.match(m, b) })
+				if pl.prepare == nil {
+					pl.readInline(in, m)
+				} else {
+					pl.read(in, func(b *batch) { pl.match(m, b) })
+				}
 			}
 		}()
 	} else { // readers split, matchers match batches of any input

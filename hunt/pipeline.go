@@ -164,17 +164,23 @@ type matcher struct {
 	evs []*event.Event
 }
 
-// read splits input in into batches and passes each to out.
-func (pl *pipeline) read(in *inputRun, out func(*batch)) {
+// split opens input in and passes its records to fn, then calls last:
+// the input counts as being read until then.
+func (pl *pipeline) split(in *inputRun, fn func(record.Record) error, last func()) {
 	in.latest = math.MinInt64
 	in.pending.Store(1)
 	defer pl.done(in)
-	rc, err := record.OpenInput(pl.ctx, in.src, &pl.prog.BytesOnDisk)
-	if err != nil {
+	if rc, err := record.OpenInput(pl.ctx, in.src, &pl.prog.BytesOnDisk); err != nil {
 		pl.inputErr(InputError{File: in.path, Offset: -1, Err: err})
-		return
+	} else {
+		pl.bytes.Add(splitRecords(pl.ctx, rc, in.path, pl.maxRecord, pl.inputErr, fn))
+		rc.Close()
 	}
-	defer rc.Close()
+	last()
+}
+
+// read splits input in into batches and passes each to out.
+func (pl *pipeline) read(in *inputRun, out func(*batch)) {
 	seq := 0
 	b := pl.newBatch(in, seq)
 	send := func() { // b belongs to its matcher from now on
@@ -182,7 +188,7 @@ func (pl *pipeline) read(in *inputRun, out func(*batch)) {
 		out(b)
 		seq++
 	}
-	n := splitRecords(pl.ctx, rc, in.path, pl.maxRecord, pl.inputErr, func(rec record.Record) error {
+	pl.split(in, func(rec record.Record) error {
 		if len(b.recs) >= batchRecords || len(b.recs) > 0 && len(b.data)+len(rec.Data) > cap(b.data) {
 			if err := pl.ctx.Err(); err != nil {
 				return err
@@ -202,13 +208,78 @@ func (pl *pipeline) read(in *inputRun, out func(*batch)) {
 		}
 		b.recs = append(b.recs, br)
 		return nil
+	}, func() {
+		if len(b.recs) > 0 {
+			send()
+		} else {
+			recycle(b)
+		}
 	})
-	if len(b.recs) > 0 {
-		send()
-	} else {
-		recycle(b)
+}
+
+// readInline is read and match in one, for one worker without
+// Options.Prepare: each record is matched from the reader's buffer as it
+// is split, not copied into a batch first. The records are still counted
+// in batches, as read's, for the watermark.
+func (pl *pipeline) readInline(in *inputRun, m *matcher) {
+	seq, size := 0, 0
+	t := newTally()
+	end := func() {
+		in.pending.Add(1)
+		pl.matchedBatch(in, seq, &t)
+		seq, size, t = seq+1, 0, newTally()
 	}
-	pl.bytes.Add(n)
+	pl.split(in, func(rec record.Record) error {
+		if t.mb.n >= batchRecords || t.mb.n > 0 && size+len(rec.Data) > batchBytes {
+			if err := pl.ctx.Err(); err != nil {
+				return err
+			}
+			end()
+		}
+		ns, ok := matchOne(pl.eng, &m.p, m.s, m.col, pl.prog, pl.inputErr, rec, in.path, in.fileTime, &t.st)
+		if ok {
+			t.seen(ns, pl.lateness)
+		}
+		t.mb.n++
+		size += len(rec.Data)
+		return nil
+	}, func() {
+		if t.mb.n > 0 {
+			end()
+		}
+	})
+}
+
+// tally is what matching a batch's records adds up.
+type tally struct {
+	mb matchedBatch
+	st fileStats
+}
+
+func newTally() tally {
+	return tally{mb: matchedBatch{earliest: math.MaxInt64, latest: math.MinInt64}}
+}
+
+// seen counts a record's event time.
+func (t *tally) seen(ns, lateness int64) {
+	mb := &t.mb
+	if mb.latest != math.MinInt64 && ns < mb.latest-lateness {
+		mb.disordered = true
+	}
+	mb.earliest, mb.latest = min(mb.earliest, ns), max(mb.latest, ns)
+}
+
+// matchedBatch adds batch seq's tally to the run's and to its input's
+// watermark, and counts the batch done.
+func (pl *pipeline) matchedBatch(in *inputRun, seq int, t *tally) {
+	pl.prog.Records.Add(int64(t.mb.n))
+	pl.records.Add(t.st.records)
+	pl.other.Add(t.st.other)
+	pl.digests.Add(t.st.digests)
+	if latest, ok := in.matched(seq, t.mb, pl.lateness); ok {
+		pl.progress(in, latest)
+	}
+	pl.done(in)
 }
 
 // recycle returns a batch to the pool, unless a record larger than a batch
@@ -237,14 +308,10 @@ func (pl *pipeline) done(in *inputRun) {
 // match parses and matches a batch's records, then recycles the batch.
 func (pl *pipeline) match(m *matcher, b *batch) {
 	in := b.in
-	mb := matchedBatch{n: len(b.recs), earliest: math.MaxInt64, latest: math.MinInt64}
-	var st fileStats
-	seen := func(ns int64) {
-		if mb.latest != math.MinInt64 && ns < mb.latest-pl.lateness {
-			mb.disordered = true
-		}
-		mb.earliest, mb.latest = min(mb.earliest, ns), max(mb.latest, ns)
-	}
+	t := newTally()
+	t.mb.n = len(b.recs)
+	st := &t.st
+	seen := func(ns int64) { t.seen(ns, pl.lateness) }
 	start := 0
 	if pl.prepare != nil {
 		for len(m.ps) < len(b.recs) {
@@ -252,7 +319,7 @@ func (pl *pipeline) match(m *matcher, b *batch) {
 		}
 		m.evs = m.evs[:0]
 		for i, r := range b.recs {
-			ev, ns, ok := parseOne(m.ps[i], pl.inputErr, b.record(i, start), in.path, in.fileTime, &st)
+			ev, ns, ok := parseOne(m.ps[i], pl.inputErr, b.record(i, start), in.path, in.fileTime, st)
 			start = r.end
 			if ok {
 				seen(ns)
@@ -275,21 +342,14 @@ func (pl *pipeline) match(m *matcher, b *batch) {
 		}
 	} else {
 		for i, r := range b.recs {
-			ns, ok := matchOne(pl.eng, &m.p, m.s, m.col, pl.prog, pl.inputErr, b.record(i, start), in.path, in.fileTime, &st)
+			ns, ok := matchOne(pl.eng, &m.p, m.s, m.col, pl.prog, pl.inputErr, b.record(i, start), in.path, in.fileTime, st)
 			start = r.end
 			if ok {
 				seen(ns)
 			}
 		}
 	}
-	pl.prog.Records.Add(int64(len(b.recs)))
-	pl.records.Add(st.records)
-	pl.other.Add(st.other)
-	pl.digests.Add(st.digests)
 	seq := b.seq
 	recycle(b)
-	if t, ok := in.matched(seq, mb, pl.lateness); ok {
-		pl.progress(in, t)
-	}
-	pl.done(in)
+	pl.matchedBatch(in, seq, &t)
 }
