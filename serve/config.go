@@ -67,6 +67,10 @@ type KafkaConfig struct {
 	// 45s): after a crash, the partitions come back to a restarted
 	// process once the old session has timed out.
 	SessionTimeout time.Duration `yaml:"session_timeout"`
+	// RebalanceTimeout bounds how long a rebalance waits for the group's
+	// members to join and sync (default 1m): a member killed while it
+	// joined holds the partitions back that long.
+	RebalanceTimeout time.Duration `yaml:"rebalance_timeout"`
 }
 
 // SQSConfig is the SQS input: S3 notifications of new CloudTrail objects.

@@ -436,6 +436,9 @@ func serveOnce(ctx context.Context, cfg *serve.Config, geo *geoFlags, stdout io.
 		if k.SessionTimeout > 0 {
 			in.Opts = append(in.Opts, kgo.SessionTimeout(k.SessionTimeout))
 		}
+		if k.RebalanceTimeout > 0 {
+			in.Opts = append(in.Opts, kgo.RebalanceTimeout(k.RebalanceTimeout))
+		}
 		if err := in.Open(); err != nil {
 			return nil, &exitError{exitErrors, err}
 		}

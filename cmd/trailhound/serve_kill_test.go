@@ -115,7 +115,7 @@ func TestKilledServeReplays(t *testing.T) {
 	es := httptest.NewServer(idx)
 	defer es.Close()
 	cfg := filepath.Join(dir, "serve.yaml")
-	os.WriteFile(cfg, fmt.Appendf(nil, "state: %s\ncheckpoint_interval: 50ms\nmax_future: -1s\nkafka:\n  session_timeout: 6s\nsinks:\n  - type: elasticsearch\n    url: %s\n", filepath.Join(dir, "serve.db"), es.URL), 0o644)
+	os.WriteFile(cfg, fmt.Appendf(nil, "state: %s\ncheckpoint_interval: 50ms\nmax_future: -1s\nkafka:\n  session_timeout: 6s\n  rebalance_timeout: 10s\nsinks:\n  - type: elasticsearch\n    url: %s\n", filepath.Join(dir, "serve.db"), es.URL), 0o644)
 	args := func(out string) []string {
 		return []string{"serve", "--config", cfg, "--kafka-brokers", c.ListenAddrs()[0], "--kafka-topic", "trail", "--out", out, "--log-level", "warn"}
 	}
