@@ -20,6 +20,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 	"unique"
 )
 
@@ -57,6 +58,26 @@ func (it item) appendKey(b []byte) []byte {
 		return append(append(b, 's'), it.s...)
 	}
 	return appendKey(b, it.v)
+}
+
+// sameKey reports whether the item's key (appendKey) is surely that of
+// v: a string or time equal to it, or both null. False says nothing.
+func (it item) sameKey(v Value) bool {
+	if it.str {
+		s, ok := v.(string)
+		return ok && s == it.s
+	}
+	switch x := it.v.(type) {
+	case nil:
+		return v == nil
+	case string:
+		s, ok := v.(string)
+		return ok && s == x
+	case time.Time: // the same instant: the same text
+		t, ok := v.(time.Time)
+		return ok && t.Equal(x)
+	}
+	return false
 }
 
 // appendValueKey is appendValueKey of the item's value.
@@ -615,10 +636,37 @@ func (r *eventRow) setAt(i int, name string, v Value) {
 type statsExprs[E env] struct {
 	by, args []iexpr[E] // args nil where an aggregation has none
 	filters  []cexpr[E] // nil where an aggregation has none
-	// sameFilter is, per aggregation with a filter, the first aggregation
-	// whose filter is the same expression: a row evaluates each distinct
-	// filter once (nil: each its own)
-	sameFilter []int
+	// fns is each aggregation's function (aggFn), decided once
+	fns []uint8
+	// sets are the aggregations by filter (setFilters): a row evaluates
+	// each distinct filter once, and passes over the aggregations of a
+	// filter that drops it at once
+	sets []aggSet[E]
+}
+
+// aggSet is the aggregations (indexes, in order) that one filter, or no
+// filter (nil), decides.
+type aggSet[E env] struct {
+	filter cexpr[E]
+	aggs   []int
+}
+
+// setFilters sets x.sets from x.filters: the aggregations of c whose
+// filters are the same expression share a set, in the order of their
+// first aggregation.
+func (x *statsExprs[E]) setFilters(c Stats) {
+	x.sets = nil
+next:
+	for i, a := range c.Aggs {
+		for k, set := range x.sets {
+			j := set.aggs[0]
+			if f := c.Aggs[j].Filter; (f == nil) == (a.Filter == nil) && (f == nil || reflect.DeepEqual(f, a.Filter)) {
+				x.sets[k].aggs = append(set.aggs, i)
+				continue next
+			}
+		}
+		x.sets = append(x.sets, aggSet[E]{filter: x.filters[i], aggs: []int{i}})
+	}
 }
 
 // columnsAt resolves the columns of rows whose every column sits at its
@@ -648,21 +696,19 @@ func compileStats[E env](c Stats, field resolver[E]) *statsExprs[E] {
 	for i, b := range c.By {
 		x.by[i] = compileItem(b.Expr, field)
 	}
-	x.sameFilter = make([]int, len(c.Aggs))
+	x.fns = make([]uint8, len(c.Aggs))
 	for i, a := range c.Aggs {
-		x.sameFilter[i] = i
+		x.fns[i] = aggFn(a.Func)
+		if a.Arg == nil {
+			x.fns[i] = fnCountAll
+		}
 		if a.Filter != nil {
 			x.filters[i] = compileExpr(a.Filter, field)
-			for j := range i {
-				if c.Aggs[j].Filter != nil && reflect.DeepEqual(c.Aggs[j].Filter, a.Filter) {
-					x.sameFilter[i] = j
-					break
-				}
-			}
 		}
 		if a.Arg != nil {
 			x.args[i] = compileItem(a.Arg, field)
 		}
 	}
+	x.setFilters(c)
 	return x
 }

@@ -22,7 +22,7 @@ func interpreted(p *Program) *Program {
 		needed: p.needed, neededIdx: p.neededIdx, Aggregating: p.Aggregating}
 	if p.acc != nil {
 		st := p.tail[0].(Stats)
-		q.acc = &statsExprs[*tableRow]{by: make([]iexpr[*tableRow], len(st.By)), filters: make([]cexpr[*tableRow], len(st.Aggs)), args: make([]iexpr[*tableRow], len(st.Aggs))}
+		q.acc = &statsExprs[*tableRow]{by: make([]iexpr[*tableRow], len(st.By)), filters: make([]cexpr[*tableRow], len(st.Aggs)), args: make([]iexpr[*tableRow], len(st.Aggs)), fns: p.acc.fns}
 		byEval := func(e Expr) cexpr[*tableRow] { return func(r *tableRow) Value { return eval(e, r) } }
 		itemEval := func(e Expr) iexpr[*tableRow] { return func(r *tableRow) item { return item{v: eval(e, r)} } }
 		for i, b := range st.By {
@@ -36,6 +36,7 @@ func interpreted(p *Program) *Program {
 				q.acc.args[i] = itemEval(a.Arg)
 			}
 		}
+		q.acc.setFilters(st)
 	}
 	return q
 }

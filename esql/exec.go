@@ -1006,6 +1006,9 @@ type acc struct {
 	// vals, all strings, are scanned)
 	vals     []item
 	distinct map[string]struct{}
+	// last is 1 + the index in vals of the value last keyed (0: none):
+	// consecutive rows repeat values, found then without a key
+	last     int
 	min, max Value
 	sum      Value
 	nums     []float64 // MEDIAN: every value
@@ -1032,6 +1035,9 @@ type Partial struct {
 	// the key of the last time a BY value had (a time's key is its text)
 	keyTime time.Time
 	timeKey []byte
+	// last is the group of the last row: consecutive records repeat
+	// their BY values, whose group is then found without a key
+	last *group
 }
 
 func newPartial() *Partial { return &Partial{groups: map[string]*group{}} }
@@ -1046,16 +1052,27 @@ func newGroup(by []Value, n int, first int64) *group {
 // buffer: what a group keeps (its BY values, distinct values, minimum and
 // maximum) is interned or copied when kept.
 func accumulate[E env](c Stats, x *statsExprs[E], pt *Partial, en E, at int64) {
-	b := append(pt.buf[:0], '[') // the key of the BY values, as appendKey of their list
 	by := pt.by[:0]
-	defer func() { clear(by) }() // strings of the event, not to be held
+	same := pt.last != nil && len(pt.last.by) == len(x.by) // the BY values are the last row's group's
 	for i, f := range x.by {
 		v := f(en)
 		if _, mv := v.v.([]Value); mv {
-			pt.buf = b
+			clear(by) // strings of the event, not to be held
+			pt.by = by
 			accumulateCombos(c, x, pt, en, at)
 			return
 		}
+		by = append(by, v)
+		same = same && v.sameKey(pt.last.by[i])
+	}
+	pt.by = by
+	if same { // the group the key would find
+		addTo(c, x, pt, pt.last, en, at)
+		clear(by)
+		return
+	}
+	b := append(pt.buf[:0], '[') // the key of the BY values, as appendKey of their list
+	for i, v := range by {
 		if i > 0 {
 			b = append(b, '\x1f')
 		}
@@ -1068,10 +1085,10 @@ func accumulate[E env](c Stats, x *statsExprs[E], pt *Partial, en E, at int64) {
 		} else {
 			b = v.appendKey(b)
 		}
-		by = append(by, v)
 	}
-	pt.buf, pt.by = append(b, ']'), by
-	addToGroup(c, x, pt, en, at, by)
+	pt.buf = append(b, ']')
+	pt.last = addToGroup(c, x, pt, en, at, by)
+	clear(by)
 }
 
 // accumulateCombos is accumulate for a row with a multi-valued BY column:
@@ -1101,28 +1118,9 @@ func accumulateCombos[E env](c Stats, x *statsExprs[E], pt *Partial, en E, at in
 	}
 }
 
-// keeps reports whether aggregation i's filter keeps the row, evaluating
-// each distinct filter once per row (known holds the results so far).
-func (x *statsExprs[E]) keeps(i int, en E, known []uint8) bool {
-	if x.sameFilter != nil {
-		i = x.sameFilter[i]
-	}
-	if i < len(known) && known[i] != 0 {
-		return known[i] == 2
-	}
-	b, ok := x.filters[i](en).(bool)
-	if i < len(known) {
-		known[i] = 1
-		if ok && b {
-			known[i] = 2
-		}
-	}
-	return ok && b
-}
-
 // addToGroup adds the row to the group of the BY values by, whose key is
-// in pt.buf.
-func addToGroup[E env](c Stats, x *statsExprs[E], pt *Partial, en E, at int64, by []item) {
+// in pt.buf, and returns the group.
+func addToGroup[E env](c Stats, x *statsExprs[E], pt *Partial, en E, at int64, by []item) *group {
 	g, ok := pt.groups[string(pt.buf)]
 	if !ok {
 		vals := make([]Value, len(by))
@@ -1132,24 +1130,33 @@ func addToGroup[E env](c Stats, x *statsExprs[E], pt *Partial, en E, at int64, b
 		g = newGroup(vals, len(c.Aggs), at)
 		pt.groups[string(pt.buf)] = g
 	}
+	addTo(c, x, pt, g, en, at)
+	return g
+}
+
+// addTo adds the row to the group g.
+func addTo[E env](c Stats, x *statsExprs[E], pt *Partial, g *group, en E, at int64) {
 	g.first = min(g.first, at)
-	var known [16]uint8 // per aggregation: its filter's result, 0 not known yet, 1 false, 2 true
-	for i, a := range c.Aggs {
-		if x.filters[i] != nil && !x.keeps(i, en, known[:]) {
-			continue
-		}
-		ac := &g.accs[i]
-		if a.Arg == nil { // COUNT(*)
-			ac.count++
-			continue
-		}
-		v := x.args[i](en)
-		if mv, ok := v.v.([]Value); ok {
-			for _, x := range mv {
-				pt.buf = ac.add(pt.buf, item{v: x}, a.Func)
+	for _, set := range x.sets {
+		if set.filter != nil {
+			if b, ok := set.filter(en).(bool); !ok || !b {
+				continue
 			}
-		} else if v.str || v.v != nil {
-			pt.buf = ac.add(pt.buf, v, a.Func)
+		}
+		for _, i := range set.aggs {
+			ac, fn := &g.accs[i], x.fns[i]
+			if fn == fnCountAll {
+				ac.count++
+				continue
+			}
+			v := x.args[i](en)
+			if mv, ok := v.v.([]Value); ok {
+				for _, x := range mv {
+					pt.buf = ac.addFn(pt.buf, item{v: x}, fn)
+				}
+			} else if v.str || v.v != nil {
+				pt.buf = ac.addFn(pt.buf, v, fn)
+			}
 		}
 	}
 }
@@ -1402,30 +1409,57 @@ func (sw *statsWhere) run(parts []*Partial, now time.Time) Table {
 	return out
 }
 
+// aggregation functions as add tells them apart (aggFn)
+const (
+	fnDistinct = iota // VALUES, COUNT_DISTINCT, TOP: the distinct values
+	fnCount
+	fnCountAll // COUNT(*)
+	fnMedian
+	fnMinMax
+	fnSum // SUM, AVG
+)
+
+// aggFn returns the code of the aggregation function fn (upper case).
+func aggFn(fn string) uint8 {
+	switch fn {
+	case "COUNT":
+		return fnCount
+	case "MEDIAN":
+		return fnMedian
+	case "MIN", "MAX":
+		return fnMinMax
+	case "SUM", "AVG":
+		return fnSum
+	}
+	return fnDistinct
+}
+
 // add adds one value of the aggregation fn, interning or copying what it
 // keeps, and keeping only what fn's result reads (COUNT the count, MIN and
 // MAX the extremes, SUM and AVG the sum, MEDIAN the numbers, VALUES,
 // COUNT_DISTINCT and TOP the distinct values); buf is scratch for the
 // value's key, returned for reuse.
 func (a *acc) add(buf []byte, it item, fn string) []byte {
+	return a.addFn(buf, it, aggFn(fn))
+}
+
+// addFn is add with fn's code (aggFn).
+func (a *acc) addFn(buf []byte, it item, fn uint8) []byte {
 	a.count++
 	switch fn {
-	case "COUNT":
+	case fnCount, fnCountAll:
 		return buf
-	case "MEDIAN":
+	case fnMedian:
 		if f, ok := toFloat(it.v); ok {
 			a.nums = append(a.nums, f)
 		}
 		return buf
-	}
-	switch fn {
-	case "MIN", "MAX", "SUM", "AVG":
-	default:
+	case fnDistinct:
 		return a.addDistinct(buf, it, false)
 	}
 	v := it.value()
 	switch fn {
-	case "MIN", "MAX":
+	case fnMinMax:
 		if a.min == nil {
 			v = intern(v)
 			a.min, a.max = v, v
@@ -1438,7 +1472,7 @@ func (a *acc) add(buf []byte, it item, fn string) []byte {
 			a.max = intern(v)
 		}
 		return buf
-	case "SUM", "AVG":
+	case fnSum:
 		if a.sum == nil {
 			a.sum = intern(v)
 		} else {
@@ -1471,6 +1505,9 @@ func (a *acc) addDistinct(buf []byte, it item, own bool) []byte {
 		a.vals = append(a.vals, it)
 		return buf
 	}
+	if a.last > 0 && a.vals[a.last-1].sameValue(it) {
+		return buf
+	}
 	if a.distinct == nil {
 		a.distinct = make(map[string]struct{}, 2*len(a.vals))
 		for _, x := range a.vals {
@@ -1492,7 +1529,20 @@ func (a *acc) addDistinct(buf []byte, it item, own bool) []byte {
 		}
 	}
 	a.vals = append(a.vals, it)
+	a.last = len(a.vals)
 	return buf
+}
+
+// sameValue reports whether a distinct value x is surely it (the same
+// appendValueKey): the same string, or the same instant. False says
+// nothing.
+func (x item) sameValue(it item) bool {
+	if x.str || it.str {
+		return x.str && it.str && x.s == it.s
+	}
+	t, ok := it.v.(time.Time)
+	u, ok2 := x.v.(time.Time)
+	return ok && ok2 && t.Equal(u)
 }
 
 // merge adds another accumulator's values; buf is scratch for keys,
