@@ -199,6 +199,120 @@ func compileExpr[E env](e Expr, field resolver[E]) cexpr[E] {
 	return func(r E) Value { return eval(e, r) }
 }
 
+// cond is a condition compiled: whether the expression is true (false
+// and null alike are not).
+type cond[E env] func(E) bool
+
+// compileCond compiles e as a condition, as WHERE, a CASE condition and an
+// aggregation's filter read it: true, or not. A chain of ANDs is true when
+// each operand is, and of ORs when one is, so it stops at the first
+// operand that decides, null included, without the nested three-valued
+// results; TRUE IN (list) is true when an element is.
+func compileCond[E env](e Expr, field resolver[E]) cond[E] {
+	switch e := e.(type) {
+	case Binary:
+		if e.Op != "AND" && e.Op != "OR" {
+			break
+		}
+		var ops []cond[E]
+		var flatten func(x Expr)
+		flatten = func(x Expr) {
+			if b, ok := x.(Binary); ok && b.Op == e.Op {
+				flatten(b.L)
+				flatten(b.R)
+				return
+			}
+			ops = append(ops, compileCond(x, field))
+		}
+		flatten(e)
+		if e.Op == "AND" {
+			return func(r E) bool {
+				for _, op := range ops {
+					if !op(r) {
+						return false
+					}
+				}
+				return true
+			}
+		}
+		return anyCond(ops)
+	case In:
+		if l, ok := e.X.(Lit); !ok || l.V != true || e.Not {
+			break
+		}
+		// an element equal to true: one that is true, single-valued
+		ops := make([]cond[E], len(e.List))
+		for i, x := range e.List {
+			v := compileExpr(x, field)
+			ops[i] = func(r E) bool {
+				b, ok := single(v(r))
+				return ok && b == true
+			}
+		}
+		return anyCond(ops)
+	case IsNull:
+		if it := fieldItem(e.X, field); it != nil {
+			not := e.Not
+			return func(r E) bool {
+				x := it(r)
+				return (!x.str && x.v == nil) != not
+			}
+		}
+	}
+	x := compileExpr(e, field)
+	general := func(r E) bool {
+		b, ok := x(r).(bool)
+		return ok && b
+	}
+	if b, ok := e.(Binary); ok {
+		// a string field compared with a string: as strings, unboxed
+		op, isCmp := cmpOps[b.Op]
+		it, lit, ok := fieldAndStr(b.L, b.R, field)
+		swap := false
+		if !ok {
+			it, lit, ok = fieldAndStr(b.R, b.L, field)
+			swap = true
+		}
+		if isCmp && ok {
+			switch {
+			case op == opEq || op == opNe:
+				return func(r E) bool {
+					if x := it(r); x.str {
+						return (x.s == lit) == (op == opEq)
+					}
+					return general(r)
+				}
+			case swap:
+				return func(r E) bool {
+					if x := it(r); x.str {
+						return cmpResult(op, strings.Compare(lit, x.s))
+					}
+					return general(r)
+				}
+			}
+			return func(r E) bool {
+				if x := it(r); x.str {
+					return cmpResult(op, strings.Compare(x.s, lit))
+				}
+				return general(r)
+			}
+		}
+	}
+	return general
+}
+
+// anyCond is true when one of ops is.
+func anyCond[E env](ops []cond[E]) cond[E] {
+	return func(r E) bool {
+		for _, op := range ops {
+			if op(r) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
 // likeValue is LIKE (or RLIKE) on a value.
 func likeValue(e *Like, v Value) Value {
 	v, ok := single(v)
@@ -385,6 +499,9 @@ func fieldAndStr[E env](f, lit Expr, field resolver[E]) (iexpr[E], string, bool)
 }
 
 func compileCall[E env](c Call, field resolver[E]) cexpr[E] {
+	if c.Name == "CASE" && len(c.Args) >= 2 {
+		return compileCase(c, field)
+	}
 	args := make([]cexpr[E], len(c.Args))
 	for i, a := range c.Args {
 		args[i] = compileExpr(a, field)
@@ -409,6 +526,33 @@ func compileCall[E env](c Call, field resolver[E]) cexpr[E] {
 		}
 	}
 	return generic
+}
+
+// compileCase compiles CASE(cond, value, ..., [else]): the value of the
+// first condition that is true, the else value, or null.
+func compileCase[E env](c Call, field resolver[E]) cexpr[E] {
+	n := len(c.Args)
+	conds := make([]cond[E], n/2)
+	vals := make([]cexpr[E], n/2)
+	for i := range conds {
+		conds[i] = compileCond(c.Args[2*i], field)
+		vals[i] = compileExpr(c.Args[2*i+1], field)
+	}
+	var otherwise cexpr[E]
+	if n%2 == 1 {
+		otherwise = compileExpr(c.Args[n-1], field)
+	}
+	return func(r E) Value {
+		for i, c := range conds {
+			if c(r) {
+				return vals[i](r)
+			}
+		}
+		if otherwise != nil {
+			return otherwise(r)
+		}
+		return nil
+	}
 }
 
 // headStep is a compiled head command on the first row: false drops it.
@@ -437,8 +581,13 @@ func (p *Program) compileHead() {
 		}
 		if k, ok := p.slot[name]; ok {
 			return ref[*eventRow]{
-				val:  func(r *eventRow) Value { return r.field(k) },
-				item: func(r *eventRow) item { return r.fieldItem(k) },
+				val: func(r *eventRow) Value { return r.field(k) },
+				item: func(r *eventRow) item {
+					if c := &r.fields[k]; c.state == slotStr { // read already
+						return item{s: c.s, str: true}
+					}
+					return r.fieldItem(k)
+				},
 			}
 		}
 		return ref[*eventRow]{} // metadata and names without a slot: get
@@ -452,11 +601,7 @@ func (p *Program) compileHead() {
 				step = func(*eventRow) bool { return true }
 			}
 		case Where:
-			cond := compileExpr(c.Cond, field)
-			step = func(r *eventRow) bool {
-				b, ok := cond(r).(bool)
-				return ok && b
-			}
+			step = headStep(compileCond(c.Cond, field))
 		case Eval:
 			exprs := make([]cexpr[*eventRow], len(c.Fields))
 			idx := make([]int, len(c.Fields))
@@ -635,7 +780,7 @@ func (r *eventRow) setAt(i int, name string, v Value) {
 // statsExprs is a STATS command's expressions compiled for its input rows.
 type statsExprs[E env] struct {
 	by, args []iexpr[E] // args nil where an aggregation has none
-	filters  []cexpr[E] // nil where an aggregation has none
+	filters  []cond[E]  // nil where an aggregation has none
 	// fns is each aggregation's function (aggFn), decided once
 	fns []uint8
 	// sets are the aggregations by filter (setFilters): a row evaluates
@@ -647,7 +792,7 @@ type statsExprs[E env] struct {
 // aggSet is the aggregations (indexes, in order) that one filter, or no
 // filter (nil), decides.
 type aggSet[E env] struct {
-	filter cexpr[E]
+	filter cond[E]
 	aggs   []int
 }
 
@@ -692,7 +837,7 @@ func columnsAt(idx map[string]int) resolver[*tableRow] {
 // compileStats compiles a STATS command's expressions over rows whose
 // names field resolves.
 func compileStats[E env](c Stats, field resolver[E]) *statsExprs[E] {
-	x := &statsExprs[E]{by: make([]iexpr[E], len(c.By)), filters: make([]cexpr[E], len(c.Aggs)), args: make([]iexpr[E], len(c.Aggs))}
+	x := &statsExprs[E]{by: make([]iexpr[E], len(c.By)), filters: make([]cond[E], len(c.Aggs)), args: make([]iexpr[E], len(c.Aggs))}
 	for i, b := range c.By {
 		x.by[i] = compileItem(b.Expr, field)
 	}
@@ -703,7 +848,7 @@ func compileStats[E env](c Stats, field resolver[E]) *statsExprs[E] {
 			x.fns[i] = fnCountAll
 		}
 		if a.Filter != nil {
-			x.filters[i] = compileExpr(a.Filter, field)
+			x.filters[i] = compileCond(a.Filter, field)
 		}
 		if a.Arg != nil {
 			x.args[i] = compileItem(a.Arg, field)

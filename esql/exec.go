@@ -1138,10 +1138,8 @@ func addToGroup[E env](c Stats, x *statsExprs[E], pt *Partial, en E, at int64, b
 func addTo[E env](c Stats, x *statsExprs[E], pt *Partial, g *group, en E, at int64) {
 	g.first = min(g.first, at)
 	for _, set := range x.sets {
-		if set.filter != nil {
-			if b, ok := set.filter(en).(bool); !ok || !b {
-				continue
-			}
+		if set.filter != nil && !set.filter(en) {
+			continue
 		}
 		for _, i := range set.aggs {
 			ac, fn := &g.accs[i], x.fns[i]
