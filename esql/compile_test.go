@@ -356,6 +356,13 @@ func TestKeepDropColumns(t *testing.T) {
 		if g, w := fmt.Sprint(got.Columns, got.Rows), project(tb, kept); g != w {
 			t.Errorf("DROP %q: %s, want %s", pats, g, w)
 		}
+		// no rows: the same columns
+		for _, c := range []Command{Keep{Patterns: pats}, Drop{Patterns: pats}} {
+			full, empty := applyTable(c, tb, time.Time{}), applyTable(c, Table{Columns: tb.Columns}, time.Time{})
+			if !slices.Equal(full.Columns, empty.Columns) || empty.Rows != nil {
+				t.Errorf("%#v without rows: %q %v, with rows %q", c, empty.Columns, empty.Rows, full.Columns)
+			}
+		}
 	}
 }
 

@@ -970,16 +970,20 @@ func project(t Table, keep []string) Table {
 	if len(keep) == 0 {
 		keep = nil
 	}
+	out := Table{Columns: keep}
+	if len(t.Rows) == 0 { // most run windows' results
+		return out
+	}
 	at := make([]int, len(keep))
 	for i, n := range keep {
-		at[i] = slices.Index(t.Columns, n)
-		for j := at[i] + 1; j < len(t.Columns); j++ {
+		at[i] = -1
+		for j := len(t.Columns) - 1; j >= 0; j-- { // a name's last column
 			if t.Columns[j] == n {
 				at[i] = j
+				break
 			}
 		}
 	}
-	out := Table{Columns: keep}
 	for _, r := range t.Rows {
 		row := make([]Value, len(keep))
 		for i, j := range at {
