@@ -265,6 +265,9 @@ func compileCond[E env](e Expr, field resolver[E]) cond[E] {
 		return ok && b
 	}
 	if b, ok := e.(Binary); ok {
+		if c := intCond(b, field, general); c != nil {
+			return c
+		}
 		// a string field compared with a string: as strings, unboxed
 		op, isCmp := cmpOps[b.Op]
 		it, lit, ok := fieldAndStr(b.L, b.R, field)
@@ -299,6 +302,39 @@ func compileCond[E env](e Expr, field resolver[E]) cond[E] {
 		}
 	}
 	return general
+}
+
+// intCond is the condition of a comparison with an integer literal (a
+// flag == 1) as integers, when the other side is one, else general; nil
+// for other expressions.
+func intCond[E env](b Binary, field resolver[E], general cond[E]) cond[E] {
+	op, isCmp := cmpOps[b.Op]
+	if !isCmp {
+		return nil
+	}
+	x, l, swap := b.L, b.R, false
+	if _, ok := x.(Lit); ok {
+		x, l, swap = b.R, b.L, true
+	}
+	lit, ok := l.(Lit)
+	if !ok {
+		return nil
+	}
+	n, ok := lit.V.(int64)
+	if !ok {
+		return nil
+	}
+	v := compileExpr(x, field)
+	return func(r E) bool {
+		i, ok := v(r).(int64)
+		if !ok {
+			return general(r)
+		}
+		if swap {
+			return cmpResult(op, cmpOrdered(n, i))
+		}
+		return cmpResult(op, cmpOrdered(i, n))
+	}
 }
 
 // anyCond is true when one of ops is.

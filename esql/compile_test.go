@@ -526,6 +526,7 @@ func genParts() (heads, statses, tails []string) {
 		`| EVAL a = event.action, b = requestParameters.n | KEEP a, b`,
 		// conditions: chains of AND and OR over nulls, TRUE IN, CASE
 		`| WHERE true IN (STARTS_WITH(event.action, "Get"), user.name == "u1", requestParameters.list == "x", null) OR user.name IS NULL AND requestParameters.n > 2 AND NOT (event.provider == "ec2.amazonaws.com")`,
+		`| EVAL a = CASE(requestParameters.n > 2, 1, 0) | WHERE 2 >= requestParameters.n OR a == 1 AND requestParameters.n < 4 OR 1 < a`,
 		`| EVAL a = CASE(user.name IS NULL AND event.action == "GetObject", 1, requestParameters.n > 2 OR user.name == "u1" OR requestParameters.list == "y", 2, 0), b = CASE(requestParameters.list == "x", "one", true IN (requestParameters.n > 1, null), "two") | WHERE a >= 0 AND (b IS NULL OR user.name != "x" AND requestParameters.n < 9) OR false`,
 	}
 	statses = []string{
