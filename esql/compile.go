@@ -618,11 +618,15 @@ func (p *Program) compileHead() {
 		if k, ok := p.slot[name]; ok {
 			return ref[*eventRow]{
 				val: func(r *eventRow) Value { return r.field(k) },
-				item: func(r *eventRow) item {
-					if c := &r.fields[k]; c.state == slotStr { // read already
+				item: func(r *eventRow) item { // a string not boxed
+					c := &r.fields[k]
+					if c.state == slotUnread {
+						r.fill(k, c)
+					}
+					if c.state == slotStr {
 						return item{s: c.s, str: true}
 					}
-					return r.fieldItem(k)
+					return item{v: c.v}
 				},
 			}
 		}

@@ -339,25 +339,29 @@ const (
 	slotValue
 )
 
-// read fills the cache of slot k.
+// read returns the cache of slot k, filled.
 func (r *eventRow) read(k int) *slotVal {
 	c := &r.fields[k]
-	if c.state != slotUnread {
-		return c
+	if c.state == slotUnread {
+		r.fill(k, c)
 	}
+	return c
+}
+
+// fill reads the event field of slot k into its cache c.
+func (r *eventRow) fill(k int, c *slotVal) {
 	if k+1 == r.p.stamp {
 		if t, ok := eventStamp(r.ev); ok {
 			c.state, c.v = slotValue, t
-			return c
+			return
 		}
 	}
 	vs := r.p.views[k](r.ev)
 	if len(vs) == 1 && vs[0].T == event.String && !r.p.dates[k] {
 		c.state, c.s = slotStr, vs[0].S // what fieldValue returns, unboxed
-		return c
+		return
 	}
 	c.state, c.v = slotValue, fieldValue(r.p.dates[k], vs)
-	return c
 }
 
 // field returns the value of the event field of slot k.
@@ -367,16 +371,6 @@ func (r *eventRow) field(k int) Value {
 		c.v = c.s
 	}
 	return c.v
-}
-
-// fieldItem returns the value of the event field of slot k as an item: a
-// string not boxed.
-func (r *eventRow) fieldItem(k int) item {
-	c := r.read(k)
-	if c.state == slotStr {
-		return item{s: c.s, str: true}
-	}
-	return item{v: c.v}
 }
 
 // startFields makes the row's field cache empty, in its own array when it
