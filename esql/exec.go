@@ -259,6 +259,10 @@ type eventRow struct {
 	fieldsArr [16]slotVal
 	needed    []Value // the emitted row of a reused row (HeadTransient)
 	matched   []Value // scratch for a GROK's or DISSECT's columns
+	// stamp is the last @timestamp the (pooled) row read, boxed once for
+	// the next events of the same millisecond
+	stampT time.Time
+	stamp  Value
 }
 
 func (r *eventRow) now() time.Time { return r.t }
@@ -352,7 +356,10 @@ func (r *eventRow) read(k int) *slotVal {
 func (r *eventRow) fill(k int, c *slotVal) {
 	if k+1 == r.p.stamp {
 		if t, ok := eventStamp(r.ev); ok {
-			c.state, c.v = slotValue, t
+			if r.stamp == nil || t != r.stampT {
+				r.stampT, r.stamp = t, t
+			}
+			c.state, c.v = slotValue, r.stamp
 			return
 		}
 	}
