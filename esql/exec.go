@@ -1358,6 +1358,7 @@ func (sw *statsWhere) run(parts []*Partial, now time.Time) Table {
 		key   string
 		by    []Value
 		first int64
+		srcs  []*group // the group in each part that has it, in order
 	}
 	var groups []wgroup // its aggregations merged below, as needed
 	at := map[string]int{}
@@ -1365,10 +1366,11 @@ func (sw *statsWhere) run(parts []*Partial, now time.Time) Table {
 		for k, sg := range pt.groups {
 			if i, ok := at[k]; ok {
 				groups[i].first = min(groups[i].first, sg.first)
+				groups[i].srcs = append(groups[i].srcs, sg)
 				continue
 			}
 			at[k] = len(groups)
-			groups = append(groups, wgroup{key: k, by: sg.by, first: sg.first})
+			groups = append(groups, wgroup{key: k, by: sg.by, first: sg.first, srcs: []*group{sg}})
 		}
 	}
 	slices.SortFunc(groups, func(a, b wgroup) int {
@@ -1379,22 +1381,24 @@ func (sw *statsWhere) run(parts []*Partial, now time.Time) Table {
 	})
 	var buf []byte
 	var ac acc
-	result := func(k string, i int) Value {
+	result := func(g *wgroup, i int) Value {
+		if len(g.srcs) == 1 { // one part's: its result is the merged one's
+			return g.srcs[0].accs[i].result(st.Aggs[i])
+		}
 		ac = acc{}
-		for _, pt := range parts {
-			if sg, ok := pt.groups[k]; ok {
-				buf = ac.merge(buf, &sg.accs[i])
-			}
+		for _, sg := range g.srcs {
+			buf = ac.merge(buf, &sg.accs[i])
 		}
 		return ac.result(st.Aggs[i])
 	}
 	en := &tableRow{idx: sw.idx, row: make([]Value, len(out.Columns)), at: now}
-	for _, g := range groups {
+	for gi := range groups {
+		g := &groups[gi]
 		row := en.row
 		clear(row)
 		for i := range st.Aggs {
 			if need[i] {
-				row[i] = result(g.key, i)
+				row[i] = result(g, i)
 			}
 		}
 		copy(row[len(st.Aggs):], g.by)
@@ -1404,7 +1408,7 @@ func (sw *statsWhere) run(parts []*Partial, now time.Time) Table {
 		row = slices.Clone(row)
 		for i := range st.Aggs {
 			if !need[i] {
-				row[i] = result(g.key, i)
+				row[i] = result(g, i)
 			}
 		}
 		out.Rows = append(out.Rows, row)
