@@ -61,19 +61,22 @@ func lex(src string) ([]token, error) {
 		switch {
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
 			i++
-		case strings.HasPrefix(src[i:], "//"):
+			for i < len(src) && (src[i] == ' ' || src[i] == '\t' || src[i] == '\n' || src[i] == '\r') {
+				i++ // the run at once
+			}
+		case c == '/' && strings.HasPrefix(src[i:], "//"):
 			if end := strings.IndexByte(src[i:], '\n'); end >= 0 {
 				i += end
 			} else {
 				i = len(src)
 			}
-		case strings.HasPrefix(src[i:], "/*"):
+		case c == '/' && strings.HasPrefix(src[i:], "/*"):
 			end := strings.Index(src[i+2:], "*/")
 			if end < 0 {
 				return nil, errAt(src, i, "unterminated comment")
 			}
 			i += end + 4
-		case strings.HasPrefix(src[i:], `"""`):
+		case c == '"' && strings.HasPrefix(src[i:], `"""`):
 			end := strings.Index(src[i+3:], `"""`)
 			if end < 0 {
 				return nil, errAt(src, i, "unterminated triple-quoted string")
