@@ -20,6 +20,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 	"unique"
 )
 
@@ -57,6 +58,26 @@ func (it item) appendKey(b []byte) []byte {
 		return append(append(b, 's'), it.s...)
 	}
 	return appendKey(b, it.v)
+}
+
+// sameKey reports whether the item's key (appendKey) is surely that of
+// v: a string or time equal to it, or both null. False says nothing.
+func (it item) sameKey(v Value) bool {
+	if it.str {
+		s, ok := v.(string)
+		return ok && s == it.s
+	}
+	switch x := it.v.(type) {
+	case nil:
+		return v == nil
+	case string:
+		s, ok := v.(string)
+		return ok && s == x
+	case time.Time: // the same instant: the same text
+		t, ok := v.(time.Time)
+		return ok && t.Equal(x)
+	}
+	return false
 }
 
 // appendValueKey is appendValueKey of the item's value.
@@ -176,6 +197,156 @@ func compileExpr[E env](e Expr, field resolver[E]) cexpr[E] {
 		return compileCall(e, field)
 	}
 	return func(r E) Value { return eval(e, r) }
+}
+
+// cond is a condition compiled: whether the expression is true (false
+// and null alike are not).
+type cond[E env] func(E) bool
+
+// compileCond compiles e as a condition, as WHERE, a CASE condition and an
+// aggregation's filter read it: true, or not. A chain of ANDs is true when
+// each operand is, and of ORs when one is, so it stops at the first
+// operand that decides, null included, without the nested three-valued
+// results; TRUE IN (list) is true when an element is.
+func compileCond[E env](e Expr, field resolver[E]) cond[E] {
+	switch e := e.(type) {
+	case Binary:
+		if e.Op != "AND" && e.Op != "OR" {
+			break
+		}
+		var ops []cond[E]
+		var flatten func(x Expr)
+		flatten = func(x Expr) {
+			if b, ok := x.(Binary); ok && b.Op == e.Op {
+				flatten(b.L)
+				flatten(b.R)
+				return
+			}
+			ops = append(ops, compileCond(x, field))
+		}
+		flatten(e)
+		if e.Op == "AND" {
+			return func(r E) bool {
+				for _, op := range ops {
+					if !op(r) {
+						return false
+					}
+				}
+				return true
+			}
+		}
+		return anyCond(ops)
+	case In:
+		if l, ok := e.X.(Lit); !ok || l.V != true || e.Not {
+			break
+		}
+		// an element equal to true: one that is true, single-valued
+		ops := make([]cond[E], len(e.List))
+		for i, x := range e.List {
+			v := compileExpr(x, field)
+			ops[i] = func(r E) bool {
+				b, ok := single(v(r))
+				return ok && b == true
+			}
+		}
+		return anyCond(ops)
+	case IsNull:
+		if it := fieldItem(e.X, field); it != nil {
+			not := e.Not
+			return func(r E) bool {
+				x := it(r)
+				return (!x.str && x.v == nil) != not
+			}
+		}
+	}
+	x := compileExpr(e, field)
+	general := func(r E) bool {
+		b, ok := x(r).(bool)
+		return ok && b
+	}
+	if b, ok := e.(Binary); ok {
+		if c := intCond(b, field, general); c != nil {
+			return c
+		}
+		// a string field compared with a string: as strings, unboxed
+		op, isCmp := cmpOps[b.Op]
+		it, lit, ok := fieldAndStr(b.L, b.R, field)
+		swap := false
+		if !ok {
+			it, lit, ok = fieldAndStr(b.R, b.L, field)
+			swap = true
+		}
+		if isCmp && ok {
+			switch {
+			case op == opEq || op == opNe:
+				return func(r E) bool {
+					if x := it(r); x.str {
+						return (x.s == lit) == (op == opEq)
+					}
+					return general(r)
+				}
+			case swap:
+				return func(r E) bool {
+					if x := it(r); x.str {
+						return cmpResult(op, strings.Compare(lit, x.s))
+					}
+					return general(r)
+				}
+			}
+			return func(r E) bool {
+				if x := it(r); x.str {
+					return cmpResult(op, strings.Compare(x.s, lit))
+				}
+				return general(r)
+			}
+		}
+	}
+	return general
+}
+
+// intCond is the condition of a comparison with an integer literal (a
+// flag == 1) as integers, when the other side is one, else general; nil
+// for other expressions.
+func intCond[E env](b Binary, field resolver[E], general cond[E]) cond[E] {
+	op, isCmp := cmpOps[b.Op]
+	if !isCmp {
+		return nil
+	}
+	x, l, swap := b.L, b.R, false
+	if _, ok := x.(Lit); ok {
+		x, l, swap = b.R, b.L, true
+	}
+	lit, ok := l.(Lit)
+	if !ok {
+		return nil
+	}
+	n, ok := lit.V.(int64)
+	if !ok {
+		return nil
+	}
+	v := compileExpr(x, field)
+	return func(r E) bool {
+		i, ok := v(r).(int64)
+		if !ok {
+			return general(r)
+		}
+		if swap {
+			return cmpResult(op, cmpOrdered(n, i))
+		}
+		return cmpResult(op, cmpOrdered(i, n))
+	}
+}
+
+// anyCond is true when one of ops is.
+func anyCond[E env](ops []cond[E]) cond[E] {
+	return func(r E) bool {
+		for _, op := range ops {
+			if op(r) {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // likeValue is LIKE (or RLIKE) on a value.
@@ -364,6 +535,9 @@ func fieldAndStr[E env](f, lit Expr, field resolver[E]) (iexpr[E], string, bool)
 }
 
 func compileCall[E env](c Call, field resolver[E]) cexpr[E] {
+	if c.Name == "CASE" && len(c.Args) >= 2 {
+		return compileCase(c, field)
+	}
 	args := make([]cexpr[E], len(c.Args))
 	for i, a := range c.Args {
 		args[i] = compileExpr(a, field)
@@ -388,6 +562,33 @@ func compileCall[E env](c Call, field resolver[E]) cexpr[E] {
 		}
 	}
 	return generic
+}
+
+// compileCase compiles CASE(cond, value, ..., [else]): the value of the
+// first condition that is true, the else value, or null.
+func compileCase[E env](c Call, field resolver[E]) cexpr[E] {
+	n := len(c.Args)
+	conds := make([]cond[E], n/2)
+	vals := make([]cexpr[E], n/2)
+	for i := range conds {
+		conds[i] = compileCond(c.Args[2*i], field)
+		vals[i] = compileExpr(c.Args[2*i+1], field)
+	}
+	var otherwise cexpr[E]
+	if n%2 == 1 {
+		otherwise = compileExpr(c.Args[n-1], field)
+	}
+	return func(r E) Value {
+		for i, c := range conds {
+			if c(r) {
+				return vals[i](r)
+			}
+		}
+		if otherwise != nil {
+			return otherwise(r)
+		}
+		return nil
+	}
 }
 
 // headStep is a compiled head command on the first row: false drops it.
@@ -416,8 +617,17 @@ func (p *Program) compileHead() {
 		}
 		if k, ok := p.slot[name]; ok {
 			return ref[*eventRow]{
-				val:  func(r *eventRow) Value { return r.field(k) },
-				item: func(r *eventRow) item { return r.fieldItem(k) },
+				val: func(r *eventRow) Value { return r.field(k) },
+				item: func(r *eventRow) item { // a string not boxed
+					c := &r.fields[k]
+					if c.state == slotUnread {
+						r.fill(k, c)
+					}
+					if c.state == slotStr {
+						return item{s: c.s, str: true}
+					}
+					return item{v: c.v}
+				},
 			}
 		}
 		return ref[*eventRow]{} // metadata and names without a slot: get
@@ -431,11 +641,7 @@ func (p *Program) compileHead() {
 				step = func(*eventRow) bool { return true }
 			}
 		case Where:
-			cond := compileExpr(c.Cond, field)
-			step = func(r *eventRow) bool {
-				b, ok := cond(r).(bool)
-				return ok && b
-			}
+			step = headStep(compileCond(c.Cond, field))
 		case Eval:
 			exprs := make([]cexpr[*eventRow], len(c.Fields))
 			idx := make([]int, len(c.Fields))
@@ -614,11 +820,38 @@ func (r *eventRow) setAt(i int, name string, v Value) {
 // statsExprs is a STATS command's expressions compiled for its input rows.
 type statsExprs[E env] struct {
 	by, args []iexpr[E] // args nil where an aggregation has none
-	filters  []cexpr[E] // nil where an aggregation has none
-	// sameFilter is, per aggregation with a filter, the first aggregation
-	// whose filter is the same expression: a row evaluates each distinct
-	// filter once (nil: each its own)
-	sameFilter []int
+	filters  []cond[E]  // nil where an aggregation has none
+	// fns is each aggregation's function (aggFn), decided once
+	fns []uint8
+	// sets are the aggregations by filter (setFilters): a row evaluates
+	// each distinct filter once, and passes over the aggregations of a
+	// filter that drops it at once
+	sets []aggSet[E]
+}
+
+// aggSet is the aggregations (indexes, in order) that one filter, or no
+// filter (nil), decides.
+type aggSet[E env] struct {
+	filter cond[E]
+	aggs   []int
+}
+
+// setFilters sets x.sets from x.filters: the aggregations of c whose
+// filters are the same expression share a set, in the order of their
+// first aggregation.
+func (x *statsExprs[E]) setFilters(c Stats) {
+	x.sets = nil
+next:
+	for i, a := range c.Aggs {
+		for k, set := range x.sets {
+			j := set.aggs[0]
+			if f := c.Aggs[j].Filter; (f == nil) == (a.Filter == nil) && (f == nil || reflect.DeepEqual(f, a.Filter)) {
+				x.sets[k].aggs = append(set.aggs, i)
+				continue next
+			}
+		}
+		x.sets = append(x.sets, aggSet[E]{filter: x.filters[i], aggs: []int{i}})
+	}
 }
 
 // columnsAt resolves the columns of rows whose every column sits at its
@@ -644,25 +877,23 @@ func columnsAt(idx map[string]int) resolver[*tableRow] {
 // compileStats compiles a STATS command's expressions over rows whose
 // names field resolves.
 func compileStats[E env](c Stats, field resolver[E]) *statsExprs[E] {
-	x := &statsExprs[E]{by: make([]iexpr[E], len(c.By)), filters: make([]cexpr[E], len(c.Aggs)), args: make([]iexpr[E], len(c.Aggs))}
+	x := &statsExprs[E]{by: make([]iexpr[E], len(c.By)), filters: make([]cond[E], len(c.Aggs)), args: make([]iexpr[E], len(c.Aggs))}
 	for i, b := range c.By {
 		x.by[i] = compileItem(b.Expr, field)
 	}
-	x.sameFilter = make([]int, len(c.Aggs))
+	x.fns = make([]uint8, len(c.Aggs))
 	for i, a := range c.Aggs {
-		x.sameFilter[i] = i
+		x.fns[i] = aggFn(a.Func)
+		if a.Arg == nil {
+			x.fns[i] = fnCountAll
+		}
 		if a.Filter != nil {
-			x.filters[i] = compileExpr(a.Filter, field)
-			for j := range i {
-				if c.Aggs[j].Filter != nil && reflect.DeepEqual(c.Aggs[j].Filter, a.Filter) {
-					x.sameFilter[i] = j
-					break
-				}
-			}
+			x.filters[i] = compileCond(a.Filter, field)
 		}
 		if a.Arg != nil {
 			x.args[i] = compileItem(a.Arg, field)
 		}
 	}
+	x.setFilters(c)
 	return x
 }

@@ -22,7 +22,7 @@ func interpreted(p *Program) *Program {
 		needed: p.needed, neededIdx: p.neededIdx, Aggregating: p.Aggregating}
 	if p.acc != nil {
 		st := p.tail[0].(Stats)
-		q.acc = &statsExprs[*tableRow]{by: make([]iexpr[*tableRow], len(st.By)), filters: make([]cexpr[*tableRow], len(st.Aggs)), args: make([]iexpr[*tableRow], len(st.Aggs))}
+		q.acc = &statsExprs[*tableRow]{by: make([]iexpr[*tableRow], len(st.By)), filters: make([]cond[*tableRow], len(st.Aggs)), args: make([]iexpr[*tableRow], len(st.Aggs)), fns: p.acc.fns}
 		byEval := func(e Expr) cexpr[*tableRow] { return func(r *tableRow) Value { return eval(e, r) } }
 		itemEval := func(e Expr) iexpr[*tableRow] { return func(r *tableRow) item { return item{v: eval(e, r)} } }
 		for i, b := range st.By {
@@ -30,12 +30,17 @@ func interpreted(p *Program) *Program {
 		}
 		for i, a := range st.Aggs {
 			if a.Filter != nil {
-				q.acc.filters[i] = byEval(a.Filter)
+				f := byEval(a.Filter)
+				q.acc.filters[i] = func(r *tableRow) bool {
+					b, ok := f(r).(bool)
+					return ok && b
+				}
 			}
 			if a.Arg != nil {
 				q.acc.args[i] = itemEval(a.Arg)
 			}
 		}
+		q.acc.setFilters(st)
 	}
 	return q
 }
@@ -351,6 +356,13 @@ func TestKeepDropColumns(t *testing.T) {
 		if g, w := fmt.Sprint(got.Columns, got.Rows), project(tb, kept); g != w {
 			t.Errorf("DROP %q: %s, want %s", pats, g, w)
 		}
+		// no rows: the same columns
+		for _, c := range []Command{Keep{Patterns: pats}, Drop{Patterns: pats}} {
+			full, empty := applyTable(c, tb, time.Time{}), applyTable(c, Table{Columns: tb.Columns}, time.Time{})
+			if !slices.Equal(full.Columns, empty.Columns) || empty.Rows != nil {
+				t.Errorf("%#v without rows: %q %v, with rows %q", c, empty.Columns, empty.Rows, full.Columns)
+			}
+		}
 	}
 }
 
@@ -512,6 +524,10 @@ func genParts() (heads, statses, tails []string) {
 		`| MV_EXPAND requestParameters.list | EVAL a = requestParameters.list`,
 		`| KEEP event.action, event.provider, user.name, requestParameters.n, requestParameters.list, @timestamp, event.outcome`,
 		`| EVAL a = event.action, b = requestParameters.n | KEEP a, b`,
+		// conditions: chains of AND and OR over nulls, TRUE IN, CASE
+		`| WHERE true IN (STARTS_WITH(event.action, "Get"), user.name == "u1", requestParameters.list == "x", null) OR user.name IS NULL AND requestParameters.n > 2 AND NOT (event.provider == "ec2.amazonaws.com")`,
+		`| EVAL a = CASE(requestParameters.n > 2, 1, 0) | WHERE 2 >= requestParameters.n OR a == 1 AND requestParameters.n < 4 OR 1 < a`,
+		`| EVAL a = CASE(user.name IS NULL AND event.action == "GetObject", 1, requestParameters.n > 2 OR user.name == "u1" OR requestParameters.list == "y", 2, 0), b = CASE(requestParameters.list == "x", "one", true IN (requestParameters.n > 1, null), "two") | WHERE a >= 0 AND (b IS NULL OR user.name != "x" AND requestParameters.n < 9) OR false`,
 	}
 	statses = []string{
 		`| STATS c = COUNT(*), v = VALUES(event.action), d = COUNT_DISTINCT(requestParameters.n) BY event.provider`,
@@ -521,6 +537,7 @@ func genParts() (heads, statses, tails []string) {
 		`| STATS v = VALUES(@timestamp), d = COUNT_DISTINCT(@timestamp), lo = MIN(@timestamp), c = COUNT(*) BY event.outcome, requestParameters.n`,
 		`| STATS c = COUNT(*), v = VALUES(a), w = VALUES(b), x = MIN(a) BY a, b`,
 		`| STATS c = COUNT(*), v = VALUES(user.name)`,
+		`| STATS c = COUNT(*) WHERE user.name == "u1" AND requestParameters.n > 1 OR event.action IS NULL, v = VALUES(event.action) WHERE true IN (user.name == "u1", null, requestParameters.list == "y"), w = COUNT(*) WHERE user.name == "u1" AND requestParameters.n > 1 OR event.action IS NULL, x = MIN(@timestamp) WHERE NOT (requestParameters.n > 1) BY event.provider`,
 	}
 	tails = []string{
 		``,

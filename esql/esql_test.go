@@ -475,6 +475,9 @@ func TestPartialsFilteredWhere(t *testing.T) {
 		`FROM x | STATS n = COUNT(*), v = VALUES(event.action), vn = VALUES(requestParameters.n) BY user.name | WHERE n > 2 | KEEP v*, user.*, n | DROP vn | EVAL z = n + 1`,
 		`FROM x | STATS n = COUNT(*), v = VALUES(event.action), vn = VALUES(requestParameters.n) BY user.name | WHERE n > 2 | DROP v | KEEP user.name, vn`,
 		`FROM x | STATS n = COUNT(*) BY user.name | WHERE n > 2 | KEEP nothing*`,
+		// every function, over groups in one part and in several (one
+		// part's result is read without a merge)
+		`FROM x | STATS n = COUNT(*), m = MEDIAN(requestParameters.n), t = TOP(requestParameters.n, 2, "desc"), a = AVG(requestParameters.n), s = SUM(requestParameters.n), c = COUNT(requestParameters.n), d = COUNT_DISTINCT(event.action), lo = MIN(requestParameters.n), hi = MAX(@timestamp) BY user.name, event.action | WHERE n >= 1 AND m >= 0`,
 	} {
 		q, err := Parse(src)
 		if err != nil {

@@ -259,6 +259,10 @@ type eventRow struct {
 	fieldsArr [16]slotVal
 	needed    []Value // the emitted row of a reused row (HeadTransient)
 	matched   []Value // scratch for a GROK's or DISSECT's columns
+	// stamp is the last @timestamp the (pooled) row read, boxed once for
+	// the next events of the same millisecond
+	stampT time.Time
+	stamp  Value
 }
 
 func (r *eventRow) now() time.Time { return r.t }
@@ -339,25 +343,32 @@ const (
 	slotValue
 )
 
-// read fills the cache of slot k.
+// read returns the cache of slot k, filled.
 func (r *eventRow) read(k int) *slotVal {
 	c := &r.fields[k]
-	if c.state != slotUnread {
-		return c
+	if c.state == slotUnread {
+		r.fill(k, c)
 	}
+	return c
+}
+
+// fill reads the event field of slot k into its cache c.
+func (r *eventRow) fill(k int, c *slotVal) {
 	if k+1 == r.p.stamp {
 		if t, ok := eventStamp(r.ev); ok {
-			c.state, c.v = slotValue, t
-			return c
+			if r.stamp == nil || t != r.stampT {
+				r.stampT, r.stamp = t, t
+			}
+			c.state, c.v = slotValue, r.stamp
+			return
 		}
 	}
 	vs := r.p.views[k](r.ev)
 	if len(vs) == 1 && vs[0].T == event.String && !r.p.dates[k] {
 		c.state, c.s = slotStr, vs[0].S // what fieldValue returns, unboxed
-		return c
+		return
 	}
 	c.state, c.v = slotValue, fieldValue(r.p.dates[k], vs)
-	return c
 }
 
 // field returns the value of the event field of slot k.
@@ -367,16 +378,6 @@ func (r *eventRow) field(k int) Value {
 		c.v = c.s
 	}
 	return c.v
-}
-
-// fieldItem returns the value of the event field of slot k as an item: a
-// string not boxed.
-func (r *eventRow) fieldItem(k int) item {
-	c := r.read(k)
-	if c.state == slotStr {
-		return item{s: c.s, str: true}
-	}
-	return item{v: c.v}
 }
 
 // startFields makes the row's field cache empty, in its own array when it
@@ -970,16 +971,20 @@ func project(t Table, keep []string) Table {
 	if len(keep) == 0 {
 		keep = nil
 	}
+	out := Table{Columns: keep}
+	if len(t.Rows) == 0 { // most run windows' results
+		return out
+	}
 	at := make([]int, len(keep))
 	for i, n := range keep {
-		at[i] = slices.Index(t.Columns, n)
-		for j := at[i] + 1; j < len(t.Columns); j++ {
+		at[i] = -1
+		for j := len(t.Columns) - 1; j >= 0; j-- { // a name's last column
 			if t.Columns[j] == n {
 				at[i] = j
+				break
 			}
 		}
 	}
-	out := Table{Columns: keep}
 	for _, r := range t.Rows {
 		row := make([]Value, len(keep))
 		for i, j := range at {
@@ -1006,6 +1011,9 @@ type acc struct {
 	// vals, all strings, are scanned)
 	vals     []item
 	distinct map[string]struct{}
+	// last is 1 + the index in vals of the value last keyed (0: none):
+	// consecutive rows repeat values, found then without a key
+	last     int
 	min, max Value
 	sum      Value
 	nums     []float64 // MEDIAN: every value
@@ -1032,6 +1040,9 @@ type Partial struct {
 	// the key of the last time a BY value had (a time's key is its text)
 	keyTime time.Time
 	timeKey []byte
+	// last is the group of the last row: consecutive records repeat
+	// their BY values, whose group is then found without a key
+	last *group
 }
 
 func newPartial() *Partial { return &Partial{groups: map[string]*group{}} }
@@ -1046,16 +1057,27 @@ func newGroup(by []Value, n int, first int64) *group {
 // buffer: what a group keeps (its BY values, distinct values, minimum and
 // maximum) is interned or copied when kept.
 func accumulate[E env](c Stats, x *statsExprs[E], pt *Partial, en E, at int64) {
-	b := append(pt.buf[:0], '[') // the key of the BY values, as appendKey of their list
 	by := pt.by[:0]
-	defer func() { clear(by) }() // strings of the event, not to be held
+	same := pt.last != nil && len(pt.last.by) == len(x.by) // the BY values are the last row's group's
 	for i, f := range x.by {
 		v := f(en)
 		if _, mv := v.v.([]Value); mv {
-			pt.buf = b
+			clear(by) // strings of the event, not to be held
+			pt.by = by
 			accumulateCombos(c, x, pt, en, at)
 			return
 		}
+		by = append(by, v)
+		same = same && v.sameKey(pt.last.by[i])
+	}
+	pt.by = by
+	if same { // the group the key would find
+		addTo(c, x, pt, pt.last, en, at)
+		clear(by)
+		return
+	}
+	b := append(pt.buf[:0], '[') // the key of the BY values, as appendKey of their list
+	for i, v := range by {
 		if i > 0 {
 			b = append(b, '\x1f')
 		}
@@ -1068,10 +1090,10 @@ func accumulate[E env](c Stats, x *statsExprs[E], pt *Partial, en E, at int64) {
 		} else {
 			b = v.appendKey(b)
 		}
-		by = append(by, v)
 	}
-	pt.buf, pt.by = append(b, ']'), by
-	addToGroup(c, x, pt, en, at, by)
+	pt.buf = append(b, ']')
+	pt.last = addToGroup(c, x, pt, en, at, by)
+	clear(by)
 }
 
 // accumulateCombos is accumulate for a row with a multi-valued BY column:
@@ -1101,28 +1123,9 @@ func accumulateCombos[E env](c Stats, x *statsExprs[E], pt *Partial, en E, at in
 	}
 }
 
-// keeps reports whether aggregation i's filter keeps the row, evaluating
-// each distinct filter once per row (known holds the results so far).
-func (x *statsExprs[E]) keeps(i int, en E, known []uint8) bool {
-	if x.sameFilter != nil {
-		i = x.sameFilter[i]
-	}
-	if i < len(known) && known[i] != 0 {
-		return known[i] == 2
-	}
-	b, ok := x.filters[i](en).(bool)
-	if i < len(known) {
-		known[i] = 1
-		if ok && b {
-			known[i] = 2
-		}
-	}
-	return ok && b
-}
-
 // addToGroup adds the row to the group of the BY values by, whose key is
-// in pt.buf.
-func addToGroup[E env](c Stats, x *statsExprs[E], pt *Partial, en E, at int64, by []item) {
+// in pt.buf, and returns the group.
+func addToGroup[E env](c Stats, x *statsExprs[E], pt *Partial, en E, at int64, by []item) *group {
 	g, ok := pt.groups[string(pt.buf)]
 	if !ok {
 		vals := make([]Value, len(by))
@@ -1132,24 +1135,31 @@ func addToGroup[E env](c Stats, x *statsExprs[E], pt *Partial, en E, at int64, b
 		g = newGroup(vals, len(c.Aggs), at)
 		pt.groups[string(pt.buf)] = g
 	}
+	addTo(c, x, pt, g, en, at)
+	return g
+}
+
+// addTo adds the row to the group g.
+func addTo[E env](c Stats, x *statsExprs[E], pt *Partial, g *group, en E, at int64) {
 	g.first = min(g.first, at)
-	var known [16]uint8 // per aggregation: its filter's result, 0 not known yet, 1 false, 2 true
-	for i, a := range c.Aggs {
-		if x.filters[i] != nil && !x.keeps(i, en, known[:]) {
+	for _, set := range x.sets {
+		if set.filter != nil && !set.filter(en) {
 			continue
 		}
-		ac := &g.accs[i]
-		if a.Arg == nil { // COUNT(*)
-			ac.count++
-			continue
-		}
-		v := x.args[i](en)
-		if mv, ok := v.v.([]Value); ok {
-			for _, x := range mv {
-				pt.buf = ac.add(pt.buf, item{v: x}, a.Func)
+		for _, i := range set.aggs {
+			ac, fn := &g.accs[i], x.fns[i]
+			if fn == fnCountAll {
+				ac.count++
+				continue
 			}
-		} else if v.str || v.v != nil {
-			pt.buf = ac.add(pt.buf, v, a.Func)
+			v := x.args[i](en)
+			if mv, ok := v.v.([]Value); ok {
+				for _, x := range mv {
+					pt.buf = ac.addFn(pt.buf, item{v: x}, fn)
+				}
+			} else if v.str || v.v != nil {
+				pt.buf = ac.addFn(pt.buf, v, fn)
+			}
 		}
 	}
 }
@@ -1348,6 +1358,7 @@ func (sw *statsWhere) run(parts []*Partial, now time.Time) Table {
 		key   string
 		by    []Value
 		first int64
+		srcs  []*group // the group in each part that has it, in order
 	}
 	var groups []wgroup // its aggregations merged below, as needed
 	at := map[string]int{}
@@ -1355,10 +1366,11 @@ func (sw *statsWhere) run(parts []*Partial, now time.Time) Table {
 		for k, sg := range pt.groups {
 			if i, ok := at[k]; ok {
 				groups[i].first = min(groups[i].first, sg.first)
+				groups[i].srcs = append(groups[i].srcs, sg)
 				continue
 			}
 			at[k] = len(groups)
-			groups = append(groups, wgroup{key: k, by: sg.by, first: sg.first})
+			groups = append(groups, wgroup{key: k, by: sg.by, first: sg.first, srcs: []*group{sg}})
 		}
 	}
 	slices.SortFunc(groups, func(a, b wgroup) int {
@@ -1369,22 +1381,24 @@ func (sw *statsWhere) run(parts []*Partial, now time.Time) Table {
 	})
 	var buf []byte
 	var ac acc
-	result := func(k string, i int) Value {
+	result := func(g *wgroup, i int) Value {
+		if len(g.srcs) == 1 { // one part's: its result is the merged one's
+			return g.srcs[0].accs[i].result(st.Aggs[i])
+		}
 		ac = acc{}
-		for _, pt := range parts {
-			if sg, ok := pt.groups[k]; ok {
-				buf = ac.merge(buf, &sg.accs[i])
-			}
+		for _, sg := range g.srcs {
+			buf = ac.merge(buf, &sg.accs[i])
 		}
 		return ac.result(st.Aggs[i])
 	}
 	en := &tableRow{idx: sw.idx, row: make([]Value, len(out.Columns)), at: now}
-	for _, g := range groups {
+	for gi := range groups {
+		g := &groups[gi]
 		row := en.row
 		clear(row)
 		for i := range st.Aggs {
 			if need[i] {
-				row[i] = result(g.key, i)
+				row[i] = result(g, i)
 			}
 		}
 		copy(row[len(st.Aggs):], g.by)
@@ -1394,12 +1408,37 @@ func (sw *statsWhere) run(parts []*Partial, now time.Time) Table {
 		row = slices.Clone(row)
 		for i := range st.Aggs {
 			if !need[i] {
-				row[i] = result(g.key, i)
+				row[i] = result(g, i)
 			}
 		}
 		out.Rows = append(out.Rows, row)
 	}
 	return out
+}
+
+// aggregation functions as add tells them apart (aggFn)
+const (
+	fnDistinct = iota // VALUES, COUNT_DISTINCT, TOP: the distinct values
+	fnCount
+	fnCountAll // COUNT(*)
+	fnMedian
+	fnMinMax
+	fnSum // SUM, AVG
+)
+
+// aggFn returns the code of the aggregation function fn (upper case).
+func aggFn(fn string) uint8 {
+	switch fn {
+	case "COUNT":
+		return fnCount
+	case "MEDIAN":
+		return fnMedian
+	case "MIN", "MAX":
+		return fnMinMax
+	case "SUM", "AVG":
+		return fnSum
+	}
+	return fnDistinct
 }
 
 // add adds one value of the aggregation fn, interning or copying what it
@@ -1408,24 +1447,26 @@ func (sw *statsWhere) run(parts []*Partial, now time.Time) Table {
 // COUNT_DISTINCT and TOP the distinct values); buf is scratch for the
 // value's key, returned for reuse.
 func (a *acc) add(buf []byte, it item, fn string) []byte {
+	return a.addFn(buf, it, aggFn(fn))
+}
+
+// addFn is add with fn's code (aggFn).
+func (a *acc) addFn(buf []byte, it item, fn uint8) []byte {
 	a.count++
 	switch fn {
-	case "COUNT":
+	case fnCount, fnCountAll:
 		return buf
-	case "MEDIAN":
+	case fnMedian:
 		if f, ok := toFloat(it.v); ok {
 			a.nums = append(a.nums, f)
 		}
 		return buf
-	}
-	switch fn {
-	case "MIN", "MAX", "SUM", "AVG":
-	default:
+	case fnDistinct:
 		return a.addDistinct(buf, it, false)
 	}
 	v := it.value()
 	switch fn {
-	case "MIN", "MAX":
+	case fnMinMax:
 		if a.min == nil {
 			v = intern(v)
 			a.min, a.max = v, v
@@ -1438,7 +1479,7 @@ func (a *acc) add(buf []byte, it item, fn string) []byte {
 			a.max = intern(v)
 		}
 		return buf
-	case "SUM", "AVG":
+	case fnSum:
 		if a.sum == nil {
 			a.sum = intern(v)
 		} else {
@@ -1471,6 +1512,9 @@ func (a *acc) addDistinct(buf []byte, it item, own bool) []byte {
 		a.vals = append(a.vals, it)
 		return buf
 	}
+	if a.last > 0 && a.vals[a.last-1].sameValue(it) {
+		return buf
+	}
 	if a.distinct == nil {
 		a.distinct = make(map[string]struct{}, 2*len(a.vals))
 		for _, x := range a.vals {
@@ -1492,7 +1536,20 @@ func (a *acc) addDistinct(buf []byte, it item, own bool) []byte {
 		}
 	}
 	a.vals = append(a.vals, it)
+	a.last = len(a.vals)
 	return buf
+}
+
+// sameValue reports whether a distinct value x is surely it (the same
+// appendValueKey): the same string, or the same instant. False says
+// nothing.
+func (x item) sameValue(it item) bool {
+	if x.str || it.str {
+		return x.str && it.str && x.s == it.s
+	}
+	t, ok := it.v.(time.Time)
+	u, ok2 := x.v.(time.Time)
+	return ok && ok2 && t.Equal(u)
 }
 
 // merge adds another accumulator's values; buf is scratch for keys,

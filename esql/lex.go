@@ -61,17 +61,22 @@ func lex(src string) ([]token, error) {
 		switch {
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
 			i++
-		case strings.HasPrefix(src[i:], "//"):
-			for i < len(src) && src[i] != '\n' {
-				i++
+			for i < len(src) && (src[i] == ' ' || src[i] == '\t' || src[i] == '\n' || src[i] == '\r') {
+				i++ // the run at once
 			}
-		case strings.HasPrefix(src[i:], "/*"):
+		case c == '/' && strings.HasPrefix(src[i:], "//"):
+			if end := strings.IndexByte(src[i:], '\n'); end >= 0 {
+				i += end
+			} else {
+				i = len(src)
+			}
+		case c == '/' && strings.HasPrefix(src[i:], "/*"):
 			end := strings.Index(src[i+2:], "*/")
 			if end < 0 {
 				return nil, errAt(src, i, "unterminated comment")
 			}
 			i += end + 4
-		case strings.HasPrefix(src[i:], `"""`):
+		case c == '"' && strings.HasPrefix(src[i:], `"""`):
 			end := strings.Index(src[i+3:], `"""`)
 			if end < 0 {
 				return nil, errAt(src, i, "unterminated triple-quoted string")
@@ -139,6 +144,13 @@ func lex(src string) ([]token, error) {
 		case isIdentStart(src[i:]) || c == '.' && i+1 < len(src) && isIdentStart(src[i+1:]):
 			j := i
 			for j < len(src) {
+				if b := src[j]; b < utf8.RuneSelf { // ASCII: no rune to decode
+					if !identASCII[b] && (b != '*' || src[j-1] != '.') {
+						break
+					}
+					j++
+					continue
+				}
 				r, n := utf8.DecodeRuneInString(src[j:])
 				// `*` belongs to a name pattern only after a dot (KEEP aws.*)
 				star := r == '*' && src[j-1] == '.'
@@ -150,15 +162,12 @@ func lex(src string) ([]token, error) {
 			out = append(out, token{tIdent, src[i:j], i, false, 0})
 			i = j
 		default:
-			for _, op := range []string{"==", "!=", "<=", ">=", "=~", "::", "|", "(", ")", ",", "=", "<", ">", "+", "-", "*", "/", "%", "[", "]", "?"} {
-				if strings.HasPrefix(src[i:], op) {
-					out = append(out, token{tOp, op, i, false, 0})
-					i += len(op)
-					goto next
-				}
+			op := operator(src[i:])
+			if op == "" {
+				return nil, errAt(src, i, "unexpected character %q", src[i])
 			}
-			return nil, errAt(src, i, "unexpected character %q", src[i])
-		next:
+			out = append(out, token{tOp, op, i, false, 0})
+			i += len(op)
 		}
 	}
 	if n := len(out); n > 0 && out[n-1].end == 0 {
@@ -168,6 +177,33 @@ func lex(src string) ([]token, error) {
 }
 
 func isIdentStart(s string) bool {
+	if b := s[0]; b < utf8.RuneSelf {
+		return 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || b == '_' || b == '@'
+	}
 	r, _ := utf8.DecodeRuneInString(s)
 	return unicode.IsLetter(r) || r == '_' || r == '@'
+}
+
+// identASCII is whether an ASCII byte continues an identifier: a letter, a
+// digit, '_', '.' or '@' (and '*' right after a dot, which lex checks).
+var identASCII = func() (t [utf8.RuneSelf]bool) {
+	for b := range t {
+		t[b] = 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '_' || b == '.' || b == '@'
+	}
+	return t
+}()
+
+// operator returns the operator s starts with (the longest), or "".
+func operator(s string) string {
+	if len(s) >= 2 {
+		switch s[:2] {
+		case "==", "!=", "<=", ">=", "=~", "::":
+			return s[:2]
+		}
+	}
+	switch s[0] {
+	case '|', '(', ')', ',', '=', '<', '>', '+', '-', '*', '/', '%', '[', ']', '?':
+		return s[:1]
+	}
+	return ""
 }

@@ -578,12 +578,12 @@ func (p *parser) primary() Expr {
 		p.fail(t.pos, "unexpected %q", t.text)
 	case tIdent:
 		if !t.quoted {
-			switch strings.ToUpper(t.text) {
-			case "NULL":
+			switch {
+			case strings.EqualFold(t.text, "NULL"):
 				return Lit{nil}
-			case "TRUE":
+			case strings.EqualFold(t.text, "TRUE"):
 				return Lit{true}
-			case "FALSE":
+			case strings.EqualFold(t.text, "FALSE"):
 				return Lit{false}
 			}
 			if p.op("(") {
