@@ -4,7 +4,6 @@
 package event
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -199,8 +198,8 @@ func (p *Parser) ParseRecord(rec record.Record) (*Event, error) {
 		(has("eventTime") || has("eventVersion") || has("eventID") || has("userIdentity") ||
 			has("sourceIPAddress") || has("awsRegion") || has("requestParameters") || has("responseElements") || has("errorCode")):
 		e.Kind = KindCloudTrail
-		e.provider = b2s(t.get("eventSource").GetStringBytes())
-		e.action = b2s(t.get("eventName").GetStringBytes())
+		e.provider = t.str("eventSource")
+		e.action = t.str("eventName")
 	case has("insightDetails") && (has("eventTime") || has("eventID")):
 		e.Kind = KindCloudTrail
 	case has("digestStartTime") || has("digestSignatureAlgorithm"):
@@ -260,7 +259,7 @@ func (e *Event) Action() string { return e.action }
 // ID is the event's id (eventID / event.id), or "" when it has none.
 func (e *Event) ID() string {
 	if e.Kind == KindCloudTrail {
-		return b2s(e.get("eventID").GetStringBytes())
+		return e.getString("eventID")
 	}
 	return getString(e.root(), ecsPath("event.id"))
 }
@@ -292,6 +291,11 @@ func (e *Event) EventTime() (time.Time, error) {
 func (e *Event) eventTime() (time.Time, error) {
 	name, v := "@timestamp", (*fastjson.Value)(nil)
 	if e.Kind == KindCloudTrail {
+		if raw, ok := e.rawAt([]string{"eventTime"}); ok {
+			if s, ok := plainString(raw); ok {
+				return parseEventTime("eventTime", s)
+			}
+		}
 		name, v = "eventTime", e.get("eventTime")
 		if v == nil {
 			if ts := e.get("@timestamp"); ts != nil {
@@ -821,6 +825,20 @@ func fastECS(name string) Getter {
 		}
 		return leaf(v, dst)
 	}
+	// presentLeaf is rawLeaf of present(e.get(keys...)), ok false when
+	// that is nil, without parsing a scalar (scalarAt)
+	presentLeaf := func(e *Event, dst []Value, keys ...string) (_ []Value, ok bool) {
+		switch v, st := e.scalarAt(keys...); st {
+		case scalarAbsent:
+			return dst, false
+		case scalarFound:
+			return append(dst, v), true
+		}
+		if v := present(e.get(keys...)); v != nil {
+			return rawLeaf(e, v, dst), true
+		}
+		return dst, false
+	}
 	// fromRaw reads the raw path rp, falling back to the ECS view when it
 	// meets an object
 	fromRaw := func(rp *path) Getter {
@@ -939,7 +957,7 @@ func fastECS(name string) Getter {
 			if e.Kind != KindCloudTrail {
 				return e.walkSrc(p, dst)
 			}
-			if v := e.get("eventTime"); v == nil || v.Type() != fastjson.TypeString {
+			if _, ok := e.stringAt("eventTime"); !ok {
 				return dst
 			}
 			t, err := e.EventTime()
@@ -982,20 +1000,20 @@ func fastECS(name string) Getter {
 			if e.Kind != KindCloudTrail {
 				return e.walkSrc(p, dst)
 			}
-			b := e.get("sourceIPAddress").GetStringBytes()
+			b := e.getString("sourceIPAddress")
 			// an address starts with a digit (IPv4) or holds a colon (IPv6):
 			// a host name (an AWS service) is none, without the error value
 			// ParseAddr would build for it
-			if len(b) == 0 || (b[0] < '0' || b[0] > '9') && bytes.IndexByte(b, ':') < 0 {
+			if len(b) == 0 || (b[0] < '0' || b[0] > '9') && strings.IndexByte(b, ':') < 0 {
 				return dst
 			}
-			ip, err := netip.ParseAddr(b2s(b))
+			ip, err := netip.ParseAddr(b)
 			if err != nil || ip.Zone() != "" {
 				return dst
 			}
 			var buf [64]byte
-			if c := ip.AppendTo(buf[:0]); string(c) == b2s(b) {
-				return append(dst, Value{b2s(b), String}) // already canonical
+			if c := ip.AppendTo(buf[:0]); string(c) == b {
+				return append(dst, Value{b, String}) // already canonical
 			}
 			return append(dst, Value{ip.String(), String})
 		}
@@ -1011,7 +1029,7 @@ func fastECS(name string) Getter {
 			if e.Kind != KindCloudTrail || e.action == "ConsoleLogin" {
 				return viaDoc(e, dst)
 			}
-			if present(e.get("errorCode")) != nil || present(e.get("errorMessage")) != nil {
+			if e.isPresent("errorCode") || e.isPresent("errorMessage") {
 				return append(dst, Value{"failure", String})
 			}
 			return append(dst, Value{"success", String})
@@ -1022,8 +1040,8 @@ func fastECS(name string) Getter {
 				return e.walkSrc(p, dst)
 			}
 			for _, k := range [][]string{{"userIdentity", "accountId"}, {"recipientAccountId"}} {
-				if v := present(e.get(k...)); v != nil {
-					return rawLeaf(e, v, dst)
+				if out, ok := presentLeaf(e, dst, k...); ok {
+					return out
 				}
 			}
 			return dst
@@ -1034,14 +1052,14 @@ func fastECS(name string) Getter {
 				return e.walkSrc(p, dst)
 			}
 			if e.awsServiceActor() == "" {
-				switch b2s(e.get("userIdentity", "type").GetStringBytes()) {
+				switch e.getString("userIdentity", "type") {
 				case "AssumedRole", "FederatedUser":
 					if v := present(e.get("userIdentity", "sessionContext", "sessionIssuer", "userName")); v != nil {
 						return rawLeaf(e, v, dst)
 					}
 				}
-				if v := present(e.get("userIdentity", "userName")); v != nil {
-					return rawLeaf(e, v, dst)
+				if out, ok := presentLeaf(e, dst, "userIdentity", "userName"); ok {
+					return out
 				}
 			}
 			if e.action == "UserAuthentication" {
@@ -1056,10 +1074,11 @@ func fastECS(name string) Getter {
 			if e.Kind != KindCloudTrail {
 				return e.walkSrc(p, dst)
 			}
-			if v := present(e.get("userIdentity", "principalId")); v != nil && e.awsServiceActor() == "" {
-				return rawLeaf(e, v, dst)
+			if e.isPresent("userIdentity", "principalId") && e.awsServiceActor() == "" {
+				out, _ := presentLeaf(e, dst, "userIdentity", "principalId")
+				return out
 			}
-			if b2s(e.get("userIdentity", "type").GetStringBytes()) == "IdentityCenterUser" {
+			if e.getString("userIdentity", "type") == "IdentityCenterUser" {
 				if v := present(e.get("userIdentity", "onBehalfOf", "userId")); v != nil {
 					return rawLeaf(e, v, dst)
 				}
