@@ -198,8 +198,8 @@ func (p *Parser) ParseRecord(rec record.Record) (*Event, error) {
 		(has("eventTime") || has("eventVersion") || has("eventID") || has("userIdentity") ||
 			has("sourceIPAddress") || has("awsRegion") || has("requestParameters") || has("responseElements") || has("errorCode")):
 		e.Kind = KindCloudTrail
-		e.provider = t.str("eventSource")
-		e.action = t.str("eventName")
+		e.provider = t.str(t.index("eventSource"))
+		e.action = t.str(t.index("eventName"))
 	case has("insightDetails") && (has("eventTime") || has("eventID")):
 		e.Kind = KindCloudTrail
 	case has("digestStartTime") || has("digestSignatureAlgorithm"):
@@ -556,14 +556,19 @@ var rawPrefixToECS = map[string]string{
 // fields (userIdentity.type, sourceIPAddress, userAgent ...), and reading
 // one walks the record's objects key by key.
 func Resolve(name string) Getter {
-	return memoized(slotOf(name), resolve(name))
+	view := ResolveView(name)
+	return func(e *Event, dst []Value) []Value { return append(dst, view(e)...) }
 }
 
 // fieldSlots numbers the fields Resolve has made getters for: a field's
-// values are kept in its slot of the event's memo.
+// values are kept in its slot of the event's memo. fieldViews are their
+// views, made once per name: rules share most of the fields they read, and
+// resolving a name (its paths, how the pipeline computes it) costs more
+// than many reads.
 var (
 	fieldSlotsMu sync.Mutex
 	fieldSlots   = map[string]int{}
+	fieldViews   = map[string]View{}
 )
 
 func slotOf(name string) int {
@@ -591,20 +596,28 @@ type memoSlot struct {
 	vals []Value
 }
 
-// memoized returns get reading each event's field once (events of a Parser;
-// others are read every time).
-func memoized(slot int, get Getter) Getter {
-	view := memoView(slot, get)
-	return func(e *Event, dst []Value) []Value { return append(dst, view(e)...) }
-}
-
 // View returns a field's values without copying them. They are the
 // event's: the caller reads them and neither changes nor keeps the slice
 // (appending to it copies).
 type View func(e *Event) []Value
 
 // ResolveView is Resolve as a View.
-func ResolveView(name string) View { return memoView(slotOf(name), resolve(name)) }
+func ResolveView(name string) View {
+	fieldSlotsMu.Lock()
+	view, ok := fieldViews[name]
+	fieldSlotsMu.Unlock()
+	if ok {
+		return view
+	}
+	view = memoView(slotOf(name), resolve(name)) // resolve may resolve other names
+	fieldSlotsMu.Lock()
+	defer fieldSlotsMu.Unlock()
+	if v, ok := fieldViews[name]; ok { // resolved meanwhile: one view per name
+		return v
+	}
+	fieldViews[name] = view
+	return view
+}
 
 // ViewIndexed is ResolveIndexed as a View.
 func ViewIndexed(name string) View {
@@ -653,6 +666,8 @@ func ReadIndexed(e *Event, name string) []Value {
 	return vals
 }
 
+// memoView returns get reading each event's field once, in memo slot slot
+// (events of a Parser; others are read every time).
 func memoView(slot int, get Getter) View {
 	return func(e *Event) []Value {
 		m := e.fields

@@ -429,10 +429,9 @@ func plainString(raw []byte) (_ string, ok bool) {
 	return b2s(s), true
 }
 
-// str returns the string value of the member key ("" when it is absent or
-// not a string), parsing it only when it has escapes.
-func (t *topLevel) str(key string) string {
-	i := t.index(key)
+// str returns the string value of member i ("" when it is absent, i < 0,
+// or not a string), parsing it only when it has escapes.
+func (t *topLevel) str(i int) string {
 	if i < 0 {
 		return ""
 	}
