@@ -193,13 +193,14 @@ func (p *Parser) ParseRecord(rec record.Record) (*Event, error) {
 	e := p.start(rec.Data, &p.top)
 	t := &p.top
 	has := func(k string) bool { return t.index(k) >= 0 }
+	src, name := t.index("eventSource"), t.index("eventName")
 	switch {
-	case (has("eventSource") || has("eventName")) &&
+	case (src >= 0 || name >= 0) &&
 		(has("eventTime") || has("eventVersion") || has("eventID") || has("userIdentity") ||
 			has("sourceIPAddress") || has("awsRegion") || has("requestParameters") || has("responseElements") || has("errorCode")):
 		e.Kind = KindCloudTrail
-		e.provider = t.str(t.index("eventSource"))
-		e.action = t.str(t.index("eventName"))
+		e.provider = t.str(src)
+		e.action = t.str(name)
 	case has("insightDetails") && (has("eventTime") || has("eventID")):
 		e.Kind = KindCloudTrail
 	case has("digestStartTime") || has("digestSignatureAlgorithm"):
