@@ -1234,22 +1234,42 @@ func Lookup(e *Event, name string) any {
 	var vals []Value
 	if view, ok := lookupGetters.Load(name); ok {
 		vals = view.(View)(e)
-	} else if lookupCached.Add(1) <= maxLookupGetters {
-		// a memo slot, as the rules' getters have: a field they read is
-		// not read from the record again for their alerts
-		view := ResolveView(name)
-		lookupGetters.Store(name, view)
+	} else if view := LookupView(name); view != nil {
 		vals = view(e)
 	} else {
 		vals = resolve(name)(e, nil)
 	}
+	return Display(vals, strings.Clone)
+}
+
+// LookupView returns the view Lookup reads name with, for a caller that
+// looks the same names up again and again (the output fields of a rule's
+// alerts): nil past the bound on how many names get views for display
+// (Lookup then resolves the name at each call).
+func LookupView(name string) View {
+	if view, ok := lookupGetters.Load(name); ok {
+		return view.(View)
+	}
+	if lookupCached.Add(1) > maxLookupGetters {
+		return nil
+	}
+	// a memo slot, as the rules' getters have: a field they read is not
+	// read from the record again for their alerts
+	view := ResolveView(name)
+	lookupGetters.Store(name, view)
+	return view
+}
+
+// Display is Lookup's value of a field whose values are vals, its strings
+// made by clone from the values' (copies that outlive the event).
+func Display(vals []Value, clone func(string) string) any {
 	if len(vals) == 1 { // most fields: no slice
-		x, _ := displayValue(vals[0])
+		x, _ := displayValue(vals[0], clone)
 		return x
 	}
 	out := make([]any, 0, len(vals))
 	for _, v := range vals {
-		if x, ok := displayValue(v); ok {
+		if x, ok := displayValue(v, clone); ok {
 			out = append(out, x)
 		}
 	}
@@ -1262,14 +1282,14 @@ func Lookup(e *Event, name string) any {
 	return out
 }
 
-// displayValue is Lookup's value for v (copied): not ok for the types
-// Lookup leaves out.
-func displayValue(v Value) (any, bool) {
+// displayValue is Lookup's value for v (its string copied by clone): not
+// ok for the types Lookup leaves out.
+func displayValue(v Value, clone func(string) string) (any, bool) {
 	switch v.T {
 	case String:
-		return strings.Clone(v.S), true
+		return clone(v.S), true
 	case Number:
-		return NumberString(strings.Clone(v.S)), true
+		return NumberString(clone(v.S)), true
 	case Bool:
 		return v.S == "true", true
 	case Object:
