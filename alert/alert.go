@@ -50,6 +50,16 @@ type Alert struct {
 	// RecordError is set when the record (or a field taken from it) could
 	// not be written as JSON: Record then holds it as a JSON string.
 	RecordError string `json:"record_error,omitempty"`
+
+	// validRecord is Record when New copied it from a record known to be
+	// valid JSON (event.Event.ValidJSON): writing it need not validate it
+	// again, while Record is still that slice.
+	validRecord json.RawMessage
+}
+
+// recordValid reports whether a.Record is known to be valid JSON.
+func (a *Alert) recordValid() bool {
+	return len(a.Record) > 0 && len(a.validRecord) == len(a.Record) && &a.validRecord[0] == &a.Record[0]
 }
 
 // TimeSubstitute says where an alert's @timestamp comes from when the
@@ -161,6 +171,9 @@ func NewWithID(ev *event.Event, r *rule.Rule, id string) Alert {
 	a.Event = Locate(ev)
 	a.Fields = make(map[string]any, len(fields))
 	a.Record = json.RawMessage(append([]byte(nil), ev.Raw...))
+	if ev.ValidJSON() {
+		a.validRecord = a.Record
+	}
 	views := fieldViews(r, fields)
 	if views == nil {
 		for _, f := range fields {

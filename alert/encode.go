@@ -138,10 +138,17 @@ func (e *encoder) appendAlert(dst []byte, a *Alert) (_ []byte, ok bool) {
 		dst = append(dst, '}')
 	}
 	dst = append(dst, `,"record":`...)
-	if a.Record == nil {
+	switch {
+	case a.Record == nil:
 		dst = append(dst, "null"...)
-	} else if dst, ok = appendCompact(dst, a.Record); !ok {
-		return dst[:n], false
+	case a.recordValid():
+		if dst, ok = appendValidCompact(dst, a.Record); !ok {
+			return dst[:n], false
+		}
+	default:
+		if dst, ok = appendCompact(dst, a.Record); !ok {
+			return dst[:n], false
+		}
 	}
 	if a.RecordError != "" {
 		dst = append(dst, `,"record_error":`...)
@@ -575,6 +582,23 @@ func appendCompact(dst, src []byte) ([]byte, bool) {
 	if !valid {
 		return dst, false
 	}
+	return appendSpaced(dst, src, spaced)
+}
+
+// appendValidCompact is appendCompact of src known to be valid JSON (a
+// record the scanner validated): it only looks for whitespace outside the
+// strings, with the bytes package's searches where src has no backslash.
+func appendValidCompact(dst, src []byte) ([]byte, bool) {
+	spaced, ok := spacedValid(src)
+	if !ok {
+		return appendCompact(dst, src)
+	}
+	return appendSpaced(dst, src, spaced)
+}
+
+// appendSpaced appends valid JSON src compacted: as it is when it has no
+// whitespace outside its strings (spaced false).
+func appendSpaced(dst, src []byte, spaced bool) ([]byte, bool) {
 	if !spaced {
 		return append(dst, src...), true
 	}
@@ -584,6 +608,33 @@ func appendCompact(dst, src []byte) ([]byte, bool) {
 	}
 	return buf.Bytes(), true
 }
+
+// spacedValid reports whether src, valid JSON, has whitespace outside its
+// strings; ok is false when src has a backslash (a quote may be escaped),
+// which leaves it to checkJSON. Without escapes, a byte is inside a string
+// when an odd number of quotes precede it; and a valid string holds no raw
+// tab, newline or carriage return.
+func spacedValid(src []byte) (spaced, ok bool) {
+	if bytes.IndexByte(src, '\\') >= 0 {
+		return false, false
+	}
+	if bytes.IndexByte(src, '\n') >= 0 || bytes.IndexByte(src, '\t') >= 0 || bytes.IndexByte(src, '\r') >= 0 {
+		return true, true
+	}
+	quotes := 0 // before i
+	for i := 0; ; {
+		j := bytes.IndexByte(src[i:], ' ')
+		if j < 0 {
+			return false, true
+		}
+		if quotes += bytes.Count(src[i:i+j], quote); quotes%2 == 0 {
+			return true, true
+		}
+		i += j + 1
+	}
+}
+
+var quote = []byte{'"'}
 
 // maxCheckDepth bounds the nesting checkJSON follows; deeper values are
 // reported invalid, which leaves them to encoding/json.

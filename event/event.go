@@ -71,8 +71,10 @@ type Event struct {
 	enriched bool
 	// noEntities turns the actor/target entity mapping off
 	noEntities bool
-	ents       *entities
-	memo       []memo
+	// validRaw: Raw is valid JSON (a record.Scanner's record, ParseRecord)
+	validRaw bool
+	ents     *entities
+	memo     []memo
 	// flatFast says, per object of flatObjects, whether it is present and
 	// small enough to read its leaves from the raw record (0: not known
 	// yet, 1: yes, 2: no)
@@ -182,15 +184,21 @@ func (p *Parser) start(data []byte, top *topLevel) *Event {
 func (p *Parser) ParseRecord(rec record.Record) (*Event, error) {
 	if rec.Depth > fastjson.MaxDepth-1 { // fastjson counts from the record's object
 		if e, err := p.ParseUTF8(rec.Data); err == nil {
+			e.validRaw = true
 			return e, nil
 		}
 		return nil, fmt.Errorf("malformed JSON: nested %d levels deep; the event parser reads at most %d", rec.Depth, fastjson.MaxDepth)
 	}
 	if rec.Keys == nil {
-		return p.ParseUTF8(rec.Data)
+		e, err := p.ParseUTF8(rec.Data)
+		if err == nil {
+			e.validRaw = true
+		}
+		return e, err
 	}
 	p.top.reset(rec.Data, rec.Keys, rec.Nested, rec.Kids)
 	e := p.start(rec.Data, &p.top)
+	e.validRaw = true
 	t := &p.top
 	has := func(k string) bool { return t.index(k) >= 0 }
 	src, name := t.index("eventSource"), t.index("eventName")
@@ -250,6 +258,10 @@ func (e *Event) classify(v *fastjson.Value) {
 	}
 	e.Kind = KindOther
 }
+
+// ValidJSON reports whether Raw is known to be valid JSON (RFC 8259): the
+// record came from a record.Scanner, which validated it (ParseRecord).
+func (e *Event) ValidJSON() bool { return e.validRaw }
 
 // Provider is the event source (eventSource / event.provider).
 func (e *Event) Provider() string { return e.provider }
