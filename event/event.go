@@ -331,15 +331,63 @@ func (e *Event) eventTime() (time.Time, error) {
 }
 
 func parseEventTime(name, s string) (time.Time, error) {
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("%s %.40q is not an RFC 3339 time", name, s)
+	t, ok := parseZulu(s)
+	if !ok {
+		var err error
+		if t, err = time.Parse(time.RFC3339Nano, s); err != nil {
+			return time.Time{}, fmt.Errorf("%s %.40q is not an RFC 3339 time", name, s)
+		}
+		t = t.UTC()
 	}
-	t = t.UTC()
 	if !time.Unix(0, t.UnixNano()).Equal(t) {
 		return time.Time{}, fmt.Errorf("%s %.40q is out of range (years 1678-2262)", name, s)
 	}
 	return t, nil
+}
+
+// parseZulu parses a time of the form CloudTrail writes, 2006-01-02T15:04:05Z,
+// to what time.Parse(time.RFC3339Nano, s) gives in UTC; ok is false for
+// any other form, for year 0 and for a field out of its range, which
+// time.Parse decides.
+func parseZulu(s string) (_ time.Time, ok bool) {
+	if len(s) != len("2006-01-02T15:04:05Z") || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != 'Z' {
+		return time.Time{}, false
+	}
+	digits := true
+	two := func(i int) int { // the two digits at i (digits false if they are not)
+		a, b := s[i]-'0', s[i+1]-'0' // a byte below '0' wraps past 9
+		digits = digits && a <= 9 && b <= 9
+		return int(a)*10 + int(b)
+	}
+	year, month, day := two(0)*100+two(2), two(5), two(8)
+	hour, minute, sec := two(11), two(14), two(17)
+	if !digits || year < 1 || month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || hour > 23 || minute > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	// days since 1970-01-01 of the proleptic Gregorian date (H. Hinnant's
+	// days_from_civil, years from March)
+	y := year
+	if month <= 2 {
+		y--
+	}
+	era, yoe := y/400, y%400
+	doy := (153*((month+9)%12)+2)/5 + day - 1
+	days := era*146097 + yoe*365 + yoe/4 - yoe/100 + doy - 719468
+	return time.Unix(int64(days)*86400+int64(hour*3600+minute*60+sec), 0).UTC(), true
+}
+
+// daysIn is the number of days of month (1-12) in year.
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
 }
 
 // Source returns the record (raw CloudTrail, or the ECS document's source).
