@@ -48,7 +48,7 @@ func (e *encoder) appendAlert(dst []byte, a *Alert) (_ []byte, ok bool) {
 	}
 	if len(a.Fields) > 0 {
 		dst = append(dst, `,"fields":`...)
-		if dst, ok = appendMap(dst, a.Fields, 0); !ok {
+		if dst, ok = e.appendFields(dst, a.Fields); !ok {
 			return dst[:n], false
 		}
 	}
@@ -159,10 +159,78 @@ func (e *encoder) appendAlert(dst []byte, a *Alert) (_ []byte, ok bool) {
 
 // encoder is appendAlert's state: a buffer and the JSON of the rules it
 // wrote last (the rule object, with its investigation guide, is most of an
-// Elastic alert's line, and the same for each alert of a rule).
+// Elastic alert's line, and the same for each alert of a rule), and the
+// key sets of the fields it wrote last (a rule's alerts have the same).
 type encoder struct {
-	buf   []byte
-	rules map[ruleKey]*ruleJSON
+	buf    []byte
+	rules  map[ruleKey]*ruleJSON
+	orders []*keyOrder
+	next   int // the order to replace when orders is full
+}
+
+// keyOrder is a set of map keys in the order appendMap writes them, each
+// key written with its colon.
+type keyOrder struct {
+	keys []string
+	json [][]byte
+}
+
+// maxKeyOrders bounds an encoder's key sets.
+const maxKeyOrders = 32
+
+// appendFields is appendMap of an alert's fields (depth 0), with their keys
+// in the order kept for their set: not sorted and encoded again.
+func (e *encoder) appendFields(dst []byte, m map[string]any) ([]byte, bool) {
+	var small [16]any
+	if len(m) > len(small) {
+		return appendMap(dst, m, 0)
+	}
+	vals := small[:len(m)]
+	var ko *keyOrder
+find:
+	for _, o := range e.orders {
+		if len(o.keys) != len(m) {
+			continue
+		}
+		for i, k := range o.keys {
+			v, ok := m[k]
+			if !ok {
+				continue find
+			}
+			vals[i] = v
+		}
+		ko = o
+		break
+	}
+	if ko == nil {
+		ko = &keyOrder{keys: make([]string, 0, len(m))}
+		for k := range m {
+			ko.keys = append(ko.keys, k)
+		}
+		slices.Sort(ko.keys)
+		for i, k := range ko.keys {
+			ko.json = append(ko.json, append(appendString(nil, k), ':'))
+			vals[i] = m[k]
+		}
+		if len(e.orders) < maxKeyOrders {
+			e.orders = append(e.orders, ko)
+		} else {
+			e.orders[e.next] = ko
+			e.next = (e.next + 1) % maxKeyOrders
+		}
+	}
+	dst = append(dst, '{')
+	for i := range ko.keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, ko.json[i]...)
+		var ok bool
+		if dst, ok = appendValue(dst, vals[i], 1); !ok {
+			return dst, false
+		}
+	}
+	return append(dst, '}'), true
 }
 
 type ruleKey struct{ id, path string }

@@ -622,3 +622,42 @@ func TestWriteJSONLValidRecord(t *testing.T) {
 		t.Errorf("a replaced invalid record: %v %s", err, buf.String())
 	}
 }
+
+// Fields are written in key order whatever key sets came before: the same
+// set again, one of the same size with other keys, a subset, more than the
+// kept sets, more keys than the kept orders hold; in one batch and apart.
+func TestWriteJSONLFieldOrders(t *testing.T) {
+	var as []Alert
+	add := func(keys ...string) {
+		m := map[string]any{}
+		for i, k := range keys {
+			m[k] = fmt.Sprintf("%s=%d", k, i)
+		}
+		as = append(as, Alert{ID: strings.Join(keys, ","), Fields: m, Record: json.RawMessage(`{}`)})
+	}
+	add("b", "a", "c")
+	add("a", "b", "c")
+	add("a", "b", "d")
+	add("c", "b")
+	add(hostile...)
+	var many []string
+	for i := range 20 {
+		many = append(many, fmt.Sprintf("k%02d", 19-i))
+	}
+	add(many...)
+	for i := range 2 * maxKeyOrders {
+		add(fmt.Sprintf("x%d", i), "y")
+	}
+	add("b", "a", "c")
+	for _, a := range as {
+		checkSameJSONL(t, a)
+	}
+	want, err := reflectJSONL(as)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	if err := WriteJSONL(&got, as); err != nil || !bytes.Equal(got.Bytes(), want) {
+		t.Errorf("batch: %v\n%s\nwant\n%s", err, got.Bytes(), want)
+	}
+}
