@@ -670,7 +670,7 @@ func ResolveView(name string) View {
 	if ok {
 		return view
 	}
-	view = memoView(slotOf(name), resolve(name)) // resolve may resolve other names
+	view = newView(name) // which may resolve other names
 	fieldSlotsMu.Lock()
 	defer fieldSlotsMu.Unlock()
 	if v, ok := fieldViews[name]; ok { // resolved meanwhile: one view per name
@@ -725,6 +725,38 @@ func ReadIndexed(e *Event, name string) []Value {
 		vals = out
 	}
 	return vals
+}
+
+// newView returns the view of a field: its getter's values kept in its
+// memo slot, or for an ECS field the pipeline renames from a raw one, the
+// raw field's values themselves when they are what drop-empty keeps (no
+// object, null or dropped string: the getter would copy them as they are).
+func newView(name string) View {
+	view := memoView(slotOf(name), resolve(name))
+	raw, ok := renames[name]
+	if !ok || IsECSName(raw) {
+		return view
+	}
+	rawView := ResolveView(raw)
+	return func(e *Event) []Value {
+		if e.Kind == KindCloudTrail {
+			if vals := rawView(e); kept(vals) {
+				return vals
+			}
+		}
+		return view(e)
+	}
+}
+
+// kept reports whether vals are scalars drop-empty keeps (scalars leaves
+// them as they are).
+func kept(vals []Value) bool {
+	for _, v := range vals {
+		if v.T == Object || v.T == Null || v.T == String && droppedString(v.S) {
+			return false
+		}
+	}
+	return true
 }
 
 // memoView returns get reading each event's field once, in memo slot slot
