@@ -14,8 +14,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/valyala/fastjson"
 
@@ -48,6 +50,16 @@ type Alert struct {
 	// RecordError is set when the record (or a field taken from it) could
 	// not be written as JSON: Record then holds it as a JSON string.
 	RecordError string `json:"record_error,omitempty"`
+
+	// validRecord is Record when New copied it from a record known to be
+	// valid JSON (event.Event.ValidJSON): writing it need not validate it
+	// again, while Record is still that slice.
+	validRecord json.RawMessage
+}
+
+// recordValid reports whether a.Record is known to be valid JSON.
+func (a *Alert) recordValid() bool {
+	return len(a.Record) > 0 && len(a.validRecord) == len(a.Record) && &a.validRecord[0] == &a.Record[0]
 }
 
 // TimeSubstitute says where an alert's @timestamp comes from when the
@@ -159,12 +171,87 @@ func NewWithID(ev *event.Event, r *rule.Rule, id string) Alert {
 	a.Event = Locate(ev)
 	a.Fields = make(map[string]any, len(fields))
 	a.Record = json.RawMessage(append([]byte(nil), ev.Raw...))
-	for _, f := range fields {
-		if v := event.Lookup(ev, f); v != nil {
+	if ev.ValidJSON() {
+		a.validRecord = a.Record
+	}
+	views := fieldViews(r, fields)
+	if views == nil {
+		for _, f := range fields {
+			if v := event.Lookup(ev, f); v != nil {
+				a.Fields[f] = v
+			}
+		}
+		return a
+	}
+	// the fields' strings are copied into one allocation
+	var small [16][]event.Value
+	vals := small[:0]
+	size := 0
+	for _, view := range views {
+		vs := view(ev)
+		for _, v := range vs {
+			size += len(v.S)
+		}
+		vals = append(vals, vs)
+	}
+	buf := make([]byte, 0, size)
+	clone := func(s string) string {
+		if s == "" {
+			return ""
+		}
+		n := len(buf)
+		buf = append(buf, s...) // within the capacity: buf is never moved
+		return unsafe.String(&buf[n], len(s))
+	}
+	for i, f := range fields {
+		if v := event.Display(vals[i], clone); v != nil {
 			a.Fields[f] = v
 		}
 	}
 	return a
+}
+
+// ruleViews are a rule's output fields and their views (event.LookupView).
+type ruleViews struct {
+	fields []string
+	views  []event.View
+}
+
+// outputViews keeps the views of rules' output fields, resolved at their
+// first alert rather than for each field of each alert; bounded (past the
+// bound, fields are looked up by name).
+var (
+	outputViews  sync.Map // *rule.Rule -> *ruleViews
+	outputCached atomic.Int64
+)
+
+const maxOutputViews = 4096
+
+// fieldViews returns the views of fields, r's output fields (nil: look
+// them up by name).
+func fieldViews(r *rule.Rule, fields []string) []event.View {
+	if x, ok := outputViews.Load(r); ok {
+		if rv := x.(*ruleViews); sameStrings(rv.fields, fields) {
+			return rv.views
+		}
+		return nil // the rule's fields changed since: by name
+	}
+	if outputCached.Add(1) > maxOutputViews {
+		return nil
+	}
+	views := make([]event.View, len(fields))
+	for i, f := range fields {
+		if views[i] = event.LookupView(f); views[i] == nil {
+			return nil
+		}
+	}
+	outputViews.Store(r, &ruleViews{fields: fields, views: views})
+	return views
+}
+
+// sameStrings reports whether a and b are the same slice.
+func sameStrings(a, b []string) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 // Locate returns the alert's Event for ev: its id, provider, action and

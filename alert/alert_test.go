@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -260,4 +261,74 @@ func TestSort(t *testing.T) {
 			}
 		})
 	}
+}
+
+// An alert's fields are what event.Lookup gives of each output field, read
+// through the views kept for the rule (one copy of their strings), whatever
+// the values' types and counts; a rule whose output fields change is read
+// by name again.
+func TestNewFieldsAsLookup(t *testing.T) {
+	fields := []string{"eventName", "sourceIPAddress", "userIdentity.type", "readOnly", "requestParameters",
+		"requestParameters.n", "resources.ARN", "aws.cloudtrail.resources.arn", "related.user", "absent.field",
+		"user.name", "cloud.account.id", "event.outcome", "aws.cloudtrail.request_parameters", "source.ip", "@timestamp", "errorCode"}
+	r := &rule.Rule{ID: "fields", Format: "sigma", InvestigationFields: fields}
+	var p event.Parser
+	for _, rec := range []string{
+		`{"eventVersion":"1.08","eventTime":"2026-01-02T03:04:05Z","eventSource":"iam.amazonaws.com","eventName":"CreateUser","sourceIPAddress":"192.0.2.1","userIdentity":{"type":"IAMUser","userName":"é\\u00e9","accountId":"1"},"readOnly":false,"requestParameters":{"n":12.50,"userName":"x"},"resources":[{"ARN":"a"},{"ARN":"b"}],"eventID":"1"}`,
+		`{"eventVersion":"1.08","eventTime":"2026-01-02T03:04:05Z","eventSource":"s3.amazonaws.com","eventName":"","sourceIPAddress":"AWS Internal","errorCode":"AccessDenied","requestParameters":null,"resources":[],"eventID":"2"}`,
+		`{"eventSource":"only-source"}`,
+	} {
+		ev, err := p.Parse([]byte(rec))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]any{}
+		for _, f := range fields {
+			if v := event.Lookup(ev, f); v != nil {
+				want[f] = v
+			}
+		}
+		for _, rr := range []*rule.Rule{r, r, {ID: "fields", Format: "sigma", InvestigationFields: append([]string(nil), fields...)}} {
+			if got := New(ev, rr).Fields; !reflect.DeepEqual(got, want) {
+				t.Errorf("%s:\n got %#v\nwant %#v", rec, got, want)
+			}
+		}
+		r.InvestigationFields = fields[:len(fields)-1] // another slice: by name
+		delete(want, fields[len(fields)-1])
+		if got := New(ev, r).Fields; !reflect.DeepEqual(got, want) {
+			t.Errorf("%s, fields changed:\n got %#v\nwant %#v", rec, got, want)
+		}
+		r.InvestigationFields = fields
+	}
+}
+
+// FuzzNewFieldsAsLookup: on any record, an alert's fields (read through the
+// rule's kept views, copied at once) are what event.Lookup gives by name.
+func FuzzNewFieldsAsLookup(f *testing.F) {
+	for _, s := range []string{
+		`{"eventSource":"s","eventName":"n","userIdentity":{"type":"Root","arn":"a"},"sourceIPAddress":"1.2.3.4","readOnly":true}`,
+		`{"eventSource":"s","eventName":"n","requestParameters":{"a":[1,"x",{"b":null}]},"resources":[{"ARN":"a"},{"ARN":"\u0062"}]}`,
+		`{"_source":{"event":{"action":"X","provider":"y"},"user":{"name":["a","b"]}}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	fields := []string{"eventName", "sourceIPAddress", "userIdentity.type", "userIdentity", "readOnly", "requestParameters.a",
+		"resources.ARN", "user.name", "event.action", "aws.cloudtrail.request_parameters", "related.ip", "user_agent.original"}
+	r := &rule.Rule{ID: "fuzz", Format: "sigma", InvestigationFields: fields}
+	f.Fuzz(func(t *testing.T, rec []byte) {
+		var p event.Parser
+		ev, err := p.Parse(rec)
+		if err != nil {
+			return
+		}
+		want := map[string]any{}
+		for _, f := range fields {
+			if v := event.Lookup(ev, f); v != nil {
+				want[f] = v
+			}
+		}
+		if got := New(ev, r).Fields; !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s:\n got %#v\nwant %#v", rec, got, want)
+		}
+	})
 }

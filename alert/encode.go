@@ -48,7 +48,7 @@ func (e *encoder) appendAlert(dst []byte, a *Alert) (_ []byte, ok bool) {
 	}
 	if len(a.Fields) > 0 {
 		dst = append(dst, `,"fields":`...)
-		if dst, ok = appendMap(dst, a.Fields, 0); !ok {
+		if dst, ok = e.appendFields(dst, a.Fields); !ok {
 			return dst[:n], false
 		}
 	}
@@ -138,10 +138,17 @@ func (e *encoder) appendAlert(dst []byte, a *Alert) (_ []byte, ok bool) {
 		dst = append(dst, '}')
 	}
 	dst = append(dst, `,"record":`...)
-	if a.Record == nil {
+	switch {
+	case a.Record == nil:
 		dst = append(dst, "null"...)
-	} else if dst, ok = appendCompact(dst, a.Record); !ok {
-		return dst[:n], false
+	case a.recordValid():
+		if dst, ok = appendValidCompact(dst, a.Record); !ok {
+			return dst[:n], false
+		}
+	default:
+		if dst, ok = appendCompact(dst, a.Record); !ok {
+			return dst[:n], false
+		}
 	}
 	if a.RecordError != "" {
 		dst = append(dst, `,"record_error":`...)
@@ -152,10 +159,78 @@ func (e *encoder) appendAlert(dst []byte, a *Alert) (_ []byte, ok bool) {
 
 // encoder is appendAlert's state: a buffer and the JSON of the rules it
 // wrote last (the rule object, with its investigation guide, is most of an
-// Elastic alert's line, and the same for each alert of a rule).
+// Elastic alert's line, and the same for each alert of a rule), and the
+// key sets of the fields it wrote last (a rule's alerts have the same).
 type encoder struct {
-	buf   []byte
-	rules map[ruleKey]*ruleJSON
+	buf    []byte
+	rules  map[ruleKey]*ruleJSON
+	orders []*keyOrder
+	next   int // the order to replace when orders is full
+}
+
+// keyOrder is a set of map keys in the order appendMap writes them, each
+// key written with its colon.
+type keyOrder struct {
+	keys []string
+	json [][]byte
+}
+
+// maxKeyOrders bounds an encoder's key sets.
+const maxKeyOrders = 32
+
+// appendFields is appendMap of an alert's fields (depth 0), with their keys
+// in the order kept for their set: not sorted and encoded again.
+func (e *encoder) appendFields(dst []byte, m map[string]any) ([]byte, bool) {
+	var small [16]any
+	if len(m) > len(small) {
+		return appendMap(dst, m, 0)
+	}
+	vals := small[:len(m)]
+	var ko *keyOrder
+find:
+	for _, o := range e.orders {
+		if len(o.keys) != len(m) {
+			continue
+		}
+		for i, k := range o.keys {
+			v, ok := m[k]
+			if !ok {
+				continue find
+			}
+			vals[i] = v
+		}
+		ko = o
+		break
+	}
+	if ko == nil {
+		ko = &keyOrder{keys: make([]string, 0, len(m))}
+		for k := range m {
+			ko.keys = append(ko.keys, k)
+		}
+		slices.Sort(ko.keys)
+		for i, k := range ko.keys {
+			ko.json = append(ko.json, append(appendString(nil, k), ':'))
+			vals[i] = m[k]
+		}
+		if len(e.orders) < maxKeyOrders {
+			e.orders = append(e.orders, ko)
+		} else {
+			e.orders[e.next] = ko
+			e.next = (e.next + 1) % maxKeyOrders
+		}
+	}
+	dst = append(dst, '{')
+	for i := range ko.keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, ko.json[i]...)
+		var ok bool
+		if dst, ok = appendValue(dst, vals[i], 1); !ok {
+			return dst, false
+		}
+	}
+	return append(dst, '}'), true
 }
 
 type ruleKey struct{ id, path string }
@@ -575,6 +650,23 @@ func appendCompact(dst, src []byte) ([]byte, bool) {
 	if !valid {
 		return dst, false
 	}
+	return appendSpaced(dst, src, spaced)
+}
+
+// appendValidCompact is appendCompact of src known to be valid JSON (a
+// record the scanner validated): it only looks for whitespace outside the
+// strings, with the bytes package's searches where src has no backslash.
+func appendValidCompact(dst, src []byte) ([]byte, bool) {
+	spaced, ok := spacedValid(src)
+	if !ok {
+		return appendCompact(dst, src)
+	}
+	return appendSpaced(dst, src, spaced)
+}
+
+// appendSpaced appends valid JSON src compacted: as it is when it has no
+// whitespace outside its strings (spaced false).
+func appendSpaced(dst, src []byte, spaced bool) ([]byte, bool) {
 	if !spaced {
 		return append(dst, src...), true
 	}
@@ -584,6 +676,33 @@ func appendCompact(dst, src []byte) ([]byte, bool) {
 	}
 	return buf.Bytes(), true
 }
+
+// spacedValid reports whether src, valid JSON, has whitespace outside its
+// strings; ok is false when src has a backslash (a quote may be escaped),
+// which leaves it to checkJSON. Without escapes, a byte is inside a string
+// when an odd number of quotes precede it; and a valid string holds no raw
+// tab, newline or carriage return.
+func spacedValid(src []byte) (spaced, ok bool) {
+	if bytes.IndexByte(src, '\\') >= 0 {
+		return false, false
+	}
+	if bytes.IndexByte(src, '\n') >= 0 || bytes.IndexByte(src, '\t') >= 0 || bytes.IndexByte(src, '\r') >= 0 {
+		return true, true
+	}
+	quotes := 0 // before i
+	for i := 0; ; {
+		j := bytes.IndexByte(src[i:], ' ')
+		if j < 0 {
+			return false, true
+		}
+		if quotes += bytes.Count(src[i:i+j], quote); quotes%2 == 0 {
+			return true, true
+		}
+		i += j + 1
+	}
+}
+
+var quote = []byte{'"'}
 
 // maxCheckDepth bounds the nesting checkJSON follows; deeper values are
 // reported invalid, which leaves them to encoding/json.

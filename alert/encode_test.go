@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/trailhound/trailhound/event"
+	"github.com/trailhound/trailhound/record"
 	"github.com/trailhound/trailhound/rule"
 )
 
@@ -262,7 +263,7 @@ func FuzzWriteJSONL(f *testing.F) {
 	f.Add([]byte(`{"a":NaN}`), "\x00\x1f\"\\", "", "NaN", math.Inf(1), int64(0))
 	f.Add([]byte(`[1, 2]`), "\xed\xa0\x80", "é", "-0.0e-0", -1e-7, int64(math.MaxInt64))
 	fields := []string{"event.action", "source.address", "aws.cloudtrail.request_parameters", "user_agent.original", "@timestamp", "cloud.account.id"}
-	f.Fuzz(func(t *testing.T, record []byte, s, key, raw string, fl float64, n int64) {
+	f.Fuzz(func(t *testing.T, rec []byte, s, key, raw string, fl float64, n int64) {
 		// the fuzzed strings and numbers everywhere, with a valid record:
 		// appendAlert writes it unless the float is NaN or infinite
 		a := Alert{
@@ -280,15 +281,22 @@ func FuzzWriteJSONL(f *testing.F) {
 			t.Errorf("appendAlert left %+v to encoding/json", a)
 		}
 		// the fuzzed record, and raw values that may not be JSON
-		checkSameJSONL(t, Alert{ID: s, Record: record,
+		checkSameJSONL(t, Alert{ID: s, Record: rec,
 			Fields: map[string]any{"num": event.NumberString(raw), "raw": event.RawJSON(raw), "list": []any{json.RawMessage(raw)}}})
 		var p event.Parser
-		ev, err := p.Parse(record)
+		ev, err := p.Parse(rec)
 		if err != nil {
 			return
 		}
 		ev.File = key
 		checkSameJSONL(t, New(ev, &rule.Rule{ID: s, Name: key, InvestigationFields: append(fields, key)}))
+		// and as the scanner returns it, known valid
+		record.ForEach(bytes.NewReader(rec), 1<<20, func(r record.Record) error {
+			if ev, err := p.ParseRecord(r); err == nil {
+				checkSameJSONL(t, New(ev, &rule.Rule{ID: s, Name: key, InvestigationFields: append(fields, key)}))
+			}
+			return nil
+		}, func(*record.PosError) {})
 	})
 }
 
@@ -487,6 +495,9 @@ func fill(t *testing.T, v reflect.Value, path string) {
 		v.SetBool(true)
 	case reflect.Struct:
 		for i := range v.NumField() {
+			if !v.Type().Field(i).IsExported() { // (not written: the encoder's own state)
+				continue
+			}
 			fill(t, v.Field(i), path+"."+v.Type().Field(i).Name)
 		}
 	case reflect.Slice:
@@ -534,5 +545,119 @@ func FuzzCheckJSON(f *testing.F) {
 		if spaced != !bytes.Equal(c.Bytes(), src) {
 			t.Errorf("checkJSON(%q) spaced = %v, compact is %q", src, spaced, c.Bytes())
 		}
+		// the scan of text known to be valid agrees, where it answers,
+		// and writes the same
+		if sp, ok := spacedValid(src); ok && sp != spaced {
+			t.Errorf("spacedValid(%q) = %v, checkJSON says %v", src, sp, spaced)
+		} else if !ok && !bytes.ContainsRune(src, '\\') {
+			t.Errorf("spacedValid(%q) does not answer", src)
+		}
+		if got, ok := appendValidCompact([]byte("x"), src); !ok || string(got) != "x"+c.String() {
+			t.Errorf("appendValidCompact(%q) = %q, %v; want %q", src, got, ok, c.Bytes())
+		}
 	})
+}
+
+// spacedValid finds whitespace outside the strings of valid JSON without
+// escapes, whatever the strings hold, and leaves text with a backslash to
+// checkJSON.
+func TestSpacedValid(t *testing.T) {
+	for _, tc := range []struct {
+		src        string
+		spaced, ok bool
+	}{
+		{`{"a":"b c","d":[1,2]}`, false, true},
+		{`{"a":"b c", "d":[1,2]}`, true, true},
+		{`{"a b":"c d e","f":" "}`, false, true},
+		{`{"a":"x"} `, true, true},
+		{` {"a":"x"}`, true, true},
+		{"{\"a\":\n1}", true, true},
+		{"[1,\t2]", true, true},
+		{"{\"a\":1}\r", true, true},
+		{`"   "`, false, true},
+		{`"a" `, true, true},
+		{`0`, false, true},
+		{`{"a":"b\"c d"}`, false, false},
+		{`{"a":"\u0020"}`, false, false},
+	} {
+		spaced, ok := spacedValid([]byte(tc.src))
+		if spaced != tc.spaced || ok != tc.ok {
+			t.Errorf("spacedValid(%q) = %v, %v; want %v, %v", tc.src, spaced, ok, tc.spaced, tc.ok)
+		}
+	}
+}
+
+// An alert made from a record the scanner validated is written as any
+// other (its record not validated again), and one whose Record was
+// replaced since is validated: an invalid one is written as a string.
+func TestWriteJSONLValidRecord(t *testing.T) {
+	in := "{\"eventVersion\":\"1.08\",\"eventSource\":\"s\",\"eventName\":\"n\",\"eventID\":\"e\",\"userAgent\":\"a b\"}\n" +
+		"{\"eventVersion\":\"1.08\", \"eventSource\" : \"s\",\"eventName\":\"n\",\"eventID\":\"f\",\"userAgent\":\"a \\\" b\"}\n"
+	var as []Alert
+	if err := record.ForEach(strings.NewReader(in), 0, func(rec record.Record) error {
+		var p event.Parser
+		ev, err := p.ParseRecord(rec)
+		if err != nil {
+			return err
+		}
+		if !ev.ValidJSON() {
+			t.Errorf("a scanner's record not known valid")
+		}
+		a := New(ev, &rule.Rule{ID: "r"})
+		if !a.recordValid() {
+			t.Errorf("the alert's record not known valid")
+		}
+		as = append(as, a)
+		return nil
+	}, func(pe *record.PosError) { t.Fatal(pe) }); err != nil || len(as) != 2 {
+		t.Fatal(err, len(as))
+	}
+	for _, a := range as {
+		checkSameJSONL(t, a)
+	}
+	a := as[0]
+	a.Record = json.RawMessage(`{"not":json`)
+	var buf bytes.Buffer
+	if err := WriteJSONL(&buf, []Alert{a}); err != nil || !strings.Contains(buf.String(), `"record":"{\"not\":json"`) {
+		t.Errorf("a replaced invalid record: %v %s", err, buf.String())
+	}
+}
+
+// Fields are written in key order whatever key sets came before: the same
+// set again, one of the same size with other keys, a subset, more than the
+// kept sets, more keys than the kept orders hold; in one batch and apart.
+func TestWriteJSONLFieldOrders(t *testing.T) {
+	var as []Alert
+	add := func(keys ...string) {
+		m := map[string]any{}
+		for i, k := range keys {
+			m[k] = fmt.Sprintf("%s=%d", k, i)
+		}
+		as = append(as, Alert{ID: strings.Join(keys, ","), Fields: m, Record: json.RawMessage(`{}`)})
+	}
+	add("b", "a", "c")
+	add("a", "b", "c")
+	add("a", "b", "d")
+	add("c", "b")
+	add(hostile...)
+	var many []string
+	for i := range 20 {
+		many = append(many, fmt.Sprintf("k%02d", 19-i))
+	}
+	add(many...)
+	for i := range 2 * maxKeyOrders {
+		add(fmt.Sprintf("x%d", i), "y")
+	}
+	add("b", "a", "c")
+	for _, a := range as {
+		checkSameJSONL(t, a)
+	}
+	want, err := reflectJSONL(as)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	if err := WriteJSONL(&got, as); err != nil || !bytes.Equal(got.Bytes(), want) {
+		t.Errorf("batch: %v\n%s\nwant\n%s", err, got.Bytes(), want)
+	}
 }

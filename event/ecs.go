@@ -138,6 +138,14 @@ func present(v *fastjson.Value, keys ...string) *fastjson.Value {
 // strings drop-empty removes).
 func str(v *fastjson.Value, keys ...string) string { return strings.Clone(strView(v, keys...)) }
 
+// strView is strView(e.get(keys...)), parsing only what stringAt does.
+func (e *Event) strView(keys ...string) string {
+	if s := e.getString(keys...); !droppedString(s) {
+		return s
+	}
+	return ""
+}
+
 // strView is str without the copy: the string is the parsed record's and
 // lives as long as the event.
 func strView(v *fastjson.Value, keys ...string) string {
@@ -533,7 +541,7 @@ func awsServiceActor(ui *fastjson.Value) string {
 // awsServiceActor is awsServiceActor of the event's userIdentity, read
 // field by field (its members need not be parsed).
 func (e *Event) awsServiceActor() string {
-	return serviceActor(strView(e.get("userIdentity", "type")), strView(e.get("userIdentity", "invokedBy")), func() string {
+	return serviceActor(e.strView("userIdentity", "type"), e.strView("userIdentity", "invokedBy"), func() string {
 		return strView(e.get("userIdentity", "sessionContext", "sessionIssuer", "arn"))
 	})
 }

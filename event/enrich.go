@@ -21,11 +21,11 @@ func (e *Event) geoInfo() *geoip.Info {
 	if e.geoDB == nil || e.Kind != KindCloudTrail {
 		return nil
 	}
-	b := e.get("sourceIPAddress").GetStringBytes()
+	b := e.getString("sourceIPAddress")
 	if len(b) == 0 {
 		return nil
 	}
-	ip, err := netip.ParseAddr(b2s(b))
+	ip, err := netip.ParseAddr(b)
 	if err != nil || ip.Zone() != "" {
 		return nil
 	}
@@ -42,6 +42,16 @@ func (e *Event) agent() *useragent.Agent {
 	e.uaDone = true
 	if e.Kind != KindCloudTrail {
 		return nil
+	}
+	switch v, st := e.scalarAt("userAgent"); st {
+	case scalarAbsent:
+		return nil
+	case scalarFound:
+		if v.T != String {
+			return nil
+		}
+		e.ua = useragent.Parse(v.S)
+		return e.ua
 	}
 	v := present(e.get("userAgent"))
 	if v == nil || v.Type() != fastjson.TypeString {

@@ -4,7 +4,6 @@
 package event
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -72,8 +71,10 @@ type Event struct {
 	enriched bool
 	// noEntities turns the actor/target entity mapping off
 	noEntities bool
-	ents       *entities
-	memo       []memo
+	// validRaw: Raw is valid JSON (a record.Scanner's record, ParseRecord)
+	validRaw bool
+	ents     *entities
+	memo     []memo
 	// flatFast says, per object of flatObjects, whether it is present and
 	// small enough to read its leaves from the raw record (0: not known
 	// yet, 1: yes, 2: no)
@@ -183,24 +184,31 @@ func (p *Parser) start(data []byte, top *topLevel) *Event {
 func (p *Parser) ParseRecord(rec record.Record) (*Event, error) {
 	if rec.Depth > fastjson.MaxDepth-1 { // fastjson counts from the record's object
 		if e, err := p.ParseUTF8(rec.Data); err == nil {
+			e.validRaw = true
 			return e, nil
 		}
 		return nil, fmt.Errorf("malformed JSON: nested %d levels deep; the event parser reads at most %d", rec.Depth, fastjson.MaxDepth)
 	}
 	if rec.Keys == nil {
-		return p.ParseUTF8(rec.Data)
+		e, err := p.ParseUTF8(rec.Data)
+		if err == nil {
+			e.validRaw = true
+		}
+		return e, err
 	}
 	p.top.reset(rec.Data, rec.Keys, rec.Nested, rec.Kids)
 	e := p.start(rec.Data, &p.top)
+	e.validRaw = true
 	t := &p.top
 	has := func(k string) bool { return t.index(k) >= 0 }
+	src, name := t.index("eventSource"), t.index("eventName")
 	switch {
-	case (has("eventSource") || has("eventName")) &&
+	case (src >= 0 || name >= 0) &&
 		(has("eventTime") || has("eventVersion") || has("eventID") || has("userIdentity") ||
 			has("sourceIPAddress") || has("awsRegion") || has("requestParameters") || has("responseElements") || has("errorCode")):
 		e.Kind = KindCloudTrail
-		e.provider = b2s(t.get("eventSource").GetStringBytes())
-		e.action = b2s(t.get("eventName").GetStringBytes())
+		e.provider = t.str(src)
+		e.action = t.str(name)
 	case has("insightDetails") && (has("eventTime") || has("eventID")):
 		e.Kind = KindCloudTrail
 	case has("digestStartTime") || has("digestSignatureAlgorithm"):
@@ -251,6 +259,10 @@ func (e *Event) classify(v *fastjson.Value) {
 	e.Kind = KindOther
 }
 
+// ValidJSON reports whether Raw is known to be valid JSON (RFC 8259): the
+// record came from a record.Scanner, which validated it (ParseRecord).
+func (e *Event) ValidJSON() bool { return e.validRaw }
+
 // Provider is the event source (eventSource / event.provider).
 func (e *Event) Provider() string { return e.provider }
 
@@ -260,7 +272,7 @@ func (e *Event) Action() string { return e.action }
 // ID is the event's id (eventID / event.id), or "" when it has none.
 func (e *Event) ID() string {
 	if e.Kind == KindCloudTrail {
-		return b2s(e.get("eventID").GetStringBytes())
+		return e.getString("eventID")
 	}
 	return getString(e.root(), ecsPath("event.id"))
 }
@@ -292,6 +304,11 @@ func (e *Event) EventTime() (time.Time, error) {
 func (e *Event) eventTime() (time.Time, error) {
 	name, v := "@timestamp", (*fastjson.Value)(nil)
 	if e.Kind == KindCloudTrail {
+		if raw, ok := e.rawAt([]string{"eventTime"}); ok {
+			if s, ok := plainString(raw); ok {
+				return parseEventTime("eventTime", s)
+			}
+		}
 		name, v = "eventTime", e.get("eventTime")
 		if v == nil {
 			if ts := e.get("@timestamp"); ts != nil {
@@ -314,15 +331,63 @@ func (e *Event) eventTime() (time.Time, error) {
 }
 
 func parseEventTime(name, s string) (time.Time, error) {
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("%s %.40q is not an RFC 3339 time", name, s)
+	t, ok := parseZulu(s)
+	if !ok {
+		var err error
+		if t, err = time.Parse(time.RFC3339Nano, s); err != nil {
+			return time.Time{}, fmt.Errorf("%s %.40q is not an RFC 3339 time", name, s)
+		}
+		t = t.UTC()
 	}
-	t = t.UTC()
 	if !time.Unix(0, t.UnixNano()).Equal(t) {
 		return time.Time{}, fmt.Errorf("%s %.40q is out of range (years 1678-2262)", name, s)
 	}
 	return t, nil
+}
+
+// parseZulu parses a time of the form CloudTrail writes, 2006-01-02T15:04:05Z,
+// to what time.Parse(time.RFC3339Nano, s) gives in UTC; ok is false for
+// any other form, for year 0 and for a field out of its range, which
+// time.Parse decides.
+func parseZulu(s string) (_ time.Time, ok bool) {
+	if len(s) != len("2006-01-02T15:04:05Z") || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != 'Z' {
+		return time.Time{}, false
+	}
+	digits := true
+	two := func(i int) int { // the two digits at i (digits false if they are not)
+		a, b := s[i]-'0', s[i+1]-'0' // a byte below '0' wraps past 9
+		digits = digits && a <= 9 && b <= 9
+		return int(a)*10 + int(b)
+	}
+	year, month, day := two(0)*100+two(2), two(5), two(8)
+	hour, minute, sec := two(11), two(14), two(17)
+	if !digits || year < 1 || month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || hour > 23 || minute > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	// days since 1970-01-01 of the proleptic Gregorian date (H. Hinnant's
+	// days_from_civil, years from March)
+	y := year
+	if month <= 2 {
+		y--
+	}
+	era, yoe := y/400, y%400
+	doy := (153*((month+9)%12)+2)/5 + day - 1
+	days := era*146097 + yoe*365 + yoe/4 - yoe/100 + doy - 719468
+	return time.Unix(int64(days)*86400+int64(hour*3600+minute*60+sec), 0).UTC(), true
+}
+
+// daysIn is the number of days of month (1-12) in year.
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
 }
 
 // Source returns the record (raw CloudTrail, or the ECS document's source).
@@ -552,14 +617,19 @@ var rawPrefixToECS = map[string]string{
 // fields (userIdentity.type, sourceIPAddress, userAgent ...), and reading
 // one walks the record's objects key by key.
 func Resolve(name string) Getter {
-	return memoized(slotOf(name), resolve(name))
+	view := ResolveView(name)
+	return func(e *Event, dst []Value) []Value { return append(dst, view(e)...) }
 }
 
 // fieldSlots numbers the fields Resolve has made getters for: a field's
-// values are kept in its slot of the event's memo.
+// values are kept in its slot of the event's memo. fieldViews are their
+// views, made once per name: rules share most of the fields they read, and
+// resolving a name (its paths, how the pipeline computes it) costs more
+// than many reads.
 var (
 	fieldSlotsMu sync.Mutex
 	fieldSlots   = map[string]int{}
+	fieldViews   = map[string]View{}
 )
 
 func slotOf(name string) int {
@@ -587,20 +657,28 @@ type memoSlot struct {
 	vals []Value
 }
 
-// memoized returns get reading each event's field once (events of a Parser;
-// others are read every time).
-func memoized(slot int, get Getter) Getter {
-	view := memoView(slot, get)
-	return func(e *Event, dst []Value) []Value { return append(dst, view(e)...) }
-}
-
 // View returns a field's values without copying them. They are the
 // event's: the caller reads them and neither changes nor keeps the slice
 // (appending to it copies).
 type View func(e *Event) []Value
 
 // ResolveView is Resolve as a View.
-func ResolveView(name string) View { return memoView(slotOf(name), resolve(name)) }
+func ResolveView(name string) View {
+	fieldSlotsMu.Lock()
+	view, ok := fieldViews[name]
+	fieldSlotsMu.Unlock()
+	if ok {
+		return view
+	}
+	view = newView(name) // which may resolve other names
+	fieldSlotsMu.Lock()
+	defer fieldSlotsMu.Unlock()
+	if v, ok := fieldViews[name]; ok { // resolved meanwhile: one view per name
+		return v
+	}
+	fieldViews[name] = view
+	return view
+}
 
 // ViewIndexed is ResolveIndexed as a View.
 func ViewIndexed(name string) View {
@@ -649,6 +727,40 @@ func ReadIndexed(e *Event, name string) []Value {
 	return vals
 }
 
+// newView returns the view of a field: its getter's values kept in its
+// memo slot, or for an ECS field the pipeline renames from a raw one, the
+// raw field's values themselves when they are what drop-empty keeps (no
+// object, null or dropped string: the getter would copy them as they are).
+func newView(name string) View {
+	view := memoView(slotOf(name), resolve(name))
+	raw, ok := renames[name]
+	if !ok || IsECSName(raw) {
+		return view
+	}
+	rawView := ResolveView(raw)
+	return func(e *Event) []Value {
+		if e.Kind == KindCloudTrail {
+			if vals := rawView(e); kept(vals) {
+				return vals
+			}
+		}
+		return view(e)
+	}
+}
+
+// kept reports whether vals are scalars drop-empty keeps (scalars leaves
+// them as they are).
+func kept(vals []Value) bool {
+	for _, v := range vals {
+		if v.T == Object || v.T == Null || v.T == String && droppedString(v.S) {
+			return false
+		}
+	}
+	return true
+}
+
+// memoView returns get reading each event's field once, in memo slot slot
+// (events of a Parser; others are read every time).
 func memoView(slot int, get Getter) View {
 	return func(e *Event) []Value {
 		m := e.fields
@@ -821,6 +933,20 @@ func fastECS(name string) Getter {
 		}
 		return leaf(v, dst)
 	}
+	// presentLeaf is rawLeaf of present(e.get(keys...)), ok false when
+	// that is nil, without parsing a scalar (scalarAt)
+	presentLeaf := func(e *Event, dst []Value, keys ...string) (_ []Value, ok bool) {
+		switch v, st := e.scalarAt(keys...); st {
+		case scalarAbsent:
+			return dst, false
+		case scalarFound:
+			return append(dst, v), true
+		}
+		if v := present(e.get(keys...)); v != nil {
+			return rawLeaf(e, v, dst), true
+		}
+		return dst, false
+	}
 	// fromRaw reads the raw path rp, falling back to the ECS view when it
 	// meets an object
 	fromRaw := func(rp *path) Getter {
@@ -939,7 +1065,7 @@ func fastECS(name string) Getter {
 			if e.Kind != KindCloudTrail {
 				return e.walkSrc(p, dst)
 			}
-			if v := e.get("eventTime"); v == nil || v.Type() != fastjson.TypeString {
+			if _, ok := e.stringAt("eventTime"); !ok {
 				return dst
 			}
 			t, err := e.EventTime()
@@ -982,20 +1108,20 @@ func fastECS(name string) Getter {
 			if e.Kind != KindCloudTrail {
 				return e.walkSrc(p, dst)
 			}
-			b := e.get("sourceIPAddress").GetStringBytes()
+			b := e.getString("sourceIPAddress")
 			// an address starts with a digit (IPv4) or holds a colon (IPv6):
 			// a host name (an AWS service) is none, without the error value
 			// ParseAddr would build for it
-			if len(b) == 0 || (b[0] < '0' || b[0] > '9') && bytes.IndexByte(b, ':') < 0 {
+			if len(b) == 0 || (b[0] < '0' || b[0] > '9') && strings.IndexByte(b, ':') < 0 {
 				return dst
 			}
-			ip, err := netip.ParseAddr(b2s(b))
+			ip, err := netip.ParseAddr(b)
 			if err != nil || ip.Zone() != "" {
 				return dst
 			}
 			var buf [64]byte
-			if c := ip.AppendTo(buf[:0]); string(c) == b2s(b) {
-				return append(dst, Value{b2s(b), String}) // already canonical
+			if c := ip.AppendTo(buf[:0]); string(c) == b {
+				return append(dst, Value{b, String}) // already canonical
 			}
 			return append(dst, Value{ip.String(), String})
 		}
@@ -1011,7 +1137,7 @@ func fastECS(name string) Getter {
 			if e.Kind != KindCloudTrail || e.action == "ConsoleLogin" {
 				return viaDoc(e, dst)
 			}
-			if present(e.get("errorCode")) != nil || present(e.get("errorMessage")) != nil {
+			if e.isPresent("errorCode") || e.isPresent("errorMessage") {
 				return append(dst, Value{"failure", String})
 			}
 			return append(dst, Value{"success", String})
@@ -1022,8 +1148,8 @@ func fastECS(name string) Getter {
 				return e.walkSrc(p, dst)
 			}
 			for _, k := range [][]string{{"userIdentity", "accountId"}, {"recipientAccountId"}} {
-				if v := present(e.get(k...)); v != nil {
-					return rawLeaf(e, v, dst)
+				if out, ok := presentLeaf(e, dst, k...); ok {
+					return out
 				}
 			}
 			return dst
@@ -1034,14 +1160,14 @@ func fastECS(name string) Getter {
 				return e.walkSrc(p, dst)
 			}
 			if e.awsServiceActor() == "" {
-				switch b2s(e.get("userIdentity", "type").GetStringBytes()) {
+				switch e.getString("userIdentity", "type") {
 				case "AssumedRole", "FederatedUser":
 					if v := present(e.get("userIdentity", "sessionContext", "sessionIssuer", "userName")); v != nil {
 						return rawLeaf(e, v, dst)
 					}
 				}
-				if v := present(e.get("userIdentity", "userName")); v != nil {
-					return rawLeaf(e, v, dst)
+				if out, ok := presentLeaf(e, dst, "userIdentity", "userName"); ok {
+					return out
 				}
 			}
 			if e.action == "UserAuthentication" {
@@ -1056,10 +1182,11 @@ func fastECS(name string) Getter {
 			if e.Kind != KindCloudTrail {
 				return e.walkSrc(p, dst)
 			}
-			if v := present(e.get("userIdentity", "principalId")); v != nil && e.awsServiceActor() == "" {
-				return rawLeaf(e, v, dst)
+			if e.isPresent("userIdentity", "principalId") && e.awsServiceActor() == "" {
+				out, _ := presentLeaf(e, dst, "userIdentity", "principalId")
+				return out
 			}
-			if b2s(e.get("userIdentity", "type").GetStringBytes()) == "IdentityCenterUser" {
+			if e.getString("userIdentity", "type") == "IdentityCenterUser" {
 				if v := present(e.get("userIdentity", "onBehalfOf", "userId")); v != nil {
 					return rawLeaf(e, v, dst)
 				}
@@ -1199,22 +1326,42 @@ func Lookup(e *Event, name string) any {
 	var vals []Value
 	if view, ok := lookupGetters.Load(name); ok {
 		vals = view.(View)(e)
-	} else if lookupCached.Add(1) <= maxLookupGetters {
-		// a memo slot, as the rules' getters have: a field they read is
-		// not read from the record again for their alerts
-		view := ResolveView(name)
-		lookupGetters.Store(name, view)
+	} else if view := LookupView(name); view != nil {
 		vals = view(e)
 	} else {
 		vals = resolve(name)(e, nil)
 	}
+	return Display(vals, strings.Clone)
+}
+
+// LookupView returns the view Lookup reads name with, for a caller that
+// looks the same names up again and again (the output fields of a rule's
+// alerts): nil past the bound on how many names get views for display
+// (Lookup then resolves the name at each call).
+func LookupView(name string) View {
+	if view, ok := lookupGetters.Load(name); ok {
+		return view.(View)
+	}
+	if lookupCached.Add(1) > maxLookupGetters {
+		return nil
+	}
+	// a memo slot, as the rules' getters have: a field they read is not
+	// read from the record again for their alerts
+	view := ResolveView(name)
+	lookupGetters.Store(name, view)
+	return view
+}
+
+// Display is Lookup's value of a field whose values are vals, its strings
+// made by clone from the values' (copies that outlive the event).
+func Display(vals []Value, clone func(string) string) any {
 	if len(vals) == 1 { // most fields: no slice
-		x, _ := displayValue(vals[0])
+		x, _ := displayValue(vals[0], clone)
 		return x
 	}
 	out := make([]any, 0, len(vals))
 	for _, v := range vals {
-		if x, ok := displayValue(v); ok {
+		if x, ok := displayValue(v, clone); ok {
 			out = append(out, x)
 		}
 	}
@@ -1227,14 +1374,14 @@ func Lookup(e *Event, name string) any {
 	return out
 }
 
-// displayValue is Lookup's value for v (copied): not ok for the types
-// Lookup leaves out.
-func displayValue(v Value) (any, bool) {
+// displayValue is Lookup's value for v (its string copied by clone): not
+// ok for the types Lookup leaves out.
+func displayValue(v Value, clone func(string) string) (any, bool) {
 	switch v.T {
 	case String:
-		return strings.Clone(v.S), true
+		return clone(v.S), true
 	case Number:
-		return NumberString(strings.Clone(v.S)), true
+		return NumberString(clone(v.S)), true
 	case Bool:
 		return v.S == "true", true
 	case Object:

@@ -2,6 +2,7 @@ package event
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 )
 
@@ -47,4 +48,43 @@ func valuesOf(s string) []Value {
 		return nil
 	}
 	return []Value{{s, String}}
+}
+
+// A name is resolved to one view (and one memo slot) however many callers
+// ask for it, at once too; its values are the field's.
+func TestResolveViewOncePerName(t *testing.T) {
+	names := []string{"test.once.a", "userIdentity.arn", "aws.cloudtrail.user_identity.arn", "source.ip"}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for _, n := range names {
+				ResolveView(n)
+				Resolve(n)
+			}
+		})
+	}
+	wg.Wait()
+	fieldSlotsMu.Lock()
+	for _, n := range names {
+		if fieldViews[n] == nil {
+			t.Errorf("%s: no view kept", n)
+		}
+	}
+	slots := len(fieldSlots)
+	fieldSlotsMu.Unlock()
+	var p Parser
+	ev, err := p.Parse([]byte(`{"eventVersion":"1.08","eventSource":"s","eventName":"X","userIdentity":{"arn":"a"},"sourceIPAddress":"1.2.3.4"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names[1:] {
+		if got, again := ResolveView(n)(ev), Resolve(n)(ev, nil); len(got) != 1 || fmt.Sprint(got) != fmt.Sprint(again) {
+			t.Errorf("%s: %v, %v", n, got, again)
+		}
+	}
+	fieldSlotsMu.Lock()
+	defer fieldSlotsMu.Unlock()
+	if len(fieldSlots) != slots {
+		t.Errorf("asking again took %d more slots", len(fieldSlots)-slots)
+	}
 }

@@ -54,3 +54,50 @@ func TestEventTime(t *testing.T) {
 		})
 	}
 }
+
+// parseZulu reads CloudTrail's form of time as time.Parse does, and leaves
+// every other form, and values out of range, to it.
+func TestParseZulu(t *testing.T) {
+	for _, tc := range []struct {
+		s  string
+		ok bool
+	}{
+		{"2023-12-07T11:57:50Z", true}, {"1970-01-01T00:00:00Z", true}, {"0001-01-01T00:00:00Z", true},
+		{"9999-12-31T23:59:59Z", true}, {"2000-02-29T12:00:00Z", true}, {"2024-02-29T00:00:00Z", true},
+		{"1969-12-31T23:59:59Z", true}, {"1600-03-01T00:00:00Z", true}, {"2023-01-31T00:00:00Z", true},
+		{"0000-01-01T00:00:00Z", false}, {"1900-02-29T00:00:00Z", false}, {"2023-02-29T00:00:00Z", false},
+		{"2023-04-31T00:00:00Z", false}, {"2023-13-01T00:00:00Z", false}, {"2023-00-01T00:00:00Z", false},
+		{"2023-01-00T00:00:00Z", false}, {"2023-01-01T24:00:00Z", false}, {"2023-01-01T00:60:00Z", false},
+		{"2023-01-01T00:00:60Z", false}, {"2023-01-01T00:00:00.5Z", false}, {"2023-01-01T00:00:00+00:00", false},
+		{"2023-01-01t00:00:00Z", false}, {"2023-01-01T00:00:00z", false}, {"2023-1-01T00:00:00Z", false},
+		{"2023-01-01T0a:00:00Z", false}, {"2023-01-01T00:00:/0Z", false}, {"+023-01-01T00:00:00Z", false}, {"", false},
+	} {
+		got, ok := parseZulu(tc.s)
+		if ok != tc.ok {
+			t.Errorf("parseZulu(%q) ok = %v, want %v", tc.s, ok, tc.ok)
+			continue
+		}
+		if want, err := time.Parse(time.RFC3339Nano, tc.s); ok && (err != nil || got != want.UTC()) {
+			t.Errorf("parseZulu(%q) = %v, time.Parse %v, %v", tc.s, got, want, err)
+		}
+	}
+}
+
+// FuzzParseZulu: what parseZulu reads, time.Parse reads to the same time
+// (the same value: ==); and it reads every time.Parse accepts in
+// CloudTrail's form but year 0.
+func FuzzParseZulu(f *testing.F) {
+	for _, s := range []string{"2023-12-07T11:57:50Z", "2000-02-29T23:59:59Z", "0000-01-01T00:00:00Z", "2023-01-01T00:00:60Z", "2023-01-01T00:00:00.000Z"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := parseZulu(s)
+		want, err := time.Parse(time.RFC3339Nano, s)
+		switch {
+		case ok && (err != nil || got != want.UTC()):
+			t.Fatalf("parseZulu(%q) = %v, time.Parse %v, %v", s, got, want, err)
+		case !ok && err == nil && len(s) == 20 && s[19] == 'Z' && s[10] == 'T' && !strings.HasPrefix(s, "0000"):
+			t.Fatalf("parseZulu(%q) leaves %v to time.Parse", s, want)
+		}
+	})
+}

@@ -1,6 +1,8 @@
 package event
 
 import (
+	"bytes"
+
 	"github.com/trailhound/trailhound/record"
 	"github.com/valyala/fastjson"
 )
@@ -195,12 +197,20 @@ func (t *topLevel) object(i int) *object {
 // objGet returns the value of o's member key (nil: absent), parsing it the
 // first time.
 func (t *topLevel) objGet(o *object, key string) *fastjson.Value {
-	for j, k := range o.keys {
-		if k.Is(o.data, key) {
-			return o.value(t, j, o.member)
-		}
+	if j := o.find(key); j >= 0 {
+		return o.value(t, j, o.member)
 	}
 	return nil
+}
+
+// find returns the index of o's key key (-1: absent).
+func (o *object) find(key string) int {
+	for j, k := range o.keys {
+		if k.Is(o.data, key) {
+			return j
+		}
+	}
+	return -1
 }
 
 // parse parses b, part of the record, with a parser of its own (nil: not
@@ -265,6 +275,103 @@ func (e *Event) get(keys ...string) *fastjson.Value {
 	return e.top.get(keys[0]).Get(keys[1:]...)
 }
 
+// rawAt returns the bytes of the value at keys (one key, or two) as the
+// record holds them, found by the scanner's keys without parsing anything
+// (nil: the record has no such value). ok is false when the keys do not
+// tell (the record is not read member by member, a longer path, a member
+// that is not an object of known keys): the caller parses (get).
+func (e *Event) rawAt(keys []string) (raw []byte, ok bool) {
+	t := e.top
+	if t == nil || len(keys) == 0 || len(keys) > 2 {
+		return nil, false
+	}
+	i := t.index(keys[0])
+	switch {
+	case i < 0:
+		return nil, true
+	case len(keys) == 1:
+		return record.KeyValue(t.data, t.keys, i), true
+	}
+	o := t.object(i)
+	if o == nil {
+		return nil, false
+	}
+	j := o.find(keys[1])
+	if j < 0 {
+		return nil, true
+	}
+	return record.KeyValue(o.data, o.keys, j), true
+}
+
+// stringAt returns the string at keys, as get(keys...).GetStringBytes()
+// does (isStr false: absent, or not a string), parsing it only when it has
+// escapes or rawAt cannot find it.
+func (e *Event) stringAt(keys ...string) (s string, isStr bool) {
+	if raw, ok := e.rawAt(keys); ok {
+		if s, ok := plainString(raw); ok {
+			return s, true
+		}
+		if len(raw) == 0 || raw[0] != '"' {
+			return "", false
+		}
+	}
+	v := e.get(keys...)
+	if v == nil || v.Type() != fastjson.TypeString {
+		return "", false
+	}
+	return b2s(v.GetStringBytes()), true
+}
+
+// getString is b2s(get(keys...).GetStringBytes()): the string at keys, ""
+// when it is absent or not a string.
+func (e *Event) getString(keys ...string) string {
+	s, _ := e.stringAt(keys...)
+	return s
+}
+
+// scalarState is what scalarAt found.
+type scalarState uint8
+
+const (
+	scalarAbsent scalarState = iota // present(get(keys...)) is nil
+	scalarFound                     // a scalar, its leaf given
+	scalarParse                     // not known without parsing: use get
+)
+
+// scalarAt returns the leaf of present(get(keys...)) when that is a scalar
+// scalarLeaf reads without parsing, or says that it is absent (null and
+// the strings drop-empty removes included); scalarParse leaves it to the
+// caller.
+func (e *Event) scalarAt(keys ...string) (Value, scalarState) {
+	raw, ok := e.rawAt(keys)
+	switch {
+	case !ok:
+		return Value{}, scalarParse
+	case raw == nil:
+		return Value{}, scalarAbsent
+	}
+	var buf [1]Value
+	out, ok := scalarLeaf(raw, buf[:0])
+	if !ok {
+		return Value{}, scalarParse
+	}
+	if v := out[0]; v.T != Null && (v.T != String || !droppedString(v.S)) {
+		return v, scalarFound
+	}
+	return Value{}, scalarAbsent
+}
+
+// isPresent is present(get(keys...)) != nil.
+func (e *Event) isPresent(keys ...string) bool {
+	switch _, st := e.scalarAt(keys...); st {
+	case scalarAbsent:
+		return false
+	case scalarFound:
+		return true
+	}
+	return present(e.get(keys...)) != nil
+}
+
 // walkSrc is walk from the record's root.
 func (e *Event) walkSrc(p *path, dst []Value) []Value {
 	if e.top == nil {
@@ -282,16 +389,86 @@ func (e *Event) walkSrc(p *path, dst []Value) []Value {
 		if n+1 < len(p.segs) {
 			if o := t.object(i); o != nil { // and again, one level down
 				for m, key := range p.joins[n+1] {
-					if c := t.objGet(o, key); c != nil {
+					j := o.find(key)
+					if j < 0 {
+						continue
+					}
+					if n+m+2 == len(p.segs) {
+						if out, ok := scalarLeaf(record.KeyValue(o.data, o.keys, j), dst); ok {
+							dst = out
+							continue
+						}
+					}
+					if c := o.value(t, j, o.member); c != nil {
 						dst = walk(c, p, n+m+2, dst)
 					}
 				}
 				continue
 			}
+		} else if out, ok := scalarLeaf(record.KeyValue(t.data, t.keys, i), dst); ok {
+			dst = out
+			continue
 		}
-		if c := t.get(key); c != nil {
+		if c := t.value(t, i, -1); c != nil {
 			dst = walk(c, p, n+1, dst)
 		}
 	}
 	return dst
+}
+
+// plainString returns the content of the JSON string raw when it has no
+// escapes (ok false: raw is not a string, or has escapes).
+func plainString(raw []byte) (_ string, ok bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	s := raw[1 : len(raw)-1]
+	if bytes.IndexByte(s, '\\') >= 0 {
+		return "", false
+	}
+	return b2s(s), true
+}
+
+// str returns the string value of member i ("" when it is absent, i < 0,
+// or not a string), parsing it only when it has escapes.
+func (t *topLevel) str(i int) string {
+	if i < 0 {
+		return ""
+	}
+	raw := record.KeyValue(t.data, t.keys, i)
+	if s, ok := plainString(raw); ok {
+		return s
+	}
+	if len(raw) == 0 || raw[0] != '"' {
+		return ""
+	}
+	return b2s(t.value(t, i, -1).GetStringBytes())
+}
+
+// scalarLeaf appends what leaf does for the value raw, a member's bytes in
+// a record the scanner validated, when raw is a scalar whose leaf needs no
+// parse: a string without escapes (its bytes between the quotes), a
+// number (as written), true, false or null. ok is false for the others
+// (objects, arrays, strings with escapes), which are parsed.
+func scalarLeaf(raw []byte, dst []Value) (_ []Value, ok bool) {
+	if len(raw) == 0 {
+		return dst, false
+	}
+	switch c := raw[0]; {
+	case c == '"':
+		s, ok := plainString(raw)
+		if !ok {
+			return dst, false
+		}
+		return append(dst, Value{s, String}), true
+	case c == '-' || '0' <= c && c <= '9':
+		return append(dst, Value{b2s(raw), Number}), true
+	case string(raw) == "true":
+		return append(dst, Value{"true", Bool}), true
+	case string(raw) == "false":
+		return append(dst, Value{"false", Bool}), true
+	case string(raw) == "null":
+		return append(dst, Value{"", Null}), true
+	}
+	return dst, false
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valyala/fastjson"
+
 	"github.com/trailhound/trailhound/record"
 )
 
@@ -77,9 +79,9 @@ func sameValues(a, b []Value) bool {
 		if a[i].T != b[i].T {
 			return false
 		}
-		if a[i].T == Object {
+		if a[i].T == Object && a[i].S != b[i].S {
 			var x, y any
-			if json.Unmarshal([]byte(a[i].S), &x) != nil || json.Unmarshal([]byte(b[i].S), &y) != nil || !reflect.DeepEqual(x, y) {
+			if unmarshalRaw(a[i].S, &x) != nil || unmarshalRaw(b[i].S, &y) != nil || !reflect.DeepEqual(x, y) {
 				return false
 			}
 		} else if a[i].S != b[i].S {
@@ -87,6 +89,28 @@ func sameValues(a, b []Value) bool {
 		}
 	}
 	return true
+}
+
+// unmarshalRaw is json.Unmarshal of JSON that fastjson wrote, which may
+// hold control characters raw, or escaped as Go does (\x00), in strings
+// it unescaped (a key a lookup read): they are escaped as JSON first.
+func unmarshalRaw(s string, v *any) error {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch {
+		case s[i] < 0x20:
+			fmt.Fprintf(&b, `\u%04x`, s[i])
+		case s[i] == '\\' && i+1 < len(s) && s[i+1] == 'x':
+			b.WriteString(`\u00`)
+			i++
+		case s[i] == '\\' && i+1 < len(s):
+			b.WriteString(s[i : i+2])
+			i++
+		default:
+			b.WriteByte(s[i])
+		}
+	}
+	return json.Unmarshal([]byte(b.String()), v)
 }
 
 func sortedValues(vs []Value) []Value {
@@ -97,7 +121,9 @@ func sortedValues(vs []Value) []Value {
 
 var sameReadsNames = []string{"event.action", "event.provider", "event.outcome", "user.name", "cloud.account.id",
 	"source.ip", "user_agent.original", "related.entity", "aws.cloudtrail.flattened.request_parameters",
-	"eventName", "userIdentity.arn", "requestParameters", "userIdentity.sessionContext.sessionIssuer.userName"}
+	"eventName", "userIdentity.arn", "requestParameters", "userIdentity.sessionContext.sessionIssuer.userName",
+	"user.id", "userAgent", "userIdentity.type", "userIdentity.accessKeyId", "recipientAccountId", "errorCode",
+	"@timestamp", "readOnly", "aws.cloudtrail.read_only", "requestParameters.n", "user_agent.name"}
 
 // Every record of the real corpus reads the same parsed member by member
 // as parsed whole.
@@ -155,6 +181,13 @@ func FuzzParseRecord(f *testing.F) {
 		`{"insightDetails":{"eventName":"X","eventSource":"s"},"eventTime":"2024-01-01T00:00:00Z"}`,
 		`{"eventName":"X","eventSource":"s","eventID":"1","requestParameters":{"\u0061":"esc"}}`,
 		`{"eventName":"X","eventSource":"s","eventID":"1","eventName":"Y"}`,
+		// members read from their bytes (scalarLeaf), and those parsed:
+		// escapes, blanks, numbers, literals, one level down too
+		`{"eventSource":"s\u0033","eventName":"A\"b","eventTime":"2024-01-01T00:00:00\u005a","eventID":"\\","userAgent":"a\/b","sourceIPAddress":"1.2.3.4"}`,
+		`{"eventSource" : "s" ,"eventName":"X", "eventTime" :"2024-01-01T00:00:00Z" , "readOnly" : true ,"errorCode": null, "recipientAccountId" : 123 }`,
+		`{"eventSource":"s","eventName":"X","eventTime":"2024-01-01T00:00:00Z","userIdentity":{"type":"IAMUser","principalId":-0.5e+3,"accountId":"\u0031","userName":"-","accessKeyId":false},"errorMessage":"none"}`,
+		`{"eventSource":"s","eventName":"X","eventTime":"2024-01-01T00:00:00Z","userIdentity":{"type" : "AWSService" , "invokedBy" : "x.amazonaws.com" },"errorCode":"","errorMessage":"m"}`,
+		`{"eventSource":"s","eventName":"X","eventTime":"2024-01-01T00:00:00Z","userIdentity":{"type":["IAMUser"],"userName":{"a":1},"accountId":[]},"sourceIPAddress":"::ffff:1.2.3.4","userAgent":null}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -273,4 +306,106 @@ func TestParseRecordManyKeys(t *testing.T) {
 			t.Fatalf("%d keys: an absent member found, or the source lost", n)
 		}
 	}
+}
+
+// scalarLeaf reads what leaf reads of the parsed value, or leaves it to the
+// parse.
+func TestScalarLeaf(t *testing.T) {
+	for _, tc := range []struct {
+		raw string
+		ok  bool
+	}{
+		{`"abc"`, true}, {`""`, true}, {`"a b/c"`, true}, {`"é\u00e9"`, false}, {`"a\"b"`, false}, {`"\\"`, false},
+		{`0`, true}, {`-1.5e+3`, true}, {`123456789012345678901234567890`, true}, {`1E400`, true},
+		{`true`, true}, {`false`, true}, {`null`, true},
+		{`{}`, false}, {`{"a":1}`, false}, {`[]`, false}, {`["a"]`, false}, {``, false},
+	} {
+		got, ok := scalarLeaf([]byte(tc.raw), nil)
+		if ok != tc.ok {
+			t.Errorf("%s: ok %v, want %v", tc.raw, ok, tc.ok)
+			continue
+		}
+		if ok {
+			if want := leaf(fastjson.MustParse(tc.raw), nil); !slices.Equal(got, want) {
+				t.Errorf("%s: %v, parsed %v", tc.raw, got, want)
+			}
+		}
+	}
+}
+
+// FuzzScalarLeaf: on any valid JSON value, scalarLeaf, when it reads one,
+// gives what leaf gives of the value parsed; and it reads every string
+// without a backslash, every number and literal.
+func FuzzScalarLeaf(f *testing.F) {
+	for _, s := range []string{`"abc"`, `"a\nb"`, `-0.0e-0`, `true`, `null`, `{"a":"b"}`, `[1]`, `"\u0000"`, `"\u00e9x"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if !json.Valid(raw) {
+			return
+		}
+		raw = bytes.TrimSpace(raw) // KeyValue trims the blanks around a value
+		v, err := fastjson.ParseBytes(raw)
+		if err != nil {
+			return // fastjson refuses it (deeper than it allows): not read from bytes either
+		}
+		got, ok := scalarLeaf(raw, nil)
+		switch typ := v.Type(); {
+		case ok:
+			if want := leaf(v, nil); !slices.Equal(got, want) {
+				t.Fatalf("%s: %v, parsed %v", raw, got, want)
+			}
+		case typ == fastjson.TypeNumber || typ == fastjson.TypeTrue || typ == fastjson.TypeFalse || typ == fastjson.TypeNull,
+			typ == fastjson.TypeString && !bytes.ContainsRune(raw, '\\'):
+			t.Fatalf("%s: not read from its bytes", raw)
+		}
+	})
+}
+
+// FuzzRenamedViews: the view of an ECS field renamed from a raw one, which
+// gives the raw field's values when drop-empty keeps them as they are, is
+// what the field's getter computes, on records parsed whole and member by
+// member; and reading the views again gives the same.
+func FuzzRenamedViews(f *testing.F) {
+	for _, s := range []string{
+		`{"eventVersion":"1.08","eventSource":"s","eventName":"X","userAgent":"a","userIdentity":{"type":"IAMUser","accessKeyId":"AKIA1","arn":["a",{"b":1}]},"errorCode":"-","readOnly":true,"eventType":null,"awsRegion":"none"}`,
+		`{"eventVersion":"1.08","eventSource":"s","eventName":"X","userAgent":["a",""],"userIdentity":{"type":{"t":1},"sessionContext":{"sessionIssuer":{"arn":"x","type":""}}},"errorCode":"","recipientAccountId":12}`,
+		`{"_source":{"event":{"action":"X","provider":"y"},"user_agent":{"original":"u"},"aws":{"cloudtrail":{"user_identity":{"type":"Root"}}}}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	var names []string
+	for n, raw := range renames {
+		if !IsECSName(raw) {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	views := make([]View, len(names))
+	gets := make([]Getter, len(names))
+	for i, n := range names {
+		views[i], gets[i] = ResolveView(n), resolve(n)
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		check := func(ev *Event) {
+			for i, n := range names {
+				want := gets[i](ev, nil)
+				for range 2 {
+					if got := views[i](ev); !slices.Equal(got, want) {
+						t.Fatalf("%s of %s: view %v, getter %v", n, in, got, want)
+					}
+				}
+			}
+		}
+		var p Parser
+		if ev, err := p.Parse(in); err == nil {
+			check(ev)
+		}
+		record.ForEach(bytes.NewReader(in), 1<<20, func(rec record.Record) error {
+			if ev, err := p.ParseRecord(rec); err == nil {
+				check(ev)
+			}
+			return nil
+		}, func(*record.PosError) {})
+	})
 }
