@@ -89,3 +89,26 @@ func TestSQSConfig(t *testing.T) {
 		t.Errorf("no queue_url: %v", err)
 	}
 }
+
+// The Kafka consumer group's timeouts are read as durations; unset, they
+// are zero (franz-go's defaults).
+func TestKafkaConfigTimeouts(t *testing.T) {
+	for _, tc := range []struct {
+		yaml               string
+		session, rebalance time.Duration
+	}{
+		{"state: x\nkafka:\n  brokers: [b:9092]\n  topic: t\n", 0, 0},
+		{"state: x\nkafka:\n  brokers: [b:9092]\n  topic: t\n  session_timeout: 6s\n  rebalance_timeout: 10s\n", 6 * time.Second, 10 * time.Second},
+	} {
+		c, err := ParseConfig("c.yaml", []byte(tc.yaml), env(nil))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.yaml, err)
+		}
+		if c.Kafka == nil || c.Kafka.SessionTimeout != tc.session || c.Kafka.RebalanceTimeout != tc.rebalance {
+			t.Errorf("%q: kafka %+v, want session %v and rebalance %v", tc.yaml, c.Kafka, tc.session, tc.rebalance)
+		}
+	}
+	if _, err := ParseConfig("c.yaml", []byte("state: x\nkafka:\n  rebalance_timeout: soon\n"), env(nil)); err == nil {
+		t.Error("rebalance_timeout: soon was accepted")
+	}
+}
