@@ -1324,9 +1324,7 @@ func allLeaves(e *Event, dst []Value) []Value {
 // nil when the field is absent.
 func Lookup(e *Event, name string) any {
 	var vals []Value
-	if view, ok := lookupGetters.Load(name); ok {
-		vals = view.(View)(e)
-	} else if view := LookupView(name); view != nil {
+	if view := LookupView(name); view != nil {
 		vals = view(e)
 	} else {
 		vals = resolve(name)(e, nil)
