@@ -174,14 +174,15 @@ func BenchmarkHuntQueryOnly(b *testing.B) { benchHunt(b, false, 1, false, "query
 // splitting.
 func BenchmarkHuntGzipQueryOnly(b *testing.B) { benchHunt(b, true, 1, false, "query") }
 
-// BenchmarkHuntBoltState is BenchmarkHunt with a fresh bbolt state file,
-// committed at the end of every hunt: the cost of durable state.
-// The same on two workers (readers and matchers apart), for the speed-up
-// over one: the four 32 MB files are split into batches any worker
-// matches; with gzip, decompression runs beside the matching.
+// BenchmarkHuntTwoWorkers and BenchmarkHuntGzipQueryOnlyTwoWorkers are the
+// same on two workers, for the speed-up over one: each worker reads and
+// matches files of its own, and the last file's chunks are shared once one
+// worker has no file left.
 func BenchmarkHuntTwoWorkers(b *testing.B)              { benchHunt(b, false, 2, false) }
 func BenchmarkHuntGzipQueryOnlyTwoWorkers(b *testing.B) { benchHunt(b, true, 2, false, "query") }
 
+// BenchmarkHuntBoltState is BenchmarkHunt with a fresh bbolt state file,
+// committed at the end of every hunt: the cost of durable state.
 func BenchmarkHuntBoltState(b *testing.B) { benchHunt(b, false, 1, true) }
 
 // benchJSONLines writes the plain benchmark data's records into one JSON

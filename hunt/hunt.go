@@ -308,46 +308,33 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 		walked.Inputs[i] = record.Input{} // the run holds it now: a hunt over a million files lets their names go as it reads them
 		return in
 	}
-	var wg sync.WaitGroup
-	if workers == 1 { // one goroutine reads and matches in turn
+	// Workers read inputs until none is left, then match the chunks that
+	// the workers still reading give them; the last to finish reading
+	// closes the queue.
+	var (
+		wg      sync.WaitGroup
+		queue   = make(chan *batch, 2*workers)
+		helping atomic.Int32 // workers done reading
+		handOff func() bool  // nil with one worker: nobody to give a chunk to
+	)
+	if workers > 1 {
+		handOff = func() bool { return helping.Load() > 0 && len(queue) < cap(queue) }
+	}
+	give := func(b *batch) { queue <- b }
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			m := newMatcher()
 			for in := next(); in != nil; in = next() {
-				if pl.prepare == nil {
-					pl.readInline(in, m)
-				} else {
-					pl.read(in, func(b *batch) { pl.match(m, b) })
-				}
+				pl.read(in, m, handOff, give)
 			}
-		}()
-	} else { // readers split, matchers match batches of any input
-		batches := make(chan *batch, 2*workers)
-		var readers, matchers sync.WaitGroup
-		for range workers {
-			readers.Add(1)
-			go func() {
-				defer readers.Done()
-				for in := next(); in != nil; in = next() {
-					pl.read(in, func(b *batch) { batches <- b })
-				}
-			}()
-			matchers.Add(1)
-			go func() {
-				defer matchers.Done()
-				m := newMatcher()
-				for b := range batches {
-					pl.match(m, b)
-				}
-			}()
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			readers.Wait()
-			close(batches)
-			matchers.Wait()
+			if int(helping.Add(1)) == workers {
+				close(queue)
+			}
+			for b := range queue {
+				pl.match(m, b)
+			}
 		}()
 	}
 	wg.Wait()

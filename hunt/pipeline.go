@@ -12,22 +12,22 @@ import (
 	"github.com/trailhound/trailhound/record"
 )
 
-// Inputs go through two stages: a reader opens an input and splits it into
-// batches of records; a matcher parses a batch's records and runs the rules
-// on them. With more than one worker the stages run on different
-// goroutines, so that one large input keeps every core busy (splitting is
-// a fraction of the cost of matching); with one they run in line.
+// Each worker reads an input of its own, splitting it into chunks of
+// records that it parses and matches as it splits them. A worker with no
+// input left helps the others: they copy chunks into batches for it while
+// it has little queued, so that one large input keeps every core busy,
+// and many inputs are matched without a copy (pipeline.read).
 
 const (
-	batchRecords = 512       // records per batch, at most
-	batchBytes   = 256 << 10 // bytes of records per batch, at most unless one record is larger
+	batchRecords = 512       // records per chunk, at most
+	batchBytes   = 256 << 10 // bytes of records per chunk, at most unless one record is larger
 	// largeRecord is the size past which a record's parser (one per record
 	// of a batch, with Options.Prepare) is not kept for the next batch
 	largeRecord = 256 << 10
 )
 
-// batch is consecutive records of one input, copied out of the reader's
-// buffer.
+// batch is a chunk of consecutive records of one input, copied out of the
+// reader's buffer for another worker to match.
 type batch struct {
 	in   *inputRun
 	seq  int // the batch's place in its input
@@ -179,75 +179,76 @@ func (pl *pipeline) split(in *inputRun, fn func(record.Record) error, last func(
 	last()
 }
 
-// read splits input in into batches and passes each to out.
-func (pl *pipeline) read(in *inputRun, out func(*batch)) {
-	seq := 0
-	b := pl.newBatch(in, seq)
-	send := func() { // b belongs to its matcher from now on
+// read splits input in into chunks of records and matches each with m as
+// it is split, straight from the reader's buffer. A chunk that another
+// worker could take (handOff says so: it has no input left to read and
+// little queued) is copied into a batch instead and given to it, so that
+// one large input keeps every core busy while many inputs cost no copy.
+// With Options.Prepare every chunk is a batch: m matches its own in turn.
+// Chunks are counted as batches, in order, for the watermark.
+func (pl *pipeline) read(in *inputRun, m *matcher, handOff func() bool, give func(*batch)) {
+	var (
+		seq, n, size int
+		mine         bool   // m matches the chunk
+		b            *batch // the chunk copied, when it is one
+		t            tally  // the chunk matched in line
+	)
+	end := func() {
 		in.pending.Add(1)
-		out(b)
-		seq++
+		switch {
+		case b == nil:
+			t.mb.n = n
+			pl.matchedBatch(in, seq, &t)
+		case mine:
+			pl.match(m, b)
+		default:
+			give(b) // b belongs to the worker that takes it from now on
+		}
+		seq, n, size, b = seq+1, 0, 0, nil
 	}
 	pl.split(in, func(rec record.Record) error {
-		if len(b.recs) >= batchRecords || len(b.recs) > 0 && len(b.data)+len(rec.Data) > cap(b.data) {
+		if n >= batchRecords || n > 0 && size+len(rec.Data) > batchBytes {
 			if err := pl.ctx.Err(); err != nil {
 				return err
 			}
-			send()
-			b = pl.newBatch(in, seq)
+			end()
 		}
-		b.data = append(b.data, rec.Data...)
-		br := batchRecord{end: len(b.data), keys: len(b.keys), nkeys: -1, kids: -1, depth: rec.Depth, line: rec.Line, offset: rec.Offset}
-		if rec.Keys != nil {
-			b.keys = append(append(b.keys, rec.Keys...), rec.Nested...)
-			br.nkeys, br.nnested = len(rec.Keys), len(rec.Nested)
-			if len(rec.Kids) == len(rec.Keys) {
-				br.kids = len(b.kids)
-				b.kids = append(b.kids, rec.Kids...)
+		if n == 0 {
+			mine = handOff == nil || !handOff()
+			if !mine || pl.prepare != nil {
+				b = pl.newBatch(in, seq)
+			} else {
+				t = newTally()
 			}
 		}
-		b.recs = append(b.recs, br)
+		if b != nil {
+			b.add(rec)
+		} else if ns, ok := matchOne(pl.eng, &m.p, m.s, m.col, pl.prog, pl.inputErr, rec, in.path, in.fileTime, &t.st); ok {
+			t.seen(ns, pl.lateness)
+		}
+		n++
+		size += len(rec.Data)
 		return nil
 	}, func() {
-		if len(b.recs) > 0 {
-			send()
-		} else {
-			recycle(b)
+		if n > 0 {
+			end()
 		}
 	})
 }
 
-// readInline is read and match in one, for one worker without
-// Options.Prepare: each record is matched from the reader's buffer as it
-// is split, not copied into a batch first. The records are still counted
-// in batches, as read's, for the watermark.
-func (pl *pipeline) readInline(in *inputRun, m *matcher) {
-	seq, size := 0, 0
-	t := newTally()
-	end := func() {
-		in.pending.Add(1)
-		pl.matchedBatch(in, seq, &t)
-		seq, size, t = seq+1, 0, newTally()
+// add copies rec to the end of the batch.
+func (b *batch) add(rec record.Record) {
+	b.data = append(b.data, rec.Data...)
+	br := batchRecord{end: len(b.data), keys: len(b.keys), nkeys: -1, kids: -1, depth: rec.Depth, line: rec.Line, offset: rec.Offset}
+	if rec.Keys != nil {
+		b.keys = append(append(b.keys, rec.Keys...), rec.Nested...)
+		br.nkeys, br.nnested = len(rec.Keys), len(rec.Nested)
+		if len(rec.Kids) == len(rec.Keys) {
+			br.kids = len(b.kids)
+			b.kids = append(b.kids, rec.Kids...)
+		}
 	}
-	pl.split(in, func(rec record.Record) error {
-		if t.mb.n >= batchRecords || t.mb.n > 0 && size+len(rec.Data) > batchBytes {
-			if err := pl.ctx.Err(); err != nil {
-				return err
-			}
-			end()
-		}
-		ns, ok := matchOne(pl.eng, &m.p, m.s, m.col, pl.prog, pl.inputErr, rec, in.path, in.fileTime, &t.st)
-		if ok {
-			t.seen(ns, pl.lateness)
-		}
-		t.mb.n++
-		size += len(rec.Data)
-		return nil
-	}, func() {
-		if t.mb.n > 0 {
-			end()
-		}
-	})
+	b.recs = append(b.recs, br)
 }
 
 // tally is what matching a batch's records adds up.

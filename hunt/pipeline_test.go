@@ -2,6 +2,7 @@ package hunt
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -11,13 +12,16 @@ import (
 	"time"
 
 	"github.com/trailhound/trailhound/alert"
+	"github.com/trailhound/trailhound/detect"
+	"github.com/trailhound/trailhound/engine"
 	"github.com/trailhound/trailhound/record"
+	"github.com/trailhound/trailhound/state"
 	"github.com/trailhound/trailhound/synth"
 )
 
 // One input whose name says nothing streams when its records are in time
 // order, and is decided when it ends when they are not; either way, with
-// one worker or two (readers and matchers apart), the alerts are those of
+// one worker or two (the second matching chunks the first gives it), the alerts are those of
 // deciding everything at the end, and none is late.
 func TestUnnamedInputOrder(t *testing.T) {
 	if testing.Short() {
@@ -118,7 +122,7 @@ func TestBatchesReused(t *testing.T) {
 	var batches int
 	read := func() {
 		in := &inputRun{path: path, src: record.Input{Path: path}}
-		pl.read(in, func(b *batch) {
+		pl.read(in, nil, func() bool { return true }, func(b *batch) {
 			batches++
 			recycle(b)
 			pl.done(in)
@@ -138,5 +142,57 @@ func TestBatchesReused(t *testing.T) {
 	// A GC may empty the pool once or twice; a batch per input is n of them.
 	if got := after.TotalAlloc - before.TotalAlloc; got > n*batchBytes/5 {
 		t.Errorf("%d inputs allocated %d KB: %.1f batches of %d KB each", n, got>>10, float64(got)/batchBytes, batchBytes>>10)
+	}
+}
+
+// TestReadHandsOffChunks reads one input whose chunks alternate between
+// being matched in line and being given to another worker: every record is
+// counted once, a given batch holds its chunk's records (with their lines),
+// and the input finishes only once the given batches are matched too.
+func TestReadHandsOffChunks(t *testing.T) {
+	eng := builtinEngine(t)
+	proc, err := detect.New(eng.Rules(), state.NewMemory(), detect.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 3*batchRecords + 7
+	var data []byte
+	for i := range n {
+		data = fmt.Appendf(data, `{"eventVersion":"1.08","eventTime":"2024-01-01T00:%02d:%02dZ","eventSource":"s3.amazonaws.com","eventName":"GetObject","eventID":"e%d"}`+"\n", i/60%60, i%60, i)
+	}
+	path := filepath.Join(t.TempDir(), "in.jsonl")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	finished := 0
+	pl := &pipeline{ctx: context.Background(), eng: eng, maxRecord: 1 << 20, prog: &Progress{}, lateness: int64(DefaultLateness),
+		inputErr: func(e InputError) { t.Errorf("input error: %v", e) },
+		progress: func(*inputRun, int64) {},
+		finished: func(*inputRun) { finished++ }}
+	m := &matcher{s: engine.NewScratch(), col: proc.NewCollector()}
+	in := &inputRun{path: path, src: record.Input{Path: path}}
+	chunk := 0
+	var given []*batch
+	pl.read(in, m, func() bool { chunk++; return chunk%2 == 0 }, func(b *batch) { given = append(given, b) })
+	if finished != 0 {
+		t.Fatalf("the input finished with %d chunks given away not matched yet", len(given))
+	}
+	if chunk != 4 || len(given) != 2 {
+		t.Fatalf("%d chunks, %d given; want 4 and 2", chunk, len(given))
+	}
+	for k, b := range given {
+		seq := 2*k + 1
+		want := min(batchRecords, n-seq*batchRecords)
+		if b.seq != seq || len(b.recs) != want || b.recs[0].line != seq*batchRecords+1 {
+			t.Errorf("given batch %d: seq %d, %d records from line %d; want seq %d, %d records from line %d",
+				k, b.seq, len(b.recs), b.recs[0].line, seq, want, seq*batchRecords+1)
+		}
+	}
+	for _, b := range given {
+		pl.match(m, b)
+	}
+	if finished != 1 || pl.prog.Records.Load() != n || pl.records.Load() != n || in.next != 4 {
+		t.Errorf("finished %d times, %d records counted, %d evaluated, %d chunks in order; want 1, %d, %d, 4",
+			finished, pl.prog.Records.Load(), pl.records.Load(), in.next, n, n)
 	}
 }
