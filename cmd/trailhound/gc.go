@@ -27,17 +27,25 @@ func userSetGC() bool {
 }
 
 // startHuntGC sets the collector for a hunt, unless the user set GOGC or
-// GOMEMLIMIT: GOGC=huntGCPercent with the heap floor gcFloorBytes. The
-// returned function restores the GOGC of before.
+// GOMEMLIMIT: GOGC=huntGCPercent with the heap floor gcFloorBytes, and
+// huge pages for the first hugeHeapBytes of heap. The returned function
+// restores the GOGC of before.
 func startHuntGC() (stop func()) {
 	if userSetGC() {
 		return func() {}
 	}
+	reserveHugeHeap(hugeHeapBytes)
 	return startGCFloor(gcFloorBytes, huntGCPercent)
 }
 
 // gcFloorBytes is the least heap a hunt lets the garbage collector aim at.
 const gcFloorBytes = 64 << 20
+
+// hugeHeapBytes is how much of the heap reserveHugeHeap marks for huge
+// pages: twice the floor, the peak heap of a hunt with every Elastic and
+// Sigma rule over 300 MB of unordered records. It is address space, not
+// memory: pages count in RSS when the heap uses them.
+const hugeHeapBytes = 2 * gcFloorBytes
 
 // A hunt's heap is small for a while: a few MB while the rules load and
 // compile, then growing with the rules' state in the hunt's first seconds.
