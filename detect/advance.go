@@ -6,6 +6,8 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/trailhound/trailhound/alert"
@@ -39,7 +41,7 @@ func (p *Processor) Advance(w time.Time) ([]alert.Alert, error) {
 	if n == math.MinInt64 { // nothing can be decided yet: the matches wait in the collectors
 		return nil, nil
 	}
-	return p.advance(n)
+	return p.advance(n, 1)
 }
 
 // Finish takes the remaining matches as the end of the input (Advance to
@@ -47,7 +49,7 @@ func (p *Processor) Advance(w time.Time) ([]alert.Alert, error) {
 // and per-rule statistics of the whole input (by rule.Rule.Key). The new
 // state is kept until Commit.
 func (p *Processor) Finish() ([]alert.Alert, map[string]RuleStats, error) {
-	alerts, err := p.advance(never)
+	alerts, err := p.advance(never, max(1, p.opts.Parallel))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -142,12 +144,21 @@ func nanos(t time.Time) int64 {
 	return t.UnixNano()
 }
 
-func (p *Processor) advance(w int64) ([]alert.Alert, error) {
+func (p *Processor) advance(w int64, parallel int) ([]alert.Alert, error) {
 	if p.orderErr != nil {
 		return nil, p.orderErr
 	}
 	w = max(w, p.watermark.Load())
 	p.watermark.Store(w)
+	for _, i := range p.order { // the store is read here, one rule at a time
+		if run := p.runs[i]; run.st == nil {
+			st, err := p.store.Load(p.rules[i].r.Key())
+			if err != nil {
+				return nil, fmt.Errorf("rule %s: %w", p.rules[i].r.Key(), err)
+			}
+			run.st, run.expired = st, math.MinInt64
+		}
+	}
 	p.mu.Lock()
 	cols := slices.Clone(p.collectors)
 	p.mu.Unlock()
@@ -157,14 +168,22 @@ func (p *Processor) advance(w int64) ([]alert.Alert, error) {
 	}
 	// each rule's alerts, then all of them in one array of the right size
 	// (an alert is large: growing the array copied them over and over)
-	per := make([][]alert.Alert, 0, len(p.order))
-	n := 0
-	for _, i := range p.order {
-		alerts, err := p.advanceRule(i, w, got)
-		if err != nil {
-			return nil, err
+	per := make([][]alert.Alert, len(p.order))
+	touched := make([]bool, len(p.order))
+	step := func(k int) { per[k], touched[k] = p.advanceRule(p.order[k], w, got) }
+	if parallel > 1 && p.plain > 1 {
+		p.advanceParallel(parallel, got, step)
+	} else {
+		for k := range p.order {
+			step(k)
 		}
-		per, n = append(per, alerts), n+len(alerts)
+	}
+	n := 0
+	for k, i := range p.order {
+		if touched[k] {
+			p.dirty[i] = true
+		}
+		n += len(per[k])
 	}
 	var all []alert.Alert
 	if n > 0 {
@@ -180,17 +199,46 @@ func (p *Processor) advance(w int64) ([]alert.Alert, error) {
 	return all, nil
 }
 
-// advanceRule takes a rule's new matches through its detector and the
-// suppressor, and returns the alerts that can no longer change.
-func (p *Processor) advanceRule(i int, w int64, got []*Collector) ([]alert.Alert, error) {
-	ri, run := p.rules[i], p.runs[i]
-	if run.st == nil {
-		st, err := p.store.Load(ri.r.Key())
-		if err != nil {
-			return nil, fmt.Errorf("rule %s: %w", ri.r.Key(), err)
+// advanceParallel runs step on every place of p.order, the plain rules on
+// parallel goroutines. A plain rule reads nothing of another rule, and
+// writes only its own run, state and detector: they go in any order, those
+// with the most matches first (one started last would run alone). The
+// correlations follow, in their order, once every plain rule is done: they
+// read the rules they wait for (their horizon, and alerts passed on by
+// chain).
+func (p *Processor) advanceParallel(parallel int, got []*Collector, step func(k int)) {
+	ks := make([]int, p.plain)
+	load := make([]int, p.plain)
+	for k := range ks {
+		i := p.order[k]
+		ks[k], load[k] = k, p.rules[i].det.held()
+		for _, c := range got {
+			load[k] += len(c.cands[i]) + len(c.slices[i])
 		}
-		run.st, run.expired = st, math.MinInt64
 	}
+	slices.SortStableFunc(ks, func(a, b int) int { return load[b] - load[a] })
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	for range min(parallel, p.plain) {
+		wg.Go(func() {
+			for x := int(next.Add(1) - 1); x < p.plain; x = int(next.Add(1) - 1) {
+				step(ks[x])
+			}
+		})
+	}
+	wg.Wait()
+	for k := p.plain; k < len(p.order); k++ {
+		step(k)
+	}
+}
+
+// advanceRule takes a rule's new matches through its detector and the
+// suppressor, and returns the alerts that can no longer change, and
+// whether its state may have changed. Its state is loaded (advance).
+func (p *Processor) advanceRule(i int, w int64, got []*Collector) ([]alert.Alert, bool) {
+	ri, run := p.rules[i], p.runs[i]
 	st, rs := run.st, &run.rs
 	in := p.pending[i]
 	p.pending[i] = nil
@@ -240,10 +288,7 @@ func (p *Processor) advanceRule(i int, w int64, got []*Collector) ([]alert.Alert
 	}
 	rs.Alerts += len(alerts)
 	p.expire(ri, run, h)
-	if touched {
-		p.dirty[i] = true
-	}
-	return alerts, nil
+	return alerts, touched
 }
 
 // onlyCands returns the one taken collector that has matches of rule i

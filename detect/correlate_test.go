@@ -1,7 +1,9 @@
 package detect
 
 import (
+	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -65,7 +67,13 @@ func sigmaEngine(t testing.TB, docs string) *engine.Engine {
 // huntEngine runs one hunt of the events over store and commits it.
 func huntEngine(t *testing.T, eng *engine.Engine, store state.Store, evs ...ev) ([]alert.Alert, map[string]RuleStats) {
 	t.Helper()
-	p, err := New(eng.Rules(), store, Options{})
+	return huntEngineWith(t, eng, store, Options{}, evs...)
+}
+
+// huntEngineWith is huntEngine with the processor's options.
+func huntEngineWith(t *testing.T, eng *engine.Engine, store state.Store, opts Options, evs ...ev) ([]alert.Alert, map[string]RuleStats) {
+	t.Helper()
+	p, err := New(eng.Rules(), store, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,5 +362,87 @@ correlation:
 	}
 	if n := run(third); n != 0 {
 		t.Errorf("same events again: %d alerts, want 0", n)
+	}
+}
+
+// Finish decides the rules on parallel goroutines as it does on one: the
+// same alerts in the same order, the same stats and the same state, for
+// plain rules, a correlation over them and a correlation over that one
+// (which must wait for the rules it reads).
+func TestFinishParallelAgrees(t *testing.T) {
+	doc := baseRules + `---
+title: Burst
+id: burst
+name: burst
+correlation:
+  type: event_count
+  rules: [secret_read]
+  group-by: [userIdentity.userName]
+  timespan: 5m
+  condition: {gte: 3}
+  generate: true
+---
+title: Listing then burst
+id: chain
+correlation:
+  type: temporal_ordered
+  rules: [secrets_listed, burst]
+  group-by: [userIdentity.userName]
+  timespan: 10m
+---
+title: Secret deleted
+id: secret-deleted
+logsource: {product: aws, service: cloudtrail}
+detection:
+  sel: {eventName: DeleteSecret}
+  condition: sel
+`
+	// plain rules enough that the correlations start while some still run
+	for k := range 40 {
+		doc += fmt.Sprintf("---\ntitle: Read %d\nid: read-%d\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel: {eventName: GetSecretValue}\n  condition: sel\n", k, k)
+	}
+	var evs []ev
+	for u := range 40 {
+		user := fmt.Sprintf("user%d", u)
+		start := time.Duration(u) * time.Hour
+		evs = append(evs, ev{at: start, id: user + "-l", user: user, name: "ListSecrets"})
+		for i := range 3 + u%5 {
+			evs = append(evs, ev{at: start + time.Minute + time.Duration(i)*time.Second, id: fmt.Sprintf("%s-r%d", user, i), user: user, name: "GetSecretValue"})
+		}
+		evs = append(evs, ev{at: start + 2*time.Minute, id: user + "-d", user: user, name: "DeleteSecret"})
+	}
+	eng := sigmaEngine(t, doc)
+	run := func(parallel int) (string, map[string]RuleStats, map[string]*state.Rule) {
+		store := state.NewMemory()
+		alerts, stats := huntEngineWith(t, eng, store, Options{Parallel: parallel}, evs...)
+		var b strings.Builder
+		if err := alert.WriteJSONL(&b, alerts); err != nil {
+			t.Fatal(err)
+		}
+		saved := map[string]*state.Rule{}
+		for _, r := range eng.Rules() {
+			st, err := store.Load(r.Key())
+			if err != nil {
+				t.Fatal(err)
+			}
+			saved[r.Key()] = st
+		}
+		return b.String(), stats, saved
+	}
+	want, wantStats, wantState := run(1)
+	if !strings.Contains(want, `"id":"chain"`) {
+		t.Fatalf("the chained correlation raised nothing; the test needs it:\n%s", want)
+	}
+	for _, n := range []int{2, 3, 8} {
+		got, stats, st := run(n)
+		if got != want {
+			t.Errorf("Parallel %d: alerts differ:\n%s\nwant\n%s", n, got, want)
+		}
+		if !maps.Equal(stats, wantStats) {
+			t.Errorf("Parallel %d: stats %v, want %v", n, stats, wantStats)
+		}
+		if !reflect.DeepEqual(st, wantState) {
+			t.Errorf("Parallel %d: the saved state differs", n)
+		}
 	}
 }

@@ -32,9 +32,14 @@ import (
 // contributes to a new_terms or threshold rule, as Elastic does.
 const maxTermCombinations = 100
 
-// Options restrict what is considered.
+// Options restrict what is considered, and how Finish runs.
 type Options struct {
 	From, To time.Time // event-time range; zero means unbounded
+	// Parallel is how many goroutines Finish decides the rules on
+	// (default 1). Nothing else runs while a hunt finishes, and an
+	// input whose records are out of order leaves every decision to the
+	// end: a hunt gives Finish its workers.
+	Parallel int
 }
 
 // Processor holds the rules and their state for one hunt or stream.
@@ -46,6 +51,7 @@ type Processor struct {
 	dirty    map[int]bool  // rules whose state changed since the last Commit
 	pending  [][]candidate // correlations: alerts of the correlations they read
 	order    []int         // the order rules advance in (finishOrder)
+	plain    int           // how many rules at the front of order are plain (no correlation)
 	orderErr error         // correlations that read each other in a cycle
 	runs     []*ruleRun    // per rule: what advancing keeps
 
@@ -142,6 +148,9 @@ func New(rules []*rule.Rule, store state.Store, opts Options) (*Processor, error
 		return nil, err
 	}
 	p.order, p.orderErr = p.finishOrder()
+	for p.plain < len(p.order) && p.rules[p.order[p.plain]].corr == nil {
+		p.plain++
+	}
 	for _, ri := range p.rules {
 		ri.det = newDetector(ri)
 		if cd, ok := ri.det.(*correlationDetector); ok {

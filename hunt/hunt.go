@@ -173,7 +173,11 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 	if store == nil {
 		store = state.NewMemory()
 	}
-	proc, err := detect.New(eng.Rules(), store, detect.Options{From: opts.From, To: opts.To})
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	proc, err := detect.New(eng.Rules(), store, detect.Options{From: opts.From, To: opts.To, Parallel: workers})
 	if err != nil {
 		return nil, err
 	}
@@ -186,10 +190,6 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 		prog = &Progress{}
 	}
 	prog.FilesTotal, prog.BytesTotal = len(walked.Inputs), sum.BytesOnDisk
-	workers := opts.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
 
 	var (
 		mu       sync.Mutex
