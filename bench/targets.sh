@@ -51,6 +51,7 @@ for _ in $(seq "$runs"); do
   /usr/bin/time -f "jq-generated %U %S %e %M" -a -o "$out/cli.txt" jq -c "$jqf" "$gen"/* > /dev/null
   for b in old new; do
     t generated $b -w 1 "${es[@]}" "$gen"
+    t generated-w2 $b -w 2 "${es[@]}" "$gen"
     t real-logs $b -w 1 "${es[@]}" "$corpus/cloudtrail-logs"
     t panther $b -w 1 "${py[@]}" "$corpus/cloudtrail-logs"
     t panther-start $b -w 1 "${py[@]}" "$empty"
