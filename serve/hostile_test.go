@@ -274,7 +274,7 @@ func TestFutureRecordsDoNotBlind(t *testing.T) {
 	const (
 		whoami = `{"eventVersion":"1.10","eventTime":"2099-06-01T00:00:00Z","eventSource":"sts.amazonaws.com","eventName":"GetCallerIdentity","eventID":"future-1","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::210987654321:user/mallory.ops","accountId":"210987654321","userName":"mallory.ops"},"sourceIPAddress":"192.0.2.45","awsRegion":"us-east-1","recipientAccountId":"210987654321"}`
 		stop   = `{"eventVersion":"1.10","eventTime":"2099-06-01T00:00:01Z","eventSource":"cloudtrail.amazonaws.com","eventName":"StopLogging","eventID":"future-2","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::210987654321:user/mallory.ops","accountId":"210987654321","userName":"mallory.ops"},"requestParameters":{"name":"org-main"},"sourceIPAddress":"192.0.2.45","awsRegion":"us-east-1","recipientAccountId":"210987654321"}`
-		// closes the samples' windows: an hour before the clock
+		// closes the samples' windows (a month before it): an hour before the clock
 		closer = `{"eventVersion":"1.08","eventTime":"2026-11-30T23:00:00Z","eventSource":"sentinel.trailhound.test","eventName":"Sentinel","eventID":"closer","awsRegion":"us-east-1"}`
 	)
 	stopFile := filepath.Join(t.TempDir(), "stop.json")
@@ -289,7 +289,10 @@ func TestFutureRecordsDoNotBlind(t *testing.T) {
 	slices.Sort(want)
 	h := startHTTPWith(t, t.TempDir(), newFakeES(t), func(o *Options) {
 		o.Now = func() time.Time { return now }
-		o.Lateness = time.Hour
+		// longer than the samples span (10:02 to 14:22): their bodies are
+		// matched concurrently, and with an hour one done before another
+		// came made the other's early records late (a failure in CI)
+		o.Lateness = 6 * time.Hour
 	})
 	bodies := append([][]byte{[]byte(whoami + "\n" + stop + "\n")}, sampleBodies(t)...)
 	for _, b := range bodies {
