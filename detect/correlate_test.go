@@ -35,6 +35,33 @@ detection:
   condition: sel
 `
 
+// burstChain is a correlation over secret_read (three reads in five
+// minutes by one actor) and a correlation over it (a listing, then a burst).
+const burstChain = `---
+title: Burst
+id: burst
+name: burst
+correlation:
+  type: event_count
+  rules: [secret_read]
+  group-by: [actor]
+  aliases:
+    actor: {secret_read: userIdentity.userName}
+  timespan: 5m
+  condition: {gte: 3}
+  generate: true
+---
+title: Listing then burst
+id: chain
+correlation:
+  type: temporal_ordered
+  rules: [secrets_listed, burst]
+  group-by: [actor]
+  aliases:
+    actor: {secrets_listed: userIdentity.userName}
+  timespan: 10m
+`
+
 // huntSigma loads Sigma documents and feeds the events through every rule
 // whose condition matches, as a hunt does.
 func huntSigma(t *testing.T, docs string, evs ...ev) ([]alert.Alert, map[string]RuleStats) {
@@ -172,30 +199,7 @@ func TestCorrelations(t *testing.T) {
 }
 
 func TestCorrelationChainAliasesAndGenerate(t *testing.T) {
-	doc := baseRules + `---
-title: Burst
-id: burst
-name: burst
-correlation:
-  type: event_count
-  rules: [secret_read]
-  group-by: [actor]
-  aliases:
-    actor: {secret_read: userIdentity.userName}
-  timespan: 5m
-  condition: {gte: 3}
-  generate: true
----
-title: Listing then burst
-id: chain
-correlation:
-  type: temporal_ordered
-  rules: [secrets_listed, burst]
-  group-by: [actor]
-  aliases:
-    actor: {secrets_listed: userIdentity.userName}
-  timespan: 10m
-`
+	doc := baseRules + burstChain
 	evs := []ev{{at: 0, id: "l", user: "mallory", name: "ListSecrets"}}
 	for i := range 3 {
 		evs = append(evs, ev{at: time.Minute + time.Duration(i)*time.Second, id: "r" + string(rune('0'+i)), user: "mallory", name: "GetSecretValue"})
@@ -370,26 +374,7 @@ correlation:
 // plain rules, a correlation over them and a correlation over that one
 // (which must wait for the rules it reads).
 func TestFinishParallelAgrees(t *testing.T) {
-	doc := baseRules + `---
-title: Burst
-id: burst
-name: burst
-correlation:
-  type: event_count
-  rules: [secret_read]
-  group-by: [userIdentity.userName]
-  timespan: 5m
-  condition: {gte: 3}
-  generate: true
----
-title: Listing then burst
-id: chain
-correlation:
-  type: temporal_ordered
-  rules: [secrets_listed, burst]
-  group-by: [userIdentity.userName]
-  timespan: 10m
----
+	doc := baseRules + burstChain + `---
 title: Secret deleted
 id: secret-deleted
 logsource: {product: aws, service: cloudtrail}
