@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -173,11 +172,8 @@ func (d *correlationDetector) advance(w int64, in []candidate, st *state.Rule, r
 		d.recent = append(d.recent, x)
 		d.maxT = max(d.maxT, x.t)
 	}
-	byTime := func(xs []candidate) {
-		sort.SliceStable(xs, func(a, b int) bool { return xs[a].t < xs[b].t })
-	}
-	byTime(d.pending)
-	byTime(d.recent)
+	sortByTime(d.pending)
+	sortByTime(d.recent)
 	n := before(d.pending, w)
 	var raised []candidate
 	raise := func(key string, win []candidate, n int) {
