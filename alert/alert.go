@@ -10,7 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -281,18 +281,57 @@ func FromRule(r *rule.Rule) Alert {
 	}}
 }
 
-// Sort orders alerts by event time, then rule name, then id.
+// Sort orders alerts by event time, then rule name, then id (alerts equal
+// in all three in the order sort.Slice gives them).
+//
+// An Alert is large (over 500 bytes): sort.Slice swapped them O(n log n)
+// times through reflection. Sort checks whether they are in order already
+// (one rule's, mostly), and else orders their indices with the same
+// pattern-defeating quicksort, so the same comparisons give the same
+// order, and then moves each alert once, in place.
 func Sort(as []Alert) {
-	sort.Slice(as, func(i, j int) bool {
-		a, b := &as[i], &as[j] // not copies: an Alert is large
-		if !a.Time.Equal(b.Time) {
-			return a.Time.Before(b.Time)
+	sorted := true
+	for i := 1; i < len(as) && sorted; i++ {
+		sorted = compareAlerts(&as[i-1], &as[i]) <= 0
+	}
+	if sorted {
+		return
+	}
+	order := make([]int32, len(as))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(x, y int32) int { return compareAlerts(&as[x], &as[y]) })
+	// as[i] = as[order[i]] in place, a cycle at a time (a place done is
+	// marked order[i] = i)
+	for i := range as {
+		if int(order[i]) == i {
+			continue
 		}
-		if a.Rule.Name != b.Rule.Name {
-			return a.Rule.Name < b.Rule.Name
+		tmp := as[i]
+		j := i
+		for {
+			k := int(order[j])
+			order[j] = int32(j)
+			if k == i {
+				as[j] = tmp
+				break
+			}
+			as[j] = as[k]
+			j = k
 		}
-		return a.ID < b.ID
-	})
+	}
+}
+
+// compareAlerts orders alerts by event time, then rule name, then id.
+func compareAlerts(a, b *Alert) int {
+	if c := a.Time.Compare(b.Time); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Rule.Name, b.Rule.Name); c != 0 {
+		return c
+	}
+	return strings.Compare(a.ID, b.ID)
 }
 
 // WriteJSONL writes one alert per line. A record's bytes cannot make it

@@ -6,7 +6,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"reflect"
+	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -260,6 +263,70 @@ func TestSort(t *testing.T) {
 				t.Errorf("order %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// sortSlow is Sort as it was: sort.Slice on the alerts themselves.
+func sortSlow(as []Alert) {
+	sort.Slice(as, func(i, j int) bool {
+		a, b := &as[i], &as[j]
+		if !a.Time.Equal(b.Time) {
+			return a.Time.Before(b.Time)
+		}
+		if a.Rule.Name != b.Rule.Name {
+			return a.Rule.Name < b.Rule.Name
+		}
+		return a.ID < b.ID
+	})
+}
+
+// sortInput builds alerts from data, a byte each for the time, rule name
+// and id out of few values (many ties, alerts equal in all three told
+// apart by their path), and a byte that may take the alerts in order; at
+// most 2048 alerts (an alert is large).
+func sortInput(data []byte) []Alert {
+	data = data[:min(len(data), 3*2048+1)]
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	var as []Alert
+	for i := 0; i+3 <= len(data); i += 3 {
+		as = append(as, Alert{
+			ID:   string('a' + rune(data[i+2]%3)),
+			Time: t0.Add(time.Duration(data[i]%5) * time.Second),
+			Rule: Rule{Name: string('m' + rune(data[i+1]%3)), Path: strconv.Itoa(i)},
+		})
+	}
+	if len(data)%3 == 1 && data[len(data)-1]%2 == 0 {
+		sortSlow(as)
+	}
+	return as
+}
+
+// Sort gives the order sort.Slice gave, ties included.
+func TestSortAsSlow(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for n := range 300 {
+		data := make([]byte, 3*(n%60)+n%3)
+		for i := range data {
+			data[i] = byte(r.IntN(256))
+		}
+		checkSortAsSlow(t, data)
+	}
+}
+
+func FuzzSortAsSlow(f *testing.F) {
+	f.Add([]byte("abcabdxyzxya0"))
+	f.Add([]byte("zzzyyyxxxwwwvvv"))
+	f.Fuzz(checkSortAsSlow)
+}
+
+func checkSortAsSlow(t *testing.T, data []byte) {
+	got, want := sortInput(data), sortInput(data)
+	Sort(got)
+	sortSlow(want)
+	for i := range want {
+		if got[i].Rule.Path != want[i].Rule.Path {
+			t.Fatalf("%x: alert %d is %+v, want %+v", data, i, got[i], want[i])
+		}
 	}
 }
 

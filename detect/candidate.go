@@ -74,8 +74,30 @@ func sortCandidates(cands []candidate) {
 		order[i] = int32(i)
 	}
 	slices.SortStableFunc(order, func(a, b int32) int { return compareCandidates(&cands[a], &cands[b]) })
-	// cands[i] = cands[order[i]] in place, a cycle at a time (a place done
-	// is marked order[i] = i)
+	permute(cands, order)
+}
+
+// sortByTime sorts candidates by time alone, stably, as sortCandidates
+// does: checked first, else their indices sorted and each moved once.
+func sortByTime(cands []candidate) {
+	sorted := true
+	for i := 1; i < len(cands) && sorted; i++ {
+		sorted = cands[i-1].t <= cands[i].t
+	}
+	if sorted {
+		return
+	}
+	order := make([]int32, len(cands))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortStableFunc(order, func(a, b int32) int { return cmp.Compare(cands[a].t, cands[b].t) })
+	permute(cands, order)
+}
+
+// permute sets cands[i] = cands[order[i]] in place, a cycle at a time (a
+// place done is marked order[i] = i).
+func permute(cands []candidate, order []int32) {
 	for i := range cands {
 		if int(order[i]) == i {
 			continue

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sort"
 	"testing"
 
 	"github.com/trailhound/trailhound/alert"
@@ -32,6 +33,44 @@ func TestSortCandidatesStable(t *testing.T) {
 			if cands[i].step != want[i].step {
 				t.Fatalf("n=%d: position %d holds candidate %d, a stable sort puts %d there", n, i, cands[i].step, want[i].step)
 			}
+		}
+	}
+}
+
+// sortByTime is the stable sort by time the correlations did with
+// sort.SliceStable: candidates at one time keep their order (told apart
+// here by step), whether the input is in order or not.
+func TestSortByTimeAsSliceStable(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for n := range 200 {
+		times := make([]byte, n%70)
+		for i := range times {
+			times[i] = byte(rng.IntN(256))
+		}
+		checkSortByTime(t, times)
+	}
+}
+
+func FuzzSortByTime(f *testing.F) {
+	f.Add([]byte{3, 1, 2, 1, 3, 0})
+	f.Add([]byte{0, 0, 1, 1, 2})
+	f.Fuzz(checkSortByTime)
+}
+
+// checkSortByTime sorts candidates at the times given (few distinct ones;
+// at most 4096: a candidate is large).
+func checkSortByTime(t *testing.T, times []byte) {
+	times = times[:min(len(times), 4096)]
+	cands := make([]candidate, len(times))
+	for i, b := range times {
+		cands[i] = candidate{t: int64(b % 7), step: i}
+	}
+	want := slices.Clone(cands)
+	sort.SliceStable(want, func(a, b int) bool { return want[a].t < want[b].t })
+	sortByTime(cands)
+	for i := range cands {
+		if cands[i].step != want[i].step {
+			t.Fatalf("%v: position %d holds candidate %d, sort.SliceStable puts %d there", times, i, cands[i].step, want[i].step)
 		}
 	}
 }

@@ -84,7 +84,7 @@ func (c *capper) advance(h int64, in []candidate, st *state.Rule, rs *RuleStats)
 // ones an earlier hunt raised.
 func (c *capper) dedup(st *state.Rule, rs *RuleStats) {
 	kept := c.held[:0]
-	at := map[string]int{}
+	at := make(map[string]int, len(c.held))
 	for _, x := range c.held {
 		if j, ok := at[x.alert.ID]; ok {
 			rs.Duplicates++

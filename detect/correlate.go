@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -113,15 +112,15 @@ func (c *Collector) feedCorrelations(ri *ruleInfo, ev *event.Event, t int64) {
 // latest are saved in the state for the next hunt.
 type correlationDetector struct {
 	ri      *ruleInfo
-	pending []candidate      // inputs not yet decided, by time
-	recent  []candidate      // inputs a later hunt may need, by time
-	seen    map[string]int64 // step and event of the inputs in recent -> time
+	pending []candidate       // inputs not yet decided, by time
+	recent  []candidate       // inputs a later hunt may need, by time
+	seen    map[inputID]int64 // step and event of the inputs in recent -> time
 	// done holds the inputs in recent (step and event) that a decided
 	// window counted (raised, or closed below its condition): kept with
 	// them, so that a replay onto the saved state (after a crash, or the
 	// next hunt) does not count them into a window again, which could
 	// raise one the first run had decided otherwise, under another id
-	done map[string]bool
+	done map[inputID]bool
 	// hold is the processor's Hold: inputs a replay from it may bring
 	// again are kept (as known) until the window before it closes
 	hold   *atomic.Int64
@@ -139,7 +138,7 @@ type corrGroup struct {
 }
 
 func newCorrelationDetector(ri *ruleInfo) *correlationDetector {
-	return &correlationDetector{ri: ri, seen: map[string]int64{}, done: map[string]bool{}, groups: map[string]*corrGroup{}, maxT: math.MinInt64, cap: newCapper(ri)}
+	return &correlationDetector{ri: ri, seen: map[inputID]int64{}, done: map[inputID]bool{}, groups: map[string]*corrGroup{}, maxT: math.MinInt64, cap: newCapper(ri)}
 }
 
 // collect is never called: correlations take their inputs from the rules
@@ -173,11 +172,8 @@ func (d *correlationDetector) advance(w int64, in []candidate, st *state.Rule, r
 		d.recent = append(d.recent, x)
 		d.maxT = max(d.maxT, x.t)
 	}
-	byTime := func(xs []candidate) {
-		sort.SliceStable(xs, func(a, b int) bool { return xs[a].t < xs[b].t })
-	}
-	byTime(d.pending)
-	byTime(d.recent)
+	sortByTime(d.pending)
+	sortByTime(d.recent)
 	n := before(d.pending, w)
 	var raised []candidate
 	raise := func(key string, win []candidate, n int) {
@@ -197,7 +193,7 @@ func (d *correlationDetector) advance(w int64, in []candidate, st *state.Rule, r
 			}
 		}
 		a.Threshold = &alert.ThresholdResult{Count: len(win), From: time.Unix(0, first).UTC(), To: time.Unix(0, last).UTC()}
-		var keys []string
+		var keys []inputID
 		for _, x := range win {
 			if x.term != "" {
 				keys = append(keys, inputKey(x))
@@ -368,7 +364,7 @@ func (d *correlationDetector) rollback(undos []undo) []undo { return d.cap.rollb
 
 // undecide marks the saved inputs keys (see inputKey) as not decided, in a
 // copy of the state.
-func undecide(st *state.Rule, keys []string) {
+func undecide(st *state.Rule, keys []inputID) {
 	p, ok := st.Pending[corrInputs]
 	if !ok {
 		return
@@ -377,7 +373,7 @@ func undecide(st *state.Rule, keys []string) {
 	if json.Unmarshal(p.Data, &kept) != nil {
 		return
 	}
-	undo := map[string]bool{}
+	undo := map[inputID]bool{}
 	for _, k := range keys {
 		undo[k] = true
 	}
@@ -415,9 +411,16 @@ func (d *correlationDetector) decided(win []candidate) {
 	}
 }
 
-// inputKey identifies an input of a correlation: the step (rule) it
+// inputID identifies an input of a correlation: the step (rule) it
 // matched and its event.
-func inputKey(x candidate) string { return strconv.Itoa(x.step) + "\x00" + x.term }
+type inputID struct {
+	step int
+	term string
+}
+
+// inputKey is the inputID of x (a struct: a string joining the two was an
+// allocation at each look-up).
+func inputKey(x candidate) inputID { return inputID{x.step, x.term} }
 
 func compare(op string, n, v int) bool {
 	switch op {
@@ -490,7 +493,7 @@ func keptInputs(st *state.Rule) (todo, done []candidate) {
 
 // keepInputs saves the inputs a later hunt may still need: those within the
 // timespan of the latest one.
-func keepInputs(st *state.Rule, cands []candidate, done map[string]bool, span, hold int64) {
+func keepInputs(st *state.Rule, cands []candidate, done map[inputID]bool, span, hold int64) {
 	delete(st.Pending, corrInputs)
 	if len(cands) == 0 {
 		return

@@ -34,7 +34,7 @@ type dedupWindow struct {
 
 func (d *dedupDetector) collect(c *Collector, i int, ev *event.Event, cd candidate) {
 	r := c.p.rules[i].r
-	a, later := matchAlertLater(r, ev)
+	a, later := matchAlertLater(r, c.p.rules[i].key, ev)
 	a.Time = time.Unix(0, cd.t).UTC()
 	cd.term = a.Title
 	if r.Dedup.Key != nil {

@@ -64,6 +64,7 @@ type Processor struct {
 
 type ruleInfo struct {
 	r           *rule.Rule
+	key         string // r.Key(), which builds a string for a rule not Elastic's
 	interval    int64
 	lookback    int64
 	history     int64 // new_terms history window
@@ -86,7 +87,7 @@ func New(rules []*rule.Rule, store state.Store, opts Options) (*Processor, error
 	p := &Processor{index: map[*rule.Rule]int{}, store: store, opts: opts, dirty: map[int]bool{}}
 	rule.MarkDuplicateIDs(rules) // rules sharing an id get keys of their own (catalog.Load did it already)
 	for i, r := range rules {
-		ri := &ruleInfo{r: r, interval: int64(r.Schedule.Interval), lookback: int64(r.Schedule.Lookback)}
+		ri := &ruleInfo{r: r, key: r.Key(), interval: int64(r.Schedule.Interval), lookback: int64(r.Schedule.Lookback)}
 		if ri.interval <= 0 {
 			ri.interval = int64(5 * time.Minute)
 		}

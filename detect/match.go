@@ -24,10 +24,10 @@ func (d *matchDetector) collect(c *Collector, i int, ev *event.Event, cd candida
 		// the record and its fields (which made every match of a broad
 		// search rule build the ECS view)
 		a = alert.FromRule(ri.r)
-		a.ID = alert.ID(ev, ri.r.Key())
+		a.ID = alert.ID(ev, ri.key)
 		a.Event = alert.Locate(ev)
 	} else {
-		a = matchAlert(ri.r, ev)
+		a = matchAlert(ri.r, ri.key, ev)
 	}
 	a.Time = time.Unix(0, cd.t).UTC()
 	cd.alert = &a
@@ -43,9 +43,9 @@ func (d *matchDetector) advance(w int64, in []candidate, st *state.Rule, rs *Rul
 func (d *matchDetector) held() int { return len(d.cap.held) }
 
 // matchAlert is the alert of a single-event rule on ev, with the rule's
-// output (Panther: title, context, dynamic severity).
-func matchAlert(r *rule.Rule, ev *event.Event) alert.Alert {
-	a, later := matchAlertLater(r, ev)
+// output (Panther: title, context, dynamic severity); key is r.Key().
+func matchAlert(r *rule.Rule, key string, ev *event.Event) alert.Alert {
+	a, later := matchAlertLater(r, key, ev)
 	if later != nil {
 		later(&a)
 	}
@@ -56,8 +56,9 @@ func matchAlert(r *rule.Rule, ev *event.Event) alert.Alert {
 // Output.Later gives, which the function it returns (nil when the rule
 // has no Later) fills in the alert: called only for a match that raises
 // an alert.
-func matchAlertLater(r *rule.Rule, ev *event.Event) (alert.Alert, func(*alert.Alert)) {
-	a := alert.New(ev, r)
+func matchAlertLater(r *rule.Rule, key string, ev *event.Event) (alert.Alert, func(*alert.Alert)) {
+	a := alert.NewWithID(ev, r, alert.ID(ev, key)) // alert.New, with the key kept
+
 	o := r.Output
 	if o == nil {
 		return a, nil

@@ -68,11 +68,11 @@ func (d *newTermsDetector) collect(c *Collector, i int, ev *event.Event, cd cand
 		j, held := c.firstSeen[key]
 		id := ""
 		if held && x.t == c.cands[i][j].t {
-			id = alert.IDWith(ev, r.Key(), x.term)
+			id = alert.IDWith(ev, ri.key, x.term)
 		}
 		if !held || x.t < c.cands[i][j].t || (id != "" && id < c.cands[i][j].alert.ID) {
 			if id == "" {
-				id = alert.IDWith(ev, r.Key(), x.term)
+				id = alert.IDWith(ev, ri.key, x.term)
 			}
 			a := alert.NewWithID(ev, r, id)
 			a.NewTerms = make([]string, len(combo))

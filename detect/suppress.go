@@ -15,7 +15,7 @@ import (
 type suppressor struct {
 	ri   *ruleInfo
 	held []heldAlert
-	pos  map[string]int // alert id -> index in held
+	pos  map[string]int // alert id -> index in held (alert_suppression only: no other rule reads it)
 }
 
 type heldAlert struct {
@@ -77,7 +77,9 @@ func (s *suppressor) add(cands []candidate, st *state.Rule, rs *RuleStats, chain
 		if chained {
 			out = append(out, *c.alert)
 		}
-		s.pos[c.alert.ID] = len(s.held)
+		if s.ri.r.Suppression != nil {
+			s.pos[c.alert.ID] = len(s.held)
+		}
 		s.held = append(s.held, heldAlert{a: c.alert, end: end, t: c.t, supp: c.supp, undo: c.undo, replaced: replaced})
 		for k := range c.blocks {
 			s.held = append(s.held, heldAlert{a: &c.blocks[k], end: end, t: c.t})
@@ -109,6 +111,9 @@ func (s *suppressor) release(h int64) []alert.Alert {
 	}
 	clear(s.held[len(kept):])
 	s.held = kept
+	if s.ri.r.Suppression == nil {
+		return out
+	}
 	clear(s.pos)
 	for i, x := range s.held {
 		if x.end > 0 {

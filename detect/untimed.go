@@ -41,7 +41,7 @@ func (c *Collector) addUntimed(i int, ev *event.Event) {
 		c.noTime[i]++
 		return
 	}
-	a := matchAlert(ri.r, ev)
+	a := matchAlert(ri.r, ri.key, ev)
 	a.Time = ev.FileTime.UTC()
 	a.TimeSubstitute = &alert.TimeSubstitute{From: ev.FileTimeFrom, Reason: why.Error()}
 	c.untimed[i] = append(c.untimed[i], candidate{t: a.Time.UnixNano(), alert: &a})
