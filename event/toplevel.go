@@ -203,10 +203,12 @@ func (t *topLevel) objGet(o *object, key string) *fastjson.Value {
 	return nil
 }
 
-// find returns the index of o's key key (-1: absent).
+// find returns the index of o's key key (-1: absent). Keys are compared
+// by signature first: only the key found is compared byte by byte.
 func (o *object) find(key string) int {
+	sig := record.KeySig(key)
 	for j, k := range o.keys {
-		if k.Is(o.data, key) {
+		if k.Sig == sig && k.Is(o.data, key) {
 			return j
 		}
 	}
