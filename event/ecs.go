@@ -538,14 +538,9 @@ func awsServiceActor(ui *fastjson.Value) string {
 	})
 }
 
-// awsServiceActor is awsServiceActor of the event's userIdentity, read
-// field by field (its members need not be parsed).
-func (e *Event) awsServiceActor() string {
-	return e.serviceActorOf(e.strView("userIdentity", "type"))
-}
-
-// serviceActorOf is awsServiceActor of the event, whose userIdentity type
-// (as strView reads it) is typ: the user getters read the type anyway, and
+// serviceActorOf is awsServiceActor of the event's userIdentity, read
+// field by field (its members need not be parsed), its type (as strView
+// reads it) being typ: the user getters read the type anyway, and
 // invokedBy is read only for the types serviceActor tests it for (most
 // records are neither).
 func (e *Event) serviceActorOf(typ string) string {
