@@ -52,13 +52,16 @@ type members struct {
 	done []bool
 }
 
+// reset makes m the members keys of data, none parsed. Only done is
+// cleared: a value is read only once done says it was parsed for this
+// record, and the values left from earlier records point into the
+// parsers the topLevel keeps and reuses anyway.
 func (m *members) reset(data []byte, keys []record.Key) {
 	m.data, m.keys = data, keys
 	if cap(m.vals) < len(keys) {
 		m.vals, m.done = make([]*fastjson.Value, len(keys)), make([]bool, len(keys))
 	}
 	m.vals, m.done = m.vals[:len(keys)], m.done[:len(keys)]
-	clear(m.vals)
 	clear(m.done)
 }
 
