@@ -27,6 +27,12 @@ type topLevel struct {
 	table  [2 * hashedKeys]uint8
 	hashed bool
 
+	// lastObj is the member rawAt last read a key of, lastObjKey its key:
+	// the user getters read userIdentity's type, invokedBy, userName ...
+	// in turn.
+	lastObjKey string
+	lastObj    *object
+
 	// objs are, by key, the members read key by key in turn (object):
 	// objState 0 not tried, 1 objs holds it, 2 read whole instead.
 	objs     []*object
@@ -106,6 +112,7 @@ func (t *topLevel) reset(data []byte, keys, nested []record.Key, kids []record.K
 	t.objs, t.objState = t.objs[:len(keys)], t.objState[:len(keys)]
 	clear(t.objState)
 	t.pooled = 0
+	t.lastObj = nil
 	t.hashed = len(keys) <= hashedKeys
 	if t.hashed {
 		clear(t.table[:])
@@ -290,16 +297,21 @@ func (e *Event) rawAt(keys []string) (raw []byte, ok bool) {
 	if t == nil || len(keys) == 0 || len(keys) > 2 {
 		return nil, false
 	}
-	i := t.index(keys[0])
-	switch {
-	case i < 0:
-		return nil, true
-	case len(keys) == 1:
-		return record.KeyValue(t.data, t.keys, i), true
-	}
-	o := t.object(i)
-	if o == nil {
-		return nil, false
+	var o *object
+	if len(keys) == 2 && t.lastObj != nil && t.lastObjKey == keys[0] {
+		o = t.lastObj
+	} else {
+		i := t.index(keys[0])
+		switch {
+		case i < 0:
+			return nil, true
+		case len(keys) == 1:
+			return record.KeyValue(t.data, t.keys, i), true
+		}
+		if o = t.object(i); o == nil {
+			return nil, false
+		}
+		t.lastObjKey, t.lastObj = keys[0], o
 	}
 	j := o.find(keys[1])
 	if j < 0 {
