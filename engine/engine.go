@@ -480,7 +480,7 @@ func (e *Engine) candidates(s *Scratch, ev *event.Event) []candidate {
 	typ := "" // no type to decide by (a real one is not empty)
 	if pc != nil {
 		typ, _ = typeOf(ev)
-		if c, ok := pc.byType[typ]; ok {
+		if c, ok := pc.lookup(typ); ok {
 			return c
 		}
 	}
@@ -535,10 +535,7 @@ func (e *Engine) candidates(s *Scratch, ev *event.Event) []candidate {
 		byAct[strings.Clone(act)] = pc
 	}
 	if typedPair {
-		if pc.byType == nil {
-			pc.byType = map[string][]candidate{}
-		}
-		pc.byType[strings.Clone(typ)] = cands
+		pc.add(strings.Clone(typ), cands)
 	} else {
 		pc.list = cands
 	}
@@ -549,9 +546,51 @@ func (e *Engine) candidates(s *Scratch, ev *event.Event) []candidate {
 // pairCands are the candidates of an event source and name: one list, or
 // one per identity type when a rule decides by it (typed).
 type pairCands struct {
-	typed  bool
-	list   []candidate
+	typed bool
+	list  []candidate
+	// the lists by type: the first few types seen in a slice, searched
+	// in turn (a pair's events have few types, and comparing them costs
+	// less than hashing one), the others in a map
+	types  []typeCands
 	byType map[string][]candidate
+}
+
+type typeCands struct {
+	typ   string
+	cands []candidate
+}
+
+// fewTypes is how many types a pairCands keeps in its slice.
+const fewTypes = 8
+
+// lookup returns the candidates of events of type typ (ok false: not
+// decided yet).
+func (pc *pairCands) lookup(typ string) (_ []candidate, ok bool) {
+	for i := range pc.types {
+		if pc.types[i].typ == typ {
+			return pc.types[i].cands, true
+		}
+	}
+	c, ok := pc.byType[typ]
+	return c, ok
+}
+
+// add keeps the candidates of events of type typ.
+func (pc *pairCands) add(typ string, cands []candidate) {
+	for i := range pc.types {
+		if pc.types[i].typ == typ {
+			pc.types[i].cands = cands
+			return
+		}
+	}
+	if len(pc.types) < fewTypes {
+		pc.types = append(pc.types, typeCands{typ, cands})
+		return
+	}
+	if pc.byType == nil {
+		pc.byType = map[string][]candidate{}
+	}
+	pc.byType[typ] = cands
 }
 
 // AddExceptions adds exception items. An item applies to the rules that

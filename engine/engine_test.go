@@ -518,3 +518,28 @@ func TestImplied(t *testing.T) {
 		}
 	}
 }
+
+// A pair's candidates by identity type are found as a map of them finds
+// them, for the types kept in its slice and those past it, types added
+// again included.
+func TestPairCandsTypes(t *testing.T) {
+	var pc pairCands
+	want := map[string][]candidate{}
+	types := []string{"IAMUser", "AssumedRole", "", "AWSService", "Root", "FederatedUser", "AWSAccount",
+		"IdentityCenterUser", "SAMLUser", "WebIdentityUser", "Unknown", "IAMUser", "X", "Root", "Y"}
+	for i, typ := range types {
+		cands := make([]candidate, i) // told apart by length
+		pc.add(typ, cands)
+		want[typ] = cands
+		for _, typ := range append(types, "absent", "iamuser") {
+			got, ok := pc.lookup(typ)
+			w, wok := want[typ]
+			if ok != wok || len(got) != len(w) {
+				t.Fatalf("after %d adds, %q: %d, %v; want %d, %v", i+1, typ, len(got), ok, len(w), wok)
+			}
+		}
+	}
+	if len(pc.types) != fewTypes || len(pc.byType) == 0 {
+		t.Fatalf("%d types in the slice, %d in the map", len(pc.types), len(pc.byType))
+	}
+}

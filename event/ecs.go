@@ -538,12 +538,19 @@ func awsServiceActor(ui *fastjson.Value) string {
 	})
 }
 
-// awsServiceActor is awsServiceActor of the event's userIdentity, read
-// field by field (its members need not be parsed).
-func (e *Event) awsServiceActor() string {
-	return serviceActor(e.strView("userIdentity", "type"), e.strView("userIdentity", "invokedBy"), func() string {
-		return strView(e.get("userIdentity", "sessionContext", "sessionIssuer", "arn"))
-	})
+// serviceActorOf is awsServiceActor of the event's userIdentity, read
+// field by field (its members need not be parsed), its type (as strView
+// reads it) being typ: the user getters read the type anyway, and
+// invokedBy is read only for the types serviceActor tests it for (most
+// records are neither).
+func (e *Event) serviceActorOf(typ string) string {
+	switch typ {
+	case "AWSService", "AssumedRole":
+		return serviceActor(typ, e.strView("userIdentity", "invokedBy"), func() string {
+			return strView(e.get("userIdentity", "sessionContext", "sessionIssuer", "arn"))
+		})
+	}
+	return ""
 }
 
 // serviceActor is awsServiceActor of a userIdentity's type, invokedBy and

@@ -1159,8 +1159,9 @@ func fastECS(name string) Getter {
 			if e.Kind != KindCloudTrail {
 				return e.walkSrc(p, dst)
 			}
-			if e.awsServiceActor() == "" {
-				switch e.getString("userIdentity", "type") {
+			// the type as strView reads it: the cases are no dropped strings
+			if typ := e.strView("userIdentity", "type"); e.serviceActorOf(typ) == "" {
+				switch typ {
 				case "AssumedRole", "FederatedUser":
 					if v := present(e.get("userIdentity", "sessionContext", "sessionIssuer", "userName")); v != nil {
 						return rawLeaf(e, v, dst)
@@ -1182,11 +1183,12 @@ func fastECS(name string) Getter {
 			if e.Kind != KindCloudTrail {
 				return e.walkSrc(p, dst)
 			}
-			if e.isPresent("userIdentity", "principalId") && e.awsServiceActor() == "" {
+			typ := e.strView("userIdentity", "type") // "IdentityCenterUser" is no dropped string
+			if e.isPresent("userIdentity", "principalId") && e.serviceActorOf(typ) == "" {
 				out, _ := presentLeaf(e, dst, "userIdentity", "principalId")
 				return out
 			}
-			if e.getString("userIdentity", "type") == "IdentityCenterUser" {
+			if typ == "IdentityCenterUser" {
 				if v := present(e.get("userIdentity", "onBehalfOf", "userId")); v != nil {
 					return rawLeaf(e, v, dst)
 				}

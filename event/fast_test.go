@@ -51,7 +51,7 @@ func TestFastGettersAgreeWithECS(t *testing.T) {
 	if len(walked.Errors) > 0 {
 		t.Fatal(walked.Errors)
 	}
-	names := []string{"event.dataset", "data_stream.dataset", "event.outcome", "cloud.account.id", "user.name",
+	names := []string{"event.dataset", "data_stream.dataset", "event.outcome", "cloud.account.id", "user.name", "user.id",
 		"source.ip", "event.ingested", "data_stream.namespace", "event.kind", "event.type", "event.category", "source.as.number", "source.geo.country_iso_code", "user_agent.name", "related.entity", "entity.target.id", "@timestamp"}
 	for n := range fromFlattened {
 		names = append(names, n)

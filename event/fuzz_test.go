@@ -1,10 +1,14 @@
 package event
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/trailhound/trailhound/record"
 )
 
 // FuzzEvent: any input either fails to parse with an error or yields an
@@ -76,6 +80,44 @@ func FuzzEvent(f *testing.F) {
 					t.Errorf("empty related host")
 				}
 			}
+		}
+	})
+}
+
+// FuzzServiceActor: the service actor read field by field from the
+// userIdentity type as the user getters read it (serviceActorOf) is the one
+// read from the parsed userIdentity (awsServiceActor), on any record.
+func FuzzServiceActor(f *testing.F) {
+	for _, s := range []string{
+		`{"eventSource":"s","eventName":"X","userIdentity":{"type":"AWSService","invokedBy":"x.amazonaws.com"}}`,
+		`{"eventSource":"s","eventName":"X","userIdentity":{"type":"AWSService"}}`,
+		`{"eventSource":"s","eventName":"X","userIdentity":{"type":"AWSService","invokedBy":"-"}}`,
+		`{"eventSource":"s","eventName":"X","userIdentity":{"type":"AssumedRole","invokedBy":"y.amazonaws.com","sessionContext":{"sessionIssuer":{"arn":"arn:aws:iam::1:role/aws-service-role/x.amazonaws.com/R"}}}}`,
+		`{"eventSource":"s","eventName":"X","userIdentity":{"type":"AssumedRole","sessionContext":{"sessionIssuer":{"arn":"arn:aws:iam::1:role/aws-service-role/x.amazonaws.com/R"}}}}`,
+		`{"eventSource":"s","eventName":"X","userIdentity":{"type":"AssumedRole","sessionContext":{"sessionIssuer":{"arn":"arn:aws:iam::1:role/r"}}}}`,
+		`{"eventSource":"s","eventName":"X","userIdentity":{"type":"IAMUser","invokedBy":"x.amazonaws.com","userName":"u"}}`,
+		`{"eventSource":"s","eventName":"X","userIdentity":{"type":"AWS\u0053ervice","invokedBy":"x\u002eamazonaws.com"}}`,
+		`{"eventSource":"s","eventName":"X","userIdentity":{"type":["AWSService"],"invokedBy":1}}`,
+		`{"eventSource":"s","eventName":"X","userIdentity":"AWSService"}`,
+		`{"eventSource":"s","eventName":"X","userIdentity.type":"AWSService","userIdentity":{"type":"none"}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var p Parser
+		err := record.ForEach(bytes.NewReader(data), 1<<20, func(rec record.Record) error {
+			ev, err := p.ParseRecord(rec) // read member by member
+			if err != nil || ev.Kind != KindCloudTrail {
+				return nil
+			}
+			fast := ev.serviceActorOf(ev.strView("userIdentity", "type"))
+			if slow := awsServiceActor(ev.root().Get("userIdentity")); fast != slow {
+				return fmt.Errorf("serviceActorOf %q, awsServiceActor %q", fast, slow)
+			}
+			return nil
+		}, func(*record.PosError) {})
+		if err != nil {
+			t.Fatal(err)
 		}
 	})
 }

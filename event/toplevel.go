@@ -27,6 +27,12 @@ type topLevel struct {
 	table  [2 * hashedKeys]uint8
 	hashed bool
 
+	// lastObj is the member rawAt last read a key of, lastObjKey its key:
+	// the user getters read userIdentity's type, invokedBy, userName ...
+	// in turn.
+	lastObjKey string
+	lastObj    *object
+
 	// objs are, by key, the members read key by key in turn (object):
 	// objState 0 not tried, 1 objs holds it, 2 read whole instead.
 	objs     []*object
@@ -52,13 +58,16 @@ type members struct {
 	done []bool
 }
 
+// reset makes m the members keys of data, none parsed. Only done is
+// cleared: a value is read only once done says it was parsed for this
+// record, and the values left from earlier records point into the
+// parsers the topLevel keeps and reuses anyway.
 func (m *members) reset(data []byte, keys []record.Key) {
 	m.data, m.keys = data, keys
 	if cap(m.vals) < len(keys) {
 		m.vals, m.done = make([]*fastjson.Value, len(keys)), make([]bool, len(keys))
 	}
 	m.vals, m.done = m.vals[:len(keys)], m.done[:len(keys)]
-	clear(m.vals)
 	clear(m.done)
 }
 
@@ -103,6 +112,7 @@ func (t *topLevel) reset(data []byte, keys, nested []record.Key, kids []record.K
 	t.objs, t.objState = t.objs[:len(keys)], t.objState[:len(keys)]
 	clear(t.objState)
 	t.pooled = 0
+	t.lastObj = nil
 	t.hashed = len(keys) <= hashedKeys
 	if t.hashed {
 		clear(t.table[:])
@@ -203,10 +213,12 @@ func (t *topLevel) objGet(o *object, key string) *fastjson.Value {
 	return nil
 }
 
-// find returns the index of o's key key (-1: absent).
+// find returns the index of o's key key (-1: absent). Keys are compared
+// by length first: most of an object's keys differ in length from the one
+// wanted, and comparing lengths costs less than a key's signature.
 func (o *object) find(key string) int {
 	for j, k := range o.keys {
-		if k.Is(o.data, key) {
+		if int(k.N) == len(key) && k.Is(o.data, key) {
 			return j
 		}
 	}
@@ -285,16 +297,21 @@ func (e *Event) rawAt(keys []string) (raw []byte, ok bool) {
 	if t == nil || len(keys) == 0 || len(keys) > 2 {
 		return nil, false
 	}
-	i := t.index(keys[0])
-	switch {
-	case i < 0:
-		return nil, true
-	case len(keys) == 1:
-		return record.KeyValue(t.data, t.keys, i), true
-	}
-	o := t.object(i)
-	if o == nil {
-		return nil, false
+	var o *object
+	if len(keys) == 2 && t.lastObj != nil && t.lastObjKey == keys[0] {
+		o = t.lastObj
+	} else {
+		i := t.index(keys[0])
+		switch {
+		case i < 0:
+			return nil, true
+		case len(keys) == 1:
+			return record.KeyValue(t.data, t.keys, i), true
+		}
+		if o = t.object(i); o == nil {
+			return nil, false
+		}
+		t.lastObjKey, t.lastObj = keys[0], o
 	}
 	j := o.find(keys[1])
 	if j < 0 {
@@ -381,6 +398,11 @@ func (e *Event) walkSrc(p *path, dst []Value) []Value {
 		return leaf(e.root(), dst)
 	}
 	t := e.top
+	if len(p.segs) == 2 {
+		if out, ok := t.walk2(p, dst); ok {
+			return out
+		}
+	}
 	for n, key := range p.joins[0] { // as walk does for an object
 		i := t.index(key)
 		if i < 0 {
@@ -414,6 +436,30 @@ func (e *Event) walkSrc(p *path, dst []Value) []Value {
 		}
 	}
 	return dst
+}
+
+// walk2 is walkSrc of a path of two segments, a.b, in the common case:
+// the record has no key "a.b", and a is absent, not an object, or an
+// object whose b is absent or a scalar scalarLeaf reads (ok false
+// otherwise: walkSrc's loops, which cost more, walk it). Most fields rules
+// read (userIdentity.type ...) are such paths.
+func (t *topLevel) walk2(p *path, dst []Value) (_ []Value, ok bool) {
+	if t.index(p.joins[0][1]) >= 0 {
+		return dst, false
+	}
+	i := t.index(p.segs[0])
+	if i < 0 {
+		return dst, true
+	}
+	o := t.object(i)
+	if o == nil {
+		return dst, false
+	}
+	j := o.find(p.segs[1])
+	if j < 0 {
+		return dst, true
+	}
+	return scalarLeaf(record.KeyValue(o.data, o.keys, j), dst)
 }
 
 // plainString returns the content of the JSON string raw when it has no

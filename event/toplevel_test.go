@@ -188,6 +188,10 @@ func FuzzParseRecord(f *testing.F) {
 		`{"eventSource":"s","eventName":"X","eventTime":"2024-01-01T00:00:00Z","userIdentity":{"type":"IAMUser","principalId":-0.5e+3,"accountId":"\u0031","userName":"-","accessKeyId":false},"errorMessage":"none"}`,
 		`{"eventSource":"s","eventName":"X","eventTime":"2024-01-01T00:00:00Z","userIdentity":{"type" : "AWSService" , "invokedBy" : "x.amazonaws.com" },"errorCode":"","errorMessage":"m"}`,
 		`{"eventSource":"s","eventName":"X","eventTime":"2024-01-01T00:00:00Z","userIdentity":{"type":["IAMUser"],"userName":{"a":1},"accountId":[]},"sourceIPAddress":"::ffff:1.2.3.4","userAgent":null}`,
+		// two-segment paths (walk2) and where it leaves them to walkSrc
+		`{"eventSource":"s","eventName":"X","eventTime":"2024-01-01T00:00:00Z","userIdentity":"IAMUser","requestParameters":[{"n":1}]}`,
+		`{"eventSource":"s","eventName":"X","eventTime":"2024-01-01T00:00:00Z","userIdentity":{"type":"IAM\u0055ser","arn":null},"requestParameters":{"n":{"m":2}}}`,
+		`{"eventSource":"s","eventName":"X","eventTime":"2024-01-01T00:00:00Z","userIdentity":{"t\u0079pe":"IAMUser"},"userIdentity.type":"Root"}`,
 	} {
 		f.Add([]byte(s))
 	}

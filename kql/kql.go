@@ -485,6 +485,15 @@ func (p *parser) escape(quoted bool) (string, int, error) {
 	return "", 0, p.errf("invalid escape \\%c", r)
 }
 
+// unquotedStop are the ASCII bytes unquoted looks at one by one: escapes,
+// wildcards, specials and white space; the others are copied in runs.
+var unquotedStop = func() (stop [utf8.RuneSelf]bool) {
+	for _, c := range []byte(`\*():<>"{} ` + "\t\n\r") {
+		stop[c] = true
+	}
+	return stop
+}()
+
 // unquoted parses an unquoted literal: it may contain inner white space but
 // ends before a keyword surrounded by white space, a special character, or
 // the end; surrounding white space is trimmed.
@@ -495,6 +504,16 @@ func (p *parser) unquoted() (Value, error) {
 	wildcard := false
 	for !p.eof() {
 		c := p.q[p.pos]
+		if c < utf8.RuneSelf && !unquotedStop[c] {
+			// a run of plain ASCII, written at once (most values are)
+			j := p.pos + 1
+			for j < len(p.q) && p.q[j] < utf8.RuneSelf && !unquotedStop[p.q[j]] {
+				j++
+			}
+			b.WriteString(p.q[p.pos:j])
+			p.pos = j
+			continue
+		}
 		if c == '\\' {
 			if p.pos+1 >= len(p.q) {
 				return Value{}, p.errf("unfinished escape at end of query")

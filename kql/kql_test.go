@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/pelletier/go-toml/v2"
 )
@@ -147,6 +148,93 @@ func FuzzParse(f *testing.F) {
 		}
 		if s2 := Format(n2); s2 != s {
 			t.Fatalf("round trip %q -> %q -> %q", q, s, s2)
+		}
+	})
+}
+
+// unquotedByByte is unquoted as it was before it copied plain ASCII in
+// runs: every byte looked at on its own (the reference FuzzUnquotedRuns
+// checks unquoted against).
+func (p *parser) unquotedByByte() (Value, error) {
+	start := p.pos
+	parts := []string{""}
+	var b strings.Builder
+	wildcard := false
+	for !p.eof() {
+		c := p.q[p.pos]
+		if c == '\\' {
+			if p.pos+1 >= len(p.q) {
+				return Value{}, p.errf("unfinished escape at end of query")
+			}
+			r, n, err := p.escape(false)
+			if err != nil {
+				return Value{}, err
+			}
+			b.WriteString(r)
+			p.pos += n
+			continue
+		}
+		if c == '*' {
+			wildcard = true
+			parts[len(parts)-1] = b.String()
+			parts = append(parts, "")
+			b.Reset()
+			p.pos++
+			continue
+		}
+		if strings.IndexByte(`():<>"{}`, c) >= 0 {
+			break
+		}
+		if isSpace(c) {
+			// white space ends the literal if a keyword or special follows
+			j := p.pos
+			for j < len(p.q) && isSpace(p.q[j]) {
+				j++
+			}
+			if j == len(p.q) || strings.IndexByte(`():<>"{}`, p.q[j]) >= 0 {
+				break
+			}
+			if _, ok := p.keywordAt(j, "or"); ok {
+				break
+			}
+			if _, ok := p.keywordAt(j, "and"); ok {
+				break
+			}
+			if _, ok := p.keywordAt(j, "not"); ok {
+				break
+			}
+			b.WriteString(p.q[p.pos:j])
+			p.pos = j
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(p.q[p.pos:])
+		if r == utf8.RuneError && n == 1 {
+			return Value{}, p.errf("invalid UTF-8")
+		}
+		b.WriteString(p.q[p.pos : p.pos+n])
+		p.pos += n
+	}
+	parts[len(parts)-1] = b.String()
+	if p.pos == start {
+		return Value{}, p.errf("expected a value, found %s", p.found())
+	}
+	return Value{Parts: parts, Wildcard: wildcard}, nil
+}
+
+// FuzzUnquotedRuns: unquoted, which copies runs of plain ASCII at once,
+// reads any text as unquotedByByte does: the same value, error and end.
+func FuzzUnquotedRuns(f *testing.F) {
+	for _, s := range []string{`abc`, `a*b\*c d`, `BedrockAPIKey-* and x`, `*/.aws/credentials or`, `é\u00e9x`,
+		`a b or c`, `a  not b`, `a\ b)`, "a\tb\n", `x\`, "\xff", `a"b`, `1.2.3.4}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		p, ref := &parser{q: q}, &parser{q: q}
+		v, err := p.unquoted()
+		w, werr := ref.unquotedByByte()
+		if (err == nil) != (werr == nil) || err != nil && err.Error() != werr.Error() ||
+			p.pos != ref.pos || v.Wildcard != w.Wildcard || strings.Join(v.Parts, "\x00") != strings.Join(w.Parts, "\x00") || len(v.Parts) != len(w.Parts) {
+			t.Fatalf("%q: unquoted %#v %v at %d, by byte %#v %v at %d", q, v, err, p.pos, w, werr, ref.pos)
 		}
 	})
 }
