@@ -58,7 +58,6 @@ func matchAlert(r *rule.Rule, key string, ev *event.Event) alert.Alert {
 // an alert.
 func matchAlertLater(r *rule.Rule, key string, ev *event.Event) (alert.Alert, func(*alert.Alert)) {
 	a := alert.NewWithID(ev, r, alert.ID(ev, key)) // alert.New, with the key kept
-
 	o := r.Output
 	if o == nil {
 		return a, nil
