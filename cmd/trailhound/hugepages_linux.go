@@ -1,7 +1,9 @@
 package main
 
 import (
+	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"unsafe"
@@ -24,10 +26,38 @@ var reserveOnce sync.Once
 // be zero), marks their mapping MADV_HUGEPAGE, and collects them at once:
 // the heap reuses the freed range first (the page allocator takes the
 // lowest free address), and the mapping keeps the mark when the runtime
-// later returns pages to the kernel. Where THP is "never" the mark does
-// nothing; where it is "always" it changes nothing.
+// later returns pages to the kernel.
+//
+// It does nothing where it cannot help or could hurt (hugePagesWanted):
+// where THP is "never" or "always"; under an address-space limit (ulimit
+// -v), where the n bytes, unused as they are, could make the runtime fail
+// for want of address space (a hunt that ran under 1.5 GB before did not
+// with it); and under strict overcommit, where they count against the
+// commit limit.
 func reserveHugeHeap(n int) {
-	reserveOnce.Do(func() { markHugeHeap(n) })
+	reserveOnce.Do(func() {
+		thp, _ := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
+		overcommit, _ := os.ReadFile("/proc/sys/vm/overcommit_memory")
+		var as syscall.Rlimit
+		if err := syscall.Getrlimit(syscall.RLIMIT_AS, &as); err != nil {
+			return
+		}
+		if hugePagesWanted(string(thp), string(overcommit), as.Cur) {
+			markHugeHeap(n)
+		}
+	})
+}
+
+// rlimInfinity is RLIM_INFINITY, no limit.
+const rlimInfinity = ^uint64(0)
+
+// hugePagesWanted reports whether marking the heap for huge pages helps
+// and is safe, given the THP setting (the contents of
+// /sys/kernel/mm/transparent_hugepage/enabled, the one in use in
+// brackets), the overcommit mode (/proc/sys/vm/overcommit_memory) and the
+// address-space limit.
+func hugePagesWanted(thp, overcommit string, addressLimit uint64) bool {
+	return strings.Contains(thp, "[madvise]") && strings.TrimSpace(overcommit) != "2" && addressLimit == rlimInfinity
 }
 
 // markHugeHeap is reserveHugeHeap's work; it returns the range it marked

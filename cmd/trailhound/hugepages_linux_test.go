@@ -76,3 +76,25 @@ func unmarkedHuge(lo, hi uintptr) (string, error) {
 	}
 	return "", nil
 }
+
+// The heap is marked only where THP is "madvise", overcommit is not strict
+// and the address space is not limited.
+func TestHugePagesWanted(t *testing.T) {
+	for _, tc := range []struct {
+		thp, overcommit string
+		limit           uint64
+		want            bool
+	}{
+		{"always [madvise] never\n", "0\n", rlimInfinity, true},
+		{"always [madvise] never\n", "1\n", rlimInfinity, true},
+		{"[always] madvise never\n", "0\n", rlimInfinity, false}, // every mapping gets them already
+		{"always madvise [never]\n", "0\n", rlimInfinity, false}, // the mark would do nothing
+		{"", "0\n", rlimInfinity, false},                         // no THP in this kernel
+		{"always [madvise] never\n", "2\n", rlimInfinity, false}, // strict overcommit
+		{"always [madvise] never\n", "0\n", 1 << 30, false},      // ulimit -v
+	} {
+		if got := hugePagesWanted(tc.thp, tc.overcommit, tc.limit); got != tc.want {
+			t.Errorf("THP %q, overcommit %q, limit %d: %v, want %v", tc.thp, tc.overcommit, tc.limit, got, tc.want)
+		}
+	}
+}
