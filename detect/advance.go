@@ -213,7 +213,7 @@ func (p *Processor) advanceParallel(parallel int, got []*Collector, step func(k 
 		i := p.order[k]
 		ks[k], load[k] = k, p.rules[i].det.held()
 		for _, c := range got {
-			load[k] += len(c.cands[i]) + len(c.slices[i])
+			load[k] += len(c.cands[i]) + len(c.sights[i]) + len(c.slices[i])
 		}
 	}
 	slices.SortStableFunc(ks, func(a, b int) int { return load[b] - load[a] })
@@ -258,6 +258,15 @@ func (p *Processor) advanceRule(i int, w int64, got []*Collector) ([]alert.Alert
 		untimed = append(untimed, c.untimed[i]...)
 	}
 	rs.Matches += len(in)
+	if nt, ok := ri.det.(*newTermsDetector); ok {
+		for _, c := range got {
+			rs.Matches += len(c.sights[i])
+			for _, s := range c.sights[i] {
+				st.Watermark = max(st.Watermark, s.t)
+			}
+			nt.see(c.sights[i])
+		}
+	}
 	for _, c := range got { // aggregating ES|QL: slices, at their start
 		for start, pt := range c.slices[i] {
 			in = append(in, candidate{t: start, part: pt})

@@ -28,6 +28,7 @@ type Collector struct {
 	untimed   [][]candidate // alerts on records without a usable event time, at their file's time
 	noTime    []int         // matches of such records a rule skipped (it needs event time)
 	late      []int         // matches earlier than the watermark when they came
+	sights    [][]sighting  // new_terms: matches without an alert (newTermsDetector.collect)
 	terms     [][]string    // new_terms: each field's values of the event (views)
 	// spare is a taken cands the processor has read and given back
 	// (emptied): its arrays, grown to a batch's matches, are reused
@@ -57,13 +58,14 @@ func (c *Collector) reset() {
 	c.untimed = make([][]candidate, n)
 	c.noTime = make([]int, n)
 	c.late = make([]int, n)
+	c.sights = make([][]sighting, n)
 }
 
 // take returns what the collector gathered and starts over.
 func (c *Collector) take() *Collector {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	got := &Collector{cands: c.cands, slices: c.slices, sliceRows: c.sliceRows, untimed: c.untimed, noTime: c.noTime, late: c.late}
+	got := &Collector{cands: c.cands, sights: c.sights, slices: c.slices, sliceRows: c.sliceRows, untimed: c.untimed, noTime: c.noTime, late: c.late}
 	c.reset()
 	return got
 }

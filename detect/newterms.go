@@ -1,6 +1,9 @@
 package detect
 
 import (
+	"cmp"
+	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -17,9 +20,26 @@ import (
 // remembers of them.
 type newTermsDetector struct {
 	ri      *ruleInfo
-	pending []candidate // sightings not yet decided, sorted
+	pending []candidate // sightings with an alert not yet decided, sorted
+	seen    []sighting  // sightings without one, not yet decided, sorted by time
 	cap     capper
 }
+
+// sighting is a new_terms match that carries no alert: the earliest
+// sighting of its term in its history-window bucket, in the same
+// collector, has one (see collect), so it cannot be new; all it does is
+// move its term's last sighting (state Terms). It is kept as its time and
+// term alone: a rule matching a tenth of the records (the corpus's "AWS
+// IAM Long-Term Access Key First Seen from Source IP") has as many, and a
+// candidate is ten times larger.
+type sighting struct {
+	t    int64
+	term string
+}
+
+// compactSightings keeps sightings without an alert as sightings, not
+// candidates; the tests turn it off to compare with candidates alone.
+var compactSightings = true
 
 // termKey is a new_terms term in one history-window-long bucket of time.
 type termKey struct {
@@ -86,9 +106,26 @@ func (d *newTermsDetector) collect(c *Collector, i int, ev *event.Event, cd cand
 			}
 			c.firstSeen[key] = len(c.cands[i])
 		}
+		if x.alert == nil && compactSightings {
+			c.sights[i] = append(c.sights[i], sighting{x.t, x.term})
+			continue
+		}
 		c.cands[i] = append(c.cands[i], x)
 	}
 }
+
+// see adds sightings without an alert, to be decided with the next advance.
+func (d *newTermsDetector) see(in []sighting) {
+	if len(in) == 0 {
+		return
+	}
+	d.seen = append(d.seen, in...)
+	if !slices.IsSortedFunc(d.seen, bySightingTime) {
+		slices.SortStableFunc(d.seen, bySightingTime)
+	}
+}
+
+func bySightingTime(a, b sighting) int { return cmp.Compare(a.t, b.t) }
 
 func (d *newTermsDetector) advance(w int64, in []candidate, st *state.Rule, rs *RuleStats) ([]candidate, int64) {
 	if len(in) > 0 {
@@ -96,9 +133,23 @@ func (d *newTermsDetector) advance(w int64, in []candidate, st *state.Rule, rs *
 		sortCandidates(d.pending)
 	}
 	n := before(d.pending, w)
+	m := sort.Search(len(d.seen), func(i int) bool { return d.seen[i].t >= w })
 	var firsts []candidate
+	j := 0
+	// a sighting moves its term's last sighting, before any candidate
+	// later than it (at the same time, candidates go first, as sorted
+	// candidates have those with an alert first)
+	seeUntil := func(t int64) {
+		for ; j < m && d.seen[j].t < t; j++ {
+			s := &d.seen[j]
+			if prev, ok := st.Terms[s.term]; !ok || s.t > prev {
+				st.Terms[s.term] = s.t
+			}
+		}
+	}
 	for k := range d.pending[:n] { // in time order
 		c := &d.pending[k]
+		seeUntil(c.t)
 		prev, ok := st.Terms[c.term]
 		if !ok || c.t-prev > d.ri.history {
 			first, term := *c, c.term
@@ -115,11 +166,14 @@ func (d *newTermsDetector) advance(w int64, in []candidate, st *state.Rule, rs *
 			st.Terms[c.term] = c.t
 		}
 	}
+	seeUntil(w)
 	clear(d.pending[:n])
 	d.pending = d.pending[n:]
+	clear(d.seen[:m])
+	d.seen = d.seen[m:]
 	return d.cap.advance(w, firsts, st, rs)
 }
 
 func (d *newTermsDetector) rollback(undos []undo) []undo { return d.cap.rollback(undos) }
 
-func (d *newTermsDetector) held() int { return len(d.pending) + len(d.cap.held) }
+func (d *newTermsDetector) held() int { return len(d.pending) + len(d.seen) + len(d.cap.held) }
