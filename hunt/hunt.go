@@ -225,7 +225,11 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 	emit := func(as []alert.Alert) {
 		prog.Alerts.Add(int64(len(as)))
 		if opts.Emit == nil {
-			collected = append(collected, as...)
+			if collected == nil { // the processor's array: no copy of the first
+				collected = as
+			} else {
+				collected = append(collected, as...)
+			}
 			return
 		}
 		if len(as) > 0 && failed == nil { // interrupted: what was found is still written
