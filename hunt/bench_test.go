@@ -2,6 +2,7 @@ package hunt
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/trailhound/trailhound/elastic"
 	"github.com/trailhound/trailhound/engine"
 	"github.com/trailhound/trailhound/geoip"
+	"github.com/trailhound/trailhound/memtune"
 	"github.com/trailhound/trailhound/record"
 	"github.com/trailhound/trailhound/rule"
 	"github.com/trailhound/trailhound/state"
@@ -368,7 +370,15 @@ func TestMain(m *testing.M) {
 		os.Exit(2)
 	}
 	benchTemp = dir
+	// benchmarks measure a hunt as the command runs it: with its memory
+	// settings (GOGC=200, the heap floor, huge pages), unless GOGC or
+	// GOMEMLIMIT is set
+	stop := func() {}
+	if flag.Parse(); flag.Lookup("test.bench").Value.String() != "" {
+		stop = memtune.StartHunt()
+	}
 	code := m.Run()
+	stop()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

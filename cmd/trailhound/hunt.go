@@ -19,6 +19,7 @@ import (
 	"github.com/trailhound/trailhound/elastic"
 	"github.com/trailhound/trailhound/engine"
 	"github.com/trailhound/trailhound/hunt"
+	"github.com/trailhound/trailhound/memtune"
 	"github.com/trailhound/trailhound/record"
 	"github.com/trailhound/trailhound/rule"
 	"github.com/trailhound/trailhound/serve"
@@ -168,7 +169,7 @@ the alerts found so far are written, the state is not committed).`,
 					opts.Workers = max(8, 4*runtime.GOMAXPROCS(0))
 				}
 			}
-			defer startHuntGC()()
+			defer memtune.StartHunt()()
 			rules, ruleErrs, err := loadRunRules(rulePaths, *placeholders)
 			if err != nil {
 				return err

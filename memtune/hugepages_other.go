@@ -1,6 +1,6 @@
 //go:build !linux
 
-package main
+package memtune
 
 // reserveHugeHeap does nothing where transparent huge pages are not
 // Linux's.

@@ -1,4 +1,9 @@
-package main
+// Package memtune holds the memory settings a hunt runs with: the garbage
+// collector's goal (GOGC=200 and a heap floor) and transparent huge pages
+// for the heap, each applied only when the user set neither GOGC nor
+// GOMEMLIMIT. The hunt command sets them; hunt's benchmarks too, so that
+// they measure what a hunt runs with.
+package memtune
 
 import (
 	"os"
@@ -26,11 +31,11 @@ func userSetGC() bool {
 	return gogc || limit
 }
 
-// startHuntGC sets the collector for a hunt, unless the user set GOGC or
+// StartHunt sets the collector for a hunt, unless the user set GOGC or
 // GOMEMLIMIT: GOGC=huntGCPercent with the heap floor gcFloorBytes, and
 // huge pages for the first hugeHeapBytes of heap. The returned function
 // restores the GOGC of before.
-func startHuntGC() (stop func()) {
+func StartHunt() (stop func()) {
 	if userSetGC() {
 		return func() {}
 	}

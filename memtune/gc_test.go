@@ -1,4 +1,4 @@
-package main
+package memtune
 
 import (
 	"os"
@@ -35,7 +35,7 @@ func TestStartHuntGC(t *testing.T) {
 			// the runtime read the environment at start: set what it
 			// would have read
 			defer debug.SetGCPercent(debug.SetGCPercent(tc.before))
-			stop := startHuntGC()
+			stop := StartHunt()
 			during := gcPercent()
 			stop()
 			after := gcPercent()
