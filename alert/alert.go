@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"time"
 	"unicode/utf8"
 	"unsafe"
+	"weak"
 
 	"github.com/valyala/fastjson"
 
@@ -218,10 +220,13 @@ type ruleViews struct {
 }
 
 // outputViews keeps the views of rules' output fields, resolved at their
-// first alert rather than for each field of each alert; bounded (past the
-// bound, fields are looked up by name).
+// first alert rather than for each field of each alert. A rule's entry goes
+// when the rule is collected: a process that loads its rules again (serve
+// on SIGHUP, benchmarks) neither keeps the old ones alive nor fills the
+// bound with them. Bounded all the same (past the bound, fields are looked
+// up by name).
 var (
-	outputViews  sync.Map // *rule.Rule -> *ruleViews
+	outputViews  sync.Map // weak.Pointer[rule.Rule] -> *ruleViews
 	outputCached atomic.Int64
 )
 
@@ -230,23 +235,36 @@ const maxOutputViews = 4096
 // fieldViews returns the views of fields, r's output fields (nil: look
 // them up by name).
 func fieldViews(r *rule.Rule, fields []string) []event.View {
-	if x, ok := outputViews.Load(r); ok {
+	key := weak.Make(r)
+	if x, ok := outputViews.Load(key); ok {
 		if rv := x.(*ruleViews); sameStrings(rv.fields, fields) {
 			return rv.views
 		}
 		return nil // the rule's fields changed since: by name
 	}
 	if outputCached.Add(1) > maxOutputViews {
+		outputCached.Add(-1)
 		return nil
 	}
 	views := make([]event.View, len(fields))
 	for i, f := range fields {
 		if views[i] = event.LookupView(f); views[i] == nil {
+			outputCached.Add(-1)
 			return nil
 		}
 	}
-	outputViews.Store(r, &ruleViews{fields: fields, views: views})
+	if _, loaded := outputViews.LoadOrStore(key, &ruleViews{fields: fields, views: views}); loaded {
+		outputCached.Add(-1) // another goroutine stored it first
+	} else {
+		runtime.AddCleanup(r, forgetViews, key)
+	}
 	return views
+}
+
+// forgetViews drops a collected rule's output views.
+func forgetViews(key weak.Pointer[rule.Rule]) {
+	outputViews.Delete(key)
+	outputCached.Add(-1)
 }
 
 // sameStrings reports whether a and b are the same slice.

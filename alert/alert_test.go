@@ -8,11 +8,13 @@ import (
 	"errors"
 	"math/rand/v2"
 	"reflect"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"weak"
 
 	"github.com/trailhound/trailhound/event"
 	"github.com/trailhound/trailhound/rule"
@@ -398,4 +400,44 @@ func FuzzNewFieldsAsLookup(f *testing.F) {
 			t.Fatalf("%s:\n got %#v\nwant %#v", rec, got, want)
 		}
 	})
+}
+
+// A rule's output views go with the rule: rules loaded again and again
+// (serve on SIGHUP) are not kept alive by them, nor fill their bound, past
+// which every alert's fields were looked up by name.
+func TestOutputViewsGoWithTheirRule(t *testing.T) {
+	ev := parse(t, `{"eventSource":"s3.amazonaws.com","eventName":"PutBucketPolicy","eventID":"e-1","eventTime":"2026-11-03T10:00:00Z","sourceIPAddress":"192.0.2.1"}`)
+	before := outputCached.Load()
+	// collected waits for the rules no longer used to be forgotten
+	collected := func(kept int64) int64 {
+		deadline := time.Now().Add(10 * time.Second)
+		for outputCached.Load() > before+kept && time.Now().Before(deadline) {
+			runtime.GC()
+			time.Sleep(time.Millisecond)
+		}
+		return outputCached.Load() - before
+	}
+	for load := range 8 { // eight loads of half the bound's rules each
+		for range maxOutputViews / 2 {
+			r := &rule.Rule{ID: "r", Name: "Rule", Type: "query", InvestigationFields: []string{"source.address"}}
+			if a := New(ev, r); a.Fields["source.address"] != "192.0.2.1" {
+				t.Fatalf("fields = %v", a.Fields)
+			}
+		}
+		if n := collected(0); n > 0 {
+			t.Fatalf("after load %d: %d rules' views kept, want none (their rules are gone)", load, n)
+		}
+	}
+	r := &rule.Rule{ID: "last", Name: "Rule", Type: "query", InvestigationFields: []string{"source.address"}}
+	New(ev, r)
+	if fieldViews(r, r.InvestigationFields) == nil {
+		t.Fatal("the latest rule has no views: the bound filled with rules gone")
+	}
+	if n := collected(1); n > 1 {
+		t.Errorf("%d rules' views kept, want 1 (the rule still in use)", n)
+	}
+	if _, ok := outputViews.Load(weak.Make(r)); !ok {
+		t.Error("the rule still in use lost its views")
+	}
+	runtime.KeepAlive(r)
 }
