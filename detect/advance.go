@@ -259,12 +259,11 @@ func (p *Processor) advanceRule(i int, w int64, got []*Collector) ([]alert.Alert
 	}
 	rs.Matches += len(in)
 	if nt, ok := ri.det.(*newTermsDetector); ok {
+		rs.Matches += nt.see(i, got)
 		for _, c := range got {
-			rs.Matches += len(c.sights[i])
 			for _, s := range c.sights[i] {
 				st.Watermark = max(st.Watermark, s.t)
 			}
-			nt.see(c.sights[i])
 		}
 	}
 	for _, c := range got { // aggregating ES|QL: slices, at their start

@@ -20,8 +20,8 @@ import (
 // remembers of them.
 type newTermsDetector struct {
 	ri      *ruleInfo
-	pending []candidate // sightings with an alert not yet decided, sorted
-	seen    []sighting  // sightings without one, not yet decided, sorted by time
+	pending []candidate // matches kept as candidates (those with an alert, and the few that lost it to an earlier match), not yet decided, sorted
+	sights  []sighting  // matches without an alert when they came, not yet decided, sorted by time
 	cap     capper
 }
 
@@ -84,7 +84,11 @@ func (d *newTermsDetector) collect(c *Collector, i int, ev *event.Event, cd cand
 		// Only the earliest sighting of a term in each history-window
 		// bucket can be new (any other has one less than a window
 		// before it), so only it carries an alert; the rest are times.
-		key := termKey{i, x.term, x.t / max(ri.history, 1)}
+		// Buckets are rounded down: rounded toward zero, the one around
+		// the Unix epoch was two windows wide, and of a term seen before
+		// 1970 and again more than a window later, the second sighting,
+		// new, had no alert (TestNewTermsAroundTheEpoch).
+		key := termKey{i, x.term, floorDiv(x.t, max(ri.history, 1))}
 		j, held := c.firstSeen[key]
 		id := ""
 		if held && x.t == c.cands[i][j].t {
@@ -114,15 +118,18 @@ func (d *newTermsDetector) collect(c *Collector, i int, ev *event.Event, cd cand
 	}
 }
 
-// see adds sightings without an alert, to be decided with the next advance.
-func (d *newTermsDetector) see(in []sighting) {
-	if len(in) == 0 {
-		return
+// see adds the taken collectors' sightings of rule i, to be decided with
+// the next advance, and returns how many there were.
+func (d *newTermsDetector) see(i int, got []*Collector) int {
+	n := len(d.sights)
+	for _, c := range got {
+		d.sights = append(d.sights, c.sights[i]...)
 	}
-	d.seen = append(d.seen, in...)
-	if !slices.IsSortedFunc(d.seen, bySightingTime) {
-		slices.SortStableFunc(d.seen, bySightingTime)
+	if added := len(d.sights) - n; added == 0 || slices.IsSortedFunc(d.sights, bySightingTime) {
+		return added
 	}
+	slices.SortStableFunc(d.sights, bySightingTime)
+	return len(d.sights) - n
 }
 
 func bySightingTime(a, b sighting) int { return cmp.Compare(a.t, b.t) }
@@ -133,15 +140,15 @@ func (d *newTermsDetector) advance(w int64, in []candidate, st *state.Rule, rs *
 		sortCandidates(d.pending)
 	}
 	n := before(d.pending, w)
-	m := sort.Search(len(d.seen), func(i int) bool { return d.seen[i].t >= w })
+	m := sort.Search(len(d.sights), func(i int) bool { return d.sights[i].t >= w })
 	var firsts []candidate
 	j := 0
 	// a sighting moves its term's last sighting, before any candidate
 	// later than it (at the same time, candidates go first, as sorted
 	// candidates have those with an alert first)
 	seeUntil := func(t int64) {
-		for ; j < m && d.seen[j].t < t; j++ {
-			s := &d.seen[j]
+		for ; j < m && d.sights[j].t < t; j++ {
+			s := &d.sights[j]
 			if prev, ok := st.Terms[s.term]; !ok || s.t > prev {
 				st.Terms[s.term] = s.t
 			}
@@ -169,11 +176,11 @@ func (d *newTermsDetector) advance(w int64, in []candidate, st *state.Rule, rs *
 	seeUntil(w)
 	clear(d.pending[:n])
 	d.pending = d.pending[n:]
-	clear(d.seen[:m])
-	d.seen = d.seen[m:]
+	clear(d.sights[:m])
+	d.sights = d.sights[m:]
 	return d.cap.advance(w, firsts, st, rs)
 }
 
 func (d *newTermsDetector) rollback(undos []undo) []undo { return d.cap.rollback(undos) }
 
-func (d *newTermsDetector) held() int { return len(d.pending) + len(d.seen) + len(d.cap.held) }
+func (d *newTermsDetector) held() int { return len(d.pending) + len(d.sights) + len(d.cap.held) }

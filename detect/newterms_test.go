@@ -15,7 +15,8 @@ import (
 )
 
 // newTermsRun feeds a new_terms rule (two term fields, a 3-day history)
-// the events ops describes, over two collectors and with watermarks passed
+// the events ops describes (from t0, or across the Unix epoch for ops of
+// odd length), over two collectors and with watermarks passed
 // between them, and returns its alerts, stats and saved state. Each op is
 // three bytes: the user and source address (the term), the event's hour,
 // and the collector; an op whose first byte is 0xff passes a watermark at
@@ -33,8 +34,12 @@ func newTermsRun(t *testing.T, ops []byte) (string, map[string]RuleStats, *state
 	}
 	cols := [2]*Collector{p.NewCollector(), p.NewCollector()}
 	var out []alert.Alert
+	base := time.Duration(0) // from t0; for inputs of odd length, from 16 days before 1970
+	if len(ops)%2 == 1 {
+		base = time.Unix(0, 0).Add(-16 * 24 * time.Hour).Sub(t0)
+	}
 	for k := 0; k+2 < len(ops); k += 3 {
-		at := time.Duration(ops[k+1]) * 3 * time.Hour // up to 32 days
+		at := base + time.Duration(ops[k+1])*3*time.Hour // up to 32 days
 		if ops[k] == 0xff {
 			as, err := p.Advance(t0.Add(at))
 			if err != nil {
@@ -133,4 +138,24 @@ func TestSightingsKeptSmall(t *testing.T) {
 	if st := stats[r.Key()]; st.Matches != 10 {
 		t.Errorf("%d matches, want 10", st.Matches)
 	}
+}
+
+// Around the Unix epoch, a term seen again more than a history window
+// later is new again: its buckets are rounded down, not toward zero (which
+// made the bucket around 1970 two windows wide: the second sighting had no
+// alert, and as a candidate crashed the capper).
+func TestNewTermsAroundTheEpoch(t *testing.T) {
+	r := mkRule(t, func(r *rule.Rule) {
+		r.Type = "new_terms"
+		r.NewTerms = &rule.NewTerms{Fields: []string{"user.name"}, HistoryWindowStart: "now-3d"}
+	})
+	epoch := time.Unix(0, 0).Sub(t0)
+	for _, compact := range []bool{true, false} {
+		compactSightings = compact
+		alerts, _ := hunt(t, r, state.NewMemory(), ev{at: epoch - 48*time.Hour, id: "a", user: "u"}, ev{at: epoch + 48*time.Hour, id: "b", user: "u"})
+		if got := ids(alerts); got != "a,b" {
+			t.Errorf("compactSightings %v: alerts %s, want a,b (four days apart, a 3-day history)", compact, got)
+		}
+	}
+	compactSightings = true
 }
