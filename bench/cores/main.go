@@ -14,7 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
-	"sort"
+	"slices"
 	"sync"
 	"time"
 )
@@ -25,10 +25,17 @@ var sink [2]uint64
 // over n*4 bytes that the prefetchers cannot follow).
 func chain(n int, seed uint64) []uint32 {
 	r := rand.New(rand.NewPCG(seed, 1))
-	perm := r.Perm(n)
+	order := make([]uint32, n) // the slots in a random order (Fisher-Yates)
+	for i := range order {
+		order[i] = uint32(i)
+	}
+	for i := n - 1; i > 0; i-- {
+		j := r.IntN(i + 1)
+		order[i], order[j] = order[j], order[i]
+	}
 	next := make([]uint32, n)
-	for i := range perm {
-		next[perm[i]] = uint32(perm[(i+1)%n])
+	for i, slot := range order {
+		next[slot] = order[(i+1)%n]
 	}
 	return next
 }
@@ -101,15 +108,18 @@ func main() {
 		{"pointer chase, 128 MB each", func(i int) { sink[i] += chase(mem[i], 2_000_000) }},
 		{"sequential read, 64 MB each", func(i int) { sink[i] += stream(words[i], 10) }},
 	}
-	fmt.Printf("%-30s %10s %10s %8s\n", "probe", "alone", "two at once", "slower")
+	fmt.Printf("%-30s %12s %12s %8s\n", "probe (medians)", "alone", "two at once", "slower")
 	for _, p := range probes {
+		var alone, pair []time.Duration
 		var ratios []float64
-		var a, b time.Duration
 		for range *rounds {
-			a, b = timed(p.f)
-			ratios = append(ratios, float64(b)/float64(a))
+			a, b := timed(p.f)
+			alone, pair, ratios = append(alone, a), append(pair, b), append(ratios, float64(b)/float64(a))
 		}
-		sort.Float64s(ratios)
-		fmt.Printf("%-30s %10v %10v %7.2fx\n", p.name, a.Round(time.Millisecond), b.Round(time.Millisecond), ratios[len(ratios)/2])
+		slices.Sort(alone)
+		slices.Sort(pair)
+		slices.Sort(ratios)
+		mid := len(ratios) / 2
+		fmt.Printf("%-30s %12v %12v %7.2fx\n", p.name, alone[mid].Round(time.Millisecond), pair[mid].Round(time.Millisecond), ratios[mid])
 	}
 }
