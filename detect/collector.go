@@ -97,7 +97,7 @@ func (c *Collector) giveBack(got *Collector) {
 func eventTime(r *rule.Rule, ev *event.Event) time.Time {
 	if r.Schedule.TimestampOverride != "" && ev.Kind == event.KindECS {
 		if s, ok := event.Lookup(ev, r.Schedule.TimestampOverride).(string); ok {
-			if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			if t, err := time.Parse(time.RFC3339Nano, s); err == nil && event.TimeInRange(t) {
 				return t.UTC()
 			}
 		}

@@ -288,8 +288,8 @@ func (e *Event) Time() time.Time {
 // (its @timestamp when it has no eventTime, as records shipped by Logstash
 // carry), @timestamp of an ECS document. The error says why a record has no
 // usable time: the field is missing, not an RFC 3339 string, or outside the
-// years 1678-2262 that Unix nanoseconds hold (year 0001, 9999), or later
-// than the Parser's NotAfter (ErrFuture).
+// years 1900-2199 (TimeInRange), or later than the Parser's NotAfter
+// (ErrFuture).
 func (e *Event) EventTime() (time.Time, error) {
 	if !e.timeDone {
 		e.time, e.timeErr = e.eventTime()
@@ -339,11 +339,26 @@ func parseEventTime(name, s string) (time.Time, error) {
 		}
 		t = t.UTC()
 	}
-	if !time.Unix(0, t.UnixNano()).Equal(t) {
-		return time.Time{}, fmt.Errorf("%s %.40q is out of range (years 1678-2262)", name, s)
+	if !TimeInRange(t) {
+		return time.Time{}, fmt.Errorf("%s %.40q is out of range (years %d-%d)", name, s, minTime.Year(), maxTime.Year()-1)
 	}
 	return t, nil
 }
+
+// The event times accepted: years 1900-2199, well inside the years
+// 1678-2262 that Unix nanoseconds hold, so that the windows, look-backs
+// and intervals the rules add to an event time cannot overflow (an event
+// dated 1677-09-21, valid in nanoseconds, made a rule's run end wrap
+// around and the hunt panic).
+var (
+	minTime = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxTime = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// TimeInRange reports whether t may be an event time (years 1900-2199):
+// the times a rule's windows are computed from, read from records or file
+// names, are checked with it.
+func TimeInRange(t time.Time) bool { return !t.Before(minTime) && t.Before(maxTime) }
 
 // parseZulu parses a time of the form CloudTrail writes, 2006-01-02T15:04:05Z,
 // to what time.Parse(time.RFC3339Nano, s) gives in UTC; ok is false for

@@ -17,7 +17,12 @@ func TestEventTime(t *testing.T) {
 	}{
 		{"eventTime", `{` + ct + `,"eventTime":"2024-01-02T03:04:05Z"}`, "2024-01-02T03:04:05Z", ""},
 		{"offset to UTC", `{` + ct + `,"eventTime":"2024-01-02T05:04:05.5+02:00"}`, "2024-01-02T03:04:05.5Z", ""},
-		{"1700 is in range", `{` + ct + `,"eventTime":"1700-01-01T00:00:00Z"}`, "1700-01-01T00:00:00Z", ""},
+		{"1900 is in range", `{` + ct + `,"eventTime":"1900-01-01T00:00:00Z"}`, "1900-01-01T00:00:00Z", ""},
+		{"2199 is in range", `{` + ct + `,"eventTime":"2199-12-31T23:59:59Z"}`, "2199-12-31T23:59:59Z", ""},
+		{"1969 is in range", `{` + ct + `,"eventTime":"1969-12-31T23:59:59Z"}`, "1969-12-31T23:59:59Z", ""},
+		{"1899 is not", `{` + ct + `,"eventTime":"1899-12-31T23:59:59Z"}`, "", "out of range (years 1900-2199)"},
+		{"2200 is not", `{` + ct + `,"eventTime":"2200-01-01T00:00:00Z"}`, "", "out of range (years 1900-2199)"},
+		{"1677: UnixNano holds it, a rule's window from it would not", `{` + ct + `,"eventTime":"1677-09-21T00:12:44Z"}`, "", "out of range"},
 		{"missing", `{` + ct + `}`, "", "eventTime missing"},
 		{"invalid", `{` + ct + `,"eventTime":"yesterday"}`, "", `eventTime "yesterday" is not an RFC 3339 time`},
 		{"numeric", `{` + ct + `,"eventTime":1704164645}`, "", "eventTime 1704164645 is not an RFC 3339 time"},

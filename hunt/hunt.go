@@ -433,7 +433,7 @@ var cloudTrailName = regexp.MustCompile(`_CloudTrail(?:-Insight)?_[a-z0-9-]+_(\d
 // nameTime is the time in a CloudTrail delivery file's name.
 func nameTime(path string) (time.Time, bool) {
 	if m := cloudTrailName.FindStringSubmatch(filepath.Base(path)); m != nil {
-		if t, err := time.Parse("20060102T1504Z", m[1]); err == nil {
+		if t, err := time.Parse("20060102T1504Z", m[1]); err == nil && event.TimeInRange(t) {
 			return t, true
 		}
 	}
@@ -442,17 +442,17 @@ func nameTime(path string) (time.Time, bool) {
 
 // fileTime is the time of a file: the time in its name when it is a
 // CloudTrail delivery file, else its modification time, else (standard
-// input) now, when it is read.
+// input, or a time out of event.TimeInRange) now, when it is read.
 func fileTime(in record.Input) stampedTime {
 	path := in.Path
 	if t, ok := nameTime(path); ok {
 		return stampedTime{t, "file_name", "the time in the file name"}
 	}
-	if !in.ModTime.IsZero() {
+	if !in.ModTime.IsZero() && event.TimeInRange(in.ModTime) {
 		return stampedTime{in.ModTime.UTC().Truncate(time.Second), "file_modified", "the file's modification time"}
 	}
 	if path != record.Stdin && in.Open == nil {
-		if fi, err := os.Stat(path); err == nil {
+		if fi, err := os.Stat(path); err == nil && event.TimeInRange(fi.ModTime()) {
 			return stampedTime{fi.ModTime().UTC().Truncate(time.Second), "file_modified", "the file's modification time"}
 		}
 	}

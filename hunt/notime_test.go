@@ -2,11 +2,15 @@ package hunt
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/trailhound/trailhound/catalog"
+	"github.com/trailhound/trailhound/engine"
 )
 
 // Records without a usable event time are input errors naming the reason
@@ -42,7 +46,7 @@ func TestNoEventTime(t *testing.T) {
 	}
 	wantErrs := map[string]string{ // event id -> what the error says
 		"missing": "no event time (eventTime missing): rules that need none ran on it with the time in the file name, 2024-01-02T03:04:00Z",
-		"year1":   `no event time (eventTime "0001-01-01T00:00:00Z" is out of range (years 1678-2262)): rules that need none ran on it with the time in the file name`,
+		"year1":   `no event time (eventTime "0001-01-01T00:00:00Z" is out of range (years 1900-2199)): rules that need none ran on it with the time in the file name`,
 		"sts":     "no event time (eventTime missing)",
 		"numeric": "no event time (eventTime 1704164645 is not an RFC 3339 time): rules that need none ran on it with the file's modification time, 2024-05-06T07:08:09Z",
 	}
@@ -83,5 +87,66 @@ func TestNoEventTime(t *testing.T) {
 	}
 	if res.Summary.NoTime != 1 { // the new_terms rule on GetCallerIdentity
 		t.Errorf("%d matches skipped for want of event time, want 1", res.Summary.NoTime)
+	}
+}
+
+// Event times at the edges of what Unix nanoseconds hold made a rule's run
+// end wrap around, and the hunt panicked with every Elastic and Sigma rule
+// loaded (threshold and ES|QL windows); so did a file name's or mtime's
+// time out of range. Such times are input errors now, the records still
+// read, with one worker and with two.
+func TestEventTimesAtTheEdges(t *testing.T) {
+	if _, err := os.Stat(benchRules); err != nil {
+		t.Skipf("shared corpus not found at %s: %v", benchRules, err)
+	}
+	rules, errs := catalog.Load([]string{benchRules, benchSigmaRules}, catalog.Options{})
+	if len(rules) == 0 {
+		t.Fatal(errs)
+	}
+	eng, err := engine.Compile(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	var b strings.Builder
+	times := []string{"1677-09-21T00:12:44Z", "2262-04-11T23:47:16Z", "1899-12-31T23:59:59Z", "2200-01-01T00:00:00Z", "1969-12-30T00:00:00Z", "1970-01-03T00:00:00Z"}
+	for k := range 240 { // S3 listings, console logins and access-key calls: threshold, ES|QL, new_terms and Sigma rules match them
+		name := []string{"ListBuckets", "ConsoleLogin", "GetCallerIdentity", "ListUsers"}[k%4]
+		src := []string{"s3", "signin", "sts", "iam"}[k%4]
+		fmt.Fprintf(&b, `{"eventVersion":"1.08","eventSource":"%s.amazonaws.com","eventName":"%s","eventTime":%q,"eventID":"e%d","awsRegion":"us-east-1",`+
+			`"sourceIPAddress":"198.51.100.%d","userAgent":"aws-cli/2.15.0","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::1:user/u%d","accessKeyId":"AKIAEXAMPLEKEY00000%d","userName":"u%d"}}`+"\n",
+			src, name, times[k%len(times)], k, k%3, k%2, k%2, k%2)
+	}
+	path := filepath.Join(dir, "111122223333_CloudTrail_us-east-1_22610102T0304Z_abc.json")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC)
+	plain := filepath.Join(dir, "old-mtime.jsonl")
+	if err := os.WriteFile(plain, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(plain, old, old); err != nil {
+		t.Fatal(err)
+	}
+	for _, workers := range []int{1, 2} {
+		res, err := Run(context.Background(), eng, Options{Paths: []string{dir}, Workers: workers})
+		if err != nil {
+			t.Fatalf("-w %d: %v", workers, err)
+		}
+		outOfRange := 0
+		for _, e := range res.Summary.Errors {
+			if strings.Contains(e.Error(), "is out of range (years 1900-2199)") {
+				outOfRange++
+			}
+		}
+		if want := 2 * 240 * 4 / 6; outOfRange != want || res.Summary.Records != 2*240 {
+			t.Errorf("-w %d: %d records, %d times out of range, want %d and %d: %v", workers, res.Summary.Records, outOfRange, 2*240, want, res.Summary.Errors[:min(3, len(res.Summary.Errors))])
+		}
+		for _, a := range res.Alerts {
+			if y := a.Time.Year(); y < 1900 || y >= 2200 {
+				t.Errorf("-w %d: alert %s at %v", workers, a.Event.ID, a.Time)
+			}
+		}
 	}
 }

@@ -26,7 +26,7 @@ func orderInputs(ins []record.Input) []int64 {
 	for i, in := range ins {
 		idx[i] = i
 		times[i] = unnamed
-		if t, ok := nameTime(in.Path); ok && t.Year() > 1677 && t.Year() < 2262 { // else no int64 of nanoseconds holds it
+		if t, ok := nameTime(in.Path); ok {
 			times[i] = t.UnixNano()
 		}
 	}
