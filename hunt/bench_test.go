@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trailhound/trailhound/catalog"
 	"github.com/trailhound/trailhound/elastic"
 	"github.com/trailhound/trailhound/engine"
 	"github.com/trailhound/trailhound/geoip"
@@ -135,9 +134,10 @@ func BenchmarkHunt(b *testing.B) { benchHunt(b, false, 1, false) }
 // rule (the set issue 15's 300 MB per CPU-second target is about) over the
 // same 128 MB on one worker.
 func BenchmarkHuntElasticSigma(b *testing.B) {
-	rules, _ := catalog.Load([]string{benchRules, benchSigmaRules}, catalog.Options{})
-	benchHuntEngine(b, compileKind(b, rules), false, 1, false, nil)
+	eng, _ := elasticSigmaEngine(b)
+	benchHuntEngine(b, eng, false, 1, false, nil)
 }
+
 func BenchmarkHuntGzip(b *testing.B) { benchHunt(b, true, 1, false) }
 
 // BenchmarkHuntGzipElasticSigma and its two-worker twin are
@@ -148,8 +148,8 @@ func BenchmarkHuntGzipElasticSigma(b *testing.B)           { benchGzipElasticSig
 func BenchmarkHuntGzipElasticSigmaTwoWorkers(b *testing.B) { benchGzipElasticSigma(b, 2) }
 
 func benchGzipElasticSigma(b *testing.B, workers int) {
-	rules, _ := catalog.Load([]string{benchRules, benchSigmaRules}, catalog.Options{})
-	benchHuntEngine(b, compileKind(b, rules), true, workers, false, nil)
+	eng, _ := elasticSigmaEngine(b)
+	benchHuntEngine(b, eng, true, workers, false, nil)
 }
 
 // BenchmarkHuntGeoIP is BenchmarkHunt with MaxMind's test databases
@@ -202,8 +202,7 @@ func benchJSONLines(b *testing.B) string {
 // 128 MB as one JSON Lines file.
 func benchOneFile(b *testing.B, workers int) {
 	path := benchJSONLines(b)
-	rules, _ := catalog.Load([]string{benchRules, benchSigmaRules}, catalog.Options{})
-	eng := compileKind(b, rules)
+	eng, _ := elasticSigmaEngine(b)
 	b.SetBytes(128 << 20)
 	b.ResetTimer()
 	defer reportCPU(b, cpuTime())

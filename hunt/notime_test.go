@@ -8,9 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/trailhound/trailhound/catalog"
-	"github.com/trailhound/trailhound/engine"
 )
 
 // Records without a usable event time are input errors naming the reason
@@ -96,17 +93,7 @@ func TestNoEventTime(t *testing.T) {
 // time out of range. Such times are input errors now, the records still
 // read, with one worker and with two.
 func TestEventTimesAtTheEdges(t *testing.T) {
-	if _, err := os.Stat(benchRules); err != nil {
-		t.Skipf("shared corpus not found at %s: %v", benchRules, err)
-	}
-	rules, errs := catalog.Load([]string{benchRules, benchSigmaRules}, catalog.Options{})
-	if len(rules) == 0 {
-		t.Fatal(errs)
-	}
-	eng, err := engine.Compile(rules)
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng, _ := elasticSigmaEngine(t)
 	dir := t.TempDir()
 	var b strings.Builder
 	times := []string{"1677-09-21T00:12:44Z", "2262-04-11T23:47:16Z", "1899-12-31T23:59:59Z", "2200-01-01T00:00:00Z", "1969-12-30T00:00:00Z", "1970-01-03T00:00:00Z"}

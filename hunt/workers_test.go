@@ -113,7 +113,7 @@ func writeJSONLines(t testing.TB, dir, path string) {
 // elasticSigmaEngine compiles the Elastic and Sigma corpus rules and
 // returns them with the real logs' folder; it skips the test without the
 // corpus.
-func elasticSigmaEngine(t *testing.T) (*engine.Engine, string) {
+func elasticSigmaEngine(t testing.TB) (*engine.Engine, string) {
 	t.Helper()
 	const logsDir = "../../shared/corpus/cloudtrail-logs"
 	ruleDirs := []string{"../../shared/corpus/elastic-rules", "../../shared/corpus/sigma-rules"}
