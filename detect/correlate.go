@@ -159,6 +159,10 @@ func (d *correlationDetector) advance(w int64, in []candidate, st *state.Rule, r
 		}
 		in = append(kept, in...)
 	}
+	// in time order first: of one event seen twice at different times (a
+	// contradictory redelivery), the earlier counts, whichever worker's
+	// collector brought it first
+	sortByTime(in)
 	for _, x := range in {
 		if x.term != "" {
 			id := inputKey(x)

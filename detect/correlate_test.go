@@ -431,3 +431,57 @@ detection:
 		}
 	}
 }
+
+// One event seen twice at different times (a contradictory redelivery)
+// counts once, at its earlier time, whichever collector brought which copy
+// first: two workers raised one alert more than one worker when the later
+// copies came first.
+func TestCorrelationDuplicateKeepsEarliest(t *testing.T) {
+	eng := sigmaEngine(t, `title: Many reads
+id: many-reads
+logsource: {product: aws, service: cloudtrail}
+detection:
+  sel: {eventName: GetSecretValue}
+  timeframe: 10m
+  condition: sel | count() > 2
+`)
+	var first, again []ev
+	for i := range 4 {
+		first = append(first, ev{at: time.Duration(i) * time.Second, id: fmt.Sprint("e", i), user: "u"})
+		again = append(again, ev{at: 48*time.Hour + time.Duration(i)*time.Second, id: fmt.Sprint("e", i), user: "u"})
+	}
+	run := func(batches ...[]ev) string {
+		p, err := New(eng.Rules(), state.NewMemory(), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := engine.NewScratch()
+		for _, evs := range batches { // a collector each, created in this order
+			c := p.NewCollector()
+			for _, e := range evs {
+				var ps event.Parser
+				x, err := ps.Parse([]byte(e.json()))
+				if err != nil {
+					t.Fatal(err)
+				}
+				eng.Match(x, s, func(r *rule.Rule) { c.Add(r, x) })
+			}
+		}
+		alerts, _, err := p.Finish()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		for _, a := range alerts {
+			fmt.Fprintf(&b, "%s %s %s;", a.Rule.ID, a.Time.Format(time.RFC3339), a.ID)
+		}
+		return b.String()
+	}
+	want := run(append(append([]ev(nil), first...), again...)) // one worker, in file order
+	if !strings.Contains(want, "many-reads") {
+		t.Fatalf("the correlation raised nothing: %s", want)
+	}
+	if got := run(again, first); got != want {
+		t.Errorf("later copies first, in another collector:\n%s\nwant\n%s", got, want)
+	}
+}
