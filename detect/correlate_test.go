@@ -100,19 +100,28 @@ func huntEngine(t *testing.T, eng *engine.Engine, store state.Store, evs ...ev) 
 // huntEngineWith is huntEngine with the processor's options.
 func huntEngineWith(t *testing.T, eng *engine.Engine, store state.Store, opts Options, evs ...ev) ([]alert.Alert, map[string]RuleStats) {
 	t.Helper()
+	return huntCollectors(t, eng, store, opts, evs)
+}
+
+// huntCollectors is huntEngineWith with each batch of events matched into
+// a collector of its own (as a worker's), the collectors made in order.
+func huntCollectors(t *testing.T, eng *engine.Engine, store state.Store, opts Options, batches ...[]ev) ([]alert.Alert, map[string]RuleStats) {
+	t.Helper()
 	p, err := New(eng.Rules(), store, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := p.NewCollector()
 	s := engine.NewScratch()
-	for _, e := range evs {
-		var ps event.Parser
-		x, err := ps.Parse([]byte(e.json()))
-		if err != nil {
-			t.Fatal(err)
+	for _, evs := range batches {
+		c := p.NewCollector()
+		for _, e := range evs {
+			var ps event.Parser
+			x, err := ps.Parse([]byte(e.json()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			eng.Match(x, s, func(r *rule.Rule) { c.Add(r, x) })
 		}
-		eng.Match(x, s, func(r *rule.Rule) { c.Add(r, x) })
 	}
 	alerts, stats, err := p.Finish()
 	if err != nil {
@@ -451,26 +460,7 @@ detection:
 		again = append(again, ev{at: 48*time.Hour + time.Duration(i)*time.Second, id: fmt.Sprint("e", i), user: "u"})
 	}
 	run := func(batches ...[]ev) string {
-		p, err := New(eng.Rules(), state.NewMemory(), Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := engine.NewScratch()
-		for _, evs := range batches { // a collector each, created in this order
-			c := p.NewCollector()
-			for _, e := range evs {
-				var ps event.Parser
-				x, err := ps.Parse([]byte(e.json()))
-				if err != nil {
-					t.Fatal(err)
-				}
-				eng.Match(x, s, func(r *rule.Rule) { c.Add(r, x) })
-			}
-		}
-		alerts, _, err := p.Finish()
-		if err != nil {
-			t.Fatal(err)
-		}
+		alerts, _ := huntCollectors(t, eng, state.NewMemory(), Options{}, batches...)
 		var b strings.Builder
 		for _, a := range alerts {
 			fmt.Fprintf(&b, "%s %s %s;", a.Rule.ID, a.Time.Format(time.RFC3339), a.ID)
