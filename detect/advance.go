@@ -259,12 +259,9 @@ func (p *Processor) advanceRule(i int, w int64, got []*Collector) ([]alert.Alert
 	}
 	rs.Matches += len(in)
 	if nt, ok := ri.det.(*newTermsDetector); ok {
-		rs.Matches += nt.see(i, got)
-		for _, c := range got {
-			for _, s := range c.sights[i] {
-				st.Watermark = max(st.Watermark, s.t)
-			}
-		}
+		added, latest := nt.see(i, got)
+		rs.Matches += added
+		st.Watermark = max(st.Watermark, latest) // the sightings held from before counted already
 	}
 	for _, c := range got { // aggregating ES|QL: slices, at their start
 		for start, pt := range c.slices[i] {

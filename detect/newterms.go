@@ -2,6 +2,7 @@ package detect
 
 import (
 	"cmp"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -119,17 +120,20 @@ func (d *newTermsDetector) collect(c *Collector, i int, ev *event.Event, cd cand
 }
 
 // see adds the taken collectors' sightings of rule i, to be decided with
-// the next advance, and returns how many there were.
-func (d *newTermsDetector) see(i int, got []*Collector) int {
+// the next advance, and returns how many there were and the latest time
+// of those not yet decided (math.MinInt64 when none).
+func (d *newTermsDetector) see(i int, got []*Collector) (added int, latest int64) {
 	n := len(d.sights)
 	for _, c := range got {
 		d.sights = append(d.sights, c.sights[i]...)
 	}
-	if added := len(d.sights) - n; added == 0 || slices.IsSortedFunc(d.sights, bySightingTime) {
-		return added
+	if added = len(d.sights) - n; added > 0 && !slices.IsSortedFunc(d.sights, bySightingTime) {
+		slices.SortStableFunc(d.sights, bySightingTime)
 	}
-	slices.SortStableFunc(d.sights, bySightingTime)
-	return len(d.sights) - n
+	if len(d.sights) == 0 {
+		return added, math.MinInt64
+	}
+	return added, d.sights[len(d.sights)-1].t
 }
 
 func bySightingTime(a, b sighting) int { return cmp.Compare(a.t, b.t) }

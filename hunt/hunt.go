@@ -448,7 +448,7 @@ func fileTime(in record.Input) stampedTime {
 	if t, ok := nameTime(path); ok {
 		return stampedTime{t, "file_name", "the time in the file name"}
 	}
-	if !in.ModTime.IsZero() && event.TimeInRange(in.ModTime) {
+	if event.TimeInRange(in.ModTime) { // not zero (none) either
 		return stampedTime{in.ModTime.UTC().Truncate(time.Second), "file_modified", "the file's modification time"}
 	}
 	if path != record.Stdin && in.Open == nil {
