@@ -33,7 +33,7 @@ func userSetGC() bool {
 
 // StartHunt sets the collector for a hunt, unless the user set GOGC or
 // GOMEMLIMIT: GOGC=huntGCPercent with the heap floor gcFloorBytes, and
-// huge pages for the first hugeHeapBytes of heap. The returned function
+// huge pages for the first hugeHeapBytes of heap, more as it grows. The returned function
 // restores the GOGC of before.
 func StartHunt() (stop func()) {
 	if userSetGC() {
@@ -47,12 +47,16 @@ func StartHunt() (stop func()) {
 const gcFloorBytes = 64 << 20
 
 // hugeHeapBytes is how much of the heap reserveHugeHeap marks for huge
-// pages: four times the floor. A hunt with every Elastic and Sigma rule
-// over 300 MB of unordered records peaks at about 120 MB of heap on one
-// worker and past 128 MB on two (7,800 faults with 128 MB marked, 2,900
-// with 256; peak RSS the same). It is address space, not memory: pages
-// count in RSS when the heap uses them.
-const hugeHeapBytes = 4 * gcFloorBytes
+// pages at the start. A hunt with every Elastic and Sigma rule over 300 MB
+// of unordered records peaks at about 120 MB of heap on one worker and past
+// 128 MB on two (7,800 faults with 128 MB marked, 2,900 with 256; peak RSS
+// the same); over 1 GB of them, at 400 MB on one and 600 on two, where 1 GB
+// marked took 1.6 s on two workers against 1.8-2.0 with 256 MB. It is
+// address space, not memory: pages count in RSS when the heap uses them.
+// Marking 1 GB takes 3 ms more than 256 MB at the start (the runtime's
+// metadata for the range); a larger heap marks more as it grows
+// (growHugeHeap), at the cost of two collections each time.
+const hugeHeapBytes = 16 * gcFloorBytes
 
 // A hunt's heap is small for a while: a few MB while the rules load and
 // compile, then growing with the rules' state in the hunt's first seconds.
@@ -128,6 +132,7 @@ func (f *gcFloor) tune() {
 		p = max(p, int((f.floor-live)*100/live))
 	}
 	debug.SetGCPercent(p)
+	growHugeHeap(live / 100 * uint64(100+p))
 }
 
 // sentinel is an object that becomes garbage at once: its finalizer runs
