@@ -15,7 +15,7 @@ import (
 // Each worker reads an input of its own, splitting it into chunks of
 // records that it parses and matches as it splits them. A worker with no
 // input left helps the others: they copy chunks into batches for it while
-// it has little queued, so that one large input keeps every core busy,
+// its queue is not full, so that one large input keeps every core busy,
 // and many inputs are matched without a copy (pipeline.read).
 
 const (
