@@ -29,14 +29,19 @@ build "$src" "$out/old"
 git -C "$here" worktree remove --force "$src"
 
 gen=$base/gen-300MB one=$base/one-200MB.jsonl empty=$base/empty
+# the issue's own yardstick: 1 GB, in 16 files and in one
+gen1g=$base/gen-1GB one1g=$base/one-1GB.jsonl
 mkdir -p "$empty"
 [ -d "$gen" ] || "$out/new/trailhound" gen --size 300MB --out "$gen" "$corpus/cloudtrail-logs" 2>/dev/null
-if [ ! -s "$one" ]; then
-  "$out/new/trailhound" gen --ordered --size 200MB --out "$base/ordered-200MB" "$corpus/cloudtrail-logs" 2>/dev/null
-  find "$base/ordered-200MB" -type f | sort | xargs jq -c '.Records[]' > "$one"
-fi
+[ -d "$gen1g" ] || "$out/new/trailhound" gen --size 1GB --out "$gen1g" "$corpus/cloudtrail-logs" 2>/dev/null
+one_file() { # size file: the records of gen --ordered in one JSON Lines file
+  "$out/new/trailhound" gen --ordered --size "$1" --out "$base/ordered-$1" "$corpus/cloudtrail-logs" 2>/dev/null
+  find "$base/ordered-$1" -type f | sort | xargs jq -c '.Records[]' > "$2"
+}
+[ -s "$one" ] || one_file 200MB "$one"
+[ -s "$one1g" ] || one_file 1GB "$one1g"
 [ -s "$one.gz" ] || gzip -k "$one"
-cat "$gen"/* "$one" "$one.gz" > /dev/null # in the page cache for both builds
+cat "$gen"/* "$one" "$one.gz" "$gen1g"/* "$one1g" > /dev/null # in the page cache for both builds
 
 es=(-r "$corpus/elastic-rules" -r "$corpus/sigma-rules")
 py=(-r "$corpus/panther-analysis")
@@ -59,6 +64,10 @@ for _ in $(seq "$runs"); do
     t one-file-w2 $b -w 2 "${es[@]}" "$one"
     t one-gz-w1 $b -w 1 "${es[@]}" "$one.gz"
     t one-gz-w2 $b -w 2 "${es[@]}" "$one.gz"
+    t gen-1GB-w1 $b -w 1 "${es[@]}" "$gen1g"
+    t gen-1GB-w2 $b -w 2 "${es[@]}" "$gen1g"
+    t one-1GB-w1 $b -w 1 "${es[@]}" "$one1g"
+    t one-1GB-w2 $b -w 2 "${es[@]}" "$one1g"
   done
 done
 : > "$out/old.txt"
