@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/trailhound/trailhound/alert"
+	"github.com/trailhound/trailhound/record"
 )
 
 // Hostile input (issue 9): for each defect, the valid record beside the bad
@@ -19,6 +20,8 @@ func TestHostileInputKeepsValidRecords(t *testing.T) {
 	rec := func(id string) string { return strings.Replace(good, `"ID"`, `"`+id+`"`, 1) }
 	bom := "\xEF\xBB\xBF"
 	big := `{"eventName":"x","pad":"` + strings.Repeat("a", 3<<20) + `"}`
+	// a record that alerts but for its 65,536 more elements, under the size limit
+	many := strings.Replace(rec("m2"), `"principal":"*"`, `"principal":"*","pad":[`+strings.Repeat("1,", record.MaxValues)+`1]`, 1)
 	utf16 := []byte{0xFF, 0xFE}
 	for _, c := range rec("u16") {
 		utf16 = append(utf16, byte(c), 0)
@@ -54,6 +57,8 @@ func TestHostileInputKeepsValidRecords(t *testing.T) {
 			[]string{"d3"}, nil, []string{`dup2.jsonl:1 (byte 0): duplicate key "principal"`}},
 		{"12 oversized record", "big.jsonl", []byte(rec("g1") + "\n" + big + "\n" + rec("g2") + "\n"),
 			[]string{"g1", "g2"}, []string{"big.jsonl:2", "record exceeds size limit"}, nil},
+		{"12 too many values", "many.jsonl", []byte(rec("m1") + "\n" + many + "\n" + rec("m3") + "\n"),
+			[]string{"m1", "m3"}, []string{"many.jsonl:2 (byte ", "record holds more than 65536 array elements and object members"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

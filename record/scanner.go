@@ -107,6 +107,9 @@ func (e *PosError) Error() string {
 // ErrTooLarge is wrapped by errors about records over the size limit.
 var ErrTooLarge = errors.New("record exceeds size limit")
 
+// ErrTooManyValues is wrapped by errors about records over MaxValues.
+var ErrTooManyValues = fmt.Errorf("record holds more than %d array elements and object members", MaxValues)
+
 // ErrInvalidUTF8 is wrapped by the errors about records that are not
 // UTF-8 (RFC 8259 requires it; encoding/json would read each bad byte as
 // U+FFFD).
@@ -476,6 +479,10 @@ func (s *Scanner) value(wrapper bool) (rec Record, isWrapper bool, err error) {
 			if tooLarge || s.base+int64(s.pos)-start > int64(s.max) {
 				return Record{}, false, &PosError{Line: line, Offset: start, Err: ErrTooLarge,
 					Msg: fmt.Sprintf("%v (%d bytes, limit %d); record skipped", ErrTooLarge, s.base+int64(s.pos)-start, s.max)}
+			}
+			if s.v.values > MaxValues {
+				return Record{}, false, &PosError{Line: line, Offset: start, Err: ErrTooManyValues,
+					Msg: fmt.Sprintf("%v (%d); record skipped", ErrTooManyValues, s.v.values)}
 			}
 			rec = Record{Data: s.buf[s.keep:s.pos], Line: line, Offset: start, Keys: s.v.recordKeys(), Depth: s.v.deepest}
 			rec.Nested, rec.Kids = s.v.recordNested()

@@ -122,6 +122,47 @@ func TestScannerDeepNesting(t *testing.T) {
 	}
 }
 
+// A record may hold MaxValues array elements and object members in all;
+// one more, in an array, in compact members or in spaced ones, is an
+// error naming its line, and the records around it are read.
+func TestScannerMaxValues(t *testing.T) {
+	elems := func(n int, sep string) string { // {"a":[1,1,...]}
+		return `{"a":[` + strings.Repeat("1"+sep, n-1) + `1]}`
+	}
+	members := func(n int, sep string) string { // {"k0":"v","k1":"v",...}
+		var b strings.Builder
+		b.WriteString("{")
+		for i := range n {
+			if i > 0 {
+				b.WriteString(sep)
+			}
+			fmt.Fprintf(&b, `"k%d":"v"`, i)
+		}
+		b.WriteString("}")
+		return b.String()
+	}
+	for _, tc := range []struct {
+		name     string
+		ok, over string
+	}{
+		// the array's elements and the record's one member
+		{"elements", elems(MaxValues-1, ","), elems(MaxValues, ",")},
+		{"spaced elements", elems(MaxValues-1, ", "), elems(MaxValues, ", ")},
+		// n arrays of one element: 2n+1 values
+		{"nested arrays", `{"a":[` + strings.Repeat("[1],", MaxValues/2-2) + `[1]]}`, `{"a":[` + strings.Repeat("[1],", MaxValues/2-1) + `[1]]}`},
+		{"members", members(MaxValues, ","), members(MaxValues+1, ",")}, // read on in Scanner.member
+		{"spaced members", members(MaxValues, ", "), members(MaxValues+1, ", ")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := `{"a":1}` + "\n" + tc.ok + "\n" + `{"b":2}` + "\n" + tc.over + "\n" + `{"c":3}`
+			got, _, errs := scanAll(t, strings.NewReader(in), 64<<20)
+			if len(got) != 4 || len(errs) != 1 || !errors.Is(errs[0], ErrTooManyValues) || !strings.Contains(errs[0].Error(), "line 4") {
+				t.Fatalf("got %d records, errs %v; want 4 and one ErrTooManyValues at line 4", len(got), errs)
+			}
+		})
+	}
+}
+
 func TestScannerLargeStream(t *testing.T) {
 	// Many records across several buffer refills keep their line numbers.
 	var b bytes.Buffer
