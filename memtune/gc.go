@@ -33,8 +33,8 @@ func userSetGC() bool {
 
 // StartHunt sets the collector for a hunt, unless the user set GOGC or
 // GOMEMLIMIT: GOGC=huntGCPercent with the heap floor gcFloorBytes, and
-// huge pages for the first hugeHeapBytes of heap, more as it grows. The returned function
-// restores the GOGC of before.
+// huge pages for the first hugeHeapBytes of heap, and more as it grows.
+// The returned function restores the GOGC of before.
 func StartHunt() (stop func()) {
 	if userSetGC() {
 		return func() {}

@@ -3,6 +3,7 @@ package memtune
 import (
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -38,10 +39,13 @@ var marked, markLimit uint64
 // where THP is "never" or "always"; under an address-space limit (ulimit
 // -v), where the n bytes, unused as they are, could make the runtime fail
 // for want of address space (a hunt that ran under 1.5 GB before did not
-// with it); and under strict overcommit, where they count against the
-// commit limit.
+// with it); under strict overcommit, where they count against the commit
+// limit; and in 32-bit programs, whose address space is a few GB.
 func reserveHugeHeap(n int) {
 	reserveOnce.Do(func() {
+		if strconv.IntSize < 64 {
+			return
+		}
 		thp, _ := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
 		overcommit, _ := os.ReadFile("/proc/sys/vm/overcommit_memory")
 		var as syscall.Rlimit
@@ -64,7 +68,7 @@ func reserveHugeHeap(n int) {
 // of time order (1 GB of generated, unordered records peak at 400 MB of
 // heap). Past the marked range every 4 KB of new heap was a page fault
 // again, and a TLB entry: with 1 GB marked instead of 256 MB that hunt ran
-// in 1.37 s instead of 1.77 on two workers (docs/performance.md). Each
+// in 1.35-1.40 s instead of 1.77 on two workers (docs/performance.md). Each
 // growth marks at least as much again as is marked, so it happens a few
 // times at most. The caller holds floorMu (it is the heap floor's
 // finalizer): the block is marked and collected on a goroutine of its
