@@ -1,6 +1,7 @@
 package rule
 
 import (
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -138,10 +139,14 @@ func Simplify(c Cond) Cond {
 }
 
 // mergeEq merges `f == a or f == b` (same field and case sensitivity) and
-// likewise wildcard patterns.
+// likewise wildcard patterns. A merged comparison's values are copied once,
+// when it first takes another's (they may be the input's), then appended
+// to: copying them at every merge made a query of 40,000 such terms take
+// 7 s to load.
 func mergeEq(cs []Cond) []Cond {
 	var out []Cond
 	idx := map[string]int{}
+	owned := map[int]bool{} // out[i]'s Values and Patterns are mergeEq's own
 	for _, c := range cs {
 		cmp, ok := c.(Cmp)
 		if !ok || (cmp.Op != OpEq && cmp.Op != OpWildcard) || cmp.Field == "" {
@@ -151,8 +156,12 @@ func mergeEq(cs []Cond) []Cond {
 		key := cmp.Field + "\x00" + strconv.Itoa(int(cmp.Op)) + strconv.FormatBool(cmp.CaseInsensitive)
 		if i, ok := idx[key]; ok {
 			m := out[i].(Cmp)
-			m.Values = append(m.Values[:len(m.Values):len(m.Values)], cmp.Values...)
-			m.Patterns = append(m.Patterns[:len(m.Patterns):len(m.Patterns)], cmp.Patterns...)
+			if !owned[i] {
+				owned[i] = true
+				m.Values, m.Patterns = slices.Clone(m.Values), slices.Clone(m.Patterns)
+			}
+			m.Values = append(m.Values, cmp.Values...)
+			m.Patterns = append(m.Patterns, cmp.Patterns...)
 			out[i] = m
 			continue
 		}
