@@ -156,6 +156,14 @@ func (r *Result) Commit() error {
 
 const maxKeptErrors = 1000
 
+// advanceEvery is how many records an input's end waits for since the last
+// advance before it advances the processor (which an input's own progress
+// does every progressEvery of its records). Advancing at every input's end
+// went through every rule each time: over the corpus's real logs (5,372
+// files, 41,000 records) 1,887 advances took 180 ms of a 0.65 s hunt.
+// Alerts wait for at most that many more records; the end is Finish's.
+const advanceEvery = 1024
+
 // queuedPerWorker is how many chunks the queue to the workers done reading
 // holds per worker: enough to keep them busy while the worker reading
 // advances the processor and writes the alerts it returns, which it does
@@ -225,12 +233,13 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 	// Alerts go out as the watermark passes them: whichever worker finds
 	// it moved advances the processor (one at a time) and emits.
 	var (
-		advMu     sync.Mutex
-		lastW     = int64(math.MinInt64)
-		lastCkpt  = time.Now()
-		collected []alert.Alert
-		failed    error             // writing alerts or advancing failed: the hunt stops
-		scratches []*engine.Scratch // profiling ones
+		advMu      sync.Mutex
+		lastW      = int64(math.MinInt64)
+		advancedAt atomic.Int64 // prog.Records at the last advance
+		lastCkpt   = time.Now()
+		collected  []alert.Alert
+		failed     error             // writing alerts or advancing failed: the hunt stops
+		scratches  []*engine.Scratch // profiling ones
 	)
 	emit := func(as []alert.Alert) {
 		prog.Alerts.Add(int64(len(as)))
@@ -261,6 +270,7 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 			return
 		}
 		lastW = w
+		advancedAt.Store(prog.Records.Load())
 		as, err := proc.Advance(time.Unix(0, w))
 		if err != nil {
 			failed = err
@@ -287,7 +297,9 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 				unordered.Add(1)
 			}
 			wm.finish(in.i)
-			advance(true)
+			if prog.Records.Load()-advancedAt.Load() >= advanceEvery {
+				advance(true)
+			}
 			prog.FilesDone.Add(1)
 		},
 	}
