@@ -115,11 +115,7 @@ func huntCollectors(t *testing.T, eng *engine.Engine, store state.Store, opts Op
 	for _, evs := range batches {
 		c := p.NewCollector()
 		for _, e := range evs {
-			var ps event.Parser
-			x, err := ps.Parse([]byte(e.json()))
-			if err != nil {
-				t.Fatal(err)
-			}
+			x := e.parse(t)
 			eng.Match(x, s, func(r *rule.Rule) { c.Add(r, x) })
 		}
 	}

@@ -25,6 +25,18 @@ type ev struct {
 	param              string
 }
 
+// parse parses the event as a hunt does, with a parser of its own (what a
+// collector keeps of it is not shared with the next).
+func (e ev) parse(t testing.TB) *event.Event {
+	t.Helper()
+	var ps event.Parser
+	x, err := ps.Parse([]byte(e.json()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x
+}
+
 func (e ev) json() string {
 	name := e.name
 	if name == "" {
@@ -60,12 +72,7 @@ func hunt(t *testing.T, r *rule.Rule, store state.Store, evs ...ev) ([]alert.Ale
 	}
 	c := p.NewCollector()
 	for _, e := range evs {
-		var ps event.Parser
-		x, err := ps.Parse([]byte(e.json()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Add(r, x)
+		c.Add(r, e.parse(t))
 	}
 	alerts, stats, err := p.Finish()
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/trailhound/trailhound/alert"
-	"github.com/trailhound/trailhound/event"
 	"github.com/trailhound/trailhound/rule"
 	"github.com/trailhound/trailhound/state"
 )
@@ -49,12 +48,7 @@ func newTermsRun(t *testing.T, ops []byte) (string, map[string]RuleStats, *state
 			continue
 		}
 		e := ev{at: at, id: fmt.Sprint("e", k), user: fmt.Sprint("u", ops[k]%3), ip: fmt.Sprintf("192.0.2.%d", ops[k]/3%2)}
-		var ps event.Parser
-		x, err := ps.Parse([]byte(e.json()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cols[ops[k+2]%2].Add(r, x)
+		cols[ops[k+2]%2].Add(r, e.parse(t))
 	}
 	as, stats, err := p.Finish()
 	if err != nil {
@@ -118,12 +112,7 @@ func TestSightingsKeptSmall(t *testing.T) {
 	}
 	c := p.NewCollector()
 	for k := range 10 {
-		var ps event.Parser
-		x, err := ps.Parse([]byte(ev{at: time.Duration(k) * time.Minute, id: fmt.Sprint("e", k), user: fmt.Sprint("u", k%2)}.json()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Add(r, x)
+		c.Add(r, ev{at: time.Duration(k) * time.Minute, id: fmt.Sprint("e", k), user: fmt.Sprint("u", k%2)}.parse(t))
 	}
 	if len(c.cands[0]) != 2 || len(c.sights[0]) != 8 {
 		t.Errorf("%d candidates and %d sightings, want 2 and 8", len(c.cands[0]), len(c.sights[0]))

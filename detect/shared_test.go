@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trailhound/trailhound/event"
 	"github.com/trailhound/trailhound/rule"
 	"github.com/trailhound/trailhound/state"
 	"github.com/trailhound/trailhound/state/redistest"
@@ -34,12 +33,7 @@ func newStream(t *testing.T, r *rule.Rule, store state.Store) *stream {
 func (s *stream) step(w time.Duration, evs ...ev) string {
 	s.t.Helper()
 	for _, e := range evs {
-		var ps event.Parser
-		x, err := ps.Parse([]byte(e.json()))
-		if err != nil {
-			s.t.Fatal(err)
-		}
-		s.c.Add(s.r, x)
+		s.c.Add(s.r, e.parse(s.t))
 	}
 	as, err := s.p.Advance(t0.Add(w))
 	if err != nil {

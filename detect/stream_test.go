@@ -177,11 +177,7 @@ func newStreamer(t testing.TB, eng *engine.Engine, store state.Store) *streamer 
 
 func (s *streamer) add(evs ...ev) {
 	for _, e := range evs {
-		var ps event.Parser
-		x, err := ps.Parse([]byte(e.json()))
-		if err != nil {
-			s.t.Fatal(err)
-		}
+		x := e.parse(s.t)
 		s.eng.Match(x, s.s, func(r *rule.Rule) { s.c.Add(r, x) })
 	}
 }
