@@ -157,11 +157,12 @@ func (r *Result) Commit() error {
 const maxKeptErrors = 1000
 
 // advanceEvery is how many records an input's end waits for since the last
-// advance before it advances the processor, unless a checkpoint is due
-// (an input's own progress advances every progressEvery of its records). Advancing at every input's end
-// went through every rule each time: over the corpus's real logs (5,372
-// files, 41,000 records) 1,887 advances took 180 ms of a 0.65 s hunt.
-// Alerts wait for at most that many more records; the end is Finish's.
+// advance before it advances the processor, unless a checkpoint is due (an
+// input's own progress advances every progressEvery of its records).
+// Advancing at every input's end went through every rule each time: over
+// the corpus's real logs (5,372 files, 41,000 records) 1,887 advances took
+// 180 ms of a 0.65 s hunt. Alerts wait for at most that many more records;
+// the end is Finish's.
 const advanceEvery = 1024
 
 // queuedPerWorker is how many chunks the queue to the workers done reading
@@ -258,8 +259,7 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 			}
 		}
 	}
-	// An input's end (ended) advances only once advanceEvery records were
-	// read since the last advance, or a checkpoint is due.
+	// ended: called at an input's end, which waits for advanceEvery records.
 	advance := func(wait, ended bool) {
 		if wait {
 			advMu.Lock()
