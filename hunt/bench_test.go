@@ -211,11 +211,14 @@ func benchOneFile(b *testing.B, workers int) {
 		if err != nil || res.Summary.ErrorCount > 0 {
 			b.Fatal(err, res.Summary.Errors)
 		}
+		if workers > 1 && res.ranges == 0 {
+			b.Fatal("not read by ranges")
+		}
 	}
 }
 
 // BenchmarkHuntOneFile and BenchmarkHuntOneFileTwoWorkers: issue 15's one
-// large file, in process.
+// large file (two workers read it by byte ranges), in process.
 func BenchmarkHuntOneFile(b *testing.B)           { benchOneFile(b, 1) }
 func BenchmarkHuntOneFileTwoWorkers(b *testing.B) { benchOneFile(b, 2) }
 

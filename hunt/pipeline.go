@@ -16,7 +16,8 @@ import (
 // records that it parses and matches as it splits them. A worker with no
 // input left helps the others: they copy chunks into batches for it while
 // its queue is not full, so that one large input keeps every core busy,
-// and many inputs are matched without a copy (pipeline.read).
+// and many inputs are matched without a copy (pipeline.read). A large
+// plain JSON Lines file is read by byte ranges instead (ranges.go).
 
 const (
 	batchRecords = 512       // records per chunk, at most
@@ -151,6 +152,7 @@ type pipeline struct {
 	prepare  func(evs []*event.Event) // Options.Prepare
 
 	records, other, digests, bytes atomic.Int64
+	ranges                         atomic.Int64 // ranges read (ranges.go)
 }
 
 // matcher is one goroutine's parsing and matching state.

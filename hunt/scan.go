@@ -93,7 +93,7 @@ func (s *Scanner) Scan(ctx context.Context, r io.Reader, name string, stamp func
 func splitRecords(ctx context.Context, r io.Reader, name string, maxRecord int, inputErr func(InputError), fn func(record.Record) error) int64 {
 	cr := &countingReader{r: r}
 	err := record.ForEach(cr, maxRecord, fn, func(pe *record.PosError) {
-		inputErr(InputError{File: name, Line: pe.Line, Offset: pe.Offset, Err: errors.New(pe.Msg), Warning: pe.Warning})
+		inputErr(InputError{File: name, Line: pe.Line, Offset: pe.Offset, Err: errors.New(pe.Message()), Warning: pe.Warning})
 	})
 	if err != nil && !errors.Is(err, ctx.Err()) {
 		inputErr(InputError{File: name, Offset: -1, Err: fmt.Errorf("after %d bytes: %w", cr.n, err)})

@@ -30,10 +30,12 @@ func TestWorkersAgree(t *testing.T) {
 	if _, err := synth.Generate(context.Background(), recs, synth.Options{Size: 24 << 20, OutDir: synthDir, FileSize: 3 << 20}); err != nil {
 		t.Fatal(err)
 	}
-	// the same records in one JSON Lines file: its batches go to any
-	// worker
+	// the same records in one JSON Lines file, read by ranges of 256 KB
+	// with more than one worker
 	jsonl := filepath.Join(t.TempDir(), "generated.jsonl")
 	writeJSONLines(t, synthDir, jsonl)
+	defer func(c int64) { rangeChunk = c }(rangeChunk)
+	rangeChunk = 256 << 10
 	for _, tc := range []struct {
 		name string
 		path string
@@ -62,6 +64,9 @@ func TestWorkersAgree(t *testing.T) {
 				}
 				out[i] = b.Bytes()
 				checkMetadataID(t, res.Alerts)
+				if tc.path == jsonl && w > 1 && res.ranges == 0 {
+					t.Errorf("-w %d: the JSON Lines file was not read by ranges", w)
+				}
 			}
 			if len(out[0]) == 0 {
 				t.Fatal("no alerts")

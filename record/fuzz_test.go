@@ -40,7 +40,7 @@ func scanEvents(t *testing.T, r io.Reader, max int, limit int) []scanEvent {
 			if !errors.As(err, &pe) {
 				return append(out, scanEvent{Final: err.Error()})
 			}
-			out = append(out, scanEvent{Line: pe.Line, Offset: pe.Offset, Msg: pe.Msg, Warning: pe.Warning})
+			out = append(out, scanEvent{Line: pe.Line, Offset: pe.Offset, Msg: pe.Message(), Warning: pe.Warning})
 			continue
 		}
 		e := scanEvent{Data: string(rec.Data), Line: rec.Line, Offset: rec.Offset, Depth: rec.Depth}

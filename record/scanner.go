@@ -90,7 +90,10 @@ type PosError struct {
 	Line   int
 	Offset int64
 	Msg    string
-	Err    error // optional cause, for errors.Is
+	// RecordLine is the line the broken record starts on when that is
+	// before Line (0 otherwise): Message names it.
+	RecordLine int
+	Err        error // optional cause, for errors.Is
 	// Warning is set when no record was lost: the record at this position
 	// is still returned (a missing ',' between array elements, duplicate
 	// keys).
@@ -101,7 +104,16 @@ type PosError struct {
 func (e *PosError) Unwrap() error { return e.Err }
 
 func (e *PosError) Error() string {
-	return fmt.Sprintf("line %d (byte %d): %s", e.Line, e.Offset, e.Msg)
+	return fmt.Sprintf("line %d (byte %d): %s", e.Line, e.Offset, e.Message())
+}
+
+// Message is what is wrong, without the place: Msg, and the line the
+// record starts on when it is not Line.
+func (e *PosError) Message() string {
+	if e.RecordLine == 0 {
+		return e.Msg
+	}
+	return fmt.Sprintf("%s (the record starts on line %d)", e.Msg, e.RecordLine)
 }
 
 // ErrTooLarge is wrapped by errors about records over the size limit.
@@ -178,6 +190,33 @@ func NewScanner(r io.Reader, max int) *Scanner {
 		}
 	}
 	return &Scanner{r: r, buf: make([]byte, n), special: make([]uint64, specialWords(n)), max: max, line: 1}
+}
+
+// NewScannerAt returns a scanner over r, which holds a stream's bytes from
+// offset on, offset being on line line: records and errors carry the
+// stream's positions. It starts between top-level values, where Boundary
+// found offset in another scan of the same stream; the checks of a stream's
+// first bytes (byte order mark, UTF-16) are not made.
+func NewScannerAt(r io.Reader, max int, offset int64, line int) *Scanner {
+	s := NewScanner(r, max)
+	s.base, s.lineOff, s.line, s.started = offset, offset, line, true
+	return s
+}
+
+// Boundary skips white space and, when the scanner is between top-level
+// values, returns the offset and line of the next byte (the stream's end
+// when none is left) and true: a scanner started there with NewScannerAt
+// reads the rest of the stream exactly as this one would. Inside an array
+// or a delivery file's Records, or with a record pending, it returns false.
+func (s *Scanner) Boundary() (off int64, line int, ok bool) {
+	if s.hasPending || s.stopped || s.st != stTop {
+		return 0, 0, false
+	}
+	if s.started {
+		s.skipSpace()
+	}
+	s.countLines(s.base + int64(s.pos))
+	return s.base + int64(s.pos), s.line, true
 }
 
 // Close gives the scanner's buffer back for reuse by later scanners; the
@@ -594,7 +633,7 @@ func (s *Scanner) invalid(line int) *PosError {
 		err.Err = ErrInvalidUTF8
 	}
 	if err.Line != line {
-		err.Msg += fmt.Sprintf(" (in the record from line %d)", line)
+		err.RecordLine = line
 	}
 	err.Msg += "; record skipped"
 	switch {

@@ -127,7 +127,7 @@ func read(t *testing.T, b *Batch) (int, error) {
 		if err != nil {
 			return n, err
 		}
-		err = record.ForEach(rc, 1<<20, func(record.Record) error { n++; return nil }, func(pe *record.PosError) { t.Errorf("%s: %s", in.Path, pe.Msg) })
+		err = record.ForEach(rc, 1<<20, func(record.Record) error { n++; return nil }, func(pe *record.PosError) { t.Errorf("%s: %s", in.Path, pe.Message()) })
 		rc.Close()
 		if err != nil {
 			return n, err

@@ -166,7 +166,7 @@ func Deliveries(t testing.TB, dir, prefix string) []Delivery {
 			groups[g] = append(groups[g], bytes.Clone(r.Data))
 			times[g] = delivered
 			return nil
-		}, func(pe *record.PosError) { t.Fatalf("%s:%d: %s", path, pe.Line, pe.Msg) })
+		}, func(pe *record.PosError) { t.Fatalf("%s:%d: %s", path, pe.Line, pe.Message()) })
 		rc.Close()
 		if err != nil {
 			t.Fatal(err)
