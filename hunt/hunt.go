@@ -324,8 +324,9 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 	// hunt over small files. An input is started (in order) when taken:
 	// one not yet opened still holds the watermark back (else another
 	// worker could advance past all its records).
-	// With more than one worker, a large plain JSON Lines file is read by
-	// ranges (ranges.go): workers take its ranges before the next input.
+	// With more than one worker, a large plain file of records one per line
+	// is read by ranges (ranges.go): workers take its ranges before the
+	// next input.
 	var (
 		nextMu sync.Mutex
 		nextIn int

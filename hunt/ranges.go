@@ -14,9 +14,11 @@ import (
 	"github.com/trailhound/trailhound/record"
 )
 
-// With more than one worker, a large plain JSON Lines file is read by byte
-// ranges: each worker reads, splits, validates, parses and matches ranges
-// of it, so that a record is matched on the core that read it. Handing
+// With more than one worker, a large plain file of records one per line
+// (JSON Lines, or a delivery file or an array laid out so) is read by byte
+// ranges: each worker reads, splits,
+// validates, parses and matches ranges of it, so that a record is matched
+// on the core that read it. Handing
 // chunks of one reader's records to another worker (pipeline.read) cost
 // the other core its first reads of every record it was given: with two
 // workers on 1 GB in one file, 15% more CPU than one worker.
@@ -29,7 +31,9 @@ import (
 // with its line number and its batches' place in the input. When that is
 // where the speculative split started (always, in a file of one record per
 // line), the split stands; else (a record spanning lines across the
-// boundary) the range is split again from there. Nothing of a range is
+// boundary) the range is split again from there. A range's split starts
+// at the level the file's first record is at: between top-level values, or
+// inside the array of records it starts (record.Level). Nothing of a range is
 // reported or matched before its start is confirmed, so records, lines,
 // offsets and errors are exactly those of one sequential scan.
 
@@ -40,8 +44,8 @@ var rangeChunk int64 = 1 << 20
 // minRanges is how many ranges a file must hold to be split.
 const minRanges = 4
 
-// sniffBytes is how much of a file's start is read to see that it is JSON
-// Lines: its first record must end within them.
+// sniffBytes is how much of a file's start is read to see where its
+// records are: its first record must end within them.
 const sniffBytes = 64 << 10
 
 // heldRanges is how many ranges' worth of records a range holds before it
@@ -52,10 +56,11 @@ const heldRanges = 4
 
 // rangeRun is a file being read by ranges.
 type rangeRun struct {
-	in   *inputRun
-	f    *os.File
-	size int64
-	n    int // ranges
+	in    *inputRun
+	f     *os.File
+	size  int64
+	n     int          // ranges
+	level record.Level // where the first record is: where a range's split starts
 
 	next int          // the next range to take (under the hunt's lock on the next input)
 	left atomic.Int64 // ranges not finished
@@ -63,12 +68,12 @@ type rangeRun struct {
 	mu     sync.Mutex
 	cond   *sync.Cond
 	starts []rangeStart // [k]: where range k's records start, told by range k-1
+	lines  []int64      // [k]: lineStart(k), -1 until found
 }
 
 // rangeStart is where a range's records start.
 type rangeStart struct {
-	off  int64
-	line int
+	at   record.Place
 	seq  int  // its first batch's place in the input
 	stop bool // reading stopped before (a read error, the hunt's end)
 	set  bool
@@ -83,8 +88,8 @@ type task struct {
 }
 
 // openRanges returns in as a rangeRun when it is a plain regular file of
-// at least minRanges ranges that starts with a JSON Lines record, else nil
-// (it is then read as a stream).
+// at least minRanges ranges that starts with a record on a line of its
+// own, else nil (it is then read as a stream).
 func (pl *pipeline) openRanges(in *inputRun) *rangeRun {
 	if in.src.Open != nil || in.path == record.Stdin || in.src.Size < minRanges*rangeChunk {
 		return nil
@@ -94,56 +99,84 @@ func (pl *pipeline) openRanges(in *inputRun) *rangeRun {
 		return nil // the stream's open reports it
 	}
 	st, err := f.Stat()
-	if err != nil || !st.Mode().IsRegular() || st.Size() < minRanges*rangeChunk || !jsonLines(f, st.Size()) {
+	if err != nil || !st.Mode().IsRegular() || st.Size() < minRanges*rangeChunk {
+		f.Close()
+		return nil
+	}
+	level, ok := firstLevel(f, st.Size())
+	if !ok {
 		f.Close()
 		return nil
 	}
 	n := int((st.Size() + rangeChunk - 1) / rangeChunk)
-	rr := &rangeRun{in: in, f: f, size: st.Size(), n: n, starts: make([]rangeStart, n+1)}
+	rr := &rangeRun{in: in, f: f, size: st.Size(), n: n, level: level, starts: make([]rangeStart, n+1), lines: make([]int64, n+1)}
+	for k := range rr.lines {
+		rr.lines[k] = -1
+	}
+	rr.lines[0], rr.lines[n] = 0, rr.size
 	rr.cond = sync.NewCond(&rr.mu)
 	rr.left.Store(int64(n))
-	rr.starts[0] = rangeStart{line: 1, set: true}
+	rr.starts[0] = rangeStart{at: record.Place{Line: 1}, set: true}
 	in.latest = math.MinInt64
 	in.pending.Store(1) // the reading, ended by the last range
 	return rr
 }
 
-// jsonLines reports whether f (size bytes) starts with a top-level JSON
-// object that is not a delivery file: JSON Lines, or concatenated records.
-func jsonLines(f *os.File, size int64) bool {
+// firstLevel reads the start of f (size bytes) and returns where its first
+// record is, when a line break follows it (else false: no records one per
+// line, nothing for ranges to split at).
+func firstLevel(f *os.File, size int64) (record.Level, bool) {
 	head := make([]byte, min(size, sniffBytes))
 	if _, err := f.ReadAt(head, 0); err != nil {
-		return false
+		return 0, false
 	}
 	if len(head) >= 2 && head[0] == 0x1f && head[1] == 0x8b { // gzip
-		return false
+		return 0, false
 	}
 	sc := record.NewScanner(bytes.NewReader(head), 0)
 	defer sc.Close()
-	if _, err := sc.Next(); err != nil {
-		return false
+	rec, err := sc.Next()
+	if err != nil {
+		return 0, false
 	}
-	_, _, ok := sc.Boundary()
-	return ok
+	at, ok := sc.Boundary()
+	end := min(rec.Offset+int64(len(rec.Data)), at.Offset) // Data is re-encoded when it had duplicate keys
+	return at.Level, ok && bytes.IndexByte(head[end:at.Offset], '\n') >= 0
 }
 
-// lineStart is the offset of the first line that starts at or after p (the
-// file's size when none does).
-func (rr *rangeRun) lineStart(p int64) (int64, error) {
-	if p <= 0 {
-		return 0, nil
+// lineStart is the offset of the first line that starts at or after
+// k*rangeChunk (the file's size when none does). What a search finds
+// holds for every range it passes: a file with few line breaks is read
+// once for them, not once per range.
+func (rr *rangeRun) lineStart(k int) (int64, error) {
+	rr.mu.Lock()
+	found := rr.lines[k]
+	rr.mu.Unlock()
+	if found >= 0 {
+		return found, nil
 	}
-	var buf [4 << 10]byte
+	p := int64(k) * rangeChunk
+	found = rr.size
+	buf := make([]byte, 4<<10)
 	for at := p - 1; at < rr.size; at += int64(len(buf)) {
+		if at > p && len(buf) < 64<<10 {
+			buf = make([]byte, 64<<10) // far from a line break: larger reads
+		}
 		n, err := rr.f.ReadAt(buf[:min(int64(len(buf)), rr.size-at)], at)
 		if i := bytes.IndexByte(buf[:n], '\n'); i >= 0 {
-			return at + int64(i) + 1, nil
+			found = at + int64(i) + 1
+			break
 		}
 		if err != nil && err != io.EOF {
 			return 0, fmt.Errorf("looking for a line break after byte %d: %w", p, err)
 		}
 	}
-	return rr.size, nil
+	rr.mu.Lock()
+	for j := k; j < rr.n && int64(j)*rangeChunk <= found; j++ {
+		rr.lines[j] = found
+	}
+	rr.mu.Unlock()
+	return found, nil
 }
 
 // wait returns where range k's records start, once range k-1 has said.
@@ -170,14 +203,12 @@ func (rr *rangeRun) tell(k int, s rangeStart) {
 // rangeSplit is one scan of a range: its records in batches, and what the
 // scanner reported, with the lines of the scan.
 type rangeSplit struct {
-	batches   []*batch
-	errs      []*record.PosError
-	readErr   error // reading failed: nothing after it is read
-	first     int64 // where the first record starts (white space skipped)
-	firstLine int
-	end       int64 // where the next range's records start
-	endLine   int
-	sent      int // batches matched while the scan went on (heldRanges)
+	batches []*batch
+	errs    []*record.PosError
+	readErr error        // reading failed: nothing after it is read
+	first   record.Place // where the first record starts (white space skipped)
+	end     record.Place // where the next range's records start
+	sent    int          // batches matched while the scan went on (heldRanges)
 }
 
 // discard gives the batches back.
@@ -188,28 +219,28 @@ func (sp *rangeSplit) discard() {
 	sp.batches = nil
 }
 
-// scanRange scans the records that start in [from, to), from line line.
-// With m (the start confirmed, its first batch's place seq), the records
-// held past heldRanges ranges are matched, and the errors before them
+// scanRange scans the records that start in [from.Offset, to). With m
+// (the start confirmed, its first batch's place seq), the records held
+// past heldRanges ranges are matched, and the errors before them
 // reported, as the scan goes on; without (a speculative scan, its lines
 // counted from 1), the scan gives up there and scanRange returns nil.
-func (pl *pipeline) scanRange(rr *rangeRun, from int64, line int, to int64, m *matcher, seq int) *rangeSplit {
-	r := &rangeReader{ctx: pl.ctx, r: io.NewSectionReader(rr.f, from, rr.size-from), left: to - from}
+func (pl *pipeline) scanRange(rr *rangeRun, from record.Place, to int64, m *matcher, seq int) *rangeSplit {
+	r := &rangeReader{ctx: pl.ctx, r: io.NewSectionReader(rr.f, from.Offset, rr.size-from.Offset), left: to - from.Offset}
 	var sc *record.Scanner
-	if from == 0 {
+	if from.Offset == 0 {
 		sc = record.NewScanner(r, pl.maxRecord) // checks the stream's first bytes
 	} else {
-		sc = record.NewScannerAt(r, pl.maxRecord, from, line)
+		sc = record.NewScannerAt(r, pl.maxRecord, from)
 	}
 	defer sc.Close()
 	sp := &rangeSplit{}
-	sp.first, sp.firstLine, _ = sc.Boundary()
+	sp.first, _ = sc.Boundary()
 	var b *batch
 	held := int64(0)
 	for {
-		off, l, ok := sc.Boundary()
-		if ok && off >= to {
-			sp.end, sp.endLine = off, l
+		at, ok := sc.Boundary()
+		if ok && at.Offset >= to {
+			sp.end = at
 			break
 		}
 		rec, err := sc.Next()
@@ -222,9 +253,9 @@ func (pl *pipeline) scanRange(rr *rangeRun, from int64, line int, to int64, m *m
 			if err != io.EOF {
 				sp.readErr = err
 			}
-			sp.end, sp.endLine, _ = sc.Boundary()
+			sp.end, _ = sc.Boundary()
 			if sp.readErr != nil {
-				sp.end = from + r.n
+				sp.end.Offset = from.Offset + r.n
 			}
 			break
 		}
@@ -266,17 +297,17 @@ func (pl *pipeline) readRange(rr *rangeRun, k int, m *matcher) {
 	in := rr.in
 	next := rangeStart{stop: true} // unless told otherwise below
 	defer func() { pl.rangeDone(rr, k, next) }()
-	from, err := rr.lineStart(int64(k) * rangeChunk)
+	from, err := rr.lineStart(k)
 	to := rr.size
-	if err == nil && k+1 < rr.n {
-		to, err = rr.lineStart(int64(k+1) * rangeChunk)
+	if err == nil {
+		to, err = rr.lineStart(k + 1)
 	}
 	var sp *rangeSplit
 	if err == nil && pl.ctx.Err() == nil {
 		if k == 0 { // the file's start: confirmed
-			sp = pl.scanRange(rr, 0, 1, to, m, 0)
-		} else {
-			sp = pl.scanRange(rr, from, 1, to, nil, 0)
+			sp = pl.scanRange(rr, record.Place{Line: 1}, to, m, 0)
+		} else if from < to { // else no record starts here
+			sp = pl.scanRange(rr, record.Place{Offset: from, Line: 1, Level: rr.level}, to, nil, 0)
 		}
 	}
 	st := rr.wait(k)
@@ -290,8 +321,8 @@ func (pl *pipeline) readRange(rr *rangeRun, k int, m *matcher) {
 		return
 	}
 	delta := 0
-	if sp != nil && sp.first == st.off {
-		delta = st.line - sp.firstLine
+	if sp != nil && sp.first.Offset == st.at.Offset && sp.first.Level == st.at.Level {
+		delta = st.at.Line - sp.first.Line
 	} else { // a record spans the boundary, or the scan gave up: split again where the records start
 		if sp != nil {
 			sp.discard()
@@ -299,13 +330,14 @@ func (pl *pipeline) readRange(rr *rangeRun, k int, m *matcher) {
 		if pl.ctx.Err() != nil {
 			return
 		}
-		sp = pl.scanRange(rr, st.off, st.line, to, m, st.seq)
+		sp = pl.scanRange(rr, st.at, to, m, st.seq)
 	}
 	seq := st.seq + sp.sent
 	if sp.readErr == nil || !errors.Is(sp.readErr, pl.ctx.Err()) {
-		next = rangeStart{off: sp.end, line: sp.endLine + delta, seq: seq + len(sp.batches), stop: sp.readErr != nil}
+		next = rangeStart{at: sp.end, seq: seq + len(sp.batches), stop: sp.readErr != nil}
+		next.at.Line += delta
 	}
-	read := sp.end - st.off
+	read := sp.end.Offset - st.at.Offset
 	pl.ranges.Add(1)
 	pl.bytes.Add(read)
 	pl.prog.BytesOnDisk.Add(read)
@@ -317,7 +349,7 @@ func (pl *pipeline) readRange(rr *rangeRun, k int, m *matcher) {
 		pl.inputErr(InputError{File: in.path, Line: pe.Line, Offset: pe.Offset, Err: errors.New(pe.Message()), Warning: pe.Warning})
 	}
 	if sp.readErr != nil && !errors.Is(sp.readErr, pl.ctx.Err()) {
-		pl.inputErr(InputError{File: in.path, Offset: -1, Err: fmt.Errorf("after %d bytes: %w", sp.end, sp.readErr)})
+		pl.inputErr(InputError{File: in.path, Offset: -1, Err: fmt.Errorf("after %d bytes: %w", sp.end.Offset, sp.readErr)})
 	}
 	for i, b := range sp.batches {
 		b.seq = seq + i

@@ -31,6 +31,9 @@ func TestRangesAgreeWithStream(t *testing.T) {
 	}
 	// a record over several lines (pretty-printed), and a record of about
 	// ten ranges
+	delivery := func(prefix string, n int, sep string) string { // sep: ",\n", or "\n" for missing commas
+		return "{\"Records\":[\n" + strings.TrimSuffix(lines(prefix, n, sep), sep) + "\n]}\n"
+	}
 	spread := strings.NewReplacer(`,"`, ",\n  \"", `{"`, "{\n  \"").Replace(rec("spread"))
 	huge := strings.Replace(rec("huge"), `"principal":"*"`, `"principal":"*","pad":"`+strings.Repeat("x", 3000)+`"`, 1)
 	tests := []struct {
@@ -55,6 +58,18 @@ func TestRangesAgreeWithStream(t *testing.T) {
 		{"a delivery file on one line", lines("a", 15, "\n") + `{"Records":[` + rec("r1") + "," + rec("r2") + "]}\n" + lines("b", 15, "\n"), 0, 0},
 		{"a delivery file over many ranges", lines("a", 15, "\n") + "{\"Records\":[\n" + strings.TrimSuffix(lines("r", 30, ",\n"), ",\n") + "\n]}\n" + lines("b", 15, "\n"), 0, 0},
 		{"a delivery file over lines", lines("a", 15, "\n") + "{\"Records\":[\n" + rec("r1") + ",\n" + rec("r2") + "\n]}\n" + lines("b", 15, "\n"), 0, 0},
+		// files whose first record is inside an array: ranges split them
+		// inside it
+		{"a delivery file, a record per line", delivery("r", 40, ",\n"), 0, 0},
+		{"a delivery file, CRLF", strings.ReplaceAll(delivery("r", 40, ",\n"), "\n", "\r\n"), 0, 0},
+		{"delivery files one after another", delivery("r", 20, ",\n") + delivery("s", 20, ",\n") + lines("t", 10, "\n"), 0, 0},
+		{"a delivery file, commas first", "{\"Records\":[\n" + rec("r0") + "\n," + strings.TrimSuffix(lines("r", 30, "\n,"), "\n,") + "\n]}\n", 0, 0},
+		{"a delivery file, commas missing", "{\"Records\":[\n" + rec("r0") + ",\n" + strings.TrimSuffix(lines("r", 30, "\n"), "\n") + "\n]}\n", 0, 29},
+		{"a delivery file, keys after Records", strings.TrimSuffix(delivery("r", 30, ",\n"), "}\n") + ",\"x\":[1,\n2]}\n" + lines("t", 10, "\n"), 0, 0},
+		{"a delivery file, elements not records", "{\"Records\":[\n" + rec("r0") + ",\n" + strings.Repeat("7,\n\"x\",\n[1,2],\n", 3) + strings.TrimSuffix(lines("r", 30, ",\n"), ",\n") + "\n]}\n", 9, 0},
+		{"a delivery file, truncated", delivery("r", 30, ",\n")[:len(delivery("r", 30, ",\n"))-3], 1, 0},
+		{"an array, a record per line", "[\n" + strings.TrimSuffix(lines("r", 40, ",\n"), ",\n") + "\n]\n" + lines("t", 10, "\n"), 0, 0},
+		{"an array with a pretty-printed record", "[\n" + lines("r", 20, ",\n") + spread + ",\n" + strings.TrimSuffix(lines("s", 20, ",\n"), ",\n") + "\n]\n", 0, 0},
 	}
 	eng := builtinEngine(t)
 	for _, tt := range tests {
@@ -148,30 +163,37 @@ func FuzzRangesAgreeWithStream(f *testing.F) {
 	})
 }
 
-// Files that are no JSON Lines (delivery files, arrays, gzip) and small
-// files are read as streams, however many workers there are.
-func TestRangesOnlyForJSONLines(t *testing.T) {
+// Files without records one per line (a delivery file or an array on one
+// line, gzip) and small files are read as streams, however many workers
+// there are.
+func TestRangesOnlyForRecordsOnLines(t *testing.T) {
 	defer func(c int64) { rangeChunk = c }(rangeChunk)
 	rangeChunk = 64
-	recs := strings.Repeat(good+",\n", 20) + good
+	recs := strings.Repeat(good+",", 20) + good
 	for _, tc := range []struct {
-		name, data string
+		name   string
+		data   []string
+		ranged bool
 	}{
-		{"delivery file", "{\"Records\":[\n" + recs + "\n]}\n"},
-		{"array", "[\n" + recs + "\n]\n"},
-		{"gzip", string(gz([]byte(strings.Repeat(good+"\n", 40))))},
-		{"small", good + "\n"},
+		{"delivery file on one line", []string{`{"Records":[` + recs + "]}\n"}, false},
+		{"array on one line", []string{"[" + recs + "]\n"}, false},
+		{"gzip", []string{string(gz([]byte(strings.Repeat(good+"\n", 40))))}, false},
+		{"small", []string{good + "\n"}, false},
+		{"JSON Lines among other inputs", []string{good + "\n", strings.Repeat(good+"\n", 40), good + "\n"}, true},
+		{"a delivery file over lines", []string{"{\"Records\":[\n" + strings.ReplaceAll(recs, ",", ",\n") + "\n]}\n"}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "in.json")
-			if err := os.WriteFile(path, []byte(tc.data), 0o644); err != nil {
-				t.Fatal(err)
+			dir := t.TempDir()
+			for i, data := range tc.data {
+				if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("in%d.json", i)), []byte(data), 0o644); err != nil {
+					t.Fatal(err)
+				}
 			}
-			res, err := Run(context.Background(), builtinEngine(t), Options{Paths: []string{path}, Workers: 2})
+			res, err := Run(context.Background(), builtinEngine(t), Options{Paths: []string{dir}, Workers: 2})
 			if err != nil || res.Summary.ErrorCount > 0 || res.Summary.Records == 0 {
 				t.Fatal(err, res.Summary.Errors, res.Summary.Records)
 			}
-			if res.ranges != 0 {
+			if (res.ranges != 0) != tc.ranged {
 				t.Errorf("read by %d ranges", res.ranges)
 			}
 		})

@@ -28,54 +28,67 @@ type scanEvent struct {
 
 func scanEvents(t *testing.T, r io.Reader, max int, limit int) []scanEvent {
 	t.Helper()
+	return scannerEvents(t, NewScanner(r, max), limit)
+}
+
+// scannerEvents is what s yields until the end of its stream.
+func scannerEvents(t *testing.T, s *Scanner, limit int) []scanEvent {
+	t.Helper()
 	var out []scanEvent
-	s := NewScanner(r, max)
 	for i := 0; i < limit; i++ {
 		rec, err := s.Next()
 		if err == io.EOF {
 			return out
 		}
-		if err != nil {
-			var pe *PosError
-			if !errors.As(err, &pe) {
-				return append(out, scanEvent{Final: err.Error()})
-			}
-			out = append(out, scanEvent{Line: pe.Line, Offset: pe.Offset, Msg: pe.Message(), Warning: pe.Warning})
-			continue
-		}
-		e := scanEvent{Data: string(rec.Data), Line: rec.Line, Offset: rec.Offset, Depth: rec.Depth}
-		if rec.Keys != nil {
-			e.Members = []string{}
-			for i, k := range rec.Keys {
-				key := rec.Data[k.Off : k.Off+k.N]
-				if k.Sig != keySig(key) || KeySig(string(key)) != k.Sig {
-					panic(fmt.Sprintf("key %q: Sig %#x, KeySig %#x", key, k.Sig, KeySig(string(key))))
-				}
-				e.Members = append(e.Members, string(key), string(KeyValue(rec.Data, rec.Keys, i)))
-			}
-			if len(rec.Kids) != len(rec.Keys) && len(rec.Kids) != 0 {
-				panic(fmt.Sprintf("%d Kids for %d Keys", len(rec.Kids), len(rec.Keys)))
-			}
-			for i, kid := range rec.Kids {
-				if kid.From == 0 {
-					continue
-				}
-				member := e.Members[2*i]
-				e.Kids = append(e.Kids, member, "\x00", "")
-				kids, data := rec.Nested[kid.From-1:kid.From-1+kid.N], MemberData(rec.Data, rec.Keys, i)
-				for j, k := range kids {
-					key := rec.Data[k.Off : k.Off+k.N]
-					if k.Sig != keySig(key) {
-						panic(fmt.Sprintf("nested key %q: Sig %#x, keySig %#x", key, k.Sig, keySig(key)))
-					}
-					e.Kids = append(e.Kids, member, string(key), string(KeyValue(data, kids, j)))
-				}
-			}
-		}
+		e, final := toEvent(rec, err)
 		out = append(out, e)
+		if final {
+			return out
+		}
 	}
 	t.Fatalf("scanner did not terminate")
 	return nil
+}
+
+// toEvent is what one call of Next yielded, and whether it ended the stream.
+func toEvent(rec Record, err error) (scanEvent, bool) {
+	if err != nil {
+		var pe *PosError
+		if !errors.As(err, &pe) {
+			return scanEvent{Final: err.Error()}, true
+		}
+		return scanEvent{Line: pe.Line, Offset: pe.Offset, Msg: pe.Message(), Warning: pe.Warning}, false
+	}
+	e := scanEvent{Data: string(rec.Data), Line: rec.Line, Offset: rec.Offset, Depth: rec.Depth}
+	if rec.Keys != nil {
+		e.Members = []string{}
+		for i, k := range rec.Keys {
+			key := rec.Data[k.Off : k.Off+k.N]
+			if k.Sig != keySig(key) || KeySig(string(key)) != k.Sig {
+				panic(fmt.Sprintf("key %q: Sig %#x, KeySig %#x", key, k.Sig, KeySig(string(key))))
+			}
+			e.Members = append(e.Members, string(key), string(KeyValue(rec.Data, rec.Keys, i)))
+		}
+		if len(rec.Kids) != len(rec.Keys) && len(rec.Kids) != 0 {
+			panic(fmt.Sprintf("%d Kids for %d Keys", len(rec.Kids), len(rec.Keys)))
+		}
+		for i, kid := range rec.Kids {
+			if kid.From == 0 {
+				continue
+			}
+			member := e.Members[2*i]
+			e.Kids = append(e.Kids, member, "\x00", "")
+			kids, data := rec.Nested[kid.From-1:kid.From-1+kid.N], MemberData(rec.Data, rec.Keys, i)
+			for j, k := range kids {
+				key := rec.Data[k.Off : k.Off+k.N]
+				if k.Sig != keySig(key) {
+					panic(fmt.Sprintf("nested key %q: Sig %#x, keySig %#x", key, k.Sig, keySig(key)))
+				}
+				e.Kids = append(e.Kids, member, string(key), string(KeyValue(data, kids, j)))
+			}
+		}
+	}
+	return e, false
 }
 
 var fuzzSeeds = []string{

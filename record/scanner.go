@@ -192,31 +192,90 @@ func NewScanner(r io.Reader, max int) *Scanner {
 	return &Scanner{r: r, buf: make([]byte, n), special: make([]uint64, specialWords(n)), max: max, line: 1}
 }
 
+// Level is where a Place lies in a stream: between top-level values, or
+// between the records of an array of them.
+type Level uint8
+
+const (
+	// Top is between top-level values (JSON Lines, concatenated records).
+	Top Level = iota
+	// InRecords is between the records of a delivery file's Records array.
+	InRecords
+	// InArray is between the records of a top-level array.
+	InArray
+)
+
+// Place is a point between records of a stream, where a scanner may start
+// (NewScannerAt) and read the rest of the stream exactly as a scanner that
+// read the stream from its start would.
+type Place struct {
+	Offset int64
+	Line   int
+	Level  Level
+}
+
 // NewScannerAt returns a scanner over r, which holds a stream's bytes from
-// offset on, offset being on line line: records and errors carry the
-// stream's positions. It starts between top-level values, where Boundary
-// found offset in another scan of the same stream; the checks of a stream's
-// first bytes (byte order mark, UTF-16) are not made.
-func NewScannerAt(r io.Reader, max int, offset int64, line int) *Scanner {
+// at.Offset on: records and errors carry the stream's positions (lines
+// counted from at.Line). It starts at at.Level, where Boundary found it in
+// another scan of the same stream, or where the caller guesses a record
+// starts; the checks of a stream's first bytes (byte order mark, UTF-16)
+// are not made.
+func NewScannerAt(r io.Reader, max int, at Place) *Scanner {
 	s := NewScanner(r, max)
-	s.base, s.lineOff, s.line, s.started = offset, offset, line, true
+	s.base, s.lineOff, s.line, s.started = at.Offset, at.Offset, at.Line, true
+	switch at.Level {
+	case InRecords:
+		s.st = stRecords
+	case InArray:
+		s.st = stArray
+	}
 	return s
 }
 
-// Boundary skips white space and, when the scanner is between top-level
-// values, returns the offset and line of the next byte (the stream's end
-// when none is left) and true: a scanner started there with NewScannerAt
-// reads the rest of the stream exactly as this one would. Inside an array
-// or a delivery file's Records, or with a record pending, it returns false.
-func (s *Scanner) Boundary() (off int64, line int, ok bool) {
-	if s.hasPending || s.stopped || s.st != stTop {
-		return 0, 0, false
+// Boundary skips white space (and, inside an array of records, the comma
+// after a record) and, when the scanner is then between records, returns
+// the place of the next byte (the stream's end when none is left) and
+// true. Inside a delivery file's object around its Records, before a
+// record not preceded by the comma it needs, at the end of the input
+// inside an array or after a read error (which Next reports), or with a
+// record pending, it returns false.
+func (s *Scanner) Boundary() (Place, bool) {
+	if s.hasPending || s.stopped {
+		return Place{}, false
 	}
+	var at Place
 	if s.started {
-		s.skipSpace()
+		switch s.st {
+		case stTop:
+			s.skipSpace()
+		case stRecords, stArray:
+			at.Level = InRecords
+			if s.st == stArray {
+				at.Level = InArray
+			}
+			if !s.skipSpace() {
+				return Place{}, false
+			}
+			if s.needComma && s.buf[s.pos] == ',' {
+				s.needComma = false
+				s.pos++
+				if !s.skipSpace() {
+					return Place{}, false
+				}
+			}
+			if s.needComma && s.buf[s.pos] != ']' {
+				return Place{}, false
+			}
+		default:
+			return Place{}, false
+		}
+		if s.pos == s.end && s.rerr != nil {
+			return Place{}, false
+		}
 	}
 	s.countLines(s.base + int64(s.pos))
-	return s.base + int64(s.pos), s.line, true
+	at.Offset, at.Line = s.base+int64(s.pos), s.line
+	return at, true
 }
 
 // Close gives the scanner's buffer back for reuse by later scanners; the
