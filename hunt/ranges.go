@@ -279,7 +279,7 @@ func (pl *pipeline) scanRange(rr *rangeRun, from record.Place, to int64, m *matc
 // confirmed start holds so far.
 func (pl *pipeline) flush(rr *rangeRun, sp *rangeSplit, m *matcher, seq int) {
 	for _, pe := range sp.errs {
-		pl.inputErr(InputError{File: rr.in.path, Line: pe.Line, Offset: pe.Offset, Err: errors.New(pe.Message()), Warning: pe.Warning})
+		pl.inputErr(posError(rr.in.path, pe))
 	}
 	sp.errs = nil
 	for _, b := range sp.batches {
@@ -345,7 +345,7 @@ func (pl *pipeline) readRange(rr *rangeRun, k int, m *matcher) {
 		if pe.RecordLine != 0 {
 			pe.RecordLine += delta
 		}
-		pl.inputErr(InputError{File: in.path, Line: pe.Line, Offset: pe.Offset, Err: errors.New(pe.Message()), Warning: pe.Warning})
+		pl.inputErr(posError(in.path, pe))
 	}
 	if sp.readErr != nil && !errors.Is(sp.readErr, pl.ctx.Err()) {
 		pl.inputErr(InputError{File: in.path, Offset: -1, Err: fmt.Errorf("after %d bytes: %w", sp.end.Offset, sp.readErr)})

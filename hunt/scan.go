@@ -93,12 +93,18 @@ func (s *Scanner) Scan(ctx context.Context, r io.Reader, name string, stamp func
 func splitRecords(ctx context.Context, r io.Reader, name string, maxRecord int, inputErr func(InputError), fn func(record.Record) error) int64 {
 	cr := &countingReader{r: r}
 	err := record.ForEach(cr, maxRecord, fn, func(pe *record.PosError) {
-		inputErr(InputError{File: name, Line: pe.Line, Offset: pe.Offset, Err: errors.New(pe.Message()), Warning: pe.Warning})
+		inputErr(posError(name, pe))
 	})
 	if err != nil && !errors.Is(err, ctx.Err()) {
 		inputErr(InputError{File: name, Offset: -1, Err: fmt.Errorf("after %d bytes: %w", cr.n, err)})
 	}
 	return cr.n
+}
+
+// posError is what the splitter found wrong at a place of file, as an
+// input error.
+func posError(file string, pe *record.PosError) InputError {
+	return InputError{File: file, Line: pe.Line, Offset: pe.Offset, Err: errors.New(pe.Message()), Warning: pe.Warning}
 }
 
 // matchOne parses one record and runs the rules on it, its matches going to
