@@ -17,7 +17,8 @@ import (
 // input left helps the others: they copy chunks into batches for it while
 // its queue is not full, so that one large input keeps every core busy,
 // and many inputs are matched without a copy (pipeline.read). A large
-// plain JSON Lines file is read by byte ranges instead (ranges.go).
+// plain file of records one per line is read by byte ranges instead
+// (ranges.go).
 
 const (
 	batchRecords = 512       // records per chunk, at most
