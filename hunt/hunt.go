@@ -337,7 +337,7 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 		defer nextMu.Unlock()
 		if ranged != nil && ctx.Err() != nil { // the ranges not taken are not read
 			for ; ranged.next < ranged.n; ranged.next++ {
-				pl.rangeDone(ranged, ranged.next, rangeStart{stop: true})
+				pl.rangeDone(ranged, ranged.next, record.RangeStart{Stop: true})
 			}
 		}
 		if ranged != nil && ranged.next < ranged.n {
