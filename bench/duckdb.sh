@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # trailhound query next to DuckDB on the same ad hoc question over NDJSON:
-# failures per service, with 1 and 2 threads. DuckDB runs through its
+# failures per service, with 1 and 2 threads, over many files and over the
+# same records in one file. DuckDB runs through its
 # Node.js API (npm @duckdb/node-api, installed into $BENCH_DIR/duckdb).
 #
 #   bench/duckdb.sh [SIZE]     SIZE of data, default 1GB
@@ -23,6 +24,10 @@ if [ ! -d "$dir/ndjson" ]; then
   mkdir -p "$dir/ndjson"
   for f in "$dir"/gen/*.json; do jq -c '.Records[]' "$f" > "$dir/ndjson/$(basename "$f" .json).ndjson"; done
   rm -rf "$dir/gen"
+fi
+if [ ! -f "$dir/one/all.ndjson" ]; then
+  mkdir -p "$dir/one"
+  cat "$dir"/ndjson/*.ndjson > "$dir/one/all.ndjson"
 fi
 [ -d "$base/duckdb/node_modules/@duckdb/node-api" ] || (cd "$base/duckdb" && npm install --silent @duckdb/node-api >/dev/null)
 cat > "$base/duckdb/q.mjs" <<'JS'
@@ -60,4 +65,12 @@ run "trailhound query on the ECS view (event.outcome), 1 worker" "$bin" query -w
 run "DuckDB read_json, 1 thread" node "$base/duckdb/q.mjs" "$dir/ndjson/*.ndjson" 1
 node "$base/duckdb/q.mjs" "$dir/ndjson/*.ndjson" 1 > "$dir/theirs.csv"
 run "DuckDB read_json, 2 threads" node "$base/duckdb/q.mjs" "$dir/ndjson/*.ndjson" 2
-if diff <(sort "$dir/ours.csv") <(sort "$dir/theirs.csv") > /dev/null; then echo "answers agree"; else echo "ANSWERS DIFFER"; diff "$dir/ours.csv" "$dir/theirs.csv" | head; fi
+echo "the same records in one file:"
+run "trailhound query, 1 worker, one file" "$bin" query -w 1 -f csv "$q" "$dir/one/all.ndjson"
+run "trailhound query, 2 workers, one file" "$bin" query -w 2 -f csv "$q" "$dir/one/all.ndjson"
+"$bin" query -w 2 -f csv "$q" "$dir/one/all.ndjson" | tail -n +2 > "$dir/ours-one.csv"
+run "DuckDB read_json, 1 thread, one file" node "$base/duckdb/q.mjs" "$dir/one/all.ndjson" 1
+run "DuckDB read_json, 2 threads, one file" node "$base/duckdb/q.mjs" "$dir/one/all.ndjson" 2
+for ours in "$dir/ours.csv" "$dir/ours-one.csv"; do
+  if diff <(sort "$ours") <(sort "$dir/theirs.csv") > /dev/null; then echo "answers agree ($(basename "$ours"))"; else echo "ANSWERS DIFFER"; diff "$ours" "$dir/theirs.csv" | head; fi
+done

@@ -22,10 +22,7 @@ import (
 
 // rangeChunk is the size of the byte ranges (a variable: tests split small
 // files).
-var rangeChunk int64 = 1 << 20
-
-// minRanges is how many ranges a file must hold to be split.
-const minRanges = 4
+var rangeChunk int64 = record.DefaultRangeChunk
 
 // heldRanges is how many ranges' worth of records a range holds before it
 // matches them: records running on past a range's end (a delivery file
@@ -51,13 +48,13 @@ type task struct {
 }
 
 // openRanges returns in as a rangeRun when it is a plain regular file of
-// at least minRanges ranges that starts with a record on a line of its
+// at least record.MinRanges ranges that starts with a record on a line of its
 // own, else nil (it is then read as a stream).
 func (pl *pipeline) openRanges(in *inputRun) *rangeRun {
-	if in.src.Open != nil || in.path == record.Stdin || in.src.Size < minRanges*rangeChunk {
+	if in.src.Open != nil || in.path == record.Stdin || in.src.Size < record.MinRanges*rangeChunk {
 		return nil
 	}
-	rs := record.OpenRanges(in.path, openNonblock, rangeChunk, minRanges)
+	rs := record.OpenRanges(in.path, rangeChunk, record.MinRanges)
 	if rs == nil {
 		return nil
 	}
@@ -178,10 +175,7 @@ func (pl *pipeline) readRange(rr *rangeRun, k int, m *matcher) {
 	pl.bytes.Add(read)
 	pl.prog.BytesOnDisk.Add(read)
 	for _, pe := range sp.errs {
-		pe.Line += delta
-		if pe.RecordLine != 0 {
-			pe.RecordLine += delta
-		}
+		pe.Shift(delta)
 		pl.inputErr(posError(in.path, pe))
 	}
 	if sp.ReadErr != nil && !errors.Is(sp.ReadErr, pl.ctx.Err()) {

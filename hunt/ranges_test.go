@@ -12,6 +12,7 @@ import (
 	"github.com/trailhound/trailhound/alert"
 	"github.com/trailhound/trailhound/engine"
 	"github.com/trailhound/trailhound/event"
+	"github.com/trailhound/trailhound/record/rangetest"
 )
 
 // A file read by ranges gives what one sequential scan gives: the same
@@ -21,68 +22,18 @@ import (
 // on blank lines, inside a record larger than several ranges, in a
 // truncated last record.
 func TestRangesAgreeWithStream(t *testing.T) {
-	rec := func(id string) string { return strings.Replace(good, `"ID"`, `"`+id+`"`, 1) }
-	lines := func(prefix string, n int, sep string) string {
-		var b strings.Builder
-		for i := range n {
-			b.WriteString(rec(fmt.Sprintf("%s%d", prefix, i)) + sep)
-		}
-		return b.String()
-	}
-	// a record over several lines (pretty-printed), and a record of about
-	// ten ranges
-	delivery := func(prefix string, n int, sep string) string { // sep: ",\n", or "\n" for missing commas
-		return "{\"Records\":[\n" + strings.TrimSuffix(lines(prefix, n, sep), sep) + "\n]}\n"
-	}
-	spread := strings.NewReplacer(`,"`, ",\n  \"", `{"`, "{\n  \"").Replace(rec("spread"))
-	huge := strings.Replace(rec("huge"), `"principal":"*"`, `"principal":"*","pad":"`+strings.Repeat("x", 3000)+`"`, 1)
-	tests := []struct {
-		name string
-		data string
-		errs int // input errors expected (the sequential scan must find them too)
-		warn int
-	}{
-		{"one record per line", lines("a", 40, "\n"), 0, 0},
-		{"no final line break", strings.TrimSuffix(lines("a", 40, "\n"), "\n"), 0, 0},
-		{"CRLF", lines("c", 40, "\r\n"), 0, 0},
-		{"blank lines", lines("b", 20, "\n\n  \n\t\n") + lines("d", 20, "\n"), 0, 0},
-		{"a record spanning lines", lines("a", 15, "\n") + spread + "\n" + lines("b", 15, "\n"), 0, 0},
-		{"records spanning lines, CRLF", lines("a", 10, "\r\n") + strings.ReplaceAll(spread, "\n", "\r\n") + "\r\n" + spread + "\r\n" + lines("b", 10, "\r\n"), 0, 0},
-		{"a record over several ranges", lines("a", 10, "\n") + huge + "\n" + lines("b", 10, "\n"), 0, 0},
-		{"a record over the size limit", lines("a", 10, "\n") + strings.Replace(huge, "xxx", strings.Repeat("y", 5000), 1) + "\n" + lines("b", 10, "\n"), 1, 0},
-		{"truncated last record", lines("a", 30, "\n") + rec("cut")[:120], 1, 0},
-		{"invalid records in the middle", lines("a", 12, "\n") + strings.Replace(rec("bad"), `"*"`, `NaN`, 1) + "\n" + lines("b", 12, "\n") +
-			`{"eventSource":"lambda.amazonaws.com","eventName":"AddPerm` + "\n" + lines("c", 12, "\n"), 2, 0},
-		{"text between records", lines("a", 15, "\n") + "not json at all\n# nor this\n" + lines("b", 15, "\n"), 1, 0},
-		{"duplicate keys", lines("a", 15, "\n") + strings.Replace(rec("dup"), `"eventName":`, `"eventName":"x","eventName":`, 1) + "\n" + lines("b", 15, "\n"), 0, 1},
-		{"a delivery file on one line", lines("a", 15, "\n") + `{"Records":[` + rec("r1") + "," + rec("r2") + "]}\n" + lines("b", 15, "\n"), 0, 0},
-		{"a delivery file over many ranges", lines("a", 15, "\n") + "{\"Records\":[\n" + strings.TrimSuffix(lines("r", 30, ",\n"), ",\n") + "\n]}\n" + lines("b", 15, "\n"), 0, 0},
-		{"a delivery file over lines", lines("a", 15, "\n") + "{\"Records\":[\n" + rec("r1") + ",\n" + rec("r2") + "\n]}\n" + lines("b", 15, "\n"), 0, 0},
-		// files whose first record is inside an array: ranges split them
-		// inside it
-		{"a delivery file, a record per line", delivery("r", 40, ",\n"), 0, 0},
-		{"a delivery file, CRLF", strings.ReplaceAll(delivery("r", 40, ",\n"), "\n", "\r\n"), 0, 0},
-		{"delivery files one after another", delivery("r", 20, ",\n") + delivery("s", 20, ",\n") + lines("t", 10, "\n"), 0, 0},
-		{"a delivery file, commas first", "{\"Records\":[\n" + rec("r0") + "\n," + strings.TrimSuffix(lines("r", 30, "\n,"), "\n,") + "\n]}\n", 0, 0},
-		{"a delivery file, commas missing", "{\"Records\":[\n" + rec("r0") + ",\n" + strings.TrimSuffix(lines("r", 30, "\n"), "\n") + "\n]}\n", 0, 29},
-		{"a delivery file, keys after Records", strings.TrimSuffix(delivery("r", 30, ",\n"), "}\n") + ",\"x\":[1,\n2]}\n" + lines("t", 10, "\n"), 0, 0},
-		{"a delivery file, elements not records", "{\"Records\":[\n" + rec("r0") + ",\n" + strings.Repeat("7,\n\"x\",\n[1,2],\n", 3) + strings.TrimSuffix(lines("r", 30, ",\n"), ",\n") + "\n]}\n", 9, 0},
-		{"a delivery file, truncated", delivery("r", 30, ",\n")[:len(delivery("r", 30, ",\n"))-3], 1, 0},
-		{"an array, a record per line", "[\n" + strings.TrimSuffix(lines("r", 40, ",\n"), ",\n") + "\n]\n" + lines("t", 10, "\n"), 0, 0},
-		{"an array with a pretty-printed record", "[\n" + lines("r", 20, ",\n") + spread + ",\n" + strings.TrimSuffix(lines("s", 20, ",\n"), ",\n") + "\n]\n", 0, 0},
-	}
 	eng := builtinEngine(t)
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			path := writeTemp(t, tt.data)
+	for _, tt := range rangetest.Layouts(goodWithID) {
+		t.Run(tt.Name, func(t *testing.T) {
+			path := writeTemp(t, tt.Data)
 			want, wantOut := huntRanged(t, eng, path, 1<<20, 1)
-			if want.Summary.ErrorCount != tt.errs || want.Summary.WarningCount != tt.warn {
-				t.Fatalf("the stream gives %d errors and %d warnings, want %d and %d:\n%s", want.Summary.ErrorCount, want.Summary.WarningCount, tt.errs, tt.warn, wantOut)
+			if want.Summary.ErrorCount != tt.Errs || want.Summary.WarningCount != tt.Warn {
+				t.Fatalf("the stream gives %d errors and %d warnings, want %d and %d:\n%s", want.Summary.ErrorCount, want.Summary.WarningCount, tt.Errs, tt.Warn, wantOut)
 			}
 			if len(want.Alerts) < 20 {
 				t.Fatalf("only %d alerts from the stream", len(want.Alerts))
 			}
-			for _, chunk := range []int64{64, 100, 257, 1000} {
+			for _, chunk := range rangetest.Chunks {
 				for _, workers := range []int{2, 3} {
 					got, gotOut := huntRanged(t, eng, path, chunk, workers)
 					if got.ranges == 0 {
@@ -96,6 +47,9 @@ func TestRangesAgreeWithStream(t *testing.T) {
 		})
 	}
 }
+
+// goodWithID is good with its event ID id.
+func goodWithID(id string) string { return strings.Replace(good, `"ID"`, `"`+id+`"`, 1) }
 
 // writeTemp writes data to a file of its own and returns its path.
 func writeTemp(t testing.TB, data string) string {
@@ -137,15 +91,7 @@ func huntRanged(t testing.TB, eng *engine.Engine, path string, chunk int64, work
 // the same alerts with the same places, the same errors and warnings at the
 // same lines and offsets, the same counts.
 func FuzzRangesAgreeWithStream(f *testing.F) {
-	rec := func(id string) string { return strings.Replace(good, `"ID"`, `"`+id+`"`, 1) }
-	for _, seed := range []string{
-		rec("a") + "\n" + rec("b") + "\n" + rec("c") + "\n",
-		rec("a") + "\r\n\n" + strings.ReplaceAll(rec("b"), `,"`, ",\n\"") + "\n" + rec("c"),
-		rec("a") + "\n{\"Records\":[\n" + rec("b") + ",\n" + rec("c") + "\n]}\n" + rec("d") + "\n",
-		rec("a") + "\nnot json\n" + rec("b")[:90] + "\n" + rec("c") + "\n",
-		rec("a") + "\n[" + rec("b") + "\n" + rec("c") + "]\n" + rec("d") + "\n",
-		rec("a") + "\n" + `{"x":"` + strings.Repeat("\\\"{", 40) + `"}` + "\n" + rec("b") + "\n",
-	} {
+	for _, seed := range rangetest.Seeds(goodWithID) {
 		f.Add(seed)
 	}
 	eng := builtinEngine(f)

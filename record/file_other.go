@@ -8,6 +8,9 @@ import (
 	"os"
 )
 
+// openNonblock: no FIFOs to wait for here.
+const openNonblock = 0
+
 // openFile opens path for reading when it is a regular file. It returns
 // nil, nil for anything else (a FIFO, a device, a folder), which
 // OpenContext reads on a goroutine of its own.

@@ -15,6 +15,11 @@ import (
 // regular file from a FIFO. openFile does it in four: stat, open, fstat,
 // fcntl.
 
+// openNonblock is the flag that keeps the open of a file found replaced by
+// a FIFO from waiting for a writer (its stat then says it is no regular
+// file, and it is read as a stream).
+const openNonblock = syscall.O_NONBLOCK
+
 // fdFile reads a regular file through its descriptor.
 type fdFile struct {
 	fd   int

@@ -49,6 +49,12 @@ type RangeStart struct {
 	set  bool
 }
 
+// DefaultRangeChunk is the size of the byte ranges readers use.
+const DefaultRangeChunk = 1 << 20
+
+// MinRanges is how many ranges a file must hold to be worth splitting.
+const MinRanges = 4
+
 // sniffBytes is how much of a file's start OpenRanges reads to see where
 // its records are: its first record must end within them.
 const sniffBytes = 64 << 10
@@ -56,10 +62,9 @@ const sniffBytes = 64 << 10
 // OpenRanges opens path for reading by ranges of chunk bytes when it is a
 // regular file of at least minRanges ranges that starts with a record
 // followed by a line break; else it returns nil, and the file is to be
-// read as a stream (whose open reports any error). flag is added to
-// os.O_RDONLY (O_NONBLOCK keeps a file replaced by a FIFO from waiting).
-func OpenRanges(path string, flag int, chunk int64, minRanges int) *Ranges {
-	f, err := os.OpenFile(path, os.O_RDONLY|flag, 0)
+// read as a stream (whose open reports any error).
+func OpenRanges(path string, chunk int64, minRanges int) *Ranges {
+	f, err := os.OpenFile(path, os.O_RDONLY|openNonblock, 0)
 	if err != nil {
 		return nil
 	}

@@ -116,6 +116,15 @@ func (e *PosError) Message() string {
 	return fmt.Sprintf("%s (the record starts on line %d)", e.Msg, e.RecordLine)
 }
 
+// Shift adds lines to the error's line numbers (those of a scan that
+// counted lines from elsewhere: Ranges).
+func (e *PosError) Shift(lines int) {
+	e.Line += lines
+	if e.RecordLine != 0 {
+		e.RecordLine += lines
+	}
+}
+
 // ErrTooLarge is wrapped by errors about records over the size limit.
 var ErrTooLarge = errors.New("record exceeds size limit")
 

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -92,7 +94,7 @@ EQL sequences run as rules (trailhound hunt --rules).`,
 	cmd.Flags().StringVarP(&format, "format", "f", "table", "output: table, jsonl or csv")
 	cmd.Flags().StringSliceVarP(&columns, "columns", "c", defaultColumns, "fields to show for EQL and KQL matches")
 	cmd.Flags().StringVar(&maxRecord, "max-record-size", "16MB", "largest record accepted")
-	cmd.Flags().IntVarP(&workers, "workers", "w", runtime.GOMAXPROCS(0), "files read in parallel")
+	cmd.Flags().IntVarP(&workers, "workers", "w", runtime.GOMAXPROCS(0), "files, or 1 MB ranges of a large file, read in parallel")
 	geo = addGeoFlags(cmd.Flags())
 	return cmd
 }
@@ -110,49 +112,88 @@ func detectLanguage(q string) string {
 	return "kql"
 }
 
-// eachEvent reads the CloudTrail (or ECS) events of paths, workers inputs
-// at a time. For input i, open(i) returns the function that gets its events
-// and the one called when it is finished; both run on the goroutine reading
-// it (inputs are read concurrently). Input errors are reported on stderr, in
-// input order.
+// eachEvent reads the CloudTrail (or ECS) events of paths on workers
+// goroutines. Its work comes in parts numbered in input order: an input,
+// or one byte range of a large plain file of records one per line
+// (record.Ranges), so that one file is read on every core. A file is cut
+// into the same parts whatever the workers, so that what a query makes of
+// them (an aggregation per part, merged in order: the float sums) does not
+// depend on the workers. open(part) returns the function that gets the part's events and
+// the one called when the part is finished; both run on the goroutine
+// reading it (parts are read concurrently). A range may be opened again
+// when its records start elsewhere than guessed: only the last open is
+// finished, and what the others gathered is dropped. Input errors are
+// reported on stderr, in input order.
 func eachEvent(ctx context.Context, paths []string, maxBytes, workers int, en enrichment, stderr io.Writer,
-	open func(i int) (visit func(*event.Event), done func())) error {
+	open func(part int) (visit func(*event.Event), done func())) error {
 	w := record.Walk(paths)
 	bad := len(w.Errors)
 	for _, err := range w.Errors {
 		fmt.Fprintf(stderr, "trailhound: %v\n", err)
 	}
-	msgs := make([][]inputMsg, len(w.Inputs)) // input errors and warnings, per input
-	inputs := make(chan int)
+	var (
+		mu   sync.Mutex
+		msgs = map[int][]inputMsg{} // input errors and warnings, per part
+	)
+	parts := make(chan queryPart)
 	var wg sync.WaitGroup
-	for range max(1, min(workers, len(w.Inputs))) {
+	for range max(1, workers) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			p := event.Parser{GeoIP: en.geo, NoEntityMapping: en.noEntityMapping}
-			for i := range inputs {
-				visit, done := open(i)
-				msgs[i] = readEvents(ctx, w.Inputs[i].Path, maxBytes, &p, visit)
-				done()
+			for pt := range parts {
+				var m []inputMsg
+				if pt.rr != nil {
+					m = readRange(ctx, pt, maxBytes, &p, open)
+				} else {
+					visit, done := open(pt.seq)
+					m = readEvents(ctx, pt.path, maxBytes, &p, visit)
+					done()
+				}
+				mu.Lock()
+				msgs[pt.seq] = m
+				mu.Unlock()
 			}
 		}()
 	}
-	for i := range w.Inputs {
+	seq := 0
+	for _, in := range w.Inputs {
 		if ctx.Err() != nil {
 			break
 		}
-		inputs <- i
+		var rr *record.Ranges
+		if in.Open == nil && in.Path != record.Stdin && in.Size >= record.MinRanges*queryRangeChunk {
+			rr = record.OpenRanges(in.Path, queryRangeChunk, record.MinRanges)
+		}
+		if rr == nil {
+			parts <- queryPart{seq: seq, path: in.Path}
+			seq++
+			continue
+		}
+		left := &atomic.Int64{}
+		left.Store(int64(rr.Len()))
+		for k := range rr.Len() {
+			if ctx.Err() != nil { // the ranges not taken are not read
+				if left.Add(-int64(rr.Len()-k)) == 0 {
+					rr.Close()
+				}
+				break
+			}
+			parts <- queryPart{seq: seq, path: in.Path, rr: rr, k: k, left: left}
+			seq++
+		}
 	}
-	close(inputs)
+	close(parts)
 	wg.Wait()
-	for _, m := range msgs {
-		for _, msg := range m {
-			if msg.warning {
-				fmt.Fprintln(stderr, "trailhound: warning: "+msg.text)
+	for i := range seq {
+		for _, msg := range msgs[i] {
+			if msg.warning() {
+				fmt.Fprintln(stderr, "trailhound: warning: "+msg.String())
 				continue
 			}
 			bad++
-			fmt.Fprintln(stderr, "trailhound: "+msg.text)
+			fmt.Fprintln(stderr, "trailhound: "+msg.String())
 		}
 	}
 	if bad > 0 {
@@ -161,41 +202,158 @@ func eachEvent(ctx context.Context, paths []string, maxBytes, workers int, en en
 	return nil
 }
 
+// queryRangeChunk is the size of the byte ranges query reads a large file
+// in (a variable: tests split small files).
+var queryRangeChunk int64 = record.DefaultRangeChunk
+
+// rangesRead counts the ranges queries read (tests check that a file was
+// read by ranges).
+var rangesRead atomic.Int64
+
+// queryPart is a part of a query's input: a file read as a stream, or
+// range k of one read by ranges.
+type queryPart struct {
+	seq  int
+	path string
+	rr   *record.Ranges
+	k    int
+	left *atomic.Int64 // rr's ranges not finished: the last closes it
+}
+
 // inputMsg is an input error, or a warning (the record was still read).
 type inputMsg struct {
-	text    string
-	warning bool
+	path string
+	pe   *record.PosError // the splitter's, else err
+	line int              // the line of the record err is about, if any
+	err  error
+}
+
+func (m inputMsg) warning() bool { return m.pe != nil && m.pe.Warning }
+
+func (m inputMsg) String() string {
+	switch {
+	case m.pe != nil:
+		return fmt.Sprintf("%s: %v", m.path, m.pe)
+	case m.line > 0:
+		return fmt.Sprintf("%s:%d: %v", m.path, m.line, m.err)
+	case m.path != "":
+		return fmt.Sprintf("%s: %v", m.path, m.err)
+	}
+	return m.err.Error()
 }
 
 // readEvents calls fn with every CloudTrail (or ECS) event of one input and
 // returns its input errors and warnings.
 func readEvents(ctx context.Context, path string, maxBytes int, p *event.Parser, fn func(*event.Event)) (msgs []inputMsg) {
-	add := func(warning bool, format string, args ...any) {
-		msgs = append(msgs, inputMsg{fmt.Sprintf(format, args...), warning})
-	}
 	rc, err := record.OpenContext(ctx, path, nil)
 	if err != nil {
-		add(false, "%v", err)
-		return msgs
+		return []inputMsg{{err: err}}
 	}
 	defer rc.Close()
 	err = record.ForEach(rc, maxBytes, func(rec record.Record) error {
-		ev, err := p.Parse(rec.Data)
-		if err != nil {
-			add(false, "%s:%d: %v", path, rec.Line, err)
-			return nil
-		}
-		if ev.Kind == event.KindCloudTrail || ev.Kind == event.KindECS {
-			ev.File, ev.Line, ev.Offset = path, rec.Line, rec.Offset
-			fn(ev)
+		if m := readEvent(path, p, rec, fn); m != nil {
+			msgs = append(msgs, *m)
 		}
 		return nil
 	}, func(e *record.PosError) {
-		add(e.Warning, "%s: %v", path, e)
+		msgs = append(msgs, inputMsg{path: path, pe: e})
 	})
 	if err != nil && !errors.Is(err, ctx.Err()) {
-		add(false, "%s: %v", path, err)
+		msgs = append(msgs, inputMsg{path: path, err: err})
 	}
+	return msgs
+}
+
+// readEvent parses one record and calls fn with it when it is a CloudTrail
+// (or ECS) event; it returns the error of a record that is no event.
+func readEvent(path string, p *event.Parser, rec record.Record, fn func(*event.Event)) *inputMsg {
+	ev, err := p.Parse(rec.Data)
+	if err != nil {
+		return &inputMsg{path: path, line: rec.Line, err: err}
+	}
+	if ev.Kind == event.KindCloudTrail || ev.Kind == event.KindECS {
+		ev.File, ev.Line, ev.Offset = path, rec.Line, rec.Offset
+		fn(ev)
+	}
+	return nil
+}
+
+// speculativeRanges is how far past its end (in ranges) a speculative
+// scan of a range goes on reading one record run (a delivery file over
+// many lines inside JSON Lines) before it gives up: the scan from the
+// confirmed start reads it.
+const speculativeRanges = 4
+
+// readRange reads part pt, a range of a file read by ranges, as
+// readEvents reads an input: speculatively from its first line while the
+// range before it is read, then, once that says where its records start,
+// keeping what it read or reading it again from there (record.Ranges).
+// Its events carry the lines of the speculative scan: what a query keeps
+// of an event does not hold its line.
+func readRange(ctx context.Context, pt queryPart, maxBytes int, p *event.Parser, open func(int) (func(*event.Event), func())) []inputMsg {
+	rr, k := pt.rr, pt.k
+	next := record.RangeStart{Stop: true} // unless told otherwise below
+	defer func() {
+		rr.Tell(k+1, next)
+		if pt.left.Add(-1) == 0 {
+			rr.Close()
+		}
+	}()
+	from, to, err := rr.Bounds(k)
+	var (
+		msgs []inputMsg
+		done func()
+	)
+	scan := func(at record.Place, limit int64) record.RangeScan {
+		visit, d := open(pt.seq)
+		msgs, done = nil, d
+		return rr.Scan(ctx, at, to, maxBytes, func(rec record.Record) bool {
+			if rec.Offset >= limit {
+				return false
+			}
+			if m := readEvent(pt.path, p, rec, visit); m != nil {
+				msgs = append(msgs, *m)
+			}
+			return true
+		}, func(pe *record.PosError) { msgs = append(msgs, inputMsg{path: pt.path, pe: pe}) })
+	}
+	var s record.RangeScan
+	guessed := err == nil && ctx.Err() == nil && k > 0 && from < to
+	if guessed {
+		s = scan(rr.Guess(from), to+speculativeRanges*queryRangeChunk)
+	}
+	st := rr.Wait(k)
+	if st.Stop || err != nil || ctx.Err() != nil {
+		_, done := open(pt.seq) // nothing of it counts
+		done()
+		if err != nil && !st.Stop {
+			return []inputMsg{{path: pt.path, err: err}}
+		}
+		return nil
+	}
+	delta := 0
+	if guessed && s.Confirmed(st.At) {
+		delta = st.At.Line - s.First.Line
+	} else {
+		s = scan(st.At, math.MaxInt64)
+	}
+	if s.ReadErr == nil || !errors.Is(s.ReadErr, ctx.Err()) {
+		next = record.RangeStart{At: s.End, Stop: s.ReadErr != nil}
+		next.At.Line += delta
+	}
+	rr.Tell(k+1, next)
+	rangesRead.Add(1)
+	for i := range msgs {
+		if msgs[i].pe != nil {
+			msgs[i].pe.Shift(delta)
+		} else if msgs[i].line > 0 {
+			msgs[i].line += delta
+		}
+	}
+	if s.ReadErr != nil && !errors.Is(s.ReadErr, ctx.Err()) {
+		msgs = append(msgs, inputMsg{path: pt.path, err: fmt.Errorf("after %d bytes: %w", s.End.Offset, s.ReadErr)})
+	}
+	done()
 	return msgs
 }
 

@@ -1,6 +1,0 @@
-//go:build !unix
-
-package hunt
-
-// openNonblock: no FIFOs to wait for here.
-const openNonblock = 0
