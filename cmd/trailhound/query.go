@@ -264,10 +264,11 @@ func readEvents(ctx context.Context, path string, maxBytes int, p *event.Parser,
 	return msgs
 }
 
-// readEvent parses one record and calls fn with it when it is a CloudTrail
+// readEvent parses one record (its members when first read: most are
+// never parsed) and calls fn with it when it is a CloudTrail
 // (or ECS) event; it returns the error of a record that is no event.
 func readEvent(path string, p *event.Parser, rec record.Record, fn func(*event.Event)) *inputMsg {
-	ev, err := p.Parse(rec.Data)
+	ev, err := p.ParseRecord(rec)
 	if err != nil {
 		return &inputMsg{path: path, line: rec.Line, err: err}
 	}

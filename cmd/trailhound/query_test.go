@@ -179,3 +179,18 @@ func TestQueryRangesCancel(t *testing.T) {
 		t.Error("the file was not read by ranges")
 	}
 }
+
+// A record nested deeper than the event parser reads is an input error
+// that says so, and the records beside it are still read.
+func TestQueryTooDeep(t *testing.T) {
+	rec := `{"eventSource":"s3.amazonaws.com","eventName":"GetObject","eventID":"x","eventTime":"2026-01-01T00:00:00Z"}` + "\n"
+	path := filepath.Join(t.TempDir(), "deep.jsonl")
+	deep := strings.Repeat(`{"a":`, 400) + "1" + strings.Repeat("}", 400) + "\n"
+	if err := os.WriteFile(path, []byte(rec+deep+rec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCmd(t, "query", "-f", "csv", `FROM x | STATS n = COUNT(*)`, path)
+	if code != exitErrors || out != "n\n2\n" || !strings.Contains(errs, "deep.jsonl:2: malformed JSON: nested 400 levels deep") {
+		t.Errorf("exit %d, %q, errors:\n%s", code, out, errs)
+	}
+}
