@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"github.com/trailhound/trailhound/event"
 	"github.com/trailhound/trailhound/record"
 	"github.com/trailhound/trailhound/record/rangetest"
+	"github.com/trailhound/trailhound/synth"
 )
 
 // rangedQueries are queries whose output shows any record lost, doubled,
@@ -194,3 +196,36 @@ func TestQueryTooDeep(t *testing.T) {
 		t.Errorf("exit %d, %q, errors:\n%s", code, out, errs)
 	}
 }
+
+// benchQueryOneFile runs issue 15's query (failures per service, on the
+// ECS view) over 128 MB made from the real logs, in one file: one worker,
+// or two reading it by ranges.
+func benchQueryOneFile(b *testing.B, workers string) {
+	logs := "../../../shared/corpus/cloudtrail-logs"
+	if _, err := os.Stat(logs); err != nil {
+		b.Skipf("shared corpus not found at %s: %v", logs, err)
+	}
+	recs, err := synth.Load([]string{logs})
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	if _, err := synth.Generate(context.Background(), recs, synth.Options{Size: 128 << 20, OutDir: dir, FileSize: 1 << 30}); err != nil {
+		b.Fatal(err)
+	}
+	q := `FROM x | WHERE event.outcome == "failure" | STATS n = COUNT(*) BY event.provider | SORT n DESC, event.provider`
+	b.SetBytes(128 << 20)
+	before := rangesRead.Load()
+	for b.Loop() {
+		var out, errs bytes.Buffer
+		if code := run(context.Background(), []string{"query", "-f", "csv", "-w", workers, q, dir}, &out, &errs); code != 0 || out.Len() == 0 {
+			b.Fatalf("exit %d: %s", code, errs.String())
+		}
+	}
+	if rangesRead.Load() == before {
+		b.Fatal("not read by ranges")
+	}
+}
+
+func BenchmarkQueryOneFile(b *testing.B)           { benchQueryOneFile(b, "1") }
+func BenchmarkQueryOneFileTwoWorkers(b *testing.B) { benchQueryOneFile(b, "2") }
