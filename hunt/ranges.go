@@ -86,12 +86,13 @@ func (sp *rangeSplit) discard() {
 // (the start confirmed, its first batch's place seq), the records held
 // past heldRanges ranges are matched, and the errors before them
 // reported, as the scan goes on; without (a speculative scan, its lines
-// counted from 1), the scan gives up there and scanRange returns nil.
+// counted from 1), the scan gives up there, or a range past to
+// (record.Ranges.Scan), and scanRange returns nil.
 func (pl *pipeline) scanRange(rr *rangeRun, from record.Place, to int64, m *matcher, seq int) *rangeSplit {
 	sp := &rangeSplit{}
 	var b *batch
 	held := int64(0)
-	sp.RangeScan = rr.Scan(pl.ctx, from, to, pl.maxRecord, func(rec record.Record) bool {
+	sp.RangeScan = rr.Scan(pl.ctx, from, to, m == nil, pl.maxRecord, func(rec record.Record) bool {
 		if b == nil || len(b.recs) >= batchRecords || len(b.recs) > 0 && len(b.data)+len(rec.Data) > batchBytes {
 			b = pl.newBatch(rr.in, len(sp.batches))
 			sp.batches = append(sp.batches, b)
@@ -139,7 +140,7 @@ func (pl *pipeline) readRange(rr *rangeRun, k int, m *matcher) {
 	if err == nil && pl.ctx.Err() == nil {
 		if k == 0 { // the file's start: confirmed
 			sp = pl.scanRange(rr, record.Place{Line: 1}, to, m, 0)
-		} else if from < to { // else no record starts here
+		} else if from < to && !rr.Known(k) { // else no record starts here, or no need to guess
 			sp = pl.scanRange(rr, rr.Guess(from), to, nil, 0)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sync"
 )
@@ -33,12 +34,12 @@ type Ranges struct {
 	f     *os.File
 	size  int64
 	chunk int64
-	level Level // where the first record is: where a speculative scan starts
 
 	mu     sync.Mutex
 	cond   *sync.Cond
 	starts []RangeStart // [k]: where range k's records start, told by range k-1
 	lines  []int64      // [k]: the first line start at or after k*chunk, -1 until found
+	guess  Level        // the level of the latest start told: where the next guesses start
 }
 
 // RangeStart is where a range's records start.
@@ -79,7 +80,7 @@ func OpenRanges(path string, chunk int64, minRanges int) *Ranges {
 		return nil
 	}
 	n := int((st.Size() + chunk - 1) / chunk)
-	rr := &Ranges{f: f, size: st.Size(), chunk: chunk, level: level, starts: make([]RangeStart, n+1), lines: make([]int64, n+1)}
+	rr := &Ranges{f: f, size: st.Size(), chunk: chunk, guess: level, starts: make([]RangeStart, n+1), lines: make([]int64, n+1)}
 	for k := range rr.lines {
 		rr.lines[k] = -1
 	}
@@ -127,8 +128,23 @@ func (rr *Ranges) Bounds(k int) (from, to int64, err error) {
 }
 
 // Guess is where a speculative scan of a range that starts at from (Bounds)
-// starts: its lines are counted from 1.
-func (rr *Ranges) Guess(from int64) Place { return Place{Offset: from, Line: 1, Level: rr.level} }
+// starts: its lines are counted from 1, and its level is that of the
+// latest start told (at first, of the file's first record: a file whose
+// records change level, an array of them followed by JSON Lines, is
+// guessed wrong once, not at every range).
+func (rr *Ranges) Guess(from int64) Place {
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+	return Place{Offset: from, Line: 1, Level: rr.guess}
+}
+
+// Known reports whether range k has been told where its records start:
+// nothing to guess (with one reader, always).
+func (rr *Ranges) Known(k int) bool {
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+	return rr.starts[k].set
+}
 
 // lineStart is the offset of the first line that starts at or after
 // k*chunk (the file's size when none does). What a search finds holds for
@@ -182,6 +198,9 @@ func (rr *Ranges) Tell(k int, s RangeStart) {
 	rr.mu.Lock()
 	if !rr.starts[k].set {
 		rr.starts[k] = s
+		if !s.Stop {
+			rr.guess = s.At.Level
+		}
 	}
 	rr.mu.Unlock()
 	rr.cond.Broadcast()
@@ -192,7 +211,8 @@ type RangeScan struct {
 	First   Place // where its first record starts (white space skipped)
 	End     Place // where the next range's records start (after a read error: where reading stopped)
 	ReadErr error // reading failed (or ctx ended): nothing after End was read
-	Stopped bool  // the record function asked to stop
+	Read    int64 // bytes read
+	Stopped bool  // the record function asked to stop, or a speculative scan gave up
 }
 
 // Confirmed reports whether the scan started where the range's records
@@ -208,9 +228,18 @@ func (s RangeScan) Confirmed(at Place) bool {
 // bytes as a stream's. It reads up to to in reads as large as the scanner
 // asks, and past it (the rest of a record that spans the end) in reads of
 // at most pastEnd bytes: a buffer's worth would read most of the next
-// range for nothing.
-func (rr *Ranges) Scan(ctx context.Context, from Place, to int64, max int, rec func(Record) bool, bad func(*PosError)) RangeScan {
-	r := &rangeReader{ctx: ctx, r: io.NewSectionReader(rr.f, from.Offset, rr.size-from.Offset), left: to - from.Offset}
+// range for nothing. A speculative scan (from a guess) gives up (Stopped)
+// once it has read a range's size past to: a wrong guess can find no
+// boundary for the rest of the file (inside an array of values that are
+// no records), and every range reading to the end would make the reading
+// quadratic; the scan from the confirmed start reads what it must. It
+// gives up too after speculativeErrors errors: a guess at the wrong level
+// can see an error on every line where the true scan sees one.
+func (rr *Ranges) Scan(ctx context.Context, from Place, to int64, speculative bool, max int, rec func(Record) bool, bad func(*PosError)) (s RangeScan) {
+	r := &rangeReader{ctx: ctx, r: io.NewSectionReader(rr.f, from.Offset, rr.size-from.Offset), left: to - from.Offset, stop: math.MaxInt64}
+	if speculative {
+		r.stop = to - from.Offset + rr.chunk
+	}
 	var sc *Scanner
 	if from.Offset == 0 {
 		sc = NewScanner(r, max)
@@ -218,7 +247,8 @@ func (rr *Ranges) Scan(ctx context.Context, from Place, to int64, max int, rec f
 		sc = NewScannerAt(r, max, from)
 	}
 	defer sc.Close()
-	var s RangeScan
+	defer func() { s.Read = r.n }()
+	errs := 0
 	s.First, _ = sc.Boundary()
 	for {
 		at, ok := sc.Boundary()
@@ -230,8 +260,16 @@ func (rr *Ranges) Scan(ctx context.Context, from Place, to int64, max int, rec f
 		if err != nil {
 			var pe *PosError
 			if errors.As(err, &pe) {
+				if errs++; speculative && errs > speculativeErrors {
+					s.Stopped = true
+					return s
+				}
 				bad(pe)
 				continue
+			}
+			if errors.Is(err, errGaveUp) {
+				s.Stopped = true
+				return s
 			}
 			if err != io.EOF {
 				s.ReadErr = err
@@ -257,7 +295,15 @@ type rangeReader struct {
 	r    io.Reader
 	n    int64 // bytes read
 	left int64 // bytes before the range's end
+	stop int64 // bytes after which to give up (errGaveUp)
 }
+
+// speculativeErrors is how many errors a speculative scan reports before
+// it gives up.
+const speculativeErrors = 1000
+
+// errGaveUp ends a speculative scan that read too far past its range.
+var errGaveUp = errors.New("speculative scan gave up")
 
 // pastEnd is the most a rangeReader reads at a time past its range's end.
 const pastEnd = 16 << 10
@@ -265,6 +311,9 @@ const pastEnd = 16 << 10
 func (r *rangeReader) Read(b []byte) (int, error) {
 	if err := r.ctx.Err(); err != nil {
 		return 0, err
+	}
+	if r.n >= r.stop {
+		return 0, errGaveUp
 	}
 	if r.left > 0 {
 		b = b[:min(int64(len(b)), r.left)]

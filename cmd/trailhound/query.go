@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"runtime"
 	"strings"
 	"sync"
@@ -279,16 +278,11 @@ func readEvent(path string, p *event.Parser, rec record.Record, fn func(*event.E
 	return nil
 }
 
-// speculativeRanges is how far past its end (in ranges) a speculative
-// scan of a range goes on reading one record run (a delivery file over
-// many lines inside JSON Lines) before it gives up: the scan from the
-// confirmed start reads it.
-const speculativeRanges = 4
-
 // readRange reads part pt, a range of a file read by ranges, as
 // readEvents reads an input: speculatively from its first line while the
-// range before it is read, then, once that says where its records start,
-// keeping what it read or reading it again from there (record.Ranges).
+// range before it is read (unless its start is known already), then, once
+// that says where its records start, keeping what it read or reading it
+// again from there (record.Ranges).
 // Its events carry the lines of the speculative scan: what a query keeps
 // of an event does not hold its line.
 func readRange(ctx context.Context, pt queryPart, maxBytes int, p *event.Parser, open func(int) (func(*event.Event), func())) []inputMsg {
@@ -305,13 +299,10 @@ func readRange(ctx context.Context, pt queryPart, maxBytes int, p *event.Parser,
 		msgs []inputMsg
 		done func()
 	)
-	scan := func(at record.Place, limit int64) record.RangeScan {
+	scan := func(at record.Place, speculative bool) record.RangeScan {
 		visit, d := open(pt.seq)
 		msgs, done = nil, d
-		return rr.Scan(ctx, at, to, maxBytes, func(rec record.Record) bool {
-			if rec.Offset >= limit {
-				return false
-			}
+		return rr.Scan(ctx, at, to, speculative, maxBytes, func(rec record.Record) bool {
 			if m := readEvent(pt.path, p, rec, visit); m != nil {
 				msgs = append(msgs, *m)
 			}
@@ -319,9 +310,9 @@ func readRange(ctx context.Context, pt queryPart, maxBytes int, p *event.Parser,
 		}, func(pe *record.PosError) { msgs = append(msgs, inputMsg{path: pt.path, pe: pe}) })
 	}
 	var s record.RangeScan
-	guessed := err == nil && ctx.Err() == nil && k > 0 && from < to
+	guessed := err == nil && ctx.Err() == nil && k > 0 && from < to && !rr.Known(k)
 	if guessed {
-		s = scan(rr.Guess(from), to+speculativeRanges*queryRangeChunk)
+		s = scan(rr.Guess(from), true)
 	}
 	st := rr.Wait(k)
 	if st.Stop || err != nil || ctx.Err() != nil {
@@ -336,7 +327,7 @@ func readRange(ctx context.Context, pt queryPart, maxBytes int, p *event.Parser,
 	if guessed && s.Confirmed(st.At) {
 		delta = st.At.Line - s.First.Line
 	} else {
-		s = scan(st.At, math.MaxInt64)
+		s = scan(st.At, false)
 	}
 	if s.ReadErr == nil || !errors.Is(s.ReadErr, ctx.Err()) {
 		next = record.RangeStart{At: s.End, Stop: s.ReadErr != nil}

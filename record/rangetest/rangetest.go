@@ -64,6 +64,7 @@ func Layouts(rec func(id string) string) []Layout {
 		{"a delivery file, elements not records", "{\"Records\":[\n" + rec("r0") + ",\n" + strings.Repeat("7,\n\"x\",\n[1,2],\n", 3) + strings.TrimSuffix(lines("r", 30, ",\n"), ",\n") + "\n]}\n", 9, 0},
 		{"a delivery file, truncated", delivery("r", 30, ",\n")[:len(delivery("r", 30, ",\n"))-3], 1, 0},
 		{"an array, a record per line", "[\n" + strings.TrimSuffix(lines("r", 40, ",\n"), ",\n") + "\n]\n" + lines("t", 10, "\n"), 0, 0},
+		{"an array, then values that are no records", "[\n" + strings.TrimSuffix(lines("r", 20, ",\n"), ",\n") + "\n]\n" + strings.Repeat("7\n", 400) + lines("t", 20, "\n"), 1, 0},
 		{"an array with a pretty-printed record", "[\n" + lines("r", 20, ",\n") + spread + ",\n" + strings.TrimSuffix(lines("s", 20, ",\n"), ",\n") + "\n]\n", 0, 0},
 	}
 }
