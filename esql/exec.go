@@ -1014,8 +1014,8 @@ type acc struct {
 	// last is 1 + the index in vals of the value last keyed (0: none):
 	// consecutive rows repeat values, found then without a key
 	last     int
-	min, max Value
-	sum      Value
+	min, max Value     // in the order of rank
+	sum      exactSum  // SUM, AVG
 	nums     []float64 // MEDIAN: every value
 }
 
@@ -1472,19 +1472,15 @@ func (a *acc) addFn(buf []byte, it item, fn uint8) []byte {
 			a.min, a.max = v, v
 			return buf
 		}
-		if c, ok := compare(v, a.min); ok && c < 0 {
+		if order(v, a.min) < 0 {
 			a.min = intern(v)
 		}
-		if c, ok := compare(v, a.max); ok && c > 0 {
+		if order(v, a.max) > 0 {
 			a.max = intern(v)
 		}
 		return buf
 	case fnSum:
-		if a.sum == nil {
-			a.sum = intern(v)
-		} else {
-			a.sum = arith("+", a.sum, v)
-		}
+		a.sum.add(v)
 	}
 	return buf
 }
@@ -1563,21 +1559,15 @@ func (a *acc) merge(buf []byte, o *acc) []byte {
 		if a.min == nil {
 			a.min, a.max = o.min, o.max
 		} else {
-			if c, ok := compare(o.min, a.min); ok && c < 0 {
+			if order(o.min, a.min) < 0 {
 				a.min = o.min
 			}
-			if c, ok := compare(o.max, a.max); ok && c > 0 {
+			if order(o.max, a.max) > 0 {
 				a.max = o.max
 			}
 		}
 	}
-	if o.sum != nil {
-		if a.sum == nil {
-			a.sum = o.sum
-		} else {
-			a.sum = arith("+", a.sum, o.sum)
-		}
-	}
+	a.sum.merge(&o.sum)
 	a.nums = append(a.nums, o.nums...)
 	return buf
 }
@@ -1597,9 +1587,9 @@ func (a *acc) result(ag Agg) Value {
 	case "MAX":
 		return a.max
 	case "SUM":
-		return a.sum
+		return a.sum.value()
 	case "AVG":
-		f, ok := toFloat(a.sum)
+		f, ok := toFloat(a.sum.value())
 		if !ok || a.count == 0 {
 			return nil
 		}
