@@ -89,7 +89,7 @@ func (s *exactSum) value() Value {
 	case s.kinds == sumInt:
 		return s.i
 	}
-	if s.special != 0 || math.IsNaN(s.special) {
+	if s.special != 0 { // an infinity, or NaN
 		return s.special
 	}
 	all := exactSum{parts: append([]float64(nil), s.parts...)}

@@ -114,11 +114,10 @@ func detectLanguage(q string) string {
 // eachEvent reads the CloudTrail (or ECS) events of paths on workers
 // goroutines. Its work comes in parts numbered in input order: an input,
 // or one byte range of a large plain file of records one per line
-// (record.Ranges), so that one file is read on every core. A file is cut
-// into the same parts whatever the workers, so that what a query makes of
-// them (an aggregation per part, merged in order: the float sums) does not
-// depend on the workers. open(part) returns the function that gets the part's events and
-// the one called when the part is finished; both run on the goroutine
+// (record.Ranges), so that one file is read on every core; a file is cut
+// into the same parts whatever the workers. open(part) returns the
+// function that gets the part's events and the one called when the part is
+// finished; both run on the goroutine
 // reading it (parts are read concurrently). A range may be opened again
 // when its records start elsewhere than guessed: only the last open is
 // finished, and what the others gathered is dropped. Input errors are
@@ -225,6 +224,16 @@ type inputMsg struct {
 	pe   *record.PosError // the splitter's, else err
 	line int              // the line of the record err is about, if any
 	err  error
+}
+
+// shift adds lines to the message's line (a range's scan counted lines
+// from elsewhere).
+func (m *inputMsg) shift(lines int) {
+	if m.pe != nil {
+		m.pe.Shift(lines)
+	} else if m.line > 0 {
+		m.line += lines
+	}
 }
 
 func (m inputMsg) warning() bool { return m.pe != nil && m.pe.Warning }
@@ -336,11 +345,7 @@ func readRange(ctx context.Context, pt queryPart, maxBytes int, p *event.Parser,
 	rr.Tell(k+1, next)
 	rangesRead.Add(1)
 	for i := range msgs {
-		if msgs[i].pe != nil {
-			msgs[i].pe.Shift(delta)
-		} else if msgs[i].line > 0 {
-			msgs[i].line += delta
-		}
+		msgs[i].shift(delta)
 	}
 	if s.ReadErr != nil && !errors.Is(s.ReadErr, ctx.Err()) {
 		msgs = append(msgs, inputMsg{path: pt.path, err: fmt.Errorf("after %d bytes: %w", s.End.Offset, s.ReadErr)})
