@@ -121,7 +121,8 @@ func detectLanguage(q string) string {
 // reading it (parts are read concurrently). A range may be opened again
 // when its records start elsewhere than guessed: only the last open is
 // finished, and what the others gathered is dropped. Input errors are
-// reported on stderr, in input order.
+// reported on stderr, in input order; a cancelled ctx is an interruption
+// (exit 130), the result holding what was read before.
 func eachEvent(ctx context.Context, paths []string, maxBytes, workers int, en enrichment, stderr io.Writer,
 	open func(part int) (visit func(*event.Event), done func())) error {
 	w := record.Walk(paths)
@@ -193,6 +194,9 @@ func eachEvent(ctx context.Context, paths []string, maxBytes, workers int, en en
 			bad++
 			fmt.Fprintln(stderr, "trailhound: "+msg.String())
 		}
+	}
+	if ctx.Err() != nil {
+		return &exitError{exitInterrupted, errors.New("interrupted: the result holds only what was read before")}
 	}
 	if bad > 0 {
 		return &exitError{exitErrors, fmt.Errorf("%d input error(s); the rest was read", bad)}

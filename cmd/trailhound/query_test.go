@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -173,14 +174,26 @@ func TestQueryRangesCancel(t *testing.T) {
 			}
 		}, func() {}
 	})
-	if err != nil {
-		t.Fatal(err) // a cancel is no input error
+	if xe := (*exitError)(nil); !errors.As(err, &xe) || xe.code != exitInterrupted {
+		t.Fatalf("%v, want an interruption", err)
 	}
 	if n := seen.Load(); n < 500 || n >= 5000 {
 		t.Errorf("%d of 5000 events seen after the cancel", n)
 	}
 	if parts.Load() < 2 {
 		t.Error("the file was not read by ranges")
+	}
+}
+
+// An interrupted query says so and exits 130 (it exited 0, printing what
+// it had read as if it were the whole result).
+func TestQueryInterrupted(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out, errs bytes.Buffer
+	code := run(ctx, []string{"query", "-f", "csv", `FROM x | STATS n = COUNT(*)`, "../../testdata/samples"}, &out, &errs)
+	if code != exitInterrupted || !strings.Contains(errs.String(), "interrupted") {
+		t.Errorf("exit %d, %q, errors: %s", code, out.String(), errs.String())
 	}
 }
 
