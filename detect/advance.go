@@ -199,13 +199,13 @@ func (p *Processor) advance(w int64, parallel int) ([]alert.Alert, error) {
 	return all, nil
 }
 
-// advanceParallel runs step on every place of p.order, the plain rules on
-// parallel goroutines. A plain rule reads nothing of another rule, and
-// writes only its own run, state and detector: they go in any order, those
-// with the most matches first (one started last would run alone). The
-// correlations follow, in their order, once every plain rule is done: they
-// read the rules they wait for (their horizon, and alerts passed on by
-// chain).
+// advanceParallel runs step on every place of p.order, the rules that
+// advance alone (ruleInfo.alone) on parallel goroutines. Such a rule reads
+// nothing of another rule, and writes only its own run, state and
+// detector: they go in any order, those with the most matches first (one
+// started last would run alone). The correlations that read or feed other
+// correlations follow, in their order, once the others are done: they read
+// the rules they wait for (their horizon, and alerts passed on by chain).
 func (p *Processor) advanceParallel(parallel int, got []*Collector, step func(k int)) {
 	ks := make([]int, p.plain)
 	load := make([]int, p.plain)

@@ -376,8 +376,9 @@ correlation:
 
 // Finish decides the rules on parallel goroutines as it does on one: the
 // same alerts in the same order, the same stats and the same state, for
-// plain rules, a correlation over them and a correlation over that one
-// (which must wait for the rules it reads).
+// plain rules, correlations over them that nothing reads (which advance
+// with the plain rules), a correlation over rules that a correlation reads
+// and that one (which must wait for the rules it reads).
 func TestFinishParallelAgrees(t *testing.T) {
 	doc := baseRules + burstChain + `---
 title: Secret deleted
@@ -386,6 +387,28 @@ logsource: {product: aws, service: cloudtrail}
 detection:
   sel: {eventName: DeleteSecret}
   condition: sel
+---
+title: Many reads
+id: many-reads
+correlation:
+  type: event_count
+  rules: [secret_read]
+  group-by: [actor]
+  aliases:
+    actor: {secret_read: userIdentity.userName}
+  timespan: 10m
+  condition: {gte: 4}
+---
+title: Reads of few kinds
+id: read-kinds
+correlation:
+  type: value_count
+  rules: [secret_read, secrets_listed]
+  group-by: [actor]
+  aliases:
+    actor: {secret_read: userIdentity.userName, secrets_listed: userIdentity.userName}
+  timespan: 10m
+  condition: {field: eventName, lt: 3}
 `
 	// plain rules enough that the correlations start while some still run
 	for k := range 40 {
@@ -420,8 +443,10 @@ detection:
 		return b.String(), stats, saved
 	}
 	want, wantStats, wantState := run(1)
-	if !strings.Contains(want, `"id":"chain"`) {
-		t.Fatalf("the chained correlation raised nothing; the test needs it:\n%s", want)
+	for _, id := range []string{"chain", "many-reads", "read-kinds"} {
+		if !strings.Contains(want, `"id":"`+id+`"`) {
+			t.Fatalf("correlation %s raised nothing; the test needs it:\n%s", id, want)
+		}
 	}
 	for _, n := range []int{2, 3, 8} {
 		got, stats, st := run(n)

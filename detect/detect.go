@@ -51,7 +51,7 @@ type Processor struct {
 	dirty    map[int]bool  // rules whose state changed since the last Commit
 	pending  [][]candidate // correlations: alerts of the correlations they read
 	order    []int         // the order rules advance in (finishOrder)
-	plain    int           // how many rules at the front of order are plain (no correlation)
+	plain    int           // how many rules at the front of order are independent (see alone)
 	orderErr error         // correlations that read each other in a cycle
 	runs     []*ruleRun    // per rule: what advancing keeps
 
@@ -149,7 +149,7 @@ func New(rules []*rule.Rule, store state.Store, opts Options) (*Processor, error
 		return nil, err
 	}
 	p.order, p.orderErr = p.finishOrder()
-	for p.plain < len(p.order) && p.rules[p.order[p.plain]].corr == nil {
+	for p.plain < len(p.order) && p.rules[p.order[p.plain]].alone() {
 		p.plain++
 	}
 	for _, ri := range p.rules {
@@ -165,14 +165,23 @@ func New(rules []*rule.Rule, store state.Store, opts Options) (*Processor, error
 	return p, nil
 }
 
-// finishOrder is the order rules are finished in: plain rules first, then
-// each correlation after the correlations it reads.
+// alone reports whether a rule advances without reading or writing another
+// rule's run: a rule that is no correlation, or a correlation that reads
+// only rules' matches and whose alerts no correlation reads (the Sigma
+// corpus's are all such). Alone rules advance in any order, in parallel.
+func (ri *ruleInfo) alone() bool {
+	return ri.corr == nil || len(ri.corr.waits) == 0 && len(ri.chained) == 0
+}
+
+// finishOrder is the order rules are finished in: the rules that advance
+// alone first, then each other correlation after the correlations it
+// reads.
 func (p *Processor) finishOrder() ([]int, error) {
 	var order []int
 	done := map[int]bool{}
 	var corrs []int
 	for i, ri := range p.rules {
-		if ri.corr == nil {
+		if ri.alone() {
 			order = append(order, i)
 			done[i] = true
 		} else {
