@@ -142,6 +142,7 @@ type Result struct {
 	proc    *detect.Processor
 	commit  func() error // Options.Commit
 	ranges  int64        // byte ranges of files read by ranges (ranges.go)
+	aheads  int64        // gzip inputs decompressed ahead (record.DecompressAhead)
 }
 
 // Commit saves the state the hunt changed, and calls Options.Commit.
@@ -295,7 +296,7 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 		}
 	}
 	var unordered atomic.Int64 // inputs without a time in their name, found out of order
-	pl := &pipeline{ctx: ctx, eng: eng, maxRecord: opts.MaxRecord, lateness: int64(lateness), prog: prog, inputErr: inputErr, prepare: opts.Prepare,
+	pl := &pipeline{ctx: ctx, eng: eng, maxRecord: opts.MaxRecord, lateness: int64(lateness), prog: prog, inputErr: inputErr, prepare: opts.Prepare, ahead: workers > 1,
 		progress: func(in *inputRun, latest int64) {
 			wm.seen(in.i, in.bound, latest)
 			advance(false, false)
@@ -433,7 +434,7 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) (*Result, error)
 		sum.Late += rs.Late
 	}
 	sum.Elapsed = time.Since(start)
-	return &Result{Alerts: collected, Summary: sum, proc: proc, commit: opts.Commit, ranges: pl.ranges.Load()}, ctx.Err()
+	return &Result{Alerts: collected, Summary: sum, proc: proc, commit: opts.Commit, ranges: pl.ranges.Load(), aheads: pl.aheads.Load()}, ctx.Err()
 }
 
 type fileStats struct {

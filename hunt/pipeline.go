@@ -151,9 +151,14 @@ type pipeline struct {
 	progress func(in *inputRun, latest int64)
 	finished func(in *inputRun)
 	prepare  func(evs []*event.Event) // Options.Prepare
+	// ahead: gzip files of record.AheadMin or more are decompressed on a
+	// goroutine of their own (more than one worker: with one, the hunt
+	// keeps to one core)
+	ahead bool
 
 	records, other, digests, bytes atomic.Int64
 	ranges                         atomic.Int64 // ranges read (ranges.go)
+	aheads                         atomic.Int64 // inputs decompressed ahead
 }
 
 // matcher is one goroutine's parsing and matching state.
@@ -176,6 +181,12 @@ func (pl *pipeline) split(in *inputRun, fn func(record.Record) error, last func(
 	if rc, err := record.OpenInput(pl.ctx, in.src, &pl.prog.BytesOnDisk); err != nil {
 		pl.inputErr(InputError{File: in.path, Offset: -1, Err: err})
 	} else {
+		if pl.ahead && in.src.Size >= record.AheadMin {
+			var ok bool
+			if rc, ok = record.DecompressAhead(rc); ok {
+				pl.aheads.Add(1)
+			}
+		}
 		pl.bytes.Add(splitRecords(pl.ctx, rc, in.path, pl.maxRecord, pl.inputErr, fn))
 		rc.Close()
 	}

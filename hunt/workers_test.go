@@ -2,6 +2,7 @@ package hunt
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"os"
@@ -34,6 +35,9 @@ func TestWorkersAgree(t *testing.T) {
 	// with more than one worker
 	jsonl := filepath.Join(t.TempDir(), "generated.jsonl")
 	writeJSONLines(t, synthDir, jsonl)
+	// and gzipped: decompressed ahead with more than one worker
+	jsonlGz := jsonl + ".gz"
+	writeGzip(t, jsonl, jsonlGz)
 	defer func(c int64) { rangeChunk = c }(rangeChunk)
 	rangeChunk = 256 << 10
 	for _, tc := range []struct {
@@ -43,6 +47,7 @@ func TestWorkersAgree(t *testing.T) {
 		{"corpus", logsDir},
 		{"generated", synthDir},
 		{"generated JSON Lines", jsonl},
+		{"generated JSON Lines gzipped", jsonlGz},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// More workers than cores: inputs handed out but not yet
@@ -66,6 +71,9 @@ func TestWorkersAgree(t *testing.T) {
 				checkMetadataID(t, res.Alerts)
 				if tc.path == jsonl && w > 1 && res.ranges == 0 {
 					t.Errorf("-w %d: the JSON Lines file was not read by ranges", w)
+				}
+				if want := w > 1 && tc.path == jsonlGz; (res.aheads > 0) != want {
+					t.Errorf("-w %d: %d inputs decompressed ahead, want them %v", w, res.aheads, want)
 				}
 			}
 			if len(out[0]) == 0 {
@@ -111,6 +119,24 @@ func writeJSONLines(t testing.TB, dir, path string) {
 		}
 	}
 	if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeGzip writes the gzip of the file at from to the file at to.
+func writeGzip(t testing.TB, from, to string) {
+	t.Helper()
+	data, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	zw.Write(data)
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -245,9 +245,10 @@ func (p *plainFile) Close() error {
 }
 
 type gzipFile struct {
-	zr *gzip.Reader
-	br *bufio.Reader
-	c  io.Closer
+	zr      *gzip.Reader
+	br      *bufio.Reader
+	c       io.Closer
+	regular bool // read from a regular file (DecompressAhead)
 }
 
 func (g *gzipFile) Read(b []byte) (int, error) {
@@ -290,12 +291,16 @@ func OpenContext(ctx context.Context, path string, raw *atomic.Int64) (io.ReadCl
 			src = f
 		}
 	}
+	regular := src != nil
 	if src == nil {
 		src = newAsyncReader(ctx, path)
 	}
 	rc, err := open(&ctxReader{ctx: ctx, r: src, n: raw}, src)
 	if err != nil {
 		return nil, err
+	}
+	if g, ok := rc.(*gzipFile); ok {
+		g.regular = regular
 	}
 	return &ctxReadCloser{ctxReader{ctx: ctx, r: rc}, rc}, nil
 }

@@ -147,7 +147,7 @@ func eachEvent(ctx context.Context, paths []string, maxBytes, workers int, en en
 					m = readRange(ctx, pt, maxBytes, &p, open)
 				} else {
 					visit, done := open(pt.seq)
-					m = readEvents(ctx, pt.path, maxBytes, &p, visit)
+					m = readEvents(ctx, pt.path, pt.ahead, maxBytes, &p, visit)
 					done()
 				}
 				mu.Lock()
@@ -166,7 +166,7 @@ func eachEvent(ctx context.Context, paths []string, maxBytes, workers int, en en
 			rr = record.OpenRanges(in.Path, queryRangeChunk, record.MinRanges)
 		}
 		if rr == nil {
-			parts <- queryPart{seq: seq, path: in.Path}
+			parts <- queryPart{seq: seq, path: in.Path, ahead: workers > 1 && in.Size >= record.AheadMin}
 			seq++
 			continue
 		}
@@ -212,14 +212,19 @@ var queryRangeChunk int64 = record.DefaultRangeChunk
 // read by ranges).
 var rangesRead atomic.Int64
 
+// decompressedAhead counts the inputs queries decompressed ahead (tests
+// check that a gzip file was).
+var decompressedAhead atomic.Int64
+
 // queryPart is a part of a query's input: a file read as a stream, or
 // range k of one read by ranges.
 type queryPart struct {
-	seq  int
-	path string
-	rr   *record.Ranges
-	k    int
-	left *atomic.Int64 // rr's ranges not finished: the last closes it
+	seq   int
+	path  string
+	ahead bool // a large gzip file: decompressed on a goroutine of its own (record.DecompressAhead)
+	rr    *record.Ranges
+	k     int
+	left  *atomic.Int64 // rr's ranges not finished: the last closes it
 }
 
 // inputMsg is an input error, or a warning (the record was still read).
@@ -255,11 +260,18 @@ func (m inputMsg) String() string {
 }
 
 // readEvents calls fn with every CloudTrail (or ECS) event of one input and
-// returns its input errors and warnings.
-func readEvents(ctx context.Context, path string, maxBytes int, p *event.Parser, fn func(*event.Event)) (msgs []inputMsg) {
+// returns its input errors and warnings. With ahead, gzip is decompressed
+// on a goroutine of its own.
+func readEvents(ctx context.Context, path string, ahead bool, maxBytes int, p *event.Parser, fn func(*event.Event)) (msgs []inputMsg) {
 	rc, err := record.OpenContext(ctx, path, nil)
 	if err != nil {
 		return []inputMsg{{err: err}}
+	}
+	if ahead {
+		var ok bool
+		if rc, ok = record.DecompressAhead(rc); ok {
+			decompressedAhead.Add(1)
+		}
 	}
 	defer rc.Close()
 	err = record.ForEach(rc, maxBytes, func(rec record.Record) error {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -109,6 +110,42 @@ func FuzzQueryRangesAgreeWithStream(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A gzip file decompressed ahead (more than one worker) gives a query
+// what one worker reading it gives: the same rows, aggregates and errors,
+// whole or truncated, whatever it holds.
+func TestQueryGzipAhead(t *testing.T) {
+	defer func(n int64) { record.AheadMin = n }(record.AheadMin)
+	record.AheadMin = 0
+	rec := func(id string) string {
+		return `{"eventSource":"lambda.amazonaws.com","eventName":"AddPermission20150331v2","eventID":"` + id +
+			`","eventTime":"2026-01-01T00:00:00Z","requestParameters":{"action":"lambda:InvokeFunction","principal":"*"}}`
+	}
+	for _, tt := range rangetest.Layouts(rec) {
+		var z bytes.Buffer
+		zw := gzip.NewWriter(&z)
+		zw.Write([]byte(tt.Data))
+		zw.Close()
+		for _, cut := range []int{z.Len(), z.Len() * 3 / 4} {
+			path := filepath.Join(t.TempDir(), "in.json.gz")
+			if err := os.WriteFile(path, z.Bytes()[:cut], 0o644); err != nil {
+				t.Fatal(err)
+			}
+			for _, q := range rangedQueries[:3] {
+				wantCode, wantOut, wantErrs, _ := queryRanged(t, q, path, 1<<20, 1, "--max-record-size", "6000")
+				before := decompressedAhead.Load()
+				code, out, errs, _ := queryRanged(t, q, path, 1<<20, 2, "--max-record-size", "6000")
+				if decompressedAhead.Load() == before {
+					t.Fatalf("%s: not decompressed ahead", tt.Name)
+				}
+				if code != wantCode || out != wantOut || errs != wantErrs {
+					t.Errorf("%s, %d of %d bytes: %s: -w 2 differs from -w 1: exit %d\n%s%s\nwant: exit %d\n%s%s",
+						tt.Name, cut, z.Len(), q, code, out, errs, wantCode, wantOut, wantErrs)
+				}
+			}
+		}
+	}
 }
 
 // The real logs as one JSON Lines file: queries read by ranges on two
