@@ -192,16 +192,27 @@ func BenchmarkHuntBoltState(b *testing.B) { benchHunt(b, false, 1, true) }
 func benchJSONLines(b *testing.B) string {
 	dir, _ := benchData(b, false)
 	path := filepath.Join(benchTemp, "one.jsonl")
-	if _, err := os.Stat(path); err != nil {
+	if !fileExists(path) {
 		writeJSONLines(b, dir, path)
 	}
 	return path
 }
 
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
 // benchOneFile runs every runnable Elastic and Sigma corpus rule over the
-// 128 MB as one JSON Lines file.
-func benchOneFile(b *testing.B, workers int) {
+// 128 MB as one JSON Lines file, plain or gzipped.
+func benchOneFile(b *testing.B, workers int, gz bool) {
 	path := benchJSONLines(b)
+	if gz {
+		plain := path
+		if path += ".gz"; !fileExists(path) {
+			writeGzip(b, plain, path)
+		}
+	}
 	eng, _ := elasticSigmaEngine(b)
 	b.SetBytes(128 << 20)
 	b.ResetTimer()
@@ -211,16 +222,24 @@ func benchOneFile(b *testing.B, workers int) {
 		if err != nil || res.Summary.ErrorCount > 0 {
 			b.Fatal(err, res.Summary.Errors)
 		}
-		if workers > 1 && res.ranges == 0 {
+		if workers > 1 && !gz && res.ranges == 0 {
 			b.Fatal("not read by ranges")
+		}
+		if workers > 1 && gz && res.aheads == 0 {
+			b.Fatal("not decompressed ahead")
 		}
 	}
 }
 
 // BenchmarkHuntOneFile and BenchmarkHuntOneFileTwoWorkers: issue 15's one
 // large file (two workers read it by byte ranges), in process.
-func BenchmarkHuntOneFile(b *testing.B)           { benchOneFile(b, 1) }
-func BenchmarkHuntOneFileTwoWorkers(b *testing.B) { benchOneFile(b, 2) }
+func BenchmarkHuntOneFile(b *testing.B)           { benchOneFile(b, 1, false) }
+func BenchmarkHuntOneFileTwoWorkers(b *testing.B) { benchOneFile(b, 2, false) }
+
+// BenchmarkHuntOneGzipFile and BenchmarkHuntOneGzipFileTwoWorkers: the same
+// file gzipped (two workers decompress it ahead, on a goroutine of its own).
+func BenchmarkHuntOneGzipFile(b *testing.B)           { benchOneFile(b, 1, true) }
+func BenchmarkHuntOneGzipFileTwoWorkers(b *testing.B) { benchOneFile(b, 2, true) }
 
 // BenchmarkSplitGzip decompresses and splits the gzip benchmark data into
 // records without evaluating anything: the baseline the gzip hunt is
