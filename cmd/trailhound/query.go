@@ -93,7 +93,7 @@ EQL sequences run as rules (trailhound hunt --rules).`,
 	cmd.Flags().StringVarP(&format, "format", "f", "table", "output: table, jsonl or csv")
 	cmd.Flags().StringSliceVarP(&columns, "columns", "c", defaultColumns, "fields to show for EQL and KQL matches")
 	cmd.Flags().StringVar(&maxRecord, "max-record-size", "16MB", "largest record accepted")
-	cmd.Flags().IntVarP(&workers, "workers", "w", runtime.GOMAXPROCS(0), "files, or 1 MB ranges of a large file, read in parallel")
+	cmd.Flags().IntVarP(&workers, "workers", "w", runtime.GOMAXPROCS(0), "files, or 1 MB ranges of a large file, read in parallel (and a large gzip file decompressed ahead on a goroutine of its own)")
 	geo = addGeoFlags(cmd.Flags())
 	return cmd
 }
