@@ -34,7 +34,7 @@ func DecompressAhead(rc io.ReadCloser) (io.ReadCloser, bool) {
 	if !ok || !g.regular {
 		return rc, false
 	}
-	a := &ahead{src: g, full: make(chan chunk, aheadBlocks), free: make(chan []byte, aheadBlocks), stop: make(chan struct{}), done: make(chan struct{})}
+	a := &ahead{src: g, chunks: chunks{full: make(chan chunk, aheadBlocks), free: make(chan []byte, aheadBlocks)}, stop: make(chan struct{}), done: make(chan struct{})}
 	for range aheadBlocks {
 		a.free <- make([]byte, aheadBlock) // a large file's: not worth a pool
 	}
@@ -47,12 +47,9 @@ func DecompressAhead(rc io.ReadCloser) (io.ReadCloser, bool) {
 // and hands them over full, in order; Read gives their bytes back, then
 // the error that ended them.
 type ahead struct {
-	src        io.ReadCloser
-	full       chan chunk
-	free       chan []byte
+	src io.ReadCloser
+	chunks
 	stop, done chan struct{}
-	cur        chunk
-	off        int
 	closed     bool
 }
 
@@ -78,20 +75,7 @@ func (a *ahead) run() {
 	}
 }
 
-func (a *ahead) Read(b []byte) (int, error) {
-	for a.off == len(a.cur.b) {
-		if a.cur.err != nil {
-			return 0, a.cur.err
-		}
-		if a.cur.b != nil {
-			a.free <- a.cur.b[:cap(a.cur.b)]
-		}
-		a.cur, a.off = <-a.full, 0
-	}
-	n := copy(b, a.cur.b[a.off:])
-	a.off += n
-	return n, nil
-}
+func (a *ahead) Read(b []byte) (int, error) { return a.read(b, nil, nil) } // run always sends
 
 // Close stops the goroutine, once its read in progress returns, and
 // closes the input.

@@ -351,12 +351,19 @@ func (c *ctxReadCloser) Close() error { return c.c.Close() }
 // asyncReader opens and reads a file that may block on a goroutine and hands
 // its bytes over through two alternating buffers.
 type asyncReader struct {
-	ctx   context.Context
-	full  chan chunk
-	free  chan []byte
-	cur   chunk
-	off   int
+	ctx context.Context
+	chunks
 	close func() error
+}
+
+// chunks is the reading side of buffers filled on another goroutine: full
+// brings them in order, each with the error that ended the reading after
+// it, and free takes them back once read.
+type chunks struct {
+	full chan chunk
+	free chan []byte
+	cur  chunk
+	off  int
 }
 
 type chunk struct {
@@ -364,8 +371,32 @@ type chunk struct {
 	err error
 }
 
+// read copies the next bytes into b, waiting for a buffer when it has none
+// left; it gives up with stop's error when stop ends first (a nil stop
+// never does).
+func (c *chunks) read(b []byte, stop <-chan struct{}, stopErr func() error) (int, error) {
+	for c.off == len(c.cur.b) {
+		if c.cur.err != nil {
+			return 0, c.cur.err
+		}
+		if c.cur.b != nil {
+			c.free <- c.cur.b[:cap(c.cur.b)]
+		}
+		select {
+		case c.cur = <-c.full:
+			c.off = 0
+		case <-stop:
+			c.cur = chunk{}
+			return 0, stopErr()
+		}
+	}
+	n := copy(b, c.cur.b[c.off:])
+	c.off += n
+	return n, nil
+}
+
 func newAsyncReader(ctx context.Context, path string) *asyncReader {
-	a := &asyncReader{ctx: ctx, full: make(chan chunk, 1), free: make(chan []byte, 2)}
+	a := &asyncReader{ctx: ctx, chunks: chunks{full: make(chan chunk, 1), free: make(chan []byte, 2)}}
 	a.free <- make([]byte, 64<<10)
 	a.free <- make([]byte, 64<<10)
 	opened := make(chan *os.File, 1)
@@ -416,25 +447,6 @@ func (a *asyncReader) send(c chunk) bool {
 	}
 }
 
-func (a *asyncReader) Read(b []byte) (int, error) {
-	for a.off == len(a.cur.b) {
-		if a.cur.err != nil {
-			return 0, a.cur.err
-		}
-		if a.cur.b != nil {
-			a.free <- a.cur.b[:cap(a.cur.b)]
-		}
-		select {
-		case a.cur = <-a.full:
-			a.off = 0
-		case <-a.ctx.Done():
-			a.cur = chunk{}
-			return 0, a.ctx.Err()
-		}
-	}
-	n := copy(b, a.cur.b[a.off:])
-	a.off += n
-	return n, nil
-}
+func (a *asyncReader) Read(b []byte) (int, error) { return a.read(b, a.ctx.Done(), a.ctx.Err) }
 
 func (a *asyncReader) Close() error { return a.close() }
