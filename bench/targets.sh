@@ -41,7 +41,8 @@ one_file() { # size file: the records of gen --ordered in one JSON Lines file
 [ -s "$one" ] || one_file 200MB "$one"
 [ -s "$one1g" ] || one_file 1GB "$one1g"
 [ -s "$one.gz" ] || gzip -k "$one"
-cat "$gen"/* "$one" "$one.gz" "$gen1g"/* "$one1g" > /dev/null # in the page cache for both builds
+[ -s "$one1g.gz" ] || gzip -k "$one1g"
+cat "$gen"/* "$one" "$one.gz" "$gen1g"/* "$one1g" "$one1g.gz" > /dev/null # in the page cache for both builds
 
 es=(-r "$corpus/elastic-rules" -r "$corpus/sigma-rules")
 py=(-r "$corpus/panther-analysis")
@@ -68,6 +69,8 @@ for _ in $(seq "$runs"); do
     t gen-1GB-w2 $b -w 2 "${es[@]}" "$gen1g"
     t one-1GB-w1 $b -w 1 "${es[@]}" "$one1g"
     t one-1GB-w2 $b -w 2 "${es[@]}" "$one1g"
+    t one-1GB-gz-w1 $b -w 1 "${es[@]}" "$one1g.gz"
+    t one-1GB-gz-w2 $b -w 2 "${es[@]}" "$one1g.gz"
   done
 done
 : > "$out/old.txt"
@@ -75,7 +78,7 @@ done
 for _ in $(seq "$runs"); do
   for b in old new; do
     (cd "$here/hunt" && "$out/$b/hunt.test" -test.run XXX -test.benchtime 2x -test.bench \
-      'HuntParseFloor$|HuntQueryOnly$|HuntElasticSigma$|HuntGzip$|HuntGzipQueryOnly$|HuntGzipElasticSigma|SplitGzip$|HuntRealFiles$|HuntRealFilesFloor$' \
+      'HuntParseFloor$|HuntQueryOnly$|HuntElasticSigma$|HuntGzip$|HuntGzipQueryOnly$|HuntGzipElasticSigma|SplitGzip$|HuntRealFiles$|HuntRealFilesFloor$|HuntOneGzipFile' \
       >> "$out/$b.txt" 2>&1)
   done
 done
