@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -312,7 +313,7 @@ func (c *Config) OpenOutputs(stdout io.Writer, m *Metrics, log *slog.Logger) ([]
 		case "slack":
 			sender = &Slack{URL: s.URL}
 		case "kafka":
-			ks, err := NewKafkaSink(s.Brokers, s.Topic, format)
+			ks, err := NewKafkaSink(s.Brokers, s.Topic, format, kgo.WithLogger(kafkaLog{log}))
 			if err != nil {
 				return nil, err
 			}

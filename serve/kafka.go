@@ -73,6 +73,7 @@ func (k *KafkaInput) Open() error {
 			k.forget()
 		}),
 		kgo.OnPartitionsLost(func(context.Context, *kgo.Client, map[string][]int32) { k.forget() }),
+		kgo.WithLogger(kafkaLog{k.Log}),
 	}, k.Opts...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
@@ -224,4 +225,36 @@ func (k *KafkaInput) Close() error {
 	k.commit(context.Background())
 	k.cl.Close()
 	return nil
+}
+
+// kafkaLog passes the Kafka client's own log lines to the service's logger,
+// at their level and prefixed "kafka: ": a group that cannot be joined or
+// synced, a heartbeat or a broker connection that keeps failing show in
+// serve's log, where they were silent (only fetch errors surfaced, through
+// PollRecords).
+type kafkaLog struct{ l *slog.Logger }
+
+var kafkaLevels = []struct {
+	slog slog.Level
+	kgo  kgo.LogLevel
+}{{slog.LevelDebug, kgo.LogLevelDebug}, {slog.LevelInfo, kgo.LogLevelInfo}, {slog.LevelWarn, kgo.LogLevelWarn}, {slog.LevelError, kgo.LogLevelError}}
+
+// Level is the lowest of the client's levels the logger takes.
+func (k kafkaLog) Level() kgo.LogLevel {
+	for _, lv := range kafkaLevels {
+		if k.l.Enabled(context.Background(), lv.slog) {
+			return lv.kgo
+		}
+	}
+	return kgo.LogLevelNone
+}
+
+// Log logs one of the client's lines.
+func (k kafkaLog) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	for _, lv := range kafkaLevels {
+		if lv.kgo == level {
+			k.l.Log(context.Background(), lv.slog, "kafka: "+msg, keyvals...)
+			return
+		}
+	}
 }

@@ -1,9 +1,14 @@
 package serve
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
+	"net"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -164,4 +169,62 @@ func TestKafkaSink(t *testing.T) {
 		t.Errorf("produced %v", got)
 	}
 	outs[0].Deliverer.Close(context.Background())
+}
+
+// syncBuffer is a bytes.Buffer a logger and a test may use at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// The Kafka client's own lines reach the service's log at their level: at
+// info, the group's joining and the partitions assigned (against kfake);
+// at warn, a broker that cannot be reached, and none of the info lines.
+func TestKafkaClientLogs(t *testing.T) {
+	c := newKafka(t, 1)
+	consume := func(brokers []string, level slog.Level, until func(string) bool) string {
+		var buf syncBuffer
+		in := &KafkaInput{Brokers: brokers, Topic: testTopic, Group: "logs", Log: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: level}))}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			in.Run(ctx, func(*Batch) error { return nil })
+		}()
+		for deadline := time.Now().Add(20 * time.Second); !until(buf.String()) && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+		}
+		cancel()
+		<-done
+		in.Close()
+		return buf.String()
+	}
+	joined := func(s string) bool { return strings.Contains(s, "kafka: assigning partitions") }
+	if out := consume(c.ListenAddrs(), slog.LevelInfo, joined); !joined(out) || !strings.Contains(out, "level=INFO") {
+		t.Errorf("at info, no group join in the log:\n%s", out)
+	}
+	// a port nothing listens on
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close()
+	failed := func(s string) bool { return strings.Contains(s, "level=WARN msg=\"kafka: ") }
+	out := consume([]string{closed}, slog.LevelWarn, failed)
+	if !failed(out) || strings.Contains(out, "level=INFO") {
+		t.Errorf("at warn, want the client's warnings only:\n%s", out)
+	}
 }
