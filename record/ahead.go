@@ -1,6 +1,9 @@
 package record
 
-import "io"
+import (
+	"io"
+	"os"
+)
 
 // AheadMin is the least compressed size of a gzip file worth
 // decompressing ahead (DecompressAhead): below it, the goroutine and the
@@ -21,8 +24,9 @@ const (
 // then leaves decompressing to another core, which one large .json.gz kept
 // on its own (decompressing is about half the work of a query over one).
 // Only gzip read from a regular file is: a plain file would only be copied
-// once more, and the goroutine's read of a file always returns, so Close
-// can wait for it (a pipe's or a network body's could block it). Errors
+// once more, and the goroutine's read of a file returns by itself, so Close
+// can wait for it (a pipe's or a network body's could wait for a writer
+// forever). Errors
 // come in the same place of the stream as without, and ctx still stops the
 // reads. It reports whether it did.
 func DecompressAhead(rc io.ReadCloser) (io.ReadCloser, bool) {
@@ -75,7 +79,12 @@ func (a *ahead) run() {
 	}
 }
 
-func (a *ahead) Read(b []byte) (int, error) { return a.read(b, nil, nil) } // run always sends
+func (a *ahead) Read(b []byte) (int, error) {
+	if a.closed {
+		return 0, os.ErrClosed
+	}
+	return a.read(b, nil, nil) // run always sends
+}
 
 // Close stops the goroutine, once its read in progress returns, and
 // closes the input.

@@ -178,6 +178,9 @@ func TestDecompressAheadStops(t *testing.T) {
 	if err := rc.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
+	if _, err := rc.Read(make([]byte, 10)); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("Read after Close: %v, want os.ErrClosed", err)
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	rc, err = OpenContext(ctx, path, nil)
