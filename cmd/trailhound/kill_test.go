@@ -52,8 +52,8 @@ func stderrTail(outFile string) string {
 	if err != nil {
 		return err.Error()
 	}
-	if len(b) > 4096 {
-		b = b[len(b)-4096:]
+	if len(b) > 8192 { // serve's lines at info: the last instance's start and more
+		b = b[len(b)-8192:]
 	}
 	return string(b)
 }
