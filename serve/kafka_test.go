@@ -1,20 +1,20 @@
 package serve
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"net"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/trailhound/trailhound/syncbuf"
 )
 
 const testTopic = "cloudtrail"
@@ -171,31 +171,13 @@ func TestKafkaSink(t *testing.T) {
 	outs[0].Deliverer.Close(context.Background())
 }
 
-// syncBuffer is a bytes.Buffer a logger and a test may use at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // The Kafka client's own lines reach the service's log at their level: at
 // info, the group's joining and the partitions assigned (against kfake);
 // at warn, a broker that cannot be reached, and none of the info lines.
 func TestKafkaClientLogs(t *testing.T) {
 	c := newKafka(t, 1)
 	consume := func(brokers []string, level slog.Level, until func(string) bool) string {
-		var buf syncBuffer
+		var buf syncbuf.Buffer
 		in := &KafkaInput{Brokers: brokers, Topic: testTopic, Group: "logs", Log: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: level}))}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/trailhound/trailhound/s3trail"
 	"github.com/trailhound/trailhound/s3trail/s3test"
 	"github.com/trailhound/trailhound/sqsinput/sqstest"
+	"github.com/trailhound/trailhound/syncbuf"
 )
 
 const bucket = "trail-bucket"
@@ -43,24 +43,12 @@ type world struct {
 	etags  map[string]string
 	reader *s3trail.Reader
 	ledger string // path
-	logs   *syncBuffer
+	logs   *syncbuf.Buffer
 	log    *slog.Logger
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 func newWorld(t *testing.T) *world {
-	w := &world{s3: s3test.New(t), sqs: sqstest.New(t, "trail", "dlq"), etags: map[string]string{}, ledger: filepath.Join(t.TempDir(), "ledger.db"), logs: &syncBuffer{}}
+	w := &world{s3: s3test.New(t), sqs: sqstest.New(t, "trail", "dlq"), etags: map[string]string{}, ledger: filepath.Join(t.TempDir(), "ledger.db"), logs: &syncbuf.Buffer{}}
 	w.ds = s3test.Deliveries(t, "../testdata/samples", "")
 	if len(w.ds) < 6 {
 		t.Fatalf("%d deliveries from the samples, want 6 or more", len(w.ds))

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/trailhound/trailhound/state/redistest"
+	"github.com/trailhound/trailhound/syncbuf"
 )
 
 // serve with its state in Redis, from a config whose state: names the
@@ -57,7 +58,7 @@ func TestServeConfigRedisState(t *testing.T) {
 		t.Helper()
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		var stderr syncBuffer
+		var stderr syncbuf.Buffer
 		done := make(chan int, 1)
 		go func() { done <- run(ctx, []string{"serve", "--config", cfg, "--out", out}, io.Discard, &stderr) }()
 		wait := func(what string, cond func() bool) {

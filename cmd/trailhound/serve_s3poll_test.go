@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/trailhound/trailhound/s3trail/s3test"
+	"github.com/trailhound/trailhound/syncbuf"
 )
 
 // serve --s3-poll lists the bucket where CloudTrail delivers (an
@@ -38,7 +39,7 @@ func TestServeS3Poll(t *testing.T) {
 	serveOnce := func(until func() bool, what string) string {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		var stderr syncBuffer
+		var stderr syncbuf.Buffer
 		done := make(chan int, 1)
 		go func() {
 			done <- run(ctx, []string{"serve", "--s3-poll", "s3://" + bucket, "--from", "2026-11-03", "--s3-endpoint", s3srv.URL,

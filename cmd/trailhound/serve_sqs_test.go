@@ -15,6 +15,7 @@ import (
 
 	"github.com/trailhound/trailhound/s3trail/s3test"
 	"github.com/trailhound/trailhound/sqsinput/sqstest"
+	"github.com/trailhound/trailhound/syncbuf"
 )
 
 // serve --sqs-queue-url reads the CloudTrail objects S3 notifications
@@ -66,7 +67,7 @@ func TestServeSQS(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stderr syncBuffer
+	var stderr syncbuf.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"serve", "--config", cfg, // the flags below override the config's same values

@@ -11,10 +11,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/trailhound/trailhound/syncbuf"
 )
 
 // serve refuses what it cannot run with a usage error (exit 3) that says why.
@@ -89,7 +90,7 @@ func TestServeReloadsOnSIGHUP(t *testing.T) {
 	out := filepath.Join(dir, "alerts.jsonl")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stderr syncBuffer
+	var stderr syncbuf.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"serve", "--listen", addr, "--token-file", filepath.Join(dir, "tokens"), "--out", out,
@@ -150,24 +151,6 @@ func TestServeReloadsOnSIGHUP(t *testing.T) {
 	if code := <-done; code != 0 {
 		t.Errorf("exit %d:\n%s", code, stderr.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for one writer and one reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // postRecords posts body to serve's HTTP ingest at addr with the token "tk"
