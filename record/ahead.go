@@ -26,9 +26,8 @@ const (
 // Only gzip read from a regular file is: a plain file would only be copied
 // once more, and the goroutine's read of a file returns by itself, so Close
 // can wait for it (a pipe's or a network body's could wait for a writer
-// forever). Errors
-// come in the same place of the stream as without, and ctx still stops the
-// reads. It reports whether it did.
+// forever). Errors come in the same place of the stream as without, and
+// ctx still stops the reads. It reports whether it did.
 func DecompressAhead(rc io.ReadCloser) (io.ReadCloser, bool) {
 	c, ok := rc.(*ctxReadCloser)
 	if !ok {
