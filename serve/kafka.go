@@ -239,8 +239,12 @@ var kafkaLevels = []struct {
 	kgo  kgo.LogLevel
 }{{slog.LevelDebug, kgo.LogLevelDebug}, {slog.LevelInfo, kgo.LogLevelInfo}, {slog.LevelWarn, kgo.LogLevelWarn}, {slog.LevelError, kgo.LogLevelError}}
 
-// Level is the lowest of the client's levels the logger takes.
+// Level is the lowest of the client's levels the logger takes (none
+// without a logger).
 func (k kafkaLog) Level() kgo.LogLevel {
+	if k.l == nil {
+		return kgo.LogLevelNone
+	}
 	for _, lv := range kafkaLevels {
 		if k.l.Enabled(context.Background(), lv.slog) {
 			return lv.kgo
