@@ -117,8 +117,8 @@ func detectLanguage(q string) string {
 // (record.Ranges), so that one file is read on every core; a file is cut
 // into the same parts whatever the workers. open(part) returns the
 // function that gets the part's events and the one called when the part is
-// finished; both run on the goroutine
-// reading it (parts are read concurrently). A range may be opened again
+// finished; both run on the goroutine reading it (parts are read
+// concurrently). A range may be opened again
 // when its records start elsewhere than guessed: only the last open is
 // finished, and what the others gathered is dropped. Input errors are
 // reported on stderr, in input order; a cancelled ctx is an interruption
