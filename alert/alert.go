@@ -427,14 +427,31 @@ func sanitized(a Alert, cause error) Alert {
 		}
 		c := make(map[string]any, len(*m))
 		for k, v := range *m {
-			if _, err := json.Marshal(v); err != nil {
-				v = fmt.Sprint(v)
-			}
-			c[k] = v
+			c[k] = encodable(v)
 		}
 		*m = c
 	}
 	return a
+}
+
+// encodable is v if it encodes, else v as text: JSON taken from a record as
+// the string it is (fmt prints a json.RawMessage's bytes as numbers), a
+// list element by element.
+func encodable(v any) any {
+	if _, err := json.Marshal(v); err == nil {
+		return v
+	}
+	switch v := v.(type) {
+	case json.RawMessage:
+		return strings.ToValidUTF8(string(v), "\uFFFD")
+	case []any:
+		out := make([]any, len(v))
+		for i, x := range v {
+			out[i] = encodable(x)
+		}
+		return out
+	}
+	return fmt.Sprint(v)
 }
 
 // tableHeader and tableWidths are the table's columns and their widths

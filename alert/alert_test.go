@@ -118,24 +118,29 @@ func TestTableActorAndSource(t *testing.T) {
 // record as a string and the reason, and the alerts after it are written.
 func TestWriteJSONLInvalidRecord(t *testing.T) {
 	tests := []struct {
-		name   string
-		record string
-		fields map[string]any
+		name    string
+		record  string
+		fields  map[string]any
+		context map[string]any // values that do not encode: each wants its text
+		want    map[string]any
 	}{
-		{"NaN", `{"a":NaN}`, nil},
-		{"control character", "{\"a\":\"x\ny\"}", nil},
-		{"bad escape", `{"a":"\q"}`, nil},
-		{"short unicode escape", `{"a":"\u12"}`, nil},
-		{"leading plus", `{"a":+1}`, nil},
-		{"leading zero", `{"a":0123}`, nil},
-		{"bare fraction", `{"a":.5}`, nil},
-		{"trailing dot", `{"a":5.}`, nil},
-		{"empty exponent", `{"a":1e}`, nil},
-		{"field value", `{"a":1}`, map[string]any{"n": event.NumberString("NaN"), "o": event.RawJSON("{x}"), "ok": "v"}},
+		{"NaN", `{"a":NaN}`, nil, nil, nil},
+		{"control character", "{\"a\":\"x\ny\"}", nil, nil, nil},
+		{"bad escape", `{"a":"\q"}`, nil, nil, nil},
+		{"short unicode escape", `{"a":"\u12"}`, nil, nil, nil},
+		{"leading plus", `{"a":+1}`, nil, nil, nil},
+		{"leading zero", `{"a":0123}`, nil, nil, nil},
+		{"bare fraction", `{"a":.5}`, nil, nil, nil},
+		{"trailing dot", `{"a":5.}`, nil, nil, nil},
+		{"empty exponent", `{"a":1e}`, nil, nil, nil},
+		{"field value", `{"a":1}`, map[string]any{"n": event.NumberString("NaN"), "o": event.RawJSON("{x}"), "ok": "v"}, nil, nil},
+		{"context value", `{"a":1}`, nil,
+			map[string]any{"c": json.RawMessage(`"a\vb"`), "l": []any{json.RawMessage(`"x\vy"`), json.RawMessage(`1`)}, "ok": "v"},
+			map[string]any{"c": `"a\vb"`, "l": []any{`"x\vy"`, 1.0}, "ok": "v"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			bad := Alert{ID: "bad", Record: json.RawMessage(tt.record), Fields: tt.fields}
+			bad := Alert{ID: "bad", Record: json.RawMessage(tt.record), Fields: tt.fields, Context: tt.context}
 			good := Alert{ID: "good", Record: json.RawMessage(`{"b":2}`)}
 			var out bytes.Buffer
 			if err := WriteJSONL(&out, []Alert{bad, good}); err != nil {
@@ -155,6 +160,7 @@ func TestWriteJSONLInvalidRecord(t *testing.T) {
 				Record      any            `json:"record"`
 				RecordError string         `json:"record_error"`
 				Fields      map[string]any `json:"fields"`
+				Context     map[string]any `json:"context"`
 			}
 			if err := json.Unmarshal([]byte(lines[0]), &got); err != nil {
 				t.Fatal(err)
@@ -169,6 +175,9 @@ func TestWriteJSONLInvalidRecord(t *testing.T) {
 			}
 			if tt.fields != nil && got.Fields["ok"] != "v" {
 				t.Errorf("fields = %v", got.Fields)
+			}
+			if tt.context != nil && !reflect.DeepEqual(got.Context, tt.want) {
+				t.Errorf("context = %#v, want %#v", got.Context, tt.want)
 			}
 			if !strings.Contains(lines[1], `"id":"good"`) || strings.Contains(lines[1], "record_error") {
 				t.Errorf("second alert = %s", lines[1])

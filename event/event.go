@@ -538,7 +538,7 @@ func leaf(v *fastjson.Value, dst []Value) []Value {
 		}
 		return dst
 	default:
-		return append(dst, Value{string(v.MarshalTo(nil)), Object})
+		return append(dst, Value{string(AppendJSON(nil, v)), Object})
 	}
 }
 
@@ -892,9 +892,11 @@ func (e *Event) flatSmall(i int) bool {
 		e.flatFast[i] = 2
 		if e.top != nil {
 			// the member's bytes in the record bound its encoding:
-			// fastjson writes at most 3 bytes for each (a 2-byte rune it
-			// does not print is written \uXXXX); a member whose leaves
-			// are read need not be parsed whole
+			// AppendJSON writes at most 3 bytes for each (a 2-byte rune
+			// it does not print is written \uXXXX), but for DEL, written
+			// \u007f when its string has an escape (all DEL, 32,000
+			// bytes: still under the pipeline's 32,766); a member whose
+			// leaves are read need not be parsed whole
 			switch n := e.top.span(flatObjects[i]); {
 			case n < 0:
 				return false // absent
@@ -906,10 +908,10 @@ func (e *Event) flatSmall(i int) bool {
 		if v := e.get(flatObjects[i]); v != nil {
 			var n int
 			if m := e.fields; m != nil { // encode into the Parser's buffer
-				m.enc = v.MarshalTo(m.enc[:0])
+				m.enc = AppendJSON(m.enc[:0], v)
 				n = len(m.enc)
 			} else {
-				n = len(v.MarshalTo(nil))
+				n = len(AppendJSON(nil, v))
 			}
 			if n < flattenedFastLimit {
 				e.flatFast[i] = 1

@@ -62,7 +62,7 @@ func sameReads(rec record.Record, names []string, every bool, notAfter time.Time
 			return fmt.Errorf("%q: ParseRecord %v; ParseUTF8 %v", n, va, vb)
 		}
 	}
-	if sa, sb := a.Source().MarshalTo(nil), b.Source().MarshalTo(nil); !sameValues([]Value{{string(sa), Object}}, []Value{{string(sb), Object}}) {
+	if sa, sb := AppendJSON(nil, a.Source()), AppendJSON(nil, b.Source()); !sameValues([]Value{{string(sa), Object}}, []Value{{string(sb), Object}}) {
 		return fmt.Errorf("Source: ParseRecord %s; ParseUTF8 %s", sa, sb)
 	}
 	return nil
@@ -81,7 +81,7 @@ func sameValues(a, b []Value) bool {
 		}
 		if a[i].T == Object && a[i].S != b[i].S {
 			var x, y any
-			if unmarshalRaw(a[i].S, &x) != nil || unmarshalRaw(b[i].S, &y) != nil || !reflect.DeepEqual(x, y) {
+			if json.Unmarshal([]byte(a[i].S), &x) != nil || json.Unmarshal([]byte(b[i].S), &y) != nil || !reflect.DeepEqual(x, y) {
 				return false
 			}
 		} else if a[i].S != b[i].S {
@@ -89,28 +89,6 @@ func sameValues(a, b []Value) bool {
 		}
 	}
 	return true
-}
-
-// unmarshalRaw is json.Unmarshal of JSON that fastjson wrote, which may
-// hold control characters raw, or escaped as Go does (\x00), in strings
-// it unescaped (a key a lookup read): they are escaped as JSON first.
-func unmarshalRaw(s string, v *any) error {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		switch {
-		case s[i] < 0x20:
-			fmt.Fprintf(&b, `\u%04x`, s[i])
-		case s[i] == '\\' && i+1 < len(s) && s[i+1] == 'x':
-			b.WriteString(`\u00`)
-			i++
-		case s[i] == '\\' && i+1 < len(s):
-			b.WriteString(s[i : i+2])
-			i++
-		default:
-			b.WriteByte(s[i])
-		}
-	}
-	return json.Unmarshal([]byte(b.String()), v)
 }
 
 func sortedValues(vs []Value) []Value {

@@ -215,11 +215,11 @@ func parse(path string, data []byte, withTests bool) (*rule.Rule, error) {
 				case multi:
 					var list []any
 					for _, v := range vals {
-						list = append(list, json.RawMessage(v.MarshalTo(nil)))
+						list = append(list, json.RawMessage(event.AppendJSON(nil, v)))
 					}
 					out[c.name] = list
 				default:
-					out[c.name] = json.RawMessage(vals[0].MarshalTo(nil))
+					out[c.name] = json.RawMessage(event.AppendJSON(nil, vals[0]))
 				}
 			}
 			return out
@@ -269,7 +269,7 @@ func parse(path string, data []byte, withTests bool) (*rule.Rule, error) {
 				vals, _ := k.get(ev.Source())
 				s := ""
 				if len(vals) > 0 {
-					s = string(vals[0].MarshalTo(nil))
+					s = string(event.AppendJSON(nil, vals[0]))
 				}
 				parts = append(parts, s)
 			}
@@ -336,7 +336,7 @@ func interpolate(s string, root *fastjson.Value) string {
 		if vals[0].Type() == fastjson.TypeString {
 			return string(vals[0].GetStringBytes())
 		}
-		return string(vals[0].MarshalTo(nil))
+		return string(event.AppendJSON(nil, vals[0]))
 	})
 }
 

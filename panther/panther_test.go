@@ -1,6 +1,7 @@
 package panther
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -190,6 +191,50 @@ GroupBy:
 	ev2, _ := p.Parse([]byte(strings.Replace(sample, `"type":"IAMUser"`, `"type":"AssumedRole"`, 1)))
 	if ok, _ := engine.Eval(r.Cond, ev2); ok {
 		t.Error("inline filter ignored")
+	}
+}
+
+// AlertContext and GroupBy write values the detection read (so fastjson
+// has unescaped them) as JSON: a control character that JSON escapes but
+// Go quotes otherwise (\v) came out invalid, and the alert with a
+// record_error and its context as lists of bytes.
+func TestOutputsOfReadValues(t *testing.T) {
+	r, err := Parse("r.yml", []byte(`AnalysisType: rule
+RuleID: Escapes
+Severity: Low
+LogTypes: [AWS.CloudTrail]
+Detection:
+  - {KeyPath: requestParameters.userName, Condition: Contains, Value: a}
+AlertContext:
+  - {KeyName: params, KeyValue: {KeyPath: requestParameters}}
+  - {KeyName: name, KeyValue: {KeyPath: requestParameters.userName}}
+  - {KeyName: all, KeyValue: {KeyPath: "requestParameters.tags[*]"}}
+GroupBy:
+  - {KeyPath: requestParameters.userName}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p event.Parser
+	ev, err := p.Parse([]byte(`{"eventName":"CreateUser","eventSource":"iam.amazonaws.com","requestParameters":{"userName":"a\u000bb\"\u0007","tags":["\u000b","\u007f\\"]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := engine.Eval(r.Cond, ev); !ok {
+		t.Fatal("detection should match")
+	}
+	name := "a\vb\"\a"
+	want := map[string]any{"params": map[string]any{"userName": name, "tags": []any{"\v", "\x7f\\"}}, "name": name, "all": []any{"\v", "\x7f\\"}}
+	b, err := json.Marshal(r.Output.Context(ev))
+	if err != nil {
+		t.Fatalf("the context does not encode: %v", err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(b, &got); err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("context %s (%v), want %#v", b, err, want)
+	}
+	if k := r.Dedup.Key(ev); !json.Valid([]byte(k)) {
+		t.Errorf("group key %q is not JSON", k)
 	}
 }
 

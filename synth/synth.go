@@ -252,7 +252,7 @@ func Generate(ctx context.Context, recs [][]byte, opts Options) (Result, error) 
 					v.Set("requestID", arena.NewString(uuidFrom("request", seed, string(v.GetStringBytes("requestID")))))
 				}
 			}
-			line = v.MarshalTo(line[:0])
+			line = event.AppendJSON(line[:0], v)
 			if w == nil || w.n >= opts.FileSize || (opts.Ordered && !w.first && last.Sub(w.start) >= opts.FilePeriod) {
 				if w != nil {
 					if err := w.close(); err != nil {
