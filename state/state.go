@@ -361,6 +361,30 @@ func loadTimes(rb *bolt.Bucket, name []byte, m map[string]int64) {
 	}
 }
 
+// notBuckets says which of a rule's members that trailhound writes as
+// buckets hold a plain value instead: a damaged file, whose members would
+// otherwise read as empty (or, for a rule's own bucket, crash Stats).
+func (b *Bolt) notBuckets(ruleID string, rb *bolt.Bucket) error {
+	for _, name := range [][]byte{kTerms, kGroups, kAlerted, kPending, kSuppress} {
+		if rb.Bucket(name) == nil && rb.Get(name) != nil {
+			return &CorruptError{Path: b.path, Reason: fmt.Sprintf("rule %q: %s is a value, not a bucket", ruleID, name)}
+		}
+	}
+	return nil
+}
+
+// ruleBucket is the bucket of rule ruleID, nil when the file has none, and
+// an error when the file has a plain value under its name.
+func (b *Bolt) ruleBucket(tx *bolt.Tx, ruleID string) (*bolt.Bucket, error) {
+	if rb := tx.Bucket([]byte(ruleID)); rb != nil {
+		return rb, b.notBuckets(ruleID, rb)
+	}
+	if k, v := tx.Cursor().Seek([]byte(ruleID)); string(k) == ruleID && v != nil {
+		return nil, &CorruptError{Path: b.path, Reason: fmt.Sprintf("rule %q is a value, not a bucket", ruleID)}
+	}
+	return nil, nil
+}
+
 // view and update run a bbolt transaction under protect.
 func (b *Bolt) view(fn func(*bolt.Tx) error) error {
 	return protect(b.path, func() error { return b.db.View(fn) })
@@ -374,9 +398,9 @@ func (b *Bolt) update(fn func(*bolt.Tx) error) error {
 func (b *Bolt) Load(ruleID string) (*Rule, error) {
 	r := NewRule()
 	err := b.view(func(tx *bolt.Tx) error {
-		rb := tx.Bucket([]byte(ruleID))
-		if rb == nil {
-			return nil
+		rb, err := b.ruleBucket(tx, ruleID)
+		if rb == nil || err != nil {
+			return err
 		}
 		r.Watermark = i64(rb.Get(kWatermark))
 		loadTimes(rb, kTerms, r.Terms)
@@ -500,6 +524,12 @@ func (b *Bolt) Stats() ([]RuleStats, error) {
 	var out []RuleStats
 	err := b.view(func(tx *bolt.Tx) error {
 		return tx.ForEach(func(name []byte, rb *bolt.Bucket) error {
+			if rb == nil {
+				return &CorruptError{Path: b.path, Reason: fmt.Sprintf("rule %q is a value, not a bucket", name)}
+			}
+			if err := b.notBuckets(string(name), rb); err != nil {
+				return err
+			}
 			s := RuleStats{RuleID: string(name), Watermark: time.Unix(0, i64(rb.Get(kWatermark))).UTC()}
 			count := func(n []byte) int {
 				if sub := rb.Bucket(n); sub != nil {
