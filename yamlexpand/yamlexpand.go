@@ -69,19 +69,36 @@ func isMerge(k *yaml.Node) bool {
 // mapping expands the entries of c (a shallow copy of a mapping node).
 func (e *expander) mapping(c *yaml.Node, inAlias bool, depth int) (*yaml.Node, error) {
 	own := map[string]bool{}
+	// yaml.v3 decodes a mapping whose own keys are all strings into a
+	// map[string]any, merged keys included (0000000 stays "0000000"), and
+	// any other into a map[any]any: merged keys keep that in the copy
+	strs := true
 	for i := 0; i+1 < len(c.Content); i += 2 {
 		if k := c.Content[i]; !isMerge(k) && k.Kind == yaml.ScalarNode {
 			own[k.Value] = true
 		}
+		if k := c.Content[i]; !isMerge(k) && k.ShortTag() != "!!str" {
+			strs = false
+		}
 	}
 	in := c.Content
 	c.Content = make([]*yaml.Node, 0, len(in))
+	aliased := map[[2]string]bool{} // the mapping's own scalar keys: whether each came from an alias
 	for i := 0; i+1 < len(in); i += 2 {
 		k, v := in[i], in[i+1]
 		if !isMerge(k) {
 			kx, err := e.node(k, inAlias, depth+1)
 			if err != nil {
 				return nil, err
+			}
+			if kx.Kind == yaml.ScalarNode {
+				// yaml.v3 does not see a key that an alias repeats; the
+				// copy would hold it twice and not decode
+				key := [2]string{kx.ShortTag(), kx.Value}
+				if was, dup := aliased[key]; dup && (was || k.Kind == yaml.AliasNode) {
+					return nil, fmt.Errorf("line %d: the key %q is repeated through an alias", k.Line, kx.Value)
+				}
+				aliased[key] = k.Kind == yaml.AliasNode
 			}
 			vx, err := e.node(v, inAlias, depth+1)
 			if err != nil {
@@ -109,6 +126,11 @@ func (e *expander) mapping(c *yaml.Node, inAlias bool, depth int) (*yaml.Node, e
 						continue
 					}
 					own[mk.Value] = true
+					if strs && mk.ShortTag() != "!!str" {
+						k := *mk
+						k.Tag = "!!str"
+						mk = &k
+					}
 				}
 				c.Content = append(c.Content, mk, m.Content[j+1])
 			}

@@ -1,7 +1,7 @@
 package yamlexpand
 
 import (
-	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +21,9 @@ func TestExpand(t *testing.T) {
 		{"alias inside an alias", "a: &a [1]\nb: &b {k: *a}\nc: *b\n", "a: [1]\nb: {k: [1]}\nc: {k: [1]}\n", ""},
 		{"quoted << is a key", "m: {'<<': 1}\n", "m: {'<<': 1}\n", ""},
 		{"merging a scalar", "a: &a 1\nm: {<<: *a}\n", "", "merge key << needs a mapping"},
+		{"merged keys into string keys", "b: &b {0000000: x, 1: y}\nm: {k: z, <<: *b}\n", "b: {0000000: x, 1: y}\nm: {k: z, '0000000': x, '1': y}\n", ""},
+		{"merged keys beside others", "b: &b {0000000: x}\nm: {2: z, <<: *b}\n", "b: {0000000: x}\nm: {2: z, 0000000: x}\n", ""},
+		{"a key repeated through an alias", "{&b k: 1, *b : 2}\n", "", "repeated through an alias"},
 	}
 	for _, tt := range tests {
 		var n yaml.Node
@@ -51,35 +54,9 @@ func TestExpand(t *testing.T) {
 	}
 }
 
-// equalYAML compares decoded YAML values, keys by their text (yaml.v3
-// turns a merged 0 key into "0" when the mapping's own keys are strings).
-func equalYAML(a, b any) bool {
-	x, _ := yaml.Marshal(stringKeys(a))
-	y, _ := yaml.Marshal(stringKeys(b))
-	return string(x) == string(y)
-}
-
-func stringKeys(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		m := map[string]any{}
-		for k, e := range x {
-			m[k] = stringKeys(e)
-		}
-		return m
-	case map[any]any:
-		m := map[string]any{}
-		for k, e := range x {
-			m[fmt.Sprint(k)] = stringKeys(e)
-		}
-		return m
-	case []any:
-		for i, e := range x {
-			x[i] = stringKeys(e)
-		}
-	}
-	return v
-}
+// equalYAML compares decoded YAML values, map types included (a mapping
+// whose own keys are strings decodes to a map[string]any, merged keys too).
+func equalYAML(a, b any) bool { return reflect.DeepEqual(a, b) }
 
 // A "billion laughs" document (each level aliases the one below nine
 // times: 9^9 leaves) is an error, quickly.
