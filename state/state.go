@@ -361,9 +361,9 @@ func loadTimes(rb *bolt.Bucket, name []byte, m map[string]int64) {
 	}
 }
 
-// notBuckets says which of a rule's members that trailhound writes as
-// buckets hold a plain value instead: a damaged file, whose members would
-// otherwise read as empty (or, for a rule's own bucket, crash Stats).
+// notBuckets returns a CorruptError for the first of a rule's maps that
+// holds a plain value where trailhound writes a bucket: a damaged file,
+// whose map would otherwise read as empty.
 func (b *Bolt) notBuckets(ruleID string, rb *bolt.Bucket) error {
 	for _, name := range [][]byte{kTerms, kGroups, kAlerted, kPending, kSuppress} {
 		if rb.Bucket(name) == nil && rb.Get(name) != nil {
